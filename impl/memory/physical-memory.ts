@@ -1,0 +1,168 @@
+// Physical memory of 64-bit words, as the SMMU and the page-table driver see it. Page
+// tables live here; the driver and the hardware touch descriptors only through these
+// operations, each a single-copy-atomic 64-bit access, so that a hook can run between
+// any two of them (the conformance engine injects DMA there).
+//
+// Memory is handed out a 4 KiB frame at a time (`allocFrame`), on typed arrays
+// allocated in chunks, so a sparse 48-bit address space costs only the frames in use.
+
+export type MemoryAccessKind = 'load' | 'store' | 'exchange' | 'compareExchange' | 'fetchOr' | 'fetchAnd';
+
+/** Called before every access while installed; accesses made by the hook itself do not call it again. */
+export type MemoryHook = (kind: MemoryAccessKind, address: number) => void;
+
+export class MemoryError extends Error {
+  constructor(address: number, rule: string) {
+    super(`physical address 0x${address.toString(16)}: ${rule}`);
+    this.name = 'MemoryError';
+  }
+}
+
+export const FRAME_SIZE = 4096;
+const WORDS_PER_FRAME = FRAME_SIZE / 8;
+const FRAMES_PER_CHUNK = 512; // 2 MiB of backing store per allocation
+const U64 = (1n << 64n) - 1n;
+
+export interface PhysicalMemoryOptions {
+  /** First physical address handed out by `allocFrame` (4 KiB aligned). */
+  readonly base?: number;
+}
+
+export class PhysicalMemory {
+  /** The access hook; `undefined` costs one comparison per access. */
+  hook: MemoryHook | undefined = undefined;
+  private inHook = false;
+  private readonly base: number;
+  /** Live frames by index; a freed frame's slot is `undefined` (its view waits in `pool`). */
+  private readonly frames: (BigUint64Array | undefined)[] = [];
+  private readonly pool: BigUint64Array[] = [];
+  private readonly freeList: number[] = [];
+  private chunk: BigUint64Array | undefined;
+  private chunkUsed = FRAMES_PER_CHUNK;
+  private framesInUse = 0;
+
+  constructor(options: PhysicalMemoryOptions = {}) {
+    const base = options.base ?? 0x4000_0000;
+    if (!Number.isSafeInteger(base) || base < 0 || base % FRAME_SIZE !== 0) {
+      throw new MemoryError(base, 'base must be a non-negative multiple of 4096');
+    }
+    this.base = base;
+  }
+
+  /** A zeroed 4 KiB frame; returns its physical address. */
+  allocFrame(): number {
+    const reused = this.freeList.pop();
+    if (reused !== undefined) {
+      this.frames[reused] = this.pool[reused]!.fill(0n);
+      this.framesInUse++;
+      return this.base + reused * FRAME_SIZE;
+    }
+    if (this.chunkUsed === FRAMES_PER_CHUNK) {
+      this.chunk = new BigUint64Array(FRAMES_PER_CHUNK * WORDS_PER_FRAME);
+      this.chunkUsed = 0;
+    }
+    const start = this.chunkUsed++ * WORDS_PER_FRAME;
+    const index = this.frames.length;
+    const view = this.chunk!.subarray(start, start + WORDS_PER_FRAME);
+    this.frames.push(view);
+    this.pool.push(view);
+    this.framesInUse++;
+    return this.base + index * FRAME_SIZE;
+  }
+
+  freeFrame(address: number): void {
+    if (address % FRAME_SIZE !== 0) throw new MemoryError(address, 'freeFrame needs a frame-aligned address');
+    const index = Math.floor((address - this.base) / FRAME_SIZE);
+    if (this.frames[index] === undefined) throw new MemoryError(address, 'freeFrame of a frame that is not allocated');
+    this.frames[index] = undefined;
+    this.freeList.push(index);
+    this.framesInUse--;
+  }
+
+  /** Frames currently allocated. */
+  get frameCount(): number {
+    return this.framesInUse;
+  }
+
+  /** Bytes of backing store allocated (all chunks). */
+  get backingBytes(): number {
+    return Math.ceil(this.pool.length / FRAMES_PER_CHUNK) * FRAMES_PER_CHUNK * FRAME_SIZE;
+  }
+
+  private word(address: number): [BigUint64Array, number] {
+    if (!Number.isSafeInteger(address) || address % 8 !== 0) throw new MemoryError(address, 'a 64-bit access must be 8-byte aligned');
+    const index = Math.floor((address - this.base) / FRAME_SIZE);
+    const frame = index >= 0 ? this.frames[index] : undefined;
+    if (frame === undefined) throw new MemoryError(address, 'not backed by an allocated frame');
+    return [frame, ((address - this.base) % FRAME_SIZE) / 8];
+  }
+
+  private callHook(kind: MemoryAccessKind, address: number): void {
+    if (this.inHook) return;
+    this.inHook = true;
+    try {
+      this.hook!(kind, address);
+    } finally {
+      this.inHook = false;
+    }
+  }
+
+  load(address: number): bigint {
+    if (this.hook !== undefined) this.callHook('load', address);
+    const [f, i] = this.word(address);
+    return f[i]!;
+  }
+
+  store(address: number, value: bigint): void {
+    if (this.hook !== undefined) this.callHook('store', address);
+    const [f, i] = this.word(address);
+    f[i] = value & U64;
+  }
+
+  /** Atomically writes `value`; returns the old value. */
+  exchange(address: number, value: bigint): bigint {
+    if (this.hook !== undefined) this.callHook('exchange', address);
+    const [f, i] = this.word(address);
+    const old = f[i]!;
+    f[i] = value & U64;
+    return old;
+  }
+
+  /** Atomically writes `replacement` if the word equals `expected`; returns the old value either way. */
+  compareExchange(address: number, expected: bigint, replacement: bigint): bigint {
+    if (this.hook !== undefined) this.callHook('compareExchange', address);
+    const [f, i] = this.word(address);
+    const old = f[i]!;
+    if (old === expected) f[i] = replacement & U64;
+    return old;
+  }
+
+  /** Atomically ORs `mask` in; returns the old value. */
+  fetchOr(address: number, mask: bigint): bigint {
+    if (this.hook !== undefined) this.callHook('fetchOr', address);
+    const [f, i] = this.word(address);
+    const old = f[i]!;
+    f[i] = (old | mask) & U64;
+    return old;
+  }
+
+  /** Atomically ANDs `mask` in; returns the old value. */
+  fetchAnd(address: number, mask: bigint): bigint {
+    if (this.hook !== undefined) this.callHook('fetchAnd', address);
+    const [f, i] = this.word(address);
+    const old = f[i]!;
+    f[i] = old & mask & U64;
+    return old;
+  }
+
+  /**
+   * The words of the frame at `address`, for bulk scans by code that has checked
+   * `hook === undefined` (no interleaving is possible then). Reads only; writes must
+   * go through the operations above.
+   */
+  frameWords(address: number): BigUint64Array {
+    if (this.hook !== undefined) throw new MemoryError(address, 'frameWords bypasses the hook; use load() while a hook is installed');
+    const [f] = this.word(address);
+    return f;
+  }
+}

@@ -1,0 +1,438 @@
+// The page-table driver: an ARM LPAE stage-1 page table (4 KiB granule, 48-bit IOVA)
+// in the manner of Linux io-pgtable-arm.c, with the dirty-tracking operations of the
+// HTTU RFC (seed 003): split a block into pages, merge pages into a block, and
+// read-and-clear dirty state.
+// Sources: Linux drivers/iommu/io-pgtable-arm.c (arm_lpae_map, __arm_lpae_unmap,
+//          arm_lpae_read_and_clear_dirty, io_pgtable_visit_dirty); seeds 003, 004;
+//          ../shared/reference/DOMAIN.md §1.
+//
+// Every access to a descriptor goes through PhysicalMemory, so DMA can happen between
+// any two of them. Descriptors the hardware may update concurrently (live leaves) are
+// only ever replaced with exchange or changed with fetch-or / fetch-and, never with a
+// read followed by a plain store.
+import { EEXIST, EINVAL, ENOENT } from '../errno.ts';
+import { FRAME_SIZE, type PhysicalMemory } from '../memory/physical-memory.ts';
+import {
+  GRANULE,
+  IOVA_LIMIT,
+  PTE_AF,
+  PTE_AP_RDONLY,
+  PTE_AP_UNPRIV,
+  PTE_DBM,
+  PTE_MERGE_ATTR_MASK,
+  PTE_SH_IS,
+  PTE_TYPE_BLOCK,
+  PTE_TYPE_MASK,
+  PTE_TYPE_PAGE,
+  PTE_TYPE_TABLE,
+  PTES_PER_TABLE,
+  isTable,
+  isValid,
+  isWritableDirty,
+  levelIndex,
+  levelSize,
+  pteAddress,
+} from './pte.ts';
+
+export const IOMMU_READ = 1 << 0;
+export const IOMMU_WRITE = 1 << 1;
+/** include/linux/iommu.h: report dirty state without clearing it. */
+export const IOMMU_DIRTY_NO_CLEAR = 1 << 0;
+
+export type DirtyRecord = (iova: number, size: number) => void;
+
+export interface IoPgtableConfig {
+  /** IO_PGTABLE_QUIRK_ARM_HD: writable leaves carry DBM (and start writable-dirty). */
+  readonly hdQuirk: boolean;
+  /** The SMMU supports changing block size without break-before-make (SMMU_IDR3.BBML != 0). */
+  readonly bbml: boolean;
+}
+
+/** io_pgtable flush_ops: invalidate [iova, iova + size) in every TLB of the domain and wait (TLBI + CMD_SYNC). */
+export type TlbFlushRange = (iova: number, size: number) => void;
+
+export interface LeafInfo {
+  readonly iova: number;
+  readonly level: number;
+  readonly size: number;
+  readonly ptep: number;
+  readonly pte: bigint;
+}
+
+function isAligned(value: number, to: number): boolean {
+  return value % to === 0;
+}
+
+function validRange(iova: number, size: number): boolean {
+  return Number.isSafeInteger(iova) && Number.isSafeInteger(size) && iova >= 0 && size > 0 && iova + size <= IOVA_LIMIT;
+}
+
+export class ArmLpaeIoPgtable {
+  /** Physical address of the L0 table (TTB0). */
+  readonly pgd: number;
+
+  constructor(
+    readonly memory: PhysicalMemory,
+    readonly config: IoPgtableConfig,
+    private readonly flushRange: TlbFlushRange,
+  ) {
+    this.pgd = memory.allocFrame();
+  }
+
+  /** Linux `arm_lpae_prot_to_pte` + `arm_lpae_init_pte` for a leaf at `level`. */
+  protToPte(prot: number, level: number, paddr: number): bigint {
+    let pte = level === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
+    pte |= PTE_AP_UNPRIV | PTE_SH_IS | PTE_AF;
+    if ((prot & IOMMU_WRITE) === 0) pte |= PTE_AP_RDONLY;
+    else if (this.config.hdQuirk) pte |= PTE_DBM; // starts writable-dirty
+    return pte | BigInt(paddr);
+  }
+
+  /**
+   * Maps [iova, iova + size) to [paddr, paddr + size), with blocks where size and
+   * alignment allow. Returns 0, -EINVAL for bad arguments, or -EEXIST if any part is
+   * already mapped (then nothing of this call stays mapped).
+   */
+  map(iova: number, paddr: number, size: number, prot: number): number {
+    if (!validRange(iova, size) || !isAligned(iova, GRANULE) || !isAligned(size, GRANULE)) return -EINVAL;
+    if (!Number.isSafeInteger(paddr) || paddr < 0 || !isAligned(paddr, GRANULE) || paddr + size > IOVA_LIMIT) return -EINVAL;
+    if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0 || (prot & ~(IOMMU_READ | IOMMU_WRITE)) !== 0) return -EINVAL;
+    let done = 0;
+    while (done < size) {
+      const at = iova + done;
+      const pa = paddr + done;
+      let level = 3;
+      for (const l of [1, 2]) {
+        const bsz = levelSize(l);
+        if (isAligned(at, bsz) && isAligned(pa, bsz) && size - done >= bsz) {
+          level = l;
+          break;
+        }
+      }
+      const ret = this.installLeaf(at, level, this.protToPte(prot, level, pa));
+      if (ret !== 0) {
+        if (done > 0) this.unmap(iova, done);
+        return ret;
+      }
+      done += levelSize(level);
+    }
+    return 0;
+  }
+
+  private installLeaf(iova: number, target: number, leaf: bigint): number {
+    let table = this.pgd;
+    for (let level = 0; level < target; level++) {
+      const ptep = table + levelIndex(iova, level) * 8;
+      let pte = this.memory.load(ptep);
+      if (!isValid(pte)) {
+        // Linux arm_lpae_install_table: cmpxchg a new table in over the invalid entry.
+        const frame = this.memory.allocFrame();
+        const tablePte = BigInt(frame) | PTE_TYPE_TABLE;
+        const old = this.memory.compareExchange(ptep, 0n, tablePte);
+        if (old !== 0n) {
+          this.memory.freeFrame(frame);
+          pte = old;
+        } else pte = tablePte;
+      }
+      if (!isTable(pte, level)) return -EEXIST; // a block already covers this range
+      table = pteAddress(pte);
+    }
+    const ptep = table + levelIndex(iova, target) * 8;
+    if (isValid(this.memory.load(ptep))) return -EEXIST;
+    this.memory.store(ptep, leaf); // the entry is invalid: the hardware cannot be updating it
+    return 0;
+  }
+
+  /** The entry for `iova` at the deepest level reached: a leaf, an invalid entry, or undefined if a table is missing. */
+  private lookup(iova: number): { level: number; ptep: number; pte: bigint } {
+    let table = this.pgd;
+    for (let level = 0; ; level++) {
+      const ptep = table + levelIndex(iova, level) * 8;
+      const pte = this.memory.load(ptep);
+      if (!isValid(pte) || !isTable(pte, level)) return { level, ptep, pte };
+      table = pteAddress(pte);
+    }
+  }
+
+  /**
+   * Unmaps [iova, iova + size). A range that covers part of a block splits the block
+   * first. Leaves are removed with an exchange so that dirty state the hardware set up
+   * to the last moment is seen: `record`, if given, receives each writable-dirty leaf
+   * removed. Then the range is invalidated in the TLB. Returns the bytes unmapped
+   * (0 for bad arguments), as Linux's unmap does.
+   */
+  unmap(iova: number, size: number, record?: DirtyRecord): number {
+    if (!validRange(iova, size) || !isAligned(iova, GRANULE) || !isAligned(size, GRANULE)) return 0;
+    let at = iova;
+    let unmapped = 0;
+    const end = iova + size;
+    while (at < end) {
+      const { level, ptep, pte } = this.lookup(at);
+      const lsz = levelSize(level);
+      if (!isValid(pte)) {
+        at = at - (at % lsz) + lsz; // hole: skip to the next entry at this level
+        continue;
+      }
+      if (!isAligned(at, lsz) || end - at < lsz) {
+        if (this.splitBlock(at) !== 0) return unmapped;
+        continue;
+      }
+      const old = this.memory.exchange(ptep, 0n);
+      if (record !== undefined && isWritableDirty(old)) record(at, lsz);
+      unmapped += lsz;
+      at += lsz;
+    }
+    this.flushRange(iova, size);
+    return unmapped;
+  }
+
+  /** Output address for `iova`, or undefined. */
+  iovaToPhys(iova: number): number | undefined {
+    if (!Number.isSafeInteger(iova) || iova < 0 || iova >= IOVA_LIMIT) return undefined;
+    const { level, pte } = this.lookup(iova);
+    if (!isValid(pte)) return undefined;
+    return pteAddress(pte) + (iova % levelSize(level));
+  }
+
+  /**
+   * Splits the block leaf covering `iova` into a table of 512 leaves one level down,
+   * each carrying the block's attributes and dirty state (SPLIT-1).
+   * Returns 0, -ENOENT if nothing is mapped there, -EINVAL if the leaf is a page.
+   */
+  splitBlock(iova: number): number {
+    if (!Number.isSafeInteger(iova) || iova < 0 || iova >= IOVA_LIMIT) return -EINVAL;
+    const { level, ptep, pte } = this.lookup(iova);
+    if (!isValid(pte)) return -ENOENT;
+    if (level === 3) return -EINVAL;
+    const size = levelSize(level);
+    const base = iova - (iova % size);
+    const table = this.memory.allocFrame();
+    const tablePte = BigInt(table) | PTE_TYPE_TABLE;
+    if (this.config.bbml) {
+      // 1. Fill the new table from the block as read (the table is not live yet).
+      this.fillChildren(table, pte, level + 1);
+      // 2. Swap it in atomically and look at what was really there (SPLIT-2).
+      const old = this.memory.exchange(ptep, tablePte);
+      // 3. The hardware may have set AF or dirtied the block between the read and the swap.
+      if (old !== pte) this.carryLateUpdates(table, pte, old);
+      // 4. Drop any cached translation of the block.
+      this.flushRange(base, size);
+    } else {
+      // Break-before-make: 1. invalidate the entry, 2. flush, 3. build from the now
+      // stable value, 4. install the table. DMA in between takes a translation fault.
+      const old = this.memory.exchange(ptep, 0n);
+      this.flushRange(base, size);
+      this.fillChildren(table, old, level + 1);
+      this.memory.store(ptep, tablePte);
+    }
+    return 0;
+  }
+
+  private fillChildren(table: number, block: bigint, childLevel: number): void {
+    const childSize = levelSize(childLevel);
+    const attrs = (block & ~PTE_TYPE_MASK) & ~BigInt(pteAddress(block));
+    const type = childLevel === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
+    const oa = pteAddress(block);
+    for (let i = 0; i < PTES_PER_TABLE; i++) {
+      this.memory.store(table + i * 8, attrs | type | BigInt(oa + i * childSize));
+    }
+  }
+
+  /** After a split's exchange: apply to every child what the hardware did to the block meanwhile. */
+  private carryLateUpdates(table: number, read: bigint, old: bigint): void {
+    const setAf = (old & PTE_AF) !== 0n && (read & PTE_AF) === 0n;
+    const setDirty = isWritableDirty(old) && !isWritableDirty(read);
+    if (!setAf && !setDirty) return;
+    for (let i = 0; i < PTES_PER_TABLE; i++) {
+      const ptep = table + i * 8;
+      if (setAf) this.memory.fetchOr(ptep, PTE_AF);
+      if (setDirty) this.memory.fetchAnd(ptep, ~PTE_AP_RDONLY);
+    }
+  }
+
+  /**
+   * Merges the table at `level` covering `iova` into one block leaf at `level` (1 or 2).
+   * The 512 children must be valid leaves with contiguous, aligned output addresses and
+   * equal attributes. The block is writable-dirty if any child was (MERGE-1).
+   * Returns 0, -ENOENT if there is no table there, -EINVAL if it cannot be merged.
+   */
+  mergePages(iova: number, level: number): number {
+    if (level !== 1 && level !== 2) return -EINVAL;
+    if (!Number.isSafeInteger(iova) || iova < 0 || iova >= IOVA_LIMIT) return -EINVAL;
+    let table = this.pgd;
+    let ptep = 0;
+    let pte = 0n;
+    for (let l = 0; l <= level; l++) {
+      ptep = table + levelIndex(iova, l) * 8;
+      pte = this.memory.load(ptep);
+      if (!isValid(pte)) return -ENOENT;
+      if (!isTable(pte, l)) return l === level ? -EINVAL : -ENOENT;
+      table = pteAddress(pte);
+    }
+    const size = levelSize(level);
+    const base = iova - (iova % size);
+    const child0 = this.memory.load(table);
+    const block = this.mergedBlock(table, child0, level);
+    if (block === undefined) return -EINVAL;
+    if (this.config.bbml) {
+      // 1. Swap the block in atomically; 2. flush the children's translations;
+      // 3. fold in dirty state the children gathered up to the swap; 4. free.
+      this.memory.exchange(ptep, block);
+      this.flushRange(base, size);
+      if (this.anyChildDirty(table)) this.memory.fetchAnd(ptep, ~PTE_AP_RDONLY);
+    } else {
+      // Break-before-make: invalidate, flush, then build from the stable children.
+      this.memory.exchange(ptep, 0n);
+      this.flushRange(base, size);
+      this.memory.store(ptep, this.anyChildDirty(table) ? block & ~PTE_AP_RDONLY : block);
+    }
+    this.memory.freeFrame(table);
+    return 0;
+  }
+
+  /** The clean block the children would merge into, or undefined if they cannot merge. */
+  private mergedBlock(table: number, child0: bigint, level: number): bigint | undefined {
+    const childLevel = level + 1;
+    const childSize = levelSize(childLevel);
+    const oa = pteAddress(child0);
+    if (!isValid(child0) || isTable(child0, childLevel) || !isAligned(oa, levelSize(level))) return undefined;
+    const attrs = child0 & PTE_MERGE_ATTR_MASK;
+    for (let i = 1; i < PTES_PER_TABLE; i++) {
+      const c = this.memory.load(table + i * 8);
+      if (!isValid(c) || isTable(c, childLevel) || (c & PTE_MERGE_ATTR_MASK) !== attrs || pteAddress(c) !== oa + i * childSize) return undefined;
+    }
+    let block = attrs | (child0 & PTE_AF) | PTE_TYPE_BLOCK | BigInt(oa);
+    // A DBM leaf starts clean; a read-only one keeps AP[2]; a plain writable one has none.
+    if ((child0 & PTE_DBM) !== 0n || (child0 & PTE_AP_RDONLY) !== 0n) block |= PTE_AP_RDONLY;
+    return block;
+  }
+
+  private anyChildDirty(table: number): boolean {
+    for (let i = 0; i < PTES_PER_TABLE; i++) if (isWritableDirty(this.memory.load(table + i * 8))) return true;
+    return false;
+  }
+
+  /**
+   * Linux `arm_lpae_read_and_clear_dirty`: for each writable-dirty leaf overlapping
+   * [iova, iova + size), records the whole leaf and, unless IOMMU_DIRTY_NO_CLEAR, makes
+   * it writable-clean with an atomic set of AP[2]. The cleared range is gathered and
+   * invalidated in the TLB (TLBI + CMD_SYNC) once, before returning.
+   * Returns 0 or -EINVAL (size 0, range past the 48-bit input address size, unknown flags).
+   *
+   * DEPARTS: Linux SMMUv3 gathers the range without a page size, and
+   * arm_smmu_iotlb_sync returns early when gather->pgsize is 0, so the invalidation is
+   * skipped there. The reference always invalidates what it cleared.
+   */
+  readAndClearDirty(iova: number, size: number, flags: number, record?: DirtyRecord): number {
+    if (!validRange(iova, size)) return -EINVAL;
+    if ((flags & ~IOMMU_DIRTY_NO_CLEAR) !== 0) return -EINVAL;
+    const clear = (flags & IOMMU_DIRTY_NO_CLEAR) === 0;
+    const gather = { start: Infinity, end: -Infinity };
+    this.walkDirty(this.pgd, 0, 0, iova, iova + size, clear, record, gather);
+    if (gather.end > gather.start) this.flushRange(gather.start, gather.end - gather.start);
+    return 0;
+  }
+
+  private walkDirty(
+    table: number,
+    tableBase: number,
+    level: number,
+    start: number,
+    end: number,
+    clear: boolean,
+    record: DirtyRecord | undefined,
+    gather: { start: number; end: number },
+  ): void {
+    const lsz = levelSize(level);
+    const span = lsz * PTES_PER_TABLE;
+    const first = Math.max(0, Math.floor((start - tableBase) / lsz));
+    const last = Math.min(PTES_PER_TABLE - 1, Math.floor((Math.min(end, tableBase + span) - 1 - tableBase) / lsz));
+    if (level === 3 && this.memory.hook === undefined) {
+      this.scanPages(table, tableBase, first, last, clear, record, gather);
+      return;
+    }
+    for (let i = first; i <= last; i++) {
+      const ptep = table + i * 8;
+      const pte = this.memory.load(ptep);
+      if (!isValid(pte)) continue;
+      const at = tableBase + i * lsz;
+      if (isTable(pte, level)) {
+        this.walkDirty(pteAddress(pte), at, level + 1, start, end, clear, record, gather);
+        continue;
+      }
+      if (!isWritableDirty(pte)) continue;
+      if (record !== undefined) record(at, lsz);
+      if (clear) {
+        this.memory.fetchOr(ptep, PTE_AP_RDONLY);
+        if (at < gather.start) gather.start = at;
+        if (at + lsz > gather.end) gather.end = at + lsz;
+      }
+    }
+  }
+
+  /** The L3 inner loop without a hook: reads the table's words directly, writes through fetchOr. */
+  private scanPages(
+    table: number,
+    tableBase: number,
+    first: number,
+    last: number,
+    clear: boolean,
+    record: DirtyRecord | undefined,
+    gather: { start: number; end: number },
+  ): void {
+    const words = this.memory.frameWords(table);
+    for (let i = first; i <= last; i++) {
+      const pte = words[i]!;
+      if ((pte & (PTE_AP_RDONLY | PTE_DBM | 1n)) !== (PTE_DBM | 1n)) continue;
+      const at = tableBase + i * GRANULE;
+      if (record !== undefined) record(at, GRANULE);
+      if (clear) {
+        this.memory.fetchOr(table + i * 8, PTE_AP_RDONLY);
+        if (at < gather.start) gather.start = at;
+        if (at + GRANULE > gather.end) gather.end = at + GRANULE;
+      }
+    }
+  }
+
+  /** Every valid leaf overlapping [iova, iova + size), in IOVA order (for tests and tooling). */
+  *leaves(iova = 0, size = IOVA_LIMIT): Generator<LeafInfo> {
+    yield* this.leavesIn(this.pgd, 0, 0, iova, iova + size);
+  }
+
+  private *leavesIn(table: number, tableBase: number, level: number, start: number, end: number): Generator<LeafInfo> {
+    const lsz = levelSize(level);
+    for (let i = 0; i < PTES_PER_TABLE; i++) {
+      const at = tableBase + i * lsz;
+      if (at + lsz <= start || at >= end) continue;
+      const ptep = table + i * 8;
+      const pte = this.memory.load(ptep);
+      if (!isValid(pte)) continue;
+      if (isTable(pte, level)) yield* this.leavesIn(pteAddress(pte), at, level + 1, start, end);
+      else yield { iova: at, level, size: lsz, ptep, pte };
+    }
+  }
+
+  /** Splits every block leaf (to pages, repeatedly). Returns the IOVA and level of each block split. */
+  splitAllBlocks(): { iova: number; level: number }[] {
+    const split: { iova: number; level: number }[] = [];
+    for (let level = 1; level <= 2; level++) {
+      for (const leaf of [...this.leaves()]) {
+        if (leaf.level !== level) continue;
+        if (this.splitBlock(leaf.iova) === 0) split.push({ iova: leaf.iova, level });
+      }
+    }
+    return split;
+  }
+
+  /** Marks every writable-clean leaf writable-dirty (atomic clear of AP[2]). */
+  markAllWritableDirty(): void {
+    for (const leaf of [...this.leaves()]) {
+      if ((leaf.pte & PTE_DBM) !== 0n && (leaf.pte & PTE_AP_RDONLY) !== 0n) this.memory.fetchAnd(leaf.ptep, ~PTE_AP_RDONLY);
+    }
+  }
+
+  /** Bytes of page-table memory in use. */
+  get tableBytes(): number {
+    return this.memory.frameCount * FRAME_SIZE;
+  }
+}

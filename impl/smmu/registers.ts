@@ -1,0 +1,69 @@
+// SMMUv3 register fields and context-descriptor layout used by the model.
+// Sources: ARM IHI 0070 §6.3.1 (SMMU_IDR0), §6.3.4 (SMMU_IDR3), §5.4 (CD);
+//          Linux drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.h (IDR0_HTTU, IDR3_BBML,
+//          CTXDESC_CD_0_*).
+
+/** SMMU_IDR0.HTTU, bits 7:6. */
+export const IDR0_HTTU_SHIFT = 6;
+export const IDR0_HTTU_MASK = 0b11 << IDR0_HTTU_SHIFT;
+export const IDR0_HTTU_NONE = 0;
+export const IDR0_HTTU_ACCESS = 1;
+export const IDR0_HTTU_ACCESS_DIRTY = 2;
+export type Httu = typeof IDR0_HTTU_NONE | typeof IDR0_HTTU_ACCESS | typeof IDR0_HTTU_ACCESS_DIRTY;
+
+/** SMMU_IDR3.BBML, bits 12:11. */
+export const IDR3_BBML_SHIFT = 11;
+export const IDR3_BBML_MASK = 0b11 << IDR3_BBML_SHIFT;
+export const IDR3_BBML0 = 0;
+export const IDR3_BBML1 = 1;
+export const IDR3_BBML2 = 2;
+export type Bbml = typeof IDR3_BBML0 | typeof IDR3_BBML1 | typeof IDR3_BBML2;
+
+export function idr0Httu(idr0: number): Httu {
+  return ((idr0 & IDR0_HTTU_MASK) >>> IDR0_HTTU_SHIFT) as Httu;
+}
+
+export function idr3Bbml(idr3: number): Bbml {
+  return ((idr3 & IDR3_BBML_MASK) >>> IDR3_BBML_SHIFT) as Bbml;
+}
+
+// Context descriptor word 0 and word 1 (64 bytes; the model uses the first two words).
+export const CTXDESC_CD_DWORDS = 8;
+export const CTXDESC_CD_0_TCR_T0SZ_MASK = 0x3fn; // 5:0
+export const CTXDESC_CD_0_TCR_TG0_SHIFT = 6n; // 7:6, 0 = 4 KiB
+export const CTXDESC_CD_0_V = 1n << 31n;
+export const CTXDESC_CD_0_TCR_IPS_SHIFT = 32n; // 34:32
+export const CTXDESC_CD_0_AA64 = 1n << 41n;
+export const CTXDESC_CD_0_TCR_HD = 1n << 42n;
+export const CTXDESC_CD_0_TCR_HA = 1n << 43n;
+export const CTXDESC_CD_0_ASID_SHIFT = 48n; // 63:48
+export const CTXDESC_CD_1_TTB0_MASK = ((1n << 52n) - 1n) & ~0xfn; // 51:4
+
+export interface ContextDescriptor {
+  readonly valid: boolean;
+  readonly asid: number;
+  readonly ttb0: number;
+  readonly ha: boolean;
+  readonly hd: boolean;
+  readonly t0sz: number;
+}
+
+/** Word 0 and word 1 of a stage-1 CD for a 48-bit, 4 KiB-granule table. */
+export function encodeCd(asid: number, ttb0: number, ha: boolean, hd: boolean): [bigint, bigint] {
+  let w0 = CTXDESC_CD_0_V | CTXDESC_CD_0_AA64 | BigInt(64 - 48) | (5n << CTXDESC_CD_0_TCR_IPS_SHIFT);
+  w0 |= BigInt(asid & 0xffff) << CTXDESC_CD_0_ASID_SHIFT;
+  if (ha) w0 |= CTXDESC_CD_0_TCR_HA;
+  if (hd) w0 |= CTXDESC_CD_0_TCR_HD;
+  return [w0, BigInt(ttb0) & CTXDESC_CD_1_TTB0_MASK];
+}
+
+export function decodeCd(w0: bigint, w1: bigint): ContextDescriptor {
+  return {
+    valid: (w0 & CTXDESC_CD_0_V) !== 0n,
+    asid: Number((w0 >> CTXDESC_CD_0_ASID_SHIFT) & 0xffffn),
+    ttb0: Number(w1 & CTXDESC_CD_1_TTB0_MASK),
+    ha: (w0 & CTXDESC_CD_0_TCR_HA) !== 0n,
+    hd: (w0 & CTXDESC_CD_0_TCR_HD) !== 0n,
+    t0sz: Number(w0 & CTXDESC_CD_0_TCR_T0SZ_MASK),
+  };
+}

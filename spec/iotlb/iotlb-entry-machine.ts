@@ -1,0 +1,136 @@
+// One IOTLB entry: the cached translation of one leaf for one context (ASID), with the
+// dirty state it was loaded with. The two `stale*` states are the hazards: the cached
+// state no longer matches memory and the next DMA through the entry misbehaves.
+//
+// Requirements: IOTLB-1..11
+// Sources: ARM IHI 0070 §3.13.3 (HTTU and caching), §4.4 / §4.7 (TLBI, CMD_SYNC), §16.2;
+//          seed 004 (flush after clearing the D bit).
+//
+// Outcomes (actions): `miss` (no entry: the SMMU walks; the leaf machine decides),
+// `hit` (translated from the entry, memory untouched), `hwUpdateDescriptor` (the SMMU
+// must re-walk and atomically update the in-memory descriptor, HTTU-2), `permissionFault`,
+// `dirtyNotRecorded` (HAZARD: a write completed but memory stays clean),
+// `staleTranslation` (HAZARD: a DMA translated by an entry whose leaf is gone).
+import { setup } from 'xstate';
+import type { LeafState } from '../descriptor/encoding.ts';
+import { guard, rule } from '../rule.ts';
+
+export type CachedLeafState = Exclude<LeafState, 'invalid'>;
+
+export type IotlbEvent =
+  | { type: 'WALK'; leaf: LeafState }
+  | { type: 'DMA_READ' }
+  | { type: 'DMA_WRITE'; hd: boolean }
+  | { type: 'SW_CLEAR_DIRTY' }
+  | { type: 'SW_UNMAP' }
+  | { type: 'SW_KEEP_STATE' }
+  | { type: 'INVALIDATE' }
+  | { type: 'EVICT' };
+
+export const IOTLB_OUTCOMES = ['miss', 'hit', 'hwUpdateDescriptor', 'permissionFault', 'dirtyNotRecorded', 'staleTranslation'] as const;
+export type IotlbOutcome = (typeof IOTLB_OUTCOMES)[number];
+
+type ReqParams = { req: string };
+const outcome = () => {};
+const walked = (state: LeafState) => (args: { event: IotlbEvent }, _params: ReqParams) => args.event.type === 'WALK' && args.event.leaf === state;
+
+const invalidate = {
+  INVALIDATE: { target: '#iotlbEntry.absent', ...rule('IOTLB-9') },
+  EVICT: { target: '#iotlbEntry.absent', ...rule('IOTLB-11') },
+} as const;
+
+export const iotlbEntryMachine = setup({
+  types: { events: {} as IotlbEvent },
+  guards: {
+    hd: (args: { event: IotlbEvent }, _params: ReqParams) => args.event.type === 'DMA_WRITE' && args.event.hd,
+    walkedReadOnly: walked('readOnly'),
+    walkedWritable: walked('writable'),
+    walkedWritableClean: walked('writableClean'),
+    walkedWritableDirty: walked('writableDirty'),
+  },
+  actions: {
+    miss: outcome,
+    hit: outcome,
+    hwUpdateDescriptor: outcome,
+    permissionFault: outcome,
+    dirtyNotRecorded: outcome,
+    staleTranslation: outcome,
+  },
+}).createMachine({
+  id: 'iotlbEntry',
+  initial: 'absent',
+  states: {
+    absent: {
+      on: {
+        WALK: [
+          { guard: guard('walkedReadOnly', 'IOTLB-1'), target: 'cached.readOnly', ...rule('IOTLB-1') },
+          { guard: guard('walkedWritable', 'IOTLB-1'), target: 'cached.writable', ...rule('IOTLB-1') },
+          { guard: guard('walkedWritableClean', 'IOTLB-1'), target: 'cached.writableClean', ...rule('IOTLB-1') },
+          { guard: guard('walkedWritableDirty', 'IOTLB-1'), target: 'cached.writableDirty', ...rule('IOTLB-1') },
+          { ...rule('IOTLB-2') },
+        ],
+        DMA_READ: { actions: 'miss', ...rule('IOTLB-1') },
+        DMA_WRITE: { actions: 'miss', ...rule('IOTLB-1') },
+        INVALIDATE: { ...rule('IOTLB-9') },
+      },
+    },
+    cached: {
+      on: {
+        ...invalidate,
+        DMA_READ: { actions: 'hit', ...rule('IOTLB-3') },
+        SW_UNMAP: { target: 'staleUnmapped', ...rule('IOTLB-8') },
+        SW_KEEP_STATE: { ...rule('IOTLB-10') },
+      },
+      initial: 'readOnly',
+      states: {
+        readOnly: {
+          on: {
+            DMA_WRITE: { actions: 'permissionFault', ...rule('IOTLB-6') },
+            SW_CLEAR_DIRTY: { ...rule('IOTLB-10') },
+          },
+        },
+        writable: {
+          on: {
+            DMA_WRITE: { actions: 'hit', ...rule('IOTLB-4') },
+            SW_CLEAR_DIRTY: { ...rule('IOTLB-10') },
+          },
+        },
+        writableClean: {
+          on: {
+            DMA_WRITE: [
+              { guard: guard('hd', 'IOTLB-5'), target: 'writableDirty', actions: 'hwUpdateDescriptor', ...rule('IOTLB-5') },
+              { actions: 'permissionFault', ...rule('IOTLB-6') },
+            ],
+            SW_CLEAR_DIRTY: { ...rule('IOTLB-10') },
+          },
+        },
+        writableDirty: {
+          on: {
+            DMA_WRITE: { actions: 'hit', ...rule('IOTLB-4') },
+            SW_CLEAR_DIRTY: { target: '#iotlbEntry.staleDirty', ...rule('IOTLB-7') },
+          },
+        },
+      },
+    },
+    staleDirty: {
+      on: {
+        ...invalidate,
+        DMA_READ: { actions: 'hit', ...rule('IOTLB-3') },
+        DMA_WRITE: { actions: 'dirtyNotRecorded', ...rule('IOTLB-7') },
+        SW_UNMAP: { target: 'staleUnmapped', ...rule('IOTLB-8') },
+        SW_CLEAR_DIRTY: { ...rule('IOTLB-7') },
+        SW_KEEP_STATE: { ...rule('IOTLB-7') },
+      },
+    },
+    staleUnmapped: {
+      on: {
+        ...invalidate,
+        DMA_READ: { actions: 'staleTranslation', ...rule('IOTLB-8') },
+        DMA_WRITE: { actions: 'staleTranslation', ...rule('IOTLB-8') },
+        SW_UNMAP: { ...rule('IOTLB-8') },
+        SW_CLEAR_DIRTY: { ...rule('IOTLB-8') },
+        SW_KEEP_STATE: { ...rule('IOTLB-8') },
+      },
+    },
+  },
+});
