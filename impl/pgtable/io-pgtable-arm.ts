@@ -138,9 +138,34 @@ export class ArmLpaeIoPgtable {
       table = pteAddress(pte);
     }
     const ptep = table + levelIndex(iova, target) * 8;
-    if (isValid(this.memory.load(ptep))) return -EEXIST;
+    const old = this.memory.load(ptep);
+    if (isTable(old, target)) {
+      // Linux arm_lpae_init_pte frees a table before a block replaces it. Only an empty
+      // one here: a table with live leaves under it is -EEXIST (MAP-4).
+      if (!this.tableEmpty(pteAddress(old), target + 1)) return -EEXIST;
+      this.memory.store(ptep, leaf);
+      this.freeTable(pteAddress(old), target + 1);
+      return 0;
+    }
+    if (isValid(old)) return -EEXIST;
     this.memory.store(ptep, leaf); // the entry is invalid: the hardware cannot be updating it
     return 0;
+  }
+
+  private tableEmpty(table: number, level: number): boolean {
+    for (let i = 0; i < PTES_PER_TABLE; i++) {
+      const pte = this.memory.load(table + i * 8);
+      if (isValid(pte) && !(isTable(pte, level) && this.tableEmpty(pteAddress(pte), level + 1))) return false;
+    }
+    return true;
+  }
+
+  private freeTable(table: number, level: number): void {
+    for (let i = 0; i < PTES_PER_TABLE && level < 3; i++) {
+      const pte = this.memory.load(table + i * 8);
+      if (isTable(pte, level)) this.freeTable(pteAddress(pte), level + 1);
+    }
+    this.memory.freeFrame(table);
   }
 
   /** The entry for `iova` at the deepest level reached: a leaf, an invalid entry, or undefined if a table is missing. */

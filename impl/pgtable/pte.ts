@@ -21,8 +21,10 @@ export const IAS = 48;
 export const IOVA_LIMIT = 2 ** IAS;
 export const PTES_PER_TABLE = 512;
 
+const LEVEL_SIZES = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
+
 export function levelSize(level: number): number {
-  return 2 ** (12 + 9 * (3 - level));
+  return LEVEL_SIZES[level]!;
 }
 
 export function levelIndex(iova: number, level: number): number {

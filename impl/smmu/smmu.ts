@@ -13,7 +13,7 @@
 // DEPARTS: the stream table entry is not in memory; `attachStream` is the STE write
 // plus CMD_CFGI_STE. Context descriptors are in memory and cached until CMD_CFGI_CD.
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
-import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, IOVA_LIMIT, isTable, isValid, levelIndex, levelSize, pteAddress } from '../pgtable/pte.ts';
+import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_MASK, PTE_TYPE_PAGE, IOVA_LIMIT, isTable, isValid, levelIndex, levelSize, pteAddress } from '../pgtable/pte.ts';
 import { Iotlb, type CachedState } from './iotlb.ts';
 import {
   decodeCd,
@@ -180,6 +180,7 @@ export class Smmu {
           continue;
         }
         if (level === 0) return { ok: false, fault: 'translation' }; // no L0 block with a 4 KiB granule
+        if (level === 3 && (pte & PTE_TYPE_MASK) !== PTE_TYPE_PAGE) return { ok: false, fault: 'translation' }; // 0b01 is reserved at L3
         // A leaf: compute the HTTU update and apply it with a compare-exchange loop.
         for (;;) {
           // Faults first (FAULT-4 before FAULT-2/3); a faulting access updates nothing.

@@ -1,0 +1,255 @@
+// The ghost state of one domain's page table and IOTLB as the spec machines predict it:
+// a leaf descriptor machine per leaf and an IOTLB entry machine per cached leaf, stepped
+// with xstate's pure `transition()` (memoised: the machines have no context, so a state
+// value and an event determine the result). The domain tracking machine decides what
+// enabling and disabling tracking do, step by step.
+//
+// The leaf layout (which ranges are blocks) is the implementation's choice: `map` and
+// `split` take the leaves the implementation created; everything else is predicted.
+import type { AnyStateMachine, EventFromLogic, SnapshotFrom } from 'xstate';
+import { armLpaeBlockSize, type Level } from '../spec/descriptor/encoding.ts';
+import { leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
+import { domainTrackingMachine, type TrackingStep } from '../spec/domain/tracking-machine.ts';
+import { iotlbEntryMachine, type IotlbEvent } from '../spec/iotlb/iotlb-entry-machine.ts';
+import { initialState, step } from '../spec/step.ts';
+
+type Snap<M extends AnyStateMachine> = SnapshotFrom<M>;
+
+/** `step` memoised on (state value, event). */
+export class MemoStep<M extends AnyStateMachine> {
+  private readonly cache = new Map<string, [Snap<M>, string[]]>();
+  constructor(readonly machine: M) {}
+  initial(): Snap<M> {
+    return initialState(this.machine);
+  }
+  step(snapshot: Snap<M>, event: EventFromLogic<M>): [Snap<M>, string[]] {
+    const key = JSON.stringify((snapshot as { value: unknown }).value) + JSON.stringify(event);
+    let hit = this.cache.get(key);
+    if (hit === undefined) this.cache.set(key, (hit = step(this.machine, snapshot, event)));
+    return hit;
+  }
+}
+
+export interface ModelLeaf {
+  readonly iova: number;
+  readonly level: Level;
+  readonly size: number;
+  /** Output address and write permission, as mapped: what a merge needs to agree on. */
+  readonly oa: number;
+  readonly write: boolean;
+  snap: Snap<typeof leafDescriptorMachine>;
+}
+
+export interface ModelTlbEntry {
+  readonly iova: number;
+  readonly level: Level;
+  readonly size: number;
+  snap: Snap<typeof iotlbEntryMachine>;
+}
+
+export type ExpectedDma = { ok: true; level: Level } | { ok: false; fault: 'translation' | 'permission' | 'accessFlag' };
+
+const key = (iova: number, level: number) => `${level}:${iova}`;
+const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
+
+export class DescriptorModel {
+  readonly leafM = new MemoStep(leafDescriptorMachine);
+  readonly tlbM = new MemoStep(iotlbEntryMachine);
+  readonly trackM = new MemoStep(domainTrackingMachine);
+  readonly leaves = new Map<string, ModelLeaf>();
+  readonly tlb = new Map<string, ModelTlbEntry>();
+  tracking = this.trackM.initial();
+  ha = false;
+  hd = false;
+  private splitForTracking: { iova: number; level: Level }[] = [];
+
+  constructor(
+    readonly hdQuirk: boolean,
+    readonly pageGranular: boolean,
+    readonly hwDirty: boolean,
+  ) {}
+
+  leafAt(iova: number): ModelLeaf | undefined {
+    for (const level of [3, 2, 1] as const) {
+      const size = armLpaeBlockSize(level);
+      const leaf = this.leaves.get(key(iova - (iova % size), level));
+      if (leaf !== undefined) return leaf;
+    }
+    return undefined;
+  }
+
+  leavesIn(iova: number, size: number): ModelLeaf[] {
+    return [...this.leaves.values()].filter((l) => overlaps(l.iova, l.size, iova, size)).sort((a, b) => a.iova - b.iova);
+  }
+
+  private tlbAt(iova: number): ModelTlbEntry | undefined {
+    for (const e of this.tlb.values()) if (overlaps(e.iova, e.size, iova, 1)) return e;
+    return undefined;
+  }
+
+  private leafEvent(leaf: ModelLeaf, event: LeafEvent): string[] {
+    const [snap, out] = this.leafM.step(leaf.snap, event);
+    leaf.snap = snap;
+    return out;
+  }
+
+  private tlbEvent(entry: ModelTlbEntry, event: IotlbEvent): string[] {
+    const [snap, out] = this.tlbM.step(entry.snap, event);
+    entry.snap = snap;
+    if (snap.value === 'absent') this.tlb.delete(key(entry.iova, entry.level));
+    return out;
+  }
+
+  /** The implementation created these leaves for one map call (MAP-1..5). */
+  map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
+    for (const { iova, level, oa } of created) {
+      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.leafM.initial() };
+      this.leafEvent(leaf, { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true });
+      this.leaves.set(key(iova, level), leaf);
+    }
+  }
+
+  /** Unmap of whole leaves (a partial block is split by the caller first); the driver flushes the range (UNMAP-1, IOTLB-8, IOTLB-9). */
+  unmap(iova: number, size: number): { iova: number; size: number }[] {
+    const dirty: { iova: number; size: number }[] = [];
+    for (const leaf of this.leavesIn(iova, size)) {
+      if (leafStateOf(leaf.snap).state === 'writableDirty') dirty.push({ iova: leaf.iova, size: leaf.size });
+      this.leafEvent(leaf, { type: 'UNMAP' });
+      this.leaves.delete(key(leaf.iova, leaf.level));
+      for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, leaf.iova, leaf.size)) this.tlbEvent(e, { type: 'SW_UNMAP' });
+    }
+    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
+    return dirty;
+  }
+
+  /** One DMA access: through a cached entry if there is one (IOTLB machine), else a walk (leaf machine). */
+  dma(iova: number, write: boolean): ExpectedDma {
+    const entry = this.tlbAt(iova);
+    if (entry !== undefined) {
+      const out = this.tlbEvent(entry, write ? { type: 'DMA_WRITE', hd: this.hd } : { type: 'DMA_READ' });
+      if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
+      if (!out.includes('hwUpdateDescriptor')) return { ok: true, level: entry.level };
+      // IOTLB-5: the entry is dropped and the SMMU re-walks.
+      this.tlb.delete(key(entry.iova, entry.level));
+    }
+    const leaf = this.leafAt(iova);
+    if (leaf === undefined) return { ok: false, fault: 'translation' };
+    const out = this.leafEvent(leaf, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha: this.ha, hd: this.hd });
+    if (out.includes('accessFlagFault')) return { ok: false, fault: 'accessFlag' };
+    if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
+    const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: this.tlbM.initial() };
+    this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(leaf.snap).state });
+    this.tlb.set(key(leaf.iova, leaf.level), cached);
+    return { ok: true, level: leaf.level };
+  }
+
+  /** The block at `iova` became 512 leaves one level down, each `transition(block, SPLIT)` (SPLIT-1). */
+  split(iova: number): boolean {
+    const block = this.leafAt(iova);
+    if (block === undefined || block.level === 3) return false;
+    const [child] = this.leafM.step(block.snap, { type: 'SPLIT' });
+    const level = (block.level + 1) as Level;
+    const size = armLpaeBlockSize(level);
+    this.leaves.delete(key(block.iova, block.level));
+    for (let i = 0; i < 512; i++) {
+      this.leaves.set(key(block.iova + i * size, level), { iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
+    }
+    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, block.iova, block.size)) this.tlbEvent(e, { type: 'SW_KEEP_STATE' });
+    return true;
+  }
+
+  /** The 512 leaves under `iova` at `level` + 1 became one block: `transition(first, MERGE { anyDirty })` (MERGE-1, MERGE-2). */
+  merge(iova: number, level: Level, dryRun = false): boolean {
+    const size = armLpaeBlockSize(level);
+    const base = iova - (iova % size);
+    const children = this.leavesIn(base, size);
+    const first = children[0];
+    if (first === undefined || children.length !== 512 || first.oa % size !== 0) return false;
+    const childSize = armLpaeBlockSize((level + 1) as Level);
+    if (children.some((c, i) => c.level !== level + 1 || c.write !== first.write || c.oa !== first.oa + i * childSize)) return false;
+    const anyDirty = children.some((c) => leafStateOf(c.snap).state === 'writableDirty');
+    const [block] = this.leafM.step(first.snap, { type: 'MERGE', anyDirty });
+    if (dryRun) return true;
+    for (const c of children) this.leaves.delete(key(c.iova, c.level));
+    this.leaves.set(key(base, level), { iova: base, level, size, oa: first.oa, write: first.write, snap: block });
+    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
+    return true;
+  }
+
+  /** readAndClearDirty: the whole leaves expected in the record; clears and invalidates unless noClear (CLEAR-1, CLEAR-2, IOTLB-7, IOTLB-9). */
+  readAndClearDirty(iova: number, size: number, noClear: boolean): { iova: number; size: number }[] {
+    const recorded: { iova: number; size: number }[] = [];
+    for (const leaf of this.leavesIn(iova, size)) {
+      if (leafStateOf(leaf.snap).state !== 'writableDirty') continue;
+      recorded.push({ iova: leaf.iova, size: leaf.size });
+      if (noClear) continue;
+      this.leafEvent(leaf, { type: 'CLEAR_DIRTY' });
+      for (const e of [...this.tlb.values()]) {
+        if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
+        this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
+        this.tlbEvent(e, { type: 'INVALIDATE' });
+      }
+    }
+    return recorded;
+  }
+
+  /** TLBI + CMD_SYNC issued directly (IOTLB-9). */
+  invalidate(iova: number, size: number): void {
+    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
+  }
+
+  /** The implementation's TLB dropped an entry the model still holds: eviction (IOTLB-11). */
+  evict(iova: number, level: Level): void {
+    const e = this.tlb.get(key(iova, level));
+    if (e !== undefined) this.tlbEvent(e, { type: 'EVICT' });
+  }
+
+  /** setDirtyTracking, step by step as the domain tracking machine orders it (TRACK-1..7). */
+  setDirtyTracking(enable: boolean): TrackingStep[] {
+    const [next, steps] = this.trackM.step(this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
+    this.tracking = next;
+    for (const s of steps as TrackingStep[]) this.trackingStep(s);
+    return steps as TrackingStep[];
+  }
+
+  get trackingOn(): boolean {
+    return this.tracking.value === 'on';
+  }
+
+  private trackingStep(s: TrackingStep): void {
+    switch (s) {
+      case 'rejectEopnotsupp':
+        return;
+      case 'setHaHdAllStreams':
+        this.ha = this.hd = true;
+        return;
+      case 'clearHaHdAllStreams':
+        this.ha = this.hd = false;
+        return;
+      case 'setHaHdOnStream':
+        return; // every stream shares the domain's HA/HD in this model
+      case 'clearStaleDirty':
+        this.readAndClearDirty(0, 2 ** 48, false);
+        return;
+      case 'invalidateAll':
+        this.invalidate(0, 2 ** 48);
+        return;
+      case 'splitBlocks':
+        // Every block, 1 GiB ones down to 2 MiB and then to pages.
+        for (const level of [1, 2] as const) {
+          for (const b of [...this.leaves.values()].filter((l) => l.level === level).sort((x, y) => x.iova - y.iova)) {
+            this.split(b.iova);
+            this.splitForTracking.push({ iova: b.iova, level });
+          }
+        }
+        return;
+      case 'mergeBlocks':
+        for (const b of [...this.splitForTracking].reverse()) this.merge(b.iova, b.level);
+        this.splitForTracking = [];
+        return;
+      case 'markWritableDirty':
+        for (const leaf of this.leaves.values()) this.leafEvent(leaf, { type: 'SET_DIRTY' });
+        return;
+    }
+  }
+}
