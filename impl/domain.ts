@@ -9,10 +9,21 @@
 // (TRACK-1..7), numbered below.
 import { EINVAL, EOPNOTSUPP } from './errno.ts';
 import type { PhysicalMemory } from './memory/physical-memory.ts';
-import { ArmLpaeIoPgtable, type DirtyRecord } from './pgtable/io-pgtable-arm.ts';
+import { ArmLpaeIoPgtable, type DirtyRecord, type IoPgtableConfig, type TlbFlushRange } from './pgtable/io-pgtable-arm.ts';
 import { IOVA_LIMIT } from './pgtable/pte.ts';
-import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, IDR0_HTTU_ACCESS_DIRTY, encodeCd } from './smmu/registers.ts';
-import type { Smmu } from './smmu/smmu.ts';
+import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, IDR0_HTTU_ACCESS_DIRTY, encodeCd, idr0Httu, idr3Bbml } from './smmu/registers.ts';
+import type { SmmuCommand } from './smmu/smmu.ts';
+
+/** What the driver needs of the SMMU: its ID registers, the stream table and the command queue. */
+export interface SmmuPort {
+  readonly idr0: number;
+  readonly idr3: number;
+  attachStream(streamId: number, cdAddress: number): void;
+  detachStream(streamId: number): void;
+  submit(commands: readonly SmmuCommand[]): void;
+}
+
+export type PgtableFactory = (memory: PhysicalMemory, config: IoPgtableConfig, flush: TlbFlushRange) => ArmLpaeIoPgtable;
 
 export interface DomainOptions {
   readonly asid: number;
@@ -29,18 +40,15 @@ export class IommuDomain {
   private splitForTracking: { iova: number; level: number }[] = [];
 
   constructor(
-    readonly smmu: Smmu,
+    readonly smmu: SmmuPort,
     readonly memory: PhysicalMemory,
     readonly options: DomainOptions,
+    createPgtable: PgtableFactory = (m, c, f) => new ArmLpaeIoPgtable(m, c, f),
   ) {
     if (!Number.isInteger(options.asid) || options.asid < 0 || options.asid > 0xffff) {
       throw new RangeError(`asid: must be an integer in [0, 65535], got ${options.asid}`);
     }
-    this.pgtable = new ArmLpaeIoPgtable(
-      memory,
-      { hdQuirk: options.dirtyCapable, bbml: (smmu.idr3 & (3 << 11)) !== 0 },
-      (iova, size) => this.flush(iova, size),
-    );
+    this.pgtable = createPgtable(memory, { hdQuirk: options.dirtyCapable, bbml: idr3Bbml(smmu.idr3) !== 0 }, (iova, size) => this.flush(iova, size));
   }
 
   get dirtyTracking(): boolean {
@@ -91,7 +99,8 @@ export class IommuDomain {
     return 0;
   }
 
-  private setHaHd(on: boolean): void {
+  /** TRACK-2 / TRACK-6: HA and HD in the CD of every stream, then CMD_CFGI_CD each + CMD_SYNC. */
+  protected setHaHd(on: boolean): void {
     const bits = CTXDESC_CD_0_TCR_HA | CTXDESC_CD_0_TCR_HD;
     for (const cd of this.cds.values()) {
       if (on) this.memory.fetchOr(cd, bits);
@@ -102,7 +111,7 @@ export class IommuDomain {
 
   /** Whether the hardware and the domain can track dirty state (TRACK-1). */
   get hwDirty(): boolean {
-    return this.options.dirtyCapable && this.smmu.httu === IDR0_HTTU_ACCESS_DIRTY;
+    return this.options.dirtyCapable && idr0Httu(this.smmu.idr0) === IDR0_HTTU_ACCESS_DIRTY;
   }
 
   /** iommufd IOMMU_HWPT_SET_DIRTY_TRACKING. Returns 0 or -EOPNOTSUPP. */
@@ -111,7 +120,7 @@ export class IommuDomain {
     if (enable) {
       if (!this.hwDirty) return -EOPNOTSUPP; // TRACK-1
       this.setHaHd(true); // 1. TRACK-2: HA/HD in every CD before any leaf is made clean
-      this.pgtable.readAndClearDirty(0, IOVA_LIMIT, 0); // 2. TRACK-3: clear stale dirty state
+      this.clearStaleDirty(); // 2. TRACK-3
       this.flushAll(); // 3. TRACK-3
       if (this.options.pageGranular) this.splitForTracking = this.pgtable.splitAllBlocks(); // 4. TRACK-4
       this.tracking = true;
@@ -128,6 +137,11 @@ export class IommuDomain {
     this.setHaHd(false);
     this.tracking = false;
     return 0;
+  }
+
+  /** TRACK-3: read-and-clear over the whole domain without recording. */
+  protected clearStaleDirty(): void {
+    this.pgtable.readAndClearDirty(0, IOVA_LIMIT, 0);
   }
 
   map(iova: number, paddr: number, size: number, prot: number): number {

@@ -74,7 +74,7 @@ export class ArmLpaeIoPgtable {
   constructor(
     readonly memory: PhysicalMemory,
     readonly config: IoPgtableConfig,
-    private readonly flushRange: TlbFlushRange,
+    protected readonly flushRange: TlbFlushRange,
   ) {
     this.pgd = memory.allocFrame();
   }
@@ -203,7 +203,7 @@ export class ArmLpaeIoPgtable {
         continue;
       }
       const old = this.memory.exchange(ptep, 0n);
-      if (record !== undefined && isWritableDirty(old)) record(at, lsz);
+      if (record !== undefined && isWritableDirty(old)) this.recordUnmappedDirty(record, at, lsz);
       unmapped += lsz;
       at += lsz;
     }
@@ -237,7 +237,7 @@ export class ArmLpaeIoPgtable {
       // 1. Fill the new table from the block as read (the table is not live yet).
       this.fillChildren(table, pte, level + 1);
       // 2. Swap it in atomically and look at what was really there (SPLIT-2).
-      const old = this.memory.exchange(ptep, tablePte);
+      const old = this.swapBlockForTable(ptep, pte, tablePte);
       // 3. The hardware may have set AF or dirtied the block between the read and the swap.
       if (old !== pte) this.carryLateUpdates(table, pte, old);
       // 4. Drop any cached translation of the block.
@@ -253,7 +253,17 @@ export class ArmLpaeIoPgtable {
     return 0;
   }
 
-  private fillChildren(table: number, block: bigint, childLevel: number): void {
+  /** Split step 2 (SPLIT-2): install the table over the live block; returns what was really there. */
+  protected swapBlockForTable(ptep: number, _read: bigint, tablePte: bigint): bigint {
+    return this.memory.exchange(ptep, tablePte);
+  }
+
+  /** Unmap: a writable-dirty leaf removed is reported (UNMAP-1). */
+  protected recordUnmappedDirty(record: DirtyRecord, iova: number, size: number): void {
+    record(iova, size);
+  }
+
+  protected fillChildren(table: number, block: bigint, childLevel: number): void {
     const childSize = levelSize(childLevel);
     const attrs = (block & ~PTE_TYPE_MASK) & ~BigInt(pteAddress(block));
     const type = childLevel === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
@@ -332,7 +342,8 @@ export class ArmLpaeIoPgtable {
     return block;
   }
 
-  private anyChildDirty(table: number): boolean {
+  /** Merge: whether any child is writable-dirty, so the block must be (MERGE-1). */
+  protected anyChildDirty(table: number): boolean {
     for (let i = 0; i < PTES_PER_TABLE; i++) if (isWritableDirty(this.memory.load(table + i * 8))) return true;
     return false;
   }
@@ -351,11 +362,31 @@ export class ArmLpaeIoPgtable {
   readAndClearDirty(iova: number, size: number, flags: number, record?: DirtyRecord): number {
     if (!validRange(iova, size)) return -EINVAL;
     if ((flags & ~IOMMU_DIRTY_NO_CLEAR) !== 0) return -EINVAL;
-    const clear = (flags & IOMMU_DIRTY_NO_CLEAR) === 0;
+    const clear = this.clearRequested(flags);
     const gather = { start: Infinity, end: -Infinity };
     this.walkDirty(this.pgd, 0, 0, iova, iova + size, clear, record, gather);
-    if (gather.end > gather.start) this.flushRange(gather.start, gather.end - gather.start);
+    this.syncGathered(gather.start, gather.end);
     return 0;
+  }
+
+  /** read_and_clear_dirty: clear unless IOMMU_DIRTY_NO_CLEAR (CLEAR-1). */
+  protected clearRequested(flags: number): boolean {
+    return (flags & IOMMU_DIRTY_NO_CLEAR) === 0;
+  }
+
+  /** read_and_clear_dirty, last step: one TLBI over the gathered range + CMD_SYNC, after every clear (IOTLB-7, IOTLB-9). */
+  protected syncGathered(start: number, end: number): void {
+    if (end > start) this.flushRange(start, end - start);
+  }
+
+  /** Index of the last entry of a table (of entries `lsz` bytes from `tableBase`) that overlaps [.., end). */
+  protected lastIndex(tableBase: number, lsz: number, end: number): number {
+    return Math.min(PTES_PER_TABLE - 1, Math.floor((Math.min(end, tableBase + lsz * PTES_PER_TABLE) - 1 - tableBase) / lsz));
+  }
+
+  /** Records one writable-dirty leaf, whole (CLEAR-1). */
+  protected recordLeaf(record: DirtyRecord, iova: number, size: number): void {
+    record(iova, size);
   }
 
   private walkDirty(
@@ -369,9 +400,8 @@ export class ArmLpaeIoPgtable {
     gather: { start: number; end: number },
   ): void {
     const lsz = levelSize(level);
-    const span = lsz * PTES_PER_TABLE;
     const first = Math.max(0, Math.floor((start - tableBase) / lsz));
-    const last = Math.min(PTES_PER_TABLE - 1, Math.floor((Math.min(end, tableBase + span) - 1 - tableBase) / lsz));
+    const last = this.lastIndex(tableBase, lsz, end);
     if (level === 3 && this.memory.hook === undefined) {
       this.scanPages(table, tableBase, first, last, clear, record, gather);
       return;
@@ -386,7 +416,7 @@ export class ArmLpaeIoPgtable {
         continue;
       }
       if (!isWritableDirty(pte)) continue;
-      if (record !== undefined) record(at, lsz);
+      if (record !== undefined) this.recordLeaf(record, at, lsz);
       if (clear) {
         this.memory.fetchOr(ptep, PTE_AP_RDONLY);
         if (at < gather.start) gather.start = at;
@@ -410,7 +440,7 @@ export class ArmLpaeIoPgtable {
       const pte = words[i]!;
       if ((pte & (PTE_AP_RDONLY | PTE_DBM | 1n)) !== (PTE_DBM | 1n)) continue;
       const at = tableBase + i * GRANULE;
-      if (record !== undefined) record(at, GRANULE);
+      if (record !== undefined) this.recordLeaf(record, at, GRANULE);
       if (clear) {
         this.memory.fetchOr(table + i * 8, PTE_AP_RDONLY);
         if (at < gather.start) gather.start = at;

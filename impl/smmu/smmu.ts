@@ -14,7 +14,7 @@
 // plus CMD_CFGI_STE. Context descriptors are in memory and cached until CMD_CFGI_CD.
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_MASK, PTE_TYPE_PAGE, IOVA_LIMIT, isTable, isValid, levelIndex, levelSize, pteAddress } from '../pgtable/pte.ts';
-import { Iotlb, type CachedState } from './iotlb.ts';
+import { Iotlb, type CachedState, type IotlbEntry } from './iotlb.ts';
 import {
   decodeCd,
   IDR0_HTTU_ACCESS,
@@ -159,14 +159,31 @@ export class Smmu {
         return { ok: true, pa, level: hit.level, tlbHit: true };
       }
       if (hit.state === 'readOnly' || !hd) return { ok: false, fault: 'permission' };
-      // IOTLB-5: a write through a cached writable-clean entry re-walks and updates memory.
-      this.iotlb.remove(hit);
+      return this.writeThroughCachedClean(hit, cd, iova, ha, hd);
     }
     return this.walk(cd, iova, write, ha, hd);
   }
 
+  /** The descriptor after this access's HTTU update (HTTU-1, HTTU-2; HTTU-3: reads change no dirty state). */
+  protected httuUpdate(pte: bigint, write: boolean): bigint {
+    let next = pte | PTE_AF; // HTTU-1 (the caller has checked HA if AF was clear)
+    if (write && (pte & PTE_AP_RDONLY) !== 0n) next &= ~PTE_AP_RDONLY; // HTTU-2: writable-clean -> writable-dirty
+    return next;
+  }
+
+  /** The atomic update of the in-memory descriptor; returns the value found (HTTU-5). */
+  protected commitUpdate(ptep: number, expected: bigint, next: bigint): bigint {
+    return this.memory.compareExchange(ptep, expected, next);
+  }
+
+  /** A write through a cached writable-clean entry with HD: drop it and re-walk, updating memory (IOTLB-5). */
+  protected writeThroughCachedClean(hit: IotlbEntry, cd: ContextDescriptor, iova: number, ha: boolean, hd: boolean): DmaResult {
+    this.iotlb.remove(hit);
+    return this.walk(cd, iova, true, ha, hd);
+  }
+
   /** Stage-1 walk with HTTU (HTTU-1, HTTU-2, HTTU-5). */
-  private walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
+  protected walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
     this.stats.walks++;
     let retries = 0;
     restart: for (;;) {
@@ -189,11 +206,9 @@ export class Smmu {
           const rdonly = (pte & PTE_AP_RDONLY) !== 0n;
           const dbm = (pte & PTE_DBM) !== 0n;
           if (write && rdonly && (!dbm || !hd)) return { ok: false, fault: 'permission' };
-          let next = pte;
-          if (!af) next |= PTE_AF; // HTTU-1
-          if (write && rdonly) next &= ~PTE_AP_RDONLY; // HTTU-2: writable-clean -> writable-dirty
+          const next = this.httuUpdate(pte, write);
           if (next !== pte) {
-            const old = this.memory.compareExchange(ptep, pte, next);
+            const old = this.commitUpdate(ptep, pte, next);
             if (old !== pte) {
               // HTTU-5: software changed the descriptor under us; re-evaluate from memory.
               if (++retries > MAX_CAS_RETRIES) throw new Error(`HTTU compare-exchange at 0x${ptep.toString(16)} did not settle after ${MAX_CAS_RETRIES} retries`);
