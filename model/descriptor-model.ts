@@ -6,29 +6,19 @@
 //
 // The leaf layout (which ranges are blocks) is the implementation's choice: `map` and
 // `split` take the leaves the implementation created; everything else is predicted.
-import type { AnyStateMachine, EventFromLogic, SnapshotFrom } from 'xstate';
+import type { AnyStateMachine, SnapshotFrom } from 'xstate';
 import { armLpaeBlockSize, type Level } from '../spec/descriptor/encoding.ts';
-import { leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
-import { domainTrackingMachine, type TrackingStep } from '../spec/domain/tracking-machine.ts';
-import { iotlbEntryMachine, type IotlbEvent } from '../spec/iotlb/iotlb-entry-machine.ts';
-import { initialState, step } from '../spec/step.ts';
+import { LEAF_EVENTS, leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
+import { TRACKING_EVENTS, domainTrackingMachine, type TrackingStep } from '../spec/domain/tracking-machine.ts';
+import { IOTLB_EVENTS, iotlbEntryMachine, type IotlbEvent } from '../spec/iotlb/iotlb-entry-machine.ts';
+import { TransitionTable } from './transition-table.ts';
 
 type Snap<M extends AnyStateMachine> = SnapshotFrom<M>;
 
-/** `step` memoised on (state value, event). */
-export class MemoStep<M extends AnyStateMachine> {
-  private readonly cache = new Map<string, [Snap<M>, string[]]>();
-  constructor(readonly machine: M) {}
-  initial(): Snap<M> {
-    return initialState(this.machine);
-  }
-  step(snapshot: Snap<M>, event: EventFromLogic<M>): [Snap<M>, string[]] {
-    const key = JSON.stringify((snapshot as { value: unknown }).value) + JSON.stringify(event);
-    let hit = this.cache.get(key);
-    if (hit === undefined) this.cache.set(key, (hit = step(this.machine, snapshot, event)));
-    return hit;
-  }
-}
+/** The compiled tables, built once per process. */
+export const leafTable = new TransitionTable(leafDescriptorMachine, LEAF_EVENTS);
+export const iotlbTable = new TransitionTable(iotlbEntryMachine, IOTLB_EVENTS);
+export const trackingTable = new TransitionTable(domainTrackingMachine, TRACKING_EVENTS);
 
 export interface ModelLeaf {
   readonly iova: number;
@@ -53,12 +43,13 @@ const key = (iova: number, level: number) => `${level}:${iova}`;
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
 
 export class DescriptorModel {
-  readonly leafM = new MemoStep(leafDescriptorMachine);
-  readonly tlbM = new MemoStep(iotlbEntryMachine);
-  readonly trackM = new MemoStep(domainTrackingMachine);
   readonly leaves = new Map<string, ModelLeaf>();
   readonly tlb = new Map<string, ModelTlbEntry>();
-  tracking = this.trackM.initial();
+  tracking = trackingTable.initial;
+  /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
+  opReq = new Set<string>();
+  /** Whether the model tracks IOTLB entries (only when the implementation's IOTLB can be inspected). */
+  trackTlb = true;
   ha = false;
   hd = false;
   private splitForTracking: { iova: number; level: Level }[] = [];
@@ -68,6 +59,39 @@ export class DescriptorModel {
     readonly pageGranular: boolean,
     readonly hwDirty: boolean,
   ) {}
+
+  /** An independent copy (to try both orders of an operation and a DMA that raced with it). */
+  clone(): DescriptorModel {
+    const c = new DescriptorModel(this.hdQuirk, this.pageGranular, this.hwDirty);
+    for (const [k, l] of this.leaves) c.leaves.set(k, { ...l });
+    for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
+    c.tracking = this.tracking;
+    c.ha = this.ha;
+    c.hd = this.hd;
+    c.trackTlb = this.trackTlb;
+    c.splitForTracking = [...this.splitForTracking];
+    c.opReq = new Set(this.opReq);
+    return c;
+  }
+
+  /** Takes over the state of `other` (the order that matched the implementation). */
+  adopt(other: DescriptorModel): void {
+    this.leaves.clear();
+    for (const [k, l] of other.leaves) this.leaves.set(k, l);
+    this.tlb.clear();
+    for (const [k, e] of other.tlb) this.tlb.set(k, e);
+    this.tracking = other.tracking;
+    this.ha = other.ha;
+    this.hd = other.hd;
+    this.splitForTracking = other.splitForTracking;
+    this.opReq = other.opReq;
+  }
+
+  /** Whether the leaf translating `iova` is writable-dirty. */
+  dirtyAt(iova: number): boolean {
+    const leaf = this.leafAt(iova);
+    return leaf !== undefined && leafStateOf(leaf.snap).state === 'writableDirty';
+  }
 
   leafAt(iova: number): ModelLeaf | undefined {
     for (const level of [3, 2, 1] as const) {
@@ -87,23 +111,34 @@ export class DescriptorModel {
     return undefined;
   }
 
-  private leafEvent(leaf: ModelLeaf, event: LeafEvent): string[] {
-    const [snap, out] = this.leafM.step(leaf.snap, event);
-    leaf.snap = snap;
-    return out;
+  beginOp(): void {
+    this.opReq = new Set();
   }
 
-  private tlbEvent(entry: ModelTlbEntry, event: IotlbEvent): string[] {
-    const [snap, out] = this.tlbM.step(entry.snap, event);
-    entry.snap = snap;
-    if (snap.value === 'absent') this.tlb.delete(key(entry.iova, entry.level));
-    return out;
+  /** Adds requirement IDs to what the current operation is checked against. */
+  note(req: readonly string[]): void {
+    for (const id of req) this.opReq.add(id);
+  }
+
+  private leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
+    const e = leafTable.step(leaf.snap, event);
+    leaf.snap = e.next;
+    this.note(e.req);
+    return e.outcomes;
+  }
+
+  private tlbEvent(entry: ModelTlbEntry, event: IotlbEvent): readonly string[] {
+    const e = iotlbTable.step(entry.snap, event);
+    entry.snap = e.next;
+    this.note(e.req);
+    if (e.next.value === 'absent') this.tlb.delete(key(entry.iova, entry.level));
+    return e.outcomes;
   }
 
   /** The implementation created these leaves for one map call (MAP-1..5). */
   map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
     for (const { iova, level, oa } of created) {
-      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.leafM.initial() };
+      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: leafTable.initial };
       this.leafEvent(leaf, { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true });
       this.leaves.set(key(iova, level), leaf);
     }
@@ -137,9 +172,11 @@ export class DescriptorModel {
     const out = this.leafEvent(leaf, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha: this.ha, hd: this.hd });
     if (out.includes('accessFlagFault')) return { ok: false, fault: 'accessFlag' };
     if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
-    const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: this.tlbM.initial() };
-    this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(leaf.snap).state });
-    this.tlb.set(key(leaf.iova, leaf.level), cached);
+    if (this.trackTlb) {
+      const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: iotlbTable.initial };
+      this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(leaf.snap).state });
+      this.tlb.set(key(leaf.iova, leaf.level), cached);
+    }
     return { ok: true, level: leaf.level };
   }
 
@@ -147,7 +184,7 @@ export class DescriptorModel {
   split(iova: number): boolean {
     const block = this.leafAt(iova);
     if (block === undefined || block.level === 3) return false;
-    const [child] = this.leafM.step(block.snap, { type: 'SPLIT' });
+    const child = leafTable.step(block.snap, { type: 'SPLIT' }).next;
     const level = (block.level + 1) as Level;
     const size = armLpaeBlockSize(level);
     this.leaves.delete(key(block.iova, block.level));
@@ -168,7 +205,7 @@ export class DescriptorModel {
     const childSize = armLpaeBlockSize((level + 1) as Level);
     if (children.some((c, i) => c.level !== level + 1 || c.write !== first.write || c.oa !== first.oa + i * childSize)) return false;
     const anyDirty = children.some((c) => leafStateOf(c.snap).state === 'writableDirty');
-    const [block] = this.leafM.step(first.snap, { type: 'MERGE', anyDirty });
+    const block = leafTable.step(first.snap, { type: 'MERGE', anyDirty }).next;
     if (dryRun) return true;
     for (const c of children) this.leaves.delete(key(c.iova, c.level));
     this.leaves.set(key(base, level), { iova: base, level, size, oa: first.oa, write: first.write, snap: block });
@@ -206,10 +243,19 @@ export class DescriptorModel {
 
   /** setDirtyTracking, step by step as the domain tracking machine orders it (TRACK-1..7). */
   setDirtyTracking(enable: boolean): TrackingStep[] {
-    const [next, steps] = this.trackM.step(this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
-    this.tracking = next;
-    for (const s of steps as TrackingStep[]) this.trackingStep(s);
-    return steps as TrackingStep[];
+    const e = trackingTable.step(this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
+    this.tracking = e.next;
+    this.note(e.req);
+    for (const s of e.outcomes as TrackingStep[]) this.trackingStep(s);
+    return e.outcomes as TrackingStep[];
+  }
+
+  /** A stream attached to the domain (TRACK-7). */
+  attachStream(): TrackingStep[] {
+    const e = trackingTable.step(this.tracking, { type: 'ATTACH_STREAM' });
+    this.tracking = e.next;
+    this.note(e.req);
+    return e.outcomes as TrackingStep[];
   }
 
   get trackingOn(): boolean {

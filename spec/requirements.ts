@@ -66,6 +66,16 @@ export const requirements = {
   'TRACK-5': { text: 'Enabling while on is idempotent; disabling while off is idempotent.', source: 'Linux iommufd iopt_set_dirty_tracking' },
   'TRACK-6': { text: 'Disabling with the page-granular policy merges pages back into blocks where possible, then marks writable-clean leaves writable-dirty so writes need no HD, invalidates the TLB (a cached clean entry would fault once HD is off), then clears HA/HD in every context descriptor.', source: 'seed 003 (merge on stop of dirty log); DOMAIN.md §1' },
   'TRACK-7': { text: 'A stream attached while tracking is on gets HA and HD in its context descriptor; one attached while off does not.', source: 'BUG-CLASSES.md class 3 (device attached after tracking started)' },
+
+  // Dirty bitmaps (spec/bitmap/dirty-bitmap.ts)
+  'BITMAP-1': { text: 'A dirty bitmap has one bit per page, bit i of u64 word i/64 is page iova + i*pgsize, and is ALIGN(npages, 64)/8 bytes long.', source: 'include/uapi/linux/vfio.h (struct vfio_bitmap); DOMAIN.md §2' },
+  'BITMAP-2': { text: 'Recording a leaf marks the pages of it that lie inside the reported range, and no others.', source: 'drivers/iommu/iommufd/iova_bitmap.c (iova_bitmap_set)' },
+
+  // The properties every implementation is judged by (model/ghost.ts)
+  'NOLOSS-1': { text: 'A report over R includes every page of R written (while tracking) before the call started and not reported-and-cleared since.', source: 'DESIGN.md (the no-loss property)' },
+  'NOLOSS-2': { text: 'A page written while a reporting call runs is in that report or a later one; a clear never forgets pages it was not asked to clear.', source: 'DESIGN.md (the no-loss property)' },
+  'NOLOSS-3': { text: 'Unmapping while tracking reports the dirty pages it removes.', source: 'include/uapi/linux/vfio.h VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP; BUG-CLASSES.md class 3' },
+  'PRECISION-1': { text: 'A page reported but not written since its last clear is a false dirty, allowed only where the spec makes its leaf dirty (a block written elsewhere, a new writable mapping, a merge of a dirty page).', source: 'DESIGN.md (precision)' },
 } as const satisfies Record<string, Requirement>;
 
 export type RequirementId = keyof typeof requirements;

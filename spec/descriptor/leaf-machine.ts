@@ -185,3 +185,13 @@ export function leafStateOf(snapshot: { value: unknown }): { state: LeafState; a
 }
 
 export type { LeafSnapshot };
+
+/** Every event the machine distinguishes: the alphabet for compiling it into a table. */
+export const LEAF_EVENTS: readonly LeafEvent[] = (() => {
+  const b = [false, true];
+  const out: LeafEvent[] = [{ type: 'UNMAP' }, { type: 'CLEAR_DIRTY' }, { type: 'SET_DIRTY' }, { type: 'SPLIT' }];
+  for (const write of b) for (const hdQuirk of b) for (const accessFlag of b) out.push({ type: 'MAP', write, hdQuirk, accessFlag });
+  for (const ha of b) for (const hd of b) out.push({ type: 'DMA_READ', ha, hd }, { type: 'DMA_WRITE', ha, hd });
+  for (const anyDirty of b) out.push({ type: 'MERGE', anyDirty });
+  return out;
+})();

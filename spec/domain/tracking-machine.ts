@@ -92,3 +92,11 @@ export const domainTrackingMachine = setup({
     },
   },
 });
+
+/** Every event the machine distinguishes: the alphabet for compiling it into a table. */
+export const TRACKING_EVENTS: readonly TrackingEvent[] = (() => {
+  const b = [false, true];
+  const out: TrackingEvent[] = [{ type: 'ATTACH_STREAM' }];
+  for (const enable of b) for (const hwDirty of b) for (const pageGranular of b) out.push({ type: 'SET_DIRTY_TRACKING', enable, hwDirty, pageGranular });
+  return out;
+})();

@@ -134,3 +134,16 @@ export const iotlbEntryMachine = setup({
     },
   },
 });
+
+/** Every event the machine distinguishes: the alphabet for compiling it into a table. */
+export const IOTLB_EVENTS: readonly IotlbEvent[] = [
+  ...(['invalid', 'readOnly', 'writable', 'writableClean', 'writableDirty'] as const).map((leaf) => ({ type: 'WALK', leaf }) as const),
+  { type: 'DMA_READ' },
+  { type: 'DMA_WRITE', hd: false },
+  { type: 'DMA_WRITE', hd: true },
+  { type: 'SW_CLEAR_DIRTY' },
+  { type: 'SW_UNMAP' },
+  { type: 'SW_KEEP_STATE' },
+  { type: 'INVALIDATE' },
+  { type: 'EVICT' },
+];

@@ -1,0 +1,80 @@
+// The built-in implementation: the reference SMMU and driver from impl/, as adapters,
+// and as the parts the kit supplies around a third party's implementation. This file
+// and the mutant zoo are the only places conformance/ reaches impl/ (DESIGN.md).
+import { IommuDomain, type PgtableFactory, type SmmuPort } from '../../impl/domain.ts';
+import { PhysicalMemory } from '../../impl/memory/physical-memory.ts';
+import { Smmu } from '../../impl/smmu/smmu.ts';
+import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
+import type { KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
+
+export type SmmuClass = new (memory: PhysicalMemory, config: { httu: 0 | 1 | 2; bbml: 0 | 1 | 2; iotlbCapacity?: number }) => Smmu;
+export type DomainClass = new (smmu: SmmuPort, memory: PhysicalMemory, options: SmmuDriverConfig, createPgtable?: PgtableFactory) => IommuDomain;
+
+/** The kit's memory is always the reference PhysicalMemory (it has the access hook). */
+export function createKitMemory(): PhysicalMemory {
+  return new PhysicalMemory();
+}
+
+function asPhysical(memory: KitMemory): PhysicalMemory {
+  if (!(memory instanceof PhysicalMemory)) throw new TypeError('the reference implementation runs on the kit\'s PhysicalMemory');
+  return memory;
+}
+
+/** The reference SMMU: the kit's hardware in profile smmu-driver (its IOTLB can be inspected). */
+export function createKitSmmu(memory: KitMemory, config: SmmuHwConfig, SmmuImpl: SmmuClass = Smmu): Smmu {
+  return new SmmuImpl(asPhysical(memory), config);
+}
+
+/** The reference driver: the kit's driver in profile smmu-hw (synchronous, over a port). */
+export function createKitDriver(memory: KitMemory, port: SmmuPort, config: SmmuDriverConfig): IommuDomain {
+  return new IommuDomain(port, asPhysical(memory), config);
+}
+
+export function referenceSmmuHwAdapter(name = 'reference', SmmuImpl: SmmuClass = Smmu): SmmuHwAdapter {
+  return {
+    profile: 'smmu-hw',
+    name,
+    async create(memory: KitMemory, config: SmmuHwConfig): Promise<SmmuHw> {
+      const smmu = createKitSmmu(memory, config, SmmuImpl);
+      return {
+        readRegisters: async () => ({ idr0: smmu.idr0, idr3: smmu.idr3 }),
+        attachStream: async (streamId, cd) => smmu.attachStream(streamId, cd),
+        detachStream: async (streamId) => smmu.detachStream(streamId),
+        submit: async (commands) => smmu.submit(commands),
+        dmaRead: async (streamId, iova) => strip(smmu.dmaRead(streamId, iova)),
+        dmaWrite: async (streamId, iova) => strip(smmu.dmaWrite(streamId, iova)),
+      };
+    },
+  };
+}
+
+function strip(r: ReturnType<Smmu['dmaRead']>) {
+  return r.ok ? ({ ok: true, pa: r.pa } as const) : ({ ok: false, fault: r.fault } as const);
+}
+
+export function referenceSmmuDriverAdapter(name = 'reference', DomainImpl: DomainClass = IommuDomain, createPgtable?: PgtableFactory): SmmuDriverAdapter {
+  return {
+    profile: 'smmu-driver',
+    name,
+    async create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<SmmuDriver> {
+      const domain = createPgtable === undefined ? new DomainImpl(smmu, asPhysical(memory), config) : new DomainImpl(smmu, asPhysical(memory), config, createPgtable);
+      return {
+        map: async (iova, paddr, size, prot) => domain.map(iova, paddr, size, prot),
+        async unmap(iova, size) {
+          const dirty = newDirtyBitmap(size);
+          const unmapped = domain.unmap(iova, size, (i, s) => dirtyBitmapSet(dirty, iova, size, i, s));
+          return { unmapped, dirty };
+        },
+        splitBlock: async (iova) => domain.pgtable.splitBlock(iova),
+        mergePages: async (iova, level) => domain.pgtable.mergePages(iova, level),
+        async readAndClearDirty(iova, size, flags) {
+          const dirty = newDirtyBitmap(Math.max(0, size));
+          const errno = domain.readAndClearDirty(iova, size, flags, (i, s) => dirtyBitmapSet(dirty, iova, size, i, s));
+          return { errno, dirty };
+        },
+        setDirtyTracking: async (enable) => domain.setDirtyTracking(enable),
+        attach: async (streamId) => domain.attach(streamId),
+      };
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// The adapter interfaces: one per profile, small and asynchronous. Outcomes the spec
+// defines are returned as data (negative errno values, fault kinds, dirty bitmaps as
+// bytes), never thrown. A thrown exception, a promise that does not settle within the
+// time limit, or an answer of the wrong shape makes the verdict "undecided".
+//
+// See conformance/ADAPTERS.md for the contract.
+
+/** The kit's physical memory. Page tables and context descriptors live here. */
+export interface KitMemory {
+  load(address: number): bigint;
+  store(address: number, value: bigint): void;
+  exchange(address: number, value: bigint): bigint;
+  compareExchange(address: number, expected: bigint, replacement: bigint): bigint;
+  fetchOr(address: number, mask: bigint): bigint;
+  fetchAnd(address: number, mask: bigint): bigint;
+  /** A zeroed 4 KiB frame; its physical address. */
+  allocFrame(): number;
+  freeFrame(address: number): void;
+}
+
+export type Fault = 'translation' | 'permission' | 'accessFlag' | 'addressSize' | 'badStream';
+export const FAULTS: readonly Fault[] = ['translation', 'permission', 'accessFlag', 'addressSize', 'badStream'];
+
+export type DmaOutcome = { readonly ok: true; readonly pa: number } | { readonly ok: false; readonly fault: Fault };
+
+export type SmmuCommand =
+  | { readonly op: 'CMD_TLBI_NH_VA'; readonly asid: number; readonly iova: number; readonly size: number }
+  | { readonly op: 'CMD_TLBI_NH_ASID'; readonly asid: number }
+  | { readonly op: 'CMD_CFGI_CD'; readonly streamId: number }
+  | { readonly op: 'CMD_SYNC' };
+
+/**
+ * A dirty bitmap over [iova, iova + size): bit i (bit i % 8 of byte i / 8, i.e. bit i % 64
+ * of little-endian u64 word i / 64) is the 4 KiB page at iova + i * 4096. Its length is
+ * exactly ceil(pages / 64) * 8 bytes, as the kernel's u64 bitmaps.
+ */
+export type DirtyBitmap = Uint8Array;
+
+// ---- profile smmu-hw: the implementation under test is the SMMU -------------------------
+
+export interface SmmuHwConfig {
+  /** SMMU_IDR0.HTTU to present: 0 none, 1 access flag, 2 access flag and dirty state. */
+  readonly httu: 0 | 1 | 2;
+  /** SMMU_IDR3.BBML to present. */
+  readonly bbml: 0 | 1 | 2;
+  /** IOTLB entries (a hint; a model may cache fewer). */
+  readonly iotlbCapacity: number;
+}
+
+export interface SmmuHw {
+  /** SMMU_IDR0 and SMMU_IDR3 as the hardware presents them. */
+  readRegisters(): Promise<{ idr0: number; idr3: number }>;
+  /** The STE of `streamId` now points at the stage-1 CD at `cdAddress` (STE write + CFGI_STE + SYNC). */
+  attachStream(streamId: number, cdAddress: number): Promise<void>;
+  detachStream(streamId: number): Promise<void>;
+  /** Command queue: everything before a CMD_SYNC is complete when the promise settles. */
+  submit(commands: readonly SmmuCommand[]): Promise<void>;
+  /** One DMA access by `streamId` at `iova`, translated and with HTTU updates done in kit memory. */
+  dmaRead(streamId: number, iova: number): Promise<DmaOutcome>;
+  dmaWrite(streamId: number, iova: number): Promise<DmaOutcome>;
+}
+
+export interface SmmuHwAdapter {
+  readonly profile: 'smmu-hw';
+  readonly name: string;
+  /** A fresh SMMU for one run, using `memory` for every table walk and descriptor update. */
+  create(memory: KitMemory, config: SmmuHwConfig): Promise<SmmuHw>;
+}
+
+// ---- profile smmu-driver: the implementation under test is the page-table driver ------
+
+/** The kit's SMMU as the driver sees it: synchronous, like MMIO and the command queue. */
+export interface KitSmmuPort {
+  readonly idr0: number;
+  readonly idr3: number;
+  attachStream(streamId: number, cdAddress: number): void;
+  detachStream(streamId: number): void;
+  submit(commands: readonly SmmuCommand[]): void;
+}
+
+export interface SmmuDriverConfig {
+  readonly asid: number;
+  /** The domain was allocated for dirty tracking (IOMMU_HWPT_ALLOC_DIRTY_TRACKING). */
+  readonly dirtyCapable: boolean;
+  /** Split blocks into pages while tracking; merge back when tracking stops. */
+  readonly pageGranular: boolean;
+}
+
+export interface SmmuDriver {
+  /** Maps [iova, iova+size) to [paddr, ...) with IOMMU_READ (1) / IOMMU_WRITE (2); 0 or -errno. */
+  map(iova: number, paddr: number, size: number, prot: number): Promise<number>;
+  /** Unmaps; returns the bytes unmapped and the dirty state of what it removed. */
+  unmap(iova: number, size: number): Promise<{ unmapped: number; dirty: DirtyBitmap }>;
+  splitBlock(iova: number): Promise<number>;
+  /** Merges the table at `level` (1 or 2) covering `iova` into a block. */
+  mergePages(iova: number, level: number): Promise<number>;
+  /** flags: IOMMU_DIRTY_NO_CLEAR = 1. */
+  readAndClearDirty(iova: number, size: number, flags: number): Promise<{ errno: number; dirty: DirtyBitmap }>;
+  setDirtyTracking(enable: boolean): Promise<number>;
+  /** Attaches a stream: writes its CD in kit memory and points the kit SMMU's STE at it. */
+  attach(streamId: number): Promise<number>;
+}
+
+export interface SmmuDriverAdapter {
+  readonly profile: 'smmu-driver';
+  readonly name: string;
+  create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<SmmuDriver>;
+}
+
+export type Adapter = SmmuHwAdapter | SmmuDriverAdapter;
+export type ProfileName = Adapter['profile'];
+export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver'];

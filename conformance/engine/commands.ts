@@ -1,0 +1,463 @@
+// The operations of a run, one small class each (in the manner of fast-check's own
+// model-based tests): `check` says whether the command applies and never mutates; `run`
+// drives the system, predicts the outcome from the spec model, compares, and appends a
+// step to the trace. Any difference throws a Violation naming the requirements.
+import type fc from 'fast-check';
+import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
+import { walkLeaves } from '../../spec/descriptor/walk.ts';
+import { checkDescriptors, checkTlb } from '../../model/check-descriptors.ts';
+import type { DescriptorModel } from '../../model/descriptor-model.ts';
+import type { DirtyGhost } from '../../model/ghost.ts';
+import { Violation } from '../../model/violation.ts';
+import type { DmaOutcome } from '../adapters/types.ts';
+import type { System, SystemConfig } from './system.ts';
+
+export const PAGE = 0x1000;
+export const MiB2 = 0x20_0000;
+/** The IOVA window a run works in: four 2 MiB regions. */
+export const WINDOW = 4 * MiB2;
+const EINVAL = 22;
+const EEXIST = 17;
+const EOPNOTSUPP = 95;
+const IOMMU_READ = 1;
+const IOMMU_WRITE = 2;
+const IOMMU_DIRTY_NO_CLEAR = 1;
+
+export interface TraceStep {
+  readonly op: string;
+  readonly answer: string;
+  readonly expected: string;
+  readonly req: readonly string[];
+}
+
+/** What the commands share: the spec model and ghost on one side, the system and trace on the other. */
+export interface RunModel {
+  model: DescriptorModel;
+  readonly ghost: DirtyGhost;
+  readonly config: SystemConfig;
+  nextPa: number;
+}
+
+export interface RunReal {
+  readonly sys: System;
+  readonly trace: TraceStep[];
+  commands: number;
+}
+
+export type RunCommand = fc.AsyncCommand<RunModel, RunReal>;
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+const errnoName = (e: number) => (e === 0 ? '0' : e === -EINVAL ? '-EINVAL' : e === -EEXIST ? '-EEXIST' : e === -EOPNOTSUPP ? '-EOPNOTSUPP' : String(e));
+const dmaText = (d: DmaOutcome) => (d.ok ? `ok pa=${hex(d.pa)}` : `fault ${d.fault}`);
+
+function record(r: RunReal, m: RunModel, op: string, answer: string, expected: string): void {
+  r.trace.push({ op, answer, expected, req: [...m.model.opReq] });
+  r.commands++;
+}
+
+/** After every operation: the page table in kit memory and, where visible, the IOTLB match the spec. */
+function checkState(m: RunModel, r: RunReal): void {
+  const tlb = r.sys.tlb();
+  if (tlb !== undefined) checkTlb(m.model, tlb);
+  checkDescriptors(m.model, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+}
+
+function mismatch(m: RunModel, what: string, expected: string, actual: string, kind: 'spec' | 'loss' = 'spec'): never {
+  throw new Violation(kind, [...m.model.opReq], `${what} ${expected}`, actual);
+}
+
+/** The expected DMA outcome, and the ghost's record of a completed write. */
+function expectDma(m: RunModel, iova: number, write: boolean): { text: string; ok: boolean; fault?: string; pa?: number } {
+  const leaf = m.model.leafAt(iova);
+  const e = m.model.dma(iova, write);
+  if (!e.ok) return { text: `fault ${e.fault}`, ok: false, fault: e.fault };
+  const pa = leaf !== undefined ? leaf.oa + (iova - leaf.iova) : undefined;
+  return { text: pa === undefined ? 'ok' : `ok pa=${hex(pa)}`, ok: true, ...(pa === undefined ? {} : { pa }) };
+}
+
+function sameDma(m: RunModel, got: DmaOutcome, want: ReturnType<typeof expectDma>, what: string): void {
+  const same = got.ok === want.ok && (got.ok ? want.pa === undefined || got.pa === want.pa : got.fault === want.fault);
+  if (!same) mismatch(m, what, want.text, dmaText(got));
+}
+
+function range(page: number, pages: number): [number, number] {
+  const iova = page * PAGE;
+  return [iova, Math.max(PAGE, Math.min(pages * PAGE, WINDOW - iova))];
+}
+
+export class MapCommand implements RunCommand {
+  constructor(readonly page: number, readonly pages: number, readonly write: boolean, readonly aligned: boolean) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    const [iova, size] = range(this.page, this.pages);
+    const pa = m.nextPa + (this.aligned ? 0 : PAGE);
+    m.nextPa += 2 * WINDOW;
+    const overlap = m.model.leavesIn(iova, size).length > 0;
+    const ret = await r.sys.map(iova, pa, size, this.write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ);
+    const want = overlap ? -EEXIST : 0;
+    if (overlap) m.model.note(['MAP-4']);
+    record(r, m, `${this}`, errnoName(ret), errnoName(want));
+    if (ret !== want) mismatch(m, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
+    if (!overlap) {
+      const leaves = leavesOfRange(r, iova, size);
+      m.model.map(leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })), this.write);
+    }
+    checkState(m, r);
+  }
+  toString = () => `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? 'block-aligned' : 'page-aligned'})`;
+}
+
+/** The leaves the implementation created for a range: its layout choice, read from kit memory. */
+function leavesOfRange(r: RunReal, iova: number, size: number) {
+  return collectLeaves(r).filter((l) => l.iova < iova + size && iova < l.iova + l.size);
+}
+
+function collectLeaves(r: RunReal) {
+  const out: { iova: number; level: 1 | 2 | 3; size: number }[] = [];
+  const ttb0 = r.sys.ttb0();
+  if (ttb0 === 0) return out;
+  for (const l of walkAll(r, ttb0)) out.push(l);
+  return out;
+}
+
+function walkAll(r: RunReal, ttb0: number) {
+  return walkLeaves((a) => r.sys.memory.load(a), ttb0, 0, WINDOW).map((l) => ({ iova: l.iova, level: l.level as 1 | 2 | 3, size: l.size }));
+}
+
+export class UnmapCommand implements RunCommand {
+  constructor(readonly page: number, readonly pages: number) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    const [iova, size] = range(this.page, this.pages);
+    // A partly covered block is split first (UNMAP-1 with SPLIT-1).
+    for (let again = true; again; ) {
+      again = false;
+      for (const l of m.model.leavesIn(iova, size)) {
+        if (l.iova < iova || l.iova + l.size > iova + size) {
+          m.model.split(l.iova);
+          again = true;
+          break;
+        }
+      }
+    }
+    const covered = m.model.leavesIn(iova, size);
+    const wantBytes = covered.reduce((a, l) => a + l.size, 0);
+    m.ghost.beginReport();
+    const got = await r.sys.unmap(iova, size);
+    m.model.unmap(iova, size);
+    m.model.note(['UNMAP-1', 'NOLOSS-3']);
+    const reported = new Set(dirtyBitmapPages(got.dirty, iova));
+    record(r, m, `${this}`, `${hex(got.unmapped)} bytes, dirty [${[...reported].map(hex).join(' ')}]`, `${hex(wantBytes)} bytes`);
+    if (got.unmapped !== wantBytes) mismatch(m, `unmap(${hex(iova)}, ${hex(size)}) unmaps`, `${hex(wantBytes)} bytes`, `${hex(got.unmapped)} bytes`);
+    m.ghost.endReport(iova, size, reported, true, () => true, 'NOLOSS-3');
+    m.ghost.forget(iova, size);
+    checkState(m, r);
+  }
+  toString = () => `unmap(${hex(this.page * PAGE)}, ${this.pages} pages)`;
+}
+
+/** A target IOVA: a mapped leaf, biased to its first and last byte, or anywhere in the window. */
+export function pickIova(model: DescriptorModel, pick: number, offset: number): number {
+  const leaves = [...model.leaves.values()];
+  if (leaves.length === 0 || pick % 5 === 4) return (offset * PAGE) % WINDOW;
+  const l = leaves[pick % leaves.length]!;
+  return l.iova + [0, l.size - 1, (offset * PAGE) % l.size][pick % 3]!;
+}
+
+export type SoftwareChange = 'unmapLeaf' | 'splitBlock' | 'readAndClear';
+
+export class DmaCommand implements RunCommand {
+  constructor(
+    readonly write: boolean,
+    readonly pick: number,
+    readonly offset: number,
+    readonly stream: number,
+    /** smmu-hw: a software change made at the hardware's `at`-th memory access. */
+    readonly interleave: { at: number; change: SoftwareChange } | undefined,
+  ) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
+    const iova = pickIova(m.model, this.pick, this.offset);
+    const streamId = r.sys.streams[this.stream % r.sys.streams.length]!;
+    const leaf = m.model.leafAt(iova);
+    if (this.interleave !== undefined && r.sys.profile === 'smmu-hw' && leaf !== undefined) return this.runInterleaved(m, r, iova, streamId, leaf.iova);
+    const want = expectDma(m, iova, this.write);
+    const got = await r.sys.dma(streamId, iova, this.write);
+    record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
+    sameDma(m, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} gives`);
+    if (got.ok && this.write && leaf !== undefined) m.ghost.dmaWrite(iova - (iova % PAGE));
+    checkState(m, r);
+  }
+
+  /** The hardware access races with a software change: either order must match what memory shows. */
+  private async runInterleaved(m: RunModel, r: RunReal, iova: number, streamId: number, leafIova: number): Promise<void> {
+    const { at, change } = this.interleave!;
+    const driverDone: { ok: boolean } = { ok: false };
+    const apply = (model: DescriptorModel) => {
+      if (change === 'unmapLeaf') {
+        const l = model.leafAt(leafIova);
+        if (l !== undefined) model.unmap(l.iova, l.size);
+      } else if (change === 'splitBlock') model.split(leafIova);
+      else model.readAndClearDirty(leafIova, PAGE, false);
+    };
+    const doChange = () => {
+      driverDone.ok = true;
+      const l = m.model.leafAt(leafIova)!;
+      if (change === 'unmapLeaf') return r.sys.unmap(l.iova, l.size);
+      if (change === 'splitBlock') return r.sys.splitBlock(leafIova);
+      return r.sys.readAndClearDirty(leafIova, PAGE, 0);
+    };
+    let pending: Promise<unknown> | undefined;
+    const [got] = await r.sys.withHook(at, () => (pending = doChange()), () => r.sys.dma(streamId, iova, this.write));
+    if (pending !== undefined) await pending;
+    const orders: DescriptorModel[] = [];
+    for (const dmaFirst of driverDone.ok ? [true, false] : [true]) {
+      const c = m.model.clone();
+      let want: ReturnType<typeof expectDma>;
+      const saved = m.model;
+      m.model = c;
+      if (dmaFirst) {
+        want = expectDma(m, iova, this.write);
+        if (driverDone.ok) apply(c);
+      } else {
+        apply(c);
+        want = expectDma(m, iova, this.write);
+      }
+      m.model = saved;
+      try {
+        const probe = { ...m, model: c };
+        sameDma(probe, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} racing ${change} gives`);
+        checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+        orders.push(c);
+        break;
+      } catch (e) {
+        if (!(e instanceof Violation) || !dmaFirst || !driverDone.ok) {
+          record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
+          throw e;
+        }
+      }
+    }
+    m.model.adopt(orders[0]!);
+    record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), 'either order');
+    if (got.ok && this.write && m.model.leafAt(iova) !== undefined) m.ghost.dmaWrite(iova - (iova % PAGE));
+    if (change !== 'readAndClear' && got.ok && this.write && m.model.leafAt(iova) === undefined) m.ghost.forget(iova - (iova % PAGE), PAGE);
+  }
+  toString = () =>
+    `dma${this.write ? 'Write' : 'Read'}(stream #${this.stream}, pick ${this.pick}, +${this.offset} pages${this.interleave === undefined ? '' : `, ${this.interleave.change} at hardware access ${this.interleave.at}`})`;
+}
+
+/** A driver operation with a DMA write injected at its `at`-th memory access (smmu-driver). */
+async function withInjectedWrite<T>(
+  m: RunModel,
+  r: RunReal,
+  inject: { at: number; iova: number } | undefined,
+  op: () => Promise<T>,
+  applyOp: (model: DescriptorModel, result: T) => void,
+  check: (model: DescriptorModel, result: T) => void,
+): Promise<{ result: T; dma: DmaOutcome | undefined }> {
+  const streamId = r.sys.streams[0]!;
+  if (inject === undefined || r.sys.profile !== 'smmu-driver') {
+    const result = await op();
+    applyOp(m.model, result);
+    check(m.model, result);
+    return { result, dma: undefined };
+  }
+  const [result, dma] = await r.sys.withHook(inject.at, () => r.sys.dma(streamId, inject.iova, true), op);
+  const got = dma === undefined ? undefined : await dma;
+  const tries: DescriptorModel[] = [];
+  let first: unknown;
+  for (const dmaFirst of got === undefined ? [false] : [true, false]) {
+    const c = m.model.clone();
+    const saved = m.model;
+    m.model = c;
+    try {
+      if (dmaFirst) {
+        sameDma(m, got!, expectDma(m, inject.iova, true), `DMA write at ${hex(inject.iova)} injected before the operation's effect gives`);
+        applyOp(c, result);
+      } else {
+        applyOp(c, result);
+        if (got !== undefined && !(got.ok === false && got.fault === 'translation' && m.config.bbml === 0)) {
+          sameDma(m, got, expectDma(m, inject.iova, true), `DMA write at ${hex(inject.iova)} injected after the operation's effect gives`);
+        }
+      }
+      check(c, result);
+      const tlb = r.sys.tlb();
+      if (tlb !== undefined) checkTlb(c, tlb);
+      checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+      tries.push(c);
+      m.model = saved;
+      break;
+    } catch (e) {
+      m.model = saved;
+      if (!(e instanceof Violation)) throw e;
+      first ??= e;
+    }
+  }
+  if (tries.length === 0) throw first;
+  m.model.adopt(tries[0]!);
+  if (got?.ok && m.model.leafAt(inject.iova) !== undefined) m.ghost.dmaWrite(inject.iova - (inject.iova % PAGE));
+  return { result, dma: got };
+}
+
+export class SplitCommand implements RunCommand {
+  constructor(readonly pick: number, readonly inject: { at: number; offset: number } | undefined) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
+    const blocks = [...m.model.leaves.values()].filter((l) => l.level < 3);
+    if (blocks.length === 0) return;
+    const b = blocks[this.pick % blocks.length]!;
+    const inject = this.inject === undefined ? undefined : { at: this.inject.at, iova: b.iova + ((this.inject.offset * PAGE) % b.size) };
+    const { result, dma } = await withInjectedWrite(
+      m,
+      r,
+      inject,
+      () => r.sys.splitBlock(b.iova),
+      (model) => model.split(b.iova),
+      (model, ret) => {
+        if (ret !== 0) throw new Violation('spec', [...model.opReq, 'SPLIT-1'], `splitBlock(${hex(b.iova)}) returns 0`, errnoName(ret));
+      },
+    );
+    record(r, m, `${this} -> block ${hex(b.iova)} L${b.level}`, `${errnoName(result)}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, '0');
+    checkState(m, r);
+  }
+  toString = () => `splitBlock(pick ${this.pick}${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
+}
+
+export class MergeCommand implements RunCommand {
+  constructor(readonly region: number, readonly inject: { at: number; offset: number } | undefined) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
+    const base = (this.region % (WINDOW / MiB2)) * MiB2;
+    const mergeable = m.model.merge(base, 2, true);
+    const inject = this.inject === undefined || !mergeable ? undefined : { at: this.inject.at, iova: base + ((this.inject.offset * PAGE) % MiB2) };
+    const { result } = await withInjectedWrite(
+      m,
+      r,
+      inject,
+      () => r.sys.mergePages(base, 2),
+      (model) => {
+        if (mergeable) model.merge(base, 2);
+      },
+      (model, ret) => {
+        if ((ret === 0) !== mergeable) {
+          throw new Violation('spec', [...model.opReq, 'MERGE-1', 'MERGE-2'], `mergePages(${hex(base)}, 2) ${mergeable ? 'returns 0' : 'fails (the pages cannot merge)'}`, errnoName(ret));
+        }
+      },
+    );
+    record(r, m, `${this}`, errnoName(result), mergeable ? '0' : 'an error');
+    checkState(m, r);
+  }
+  toString = () => `mergePages(${hex((this.region % (WINDOW / MiB2)) * MiB2)}, L2${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
+}
+
+export class ReadAndClearCommand implements RunCommand {
+  constructor(readonly page: number, readonly pages: number, readonly noClear: boolean) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
+    const [iova, size] = range(this.page, this.pages);
+    await readAndClear(m, r, iova, size, this.noClear, `${this}`);
+  }
+  toString = () => `readAndClearDirty(${hex(this.page * PAGE)}, ${this.pages} pages${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''})`;
+}
+
+/** One reporting call, checked against the spec model (CLEAR-1, BITMAP-2) and the ghost (NOLOSS-1, PRECISION-1). */
+export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: number, noClear: boolean, op: string): Promise<void> {
+  const allowedDirty = (page: number) => m.model.dirtyAt(page);
+  const dirtyBefore = new Set<number>();
+  for (let p = iova; p < iova + size; p += PAGE) if (allowedDirty(p)) dirtyBefore.add(p);
+  const tracking = m.model.trackingOn;
+  m.ghost.beginReport();
+  const got = await r.sys.readAndClearDirty(iova, size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0);
+  const want = tracking ? 0 : -EINVAL;
+  const reported = new Set(dirtyBitmapPages(got.dirty, iova));
+  if (tracking) m.model.readAndClearDirty(iova, size, noClear);
+  m.model.note(['CLEAR-1', 'BITMAP-2', 'NOLOSS-1']);
+  record(r, m, op, `${errnoName(got.errno)}, dirty [${[...reported].map(hex).join(' ')}]`, `${errnoName(want)}, dirty [${[...dirtyBefore].map(hex).join(' ')}]`);
+  if (got.errno !== want) mismatch(m, `readAndClearDirty returns`, errnoName(want), errnoName(got.errno));
+  if (!tracking) return;
+  m.ghost.endReport(iova, size, reported, !noClear, (p) => dirtyBefore.has(p), 'NOLOSS-1');
+  const missing = [...dirtyBefore].filter((p) => !reported.has(p));
+  const extra = [...reported].filter((p) => !dirtyBefore.has(p));
+  if (missing.length > 0) mismatch(m, 'the report includes the pages of every writable-dirty leaf in range:', [...dirtyBefore].map(hex).join(' '), `missing ${missing.map(hex).join(' ')}`, 'loss');
+  if (extra.length > 0) throw new Violation('precision', ['PRECISION-1', 'BITMAP-2'], `no pages outside writable-dirty leaves`, `reported ${extra.map(hex).join(' ')}`);
+  checkState(m, r);
+}
+
+export class InvalidateCommand implements RunCommand {
+  constructor(readonly page: number, readonly pages: number, readonly all: boolean) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
+    const [iova, size] = range(this.page, this.pages);
+    await r.sys.invalidate(iova, this.all ? 'all' : size);
+    if (this.all) m.model.invalidate(0, 2 ** 48);
+    else m.model.invalidate(iova, size);
+    m.model.note(['IOTLB-9']);
+    record(r, m, `${this}`, 'done', 'done');
+    checkState(m, r);
+  }
+  toString = () => (this.all ? 'CMD_TLBI_NH_ASID + CMD_SYNC' : `CMD_TLBI_NH_VA(${hex(this.page * PAGE)}, ${this.pages} pages) + CMD_SYNC`);
+}
+
+export class TrackingCommand implements RunCommand {
+  constructor(readonly enable: boolean) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
+    const wasOn = m.model.trackingOn;
+    const ret = await r.sys.setDirtyTracking(this.enable);
+    const steps = m.model.setDirtyTracking(this.enable);
+    const want = steps.includes('rejectEopnotsupp') ? -EOPNOTSUPP : 0;
+    record(r, m, `${this}`, errnoName(ret), `${errnoName(want)}${steps.length > 0 ? ` after ${steps.join(', ')}` : ''}`);
+    if (ret !== want) mismatch(m, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
+    if (!wasOn && m.model.trackingOn) m.ghost.trackingStarted();
+    if (wasOn && !m.model.trackingOn) m.ghost.trackingStopped();
+    checkCds(r, m.model.trackingOn);
+    checkState(m, r);
+  }
+  toString = () => `setDirtyTracking(${this.enable})`;
+}
+
+/** TRACK-2, TRACK-6, TRACK-7: every stream's CD has HA/HD exactly while tracking is on. */
+function checkCds(r: RunReal, on: boolean): void {
+  for (const cd of r.sys.cds()) {
+    if (cd.ha !== on || cd.hd !== on) {
+      throw new Violation(on ? 'loss' : 'spec', ['TRACK-2', 'TRACK-6', 'TRACK-7'], `stream ${cd.streamId}'s CD with HA=${on ? 1 : 0} HD=${on ? 1 : 0}`, `HA=${cd.ha ? 1 : 0} HD=${cd.hd ? 1 : 0}`);
+    }
+  }
+}
+
+export class AttachCommand implements RunCommand {
+  check = (m: Readonly<RunModel>) => m.model.leaves !== undefined;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    const streamId = 10 + r.sys.streams.length;
+    const ret = await r.sys.attach(streamId);
+    m.model.attachStream();
+    record(r, m, `${this} -> stream ${streamId}`, errnoName(ret), '0');
+    if (ret !== 0) mismatch(m, `attach(${streamId}) returns`, '0', errnoName(ret));
+    r.sys.streams.push(streamId);
+    checkCds(r, m.model.trackingOn);
+  }
+  toString = () => 'attach another stream';
+}
+
+/** End of a sequence: the device stops and a final report over the window must include everything owed. */
+export async function finalSync(m: RunModel, r: RunReal): Promise<void> {
+  if (!m.model.trackingOn) return;
+  m.model.beginOp();
+  await readAndClear(m, r, 0, WINDOW, false, 'final readAndClearDirty(0, window) after the device stops');
+}
+

@@ -1,0 +1,65 @@
+// Every adapter call has a time limit, and every answer is checked for shape before the
+// spec looks at it. Breaking either makes the verdict "undecided", never a pass.
+import { dirtyBitmapBytes } from '../../spec/bitmap/dirty-bitmap.ts';
+import { FAULTS, type DmaOutcome } from '../adapters/types.ts';
+
+export class Undecided extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Undecided';
+  }
+}
+
+export async function timed<T>(what: string, ms: number, call: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      (async () => {
+        try {
+          return await call();
+        } catch (e) {
+          if (e instanceof Undecided) throw e;
+          throw new Undecided(`${what} threw: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+        }
+      })(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Undecided(`${what} did not answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function checkErrno(what: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value > 0 || value < -4095) {
+    throw new Undecided(`${what} answered ${JSON.stringify(value)}: an errno result must be 0 or a negative errno (an integer in [-4095, 0])`);
+  }
+  return value;
+}
+
+export function checkCount(what: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new Undecided(`${what} answered ${JSON.stringify(value)}: must be a non-negative integer`);
+  }
+  return value;
+}
+
+/** A dirty bitmap over `size` bytes of IOVA must be a Uint8Array of exactly ALIGN(pages, 64) / 8 bytes (BITMAP-1). */
+export function checkBitmap(what: string, value: unknown, size: number): Uint8Array {
+  const want = dirtyBitmapBytes(Math.ceil(size / 4096));
+  if (!(value instanceof Uint8Array)) throw new Undecided(`${what} answered a dirty bitmap that is not a Uint8Array: ${Object.prototype.toString.call(value)}`);
+  if (value.length !== want) throw new Undecided(`${what} answered a dirty bitmap of ${value.length} bytes; ${size / 4096} pages need exactly ${want} bytes (ALIGN(pages, 64) / 8)`);
+  return value;
+}
+
+export function checkDma(what: string, value: unknown): DmaOutcome {
+  const v = value as { ok?: unknown; pa?: unknown; fault?: unknown } | null;
+  if (typeof v !== 'object' || v === null || typeof v.ok !== 'boolean') throw new Undecided(`${what} answered ${JSON.stringify(value)}: expected { ok: true, pa } or { ok: false, fault }`);
+  if (v.ok) {
+    if (typeof v.pa !== 'number' || !Number.isSafeInteger(v.pa) || v.pa < 0) throw new Undecided(`${what} answered ok with pa ${JSON.stringify(v.pa)}: pa must be a non-negative integer`);
+    return { ok: true, pa: v.pa };
+  }
+  if (!FAULTS.includes(v.fault as never)) throw new Undecided(`${what} answered fault ${JSON.stringify(v.fault)}: must be one of ${FAULTS.join(', ')}`);
+  return { ok: false, fault: v.fault as DmaOutcome & { ok: false } extends { fault: infer F } ? F : never };
+}

@@ -1,0 +1,224 @@
+// One profile's model-based run: fast-check generates a configuration and a sequence of
+// commands, runs them against the system and the spec model, shrinks a failure to the
+// shortest sequence that still fails, and replays it to record the trace.
+import fc from 'fast-check';
+import { machineTransitions, specMachines } from '../../spec/machines.ts';
+import { iotlbTable, leafTable, trackingTable, DescriptorModel } from '../../model/descriptor-model.ts';
+import { DirtyGhost } from '../../model/ghost.ts';
+import { Violation, type ViolationKind } from '../../model/violation.ts';
+import type { Adapter, ProfileName } from '../adapters/types.ts';
+import {
+  AttachCommand,
+  DmaCommand,
+  InvalidateCommand,
+  MapCommand,
+  MergeCommand,
+  ReadAndClearCommand,
+  SplitCommand,
+  TrackingCommand,
+  UnmapCommand,
+  WINDOW,
+  PAGE,
+  finalSync,
+  type RunCommand,
+  type RunModel,
+  type RunReal,
+  type SoftwareChange,
+  type TraceStep,
+} from './commands.ts';
+import { Undecided } from './limits.ts';
+import { createSystem, type SystemConfig } from './system.ts';
+
+export interface RunOptions {
+  readonly runs: number;
+  readonly seed?: number;
+  /** fast-check replay path of a counterexample (with `seed`). */
+  readonly path?: string;
+  readonly timeoutMs: number;
+  readonly maxCommands: number;
+  readonly onProgress?: (done: number) => void;
+}
+
+export interface CoverageFigure {
+  readonly covered: number;
+  readonly total: number;
+  readonly missing: readonly string[];
+}
+
+export type Verdict = 'conforms' | 'does-not-conform' | 'undecided';
+
+export interface ProfileResult {
+  readonly name: ProfileName;
+  readonly adapter: string;
+  readonly verdict: Verdict;
+  readonly runs: number;
+  readonly commands: number;
+  readonly seconds: number;
+  readonly seed: number;
+  readonly transitionCoverage: Record<string, CoverageFigure>;
+  readonly requirements: { id: string; verdict: 'pass' | 'fail' | 'undecided' }[];
+  readonly counterexample?: {
+    readonly config: SystemConfig & { startTracking: boolean };
+    readonly steps: readonly TraceStep[];
+    readonly violation: { kind: ViolationKind; req: readonly string[]; expected: string; actual: string };
+  };
+  readonly replay?: { seed: number; path: string };
+  readonly undecided?: { message: string; steps: readonly TraceStep[] };
+}
+
+type RunConfig = SystemConfig & { startTracking: boolean };
+
+function configArbitrary(): fc.Arbitrary<RunConfig> {
+  return fc.record({
+    httu: fc.constantFrom<0 | 1 | 2>(2, 2, 2, 2, 1, 0),
+    bbml: fc.constantFrom<0 | 2>(2, 0),
+    iotlbCapacity: fc.integer({ min: 1, max: 8 }),
+    dirtyCapable: fc.constantFrom(true, true, true, false),
+    pageGranular: fc.boolean(),
+    startTracking: fc.constantFrom(true, true, false),
+  });
+}
+
+function commandsArbitrary(profile: ProfileName, maxCommands: number): fc.Arbitrary<Iterable<RunCommand>> {
+  const page = fc.nat(WINDOW / PAGE - 1);
+  const pages = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(512, 1024, 511, 513));
+  const driverInject = profile === 'smmu-driver' ? fc.option(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
+  const hwInterleave =
+    profile === 'smmu-hw'
+      ? fc.option(fc.record({ at: fc.nat(8), change: fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock', 'readAndClear') }), { nil: undefined, freq: 4 })
+      : fc.constant(undefined);
+  const blockMap = fc.tuple(page.map((p) => p - (p % 512)), fc.constantFrom(512, 1024), fc.boolean()).map(([p, n, w]) => new MapCommand(p, n, w, true));
+  return fc.commands(
+    [
+      blockMap,
+      blockMap,
+      fc.tuple(page, pages, fc.boolean(), fc.boolean()).map(([p, n, w, a]) => new MapCommand(p, n, w, a)),
+      fc.tuple(page, pages).map(([p, n]) => new UnmapCommand(p, n)),
+      fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
+      fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
+      fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),
+      fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i)),
+      fc.tuple(fc.nat(3), driverInject).map(([g, i]) => new MergeCommand(g, i)),
+      fc.tuple(page, fc.oneof(pages, fc.constant(WINDOW / PAGE)), fc.boolean()).map(([p, n, nc]) => new ReadAndClearCommand(p, n, nc)),
+      fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
+      fc.tuple(page, pages, fc.boolean()).map(([p, n, a]) => new InvalidateCommand(p, n, a)),
+      fc.boolean().map((e) => new TrackingCommand(e)),
+      fc.constant(new TrackingCommand(true)),
+      fc.constant(new AttachCommand()),
+    ],
+    { maxCommands },
+  );
+}
+
+/** Runs one sequence from scratch; returns the trace and the number of commands run. */
+async function runSequence(adapter: Adapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+  const { startTracking, ...config } = cfg;
+  const sys = await createSystem(adapter, config, { timeoutMs });
+  const model = new DescriptorModel(config.dirtyCapable, config.pageGranular, config.dirtyCapable && config.httu === 2);
+  model.trackTlb = sys.tlb() !== undefined;
+  const m: RunModel = { model, ghost: new DirtyGhost(), config, nextPa: 0x1_0000_0000 };
+  const r: RunReal = { sys, trace, commands: 0 };
+  await new AttachCommand().run(m, r);
+  if (startTracking) await new TrackingCommand(true).run(m, r);
+  await fc.asyncModelRun(() => ({ model: m, real: r }), cmds);
+  await finalSync(m, r);
+  return r.commands;
+}
+
+export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
+  for (const t of [leafTable, iotlbTable, trackingTable]) t.covered.clear();
+  const started = performance.now();
+  const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
+  let undecided: { message: string; steps: TraceStep[] } | undefined;
+  let commands = 0;
+  let runs = 0;
+  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(adapter.profile, options.maxCommands), async (cfg, cmds) => {
+    if (undecided !== undefined) return;
+    const trace: TraceStep[] = [];
+    try {
+      commands += await runSequence(adapter, cfg, cmds, options.timeoutMs, trace);
+    } catch (e) {
+      if (e instanceof Undecided) {
+        undecided = { message: e.message, steps: trace };
+        return;
+      }
+      commands += trace.length;
+      throw e;
+    } finally {
+      runs++;
+      options.onProgress?.(runs);
+    }
+  });
+  const details = await fc.check(property, {
+    numRuns: options.runs,
+    seed,
+    ...(options.path === undefined ? {} : { path: options.path, endOnFailure: true }),
+  });
+  const coverage = transitionCoverage();
+  const base = {
+    name: adapter.profile,
+    adapter: adapter.name,
+    runs,
+    commands,
+    seed,
+    transitionCoverage: coverage,
+  };
+  if (undecided !== undefined) {
+    return { ...base, verdict: 'undecided', seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, true), undecided };
+  }
+  if (!details.failed || details.counterexample === null) {
+    const err = details.errorInstance;
+    if (details.failed) throw err ?? new Error('fast-check failed without a counterexample');
+    return { ...base, verdict: 'conforms', seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, false) };
+  }
+  // Replay the shrunk counterexample to record its trace.
+  const [cfg, cmds] = details.counterexample;
+  const steps: TraceStep[] = [];
+  let violation: Violation | undefined;
+  try {
+    await runSequence(adapter, cfg, cmds, options.timeoutMs, steps);
+  } catch (e) {
+    if (e instanceof Undecided) return { ...base, verdict: 'undecided', seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, true), undecided: { message: e.message, steps } };
+    violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception from the implementation', String(e));
+  }
+  if (violation === undefined) {
+    const e = details.errorInstance;
+    violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'a reproducible failure', `the shrunk counterexample passed on replay (${String(e)})`);
+  }
+  return {
+    ...base,
+    verdict: 'does-not-conform',
+    seconds: seconds(started),
+    requirements: requirementVerdicts(coverage, violation, false),
+    counterexample: { config: cfg, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
+    replay: { seed: details.seed, path: details.counterexamplePath ?? '' },
+  };
+}
+
+function seconds(started: number): number {
+  return Math.round((performance.now() - started) / 10) / 100;
+}
+
+function transitionCoverage(): Record<string, CoverageFigure> {
+  const tables = { leafDescriptor: leafTable, iotlbEntry: iotlbTable, domainTracking: trackingTable } as const;
+  const out: Record<string, CoverageFigure> = {};
+  for (const [name, machine] of Object.entries(specMachines)) {
+    const all = machineTransitions(machine).map((t) => t.key);
+    const covered = tables[name as keyof typeof tables].covered;
+    out[name] = { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) };
+  }
+  return out;
+}
+
+const PROPERTY_IDS = ['NOLOSS-1', 'NOLOSS-2', 'NOLOSS-3', 'PRECISION-1'];
+
+function requirementVerdicts(coverage: Record<string, CoverageFigure>, violation: Violation | undefined, undecided: boolean) {
+  const ids = new Set<string>(PROPERTY_IDS);
+  for (const [name, machine] of Object.entries(specMachines)) {
+    const missing = new Set(coverage[name]!.missing);
+    for (const t of machineTransitions(machine)) if (!missing.has(t.key)) t.meta?.req.forEach((id) => ids.add(id));
+  }
+  violation?.req.forEach((id) => ids.add(id));
+  const failed = new Set(violation?.req ?? []);
+  return [...ids].sort().map((id) => ({ id, verdict: undecided ? ('undecided' as const) : failed.has(id) ? ('fail' as const) : ('pass' as const) }));
+}

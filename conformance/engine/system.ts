@@ -1,0 +1,219 @@
+// The system a run drives: the implementation under test with the kit's parts around it.
+//
+// - smmu-hw: the adapter's SMMU; the kit supplies memory and the reference driver. The
+//   driver's commands and stream-table writes go to the adapter in order after each
+//   driver operation (no DMA runs inside a driver operation in this profile). Software
+//   changes can run between the hardware's memory accesses (`interleave`).
+// - smmu-driver: the adapter's driver; the kit supplies memory and the reference SMMU,
+//   whose IOTLB the kit can inspect. DMA writes can run between the driver's memory
+//   accesses (`inject`).
+import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
+import { decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
+import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
+import type { Adapter, DmaOutcome, KitSmmuPort, ProfileName, SmmuCommand, SmmuDriver, SmmuHw } from '../adapters/types.ts';
+import { Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
+
+export interface SystemConfig {
+  readonly httu: 0 | 1 | 2;
+  readonly bbml: 0 | 2;
+  readonly iotlbCapacity: number;
+  readonly dirtyCapable: boolean;
+  readonly pageGranular: boolean;
+}
+
+export const ASID = 1;
+
+export interface TlbView {
+  readonly base: number;
+  readonly level: number;
+  readonly state: string;
+}
+
+type Memory = ReturnType<typeof createKitMemory>;
+
+export interface System {
+  readonly profile: ProfileName;
+  readonly memory: Memory;
+  readonly streams: number[];
+  /** TTB0 of the domain, read from the first stream's CD in kit memory. */
+  ttb0(): number;
+  /** HA/HD of every attached stream's CD, as in kit memory. */
+  cds(): { streamId: number; ha: boolean; hd: boolean }[];
+  map(iova: number, paddr: number, size: number, prot: number): Promise<number>;
+  unmap(iova: number, size: number): Promise<{ unmapped: number; dirty: Uint8Array }>;
+  splitBlock(iova: number): Promise<number>;
+  mergePages(iova: number, level: number): Promise<number>;
+  readAndClearDirty(iova: number, size: number, flags: number): Promise<{ errno: number; dirty: Uint8Array }>;
+  setDirtyTracking(enable: boolean): Promise<number>;
+  attach(streamId: number): Promise<number>;
+  dma(streamId: number, iova: number, write: boolean): Promise<DmaOutcome>;
+  invalidate(iova: number, size: number | 'all'): Promise<void>;
+  /** The IOTLB, where the kit owns the SMMU (smmu-driver); undefined otherwise. */
+  tlb(): TlbView[] | undefined;
+  /**
+   * Runs `op` with a hook that, at the `at`-th memory access it makes, runs `act` once.
+   * Returns what `act` returned (undefined if the operation made fewer accesses).
+   */
+  withHook<T, R>(at: number, act: () => R, op: () => Promise<T>): Promise<[T, R | undefined]>;
+}
+
+export interface SystemOptions {
+  readonly timeoutMs: number;
+}
+
+class CdRegistry {
+  readonly byStream = new Map<number, number>();
+  constructor(private readonly memory: Memory) {}
+  ttb0(): number {
+    const first = [...this.byStream.values()][0];
+    if (first === undefined) return 0;
+    return decodeContextDescriptor(this.memory.load(first), this.memory.load(first + 8)).ttb0;
+  }
+  cds() {
+    return [...this.byStream].map(([streamId, at]) => {
+      const cd = decodeContextDescriptor(this.memory.load(at), this.memory.load(at + 8));
+      return { streamId, ha: cd.ha, hd: cd.hd };
+    });
+  }
+}
+
+function withHook(memory: Memory) {
+  return async <T, R>(at: number, act: () => R, op: () => Promise<T>): Promise<[T, R | undefined]> => {
+    let count = 0;
+    let result: R | undefined;
+    memory.hook = () => {
+      if (count++ === at) result = act();
+    };
+    try {
+      return [await op(), result];
+    } finally {
+      memory.hook = undefined;
+    }
+  };
+}
+
+export async function createSystem(adapter: Adapter, config: SystemConfig, options: SystemOptions): Promise<System> {
+  return adapter.profile === 'smmu-hw' ? createHwSystem(adapter, config, options) : createDriverSystem(adapter, config, options);
+}
+
+async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config: SystemConfig, { timeoutMs }: SystemOptions): Promise<System> {
+  const memory = createKitMemory();
+  const name = `${adapter.name} (smmu-hw)`;
+  const hw: SmmuHw = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity }));
+  const regs = await timed(`${name} readRegisters`, timeoutMs, () => hw.readRegisters());
+  if (!Number.isInteger(regs?.idr0) || !Number.isInteger(regs?.idr3)) throw new Undecided(`${name} readRegisters answered ${JSON.stringify(regs)}: expected integers idr0 and idr3`);
+  const queue: { what: string; call: () => Promise<void> }[] = [];
+  const cdRegistry = new CdRegistry(memory);
+  const port = {
+    idr0: regs.idr0,
+    idr3: regs.idr3,
+    attachStream: (streamId: number, cd: number) => {
+      cdRegistry.byStream.set(streamId, cd);
+      queue.push({ what: `attachStream(${streamId})`, call: () => hw.attachStream(streamId, cd) });
+    },
+    detachStream: (streamId: number) => {
+      cdRegistry.byStream.delete(streamId);
+      queue.push({ what: `detachStream(${streamId})`, call: () => hw.detachStream(streamId) });
+    },
+    submit: (commands: readonly SmmuCommand[]) => {
+      const copy = [...commands];
+      queue.push({ what: `submit(${copy.map((c) => c.op).join(', ')})`, call: () => hw.submit(copy) });
+    },
+  };
+  const driver = createKitDriver(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular });
+  const drain = async () => {
+    while (queue.length > 0) {
+      const { what, call } = queue.shift()!;
+      await timed(`${name} ${what}`, timeoutMs, call);
+    }
+  };
+  const after = async <T>(value: T): Promise<T> => {
+    await drain();
+    return value;
+  };
+  return {
+    profile: 'smmu-hw',
+    memory,
+    streams: [],
+    ttb0: () => cdRegistry.ttb0(),
+    cds: () => cdRegistry.cds(),
+    map: (iova, paddr, size, prot) => after(driver.map(iova, paddr, size, prot)),
+    unmap(iova, size) {
+      const dirty = newDirtyBitmap(size);
+      const unmapped = driver.unmap(iova, size, (i, s) => dirtyBitmapSet(dirty, iova, size, i, s));
+      return after({ unmapped, dirty });
+    },
+    splitBlock: (iova) => after(driver.pgtable.splitBlock(iova)),
+    mergePages: (iova, level) => after(driver.pgtable.mergePages(iova, level)),
+    readAndClearDirty(iova, size, flags) {
+      const dirty = newDirtyBitmap(size);
+      const errno = driver.readAndClearDirty(iova, size, flags, (i, s) => dirtyBitmapSet(dirty, iova, size, i, s));
+      return after({ errno, dirty });
+    },
+    setDirtyTracking: (enable) => after(driver.setDirtyTracking(enable)),
+    attach: (streamId) => after(driver.attach(streamId)),
+    async dma(streamId, iova, write) {
+      const what = `${name} dma${write ? 'Write' : 'Read'}(${streamId}, 0x${iova.toString(16)})`;
+      const out = checkDma(what, await timed(what, timeoutMs, () => (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova))));
+      await drain(); // commands a software change interleaved into the access queued
+      return out;
+    },
+    invalidate(iova, size) {
+      port.submit([size === 'all' ? { op: 'CMD_TLBI_NH_ASID', asid: ASID } : { op: 'CMD_TLBI_NH_VA', asid: ASID, iova, size }, { op: 'CMD_SYNC' }]);
+      return drain();
+    },
+    tlb: () => undefined,
+    withHook: withHook(memory),
+  };
+}
+
+async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs }: SystemOptions): Promise<System> {
+  const memory = createKitMemory();
+  const name = `${adapter.name} (smmu-driver)`;
+  const smmu = createKitSmmu(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity });
+  const cdRegistry = new CdRegistry(memory);
+  const port: KitSmmuPort = {
+    idr0: smmu.idr0,
+    idr3: smmu.idr3,
+    attachStream: (streamId, cd) => {
+      cdRegistry.byStream.set(streamId, cd);
+      smmu.attachStream(streamId, cd);
+    },
+    detachStream: (streamId) => {
+      cdRegistry.byStream.delete(streamId);
+      smmu.detachStream(streamId);
+    },
+    submit: (commands) => smmu.submit(commands),
+  };
+  const driver: SmmuDriver = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }));
+  const call = <T>(what: string, fn: () => Promise<T>) => timed(`${name} ${what}`, timeoutMs, fn);
+  return {
+    profile: 'smmu-driver',
+    memory,
+    streams: [],
+    ttb0: () => cdRegistry.ttb0(),
+    cds: () => cdRegistry.cds(),
+    map: async (iova, paddr, size, prot) => checkErrno('map', await call('map', () => driver.map(iova, paddr, size, prot))),
+    async unmap(iova, size) {
+      const r = await call('unmap', () => driver.unmap(iova, size));
+      return { unmapped: checkCount(`${name} unmap: unmapped`, r?.unmapped), dirty: checkBitmap(`${name} unmap`, r?.dirty, size) };
+    },
+    splitBlock: async (iova) => checkErrno('splitBlock', await call('splitBlock', () => driver.splitBlock(iova))),
+    mergePages: async (iova, level) => checkErrno('mergePages', await call('mergePages', () => driver.mergePages(iova, level))),
+    async readAndClearDirty(iova, size, flags) {
+      const r = await call('readAndClearDirty', () => driver.readAndClearDirty(iova, size, flags));
+      return { errno: checkErrno(`${name} readAndClearDirty`, r?.errno), dirty: checkBitmap(`${name} readAndClearDirty`, r?.dirty, size) };
+    },
+    setDirtyTracking: async (enable) => checkErrno('setDirtyTracking', await call('setDirtyTracking', () => driver.setDirtyTracking(enable))),
+    attach: async (streamId) => checkErrno('attach', await call('attach', () => driver.attach(streamId))),
+    async dma(streamId, iova, write) {
+      const r = write ? smmu.dmaWrite(streamId, iova) : smmu.dmaRead(streamId, iova);
+      return r.ok ? { ok: true, pa: r.pa } : { ok: false, fault: r.fault };
+    },
+    async invalidate(iova, size) {
+      smmu.submit([size === 'all' ? { op: 'CMD_TLBI_NH_ASID', asid: ASID } : { op: 'CMD_TLBI_NH_VA', asid: ASID, iova, size }, { op: 'CMD_SYNC' }]);
+    },
+    tlb: () => smmu.iotlb.entries().map((e) => ({ base: e.base, level: e.level, state: e.state })),
+    withHook: withHook(memory),
+  };
+}

@@ -1,0 +1,351 @@
+// Every mutant is a real deviation: one directed sequence per mutant, run through the
+// mutant's adapter exactly as the kit builds it and through the reference adapter, with
+// an observable result (a dirty bitmap, a raw descriptor, a DMA result) that differs.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { SmmuPort } from '../../impl/domain.ts';
+import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from '../../impl/pgtable/io-pgtable-arm.ts';
+import { PTE_AP_RDONLY, PTE_DBM, isValid, levelIndex, pteAddress } from '../../impl/pgtable/pte.ts';
+import { decodeCd } from '../../impl/smmu/registers.ts';
+import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
+import { createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import type { DirtyBitmap, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
+import { findMutant, mutants } from './index.ts';
+
+const RW = IOMMU_READ | IOMMU_WRITE;
+const PA = 0x8000_0000;
+const MiB2 = 0x20_0000;
+const pages = (bitmap: DirtyBitmap, iova: number) => dirtyBitmapPages(bitmap, iova);
+const range = (iova: number, n: number) => Array.from({ length: n }, (_, i) => iova + i * 0x1000);
+
+function driverAdapter(name: string): SmmuDriverAdapter {
+  const m = findMutant(name);
+  assert.ok(m, `no mutant ${name}`);
+  assert.is(m.adapter.profile, 'smmu-driver');
+  return m.adapter as SmmuDriverAdapter;
+}
+
+function hwAdapter(name: string): SmmuHwAdapter {
+  const m = findMutant(name);
+  assert.ok(m, `no mutant ${name}`);
+  assert.is(m.adapter.profile, 'smmu-hw');
+  return m.adapter as SmmuHwAdapter;
+}
+
+/**
+ * Profile smmu-driver as the kit runs it: kit memory, the reference SMMU as the port,
+ * the driver from the adapter. The port only forwards (it remembers CD addresses, so a
+ * test can find a descriptor by walking the table the hardware walks).
+ */
+async function driverSystem(adapter: SmmuDriverAdapter, streams: readonly number[] = [0]) {
+  const memory = createKitMemory();
+  const smmu = createKitSmmu(memory, { httu: 2, bbml: 2, iotlbCapacity: 64 });
+  const cds = new Map<number, number>();
+  const port: KitSmmuPort = {
+    idr0: smmu.idr0,
+    idr3: smmu.idr3,
+    attachStream: (streamId, cd) => {
+      cds.set(streamId, cd);
+      smmu.attachStream(streamId, cd);
+    },
+    detachStream: (streamId) => smmu.detachStream(streamId),
+    submit: (commands) => smmu.submit(commands),
+  };
+  const driver = await adapter.create(memory, port, { asid: 1, dirtyCapable: true, pageGranular: false });
+  for (const s of streams) assert.is(await driver.attach(s), 0);
+  /** The physical address of the level-`level` entry for `iova` in the table stream 0 uses. */
+  const entryAddress = (iova: number, level: number) => {
+    const cd = cds.get(0)!;
+    let table = decodeCd(memory.load(cd), memory.load(cd + 8)).ttb0;
+    for (let l = 0; l < level; l++) table = pteAddress(memory.load(table + levelIndex(iova, l) * 8));
+    return table + levelIndex(iova, level) * 8;
+  };
+  const report = async (iova: number, size: number, flags = 0) => {
+    const r = await driver.readAndClearDirty(iova, size, flags);
+    assert.is(r.errno, 0);
+    return pages(r.dirty, iova);
+  };
+  return { memory, smmu, driver, entryAddress, report };
+}
+
+/**
+ * Profile smmu-hw: kit memory, the SMMU from the adapter, and the kit's reference driver
+ * over a synchronous port. The reference adapter does each call's work before its
+ * promise settles, so the port can forward without awaiting.
+ */
+async function hwSystem(adapter: SmmuHwAdapter) {
+  const memory = createKitMemory();
+  const hw = await adapter.create(memory, { httu: 2, bbml: 2, iotlbCapacity: 64 });
+  const { idr0, idr3 } = await hw.readRegisters();
+  const port: SmmuPort = {
+    idr0,
+    idr3,
+    attachStream: (streamId, cd) => void hw.attachStream(streamId, cd),
+    detachStream: (streamId) => void hw.detachStream(streamId),
+    submit: (commands) => void hw.submit(commands),
+  };
+  const domain = createKitDriver(memory, port, { asid: 1, dirtyCapable: true, pageGranular: false });
+  assert.is(domain.attach(0), 0);
+  const report = (iova: number, size: number) => {
+    const got: number[] = [];
+    assert.is(domain.readAndClearDirty(iova, size, 0, (i, s) => got.push(...range(i, s / 0x1000))), 0);
+    return got;
+  };
+  return { memory, hw, domain, report };
+}
+
+const reference = { driver: referenceSmmuDriverAdapter(), hw: referenceSmmuHwAdapter() };
+
+/** Titles of the directed tests, to check every mutant has one. */
+const directedTitles: string[] = [];
+function directed(title: string, fn: () => Promise<void>): void {
+  directedTitles.push(title);
+  test(title, fn);
+}
+
+// ---- driver mutants (profile smmu-driver) ------------------------------------------
+
+directed('[IOTLB-9] mutant clear-without-tlbi deviates from the reference: a write after the clear goes through the stale writable-dirty IOTLB entry and is lost', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, 0x4000, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.ok(smmu.dmaWrite(0, 0x1000).ok, 'caches the leaf writable-dirty');
+    assert.equal(await report(0, 0x4000), [0x1000]);
+    assert.ok(smmu.dmaWrite(0, 0x1000).ok);
+    return report(0, 0x4000);
+  };
+  assert.equal(await run(reference.driver), [0x1000]);
+  assert.equal(await run(driverAdapter('clear-without-tlbi')), []);
+});
+
+directed('[IOTLB-7] mutant tlbi-before-clear deviates from the reference: a DMA between the early TLBI and the clear re-caches the leaf, and the next write is lost', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { memory, smmu, driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, 0x4000, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.ok(smmu.dmaWrite(0, 0x1000).ok);
+    let injected = false;
+    memory.hook = () => {
+      // The first access of the walk: after the mutant's TLBI, before any clear.
+      if (injected) return;
+      injected = true;
+      assert.ok(smmu.dmaWrite(0, 0x1000).ok);
+    };
+    const first = await report(0, 0x4000);
+    memory.hook = undefined;
+    assert.ok(injected);
+    assert.equal(first, [0x1000]);
+    assert.ok(smmu.dmaWrite(0, 0x1000).ok);
+    return report(0, 0x4000);
+  };
+  assert.equal(await run(reference.driver), [0x1000]);
+  assert.equal(await run(driverAdapter('tlbi-before-clear')), []);
+});
+
+directed('[SPLIT-2] mutant split-read-then-store deviates from the reference: a DMA write dirtying the block between the split\'s read and its store is lost', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { memory, smmu, driver, entryAddress, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, MiB2, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    const blockPtep = entryAddress(0, 2);
+    assert.is(memory.load(blockPtep) & (PTE_DBM | PTE_AP_RDONLY), PTE_DBM | PTE_AP_RDONLY, 'the block is writable-clean');
+    let injected = false;
+    memory.hook = (kind, address) => {
+      // The split's write to the live block (exchange in the reference, store in the mutant).
+      if (injected || kind === 'load' || address !== blockPtep) return;
+      injected = true;
+      assert.ok(smmu.dmaWrite(0, 0x1234).ok);
+    };
+    assert.is(await driver.splitBlock(0), 0);
+    memory.hook = undefined;
+    assert.ok(injected);
+    return (await report(0, MiB2)).length;
+  };
+  assert.is(await run(reference.driver), 512);
+  assert.is(await run(driverAdapter('split-read-then-store')), 0);
+});
+
+directed('[SPLIT-1] mutant split-dirty-first-page-only deviates from the reference: a write at page 5 of a dirty block is gone after the split', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, MiB2, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.ok(smmu.dmaWrite(0, 0x5000).ok);
+    assert.is(await driver.splitBlock(0), 0);
+    return report(0, MiB2);
+  };
+  assert.equal(await run(reference.driver), range(0, 512));
+  assert.equal(await run(driverAdapter('split-dirty-first-page-only')), [0]);
+});
+
+directed('[MERGE-1] mutant merge-ignores-dirty deviates from the reference: the block merged from a dirty page comes out clean', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, MiB2, RW), 0);
+    assert.is(await driver.splitBlock(0), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.ok(smmu.dmaWrite(0, 0x7_3000).ok);
+    assert.is(await driver.mergePages(0, 2), 0);
+    return (await report(0, MiB2)).length;
+  };
+  assert.is(await run(reference.driver), 512);
+  assert.is(await run(driverAdapter('merge-ignores-dirty')), 0);
+});
+
+directed('[NOLOSS-1] mutant record-4k-for-2m deviates from the reference: a write at 0x5000 in a 2 MiB block is reported as page 0 only', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, MiB2, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.ok(smmu.dmaWrite(0, 0x5000).ok);
+    return report(0, MiB2);
+  };
+  assert.equal(await run(reference.driver), range(0, 512));
+  assert.equal(await run(driverAdapter('record-4k-for-2m')), [0]);
+});
+
+directed('[NOLOSS-1] mutant last-page-not-scanned deviates from the reference: the last page of [0, 0x4000) is not reported (L3 fast path)', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { memory, smmu, driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, 0x4000, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    for (const iova of range(0, 4)) assert.ok(smmu.dmaWrite(0, iova).ok);
+    assert.is(memory.hook, undefined, 'no hook: the walk takes the L3 fast path');
+    return report(0, 0x4000);
+  };
+  assert.equal(await run(reference.driver), [0, 0x1000, 0x2000, 0x3000]);
+  assert.equal(await run(driverAdapter('last-page-not-scanned')), [0, 0x1000, 0x2000]);
+});
+
+directed('[NOLOSS-2] mutant no-clear-ignored deviates from the reference: a read with IOMMU_DIRTY_NO_CLEAR clears, so the next read misses the page', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, 0x4000, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.ok(smmu.dmaWrite(0, 0x2000).ok);
+    assert.equal(await report(0, 0x4000, IOMMU_DIRTY_NO_CLEAR), [0x2000]);
+    return report(0, 0x4000, IOMMU_DIRTY_NO_CLEAR);
+  };
+  assert.equal(await run(reference.driver), [0x2000]);
+  assert.equal(await run(driverAdapter('no-clear-ignored')), []);
+});
+
+directed('[NOLOSS-3] mutant unmap-drops-dirty deviates from the reference: unmapping a written page reports nothing', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, 0x4000, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.ok(smmu.dmaWrite(0, 0x2000).ok);
+    const { unmapped, dirty } = await driver.unmap(0, 0x4000);
+    return { unmapped, dirty: pages(dirty, 0) };
+  };
+  assert.equal(await run(reference.driver), { unmapped: 0x4000, dirty: [0x2000] });
+  assert.equal(await run(driverAdapter('unmap-drops-dirty')), { unmapped: 0x4000, dirty: [] });
+});
+
+directed('[NOLOSS-1] [BITMAP-2] mutant record-without-table-base deviates from the reference: a write at 0x201000 is reported at 0x1000', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(MiB2, PA, 0x2000, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.ok(smmu.dmaWrite(0, MiB2 + 0x1000).ok);
+    return report(0, 2 * MiB2);
+  };
+  assert.equal(await run(reference.driver), [MiB2 + 0x1000]);
+  assert.equal(await run(driverAdapter('record-without-table-base')), [0x1000]);
+});
+
+// ---- domain mutants (profile smmu-driver) -------------------------------------------
+
+directed('[TRACK-2] mutant tracking-first-stream-only deviates from the reference: stream 1\'s write to a clean leaf faults and is never dirty', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver, report } = await driverSystem(adapter, [0, 1]);
+    assert.is(await driver.map(0, PA, 0x4000, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    const write = smmu.dmaWrite(1, 0x1000);
+    return { write: write.ok ? 'ok' : write.fault, dirty: await report(0, 0x4000) };
+  };
+  assert.equal(await run(reference.driver), { write: 'ok', dirty: [0x1000] });
+  assert.equal(await run(driverAdapter('tracking-first-stream-only')), { write: 'permission', dirty: [] });
+});
+
+directed('[TRACK-3] [PRECISION-1] mutant enable-without-clearing-stale deviates from the reference: pages nobody wrote since tracking started are reported', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { driver, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, 0x4000, RW), 0); // HD quirk: mapped writable-dirty (PTE-3)
+    assert.is(await driver.setDirtyTracking(true), 0);
+    return report(0, 0x4000);
+  };
+  assert.equal(await run(reference.driver), []);
+  assert.equal(await run(driverAdapter('enable-without-clearing-stale')), range(0, 4));
+});
+
+// ---- hardware mutants (profile smmu-hw) ---------------------------------------------
+
+directed('[HTTU-3] mutant hw-dirty-on-read deviates from the reference: a DMA read makes the leaf writable-dirty', async () => {
+  const run = async (adapter: SmmuHwAdapter) => {
+    const { memory, hw, domain, report } = await hwSystem(adapter);
+    assert.is(domain.map(0, PA, 0x4000, RW), 0);
+    assert.is(domain.setDirtyTracking(true), 0);
+    assert.equal(await hw.dmaRead(0, 0x1000), { ok: true, pa: PA + 0x1000 });
+    const leaf = [...domain.pgtable.leaves(0x1000, 0x1000)][0]!;
+    return { rdonly: (memory.load(leaf.ptep) & PTE_AP_RDONLY) !== 0n, dirty: report(0, 0x4000) };
+  };
+  assert.equal(await run(reference.hw), { rdonly: true, dirty: [] });
+  assert.equal(await run(hwAdapter('hw-dirty-on-read')), { rdonly: false, dirty: [0x1000] });
+});
+
+directed('[HTTU-5] mutant hw-plain-store deviates from the reference: an unmap between the walk\'s read and its update is overwritten, and the leaf comes back', async () => {
+  const run = async (adapter: SmmuHwAdapter) => {
+    const { memory, hw, domain } = await hwSystem(adapter);
+    assert.is(domain.map(0, PA, 0x4000, RW), 0);
+    assert.is(domain.setDirtyTracking(true), 0);
+    const ptep = [...domain.pgtable.leaves(0x1000, 0x1000)][0]!.ptep;
+    let unmapped = -1;
+    memory.hook = (kind, address) => {
+      // The hardware's update of the leaf (compare-exchange in the reference, store in the mutant).
+      if (unmapped >= 0 || kind === 'load' || address !== ptep) return;
+      unmapped = domain.unmap(0x1000, 0x1000);
+    };
+    const write = await hw.dmaWrite(0, 0x1000);
+    memory.hook = undefined;
+    assert.is(unmapped, 0x1000);
+    return { write: write.ok ? 'ok' : write.fault, leafValid: isValid(memory.load(ptep)) };
+  };
+  assert.equal(await run(reference.hw), { write: 'translation', leafValid: false });
+  assert.equal(await run(hwAdapter('hw-plain-store')), { write: 'ok', leafValid: true });
+});
+
+directed('[IOTLB-5] mutant cached-clean-write-no-update deviates from the reference: a write through a cached writable-clean entry leaves the leaf clean', async () => {
+  const run = async (adapter: SmmuHwAdapter) => {
+    const { hw, domain, report } = await hwSystem(adapter);
+    assert.is(domain.map(0, PA, 0x4000, RW), 0);
+    assert.is(domain.setDirtyTracking(true), 0);
+    assert.equal(await hw.dmaRead(0, 0x1000), { ok: true, pa: PA + 0x1000 }, 'caches the leaf writable-clean');
+    assert.equal(await hw.dmaWrite(0, 0x1000), { ok: true, pa: PA + 0x1000 });
+    return report(0, 0x4000);
+  };
+  assert.equal(await run(reference.hw), [0x1000]);
+  assert.equal(await run(hwAdapter('cached-clean-write-no-update')), []);
+});
+
+// ---- the zoo itself -------------------------------------------------------------------
+
+test('[PTE-1] the zoo: at least 14 mutants, unique kebab-case names, adapters of the stated profile, every mutant with a directed test', () => {
+  assert.ok(mutants.length >= 14, `only ${mutants.length} mutants`);
+  const names = mutants.map((m) => m.name);
+  assert.equal([...new Set(names)], names, 'names are unique');
+  for (const m of mutants) {
+    assert.match(m.name, /^[a-z0-9]+(?:-[a-z0-9]+)*$/, `${m.name} is kebab-case`);
+    assert.is(m.adapter.profile, m.profile, `${m.name}: adapter profile`);
+    assert.is(m.adapter.name, m.name, `${m.name}: adapter name`);
+    assert.ok([1, 2, 3, 4, 5, 6].includes(m.bugClass), `${m.name}: bug class`);
+    assert.ok(m.description.includes(`Class ${m.bugClass}`), `${m.name}: the description justifies class ${m.bugClass}`);
+    assert.is(findMutant(m.name), m);
+    assert.is(directedTitles.filter((t) => t.includes(`mutant ${m.name} deviates from the reference`)).length, 1, `${m.name} has one directed test`);
+  }
+  assert.is(findMutant('no-such-mutant'), undefined);
+});
+
+test.run();

@@ -1,0 +1,134 @@
+// Driver faults: the reference page-table driver (ArmLpaeIoPgtable) with one protected
+// step overridden, run as profile smmu-driver on the reference domain.
+// Each subclass overrides exactly one faultable step (tlbi-before-clear: the flush's
+// position, so two) and says what is wrong with a `FAULT (class N)` comment.
+import { IommuDomain, type PgtableFactory } from '../../impl/domain.ts';
+import { ArmLpaeIoPgtable, type DirtyRecord } from '../../impl/pgtable/io-pgtable-arm.ts';
+import { GRANULE, PTE_AP_RDONLY, PTES_PER_TABLE, isWritableDirty } from '../../impl/pgtable/pte.ts';
+import { referenceSmmuDriverAdapter } from '../adapters/reference.ts';
+import type { Mutant } from './types.ts';
+
+/** read_and_clear_dirty never invalidates what it cleared. */
+export class ClearWithoutTlbiPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 2): no TLBI + CMD_SYNC after clearing; an IOTLB entry cached as
+  // writable-dirty keeps absorbing writes that never reach the descriptor.
+  protected override syncGathered(): void {}
+}
+
+/** read_and_clear_dirty invalidates the range first, then clears, and not after. */
+export class TlbiBeforeClearPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 2): the invalidation is ordered before the clear; a DMA between the
+  // TLBI and the clear re-caches the leaf as writable-dirty, and nothing drops it after.
+  override readAndClearDirty(iova: number, size: number, flags: number, record?: DirtyRecord): number {
+    this.flushRange(iova, size);
+    return super.readAndClearDirty(iova, size, flags, record);
+  }
+
+  protected override syncGathered(): void {}
+}
+
+/** The split installs the table with a plain store and trusts the value it read before. */
+export class SplitReadThenStorePgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 2): read, then plain store instead of an exchange: dirty state the
+  // hardware set on the live block between the read and the store is overwritten unseen.
+  protected override swapBlockForTable(ptep: number, read: bigint, tablePte: bigint): bigint {
+    this.memory.store(ptep, tablePte);
+    return read;
+  }
+}
+
+/** The split carries a dirty block's state into its first child only. */
+export class SplitDirtyFirstPageOnlyPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 1): the block's dirty state is carried at the granularity of one page:
+  // children 1..511 of a writable-dirty block start writable-clean (AP[2] set).
+  protected override fillChildren(table: number, block: bigint, childLevel: number): void {
+    super.fillChildren(table, block, childLevel);
+    if (isWritableDirty(block)) for (let i = 1; i < PTES_PER_TABLE; i++) this.memory.fetchOr(table + i * 8, PTE_AP_RDONLY);
+  }
+}
+
+/** The merge never folds the children's dirty state into the block. */
+export class MergeIgnoresDirtyPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 2): the block is built clean without looking at what the children
+  // gathered up to the swap; their dirty state is thrown away with the table.
+  protected override anyChildDirty(): boolean {
+    return false;
+  }
+}
+
+/** A dirty leaf is recorded as one 4 KiB page whatever its size. */
+export class Record4kFor2mPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 1): a dirty 2 MiB / 1 GiB block is reported as its first page only.
+  protected override recordLeaf(record: DirtyRecord, iova: number): void {
+    record(iova, GRANULE);
+  }
+}
+
+/** The last page of a range that ends inside an L3 table is not scanned. */
+export class LastPageNotScannedPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 1): off by one in the loop bound: at the page level, when the range
+  // ends inside the table, the last entry of the range is skipped. (Restricted to the
+  // page level so that the fault loses one page, not a whole subtree.) The L3 fast path
+  // (scanPages) takes its bound from here too.
+  protected override lastIndex(tableBase: number, lsz: number, end: number): number {
+    const last = super.lastIndex(tableBase, lsz, end);
+    return lsz === GRANULE && end < tableBase + lsz * PTES_PER_TABLE ? last - 1 : last;
+  }
+}
+
+/** IOMMU_DIRTY_NO_CLEAR is ignored: every read also clears. */
+export class NoClearIgnoredPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 5): the no-clear request silently does nothing; the caller relied on
+  // the bits staying set and the next report misses them.
+  protected override clearRequested(): boolean {
+    return true;
+  }
+}
+
+/** Unmap removes writable-dirty leaves without reporting them. */
+export class UnmapDropsDirtyPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 3): dirty state of what the unmap removes is thrown away.
+  protected override recordUnmappedDirty(): void {}
+}
+
+/** A dirty leaf is recorded at its offset in its table, without the table's base IOVA. */
+export class RecordWithoutTableBasePgtable extends ArmLpaeIoPgtable {
+  // FAULT (class 6): the wrong base: the leaf's index * size is recorded, as if every
+  // table started at IOVA 0.
+  protected override recordLeaf(record: DirtyRecord, iova: number, size: number): void {
+    record(iova % (size * PTES_PER_TABLE), size);
+  }
+}
+
+type PgtableClass = new (...args: ConstructorParameters<typeof ArmLpaeIoPgtable>) => ArmLpaeIoPgtable;
+
+function factory(Pgtable: PgtableClass): PgtableFactory {
+  return (memory, config, flush) => new Pgtable(memory, config, flush);
+}
+
+function driverMutant(name: string, bugClass: Mutant['bugClass'], Pgtable: PgtableClass, description: string): Mutant {
+  return { name, bugClass, profile: 'smmu-driver', description, adapter: referenceSmmuDriverAdapter(name, IommuDomain, factory(Pgtable)) };
+}
+
+export const pgtableMutants: readonly Mutant[] = [
+  driverMutant('clear-without-tlbi', 2, ClearWithoutTlbiPgtable,
+    'read_and_clear_dirty sets AP[2] but never issues TLBI + CMD_SYNC: an IOTLB entry cached writable-dirty absorbs later writes, which are lost. Class 2: clearing without a TLB invalidation (the KVM write-protect race).'),
+  driverMutant('tlbi-before-clear', 2, TlbiBeforeClearPgtable,
+    'read_and_clear_dirty invalidates the range before clearing instead of after: a DMA between the TLBI and the clear re-caches the leaf writable-dirty, and the write after the call is lost. Class 2: ordering of clear and invalidation.'),
+  driverMutant('split-read-then-store', 2, SplitReadThenStorePgtable,
+    'With BBML, the split installs the table with a plain store and returns the block value it read earlier: hardware dirtying the block between the read and the store is overwritten and never carried to the pages. Class 2: split that reads, then writes, instead of exchanging.'),
+  driverMutant('split-dirty-first-page-only', 1, SplitDirtyFirstPageOnlyPgtable,
+    'Splitting a writable-dirty block makes only the first child writable-dirty; children 1..511 start writable-clean. Class 1: the block\'s dirty state is carried at the wrong granularity (one page), losing every dirty page past the first page boundary.'),
+  driverMutant('merge-ignores-dirty', 2, MergeIgnoresDirtyPgtable,
+    'Merging pages never folds their dirty state into the block (anyChildDirty is always false): the block comes out clean and the table holding the dirty pages is freed. Class 2: a merge that does not look at what the hardware set up to the swap.'),
+  driverMutant('record-4k-for-2m', 1, Record4kFor2mPgtable,
+    'read_and_clear_dirty records a dirty leaf as 4096 bytes whatever its size: a dirty 2 MiB block is reported as its first page. Class 1: a huge page reported at the wrong size.'),
+  driverMutant('last-page-not-scanned', 1, LastPageNotScannedPgtable,
+    'Off by one in the page-level loop bound: when the range ends inside an L3 table, its last page is neither reported nor cleared. Class 1: boundary arithmetic at the window end.'),
+  driverMutant('no-clear-ignored', 5, NoClearIgnoredPgtable,
+    'IOMMU_DIRTY_NO_CLEAR is ignored: every read_and_clear_dirty clears, so a caller that read without clearing (to report again later) loses the pages. Class 5: a flag that silently does nothing (a no-clear that clears).'),
+  driverMutant('unmap-drops-dirty', 3, UnmapDropsDirtyPgtable,
+    'Unmap removes writable-dirty leaves without reporting them. Class 3: unmap during tracking loses dirty state.'),
+  driverMutant('record-without-table-base', 6, RecordWithoutTableBasePgtable,
+    'read_and_clear_dirty records a dirty leaf at index * size, forgetting the base IOVA of its table: a page dirty at 0x201000 is reported as 0x1000. Class 6: the wrong base address.'),
+];

@@ -1,0 +1,50 @@
+// Hardware faults: the reference SMMU (Smmu) with one protected step overridden, run as
+// profile smmu-hw. Each subclass says what is wrong with a `FAULT (class N)` comment.
+import { PTE_AP_RDONLY, PTE_DBM } from '../../impl/pgtable/pte.ts';
+import type { IotlbEntry } from '../../impl/smmu/iotlb.ts';
+import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
+import { Smmu, type DmaResult } from '../../impl/smmu/smmu.ts';
+import { referenceSmmuHwAdapter, type SmmuClass } from '../adapters/reference.ts';
+import type { Mutant } from './types.ts';
+
+/** Reads through a DBM leaf make it writable-dirty. */
+export class HwDirtyOnReadSmmu extends Smmu {
+  // FAULT (class 5): a DMA read of a DBM leaf also clears AP[2]: pages only read are
+  // reported dirty.
+  protected override httuUpdate(pte: bigint, write: boolean): bigint {
+    const next = super.httuUpdate(pte, write);
+    return (pte & PTE_DBM) !== 0n ? next & ~PTE_AP_RDONLY : next;
+  }
+}
+
+/** The HTTU update is a plain store of the value computed from the walk's read. */
+export class HwPlainStoreSmmu extends Smmu {
+  // FAULT (class 2): no compare: a software change made between the walk's read and the
+  // update (an unmap, a clear, a split) is overwritten.
+  protected override commitUpdate(ptep: number, expected: bigint, next: bigint): bigint {
+    this.memory.store(ptep, next);
+    return expected;
+  }
+}
+
+/** A write through a cached writable-clean entry is performed without updating memory. */
+export class CachedCleanWriteNoUpdateSmmu extends Smmu {
+  // FAULT (class 2): the write uses the cached translation and never re-walks to clear
+  // AP[2] in memory: the descriptor stays writable-clean and the write is lost.
+  protected override writeThroughCachedClean(hit: IotlbEntry, _cd: ContextDescriptor, iova: number): DmaResult {
+    return { ok: true, pa: hit.outputBase + (iova - hit.base), level: hit.level, tlbHit: true };
+  }
+}
+
+function hwMutant(name: string, bugClass: Mutant['bugClass'], SmmuImpl: SmmuClass, description: string): Mutant {
+  return { name, bugClass, profile: 'smmu-hw', description, adapter: referenceSmmuHwAdapter(name, SmmuImpl) };
+}
+
+export const smmuMutants: readonly Mutant[] = [
+  hwMutant('hw-dirty-on-read', 5, HwDirtyOnReadSmmu,
+    'A DMA read through a DBM leaf clears AP[2] as a write would: pages only read come back dirty. Class 5: false dirty (over-reporting).'),
+  hwMutant('hw-plain-store', 2, HwPlainStoreSmmu,
+    'The HTTU update is a plain store of the value computed from the walk\'s read, not a compare-exchange: a concurrent software change (here an unmap) is overwritten and the leaf comes back. Class 2: a plain store over a descriptor the other side updates concurrently.'),
+  hwMutant('cached-clean-write-no-update', 2, CachedCleanWriteNoUpdateSmmu,
+    'A DMA write through an IOTLB entry cached writable-clean is performed from the cache without the re-walk that clears AP[2] in memory: the write is never seen as dirty. Class 2: the dirty update is not ordered before the write.'),
+];

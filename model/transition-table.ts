@@ -1,0 +1,79 @@
+// A finite spec machine compiled into a lookup table at start-up: every reachable state
+// times every event of its alphabet, each entry computed once by xstate's pure
+// `transition()`, with the transitions taken (for coverage) and the requirement IDs they
+// cite (for verdicts). The machine stays the source of truth; the table is checked
+// against it entry by entry (model/transition-table.test.ts).
+import type { AnyStateMachine, AnyTransitionDefinition, EventFromLogic, SnapshotFrom } from 'xstate';
+import { initialState, step } from '../spec/step.ts';
+
+export interface TableEntry<M extends AnyStateMachine> {
+  readonly next: SnapshotFrom<M>;
+  readonly outcomes: readonly string[];
+  /** Keys of the transitions taken, as `machineTransitions` names them. */
+  readonly transitions: readonly string[];
+  readonly req: readonly string[];
+}
+
+export function transitionKey(t: AnyTransitionDefinition): string {
+  const source = t.source.path.join('.') || '(root)';
+  const list = t.source.transitions.get(t.eventType) ?? [];
+  return `${source} --${t.eventType}#${list.indexOf(t)}`;
+}
+
+export const stateKey = (snapshot: unknown): string => JSON.stringify((snapshot as { value: unknown }).value);
+const eventKey = (event: unknown): string => JSON.stringify(event);
+
+export class TransitionTable<M extends AnyStateMachine> {
+  readonly initial: SnapshotFrom<M>;
+  private readonly table = new Map<string, TableEntry<M>>();
+  /** Transition keys taken through `step` since construction or `resetCoverage`. */
+  readonly covered = new Set<string>();
+
+  constructor(
+    readonly machine: M,
+    readonly events: readonly EventFromLogic<M>[],
+  ) {
+    this.initial = initialState(machine);
+    const seen = new Map<string, SnapshotFrom<M>>([[stateKey(this.initial), this.initial]]);
+    const queue = [this.initial];
+    for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
+      for (const event of events) {
+        const taken = machine.getTransitionData(s, event) as AnyTransitionDefinition[];
+        const [next, outcomes] = step(machine, s, event);
+        const entry: TableEntry<M> = {
+          next,
+          outcomes,
+          transitions: taken.map(transitionKey),
+          req: [...new Set(taken.flatMap((t) => ((t.meta as { req?: string[] } | undefined)?.req ?? [])))],
+        };
+        const nk = stateKey(next);
+        const canonical = seen.get(nk);
+        if (canonical === undefined) {
+          seen.set(nk, next);
+          queue.push(next);
+        } else (entry as { next: SnapshotFrom<M> }).next = canonical;
+        this.table.set(`${stateKey(s)}|${eventKey(event)}`, entry);
+      }
+    }
+    this.states = [...seen.values()];
+  }
+
+  readonly states: readonly SnapshotFrom<M>[];
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** The entry for `event` in `snapshot`'s state; records coverage. */
+  step(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>): TableEntry<M> {
+    const entry = this.table.get(`${stateKey(snapshot)}|${eventKey(event)}`);
+    if (entry === undefined) throw new Error(`${this.machine.id}: no table entry for ${eventKey(event)} in ${stateKey(snapshot)} (event outside the alphabet?)`);
+    for (const t of entry.transitions) this.covered.add(t);
+    return entry;
+  }
+
+  /** Every (state, event) pair with its entry, for the agreement test. */
+  *entries(): Generator<[SnapshotFrom<M>, EventFromLogic<M>, TableEntry<M>]> {
+    for (const s of this.states) for (const e of this.events) yield [s, e, this.table.get(`${stateKey(s)}|${eventKey(e)}`)!];
+  }
+}

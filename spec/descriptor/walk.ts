@@ -1,0 +1,34 @@
+// Reading a stage-1 page table out of memory: the leaves that translate a range. An
+// abstract operation over any 64-bit load, so the kit can inspect the tables a driver
+// under test built in kit memory. Requirements: PTE-4 (levels), PTE-2 (leaves).
+// Source: ARM DDI 0487 D8.2 (translation table walk).
+import { ARM_LPAE_PTE_OA_MASK, ARM_LPAE_PTE_VALID, armLpaeBlockSize, isTableDescriptor, type Level } from './encoding.ts';
+
+export interface WalkedLeaf {
+  readonly iova: number;
+  readonly level: Level;
+  readonly size: number;
+  readonly ptep: number;
+  readonly pte: bigint;
+}
+
+/** Every valid leaf overlapping [iova, iova + size) under the L0 table at `ttb0`, in IOVA order. */
+export function walkLeaves(load: (address: number) => bigint, ttb0: number, iova: number, size: number): WalkedLeaf[] {
+  const out: WalkedLeaf[] = [];
+  const end = iova + size;
+  const visit = (table: number, base: number, level: Level): void => {
+    const lsz = armLpaeBlockSize(level);
+    const first = Math.max(0, Math.floor((iova - base) / lsz));
+    const last = Math.min(511, Math.floor((end - 1 - base) / lsz));
+    for (let i = first; i <= last; i++) {
+      const ptep = table + i * 8;
+      const pte = load(ptep);
+      if ((pte & ARM_LPAE_PTE_VALID) === 0n) continue;
+      const at = base + i * lsz;
+      if (isTableDescriptor(pte, level)) visit(Number(pte & ARM_LPAE_PTE_OA_MASK), at, (level + 1) as Level);
+      else out.push({ iova: at, level, size: lsz, ptep, pte });
+    }
+  };
+  if (size > 0) visit(ttb0, 0, 0);
+  return out;
+}
