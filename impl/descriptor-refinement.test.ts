@@ -153,7 +153,7 @@ class DmaCmd implements Cmd {
     const iova = target(m, this.pick, this.offset);
     const streamId = r.streams[this.stream % r.streams.length]!;
     const got = this.write ? r.tb.smmu.dmaWrite(streamId, iova) : r.tb.smmu.dmaRead(streamId, iova);
-    sameDma(got, m.dma(iova, this.write), `DMA ${this.write ? 'write' : 'read'} ${hex(iova)}`);
+    sameDma(got, m.dma(iova, this.write, streamId), `DMA ${this.write ? 'write' : 'read'} ${hex(iova)}`);
     compare(m, r);
   }
   toString = () => `dma${this.write ? 'Write' : 'Read'}(pick ${this.pick}, offset ${this.offset}, stream #${this.stream})`;
@@ -164,11 +164,11 @@ function applyInjected(m: DescriptorModel, r: Real, got: DmaResult | undefined, 
   if (got === undefined) return change();
   if (!got.ok && got.fault === 'translation' && !r.bbml) return change(); // break-before-make window (SPLIT-2)
   if (got.ok && got.level === beforeLevel) {
-    sameDma(got, m.dma(iova, true), `DMA write ${hex(iova)} injected before the change`);
+    sameDma(got, m.dma(iova, true, r.streams[0]!), `DMA write ${hex(iova)} injected before the change`);
     return change();
   }
   change();
-  sameDma(got, m.dma(iova, true), `DMA write ${hex(iova)} injected after the change`);
+  sameDma(got, m.dma(iova, true, r.streams[0]!), `DMA write ${hex(iova)} injected after the change`);
 }
 
 class SplitCmd implements Cmd {
@@ -262,6 +262,7 @@ class AttachCmd implements Cmd {
   run(m: DescriptorModel, r: Real): void {
     const streamId = r.streams.length + 10;
     if (r.tb.domain.attach(streamId) !== 0) fail(`attach(${streamId}) failed`);
+    m.attachStream(streamId);
     r.streams.push(streamId);
     compare(m, r);
   }
@@ -304,6 +305,8 @@ export function refinementProperty() {
     const { startTracking, ...options } = cfg;
     const tb = createTestbed({ ...options, streams: [0] });
     const model = new DescriptorModel(true, cfg.pageGranular, cfg.httu === 2);
+    model.httu = cfg.httu;
+    model.attachStream(0);
     if (startTracking) {
       tb.domain.setDirtyTracking(true);
       model.setDirtyTracking(true);

@@ -7,6 +7,7 @@
 // The leaf layout (which ranges are blocks) is the implementation's choice: `map` and
 // `split` take the leaves the implementation created; everything else is predicted.
 import type { AnyStateMachine, SnapshotFrom } from 'xstate';
+import { clearsLeaf } from '../spec/descriptor/clear-range.ts';
 import { armLpaeBlockSize, type Level } from '../spec/descriptor/encoding.ts';
 import { LEAF_EVENTS, leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
 import { TRACKING_EVENTS, domainTrackingMachine, type TrackingStep } from '../spec/domain/tracking-machine.ts';
@@ -37,7 +38,9 @@ export interface ModelTlbEntry {
   snap: Snap<typeof iotlbEntryMachine>;
 }
 
-export type ExpectedDma = { ok: true; level: Level } | { ok: false; fault: 'translation' | 'permission' | 'accessFlag' };
+export type ExpectedDma =
+  | { ok: true; level: Level; /** IOTLB-7 / IOTLB-8: the access went through a stale entry (the spec's hazard). */ hazard?: 'dirtyNotRecorded' | 'staleTranslation' }
+  | { ok: false; fault: 'translation' | 'permission' | 'accessFlag' };
 
 const key = (iova: number, level: number) => `${level}:${iova}`;
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
@@ -50,8 +53,11 @@ export class DescriptorModel {
   opReq = new Set<string>();
   /** Whether the model tracks IOTLB entries (only when the implementation's IOTLB can be inspected). */
   trackTlb = true;
-  ha = false;
-  hd = false;
+  /** HA and HD as written in each attached stream's context descriptor. */
+  streams = new Map<number, { ha: boolean; hd: boolean }>();
+  /** SMMU_IDR0.HTTU: limits which CD bits the hardware acts on. */
+  httu = 2;
+  private attaching: number | undefined;
   private splitForTracking: { iova: number; level: Level }[] = [];
 
   constructor(
@@ -66,8 +72,8 @@ export class DescriptorModel {
     for (const [k, l] of this.leaves) c.leaves.set(k, { ...l });
     for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
     c.tracking = this.tracking;
-    c.ha = this.ha;
-    c.hd = this.hd;
+    c.streams = new Map(this.streams);
+    c.httu = this.httu;
     c.trackTlb = this.trackTlb;
     c.splitForTracking = [...this.splitForTracking];
     c.opReq = new Set(this.opReq);
@@ -81,8 +87,7 @@ export class DescriptorModel {
     this.tlb.clear();
     for (const [k, e] of other.tlb) this.tlb.set(k, e);
     this.tracking = other.tracking;
-    this.ha = other.ha;
-    this.hd = other.hd;
+    this.streams = other.streams;
     this.splitForTracking = other.splitForTracking;
     this.opReq = other.opReq;
   }
@@ -135,6 +140,50 @@ export class DescriptorModel {
     return e.outcomes;
   }
 
+  /** A map over mapped leaves: each is told MAP and stays as it is (MAP-4). */
+  mapOverMapped(iova: number, size: number, write: boolean): void {
+    for (const leaf of this.leavesIn(iova, size)) this.leafEvent(leaf, { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true });
+  }
+
+  /** The kit replaced the leaf at `iova` with one whose AF is clear (smmu-hw): UNMAP, then MAP with AF=0 (MAP-5). */
+  replantWithoutAccessFlag(iova: number): ModelLeaf | undefined {
+    const old = this.leafAt(iova);
+    if (old === undefined) return undefined;
+    this.unmap(old.iova, old.size);
+    const leaf: ModelLeaf = { ...old, snap: leafTable.initial };
+    this.leafEvent(leaf, { type: 'MAP', write: old.write, hdQuirk: this.hdQuirk, accessFlag: false });
+    this.leaves.set(key(leaf.iova, leaf.level), leaf);
+    return leaf;
+  }
+
+  /** The kit cleared a leaf's dirty state without invalidating (smmu-hw): CLEAR_DIRTY and SW_CLEAR_DIRTY, no INVALIDATE (IOTLB-7). */
+  clearWithoutInvalidate(iova: number): void {
+    const leaf = this.leafAt(iova);
+    if (leaf === undefined) return;
+    this.leafEvent(leaf, { type: 'CLEAR_DIRTY' });
+    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, leaf.iova, leaf.size)) this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
+  }
+
+  /** The kit removed a leaf without invalidating (smmu-hw): UNMAP and SW_UNMAP (IOTLB-8). */
+  unmapWithoutInvalidate(iova: number): void {
+    const leaf = this.leafAt(iova);
+    if (leaf === undefined) return;
+    this.leafEvent(leaf, { type: 'UNMAP' });
+    this.leaves.delete(key(leaf.iova, leaf.level));
+    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, leaf.iova, leaf.size)) this.tlbEvent(e, { type: 'SW_UNMAP' });
+  }
+
+  /** Software made every writable-clean leaf writable-dirty, then invalidated everything (CLEAR-3). */
+  markAllDirty(): void {
+    for (const leaf of this.leaves.values()) this.leafEvent(leaf, { type: 'SET_DIRTY' });
+    this.invalidate(0, 2 ** 48);
+  }
+
+  /** Whether a cached entry covers `iova`. */
+  cachedAt(iova: number): boolean {
+    return this.tlbAt(iova) !== undefined;
+  }
+
   /** The implementation created these leaves for one map call (MAP-1..5). */
   map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
     for (const { iova, level, oa } of created) {
@@ -151,25 +200,49 @@ export class DescriptorModel {
       if (leafStateOf(leaf.snap).state === 'writableDirty') dirty.push({ iova: leaf.iova, size: leaf.size });
       this.leafEvent(leaf, { type: 'UNMAP' });
       this.leaves.delete(key(leaf.iova, leaf.level));
-      for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, leaf.iova, leaf.size)) this.tlbEvent(e, { type: 'SW_UNMAP' });
     }
-    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
+    for (const e of [...this.tlb.values()]) {
+      if (!overlaps(e.iova, e.size, iova, size)) continue;
+      this.tlbEvent(e, { type: 'SW_UNMAP' });
+      this.tlbEvent(e, { type: 'INVALIDATE' });
+    }
     return dirty;
   }
 
   /** One DMA access: through a cached entry if there is one (IOTLB machine), else a walk (leaf machine). */
-  dma(iova: number, write: boolean): ExpectedDma {
+  /** The HA/HD the hardware acts on for `streamId`: the CD's bits limited by SMMU_IDR0.HTTU. */
+  effective(streamId: number): { ha: boolean; hd: boolean } {
+    const cd = this.streams.get(streamId) ?? { ha: false, hd: false };
+    const ha = cd.ha && this.httu >= 1;
+    return { ha, hd: ha && cd.hd && this.httu === 2 };
+  }
+
+  /** The kit wrote HA/HD into every stream's CD (smmu-hw). */
+  setCds(ha: boolean, hd: boolean): void {
+    for (const id of this.streams.keys()) this.streams.set(id, { ha, hd });
+  }
+
+  dma(iova: number, write: boolean, streamId: number): ExpectedDma {
+    const { ha, hd } = this.effective(streamId);
+    const dmaEvent: IotlbEvent = write ? { type: 'DMA_WRITE', hd } : { type: 'DMA_READ' };
     const entry = this.tlbAt(iova);
     if (entry !== undefined) {
-      const out = this.tlbEvent(entry, write ? { type: 'DMA_WRITE', hd: this.hd } : { type: 'DMA_READ' });
+      const out = this.tlbEvent(entry, dmaEvent);
       if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
+      if (out.includes('dirtyNotRecorded')) return { ok: true, level: entry.level, hazard: 'dirtyNotRecorded' };
+      if (out.includes('staleTranslation')) return { ok: true, level: entry.level, hazard: 'staleTranslation' };
       if (!out.includes('hwUpdateDescriptor')) return { ok: true, level: entry.level };
       // IOTLB-5: the entry is dropped and the SMMU re-walks.
       this.tlb.delete(key(entry.iova, entry.level));
-    }
+    } else if (this.trackTlb) this.note(iotlbTable.step(iotlbTable.initial, dmaEvent).req); // IOTLB-1: a miss
     const leaf = this.leafAt(iova);
-    if (leaf === undefined) return { ok: false, fault: 'translation' };
-    const out = this.leafEvent(leaf, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha: this.ha, hd: this.hd });
+    if (leaf === undefined) {
+      // FAULT-1 on the invalid entry; IOTLB-2: nothing is cached.
+      this.note(leafTable.step(leafTable.initial, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd }).req);
+      if (this.trackTlb) this.note(iotlbTable.step(iotlbTable.initial, { type: 'WALK', leaf: 'invalid' }).req);
+      return { ok: false, fault: 'translation' };
+    }
+    const out = this.leafEvent(leaf, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd });
     if (out.includes('accessFlagFault')) return { ok: false, fault: 'accessFlag' };
     if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
     if (this.trackTlb) {
@@ -191,7 +264,12 @@ export class DescriptorModel {
     for (let i = 0; i < 512; i++) {
       this.leaves.set(key(block.iova + i * size, level), { iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
     }
-    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, block.iova, block.size)) this.tlbEvent(e, { type: 'SW_KEEP_STATE' });
+    // The split keeps every page's state (IOTLB-10), then invalidates the block's range (SPLIT-2, step 4).
+    for (const e of [...this.tlb.values()]) {
+      if (!overlaps(e.iova, e.size, block.iova, block.size)) continue;
+      this.tlbEvent(e, { type: 'SW_KEEP_STATE' });
+      this.tlbEvent(e, { type: 'INVALIDATE' });
+    }
     return true;
   }
 
@@ -217,27 +295,43 @@ export class DescriptorModel {
   readAndClearDirty(iova: number, size: number, noClear: boolean): { iova: number; size: number }[] {
     const recorded: { iova: number; size: number }[] = [];
     for (const leaf of this.leavesIn(iova, size)) {
-      if (leafStateOf(leaf.snap).state !== 'writableDirty') continue;
-      recorded.push({ iova: leaf.iova, size: leaf.size });
+      const dirty = leafStateOf(leaf.snap).state === 'writableDirty';
+      if (dirty) recorded.push({ iova: leaf.iova, size: leaf.size });
       if (noClear) continue;
+      if (!clearsLeaf(leaf.iova, leaf.size, iova, size)) {
+        if (dirty) this.note(['CLEAR-4']); // reported, kept dirty
+        continue;
+      }
+      // CLEAR-1 on a dirty leaf, CLEAR-2 on any other: the machine decides.
       this.leafEvent(leaf, { type: 'CLEAR_DIRTY' });
       for (const e of [...this.tlb.values()]) {
         if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
         this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
-        this.tlbEvent(e, { type: 'INVALIDATE' });
+        if (dirty) this.tlbEvent(e, { type: 'INVALIDATE' });
       }
+    }
+    // Entries in range whose leaf is gone saw software clear around them (a no-op for them).
+    if (!noClear) {
+      for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size) && this.leafAt(e.iova) === undefined) this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
     }
     return recorded;
   }
 
   /** TLBI + CMD_SYNC issued directly (IOTLB-9). */
   invalidate(iova: number, size: number): void {
+    if (this.trackTlb) this.note(iotlbTable.step(iotlbTable.initial, { type: 'INVALIDATE' }).req);
     for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
   }
 
   /** The implementation's TLB dropped an entry the model still holds: eviction (IOTLB-11). */
   evict(iova: number, level: Level): void {
     const e = this.tlb.get(key(iova, level));
+    if (e !== undefined) this.tlbEvent(e, { type: 'EVICT' });
+  }
+
+  /** Evicts whatever entry covers `iova` (IOTLB-11). */
+  evictAt(iova: number): void {
+    const e = this.tlbAt(iova);
     if (e !== undefined) this.tlbEvent(e, { type: 'EVICT' });
   }
 
@@ -251,10 +345,14 @@ export class DescriptorModel {
   }
 
   /** A stream attached to the domain (TRACK-7). */
-  attachStream(): TrackingStep[] {
+  attachStream(streamId: number): TrackingStep[] {
     const e = trackingTable.step(this.tracking, { type: 'ATTACH_STREAM' });
     this.tracking = e.next;
     this.note(e.req);
+    this.streams.set(streamId, { ha: false, hd: false });
+    this.attaching = streamId;
+    for (const s of e.outcomes as TrackingStep[]) this.trackingStep(s);
+    this.attaching = undefined;
     return e.outcomes as TrackingStep[];
   }
 
@@ -267,13 +365,14 @@ export class DescriptorModel {
       case 'rejectEopnotsupp':
         return;
       case 'setHaHdAllStreams':
-        this.ha = this.hd = true;
+        for (const id of this.streams.keys()) this.streams.set(id, { ha: true, hd: true });
         return;
       case 'clearHaHdAllStreams':
-        this.ha = this.hd = false;
+        for (const id of this.streams.keys()) this.streams.set(id, { ha: false, hd: false });
         return;
       case 'setHaHdOnStream':
-        return; // every stream shares the domain's HA/HD in this model
+        if (this.attaching !== undefined) this.streams.set(this.attaching, { ha: true, hd: true });
+        return;
       case 'clearStaleDirty':
         this.readAndClearDirty(0, 2 ** 48, false);
         return;

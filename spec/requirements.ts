@@ -39,6 +39,7 @@ export const requirements = {
   'HTTU-5': { text: 'Hardware updates are atomic read-modify-writes of the 64-bit descriptor (compare-exchange): they never overwrite a concurrent software change.', source: `${SMMU_V3} §3.13.1; DOMAIN.md §1` },
   'CLEAR-1': { text: 'Clearing dirty state sets AP[2] on a writable-dirty leaf, making it writable-clean.', source: `${IO_PGTABLE_ARM} __arm_lpae_iopte_walk_dirty (set_bit AP_RDONLY)` },
   'CLEAR-2': { text: 'Clearing dirty state leaves read-only, plain writable and writable-clean leaves unchanged.', source: `${IO_PGTABLE_ARM} iopte_writeable_dirty` },
+  'CLEAR-4': { text: 'A leaf only partly inside the range is reported (its pages in range) but not cleared: clearing it would forget the dirty pages outside the range.', source: 'DESIGN.md (a clear must not forget pages it was not asked to clear); DEPARTS from Linux io_pgtable_visit_dirty, which clears the whole leaf' },
   'CLEAR-3': { text: 'Software marking a writable-clean leaf dirty clears AP[2]; other leaves are unchanged.', source: 'dirtyspec tracking lifecycle (TRACK-6)' },
   'SPLIT-1': { text: 'Splitting a block carries its state into every page: a writable-dirty block gives writable-dirty pages, a clean one clean pages.', source: 'seed 004 (Gunthorpe: the D bit is replicated on split); seed 003' },
   'SPLIT-2': { text: 'The split swaps the block for the table with an atomic exchange and looks at the old value, since hardware can dirty the block between a read and a store.', source: 'seed 004; DOMAIN.md §1' },

@@ -1,18 +1,68 @@
-// The dirtyspec command line. `run`, `mutants` and `list` arrive with the conformance
-// engine; until then every command says so and exits 2 ("could not decide").
-const USAGE = `usage: dirtyspec <command>
+// The dirtyspec command line: `run`, `mutants`, `list`, and `--help` for each.
+// Exit status: 0 conforms (or all mutants killed), 1 does not conform (or a mutant
+// survived), 2 undecided or a usage / adapter-load error.
+import { AdapterLoadError } from '../adapters/registry.ts';
+import { UsageError, processIo, type Io } from './args.ts';
+import { LIST_HELP, listCommand } from './list.ts';
+import { MUTANTS_HELP, mutantsCommand } from './mutants.ts';
+import { RUN_HELP, runCommand } from './run.ts';
+
+export const USAGE = `usage: dirtyspec <command> [flags]
 
 commands:
   run       run the conformance suite against an implementation
   mutants   run the suite against every mutant of the reference implementation
-  list      list profiles, requirement IDs and mutants`;
+  list      list profiles, requirement IDs and mutants
+  help      this text, or \`dirtyspec help <command>\`
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const [command] = argv;
-  if (command === undefined || command === '--help' || command === '-h') {
-    console.log(USAGE);
-    return command === undefined ? 2 : 0;
+\`dirtyspec <command> --help\` describes a command's flags.
+exit status: 0 conforms, 1 does not conform, 2 undecided or a usage error`;
+
+const COMMANDS: Record<string, { help: string; run: (argv: readonly string[], io: Io) => number | Promise<number> }> = {
+  run: { help: RUN_HELP, run: runCommand },
+  mutants: { help: MUTANTS_HELP, run: mutantsCommand },
+  list: { help: LIST_HELP, run: listCommand },
+};
+
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.err(`${USAGE}\n`);
+    return 2;
   }
-  console.error(`dirtyspec ${command}: not available yet in this version (the conformance engine is issue 3)`);
-  return 2;
+  if (command === '--help' || command === '-h') {
+    io.out(`${USAGE}\n`);
+    return 0;
+  }
+  if (command === 'help') {
+    const [topic, ...extra] = rest;
+    const entry = topic === undefined ? undefined : Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic] : undefined;
+    if (extra.length > 0 || (topic !== undefined && entry === undefined)) {
+      io.err(`dirtyspec help: no command ${JSON.stringify(rest.join(' '))}; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+      return 2;
+    }
+    io.out(`${entry?.help ?? USAGE}\n`);
+    return 0;
+  }
+  if (!Object.hasOwn(COMMANDS, command)) {
+    io.err(`dirtyspec: unknown command ${JSON.stringify(command)}; commands: ${Object.keys(COMMANDS).join(', ')} (dirtyspec --help)\n`);
+    return 2;
+  }
+  try {
+    return await COMMANDS[command]!.run(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`dirtyspec ${command}: ${e.message}\n(dirtyspec ${command} --help lists the flags)\n`);
+      return 2;
+    }
+    if (e instanceof AdapterLoadError) {
+      io.err(`dirtyspec ${command}: ${e.message}\n`);
+      return 2;
+    }
+    // Anything else is a bug in dirtyspec: say so in one line, the stack only on request.
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    io.err(`dirtyspec ${command}: internal error: ${message}${process.env.DIRTYSPEC_DEBUG ? '' : ' (DIRTYSPEC_DEBUG=1 prints the stack)'}\n`);
+    if (process.env.DIRTYSPEC_DEBUG && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`);
+    return 2;
+  }
 }

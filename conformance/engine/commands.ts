@@ -36,6 +36,8 @@ export interface RunModel {
   readonly ghost: DirtyGhost;
   readonly config: SystemConfig;
   nextPa: number;
+  /** The last DMA target, so a later access can hit the IOTLB entry it left. */
+  lastIova?: number;
 }
 
 export interface RunReal {
@@ -66,16 +68,31 @@ function mismatch(m: RunModel, what: string, expected: string, actual: string, k
   throw new Violation(kind, [...m.model.opReq], `${what} ${expected}`, actual);
 }
 
-/** The expected DMA outcome, and the ghost's record of a completed write. */
-function expectDma(m: RunModel, iova: number, write: boolean): { text: string; ok: boolean; fault?: string; pa?: number } {
+interface ExpectedOutcome {
+  readonly text: string;
+  readonly ok: boolean;
+  readonly fault?: string;
+  readonly pa?: number;
+  /** The write completed through a stale IOTLB entry the kit itself left (IOTLB-7, IOTLB-8): it is not owed. */
+  readonly hazard?: boolean;
+}
+
+/** The spec's outcome for one DMA access (and the model stepped accordingly). */
+function expectDma(m: RunModel, iova: number, write: boolean, streamId: number): ExpectedOutcome {
   const leaf = m.model.leafAt(iova);
-  const e = m.model.dma(iova, write);
+  const e = m.model.dma(iova, write, streamId);
   if (!e.ok) return { text: `fault ${e.fault}`, ok: false, fault: e.fault };
+  if (e.hazard !== undefined) return { text: `ok (through a stale IOTLB entry: ${e.hazard})`, ok: true, hazard: true };
   const pa = leaf !== undefined ? leaf.oa + (iova - leaf.iova) : undefined;
   return { text: pa === undefined ? 'ok' : `ok pa=${hex(pa)}`, ok: true, ...(pa === undefined ? {} : { pa }) };
 }
 
-function sameDma(m: RunModel, got: DmaOutcome, want: ReturnType<typeof expectDma>, what: string): void {
+/** The ghost's record of a completed write at `iova` (owed while tracking). */
+function noteWrite(m: RunModel, iova: number, want: ExpectedOutcome): void {
+  if (want.ok && !want.hazard && m.model.leafAt(iova) !== undefined) m.ghost.dmaWrite(iova - (iova % PAGE));
+}
+
+function sameDma(m: RunModel, got: DmaOutcome, want: ExpectedOutcome, what: string): void {
   const same = got.ok === want.ok && (got.ok ? want.pa === undefined || got.pa === want.pa : got.fault === want.fault);
   if (!same) mismatch(m, what, want.text, dmaText(got));
 }
@@ -96,7 +113,7 @@ export class MapCommand implements RunCommand {
     const overlap = m.model.leavesIn(iova, size).length > 0;
     const ret = await r.sys.map(iova, pa, size, this.write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ);
     const want = overlap ? -EEXIST : 0;
-    if (overlap) m.model.note(['MAP-4']);
+    if (overlap) m.model.mapOverMapped(iova, size, this.write);
     record(r, m, `${this}`, errnoName(ret), errnoName(want));
     if (ret !== want) mismatch(m, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
     if (!overlap) {
@@ -149,7 +166,7 @@ export class UnmapCommand implements RunCommand {
     m.model.unmap(iova, size);
     m.model.note(['UNMAP-1', 'NOLOSS-3']);
     const reported = new Set(dirtyBitmapPages(got.dirty, iova));
-    record(r, m, `${this}`, `${hex(got.unmapped)} bytes, dirty [${[...reported].map(hex).join(' ')}]`, `${hex(wantBytes)} bytes`);
+    record(r, m, `${this}`, `${hex(got.unmapped)} bytes, dirty ${pagesText([...reported])}`, `${hex(wantBytes)} bytes`);
     if (got.unmapped !== wantBytes) mismatch(m, `unmap(${hex(iova)}, ${hex(size)}) unmaps`, `${hex(wantBytes)} bytes`, `${hex(got.unmapped)} bytes`);
     m.ghost.endReport(iova, size, reported, true, () => true, 'NOLOSS-3');
     m.ghost.forget(iova, size);
@@ -159,7 +176,8 @@ export class UnmapCommand implements RunCommand {
 }
 
 /** A target IOVA: a mapped leaf, biased to its first and last byte, or anywhere in the window. */
-export function pickIova(model: DescriptorModel, pick: number, offset: number): number {
+export function pickIova(model: DescriptorModel, pick: number, offset: number, last?: number): number {
+  if (last !== undefined && pick % 3 === 2) return last; // the same page again: through the IOTLB
   const leaves = [...model.leaves.values()];
   if (leaves.length === 0 || pick % 5 === 4) return (offset * PAGE) % WINDOW;
   const l = leaves[pick % leaves.length]!;
@@ -181,16 +199,40 @@ export class DmaCommand implements RunCommand {
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
-    const iova = pickIova(m.model, this.pick, this.offset);
+    const iova = pickIova(m.model, this.pick, this.offset, m.lastIova);
+    m.lastIova = iova;
     const streamId = r.sys.streams[this.stream % r.sys.streams.length]!;
     const leaf = m.model.leafAt(iova);
     if (this.interleave !== undefined && r.sys.profile === 'smmu-hw' && leaf !== undefined) return this.runInterleaved(m, r, iova, streamId, leaf.iova);
-    const want = expectDma(m, iova, this.write);
     const got = await r.sys.dma(streamId, iova, this.write);
-    record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
-    sameDma(m, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} gives`);
-    if (got.ok && this.write && leaf !== undefined) m.ghost.dmaWrite(iova - (iova % PAGE));
-    checkState(m, r);
+    // Where the kit cannot see the IOTLB, a cached entry may have been evicted (IOTLB-11):
+    // try the entry as the spec has it, then without it.
+    const variants = r.sys.tlb() === undefined && m.model.cachedAt(iova) ? [false, true] : [false];
+    let failure: unknown;
+    for (const evicted of variants) {
+      const c = m.model.clone();
+      if (evicted) c.evictAt(iova);
+      const saved = m.model;
+      m.model = c;
+      const want = expectDma(m, iova, this.write, streamId);
+      try {
+        sameDma(m, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} (stream ${streamId}) gives`);
+        checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+      } catch (e) {
+        m.model = saved;
+        failure ??= e;
+        if (e instanceof Violation && evicted === false && variants.length > 1) continue;
+        record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
+        throw failure;
+      }
+      m.model = saved;
+      m.model.adopt(c);
+      record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
+      if (this.write) noteWrite(m, iova, want);
+      checkState(m, r);
+      return;
+    }
+    throw failure;
   }
 
   /** The hardware access races with a software change: either order must match what memory shows. */
@@ -202,7 +244,7 @@ export class DmaCommand implements RunCommand {
         const l = model.leafAt(leafIova);
         if (l !== undefined) model.unmap(l.iova, l.size);
       } else if (change === 'splitBlock') model.split(leafIova);
-      else model.readAndClearDirty(leafIova, PAGE, false);
+      else if (model.trackingOn) model.readAndClearDirty(leafIova, PAGE, false);
     };
     const doChange = () => {
       driverDone.ok = true;
@@ -215,17 +257,18 @@ export class DmaCommand implements RunCommand {
     const [got] = await r.sys.withHook(at, () => (pending = doChange()), () => r.sys.dma(streamId, iova, this.write));
     if (pending !== undefined) await pending;
     const orders: DescriptorModel[] = [];
+    let chosen: ExpectedOutcome | undefined;
     for (const dmaFirst of driverDone.ok ? [true, false] : [true]) {
       const c = m.model.clone();
-      let want: ReturnType<typeof expectDma>;
+      let want: ExpectedOutcome;
       const saved = m.model;
       m.model = c;
       if (dmaFirst) {
-        want = expectDma(m, iova, this.write);
+        want = expectDma(m, iova, this.write, streamId);
         if (driverDone.ok) apply(c);
       } else {
         apply(c);
-        want = expectDma(m, iova, this.write);
+        want = expectDma(m, iova, this.write, streamId);
       }
       m.model = saved;
       try {
@@ -233,6 +276,7 @@ export class DmaCommand implements RunCommand {
         sameDma(probe, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} racing ${change} gives`);
         checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
         orders.push(c);
+        chosen = want;
         break;
       } catch (e) {
         if (!(e instanceof Violation) || !dmaFirst || !driverDone.ok) {
@@ -243,7 +287,7 @@ export class DmaCommand implements RunCommand {
     }
     m.model.adopt(orders[0]!);
     record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), 'either order');
-    if (got.ok && this.write && m.model.leafAt(iova) !== undefined) m.ghost.dmaWrite(iova - (iova % PAGE));
+    if (this.write && chosen !== undefined) noteWrite(m, iova, chosen);
     if (change !== 'readAndClear' && got.ok && this.write && m.model.leafAt(iova) === undefined) m.ghost.forget(iova - (iova % PAGE), PAGE);
   }
   toString = () =>
@@ -276,12 +320,12 @@ async function withInjectedWrite<T>(
     m.model = c;
     try {
       if (dmaFirst) {
-        sameDma(m, got!, expectDma(m, inject.iova, true), `DMA write at ${hex(inject.iova)} injected before the operation's effect gives`);
+        sameDma(m, got!, expectDma(m, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected before the operation's effect gives`);
         applyOp(c, result);
       } else {
         applyOp(c, result);
         if (got !== undefined && !(got.ok === false && got.fault === 'translation' && m.config.bbml === 0)) {
-          sameDma(m, got, expectDma(m, inject.iova, true), `DMA write at ${hex(inject.iova)} injected after the operation's effect gives`);
+          sameDma(m, got, expectDma(m, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected after the operation's effect gives`);
         }
       }
       check(c, result);
@@ -299,7 +343,7 @@ async function withInjectedWrite<T>(
   }
   if (tries.length === 0) throw first;
   m.model.adopt(tries[0]!);
-  if (got?.ok && m.model.leafAt(inject.iova) !== undefined) m.ghost.dmaWrite(inject.iova - (inject.iova % PAGE));
+  if (got !== undefined) noteWrite(m, inject.iova, { text: '', ok: got.ok });
   return { result, dma: got };
 }
 
@@ -359,38 +403,90 @@ export class MergeCommand implements RunCommand {
 }
 
 export class ReadAndClearCommand implements RunCommand {
-  constructor(readonly page: number, readonly pages: number, readonly noClear: boolean) {}
+  constructor(
+    readonly page: number,
+    readonly pages: number,
+    readonly noClear: boolean,
+    /** smmu-driver: a DMA write at the driver's `at`-th memory access, to +offset pages of the range. */
+    readonly inject: { at: number; offset: number } | undefined = undefined,
+  ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
     const [iova, size] = range(this.page, this.pages);
-    await readAndClear(m, r, iova, size, this.noClear, `${this}`);
+    const inject = this.inject === undefined ? undefined : { at: this.inject.at, iova: iova + ((this.inject.offset * PAGE) % size) };
+    await readAndClear(m, r, iova, size, this.noClear, `${this}`, inject);
   }
-  toString = () => `readAndClearDirty(${hex(this.page * PAGE)}, ${this.pages} pages${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''})`;
+  toString = () =>
+    `readAndClearDirty(${hex(this.page * PAGE)}, ${this.pages} pages${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''}${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
 }
 
-/** One reporting call, checked against the spec model (CLEAR-1, BITMAP-2) and the ghost (NOLOSS-1, PRECISION-1). */
-export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: number, noClear: boolean, op: string): Promise<void> {
-  const allowedDirty = (page: number) => m.model.dirtyAt(page);
-  const dirtyBefore = new Set<number>();
-  for (let p = iova; p < iova + size; p += PAGE) if (allowedDirty(p)) dirtyBefore.add(p);
+/** Pages of [iova, iova + size) whose leaf the model has writable-dirty. */
+function dirtyPages(model: DescriptorModel, iova: number, size: number): Set<number> {
+  const out = new Set<number>();
+  for (const l of model.leavesIn(iova, size)) {
+    if (!model.dirtyAt(l.iova)) continue;
+    for (let p = Math.max(l.iova, iova); p < Math.min(l.iova + l.size, iova + size); p += PAGE) out.add(p - (p % PAGE));
+  }
+  return out;
+}
+
+/**
+ * One reporting call, checked against the spec model (CLEAR-1, CLEAR-4, BITMAP-2) and the
+ * ghost (NOLOSS-1, NOLOSS-2, PRECISION-1). With `inject`, a DMA write races the call and
+ * either order must explain what the implementation reported and left in memory.
+ */
+export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: number, noClear: boolean, op: string, inject?: { at: number; iova: number }): Promise<void> {
   const tracking = m.model.trackingOn;
-  m.ghost.beginReport();
-  const got = await r.sys.readAndClearDirty(iova, size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0);
   const want = tracking ? 0 : -EINVAL;
-  const reported = new Set(dirtyBitmapPages(got.dirty, iova));
-  if (tracking) m.model.readAndClearDirty(iova, size, noClear);
-  m.model.note(['CLEAR-1', 'BITMAP-2', 'NOLOSS-1']);
-  record(r, m, op, `${errnoName(got.errno)}, dirty [${[...reported].map(hex).join(' ')}]`, `${errnoName(want)}, dirty [${[...dirtyBefore].map(hex).join(' ')}]`);
-  if (got.errno !== want) mismatch(m, `readAndClearDirty returns`, errnoName(want), errnoName(got.errno));
+  let expected = new Set<number>();
+  let reported = new Set<number>();
+  let answer = '(no answer)';
+  m.ghost.beginReport();
+  try {
+    await withInjectedWrite(
+      m,
+      r,
+      inject,
+      async () => {
+        const got = await r.sys.readAndClearDirty(iova, size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0);
+        reported = new Set(dirtyBitmapPages(got.dirty, iova));
+        answer = `${errnoName(got.errno)}, dirty ${pagesText([...reported])}`;
+        return got.errno;
+      },
+      (model) => {
+        expected = tracking ? dirtyPages(model, iova, size) : new Set();
+        if (tracking) model.readAndClearDirty(iova, size, noClear);
+        model.note(['CLEAR-1', 'BITMAP-2', 'NOLOSS-1']);
+      },
+      (model, errno) => {
+        if (errno !== want) throw new Violation('spec', [...model.opReq], `readAndClearDirty returns ${errnoName(want)}`, errnoName(errno));
+        const missing = [...expected].filter((p) => !reported.has(p));
+        const extra = [...reported].filter((p) => !expected.has(p));
+        if (missing.length > 0) throw new Violation('loss', [...model.opReq], `a report of every page of a writable-dirty leaf in range: ${pagesText([...expected])}`, `missing ${pagesText(missing)}`);
+        if (extra.length > 0) throw new Violation('precision', ['PRECISION-1', 'BITMAP-2'], 'no page outside writable-dirty leaves', `reported ${pagesText(extra)}`);
+      },
+    );
+  } finally {
+    record(r, m, op, answer, `${errnoName(want)}, dirty ${pagesText([...expected])}`);
+  }
   if (!tracking) return;
-  m.ghost.endReport(iova, size, reported, !noClear, (p) => dirtyBefore.has(p), 'NOLOSS-1');
-  const missing = [...dirtyBefore].filter((p) => !reported.has(p));
-  const extra = [...reported].filter((p) => !dirtyBefore.has(p));
-  if (missing.length > 0) mismatch(m, 'the report includes the pages of every writable-dirty leaf in range:', [...dirtyBefore].map(hex).join(' '), `missing ${missing.map(hex).join(' ')}`, 'loss');
-  if (extra.length > 0) throw new Violation('precision', ['PRECISION-1', 'BITMAP-2'], `no pages outside writable-dirty leaves`, `reported ${extra.map(hex).join(' ')}`);
+  m.ghost.endReport(iova, size, reported, !noClear, (p) => expected.has(p), 'NOLOSS-1');
   checkState(m, r);
+}
+
+/** Pages as ranges: `[0x1000-0x3000 (3 pages), 0x8000]`. */
+export function pagesText(pages: readonly number[]): string {
+  const sorted = [...pages].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + PAGE) j++;
+    parts.push(j === i ? hex(sorted[i]!) : `${hex(sorted[i]!)}-${hex(sorted[j]!)} (${j - i + 1} pages)`);
+    i = j + 1;
+  }
+  return `[${parts.join(', ')}]`;
 }
 
 export class InvalidateCommand implements RunCommand {
@@ -424,17 +520,18 @@ export class TrackingCommand implements RunCommand {
     if (ret !== want) mismatch(m, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
     if (!wasOn && m.model.trackingOn) m.ghost.trackingStarted();
     if (wasOn && !m.model.trackingOn) m.ghost.trackingStopped();
-    checkCds(r, m.model.trackingOn);
+    checkCds(m, r);
     checkState(m, r);
   }
   toString = () => `setDirtyTracking(${this.enable})`;
 }
 
-/** TRACK-2, TRACK-6, TRACK-7: every stream's CD has HA/HD exactly while tracking is on. */
-function checkCds(r: RunReal, on: boolean): void {
+/** TRACK-2, TRACK-6, TRACK-7: every stream's CD has the HA/HD the spec says. */
+function checkCds(m: RunModel, r: RunReal): void {
   for (const cd of r.sys.cds()) {
-    if (cd.ha !== on || cd.hd !== on) {
-      throw new Violation(on ? 'loss' : 'spec', ['TRACK-2', 'TRACK-6', 'TRACK-7'], `stream ${cd.streamId}'s CD with HA=${on ? 1 : 0} HD=${on ? 1 : 0}`, `HA=${cd.ha ? 1 : 0} HD=${cd.hd ? 1 : 0}`);
+    const want = m.model.streams.get(cd.streamId) ?? { ha: false, hd: false };
+    if (cd.ha !== want.ha || cd.hd !== want.hd) {
+      throw new Violation(want.hd ? 'loss' : 'spec', [...m.model.opReq], `stream ${cd.streamId}'s CD with HA=${want.ha ? 1 : 0} HD=${want.hd ? 1 : 0}`, `HA=${cd.ha ? 1 : 0} HD=${cd.hd ? 1 : 0}`);
     }
   }
 }
@@ -445,11 +542,11 @@ export class AttachCommand implements RunCommand {
     m.model.beginOp();
     const streamId = 10 + r.sys.streams.length;
     const ret = await r.sys.attach(streamId);
-    m.model.attachStream();
+    m.model.attachStream(streamId);
     record(r, m, `${this} -> stream ${streamId}`, errnoName(ret), '0');
     if (ret !== 0) mismatch(m, `attach(${streamId}) returns`, '0', errnoName(ret));
     r.sys.streams.push(streamId);
-    checkCds(r, m.model.trackingOn);
+    checkCds(m, r);
   }
   toString = () => 'attach another stream';
 }

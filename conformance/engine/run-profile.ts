@@ -26,6 +26,7 @@ import {
   type SoftwareChange,
   type TraceStep,
 } from './commands.ts';
+import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
 import { Undecided } from './limits.ts';
 import { createSystem, type SystemConfig } from './system.ts';
 
@@ -85,7 +86,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number): fc.Arbitr
   const driverInject = profile === 'smmu-driver' ? fc.option(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
   const hwInterleave =
     profile === 'smmu-hw'
-      ? fc.option(fc.record({ at: fc.nat(8), change: fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock', 'readAndClear') }), { nil: undefined, freq: 4 })
+      ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock', 'readAndClear') }), { nil: undefined, freq: 3 })
       : fc.constant(undefined);
   const blockMap = fc.tuple(page.map((p) => p - (p % 512)), fc.constantFrom(512, 1024), fc.boolean()).map(([p, n, w]) => new MapCommand(p, n, w, true));
   return fc.commands(
@@ -97,16 +98,36 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number): fc.Arbitr
       fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),
+      ...(profile === 'smmu-hw'
+        ? [
+            fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock')).map(
+              ([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }),
+            ),
+          ]
+        : []),
+      // the page of the last access again (pick % 3 === 2): a write through what the last access cached
+      fc.nat(3).map((s) => new DmaCommand(true, 2, 0, s, undefined)),
       fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i)),
+      ...(profile === 'smmu-driver' ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset }))] : []),
       fc.tuple(fc.nat(3), driverInject).map(([g, i]) => new MergeCommand(g, i)),
-      fc.tuple(page, fc.oneof(pages, fc.constant(WINDOW / PAGE)), fc.boolean()).map(([p, n, nc]) => new ReadAndClearCommand(p, n, nc)),
+      fc.tuple(page, fc.oneof(pages, fc.constant(WINDOW / PAGE)), fc.boolean(), driverInject).map(([p, n, nc, i]) => new ReadAndClearCommand(p, n, nc, i)),
+      fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
       fc.tuple(page, pages, fc.boolean()).map(([p, n, a]) => new InvalidateCommand(p, n, a)),
       fc.boolean().map((e) => new TrackingCommand(e)),
       fc.constant(new TrackingCommand(true)),
       fc.constant(new AttachCommand()),
+      ...(profile === 'smmu-hw'
+        ? [
+            fc.nat().map((p) => new KitClearAccessFlagCommand(p)),
+            fc.tuple(fc.boolean(), fc.boolean()).map(([ha, hd]) => new KitSetCdCommand(ha, hd)),
+            fc.nat().map((p) => new KitClearWithoutTlbiCommand(p)),
+            fc.nat().map((p) => new KitUnmapWithoutTlbiCommand(p)),
+            fc.constantFrom<'readAndClear' | 'markAllDirty'>('readAndClear', 'markAllDirty').map((k) => new KitPgtableCommand(k)),
+          ]
+        : []),
     ],
-    { maxCommands },
+    { maxCommands, size: 'large' },
   );
 }
 
@@ -115,7 +136,7 @@ async function runSequence(adapter: Adapter, cfg: RunConfig, cmds: Iterable<RunC
   const { startTracking, ...config } = cfg;
   const sys = await createSystem(adapter, config, { timeoutMs });
   const model = new DescriptorModel(config.dirtyCapable, config.pageGranular, config.dirtyCapable && config.httu === 2);
-  model.trackTlb = sys.tlb() !== undefined;
+  model.httu = config.httu;
   const m: RunModel = { model, ghost: new DirtyGhost(), config, nextPa: 0x1_0000_0000 };
   const r: RunReal = { sys, trace, commands: 0 };
   await new AttachCommand().run(m, r);

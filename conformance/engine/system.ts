@@ -8,7 +8,7 @@
 //   whose IOTLB the kit can inspect. DMA writes can run between the driver's memory
 //   accesses (`inject`).
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
-import { decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
+import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
 import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
 import type { Adapter, DmaOutcome, KitSmmuPort, ProfileName, SmmuCommand, SmmuDriver, SmmuHw } from '../adapters/types.ts';
 import { Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
@@ -48,6 +48,13 @@ export interface System {
   attach(streamId: number): Promise<number>;
   dma(streamId: number, iova: number, write: boolean): Promise<DmaOutcome>;
   invalidate(iova: number, size: number | 'all'): Promise<void>;
+  /** smmu-hw only (the kit is the driver there): writes HA/HD into every CD, then CMD_CFGI_CD + CMD_SYNC. */
+  kitSetCds?(ha: boolean, hd: boolean): Promise<void>;
+  /** smmu-hw only: the kit's page-table driver called directly, whatever the tracking state. */
+  kitPgtable?: {
+    readAndClearDirty(iova: number, size: number): Promise<void>;
+    markAllWritableDirty(): Promise<void>;
+  };
   /** The IOTLB, where the kit owns the SMMU (smmu-driver); undefined otherwise. */
   tlb(): TlbView[] | undefined;
   /**
@@ -164,6 +171,23 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
     },
     tlb: () => undefined,
     withHook: withHook(memory),
+    kitPgtable: {
+      readAndClearDirty: (iova, size) => after(void driver.pgtable.readAndClearDirty(iova, size, 0)),
+      async markAllWritableDirty() {
+        driver.pgtable.markAllWritableDirty();
+        port.submit([{ op: 'CMD_TLBI_NH_ASID', asid: ASID }, { op: 'CMD_SYNC' }]);
+        await drain();
+      },
+    },
+    kitSetCds(ha, hd) {
+      for (const [streamId, at] of cdRegistry.byStream) {
+        memory.fetchAnd(at, ~(CTXDESC_CD_0_TCR_HA | CTXDESC_CD_0_TCR_HD));
+        memory.fetchOr(at, (ha ? CTXDESC_CD_0_TCR_HA : 0n) | (hd ? CTXDESC_CD_0_TCR_HD : 0n));
+        port.submit([{ op: 'CMD_CFGI_CD', streamId }]);
+      }
+      port.submit([{ op: 'CMD_SYNC' }]);
+      return drain();
+    },
   };
 }
 

@@ -351,7 +351,9 @@ export class ArmLpaeIoPgtable {
   /**
    * Linux `arm_lpae_read_and_clear_dirty`: for each writable-dirty leaf overlapping
    * [iova, iova + size), records the whole leaf and, unless IOMMU_DIRTY_NO_CLEAR, makes
-   * it writable-clean with an atomic set of AP[2]. The cleared range is gathered and
+   * it writable-clean with an atomic set of AP[2] if it lies wholly inside the range.
+   * DEPARTS (CLEAR-4): Linux clears a leaf that reaches outside the range too, which
+   * forgets the dirty state of its pages outside the range. The cleared range is gathered and
    * invalidated in the TLB (TLBI + CMD_SYNC) once, before returning.
    * Returns 0 or -EINVAL (size 0, range past the 48-bit input address size, unknown flags).
    *
@@ -403,7 +405,7 @@ export class ArmLpaeIoPgtable {
     const first = Math.max(0, Math.floor((start - tableBase) / lsz));
     const last = this.lastIndex(tableBase, lsz, end);
     if (level === 3 && this.memory.hook === undefined) {
-      this.scanPages(table, tableBase, first, last, clear, record, gather);
+      this.scanPages(table, tableBase, first, last, start, end, clear, record, gather);
       return;
     }
     for (let i = first; i <= last; i++) {
@@ -417,7 +419,8 @@ export class ArmLpaeIoPgtable {
       }
       if (!isWritableDirty(pte)) continue;
       if (record !== undefined) this.recordLeaf(record, at, lsz);
-      if (clear) {
+      // CLEAR-4: a leaf reaching outside the range is reported but kept dirty.
+      if (clear && at >= start && at + lsz <= end) {
         this.memory.fetchOr(ptep, PTE_AP_RDONLY);
         if (at < gather.start) gather.start = at;
         if (at + lsz > gather.end) gather.end = at + lsz;
@@ -431,6 +434,8 @@ export class ArmLpaeIoPgtable {
     tableBase: number,
     first: number,
     last: number,
+    start: number,
+    end: number,
     clear: boolean,
     record: DirtyRecord | undefined,
     gather: { start: number; end: number },
@@ -441,7 +446,7 @@ export class ArmLpaeIoPgtable {
       if ((pte & (PTE_AP_RDONLY | PTE_DBM | 1n)) !== (PTE_DBM | 1n)) continue;
       const at = tableBase + i * GRANULE;
       if (record !== undefined) this.recordLeaf(record, at, GRANULE);
-      if (clear) {
+      if (clear && at >= start && at + GRANULE <= end) {
         this.memory.fetchOr(table + i * 8, PTE_AP_RDONLY);
         if (at < gather.start) gather.start = at;
         if (at + GRANULE > gather.end) gather.end = at + GRANULE;

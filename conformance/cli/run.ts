@@ -1,0 +1,205 @@
+// `dirtyspec run`: the conformance suite against the reference adapters or a third
+// party's (--adapter), one profile after another, with the human report on stdout and
+// optionally JSON and JUnit reports in files.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { loadAdapters, referenceAdapters } from '../adapters/registry.ts';
+import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
+import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
+import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
+import { humanReport } from '../report/human.ts';
+import { jsonReport } from '../report/json.ts';
+import { junitReport } from '../report/junit.ts';
+import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, stringFlag, type Io } from './args.ts';
+
+/** Sequences per profile when --runs is not given. */
+export const DEFAULT_RUNS = 200;
+/** Time limit of one adapter call, in milliseconds. */
+export const DEFAULT_TIMEOUT_MS = 2000;
+/** Longest command sequence of one run. */
+export const DEFAULT_MAX_COMMANDS = 30;
+
+export const MAX_RUNS = 10_000_000;
+export const MAX_TIMEOUT_MS = 3_600_000;
+export const MAX_COMMANDS = 10_000;
+const MAX_SEED = 0xffff_ffff;
+const MIN_SEED = -0x8000_0000;
+
+export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE] [--runs N] [--seed N]
+                     [--replay PATH] [--timeout MS] [--max-commands N]
+                     [--json FILE] [--junit FILE]
+
+Runs the conformance suite: random configurations and command sequences checked
+against the spec, a failure shrunk to the shortest sequence that still fails.
+
+  --profile NAME     a profile to run (${PROFILES.join(', ')}); repeatable.
+                     Default: every profile (with --adapter, every profile the module implements)
+  --adapter MODULE   a module whose default export (or export \`adapters\`) is an adapter
+                     or an array of adapters; default: the built-in reference implementation
+  --runs N           sequences per profile (default ${DEFAULT_RUNS})
+  --seed N           the random seed (default: a fresh one, printed in the report)
+  --replay PATH      replay one counterexample: needs --seed and exactly one --profile;
+                     the report of a failure prints the command
+  --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
+  --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
+  --json FILE        also write the report as JSON
+  --junit FILE       also write the report as JUnit XML
+  -h, --help         this text
+
+exit status: 0 every profile conforms, 1 a profile does not conform,
+             2 a profile is undecided, or a usage or adapter-load error`;
+
+const FLAGS = {
+  profile: { type: 'string', multiple: true },
+  adapter: { type: 'string' },
+  runs: { type: 'string' },
+  seed: { type: 'string' },
+  replay: { type: 'string' },
+  timeout: { type: 'string' },
+  'max-commands': { type: 'string' },
+  json: { type: 'string' },
+  junit: { type: 'string' },
+} as const;
+
+export interface RunRequest {
+  readonly profiles: readonly ProfileName[];
+  readonly adapterModule?: string;
+  readonly runs: number;
+  readonly seed?: number;
+  readonly replay?: string;
+  readonly timeoutMs: number;
+  readonly maxCommands: number;
+  readonly json?: string;
+  readonly junit?: string;
+}
+
+/** The request the flags describe, or a UsageError. `undefined` for --help. */
+export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
+  const flags = parseFlags(argv, FLAGS);
+  if (flags.booleans.has('help')) return undefined;
+  const profiles = choiceFlags(flags, 'profile', PROFILES);
+  const seed = intFlag(flags, 'seed', MIN_SEED, MAX_SEED);
+  const replay = stringFlag(flags, 'replay');
+  if (replay !== undefined) {
+    if (seed === undefined) throw new UsageError('--replay needs --seed (the seed the failure was found with)');
+    if (profiles.length !== 1) throw new UsageError(`--replay needs exactly one --profile, got ${profiles.length === 0 ? 'none' : profiles.join(', ')}`);
+    if (!/^\d+(:\d+)*$/.test(replay)) throw new UsageError(`--replay must be a replay path as the report prints it (numbers separated by colons, like 12:0:3), got ${JSON.stringify(replay)}`);
+  }
+  const adapterModule = stringFlag(flags, 'adapter');
+  const json = stringFlag(flags, 'json');
+  const junit = stringFlag(flags, 'junit');
+  return {
+    profiles,
+    runs: intFlag(flags, 'runs', 1, MAX_RUNS, DEFAULT_RUNS),
+    timeoutMs: intFlag(flags, 'timeout', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+    maxCommands: intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS),
+    ...(adapterModule === undefined ? {} : { adapterModule }),
+    ...(seed === undefined ? {} : { seed }),
+    ...(replay === undefined ? {} : { replay }),
+    ...(json === undefined ? {} : { json }),
+    ...(junit === undefined ? {} : { junit }),
+  };
+}
+
+/** The adapters to run, in PROFILES order. AdapterLoadError and UsageError propagate. */
+export async function selectAdapters(req: Pick<RunRequest, 'profiles' | 'adapterModule'>): Promise<Adapter[]> {
+  const available: Map<ProfileName, Adapter> = req.adapterModule === undefined ? new Map(Object.entries(referenceAdapters) as [ProfileName, Adapter][]) : await loadAdapters(req.adapterModule);
+  const implemented = PROFILES.filter((p) => available.has(p));
+  for (const p of req.profiles) {
+    if (!available.has(p)) {
+      const source = req.adapterModule === undefined ? 'the reference implementation' : `--adapter ${req.adapterModule}`;
+      throw new UsageError(`profile ${p} is not implemented by ${source} (it implements: ${implemented.join(', ') || 'none'})`);
+    }
+  }
+  const wanted = req.profiles.length === 0 ? implemented : req.profiles;
+  return PROFILES.filter((p) => wanted.includes(p)).map((p) => available.get(p)!);
+}
+
+/** A fresh 32-bit seed, chosen here so that the report can always name it. */
+export function freshSeed(): number {
+  return (Date.now() ^ Math.floor(Math.random() * 0x1_0000_0000)) >>> 0;
+}
+
+/**
+ * runProfile, with an exception from the engine itself (not from the adapter: the engine
+ * turns those into "undecided") reported as an undecided profile rather than a crash.
+ */
+export async function runProfileSafely(adapter: Adapter, options: RunOptions & { seed: number }, io: Io): Promise<ProfileResult> {
+  const started = performance.now();
+  try {
+    return await runProfile(adapter, options);
+  } catch (e) {
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    if (process.env.DIRTYSPEC_DEBUG && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`);
+    // fast-check's own complaint about a path that leads nowhere.
+    const badPath = options.path !== undefined && /Unable to replay/.test(message);
+    const why = badPath
+      ? `--replay ${options.path} could not be replayed (${message}): a replay path fits only the seed, profile, adapter and --max-commands it was found with`
+      : `the conformance engine failed (${message}); this is a bug in dirtyspec, not a verdict on the implementation${process.env.DIRTYSPEC_DEBUG ? '' : ' (DIRTYSPEC_DEBUG=1 prints the stack)'}`;
+    return {
+      name: adapter.profile,
+      adapter: adapter.name,
+      verdict: 'undecided',
+      runs: 0,
+      commands: 0,
+      seconds: Math.round((performance.now() - started) / 10) / 100,
+      seed: options.seed,
+      transitionCoverage: {},
+      requirements: [],
+      undecided: { message: why, steps: [] },
+    };
+  }
+}
+
+async function writeReport(io: Io, flag: string, file: string, text: string): Promise<boolean> {
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, text);
+    return true;
+  } catch (e) {
+    io.err(`dirtyspec run: could not write the ${flag} report to ${file}: ${(e as Error).message}\n`);
+    return false;
+  }
+}
+
+export async function runCommand(argv: readonly string[], io: Io): Promise<number> {
+  const req = parseRunArgs(argv);
+  if (req === undefined) {
+    io.out(`${RUN_HELP}\n`);
+    return 0;
+  }
+  // AdapterLoadError and UsageError propagate to main: exit status 2.
+  const adapters = await selectAdapters(req);
+  const seed = req.seed ?? freshSeed();
+  const results: ProfileResult[] = [];
+  const progress = new Progress(io);
+  const started = performance.now();
+  for (const adapter of adapters) {
+    const profileStarted = performance.now();
+    const options: RunOptions & { seed: number } = {
+      runs: req.runs,
+      seed,
+      timeoutMs: req.timeoutMs,
+      maxCommands: req.maxCommands,
+      ...(req.replay === undefined ? {} : { path: req.replay }),
+      onProgress: (done) =>
+        progress.update(() => {
+          const phase = req.replay !== undefined ? 'replaying' : done > req.runs ? `shrinking a failure (run ${done})` : `${done}/${req.runs} runs`;
+          return `dirtyspec run: ${adapter.profile} ${phase}, ${elapsed(profileStarted)} (total ${elapsed(started)})`;
+        }),
+    };
+    results.push(await runProfileSafely(adapter, options, io));
+  }
+  progress.clear();
+  const ctx: ReportContext = {
+    ...(req.adapterModule === undefined ? {} : { adapterModule: req.adapterModule }),
+    ...(req.maxCommands === DEFAULT_MAX_COMMANDS ? {} : { maxCommands: req.maxCommands }),
+    runs: req.runs,
+  };
+  io.out(humanReport(results, ctx));
+  let written = true;
+  if (req.json !== undefined) written = (await writeReport(io, '--json', req.json, jsonReport(results, ctx))) && written;
+  if (req.junit !== undefined) written = (await writeReport(io, '--junit', req.junit, junitReport(results, ctx))) && written;
+  const status = exitStatus(overallVerdict(results));
+  return written ? status : 2;
+}

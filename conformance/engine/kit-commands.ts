@@ -1,0 +1,115 @@
+// smmu-hw only: the kit is the driver, so it can also put the hardware in the states a
+// faulty or unusual driver would, and check the hardware still does what the spec says
+// there: a leaf with AF clear (FAULT-4, HTTU-1), HA without HD (FAULT-3), a clear or an
+// unmap left without TLB invalidation (the IOTLB hazards, IOTLB-7, IOTLB-8). The ghost
+// treats the kit's own clear as a report, and a write lost through the hazard the kit
+// created as not owed.
+import { ARM_LPAE_PTE_AP_RDONLY, IOMMU_READ, IOMMU_WRITE, armLpaeProtToPte, iopteWriteableDirty } from '../../spec/descriptor/encoding.ts';
+import { walkLeaves } from '../../spec/descriptor/walk.ts';
+import { PAGE, WINDOW, type RunCommand, type RunModel, type RunReal } from './commands.ts';
+import { checkDescriptors } from '../../model/check-descriptors.ts';
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+function pickLeaf(m: RunModel, r: RunReal, pick: number) {
+  const ttb0 = r.sys.ttb0();
+  if (ttb0 === 0) return undefined;
+  const leaves = walkLeaves((a) => r.sys.memory.load(a), ttb0, 0, WINDOW);
+  if (leaves.length === 0 || m.model.leaves.size === 0) return undefined;
+  return leaves[pick % leaves.length];
+}
+
+function done(m: RunModel, r: RunReal, op: string): void {
+  r.trace.push({ op, answer: 'done', expected: 'done', req: [...m.model.opReq] });
+  r.commands++;
+  checkDescriptors(m.model, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+}
+
+export class KitClearAccessFlagCommand implements RunCommand {
+  constructor(readonly pick: number) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    const leaf = pickLeaf(m, r, this.pick);
+    const known = leaf === undefined ? undefined : m.model.leafAt(leaf.iova);
+    if (leaf === undefined || known === undefined) return;
+    // Break, invalidate, make again as a new mapping with AF clear (MAP-5).
+    r.sys.memory.exchange(leaf.ptep, 0n);
+    await r.sys.invalidate(leaf.iova, leaf.size);
+    const prot = known.write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ;
+    r.sys.memory.store(leaf.ptep, armLpaeProtToPte(prot, leaf.level, known.oa, { hd: m.model.hdQuirk, accessFlag: false }));
+    m.model.replantWithoutAccessFlag(leaf.iova);
+    m.ghost.forget(leaf.iova, leaf.size);
+    done(m, r, `kit: remake leaf ${hex(leaf.iova)} with AF=0`);
+  }
+  toString = () => `kit: remake a leaf with AF=0 (pick ${this.pick})`;
+}
+
+export class KitSetCdCommand implements RunCommand {
+  constructor(readonly ha: boolean, readonly hd: boolean) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    if (r.sys.kitSetCds === undefined) return;
+    await r.sys.kitSetCds(this.ha, this.hd);
+    m.model.setCds(this.ha, this.hd);
+    done(m, r, `${this}`);
+  }
+  toString = () => `kit: CDs with HA=${this.ha ? 1 : 0} HD=${this.hd ? 1 : 0}`;
+}
+
+export class KitClearWithoutTlbiCommand implements RunCommand {
+  constructor(readonly pick: number) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    const leaf = pickLeaf(m, r, this.pick);
+    if (leaf === undefined || !iopteWriteableDirty(leaf.pte)) return;
+    r.sys.memory.fetchOr(leaf.ptep, ARM_LPAE_PTE_AP_RDONLY);
+    m.model.clearWithoutInvalidate(leaf.iova);
+    // The kit read the leaf dirty and cleared it: a report of its pages.
+    const pages = new Set<number>();
+    for (let p = leaf.iova; p < leaf.iova + leaf.size && p < WINDOW; p += PAGE) pages.add(p);
+    m.ghost.beginReport();
+    m.ghost.endReport(leaf.iova, leaf.size, pages, true, () => true, 'NOLOSS-1');
+    done(m, r, `kit: clear ${hex(leaf.iova)} without TLB invalidation`);
+  }
+  toString = () => `kit: clear a dirty leaf without TLBI (pick ${this.pick})`;
+}
+
+export class KitUnmapWithoutTlbiCommand implements RunCommand {
+  constructor(readonly pick: number) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    const leaf = pickLeaf(m, r, this.pick);
+    if (leaf === undefined) return;
+    r.sys.memory.exchange(leaf.ptep, 0n);
+    m.model.unmapWithoutInvalidate(leaf.iova);
+    m.ghost.forget(leaf.iova, leaf.size);
+    done(m, r, `kit: unmap ${hex(leaf.iova)} without TLB invalidation`);
+  }
+  toString = () => `kit: unmap a leaf without TLBI (pick ${this.pick})`;
+}
+
+/** The kit's driver read-and-clears or marks every leaf dirty regardless of the tracking state (CLEAR-2, CLEAR-3 on any leaf). */
+export class KitPgtableCommand implements RunCommand {
+  constructor(readonly kind: 'readAndClear' | 'markAllDirty') {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    if (r.sys.kitPgtable === undefined) return;
+    if (this.kind === 'readAndClear') {
+      const pages = new Set<number>();
+      for (const l of m.model.readAndClearDirty(0, WINDOW, false)) for (let p = l.iova; p < l.iova + l.size; p += PAGE) pages.add(p);
+      m.ghost.beginReport();
+      await r.sys.kitPgtable.readAndClearDirty(0, WINDOW);
+      m.ghost.endReport(0, WINDOW, pages, true, () => true, 'NOLOSS-1');
+    } else {
+      await r.sys.kitPgtable.markAllWritableDirty();
+      m.model.markAllDirty();
+    }
+    done(m, r, `${this}`);
+  }
+  toString = () => (this.kind === 'readAndClear' ? 'kit: read-and-clear the window (tracking on or off)' : 'kit: mark every writable leaf dirty + TLBI');
+}
