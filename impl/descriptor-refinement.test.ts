@@ -8,8 +8,9 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeLeaf, type Level } from '../spec/descriptor/encoding.ts';
+import type { Level } from '../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../spec/descriptor/leaf-machine.ts';
+import { checkDescriptors, checkTlb } from '../model/check-descriptors.ts';
 import { DescriptorModel, type ExpectedDma } from '../model/descriptor-model.ts';
 import { EEXIST, EOPNOTSUPP } from './errno.ts';
 import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from './pgtable/io-pgtable-arm.ts';
@@ -40,34 +41,14 @@ function sameDma(got: DmaResult, want: ExpectedDma, what: string): void {
   if (g !== w) fail(`${what}: implementation ${g}, spec ${w}`);
 }
 
-/** The implementation's TLB may have evicted entries (IOTLB-11); it may hold none the spec says are gone. */
+/** The IOTLB (it may have evicted entries, IOTLB-11, but holds none the spec invalidated) and the page table read from memory. */
 function syncTlb(m: DescriptorModel, r: Real): void {
-  const real = new Map(r.tb.smmu.iotlb.entries().map((e) => [`${e.level}:${e.base}`, e]));
-  for (const [k, e] of [...m.tlb]) if (!real.has(k)) m.evict(e.iova, e.level);
-  for (const [k, e] of real) {
-    const me = m.tlb.get(k);
-    if (me === undefined) fail(`IOTLB holds ${hex(e.base)} (L${e.level}, ${e.state}) which the spec has invalidated or never cached (IOTLB-9)`);
-    const v = me!.snap.value as string | { cached: string };
-    const want = typeof v === 'string' ? (v === 'staleDirty' ? 'writableDirty' : v) : v.cached;
-    if (v !== 'staleUnmapped' && want !== e.state) fail(`IOTLB entry ${hex(e.base)}: implementation ${e.state}, spec ${JSON.stringify(v)}`);
-  }
+  checkTlb(m, r.tb.smmu.iotlb.entries());
 }
 
 function compare(m: DescriptorModel, r: Real): void {
   syncTlb(m, r);
-  const seen = new Set<string>();
-  for (const l of r.tb.domain.pgtable.leaves(0, WINDOW)) {
-    const k = `${l.level}:${l.iova}`;
-    const ml = m.leaves.get(k);
-    if (ml === undefined) fail(`leaf ${hex(l.iova)} L${l.level} exists in the implementation, not in the spec`);
-    const d = decodeLeaf(l.pte, l.level as Level);
-    const want = leafStateOf(ml!.snap);
-    if (d.state !== want.state || d.accessFlag !== want.accessFlag || d.outputAddress !== ml!.oa) {
-      fail(`leaf ${hex(l.iova)} L${l.level}: raw ${hex(Number(l.pte & 0xfffn))}.. decodes to ${d.state}/AF=${d.accessFlag}/OA=${hex(d.outputAddress)}, spec predicts ${want.state}/AF=${want.accessFlag}/OA=${hex(ml!.oa)}`);
-    }
-    seen.add(k);
-  }
-  for (const k of m.leaves.keys()) if (!seen.has(k)) fail(`leaf ${k} predicted by the spec is missing from the implementation`);
+  checkDescriptors(m, (a) => r.tb.memory.load(a), r.tb.domain.pgtable.pgd, WINDOW);
 }
 
 /** Installs a hook that performs one DMA write at the `at`-th memory access of the driver operation. */

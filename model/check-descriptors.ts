@@ -48,8 +48,8 @@ export function checkTlb(model: DescriptorModel, entries: readonly { base: numbe
     const me = model.tlb.get(`${e.level}:${e.base}`);
     const actual = `IOTLB entry ${hex(e.base)} L${e.level} ${e.state}`;
     if (me === undefined) throw new Violation('loss', ['IOTLB-9', ...model.opReq], `no IOTLB entry for ${hex(e.base)} L${e.level} (invalidated or never cached)`, actual);
-    const v = me.snap.value as string | { cached: string };
-    if (v === 'staleUnmapped') continue;
+    const v = me.snap.value as string | { cached: string } | { staleUnmapped: string };
+    if (typeof v === 'object' && 'staleUnmapped' in v) continue;
     const want = typeof v === 'string' ? (v === 'staleDirty' ? 'writableDirty' : v) : v.cached;
     if (want !== e.state) throw new Violation('spec', ['IOTLB-1', ...model.opReq], `IOTLB entry ${hex(e.base)} L${e.level} ${JSON.stringify(v)}`, actual);
   }

@@ -43,7 +43,8 @@ export function humanProfile(r: ProfileResult, ctx: ReportContext = {}): string 
   const out: string[] = [profileHeader(r)];
   for (const [machine, c] of Object.entries(r.transitionCoverage)) {
     out.push(`  coverage ${machine} ${c.covered}/${c.total} (${coveragePercent(c.covered, c.total)}%)`);
-    if (c.covered < c.total && c.missing.length > 0) out.push('    missing:', ...wrapList(c.missing, '      '));
+    if (c.covered === 0 && c.total > 0) out.push('    missing: every transition');
+    else if (c.covered < c.total && c.missing.length > 0) out.push('    missing:', ...wrapList(c.missing, '      '));
   }
   const labelWidth = Math.max(0, ...r.requirements.map((q) => REQ_LABEL[q.verdict].length));
   const idWidth = Math.max(0, ...r.requirements.map((q) => q.id.length));

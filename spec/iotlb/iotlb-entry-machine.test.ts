@@ -46,10 +46,20 @@ test('[IOTLB-7] HAZARD: clearing a leaf cached writable-dirty leaves a stale ent
 test('[IOTLB-8] HAZARD: an unmapped leaf still translates until invalidated', () => {
   for (const from of [[walk('writableDirty')], [walk('writableDirty'), { type: 'SW_CLEAR_DIRTY' }]] as IotlbEvent[][]) {
     const evs: IotlbEvent[] = [...from, { type: 'SW_UNMAP' }];
-    assert.is(value(evs), '"staleUnmapped"');
+    assert.is(value(evs), '{"staleUnmapped":"writableDirty"}');
     assert.equal(outcomes([...evs, W(true), { type: 'DMA_READ' }]), ['staleTranslation', 'staleTranslation']);
-    assert.is(value([...evs, { type: 'SW_UNMAP' }, { type: 'SW_CLEAR_DIRTY' }, { type: 'SW_KEEP_STATE' }]), '"staleUnmapped"');
+    assert.is(value([...evs, { type: 'SW_UNMAP' }, { type: 'SW_CLEAR_DIRTY' }, { type: 'SW_KEEP_STATE' }]), '{"staleUnmapped":"writableDirty"}');
   }
+});
+test('[IOTLB-8] [IOTLB-6] a stale unmapped entry keeps the permissions it cached', () => {
+  assert.equal(outcomes([walk('readOnly'), { type: 'SW_UNMAP' }, W(true)]), ['permissionFault']);
+  assert.equal(outcomes([walk('writable'), { type: 'SW_UNMAP' }, W(false)]), ['staleTranslation']);
+  assert.equal(outcomes([walk('writableClean'), { type: 'SW_UNMAP' }, W(false)]), ['permissionFault']);
+});
+test('[IOTLB-8] [IOTLB-5] a write through a stale unmapped writable-clean entry re-walks (and finds nothing)', () => {
+  const evs: IotlbEvent[] = [walk('writableClean'), { type: 'SW_UNMAP' }, W(true)];
+  assert.equal(outcomes(evs), ['hwUpdateDescriptor']);
+  assert.is(value(evs), '"absent"');
 });
 test('[IOTLB-9] invalidation (TLBI + CMD_SYNC) removes the entry, stale or not', () => {
   assert.is(value([walk('writableDirty'), { type: 'INVALIDATE' }]), '"absent"');

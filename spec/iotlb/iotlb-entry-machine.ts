@@ -78,7 +78,6 @@ export const iotlbEntryMachine = setup({
       on: {
         ...invalidate,
         DMA_READ: { actions: 'hit', ...rule('IOTLB-3') },
-        SW_UNMAP: { target: 'staleUnmapped', ...rule('IOTLB-8') },
         SW_KEEP_STATE: { ...rule('IOTLB-10') },
       },
       initial: 'readOnly',
@@ -87,12 +86,14 @@ export const iotlbEntryMachine = setup({
           on: {
             DMA_WRITE: { actions: 'permissionFault', ...rule('IOTLB-6') },
             SW_CLEAR_DIRTY: { ...rule('IOTLB-10') },
+            SW_UNMAP: { target: '#iotlbEntry.staleUnmapped.readOnly', ...rule('IOTLB-8') },
           },
         },
         writable: {
           on: {
             DMA_WRITE: { actions: 'hit', ...rule('IOTLB-4') },
             SW_CLEAR_DIRTY: { ...rule('IOTLB-10') },
+            SW_UNMAP: { target: '#iotlbEntry.staleUnmapped.writable', ...rule('IOTLB-8') },
           },
         },
         writableClean: {
@@ -102,12 +103,14 @@ export const iotlbEntryMachine = setup({
               { actions: 'permissionFault', ...rule('IOTLB-6') },
             ],
             SW_CLEAR_DIRTY: { ...rule('IOTLB-10') },
+            SW_UNMAP: { target: '#iotlbEntry.staleUnmapped.writableClean', ...rule('IOTLB-8') },
           },
         },
         writableDirty: {
           on: {
             DMA_WRITE: { actions: 'hit', ...rule('IOTLB-4') },
             SW_CLEAR_DIRTY: { target: '#iotlbEntry.staleDirty', ...rule('IOTLB-7') },
+            SW_UNMAP: { target: '#iotlbEntry.staleUnmapped.writableDirty', ...rule('IOTLB-8') },
           },
         },
       },
@@ -117,19 +120,34 @@ export const iotlbEntryMachine = setup({
         ...invalidate,
         DMA_READ: { actions: 'hit', ...rule('IOTLB-3') },
         DMA_WRITE: { actions: 'dirtyNotRecorded', ...rule('IOTLB-7') },
-        SW_UNMAP: { target: 'staleUnmapped', ...rule('IOTLB-8') },
+        SW_UNMAP: { target: 'staleUnmapped.writableDirty', ...rule('IOTLB-8') },
         SW_CLEAR_DIRTY: { ...rule('IOTLB-7') },
         SW_KEEP_STATE: { ...rule('IOTLB-7') },
       },
     },
+    // The leaf is gone but the entry still translates with the permissions it cached.
     staleUnmapped: {
+      initial: 'writableDirty',
       on: {
         ...invalidate,
         DMA_READ: { actions: 'staleTranslation', ...rule('IOTLB-8') },
-        DMA_WRITE: { actions: 'staleTranslation', ...rule('IOTLB-8') },
         SW_UNMAP: { ...rule('IOTLB-8') },
         SW_CLEAR_DIRTY: { ...rule('IOTLB-8') },
         SW_KEEP_STATE: { ...rule('IOTLB-8') },
+      },
+      states: {
+        readOnly: { on: { DMA_WRITE: { actions: 'permissionFault', ...rule('IOTLB-6', 'IOTLB-8') } } },
+        writable: { on: { DMA_WRITE: { actions: 'staleTranslation', ...rule('IOTLB-8') } } },
+        writableClean: {
+          on: {
+            // The write needs the descriptor updated: the SMMU drops the entry and walks, and finds nothing.
+            DMA_WRITE: [
+              { guard: guard('hd', 'IOTLB-5'), target: '#iotlbEntry.absent', actions: 'hwUpdateDescriptor', ...rule('IOTLB-5', 'IOTLB-8') },
+              { actions: 'permissionFault', ...rule('IOTLB-6', 'IOTLB-8') },
+            ],
+          },
+        },
+        writableDirty: { on: { DMA_WRITE: { actions: 'staleTranslation', ...rule('IOTLB-8') } } },
       },
     },
   },

@@ -1,0 +1,124 @@
+// The command line: usage errors exit 2 with a message naming the flag and no stack
+// trace; `list` prints the catalogue; a real run returns a verdict's exit status.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mutants } from '../mutants/index.ts';
+import type { Io } from './args.ts';
+import { main } from './main.ts';
+import { mutantSeed } from './mutants.ts';
+
+async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY: false };
+  const status = await main(argv, io);
+  return { status, out, err };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-cli-'));
+// A third party's module with one adapter, for profile smmu-driver, whose create throws.
+const throwingAdapter = join(dir, 'throwing-adapter.mjs');
+writeFileSync(throwingAdapter, `export default { profile: 'smmu-driver', name: 'throws', create: async () => { throw new Error('no hardware here'); } };\n`);
+
+async function usageError(argv: string[], pattern: RegExp): Promise<void> {
+  const r = await cli(...argv);
+  assert.is(r.status, 2, `${argv.join(' ')}: status`);
+  assert.match(r.err, pattern);
+  assert.not.match(r.err, /\n\s+at /, 'no stack trace');
+  assert.is(r.out, '');
+}
+
+test('[NOLOSS-1] usage errors exit 2 and name the flag: unknown flag, bad numbers, missing values', async () => {
+  await usageError(['run', '--bogus'], /unknown flag --bogus/);
+  await usageError(['run', '--runs', '0'], /--runs must be an integer from 1 to/);
+  await usageError(['run', '--runs', 'many'], /--runs must be an integer .* got "many"/);
+  await usageError(['run', '--seed', '1.5'], /--seed must be an integer/);
+  await usageError(['run', '--timeout'], /--timeout needs a value/);
+  await usageError(['run', '--json', '--runs', '3'], /--json needs a value, but the next argument is the flag --runs/);
+  await usageError(['run', '--runs', '3', '--runs', '4'], /--runs may be given only once/);
+  await usageError(['run', '--help=yes'], /--help takes no value/);
+  await usageError(['run', 'smmu-hw'], /unexpected argument "smmu-hw"/);
+  await usageError(['run', '--constructor'], /unknown flag --constructor/);
+  await usageError(['frobnicate'], /unknown command "frobnicate"/);
+});
+
+test('[NOLOSS-1] --replay needs --seed and exactly one --profile', async () => {
+  await usageError(['run', '--replay', '1:2:3'], /--replay needs --seed/);
+  await usageError(['run', '--replay', '1:2:3', '--seed', '5'], /--replay needs exactly one --profile, got none/);
+  await usageError(['run', '--replay', '1:2:3', '--seed', '5', '--profile', 'smmu-hw', '--profile', 'smmu-driver'], /exactly one --profile, got smmu-hw, smmu-driver/);
+  await usageError(['run', '--replay', 'x:y', '--seed', '5', '--profile', 'smmu-hw'], /--replay must be a replay path/);
+});
+
+test('[NOLOSS-1] an unknown profile, or one the --adapter module does not implement, is a usage error naming it', async () => {
+  await usageError(['run', '--profile', 'vfio-type1'], /--profile "vfio-type1" is not one of smmu-hw, smmu-driver/);
+  await usageError(['run', '--adapter', throwingAdapter, '--profile', 'smmu-hw'], /profile smmu-hw is not implemented by --adapter .*throwing-adapter\.mjs \(it implements: smmu-driver\)/);
+  await usageError(['run', '--adapter', join(dir, 'missing.mjs')], /--adapter .*missing\.mjs: could not load the module/);
+  await usageError(['mutants', '--profile', 'nope'], /--profile "nope" is not one of/);
+  await usageError(['mutants', '--mutant', 'no-such-mutant'], /--mutant "no-such-mutant" is not one of/);
+});
+
+test('[NOLOSS-1] --help for every command, exit 0; no command at all is exit 2', async () => {
+  for (const argv of [['--help'], ['help'], ['run', '--help'], ['mutants', '-h'], ['list', '--help'], ['help', 'run']]) {
+    const r = await cli(...argv);
+    assert.is(r.status, 0, argv.join(' '));
+    assert.match(r.out, /^usage: dirtyspec/);
+  }
+  assert.match((await cli('run', '--help')).out, /--replay PATH/);
+  assert.match((await cli('mutants', '--help')).out, /default 300/);
+  const none = await cli();
+  assert.is(none.status, 2);
+  assert.match(none.err, /^usage: dirtyspec <command>/);
+});
+
+test('[PTE-1] [HTTU-2] list: profiles, every requirement with text and source, the mutants', async () => {
+  const r = await cli('list');
+  assert.is(r.status, 0);
+  assert.match(r.out, /^profiles \(2\)\n {2}smmu-hw\n {2}smmu-driver\n/);
+  assert.match(r.out, /HTTU-2 +With HD=1 a DMA write through a writable-clean leaf atomically clears AP\[2\]/);
+  assert.match(r.out, /source: ARM IHI 0070 \(SMMUv3\) §3\.13\.3; seed 003/);
+  assert.match(r.out, new RegExp(`mutants \\(${mutants.length}\\)`));
+  for (const m of mutants) assert.match(r.out, new RegExp(`${m.name} +class ${m.bugClass} +${m.profile}`));
+});
+
+test('[NOLOSS-1] [PRECISION-1] a real run of smmu-driver: a verdict exit status, the report, JSON and JUnit files', async () => {
+  const json = join(dir, 'out', 'report.json');
+  const junit = join(dir, 'out', 'report.xml');
+  const r = await cli('run', '--profile', 'smmu-driver', '--runs', '5', '--seed', '1', '--json', json, '--junit', junit);
+  assert.ok([0, 1, 2].includes(r.status), `status ${r.status}`);
+  assert.match(r.out, /^profile smmu-driver \(adapter reference\): (conforms|DOES NOT CONFORM|UNDECIDED) {2}— \d+ runs, \d+ commands, [\d.]+ s, seed 1\n/);
+  assert.match(r.out, /\n {2}coverage leafDescriptor \d+\/\d+ \(\d+%\)\n/);
+  const doc = JSON.parse(readFileSync(json, 'utf8'));
+  assert.is(doc.profiles.length, 1);
+  assert.is(doc.profiles[0].name, 'smmu-driver');
+  assert.is(r.status, { conforms: 0, 'does-not-conform': 1, undecided: 2 }[doc.verdict as string]);
+  assert.match(readFileSync(junit, 'utf8'), /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites [^>]*>\n {2}<testsuite name="smmu-driver"/);
+});
+
+test('[NOLOSS-1] an adapter that throws makes the profile UNDECIDED: exit 2 with the reason', async () => {
+  const r = await cli('run', '--adapter', throwingAdapter, '--runs', '3', '--seed', '2');
+  assert.is(r.status, 2);
+  assert.match(r.out, /^profile smmu-driver \(adapter throws\): UNDECIDED/);
+  assert.match(r.out, /UNDECIDED: .*no hardware here/);
+});
+
+test('[IOTLB-9] mutants: a fixed seed per mutant, a kill table and its summary line', async () => {
+  assert.is(mutantSeed('clear-without-tlbi'), mutantSeed('clear-without-tlbi'));
+  assert.is.not(mutantSeed('clear-without-tlbi'), mutantSeed('tlbi-before-clear'));
+  const json = join(dir, 'mutants.json');
+  const r = await cli('mutants', '--mutant', 'clear-without-tlbi', '--runs', '5', '--json', json);
+  assert.ok([0, 1, 2].includes(r.status), `status ${r.status}`);
+  assert.match(r.out, /^mutant +class +profile +killed +seconds +steps +requirements\nclear-without-tlbi +2 +smmu-driver +(yes|NO|UNDECIDED) /);
+  assert.match(r.out, /\nkilled [01] of 1 mutants; median seconds [\d.-]+; longest counterexample [\d-]+/);
+  const doc = JSON.parse(readFileSync(json, 'utf8'));
+  const [row] = doc.mutants;
+  assert.equal(Object.keys(row).filter((k) => ['name', 'class', 'profile', 'killed', 'seconds', 'counterexampleLength'].includes(k)).length, 6);
+  assert.is(row.name, 'clear-without-tlbi');
+  assert.is(r.status, row.verdict === 'undecided' ? 2 : row.killed ? 0 : 1);
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test.run();

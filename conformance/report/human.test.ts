@@ -1,0 +1,93 @@
+// The human report: header, coverage, a line per requirement, and on failure the
+// violation, the numbered trace, the config and the replay command.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { exitStatus, overallVerdict, replayCommand, shellQuote, shorten } from './common.ts';
+import { conforming, failing, undecided } from './fixtures.ts';
+import { humanProfile, humanReport } from './human.ts';
+
+test('[NOLOSS-1] a conforming profile: header, coverage with missing keys, requirement lines in catalogue order', () => {
+  const text = humanProfile(conforming);
+  const lines = text.split('\n');
+  assert.is(lines[0], 'profile smmu-hw (adapter reference): conforms  — 200 runs, 4321 commands, 3.25 s, seed 42');
+  assert.ok(lines.includes('  coverage leafDescriptor 49/49 (100%)'));
+  assert.ok(lines.includes('  coverage iotlbEntry 34/36 (94%)'));
+  assert.match(text, /staleDirty --EVICT#0, staleUnmapped --EVICT#0/);
+  assert.ok(lines.some((l) => /^ {2}pass HTTU-2 +With HD=1 a DMA write through a writable-clean leaf/.test(l)));
+  const order = lines.filter((l) => l.startsWith('  pass')).map((l) => l.split(/\s+/)[2]);
+  assert.equal(order, ['HTTU-2', 'IOTLB-9', 'IOTLB-10', 'NOLOSS-1']);
+  for (const l of lines.filter((x) => x.startsWith('  pass'))) assert.ok(l.length < 110, l);
+  assert.not.match(text, /replay/);
+});
+
+test('[NOLOSS-1] [CLEAR-1] a failing profile: violation, numbered trace with requirements, config and replay command', () => {
+  const text = humanProfile(failing);
+  const lines = text.split('\n');
+  assert.match(lines[0]!, /^profile smmu-driver \(adapter acme <driver> & "co"\): DOES NOT CONFORM {2}— 67 runs, 506 commands, 0.57 s, seed 7$/);
+  assert.ok(lines.some((l) => /^ {2}FAIL CLEAR-1 /.test(l)));
+  assert.ok(lines.some((l) => /^ {2}pass SPLIT-1 /.test(l)));
+  assert.ok(lines.includes('  LOST DIRTY PAGE [CLEAR-1, NOLOSS-1]'));
+  assert.ok(lines.includes('    expected: dirty [0x0] <page & "quoted">'));
+  assert.ok(lines.includes('    got:      dirty []'));
+  assert.ok(lines.includes('  counterexample (4 steps):'));
+  assert.ok(lines.includes('    1. map(0x0, 512 pages, rw, pa block-aligned)  -> implementation: 0  | spec: 0  [MAP-2]'));
+  assert.ok(lines.includes('    2. splitBlock(0x0)  -> implementation: 0  | spec: 0  [SPLIT-1, SPLIT-2]'));
+  assert.ok(lines.includes('    4. readAndClearDirty(0x0, 2048 pages)  -> implementation: 0, dirty []  | spec: 0, dirty [0x0]  [CLEAR-1, NOLOSS-1]'));
+  assert.ok(lines.includes('  config: httu=2 bbml=2 iotlbCapacity=1 dirtyCapable=true pageGranular=false startTracking=true'));
+  assert.ok(lines.includes("  replay: npx dirtyspec run --profile smmu-driver --seed 7 --replay '12:0:0:3:4'"));
+});
+
+test('[PRECISION-1] violation kinds are named: FALSE DIRTY PAGE, SPEC VIOLATION', () => {
+  for (const [kind, label] of [['precision', 'FALSE DIRTY PAGE'], ['spec', 'SPEC VIOLATION']] as const) {
+    const r = { ...failing, counterexample: { ...failing.counterexample!, violation: { ...failing.counterexample!.violation, kind, req: ['PRECISION-1'] } } };
+    assert.ok(humanProfile(r).split('\n').includes(`  ${label} [PRECISION-1]`));
+  }
+});
+
+test('[NOLOSS-1] the replay command repeats --adapter (quoted for the shell) and a non-default --max-commands', () => {
+  const cmd = replayCommand(failing, { adapterModule: "./my adapters/it's.mjs", maxCommands: 50 });
+  assert.is(cmd, `npx dirtyspec run --profile smmu-driver --adapter './my adapters/it'\\''s.mjs' --seed 7 --replay '12:0:0:3:4' --max-commands 50`);
+  assert.ok(humanProfile(failing, { adapterModule: 'adapter.mjs' }).includes("--profile smmu-driver --adapter adapter.mjs --seed 7 --replay '12:0:0:3:4'"));
+  assert.is(replayCommand(conforming), undefined);
+  assert.is(shellQuote('a/b.mjs'), 'a/b.mjs');
+  // A failure without a path replays the whole search: seed and runs.
+  assert.is(replayCommand({ ...failing, replay: { seed: 7, path: '' } }, { runs: 200 }), 'npx dirtyspec run --profile smmu-driver --seed 7 --runs 200');
+});
+
+test('[NOLOSS-1] an undecided profile: the reason and the steps so far, requirements marked UNDECIDED', () => {
+  const text = humanProfile(undecided);
+  const lines = text.split('\n');
+  assert.match(lines[0]!, /: UNDECIDED {2}— 3 runs/);
+  assert.ok(lines.some((l) => /^ {2}UNDECIDED MAP-2 /.test(l)));
+  assert.ok(lines.includes('  UNDECIDED: slow (smmu-driver) unmap did not answer within 2000 ms'));
+  assert.ok(lines.includes('  steps so far (1):'));
+  assert.ok(lines.includes('    1. map(0x200000, 1 pages, rw, pa page-aligned)  -> implementation: 0  | spec: 0  [MAP-2]'));
+});
+
+test('[NOLOSS-1] a failure without a recorded counterexample or reason still says so', () => {
+  const { counterexample: _c, replay: _r, ...bare } = failing;
+  assert.match(humanProfile(bare), /DOES NOT CONFORM, but the engine recorded no counterexample/);
+  const { undecided: _u, ...noReason } = undecided;
+  assert.match(humanProfile(noReason), /UNDECIDED: the engine gave no reason/);
+});
+
+test('[NOLOSS-1] the overall verdict and exit status: undecided beats does-not-conform beats conforms', () => {
+  assert.is(overallVerdict([conforming]), 'conforms');
+  assert.is(overallVerdict([conforming, failing]), 'does-not-conform');
+  assert.is(overallVerdict([failing, undecided]), 'undecided');
+  assert.is(exitStatus('conforms'), 0);
+  assert.is(exitStatus('does-not-conform'), 1);
+  assert.is(exitStatus('undecided'), 2);
+  const report = humanReport([conforming, failing]);
+  assert.ok(report.endsWith('verdict: DOES NOT CONFORM (smmu-hw conforms, smmu-driver DOES NOT CONFORM)\n'));
+  assert.ok(report.includes('\n\nprofile smmu-driver'));
+});
+
+test('[PTE-1] requirement texts are shortened at a word boundary to about 70 characters', () => {
+  assert.is(shorten('short'), 'short');
+  const s = shorten('word '.repeat(40));
+  assert.ok(s.length <= 70 && s.endsWith('…'), s);
+  assert.not.match(s, /\s…$/);
+});
+
+test.run();
