@@ -176,6 +176,7 @@ export class DescriptorModel {
   /** Software made every writable-clean leaf writable-dirty, then invalidated everything (CLEAR-3). */
   markAllDirty(): void {
     for (const leaf of this.leaves.values()) this.leafEvent(leaf, { type: 'SET_DIRTY' });
+    for (const e of [...this.tlb.values()]) this.tlbEvent(e, { type: 'SW_KEEP_STATE' });
     this.invalidate(0, 2 ** 48);
   }
 

@@ -76,6 +76,14 @@ export class DirtyGhost {
     }
   }
 
+  /** Pages a report consumed outside the checked calls (the kit's own clears in smmu-hw). */
+  discharge(pages: Iterable<number>): void {
+    for (const p of pages) {
+      this.owed.delete(p);
+      this.written.delete(p);
+    }
+  }
+
   /** Pages of [iova, iova + size) are gone (unmapped): nothing more is owed for them. */
   forget(iova: number, size: number): void {
     for (const p of [...this.owed]) if (p >= iova && p < iova + size) this.owed.delete(p);

@@ -72,6 +72,11 @@ export class TransitionTable<M extends AnyStateMachine> {
     return entry;
   }
 
+  /** The entry, without recording coverage. */
+  peek(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>): TableEntry<M> | undefined {
+    return this.table.get(`${stateKey(snapshot)}|${eventKey(event)}`);
+  }
+
   /** Every (state, event) pair with its entry, for the agreement test. */
   *entries(): Generator<[SnapshotFrom<M>, EventFromLogic<M>, TableEntry<M>]> {
     for (const s of this.states) for (const e of this.events) yield [s, e, this.table.get(`${stateKey(s)}|${eventKey(e)}`)!];

@@ -120,7 +120,9 @@ export class Progress {
     const now = performance.now();
     if (now - this.started < this.delayMs || now - this.lastDraw < 100) return;
     this.lastDraw = now;
-    const columns = Math.max(20, (this.io.errColumns ?? 80) - 1);
+    // A terminal that reports no width (0 under some ptys) is taken as 80 columns.
+    const cols = this.io.errColumns;
+    const columns = (cols !== undefined && cols >= 20 ? cols : 80) - 1;
     const line = text().slice(0, columns);
     this.io.err(`\r${line.padEnd(this.drawn)}`);
     this.drawn = Math.max(this.drawn, line.length);

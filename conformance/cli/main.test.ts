@@ -50,6 +50,9 @@ test('[NOLOSS-1] --replay needs --seed and exactly one --profile', async () => {
   await usageError(['run', '--replay', '1:2:3', '--seed', '5'], /--replay needs exactly one --profile, got none/);
   await usageError(['run', '--replay', '1:2:3', '--seed', '5', '--profile', 'smmu-hw', '--profile', 'smmu-driver'], /exactly one --profile, got smmu-hw, smmu-driver/);
   await usageError(['run', '--replay', 'x:y', '--seed', '5', '--profile', 'smmu-hw'], /--replay must be a replay path/);
+  const r = await cli('run', '--replay', 'directed:no-such-test', '--seed', '0', '--profile', 'smmu-hw');
+  assert.is(r.status, 2);
+  assert.match(r.out, /UNDECIDED: --replay directed:no-such-test could not be replayed/);
 });
 
 test('[NOLOSS-1] an unknown profile, or one the --adapter module does not implement, is a usage error naming it', async () => {

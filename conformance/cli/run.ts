@@ -38,8 +38,8 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
                      or an array of adapters; default: the built-in reference implementation
   --runs N           sequences per profile (default ${DEFAULT_RUNS})
   --seed N           the random seed (default: a fresh one, printed in the report)
-  --replay PATH      replay one counterexample: needs --seed and exactly one --profile;
-                     the report of a failure prints the command
+  --replay PATH      replay one counterexample (a path like 12:0:3, or directed:NAME): needs
+                     --seed and exactly one --profile; the report of a failure prints the command
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
   --json FILE        also write the report as JSON
@@ -83,7 +83,9 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   if (replay !== undefined) {
     if (seed === undefined) throw new UsageError('--replay needs --seed (the seed the failure was found with)');
     if (profiles.length !== 1) throw new UsageError(`--replay needs exactly one --profile, got ${profiles.length === 0 ? 'none' : profiles.join(', ')}`);
-    if (!/^\d+(:\d+)*$/.test(replay)) throw new UsageError(`--replay must be a replay path as the report prints it (numbers separated by colons, like 12:0:3), got ${JSON.stringify(replay)}`);
+    if (!/^\d+(:\d+)*$|^directed:\S/.test(replay)) {
+      throw new UsageError(`--replay must be a replay path as the report prints it (numbers separated by colons, like 12:0:3, or directed:NAME), got ${JSON.stringify(replay)}`);
+    }
   }
   const adapterModule = stringFlag(flags, 'adapter');
   const json = stringFlag(flags, 'json');
@@ -132,7 +134,7 @@ export async function runProfileSafely(adapter: Adapter, options: RunOptions & {
     const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     if (process.env.DIRTYSPEC_DEBUG && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`);
     // fast-check's own complaint about a path that leads nowhere.
-    const badPath = options.path !== undefined && /Unable to replay/.test(message);
+    const badPath = options.path !== undefined && /Unable to replay|no directed test/.test(message);
     const why = badPath
       ? `--replay ${options.path} could not be replayed (${message}): a replay path fits only the seed, profile, adapter and --max-commands it was found with`
       : `the conformance engine failed (${message}); this is a bug in dirtyspec, not a verdict on the implementation${process.env.DIRTYSPEC_DEBUG ? '' : ' (DIRTYSPEC_DEBUG=1 prints the stack)'}`;

@@ -194,12 +194,14 @@ export class DmaCommand implements RunCommand {
     readonly stream: number,
     /** smmu-hw: a software change made at the hardware's `at`-th memory access. */
     readonly interleave: { at: number; change: SoftwareChange } | undefined,
+    /** A fixed target instead of a picked one (directed tests). */
+    readonly fixedIova?: number,
   ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
-    const iova = pickIova(m.model, this.pick, this.offset, m.lastIova);
+    const iova = this.fixedIova ?? pickIova(m.model, this.pick, this.offset, m.lastIova);
     m.lastIova = iova;
     const streamId = r.sys.streams[this.stream % r.sys.streams.length]!;
     const leaf = m.model.leafAt(iova);
@@ -246,16 +248,18 @@ export class DmaCommand implements RunCommand {
       } else if (change === 'splitBlock') model.split(leafIova);
       else if (model.trackingOn) model.readAndClearDirty(leafIova, PAGE, false);
     };
+    let changed: { iova: number; size: number } | undefined;
     const doChange = () => {
       driverDone.ok = true;
       const l = m.model.leafAt(leafIova)!;
+      changed = { iova: l.iova, size: l.size };
       if (change === 'unmapLeaf') return r.sys.unmap(l.iova, l.size);
       if (change === 'splitBlock') return r.sys.splitBlock(leafIova);
       return r.sys.readAndClearDirty(leafIova, PAGE, 0);
     };
     let pending: Promise<unknown> | undefined;
     const [got] = await r.sys.withHook(at, () => (pending = doChange()), () => r.sys.dma(streamId, iova, this.write));
-    if (pending !== undefined) await pending;
+    const changeResult = pending === undefined ? undefined : await pending;
     const orders: DescriptorModel[] = [];
     let chosen: ExpectedOutcome | undefined;
     for (const dmaFirst of driverDone.ok ? [true, false] : [true]) {
@@ -287,11 +291,16 @@ export class DmaCommand implements RunCommand {
     }
     m.model.adopt(orders[0]!);
     record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), 'either order');
+    // The kit (the driver here) consumed what its own change reported: an unmap's pages are
+    // gone, a read-and-clear's reported pages are discharged. Then the racing write counts.
+    if (changed !== undefined && change === 'unmapLeaf') m.ghost.forget(changed.iova, changed.size);
+    if (changed !== undefined && change === 'readAndClear' && m.model.trackingOn && changed.size === PAGE) {
+      m.ghost.discharge(dirtyBitmapPages((changeResult as { dirty: Uint8Array }).dirty, changed.iova - (changed.iova % PAGE)));
+    }
     if (this.write && chosen !== undefined) noteWrite(m, iova, chosen);
-    if (change !== 'readAndClear' && got.ok && this.write && m.model.leafAt(iova) === undefined) m.ghost.forget(iova - (iova % PAGE), PAGE);
   }
   toString = () =>
-    `dma${this.write ? 'Write' : 'Read'}(stream #${this.stream}, pick ${this.pick}, +${this.offset} pages${this.interleave === undefined ? '' : `, ${this.interleave.change} at hardware access ${this.interleave.at}`})`;
+    `dma${this.write ? 'Write' : 'Read'}(stream #${this.stream}, ${this.fixedIova === undefined ? `pick ${this.pick}, +${this.offset} pages` : hex(this.fixedIova)}${this.interleave === undefined ? '' : `, ${this.interleave.change} at hardware access ${this.interleave.at}`})`;
 }
 
 /** A driver operation with a DMA write injected at its `at`-th memory access (smmu-driver). */

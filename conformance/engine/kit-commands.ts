@@ -64,8 +64,9 @@ export class KitClearWithoutTlbiCommand implements RunCommand {
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     const leaf = pickLeaf(m, r, this.pick);
-    if (leaf === undefined || !iopteWriteableDirty(leaf.pte)) return;
-    r.sys.memory.fetchOr(leaf.ptep, ARM_LPAE_PTE_AP_RDONLY);
+    if (leaf === undefined) return;
+    // Only a writable-dirty leaf is cleared (CLEAR-1); any other is left as it is (CLEAR-2).
+    if (iopteWriteableDirty(leaf.pte)) r.sys.memory.fetchOr(leaf.ptep, ARM_LPAE_PTE_AP_RDONLY);
     m.model.clearWithoutInvalidate(leaf.iova);
     // The kit read the leaf dirty and cleared it: a report of its pages.
     const pages = new Set<number>();
@@ -74,7 +75,7 @@ export class KitClearWithoutTlbiCommand implements RunCommand {
     m.ghost.endReport(leaf.iova, leaf.size, pages, true, () => true, 'NOLOSS-1');
     done(m, r, `kit: clear ${hex(leaf.iova)} without TLB invalidation`);
   }
-  toString = () => `kit: clear a dirty leaf without TLBI (pick ${this.pick})`;
+  toString = () => `kit: clear a leaf without TLBI (pick ${this.pick})`;
 }
 
 export class KitUnmapWithoutTlbiCommand implements RunCommand {

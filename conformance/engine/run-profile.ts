@@ -27,6 +27,7 @@ import {
   type TraceStep,
 } from './commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
+import { iotlbDirectedTests } from './directed.ts';
 import { Undecided } from './limits.ts';
 import { createSystem, type SystemConfig } from './system.ts';
 
@@ -148,6 +149,47 @@ async function runSequence(adapter: Adapter, cfg: RunConfig, cmds: Iterable<RunC
 
 export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
   for (const t of [leafTable, iotlbTable, trackingTable]) t.covered.clear();
+  if (options.path?.startsWith('directed:')) return runDirected(adapter, options, options.path.slice('directed:'.length));
+  const random = await runRandom(adapter, options);
+  if (random.verdict !== 'conforms' || adapter.profile !== 'smmu-hw') return random;
+  const directed = await runDirected(adapter, options);
+  return { ...directed, runs: random.runs + directed.runs, commands: random.commands + directed.commands, seconds: Math.round((random.seconds + directed.seconds) * 100) / 100, seed: random.seed };
+}
+
+/**
+ * The directed tests (smmu-hw): each a fixed sequence aimed at one IOTLB transition; all
+ * of them, or only the one named. Coverage accumulates over the random run before it.
+ */
+async function runDirected(adapter: Adapter, options: RunOptions, only?: string): Promise<ProfileResult> {
+  const started = performance.now();
+  const tests = iotlbDirectedTests().filter((t) => only === undefined || t.id === only);
+  if (only !== undefined && tests.length === 0) throw new Error(`no directed test ${only}; they are named iotlbEntry/<transition key>`);
+  let commands = 0;
+  let runs = 0;
+  for (const test of tests) {
+    const steps: TraceStep[] = [];
+    runs++;
+    try {
+      commands += await runSequence(adapter, test.config, test.commands, options.timeoutMs, steps);
+    } catch (e) {
+      const coverage = transitionCoverage();
+      const base = { name: adapter.profile, adapter: adapter.name, runs, commands: commands + steps.length, seed: 0, transitionCoverage: coverage, seconds: seconds(started) };
+      if (e instanceof Undecided) return { ...base, verdict: 'undecided', requirements: requirementVerdicts(coverage, undefined, true), undecided: { message: e.message, steps } };
+      const violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception', String(e));
+      return {
+        ...base,
+        verdict: 'does-not-conform',
+        requirements: requirementVerdicts(coverage, violation, false),
+        counterexample: { config: test.config, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
+        replay: { seed: 0, path: `directed:${test.id}` },
+      };
+    }
+  }
+  const coverage = transitionCoverage();
+  return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, false) };
+}
+
+async function runRandom(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
   const started = performance.now();
   const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
   let undecided: { message: string; steps: TraceStep[] } | undefined;

@@ -50,6 +50,8 @@ test('[NOLOSS-1] the replay command repeats --adapter (quoted for the shell) and
   assert.ok(humanProfile(failing, { adapterModule: 'adapter.mjs' }).includes("--profile smmu-driver --adapter adapter.mjs --seed 7 --replay '12:0:0:3:4'"));
   assert.is(replayCommand(conforming), undefined);
   assert.is(shellQuote('a/b.mjs'), 'a/b.mjs');
+  // A directed test's path holds spaces: quoted.
+  assert.is(replayCommand({ ...failing, replay: { seed: 0, path: 'directed:iotlbEntry/staleDirty --EVICT#0' } }), "npx dirtyspec run --profile smmu-driver --seed 0 --replay 'directed:iotlbEntry/staleDirty --EVICT#0'");
   // A failure without a path replays the whole search: seed and runs.
   assert.is(replayCommand({ ...failing, replay: { seed: 7, path: '' } }, { runs: 200 }), 'npx dirtyspec run --profile smmu-driver --seed 7 --runs 200');
 });
