@@ -16,10 +16,15 @@ import { TransitionTable } from './transition-table.ts';
 
 type Snap<M extends AnyStateMachine> = SnapshotFrom<M>;
 
-/** The compiled tables, built once per process. */
-export const leafTable = new TransitionTable(leafDescriptorMachine, LEAF_EVENTS);
-export const iotlbTable = new TransitionTable(iotlbEntryMachine, IOTLB_EVENTS);
-export const trackingTable = new TransitionTable(domainTrackingMachine, TRACKING_EVENTS);
+/**
+ * The compiled tables the model steps, built once per process. Replaceable (a test swaps
+ * in a table compiled from a changed machine to show the spec is load-bearing).
+ */
+export const specTables = {
+  leaf: new TransitionTable(leafDescriptorMachine, LEAF_EVENTS),
+  iotlb: new TransitionTable(iotlbEntryMachine, IOTLB_EVENTS),
+  tracking: new TransitionTable(domainTrackingMachine, TRACKING_EVENTS),
+};
 
 export interface ModelLeaf {
   readonly iova: number;
@@ -48,7 +53,7 @@ const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz
 export class DescriptorModel {
   readonly leaves = new Map<string, ModelLeaf>();
   readonly tlb = new Map<string, ModelTlbEntry>();
-  tracking = trackingTable.initial;
+  tracking = specTables.tracking.initial;
   /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
   opReq = new Set<string>();
   /** Whether the model tracks IOTLB entries (only when the implementation's IOTLB can be inspected). */
@@ -126,14 +131,14 @@ export class DescriptorModel {
   }
 
   private leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
-    const e = leafTable.step(leaf.snap, event);
+    const e = specTables.leaf.step(leaf.snap, event);
     leaf.snap = e.next;
     this.note(e.req);
     return e.outcomes;
   }
 
   private tlbEvent(entry: ModelTlbEntry, event: IotlbEvent): readonly string[] {
-    const e = iotlbTable.step(entry.snap, event);
+    const e = specTables.iotlb.step(entry.snap, event);
     entry.snap = e.next;
     this.note(e.req);
     if (e.next.value === 'absent') this.tlb.delete(key(entry.iova, entry.level));
@@ -150,7 +155,7 @@ export class DescriptorModel {
     const old = this.leafAt(iova);
     if (old === undefined) return undefined;
     this.unmap(old.iova, old.size);
-    const leaf: ModelLeaf = { ...old, snap: leafTable.initial };
+    const leaf: ModelLeaf = { ...old, snap: specTables.leaf.initial };
     this.leafEvent(leaf, { type: 'MAP', write: old.write, hdQuirk: this.hdQuirk, accessFlag: false });
     this.leaves.set(key(leaf.iova, leaf.level), leaf);
     return leaf;
@@ -188,7 +193,7 @@ export class DescriptorModel {
   /** The implementation created these leaves for one map call (MAP-1..5). */
   map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
     for (const { iova, level, oa } of created) {
-      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: leafTable.initial };
+      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: specTables.leaf.initial };
       this.leafEvent(leaf, { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true });
       this.leaves.set(key(iova, level), leaf);
     }
@@ -235,19 +240,19 @@ export class DescriptorModel {
       if (!out.includes('hwUpdateDescriptor')) return { ok: true, level: entry.level };
       // IOTLB-5: the entry is dropped and the SMMU re-walks.
       this.tlb.delete(key(entry.iova, entry.level));
-    } else if (this.trackTlb) this.note(iotlbTable.step(iotlbTable.initial, dmaEvent).req); // IOTLB-1: a miss
+    } else if (this.trackTlb) this.note(specTables.iotlb.step(specTables.iotlb.initial, dmaEvent).req); // IOTLB-1: a miss
     const leaf = this.leafAt(iova);
     if (leaf === undefined) {
       // FAULT-1 on the invalid entry; IOTLB-2: nothing is cached.
-      this.note(leafTable.step(leafTable.initial, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd }).req);
-      if (this.trackTlb) this.note(iotlbTable.step(iotlbTable.initial, { type: 'WALK', leaf: 'invalid' }).req);
+      this.note(specTables.leaf.step(specTables.leaf.initial, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd }).req);
+      if (this.trackTlb) this.note(specTables.iotlb.step(specTables.iotlb.initial, { type: 'WALK', leaf: 'invalid' }).req);
       return { ok: false, fault: 'translation' };
     }
     const out = this.leafEvent(leaf, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd });
     if (out.includes('accessFlagFault')) return { ok: false, fault: 'accessFlag' };
     if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
     if (this.trackTlb) {
-      const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: iotlbTable.initial };
+      const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: specTables.iotlb.initial };
       this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(leaf.snap).state });
       this.tlb.set(key(leaf.iova, leaf.level), cached);
     }
@@ -258,7 +263,7 @@ export class DescriptorModel {
   split(iova: number): boolean {
     const block = this.leafAt(iova);
     if (block === undefined || block.level === 3) return false;
-    const child = leafTable.step(block.snap, { type: 'SPLIT' }).next;
+    const child = specTables.leaf.step(block.snap, { type: 'SPLIT' }).next;
     const level = (block.level + 1) as Level;
     const size = armLpaeBlockSize(level);
     this.leaves.delete(key(block.iova, block.level));
@@ -284,7 +289,7 @@ export class DescriptorModel {
     const childSize = armLpaeBlockSize((level + 1) as Level);
     if (children.some((c, i) => c.level !== level + 1 || c.write !== first.write || c.oa !== first.oa + i * childSize)) return false;
     const anyDirty = children.some((c) => leafStateOf(c.snap).state === 'writableDirty');
-    const block = leafTable.step(first.snap, { type: 'MERGE', anyDirty }).next;
+    const block = specTables.leaf.step(first.snap, { type: 'MERGE', anyDirty }).next;
     if (dryRun) return true;
     for (const c of children) this.leaves.delete(key(c.iova, c.level));
     this.leaves.set(key(base, level), { iova: base, level, size, oa: first.oa, write: first.write, snap: block });
@@ -320,7 +325,7 @@ export class DescriptorModel {
 
   /** TLBI + CMD_SYNC issued directly (IOTLB-9). */
   invalidate(iova: number, size: number): void {
-    if (this.trackTlb) this.note(iotlbTable.step(iotlbTable.initial, { type: 'INVALIDATE' }).req);
+    if (this.trackTlb) this.note(specTables.iotlb.step(specTables.iotlb.initial, { type: 'INVALIDATE' }).req);
     for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
   }
 
@@ -338,7 +343,7 @@ export class DescriptorModel {
 
   /** setDirtyTracking, step by step as the domain tracking machine orders it (TRACK-1..7). */
   setDirtyTracking(enable: boolean): TrackingStep[] {
-    const e = trackingTable.step(this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
+    const e = specTables.tracking.step(this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
     this.tracking = e.next;
     this.note(e.req);
     for (const s of e.outcomes as TrackingStep[]) this.trackingStep(s);
@@ -347,7 +352,7 @@ export class DescriptorModel {
 
   /** A stream attached to the domain (TRACK-7). */
   attachStream(streamId: number): TrackingStep[] {
-    const e = trackingTable.step(this.tracking, { type: 'ATTACH_STREAM' });
+    const e = specTables.tracking.step(this.tracking, { type: 'ATTACH_STREAM' });
     this.tracking = e.next;
     this.note(e.req);
     this.streams.set(streamId, { ha: false, hd: false });

@@ -70,7 +70,7 @@ test('[NOLOSS-1] --help for every command, exit 0; no command at all is exit 2',
     assert.match(r.out, /^usage: dirtyspec/);
   }
   assert.match((await cli('run', '--help')).out, /--replay PATH/);
-  assert.match((await cli('mutants', '--help')).out, /default 300/);
+  assert.match((await cli('mutants', '--help')).out, /default 1000/);
   const none = await cli();
   assert.is(none.status, 2);
   assert.match(none.err, /^usage: dirtyspec <command>/);

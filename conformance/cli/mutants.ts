@@ -12,7 +12,7 @@ import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, string
 import { DEFAULT_MAX_COMMANDS, DEFAULT_TIMEOUT_MS, MAX_COMMANDS, MAX_RUNS, MAX_TIMEOUT_MS, runProfileSafely } from './run.ts';
 
 /** Sequences per mutant when --runs is not given. */
-export const DEFAULT_MUTANT_RUNS = 300;
+export const DEFAULT_MUTANT_RUNS = 1000;
 
 export const MUTANTS_HELP = `usage: dirtyspec mutants [--profile NAME]... [--mutant NAME]... [--runs N]
                          [--timeout MS] [--max-commands N] [--json FILE]

@@ -13,7 +13,7 @@ import { junitReport } from '../report/junit.ts';
 import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, stringFlag, type Io } from './args.ts';
 
 /** Sequences per profile when --runs is not given. */
-export const DEFAULT_RUNS = 200;
+export const DEFAULT_RUNS = 1000;
 /** Time limit of one adapter call, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 2000;
 /** Longest command sequence of one run. */
@@ -38,7 +38,7 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
                      or an array of adapters; default: the built-in reference implementation
   --runs N           sequences per profile (default ${DEFAULT_RUNS})
   --seed N           the random seed (default: a fresh one, printed in the report)
-  --replay PATH      replay one counterexample (a path like 12:0:3, or directed:NAME): needs
+  --replay PATH      replay one counterexample (a path like 12:0:3@Gb:F, or directed:NAME): needs
                      --seed and exactly one --profile; the report of a failure prints the command
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
@@ -83,8 +83,8 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   if (replay !== undefined) {
     if (seed === undefined) throw new UsageError('--replay needs --seed (the seed the failure was found with)');
     if (profiles.length !== 1) throw new UsageError(`--replay needs exactly one --profile, got ${profiles.length === 0 ? 'none' : profiles.join(', ')}`);
-    if (!/^\d+(:\d+)*$|^directed:\S/.test(replay)) {
-      throw new UsageError(`--replay must be a replay path as the report prints it (numbers separated by colons, like 12:0:3, or directed:NAME), got ${JSON.stringify(replay)}`);
+    if (!/^\d+(:\d+)*@[A-Za-z0-9+/=:]*$|^directed:\S/.test(replay)) {
+      throw new UsageError(`--replay must be a replay path as the report prints it (numbers separated by colons, then @ and the commands' replay path, like 12:0:3@Gb:F, or directed:NAME), got ${JSON.stringify(replay)}`);
     }
   }
   const adapterModule = stringFlag(flags, 'adapter');

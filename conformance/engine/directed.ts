@@ -1,4 +1,4 @@
-// Directed tests: for every transition of the IOTLB entry machine, the shortest event
+// Directed tests: for every transition of the leaf and IOTLB entry machines, the shortest event
 // path that takes it (xstate/graph `getShortestPaths` over the machine's alphabet, then
 // the transition's event), realised as kit operations on one page in profile smmu-hw,
 // where the kit is the driver and can leave the hardware in the hazard states a faulty
@@ -7,17 +7,19 @@
 //
 // Each directed test is a fixed command sequence run by the same engine, with the same
 // checks, and is named by the transition it aims at: `iotlbEntry/<transition key>`.
+import type { AnyStateMachine, EventObject } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
+import { LEAF_EVENTS, leafDescriptorMachine, type LeafEvent } from '../../spec/descriptor/leaf-machine.ts';
 import { IOTLB_EVENTS, iotlbEntryMachine, type IotlbEvent } from '../../spec/iotlb/iotlb-entry-machine.ts';
-import { iotlbTable } from '../../model/descriptor-model.ts';
-import { stateKey } from '../../model/transition-table.ts';
-import { DmaCommand, InvalidateCommand, MapCommand, ReadAndClearCommand, type RunCommand } from './commands.ts';
-import { KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
+import { specTables } from '../../model/descriptor-model.ts';
+import { stateKey, type TransitionTable } from '../../model/transition-table.ts';
+import { DmaCommand, InvalidateCommand, MapCommand, ReadAndClearCommand, UnmapCommand, type RunCommand } from './commands.ts';
+import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
 import type { SystemConfig } from './system.ts';
 
 export interface DirectedTest {
   readonly id: string;
-  readonly events: readonly IotlbEvent[];
+  readonly events: readonly EventObject[];
   readonly config: SystemConfig & { startTracking: boolean };
   readonly commands: readonly RunCommand[];
 }
@@ -26,19 +28,24 @@ const P = 0;
 const EVICTORS = [0x20_0000, 0x20_1000, 0x20_2000];
 const CAPACITY = 2;
 
-/** The shortest event path to each transition of the IOTLB machine. */
-export function iotlbTransitionPaths(): Map<string, IotlbEvent[]> {
-  const out = new Map<string, IotlbEvent[]>();
-  const paths = getShortestPaths(iotlbEntryMachine, { events: IOTLB_EVENTS });
+/** The shortest event path (xstate/graph) to each transition of `machine`, keyed by transition. */
+export function transitionPaths<E extends EventObject>(machine: AnyStateMachine, events: readonly E[], table: TransitionTable<AnyStateMachine>): Map<string, E[]> {
+  const out = new Map<string, E[]>();
+  const paths = getShortestPaths(machine, { events });
   paths.sort((a, b) => a.steps.length - b.steps.length);
   for (const path of paths) {
-    const prefix = path.steps.map((s) => s.event as IotlbEvent).filter((e) => !String(e.type).startsWith('xstate.'));
-    for (const event of IOTLB_EVENTS) {
-      const entry = iotlbTable.peek(iotlbTable.states.find((s) => stateKey(s) === stateKey(path.state))!, event);
-      for (const t of entry?.transitions ?? []) if (!out.has(t)) out.set(t, [...prefix, event]);
+    const prefix = path.steps.map((s) => s.event as E).filter((e) => !String(e.type).startsWith('xstate.'));
+    const state = table.states.find((s) => stateKey(s) === stateKey(path.state));
+    if (state === undefined) continue;
+    for (const event of events) {
+      for (const t of table.peek(state, event)?.transitions ?? []) if (!out.has(t)) out.set(t, [...prefix, event]);
     }
   }
   return out;
+}
+
+export function iotlbTransitionPaths(): Map<string, IotlbEvent[]> {
+  return transitionPaths(iotlbEntryMachine, IOTLB_EVENTS, specTables.iotlb as unknown as TransitionTable<AnyStateMachine>);
 }
 
 /** The kit operations that make the IOTLB entry of page P see each event. */
@@ -88,6 +95,51 @@ function realise(events: readonly IotlbEvent[]): RunCommand[] | undefined {
   }
   if (first === undefined) return undefined;
   return cmds;
+}
+
+/** The kit operations that make the leaf at page P see each event (SPLIT and MERGE are left to the random runs: they need blocks). */
+function realiseLeaf(events: readonly LeafEvent[]): RunCommand[] | undefined {
+  if (events.some((e) => e.type === 'SPLIT' || e.type === 'MERGE')) return undefined;
+  const cmds: RunCommand[] = [];
+  for (const e of events) {
+    switch (e.type) {
+      case 'MAP':
+        cmds.push(new MapCommand(P / 0x1000, 1, e.write, false));
+        if (!e.accessFlag) cmds.push(new KitClearAccessFlagCommand(0));
+        break;
+      case 'UNMAP':
+        cmds.push(new UnmapCommand(P / 0x1000, 1));
+        break;
+      case 'DMA_READ':
+      case 'DMA_WRITE':
+        cmds.push(new KitSetCdCommand(e.ha, e.hd), new DmaCommand(e.type === 'DMA_WRITE', 0, 0, 0, undefined, P));
+        break;
+      case 'CLEAR_DIRTY':
+        cmds.push(new KitPgtableCommand('readAndClear'));
+        break;
+      case 'SET_DIRTY':
+        cmds.push(new KitPgtableCommand('markAllDirty'));
+        break;
+    }
+  }
+  return cmds;
+}
+
+export function leafDirectedTests(): DirectedTest[] {
+  const tests: DirectedTest[] = [];
+  const paths = transitionPaths(leafDescriptorMachine, LEAF_EVENTS, specTables.leaf as unknown as TransitionTable<AnyStateMachine>);
+  for (const [key, events] of paths) {
+    const commands = realiseLeaf(events);
+    const map = events.find((e): e is LeafEvent & { type: 'MAP' } => e.type === 'MAP');
+    if (commands === undefined) continue;
+    const dirtyCapable = map?.hdQuirk ?? true;
+    tests.push({ id: `leafDescriptor/${key}`, events, config: { httu: 2, bbml: 2, iotlbCapacity: CAPACITY, dirtyCapable, pageGranular: false, startTracking: dirtyCapable }, commands });
+  }
+  return tests;
+}
+
+export function directedTests(): DirectedTest[] {
+  return [...leafDirectedTests(), ...iotlbDirectedTests()];
 }
 
 export function iotlbDirectedTests(): DirectedTest[] {

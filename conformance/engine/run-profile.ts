@@ -3,7 +3,7 @@
 // shortest sequence that still fails, and replays it to record the trace.
 import fc from 'fast-check';
 import { machineTransitions, specMachines } from '../../spec/machines.ts';
-import { iotlbTable, leafTable, trackingTable, DescriptorModel } from '../../model/descriptor-model.ts';
+import { DescriptorModel, specTables } from '../../model/descriptor-model.ts';
 import { DirtyGhost } from '../../model/ghost.ts';
 import { Violation, type ViolationKind } from '../../model/violation.ts';
 import type { Adapter, ProfileName } from '../adapters/types.ts';
@@ -27,14 +27,18 @@ import {
   type TraceStep,
 } from './commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
-import { iotlbDirectedTests } from './directed.ts';
+import { directedTests } from './directed.ts';
 import { Undecided } from './limits.ts';
 import { createSystem, type SystemConfig } from './system.ts';
 
 export interface RunOptions {
   readonly runs: number;
   readonly seed?: number;
-  /** fast-check replay path of a counterexample (with `seed`). */
+  /**
+   * Replays one counterexample: fast-check's `path` (with `seed`), then `@` and the
+   * commands' own `replayPath`, as `ProfileResult.replay.path` prints it; or
+   * `directed:<name>` for a directed test.
+   */
   readonly path?: string;
   readonly timeoutMs: number;
   readonly maxCommands: number;
@@ -64,6 +68,7 @@ export interface ProfileResult {
     readonly steps: readonly TraceStep[];
     readonly violation: { kind: ViolationKind; req: readonly string[]; expected: string; actual: string };
   };
+  /** `path` is `<fast-check path>@<commands replayPath>`, or `directed:<name>`. */
   readonly replay?: { seed: number; path: string };
   readonly undecided?: { message: string; steps: readonly TraceStep[] };
 }
@@ -81,7 +86,7 @@ function configArbitrary(): fc.Arbitrary<RunConfig> {
   });
 }
 
-function commandsArbitrary(profile: ProfileName, maxCommands: number): fc.Arbitrary<Iterable<RunCommand>> {
+function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath: string | undefined): fc.Arbitrary<Iterable<RunCommand>> {
   const page = fc.nat(WINDOW / PAGE - 1);
   const pages = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(512, 1024, 511, 513));
   const driverInject = profile === 'smmu-driver' ? fc.option(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
@@ -128,7 +133,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number): fc.Arbitr
           ]
         : []),
     ],
-    { maxCommands, size: 'large' },
+    { maxCommands, size: 'large', ...(replayPath === undefined ? {} : { replayPath }) },
   );
 }
 
@@ -148,7 +153,7 @@ async function runSequence(adapter: Adapter, cfg: RunConfig, cmds: Iterable<RunC
 }
 
 export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
-  for (const t of [leafTable, iotlbTable, trackingTable]) t.covered.clear();
+  for (const t of Object.values(specTables)) t.covered.clear();
   if (options.path?.startsWith('directed:')) return runDirected(adapter, options, options.path.slice('directed:'.length));
   const random = await runRandom(adapter, options);
   if (random.verdict !== 'conforms' || adapter.profile !== 'smmu-hw') return random;
@@ -162,8 +167,8 @@ export async function runProfile(adapter: Adapter, options: RunOptions): Promise
  */
 async function runDirected(adapter: Adapter, options: RunOptions, only?: string): Promise<ProfileResult> {
   const started = performance.now();
-  const tests = iotlbDirectedTests().filter((t) => only === undefined || t.id === only);
-  if (only !== undefined && tests.length === 0) throw new Error(`no directed test ${only}; they are named iotlbEntry/<transition key>`);
+  const tests = directedTests().filter((t) => only === undefined || t.id === only);
+  if (only !== undefined && tests.length === 0) throw new Error(`no directed test ${only}; they are named leafDescriptor/<transition key> or iotlbEntry/<transition key>`);
   let commands = 0;
   let runs = 0;
   for (const test of tests) {
@@ -195,7 +200,8 @@ async function runRandom(adapter: Adapter, options: RunOptions): Promise<Profile
   let undecided: { message: string; steps: TraceStep[] } | undefined;
   let commands = 0;
   let runs = 0;
-  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(adapter.profile, options.maxCommands), async (cfg, cmds) => {
+  const [path, replayPath] = options.path === undefined ? [undefined, undefined] : options.path.split('@');
+  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(adapter.profile, options.maxCommands, replayPath), async (cfg, cmds) => {
     if (undecided !== undefined) return;
     const trace: TraceStep[] = [];
     try {
@@ -215,7 +221,7 @@ async function runRandom(adapter: Adapter, options: RunOptions): Promise<Profile
   const details = await fc.check(property, {
     numRuns: options.runs,
     seed,
-    ...(options.path === undefined ? {} : { path: options.path, endOnFailure: true }),
+    ...(path === undefined ? {} : { path, endOnFailure: true }),
   });
   const coverage = transitionCoverage();
   const base = {
@@ -254,7 +260,7 @@ async function runRandom(adapter: Adapter, options: RunOptions): Promise<Profile
     seconds: seconds(started),
     requirements: requirementVerdicts(coverage, violation, false),
     counterexample: { config: cfg, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
-    replay: { seed: details.seed, path: details.counterexamplePath ?? '' },
+    replay: { seed: details.seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` },
   };
 }
 
@@ -263,7 +269,7 @@ function seconds(started: number): number {
 }
 
 function transitionCoverage(): Record<string, CoverageFigure> {
-  const tables = { leafDescriptor: leafTable, iotlbEntry: iotlbTable, domainTracking: trackingTable } as const;
+  const tables = { leafDescriptor: specTables.leaf, iotlbEntry: specTables.iotlb, domainTracking: specTables.tracking } as const;
   const out: Record<string, CoverageFigure> = {};
   for (const [name, machine] of Object.entries(specMachines)) {
     const all = machineTransitions(machine).map((t) => t.key);

@@ -86,9 +86,26 @@ function undecidedLines(r: ProfileResult): string[] {
   return out;
 }
 
-/** Every profile, a blank line between, and a last line with the overall verdict. */
+/** Transition coverage over all the profiles of a run: a transition counts if any profile took it. */
+export function unionCoverage(results: readonly ProfileResult[]): Record<string, { covered: number; total: number; missing: string[] }> {
+  const out: Record<string, { covered: number; total: number; missing: string[] }> = {};
+  for (const r of results) {
+    for (const [machine, c] of Object.entries(r.transitionCoverage)) {
+      const prev = out[machine];
+      const missing = prev === undefined ? [...c.missing] : prev.missing.filter((k) => c.missing.includes(k));
+      out[machine] = { covered: c.total - missing.length, total: c.total, missing };
+    }
+  }
+  return out;
+}
+
+/** Every profile, a blank line between, the coverage over all of them, and a last line with the overall verdict. */
 export function humanReport(results: readonly ProfileResult[], ctx: ReportContext = {}): string {
   const parts = results.map((r) => humanProfile(r, ctx));
+  if (results.length > 1) {
+    const union = Object.entries(unionCoverage(results)).map(([m, c]) => `${m} ${c.covered}/${c.total} (${coveragePercent(c.covered, c.total)}%)`);
+    parts.push(`transition coverage over all profiles: ${union.join(', ')}`);
+  }
   const verdict = overallVerdict(results);
   const counts = results.map((r) => `${r.name} ${verdictLabel(r.verdict)}`).join(', ');
   parts.push(`verdict: ${verdictLabel(verdict)} (${counts || 'no profiles'})`);

@@ -1,0 +1,75 @@
+// An adapter that throws, hangs or answers garbage is "undecided", never a pass.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import type { SmmuDriver, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
+import { runProfile } from './run-profile.ts';
+
+const options = { runs: 20, seed: 7, timeoutMs: 200, maxCommands: 10 };
+
+/** The reference driver with one method replaced. */
+function driverWith(name: string, patch: (d: SmmuDriver) => Partial<SmmuDriver>): SmmuDriverAdapter {
+  const ref = referenceSmmuDriverAdapter();
+  return {
+    profile: 'smmu-driver',
+    name,
+    async create(memory, smmu, config) {
+      const d = await ref.create(memory, smmu, config);
+      return { ...d, ...patch(d) };
+    },
+  };
+}
+
+test('[NOLOSS-1] an adapter whose readAndClearDirty throws is undecided, with the message', async () => {
+  const r = await runProfile(driverWith('thrower', () => ({ readAndClearDirty: async () => { throw new Error('boom'); } })), options);
+  assert.is(r.verdict, 'undecided');
+  assert.match(r.undecided!.message, /readAndClearDirty threw: Error: boom/);
+});
+
+test('[NOLOSS-1] an adapter that never answers is undecided after the time limit', async () => {
+  const started = Date.now();
+  const r = await runProfile(driverWith('hang', () => ({ setDirtyTracking: () => new Promise<number>(() => {}) })), options);
+  assert.is(r.verdict, 'undecided');
+  assert.match(r.undecided!.message, /setDirtyTracking did not answer within 200 ms/);
+  assert.ok(Date.now() - started < 5000, 'one time-out stops the run');
+});
+
+test('[BITMAP-1] a dirty bitmap of the wrong length is undecided, naming the lengths', async () => {
+  const r = await runProfile(
+    driverWith('short-bitmap', (d) => ({
+      async readAndClearDirty(iova, size, flags) {
+        const got = await d.readAndClearDirty(iova, size, flags);
+        return { errno: got.errno, dirty: got.dirty.subarray(0, Math.max(0, got.dirty.length - 8)) };
+      },
+    })),
+    options,
+  );
+  assert.is(r.verdict, 'undecided');
+  assert.match(r.undecided!.message, /dirty bitmap of \d+ bytes; \d+ pages need exactly \d+ bytes/);
+});
+
+test('[PTE-1] a non-integer errno and a malformed DMA outcome are undecided', async () => {
+  const r = await runProfile(driverWith('bad-errno', () => ({ map: async () => 'ok' as unknown as number })), options);
+  assert.is(r.verdict, 'undecided');
+  assert.match(r.undecided!.message, /errno result must be 0 or a negative errno/);
+  const ref = referenceSmmuHwAdapter();
+  const badHw: SmmuHwAdapter = {
+    profile: 'smmu-hw',
+    name: 'bad-dma',
+    async create(memory, config) {
+      const hw = await ref.create(memory, config);
+      return { ...hw, dmaWrite: async () => ({ ok: true }) as never };
+    },
+  };
+  const h = await runProfile(badHw, options);
+  assert.is(h.verdict, 'undecided');
+  assert.match(h.undecided!.message, /pa must be a non-negative integer/);
+});
+
+test('[NOLOSS-1] an adapter whose create throws is undecided', async () => {
+  const r = await runProfile({ profile: 'smmu-driver', name: 'no-create', create: async () => { throw new TypeError('nope'); } }, options);
+  assert.is(r.verdict, 'undecided');
+  assert.match(r.undecided!.message, /create threw: TypeError: nope/);
+});
+
+test.run();
