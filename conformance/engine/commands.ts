@@ -418,17 +418,25 @@ export class ReadAndClearCommand implements RunCommand {
     readonly noClear: boolean,
     /** smmu-driver: a DMA write at the driver's `at`-th memory access, to +offset pages of the range. */
     readonly inject: { at: number; offset: number } | undefined = undefined,
+    /** Instead of page/pages: a range that ends with a mapped leaf (picked) and starts `before` pages ahead of it. */
+    readonly endingAt: { pick: number; before: number } | undefined = undefined,
   ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
-    const [iova, size] = range(this.page, this.pages);
+    let [iova, size] = range(this.page, this.pages);
+    const leaves = [...m.model.leaves.values()];
+    if (this.endingAt !== undefined && leaves.length > 0) {
+      const l = leaves[this.endingAt.pick % leaves.length]!;
+      iova = Math.max(0, l.iova - this.endingAt.before * PAGE);
+      size = l.iova + l.size - iova;
+    }
     const inject = this.inject === undefined ? undefined : { at: this.inject.at, iova: iova + ((this.inject.offset * PAGE) % size) };
     await readAndClear(m, r, iova, size, this.noClear, `${this}`, inject);
   }
   toString = () =>
-    `readAndClearDirty(${hex(this.page * PAGE)}, ${this.pages} pages${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''}${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
+    `readAndClearDirty(${this.endingAt === undefined ? `${hex(this.page * PAGE)}, ${this.pages} pages` : `ending with leaf #${this.endingAt.pick}, from ${this.endingAt.before} pages before it`}${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''}${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
 }
 
 /** Pages of [iova, iova + size) whose leaf the model has writable-dirty. */

@@ -119,6 +119,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
       fc.tuple(page, fc.oneof(pages, fc.constant(WINDOW / PAGE)), fc.boolean(), driverInject).map(([p, n, nc, i]) => new ReadAndClearCommand(p, n, nc, i)),
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
+      fc.tuple(fc.nat(), fc.nat(8), fc.boolean()).map(([pick, before, nc]) => new ReadAndClearCommand(0, 0, nc, undefined, { pick, before })),
       fc.tuple(page, pages, fc.boolean()).map(([p, n, a]) => new InvalidateCommand(p, n, a)),
       fc.boolean().map((e) => new TrackingCommand(e)),
       fc.constant(new TrackingCommand(true)),
