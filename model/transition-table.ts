@@ -20,7 +20,13 @@ export function transitionKey(t: AnyTransitionDefinition): string {
   return `${source} --${t.eventType}#${list.indexOf(t)}`;
 }
 
-export const stateKey = (snapshot: unknown): string => JSON.stringify((snapshot as { value: unknown }).value);
+const keys = new WeakMap<object, string>();
+/** The key of a snapshot's state value (memoised per snapshot object: table snapshots are shared). */
+export const stateKey = (snapshot: unknown): string => {
+  let k = keys.get(snapshot as object);
+  if (k === undefined) keys.set(snapshot as object, (k = JSON.stringify((snapshot as { value: unknown }).value)));
+  return k;
+};
 const eventKey = (event: unknown): string => JSON.stringify(event);
 
 export class TransitionTable<M extends AnyStateMachine> {

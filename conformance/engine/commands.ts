@@ -262,8 +262,13 @@ export class DmaCommand implements RunCommand {
     const changeResult = pending === undefined ? undefined : await pending;
     const orders: DescriptorModel[] = [];
     let chosen: ExpectedOutcome | undefined;
-    for (const dmaFirst of driverDone.ok ? [true, false] : [true]) {
+    // Both orders, and where the kit cannot see the IOTLB, with the entry evicted too (IOTLB-11).
+    const evictions = r.sys.tlb() === undefined && m.model.cachedAt(iova) ? [false, true] : [false];
+    const attempts = evictions.flatMap((evicted) => (driverDone.ok ? [true, false] : [true]).map((dmaFirst) => ({ evicted, dmaFirst })));
+    for (const [n, { evicted, dmaFirst }] of attempts.entries()) {
+      const last = n === attempts.length - 1;
       const c = m.model.clone();
+      if (evicted) c.evictAt(iova);
       let want: ExpectedOutcome;
       const saved = m.model;
       m.model = c;
@@ -283,7 +288,7 @@ export class DmaCommand implements RunCommand {
         chosen = want;
         break;
       } catch (e) {
-        if (!(e instanceof Violation) || !dmaFirst || !driverDone.ok) {
+        if (!(e instanceof Violation) || last) {
           record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
           throw e;
         }
