@@ -1,6 +1,7 @@
 // `npm run bench`: runs every scenario and prints its figures, each with its target if
 // it has one. With --json, prints one {"name", "value", "unit"} object per line and
 // nothing else on stdout. A scenario that finds a wrong result throws: exit status 1.
+import { conformanceEngine } from './conformance-engine.ts';
 import { pgtableScan } from './pgtable-scan.ts';
 
 export interface Figure {
@@ -13,10 +14,13 @@ export interface Figure {
 export interface Scenario {
   readonly name: string;
   /** `log` reports progress (to stderr, and only in human-readable mode). */
-  run(log: (message: string) => void): Figure[];
+  run(log: (message: string) => void): Figure[] | Promise<Figure[]>;
 }
 
-const scenarios: Scenario[] = [pgtableScan];
+const all: Scenario[] = [pgtableScan, conformanceEngine];
+// `npm run bench -- --only NAME` runs one scenario.
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const scenarios = all.filter((s) => only === undefined || s.name === only);
 
 function format(value: number): string {
   if (Math.abs(value) >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
@@ -37,7 +41,7 @@ if (!json && globalThis.gc === undefined) log('global.gc is not exposed (run nod
 
 for (const scenario of scenarios) {
   if (!json) console.log(`${scenario.name}`);
-  for (const f of scenario.run(log)) {
+  for (const f of await scenario.run(log)) {
     console.log(json ? JSON.stringify({ name: f.name, value: f.value, unit: f.unit }) : `  ${describe(f)}`);
   }
 }

@@ -42,6 +42,8 @@ export interface RunOptions {
   readonly path?: string;
   readonly timeoutMs: number;
   readonly maxCommands: number;
+  /** Races: DMA between the driver's memory accesses, software changes between the hardware's (default on). */
+  readonly interleave?: boolean;
   readonly onProgress?: (done: number) => void;
 }
 
@@ -86,12 +88,12 @@ function configArbitrary(): fc.Arbitrary<RunConfig> {
   });
 }
 
-function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath: string | undefined): fc.Arbitrary<Iterable<RunCommand>> {
+function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath: string | undefined, interleave: boolean): fc.Arbitrary<Iterable<RunCommand>> {
   const page = fc.nat(WINDOW / PAGE - 1);
   const pages = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(512, 1024, 511, 513));
-  const driverInject = profile === 'smmu-driver' ? fc.option(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
+  const driverInject = interleave && profile === 'smmu-driver' ? fc.option(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
   const hwInterleave =
-    profile === 'smmu-hw'
+    interleave && profile === 'smmu-hw'
       ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock', 'readAndClear') }), { nil: undefined, freq: 3 })
       : fc.constant(undefined);
   const blockMap = fc.tuple(page.map((p) => p - (p % 512)), fc.constantFrom(512, 1024), fc.boolean()).map(([p, n, w]) => new MapCommand(p, n, w, true));
@@ -104,7 +106,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
       fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),
-      ...(profile === 'smmu-hw'
+      ...(interleave && profile === 'smmu-hw'
         ? [
             fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock')).map(
               ([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }),
@@ -114,7 +116,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
       // the page of the last access again (pick % 3 === 2): a write through what the last access cached
       fc.nat(3).map((s) => new DmaCommand(true, 2, 0, s, undefined)),
       fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i)),
-      ...(profile === 'smmu-driver' ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset }))] : []),
+      ...(interleave && profile === 'smmu-driver' ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset }))] : []),
       fc.tuple(fc.nat(3), driverInject).map(([g, i]) => new MergeCommand(g, i)),
       fc.tuple(page, fc.oneof(pages, fc.constant(WINDOW / PAGE)), fc.boolean(), driverInject).map(([p, n, nc, i]) => new ReadAndClearCommand(p, n, nc, i)),
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
@@ -202,7 +204,7 @@ async function runRandom(adapter: Adapter, options: RunOptions): Promise<Profile
   let commands = 0;
   let runs = 0;
   const [path, replayPath] = options.path === undefined ? [undefined, undefined] : options.path.split('@');
-  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(adapter.profile, options.maxCommands, replayPath), async (cfg, cmds) => {
+  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(adapter.profile, options.maxCommands, replayPath, options.interleave ?? true), async (cfg, cmds) => {
     if (undecided !== undefined) return;
     const trace: TraceStep[] = [];
     try {

@@ -20,7 +20,7 @@ export class MemoryError extends Error {
 
 export const FRAME_SIZE = 4096;
 const WORDS_PER_FRAME = FRAME_SIZE / 8;
-const FRAMES_PER_CHUNK = 512; // 2 MiB of backing store per allocation
+const MAX_FRAMES_PER_CHUNK = 512; // chunks grow from 8 frames to 2 MiB of backing store
 const U64 = (1n << 64n) - 1n;
 
 export interface PhysicalMemoryOptions {
@@ -38,7 +38,9 @@ export class PhysicalMemory {
   private readonly pool: BigUint64Array[] = [];
   private readonly freeList: number[] = [];
   private chunk: BigUint64Array | undefined;
-  private chunkUsed = FRAMES_PER_CHUNK;
+  private chunkFrames = 4;
+  private chunkUsed = 4;
+  private backing = 0;
   private framesInUse = 0;
 
   constructor(options: PhysicalMemoryOptions = {}) {
@@ -57,8 +59,11 @@ export class PhysicalMemory {
       this.framesInUse++;
       return this.base + reused * FRAME_SIZE;
     }
-    if (this.chunkUsed === FRAMES_PER_CHUNK) {
-      this.chunk = new BigUint64Array(FRAMES_PER_CHUNK * WORDS_PER_FRAME);
+    if (this.chunkUsed === this.chunkFrames) {
+      // Small systems (a conformance run makes thousands) stay small; big ones get 2 MiB chunks.
+      this.chunkFrames = Math.min(MAX_FRAMES_PER_CHUNK, this.chunkFrames * 2);
+      this.chunk = new BigUint64Array(this.chunkFrames * WORDS_PER_FRAME);
+      this.backing += this.chunkFrames * FRAME_SIZE;
       this.chunkUsed = 0;
     }
     const start = this.chunkUsed++ * WORDS_PER_FRAME;
@@ -86,7 +91,7 @@ export class PhysicalMemory {
 
   /** Bytes of backing store allocated (all chunks). */
   get backingBytes(): number {
-    return Math.ceil(this.pool.length / FRAMES_PER_CHUNK) * FRAMES_PER_CHUNK * FRAME_SIZE;
+    return this.backing;
   }
 
   private word(address: number): [BigUint64Array, number] {

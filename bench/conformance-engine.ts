@@ -1,0 +1,45 @@
+// The conformance engine's speed: commands per second of model-based runs against the
+// reference, with and without races (DMA between driver accesses, software changes
+// between hardware accesses), and for each mutant the seconds to kill it and the length
+// of its shrunk counterexample.
+import { referenceAdapters } from '../conformance/adapters/registry.ts';
+import { runProfile } from '../conformance/engine/run-profile.ts';
+import { mutants } from '../conformance/mutants/index.ts';
+import type { Figure, Scenario } from './index.ts';
+
+const RUNS = 1000;
+
+async function rate(profile: 'smmu-hw' | 'smmu-driver', interleave: boolean): Promise<number> {
+  const started = performance.now();
+  const r = await runProfile(referenceAdapters[profile], { runs: RUNS, seed: 1, timeoutMs: 2000, maxCommands: 30, interleave });
+  if (r.verdict !== 'conforms') throw new Error(`the reference did not conform on ${profile}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided)}`);
+  return r.commands / ((performance.now() - started) / 1000);
+}
+
+export const conformanceEngine: Scenario = {
+  name: 'conformance-engine',
+  async run(log) {
+    const figures: Figure[] = [];
+    for (const profile of ['smmu-driver', 'smmu-hw'] as const) {
+      for (const interleave of [false, true]) {
+        log(`${profile} ${interleave ? 'with' : 'without'} races, ${RUNS} runs`);
+        const value = await rate(profile, interleave);
+        figures.push({ name: `${profile} commands/s ${interleave ? 'with races' : 'without races'}`, value, unit: 'commands/s', ...(interleave ? {} : { target: { atLeast: 20_000 } }) });
+      }
+    }
+    const seconds: number[] = [];
+    for (const m of mutants) {
+      log(`mutant ${m.name}`);
+      let seed = 0;
+      for (const ch of m.name) seed = (seed * 31 + ch.charCodeAt(0)) >>> 0;
+      const r = await runProfile(m.adapter, { runs: RUNS, seed, timeoutMs: 2000, maxCommands: 30 });
+      if (r.verdict !== 'does-not-conform') throw new Error(`mutant ${m.name} survived`);
+      seconds.push(r.seconds);
+      figures.push({ name: `mutant ${m.name} seconds to kill`, value: r.seconds, unit: 's', target: { atMost: 10 } });
+      figures.push({ name: `mutant ${m.name} counterexample length`, value: r.counterexample!.steps.length, unit: 'steps', target: { atMost: 12 } });
+    }
+    seconds.sort((a, b) => a - b);
+    figures.push({ name: 'mutants median seconds to kill', value: seconds[Math.floor(seconds.length / 2)]!, unit: 's', target: { atMost: 1 } });
+    return figures;
+  },
+};
