@@ -141,14 +141,21 @@ class DmaCmd implements Cmd {
 }
 
 /** Applies an injected DMA to the model on the side of the structural change the implementation's walk saw. */
-function applyInjected(m: DescriptorModel, r: Real, got: DmaResult | undefined, iova: number, beforeLevel: number, change: () => void): void {
-  if (got === undefined) return change();
-  if (!got.ok && got.fault === 'translation' && !r.bbml) return change(); // break-before-make window (SPLIT-2)
-  if (got.ok && got.level === beforeLevel) {
+function applyInjected(m: DescriptorModel, r: Real, got: DmaResult | undefined, iova: number, beforeLevel: number, change: (model: DescriptorModel) => void): void {
+  if (got === undefined) return change(m);
+  if (!got.ok && got.fault === 'translation' && !r.bbml) return change(m); // break-before-make window (SPLIT-2)
+  // A successful access names the leaf it went through, which says the order; a fault
+  // does not, so the order before the change is tried first, then the one after.
+  const beforeFirst = got.ok ? got.level === beforeLevel : (() => {
+    const c = m.clone();
+    const want = c.dma(iova, true, r.streams[0]!);
+    return !want.ok && want.fault === got.fault;
+  })();
+  if (beforeFirst) {
     sameDma(got, m.dma(iova, true, r.streams[0]!), `DMA write ${hex(iova)} injected before the change`);
-    return change();
+    return change(m);
   }
-  change();
+  change(m);
   sameDma(got, m.dma(iova, true, r.streams[0]!), `DMA write ${hex(iova)} injected after the change`);
 }
 
@@ -165,7 +172,7 @@ class SplitCmd implements Cmd {
     const ret = r.tb.domain.pgtable.splitBlock(b.iova);
     const got = done();
     if (ret !== 0) fail(`splitBlock(${hex(b.iova)}) returned ${ret}`);
-    applyInjected(m, r, got, iova, b.level, () => m.split(b.iova));
+    applyInjected(m, r, got, iova, b.level, (model) => model.split(b.iova));
     compare(m, r);
   }
   toString = () => `split(pick ${this.pick}${this.at === undefined ? '' : `, DMA write at access ${this.at} to +${this.offset} pages`})`;
@@ -183,7 +190,7 @@ class MergeCmd implements Cmd {
     const ret = r.tb.domain.pgtable.mergePages(base, 2);
     const got = done();
     if ((ret === 0) !== mergeable) fail(`mergePages(${hex(base)}) returned ${ret}, spec says ${mergeable ? 'mergeable' : 'not mergeable'}`);
-    if (mergeable) applyInjected(m, r, got, iova, 3, () => m.merge(base, 2));
+    if (mergeable) applyInjected(m, r, got, iova, 3, (model) => model.merge(base, 2));
     compare(m, r);
   }
   toString = () => `merge(${hex((this.region % (WINDOW / MiB2)) * MiB2)}${this.at === undefined ? '' : `, DMA write at access ${this.at} to +${this.offset} pages`})`;
@@ -270,7 +277,8 @@ const commands = fc.commands(
     fc.constant(new TrackingCmd(true)),
     fc.constant(new AttachCmd()),
   ],
-  { maxCommands: 30 },
+  // fast-check replays a command sequence only with its own replayPath: REFINEMENT_PATH is `<path>@<replayPath>`.
+  { maxCommands: 30, ...(process.env.REFINEMENT_PATH?.includes('@') ? { replayPath: process.env.REFINEMENT_PATH.split('@')[1]! } : {}) },
 );
 
 const config = fc.record({
@@ -298,10 +306,11 @@ export function refinementProperty() {
 
 test(`[MAP-1] [UNMAP-1] [HTTU-2] [CLEAR-1] [SPLIT-1] [SPLIT-2] [MERGE-1] [IOTLB-9] [TRACK-2] the reference refines the spec machines over ${NUM_RUNS} random sequences`, () => {
   const seed = process.env.REFINEMENT_SEED === undefined ? undefined : Number(process.env.REFINEMENT_SEED);
-  const path = process.env.REFINEMENT_PATH;
+  const path = process.env.REFINEMENT_PATH?.split('@')[0];
   const details = fc.check(refinementProperty(), { numRuns: NUM_RUNS, ...(seed === undefined ? {} : { seed }), ...(path === undefined ? {} : { path }) });
   if (details.failed) {
-    const replay = `REFINEMENT_SEED=${details.seed} REFINEMENT_PATH=${details.counterexamplePath} node --import tsx impl/descriptor-refinement.test.ts`;
+    const replayPath = /replayPath="([^"]*)"/.exec(String(details.counterexample?.[1]))?.[1] ?? '';
+    const replay = `REFINEMENT_SEED=${details.seed} REFINEMENT_PATH='${details.counterexamplePath}@${replayPath}' node --import tsx impl/descriptor-refinement.test.ts`;
     assert.unreachable(`${String(details.errorInstance)}\n${fc.defaultReportMessage(details)}\n\nreplay: ${replay}`);
   }
 });
