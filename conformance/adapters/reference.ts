@@ -15,9 +15,16 @@ export function createKitMemory(): PhysicalMemory {
   return new PhysicalMemory();
 }
 
+/**
+ * The reference runs on the kit's memory. Checked by shape, not `instanceof`: an adapter
+ * module may load its own copy of this file (another module instance, another class).
+ */
 function asPhysical(memory: KitMemory): PhysicalMemory {
-  if (!(memory instanceof PhysicalMemory)) throw new TypeError('the reference implementation runs on the kit\'s PhysicalMemory');
-  return memory;
+  const m = memory as Partial<PhysicalMemory>;
+  if (typeof m.frameWords !== 'function' || typeof m.allocFrame !== 'function' || !('hook' in m)) {
+    throw new TypeError('the reference implementation runs on the kit\'s PhysicalMemory (load, store, atomics, allocFrame, frameWords, hook)');
+  }
+  return memory as PhysicalMemory;
 }
 
 /** The reference SMMU: the kit's hardware in profile smmu-driver (its IOTLB can be inspected). */

@@ -23,6 +23,22 @@ const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-cli-'));
 const throwingAdapter = join(dir, 'throwing-adapter.mjs');
 writeFileSync(throwingAdapter, `export default { profile: 'smmu-driver', name: 'throws', create: async () => { throw new Error('no hardware here'); } };\n`);
 
+// Third-party modules that misbehave the three ways the tool must call undecided.
+const refUrl = new URL('../adapters/reference.ts', import.meta.url).href;
+function misbehaving(name: string, patch: string): string {
+  const file = join(dir, `${name}.ts`);
+  writeFileSync(
+    file,
+    `import { referenceSmmuDriverAdapter } from '${refUrl}';\n` +
+      `const ref = referenceSmmuDriverAdapter();\n` +
+      `export default { profile: 'smmu-driver', name: '${name}', async create(m, s, c) { const d = await ref.create(m, s, c); return { ...d, ${patch} }; } };\n`,
+  );
+  return file;
+}
+const throwsOnClear = misbehaving('throws-on-clear', `readAndClearDirty: async () => { throw new Error('driver bug'); }`);
+const neverAnswers = misbehaving('never-answers', `map: () => new Promise(() => {})`);
+const wrongLength = misbehaving('wrong-length', `readAndClearDirty: async (i, n, f) => { const r = await d.readAndClearDirty(i, n, f); return { errno: r.errno, dirty: new Uint8Array(r.dirty.length + 8) }; }`);
+
 async function usageError(argv: string[], pattern: RegExp): Promise<void> {
   const r = await cli(...argv);
   assert.is(r.status, 2, `${argv.join(' ')}: status`);
@@ -123,5 +139,18 @@ test('[IOTLB-9] mutants: a fixed seed per mutant, a kill table and its summary l
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('[NOLOSS-1] [BITMAP-1] an adapter that throws, one that never answers, one with a bitmap of the wrong length: exit 2 with the reason', async () => {
+  const cases: [string, RegExp][] = [
+    [throwsOnClear, /UNDECIDED: .*readAndClearDirty threw: Error: driver bug/],
+    [neverAnswers, /UNDECIDED: .*map did not answer within 300 ms/],
+    [wrongLength, /UNDECIDED: .*dirty bitmap of \d+ bytes; \d+ pages need exactly \d+ bytes/],
+  ];
+  for (const [module, reason] of cases) {
+    const r = await cli('run', '--adapter', module, '--profile', 'smmu-driver', '--runs', '20', '--timeout', '300', '--seed', '4');
+    assert.is(r.status, 2, module);
+    assert.match(r.out, reason);
+  }
+});
 
 test.run();
