@@ -24,20 +24,10 @@ const throwingAdapter = join(dir, 'throwing-adapter.mjs');
 writeFileSync(throwingAdapter, `export default { profile: 'smmu-driver', name: 'throws', create: async () => { throw new Error('no hardware here'); } };\n`);
 
 // Third-party modules that misbehave the three ways the tool must call undecided.
-const refUrl = new URL('../adapters/reference.ts', import.meta.url).href;
-function misbehaving(name: string, patch: string): string {
-  const file = join(dir, `${name}.ts`);
-  writeFileSync(
-    file,
-    `import { referenceSmmuDriverAdapter } from '${refUrl}';\n` +
-      `const ref = referenceSmmuDriverAdapter();\n` +
-      `export default { profile: 'smmu-driver', name: '${name}', async create(m, s, c) { const d = await ref.create(m, s, c); return { ...d, ${patch} }; } };\n`,
-  );
-  return file;
-}
-const throwsOnClear = misbehaving('throws-on-clear', `readAndClearDirty: async () => { throw new Error('driver bug'); }`);
-const neverAnswers = misbehaving('never-answers', `map: () => new Promise(() => {})`);
-const wrongLength = misbehaving('wrong-length', `readAndClearDirty: async (i, n, f) => { const r = await d.readAndClearDirty(i, n, f); return { errno: r.errno, dirty: new Uint8Array(r.dirty.length + 8) }; }`);
+const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).pathname;
+const throwsOnClear = fixture('throws-on-clear');
+const neverAnswers = fixture('never-answers');
+const wrongLength = fixture('wrong-length');
 
 async function usageError(argv: string[], pattern: RegExp): Promise<void> {
   const r = await cli(...argv);
