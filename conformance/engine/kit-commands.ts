@@ -68,11 +68,10 @@ export class KitClearWithoutTlbiCommand implements RunCommand {
     // Only a writable-dirty leaf is cleared (CLEAR-1); any other is left as it is (CLEAR-2).
     if (iopteWriteableDirty(leaf.pte)) r.sys.memory.fetchOr(leaf.ptep, ARM_LPAE_PTE_AP_RDONLY);
     m.model.clearWithoutInvalidate(leaf.iova);
-    // The kit read the leaf dirty and cleared it: a report of its pages.
-    const pages = new Set<number>();
-    for (let p = leaf.iova; p < leaf.iova + leaf.size && p < WINDOW; p += PAGE) pages.add(p);
-    m.ghost.beginReport();
-    m.ghost.endReport(leaf.iova, leaf.size, pages, true, () => true, 'NOLOSS-1');
+    // The kit read the leaf and cleared it: its pages are reported and no longer owed.
+    const pages: number[] = [];
+    for (let p = leaf.iova; p < leaf.iova + leaf.size && p < WINDOW; p += PAGE) pages.push(p);
+    m.ghost.discharge(pages);
     done(m, r, `kit: clear ${hex(leaf.iova)} without TLB invalidation`);
   }
   toString = () => `kit: clear a leaf without TLBI (pick ${this.pick})`;
