@@ -5,11 +5,13 @@ import { leafDescriptorMachine } from './descriptor/leaf-machine.ts';
 import { domainTrackingMachine } from './domain/tracking-machine.ts';
 import { iotlbEntryMachine } from './iotlb/iotlb-entry-machine.ts';
 import type { RuleMeta } from './rule.ts';
+import { vfioType1Machine } from './vfio/type1-machine.ts';
 
 export const specMachines = {
   leafDescriptor: leafDescriptorMachine,
   iotlbEntry: iotlbEntryMachine,
   domainTracking: domainTrackingMachine,
+  vfioType1: vfioType1Machine,
 } as const satisfies Record<string, AnyStateMachine>;
 
 export type SpecMachineName = keyof typeof specMachines;

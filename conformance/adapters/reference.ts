@@ -4,8 +4,10 @@
 import { IommuDomain, type PgtableFactory, type SmmuPort } from '../../impl/domain.ts';
 import { PhysicalMemory } from '../../impl/memory/physical-memory.ts';
 import { Smmu } from '../../impl/smmu/smmu.ts';
+import { IovaBitmap, iovaBitmapAlloc, iovaBitmapFree, iovaBitmapSet } from '../../impl/iova-bitmap/iova-bitmap.ts';
+import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
-import type { KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
+import type { IovaBitmapAdapter, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
 
 export type SmmuClass = new (memory: PhysicalMemory, config: { httu: 0 | 1 | 2; bbml: 0 | 1 | 2; iotlbCapacity?: number }) => Smmu;
 export type DomainClass = new (smmu: SmmuPort, memory: PhysicalMemory, options: SmmuDriverConfig, createPgtable?: PgtableFactory) => IommuDomain;
@@ -81,6 +83,28 @@ export function referenceSmmuDriverAdapter(name = 'reference', DomainImpl: Domai
         },
         setDirtyTracking: async (enable) => domain.setDirtyTracking(enable),
         attach: async (streamId) => domain.attach(streamId),
+      };
+    },
+  };
+}
+
+export type IovaBitmapClass = typeof IovaBitmap;
+
+/**
+ * The reference IOVA bitmap. `Impl` replaces the window class (the mutants); the kit's
+ * buffer has the reference UserBuffer's operations, which is all the window code uses.
+ */
+export function referenceIovaBitmapAdapter(name = 'reference', Impl?: IovaBitmapClass): IovaBitmapAdapter {
+  return {
+    profile: 'iova-bitmap',
+    name,
+    async create(buffer, args) {
+      const got = iovaBitmapAlloc(args.iova, args.length, args.pageSize, buffer as unknown as UserBuffer, args.offset, { maxPinnedPages: args.maxPinnedPages, bitmapSize: args.bitmapSize });
+      if (!(got instanceof IovaBitmap)) return got.errno;
+      const bitmap = Impl === undefined ? got : new Impl(args.iova, args.length, got.pgshift, buffer as unknown as UserBuffer, args.offset, args.maxPinnedPages);
+      return {
+        set: async (iova, length) => iovaBitmapSet(bitmap, iova, length),
+        free: async () => iovaBitmapFree(bitmap),
       };
     },
   };

@@ -107,6 +107,49 @@ export interface SmmuDriverAdapter {
   create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<SmmuDriver>;
 }
 
-export type Adapter = SmmuHwAdapter | SmmuDriverAdapter;
+// ---- profile iova-bitmap: the implementation under test is the bitmap window code -----
+
+/**
+ * The user's bitmap memory, owned by the kit: 4 KiB pages that must be pinned before
+ * they are written. The kit records every pin, unpin and write.
+ */
+export interface KitUserBuffer {
+  readonly size: number;
+  /** Pins one page; false if it cannot be pinned (outside the buffer or not mapped). */
+  pin(page: number): boolean;
+  unpin(page: number): void;
+  /** ORs `mask` into byte `offset` of `page`. */
+  orByte(page: number, offset: number, mask: number): void;
+  /** Sets bytes [start, end) of `page` to `value`. */
+  fillBytes(page: number, start: number, end: number, value: number): void;
+}
+
+export interface IovaBitmapArgs {
+  readonly iova: bigint;
+  readonly length: bigint;
+  readonly pageSize: bigint;
+  /** Byte offset of the bitmap in the user buffer: any alignment. */
+  readonly offset: number;
+  /** Bytes the user says the bitmap has. */
+  readonly bitmapSize: number;
+  /** Most user pages pinned at once. */
+  readonly maxPinnedPages: number;
+}
+
+export interface IovaBitmapInstance {
+  /** iova_bitmap_set: 0 or a negative errno. */
+  set(iova: bigint, length: bigint): Promise<number>;
+  /** iova_bitmap_free: unpins everything. */
+  free(): Promise<void>;
+}
+
+export interface IovaBitmapAdapter {
+  readonly profile: 'iova-bitmap';
+  readonly name: string;
+  /** iova_bitmap_alloc over the kit's buffer: an instance, or the negative errno it refused with. */
+  create(buffer: KitUserBuffer, args: IovaBitmapArgs): Promise<IovaBitmapInstance | number>;
+}
+
+export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter;
 export type ProfileName = Adapter['profile'];
-export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver'];
+export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap'];

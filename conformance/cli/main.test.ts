@@ -85,7 +85,7 @@ test('[NOLOSS-1] --help for every command, exit 0; no command at all is exit 2',
 test('[PTE-1] [HTTU-2] list: profiles, every requirement with text and source, the mutants', async () => {
   const r = await cli('list');
   assert.is(r.status, 0);
-  assert.match(r.out, /^profiles \(2\)\n {2}smmu-hw\n {2}smmu-driver\n/);
+  assert.match(r.out, /^profiles \(3\)\n {2}smmu-hw\n {2}smmu-driver\n {2}iova-bitmap\n/);
   assert.match(r.out, /HTTU-2 +With HD=1 a DMA write through a writable-clean leaf atomically clears AP\[2\]/);
   assert.match(r.out, /source: ARM IHI 0070 \(SMMUv3\) §3\.13\.3; seed 003/);
   assert.match(r.out, new RegExp(`mutants \\(${mutants.length}\\)`));

@@ -6,7 +6,9 @@ import { machineTransitions, specMachines } from '../../spec/machines.ts';
 import { DescriptorModel, specTables } from '../../model/descriptor-model.ts';
 import { DirtyGhost } from '../../model/ghost.ts';
 import { Violation, type ViolationKind } from '../../model/violation.ts';
-import type { Adapter, ProfileName } from '../adapters/types.ts';
+import type { Adapter, ProfileName, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
+
+type SmmuAdapter = SmmuHwAdapter | SmmuDriverAdapter;
 import {
   AttachCommand,
   DmaCommand,
@@ -28,6 +30,7 @@ import {
 } from './commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
 import { directedTests } from './directed.ts';
+import { runIovaBitmapProfile } from './iova-bitmap-profile.ts';
 import { Undecided } from './limits.ts';
 import { createSystem, type SystemConfig } from './system.ts';
 
@@ -141,7 +144,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
 }
 
 /** Runs one sequence from scratch; returns the trace and the number of commands run. */
-async function runSequence(adapter: Adapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+async function runSequence(adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[]): Promise<number> {
   const { startTracking, ...config } = cfg;
   const sys = await createSystem(adapter, config, { timeoutMs });
   const model = new DescriptorModel(config.dirtyCapable, config.pageGranular, config.dirtyCapable && config.httu === 2);
@@ -156,6 +159,7 @@ async function runSequence(adapter: Adapter, cfg: RunConfig, cmds: Iterable<RunC
 }
 
 export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
+  if (adapter.profile === 'iova-bitmap') return runIovaBitmapProfile(adapter, options);
   for (const t of Object.values(specTables)) t.covered.clear();
   if (options.path?.startsWith('directed:')) return runDirected(adapter, options, options.path.slice('directed:'.length));
   const random = await runRandom(adapter, options);
@@ -168,7 +172,7 @@ export async function runProfile(adapter: Adapter, options: RunOptions): Promise
  * The directed tests (smmu-hw): each a fixed sequence aimed at one IOTLB transition; all
  * of them, or only the one named. Coverage accumulates over the random run before it.
  */
-async function runDirected(adapter: Adapter, options: RunOptions, only?: string): Promise<ProfileResult> {
+async function runDirected(adapter: SmmuAdapter, options: RunOptions, only?: string): Promise<ProfileResult> {
   const started = performance.now();
   const tests = directedTests().filter((t) => only === undefined || t.id === only);
   if (only !== undefined && tests.length === 0) throw new Error(`no directed test ${only}; they are named leafDescriptor/<transition key> or iotlbEntry/<transition key>`);
@@ -197,7 +201,7 @@ async function runDirected(adapter: Adapter, options: RunOptions, only?: string)
   return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, false) };
 }
 
-async function runRandom(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
+async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {
   const started = performance.now();
   const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
   let undecided: { message: string; steps: TraceStep[] } | undefined;

@@ -10,7 +10,7 @@
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
 import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
 import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
-import type { Adapter, DmaOutcome, KitSmmuPort, ProfileName, SmmuCommand, SmmuDriver, SmmuHw } from '../adapters/types.ts';
+import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter } from '../adapters/types.ts';
 import { Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
 
 export interface SystemConfig {
@@ -32,7 +32,7 @@ export interface TlbView {
 type Memory = ReturnType<typeof createKitMemory>;
 
 export interface System {
-  readonly profile: ProfileName;
+  readonly profile: 'smmu-hw' | 'smmu-driver';
   readonly memory: Memory;
   readonly streams: number[];
   /** TTB0 of the domain, read from the first stream's CD in kit memory. */
@@ -99,7 +99,7 @@ function withHook(memory: Memory) {
   };
 }
 
-export async function createSystem(adapter: Adapter, config: SystemConfig, options: SystemOptions): Promise<System> {
+export async function createSystem(adapter: SmmuHwAdapter | SmmuDriverAdapter, config: SystemConfig, options: SystemOptions): Promise<System> {
   return adapter.profile === 'smmu-hw' ? createHwSystem(adapter, config, options) : createDriverSystem(adapter, config, options);
 }
 

@@ -1,12 +1,13 @@
 // The mutant zoo: every faulty variant of the reference the suite must reject.
 import { domainMutants } from './domain-mutants.ts';
+import { iovaBitmapMutants } from './iova-bitmap-mutants.ts';
 import { pgtableMutants } from './pgtable-mutants.ts';
 import { smmuMutants } from './smmu-mutants.ts';
 import type { Mutant } from './types.ts';
 
 export type { BugClass, Mutant } from './types.ts';
 
-export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants];
+export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants];
 
 export function findMutant(name: string): Mutant | undefined {
   return mutants.find((m) => m.name === name);

@@ -1,6 +1,9 @@
 // Every mutant is a real deviation: one directed sequence per mutant, run through the
 // mutant's adapter exactly as the kit builds it and through the reference adapter, with
 // an observable result (a dirty bitmap, a raw descriptor, a DMA result) that differs.
+import { KitBuffer } from '../engine/iova-bitmap-profile.ts';
+import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
+import type { IovaBitmapAdapter, IovaBitmapArgs } from '../adapters/types.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SmmuPort } from '../../impl/domain.ts';
@@ -346,6 +349,40 @@ test('[PTE-1] the zoo: at least 14 mutants, unique kebab-case names, adapters of
     assert.is(directedTitles.filter((t) => t.includes(`mutant ${m.name} deviates from the reference`)).length, 1, `${m.name} has one directed test`);
   }
   assert.is(findMutant('no-such-mutant'), undefined);
+});
+
+
+// ---- iova-bitmap mutants: the same recordings through the reference and the mutant ----
+
+async function bitmapBytes(name: string | undefined, args: IovaBitmapArgs, sets: [bigint, bigint][]): Promise<Uint8Array> {
+  const adapter = name === undefined ? referenceIovaBitmapAdapter() : (findMutant(name)!.adapter as IovaBitmapAdapter);
+  const buf = new KitBuffer(Math.ceil((args.offset + args.bitmapSize + 16) / 4096) * 4096);
+  buf.bytes.fill(0, args.offset, args.offset + args.bitmapSize); // the bitmap starts zeroed, guard bytes around it
+  const bm = await adapter.create(buf, args);
+  if (typeof bm === 'number') throw new Error(`alloc refused: ${bm}`);
+  for (const [iova, length] of sets) await bm.set(iova, length);
+  await bm.free();
+  return buf.bytes;
+}
+
+directed('[IOVA-BITMAP-7] mutant iova-bitmap-ignores-pgoff deviates from the reference: a bitmap 7 bytes into its page is written at byte 0', async () => {
+  const args = { iova: 0n, length: 64n * 4096n, pageSize: 4096n, offset: 7, bitmapSize: 8, maxPinnedPages: 512 };
+  const ref = await bitmapBytes(undefined, args, [[4096n, 4096n]]);
+  const mut = await bitmapBytes('iova-bitmap-ignores-pgoff', args, [[4096n, 4096n]]);
+  assert.is(ref[7], 0b10);
+  assert.is(ref[0], 0xa5, 'the guard byte before the bitmap is untouched');
+  assert.is(mut[7], 0, 'the mutant missed the bit');
+  assert.is(mut[0], 0xa5 | 0b10, 'and wrote over memory before the bitmap');
+});
+
+directed('[IOVA-BITMAP-8] mutant iova-bitmap-drops-past-window deviates from the reference: the tail past a one-page window is lost', async () => {
+  const pages = 40_000n; // 5,000 bytes of bitmap: more than one pinned page
+  const args = { iova: 0n, length: pages * 4096n, pageSize: 4096n, offset: 0, bitmapSize: 5000, maxPinnedPages: 1 };
+  const ref = await bitmapBytes(undefined, args, [[0n, pages * 4096n]]);
+  const mut = await bitmapBytes('iova-bitmap-drops-past-window', args, [[0n, pages * 4096n]]);
+  assert.is(ref[4999], 0xff);
+  assert.is(mut[4095], 0xff, 'the first window is recorded');
+  assert.is(mut[4096], 0, 'the rest of the recording was dropped');
 });
 
 test.run();

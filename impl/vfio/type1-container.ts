@@ -1,0 +1,397 @@
+// The reference VFIO type1 container: DMA mappings kept per MAP_DMA call (as QEMU's
+// VFIODMARange), the dirty-page ioctls with the manual-clear extension, on top of one
+// IOMMU domain of the SMMU model. Methods take the ioctls' raw numbers and return
+// `{ errno }` (0 or a negated Linux errno) plus data; a refused call changes nothing.
+// Bitmaps use the kernel layout: bit i of u64 word i / 64 (little-endian bytes: byte
+// i >> 3, bit i & 7) is page iova + i * pgsize; ALIGN(npages, 64) / 8 bytes.
+//
+// Sources: Linux include/uapi/linux/vfio.h, drivers/vfio/vfio_iommu_type1.c
+//          (vfio_dma_do_map, vfio_dma_do_unmap, vfio_iommu_type1_dirty_pages,
+//          vfio_iova_dirty_bitmap, update_user_bitmap, verify_bitmap_size,
+//          vfio_iommu_migration_build_caps); the manual-clear RFC (Kunkun Jiang /
+//          Keqian Zhu, 2021: vfio_iova_dirty_log_clear; QEMU GET_BITMAP_NOCLEAR); seeds 000, 003.
+//
+// Dirty state lives in the page table (HTTU): GET_BITMAP is the domain's read-and-clear,
+// GET_BITMAP_NOCLEAR the same with IOMMU_DIRTY_NO_CLEAR, CLEAR_BITMAP a read-and-clear
+// without recording over each run of set bits (it clears only leaves wholly inside the
+// run, then invalidates the TLB over what it cleared). Without hardware dirty tracking
+// (SMMU_IDR0.HTTU < 2, or a domain not allocated for it) every mapped page is reported
+// dirty on every report, as type1 does for groups without a pinned-page scope.
+//
+// DEPARTS (the spec says so too): no VFIO_UPDATE_VADDR (MAP and UNMAP with VADDR are
+// -EINVAL, as before v5.12); vaddr is taken as the physical address the pages are pinned
+// at (no process address space); argsz and copy_{from,to}_user are not modelled (no
+// -EFAULT for unreadable buffers: a CLEAR_BITMAP data array shorter than the range reads
+// as zeros); a missing range for a bitmap operation is a caller error (TypeError).
+import { EEXIST, EFAULT, EINVAL } from '../errno.ts';
+import type { IommuDomain } from '../domain.ts';
+import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from '../pgtable/io-pgtable-arm.ts';
+import { IOVA_LIMIT } from '../pgtable/pte.ts';
+import { createTestbed, type Testbed, type TestbedOptions } from '../testbed.ts';
+
+/** include/uapi/asm-generic/errno-base.h. Not (yet) in impl/errno.ts. */
+export const ENOSPC = 28;
+
+export const VFIO_TYPE1_IOMMU = 1;
+export const VFIO_TYPE1v2_IOMMU = 3;
+export const VFIO_UNMAP_ALL = 9;
+export const VFIO_DIRTY_LOG_MANUAL_CLEAR = 11;
+
+export const VFIO_DMA_MAP_FLAG_READ = 1 << 0;
+export const VFIO_DMA_MAP_FLAG_WRITE = 1 << 1;
+export const VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP = 1 << 0;
+export const VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1;
+export const VFIO_DMA_UNMAP_FLAG_VADDR = 1 << 2;
+export const VFIO_IOMMU_DIRTY_PAGES_FLAG_START = 1 << 0;
+export const VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP = 1 << 1;
+export const VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP = 1 << 2;
+export const VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR = 1 << 3;
+export const VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP = 1 << 4;
+export const VFIO_IOMMU_INFO_PGSIZES = 1 << 0;
+export const VFIO_IOMMU_INFO_CAPS = 1 << 1;
+export const VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE = 1;
+export const VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION = 2;
+export const VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL = 3;
+
+/** The ARM LPAE 4 KiB-granule page sizes: 4 KiB pages, 2 MiB and 1 GiB blocks. */
+export const TYPE1_PGSIZE_BITMAP = 0x1000 | 0x20_0000 | 0x4000_0000;
+const PGSIZE = 0x1000; // 1 << __ffs(pgsize_bitmap)
+const DIRTY_BITMAP_PAGES_MAX = 2 ** 31 - 1; // INT_MAX
+const DIRTY_BITMAP_SIZE_MAX = Math.ceil(DIRTY_BITMAP_PAGES_MAX / 64) * 8; // 2^28
+const DMA_ENTRY_LIMIT = 0xffff; // dma_entry_limit default (U16_MAX)
+const U64_LIMIT = 1n << 64n;
+
+/** One MAP_DMA call's mapping (vfio_dma; QEMU's VFIODMARange). Never merged with its neighbours. */
+export interface VfioDma {
+  readonly iova: number;
+  readonly size: number;
+  readonly vaddr: number;
+  readonly prot: number;
+}
+
+/** struct vfio_bitmap: bytes per bit, bytes of the buffer, and (CLEAR_BITMAP) its contents. */
+export interface VfioBitmap {
+  readonly pgsize: number;
+  readonly size: number;
+  readonly data?: Uint8Array;
+}
+
+/** struct vfio_iommu_type1_dirty_bitmap_get. */
+export interface DirtyBitmapRange {
+  readonly iova: number;
+  readonly size: number;
+  readonly bitmap: VfioBitmap;
+}
+
+export interface Type1Info {
+  readonly errno: 0;
+  readonly flags: number;
+  readonly iovaPgsizes: number;
+  readonly capMigration: { readonly id: 2; readonly version: 1; readonly flags: 0; readonly pgsizeBitmap: number; readonly maxDirtyBitmapSize: number };
+  readonly capDmaAvail: { readonly id: 3; readonly version: 1; readonly avail: number };
+  readonly capIovaRange: { readonly id: 1; readonly version: 1; readonly ranges: readonly { readonly start: number; readonly end: number }[] };
+}
+
+export interface Type1ContainerOptions {
+  /** dma_entry_limit: the most mappings the container holds (default 65535). */
+  readonly dmaEntryLimit?: number;
+}
+
+function u64(name: string, x: number): bigint {
+  if (!Number.isInteger(x) || x < 0 || x >= 2 ** 64) throw new RangeError(`${name}: must be an integer in [0, 2^64), got ${x}`);
+  return BigInt(x);
+}
+
+/** iova + size - 1 < iova in u64. */
+function wraps(iova: number, size: number): boolean {
+  return size > 0 && u64('iova', iova) + u64('size', size) > U64_LIMIT;
+}
+
+function aligned(x: number): boolean {
+  return x % PGSIZE === 0;
+}
+
+function bitmapBytes(pages: number): number {
+  return Math.ceil(pages / 64) * 8;
+}
+
+/** __ffs(pgsize) (0 for 0, where the kernel's is undefined). */
+function pgshift(pgsize: number): number {
+  if (!Number.isInteger(pgsize) || pgsize <= 0) return 0;
+  let s = 0;
+  while (Math.floor(pgsize / 2 ** s) % 2 === 0) s++;
+  return s;
+}
+
+/** verify_bitmap_size for a range of `size` bytes, less its npages == 0 clause (a zero size is refused on its own). */
+function bitmapSizeOk(size: number, bitmap: VfioBitmap): boolean {
+  const npages = Math.floor(size / 2 ** pgshift(bitmap.pgsize));
+  return bitmap.size > 0 && bitmap.size <= DIRTY_BITMAP_SIZE_MAX && bitmap.size >= bitmapBytes(npages);
+}
+
+/** Marks the pages of [from, to) in a bitmap whose bit 0 is page `base`. */
+function setPages(bitmap: Uint8Array, base: number, from: number, to: number): void {
+  for (let at = from; at < to; at += PGSIZE) {
+    const i = (at - base) / PGSIZE;
+    bitmap[i >> 3]! |= 1 << (i & 7);
+  }
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (let v = x >>> 0; v !== 0; v &= v - 1) n++;
+  return n;
+}
+
+export class VfioType1Container {
+  /** The vfio_dma list, sorted by iova. */
+  private readonly dmas: VfioDma[] = [];
+  private dmaAvail: number;
+  private tracking = false;
+  /** Tracking is on and the domain records dirty state in hardware; otherwise the all-dirty fallback. */
+  private hwTracking = false;
+  private manualClear = false;
+
+  constructor(
+    readonly domain: IommuDomain,
+    options: Type1ContainerOptions = {},
+  ) {
+    this.dmaAvail = options.dmaEntryLimit ?? DMA_ENTRY_LIMIT;
+  }
+
+  /** The mappings, in IOVA order. */
+  get mappings(): readonly VfioDma[] {
+    return this.dmas.map((d) => ({ ...d }));
+  }
+
+  /** iommu->dirty_page_tracking. */
+  get dirtyPageTracking(): boolean {
+    return this.tracking;
+  }
+
+  /** Whether the tracking is the hardware's (HTTU) rather than the all-dirty fallback. */
+  get hardwareDirtyTracking(): boolean {
+    return this.hwTracking;
+  }
+
+  /** Whether VFIO_DIRTY_LOG_MANUAL_CLEAR was negotiated. */
+  get dirtyLogManualClear(): boolean {
+    return this.manualClear;
+  }
+
+  /** VFIO_CHECK_EXTENSION: 1 for the extensions offered; asking for VFIO_DIRTY_LOG_MANUAL_CLEAR negotiates it. */
+  checkExtension(extension: number): number {
+    switch (extension) {
+      case VFIO_DIRTY_LOG_MANUAL_CLEAR:
+        this.manualClear = true;
+        return 1;
+      case VFIO_TYPE1_IOMMU:
+      case VFIO_TYPE1v2_IOMMU:
+      case VFIO_UNMAP_ALL:
+        return 1;
+      default:
+        return 0;
+    }
+  }
+
+  /** VFIO_IOMMU_GET_INFO with its capability chain (migration, DMA available, IOVA ranges). */
+  getInfo(): Type1Info {
+    return {
+      errno: 0,
+      flags: VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS,
+      iovaPgsizes: TYPE1_PGSIZE_BITMAP,
+      capMigration: { id: VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, version: 1, flags: 0, pgsizeBitmap: PGSIZE, maxDirtyBitmapSize: DIRTY_BITMAP_SIZE_MAX },
+      capDmaAvail: { id: VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, version: 1, avail: this.dmaAvail },
+      capIovaRange: { id: VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, version: 1, ranges: [{ start: 0, end: IOVA_LIMIT - 1 }] },
+    };
+  }
+
+  /** VFIO_IOMMU_MAP_DMA: maps [iova, iova + size) to the pages pinned at vaddr. */
+  mapDma(flags: number, vaddr: number, iova: number, size: number): { errno: number } {
+    const prot = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+    const last = u64('iova', iova) + u64('size', size) - 1n;
+    u64('vaddr', vaddr);
+    // 1. Flags: READ and/or WRITE, nothing else (VFIO-MAP-1).
+    if ((flags & ~prot) !== 0 || (flags & prot) === 0) return { errno: -EINVAL };
+    // 2. Size and alignment (VFIO-MAP-2), 3. wrap (VFIO-MAP-3).
+    if (size === 0 || !aligned(iova) || !aligned(size) || !aligned(vaddr)) return { errno: -EINVAL };
+    if (wraps(iova, size) || wraps(vaddr, size)) return { errno: -EINVAL };
+    // 4. Overlap (VFIO-MAP-4), 5. entries left (VFIO-MAP-5).
+    if (this.dmas.some((d) => d.iova < iova + size && iova < d.iova + d.size)) return { errno: -EEXIST };
+    if (this.dmaAvail === 0) return { errno: -ENOSPC };
+    // 6. Inside the IOVA range (VFIO-MAP-6), 7. pinnable (VFIO-MAP-7).
+    if (last >= BigInt(IOVA_LIMIT)) return { errno: -EINVAL };
+    if (vaddr + size > IOVA_LIMIT) return { errno: -EFAULT };
+    // 8. While tracking, a dirty bitmap must be able to cover it (VFIO-MAP-8).
+    if (this.tracking && size / PGSIZE > DIRTY_BITMAP_PAGES_MAX) return { errno: -EINVAL };
+    // 9. Map, then link (VFIO-MAP-9).
+    const ret = this.domain.map(iova, vaddr, size, ((flags & VFIO_DMA_MAP_FLAG_READ) !== 0 ? IOMMU_READ : 0) | ((flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0 ? IOMMU_WRITE : 0));
+    if (ret !== 0) return { errno: ret };
+    const at = this.dmas.findIndex((d) => d.iova > iova);
+    this.dmas.splice(at < 0 ? this.dmas.length : at, 0, { iova, size, vaddr, prot: flags & prot });
+    this.dmaAvail--;
+    return { errno: 0 };
+  }
+
+  /** Whether [iova, iova + size) starts or ends inside a mapping (the v2 no-bisection rule). */
+  private bisects(iova: number, size: number): boolean {
+    const end = iova + size;
+    return this.dmas.some((d) => (d.iova < iova && iova < d.iova + d.size) || (d.iova < end && end < d.iova + d.size));
+  }
+
+  /** The mappings wholly inside [iova, iova + size) (after the bisection check: every one that meets it). */
+  private inside(iova: number, size: number): VfioDma[] {
+    return this.dmas.filter((d) => d.iova >= iova && d.iova + d.size <= iova + size);
+  }
+
+  /**
+   * VFIO_IOMMU_UNMAP_DMA. With VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, `bitmap` is the
+   * vfio_bitmap and the result carries the dirty pages of what was unmapped, relative to iova.
+   */
+  unmapDma(flags: number, iova: number, size: number, bitmap?: VfioBitmap): { errno: number; unmapped: number; bitmap?: Uint8Array } {
+    const refuse = (errno: number) => ({ errno: -errno, unmapped: 0 });
+    const getDirty = (flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) !== 0;
+    const all = (flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
+    const vaddr = (flags & VFIO_DMA_UNMAP_FLAG_VADDR) !== 0;
+    u64('iova', iova);
+    u64('size', size);
+    // 1. Flags (VFIO-UNMAP-1..3).
+    if ((flags & ~(VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR)) !== 0) return refuse(EINVAL);
+    if (getDirty && (all || vaddr)) return refuse(EINVAL);
+    if (vaddr) return refuse(EINVAL);
+    // 2. The user bitmap (VFIO-UNMAP-4).
+    if (getDirty && (bitmap === undefined || !bitmapSizeOk(size, bitmap))) return refuse(EINVAL);
+    // 3. The range (VFIO-UNMAP-5..7).
+    if (!aligned(iova)) return refuse(EINVAL);
+    if (all && (iova !== 0 || size !== 0)) return refuse(EINVAL);
+    if (!all && (size === 0 || !aligned(size) || wraps(iova, size))) return refuse(EINVAL);
+    // 4. Dirty bitmap only while tracking, at the smallest page size (VFIO-UNMAP-8, -9).
+    if (getDirty && (!this.tracking || bitmap!.pgsize !== PGSIZE)) return refuse(EINVAL);
+    // 5. No bisection (VFIO-UNMAP-10).
+    if (!all && this.bisects(iova, size)) return refuse(EINVAL);
+    // 6. Unmap each mapping, recording its dirty pages up to the moment it goes (VFIO-UNMAP-11, -12).
+    const victims = all ? [...this.dmas] : this.inside(iova, size);
+    const out = getDirty ? new Uint8Array(bitmapBytes(size / PGSIZE)) : undefined;
+    let unmapped = 0;
+    for (const d of victims) {
+      if (out !== undefined && this.hwTracking) {
+        this.domain.unmap(d.iova, d.size, (at, len) => setPages(out, iova, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size)));
+      } else {
+        this.domain.unmap(d.iova, d.size);
+        if (out !== undefined) setPages(out, iova, d.iova, d.iova + d.size); // VFIO-DIRTY-14 fallback
+      }
+      this.dmas.splice(this.dmas.indexOf(d), 1);
+      this.dmaAvail++;
+      unmapped += d.size;
+    }
+    return out === undefined ? { errno: 0, unmapped } : { errno: 0, unmapped, bitmap: out };
+  }
+
+  /**
+   * VFIO_IOMMU_DIRTY_PAGES: exactly one of START, STOP, GET_BITMAP and, once manual clear
+   * is negotiated, GET_BITMAP_NOCLEAR and CLEAR_BITMAP. The bitmap operations take `range`;
+   * GET_BITMAP and GET_BITMAP_NOCLEAR return the bitmap, CLEAR_BITMAP reads `range.bitmap.data`.
+   */
+  dirtyPages(flags: number, range?: DirtyBitmapRange): { errno: number; bitmap?: Uint8Array } {
+    const manualClearFlags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR | VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP;
+    const mask = VFIO_IOMMU_DIRTY_PAGES_FLAG_START | VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP | VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP | manualClearFlags;
+    // 1. Flags: known (VFIO-DIRTY-1), manual clear negotiated (VFIO-CLEAR-2), exactly one (VFIO-DIRTY-2).
+    if ((flags & ~mask) !== 0) return { errno: -EINVAL };
+    if ((flags & manualClearFlags) !== 0 && !this.manualClear) return { errno: -EINVAL };
+    if (popcount(flags) !== 1) return { errno: -EINVAL };
+    if (flags === VFIO_IOMMU_DIRTY_PAGES_FLAG_START) return { errno: this.start() };
+    if (flags === VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP) return { errno: this.stop() };
+    if (range === undefined) throw new TypeError('VFIO_IOMMU_DIRTY_PAGES: a bitmap operation needs a range');
+    const { iova, size, bitmap } = range;
+    u64('iova', iova);
+    u64('size', size);
+    // 2. The range and the bitmap, in the kernel's order (VFIO-DIRTY-6..10).
+    if (wraps(iova, size) || size === 0 || !bitmapSizeOk(size, bitmap) || bitmap.pgsize !== PGSIZE) return { errno: -EINVAL };
+    if (!aligned(iova) || !aligned(size)) return { errno: -EINVAL };
+    // 3. Tracking (VFIO-DIRTY-11, VFIO-CLEAR-3).
+    if (!this.tracking) return { errno: -EINVAL };
+    if (flags === VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP) {
+      this.clearBitmap(iova, size, bitmap.data ?? new Uint8Array(0));
+      return { errno: 0 };
+    }
+    // 4. Whole mappings only (VFIO-DIRTY-12), then report (VFIO-DIRTY-13, VFIO-CLEAR-4).
+    if (this.bisects(iova, size)) return { errno: -EINVAL };
+    return { errno: 0, bitmap: this.report(iova, size, flags === VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR) };
+  }
+
+  /** START (VFIO-DIRTY-3, -4): hardware tracking if the domain can, else the all-dirty fallback. */
+  private start(): number {
+    if (this.tracking) return 0;
+    if (this.dmas.some((d) => d.size / PGSIZE > DIRTY_BITMAP_PAGES_MAX)) return -EINVAL;
+    // The domain clears stale dirty state and invalidates the TLB before it returns (TRACK-3).
+    this.hwTracking = this.domain.setDirtyTracking(true) === 0;
+    this.tracking = true;
+    return 0;
+  }
+
+  /** STOP (VFIO-DIRTY-5): what was not reported is dropped with the tracking. */
+  private stop(): number {
+    if (!this.tracking) return 0;
+    if (this.hwTracking) this.domain.setDirtyTracking(false);
+    this.tracking = false;
+    this.hwTracking = false;
+    return 0;
+  }
+
+  /** GET_BITMAP (read and clear) or GET_BITMAP_NOCLEAR over the mappings inside the range. */
+  private report(iova: number, size: number, noClear: boolean): Uint8Array {
+    const out = new Uint8Array(bitmapBytes(size / PGSIZE));
+    for (const d of this.inside(iova, size)) {
+      if (!this.hwTracking) {
+        setPages(out, iova, d.iova, d.iova + d.size); // VFIO-DIRTY-14
+        continue;
+      }
+      // Each leaf is within one mapping (a MAP_DMA maps its own leaves), so clearing a
+      // mapping's leaves forgets nothing outside it (CLEAR-4 does not bite).
+      this.domain.readAndClearDirty(d.iova, d.size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0, (at, len) =>
+        setPages(out, iova, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size)),
+      );
+    }
+    return out;
+  }
+
+  /**
+   * CLEAR_BITMAP (VFIO-CLEAR-5, -6): for each mapping meeting the range, each run of set
+   * bits inside it is cleared in hardware: 1. a read-and-clear without recording makes
+   * the writable-dirty leaves wholly inside the run writable-clean (AP[2] set); a block
+   * reaching outside the run stays dirty; 2. it then invalidates the TLB over what it
+   * cleared (TLBI + CMD_SYNC) before returning, so the next write walks and is recorded.
+   * Pages of the range outside any mapping, and bits past the data, are ignored.
+   */
+  private clearBitmap(iova: number, size: number, data: Uint8Array): void {
+    if (!this.hwTracking) return; // the fallback reports everything anyway
+    const bit = (at: number) => {
+      const i = (at - iova) / PGSIZE;
+      return ((data[i >> 3] ?? 0) & (1 << (i & 7))) !== 0;
+    };
+    for (const d of this.dmas) {
+      const from = Math.max(iova, d.iova);
+      const to = Math.min(iova + size, d.iova + d.size);
+      for (let at = from; at < to; ) {
+        if (!bit(at)) {
+          at += PGSIZE;
+          continue;
+        }
+        let end = at + PGSIZE;
+        while (end < to && bit(end)) end += PGSIZE;
+        this.domain.readAndClearDirty(at, end - at, 0);
+        at = end;
+      }
+    }
+  }
+}
+
+export interface Type1Testbed extends Testbed {
+  readonly container: VfioType1Container;
+}
+
+/** A container on a fresh testbed (memory, SMMU, one domain with its streams attached). */
+export function createType1Container(options: TestbedOptions & Type1ContainerOptions = {}): Type1Testbed {
+  const tb = createTestbed(options);
+  return { ...tb, container: new VfioType1Container(tb.domain, options) };
+}
