@@ -6,8 +6,9 @@ import { PhysicalMemory } from '../../impl/memory/physical-memory.ts';
 import { Smmu } from '../../impl/smmu/smmu.ts';
 import { IovaBitmap, iovaBitmapAlloc, iovaBitmapFree, iovaBitmapSet } from '../../impl/iova-bitmap/iova-bitmap.ts';
 import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';
+import { VfioType1Container, createType1Container } from '../../impl/vfio/type1-container.ts';
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
-import type { IovaBitmapAdapter, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
+import type { VfioType1Adapter, IovaBitmapAdapter, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
 
 export type SmmuClass = new (memory: PhysicalMemory, config: { httu: 0 | 1 | 2; bbml: 0 | 1 | 2; iotlbCapacity?: number }) => Smmu;
 export type DomainClass = new (smmu: SmmuPort, memory: PhysicalMemory, options: SmmuDriverConfig, createPgtable?: PgtableFactory) => IommuDomain;
@@ -105,6 +106,48 @@ export function referenceIovaBitmapAdapter(name = 'reference', Impl?: IovaBitmap
       return {
         set: async (iova, length) => iovaBitmapSet(bitmap, iova, length),
         free: async () => iovaBitmapFree(bitmap),
+      };
+    },
+  };
+}
+
+export type VfioType1ContainerClass = typeof VfioType1Container;
+
+/**
+ * The reference VFIO type1 container on a fresh testbed (the SMMU with HTTU 2 for
+ * hardware dirty tracking, 0 for none); the device is stream 0 of its domain. `Impl`
+ * replaces the container class (the mutants).
+ */
+export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1ContainerClass = VfioType1Container): VfioType1Adapter {
+  const n = (x: bigint) => Number(x);
+  return {
+    profile: 'vfio-type1',
+    name,
+    async create(config) {
+      const tb = createType1Container({ httu: config.hwDirty ? 2 : 0 });
+      const c = new Impl(tb.domain, config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: config.dmaEntryLimit });
+      const bm = (b: { pgsize: bigint; size: bigint; data?: Uint8Array }) => ({ pgsize: n(b.pgsize), size: n(b.size), ...(b.data === undefined ? {} : { data: b.data }) });
+      return {
+        vaddrLimit: BigInt(c.getInfo().capIovaRange.ranges[0]!.end) + 1n,
+        checkExtension: async (ext) => c.checkExtension(ext),
+        async getInfo() {
+          const i = c.getInfo();
+          return {
+            errno: i.errno,
+            flags: i.flags,
+            iovaPgsizes: BigInt(i.iovaPgsizes),
+            migration: { flags: i.capMigration.flags, pgsizeBitmap: BigInt(i.capMigration.pgsizeBitmap), maxDirtyBitmapSize: BigInt(i.capMigration.maxDirtyBitmapSize) },
+            dmaAvail: i.capDmaAvail.avail,
+            iovaRanges: i.capIovaRange.ranges.map((r) => ({ start: BigInt(r.start), end: BigInt(r.end) })),
+          };
+        },
+        mapDma: async (flags, vaddr, iova, size) => c.mapDma(flags, n(vaddr), n(iova), n(size)),
+        async unmapDma(flags, iova, size, bitmap) {
+          const r = c.unmapDma(flags, n(iova), n(size), bitmap === undefined ? undefined : bm(bitmap));
+          return { errno: r.errno, unmapped: BigInt(r.unmapped), ...(r.bitmap === undefined ? {} : { bitmap: r.bitmap }) };
+        },
+        dirtyPages: async (flags, range) => c.dirtyPages(flags, range === undefined ? undefined : { iova: n(range.iova), size: n(range.size), bitmap: bm(range.bitmap) }),
+        deviceDmaWrite: async (iova) => ({ ok: tb.smmu.dmaWrite(0, n(iova)).ok }),
       };
     },
   };

@@ -2,13 +2,14 @@
 // party's adapters loaded from a module path.
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { referenceIovaBitmapAdapter, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from './reference.ts';
+import { referenceIovaBitmapAdapter, referenceVfioType1Adapter, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from './reference.ts';
 import { PROFILES, type Adapter, type ProfileName } from './types.ts';
 
 export const referenceAdapters: Record<ProfileName, Adapter> = {
   'smmu-hw': referenceSmmuHwAdapter(),
   'smmu-driver': referenceSmmuDriverAdapter(),
   'iova-bitmap': referenceIovaBitmapAdapter(),
+  'vfio-type1': referenceVfioType1Adapter(),
 };
 
 export class AdapterLoadError extends Error {}

@@ -150,6 +150,60 @@ export interface IovaBitmapAdapter {
   create(buffer: KitUserBuffer, args: IovaBitmapArgs): Promise<IovaBitmapInstance | number>;
 }
 
-export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter;
+// ---- profile vfio-type1: the implementation under test is the VFIO type1 container --
+
+export interface VfioType1Config {
+  /** The IOMMU records dirty state in hardware (HTTU); false: the all-dirty fallback (VFIO-DIRTY-14). */
+  readonly hwDirty: boolean;
+  /** dma_entry_limit: the most mappings the container holds (default 65535). */
+  readonly dmaEntryLimit?: number;
+}
+
+/** struct vfio_bitmap: bytes per bit, bytes of the user buffer, and (CLEAR_BITMAP) its contents. */
+export interface VfioBitmapArg {
+  readonly pgsize: bigint;
+  readonly size: bigint;
+  readonly data?: Uint8Array;
+}
+
+/** VFIO_IOMMU_GET_INFO as data. */
+export interface VfioType1InfoResult {
+  readonly errno: number;
+  readonly flags: number;
+  readonly iovaPgsizes: bigint;
+  /** VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION. */
+  readonly migration: { readonly flags: number; readonly pgsizeBitmap: bigint; readonly maxDirtyBitmapSize: bigint };
+  /** VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL. */
+  readonly dmaAvail: number;
+  /** VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, inclusive ends. */
+  readonly iovaRanges: readonly { readonly start: bigint; readonly end: bigint }[];
+}
+
+/**
+ * One container with one device attached. Every method is the ioctl with its raw numbers
+ * (bigint where the uAPI field is u64); results are data: errno 0 or a negative errno.
+ */
+export interface VfioType1Instance {
+  /** Process addresses below this can be pinned (MAP_DMA vaddr; VFIO-MAP-7). */
+  readonly vaddrLimit: bigint;
+  /** VFIO_CHECK_EXTENSION: 1 or 0. */
+  checkExtension(extension: number): Promise<number>;
+  getInfo(): Promise<VfioType1InfoResult>;
+  mapDma(flags: number, vaddr: bigint, iova: bigint, size: bigint): Promise<{ errno: number }>;
+  /** With VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, `bitmap` is the vfio_bitmap; the result's bitmap is relative to iova. */
+  unmapDma(flags: number, iova: bigint, size: bigint, bitmap?: VfioBitmapArg): Promise<{ errno: number; unmapped: bigint; bitmap?: DirtyBitmap }>;
+  /** VFIO_IOMMU_DIRTY_PAGES; the bitmap operations take the range, GET_BITMAP(_NOCLEAR) return the bitmap. */
+  dirtyPages(flags: number, range?: { iova: bigint; size: bigint; bitmap: VfioBitmapArg }): Promise<{ errno: number; bitmap?: DirtyBitmap }>;
+  /** The attached device writes 4 bytes at `iova` (translated by the implementation's IOMMU). */
+  deviceDmaWrite(iova: bigint): Promise<{ ok: boolean }>;
+}
+
+export interface VfioType1Adapter {
+  readonly profile: 'vfio-type1';
+  readonly name: string;
+  create(config: VfioType1Config): Promise<VfioType1Instance>;
+}
+
+export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter | VfioType1Adapter;
 export type ProfileName = Adapter['profile'];
-export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap'];
+export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1'];

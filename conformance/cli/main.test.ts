@@ -62,7 +62,7 @@ test('[NOLOSS-1] --replay needs --seed and exactly one --profile', async () => {
 });
 
 test('[NOLOSS-1] an unknown profile, or one the --adapter module does not implement, is a usage error naming it', async () => {
-  await usageError(['run', '--profile', 'vfio-type1'], /--profile "vfio-type1" is not one of smmu-hw, smmu-driver/);
+  await usageError(['run', '--profile', 'vfio-type2'], /--profile "vfio-type2" is not one of smmu-hw, smmu-driver, iova-bitmap, vfio-type1/);
   await usageError(['run', '--adapter', throwingAdapter, '--profile', 'smmu-hw'], /profile smmu-hw is not implemented by --adapter .*throwing-adapter\.mjs \(it implements: smmu-driver\)/);
   await usageError(['run', '--adapter', join(dir, 'missing.mjs')], /--adapter .*missing\.mjs: could not load the module/);
   await usageError(['mutants', '--profile', 'nope'], /--profile "nope" is not one of/);
@@ -85,7 +85,7 @@ test('[NOLOSS-1] --help for every command, exit 0; no command at all is exit 2',
 test('[PTE-1] [HTTU-2] list: profiles, every requirement with text and source, the mutants', async () => {
   const r = await cli('list');
   assert.is(r.status, 0);
-  assert.match(r.out, /^profiles \(3\)\n {2}smmu-hw\n {2}smmu-driver\n {2}iova-bitmap\n/);
+  assert.match(r.out, /^profiles \(4\)\n {2}smmu-hw\n {2}smmu-driver\n {2}iova-bitmap\n {2}vfio-type1\n/);
   assert.match(r.out, /HTTU-2 +With HD=1 a DMA write through a writable-clean leaf atomically clears AP\[2\]/);
   assert.match(r.out, /source: ARM IHI 0070 \(SMMUv3\) §3\.13\.3; seed 003/);
   assert.match(r.out, new RegExp(`mutants \\(${mutants.length}\\)`));

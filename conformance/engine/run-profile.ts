@@ -31,6 +31,7 @@ import {
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
 import { directedTests } from './directed.ts';
 import { runIovaBitmapProfile } from './iova-bitmap-profile.ts';
+import { runVfioType1Profile } from './vfio-type1-profile.ts';
 import { Undecided } from './limits.ts';
 import { createSystem, type SystemConfig } from './system.ts';
 
@@ -160,6 +161,7 @@ async function runSequence(adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<
 
 export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
   if (adapter.profile === 'iova-bitmap') return runIovaBitmapProfile(adapter, options);
+  if (adapter.profile === 'vfio-type1') return runVfioType1Profile(adapter, options);
   for (const t of Object.values(specTables)) t.covered.clear();
   if (options.path?.startsWith('directed:')) return runDirected(adapter, options, options.path.slice('directed:'.length));
   const random = await runRandom(adapter, options);

@@ -3,11 +3,12 @@ import { domainMutants } from './domain-mutants.ts';
 import { iovaBitmapMutants } from './iova-bitmap-mutants.ts';
 import { pgtableMutants } from './pgtable-mutants.ts';
 import { smmuMutants } from './smmu-mutants.ts';
+import { vfioMutants } from './vfio-mutants.ts';
 import type { Mutant } from './types.ts';
 
 export type { BugClass, Mutant } from './types.ts';
 
-export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants];
+export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants, ...vfioMutants];
 
 export function findMutant(name: string): Mutant | undefined {
   return mutants.find((m) => m.name === name);

@@ -2,8 +2,8 @@
 // mutant's adapter exactly as the kit builds it and through the reference adapter, with
 // an observable result (a dirty bitmap, a raw descriptor, a DMA result) that differs.
 import { KitBuffer } from '../engine/iova-bitmap-profile.ts';
-import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
-import type { IovaBitmapAdapter, IovaBitmapArgs } from '../adapters/types.ts';
+import { referenceIovaBitmapAdapter, referenceVfioType1Adapter } from '../adapters/reference.ts';
+import type { IovaBitmapAdapter, IovaBitmapArgs, VfioType1Adapter, VfioType1Instance } from '../adapters/types.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SmmuPort } from '../../impl/domain.ts';
@@ -383,6 +383,95 @@ directed('[IOVA-BITMAP-8] mutant iova-bitmap-drops-past-window deviates from the
   assert.is(ref[4999], 0xff);
   assert.is(mut[4095], 0xff, 'the first window is recorded');
   assert.is(mut[4096], 0, 'the rest of the recording was dropped');
+});
+
+// ---- vfio-type1 mutants: the same ioctls through the reference and the mutant container ----
+
+const V = { iova: 0x10_0000n, size: 0x4000n, vaddr: 0x8000_0000n };
+const VFIO_GET = 1 << 2;
+const VFIO_NOCLEAR = 1 << 3;
+const VFIO_CLEAR = 1 << 4;
+const vbm = (size: bigint) => ({ pgsize: 0x1000n, size: ((size / 0x1000n + 63n) / 64n) * 8n });
+
+/** A container with one 4-page mapping, manual clear negotiated, tracking on, the new mapping's dirty state cleared. */
+async function vfioContainer(name: string | undefined): Promise<VfioType1Instance> {
+  const adapter = name === undefined ? referenceVfioType1Adapter() : (findMutant(name)!.adapter as VfioType1Adapter);
+  assert.is(adapter.profile, 'vfio-type1');
+  const c = await adapter.create({ hwDirty: true });
+  assert.is((await c.mapDma(3, V.vaddr, V.iova, V.size)).errno, 0);
+  assert.is(await c.checkExtension(11), 1);
+  assert.is((await c.dirtyPages(1)).errno, 0);
+  assert.is((await c.dirtyPages(VFIO_GET, { ...V, bitmap: vbm(V.size) })).errno, 0);
+  return c;
+}
+
+async function vfioPages(c: VfioType1Instance, flags = VFIO_GET): Promise<number[]> {
+  const r = await c.dirtyPages(flags, { ...V, bitmap: vbm(V.size) });
+  assert.is(r.errno, 0);
+  return dirtyBitmapPages(r.bitmap!, Number(V.iova));
+}
+
+async function vfioBoth(run: (c: VfioType1Instance) => Promise<unknown>, name: string): Promise<[unknown, unknown]> {
+  return [await run(await vfioContainer(undefined)), await run(await vfioContainer(name))];
+}
+
+directed('[VFIO-CLEAR-4] mutant vfio-noclear-clears deviates from the reference: a page read by GET_BITMAP_NOCLEAR is missing from the next report', async () => {
+  const [ref, mut] = await vfioBoth(async (c) => {
+    assert.ok((await c.deviceDmaWrite(V.iova + 0x1000n)).ok);
+    assert.equal(await vfioPages(c, VFIO_NOCLEAR), [0x10_1000]);
+    return vfioPages(c, VFIO_NOCLEAR);
+  }, 'vfio-noclear-clears');
+  assert.equal(ref, [0x10_1000]);
+  assert.equal(mut, []);
+});
+
+directed('[VFIO-CLEAR-5] mutant vfio-clear-whole-range deviates from the reference: CLEAR_BITMAP of page 0 also clears dirty page 1', async () => {
+  const [ref, mut] = await vfioBoth(async (c) => {
+    assert.ok((await c.deviceDmaWrite(V.iova)).ok);
+    assert.ok((await c.deviceDmaWrite(V.iova + 0x1000n)).ok);
+    const data = new Uint8Array(8);
+    data[0] = 0b1;
+    assert.is((await c.dirtyPages(VFIO_CLEAR, { ...V, bitmap: { ...vbm(V.size), data } })).errno, 0);
+    return vfioPages(c);
+  }, 'vfio-clear-whole-range');
+  assert.equal(ref, [0x10_1000]);
+  assert.equal(mut, []);
+});
+
+directed('[VFIO-CLEAR-5] mutant vfio-clear-without-tlbi deviates from the reference: a write after CLEAR_BITMAP goes through the stale IOTLB entry and is lost', async () => {
+  const [ref, mut] = await vfioBoth(async (c) => {
+    assert.ok((await c.deviceDmaWrite(V.iova)).ok); // caches a writable-dirty entry
+    const data = new Uint8Array(8).fill(0xff);
+    assert.is((await c.dirtyPages(VFIO_CLEAR, { ...V, bitmap: { ...vbm(V.size), data } })).errno, 0);
+    assert.ok((await c.deviceDmaWrite(V.iova)).ok);
+    return vfioPages(c);
+  }, 'vfio-clear-without-tlbi');
+  assert.equal(ref, [0x10_0000]);
+  assert.equal(mut, []);
+});
+
+directed('[VFIO-UNMAP-12] mutant vfio-unmap-drops-dirty deviates from the reference: UNMAP_DMA with GET_DIRTY_BITMAP returns no dirty page', async () => {
+  const [ref, mut] = await vfioBoth(async (c) => {
+    assert.ok((await c.deviceDmaWrite(V.iova + 0x2000n)).ok);
+    const r = await c.unmapDma(1, V.iova, V.size, vbm(V.size));
+    assert.is(r.errno, 0);
+    assert.is(r.unmapped, V.size);
+    return dirtyBitmapPages(r.bitmap!, Number(V.iova));
+  }, 'vfio-unmap-drops-dirty');
+  assert.equal(ref, [0x10_2000]);
+  assert.equal(mut, []);
+});
+
+directed('[VFIO-DIRTY-8] mutant vfio-bitmap-size-short deviates from the reference: GET_BITMAP over 128 pages with an 8-byte bitmap is accepted', async () => {
+  const [ref, mut] = await vfioBoth(async (c) => (await c.dirtyPages(VFIO_GET, { iova: V.iova, size: 128n * 0x1000n, bitmap: { pgsize: 0x1000n, size: 8n } })).errno, 'vfio-bitmap-size-short');
+  assert.is(ref, -22);
+  assert.is(mut, 0);
+});
+
+directed('[VFIO-DIRTY-9] mutant vfio-any-bitmap-pgsize deviates from the reference: GET_BITMAP with an 8 KiB bitmap pgsize is accepted', async () => {
+  const [ref, mut] = await vfioBoth(async (c) => (await c.dirtyPages(VFIO_GET, { ...V, bitmap: { pgsize: 0x2000n, size: 8n } })).errno, 'vfio-any-bitmap-pgsize');
+  assert.is(ref, -22);
+  assert.is(mut, 0);
 });
 
 test.run();

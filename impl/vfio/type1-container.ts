@@ -260,13 +260,13 @@ export class VfioType1Container {
     if (getDirty && (all || vaddr)) return refuse(EINVAL);
     if (vaddr) return refuse(EINVAL);
     // 2. The user bitmap (VFIO-UNMAP-4).
-    if (getDirty && (bitmap === undefined || !bitmapSizeOk(size, bitmap))) return refuse(EINVAL);
+    if (getDirty && (bitmap === undefined || !this.bitmapSizeOk(size, bitmap))) return refuse(EINVAL);
     // 3. The range (VFIO-UNMAP-5..7).
     if (!aligned(iova)) return refuse(EINVAL);
     if (all && (iova !== 0 || size !== 0)) return refuse(EINVAL);
     if (!all && (size === 0 || !aligned(size) || wraps(iova, size))) return refuse(EINVAL);
     // 4. Dirty bitmap only while tracking, at the smallest page size (VFIO-UNMAP-8, -9).
-    if (getDirty && (!this.tracking || bitmap!.pgsize !== PGSIZE)) return refuse(EINVAL);
+    if (getDirty && (!this.tracking || !this.pgsizeOk(bitmap!.pgsize))) return refuse(EINVAL);
     // 5. No bisection (VFIO-UNMAP-10).
     if (!all && this.bisects(iova, size)) return refuse(EINVAL);
     // 6. Unmap each mapping, recording its dirty pages up to the moment it goes (VFIO-UNMAP-11, -12).
@@ -306,7 +306,7 @@ export class VfioType1Container {
     u64('iova', iova);
     u64('size', size);
     // 2. The range and the bitmap, in the kernel's order (VFIO-DIRTY-6..10).
-    if (wraps(iova, size) || size === 0 || !bitmapSizeOk(size, bitmap) || bitmap.pgsize !== PGSIZE) return { errno: -EINVAL };
+    if (wraps(iova, size) || size === 0 || !this.bitmapSizeOk(size, bitmap) || !this.pgsizeOk(bitmap.pgsize)) return { errno: -EINVAL };
     if (!aligned(iova) || !aligned(size)) return { errno: -EINVAL };
     // 3. Tracking (VFIO-DIRTY-11, VFIO-CLEAR-3).
     if (!this.tracking) return { errno: -EINVAL };
@@ -317,6 +317,16 @@ export class VfioType1Container {
     // 4. Whole mappings only (VFIO-DIRTY-12), then report (VFIO-DIRTY-13, VFIO-CLEAR-4).
     if (this.bisects(iova, size)) return { errno: -EINVAL };
     return { errno: 0, bitmap: this.report(iova, size, flags === VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR) };
+  }
+
+  /** verify_bitmap_size (VFIO-UNMAP-4, VFIO-DIRTY-8). A step of its own for the mutants. */
+  protected bitmapSizeOk(size: number, bitmap: VfioBitmap): boolean {
+    return bitmapSizeOk(size, bitmap);
+  }
+
+  /** bitmap.pgsize is the smallest page size (VFIO-UNMAP-9, VFIO-DIRTY-9). A step of its own for the mutants. */
+  protected pgsizeOk(pgsize: number): boolean {
+    return pgsize === PGSIZE;
   }
 
   /** START (VFIO-DIRTY-3, -4): hardware tracking if the domain can, else the all-dirty fallback. */
@@ -339,7 +349,7 @@ export class VfioType1Container {
   }
 
   /** GET_BITMAP (read and clear) or GET_BITMAP_NOCLEAR over the mappings inside the range. */
-  private report(iova: number, size: number, noClear: boolean): Uint8Array {
+  protected report(iova: number, size: number, noClear: boolean): Uint8Array {
     const out = new Uint8Array(bitmapBytes(size / PGSIZE));
     for (const d of this.inside(iova, size)) {
       if (!this.hwTracking) {
@@ -363,7 +373,7 @@ export class VfioType1Container {
    * cleared (TLBI + CMD_SYNC) before returning, so the next write walks and is recorded.
    * Pages of the range outside any mapping, and bits past the data, are ignored.
    */
-  private clearBitmap(iova: number, size: number, data: Uint8Array): void {
+  protected clearBitmap(iova: number, size: number, data: Uint8Array): void {
     if (!this.hwTracking) return; // the fallback reports everything anyway
     const bit = (at: number) => {
       const i = (at - iova) / PGSIZE;
@@ -379,10 +389,15 @@ export class VfioType1Container {
         }
         let end = at + PGSIZE;
         while (end < to && bit(end)) end += PGSIZE;
-        this.domain.readAndClearDirty(at, end - at, 0);
+        this.clearRun(at, end - at);
         at = end;
       }
     }
+  }
+
+  /** One run of set bits: a read-and-clear without recording, which invalidates the TLB over what it cleared. */
+  protected clearRun(iova: number, size: number): void {
+    this.domain.readAndClearDirty(iova, size, 0);
   }
 }
 

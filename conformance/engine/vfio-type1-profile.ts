@@ -1,0 +1,536 @@
+// Profile vfio-type1: the VFIO type1 container's uAPI as a black box, with a device the
+// implementation owns issuing DMA writes. fast-check generates a configuration (hardware
+// dirty tracking or the all-dirty fallback, a small or the default mapping limit) and a
+// sequence of ioctls with valid and invalid arguments. Each call is classified
+// (spec/vfio/args.ts) and stepped through the container machine compiled into a table
+// (spec/vfio/type1-machine.ts): every errno is compared, a refused call must change
+// nothing observable, and every report goes through the ghost (model/ghost.ts) per 4 KiB
+// page: no loss (NOLOSS-1..3) and, with hardware tracking, no false dirty (PRECISION-1).
+//
+// Requirements: VFIO-MAP-*, VFIO-UNMAP-*, VFIO-DIRTY-*, VFIO-CLEAR-*, VFIO-EXT-1,
+//               VFIO-INFO-1, NOLOSS-1..3, PRECISION-1, BITMAP-1.
+import fc from 'fast-check';
+import { DirtyGhost } from '../../model/ghost.ts';
+import { TransitionTable } from '../../model/transition-table.ts';
+import { Violation } from '../../model/violation.ts';
+import { machineTransitions } from '../../spec/machines.ts';
+import { requirements } from '../../spec/requirements.ts';
+import {
+  DIRTY_BITMAP_SIZE_MAX,
+  VFIO_DMA_MAP_FLAG_WRITE,
+  VFIO_DMA_UNMAP_FLAG_ALL,
+  VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+  VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP,
+  VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+  VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR,
+  VFIO_IOMMU_DIRTY_PAGES_FLAG_START,
+  VFIO_IOMMU_INFO_CAPS,
+  VFIO_IOMMU_INFO_PGSIZES,
+  classifyDirtyPagesArgs,
+  classifyExtension,
+  classifyMapDma,
+  classifyUnmapDma,
+  minPgsize,
+  type Type1ContainerView,
+} from '../../spec/vfio/args.ts';
+import { VFIO_TYPE1_EVENTS, vfioType1Machine, vfioType1StateOf, type VfioType1Event } from '../../spec/vfio/type1-machine.ts';
+import type { VfioBitmapArg, VfioType1Adapter, VfioType1Config, VfioType1Instance } from '../adapters/types.ts';
+import type { TraceStep } from './commands.ts';
+import { Undecided, timed } from './limits.ts';
+import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
+
+const PG = 4096n;
+/** The IOVA window the sequences map in: 256 pages at 1 MiB. */
+export const VFIO_BASE = 0x10_0000n;
+export const VFIO_WINDOW_PAGES = 256;
+const VADDR_BASE = 0x8000_0000n;
+const U64 = 1n << 64n;
+/** DIRTY_BITMAP_PAGES_MAX + 1 pages: a mapping no dirty bitmap can cover. */
+const HUGE = (1n << 31n) * PG;
+
+const ERRNO: Record<string, number> = { ok: 0, einval: -22, eexist: -17, enospc: -28, efault: -14, supported: 1, unsupported: 0 };
+
+let table: TransitionTable<typeof vfioType1Machine> | undefined;
+/** The machine compiled once per process. */
+export function vfioType1Table(): TransitionTable<typeof vfioType1Machine> {
+  return (table ??= new TransitionTable(vfioType1Machine, VFIO_TYPE1_EVENTS));
+}
+
+type BitmapKind = 'ok' | 'short' | 'zero' | 'tooLarge' | 'pgsize8k' | 'pgsize2m';
+type RangeKind = 'ok' | 'unaligned' | 'sizeZero' | 'sizeUnaligned' | 'wrap';
+
+type Op =
+  | { k: 'map'; page: number; pages: number; flags: number; vaddr: 'ok' | 'unaligned' | 'notBacked' | 'wrap'; range: 'ok' | 'unaligned' | 'sizeZero' | 'wrap' | 'outside' | 'huge' }
+  | { k: 'unmap'; page: number; pages: number; flags: number; bitmap: BitmapKind; range: RangeKind }
+  | { k: 'dma'; pick: number; mapped: boolean; offset: number }
+  | { k: 'dirty'; flags: number }
+  | { k: 'bitmap'; flags: number; page: number; pages: number; bitmap: BitmapKind; range: RangeKind; bits: readonly number[]; allBits: boolean }
+  | { k: 'ext'; extension: number }
+  | { k: 'info' };
+
+interface Scenario {
+  readonly config: VfioType1Config;
+  readonly ops: readonly Op[];
+}
+
+const GET = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+const NOCLEAR = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR;
+const CLEAR = VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP;
+
+function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
+  const page = fc.nat(VFIO_WINDOW_PAGES - 1);
+  const rangePages = fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 65, max: VFIO_WINDOW_PAGES }), fc.constant(VFIO_WINDOW_PAGES));
+  const bitmap = fc.constantFrom<BitmapKind>('ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'short', 'zero', 'tooLarge', 'pgsize8k', 'pgsize2m');
+  const range = fc.constantFrom<RangeKind>('ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'unaligned', 'sizeZero', 'sizeUnaligned', 'wrap');
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        k: fc.constant('map' as const),
+        page,
+        pages: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 80 })),
+        flags: fc.constantFrom(3, 3, 3, 3, 3, 1, 2, 0, 4, 7),
+        vaddr: fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'unaligned' as const, 'notBacked' as const, 'wrap' as const),
+        range: fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'unaligned' as const, 'sizeZero' as const, 'wrap' as const, 'outside' as const, 'huge' as const),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({ k: fc.constant('unmap' as const), page, pages: rangePages, flags: fc.constantFrom(0, 0, 1, 1, 1, 1, 2, 3, 4, 8), bitmap, range }),
+    },
+    { weight: 8, arbitrary: fc.record({ k: fc.constant('dma' as const), pick: fc.nat(), mapped: fc.constantFrom(true, true, true, true, false), offset: fc.nat(4095) }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('dirty' as const), flags: fc.constantFrom(1, 1, 1, 2, 0, 3, 5, 1 << 5, 9, 24) }) },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        k: fc.constant('bitmap' as const),
+        flags: fc.constantFrom(GET, GET, NOCLEAR, NOCLEAR, CLEAR, CLEAR, CLEAR),
+        page: fc.oneof(fc.constant(0), page),
+        pages: rangePages,
+        bitmap,
+        range,
+        bits: fc.array(fc.nat(VFIO_WINDOW_PAGES - 1), { maxLength: 24 }),
+        allBits: fc.boolean(),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
+    { weight: 1, arbitrary: fc.constant({ k: 'info' as const }) },
+  );
+  return fc.record({
+    config: fc
+      .tuple(fc.constantFrom(true, true, true, false), fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined, freq: 3 }))
+      .map(([hwDirty, limit]): VfioType1Config => (limit === undefined ? { hwDirty } : { hwDirty, dmaEntryLimit: limit })),
+    // Most sequences negotiate manual clear and start tracking first (as a migration does).
+    ops: fc
+      .tuple(fc.constantFrom(true, true, true, false), fc.constantFrom(true, true, true, false), fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands), size: 'medium' }))
+      .map(([negotiate, start, rest]): Op[] => [...(negotiate ? [{ k: 'ext' as const, extension: 11 }] : []), ...(start ? [{ k: 'dirty' as const, flags: 1 }] : []), ...rest]),
+  });
+}
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+const num = (v: bigint) => Number(v);
+
+interface Mapping {
+  readonly iova: bigint;
+  readonly size: bigint;
+  readonly flags: number;
+}
+
+function bitmapArg(kind: BitmapKind, size: bigint): VfioBitmapArg {
+  const need = ((size / PG + 63n) / 64n) * 8n;
+  switch (kind) {
+    case 'ok':
+      return { pgsize: PG, size: need };
+    case 'short':
+      return { pgsize: PG, size: need >= 8n ? need - 8n : 0n };
+    case 'zero':
+      return { pgsize: PG, size: 0n };
+    case 'tooLarge':
+      return { pgsize: PG, size: BigInt(DIRTY_BITMAP_SIZE_MAX) + 8n };
+    case 'pgsize8k':
+      return { pgsize: 2n * PG, size: need };
+    case 'pgsize2m':
+      return { pgsize: 512n * PG, size: need };
+  }
+}
+
+function rangeArgs(kind: RangeKind, page: number, pages: number): { iova: bigint; size: bigint } {
+  const iova = VFIO_BASE + BigInt(page) * PG;
+  const size = BigInt(pages) * PG;
+  switch (kind) {
+    case 'ok':
+      return { iova, size };
+    case 'unaligned':
+      return { iova: iova + 0x800n, size };
+    case 'sizeZero':
+      return { iova, size: 0n };
+    case 'sizeUnaligned':
+      return { iova, size: size + 0x100n };
+    case 'wrap':
+      return { iova: U64 - 2n * PG, size };
+  }
+}
+
+/** The pages a bitmap over [iova, iova + size) holds; a bit past the range is a violation (BITMAP-1). */
+function decode(what: string, bitmap: unknown, iova: bigint, size: bigint): Set<number> {
+  const npages = Number(size / PG);
+  const want = Math.ceil(npages / 64) * 8;
+  if (!(bitmap instanceof Uint8Array) || bitmap.length !== want) {
+    throw new Undecided(`${what} answered a bitmap of ${bitmap instanceof Uint8Array ? `${bitmap.length} bytes` : String(bitmap)}: expected a Uint8Array of ALIGN(${npages}, 64) / 8 = ${want} bytes (BITMAP-1)`);
+  }
+  const out = new Set<number>();
+  for (let i = 0; i < want * 8; i++) {
+    if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) continue;
+    if (i >= npages) throw new Violation('precision', ['BITMAP-1', 'PRECISION-1'], `${what}: no bit past page ${npages - 1} of the range`, `bit ${i} set`);
+    out.add(num(iova) + i * 4096);
+  }
+  return out;
+}
+
+class Run {
+  readonly ghost = new DirtyGhost();
+  readonly mappings: Mapping[] = [];
+  /** Pages mapped while hardware tracking was on and not cleared since: a new mapping may start dirty. */
+  readonly newlyMapped = new Set<number>();
+  snapshot = vfioType1Table().initial;
+  dmaAvail = 0;
+  pgsizeBitmap = 0n;
+  iovaRanges: readonly { start: bigint; end: bigint }[] = [];
+  steps = 0;
+
+  constructor(
+    readonly adapter: VfioType1Adapter,
+    readonly inst: VfioType1Instance,
+    readonly config: VfioType1Config,
+    readonly timeoutMs: number,
+    readonly trace: TraceStep[],
+  ) {}
+
+  get tracking(): boolean {
+    return vfioType1StateOf(this.snapshot).tracking === 'on';
+  }
+
+  view(): Type1ContainerView {
+    return { pgsizeBitmap: this.pgsizeBitmap, mappings: this.mappings, dmaAvail: this.dmaAvail, iovaRanges: this.iovaRanges, vaddrLimit: this.inst.vaddrLimit };
+  }
+
+  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.steps++;
+    return timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+  }
+
+  errno(what: string, r: unknown): number {
+    const e = (r as { errno?: unknown } | null)?.errno;
+    if (typeof e !== 'number' || !Number.isInteger(e) || e > 0 || e < -4095) throw new Undecided(`${this.adapter.name} ${what} answered ${String(e)}: errno must be 0 or a negative errno`);
+    return e;
+  }
+
+  /** Steps the machine; returns the entry and its outcome as the number the call must return. */
+  expect(event: VfioType1Event) {
+    const entry = vfioType1Table().step(this.snapshot, event);
+    const outcome = entry.outcomes[entry.outcomes.length - 1]!;
+    return { entry, outcome, want: ERRNO[outcome]!, effects: new Set(entry.outcomes) };
+  }
+
+  async info(initial = false): Promise<void> {
+    const i = await this.call('getInfo', () => this.inst.getInfo());
+    const e = this.errno('getInfo', i);
+    this.trace.push({ op: 'VFIO_IOMMU_GET_INFO', answer: `${e}, dma_avail ${i.dmaAvail}`, expected: `0${initial ? '' : `, dma_avail ${this.dmaAvail}`}`, req: ['VFIO-INFO-1'] });
+    if (!initial) this.snapshot = this.expect({ type: 'GET_INFO' }).entry.next;
+    if (e !== 0) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO returns 0', `${e}`);
+    if ((i.flags & (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS)) !== (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS)) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO flags PGSIZES | CAPS', hex(i.flags));
+    if (i.iovaPgsizes === 0n || i.migration.pgsizeBitmap !== minPgsize(i.iovaPgsizes) || i.migration.maxDirtyBitmapSize !== BigInt(DIRTY_BITMAP_SIZE_MAX) || i.migration.flags !== 0) {
+      throw new Violation('spec', ['VFIO-INFO-1'], `migration capability: flags 0, pgsize_bitmap the smallest page size, max_dirty_bitmap_size ${hex(DIRTY_BITMAP_SIZE_MAX)}`, `flags ${i.migration.flags}, pgsize_bitmap ${hex(i.migration.pgsizeBitmap)}, max ${hex(i.migration.maxDirtyBitmapSize)}`);
+    }
+    if (initial) {
+      if (minPgsize(i.iovaPgsizes) !== PG) throw new Undecided(`${this.adapter.name}: the kit drives 4 KiB-page containers; the smallest page size is ${hex(minPgsize(i.iovaPgsizes))}`);
+      this.pgsizeBitmap = i.iovaPgsizes;
+      this.iovaRanges = i.iovaRanges;
+      this.dmaAvail = i.dmaAvail;
+      if (this.config.dmaEntryLimit !== undefined && i.dmaAvail !== this.config.dmaEntryLimit) throw new Violation('spec', ['VFIO-MAP-5'], `dma_avail ${this.config.dmaEntryLimit} in a fresh container with that limit`, `${i.dmaAvail}`);
+    } else if (i.dmaAvail !== this.dmaAvail) {
+      throw new Violation('spec', ['VFIO-MAP-9', 'VFIO-UNMAP-11'], `dma_avail ${this.dmaAvail}`, `${i.dmaAvail}`);
+    }
+  }
+
+  /** After a refused call: the mapping count is unchanged (the rest shows in later steps). */
+  async unchanged(what: string, req: readonly string[]): Promise<void> {
+    const i = await this.call('getInfo', () => this.inst.getInfo());
+    if (i.dmaAvail !== this.dmaAvail) throw new Violation('spec', [...req], `${what} refused changes nothing: dma_avail ${this.dmaAvail}`, `${i.dmaAvail}`);
+  }
+
+  allowed = (page: number): boolean => {
+    if (!this.config.hwDirty) return this.mappings.some((m) => BigInt(page) >= m.iova && BigInt(page) < m.iova + m.size); // VFIO-DIRTY-14
+    return this.newlyMapped.has(page);
+  };
+
+  async compare(what: string, got: number, x: ReturnType<Run['expect']>): Promise<void> {
+    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
+    if (got !== x.want) throw new Violation('spec', x.entry.req.length > 0 ? x.entry.req : ['VFIO-MAP-9'], `${what} returns ${x.want} (${x.outcome})`, `${got}`);
+    if (x.want < 0) await this.unchanged(what, x.entry.req);
+  }
+
+  async op(o: Op): Promise<void> {
+    switch (o.k) {
+      case 'info':
+        return this.info();
+      case 'ext': {
+        const x = this.expect(classifyExtension(o.extension));
+        const got = await this.call('checkExtension', () => this.inst.checkExtension(o.extension));
+        const what = `VFIO_CHECK_EXTENSION(${o.extension})`;
+        this.trace.push({ op: what, answer: `${got}`, expected: `${x.want}`, req: x.entry.req });
+        if (got !== x.want) throw new Violation('spec', x.entry.req, `${what} returns ${x.want}`, `${String(got)}`);
+        this.snapshot = x.entry.next;
+        return;
+      }
+      case 'map':
+        return this.map(o);
+      case 'unmap':
+        return this.unmap(o);
+      case 'dma':
+        return this.dma(o);
+      case 'dirty':
+        return this.dirtyFlags(o.flags);
+      case 'bitmap':
+        return this.bitmapOp(o);
+    }
+  }
+
+  async map(o: Extract<Op, { k: 'map' }>): Promise<void> {
+    if (o.range === 'huge' && !this.tracking) return this.hugeWhileOff();
+    let iova = VFIO_BASE + BigInt(o.page) * PG;
+    let size = BigInt(o.pages) * PG;
+    let vaddr = VADDR_BASE + BigInt(o.page) * PG;
+    if (o.range === 'unaligned') iova += 0x800n;
+    if (o.range === 'sizeZero') size = 0n;
+    if (o.range === 'wrap') iova = U64 - PG;
+    if (o.range === 'outside') iova = this.inst.vaddrLimit > 0n && this.iovaRanges.length > 0 ? this.iovaRanges[this.iovaRanges.length - 1]!.end + 1n : U64 - 16n * PG;
+    if (o.range === 'huge') size = HUGE;
+    if (o.vaddr === 'unaligned') vaddr += 0x10n;
+    if (o.vaddr === 'notBacked') vaddr = this.inst.vaddrLimit;
+    if (o.vaddr === 'wrap') vaddr = U64 - PG;
+    const x = this.expect(classifyMapDma(this.view(), { flags: o.flags, iova, size, vaddr }));
+    const r = await this.call('mapDma', () => this.inst.mapDma(o.flags, vaddr, iova, size));
+    await this.compare(`MAP_DMA(flags ${o.flags}, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(size)})`, this.errno('mapDma', r), x);
+    this.snapshot = x.entry.next;
+    if (!x.effects.has('mapDma')) return;
+    this.mappings.push({ iova, size, flags: o.flags });
+    this.mappings.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+    this.dmaAvail--;
+    if (this.tracking && this.config.hwDirty) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.add(num(p));
+  }
+
+  /**
+   * VFIO-DIRTY-4 while tracking is off: a mapping of more than INT_MAX pages (1 GiB-aligned,
+   * so it maps as blocks), START (refused while it exists), and its unmap. The kit keeps
+   * such a mapping for no longer than this.
+   */
+  async hugeWhileOff(): Promise<void> {
+    const iova = 0x80_0000_0000n;
+    const vaddr = 0x40_0000_0000n;
+    const x = this.expect(classifyMapDma(this.view(), { flags: 3, iova, size: HUGE, vaddr }));
+    const r = await this.call('mapDma', () => this.inst.mapDma(3, vaddr, iova, HUGE));
+    await this.compare(`MAP_DMA(flags 3, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(HUGE)})`, this.errno('mapDma', r), x);
+    this.snapshot = x.entry.next;
+    if (!x.effects.has('mapDma')) return;
+    this.mappings.push({ iova, size: HUGE, flags: 3 });
+    this.mappings.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+    this.dmaAvail--;
+    await this.dirtyFlags(VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+    await this.unmapRange(0, iova, HUGE, undefined);
+  }
+
+  async unmap(o: Extract<Op, { k: 'unmap' }>): Promise<void> {
+    let { iova, size } = rangeArgs(o.range, o.page, o.pages);
+    if ((o.flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0 && o.range === 'ok') [iova, size] = [0n, 0n];
+    const getDirty = (o.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) !== 0;
+    return this.unmapRange(o.flags, iova, size, getDirty ? bitmapArg(o.bitmap, size) : undefined);
+  }
+
+  async unmapRange(flags: number, iova: bigint, size: bigint, bitmap: VfioBitmapArg | undefined): Promise<void> {
+    const o = { flags };
+    const x = this.expect(classifyUnmapDma(this.view(), { flags: o.flags, iova, size, ...(bitmap === undefined ? {} : { bitmap }) }));
+    const what = `UNMAP_DMA(flags ${o.flags}, iova ${hex(iova)}, size ${hex(size)}${bitmap === undefined ? '' : `, bitmap pgsize ${hex(bitmap.pgsize)} size ${bitmap.size}`})`;
+    const report = x.effects.has('reportDirty');
+    if (report) this.ghost.beginReport();
+    const r = await this.call('unmapDma', () => this.inst.unmapDma(o.flags, iova, size, bitmap));
+    await this.compare(what, this.errno('unmapDma', r), x);
+    this.snapshot = x.entry.next;
+    if (!x.effects.has('unmapDma')) return;
+    const all = (o.flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
+    const victims = this.mappings.filter((m) => all || (m.iova >= iova && m.iova + m.size <= iova + size));
+    if (report) {
+      const pages = decode(what, r.bitmap, iova, size);
+      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages`, expected: `the dirty pages of the range`, req: ['VFIO-UNMAP-12', 'NOLOSS-3'] });
+      this.ghost.endReport(num(iova), num(size), pages, true, this.allowed, 'NOLOSS-3');
+    }
+    const bytes = victims.reduce((s, m) => s + m.size, 0n);
+    if (r.unmapped !== bytes) throw new Violation('spec', ['VFIO-UNMAP-11'], `${what} unmaps ${bytes} bytes`, `${String(r.unmapped)}`);
+    for (const m of victims) {
+      this.mappings.splice(this.mappings.indexOf(m), 1);
+      this.dmaAvail++;
+      this.ghost.forget(num(m.iova), num(m.size));
+      for (const p of [...this.newlyMapped]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) this.newlyMapped.delete(p);
+    }
+  }
+
+  async dma(o: Extract<Op, { k: 'dma' }>): Promise<void> {
+    const pages: bigint[] = [];
+    for (const m of this.mappings) if (m.size <= 1024n * PG) for (let p = m.iova; p < m.iova + m.size; p += PG) pages.push(p);
+    const page = o.mapped && pages.length > 0 ? pages[o.pick % pages.length]! : VFIO_BASE + BigInt(o.pick % VFIO_WINDOW_PAGES) * PG;
+    const iova = page + BigInt(o.offset & ~3);
+    const m = this.mappings.find((d) => page >= d.iova && page < d.iova + d.size);
+    const r = await this.call('deviceDmaWrite', () => this.inst.deviceDmaWrite(iova));
+    if (typeof r?.ok !== 'boolean') throw new Undecided(`${this.adapter.name} deviceDmaWrite answered ${JSON.stringify(r)}: expected { ok: boolean }`);
+    const writable = m !== undefined && (m.flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0;
+    const readOnly = m !== undefined && !writable;
+    this.trace.push({ op: `device DMA write at ${hex(iova)}`, answer: r.ok ? 'ok' : 'fault', expected: writable ? 'ok' : 'fault', req: ['VFIO-MAP-9', 'VFIO-UNMAP-11'] });
+    if (r.ok && (m === undefined || readOnly)) throw new Violation('spec', m === undefined ? ['VFIO-UNMAP-11'] : ['VFIO-MAP-9'], `the device's write at ${hex(iova)} faults (${m === undefined ? 'no mapping' : 'read-only mapping'})`, 'it went through');
+    if (!r.ok && writable) throw new Violation('spec', ['VFIO-MAP-9'], `the device's write at ${hex(iova)} goes through (mapping ${hex(m!.iova)}+${hex(m!.size)}, flags ${m!.flags})`, 'a fault');
+    if (r.ok) this.ghost.dmaWrite(num(page));
+  }
+
+  async dirtyFlags(flags: number): Promise<void> {
+    const what = `DIRTY_PAGES(flags ${hex(flags)})`;
+    const x = this.expect(classifyDirtyPagesArgs(this.view(), { flags, iova: VFIO_BASE, size: PG, bitmap: { pgsize: PG, size: 8n } }));
+    const range = { iova: VFIO_BASE, size: PG, bitmap: { pgsize: PG, size: 8n, data: new Uint8Array(8) } };
+    const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, range));
+    await this.compare(what, this.errno('dirtyPages', r), x);
+    this.snapshot = x.entry.next;
+    if (x.effects.has('startTracking')) {
+      this.ghost.trackingStarted();
+      this.newlyMapped.clear();
+    }
+    if (x.effects.has('stopTracking')) {
+      this.ghost.trackingStopped();
+      this.newlyMapped.clear();
+    }
+    // A single-flag GET/NOCLEAR/CLEAR over one page only arrives here from `bitmap`.
+  }
+
+  async bitmapOp(o: Extract<Op, { k: 'bitmap' }>): Promise<void> {
+    const { iova, size } = rangeArgs(o.range, o.page, o.pages);
+    const arg = bitmapArg(o.bitmap, size);
+    const name = o.flags === GET ? 'GET_BITMAP' : o.flags === NOCLEAR ? 'GET_BITMAP_NOCLEAR' : 'CLEAR_BITMAP';
+    let data: Uint8Array | undefined;
+    const selected: number[] = [];
+    if (o.flags === CLEAR) {
+      data = new Uint8Array(Number(arg.size < 4096n ? arg.size : 4096n));
+      const npages = Number(size / PG);
+      const bits = o.allBits ? Array.from({ length: npages }, (_, i) => i) : o.bits.filter((b) => b < npages);
+      for (const b of bits) {
+        if (b >> 3 >= data.length) continue;
+        data[b >> 3]! |= 1 << (b & 7);
+        selected.push(num(iova) + b * 4096);
+      }
+    }
+    const bitmap = data === undefined ? arg : { ...arg, data };
+    const what = `DIRTY_PAGES ${name}(iova ${hex(iova)}, size ${hex(size)}, bitmap pgsize ${hex(arg.pgsize)} size ${arg.size}${data === undefined ? '' : `, ${selected.length} bits set`})`;
+    await this.rangeCall(what, o.flags, iova, size, bitmap, selected);
+  }
+
+  async rangeCall(what: string, flags: number, iova: bigint, size: bigint, bitmap: VfioBitmapArg, selected: readonly number[]): Promise<void> {
+    const x = this.expect(classifyDirtyPagesArgs(this.view(), { flags, iova, size, bitmap }));
+    const report = x.effects.has('reportDirty');
+    if (report) this.ghost.beginReport();
+    const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }));
+    await this.compare(what, this.errno('dirtyPages', r), x);
+    this.snapshot = x.entry.next;
+    if (report) {
+      const pages = decode(what, r.bitmap, iova, size);
+      const clear = x.effects.has('clearReported');
+      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`, expected: `the owed pages${this.ghost.owed.size > 0 && this.ghost.owed.size <= 8 ? ` (${[...this.ghost.owed].sort((a, b) => a - b).map(hex).join(', ')})` : ''}`, req: x.entry.req });
+      this.ghost.endReport(num(iova), num(size), pages, clear, this.allowed, 'NOLOSS-1');
+      if (clear) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.delete(num(p));
+    }
+    if (x.effects.has('clearSelected')) {
+      // VFIO-CLEAR-5: exactly the selected pages are discharged; the rest stay owed.
+      this.ghost.discharge(selected);
+      for (const p of selected) this.newlyMapped.delete(p);
+    }
+  }
+
+  /** The final report: everything owed must be in it. */
+  async finish(): Promise<void> {
+    if (!this.tracking) return;
+    const size = BigInt(VFIO_WINDOW_PAGES) * PG;
+    await this.rangeCall(`final DIRTY_PAGES GET_BITMAP(iova ${hex(VFIO_BASE)}, size ${hex(size)})`, GET, VFIO_BASE, size, bitmapArg('ok', size), []);
+  }
+}
+
+async function runScenario(adapter: VfioType1Adapter, sc: Scenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+  const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sc.config));
+  if (typeof inst !== 'object' || inst === null || typeof inst.mapDma !== 'function' || typeof inst.vaddrLimit !== 'bigint') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a container instance`);
+  trace.push({ op: `create(hwDirty ${sc.config.hwDirty}${sc.config.dmaEntryLimit === undefined ? '' : `, dma_entry_limit ${sc.config.dmaEntryLimit}`})`, answer: 'a container', expected: 'a container', req: [] });
+  const run = new Run(adapter, inst, sc.config, timeoutMs, trace);
+  await run.info(true);
+  for (const o of sc.ops) await run.op(o);
+  await run.finish();
+  return run.steps;
+}
+
+/** Every requirement the profile gives a verdict on. */
+export const VFIO_TYPE1_REQUIREMENTS: readonly string[] = [...Object.keys(requirements).filter((id) => id.startsWith('VFIO-')), 'NOLOSS-1', 'NOLOSS-2', 'NOLOSS-3', 'PRECISION-1', 'BITMAP-1'];
+
+function coverage(): Record<string, CoverageFigure> {
+  const all = machineTransitions(vfioType1Machine).map((t) => t.key);
+  const covered = vfioType1Table().covered;
+  return { vfioType1: { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) } };
+}
+
+export async function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptions): Promise<ProfileResult> {
+  const started = performance.now();
+  const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
+  vfioType1Table().covered.clear();
+  let undecided: { message: string; steps: TraceStep[] } | undefined;
+  let commands = 0;
+  let runs = 0;
+  const property = fc.asyncProperty(scenarioArbitrary(options.maxCommands), async (sc) => {
+    if (undecided !== undefined) return;
+    const trace: TraceStep[] = [];
+    try {
+      commands += await runScenario(adapter, sc, options.timeoutMs, trace);
+    } catch (e) {
+      if (e instanceof Undecided) {
+        undecided = { message: e.message, steps: trace };
+        return;
+      }
+      throw e;
+    } finally {
+      runs++;
+      options.onProgress?.(runs);
+    }
+  });
+  const path = options.path?.split('@')[0];
+  const details = await fc.check(property, { numRuns: options.runs, seed, ...(path === undefined ? {} : { path, endOnFailure: true }) });
+  const seconds = Math.round((performance.now() - started) / 10) / 100;
+  const ids = VFIO_TYPE1_REQUIREMENTS;
+  const base = { name: adapter.profile, adapter: adapter.name, runs, commands, seed, seconds, transitionCoverage: coverage() };
+  if (undecided !== undefined) return { ...base, verdict: 'undecided', requirements: ids.map((id) => ({ id, verdict: 'undecided' as const })), undecided };
+  if (!details.failed || details.counterexample === null) {
+    if (details.failed) throw details.errorInstance ?? new Error('fast-check failed without a counterexample');
+    return { ...base, verdict: 'conforms', requirements: ids.map((id) => ({ id, verdict: 'pass' as const })) };
+  }
+  const [sc] = details.counterexample;
+  const steps: TraceStep[] = [];
+  let violation: Violation;
+  try {
+    await runScenario(adapter, sc, options.timeoutMs, steps);
+    violation = new Violation('spec', ['VFIO-MAP-9'], 'a reproducible failure', 'the shrunk counterexample passed on replay');
+  } catch (e) {
+    if (e instanceof Undecided) return { ...base, verdict: 'undecided', requirements: ids.map((id) => ({ id, verdict: 'undecided' as const })), undecided: { message: e.message, steps } };
+    violation = e instanceof Violation ? e : new Violation('spec', ['VFIO-MAP-9'], 'no exception', String(e));
+  }
+  const failed = new Set(violation.req);
+  return {
+    ...base,
+    verdict: 'does-not-conform',
+    requirements: ids.map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
+    counterexample: {
+      config: { httu: sc.config.hwDirty ? 2 : 0, bbml: 2, iotlbCapacity: 0, dirtyCapable: sc.config.hwDirty, pageGranular: false, startTracking: false },
+      steps,
+      violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual },
+    },
+    replay: { seed: details.seed, path: `${details.counterexamplePath ?? ''}@` },
+  };
+}
