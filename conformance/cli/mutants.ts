@@ -72,7 +72,8 @@ export interface MutantRow {
 }
 
 export function mutantRow({ mutant, result }: MutantOutcome): MutantRow {
-  const killed = result.verdict === 'does-not-conform';
+  const crashed = mutant.fault === 'crash' && result.verdict === 'undecided' && / threw: /.test(result.undecided?.message ?? '');
+  const killed = result.verdict === 'does-not-conform' || crashed;
   return {
     name: mutant.name,
     class: mutant.bugClass,
@@ -80,8 +81,8 @@ export function mutantRow({ mutant, result }: MutantOutcome): MutantRow {
     killed,
     verdict: result.verdict,
     seconds: result.seconds,
-    counterexampleLength: killed ? (result.counterexample?.steps.length ?? 0) : null,
-    requirements: killed ? unique(result.counterexample?.violation.req ?? []) : [],
+    counterexampleLength: killed ? ((crashed ? result.undecided?.steps.length : result.counterexample?.steps.length) ?? 0) : null,
+    requirements: killed ? (crashed ? ['crash'] : unique(result.counterexample?.violation.req ?? [])) : [],
     seed: result.seed,
     ...(result.undecided === undefined ? {} : { undecided: result.undecided.message }),
   };
@@ -167,7 +168,7 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
   }
   progress.clear();
   io.out(killTable(rows));
-  let status: number = rows.some((r) => r.verdict === 'undecided') ? 2 : rows.every((r) => r.killed) ? 0 : 1;
+  let status: number = rows.some((r) => r.verdict === 'undecided' && !r.killed) ? 2 : rows.every((r) => r.killed) ? 0 : 1;
   if (json !== undefined) {
     try {
       await mkdir(dirname(json), { recursive: true });

@@ -20,6 +20,17 @@ export class DropPastWindowIovaBitmap extends IovaBitmap {
   }
 }
 
+/** The word index through 64 * page_size in u64: at page sizes from 2^58 the divisor wraps to 0 and the division faults. */
+export class DivideByPageSizeIovaBitmap extends IovaBitmap {
+  // FAULT (class 4): "Don't overflow during division for dirty tracking" undone: the
+  // divisor 64 << pgshift is taken mod 2^64, which is 0 from page size 2^58 up, and the
+  // division by zero faults (a divide error on x86; here a RangeError).
+  protected override bitIndex(offset: bigint): number {
+    const divisor = (64n << BigInt(this.pgshift)) & ((1n << 64n) - 1n);
+    return Number((offset / divisor) * 64n + ((offset >> BigInt(this.pgshift)) % 64n));
+  }
+}
+
 export const iovaBitmapMutants: readonly Mutant[] = [
   {
     name: 'iova-bitmap-ignores-pgoff',
@@ -34,5 +45,13 @@ export const iovaBitmapMutants: readonly Mutant[] = [
     profile: 'iova-bitmap',
     description: 'A recording that reaches past the pinned window stops at its edge instead of moving the window: a dirty huge page across a window edge loses its tail. Class 1: a block reported across a window edge.',
     adapter: referenceIovaBitmapAdapter('iova-bitmap-drops-past-window', DropPastWindowIovaBitmap),
+  },
+  {
+    name: 'iova-bitmap-page-size-overflow',
+    bugClass: 4,
+    profile: 'iova-bitmap',
+    description: 'The word index is offset / (64 * page_size) in u64: from page size 2^58 the divisor wraps to 0 and the division faults instead of the page size being handled (the real divide-by-zero). Class 4: a page size from the user that overflows. Killed by the crash it causes.',
+    adapter: referenceIovaBitmapAdapter('iova-bitmap-page-size-overflow', DivideByPageSizeIovaBitmap),
+    fault: 'crash',
   },
 ];

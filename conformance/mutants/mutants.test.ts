@@ -474,4 +474,17 @@ directed('[VFIO-DIRTY-9] mutant vfio-any-bitmap-pgsize deviates from the referen
   assert.is(mut, 0);
 });
 
+directed('[IOVA-BITMAP-3] mutant iova-bitmap-page-size-overflow deviates from the reference: at page size 2^63 it faults where the reference records', async () => {
+  const args = { iova: 0n, length: 1n << 63n, pageSize: 1n << 63n, offset: 0, bitmapSize: 8, maxPinnedPages: 512 };
+  const ref = await bitmapBytes(undefined, args, [[0n, 1n << 63n]]);
+  assert.is(ref[0], 1);
+  let message = '';
+  try {
+    await bitmapBytes('iova-bitmap-page-size-overflow', args, [[0n, 1n << 63n]]);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert.match(message, /Division by zero/);
+});
+
 test.run();

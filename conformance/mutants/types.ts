@@ -15,4 +15,10 @@ export interface Mutant {
   readonly description: string;
   /** The mutant as the kit runs it; `adapter.profile === profile`. */
   readonly adapter: Adapter;
+  /**
+   * 'crash': the fault is an exception on valid input (a kernel oops). The suite kills it
+   * by reporting the crash: an "undecided" verdict whose reason is the adapter throwing.
+   * Any other undecided run still counts as not killed.
+   */
+  readonly fault?: 'crash';
 }
