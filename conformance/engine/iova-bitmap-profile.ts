@@ -86,9 +86,11 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
     })
     .map(({ pgshift, pages, offset, maxPinnedPages, base, short, sets }) => {
       const pageSize = 1n << BigInt(pgshift);
-      const maxPages = Number(((1n << 64n) / pageSize) - BigInt(base)) ;
-      const npages = Math.max(1, Math.min(pages, maxPages));
-      const iova = BigInt(base) * pageSize;
+      // Keep the range inside the u64 space for most page sizes (2^63 leaves room for 2 pages).
+      const room = (1n << 64n) / pageSize;
+      const first = BigInt(base) % room;
+      const npages = Math.max(1, Math.min(pages, Number(room - first)));
+      const iova = first * pageSize;
       const length = BigInt(npages) * pageSize;
       const need = Math.ceil(npages / 64) * 8;
       const bitmapSize = need - short;
