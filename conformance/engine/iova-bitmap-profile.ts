@@ -13,6 +13,7 @@ import type { IovaBitmapAdapter, IovaBitmapArgs, IovaBitmapInstance, KitUserBuff
 import type { TraceStep } from './commands.ts';
 import { Undecided, checkErrno, timed } from './limits.ts';
 import type { ProfileResult, RunOptions } from './run-profile.ts';
+import { runScenarioProfile } from './scenario-profile.ts';
 
 const PAGE = 4096;
 const GUARD = 0xa5;
@@ -185,54 +186,18 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: Scenario, timeoutMs: 
   return steps + 1;
 }
 
-export async function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOptions): Promise<ProfileResult> {
-  const started = performance.now();
-  const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
-  let undecided: { message: string; steps: TraceStep[] } | undefined;
-  let commands = 0;
-  let runs = 0;
-  const property = fc.asyncProperty(scenarioArbitrary(), async (sc) => {
-    if (undecided !== undefined) return;
-    const trace: TraceStep[] = [];
-    try {
-      commands += await runScenario(adapter, sc, options.timeoutMs, trace);
-    } catch (e) {
-      if (e instanceof Undecided) {
-        undecided = { message: e.message, steps: trace };
-        return;
-      }
-      throw e;
-    } finally {
-      runs++;
-      options.onProgress?.(runs);
-    }
-  });
-  const path = options.path?.split('@')[0];
-  const details = await fc.check(property, { numRuns: options.runs, seed, ...(path === undefined ? {} : { path, endOnFailure: true }) });
-  const seconds = Math.round((performance.now() - started) / 10) / 100;
-  const ids = ['BITMAP-1', ...Array.from({ length: 9 }, (_, i) => `IOVA-BITMAP-${i + 1}`)];
-  const base = { name: adapter.profile, adapter: adapter.name, runs, commands, seed, seconds, transitionCoverage: {} };
-  if (undecided !== undefined) return { ...base, verdict: 'undecided', requirements: ids.map((id) => ({ id, verdict: 'undecided' as const })), undecided };
-  if (!details.failed || details.counterexample === null) {
-    if (details.failed) throw details.errorInstance ?? new Error('fast-check failed without a counterexample');
-    return { ...base, verdict: 'conforms', requirements: ids.map((id) => ({ id, verdict: 'pass' as const })) };
-  }
-  const [sc] = details.counterexample;
-  const steps: TraceStep[] = [];
-  let violation: Violation;
-  try {
-    await runScenario(adapter, sc, options.timeoutMs, steps);
-    violation = new Violation('spec', ['IOVA-BITMAP-2'], 'a reproducible failure', 'the shrunk counterexample passed on replay');
-  } catch (e) {
-    if (e instanceof Undecided) return { ...base, verdict: 'undecided', requirements: ids.map((id) => ({ id, verdict: 'undecided' as const })), undecided: { message: e.message, steps } };
-    violation = e instanceof Violation ? e : new Violation('spec', ['IOVA-BITMAP-2'], 'no exception', String(e));
-  }
-  const failed = new Set(violation.req);
-  return {
-    ...base,
-    verdict: 'does-not-conform',
-    requirements: ids.map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
-    counterexample: { config: { httu: 2, bbml: 2, iotlbCapacity: 0, dirtyCapable: false, pageGranular: false, startTracking: false }, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
-    replay: { seed: details.seed, path: `${details.counterexamplePath ?? ''}@` },
-  };
+export function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOptions): Promise<ProfileResult> {
+  return runScenarioProfile(
+    {
+      name: adapter.profile,
+      adapter: adapter.name,
+      arbitrary: scenarioArbitrary(),
+      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace),
+      requirements: ['BITMAP-1', ...Array.from({ length: 9 }, (_, i) => `IOVA-BITMAP-${i + 1}`)],
+      fallbackReq: 'IOVA-BITMAP-2',
+      coverage: () => ({}),
+      configOf: () => ({ httu: 2, bbml: 2, iotlbCapacity: 0, dirtyCapable: false, pageGranular: false, startTracking: false }),
+    },
+    options,
+  );
 }

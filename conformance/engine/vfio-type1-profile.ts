@@ -38,6 +38,7 @@ import type { VfioBitmapArg, VfioType1Adapter, VfioType1Config, VfioType1Instanc
 import type { TraceStep } from './commands.ts';
 import { Undecided, timed } from './limits.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
+import { runScenarioProfile } from './scenario-profile.ts';
 
 const PG = 4096n;
 /** The IOVA window the sequences map in: 256 pages at 1 MiB. */
@@ -478,59 +479,19 @@ function coverage(): Record<string, CoverageFigure> {
   return { vfioType1: { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) } };
 }
 
-export async function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptions): Promise<ProfileResult> {
-  const started = performance.now();
-  const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
+export function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptions): Promise<ProfileResult> {
   vfioType1Table().covered.clear();
-  let undecided: { message: string; steps: TraceStep[] } | undefined;
-  let commands = 0;
-  let runs = 0;
-  const property = fc.asyncProperty(scenarioArbitrary(options.maxCommands), async (sc) => {
-    if (undecided !== undefined) return;
-    const trace: TraceStep[] = [];
-    try {
-      commands += await runScenario(adapter, sc, options.timeoutMs, trace);
-    } catch (e) {
-      if (e instanceof Undecided) {
-        undecided = { message: e.message, steps: trace };
-        return;
-      }
-      throw e;
-    } finally {
-      runs++;
-      options.onProgress?.(runs);
-    }
-  });
-  const path = options.path?.split('@')[0];
-  const details = await fc.check(property, { numRuns: options.runs, seed, ...(path === undefined ? {} : { path, endOnFailure: true }) });
-  const seconds = Math.round((performance.now() - started) / 10) / 100;
-  const ids = VFIO_TYPE1_REQUIREMENTS;
-  const base = { name: adapter.profile, adapter: adapter.name, runs, commands, seed, seconds, transitionCoverage: coverage() };
-  if (undecided !== undefined) return { ...base, verdict: 'undecided', requirements: ids.map((id) => ({ id, verdict: 'undecided' as const })), undecided };
-  if (!details.failed || details.counterexample === null) {
-    if (details.failed) throw details.errorInstance ?? new Error('fast-check failed without a counterexample');
-    return { ...base, verdict: 'conforms', requirements: ids.map((id) => ({ id, verdict: 'pass' as const })) };
-  }
-  const [sc] = details.counterexample;
-  const steps: TraceStep[] = [];
-  let violation: Violation;
-  try {
-    await runScenario(adapter, sc, options.timeoutMs, steps);
-    violation = new Violation('spec', ['VFIO-MAP-9'], 'a reproducible failure', 'the shrunk counterexample passed on replay');
-  } catch (e) {
-    if (e instanceof Undecided) return { ...base, verdict: 'undecided', requirements: ids.map((id) => ({ id, verdict: 'undecided' as const })), undecided: { message: e.message, steps } };
-    violation = e instanceof Violation ? e : new Violation('spec', ['VFIO-MAP-9'], 'no exception', String(e));
-  }
-  const failed = new Set(violation.req);
-  return {
-    ...base,
-    verdict: 'does-not-conform',
-    requirements: ids.map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
-    counterexample: {
-      config: { httu: sc.config.hwDirty ? 2 : 0, bbml: 2, iotlbCapacity: 0, dirtyCapable: sc.config.hwDirty, pageGranular: false, startTracking: false },
-      steps,
-      violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual },
+  return runScenarioProfile(
+    {
+      name: adapter.profile,
+      adapter: adapter.name,
+      arbitrary: scenarioArbitrary(options.maxCommands),
+      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace),
+      requirements: VFIO_TYPE1_REQUIREMENTS,
+      fallbackReq: 'VFIO-MAP-9',
+      coverage,
+      configOf: (sc) => ({ httu: sc.config.hwDirty ? 2 : 0, bbml: 2, iotlbCapacity: 0, dirtyCapable: sc.config.hwDirty, pageGranular: false, startTracking: false }),
     },
-    replay: { seed: details.seed, path: `${details.counterexamplePath ?? ''}@` },
-  };
+    options,
+  );
 }

@@ -1,0 +1,78 @@
+// A profile whose every run is one generated scenario (iova-bitmap, vfio-type1): run the
+// property, stop at the first undecided answer, replay the shrunk counterexample to
+// record its trace, and build the ProfileResult. The smmu profiles, with their command
+// sequences and directed tests, have their own runner (run-profile.ts).
+import fc from 'fast-check';
+import { Violation } from '../../model/violation.ts';
+import type { TraceStep } from './commands.ts';
+import { Undecided } from './limits.ts';
+import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
+
+type Config = NonNullable<ProfileResult['counterexample']>['config'];
+
+export interface ScenarioProfile<S> {
+  readonly name: ProfileResult['name'];
+  readonly adapter: string;
+  readonly arbitrary: fc.Arbitrary<S>;
+  /** Runs one scenario, appending to `trace`; returns the steps run. Throws Violation or Undecided. */
+  run(scenario: S, trace: TraceStep[]): Promise<number>;
+  /** The requirements a run of this profile decides. */
+  readonly requirements: readonly string[];
+  /** Named when a counterexample does not fail again on replay. */
+  readonly fallbackReq: string;
+  coverage(): Record<string, CoverageFigure>;
+  /** The configuration line a counterexample is reported with. */
+  configOf(scenario: S): Config;
+}
+
+export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunOptions): Promise<ProfileResult> {
+  const started = performance.now();
+  const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
+  let undecided: { message: string; steps: TraceStep[] } | undefined;
+  let commands = 0;
+  let runs = 0;
+  const property = fc.asyncProperty(p.arbitrary, async (sc) => {
+    if (undecided !== undefined) return;
+    const trace: TraceStep[] = [];
+    try {
+      commands += await p.run(sc, trace);
+    } catch (e) {
+      if (e instanceof Undecided) {
+        undecided = { message: e.message, steps: trace };
+        return;
+      }
+      throw e;
+    } finally {
+      runs++;
+      options.onProgress?.(runs);
+    }
+  });
+  const path = options.path?.split('@')[0];
+  const details = await fc.check(property, { numRuns: options.runs, seed, ...(path === undefined ? {} : { path, endOnFailure: true }) });
+  const seconds = Math.round((performance.now() - started) / 10) / 100;
+  const all = (verdict: 'pass' | 'undecided') => p.requirements.map((id) => ({ id, verdict }));
+  const base = { name: p.name, adapter: p.adapter, runs, commands, seed, seconds, transitionCoverage: p.coverage() };
+  if (undecided !== undefined) return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided };
+  if (!details.failed || details.counterexample === null) {
+    if (details.failed) throw details.errorInstance ?? new Error('fast-check failed without a counterexample');
+    return { ...base, verdict: 'conforms', requirements: all('pass') };
+  }
+  const [sc] = details.counterexample;
+  const steps: TraceStep[] = [];
+  let violation: Violation;
+  try {
+    await p.run(sc, steps);
+    violation = new Violation('spec', [p.fallbackReq], 'a reproducible failure', 'the shrunk counterexample passed on replay');
+  } catch (e) {
+    if (e instanceof Undecided) return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided: { message: e.message, steps } };
+    violation = e instanceof Violation ? e : new Violation('spec', [p.fallbackReq], 'no exception', String(e));
+  }
+  const failed = new Set(violation.req);
+  return {
+    ...base,
+    verdict: 'does-not-conform',
+    requirements: p.requirements.map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
+    counterexample: { config: p.configOf(sc), steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
+    replay: { seed: details.seed, path: `${details.counterexamplePath ?? ''}@` },
+  };
+}
