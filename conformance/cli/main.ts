@@ -1,4 +1,4 @@
-// The dirtyspec command line: `run`, `mutants`, `list`, and `--help` for each.
+// The dirtyspec command line: `run`, `mutants`, `list`, `spec`, and `--help` for each.
 // Exit status: 0 conforms (or all mutants killed), 1 does not conform (or a mutant
 // survived), 2 undecided or a usage / adapter-load error.
 import { AdapterLoadError } from '../adapters/registry.ts';
@@ -6,6 +6,7 @@ import { UsageError, processIo, type Io } from './args.ts';
 import { LIST_HELP, listCommand } from './list.ts';
 import { MUTANTS_HELP, mutantsCommand } from './mutants.ts';
 import { RUN_HELP, runCommand } from './run.ts';
+import { SPEC_HELP, specCommand } from './spec.ts';
 
 export const USAGE = `usage: dirtyspec <command> [flags]
 
@@ -13,6 +14,7 @@ commands:
   run       run the conformance suite against an implementation
   mutants   run the suite against every mutant of the reference implementation
   list      list profiles, requirement IDs and mutants
+  spec      generate the spec document (SPEC.md) from the machines, or --check it
   help      this text, or \`dirtyspec help <command>\`
 
 \`dirtyspec <command> --help\` describes a command's flags.
@@ -22,6 +24,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: readonly string[], io
   run: { help: RUN_HELP, run: runCommand },
   mutants: { help: MUTANTS_HELP, run: mutantsCommand },
   list: { help: LIST_HELP, run: listCommand },
+  spec: { help: SPEC_HELP, run: specCommand },
 };
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -1,0 +1,185 @@
+// The generated spec document (SPEC.md): every requirement and every transition is in it,
+// a Mermaid diagram per machine, deterministic output, and `dirtyspec spec --check`
+// passing on a fresh file and failing on a stale one. The committed SPEC.md is checked
+// here too, so `npm test` fails when it is stale.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { machineTransitions, specMachines } from '../../spec/machines.ts';
+import { requirements } from '../../spec/requirements.ts';
+import type { Io } from '../cli/args.ts';
+import { main } from '../cli/main.ts';
+import { DEFAULT_SPEC_PATH, specCommand } from '../cli/spec.ts';
+import { MERMAID_BREAK, abstractOperations, compactIds, firstDifference, idsIn, mermaidDiagram, specDocument, testIndex } from './spec-doc.ts';
+
+const doc = specDocument();
+
+function capture(): { io: Io; out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return { io: { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY: false }, out: () => out, err: () => err };
+}
+
+/** The text of one `## ` section, heading included. */
+function section(heading: string): string {
+  const start = doc.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `no section ${heading}`);
+  const next = doc.indexOf('\n## ', start + 1);
+  return doc.slice(start + 1, next < 0 ? undefined : next);
+}
+
+const cells = (row: string): string[] => row.replace(/^\| | \|$/g, '').split(/ \| /);
+
+test('[PTE-1] every requirement ID of the catalogue is in the document, with its text and source', () => {
+  const catalogue = section('## Requirement catalogue');
+  const rows = catalogue.split('\n').filter((l) => l.startsWith('| <a id='));
+  assert.is(rows.length, Object.keys(requirements).length);
+  for (const [i, id] of Object.keys(requirements).entries()) {
+    assert.ok(rows[i]!.startsWith(`| <a id="${id.toLowerCase()}"></a>${id} | `), `row ${i} is not ${id}: ${rows[i]}`);
+    const [, text, source, , tests] = cells(rows[i]!);
+    assert.ok(text!.length > 0 && source!.length > 0, id);
+    assert.ok(tests !== '-', `${id} lists no tests`);
+  }
+  assert.match(doc, /PTE-5 \| iopte\\_writeable\\_dirty\(pte\) is \(pte & \(AP\\_RDONLY\\\|DBM\)\) == DBM\. \|/);
+});
+
+for (const [name, machine] of Object.entries(specMachines)) {
+  test(`[PTE-1] every transition of ${name} is a row of its table, in order, with its requirements and tests`, () => {
+    const body = section(`## Machine \`${name}\``);
+    const rows = body.split('\n').filter((l) => /^\| \d+ \|/.test(l));
+    const ts = machineTransitions(machine);
+    assert.is(rows.length, ts.length);
+    const index = testIndex();
+    ts.forEach((t, i) => {
+      const [n, source, event, guard, outcome, ids, sourceText, tests] = cells(rows[i]!);
+      assert.is(n, String(i + 1));
+      assert.is(source, `\`${t.source}\``, t.key);
+      assert.is(event, `\`${t.event}\``, t.key);
+      if (t.guardReqs.length === 0) assert.is(guard, '-', t.key);
+      for (const g of t.guardReqs) assert.ok(guard!.split(', ').includes(g), `${t.key}: guard ${g}`);
+      for (const target of t.targets) assert.ok(outcome!.includes(`\`${target}\``), `${t.key}: target ${target}`);
+      for (const action of t.actions) assert.ok(outcome!.includes(`\`${action}\``), `${t.key}: action ${action}`);
+      if (t.targets.length === 0) assert.ok(outcome!.startsWith('stays'), t.key);
+      assert.is(ids, t.meta!.req.join(', '), t.key);
+      assert.ok(sourceText!.length > 0, t.key);
+      const expected = [...new Set(t.meta!.req.flatMap((id) => index.get(id) ?? []))].sort();
+      assert.is(tests, expected.length === 0 ? '-' : expected.map((f) => `\`${f}\``).join('<br>'), t.key);
+    });
+  });
+
+  test(`[PTE-1] ${name} has a Mermaid stateDiagram-v2 with every state and an arrow per state-changing transition`, () => {
+    const body = section(`## Machine \`${name}\``);
+    const block = /```mermaid\n([\s\S]*?)\n```/.exec(body)?.[1];
+    assert.ok(block !== undefined, `${name}: no mermaid block`);
+    assert.is(block, mermaidDiagram(machine));
+    const lines = block!.split('\n');
+    assert.is(lines[0], 'stateDiagram-v2');
+    assert.is(lines.filter((l) => l.trimEnd().endsWith('{')).length, lines.filter((l) => l.trim() === '}').length, 'braces balance');
+    const declared = new Set(lines.flatMap((l) => /^\s*state "[^"]+" as (s_\w+)/.exec(l)?.[1] ?? []));
+    const arrows = lines.filter((l) => / --> /.test(l) && !l.includes('[*]'));
+    for (const a of arrows) {
+      const m = /^ {2}(s_\w+) --> (s_\w+) : (.+)$/.exec(a);
+      assert.ok(m, `${name}: malformed arrow ${a}`);
+      assert.ok(declared.has(m![1]!) && declared.has(m![2]!), `${name}: arrow between undeclared states: ${a}`);
+      assert.not.match(m![3]!, /[#;]/, 'Mermaid ends a label at # or ;');
+      for (const part of m![3]!.split(MERMAID_BREAK)) {
+        const p = /^([A-Z_]+) \/ ([A-Z0-9.-]+(?:, [A-Z0-9.-]+)*)$/.exec(part);
+        assert.ok(p, `${name}: malformed label line ${part}`);
+        for (const id of p![2]!.split(', ')) assert.ok(Object.hasOwn(requirements, id.replace(/\.\.\d+$/, '')), `${name}: ${a}`);
+      }
+    }
+    const pairs = arrows.map((a) => a.split(' : ')[0]);
+    assert.is(new Set(pairs).size, pairs.length, 'one arrow per pair of states (Mermaid keeps one loop per state)');
+    for (const t of machineTransitions(machine)) {
+      for (const target of t.targets) {
+        const to = `s_${target.replace(/\./g, '_')}`;
+        assert.ok(declared.has(to), `${name}: target ${target} not declared`);
+        const line = (a: string) => a.includes(`--> ${to} : `) && a.split(' : ')[1]!.split(MERMAID_BREAK).some((l) => l.startsWith(`${t.event} / `) && t.meta!.req.every((id) => idsIn(l.split(' / ')[1]!).includes(id)));
+        assert.ok(arrows.some(line), `${name}: no arrow for ${t.key}`);
+      }
+    }
+    if (machine.root.type === 'parallel' || lines.some((l) => l.includes('(parallel)'))) assert.ok(lines.some((l) => l.trim() === '--'), `${name}: parallel regions need a -- separator`);
+  });
+}
+
+test('[PTE-1] the abstract operations: spec/ files other than machines and tests, with the IDs of their headers', () => {
+  const ops = abstractOperations();
+  const files = ops.map((o) => o.file);
+  assert.equal(files, [...files].sort());
+  assert.ok(!files.some((f) => f.endsWith('-machine.ts') || f.endsWith('.test.ts') || f.endsWith('requirements.ts')), files.join(' '));
+  assert.ok(files.includes('spec/descriptor/encoding.ts'));
+  const args = ops.find((o) => o.file === 'spec/vfio/args.ts');
+  assert.ok(args !== undefined && args.ids.includes('VFIO-DIRTY-14') && args.ids.includes('VFIO-MAP-8'));
+  const section_ = section('## Abstract operations');
+  for (const op of ops) assert.ok(section_.includes(`| \`${op.file}\` |`), op.file);
+  assert.equal(idsIn('Requirements: VFIO-MAP-1..3, TRACK-7, NOPE-1, seed 003'), ['VFIO-MAP-1', 'VFIO-MAP-2', 'VFIO-MAP-3', 'TRACK-7']);
+  assert.equal(compactIds(['HTTU-1', 'HTTU-2', 'HTTU-3', 'HTTU-5', 'FAULT-2', 'FAULT-3', 'VFIO-MAP-9']), ['HTTU-1..3', 'HTTU-5', 'FAULT-2', 'FAULT-3', 'VFIO-MAP-9']);
+});
+
+test('[PTE-1] the document is deterministic: two generations are equal and hold no timestamp', () => {
+  assert.is(specDocument(), doc);
+  assert.not.match(doc, /\b20\d\d-\d\d-\d\dT\d\d:/);
+  assert.ok(doc.endsWith('\n'));
+});
+
+test('[PTE-1] firstDifference names the first differing line', () => {
+  assert.is(firstDifference('a\nb\nc', 'a\nb\nc'), undefined);
+  assert.equal(firstDifference('a\nb\nc', 'a\nB\nc'), { line: 2, expected: 'b', actual: 'B' });
+  assert.equal(firstDifference('a\nb', 'a\nb\nextra'), { line: 3, expected: undefined, actual: 'extra' });
+});
+
+test('[PTE-1] spec --check passes on a freshly generated file and fails (exit 1) on a modified copy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-spec-'));
+  try {
+    const file = join(dir, 'SPEC.md');
+    const w = capture();
+    assert.is(specCommand(['--out', file], w.io), 0);
+    assert.match(w.out(), /^wrote .*SPEC\.md \(\d+ lines, \d+ bytes\)\n$/);
+    assert.is(readFileSync(file, 'utf8'), doc);
+
+    const ok = capture();
+    assert.is(await main(['spec', '--out', file, '--check'], ok.io), 0);
+    assert.match(ok.out(), /is up to date/);
+
+    const lines = doc.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('| <a id="track-3">'));
+    lines[at] = lines[at]!.replace('TRACK-3 |', 'TRACK-3 (edited by hand) |');
+    writeFileSync(file, lines.join('\n'));
+    const stale = capture();
+    assert.is(await main(['spec', '--check', `--out=${file}`], stale.io), 1);
+    assert.match(stale.err(), new RegExp(`is stale: first difference at line ${at + 1}\\n`));
+    assert.match(stale.err(), /found: {4}".*TRACK-3 \(edited by hand\)/);
+
+    rmSync(file);
+    const missing = capture();
+    assert.is(specCommand(['--check', '--out', file], missing.io), 1);
+    assert.match(missing.err(), /cannot be read \(ENOENT\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('[PTE-1] spec: --help, and a usage error for an unknown flag or an argument', async () => {
+  const h = capture();
+  assert.is(await main(['spec', '--help'], h.io), 0);
+  assert.match(h.out(), /^usage: dirtyspec spec \[--out FILE\] \[--check\]/);
+  const bad = capture();
+  assert.is(await main(['spec', '--chek'], bad.io), 2);
+  assert.match(bad.err(), /unknown flag --chek/);
+  const pos = capture();
+  assert.is(await main(['spec', 'SPEC.md'], pos.io), 2);
+  const empty = capture();
+  assert.is(await main(['spec', '--out='], empty.io), 2);
+});
+
+test('[PTE-1] the committed SPEC.md is up to date (dirtyspec spec --check; regenerate with `npx dirtyspec spec`)', () => {
+  const c = capture();
+  const status = specCommand(['--check'], c.io);
+  assert.is(status, 0, c.err());
+  assert.ok(DEFAULT_SPEC_PATH.endsWith('/SPEC.md'));
+  assert.is(readFileSync(DEFAULT_SPEC_PATH, 'utf8'), doc);
+});
+
+test.run();
