@@ -6,6 +6,7 @@ export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
 export const EINVAL = 22;
+export const ENOSPC = 28;
 export const ERANGE = 34;
 export const EOPNOTSUPP = 95;
 export const EOVERFLOW = 75;

@@ -2,11 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { DIRTY_BITMAP_SIZE_MAX, fallbackDirtyBitmap, migrationCapability } from '../../spec/vfio/args.ts';
-import { EEXIST, EFAULT, EINVAL } from '../errno.ts';
+import { EEXIST, EFAULT, EINVAL, ENOSPC } from '../errno.ts';
 import { PTE_AP_RDONLY } from '../pgtable/pte.ts';
 import {
   createType1Container,
-  ENOSPC,
   TYPE1_PGSIZE_BITMAP,
   VFIO_DIRTY_LOG_MANUAL_CLEAR,
   VFIO_DMA_MAP_FLAG_READ,

@@ -23,15 +23,13 @@
 // at (no process address space); argsz and copy_{from,to}_user are not modelled (no
 // -EFAULT for unreadable buffers: a CLEAR_BITMAP data array shorter than the range reads
 // as zeros); a missing range for a bitmap operation is a caller error (TypeError).
-import { EEXIST, EFAULT, EINVAL } from '../errno.ts';
+import { EEXIST, EFAULT, EINVAL, ENOSPC } from '../errno.ts';
 import type { IommuDomain } from '../domain.ts';
 import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from '../pgtable/io-pgtable-arm.ts';
 import { IOVA_LIMIT } from '../pgtable/pte.ts';
 import { createTestbed, type Testbed, type TestbedOptions } from '../testbed.ts';
 
 /** include/uapi/asm-generic/errno-base.h. Not (yet) in impl/errno.ts. */
-export const ENOSPC = 28;
-
 export const VFIO_TYPE1_IOMMU = 1;
 export const VFIO_TYPE1v2_IOMMU = 3;
 export const VFIO_UNMAP_ALL = 9;
