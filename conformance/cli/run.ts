@@ -4,6 +4,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { loadAdapters, referenceAdapters } from '../adapters/registry.ts';
+import { execAdapters } from '../protocol/exec-adapters.ts';
+import { ExecPeer } from '../protocol/peer.ts';
 import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
 import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
 import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
@@ -25,7 +27,7 @@ export const MAX_COMMANDS = 10_000;
 const MAX_SEED = 0xffff_ffff;
 const MIN_SEED = -0x8000_0000;
 
-export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE] [--runs N] [--seed N]
+export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE | --exec COMMAND] [--runs N] [--seed N]
                      [--replay PATH] [--timeout MS] [--max-commands N]
                      [--json FILE] [--junit FILE]
 
@@ -36,6 +38,11 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
                      Default: every profile (with --adapter, every profile the module implements)
   --adapter MODULE   a module whose default export (or export \`adapters\`) is an adapter
                      or an array of adapters; default: the built-in reference implementation
+  --exec COMMAND     start COMMAND (through /bin/sh) and check the implementation it runs over
+                     the JSON-lines protocol (conformance/protocol/PROTOCOL.md), every profile
+                     its hello names unless --profile says which
+  --record FILE      also write every operation of the run with its results as a trace,
+                     for dirtyspec check-trace
   --runs N           sequences per profile (default ${DEFAULT_RUNS})
   --seed N           the random seed (default: a fresh one, printed in the report)
   --replay PATH      replay one counterexample (a path like 12:0:3@Gb:F, or directed:NAME): needs
@@ -52,6 +59,8 @@ exit status: 0 every profile conforms, 1 a profile does not conform,
 const FLAGS = {
   profile: { type: 'string', multiple: true },
   adapter: { type: 'string' },
+  exec: { type: 'string' },
+  record: { type: 'string' },
   runs: { type: 'string' },
   seed: { type: 'string' },
   replay: { type: 'string' },
@@ -64,6 +73,10 @@ const FLAGS = {
 export interface RunRequest {
   readonly profiles: readonly ProfileName[];
   readonly adapterModule?: string;
+  /** --exec: the command that starts an implementation speaking the protocol. */
+  readonly execCommand?: string;
+  /** --record: where the trace goes. */
+  readonly record?: string;
   readonly runs: number;
   readonly seed?: number;
   readonly replay?: string;
@@ -88,6 +101,9 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     }
   }
   const adapterModule = stringFlag(flags, 'adapter');
+  const execCommand = stringFlag(flags, 'exec');
+  if (adapterModule !== undefined && execCommand !== undefined) throw new UsageError('--adapter and --exec each name the implementation to check: give one of them');
+  const record = stringFlag(flags, 'record');
   const json = stringFlag(flags, 'json');
   const junit = stringFlag(flags, 'junit');
   return {
@@ -96,6 +112,8 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     timeoutMs: intFlag(flags, 'timeout', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
     maxCommands: intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS),
     ...(adapterModule === undefined ? {} : { adapterModule }),
+    ...(execCommand === undefined ? {} : { execCommand }),
+    ...(record === undefined ? {} : { record }),
     ...(seed === undefined ? {} : { seed }),
     ...(replay === undefined ? {} : { replay }),
     ...(json === undefined ? {} : { json }),
@@ -104,12 +122,13 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
 }
 
 /** The adapters to run, in PROFILES order. AdapterLoadError and UsageError propagate. */
-export async function selectAdapters(req: Pick<RunRequest, 'profiles' | 'adapterModule'>): Promise<Adapter[]> {
-  const available: Map<ProfileName, Adapter> = req.adapterModule === undefined ? new Map(Object.entries(referenceAdapters) as [ProfileName, Adapter][]) : await loadAdapters(req.adapterModule);
+export async function selectAdapters(req: Pick<RunRequest, 'profiles' | 'adapterModule'>, peer?: ExecPeer): Promise<Adapter[]> {
+  const available: Map<ProfileName, Adapter> =
+    peer !== undefined ? execAdapters(peer) : req.adapterModule === undefined ? new Map(Object.entries(referenceAdapters) as [ProfileName, Adapter][]) : await loadAdapters(req.adapterModule);
   const implemented = PROFILES.filter((p) => available.has(p));
   for (const p of req.profiles) {
     if (!available.has(p)) {
-      const source = req.adapterModule === undefined ? 'the reference implementation' : `--adapter ${req.adapterModule}`;
+      const source = peer !== undefined ? `--exec ${peer.command} (its hello names: ${peer.hello.profiles.join(', ')})` : req.adapterModule === undefined ? 'the reference implementation' : `--adapter ${req.adapterModule}`;
       throw new UsageError(`profile ${p} is not implemented by ${source} (it implements: ${implemented.join(', ') || 'none'})`);
     }
   }
@@ -171,7 +190,23 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     return 0;
   }
   // AdapterLoadError and UsageError propagate to main: exit status 2.
-  const adapters = await selectAdapters(req);
+  let peer: ExecPeer | undefined;
+  if (req.execCommand !== undefined) {
+    try {
+      peer = await ExecPeer.start(req.execCommand, { timeoutMs: req.timeoutMs });
+    } catch (e) {
+      io.err(`dirtyspec run: UNDECIDED: the implementation did not complete the hello handshake\n${(e as Error).message}\n`);
+      return 2;
+    }
+  }
+  try {
+    return await runAdapters(req, await selectAdapters(req, peer), io, peer);
+  } finally {
+    await peer?.close();
+  }
+}
+
+async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io, peer: ExecPeer | undefined): Promise<number> {
   const seed = req.seed ?? freshSeed();
   const results: ProfileResult[] = [];
   const progress = new Progress(io);
@@ -190,11 +225,15 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
           return `dirtyspec run: ${adapter.profile} ${phase}, ${elapsed(profileStarted)} (total ${elapsed(started)})`;
         }),
     };
-    results.push(await runProfileSafely(adapter, options, io));
+    const result = await runProfileSafely(adapter, options, io);
+    results.push(result);
+    // The engine gave up on an operation (its own time limit): the process may still be busy with it.
+    if (result.verdict === 'undecided') peer?.fail(`the run of profile ${adapter.profile} was undecided, so the session ended`);
   }
   progress.clear();
   const ctx: ReportContext = {
     ...(req.adapterModule === undefined ? {} : { adapterModule: req.adapterModule }),
+    ...(req.execCommand === undefined ? {} : { execCommand: req.execCommand }),
     ...(req.maxCommands === DEFAULT_MAX_COMMANDS ? {} : { maxCommands: req.maxCommands }),
     runs: req.runs,
   };

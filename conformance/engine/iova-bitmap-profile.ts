@@ -17,6 +17,7 @@ import { runScenarioProfile } from './scenario-profile.ts';
 
 const PAGE = 4096;
 const GUARD = 0xa5;
+const U64_MAX = (1n << 64n) - 1n;
 
 /** The user's memory as the kit keeps it: records pins and every write, never refuses one. */
 export class KitBuffer implements KitUserBuffer {
@@ -103,7 +104,8 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
           const first = BigInt(Math.min(Math.max(s.from, -2), npages + 2));
           const at = iova + first * pageSize + (s.partial ? BigInt(s.sub) : 0n);
           const len = BigInt(Math.min(s.pages, npages + 4)) * pageSize - (s.partial ? BigInt(s.sub) : 0n);
-          return { iova: at < 0n ? 0n : at, length: len > 0n ? len : 1n };
+          // Arguments are u64 in the kernel (and on the protocol's wire): clamp, never wrap.
+          return { iova: at < 0n ? 0n : at > U64_MAX ? U64_MAX : at, length: len < 1n ? 1n : len > U64_MAX ? U64_MAX : len };
         }),
       };
     });

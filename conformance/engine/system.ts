@@ -134,8 +134,13 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       await timed(`${name} ${what}`, timeoutMs, call);
     }
   };
+  // A software change the kit makes inside a hardware access (`interleave`) queues its
+  // commands; they reach the SMMU when the access is over. The SMMU is one agent: the
+  // command queue's CMD_SYNC completes after an in-flight translation, and an
+  // implementation over the protocol answers one request at a time.
+  let inAccess = false;
   const after = async <T>(value: T): Promise<T> => {
-    await drain();
+    if (!inAccess) await drain();
     return value;
   };
   return {
@@ -161,7 +166,14 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
     attach: (streamId) => after(driver.attach(streamId)),
     async dma(streamId, iova, write) {
       const what = `${name} dma${write ? 'Write' : 'Read'}(${streamId}, 0x${iova.toString(16)})`;
-      const out = checkDma(what, await timed(what, timeoutMs, () => (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova))));
+      inAccess = true;
+      let answer: unknown;
+      try {
+        answer = await timed(what, timeoutMs, () => (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova)));
+      } finally {
+        inAccess = false;
+      }
+      const out = checkDma(what, answer);
       await drain(); // commands a software change interleaved into the access queued
       return out;
     },

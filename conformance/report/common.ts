@@ -8,6 +8,8 @@ import type { ProfileResult, Verdict } from '../engine/run-profile.ts';
 export interface ReportContext {
   /** The --adapter module as the user gave it; absent for the reference adapters. */
   readonly adapterModule?: string;
+  /** The --exec command as the user gave it. */
+  readonly execCommand?: string;
   /** --max-commands when it is not the default: the replay path depends on it, so the replay command repeats it. */
   readonly maxCommands?: number;
   /** --runs of the run: a replay without a path repeats the whole search, which needs it. */
@@ -68,6 +70,7 @@ export function replayCommand(result: ProfileResult, ctx: ReportContext = {}): s
   if (result.replay === undefined) return undefined;
   const words = ['npx', 'dirtyspec', 'run', '--profile', result.name];
   if (ctx.adapterModule !== undefined) words.push('--adapter', shellQuote(ctx.adapterModule));
+  if (ctx.execCommand !== undefined) words.push('--exec', shellQuote(ctx.execCommand));
   words.push('--seed', String(result.replay.seed));
   if (result.replay.path !== '') words.push('--replay', `'${result.replay.path.replace(/'/g, `'\\''`)}'`);
   else if (ctx.runs !== undefined) words.push('--runs', String(ctx.runs));

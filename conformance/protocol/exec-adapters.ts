@@ -1,0 +1,221 @@
+// `dirtyspec run --exec COMMAND`: the adapters of the profiles an implementation names
+// in its hello, each operation a request over the protocol (PROTOCOL.md), each callback
+// answered from the kit's memory, SMMU port or user buffer.
+import type {
+  Adapter,
+  DirtyBitmap,
+  IovaBitmapAdapter,
+  KitMemory,
+  KitSmmuPort,
+  KitUserBuffer,
+  ProfileName,
+  SmmuCommand,
+  SmmuDriverAdapter,
+  SmmuHwAdapter,
+  VfioBitmapArg,
+  VfioType1Adapter,
+} from '../adapters/types.ts';
+import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from './codec.ts';
+import type { CallbackHandler, ExecPeer } from './peer.ts';
+
+type Msg = Record<string, unknown>;
+const n = (v: unknown) => v as number;
+const u = (v: unknown) => u64FromWire(v as string);
+
+/** Answers memory callbacks (PROTOCOL.md: smmu-hw and smmu-driver). */
+function memoryOp(memory: KitMemory, c: Msg & { op: string }): unknown {
+  switch (c.op) {
+    case 'memory.load':
+      return u64ToWire(memory.load(n(c.address)));
+    case 'memory.store':
+      memory.store(n(c.address), u(c.value));
+      return null;
+    case 'memory.exchange':
+      return u64ToWire(memory.exchange(n(c.address), u(c.value)));
+    case 'memory.compareExchange':
+      return u64ToWire(memory.compareExchange(n(c.address), u(c.expected), u(c.replacement)));
+    case 'memory.fetchOr':
+      return u64ToWire(memory.fetchOr(n(c.address), u(c.mask)));
+    case 'memory.fetchAnd':
+      return u64ToWire(memory.fetchAnd(n(c.address), u(c.mask)));
+    case 'memory.allocFrame':
+      return memory.allocFrame();
+    case 'memory.freeFrame':
+      memory.freeFrame(n(c.address));
+      return null;
+    default:
+      throw new Error(`${c.op} is not a callback of this profile`);
+  }
+}
+
+function smmuOp(memory: KitMemory, port: KitSmmuPort): CallbackHandler {
+  return (c) => {
+    switch (c.op) {
+      case 'smmu.attachStream':
+        port.attachStream(n(c.streamId), n(c.cdAddress));
+        return null;
+      case 'smmu.detachStream':
+        port.detachStream(n(c.streamId));
+        return null;
+      case 'smmu.submit':
+        port.submit(c.commands as SmmuCommand[]);
+        return null;
+      default:
+        return memoryOp(memory, c);
+    }
+  };
+}
+
+function bufferOp(buffer: KitUserBuffer): CallbackHandler {
+  return (c) => {
+    switch (c.op) {
+      case 'buffer.pin':
+        return buffer.pin(n(c.page));
+      case 'buffer.unpin':
+        buffer.unpin(n(c.page));
+        return null;
+      case 'buffer.orByte':
+        buffer.orByte(n(c.page), n(c.offset), n(c.mask));
+        return null;
+      case 'buffer.fillBytes':
+        buffer.fillBytes(n(c.page), n(c.start), n(c.end), n(c.value));
+        return null;
+      default:
+        throw new Error(`${c.op} is not a callback of profile iova-bitmap`);
+    }
+  };
+}
+
+const bitmap = (v: unknown): DirtyBitmap => bytesFromWire(v as string);
+const vfioBitmapToWire = (b: VfioBitmapArg) => ({ pgsize: u64ToWire(b.pgsize), size: u64ToWire(b.size), ...(b.data === undefined ? {} : { data: bytesToWire(b.data) }) });
+
+function smmuHw(peer: ExecPeer, name: string): SmmuHwAdapter {
+  return {
+    profile: 'smmu-hw',
+    name,
+    async create(memory, config) {
+      const on = (c: Msg & { op: string }) => memoryOp(memory, c);
+      const call = (op: string, args: Msg = {}) => peer.request(`smmu-hw.${op}`, args, on);
+      await call('create', { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity });
+      const dma = async (op: string, streamId: number, iova: number) => {
+        const r = await call(op, { streamId, iova });
+        return r.ok === true ? { ok: true as const, pa: n(r.pa) } : { ok: false as const, fault: r.fault as 'translation' };
+      };
+      return {
+        readRegisters: async () => {
+          const r = await call('readRegisters');
+          return { idr0: n(r.idr0), idr3: n(r.idr3) };
+        },
+        attachStream: async (streamId, cdAddress) => void (await call('attachStream', { streamId, cdAddress })),
+        detachStream: async (streamId) => void (await call('detachStream', { streamId })),
+        submit: async (commands) => void (await call('submit', { commands })),
+        dmaRead: (streamId, iova) => dma('dmaRead', streamId, iova),
+        dmaWrite: (streamId, iova) => dma('dmaWrite', streamId, iova),
+      };
+    },
+  };
+}
+
+function smmuDriver(peer: ExecPeer, name: string): SmmuDriverAdapter {
+  return {
+    profile: 'smmu-driver',
+    name,
+    async create(memory, smmu, config) {
+      const on = smmuOp(memory, smmu);
+      const call = (op: string, args: Msg) => peer.request(`smmu-driver.${op}`, args, on);
+      const errno = async (op: string, args: Msg) => n((await call(op, args)).errno);
+      await call('create', { asid: config.asid, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular, idr0: smmu.idr0, idr3: smmu.idr3 });
+      return {
+        map: (iova, paddr, size, prot) => errno('map', { iova, paddr, size, prot }),
+        async unmap(iova, size) {
+          const r = await call('unmap', { iova, size });
+          return { unmapped: n(r.unmapped), dirty: bitmap(r.dirty) };
+        },
+        splitBlock: (iova) => errno('splitBlock', { iova }),
+        mergePages: (iova, level) => errno('mergePages', { iova, level }),
+        async readAndClearDirty(iova, size, flags) {
+          const r = await call('readAndClearDirty', { iova, size, flags });
+          return { errno: n(r.errno), dirty: bitmap(r.dirty) };
+        },
+        setDirtyTracking: (enable) => errno('setDirtyTracking', { enable }),
+        attach: (streamId) => errno('attach', { streamId }),
+      };
+    },
+  };
+}
+
+function iovaBitmap(peer: ExecPeer, name: string): IovaBitmapAdapter {
+  return {
+    profile: 'iova-bitmap',
+    name,
+    async create(buffer, args) {
+      const on = bufferOp(buffer);
+      const call = (op: string, a: Msg) => peer.request(`iova-bitmap.${op}`, a, on);
+      const r = await call('create', {
+        iova: u64ToWire(args.iova),
+        length: u64ToWire(args.length),
+        pageSize: u64ToWire(args.pageSize),
+        offset: args.offset,
+        bitmapSize: args.bitmapSize,
+        maxPinnedPages: args.maxPinnedPages,
+        bufferSize: buffer.size,
+      });
+      if (r.errno !== 0) return n(r.errno);
+      return {
+        set: async (iova, length) => n((await call('set', { iova: u64ToWire(iova), length: u64ToWire(length) })).errno),
+        free: async () => void (await call('free', {})),
+      };
+    },
+  };
+}
+
+function vfioType1(peer: ExecPeer, name: string): VfioType1Adapter {
+  return {
+    profile: 'vfio-type1',
+    name,
+    async create(config) {
+      const call = (op: string, a: Msg = {}) => peer.request(`vfio-type1.${op}`, a);
+      const r = await call('create', { hwDirty: config.hwDirty, ...(config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: config.dmaEntryLimit }) });
+      return {
+        vaddrLimit: u(r.vaddrLimit),
+        checkExtension: async (extension) => n((await call('checkExtension', { extension })).value),
+        async getInfo() {
+          const i = await call('getInfo');
+          const m = i.migration as Msg;
+          return {
+            errno: n(i.errno),
+            flags: n(i.flags),
+            iovaPgsizes: u(i.iovaPgsizes),
+            migration: { flags: n(m.flags), pgsizeBitmap: u(m.pgsizeBitmap), maxDirtyBitmapSize: u(m.maxDirtyBitmapSize) },
+            dmaAvail: n(i.dmaAvail),
+            iovaRanges: (i.iovaRanges as Msg[]).map((x) => ({ start: u(x.start), end: u(x.end) })),
+          };
+        },
+        mapDma: async (flags, vaddr, iova, size) => ({ errno: n((await call('mapDma', { flags, vaddr: u64ToWire(vaddr), iova: u64ToWire(iova), size: u64ToWire(size) })).errno) }),
+        async unmapDma(flags, iova, size, bm) {
+          const x = await call('unmapDma', { flags, iova: u64ToWire(iova), size: u64ToWire(size), ...(bm === undefined ? {} : { bitmap: vfioBitmapToWire(bm) }) });
+          return { errno: n(x.errno), unmapped: u(x.unmapped), ...(x.bitmap === undefined ? {} : { bitmap: bitmap(x.bitmap) }) };
+        },
+        async dirtyPages(flags, range) {
+          const x = await call('dirtyPages', { flags, ...(range === undefined ? {} : { range: { iova: u64ToWire(range.iova), size: u64ToWire(range.size), bitmap: vfioBitmapToWire(range.bitmap) } }) });
+          return { errno: n(x.errno), ...(x.bitmap === undefined ? {} : { bitmap: bitmap(x.bitmap) }) };
+        },
+        deviceDmaWrite: async (iova) => ({ ok: (await call('deviceDmaWrite', { iova: u64ToWire(iova) })).ok as boolean }),
+      };
+    },
+  };
+}
+
+const BUILDERS: Record<ProfileName, (peer: ExecPeer, name: string) => Adapter> = {
+  'smmu-hw': smmuHw,
+  'smmu-driver': smmuDriver,
+  'iova-bitmap': iovaBitmap,
+  'vfio-type1': vfioType1,
+};
+
+/** One adapter per profile the implementation named in its hello, all over `peer`. */
+export function execAdapters(peer: ExecPeer): Map<ProfileName, Adapter> {
+  const out = new Map<ProfileName, Adapter>();
+  for (const p of peer.hello.profiles as ProfileName[]) out.set(p, BUILDERS[p](peer, peer.hello.name));
+  return out;
+}

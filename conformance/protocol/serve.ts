@@ -1,0 +1,232 @@
+// The implementation's end of the protocol, for adapters written in TypeScript: serves
+// them over standard input and output (PROTOCOL.md). `serve-reference.ts` serves the
+// built-in reference this way, which tests the protocol end to end on every profile and
+// gives the round-trip benchmark its partner. Everything here is synchronous, as a C
+// harness would be: a callback blocks until the kit's answer line has been read.
+import { readSync, writeSync } from 'node:fs';
+import type { Adapter, IovaBitmapInstance, KitMemory, KitSmmuPort, KitUserBuffer, SmmuCommand, SmmuDriver, SmmuHw, VfioType1Instance } from '../adapters/types.ts';
+import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from './codec.ts';
+import { PROTOCOL_VERSION } from './peer.ts';
+
+type Msg = Record<string, unknown> & { op?: string };
+
+class LineIo {
+  private buffered = '';
+  private readonly chunk = Buffer.alloc(1 << 16);
+  constructor(
+    private readonly input: number,
+    private readonly output: number,
+  ) {}
+
+  /** The next line, or undefined at end of input. */
+  read(): string | undefined {
+    for (;;) {
+      const nl = this.buffered.indexOf('\n');
+      if (nl >= 0) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        return line;
+      }
+      let got: number;
+      try {
+        got = readSync(this.input, this.chunk, 0, this.chunk.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        if ((e as NodeJS.ErrnoException).code === 'EOF') return undefined;
+        throw e;
+      }
+      if (got === 0) return undefined;
+      this.buffered += this.chunk.toString('utf8', 0, got);
+    }
+  }
+
+  write(msg: unknown): void {
+    const line = `${JSON.stringify(msg)}\n`;
+    let off = 0;
+    const bytes = Buffer.from(line);
+    while (off < bytes.length) off += writeSync(this.output, bytes, off);
+  }
+}
+
+class Callbacks {
+  private next = 1;
+  constructor(private readonly io: LineIo) {}
+  call(op: string, args: Record<string, unknown> = {}): unknown {
+    const cb = this.next++;
+    this.io.write({ cb, op, ...args });
+    const line = this.io.read();
+    if (line === undefined) throw new Error(`end of input while waiting for the answer to callback ${cb}`);
+    const m = JSON.parse(line) as { re?: unknown; result?: unknown };
+    if (m.re !== cb) throw new Error(`expected the answer to callback ${cb}, got ${line.slice(0, 200)}`);
+    return m.result;
+  }
+}
+
+/** Kit memory seen through callbacks. `hook` and `frameWords` exist so the reference accepts it; the hook is never called. */
+function remoteMemory(cb: Callbacks): KitMemory & { hook: () => void; frameWords(): never; frameCount: number } {
+  const big = (v: unknown) => u64FromWire(v as string);
+  return {
+    hook: () => {},
+    frameWords() {
+      throw new Error('frameWords: kit memory is remote');
+    },
+    frameCount: 0,
+    load: (address) => big(cb.call('memory.load', { address })),
+    store: (address, value) => void cb.call('memory.store', { address, value: u64ToWire(value) }),
+    exchange: (address, value) => big(cb.call('memory.exchange', { address, value: u64ToWire(value) })),
+    compareExchange: (address, expected, replacement) => big(cb.call('memory.compareExchange', { address, expected: u64ToWire(expected), replacement: u64ToWire(replacement) })),
+    fetchOr: (address, mask) => big(cb.call('memory.fetchOr', { address, mask: u64ToWire(mask) })),
+    fetchAnd: (address, mask) => big(cb.call('memory.fetchAnd', { address, mask: u64ToWire(mask) })),
+    allocFrame: () => cb.call('memory.allocFrame') as number,
+    freeFrame: (address) => void cb.call('memory.freeFrame', { address }),
+  };
+}
+
+function remotePort(cb: Callbacks, idr0: number, idr3: number): KitSmmuPort {
+  return {
+    idr0,
+    idr3,
+    attachStream: (streamId, cdAddress) => void cb.call('smmu.attachStream', { streamId, cdAddress }),
+    detachStream: (streamId) => void cb.call('smmu.detachStream', { streamId }),
+    submit: (commands: readonly SmmuCommand[]) => void cb.call('smmu.submit', { commands }),
+  };
+}
+
+function remoteBuffer(cb: Callbacks, size: number): KitUserBuffer {
+  return {
+    size,
+    pin: (page) => cb.call('buffer.pin', { page }) as boolean,
+    unpin: (page) => void cb.call('buffer.unpin', { page }),
+    orByte: (page, offset, mask) => void cb.call('buffer.orByte', { page, offset, mask }),
+    fillBytes: (page, start, end, value) => void cb.call('buffer.fillBytes', { page, start, end, value }),
+  };
+}
+
+const u = (v: unknown) => u64FromWire(v as string);
+const n = (v: unknown) => v as number;
+const vfioBitmap = (b: Msg) => ({ pgsize: u(b.pgsize), size: u(b.size), ...(b.data === undefined ? {} : { data: bytesFromWire(b.data as string) }) });
+
+/** Serves `adapters` (one per profile) until `bye` or end of input. */
+export async function serve(adapters: readonly Adapter[], name: string, input = 0, output = 1): Promise<void> {
+  const io = new LineIo(input, output);
+  const cb = new Callbacks(io);
+  const by = new Map(adapters.map((a) => [a.profile, a]));
+  let hw: SmmuHw | undefined;
+  let driver: SmmuDriver | undefined;
+  let bitmap: IovaBitmapInstance | undefined;
+  let vfio: VfioType1Instance | undefined;
+  const need = <T>(x: T | undefined, what: string): T => {
+    if (x === undefined) throw new Error(`${what} before create`);
+    return x;
+  };
+  for (;;) {
+    const line = io.read();
+    if (line === undefined) return;
+    const m = JSON.parse(line) as Msg & { id: number; op: string };
+    let result: unknown;
+    try {
+      result = await handle(m);
+    } catch (e) {
+      io.write({ id: m.id, error: (e as Error).message });
+      continue;
+    }
+    io.write({ id: m.id, result });
+    if (m.op === 'bye') return;
+  }
+
+  async function handle(m: Msg & { op: string }): Promise<unknown> {
+    const [profile, op] = m.op.includes('.') ? (m.op.split('.') as [string, string]) : ['', m.op];
+    if (profile === '') {
+      if (op === 'hello') return { protocol: PROTOCOL_VERSION, name, profiles: adapters.map((a) => a.profile) };
+      if (op === 'bye') return {};
+      throw new Error(`unknown op ${m.op}`);
+    }
+    const a = by.get(profile as Adapter['profile']);
+    if (a === undefined) throw new Error(`profile ${profile} is not served`);
+    if (op === 'create') {
+      switch (a.profile) {
+        case 'smmu-hw':
+          hw = await a.create(remoteMemory(cb), { httu: n(m.httu) as 0, bbml: n(m.bbml) as 0, iotlbCapacity: n(m.iotlbCapacity) });
+          return {};
+        case 'smmu-driver':
+          driver = await a.create(remoteMemory(cb), remotePort(cb, n(m.idr0), n(m.idr3)), { asid: n(m.asid), dirtyCapable: m.dirtyCapable as boolean, pageGranular: m.pageGranular as boolean });
+          return {};
+        case 'iova-bitmap': {
+          const r = await a.create(remoteBuffer(cb, n(m.bufferSize)), { iova: u(m.iova), length: u(m.length), pageSize: u(m.pageSize), offset: n(m.offset), bitmapSize: n(m.bitmapSize), maxPinnedPages: n(m.maxPinnedPages) });
+          if (typeof r === 'number') return { errno: r };
+          bitmap = r;
+          return { errno: 0 };
+        }
+        case 'vfio-type1':
+          vfio = await a.create({ hwDirty: m.hwDirty as boolean, ...(m.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: n(m.dmaEntryLimit) }) });
+          return { vaddrLimit: u64ToWire(vfio.vaddrLimit) };
+      }
+    }
+    switch (m.op) {
+      case 'smmu-hw.readRegisters':
+        return need(hw, m.op).readRegisters();
+      case 'smmu-hw.attachStream':
+        return need(hw, m.op).attachStream(n(m.streamId), n(m.cdAddress)).then(() => ({}));
+      case 'smmu-hw.detachStream':
+        return need(hw, m.op).detachStream(n(m.streamId)).then(() => ({}));
+      case 'smmu-hw.submit':
+        return need(hw, m.op).submit(m.commands as SmmuCommand[]).then(() => ({}));
+      case 'smmu-hw.dmaRead':
+        return need(hw, m.op).dmaRead(n(m.streamId), n(m.iova));
+      case 'smmu-hw.dmaWrite':
+        return need(hw, m.op).dmaWrite(n(m.streamId), n(m.iova));
+      case 'smmu-driver.map':
+        return { errno: await need(driver, m.op).map(n(m.iova), n(m.paddr), n(m.size), n(m.prot)) };
+      case 'smmu-driver.unmap': {
+        const r = await need(driver, m.op).unmap(n(m.iova), n(m.size));
+        return { unmapped: r.unmapped, dirty: bytesToWire(r.dirty) };
+      }
+      case 'smmu-driver.splitBlock':
+        return { errno: await need(driver, m.op).splitBlock(n(m.iova)) };
+      case 'smmu-driver.mergePages':
+        return { errno: await need(driver, m.op).mergePages(n(m.iova), n(m.level)) };
+      case 'smmu-driver.readAndClearDirty': {
+        const r = await need(driver, m.op).readAndClearDirty(n(m.iova), n(m.size), n(m.flags));
+        return { errno: r.errno, dirty: bytesToWire(r.dirty) };
+      }
+      case 'smmu-driver.setDirtyTracking':
+        return { errno: await need(driver, m.op).setDirtyTracking(m.enable as boolean) };
+      case 'smmu-driver.attach':
+        return { errno: await need(driver, m.op).attach(n(m.streamId)) };
+      case 'iova-bitmap.set':
+        return { errno: await need(bitmap, m.op).set(u(m.iova), u(m.length)) };
+      case 'iova-bitmap.free':
+        await need(bitmap, m.op).free();
+        bitmap = undefined;
+        return {};
+      case 'vfio-type1.checkExtension':
+        return { value: await need(vfio, m.op).checkExtension(n(m.extension)) };
+      case 'vfio-type1.getInfo': {
+        const i = await need(vfio, m.op).getInfo();
+        return {
+          errno: i.errno,
+          flags: i.flags,
+          iovaPgsizes: u64ToWire(i.iovaPgsizes),
+          migration: { flags: i.migration.flags, pgsizeBitmap: u64ToWire(i.migration.pgsizeBitmap), maxDirtyBitmapSize: u64ToWire(i.migration.maxDirtyBitmapSize) },
+          dmaAvail: i.dmaAvail,
+          iovaRanges: i.iovaRanges.map((r) => ({ start: u64ToWire(r.start), end: u64ToWire(r.end) })),
+        };
+      }
+      case 'vfio-type1.mapDma':
+        return need(vfio, m.op).mapDma(n(m.flags), u(m.vaddr), u(m.iova), u(m.size));
+      case 'vfio-type1.unmapDma': {
+        const r = await need(vfio, m.op).unmapDma(n(m.flags), u(m.iova), u(m.size), m.bitmap === undefined ? undefined : vfioBitmap(m.bitmap as Msg));
+        return { errno: r.errno, unmapped: u64ToWire(r.unmapped), ...(r.bitmap === undefined ? {} : { bitmap: bytesToWire(r.bitmap) }) };
+      }
+      case 'vfio-type1.dirtyPages': {
+        const range = m.range as Msg | undefined;
+        const r = await need(vfio, m.op).dirtyPages(n(m.flags), range === undefined ? undefined : { iova: u(range.iova), size: u(range.size), bitmap: vfioBitmap(range.bitmap as Msg) });
+        return { errno: r.errno, ...(r.bitmap === undefined ? {} : { bitmap: bytesToWire(r.bitmap) }) };
+      }
+      case 'vfio-type1.deviceDmaWrite':
+        return need(vfio, m.op).deviceDmaWrite(u(m.iova));
+      default:
+        throw new Error(`unknown op ${m.op}`);
+    }
+  }
+}
