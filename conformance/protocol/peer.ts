@@ -12,6 +12,8 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_LINE = 16 * 1024 * 1024;
 /** How long a process has to exit after `bye` before it is killed. */
 export const EXIT_GRACE_MS = 2000;
+/** The hello may take longer than other messages: the process is starting (PROTOCOL.md, "Time limits"). */
+export const HELLO_TIMEOUT_MS = 10_000;
 const LOG_KEEP = 8;
 const LOG_CHARS = 400;
 const STDERR_KEEP = 4096;
@@ -91,7 +93,7 @@ export class ExecPeer {
   static async start(command: string, options: PeerOptions): Promise<ExecPeer> {
     const peer = new ExecPeer(command, options);
     try {
-      const r = await peer.request('hello', { protocol: PROTOCOL_VERSION });
+      const r = await peer.request('hello', { protocol: PROTOCOL_VERSION }, undefined, Math.max(HELLO_TIMEOUT_MS, options.timeoutMs));
       if (r.protocol !== PROTOCOL_VERSION) peer.fail(`hello: the implementation speaks protocol ${String(r.protocol)}; this kit speaks ${PROTOCOL_VERSION}`);
       peer.hello = { name: r.name as string, profiles: r.profiles as string[] };
     } catch (e) {
@@ -106,13 +108,13 @@ export class ExecPeer {
   }
 
   /** Sends request `op` and resolves with its validated result, answering callbacks meanwhile. */
-  request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler): Promise<Record<string, unknown>> {
+  request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler, timeoutMs = this.options.timeoutMs): Promise<Record<string, unknown>> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.pending !== undefined) return Promise.reject(new Undecided(`the kit sent ${op} while ${this.pending.op} was outstanding (a kit bug)`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending = { id, op, onCallback, resolve, reject };
-      this.send(JSON.stringify({ id, op, ...args }));
+      this.send(JSON.stringify({ id, op, ...args }), timeoutMs);
     });
   }
 
@@ -134,6 +136,23 @@ export class ExecPeer {
     this.killNow();
     if (!this.exited) await this.exitedPromise;
     clearTimeout(this.timer);
+    await this.groupGone();
+  }
+
+  /** Waits (up to EXIT_GRACE_MS) until no process of the group is left, zombies reaped included. */
+  private async groupGone(): Promise<void> {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    const deadline = performance.now() + EXIT_GRACE_MS;
+    for (;;) {
+      try {
+        process.kill(-pid, 0);
+      } catch {
+        return;
+      }
+      if (performance.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   /** SIGKILL to the whole process group (the shell and what it started). */
@@ -147,12 +166,12 @@ export class ExecPeer {
     }
   }
 
-  private send(line: string): void {
+  private send(line: string, timeoutMs = this.options.timeoutMs): void {
     this.note('>', line);
     this.options.onLine?.('>', line);
     this.child.stdin.write(`${line}\n`);
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.fail(`no answer within ${this.options.timeoutMs} ms (the time limit of one message, --timeout)`), this.options.timeoutMs);
+    this.timer = setTimeout(() => this.fail(`no answer within ${timeoutMs} ms (the time limit of one message${timeoutMs === this.options.timeoutMs ? ', --timeout' : ''})`), timeoutMs);
   }
 
   private note(direction: string, line: string): void {

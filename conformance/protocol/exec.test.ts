@@ -1,0 +1,117 @@
+// `dirtyspec run --exec`: an implementation that breaks the protocol is undecided (exit 2)
+// with a message naming what went wrong, the last messages and its standard error, and
+// leaves no process behind; one that keeps it is judged like an in-process adapter.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Io } from '../cli/args.ts';
+import { main } from '../cli/main.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-exec-'));
+const proxy = new URL('./fixtures/fault-proxy.mjs', import.meta.url).pathname;
+const serveReference = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(new URL('./serve-reference.ts', import.meta.url).pathname)}`;
+
+async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY: false };
+  const status = await main(argv, io);
+  return { status, out, err };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the fault proxy in `mode`, failing at its `nth` reply; returns the CLI's answer and the pids it started. */
+async function faulty(mode: string, nth: number, ...flags: string[]) {
+  const pidFile = join(dir, `${mode}.pids`);
+  const r = await cli('run', '--exec', `${JSON.stringify(process.execPath)} ${JSON.stringify(proxy)} ${mode} ${nth} ${JSON.stringify(pidFile)}`, '--profile', 'vfio-type1', '--runs', '20', '--seed', '7', ...flags);
+  const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+  return { ...r, pids };
+}
+
+function assertNoLeftovers(pids: number[]): void {
+  for (const pid of pids) assert.not.ok(alive(pid), `process ${pid} is still running`);
+}
+
+test('[NOLOSS-1] an implementation that crashes mid-run is undecided (exit 2), with its standard error, and leaves no process', async () => {
+  const r = await faulty('crash', 6);
+  assert.is(r.status, 2);
+  assert.match(r.out, /the process exited \(exit status 3\)/);
+  assert.match(r.out, /fault-proxy: crash at reply 6/, 'the tail of its standard error');
+  assert.match(r.out, /last messages/);
+  assertNoLeftovers(r.pids);
+});
+
+test('[NOLOSS-1] an implementation that stops answering is undecided at the time limit, and is killed', async () => {
+  const r = await faulty('hang', 4, '--timeout', '300');
+  assert.is(r.status, 2);
+  assert.match(r.out, /no answer within 300 ms/);
+  assertNoLeftovers(r.pids);
+});
+
+test('[NOLOSS-1] a line that is not JSON is undecided, the line quoted in the last messages', async () => {
+  const r = await faulty('garble', 3);
+  assert.is(r.status, 2);
+  assert.match(r.out, /a line that is not JSON/);
+  assert.match(r.out, /< this is not JSON/);
+  assertNoLeftovers(r.pids);
+});
+
+test('[NOLOSS-1] a reply to a request id that was not asked is undecided, naming both ids', async () => {
+  const r = await faulty('wrong-id', 5);
+  assert.is(r.status, 2);
+  assert.match(r.out, /a reply to request id 12, which was not asked \(the outstanding request is id 5, /);
+  assertNoLeftovers(r.pids);
+});
+
+test('[NOLOSS-1] a result that breaks the schema is undecided, naming the field and the rule', async () => {
+  const r = await faulty('schema', 5);
+  assert.is(r.status, 2);
+  assert.match(r.out, /the result of vfio-type1\.\w+(\/errno must be integer| has a field| lacks the required field)/);
+  assertNoLeftovers(r.pids);
+});
+
+test('[NOLOSS-1] an error reply is undecided with the implementation\'s text, never a pass', async () => {
+  const r = await faulty('error', 2);
+  assert.is(r.status, 2);
+  assert.match(r.out, /answered vfio-type1\.\w+ with an error: fixture: out of memory on purpose/);
+  assertNoLeftovers(r.pids);
+});
+
+test('a command that is not there is undecided at the handshake (exit 2)', async () => {
+  const r = await cli('run', '--exec', join(dir, 'no-such-program'), '--runs', '1');
+  assert.is(r.status, 2);
+  assert.match(r.err, /did not complete the hello handshake/);
+  assert.match(r.err, /not found|No such file/);
+});
+
+test('--exec and --adapter together are a usage error', async () => {
+  const r = await cli('run', '--exec', 'true', '--adapter', 'x.ts');
+  assert.is(r.status, 2);
+  assert.match(r.err, /--adapter and --exec/);
+});
+
+test('[NOLOSS-1] [VFIO-DIRTY-13] [IOVA-BITMAP-2] [HTTU-2] the reference served over the protocol conforms on every profile', async () => {
+  const r = await cli('run', '--exec', serveReference, '--runs', '25', '--seed', '3');
+  assert.is(r.status, 0, r.out);
+  for (const p of ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1']) assert.match(r.out, new RegExp(`profile ${p} \\(adapter dirtyspec-reference \\(served over the protocol\\)\\): conforms`));
+});
+
+test('a profile the implementation does not name in its hello is a usage error naming the ones it does', async () => {
+  const pidFile = join(dir, 'hello.pids');
+  const r = await cli('run', '--exec', `${JSON.stringify(process.execPath)} ${JSON.stringify(proxy)} vfio-only 0 ${JSON.stringify(pidFile)}`, '--profile', 'smmu-hw', '--runs', '3');
+  assert.is(r.status, 2);
+  assert.match(r.err, /profile smmu-hw is not implemented by --exec .*its hello names: vfio-type1/);
+  assertNoLeftovers(readFileSync(pidFile, 'utf8').trim().split(' ').map(Number));
+});
+
+test.run();
