@@ -1,0 +1,480 @@
+/*
+ * dirtyspec-c-example: the iova-bitmap and vfio-type1 profiles of the dirtyspec adapter
+ * protocol (conformance/protocol/PROTOCOL.md), in C.
+ *
+ *   dirtyspec run --exec ./build/dirtyspec-c
+ *
+ * The kit sends one request at a time; this program answers each one, making callbacks
+ * to the kit's user buffer while an iova-bitmap request is outstanding. It exits after
+ * `bye` or at the end of its input.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iova_bitmap.h"
+#include "protocol.h"
+#include "vfio_type1.h"
+
+#define IMPLEMENTATION_NAME "dirtyspec-c-example"
+#define PROTOCOL_VERSION 1
+/* dma_entry_limit's default in vfio_iommu_type1.c (U16_MAX). */
+#define DEFAULT_DMA_ENTRY_LIMIT 65535
+
+/* The instances the kit created; each `create` replaces its profile's one. */
+static struct iova_bitmap *bitmap;
+static struct vfio_container *container;
+
+/* A handler builds its result in `out` and returns NULL, or returns an error text. */
+typedef const char *handler_fn(const struct json *req, struct jw *out);
+
+static char error_text[256];
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static const char *failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(error_text, sizeof(error_text), fmt, ap);
+	va_end(ap);
+	return error_text;
+}
+
+static const char *missing(const char *key, const char *kind)
+{
+	return failf("argument \"%s\" missing or not %s", key, kind);
+}
+
+/* A flags field: a number in [0, 2^32), the uAPI's __u32. */
+static bool get_flags(const struct json *obj, const char *key, uint32_t *out)
+{
+	int64_t v;
+
+	if (!json_get_int(obj, key, &v) || v < 0 || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* ---- hello and bye --------------------------------------------------------------- */
+
+static const char *op_hello(const struct json *req, struct jw *out)
+{
+	int64_t version;
+
+	if (!json_get_int(req, "protocol", &version))
+		return missing("protocol", "a number");
+	if (version != PROTOCOL_VERSION)
+		return failf("protocol %" PRId64 " is not supported; this implementation speaks protocol %d", version, PROTOCOL_VERSION);
+	jw_object_begin(out);
+	jw_key(out, "protocol");
+	jw_int(out, PROTOCOL_VERSION);
+	jw_key(out, "name");
+	jw_string(out, IMPLEMENTATION_NAME);
+	jw_key(out, "profiles");
+	jw_array_begin(out);
+	jw_string(out, "iova-bitmap");
+	jw_string(out, "vfio-type1");
+	jw_array_end(out);
+	jw_object_end(out);
+	return NULL;
+}
+
+static void empty_result(struct jw *out)
+{
+	jw_object_begin(out);
+	jw_object_end(out);
+}
+
+static void errno_result(struct jw *out, int errno_value)
+{
+	jw_object_begin(out);
+	jw_key(out, "errno");
+	jw_int(out, errno_value);
+	jw_object_end(out);
+}
+
+/* ---- iova-bitmap: the kit's user buffer, through callbacks ----------------------- */
+
+/* Pinning needs the kit's answer before the next access: a round trip. */
+static bool kit_pin(void *ctx, uint64_t page)
+{
+	char call[80];
+	const struct json *answer;
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"buffer.pin\",\"page\":%" PRIu64 "}", page);
+	answer = proto_call(call);
+	return answer->type == JSON_BOOL && answer->boolean;
+}
+
+/* Unpins and writes need no answer: they are queued and sent as one batch. */
+static void kit_unpin(void *ctx, uint64_t page)
+{
+	char call[80];
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"buffer.unpin\",\"page\":%" PRIu64 "}", page);
+	proto_queue(call);
+}
+
+static void kit_or_byte(void *ctx, uint64_t page, unsigned offset, unsigned mask)
+{
+	char call[112];
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"buffer.orByte\",\"page\":%" PRIu64 ",\"offset\":%u,\"mask\":%u}", page, offset, mask);
+	proto_queue(call);
+}
+
+static void kit_fill_bytes(void *ctx, uint64_t page, unsigned start, unsigned end, unsigned value)
+{
+	char call[128];
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"buffer.fillBytes\",\"page\":%" PRIu64 ",\"start\":%u,\"end\":%u,\"value\":%u}", page, start, end, value);
+	proto_queue(call);
+}
+
+static const struct user_buffer kit_buffer = { NULL, kit_pin, kit_unpin, kit_or_byte, kit_fill_bytes };
+
+static const char *op_bitmap_create(const struct json *req, struct jw *out)
+{
+	struct iova_bitmap_args a;
+	int ret;
+
+	if (!json_get_u64(req, "iova", &a.iova))
+		return missing("iova", "a u64");
+	if (!json_get_u64(req, "length", &a.length))
+		return missing("length", "a u64");
+	if (!json_get_u64(req, "pageSize", &a.page_size))
+		return missing("pageSize", "a u64");
+	if (!json_get_int(req, "offset", &a.offset))
+		return missing("offset", "an integer");
+	if (!json_get_int(req, "bitmapSize", &a.bitmap_size))
+		return missing("bitmapSize", "an integer");
+	if (!json_get_int(req, "bufferSize", &a.buffer_size))
+		return missing("bufferSize", "an integer");
+	if (!json_get_int(req, "maxPinnedPages", &a.max_pinned_pages) || a.max_pinned_pages < 1)
+		return missing("maxPinnedPages", "a positive integer");
+	/* The old instance's buffer is gone with its sequence: drop it without unpinning. */
+	iova_bitmap_abandon(bitmap);
+	bitmap = NULL;
+	ret = iova_bitmap_alloc(&a, &kit_buffer, &bitmap);
+	errno_result(out, ret);
+	return NULL;
+}
+
+static const char *op_bitmap_set(const struct json *req, struct jw *out)
+{
+	uint64_t iova, length;
+
+	if (bitmap == NULL)
+		return "iova-bitmap.set without an iova-bitmap instance";
+	if (!json_get_u64(req, "iova", &iova))
+		return missing("iova", "a u64");
+	if (!json_get_u64(req, "length", &length))
+		return missing("length", "a u64");
+	errno_result(out, iova_bitmap_set(bitmap, iova, length));
+	return NULL;
+}
+
+static const char *op_bitmap_free(const struct json *req, struct jw *out)
+{
+	(void)req;
+	iova_bitmap_free(bitmap);
+	bitmap = NULL;
+	empty_result(out);
+	return NULL;
+}
+
+/* ---- vfio-type1 ------------------------------------------------------------------ */
+
+/* A struct vfio_bitmap: {"pgsize": u64, "size": u64, "data": bytes (optional)}; data is malloc'd. */
+static const char *get_vfio_bitmap(const struct json *obj, struct vfio_bitmap *b, uint8_t **data)
+{
+	size_t len = 0;
+
+	*data = NULL;
+	if (obj == NULL || obj->type != JSON_OBJECT)
+		return missing("bitmap", "an object");
+	if (!json_get_u64(obj, "pgsize", &b->pgsize))
+		return missing("bitmap.pgsize", "a u64");
+	if (!json_get_u64(obj, "size", &b->size))
+		return missing("bitmap.size", "a u64");
+	if (json_get(obj, "data") != NULL && !json_get_bytes(obj, "data", data, &len))
+		return missing("bitmap.data", "a string of hex pairs");
+	b->data = *data;
+	b->data_len = len;
+	return NULL;
+}
+
+static const char *op_vfio_create(const struct json *req, struct jw *out)
+{
+	bool hw_dirty;
+	int64_t limit = DEFAULT_DMA_ENTRY_LIMIT;
+
+	if (!json_get_bool(req, "hwDirty", &hw_dirty))
+		return missing("hwDirty", "a boolean");
+	if (json_get(req, "dmaEntryLimit") != NULL && (!json_get_int(req, "dmaEntryLimit", &limit) || limit < 0 || limit > UINT32_MAX))
+		return missing("dmaEntryLimit", "an integer in [0, 2^32)");
+	vfio_container_free(container);
+	container = vfio_container_create(hw_dirty, (uint32_t)limit);
+	if (container == NULL)
+		return "out of memory";
+	jw_object_begin(out);
+	jw_key(out, "vaddrLimit");
+	jw_u64(out, vfio_vaddr_limit(container));
+	jw_object_end(out);
+	return NULL;
+}
+
+static const char *op_vfio_check_extension(const struct json *req, struct jw *out)
+{
+	int64_t extension;
+
+	if (container == NULL)
+		return "no vfio-type1 instance: vfio-type1.create first";
+	if (!json_get_int(req, "extension", &extension))
+		return missing("extension", "an integer");
+	jw_object_begin(out);
+	jw_key(out, "value");
+	jw_int(out, vfio_check_extension(container, extension));
+	jw_object_end(out);
+	return NULL;
+}
+
+static const char *op_vfio_get_info(const struct json *req, struct jw *out)
+{
+	struct vfio_info info;
+
+	(void)req;
+	if (container == NULL)
+		return "no vfio-type1 instance: vfio-type1.create first";
+	vfio_get_info(container, &info);
+	jw_object_begin(out);
+	jw_key(out, "errno");
+	jw_int(out, info.ret);
+	jw_key(out, "flags");
+	jw_int(out, info.flags);
+	jw_key(out, "iovaPgsizes");
+	jw_u64(out, info.iova_pgsizes);
+	jw_key(out, "migration");
+	jw_object_begin(out);
+	jw_key(out, "flags");
+	jw_int(out, info.migration_flags);
+	jw_key(out, "pgsizeBitmap");
+	jw_u64(out, info.migration_pgsize_bitmap);
+	jw_key(out, "maxDirtyBitmapSize");
+	jw_u64(out, info.max_dirty_bitmap_size);
+	jw_object_end(out);
+	jw_key(out, "dmaAvail");
+	jw_int(out, info.dma_avail);
+	jw_key(out, "iovaRanges");
+	jw_array_begin(out);
+	jw_object_begin(out);
+	jw_key(out, "start");
+	jw_u64(out, info.iova_start);
+	jw_key(out, "end");
+	jw_u64(out, info.iova_end);
+	jw_object_end(out);
+	jw_array_end(out);
+	jw_object_end(out);
+	return NULL;
+}
+
+static const char *op_vfio_map_dma(const struct json *req, struct jw *out)
+{
+	uint32_t flags;
+	uint64_t vaddr, iova, size;
+
+	if (container == NULL)
+		return "no vfio-type1 instance: vfio-type1.create first";
+	if (!get_flags(req, "flags", &flags))
+		return missing("flags", "an integer in [0, 2^32)");
+	if (!json_get_u64(req, "vaddr", &vaddr))
+		return missing("vaddr", "a u64");
+	if (!json_get_u64(req, "iova", &iova))
+		return missing("iova", "a u64");
+	if (!json_get_u64(req, "size", &size))
+		return missing("size", "a u64");
+	errno_result(out, vfio_map_dma(container, flags, vaddr, iova, size));
+	return NULL;
+}
+
+static const char *op_vfio_unmap_dma(const struct json *req, struct jw *out)
+{
+	uint32_t flags;
+	uint64_t iova, size, unmapped;
+	struct vfio_bitmap b;
+	uint8_t *data = NULL;
+	struct dirty_report report = { NULL, 0 };
+	const char *err;
+	bool has_bitmap = json_get(req, "bitmap") != NULL;
+	int ret;
+
+	if (container == NULL)
+		return "no vfio-type1 instance: vfio-type1.create first";
+	if (!get_flags(req, "flags", &flags))
+		return missing("flags", "an integer in [0, 2^32)");
+	if (!json_get_u64(req, "iova", &iova))
+		return missing("iova", "a u64");
+	if (!json_get_u64(req, "size", &size))
+		return missing("size", "a u64");
+	if (has_bitmap && (err = get_vfio_bitmap(json_get(req, "bitmap"), &b, &data)) != NULL)
+		return err;
+	ret = vfio_unmap_dma(container, flags, iova, size, has_bitmap ? &b : NULL, &unmapped, &report);
+	jw_object_begin(out);
+	jw_key(out, "errno");
+	jw_int(out, ret);
+	jw_key(out, "unmapped");
+	jw_u64(out, unmapped);
+	if (report.bytes != NULL) {
+		jw_key(out, "bitmap");
+		jw_bytes(out, report.bytes, report.len);
+	}
+	jw_object_end(out);
+	free(report.bytes);
+	free(data);
+	return NULL;
+}
+
+static const char *op_vfio_dirty_pages(const struct json *req, struct jw *out)
+{
+	uint32_t flags;
+	const struct json *range = json_get(req, "range");
+	uint64_t iova = 0, size = 0;
+	struct vfio_bitmap b;
+	uint8_t *data = NULL;
+	struct dirty_report report = { NULL, 0 };
+	const char *err;
+	int ret;
+
+	if (container == NULL)
+		return "no vfio-type1 instance: vfio-type1.create first";
+	if (!get_flags(req, "flags", &flags))
+		return missing("flags", "an integer in [0, 2^32)");
+	if (range != NULL) {
+		if (!json_get_u64(range, "iova", &iova))
+			return missing("range.iova", "a u64");
+		if (!json_get_u64(range, "size", &size))
+			return missing("range.size", "a u64");
+		if ((err = get_vfio_bitmap(json_get(range, "bitmap"), &b, &data)) != NULL)
+			return err;
+	}
+	ret = vfio_dirty_pages(container, flags, range != NULL, iova, size, range != NULL ? &b : NULL, &report);
+	free(data);
+	if (ret == VFIO_NEEDS_RANGE)
+		return "VFIO_IOMMU_DIRTY_PAGES: a bitmap operation needs a range";
+	jw_object_begin(out);
+	jw_key(out, "errno");
+	jw_int(out, ret);
+	if (report.bytes != NULL) {
+		jw_key(out, "bitmap");
+		jw_bytes(out, report.bytes, report.len);
+	}
+	jw_object_end(out);
+	free(report.bytes);
+	return NULL;
+}
+
+static const char *op_vfio_device_dma_write(const struct json *req, struct jw *out)
+{
+	uint64_t iova;
+
+	if (container == NULL)
+		return "no vfio-type1 instance: vfio-type1.create first";
+	if (!json_get_u64(req, "iova", &iova))
+		return missing("iova", "a u64");
+	jw_object_begin(out);
+	jw_key(out, "ok");
+	jw_bool(out, vfio_device_dma_write(container, iova));
+	jw_object_end(out);
+	return NULL;
+}
+
+/* ---- dispatch -------------------------------------------------------------------- */
+
+static const struct {
+	const char *op;
+	handler_fn *fn;
+} handlers[] = {
+	{ "hello", op_hello },
+	{ "iova-bitmap.create", op_bitmap_create },
+	{ "iova-bitmap.set", op_bitmap_set },
+	{ "iova-bitmap.free", op_bitmap_free },
+	{ "vfio-type1.create", op_vfio_create },
+	{ "vfio-type1.checkExtension", op_vfio_check_extension },
+	{ "vfio-type1.getInfo", op_vfio_get_info },
+	{ "vfio-type1.mapDma", op_vfio_map_dma },
+	{ "vfio-type1.unmapDma", op_vfio_unmap_dma },
+	{ "vfio-type1.dirtyPages", op_vfio_dirty_pages },
+	{ "vfio-type1.deviceDmaWrite", op_vfio_device_dma_write },
+};
+
+/* Answers one request line; returns false after `bye`. */
+static bool serve(const char *line, size_t len, struct jw *result)
+{
+	char err[160];
+	struct json_doc *doc = json_parse(line, len, err, sizeof(err));
+	const struct json *req, *op;
+	const char *failure = NULL;
+	int64_t id;
+	bool more = true;
+	size_t i;
+
+	if (doc == NULL) {
+		fprintf(stderr, "dirtyspec-c: a request that is not JSON (%s): %.200s\n", err, line);
+		exit(2);
+	}
+	req = json_root(doc);
+	if (!json_get_int(req, "id", &id)) {
+		fprintf(stderr, "dirtyspec-c: a message without a request id: %.200s\n", line);
+		exit(2);
+	}
+	op = json_get(req, "op");
+	jw_reset(result);
+	if (op == NULL || op->type != JSON_STRING) {
+		failure = "a request without an \"op\" string";
+	} else if (strcmp(op->string, "bye") == 0) {
+		empty_result(result);
+		more = false;
+	} else {
+		for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+			if (strcmp(op->string, handlers[i].op) == 0)
+				break;
+		if (i == sizeof(handlers) / sizeof(handlers[0]))
+			failure = failf("unknown op \"%.100s\"", op->string);
+		else
+			failure = handlers[i].fn(req, result);
+	}
+	/* Writes still queued for the kit's buffer go before the reply. */
+	proto_flush();
+	if (failure != NULL)
+		proto_reply_error(id, "%s", failure);
+	else
+		proto_reply(id, result);
+	json_free(doc);
+	return more;
+}
+
+int main(void)
+{
+	struct jw result;
+	const char *line;
+	long len;
+	bool more = true;
+
+	jw_init(&result);
+	while (more && (len = proto_read_line(&line)) >= 0)
+		more = serve(line, (size_t)len, &result);
+	jw_free(&result);
+	iova_bitmap_abandon(bitmap);
+	vfio_container_free(container);
+	return 0;
+}
