@@ -12,7 +12,7 @@ import { armLpaeBlockSize, type Level } from '../spec/descriptor/encoding.ts';
 import { LEAF_EVENTS, leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
 import { TRACKING_EVENTS, domainTrackingMachine, type TrackingStep } from '../spec/domain/tracking-machine.ts';
 import { IOTLB_EVENTS, iotlbEntryMachine, type IotlbEvent } from '../spec/iotlb/iotlb-entry-machine.ts';
-import { TransitionTable } from './transition-table.ts';
+import { TransitionTable, type TableEntry, type TakenTransition } from './transition-table.ts';
 
 type Snap<M extends AnyStateMachine> = SnapshotFrom<M>;
 
@@ -56,6 +56,8 @@ export class DescriptorModel {
   tracking = specTables.tracking.initial;
   /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
   opReq = new Set<string>();
+  /** The transitions taken since `beginOp` (what a trace step shows on the machine diagrams). */
+  opTransitions = new Set<TakenTransition>();
   /** Whether the model tracks IOTLB entries (only when the implementation's IOTLB can be inspected). */
   trackTlb = true;
   /** HA and HD as written in each attached stream's context descriptor. */
@@ -82,6 +84,7 @@ export class DescriptorModel {
     c.trackTlb = this.trackTlb;
     c.splitForTracking = [...this.splitForTracking];
     c.opReq = new Set(this.opReq);
+    c.opTransitions = new Set(this.opTransitions);
     return c;
   }
 
@@ -95,6 +98,7 @@ export class DescriptorModel {
     this.streams = other.streams;
     this.splitForTracking = other.splitForTracking;
     this.opReq = other.opReq;
+    this.opTransitions = other.opTransitions;
   }
 
   /** Whether the leaf translating `iova` is writable-dirty. */
@@ -123,6 +127,7 @@ export class DescriptorModel {
 
   beginOp(): void {
     this.opReq = new Set();
+    this.opTransitions = new Set();
   }
 
   /** Adds requirement IDs to what the current operation is checked against. */
@@ -130,17 +135,23 @@ export class DescriptorModel {
     for (const id of req) this.opReq.add(id);
   }
 
+  /** Records a table entry the operation went through: its requirements (unless `reqToo` is false) and its transitions. */
+  private took(e: Pick<TableEntry<AnyStateMachine>, 'req' | 'taken'>, reqToo = true): void {
+    if (reqToo) this.note(e.req);
+    for (const t of e.taken) this.opTransitions.add(t);
+  }
+
   private leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
     const e = specTables.leaf.step(leaf.snap, event);
     leaf.snap = e.next;
-    this.note(e.req);
+    this.took(e);
     return e.outcomes;
   }
 
   private tlbEvent(entry: ModelTlbEntry, event: IotlbEvent): readonly string[] {
     const e = specTables.iotlb.step(entry.snap, event);
     entry.snap = e.next;
-    this.note(e.req);
+    this.took(e);
     if (e.next.value === 'absent') this.tlb.delete(key(entry.iova, entry.level));
     return e.outcomes;
   }
@@ -240,12 +251,12 @@ export class DescriptorModel {
       if (!out.includes('hwUpdateDescriptor')) return { ok: true, level: entry.level };
       // IOTLB-5: the entry is dropped and the SMMU re-walks.
       this.tlb.delete(key(entry.iova, entry.level));
-    } else if (this.trackTlb) this.note(specTables.iotlb.step(specTables.iotlb.initial, dmaEvent).req); // IOTLB-1: a miss
+    } else if (this.trackTlb) this.took(specTables.iotlb.step(specTables.iotlb.initial, dmaEvent)); // IOTLB-1: a miss
     const leaf = this.leafAt(iova);
     if (leaf === undefined) {
       // FAULT-1 on the invalid entry; IOTLB-2: nothing is cached.
-      this.note(specTables.leaf.step(specTables.leaf.initial, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd }).req);
-      if (this.trackTlb) this.note(specTables.iotlb.step(specTables.iotlb.initial, { type: 'WALK', leaf: 'invalid' }).req);
+      this.took(specTables.leaf.step(specTables.leaf.initial, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd }));
+      if (this.trackTlb) this.took(specTables.iotlb.step(specTables.iotlb.initial, { type: 'WALK', leaf: 'invalid' }));
       return { ok: false, fault: 'translation' };
     }
     const out = this.leafEvent(leaf, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd });
@@ -263,7 +274,9 @@ export class DescriptorModel {
   split(iova: number): boolean {
     const block = this.leafAt(iova);
     if (block === undefined || block.level === 3) return false;
-    const child = specTables.leaf.step(block.snap, { type: 'SPLIT' }).next;
+    const splitEntry = specTables.leaf.step(block.snap, { type: 'SPLIT' });
+    this.took(splitEntry, false);
+    const child = splitEntry.next;
     const level = (block.level + 1) as Level;
     const size = armLpaeBlockSize(level);
     this.leaves.delete(key(block.iova, block.level));
@@ -289,8 +302,10 @@ export class DescriptorModel {
     const childSize = armLpaeBlockSize((level + 1) as Level);
     if (children.some((c, i) => c.level !== level + 1 || c.write !== first.write || c.oa !== first.oa + i * childSize)) return false;
     const anyDirty = children.some((c) => leafStateOf(c.snap).state === 'writableDirty');
-    const block = specTables.leaf.step(first.snap, { type: 'MERGE', anyDirty }).next;
+    const mergeEntry = specTables.leaf.step(first.snap, { type: 'MERGE', anyDirty });
+    const block = mergeEntry.next;
     if (dryRun) return true;
+    this.took(mergeEntry, false);
     for (const c of children) this.leaves.delete(key(c.iova, c.level));
     this.leaves.set(key(base, level), { iova: base, level, size, oa: first.oa, write: first.write, snap: block });
     for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
@@ -325,7 +340,7 @@ export class DescriptorModel {
 
   /** TLBI + CMD_SYNC issued directly (IOTLB-9). */
   invalidate(iova: number, size: number): void {
-    if (this.trackTlb) this.note(specTables.iotlb.step(specTables.iotlb.initial, { type: 'INVALIDATE' }).req);
+    if (this.trackTlb) this.took(specTables.iotlb.step(specTables.iotlb.initial, { type: 'INVALIDATE' }));
     for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
   }
 
@@ -345,7 +360,7 @@ export class DescriptorModel {
   setDirtyTracking(enable: boolean): TrackingStep[] {
     const e = specTables.tracking.step(this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
     this.tracking = e.next;
-    this.note(e.req);
+    this.took(e);
     for (const s of e.outcomes as TrackingStep[]) this.trackingStep(s);
     return e.outcomes as TrackingStep[];
   }
@@ -354,7 +369,7 @@ export class DescriptorModel {
   attachStream(streamId: number): TrackingStep[] {
     const e = specTables.tracking.step(this.tracking, { type: 'ATTACH_STREAM' });
     this.tracking = e.next;
-    this.note(e.req);
+    this.took(e);
     this.streams.set(streamId, { ha: false, hd: false });
     this.attaching = streamId;
     for (const s of e.outcomes as TrackingStep[]) this.trackingStep(s);

@@ -12,6 +12,26 @@ export interface TableEntry<M extends AnyStateMachine> {
   /** Keys of the transitions taken, as `machineTransitions` names them. */
   readonly transitions: readonly string[];
   readonly req: readonly string[];
+  /** The transitions taken, each with the machine's active atomic states before and after (shared objects, for traces). */
+  readonly taken: readonly TakenTransition[];
+}
+
+/** One transition a machine took: what a trace step records so that a report can draw the path. */
+export interface TakenTransition {
+  /** The machine's id (`leafDescriptor`, `iotlbEntry`, ...). */
+  readonly machine: string;
+  /** As `transitionKey` (and `machineTransitions`) name it: `source --EVENT#index`. */
+  readonly transition: string;
+  /** The active atomic states before and after, as dotted paths (two or more in a parallel state). */
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+}
+
+/** The active atomic states of a state value, as dotted paths: `{ a: { b: 'c', d: 'e' } }` is `a.b.c`, `a.d.e`. */
+export function activeStates(value: unknown, prefix = ''): string[] {
+  if (typeof value === 'string') return [`${prefix}${value}`];
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => activeStates(v, `${prefix}${k}.`));
 }
 
 export function transitionKey(t: AnyTransitionDefinition): string {
@@ -46,11 +66,13 @@ export class TransitionTable<M extends AnyStateMachine> {
       for (const event of events) {
         const taken = machine.getTransitionData(s, event) as AnyTransitionDefinition[];
         const [next, outcomes] = step(machine, s, event);
+        const [from, to] = [activeStates((s as { value: unknown }).value), activeStates((next as { value: unknown }).value)];
         const entry: TableEntry<M> = {
           next,
           outcomes,
           transitions: taken.map(transitionKey),
           req: [...new Set(taken.flatMap((t) => ((t.meta as { req?: string[] } | undefined)?.req ?? [])))],
+          taken: taken.map((t) => ({ machine: machine.id, transition: transitionKey(t), from, to })),
         };
         const nk = stateKey(next);
         const canonical = seen.get(nk);

@@ -8,6 +8,7 @@ import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { checkDescriptors, checkTlb } from '../../model/check-descriptors.ts';
 import type { DescriptorModel } from '../../model/descriptor-model.ts';
 import type { DirtyGhost } from '../../model/ghost.ts';
+import type { TakenTransition } from '../../model/transition-table.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DmaOutcome } from '../adapters/types.ts';
 import type { System, SystemConfig } from './system.ts';
@@ -23,11 +24,17 @@ const IOMMU_READ = 1;
 const IOMMU_WRITE = 2;
 const IOMMU_DIRTY_NO_CLEAR = 1;
 
+/**
+ * One step of a run. A counterexample's last step is the one whose check failed: every
+ * command records its step before it throws.
+ */
 export interface TraceStep {
   readonly op: string;
   readonly answer: string;
   readonly expected: string;
   readonly req: readonly string[];
+  /** The spec machine transitions the model took for this step, each once (absent where no machine models the step). */
+  readonly transitions?: readonly TakenTransition[];
 }
 
 /** What the commands share: the spec model and ghost on one side, the system and trace on the other. */
@@ -53,7 +60,7 @@ const errnoName = (e: number) => (e === 0 ? '0' : e === -EINVAL ? '-EINVAL' : e 
 const dmaText = (d: DmaOutcome) => (d.ok ? `ok pa=${hex(d.pa)}` : `fault ${d.fault}`);
 
 function record(r: RunReal, m: RunModel, op: string, answer: string, expected: string): void {
-  r.trace.push({ op, answer, expected, req: [...m.model.opReq] });
+  r.trace.push({ op, answer, expected, req: [...m.model.opReq], transitions: [...m.model.opTransitions] });
   r.commands++;
 }
 
@@ -114,12 +121,13 @@ export class MapCommand implements RunCommand {
     const ret = await r.sys.map(iova, pa, size, this.write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ);
     const want = overlap ? -EEXIST : 0;
     if (overlap) m.model.mapOverMapped(iova, size, this.write);
-    record(r, m, `${this}`, errnoName(ret), errnoName(want));
-    if (ret !== want) mismatch(m, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
-    if (!overlap) {
+    const mapped = ret === want && !overlap;
+    if (mapped) {
       const leaves = leavesOfRange(r, iova, size);
       m.model.map(leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })), this.write);
     }
+    record(r, m, `${this}`, errnoName(ret), errnoName(want));
+    if (ret !== want) mismatch(m, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
     checkState(m, r);
   }
   toString = () => `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? 'block-aligned' : 'page-aligned'})`;
@@ -211,6 +219,7 @@ export class DmaCommand implements RunCommand {
     // try the entry as the spec has it, then without it.
     const variants = r.sys.tlb() === undefined && m.model.cachedAt(iova) ? [false, true] : [false];
     let failure: unknown;
+    let failed: { model: DescriptorModel; want: string } | undefined;
     for (const evicted of variants) {
       const c = m.model.clone();
       if (evicted) c.evictAt(iova);
@@ -223,8 +232,11 @@ export class DmaCommand implements RunCommand {
       } catch (e) {
         m.model = saved;
         failure ??= e;
+        failed ??= { model: c, want: want.text };
         if (e instanceof Violation && evicted === false && variants.length > 1) continue;
-        record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
+        // The step shows the prediction the reported failure came from.
+        m.model.adopt(failed.model);
+        record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), failed.want);
         throw failure;
       }
       m.model = saved;
@@ -289,6 +301,7 @@ export class DmaCommand implements RunCommand {
         break;
       } catch (e) {
         if (!(e instanceof Violation) || last) {
+          m.model.adopt(c);
           record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
           throw e;
         }
@@ -328,6 +341,7 @@ async function withInjectedWrite<T>(
   const got = dma === undefined ? undefined : await dma;
   const tries: DescriptorModel[] = [];
   let first: unknown;
+  let firstModel: DescriptorModel | undefined;
   for (const dmaFirst of got === undefined ? [false] : [true, false]) {
     const c = m.model.clone();
     const saved = m.model;
@@ -353,12 +367,27 @@ async function withInjectedWrite<T>(
       m.model = saved;
       if (!(e instanceof Violation)) throw e;
       first ??= e;
+      firstModel ??= c;
     }
   }
-  if (tries.length === 0) throw first;
+  if (tries.length === 0) {
+    // The trace step of the operation shows the prediction the reported failure came from.
+    m.model.adopt(firstModel!);
+    throw first;
+  }
   m.model.adopt(tries[0]!);
   if (got !== undefined) noteWrite(m, inject.iova, { text: '', ok: got.ok });
   return { result, dma: got };
+}
+
+/** Runs `act`; when it throws a Violation, records the step first, so the trace ends with the failing operation. */
+async function recordFailure<T>(r: RunReal, m: RunModel, op: string, answer: () => string, expected: string, act: () => Promise<T>): Promise<T> {
+  try {
+    return await act();
+  } catch (e) {
+    if (e instanceof Violation) record(r, m, op, answer(), expected);
+    throw e;
+  }
 }
 
 export class SplitCommand implements RunCommand {
@@ -371,17 +400,21 @@ export class SplitCommand implements RunCommand {
     if (blocks.length === 0) return;
     const b = blocks[this.pick % blocks.length]!;
     const inject = this.inject === undefined ? undefined : { at: this.inject.at, iova: b.iova + ((this.inject.offset * PAGE) % b.size) };
-    const { result, dma } = await withInjectedWrite(
-      m,
-      r,
-      inject,
-      () => r.sys.splitBlock(b.iova),
-      (model) => model.split(b.iova),
-      (model, ret) => {
-        if (ret !== 0) throw new Violation('spec', [...model.opReq, 'SPLIT-1'], `splitBlock(${hex(b.iova)}) returns 0`, errnoName(ret));
-      },
+    const op = `${this} -> block ${hex(b.iova)} L${b.level}`;
+    let answer: number | undefined;
+    const { result, dma } = await recordFailure(r, m, op, () => (answer === undefined ? '(no answer)' : errnoName(answer)), '0', () =>
+      withInjectedWrite(
+        m,
+        r,
+        inject,
+        async () => (answer = await r.sys.splitBlock(b.iova)),
+        (model) => model.split(b.iova),
+        (model, ret) => {
+          if (ret !== 0) throw new Violation('spec', [...model.opReq, 'SPLIT-1'], `splitBlock(${hex(b.iova)}) returns 0`, errnoName(ret));
+        },
+      ),
     );
-    record(r, m, `${this} -> block ${hex(b.iova)} L${b.level}`, `${errnoName(result)}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, '0');
+    record(r, m, op, `${errnoName(result)}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, '0');
     checkState(m, r);
   }
   toString = () => `splitBlock(pick ${this.pick}${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
@@ -396,19 +429,22 @@ export class MergeCommand implements RunCommand {
     const base = (this.region % (WINDOW / MiB2)) * MiB2;
     const mergeable = m.model.merge(base, 2, true);
     const inject = this.inject === undefined || !mergeable ? undefined : { at: this.inject.at, iova: base + ((this.inject.offset * PAGE) % MiB2) };
-    const { result } = await withInjectedWrite(
-      m,
-      r,
-      inject,
-      () => r.sys.mergePages(base, 2),
-      (model) => {
-        if (mergeable) model.merge(base, 2);
-      },
-      (model, ret) => {
-        if ((ret === 0) !== mergeable) {
-          throw new Violation('spec', [...model.opReq, 'MERGE-1', 'MERGE-2'], `mergePages(${hex(base)}, 2) ${mergeable ? 'returns 0' : 'fails (the pages cannot merge)'}`, errnoName(ret));
-        }
-      },
+    let answer: number | undefined;
+    const { result } = await recordFailure(r, m, `${this}`, () => (answer === undefined ? '(no answer)' : errnoName(answer)), mergeable ? '0' : 'an error', () =>
+      withInjectedWrite(
+        m,
+        r,
+        inject,
+        async () => (answer = await r.sys.mergePages(base, 2)),
+        (model) => {
+          if (mergeable) model.merge(base, 2);
+        },
+        (model, ret) => {
+          if ((ret === 0) !== mergeable) {
+            throw new Violation('spec', [...model.opReq, 'MERGE-1', 'MERGE-2'], `mergePages(${hex(base)}, 2) ${mergeable ? 'returns 0' : 'fails (the pages cannot merge)'}`, errnoName(ret));
+          }
+        },
+      ),
     );
     record(r, m, `${this}`, errnoName(result), mergeable ? '0' : 'an error');
     checkState(m, r);

@@ -20,7 +20,7 @@ function pickLeaf(m: RunModel, r: RunReal, pick: number) {
 }
 
 function done(m: RunModel, r: RunReal, op: string): void {
-  r.trace.push({ op, answer: 'done', expected: 'done', req: [...m.model.opReq] });
+  r.trace.push({ op, answer: 'done', expected: 'done', req: [...m.model.opReq], transitions: [...m.model.opTransitions] });
   r.commands++;
   checkDescriptors(m.model, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
 }

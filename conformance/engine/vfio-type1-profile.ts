@@ -236,8 +236,9 @@ class Run {
   async info(initial = false): Promise<void> {
     const i = await this.call('getInfo', () => this.inst.getInfo());
     const e = this.errno('getInfo', i);
-    this.trace.push({ op: 'VFIO_IOMMU_GET_INFO', answer: `${e}, dma_avail ${i.dmaAvail}`, expected: `0${initial ? '' : `, dma_avail ${this.dmaAvail}`}`, req: ['VFIO-INFO-1'] });
-    if (!initial) this.snapshot = this.expect({ type: 'GET_INFO' }).entry.next;
+    const x = initial ? undefined : this.expect({ type: 'GET_INFO' });
+    this.trace.push({ op: 'VFIO_IOMMU_GET_INFO', answer: `${e}, dma_avail ${i.dmaAvail}`, expected: `0${initial ? '' : `, dma_avail ${this.dmaAvail}`}`, req: ['VFIO-INFO-1'], ...(x === undefined ? {} : { transitions: x.entry.taken }) });
+    if (x !== undefined) this.snapshot = x.entry.next;
     if (e !== 0) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO returns 0', `${e}`);
     if ((i.flags & (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS)) !== (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS)) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO flags PGSIZES | CAPS', hex(i.flags));
     if (i.iovaPgsizes === 0n || i.migration.pgsizeBitmap !== minPgsize(i.iovaPgsizes) || i.migration.maxDirtyBitmapSize !== BigInt(DIRTY_BITMAP_SIZE_MAX) || i.migration.flags !== 0) {
@@ -266,7 +267,7 @@ class Run {
   };
 
   async compare(what: string, got: number, x: ReturnType<Run['expect']>): Promise<void> {
-    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
+    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: x.entry.req, transitions: x.entry.taken });
     if (got !== x.want) throw new Violation('spec', x.entry.req.length > 0 ? x.entry.req : ['VFIO-MAP-9'], `${what} returns ${x.want} (${x.outcome})`, `${got}`);
     if (x.want < 0) await this.unchanged(what, x.entry.req);
   }
@@ -279,7 +280,7 @@ class Run {
         const x = this.expect(classifyExtension(o.extension));
         const got = await this.call('checkExtension', () => this.inst.checkExtension(o.extension));
         const what = `VFIO_CHECK_EXTENSION(${o.extension})`;
-        this.trace.push({ op: what, answer: `${got}`, expected: `${x.want}`, req: x.entry.req });
+        this.trace.push({ op: what, answer: `${got}`, expected: `${x.want}`, req: x.entry.req, transitions: x.entry.taken });
         if (got !== x.want) throw new Violation('spec', x.entry.req, `${what} returns ${x.want}`, `${String(got)}`);
         this.snapshot = x.entry.next;
         return;
