@@ -476,5 +476,6 @@ int main(void)
 	jw_free(&result);
 	iova_bitmap_abandon(bitmap);
 	vfio_container_free(container);
+	proto_close();
 	return 0;
 }

@@ -793,3 +793,14 @@ const struct json *proto_call(const char *call)
 		result = result->next;
 	return result;
 }
+
+void proto_close(void)
+{
+	proto_flush();
+	json_free(answer_doc);
+	answer_doc = NULL;
+	jw_free(&queue);
+	free(line_buf);
+	line_buf = NULL;
+	line_cap = 0;
+}

@@ -131,4 +131,7 @@ void proto_queue(const char *call);
 const struct json *proto_call(const char *call);
 void proto_flush(void);
 
+/* Frees the protocol layer's buffers (at exit). */
+void proto_close(void);
+
 #endif

@@ -264,8 +264,12 @@ int vfio_map_dma(struct vfio_container *c, uint32_t flags, uint64_t vaddr, uint6
 	/* 6. VFIO-MAP-6: vfio_iommu_iova_dma_valid: inside the one IOVA range. */
 	if (iova + size - 1 >= IOVA_LIMIT)
 		return -EINVAL;
-	/* 7. VFIO-MAP-7: vfio_pin_map_dma cannot pin past the process's memory: -EFAULT. */
-	if (vaddr + size > IOVA_LIMIT)
+	/*
+	 * 7. VFIO-MAP-7: vfio_pin_map_dma cannot pin past the process's memory: -EFAULT.
+	 *    Compared by the last byte: vaddr + size is exactly 2^64 (0 in u64) for a range
+	 *    ending at the top of the address space, which step 3 lets through.
+	 */
+	if (vaddr + size - 1 >= IOVA_LIMIT)
 		return -EFAULT;
 	/* 8. VFIO-MAP-8: while tracking, vfio_dma_bitmap_alloc must be able to cover it. */
 	if (c->tracking && size / PGSIZE > DIRTY_BITMAP_PAGES_MAX)
