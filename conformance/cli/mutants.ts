@@ -8,6 +8,7 @@ import { PROFILES } from '../adapters/types.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { mutants as zoo, type Mutant } from '../mutants/index.ts';
 import { unique } from '../report/common.ts';
+import { htmlMutantsReport } from '../report/html.ts';
 import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, stringFlag, type Io } from './args.ts';
 import { DEFAULT_MAX_COMMANDS, DEFAULT_TIMEOUT_MS, MAX_COMMANDS, MAX_RUNS, MAX_TIMEOUT_MS, runProfileSafely } from './run.ts';
 
@@ -15,7 +16,7 @@ import { DEFAULT_MAX_COMMANDS, DEFAULT_TIMEOUT_MS, MAX_COMMANDS, MAX_RUNS, MAX_T
 export const DEFAULT_MUTANT_RUNS = 1000;
 
 export const MUTANTS_HELP = `usage: dirtyspec mutants [--profile NAME]... [--mutant NAME]... [--runs N]
-                         [--timeout MS] [--max-commands N] [--json FILE]
+                         [--timeout MS] [--max-commands N] [--json FILE] [--html FILE]
 
 Runs the conformance suite against every mutant of the reference implementation (a
 deliberate fault each) and prints which ones it kills. Each mutant's seed is a hash of
@@ -27,6 +28,8 @@ its name, so the table is reproducible.
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
   --json FILE        also write the table as JSON
+  --html FILE        also write one self-contained HTML file: the table, and each kill's
+                     counterexample beside the machine diagrams
   -h, --help         this text
 
 exit status: 0 every mutant killed, 1 a mutant survived,
@@ -39,6 +42,7 @@ const FLAGS = {
   timeout: { type: 'string' },
   'max-commands': { type: 'string' },
   json: { type: 'string' },
+  html: { type: 'string' },
 } as const;
 
 /** FNV-1a over the UTF-16 code units of `name`: a fixed 32-bit seed per mutant. */
@@ -146,12 +150,14 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
   const timeoutMs = intFlag(flags, 'timeout', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
   const maxCommands = intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS);
   const json = stringFlag(flags, 'json');
+  const html = stringFlag(flags, 'html');
   const selected = zoo.filter((m) => (profiles.length === 0 || profiles.includes(m.profile)) && (names.length === 0 || names.includes(m.name)));
   if (selected.length === 0) throw new UsageError(`no mutant matches ${[...profiles.map((p) => `--profile ${p}`), ...names.map((n) => `--mutant ${n}`)].join(' ')}`);
 
   const progress = new Progress(io);
   const started = performance.now();
   const rows: MutantRow[] = [];
+  const outcomes: MutantOutcome[] = [];
   for (const [i, mutant] of selected.entries()) {
     const result = await runProfileSafely(
       mutant.adapter,
@@ -165,6 +171,7 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
       io,
     );
     rows.push(mutantRow({ mutant, result }));
+    outcomes.push({ mutant, result });
   }
   progress.clear();
   io.out(killTable(rows));
@@ -175,6 +182,17 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
       await writeFile(json, mutantsJson(rows));
     } catch (e) {
       io.err(`dirtyspec mutants: could not write the --json report to ${json}: ${(e as Error).message}\n`);
+      status = 2;
+    }
+  }
+  if (html !== undefined) {
+    const entries = outcomes.map(({ mutant, result }, i) => ({ name: mutant.name, bugClass: mutant.bugClass, profile: mutant.profile, description: mutant.description, killed: rows[i]!.killed, result }));
+    try {
+      const text = await htmlMutantsReport(entries, { runs, summary: summaryLine(rows), ...(maxCommands === DEFAULT_MAX_COMMANDS ? {} : { maxCommands }) });
+      await mkdir(dirname(html), { recursive: true });
+      await writeFile(html, text);
+    } catch (e) {
+      io.err(`dirtyspec mutants: could not write the --html report to ${html}: ${(e as Error).message}\n`);
       status = 2;
     }
   }

@@ -10,6 +10,7 @@ import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
 import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
 import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
 import { humanReport } from '../report/human.ts';
+import { htmlRunReport } from '../report/html.ts';
 import { jsonReport } from '../report/json.ts';
 import { junitReport } from '../report/junit.ts';
 import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, stringFlag, type Io } from './args.ts';
@@ -29,7 +30,7 @@ const MIN_SEED = -0x8000_0000;
 
 export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE | --exec COMMAND] [--runs N] [--seed N]
                      [--replay PATH] [--timeout MS] [--max-commands N]
-                     [--json FILE] [--junit FILE]
+                     [--json FILE] [--junit FILE] [--html FILE]
 
 Runs the conformance suite: random configurations and command sequences checked
 against the spec, a failure shrunk to the shortest sequence that still fails.
@@ -51,6 +52,8 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
   --json FILE        also write the report as JSON
   --junit FILE       also write the report as JUnit XML
+  --html FILE        also write the report as one self-contained HTML file: verdicts,
+                     coverage, and a failure's steps beside the machine diagrams
   -h, --help         this text
 
 exit status: 0 every profile conforms, 1 a profile does not conform,
@@ -68,6 +71,7 @@ const FLAGS = {
   'max-commands': { type: 'string' },
   json: { type: 'string' },
   junit: { type: 'string' },
+  html: { type: 'string' },
 } as const;
 
 export interface RunRequest {
@@ -84,6 +88,7 @@ export interface RunRequest {
   readonly maxCommands: number;
   readonly json?: string;
   readonly junit?: string;
+  readonly html?: string;
 }
 
 /** The request the flags describe, or a UsageError. `undefined` for --help. */
@@ -106,6 +111,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   const record = stringFlag(flags, 'record');
   const json = stringFlag(flags, 'json');
   const junit = stringFlag(flags, 'junit');
+  const html = stringFlag(flags, 'html');
   return {
     profiles,
     runs: intFlag(flags, 'runs', 1, MAX_RUNS, DEFAULT_RUNS),
@@ -118,6 +124,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     ...(replay === undefined ? {} : { replay }),
     ...(json === undefined ? {} : { json }),
     ...(junit === undefined ? {} : { junit }),
+    ...(html === undefined ? {} : { html }),
   };
 }
 
@@ -241,6 +248,7 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   let written = true;
   if (req.json !== undefined) written = (await writeReport(io, '--json', req.json, jsonReport(results, ctx))) && written;
   if (req.junit !== undefined) written = (await writeReport(io, '--junit', req.junit, junitReport(results, ctx))) && written;
+  if (req.html !== undefined) written = (await writeReport(io, '--html', req.html, await htmlRunReport(results, ctx))) && written;
   const status = exitStatus(overallVerdict(results));
   return written ? status : 2;
 }
