@@ -1,8 +1,9 @@
-// The dirtyspec command line: `run`, `mutants`, `list`, `spec`, and `--help` for each.
+// The dirtyspec command line: `run`, `mutants`, `list`, `spec`, `check-trace`, and `--help` for each.
 // Exit status: 0 conforms (or all mutants killed), 1 does not conform (or a mutant
 // survived), 2 undecided or a usage / adapter-load error.
 import { AdapterLoadError } from '../adapters/registry.ts';
 import { UsageError, processIo, type Io } from './args.ts';
+import { CHECK_TRACE_HELP, checkTraceCommand } from './check-trace.ts';
 import { LIST_HELP, listCommand } from './list.ts';
 import { MUTANTS_HELP, mutantsCommand } from './mutants.ts';
 import { RUN_HELP, runCommand } from './run.ts';
@@ -15,6 +16,7 @@ commands:
   mutants   run the suite against every mutant of the reference implementation
   list      list profiles, requirement IDs and mutants
   spec      generate the spec document (SPEC.md) from the machines, or --check it
+  check-trace  check a recorded trace (run --record) against the spec
   help      this text, or \`dirtyspec help <command>\`
 
 \`dirtyspec <command> --help\` describes a command's flags.
@@ -25,6 +27,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: readonly string[], io
   mutants: { help: MUTANTS_HELP, run: mutantsCommand },
   list: { help: LIST_HELP, run: listCommand },
   spec: { help: SPEC_HELP, run: specCommand },
+  'check-trace': { help: CHECK_TRACE_HELP, run: checkTraceCommand },
 };
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {

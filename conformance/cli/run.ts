@@ -5,7 +5,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { loadAdapters, referenceAdapters } from '../adapters/registry.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
+import { LoopbackChannel } from '../protocol/channel.ts';
 import { ExecPeer } from '../protocol/peer.ts';
+import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
 import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
 import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
 import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
@@ -206,26 +208,42 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
       return 2;
     }
   }
+  let writer: TraceWriter | undefined;
   try {
-    return await runAdapters(req, await selectAdapters(req, peer), io, peer);
+    let adapters = await selectAdapters(req, peer);
+    if (req.record !== undefined) {
+      try {
+        writer = new TraceWriter(req.record);
+      } catch (e) {
+        io.err(`dirtyspec run: cannot write the --record trace to ${req.record}: ${(e as Error).message}\n`);
+        return 2;
+      }
+      // In-process adapters are recorded through the protocol's encoding too, so a trace reads the same whoever made it.
+      const recorded = execAdapters(new RecordingChannel(peer ?? new LoopbackChannel(adapters, adapters[0]?.name ?? 'reference'), writer));
+      adapters = adapters.map((a) => recorded.get(a.profile)!);
+    }
+    return await runAdapters(req, adapters, io, peer, writer);
   } finally {
+    writer?.close();
     await peer?.close();
   }
 }
 
-async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io, peer: ExecPeer | undefined): Promise<number> {
+async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io, peer: ExecPeer | undefined, writer: TraceWriter | undefined): Promise<number> {
   const seed = req.seed ?? freshSeed();
   const results: ProfileResult[] = [];
   const progress = new Progress(io);
   const started = performance.now();
   for (const adapter of adapters) {
     const profileStarted = performance.now();
+    writer?.header(adapter.profile, adapter.name, seed);
     const options: RunOptions & { seed: number } = {
       runs: req.runs,
       seed,
       timeoutMs: req.timeoutMs,
       maxCommands: req.maxCommands,
       ...(req.replay === undefined ? {} : { path: req.replay }),
+      ...(writer === undefined ? {} : { onSequence: (input: unknown) => writer.sequence(input) }),
       onProgress: (done) =>
         progress.update(() => {
           const phase = req.replay !== undefined ? 'replaying' : done > req.runs ? `shrinking a failure (run ${done})` : `${done}/${req.runs} runs`;

@@ -66,7 +66,7 @@ export class KitBuffer implements KitUserBuffer {
   }
 }
 
-interface Scenario {
+export interface IovaBitmapScenario {
   readonly args: IovaBitmapArgs;
   /** Pages of user memory around the bitmap. */
   readonly bufferSize: number;
@@ -75,7 +75,7 @@ interface Scenario {
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
-function scenarioArbitrary(): fc.Arbitrary<Scenario> {
+function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
   return fc
     .record({
       pgshift: fc.oneof(fc.constantFrom(12, 21, 30, 63), fc.integer({ min: 12, max: 63 })),
@@ -147,7 +147,7 @@ function log2(v: bigint): number {
   return n;
 }
 
-async function runScenario(adapter: IovaBitmapAdapter, sc: Scenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
   const buf = new KitBuffer(sc.bufferSize);
   const { args } = sc;
   const check = iovaBitmapCheckArgs({ iova: args.iova, length: args.length, pageSize: args.pageSize, bitmapBytes: args.bitmapSize });
@@ -202,4 +202,9 @@ export function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOpt
     },
     options,
   );
+}
+
+/** Runs one recorded scenario again (dirtyspec check-trace). Throws Violation or Undecided. */
+export function replayIovaBitmapScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+  return runScenario(adapter, sc, timeoutMs, trace);
 }

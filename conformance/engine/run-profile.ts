@@ -49,6 +49,11 @@ export interface RunOptions {
   /** Races: DMA between the driver's memory accesses, software changes between the hardware's (default on). */
   readonly interleave?: boolean;
   readonly onProgress?: (done: number) => void;
+  /**
+   * Called as each sequence starts, with what the kit generated for it: the scenario
+   * (iova-bitmap, vfio-type1) or `{ config, commands }` (smmu profiles). --record writes it.
+   */
+  readonly onSequence?: (input: unknown) => void;
 }
 
 export interface CoverageFigure {
@@ -80,6 +85,17 @@ export interface ProfileResult {
 }
 
 type RunConfig = SystemConfig & { startTracking: boolean };
+
+/** One sequence of an smmu profile: the configuration and the commands, as generated. */
+export interface SmmuSequenceInput {
+  readonly config: RunConfig;
+  readonly commands: readonly RunCommand[];
+}
+
+/** Runs one recorded sequence again (dirtyspec check-trace). Throws Violation or Undecided. */
+export function replaySmmuSequence(adapter: SmmuAdapter, input: SmmuSequenceInput, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+  return runSequence(adapter, input.config, input.commands, timeoutMs, trace);
+}
 
 function configArbitrary(): fc.Arbitrary<RunConfig> {
   return fc.record({
@@ -145,7 +161,9 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
 }
 
 /** Runs one sequence from scratch; returns the trace and the number of commands run. */
-async function runSequence(adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+async function runSequence(adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[], onSequence?: (input: SmmuSequenceInput) => void): Promise<number> {
+  // fast-check's commands iterate as wrappers around the commands.
+  onSequence?.({ config: cfg, commands: [...cmds].map((c) => ('cmd' in c ? (c as { cmd: RunCommand }).cmd : c)) });
   const { startTracking, ...config } = cfg;
   const sys = await createSystem(adapter, config, { timeoutMs });
   const model = new DescriptorModel(config.dirtyCapable, config.pageGranular, config.dirtyCapable && config.httu === 2);
@@ -184,7 +202,7 @@ async function runDirected(adapter: SmmuAdapter, options: RunOptions, only?: str
     const steps: TraceStep[] = [];
     runs++;
     try {
-      commands += await runSequence(adapter, test.config, test.commands, options.timeoutMs, steps);
+      commands += await runSequence(adapter, test.config, test.commands, options.timeoutMs, steps, options.onSequence);
     } catch (e) {
       const coverage = transitionCoverage();
       const base = { name: adapter.profile, adapter: adapter.name, runs, commands: commands + steps.length, seed: 0, transitionCoverage: coverage, seconds: seconds(started) };
@@ -214,7 +232,7 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
     if (undecided !== undefined) return;
     const trace: TraceStep[] = [];
     try {
-      commands += await runSequence(adapter, cfg, cmds, options.timeoutMs, trace);
+      commands += await runSequence(adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence);
     } catch (e) {
       if (e instanceof Undecided) {
         undecided = { message: e.message, steps: trace };
@@ -254,7 +272,7 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
   const steps: TraceStep[] = [];
   let violation: Violation | undefined;
   try {
-    await runSequence(adapter, cfg, cmds, options.timeoutMs, steps);
+    await runSequence(adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
   } catch (e) {
     if (e instanceof Undecided) return { ...base, verdict: 'undecided', seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, true), undecided: { message: e.message, steps } };
     violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception from the implementation', String(e));

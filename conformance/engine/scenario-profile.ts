@@ -31,11 +31,15 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   let undecided: { message: string; steps: TraceStep[] } | undefined;
   let commands = 0;
   let runs = 0;
+  const run = (sc: S, trace: TraceStep[]) => {
+    options.onSequence?.(sc);
+    return p.run(sc, trace);
+  };
   const property = fc.asyncProperty(p.arbitrary, async (sc) => {
     if (undecided !== undefined) return;
     const trace: TraceStep[] = [];
     try {
-      commands += await p.run(sc, trace);
+      commands += await run(sc, trace);
     } catch (e) {
       if (e instanceof Undecided) {
         undecided = { message: e.message, steps: trace };
@@ -61,7 +65,7 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   const steps: TraceStep[] = [];
   let violation: Violation;
   try {
-    await p.run(sc, steps);
+    await run(sc, steps);
     violation = new Violation('spec', [p.fallbackReq], 'a reproducible failure', 'the shrunk counterexample passed on replay');
   } catch (e) {
     if (e instanceof Undecided) return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided: { message: e.message, steps } };

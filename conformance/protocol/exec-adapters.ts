@@ -16,7 +16,7 @@ import type {
   VfioType1Adapter,
 } from '../adapters/types.ts';
 import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from './codec.ts';
-import type { CallbackHandler, ExecPeer } from './peer.ts';
+import type { CallbackHandler, Channel } from './channel.ts';
 
 type Msg = Record<string, unknown>;
 const n = (v: unknown) => v as number;
@@ -89,7 +89,7 @@ function bufferOp(buffer: KitUserBuffer): CallbackHandler {
 const bitmap = (v: unknown): DirtyBitmap => bytesFromWire(v as string);
 const vfioBitmapToWire = (b: VfioBitmapArg) => ({ pgsize: u64ToWire(b.pgsize), size: u64ToWire(b.size), ...(b.data === undefined ? {} : { data: bytesToWire(b.data) }) });
 
-function smmuHw(peer: ExecPeer, name: string): SmmuHwAdapter {
+function smmuHw(peer: Channel, name: string): SmmuHwAdapter {
   return {
     profile: 'smmu-hw',
     name,
@@ -116,7 +116,7 @@ function smmuHw(peer: ExecPeer, name: string): SmmuHwAdapter {
   };
 }
 
-function smmuDriver(peer: ExecPeer, name: string): SmmuDriverAdapter {
+function smmuDriver(peer: Channel, name: string): SmmuDriverAdapter {
   return {
     profile: 'smmu-driver',
     name,
@@ -144,7 +144,7 @@ function smmuDriver(peer: ExecPeer, name: string): SmmuDriverAdapter {
   };
 }
 
-function iovaBitmap(peer: ExecPeer, name: string): IovaBitmapAdapter {
+function iovaBitmap(peer: Channel, name: string): IovaBitmapAdapter {
   return {
     profile: 'iova-bitmap',
     name,
@@ -169,7 +169,7 @@ function iovaBitmap(peer: ExecPeer, name: string): IovaBitmapAdapter {
   };
 }
 
-function vfioType1(peer: ExecPeer, name: string): VfioType1Adapter {
+function vfioType1(peer: Channel, name: string): VfioType1Adapter {
   return {
     profile: 'vfio-type1',
     name,
@@ -206,7 +206,7 @@ function vfioType1(peer: ExecPeer, name: string): VfioType1Adapter {
   };
 }
 
-const BUILDERS: Record<ProfileName, (peer: ExecPeer, name: string) => Adapter> = {
+const BUILDERS: Record<ProfileName, (peer: Channel, name: string) => Adapter> = {
   'smmu-hw': smmuHw,
   'smmu-driver': smmuDriver,
   'iova-bitmap': iovaBitmap,
@@ -214,7 +214,7 @@ const BUILDERS: Record<ProfileName, (peer: ExecPeer, name: string) => Adapter> =
 };
 
 /** One adapter per profile the implementation named in its hello, all over `peer`. */
-export function execAdapters(peer: ExecPeer): Map<ProfileName, Adapter> {
+export function execAdapters(peer: Channel): Map<ProfileName, Adapter> {
   const out = new Map<ProfileName, Adapter>();
   for (const p of peer.hello.profiles as ProfileName[]) out.set(p, BUILDERS[p](peer, peer.hello.name));
   return out;

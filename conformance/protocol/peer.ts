@@ -5,6 +5,7 @@
 // reason, the last messages exchanged and the tail of the process's standard error.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Undecided } from '../engine/limits.ts';
+import type { CallbackHandler, Channel, PeerHello } from './channel.ts';
 import { protocolProblem } from './schemas.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -18,13 +19,6 @@ const LOG_KEEP = 8;
 const LOG_CHARS = 400;
 const STDERR_KEEP = 4096;
 
-/** Answers one callback (already validated against its schema); throws if it cannot. */
-export type CallbackHandler = (msg: { op: string } & Record<string, unknown>) => unknown;
-
-export interface PeerHello {
-  readonly name: string;
-  readonly profiles: readonly string[];
-}
 
 export interface PeerOptions {
   /** Per-message time limit, ms. */
@@ -46,7 +40,7 @@ process.once('exit', () => {
   for (const p of live) p.killNow();
 });
 
-export class ExecPeer {
+export class ExecPeer implements Channel {
   private readonly child: ChildProcessWithoutNullStreams;
   private nextId = 1;
   private nextCallback = 1;

@@ -48,7 +48,12 @@ class LineIo {
   }
 }
 
-class Callbacks {
+/** How a server makes a callback and gets the kit's answer (synchronously). */
+export interface CallbackPort {
+  call(op: string, args?: Record<string, unknown>): unknown;
+}
+
+class Callbacks implements CallbackPort {
   private next = 1;
   constructor(private readonly io: LineIo) {}
   call(op: string, args: Record<string, unknown> = {}): unknown {
@@ -63,7 +68,7 @@ class Callbacks {
 }
 
 /** Kit memory seen through callbacks. `hook` and `frameWords` exist so the reference accepts it; the hook is never called. */
-function remoteMemory(cb: Callbacks): KitMemory & { hook: () => void; frameWords(): never; frameCount: number } {
+function remoteMemory(cb: CallbackPort): KitMemory & { hook: () => void; frameWords(): never; frameCount: number } {
   const big = (v: unknown) => u64FromWire(v as string);
   return {
     hook: () => {},
@@ -82,7 +87,7 @@ function remoteMemory(cb: Callbacks): KitMemory & { hook: () => void; frameWords
   };
 }
 
-function remotePort(cb: Callbacks, idr0: number, idr3: number): KitSmmuPort {
+function remotePort(cb: CallbackPort, idr0: number, idr3: number): KitSmmuPort {
   return {
     idr0,
     idr3,
@@ -92,7 +97,7 @@ function remotePort(cb: Callbacks, idr0: number, idr3: number): KitSmmuPort {
   };
 }
 
-function remoteBuffer(cb: Callbacks, size: number): KitUserBuffer {
+function remoteBuffer(cb: CallbackPort, size: number): KitUserBuffer {
   return {
     size,
     pin: (page) => cb.call('buffer.pin', { page }) as boolean,
@@ -109,16 +114,7 @@ const vfioBitmap = (b: Msg) => ({ pgsize: u(b.pgsize), size: u(b.size), ...(b.da
 /** Serves `adapters` (one per profile) until `bye` or end of input. */
 export async function serve(adapters: readonly Adapter[], name: string, input = 0, output = 1): Promise<void> {
   const io = new LineIo(input, output);
-  const cb = new Callbacks(io);
-  const by = new Map(adapters.map((a) => [a.profile, a]));
-  let hw: SmmuHw | undefined;
-  let driver: SmmuDriver | undefined;
-  let bitmap: IovaBitmapInstance | undefined;
-  let vfio: VfioType1Instance | undefined;
-  const need = <T>(x: T | undefined, what: string): T => {
-    if (x === undefined) throw new Error(`${what} before create`);
-    return x;
-  };
+  const handle = protocolServer(adapters, name, new Callbacks(io));
   for (;;) {
     const line = io.read();
     if (line === undefined) return;
@@ -133,6 +129,23 @@ export async function serve(adapters: readonly Adapter[], name: string, input = 
     io.write({ id: m.id, result });
     if (m.op === 'bye') return;
   }
+}
+
+/**
+ * The server's half of every operation: decodes a request's arguments, calls the adapter,
+ * encodes its result. Callbacks go through `cb`. Throws for an op it does not know.
+ */
+export function protocolServer(adapters: readonly Adapter[], name: string, cb: CallbackPort): (m: Msg & { op: string }) => Promise<unknown> {
+  const by = new Map(adapters.map((a) => [a.profile, a]));
+  let hw: SmmuHw | undefined;
+  let driver: SmmuDriver | undefined;
+  let bitmap: IovaBitmapInstance | undefined;
+  let vfio: VfioType1Instance | undefined;
+  const need = <T>(x: T | undefined, what: string): T => {
+    if (x === undefined) throw new Error(`${what} before create`);
+    return x;
+  };
+  return handle;
 
   async function handle(m: Msg & { op: string }): Promise<unknown> {
     const [profile, op] = m.op.includes('.') ? (m.op.split('.') as [string, string]) : ['', m.op];

@@ -1,0 +1,79 @@
+// --record FILE: every operation of a run, with its arguments, its result and the
+// callbacks it made, as JSON lines (schema/trace.json). The recording sits on a Channel,
+// so a process over a pipe and an in-process adapter (through LoopbackChannel) are
+// recorded alike, in the protocol's wire form.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { ProfileName } from '../adapters/types.ts';
+import type { CallbackHandler, Channel, PeerHello } from './channel.ts';
+import { encodeInput } from './trace-input.ts';
+
+const FLUSH_AT = 1 << 20;
+
+/** Appends trace lines to a file, buffered; `close` flushes. */
+export class TraceWriter {
+  private readonly fd: number;
+  private buffered: string[] = [];
+  private size = 0;
+  private sequences = 0;
+
+  constructor(readonly file: string) {
+    this.fd = openSync(file, 'w');
+  }
+
+  line(value: unknown): void {
+    const text = `${JSON.stringify(value)}\n`;
+    this.buffered.push(text);
+    this.size += text.length;
+    if (this.size >= FLUSH_AT) this.flush();
+  }
+
+  header(profile: ProfileName, adapter: string, seed: number): void {
+    this.sequences = 0;
+    this.line({ trace: 'dirtyspec', version: 1, profile, adapter, seed });
+  }
+
+  sequence(input: unknown): void {
+    this.line({ sequence: ++this.sequences, input: encodeInput(input) });
+  }
+
+  flush(): void {
+    if (this.buffered.length === 0) return;
+    writeSync(this.fd, this.buffered.join(''));
+    this.buffered = [];
+    this.size = 0;
+  }
+
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+}
+
+/** Passes requests to `inner`, writing each completed call and its callbacks to `writer`. */
+export class RecordingChannel implements Channel {
+  constructor(
+    private readonly inner: Channel,
+    private readonly writer: TraceWriter,
+  ) {}
+
+  get hello(): PeerHello {
+    return this.inner.hello;
+  }
+
+  async request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler): Promise<Record<string, unknown>> {
+    const callbacks: unknown[] = [];
+    const recording: CallbackHandler | undefined =
+      onCallback === undefined
+        ? undefined
+        : (c) => {
+            const answer = onCallback(c);
+            const { op: callback, ...rest } = c;
+            callbacks.push({ callback, args: rest, answer: answer ?? null });
+            return answer;
+          };
+    const result = await this.inner.request(op, args, recording);
+    this.writer.line({ call: op.slice(op.indexOf('.') + 1), args, result });
+    for (const c of callbacks) this.writer.line(c);
+    return result;
+  }
+}

@@ -1,0 +1,71 @@
+// A sequence's input as a trace carries it (schema/trace.json, "sequence"): plain JSON
+// with three tags, so that it comes back exactly.
+//   {"bigint": "-123"}                      a bigint (decimal)
+//   {"bytes": "00ff"}                       a Uint8Array
+//   {"command": "MapCommand", ...fields}    one command of an smmu profile's sequence
+// Everything else is itself. The smmu profiles' input is {config, commands}; the others'
+// is their scenario (see conformance/engine/*-profile.ts).
+import { AttachCommand, DmaCommand, InvalidateCommand, MapCommand, MergeCommand, ReadAndClearCommand, SplitCommand, TrackingCommand, UnmapCommand } from '../engine/commands.ts';
+import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from '../engine/kit-commands.ts';
+import { bytesFromWire, bytesToWire } from './codec.ts';
+
+type CommandClass = new (...args: never[]) => object;
+
+const COMMANDS: Record<string, CommandClass> = {
+  MapCommand,
+  UnmapCommand,
+  DmaCommand,
+  SplitCommand,
+  MergeCommand,
+  ReadAndClearCommand,
+  InvalidateCommand,
+  TrackingCommand,
+  AttachCommand,
+  KitClearAccessFlagCommand,
+  KitSetCdCommand,
+  KitClearWithoutTlbiCommand,
+  KitUnmapWithoutTlbiCommand,
+  KitPgtableCommand,
+};
+
+const classNames = new Map<object, string>(Object.entries(COMMANDS).map(([name, cls]) => [cls.prototype as object, name]));
+
+export class TraceInputError extends Error {}
+
+/** `value` as trace JSON. */
+export function encodeInput(value: unknown): unknown {
+  if (typeof value === 'bigint') return { bigint: value.toString() };
+  if (value instanceof Uint8Array) return { bytes: bytesToWire(value) };
+  if (Array.isArray(value)) return value.map(encodeInput);
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    const command = classNames.get(Object.getPrototypeOf(value) as object);
+    if (command !== undefined) out.command = command;
+    for (const [k, v] of Object.entries(value)) if (typeof v !== 'function' && v !== undefined) out[k] = encodeInput(v);
+    return out;
+  }
+  return value;
+}
+
+/** Trace JSON back to the value; throws TraceInputError naming the path of what it cannot read. */
+export function decodeInput(json: unknown, path = 'input'): unknown {
+  if (Array.isArray(json)) return json.map((v, i) => decodeInput(v, `${path}/${i}`));
+  if (typeof json !== 'object' || json === null) return json;
+  const o = json as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && keys[0] === 'bigint') {
+    if (typeof o.bigint !== 'string' || !/^-?\d+$/.test(o.bigint)) throw new TraceInputError(`${path}/bigint must be a decimal integer string`);
+    return BigInt(o.bigint);
+  }
+  if (keys.length === 1 && keys[0] === 'bytes') {
+    if (typeof o.bytes !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(o.bytes)) throw new TraceInputError(`${path}/bytes must be hex pairs`);
+    return bytesFromWire(o.bytes);
+  }
+  const fields: Record<string, unknown> = {};
+  for (const k of keys) if (k !== 'command') fields[k] = decodeInput(o[k], `${path}/${k}`);
+  if (!('command' in o)) return fields;
+  const cls = typeof o.command === 'string' && Object.hasOwn(COMMANDS, o.command) ? COMMANDS[o.command] : undefined;
+  if (cls === undefined) throw new TraceInputError(`${path}/command ${JSON.stringify(o.command)} is not a command (one of ${Object.keys(COMMANDS).join(', ')})`);
+  // The command classes keep their arguments as fields: construct, then set them.
+  return Object.assign(Reflect.construct(cls, []) as object, fields);
+}
