@@ -496,3 +496,8 @@ export function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptio
     options,
   );
 }
+
+/** Runs one recorded scenario again (dirtyspec check-trace). Throws Violation or Undecided. */
+export function replayVfioType1Scenario(adapter: VfioType1Adapter, sc: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+  return runScenario(adapter, sc as Scenario, timeoutMs, trace);
+}
