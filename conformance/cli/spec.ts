@@ -1,10 +1,12 @@
-// `dirtyspec spec`: writes the spec document (SPEC.md) generated from the machines, or
-// with --check compares the committed copy with a fresh one.
+// `dirtyspec spec`: writes the spec document (SPEC.md) generated from the machines and a
+// reference run of the suite (spec-status.ts), or with --check compares the committed
+// copy with a fresh one.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstDifference, specDocument } from '../report/spec-doc.ts';
 import { parseFlags, stringFlag, type Io } from './args.ts';
+import { STATUS_RUNS, STATUS_SEED, referenceStatusRun } from './spec-status.ts';
 
 /** SPEC.md at the repository root, found from this module, not the working directory. */
 export const DEFAULT_SPEC_PATH = fileURLToPath(new URL('../../SPEC.md', import.meta.url));
@@ -14,7 +16,9 @@ export const SPEC_HELP = `usage: dirtyspec spec [--out FILE] [--check]
 Generates the spec document from the machines in spec/, the requirement catalogue, the
 abstract operations' header comments and the [ID] tags of the tests: per machine a
 Mermaid state diagram and a table of transitions, then the abstract operations and the
-catalogue of every requirement with its source and tests.
+catalogue of every requirement with its source, tests and status in a reference run
+(the suite against the reference implementation, seed ${STATUS_SEED}, ${STATUS_RUNS} runs per profile,
+run by this command: a few seconds).
 
   --out FILE   where the document goes (default: SPEC.md at the repository root)
   --check      write nothing: exit 1 naming the first differing line if FILE is stale
@@ -22,7 +26,7 @@ catalogue of every requirement with its source and tests.
 
 exit status: 0 written (or up to date), 1 stale (--check), 2 a usage error`;
 
-export function specCommand(argv: readonly string[], io: Io): number {
+export async function specCommand(argv: readonly string[], io: Io): Promise<number> {
   const flags = parseFlags(argv, { out: { type: 'string' }, check: { type: 'boolean' } });
   if (flags.booleans.has('help')) {
     io.out(`${SPEC_HELP}\n`);
@@ -30,7 +34,7 @@ export function specCommand(argv: readonly string[], io: Io): number {
   }
   const given = stringFlag(flags, 'out');
   const path = given === undefined ? DEFAULT_SPEC_PATH : resolve(given);
-  const doc = specDocument();
+  const doc = specDocument({ status: await referenceStatusRun() });
   if (flags.booleans.has('check')) {
     let committed: string;
     try {

@@ -11,10 +11,13 @@ import { machineTransitions, specMachines } from '../../spec/machines.ts';
 import { requirements } from '../../spec/requirements.ts';
 import type { Io } from '../cli/args.ts';
 import { main } from '../cli/main.ts';
+import { conforming, failing, undecided } from './fixtures.ts';
 import { DEFAULT_SPEC_PATH, specCommand } from '../cli/spec.ts';
-import { MERMAID_BREAK, abstractOperations, compactIds, firstDifference, idsIn, mermaidDiagram, specDocument, testIndex } from './spec-doc.ts';
+import { STATUS_RUNS, STATUS_SEED, referenceStatusRun } from '../cli/spec-status.ts';
+import { MERMAID_BREAK, abstractOperations, compactIds, firstDifference, idsIn, mermaidDiagram, requirementStatus, specDocument, testIndex, type StatusRun } from './spec-doc.ts';
 
-const doc = specDocument();
+const status = await referenceStatusRun();
+const doc = specDocument({ status });
 
 function capture(): { io: Io; out: () => string; err: () => string } {
   let out = '';
@@ -104,6 +107,39 @@ for (const [name, machine] of Object.entries(specMachines)) {
   });
 }
 
+test('[NOLOSS-1] [PTE-1] the catalogue gives each requirement its status in the reference run, and names the run', () => {
+  const catalogue = section('## Requirement catalogue');
+  assert.ok(catalogue.includes(`\`dirtyspec run --seed ${STATUS_SEED} --runs ${STATUS_RUNS}\``), 'the document names the run');
+  assert.equal(status.results.map((r) => [r.name, r.verdict, r.seed]), [
+    ['smmu-hw', 'conforms', STATUS_SEED],
+    ['smmu-driver', 'conforms', STATUS_SEED],
+    ['iova-bitmap', 'conforms', STATUS_SEED],
+    ['vfio-type1', 'conforms', STATUS_SEED],
+  ]);
+  for (const r of status.results) assert.ok(catalogue.includes(`| \`${r.name}\` | conforms | ${r.runs} | ${r.commands} | `), `${r.name}: its line in the run table`);
+  const rows = catalogue.split('\n').filter((l) => l.startsWith('| <a id='));
+  let decided = 0;
+  for (const [i, id] of Object.keys(requirements).entries()) {
+    const last = cells(rows[i]!).at(-1)!;
+    assert.is(last, requirementStatus(id, status), id);
+    if (last !== '-') decided++;
+  }
+  assert.ok(decided >= 90, `only ${decided} requirements decided by the run`);
+  assert.match(rows.find((r) => r.includes('>NOLOSS-1 |'))!, /\| pass: smmu-hw, smmu-driver, vfio-type1 \|$/);
+  assert.match(rows.find((r) => r.includes('>VFIO-CLEAR-5 |'))!, /\| pass: vfio-type1 \|$/);
+});
+
+test('[NOLOSS-1] a requirement status lists the profiles per verdict, worst first, and - when no profile decides it', () => {
+  const run: StatusRun = { seed: 7, runs: 10, results: [conforming, failing, undecided] };
+  assert.is(requirementStatus('NOLOSS-1', run), 'FAIL: smmu-driver; UNDECIDED: smmu-driver; pass: smmu-hw');
+  assert.is(requirementStatus('SPLIT-1', run), 'pass: smmu-driver');
+  assert.is(requirementStatus('MAP-2', run), 'UNDECIDED: smmu-driver');
+  assert.is(requirementStatus('PTE-5', run), '-');
+  const small = specDocument({ status: run });
+  assert.match(small, /`dirtyspec run --seed 7 --runs 10`/);
+  assert.match(small, /\| `smmu-driver` \| DOES NOT CONFORM \| 67 \| 506 \| `leafDescriptor` 49\/49 \(100%\)/);
+});
+
 test('[PTE-1] the abstract operations: spec/ files other than machines and tests, with the IDs of their headers', () => {
   const ops = abstractOperations();
   const files = ops.map((o) => o.file);
@@ -119,7 +155,7 @@ test('[PTE-1] the abstract operations: spec/ files other than machines and tests
 });
 
 test('[PTE-1] the document is deterministic: two generations are equal and hold no timestamp', () => {
-  assert.is(specDocument(), doc);
+  assert.is(specDocument({ status }), doc);
   assert.not.match(doc, /\b20\d\d-\d\d-\d\dT\d\d:/);
   assert.ok(doc.endsWith('\n'));
 });
@@ -135,7 +171,7 @@ test('[PTE-1] spec --check passes on a freshly generated file and fails (exit 1)
   try {
     const file = join(dir, 'SPEC.md');
     const w = capture();
-    assert.is(specCommand(['--out', file], w.io), 0);
+    assert.is(await specCommand(['--out', file], w.io), 0);
     assert.match(w.out(), /^wrote .*SPEC\.md \(\d+ lines, \d+ bytes\)\n$/);
     assert.is(readFileSync(file, 'utf8'), doc);
 
@@ -154,7 +190,7 @@ test('[PTE-1] spec --check passes on a freshly generated file and fails (exit 1)
 
     rmSync(file);
     const missing = capture();
-    assert.is(specCommand(['--check', '--out', file], missing.io), 1);
+    assert.is(await specCommand(['--check', '--out', file], missing.io), 1);
     assert.match(missing.err(), /cannot be read \(ENOENT\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -174,10 +210,10 @@ test('[PTE-1] spec: --help, and a usage error for an unknown flag or an argument
   assert.is(await main(['spec', '--out='], empty.io), 2);
 });
 
-test('[PTE-1] the committed SPEC.md is up to date (dirtyspec spec --check; regenerate with `npx dirtyspec spec`)', () => {
+test('[PTE-1] the committed SPEC.md is up to date (dirtyspec spec --check; regenerate with `npx dirtyspec spec`)', async () => {
   const c = capture();
-  const status = specCommand(['--check'], c.io);
-  assert.is(status, 0, c.err());
+  const exit = await specCommand(['--check'], c.io);
+  assert.is(exit, 0, c.err());
   assert.ok(DEFAULT_SPEC_PATH.endsWith('/SPEC.md'));
   assert.is(readFileSync(DEFAULT_SPEC_PATH, 'utf8'), doc);
 });

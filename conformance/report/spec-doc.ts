@@ -1,13 +1,16 @@
 // The spec document (SPEC.md), generated from the machines, the requirement catalogue,
-// the header comments of spec/'s abstract operations and the `[ID]` tags in test titles.
-// Nothing in it is kept by hand: `dirtyspec spec --check` fails when the committed copy
-// differs from what this generates. The output is deterministic (sorted, no timestamps).
+// the header comments of spec/'s abstract operations, the `[ID]` tags in test titles and
+// a reference run (each requirement's status). Nothing in it is kept by hand: `dirtyspec
+// spec --check` fails when the committed copy differs from what this generates. The
+// output is deterministic (sorted, no timestamps or durations; the run has a fixed seed).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import { machineTransitions, specMachines, type TransitionView } from '../../spec/machines.ts';
 import { isRequirementId, requirements } from '../../spec/requirements.ts';
+import type { ProfileResult } from '../engine/run-profile.ts';
+import { coveragePercent, verdictLabel } from './common.ts';
 
 /** The repository root, from this module's location (not the working directory). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -226,11 +229,49 @@ function testsOf(ids: readonly string[], index: Map<string, string[]>): string {
   return set.size === 0 ? '-' : [...set].sort().map(code).join('<br>');
 }
 
-export interface SpecDocOptions {
-  readonly root?: string;
+/** The run a document's status column comes from: its seed, runs per profile and results. */
+export interface StatusRun {
+  readonly seed: number;
+  readonly runs: number;
+  readonly results: readonly ProfileResult[];
 }
 
-export function specDocument(options: SpecDocOptions = {}): string {
+const STATUS_LABEL = { fail: 'FAIL', undecided: 'UNDECIDED', pass: 'pass' } as const;
+
+/** A requirement's status in the run: per verdict the profiles that gave it, worst first; '-' when no profile decides it. */
+export function requirementStatus(id: string, run: StatusRun): string {
+  const by = { fail: [] as string[], undecided: [] as string[], pass: [] as string[] };
+  for (const r of run.results) for (const q of r.requirements) if (q.id === id) by[q.verdict].push(r.name);
+  const parts = (['fail', 'undecided', 'pass'] as const).filter((v) => by[v].length > 0).map((v) => `${STATUS_LABEL[v]}: ${by[v].join(', ')}`);
+  return parts.length === 0 ? '-' : parts.join('; ');
+}
+
+function statusSection(run: StatusRun): string[] {
+  const out = [
+    `The *Reference run* column is each requirement's verdict in \`dirtyspec run --seed ${run.seed} --runs ${run.runs}\` against the`,
+    'built-in reference implementation (every profile, the default `--timeout` and `--max-commands`): `dirtyspec spec`',
+    'runs it itself, so the status is that of the code this document was generated from, and `--check` fails when it',
+    'changes. A verdict lists the profiles that gave it; `-` means no profile gives the requirement a verdict of its own',
+    '(its tests, and any violation that names it, still check it).',
+    '',
+    '| Profile | Verdict | Runs | Commands | Transition coverage |',
+    '|---|---|---|---|---|',
+  ];
+  for (const r of run.results) {
+    const cov = Object.entries(r.transitionCoverage).map(([m, c]) => `${code(m)} ${c.covered}/${c.total} (${coveragePercent(c.covered, c.total)}%)`);
+    out.push(`| ${code(r.name)} | ${verdictLabel(r.verdict)} | ${r.runs} | ${r.commands} | ${cov.length === 0 ? '-' : cov.join(', ')} |`);
+  }
+  out.push('');
+  return out;
+}
+
+export interface SpecDocOptions {
+  readonly root?: string;
+  /** The reference run that gives each requirement its status (conformance/cli/spec-status.ts). */
+  readonly status: StatusRun;
+}
+
+export function specDocument(options: SpecDocOptions): string {
   const root = options.root ?? REPO_ROOT;
   const index = testIndex(root);
   const ops = abstractOperations(root);
@@ -247,7 +288,8 @@ export function specDocument(options: SpecDocOptions = {}): string {
     '',
     'This document is generated from the XState v5 machines in `spec/` (the normative text),',
     'the requirement catalogue in `spec/requirements.ts`, the header comments of the abstract',
-    'operations in `spec/`, and the `[ID]` tags in the titles of the `*.test.ts` files.',
+    'operations in `spec/`, the `[ID]` tags in the titles of the `*.test.ts` files, and a run of the',
+    'conformance suite against the reference implementation (each requirement\'s status in the catalogue).',
     'Where it and the code disagree, the code is right and this file is stale.',
     '',
     `It covers ${machines.length} machines with ${transitionCount} transitions, ${ops.length} abstract operations and ${Object.keys(requirements).length} requirements.`,
@@ -296,10 +338,11 @@ export function specDocument(options: SpecDocOptions = {}): string {
 
   out.push('## Requirement catalogue', '');
   out.push('Every requirement of `spec/requirements.ts`, in catalogue order.', '');
-  out.push('| ID | Requirement | Source | Encoded by | Tests |', '|---|---|---|---|---|');
+  out.push(...statusSection(options.status));
+  out.push('| ID | Requirement | Source | Encoded by | Tests | Reference run |', '|---|---|---|---|---|---|');
   for (const [id, r] of Object.entries(requirements) as [string, { text: string; source: string }][]) {
     const by = [...(encodedBy.get(id) ?? [])].sort();
-    out.push(`| <a id="${id.toLowerCase()}"></a>${id} | ${cell(r.text)} | ${cell(r.source)} | ${by.length === 0 ? '-' : by.join('<br>')} | ${testsOf([id], index)} |`);
+    out.push(`| <a id="${id.toLowerCase()}"></a>${id} | ${cell(r.text)} | ${cell(r.source)} | ${by.length === 0 ? '-' : by.join('<br>')} | ${testsOf([id], index)} | ${requirementStatus(id, options.status)} |`);
   }
   out.push('');
   return out.join('\n');
