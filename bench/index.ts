@@ -5,6 +5,7 @@ import { conformanceEngine } from './conformance-engine.ts';
 import { iovaBitmap } from './iova-bitmap.ts';
 import { migration } from './migration.ts';
 import { pgtableScan } from './pgtable-scan.ts';
+import { protocol } from './protocol.ts';
 
 export interface Figure {
   readonly name: string;
@@ -19,7 +20,7 @@ export interface Scenario {
   run(log: (message: string) => void): Figure[] | Promise<Figure[]>;
 }
 
-const all: Scenario[] = [pgtableScan, conformanceEngine, iovaBitmap, migration];
+const all: Scenario[] = [pgtableScan, conformanceEngine, iovaBitmap, migration, protocol];
 // `npm run bench -- --only NAME` runs one scenario.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const scenarios = all.filter((s) => only === undefined || s.name === only);

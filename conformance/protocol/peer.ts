@@ -54,6 +54,8 @@ export class ExecPeer implements Channel {
   private readonly exitedPromise: Promise<void>;
   private closing = false;
   hello: PeerHello = { name: '', profiles: [] };
+  /** Requests sent, callbacks answered, and the accesses inside batch callbacks (the benchmark's operations). */
+  readonly stats = { requests: 0, callbacks: 0, batchedCalls: 0 };
 
   private constructor(
     readonly command: string,
@@ -106,6 +108,7 @@ export class ExecPeer implements Channel {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.pending !== undefined) return Promise.reject(new Undecided(`the kit sent ${op} while ${this.pending.op} was outstanding (a kit bug)`));
     const id = this.nextId++;
+    this.stats.requests++;
     return new Promise((resolve, reject) => {
       this.pending = { id, op, onCallback, resolve, reject };
       this.send(JSON.stringify({ id, op, ...args }), timeoutMs);
@@ -203,6 +206,7 @@ export class ExecPeer implements Channel {
       if (p === undefined) return this.fail(`a callback (cb ${String(m.cb)}) while no request is outstanding`);
       if (m.cb !== this.nextCallback) return this.fail(`callback id ${String(m.cb)}, expected ${this.nextCallback} (callback ids increase by one from 1 over the session)`);
       this.nextCallback++;
+      this.stats.callbacks++;
       return this.onCallback(p, m as { cb: number; op: string });
     }
     const problem = protocolProblem('reply', m, 'reply');
@@ -220,7 +224,11 @@ export class ExecPeer implements Channel {
     const answer = (c: { op: string } & Record<string, unknown>, where: string): unknown => {
       const problem = protocolProblem(`callbacks/${c.op}`, c, where);
       if (problem !== undefined) throw new Undecided(problem.startsWith(`${where}: the protocol defines no`) ? `${where}: ${JSON.stringify(c.op)} is not a callback of the protocol` : problem);
-      if (c.op === 'batch') return (c.calls as ({ op: string } & Record<string, unknown>)[]).map((call, i) => answer(call, `${where}.calls/${i}`));
+      if (c.op === 'batch') {
+        const calls = c.calls as ({ op: string } & Record<string, unknown>)[];
+        this.stats.batchedCalls += calls.length;
+        return calls.map((call, i) => answer(call, `${where}.calls/${i}`));
+      }
       try {
         return p.onCallback!(c);
       } catch (e) {
