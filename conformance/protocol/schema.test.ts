@@ -1,0 +1,49 @@
+// The JSON Schemas describe every message: what the kit sends validates against them too
+// (checked on real sessions with the reference served over the protocol), every request
+// has a result schema, and a message that breaks them is named by field and rule.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PROFILES } from '../adapters/types.ts';
+import { runProfile } from '../engine/run-profile.ts';
+import { execAdapters } from './exec-adapters.ts';
+import { ExecPeer } from './peer.ts';
+import { definedOps, protocolProblem } from './schemas.ts';
+
+const serveReference = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(new URL('./serve-reference.ts', import.meta.url).pathname)}`;
+
+test('every request the protocol defines has a result schema, and the other way round', () => {
+  assert.equal(definedOps('requests').sort(), definedOps('results').sort());
+  for (const p of PROFILES) assert.ok(definedOps('requests').includes(`${p}.create`), `${p}.create`);
+});
+
+test('[NOLOSS-1] every message the kit sends in real sessions of all four profiles validates against its schema', async () => {
+  const sent: string[] = [];
+  const peer = await ExecPeer.start(serveReference, { timeoutMs: 10_000, onLine: (d, line) => void (d === '>' && sent.push(line)) });
+  try {
+    for (const [, adapter] of execAdapters(peer)) {
+      const r = await runProfile(adapter, { runs: 8, seed: 11, timeoutMs: 10_000, maxCommands: 12 });
+      assert.is(r.verdict, 'conforms', `${adapter.profile}`);
+    }
+  } finally {
+    await peer.close();
+  }
+  const ops = new Set<string>();
+  for (const line of sent) {
+    const m = JSON.parse(line) as { id?: number; op?: string };
+    const problem = 'id' in m ? protocolProblem(`requests/${m.op}`, m, 'request') : protocolProblem('answer', m, 'answer');
+    assert.is(problem, undefined, line.slice(0, 300));
+    if (m.op !== undefined) ops.add(m.op);
+  }
+  for (const p of PROFILES) assert.ok(ops.has(`${p}.create`), `a session of ${p} was seen`);
+  assert.ok(ops.size >= 15, `${ops.size} distinct requests seen`);
+});
+
+test('a schema problem names the field and the rule', () => {
+  assert.is(protocolProblem('results/vfio-type1.mapDma', { errno: 5 }, 'the result'), 'the result/errno must be <= 0');
+  assert.match(protocolProblem('results/vfio-type1.unmapDma', { errno: 0 }, 'the result') ?? '', /lacks the required field "unmapped"/);
+  assert.match(protocolProblem('results/smmu-driver.unmap', { unmapped: 0, dirty: 'xyz' }, 'r') ?? '', /r\/dirty must match pattern/);
+  assert.match(protocolProblem('callbacks/memory.store', { op: 'memory.store', address: 8, value: 7 }, 'cb') ?? '', /cb\/value must be string/);
+  assert.match(protocolProblem('results/vfio-type1.create', { vaddrLimit: '0x1', extra: 1 }, 'r') ?? '', /has a field "extra"/);
+});
+
+test.run();
