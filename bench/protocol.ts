@@ -16,6 +16,7 @@ import { KitBuffer } from '../conformance/engine/iova-bitmap-profile.ts';
 import { runProfile } from '../conformance/engine/run-profile.ts';
 import { execAdapters } from '../conformance/protocol/exec-adapters.ts';
 import { ExecPeer } from '../conformance/protocol/peer.ts';
+import { SERVE_REFERENCE_COMMAND } from '../conformance/protocol/serve.ts';
 import type { Figure, Scenario } from './index.ts';
 
 const ROUND_TRIPS = 20_000;
@@ -107,7 +108,7 @@ export const protocol: Scenario = {
   name: 'protocol',
   async run(log) {
     const c = buildExample();
-    const node = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(new URL('../conformance/protocol/serve-reference.ts', import.meta.url).pathname)}`;
+    const node = SERVE_REFERENCE_COMMAND;
     const out: Figure[] = [
       { name: 'round trips over the pipe, C example', value: await roundTrips(c), unit: 'round trips/s', target: { atLeast: 20_000 } },
       { name: 'round trips over the pipe, reference served by Node', value: await roundTrips(node), unit: 'round trips/s' },

@@ -6,17 +6,10 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mutants } from '../mutants/index.ts';
-import type { Io } from './args.ts';
-import { main } from './main.ts';
+import { runCli } from './capture.ts';
 import { mutantSeed } from './mutants.ts';
 
-async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY: false };
-  const status = await main(argv, io);
-  return { status, out, err };
-}
+const cli = runCli;
 
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-cli-'));
 // A third party's module with one adapter, for profile smmu-driver, whose create throws.

@@ -6,20 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Io } from '../cli/args.ts';
-import { main } from '../cli/main.ts';
+import { runCli } from '../cli/capture.ts';
+import { SERVE_REFERENCE_COMMAND } from './serve.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-exec-'));
 const proxy = new URL('./fixtures/fault-proxy.mjs', import.meta.url).pathname;
-const serveReference = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(new URL('./serve-reference.ts', import.meta.url).pathname)}`;
+const serveReference = SERVE_REFERENCE_COMMAND;
 
-async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY: false };
-  const status = await main(argv, io);
-  return { status, out, err };
-}
+const cli = runCli;
 
 function alive(pid: number): boolean {
   try {

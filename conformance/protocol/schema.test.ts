@@ -7,9 +7,10 @@ import { PROFILES } from '../adapters/types.ts';
 import { runProfile } from '../engine/run-profile.ts';
 import { execAdapters } from './exec-adapters.ts';
 import { ExecPeer } from './peer.ts';
+import { SERVE_REFERENCE_COMMAND } from './serve.ts';
 import { definedOps, protocolProblem } from './schemas.ts';
 
-const serveReference = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(new URL('./serve-reference.ts', import.meta.url).pathname)}`;
+const serveReference = SERVE_REFERENCE_COMMAND;
 
 test('every request the protocol defines has a result schema, and the other way round', () => {
   assert.equal(definedOps('requests').sort(), definedOps('results').sort());

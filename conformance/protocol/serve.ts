@@ -10,6 +10,9 @@ import { PROTOCOL_VERSION } from './peer.ts';
 
 type Msg = Record<string, unknown> & { op?: string };
 
+/** The shell command that serves the reference over the protocol (serve-reference.ts), for --exec. */
+export const SERVE_REFERENCE_COMMAND = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(new URL('./serve-reference.ts', import.meta.url).pathname)}`;
+
 class LineIo {
   private buffered = '';
   private readonly chunk = Buffer.alloc(1 << 16);

@@ -6,21 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Io } from '../cli/args.ts';
-import { main } from '../cli/main.ts';
+import { runCli } from '../cli/capture.ts';
+import { SERVE_REFERENCE_COMMAND } from './serve.ts';
 
 /** VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP (include/uapi/linux/vfio.h). */
 const GET_BITMAP = 1 << 2;
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-trace-'));
-const serveReference = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(new URL('./serve-reference.ts', import.meta.url).pathname)}`;
+const serveReference = SERVE_REFERENCE_COMMAND;
 
-async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY: false };
-  const status = await main(argv, io);
-  return { status, out, err };
-}
+const cli = runCli;
 
 const vfioTrace = join(dir, 'vfio.jsonl');
 let lines: string[] = [];
