@@ -141,6 +141,11 @@ export interface MutantsReportContext {
   readonly maxCommands?: number;
   /** The kill table's summary line. */
   readonly summary: string;
+  /**
+   * Whether each mutant ran with the seed its name hashes to, as `dirtyspec mutants` runs
+   * it (default true): only then does the report print the command that repeats the run.
+   */
+  readonly seedsByName?: boolean;
 }
 
 function mutantState(e: MutantReportEntry): 'killed' | 'survived' | 'undecided' {
@@ -159,7 +164,7 @@ async function mutantSection(e: MutantReportEntry, ctx: MutantsReportContext): P
   const body =
     state === 'survived'
       ? `<p>The suite did not find this fault in ${r.runs} runs (${r.commands} commands).</p>`
-      : await outcomeSection(r, prefix, mutantReplay(e, ctx), crash);
+      : await outcomeSection(r, prefix, ctx.seedsByName === false ? undefined : mutantReplay(e, ctx), crash);
   return [
     `<section class="mutant" id="${prefix}" data-mutant="${esc(e.name)}" data-state="${state}">`,
     `<header><h2><code>${esc(e.name)}</code></h2>${badge(state, state)}<span class="meta">class ${e.bugClass} · profile <code>${esc(e.profile)}</code> · ${stats(r)}</span></header>`,
@@ -183,7 +188,7 @@ export async function htmlMutantsReport(entries: readonly MutantReportEntry[], c
   const killed = entries.filter((e) => e.killed).length;
   const body = [
     `<h1>dirtyspec mutants ${badge(killed === entries.length ? 'killed' : 'survived', `killed ${killed} of ${entries.length}`)}</h1>`,
-    `<p class="meta">${esc(ctx.summary)} · --runs ${ctx.runs} per mutant, each with the seed its name hashes to</p>`,
+    `<p class="meta">${esc(ctx.summary)} · --runs ${ctx.runs} per mutant, each with ${ctx.seedsByName === false ? 'the seed shown in its section' : 'the seed its name hashes to'}</p>`,
     `<table class="kill-table"><thead><tr><th>mutant</th><th class="num">class</th><th>profile</th><th>killed</th><th class="num">seconds</th><th class="num">steps</th><th>requirements</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
     ...sections,
   ].join('\n');

@@ -46,7 +46,7 @@ details > summary { cursor: pointer; color: var(--muted); margin: 6px 0; }
 @media (max-width: 1100px) { .ce-grid { grid-template-columns: minmax(0, 1fr); } .ce-grid > .steps { position: static; max-height: none; } }
 table.trace { width: 100%; font-size: 12px; table-layout: fixed; }
 table.trace td { overflow-wrap: anywhere; }
-table.trace col.n { width: 3.4em; } table.trace col.op { width: 27%; } table.trace col.answer, table.trace col.expected { width: 15%; }
+table.trace col.n { width: 5.2em; } table.trace col.op { width: 27%; } table.trace col.answer, table.trace col.expected { width: 15%; }
 table.trace col.taken { width: 29%; } table.trace col.req { width: 14%; }
 tr.step:hover, tr.step.hover { background: #fff8c5; }
 tr.step.violating { background: var(--bad-bg); box-shadow: inset 4px 0 0 var(--bad); }

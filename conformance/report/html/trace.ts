@@ -46,7 +46,11 @@ const eventOf = (key: string): { source: string; event: string } => {
 export function transitionText(t: TakenTransition): { machine: string; from: string; to: string | undefined; event: string } {
   const { source, event } = eventOf(t.transition);
   const from = t.from.filter((s) => isWithin(s, source));
-  const to = t.to.filter((s) => !t.from.includes(s));
+  const changed = t.to.filter((s) => !t.from.includes(s));
+  // In a parallel state, what this transition changed is in its own region (the other regions have transitions of their own).
+  const region = source.split('.').slice(0, -1).join('.');
+  const own = region === '' ? [] : changed.filter((s) => isWithin(s, region));
+  const to = own.length > 0 ? own : changed;
   return { machine: t.machine, from: (from.length > 0 ? from : t.from).map(shortState).join(' + '), to: to.length === 0 ? undefined : to.map(shortState).join(' + '), event };
 }
 
