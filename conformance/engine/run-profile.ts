@@ -172,15 +172,23 @@ async function runSequence(adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<
   const r: RunReal = { sys, trace, commands: 0 };
   await new AttachCommand().run(m, r);
   if (startTracking) await new TrackingCommand(true).run(m, r);
-  await fc.asyncModelRun(() => ({ model: m, real: r }), cmds);
-  await finalSync(m, r);
+  try {
+    await fc.asyncModelRun(() => ({ model: m, real: r }), cmds);
+    await finalSync(m, r);
+  } finally {
+    for (const step of trace) for (const id of step.req) checkedReq.add(id);
+  }
   return r.commands;
 }
+
+/** Every requirement a step of the profile's run checked (the model's rules applied, not only machine transitions). */
+const checkedReq = new Set<string>();
 
 export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
   if (adapter.profile === 'iova-bitmap') return runIovaBitmapProfile(adapter, options);
   if (adapter.profile === 'vfio-type1') return runVfioType1Profile(adapter, options);
   for (const t of Object.values(specTables)) t.covered.clear();
+  checkedReq.clear();
   if (options.path?.startsWith('directed:')) return runDirected(adapter, options, options.path.slice('directed:'.length));
   const random = await runRandom(adapter, options);
   if (random.verdict !== 'conforms' || adapter.profile !== 'smmu-hw') return random;
@@ -308,10 +316,16 @@ function transitionCoverage(): Record<string, CoverageFigure> {
   return out;
 }
 
-const PROPERTY_IDS = ['NOLOSS-1', 'NOLOSS-2', 'NOLOSS-3', 'PRECISION-1'];
+/**
+ * Decided by every sequence of an smmu profile, whatever transitions it takes: the no-loss
+ * property and precision; the descriptor encoding and layout, since every leaf in memory
+ * is decoded and compared with the spec after every operation (PTE-1..5); and the bits of
+ * every report (BITMAP-2), since every sequence ends with a report while tracking.
+ */
+const PROPERTY_IDS = ['NOLOSS-1', 'NOLOSS-2', 'NOLOSS-3', 'PRECISION-1', 'PTE-1', 'PTE-2', 'PTE-3', 'PTE-4', 'PTE-5', 'BITMAP-2'];
 
 function requirementVerdicts(coverage: Record<string, CoverageFigure>, violation: Violation | undefined, undecided: boolean) {
-  const ids = new Set<string>(PROPERTY_IDS);
+  const ids = new Set<string>([...PROPERTY_IDS, ...checkedReq]);
   for (const name of Object.keys(SMMU_MACHINES)) {
     const machine = specMachines[name as keyof typeof SMMU_MACHINES];
     const missing = new Set(coverage[name]!.missing);
