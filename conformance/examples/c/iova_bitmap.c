@@ -131,8 +131,9 @@ static int window_get(struct iova_bitmap *b, uint64_t byte)
 	window_put(b);
 	for (uint64_t i = 0; i < npages; i++) {
 		if (!b->buffer.pin(b->buffer.ctx, first + i)) {
-			while (i-- > 0)
-				b->buffer.unpin(b->buffer.ctx, first + i);
+			/* pin_user_pages_fast pinned fewer: unpin_user_pages(pages, i), in order. */
+			for (uint64_t j = 0; j < i; j++)
+				b->buffer.unpin(b->buffer.ctx, first + j);
 			return -EFAULT;
 		}
 	}
