@@ -501,7 +501,7 @@ static void put(struct jw *w, const char *s, size_t n)
 	w->buf[w->len] = '\0';
 }
 
-static void puts_(struct jw *w, const char *s)
+static void put_str(struct jw *w, const char *s)
 {
 	put(w, s, strlen(s));
 }
@@ -536,7 +536,7 @@ static void separate(struct jw *w)
 		put(w, ",", 1);
 }
 
-static void open_(struct jw *w, char c)
+static void open_container(struct jw *w, char c)
 {
 	separate(w);
 	put(w, &c, 1);
@@ -545,16 +545,16 @@ static void open_(struct jw *w, char c)
 	w->count[w->depth] = 0;
 }
 
-static void close_(struct jw *w, char c)
+static void close_container(struct jw *w, char c)
 {
 	put(w, &c, 1);
 	w->depth--;
 }
 
-void jw_object_begin(struct jw *w) { open_(w, '{'); }
-void jw_object_end(struct jw *w) { close_(w, '}'); }
-void jw_array_begin(struct jw *w) { open_(w, '['); }
-void jw_array_end(struct jw *w) { close_(w, ']'); }
+void jw_object_begin(struct jw *w) { open_container(w, '{'); }
+void jw_object_end(struct jw *w) { close_container(w, '}'); }
+void jw_array_begin(struct jw *w) { open_container(w, '['); }
+void jw_array_end(struct jw *w) { close_container(w, ']'); }
 
 void jw_string(struct jw *w, const char *s)
 {
@@ -570,7 +570,7 @@ void jw_string(struct jw *w, const char *s)
 			put(w, esc, 2);
 		} else if (c < 0x20) {
 			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			puts_(w, esc);
+			put_str(w, esc);
 		} else {
 			put(w, (const char *)&c, 1);
 		}
@@ -591,19 +591,19 @@ void jw_int(struct jw *w, int64_t v)
 
 	separate(w);
 	snprintf(s, sizeof(s), "%lld", (long long)v);
-	puts_(w, s);
+	put_str(w, s);
 }
 
 void jw_bool(struct jw *w, bool v)
 {
 	separate(w);
-	puts_(w, v ? "true" : "false");
+	put_str(w, v ? "true" : "false");
 }
 
 void jw_null(struct jw *w)
 {
 	separate(w);
-	puts_(w, "null");
+	put_str(w, "null");
 }
 
 void jw_u64(struct jw *w, uint64_t v)
@@ -612,7 +612,7 @@ void jw_u64(struct jw *w, uint64_t v)
 
 	separate(w);
 	snprintf(s, sizeof(s), "\"0x%llx\"", (unsigned long long)v);
-	puts_(w, s);
+	put_str(w, s);
 }
 
 void jw_bytes(struct jw *w, const uint8_t *bytes, size_t len)
@@ -661,15 +661,14 @@ void proto_send(struct jw *w)
 
 void proto_reply(int64_t id, struct jw *result)
 {
-	struct jw w;
-
 	char head[48];
+	struct jw w;
 
 	snprintf(head, sizeof(head), "{\"id\":%lld,\"result\":", (long long)id);
 	jw_init(&w);
-	puts_(&w, head);
+	put_str(&w, head);
 	put(&w, result->buf, result->len);
-	puts_(&w, "}");
+	put_str(&w, "}");
 	proto_send(&w);
 	jw_free(&w);
 }
@@ -723,15 +722,15 @@ static struct json_doc *send_queue(void)
 		char head[40];
 
 		snprintf(head, sizeof(head), "{\"cb\":%lld,", (long long)cb);
-		puts_(&w, head);
+		put_str(&w, head);
 		put(&w, queue.buf + 1, queue.len - 1);
 	} else {
 		char head[64];
 
 		snprintf(head, sizeof(head), "{\"cb\":%lld,\"op\":\"batch\",\"calls\":[", (long long)cb);
-		puts_(&w, head);
+		put_str(&w, head);
 		put(&w, queue.buf, queue.len);
-		puts_(&w, "]}");
+		put_str(&w, "]}");
 	}
 	proto_send(&w);
 	jw_free(&w);
@@ -754,7 +753,7 @@ static void enqueue(const char *call)
 {
 	if (queued > 0)
 		put(&queue, ",", 1);
-	puts_(&queue, call);
+	put_str(&queue, call);
 	queued++;
 }
 

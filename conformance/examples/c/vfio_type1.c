@@ -74,17 +74,17 @@ static uint64_t dirty_bitmap_bytes(uint64_t npages)
 	return (npages / 64 + (npages % 64 != 0)) * 8;
 }
 
-static void set_bit_(uint8_t *bitmap, uint64_t i)
+static void bitmap_set_bit(uint8_t *bitmap, uint64_t i)
 {
 	bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
 }
 
-static bool test_bit_(const uint8_t *bitmap, uint64_t i)
+static bool bitmap_test_bit(const uint8_t *bitmap, uint64_t i)
 {
 	return (bitmap[i / 8] >> (i % 8) & 1) != 0;
 }
 
-static void clear_bit_(uint8_t *bitmap, uint64_t i)
+static void bitmap_clear_bit(uint8_t *bitmap, uint64_t i)
 {
 	bitmap[i / 8] &= (uint8_t)~(1u << (i % 8));
 }
@@ -164,7 +164,7 @@ static int dma_bitmap_alloc(struct vfio_dma *d, bool dirty)
 		return -ENOMEM;
 	if (dirty && (d->prot & VFIO_DMA_MAP_FLAG_WRITE) != 0)
 		for (uint64_t i = 0; i < npages; i++)
-			set_bit_(d->bitmap, i);
+			bitmap_set_bit(d->bitmap, i);
 	return 0;
 }
 
@@ -317,11 +317,11 @@ static void report_dma(const struct vfio_container *c, struct vfio_dma *d, uint8
 
 	for (uint64_t i = 0; i < npages; i++) {
 		if (!c->hw_tracking) {
-			set_bit_(out, first + i);
-		} else if (test_bit_(d->bitmap, i)) {
-			set_bit_(out, first + i);
+			bitmap_set_bit(out, first + i);
+		} else if (bitmap_test_bit(d->bitmap, i)) {
+			bitmap_set_bit(out, first + i);
 			if (clear)
-				clear_bit_(d->bitmap, i);
+				bitmap_clear_bit(d->bitmap, i);
 		}
 	}
 }
@@ -453,8 +453,8 @@ static void clear_bitmap(struct vfio_container *c, uint64_t iova, uint64_t size,
 		for (uint64_t at = from; at <= to && from <= to; at += PGSIZE) {
 			const uint64_t bit = (at - iova) / PGSIZE;
 
-			if (bit / 8 < bitmap->data_len && test_bit_(bitmap->data, bit))
-				clear_bit_(d->bitmap, (at - d->iova) / PGSIZE);
+			if (bit / 8 < bitmap->data_len && bitmap_test_bit(bitmap->data, bit))
+				bitmap_clear_bit(d->bitmap, (at - d->iova) / PGSIZE);
 		}
 	}
 }
@@ -538,6 +538,6 @@ bool vfio_device_dma_write(struct vfio_container *c, uint64_t iova)
 	if (d == NULL || (d->prot & VFIO_DMA_MAP_FLAG_WRITE) == 0)
 		return false;
 	if (c->hw_tracking)
-		set_bit_(d->bitmap, (iova - d->iova) / PGSIZE);
+		bitmap_set_bit(d->bitmap, (iova - d->iova) / PGSIZE);
 	return true;
 }
