@@ -56,7 +56,7 @@ test('[PTE-1] a test names every requirement, by its tag [ID]', () => {
   const tests = files(root, (f) => f.endsWith('.test.ts') && !f.endsWith('requirements.test.ts'));
   const named = new Map<string, string[]>();
   for (const f of tests) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/\[([A-Z0-9]+(?:-[A-Z0-9]+)+)\]/g)) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\]/g)) {
       const list = named.get(m[1]!) ?? [];
       list.push(relative(root, f));
       named.set(m[1]!, list);

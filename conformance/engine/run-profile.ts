@@ -295,7 +295,8 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
     seconds: seconds(started),
     requirements: requirementVerdicts(coverage, violation, false),
     counterexample: { config: cfg, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
-    replay: { seed: details.seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` },
+    // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form.
+    replay: { seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` },
   };
 }
 

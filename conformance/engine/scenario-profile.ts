@@ -77,6 +77,6 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
     verdict: 'does-not-conform',
     requirements: p.requirements.map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
     counterexample: { config: p.configOf(sc), steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
-    replay: { seed: details.seed, path: `${details.counterexamplePath ?? ''}@` },
+    replay: { seed, path: `${details.counterexamplePath ?? ''}@` },
   };
 }

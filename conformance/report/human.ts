@@ -70,7 +70,8 @@ function failureLines(r: ProfileResult, ctx: ReportContext): string[] {
     out.push(`  counterexample (${ce.steps.length} step${ce.steps.length === 1 ? '' : 's'}):`);
     if (ce.steps.length === 0) out.push('    (no steps recorded)');
     out.push(...traceLines(ce.steps).map((l) => `    ${l}`));
-    out.push(`  config: ${configLine(ce.config)}`);
+    // The smmu profiles' configuration; the scenario profiles print theirs in the first step.
+    if (r.name === 'smmu-hw' || r.name === 'smmu-driver') out.push(`  config: ${configLine(ce.config)}`);
   }
   const cmd = replayCommand(r, ctx);
   if (cmd !== undefined) out.push(`  replay: ${cmd}`);

@@ -34,7 +34,7 @@ const rel = (root: string, f: string): string => relative(root, f).split(sep).jo
 export function testIndex(root = REPO_ROOT): Map<string, string[]> {
   const index = new Map<string, Set<string>>();
   for (const f of files(root, (p) => p.endsWith('.test.ts'))) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/\[([A-Z0-9]+(?:-[A-Z0-9]+)+)\]/g)) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\]/g)) {
       const id = m[1]!;
       if (!isRequirementId(id)) continue;
       const set = index.get(id) ?? new Set<string>();
