@@ -250,10 +250,15 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
           return `dirtyspec run: ${adapter.profile} ${phase}, ${elapsed(profileStarted)} (total ${elapsed(started)})`;
         }),
     };
-    const result = await runProfileSafely(adapter, options, io);
+    let result = await runProfileSafely(adapter, options, io);
+    if (result.verdict === 'undecided' && peer !== undefined && !peer.failed) {
+      // The engine gave up on an operation (its own limit on a whole call) while the process
+      // kept talking: show what it said, and end the session, since it may still be busy.
+      const u = result.undecided!;
+      result = { ...result, undecided: { ...u, message: `${u.message}\n${peer.diagnostics()}` } };
+      peer.fail(`the run of profile ${adapter.profile} was undecided, so the session ended`);
+    }
     results.push(result);
-    // The engine gave up on an operation (its own time limit): the process may still be busy with it.
-    if (result.verdict === 'undecided') peer?.fail(`the run of profile ${adapter.profile} was undecided, so the session ended`);
   }
   progress.clear();
   const ctx: ReportContext = {

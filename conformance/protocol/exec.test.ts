@@ -15,10 +15,11 @@ const serveReference = SERVE_REFERENCE_COMMAND;
 
 const cli = runCli;
 
+/** Running, not a zombie waiting for init to reap it. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!);
   } catch {
     return false;
   }
@@ -50,6 +51,15 @@ test('[NOLOSS-1] an implementation that stops answering is undecided at the time
   assert.is(r.status, 2);
   assert.match(r.out, /no answer within 300 ms/);
   assertNoLeftovers(r.pids);
+});
+
+test('[NOLOSS-1] an implementation that keeps making callbacks but never replies is undecided at the limit of a whole call, with its messages', async () => {
+  const pidFile = join(dir, 'chatter.pids');
+  const r = await cli('run', '--exec', `${JSON.stringify(process.execPath)} ${JSON.stringify(proxy)} chatter 4 ${JSON.stringify(pidFile)}`, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '7', '--timeout', '400');
+  assert.is(r.status, 2, r.out);
+  assert.match(r.out, /did not answer within 400 ms/);
+  assert.match(r.out, /< \{"cb":\d+,"op":"buffer\.pin","page":0\}/, 'the callbacks it kept making, in the last messages');
+  assertNoLeftovers(readFileSync(pidFile, 'utf8').trim().split(' ').map(Number));
 });
 
 test('[NOLOSS-1] a line that is not JSON is undecided, the line quoted in the last messages', async () => {

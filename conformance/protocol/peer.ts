@@ -4,6 +4,7 @@
 // killed and every later request is refused with the same Undecided, which names the
 // reason, the last messages exchanged and the tail of the process's standard error.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { Undecided } from '../engine/limits.ts';
 import type { CallbackHandler, Channel, PeerHello } from './channel.ts';
 import { protocolProblem } from './schemas.ts';
@@ -33,6 +34,37 @@ interface Pending {
   readonly onCallback: CallbackHandler | undefined;
   resolve(value: Record<string, unknown>): void;
   reject(e: Undecided): void;
+}
+
+/**
+ * Whether a process of group `pgid` is still running. A killed process whose parent died
+ * first stays a zombie until init reaps it, which can take a while: it runs no more, so it
+ * does not count. Reads /proc (Linux); elsewhere any member counts.
+ */
+export function groupRunning(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const e of entries) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
 }
 
 const live = new Set<ExecPeer>();
@@ -136,20 +168,12 @@ export class ExecPeer implements Channel {
     await this.groupGone();
   }
 
-  /** Waits (up to EXIT_GRACE_MS) until no process of the group is left, zombies reaped included. */
+  /** Waits (up to EXIT_GRACE_MS) until no process of the group is left running. */
   private async groupGone(): Promise<void> {
     const pid = this.child.pid;
     if (pid === undefined) return;
     const deadline = performance.now() + EXIT_GRACE_MS;
-    for (;;) {
-      try {
-        process.kill(-pid, 0);
-      } catch {
-        return;
-      }
-      if (performance.now() > deadline) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    while (groupRunning(pid) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   /** SIGKILL to the whole process group (the shell and what it started). */
@@ -245,18 +269,26 @@ export class ExecPeer implements Channel {
     this.send(JSON.stringify({ re: m.cb, result }));
   }
 
-  /** Ends the session: the pending request and every later one get this Undecided. */
-  fail(reason: string): void {
-    if (this.failure !== undefined) return;
-    clearTimeout(this.timer);
+  /** Whether the session has ended (fail was called). */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** The last messages exchanged and the tail of the process's standard error. */
+  diagnostics(): string {
     const tail = this.stderrTail.trimEnd().split('\n').slice(-12).join('\n');
-    const text = [
-      `${this.command}: ${reason}`,
+    return [
       'last messages (> kit to implementation, < implementation to kit):',
       ...(this.log.length === 0 ? ['  (none)'] : this.log.map((l) => `  ${l}`)),
       `standard error (tail): ${tail === '' ? '(empty)' : `\n${tail.replace(/^/gm, '  | ')}`}`,
     ].join('\n');
-    this.failure = new Undecided(text);
+  }
+
+  /** Ends the session: the pending request and every later one get this Undecided. */
+  fail(reason: string): void {
+    if (this.failure !== undefined) return;
+    clearTimeout(this.timer);
+    this.failure = new Undecided(`${this.command}: ${reason}\n${this.diagnostics()}`);
     this.killNow();
     const p = this.pending;
     this.pending = undefined;
