@@ -5,6 +5,7 @@
 // The type-check and the coverage thresholds count as one test each.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ensureSystemDeps } from './system-deps.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name) => fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
@@ -22,6 +23,8 @@ function run(cmd, args, { capture = false } = {}) {
     child.on('close', (code) => resolve({ code: code ?? 1, out }));
   });
 }
+
+ensureSystemDeps();
 
 let passed = 0;
 let failed = 0;
