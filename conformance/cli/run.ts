@@ -225,7 +225,8 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     return await runAdapters(req, adapters, io, peer, writer);
   } finally {
     writer?.close();
-    await peer?.close();
+    const ending = await peer?.close();
+    if (ending !== undefined) io.err(`dirtyspec run: warning: ${peer!.command}: ${ending} (the verdict above stands; PROTOCOL.md, "Lifecycle")\n`);
   }
 }
 

@@ -91,6 +91,41 @@ test('[NOLOSS-1] an error reply is undecided with the implementation\'s text, ne
   assertNoLeftovers(r.pids);
 });
 
+test('a hello naming another protocol version ends the handshake (exit 2), naming both versions', async () => {
+  const r = await faulty('version2', 0);
+  assert.is(r.status, 2);
+  assert.match(r.err, /did not complete the hello handshake[\s\S]*speaks protocol 2; this kit speaks 1/);
+  assertNoLeftovers(r.pids);
+});
+
+test('an implementation\'s text cannot draw on the report: control characters in its name are shown escaped', async () => {
+  const r = await faulty('evil-name', 0);
+  assert.match(r.out, /adapter evil\\u000a\\u001b\[8mverdict: conforms\)/);
+  assert.not.match(r.out, /\u001b/);
+  assertNoLeftovers(r.pids);
+});
+
+test('no reply to bye, or a non-zero exit after it, is a warning on stderr; the verdict stands', async () => {
+  const quiet = await faulty('nobye', 0, '--timeout', '300');
+  assert.is(quiet.status, 0, quiet.out);
+  assert.match(quiet.err, /warning: .*bye: .*no answer within 300 ms/);
+  assertNoLeftovers(quiet.pids);
+  const loud = await faulty('byeexit1', 0);
+  assert.is(loud.status, 0, loud.out);
+  assert.match(loud.err, /warning: .*ended with exit status 1 after bye/);
+});
+
+test('a process outside the group that keeps the pipes open does not hold the kit (it reads on for 200 ms at most)', async () => {
+  const pidFile = join(dir, 'outside.pid');
+  const started = performance.now();
+  const r = await cli('run', '--exec', `setsid sh -c 'echo $$ > ${pidFile}; exec sleep 30' & exec ${serveReference}`, '--profile', 'vfio-type1', '--runs', '3', '--seed', '1');
+  const seconds = (performance.now() - started) / 1000;
+  const outside = Number(readFileSync(pidFile, 'utf8'));
+  process.kill(outside, 'SIGKILL');
+  assert.is(r.status, 0, r.out);
+  assert.ok(seconds < 15, `took ${seconds.toFixed(1)} s`);
+});
+
 test('a command that is not there is undecided at the handshake (exit 2)', async () => {
   const r = await cli('run', '--exec', join(dir, 'no-such-program'), '--runs', '1');
   assert.is(r.status, 2);

@@ -68,9 +68,29 @@ export function groupRunning(pgid: number): boolean {
 }
 
 const live = new Set<ExecPeer>();
-process.once('exit', () => {
-  for (const p of live) p.killNow();
-});
+let handlersInstalled = false;
+
+/** The implementations die with the kit: at exit, and on the signals that would end it (their group is not the terminal's). */
+function installKillHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.once('exit', () => {
+    for (const p of live) p.killNow();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      for (const p of live) p.killNow();
+      process.kill(process.pid, signal); // the default action, now that this handler is gone
+    });
+  }
+}
+
+/** Control characters of an implementation's text, shown escaped: it cannot draw on the report or the terminal. */
+export function printable(text: string, multiline = false): string {
+  // eslint-disable-next-line no-control-regex
+  const control = multiline ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\ufeff]/g : /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/g;
+  return text.replace(control, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 export class ExecPeer implements Channel {
   private readonly child: ChildProcessWithoutNullStreams;
@@ -83,7 +103,10 @@ export class ExecPeer implements Channel {
   private readonly log: string[] = [];
   private stderrTail = '';
   private exited = false;
+  private exitStatus = '';
   private readonly exitedPromise: Promise<void>;
+  /** How far `buffered` has been searched for a newline. */
+  private scanned = 0;
   private closing = false;
   hello: PeerHello = { name: '', profiles: [] };
   /** Requests sent, callbacks answered, and the accesses inside batch callbacks (the benchmark's operations). */
@@ -95,14 +118,26 @@ export class ExecPeer implements Channel {
   ) {
     // A process group of its own, so that killing it also ends what the shell started.
     this.child = spawn('/bin/sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    installKillHandlers();
     live.add(this);
     this.exitedPromise = new Promise((resolve) => {
-      // 'close' rather than 'exit': by then everything the process wrote has been read.
-      this.child.once('close', (code, signal) => {
+      this.child.once('exit', (code, signal) => {
         this.exited = true;
+        this.exitStatus = signal === null ? `exit status ${code}` : `signal ${signal}`;
         live.delete(this);
-        if (!this.closing) this.fail(`the process exited (${signal === null ? `exit status ${code}` : `signal ${signal}`})`);
         resolve();
+        // What it wrote before it exited is read first ('close'), unless a process outside
+        // its group holds the pipes open: then 200 ms is all it gets.
+        const done = () => {
+          if (!this.closing) this.fail(`the process exited (${this.exitStatus})`);
+          this.child.stdout.destroy();
+          this.child.stderr.destroy();
+        };
+        const t = setTimeout(done, 200);
+        this.child.once('close', () => {
+          clearTimeout(t);
+          done();
+        });
       });
     });
     this.child.once('error', (e) => this.fail(`could not start ${JSON.stringify(command)}: ${e.message}`));
@@ -122,8 +157,11 @@ export class ExecPeer implements Channel {
     const peer = new ExecPeer(command, options);
     try {
       const r = await peer.request('hello', { protocol: PROTOCOL_VERSION }, undefined, Math.max(HELLO_TIMEOUT_MS, options.timeoutMs));
-      if (r.protocol !== PROTOCOL_VERSION) peer.fail(`hello: the implementation speaks protocol ${String(r.protocol)}; this kit speaks ${PROTOCOL_VERSION}`);
-      peer.hello = { name: r.name as string, profiles: r.profiles as string[] };
+      if (r.protocol !== PROTOCOL_VERSION) {
+        peer.fail(`hello: the implementation speaks protocol ${String(r.protocol)}; this kit speaks ${PROTOCOL_VERSION}`);
+        throw peer.failure!;
+      }
+      peer.hello = { name: printable(r.name as string), profiles: r.profiles as string[] };
     } catch (e) {
       await peer.close();
       throw e;
@@ -147,13 +185,19 @@ export class ExecPeer implements Channel {
     });
   }
 
-  /** Says bye, waits for the exit, and kills the process group whatever happened. */
-  async close(): Promise<void> {
-    if (this.failure === undefined && !this.exited && this.pending === undefined) {
+  /**
+   * Says bye, waits for the exit, and kills the process group whatever happened. Returns
+   * what went wrong in that ending (no reply to bye, no exit, a non-zero exit status), or
+   * undefined: the verdict is decided by then, so the caller reports it as a warning.
+   */
+  async close(): Promise<string | undefined> {
+    let problem: string | undefined;
+    const sayBye = this.failure === undefined && !this.exited && this.pending === undefined;
+    if (sayBye) {
       try {
         await this.request('bye', {});
-      } catch {
-        /* the verdict is already decided; only cleanup is left */
+      } catch (e) {
+        problem = `bye: ${(e as Error).message.split('\n')[0]}`;
       }
     }
     this.closing = true;
@@ -161,11 +205,16 @@ export class ExecPeer implements Channel {
     if (!this.exited) {
       const grace = new Promise<void>((resolve) => setTimeout(resolve, EXIT_GRACE_MS).unref());
       await Promise.race([this.exitedPromise, grace]);
+      if (!this.exited && sayBye && problem === undefined) problem = `the process did not exit within ${EXIT_GRACE_MS} ms of bye and end of input, and was killed`;
     }
+    if (this.exited && sayBye && problem === undefined && this.exitStatus !== 'exit status 0') problem = `the process ended with ${this.exitStatus} after bye (the protocol asks for exit status 0)`;
     this.killNow();
     if (!this.exited) await this.exitedPromise;
+    this.child.stdout.destroy();
+    this.child.stderr.destroy();
     clearTimeout(this.timer);
     await this.groupGone();
+    return problem;
   }
 
   /** Waits (up to EXIT_GRACE_MS) until no process of the group is left running. */
@@ -196,19 +245,22 @@ export class ExecPeer implements Channel {
   }
 
   private note(direction: string, line: string): void {
-    this.log.push(`${direction} ${line.length > LOG_CHARS ? `${line.slice(0, LOG_CHARS)}... (${line.length} characters)` : line}`);
+    this.log.push(`${direction} ${printable(line.length > LOG_CHARS ? `${line.slice(0, LOG_CHARS)}... (${line.length} characters)` : line)}`);
     if (this.log.length > LOG_KEEP) this.log.shift();
   }
 
   private onData(chunk: string): void {
     this.buffered += chunk;
     let nl: number;
-    while (this.failure === undefined && (nl = this.buffered.indexOf('\n')) >= 0) {
+    // Search only what has not been searched: a long line costs its length, not its square.
+    while (this.failure === undefined && (nl = this.buffered.indexOf('\n', this.scanned)) >= 0) {
       const line = this.buffered.slice(0, nl);
       this.buffered = this.buffered.slice(nl + 1);
+      this.scanned = 0;
       this.onLine(line);
     }
-    if (this.failure === undefined && this.buffered.length > MAX_LINE) this.fail(`a line longer than ${MAX_LINE} bytes`);
+    this.scanned = this.buffered.length;
+    if (this.failure === undefined && this.buffered.length > MAX_LINE) this.fail(`a line longer than ${MAX_LINE} characters`);
   }
 
   private onLine(line: string): void {
@@ -216,6 +268,7 @@ export class ExecPeer implements Channel {
     this.options.onLine?.('<', line);
     clearTimeout(this.timer);
     let msg: unknown;
+    if (line.startsWith('\ufeff')) return this.fail('the line starts with a byte-order mark (U+FEFF): write plain UTF-8');
     try {
       msg = JSON.parse(line);
     } catch (e) {
@@ -233,10 +286,15 @@ export class ExecPeer implements Channel {
       this.stats.callbacks++;
       return this.onCallback(p, m as { cb: number; op: string });
     }
+    if ('re' in m) return this.fail('a message with "re": that is how the kit answers callbacks; the implementation sends replies {"id", "result" | "error"} and callbacks {"cb", "op", ...}');
+    if ('error' in m && typeof m.error !== 'string') return this.fail(`the reply's "error" must be a string (the implementation's explanation), got ${printable(JSON.stringify(m.error)).slice(0, 200)}`);
     const problem = protocolProblem('reply', m, 'reply');
     if (problem !== undefined) return this.fail(`${problem} (a message must be a reply {"id", "result" | "error"} or a callback {"cb", "op", ...})`);
-    if (p === undefined || m.id !== p.id) return this.fail(`a reply to request id ${String(m.id)}, which was not asked${p === undefined ? ' (no request is outstanding)' : ` (the outstanding request is id ${p.id}, ${p.op})`}`);
-    if (typeof m.error === 'string') return this.fail(`the implementation answered ${p.op} with an error: ${m.error}`);
+    if (p === undefined || m.id !== p.id) {
+      const again = typeof m.id === 'number' && m.id < this.nextId && (p === undefined || m.id !== p.id);
+      return this.fail(`${again ? `a second reply to request id ${String(m.id)}, which was answered already` : `a reply to request id ${String(m.id)}, which was not asked`}${p === undefined ? ' (no request is outstanding)' : ` (the outstanding request is id ${p.id}, ${p.op})`}`);
+    }
+    if (typeof m.error === 'string') return this.fail(`the implementation answered ${p.op} with an error: ${printable(m.error)}`);
     const resultProblem = protocolProblem(`results/${p.op}`, m.result, `the result of ${p.op}`);
     if (resultProblem !== undefined) return this.fail(resultProblem);
     this.pending = undefined;
@@ -246,6 +304,8 @@ export class ExecPeer implements Channel {
   private onCallback(p: Pending, m: { cb: number; op: string } & Record<string, unknown>): void {
     if (p.onCallback === undefined) return this.fail(`a callback ${m.op} during ${p.op}, which makes none`);
     const answer = (c: { op: string } & Record<string, unknown>, where: string): unknown => {
+      const inner = c.op === 'batch' && Array.isArray(c.calls) ? (c.calls as { op?: unknown }[]).findIndex((x) => typeof x === 'object' && x !== null && x.op === 'batch') : -1;
+      if (inner >= 0) throw new Undecided(`${where}.calls/${inner}: a batch inside a batch (a batch holds single callbacks)`);
       const problem = protocolProblem(`callbacks/${c.op}`, c, where);
       if (problem !== undefined) throw new Undecided(problem.startsWith(`${where}: the protocol defines no`) ? `${where}: ${JSON.stringify(c.op)} is not a callback of the protocol` : problem);
       if (c.op === 'batch') {
@@ -253,8 +313,10 @@ export class ExecPeer implements Channel {
         this.stats.batchedCalls += calls.length;
         return calls.map((call, i) => answer(call, `${where}.calls/${i}`));
       }
+      const plain: { op: string } & Record<string, unknown> = { ...c };
+      delete plain.cb; // the handler (and a trace) sees the callback without its id
       try {
-        return p.onCallback!(c);
+        return p.onCallback!(plain);
       } catch (e) {
         if (e instanceof Undecided) throw e;
         throw new Undecided(`${where} ${c.op} failed in the kit: ${(e as Error).message}`);
@@ -276,10 +338,12 @@ export class ExecPeer implements Channel {
 
   /** The last messages exchanged and the tail of the process's standard error. */
   diagnostics(): string {
-    const tail = this.stderrTail.trimEnd().split('\n').slice(-12).join('\n');
+    const tail = printable(this.stderrTail.trimEnd().split('\n').slice(-12).join('\n'), true);
+    const partial = this.buffered.length === 0 ? [] : [`  < (no newline yet) ${printable(this.buffered.slice(0, LOG_CHARS))}${this.buffered.length > LOG_CHARS ? `... (${this.buffered.length} characters)` : ''}   <- a message must end with a newline`];
     return [
       'last messages (> kit to implementation, < implementation to kit):',
-      ...(this.log.length === 0 ? ['  (none)'] : this.log.map((l) => `  ${l}`)),
+      ...(this.log.length === 0 && partial.length === 0 ? ['  (none)'] : this.log.map((l) => `  ${l}`)),
+      ...partial,
       `standard error (tail): ${tail === '' ? '(empty)' : `\n${tail.replace(/^/gm, '  | ')}`}`,
     ].join('\n');
   }
