@@ -252,6 +252,7 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
         }),
     };
     let result = await runProfileSafely(adapter, options, io);
+    writer?.footer();
     if (result.verdict === 'undecided' && peer !== undefined && !peer.failed) {
       // The engine gave up on an operation (its own limit on a whole call) while the process
       // kept talking: show what it said, and end the session, since it may still be busy.

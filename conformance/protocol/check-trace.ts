@@ -1,7 +1,10 @@
 // Checks a recorded trace (schema/trace.json) against the spec: each sequence is run
-// again by the same engine as a live run, with the trace answering for the
-// implementation (ReplayChannel). The first violation is reported at the line of the call
-// whose answer broke it.
+// again by the same engine as a live run, with the trace answering for the implementation
+// (ReplayChannel), as soon as its lines have been read, so a trace of any length is
+// checked in the memory of one sequence. The first violation is reported at the line of
+// the call whose answer broke it. A trace must be whole: every section ends with its end
+// line and numbers its sequences 1, 2, ... in order, so a cut or edited trace cannot pass.
+import { createReadStream } from 'node:fs';
 import type { ProfileName } from '../adapters/types.ts';
 import type { TraceStep } from '../engine/commands.ts';
 import { replayIovaBitmapScenario, type IovaBitmapScenario } from '../engine/iova-bitmap-profile.ts';
@@ -10,16 +13,10 @@ import { replaySmmuSequence, type SmmuSequenceInput } from '../engine/run-profil
 import { replayVfioType1Scenario } from '../engine/vfio-type1-profile.ts';
 import { Violation } from '../../model/violation.ts';
 import { execAdapters } from './exec-adapters.ts';
+import { inputProblem } from './input-shape.ts';
 import { ReplayChannel, type TraceLine } from './replay.ts';
 import { traceProblem } from './schemas.ts';
-import { TraceInputError, decodeInput } from './trace-input.ts';
-
-export interface TraceSection {
-  readonly profile: ProfileName;
-  readonly adapter: string;
-  readonly headerLine: number;
-  readonly sequences: { readonly line: number; readonly number: number; readonly input: unknown; readonly lines: TraceLine[]; readonly endLine: number }[];
-}
+import { TraceInputError, decodeInput, isCommand } from './trace-input.ts';
 
 export type TraceVerdict =
   | { readonly verdict: 'conforms'; readonly sections: readonly { profile: string; adapter: string; sequences: number; calls: number }[] }
@@ -33,8 +30,28 @@ export type TraceVerdict =
     }
   | { readonly verdict: 'undecided'; readonly line: number; readonly message: string; readonly steps: readonly TraceStep[] };
 
-/** A trace file that cannot be read: the line and what is wrong with it. */
-export class TraceFormatError extends Error {
+/** The requirement a live run names when an implementation's answer makes the engine throw (run-profile.ts, scenario-profile.ts). */
+const FALLBACK_REQ: Record<ProfileName, string> = { 'smmu-hw': 'PTE-1', 'smmu-driver': 'PTE-1', 'iova-bitmap': 'IOVA-BITMAP-2', 'vfio-type1': 'VFIO-MAP-9' };
+
+/** The lines of a file, numbered from 1; throws TraceFormat for a last line without its newline. */
+async function* linesOf(file: string): AsyncGenerator<{ line: number; text: string }> {
+  let rest = '';
+  let line = 0;
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    rest += chunk as string;
+    let from = 0;
+    let nl: number;
+    while ((nl = rest.indexOf('\n', from)) >= 0) {
+      yield { line: ++line, text: rest.slice(from, nl) };
+      from = nl + 1;
+    }
+    rest = rest.slice(from);
+    if (rest.length > 64 << 20) throw new TraceFormat(line + 1, 'a line longer than 64 MiB');
+  }
+  if (rest.length > 0) throw new TraceFormat(line + 1, 'the last line does not end with a newline: the trace is truncated');
+}
+
+class TraceFormat extends Error {
   constructor(
     readonly line: number,
     message: string,
@@ -43,60 +60,116 @@ export class TraceFormatError extends Error {
   }
 }
 
-/** Parses and validates every line; groups them into sections and sequences. Throws TraceFormatError. */
-export function parseTrace(text: string): TraceSection[] {
-  const raw = text.split('\n');
-  if (raw.at(-1) === '') raw.pop();
-  else if (raw.length > 0) throw new TraceFormatError(raw.length, 'the last line does not end with a newline: the trace is truncated');
-  if (raw.length === 0) throw new TraceFormatError(1, 'the trace is empty: it must start with a header line');
-  const sections: TraceSection[] = [];
-  let section: TraceSection | undefined;
-  for (const [i, text] of raw.entries()) {
-    const line = i + 1;
-    let value: unknown;
+interface Section {
+  readonly profile: ProfileName;
+  readonly adapter: string;
+  readonly headerLine: number;
+  sequences: number;
+  calls: number;
+}
+
+interface Sequence {
+  readonly line: number;
+  readonly number: number;
+  readonly input: unknown;
+  readonly lines: TraceLine[];
+}
+
+/** Checks the trace in `file` sequence by sequence; stops at the first that does not conform or cannot be decided. */
+export async function checkTraceFile(file: string, timeoutMs: number): Promise<TraceVerdict> {
+  const done: { profile: string; adapter: string; sequences: number; calls: number }[] = [];
+  let section: Section | undefined;
+  let seq: Sequence | undefined;
+  let lastLine = 0;
+
+  const run = async (s: Section, q: Sequence, endLine: number): Promise<TraceVerdict | undefined> => {
+    const channel = new ReplayChannel({ name: s.adapter, profiles: [s.profile] }, s.profile, q.lines, q.line, endLine);
+    const steps: TraceStep[] = [];
     try {
-      value = JSON.parse(text);
+      await replayOne(s.profile, channel, q.input, timeoutMs, steps);
+      channel.finish();
     } catch (e) {
-      throw new TraceFormatError(line, `not JSON (${(e as Error).message})`);
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TraceFormatError(line, 'not a JSON object');
-    const v = value as Record<string, unknown>;
-    if ('trace' in v || section === undefined) {
-      const problem = traceProblem('header', v, 'the header');
-      if (problem !== undefined) throw new TraceFormatError(line, section === undefined ? `${problem} (a trace starts with a header line)` : problem);
-      section = { profile: v.profile as ProfileName, adapter: v.adapter as string, headerLine: line, sequences: [] };
-      sections.push(section);
-      continue;
-    }
-    const kind = ['sequence', 'call', 'callback'].find((k) => k in v);
-    if (kind === undefined) throw new TraceFormatError(line, 'a line after the header must be a sequence, call or callback line (see conformance/protocol/schema/trace.json)');
-    const problem = traceProblem(kind, v, `the ${kind} line`);
-    if (problem !== undefined) throw new TraceFormatError(line, problem);
-    if ('sequence' in v) {
-      let input: unknown;
-      try {
-        input = decodeInput(v.input);
-      } catch (e) {
-        if (e instanceof TraceInputError) throw new TraceFormatError(line, e.message);
-        throw e;
+      if (e instanceof Undecided) {
+        const line = Number(/^line (\d+)/.exec(e.message)?.[1] ?? q.line);
+        return { verdict: 'undecided', line, message: `sequence ${q.number} of profile ${s.profile} (line ${q.line}): ${e.message}`, steps };
       }
-      const last = section.sequences.at(-1);
-      if (last !== undefined) (last as { endLine: number }).endLine = line;
-      section.sequences.push({ line, number: v.sequence as number, input, lines: [], endLine: raw.length + 1 });
-      continue;
+      // As a live run judges it: an answer that makes the engine throw is the implementation's failure.
+      const v = e instanceof Violation ? e : new Violation('spec', [FALLBACK_REQ[s.profile]], 'no exception from the implementation', String(e));
+      return { verdict: 'does-not-conform', line: channel.lastCallLine, profile: s.profile, sequence: q.number, violation: { kind: v.kind, req: v.req, expected: v.expected, actual: v.actual }, steps };
     }
-    const seq = section.sequences.at(-1);
-    if (seq === undefined) throw new TraceFormatError(line, 'a call or callback before the first sequence line of its section');
-    if ('callback' in v && seq.lines.length === 0) throw new TraceFormatError(line, 'a callback before the first call of its sequence');
-    seq.lines.push({ line, value: v });
+    s.calls += q.lines.filter((l) => 'call' in l.value).length;
+    return undefined;
+  };
+
+  try {
+    for await (const { line, text } of linesOf(file)) {
+      lastLine = line;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (e) {
+        throw new TraceFormat(line, `not JSON (${(e as Error).message})`);
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TraceFormat(line, 'not a JSON object');
+      const v = value as Record<string, unknown>;
+      if (section === undefined) {
+        const problem = traceProblem('header', v, 'the header');
+        if (problem !== undefined) throw new TraceFormat(line, `${problem} (a trace, and each of its sections, starts with a header line)`);
+        section = { profile: v.profile as ProfileName, adapter: v.adapter as string, headerLine: line, sequences: 0, calls: 0 };
+        continue;
+      }
+      const kind = ['end', 'sequence', 'call', 'callback', 'trace'].find((k) => k in v);
+      if (kind === 'trace') throw new TraceFormat(line, `a header line before the end line of the section started at line ${section.headerLine}`);
+      if (kind === undefined) throw new TraceFormat(line, 'a line after the header must be a sequence, call, callback or end line (see conformance/protocol/schema/trace.json)');
+      const problem = traceProblem(kind, v, `the ${kind} line`);
+      if (problem !== undefined) throw new TraceFormat(line, problem);
+      if (kind === 'sequence' || kind === 'end') {
+        if (seq !== undefined) {
+          const verdict = await run(section, seq, line);
+          if (verdict !== undefined) return verdict;
+          seq = undefined;
+        }
+      }
+      if (kind === 'end') {
+        if (section.sequences === 0) throw new TraceFormat(line, `the section started at line ${section.headerLine} has no sequence: it checks nothing`);
+        if (v.sequences !== section.sequences) throw new TraceFormat(line, `the end line counts ${String(v.sequences)} sequences, the section has ${section.sequences}: sequences are missing`);
+        done.push({ profile: section.profile, adapter: section.adapter, sequences: section.sequences, calls: section.calls });
+        section = undefined;
+        continue;
+      }
+      if (kind === 'sequence') {
+        if (v.sequence !== section.sequences + 1) throw new TraceFormat(line, `sequence ${String(v.sequence)}, expected ${section.sequences + 1}: sequences are numbered 1, 2, ... in order, none left out`);
+        let input: unknown;
+        try {
+          input = decodeInput(v.input);
+        } catch (e) {
+          if (e instanceof TraceInputError) throw new TraceFormat(line, e.message);
+          throw e;
+        }
+        const bad = inputProblem(section.profile, input, isCommand);
+        if (bad !== undefined) throw new TraceFormat(line, `${bad} (a ${section.profile} sequence's input, as the kit generates it)`);
+        section.sequences++;
+        seq = { line, number: section.sequences, input, lines: [] };
+        continue;
+      }
+      if (seq === undefined) throw new TraceFormat(line, 'a call or callback before the first sequence line of its section');
+      if (kind === 'callback' && seq.lines.length === 0) throw new TraceFormat(line, 'a callback before the first call of its sequence');
+      seq.lines.push({ line, value: v });
+    }
+  } catch (e) {
+    if (e instanceof TraceFormat) return { verdict: 'undecided', line: e.line, message: e.message, steps: [] };
+    throw e;
   }
-  // A section's last sequence ends where the next section starts.
-  for (const [i, s] of sections.entries()) {
-    const next = sections[i + 1];
-    const last = s.sequences.at(-1);
-    if (next !== undefined && last !== undefined) (last as { endLine: number }).endLine = next.headerLine;
+  if (section !== undefined) {
+    // The last sequence first: where it runs out of lines says more than the missing end line.
+    if (seq !== undefined) {
+      const verdict = await run(section, seq, lastLine + 1);
+      if (verdict !== undefined) return verdict;
+    }
+    return { verdict: 'undecided', line: lastLine + 1, message: `line ${lastLine + 1}: the trace ends before the end line of the section started at line ${section.headerLine}: it is truncated`, steps: [] };
   }
-  return sections;
+  if (done.length === 0) return { verdict: 'undecided', line: 1, message: 'line 1: the trace is empty: it must start with a header line', steps: [] };
+  return { verdict: 'conforms', sections: done };
 }
 
 async function replayOne(profile: ProfileName, channel: ReplayChannel, input: unknown, timeoutMs: number, steps: TraceStep[]): Promise<void> {
@@ -113,30 +186,4 @@ async function replayOne(profile: ProfileName, channel: ReplayChannel, input: un
       await replayVfioType1Scenario(adapter, input, timeoutMs, steps);
       return;
   }
-}
-
-/** Checks every sequence of every section; stops at the first that does not conform or cannot be decided. */
-export async function checkTrace(sections: readonly TraceSection[], timeoutMs: number): Promise<TraceVerdict> {
-  const summary: { profile: string; adapter: string; sequences: number; calls: number }[] = [];
-  for (const s of sections) {
-    let calls = 0;
-    for (const seq of s.sequences) {
-      const channel = new ReplayChannel({ name: s.adapter, profiles: [s.profile] }, s.profile, seq.lines, seq.line, seq.endLine);
-      const steps: TraceStep[] = [];
-      try {
-        await replayOne(s.profile, channel, seq.input, timeoutMs, steps);
-        channel.finish();
-      } catch (e) {
-        if (e instanceof Violation) {
-          return { verdict: 'does-not-conform', line: channel.lastCallLine, profile: s.profile, sequence: seq.number, violation: { kind: e.kind, req: e.req, expected: e.expected, actual: e.actual }, steps };
-        }
-        const message = e instanceof Undecided ? e.message : `the sequence could not be run: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
-        const line = Number(/^line (\d+)/.exec(message)?.[1] ?? seq.line);
-        return { verdict: 'undecided', line, message: `sequence ${seq.number} of profile ${s.profile} (line ${seq.line}): ${message}`, steps };
-      }
-      calls += seq.lines.filter((l) => 'call' in l.value).length;
-    }
-    summary.push({ profile: s.profile, adapter: s.adapter, sequences: s.sequences.length, calls });
-  }
-  return { verdict: 'conforms', sections: summary };
 }

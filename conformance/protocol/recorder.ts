@@ -32,6 +32,11 @@ export class TraceWriter {
     this.line({ trace: 'dirtyspec', version: 1, profile, adapter, seed });
   }
 
+  /** Ends a profile's section: check-trace needs it to know the section is whole. */
+  footer(): void {
+    this.line({ end: 'dirtyspec', sequences: this.sequences });
+  }
+
   sequence(input: unknown): void {
     this.line({ sequence: ++this.sequences, input: encodeInput(input) });
   }

@@ -8,6 +8,7 @@
 import { AttachCommand, DmaCommand, InvalidateCommand, MapCommand, MergeCommand, ReadAndClearCommand, SplitCommand, TrackingCommand, UnmapCommand } from '../engine/commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from '../engine/kit-commands.ts';
 import { bytesFromWire, bytesToWire } from './codec.ts';
+import { object, type Shape } from './input-shape.ts';
 
 type CommandClass = new (...args: never[]) => object;
 
@@ -27,6 +28,32 @@ const COMMANDS: Record<string, CommandClass> = {
   KitUnmapWithoutTlbiCommand,
   KitPgtableCommand,
 };
+
+/** Each command's fields as the engine generates them; the optional ones may be absent. */
+const INJECT: Shape = { at: 'int', offset: 'int' };
+const FIELDS: Record<string, { shape: Shape; optional?: readonly string[] }> = {
+  MapCommand: { shape: { page: 'int', pages: 'int', write: 'bool', aligned: 'bool' } },
+  UnmapCommand: { shape: { page: 'int', pages: 'int' } },
+  DmaCommand: { shape: { write: 'bool', pick: 'int', offset: 'int', stream: 'int', interleave: { shape: { at: 'int', change: ['unmapLeaf', 'splitBlock', 'readAndClear'] } }, fixedIova: 'int' }, optional: ['interleave', 'fixedIova'] },
+  SplitCommand: { shape: { pick: 'int', inject: { shape: INJECT } }, optional: ['inject'] },
+  MergeCommand: { shape: { region: 'int', inject: { shape: INJECT } }, optional: ['inject'] },
+  ReadAndClearCommand: { shape: { page: 'int', pages: 'int', noClear: 'bool', inject: { shape: INJECT }, endingAt: { shape: { pick: 'int', before: 'int' } } }, optional: ['inject', 'endingAt'] },
+  InvalidateCommand: { shape: { page: 'int', pages: 'int', all: 'bool' } },
+  TrackingCommand: { shape: { enable: 'bool' } },
+  AttachCommand: { shape: {} },
+  KitClearAccessFlagCommand: { shape: { pick: 'int' } },
+  KitSetCdCommand: { shape: { ha: 'bool', hd: 'bool' } },
+  KitClearWithoutTlbiCommand: { shape: { pick: 'int' } },
+  KitUnmapWithoutTlbiCommand: { shape: { pick: 'int' } },
+  KitPgtableCommand: { shape: { kind: ['readAndClear', 'markAllDirty'] } },
+};
+
+/** Whether `value` is a command that decodeInput made. */
+export function isCommand(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && classNames.has(Object.getPrototypeOf(value) as object);
+}
+
+const MAX_DEPTH = 32;
 
 const classNames = new Map<object, string>(Object.entries(COMMANDS).map(([name, cls]) => [cls.prototype as object, name]));
 
@@ -48,8 +75,9 @@ export function encodeInput(value: unknown): unknown {
 }
 
 /** Trace JSON back to the value; throws TraceInputError naming the path of what it cannot read. */
-export function decodeInput(json: unknown, path = 'input'): unknown {
-  if (Array.isArray(json)) return json.map((v, i) => decodeInput(v, `${path}/${i}`));
+export function decodeInput(json: unknown, path = 'input', depth = 0): unknown {
+  if (depth > MAX_DEPTH) throw new TraceInputError(`${path}: nested deeper than ${MAX_DEPTH} levels, which no input of the kit is`);
+  if (Array.isArray(json)) return json.map((v, i) => decodeInput(v, `${path}/${i}`, depth + 1));
   if (typeof json !== 'object' || json === null) return json;
   const o = json as Record<string, unknown>;
   const keys = Object.keys(o);
@@ -62,10 +90,13 @@ export function decodeInput(json: unknown, path = 'input'): unknown {
     return bytesFromWire(o.bytes);
   }
   const fields: Record<string, unknown> = {};
-  for (const k of keys) if (k !== 'command') fields[k] = decodeInput(o[k], `${path}/${k}`);
+  for (const k of keys) if (k !== 'command') fields[k] = decodeInput(o[k], `${path}/${k}`, depth + 1);
   if (!('command' in o)) return fields;
   const cls = typeof o.command === 'string' && Object.hasOwn(COMMANDS, o.command) ? COMMANDS[o.command] : undefined;
   if (cls === undefined) throw new TraceInputError(`${path}/command ${JSON.stringify(o.command)} is not a command (one of ${Object.keys(COMMANDS).join(', ')})`);
+  const rules = FIELDS[o.command as string]!;
+  const problem = object(fields, rules.shape, path, rules.optional);
+  if (problem !== undefined) throw new TraceInputError(problem);
   // The command classes keep their arguments as fields: construct, then set them.
   return Object.assign(Reflect.construct(cls, []) as object, fields);
 }

@@ -138,6 +138,48 @@ test('[IOVA-BITMAP-2] a trace recorded over the protocol (--exec) passes check-t
   assert.is(c.status, 0, c.out);
 });
 
+test('a trace must be whole: a header alone, a missing end line, a left-out or repeated sequence are each undecided', async () => {
+  const header = `${lines[0]}\n`;
+  assert.match((await cli('check-trace', write('header-only.jsonl', header))).out, /:2: UNDECIDED: .*ends before the end line of the section started at line 1/);
+  const seqLines = lines.map((l, i) => (l.startsWith('{"sequence"') ? i : -1)).filter((i) => i >= 0);
+  // Cut exactly before the 5th sequence: every sequence kept is whole, the end line is missing.
+  const cut = await cli('check-trace', write('cut-at-sequence.jsonl', `${lines.slice(0, seqLines[4]).join('\n')}\n`));
+  assert.is(cut.status, 2);
+  assert.match(cut.out, /ends before the end line .*: it is truncated/);
+  // Sequence 3 left out (a failing one could be deleted this way).
+  const gap = [...lines.slice(0, seqLines[2]), ...lines.slice(seqLines[3])];
+  const g = await cli('check-trace', write('gap.jsonl', `${gap.join('\n')}\n`));
+  assert.is(g.status, 2);
+  assert.match(g.out, new RegExp(`:${seqLines[2]! + 1}: UNDECIDED: .*sequence 4, expected 3: sequences are numbered`));
+  // The end line's count must match.
+  const end = lines.findIndex((l) => l.startsWith('{"end"'));
+  const count = [...lines];
+  count[end] = JSON.stringify({ end: 'dirtyspec', sequences: 39 });
+  assert.match((await cli('check-trace', write('count.jsonl', `${count.join('\n')}\n`))).out, /the end line counts 39 sequences, the section has 40/);
+});
+
+test('a sequence input that is not the shape the kit generates is undecided, naming the field, never blamed on the implementation', async () => {
+  const changed = [...lines];
+  const i = changed.findIndex((l) => l.startsWith('{"sequence"'));
+  changed[i] = JSON.stringify({ sequence: 1, input: {} });
+  const r = await cli('check-trace', write('input.jsonl', `${changed.join('\n')}\n`));
+  assert.is(r.status, 2);
+  assert.match(r.out, new RegExp(`:${i + 1}: UNDECIDED: line ${i + 1}: input lacks the field "config"`));
+  changed[i] = `{"sequence":1,"input":{"config":{"hwDirty":true},"ops":${'['.repeat(5000)}1${']'.repeat(5000)}}}`;
+  const d = await cli('check-trace', write('deep.jsonl', `${changed.join('\n')}\n`));
+  assert.is(d.status, 2);
+  assert.match(d.out, /nested deeper than 32 levels/);
+});
+
+test('[NOLOSS-1] a trace of a run of several profiles has a section each and passes; flags may come before FILE', async () => {
+  const file = join(dir, 'two.jsonl');
+  const r = await cli('run', '--profile', 'iova-bitmap', '--profile', 'vfio-type1', '--runs', '10', '--seed', '2', '--record', file);
+  assert.is(r.status, 0, r.out);
+  const c = await cli('check-trace', '--timeout', '5000', file);
+  assert.is(c.status, 0, c.out);
+  assert.match(c.out, /iova-bitmap \(reference\): 10 sequences[\s\S]*vfio-type1 \(reference\): 10 sequences/);
+});
+
 test('check-trace without a file, or with a missing one, exits 2', async () => {
   assert.is((await cli('check-trace')).status, 2);
   const r = await cli('check-trace', join(dir, 'nope.jsonl'));
