@@ -267,6 +267,7 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
     ...(req.adapterModule === undefined ? {} : { adapterModule: req.adapterModule }),
     ...(req.execCommand === undefined ? {} : { execCommand: req.execCommand }),
     ...(req.maxCommands === DEFAULT_MAX_COMMANDS ? {} : { maxCommands: req.maxCommands }),
+    ...(req.timeoutMs === DEFAULT_TIMEOUT_MS ? {} : { timeoutMs: req.timeoutMs }),
     runs: req.runs,
   };
   io.out(humanReport(results, ctx));

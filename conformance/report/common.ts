@@ -12,6 +12,8 @@ export interface ReportContext {
   readonly execCommand?: string;
   /** --max-commands when it is not the default: the replay path depends on it, so the replay command repeats it. */
   readonly maxCommands?: number;
+  /** --timeout when not the default: a replay needs the same limit. */
+  readonly timeoutMs?: number;
   /** --runs of the run: a replay without a path repeats the whole search, which needs it. */
   readonly runs?: number;
 }
@@ -75,6 +77,7 @@ export function replayCommand(result: ProfileResult, ctx: ReportContext = {}): s
   if (result.replay.path !== '') words.push('--replay', `'${result.replay.path.replace(/'/g, `'\\''`)}'`);
   else if (ctx.runs !== undefined) words.push('--runs', String(ctx.runs));
   if (ctx.maxCommands !== undefined) words.push('--max-commands', String(ctx.maxCommands));
+  if (ctx.timeoutMs !== undefined) words.push('--timeout', String(ctx.timeoutMs));
   return words.join(' ');
 }
 
