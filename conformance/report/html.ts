@@ -119,7 +119,7 @@ export async function htmlRunReport(results: readonly ProfileResult[], ctx: Repo
   const commands = results.reduce((n, r) => n + r.commands, 0);
   const body = [
     `<h1>dirtyspec run ${badge(VERDICT_CLASS[verdict], verdictLabel(verdict))}</h1>`,
-    `<p class="meta">${results.length} profile${results.length === 1 ? '' : 's'} · ${commands} commands${ctx.runs === undefined ? '' : ` · --runs ${ctx.runs}`}${ctx.adapterModule === undefined ? ' · the reference implementation' : ` · --adapter <code>${esc(shellQuote(ctx.adapterModule))}</code>`}</p>`,
+    `<p class="meta">${results.length} profile${results.length === 1 ? '' : 's'} · ${commands} commands${ctx.runs === undefined ? '' : ` · --runs ${ctx.runs}`}${ctx.execCommand !== undefined ? ` · --exec <code>${esc(shellQuote(ctx.execCommand))}</code>` : ctx.adapterModule === undefined ? ' · the reference implementation' : ` · --adapter <code>${esc(shellQuote(ctx.adapterModule))}</code>`}</p>`,
     results.length === 0 ? '<p>No profiles were run.</p>' : summaryTable(results),
     union.length === 0 ? '' : `<p class="meta">transition coverage over all profiles: ${union.join(', ')}</p>`,
     ...sections,

@@ -116,6 +116,16 @@ export function placePath(graph: MachineGraph, steps: readonly { readonly transi
       }
     }
   });
+  // A violating step that took no transition at all (a report checked, a final bitmap
+  // read) was judged in the states the machines stood in: mark those.
+  if (violating !== undefined && (steps[violating]?.transitions ?? []).length === 0) {
+    for (let i = Math.min(violating, steps.length) - 1; i >= 0; i--) {
+      const last = (steps[i]!.transitions ?? []).filter((t) => t.machine === graph.id).at(-1);
+      if (last === undefined) continue;
+      last.to.forEach((s) => out.violatingStates.add(s));
+      break;
+    }
+  }
   return { ...out, unplaced };
 }
 

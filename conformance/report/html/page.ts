@@ -2,9 +2,21 @@
 // inline script (hovering a step highlights its arrows), and a Content-Security-Policy
 // that forbids every network request: the file is self-contained and stays so.
 
-/** Escapes text for HTML element content and double- or single-quoted attribute values. */
+/**
+ * Escapes text for HTML element content and double- or single-quoted attribute values.
+ * Control and bidirectional-formatting characters (an implementation's name or answer may
+ * hold them, to reorder or hide what is around them) are shown as \uXXXX; newlines and
+ * tabs stay.
+ */
 export function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A string safe as an id or class fragment: letters, digits, `-` and `_`. */
@@ -23,7 +35,7 @@ body { margin: 0; font: 14px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, s
 main { max-width: 1700px; margin: 0 auto; padding: 16px 24px 48px; }
 h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 0; } h3 { font-size: 15px; margin: 18px 0 6px; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
-.meta { color: var(--muted); margin: 0 0 12px; }
+.meta { color: var(--muted); margin: 0 0 12px; overflow-wrap: anywhere; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; vertical-align: 2px; white-space: nowrap; }
 .v-conforms, .v-pass, .v-killed { background: var(--ok-bg); color: var(--ok); }
 .v-does-not-conform, .v-fail, .v-survived { background: var(--bad-bg); color: var(--bad); }
@@ -38,16 +50,19 @@ section.profile > header, section.mutant > header { display: flex; gap: 12px; al
 .bar > span { display: block; height: 100%; background: var(--ok); }
 details > summary { cursor: pointer; color: var(--muted); margin: 6px 0; }
 .missing { color: var(--muted); font-size: 12px; }
-.violation { border-left: 4px solid var(--bad); background: var(--bad-bg); padding: 8px 12px; margin: 12px 0; border-radius: 0 6px 6px 0; }
+.violation { border-left: 4px solid var(--bad); background: var(--bad-bg); padding: 8px 12px; margin: 12px 0; border-radius: 0 6px 6px 0; overflow-wrap: anywhere; }
 .violation .kind { font-weight: 700; color: var(--bad); }
-.undecided-box { border-left: 4px solid var(--warn); background: var(--warn-bg); padding: 8px 12px; margin: 12px 0; }
+.undecided-box { border-left: 4px solid var(--warn); background: var(--warn-bg); padding: 8px 12px; margin: 12px 0; overflow-wrap: anywhere; white-space: pre-wrap; }
+td { overflow-wrap: anywhere; }
 .ce-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 20px; align-items: start; }
 .ce-grid > .steps { position: sticky; top: 0; max-height: 100vh; overflow-y: auto; }
 @media (max-width: 1100px) { .ce-grid { grid-template-columns: minmax(0, 1fr); } .ce-grid > .steps { position: static; max-height: none; } }
 table.trace { width: 100%; font-size: 12px; table-layout: fixed; }
-table.trace td { overflow-wrap: anywhere; }
-table.trace col.n { width: 5.2em; } table.trace col.op { width: 27%; } table.trace col.answer, table.trace col.expected { width: 15%; }
-table.trace col.taken { width: 29%; } table.trace col.req { width: 14%; }
+table.trace td { overflow-wrap: anywhere; white-space: pre-wrap; }
+table.trace td.req, table.trace td.n { overflow-wrap: normal; }
+.id, table.requirements code { white-space: nowrap; }
+table.trace col.n { width: 5.2em; } table.trace col.op { width: 25%; } table.trace col.answer, table.trace col.expected { width: 15%; }
+table.trace col.taken { width: 28%; } table.trace col.req { width: 17%; }
 tr.step:hover, tr.step.hover { background: #fff8c5; }
 tr.step.violating { background: var(--bad-bg); box-shadow: inset 4px 0 0 var(--bad); }
 tr.step.violating td.n { color: var(--bad); font-weight: 700; }

@@ -73,7 +73,7 @@ function row(n: number, step: Pick<TraceStep, 'op' | 'answer' | 'expected'> & Pa
     `<td class="mono">${esc(step.answer)}</td>`,
     `<td class="mono">${esc(step.expected)}</td>`,
     `<td>${step.transitions === undefined ? '<span class="missing">-</span>' : transitionsCell(step as TraceStep)}</td>`,
-    `<td class="mono">${req.length === 0 ? '-' : esc(req.join(', '))}</td>`,
+    `<td class="mono req">${req.length === 0 ? '-' : req.map((id) => `<span class="id">${esc(id)}</span>`).join(', ')}</td>`,
     '</tr>',
   ].join('');
 }
@@ -125,7 +125,7 @@ export async function traceSection(view: TraceView, mark = 'violation'): Promise
   const legend =
     figures.length === 0
       ? '<p class="legend">No spec machine models these steps: the table is the whole trace.</p>'
-      : `<p class="legend"><span class="sw" style="background:var(--path)"></span>taken by the spec model (every leaf, entry or container it stepped; each line numbered with its steps) <span class="sw" style="background:var(--bad)"></span>taken by the violating step, its target states in red. Hover a row to outline its arrows.</p>`;
+      : `<p class="legend"><span class="sw" style="background:var(--path)"></span>taken by the spec model (every leaf, entry or container it stepped; each line numbered with its steps) <span class="sw" style="background:var(--bad)"></span>taken by the violating step, its target states in red (a violating step that takes no transition: the states it was judged in). Hover a row to outline its arrows.</p>`;
   return [
     `<div class="counterexample" id="${esc(view.prefix)}">`,
     '<div class="ce-grid">',
