@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { machineTransitions, specMachines } from './machines.ts';
-import { isRequirementId, requirements } from './requirements.ts';
+import { isRequirementId, requirements, testTitleTags } from './requirements.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -52,14 +52,27 @@ test('[PTE-1] every requirement is encoded by a machine, a spec/ abstract operat
   }
 });
 
+test('only test titles tag a test: a tag in an expected string or a comment does not', () => {
+  const t = 'te' + 'st'; // not written out, so that this file's own titles are not these
+  const source = [
+    `${t}('[MAP-1] [MAP-2] maps a range', () => {`,
+    '  // [UNMAP-1] is mentioned here',
+    '  assert.match(out, /LOST [HTTU-2]/);',
+    '});',
+    `${t}("[CLEAR-1] it\\'s quoted", () => {});`,
+    `${t}(\`[FAULT-1] template\`, () => {});`,
+  ].join('\n');
+  assert.equal(testTitleTags(source), ['MAP-1', 'MAP-2', 'CLEAR-1', 'FAULT-1']);
+});
+
 test('[PTE-1] a test names every requirement, by its tag [ID]', () => {
   const tests = files(root, (f) => f.endsWith('.test.ts') && !f.endsWith('requirements.test.ts'));
   const named = new Map<string, string[]>();
   for (const f of tests) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\]/g)) {
-      const list = named.get(m[1]!) ?? [];
+    for (const id of testTitleTags(readFileSync(f, 'utf8'))) {
+      const list = named.get(id) ?? [];
       list.push(relative(root, f));
-      named.set(m[1]!, list);
+      named.set(id, list);
     }
   }
   const missing = Object.keys(requirements).filter((id) => !named.has(id));

@@ -141,3 +141,16 @@ export type RequirementId = keyof typeof requirements;
 export function isRequirementId(id: string): id is RequirementId {
   return Object.hasOwn(requirements, id);
 }
+
+/**
+ * The requirement tags `[ID]` in the test titles of a test file's source: the first
+ * argument of each `test(...)` call, a string literal. Tags elsewhere in the file (an
+ * expected report, a comment) do not make it a test of that requirement.
+ */
+export function testTitleTags(source: string): string[] {
+  const out: string[] = [];
+  for (const t of source.matchAll(/\btest(?:\.only|\.skip)?\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g)) {
+    for (const m of t[2]!.matchAll(/\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\]/g)) out.push(m[1]!);
+  }
+  return out;
+}

@@ -48,9 +48,13 @@ export async function specCommand(argv: readonly string[], io: Io): Promise<numb
       io.out(`${path} is up to date\n`);
       return 0;
     }
-    const show = (l: string | undefined): string => (l === undefined ? '(end of file)' : JSON.stringify(l.length > 200 ? `${l.slice(0, 200)}…` : l));
+    // A window of the two lines around the first column where they differ.
+    let col = 0;
+    while (diff.expected !== undefined && diff.actual !== undefined && col < diff.expected.length && diff.expected[col] === diff.actual[col]) col++;
+    const from = Math.max(0, col - 60);
+    const show = (l: string | undefined): string => (l === undefined ? '(end of file)' : `${from > 0 ? '…' : ''}${JSON.stringify(l.slice(from, from + 160))}${l.length > from + 160 ? '…' : ''}`);
     io.err(
-      `dirtyspec spec: ${path} is stale: first difference at line ${diff.line}\n` +
+      `dirtyspec spec: ${path} is stale: first difference at line ${diff.line}, column ${col + 1}\n` +
         `  expected: ${show(diff.expected)}\n` +
         `  found:    ${show(diff.actual)}\n` +
         `run \`dirtyspec spec${given === undefined ? '' : ` --out ${given}`}\` to regenerate it\n`,

@@ -185,8 +185,9 @@ test('[PTE-1] spec --check passes on a freshly generated file and fails (exit 1)
     writeFileSync(file, lines.join('\n'));
     const stale = capture();
     assert.is(await main(['spec', '--check', `--out=${file}`], stale.io), 1);
-    assert.match(stale.err(), new RegExp(`is stale: first difference at line ${at + 1}\\n`));
-    assert.match(stale.err(), /found: {4}".*TRACK-3 \(edited by hand\)/);
+    const column = lines[at]!.indexOf('TRACK-3 (edited') + 'TRACK-3 '.length + 1;
+    assert.match(stale.err(), new RegExp(`is stale: first difference at line ${at + 1}, column ${column}\\n`));
+    assert.match(stale.err(), /found: {4}…?".*TRACK-3 \(edited by hand\)/);
 
     rmSync(file);
     const missing = capture();

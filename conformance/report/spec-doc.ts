@@ -8,7 +8,7 @@ import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import { machineTransitions, specMachines, type TransitionView } from '../../spec/machines.ts';
-import { isRequirementId, requirements } from '../../spec/requirements.ts';
+import { isRequirementId, requirements, testTitleTags } from '../../spec/requirements.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { coveragePercent, verdictLabel } from './common.ts';
 
@@ -30,12 +30,11 @@ function files(dir: string, pick: (f: string) => boolean): string[] {
 
 const rel = (root: string, f: string): string => relative(root, f).split(sep).join('/');
 
-/** Requirement ID -> the test files (repo-relative, sorted) whose text tags it as `[ID]`. */
+/** Requirement ID -> the test files (repo-relative, sorted) whose test titles tag it as `[ID]`. */
 export function testIndex(root = REPO_ROOT): Map<string, string[]> {
   const index = new Map<string, Set<string>>();
   for (const f of files(root, (p) => p.endsWith('.test.ts'))) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\]/g)) {
-      const id = m[1]!;
+    for (const id of testTitleTags(readFileSync(f, 'utf8'))) {
       if (!isRequirementId(id)) continue;
       const set = index.get(id) ?? new Set<string>();
       set.add(rel(root, f));
