@@ -188,6 +188,8 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
   return steps + 1;
 }
 
+const IOVA_BITMAP_REQUIREMENTS = ['BITMAP-1', ...Array.from({ length: 9 }, (_, i) => `IOVA-BITMAP-${i + 1}`)];
+
 export function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOptions): Promise<ProfileResult> {
   return runScenarioProfile(
     {
@@ -195,7 +197,10 @@ export function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOpt
       adapter: adapter.name,
       arbitrary: scenarioArbitrary(),
       run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace),
-      requirements: ['BITMAP-1', ...Array.from({ length: 9 }, (_, i) => `IOVA-BITMAP-${i + 1}`)],
+      requirements: IOVA_BITMAP_REQUIREMENTS,
+      // Every scenario is checked against all of them: its arguments by the alloc rules, every
+      // byte of the buffer, the pins and the stray writes after every step.
+      always: IOVA_BITMAP_REQUIREMENTS,
       fallbackReq: 'IOVA-BITMAP-2',
       coverage: () => ({}),
       configOf: () => ({ httu: 2, bbml: 2, iotlbCapacity: 0, dirtyCapable: false, pageGranular: false, startTracking: false }),

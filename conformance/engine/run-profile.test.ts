@@ -84,4 +84,13 @@ test('[HTTU-2] the spec is load-bearing: changing one transition makes the refer
   assert.is(back.verdict, 'conforms');
 });
 
+test('[FAULT-3] a requirement no step reached is listed as not reached, never as passed', async () => {
+  // A driver under test never makes a leaf with AF=0 (FAULT-3): only the kit, as the
+  // driver of the smmu-hw profile, leaves the hardware there.
+  const r = await runProfile(referenceAdapters['smmu-driver'], { runs: 30, seed: 1, timeoutMs: 2000, maxCommands: 30 });
+  assert.is(r.verdict, 'conforms');
+  assert.ok(r.unreached?.includes('FAULT-3'), `unreached: ${r.unreached?.join(', ')}`);
+  for (const id of r.unreached ?? []) assert.not.ok(r.requirements.some((q) => q.id === id), `${id} both reached and not`);
+});
+
 test.run();

@@ -73,7 +73,10 @@ export interface ProfileResult {
   readonly seconds: number;
   readonly seed: number;
   readonly transitionCoverage: Record<string, CoverageFigure>;
+  /** The requirements the run checked (or would have, when undecided), each with its verdict. */
   readonly requirements: { id: string; verdict: 'pass' | 'fail' | 'undecided' }[];
+  /** The profile's requirements no step of this run checked: neither passed nor failed. */
+  readonly unreached?: readonly string[];
   readonly counterexample?: {
     readonly config: SystemConfig & { startTracking: boolean };
     readonly steps: readonly TraceStep[];
@@ -214,19 +217,19 @@ async function runDirected(adapter: SmmuAdapter, options: RunOptions, only?: str
     } catch (e) {
       const coverage = transitionCoverage();
       const base = { name: adapter.profile, adapter: adapter.name, runs, commands: commands + steps.length, seed: 0, transitionCoverage: coverage, seconds: seconds(started) };
-      if (e instanceof Undecided) return { ...base, verdict: 'undecided', requirements: requirementVerdicts(coverage, undefined, true), undecided: { message: e.message, steps } };
+      if (e instanceof Undecided) return { ...base, verdict: 'undecided', ...verdicts(requirementVerdicts(coverage, undefined, true)), undecided: { message: e.message, steps } };
       const violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception', String(e));
       return {
         ...base,
         verdict: 'does-not-conform',
-        requirements: requirementVerdicts(coverage, violation, false),
+        ...verdicts(requirementVerdicts(coverage, violation, false)),
         counterexample: { config: test.config, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
         replay: { seed: 0, path: `directed:${test.id}` },
       };
     }
   }
   const coverage = transitionCoverage();
-  return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, false) };
+  return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), ...verdicts(requirementVerdicts(coverage, undefined, false)) };
 }
 
 async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {
@@ -268,12 +271,12 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
     transitionCoverage: coverage,
   };
   if (undecided !== undefined) {
-    return { ...base, verdict: 'undecided', seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, true), undecided };
+    return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(coverage, undefined, true)), undecided };
   }
   if (!details.failed || details.counterexample === null) {
     const err = details.errorInstance;
     if (details.failed) throw err ?? new Error('fast-check failed without a counterexample');
-    return { ...base, verdict: 'conforms', seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, false) };
+    return { ...base, verdict: 'conforms', seconds: seconds(started), ...verdicts(requirementVerdicts(coverage, undefined, false)) };
   }
   // Replay the shrunk counterexample to record its trace.
   const [cfg, cmds] = details.counterexample;
@@ -282,7 +285,7 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
   try {
     await runSequence(adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
   } catch (e) {
-    if (e instanceof Undecided) return { ...base, verdict: 'undecided', seconds: seconds(started), requirements: requirementVerdicts(coverage, undefined, true), undecided: { message: e.message, steps } };
+    if (e instanceof Undecided) return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(coverage, undefined, true)), undecided: { message: e.message, steps } };
     violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception from the implementation', String(e));
   }
   if (violation === undefined) {
@@ -293,7 +296,7 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
     ...base,
     verdict: 'does-not-conform',
     seconds: seconds(started),
-    requirements: requirementVerdicts(coverage, violation, false),
+    ...verdicts(requirementVerdicts(coverage, violation, false)),
     counterexample: { config: cfg, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
     // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form.
     replay: { seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` },
@@ -324,6 +327,24 @@ function transitionCoverage(): Record<string, CoverageFigure> {
  * every report (BITMAP-2), since every sequence ends with a report while tracking.
  */
 const PROPERTY_IDS = ['NOLOSS-1', 'NOLOSS-2', 'NOLOSS-3', 'PRECISION-1', 'PTE-1', 'PTE-2', 'PTE-3', 'PTE-4', 'PTE-5', 'BITMAP-2'];
+
+/** Every requirement an smmu profile can check: those of the three machines' transitions, and the property's. */
+function smmuRequirements(): Set<string> {
+  const ids = new Set<string>(PROPERTY_IDS);
+  for (const name of Object.keys(SMMU_MACHINES)) for (const t of machineTransitions(specMachines[name as keyof typeof SMMU_MACHINES])) t.meta?.req.forEach((id) => ids.add(id));
+  return ids;
+}
+
+/** A result's requirement fields: the verdicts, and the profile's requirements they leave out. */
+function verdicts(requirements: ProfileResult['requirements']): Pick<ProfileResult, 'requirements' | 'unreached'> {
+  return { requirements, unreached: unreachedOf(requirements) };
+}
+
+/** The requirements of the profile that `requirements` does not list, in catalogue order. */
+function unreachedOf(requirements: readonly { id: string }[]): string[] {
+  const reached = new Set(requirements.map((q) => q.id));
+  return [...smmuRequirements()].filter((id) => !reached.has(id)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
 
 function requirementVerdicts(coverage: Record<string, CoverageFigure>, violation: Violation | undefined, undecided: boolean) {
   const ids = new Set<string>([...PROPERTY_IDS, ...checkedReq]);

@@ -16,8 +16,10 @@ export interface ScenarioProfile<S> {
   readonly arbitrary: fc.Arbitrary<S>;
   /** Runs one scenario, appending to `trace`; returns the steps run. Throws Violation or Undecided. */
   run(scenario: S, trace: TraceStep[]): Promise<number>;
-  /** The requirements a run of this profile decides. */
+  /** The requirements a run of this profile can decide; those no step checked are reported as not reached. */
   readonly requirements: readonly string[];
+  /** Requirements every run decides whatever its steps name (the no-loss property over the whole run, say). */
+  readonly always?: readonly string[];
   /** Named when a counterexample does not fail again on replay. */
   readonly fallbackReq: string;
   coverage(): Record<string, CoverageFigure>;
@@ -31,9 +33,15 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   let undecided: { message: string; steps: TraceStep[] } | undefined;
   let commands = 0;
   let runs = 0;
-  const run = (sc: S, trace: TraceStep[]) => {
+  // Every requirement a step checked: only those can pass; the others were not reached.
+  const checked = new Set<string>();
+  const run = async (sc: S, trace: TraceStep[]) => {
     options.onSequence?.(sc);
-    return p.run(sc, trace);
+    try {
+      return await p.run(sc, trace);
+    } finally {
+      for (const step of trace) for (const id of step.req) checked.add(id);
+    }
   };
   const property = fc.asyncProperty(p.arbitrary, async (sc) => {
     if (undecided !== undefined) return;
@@ -54,12 +62,14 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   const path = options.path?.split('@')[0];
   const details = await fc.check(property, { numRuns: options.runs, seed, ...(path === undefined ? {} : { path, endOnFailure: true }) });
   const seconds = Math.round((performance.now() - started) / 10) / 100;
-  const all = (verdict: 'pass' | 'undecided') => p.requirements.map((id) => ({ id, verdict }));
+  const reached = () => p.requirements.filter((id) => checked.has(id) || (p.always ?? []).includes(id));
+  const unreached = () => p.requirements.filter((id) => !reached().includes(id));
+  const all = (verdict: 'pass' | 'undecided') => (verdict === 'undecided' ? p.requirements : reached()).map((id) => ({ id, verdict }));
   const base = { name: p.name, adapter: p.adapter, runs, commands, seed, seconds, transitionCoverage: p.coverage() };
   if (undecided !== undefined) return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided };
   if (!details.failed || details.counterexample === null) {
     if (details.failed) throw details.errorInstance ?? new Error('fast-check failed without a counterexample');
-    return { ...base, verdict: 'conforms', requirements: all('pass') };
+    return { ...base, verdict: 'conforms', requirements: all('pass'), unreached: unreached() };
   }
   const [sc] = details.counterexample;
   const steps: TraceStep[] = [];
@@ -75,7 +85,8 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   return {
     ...base,
     verdict: 'does-not-conform',
-    requirements: p.requirements.map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
+    requirements: p.requirements.filter((id) => failed.has(id) || reached().includes(id)).map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
+    unreached: unreached().filter((id) => !failed.has(id)),
     counterexample: { config: p.configOf(sc), steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
     replay: { seed, path: `${details.counterexamplePath ?? ''}@` },
   };

@@ -261,6 +261,11 @@ class Run {
     if (i.dmaAvail !== this.dmaAvail) throw new Violation('spec', [...req], `${what} refused changes nothing: dma_avail ${this.dmaAvail}`, `${i.dmaAvail}`);
   }
 
+  /** What every decoded report is also checked against: its bits (BITMAP-1), no false dirty (PRECISION-1), and without hardware tracking the all-dirty rule (VFIO-DIRTY-14). */
+  private reportChecks(): string[] {
+    return ['BITMAP-1', 'PRECISION-1', ...(this.config.hwDirty ? [] : ['VFIO-DIRTY-14'])];
+  }
+
   allowed = (page: number): boolean => {
     if (!this.config.hwDirty) return this.mappings.some((m) => BigInt(page) >= m.iova && BigInt(page) < m.iova + m.size); // VFIO-DIRTY-14
     return this.newlyMapped.has(page);
@@ -363,7 +368,7 @@ class Run {
     const victims = this.mappings.filter((m) => all || (m.iova >= iova && m.iova + m.size <= iova + size));
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);
-      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages`, expected: `the dirty pages of the range`, req: ['VFIO-UNMAP-12', 'NOLOSS-3'] });
+      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages`, expected: `the dirty pages of the range`, req: ['VFIO-UNMAP-12', 'NOLOSS-3', ...this.reportChecks()] });
       this.ghost.endReport(num(iova), num(size), pages, true, this.allowed, 'NOLOSS-3');
     }
     const bytes = victims.reduce((s, m) => s + m.size, 0n);
@@ -441,7 +446,7 @@ class Run {
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);
       const clear = x.effects.has('clearReported');
-      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`, expected: `the owed pages${this.ghost.owed.size > 0 && this.ghost.owed.size <= 8 ? ` (${[...this.ghost.owed].sort((a, b) => a - b).map(hex).join(', ')})` : ''}`, req: x.entry.req });
+      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`, expected: `the owed pages${this.ghost.owed.size > 0 && this.ghost.owed.size <= 8 ? ` (${[...this.ghost.owed].sort((a, b) => a - b).map(hex).join(', ')})` : ''}`, req: [...x.entry.req, ...this.reportChecks()] });
       this.ghost.endReport(num(iova), num(size), pages, clear, this.allowed, 'NOLOSS-1');
       if (clear) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.delete(num(p));
     }

@@ -46,9 +46,10 @@ async function coverageDiagrams(r: ProfileResult, prefix: string): Promise<strin
 
 function requirementsTable(r: ProfileResult): string {
   const rows = sortedRequirements(r).map((q) => `<tr class="req v-${q.verdict}" data-req="${esc(q.id)}"><td>${badge(q.verdict, q.verdict === 'pass' ? 'pass' : q.verdict.toUpperCase())}</td><td><code>${esc(q.id)}</code></td><td>${esc(requirementText(q.id))}</td></tr>`);
+  const unreached = (r.unreached ?? []).map((id) => `<tr class="req v-unreached" data-req="${esc(id)}"><td>${badge('unreached', 'not reached')}</td><td><code>${esc(id)}</code></td><td>${esc(requirementText(id))}</td></tr>`);
   const failing = r.requirements.filter((q) => q.verdict !== 'pass').length;
-  const summary = `${r.requirements.length} requirements${failing > 0 ? `, ${failing} not passed` : ', all passed'}`;
-  return `<details${failing > 0 ? ' open' : ''}><summary>${summary}</summary><table class="requirements"><thead><tr><th>verdict</th><th>ID</th><th>requirement</th></tr></thead><tbody>${rows.join('')}</tbody></table></details>`;
+  const summary = `${r.requirements.length} requirements${failing > 0 ? `, ${failing} not passed` : ', all passed'}${unreached.length > 0 ? `; ${unreached.length} not reached by this run` : ''}`;
+  return `<details${failing > 0 ? ' open' : ''}><summary>${summary}</summary><table class="requirements"><thead><tr><th>verdict</th><th>ID</th><th>requirement</th></tr></thead><tbody>${[...rows, ...unreached].join('')}</tbody></table></details>`;
 }
 
 type Counterexample = NonNullable<ProfileResult['counterexample']>;

@@ -51,6 +51,7 @@ export function humanProfile(r: ProfileResult, ctx: ReportContext = {}): string 
   for (const q of sortedRequirements(r)) {
     out.push(`  ${REQ_LABEL[q.verdict].padEnd(labelWidth)} ${q.id.padEnd(idWidth)}  ${shorten(requirementText(q.id))}`);
   }
+  if (r.unreached !== undefined && r.unreached.length > 0) out.push(`  not reached by this run (no verdict): ${r.unreached.join(', ')}`);
   if (r.verdict === 'does-not-conform') out.push(...failureLines(r, ctx));
   if (r.undecided !== undefined) out.push(...undecidedLines(r));
   else if (r.verdict === 'undecided') out.push('  UNDECIDED: the engine gave no reason');

@@ -2,7 +2,7 @@
 //   {"verdict": "conforms"|"does-not-conform"|"undecided",
 //    "profiles": [{"name", "adapter", "verdict", "runs", "commands", "seconds", "seed",
 //                  "transitionCoverage": {machine: {covered, total, missing}},
-//                  "requirements": [{"id", "verdict"}],
+//                  "requirements": [{"id", "verdict"}], "unreached": [ID],
 //                  "counterexample"?: {config, steps, violation},
 //                  "replay"?: {"seed", "path", "command"},
 //                  "undecided"?: {message, steps}}]}
@@ -19,6 +19,8 @@ export interface JsonProfile {
   readonly seed: number;
   readonly transitionCoverage: Record<string, { covered: number; total: number; missing: readonly string[] }>;
   readonly requirements: readonly { id: string; verdict: 'pass' | 'fail' | 'undecided' }[];
+  /** The profile's requirements no step of the run checked. */
+  readonly unreached: readonly string[];
   readonly counterexample?: ProfileResult['counterexample'];
   readonly replay?: { seed: number; path: string; command: string };
   readonly undecided?: ProfileResult['undecided'];
@@ -43,6 +45,7 @@ export function jsonProfile(r: ProfileResult, ctx: ReportContext = {}): JsonProf
       Object.entries(r.transitionCoverage).map(([m, c]) => [m, { covered: c.covered, total: c.total, missing: [...c.missing] }]),
     ),
     requirements: sortedRequirements(r).map((q) => ({ id: q.id, verdict: q.verdict })),
+    unreached: [...(r.unreached ?? [])],
     ...(r.counterexample === undefined ? {} : { counterexample: r.counterexample }),
     ...(r.replay === undefined || command === undefined ? {} : { replay: { seed: r.replay.seed, path: r.replay.path, command } }),
     ...(r.undecided === undefined ? {} : { undecided: r.undecided }),

@@ -40,6 +40,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .v-conforms, .v-pass, .v-killed { background: var(--ok-bg); color: var(--ok); }
 .v-does-not-conform, .v-fail, .v-survived { background: var(--bad-bg); color: var(--bad); }
 .v-undecided { background: var(--warn-bg); color: var(--warn); }
+.v-unreached { background: var(--soft); color: var(--muted); }
 table { border-collapse: collapse; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; font-size: 12px; }
