@@ -85,8 +85,8 @@ test('[HTTU-2] the spec is load-bearing: changing one transition makes the refer
 });
 
 test('[FAULT-3] a requirement no step reached is listed as not reached, never as passed', async () => {
-  // A driver under test never makes a leaf with AF=0 (FAULT-3): only the kit, as the
-  // driver of the smmu-hw profile, leaves the hardware there.
+  // A driver under test never leaves a writable-clean leaf behind a CD with HD=0 (FAULT-3):
+  // only the kit, as the driver of the smmu-hw profile, puts the hardware there.
   const r = await runProfile(referenceAdapters['smmu-driver'], { runs: 30, seed: 1, timeoutMs: 2000, maxCommands: 30 });
   assert.is(r.verdict, 'conforms');
   assert.ok(r.unreached?.includes('FAULT-3'), `unreached: ${r.unreached?.join(', ')}`);
