@@ -19,7 +19,7 @@ import { conforming, failing, undecided } from './fixtures.ts';
 import { htmlMutantsReport, htmlRunReport, type MutantReportEntry } from './html.ts';
 import { inlineSvg } from './html/diagrams.ts';
 import { dotHtml, dotString, machineGraph, placePath } from './html/machine-graph.ts';
-import { CSP, esc } from './html/page.ts';
+import { csp, esc } from './html/page.ts';
 import { HEAD_ROWS, MAX_ROWS, rowShown, transitionText } from './html/trace.ts';
 
 /** The shared transitions of a table entry that takes `key`, one that takes the fewest others with it. */
@@ -117,8 +117,10 @@ test('[PTE-1] everything from the run is escaped: adapter names, operations, ans
 });
 
 test('[PTE-1] self-contained: a CSP that forbids every request, no URL to fetch, one inline script and style', () => {
-  assert.ok(html.includes(`<meta http-equiv="Content-Security-Policy" content="${esc(CSP)}">`));
-  assert.match(CSP, /default-src 'none'/);
+  assert.ok(html.includes(`<meta http-equiv="Content-Security-Policy" content="${esc(csp())}">`));
+  assert.match(csp(), /default-src 'none'/);
+  assert.match(csp(), /script-src 'sha256-[A-Za-z0-9+/]+=*'/, 'the inline script is allowed by its hash, nothing else');
+  assert.not.match(csp(), /script-src[^;]*unsafe-inline/);
   assert.not.match(html, /\s(?:src|href|xlink:href)="(?!#)/, 'only in-page links');
   const urls = [...html.matchAll(/https?:\/\/[^\s"'<>)]+/g)].map((m) => m[0]);
   assert.ok(urls.every((u) => u === 'http://www.w3.org/2000/svg' || u === 'http://www.w3.org/1999/xlink'), urls.join(' '));
