@@ -2,7 +2,7 @@
 // implementation wrote itself) against the spec and the no-loss property.
 import { accessSync, constants } from 'node:fs';
 import { checkTraceFile } from '../protocol/check-trace.ts';
-import { printable } from '../protocol/peer.ts';
+import { printable } from '../protocol/printable.ts';
 import { UsageError, intFlag, parseFlags, type Io } from './args.ts';
 import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from './run.ts';
 

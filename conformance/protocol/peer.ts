@@ -1,12 +1,14 @@
 // The kit's end of the protocol (PROTOCOL.md): starts the implementation, sends requests,
-// answers its callbacks, validates every line it writes, and applies the per-message time
-// limit. Anything that breaks the protocol makes the peer fail for good: the process is
-// killed and every later request is refused with the same Undecided, which names the
-// reason, the last messages exchanged and the tail of the process's standard error.
+// answers its callbacks, validates every line the implementation writes, and applies the
+// per-message time limit. Anything that breaks the protocol makes the peer fail for good:
+// the process group is killed and every later request is refused with the same
+// Undecided, which names the reason, the last messages exchanged and the tail of the
+// process's standard error.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { Undecided } from '../engine/limits.ts';
 import type { CallbackHandler, Channel, PeerHello } from './channel.ts';
+import { printable } from './printable.ts';
+import { groupRunning, installKillHandlers, live } from './process-group.ts';
 import { protocolProblem } from './schemas.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -19,7 +21,6 @@ export const HELLO_TIMEOUT_MS = 10_000;
 const LOG_KEEP = 8;
 const LOG_CHARS = 400;
 const STDERR_KEEP = 4096;
-
 
 export interface PeerOptions {
   /** Per-message time limit, ms. */
@@ -34,64 +35,6 @@ interface Pending {
   readonly onCallback: CallbackHandler | undefined;
   resolve(value: Record<string, unknown>): void;
   reject(e: Undecided): void;
-}
-
-/**
- * Whether a process of group `pgid` is still running. A killed process whose parent died
- * first stays a zombie until init reaps it, which can take a while: it runs no more, so it
- * does not count. Reads /proc (Linux); elsewhere any member counts.
- */
-export function groupRunning(pgid: number): boolean {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
-  } catch {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-  for (const e of entries) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
-  }
-  return false;
-}
-
-const live = new Set<ExecPeer>();
-let handlersInstalled = false;
-
-/** The implementations die with the kit: at exit, and on the signals that would end it (their group is not the terminal's). */
-function installKillHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  process.once('exit', () => {
-    for (const p of live) p.killNow();
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      for (const p of live) p.killNow();
-      process.kill(process.pid, signal); // the default action, now that this handler is gone
-    });
-  }
-}
-
-/** Control characters of an implementation's text, shown escaped: it cannot draw on the report or the terminal. */
-export function printable(text: string, multiline = false): string {
-  // eslint-disable-next-line no-control-regex
-  const control = multiline
-    ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g
-    : /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
-  return text.replace(control, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export class ExecPeer implements Channel {
