@@ -204,7 +204,15 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     try {
       peer = await ExecPeer.start(req.execCommand, { timeoutMs: req.timeoutMs });
     } catch (e) {
-      io.err(`dirtyspec run: UNDECIDED: the implementation did not complete the hello handshake\n${(e as Error).message}\n`);
+      // Every profile asked for (all of them when none was) is undecided, and the reports
+      // say so: a CI job that reads them must not find last run's files, or none.
+      const message = `the implementation did not complete the hello handshake\n${(e as Error).message}`;
+      io.err(`dirtyspec run: UNDECIDED: ${message}\n`);
+      const seed = req.seed ?? 0;
+      const results = (req.profiles.length > 0 ? req.profiles : PROFILES).map(
+        (name): ProfileResult => ({ name, adapter: req.execCommand!, verdict: 'undecided', runs: 0, commands: 0, seconds: 0, seed, transitionCoverage: {}, requirements: [], undecided: { message, steps: [] } }),
+      );
+      await reportResults(req, results, io);
       return 2;
     }
   }
@@ -263,6 +271,11 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
     results.push(result);
   }
   progress.clear();
+  return reportResults(req, results, io);
+}
+
+/** The human report on stdout and the report files asked for; the exit status. */
+async function reportResults(req: RunRequest, results: readonly ProfileResult[], io: Io): Promise<number> {
   const ctx: ReportContext = {
     ...(req.adapterModule === undefined ? {} : { adapterModule: req.adapterModule }),
     ...(req.execCommand === undefined ? {} : { execCommand: req.execCommand }),

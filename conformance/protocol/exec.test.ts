@@ -126,11 +126,15 @@ test('a process outside the group that keeps the pipes open does not hold the ki
   assert.ok(seconds < 15, `took ${seconds.toFixed(1)} s`);
 });
 
-test('a command that is not there is undecided at the handshake (exit 2)', async () => {
-  const r = await cli('run', '--exec', join(dir, 'no-such-program'), '--runs', '1');
+test('a command that is not there is undecided at the handshake (exit 2), and the report files say so', async () => {
+  const json = join(dir, 'handshake.json');
+  const r = await cli('run', '--exec', join(dir, 'no-such-program'), '--runs', '1', '--profile', 'vfio-type1', '--json', json);
   assert.is(r.status, 2);
   assert.match(r.err, /did not complete the hello handshake/);
-  assert.match(r.err, /not found|No such file/);
+  assert.match(r.err, /not found|No such file|exit status 127/);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as { profiles: { name: string; verdict: string; undecided: { message: string } }[] };
+  assert.equal(report.profiles.map((p) => [p.name, p.verdict]), [['vfio-type1', 'undecided']]);
+  assert.match(report.profiles[0]!.undecided.message, /hello handshake/);
 });
 
 test('--exec and --adapter together are a usage error', async () => {
