@@ -9,22 +9,14 @@
 import type { ProfileResult, Verdict } from '../engine/run-profile.ts';
 import { overallVerdict, replayCommand, sortedRequirements, type ReportContext } from './common.ts';
 
-export interface JsonProfile {
+/** A profile's result as the engine gives it, with the unreached list always present and the replay command spelled out. */
+export type JsonProfile = Omit<ProfileResult, 'name' | 'requirements' | 'unreached' | 'replay'> & {
   readonly name: string;
-  readonly adapter: string;
-  readonly verdict: Verdict;
-  readonly runs: number;
-  readonly commands: number;
-  readonly seconds: number;
-  readonly seed: number;
-  readonly transitionCoverage: Record<string, { covered: number; total: number; missing: readonly string[] }>;
   readonly requirements: readonly { id: string; verdict: 'pass' | 'fail' | 'undecided' }[];
   /** The profile's requirements no step of the run checked. */
   readonly unreached: readonly string[];
-  readonly counterexample?: ProfileResult['counterexample'];
   readonly replay?: { seed: number; path: string; command: string };
-  readonly undecided?: ProfileResult['undecided'];
-}
+};
 
 export interface JsonReport {
   readonly verdict: Verdict;
