@@ -1,30 +1,25 @@
 // The ghost state of one domain's page table and IOTLB as the spec machines predict it:
 // a leaf descriptor machine per leaf and an IOTLB entry machine per cached leaf, stepped
-// with xstate's pure `transition()` (memoised: the machines have no context, so a state
-// value and an event determine the result). The domain tracking machine decides what
-// enabling and disabling tracking do, step by step.
+// through the run's compiled tables (model/run-context.ts). The domain tracking machine
+// decides what enabling and disabling tracking do, step by step.
 //
 // The leaf layout (which ranges are blocks) is the implementation's choice: `map` and
 // `split` take the leaves the implementation created; everything else is predicted.
+//
+// Leaves are immutable values (a change replaces the leaf), so a copy of the model for an
+// alternative explanation (model/explain.ts) copies the map, not every leaf. The model
+// remembers which leaves changed since the last check (`takeTouched`), so a check can
+// compare just those with memory.
 import type { AnyStateMachine, SnapshotFrom } from 'xstate';
 import { clearsLeaf } from '../spec/descriptor/clear-range.ts';
 import { armLpaeBlockSize, type Level } from '../spec/descriptor/encoding.ts';
-import { LEAF_EVENTS, leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
-import { TRACKING_EVENTS, domainTrackingMachine, type TrackingStep } from '../spec/domain/tracking-machine.ts';
-import { IOTLB_EVENTS, iotlbEntryMachine, type IotlbEvent } from '../spec/iotlb/iotlb-entry-machine.ts';
-import { TransitionTable, type TableEntry, type TakenTransition } from './transition-table.ts';
+import { type leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
+import type { TrackingStep } from '../spec/domain/tracking-machine.ts';
+import type { iotlbEntryMachine, IotlbEvent } from '../spec/iotlb/iotlb-entry-machine.ts';
+import type { RunContext } from './run-context.ts';
+import type { TableEntry, TakenTransition } from './transition-table.ts';
 
 type Snap<M extends AnyStateMachine> = SnapshotFrom<M>;
-
-/**
- * The compiled tables the model steps, built once per process. Replaceable (a test swaps
- * in a table compiled from a changed machine to show the spec is load-bearing).
- */
-export const specTables = {
-  leaf: new TransitionTable(leafDescriptorMachine, LEAF_EVENTS),
-  iotlb: new TransitionTable(iotlbEntryMachine, IOTLB_EVENTS),
-  tracking: new TransitionTable(domainTrackingMachine, TRACKING_EVENTS),
-};
 
 export interface ModelLeaf {
   readonly iova: number;
@@ -33,7 +28,7 @@ export interface ModelLeaf {
   /** Output address and write permission, as mapped: what a merge needs to agree on. */
   readonly oa: number;
   readonly write: boolean;
-  snap: Snap<typeof leafDescriptorMachine>;
+  readonly snap: Snap<typeof leafDescriptorMachine>;
 }
 
 export interface ModelTlbEntry {
@@ -47,13 +42,16 @@ export type ExpectedDma =
   | { ok: true; level: Level; /** IOTLB-7 / IOTLB-8: the access went through a stale entry (the spec's hazard). */ hazard?: 'dirtyNotRecorded' | 'staleTranslation' }
   | { ok: false; fault: 'translation' | 'permission' | 'accessFlag' };
 
-const key = (iova: number, level: number) => `${level}:${iova}`;
+export const leafKey = (iova: number, level: number) => `${level}:${iova}`;
+const key = leafKey;
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
 
 export class DescriptorModel {
   readonly leaves = new Map<string, ModelLeaf>();
   readonly tlb = new Map<string, ModelTlbEntry>();
-  tracking = specTables.tracking.initial;
+  tracking: Snap<RunContext['smmu']['tracking']['machine']>;
+  /** Keys of leaves added, changed or removed since the last `takeTouched`. */
+  private touched = new Set<string>();
   /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
   opReq = new Set<string>();
   /** The transitions taken since `beginOp` (what a trace step shows on the machine diagrams). */
@@ -68,16 +66,24 @@ export class DescriptorModel {
   private splitForTracking: { iova: number; level: Level }[] = [];
 
   constructor(
+    readonly ctx: RunContext,
     readonly hdQuirk: boolean,
     readonly pageGranular: boolean,
     readonly hwDirty: boolean,
-  ) {}
+  ) {
+    this.tracking = ctx.smmu.tracking.initial;
+  }
+
+  private get t() {
+    return this.ctx.smmu;
+  }
 
   /** An independent copy (to try both orders of an operation and a DMA that raced with it). */
   clone(): DescriptorModel {
-    const c = new DescriptorModel(this.hdQuirk, this.pageGranular, this.hwDirty);
-    for (const [k, l] of this.leaves) c.leaves.set(k, { ...l });
+    const c = new DescriptorModel(this.ctx, this.hdQuirk, this.pageGranular, this.hwDirty);
+    for (const [k, l] of this.leaves) c.leaves.set(k, l);
     for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
+    c.touched = new Set(this.touched);
     c.tracking = this.tracking;
     c.streams = new Map(this.streams);
     c.httu = this.httu;
@@ -99,6 +105,26 @@ export class DescriptorModel {
     this.splitForTracking = other.splitForTracking;
     this.opReq = other.opReq;
     this.opTransitions = other.opTransitions;
+    this.touched = other.touched;
+  }
+
+  /** The keys (`level:iova`) of leaves that changed since the last call; starts a new record. */
+  takeTouched(): Set<string> {
+    const t = this.touched;
+    this.touched = new Set();
+    return t;
+  }
+
+  private setLeaf(leaf: ModelLeaf): void {
+    const k = key(leaf.iova, leaf.level);
+    this.leaves.set(k, leaf);
+    this.touched.add(k);
+  }
+
+  private deleteLeaf(leaf: ModelLeaf): void {
+    const k = key(leaf.iova, leaf.level);
+    this.leaves.delete(k);
+    this.touched.add(k);
   }
 
   /** Whether the leaf translating `iova` is writable-dirty. */
@@ -141,15 +167,26 @@ export class DescriptorModel {
     for (const t of e.taken) this.opTransitions.add(t);
   }
 
-  private leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
-    const e = specTables.leaf.step(leaf.snap, event);
-    leaf.snap = e.next;
+  /** Steps the leaf machine of `leaf` (a leaf of the model, or a new one, which it then holds). */
+  leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
+    const e = this.ctx.step(this.t.leaf, leaf.snap, event);
+    this.setLeaf({ ...leaf, snap: e.next });
     this.took(e);
     return e.outcomes;
   }
 
+  /** Steps the IOTLB entry machine of every cached entry overlapping [iova, iova + size). */
+  tlbEventOver(iova: number, size: number, event: IotlbEvent): void {
+    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, event);
+  }
+
+  /** Drops the leaf at `iova` from the model after its machine went to invalid. */
+  removeLeaf(leaf: ModelLeaf): void {
+    this.deleteLeaf(leaf);
+  }
+
   private tlbEvent(entry: ModelTlbEntry, event: IotlbEvent): readonly string[] {
-    const e = specTables.iotlb.step(entry.snap, event);
+    const e = this.ctx.step(this.t.iotlb, entry.snap, event);
     entry.snap = e.next;
     this.took(e);
     if (e.next.value === 'absent') this.tlb.delete(key(entry.iova, entry.level));
@@ -161,41 +198,6 @@ export class DescriptorModel {
     for (const leaf of this.leavesIn(iova, size)) this.leafEvent(leaf, { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true });
   }
 
-  /** The kit replaced the leaf at `iova` with one whose AF is clear (smmu-hw): UNMAP, then MAP with AF=0 (MAP-5). */
-  replantWithoutAccessFlag(iova: number): ModelLeaf | undefined {
-    const old = this.leafAt(iova);
-    if (old === undefined) return undefined;
-    this.unmap(old.iova, old.size);
-    const leaf: ModelLeaf = { ...old, snap: specTables.leaf.initial };
-    this.leafEvent(leaf, { type: 'MAP', write: old.write, hdQuirk: this.hdQuirk, accessFlag: false });
-    this.leaves.set(key(leaf.iova, leaf.level), leaf);
-    return leaf;
-  }
-
-  /** The kit cleared a leaf's dirty state without invalidating (smmu-hw): CLEAR_DIRTY and SW_CLEAR_DIRTY, no INVALIDATE (IOTLB-7). */
-  clearWithoutInvalidate(iova: number): void {
-    const leaf = this.leafAt(iova);
-    if (leaf === undefined) return;
-    this.leafEvent(leaf, { type: 'CLEAR_DIRTY' });
-    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, leaf.iova, leaf.size)) this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
-  }
-
-  /** The kit removed a leaf without invalidating (smmu-hw): UNMAP and SW_UNMAP (IOTLB-8). */
-  unmapWithoutInvalidate(iova: number): void {
-    const leaf = this.leafAt(iova);
-    if (leaf === undefined) return;
-    this.leafEvent(leaf, { type: 'UNMAP' });
-    this.leaves.delete(key(leaf.iova, leaf.level));
-    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, leaf.iova, leaf.size)) this.tlbEvent(e, { type: 'SW_UNMAP' });
-  }
-
-  /** Software made every writable-clean leaf writable-dirty, then invalidated everything (CLEAR-3). */
-  markAllDirty(): void {
-    for (const leaf of this.leaves.values()) this.leafEvent(leaf, { type: 'SET_DIRTY' });
-    for (const e of [...this.tlb.values()]) this.tlbEvent(e, { type: 'SW_KEEP_STATE' });
-    this.invalidate(0, 2 ** 48);
-  }
-
   /** Whether a cached entry covers `iova`. */
   cachedAt(iova: number): boolean {
     return this.tlbAt(iova) !== undefined;
@@ -204,9 +206,8 @@ export class DescriptorModel {
   /** The implementation created these leaves for one map call (MAP-1..5). */
   map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
     for (const { iova, level, oa } of created) {
-      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: specTables.leaf.initial };
+      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.t.leaf.initial };
       this.leafEvent(leaf, { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true });
-      this.leaves.set(key(iova, level), leaf);
     }
   }
 
@@ -216,7 +217,7 @@ export class DescriptorModel {
     for (const leaf of this.leavesIn(iova, size)) {
       if (leafStateOf(leaf.snap).state === 'writableDirty') dirty.push({ iova: leaf.iova, size: leaf.size });
       this.leafEvent(leaf, { type: 'UNMAP' });
-      this.leaves.delete(key(leaf.iova, leaf.level));
+      this.deleteLeaf(leaf);
     }
     for (const e of [...this.tlb.values()]) {
       if (!overlaps(e.iova, e.size, iova, size)) continue;
@@ -234,11 +235,6 @@ export class DescriptorModel {
     return { ha, hd: ha && cd.hd && this.httu === 2 };
   }
 
-  /** The kit wrote HA/HD into every stream's CD (smmu-hw). */
-  setCds(ha: boolean, hd: boolean): void {
-    for (const id of this.streams.keys()) this.streams.set(id, { ha, hd });
-  }
-
   dma(iova: number, write: boolean, streamId: number): ExpectedDma {
     const { ha, hd } = this.effective(streamId);
     const dmaEvent: IotlbEvent = write ? { type: 'DMA_WRITE', hd } : { type: 'DMA_READ' };
@@ -251,20 +247,21 @@ export class DescriptorModel {
       if (!out.includes('hwUpdateDescriptor')) return { ok: true, level: entry.level };
       // IOTLB-5: the entry is dropped and the SMMU re-walks.
       this.tlb.delete(key(entry.iova, entry.level));
-    } else if (this.trackTlb) this.took(specTables.iotlb.step(specTables.iotlb.initial, dmaEvent)); // IOTLB-1: a miss
+    } else if (this.trackTlb) this.took(this.ctx.step(this.t.iotlb, this.t.iotlb.initial, dmaEvent)); // IOTLB-1: a miss
     const leaf = this.leafAt(iova);
     if (leaf === undefined) {
       // FAULT-1 on the invalid entry; IOTLB-2: nothing is cached.
-      this.took(specTables.leaf.step(specTables.leaf.initial, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd }));
-      if (this.trackTlb) this.took(specTables.iotlb.step(specTables.iotlb.initial, { type: 'WALK', leaf: 'invalid' }));
+      this.took(this.ctx.step(this.t.leaf, this.t.leaf.initial, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd }));
+      if (this.trackTlb) this.took(this.ctx.step(this.t.iotlb, this.t.iotlb.initial, { type: 'WALK', leaf: 'invalid' }));
       return { ok: false, fault: 'translation' };
     }
     const out = this.leafEvent(leaf, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd });
     if (out.includes('accessFlagFault')) return { ok: false, fault: 'accessFlag' };
     if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
     if (this.trackTlb) {
-      const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: specTables.iotlb.initial };
-      this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(leaf.snap).state });
+      const walked = this.leaves.get(key(leaf.iova, leaf.level))!;
+      const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: this.t.iotlb.initial };
+      this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(walked.snap).state });
       this.tlb.set(key(leaf.iova, leaf.level), cached);
     }
     return { ok: true, level: leaf.level };
@@ -274,15 +271,13 @@ export class DescriptorModel {
   split(iova: number): boolean {
     const block = this.leafAt(iova);
     if (block === undefined || block.level === 3) return false;
-    const splitEntry = specTables.leaf.step(block.snap, { type: 'SPLIT' });
+    const splitEntry = this.ctx.step(this.t.leaf, block.snap, { type: 'SPLIT' });
     this.took(splitEntry, false);
     const child = splitEntry.next;
     const level = (block.level + 1) as Level;
     const size = armLpaeBlockSize(level);
-    this.leaves.delete(key(block.iova, block.level));
-    for (let i = 0; i < 512; i++) {
-      this.leaves.set(key(block.iova + i * size, level), { iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
-    }
+    this.deleteLeaf(block);
+    for (let i = 0; i < 512; i++) this.setLeaf({ iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
     // The split keeps every page's state (IOTLB-10), then invalidates the block's range (SPLIT-2, step 4).
     for (const e of [...this.tlb.values()]) {
       if (!overlaps(e.iova, e.size, block.iova, block.size)) continue;
@@ -302,12 +297,11 @@ export class DescriptorModel {
     const childSize = armLpaeBlockSize((level + 1) as Level);
     if (children.some((c, i) => c.level !== level + 1 || c.write !== first.write || c.oa !== first.oa + i * childSize)) return false;
     const anyDirty = children.some((c) => leafStateOf(c.snap).state === 'writableDirty');
-    const mergeEntry = specTables.leaf.step(first.snap, { type: 'MERGE', anyDirty });
-    const block = mergeEntry.next;
     if (dryRun) return true;
+    const mergeEntry = this.ctx.step(this.t.leaf, first.snap, { type: 'MERGE', anyDirty });
     this.took(mergeEntry, false);
-    for (const c of children) this.leaves.delete(key(c.iova, c.level));
-    this.leaves.set(key(base, level), { iova: base, level, size, oa: first.oa, write: first.write, snap: block });
+    for (const c of children) this.deleteLeaf(c);
+    this.setLeaf({ iova: base, level, size, oa: first.oa, write: first.write, snap: mergeEntry.next });
     for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
     return true;
   }
@@ -340,7 +334,7 @@ export class DescriptorModel {
 
   /** TLBI + CMD_SYNC issued directly (IOTLB-9). */
   invalidate(iova: number, size: number): void {
-    if (this.trackTlb) this.took(specTables.iotlb.step(specTables.iotlb.initial, { type: 'INVALIDATE' }));
+    if (this.trackTlb) this.took(this.ctx.step(this.t.iotlb, this.t.iotlb.initial, { type: 'INVALIDATE' }));
     for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
   }
 
@@ -358,7 +352,7 @@ export class DescriptorModel {
 
   /** setDirtyTracking, step by step as the domain tracking machine orders it (TRACK-1..7). */
   setDirtyTracking(enable: boolean): TrackingStep[] {
-    const e = specTables.tracking.step(this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
+    const e = this.ctx.step(this.t.tracking, this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
     this.tracking = e.next;
     this.took(e);
     for (const s of e.outcomes as TrackingStep[]) this.trackingStep(s);
@@ -367,7 +361,7 @@ export class DescriptorModel {
 
   /** A stream attached to the domain (TRACK-7). */
   attachStream(streamId: number): TrackingStep[] {
-    const e = specTables.tracking.step(this.tracking, { type: 'ATTACH_STREAM' });
+    const e = this.ctx.step(this.t.tracking, this.tracking, { type: 'ATTACH_STREAM' });
     this.tracking = e.next;
     this.took(e);
     this.streams.set(streamId, { ha: false, hd: false });

@@ -39,12 +39,13 @@ test('[PTE-2] the leaf table has the 9 decoded states and cites requirements on 
 
 test('[HTTU-2] step records coverage and rejects an event outside the alphabet', () => {
   const t = new TransitionTable(leafDescriptorMachine, LEAF_EVENTS);
-  let s = t.step(t.initial, { type: 'MAP', write: true, hdQuirk: true, accessFlag: true }).next;
-  s = t.step(s, { type: 'CLEAR_DIRTY' }).next;
-  const e = t.step(s, { type: 'DMA_WRITE', ha: true, hd: true });
+  const covered = new Set<string>();
+  let s = t.step(t.initial, { type: 'MAP', write: true, hdQuirk: true, accessFlag: true }, covered).next;
+  s = t.step(s, { type: 'CLEAR_DIRTY' }, covered).next;
+  const e = t.step(s, { type: 'DMA_WRITE', ha: true, hd: true }, covered);
   assert.equal([...e.outcomes], ['hwSetDirty', 'accessPerformed']);
   assert.ok(e.req.includes('HTTU-2'));
-  assert.ok(t.covered.has('valid.permission.writableClean --DMA_WRITE#1'));
+  assert.ok(covered.has('valid.permission.writableClean --DMA_WRITE#1'));
   assert.throws(() => t.step(s, { type: 'BOGUS' } as never), /alphabet/);
 });
 

@@ -52,8 +52,6 @@ const eventKey = (event: unknown): string => JSON.stringify(event);
 export class TransitionTable<M extends AnyStateMachine> {
   readonly initial: SnapshotFrom<M>;
   private readonly table = new Map<string, TableEntry<M>>();
-  /** Transition keys taken through `step` since construction or `resetCoverage`. */
-  readonly covered = new Set<string>();
 
   constructor(
     readonly machine: M,
@@ -92,11 +90,15 @@ export class TransitionTable<M extends AnyStateMachine> {
     return this.table.size;
   }
 
-  /** The entry for `event` in `snapshot`'s state; records coverage. */
-  step(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>): TableEntry<M> {
+  /**
+   * The entry for `event` in `snapshot`'s state. The transitions it takes are added to
+   * `covered` (the run's coverage of this machine): the table itself never changes after
+   * it is compiled, so runs in one process can share it.
+   */
+  step(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>, covered?: Set<string>): TableEntry<M> {
     const entry = this.table.get(`${stateKey(snapshot)}|${eventKey(event)}`);
     if (entry === undefined) throw new Error(`${this.machine.id}: no table entry for ${eventKey(event)} in ${stateKey(snapshot)} (event outside the alphabet?)`);
-    for (const t of entry.transitions) this.covered.add(t);
+    if (covered !== undefined) for (const t of entry.transitions) covered.add(t);
     return entry;
   }
 

@@ -7,6 +7,7 @@ import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { checkDescriptors, checkTlb } from '../../model/check-descriptors.ts';
 import type { DescriptorModel } from '../../model/descriptor-model.ts';
+import { explain } from '../../model/explain.ts';
 import type { DirtyGhost } from '../../model/ghost.ts';
 import type { TakenTransition } from '../../model/transition-table.ts';
 import { Violation } from '../../model/violation.ts';
@@ -39,7 +40,7 @@ export interface TraceStep {
 
 /** What the commands share: the spec model and ghost on one side, the system and trace on the other. */
 export interface RunModel {
-  model: DescriptorModel;
+  readonly model: DescriptorModel;
   readonly ghost: DirtyGhost;
   readonly config: SystemConfig;
   nextPa: number;
@@ -71,8 +72,8 @@ function checkState(m: RunModel, r: RunReal): void {
   checkDescriptors(m.model, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
 }
 
-function mismatch(m: RunModel, what: string, expected: string, actual: string, kind: 'spec' | 'loss' = 'spec'): never {
-  throw new Violation(kind, [...m.model.opReq], `${what} ${expected}`, actual);
+function mismatch(model: DescriptorModel, what: string, expected: string, actual: string, kind: 'spec' | 'loss' = 'spec'): never {
+  throw new Violation(kind, [...model.opReq], `${what} ${expected}`, actual);
 }
 
 interface ExpectedOutcome {
@@ -85,9 +86,9 @@ interface ExpectedOutcome {
 }
 
 /** The spec's outcome for one DMA access (and the model stepped accordingly). */
-function expectDma(m: RunModel, iova: number, write: boolean, streamId: number): ExpectedOutcome {
-  const leaf = m.model.leafAt(iova);
-  const e = m.model.dma(iova, write, streamId);
+function expectDma(model: DescriptorModel, iova: number, write: boolean, streamId: number): ExpectedOutcome {
+  const leaf = model.leafAt(iova);
+  const e = model.dma(iova, write, streamId);
   if (!e.ok) return { text: `fault ${e.fault}`, ok: false, fault: e.fault };
   if (e.hazard !== undefined) return { text: `ok (through a stale IOTLB entry: ${e.hazard})`, ok: true, hazard: true };
   const pa = leaf !== undefined ? leaf.oa + (iova - leaf.iova) : undefined;
@@ -99,9 +100,9 @@ function noteWrite(m: RunModel, iova: number, want: ExpectedOutcome): void {
   if (want.ok && !want.hazard && m.model.leafAt(iova) !== undefined) m.ghost.dmaWrite(iova - (iova % PAGE));
 }
 
-function sameDma(m: RunModel, got: DmaOutcome, want: ExpectedOutcome, what: string): void {
+function sameDma(model: DescriptorModel, got: DmaOutcome, want: ExpectedOutcome, what: string): void {
   const same = got.ok === want.ok && (got.ok ? want.pa === undefined || got.pa === want.pa : got.fault === want.fault);
-  if (!same) mismatch(m, what, want.text, dmaText(got));
+  if (!same) mismatch(model, what, want.text, dmaText(got));
 }
 
 function range(page: number, pages: number): [number, number] {
@@ -127,7 +128,7 @@ export class MapCommand implements RunCommand {
       m.model.map(leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })), this.write);
     }
     record(r, m, `${this}`, errnoName(ret), errnoName(want));
-    if (ret !== want) mismatch(m, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
+    if (ret !== want) mismatch(m.model, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
     checkState(m, r);
   }
   toString = () => `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? 'block-aligned' : 'page-aligned'})`;
@@ -175,7 +176,7 @@ export class UnmapCommand implements RunCommand {
     m.model.note(['UNMAP-1', 'NOLOSS-3']);
     const reported = new Set(dirtyBitmapPages(got.dirty, iova));
     record(r, m, `${this}`, `${hex(got.unmapped)} bytes, dirty ${pagesText([...reported])}`, `${hex(wantBytes)} bytes`);
-    if (got.unmapped !== wantBytes) mismatch(m, `unmap(${hex(iova)}, ${hex(size)}) unmaps`, `${hex(wantBytes)} bytes`, `${hex(got.unmapped)} bytes`);
+    if (got.unmapped !== wantBytes) mismatch(m.model, `unmap(${hex(iova)}, ${hex(size)}) unmaps`, `${hex(wantBytes)} bytes`, `${hex(got.unmapped)} bytes`);
     m.ghost.endReport(iova, size, reported, true, () => true, 'NOLOSS-3');
     m.ghost.forget(iova, size);
     checkState(m, r);
@@ -216,37 +217,25 @@ export class DmaCommand implements RunCommand {
     if (this.interleave !== undefined && r.sys.profile === 'smmu-hw' && leaf !== undefined) return this.runInterleaved(m, r, iova, streamId, leaf.iova);
     const got = await r.sys.dma(streamId, iova, this.write);
     // Where the kit cannot see the IOTLB, a cached entry may have been evicted (IOTLB-11):
-    // try the entry as the spec has it, then without it.
+    // the entry as the spec has it, or without it.
     const variants = r.sys.tlb() === undefined && m.model.cachedAt(iova) ? [false, true] : [false];
-    let failure: unknown;
-    let failed: { model: DescriptorModel; want: string } | undefined;
-    for (const evicted of variants) {
-      const c = m.model.clone();
-      if (evicted) c.evictAt(iova);
-      const saved = m.model;
-      m.model = c;
-      const want = expectDma(m, iova, this.write, streamId);
-      try {
-        sameDma(m, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} (stream ${streamId}) gives`);
+    const what = `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} (stream ${streamId}) gives`;
+    const op = `${this} -> ${hex(iova)}`;
+    const { value: want } = explain(
+      m.model,
+      variants.map((evicted) => (c: DescriptorModel) => {
+        if (evicted) c.evictAt(iova);
+        return expectDma(c, iova, this.write, streamId);
+      }),
+      (c, want) => {
+        sameDma(c, got, want, what);
         checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
-      } catch (e) {
-        m.model = saved;
-        failure ??= e;
-        failed ??= { model: c, want: want.text };
-        if (e instanceof Violation && evicted === false && variants.length > 1) continue;
-        // The step shows the prediction the reported failure came from.
-        m.model.adopt(failed.model);
-        record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), failed.want);
-        throw failure;
-      }
-      m.model = saved;
-      m.model.adopt(c);
-      record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
-      if (this.write) noteWrite(m, iova, want);
-      checkState(m, r);
-      return;
-    }
-    throw failure;
+      },
+      { unexplained: (want) => record(r, m, op, dmaText(got), want?.text ?? '(no prediction)') },
+    );
+    record(r, m, op, dmaText(got), want.text);
+    if (this.write) noteWrite(m, iova, want);
+    checkState(m, r);
   }
 
   /** The hardware access races with a software change: either order must match what memory shows. */
@@ -272,50 +261,33 @@ export class DmaCommand implements RunCommand {
     let pending: Promise<unknown> | undefined;
     const [got] = await r.sys.withHook(at, () => (pending = doChange()), () => r.sys.dma(streamId, iova, this.write));
     const changeResult = pending === undefined ? undefined : await pending;
-    const orders: DescriptorModel[] = [];
-    let chosen: ExpectedOutcome | undefined;
     // Both orders, and where the kit cannot see the IOTLB, with the entry evicted too (IOTLB-11).
     const evictions = r.sys.tlb() === undefined && m.model.cachedAt(iova) ? [false, true] : [false];
     const attempts = evictions.flatMap((evicted) => (driverDone.ok ? [true, false] : [true]).map((dmaFirst) => ({ evicted, dmaFirst })));
-    for (const [n, { evicted, dmaFirst }] of attempts.entries()) {
-      const last = n === attempts.length - 1;
-      const c = m.model.clone();
-      if (evicted) c.evictAt(iova);
-      let want: ExpectedOutcome;
-      const saved = m.model;
-      m.model = c;
-      if (dmaFirst) {
-        want = expectDma(m, iova, this.write, streamId);
-        if (driverDone.ok) apply(c);
-      } else {
-        apply(c);
-        want = expectDma(m, iova, this.write, streamId);
-      }
-      m.model = saved;
-      try {
-        const probe = { ...m, model: c };
-        sameDma(probe, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} racing ${change} gives`);
+    const op = `${this} -> ${hex(iova)}`;
+    const { value: chosen } = explain(
+      m.model,
+      attempts.map(({ evicted, dmaFirst }) => (c: DescriptorModel) => {
+        if (evicted) c.evictAt(iova);
+        if (!dmaFirst) apply(c);
+        const want = expectDma(c, iova, this.write, streamId);
+        if (dmaFirst && driverDone.ok) apply(c);
+        return want;
+      }),
+      (c, want) => {
+        sameDma(c, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} racing ${change} gives`);
         checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
-        orders.push(c);
-        chosen = want;
-        break;
-      } catch (e) {
-        if (!(e instanceof Violation) || last) {
-          m.model.adopt(c);
-          record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), want.text);
-          throw e;
-        }
-      }
-    }
-    m.model.adopt(orders[0]!);
-    record(r, m, `${this} -> ${hex(iova)}`, dmaText(got), 'either order');
+      },
+      { blame: 'last', unexplained: (want) => record(r, m, op, dmaText(got), want?.text ?? '(no prediction)') },
+    );
+    record(r, m, op, dmaText(got), 'either order');
     // The kit (the driver here) consumed what its own change reported: an unmap's pages are
     // gone, a read-and-clear's reported pages are discharged. Then the racing write counts.
     if (changed !== undefined && change === 'unmapLeaf') m.ghost.forget(changed.iova, changed.size);
     if (changed !== undefined && change === 'readAndClear' && m.model.trackingOn && changed.size === PAGE) {
       m.ghost.discharge(dirtyBitmapPages((changeResult as { dirty: Uint8Array }).dirty, changed.iova - (changed.iova % PAGE)));
     }
-    if (this.write && chosen !== undefined) noteWrite(m, iova, chosen);
+    if (this.write) noteWrite(m, iova, chosen);
   }
   toString = () =>
     `dma${this.write ? 'Write' : 'Read'}(stream #${this.stream}, ${this.fixedIova === undefined ? `pick ${this.pick}, +${this.offset} pages` : hex(this.fixedIova)}${this.interleave === undefined ? '' : `, ${this.interleave.change} at hardware access ${this.interleave.at}`})`;
@@ -339,43 +311,27 @@ async function withInjectedWrite<T>(
   }
   const [result, dma] = await r.sys.withHook(inject.at, () => r.sys.dma(streamId, inject.iova, true), op);
   const got = dma === undefined ? undefined : await dma;
-  const tries: DescriptorModel[] = [];
-  let first: unknown;
-  let firstModel: DescriptorModel | undefined;
-  for (const dmaFirst of got === undefined ? [false] : [true, false]) {
-    const c = m.model.clone();
-    const saved = m.model;
-    m.model = c;
-    try {
+  // The injected write landed before the operation's effect, or after it.
+  explain(
+    m.model,
+    (got === undefined ? [false] : [true, false]).map((dmaFirst) => (c: DescriptorModel) => {
       if (dmaFirst) {
-        sameDma(m, got!, expectDma(m, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected before the operation's effect gives`);
+        sameDma(c, got!, expectDma(c, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected before the operation's effect gives`);
         applyOp(c, result);
       } else {
         applyOp(c, result);
         if (got !== undefined && !(got.ok === false && got.fault === 'translation' && m.config.bbml === 0)) {
-          sameDma(m, got, expectDma(m, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected after the operation's effect gives`);
+          sameDma(c, got, expectDma(c, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected after the operation's effect gives`);
         }
       }
+    }),
+    (c) => {
       check(c, result);
       const tlb = r.sys.tlb();
       if (tlb !== undefined) checkTlb(c, tlb);
       checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
-      tries.push(c);
-      m.model = saved;
-      break;
-    } catch (e) {
-      m.model = saved;
-      if (!(e instanceof Violation)) throw e;
-      first ??= e;
-      firstModel ??= c;
-    }
-  }
-  if (tries.length === 0) {
-    // The trace step of the operation shows the prediction the reported failure came from.
-    m.model.adopt(firstModel!);
-    throw first;
-  }
-  m.model.adopt(tries[0]!);
+    },
+  );
   if (got !== undefined) noteWrite(m, inject.iova, { text: '', ok: got.ok });
   return { result, dma: got };
 }
@@ -575,7 +531,7 @@ export class TrackingCommand implements RunCommand {
     const steps = m.model.setDirtyTracking(this.enable);
     const want = steps.includes('rejectEopnotsupp') ? -EOPNOTSUPP : 0;
     record(r, m, `${this}`, errnoName(ret), `${errnoName(want)}${steps.length > 0 ? ` after ${steps.join(', ')}` : ''}`);
-    if (ret !== want) mismatch(m, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
+    if (ret !== want) mismatch(m.model, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
     if (!wasOn && m.model.trackingOn) m.ghost.trackingStarted();
     if (wasOn && !m.model.trackingOn) m.ghost.trackingStopped();
     checkCds(m, r);
@@ -602,7 +558,7 @@ export class AttachCommand implements RunCommand {
     const ret = await r.sys.attach(streamId);
     m.model.attachStream(streamId);
     record(r, m, `${this} -> stream ${streamId}`, errnoName(ret), '0');
-    if (ret !== 0) mismatch(m, `attach(${streamId}) returns`, '0', errnoName(ret));
+    if (ret !== 0) mismatch(m.model, `attach(${streamId}) returns`, '0', errnoName(ret));
     r.sys.streams.push(streamId);
     checkCds(m, r);
   }

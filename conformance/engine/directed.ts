@@ -11,7 +11,7 @@ import type { AnyStateMachine, EventObject } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import { LEAF_EVENTS, leafDescriptorMachine, type LeafEvent } from '../../spec/descriptor/leaf-machine.ts';
 import { IOTLB_EVENTS, iotlbEntryMachine, type IotlbEvent } from '../../spec/iotlb/iotlb-entry-machine.ts';
-import { specTables } from '../../model/descriptor-model.ts';
+import { smmuTables } from '../../model/run-context.ts';
 import { stateKey, type TransitionTable } from '../../model/transition-table.ts';
 import { DmaCommand, InvalidateCommand, MapCommand, ReadAndClearCommand, UnmapCommand, type RunCommand } from './commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
@@ -45,7 +45,7 @@ export function transitionPaths<E extends EventObject>(machine: AnyStateMachine,
 }
 
 export function iotlbTransitionPaths(): Map<string, IotlbEvent[]> {
-  return transitionPaths(iotlbEntryMachine, IOTLB_EVENTS, specTables.iotlb as unknown as TransitionTable<AnyStateMachine>);
+  return transitionPaths(iotlbEntryMachine, IOTLB_EVENTS, smmuTables().iotlb as unknown as TransitionTable<AnyStateMachine>);
 }
 
 /** The kit operations that make the IOTLB entry of page P see each event. */
@@ -127,7 +127,7 @@ function realiseLeaf(events: readonly LeafEvent[]): RunCommand[] | undefined {
 
 export function leafDirectedTests(): DirectedTest[] {
   const tests: DirectedTest[] = [];
-  const paths = transitionPaths(leafDescriptorMachine, LEAF_EVENTS, specTables.leaf as unknown as TransitionTable<AnyStateMachine>);
+  const paths = transitionPaths(leafDescriptorMachine, LEAF_EVENTS, smmuTables().leaf as unknown as TransitionTable<AnyStateMachine>);
   for (const [key, events] of paths) {
     const commands = realiseLeaf(events);
     const map = events.find((e): e is LeafEvent & { type: 'MAP' } => e.type === 'MAP');

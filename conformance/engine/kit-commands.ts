@@ -7,7 +7,43 @@
 import { ARM_LPAE_PTE_AP_RDONLY, IOMMU_READ, IOMMU_WRITE, armLpaeProtToPte, iopteWriteableDirty } from '../../spec/descriptor/encoding.ts';
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { PAGE, WINDOW, type RunCommand, type RunModel, type RunReal } from './commands.ts';
+import type { DescriptorModel } from '../../model/descriptor-model.ts';
 import { checkDescriptors } from '../../model/check-descriptors.ts';
+
+// What the kit's own hazard operations do to the spec model. They are the kit's, not
+// the model's: the model has only the events the machines define.
+
+/** The kit replaced the leaf at `iova` with one whose AF is clear: UNMAP, then MAP with AF=0 (MAP-5). */
+function replantWithoutAccessFlag(model: DescriptorModel, iova: number): void {
+  const old = model.leafAt(iova);
+  if (old === undefined) return;
+  model.unmap(old.iova, old.size);
+  model.leafEvent({ ...old, snap: model.ctx.smmu.leaf.initial }, { type: 'MAP', write: old.write, hdQuirk: model.hdQuirk, accessFlag: false });
+}
+
+/** The kit cleared a leaf's dirty state without invalidating: CLEAR_DIRTY and SW_CLEAR_DIRTY, no INVALIDATE (IOTLB-7). */
+function clearWithoutInvalidate(model: DescriptorModel, iova: number): void {
+  const leaf = model.leafAt(iova);
+  if (leaf === undefined) return;
+  model.leafEvent(leaf, { type: 'CLEAR_DIRTY' });
+  model.tlbEventOver(leaf.iova, leaf.size, { type: 'SW_CLEAR_DIRTY' });
+}
+
+/** The kit removed a leaf without invalidating: UNMAP and SW_UNMAP (IOTLB-8). */
+function unmapWithoutInvalidate(model: DescriptorModel, iova: number): void {
+  const leaf = model.leafAt(iova);
+  if (leaf === undefined) return;
+  model.leafEvent(leaf, { type: 'UNMAP' });
+  model.removeLeaf(leaf);
+  model.tlbEventOver(leaf.iova, leaf.size, { type: 'SW_UNMAP' });
+}
+
+/** The kit made every writable-clean leaf writable-dirty, then invalidated everything (CLEAR-3). */
+function markAllDirty(model: DescriptorModel): void {
+  for (const leaf of [...model.leaves.values()]) model.leafEvent(leaf, { type: 'SET_DIRTY' });
+  model.tlbEventOver(0, 2 ** 48, { type: 'SW_KEEP_STATE' });
+  model.invalidate(0, 2 ** 48);
+}
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
@@ -38,7 +74,7 @@ export class KitClearAccessFlagCommand implements RunCommand {
     await r.sys.invalidate(leaf.iova, leaf.size);
     const prot = known.write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ;
     r.sys.memory.store(leaf.ptep, armLpaeProtToPte(prot, leaf.level, known.oa, { hd: m.model.hdQuirk, accessFlag: false }));
-    m.model.replantWithoutAccessFlag(leaf.iova);
+    replantWithoutAccessFlag(m.model, leaf.iova);
     m.ghost.forget(leaf.iova, leaf.size);
     done(m, r, `kit: remake leaf ${hex(leaf.iova)} with AF=0`);
   }
@@ -52,7 +88,7 @@ export class KitSetCdCommand implements RunCommand {
     m.model.beginOp();
     if (r.sys.kitSetCds === undefined) return;
     await r.sys.kitSetCds(this.ha, this.hd);
-    m.model.setCds(this.ha, this.hd);
+    for (const id of m.model.streams.keys()) m.model.streams.set(id, { ha: this.ha, hd: this.hd });
     done(m, r, `${this}`);
   }
   toString = () => `kit: CDs with HA=${this.ha ? 1 : 0} HD=${this.hd ? 1 : 0}`;
@@ -67,7 +103,7 @@ export class KitClearWithoutTlbiCommand implements RunCommand {
     if (leaf === undefined) return;
     // Only a writable-dirty leaf is cleared (CLEAR-1); any other is left as it is (CLEAR-2).
     if (iopteWriteableDirty(leaf.pte)) r.sys.memory.fetchOr(leaf.ptep, ARM_LPAE_PTE_AP_RDONLY);
-    m.model.clearWithoutInvalidate(leaf.iova);
+    clearWithoutInvalidate(m.model, leaf.iova);
     // The kit read the leaf and cleared it: its pages are reported and no longer owed.
     const pages: number[] = [];
     for (let p = leaf.iova; p < leaf.iova + leaf.size && p < WINDOW; p += PAGE) pages.push(p);
@@ -85,7 +121,7 @@ export class KitUnmapWithoutTlbiCommand implements RunCommand {
     const leaf = pickLeaf(m, r, this.pick);
     if (leaf === undefined) return;
     r.sys.memory.exchange(leaf.ptep, 0n);
-    m.model.unmapWithoutInvalidate(leaf.iova);
+    unmapWithoutInvalidate(m.model, leaf.iova);
     m.ghost.forget(leaf.iova, leaf.size);
     done(m, r, `kit: unmap ${hex(leaf.iova)} without TLB invalidation`);
   }
@@ -107,7 +143,7 @@ export class KitPgtableCommand implements RunCommand {
       m.ghost.endReport(0, WINDOW, pages, true, () => true, 'NOLOSS-1');
     } else {
       await r.sys.kitPgtable.markAllWritableDirty();
-      m.model.markAllDirty();
+      markAllDirty(m.model);
     }
     done(m, r, `${this}`);
   }

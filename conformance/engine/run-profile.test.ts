@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMachine } from 'xstate';
 import { LEAF_EVENTS, leafDescriptorMachine } from '../../spec/descriptor/leaf-machine.ts';
-import { specTables } from '../../model/descriptor-model.ts';
+import { smmuTables } from '../../model/run-context.ts';
 import { TransitionTable } from '../../model/transition-table.ts';
 import { referenceAdapters } from '../adapters/registry.ts';
 import { findMutant } from '../mutants/index.ts';
@@ -71,15 +71,10 @@ function withoutHttu2() {
 }
 
 test('[HTTU-2] the spec is load-bearing: changing one transition makes the reference fail', async () => {
-  const original = specTables.leaf;
-  specTables.leaf = new TransitionTable(withoutHttu2() as unknown as typeof leafDescriptorMachine, LEAF_EVENTS);
-  try {
-    const r = await runProfile(referenceAdapters['smmu-driver'], { ...quick, seed: 3 });
-    assert.is(r.verdict, 'does-not-conform');
-    assert.ok(r.counterexample!.violation.req.includes('HTTU-2'), JSON.stringify(r.counterexample!.violation));
-  } finally {
-    specTables.leaf = original;
-  }
+  const tables = { ...smmuTables(), leaf: new TransitionTable(withoutHttu2() as unknown as typeof leafDescriptorMachine, LEAF_EVENTS) };
+  const r = await runProfile(referenceAdapters['smmu-driver'], { ...quick, seed: 3, tables });
+  assert.is(r.verdict, 'does-not-conform');
+  assert.ok(r.counterexample!.violation.req.includes('HTTU-2'), JSON.stringify(r.counterexample!.violation));
   const back = await runProfile(referenceAdapters['smmu-driver'], { ...quick, seed: 3 });
   assert.is(back.verdict, 'conforms');
 });

@@ -3,7 +3,8 @@
 // shortest sequence that still fails, and replays it to record the trace.
 import fc from 'fast-check';
 import { machineTransitions, specMachines } from '../../spec/machines.ts';
-import { DescriptorModel, specTables } from '../../model/descriptor-model.ts';
+import { DescriptorModel } from '../../model/descriptor-model.ts';
+import { RunContext, type CoverageFigure, type SmmuTables } from '../../model/run-context.ts';
 import { DirtyGhost } from '../../model/ghost.ts';
 import { Violation, type ViolationKind } from '../../model/violation.ts';
 import type { Adapter, ProfileName, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
@@ -54,13 +55,11 @@ export interface RunOptions {
    * (iova-bitmap, vfio-type1) or `{ config, commands }` (smmu profiles). --record writes it.
    */
   readonly onSequence?: (input: unknown) => void;
+  /** The smmu profiles' compiled spec tables, when not the spec's own (a test runs a changed machine to show the spec is load-bearing). */
+  readonly tables?: SmmuTables;
 }
 
-export interface CoverageFigure {
-  readonly covered: number;
-  readonly total: number;
-  readonly missing: readonly string[];
-}
+export type { CoverageFigure };
 
 export type Verdict = 'conforms' | 'does-not-conform' | 'undecided';
 
@@ -97,7 +96,7 @@ export interface SmmuSequenceInput {
 
 /** Runs one recorded sequence again (dirtyspec check-trace). Throws Violation or Undecided. */
 export function replaySmmuSequence(adapter: SmmuAdapter, input: SmmuSequenceInput, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runSequence(adapter, input.config, input.commands, timeoutMs, trace);
+  return runSequence(new RunContext(), adapter, input.config, input.commands, timeoutMs, trace);
 }
 
 function configArbitrary(): fc.Arbitrary<RunConfig> {
@@ -164,12 +163,12 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
 }
 
 /** Runs one sequence from scratch; returns the trace and the number of commands run. */
-async function runSequence(adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[], onSequence?: (input: SmmuSequenceInput) => void): Promise<number> {
+async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[], onSequence?: (input: SmmuSequenceInput) => void): Promise<number> {
   // fast-check's commands iterate as wrappers around the commands.
   onSequence?.({ config: cfg, commands: [...cmds].map((c) => ('cmd' in c ? (c as { cmd: RunCommand }).cmd : c)) });
   const { startTracking, ...config } = cfg;
   const sys = await createSystem(adapter, config, { timeoutMs });
-  const model = new DescriptorModel(config.dirtyCapable, config.pageGranular, config.dirtyCapable && config.httu === 2);
+  const model = new DescriptorModel(ctx, config.dirtyCapable, config.pageGranular, config.dirtyCapable && config.httu === 2);
   model.httu = config.httu;
   const m: RunModel = { model, ghost: new DirtyGhost(), config, nextPa: 0x1_0000_0000 };
   const r: RunReal = { sys, trace, commands: 0 };
@@ -179,23 +178,19 @@ async function runSequence(adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<
     await fc.asyncModelRun(() => ({ model: m, real: r }), cmds);
     await finalSync(m, r);
   } finally {
-    for (const step of trace) for (const id of step.req) checkedReq.add(id);
+    for (const step of trace) for (const id of step.req) ctx.checked.add(id);
   }
   return r.commands;
 }
 
-/** Every requirement a step of the profile's run checked (the model's rules applied, not only machine transitions). */
-const checkedReq = new Set<string>();
-
 export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
   if (adapter.profile === 'iova-bitmap') return runIovaBitmapProfile(adapter, options);
   if (adapter.profile === 'vfio-type1') return runVfioType1Profile(adapter, options);
-  for (const t of Object.values(specTables)) t.covered.clear();
-  checkedReq.clear();
-  if (options.path?.startsWith('directed:')) return runDirected(adapter, options, options.path.slice('directed:'.length));
-  const random = await runRandom(adapter, options);
+  const ctx = new RunContext(options.tables);
+  if (options.path?.startsWith('directed:')) return runDirected(ctx, adapter, options, options.path.slice('directed:'.length));
+  const random = await runRandom(ctx, adapter, options);
   if (random.verdict !== 'conforms' || adapter.profile !== 'smmu-hw') return random;
-  const directed = await runDirected(adapter, options);
+  const directed = await runDirected(ctx, adapter, options);
   return { ...directed, runs: random.runs + directed.runs, commands: random.commands + directed.commands, seconds: Math.round((random.seconds + directed.seconds) * 100) / 100, seed: random.seed };
 }
 
@@ -203,7 +198,7 @@ export async function runProfile(adapter: Adapter, options: RunOptions): Promise
  * The directed tests (smmu-hw): each a fixed sequence aimed at one IOTLB transition; all
  * of them, or only the one named. Coverage accumulates over the random run before it.
  */
-async function runDirected(adapter: SmmuAdapter, options: RunOptions, only?: string): Promise<ProfileResult> {
+async function runDirected(ctx: RunContext, adapter: SmmuAdapter, options: RunOptions, only?: string): Promise<ProfileResult> {
   const started = performance.now();
   const tests = directedTests().filter((t) => only === undefined || t.id === only);
   if (only !== undefined && tests.length === 0) throw new Error(`no directed test ${only}; they are named leafDescriptor/<transition key> or iotlbEntry/<transition key>`);
@@ -213,26 +208,26 @@ async function runDirected(adapter: SmmuAdapter, options: RunOptions, only?: str
     const steps: TraceStep[] = [];
     runs++;
     try {
-      commands += await runSequence(adapter, test.config, test.commands, options.timeoutMs, steps, options.onSequence);
+      commands += await runSequence(ctx, adapter, test.config, test.commands, options.timeoutMs, steps, options.onSequence);
     } catch (e) {
-      const coverage = transitionCoverage();
+      const coverage = transitionCoverage(ctx);
       const base = { name: adapter.profile, adapter: adapter.name, runs, commands: commands + steps.length, seed: 0, transitionCoverage: coverage, seconds: seconds(started) };
-      if (e instanceof Undecided) return { ...base, verdict: 'undecided', ...verdicts(requirementVerdicts(coverage, undefined, true)), undecided: { message: e.message, steps } };
+      if (e instanceof Undecided) return { ...base, verdict: 'undecided', ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: e.message, steps } };
       const violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception', String(e));
       return {
         ...base,
         verdict: 'does-not-conform',
-        ...verdicts(requirementVerdicts(coverage, violation, false)),
+        ...verdicts(requirementVerdicts(ctx, coverage, violation, false)),
         counterexample: { config: test.config, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
         replay: { seed: 0, path: `directed:${test.id}` },
       };
     }
   }
-  const coverage = transitionCoverage();
-  return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), ...verdicts(requirementVerdicts(coverage, undefined, false)) };
+  const coverage = transitionCoverage(ctx);
+  return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)) };
 }
 
-async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {
+async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {
   const started = performance.now();
   const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
   let undecided: { message: string; steps: TraceStep[] } | undefined;
@@ -243,7 +238,7 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
     if (undecided !== undefined) return;
     const trace: TraceStep[] = [];
     try {
-      commands += await runSequence(adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence);
+      commands += await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence);
     } catch (e) {
       if (e instanceof Undecided) {
         undecided = { message: e.message, steps: trace };
@@ -261,7 +256,7 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
     seed,
     ...(path === undefined ? {} : { path, endOnFailure: true }),
   });
-  const coverage = transitionCoverage();
+  const coverage = transitionCoverage(ctx);
   const base = {
     name: adapter.profile,
     adapter: adapter.name,
@@ -271,21 +266,21 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
     transitionCoverage: coverage,
   };
   if (undecided !== undefined) {
-    return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(coverage, undefined, true)), undecided };
+    return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided };
   }
   if (!details.failed || details.counterexample === null) {
     const err = details.errorInstance;
     if (details.failed) throw err ?? new Error('fast-check failed without a counterexample');
-    return { ...base, verdict: 'conforms', seconds: seconds(started), ...verdicts(requirementVerdicts(coverage, undefined, false)) };
+    return { ...base, verdict: 'conforms', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)) };
   }
   // Replay the shrunk counterexample to record its trace.
   const [cfg, cmds] = details.counterexample;
   const steps: TraceStep[] = [];
   let violation: Violation | undefined;
   try {
-    await runSequence(adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
+    await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
   } catch (e) {
-    if (e instanceof Undecided) return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(coverage, undefined, true)), undecided: { message: e.message, steps } };
+    if (e instanceof Undecided) return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: e.message, steps } };
     violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception from the implementation', String(e));
   }
   if (violation === undefined) {
@@ -296,7 +291,7 @@ async function runRandom(adapter: SmmuAdapter, options: RunOptions): Promise<Pro
     ...base,
     verdict: 'does-not-conform',
     seconds: seconds(started),
-    ...verdicts(requirementVerdicts(coverage, violation, false)),
+    ...verdicts(requirementVerdicts(ctx, coverage, violation, false)),
     counterexample: { config: cfg, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
     // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form.
     replay: { seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` },
@@ -310,13 +305,9 @@ function seconds(started: number): number {
 /** The machines the smmu profiles exercise, with the tables that record their coverage. */
 const SMMU_MACHINES = { leafDescriptor: 'leaf', iotlbEntry: 'iotlb', domainTracking: 'tracking' } as const;
 
-function transitionCoverage(): Record<string, CoverageFigure> {
+function transitionCoverage(ctx: RunContext): Record<string, CoverageFigure> {
   const out: Record<string, CoverageFigure> = {};
-  for (const [name, table] of Object.entries(SMMU_MACHINES)) {
-    const all = machineTransitions(specMachines[name as keyof typeof SMMU_MACHINES]).map((t) => t.key);
-    const covered = specTables[table].covered;
-    out[name] = { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) };
-  }
+  for (const name of Object.keys(SMMU_MACHINES) as (keyof typeof SMMU_MACHINES)[]) out[name] = ctx.coverage(specMachines[name]);
   return out;
 }
 
@@ -346,8 +337,8 @@ function unreachedOf(requirements: readonly { id: string }[]): string[] {
   return [...smmuRequirements()].filter((id) => !reached.has(id)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
-function requirementVerdicts(coverage: Record<string, CoverageFigure>, violation: Violation | undefined, undecided: boolean) {
-  const ids = new Set<string>([...PROPERTY_IDS, ...checkedReq]);
+function requirementVerdicts(ctx: RunContext, coverage: Record<string, CoverageFigure>, violation: Violation | undefined, undecided: boolean) {
+  const ids = new Set<string>([...PROPERTY_IDS, ...ctx.checked]);
   for (const name of Object.keys(SMMU_MACHINES)) {
     const machine = specMachines[name as keyof typeof SMMU_MACHINES];
     const missing = new Set(coverage[name]!.missing);

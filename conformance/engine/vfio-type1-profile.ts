@@ -11,9 +11,9 @@
 //               VFIO-INFO-1, NOLOSS-1..3, PRECISION-1, BITMAP-1.
 import fc from 'fast-check';
 import { DirtyGhost } from '../../model/ghost.ts';
-import { TransitionTable } from '../../model/transition-table.ts';
+import { RunContext, compiledTable } from '../../model/run-context.ts';
+import type { TransitionTable } from '../../model/transition-table.ts';
 import { Violation } from '../../model/violation.ts';
-import { machineTransitions } from '../../spec/machines.ts';
 import { requirements } from '../../spec/requirements.ts';
 import {
   DIRTY_BITMAP_SIZE_MAX,
@@ -51,10 +51,9 @@ const HUGE = (1n << 31n) * PG;
 
 const ERRNO: Record<string, number> = { ok: 0, einval: -22, eexist: -17, enospc: -28, efault: -14, supported: 1, unsupported: 0 };
 
-let table: TransitionTable<typeof vfioType1Machine> | undefined;
-/** The machine compiled once per process. */
+/** The machine's compiled table (shared and immutable: model/run-context.ts). */
 export function vfioType1Table(): TransitionTable<typeof vfioType1Machine> {
-  return (table ??= new TransitionTable(vfioType1Machine, VFIO_TYPE1_EVENTS));
+  return compiledTable(vfioType1Machine, VFIO_TYPE1_EVENTS);
 }
 
 type BitmapKind = 'ok' | 'short' | 'zero' | 'tooLarge' | 'pgsize8k' | 'pgsize2m';
@@ -200,6 +199,7 @@ class Run {
   steps = 0;
 
   constructor(
+    readonly ctx: RunContext,
     readonly adapter: VfioType1Adapter,
     readonly inst: VfioType1Instance,
     readonly config: VfioType1Config,
@@ -228,7 +228,7 @@ class Run {
 
   /** Steps the machine; returns the entry and its outcome as the number the call must return. */
   expect(event: VfioType1Event) {
-    const entry = vfioType1Table().step(this.snapshot, event);
+    const entry = this.ctx.step(vfioType1Table(), this.snapshot, event);
     const outcome = entry.outcomes[entry.outcomes.length - 1]!;
     return { entry, outcome, want: ERRNO[outcome]!, effects: new Set(entry.outcomes) };
   }
@@ -465,11 +465,11 @@ class Run {
   }
 }
 
-async function runScenario(adapter: VfioType1Adapter, sc: Scenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+async function runScenario(ctx: RunContext, adapter: VfioType1Adapter, sc: Scenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
   const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sc.config));
   if (typeof inst !== 'object' || inst === null || typeof inst.mapDma !== 'function' || typeof inst.vaddrLimit !== 'bigint') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a container instance`);
   trace.push({ op: `create(hwDirty ${sc.config.hwDirty}${sc.config.dmaEntryLimit === undefined ? '' : `, dma_entry_limit ${sc.config.dmaEntryLimit}`})`, answer: 'a container', expected: 'a container', req: [] });
-  const run = new Run(adapter, inst, sc.config, timeoutMs, trace);
+  const run = new Run(ctx, adapter, inst, sc.config, timeoutMs, trace);
   await run.info(true);
   for (const o of sc.ops) await run.op(o);
   await run.finish();
@@ -479,20 +479,15 @@ async function runScenario(adapter: VfioType1Adapter, sc: Scenario, timeoutMs: n
 /** Every requirement the profile gives a verdict on. */
 export const VFIO_TYPE1_REQUIREMENTS: readonly string[] = [...Object.keys(requirements).filter((id) => id.startsWith('VFIO-')), 'NOLOSS-1', 'NOLOSS-2', 'NOLOSS-3', 'PRECISION-1', 'BITMAP-1'];
 
-function coverage(): Record<string, CoverageFigure> {
-  const all = machineTransitions(vfioType1Machine).map((t) => t.key);
-  const covered = vfioType1Table().covered;
-  return { vfioType1: { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) } };
-}
-
 export function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptions): Promise<ProfileResult> {
-  vfioType1Table().covered.clear();
+  const ctx = new RunContext();
+  const coverage = (): Record<string, CoverageFigure> => ({ vfioType1: ctx.coverage(vfioType1Machine) });
   return runScenarioProfile(
     {
       name: adapter.profile,
       adapter: adapter.name,
       arbitrary: scenarioArbitrary(options.maxCommands),
-      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace),
+      run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace),
       requirements: VFIO_TYPE1_REQUIREMENTS,
       fallbackReq: 'VFIO-MAP-9',
       coverage,
@@ -504,5 +499,5 @@ export function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptio
 
 /** Runs one recorded scenario again (dirtyspec check-trace). Throws Violation or Undecided. */
 export function replayVfioType1Scenario(adapter: VfioType1Adapter, sc: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runScenario(adapter, sc as Scenario, timeoutMs, trace);
+  return runScenario(new RunContext(), adapter, sc as Scenario, timeoutMs, trace);
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { specTables } from '../../model/descriptor-model.ts';
+import { smmuTables } from '../../model/run-context.ts';
 import type { TakenTransition, TransitionTable } from '../../model/transition-table.ts';
 import { machineTransitions, specMachines } from '../../spec/machines.ts';
 import type { AnyStateMachine } from 'xstate';
@@ -29,8 +29,8 @@ function taken(table: TransitionTable<AnyStateMachine>, key: string): readonly T
   if (best === undefined) throw new Error(`no entry takes ${key}`);
   return best;
 }
-const leaf = specTables.leaf as unknown as TransitionTable<AnyStateMachine>;
-const iotlb = specTables.iotlb as unknown as TransitionTable<AnyStateMachine>;
+const leaf = smmuTables().leaf as unknown as TransitionTable<AnyStateMachine>;
+const iotlb = smmuTables().iotlb as unknown as TransitionTable<AnyStateMachine>;
 
 const MAP_DIRTY = 'invalid --MAP#0';
 const CLEAR = 'valid.permission.writableDirty --CLEAR_DIRTY#0';

@@ -1,0 +1,71 @@
+// The state of one run, passed down from the engine to every model it builds: the compiled
+// spec tables it steps, the machine transitions it took (its coverage) and the
+// requirements its steps checked. Nothing of a run lives in a module: two runs in one
+// process, of one profile or of two, never see each other's coverage.
+//
+// Compiled tables are the one thing shared between runs. A table is a pure function of
+// its machine and alphabet, and never changes after it is built, so it is compiled once
+// per machine object and reused (a test that swaps in a changed machine compiles its own
+// table and passes it in `tables`).
+import type { AnyStateMachine, EventFromLogic } from 'xstate';
+import { LEAF_EVENTS, leafDescriptorMachine } from '../spec/descriptor/leaf-machine.ts';
+import { TRACKING_EVENTS, domainTrackingMachine } from '../spec/domain/tracking-machine.ts';
+import { IOTLB_EVENTS, iotlbEntryMachine } from '../spec/iotlb/iotlb-entry-machine.ts';
+import { machineTransitions } from '../spec/machines.ts';
+import { TransitionTable } from './transition-table.ts';
+
+const compiled = new WeakMap<AnyStateMachine, TransitionTable<AnyStateMachine>>();
+
+/** The table of `machine` over `events`, compiled on first use and shared (it is immutable). */
+export function compiledTable<M extends AnyStateMachine>(machine: M, events: readonly EventFromLogic<M>[]): TransitionTable<M> {
+  let t = compiled.get(machine) as TransitionTable<M> | undefined;
+  if (t === undefined) {
+    t = new TransitionTable(machine, events);
+    compiled.set(machine, t as unknown as TransitionTable<AnyStateMachine>);
+  }
+  return t;
+}
+
+/** The three tables of the smmu profiles' descriptor model. */
+export interface SmmuTables {
+  readonly leaf: TransitionTable<typeof leafDescriptorMachine>;
+  readonly iotlb: TransitionTable<typeof iotlbEntryMachine>;
+  readonly tracking: TransitionTable<typeof domainTrackingMachine>;
+}
+
+export function smmuTables(): SmmuTables {
+  return {
+    leaf: compiledTable(leafDescriptorMachine, LEAF_EVENTS),
+    iotlb: compiledTable(iotlbEntryMachine, IOTLB_EVENTS),
+    tracking: compiledTable(domainTrackingMachine, TRACKING_EVENTS),
+  };
+}
+
+export interface CoverageFigure {
+  readonly covered: number;
+  readonly total: number;
+  readonly missing: readonly string[];
+}
+
+export class RunContext {
+  /** Transition keys taken, per machine id. */
+  private readonly covered = new Map<string, Set<string>>();
+  /** Every requirement a step of the run checked (its rule applied to an observation). */
+  readonly checked = new Set<string>();
+
+  constructor(readonly smmu: SmmuTables = smmuTables()) {}
+
+  /** Steps `table` and records the transitions it took. */
+  step<M extends AnyStateMachine>(table: TransitionTable<M>, snapshot: Parameters<TransitionTable<M>['step']>[0], event: EventFromLogic<M>) {
+    let set = this.covered.get(table.machine.id);
+    if (set === undefined) this.covered.set(table.machine.id, (set = new Set()));
+    return table.step(snapshot, event, set);
+  }
+
+  /** The run's coverage of `machine`: every transition, taken or missing, in the machine's order. */
+  coverage(machine: AnyStateMachine): CoverageFigure {
+    const all = machineTransitions(machine).map((t) => t.key);
+    const covered = this.covered.get(machine.id) ?? new Set<string>();
+    return { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) };
+  }
+}
