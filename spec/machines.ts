@@ -4,6 +4,9 @@ import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import { leafDescriptorMachine } from './descriptor/leaf-machine.ts';
 import { domainTrackingMachine } from './domain/tracking-machine.ts';
 import { iotlbEntryMachine } from './iotlb/iotlb-entry-machine.ts';
+import { kvmGuestPageMachine } from './kvm/dirty-log/guest-page-machine.ts';
+import { kvmMemslotMachine } from './kvm/dirty-log/memslot-machine.ts';
+import { kvmDirtyGfnMachine, kvmDirtyRingVmMachine, kvmVcpuRingMachine } from './kvm/dirty-ring/ring-machines.ts';
 import type { RuleMeta } from './rule.ts';
 import { vfioType1Machine } from './vfio/type1-machine.ts';
 
@@ -12,6 +15,11 @@ export const specMachines = {
   iotlbEntry: iotlbEntryMachine,
   domainTracking: domainTrackingMachine,
   vfioType1: vfioType1Machine,
+  kvmMemslot: kvmMemslotMachine,
+  kvmGuestPage: kvmGuestPageMachine,
+  kvmDirtyRingVm: kvmDirtyRingVmMachine,
+  kvmDirtyGfn: kvmDirtyGfnMachine,
+  kvmVcpuRing: kvmVcpuRingMachine,
 } as const satisfies Record<string, AnyStateMachine>;
 
 export type SpecMachineName = keyof typeof specMachines;

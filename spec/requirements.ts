@@ -4,6 +4,9 @@
 // `spec/requirements.test.ts` checks that every ID used exists here, that every ID here
 // is used by a machine or an abstract operation, and that a test names each one.
 
+import { kvmDirtyLogRequirements } from './kvm/dirty-log/requirements.ts';
+import { kvmDirtyRingRequirements } from './kvm/dirty-ring/requirements.ts';
+
 export interface Requirement {
   readonly text: string;
   readonly source: string;
@@ -149,6 +152,8 @@ export const requirements = {
   'NOLOSS-2': { text: 'A page written while a reporting call runs is in that report or a later one; a clear never forgets pages it was not asked to clear.', source: 'dirtyspec design: a write racing a report is caught by that report or the next, and a clear forgets only what it was asked to, else the page is never copied again' },
   'NOLOSS-3': { text: 'Unmapping while tracking reports the dirty pages it removes.', source: `${VFIO_H} VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP; ${VFIO_TYPE1} vfio_dma_do_unmap (update_user_bitmap before vfio_remove_dma)` },
   'PRECISION-1': { text: 'A page reported but not written since its last clear is a false dirty, allowed only where the spec makes its leaf dirty (a block written elsewhere, a new writable mapping, a merge of a dirty page).', source: 'dirtyspec design: a false dirty costs a copy, not correctness, so it is judged apart from loss and allowed only where the spec makes the leaf dirty' },
+  ...kvmDirtyLogRequirements,
+  ...kvmDirtyRingRequirements,
 } as const satisfies Record<string, Requirement>;
 
 export type RequirementId = keyof typeof requirements;

@@ -1,0 +1,279 @@
+// The dirty ring's pure rules: classifying KVM_ENABLE_CAP into the facts the VM machine
+// steps on, the ring's geometry and soft limit, the producer's exit point, the reset's
+// coalescing and validation exactly as kvm_dirty_ring_reset / kvm_reset_dirty_gfn do them,
+// and the pages a reset re-protects.
+//
+// Requirements: KVM-RING-2..10 (enabling), KVM-RING-11/12 (push, soft full), KVM-RING-13
+//               (harvest order), KVM-RING-15..19 (reset).
+// Sources: Linux v6.18 virt/kvm/kvm_main.c, virt/kvm/dirty_ring.c (see requirements.ts);
+//          <20260512060742.1628959-1-contact@xchglabs.com> for the wrapped-offset check.
+import {
+  KVM_CAP_DIRTY_LOG_RING,
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
+  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
+  KVM_DIRTY_GFN_SIZE,
+  KVM_DIRTY_RING_MAX_ENTRIES,
+  KVM_DIRTY_RING_RSVD_ENTRIES,
+  PAGE_SIZE,
+  decodeSlot,
+} from './uapi.ts';
+
+const U32 = 2 ** 32;
+const U64 = 1n << 64n;
+const BITS_PER_LONG = 64n;
+
+/** The architecture as the ring sees it. */
+export type RingArch = 'x86' | 'arm64';
+
+export interface RingArchInfo {
+  /** KVM_CHECK_EXTENSION(KVM_CAP_DIRTY_LOG_RING): non-zero only with CONFIG_HAVE_KVM_DIRTY_RING_TSO. */
+  readonly tso: boolean;
+  /** CONFIG_NEED_KVM_DIRTY_RING_WITH_BITMAP: the arch dirties memory without a running vCPU. */
+  readonly needsBitmap: boolean;
+}
+
+export const RING_ARCHES: Record<RingArch, RingArchInfo> = {
+  x86: { tso: true, needsBitmap: false },
+  arm64: { tso: false, needsBitmap: true },
+};
+
+/** KVM-RING-2: what KVM_CHECK_EXTENSION answers for the three ring capabilities. */
+export function ringCheckExtension(arch: RingArch, cap: number): number {
+  const a = RING_ARCHES[arch];
+  if (cap === KVM_CAP_DIRTY_LOG_RING) return a.tso ? KVM_DIRTY_RING_MAX_ENTRIES * KVM_DIRTY_GFN_SIZE : 0;
+  if (cap === KVM_CAP_DIRTY_LOG_RING_ACQ_REL) return KVM_DIRTY_RING_MAX_ENTRIES * KVM_DIRTY_GFN_SIZE;
+  if (cap === KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP) return a.needsBitmap ? 1 : 0;
+  throw new RangeError(`cap: ${cap} is not a dirty ring capability (192, 223, 225)`);
+}
+
+/** KVM-RING-4/8: kvm_dirty_ring_get_rsvd_entries: 64 plus the CPU dirty log (x86 PML: 512 when enabled). */
+export function reservedEntries(cpuDirtyLogSize: number): number {
+  if (!Number.isInteger(cpuDirtyLogSize) || cpuDirtyLogSize < 0) throw new RangeError(`cpuDirtyLogSize: must be a non-negative integer, got ${cpuDirtyLogSize}`);
+  return KVM_DIRTY_RING_RSVD_ENTRIES + cpuDirtyLogSize;
+}
+
+export type RingSizeClass = 'ok' | 'notPowerOfTwo' | 'tooSmall' | 'tooLarge';
+
+/** The size checks of kvm_vm_ioctl_enable_dirty_log_ring, in its order (KVM-RING-3, -4, -5). */
+export function classifyRingSize(size: number, rsvdEntries: number): RingSizeClass {
+  if (!Number.isInteger(size) || size < 0 || size >= U32) throw new RangeError(`size: args[0] is taken as a u32, got ${size}`);
+  if (size === 0 || (size & (size - 1)) !== 0) return 'notPowerOfTwo';
+  if (size < rsvdEntries * KVM_DIRTY_GFN_SIZE || size < PAGE_SIZE) return 'tooSmall';
+  if (size > KVM_DIRTY_RING_MAX_ENTRIES * KVM_DIRTY_GFN_SIZE) return 'tooLarge';
+  return 'ok';
+}
+
+export interface RingGeometry {
+  readonly entries: number;
+  readonly softLimit: number;
+}
+
+/** KVM-RING-8: kvm_dirty_ring_alloc. */
+export function ringGeometry(sizeBytes: number, rsvdEntries: number): RingGeometry {
+  if (classifyRingSize(sizeBytes, rsvdEntries) !== 'ok') throw new RangeError(`size: ${sizeBytes} bytes is not a ring size KVM accepts (KVM-RING-3..5)`);
+  const entries = sizeBytes / KVM_DIRTY_GFN_SIZE;
+  return { entries, softLimit: entries - rsvdEntries };
+}
+
+/** KVM-RING-12: kvm_dirty_ring_used, u32 arithmetic on free-running indexes. */
+export function ringUsed(dirtyIndex: number, resetIndex: number): number {
+  return (dirtyIndex - resetIndex + U32) % U32;
+}
+
+/** KVM-RING-12: kvm_dirty_ring_soft_full. */
+export function ringSoftFull(dirtyIndex: number, resetIndex: number, softLimit: number): boolean {
+  return ringUsed(dirtyIndex, resetIndex) >= softLimit;
+}
+
+/** KVM-RING-11/13: the array index of free-running index i (i & (entries - 1)). */
+export function ringSlotIndex(index: number, entries: number): number {
+  return (index >>> 0) & (entries - 1);
+}
+
+/**
+ * KVM-RING-12: a vCPU with `used` entries in its ring runs `writes` guest writes, of which
+ * `pushes[i]` says whether write i hits a protected page. It exits with
+ * KVM_EXIT_DIRTY_RING_FULL right after the push that makes the ring soft full (or at
+ * once if it already is): the number of writes it completes.
+ */
+export function writesBeforeExit(used: number, softLimit: number, pushes: readonly boolean[]): { done: number; full: boolean } {
+  if (used >= softLimit) return { done: 0, full: true };
+  let u = used;
+  for (let i = 0; i < pushes.length; i++) {
+    if (!pushes[i]) continue;
+    u++;
+    if (u >= softLimit) return { done: i + 1, full: true };
+  }
+  return { done: pushes.length, full: false };
+}
+
+// ---------------------------------------------------------------------------------------
+// Enabling (the facts the VM machine steps on)
+
+export type EnableRingEvent = {
+  readonly type: 'ENABLE_RING';
+  /** KVM-RING-2: KVM_CHECK_EXTENSION answers non-zero for this capability. */
+  readonly supported: boolean;
+  readonly size: RingSizeClass;
+};
+
+export function classifyEnableRing(arch: RingArch, cap: typeof KVM_CAP_DIRTY_LOG_RING | typeof KVM_CAP_DIRTY_LOG_RING_ACQ_REL, size: number, cpuDirtyLogSize = 0): EnableRingEvent {
+  return { type: 'ENABLE_RING', supported: ringCheckExtension(arch, cap) !== 0, size: classifyRingSize(size, reservedEntries(cpuDirtyLogSize)) };
+}
+
+export type EnableWithBitmapEvent = {
+  readonly type: 'ENABLE_WITH_BITMAP';
+  /** CONFIG_NEED_KVM_DIRTY_RING_WITH_BITMAP and cap.flags == 0 (KVM-RING-10). */
+  readonly allowed: boolean;
+};
+
+export function classifyEnableWithBitmap(arch: RingArch, capFlags: number): EnableWithBitmapEvent {
+  return { type: 'ENABLE_WITH_BITMAP', allowed: RING_ARCHES[arch].needsBitmap && capFlags === 0 };
+}
+
+// ---------------------------------------------------------------------------------------
+// Reset: coalescing and validation (KVM-RING-17, KVM-RING-18)
+
+export interface ResetBatch {
+  readonly slot: number;
+  readonly offset: bigint;
+  /** The pages offset + i for each bit i (unsigned long, 64 bits). */
+  readonly mask: bigint;
+}
+
+const s64 = (x: bigint): bigint => (x >= 1n << 63n ? x - U64 : x);
+const m64 = (x: bigint): bigint => x & (U64 - 1n);
+
+/**
+ * KVM-RING-17: the kvm_reset_dirty_gfn calls kvm_dirty_ring_reset makes for the consumed
+ * entries, in order: consecutive entries of one slot merge when the next offset lies 0..63
+ * pages above the batch's base, or below it by less than 64 without shifting a set bit out
+ * (the base moves down). Offsets are u64 and the delta is s64, as in C.
+ */
+export function resetBatches(entries: readonly { readonly slot: number; readonly offset: bigint }[]): ResetBatch[] {
+  const out: ResetBatch[] = [];
+  let cur: { slot: number; offset: bigint; mask: bigint } | undefined;
+  for (const e of entries) {
+    if (cur !== undefined && e.slot === cur.slot) {
+      const delta = s64(m64(e.offset - cur.offset));
+      if (delta >= 0n && delta < BITS_PER_LONG) {
+        cur.mask |= 1n << delta;
+        continue;
+      }
+      if (delta > -BITS_PER_LONG && delta < 0n && m64(cur.mask << -delta) >> -delta === cur.mask) {
+        cur.offset = e.offset;
+        cur.mask = m64(cur.mask << -delta) | 1n;
+        continue;
+      }
+    }
+    if (cur !== undefined) out.push({ ...cur });
+    cur = { slot: e.slot, offset: e.offset, mask: 1n };
+  }
+  if (cur !== undefined) out.push({ ...cur });
+  return out;
+}
+
+export interface MemslotView {
+  readonly asId: number;
+  readonly id: number;
+  readonly npages: number;
+}
+
+export interface ResetLimits {
+  /** kvm_arch_nr_memslot_as_ids: 2 on x86 with SMM, else 1. */
+  readonly addressSpaces: number;
+  /** KVM_USER_MEM_SLOTS. */
+  readonly userMemSlots: number;
+}
+
+/** __fls: the index of the highest set bit (mask non-zero). */
+export function fls64(mask: bigint): number {
+  if (mask <= 0n || mask >= U64) throw new RangeError(`mask: __fls needs a non-zero u64, got ${mask}`);
+  return mask.toString(2).length - 1;
+}
+
+/**
+ * KVM-RING-18: whether kvm_reset_dirty_gfn acts on a batch: the memslot it names exists
+ * and every page of the mask lies inside it, with offset checked on its own first so
+ * offset + __fls(mask) cannot wrap.
+ */
+export function resetBatchValid(b: ResetBatch, memslots: readonly MemslotView[], limits: ResetLimits): boolean {
+  if (b.mask === 0n) return false;
+  const { asId, id } = decodeSlot(b.slot);
+  if (asId >= limits.addressSpaces || id >= limits.userMemSlots) return false;
+  const m = memslots.find((s) => s.asId === asId && s.id === id);
+  if (m === undefined) return false;
+  const n = BigInt(m.npages);
+  return b.offset < n && b.offset + BigInt(fls64(b.mask)) < n;
+}
+
+/**
+ * The check before the 2026 fix: (offset + __fls(mask)) >= npages in u64, which a
+ * hostile offset near 2^64 wraps past. Kept so the tests can show the hole KVM-RING-18 closes.
+ */
+export function resetBatchValidBeforeWrapFix(b: ResetBatch, memslots: readonly MemslotView[], limits: ResetLimits): boolean {
+  if (b.mask === 0n) return false;
+  const { asId, id } = decodeSlot(b.slot);
+  if (asId >= limits.addressSpaces || id >= limits.userMemSlots) return false;
+  const m = memslots.find((s) => s.asId === asId && s.id === id);
+  return m !== undefined && m64(b.offset + BigInt(fls64(b.mask))) < BigInt(m.npages);
+}
+
+/** KVM-RING-16: the pages (slot, page offset) a reset re-protects: the set bits of every valid batch. */
+export function reprotectedPages(batches: readonly ResetBatch[], memslots: readonly MemslotView[], limits: ResetLimits): { slot: number; offset: number }[] {
+  const out: { slot: number; offset: number }[] = [];
+  for (const b of batches) {
+    if (!resetBatchValid(b, memslots, limits)) continue;
+    for (let i = 0n; i < 64n; i++) if ((b.mask >> i) & 1n) out.push({ slot: b.slot, offset: Number(b.offset + i) });
+  }
+  return out;
+}
+
+/**
+ * KVM-RING-15/19: the entries one reset consumes from a ring: from reset_index while the
+ * flags have RESET; `flagsAt(i)` reads the flags of free-running index i.
+ */
+export function entriesToReset(resetIndex: number, flagsAt: (index: number) => number): number[] {
+  const out: number[] = [];
+  for (let i = resetIndex >>> 0; ; i = (i + 1) >>> 0) {
+    if ((flagsAt(i) & 2) === 0) return out;
+    out.push(i);
+    if (out.length > KVM_DIRTY_RING_MAX_ENTRIES) throw new RangeError('entriesToReset: more entries with RESET than a ring can hold');
+  }
+}
+
+/**
+ * KVM-RING-13: the entries a collector harvests from `fetch`: those in order whose flags
+ * are dirty (DIRTY set, RESET clear), up to the first that is not.
+ */
+export function entriesToHarvest(fetch: number, flagsAt: (index: number) => number, entries: number): number[] {
+  const out: number[] = [];
+  for (let i = fetch >>> 0; out.length < entries; i = (i + 1) >>> 0) {
+    const f = flagsAt(i);
+    if ((f & 1) === 0 || (f & 2) !== 0) return out;
+    out.push(i);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// The collector's order (KVM-RING-20)
+
+/** What a collector does, in order: harvest a page, reset the rings, copy a page. */
+export type CollectorAction = { readonly k: 'harvest'; readonly page: string } | { readonly k: 'reset' } | { readonly k: 'copy'; readonly page: string };
+
+/**
+ * KVM-RING-20: the first copy of a harvested page made before a KVM_RESET_DIRTY_RINGS
+ * that follows its harvest (a write between that copy and the reset pushes nothing and is
+ * lost), or undefined when every harvested page is copied only after a reset. Pages copied
+ * without a harvest (the bulk stage) are not judged.
+ */
+export function copyBeforeReset(actions: readonly CollectorAction[]): { index: number; page: string } | undefined {
+  const awaitingReset = new Set<string>();
+  for (const [index, a] of actions.entries()) {
+    if (a.k === 'harvest') awaitingReset.add(a.page);
+    else if (a.k === 'reset') awaitingReset.clear();
+    else if (awaitingReset.has(a.page)) return { index, page: a.page };
+  }
+  return undefined;
+}
