@@ -1,9 +1,11 @@
 // An IOMMU domain on the SMMU: one page table, one ASID, any number of streams
 // (devices) each with its own context descriptor pointing at the table, and the
 // dirty-tracking lifecycle.
-// Sources: Linux drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c (attach, CD writes,
-//          arm_smmu_set_dirty_tracking), drivers/iommu/iommufd/io_pagetable.c
-//          (iopt_set_dirty_tracking, iopt_clear_dirty_data); seed 003.
+// Sources: Linux v6.12.117 drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c (attach, CD writes
+//          in arm_smmu_make_s1_cd, arm_smmu_set_dirty_tracking), drivers/iommu/iommufd/
+//          io_pagetable.c (iopt_set_dirty_tracking, iopt_clear_dirty_data); split on start,
+//          merge on stop: the HTTU series v2 (Keqian Zhu, 10 Mar 2021,
+//          <20210310090614.26668-1-zhukeqian1@huawei.com>).
 //
 // The steps of setDirtyTracking follow the spec's domain tracking machine
 // (TRACK-1..7), numbered below.

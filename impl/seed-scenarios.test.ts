@@ -1,5 +1,7 @@
-// Directed scenarios from the source threads (seeds 003 and 004), end to end through the
-// SMMU model and the driver.
+// Directed scenarios from the source threads, end to end through the SMMU model and the
+// driver: the HTTU series (Keqian Zhu, RFC 28 Jan 2021,
+// <20210128151742.18840-1-zhukeqian1@huawei.com>) and Jason Gunthorpe on the IOTLB flush
+// and the dirty bit across a split (12 Feb 2022, <20220212000117.GS4160@nvidia.com>).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeLeaf, type Level } from '../spec/descriptor/encoding.ts';
@@ -14,7 +16,7 @@ const report = (tb: ReturnType<typeof createTestbed>, iova: number, size: number
   return got;
 };
 
-test('[HTTU-2] [CLEAR-1] seed 003: write, read-and-clear, write again: the second read-and-clear reports the page again', () => {
+test('[HTTU-2] [CLEAR-1] HTTU RFC: write, read-and-clear, write again: the second read-and-clear reports the page again', () => {
   const tb = createTestbed({ iotlbCapacity: 1 });
   tb.domain.map(0, 0x8000_0000, 0x4000, RW);
   tb.domain.setDirtyTracking(true);
@@ -26,7 +28,7 @@ test('[HTTU-2] [CLEAR-1] seed 003: write, read-and-clear, write again: the secon
   assert.equal(report(tb, 0, 0x4000), []);
 });
 
-test('[IOTLB-7] [IOTLB-9] seed 004: with the TLB holding the entry, the invalidation after the clear is what makes the next write count', () => {
+test('[IOTLB-7] [IOTLB-9] Gunthorpe 2022: with the TLB holding the entry, the invalidation after the clear is what makes the next write count', () => {
   const tb = createTestbed();
   tb.domain.map(0, 0x8000_0000, 0x4000, RW);
   tb.domain.setDirtyTracking(true);
@@ -46,7 +48,7 @@ test('[IOTLB-7] [IOTLB-9] seed 004: with the TLB holding the entry, the invalida
   assert.equal(report(tb, 0, 0x4000), [], 'HAZARD: the write went through the stale entry and was lost');
 });
 
-test('[SPLIT-1] seed 003/004: splitting a dirty 2 MiB block leaves 512 dirty pages', () => {
+test('[SPLIT-1] Gunthorpe 2022: splitting a dirty 2 MiB block leaves 512 dirty pages', () => {
   const tb = createTestbed({ pageGranular: false });
   tb.domain.map(0x20_0000, 0x8000_0000, 0x20_0000, RW);
   tb.domain.setDirtyTracking(true);
@@ -58,7 +60,7 @@ test('[SPLIT-1] seed 003/004: splitting a dirty 2 MiB block leaves 512 dirty pag
   assert.is(report(tb, 0, 0x40_0000).length, 512);
 });
 
-test('[MERGE-1] seed 003: merging pages with one dirty gives a dirty block', () => {
+test('[MERGE-1] merging pages with one dirty gives a dirty block', () => {
   const tb = createTestbed({ pageGranular: true });
   tb.domain.map(0x20_0000, 0x8000_0000, 0x20_0000, RW);
   tb.domain.setDirtyTracking(true);
@@ -70,7 +72,7 @@ test('[MERGE-1] seed 003: merging pages with one dirty gives a dirty block', () 
   assert.is(decodeLeaf(block!.pte, block!.level as Level).state, 'writableDirty');
 });
 
-test('[FAULT-3] seed 003: a write to a writable-clean leaf with HD off faults', () => {
+test('[FAULT-3] a write to a writable-clean leaf with HD off faults', () => {
   const tb = createTestbed();
   tb.domain.map(0, 0x8000_0000, 0x1000, RW);
   tb.domain.pgtable.readAndClearDirty(0, 0x1000, 0);

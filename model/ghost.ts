@@ -1,5 +1,5 @@
-// The ghost state behind the no-loss and precision verdicts (DESIGN.md): which pages a
-// device wrote while tracking was on and nobody has yet reported-and-cleared.
+// The ghost state behind the no-loss and precision verdicts (NOLOSS-1..3, PRECISION-1):
+// which pages a device wrote while tracking was on and nobody has yet reported-and-cleared.
 //
 // Requirements: NOLOSS-1, NOLOSS-2, NOLOSS-3, PRECISION-1
 //

@@ -1,6 +1,6 @@
 // The built-in implementation: the reference SMMU and driver from impl/, as adapters,
 // and as the parts the kit supplies around a third party's implementation. This file
-// and the mutant zoo are the only places conformance/ reaches impl/ (DESIGN.md).
+// and the mutant zoo are the only places conformance/ reaches impl/ (README.md, Layout).
 import { IommuDomain, type PgtableFactory, type SmmuPort } from '../../impl/domain.ts';
 import { PhysicalMemory } from '../../impl/memory/physical-memory.ts';
 import { Smmu } from '../../impl/smmu/smmu.ts';

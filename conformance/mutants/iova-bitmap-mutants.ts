@@ -1,5 +1,5 @@
 // Faulty variants of the reference IOVA bitmap window, one overridden step each: the
-// real iova_bitmap fixes (BUG-CLASSES.md) run backwards.
+// real iova_bitmap fixes (docs/BUG-CLASSES) run backwards.
 import { IovaBitmap, WINDOW_STOP } from '../../impl/iova-bitmap/iova-bitmap.ts';
 import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
 import type { Mutant } from './types.ts';

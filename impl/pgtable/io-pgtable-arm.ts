@@ -1,10 +1,12 @@
 // The page-table driver: an ARM LPAE stage-1 page table (4 KiB granule, 48-bit IOVA)
 // in the manner of Linux io-pgtable-arm.c, with the dirty-tracking operations of the
-// HTTU RFC (seed 003): split a block into pages, merge pages into a block, and
-// read-and-clear dirty state.
-// Sources: Linux drivers/iommu/io-pgtable-arm.c (arm_lpae_map, __arm_lpae_unmap,
-//          arm_lpae_read_and_clear_dirty, io_pgtable_visit_dirty); seeds 003, 004;
-//          ../shared/reference/DOMAIN.md §1.
+// HTTU series (Keqian Zhu, RFC 28 Jan 2021, <20210128151742.18840-1-zhukeqian1@huawei.com>):
+// split a block into pages, merge pages into a block, and read-and-clear dirty state.
+// Sources: Linux v6.12.117 drivers/iommu/io-pgtable-arm.c (arm_lpae_map_pages,
+//          __arm_lpae_unmap, arm_lpae_split_blk_unmap, arm_lpae_install_table,
+//          arm_lpae_read_and_clear_dirty, io_pgtable_visit_dirty); carrying the dirty bit
+//          through a split with atomics: Jason Gunthorpe, 12 Feb 2022,
+//          <20220212000117.GS4160@nvidia.com>.
 //
 // Every access to a descriptor goes through PhysicalMemory, so DMA can happen between
 // any two of them. Descriptors the hardware may update concurrently (live leaves) are

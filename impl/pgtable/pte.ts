@@ -1,7 +1,8 @@
 // The reference driver's own descriptor constants. DEPARTS: duplicates the spec's
 // encoding on purpose: impl/ is one implementation among others and imports nothing
-// from spec/ (DESIGN.md); the refinement tests check that the two agree bit for bit.
-// Source: Linux drivers/iommu/io-pgtable-arm.c.
+// from spec/ (the layering rule of README.md); the refinement tests check that the two
+// agree bit for bit.
+// Source: Linux v6.12.117 drivers/iommu/io-pgtable-arm.c.
 export const PTE_TYPE_MASK = 0b11n;
 export const PTE_TYPE_BLOCK = 0b01n;
 export const PTE_TYPE_TABLE = 0b11n;

@@ -3,8 +3,10 @@
 // compare-exchange loops on the in-memory descriptor, a bounded IOTLB used before
 // walking, and the command queue (CMD_TLBI_NH_VA, CMD_TLBI_NH_ASID, CMD_CFGI_CD,
 // CMD_SYNC).
-// Sources: ARM IHI 0070 §3.13 (HTTU), §4 (commands), §5.4 (CD), §7.3 (faults), §16.2;
-//          seeds 003, 004; ../shared/reference/DOMAIN.md §1.
+// Sources: ARM IHI 0070 E.a §3.13 (HTTU), §4 (commands), §5.4 (CD), §7.3 (faults), §16.2;
+//          Linux v6.12.117 drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.h (IDR0_HTTU,
+//          CTXDESC_CD_0_TCR_HA/HD); the IOTLB flush after a clear: Jason Gunthorpe,
+//          12 Feb 2022, <20220212000117.GS4160@nvidia.com>.
 //
 // DEPARTS: one DMA transaction (walk, HTTU update, access) is atomic with respect to the
 // driver's memory accesses: the conformance engine interleaves whole transactions between

@@ -30,7 +30,8 @@ import { IOVA_LIMIT } from '../pgtable/pte.ts';
 import { createTestbed, type Testbed, type TestbedOptions } from '../testbed.ts';
 
 // include/uapi/linux/vfio.h. spec/vfio/args.ts has them too, with their history: impl/
-// imports nothing from spec/ (DESIGN.md), so the implementation keeps its own copy.
+// imports nothing from spec/ (the layering rule of README.md), so the implementation keeps
+// its own copy.
 export const VFIO_TYPE1_IOMMU = 1;
 export const VFIO_TYPE1v2_IOMMU = 3;
 export const VFIO_UNMAP_ALL = 9;

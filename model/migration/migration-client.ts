@@ -1,14 +1,15 @@
 // A pre-copy migration client over the VFIO type1 dirty-page ioctls, in the two modes of
-// seed 000: legacy read-and-clear (GET_BITMAP, then copy) and manual clear
+// the QEMU RFC: legacy read-and-clear (GET_BITMAP, then copy) and manual clear
 // (GET_BITMAP_NOCLEAR to learn the dirty set, then per page CLEAR_BITMAP of that page
 // *before* copying it). It is the client side of the no-loss property: whatever the
 // device writes between or during the client's calls, the destination ends equal to the
 // source page for page, and the client checks it.
 //
 // Requirements: NOLOSS-1, NOLOSS-2, VFIO-CLEAR-1, VFIO-CLEAR-4, VFIO-CLEAR-5
-// Sources: QEMU RFC "vfio/migration: Support manual clear vfio dirty log" (seed 000:
-//          vfio_sync_dirty_bitmap with GET_BITMAP_NOCLEAR, vfio_log_clear before the
-//          page is sent); DOMAIN.md §2 ("clear a page before reading its contents").
+// Sources: QEMU RFC v2 "vfio/migration: Support manual clear vfio dirty log" (Kunkun Jiang,
+//          8 May 2021, <20210508093105.2558-1-jiangkunkun@huawei.com>: vfio_sync_dirty_bitmap
+//          with GET_BITMAP_NOCLEAR, vfio_log_clear before the page is sent); dirtyspec design:
+//          clear a page before reading its contents, so a write after the clear is caught.
 //
 // Memory is modelled by contents versions: a device write bumps the source page's
 // version; a copy reads the source version and writes it at the destination.

@@ -1,9 +1,11 @@
 // The dirty bitmap a report is written into: one bit per page of [iova, iova + size),
-// in u64 words, as the kernel's user bitmaps (DOMAIN.md §2: bit i of the bitmap is page
+// in u64 words, as the kernel's user bitmaps (bit i of the bitmap is page
 // iova + i * pgsize, bit i % 64 of word i / 64). Abstract operations only.
 //
 // Requirements: BITMAP-1 (layout and length), BITMAP-2 (recording clips to the range)
-// Sources: include/uapi/linux/vfio.h (vfio_bitmap); drivers/iommu/iommufd/iova_bitmap.c.
+// Sources: Linux v6.12.117 include/uapi/linux/vfio.h (struct vfio_bitmap);
+//          drivers/vfio/vfio_iommu_type1.c (update_user_bitmap);
+//          drivers/iommu/iommufd/iova_bitmap.c (iova_bitmap_set).
 
 export const BITMAP_PAGE_SHIFT = 12;
 

@@ -3,9 +3,9 @@
 //
 // Requirements: PTE-1 (bit positions), PTE-2 (leaf states), PTE-3 (prot to pte),
 //               PTE-4 (levels and sizes), PTE-5 (iopte_writeable_dirty)
-// Sources: ARM DDI 0487 D8.3 (VMSAv8-64 descriptor formats); ARM IHI 0070 §3.13 (HTTU);
-//          Linux drivers/iommu/io-pgtable-arm.c (ARM_LPAE_PTE_*, arm_lpae_prot_to_pte,
-//          iopte_writeable_dirty); ../shared/reference/DOMAIN.md §1.
+// Sources: ARM DDI 0487 I.a D8.3 (VMSAv8-64 descriptor formats); ARM IHI 0070 E.a §3.13
+//          (HTTU); Linux v6.12.117 drivers/iommu/io-pgtable-arm.c (ARM_LPAE_PTE_*,
+//          arm_lpae_prot_to_pte, iopte_writeable_dirty).
 
 // PTE-1: bit positions.
 export const ARM_LPAE_PTE_TYPE_MASK = 0b11n;

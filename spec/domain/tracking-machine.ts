@@ -4,8 +4,11 @@
 // (see `TRACKING_STEP_POSTCONDITIONS`).
 //
 // Requirements: TRACK-1..7
-// Sources: Linux drivers/iommu/iommufd/io_pagetable.c (iopt_set_dirty_tracking,
-//          iopt_clear_dirty_data); arm-smmu-v3.c; seed 003 (split on start, merge on stop).
+// Sources: Linux v6.12.117 drivers/iommu/iommufd/io_pagetable.c (iopt_set_dirty_tracking,
+//          iopt_clear_dirty_data); drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c
+//          (arm_smmu_dbm_capable, arm_smmu_make_s1_cd); split on start and merge on stop:
+//          patches 04/11 and 05/11 of "vfio/iommu_type1: Implement dirty log tracking based
+//          on smmuv3 HTTU" v2 (Keqian Zhu, 10 Mar 2021, <20210310090614.26668-1-zhukeqian1@huawei.com>).
 import { setup } from 'xstate';
 import { guard, rule } from '../rule.ts';
 

@@ -3,8 +3,10 @@
 // state no longer matches memory and the next DMA through the entry misbehaves.
 //
 // Requirements: IOTLB-1..11
-// Sources: ARM IHI 0070 §3.13.3 (HTTU and caching), §4.4 / §4.7 (TLBI, CMD_SYNC), §16.2;
-//          seed 004 (flush after clearing the D bit).
+// Sources: ARM IHI 0070 E.a §3.13.3 (HTTU and caching), §4.4 / §4.7 (TLBI, CMD_SYNC),
+//          §16.2; the flush after clearing the D bit: Jason Gunthorpe, "Re: [RFC v2 0/4]
+//          vfio/hisilicon: add acc live migration driver", 12 Feb 2022,
+//          <20220212000117.GS4160@nvidia.com>.
 //
 // Outcomes (actions): `miss` (no entry: the SMMU walks; the leaf machine decides),
 // `hit` (translated from the entry, memory untouched), `hwUpdateDescriptor` (the SMMU

@@ -11,11 +11,13 @@
 //   IOVA-BITMAP-3  the word index is (offset >> pgshift) / 64, never offset / (64 * page_size)
 //   IOVA-BITMAP-4  a range of length bytes needs ALIGN(npages, 64) / 8 bytes of bitmap
 //   IOVA-BITMAP-6  a window pins at most 512 user pages and starts pgoff bytes into the first
-// Sources: drivers/iommu/iommufd/iova_bitmap.c (iova_bitmap_offset_to_index,
+// Sources: Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c (iova_bitmap_offset_to_index,
 //   iova_bitmap_index_to_offset, iova_bitmap_get, iova_bitmap_mapped_remaining,
-//   iova_bitmap_mapped_length); commit "iommufd/iova_bitmap: Don't overflow during division
-//   for dirty tracking" (syzbot 093a8a8b859472e6c257); include/uapi/linux/vfio.h
-//   (struct vfio_bitmap); seed 002; DOMAIN.md §2, §3.
+//   iova_bitmap_mapped_length); Linux commit cb30dfa75d55 "iommufd: Don't overflow during
+//   division for dirty tracking" (syzbot 093a8a8b859472e6c257); include/uapi/linux/vfio.h
+//   (struct vfio_bitmap); the windowed user bitmap as reviewed in "Re: [PATCH V2 vfio 05/11]
+//   vfio: Add an IOVA bitmap support" (Joao Martins, 20 Jul 2022,
+//   <028506a9-d5f8-04e9-7427-5a39e0772987@oracle.com>).
 
 /** The kernel page size of the user memory holding the bitmap (PAGE_SIZE). */
 export const IOVA_BITMAP_USER_PAGE_SIZE = 4096;

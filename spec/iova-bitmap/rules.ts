@@ -12,13 +12,15 @@
 //   IOVA-BITMAP-8  a recording that reaches past the window is finished after the window moves
 //   IOVA-BITMAP-9  the part of a recording outside the bitmap is an error, never a write
 //   IOVA-BITMAP-10 iova_bitmap_for_each walks the range window by window, in order, exactly once
-// Sources: drivers/iommu/iommufd/io_pagetable.c (iommufd_check_iova_range);
+// Sources: Linux v6.12.117 drivers/iommu/iommufd/io_pagetable.c (iommufd_check_iova_range);
 //   drivers/iommu/iommufd/iova_bitmap.c (iova_bitmap_set, iova_bitmap_for_each,
-//   iova_bitmap_advance_to); fixes "iommufd/iova_bitmap: Bounds check mapped::pages access",
-//   "Handle recording beyond the mapped pages", "Consider page offset for the pages to be
-//   pinned", "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps", "vfio/iova_bitmap: refactor
-//   iova_bitmap_set() to better handle page boundaries"; include/uapi/linux/vfio.h
-//   (GET_BITMAP checks); seed 002; BUG-CLASSES.md classes 1 and 4.
+//   iova_bitmap_advance_to); Linux fixes a4ab7dedaee0 "iommufd/iova_bitmap: Bounds check
+//   mapped::pages access", 2780025e01e2 "Handle recording beyond the mapped pages",
+//   4bbcbc6ea2fa "Consider page offset for the pages to be pinned", f38044e5ef58
+//   "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps", b058ea3ab5af "vfio/iova_bitmap:
+//   refactor iova_bitmap_set() to better handle page boundaries"; include/uapi/linux/vfio.h
+//   (GET_BITMAP checks). Bug classes boundary-arithmetic and bad-input-accepted
+//   (docs/BUG-CLASSES).
 import {
   hex,
   iovaBitmapBytes,

@@ -6,12 +6,16 @@
 // Requirements: VFIO-MAP-1..8, VFIO-UNMAP-1..7, VFIO-UNMAP-9, VFIO-UNMAP-10,
 //               VFIO-DIRTY-1, VFIO-DIRTY-2, VFIO-DIRTY-4, VFIO-DIRTY-6..10, VFIO-DIRTY-12,
 //               VFIO-DIRTY-14, VFIO-CLEAR-2, VFIO-EXT-1, VFIO-INFO-1
-// Sources: Linux include/uapi/linux/vfio.h; drivers/vfio/vfio_iommu_type1.c
+// Sources: Linux v6.12.117 include/uapi/linux/vfio.h; drivers/vfio/vfio_iommu_type1.c
 //          (vfio_iommu_type1_map_dma / vfio_dma_do_map, vfio_iommu_type1_unmap_dma /
 //          vfio_dma_do_unmap, vfio_iommu_type1_dirty_pages, verify_bitmap_size,
 //          vfio_iova_dirty_bitmap, vfio_dma_bitmap_alloc, vfio_iommu_migration_build_caps);
 //          "vfio/iommu_type1: Add support for manual dirty log clear" (Kunkun Jiang /
-//          Keqian Zhu, RFC Jan 2021, v2 Mar 2021) and the QEMU side (seed 000, May 2021).
+//          Keqian Zhu: RFC 28 Jan 2021, <20210128151742.18840-12-zhukeqian1@huawei.com>;
+//          v2 10 Mar 2021, <20210310090614.26668-12-zhukeqian1@huawei.com>) and the QEMU
+//          side ("vfio/migration: Support manual clear vfio dirty log": 10 Mar 2021,
+//          <20210310094106.2191-1-jiangkunkun@huawei.com>; v2 8 May 2021,
+//          <20210508093105.2558-1-jiangkunkun@huawei.com>).
 //
 // Raw values are u64 in the kernel. They are taken as `number` or `bigint` and computed
 // with bigint, so that a wrap past 2^64 is seen as the kernel sees it.

@@ -151,13 +151,14 @@ static int window_get(struct iova_bitmap *b, uint64_t byte)
 	b->mapped_bytes = min_u64(npages * USER_PAGE_SIZE - pgoff, remaining);
 #else
 	/*
-	 * DELIBERATE FAULT (make's dirtyspec-c-faulty), bug class 1 of BUG-CLASSES.md: lost
-	 * dirty from boundary arithmetic. This is the window length before "vfio/iova_bitmap:
-	 * Fix PAGE_SIZE unaligned bitmaps": all npages << PAGE_SHIFT bytes counted as bitmap,
-	 * forgetting that the first page starts pgoff bytes in. With a bitmap that does not
-	 * start on a page boundary the window claims pgoff bytes it has not pinned, so a
-	 * recording near its end writes past the last pinned page (a stray write to memory
-	 * the kernel does not own) instead of moving the window.
+	 * DELIBERATE FAULT (make's dirtyspec-c-faulty), bug class boundary-arithmetic of
+	 * docs/BUG-CLASSES: lost dirty from boundary arithmetic. This is the window length
+	 * before Linux f38044e5ef58 "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps": all
+	 * npages << PAGE_SHIFT bytes counted as bitmap, forgetting that the first page starts
+	 * pgoff bytes in. With a bitmap that does not start on a page boundary the window
+	 * claims pgoff bytes it has not pinned, so a recording near its end writes past the
+	 * last pinned page (a stray write to memory the kernel does not own) instead of
+	 * moving the window.
 	 */
 	b->mapped_bytes = min_u64(npages * USER_PAGE_SIZE, remaining);
 #endif
