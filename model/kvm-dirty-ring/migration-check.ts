@@ -1,0 +1,71 @@
+// The end-to-end check of a dirty-ring migration (KVM-RING-23): page contents as version
+// numbers, a guest write bumps the source version, a copy reads the source version into
+// the destination; after the final sync every destination page equals its source page.
+// It also records the collector's harvests, resets and copies, so that a failure can say
+// whether a copy came before the reset its harvest needed (KVM-RING-20).
+//
+// Requirements: KVM-RING-23, KVM-RING-20.
+// Sources: Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING: reset
+//          "before reading the content of the dirty pages");
+//          <20200109145729.32898-1-peterx@redhat.com>.
+import { copyBeforeReset, type CollectorAction } from '../../spec/kvm/dirty-ring/rules.ts';
+import { Violation } from '../violation.ts';
+
+/** A page as "slot:offset". */
+export const pageKey = (slot: number, offset: number | bigint): string => `${slot}:${offset}`;
+
+export class RingMigrationCheck {
+  private readonly source = new Map<string, number>();
+  private readonly destination = new Map<string, number>();
+  readonly actions: CollectorAction[] = [];
+
+  constructor(pages: readonly string[]) {
+    for (const p of pages) {
+      this.source.set(p, 0);
+      this.destination.set(p, -1);
+    }
+  }
+
+  write(page: string): void {
+    const v = this.source.get(page);
+    if (v === undefined) throw new RangeError(`write: ${page} is not guest memory`);
+    this.source.set(page, v + 1);
+  }
+
+  /** The migration copy of one page; false if the page is not guest memory. */
+  copy(page: string): boolean {
+    const v = this.source.get(page);
+    if (v === undefined) return false;
+    this.destination.set(page, v);
+    this.actions.push({ k: 'copy', page });
+    return true;
+  }
+
+  harvested(page: string): void {
+    this.actions.push({ k: 'harvest', page });
+  }
+
+  reset(): void {
+    this.actions.push({ k: 'reset' });
+  }
+
+  /** Pages whose destination differs from the source. */
+  stale(): string[] {
+    return [...this.source].filter(([p, v]) => this.destination.get(p) !== v).map(([p]) => p);
+  }
+
+  /** KVM-RING-23 after the final sync; names KVM-RING-20 too when a copy preceded its reset. */
+  finalCheck(): void {
+    const stale = this.stale();
+    if (stale.length === 0) return;
+    const early = copyBeforeReset(this.actions);
+    const req = early === undefined ? ['KVM-RING-23'] : ['KVM-RING-23', 'KVM-RING-20'];
+    const shown = stale.slice(0, 4).map((p) => `${p} (source v${this.source.get(p)}, destination v${this.destination.get(p)})`);
+    throw new Violation(
+      'loss',
+      req,
+      'after the final sync every destination page equals its source page',
+      `${stale.length} stale: ${shown.join(', ')}${stale.length > 4 ? ', ...' : ''}${early === undefined ? '' : `; page ${early.page} was copied (action ${early.index}) before the reset that its harvest needed`}`,
+    );
+  }
+}

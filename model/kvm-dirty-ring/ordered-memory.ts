@@ -1,0 +1,139 @@
+// The memory the dirty ring lives in, as the kit owns it, with the ordering the ring's
+// two sides may rely on (KVM-RING-22) and nothing more:
+// - a relaxed store may become visible to the other thread late: how many kit steps late
+//   is generated input (`delays`, one number per relaxed store in issue order, missing
+//   ones 0), so a shrinker drives it towards 0;
+// - a store-release is visible at once, and it carries the releasing thread's stores
+//   still invisible at that moment: a load-acquire by the other thread that reads the
+//   released value makes them visible before it returns (C11 release/acquire
+//   synchronises-with, the message-passing pattern of kvm_dirty_ring_push and the
+//   collector);
+// - a relaxed load synchronises with nothing: it reads what is visible now;
+// - a thread always reads its own latest store; a later store of a thread to a location
+//   supersedes its earlier store there (coherence);
+// - a full fence (or a delay running out) makes a thread's stores visible.
+// Turned off (`delays: false`), every store is visible at once: the sequentially
+// consistent memory in which an ordering bug cannot show.
+//
+// The two threads are 'kvm' (the vCPU pushing, the reset ioctl) and 'vmm' (the
+// collector). Locations are naturally aligned u32 or u64 fields; a location keeps the
+// width it was first written with.
+//
+// Requirements: KVM-RING-22.
+// Sources: ISO/IEC 9899:2011 7.17.3 (memory_order_release/acquire), 5.1.2.4;
+//          Linux v6.18 Documentation/virt/kvm/api.rst ("load-acquire/store-release");
+//          virt/kvm/dirty_ring.c kvm_dirty_ring_push (smp_wmb).
+
+export type MemoryOrder = 'relaxed' | 'release' | 'acquire';
+export type RingThread = 'kvm' | 'vmm';
+export type Width = 4 | 8;
+
+export interface OrderedMemoryOptions {
+  /** Delay, in kit steps, of each relaxed store in issue order; missing ones are 0. */
+  readonly delays?: readonly number[];
+  /** false: every store is visible at once (the check that ordering mutants need delays). */
+  readonly delaysOn?: boolean;
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly thread: RingThread;
+  readonly addr: number;
+  readonly value: bigint;
+  readonly due: number;
+}
+
+interface LastWrite {
+  readonly thread: RingThread;
+  /** Stores of `thread` still pending when it released this value. */
+  readonly carries: readonly number[];
+}
+
+export class OrderedMemory {
+  private readonly visible = new Map<number, bigint>();
+  private readonly widths = new Map<number, Width>();
+  private readonly last = new Map<number, LastWrite>();
+  private pending: Pending[] = [];
+  private seq = 0;
+  private relaxedStores = 0;
+  private now = 0;
+  /** Relaxed stores that were delayed (for reports). */
+  delayed = 0;
+
+  constructor(private readonly options: OrderedMemoryOptions = {}) {}
+
+  private check(addr: number, width: Width): void {
+    if (!Number.isSafeInteger(addr) || addr < 0 || addr % width !== 0) throw new RangeError(`address 0x${addr.toString(16)}: a ${width * 8}-bit access must be ${width}-byte aligned`);
+    const w = this.widths.get(addr);
+    if (w !== undefined && w !== width) throw new RangeError(`address 0x${addr.toString(16)}: accessed as ${width * 8}-bit, but it is a ${w * 8}-bit field`);
+    this.widths.set(addr, width);
+  }
+
+  private mask(value: bigint, width: Width): bigint {
+    if (typeof value !== 'bigint' || value < 0n || value >= 1n << BigInt(width * 8)) throw new RangeError(`value ${String(value)}: must fit in ${width * 8} bits`);
+    return value;
+  }
+
+  store(thread: RingThread, addr: number, width: Width, value: bigint, order: 'relaxed' | 'release'): void {
+    this.check(addr, width);
+    this.mask(value, width);
+    // A thread's later store to a location supersedes its earlier pending one there.
+    this.pending = this.pending.filter((p) => !(p.thread === thread && p.addr === addr));
+    if (order === 'release') {
+      const carries = this.pending.filter((p) => p.thread === thread).map((p) => p.seq);
+      this.visible.set(addr, value);
+      this.last.set(addr, { thread, carries });
+      return;
+    }
+    const delay = this.options.delaysOn === false ? 0 : (this.options.delays?.[this.relaxedStores] ?? 0);
+    this.relaxedStores++;
+    if (delay <= 0) {
+      this.visible.set(addr, value);
+      this.last.set(addr, { thread, carries: [] });
+      return;
+    }
+    this.delayed++;
+    this.pending.push({ seq: this.seq++, thread, addr, value, due: this.now + delay });
+  }
+
+  load(thread: RingThread, addr: number, width: Width, order: 'relaxed' | 'acquire'): bigint {
+    this.check(addr, width);
+    const own = this.pending.filter((p) => p.thread === thread && p.addr === addr);
+    if (own.length > 0) return own[own.length - 1]!.value;
+    const value = this.visible.get(addr) ?? 0n;
+    const w = this.last.get(addr);
+    if (order === 'acquire' && w !== undefined && w.thread !== thread && w.carries.length > 0) this.commit((p) => w.carries.includes(p.seq));
+    return value;
+  }
+
+  /** A full barrier by `thread`: all its stores become visible. */
+  fence(thread: RingThread): void {
+    this.commit((p) => p.thread === thread);
+  }
+
+  /** One kit step passes: stores whose delay ran out become visible. */
+  tick(): void {
+    this.now++;
+    this.commit((p) => p.due <= this.now);
+  }
+
+  /** Every store visible (the end of a run; a quiescent VM). */
+  settle(): void {
+    this.commit(() => true);
+  }
+
+  /** Relaxed stores not yet visible to the other thread. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  private commit(which: (p: Pending) => boolean): void {
+    const now = this.pending.filter(which).sort((a, b) => a.seq - b.seq);
+    if (now.length === 0) return;
+    this.pending = this.pending.filter((p) => !now.includes(p));
+    for (const p of now) {
+      this.visible.set(p.addr, p.value);
+      this.last.set(p.addr, { thread: p.thread, carries: [] });
+    }
+  }
+}
