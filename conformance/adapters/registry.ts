@@ -20,19 +20,50 @@ function isAdapter(x: unknown): x is Adapter {
   return typeof a.name === 'string' && typeof a.create === 'function' && PROFILES.includes(a.profile as ProfileName);
 }
 
+/** The extensions loaded through tsx (TypeScript); anything else is imported by Node as it is. */
+const TYPESCRIPT = /\.(?:ts|mts|cts)$/;
+
+/**
+ * Imports an adapter module. TypeScript goes through tsx's `tsImport`, which loads the file
+ * as an ES module whatever the nearest package.json's "type" says: a `.ts` adapter with
+ * `import`/`export` in a default npm project ("type": "commonjs") would otherwise be
+ * compiled to CommonJS and fail with "Cannot require() ES Module ... in a cycle". tsx is
+ * loaded only then, so JavaScript adapters and the compiled CLI never need it.
+ */
+async function importModule(url: string): Promise<Record<string, unknown>> {
+  if (!TYPESCRIPT.test(new URL(url).pathname)) return (await import(url)) as Record<string, unknown>;
+  const { tsImport } = await import('tsx/esm/api');
+  return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+}
+
+/**
+ * What a module exports as its adapters: its default export, or its export `adapters`.
+ * A CommonJS module's default is its whole `module.exports`; when that is an object holding
+ * `default` (a transpiled `export default`) or `adapters`, those are what it exports.
+ */
+function exportedAdapters(mod: Record<string, unknown>): unknown {
+  const exported = mod.default ?? mod.adapters;
+  if (typeof exported === 'object' && exported !== null && !Array.isArray(exported) && !isAdapter(exported)) {
+    const inner = exported as { default?: unknown; adapters?: unknown };
+    return inner.default ?? inner.adapters ?? exported;
+  }
+  return exported;
+}
+
 /**
  * Loads a module whose default export (or export `adapters`) is an adapter or an array of
- * adapters, one per profile it implements.
+ * adapters, one per profile it implements: ESM or CommonJS, `.js`, `.mjs`, `.cjs`, or
+ * TypeScript (`.ts`, `.mts`, `.cts`) in any package type.
  */
 export async function loadAdapters(modulePath: string): Promise<Map<ProfileName, Adapter>> {
   const url = pathToFileURL(isAbsolute(modulePath) ? modulePath : resolve(process.cwd(), modulePath)).href;
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = await importModule(url);
   } catch (e) {
     throw new AdapterLoadError(`--adapter ${modulePath}: could not load the module: ${(e as Error).message}`);
   }
-  const exported = mod.default ?? mod.adapters;
+  const exported = exportedAdapters(mod);
   const list = Array.isArray(exported) ? exported : [exported];
   const out = new Map<ProfileName, Adapter>();
   for (const [i, a] of list.entries()) {
