@@ -1,7 +1,51 @@
 #!/usr/bin/env node
-// The dirtyspec command. Loads TypeScript through tsx, then the command-line tool.
-import { register } from 'tsx/esm/api';
+// The dirtyspec command.
+//
+// Installed from the registry or a packed tarball, it runs the compiled JavaScript in
+// dist/ (built by `npm run build`, which `npm pack` and `npm publish` run first through
+// prepack), with no TypeScript loader. In a checkout of the repository, where the
+// TypeScript sources are, it runs those through tsx: an edit needs no build step, and a
+// dist/ left over from an earlier pack is never what runs. There, the package's
+// self-references (`dirtyspec/adapters`, as the example adapter imports them) resolve to
+// the sources through the export condition "dirtyspec-source" (package.json "exports").
+//
+// Exit status 2, never 1, for a crash of the tool itself (a missing module, a bug):
+// 1 means "does not conform" and must not be said by accident.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../conformance/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+function crash(e) {
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const debug = Boolean(process.env.DIRTYSPEC_DEBUG);
+  process.stderr.write(
+    `dirtyspec: internal error: ${what}\n` +
+      'dirtyspec crashed: this is a fault in dirtyspec or in its installation, not a verdict on the implementation (exit status 2)' +
+      `${debug ? '' : '; DIRTYSPEC_DEBUG=1 prints the stack'}\n` +
+      (debug && e instanceof Error && e.stack !== undefined ? `${e.stack}\n` : ''),
+  );
+  process.exit(2);
+}
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
+
+const SOURCE_CONDITION = `export async function resolve(specifier, context, next) {
+  const conditions = context.conditions ?? [];
+  return next(specifier, conditions.includes('dirtyspec-source') ? context : { ...context, conditions: [...conditions, 'dirtyspec-source'] });
+}`;
+
+try {
+  const source = new URL('../conformance/cli/main.ts', import.meta.url);
+  let entry = new URL('../dist/conformance/cli/main.js', import.meta.url);
+  if (existsSync(source)) {
+    const { register } = await import('tsx/esm/api');
+    register();
+    const { register: registerHooks } = await import('node:module');
+    registerHooks(`data:text/javascript,${encodeURIComponent(SOURCE_CONDITION)}`);
+    entry = source;
+  } else if (!existsSync(entry)) {
+    throw new Error(`${entry.pathname} is missing: this copy of dirtyspec was neither built (npm run build) nor is it a checkout with the TypeScript sources`);
+  }
+  const { main } = await import(entry.href);
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  crash(e);
+}
