@@ -8,6 +8,7 @@ import { execAdapters } from '../protocol/exec-adapters.ts';
 import { LoopbackChannel } from '../protocol/channel.ts';
 import { ExecPeer } from '../protocol/peer.ts';
 import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
+import { runLib } from '../lib/run-lib.ts';
 import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
 import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
 import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
@@ -30,7 +31,7 @@ export const MAX_COMMANDS = 10_000;
 const MAX_SEED = 0xffff_ffff;
 const MIN_SEED = -0x8000_0000;
 
-export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE | --exec COMMAND] [--runs N] [--seed N]
+export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE | --exec COMMAND | --lib LIBRARY] [--runs N] [--seed N]
                      [--replay PATH] [--timeout MS] [--max-commands N]
                      [--json FILE] [--junit FILE] [--html FILE]
 
@@ -44,6 +45,8 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --exec COMMAND     start COMMAND (through /bin/sh) and check the implementation it runs over
                      the JSON-lines protocol (conformance/protocol/PROTOCOL.md), every profile
                      its hello names unless --profile says which
+  --lib LIBRARY      load the shared library LIBRARY (the C ABI of conformance/lib/dirtyspec.h)
+                     in a child process and check it in process; a crash or a hang is undecided
   --record FILE      also write every operation of the run with its results as a trace,
                      for dirtyspec check-trace
   --runs N           sequences per profile (default ${DEFAULT_RUNS})
@@ -65,6 +68,7 @@ const FLAGS = {
   profile: { type: 'string', multiple: true },
   adapter: { type: 'string' },
   exec: { type: 'string' },
+  lib: { type: 'string' },
   record: { type: 'string' },
   runs: { type: 'string' },
   seed: { type: 'string' },
@@ -81,6 +85,8 @@ export interface RunRequest {
   readonly adapterModule?: string;
   /** --exec: the command that starts an implementation speaking the protocol. */
   readonly execCommand?: string;
+  /** --lib: the shared library implementing dirtyspec.h. */
+  readonly libPath?: string;
   /** --record: where the trace goes. */
   readonly record?: string;
   readonly runs: number;
@@ -110,6 +116,8 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   const adapterModule = stringFlag(flags, 'adapter');
   const execCommand = stringFlag(flags, 'exec');
   if (adapterModule !== undefined && execCommand !== undefined) throw new UsageError('--adapter and --exec each name the implementation to check: give one of them');
+  const libPath = stringFlag(flags, 'lib');
+  if (libPath !== undefined && (adapterModule ?? execCommand) !== undefined) throw new UsageError(`--lib and ${adapterModule !== undefined ? '--adapter' : '--exec'} each name the implementation to check: give one of them`);
   const record = stringFlag(flags, 'record');
   const json = stringFlag(flags, 'json');
   const junit = stringFlag(flags, 'junit');
@@ -121,6 +129,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     maxCommands: intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS),
     ...(adapterModule === undefined ? {} : { adapterModule }),
     ...(execCommand === undefined ? {} : { execCommand }),
+    ...(libPath === undefined ? {} : { libPath }),
     ...(record === undefined ? {} : { record }),
     ...(seed === undefined ? {} : { seed }),
     ...(replay === undefined ? {} : { replay }),
@@ -198,6 +207,7 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     io.out(`${RUN_HELP}\n`);
     return 0;
   }
+  if (req.libPath !== undefined) return runLib({ ...req, libPath: req.libPath }, argv, io);
   // AdapterLoadError and UsageError propagate to main: exit status 2.
   let peer: ExecPeer | undefined;
   if (req.execCommand !== undefined) {
@@ -275,10 +285,11 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
 }
 
 /** The human report on stdout and the report files asked for; the exit status. */
-async function reportResults(req: RunRequest, results: readonly ProfileResult[], io: Io): Promise<number> {
+export async function reportResults(req: RunRequest, results: readonly ProfileResult[], io: Io): Promise<number> {
   const ctx: ReportContext = {
     ...(req.adapterModule === undefined ? {} : { adapterModule: req.adapterModule }),
     ...(req.execCommand === undefined ? {} : { execCommand: req.execCommand }),
+    ...(req.libPath === undefined ? {} : { libPath: req.libPath }),
     ...(req.maxCommands === DEFAULT_MAX_COMMANDS ? {} : { maxCommands: req.maxCommands }),
     ...(req.timeoutMs === DEFAULT_TIMEOUT_MS ? {} : { timeoutMs: req.timeoutMs }),
     runs: req.runs,

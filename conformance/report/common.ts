@@ -10,6 +10,8 @@ export interface ReportContext {
   readonly adapterModule?: string;
   /** The --exec command as the user gave it. */
   readonly execCommand?: string;
+  /** The --lib library as the user gave it. */
+  readonly libPath?: string;
   /** --max-commands when it is not the default: the replay path depends on it, so the replay command repeats it. */
   readonly maxCommands?: number;
   /** --timeout when not the default: a replay needs the same limit. */
@@ -73,6 +75,7 @@ export function replayCommand(result: ProfileResult, ctx: ReportContext = {}): s
   const words = ['npx', 'dirtyspec', 'run', '--profile', result.name];
   if (ctx.adapterModule !== undefined) words.push('--adapter', shellQuote(ctx.adapterModule));
   if (ctx.execCommand !== undefined) words.push('--exec', shellQuote(ctx.execCommand));
+  if (ctx.libPath !== undefined) words.push('--lib', shellQuote(ctx.libPath));
   words.push('--seed', String(result.replay.seed));
   if (result.replay.path !== '') words.push('--replay', `'${result.replay.path.replace(/'/g, `'\\''`)}'`);
   else if (ctx.runs !== undefined) words.push('--runs', String(ctx.runs));

@@ -1,0 +1,255 @@
+/*
+ * dirtyspec.h: the C ABI of the dirtyspec conformance kit, version 1.
+ *
+ *   dirtyspec run --lib ./libimpl.so
+ *
+ * loads a shared library exporting the functions below and checks it, in process, with
+ * the same engine, verdicts and replay as --adapter and --exec. The contract is
+ * conformance/lib/C-ABI.md; what each operation must do is conformance/ADAPTERS.md.
+ *
+ * The kit passes, to each create, a table of callbacks (struct dirtyspec_kit): the
+ * memory it owns (page tables, context descriptors), frames, the SMMU port and the
+ * user's bitmap buffer. The implementation touches kit memory only through them, and
+ * every callback is a point where the kit may interleave (a DMA write, a software
+ * change), exactly as a protocol callback is.
+ *
+ * Single-threaded: the kit calls one function at a time, from one thread, and the
+ * implementation makes callbacks only from that thread, while a function of its
+ * instance is running. Errors are negative Linux errno values.
+ */
+#ifndef DIRTYSPEC_H
+#define DIRTYSPEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version: dirtyspec_hello answers it, the kit refuses any other. */
+#define DIRTYSPEC_ABI_VERSION 1
+
+/* Profiles, as a bit mask in struct dirtyspec_hello. */
+#define DIRTYSPEC_PROFILE_SMMU_HW (1u << 0)
+#define DIRTYSPEC_PROFILE_SMMU_DRIVER (1u << 1)
+#define DIRTYSPEC_PROFILE_IOVA_BITMAP (1u << 2)
+#define DIRTYSPEC_PROFILE_VFIO_TYPE1 (1u << 3)
+
+/*
+ * Memory orders of an access, the values of GCC's __ATOMIC_* (so the shim passes them
+ * through), plus DIRTYSPEC_ORDER_PLAIN for an ordinary C access (no READ_ONCE). The kit's
+ * memory is sequentially consistent: every access is single-copy atomic and the order
+ * is checked (an unknown value makes the run undecided) but does not change what the
+ * access does.
+ */
+#define DIRTYSPEC_ORDER_RELAXED 0
+#define DIRTYSPEC_ORDER_CONSUME 1
+#define DIRTYSPEC_ORDER_ACQUIRE 2
+#define DIRTYSPEC_ORDER_RELEASE 3
+#define DIRTYSPEC_ORDER_ACQ_REL 4
+#define DIRTYSPEC_ORDER_SEQ_CST 5
+#define DIRTYSPEC_ORDER_PLAIN 6
+
+/* SMMU commands (ARM IHI 0070 G.b §4.4, §4.5, §4.7), as the kit's port takes them. */
+#define DIRTYSPEC_CMD_TLBI_NH_VA 1   /* asid, iova, size */
+#define DIRTYSPEC_CMD_TLBI_NH_ASID 2 /* asid */
+#define DIRTYSPEC_CMD_CFGI_CD 3      /* stream_id */
+#define DIRTYSPEC_CMD_SYNC 4
+
+struct dirtyspec_cmd {
+	uint32_t op; /* DIRTYSPEC_CMD_* */
+	uint32_t stream_id;
+	uint32_t asid;
+	uint32_t reserved; /* 0 */
+	uint64_t iova;
+	uint64_t size;
+};
+
+/* DMA results of profile smmu-hw: 0 is success, the rest are the fault kinds. */
+#define DIRTYSPEC_DMA_OK 0
+#define DIRTYSPEC_FAULT_TRANSLATION 1
+#define DIRTYSPEC_FAULT_PERMISSION 2
+#define DIRTYSPEC_FAULT_ACCESS_FLAG 3
+#define DIRTYSPEC_FAULT_ADDRESS_SIZE 4
+#define DIRTYSPEC_FAULT_BAD_STREAM 5
+
+/*
+ * The callbacks. Every create gets a pointer to one; it stays valid until the instance
+ * is destroyed or freed. Pass `ctx` back as the first argument. Only the callbacks of
+ * the instance's profile are set; the others are NULL.
+ *
+ * Memory (smmu-hw, smmu-driver): physical addresses, 8-byte aligned, in frames the kit
+ * handed out. An access anywhere else makes the run undecided (the callback returns 0).
+ */
+struct dirtyspec_kit {
+	uint32_t abi;  /* DIRTYSPEC_ABI_VERSION */
+	uint32_t size; /* sizeof(struct dirtyspec_kit) */
+	void *ctx;
+
+	uint64_t (*load)(void *ctx, uint64_t pa, int order);
+	void (*store)(void *ctx, uint64_t pa, uint64_t value, int order);
+	/* Returns the old value; writes `replacement` only if the old value is `expected`. */
+	uint64_t (*cmpxchg)(void *ctx, uint64_t pa, uint64_t expected, uint64_t replacement, int order);
+	uint64_t (*xchg)(void *ctx, uint64_t pa, uint64_t value, int order);
+	uint64_t (*fetch_or)(void *ctx, uint64_t pa, uint64_t mask, int order);
+	uint64_t (*fetch_and)(void *ctx, uint64_t pa, uint64_t mask, int order);
+	/* A zeroed 4 KiB frame: its physical address (never 0). */
+	uint64_t (*alloc_frame)(void *ctx);
+	void (*free_frame)(void *ctx, uint64_t pa);
+
+	/* The kit's SMMU (smmu-driver): synchronous, like MMIO and the command queue. */
+	void (*attach_stream)(void *ctx, uint32_t stream_id, uint64_t cd_pa);
+	void (*detach_stream)(void *ctx, uint32_t stream_id);
+	/* Everything before a DIRTYSPEC_CMD_SYNC is complete when it returns. */
+	void (*submit)(void *ctx, const struct dirtyspec_cmd *cmds, uint32_t n);
+
+	/* The user's bitmap buffer (iova-bitmap): 4 KiB pages, pinned before written. */
+	bool (*pin)(void *ctx, uint64_t page);
+	void (*unpin)(void *ctx, uint64_t page);
+	void (*or_byte)(void *ctx, uint64_t page, uint32_t offset, uint32_t mask);
+	void (*fill_bytes)(void *ctx, uint64_t page, uint32_t start, uint32_t end, uint32_t value);
+};
+
+/*
+ * A dirty bitmap the implementation fills: bit i (bit i % 8 of byte i / 8) is the 4 KiB
+ * page at iova + i * 4096. The kit owns `bytes` (cap bytes, zeroed) and sets iova, size
+ * and cap; the implementation sets `len`, the bytes it answers (ALIGN(pages, 64) / 8 for
+ * the range; 0 in vfio-type1 when the call returns no bitmap). A len above cap, or not
+ * the length the range needs, makes the run undecided.
+ */
+struct dirtyspec_bitmap {
+	uint8_t *bytes;
+	uint64_t iova;
+	uint64_t size;
+	uint64_t cap;
+	uint64_t len;
+};
+
+struct dirtyspec_hello {
+	uint32_t abi;      /* DIRTYSPEC_ABI_VERSION */
+	uint32_t profiles; /* DIRTYSPEC_PROFILE_* it implements */
+	const char *name;  /* 1 to 200 characters, static */
+};
+
+/* ---- exported by every implementation -------------------------------------------- */
+
+/* Fills *hello. `kit_abi` is the kit's DIRTYSPEC_ABI_VERSION; 0, or -EPROTO to refuse it. */
+int dirtyspec_hello(uint32_t kit_abi, struct dirtyspec_hello *hello);
+
+/* ---- profile smmu-hw: the implementation is the SMMU ----------------------------- */
+
+struct dirtyspec_smmu_hw_config {
+	uint32_t httu; /* SMMU_IDR0.HTTU to present: 0, 1 or 2 */
+	uint32_t bbml; /* SMMU_IDR3.BBML to present: 0, 1 or 2 */
+	uint32_t iotlb_capacity;
+};
+
+int dirtyspec_smmu_hw_create(const struct dirtyspec_kit *kit, const struct dirtyspec_smmu_hw_config *config, void **instance);
+void dirtyspec_smmu_hw_read_registers(void *smmu, uint32_t *idr0, uint32_t *idr3);
+void dirtyspec_smmu_hw_attach_stream(void *smmu, uint32_t stream_id, uint64_t cd_pa);
+void dirtyspec_smmu_hw_detach_stream(void *smmu, uint32_t stream_id);
+void dirtyspec_smmu_hw_submit(void *smmu, const struct dirtyspec_cmd *cmds, uint32_t n);
+/* DIRTYSPEC_DMA_OK with *pa set, or a DIRTYSPEC_FAULT_*. */
+int dirtyspec_smmu_hw_dma_read(void *smmu, uint32_t stream_id, uint64_t iova, uint64_t *pa);
+int dirtyspec_smmu_hw_dma_write(void *smmu, uint32_t stream_id, uint64_t iova, uint64_t *pa);
+void dirtyspec_smmu_hw_destroy(void *smmu);
+
+/* ---- profile smmu-driver: the implementation is the page-table driver -------------- */
+
+struct dirtyspec_smmu_driver_config {
+	uint32_t asid;
+	uint32_t idr0; /* the kit SMMU's SMMU_IDR0 (HTTU: bits 7:6) */
+	uint32_t idr3; /* SMMU_IDR3 (BBML: bits 12:11) */
+	bool dirty_capable;  /* IOMMU_HWPT_ALLOC_DIRTY_TRACKING */
+	bool page_granular;  /* split blocks while tracking, merge after */
+};
+
+int dirtyspec_smmu_driver_create(const struct dirtyspec_kit *kit, const struct dirtyspec_smmu_driver_config *config, void **instance);
+/* prot: IOMMU_READ (1) | IOMMU_WRITE (2). 0 or -errno. */
+int dirtyspec_smmu_driver_map(void *domain, uint64_t iova, uint64_t paddr, uint64_t size, uint32_t prot);
+/* Bytes unmapped; the dirty state of what was removed in *dirty (relative to iova). */
+uint64_t dirtyspec_smmu_driver_unmap(void *domain, uint64_t iova, uint64_t size, struct dirtyspec_bitmap *dirty);
+int dirtyspec_smmu_driver_split_block(void *domain, uint64_t iova);
+int dirtyspec_smmu_driver_merge_pages(void *domain, uint64_t iova, uint32_t level);
+/* flags: IOMMU_DIRTY_NO_CLEAR (1). 0 or -errno; the dirty pages in *dirty. */
+int dirtyspec_smmu_driver_read_and_clear_dirty(void *domain, uint64_t iova, uint64_t size, uint32_t flags, struct dirtyspec_bitmap *dirty);
+int dirtyspec_smmu_driver_set_dirty_tracking(void *domain, bool enable);
+int dirtyspec_smmu_driver_attach(void *domain, uint32_t stream_id);
+void dirtyspec_smmu_driver_destroy(void *domain);
+
+/* ---- profile iova-bitmap: the implementation is the bitmap window code ------------ */
+
+struct dirtyspec_iova_bitmap_args {
+	uint64_t iova, length, page_size;
+	int64_t offset;           /* of the bitmap in the user buffer: any alignment */
+	int64_t bitmap_size;      /* bytes the user says the bitmap has */
+	int64_t buffer_size;      /* bytes of the whole user buffer */
+	int64_t max_pinned_pages; /* most user pages pinned at once */
+};
+
+/* iova_bitmap_alloc: 0 and *instance, or the negative errno it refused with (then no instance). */
+int dirtyspec_iova_bitmap_create(const struct dirtyspec_kit *kit, const struct dirtyspec_iova_bitmap_args *args, void **instance);
+int dirtyspec_iova_bitmap_set(void *bitmap, uint64_t iova, uint64_t length);
+/* iova_bitmap_free: unpins everything (callbacks) and releases the instance. */
+void dirtyspec_iova_bitmap_free(void *bitmap);
+/* Releases an instance that was not freed, without callbacks: its buffer is gone. */
+void dirtyspec_iova_bitmap_destroy(void *bitmap);
+
+/* ---- profile vfio-type1: the implementation is a VFIO type1 container ------------ */
+
+struct dirtyspec_vfio_type1_config {
+	bool hw_dirty;
+	uint32_t dma_entry_limit; /* 65535 unless the kit says otherwise */
+};
+
+/* struct vfio_bitmap: bytes per bit, bytes of the user buffer, its contents (CLEAR_BITMAP) or NULL. */
+struct dirtyspec_vfio_bitmap {
+	uint64_t pgsize;
+	uint64_t size;
+	const uint8_t *data;
+	uint64_t data_len;
+};
+
+/* struct vfio_iommu_type1_dirty_bitmap_get. */
+struct dirtyspec_vfio_range {
+	uint64_t iova;
+	uint64_t size;
+	struct dirtyspec_vfio_bitmap bitmap;
+};
+
+#define DIRTYSPEC_MAX_IOVA_RANGES 16
+
+/* VFIO_IOMMU_GET_INFO with its capabilities. */
+struct dirtyspec_vfio_info {
+	int32_t errno_value;
+	uint32_t flags;
+	uint64_t iova_pgsizes;
+	uint32_t migration_flags;
+	uint32_t dma_avail;
+	uint64_t migration_pgsize_bitmap;
+	uint64_t max_dirty_bitmap_size;
+	uint32_t n_iova_ranges; /* 1 to DIRTYSPEC_MAX_IOVA_RANGES */
+	uint32_t reserved;
+	struct {
+		uint64_t start, end; /* inclusive */
+	} iova_ranges[DIRTYSPEC_MAX_IOVA_RANGES];
+};
+
+int dirtyspec_vfio_type1_create(const struct dirtyspec_kit *kit, const struct dirtyspec_vfio_type1_config *config, void **instance, uint64_t *vaddr_limit);
+int dirtyspec_vfio_type1_check_extension(void *container, int64_t extension);
+void dirtyspec_vfio_type1_get_info(void *container, struct dirtyspec_vfio_info *info);
+int dirtyspec_vfio_type1_map_dma(void *container, uint32_t flags, uint64_t vaddr, uint64_t iova, uint64_t size);
+/* `bitmap` NULL without VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP's struct; *unmapped bytes; the dirty bitmap in *out (len 0: none). */
+int dirtyspec_vfio_type1_unmap_dma(void *container, uint32_t flags, uint64_t iova, uint64_t size, const struct dirtyspec_vfio_bitmap *bitmap, uint64_t *unmapped, struct dirtyspec_bitmap *out);
+/* `range` NULL when the call has none; GET_BITMAP(_NOCLEAR) answer in *out (len 0: none). */
+int dirtyspec_vfio_type1_dirty_pages(void *container, uint32_t flags, const struct dirtyspec_vfio_range *range, struct dirtyspec_bitmap *out);
+/* 1 if the device's 4-byte write at iova went through the IOMMU, 0 if it faulted. */
+int dirtyspec_vfio_type1_device_dma_write(void *container, uint64_t iova);
+void dirtyspec_vfio_type1_destroy(void *container);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DIRTYSPEC_H */
