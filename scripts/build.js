@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// `npm run build` (and `npm pack` / `npm publish`, through prepack): the package's
+// JavaScript and type declarations in dist/, so an installed kit runs without a
+// TypeScript loader and a user's project type-checks against it with default settings.
+//  1. tsc -p tsconfig.build.json: everything but tests and test fixtures; relative `.ts`
+//     imports become `.js` (rewriteRelativeImportExtensions).
+//  2. tsc leaves `.ts` in the declarations' import paths; they become `.js`, which every
+//     moduleResolution setting finds (node16, nodenext, bundler), with no
+//     allowImportingTsExtensions needed in the user's project.
+//  3. The files the code reads at run time beside itself (the protocol's JSON Schemas).
+import { spawnSync } from 'node:child_process';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(root, 'dist');
+const tsc = join(root, 'node_modules', '.bin', 'tsc');
+
+rmSync(dist, { recursive: true, force: true });
+const built = spawnSync(tsc, ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (built.status !== 0) {
+  console.error(`build: tsc -p tsconfig.build.json failed (${built.error?.message ?? `exit status ${built.status}`})`);
+  process.exit(1);
+}
+
+// `from './x.ts'`, `import('./x.ts')` and `export * from '../y.ts'`: relative specifiers only.
+const TS_SPECIFIER = /((?:from|import)\s*\(?\s*)(['"])(\.\.?\/[^'"]*?)\.(m?)ts\2/g;
+let declarations = 0;
+for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue;
+  const file = join(entry.parentPath ?? entry.path, entry.name);
+  const text = readFileSync(file, 'utf8');
+  const fixed = text.replace(TS_SPECIFIER, (_all, lead, quote, path, m) => `${lead}${quote}${path}.${m}js${quote}`);
+  if (fixed !== text) writeFileSync(file, fixed);
+  declarations++;
+}
+
+cpSync(join(root, 'conformance', 'protocol', 'schema'), join(dist, 'conformance', 'protocol', 'schema'), { recursive: true });
+console.log(`build: dist/ (${declarations} declaration files), the protocol schemas copied`);
