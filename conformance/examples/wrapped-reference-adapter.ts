@@ -1,8 +1,11 @@
 // An adapter module as a third party would write one, for `dirtyspec run --adapter`:
 // here the reference SMMU with one twist, a tiny 2-entry IOTLB, to show the shape. A
-// real adapter wraps your own SMMU model or driver the same way.
-import { referenceSmmuHwAdapter } from '../adapters/reference.ts';
-import type { SmmuHwAdapter } from '../adapters/types.ts';
+// real adapter wraps your own SMMU model or driver the same way. It imports the kit as
+// your project would, by its package name: copy it as it is. (In this repository the same
+// names resolve to the TypeScript sources: package.json "exports", condition
+// "dirtyspec-source".)
+import { referenceSmmuHwAdapter } from 'dirtyspec/reference';
+import type { SmmuHwAdapter } from 'dirtyspec/adapters';
 
 const reference = referenceSmmuHwAdapter();
 
