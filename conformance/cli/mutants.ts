@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PROFILES } from '../adapters/types.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
-import { mutants as zoo, type Mutant } from '../mutants/index.ts';
+import { mutants as zoo, type BugClass, type Mutant } from '../mutants/index.ts';
 import { unique } from '../report/common.ts';
 import { htmlMutantsReport } from '../report/html.ts';
 import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, stringFlag, type Io } from './args.ts';
@@ -62,7 +62,7 @@ export interface MutantOutcome {
 
 export interface MutantRow {
   readonly name: string;
-  readonly class: number;
+  readonly class: BugClass;
   readonly profile: string;
   readonly killed: boolean;
   readonly verdict: ProfileResult['verdict'];
@@ -122,7 +122,7 @@ export function killTable(rows: readonly MutantRow[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) =>
     c
-      .map((x, i) => (i === c.length - 1 ? x : i === 1 || i === 4 || i === 5 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!)))
+      .map((x, i) => (i === c.length - 1 ? x : i === 4 || i === 5 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
   const out = [line(header), ...cells.map(line)];

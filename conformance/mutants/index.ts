@@ -6,7 +6,7 @@ import { smmuMutants } from './smmu-mutants.ts';
 import { vfioMutants } from './vfio-mutants.ts';
 import type { Mutant } from './types.ts';
 
-export type { BugClass, Mutant } from './types.ts';
+export { BUG_CLASSES, type BugClass, type Mutant } from './types.ts';
 
 export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants, ...vfioMutants];
 

@@ -4,6 +4,8 @@
 import { KitBuffer } from '../engine/iova-bitmap-profile.ts';
 import { referenceIovaBitmapAdapter, referenceVfioType1Adapter } from '../adapters/reference.ts';
 import type { IovaBitmapAdapter, IovaBitmapArgs, VfioType1Adapter, VfioType1Instance } from '../adapters/types.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SmmuPort } from '../../impl/domain.ts';
@@ -13,7 +15,7 @@ import { decodeCd } from '../../impl/smmu/registers.ts';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
 import type { DirtyBitmap, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
-import { findMutant, mutants } from './index.ts';
+import { BUG_CLASSES, findMutant, mutants } from './index.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const PA = 0x8000_0000;
@@ -343,12 +345,23 @@ test('[PTE-1] the zoo: at least 14 mutants, unique kebab-case names, adapters of
     assert.match(m.name, /^[a-z0-9]+(?:-[a-z0-9]+)*$/, `${m.name} is kebab-case`);
     assert.is(m.adapter.profile, m.profile, `${m.name}: adapter profile`);
     assert.is(m.adapter.name, m.name, `${m.name}: adapter name`);
-    assert.ok([1, 2, 3, 4, 5, 6].includes(m.bugClass), `${m.name}: bug class`);
-    assert.ok(m.description.includes(`Class ${m.bugClass}`), `${m.name}: the description justifies class ${m.bugClass}`);
+    assert.ok(BUG_CLASSES.includes(m.bugClass), `${m.name}: bug class`);
+    assert.ok(m.description.includes(`Class ${m.bugClass}: `), `${m.name}: the description justifies class ${m.bugClass}`);
     assert.is(findMutant(m.name), m);
     assert.is(directedTitles.filter((t) => t.includes(`mutant ${m.name} deviates from the reference`)).length, 1, `${m.name} has one directed test`);
   }
   assert.is(findMutant('no-such-mutant'), undefined);
+});
+
+test('every bug class is defined under its own heading in the docs/ page of bug classes, and some mutant belongs to it', () => {
+  const docs = new URL('../../docs/', import.meta.url).pathname;
+  const text = readdirSync(docs)
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => readFileSync(join(docs, f), 'utf8'))
+    .join('\n');
+  const headings = [...text.matchAll(/^## `([a-z-]+)`$/gm)].map((m) => m[1]);
+  assert.equal(headings, [...BUG_CLASSES], 'the headings are the classes, in order');
+  for (const c of BUG_CLASSES) assert.ok(mutants.some((m) => m.bugClass === c), `class ${c} has a mutant`);
 });
 
 

@@ -1,10 +1,24 @@
 // A mutant: the reference implementation with one deliberate fault, as an adapter the
 // conformance suite runs like any third party's. The suite is only as good as the
-// mutants it kills (../../../shared/reference/BUG-CLASSES.md).
+// mutants it kills; each belongs to one of the bug classes defined in docs/BUG-CLASSES.
 import type { Adapter, ProfileName } from '../adapters/types.ts';
 
-/** The bug classes of BUG-CLASSES.md. */
-export type BugClass = 1 | 2 | 3 | 4 | 5 | 6;
+/**
+ * The bug classes, each defined (with real upstream fixes) under its own heading in
+ * docs/BUG-CLASSES: how a dirty page is lost, over-reported, or bad input let through.
+ */
+export const BUG_CLASSES = [
+  'boundary-arithmetic',
+  'stale-iotlb',
+  'racy-update',
+  'state-not-carried',
+  'scope-change',
+  'over-clear',
+  'bad-input-accepted',
+  'false-dirty',
+  'wrong-address',
+] as const;
+export type BugClass = (typeof BUG_CLASSES)[number];
 
 export interface Mutant {
   /** Kebab-case, unique in the zoo. */

@@ -173,11 +173,11 @@ test('[PTE-1] the graph of each machine has every transition on an arrow line, a
   assert.match(inlineSvg('<?xml version="1.0"?>\n<!DOCTYPE svg>\n<svg width="100pt" height="50pt"\n viewBox="0 0 100 50"><!-- c -->\n<g/></svg>\n'), /^<svg role="img" style="max-width:125px"\n viewBox="0 0 100 50"><g\/><\/svg>$/);
 });
 
-const killed: MutantReportEntry = { name: 'clear-<x>', bugClass: 2, profile: 'smmu-driver', description: 'Clears & forgets <b>.', killed: true, result: lost };
-const survived: MutantReportEntry = { name: 'quiet', bugClass: 5, profile: 'smmu-hw', description: 'Hides.', killed: false, result: conforming };
+const killed: MutantReportEntry = { name: 'clear-<x>', bugClass: 'stale-iotlb', profile: 'smmu-driver', description: 'Clears & forgets <b>.', killed: true, result: lost };
+const survived: MutantReportEntry = { name: 'quiet', bugClass: 'false-dirty', profile: 'smmu-hw', description: 'Hides.', killed: false, result: conforming };
 const crashed: MutantReportEntry = {
   name: 'oops',
-  bugClass: 4,
+  bugClass: 'bad-input-accepted',
   profile: 'iova-bitmap',
   description: 'Divides by zero.',
   killed: true,

@@ -8,6 +8,7 @@
 // has a section per mutant, each kill shown the same way. Everything from the run is
 // escaped; the size grows with the counterexamples shown, not with the commands run.
 import type { ProfileResult } from '../engine/run-profile.ts';
+import type { BugClass } from '../mutants/types.ts';
 import { configLine, coveragePercent, kindLabel, overallVerdict, replayCommand, requirementText, shellQuote, sortedRequirements, unique, verdictLabel, type ReportContext } from './common.ts';
 import { unionCoverage } from './human.ts';
 import { diagramFigure, machineById } from './html/diagrams.ts';
@@ -131,7 +132,7 @@ export async function htmlRunReport(results: readonly ProfileResult[], ctx: Repo
 /** A mutant's run as the mutants report shows it. */
 export interface MutantReportEntry {
   readonly name: string;
-  readonly bugClass: number;
+  readonly bugClass: BugClass;
   readonly profile: string;
   readonly description: string;
   readonly killed: boolean;
@@ -169,7 +170,7 @@ async function mutantSection(e: MutantReportEntry, ctx: MutantsReportContext): P
       : await outcomeSection(r, prefix, ctx.seedsByName === false ? undefined : mutantReplay(e, ctx), crash);
   return [
     `<section class="mutant" id="${prefix}" data-mutant="${esc(e.name)}" data-state="${state}">`,
-    `<header><h2><code>${esc(e.name)}</code></h2>${badge(state, state)}<span class="meta">class ${e.bugClass} · profile <code>${esc(e.profile)}</code> · ${stats(r)}</span></header>`,
+    `<header><h2><code>${esc(e.name)}</code></h2>${badge(state, state)}<span class="meta">class <code>${esc(e.bugClass)}</code> · profile <code>${esc(e.profile)}</code> · ${stats(r)}</span></header>`,
     `<p>${esc(e.description)}</p>`,
     body,
     '</section>',
@@ -183,7 +184,7 @@ export async function htmlMutantsReport(entries: readonly MutantReportEntry[], c
     const ce = e.result.counterexample;
     const steps = e.killed ? (ce?.steps.length ?? e.result.undecided?.steps.length ?? 0) : undefined;
     const req = e.killed ? (ce === undefined ? ['crash'] : unique(ce.violation.req)) : [];
-    return `<tr data-state="${state}"><td><a href="#m-${slug(e.name)}"><code>${esc(e.name)}</code></a></td><td class="num">${e.bugClass}</td><td><code>${esc(e.profile)}</code></td><td>${badge(state, state)}</td><td class="num">${e.killed ? e.result.seconds.toFixed(2) : '-'}</td><td class="num">${steps ?? '-'}</td><td>${req.length === 0 ? '-' : esc(req.join(', '))}</td></tr>`;
+    return `<tr data-state="${state}"><td><a href="#m-${slug(e.name)}"><code>${esc(e.name)}</code></a></td><td><code>${esc(e.bugClass)}</code></td><td><code>${esc(e.profile)}</code></td><td>${badge(state, state)}</td><td class="num">${e.killed ? e.result.seconds.toFixed(2) : '-'}</td><td class="num">${steps ?? '-'}</td><td>${req.length === 0 ? '-' : esc(req.join(', '))}</td></tr>`;
   });
   const sections: string[] = [];
   for (const e of entries) sections.push(await mutantSection(e, ctx));
