@@ -140,6 +140,8 @@ interface Slot {
 const bytesFor = (size: number) => Math.ceil(Math.ceil(size / 4096) / 64) * 8;
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
 const u64 = (v: unknown) => (typeof v === 'bigint' ? v : BigInt(v as number));
+/** A u64 argument as C sees it: two's complement, as the protocol's encoding wraps it (codec.ts). */
+const w64 = (v: bigint) => BigInt.asUintN(64, v);
 const num = (v: unknown) => (typeof v === 'bigint' ? Number(v) : (v as number));
 
 /** A native buffer that grows and is reused: the bytes of dirty bitmaps handed to the library. */
@@ -343,8 +345,8 @@ export class LibPeer {
     native.view(cap).fill(0);
     const b = Buffer.alloc(LAYOUT.bitmap.size);
     b.writeBigUInt64LE(ptr, LAYOUT.bitmap.bytes);
-    b.writeBigUInt64LE(u64(iova), LAYOUT.bitmap.iova);
-    b.writeBigUInt64LE(u64(size), LAYOUT.bitmap.sz);
+    b.writeBigUInt64LE(w64(u64(iova)), LAYOUT.bitmap.iova);
+    b.writeBigUInt64LE(w64(u64(size)), LAYOUT.bitmap.sz);
     b.writeBigUInt64LE(BigInt(cap), LAYOUT.bitmap.cap);
     return b;
   }
@@ -484,9 +486,9 @@ export class LibPeer {
         slot.buffer = buffer;
         const L = LAYOUT.iovaBitmapArgs;
         const a = Buffer.alloc(L.size);
-        a.writeBigUInt64LE(args.iova, L.iova);
-        a.writeBigUInt64LE(args.length, L.length);
-        a.writeBigUInt64LE(args.pageSize, L.pageSize);
+        a.writeBigUInt64LE(w64(args.iova), L.iova);
+        a.writeBigUInt64LE(w64(args.length), L.length);
+        a.writeBigUInt64LE(w64(args.pageSize), L.pageSize);
         a.writeBigInt64LE(BigInt(args.offset), L.offset);
         a.writeBigInt64LE(BigInt(args.bitmapSize), L.bitmapSize);
         a.writeBigInt64LE(BigInt(buffer.size), L.bufferSize);
@@ -499,7 +501,7 @@ export class LibPeer {
         const h = out[0]!;
         this.replace('iova-bitmap', () => this.call('iova_bitmap_destroy', () => f.destroy(h)));
         return {
-          set: async (iova, length) => this.call(`iova_bitmap_set(${hex(iova)}, ${hex(length)})`, () => f.set(h, iova, length) as number, String),
+          set: async (iova, length) => this.call(`iova_bitmap_set(${hex(iova)}, ${hex(length)})`, () => f.set(h, w64(iova), w64(length)) as number, String),
           free: async () => {
             this.live.delete('iova-bitmap'); // released by free: no destroy after it
             this.call('iova_bitmap_free', () => f.free(h));
@@ -515,8 +517,8 @@ export class LibPeer {
     const native = this.native();
     const dataNative = this.native();
     const encodeBitmap = (b: VfioBitmapArg, into: Buffer, at: number) => {
-      into.writeBigUInt64LE(b.pgsize, at + LAYOUT.vfioBitmap.pgsize);
-      into.writeBigUInt64LE(b.size, at + LAYOUT.vfioBitmap.sz);
+      into.writeBigUInt64LE(w64(b.pgsize), at + LAYOUT.vfioBitmap.pgsize);
+      into.writeBigUInt64LE(w64(b.size), at + LAYOUT.vfioBitmap.sz);
       if (b.data !== undefined) {
         const ptr = dataNative.reserve(b.data.length);
         dataNative.view(b.data.length).set(b.data);
@@ -557,7 +559,7 @@ export class LibPeer {
               iovaRanges: Array.from({ length: n }, (_, k) => ({ start: i.readBigUInt64LE(L.ranges + 16 * k), end: i.readBigUInt64LE(L.ranges + 16 * k + 8) })),
             };
           },
-          mapDma: async (flags, vaddr, iova, size) => ({ errno: this.call(`vfio_type1_map_dma(${flags}, ${hex(vaddr)}, ${hex(iova)}, ${hex(size)})`, () => f.mapDma(h, flags, vaddr, iova, size) as number, String) }),
+          mapDma: async (flags, vaddr, iova, size) => ({ errno: this.call(`vfio_type1_map_dma(${flags}, ${hex(vaddr)}, ${hex(iova)}, ${hex(size)})`, () => f.mapDma(h, flags, w64(vaddr), w64(iova), w64(size)) as number, String) }),
           unmapDma: async (flags, iova, size, bm) => {
             const what = `vfio_type1_unmap_dma(${flags}, ${hex(iova)}, ${hex(size)})`;
             let arg: Buffer | null = null;
@@ -567,7 +569,7 @@ export class LibPeer {
             }
             const unmapped = new BigUint64Array(1);
             const b = this.bitmapArg(native, iova, size, capFor(size));
-            const errno = this.call(what, () => f.unmapDma(h, flags, iova, size, arg, unmapped, b) as number, String);
+            const errno = this.call(what, () => f.unmapDma(h, flags, w64(iova), w64(size), arg, unmapped, b) as number, String);
             const bitmap = this.bitmapResult(what, native, b, true);
             return { errno, unmapped: unmapped[0]!, ...(bitmap === undefined ? {} : { bitmap }) };
           },
@@ -576,8 +578,8 @@ export class LibPeer {
             let r: Buffer | null = null;
             if (range !== undefined) {
               r = Buffer.alloc(LAYOUT.vfioRange.size);
-              r.writeBigUInt64LE(range.iova, LAYOUT.vfioRange.iova);
-              r.writeBigUInt64LE(range.size, LAYOUT.vfioRange.sz);
+              r.writeBigUInt64LE(w64(range.iova), LAYOUT.vfioRange.iova);
+              r.writeBigUInt64LE(w64(range.size), LAYOUT.vfioRange.sz);
               encodeBitmap(range.bitmap, r, LAYOUT.vfioRange.bitmap);
             }
             const b = this.bitmapArg(native, range?.iova ?? 0n, range?.size ?? 0n, range === undefined ? 0 : capFor(range.size));
@@ -586,7 +588,7 @@ export class LibPeer {
             return { errno, ...(bitmap === undefined ? {} : { bitmap }) };
           },
           deviceDmaWrite: async (iova) => {
-            const r = this.call(`vfio_type1_device_dma_write(${hex(iova)})`, () => f.deviceDmaWrite(h, iova) as number, String);
+            const r = this.call(`vfio_type1_device_dma_write(${hex(iova)})`, () => f.deviceDmaWrite(h, w64(iova)) as number, String);
             if (r !== 0 && r !== 1) throw new Undecided(`vfio_type1_device_dma_write(${hex(iova)}) returned ${r}: 1 (went through) or 0 (faulted)`);
             return { ok: r === 1 };
           },
