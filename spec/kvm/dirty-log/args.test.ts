@@ -169,7 +169,7 @@ test('[KVM-CLEAR-4] the range must lie inside the slot: first_page <= npages, nu
   assert.not.ok(clear({ slot: 7, firstPage: 128, numPages: 64 }).rangeOutside);
 });
 
-test('[KVM-CLEAR-5] num_pages not a multiple of 64 only when the range ends at the slot\'s end; num_pages 0 is fine', () => {
+test("[KVM-CLEAR-5] num_pages not a multiple of 64 only when the range ends at the slot's end; num_pages 0 is fine", () => {
   assert.ok(clear({ firstPage: 0, numPages: 36 }).numPagesUnaligned);
   assert.ok(clear({ firstPage: 0, numPages: 99 }).numPagesUnaligned);
   assert.not.ok(clear({ firstPage: 64, numPages: 36 }).numPagesUnaligned);
@@ -192,7 +192,7 @@ test('[KVM-CLEAR-7] bit i is page first_page + i; exactly the set bits are selec
   assert.throws(() => clearedPages(100, 32, 64, bits(0)), /KVM-CLEAR-2/);
 });
 
-test('[KVM-CLEAR-8] bits past the slot\'s end in the last word are ignored', () => {
+test("[KVM-CLEAR-8] bits past the slot's end in the last word are ignored", () => {
   assert.equal(clearedPages(100, 64, 36, bits(35, 36, 63)), [99]);
 });
 

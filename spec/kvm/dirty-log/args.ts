@@ -169,10 +169,7 @@ export function classifySetMemoryRegion(vm: KvmVmView, a: MemoryRegionArgs): Set
     gpaWraps: gpa + size >= U64_LIMIT,
     tooManyPages: npages > BigInt(KVM_MEM_MAX_NR_PAGES),
     sizeZero: size === 0n,
-    immutableChange:
-      old !== undefined &&
-      size !== 0n &&
-      (u64('slot.userspaceAddr', old.userspaceAddr) !== uaddr || u64('slot.memorySize', old.memorySize) !== size || ((old.flags ^ flags) & KVM_MEM_READONLY) !== 0),
+    immutableChange: old !== undefined && size !== 0n && (u64('slot.userspaceAddr', old.userspaceAddr) !== uaddr || u64('slot.memorySize', old.memorySize) !== size || ((old.flags ^ flags) & KVM_MEM_READONLY) !== 0),
     // Only creating or moving checks overlap (kvm_check_memslot_overlap), and a zero-size call has nothing to overlap.
     overlaps: size !== 0n && (old === undefined || moves) && overlaps,
     logDirty: (flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0,
@@ -256,7 +253,8 @@ export function classifyClearDirtyLog(vm: KvmVmView, a: ClearDirtyLogArgs): Clea
  * at or past npages are ignored.
  */
 export function clearedPages(npages: number, firstPage: number, numPages: number, bitmap: Uint8Array): number[] {
-  if (firstPage % 64 !== 0 || firstPage > npages || numPages > npages - firstPage) throw new RangeError(`clearedPages: first_page ${firstPage}, num_pages ${numPages} is not a valid range of a ${npages}-page slot (KVM-CLEAR-2, KVM-CLEAR-4)`);
+  if (firstPage % 64 !== 0 || firstPage > npages || numPages > npages - firstPage)
+    throw new RangeError(`clearedPages: first_page ${firstPage}, num_pages ${numPages} is not a valid range of a ${npages}-page slot (KVM-CLEAR-2, KVM-CLEAR-4)`);
   const out: number[] = [];
   const bits = Math.ceil(numPages / 64) * 64;
   for (let i = 0; i < bits; i++) {

@@ -106,7 +106,20 @@ test('[KVM-PT-16] a write to a read-only slot is an MMIO exit and changes nothin
 
 test('[KVM-PT-14] every transition of the machine is taken by some state and event of its alphabet', () => {
   const seen = new Set<string>();
-  const states = [[], WRITABLE, HUGE, PROTECTED, CLEAN, HUGE_PROTECTED, [W()], [W(), PROTECT()], [W(), PROTECT({ hwDirty: true })], [...CLEAN, W()], [W({ logging: false, hugeBacked: true })], [W({ logging: false, hugeBacked: true }), PROTECT({ split: false })]];
+  const states = [
+    [],
+    WRITABLE,
+    HUGE,
+    PROTECTED,
+    CLEAN,
+    HUGE_PROTECTED,
+    [W()],
+    [W(), PROTECT()],
+    [W(), PROTECT({ hwDirty: true })],
+    [...CLEAN, W()],
+    [W({ logging: false, hugeBacked: true })],
+    [W({ logging: false, hugeBacked: true }), PROTECT({ split: false })],
+  ];
   for (const p of states) {
     const s = run(m, p)[0];
     for (const e of KVM_GUEST_PAGE_EVENTS) {
@@ -114,7 +127,10 @@ test('[KVM-PT-14] every transition of the machine is taken by some state and eve
     }
   }
   const all = machineTransitions(m).map((t) => t.key);
-  assert.equal(all.filter((k) => !seen.has(k)), []);
+  assert.equal(
+    all.filter((k) => !seen.has(k)),
+    [],
+  );
 });
 
 test.run();

@@ -26,7 +26,15 @@ const CLEAR_OK: ClearDirtyLogFacts = { ringExclusive: false, slotIdInvalid: fals
 const setE = (o: Partial<SetMemoryRegionFacts> = {}): KvmMemslotEvent => ({ type: 'SET_MEMORY_REGION', ...SET_OK, ...o });
 const getE = (o: Partial<GetDirtyLogFacts> = {}): KvmMemslotEvent => ({ type: 'GET_DIRTY_LOG', ...GET_OK, ...o });
 const clearE = (o: Partial<ClearDirtyLogFacts> = {}): KvmMemslotEvent => ({ type: 'CLEAR_DIRTY_LOG', ...CLEAR_OK, ...o });
-const capE = (mode: 'off' | 'manual' | 'manualInitSet', o: Partial<Extract<EnableCapEvent, { cap: 'manualProtect2' }>> = {}): KvmMemslotEvent => ({ type: 'ENABLE_CAP', cap: 'manualProtect2', flagsNonZero: false, unknownBits: false, initSetAlone: false, mode, ...o });
+const capE = (mode: 'off' | 'manual' | 'manualInitSet', o: Partial<Extract<EnableCapEvent, { cap: 'manualProtect2' }>> = {}): KvmMemslotEvent => ({
+  type: 'ENABLE_CAP',
+  cap: 'manualProtect2',
+  flagsNonZero: false,
+  unknownBits: false,
+  initSetAlone: false,
+  mode,
+  ...o,
+});
 
 const ABSENT: KvmMemslotEvent[] = [];
 const NOLOG: KvmMemslotEvent[] = [setE()];
@@ -69,7 +77,7 @@ test('[KVM-SLOT-3] an unaligned size or guest address is -EINVAL', () => {
 test('[KVM-SLOT-4] a bad userspace_addr is -EINVAL', () => {
   for (const p of ALL) refused(p, setE({ userAddrInvalid: true, asIdInvalid: true }), 'einval', 'KVM-SLOT-4');
 });
-test('[KVM-SLOT-5] an address space past the VM\'s is -EINVAL', () => {
+test("[KVM-SLOT-5] an address space past the VM's is -EINVAL", () => {
   for (const p of ALL) refused(p, setE({ asIdInvalid: true, gpaWraps: true }), 'einval', 'KVM-SLOT-5');
 });
 test('[KVM-SLOT-6] a wrapping guest range is -EINVAL', () => {
@@ -173,7 +181,7 @@ test('[KVM-CLEAR-3] CLEAR without a slot or a bitmap is -ENOENT', () => {
 test('[KVM-CLEAR-4] a range past the slot is -EINVAL, before the alignment of num_pages', () => {
   for (const p of [LOGGING, MANUAL, INITSET]) refused(p, clearE({ rangeOutside: true, numPagesUnaligned: true, bitmapFault: true }), 'einval', 'KVM-CLEAR-4');
 });
-test('[KVM-CLEAR-5] num_pages unaligned short of the slot\'s end is -EINVAL', () => {
+test("[KVM-CLEAR-5] num_pages unaligned short of the slot's end is -EINVAL", () => {
   for (const p of [LOGGING, MANUAL, INITSET]) refused(p, clearE({ numPagesUnaligned: true, bitmapFault: true }), 'einval', 'KVM-CLEAR-5');
 });
 test('[KVM-CLEAR-6] an unreadable buffer is -EFAULT after the sync, clearing nothing', () => {

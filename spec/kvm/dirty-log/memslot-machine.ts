@@ -58,12 +58,12 @@ export const KVM_EFFECT_POSTCONDITIONS: Record<KvmEffect, string> = {
   syncDirtyLog: 'every write logged by hardware (PML buffers) before the call is in the bitmap',
   takeBitmap: 'each bitmap word was read and zeroed by one atomic exchange: no bit set concurrently is lost',
   protectTaken: 'every leaf of a page taken is write-protected (or clean)',
-  copyOut: 'the caller\'s buffer holds the snapshot: ALIGN(npages, 64) / 8 bytes, bit i for page i of the slot',
-  clearSelected: 'exactly the selected pages\' bits were cleared, each word by one atomic fetch-and-not; other bits are untouched',
+  copyOut: "the caller's buffer holds the snapshot: ALIGN(npages, 64) / 8 bytes, bit i for page i of the slot",
+  clearSelected: "exactly the selected pages' bits were cleared, each word by one atomic fetch-and-not; other bits are untouched",
   splitCleared: 'the huge leaves over the pages cleared are split into 4 KiB leaves carrying their state',
   protectCleared: 'every leaf of a page whose bit was really cleared is write-protected (or clean)',
   flushTlb: 'no cached translation still lets a guest write a protected page without recording it',
-  setProtectMode: 'the VM\'s manual-protect setting is args[0]',
+  setProtectMode: "the VM's manual-protect setting is args[0]",
 };
 
 type ReqParams = { req: string };
@@ -77,8 +77,7 @@ const is =
 const set = (test: (e: SetMemoryRegionEvent) => boolean) => is('SET_MEMORY_REGION', test);
 const get = (test: (e: GetDirtyLogEvent) => boolean) => is('GET_DIRTY_LOG', test);
 const clr = (test: (e: ClearDirtyLogEvent) => boolean) => is('CLEAR_DIRTY_LOG', test);
-const cap = (test: (e: Extract<EnableCapEvent, { cap: 'manualProtect2' }>) => boolean) =>
-  is('ENABLE_CAP', (e) => e.cap === 'manualProtect2' && test(e as Extract<EnableCapEvent, { cap: 'manualProtect2' }>));
+const cap = (test: (e: Extract<EnableCapEvent, { cap: 'manualProtect2' }>) => boolean) => is('ENABLE_CAP', (e) => e.cap === 'manualProtect2' && test(e as Extract<EnableCapEvent, { cap: 'manualProtect2' }>));
 
 const OFF = '#kvmMemslot.protect.off';
 const INIT_SET = '#kvmMemslot.protect.manualInitSet';
@@ -121,7 +120,12 @@ function setPresent(logging: boolean) {
           { guard: not(guard('logDirty', 'KVM-SLOT-15')), target: 'noLog', actions: does('freeBitmap', 'ok'), ...rule('KVM-SLOT-15') },
         ]
       : [
-          { guard: and([guard('moves', 'KVM-SLOT-16'), guard('logDirty', 'KVM-SLOT-14'), stateIn(INIT_SET)]), target: 'logging', actions: does('zapLeaves', 'flushTlb', 'moveSlot', 'allocBitmapAllSet', 'ok'), ...rule('KVM-SLOT-16', 'KVM-SLOT-14', 'KVM-PT-15') },
+          {
+            guard: and([guard('moves', 'KVM-SLOT-16'), guard('logDirty', 'KVM-SLOT-14'), stateIn(INIT_SET)]),
+            target: 'logging',
+            actions: does('zapLeaves', 'flushTlb', 'moveSlot', 'allocBitmapAllSet', 'ok'),
+            ...rule('KVM-SLOT-16', 'KVM-SLOT-14', 'KVM-PT-15'),
+          },
           { guard: and([guard('moves', 'KVM-SLOT-16'), guard('logDirty', 'KVM-SLOT-14')]), target: 'logging', actions: does('zapLeaves', 'flushTlb', 'moveSlot', 'allocBitmap', 'ok'), ...rule('KVM-SLOT-16', 'KVM-SLOT-14', 'KVM-PT-15') },
           { guard: guard('moves', 'KVM-SLOT-16'), actions: does('zapLeaves', 'flushTlb', 'moveSlot', 'ok'), ...rule('KVM-SLOT-16', 'KVM-PT-15') },
           // Logging switched on: INITIALLY_SET protects nothing (every bit is set); otherwise every leaf is protected and the TLB flushed before returning.
