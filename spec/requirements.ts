@@ -7,6 +7,8 @@
 import { kvmDirtyLogRequirements } from './kvm/dirty-log/requirements.ts';
 import { kvmDirtyRingRequirements } from './kvm/dirty-ring/requirements.ts';
 
+import { contractRequirements } from './contracts/requirements.ts';
+
 export interface Requirement {
   readonly text: string;
   readonly source: string;
@@ -154,6 +156,7 @@ export const requirements = {
   'PRECISION-1': { text: 'A page reported but not written since its last clear is a false dirty, allowed only where the spec makes its leaf dirty (a block written elsewhere, a new writable mapping, a merge of a dirty page).', source: 'dirtyspec design: a false dirty costs a copy, not correctness, so it is judged apart from loss and allowed only where the spec makes the leaf dirty' },
   ...kvmDirtyLogRequirements,
   ...kvmDirtyRingRequirements,
+  ...contractRequirements,
 } as const satisfies Record<string, Requirement>;
 
 export type RequirementId = keyof typeof requirements;
