@@ -34,15 +34,18 @@ const SOURCE_CONDITION = `export async function resolve(specifier, context, next
 
 try {
   const source = new URL('../conformance/cli/main.ts', import.meta.url);
-  let entry = new URL('../dist/conformance/cli/main.js', import.meta.url);
+  // The package's bin/, or the copy in dist/bin/ that compiled modules reach by the same
+  // relative path as the sources reach bin/ (conformance/lib forks it).
+  const compiled = [new URL('../dist/conformance/cli/main.js', import.meta.url), new URL('../conformance/cli/main.js', import.meta.url)];
+  let entry = compiled.find((u) => existsSync(u));
   if (existsSync(source)) {
     const { register } = await import('tsx/esm/api');
     register();
     const { register: registerHooks } = await import('node:module');
     registerHooks(`data:text/javascript,${encodeURIComponent(SOURCE_CONDITION)}`);
     entry = source;
-  } else if (!existsSync(entry)) {
-    throw new Error(`${entry.pathname} is missing: this copy of dirtyspec was neither built (npm run build) nor is it a checkout with the TypeScript sources`);
+  } else if (entry === undefined) {
+    throw new Error(`${compiled[0].pathname} is missing: this copy of dirtyspec was neither built (npm run build) nor is it a checkout with the TypeScript sources`);
   }
   const { main } = await import(entry.href);
   process.exitCode = await main(process.argv.slice(2));

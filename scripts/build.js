@@ -7,7 +7,8 @@
 //  2. tsc leaves `.ts` in the declarations' import paths; they become `.js`, which every
 //     moduleResolution setting finds (node16, nodenext, bundler), with no
 //     allowImportingTsExtensions needed in the user's project.
-//  3. The files the code reads at run time beside itself (the protocol's JSON Schemas).
+//  3. The files the code reaches by a path relative to itself: the protocol's JSON Schemas,
+//     and bin/dirtyspec.js as dist/bin/ (conformance/lib forks `../../bin/dirtyspec.js`).
 import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,4 +38,5 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
 }
 
 cpSync(join(root, 'conformance', 'protocol', 'schema'), join(dist, 'conformance', 'protocol', 'schema'), { recursive: true });
-console.log(`build: dist/ (${declarations} declaration files), the protocol schemas copied`);
+cpSync(join(root, 'bin', 'dirtyspec.js'), join(dist, 'bin', 'dirtyspec.js'));
+console.log(`build: dist/ (${declarations} declaration files), the protocol schemas and bin/ copied`);
