@@ -143,6 +143,17 @@ test('hazards: unique IDs, scenarios that start with create, stay in the window 
   }
 });
 
+test('docs/CONTRACTS.md names every variant rule, every rule a contract replaces or drops, and every hazard', () => {
+  const doc = readFileSync(join(root, 'docs/CONTRACTS.md'), 'utf8');
+  const mentioned = (id: string) => new RegExp(`\\b${id}\\b`).test(doc);
+  for (const id of Object.keys(contractRequirements)) assert.ok(mentioned(id), `${id} is not in docs/CONTRACTS.md`);
+  for (const c of Object.values(contracts)) {
+    assert.ok(doc.includes(`## ${c.name}`), `no section for ${c.name}`);
+    for (const r of [...c.rules.replaced, ...c.rules.dropped]) assert.ok(mentioned(r.id), `${c.name}: ${r.id} is not in docs/CONTRACTS.md`);
+    for (const h of c.hazards) assert.ok(doc.includes(`**${h.id}**`), `${h.id} is not in docs/CONTRACTS.md`);
+  }
+});
+
 test('contractByName finds each contract and refuses an unknown name, naming the known ones', () => {
   for (const name of CONTRACT_NAMES) assert.is(contractByName(name).name, name);
   assert.throws(() => contractByName('linux'), /contract: must be one of strict, linux-upstream, rfc-2021, got "linux"/);
