@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The test command (`npm test`): type-check, then every *.test.ts under uvu inside c8 with
+// The test command (`npm test`): type-check, format and lint (`npm run check`), then every *.test.ts under uvu inside c8 with
 // coverage thresholds on spec/ and impl/. uvu prints no summary line of the shape CI reads,
 // so this prints one last: `N passed, N failed` (`, N skipped` when any were skipped).
-// The type-check and the coverage thresholds count as one test each.
+// The type-check, the format and lint check and the coverage thresholds count as one test each.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ensureSystemDeps } from './system-deps.js';
@@ -35,6 +35,14 @@ if (tsc.code === 0) passed++;
 else {
   failed++;
   console.log('typecheck: FAILED (tsc --noEmit -p .)');
+}
+
+// Biome (biome.json): the formatting and the lint rules; `npm run check` says what differs.
+const check = await run('npm', ['run', '--silent', 'check']);
+if (check.code === 0) passed++;
+else {
+  failed++;
+  console.log('check: FAILED (npm run check: format and lint; scripts/format-all.sh applies the formatting and the safe fixes)');
 }
 
 const c8 = [
