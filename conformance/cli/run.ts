@@ -10,13 +10,17 @@ import { ExecPeer } from '../protocol/peer.ts';
 import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
 import { runLib } from '../lib/run-lib.ts';
 import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
-import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
+import type { ProfileResult } from '../engine/run-profile.ts';
 import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
 import { humanReport } from '../report/human.ts';
 import { htmlRunReport } from '../report/html.ts';
-import { jsonReport } from '../report/json.ts';
+import { jsonReport, type JsonCampaignInfo } from '../report/json.ts';
 import { junitReport } from '../report/junit.ts';
+import { RUNS_PER_WORKER, campaignInfo, runCampaign, workerCount } from '../campaign/campaign.ts';
+import { BLOCK_RUNS, PlanError, parseShard, planCampaign, type Plan, type Shard } from '../campaign/plan.ts';
 import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, stringFlag, type Io } from './args.ts';
+
+export { runProfileSafely } from '../campaign/run-unit.ts';
 
 /** Sequences per profile when --runs is not given. */
 export const DEFAULT_RUNS = 1000;
@@ -28,11 +32,13 @@ export const DEFAULT_MAX_COMMANDS = 30;
 export const MAX_RUNS = 10_000_000;
 export const MAX_TIMEOUT_MS = 3_600_000;
 export const MAX_COMMANDS = 10_000;
+export const MAX_WORKERS = 256;
 const MAX_SEED = 0xffff_ffff;
 const MIN_SEED = -0x8000_0000;
 
 export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE | --exec COMMAND | --lib LIBRARY] [--runs N] [--seed N]
                      [--replay PATH] [--timeout MS] [--max-commands N]
+                     [--workers N] [--shard I/N | --block B]
                      [--json FILE] [--junit FILE] [--html FILE]
 
 Runs the conformance suite: random configurations and command sequences checked
@@ -53,6 +59,11 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --seed N           the random seed (default: a fresh one, printed in the report)
   --replay PATH      replay one counterexample (a path like 12:0:3@Gb:F, or directed:NAME): needs
                      --seed and exactly one --profile; the report of a failure prints the command
+  --workers N        worker threads running the campaign's blocks of ${BLOCK_RUNS} runs (default: the
+                     cores, at most one per ${RUNS_PER_WORKER} runs); 1 runs them in this thread
+  --shard I/N        run the I-th of N disjoint parts of the campaign (needs --seed); dirtyspec merge
+                     combines the parts' --json reports into the report of the whole campaign
+  --block B          run only block B (from 0) of the campaign (needs --seed)
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
   --json FILE        also write the report as JSON
@@ -75,6 +86,9 @@ const FLAGS = {
   replay: { type: 'string' },
   timeout: { type: 'string' },
   'max-commands': { type: 'string' },
+  workers: { type: 'string' },
+  shard: { type: 'string' },
+  block: { type: 'string' },
   json: { type: 'string' },
   junit: { type: 'string' },
   html: { type: 'string' },
@@ -94,6 +108,10 @@ export interface RunRequest {
   readonly replay?: string;
   readonly timeoutMs: number;
   readonly maxCommands: number;
+  /** --workers: threads; absent for the default. */
+  readonly workers?: number;
+  readonly shard?: Shard;
+  readonly block?: number;
   readonly json?: string;
   readonly junit?: string;
   readonly html?: string;
@@ -119,6 +137,16 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   const libPath = stringFlag(flags, 'lib');
   if (libPath !== undefined && (adapterModule ?? execCommand) !== undefined) throw new UsageError(`--lib and ${adapterModule !== undefined ? '--adapter' : '--exec'} each name the implementation to check: give one of them`);
   const record = stringFlag(flags, 'record');
+  const workers = intFlag(flags, 'workers', 1, MAX_WORKERS);
+  const shardText = stringFlag(flags, 'shard');
+  const shard = shardText === undefined ? undefined : parseShard(shardText);
+  if (typeof shard === 'string') throw new UsageError(shard);
+  const block = intFlag(flags, 'block', 0, MAX_RUNS);
+  if (shard !== undefined && block !== undefined) throw new UsageError('--shard and --block each say which blocks to run: give one of them');
+  if (shard !== undefined && seed === undefined) throw new UsageError('--shard needs --seed: every shard of a campaign must run it with the same seed');
+  if (shard !== undefined && replay !== undefined) throw new UsageError('--replay replays one block: give --block (as the replay command prints it), not --shard');
+  if (block !== undefined && seed === undefined) throw new UsageError('--block needs --seed (the seed of the campaign the block belongs to)');
+  if (libPath !== undefined && (shard ?? block) !== undefined) throw new UsageError(`--lib runs its own campaign in a child process, without blocks: --${shard !== undefined ? 'shard' : 'block'} does not apply to it yet`);
   const json = stringFlag(flags, 'json');
   const junit = stringFlag(flags, 'junit');
   const html = stringFlag(flags, 'html');
@@ -133,6 +161,9 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     ...(record === undefined ? {} : { record }),
     ...(seed === undefined ? {} : { seed }),
     ...(replay === undefined ? {} : { replay }),
+    ...(workers === undefined ? {} : { workers }),
+    ...(shard === undefined ? {} : { shard }),
+    ...(block === undefined ? {} : { block }),
     ...(json === undefined ? {} : { json }),
     ...(junit === undefined ? {} : { junit }),
     ...(html === undefined ? {} : { html }),
@@ -159,44 +190,13 @@ export function freshSeed(): number {
   return (Date.now() ^ Math.floor(Math.random() * 0x1_0000_0000)) >>> 0;
 }
 
-/**
- * runProfile, with an exception from the engine itself (not from the adapter: the engine
- * turns those into "undecided") reported as an undecided profile rather than a crash.
- */
-export async function runProfileSafely(adapter: Adapter, options: RunOptions & { seed: number }, io: Io): Promise<ProfileResult> {
-  const started = performance.now();
-  try {
-    return await runProfile(adapter, options);
-  } catch (e) {
-    const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    if (process.env.DIRTYSPEC_DEBUG && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`);
-    // fast-check's own complaint about a path that leads nowhere.
-    const badPath = options.path !== undefined && /Unable to replay|no directed test/.test(message);
-    const why = badPath
-      ? `--replay ${options.path} could not be replayed (${message}): a replay path fits only the seed, profile, adapter and --max-commands it was found with`
-      : `the conformance engine failed (${message}); this is a bug in dirtyspec, not a verdict on the implementation${process.env.DIRTYSPEC_DEBUG ? '' : ' (DIRTYSPEC_DEBUG=1 prints the stack)'}`;
-    return {
-      name: adapter.profile,
-      adapter: adapter.name,
-      verdict: 'undecided',
-      runs: 0,
-      commands: 0,
-      seconds: Math.round((performance.now() - started) / 10) / 100,
-      seed: options.seed,
-      transitionCoverage: {},
-      requirements: [],
-      undecided: { message: why, steps: [] },
-    };
-  }
-}
-
-async function writeReport(io: Io, flag: string, file: string, text: string): Promise<boolean> {
+async function writeReport(io: Io, command: string, flag: string, file: string, text: string): Promise<boolean> {
   try {
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, text);
     return true;
   } catch (e) {
-    io.err(`dirtyspec run: could not write the ${flag} report to ${file}: ${(e as Error).message}\n`);
+    io.err(`dirtyspec ${command}: could not write the ${flag} report to ${file}: ${(e as Error).message}\n`);
     return false;
   }
 }
@@ -250,43 +250,47 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
 
 async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io, peer: ExecPeer | undefined, writer: TraceWriter | undefined): Promise<number> {
   const seed = req.seed ?? freshSeed();
-  const results: ProfileResult[] = [];
+  const profiles = adapters.map((a) => a.profile);
+  let plan: Plan;
+  try {
+    // A replay is of one block: block 0 unless --block names another.
+    plan = planCampaign(profiles, req.runs, seed, req.shard !== undefined ? { shard: req.shard } : { ...(req.block !== undefined || req.replay !== undefined ? { block: req.block ?? 0 } : {}) });
+  } catch (e) {
+    if (e instanceof PlanError) throw new UsageError(e.message);
+    throw e;
+  }
+  let workers = workerCount(plan, req.workers);
+  if (writer !== undefined && workers > 1) {
+    if (req.workers !== undefined) io.err(`dirtyspec run: --record writes one trace in order, so the blocks run in this thread, not on ${req.workers} workers\n`);
+    workers = 1;
+  }
   const progress = new Progress(io);
   const started = performance.now();
-  for (const adapter of adapters) {
-    const profileStarted = performance.now();
-    writer?.header(adapter.profile, adapter.name, seed);
-    const options: RunOptions & { seed: number } = {
-      runs: req.runs,
-      seed,
-      timeoutMs: req.timeoutMs,
-      maxCommands: req.maxCommands,
-      ...(req.replay === undefined ? {} : { path: req.replay }),
-      ...(writer === undefined ? {} : { onSequence: (input: unknown) => writer.sequence(input) }),
-      onProgress: (done) =>
-        progress.update(() => {
-          const phase = req.replay !== undefined ? 'replaying' : done > req.runs ? `shrinking a failure (run ${done})` : `${done}/${req.runs} runs`;
-          return `dirtyspec run: ${adapter.profile} ${phase}, ${elapsed(profileStarted)} (total ${elapsed(started)})`;
-        }),
-    };
-    let result = await runProfileSafely(adapter, options, io);
-    writer?.footer();
-    if (result.verdict === 'undecided' && peer !== undefined && !peer.failed) {
+  const outcome = await runCampaign({
+    plan,
+    adapters,
+    workers,
+    source: req.execCommand !== undefined ? { kind: 'exec', command: req.execCommand } : req.adapterModule !== undefined ? { kind: 'module', path: req.adapterModule } : { kind: 'reference' },
+    settings: { timeoutMs: req.timeoutMs, maxCommands: req.maxCommands, ...(req.replay === undefined ? {} : { path: req.replay }) },
+    ...(writer === undefined ? {} : { record: { start: (a, s) => writer.header(a.profile, a.name, s), end: () => writer.footer(), sequence: (input) => writer.sequence(input) } }),
+    afterBlock: (adapter, result) => {
+      if (result.verdict !== 'undecided' || peer === undefined || peer.failed) return result;
       // The engine gave up on an operation (its own limit on a whole call) while the process
       // kept talking: show what it said, and end the session, since it may still be busy.
       const u = result.undecided!;
-      result = { ...result, undecided: { ...u, message: `${u.message}\n${peer.diagnostics()}` } };
       peer.fail(`the run of profile ${adapter.profile} was undecided, so the session ended`);
-    }
-    results.push(result);
-  }
+      return { ...result, undecided: { ...u, message: `${u.message}\n${peer.diagnostics()}` } };
+    },
+    onProgress: (text) => progress.update(() => `dirtyspec run: ${req.replay !== undefined ? 'replaying' : text()}, ${elapsed(started)}`),
+    io,
+  });
   progress.clear();
-  return reportResults(req, results, io);
+  const ctx = reportContext(req);
+  return writeReports('run', outcome.results, ctx, req, io, req.replay === undefined ? campaignInfo(plan, outcome.parts, ctx) : undefined);
 }
 
-/** The human report on stdout and the report files asked for; the exit status. */
-export async function reportResults(req: RunRequest, results: readonly ProfileResult[], io: Io): Promise<number> {
-  const ctx: ReportContext = {
+function reportContext(req: RunRequest): ReportContext {
+  return {
     ...(req.adapterModule === undefined ? {} : { adapterModule: req.adapterModule }),
     ...(req.execCommand === undefined ? {} : { execCommand: req.execCommand }),
     ...(req.libPath === undefined ? {} : { libPath: req.libPath }),
@@ -294,11 +298,27 @@ export async function reportResults(req: RunRequest, results: readonly ProfileRe
     ...(req.timeoutMs === DEFAULT_TIMEOUT_MS ? {} : { timeoutMs: req.timeoutMs }),
     runs: req.runs,
   };
+}
+
+/** The human report on stdout and the report files asked for; the exit status. */
+export async function reportResults(req: RunRequest, results: readonly ProfileResult[], io: Io): Promise<number> {
+  return writeReports('run', results, reportContext(req), req, io);
+}
+
+/** The human report on stdout, the report files in `files`, and the exit status (2 when a file could not be written). */
+export async function writeReports(
+  command: string,
+  results: readonly ProfileResult[],
+  ctx: ReportContext,
+  files: { readonly json?: string; readonly junit?: string; readonly html?: string },
+  io: Io,
+  campaign?: JsonCampaignInfo,
+): Promise<number> {
   io.out(humanReport(results, ctx));
   let written = true;
-  if (req.json !== undefined) written = (await writeReport(io, '--json', req.json, jsonReport(results, ctx))) && written;
-  if (req.junit !== undefined) written = (await writeReport(io, '--junit', req.junit, junitReport(results, ctx))) && written;
-  if (req.html !== undefined) written = (await writeReport(io, '--html', req.html, await htmlRunReport(results, ctx))) && written;
+  if (files.json !== undefined) written = (await writeReport(io, command, '--json', files.json, jsonReport(results, ctx, campaign))) && written;
+  if (files.junit !== undefined) written = (await writeReport(io, command, '--junit', files.junit, junitReport(results, ctx))) && written;
+  if (files.html !== undefined) written = (await writeReport(io, command, '--html', files.html, await htmlRunReport(results, ctx))) && written;
   const status = exitStatus(overallVerdict(results));
   return written ? status : 2;
 }

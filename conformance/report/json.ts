@@ -5,7 +5,13 @@
 //                  "requirements": [{"id", "verdict"}], "unreached": [ID],
 //                  "counterexample"?: {config, steps, violation},
 //                  "replay"?: {"seed", "path", "command"},
-//                  "undecided"?: {message, steps}}]}
+//                  "undecided"?: {message, steps},
+//                  "blocks"?: {"ran": [b], "counterexample"?: b, "undecided"?: b}}],
+//    "campaign"?: {"seed", "runs", "blockRuns", "blockCount", "shard"?: {"index", "of"},
+//                  "context": {adapterModule?, execCommand?, maxCommands?, timeoutMs?, runs?}}}
+// "campaign" and "blocks" say which blocks of which campaign the report covers
+// (conformance/campaign/plan.ts), so that `dirtyspec merge` can combine the reports of
+// a campaign's shards; a report without them (a --replay) cannot be merged.
 import type { ProfileResult, Verdict } from '../engine/run-profile.ts';
 import { overallVerdict, replayCommand, sortedRequirements, type ReportContext } from './common.ts';
 
@@ -16,14 +22,41 @@ export type JsonProfile = Omit<ProfileResult, 'name' | 'requirements' | 'unreach
   /** The profile's requirements no step of the run checked. */
   readonly unreached: readonly string[];
   readonly replay?: { seed: number; path: string; command: string };
+  /** The campaign's blocks behind this result, and the block the counterexample or undecided reason comes from. */
+  readonly blocks?: JsonBlocks;
 };
+
+export interface JsonBlocks {
+  readonly ran: readonly number[];
+  readonly counterexample?: number;
+  readonly undecided?: number;
+}
+
+/** The campaign a report is (part of): what `dirtyspec merge` checks its inputs agree on. */
+export interface JsonCampaign {
+  readonly seed: number;
+  /** Runs per profile of the whole campaign, every shard's together. */
+  readonly runs: number;
+  readonly blockRuns: number;
+  readonly blockCount: number;
+  readonly shard?: { readonly index: number; readonly of: number };
+  /** How the run was invoked, for the replay commands of a merged report. */
+  readonly context: ReportContext;
+}
+
+/** A report's campaign, and each profile's blocks by profile name. */
+export interface JsonCampaignInfo {
+  readonly campaign: JsonCampaign;
+  readonly blocks: Readonly<Record<string, JsonBlocks>>;
+}
 
 export interface JsonReport {
   readonly verdict: Verdict;
   readonly profiles: readonly JsonProfile[];
+  readonly campaign?: JsonCampaign;
 }
 
-export function jsonProfile(r: ProfileResult, ctx: ReportContext = {}): JsonProfile {
+export function jsonProfile(r: ProfileResult, ctx: ReportContext = {}, blocks?: JsonBlocks): JsonProfile {
   const command = replayCommand(r, ctx);
   return {
     name: r.name,
@@ -41,15 +74,20 @@ export function jsonProfile(r: ProfileResult, ctx: ReportContext = {}): JsonProf
     ...(r.counterexample === undefined ? {} : { counterexample: r.counterexample }),
     ...(r.replay === undefined || command === undefined ? {} : { replay: { seed: r.replay.seed, path: r.replay.path, command } }),
     ...(r.undecided === undefined ? {} : { undecided: r.undecided }),
+    ...(blocks === undefined ? {} : { blocks }),
   };
 }
 
-export function jsonReportObject(results: readonly ProfileResult[], ctx: ReportContext = {}): JsonReport {
-  return { verdict: overallVerdict(results), profiles: results.map((r) => jsonProfile(r, ctx)) };
+export function jsonReportObject(results: readonly ProfileResult[], ctx: ReportContext = {}, campaign?: JsonCampaignInfo): JsonReport {
+  return {
+    verdict: overallVerdict(results),
+    profiles: results.map((r) => jsonProfile(r, ctx, campaign?.blocks[r.name])),
+    ...(campaign === undefined ? {} : { campaign: campaign.campaign }),
+  };
 }
 
-export function jsonReport(results: readonly ProfileResult[], ctx: ReportContext = {}): string {
-  return `${JSON.stringify(jsonReportObject(results, ctx), bigintAsString, 2)}\n`;
+export function jsonReport(results: readonly ProfileResult[], ctx: ReportContext = {}, campaign?: JsonCampaignInfo): string {
+  return `${JSON.stringify(jsonReportObject(results, ctx, campaign), bigintAsString, 2)}\n`;
 }
 
 /** Configs hold numbers and booleans today; should one grow a 64-bit field, JSON.stringify must not throw. */

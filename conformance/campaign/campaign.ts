@@ -1,0 +1,133 @@
+// A campaign run: the blocks of the plan (plan.ts) on worker threads (pool.ts) or one
+// after another in this thread, each block's result merged into its profile's
+// (merge.ts). Both ways give the same results for the same plan: only the seconds differ.
+import { availableParallelism } from 'node:os';
+import type { Adapter } from '../adapters/types.ts';
+import type { Io } from '../cli/args.ts';
+import type { ProfileResult } from '../engine/run-profile.ts';
+import type { ReportContext } from '../report/common.ts';
+import type { JsonBlocks, JsonCampaignInfo } from '../report/json.ts';
+import { blockPart, mergeParts, type Part } from './merge.ts';
+import { BLOCK_RUNS, type Plan, type Unit } from './plan.ts';
+import { runInWorkers } from './pool.ts';
+import { runProfileSafely, unitOptions, type CampaignSettings } from './run-unit.ts';
+import type { AdapterSource } from './worker.ts';
+
+/** By default a worker thread is started for at most every this many runs: starting one costs about a second. */
+export const RUNS_PER_WORKER = 200;
+
+/** Worker threads for `plan`: `requested`, or the cores; never more than its blocks (and, by default, RUNS_PER_WORKER). */
+export function workerCount(plan: Plan, requested: number | undefined): number {
+  const runs = plan.units.reduce((a, u) => a + u.runs, 0);
+  const wanted = requested ?? Math.min(availableParallelism(), Math.ceil(runs / RUNS_PER_WORKER));
+  return Math.max(1, Math.min(wanted, plan.units.length));
+}
+
+export interface CampaignRequest {
+  readonly plan: Plan;
+  /** This thread's adapters, one per profile of the plan, in report order. */
+  readonly adapters: readonly Adapter[];
+  /** How a worker thread finds the same adapters. */
+  readonly source: AdapterSource;
+  readonly settings: CampaignSettings;
+  /** Threads: 1 runs the blocks in this thread. */
+  readonly workers: number;
+  /** --record (this thread only): around each profile's blocks, and every sequence. */
+  readonly record?: {
+    start(adapter: Adapter, seed: number): void;
+    end(adapter: Adapter): void;
+    sequence(input: unknown): void;
+  };
+  /** This thread only: a block's result as the caller wants it reported (the --exec session's diagnostics). */
+  readonly afterBlock?: (adapter: Adapter, result: ProfileResult) => ProfileResult;
+  /** Progress text, when the caller draws it. */
+  readonly onProgress?: (text: () => string) => void;
+  readonly io: Io;
+}
+
+export interface CampaignOutcome {
+  /** One merged result per adapter, in the adapters' order. */
+  readonly results: ProfileResult[];
+  readonly parts: Part[];
+  /** The threads that ran it: 1 when in this thread. */
+  readonly workers: number;
+}
+
+/** Runs every block of the plan and merges each profile's. */
+export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome> {
+  const { plan } = req;
+  const total = plan.units.reduce((a, u) => a + u.runs, 0);
+  let results: ProfileResult[] | undefined;
+  let workers = req.workers;
+  if (workers > 1) {
+    const done = plan.units.map(() => 0);
+    const blocksDone = () => done.filter((d, i) => d >= plan.units[i]!.runs).length;
+    const pooled = await runInWorkers(plan.units, {
+      workers,
+      source: req.source,
+      settings: req.settings,
+      onProgress: (i, n) => {
+        done[i] = n;
+        req.onProgress?.(() => `${done.reduce((a, d, j) => a + Math.min(d, plan.units[j]!.runs), 0)}/${total} runs, ${blocksDone()}/${plan.units.length} blocks on ${workers} threads`);
+      },
+      onErr: (text) => req.io.err(text),
+    });
+    if ('unavailable' in pooled) {
+      req.io.err(`dirtyspec run: the implementation cannot run in a worker thread (${pooled.unavailable.split('\n')[0]}); running every block in one thread\n`);
+      workers = 1;
+    } else results = pooled;
+  }
+  if (results === undefined) results = await inThisThread(req, total);
+  const parts = req.adapters.map((adapter) => {
+    const blocks = plan.units.flatMap((u, i) => (u.profile === adapter.profile ? [blockPart(u.block, annotate(plan, u, named(results[i]!, adapter)))] : []));
+    return mergeParts(blocks, plan.seed);
+  });
+  return { results: parts.map((p) => p.result), parts, workers };
+}
+
+async function inThisThread(req: CampaignRequest, total: number): Promise<ProfileResult[]> {
+  const results: ProfileResult[] = [];
+  let before = 0;
+  for (const adapter of req.adapters) {
+    req.record?.start(adapter, req.plan.seed);
+    for (const unit of req.plan.units) {
+      if (unit.profile !== adapter.profile) continue;
+      const onProgress = (done: number) => req.onProgress?.(() => `${adapter.profile} block ${unit.block}, ${done > unit.runs ? `shrinking a failure (run ${done})` : `${before + done}/${total} runs`}`);
+      const sequence = req.record?.sequence;
+      let result = await runProfileSafely(adapter, unitOptions(unit, req.settings, { onProgress, ...(sequence === undefined ? {} : { onSequence: (input: unknown) => sequence(input) }) }), req.io);
+      if (req.afterBlock !== undefined) result = req.afterBlock(adapter, result);
+      results[req.plan.units.indexOf(unit)] = result;
+      before += unit.runs;
+    }
+    req.record?.end(adapter);
+  }
+  return results;
+}
+
+/** A block's result under the adapter's name (a worker that could not start it knows no name). */
+function named(r: ProfileResult, adapter: Adapter): ProfileResult {
+  return r.adapter === '' ? { ...r, adapter: adapter.name } : r;
+}
+
+/** An undecided block says which block it was, and how to run it alone. */
+function annotate(plan: Plan, unit: Unit, r: ProfileResult): ProfileResult {
+  if (plan.blockCount === 1 || r.undecided === undefined) return r;
+  const note = `(in block ${unit.block} of the campaign's ${plan.blockCount}: --seed ${plan.seed} --block ${unit.block} runs it alone)`;
+  return { ...r, undecided: { ...r.undecided, message: `${r.undecided.message}\n${note}` } };
+}
+
+/** What the JSON report carries so that `dirtyspec merge` can combine it with the other shards' reports. */
+export function campaignInfo(plan: Pick<Plan, 'seed' | 'runs' | 'blockCount' | 'shard'>, parts: readonly Part[], context: ReportContext): JsonCampaignInfo {
+  const blocks: Record<string, JsonBlocks> = {};
+  for (const p of parts) {
+    blocks[p.result.name] = {
+      ran: [...p.blocks],
+      ...(p.failedBlock === undefined ? {} : { counterexample: p.failedBlock }),
+      ...(p.undecidedBlock === undefined ? {} : { undecided: p.undecidedBlock }),
+    };
+  }
+  return {
+    campaign: { seed: plan.seed, runs: plan.runs, blockRuns: BLOCK_RUNS, blockCount: plan.blockCount, ...(plan.shard === undefined ? {} : { shard: plan.shard }), context },
+    blocks,
+  };
+}
