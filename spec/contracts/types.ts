@@ -49,6 +49,13 @@ export interface ContractRules {
  * What the contract assumes of the implementation. The engine sends no operation outside
  * `operations`, creates only configurations the contract accepts, and predicts each
  * answer from these fields together with the rules.
+ *
+ * A field that says the implementation does not do something (`invalidates: false`,
+ * `invalidatesCleared: 'no'`, `reportsDirty: false`, `clearsStale: false`) is what the
+ * contract allows, not what it demands: an implementation that invalidates anyway
+ * conforms (to the engine an extra invalidation is an eviction, IOTLB-11), and one that
+ * reports more is judged by PRECISION-1. Errnos, refusals, HA/HD and leaf states are
+ * demands.
  */
 export interface Capabilities {
   /** The SmmuDriver operations the implementation has (map, unmap, readAndClearDirty, setDirtyTracking and attach always). */
