@@ -14,7 +14,7 @@ const tables = {
 };
 
 for (const [name, table] of Object.entries(tables)) {
-  test(`[PTE-2] [IOTLB-1] [TRACK-5] the ${name} table agrees with transition() on every state and event`, () => {
+  test(`the ${name} table agrees with transition() on every state and event`, () => {
     let n = 0;
     for (const [s, e, entry] of (table as TransitionTable<typeof leafDescriptorMachine>).entries()) {
       const [next, actions] = transition(table.machine as typeof leafDescriptorMachine, s, e as never);
@@ -24,7 +24,7 @@ for (const [name, table] of Object.entries(tables)) {
     }
     assert.is(n, table.states.length * table.events.length);
   });
-  test(`[PTE-1] every transition of ${name} is reachable through its table (its alphabet is complete)`, () => {
+  test(`every transition of ${name} is reachable through its table (its alphabet is complete)`, () => {
     const all = new Set(machineTransitions(table.machine).map((t) => t.key));
     const reached = new Set<string>();
     for (const [, , entry] of (table as TransitionTable<typeof leafDescriptorMachine>).entries()) entry.transitions.forEach((k) => reached.add(k));
@@ -32,12 +32,12 @@ for (const [name, table] of Object.entries(tables)) {
   });
 }
 
-test('[PTE-2] the leaf table has the 9 decoded states and cites requirements on every taken transition', () => {
+test('the leaf table has the 9 decoded states and cites requirements on every taken transition', () => {
   assert.is(tables.leafDescriptor.states.length, 9);
   for (const [, , entry] of tables.leafDescriptor.entries()) if (entry.transitions.length > 0) assert.ok(entry.req.length > 0);
 });
 
-test('[HTTU-2] step records coverage and rejects an event outside the alphabet', () => {
+test('step records coverage and rejects an event outside the alphabet', () => {
   const t = new TransitionTable(leafDescriptorMachine, LEAF_EVENTS);
   const covered = new Set<string>();
   let s = t.step(t.initial, { type: 'MAP', write: true, hdQuirk: true, accessFlag: true }, covered).next;

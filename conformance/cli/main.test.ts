@@ -30,7 +30,7 @@ async function usageError(argv: string[], pattern: RegExp): Promise<void> {
   assert.is(r.out, '');
 }
 
-test('[NOLOSS-1] usage errors exit 2 and name the flag: unknown flag, bad numbers, missing values', async () => {
+test('usage errors exit 2 and name the flag: unknown flag, bad numbers, missing values', async () => {
   await usageError(['run', '--bogus'], /unknown flag --bogus/);
   await usageError(['run', '--runs', '0'], /--runs must be an integer from 1 to/);
   await usageError(['run', '--runs', 'many'], /--runs must be an integer .* got "many"/);
@@ -44,7 +44,7 @@ test('[NOLOSS-1] usage errors exit 2 and name the flag: unknown flag, bad number
   await usageError(['frobnicate'], /unknown command "frobnicate"/);
 });
 
-test('[NOLOSS-1] --replay needs --seed and exactly one --profile', async () => {
+test('--replay needs --seed and exactly one --profile', async () => {
   await usageError(['run', '--replay', '1:2:3'], /--replay needs --seed/);
   await usageError(['run', '--replay', '1:2:3', '--seed', '5'], /--replay needs exactly one --profile, got none/);
   await usageError(['run', '--replay', '1:2:3', '--seed', '5', '--profile', 'smmu-hw', '--profile', 'smmu-driver'], /exactly one --profile, got smmu-hw, smmu-driver/);
@@ -54,7 +54,7 @@ test('[NOLOSS-1] --replay needs --seed and exactly one --profile', async () => {
   assert.match(r.out, /UNDECIDED: --replay directed:no-such-test could not be replayed/);
 });
 
-test('[NOLOSS-1] an unknown profile, or one the --adapter module does not implement, is a usage error naming it', async () => {
+test('an unknown profile, or one the --adapter module does not implement, is a usage error naming it', async () => {
   await usageError(['run', '--profile', 'vfio-type2'], /--profile "vfio-type2" is not one of smmu-hw, smmu-driver, iova-bitmap, vfio-type1/);
   await usageError(['run', '--adapter', throwingAdapter, '--profile', 'smmu-hw'], /profile smmu-hw is not implemented by --adapter .*throwing-adapter\.mjs \(it implements: smmu-driver\)/);
   await usageError(['run', '--adapter', join(dir, 'missing.mjs')], /--adapter .*missing\.mjs: could not load the module/);
@@ -62,7 +62,7 @@ test('[NOLOSS-1] an unknown profile, or one the --adapter module does not implem
   await usageError(['mutants', '--mutant', 'no-such-mutant'], /--mutant "no-such-mutant" is not one of/);
 });
 
-test('[NOLOSS-1] --help for every command, exit 0; no command at all is exit 2', async () => {
+test('--help for every command, exit 0; no command at all is exit 2', async () => {
   for (const argv of [['--help'], ['help'], ['run', '--help'], ['mutants', '-h'], ['list', '--help'], ['help', 'run']]) {
     const r = await cli(...argv);
     assert.is(r.status, 0, argv.join(' '));
@@ -75,7 +75,7 @@ test('[NOLOSS-1] --help for every command, exit 0; no command at all is exit 2',
   assert.match(none.err, /^usage: dirtyspec <command>/);
 });
 
-test('[PTE-1] [HTTU-2] list: profiles, every requirement with text and source, the mutants', async () => {
+test('list: profiles, every requirement with text and source, the mutants', async () => {
   const r = await cli('list');
   assert.is(r.status, 0);
   assert.match(r.out, /^profiles \(4\)\n {2}smmu-hw\n {2}smmu-driver\n {2}iova-bitmap\n {2}vfio-type1\n/);
@@ -85,7 +85,7 @@ test('[PTE-1] [HTTU-2] list: profiles, every requirement with text and source, t
   for (const m of mutants) assert.match(r.out, new RegExp(`${m.name} +class ${m.bugClass} +${m.profile}`));
 });
 
-test('[NOLOSS-1] [PRECISION-1] a real run of smmu-driver: a verdict exit status, the report, JSON and JUnit files', async () => {
+test('a real run of smmu-driver: a verdict exit status, the report, JSON and JUnit files', async () => {
   const json = join(dir, 'out', 'report.json');
   const junit = join(dir, 'out', 'report.xml');
   const r = await cli('run', '--profile', 'smmu-driver', '--runs', '5', '--seed', '1', '--json', json, '--junit', junit);
@@ -99,14 +99,14 @@ test('[NOLOSS-1] [PRECISION-1] a real run of smmu-driver: a verdict exit status,
   assert.match(readFileSync(junit, 'utf8'), /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites [^>]*>\n {2}<testsuite name="smmu-driver"/);
 });
 
-test('[NOLOSS-1] an adapter that throws makes the profile UNDECIDED: exit 2 with the reason', async () => {
+test('an adapter that throws makes the profile UNDECIDED: exit 2 with the reason', async () => {
   const r = await cli('run', '--adapter', throwingAdapter, '--runs', '3', '--seed', '2');
   assert.is(r.status, 2);
   assert.match(r.out, /^profile smmu-driver \(adapter throws\): UNDECIDED/);
   assert.match(r.out, /UNDECIDED: .*no hardware here/);
 });
 
-test('[IOTLB-9] mutants: a fixed seed per mutant, a kill table and its summary line', async () => {
+test('mutants: a fixed seed per mutant, a kill table and its summary line', async () => {
   assert.is(mutantSeed('clear-without-tlbi'), mutantSeed('clear-without-tlbi'));
   assert.is.not(mutantSeed('clear-without-tlbi'), mutantSeed('tlbi-before-clear'));
   const json = join(dir, 'mutants.json');
@@ -123,7 +123,7 @@ test('[IOTLB-9] mutants: a fixed seed per mutant, a kill table and its summary l
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('[NOLOSS-1] [BITMAP-1] an adapter that throws, one that never answers, one with a bitmap of the wrong length: exit 2 with the reason', async () => {
+test('an adapter that throws, one that never answers, one with a bitmap of the wrong length: exit 2 with the reason', async () => {
   const cases: [string, RegExp][] = [
     [throwsOnClear, /UNDECIDED: .*readAndClearDirty threw: Error: driver bug/],
     [neverAnswers, /UNDECIDED: .*map did not answer within 300 ms/],

@@ -337,7 +337,7 @@ directed('[IOTLB-5] mutant cached-clean-write-no-update deviates from the refere
 
 // ---- the zoo itself -------------------------------------------------------------------
 
-test('[PTE-1] the zoo: at least 14 mutants, unique kebab-case names, adapters of the stated profile, every mutant with a directed test', () => {
+test('the zoo: at least 14 mutants, unique kebab-case names, adapters of the stated profile, every mutant with a directed test', () => {
   assert.ok(mutants.length >= 14, `only ${mutants.length} mutants`);
   const names = mutants.map((m) => m.name);
   assert.equal([...new Set(names)], names, 'names are unique');

@@ -37,7 +37,7 @@ function assertNoLeftovers(pids: number[]): void {
   for (const pid of pids) assert.not.ok(alive(pid), `process ${pid} is still running`);
 }
 
-test('[NOLOSS-1] an implementation that crashes mid-run is undecided (exit 2), with its standard error, and leaves no process', async () => {
+test('an implementation that crashes mid-run is undecided (exit 2), with its standard error, and leaves no process', async () => {
   const r = await faulty('crash', 6);
   assert.is(r.status, 2);
   assert.match(r.out, /the process exited \(exit status 3\)/);
@@ -46,14 +46,14 @@ test('[NOLOSS-1] an implementation that crashes mid-run is undecided (exit 2), w
   assertNoLeftovers(r.pids);
 });
 
-test('[NOLOSS-1] an implementation that stops answering is undecided at the time limit, and is killed', async () => {
+test('an implementation that stops answering is undecided at the time limit, and is killed', async () => {
   const r = await faulty('hang', 4, '--timeout', '300');
   assert.is(r.status, 2);
   assert.match(r.out, /no answer within 300 ms/);
   assertNoLeftovers(r.pids);
 });
 
-test('[NOLOSS-1] an implementation that keeps making callbacks but never replies is undecided at the limit of a whole call, with its messages', async () => {
+test('an implementation that keeps making callbacks but never replies is undecided at the limit of a whole call, with its messages', async () => {
   const pidFile = join(dir, 'chatter.pids');
   const r = await cli('run', '--exec', `${JSON.stringify(process.execPath)} ${JSON.stringify(proxy)} chatter 4 ${JSON.stringify(pidFile)}`, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '7', '--timeout', '400');
   assert.is(r.status, 2, r.out);
@@ -62,7 +62,7 @@ test('[NOLOSS-1] an implementation that keeps making callbacks but never replies
   assertNoLeftovers(readFileSync(pidFile, 'utf8').trim().split(' ').map(Number));
 });
 
-test('[NOLOSS-1] a line that is not JSON is undecided, the line quoted in the last messages', async () => {
+test('a line that is not JSON is undecided, the line quoted in the last messages', async () => {
   const r = await faulty('garble', 3);
   assert.is(r.status, 2);
   assert.match(r.out, /a line that is not JSON/);
@@ -70,21 +70,21 @@ test('[NOLOSS-1] a line that is not JSON is undecided, the line quoted in the la
   assertNoLeftovers(r.pids);
 });
 
-test('[NOLOSS-1] a reply to a request id that was not asked is undecided, naming both ids', async () => {
+test('a reply to a request id that was not asked is undecided, naming both ids', async () => {
   const r = await faulty('wrong-id', 5);
   assert.is(r.status, 2);
   assert.match(r.out, /a reply to request id 12, which was not asked \(the outstanding request is id 5, /);
   assertNoLeftovers(r.pids);
 });
 
-test('[NOLOSS-1] a result that breaks the schema is undecided, naming the field and the rule', async () => {
+test('a result that breaks the schema is undecided, naming the field and the rule', async () => {
   const r = await faulty('schema', 5);
   assert.is(r.status, 2);
   assert.match(r.out, /the result of vfio-type1\.\w+(\/errno must be integer| has a field| lacks the required field)/);
   assertNoLeftovers(r.pids);
 });
 
-test('[NOLOSS-1] an error reply is undecided with the implementation\'s text, never a pass', async () => {
+test('an error reply is undecided with the implementation\'s text, never a pass', async () => {
   const r = await faulty('error', 2);
   assert.is(r.status, 2);
   assert.match(r.out, /answered vfio-type1\.\w+ with an error: fixture: out of memory on purpose/);
@@ -143,7 +143,7 @@ test('--exec and --adapter together are a usage error', async () => {
   assert.match(r.err, /--adapter and --exec/);
 });
 
-test('[NOLOSS-1] [VFIO-DIRTY-13] [IOVA-BITMAP-2] [HTTU-2] the reference served over the protocol conforms on every profile', async () => {
+test('the reference served over the protocol conforms on every profile', async () => {
   const r = await cli('run', '--exec', serveReference, '--runs', '25', '--seed', '3');
   assert.is(r.status, 0, r.out);
   for (const p of ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1']) assert.match(r.out, new RegExp(`profile ${p} \\(adapter dirtyspec-reference \\(served over the protocol\\)\\): conforms`));

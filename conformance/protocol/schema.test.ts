@@ -17,7 +17,7 @@ test('every request the protocol defines has a result schema, and the other way 
   for (const p of PROFILES) assert.ok(definedOps('requests').includes(`${p}.create`), `${p}.create`);
 });
 
-test('[NOLOSS-1] every message the kit sends in real sessions of all four profiles validates against its schema', async () => {
+test('every message the kit sends in real sessions of all four profiles validates against its schema', async () => {
   const sent: string[] = [];
   const peer = await ExecPeer.start(serveReference, { timeoutMs: 10_000, onLine: (d, line) => void (d === '>' && sent.push(line)) });
   try {

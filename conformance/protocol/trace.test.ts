@@ -31,7 +31,7 @@ function write(name: string, text: string): string {
   return file;
 }
 
-test('[NOLOSS-1] a trace recorded from a run against the reference passes check-trace', async () => {
+test('a trace recorded from a run against the reference passes check-trace', async () => {
   assert.match(lines[0]!, /^\{"trace":"dirtyspec","version":1,"profile":"vfio-type1","adapter":"reference","seed":5\}$/);
   const r = await cli('check-trace', vfioTrace);
   assert.is(r.status, 0, r.out);
@@ -120,7 +120,7 @@ test('a trace whose calls are not the run the kit makes is undecided: it does no
   assert.match(r.out, new RegExp(`:${i + 1}: UNDECIDED: .*does not describe this sequence`));
 });
 
-test('[HTTU-2] [NOLOSS-2] smmu-hw: a recorded run, the memory callbacks of the SMMU included, passes check-trace', async () => {
+test('smmu-hw: a recorded run, the memory callbacks of the SMMU included, passes check-trace', async () => {
   const file = join(dir, 'hw.jsonl');
   const r = await cli('run', '--profile', 'smmu-hw', '--runs', '15', '--seed', '9', '--record', file);
   assert.is(r.status, 0, r.out);
@@ -129,7 +129,7 @@ test('[HTTU-2] [NOLOSS-2] smmu-hw: a recorded run, the memory callbacks of the S
   assert.is(c.status, 0, c.out);
 });
 
-test('[IOVA-BITMAP-2] a trace recorded over the protocol (--exec) passes check-trace like an in-process one', async () => {
+test('a trace recorded over the protocol (--exec) passes check-trace like an in-process one', async () => {
   const file = join(dir, 'exec.jsonl');
   const r = await cli('run', '--exec', serveReference, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '4', '--record', file);
   assert.is(r.status, 0, r.out);
@@ -171,7 +171,7 @@ test('a sequence input that is not the shape the kit generates is undecided, nam
   assert.match(d.out, /nested deeper than 32 levels/);
 });
 
-test('[NOLOSS-1] a trace of a run of several profiles has a section each and passes; flags may come before FILE', async () => {
+test('a trace of a run of several profiles has a section each and passes; flags may come before FILE', async () => {
   const file = join(dir, 'two.jsonl');
   const r = await cli('run', '--profile', 'iova-bitmap', '--profile', 'vfio-type1', '--runs', '10', '--seed', '2', '--record', file);
   assert.is(r.status, 0, r.out);

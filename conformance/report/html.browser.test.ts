@@ -22,7 +22,7 @@ const SEED = 21;
 const RUNS = 300;
 const OUT = fileURLToPath(new URL('../../reports/browser/', import.meta.url));
 
-test('[HTTU-2] [IOTLB-5] a killed mutant\'s report in headless Chromium: the violating step and the highlighted path are visible, nothing is fetched', async () => {
+test('a killed mutant\'s report in headless Chromium: the violating step and the highlighted path are visible, nothing is fetched', async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: this test needs Debian's chromium (apt-get install -y --no-install-recommends chromium; .ci/run installs it)`);
   const mutant = findMutant(MUTANT)!;
   const result = await runProfile(mutant.adapter, { runs: RUNS, seed: SEED, timeoutMs: DEFAULT_TIMEOUT_MS, maxCommands: DEFAULT_MAX_COMMANDS });

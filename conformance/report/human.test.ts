@@ -6,7 +6,7 @@ import { exitStatus, overallVerdict, replayCommand, shellQuote, shorten } from '
 import { conforming, failing, undecided } from './fixtures.ts';
 import { humanProfile, humanReport } from './human.ts';
 
-test('[NOLOSS-1] a conforming profile: header, coverage with missing keys, requirement lines in catalogue order', () => {
+test('a conforming profile: header, coverage with missing keys, requirement lines in catalogue order', () => {
   const text = humanProfile(conforming);
   const lines = text.split('\n');
   assert.is(lines[0], 'profile smmu-hw (adapter reference): conforms  — 200 runs, 4321 commands, 3.25 s, seed 42');
@@ -20,7 +20,7 @@ test('[NOLOSS-1] a conforming profile: header, coverage with missing keys, requi
   assert.not.match(text, /replay/);
 });
 
-test('[NOLOSS-1] [CLEAR-1] a failing profile: violation, numbered trace with requirements, config and replay command', () => {
+test('a failing profile: violation, numbered trace with requirements, config and replay command', () => {
   const text = humanProfile(failing);
   const lines = text.split('\n');
   assert.match(lines[0]!, /^profile smmu-driver \(adapter acme <driver> & "co"\): DOES NOT CONFORM {2}— 67 runs, 506 commands, 0.57 s, seed 7$/);
@@ -37,14 +37,14 @@ test('[NOLOSS-1] [CLEAR-1] a failing profile: violation, numbered trace with req
   assert.ok(lines.includes("  replay: npx dirtyspec run --profile smmu-driver --seed 7 --replay '12:0:0:3:4'"));
 });
 
-test('[PRECISION-1] violation kinds are named: FALSE DIRTY PAGE, SPEC VIOLATION', () => {
+test('violation kinds are named: FALSE DIRTY PAGE, SPEC VIOLATION', () => {
   for (const [kind, label] of [['precision', 'FALSE DIRTY PAGE'], ['spec', 'SPEC VIOLATION']] as const) {
     const r = { ...failing, counterexample: { ...failing.counterexample!, violation: { ...failing.counterexample!.violation, kind, req: ['PRECISION-1'] } } };
     assert.ok(humanProfile(r).split('\n').includes(`  ${label} [PRECISION-1]`));
   }
 });
 
-test('[NOLOSS-1] the replay command repeats --adapter (quoted for the shell) and a non-default --max-commands', () => {
+test('the replay command repeats --adapter (quoted for the shell) and a non-default --max-commands', () => {
   const cmd = replayCommand(failing, { adapterModule: "./my adapters/it's.mjs", maxCommands: 50 });
   assert.is(cmd, `npx dirtyspec run --profile smmu-driver --adapter './my adapters/it'\\''s.mjs' --seed 7 --replay '12:0:0:3:4' --max-commands 50`);
   assert.ok(humanProfile(failing, { adapterModule: 'adapter.mjs' }).includes("--profile smmu-driver --adapter adapter.mjs --seed 7 --replay '12:0:0:3:4'"));
@@ -56,7 +56,7 @@ test('[NOLOSS-1] the replay command repeats --adapter (quoted for the shell) and
   assert.is(replayCommand({ ...failing, replay: { seed: 7, path: '' } }, { runs: 200 }), 'npx dirtyspec run --profile smmu-driver --seed 7 --runs 200');
 });
 
-test('[NOLOSS-1] an undecided profile: the reason and the steps so far, requirements marked UNDECIDED', () => {
+test('an undecided profile: the reason and the steps so far, requirements marked UNDECIDED', () => {
   const text = humanProfile(undecided);
   const lines = text.split('\n');
   assert.match(lines[0]!, /: UNDECIDED {2}— 3 runs/);
@@ -66,14 +66,14 @@ test('[NOLOSS-1] an undecided profile: the reason and the steps so far, requirem
   assert.ok(lines.includes('    1. map(0x200000, 1 pages, rw, pa page-aligned)  -> implementation: 0  | spec: 0  [MAP-2]'));
 });
 
-test('[NOLOSS-1] a failure without a recorded counterexample or reason still says so', () => {
+test('a failure without a recorded counterexample or reason still says so', () => {
   const { counterexample: _c, replay: _r, ...bare } = failing;
   assert.match(humanProfile(bare), /DOES NOT CONFORM, but the engine recorded no counterexample/);
   const { undecided: _u, ...noReason } = undecided;
   assert.match(humanProfile(noReason), /UNDECIDED: the engine gave no reason/);
 });
 
-test('[NOLOSS-1] the overall verdict and exit status: undecided beats does-not-conform beats conforms', () => {
+test('the overall verdict and exit status: undecided beats does-not-conform beats conforms', () => {
   assert.is(overallVerdict([conforming]), 'conforms');
   assert.is(overallVerdict([conforming, failing]), 'does-not-conform');
   assert.is(overallVerdict([failing, undecided]), 'undecided');
@@ -85,7 +85,7 @@ test('[NOLOSS-1] the overall verdict and exit status: undecided beats does-not-c
   assert.ok(report.includes('\n\nprofile smmu-driver'));
 });
 
-test('[PTE-1] requirement texts are shortened at a word boundary to about 70 characters', () => {
+test('requirement texts are shortened at a word boundary to about 70 characters', () => {
   assert.is(shorten('short'), 'short');
   const s = shorten('word '.repeat(40));
   assert.ok(s.length <= 70 && s.endsWith('…'), s);

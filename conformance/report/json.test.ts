@@ -6,7 +6,7 @@ import { jsonReport } from './json.ts';
 
 const VERDICTS = ['conforms', 'does-not-conform', 'undecided'];
 
-test('[NOLOSS-1] the JSON report: verdict, and per profile name, verdict, runs, commands, coverage, requirements', () => {
+test('the JSON report: verdict, and per profile name, verdict, runs, commands, coverage, requirements', () => {
   const doc = JSON.parse(jsonReport([conforming, failing, undecided]));
   assert.is(doc.verdict, 'undecided');
   assert.is(doc.profiles.length, 3);
@@ -31,7 +31,7 @@ test('[NOLOSS-1] the JSON report: verdict, and per profile name, verdict, runs, 
   assert.not.ok('replay' in doc.profiles[0]);
 });
 
-test('[CLEAR-1] [NOLOSS-1] a failing profile carries the counterexample and replay {seed, path, command}', () => {
+test('a failing profile carries the counterexample and replay {seed, path, command}', () => {
   const doc = JSON.parse(jsonReport([failing], { adapterModule: 'a.mjs' }));
   assert.is(doc.verdict, 'does-not-conform');
   const p = doc.profiles[0];
@@ -41,7 +41,7 @@ test('[CLEAR-1] [NOLOSS-1] a failing profile carries the counterexample and repl
   assert.equal(p.counterexample.config.iotlbCapacity, 1);
 });
 
-test('[NOLOSS-1] an undecided profile carries its reason; all conforming gives "conforms"', () => {
+test('an undecided profile carries its reason; all conforming gives "conforms"', () => {
   const doc = JSON.parse(jsonReport([undecided]));
   assert.is(doc.profiles[0].undecided.message, 'slow (smmu-driver) unmap did not answer within 2000 ms');
   assert.is(JSON.parse(jsonReport([conforming])).verdict, 'conforms');

@@ -53,7 +53,7 @@ function parseXml(xml: string): Element {
 
 const all = (el: Element, name: string): Element[] => [...(el.name === name ? [el] : []), ...el.children.flatMap((c) => all(c, name))];
 
-test('[NOLOSS-1] JUnit: testsuites > testsuite per profile > testcase per requirement, balanced and counted', () => {
+test('JUnit: testsuites > testsuite per profile > testcase per requirement, balanced and counted', () => {
   const doc = parseXml(junitReport([conforming, failing, undecided]));
   assert.is(doc.name, 'testsuites');
   const suites = doc.children.filter((c) => c.name === 'testsuite');
@@ -67,7 +67,7 @@ test('[NOLOSS-1] JUnit: testsuites > testsuite per profile > testcase per requir
   assert.is(doc.attrs.errors, '2');
 });
 
-test('[CLEAR-1] [NOLOSS-1] JUnit: a failed requirement carries the violation and the trace, escaped', () => {
+test('JUnit: a failed requirement carries the violation and the trace, escaped', () => {
   const xml = junitReport([failing]);
   const doc = parseXml(xml);
   const failed = all(doc, 'testcase').filter((t) => all(t, 'failure').length > 0);
@@ -82,7 +82,7 @@ test('[CLEAR-1] [NOLOSS-1] JUnit: a failed requirement carries the violation and
   assert.ok(xml.includes('acme &lt;driver&gt; &amp; &quot;co&quot;'));
 });
 
-test('[NOLOSS-1] JUnit: undecided requirements carry <error> with the reason and the steps so far', () => {
+test('JUnit: undecided requirements carry <error> with the reason and the steps so far', () => {
   const doc = parseXml(junitReport([undecided]));
   const errors = all(doc, 'error');
   assert.is(errors.length, 2);
@@ -90,13 +90,13 @@ test('[NOLOSS-1] JUnit: undecided requirements carry <error> with the reason and
   assert.match(errors[0]!.text, /steps so far \(1\):\n1\. map\(0x200000/);
 });
 
-test('[NOLOSS-1] JUnit: a verdict no requirement row carries gets a testcase of its own', () => {
+test('JUnit: a verdict no requirement row carries gets a testcase of its own', () => {
   const doc = parseXml(junitReport([{ ...failing, requirements: [] }, { ...undecided, requirements: [] }]));
   assert.is(all(doc, 'failure').length, 1);
   assert.is(all(doc, 'error').length, 1);
 });
 
-test('[PTE-1] XML escaping: <&"\' and characters XML cannot hold', () => {
+test('XML escaping: <&"\' and characters XML cannot hold', () => {
   assert.is(xmlText('a<b & c>d'), 'a&lt;b &amp; c&gt;d');
   assert.is(xmlAttr(`"x" 'y' <z> &\n`), '&quot;x&quot; &apos;y&apos; &lt;z&gt; &amp;&#10;');
   assert.is(xmlText('bell\u0007 nul\u0000'), 'bell\uFFFD nul\uFFFD');

@@ -35,7 +35,7 @@ function section(heading: string): string {
 
 const cells = (row: string): string[] => row.replace(/^\| | \|$/g, '').split(/ \| /);
 
-test('[PTE-1] every requirement ID of the catalogue is in the document, with its text and source', () => {
+test('every requirement ID of the catalogue is in the document, with its text and source', () => {
   const catalogue = section('## Requirement catalogue');
   const rows = catalogue.split('\n').filter((l) => l.startsWith('| <a id='));
   assert.is(rows.length, Object.keys(requirements).length);
@@ -49,7 +49,7 @@ test('[PTE-1] every requirement ID of the catalogue is in the document, with its
 });
 
 for (const [name, machine] of Object.entries(specMachines)) {
-  test(`[PTE-1] every transition of ${name} is a row of its table, in order, with its requirements and tests`, () => {
+  test(`every transition of ${name} is a row of its table, in order, with its requirements and tests`, () => {
     const body = section(`## Machine \`${name}\``);
     const rows = body.split('\n').filter((l) => /^\| \d+ \|/.test(l));
     const ts = machineTransitions(machine);
@@ -72,7 +72,7 @@ for (const [name, machine] of Object.entries(specMachines)) {
     });
   });
 
-  test(`[PTE-1] ${name} has a Mermaid stateDiagram-v2 with every state and an arrow per state-changing transition`, () => {
+  test(`${name} has a Mermaid stateDiagram-v2 with every state and an arrow per state-changing transition`, () => {
     const body = section(`## Machine \`${name}\``);
     const block = /```mermaid\n([\s\S]*?)\n```/.exec(body)?.[1];
     assert.ok(block !== undefined, `${name}: no mermaid block`);
@@ -107,7 +107,7 @@ for (const [name, machine] of Object.entries(specMachines)) {
   });
 }
 
-test('[NOLOSS-1] [PTE-1] the catalogue gives each requirement its status in the reference run, and names the run', () => {
+test('the catalogue gives each requirement its status in the reference run, and names the run', () => {
   const catalogue = section('## Requirement catalogue');
   assert.ok(catalogue.includes(`\`dirtyspec run --seed ${STATUS_SEED} --runs ${STATUS_RUNS}\``), 'the document names the run');
   assert.equal(status.results.map((r) => [r.name, r.verdict, r.seed]), [
@@ -129,7 +129,7 @@ test('[NOLOSS-1] [PTE-1] the catalogue gives each requirement its status in the 
   assert.match(rows.find((r) => r.includes('>VFIO-CLEAR-5 |'))!, /\| pass: vfio-type1 \|$/);
 });
 
-test('[NOLOSS-1] a requirement status lists the profiles per verdict, worst first, and - when no profile decides it', () => {
+test('a requirement status lists the profiles per verdict, worst first, and - when no profile decides it', () => {
   const run: StatusRun = { seed: 7, runs: 10, results: [conforming, failing, undecided] };
   assert.is(requirementStatus('NOLOSS-1', run), 'FAIL: smmu-driver; UNDECIDED: smmu-driver; pass: smmu-hw');
   assert.is(requirementStatus('SPLIT-1', run), 'pass: smmu-driver');
@@ -140,7 +140,7 @@ test('[NOLOSS-1] a requirement status lists the profiles per verdict, worst firs
   assert.match(small, /\| `smmu-driver` \| DOES NOT CONFORM \| 67 \| 506 \| `leafDescriptor` 49\/49 \(100%\)/);
 });
 
-test('[PTE-1] the abstract operations: spec/ files other than machines and tests, with the IDs of their headers', () => {
+test('the abstract operations: spec/ files other than machines and tests, with the IDs of their headers', () => {
   const ops = abstractOperations();
   const files = ops.map((o) => o.file);
   assert.equal(files, [...files].sort());
@@ -154,19 +154,19 @@ test('[PTE-1] the abstract operations: spec/ files other than machines and tests
   assert.equal(compactIds(['HTTU-1', 'HTTU-2', 'HTTU-3', 'HTTU-5', 'FAULT-2', 'FAULT-3', 'VFIO-MAP-9']), ['HTTU-1..3', 'HTTU-5', 'FAULT-2', 'FAULT-3', 'VFIO-MAP-9']);
 });
 
-test('[PTE-1] the document is deterministic: two generations are equal and hold no timestamp', () => {
+test('the document is deterministic: two generations are equal and hold no timestamp', () => {
   assert.is(specDocument({ status }), doc);
   assert.not.match(doc, /\b20\d\d-\d\d-\d\dT\d\d:/);
   assert.ok(doc.endsWith('\n'));
 });
 
-test('[PTE-1] firstDifference names the first differing line', () => {
+test('firstDifference names the first differing line', () => {
   assert.is(firstDifference('a\nb\nc', 'a\nb\nc'), undefined);
   assert.equal(firstDifference('a\nb\nc', 'a\nB\nc'), { line: 2, expected: 'b', actual: 'B' });
   assert.equal(firstDifference('a\nb', 'a\nb\nextra'), { line: 3, expected: undefined, actual: 'extra' });
 });
 
-test('[PTE-1] spec --check passes on a freshly generated file and fails (exit 1) on a modified copy', async () => {
+test('spec --check passes on a freshly generated file and fails (exit 1) on a modified copy', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-spec-'));
   try {
     const file = join(dir, 'SPEC.md');
@@ -198,7 +198,7 @@ test('[PTE-1] spec --check passes on a freshly generated file and fails (exit 1)
   }
 });
 
-test('[PTE-1] spec: --help, and a usage error for an unknown flag or an argument', async () => {
+test('spec: --help, and a usage error for an unknown flag or an argument', async () => {
   const h = capture();
   assert.is(await main(['spec', '--help'], h.io), 0);
   assert.match(h.out(), /^usage: dirtyspec spec \[--out FILE\] \[--check\]/);
@@ -211,7 +211,7 @@ test('[PTE-1] spec: --help, and a usage error for an unknown flag or an argument
   assert.is(await main(['spec', '--out='], empty.io), 2);
 });
 
-test('[PTE-1] the committed SPEC.md is up to date (dirtyspec spec --check; regenerate with `npx dirtyspec spec`)', async () => {
+test('the committed SPEC.md is up to date (dirtyspec spec --check; regenerate with `npx dirtyspec spec`)', async () => {
   const c = capture();
   const exit = await specCommand(['--check'], c.io);
   assert.is(exit, 0, c.err());

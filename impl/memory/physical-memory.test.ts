@@ -20,7 +20,7 @@ function memoryError(fn: () => unknown): string {
   return '';
 }
 
-test('[PTE-1] allocFrame returns 4 KiB-aligned frames at and above the base, each zeroed', () => {
+test('allocFrame returns 4 KiB-aligned frames at and above the base, each zeroed', () => {
   const mem = new PhysicalMemory();
   const a = mem.allocFrame();
   const b = mem.allocFrame();
@@ -37,7 +37,7 @@ test('[PTE-1] allocFrame returns 4 KiB-aligned frames at and above the base, eac
   assert.ok(words.every((w) => w === 0n));
 });
 
-test('[PTE-1] a custom base is honoured and a misaligned base is rejected with MemoryError', () => {
+test('a custom base is honoured and a misaligned base is rejected with MemoryError', () => {
   const mem = new PhysicalMemory({ base: 0x1_0000_0000 });
   assert.is(mem.allocFrame(), 0x1_0000_0000);
   const msg = memoryError(() => new PhysicalMemory({ base: 0x1234 }));
@@ -45,7 +45,7 @@ test('[PTE-1] a custom base is honoured and a misaligned base is rejected with M
   assert.match(msg, 'base must be a non-negative multiple of 4096');
 });
 
-test('[PTE-1] load/store round-trip 64-bit values including bit 63 in every word of a frame', () => {
+test('load/store round-trip 64-bit values including bit 63 in every word of a frame', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f, SAMPLE);
@@ -60,7 +60,7 @@ test('[PTE-1] load/store round-trip 64-bit values including bit 63 in every word
   assert.is((mem.load(f) >> 63n) & 1n, 1n);
 });
 
-test('[PTE-1] store masks the value to 64 bits (bits above 63 dropped, negatives two\'s complement)', () => {
+test('store masks the value to 64 bits (bits above 63 dropped, negatives two\'s complement)', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f, (1n << 64n) | (1n << 70n) | 5n);
@@ -71,7 +71,7 @@ test('[PTE-1] store masks the value to 64 bits (bits above 63 dropped, negatives
   assert.is(mem.load(f), U64_MAX - 1n);
 });
 
-test('[HTTU-5] exchange writes the new value and returns the old one, masked to 64 bits', () => {
+test('exchange writes the new value and returns the old one, masked to 64 bits', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f, SAMPLE);
@@ -83,7 +83,7 @@ test('[HTTU-5] exchange writes the new value and returns the old one, masked to 
   assert.is(mem.load(f), U64_MAX);
 });
 
-test('[HTTU-5] compareExchange on a match writes the replacement and returns the old value', () => {
+test('compareExchange on a match writes the replacement and returns the old value', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f, SAMPLE);
@@ -94,7 +94,7 @@ test('[HTTU-5] compareExchange on a match writes the replacement and returns the
   assert.is((mem.load(f) >> 63n) & 1n, 1n);
 });
 
-test('[HTTU-5] compareExchange on a mismatch leaves memory unchanged and still returns the old value', () => {
+test('compareExchange on a mismatch leaves memory unchanged and still returns the old value', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f, SAMPLE);
@@ -105,14 +105,14 @@ test('[HTTU-5] compareExchange on a mismatch leaves memory unchanged and still r
   assert.is(mem.load(f), SAMPLE);
 });
 
-test('[HTTU-5] compareExchange masks the replacement to 64 bits', () => {
+test('compareExchange masks the replacement to 64 bits', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   assert.is(mem.compareExchange(f, 0n, (1n << 64n) | 7n), 0n);
   assert.is(mem.load(f), 7n);
 });
 
-test('[HTTU-5] fetchOr sets bits and returns the old value', () => {
+test('fetchOr sets bits and returns the old value', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   const dirty = SAMPLE & ~(1n << 7n);
@@ -125,7 +125,7 @@ test('[HTTU-5] fetchOr sets bits and returns the old value', () => {
   assert.is(mem.load(f), SAMPLE | 4n);
 });
 
-test('[HTTU-5] fetchAnd clears bits (with a complemented mask) and returns the old value', () => {
+test('fetchAnd clears bits (with a complemented mask) and returns the old value', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f, SAMPLE);
@@ -137,7 +137,7 @@ test('[HTTU-5] fetchAnd clears bits (with a complemented mask) and returns the o
   assert.is(mem.load(f), 0n);
 });
 
-test('[PTE-1] a misaligned access throws MemoryError naming the address and the alignment rule', () => {
+test('a misaligned access throws MemoryError naming the address and the alignment rule', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   const msg = memoryError(() => mem.load(f + 4));
@@ -152,7 +152,7 @@ test('[PTE-1] a misaligned access throws MemoryError naming the address and the 
   assert.is(mem.load(f), 0n); // nothing was written
 });
 
-test('[PTE-1] an access to an unallocated address throws MemoryError naming the address and rule', () => {
+test('an access to an unallocated address throws MemoryError naming the address and rule', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   const beyond = memoryError(() => mem.load(f + FRAME_SIZE));
@@ -164,7 +164,7 @@ test('[PTE-1] an access to an unallocated address throws MemoryError naming the 
   assert.match(memoryError(() => mem.fetchOr(0, 1n)), 'physical address 0x0: not backed by an allocated frame');
 });
 
-test('[PTE-1] after freeFrame every kind of access to the frame throws', () => {
+test('after freeFrame every kind of access to the frame throws', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f + 8, 9n);
@@ -182,7 +182,7 @@ test('[PTE-1] after freeFrame every kind of access to the frame throws', () => {
   }
 });
 
-test('[PTE-1] freeing a frame twice throws MemoryError', () => {
+test('freeing a frame twice throws MemoryError', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.freeFrame(f);
@@ -192,7 +192,7 @@ test('[PTE-1] freeing a frame twice throws MemoryError', () => {
   assert.is(mem.frameCount, 0);
 });
 
-test('[PTE-1] freeFrame of a misaligned or never-allocated address throws', () => {
+test('freeFrame of a misaligned or never-allocated address throws', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   assert.match(memoryError(() => mem.freeFrame(f + 8)), 'freeFrame needs a frame-aligned address');
@@ -201,7 +201,7 @@ test('[PTE-1] freeFrame of a misaligned or never-allocated address throws', () =
   assert.is(mem.frameCount, 1);
 });
 
-test('[PTE-1] a freed frame is reused, and comes back zeroed', () => {
+test('a freed frame is reused, and comes back zeroed', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   for (let off = 0; off < FRAME_SIZE; off += 8) mem.store(f + off, SAMPLE);
@@ -211,7 +211,7 @@ test('[PTE-1] a freed frame is reused, and comes back zeroed', () => {
   for (let off = 0; off < FRAME_SIZE; off += 8) assert.is(mem.load(g + off), 0n);
 });
 
-test('[PTE-1] the hook is called before each kind of access with the kind and address', () => {
+test('the hook is called before each kind of access with the kind and address', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   const seen: [MemoryAccessKind, number, bigint][] = [];
@@ -234,7 +234,7 @@ test('[PTE-1] the hook is called before each kind of access with the kind and ad
   ]);
 });
 
-test('[HTTU-5] a change the hook makes lands before the access, so a compareExchange sees it and fails', () => {
+test('a change the hook makes lands before the access, so a compareExchange sees it and fails', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f, SAMPLE);
@@ -247,7 +247,7 @@ test('[HTTU-5] a change the hook makes lands before the access, so a compareExch
   assert.is(mem.load(f), SAMPLE | (1n << 11n));
 });
 
-test('[PTE-1] the hook is not re-entered for accesses made inside it', () => {
+test('the hook is not re-entered for accesses made inside it', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   const calls: [MemoryAccessKind, number][] = [];
@@ -269,7 +269,7 @@ test('[PTE-1] the hook is not re-entered for accesses made inside it', () => {
   assert.is(mem.load(f + 24), 1n);
 });
 
-test('[PTE-1] a hook that throws stops the access before it happens, and the hook works again afterwards', () => {
+test('a hook that throws stops the access before it happens, and the hook works again afterwards', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   let calls = 0;
@@ -285,7 +285,7 @@ test('[PTE-1] a hook that throws stops the access before it happens, and the hoo
   assert.is(mem.load(f + 8), 2n);
 });
 
-test('[PTE-1] the hook is called even for an access that then fails', () => {
+test('the hook is called even for an access that then fails', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   const calls: [MemoryAccessKind, number][] = [];
@@ -294,7 +294,7 @@ test('[PTE-1] the hook is called even for an access that then fails', () => {
   assert.equal(calls, [['load', f + 4]]);
 });
 
-test('[PTE-1] frameWords throws while a hook is installed and works once it is removed', () => {
+test('frameWords throws while a hook is installed and works once it is removed', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f + 8, SAMPLE);
@@ -308,7 +308,7 @@ test('[PTE-1] frameWords throws while a hook is installed and works once it is r
   assert.is(words[0], 0n);
 });
 
-test('[PTE-1] frameWords of any address in a frame gives that frame\'s words', () => {
+test('frameWords of any address in a frame gives that frame\'s words', () => {
   const mem = new PhysicalMemory();
   mem.allocFrame();
   const g = mem.allocFrame();
@@ -317,7 +317,7 @@ test('[PTE-1] frameWords of any address in a frame gives that frame\'s words', (
   assert.is(mem.frameWords(g + 0xff8)[2], 42n);
 });
 
-test('[PTE-1] frameCount counts live frames; backing grows in chunks from 8 frames up to 2 MiB', () => {
+test('frameCount counts live frames; backing grows in chunks from 8 frames up to 2 MiB', () => {
   const mem = new PhysicalMemory();
   assert.is(mem.frameCount, 0);
   assert.is(mem.backingBytes, 0);

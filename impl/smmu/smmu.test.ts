@@ -94,7 +94,7 @@ const SYNC: SmmuCommand = { op: 'CMD_SYNC' };
 // ---------------------------------------------------------------------------------------
 // ID registers and context descriptors
 
-test('[PTE-1] [TRACK-2] SMMU_IDR0.HTTU is bits 7:6 and SMMU_IDR3.BBML bits 12:11', () => {
+test('[TRACK-2] SMMU_IDR0.HTTU is bits 7:6 and SMMU_IDR3.BBML bits 12:11', () => {
   for (const httu of [0, 1, 2] as const) {
     for (const bbml of [0, 1, 2] as const) {
       const smmu = new Smmu(new PhysicalMemory(), { httu, bbml });
@@ -112,12 +112,12 @@ test('[PTE-1] [TRACK-2] SMMU_IDR0.HTTU is bits 7:6 and SMMU_IDR3.BBML bits 12:11
   assert.is(idr3Bbml((1 << 11) | 0xffff_e000), 1);
 });
 
-test('[PTE-1] [TRACK-2] an SMMU with an out-of-range HTTU or BBML is rejected', () => {
+test('[TRACK-2] an SMMU with an out-of-range HTTU or BBML is rejected', () => {
   assert.throws(() => new Smmu(new PhysicalMemory(), { httu: 3 as Httu, bbml: 0 }), /SMMU_IDR0\.HTTU/);
   assert.throws(() => new Smmu(new PhysicalMemory(), { httu: 0, bbml: 3 as Bbml }), /SMMU_IDR3\.BBML/);
 });
 
-test('[PTE-1] [TRACK-2] encodeCd puts V at 31, HD at 42, HA at 43, ASID at 63:48 and TTB0 at 51:4', () => {
+test('[TRACK-2] encodeCd puts V at 31, HD at 42, HA at 43, ASID at 63:48 and TTB0 at 51:4', () => {
   const [w0, w1] = encodeCd(0xbeef, 0x4000_3000, true, false);
   assert.is(w0 & CD_V, CD_V);
   assert.is(w0 & CD_HA, CD_HA);
@@ -135,7 +135,7 @@ test('[PTE-1] [TRACK-2] encodeCd puts V at 31, HD at 42, HA at 43, ASID at 63:48
   assert.is(encodeCd(0, 0x0f_ffff_ffff_fff0, false, false)[1], 0x0f_ffff_ffff_fff0n);
 });
 
-test('[PTE-1] [TRACK-2] decodeCd inverts encodeCd', () => {
+test('[TRACK-2] decodeCd inverts encodeCd', () => {
   for (const ha of [false, true]) {
     for (const hd of [false, true]) {
       const [w0, w1] = encodeCd(0x1234, 0x7_ffff_f000, ha, hd);

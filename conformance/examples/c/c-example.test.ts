@@ -35,7 +35,7 @@ test('make BUILD=DIR builds both binaries there; the binary answers hello, an un
   ]);
 });
 
-test('[IOVA-BITMAP-2] [IOVA-BITMAP-7] [IOVA-BITMAP-8] [VFIO-MAP-9] [VFIO-DIRTY-13] [NOLOSS-1] the correct build conforms on iova-bitmap and vfio-type1 (exit 0)', async () => {
+test('the correct build conforms on iova-bitmap and vfio-type1 (exit 0)', async () => {
   const r = await runCli('run', '--exec', JSON.stringify(correct), '--runs', '200', '--seed', '1');
   assert.is(r.status, 0, r.out);
   assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): conforms/);
@@ -43,7 +43,7 @@ test('[IOVA-BITMAP-2] [IOVA-BITMAP-7] [IOVA-BITMAP-8] [VFIO-MAP-9] [VFIO-DIRTY-1
   assert.match(r.out, /verdict: conforms/);
 });
 
-test('[IOVA-BITMAP-7] [IOVA-BITMAP-6] the faulty build does not conform (exit 1): a 2-step counterexample naming the requirement, whose replay fails again', async () => {
+test('the faulty build does not conform (exit 1): a 2-step counterexample naming the requirement, whose replay fails again', async () => {
   const r = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'iova-bitmap', '--runs', '300', '--seed', '2');
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): DOES NOT CONFORM/);
@@ -60,7 +60,7 @@ test('[IOVA-BITMAP-7] [IOVA-BITMAP-6] the faulty build does not conform (exit 1)
   assert.match(again.out, /write while not pinned/);
 });
 
-test('[VFIO-MAP-9] [NOLOSS-1] the fault is in iova-bitmap only: the faulty build still conforms on vfio-type1', async () => {
+test('the fault is in iova-bitmap only: the faulty build still conforms on vfio-type1', async () => {
   const r = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'vfio-type1', '--runs', '100', '--seed', '3');
   assert.is(r.status, 0, r.out);
   assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
