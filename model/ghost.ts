@@ -56,6 +56,8 @@ export class DirtyGhost {
   /**
    * The call over [iova, iova + size) returned `reported` (page IOVAs). `allowed(page)`
    * says whether the spec made the page's leaf dirty when the call started.
+   * @req NOLOSS-1 NOLOSS-2 NOLOSS-3 PRECISION-1
+   * @source dirtyspec design: the no-loss and precision properties (docs/SOURCES.md); NOLOSS-3 from Linux v6.12.117 include/uapi/linux/vfio.h VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP
    */
   endReport(iova: number, size: number, reported: ReadonlySet<number>, clear: boolean, allowed: (page: number) => boolean, req: 'NOLOSS-1' | 'NOLOSS-3'): void {
     const before = this.owedAtStart ?? new Set<number>();

@@ -54,7 +54,11 @@ export class RingMigrationCheck {
     return [...this.source].filter(([p, v]) => this.destination.get(p) !== v).map(([p]) => p);
   }
 
-  /** KVM-RING-23 after the final sync; names KVM-RING-20 too when a copy preceded its reset. */
+  /**
+   * KVM-RING-23 after the final sync; names KVM-RING-20 too when a copy preceded its reset.
+   * @req KVM-RING-23 KVM-RING-20
+   * @source KVM: Dirty ring interface v3 (Peter Xu, <20200109145729.32898-1-peterx@redhat.com>) (the dirty ring as a migration log); Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL); Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL) ("the ioctl must be called *before* reading the content of the dirty pages"); KVM: Dirty ring interface v3 (Peter Xu, <20200109145729.32898-1-peterx@redhat.com>)
+   */
   finalCheck(): void {
     const stale = this.stale();
     if (stale.length === 0) return;

@@ -96,6 +96,11 @@ export class OrderedMemory {
     this.pending.push({ seq: this.seq++, thread, addr, value, due: this.now + delay });
   }
 
+  /**
+   * A load by `thread`: an acquire makes visible every store the other side made before the release it reads; a relaxed load orders nothing.
+   * @req KVM-RING-22
+   * @source Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL) ("load-acquire/store-release accessors"); Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_push (smp_wmb); "KVM: Use acquire/release semantics when accessing dirty ring GFN state" (Marc Zyngier, v6.0); ISO C11 7.17.3 (release/acquire)
+   */
   load(thread: RingThread, addr: number, width: Width, order: 'relaxed' | 'acquire'): bigint {
     this.check(addr, width);
     const own = this.pending.filter((p) => p.thread === thread && p.addr === addr);

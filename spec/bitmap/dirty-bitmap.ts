@@ -9,17 +9,29 @@
 
 export const BITMAP_PAGE_SHIFT = 12;
 
-/** BITMAP-1: bytes of a bitmap covering `pages` pages: ALIGN(pages, 64) / 8. */
+/**
+ * BITMAP-1: bytes of a bitmap covering `pages` pages: ALIGN(pages, 64) / 8.
+ * @req BITMAP-1
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c verify_bitmap_size (DIRTY_BITMAP_BYTES)
+ */
 export function dirtyBitmapBytes(pages: number): number {
   return Math.ceil(pages / 64) * 8;
 }
 
-/** A zeroed bitmap for [iova, iova + size). */
+/**
+ * A zeroed bitmap for [iova, iova + size).
+ * @req BITMAP-1
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iova_dirty_bitmap (one bit per page of the range)
+ */
 export function newDirtyBitmap(size: number): Uint8Array {
   return new Uint8Array(dirtyBitmapBytes(Math.ceil(size / 2 ** BITMAP_PAGE_SHIFT)));
 }
 
-/** BITMAP-2: marks every page of [iova, iova + length) that lies inside the bitmap's range [base, base + size). */
+/**
+ * BITMAP-2: marks every page of [iova, iova + length) that lies inside the bitmap's range [base, base + size).
+ * @req BITMAP-2
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_set
+ */
 export function dirtyBitmapSet(bitmap: Uint8Array, base: number, size: number, iova: number, length: number): void {
   const first = Math.max(iova, base);
   const end = Math.min(iova + length, base + size);
@@ -29,7 +41,11 @@ export function dirtyBitmapSet(bitmap: Uint8Array, base: number, size: number, i
   }
 }
 
-/** The pages (their IOVAs) whose bits are set. */
+/**
+ * The pages (their IOVAs) whose bits are set.
+ * @req BITMAP-1
+ * @source Linux v6.12.117 include/uapi/linux/vfio.h struct vfio_bitmap
+ */
 export function dirtyBitmapPages(bitmap: Uint8Array, base: number): number[] {
   const out: number[] = [];
   for (let byte = 0; byte < bitmap.length; byte++) {

@@ -36,17 +36,29 @@ export const ARM_LPAE_MAX_LEVELS = 4;
 export const ARM_LPAE_PTES_PER_TABLE = 512;
 export type Level = 0 | 1 | 2 | 3;
 
-/** Bytes translated by one entry at `level`: L0 512 GiB, L1 1 GiB (block), L2 2 MiB (block), L3 4 KiB (page). */
+/**
+ * Bytes translated by one entry at `level`: L0 512 GiB, L1 1 GiB (block), L2 2 MiB (block), L3 4 KiB (page).
+ * @req PTE-4
+ * @source ARM DDI 0487 I.a D8.2; Linux v6.12.117 drivers/iommu/io-pgtable-arm.c ARM_LPAE_BLOCK_SIZE
+ */
 export function armLpaeBlockSize(level: Level): number {
   return 2 ** (12 + 9 * (3 - level));
 }
 
-/** Index of `iova` in the table at `level`. */
+/**
+ * Index of `iova` in the table at `level`.
+ * @req PTE-4
+ * @source Linux v6.12.117 drivers/iommu/io-pgtable-arm.c ARM_LPAE_LVL_IDX
+ */
 export function armLpaeLvlIdx(iova: number, level: Level): number {
   return Math.floor(iova / armLpaeBlockSize(level)) % ARM_LPAE_PTES_PER_TABLE;
 }
 
-/** Whether a leaf may sit at `level`: blocks at L1 and L2, pages at L3 (PTE-4). */
+/**
+ * Whether a leaf may sit at `level`: blocks at L1 and L2, pages at L3 (PTE-4).
+ * @req PTE-4
+ * @source ARM DDI 0487 I.a D8.2; Linux v6.12.117 drivers/iommu/io-pgtable-arm.c iopte_leaf
+ */
 export function armLpaeLeafAllowed(level: Level): boolean {
   return level >= 1;
 }
@@ -85,6 +97,8 @@ function checkRaw(pte: bigint): void {
  * | writable      | 1     |  0  |  0    |
  * | writableClean | 1     |  1  |  1    |
  * | writableDirty | 1     |  1  |  0    |
+ * @req PTE-1 PTE-2
+ * @source ARM IHI 0070 E.a §3.13.3; Linux v6.12.117 drivers/iommu/io-pgtable-arm.c ARM_LPAE_PTE_*, iopte_writeable_dirty
  */
 export function decodeLeaf(pte: bigint, level: Level): DecodedLeaf {
   checkRaw(pte);
@@ -107,12 +121,20 @@ export function decodeLeaf(pte: bigint, level: Level): DecodedLeaf {
   };
 }
 
-/** Whether the raw entry at `level` is a table descriptor (a pointer to the next level). */
+/**
+ * Whether the raw entry at `level` is a table descriptor (a pointer to the next level).
+ * @req PTE-1
+ * @source Linux v6.12.117 drivers/iommu/io-pgtable-arm.c iopte_table
+ */
 export function isTableDescriptor(pte: bigint, level: Level): boolean {
   return level < 3 && (pte & ARM_LPAE_PTE_TYPE_MASK) === ARM_LPAE_PTE_TYPE_TABLE;
 }
 
-/** PTE-5: Linux `iopte_writeable_dirty(pte)`: `(pte & (AP_RDONLY | DBM)) == DBM`. */
+/**
+ * PTE-5: Linux `iopte_writeable_dirty(pte)`: `(pte & (AP_RDONLY | DBM)) == DBM`.
+ * @req PTE-5
+ * @source Linux v6.12.117 drivers/iommu/io-pgtable-arm.c iopte_writeable_dirty
+ */
 export function iopteWriteableDirty(pte: bigint): boolean {
   return (pte & (ARM_LPAE_PTE_AP_RDONLY | ARM_LPAE_PTE_DBM)) === ARM_LPAE_PTE_DBM;
 }
@@ -132,6 +154,8 @@ export interface ProtToPteOptions {
  * mapping `paddr`. AP[1] set (unprivileged), SH inner shareable, AF set, nG clear.
  * A writable mapping made while the HD quirk is on carries DBM and starts writable-dirty
  * (AP[2] = 0); without the quirk it is plain writable. A read-only mapping has AP[2] = 1.
+ * @req PTE-1 PTE-3
+ * @source Linux v6.12.117 drivers/iommu/io-pgtable-arm.c arm_lpae_prot_to_pte, __arm_lpae_init_pte
  */
 export function armLpaeProtToPte(prot: number, level: Level, paddr: number, options: ProtToPteOptions): bigint {
   if (!Number.isSafeInteger(paddr) || paddr < 0 || paddr >= 2 ** 48) {

@@ -12,7 +12,11 @@ export interface WalkedLeaf {
   readonly pte: bigint;
 }
 
-/** Every valid leaf overlapping [iova, iova + size) under the L0 table at `ttb0`, in IOVA order. */
+/**
+ * Every valid leaf overlapping [iova, iova + size) under the L0 table at `ttb0`, in IOVA order.
+ * @req PTE-4
+ * @source Linux v6.12.117 drivers/iommu/io-pgtable-arm.c __arm_lpae_iopte_walk_dirty (a walk over a range, leaf by leaf)
+ */
 export function walkLeaves(load: (address: number) => bigint, ttb0: number, iova: number, size: number): WalkedLeaf[] {
   const out: WalkedLeaf[] = [];
   const end = iova + size;

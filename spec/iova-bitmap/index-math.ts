@@ -60,6 +60,8 @@ export function hex(value: bigint | number): string {
  *
  * DEPARTS: iommufd (iova_bitmap_alloc) takes __ffs(page_size), so a page size that is not
  * a power of two silently behaves as its lowest set bit; the spec rejects it.
+ * @req IOVA-BITMAP-1
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_alloc (__ffs); DEPARTS as said above
  */
 export function iovaBitmapPgshift(pageSize: bigint): number {
   if (!isU64(pageSize) || pageSize < IOVA_BITMAP_MIN_PAGE_SIZE || pageSize > IOVA_BITMAP_MAX_PAGE_SIZE || (pageSize & (pageSize - 1n)) !== 0n) {
@@ -75,17 +77,27 @@ export function iovaBitmapPgshift(pageSize: bigint): number {
  * IOVA-BITMAP-2, IOVA-BITMAP-3: the u64 word of the bitmap holding the bit of the page at
  * `offset` bytes past the bitmap's base IOVA: (offset >> pgshift) / 64. It never forms
  * 64 * page_size, which wraps to 0 in u64 for page_size 2^63 (the divide-by-zero syzbot found).
+ * @req IOVA-BITMAP-2 IOVA-BITMAP-3
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_offset_to_index; Linux commit cb30dfa75d55
  */
 export function iovaBitmapOffsetToIndex(offset: bigint, pgshift: number): bigint {
   return (offset >> BigInt(pgshift)) / WORD_BITS;
 }
 
-/** IOVA-BITMAP-2: the bit within its u64 word of the page at `offset`: (offset >> pgshift) % 64. */
+/**
+ * IOVA-BITMAP-2: the bit within its u64 word of the page at `offset`: (offset >> pgshift) % 64.
+ * @req IOVA-BITMAP-2
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_set
+ */
 export function iovaBitmapOffsetToBit(offset: bigint, pgshift: number): number {
   return Number((offset >> BigInt(pgshift)) % WORD_BITS);
 }
 
-/** IOVA-BITMAP-2: the byte of the bitmap (little-endian words) holding the page at `offset`, and the bit in it. */
+/**
+ * IOVA-BITMAP-2: the byte of the bitmap (little-endian words) holding the page at `offset`, and the bit in it.
+ * @req IOVA-BITMAP-2
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_set; Linux v6.12.117 include/uapi/linux/vfio.h struct vfio_bitmap
+ */
 export function iovaBitmapOffsetToByte(offset: bigint, pgshift: number): { readonly byte: number; readonly bit: number } {
   const n = offset >> BigInt(pgshift);
   return { byte: Number(n / 8n), bit: Number(n % 8n) };
@@ -94,18 +106,28 @@ export function iovaBitmapOffsetToByte(offset: bigint, pgshift: number): { reado
 /**
  * IOVA-BITMAP-2: the offset from the base IOVA of the first page of word `index`:
  * (index * 64) << pgshift. Unbounded: a caller working in u64 must check it against the range.
+ * @req IOVA-BITMAP-2
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_index_to_offset
  */
 export function iovaBitmapIndexToOffset(index: bigint, pgshift: number): bigint {
   return (index * WORD_BITS) << BigInt(pgshift);
 }
 
-/** IOVA-BITMAP-4: pages of a non-empty range: ((length - 1) >> pgshift) + 1 (no rounding sum that could wrap). */
+/**
+ * IOVA-BITMAP-4: pages of a non-empty range: ((length - 1) >> pgshift) + 1 (no rounding sum that could wrap).
+ * @req IOVA-BITMAP-4
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_alloc (mapped_total_index)
+ */
 export function iovaBitmapPages(length: bigint, pgshift: number): bigint {
   if (length <= 0n) throw new IovaBitmapArgumentError('length', `must be at least one byte, got ${length}`);
   return ((length - 1n) >> BigInt(pgshift)) + 1n;
 }
 
-/** IOVA-BITMAP-4: bytes of user bitmap a range of `length` bytes needs: ALIGN(npages, 64) / 8. */
+/**
+ * IOVA-BITMAP-4: bytes of user bitmap a range of `length` bytes needs: ALIGN(npages, 64) / 8.
+ * @req IOVA-BITMAP-4
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c verify_bitmap_size (DIRTY_BITMAP_BYTES)
+ */
 export function iovaBitmapBytes(length: bigint, pgshift: number): number {
   const pages = iovaBitmapPages(length, pgshift);
   return Number(((pages + WORD_BITS - 1n) / WORD_BITS) * 8n);
@@ -119,13 +141,19 @@ export function iovaBitmapBytes(length: bigint, pgshift: number): number {
  * DEPARTS: Linux (iova_bitmap_get) pins DIV_ROUND_UP(remaining, PAGE_SIZE) + !!pgoff pages,
  * one more than needed when the tail fits in the first page's slack; the spec pins exactly
  * the pages holding bitmap bytes, so it never touches user memory past the bitmap.
+ * @req IOVA-BITMAP-6
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_get; DEPARTS as said above
  */
 export function iovaBitmapWindowPages(pgoff: number, remainingBytes: number, maxPinned = IOVA_BITMAP_MAX_PINNED_PAGES): number {
   checkWindow(pgoff, remainingBytes, maxPinned);
   return Math.min(Math.ceil((pgoff + remainingBytes) / IOVA_BITMAP_USER_PAGE_SIZE), maxPinned);
 }
 
-/** IOVA-BITMAP-6: bytes of bitmap one window covers: npages * 4096 - pgoff, at most what remains. */
+/**
+ * IOVA-BITMAP-6: bytes of bitmap one window covers: npages * 4096 - pgoff, at most what remains.
+ * @req IOVA-BITMAP-6
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_get, iova_bitmap_mapped_remaining
+ */
 export function iovaBitmapWindowBytes(pgoff: number, remainingBytes: number, maxPinned = IOVA_BITMAP_MAX_PINNED_PAGES): number {
   const pages = iovaBitmapWindowPages(pgoff, remainingBytes, maxPinned);
   return Math.min(pages * IOVA_BITMAP_USER_PAGE_SIZE - pgoff, remainingBytes);
@@ -135,6 +163,8 @@ export function iovaBitmapWindowBytes(pgoff: number, remainingBytes: number, max
  * IOVA-BITMAP-6: IOVA bytes covered by `windowBytes` bytes of bitmap: (bytes * 8) << pgshift,
  * capped to `remainingLength` when given (the window never reaches past the range).
  * 2 MiB of bitmap at 4 KiB pages is 64 GiB.
+ * @req IOVA-BITMAP-6
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_mapped_length
  */
 export function iovaBitmapWindowLength(windowBytes: number, pgshift: number, remainingLength?: bigint): bigint {
   const length = BigInt(windowBytes * 8) << BigInt(pgshift);

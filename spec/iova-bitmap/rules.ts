@@ -62,8 +62,11 @@ const refuse = (errno: number, field: string, rule: string): IovaBitmapCheck => 
  *   5. iova or length not a multiple of page_size: -EINVAL;
  *   6. the bitmap smaller than ALIGN(npages, 64) / 8 bytes: -EINVAL (VFIO GET_BITMAP).
  *
- * DEPARTS: iommufd does not refuse length 0 by itself at iova 0 (length - 1 wraps to
- * ULONG_MAX and passes the overflow check); VFIO refuses it, and so does the spec.
+ * Length 0 is refused as VFIO refuses it and as Linux v6.12.117 iommufd does since
+ * "iommufd: Reject a zero-length dirty bitmap request"; earlier iommufd let length 0 at
+ * iova 0 through (length - 1 wraps to ULONG_MAX and passes the overflow check).
+ * @req IOVA-BITMAP-5 IOVA-BITMAP-1 IOVA-BITMAP-4
+ * @source Linux v6.12.117 drivers/iommu/iommufd/io_pagetable.c iommufd_check_iova_range; Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c verify_bitmap_size
  */
 export function iovaBitmapCheckArgs(args: IovaBitmapArgs): IovaBitmapCheck {
   const { iova, length, pageSize, bitmapBytes } = args;
@@ -101,6 +104,8 @@ export interface IovaBitmapSetOutcome {
  *   3. every bit from the page holding the first byte to the page holding the last byte of
  *      the cut range is set, whatever the window and the pinned pages (IOVA-BITMAP-7, -8):
  *      a partial page counts as dirty. Bits are only set, never cleared.
+ * @req IOVA-BITMAP-2 IOVA-BITMAP-7 IOVA-BITMAP-8 IOVA-BITMAP-9
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_set, iova_bitmap_advance_to; Linux commits f38044e5ef58, b058ea3ab5af, 2780025e01e2
  */
 export function iovaBitmapSetBits(base: bigint, bitmapLength: bigint, pgshift: number, iova: bigint, length: bigint): IovaBitmapSetOutcome {
   if (!isU64(iova) || !isU64(length) || length === 0n) return { bits: undefined, errno: -EINVAL };
@@ -137,6 +142,8 @@ export interface IovaBitmapWindow {
  *   3. it stands for IOVA [iova + ((8 b) << pgshift), + (8 bytes) << pgshift), cut at the end
  *      of the range; the next window starts at the byte after it.
  * The windows are contiguous, in order, and together are exactly [iova, iova + length).
+ * @req IOVA-BITMAP-10 IOVA-BITMAP-6
+ * @source Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_for_each, iova_bitmap_get
  */
 export function* iovaBitmapWindows(iova: bigint, length: bigint, pgshift: number, offset: number, maxPinned = IOVA_BITMAP_MAX_PINNED_PAGES): Generator<IovaBitmapWindow> {
   if (!Number.isSafeInteger(offset) || offset < 0) throw new IovaBitmapArgumentError('offset', `must be a non-negative integer, got ${offset}`);

@@ -8,12 +8,20 @@ export const CTXDESC_CD_0_TCR_HA = 1n << 43n;
 export const CTXDESC_CD_0_ASID_SHIFT = 48n;
 export const CTXDESC_CD_1_TTB0_MASK = ((1n << 52n) - 1n) & ~0xfn;
 
-/** SMMU_IDR0.HTTU, bits 7:6 (TRACK-1). */
+/**
+ * SMMU_IDR0.HTTU, bits 7:6 (TRACK-1).
+ * @req TRACK-1
+ * @source ARM IHI 0070 E.a SMMU_IDR0.HTTU; Linux v6.12.117 drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.h IDR0_HTTU
+ */
 export function smmuIdr0Httu(idr0: number): number {
   return (idr0 >>> 6) & 3;
 }
 
-/** SMMU_IDR3.BBML, bits 12:11 (SPLIT-2). */
+/**
+ * SMMU_IDR3.BBML, bits 12:11 (SPLIT-2).
+ * @req SPLIT-2
+ * @source ARM IHI 0070 E.a SMMU_IDR3.BBML
+ */
 export function smmuIdr3Bbml(idr3: number): number {
   return (idr3 >>> 11) & 3;
 }
@@ -26,6 +34,11 @@ export interface DecodedCd {
   readonly hd: boolean;
 }
 
+/**
+ * Decodes word 0 and 1 of a context descriptor: V, HA, HD, ASID and TTB0.
+ * @req TRACK-2
+ * @source ARM IHI 0070 E.a §5.4; Linux v6.12.117 drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.h CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD
+ */
 export function decodeContextDescriptor(word0: bigint, word1: bigint): DecodedCd {
   return {
     valid: (word0 & CTXDESC_CD_0_V) !== 0n,

@@ -99,7 +99,11 @@ function u64(name: string, x: U64): bigint {
   return v;
 }
 
-/** 1 << __ffs(pgsize_bitmap): the container's smallest page size, the only one dirty tracking uses. */
+/**
+ * 1 << __ffs(pgsize_bitmap): the container's smallest page size, the only one dirty tracking uses.
+ * @req VFIO-DIRTY-9 VFIO-UNMAP-9
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_dirty_pages (1 << __ffs(iommu->pgsize_bitmap))
+ */
 export function minPgsize(pgsizeBitmap: U64): bigint {
   const b = u64('pgsizeBitmap', pgsizeBitmap);
   if (b === 0n) throw new RangeError('pgsizeBitmap: no page size');
@@ -163,6 +167,12 @@ export interface MapDmaFacts {
 }
 export type MapDmaEvent = { readonly type: 'MAP_DMA' } & MapDmaFacts;
 
+/**
+ * Classifies VFIO_IOMMU_MAP_DMA: its arguments and the container's mappings, as the
+ * finite event the container machine's guards test.
+ * @req VFIO-MAP-1 VFIO-MAP-2 VFIO-MAP-3 VFIO-MAP-4 VFIO-MAP-5 VFIO-MAP-6 VFIO-MAP-7 VFIO-MAP-8
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_map_dma, vfio_dma_do_map, vfio_iommu_iova_dma_valid, vfio_dma_bitmap_alloc
+ */
 export function classifyMapDma(c: Type1ContainerView, args: { flags: number; iova: U64; size: U64; vaddr: U64 }): MapDmaEvent {
   const iova = u64('iova', args.iova);
   const size = u64('size', args.size);
@@ -209,6 +219,12 @@ export interface UnmapDmaFacts {
 }
 export type UnmapDmaEvent = { readonly type: 'UNMAP_DMA' } & UnmapDmaFacts;
 
+/**
+ * Classifies VFIO_IOMMU_UNMAP_DMA: its flags, range and bitmap against the container's
+ * mappings, as the finite event the container machine's guards test.
+ * @req VFIO-UNMAP-1 VFIO-UNMAP-4 VFIO-UNMAP-5 VFIO-UNMAP-6 VFIO-UNMAP-7 VFIO-UNMAP-9 VFIO-UNMAP-10
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_unmap_dma, vfio_dma_do_unmap, verify_bitmap_size
+ */
 export function classifyUnmapDma(c: Type1ContainerView, args: { flags: number; iova: U64; size: U64; bitmap?: VfioBitmapArg }): UnmapDmaEvent {
   const iova = u64('iova', args.iova);
   const size = u64('size', args.size);
@@ -279,6 +295,8 @@ const MANUAL_CLEAR_FLAGS = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR | VFIO
  * operations the range and the bitmap (VFIO-DIRTY-6..10, VFIO-DIRTY-12). The range is
  * required for the bitmap operations (DEPARTS: argsz is not modelled; a missing range is
  * a caller error, not -EINVAL).
+ * @req VFIO-DIRTY-1 VFIO-DIRTY-2 VFIO-DIRTY-4 VFIO-DIRTY-6 VFIO-DIRTY-7 VFIO-DIRTY-8 VFIO-DIRTY-9 VFIO-DIRTY-10 VFIO-DIRTY-12 VFIO-CLEAR-2
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_dirty_pages, verify_bitmap_size, vfio_iova_dirty_bitmap, vfio_dma_bitmap_alloc; flag values of the manual-clear RFC, <20210508093105.2558-1-jiangkunkun@huawei.com>
  */
 export function classifyDirtyPagesArgs(
   c: Type1ContainerView,
@@ -322,6 +340,11 @@ export type CheckExtensionEvent = { readonly type: 'CHECK_EXTENSION'; readonly e
 /** VFIO-EXT-1: the extensions a type1 container with manual clear answers 1 for. */
 export const TYPE1_EXTENSIONS: readonly number[] = [VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_DIRTY_LOG_MANUAL_CLEAR];
 
+/**
+ * Classifies VFIO_CHECK_EXTENSION: the extensions the container answers 1 for, manual clear (11) among them.
+ * @req VFIO-EXT-1
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_check_extension; Linux v6.12.117 include/uapi/linux/vfio.h
+ */
 export function classifyExtension(extension: number): CheckExtensionEvent {
   if (extension === VFIO_DIRTY_LOG_MANUAL_CLEAR) return { type: 'CHECK_EXTENSION', extension: 'VFIO_DIRTY_LOG_MANUAL_CLEAR' };
   return { type: 'CHECK_EXTENSION', extension: TYPE1_EXTENSIONS.includes(extension) ? 'supported' : 'unsupported' };
@@ -335,7 +358,11 @@ export interface MigrationCapability {
   readonly maxDirtyBitmapSize: number;
 }
 
-/** VFIO-INFO-1: vfio_iommu_migration_build_caps: the smallest page size only, and the largest bitmap. */
+/**
+ * VFIO-INFO-1: vfio_iommu_migration_build_caps: the smallest page size only, and the largest bitmap.
+ * @req VFIO-INFO-1
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_migration_build_caps
+ */
 export function migrationCapability(pgsizeBitmap: U64): MigrationCapability {
   return { id: VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, version: 1, flags: 0, pgsizeBitmap: minPgsize(pgsizeBitmap), maxDirtyBitmapSize: DIRTY_BITMAP_SIZE_MAX };
 }
@@ -343,7 +370,11 @@ export function migrationCapability(pgsizeBitmap: U64): MigrationCapability {
 // ---------------------------------------------------------------------------------------
 // Reports
 
-/** Bit i of u64 word i / 64 (little-endian bytes): byte i >> 3, bit i & 7 (BITMAP-1). */
+/**
+ * Bit i of u64 word i / 64 (little-endian bytes): byte i >> 3, bit i & 7 (BITMAP-1).
+ * @req BITMAP-1
+ * @source Linux v6.12.117 include/uapi/linux/vfio.h struct vfio_bitmap
+ */
 export function bitmapTestBit(bitmap: Uint8Array, i: number): boolean {
   return ((bitmap[i >> 3] ?? 0) & (1 << (i & 7))) !== 0;
 }
@@ -351,6 +382,8 @@ export function bitmapTestBit(bitmap: Uint8Array, i: number): boolean {
 /**
  * VFIO-DIRTY-14: the report without hardware dirty tracking (update_user_bitmap with
  * num_non_pinned_groups): every page of every mapping inside [iova, iova + size) is dirty.
+ * @req VFIO-DIRTY-14
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c update_user_bitmap (num_non_pinned_groups)
  */
 export function fallbackDirtyBitmap(mappings: readonly { readonly iova: U64; readonly size: U64 }[], iova: U64, size: U64, pgsize: U64): Uint8Array {
   const base = u64('iova', iova);

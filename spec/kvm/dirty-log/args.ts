@@ -58,7 +58,11 @@ function u32(name: string, x: number): number {
   return x;
 }
 
-/** The slot field: as_id in bits 31:16, the id in bits 15:0 (KVM-SLOT-1). */
+/**
+ * The slot field: as_id in bits 31:16, the id in bits 15:0 (KVM-SLOT-1).
+ * @req KVM-SLOT-1
+ * @source Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_set_memory_region; Linux v6.14 Documentation/virt/kvm/api.rst KVM_SET_USER_MEMORY_REGION
+ */
 export function slotField(asId: number, id: number): number {
   if (!Number.isInteger(asId) || asId < 0 || asId > 0xffff) throw new RangeError(`asId: must be a u16, got ${asId}`);
   if (!Number.isInteger(id) || id < 0 || id > 0xffff) throw new RangeError(`id: must be a u16, got ${id}`);
@@ -69,7 +73,11 @@ export function splitSlot(slot: number): { asId: number; id: number } {
   return { asId: slot >>> 16, id: slot & 0xffff };
 }
 
-/** KVM-LOG-5, KVM-LOG-8: kvm_dirty_bitmap_bytes: ALIGN(npages, 64) / 8. */
+/**
+ * KVM-LOG-5, KVM-LOG-8: kvm_dirty_bitmap_bytes: ALIGN(npages, 64) / 8.
+ * @req KVM-LOG-5 KVM-LOG-8
+ * @source Linux v6.14 virt/kvm/kvm_main.c kvm_get_dirty_log_protect, kvm_dirty_bitmap_bytes; Linux v6.14 Documentation/virt/kvm/api.rst KVM_GET_DIRTY_LOG; Linux v6.14 virt/kvm/kvm_main.c kvm_clear_dirty_log_protect comment ("never includes any bits beyond the length of the memslot"); kvm_alloc_dirty_bitmap
+ */
 export function dirtyLogBytes(npages: number): number {
   if (!Number.isInteger(npages) || npages < 0) throw new RangeError(`npages: must be a non-negative integer, got ${npages}`);
   return Math.ceil(npages / 64) * 8;
@@ -251,6 +259,8 @@ export function classifyClearDirtyLog(vm: KvmVmView, a: ClearDirtyLogArgs): Clea
  * KVM_CLEAR_DIRTY_LOG clears, before intersecting with the slot's own dirty bits: bit i of
  * `bitmap` (i < DIV_ROUND_UP(num_pages, 64) * 64) is page first_page + i; bits for pages
  * at or past npages are ignored.
+ * @req KVM-CLEAR-7 KVM-CLEAR-8
+ * @source Linux v6.14 virt/kvm/kvm_main.c kvm_clear_dirty_log_protect (atomic_long_fetch_andnot, kvm_arch_mmu_enable_log_dirty_pt_masked, kvm_flush_remote_tlbs_memslot); Linux v6.14 virt/kvm/kvm_main.c kvm_clear_dirty_log_protect comment ("not a problem if userspace sets them")
  */
 export function clearedPages(npages: number, firstPage: number, numPages: number, bitmap: Uint8Array): number[] {
   if (firstPage % 64 !== 0 || firstPage > npages || numPages > npages - firstPage)
@@ -264,12 +274,20 @@ export function clearedPages(npages: number, firstPage: number, numPages: number
   return out;
 }
 
-/** Bit i of a kernel-layout bitmap (KVM-LOG-5). */
+/**
+ * Bit i of a kernel-layout bitmap (KVM-LOG-5).
+ * @req KVM-LOG-5
+ * @source Linux v6.14 virt/kvm/kvm_main.c kvm_get_dirty_log_protect, kvm_dirty_bitmap_bytes; Linux v6.14 Documentation/virt/kvm/api.rst KVM_GET_DIRTY_LOG
+ */
 export function bitmapTest(bitmap: Uint8Array, i: number): boolean {
   return ((bitmap[i >> 3] ?? 0) & (1 << (i & 7))) !== 0;
 }
 
-/** The pages whose bits are set in a KVM_GET_DIRTY_LOG bitmap of a slot of `npages` pages; a bit at or past npages is an error (KVM-LOG-8). */
+/**
+ * The pages whose bits are set in a KVM_GET_DIRTY_LOG bitmap of a slot of `npages` pages; a bit at or past npages is an error (KVM-LOG-8).
+ * @req KVM-LOG-8
+ * @source Linux v6.14 virt/kvm/kvm_main.c kvm_clear_dirty_log_protect comment ("never includes any bits beyond the length of the memslot"); kvm_alloc_dirty_bitmap
+ */
 export function dirtyLogPages(bitmap: Uint8Array, npages: number): { pages: number[]; beyond: number[] } {
   const pages: number[] = [];
   const beyond: number[] = [];
@@ -286,7 +304,11 @@ export type EnableCapEvent =
   | { readonly type: 'ENABLE_CAP'; readonly cap: 'other' }
   | { readonly type: 'ENABLE_CAP'; readonly cap: 'manualProtect2'; readonly flagsNonZero: boolean; readonly unknownBits: boolean; readonly initSetAlone: boolean; readonly mode: ProtectMode };
 
-/** KVM-CAP-1, KVM-CAP-2, KVM-CAP-4: kvm_vm_ioctl_enable_cap_generic's checks on args[0]. */
+/**
+ * KVM-CAP-1, KVM-CAP-2, KVM-CAP-4: kvm_vm_ioctl_enable_cap_generic's checks on args[0].
+ * @req KVM-CAP-1 KVM-CAP-2 KVM-CAP-4
+ * @source Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic; Linux v6.14 Documentation/virt/kvm/api.rst KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic (allowed_options); Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap (weak default); Linux v6.14 arch/x86/kvm/x86.c kvm_vm_ioctl_enable_cap (default -EINVAL)
+ */
 export function classifyEnableCap(a: { cap: number; flags: number; args0: U64 }): EnableCapEvent {
   if (a.cap !== KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) return { type: 'ENABLE_CAP', cap: 'other' };
   const v = u64('args[0]', a.args0);

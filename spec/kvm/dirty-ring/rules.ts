@@ -37,7 +37,11 @@ export const RING_ARCHES: Record<RingArch, RingArchInfo> = {
   arm64: { tso: false, needsBitmap: true },
 };
 
-/** KVM-RING-2: what KVM_CHECK_EXTENSION answers for the three ring capabilities. */
+/**
+ * KVM-RING-2: what KVM_CHECK_EXTENSION answers for the three ring capabilities.
+ * @req KVM-RING-2
+ * @source Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic, kvm_vm_ioctl_check_extension_generic; Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL)
+ */
 export function ringCheckExtension(arch: RingArch, cap: number): number {
   const a = RING_ARCHES[arch];
   if (cap === KVM_CAP_DIRTY_LOG_RING) return a.tso ? KVM_DIRTY_RING_MAX_ENTRIES * KVM_DIRTY_GFN_SIZE : 0;
@@ -46,7 +50,11 @@ export function ringCheckExtension(arch: RingArch, cap: number): number {
   throw new RangeError(`cap: ${cap} is not a dirty ring capability (192, 223, 225)`);
 }
 
-/** KVM-RING-4/8: kvm_dirty_ring_get_rsvd_entries: 64 plus the CPU dirty log (x86 PML: 512 when enabled). */
+/**
+ * KVM-RING-4/8: kvm_dirty_ring_get_rsvd_entries: 64 plus the CPU dirty log (x86 PML: 512 when enabled).
+ * @req KVM-RING-4 KVM-RING-8
+ * @source Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_dirty_log_ring; Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_get_rsvd_entries; Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_dirty_log_ring; Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_alloc, kvm_dirty_ring_get_rsvd_entries
+ */
 export function reservedEntries(cpuDirtyLogSize: number): number {
   if (!Number.isInteger(cpuDirtyLogSize) || cpuDirtyLogSize < 0) throw new RangeError(`cpuDirtyLogSize: must be a non-negative integer, got ${cpuDirtyLogSize}`);
   return KVM_DIRTY_RING_RSVD_ENTRIES + cpuDirtyLogSize;
@@ -54,7 +62,11 @@ export function reservedEntries(cpuDirtyLogSize: number): number {
 
 export type RingSizeClass = 'ok' | 'notPowerOfTwo' | 'tooSmall' | 'tooLarge';
 
-/** The size checks of kvm_vm_ioctl_enable_dirty_log_ring, in its order (KVM-RING-3, -4, -5). */
+/**
+ * The size checks of kvm_vm_ioctl_enable_dirty_log_ring, in its order (KVM-RING-3, -4, -5).
+ * @req KVM-RING-3 KVM-RING-4 KVM-RING-5
+ * @source Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_dirty_log_ring; Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_dirty_log_ring; Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_get_rsvd_entries
+ */
 export function classifyRingSize(size: number, rsvdEntries: number): RingSizeClass {
   if (!Number.isInteger(size) || size < 0 || size >= U32) throw new RangeError(`size: args[0] is taken as a u32, got ${size}`);
   if (size === 0 || (size & (size - 1)) !== 0) return 'notPowerOfTwo';
@@ -68,24 +80,40 @@ export interface RingGeometry {
   readonly softLimit: number;
 }
 
-/** KVM-RING-8: kvm_dirty_ring_alloc. */
+/**
+ * KVM-RING-8: kvm_dirty_ring_alloc.
+ * @req KVM-RING-8
+ * @source Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_dirty_log_ring; Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_alloc, kvm_dirty_ring_get_rsvd_entries
+ */
 export function ringGeometry(sizeBytes: number, rsvdEntries: number): RingGeometry {
   if (classifyRingSize(sizeBytes, rsvdEntries) !== 'ok') throw new RangeError(`size: ${sizeBytes} bytes is not a ring size KVM accepts (KVM-RING-3..5)`);
   const entries = sizeBytes / KVM_DIRTY_GFN_SIZE;
   return { entries, softLimit: entries - rsvdEntries };
 }
 
-/** KVM-RING-12: kvm_dirty_ring_used, u32 arithmetic on free-running indexes. */
+/**
+ * KVM-RING-12: kvm_dirty_ring_used, u32 arithmetic on free-running indexes.
+ * @req KVM-RING-12
+ * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_push, kvm_dirty_ring_check_request, kvm_dirty_ring_soft_full; Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL)
+ */
 export function ringUsed(dirtyIndex: number, resetIndex: number): number {
   return (dirtyIndex - resetIndex + U32) % U32;
 }
 
-/** KVM-RING-12: kvm_dirty_ring_soft_full. */
+/**
+ * KVM-RING-12: kvm_dirty_ring_soft_full.
+ * @req KVM-RING-12
+ * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_push, kvm_dirty_ring_check_request, kvm_dirty_ring_soft_full; Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL)
+ */
 export function ringSoftFull(dirtyIndex: number, resetIndex: number, softLimit: number): boolean {
   return ringUsed(dirtyIndex, resetIndex) >= softLimit;
 }
 
-/** KVM-RING-11/13: the array index of free-running index i (i & (entries - 1)). */
+/**
+ * KVM-RING-11/13: the array index of free-running index i (i & (entries - 1)).
+ * @req KVM-RING-11 KVM-RING-13
+ * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_push; Linux v6.18 virt/kvm/kvm_main.c mark_page_dirty_in_slot; KVM: Dirty ring interface v3 (Peter Xu, <20200109145729.32898-1-peterx@redhat.com>); Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL) ("must collect the dirty GFNs in sequence", "load-acquire/store-release"); include/uapi/linux/kvm.h (lifecycle comment)
+ */
 export function ringSlotIndex(index: number, entries: number): number {
   return (index >>> 0) & (entries - 1);
 }
@@ -95,6 +123,8 @@ export function ringSlotIndex(index: number, entries: number): number {
  * `pushes[i]` says whether write i hits a protected page. It exits with
  * KVM_EXIT_DIRTY_RING_FULL right after the push that makes the ring soft full (or at
  * once if it already is): the number of writes it completes.
+ * @req KVM-RING-12
+ * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_push, kvm_dirty_ring_check_request, kvm_dirty_ring_soft_full; Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL)
  */
 export function writesBeforeExit(used: number, softLimit: number, pushes: readonly boolean[]): { done: number; full: boolean } {
   if (used >= softLimit) return { done: 0, full: true };
@@ -149,6 +179,8 @@ const m64 = (x: bigint): bigint => x & (U64 - 1n);
  * entries, in order: consecutive entries of one slot merge when the next offset lies 0..63
  * pages above the batch's base, or below it by less than 64 without shifting a set bit out
  * (the base moves down). Offsets are u64 and the delta is s64, as in C.
+ * @req KVM-RING-17
+ * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset ("Try to coalesce the reset operations")
  */
 export function resetBatches(entries: readonly { readonly slot: number; readonly offset: bigint }[]): ResetBatch[] {
   const out: ResetBatch[] = [];
@@ -196,6 +228,8 @@ export function fls64(mask: bigint): number {
  * KVM-RING-18: whether kvm_reset_dirty_gfn acts on a batch: the memslot it names exists
  * and every page of the mask lies inside it, with offset checked on its own first so
  * offset + __fls(mask) cannot wrap.
+ * @req KVM-RING-18
+ * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_reset_dirty_gfn; "KVM: Reject wrapped offset in kvm_reset_dirty_gfn()" (<20260512060742.1628959-1-contact@xchglabs.com>)
  */
 export function resetBatchValid(b: ResetBatch, memslots: readonly MemslotView[], limits: ResetLimits): boolean {
   if (b.mask === 0n) return false;
@@ -219,7 +253,11 @@ export function resetBatchValidBeforeWrapFix(b: ResetBatch, memslots: readonly M
   return m !== undefined && m64(b.offset + BigInt(fls64(b.mask))) < BigInt(m.npages);
 }
 
-/** KVM-RING-16: the pages (slot, page offset) a reset re-protects: the set bits of every valid batch. */
+/**
+ * KVM-RING-16: the pages (slot, page offset) a reset re-protects: the set bits of every valid batch.
+ * @req KVM-RING-16
+ * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_reset_dirty_gfn (kvm_arch_mmu_enable_log_dirty_pt_masked); Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_reset_dirty_pages (kvm_flush_remote_tlbs)
+ */
 export function reprotectedPages(batches: readonly ResetBatch[], memslots: readonly MemslotView[], limits: ResetLimits): { slot: number; offset: number }[] {
   const out: { slot: number; offset: number }[] = [];
   for (const b of batches) {
@@ -232,6 +270,8 @@ export function reprotectedPages(batches: readonly ResetBatch[], memslots: reado
 /**
  * KVM-RING-15/19: the entries one reset consumes from a ring: from reset_index while the
  * flags have RESET; `flagsAt(i)` reads the flags of free-running index i.
+ * @req KVM-RING-15 KVM-RING-19
+ * @source Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_reset_dirty_pages; Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset, kvm_dirty_gfn_set_invalid, kvm_dirty_gfn_harvested; Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset
  */
 export function entriesToReset(resetIndex: number, flagsAt: (index: number) => number): number[] {
   const out: number[] = [];
@@ -245,6 +285,8 @@ export function entriesToReset(resetIndex: number, flagsAt: (index: number) => n
 /**
  * KVM-RING-13: the entries a collector harvests from `fetch`: those in order whose flags
  * are dirty (DIRTY set, RESET clear), up to the first that is not.
+ * @req KVM-RING-13
+ * @source Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL) ("must collect the dirty GFNs in sequence", "load-acquire/store-release"); include/uapi/linux/kvm.h (lifecycle comment)
  */
 export function entriesToHarvest(fetch: number, flagsAt: (index: number) => number, entries: number): number[] {
   const out: number[] = [];
@@ -267,6 +309,8 @@ export type CollectorAction = { readonly k: 'harvest'; readonly page: string } |
  * that follows its harvest (a write between that copy and the reset pushes nothing and is
  * lost), or undefined when every harvested page is copied only after a reset. Pages copied
  * without a harvest (the bulk stage) are not judged.
+ * @req KVM-RING-20
+ * @source Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL) ("the ioctl must be called *before* reading the content of the dirty pages"); KVM: Dirty ring interface v3 (Peter Xu, <20200109145729.32898-1-peterx@redhat.com>)
  */
 export function copyBeforeReset(actions: readonly CollectorAction[]): { index: number; page: string } | undefined {
   const awaitingReset = new Set<string>();

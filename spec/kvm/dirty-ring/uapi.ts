@@ -49,7 +49,11 @@ function u64(name: string, x: bigint): bigint {
   return x;
 }
 
-/** The 16 bytes of one entry, little-endian. */
+/**
+ * The 16 bytes of one entry, little-endian.
+ * @req KVM-RING-1
+ * @source Linux v6.18 include/uapi/linux/kvm.h; include/linux/kvm_host.h
+ */
 export function encodeDirtyGfn(e: DirtyGfn): Uint8Array {
   const out = new Uint8Array(KVM_DIRTY_GFN_SIZE);
   const v = new DataView(out.buffer);
@@ -59,20 +63,33 @@ export function encodeDirtyGfn(e: DirtyGfn): Uint8Array {
   return out;
 }
 
+/**
+ * The entry the 16 bytes hold, little-endian (the inverse of encodeDirtyGfn).
+ * @req KVM-RING-1
+ * @source Linux v6.18 include/uapi/linux/kvm.h; include/linux/kvm_host.h
+ */
 export function decodeDirtyGfn(bytes: Uint8Array): DirtyGfn {
   if (bytes.length !== KVM_DIRTY_GFN_SIZE) throw new RangeError(`struct kvm_dirty_gfn: must be ${KVM_DIRTY_GFN_SIZE} bytes, got ${bytes.length}`);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return { flags: v.getUint32(GFN_FLAGS_OFFSET, true), slot: v.getUint32(GFN_SLOT_OFFSET, true), offset: v.getBigUint64(GFN_OFFSET_OFFSET, true) };
 }
 
-/** kvm_dirty_gfn.slot: (as_id << 16) | id, as mark_page_dirty_in_slot builds it. */
+/**
+ * kvm_dirty_gfn.slot: (as_id << 16) | id, as mark_page_dirty_in_slot builds it.
+ * @req KVM-RING-1
+ * @source Linux v6.18 include/uapi/linux/kvm.h; include/linux/kvm_host.h
+ */
 export function encodeSlot(asId: number, id: number): number {
   if (!Number.isInteger(asId) || asId < 0 || asId > 0xffff) throw new RangeError(`as_id: must be in [0, 65535], got ${asId}`);
   if (!Number.isInteger(id) || id < 0 || id > 0xffff) throw new RangeError(`slot id: must be in [0, 65535], got ${id}`);
   return ((asId << 16) | id) >>> 0;
 }
 
-/** kvm_reset_dirty_gfn: as_id = slot >> 16, id = (u16)slot. */
+/**
+ * kvm_reset_dirty_gfn: as_id = slot >> 16, id = (u16)slot.
+ * @req KVM-RING-1
+ * @source Linux v6.18 include/uapi/linux/kvm.h; include/linux/kvm_host.h
+ */
 export function decodeSlot(slot: number): { asId: number; id: number } {
   u32('slot', slot);
   return { asId: slot >>> 16, id: slot & 0xffff };
@@ -80,7 +97,11 @@ export function decodeSlot(slot: number): { asId: number; id: number } {
 
 export type GfnState = 'invalid' | 'dirty' | 'harvested';
 
-/** The lifecycle table of include/uapi/linux/kvm.h: 00 invalid, 01 dirty, 1X to reset. */
+/**
+ * The lifecycle table of include/uapi/linux/kvm.h: 00 invalid, 01 dirty, 1X to reset.
+ * @req KVM-RING-1
+ * @source Linux v6.18 include/uapi/linux/kvm.h; include/linux/kvm_host.h
+ */
 export function gfnState(flags: number): GfnState {
   u32('flags', flags);
   if ((flags & KVM_DIRTY_GFN_F_RESET) !== 0) return 'harvested';
