@@ -5,18 +5,23 @@
 // took for the operation being checked.
 import {
   ARM_LPAE_PTE_AF,
+  ARM_LPAE_PTE_VALID,
   ARM_LPAE_PTE_AP_RDONLY,
   ARM_LPAE_PTE_DBM,
   ARM_LPAE_PTE_OA_MASK,
   ARM_LPAE_PTE_TYPE_BLOCK,
   ARM_LPAE_PTE_TYPE_MASK,
   ARM_LPAE_PTE_TYPE_PAGE,
+  armLpaeBlockSize,
+  armLpaeLvlIdx,
   decodeLeaf,
+  isTableDescriptor,
   type LeafState,
+  type Level,
 } from '../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../spec/descriptor/leaf-machine.ts';
-import { walkLeaves } from '../spec/descriptor/walk.ts';
-import type { DescriptorModel } from './descriptor-model.ts';
+import { walkLeaves, type WalkedLeaf } from '../spec/descriptor/walk.ts';
+import { type DescriptorModel, type ModelLeaf, leafKey, leafPlace } from './descriptor-model.ts';
 import { Violation } from './violation.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -33,37 +38,205 @@ function expectedBits(state: LeafState, accessFlag: boolean, oa: number, level: 
   return bits;
 }
 
+/**
+ * The bits a model leaf must have in memory. The part that depends on its machine state is
+ * computed once per (state, level): table snapshots are shared per state, so there are few.
+ */
+const stateBitsOf = new Map<unknown, bigint[]>();
+function expectedBitsOf(ml: ModelLeaf): bigint {
+  let byLevel = stateBitsOf.get(ml.snap);
+  if (byLevel === undefined) {
+    const want = leafStateOf(ml.snap);
+    byLevel = [0, 1, 2, 3].map((level) => expectedBits(want.state, want.accessFlag, 0, level));
+    stateBitsOf.set(ml.snap, byLevel);
+  }
+  return byLevel[ml.level]! | (BigInt(ml.oa) & ARM_LPAE_PTE_OA_MASK);
+}
+
+/** Compares one leaf found in memory with the model's leaf at the same place; throws on a difference. */
+function checkLeaf(model: DescriptorModel, l: WalkedLeaf, req: () => string[]): void {
+  const ml = model.leaves.get(leafKey(l.iova, l.level));
+  if (ml !== undefined && (l.pte & STATE_BITS) === expectedBitsOf(ml)) return;
+  // A difference: decode it for the report.
+  let got: ReturnType<typeof decodeLeaf>;
+  try {
+    got = decodeLeaf(l.pte, l.level);
+  } catch (e) {
+    throw new Violation('spec', ['PTE-2', ...req()], `a leaf descriptor at ${hex(l.iova)} L${l.level}`, `0x${l.pte.toString(16).padStart(16, '0')}: ${(e as Error).message}`);
+  }
+  const actual = `leaf ${hex(l.iova)} L${l.level} = 0x${l.pte.toString(16).padStart(16, '0')} (${got.state}, AF=${got.accessFlag ? 1 : 0}, OA=${hex(got.outputAddress)})`;
+  if (ml === undefined) throw new Violation('spec', req(), `no leaf at ${hex(l.iova)} L${l.level}`, actual);
+  const want = leafStateOf(ml.snap);
+  const kind = want.state === 'writableClean' && got.state === 'writableDirty' ? 'precision' : want.state === 'writableDirty' && got.state === 'writableClean' ? 'loss' : 'spec';
+  throw new Violation(kind, req(), `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
+}
+
+const missingLeaf = (ml: ModelLeaf, req: () => string[]) => new Violation('spec', req(), `leaf ${hex(ml.iova)} L${ml.level} ${leafStateOf(ml.snap).state}`, 'no such leaf in the page table');
+
+const requirementsOf = (model: DescriptorModel) => () => (model.opReq.size > 0 ? [...model.opReq] : ['PTE-2']);
+
+/**
+ * Every leaf in memory in [iova, iova + size) matches the model's leaf there, and every
+ * model leaf in the range is in memory (PTE-1..5 against the leaf machine's state).
+ */
+function checkRange(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, iova: number, size: number, wholeModel = false): WalkedLeaf[] {
+  const req = requirementsOf(model);
+  const walked = ttb0 === 0 ? [] : walkLeaves(load, ttb0, iova, size);
+  for (const l of walked) checkLeaf(model, l, req);
+  // Every leaf walked matched a distinct model leaf: any model leaf left over is missing.
+  const expected = wholeModel ? model.leaves.size : model.leavesIn(iova, size).length;
+  if (walked.length !== expected) {
+    const present = new Set(walked.map((l) => leafKey(l.iova, l.level)));
+    for (const ml of model.leavesIn(iova, size)) if (!present.has(leafKey(ml.iova, ml.level))) throw missingLeaf(ml, req);
+  }
+  return walked;
+}
+
+/** The full check: walks the whole window. The incremental checker below gives the same verdicts; this is its reference and a debug option. */
 export function checkDescriptors(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, window: number): void {
-  const req = () => (model.opReq.size > 0 ? [...model.opReq] : ['PTE-2']);
-  let matched = 0;
-  for (const l of ttb0 === 0 ? [] : walkLeaves(load, ttb0, 0, window)) {
-    const ml = model.leaves.get(`${l.level}:${l.iova}`);
-    if (ml !== undefined) {
-      const want = leafStateOf(ml.snap);
-      if ((l.pte & STATE_BITS) === expectedBits(want.state, want.accessFlag, ml.oa, l.level)) {
-        matched++;
+  checkRange(model, load, ttb0, 0, window, true);
+}
+
+/** The kit's memory as the incremental checker reads it: loads, and the addresses written since the last commit. */
+export interface CheckedMemory {
+  load(address: number): bigint;
+  writeLog: Set<number> | undefined;
+}
+
+interface TableFrame {
+  readonly base: number;
+  readonly level: Level;
+}
+
+/**
+ * Checks the page table against the model where either may have changed since the last
+ * committed check, with the same power as walking the whole window: the kit owns the
+ * memory and logs every word written; the model knows every leaf it changed. It keeps a
+ * map of the table frames reachable from TTB0 (each with the IOVA and level it
+ * translates) so that a written word names the place it describes. A written table
+ * entry that links, unlinks or relinks a table has its whole range checked both ways.
+ *
+ * `check(model, commit = false)` may be called for several alternative models (it reads
+ * only); `check(model, true)` for the one adopted starts a new record.
+ */
+export class DescriptorChecker {
+  private frames = new Map<number, TableFrame>();
+  private ttb0 = -1;
+
+  constructor(
+    private readonly memory: CheckedMemory,
+    private readonly window: number,
+    /** Walk the whole window every time (the reference the incremental check must agree with). */
+    private readonly full = false,
+  ) {
+    memory.writeLog = new Set();
+  }
+
+  check(model: DescriptorModel, ttb0: number, commit = false): void {
+    const load = (a: number) => this.memory.load(a);
+    if (this.full || ttb0 !== this.ttb0 || ttb0 === 0) {
+      checkRange(model, load, ttb0, 0, this.window, true);
+      if (commit) this.rebuild(model, ttb0);
+      return;
+    }
+    const req = requirementsOf(model);
+    const written = this.memory.writeLog ?? new Set<number>();
+    const positions = new Map<number, { iova: number; level: Level }>();
+    // 1. Written words in reachable table frames name places in the window.
+    for (const a of written) {
+      const frame = this.frames.get(a - (a % 4096));
+      if (frame === undefined) continue;
+      const iova = frame.base + ((a % 4096) / 8) * armLpaeBlockSize(frame.level);
+      if (iova < this.window) positions.set(leafKey(iova, frame.level), { iova, level: frame.level });
+    }
+    // 2. Leaves the model changed.
+    for (const k of model.touchedKeys()) {
+      if (positions.has(k)) continue;
+      const p = leafPlace(k);
+      if (p.iova < this.window) positions.set(k, p);
+    }
+    // 3. Each place, read from the root: a table entry that changed which table it
+    //    points to has its range checked whole; a leaf or an invalid entry is compared.
+    const relinked: { iova: number; size: number; level: Level }[] = [];
+    for (const p of [...positions.values()].sort((x, y) => x.level - y.level || x.iova - y.iova)) {
+      const size = armLpaeBlockSize(p.level);
+      if (relinked.some((r) => p.iova >= r.iova && p.iova < r.iova + r.size)) continue;
+      const entry = readEntry(load, ttb0, p.iova, p.level);
+      const ml = model.leaves.get(leafKey(p.iova, p.level));
+      if (entry === undefined || !entry.valid) {
+        if (ml !== undefined) throw missingLeaf(ml, req);
+        if (entry !== undefined && this.linksBelow(p.iova, p.level)) {
+          checkRange(model, load, ttb0, p.iova, size);
+          relinked.push({ ...p, size });
+        }
         continue;
       }
+      if (entry.table !== undefined) {
+        if (ml !== undefined) throw missingLeaf(ml, req);
+        const known = this.frames.get(entry.table);
+        if (known === undefined || known.base !== p.iova || known.level !== p.level + 1) {
+          checkRange(model, load, ttb0, p.iova, size);
+          relinked.push({ ...p, size });
+        }
+        continue;
+      }
+      checkLeaf(model, { iova: p.iova, level: p.level, size, ptep: entry.ptep, pte: entry.pte }, req);
+      if (this.linksBelow(p.iova, p.level)) {
+        checkRange(model, load, ttb0, p.iova, size);
+        relinked.push({ ...p, size });
+      }
     }
-    // A difference: decode it for the report.
-    let got: ReturnType<typeof decodeLeaf>;
-    try {
-      got = decodeLeaf(l.pte, l.level);
-    } catch (e) {
-      throw new Violation('spec', ['PTE-2', ...req()], `a leaf descriptor at ${hex(l.iova)} L${l.level}`, `0x${l.pte.toString(16).padStart(16, '0')}: ${(e as Error).message}`);
-    }
-    const actual = `leaf ${hex(l.iova)} L${l.level} = 0x${l.pte.toString(16).padStart(16, '0')} (${got.state}, AF=${got.accessFlag ? 1 : 0}, OA=${hex(got.outputAddress)})`;
-    if (ml === undefined) throw new Violation('spec', req(), `no leaf at ${hex(l.iova)} L${l.level}`, actual);
-    const want = leafStateOf(ml.snap);
-    const kind = want.state === 'writableClean' && got.state === 'writableDirty' ? 'precision' : want.state === 'writableDirty' && got.state === 'writableClean' ? 'loss' : 'spec';
-    throw new Violation(kind, req(), `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
+    if (!commit) return;
+    for (const r of relinked) this.relink(load, ttb0, r.iova, r.level);
+    written.clear();
+    model.takeTouched();
   }
-  // Every leaf walked matched a distinct model leaf: any model leaf left over is missing.
-  if (matched !== model.leaves.size) {
-    const present = new Set((ttb0 === 0 ? [] : walkLeaves(load, ttb0, 0, window)).map((l) => `${l.level}:${l.iova}`));
-    for (const [k, ml] of model.leaves) {
-      if (!present.has(k)) throw new Violation('spec', req(), `leaf ${hex(ml.iova)} L${ml.level} ${leafStateOf(ml.snap).state}`, 'no such leaf in the page table');
+
+  /** Whether the last committed tables had a table below the entry at (iova, level). */
+  private linksBelow(iova: number, level: Level): boolean {
+    for (const f of this.frames.values()) if (f.level === level + 1 && f.base === iova) return true;
+    return false;
+  }
+
+  private rebuild(model: DescriptorModel, ttb0: number): void {
+    this.frames = new Map();
+    this.ttb0 = ttb0;
+    if (ttb0 !== 0) this.collect((a) => this.memory.load(a), ttb0, 0, 0);
+    this.memory.writeLog?.clear();
+    model.takeTouched();
+  }
+
+  /** Forgets the tables under the entry at (iova, level) and learns the ones there now. */
+  private relink(load: (address: number) => bigint, ttb0: number, iova: number, level: Level): void {
+    const size = armLpaeBlockSize(level);
+    for (const [a, f] of this.frames) if (f.level > level && f.base >= iova && f.base < iova + size) this.frames.delete(a);
+    const entry = readEntry(load, ttb0, iova, level);
+    if (entry?.table !== undefined) this.collect(load, entry.table, iova, (level + 1) as Level);
+  }
+
+  /** Records the table at `table` (translating from `base` at `level`) and every table below it within the window. */
+  private collect(load: (address: number) => bigint, table: number, base: number, level: Level): void {
+    this.frames.set(table, { base, level });
+    if (level === 3) return;
+    const size = armLpaeBlockSize(level);
+    for (let i = 0; i < 512 && base + i * size < this.window; i++) {
+      const pte = load(table + i * 8);
+      if ((pte & ARM_LPAE_PTE_VALID) !== 0n && isTableDescriptor(pte, level)) this.collect(load, Number(pte & ARM_LPAE_PTE_OA_MASK), base + i * size, (level + 1) as Level);
     }
+  }
+}
+
+/** The entry translating `iova` at `level`, read from the root; undefined when a level above holds no table. */
+function readEntry(load: (address: number) => bigint, ttb0: number, iova: number, level: Level): { valid: boolean; ptep: number; pte: bigint; table?: number } | undefined {
+  let table = ttb0;
+  for (let l = 0 as Level; ; l = (l + 1) as Level) {
+    const ptep = table + armLpaeLvlIdx(iova, l) * 8;
+    const pte = load(ptep);
+    const valid = (pte & ARM_LPAE_PTE_VALID) !== 0n;
+    const isTable = valid && isTableDescriptor(pte, l);
+    if (l === level) return isTable ? { valid, ptep, pte, table: Number(pte & ARM_LPAE_PTE_OA_MASK) } : { valid, ptep, pte };
+    if (!isTable) return undefined;
+    table = Number(pte & ARM_LPAE_PTE_OA_MASK);
   }
 }
 

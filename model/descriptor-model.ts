@@ -42,16 +42,21 @@ export type ExpectedDma =
   | { ok: true; level: Level; /** IOTLB-7 / IOTLB-8: the access went through a stale entry (the spec's hazard). */ hazard?: 'dirtyNotRecorded' | 'staleTranslation' }
   | { ok: false; fault: 'translation' | 'permission' | 'accessFlag' };
 
-export const leafKey = (iova: number, level: number) => `${level}:${iova}`;
+/** A leaf's place as one number: the level above the 48-bit IOVA (cheaper than a string key on the hot path). */
+export const leafKey = (iova: number, level: number): number => level * 2 ** 49 + iova;
+/** The place a leaf key names. */
+export const leafPlace = (k: number): { iova: number; level: Level } => ({ level: Math.floor(k / 2 ** 49) as Level, iova: k % 2 ** 49 });
 const key = leafKey;
+/** IOTLB entries are keyed `level:iova`, as the implementation's IOTLB view names them (checkTlb). */
+const tlbKey = (iova: number, level: number) => `${level}:${iova}`;
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
 
 export class DescriptorModel {
-  readonly leaves = new Map<string, ModelLeaf>();
+  readonly leaves = new Map<number, ModelLeaf>();
   readonly tlb = new Map<string, ModelTlbEntry>();
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
   /** Keys of leaves added, changed or removed since the last `takeTouched`. */
-  private touched = new Set<string>();
+  private touched = new Set<number>();
   /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
   opReq = new Set<string>();
   /** The transitions taken since `beginOp` (what a trace step shows on the machine diagrams). */
@@ -108,8 +113,13 @@ export class DescriptorModel {
     this.touched = other.touched;
   }
 
+  /** The keys (`level:iova`) of leaves that changed since the last `takeTouched`. */
+  touchedKeys(): ReadonlySet<number> {
+    return this.touched;
+  }
+
   /** The keys (`level:iova`) of leaves that changed since the last call; starts a new record. */
-  takeTouched(): Set<string> {
+  takeTouched(): Set<number> {
     const t = this.touched;
     this.touched = new Set();
     return t;
@@ -142,8 +152,29 @@ export class DescriptorModel {
     return undefined;
   }
 
+  /** The leaves overlapping [iova, iova + size), in IOVA order. */
   leavesIn(iova: number, size: number): ModelLeaf[] {
-    return [...this.leaves.values()].filter((l) => overlaps(l.iova, l.size, iova, size)).sort((a, b) => a.iova - b.iova);
+    const end = iova + size;
+    const start = iova - (iova % 4096);
+    if ((end - start) / 4096 > this.leaves.size) {
+      return [...this.leaves.values()].filter((l) => overlaps(l.iova, l.size, iova, size)).sort((a, b) => a.iova - b.iova);
+    }
+    // A small range: look up each place a leaf could start, in order (blocks first where one could start before the range).
+    const out: ModelLeaf[] = [];
+    const at = (a: number, level: Level) => {
+      const l = this.leaves.get(key(a, level));
+      if (l !== undefined) out.push(l);
+    };
+    const G = armLpaeBlockSize(1);
+    const M = armLpaeBlockSize(2);
+    if (start % G !== 0) at(start - (start % G), 1);
+    if (start % M !== 0) at(start - (start % M), 2);
+    for (let a = start; a < end; a += 4096) {
+      if (a % G === 0) at(a, 1);
+      if (a % M === 0) at(a, 2);
+      at(a, 3);
+    }
+    return out;
   }
 
   private tlbAt(iova: number): ModelTlbEntry | undefined {
@@ -170,7 +201,8 @@ export class DescriptorModel {
   /** Steps the leaf machine of `leaf` (a leaf of the model, or a new one, which it then holds). */
   leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
     const e = this.ctx.step(this.t.leaf, leaf.snap, event);
-    this.setLeaf({ ...leaf, snap: e.next });
+    // Table snapshots are shared per state: the same object means the same state.
+    if (e.next !== leaf.snap || this.leaves.get(key(leaf.iova, leaf.level)) !== leaf) this.setLeaf({ ...leaf, snap: e.next });
     this.took(e);
     return e.outcomes;
   }
@@ -189,7 +221,7 @@ export class DescriptorModel {
     const e = this.ctx.step(this.t.iotlb, entry.snap, event);
     entry.snap = e.next;
     this.took(e);
-    if (e.next.value === 'absent') this.tlb.delete(key(entry.iova, entry.level));
+    if (e.next.value === 'absent') this.tlb.delete(tlbKey(entry.iova, entry.level));
     return e.outcomes;
   }
 
@@ -246,7 +278,7 @@ export class DescriptorModel {
       if (out.includes('staleTranslation')) return { ok: true, level: entry.level, hazard: 'staleTranslation' };
       if (!out.includes('hwUpdateDescriptor')) return { ok: true, level: entry.level };
       // IOTLB-5: the entry is dropped and the SMMU re-walks.
-      this.tlb.delete(key(entry.iova, entry.level));
+      this.tlb.delete(tlbKey(entry.iova, entry.level));
     } else if (this.trackTlb) this.took(this.ctx.step(this.t.iotlb, this.t.iotlb.initial, dmaEvent)); // IOTLB-1: a miss
     const leaf = this.leafAt(iova);
     if (leaf === undefined) {
@@ -262,7 +294,7 @@ export class DescriptorModel {
       const walked = this.leaves.get(key(leaf.iova, leaf.level))!;
       const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: this.t.iotlb.initial };
       this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(walked.snap).state });
-      this.tlb.set(key(leaf.iova, leaf.level), cached);
+      this.tlb.set(tlbKey(leaf.iova, leaf.level), cached);
     }
     return { ok: true, level: leaf.level };
   }
@@ -340,7 +372,7 @@ export class DescriptorModel {
 
   /** The implementation's TLB dropped an entry the model still holds: eviction (IOTLB-11). */
   evict(iova: number, level: Level): void {
-    const e = this.tlb.get(key(iova, level));
+    const e = this.tlb.get(tlbKey(iova, level));
     if (e !== undefined) this.tlbEvent(e, { type: 'EVICT' });
   }
 

@@ -53,7 +53,11 @@ export class RunContext {
   /** Every requirement a step of the run checked (its rule applied to an observation). */
   readonly checked = new Set<string>();
 
-  constructor(readonly smmu: SmmuTables = smmuTables()) {}
+  constructor(
+    readonly smmu: SmmuTables = smmuTables(),
+    /** Check the whole page table after every operation instead of what changed (model/check-descriptors.ts). */
+    readonly fullCheck = false,
+  ) {}
 
   /** Steps `table` and records the transitions it took. */
   step<M extends AnyStateMachine>(table: TransitionTable<M>, snapshot: Parameters<TransitionTable<M>['step']>[0], event: EventFromLogic<M>) {

@@ -47,11 +47,23 @@ export const stateKey = (snapshot: unknown): string => {
   if (k === undefined) keys.set(snapshot as object, (k = JSON.stringify((snapshot as { value: unknown }).value)));
   return k;
 };
-const eventKey = (event: unknown): string => JSON.stringify(event);
+/**
+ * An event's key: its fields' values in order (events are flat objects of primitives whose
+ * fields are always written in the same order, the alphabet's). Cheaper than JSON on the
+ * hot path; the type comes first, so events of different types never share a key.
+ */
+const eventKey = (event: unknown): string => {
+  const e = event as Record<string, unknown>;
+  let k = '';
+  for (const f in e) k += `${String(e[f])}|`;
+  return k;
+};
 
 export class TransitionTable<M extends AnyStateMachine> {
   readonly initial: SnapshotFrom<M>;
   private readonly table = new Map<string, TableEntry<M>>();
+  /** The same entries by snapshot object, then event key: the model steps the table's own (shared) snapshots, so the hot path needs no state key. */
+  private readonly bySnapshot = new Map<unknown, Map<string, TableEntry<M>>>();
 
   constructor(
     readonly machine: M,
@@ -79,6 +91,9 @@ export class TransitionTable<M extends AnyStateMachine> {
           queue.push(next);
         } else (entry as { next: SnapshotFrom<M> }).next = canonical;
         this.table.set(`${stateKey(s)}|${eventKey(event)}`, entry);
+        let row = this.bySnapshot.get(s);
+        if (row === undefined) this.bySnapshot.set(s, (row = new Map()));
+        row.set(eventKey(event), entry);
       }
     }
     this.states = [...seen.values()];
@@ -96,8 +111,8 @@ export class TransitionTable<M extends AnyStateMachine> {
    * it is compiled, so runs in one process can share it.
    */
   step(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>, covered?: Set<string>): TableEntry<M> {
-    const entry = this.table.get(`${stateKey(snapshot)}|${eventKey(event)}`);
-    if (entry === undefined) throw new Error(`${this.machine.id}: no table entry for ${eventKey(event)} in ${stateKey(snapshot)} (event outside the alphabet?)`);
+    const entry = this.bySnapshot.get(snapshot)?.get(eventKey(event)) ?? this.table.get(`${stateKey(snapshot)}|${eventKey(event)}`);
+    if (entry === undefined) throw new Error(`${this.machine.id}: no table entry for ${JSON.stringify(event)} in ${stateKey(snapshot)} (event outside the alphabet?)`);
     if (covered !== undefined) for (const t of entry.transitions) covered.add(t);
     return entry;
   }

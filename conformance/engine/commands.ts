@@ -5,7 +5,7 @@
 import type fc from 'fast-check';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
-import { checkDescriptors, checkTlb } from '../../model/check-descriptors.ts';
+import { type DescriptorChecker, checkTlb } from '../../model/check-descriptors.ts';
 import type { DescriptorModel } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
 import type { DirtyGhost } from '../../model/ghost.ts';
@@ -50,6 +50,8 @@ export interface RunModel {
 
 export interface RunReal {
   readonly sys: System;
+  /** Compares the page table in kit memory with the model after every operation (where either changed). */
+  readonly checker: DescriptorChecker;
   readonly trace: TraceStep[];
   commands: number;
 }
@@ -69,7 +71,7 @@ function record(r: RunReal, m: RunModel, op: string, answer: string, expected: s
 function checkState(m: RunModel, r: RunReal): void {
   const tlb = r.sys.tlb();
   if (tlb !== undefined) checkTlb(m.model, tlb);
-  checkDescriptors(m.model, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+  r.checker.check(m.model, r.sys.ttb0(), true);
 }
 
 function mismatch(model: DescriptorModel, what: string, expected: string, actual: string, kind: 'spec' | 'loss' = 'spec'): never {
@@ -136,19 +138,9 @@ export class MapCommand implements RunCommand {
 
 /** The leaves the implementation created for a range: its layout choice, read from kit memory. */
 function leavesOfRange(r: RunReal, iova: number, size: number) {
-  return collectLeaves(r).filter((l) => l.iova < iova + size && iova < l.iova + l.size);
-}
-
-function collectLeaves(r: RunReal) {
-  const out: { iova: number; level: 1 | 2 | 3; size: number }[] = [];
   const ttb0 = r.sys.ttb0();
-  if (ttb0 === 0) return out;
-  for (const l of walkAll(r, ttb0)) out.push(l);
-  return out;
-}
-
-function walkAll(r: RunReal, ttb0: number) {
-  return walkLeaves((a) => r.sys.memory.load(a), ttb0, 0, WINDOW).map((l) => ({ iova: l.iova, level: l.level as 1 | 2 | 3, size: l.size }));
+  if (ttb0 === 0) return [];
+  return walkLeaves((a) => r.sys.memory.load(a), ttb0, iova, size).map((l) => ({ iova: l.iova, level: l.level as 1 | 2 | 3, size: l.size }));
 }
 
 export class UnmapCommand implements RunCommand {
@@ -229,7 +221,7 @@ export class DmaCommand implements RunCommand {
       }),
       (c, want) => {
         sameDma(c, got, want, what);
-        checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+        r.checker.check(c, r.sys.ttb0());
       },
       { unexplained: (want) => record(r, m, op, dmaText(got), want?.text ?? '(no prediction)') },
     );
@@ -276,7 +268,7 @@ export class DmaCommand implements RunCommand {
       }),
       (c, want) => {
         sameDma(c, got, want, `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} racing ${change} gives`);
-        checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+        r.checker.check(c, r.sys.ttb0());
       },
       { blame: 'last', unexplained: (want) => record(r, m, op, dmaText(got), want?.text ?? '(no prediction)') },
     );
@@ -329,7 +321,7 @@ async function withInjectedWrite<T>(
       check(c, result);
       const tlb = r.sys.tlb();
       if (tlb !== undefined) checkTlb(c, tlb);
-      checkDescriptors(c, (a) => r.sys.memory.load(a), r.sys.ttb0(), WINDOW);
+      r.checker.check(c, r.sys.ttb0());
     },
   );
   if (got !== undefined) noteWrite(m, inject.iova, { text: '', ok: got.ok });

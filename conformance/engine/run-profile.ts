@@ -3,6 +3,7 @@
 // shortest sequence that still fails, and replays it to record the trace.
 import fc from 'fast-check';
 import { machineTransitions, specMachines } from '../../spec/machines.ts';
+import { DescriptorChecker } from '../../model/check-descriptors.ts';
 import { DescriptorModel } from '../../model/descriptor-model.ts';
 import { RunContext, type CoverageFigure, type SmmuTables } from '../../model/run-context.ts';
 import { DirtyGhost } from '../../model/ghost.ts';
@@ -55,6 +56,8 @@ export interface RunOptions {
    * (iova-bitmap, vfio-type1) or `{ config, commands }` (smmu profiles). --record writes it.
    */
   readonly onSequence?: (input: unknown) => void;
+  /** Compare the whole page table with the model after every operation, not just what changed (a debug option: the verdicts are the same, a test shows it). */
+  readonly fullCheck?: boolean;
   /** The smmu profiles' compiled spec tables, when not the spec's own (a test runs a changed machine to show the spec is load-bearing). */
   readonly tables?: SmmuTables;
 }
@@ -171,7 +174,7 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   const model = new DescriptorModel(ctx, config.dirtyCapable, config.pageGranular, config.dirtyCapable && config.httu === 2);
   model.httu = config.httu;
   const m: RunModel = { model, ghost: new DirtyGhost(), config, nextPa: 0x1_0000_0000 };
-  const r: RunReal = { sys, trace, commands: 0 };
+  const r: RunReal = { sys, trace, commands: 0, checker: new DescriptorChecker(sys.memory, WINDOW, ctx.fullCheck) };
   await new AttachCommand().run(m, r);
   if (startTracking) await new TrackingCommand(true).run(m, r);
   try {
@@ -186,7 +189,7 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
 export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
   if (adapter.profile === 'iova-bitmap') return runIovaBitmapProfile(adapter, options);
   if (adapter.profile === 'vfio-type1') return runVfioType1Profile(adapter, options);
-  const ctx = new RunContext(options.tables);
+  const ctx = new RunContext(options.tables, options.fullCheck);
   if (options.path?.startsWith('directed:')) return runDirected(ctx, adapter, options, options.path.slice('directed:'.length));
   const random = await runRandom(ctx, adapter, options);
   if (random.verdict !== 'conforms' || adapter.profile !== 'smmu-hw') return random;

@@ -31,6 +31,12 @@ export interface PhysicalMemoryOptions {
 export class PhysicalMemory {
   /** The access hook; `undefined` costs one comparison per access. */
   hook: MemoryHook | undefined = undefined;
+  /**
+   * While set, the address of every write (store, exchange, a compare-exchange that wrote,
+   * fetch-or, fetch-and) is added to it: whoever owns the memory learns which words changed
+   * since it last looked, without reading them all.
+   */
+  writeLog: Set<number> | undefined = undefined;
   private inHook = false;
   private readonly base: number;
   /** Live frames by index; a freed frame's slot is `undefined` (its view waits in `pool`). */
@@ -122,6 +128,7 @@ export class PhysicalMemory {
     if (this.hook !== undefined) this.callHook('store', address);
     const [f, i] = this.word(address);
     f[i] = value & U64;
+    this.writeLog?.add(address);
   }
 
   /** Atomically writes `value`; returns the old value. */
@@ -130,6 +137,7 @@ export class PhysicalMemory {
     const [f, i] = this.word(address);
     const old = f[i]!;
     f[i] = value & U64;
+    this.writeLog?.add(address);
     return old;
   }
 
@@ -138,7 +146,10 @@ export class PhysicalMemory {
     if (this.hook !== undefined) this.callHook('compareExchange', address);
     const [f, i] = this.word(address);
     const old = f[i]!;
-    if (old === expected) f[i] = replacement & U64;
+    if (old === expected) {
+      f[i] = replacement & U64;
+      this.writeLog?.add(address);
+    }
     return old;
   }
 
@@ -148,6 +159,7 @@ export class PhysicalMemory {
     const [f, i] = this.word(address);
     const old = f[i]!;
     f[i] = (old | mask) & U64;
+    this.writeLog?.add(address);
     return old;
   }
 
@@ -157,6 +169,7 @@ export class PhysicalMemory {
     const [f, i] = this.word(address);
     const old = f[i]!;
     f[i] = old & mask & U64;
+    this.writeLog?.add(address);
     return old;
   }
 

@@ -42,8 +42,10 @@ export type Level = 0 | 1 | 2 | 3;
  * @source ARM DDI 0487 I.a D8.2; Linux v6.12.117 drivers/iommu/io-pgtable-arm.c ARM_LPAE_BLOCK_SIZE
  */
 export function armLpaeBlockSize(level: Level): number {
-  return 2 ** (12 + 9 * (3 - level));
+  return BLOCK_SIZES[level]!;
 }
+/** 2^(12 + 9 * (3 - level)) for levels 0..3. */
+const BLOCK_SIZES = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12] as const;
 
 /**
  * Index of `iova` in the table at `level`.
