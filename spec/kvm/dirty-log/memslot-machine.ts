@@ -85,19 +85,29 @@ const INIT_SET = '#kvmMemslot.protect.manualInitSet';
 // ---------------------------------------------------------------------------------------
 // KVM_SET_USER_MEMORY_REGION
 
-/** The checks that do not depend on the slot, in the kernel's order. */
-const slotSanity = [
-  { guard: guard('slotIdInvalid', 'KVM-SLOT-1'), actions: does('einval'), ...rule('KVM-SLOT-1') },
-  { guard: guard('flagsInvalid', 'KVM-SLOT-2'), actions: does('einval'), ...rule('KVM-SLOT-2') },
-  { guard: guard('unaligned', 'KVM-SLOT-3'), actions: does('einval'), ...rule('KVM-SLOT-3') },
-  { guard: guard('userAddrInvalid', 'KVM-SLOT-4'), actions: does('einval'), ...rule('KVM-SLOT-4') },
-  { guard: guard('asIdInvalid', 'KVM-SLOT-5'), actions: does('einval'), ...rule('KVM-SLOT-5') },
-  { guard: guard('gpaWraps', 'KVM-SLOT-6'), actions: does('einval'), ...rule('KVM-SLOT-6') },
-  { guard: guard('tooManyPages', 'KVM-SLOT-7'), actions: does('einval'), ...rule('KVM-SLOT-7') },
-];
+/**
+ * The checks that do not depend on the slot, in the kernel's order. The slot-id checks
+ * come first (KVM-SLOT-1) and fifth (KVM-SLOT-5); a slot that exists has a valid id, so
+ * only the absent state meets them.
+ */
+const idChecks = {
+  first: { guard: guard('slotIdInvalid', 'KVM-SLOT-1'), actions: does('einval'), ...rule('KVM-SLOT-1') },
+  asId: { guard: guard('asIdInvalid', 'KVM-SLOT-5'), actions: does('einval'), ...rule('KVM-SLOT-5') },
+};
+function slotSanity(absent: boolean) {
+  return [
+    ...(absent ? [idChecks.first] : []),
+    { guard: guard('flagsInvalid', 'KVM-SLOT-2'), actions: does('einval'), ...rule('KVM-SLOT-2') },
+    { guard: guard('unaligned', 'KVM-SLOT-3'), actions: does('einval'), ...rule('KVM-SLOT-3') },
+    { guard: guard('userAddrInvalid', 'KVM-SLOT-4'), actions: does('einval'), ...rule('KVM-SLOT-4') },
+    ...(absent ? [idChecks.asId] : []),
+    { guard: guard('gpaWraps', 'KVM-SLOT-6'), actions: does('einval'), ...rule('KVM-SLOT-6') },
+    { guard: guard('tooManyPages', 'KVM-SLOT-7'), actions: does('einval'), ...rule('KVM-SLOT-7') },
+  ];
+}
 
 const setAbsent = [
-  ...slotSanity,
+  ...slotSanity(true),
   { guard: guard('sizeZero', 'KVM-SLOT-8'), actions: does('einval'), ...rule('KVM-SLOT-8') },
   { guard: guard('overlaps', 'KVM-SLOT-10'), actions: does('eexist'), ...rule('KVM-SLOT-10') },
   { guard: and([guard('logDirty', 'KVM-SLOT-11'), stateIn(INIT_SET)]), target: 'logging', actions: does('createSlot', 'allocBitmapAllSet', 'ok'), ...rule('KVM-SLOT-11', 'KVM-CAP-3') },
@@ -107,7 +117,7 @@ const setAbsent = [
 
 function setPresent(logging: boolean) {
   return [
-    ...slotSanity,
+    ...slotSanity(false),
     { guard: guard('sizeZero', 'KVM-SLOT-9'), target: 'absent', actions: does('zapLeaves', 'flushTlb', ...(logging ? (['freeBitmap'] as const) : []), 'deleteSlot', 'ok'), ...rule('KVM-SLOT-9', 'KVM-PT-15') },
     { guard: guard('immutableChange', 'KVM-SLOT-12'), actions: does('einval'), ...rule('KVM-SLOT-12') },
     { guard: and([not(guard('moves', 'KVM-SLOT-13')), not(guard('flagsChange', 'KVM-SLOT-13'))]), actions: does('ok'), ...rule('KVM-SLOT-13') },
@@ -138,27 +148,25 @@ function setPresent(logging: boolean) {
 // ---------------------------------------------------------------------------------------
 // KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG
 
-const getChecks = [
-  { guard: guard('getRingExclusive', 'KVM-LOG-1'), actions: does('enxio'), ...rule('KVM-LOG-1') },
-  { guard: guard('getSlotIdInvalid', 'KVM-LOG-2'), actions: does('einval'), ...rule('KVM-LOG-2') },
-];
-const getNoBitmap = [...getChecks, { actions: does('enoent'), ...rule('KVM-LOG-3') }];
+// A slot id out of range never holds a slot: only the absent state meets KVM-LOG-2 / KVM-CLEAR-1.
+const getRing = { guard: guard('getRingExclusive', 'KVM-LOG-1'), actions: does('enxio'), ...rule('KVM-LOG-1') };
+const getAbsent = [getRing, { guard: guard('getSlotIdInvalid', 'KVM-LOG-2'), actions: does('einval'), ...rule('KVM-LOG-2') }, { actions: does('enoent'), ...rule('KVM-LOG-3') }];
+const getNoBitmap = [getRing, { actions: does('enoent'), ...rule('KVM-LOG-3') }];
 const getLogging = [
-  ...getChecks,
+  getRing,
   { guard: and([guard('getBitmapFault', 'KVM-LOG-7'), stateIn(OFF)]), actions: does('syncDirtyLog', 'takeBitmap', 'protectTaken', 'flushTlb', 'efault'), ...rule('KVM-LOG-7', 'KVM-PT-9', 'KVM-PT-13') },
   { guard: guard('getBitmapFault', 'KVM-LOG-4'), actions: does('syncDirtyLog', 'efault'), ...rule('KVM-LOG-4') },
   { guard: stateIn(OFF), actions: does('syncDirtyLog', 'takeBitmap', 'protectTaken', 'flushTlb', 'copyOut', 'ok'), ...rule('KVM-LOG-5', 'KVM-PT-9', 'KVM-PT-13') },
   { actions: does('syncDirtyLog', 'copyOut', 'ok'), ...rule('KVM-LOG-6', 'KVM-PT-7') },
 ];
 
-const clearChecks = [
-  { guard: guard('clearRingExclusive', 'KVM-LOG-1'), actions: does('enxio'), ...rule('KVM-LOG-1') },
-  { guard: guard('clearSlotIdInvalid', 'KVM-CLEAR-1'), actions: does('einval'), ...rule('KVM-CLEAR-1') },
-  { guard: guard('firstPageUnaligned', 'KVM-CLEAR-2'), actions: does('einval'), ...rule('KVM-CLEAR-2') },
-];
-const clearNoBitmap = [...clearChecks, { actions: does('enoent'), ...rule('KVM-CLEAR-3') }];
+const clearRing = { guard: guard('clearRingExclusive', 'KVM-LOG-1'), actions: does('enxio'), ...rule('KVM-LOG-1') };
+const firstPage = { guard: guard('firstPageUnaligned', 'KVM-CLEAR-2'), actions: does('einval'), ...rule('KVM-CLEAR-2') };
+const clearAbsent = [clearRing, { guard: guard('clearSlotIdInvalid', 'KVM-CLEAR-1'), actions: does('einval'), ...rule('KVM-CLEAR-1') }, firstPage, { actions: does('enoent'), ...rule('KVM-CLEAR-3') }];
+const clearNoBitmap = [clearRing, firstPage, { actions: does('enoent'), ...rule('KVM-CLEAR-3') }];
 const clearLogging = [
-  ...clearChecks,
+  clearRing,
+  firstPage,
   { guard: guard('rangeOutside', 'KVM-CLEAR-4'), actions: does('einval'), ...rule('KVM-CLEAR-4') },
   { guard: guard('numPagesUnaligned', 'KVM-CLEAR-5'), actions: does('einval'), ...rule('KVM-CLEAR-5') },
   { guard: guard('clearBitmapFault', 'KVM-CLEAR-6'), actions: does('syncDirtyLog', 'efault'), ...rule('KVM-CLEAR-6') },
@@ -206,7 +214,7 @@ export const kvmMemslotMachine = setup({
     slot: {
       initial: 'absent',
       states: {
-        absent: { on: { SET_MEMORY_REGION: setAbsent, GET_DIRTY_LOG: getNoBitmap, CLEAR_DIRTY_LOG: clearNoBitmap } },
+        absent: { on: { SET_MEMORY_REGION: setAbsent, GET_DIRTY_LOG: getAbsent, CLEAR_DIRTY_LOG: clearAbsent } },
         noLog: { on: { SET_MEMORY_REGION: setPresent(false), GET_DIRTY_LOG: getNoBitmap, CLEAR_DIRTY_LOG: clearNoBitmap } },
         logging: { on: { SET_MEMORY_REGION: setPresent(true), GET_DIRTY_LOG: getLogging, CLEAR_DIRTY_LOG: clearLogging } },
       },
