@@ -9,6 +9,8 @@ import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';
 import { VfioType1Container, createType1Container } from '../../impl/vfio/type1-container.ts';
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
 import type { VfioType1Adapter, IovaBitmapAdapter, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
+import { KvmDirtyRingVm } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
+import type { KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingConfig, KvmDirtyRingInstance } from '../profiles/kvm-dirty-ring/types.ts';
 
 export type SmmuClass = new (memory: PhysicalMemory, config: { httu: 0 | 1 | 2; bbml: 0 | 1 | 2; iotlbCapacity?: number }) => Smmu;
 export type DomainClass = new (smmu: SmmuPort, memory: PhysicalMemory, options: SmmuDriverConfig, createPgtable?: PgtableFactory) => IommuDomain;
@@ -148,6 +150,30 @@ export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1Con
         },
         dirtyPages: async (flags, range) => c.dirtyPages(flags, range === undefined ? undefined : { iova: n(range.iova), size: n(range.size), bitmap: bm(range.bitmap) }),
         deviceDmaWrite: async (iova) => ({ ok: tb.smmu.dmaWrite(0, n(iova)).ok }),
+      };
+    },
+  };
+}
+
+// ---- the KVM dirty ring (issue 16): profiles kvm-dirty-ring and dirty-ring-collector ----
+
+/** The reference KVM side (impl/kvm/dirty-ring/kvm-ring.ts) on the kit's ring memory. */
+export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof KvmDirtyRingVm = KvmDirtyRingVm): KvmDirtyRingAdapter {
+  return {
+    profile: 'kvm-dirty-ring',
+    name,
+    async create(memory: KitRingMemory, config: KvmDirtyRingConfig): Promise<KvmDirtyRingInstance> {
+      const vm = new VmImpl(memory, { arch: config.arch });
+      return {
+        checkExtension: async (cap) => vm.checkExtension(cap),
+        enableCap: async (cap, arg0, flags) => vm.enableCap(cap, arg0, flags),
+        createVcpu: async (ringBase) => vm.createVcpu(ringBase),
+        setMemslot: async (asId, id, npages, logDirty) => vm.setMemslot(asId, id, npages, logDirty),
+        run: async (vcpu, writes) => vm.run(vcpu, writes),
+        writeWithoutVcpu: async (w) => vm.writeWithoutVcpu(w),
+        resetDirtyRings: async () => vm.resetDirtyRings(),
+        getDirtyLog: async (slot) => vm.getDirtyLog(slot),
+        writeProtected: async (slot, offset) => vm.writeProtected(slot, offset),
       };
     },
   };

@@ -1,8 +1,8 @@
 // The memory the dirty ring lives in, as the kit owns it, with the ordering the ring's
 // two sides may rely on (KVM-RING-22) and nothing more:
 // - a relaxed store may become visible to the other thread late: how many kit steps late
-//   is generated input (`delays`, one number per relaxed store in issue order, missing
-//   ones 0), so a shrinker drives it towards 0;
+//   is generated input (`delays`, one number per relaxed store of a thread in its issue
+//   order, missing ones 0), so a shrinker drives it towards 0;
 // - a store-release is visible at once, and it carries the releasing thread's stores
 //   still invisible at that moment: a load-acquire by the other thread that reads the
 //   released value makes them visible before it returns (C11 release/acquire
@@ -29,7 +29,7 @@ export type RingThread = 'kvm' | 'vmm';
 export type Width = 4 | 8;
 
 export interface OrderedMemoryOptions {
-  /** Delay, in kit steps, of each relaxed store in issue order; missing ones are 0. */
+  /** Delay, in kit steps, of each relaxed store of a thread in its issue order (each thread counts its own); missing ones are 0. */
   readonly delays?: readonly number[];
   /** false: every store is visible at once (the check that ordering mutants need delays). */
   readonly delaysOn?: boolean;
@@ -55,7 +55,7 @@ export class OrderedMemory {
   private readonly last = new Map<number, LastWrite>();
   private pending: Pending[] = [];
   private seq = 0;
-  private relaxedStores = 0;
+  private readonly relaxedStores: Record<RingThread, number> = { kvm: 0, vmm: 0 };
   private now = 0;
   /** Relaxed stores that were delayed (for reports). */
   delayed = 0;
@@ -85,8 +85,8 @@ export class OrderedMemory {
       this.last.set(addr, { thread, carries });
       return;
     }
-    const delay = this.options.delaysOn === false ? 0 : (this.options.delays?.[this.relaxedStores] ?? 0);
-    this.relaxedStores++;
+    const delay = this.options.delaysOn === false ? 0 : (this.options.delays?.[this.relaxedStores[thread]] ?? 0);
+    this.relaxedStores[thread]++;
     if (delay <= 0) {
       this.visible.set(addr, value);
       this.last.set(addr, { thread, carries: [] });

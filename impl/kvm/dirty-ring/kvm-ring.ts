@@ -128,12 +128,17 @@ export class KvmDirtyRingVm {
     return entries - this.rsvdEntries;
   }
 
+  /** kvm->created_vcpus. */
+  protected createdVcpus(): number {
+    return this.vcpus.length;
+  }
+
   protected enableDirtyLogRing(size: number): number {
     if (size === 0 || (size & (size - 1)) !== 0) return -EINVAL;
     if (size < this.rsvdEntries * GFN_SIZE || size < PAGE_SIZE) return -EINVAL;
     if (size > KVM_DIRTY_RING_MAX_ENTRIES * GFN_SIZE) return -E2BIG;
     if (this.ringSize !== 0) return -EINVAL;
-    if (this.vcpus.length > 0) return -EINVAL;
+    if (this.createdVcpus() > 0) return -EINVAL;
     this.ringSize = size;
     return 0;
   }
@@ -191,7 +196,7 @@ export class KvmDirtyRingVm {
     if (this.used(r) >= r.softLimit) r.softFullRequest = true;
   }
 
-  /** mark_page_dirty_in_slot from a vCPU's write fault on a protected page. */
+  /** mark_page_dirty_in_slot from a vCPU's write fault on a protected page: the ring if the vCPU has one, else the bitmap. */
   protected guestWrite(r: VcpuRing | undefined, w: GuestWrite): void {
     const m = this.slot(w.slot);
     if (m === undefined || !m.logDirty || w.offset < 0 || w.offset >= m.npages || m.protectedPages[w.offset] === 0) return;
@@ -226,9 +231,15 @@ export class KvmDirtyRingVm {
     return { exitReason: KVM_EXIT_HLT, done };
   }
 
-  /** A write KVM makes to guest memory without a running vCPU (kvm_get_running_vcpu() NULL). */
+  /**
+   * A write KVM itself makes to guest memory without a running vCPU (kvm_write_guest from
+   * an ioctl: no MMU fault, so the page's protection is unchanged): mark_page_dirty_in_slot
+   * sets the bitmap bit if the slot has a bitmap, else nothing records it.
+   */
   writeWithoutVcpu(w: GuestWrite): void {
-    this.guestWrite(undefined, w);
+    const m = this.slot(w.slot);
+    if (m === undefined || !m.logDirty || w.offset < 0 || w.offset >= m.npages || m.bitmap === undefined) return;
+    m.bitmap[w.offset >> 3]! |= 1 << (w.offset & 7);
   }
 
   /** KVM_GET_DIRTY_LOG: the slot's bitmap, read and cleared; -ENXIO while the ring excludes it. */

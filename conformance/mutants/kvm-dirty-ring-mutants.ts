@@ -1,0 +1,127 @@
+// Faulty variants of the reference KVM dirty ring (impl/kvm/dirty-ring/kvm-ring.ts), one
+// overridden step each, for profile kvm-dirty-ring. Kept beside the zoo until the profile
+// registry takes these profile names (the zoo's Mutant type names only the older ones).
+import { KvmDirtyRingVm, type VcpuRing } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
+import { flagsAddr, offsetAddr, slotAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
+import { referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
+import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
+import type { BugClass } from './types.ts';
+
+export interface RingMutant<A> {
+  readonly name: string;
+  readonly bugClass: BugClass;
+  readonly profile: 'kvm-dirty-ring' | 'dirty-ring-collector';
+  readonly description: string;
+  readonly adapter: A;
+  /** Killed only because relaxed stores are delayed: survives with delays off. */
+  readonly ordering?: true;
+}
+
+/** soft_limit = entries: the reserved entries are not subtracted. */
+export class SoftLimitNoReserveVm extends KvmDirtyRingVm {
+  // FAULT (class 1): the vCPU runs 64 pushes too long before KVM_EXIT_DIRTY_RING_FULL; with
+  // PML or any push between request and exit the ring overwrites entries not yet reset.
+  protected override softLimitOf(entries: number): number {
+    return entries;
+  }
+}
+
+/** Reset coalesces neighbouring entries whatever their slot. */
+export class ResetMergesSlotsVm extends KvmDirtyRingVm {
+  // FAULT (class 9): the page of one slot is re-protected in the other slot's numbering;
+  // the real one stays writable and its next write is lost.
+  protected override sameBatchSlot(): boolean {
+    return true;
+  }
+}
+
+/** The bounds check before the 2026 fix: offset + __fls(mask) in u64, which wraps. */
+export class ResetOffsetWrapsVm extends KvmDirtyRingVm {
+  // FAULT (class 7): a hostile pair (offset 2^64 - 63, then 0) passes the check and
+  // re-protects a page the entries do not name (the kernel indexed past the rmap).
+  protected override resetBatch(slot: number, offset: bigint, mask: bigint): void {
+    const m = this.memslots.get(slot >>> 0);
+    if (m === undefined || mask === 0n || slot >>> 16 >= this.addressSpaces) return;
+    const top = BigInt(mask.toString(2).length - 1);
+    if (BigInt.asUintN(64, offset + top) >= BigInt(m.npages)) return;
+    for (let i = 0n; i < 64n; i++) {
+      if (((mask >> i) & 1n) === 0n) continue;
+      const p = BigInt.asUintN(64, offset + i);
+      if (p < BigInt(m.npages)) m.protectedPages[Number(p)] = 1; // an index past the slot is lost to the kernel's memory
+    }
+  }
+}
+
+/** Push publishes the flags first, then slot and offset. */
+export class PushFlagsFirstVm extends KvmDirtyRingVm {
+  // FAULT (class 3): a collector that acquires DIRTY may read the previous lap's slot and offset.
+  protected override push(r: VcpuRing, slot: number, offset: number): void {
+    const i = r.dirtyIndex & (r.entries - 1);
+    this.memory.store32(flagsAddr(r.base, i), 1, 'release');
+    this.memory.store32(slotAddr(r.base, i), slot >>> 0, 'relaxed');
+    this.memory.store64(offsetAddr(r.base, i), BigInt(offset), 'relaxed');
+    r.dirtyIndex = (r.dirtyIndex + 1) >>> 0;
+    this.pushes++;
+    if (this.used(r) >= r.softLimit) r.softFullRequest = true;
+  }
+}
+
+/** Push without smp_wmb: the flags store is relaxed. */
+export class PushFlagsRelaxedVm extends KvmDirtyRingVm {
+  // FAULT (class 3): nothing orders slot and offset before the flags on a weakly ordered CPU.
+  protected override push(r: VcpuRing, slot: number, offset: number): void {
+    const i = r.dirtyIndex & (r.entries - 1);
+    this.memory.store32(slotAddr(r.base, i), slot >>> 0, 'relaxed');
+    this.memory.store64(offsetAddr(r.base, i), BigInt(offset), 'relaxed');
+    this.memory.store32(flagsAddr(r.base, i), 1, 'relaxed');
+    r.dirtyIndex = (r.dirtyIndex + 1) >>> 0;
+    this.pushes++;
+    if (this.used(r) >= r.softLimit) r.softFullRequest = true;
+  }
+}
+
+/** Reset reads the flags without acquire (before "KVM: Use acquire/release semantics ...", v6.0). */
+export class ResetFlagsRelaxedVm extends KvmDirtyRingVm {
+  // FAULT (class 3): the collector's stores before its release of RESET need not be visible:
+  // the reset acts on slot and offset values the collector has already replaced.
+  protected override harvested(r: VcpuRing, i: number): boolean {
+    return (this.memory.load32(flagsAddr(r.base, i), 'relaxed') & 2) !== 0;
+  }
+}
+
+/** Reset consumes any entry with a flag set, dirty or harvested. */
+export class ResetConsumesDirtyVm extends KvmDirtyRingVm {
+  // FAULT (class 6): entries the collector has not harvested yet are reset: their pages
+  // are re-protected and their flags cleared before anyone copied them.
+  protected override harvested(r: VcpuRing, i: number): boolean {
+    return (this.memory.load32(flagsAddr(r.base, i), 'acquire') & 3) !== 0;
+  }
+}
+
+/** The ring can be enabled after vCPUs exist (no created_vcpus check). */
+export class EnableAfterVcpuVm extends KvmDirtyRingVm {
+  // FAULT (class 7): vCPUs created before have no ring; their writes go nowhere.
+  protected override createdVcpus(): number {
+    return 0;
+  }
+}
+
+const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof KvmDirtyRingVm, ordering?: true): RingMutant<KvmDirtyRingAdapter> => ({
+  name,
+  bugClass,
+  profile: 'kvm-dirty-ring',
+  description,
+  adapter: referenceKvmDirtyRingAdapter(name, Impl),
+  ...(ordering ? { ordering } : {}),
+});
+
+export const kvmDirtyRingMutants: readonly RingMutant<KvmDirtyRingAdapter>[] = [
+  mutant('ring-soft-limit-no-reserve', 'boundary-arithmetic', 'soft_limit = entries: KVM_EXIT_DIRTY_RING_FULL comes 64 pushes late', SoftLimitNoReserveVm),
+  mutant('ring-reset-merges-slots', 'wrong-address', 'reset coalesces neighbouring entries of different slots into one mask', ResetMergesSlotsVm),
+  mutant('ring-reset-offset-wraps', 'bad-input-accepted', 'reset checks offset + __fls(mask) in u64 (before the 2026 fix): a hostile wrapped offset re-protects page 0', ResetOffsetWrapsVm),
+  mutant('ring-push-flags-first', 'racy-update', 'push stores flags (release) before slot and offset', PushFlagsFirstVm, true),
+  mutant('ring-push-flags-relaxed', 'racy-update', 'push stores the flags relaxed (no smp_wmb)', PushFlagsRelaxedVm, true),
+  mutant('ring-reset-flags-relaxed', 'racy-update', 'reset loads the flags relaxed, not acquire', ResetFlagsRelaxedVm, true),
+  mutant('ring-reset-consumes-dirty', 'over-clear', 'reset consumes entries with DIRTY as well as RESET', ResetConsumesDirtyVm),
+  mutant('ring-enable-after-vcpu', 'bad-input-accepted', 'the ring can be enabled after a vCPU was created', EnableAfterVcpuVm),
+];

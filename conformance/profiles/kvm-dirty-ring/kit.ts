@@ -1,0 +1,88 @@
+// What both dirty-ring profiles share: the three ring machines compiled into tables once
+// per process (with their coverage), the kit's ring memory as each side sees it, and the
+// memslots the scenarios use.
+import { OrderedMemory, type RingThread } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
+import type { AnyStateMachine, EventFromLogic, SnapshotFrom } from 'xstate';
+import { TransitionTable, type TableEntry } from '../../../model/transition-table.ts';
+import { machineTransitions } from '../../../spec/machines.ts';
+import {
+  KVM_DIRTY_GFN_EVENTS,
+  KVM_DIRTY_RING_VM_EVENTS,
+  KVM_VCPU_RING_EVENTS,
+  kvmDirtyGfnMachine,
+  kvmDirtyRingVmMachine,
+  kvmVcpuRingMachine,
+} from '../../../spec/kvm/dirty-ring/ring-machines.ts';
+import type { CoverageFigure } from '../../engine/run-profile.ts';
+import type { KitRingMemory } from './types.ts';
+
+/** A compiled machine with this process's coverage of it (the table steps record into `covered`). */
+export interface CoveredTable<M extends AnyStateMachine> {
+  readonly table: TransitionTable<M>;
+  readonly covered: Set<string>;
+  readonly initial: SnapshotFrom<M>;
+  step(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>): TableEntry<M>;
+}
+
+function covered<M extends AnyStateMachine>(table: TransitionTable<M>): CoveredTable<M> {
+  const c = new Set<string>();
+  return { table, covered: c, initial: table.initial, step: (s, e) => table.step(s, e, c) };
+}
+
+let tables: { vm: CoveredTable<typeof kvmDirtyRingVmMachine>; gfn: CoveredTable<typeof kvmDirtyGfnMachine>; vcpu: CoveredTable<typeof kvmVcpuRingMachine> } | undefined;
+
+/** The ring machines compiled once per process. */
+export function ringTables() {
+  return (tables ??= {
+    vm: covered(new TransitionTable(kvmDirtyRingVmMachine, KVM_DIRTY_RING_VM_EVENTS)),
+    gfn: covered(new TransitionTable(kvmDirtyGfnMachine, KVM_DIRTY_GFN_EVENTS)),
+    vcpu: covered(new TransitionTable(kvmVcpuRingMachine, KVM_VCPU_RING_EVENTS)),
+  });
+}
+
+export function clearRingCoverage(): void {
+  const t = ringTables();
+  t.vm.covered.clear();
+  t.gfn.covered.clear();
+  t.vcpu.covered.clear();
+}
+
+export function ringCoverage(): Record<string, CoverageFigure> {
+  const t = ringTables();
+  const fig = (m: AnyStateMachine, c: Set<string>): CoverageFigure => {
+    const all = machineTransitions(m).map((x) => x.key);
+    return { covered: all.filter((k) => c.has(k)).length, total: all.length, missing: all.filter((k) => !c.has(k)) };
+  };
+  return { kvmDirtyRingVm: fig(kvmDirtyRingVmMachine, t.vm.covered), kvmDirtyGfn: fig(kvmDirtyGfnMachine, t.gfn.covered), kvmVcpuRing: fig(kvmVcpuRingMachine, t.vcpu.covered) };
+}
+
+/** The ring memory as one side sees it: every access on `thread`, checked for shape. */
+export function sideOf(memory: OrderedMemory, thread: RingThread): KitRingMemory {
+  const order = (o: unknown, allowed: readonly string[], what: string) => {
+    if (!allowed.includes(o as string)) throw new TypeError(`${what}: order must be one of ${allowed.join(', ')}, got ${String(o)}`);
+    return o as never;
+  };
+  return {
+    load32: (addr, o) => Number(memory.load(thread, addr, 4, order(o, ['relaxed', 'acquire'], 'load32'))),
+    load64: (addr, o) => memory.load(thread, addr, 8, order(o, ['relaxed', 'acquire'], 'load64')),
+    store32: (addr, value, o) => {
+      if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32) throw new RangeError(`store32 at 0x${addr.toString(16)}: value ${value} is not a u32`);
+      memory.store(thread, addr, 4, BigInt(value), order(o, ['relaxed', 'release'], 'store32'));
+    },
+    store64: (addr, value, o) => memory.store(thread, addr, 8, value, order(o, ['relaxed', 'release'], 'store64')),
+  };
+}
+
+/** Ring v's base address in the kit's memory (1 MiB apart, above 1 MiB). */
+export const ringBase = (v: number) => 0x10_0000 * (v + 1);
+export const GFN = 16;
+export const flagsAt = (base: number, i: number) => base + i * GFN;
+export const slotAt = (base: number, i: number) => base + i * GFN + 4;
+export const offsetAt = (base: number, i: number) => base + i * GFN + 8;
+
+/** The memslots every scenario creates: slot code (as_id << 16 | id) and pages. */
+export const RING_MEMSLOTS = [
+  { asId: 0, id: 0, npages: 256 },
+  { asId: 0, id: 1, npages: 64 },
+] as const;
+export const slotCode = (i: number) => (RING_MEMSLOTS[i]!.asId << 16) | RING_MEMSLOTS[i]!.id;

@@ -1,0 +1,578 @@
+// Profile kvm-dirty-ring: KVM's side of the dirty ring as a black box. fast-check
+// generates a configuration (arch, ring size, vCPUs, WITH_BITMAP, enable attempts with
+// bad arguments), a sequence of operations (guest writes by a vCPU, harvests by the kit's
+// collector, rewrites by a hostile collector, KVM_RESET_DIRTY_RINGS, writes without a
+// vCPU, KVM_GET_DIRTY_LOG, late enable attempts) and the delays of relaxed stores
+// (model/kvm-dirty-ring/ordered-memory.ts). Checked, step by step:
+// - every ioctl's errno against kvmDirtyRingVm (KVM-RING-2..10, -15);
+// - KVM_RUN's exit and the writes it made against the soft limit (KVM-RING-12);
+// - each entry the kit harvests (flags load-acquire, then slot and offset) is exactly the
+//   push the guest's write owed, in order (KVM-RING-11, -22); no entry for a writable page;
+// - a reset returns the count of harvested entries, clears their flags, and leaves
+//   exactly the pages the spec's batches name write-protected (KVM-RING-15..19), whatever
+//   slot and offset the hostile collector wrote;
+// - at the end (all stores visible) every owed entry is in the ring.
+//
+// Requirements: KVM-RING-2..19, KVM-RING-21, KVM-RING-22.
+import fc from 'fast-check';
+import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
+import { Violation } from '../../../model/violation.ts';
+import {
+  classifyEnableRing,
+  classifyEnableWithBitmap,
+  reprotectedPages,
+  resetBatchValid,
+  resetBatches,
+  ringCheckExtension,
+  reservedEntries,
+  ringGeometry,
+  type RingArch,
+} from '../../../spec/kvm/dirty-ring/rules.ts';
+import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT } from '../../../spec/kvm/dirty-ring/uapi.ts';
+import type { KvmDirtyRingVmEvent } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
+import type { TraceStep } from '../../engine/commands.ts';
+import { Undecided, checkErrno, timed } from '../../engine/limits.ts';
+import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
+import { runScenarioProfile } from '../../engine/scenario-profile.ts';
+import { RING_MEMSLOTS, clearRingCoverage, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode } from './kit.ts';
+import type { GuestWriteArg, KvmDirtyRingAdapter, KvmDirtyRingInstance } from './types.ts';
+
+export const KVM_DIRTY_RING_PROFILE = 'kvm-dirty-ring';
+
+type SizeKind = 'ok' | 'zero' | 'notPow2' | 'small' | 'big';
+type HostileKind = 'wrap' | 'badAs' | 'badId' | 'noSlot' | 'pastEnd' | 'otherPage' | 'otherSlot' | 'remark';
+
+export interface RingScenarioConfig {
+  readonly arch: RingArch;
+  readonly ringBytes: 4096 | 8192;
+  readonly vcpus: 1 | 2;
+  readonly withBitmap: boolean;
+  /** A vCPU is created before the ring is enabled (KVM-RING-7): the ring stays off. */
+  readonly late: boolean;
+  readonly enables: readonly { readonly cap: number; readonly size: SizeKind }[];
+}
+
+export type RingOp =
+  | { readonly k: 'run'; readonly vcpu: number; readonly slot: 0 | 1; readonly start: number; readonly count: number; readonly stride: 1 | 2 | -1 }
+  | { readonly k: 'harvest'; readonly vcpu: number; readonly max: number }
+  | { readonly k: 'hostile'; readonly vcpu: number; readonly pick: number; readonly kind: HostileKind }
+  | { readonly k: 'reset' }
+  | { readonly k: 'noVcpu'; readonly slot: 0 | 1; readonly offset: number }
+  | { readonly k: 'getLog'; readonly slot: 0 | 1 }
+  | { readonly k: 'enable'; readonly cap: number; readonly size: SizeKind };
+
+export interface RingScenario {
+  readonly config: RingScenarioConfig;
+  readonly ops: readonly RingOp[];
+  /** Steps each relaxed store stays invisible to the other side, in issue order. */
+  readonly delays: readonly number[];
+}
+
+const CAPS = [KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP];
+
+export function ringScenarioArbitrary(maxCommands: number): fc.Arbitrary<RingScenario> {
+  const size = fc.constantFrom<SizeKind>('ok', 'zero', 'notPow2', 'small', 'big');
+  const vcpu = fc.nat(1);
+  const op: fc.Arbitrary<RingOp> = fc.oneof(
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        k: fc.constant('run' as const),
+        vcpu,
+        slot: fc.constantFrom<0 | 1>(0, 0, 1),
+        start: fc.oneof(fc.nat(62), fc.nat(255)),
+        count: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: fc.integer({ min: 100, max: 300 }) }),
+        stride: fc.constantFrom<1 | 2 | -1>(1, 1, 2, -1),
+      }),
+    },
+    { weight: 4, arbitrary: fc.record({ k: fc.constant('harvest' as const), vcpu, max: fc.oneof(fc.integer({ min: 1, max: 4 }), fc.constant(1024)) }) },
+    { weight: 3, arbitrary: fc.record({ k: fc.constant('hostile' as const), vcpu, pick: fc.nat(7), kind: fc.constantFrom<HostileKind>('wrap', 'wrap', 'wrap', 'badAs', 'badId', 'noSlot', 'pastEnd', 'otherPage', 'otherSlot', 'remark') }) },
+    { weight: 3, arbitrary: fc.constant({ k: 'reset' as const }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('noVcpu' as const), slot: fc.constantFrom<0 | 1>(0, 1), offset: fc.nat(63) }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('getLog' as const), slot: fc.constantFrom<0 | 1>(0, 1) }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('enable' as const), cap: fc.constantFrom(...CAPS, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP), size: fc.constantFrom<SizeKind>('ok', 'ok', 'zero', 'notPow2', 'small', 'big') }) },
+  );
+  return fc.record({
+    config: fc.record({
+      arch: fc.constantFrom<RingArch>('x86', 'x86', 'arm64'),
+      ringBytes: fc.constantFrom<4096 | 8192>(4096, 4096, 8192),
+      vcpus: fc.constantFrom<1 | 2>(1, 1, 2),
+      withBitmap: fc.boolean(),
+      late: fc.constantFrom(false, false, false, false, false, false, false, true),
+      enables: fc.array(fc.record({ cap: fc.constantFrom(...CAPS, 7), size }), { maxLength: 3 }),
+    }),
+    ops: fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) }),
+    delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
+  });
+}
+
+const hex = (v: number | bigint) => `0x${v.toString(16)}`;
+const ERRNO: Record<string, number> = { ok: 0, einval: -22, e2big: -7, enxio: -6 };
+const U64_WRAP_OFFSET = 0xffff_ffff_ffff_ffc1n;
+
+function sizeBytes(kind: SizeKind, ringBytes: number): number {
+  switch (kind) {
+    case 'ok':
+      return ringBytes;
+    case 'zero':
+      return 0;
+    case 'notPow2':
+      return ringBytes + 16;
+    case 'small':
+      return 2048;
+    case 'big':
+      return 1 << 21;
+  }
+}
+
+interface GhostEntry {
+  slot: number;
+  offset: bigint;
+  state: 'dirty' | 'harvested';
+  gfn: ReturnType<ReturnType<typeof ringTables>['gfn']['step']>['next'];
+  rewritten: boolean;
+}
+
+interface GhostRing {
+  readonly base: number;
+  readonly entries: number;
+  readonly softLimit: number;
+  dirty: number;
+  reset: number;
+  fetch: number;
+  readonly slots: Map<number, GhostEntry>;
+  vcpu: ReturnType<ReturnType<typeof ringTables>['vcpu']['step']>['next'];
+}
+
+class RingRun {
+  readonly t = ringTables();
+  vm = this.t.vm.initial;
+  readonly rings: (GhostRing | undefined)[] = [];
+  /** Per memslot: 1 = write-protected (the next vCPU write pushes). */
+  readonly protectedPages = RING_MEMSLOTS.map((m) => new Uint8Array(m.npages));
+  readonly bitmaps = RING_MEMSLOTS.map(() => new Set<number>());
+  memslotsMade = false;
+  steps = 0;
+  private readonly kitSide;
+
+  constructor(
+    readonly adapter: KvmDirtyRingAdapter,
+    readonly inst: KvmDirtyRingInstance,
+    readonly sc: RingScenario,
+    readonly memory: OrderedMemory,
+    readonly timeoutMs: number,
+    readonly trace: TraceStep[],
+  ) {
+    this.kitSide = sideOf(memory, 'vmm');
+  }
+
+  get arch(): RingArch {
+    return this.sc.config.arch;
+  }
+
+  get ringOn(): boolean {
+    return (this.vm.value as { ring: string }).ring === 'on';
+  }
+
+  get bitmapOn(): boolean {
+    return (this.vm.value as { withBitmap: string }).withBitmap === 'on';
+  }
+
+  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+  }
+
+  vmStep(event: KvmDirtyRingVmEvent) {
+    const entry = this.t.vm.step(this.vm, event);
+    this.vm = entry.next;
+    return { entry, outcome: entry.outcomes[entry.outcomes.length - 1]!, effects: new Set(entry.outcomes) };
+  }
+
+  push(op: string, answer: string, expected: string, req: readonly string[], transitions: TraceStep['transitions'] = []): void {
+    this.trace.push({ op, answer, expected, req, ...(transitions && transitions.length > 0 ? { transitions } : {}) });
+  }
+
+  async enable(cap: number, size: SizeKind): Promise<void> {
+    const bytes = sizeBytes(size, this.sc.config.ringBytes);
+    const what = `KVM_ENABLE_CAP(${cap}, args[0] ${bytes})`;
+    if (cap === KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP) {
+      // Any size kind but 'ok' stands for a non-zero cap.flags.
+      const flags = size === 'ok' ? 0 : 1;
+      const x = this.vmStep(classifyEnableWithBitmap(this.arch, flags));
+      const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, 0, flags)));
+      this.push(`KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, flags ${flags})`, `${got}`, `${ERRNO[x.outcome]} (${x.outcome})`, x.entry.req, x.entry.taken);
+      if (got !== ERRNO[x.outcome]) throw new Violation('spec', x.entry.req, `${ERRNO[x.outcome]} (${x.outcome})`, `${got}`);
+      return;
+    }
+    if (cap !== KVM_CAP_DIRTY_LOG_RING && cap !== KVM_CAP_DIRTY_LOG_RING_ACQ_REL) {
+      const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, bytes, 0)));
+      this.push(what, `${got}`, '-22 (not a ring capability: KVM_ENABLE_CAP of an unknown cap)', ['KVM-RING-2']);
+      if (got !== -22) throw new Violation('spec', ['KVM-RING-2'], `-22 for capability ${cap}`, `${got}`);
+      return;
+    }
+    const x = this.vmStep(classifyEnableRing(this.arch, cap, bytes));
+    const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, bytes, 0)));
+    this.push(what, `${got}`, `${ERRNO[x.outcome]} (${x.outcome})`, x.entry.req, x.entry.taken);
+    if (got !== ERRNO[x.outcome]) throw new Violation('spec', x.entry.req, `${what} returns ${ERRNO[x.outcome]} (${x.outcome})`, `${got}`);
+  }
+
+  async setup(): Promise<void> {
+    const c = this.sc.config;
+    for (const cap of CAPS) {
+      const got = await this.call('checkExtension', () => this.inst.checkExtension(cap));
+      const want = ringCheckExtension(c.arch, cap);
+      if (got !== want) throw new Violation('spec', ['KVM-RING-2'], `KVM_CHECK_EXTENSION(${cap}) on ${c.arch} returns ${want}`, `${String(got)}`);
+    }
+    this.push(`KVM_CHECK_EXTENSION(192, 223, 225) on ${c.arch}`, 'as expected', `${CAPS.map((cap) => ringCheckExtension(c.arch, cap)).join(', ')}`, ['KVM-RING-2']);
+    if (c.late) await this.createVcpus(c.vcpus);
+    for (const e of c.enables) await this.enable(e.cap, e.size);
+    if (!this.ringOn) await this.enable(c.arch === 'x86' && c.ringBytes === 8192 ? KVM_CAP_DIRTY_LOG_RING : KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 'ok');
+    if (c.withBitmap) await this.enable(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 'ok');
+    if (!c.late) await this.createVcpus(c.vcpus);
+    for (const [i, m] of RING_MEMSLOTS.entries()) {
+      const x = this.vmStep({ type: 'CREATE_MEMSLOT' });
+      const got = checkErrno('setMemslot', await this.call('setMemslot', () => this.inst.setMemslot(m.asId, m.id, m.npages, true)));
+      if (got !== 0) throw new Undecided(`${this.adapter.name} setMemslot(${m.asId}, ${m.id}, ${m.npages}) answered ${got}: the kit needs its memslots`);
+      this.protectedPages[i]!.fill(1);
+      this.push(`KVM_SET_USER_MEMORY_REGION(slot ${hex(slotCode(i))}, ${m.npages} pages, KVM_MEM_LOG_DIRTY_PAGES)`, '0', `0${x.effects.has('allocBitmap') ? ' with a bitmap' : ''}`, x.entry.req, x.entry.taken);
+    }
+    this.memslotsMade = true;
+  }
+
+  async createVcpus(n: number): Promise<void> {
+    for (let v = 0; v < n; v++) {
+      const x = this.vmStep({ type: 'CREATE_VCPU' });
+      const id = await this.call('createVcpu', () => this.inst.createVcpu(ringBase(v)));
+      if (id !== v) throw new Undecided(`${this.adapter.name} createVcpu answered ${String(id)}: expected vCPU index ${v}`);
+      if (x.effects.has('allocRing')) {
+        const g = ringGeometry(this.sc.config.ringBytes, reservedEntries(0));
+        this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, fetch: 0, slots: new Map(), vcpu: this.t.vcpu.initial });
+      } else this.rings.push(undefined);
+      this.push(`KVM_CREATE_VCPU(${v})`, `${id}`, `${v}${x.effects.has('allocRing') ? ', with a ring' : ', no ring'}`, x.entry.req, x.entry.taken);
+    }
+  }
+
+  /** Every page's protection as the implementation reports it must be the ghost's. */
+  async checkProtection(what: string, hostile: boolean): Promise<void> {
+    for (const [i, m] of RING_MEMSLOTS.entries()) {
+      for (let p = 0; p < m.npages; p++) {
+        const got = await this.call('writeProtected', () => this.inst.writeProtected(slotCode(i), p));
+        const want = this.protectedPages[i]![p] === 1;
+        if (got === want) continue;
+        if (want) throw new Violation('loss', ['KVM-RING-16'], `after ${what}, page ${hex(slotCode(i))}:${p} is write-protected (its next write is recorded)`, 'writable: the next write to it is lost');
+        throw new Violation('spec', hostile ? ['KVM-RING-18'] : ['KVM-RING-17', 'KVM-RING-16'], `after ${what}, page ${hex(slotCode(i))}:${p} stays writable (no consumed entry names it${hostile ? ' validly' : ''})`, 'write-protected: the reset touched a page it was not given');
+      }
+    }
+  }
+
+  writesOf(o: Extract<RingOp, { k: 'run' }>): GuestWriteArg[] {
+    const n = RING_MEMSLOTS[o.slot]!.npages;
+    return Array.from({ length: o.count }, (_, i) => ({ slot: slotCode(o.slot), offset: (((o.start + i * o.stride) % n) + n) % n }));
+  }
+
+  async run(o: Extract<RingOp, { k: 'run' }>): Promise<void> {
+    const v = o.vcpu % this.rings.length;
+    const ring = this.rings[v];
+    const writes = this.writesOf(o);
+    const prot = this.protectedPages.map((p) => p.slice());
+    const pushes = writes.map((w) => {
+      const s = w.slot === slotCode(0) ? 0 : 1;
+      const p = prot[s]![w.offset] === 1;
+      prot[s]![w.offset] = 0;
+      return p;
+    });
+    let want = { done: writes.length, full: false };
+    if (ring !== undefined) {
+      const used = (ring.dirty - ring.reset) >>> 0;
+      let u = used;
+      want = { done: 0, full: used >= ring.softLimit };
+      if (!want.full) {
+        want = { done: writes.length, full: false };
+        for (let i = 0; i < writes.length; i++) {
+          if (!pushes[i]) continue;
+          if (++u >= ring.softLimit) {
+            want = { done: i + 1, full: true };
+            break;
+          }
+        }
+      }
+    }
+    const what = `KVM_RUN(vCPU ${v}): ${writes.length} writes to slot ${hex(slotCode(o.slot))} from page ${o.start} stride ${o.stride}`;
+    const r = await this.call('run', () => this.inst.run(v, writes));
+    if (typeof r?.exitReason !== 'number' || typeof r.done !== 'number') throw new Undecided(`${this.adapter.name} run answered ${JSON.stringify(r)}: expected { exitReason, done }`);
+    const wantExit = want.full ? KVM_EXIT_DIRTY_RING_FULL : KVM_EXIT_HLT;
+    const taken: NonNullable<TraceStep['transitions']>[number][] = [];
+    if (ring !== undefined) {
+      const e = this.t.vcpu.step(ring.vcpu, { type: 'RUN' });
+      taken.push(...e.taken);
+    }
+    this.push(what, `exit ${r.exitReason} after ${r.done} writes`, `exit ${wantExit} after ${want.done} writes`, ['KVM-RING-11', 'KVM-RING-12'], taken);
+    if (r.exitReason !== wantExit || r.done !== want.done) {
+      throw new Violation(r.done > want.done ? 'loss' : 'spec', ['KVM-RING-12'], `exit ${wantExit === 31 ? 'KVM_EXIT_DIRTY_RING_FULL' : 'KVM_EXIT_HLT'} (${wantExit}) after ${want.done} writes (soft limit ${ring?.softLimit})`, `exit ${r.exitReason} after ${r.done} writes`);
+    }
+    for (let i = 0; i < want.done; i++) {
+      if (!pushes[i]) continue;
+      const w = writes[i]!;
+      const s = w.slot === slotCode(0) ? 0 : 1;
+      this.protectedPages[s]![w.offset] = 0;
+      if (ring === undefined) {
+        // The ring is off (a vCPU came first): the write goes to the dirty bitmap, as without the ring.
+        this.bitmaps[s]!.add(w.offset);
+        continue;
+      }
+      const idx = ring.dirty & (ring.entries - 1);
+      const prev = ring.slots.get(idx);
+      const gfn = this.t.gfn.step(prev?.gfn ?? this.t.gfn.initial, { type: 'PUSH' });
+      ring.slots.set(idx, { slot: w.slot, offset: BigInt(w.offset), state: 'dirty', gfn: gfn.next, rewritten: false });
+      ring.dirty = (ring.dirty + 1) >>> 0;
+      const reaches = ((ring.dirty - ring.reset) >>> 0) >= ring.softLimit;
+      ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'PUSH', reachesSoftLimit: reaches }).next;
+    }
+  }
+
+  /** The kit's correct collector: acquire the flags, then read slot and offset, then RESET with release. */
+  async harvest(v: number, max: number, final = false): Promise<number> {
+    const ring = this.rings[v];
+    if (ring === undefined) return 0;
+    let n = 0;
+    const seen: string[] = [];
+    for (; n < Math.min(max, ring.entries); n++) {
+      const idx = ring.fetch & (ring.entries - 1);
+      const g = ring.slots.get(idx);
+      const flags = this.kitSide.load32(flagsAt(ring.base, idx), 'acquire');
+      const dirty = (flags & 3) === 1;
+      if (g !== undefined) g.gfn = this.t.gfn.step(g.gfn, { type: 'READ' }).next;
+      else this.t.gfn.step(this.t.gfn.initial, { type: 'READ' });
+      if (!dirty) {
+        if (g?.state === 'dirty' && final) throw new Violation('loss', ['KVM-RING-11'], `entry ${idx} of vCPU ${v}'s ring holds the push for ${hex(g.slot)}:${g.offset} (flags DIRTY) once every store is visible`, `flags ${flags}`);
+        break;
+      }
+      if (g === undefined || g.state !== 'dirty') throw new Violation('precision', ['KVM-RING-11'], `entry ${idx} of vCPU ${v}'s ring not dirty (no write to a protected page owed it)`, `flags ${flags}, slot ${hex(this.kitSide.load32(slotAt(ring.base, idx), 'relaxed'))}, offset ${this.kitSide.load64(offsetAt(ring.base, idx), 'relaxed')}`);
+      const slot = this.kitSide.load32(slotAt(ring.base, idx), 'relaxed');
+      const offset = this.kitSide.load64(offsetAt(ring.base, idx), 'relaxed');
+      if (slot !== g.slot || offset !== g.offset) {
+        throw new Violation('loss', ['KVM-RING-11', 'KVM-RING-22'], `entry ${idx} of vCPU ${v}'s ring, seen DIRTY by a load-acquire, holds ${hex(g.slot)}:${g.offset}`, `${hex(slot)}:${offset} (slot and offset not stored before a release of the flags)`);
+      }
+      this.kitSide.store32(flagsAt(ring.base, idx), 2, 'release');
+      g.gfn = this.t.gfn.step(g.gfn, { type: 'MARK_RESET' }).next;
+      g.state = 'harvested';
+      ring.fetch = (ring.fetch + 1) >>> 0;
+      if (seen.length < 4) seen.push(`${hex(slot)}:${offset}`);
+    }
+    if (!final) this.push(`kit collector harvests vCPU ${v} (up to ${max})`, `${n} entries${seen.length > 0 ? ` (${seen.join(', ')}${n > 4 ? ', ...' : ''})` : ''}`, 'the owed pushes, in order', ['KVM-RING-11', 'KVM-RING-13', 'KVM-RING-22']);
+    return n;
+  }
+
+  /** The hostile collector rewrites slot / offset of harvested, not yet reset entries. */
+  hostile(o: Extract<RingOp, { k: 'hostile' }>): void {
+    const ring = this.rings[o.vcpu % this.rings.length];
+    if (ring === undefined) return;
+    const waiting: number[] = [];
+    for (let i = ring.reset; i !== ring.fetch; i = (i + 1) >>> 0) waiting.push(i & (ring.entries - 1));
+    if (waiting.length === 0) return;
+    const at = waiting[o.pick % waiting.length]!;
+    const g = ring.slots.get(at)!;
+    // It rewrites slot and offset, then sets RESET again with a release, so that the reset
+    // (acquiring it) must see the rewritten values: a rewrite after the last release would
+    // race with the reset, and either value could be read.
+    const write = (idx: number, slot: number, offset: bigint) => {
+      const e = ring.slots.get(idx)!;
+      this.kitSide.store32(slotAt(ring.base, idx), slot, 'relaxed');
+      this.kitSide.store64(offsetAt(ring.base, idx), offset, 'relaxed');
+      e.slot = slot;
+      e.offset = offset;
+      e.rewritten = true;
+      e.gfn = this.t.gfn.step(e.gfn, { type: 'REWRITE' }).next;
+      this.kitSide.store32(flagsAt(ring.base, idx), 2, 'release');
+      e.gfn = this.t.gfn.step(e.gfn, { type: 'MARK_RESET' }).next;
+    };
+    const other = g.slot === slotCode(0) ? slotCode(1) : slotCode(0);
+    switch (o.kind) {
+      case 'remark': {
+        // A collector that looks at a harvested entry again and sets RESET again: harmless.
+        const flags = this.kitSide.load32(flagsAt(ring.base, at), 'acquire');
+        g.gfn = this.t.gfn.step(g.gfn, { type: 'READ' }).next;
+        this.kitSide.store32(flagsAt(ring.base, at), flags | 2, 'release');
+        g.gfn = this.t.gfn.step(g.gfn, { type: 'MARK_RESET' }).next;
+        break;
+      }
+      case 'wrap': {
+        // The pair of <20260512060742.1628959-1-contact@xchglabs.com>: offset 2^64 - (63 - x),
+        // then x; they merge (delta 63) and offset + 63 wraps to page x, a page just pushed.
+        const next = waiting[waiting.indexOf(at) + 1];
+        const n = next === undefined ? g : ring.slots.get(next)!;
+        const x = n.offset < 63n ? n.offset : 0n;
+        const slot = n.slot;
+        write(at, slot, U64_WRAP_OFFSET + x);
+        if (next !== undefined) write(next, slot, x);
+        break;
+      }
+      case 'badAs':
+        write(at, (2 << 16) | 0, g.offset);
+        break;
+      case 'badId':
+        write(at, 32764, g.offset);
+        break;
+      case 'noSlot':
+        write(at, 7, g.offset);
+        break;
+      case 'pastEnd':
+        write(at, g.slot, BigInt(g.slot === slotCode(0) ? RING_MEMSLOTS[0].npages : RING_MEMSLOTS[1].npages));
+        break;
+      case 'otherPage':
+        write(at, g.slot, (g.offset + 1n) % 64n);
+        break;
+      case 'otherSlot':
+        write(at, other, g.offset % 64n);
+        break;
+    }
+    this.push(`hostile collector rewrites entry ${at} of vCPU ${o.vcpu % this.rings.length} (${o.kind})`, 'stored', 'a later reset validates it', ['KVM-RING-18']);
+  }
+
+  async reset(what = 'KVM_RESET_DIRTY_RINGS'): Promise<void> {
+    const x = this.vmStep({ type: 'RESET_RINGS' });
+    const consumed: { ring: GhostRing; idx: number; e: GhostEntry }[] = [];
+    const batchesPerRing: { ring: GhostRing; entries: { ring: GhostRing; idx: number; e: GhostEntry }[] }[] = [];
+    for (const ring of this.rings) {
+      if (ring === undefined) continue;
+      const mine: { ring: GhostRing; idx: number; e: GhostEntry }[] = [];
+      for (let i = ring.reset; ; i = (i + 1) >>> 0) {
+        const idx = i & (ring.entries - 1);
+        const e = ring.slots.get(idx);
+        if (e === undefined || e.state !== 'harvested' || mine.length >= ring.entries) {
+          // KVM-RING-19: the reset stops at this entry and leaves it as it is.
+          if (e === undefined) this.t.gfn.step(this.t.gfn.initial, { type: 'RESET', valid: true });
+          else e.gfn = this.t.gfn.step(e.gfn, { type: 'RESET', valid: true }).next;
+          break;
+        }
+        mine.push({ ring, idx, e });
+      }
+      consumed.push(...mine);
+      batchesPerRing.push({ ring, entries: mine });
+    }
+    const hostile = consumed.some((c) => c.e.rewritten);
+    const got = await this.call('resetDirtyRings', () => this.inst.resetDirtyRings());
+    const want = x.outcome === 'ok' ? consumed.length : ERRNO[x.outcome]!;
+    this.push(what, `${got}`, `${want}`, x.outcome === 'ok' ? [...x.entry.req, 'KVM-RING-17', 'KVM-RING-19', ...(hostile ? ['KVM-RING-18'] : [])] : x.entry.req, x.entry.taken);
+    if (got !== want) throw new Violation('spec', x.outcome === 'ok' ? ['KVM-RING-15', 'KVM-RING-19'] : x.entry.req, `${what} returns ${want}${x.outcome === 'ok' ? ' (the harvested entries from each reset_index)' : ''}`, `${String(got)}`);
+    if (x.outcome !== 'ok') return;
+    const limits = { addressSpaces: this.arch === 'x86' ? 2 : 1, userMemSlots: 32764 };
+    for (const { ring, entries } of batchesPerRing) {
+      const batches = resetBatches(entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset })));
+      for (const p of reprotectedPages(batches, RING_MEMSLOTS, limits)) this.protectedPages[p.slot === slotCode(0) ? 0 : 1]![p.offset] = 1;
+      // The batch each entry fell in (batches are only appended), for its machine step.
+      const pairs = entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset }));
+      for (const [k, c] of entries.entries()) {
+        const batch = batches[resetBatches(pairs.slice(0, k + 1)).length - 1]!;
+        c.e.gfn = this.t.gfn.step(c.e.gfn, { type: 'RESET', valid: resetBatchValid(batch, RING_MEMSLOTS, limits) }).next;
+        ring.slots.delete(c.idx);
+        const flags = this.kitSide.load32(flagsAt(ring.base, c.idx), 'acquire');
+        if (flags !== 0) throw new Violation('spec', ['KVM-RING-15'], `entry ${c.idx} consumed by the reset has flags 0`, `flags ${flags}`);
+      }
+      ring.reset = (ring.reset + entries.length) >>> 0;
+      ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'RESET', belowSoftLimit: ((ring.dirty - ring.reset) >>> 0) < ring.softLimit }).next;
+    }
+    await this.checkProtection(what, hostile);
+  }
+
+  async noVcpu(o: Extract<RingOp, { k: 'noVcpu' }>): Promise<void> {
+    const x = this.vmStep({ type: 'WRITE_NO_VCPU' });
+    await this.call('writeWithoutVcpu', () => this.inst.writeWithoutVcpu({ slot: slotCode(o.slot), offset: o.offset }));
+    if (x.effects.has('setBitmap')) this.bitmaps[o.slot]!.add(o.offset);
+    this.push(`KVM writes ${hex(slotCode(o.slot))}:${o.offset} without a running vCPU`, 'done', x.effects.has('setBitmap') ? 'its bitmap bit set' : 'not recorded (no bitmap)', x.entry.req, x.entry.taken);
+    await this.checkProtection('a write without a vCPU (no MMU fault: protection unchanged)', false);
+  }
+
+  async getLog(o: Extract<RingOp, { k: 'getLog' }>): Promise<void> {
+    const x = this.vmStep({ type: 'GET_DIRTY_LOG' });
+    const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slotCode(o.slot)));
+    const got = checkErrno('getDirtyLog', r?.errno);
+    const want = ERRNO[x.outcome]!;
+    const wantPages = [...this.bitmaps[o.slot]!].sort((a, b) => a - b);
+    this.push(`KVM_GET_DIRTY_LOG(slot ${hex(slotCode(o.slot))})`, `${got}`, `${want}${want === 0 ? ` with pages [${wantPages.join(', ')}]` : ''}`, x.entry.req, x.entry.taken);
+    if (got !== want) throw new Violation('spec', x.entry.req, `KVM_GET_DIRTY_LOG returns ${want} (${x.outcome})`, `${got}`);
+    if (got !== 0) return;
+    const n = RING_MEMSLOTS[o.slot]!.npages;
+    const b = r.bitmap;
+    if (!(b instanceof Uint8Array) || b.length !== Math.ceil(n / 64) * 8) throw new Undecided(`${this.adapter.name} getDirtyLog answered a bitmap of ${b instanceof Uint8Array ? b.length : typeof b} bytes: ${Math.ceil(n / 64) * 8} expected`);
+    const pages: number[] = [];
+    for (let p = 0; p < n; p++) if ((b[p >> 3]! >> (p & 7)) & 1) pages.push(p);
+    if (pages.join() !== wantPages.join()) throw new Violation(pages.length < wantPages.length ? 'loss' : 'precision', ['KVM-RING-21'], `the bitmap holds the pages written without a vCPU: [${wantPages.join(', ')}]`, `[${pages.join(', ')}]`);
+    this.bitmaps[o.slot]!.clear();
+    for (const p of pages) this.protectedPages[o.slot]![p] = 1;
+  }
+
+  async op(o: RingOp): Promise<void> {
+    this.steps++;
+    switch (o.k) {
+      case 'run':
+        return this.run(o);
+      case 'harvest':
+        await this.harvest(o.vcpu % this.rings.length, o.max);
+        return;
+      case 'hostile':
+        return this.hostile(o);
+      case 'reset':
+        return this.reset();
+      case 'noVcpu':
+        return this.noVcpu(o);
+      case 'getLog':
+        return this.getLog(o);
+      case 'enable':
+        return this.enable(o.cap, o.size);
+    }
+  }
+
+  /** Every store visible: every owed push must be in the ring; the kit harvests and resets all. */
+  async finish(): Promise<void> {
+    this.memory.settle();
+    let n = 0;
+    for (let v = 0; v < this.rings.length; v++) n += await this.harvest(v, 1 << 20, true);
+    this.push('final: every store visible, the kit harvests every ring', `${n} entries`, 'every owed push, in order', ['KVM-RING-11', 'KVM-RING-13']);
+    if (this.ringOn) await this.reset('final KVM_RESET_DIRTY_RINGS');
+  }
+}
+
+async function runScenario(adapter: KvmDirtyRingAdapter, sc: RingScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
+  const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
+  const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sideOf(memory, 'kvm'), { arch: sc.config.arch }));
+  if (typeof inst !== 'object' || inst === null || typeof inst.run !== 'function') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
+  const run = new RingRun(adapter, inst, sc, memory, timeoutMs, trace);
+  await run.setup();
+  for (const o of sc.ops) {
+    await run.op(o);
+    memory.tick();
+  }
+  await run.finish();
+  return run.steps;
+}
+
+/** Every requirement the profile gives a verdict on. */
+export const KVM_DIRTY_RING_REQUIREMENTS: readonly string[] = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 21, 22].map((n) => `KVM-RING-${n}`);
+
+export interface RingRunOptions extends RunOptions {
+  /** false: relaxed stores are visible at once (ordering faults cannot show). Default true. */
+  readonly delays?: boolean;
+}
+
+export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: RingRunOptions): Promise<ProfileResult> {
+  clearRingCoverage();
+  return runScenarioProfile(
+    {
+      name: KVM_DIRTY_RING_PROFILE as unknown as ProfileResult['name'],
+      adapter: adapter.name,
+      arbitrary: ringScenarioArbitrary(options.maxCommands),
+      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, options.delays !== false),
+      requirements: KVM_DIRTY_RING_REQUIREMENTS,
+      fallbackReq: 'KVM-RING-11',
+      coverage: ringCoverage,
+      configOf: (sc) => ({ httu: 0, bbml: 0, iotlbCapacity: 0, dirtyCapable: true, pageGranular: false, startTracking: !sc.config.late }),
+    },
+    options,
+  );
+}
+
+/** Runs one recorded scenario again. Throws Violation or Undecided. */
+export function replayKvmDirtyRingScenario(adapter: KvmDirtyRingAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[], delaysOn = true): Promise<number> {
+  return runScenario(adapter, sc as RingScenario, timeoutMs, trace, delaysOn);
+}

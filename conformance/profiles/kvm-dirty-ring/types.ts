@@ -1,0 +1,60 @@
+// Profile kvm-dirty-ring: the implementation under test is KVM's side of the dirty ring
+// (the VM ioctls that configure it, the push on a guest write, soft full, and
+// KVM_RESET_DIRTY_RINGS). The kit owns the ring memory and plays the vCPUs' guest code,
+// a correct collector, and a hostile one that rewrites slot and offset of harvested
+// entries. See profile.ts for what is checked.
+
+export type RingLoadOrder = 'relaxed' | 'acquire';
+export type RingStoreOrder = 'relaxed' | 'release';
+
+/**
+ * The kit's ring memory as KVM sees it: naturally aligned u32 / u64 fields of
+ * struct kvm_dirty_gfn, each access with its ordering. Relaxed stores may become visible
+ * to the collector late; a store-release carries the stores before it to a load-acquire
+ * that reads it (KVM-RING-22).
+ */
+export interface KitRingMemory {
+  load32(addr: number, order: RingLoadOrder): number;
+  load64(addr: number, order: RingLoadOrder): bigint;
+  store32(addr: number, value: number, order: RingStoreOrder): void;
+  store64(addr: number, value: bigint, order: RingStoreOrder): void;
+}
+
+export interface KvmDirtyRingConfig {
+  /** x86 reports KVM_CAP_DIRTY_LOG_RING and _ACQ_REL, 2 address spaces; arm64 only _ACQ_REL, WITH_BITMAP, 1 address space. */
+  readonly arch: 'x86' | 'arm64';
+}
+
+export interface GuestWriteArg {
+  /** kvm_dirty_gfn.slot encoding: as_id << 16 | id. */
+  readonly slot: number;
+  /** The page within the memslot. */
+  readonly offset: number;
+}
+
+/** One VM. Every method is the ioctl with its raw numbers; errno results are 0 or negative. */
+export interface KvmDirtyRingInstance {
+  checkExtension(cap: number): Promise<number>;
+  /** KVM_ENABLE_CAP: cap.args[0], cap.flags. */
+  enableCap(cap: number, arg0: number, flags: number): Promise<number>;
+  /** KVM_CREATE_VCPU; its ring (when on) is the zeroed kit memory at `ringBase`. Returns the vCPU index. */
+  createVcpu(ringBase: number): Promise<number>;
+  /** KVM_SET_USER_MEMORY_REGION of a new memslot of `npages` 4 KiB pages. */
+  setMemslot(asId: number, id: number, npages: number, logDirty: boolean): Promise<number>;
+  /** KVM_RUN: the guest makes `writes` in order; the exit reason (31 ring full, 5 halted) and the writes made. */
+  run(vcpu: number, writes: readonly GuestWriteArg[]): Promise<{ exitReason: number; done: number }>;
+  /** KVM writes guest memory without a running vCPU (an ioctl's kvm_write_guest). */
+  writeWithoutVcpu(w: GuestWriteArg): Promise<void>;
+  /** KVM_RESET_DIRTY_RINGS. */
+  resetDirtyRings(): Promise<number>;
+  /** KVM_GET_DIRTY_LOG of a memslot: the bitmap (bit i = page i, u64 little-endian words). */
+  getDirtyLog(slot: number): Promise<{ errno: number; bitmap?: Uint8Array }>;
+  /** Introspection: whether the next vCPU write to the page would be recorded (it is write-protected). */
+  writeProtected(slot: number, offset: number): Promise<boolean>;
+}
+
+export interface KvmDirtyRingAdapter {
+  readonly profile: 'kvm-dirty-ring';
+  readonly name: string;
+  create(memory: KitRingMemory, config: KvmDirtyRingConfig): Promise<KvmDirtyRingInstance>;
+}
