@@ -60,7 +60,7 @@ for (const [name, machine] of Object.entries(specMachines)) {
       assert.is(n, String(i + 1));
       assert.is(source, `\`${t.source}\``, t.key);
       assert.is(event, `\`${t.event}\``, t.key);
-      if (t.guardReqs.length === 0) assert.is(guard, '-', t.key);
+      if (t.guardReqs.length === 0) assert.is(guard, t.guarded ? '(unnamed)' : '-', t.key);
       for (const g of t.guardReqs) assert.ok(guard!.split(', ').includes(g), `${t.key}: guard ${g}`);
       for (const target of t.targets) assert.ok(outcome!.includes(`\`${target}\``), `${t.key}: target ${target}`);
       for (const action of t.actions) assert.ok(outcome!.includes(`\`${action}\``), `${t.key}: action ${action}`);
