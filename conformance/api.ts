@@ -1,11 +1,14 @@
 // The programmatic API (`import { run } from 'dirtyspec'`): runs profiles against an
 // implementation and returns the report object that `dirtyspec run --json` writes. A thin
-// facade over the engine (runProfile) and the JSON report builder; the CLI is the same
-// engine with flags.
+// facade over what `dirtyspec run` calls: the campaign (its blocks of runs, on worker
+// threads when the adapters can be loaded there) and the JSON report builder.
 import { loadAdapters, referenceAdapters } from './adapters/registry.ts';
 import { PROFILES, type Adapter, type ProfileName } from './adapters/types.ts';
+import { campaignInfo, runCampaign, workerCount } from './campaign/campaign.ts';
+import { planCampaign } from './campaign/plan.ts';
+import type { AdapterSource } from './campaign/worker.ts';
+import type { Io } from './cli/args.ts';
 import { DEFAULT_MAX_COMMANDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_MS, freshSeed } from './cli/run.ts';
-import { runProfile } from './engine/run-profile.ts';
 import type { ReportContext } from './report/common.ts';
 import { jsonReportObject, type JsonReport } from './report/json.ts';
 
@@ -32,6 +35,11 @@ export interface RunApiOptions {
   readonly timeoutMs?: number;
   /** Longest command sequence of one run (default 30). */
   readonly maxCommands?: number;
+  /**
+   * Worker threads for the campaign's blocks, as `--workers` (default: the cores, at most
+   * one per 200 runs). Adapter objects run in this thread: a worker cannot be handed them.
+   */
+  readonly workers?: number;
 }
 
 /** The engine keeps coverage per process: runs are queued, one at a time. */
@@ -62,18 +70,34 @@ async function runNow(options: RunApiOptions): Promise<JsonReport> {
   const runs = options.runs ?? DEFAULT_RUNS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxCommands = options.maxCommands ?? DEFAULT_MAX_COMMANDS;
-  const results = [];
-  for (const p of PROFILES.filter((q) => wanted.includes(q))) {
-    results.push(await runProfile(available.get(p)!, { runs, seed, timeoutMs, maxCommands, ...(options.replay === undefined ? {} : { path: options.replay }) }));
-  }
-  const ctx: ReportContext = {
+  const adapters = PROFILES.filter((q) => wanted.includes(q)).map((p) => available.get(p)!);
+  // A replay is of one block, block 0, as the CLI's without --block.
+  const plan = planCampaign(
+    adapters.map((a) => a.profile),
     runs,
+    seed,
+    options.replay === undefined ? {} : { block: 0 },
+  );
+  const source: AdapterSource | undefined = typeof options.adapters === 'string' ? { kind: 'module', path: options.adapters } : options.adapters === undefined ? { kind: 'reference' } : undefined;
+  const outcome = await runCampaign({
+    plan,
+    adapters,
+    workers: source === undefined ? 1 : workerCount(plan, options.workers),
+    source: source ?? { kind: 'reference' },
+    settings: { timeoutMs, maxCommands, ...(options.replay === undefined ? {} : { path: options.replay }) },
+    io: quietIo,
+  });
+  const ctx: ReportContext = {
     ...(typeof options.adapters === 'string' ? { adapterModule: options.adapters } : {}),
     ...(maxCommands === DEFAULT_MAX_COMMANDS ? {} : { maxCommands }),
     ...(timeoutMs === DEFAULT_TIMEOUT_MS ? {} : { timeoutMs }),
+    runs,
   };
-  return jsonReportObject(results, ctx);
+  return jsonReportObject(outcome.results, ctx, options.replay === undefined ? campaignInfo(plan, outcome.parts, ctx) : undefined);
 }
+
+/** The campaign's notes (a worker that could not load the adapters) go to stderr; nothing else is printed. */
+const quietIo: Io = { out: () => undefined, err: (text) => void process.stderr.write(text), errIsTTY: false };
 
 async function implementation(adapters: RunApiOptions['adapters']): Promise<Map<ProfileName, Adapter>> {
   if (adapters === undefined) return new Map(Object.entries(referenceAdapters) as [ProfileName, Adapter][]);

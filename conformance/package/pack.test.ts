@@ -34,9 +34,7 @@ interface Run {
 
 // The children run outside c8 (their coverage is not the kit's) and without the npm
 // variables of an enclosing `npm test`, which would point npm at this repository.
-const env: NodeJS.ProcessEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => k !== 'NODE_V8_COVERAGE' && (!k.startsWith('npm_') || /^npm_config_(cache|userconfig|globalconfig|registry)$/.test(k))),
-);
+const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_V8_COVERAGE' && (!k.startsWith('npm_') || /^npm_config_(cache|userconfig|globalconfig|registry)$/.test(k))));
 
 function sh(cmd: string, args: readonly string[], cwd: string, timeoutMs = 180_000): Promise<Run> {
   return new Promise((resolve) => {
@@ -156,7 +154,17 @@ test.after(() => {
 });
 
 test('the tarball holds the compiled kit, its declarations and schemas, and no tests, fixtures or CI files', () => {
-  for (const f of ['bin/dirtyspec.js', 'dist/conformance/api.js', 'dist/conformance/api.d.ts', 'dist/conformance/adapters/types.d.ts', 'dist/conformance/cli/main.js', 'dist/conformance/protocol/schema/protocol.json', 'dist/conformance/protocol/schema/trace.json', 'conformance/ADAPTERS.md', 'README.md']) {
+  for (const f of [
+    'bin/dirtyspec.js',
+    'dist/conformance/api.js',
+    'dist/conformance/api.d.ts',
+    'dist/conformance/adapters/types.d.ts',
+    'dist/conformance/cli/main.js',
+    'dist/conformance/protocol/schema/protocol.json',
+    'dist/conformance/protocol/schema/trace.json',
+    'conformance/ADAPTERS.md',
+    'README.md',
+  ]) {
     assert.ok(tarballFiles.includes(f), `${f} is in the tarball`);
   }
   const unwanted = tarballFiles.filter((f) => /\.test\.|(^|\/)fixtures(\/|\.)|^\.ci\/|^scripts\/|^bench\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('conformance/examples/')));
@@ -200,7 +208,10 @@ test('the API returns the report --json writes for the same seed and runs (durat
   const timeless = (report: unknown): unknown => JSON.parse(JSON.stringify(report, (k, v: unknown) => (k === 'seconds' ? 0 : v)));
   assert.equal(timeless(reference), timeless(JSON.parse(readFileSync(join(project, 'cli.json'), 'utf8'))));
   assert.is(mts.verdict, 'conforms');
-  assert.equal(mts.profiles.map((p) => `${p.name}: ${p.adapter}`), ['smmu-hw: reference with a 2-entry IOTLB']);
+  assert.equal(
+    mts.profiles.map((p) => `${p.name}: ${p.adapter}`),
+    ['smmu-hw: reference with a 2-entry IOTLB'],
+  );
 });
 
 test('a crash of the tool itself (a module of the kit missing) exits 2, saying it is no verdict', async () => {
