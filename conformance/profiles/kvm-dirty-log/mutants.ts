@@ -1,0 +1,198 @@
+// Faulty variants of the reference KVM VM (impl/kvm/dirty-log/kvm-vm.ts), one overridden
+// step each: ways KVM's dirty log has gone wrong, or could. Several are upstream bugs
+// undone: the CLEAR edge fixes 76d58e0f07ec ("KVM: fix KVM_CLEAR_DIRTY_LOG for memory
+// slots of unaligned size"), 53eac7a8f8cf (the last partial word: DIV_ROUND_UP) and
+// 4ddc9204572c (copy ALIGN(num_pages, 64) / 8 bytes, not the slot's bitmap size).
+import { KvmVm, type Memslot } from '../../../impl/kvm/dirty-log/kvm-vm.ts';
+import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
+import type { BugClass } from '../../mutants/types.ts';
+import type { KvmDirtyLogAdapter } from './adapter.ts';
+
+/** The TLB flush is deferred to the next dirty-log ioctl instead of done before returning. */
+export class FlushAfterReturnVm extends KvmVm {
+  private pending = false;
+  // FAULT (stale-iotlb): between the return and the next call, a write through a cached
+  // writable translation of a page just protected completes without a fault: unrecorded.
+  protected override flushTlbBeforeReturn(): void {
+    this.pending = true;
+  }
+  protected override beginIoctl(): void {
+    if (this.pending) this.flushTlb();
+    this.pending = false;
+  }
+}
+
+/** GET without manual protect takes a bitmap word with a plain load, then a store of 0. */
+export class PlainTakeVm extends KvmVm {
+  // FAULT (racy-update): a vCPU fault's atomic set_bit between the load and the store is
+  // overwritten by the 0: the page was neither reported nor is it dirty any more.
+  protected override takeWord(addr: number): bigint {
+    const v = this.memory.load(addr);
+    this.memory.store(addr, 0n);
+    return v;
+  }
+}
+
+/** GET under manual protect clears the bitmap as it reads it (and protects nothing). */
+export class ManualGetClearsVm extends KvmVm {
+  // FAULT (over-clear): the caller's CLEAR is the only clear under manual protect; a GET
+  // that also clears loses the pages it reported before the caller cleared and copied them,
+  // and a page written after is not recorded again (its leaf stayed writable).
+  protected override copyBitmapManual(slot: Memslot, out: Uint8Array): void {
+    for (let w = 0; w < Math.ceil(slot.npages / 64); w++) {
+      const v = this.memory.exchange(this.wordAddress(slot, w), 0n);
+      for (let b = 0; b < 8; b++) out[w * 8 + b] = Number((v >> BigInt(b * 8)) & 0xffn);
+    }
+  }
+}
+
+/** INITIALLY_SET allocates a zeroed bitmap and write-protects eagerly, as without it. */
+export class InitSetEagerVm extends KvmVm {
+  // FAULT (state-not-carried): the pages written before logging started are no longer
+  // reported: the initial "everything dirty" state is forgotten.
+  protected override allocBitmap(slot: Memslot): void {
+    const mode = this.manualDirtyLogProtect;
+    this.manualDirtyLogProtect = mode & ~2;
+    try {
+      super.allocBitmap(slot);
+    } finally {
+      this.manualDirtyLogProtect = mode;
+    }
+    this.protectPages(
+      slot,
+      Array.from({ length: slot.npages }, (_, i) => i),
+      this.eagerSplit,
+    );
+    this.flushTlb();
+  }
+}
+
+/** CLEAR walks num_pages / 64 words, rounding down (before 53eac7a8f8cf). */
+export class ClearLastWordVm extends KvmVm {
+  // FAULT (boundary-arithmetic): at a slot's end with num_pages not a multiple of 64, the
+  // last partial word is neither cleared nor re-protected: those pages are reported again.
+  protected override clearWords(numPages: number): number {
+    return Math.floor(numPages / 64);
+  }
+}
+
+/** CLEAR requires num_pages to be a multiple of 64 even at the slot's end (before 76d58e0f07ec). */
+export class ClearRangeAlignedVm extends KvmVm {
+  // FAULT (boundary-arithmetic): the last pages of a slot whose size is not a multiple of
+  // 64 pages can never be cleared: the valid call is -EINVAL.
+  protected override clearRangeOk(npages: number, firstPage: bigint, numPages: number): boolean {
+    return super.clearRangeOk(npages, firstPage, numPages) && numPages % 64 === 0;
+  }
+}
+
+/** CLEAR copies the slot's whole bitmap size from the user (before 4ddc9204572c). */
+export class ClearReadsSlotBitmapVm extends KvmVm {
+  // FAULT (boundary-arithmetic): a valid buffer of ALIGN(num_pages, 64) / 8 bytes shorter
+  // than the slot's bitmap is -EFAULT (and a longer read past the caller's buffer).
+  protected override clearBytes(slot: Memslot, _numPages: number): number {
+    return Math.ceil(slot.npages / 64) * 8;
+  }
+}
+
+/** GET and CLEAR do not drain the hardware log (PML) first; only a full buffer is drained. */
+export class NoPmlSyncVm extends KvmVm {
+  // FAULT (state-not-carried): with a hardware dirty bit, writes logged but not yet drained
+  // are missing from the report (kvm_arch_sync_dirty_log skipped).
+  protected override syncDirtyLog(): void {
+    if (this.pml.length >= this.pmlEntries) super.syncDirtyLog();
+  }
+}
+
+/** The write fault makes a present write-protected leaf writable without marking the page. */
+export class FaultNoMarkVm extends KvmVm {
+  // FAULT (state-not-carried): fast_page_fault's mark_page_dirty_in_slot forgotten: the
+  // write after a re-protection goes unrecorded.
+  protected override markDirty(slot: Memslot, rel: number): void {
+    const gfn = slot.baseGfn + rel;
+    if (this.leafState(gfn) === 'protected') return;
+    super.markDirty(slot, rel);
+  }
+}
+
+/** CLEAR clears the whole 64-page word of each selected page. */
+export class ClearWholeWordVm extends KvmVm {
+  // FAULT (over-clear): pages the caller did not select lose their dirty state.
+  protected override clearWord(addr: number, mask: bigint): bigint {
+    return super.clearWord(addr, mask === 0n ? 0n : (1n << 64n) - 1n);
+  }
+}
+
+/** first_page is not checked for a multiple of 64. */
+export class FirstPageUncheckedVm extends KvmVm {
+  // FAULT (bad-input-accepted): an unaligned first_page is accepted and rounded down to its
+  // word: bit 0 of the caller's bitmap no longer means page first_page.
+  override clearDirtyLog(slotField: number, firstPage: bigint, numPages: number, bitmap: Uint8Array): number {
+    const r = super.clearDirtyLog(slotField, firstPage & ~63n, numPages, bitmap);
+    return r;
+  }
+}
+
+/** Moving a slot gives it a fresh, zeroed bitmap. */
+export class MoveDropsBitmapVm extends KvmVm {
+  // FAULT (state-not-carried): the dirty pages not yet fetched are lost by the move.
+  override setUserMemoryRegion(mem: Parameters<KvmVm['setUserMemoryRegion']>[0]): number {
+    const before = this.memslots.find((s) => ((s.asId << 16) | s.id) >>> 0 === mem.slot >>> 0);
+    const r = super.setUserMemoryRegion(mem);
+    if (r === 0 && before?.bitmap !== undefined && mem.memorySize !== 0 && before.baseGfn !== Math.floor(mem.guestPhysAddr / 4096)) {
+      const slot = this.slots.get(mem.slot >>> 0);
+      if (slot?.bitmap !== undefined) for (let w = 0; w < Math.ceil(slot.npages / 64); w++) this.memory.store(this.wordAddress(slot, w), 0n);
+    }
+    return r;
+  }
+}
+
+export interface KvmDirtyLogMutant {
+  readonly name: string;
+  readonly bugClass: BugClass;
+  readonly profile: 'kvm-dirty-log';
+  readonly description: string;
+  readonly adapter: KvmDirtyLogAdapter;
+}
+
+const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof KvmVm): KvmDirtyLogMutant => ({
+  name,
+  bugClass,
+  profile: 'kvm-dirty-log',
+  description,
+  adapter: referenceKvmDirtyLogAdapter(name, Impl),
+});
+
+export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
+  mutant(
+    'kvm-flush-after-return',
+    'stale-iotlb',
+    'GET and CLEAR protect the leaves but flush the TLB at the next dirty-log call instead of before returning: a guest write through the stale writable translation in between is never recorded.',
+    FlushAfterReturnVm,
+  ),
+  mutant('kvm-get-plain-take', 'racy-update', 'GET without manual protect takes each bitmap word with a plain load and a store of 0 instead of an atomic exchange: a vCPU fault setting a bit in between is lost.', PlainTakeVm),
+  mutant(
+    'kvm-manual-get-clears',
+    'over-clear',
+    'GET under manual protect clears the bitmap it reports (and protects nothing): pages reported but not yet cleared and copied by the caller are gone, and later writes are not recorded.',
+    ManualGetClearsVm,
+  ),
+  mutant('kvm-initset-eager', 'state-not-carried', 'INITIALLY_SET allocates a zeroed bitmap and write-protects every page when logging starts: the pages written before are never reported.', InitSetEagerVm),
+  mutant(
+    'kvm-clear-last-word',
+    'boundary-arithmetic',
+    'CLEAR walks num_pages / 64 words rounding down (before commit 53eac7a8f8cf): the last partial word of a slot whose size is not a multiple of 64 pages is neither cleared nor protected.',
+    ClearLastWordVm,
+  ),
+  mutant('kvm-clear-range-aligned', 'boundary-arithmetic', "CLEAR requires num_pages to be a multiple of 64 even where the range ends at the slot's end (before commit 76d58e0f07ec): the valid call is -EINVAL.", ClearRangeAlignedVm),
+  mutant(
+    'kvm-clear-reads-slot-bitmap',
+    'boundary-arithmetic',
+    "CLEAR reads the slot's whole bitmap size from the caller (before commit 4ddc9204572c), not ALIGN(num_pages, 64) / 8 bytes: a valid short buffer is -EFAULT.",
+    ClearReadsSlotBitmapVm,
+  ),
+  mutant('kvm-no-pml-sync', 'state-not-carried', 'GET and CLEAR skip kvm_arch_sync_dirty_log (the PML buffers are drained only when full): with a hardware dirty bit, logged writes are missing from the report.', NoPmlSyncVm),
+  mutant('kvm-fault-no-mark', 'state-not-carried', 'The write fault on a write-protected leaf makes it writable without marking the page dirty: the first write after a re-protection is lost.', FaultNoMarkVm),
+  mutant('kvm-clear-whole-word', 'over-clear', 'CLEAR clears every bit of a 64-page word in which the caller selected any page: dirty pages not selected are forgotten.', ClearWholeWordVm),
+  mutant('kvm-first-page-unchecked', 'bad-input-accepted', 'CLEAR accepts a first_page that is not a multiple of 64 (rounding it down): -EINVAL expected.', FirstPageUncheckedVm),
+  mutant('kvm-move-drops-bitmap', 'state-not-carried', 'Moving a logging slot zeroes its dirty bitmap: the dirty pages not yet fetched are lost.', MoveDropsBitmapVm),
+];

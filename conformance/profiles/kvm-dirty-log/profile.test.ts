@@ -1,0 +1,146 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { KvmVmModel, LazyMemslotTable } from '../../../model/kvm-dirty-log/vm-model.ts';
+import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, classifyClearDirtyLog, classifyEnableCap, classifyGetDirtyLog, classifySetMemoryRegion, slotField, type MemoryRegionArgs } from '../../../spec/kvm/dirty-log/args.ts';
+import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
+import type { KvmDirtyLogConfig, KvmDirtyLogInstance } from './adapter.ts';
+import { kvmDirtyLogMutants } from './mutants.ts';
+import { KVM_DIRTY_LOG_REQUIREMENTS, runKvmDirtyLogProfile } from './profile.ts';
+
+const OPTIONS = { timeoutMs: 5000, maxCommands: 30 };
+const PG = 4096n;
+const CONFIG: KvmDirtyLogConfig = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false };
+
+test('the reference conforms, covering every kvmMemslot transition', async () => {
+  const r = await runKvmDirtyLogProfile(referenceKvmDirtyLogAdapter(), { ...OPTIONS, runs: 1000, seed: 7 });
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided?.message));
+  assert.equal(r.transitionCoverage.kvmMemslot!.missing, []);
+  assert.equal(r.unreached, []);
+  assert.is(r.requirements.length, KVM_DIRTY_LOG_REQUIREMENTS.length);
+});
+
+test('the migration scenarios conform in both modes on the reference', async () => {
+  const r = await runKvmDirtyLogProfile(referenceKvmDirtyLogAdapter(), { ...OPTIONS, runs: 60, seed: 3, only: 'migration' });
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
+  assert.ok(r.requirements.some((q) => q.id === 'KVM-CLEAR-7'));
+});
+
+for (const m of kvmDirtyLogMutants) {
+  test(`mutant ${m.name} (${m.bugClass}) is killed in under 10 s with a counterexample of at most 12 steps`, async () => {
+    const started = performance.now();
+    const r = await runKvmDirtyLogProfile(m.adapter, { ...OPTIONS, runs: 3000, seed: 42 });
+    const seconds = (performance.now() - started) / 1000;
+    assert.is(r.verdict, 'does-not-conform', `${m.name}: ${r.verdict} ${r.undecided?.message ?? ''}`);
+    assert.ok(seconds < 10, `${m.name} took ${seconds.toFixed(1)} s`);
+    assert.ok(r.counterexample!.steps.length <= 12, `${m.name}: ${r.counterexample!.steps.length} steps`);
+    assert.ok(r.replay !== undefined);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Negative tests through the adapter: each errno case, the spec's prediction and the
+// reference's answer.
+
+async function vm(config: Partial<KvmDirtyLogConfig> = {}) {
+  const inst: KvmDirtyLogInstance = await referenceKvmDirtyLogAdapter().create({ ...CONFIG, ...config }, { between: () => [] });
+  const model = new KvmVmModel(new LazyMemslotTable(), {
+    userMemSlots: inst.userMemSlots,
+    addressSpaces: inst.addressSpaces,
+    readonlyMem: inst.readonlyMem,
+    userAddressLimit: inst.userAddressLimit,
+    dirtyRingExclusive: config.dirtyRingExclusive ?? false,
+  });
+  const region = async (a: MemoryRegionArgs) => {
+    const x = model.step(a.slot, classifySetMemoryRegion(model.view(), a));
+    const r = await inst.setUserMemoryRegion({ slot: a.slot, flags: a.flags, guestPhysAddr: BigInt(a.guestPhysAddr), memorySize: BigInt(a.memorySize), userspaceAddr: BigInt(a.userspaceAddr) });
+    if (x.outcome === 'ok') model.applyRegion(a, new Set(x.outcomes));
+    return { spec: x.outcome, req: x.req, errno: r.errno };
+  };
+  const cap = async (c: number, flags: number, args0: bigint) => {
+    const x = model.step(0, classifyEnableCap({ cap: c, flags, args0 }));
+    return { spec: x.outcome, req: x.req, errno: (await inst.enableCap(c, flags, args0)).errno };
+  };
+  const get = async (slot: number, bytes: number) => {
+    const x = model.step(slot, classifyGetDirtyLog(model.view(), { slot, bitmapBytes: bytes }));
+    return { spec: x.outcome, req: x.req, errno: (await inst.getDirtyLog(slot, bytes)).errno };
+  };
+  const clear = async (slot: number, first: bigint, num: number, bytes: number) => {
+    const bitmap = new Uint8Array(bytes).fill(0xff);
+    const x = model.step(slot, classifyClearDirtyLog(model.view(), { slot, firstPage: first, numPages: num, bitmapBytes: bytes }));
+    return { spec: x.outcome, req: x.req, errno: (await inst.clearDirtyLog(slot, first, num, bitmap)).errno };
+  };
+  return { inst, model, region, cap, get, clear };
+}
+
+const ERR: Record<string, number> = { einval: -22, enoent: -2, efault: -14, enxio: -6, eexist: -17, ok: 0 };
+function refused(r: { spec: string; req: readonly string[]; errno: number }, outcome: string, id: string): void {
+  assert.is(r.spec, outcome, `the spec predicts ${outcome}`);
+  assert.ok(r.req.includes(id), `charged to ${r.req.join(',')}, not ${id}`);
+  assert.is(r.errno, ERR[outcome], `the reference answers ${ERR[outcome]}`);
+}
+const REGION: MemoryRegionArgs = { slot: 0, flags: KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: 0x1_0000_0000n, memorySize: 100n * PG, userspaceAddr: 0x7000_0000_0000n };
+
+test('[KVM-SLOT-1] [KVM-SLOT-2] [KVM-SLOT-3] [KVM-SLOT-4] [KVM-SLOT-5] [KVM-SLOT-6] [KVM-SLOT-7] each sanity check is -EINVAL through the adapter', async () => {
+  const v = await vm();
+  refused(await v.region({ ...REGION, slot: v.inst.userMemSlots }), 'einval', 'KVM-SLOT-1');
+  refused(await v.region({ ...REGION, flags: 4 }), 'einval', 'KVM-SLOT-2');
+  refused(await v.region({ ...REGION, memorySize: 100n * PG + 1n }), 'einval', 'KVM-SLOT-3');
+  refused(await v.region({ ...REGION, guestPhysAddr: 0x1_0000_0800n }), 'einval', 'KVM-SLOT-3');
+  refused(await v.region({ ...REGION, userspaceAddr: 0x7000_0000_0008n }), 'einval', 'KVM-SLOT-4');
+  refused(await v.region({ ...REGION, userspaceAddr: v.inst.userAddressLimit - PG }), 'einval', 'KVM-SLOT-4');
+  refused(await v.region({ ...REGION, slot: slotField(v.inst.addressSpaces, 0) }), 'einval', 'KVM-SLOT-5');
+  refused(await v.region({ ...REGION, guestPhysAddr: (1n << 64n) - 64n * PG }), 'einval', 'KVM-SLOT-6');
+  refused(await v.region({ ...REGION, memorySize: (1n << 31n) * PG, userspaceAddr: 0n }), 'einval', 'KVM-SLOT-7');
+});
+
+test('[KVM-SLOT-8] [KVM-SLOT-10] [KVM-SLOT-12] delete of nothing, overlap, immutable change through the adapter', async () => {
+  const v = await vm();
+  refused(await v.region({ ...REGION, memorySize: 0n }), 'einval', 'KVM-SLOT-8');
+  refused(await v.region(REGION), 'ok', 'KVM-SLOT-11');
+  refused(await v.region({ ...REGION, slot: 1, guestPhysAddr: 0x1_0000_0000n + 99n * PG, userspaceAddr: 0x7000_1000_0000n }), 'eexist', 'KVM-SLOT-10');
+  refused(await v.region({ ...REGION, memorySize: 64n * PG }), 'einval', 'KVM-SLOT-12');
+  refused(await v.region({ ...REGION, userspaceAddr: 0x7000_1000_0000n }), 'einval', 'KVM-SLOT-12');
+});
+
+test('[KVM-LOG-1] the dirty ring without a bitmap: -ENXIO for GET and CLEAR through the adapter', async () => {
+  const v = await vm({ dirtyRingExclusive: true });
+  refused(await v.region(REGION), 'ok', 'KVM-SLOT-11');
+  refused(await v.get(0, 16), 'enxio', 'KVM-LOG-1');
+  refused(await v.clear(0, 0n, 64, 8), 'enxio', 'KVM-LOG-1');
+});
+
+test('[KVM-LOG-2] [KVM-LOG-3] [KVM-LOG-4] [KVM-LOG-7] GET refusals through the adapter', async () => {
+  const v = await vm();
+  refused(await v.get(slotField(2, 0), 16), 'einval', 'KVM-LOG-2');
+  refused(await v.get(v.inst.userMemSlots, 16), 'einval', 'KVM-LOG-2');
+  refused(await v.get(0, 16), 'enoent', 'KVM-LOG-3');
+  refused(await v.region({ ...REGION, flags: 0 }), 'ok', 'KVM-SLOT-11');
+  refused(await v.get(0, 16), 'enoent', 'KVM-LOG-3');
+  refused(await v.region(REGION), 'ok', 'KVM-SLOT-14');
+  refused(await v.get(0, 8), 'efault', 'KVM-LOG-7');
+  refused(await v.cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, 1n), 'ok', 'KVM-CAP-3');
+  refused(await v.get(0, 8), 'efault', 'KVM-LOG-4');
+});
+
+test('[KVM-CLEAR-1] [KVM-CLEAR-2] [KVM-CLEAR-3] [KVM-CLEAR-4] [KVM-CLEAR-5] [KVM-CLEAR-6] CLEAR refusals through the adapter', async () => {
+  const v = await vm();
+  refused(await v.clear(slotField(2, 0), 0n, 64, 8), 'einval', 'KVM-CLEAR-1');
+  refused(await v.clear(0, 32n, 64, 8), 'einval', 'KVM-CLEAR-2');
+  refused(await v.clear(0, 0n, 64, 8), 'enoent', 'KVM-CLEAR-3');
+  refused(await v.region(REGION), 'ok', 'KVM-SLOT-11');
+  refused(await v.clear(0, 128n, 0, 0), 'einval', 'KVM-CLEAR-4');
+  refused(await v.clear(0, 64n, 64, 8), 'einval', 'KVM-CLEAR-4');
+  refused(await v.clear(0, 0n, 36, 8), 'einval', 'KVM-CLEAR-5');
+  refused(await v.clear(0, 0n, 100, 8), 'efault', 'KVM-CLEAR-6');
+  refused(await v.clear(0, 64n, 36, 8), 'ok', 'KVM-CLEAR-7');
+});
+
+test('[KVM-CAP-1] [KVM-CAP-2] [KVM-CAP-4] capability refusals through the adapter', async () => {
+  const v = await vm();
+  refused(await v.cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 1, 1n), 'einval', 'KVM-CAP-1');
+  refused(await v.cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, 4n), 'einval', 'KVM-CAP-1');
+  refused(await v.cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, 2n), 'einval', 'KVM-CAP-2');
+  refused(await v.cap(167, 0, 1n), 'einval', 'KVM-CAP-4');
+});
+
+test.run();

@@ -1,0 +1,101 @@
+// The ghost state of one logging memslot: which of its pages the guest wrote since their
+// bits were last fetched-and-cleared (KVM_GET_DIRTY_LOG without manual protect) or
+// cleared (KVM_CLEAR_DIRTY_LOG), page by page of the slot.
+//
+// Requirements: NOLOSS-1, NOLOSS-2, PRECISION-1 as KVM-LOG-5, KVM-LOG-6, KVM-LOG-7,
+//               KVM-CLEAR-7 and KVM-SLOT-11 / KVM-SLOT-14 (INITIALLY_SET) state them.
+//
+// - A report includes every page owed when the call started (NOLOSS-1); a page written
+//   while the call runs is owed by it or a later one (NOLOSS-2).
+// - A report that clears (no manual protect) discharges what it reports; CLEAR discharges
+//   the pages whose bits it was given (clearedPages). A page written during that call and
+//   discharged by it may be reported once more (its bit set again by a write after its
+//   bit was taken): allowed, not owed.
+// - A bitmap allocated all set (INITIALLY_SET) owes every page until each is cleared.
+// - Without manual protect, -EFAULT discharges every page owed (KVM-LOG-7).
+// - A reported page neither written since its last discharge, nor allowed as above, nor
+//   still set from the initial state, is a false dirty (PRECISION-1).
+import { Violation } from '../violation.ts';
+
+export class SlotGhost {
+  /** Pages written (or initially set) and not discharged since. */
+  readonly owed = new Set<number>();
+  /** Pages that may be reported without a new write (see above), until their next discharge. */
+  readonly maybe = new Set<number>();
+  private owedAtStart: Set<number> | undefined;
+  private during = new Set<number>();
+
+  constructor(
+    readonly npages: number,
+    initiallySet: boolean,
+  ) {
+    if (initiallySet) for (let i = 0; i < npages; i++) this.owed.add(i);
+  }
+
+  write(rel: number): void {
+    this.owed.add(rel);
+    if (this.owedAtStart !== undefined) this.during.add(rel);
+  }
+
+  begin(): void {
+    this.owedAtStart = new Set(this.owed);
+    this.during = new Set();
+  }
+
+  /** The call returned without reporting or discharging anything. */
+  endNothing(): void {
+    this.fold(new Set());
+  }
+
+  /**
+   * A report returned `reported` (page indices). Throws a loss or precision Violation
+   * charged to `req`; with `clear`, discharges what was reported.
+   */
+  endReport(reported: ReadonlySet<number>, clear: boolean, req: readonly string[]): void {
+    const before = this.owedAtStart ?? new Set<number>();
+    const missing = [...before].filter((p) => !reported.has(p)).sort((a, b) => a - b);
+    if (missing.length > 0) {
+      this.owedAtStart = undefined;
+      throw new Violation('loss', [...req, 'NOLOSS-1'], `pages ${list(missing)} of the slot in the report (written, or set, and not cleared since)`, 'missing from the report');
+    }
+    const falseDirty = [...reported].filter((p) => !this.owed.has(p) && !this.maybe.has(p) && !this.during.has(p)).sort((a, b) => a - b);
+    if (falseDirty.length > 0) {
+      this.owedAtStart = undefined;
+      throw new Violation('precision', [...req, 'PRECISION-1'], `no report of pages ${list(falseDirty)} (not written since their bits were cleared)`, 'reported dirty');
+    }
+    this.fold(clear ? reported : new Set());
+  }
+
+  /** A call that discharged `pages` (CLEAR's selection, or every owed page for KVM-LOG-7) without a report to check. */
+  endDischarge(pages: Iterable<number>): void {
+    this.fold(new Set(pages));
+  }
+
+  /**
+   * KVM-LOG-7: the snapshot was taken and the call failed after: every page owed when it
+   * began is gone; a page written during it may or may not have been in the snapshot
+   * (allowed, not owed).
+   */
+  endTakenWithoutReport(): void {
+    this.fold(new Set([...(this.owedAtStart ?? []), ...this.during]));
+  }
+
+  /** Every page owed when the call began. */
+  get owedBefore(): ReadonlySet<number> {
+    return this.owedAtStart ?? this.owed;
+  }
+
+  private fold(discharged: ReadonlySet<number>): void {
+    for (const p of discharged) {
+      this.owed.delete(p);
+      this.maybe.delete(p);
+      if (this.during.has(p)) this.maybe.add(p);
+    }
+    this.owedAtStart = undefined;
+    this.during = new Set();
+  }
+}
+
+function list(pages: readonly number[]): string {
+  return pages.length <= 8 ? pages.join(', ') : `${pages.slice(0, 8).join(', ')}, ... (${pages.length})`;
+}
