@@ -67,7 +67,8 @@ interface FunctionAnchor {
 function functionAnchors(text: string): { anchors: FunctionAnchor[]; problems: string[] } {
   const anchors: FunctionAnchor[] = [];
   const problems: string[] = [];
-  const fnStart = /^\s*(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:function\s*\*?\s*([A-Za-z_$][\w$]*)|(?:const|let)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]*)?=\s*(?:async\s+)?(?:function\b|\(|[A-Za-z_$][\w$]*\s*=>)|(?:(?:public|private|protected|static|override|async)\s+)*\*?\s*([A-Za-z_$][\w$]*)\s*(?:<[^>]*>)?\s*\()/;
+  const fnStart =
+    /^\s*(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:function\s*\*?\s*([A-Za-z_$][\w$]*)|(?:const|let)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]*)?=\s*(?:async\s+)?(?:function\b|\(|[A-Za-z_$][\w$]*\s*=>)|(?:(?:public|private|protected|static|override|async)\s+)*\*?\s*([A-Za-z_$][\w$]*)\s*(?:<[^>]*>)?\s*\()/;
   for (const m of text.matchAll(/\/\*\*([\s\S]*?)\*\//g)) {
     const lines = m[1]!.split('\n').map((l) => l.replace(/^\s*\*?\s?/, ''));
     const reqLines = lines.filter((l) => l.startsWith('@req'));
@@ -85,7 +86,11 @@ function functionAnchors(text: string): { anchors: FunctionAnchor[]; problems: s
       problems.push(`${fn} (line ${line}): an anchor has exactly one @req and one @source line`);
       continue;
     }
-    const req = reqLines[0]!.slice('@req'.length).trim().split(/\s+/).filter((x) => x !== '');
+    const req = reqLines[0]!
+      .slice('@req'.length)
+      .trim()
+      .split(/\s+/)
+      .filter((x) => x !== '');
     const rest = lines.slice(sourceAt + 1);
     const end = rest.findIndex((l) => l.startsWith('@') || l.trim() === '');
     const source = [lines[sourceAt]!.slice('@source'.length), ...rest.slice(0, end < 0 ? rest.length : end)].join(' ').replace(/\s+/g, ' ').trim();
@@ -150,7 +155,7 @@ test('every anchor in spec/ and model/ is on a function, in the fixed form, and 
   assert.ok(count > 0);
 });
 
-test('every requirement is encoded by a machine transition, a contract\'s rule set, or an abstract operation\'s anchor', () => {
+test("every requirement is encoded by a machine transition, a contract's rule set, or an abstract operation's anchor", () => {
   const used = new Set<string>();
   for (const machine of Object.values(specMachines)) for (const t of machineTransitions(machine)) t.meta?.req.forEach((id) => used.add(id));
   for (const c of Object.values(contracts)) {

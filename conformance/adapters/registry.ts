@@ -2,15 +2,11 @@
 // party's adapters loaded from a module path.
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { referenceIovaBitmapAdapter, referenceVfioType1Adapter, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from './reference.ts';
-import { PROFILES, type Adapter, type ProfileName } from './types.ts';
+import { profiles } from '../profiles/index.ts';
+import { PROFILES, type Adapter, type AdapterOf, type ProfileName } from './types.ts';
 
-export const referenceAdapters: Record<ProfileName, Adapter> = {
-  'smmu-hw': referenceSmmuHwAdapter(),
-  'smmu-driver': referenceSmmuDriverAdapter(),
-  'iova-bitmap': referenceIovaBitmapAdapter(),
-  'vfio-type1': referenceVfioType1Adapter(),
-};
+/** The reference implementation's adapter of every profile, from the profile registry. */
+export const referenceAdapters = Object.fromEntries(PROFILES.map((p) => [p, profiles[p].reference()])) as { readonly [P in ProfileName]: AdapterOf<P> };
 
 export class AdapterLoadError extends Error {}
 

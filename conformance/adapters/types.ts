@@ -206,4 +206,6 @@ export interface VfioType1Adapter {
 
 export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter | VfioType1Adapter;
 export type ProfileName = Adapter['profile'];
+/** The adapter type of profile `P`. */
+export type AdapterOf<P extends ProfileName> = Extract<Adapter, { profile: P }>;
 export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1'];

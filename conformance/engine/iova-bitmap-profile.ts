@@ -201,9 +201,16 @@ export function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOpt
       // Every scenario is checked against all of them: its arguments by the alloc rules, every
       // byte of the buffer, the pins and the stray writes after every step.
       always: IOVA_BITMAP_REQUIREMENTS,
-      fallbackReq: 'IOVA-BITMAP-2',
       coverage: () => ({}),
-      configOf: () => ({ httu: 2, bbml: 2, iotlbCapacity: 0, dirtyCapable: false, pageGranular: false, startTracking: false }),
+      configOf: (sc) => ({
+        iova: hex(sc.args.iova),
+        length: hex(sc.args.length),
+        pageSize: hex(sc.args.pageSize),
+        offset: sc.args.offset,
+        bitmapSize: sc.args.bitmapSize,
+        maxPinnedPages: sc.args.maxPinnedPages,
+        bufferPages: sc.bufferSize,
+      }),
     },
     options,
   );

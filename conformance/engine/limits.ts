@@ -10,6 +10,21 @@ export class Undecided extends Error {
   }
 }
 
+/**
+ * An exception from the kit's own code (not a Violation, not the adapter's answer, which
+ * `timed` and the checks below turn into Undecided): an engine error, never charged to a
+ * requirement. The run is undecided, with the stack, so it can be reported and fixed.
+ */
+export function engineError(e: unknown): Undecided {
+  const what = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
+  return new Undecided(`the kit itself failed (an engine error, not a verdict on the implementation; please report it): ${what}`);
+}
+
+/** A failure the shrunk counterexample did not show again on replay: the implementation is not deterministic (or the kit is not). */
+export function notReproduced(e: unknown): Undecided {
+  return new Undecided(`a sequence failed but its shrunk counterexample passed on replay, so the failure cannot be reproduced (is the implementation deterministic?): ${e instanceof Error ? e.message : String(e)}`);
+}
+
 export async function timed<T>(what: string, ms: number, call: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -32,9 +32,8 @@ import {
 } from './commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
 import { directedTests } from './directed.ts';
-import { runIovaBitmapProfile } from './iova-bitmap-profile.ts';
-import { runVfioType1Profile } from './vfio-type1-profile.ts';
-import { Undecided } from './limits.ts';
+import { profiles, type ProfileModule } from '../profiles/index.ts';
+import { Undecided, engineError, notReproduced } from './limits.ts';
 import { createSystem, type SystemConfig } from './system.ts';
 
 export interface RunOptions {
@@ -64,6 +63,9 @@ export interface RunOptions {
 
 export type { CoverageFigure };
 
+/** A profile's configuration of one sequence, as reports print it: field = value. */
+export type ProfileConfig = Readonly<Record<string, string | number | boolean>>;
+
 export type Verdict = 'conforms' | 'does-not-conform' | 'undecided';
 
 export interface ProfileResult {
@@ -80,7 +82,8 @@ export interface ProfileResult {
   /** The profile's requirements no step of this run checked: neither passed nor failed. */
   readonly unreached?: readonly string[];
   readonly counterexample?: {
-    readonly config: SystemConfig & { startTracking: boolean };
+    /** The configuration the counterexample ran with, in the profile's own terms (u64 values as hex strings). */
+    readonly config: ProfileConfig;
     readonly steps: readonly TraceStep[];
     readonly violation: { kind: ViolationKind; req: readonly string[]; expected: string; actual: string };
   };
@@ -113,12 +116,21 @@ function configArbitrary(): fc.Arbitrary<RunConfig> {
   });
 }
 
-function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath: string | undefined, interleave: boolean): fc.Arbitrary<Iterable<RunCommand>> {
+/**
+ * Which side the kit plays in the smmu engine: the driver (smmu-hw: its adapter is an
+ * SMMU, so the kit can also leave the hardware in hazard states and change tables between
+ * the hardware's accesses) or the hardware (smmu-driver: DMA between the driver's accesses).
+ */
+function kitDrives(adapter: SmmuAdapter): adapter is SmmuHwAdapter {
+  return 'create' in adapter && adapter.profile === 'smmu-hw';
+}
+
+function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath: string | undefined, interleave: boolean): fc.Arbitrary<Iterable<RunCommand>> {
   const page = fc.nat(WINDOW / PAGE - 1);
   const pages = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(512, 1024, 511, 513));
-  const driverInject = interleave && profile === 'smmu-driver' ? fc.option(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
+  const driverInject = interleave && !kitIsDriver ? fc.option(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
   const hwInterleave =
-    interleave && profile === 'smmu-hw'
+    interleave && kitIsDriver
       ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock', 'readAndClear') }), { nil: undefined, freq: 3 })
       : fc.constant(undefined);
   const blockMap = fc.tuple(page.map((p) => p - (p % 512)), fc.constantFrom(512, 1024), fc.boolean()).map(([p, n, w]) => new MapCommand(p, n, w, true));
@@ -131,7 +143,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
       fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),
-      ...(interleave && profile === 'smmu-hw'
+      ...(interleave && kitIsDriver
         ? [
             fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock')).map(
               ([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }),
@@ -141,7 +153,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
       // the page of the last access again (pick % 3 === 2): a write through what the last access cached
       fc.nat(3).map((s) => new DmaCommand(true, 2, 0, s, undefined)),
       fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i)),
-      ...(interleave && profile === 'smmu-driver' ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset }))] : []),
+      ...(interleave && !kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset }))] : []),
       fc.tuple(fc.nat(3), driverInject).map(([g, i]) => new MergeCommand(g, i)),
       fc.tuple(page, fc.oneof(pages, fc.constant(WINDOW / PAGE)), fc.boolean(), driverInject).map(([p, n, nc, i]) => new ReadAndClearCommand(p, n, nc, i)),
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
@@ -151,7 +163,7 @@ function commandsArbitrary(profile: ProfileName, maxCommands: number, replayPath
       fc.boolean().map((e) => new TrackingCommand(e)),
       fc.constant(new TrackingCommand(true)),
       fc.constant(new AttachCommand()),
-      ...(profile === 'smmu-hw'
+      ...(kitIsDriver
         ? [
             fc.nat().map((p) => new KitClearAccessFlagCommand(p)),
             fc.tuple(fc.boolean(), fc.boolean()).map(([ha, hd]) => new KitSetCdCommand(ha, hd)),
@@ -186,13 +198,17 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   return r.commands;
 }
 
-export async function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
-  if (adapter.profile === 'iova-bitmap') return runIovaBitmapProfile(adapter, options);
-  if (adapter.profile === 'vfio-type1') return runVfioType1Profile(adapter, options);
+/** Runs the campaign of the adapter's profile (found in the registry, conformance/profiles/). */
+export function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
+  return (profiles[adapter.profile] as ProfileModule).run(adapter as never, options);
+}
+
+/** The campaign of smmu-hw or smmu-driver: random sequences, then (where the kit is the driver) the directed tests. */
+export async function runSmmuProfile(adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {
   const ctx = new RunContext(options.tables, options.fullCheck);
   if (options.path?.startsWith('directed:')) return runDirected(ctx, adapter, options, options.path.slice('directed:'.length));
   const random = await runRandom(ctx, adapter, options);
-  if (random.verdict !== 'conforms' || adapter.profile !== 'smmu-hw') return random;
+  if (random.verdict !== 'conforms' || !kitDrives(adapter)) return random;
   const directed = await runDirected(ctx, adapter, options);
   return { ...directed, runs: random.runs + directed.runs, commands: random.commands + directed.commands, seconds: Math.round((random.seconds + directed.seconds) * 100) / 100, seed: random.seed };
 }
@@ -215,13 +231,16 @@ async function runDirected(ctx: RunContext, adapter: SmmuAdapter, options: RunOp
     } catch (e) {
       const coverage = transitionCoverage(ctx);
       const base = { name: adapter.profile, adapter: adapter.name, runs, commands: commands + steps.length, seed: 0, transitionCoverage: coverage, seconds: seconds(started) };
-      if (e instanceof Undecided) return { ...base, verdict: 'undecided', ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: e.message, steps } };
-      const violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception', String(e));
+      if (!(e instanceof Violation)) {
+        const u = e instanceof Undecided ? e : engineError(e);
+        return { ...base, verdict: 'undecided', ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: u.message, steps } };
+      }
+      const violation = e;
       return {
         ...base,
         verdict: 'does-not-conform',
         ...verdicts(requirementVerdicts(ctx, coverage, violation, false)),
-        counterexample: { config: test.config, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
+        counterexample: { config: { ...test.config }, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
         replay: { seed: 0, path: `directed:${test.id}` },
       };
     }
@@ -237,7 +256,7 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   let commands = 0;
   let runs = 0;
   const [path, replayPath] = options.path === undefined ? [undefined, undefined] : options.path.split('@');
-  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(adapter.profile, options.maxCommands, replayPath, options.interleave ?? true), async (cfg, cmds) => {
+  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitDrives(adapter), options.maxCommands, replayPath, options.interleave ?? true), async (cfg, cmds) => {
     if (undecided !== undefined) return;
     const trace: TraceStep[] = [];
     try {
@@ -283,19 +302,22 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   try {
     await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
   } catch (e) {
-    if (e instanceof Undecided) return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: e.message, steps } };
-    violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'no exception from the implementation', String(e));
+    if (!(e instanceof Violation)) {
+      const u = e instanceof Undecided ? e : engineError(e);
+      return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: u.message, steps } };
+    }
+    violation = e;
   }
   if (violation === undefined) {
-    const e = details.errorInstance;
-    violation = e instanceof Violation ? e : new Violation('spec', ['PTE-1'], 'a reproducible failure', `the shrunk counterexample passed on replay (${String(e)})`);
+    const u = details.errorInstance instanceof Violation ? notReproduced(details.errorInstance) : engineError(details.errorInstance);
+    return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: u.message, steps } };
   }
   return {
     ...base,
     verdict: 'does-not-conform',
     seconds: seconds(started),
     ...verdicts(requirementVerdicts(ctx, coverage, violation, false)),
-    counterexample: { config: cfg, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
+    counterexample: { config: { ...cfg }, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
     // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form.
     replay: { seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` },
   };

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { Violation } from '../../model/violation.ts';
 import type { TraceStep } from './commands.ts';
-import { Undecided } from './limits.ts';
+import { Undecided, engineError, notReproduced } from './limits.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
 
 type Config = NonNullable<ProfileResult['counterexample']>['config'];
@@ -20,8 +20,6 @@ export interface ScenarioProfile<S> {
   readonly requirements: readonly string[];
   /** Requirements every run decides whatever its steps name (the no-loss property over the whole run, say). */
   readonly always?: readonly string[];
-  /** Named when a counterexample does not fail again on replay. */
-  readonly fallbackReq: string;
   coverage(): Record<string, CoverageFigure>;
   /** The configuration line a counterexample is reported with. */
   configOf(scenario: S): Config;
@@ -76,10 +74,14 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   let violation: Violation;
   try {
     await run(sc, steps);
-    violation = new Violation('spec', [p.fallbackReq], 'a reproducible failure', 'the shrunk counterexample passed on replay');
+    const u = details.errorInstance instanceof Violation ? notReproduced(details.errorInstance) : engineError(details.errorInstance);
+    return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided: { message: u.message, steps } };
   } catch (e) {
-    if (e instanceof Undecided) return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided: { message: e.message, steps } };
-    violation = e instanceof Violation ? e : new Violation('spec', [p.fallbackReq], 'no exception', String(e));
+    if (!(e instanceof Violation)) {
+      const u = e instanceof Undecided ? e : engineError(e);
+      return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided: { message: u.message, steps } };
+    }
+    violation = e;
   }
   const failed = new Set(violation.req);
   return {

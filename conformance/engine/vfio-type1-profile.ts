@@ -489,9 +489,8 @@ export function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptio
       arbitrary: scenarioArbitrary(options.maxCommands),
       run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace),
       requirements: VFIO_TYPE1_REQUIREMENTS,
-      fallbackReq: 'VFIO-MAP-9',
       coverage,
-      configOf: (sc) => ({ httu: sc.config.hwDirty ? 2 : 0, bbml: 2, iotlbCapacity: 0, dirtyCapable: sc.config.hwDirty, pageGranular: false, startTracking: false }),
+      configOf: (sc) => ({ hwDirty: sc.config.hwDirty, ...(sc.config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: sc.config.dmaEntryLimit }) }),
     },
     options,
   );

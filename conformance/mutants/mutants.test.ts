@@ -361,7 +361,11 @@ test('every bug class is defined under its own heading in the docs/ page of bug 
     .join('\n');
   const headings = [...text.matchAll(/^## `([a-z-]+)`$/gm)].map((m) => m[1]);
   assert.equal(headings, [...BUG_CLASSES], 'the headings are the classes, in order');
-  for (const c of BUG_CLASSES) assert.ok(mutants.some((m) => m.bugClass === c), `class ${c} has a mutant`);
+  for (const c of BUG_CLASSES)
+    assert.ok(
+      mutants.some((m) => m.bugClass === c),
+      `class ${c} has a mutant`,
+    );
 });
 
 

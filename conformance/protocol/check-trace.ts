@@ -7,13 +7,9 @@
 import { createReadStream } from 'node:fs';
 import type { ProfileName } from '../adapters/types.ts';
 import type { TraceStep } from '../engine/commands.ts';
-import { replayIovaBitmapScenario, type IovaBitmapScenario } from '../engine/iova-bitmap-profile.ts';
-import { Undecided } from '../engine/limits.ts';
-import { replaySmmuSequence, type SmmuSequenceInput } from '../engine/run-profile.ts';
-import { replayVfioType1Scenario } from '../engine/vfio-type1-profile.ts';
+import { Undecided, engineError } from '../engine/limits.ts';
 import { Violation } from '../../model/violation.ts';
-import { execAdapters } from './exec-adapters.ts';
-import { inputProblem } from './input-shape.ts';
+import { profiles, type ProfileModule } from '../profiles/index.ts';
 import { ReplayChannel, type TraceLine } from './replay.ts';
 import { traceProblem } from './schemas.ts';
 import { TraceInputError, decodeInput, isCommand } from './trace-input.ts';
@@ -30,8 +26,6 @@ export type TraceVerdict =
     }
   | { readonly verdict: 'undecided'; readonly line: number; readonly message: string; readonly steps: readonly TraceStep[] };
 
-/** The requirement a live run names when an implementation's answer makes the engine throw (run-profile.ts, scenario-profile.ts). */
-const FALLBACK_REQ: Record<ProfileName, string> = { 'smmu-hw': 'PTE-1', 'smmu-driver': 'PTE-1', 'iova-bitmap': 'IOVA-BITMAP-2', 'vfio-type1': 'VFIO-MAP-9' };
 
 /** The lines of a file, numbered from 1; throws TraceFormat for a last line without its newline. */
 async function* linesOf(file: string): AsyncGenerator<{ line: number; text: string }> {
@@ -89,12 +83,13 @@ export async function checkTraceFile(file: string, timeoutMs: number): Promise<T
       await replayOne(s.profile, channel, q.input, timeoutMs, steps);
       channel.finish();
     } catch (e) {
-      if (e instanceof Undecided) {
-        const line = Number(/^line (\d+)/.exec(e.message)?.[1] ?? q.line);
-        return { verdict: 'undecided', line, message: `sequence ${q.number} of profile ${s.profile} (line ${q.line}): ${e.message}`, steps };
+      // As a live run judges it: an exception of the kit's own is an engine error, undecided.
+      if (!(e instanceof Violation)) {
+        const u = e instanceof Undecided ? e : engineError(e);
+        const line = Number(/^line (\d+)/.exec(u.message)?.[1] ?? q.line);
+        return { verdict: 'undecided', line, message: `sequence ${q.number} of profile ${s.profile} (line ${q.line}): ${u.message}`, steps };
       }
-      // As a live run judges it: an answer that makes the engine throw is the implementation's failure.
-      const v = e instanceof Violation ? e : new Violation('spec', [FALLBACK_REQ[s.profile]], 'no exception from the implementation', String(e));
+      const v = e;
       return { verdict: 'does-not-conform', line: channel.lastCallLine, profile: s.profile, sequence: q.number, violation: { kind: v.kind, req: v.req, expected: v.expected, actual: v.actual }, steps };
     }
     s.calls += q.lines.filter((l) => 'call' in l.value).length;
@@ -146,7 +141,7 @@ export async function checkTraceFile(file: string, timeoutMs: number): Promise<T
           if (e instanceof TraceInputError) throw new TraceFormat(line, e.message);
           throw e;
         }
-        const bad = inputProblem(section.profile, input, isCommand);
+        const bad = profiles[section.profile].inputProblem(input, isCommand);
         if (bad !== undefined) throw new TraceFormat(line, `${bad} (a ${section.profile} sequence's input, as the kit generates it)`);
         section.sequences++;
         seq = { line, number: section.sequences, input, lines: [] };
@@ -173,17 +168,6 @@ export async function checkTraceFile(file: string, timeoutMs: number): Promise<T
 }
 
 async function replayOne(profile: ProfileName, channel: ReplayChannel, input: unknown, timeoutMs: number, steps: TraceStep[]): Promise<void> {
-  const adapter = execAdapters(channel).get(profile)!;
-  switch (adapter.profile) {
-    case 'smmu-hw':
-    case 'smmu-driver':
-      await replaySmmuSequence(adapter, input as SmmuSequenceInput, timeoutMs, steps);
-      return;
-    case 'iova-bitmap':
-      await replayIovaBitmapScenario(adapter, input as IovaBitmapScenario, timeoutMs, steps);
-      return;
-    case 'vfio-type1':
-      await replayVfioType1Scenario(adapter, input, timeoutMs, steps);
-      return;
-  }
+  const module = profiles[profile] as ProfileModule;
+  await module.replay(module.overChannel(channel, channel.hello.name) as never, input, timeoutMs, steps);
 }

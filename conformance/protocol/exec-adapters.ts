@@ -1,6 +1,7 @@
 // `dirtyspec run --exec COMMAND`: the adapters of the profiles an implementation names
 // in its hello, each operation a request over the protocol (PROTOCOL.md), each callback
 // answered from the kit's memory, SMMU port or user buffer.
+import { profiles, type ProfileModule } from '../profiles/index.ts';
 import type {
   Adapter,
   DirtyBitmap,
@@ -89,7 +90,7 @@ function bufferOp(buffer: KitUserBuffer): CallbackHandler {
 const bitmap = (v: unknown): DirtyBitmap => bytesFromWire(v as string);
 const vfioBitmapToWire = (b: VfioBitmapArg) => ({ pgsize: u64ToWire(b.pgsize), size: u64ToWire(b.size), ...(b.data === undefined ? {} : { data: bytesToWire(b.data) }) });
 
-function smmuHw(peer: Channel, name: string): SmmuHwAdapter {
+export function smmuHw(peer: Channel, name: string): SmmuHwAdapter {
   return {
     profile: 'smmu-hw',
     name,
@@ -116,7 +117,7 @@ function smmuHw(peer: Channel, name: string): SmmuHwAdapter {
   };
 }
 
-function smmuDriver(peer: Channel, name: string): SmmuDriverAdapter {
+export function smmuDriver(peer: Channel, name: string): SmmuDriverAdapter {
   return {
     profile: 'smmu-driver',
     name,
@@ -144,7 +145,7 @@ function smmuDriver(peer: Channel, name: string): SmmuDriverAdapter {
   };
 }
 
-function iovaBitmap(peer: Channel, name: string): IovaBitmapAdapter {
+export function iovaBitmap(peer: Channel, name: string): IovaBitmapAdapter {
   return {
     profile: 'iova-bitmap',
     name,
@@ -169,7 +170,7 @@ function iovaBitmap(peer: Channel, name: string): IovaBitmapAdapter {
   };
 }
 
-function vfioType1(peer: Channel, name: string): VfioType1Adapter {
+export function vfioType1(peer: Channel, name: string): VfioType1Adapter {
   return {
     profile: 'vfio-type1',
     name,
@@ -206,16 +207,9 @@ function vfioType1(peer: Channel, name: string): VfioType1Adapter {
   };
 }
 
-const BUILDERS: Record<ProfileName, (peer: Channel, name: string) => Adapter> = {
-  'smmu-hw': smmuHw,
-  'smmu-driver': smmuDriver,
-  'iova-bitmap': iovaBitmap,
-  'vfio-type1': vfioType1,
-};
-
-/** One adapter per profile the implementation named in its hello, all over `peer`. */
+/** One adapter per profile the implementation named in its hello, all over `peer` (each profile's mapping: its module's overChannel). */
 export function execAdapters(peer: Channel): Map<ProfileName, Adapter> {
   const out = new Map<ProfileName, Adapter>();
-  for (const p of peer.hello.profiles as ProfileName[]) out.set(p, BUILDERS[p](peer, peer.hello.name));
+  for (const p of peer.hello.profiles as ProfileName[]) out.set(p, (profiles[p] as ProfileModule).overChannel(peer, peer.hello.name));
   return out;
 }

@@ -2,7 +2,6 @@
 // engine generates for its profile before the engine runs it: otherwise a malformed trace
 // would surface as an exception blamed on the implementation. Returns what is wrong, with
 // its path, or undefined.
-import type { ProfileName } from '../adapters/types.ts';
 
 export type Rule = 'int' | 'bool' | 'big' | 'intArray' | readonly (string | number)[] | { readonly shape: Shape };
 export type Shape = Readonly<Record<string, Rule>>;
@@ -68,39 +67,38 @@ function fieldsOnly(value: unknown, allowed: readonly string[], path: string): s
   return undefined;
 }
 
-/** What is wrong with a decoded sequence input of `profile`, or undefined. Commands were checked as they were decoded. */
-export function inputProblem(profile: ProfileName, input: unknown, isCommand: (c: unknown) => boolean): string | undefined {
-  switch (profile) {
-    case 'smmu-hw':
-    case 'smmu-driver': {
-      const o = input as { config: unknown; commands: unknown };
-      return (
-        fieldsOnly(input, ['config', 'commands'], 'input') ??
-        object(o.config, { httu: [0, 1, 2], bbml: [0, 2], iotlbCapacity: 'int', dirtyCapable: 'bool', pageGranular: 'bool', startTracking: 'bool' }, 'input/config') ??
-        list(o.commands, 'input/commands', (c, path) => (isCommand(c) ? undefined : `${path} must be a {"command": ...}`))
-      );
-    }
-    case 'iova-bitmap': {
-      const o = input as { args: unknown; sets: unknown; bufferSize: unknown };
-      return (
-        fieldsOnly(input, ['args', 'bufferSize', 'sets'], 'input') ??
-        object(o.args, { iova: 'big', length: 'big', pageSize: 'big', offset: 'int', bitmapSize: 'int', maxPinnedPages: 'int' }, 'input/args') ??
-        (Number.isSafeInteger(o.bufferSize) && (o.bufferSize as number) >= 0 && (o.bufferSize as number) <= 1 << 30 ? undefined : 'input/bufferSize must be an integer from 0 to 2^30') ??
-        list(o.sets, 'input/sets', (x, path) => object(x, { iova: 'big', length: 'big' }, path))
-      );
-    }
-    case 'vfio-type1': {
-      const o = input as { config: unknown; ops: unknown };
-      return (
-        fieldsOnly(input, ['config', 'ops'], 'input') ??
-        object(o.config, { hwDirty: 'bool', dmaEntryLimit: 'int' }, 'input/config', ['dmaEntryLimit']) ??
-        list(o.ops, 'input/ops', (op, path) => {
-          const kind = (op as { k?: unknown } | null)?.k;
-          const shape = typeof kind === 'string' && Object.hasOwn(VFIO_OPS, kind) ? VFIO_OPS[kind] : undefined;
-          if (shape === undefined) return `${path}/k must be one of ${Object.keys(VFIO_OPS).join(', ')}`;
-          return object(op, { ...shape, k: [kind as string] }, path);
-        })
-      );
-    }
-  }
+/** What is wrong with a decoded smmu-hw or smmu-driver sequence input, or undefined. Commands were checked as they were decoded. */
+export function smmuInputProblem(input: unknown, isCommand: (c: unknown) => boolean): string | undefined {
+  const o = input as { config: unknown; commands: unknown };
+  return (
+    fieldsOnly(input, ['config', 'commands'], 'input') ??
+    object(o.config, { httu: [0, 1, 2], bbml: [0, 2], iotlbCapacity: 'int', dirtyCapable: 'bool', pageGranular: 'bool', startTracking: 'bool' }, 'input/config') ??
+    list(o.commands, 'input/commands', (c, path) => (isCommand(c) ? undefined : `${path} must be a {"command": ...}`))
+  );
+}
+
+/** What is wrong with a decoded iova-bitmap scenario, or undefined. */
+export function iovaBitmapInputProblem(input: unknown): string | undefined {
+  const o = input as { args: unknown; sets: unknown; bufferSize: unknown };
+  return (
+    fieldsOnly(input, ['args', 'bufferSize', 'sets'], 'input') ??
+    object(o.args, { iova: 'big', length: 'big', pageSize: 'big', offset: 'int', bitmapSize: 'int', maxPinnedPages: 'int' }, 'input/args') ??
+    (Number.isSafeInteger(o.bufferSize) && (o.bufferSize as number) >= 0 && (o.bufferSize as number) <= 1 << 30 ? undefined : 'input/bufferSize must be an integer from 0 to 2^30') ??
+    list(o.sets, 'input/sets', (x, path) => object(x, { iova: 'big', length: 'big' }, path))
+  );
+}
+
+/** What is wrong with a decoded vfio-type1 scenario, or undefined. */
+export function vfioType1InputProblem(input: unknown): string | undefined {
+  const o = input as { config: unknown; ops: unknown };
+  return (
+    fieldsOnly(input, ['config', 'ops'], 'input') ??
+    object(o.config, { hwDirty: 'bool', dmaEntryLimit: 'int' }, 'input/config', ['dmaEntryLimit']) ??
+    list(o.ops, 'input/ops', (op, path) => {
+      const kind = (op as { k?: unknown } | null)?.k;
+      const shape = typeof kind === 'string' && Object.hasOwn(VFIO_OPS, kind) ? VFIO_OPS[kind] : undefined;
+      if (shape === undefined) return `${path}/k must be one of ${Object.keys(VFIO_OPS).join(', ')}`;
+      return object(op, { ...shape, k: [kind as string] }, path);
+    })
+  );
 }

@@ -73,8 +73,7 @@ export async function outcomeSection(r: ProfileResult, prefix: string, replay: s
     out.push(violationBox(ce.violation));
     out.push(`<h3>Counterexample (${ce.steps.length} step${ce.steps.length === 1 ? '' : 's'}, shrunk)</h3>`);
     out.push(await traceSection({ prefix: `${prefix}-ce`, steps: ce.steps, ...(ce.steps.length > 0 ? { violating: ce.steps.length - 1 } : {}) }));
-    // The smmu profiles' configuration; the scenario profiles show theirs in the first step.
-    if (r.name === 'smmu-hw' || r.name === 'smmu-driver') out.push(`<p>config: <code>${esc(configLine(ce.config))}</code></p>`);
+    out.push(`<p>config: <code>${esc(configLine(ce.config))}</code></p>`);
   } else if (r.verdict === 'does-not-conform') out.push('<div class="violation">DOES NOT CONFORM, but the engine recorded no counterexample</div>');
   if (r.undecided !== undefined) {
     const u = r.undecided;

@@ -71,8 +71,7 @@ function failureLines(r: ProfileResult, ctx: ReportContext): string[] {
     out.push(`  counterexample (${ce.steps.length} step${ce.steps.length === 1 ? '' : 's'}):`);
     if (ce.steps.length === 0) out.push('    (no steps recorded)');
     out.push(...traceLines(ce.steps).map((l) => `    ${l}`));
-    // The smmu profiles' configuration; the scenario profiles print theirs in the first step.
-    if (r.name === 'smmu-hw' || r.name === 'smmu-driver') out.push(`  config: ${configLine(ce.config)}`);
+    out.push(`  config: ${configLine(ce.config)}`);
   }
   const cmd = replayCommand(r, ctx);
   if (cmd !== undefined) out.push(`  replay: ${cmd}`);

@@ -564,7 +564,6 @@ export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: Ri
       arbitrary: ringScenarioArbitrary(options.maxCommands),
       run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, options.delays !== false),
       requirements: KVM_DIRTY_RING_REQUIREMENTS,
-      fallbackReq: 'KVM-RING-11',
       coverage: ringCoverage,
       configOf: (sc) => ({ httu: 0, bbml: 0, iotlbCapacity: 0, dirtyCapable: true, pageGranular: false, startTracking: !sc.config.late }),
     },

@@ -1,0 +1,125 @@
+// Faulty variants of the reference dirty-ring collector (impl/kvm/dirty-ring/collector.ts),
+// for profile dirty-ring-collector: the ways a VMM's collector has got the ring wrong.
+import { DirtyRingCollector, type CollectorHost, type CollectorRing } from '../../impl/kvm/dirty-ring/collector.ts';
+import { flagsAddr, offsetAddr, slotAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
+import { referenceDirtyRingCollectorAdapter } from '../adapters/reference.ts';
+import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
+import type { RingMutant } from './kvm-dirty-ring-mutants.ts';
+import type { BugClass } from './types.ts';
+
+/** Reads slot and offset first, then the flags, all relaxed. */
+export class FieldsBeforeFlagsCollector extends DirtyRingCollector {
+  // FAULT (class 3): the slot and offset read may be the previous lap's (or zero) even
+  // though the flags then read DIRTY: the wrong page is copied, the dirty one never.
+  private early: { slot: number; offset: number } | undefined;
+  protected override isDirty(ring: CollectorRing, i: number): boolean {
+    this.early = { slot: this.memory.load32(slotAddr(ring.base, i), 'relaxed'), offset: Number(this.memory.load64(offsetAddr(ring.base, i), 'relaxed')) };
+    return (this.memory.load32(flagsAddr(ring.base, i), 'relaxed') & 3) === 1;
+  }
+  protected override readEntry(): { slot: number; offset: number } {
+    return this.early!;
+  }
+}
+
+/** Reads the flags relaxed (no load-acquire), then slot and offset. */
+export class FlagsRelaxedCollector extends DirtyRingCollector {
+  // FAULT (class 3): without acquire nothing makes KVM's slot and offset stores visible
+  // to the reads after the flags (api.rst: "load-acquire/store-release accessors").
+  protected override isDirty(ring: CollectorRing, i: number): boolean {
+    return (this.memory.load32(flagsAddr(ring.base, i), 'relaxed') & 3) === 1;
+  }
+}
+
+/** Copies the pages, then resets the rings. */
+export class CopyBeforeResetCollector extends DirtyRingCollector {
+  // FAULT (class 5): a write between a page's copy and the reset finds the page writable
+  // (no push) and the reset then protects it: that write never reaches the destination.
+  protected override resetAndCopy(host: CollectorHost, pages: readonly { slot: number; offset: number }[]): void {
+    for (const p of pages) host.copyPage(p.slot, p.offset);
+    host.resetDirtyRings();
+  }
+}
+
+/** Steps over entry 0 each time the fetch index wraps. */
+export class SkipsWrappedIndexCollector extends DirtyRingCollector {
+  // FAULT (class 1): the wrap is handled as "restart at 1": entry 0 of every later lap is
+  // never harvested, the reset stops at it, and its page is never copied.
+  override harvest(): { slot: number; offset: number }[] {
+    const out: { slot: number; offset: number }[] = [];
+    for (const r of this.rings) {
+      for (let n = 0; n < r.entries; n++) {
+        const i = this.index(r);
+        if (!this.isDirty(r, i)) break;
+        out.push(this.readEntry(r, i));
+        this.markCollected(r, i);
+        r.fetch = (r.fetch + 1) >>> 0;
+        if ((r.fetch & (r.entries - 1)) === 0) r.fetch = (r.fetch + 1) >>> 0;
+      }
+    }
+    return out;
+  }
+}
+
+/** Never calls KVM_RESET_DIRTY_RINGS. */
+export class NeverResetsCollector extends DirtyRingCollector {
+  // FAULT (class 5): harvested pages are never write-protected again: their next writes push nothing.
+  protected override resetAndCopy(host: CollectorHost, pages: readonly { slot: number; offset: number }[]): void {
+    for (const p of pages) host.copyPage(p.slot, p.offset);
+  }
+}
+
+/** The final sync does not collect the WITH_BITMAP bitmaps. */
+export class IgnoresBitmapCollector extends DirtyRingCollector {
+  // FAULT (class 3): pages KVM dirtied without a running vCPU (api.rst: the bitmap "should be
+  // the very last thing") are never sent.
+  override sync(host: CollectorHost, final = false): number {
+    const { getDirtyLog: _dropped, ...rest } = host;
+    return super.sync(rest, final);
+  }
+}
+
+/** Harvests only the first vCPU's ring. */
+export class FirstRingOnlyCollector extends DirtyRingCollector {
+  // FAULT (class 5): the rings of vCPUs added later are never read.
+  override addRing(ring: CollectorRing): void {
+    if (this.rings.length === 0) super.addRing(ring);
+  }
+}
+
+/** Harvests at most 64 entries per ring per sync, the final one included. */
+export class HarvestCapCollector extends DirtyRingCollector {
+  // FAULT (class 1): the final sync leaves entries in the ring; their pages are never sent.
+  override harvest(): { slot: number; offset: number }[] {
+    const out: { slot: number; offset: number }[] = [];
+    for (const r of this.rings) {
+      for (let n = 0; n < 64; n++) {
+        const i = this.index(r);
+        if (!this.isDirty(r, i)) break;
+        out.push(this.readEntry(r, i));
+        this.markCollected(r, i);
+        r.fetch = (r.fetch + 1) >>> 0;
+      }
+    }
+    return out;
+  }
+}
+
+const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof DirtyRingCollector, ordering?: true): RingMutant<DirtyRingCollectorAdapter> => ({
+  name,
+  bugClass,
+  profile: 'dirty-ring-collector',
+  description,
+  adapter: referenceDirtyRingCollectorAdapter(name, Impl),
+  ...(ordering ? { ordering } : {}),
+});
+
+export const dirtyRingCollectorMutants: readonly RingMutant<DirtyRingCollectorAdapter>[] = [
+  mutant('collector-fields-before-flags', 'racy-update', 'reads slot and offset before the flags, without acquire', FieldsBeforeFlagsCollector, true),
+  mutant('collector-flags-relaxed', 'racy-update', 'reads the flags relaxed, not with acquire', FlagsRelaxedCollector, true),
+  mutant('collector-copy-before-reset', 'racy-update', 'copies the harvested pages before KVM_RESET_DIRTY_RINGS', CopyBeforeResetCollector),
+  mutant('collector-skips-wrapped-index', 'boundary-arithmetic', 'restarts at entry 1 when the fetch index wraps', SkipsWrappedIndexCollector),
+  mutant('collector-never-resets', 'state-not-carried', 'never calls KVM_RESET_DIRTY_RINGS', NeverResetsCollector),
+  mutant('collector-ignores-bitmap', 'scope-change', 'the final sync does not collect the WITH_BITMAP bitmaps', IgnoresBitmapCollector),
+  mutant('collector-first-ring-only', 'scope-change', 'harvests only the first vCPU\'s ring', FirstRingOnlyCollector),
+  mutant('collector-harvest-cap', 'boundary-arithmetic', 'harvests at most 64 entries per ring per sync, the final sync too', HarvestCapCollector),
+];

@@ -1,0 +1,391 @@
+// Profile dirty-ring-collector: a VMM's collector as a black box, in a migration. The kit
+// is KVM and the guest: its rings live in the kit's memory (model/kvm-dirty-ring/
+// ordered-memory.ts: relaxed stores delayed by generated steps), KVM pushes as
+// kvm_dirty_ring_push does (slot, offset, then flags with release), resets as
+// kvm_dirty_ring_reset does (acquire of RESET; the spec's batches re-protect pages), and
+// the guest writes pages (a write to a protected page pushes; a full ring stops the vCPU),
+// also between the collector's calls to KVM_RESET_DIRTY_RINGS and its page copies.
+// fast-check generates the configuration, the guest's writes, the syncs, the writes
+// injected during a sync, and the delays. Checked:
+// - at each reset, the collector marked RESET on dirty entries only, in order from where
+//   the last reset stopped, none skipped (KVM-RING-13, -14);
+// - after the final sync the destination equals the source page for page (KVM-RING-23),
+//   charged to reset-before-copy when a stale page's copy preceded its reset (KVM-RING-20).
+//
+// Requirements: KVM-RING-13, -14, -20, -21, -22, -23.
+import fc from 'fast-check';
+import { RingMigrationCheck, pageKey } from '../../../model/kvm-dirty-ring/migration-check.ts';
+import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
+import { Violation } from '../../../model/violation.ts';
+import { reprotectedPages, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
+import type { TraceStep } from '../../engine/commands.ts';
+import { Undecided, timed } from '../../engine/limits.ts';
+import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
+import { runScenarioProfile } from '../../engine/scenario-profile.ts';
+import { RING_MEMSLOTS, clearRingCoverage, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode } from '../kvm-dirty-ring/kit.ts';
+import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorInstance } from './types.ts';
+
+export const DIRTY_RING_COLLECTOR_PROFILE = 'dirty-ring-collector';
+
+type Inject = { readonly at: number; readonly what: 'lastCopied' | 'page'; readonly slot: 0 | 1; readonly offset: number };
+
+export type CollectorOp =
+  | { readonly k: 'guest'; readonly vcpu: number; readonly slot: 0 | 1; readonly start: number; readonly count: number; readonly stride: 1 | 2 | -1 }
+  | { readonly k: 'noVcpu'; readonly slot: 0 | 1; readonly offset: number }
+  | { readonly k: 'sync'; readonly injects: readonly Inject[] };
+
+export interface CollectorScenario {
+  readonly config: { readonly vcpus: 1 | 2; readonly withBitmap: boolean };
+  readonly ops: readonly CollectorOp[];
+  readonly delays: readonly number[];
+}
+
+const RING_BYTES = 4096;
+
+export function collectorScenarioArbitrary(maxCommands: number): fc.Arbitrary<CollectorScenario> {
+  const inject: fc.Arbitrary<Inject> = fc.record({ at: fc.nat(6), what: fc.constantFrom<'lastCopied' | 'page'>('lastCopied', 'lastCopied', 'page'), slot: fc.constantFrom<0 | 1>(0, 1), offset: fc.nat(63) });
+  const op: fc.Arbitrary<CollectorOp> = fc.oneof(
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        k: fc.constant('guest' as const),
+        vcpu: fc.nat(1),
+        slot: fc.constantFrom<0 | 1>(0, 0, 1),
+        start: fc.oneof(fc.nat(62), fc.nat(255)),
+        count: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: fc.integer({ min: 100, max: 300 }) }),
+        stride: fc.constantFrom<1 | 2 | -1>(1, 1, 2, -1),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('noVcpu' as const), slot: fc.constantFrom<0 | 1>(0, 1), offset: fc.nat(63) }) },
+    { weight: 4, arbitrary: fc.record({ k: fc.constant('sync' as const), injects: fc.array(inject, { maxLength: 3 }) }) },
+  );
+  return fc.record({
+    config: fc.record({ vcpus: fc.constantFrom<1 | 2>(1, 1, 2), withBitmap: fc.boolean() }),
+    ops: fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) }),
+    delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
+  });
+}
+
+const hex = (v: number | bigint) => `0x${v.toString(16)}`;
+
+interface KitRing {
+  readonly base: number;
+  readonly entries: number;
+  readonly softLimit: number;
+  dirty: number;
+  reset: number;
+  /** What KVM pushed at each entry not yet reset: its page, and the entry's kvmDirtyGfn state. */
+  readonly pushed: Map<number, { slot: number; offset: number; gfn: unknown }>;
+  vcpu: unknown;
+}
+
+/** The kit's KVM and guest, correct by construction from the spec's rules. */
+class KitKvm {
+  readonly t = ringTables();
+  readonly rings: KitRing[] = [];
+  readonly protectedPages = RING_MEMSLOTS.map((m) => new Uint8Array(m.npages).fill(1));
+  readonly bitmaps = RING_MEMSLOTS.map((m) => new Uint8Array(Math.ceil(m.npages / 64) * 8));
+  private readonly kvm;
+  pushes = 0;
+
+  constructor(
+    readonly memory: OrderedMemory,
+    readonly migration: RingMigrationCheck,
+    vcpus: number,
+    readonly withBitmap: boolean,
+  ) {
+    this.kvm = sideOf(memory, 'kvm');
+    const g = ringGeometry(RING_BYTES, 64);
+    for (let v = 0; v < vcpus; v++) this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, pushed: new Map(), vcpu: this.t.vcpu.initial });
+  }
+
+  used(r: KitRing): number {
+    return (r.dirty - r.reset) >>> 0;
+  }
+
+  /** A guest write by vCPU v; false if the vCPU cannot run (its ring is soft full). */
+  guestWrite(v: number, s: 0 | 1, offset: number): boolean {
+    const r = this.rings[v]!;
+    if (this.used(r) >= r.softLimit) {
+      r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'RUN' }).next;
+      return false;
+    }
+    this.migration.write(pageKey(slotCode(s), offset));
+    if (this.protectedPages[s]![offset] === 0) return true;
+    this.protectedPages[s]![offset] = 0;
+    const i = r.dirty & (r.entries - 1);
+    this.kvm.store32(slotAt(r.base, i), slotCode(s), 'relaxed');
+    this.kvm.store64(offsetAt(r.base, i), BigInt(offset), 'relaxed');
+    this.kvm.store32(flagsAt(r.base, i), 1, 'release');
+    r.pushed.set(i, { slot: slotCode(s), offset, gfn: this.t.gfn.step(this.t.gfn.initial, { type: 'PUSH' }).next });
+    r.dirty = (r.dirty + 1) >>> 0;
+    r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'PUSH', reachesSoftLimit: this.used(r) >= r.softLimit }).next;
+    this.pushes++;
+    return true;
+  }
+
+  /** A write KVM makes without a running vCPU: the bitmap with WITH_BITMAP (the kit generates it only then). */
+  writeNoVcpu(s: 0 | 1, offset: number): void {
+    this.migration.write(pageKey(slotCode(s), offset));
+    if (this.withBitmap) this.bitmaps[s]![offset >> 3]! |= 1 << (offset & 7);
+  }
+
+  /** Pages whose entries the last reset consumed (so the collector harvested them before it). */
+  lastConsumed: string[] = [];
+
+  /** KVM_RESET_DIRTY_RINGS, checking the collector's marks on the way (KVM-RING-13, -14). */
+  reset(): number {
+    let count = 0;
+    this.lastConsumed = [];
+    for (const [v, r] of this.rings.entries()) {
+      const consumed: { slot: number; offset: bigint }[] = [];
+      for (;;) {
+        const i = r.reset & (r.entries - 1);
+        const flags = this.kvm.load32(flagsAt(r.base, i), 'acquire');
+        if ((flags & 2) === 0) break;
+        if (((r.dirty - r.reset) >>> 0) === 0) throw new Violation('spec', ['KVM-RING-14'], `RESET only on entries the collector harvested as dirty (vCPU ${v}'s entry ${i} was never pushed)`, `flags ${flags}`);
+        consumed.push({ slot: this.kvm.load32(slotAt(r.base, i), 'relaxed'), offset: this.kvm.load64(offsetAt(r.base, i), 'relaxed') });
+        this.kvm.store32(flagsAt(r.base, i), 0, 'release');
+        const e = r.pushed.get(i);
+        if (e !== undefined) this.lastConsumed.push(pageKey(e.slot, e.offset));
+        if (e !== undefined) this.t.gfn.step(this.t.gfn.step(e.gfn as never, { type: 'MARK_RESET' }).next, { type: 'RESET', valid: true });
+        r.pushed.delete(i);
+        r.reset = (r.reset + 1) >>> 0;
+        count++;
+      }
+      // Entries past the stop that carry RESET: the collector skipped one (KVM-RING-13).
+      for (let k = 1; k < this.used(r); k++) {
+        const i = (r.reset + k) & (r.entries - 1);
+        const flags = this.kvm.load32(flagsAt(r.base, i), 'acquire');
+        if ((flags & 2) !== 0) throw new Violation('loss', ['KVM-RING-13'], `vCPU ${v}'s entries harvested in order, none skipped`, `entry ${i} marked RESET while entry ${r.reset & (r.entries - 1)} before it is not`);
+      }
+      r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'RESET', belowSoftLimit: this.used(r) < r.softLimit }).next;
+      const limits = { addressSpaces: 1, userMemSlots: 32764 };
+      for (const p of reprotectedPages(resetBatches(consumed), RING_MEMSLOTS, limits)) this.protectedPages[p.slot === slotCode(0) ? 0 : 1]![p.offset] = 1;
+    }
+    return count;
+  }
+
+  getDirtyLog(slot: number): Uint8Array {
+    const s = slot === slotCode(0) ? 0 : slot === slotCode(1) ? 1 : -1;
+    if (s < 0 || !this.withBitmap) throw new Undecided(`getDirtyLog(${hex(slot)}): ${s < 0 ? 'no such memslot' : 'the ring excludes the bitmap (-ENXIO) without WITH_BITMAP'}`);
+    const out = this.bitmaps[s]!.slice();
+    this.bitmaps[s]!.fill(0);
+    return out;
+  }
+}
+
+class CollectorRun {
+  readonly migration: RingMigrationCheck;
+  readonly kvm: KitKvm;
+  inst: DirtyRingCollectorInstance | undefined;
+  steps = 0;
+  /** Host calls made during the current sync, and the writes to inject at them. */
+  private calls = 0;
+  private injects: readonly Inject[] = [];
+  private lastCopied: string | undefined;
+  private injected: string[] = [];
+  private vcpusRunning = true;
+  /** A violation found inside a host call: it stands, whatever the collector does with the call's failure. */
+  private hostViolation: Violation | undefined;
+  /** Pages copied since the last reset; those a reset then consumes were copied before it (KVM-RING-20). */
+  private copiedSinceReset = new Set<string>();
+  private readonly copiedEarly = new Set<string>();
+  /** Pages whose entries a reset consumed and that were copied after it (harvested and sent). */
+  private readonly consumedNotCopied = new Set<string>();
+
+  constructor(
+    readonly adapter: DirtyRingCollectorAdapter,
+    readonly sc: CollectorScenario,
+    readonly memory: OrderedMemory,
+    readonly timeoutMs: number,
+    readonly trace: TraceStep[],
+  ) {
+    this.migration = new RingMigrationCheck(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
+    this.kvm = new KitKvm(memory, this.migration, sc.config.vcpus, sc.config.withBitmap);
+  }
+
+  /** Before each host call of a sync: the guest writes what the scenario injects there (vCPU 0, while it runs). */
+  private beforeHostCall(): void {
+    const n = this.calls++;
+    if (!this.vcpusRunning) return;
+    for (const inj of this.injects) {
+      if (inj.at !== n) continue;
+      let s: 0 | 1 = inj.slot;
+      let offset = inj.offset % RING_MEMSLOTS[inj.slot]!.npages;
+      if (inj.what === 'lastCopied' && this.lastCopied !== undefined) {
+        const [slot, off] = this.lastCopied.split(':').map(Number);
+        s = slot === slotCode(0) ? 0 : 1;
+        offset = off!;
+      }
+      if (this.kvm.guestWrite(0, s, offset)) this.injected.push(pageKey(slotCode(s), offset));
+    }
+  }
+
+  host(): CollectorHostCalls {
+    return {
+      resetDirtyRings: () => {
+        this.beforeHostCall();
+        this.migration.reset();
+        let n: number;
+        try {
+          n = this.kvm.reset();
+        } catch (e) {
+          if (e instanceof Violation) this.hostViolation ??= e;
+          throw e;
+        }
+        for (const p of this.kvm.lastConsumed) {
+          if (this.copiedSinceReset.has(p)) this.copiedEarly.add(p);
+          this.consumedNotCopied.add(p);
+        }
+        this.copiedSinceReset = new Set();
+        return n;
+      },
+      copyPage: (slot, offset) => {
+        this.beforeHostCall();
+        const key = pageKey(slot, offset);
+        if (!this.migration.copy(key)) throw new Undecided(`${this.adapter.name} copied ${key}: not a page of any memslot`);
+        this.lastCopied = key;
+        this.copiedSinceReset.add(key);
+        this.consumedNotCopied.delete(key);
+      },
+      getDirtyLog: (slot) => {
+        this.beforeHostCall();
+        return this.kvm.getDirtyLog(slot);
+      },
+    };
+  }
+
+  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+  }
+
+  async setup(): Promise<void> {
+    const inst = await this.call('create', () =>
+      this.adapter.create(sideOf(this.memory, 'vmm'), this.host(), { withBitmap: this.sc.config.withBitmap, memslots: RING_MEMSLOTS.map((m, s) => ({ slot: slotCode(s), npages: m.npages })) }),
+    );
+    if (typeof inst !== 'object' || inst === null || typeof inst.sync !== 'function') throw new Undecided(`${this.adapter.name} create answered ${String(inst)}: expected a collector`);
+    this.inst = inst;
+    for (const r of this.kvm.rings) await this.call('addRing', () => inst.addRing(r.base, r.entries));
+    // The bulk stage: every page is sent once before the first sync.
+    for (const [s, m] of RING_MEMSLOTS.entries()) for (let p = 0; p < m.npages; p++) this.migration.copy(pageKey(slotCode(s), p));
+    this.migration.actions.length = 0;
+    this.trace.push({ op: `setup: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots 0x0 (256 pages) and 0x1 (64 pages)${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}; bulk copy`, answer: 'ready', expected: 'ready', req: [] });
+  }
+
+  async sync(final: boolean, injects: readonly Inject[]): Promise<void> {
+    this.calls = 0;
+    this.injects = injects;
+    this.injected = [];
+    const before = this.kvm.pushes;
+    try {
+      await this.call(final ? 'final sync' : 'sync', () => this.inst!.sync(final));
+    } catch (e) {
+      if (this.hostViolation !== undefined) throw this.hostViolation;
+      throw e;
+    }
+    if (this.hostViolation !== undefined) throw this.hostViolation;
+    const stale = this.migration.stale().length;
+    this.trace.push({
+      op: final ? 'final sync (vCPUs stopped)' : `sync${injects.length > 0 ? ` with guest writes at host calls ${injects.map((i) => `#${i.at}`).join(', ')}` : ''}`,
+      answer: `${stale} page(s) differ after it${this.injected.length > 0 ? `; guest wrote ${this.injected.slice(0, 3).join(', ')} during it` : ''}`,
+      expected: final ? '0 pages differ' : `any (${this.kvm.pushes - before} pushed during it)`,
+      req: final ? ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-22', 'KVM-RING-23', ...(this.sc.config.withBitmap ? ['KVM-RING-21'] : [])] : ['KVM-RING-13', 'KVM-RING-14'],
+    });
+  }
+
+  async op(o: CollectorOp): Promise<void> {
+    this.steps++;
+    switch (o.k) {
+      case 'guest': {
+        const v = o.vcpu % this.kvm.rings.length;
+        const n = RING_MEMSLOTS[o.slot]!.npages;
+        let done = 0;
+        for (let i = 0; i < o.count; i++) {
+          if (!this.kvm.guestWrite(v, o.slot, (((o.start + i * o.stride) % n) + n) % n)) break;
+          done++;
+        }
+        this.trace.push({ op: `vCPU ${v} writes ${o.count} pages of slot ${hex(slotCode(o.slot))} from ${o.start} stride ${o.stride}`, answer: `${done} made`, expected: done < o.count ? `${done} (ring soft full: KVM_EXIT_DIRTY_RING_FULL)` : `${done}`, req: [] });
+        return;
+      }
+      case 'noVcpu':
+        if (!this.sc.config.withBitmap) return; // without the bitmap nothing records it: no collector could send it
+        this.kvm.writeNoVcpu(o.slot, o.offset % RING_MEMSLOTS[o.slot]!.npages);
+        this.trace.push({ op: `KVM writes ${hex(slotCode(o.slot))}:${o.offset % RING_MEMSLOTS[o.slot]!.npages} without a vCPU`, answer: 'bitmap bit set', expected: 'bitmap bit set', req: ['KVM-RING-21'] });
+        return;
+      case 'sync':
+        return this.sync(false, o.injects);
+    }
+  }
+
+  async finish(): Promise<void> {
+    this.vcpusRunning = false;
+    this.memory.settle();
+    await this.sync(true, []);
+    try {
+      this.migration.finalCheck();
+    } catch (e) {
+      if (!(e instanceof Violation)) throw e;
+      // Charge the stale pages to what the kit saw: a copy made before the reset that
+      // consumed the page's entry (KVM-RING-20), or an entry consumed whose page was never
+      // copied after: the collector sent another page than the entry named (KVM-RING-13, -22).
+      const stale = this.migration.stale();
+      const req = new Set(e.req);
+      let why = '';
+      const early = stale.find((p) => this.copiedEarly.has(p));
+      const lost = stale.find((p) => this.consumedNotCopied.has(p));
+      if (early !== undefined) {
+        req.add('KVM-RING-20');
+        why = `; ${early} was copied before the reset that consumed its entry`;
+      } else if (lost !== undefined) {
+        req.add('KVM-RING-13');
+        req.add('KVM-RING-22');
+        why = `; the entry for ${lost} was harvested and reset but that page was never copied after (slot and offset not read after an acquire of the flags?)`;
+      }
+      throw new Violation(e.kind, [...req], e.expected, `${e.actual}${why}`);
+    }
+  }
+}
+
+async function runScenario(adapter: DirtyRingCollectorAdapter, sc: CollectorScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
+  const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
+  const run = new CollectorRun(adapter, sc, memory, timeoutMs, trace);
+  await run.setup();
+  for (const o of sc.ops) {
+    await run.op(o);
+    memory.tick();
+  }
+  await run.finish();
+  return run.steps;
+}
+
+export const DIRTY_RING_COLLECTOR_REQUIREMENTS: readonly string[] = ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-21', 'KVM-RING-22', 'KVM-RING-23'];
+
+export interface CollectorRunOptions extends RunOptions {
+  /** false: relaxed stores are visible at once (ordering faults cannot show). Default true. */
+  readonly delays?: boolean;
+}
+
+export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter, options: CollectorRunOptions): Promise<ProfileResult> {
+  clearRingCoverage();
+  return runScenarioProfile(
+    {
+      name: DIRTY_RING_COLLECTOR_PROFILE as unknown as ProfileResult['name'],
+      adapter: adapter.name,
+      arbitrary: collectorScenarioArbitrary(options.maxCommands),
+      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, options.delays !== false),
+      requirements: DIRTY_RING_COLLECTOR_REQUIREMENTS,
+      always: ['KVM-RING-23'],
+      coverage: () => {
+        const c = ringCoverage();
+        return { kvmDirtyGfn: c.kvmDirtyGfn!, kvmVcpuRing: c.kvmVcpuRing! };
+      },
+      configOf: (sc) => ({ httu: 0, bbml: 0, iotlbCapacity: 0, dirtyCapable: sc.config.withBitmap, pageGranular: false, startTracking: true }),
+    },
+    options,
+  );
+}
+
+export function replayDirtyRingCollectorScenario(adapter: DirtyRingCollectorAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[], delaysOn = true): Promise<number> {
+  return runScenario(adapter, sc as CollectorScenario, timeoutMs, trace, delaysOn);
+}

@@ -1,0 +1,19 @@
+// Profile iova-bitmap: the IOVA bitmap window code (iova_bitmap_alloc/set/free) over a
+// user buffer the kit owns, every byte checked.
+import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
+import { type IovaBitmapScenario, replayIovaBitmapScenario, runIovaBitmapProfile } from '../engine/iova-bitmap-profile.ts';
+import { iovaBitmap } from '../protocol/exec-adapters.ts';
+import { iovaBitmapInputProblem } from '../protocol/input-shape.ts';
+import type { ProfileModule } from './profile.ts';
+
+export const iovaBitmapProfile: ProfileModule<'iova-bitmap'> = {
+  name: 'iova-bitmap',
+  underTest: 'the IOVA bitmap window code (iova_bitmap_alloc/set/free)',
+  kitSupplies: 'the user\'s bitmap memory at any byte offset, guard bytes around it, page pinning; every byte checked',
+  machines: [],
+  run: runIovaBitmapProfile,
+  replay: (adapter, input, timeoutMs, trace) => replayIovaBitmapScenario(adapter, input as IovaBitmapScenario, timeoutMs, trace),
+  inputProblem: iovaBitmapInputProblem,
+  overChannel: iovaBitmap,
+  reference: () => referenceIovaBitmapAdapter(),
+};

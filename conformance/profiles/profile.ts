@@ -1,0 +1,29 @@
+// A conformance profile as one module: what it checks, how the kit runs it, how it
+// crosses the protocol, how a recorded trace of it is replayed, and its reference
+// implementation. The engine, the command line, the reports, --exec, check-trace and the
+// mutant zoo find profiles through the registry (./index.ts) and never test a profile's
+// name: adding a profile is adding its modules and its registry entry.
+import type { AnyStateMachine } from 'xstate';
+import type { AdapterOf, ProfileName } from '../adapters/types.ts';
+import type { TraceStep } from '../engine/commands.ts';
+import type { ProfileResult, RunOptions } from '../engine/run-profile.ts';
+import type { Channel } from '../protocol/channel.ts';
+
+export interface ProfileModule<P extends ProfileName = ProfileName> {
+  readonly name: P;
+  /** What the implementation under test is, and what the kit supplies around it (`dirtyspec list`). */
+  readonly underTest: string;
+  readonly kitSupplies: string;
+  /** The spec machines a run steps, by their id: coverage is reported for each. */
+  readonly machines: readonly AnyStateMachine[];
+  /** A whole campaign: random sequences (and directed tests where the profile has them), shrunk and replayed on failure. */
+  run(adapter: AdapterOf<P>, options: RunOptions): Promise<ProfileResult>;
+  /** check-trace: runs one recorded sequence again, the trace answering for the implementation. Throws Violation or Undecided. */
+  replay(adapter: AdapterOf<P>, input: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number>;
+  /** check-trace: what is wrong with a recorded sequence input (as the kit generates them), or undefined. */
+  inputProblem(input: unknown, isCommand: (c: unknown) => boolean): string | undefined;
+  /** The profile's adapter over the JSON-lines protocol (--exec, check-trace). */
+  overChannel(peer: Channel, name: string): AdapterOf<P>;
+  /** The built-in reference implementation's adapter. */
+  reference(): AdapterOf<P>;
+}

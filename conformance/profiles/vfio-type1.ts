@@ -1,0 +1,20 @@
+// Profile vfio-type1: a VFIO type1 container as a black box (MAP/UNMAP_DMA, DIRTY_PAGES
+// with manual clear, its device's DMA) against the type1 machine.
+import { vfioType1Machine } from '../../spec/vfio/type1-machine.ts';
+import { referenceVfioType1Adapter } from '../adapters/reference.ts';
+import { replayVfioType1Scenario, runVfioType1Profile } from '../engine/vfio-type1-profile.ts';
+import { vfioType1 } from '../protocol/exec-adapters.ts';
+import { vfioType1InputProblem } from '../protocol/input-shape.ts';
+import type { ProfileModule } from './profile.ts';
+
+export const vfioType1Profile: ProfileModule<'vfio-type1'> = {
+  name: 'vfio-type1',
+  underTest: 'a VFIO type1 container as a black box (MAP/UNMAP_DMA, DIRTY_PAGES with manual clear, its device\'s DMA)',
+  kitSupplies: 'the calls, valid and invalid, and the checks: every errno from the type1 machine, no loss, no false dirty',
+  machines: [vfioType1Machine],
+  run: runVfioType1Profile,
+  replay: replayVfioType1Scenario,
+  inputProblem: vfioType1InputProblem,
+  overChannel: vfioType1,
+  reference: () => referenceVfioType1Adapter(),
+};
