@@ -11,6 +11,8 @@ import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.t
 import type { VfioType1Adapter, IovaBitmapAdapter, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
 import { KvmDirtyRingVm } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
 import type { KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingConfig, KvmDirtyRingInstance } from '../profiles/kvm-dirty-ring/types.ts';
+import { DirtyRingCollector, type CollectorHost } from '../../impl/kvm/dirty-ring/collector.ts';
+import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorConfig, DirtyRingCollectorInstance } from '../profiles/dirty-ring-collector/types.ts';
 
 export type SmmuClass = new (memory: PhysicalMemory, config: { httu: 0 | 1 | 2; bbml: 0 | 1 | 2; iotlbCapacity?: number }) => Smmu;
 export type DomainClass = new (smmu: SmmuPort, memory: PhysicalMemory, options: SmmuDriverConfig, createPgtable?: PgtableFactory) => IommuDomain;
@@ -179,39 +181,29 @@ export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof 
   };
 }
 
-// ---- the KVM dirty log (issue 15): profile kvm-dirty-log ----
-import { KvmVm } from '../../impl/kvm/dirty-log/kvm-vm.ts';
-import type { KvmDirtyLogAdapter, KvmDirtyLogInstance } from '../profiles/kvm-dirty-log/adapter.ts';
-
-export type KvmVmClass = typeof KvmVm;
-
-/**
- * The reference KVM VM (impl/kvm/dirty-log/kvm-vm.ts) on a fresh PhysicalMemory whose
- * access hook asks the kit for the guest writes to make between two of its accesses.
- * `VmImpl` replaces the VM class (the mutants).
- */
-export function referenceKvmDirtyLogAdapter(name = 'reference', VmImpl: KvmVmClass = KvmVm): KvmDirtyLogAdapter {
-  const n = (x: bigint) => Number(x);
+/** The reference collector (impl/kvm/dirty-ring/collector.ts) on the kit's ring memory and host calls. */
+export function referenceDirtyRingCollectorAdapter(name = 'reference', Impl: typeof DirtyRingCollector = DirtyRingCollector): DirtyRingCollectorAdapter {
   return {
-    profile: 'kvm-dirty-log',
+    profile: 'dirty-ring-collector',
     name,
-    async create(config, hooks): Promise<KvmDirtyLogInstance> {
-      const memory = new PhysicalMemory();
-      const vm = new VmImpl(memory, { hwDirty: config.hwDirty, eagerSplit: config.eagerSplit, dirtyRingExclusive: config.dirtyRingExclusive });
-      memory.hook = () => {
-        for (const gpa of hooks.between()) vm.vcpuWrite(n(gpa));
+    async create(memory: KitRingMemory, host: CollectorHostCalls, config: DirtyRingCollectorConfig): Promise<DirtyRingCollectorInstance> {
+      const c = new Impl(memory, config.withBitmap);
+      const h: CollectorHost = {
+        resetDirtyRings: () => host.resetDirtyRings(),
+        copyPage: (slot, offset) => host.copyPage(slot, offset),
+        getDirtyLog: () =>
+          config.memslots.flatMap((m) => {
+            const b = host.getDirtyLog(m.slot);
+            const out: { slot: number; offset: number }[] = [];
+            for (let p = 0; p < m.npages; p++) if ((b[p >> 3]! >> (p & 7)) & 1) out.push({ slot: m.slot, offset: p });
+            return out;
+          }),
       };
       return {
-        userMemSlots: vm.userMemSlots,
-        addressSpaces: vm.addressSpaces,
-        readonlyMem: vm.readonlyMem,
-        userAddressLimit: BigInt(vm.userAddressLimit),
-        setUserMemoryRegion: async (r) => ({ errno: vm.setUserMemoryRegion({ slot: r.slot, flags: r.flags, guestPhysAddr: n(r.guestPhysAddr), memorySize: n(r.memorySize), userspaceAddr: n(r.userspaceAddr) }) }),
-        enableCap: async (cap, flags, args0) => ({ errno: vm.enableCap(cap, flags, args0) }),
-        checkExtension: async (cap) => vm.checkExtension(cap),
-        getDirtyLog: async (slot, bytes) => vm.getDirtyLog(slot, bytes),
-        clearDirtyLog: async (slot, first, num, bitmap) => ({ errno: vm.clearDirtyLog(slot, first, num, bitmap) }),
-        vcpuWrite: async (gpa) => vm.vcpuWrite(n(gpa)),
+        addRing: async (base, entries) => c.addRing({ base, entries }),
+        sync: async (final) => {
+          c.sync(h, final);
+        },
       };
     },
   };
