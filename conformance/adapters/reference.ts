@@ -181,6 +181,44 @@ export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof 
   };
 }
 
+// ---- the KVM dirty log (issue 15): profile kvm-dirty-log ----
+import { KvmVm } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import type { KvmDirtyLogAdapter, KvmDirtyLogInstance } from '../profiles/kvm-dirty-log/adapter.ts';
+
+export type KvmVmClass = typeof KvmVm;
+
+/**
+ * The reference KVM VM (impl/kvm/dirty-log/kvm-vm.ts) on a fresh PhysicalMemory whose
+ * access hook asks the kit for the guest writes to make between two of its accesses.
+ * `VmImpl` replaces the VM class (the mutants).
+ */
+export function referenceKvmDirtyLogAdapter(name = 'reference', VmImpl: KvmVmClass = KvmVm): KvmDirtyLogAdapter {
+  const n = (x: bigint) => Number(x);
+  return {
+    profile: 'kvm-dirty-log',
+    name,
+    async create(config, hooks): Promise<KvmDirtyLogInstance> {
+      const memory = new PhysicalMemory();
+      const vm = new VmImpl(memory, { hwDirty: config.hwDirty, eagerSplit: config.eagerSplit, dirtyRingExclusive: config.dirtyRingExclusive });
+      memory.hook = () => {
+        for (const gpa of hooks.between()) vm.vcpuWrite(n(gpa));
+      };
+      return {
+        userMemSlots: vm.userMemSlots,
+        addressSpaces: vm.addressSpaces,
+        readonlyMem: vm.readonlyMem,
+        userAddressLimit: BigInt(vm.userAddressLimit),
+        setUserMemoryRegion: async (r) => ({ errno: vm.setUserMemoryRegion({ slot: r.slot, flags: r.flags, guestPhysAddr: n(r.guestPhysAddr), memorySize: n(r.memorySize), userspaceAddr: n(r.userspaceAddr) }) }),
+        enableCap: async (cap, flags, args0) => ({ errno: vm.enableCap(cap, flags, args0) }),
+        checkExtension: async (cap) => vm.checkExtension(cap),
+        getDirtyLog: async (slot, bytes) => vm.getDirtyLog(slot, bytes),
+        clearDirtyLog: async (slot, first, num, bitmap) => ({ errno: vm.clearDirtyLog(slot, first, num, bitmap) }),
+        vcpuWrite: async (gpa) => vm.vcpuWrite(n(gpa)),
+      };
+    },
+  };
+}
+
 /** The reference collector (impl/kvm/dirty-ring/collector.ts) on the kit's ring memory and host calls. */
 export function referenceDirtyRingCollectorAdapter(name = 'reference', Impl: typeof DirtyRingCollector = DirtyRingCollector): DirtyRingCollectorAdapter {
   return {
