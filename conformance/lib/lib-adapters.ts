@@ -116,6 +116,14 @@ const FUNCTIONS = {
   },
 } as const;
 
+/** koffi's callback types are named, and a name is defined once per process: made on first use, shared by every library. */
+type CallbackType = ReturnType<typeof koffi.pointer>;
+let callbackTypes: Record<CallbackName, CallbackType> | undefined;
+function callbackType(name: CallbackName): CallbackType {
+  callbackTypes ??= Object.fromEntries(CALLBACKS.map((c) => [c, koffi.pointer(koffi.proto(PROTOS[c]))])) as Record<CallbackName, CallbackType>;
+  return callbackTypes[name];
+}
+
 /** The largest dirty bitmap the kit hands an implementation: 256 MiB (the kernel's DIRTY_BITMAP_SIZE_MAX). */
 const MAX_BITMAP_BYTES = 256 * 1024 * 1024;
 const MAX_ORDER = 6;
@@ -292,7 +300,7 @@ export class LibPeer {
           return fallback;
         }
       };
-      const ptr = koffi.register(wrapped, koffi.pointer(koffi.proto(PROTOS[name]))) as Ptr;
+      const ptr = koffi.register(wrapped, callbackType(name)) as Ptr;
       this.registered.push(ptr);
       pointers.push(koffi.address(ptr) as Ptr);
     }

@@ -1,0 +1,193 @@
+// `dirtyspec run --lib`: the C ABI (dirtyspec.h) as the C compiler lays it out, the
+// kernel-style example and the C example built with make into a temporary directory and
+// checked in process, the same verdict and counterexample through --lib and --exec, and
+// libraries that crash, abort, hang or answer garbage: undecided (exit 2) with the
+// reason, and no process left behind.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Adapter } from '../adapters/types.ts';
+import { runCli } from '../cli/capture.ts';
+import { runProfile, type ProfileResult } from '../engine/run-profile.ts';
+import { execAdapters } from '../protocol/exec-adapters.ts';
+import { ExecPeer } from '../protocol/peer.ts';
+import { LAYOUT, LibPeer } from './lib-adapters.ts';
+
+const here = new URL('.', import.meta.url).pathname;
+const build = mkdtempSync(join(tmpdir(), 'dirtyspec-lib-'));
+const kernelC = join(build, 'libkernel-c.so');
+const kernelCFaulty = join(build, 'libkernel-c-faulty.so');
+const cLib = join(build, 'libdirtyspec-c.so');
+const cLibFaulty = join(build, 'libdirtyspec-c-faulty.so');
+const BAD = ['SEGV', 'ABORT', 'HANG', 'ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
+const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
+const run = promisify(execFile);
+
+test.before(async () => {
+  const make = (dir: string) => run('make', ['-s', '-C', join(here, dir), `BUILD=${build}`]);
+  await Promise.all([make('../examples/kernel-c'), make('../examples/c')]);
+  const kc = join(here, '../examples/kernel-c');
+  await Promise.all([
+    ...BAD.map((v) =>
+      run('c++', ['-x', 'c++', '-std=gnu++17', '-O1', '-fPIC', '-fno-strict-aliasing', '-Wall', '-Wextra', '-Werror', '-shared', `-DBAD_${v}`, `-I${build}/include`, '-o', bad(v), join(here, 'fixtures/bad-lib.c'), join(kc, 'io-pgtable-arm.c'), join(kc, 'arm-smmu-domain.c')]),
+    ),
+    run('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', join(build, 'layout'), join(here, 'fixtures/layout.c')]),
+  ]);
+});
+
+test.after(() => {
+  rmSync(build, { recursive: true, force: true });
+});
+
+/** Processes whose command line names `path` (the child of a --lib run names its library). */
+function processesNaming(path: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state !== 'Z' && readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(path)) out.push(Number(e));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+test('the structs of dirtyspec.h as the C compiler lays them out are the offsets lib-adapters.ts writes', () => {
+  const c = JSON.parse(execFileSync(join(build, 'layout'), { encoding: 'utf8' })) as Record<string, number>;
+  const L = LAYOUT;
+  const pairs: [string, number][] = [
+    ['dirtyspec_kit', L.kit.size], ['dirtyspec_kit.ctx', L.kit.ctx], ['dirtyspec_kit.load', L.kit.callbacks], ['dirtyspec_kit.fill_bytes', L.kit.callbacks + 14 * 8],
+    ['dirtyspec_cmd', L.cmd.size], ['dirtyspec_cmd.stream_id', L.cmd.streamId], ['dirtyspec_cmd.asid', L.cmd.asid], ['dirtyspec_cmd.iova', L.cmd.iova], ['dirtyspec_cmd.size', L.cmd.sz],
+    ['dirtyspec_bitmap', L.bitmap.size], ['dirtyspec_bitmap.cap', L.bitmap.cap], ['dirtyspec_bitmap.len', L.bitmap.len],
+    ['dirtyspec_hello', L.hello.size], ['dirtyspec_hello.profiles', L.hello.profiles], ['dirtyspec_hello.name', L.hello.name],
+    ['dirtyspec_smmu_hw_config', L.smmuHwConfig.size], ['dirtyspec_smmu_hw_config.iotlb_capacity', L.smmuHwConfig.iotlbCapacity],
+    ['dirtyspec_smmu_driver_config', L.smmuDriverConfig.size], ['dirtyspec_smmu_driver_config.dirty_capable', L.smmuDriverConfig.dirtyCapable], ['dirtyspec_smmu_driver_config.page_granular', L.smmuDriverConfig.pageGranular],
+    ['dirtyspec_iova_bitmap_args', L.iovaBitmapArgs.size], ['dirtyspec_iova_bitmap_args.offset', L.iovaBitmapArgs.offset], ['dirtyspec_iova_bitmap_args.max_pinned_pages', L.iovaBitmapArgs.maxPinnedPages],
+    ['dirtyspec_vfio_type1_config', L.vfioConfig.size], ['dirtyspec_vfio_type1_config.dma_entry_limit', L.vfioConfig.dmaEntryLimit],
+    ['dirtyspec_vfio_bitmap', L.vfioBitmap.size], ['dirtyspec_vfio_bitmap.data', L.vfioBitmap.data], ['dirtyspec_vfio_bitmap.data_len', L.vfioBitmap.dataLen],
+    ['dirtyspec_vfio_range', L.vfioRange.size], ['dirtyspec_vfio_range.bitmap', L.vfioRange.bitmap],
+    ['dirtyspec_vfio_info', L.vfioInfo.size], ['dirtyspec_vfio_info.dma_avail', L.vfioInfo.dmaAvail], ['dirtyspec_vfio_info.migration_pgsize_bitmap', L.vfioInfo.migrationPgsizeBitmap],
+    ['dirtyspec_vfio_info.max_dirty_bitmap_size', L.vfioInfo.maxDirtyBitmapSize], ['dirtyspec_vfio_info.n_iova_ranges', L.vfioInfo.nIovaRanges], ['dirtyspec_vfio_info.iova_ranges', L.vfioInfo.ranges],
+  ];
+  for (const [name, ts] of pairs) assert.is(ts, c[name], name);
+});
+
+test('[SPLIT-1] [SPLIT-2] [TRACK-4] [TRACK-6] [CLEAR-1] [NOLOSS-1] the kernel-style smmu-driver example conforms through --lib (exit 0)', async () => {
+  const r = await runCli('run', '--lib', kernelC, '--runs', '100', '--seed', '1');
+  assert.is(r.status, 0, r.out + r.err);
+  assert.match(r.out, /profile smmu-driver \(adapter kernel-c-io-pgtable-arm\): conforms/);
+});
+
+test('[SPLIT-2] [NOLOSS-1] the kernel-style example\'s faulty split (a plain store for the swap) loses a dirty page: exit 1, at most 12 steps, and its replay fails again', async () => {
+  const r = await runCli('run', '--lib', kernelCFaulty, '--runs', '300', '--seed', '7');
+  assert.is(r.status, 1, r.out + r.err);
+  assert.match(r.out, /LOST DIRTY PAGE \[[^\]]*HTTU-2/);
+  const steps = /counterexample \((\d+) steps\)/.exec(r.out);
+  assert.ok(steps, 'a counterexample');
+  assert.ok(Number(steps[1]) <= 12, `${steps[1]} steps`);
+  assert.match(r.out, /splitBlock\(/);
+  const replay = /--lib (\S+) --seed (\d+) --replay '([^']+)'/.exec(r.out);
+  assert.ok(replay, 'the replay command names --lib');
+  const again = await runCli('run', '--profile', 'smmu-driver', '--lib', replay[1]!, '--seed', replay[2]!, '--replay', replay[3]!);
+  assert.is(again.status, 1, again.out);
+  assert.match(again.out, /LOST DIRTY PAGE/);
+});
+
+test('[IOVA-BITMAP-7] [VFIO-MAP-9] the C example built as a library conforms through --lib on iova-bitmap and vfio-type1', async () => {
+  const r = await runCli('run', '--lib', cLib, '--runs', '50', '--seed', '1');
+  assert.is(r.status, 0, r.out + r.err);
+  assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): conforms/);
+  assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
+});
+
+/** The parts of a result that must not depend on how the implementation was reached. */
+function essence(r: ProfileResult) {
+  return { verdict: r.verdict, runs: r.runs, commands: r.commands, counterexample: r.counterexample, replay: r.replay, requirements: r.requirements };
+}
+
+async function both(lib: string, exec: string, profile: 'smmu-driver' | 'iova-bitmap', seed: number, runs: number): Promise<[ProfileResult, ProfileResult]> {
+  const options = { runs, seed, timeoutMs: 10_000, maxCommands: 30 };
+  const libPeer = LibPeer.load(lib, { timeoutMs: 10_000 });
+  let viaLib: ProfileResult;
+  try {
+    viaLib = await runProfile(libPeer.adapters().get(profile) as Adapter, options);
+  } finally {
+    libPeer.close();
+  }
+  const peer = await ExecPeer.start(exec, { timeoutMs: 10_000 });
+  try {
+    return [viaLib, await runProfile(execAdapters(peer).get(profile)!, options)];
+  } finally {
+    await peer.close();
+  }
+}
+
+test('[SPLIT-2] [NOLOSS-1] the same driver through --lib and through --exec: the same verdict and the same counterexample on the same seed', async () => {
+  const [viaLib, viaExec] = await both(kernelCFaulty, join(build, 'kernel-c-exec-faulty'), 'smmu-driver', 7, 60);
+  assert.is(viaLib.verdict, 'does-not-conform');
+  assert.equal(essence(viaLib), essence(viaExec));
+});
+
+test('[IOVA-BITMAP-7] the C example through --lib and through --exec: the same verdict and the same counterexample on the same seed', async () => {
+  const [viaLib, viaExec] = await both(cLibFaulty, join(build, 'dirtyspec-c-faulty'), 'iova-bitmap', 2, 300);
+  assert.is(viaLib.verdict, 'does-not-conform');
+  assert.equal(essence(viaLib), essence(viaExec));
+});
+
+async function undecided(lib: string, reason: RegExp, ...flags: string[]): Promise<string> {
+  const r = await runCli('run', '--lib', lib, '--runs', '20', '--seed', '1', ...flags);
+  assert.is(r.status, 2, r.out + r.err);
+  assert.match(r.out + r.err, reason);
+  assert.equal(processesNaming(lib), [], 'no process left');
+  return r.out + r.err;
+}
+
+test('a library that segfaults: undecided (exit 2) with the signal and the last calls, and no process left', async () => {
+  const out = await undecided(bad('SEGV'), /ended with signal SIGSEGV during profile smmu-driver \(the library crashed\)/);
+  assert.match(out, /> smmu_driver_map\(/);
+  assert.match(out, /verdict: UNDECIDED/);
+});
+
+test('a library that aborts: undecided with SIGABRT and the tail of its standard error', async () => {
+  const out = await undecided(bad('ABORT'), /signal SIGABRT/);
+  assert.match(out, /\| bad-lib: map gives up/);
+});
+
+test('a library that hangs past --timeout: killed, undecided with the call that did not return', async () => {
+  await undecided(bad('HANG'), /smmu_driver_map\([^)]*\) did not return within 500 ms \(--timeout\); the process was killed/, '--timeout', '500');
+});
+
+test('a library that answers an errno out of range: undecided, as over --exec', async () => {
+  await undecided(bad('ERRNO'), /map answered 7: an errno result must be 0 or a negative errno/);
+});
+
+test('a library that answers a dirty bitmap of the wrong length: undecided', async () => {
+  await undecided(bad('LEN'), /answered a dirty bitmap of \d+ bytes; \d+ pages need exactly \d+ bytes/);
+});
+
+test('a library that makes an access with an unknown memory order: undecided, naming the access', async () => {
+  await undecided(bad('ORDER'), /load\(0x[0-9a-f]+\): memory order 42 is not one of DIRTYSPEC_ORDER_\*/);
+});
+
+test('a library of another ABI version, or one that is not there: undecided before any run', async () => {
+  await undecided(bad('ABI'), /the library implements ABI 99; this kit implements 1/);
+  await undecided(join(build, 'no-such-library.so'), /could not load .*no-such-library\.so/);
+});
+
+test('--lib with --exec or --adapter is a usage error; a profile the library does not implement too', async () => {
+  const both = await runCli('run', '--lib', kernelC, '--exec', 'true');
+  assert.is(both.status, 2);
+  assert.match(both.err, /--lib and --exec each name the implementation/);
+  const missing = await runCli('run', '--lib', kernelC, '--profile', 'iova-bitmap');
+  assert.is(missing.status, 2);
+  assert.match(missing.err, /profile iova-bitmap is not implemented by --lib .* \(it implements: smmu-driver\)/);
+});
+
+test.run();
