@@ -7,7 +7,7 @@ import type { Mutant } from './types.ts';
 
 /** Enabling/disabling tracking changes only the first stream's context descriptor. */
 export class TrackingFirstStreamOnlyDomain extends IommuDomain {
-  // FAULT (class 3): HA/HD go into the CD of the first attached stream only; every
+  // FAULT (class scope-change): HA/HD go into the CD of the first attached stream only; every
   // other stream of the domain keeps HA=0/HD=0 (writes to clean leaves fault, their
   // dirty state is never set).
   protected override setHaHd(on: boolean): void {
@@ -24,7 +24,7 @@ export class TrackingFirstStreamOnlyDomain extends IommuDomain {
 
 /** Enabling tracking does not clear the dirty state leaves had before. */
 export class EnableWithoutClearingStaleDomain extends IommuDomain {
-  // FAULT (class 5): no read-and-clear on enable: every leaf written (or mapped
+  // FAULT (class false-dirty): no read-and-clear on enable: every leaf written (or mapped
   // writable-dirty) before tracking started is reported dirty by the first report.
   protected override clearStaleDirty(): void {}
 }

@@ -6,7 +6,7 @@ import type { Mutant } from './types.ts';
 
 /** The position ignores pgoff: a bitmap starting part-way into a page runs past its first pinned page. */
 export class NoPgoffIovaBitmap extends IovaBitmap {
-  // FAULT (class 1): "Fix PAGE_SIZE unaligned bitmaps" undone.
+  // FAULT (class boundary-arithmetic): "Fix PAGE_SIZE unaligned bitmaps" (f38044e5ef58) undone.
   protected override windowPosition(bit: number, windowBit: number): number {
     return bit - windowBit;
   }
@@ -14,7 +14,7 @@ export class NoPgoffIovaBitmap extends IovaBitmap {
 
 /** A recording that reaches past the pinned window stops there: the rest is dropped. */
 export class DropPastWindowIovaBitmap extends IovaBitmap {
-  // FAULT (class 1): the part of a huge page beyond the window is never recorded.
+  // FAULT (class boundary-arithmetic): the part of a huge page beyond the window is never recorded.
   protected override moveWindow(bit: number): number {
     return this.pinnedPages > 0 ? WINDOW_STOP : super.moveWindow(bit);
   }
@@ -22,7 +22,7 @@ export class DropPastWindowIovaBitmap extends IovaBitmap {
 
 /** The word index through 64 * page_size in u64: at page sizes from 2^58 the divisor wraps to 0 and the division faults. */
 export class DivideByPageSizeIovaBitmap extends IovaBitmap {
-  // FAULT (class 4): "Don't overflow during division for dirty tracking" undone: the
+  // FAULT (class bad-input-accepted): "Don't overflow during division for dirty tracking" undone: the
   // divisor 64 << pgshift is taken mod 2^64, which is 0 from page size 2^58 up, and the
   // division by zero faults (a divide error on x86; here a RangeError).
   protected override bitIndex(offset: bigint): number {

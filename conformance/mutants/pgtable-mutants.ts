@@ -1,7 +1,7 @@
 // Driver faults: the reference page-table driver (ArmLpaeIoPgtable) with one protected
 // step overridden, run as profile smmu-driver on the reference domain.
 // Each subclass overrides exactly one faultable step (tlbi-before-clear: the flush's
-// position, so two) and says what is wrong with a `FAULT (class N)` comment.
+// position, so two) and says what is wrong with a `FAULT (class <name>)` comment (docs/BUG-CLASSES).
 import { IommuDomain, type PgtableFactory } from '../../impl/domain.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord } from '../../impl/pgtable/io-pgtable-arm.ts';
 import { GRANULE, PTE_AP_RDONLY, PTES_PER_TABLE, isWritableDirty } from '../../impl/pgtable/pte.ts';
@@ -10,14 +10,14 @@ import type { Mutant } from './types.ts';
 
 /** read_and_clear_dirty never invalidates what it cleared. */
 export class ClearWithoutTlbiPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 2): no TLBI + CMD_SYNC after clearing; an IOTLB entry cached as
+  // FAULT (class stale-iotlb): no TLBI + CMD_SYNC after clearing; an IOTLB entry cached as
   // writable-dirty keeps absorbing writes that never reach the descriptor.
   protected override syncGathered(): void {}
 }
 
 /** read_and_clear_dirty invalidates the range first, then clears, and not after. */
 export class TlbiBeforeClearPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 2): the invalidation is ordered before the clear; a DMA between the
+  // FAULT (class stale-iotlb): the invalidation is ordered before the clear; a DMA between the
   // TLBI and the clear re-caches the leaf as writable-dirty, and nothing drops it after.
   override readAndClearDirty(iova: number, size: number, flags: number, record?: DirtyRecord): number {
     this.flushRange(iova, size);
@@ -29,7 +29,7 @@ export class TlbiBeforeClearPgtable extends ArmLpaeIoPgtable {
 
 /** The split installs the table with a plain store and trusts the value it read before. */
 export class SplitReadThenStorePgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 2): read, then plain store instead of an exchange: dirty state the
+  // FAULT (class racy-update): read, then plain store instead of an exchange: dirty state the
   // hardware set on the live block between the read and the store is overwritten unseen.
   protected override swapBlockForTable(ptep: number, read: bigint, tablePte: bigint): bigint {
     this.memory.store(ptep, tablePte);
@@ -39,7 +39,7 @@ export class SplitReadThenStorePgtable extends ArmLpaeIoPgtable {
 
 /** The split carries a dirty block's state into its first child only. */
 export class SplitDirtyFirstPageOnlyPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 1): the block's dirty state is carried at the granularity of one page:
+  // FAULT (class state-not-carried): the block's dirty state is carried at the granularity of one page:
   // children 1..511 of a writable-dirty block start writable-clean (AP[2] set).
   protected override fillChildren(table: number, block: bigint, childLevel: number): void {
     super.fillChildren(table, block, childLevel);
@@ -49,7 +49,7 @@ export class SplitDirtyFirstPageOnlyPgtable extends ArmLpaeIoPgtable {
 
 /** The merge never folds the children's dirty state into the block. */
 export class MergeIgnoresDirtyPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 2): the block is built clean without looking at what the children
+  // FAULT (class state-not-carried): the block is built clean without looking at what the children
   // gathered up to the swap; their dirty state is thrown away with the table.
   protected override anyChildDirty(): boolean {
     return false;
@@ -58,7 +58,7 @@ export class MergeIgnoresDirtyPgtable extends ArmLpaeIoPgtable {
 
 /** A dirty leaf is recorded as one 4 KiB page whatever its size. */
 export class Record4kFor2mPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 1): a dirty 2 MiB / 1 GiB block is reported as its first page only.
+  // FAULT (class boundary-arithmetic): a dirty 2 MiB / 1 GiB block is reported as its first page only.
   protected override recordLeaf(record: DirtyRecord, iova: number): void {
     record(iova, GRANULE);
   }
@@ -66,7 +66,7 @@ export class Record4kFor2mPgtable extends ArmLpaeIoPgtable {
 
 /** The last page of a range that ends inside an L3 table is not scanned. */
 export class LastPageNotScannedPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 1): off by one in the loop bound: at the page level, when the range
+  // FAULT (class boundary-arithmetic): off by one in the loop bound: at the page level, when the range
   // ends inside the table, the last entry of the range is skipped. (Restricted to the
   // page level so that the fault loses one page, not a whole subtree.) The L3 fast path
   // (scanPages) takes its bound from here too.
@@ -78,7 +78,7 @@ export class LastPageNotScannedPgtable extends ArmLpaeIoPgtable {
 
 /** IOMMU_DIRTY_NO_CLEAR is ignored: every read also clears. */
 export class NoClearIgnoredPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 5): the no-clear request silently does nothing; the caller relied on
+  // FAULT (class over-clear): the no-clear request silently does nothing; the caller relied on
   // the bits staying set and the next report misses them.
   protected override clearRequested(): boolean {
     return true;
@@ -87,13 +87,13 @@ export class NoClearIgnoredPgtable extends ArmLpaeIoPgtable {
 
 /** Unmap removes writable-dirty leaves without reporting them. */
 export class UnmapDropsDirtyPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 3): dirty state of what the unmap removes is thrown away.
+  // FAULT (class scope-change): dirty state of what the unmap removes is thrown away.
   protected override recordUnmappedDirty(): void {}
 }
 
 /** A dirty leaf is recorded at its offset in its table, without the table's base IOVA. */
 export class RecordWithoutTableBasePgtable extends ArmLpaeIoPgtable {
-  // FAULT (class 6): the wrong base: the leaf's index * size is recorded, as if every
+  // FAULT (class wrong-address): the wrong base: the leaf's index * size is recorded, as if every
   // table started at IOVA 0.
   protected override recordLeaf(record: DirtyRecord, iova: number, size: number): void {
     record(iova % (size * PTES_PER_TABLE), size);

@@ -1,5 +1,5 @@
 // Hardware faults: the reference SMMU (Smmu) with one protected step overridden, run as
-// profile smmu-hw. Each subclass says what is wrong with a `FAULT (class N)` comment.
+// profile smmu-hw. Each subclass says what is wrong with a `FAULT (class <name>)` comment (docs/BUG-CLASSES).
 import { PTE_AP_RDONLY, PTE_DBM } from '../../impl/pgtable/pte.ts';
 import type { IotlbEntry } from '../../impl/smmu/iotlb.ts';
 import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
@@ -9,7 +9,7 @@ import type { Mutant } from './types.ts';
 
 /** Reads through a DBM leaf make it writable-dirty. */
 export class HwDirtyOnReadSmmu extends Smmu {
-  // FAULT (class 5): a DMA read of a DBM leaf also clears AP[2]: pages only read are
+  // FAULT (class false-dirty): a DMA read of a DBM leaf also clears AP[2]: pages only read are
   // reported dirty.
   protected override httuUpdate(pte: bigint, write: boolean): bigint {
     const next = super.httuUpdate(pte, write);
@@ -19,7 +19,7 @@ export class HwDirtyOnReadSmmu extends Smmu {
 
 /** The HTTU update is a plain store of the value computed from the walk's read. */
 export class HwPlainStoreSmmu extends Smmu {
-  // FAULT (class 2): no compare: a software change made between the walk's read and the
+  // FAULT (class racy-update): no compare: a software change made between the walk's read and the
   // update (an unmap, a clear, a split) is overwritten.
   protected override commitUpdate(ptep: number, expected: bigint, next: bigint): bigint {
     this.memory.store(ptep, next);
@@ -29,7 +29,7 @@ export class HwPlainStoreSmmu extends Smmu {
 
 /** A write through a cached writable-clean entry is performed without updating memory. */
 export class CachedCleanWriteNoUpdateSmmu extends Smmu {
-  // FAULT (class 2): the write uses the cached translation and never re-walks to clear
+  // FAULT (class stale-iotlb): the write uses the cached translation and never re-walks to clear
   // AP[2] in memory: the descriptor stays writable-clean and the write is lost.
   protected override writeThroughCachedClean(hit: IotlbEntry, _cd: ContextDescriptor, iova: number): DmaResult {
     return { ok: true, pa: hit.outputBase + (iova - hit.base), level: hit.level, tlbHit: true };

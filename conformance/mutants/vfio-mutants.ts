@@ -6,7 +6,7 @@ import type { Mutant } from './types.ts';
 
 /** GET_BITMAP_NOCLEAR reads and clears, as GET_BITMAP does. */
 export class NoClearClearsContainer extends VfioType1Container {
-  // FAULT (class 2): the no-clear report consumes the dirty state it only had to read.
+  // FAULT (class over-clear): the no-clear report consumes the dirty state it only had to read.
   protected override report(iova: number, size: number, _noClear: boolean): Uint8Array {
     return super.report(iova, size, false);
   }
@@ -14,7 +14,7 @@ export class NoClearClearsContainer extends VfioType1Container {
 
 /** CLEAR_BITMAP clears every page of the range, not only the pages whose bits are set. */
 export class ClearWholeRangeContainer extends VfioType1Container {
-  // FAULT (class 1): a clear forgets pages it was not asked to clear (the wrong extent).
+  // FAULT (class over-clear): a clear forgets pages it was not asked to clear (the wrong extent).
   protected override clearBitmap(iova: number, size: number, _data: Uint8Array): void {
     super.clearBitmap(iova, size, new Uint8Array(Math.ceil(size / 0x1000 / 64) * 8).fill(0xff));
   }
@@ -22,7 +22,7 @@ export class ClearWholeRangeContainer extends VfioType1Container {
 
 /** CLEAR_BITMAP makes the leaves clean but does not invalidate the IOTLB over them. */
 export class ClearWithoutTlbiContainer extends VfioType1Container {
-  // FAULT (class 2): the TLBI + CMD_SYNC after the clear is skipped, so a cached
+  // FAULT (class stale-iotlb): the TLBI + CMD_SYNC after the clear is skipped, so a cached
   // writable-dirty entry lets the next write through without a walk: it is never recorded.
   protected override clearRun(iova: number, size: number): void {
     const domain = this.domain as unknown as { flush: (iova: number, size: number) => void };
@@ -37,7 +37,7 @@ export class ClearWithoutTlbiContainer extends VfioType1Container {
 
 /** UNMAP_DMA with GET_DIRTY_BITMAP unmaps but returns an empty bitmap. */
 export class UnmapDropsDirtyContainer extends VfioType1Container {
-  // FAULT (class 3): the dirty pages of what was unmapped are lost.
+  // FAULT (class scope-change): the dirty pages of what was unmapped are lost.
   override unmapDma(flags: number, iova: number, size: number, bitmap?: VfioBitmap): { errno: number; unmapped: number; bitmap?: Uint8Array } {
     const r = super.unmapDma(flags, iova, size, bitmap);
     return r.bitmap === undefined ? r : { ...r, bitmap: new Uint8Array(r.bitmap.length) };
@@ -46,7 +46,7 @@ export class UnmapDropsDirtyContainer extends VfioType1Container {
 
 /** verify_bitmap_size one u64 word short: a bitmap 8 bytes smaller than the range needs is accepted. */
 export class BitmapSizeShortContainer extends VfioType1Container {
-  // FAULT (class 4): the size check is off by one word, so the kernel would write past the user's buffer.
+  // FAULT (class bad-input-accepted): the size check is off by one word, so the kernel would write past the user's buffer.
   protected override bitmapSizeOk(size: number, bitmap: VfioBitmap): boolean {
     return super.bitmapSizeOk(size, bitmap) || (bitmap.size > 0 && super.bitmapSizeOk(size, { ...bitmap, size: bitmap.size + 8 }));
   }
@@ -54,7 +54,7 @@ export class BitmapSizeShortContainer extends VfioType1Container {
 
 /** A bitmap pgsize other than the smallest page size (any multiple of it) is accepted. */
 export class AnyPgsizeContainer extends VfioType1Container {
-  // FAULT (class 4): bit i no longer means the page the caller thinks it does.
+  // FAULT (class bad-input-accepted): bit i no longer means the page the caller thinks it does.
   protected override pgsizeOk(pgsize: number): boolean {
     return pgsize > 0 && pgsize % 0x1000 === 0;
   }
