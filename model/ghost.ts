@@ -23,6 +23,12 @@ export class DirtyGhost {
   readonly written = new Set<number>();
   private owedAtStart: Set<number> | undefined;
   private writtenDuring = new Set<number>();
+  /**
+   * For an owed page, the last clearing call whose range held it but which had to keep it
+   * (it did not select or report it): if a later report lacks the page, that call is where
+   * the implementation most likely forgot it, and the loss is charged to its rule.
+   */
+  private readonly keptBy = new Map<number, { op: string; req: readonly string[] }>();
 
   get tracking(): boolean {
     return this.on;
@@ -33,11 +39,13 @@ export class DirtyGhost {
     this.on = true;
     this.owed.clear();
     this.written.clear();
+    this.keptBy.clear();
   }
 
   trackingStopped(): void {
     this.on = false;
     this.owed.clear();
+    this.keptBy.clear();
   }
 
   /** A DMA write to `page` completed. */
@@ -64,6 +72,12 @@ export class DirtyGhost {
     this.owedAtStart = undefined;
     const missing = [...before].filter((p) => p >= iova && p < iova + size && !reported.has(p)).sort((a, b) => a - b);
     if (missing.length > 0) {
+      // Blame the call that was to keep a missing page, where there is one: the loss happened there.
+      const culprit = missing.map((p) => this.keptBy.get(p)).find((k) => k !== undefined);
+      if (culprit !== undefined) {
+        const lost = missing.filter((p) => this.keptBy.get(p) === culprit);
+        throw new Violation('loss', [...culprit.req, req], `pages ${lost.map(hex).join(', ')} kept dirty by ${culprit.op} (inside its range, not cleared by it), so in this report`, 'the report did not include them: the earlier call cleared what it had to keep');
+      }
       throw new Violation('loss', [req], `pages ${missing.map(hex).join(', ')} in the report (written while tracking, not yet reported)`, `the report did not include them`);
     }
     const falseDirty = [...reported].filter((p) => !this.written.has(p) && !this.writtenDuring.has(p) && !allowed(p)).sort((a, b) => a - b);
@@ -74,8 +88,20 @@ export class DirtyGhost {
       for (const p of reported) {
         this.owed.delete(p);
         this.written.delete(p);
+        this.keptBy.delete(p);
       }
     }
+  }
+
+  /**
+   * A clearing call over [iova, iova + size) that must clear exactly `discharged` (its
+   * selected pages): those are no longer owed; every other owed page of the range must be
+   * kept, and is remembered as kept by `call` (see `keptBy`).
+   */
+  clearedExactly(iova: number, size: number, discharged: Iterable<number>, call: { op: string; req: readonly string[] }): void {
+    const gone = new Set(discharged);
+    this.discharge(gone);
+    for (const p of this.owed) if (p >= iova && p < iova + size && !gone.has(p)) this.keptBy.set(p, call);
   }
 
   /** Pages a report consumed outside the checked calls (the kit's own clears in smmu-hw). */
@@ -83,12 +109,14 @@ export class DirtyGhost {
     for (const p of pages) {
       this.owed.delete(p);
       this.written.delete(p);
+      this.keptBy.delete(p);
     }
   }
 
   /** Pages of [iova, iova + size) are gone (unmapped): nothing more is owed for them. */
   forget(iova: number, size: number): void {
     for (const p of [...this.owed]) if (p >= iova && p < iova + size) this.owed.delete(p);
+    for (const p of [...this.keptBy.keys()]) if (p >= iova && p < iova + size) this.keptBy.delete(p);
     for (const p of [...this.written]) if (p >= iova && p < iova + size) this.written.delete(p);
   }
 }

@@ -451,8 +451,8 @@ class Run {
       if (clear) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.delete(num(p));
     }
     if (x.effects.has('clearSelected')) {
-      // VFIO-CLEAR-5: exactly the selected pages are discharged; the rest stay owed.
-      this.ghost.discharge(selected);
+      // VFIO-CLEAR-5: exactly the selected pages are discharged; the rest of the range stay owed, kept by this call.
+      this.ghost.clearedExactly(num(iova), num(size), selected, { op: what, req: ['VFIO-CLEAR-5'] });
       for (const p of selected) this.newlyMapped.delete(p);
     }
   }
