@@ -1,7 +1,8 @@
-// The dirtyspec command line: `run`, `mutants`, `list`, `spec`, `check-trace`, and `--help` for each.
+// The dirtyspec command line: `run`, `merge`, `mutants`, `list`, `spec`, `check-trace`, and `--help` for each.
 // Exit status: 0 conforms (or all mutants killed), 1 does not conform (or a mutant
 // survived), 2 undecided or a usage / adapter-load error.
 import { AdapterLoadError } from '../adapters/registry.ts';
+import { MERGE_HELP, mergeCommand } from '../campaign/merge-command.ts';
 import { UsageError, processIo, type Io } from './args.ts';
 import { CHECK_TRACE_HELP, checkTraceCommand } from './check-trace.ts';
 import { LIST_HELP, listCommand } from './list.ts';
@@ -13,6 +14,7 @@ export const USAGE = `usage: dirtyspec <command> [flags]
 
 commands:
   run       run the conformance suite against an implementation
+  merge     combine the --json reports of a campaign's shards (run --shard) into one report
   mutants   run the suite against every mutant of the reference implementation
   list      list profiles, requirement IDs and mutants
   spec      generate the spec document (SPEC.md) from the machines, or --check it
@@ -24,6 +26,7 @@ exit status: 0 conforms, 1 does not conform, 2 undecided or a usage error`;
 
 const COMMANDS: Record<string, { help: string; run: (argv: readonly string[], io: Io) => number | Promise<number> }> = {
   run: { help: RUN_HELP, run: runCommand },
+  merge: { help: MERGE_HELP, run: mergeCommand },
   mutants: { help: MUTANTS_HELP, run: mutantsCommand },
   list: { help: LIST_HELP, run: listCommand },
   spec: { help: SPEC_HELP, run: specCommand },
