@@ -22,7 +22,8 @@ import type { TraceStep } from '../../engine/commands.ts';
 import { Undecided, timed } from '../../engine/limits.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
-import { RING_MEMSLOTS, clearRingCoverage, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode } from '../kvm-dirty-ring/kit.ts';
+import { RunContext } from '../../../model/run-context.ts';
+import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, type RingTables } from '../kvm-dirty-ring/kit.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorInstance } from './types.ts';
 
 export const DIRTY_RING_COLLECTOR_PROFILE = 'dirty-ring-collector';
@@ -81,7 +82,7 @@ interface KitRing {
 
 /** The kit's KVM and guest, correct by construction from the spec's rules. */
 class KitKvm {
-  readonly t = ringTables();
+  readonly t: RingTables;
   readonly rings: KitRing[] = [];
   readonly protectedPages = RING_MEMSLOTS.map((m) => new Uint8Array(m.npages).fill(1));
   readonly bitmaps = RING_MEMSLOTS.map((m) => new Uint8Array(Math.ceil(m.npages / 64) * 8));
@@ -89,11 +90,13 @@ class KitKvm {
   pushes = 0;
 
   constructor(
+    ctx: RunContext,
     readonly memory: OrderedMemory,
     readonly migration: RingMigrationCheck,
     vcpus: number,
     readonly withBitmap: boolean,
   ) {
+    this.t = ringTables(ctx);
     this.kvm = sideOf(memory, 'kvm');
     const g = ringGeometry(RING_BYTES, 64);
     for (let v = 0; v < vcpus; v++) this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, pushed: new Map(), vcpu: this.t.vcpu.initial });
@@ -195,6 +198,7 @@ class CollectorRun {
   private readonly consumedNotCopied = new Set<string>();
 
   constructor(
+    ctx: RunContext,
     readonly adapter: DirtyRingCollectorAdapter,
     readonly sc: CollectorScenario,
     readonly memory: OrderedMemory,
@@ -202,7 +206,7 @@ class CollectorRun {
     readonly trace: TraceStep[],
   ) {
     this.migration = new RingMigrationCheck(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
-    this.kvm = new KitKvm(memory, this.migration, sc.config.vcpus, sc.config.withBitmap);
+    this.kvm = new KitKvm(ctx, memory, this.migration, sc.config.vcpus, sc.config.withBitmap);
   }
 
   /** Before each host call of a sync: the guest writes what the scenario injects there (vCPU 0, while it runs). */
@@ -347,9 +351,9 @@ class CollectorRun {
   }
 }
 
-async function runScenario(adapter: DirtyRingCollectorAdapter, sc: CollectorScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
+async function runScenario(ctx: RunContext, adapter: DirtyRingCollectorAdapter, sc: CollectorScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
   const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
-  const run = new CollectorRun(adapter, sc, memory, timeoutMs, trace);
+  const run = new CollectorRun(ctx, adapter, sc, memory, timeoutMs, trace);
   await run.setup();
   for (const o of sc.ops) {
     await run.op(o);
@@ -367,17 +371,17 @@ export interface CollectorRunOptions extends RunOptions {
 }
 
 export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter, options: CollectorRunOptions): Promise<ProfileResult> {
-  clearRingCoverage();
+  const ctx = new RunContext();
   return runScenarioProfile(
     {
       name: DIRTY_RING_COLLECTOR_PROFILE as unknown as ProfileResult['name'],
       adapter: adapter.name,
       arbitrary: collectorScenarioArbitrary(options.maxCommands),
-      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, options.delays !== false),
+      run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, options.delays !== false),
       requirements: DIRTY_RING_COLLECTOR_REQUIREMENTS,
       always: ['KVM-RING-23'],
       coverage: () => {
-        const c = ringCoverage();
+        const c = ringCoverage(ctx);
         return { kvmDirtyGfn: c.kvmDirtyGfn!, kvmVcpuRing: c.kvmVcpuRing! };
       },
       configOf: (sc) => ({ httu: 0, bbml: 0, iotlbCapacity: 0, dirtyCapable: sc.config.withBitmap, pageGranular: false, startTracking: true }),
@@ -387,5 +391,5 @@ export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter,
 }
 
 export function replayDirtyRingCollectorScenario(adapter: DirtyRingCollectorAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[], delaysOn = true): Promise<number> {
-  return runScenario(adapter, sc as CollectorScenario, timeoutMs, trace, delaysOn);
+  return runScenario(new RunContext(), adapter, sc as CollectorScenario, timeoutMs, trace, delaysOn);
 }

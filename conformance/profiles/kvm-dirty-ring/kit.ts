@@ -3,8 +3,8 @@
 // memslots the scenarios use.
 import { OrderedMemory, type RingThread } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import type { AnyStateMachine, EventFromLogic, SnapshotFrom } from 'xstate';
-import { TransitionTable, type TableEntry } from '../../../model/transition-table.ts';
-import { machineTransitions } from '../../../spec/machines.ts';
+import { RunContext, compiledTable } from '../../../model/run-context.ts';
+import type { TableEntry, TransitionTable } from '../../../model/transition-table.ts';
 import {
   KVM_DIRTY_GFN_EVENTS,
   KVM_DIRTY_RING_VM_EVENTS,
@@ -16,44 +16,31 @@ import {
 import type { CoverageFigure } from '../../engine/run-profile.ts';
 import type { KitRingMemory } from './types.ts';
 
-/** A compiled machine with this process's coverage of it (the table steps record into `covered`). */
+/** A compiled machine stepped through the run's context (which records its coverage). */
 export interface CoveredTable<M extends AnyStateMachine> {
   readonly table: TransitionTable<M>;
-  readonly covered: Set<string>;
   readonly initial: SnapshotFrom<M>;
   step(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>): TableEntry<M>;
 }
 
-function covered<M extends AnyStateMachine>(table: TransitionTable<M>): CoveredTable<M> {
-  const c = new Set<string>();
-  return { table, covered: c, initial: table.initial, step: (s, e) => table.step(s, e, c) };
+function through<M extends AnyStateMachine>(ctx: RunContext, table: TransitionTable<M>): CoveredTable<M> {
+  return { table, initial: table.initial, step: (s, e) => ctx.step(table, s, e) };
 }
 
-let tables: { vm: CoveredTable<typeof kvmDirtyRingVmMachine>; gfn: CoveredTable<typeof kvmDirtyGfnMachine>; vcpu: CoveredTable<typeof kvmVcpuRingMachine> } | undefined;
-
-/** The ring machines compiled once per process. */
-export function ringTables() {
-  return (tables ??= {
-    vm: covered(new TransitionTable(kvmDirtyRingVmMachine, KVM_DIRTY_RING_VM_EVENTS)),
-    gfn: covered(new TransitionTable(kvmDirtyGfnMachine, KVM_DIRTY_GFN_EVENTS)),
-    vcpu: covered(new TransitionTable(kvmVcpuRingMachine, KVM_VCPU_RING_EVENTS)),
-  });
-}
-
-export function clearRingCoverage(): void {
-  const t = ringTables();
-  t.vm.covered.clear();
-  t.gfn.covered.clear();
-  t.vcpu.covered.clear();
-}
-
-export function ringCoverage(): Record<string, CoverageFigure> {
-  const t = ringTables();
-  const fig = (m: AnyStateMachine, c: Set<string>): CoverageFigure => {
-    const all = machineTransitions(m).map((x) => x.key);
-    return { covered: all.filter((k) => c.has(k)).length, total: all.length, missing: all.filter((k) => !c.has(k)) };
+/** The ring machines (compiled once, shared), stepped through `ctx`. */
+export function ringTables(ctx: RunContext) {
+  return {
+    vm: through(ctx, compiledTable(kvmDirtyRingVmMachine, KVM_DIRTY_RING_VM_EVENTS)),
+    gfn: through(ctx, compiledTable(kvmDirtyGfnMachine, KVM_DIRTY_GFN_EVENTS)),
+    vcpu: through(ctx, compiledTable(kvmVcpuRingMachine, KVM_VCPU_RING_EVENTS)),
   };
-  return { kvmDirtyRingVm: fig(kvmDirtyRingVmMachine, t.vm.covered), kvmDirtyGfn: fig(kvmDirtyGfnMachine, t.gfn.covered), kvmVcpuRing: fig(kvmVcpuRingMachine, t.vcpu.covered) };
+}
+
+export type RingTables = ReturnType<typeof ringTables>;
+
+/** The run's coverage of the three ring machines. */
+export function ringCoverage(ctx: RunContext): Record<string, CoverageFigure> {
+  return { kvmDirtyRingVm: ctx.coverage(kvmDirtyRingVmMachine), kvmDirtyGfn: ctx.coverage(kvmDirtyGfnMachine), kvmVcpuRing: ctx.coverage(kvmVcpuRingMachine) };
 }
 
 /** The ring memory as one side sees it: every access on `thread`, checked for shape. */

@@ -34,7 +34,8 @@ import type { TraceStep } from '../../engine/commands.ts';
 import { Undecided, checkErrno, timed } from '../../engine/limits.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
-import { RING_MEMSLOTS, clearRingCoverage, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode } from './kit.ts';
+import { RunContext } from '../../../model/run-context.ts';
+import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, type RingTables } from './kit.ts';
 import type { GuestWriteArg, KvmDirtyRingAdapter, KvmDirtyRingInstance } from './types.ts';
 
 export const KVM_DIRTY_RING_PROFILE = 'kvm-dirty-ring';
@@ -129,7 +130,7 @@ interface GhostEntry {
   slot: number;
   offset: bigint;
   state: 'dirty' | 'harvested';
-  gfn: ReturnType<ReturnType<typeof ringTables>['gfn']['step']>['next'];
+  gfn: ReturnType<RingTables['gfn']['step']>['next'];
   rewritten: boolean;
 }
 
@@ -141,12 +142,12 @@ interface GhostRing {
   reset: number;
   fetch: number;
   readonly slots: Map<number, GhostEntry>;
-  vcpu: ReturnType<ReturnType<typeof ringTables>['vcpu']['step']>['next'];
+  vcpu: ReturnType<RingTables['vcpu']['step']>['next'];
 }
 
 class RingRun {
-  readonly t = ringTables();
-  vm = this.t.vm.initial;
+  readonly t: RingTables;
+  vm: RingTables['vm']['initial'];
   readonly rings: (GhostRing | undefined)[] = [];
   /** Per memslot: 1 = write-protected (the next vCPU write pushes). */
   readonly protectedPages = RING_MEMSLOTS.map((m) => new Uint8Array(m.npages));
@@ -156,6 +157,7 @@ class RingRun {
   private readonly kitSide;
 
   constructor(
+    ctx: RunContext,
     readonly adapter: KvmDirtyRingAdapter,
     readonly inst: KvmDirtyRingInstance,
     readonly sc: RingScenario,
@@ -164,6 +166,8 @@ class RingRun {
     readonly trace: TraceStep[],
   ) {
     this.kitSide = sideOf(memory, 'vmm');
+    this.t = ringTables(ctx);
+    this.vm = this.t.vm.initial;
   }
 
   get arch(): RingArch {
@@ -533,11 +537,11 @@ class RingRun {
   }
 }
 
-async function runScenario(adapter: KvmDirtyRingAdapter, sc: RingScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
+async function runScenario(ctx: RunContext, adapter: KvmDirtyRingAdapter, sc: RingScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
   const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
   const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sideOf(memory, 'kvm'), { arch: sc.config.arch }));
   if (typeof inst !== 'object' || inst === null || typeof inst.run !== 'function') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
-  const run = new RingRun(adapter, inst, sc, memory, timeoutMs, trace);
+  const run = new RingRun(ctx, adapter, inst, sc, memory, timeoutMs, trace);
   await run.setup();
   for (const o of sc.ops) {
     await run.op(o);
@@ -556,15 +560,15 @@ export interface RingRunOptions extends RunOptions {
 }
 
 export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: RingRunOptions): Promise<ProfileResult> {
-  clearRingCoverage();
+  const ctx = new RunContext();
   return runScenarioProfile(
     {
       name: KVM_DIRTY_RING_PROFILE as unknown as ProfileResult['name'],
       adapter: adapter.name,
       arbitrary: ringScenarioArbitrary(options.maxCommands),
-      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, options.delays !== false),
+      run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, options.delays !== false),
       requirements: KVM_DIRTY_RING_REQUIREMENTS,
-      coverage: ringCoverage,
+      coverage: () => ringCoverage(ctx),
       configOf: (sc) => ({ httu: 0, bbml: 0, iotlbCapacity: 0, dirtyCapable: true, pageGranular: false, startTracking: !sc.config.late }),
     },
     options,
@@ -573,5 +577,5 @@ export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: Ri
 
 /** Runs one recorded scenario again. Throws Violation or Undecided. */
 export function replayKvmDirtyRingScenario(adapter: KvmDirtyRingAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[], delaysOn = true): Promise<number> {
-  return runScenario(adapter, sc as RingScenario, timeoutMs, trace, delaysOn);
+  return runScenario(new RunContext(), adapter, sc as RingScenario, timeoutMs, trace, delaysOn);
 }
