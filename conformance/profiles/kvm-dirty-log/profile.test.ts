@@ -4,6 +4,7 @@ import { KvmVmModel, LazyMemslotTable } from '../../../model/kvm-dirty-log/vm-mo
 import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, classifyClearDirtyLog, classifyEnableCap, classifyGetDirtyLog, classifySetMemoryRegion, slotField, type MemoryRegionArgs } from '../../../spec/kvm/dirty-log/args.ts';
 import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
 import type { KvmDirtyLogConfig, KvmDirtyLogInstance } from './adapter.ts';
+import { kvmDirtyLogInputProblem, kvmDirtyLogProfile } from './module.ts';
 import { kvmDirtyLogMutants } from './mutants.ts';
 import { KVM_DIRTY_LOG_REQUIREMENTS, runKvmDirtyLogProfile } from './profile.ts';
 
@@ -141,6 +142,18 @@ test('[KVM-CAP-1] [KVM-CAP-2] [KVM-CAP-4] capability refusals through the adapte
   refused(await v.cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, 4n), 'einval', 'KVM-CAP-1');
   refused(await v.cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, 2n), 'einval', 'KVM-CAP-2');
   refused(await v.cap(167, 0, 1n), 'einval', 'KVM-CAP-4');
+});
+
+test('a recorded scenario replays through the module, and check-trace rejects malformed inputs', async () => {
+  let seen: unknown;
+  const r = await kvmDirtyLogProfile.run(kvmDirtyLogProfile.reference(), { ...OPTIONS, runs: 5, seed: 11, onSequence: (sc) => (seen = sc) });
+  assert.is(r.verdict, 'conforms');
+  assert.is(kvmDirtyLogInputProblem(seen), undefined);
+  const trace: Parameters<typeof kvmDirtyLogProfile.replay>[3] = [];
+  assert.ok((await kvmDirtyLogProfile.replay(kvmDirtyLogProfile.reference(), seen, 5000, trace)) > 0);
+  assert.match(kvmDirtyLogInputProblem({ kind: 'ops', config: CONFIG, ops: [{ k: 'nope' }] })!, /input\/ops\/0\/k must be one of/);
+  assert.match(kvmDirtyLogInputProblem({ kind: 'ops', config: { ...CONFIG, extra: 1 }, ops: [] })!, /input\/config\/extra is not a field/);
+  assert.match(kvmDirtyLogInputProblem({ kind: 'other' })!, /input\/kind/);
 });
 
 test.run();

@@ -245,12 +245,6 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const norm = (page: number, npages: number) => (npages <= 0 ? 0 : ((page % npages) + npages) % npages);
 
-let sharedTable: LazyMemslotTable | undefined;
-/** The memslot machine's table, filled as runs need it, shared by the runs of a process (with its coverage). */
-export function kvmMemslotTable(): LazyMemslotTable {
-  return (sharedTable ??= new LazyMemslotTable());
-}
-
 class Run {
   readonly model: KvmVmModel;
   steps = 0;
@@ -270,8 +264,9 @@ class Run {
     readonly config: KvmDirtyLogConfig,
     readonly timeoutMs: number,
     readonly trace: TraceStep[],
+    table: LazyMemslotTable,
   ) {
-    this.model = new KvmVmModel(kvmMemslotTable(), {
+    this.model = new KvmVmModel(table, {
       userMemSlots: inst.userMemSlots,
       addressSpaces: inst.addressSpaces,
       readonlyMem: inst.readonlyMem,
@@ -613,12 +608,12 @@ class Run {
   }
 }
 
-async function runScenario(adapter: KvmDirtyLogAdapter, sc: KvmScenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+async function runScenario(adapter: KvmDirtyLogAdapter, sc: KvmScenario, timeoutMs: number, trace: TraceStep[], table: LazyMemslotTable): Promise<number> {
   let run: Run | undefined;
   const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sc.config, { between: () => run?.between() ?? [] }));
   if (typeof inst !== 'object' || inst === null || typeof inst.getDirtyLog !== 'function' || typeof inst.userAddressLimit !== 'bigint') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
   trace.push({ op: `create(hwDirty ${sc.config.hwDirty}, eagerSplit ${sc.config.eagerSplit}, dirtyRingExclusive ${sc.config.dirtyRingExclusive})`, answer: 'a VM', expected: 'a VM', req: [] });
-  run = new Run(adapter, inst, sc.config, timeoutMs, trace);
+  run = new Run(adapter, inst, sc.config, timeoutMs, trace, table);
   if (sc.kind === 'migration') await run.migrate(sc);
   else {
     for (const o of sc.ops) await run.op(o);
@@ -642,9 +637,10 @@ export const KVM_DIRTY_LOG_REQUIREMENTS: readonly string[] = [
   'PRECISION-1',
 ];
 
-export function kvmDirtyLogCoverage(): Record<string, CoverageFigure> {
+/** A campaign's coverage of the memslot machine: the transitions its table recorded. */
+export function kvmDirtyLogCoverage(table: LazyMemslotTable): Record<string, CoverageFigure> {
   const all = machineTransitions(kvmMemslotMachine).map((t) => t.key);
-  const covered = kvmMemslotTable().covered;
+  const covered = table.covered;
   return { kvmMemslot: { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) } };
 }
 
@@ -655,7 +651,8 @@ export interface KvmDirtyLogRunOptions extends RunOptions {
 
 /** Runs the profile against `adapter`: a ProfileResult as runVfioType1Profile returns. */
 export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmDirtyLogRunOptions): Promise<ProfileResult> {
-  kvmMemslotTable().covered.clear();
+  // The campaign's own table: its entries are a pure function of the machine, its coverage is this campaign's.
+  const table = new LazyMemslotTable();
   const arbitrary = scenarioArbitrary(options.maxCommands).filter((sc) => options.only === undefined || sc.kind === options.only);
   return runScenarioProfile(
     {
@@ -663,10 +660,9 @@ export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmD
       name: KVM_DIRTY_LOG_PROFILE as ProfileResult['name'],
       adapter: adapter.name,
       arbitrary,
-      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace),
+      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, table),
       requirements: KVM_DIRTY_LOG_REQUIREMENTS,
-      fallbackReq: 'KVM-LOG-5',
-      coverage: kvmDirtyLogCoverage,
+      coverage: () => kvmDirtyLogCoverage(table),
       configOf: (sc) => ({ httu: sc.config.hwDirty ? 2 : 0, bbml: 2, iotlbCapacity: 0, dirtyCapable: sc.config.hwDirty, pageGranular: sc.config.eagerSplit, startTracking: false }),
     },
     options,
@@ -675,5 +671,5 @@ export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmD
 
 /** Runs one recorded scenario again (check-trace). Throws Violation or Undecided. */
 export function replayKvmDirtyLogScenario(adapter: KvmDirtyLogAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runScenario(adapter, sc as KvmScenario, timeoutMs, trace);
+  return runScenario(adapter, sc as KvmScenario, timeoutMs, trace, new LazyMemslotTable());
 }
