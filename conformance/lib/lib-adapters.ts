@@ -156,21 +156,26 @@ const num = (v: unknown) => (typeof v === 'bigint' ? Number(v) : (v as number));
 class NativeBytes {
   private ptr: Ptr = 0n;
   private cap = 0;
+  private bytes = new Uint8Array(0);
+  /** The struct dirtyspec_bitmap that points at these bytes (a transient argument, rewritten per call). */
+  readonly struct = Buffer.alloc(LAYOUT.bitmap.size);
   reserve(n: number): Ptr {
     if (n > this.cap) {
       if (this.ptr !== 0n) koffi.free(this.ptr);
       this.cap = Math.max(n, 4096);
       this.ptr = koffi.alloc('uint8_t', this.cap) as Ptr;
+      this.bytes = new Uint8Array(koffi.view(this.ptr, this.cap));
     }
     return this.ptr;
   }
   view(n: number): Uint8Array {
-    return new Uint8Array(koffi.view(this.ptr, n));
+    return this.bytes.subarray(0, n);
   }
   release(): void {
     if (this.ptr !== 0n) koffi.free(this.ptr);
     this.ptr = 0n;
     this.cap = 0;
+    this.bytes = new Uint8Array(0);
   }
 }
 
@@ -290,13 +295,14 @@ export class LibPeer {
       const fn = impl[name];
       // What the library gets back after a callback failed: it must finish the call, touching nothing.
       const fallback = name === 'pin' ? false : PROTOS[name].startsWith('void') ? undefined : 0n;
-      const wrapped = (...args: unknown[]) => {
+      // Fixed arity (no rest parameters): this runs once per access of the library.
+      const wrapped = (a: unknown, b: unknown, c: unknown, d: unknown, e: unknown) => {
         this.stats.callbacks++;
         if (this.failure !== undefined) return fallback;
         try {
-          return fn(...args);
-        } catch (e) {
-          this.failure = { error: e, where: `${name}(${args.slice(1).map((a) => (typeof a === 'bigint' || typeof a === 'number' ? hex(a) : String(a))).join(', ')})` };
+          return fn(a, b, c, d, e);
+        } catch (err) {
+          this.failure = { error: err, where: `${name}(${[b, c, d, e].filter((x) => x !== undefined).map((x) => (typeof x === 'bigint' || typeof x === 'number' ? hex(x) : String(x))).join(', ')})` };
           return fallback;
         }
       };
@@ -347,15 +353,16 @@ export class LibPeer {
     return out[0]!;
   }
 
-  /** A struct dirtyspec_bitmap over [iova, iova + size) with `cap` zeroed bytes. */
+  /** A struct dirtyspec_bitmap over [iova, iova + size) with `cap` zeroed bytes (the struct is the native buffer's, reused). */
   private bitmapArg(native: NativeBytes, iova: number | bigint, size: number | bigint, cap: number): Buffer {
     const ptr = native.reserve(cap);
     native.view(cap).fill(0);
-    const b = Buffer.alloc(LAYOUT.bitmap.size);
+    const b = native.struct;
     b.writeBigUInt64LE(ptr, LAYOUT.bitmap.bytes);
     b.writeBigUInt64LE(w64(u64(iova)), LAYOUT.bitmap.iova);
     b.writeBigUInt64LE(w64(u64(size)), LAYOUT.bitmap.sz);
     b.writeBigUInt64LE(BigInt(cap), LAYOUT.bitmap.cap);
+    b.writeBigUInt64LE(0n, LAYOUT.bitmap.len);
     return b;
   }
 
