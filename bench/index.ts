@@ -3,6 +3,7 @@
 // nothing else on stdout. A scenario that finds a wrong result throws: exit status 1.
 import { conformanceEngine } from './conformance-engine.ts';
 import { iovaBitmap } from './iova-bitmap.ts';
+import { lib } from './lib.ts';
 import { migration } from './migration.ts';
 import { pgtableScan } from './pgtable-scan.ts';
 import { protocol } from './protocol.ts';
@@ -20,7 +21,7 @@ export interface Scenario {
   run(log: (message: string) => void): Figure[] | Promise<Figure[]>;
 }
 
-const all: Scenario[] = [pgtableScan, conformanceEngine, iovaBitmap, migration, protocol];
+const all: Scenario[] = [pgtableScan, conformanceEngine, iovaBitmap, migration, protocol, lib];
 // `npm run bench -- --only NAME` runs one scenario.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const scenarios = all.filter((s) => only === undefined || s.name === only);
