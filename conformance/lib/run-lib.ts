@@ -91,7 +91,13 @@ async function runChild(req: RunRequest & { libPath: string }): Promise<number> 
     return 2;
   }
   await send({ t: 'hello', name: peer.name, profiles: peer.profiles });
-  const available = peer.adapters();
+  let available: Map<ProfileName, Adapter>;
+  try {
+    available = peer.adapters();
+  } catch (e) {
+    await send({ t: 'fatal', message: (e as Error).message }); // a function of a profile it names is missing
+    return 2;
+  }
   const missing = req.profiles.filter((p) => !available.has(p));
   if (missing.length > 0) {
     await send({ t: 'usage', message: `profile ${missing.join(', ')} is not implemented by --lib ${req.libPath} (it implements: ${peer.profiles.join(', ')})` });
