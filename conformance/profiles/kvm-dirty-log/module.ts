@@ -1,15 +1,18 @@
 // Profile kvm-dirty-log as one module, in the shape of the registry's ProfileModule
-// (conformance/profiles/profile.ts): everything but `overChannel`, which needs this
-// profile's messages in the protocol and its schema (conformance/protocol/), not done yet.
-// The registry entry, the profile's name in conformance/adapters/types.ts (the Adapter
-// union and PROFILES) and the mutants' place in the zoo are the lead's to wire.
+// (conformance/profiles/profile.ts). Its messages over the protocol are wire.ts, their
+// schema wire-schema.json (to merge into conformance/protocol/schema/protocol.json). The
+// registry entry, the profile's name in conformance/adapters/types.ts (the Adapter union
+// and PROFILES), serve.ts's delegation to serveKvmDirtyLog and the mutants' place in the
+// zoo are the lead's to wire.
 import type { AnyStateMachine } from 'xstate';
 import { kvmMemslotMachine } from '../../../spec/kvm/dirty-log/memslot-machine.ts';
 import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
 import type { TraceStep } from '../../engine/commands.ts';
+import type { Channel } from '../../protocol/channel.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import type { KvmDirtyLogAdapter } from './adapter.ts';
 import { KVM_DIRTY_LOG_PROFILE, replayKvmDirtyLogScenario, runKvmDirtyLogProfile } from './profile.ts';
+import { kvmDirtyLogOverChannel } from './wire.ts';
 
 const isInt = (x: unknown, min: number, max: number) => typeof x === 'number' && Number.isInteger(x) && x >= min && x <= max;
 const isBig = (x: unknown) => typeof x === 'bigint' && x >= 0n && x < 1n << 64n;
@@ -90,7 +93,7 @@ export function kvmDirtyLogInputProblem(input: unknown): string | undefined {
   }
 }
 
-/** The registry's ProfileModule members this profile has (all but overChannel). */
+/** The registry's ProfileModule, for this profile's adapter. */
 export interface KvmDirtyLogProfileModule {
   readonly name: typeof KVM_DIRTY_LOG_PROFILE;
   readonly underTest: string;
@@ -99,6 +102,7 @@ export interface KvmDirtyLogProfileModule {
   run(adapter: KvmDirtyLogAdapter, options: RunOptions): Promise<ProfileResult>;
   replay(adapter: KvmDirtyLogAdapter, input: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number>;
   inputProblem(input: unknown, isCommand: (c: unknown) => boolean): string | undefined;
+  overChannel(peer: Channel, name: string): KvmDirtyLogAdapter;
   reference(): KvmDirtyLogAdapter;
 }
 
@@ -111,5 +115,6 @@ export const kvmDirtyLogProfile: KvmDirtyLogProfileModule = {
   run: runKvmDirtyLogProfile,
   replay: replayKvmDirtyLogScenario,
   inputProblem: (input) => kvmDirtyLogInputProblem(input),
+  overChannel: kvmDirtyLogOverChannel,
   reference: () => referenceKvmDirtyLogAdapter(),
 };
