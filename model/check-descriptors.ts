@@ -158,10 +158,11 @@ export class DescriptorChecker {
     // 3. Each place, read from the root: a table entry that changed which table it
     //    points to has its range checked whole; a leaf or an invalid entry is compared.
     const relinked: { iova: number; size: number; level: Level }[] = [];
+    const tables = new Map<number, number | undefined>();
     for (const p of [...positions.values()].sort((x, y) => x.level - y.level || x.iova - y.iova)) {
       const size = armLpaeBlockSize(p.level);
       if (relinked.some((r) => p.iova >= r.iova && p.iova < r.iova + r.size)) continue;
-      const entry = readEntry(load, ttb0, p.iova, p.level);
+      const entry = readEntry(load, ttb0, p.iova, p.level, tables);
       const ml = model.leaves.get(leafKey(p.iova, p.level));
       if (entry === undefined || !entry.valid) {
         if (ml !== undefined) throw missingLeaf(ml, req);
@@ -226,10 +227,27 @@ export class DescriptorChecker {
   }
 }
 
-/** The entry translating `iova` at `level`, read from the root; undefined when a level above holds no table. */
-function readEntry(load: (address: number) => bigint, ttb0: number, iova: number, level: Level): { valid: boolean; ptep: number; pte: bigint; table?: number } | undefined {
-  let table = ttb0;
-  for (let l = 0 as Level; ; l = (l + 1) as Level) {
+/**
+ * The entry translating `iova` at `level`, read from the root; undefined when a level above
+ * holds no table. `tables` remembers, for one check, the table found for each region (a
+ * check reads many neighbouring places, and their path from the root is the same).
+ */
+function readEntry(load: (address: number) => bigint, ttb0: number, iova: number, level: Level, tables?: Map<number, number | undefined>): { valid: boolean; ptep: number; pte: bigint; table?: number } | undefined {
+  let table: number | undefined = ttb0;
+  let l = 0 as Level;
+  if (tables !== undefined && level > 0) {
+    // The table at `level`: found once per region of the level above.
+    const region = (level as number) * 2 ** 49 + (iova - (iova % armLpaeBlockSize((level - 1) as Level)));
+    if (tables.has(region)) table = tables.get(region);
+    else {
+      const above = readEntry(load, ttb0, iova, (level - 1) as Level, tables);
+      table = above?.table;
+      tables.set(region, table);
+    }
+    if (table === undefined) return undefined;
+    l = level;
+  }
+  for (; ; l = (l + 1) as Level) {
     const ptep = table + armLpaeLvlIdx(iova, l) * 8;
     const pte = load(ptep);
     const valid = (pte & ARM_LPAE_PTE_VALID) !== 0n;

@@ -47,6 +47,10 @@ export const leafKey = (iova: number, level: number): number => level * 2 ** 49 
 /** The place a leaf key names. */
 export const leafPlace = (k: number): { iova: number; level: Level } => ({ level: Math.floor(k / 2 ** 49) as Level, iova: k % 2 ** 49 });
 const key = leafKey;
+/** Events without fields, one object each (stepping many leaves with one event object is cheaper). */
+const UNMAP: LeafEvent = { type: 'UNMAP' };
+const CLEAR_DIRTY: LeafEvent = { type: 'CLEAR_DIRTY' };
+const SET_DIRTY: LeafEvent = { type: 'SET_DIRTY' };
 /** IOTLB entries are keyed `level:iova`, as the implementation's IOTLB view names them (checkTlb). */
 const tlbKey = (iova: number, level: number) => `${level}:${iova}`;
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
@@ -227,7 +231,8 @@ export class DescriptorModel {
 
   /** A map over mapped leaves: each is told MAP and stays as it is (MAP-4). */
   mapOverMapped(iova: number, size: number, write: boolean): void {
-    for (const leaf of this.leavesIn(iova, size)) this.leafEvent(leaf, { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true });
+    const event: LeafEvent = { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true };
+    for (const leaf of this.leavesIn(iova, size)) this.leafEvent(leaf, event);
   }
 
   /** Whether a cached entry covers `iova`. */
@@ -237,9 +242,10 @@ export class DescriptorModel {
 
   /** The implementation created these leaves for one map call (MAP-1..5). */
   map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
+    const event: LeafEvent = { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true };
     for (const { iova, level, oa } of created) {
       const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.t.leaf.initial };
-      this.leafEvent(leaf, { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true });
+      this.leafEvent(leaf, event);
     }
   }
 
@@ -248,7 +254,7 @@ export class DescriptorModel {
     const dirty: { iova: number; size: number }[] = [];
     for (const leaf of this.leavesIn(iova, size)) {
       if (leafStateOf(leaf.snap).state === 'writableDirty') dirty.push({ iova: leaf.iova, size: leaf.size });
-      this.leafEvent(leaf, { type: 'UNMAP' });
+      this.leafEvent(leaf, UNMAP);
       this.deleteLeaf(leaf);
     }
     for (const e of [...this.tlb.values()]) {
@@ -350,7 +356,7 @@ export class DescriptorModel {
         continue;
       }
       // CLEAR-1 on a dirty leaf, CLEAR-2 on any other: the machine decides.
-      this.leafEvent(leaf, { type: 'CLEAR_DIRTY' });
+      this.leafEvent(leaf, CLEAR_DIRTY);
       for (const e of [...this.tlb.values()]) {
         if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
         this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
@@ -440,7 +446,7 @@ export class DescriptorModel {
         this.splitForTracking = [];
         return;
       case 'markWritableDirty':
-        for (const leaf of this.leaves.values()) this.leafEvent(leaf, { type: 'SET_DIRTY' });
+        for (const leaf of this.leaves.values()) this.leafEvent(leaf, SET_DIRTY);
         return;
     }
   }

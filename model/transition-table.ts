@@ -64,6 +64,8 @@ export class TransitionTable<M extends AnyStateMachine> {
   private readonly table = new Map<string, TableEntry<M>>();
   /** The same entries by snapshot object, then event key: the model steps the table's own (shared) snapshots, so the hot path needs no state key. */
   private readonly bySnapshot = new Map<unknown, Map<string, TableEntry<M>>>();
+  private lastEvent: unknown;
+  private lastKey = '';
 
   constructor(
     readonly machine: M,
@@ -111,7 +113,12 @@ export class TransitionTable<M extends AnyStateMachine> {
    * it is compiled, so runs in one process can share it.
    */
   step(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>, covered?: Set<string>): TableEntry<M> {
-    const entry = this.bySnapshot.get(snapshot)?.get(eventKey(event)) ?? this.table.get(`${stateKey(snapshot)}|${eventKey(event)}`);
+    // A loop steps many leaves with one event object: its key is computed once (a pure memo; events are never changed).
+    if (event !== this.lastEvent) {
+      this.lastEvent = event;
+      this.lastKey = eventKey(event);
+    }
+    const entry = this.bySnapshot.get(snapshot)?.get(this.lastKey) ?? this.table.get(`${stateKey(snapshot)}|${this.lastKey}`);
     if (entry === undefined) throw new Error(`${this.machine.id}: no table entry for ${JSON.stringify(event)} in ${stateKey(snapshot)} (event outside the alphabet?)`);
     if (covered !== undefined) for (const t of entry.transitions) covered.add(t);
     return entry;
