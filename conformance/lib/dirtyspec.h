@@ -51,7 +51,7 @@ extern "C" {
 #define DIRTYSPEC_ORDER_SEQ_CST 5
 #define DIRTYSPEC_ORDER_PLAIN 6
 
-/* SMMU commands (ARM IHI 0070 G.b §4.4, §4.5, §4.7), as the kit's port takes them. */
+/* SMMU commands (ARM IHI 0070 E.a §4.4, §4.7), as the kit's port takes them. */
 #define DIRTYSPEC_CMD_TLBI_NH_VA 1   /* asid, iova, size */
 #define DIRTYSPEC_CMD_TLBI_NH_ASID 2 /* asid */
 #define DIRTYSPEC_CMD_CFGI_CD 3      /* stream_id */

@@ -9,12 +9,12 @@
  */
 #include "arm-smmu-domain.h"
 
-/* ARM IHI 0070 G.b §6.3.1: SMMU_IDR0.HTTU, bits 7:6; §6.3.4: SMMU_IDR3.BBML, bits 12:11. */
+/* ARM IHI 0070 E.a §6.3.1: SMMU_IDR0.HTTU, bits 7:6; §6.3.4: SMMU_IDR3.BBML, bits 12:11. */
 #define IDR0_HTTU GENMASK(7, 6)
 #define IDR0_HTTU_ACCESS_DIRTY 2
 #define IDR3_BBML GENMASK(12, 11)
 
-/* arm-smmu-v3.h: context descriptor word 0 and word 1 (ARM IHI 0070 G.b §5.4). */
+/* arm-smmu-v3.h: context descriptor word 0 and word 1 (ARM IHI 0070 E.a §5.4). */
 #define CTXDESC_CD_0_TCR_T0SZ GENMASK_ULL(5, 0)
 #define CTXDESC_CD_0_TCR_IPS GENMASK_ULL(34, 32)
 #define CTXDESC_CD_0_V BIT_ULL(31)
