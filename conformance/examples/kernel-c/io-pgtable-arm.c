@@ -2,7 +2,7 @@
 /*
  * An ARM LPAE stage-1 page table (4 KiB granule, 48-bit IOVA, levels 0 to 3) in the
  * manner of Linux drivers/iommu/io-pgtable-arm.c (v6.12: arm_lpae_map_pages,
- * __arm_lpae_unmap, arm_lpae_read_and_clear_dirty, __arm_lpae_iopte_walk), with the
+ * __arm_lpae_unmap, arm_lpae_read_and_clear_dirty, __arm_lpae_iopte_walk_dirty), with the
  * block split and merge that page-granular dirty tracking needs. This is an example
  * written for dirtyspec, not the kernel's file; it is built with dirtyspec/linux.h, so
  * every descriptor access below is an access to the kit's memory, and the kit may let
@@ -401,7 +401,7 @@ int arm_lpae_merge_pages(struct arm_lpae_io_pgtable *data, unsigned long iova, i
 }
 
 /*
- * __arm_lpae_iopte_walk with the dirty visitor: every writable-dirty leaf overlapping
+ * __arm_lpae_iopte_walk_dirty with io_pgtable_visit_dirty: every writable-dirty leaf overlapping
  * [start, end) is recorded whole; unless NO_CLEAR, one wholly inside the range is made
  * writable-clean (set AP[2], atomically) and gathered for the invalidation. A leaf
  * reaching outside the range is reported and left dirty (Linux clears it too, and loses
