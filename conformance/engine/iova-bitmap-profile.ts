@@ -68,45 +68,140 @@ export class KitBuffer implements KitUserBuffer {
 
 export interface IovaBitmapScenario {
   readonly args: IovaBitmapArgs;
-  /** Pages of user memory around the bitmap. */
+  /** Bytes of user memory around the bitmap (whole pages). */
   readonly bufferSize: number;
   readonly sets: readonly { iova: bigint; length: bigint }[];
+  /** User pages of the buffer that cannot be pinned (not mapped): pinning them fails. */
+  readonly unpinnable?: readonly number[];
 }
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
+/** The invalid-argument classes, in the order the rules check them (IOVA-BITMAP-1, -5, -4). */
+export const IOVA_BITMAP_FAULTS = ['pageSize', 'lengthZero', 'overflow', 'iovaUnaligned', 'lengthUnaligned', 'bitmapShort'] as const;
+export type IovaBitmapFault = (typeof IOVA_BITMAP_FAULTS)[number];
+/** The rule that refuses each class. */
+const FAULT_RULE: Record<IovaBitmapFault, string> = { pageSize: 'IOVA-BITMAP-1', lengthZero: 'IOVA-BITMAP-5', overflow: 'IOVA-BITMAP-5', iovaUnaligned: 'IOVA-BITMAP-5', lengthUnaligned: 'IOVA-BITMAP-5', bitmapShort: 'IOVA-BITMAP-4' };
+/** Pairs of faults in one call whose refusals differ in errno or rule, so the order of the checks shows. */
+const FAULT_PAIRS: readonly (readonly [IovaBitmapFault, IovaBitmapFault])[] = [
+  ['pageSize', 'overflow'],
+  ['overflow', 'iovaUnaligned'],
+  ['overflow', 'lengthUnaligned'],
+  ['overflow', 'bitmapShort'],
+  ['lengthZero', 'bitmapShort'],
+  ['iovaUnaligned', 'bitmapShort'],
+];
+
+/** Where a recording's start or end lies relative to a page edge. */
+type EdgeKind = 'edge' | 'inside' | 'plus1' | 'minus1';
+/** Which bit a recording starts or ends at: any bit (a little past the range too), or one at a user-page (window) edge. */
+type BitPick = { at: 'any'; bit: number } | { at: 'userPageEdge'; k: number; before: boolean } | { at: 'windowEdge'; k: number; before: boolean } | { at: 'first' } | { at: 'last' };
+
+const edgeKind = fc.constantFrom<EdgeKind>('edge', 'edge', 'inside', 'plus1', 'minus1');
+const bitPick: fc.Arbitrary<BitPick> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ at: fc.constant('any' as const), bit: fc.integer({ min: -2, max: 40_002 }) }) },
+  { weight: 2, arbitrary: fc.record({ at: fc.constant('userPageEdge' as const), k: fc.nat(2), before: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ at: fc.constant('windowEdge' as const), k: fc.nat(2), before: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.constant({ at: 'first' as const }) },
+  { weight: 1, arbitrary: fc.constant({ at: 'last' as const }) },
+);
+
+/** Page sizes mostly 4 KiB to 2 MiB, a tail of huge ones (the 2^58..2^63 edge where 64 * page_size wraps); shrinks toward 4 KiB. */
+const pgshiftArb = fc.oneof({ withCrossShrink: true }, { weight: 12, arbitrary: fc.integer({ min: 12, max: 21 }) }, { weight: 2, arbitrary: fc.integer({ min: 22, max: 63 }) }, { weight: 1, arbitrary: fc.constantFrom(30, 57, 58, 62, 63) });
+
+const INVALID_PAGE_SIZES = [0n, 1n, 2048n, 4097n, 3n * 4096n, (1n << 63n) + 4096n, U64_MAX];
+
 function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
   return fc
     .record({
-      pgshift: fc.oneof(fc.constantFrom(12, 21, 30, 63), fc.integer({ min: 12, max: 63 })),
-      pages: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 40_000 }), fc.constantFrom(32768, 32769, 65536)),
-      offset: fc.oneof(fc.constantFrom(0, 1, 7, 8, 4095, 4104), fc.nat(3 * PAGE)),
-      maxPinnedPages: fc.integer({ min: 1, max: 3 }),
-      base: fc.nat(1000),
-      short: fc.constantFrom(0, 0, 0, 8),
-      sets: fc.array(fc.record({ from: fc.integer({ min: -2, max: 40_002 }), pages: fc.integer({ min: 1, max: 40_000 }), sub: fc.nat(4095), partial: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+      pgshift: pgshiftArb,
+      pages: fc.oneof({ withCrossShrink: true }, fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 40_000 }), fc.constantFrom(32768, 32769, 65536)),
+      offset: fc.oneof({ withCrossShrink: true }, fc.constantFrom(0, 1, 7, 8, 4095, 4104), fc.nat(3 * PAGE)),
+      maxPinnedPages: fc.constantFrom(1, 1, 2, 2, 3, 512),
+      base: fc.oneof({ withCrossShrink: true }, fc.nat(1000), fc.constant(-1)),
+      // Steady rates: a valid call most of the time, each invalid class about 2.5%, a pair about 6%.
+      fault: fc.oneof(
+        { weight: 30, arbitrary: fc.constant(undefined) },
+        { weight: 5, arbitrary: fc.constantFrom(...IOVA_BITMAP_FAULTS.map((f) => [f] as const)) },
+        { weight: 3, arbitrary: fc.constantFrom(...FAULT_PAIRS) },
+      ),
+      faultPick: fc.nat(1 << 20),
+      spare: fc.constantFrom(0, 0, 0, 8, 1),
+      sets: fc.array(fc.record({ from: bitPick, to: bitPick, startAt: edgeKind, endAt: edgeKind, sub: fc.bigInt({ min: 0n, max: U64_MAX }) }), { minLength: 1, maxLength: 6 }),
+      unpinnable: fc.option(fc.uniqueArray(fc.nat(3), { minLength: 1, maxLength: 2 }), { freq: 8, nil: undefined }),
     })
-    .map(({ pgshift, pages, offset, maxPinnedPages, base, short, sets }) => {
+    .map(({ pgshift, pages, offset, maxPinnedPages, base, fault, faultPick, spare, sets, unpinnable }) => {
       const pageSize = 1n << BigInt(pgshift);
-      // Keep the range inside the u64 space for most page sizes (2^63 leaves room for 2 pages).
-      const room = (1n << 64n) / pageSize;
-      const first = BigInt(base) % room;
-      const npages = Math.max(1, Math.min(pages, Number(room - first)));
-      const iova = first * pageSize;
-      const length = BigInt(npages) * pageSize;
+      // Pages in the u64 space; a length is at most room - 1 pages (a u64).
+      const room = (1n << 64n) >> BigInt(pgshift);
+      let npages = Math.max(1, Math.min(pages, Number(room - 1n)));
+      const faults: readonly IovaBitmapFault[] = fault ?? [];
+      if (faults.includes('overflow') && npages < 2 && room > 2n) npages = 2;
+      // base -1: the range ends on the last byte of the u64 space (iova + length - 1 = 2^64 - 1, valid).
+      let first = base < 0 ? room - BigInt(npages) : BigInt(base) % (room - BigInt(npages) + 1n);
+      let iova = first * pageSize;
+      const length0 = BigInt(npages) * pageSize;
+      if (faults.includes('overflow')) {
+        // Past 2^64 by 1..npages-1 pages; at page size 2^63 no aligned range can, so an unaligned one does (overflow is checked first).
+        first = room - BigInt(npages) + 1n + BigInt(faultPick % Math.max(1, npages - 1));
+        iova = npages >= 2 ? first * pageSize : U64_MAX - 10n;
+      }
+      let length = length0;
       const need = Math.ceil(npages / 64) * 8;
-      const bitmapSize = need - short;
-      const bufferSize = Math.ceil((offset + need + 16) / PAGE) * PAGE;
+      let bitmapSize = need + spare;
+      const delta = [1n, pageSize / 2n, pageSize - 1n, 4096n][faultPick % 4]! % pageSize || 1n;
+      let ps = pageSize;
+      for (const f of faults) {
+        if (f === 'pageSize') ps = INVALID_PAGE_SIZES[faultPick % INVALID_PAGE_SIZES.length]!;
+        if (f === 'lengthZero') length = 0n;
+        if (f === 'iovaUnaligned') iova = iova + delta <= U64_MAX ? iova + delta : iova - (pageSize - delta);
+        if (f === 'lengthUnaligned') length = length > delta && faultPick % 2 === 0 ? length - delta : length + delta;
+        if (f === 'bitmapShort') bitmapSize = [need - 8, 0, need - 1][faultPick % 3]!;
+      }
+      const bufferSize = Math.ceil((offset + Math.max(need, bitmapSize) + 16) / PAGE) * PAGE;
+      const firstUserPage = Math.floor(offset / PAGE);
+      const userEdgeByte = (PAGE - (offset % PAGE)) % PAGE;
+      const bitOf = (p: BitPick): number => {
+        switch (p.at) {
+          case 'any':
+            return Math.min(p.bit, npages + 2);
+          case 'first':
+            return 0;
+          case 'last':
+            return npages - 1;
+          case 'userPageEdge':
+            return (userEdgeByte + p.k * PAGE) * 8 - (p.before ? 1 : 0);
+          case 'windowEdge':
+            return (userEdgeByte + (p.k + 1) * maxPinnedPages * PAGE - (userEdgeByte === 0 ? 0 : PAGE)) * 8 - (p.before ? 1 : 0);
+        }
+      };
+      const at = (bit: number, kind: EdgeKind, sub: bigint): bigint => {
+        const edge = iova + BigInt(bit) * pageSize;
+        switch (kind) {
+          case 'edge':
+            return edge;
+          case 'inside':
+            return edge + (pageSize > 2n ? 1n + (sub % (pageSize - 2n)) : 0n);
+          case 'plus1':
+            return edge + 1n;
+          case 'minus1':
+            return edge - 1n;
+        }
+      };
+      // Arguments are u64 in the kernel (and on the protocol's wire): clamp, never wrap.
+      const u64 = (v: bigint) => (v < 0n ? 0n : v > U64_MAX ? U64_MAX : v);
       return {
-        args: { iova, length, pageSize, offset, bitmapSize, maxPinnedPages },
+        args: { iova, length, pageSize: ps, offset, bitmapSize, maxPinnedPages },
         bufferSize,
         sets: sets.map((s) => {
-          const first = BigInt(Math.min(Math.max(s.from, -2), npages + 2));
-          const at = iova + first * pageSize + (s.partial ? BigInt(s.sub) : 0n);
-          const len = BigInt(Math.min(s.pages, npages + 4)) * pageSize - (s.partial ? BigInt(s.sub) : 0n);
-          // Arguments are u64 in the kernel (and on the protocol's wire): clamp, never wrap.
-          return { iova: at < 0n ? 0n : at > U64_MAX ? U64_MAX : at, length: len < 1n ? 1n : len > U64_MAX ? U64_MAX : len };
+          let [a, b] = [bitOf(s.from), bitOf(s.to)];
+          if (b < a) [a, b] = [b, a];
+          const start = u64(at(a, s.startAt, s.sub));
+          // The end is exclusive: 'edge' ends on the edge after page b, the others end inside page b or just past it.
+          const end = u64(at(b + (s.endAt === 'edge' || s.endAt === 'minus1' ? 1 : 0), s.endAt === 'inside' ? 'inside' : s.endAt, s.sub >> 7n));
+          return { iova: start, length: end > start ? end - start : 1n };
         }),
+        ...(unpinnable === undefined ? {} : { unpinnable: unpinnable.map((k) => firstUserPage + k).filter((p) => p * PAGE < bufferSize) }),
       };
     });
 }

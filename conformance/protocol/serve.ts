@@ -5,7 +5,7 @@
 // harness would be: a callback blocks until the kit's answer line has been read.
 import { readSync, writeSync } from 'node:fs';
 import type { Adapter, IovaBitmapInstance, KitMemory, KitSmmuPort, KitUserBuffer, SmmuCommand, SmmuDriver, SmmuHw, VfioType1Instance } from '../adapters/types.ts';
-import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from './codec.ts';
+import { bytesFromWire, bytesToWire, maskToWire, u64FromWire, u64ToWire } from './codec.ts';
 import { PROTOCOL_VERSION } from './peer.ts';
 
 type Msg = Record<string, unknown> & { op?: string };
@@ -80,11 +80,11 @@ function remoteMemory(cb: CallbackPort): KitMemory & { hook: () => void; frameWo
     },
     frameCount: 0,
     load: (address) => big(cb.call('memory.load', { address })),
-    store: (address, value) => void cb.call('memory.store', { address, value: u64ToWire(value) }),
-    exchange: (address, value) => big(cb.call('memory.exchange', { address, value: u64ToWire(value) })),
-    compareExchange: (address, expected, replacement) => big(cb.call('memory.compareExchange', { address, expected: u64ToWire(expected), replacement: u64ToWire(replacement) })),
-    fetchOr: (address, mask) => big(cb.call('memory.fetchOr', { address, mask: u64ToWire(mask) })),
-    fetchAnd: (address, mask) => big(cb.call('memory.fetchAnd', { address, mask: u64ToWire(mask) })),
+    store: (address, value) => void cb.call('memory.store', { address, value: maskToWire(value) }),
+    exchange: (address, value) => big(cb.call('memory.exchange', { address, value: maskToWire(value) })),
+    compareExchange: (address, expected, replacement) => big(cb.call('memory.compareExchange', { address, expected: maskToWire(expected), replacement: maskToWire(replacement) })),
+    fetchOr: (address, mask) => big(cb.call('memory.fetchOr', { address, mask: maskToWire(mask) })),
+    fetchAnd: (address, mask) => big(cb.call('memory.fetchAnd', { address, mask: maskToWire(mask) })),
     allocFrame: () => cb.call('memory.allocFrame') as number,
     freeFrame: (address) => void cb.call('memory.freeFrame', { address }),
   };
