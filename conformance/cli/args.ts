@@ -1,5 +1,7 @@
 // Flag parsing shared by the commands: node:util parseArgs for the tokens, and our own
 // rules and messages on top, so every mistake names the flag and what it needs.
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 /** A mistake in how the command was called: printed without a stack trace, exit status 2. */
@@ -79,6 +81,25 @@ export function stringFlag(flags: ParsedFlags, name: string): string | undefined
   const v = flags.strings.get(name)?.[0];
   if (v !== undefined && v === '') throw new UsageError(`--${name} needs a non-empty value`);
   return v;
+}
+
+/**
+ * A report file flag (--json, --junit, --html): its path, checked before any work so that
+ * a long run does not end in a report it cannot write. The folder must exist: a mistyped
+ * path is an error naming it, never a folder created on the way.
+ */
+export function reportFileFlag(flags: ParsedFlags, name: string): string | undefined {
+  const file = stringFlag(flags, name);
+  if (file === undefined) return undefined;
+  const folder = dirname(resolve(file));
+  let isFolder: boolean;
+  try {
+    isFolder = statSync(folder).isDirectory();
+  } catch {
+    throw new UsageError(`--${name} ${file}: the folder ${folder} does not exist (create it first; dirtyspec does not create folders)`);
+  }
+  if (!isFolder) throw new UsageError(`--${name} ${file}: ${folder} is not a folder`);
+  return file;
 }
 
 /** An integer flag in [min, max], or `fallback` when absent. */

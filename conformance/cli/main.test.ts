@@ -1,6 +1,6 @@
 // The command line: usage errors exit 2 with a message naming the flag and no stack
 // trace; `list` prints the catalogue; a real run returns a verdict's exit status.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -86,8 +86,8 @@ test('list: profiles, every requirement with text and source, the mutants', asyn
 });
 
 test('a real run of smmu-driver: a verdict exit status, the report, JSON and JUnit files', async () => {
-  const json = join(dir, 'out', 'report.json');
-  const junit = join(dir, 'out', 'report.xml');
+  const json = join(dir, 'report.json');
+  const junit = join(dir, 'report.xml');
   const r = await cli('run', '--profile', 'smmu-driver', '--runs', '5', '--seed', '1', '--json', json, '--junit', junit);
   assert.ok([0, 1, 2].includes(r.status), `status ${r.status}`);
   assert.match(r.out, /^profile smmu-driver \(adapter reference\): (conforms|DOES NOT CONFORM|UNDECIDED) {2}— \d+ runs, \d+ commands, [\d.]+ s, seed 1\n/);
@@ -119,6 +119,23 @@ test('mutants: a fixed seed per mutant, a kill table and its summary line', asyn
   assert.equal(Object.keys(row).filter((k) => ['name', 'class', 'profile', 'killed', 'seconds', 'counterexampleLength'].includes(k)).length, 6);
   assert.is(row.name, 'clear-without-tlbi');
   assert.is(r.status, row.verdict === 'undecided' ? 2 : row.killed ? 0 : 1);
+});
+
+test('a report file in a folder that does not exist is a usage error naming the path, before the run; no folder is created', async () => {
+  const missing = join(dir, 'no-such-folder', 'deeper');
+  for (const [argv, flag] of [
+    [['run', '--profile', 'iova-bitmap', '--runs', '1', '--json', join(missing, 'x.json')], '--json'],
+    [['run', '--profile', 'iova-bitmap', '--runs', '1', '--junit', join(missing, 'x.xml')], '--junit'],
+    [['run', '--profile', 'iova-bitmap', '--runs', '1', '--html', join(missing, 'x.html')], '--html'],
+    [['mutants', '--mutant', 'clear-without-tlbi', '--runs', '1', '--json', join(missing, 'm.json')], '--json'],
+    [['mutants', '--mutant', 'clear-without-tlbi', '--runs', '1', '--html', join(missing, 'm.html')], '--html'],
+  ] as const) {
+    const r = await cli(...argv);
+    assert.is(r.status, 2, argv.join(' '));
+    assert.match(r.err, new RegExp(`${flag} ${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/\\S+: the folder ${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} does not exist`), argv.join(' '));
+    assert.is(r.out, '', 'nothing ran');
+    assert.not.ok(existsSync(missing), 'no folder created');
+  }
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,14 +2,13 @@
 // A mutant is killed when its verdict is "does not conform"; the suite is only as good
 // as the mutants it kills. Each mutant runs with a seed derived from its name, so a
 // kill table is reproducible.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { PROFILES } from '../adapters/types.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { mutants as zoo, type BugClass, type Mutant } from '../mutants/index.ts';
 import { unique } from '../report/common.ts';
 import { htmlMutantsReport } from '../report/html.ts';
-import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, stringFlag, type Io } from './args.ts';
+import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, reportFileFlag, type Io } from './args.ts';
 import { DEFAULT_MAX_COMMANDS, DEFAULT_TIMEOUT_MS, MAX_COMMANDS, MAX_RUNS, MAX_TIMEOUT_MS, runProfileSafely } from './run.ts';
 
 /** Sequences per mutant when --runs is not given. */
@@ -149,8 +148,8 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
   const runs = intFlag(flags, 'runs', 1, MAX_RUNS, DEFAULT_MUTANT_RUNS);
   const timeoutMs = intFlag(flags, 'timeout', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
   const maxCommands = intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS);
-  const json = stringFlag(flags, 'json');
-  const html = stringFlag(flags, 'html');
+  const json = reportFileFlag(flags, 'json');
+  const html = reportFileFlag(flags, 'html');
   const selected = zoo.filter((m) => (profiles.length === 0 || profiles.includes(m.profile)) && (names.length === 0 || names.includes(m.name)));
   if (selected.length === 0) throw new UsageError(`no mutant matches ${[...profiles.map((p) => `--profile ${p}`), ...names.map((n) => `--mutant ${n}`)].join(' ')}`);
 
@@ -178,7 +177,6 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
   let status: number = rows.some((r) => r.verdict === 'undecided' && !r.killed) ? 2 : rows.every((r) => r.killed) ? 0 : 1;
   if (json !== undefined) {
     try {
-      await mkdir(dirname(json), { recursive: true });
       await writeFile(json, mutantsJson(rows));
     } catch (e) {
       io.err(`dirtyspec mutants: could not write the --json report to ${json}: ${(e as Error).message}\n`);
@@ -189,7 +187,6 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
     const entries = outcomes.map(({ mutant, result }, i) => ({ name: mutant.name, bugClass: mutant.bugClass, profile: mutant.profile, description: mutant.description, killed: rows[i]!.killed, result }));
     try {
       const text = await htmlMutantsReport(entries, { runs, summary: summaryLine(rows), ...(maxCommands === DEFAULT_MAX_COMMANDS ? {} : { maxCommands }) });
-      await mkdir(dirname(html), { recursive: true });
       await writeFile(html, text);
     } catch (e) {
       io.err(`dirtyspec mutants: could not write the --html report to ${html}: ${(e as Error).message}\n`);

@@ -1,8 +1,7 @@
 // `dirtyspec run`: the conformance suite against the reference adapters or a third
 // party's (--adapter), one profile after another, with the human report on stdout and
 // optionally JSON and JUnit reports in files.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { loadAdapters, referenceAdapters } from '../adapters/registry.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { LoopbackChannel } from '../protocol/channel.ts';
@@ -18,7 +17,7 @@ import { jsonReport, type JsonCampaignInfo } from '../report/json.ts';
 import { junitReport } from '../report/junit.ts';
 import { RUNS_PER_WORKER, campaignInfo, runCampaign, workerCount } from '../campaign/campaign.ts';
 import { BLOCK_RUNS, PlanError, parseShard, planCampaign, type Plan, type Shard } from '../campaign/plan.ts';
-import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, stringFlag, type Io } from './args.ts';
+import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, reportFileFlag, stringFlag, type Io } from './args.ts';
 
 export { runProfileSafely } from '../campaign/run-unit.ts';
 
@@ -147,9 +146,9 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   if (shard !== undefined && replay !== undefined) throw new UsageError('--replay replays one block: give --block (as the replay command prints it), not --shard');
   if (block !== undefined && seed === undefined) throw new UsageError('--block needs --seed (the seed of the campaign the block belongs to)');
   if (libPath !== undefined && (shard ?? block) !== undefined) throw new UsageError(`--lib runs its own campaign in a child process, without blocks: --${shard !== undefined ? 'shard' : 'block'} does not apply to it yet`);
-  const json = stringFlag(flags, 'json');
-  const junit = stringFlag(flags, 'junit');
-  const html = stringFlag(flags, 'html');
+  const json = reportFileFlag(flags, 'json');
+  const junit = reportFileFlag(flags, 'junit');
+  const html = reportFileFlag(flags, 'html');
   return {
     profiles,
     runs: intFlag(flags, 'runs', 1, MAX_RUNS, DEFAULT_RUNS),
@@ -192,7 +191,7 @@ export function freshSeed(): number {
 
 async function writeReport(io: Io, command: string, flag: string, file: string, text: string): Promise<boolean> {
   try {
-    await mkdir(dirname(file), { recursive: true });
+    // No folder is created: the flags were checked (reportFileFlag), and a folder gone since is an error too.
     await writeFile(file, text);
     return true;
   } catch (e) {

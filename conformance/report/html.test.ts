@@ -2,7 +2,7 @@
 // violating step marked, the machines as inline SVG with the path highlighted), escaping
 // of everything that comes from the run, self-containment (no URL it would fetch), and
 // a size that grows with the counterexample, not with the commands run.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -216,6 +216,7 @@ test('run --html and mutants --html write the file; a file that cannot be writte
   const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-html-'));
   try {
     const run = capture();
+    mkdirSync(join(dir, 'sub'));
     assert.is(await main(['run', '--profile', 'vfio-type1', '--runs', '3', '--seed', '1', '--html', join(dir, 'sub', 'run.html')], run.io), 0, run.err());
     const doc = readFileSync(join(dir, 'sub', 'run.html'), 'utf8');
     assert.match(doc, /<section class="profile" id="p-vfio-type1" data-profile="vfio-type1" data-verdict="conforms">/);
@@ -228,7 +229,7 @@ test('run --html and mutants --html write the file; a file that cannot be writte
     assert.match(m, /class="edge[^"]*taken/);
     const bad = capture();
     assert.is(await main(['run', '--profile', 'iova-bitmap', '--runs', '1', '--seed', '1', '--html', join(dir, 'mutants.html', 'x.html')], bad.io), 2);
-    assert.match(bad.err(), /could not write the --html report/);
+    assert.match(bad.err(), /--html .*mutants\.html\/x\.html: .*mutants\.html is not a folder/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
