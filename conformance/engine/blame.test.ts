@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { findMutant } from '../mutants/index.ts';
 import { runProfile } from './run-profile.ts';
 
-test('[VFIO-CLEAR-5] CLEAR_BITMAP clearing pages it was not given is blamed on CLEAR_BITMAP (vfio-clear-whole-range), with the report that saw the loss', async () => {
+test('CLEAR_BITMAP clearing pages it was not given is blamed on CLEAR_BITMAP (vfio-clear-whole-range), with the report that saw the loss', async () => {
   const m = findMutant('vfio-clear-whole-range')!;
   const r = await runProfile(m.adapter, { runs: 1000, seed: 1, timeoutMs: 5000, maxCommands: 30 });
   assert.is(r.verdict, 'does-not-conform');
@@ -14,7 +14,7 @@ test('[VFIO-CLEAR-5] CLEAR_BITMAP clearing pages it was not given is blamed on C
   assert.equal(r.requirements.find((q) => q.id === 'VFIO-CLEAR-5')?.verdict, 'fail');
 });
 
-test('[NOLOSS-1] a report that drops an owed page no clear had to keep is blamed on the report itself', async () => {
+test('a report that drops an owed page no clear had to keep is blamed on the report itself', async () => {
   const m = findMutant('vfio-unmap-drops-dirty')!;
   const r = await runProfile(m.adapter, { runs: 1000, seed: 1, timeoutMs: 5000, maxCommands: 30 });
   assert.is(r.verdict, 'does-not-conform');

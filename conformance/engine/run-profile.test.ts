@@ -19,7 +19,7 @@ test('[HTTU-2] [NOLOSS-1] the reference conforms on both profiles in a short run
   }
 });
 
-test('[IOTLB-9] --replay reproduces a failure exactly: same steps, same violation', async () => {
+test('--replay reproduces a failure exactly: same steps, same violation', async () => {
   const mutant = findMutant('clear-without-tlbi')!;
   const first = await runProfile(mutant.adapter, { ...quick, seed: 5 });
   assert.is(first.verdict, 'does-not-conform');
@@ -30,7 +30,7 @@ test('[IOTLB-9] --replay reproduces a failure exactly: same steps, same violatio
   assert.ok(first.counterexample!.steps.length <= 12, `counterexample of ${first.counterexample!.steps.length} steps`);
 });
 
-test('[IOTLB-8] a directed failure replays by its name', async () => {
+test('a directed failure replays by its name', async () => {
   const r = await runProfile(referenceAdapters['smmu-hw'], { ...quick, seed: 0, path: 'directed:iotlbEntry/staleDirty --EVICT#0' });
   assert.is(r.verdict, 'conforms');
   assert.is(r.runs, 1);
@@ -79,7 +79,7 @@ test('[HTTU-2] the spec is load-bearing: changing one transition makes the refer
   assert.is(back.verdict, 'conforms');
 });
 
-test('[FAULT-3] a requirement no step reached is listed as not reached, never as passed', async () => {
+test('a requirement no step reached (FAULT-3 in smmu-driver) is listed as not reached, never as passed', async () => {
   // A driver under test never leaves a writable-clean leaf behind a CD with HD=0 (FAULT-3):
   // only the kit, as the driver of the smmu-hw profile, puts the hardware there.
   const r = await runProfile(referenceAdapters['smmu-driver'], { runs: 30, seed: 1, timeoutMs: 2000, maxCommands: 30 });

@@ -20,13 +20,13 @@ function driverWith(name: string, patch: (d: SmmuDriver) => Partial<SmmuDriver>)
   };
 }
 
-test('[NOLOSS-1] an adapter whose readAndClearDirty throws is undecided, with the message', async () => {
+test('an adapter whose readAndClearDirty throws is undecided, with the message', async () => {
   const r = await runProfile(driverWith('thrower', () => ({ readAndClearDirty: async () => { throw new Error('boom'); } })), options);
   assert.is(r.verdict, 'undecided');
   assert.match(r.undecided!.message, /readAndClearDirty threw: Error: boom/);
 });
 
-test('[NOLOSS-1] an adapter that never answers is undecided after the time limit', async () => {
+test('an adapter that never answers is undecided after the time limit', async () => {
   const started = Date.now();
   const r = await runProfile(driverWith('hang', () => ({ setDirtyTracking: () => new Promise<number>(() => {}) })), options);
   assert.is(r.verdict, 'undecided');
@@ -34,7 +34,7 @@ test('[NOLOSS-1] an adapter that never answers is undecided after the time limit
   assert.ok(Date.now() - started < 5000, 'one time-out stops the run');
 });
 
-test('[BITMAP-1] a dirty bitmap of the wrong length is undecided, naming the lengths', async () => {
+test('a dirty bitmap of the wrong length is undecided, naming the lengths', async () => {
   const r = await runProfile(
     driverWith('short-bitmap', (d) => ({
       async readAndClearDirty(iova, size, flags) {
@@ -48,7 +48,7 @@ test('[BITMAP-1] a dirty bitmap of the wrong length is undecided, naming the len
   assert.match(r.undecided!.message, /dirty bitmap of \d+ bytes; \d+ pages need exactly \d+ bytes/);
 });
 
-test('[PTE-1] a non-integer errno and a malformed DMA outcome are undecided', async () => {
+test('a non-integer errno and a malformed DMA outcome are undecided', async () => {
   const r = await runProfile(driverWith('bad-errno', () => ({ map: async () => 'ok' as unknown as number })), options);
   assert.is(r.verdict, 'undecided');
   assert.match(r.undecided!.message, /errno result must be 0 or a negative errno/);
@@ -66,7 +66,7 @@ test('[PTE-1] a non-integer errno and a malformed DMA outcome are undecided', as
   assert.match(h.undecided!.message, /pa must be a non-negative integer/);
 });
 
-test('[NOLOSS-1] an adapter whose create throws is undecided', async () => {
+test('an adapter whose create throws is undecided', async () => {
   const r = await runProfile({ profile: 'smmu-driver', name: 'no-create', create: async () => { throw new TypeError('nope'); } }, options);
   assert.is(r.verdict, 'undecided');
   assert.match(r.undecided!.message, /create threw: TypeError: nope/);
