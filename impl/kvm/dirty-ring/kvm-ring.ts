@@ -275,9 +275,9 @@ export class KvmDirtyRingVm {
   protected resetBatch(slot: number, offset: bigint, mask: bigint): void {
     const m = this.batchTarget(slot, offset, mask);
     if (m === undefined) return;
-    for (let i = 0n; i < 64n; i++) {
-      if (((mask >> i) & 1n) === 0n) continue;
-      const p = Number(offset + i);
+    const base = Number(offset);
+    for (let rest = mask; rest !== 0n; rest &= rest - 1n) {
+      const p = base + (BigInt.asUintN(64, rest & -rest).toString(2).length - 1);
       if (p < 0 || p >= m.npages) throw new RangeError(`reset of page ${p} outside slot 0x${slot.toString(16)} (${m.npages} pages)`);
       m.protectedPages[p] = 1;
       this.reprotected++;
