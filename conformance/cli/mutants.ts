@@ -32,7 +32,8 @@ its name, so the table is reproducible.
   -h, --help         this text
 
 exit status: 0 every mutant killed, 1 a mutant survived,
-             2 a run was undecided, or a usage error`;
+             2 a run was undecided (a crash mutant killed by its crash is a kill),
+             or a usage error`;
 
 const FLAGS = {
   profile: { type: 'string', multiple: true },
@@ -102,8 +103,17 @@ export function summaryLine(rows: readonly MutantRow[]): string {
   const killed = rows.filter((r) => r.killed);
   const med = median(killed.map((r) => r.seconds));
   const longest = killed.length === 0 ? '-' : String(Math.max(...killed.map((r) => r.counterexampleLength ?? 0)));
-  const undecided = rows.filter((r) => r.verdict === 'undecided').length;
-  return `killed ${killed.length} of ${rows.length} mutants; median seconds ${med ?? '-'}; longest counterexample ${longest}${undecided > 0 ? `; ${undecided} undecided` : ''}`;
+  const crashes = killed.filter((r) => r.verdict === 'undecided').length;
+  const undecided = rows.filter((r) => r.verdict === 'undecided' && !r.killed).length;
+  return `killed ${killed.length} of ${rows.length} mutants${crashes > 0 ? ` (${crashes} by the crash it causes)` : ''}; median seconds ${med ?? '-'}; longest counterexample ${longest}${undecided > 0 ? `; ${undecided} undecided (exit status 2)` : ''}`;
+}
+
+/**
+ * The exit status: 2 when a run was undecided (a crash mutant killed by its crash is a
+ * kill, not an undecided run), else 1 when a mutant survived, else 0.
+ */
+export function mutantsStatus(rows: readonly MutantRow[]): 0 | 1 | 2 {
+  return rows.some((r) => r.verdict === 'undecided' && !r.killed) ? 2 : rows.every((r) => r.killed) ? 0 : 1;
 }
 
 /** The kill table as aligned text, a line per mutant, then undecided reasons and the summary. */
@@ -125,8 +135,10 @@ export function killTable(rows: readonly MutantRow[]): string {
       .join('  ')
       .trimEnd();
   const out = [line(header), ...cells.map(line)];
-  const undecided = rows.filter((r) => r.undecided !== undefined);
+  const undecided = rows.filter((r) => r.undecided !== undefined && !r.killed);
   if (undecided.length > 0) out.push('', ...undecided.map((r) => `${r.name}: UNDECIDED: ${r.undecided}`));
+  const crashed = rows.filter((r) => r.undecided !== undefined && r.killed);
+  if (crashed.length > 0) out.push('', ...crashed.map((r) => `${r.name}: killed by the crash it causes: ${r.undecided}`));
   const survived = rows.filter((r) => r.verdict === 'conforms');
   if (survived.length > 0) out.push('', `survived (the suite did not find their fault): ${survived.map((r) => r.name).join(', ')}`);
   out.push('', summaryLine(rows));
@@ -174,7 +186,7 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
   }
   progress.clear();
   io.out(killTable(rows));
-  let status: number = rows.some((r) => r.verdict === 'undecided' && !r.killed) ? 2 : rows.every((r) => r.killed) ? 0 : 1;
+  let status: number = mutantsStatus(rows);
   if (json !== undefined) {
     try {
       await writeFile(json, mutantsJson(rows));
