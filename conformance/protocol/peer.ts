@@ -284,7 +284,16 @@ export class ExecPeer implements Channel {
   /** The last messages exchanged and the tail of the process's standard error. */
   diagnostics(): string {
     const tail = printable(this.stderrTail.trimEnd().split('\n').slice(-12).join('\n'), true);
-    const partial = this.buffered.length === 0 ? [] : [`  < (no newline yet) ${printable(this.buffered.slice(0, LOG_CHARS))}${this.buffered.length > LOG_CHARS ? `... (${this.buffered.length} characters)` : ''}   <- a message must end with a newline`];
+    // What the kit had not read when the session ended: whole lines (they did end with a
+    // newline), then at most one partial line, the only one without a newline yet.
+    const lines = this.buffered.split('\n');
+    const rest = lines.pop()!;
+    const cut = (text: string) => `${printable(text.slice(0, LOG_CHARS))}${text.length > LOG_CHARS ? `... (${text.length} characters)` : ''}`;
+    const partial = [
+      ...lines.slice(0, LOG_KEEP).map((l) => `  < ${cut(l)}   (not read: the session had ended)`),
+      ...(lines.length > LOG_KEEP ? [`  < ... (${lines.length - LOG_KEEP} more lines not read)`] : []),
+      ...(rest === '' ? [] : [`  < (no newline yet) ${cut(rest)}   <- a message must end with a newline`]),
+    ];
     return [
       'last messages (> kit to implementation, < implementation to kit):',
       ...(this.log.length === 0 && partial.length === 0 ? ['  (none)'] : this.log.map((l) => `  ${l}`)),
