@@ -159,7 +159,10 @@ export class DescriptorChecker {
     //    points to has its range checked whole; a leaf or an invalid entry is compared.
     const relinked: { iova: number; size: number; level: Level }[] = [];
     const tables = new Map<number, number | undefined>();
-    for (const p of [...positions.values()].sort((x, y) => x.level - y.level || x.iova - y.iova)) {
+    // Upper levels first (a relinked table covers the places below it); pages in any order.
+    const upper = [...positions.values()].filter((p) => p.level < 3).sort((x, y) => x.level - y.level || x.iova - y.iova);
+    const pages = upper.length === positions.size ? [] : [...positions.values()].filter((p) => p.level === 3);
+    for (const p of upper.length === 0 ? pages : [...upper, ...pages]) {
       const size = armLpaeBlockSize(p.level);
       if (relinked.some((r) => p.iova >= r.iova && p.iova < r.iova + r.size)) continue;
       const entry = readEntry(load, ttb0, p.iova, p.level, tables);
