@@ -1,12 +1,14 @@
 // Faulty variants of the reference KVM VM (impl/kvm/dirty-log/kvm-vm.ts), one overridden
-// step each: ways KVM's dirty log has gone wrong, or could. Several are upstream bugs
+// step each: ways KVM's dirty log has gone wrong, or could. They live here, at the gate
+// through which conformance/ reaches impl/; the profile lists them in
+// conformance/profiles/kvm-dirty-log/mutants.ts. Several are upstream bugs
 // undone: the CLEAR edge fixes 76d58e0f07ec ("KVM: fix KVM_CLEAR_DIRTY_LOG for memory
 // slots of unaligned size"), 53eac7a8f8cf (the last partial word: DIV_ROUND_UP) and
 // 4ddc9204572c (copy ALIGN(num_pages, 64) / 8 bytes, not the slot's bitmap size).
-import { KvmVm, type Memslot } from '../../../impl/kvm/dirty-log/kvm-vm.ts';
-import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
-import type { BugClass } from '../../mutants/types.ts';
-import type { KvmDirtyLogAdapter } from './adapter.ts';
+import { KvmVm, type Memslot } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import { referenceKvmDirtyLogAdapter } from '../adapters/reference.ts';
+import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
+import type { BugClass } from './types.ts';
 
 /** The TLB flush is deferred to the next dirty-log ioctl instead of done before returning. */
 export class FlushAfterReturnVm extends KvmVm {
@@ -154,11 +156,27 @@ export interface KvmDirtyLogMutant {
   readonly adapter: KvmDirtyLogAdapter;
 }
 
+/** Why each fault belongs to its class (the zoo's descriptions end with "Class <class>: why"). */
+const WHY: Record<string, string> = {
+  'kvm-flush-after-return': 'a TLB flush after the ioctl returned lets a stale writable translation outlive the protection.',
+  'kvm-get-plain-take': 'a read and a write of a word another agent updates atomically, instead of one atomic exchange.',
+  'kvm-manual-get-clears': 'a read that also clears, so pages are forgotten before the caller cleared and copied them.',
+  'kvm-initset-eager': 'the initial all-dirty state is not carried into the bitmap.',
+  'kvm-clear-last-word': "the word count rounds down at the slot's end.",
+  'kvm-clear-range-aligned': "the range check is off at the slot's end.",
+  'kvm-clear-reads-slot-bitmap': "the size read from the caller is the slot's, not the range's.",
+  'kvm-no-pml-sync': 'the hardware log is not carried into the bitmap before it is read.',
+  'kvm-fault-no-mark': 'the write fault does not carry the write into the bitmap.',
+  'kvm-clear-whole-word': "the clear's extent is the word, not the selected pages.",
+  'kvm-first-page-unchecked': 'an unaligned first_page is accepted.',
+  'kvm-move-drops-bitmap': 'the dirty state is not carried across the move.',
+};
+
 const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof KvmVm): KvmDirtyLogMutant => ({
   name,
   bugClass,
   profile: 'kvm-dirty-log',
-  description,
+  description: `${description} Class ${bugClass}: ${WHY[name] ?? 'see the class.'}`,
   adapter: referenceKvmDirtyLogAdapter(name, Impl),
 });
 
@@ -192,7 +210,12 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
   ),
   mutant('kvm-no-pml-sync', 'state-not-carried', 'GET and CLEAR skip kvm_arch_sync_dirty_log (the PML buffers are drained only when full): with a hardware dirty bit, logged writes are missing from the report.', NoPmlSyncVm),
   mutant('kvm-fault-no-mark', 'state-not-carried', 'The write fault on a write-protected leaf makes it writable without marking the page dirty: the first write after a re-protection is lost.', FaultNoMarkVm),
-  mutant('kvm-clear-whole-word', 'over-clear', 'CLEAR clears every bit of a 64-page word in which the caller selected any page: dirty pages not selected are forgotten.', ClearWholeWordVm),
+  mutant(
+    'kvm-clear-whole-word',
+    'over-clear',
+    "CLEAR clears every bit of a 64-page word in which the caller selected any page: dirty pages not selected are forgotten. Class over-clear: the clear's extent is the word, not the selected pages.",
+    ClearWholeWordVm,
+  ),
   mutant('kvm-first-page-unchecked', 'bad-input-accepted', 'CLEAR accepts a first_page that is not a multiple of 64 (rounding it down): -EINVAL expected.', FirstPageUncheckedVm),
   mutant('kvm-move-drops-bitmap', 'state-not-carried', 'Moving a logging slot zeroes its dirty bitmap: the dirty pages not yet fetched are lost.', MoveDropsBitmapVm),
 ];
