@@ -1,0 +1,57 @@
+// The iova-bitmap profile's verdicts are earned: a requirement passes only when a step ran
+// whose check could have failed, and the generator reaches every argument class and edge.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
+import { iovaBitmapCheckArgs } from '../../spec/iova-bitmap/rules.ts';
+import { runIovaBitmapProfile, scenarioArbitrary } from './iova-bitmap-profile.ts';
+
+const options = { timeoutMs: 5000, maxCommands: 20 };
+
+test('a single run passes only the requirements its steps checked: most are not reached', async () => {
+  let passed = 0;
+  let unreached = 0;
+  for (let seed = 1; seed <= 10; seed++) {
+    const r = await runIovaBitmapProfile(referenceIovaBitmapAdapter(), { ...options, runs: 1, seed });
+    assert.is(r.verdict, 'conforms');
+    passed += r.requirements.filter((x) => x.verdict === 'pass').length;
+    unreached += (r.unreached ?? []).length;
+    assert.ok((r.unreached ?? []).length >= 4, `seed ${seed}: ${(r.unreached ?? []).length} not reached`);
+  }
+  assert.ok(unreached > 1.5 * passed, `over 10 seeds: ${passed} passed, ${unreached} not reached`);
+});
+
+test('the default run reaches every iova-bitmap requirement but IOVA-BITMAP-10', async () => {
+  const r = await runIovaBitmapProfile(referenceIovaBitmapAdapter(), { ...options, runs: 1000, seed: 7 });
+  assert.is(r.verdict, 'conforms');
+  assert.equal(r.unreached ?? [], []);
+});
+
+test('generator: page sizes mostly 4 KiB..2 MiB; each refusal class and pairs of them at a steady rate; ranges ending inside a page; pin failures', () => {
+  const n = 4000;
+  const seen = { small: 0, huge: 0, einval: 0, eoverflow: 0, page: 0, short: 0, endsInside: 0, unpinnable: 0 };
+  fc.assert(
+    fc.property(scenarioArbitrary(), (sc) => {
+      const { pageSize } = sc.args;
+      if (pageSize >= 4096n && pageSize <= 1n << 21n) seen.small++;
+      if (pageSize >= 1n << 31n) seen.huge++;
+      const c = iovaBitmapCheckArgs({ iova: sc.args.iova, length: sc.args.length, pageSize, bitmapBytes: sc.args.bitmapSize });
+      if (c.errno === -22) seen.einval++;
+      if (c.errno === -75) seen.eoverflow++;
+      if ('field' in c && c.field === 'page_size') seen.page++;
+      if ('field' in c && c.field === 'bitmap.size') seen.short++;
+      if (c.errno === 0 && sc.sets.some((s) => ((s.iova + s.length - sc.args.iova) & (pageSize - 1n)) !== 0n)) seen.endsInside++;
+      if ((sc.unpinnable ?? []).length > 0) seen.unpinnable++;
+    }),
+    { numRuns: n, seed: 3 },
+  );
+  assert.ok(seen.small > 0.7 * n, `small page sizes: ${seen.small}`);
+  assert.ok(seen.huge < 0.2 * n, `page sizes >= 2^31: ${seen.huge}`);
+  for (const k of ['eoverflow', 'page', 'short'] as const) assert.ok(seen[k] > 0.02 * n, `${k}: ${seen[k]}`);
+  assert.ok(seen.einval > 0.1 * n, `einval: ${seen.einval}`);
+  assert.ok(seen.endsInside > 0.3 * n, `a recording ending inside a page: ${seen.endsInside}`);
+  assert.ok(seen.unpinnable > 0.05 * n, `pin failures: ${seen.unpinnable}`);
+});
+
+test.run();
