@@ -9,8 +9,10 @@
 //   synchronises-with, the message-passing pattern of kvm_dirty_ring_push and the
 //   collector);
 // - a relaxed load synchronises with nothing: it reads what is visible now;
-// - a thread always reads its own latest store; a later store of a thread to a location
-//   supersedes its earlier store there (coherence);
+// - coherence: every store has its place in one order per location (its issue order); a
+//   thread reads the latest store to the location that it can see (its own, or one made
+//   visible to it), and a late store that becomes visible after a later one was seen is
+//   overtaken (it never brings an older value back);
 // - a full fence (or a delay running out) makes a thread's stores visible.
 // Turned off (`delays: false`), every store is visible at once: the sequentially
 // consistent memory in which an ordering bug cannot show.
@@ -50,7 +52,7 @@ interface LastWrite {
 }
 
 export class OrderedMemory {
-  private readonly visible = new Map<number, bigint>();
+  private readonly visible = new Map<number, { value: bigint; seq: number }>();
   private readonly widths = new Map<number, Width>();
   private readonly last = new Map<number, LastWrite>();
   private pending: Pending[] = [];
@@ -81,14 +83,14 @@ export class OrderedMemory {
     this.pending = this.pending.filter((p) => !(p.thread === thread && p.addr === addr));
     if (order === 'release') {
       const carries = this.pending.filter((p) => p.thread === thread).map((p) => p.seq);
-      this.visible.set(addr, value);
+      this.visible.set(addr, { value, seq: this.seq++ });
       this.last.set(addr, { thread, carries });
       return;
     }
     const delay = this.options.delaysOn === false ? 0 : (this.options.delays?.[this.relaxedStores[thread]] ?? 0);
     this.relaxedStores[thread]++;
     if (delay <= 0) {
-      this.visible.set(addr, value);
+      this.visible.set(addr, { value, seq: this.seq++ });
       this.last.set(addr, { thread, carries: [] });
       return;
     }
@@ -103,12 +105,13 @@ export class OrderedMemory {
    */
   load(thread: RingThread, addr: number, width: Width, order: 'relaxed' | 'acquire'): bigint {
     this.check(addr, width);
-    const own = this.pending.filter((p) => p.thread === thread && p.addr === addr);
-    if (own.length > 0) return own[own.length - 1]!.value;
-    const value = this.visible.get(addr) ?? 0n;
+    const v = this.visible.get(addr);
     const w = this.last.get(addr);
-    if (order === 'acquire' && w !== undefined && w.thread !== thread && w.carries.length > 0) this.commit((p) => w.carries.includes(p.seq));
-    return value;
+    if (order === 'acquire' && v !== undefined && w !== undefined && w.thread !== thread && w.carries.length > 0) this.commit((p) => w.carries.includes(p.seq));
+    const own = this.pending.filter((p) => p.thread === thread && p.addr === addr);
+    const mine = own[own.length - 1];
+    if (mine !== undefined && (v === undefined || mine.seq > v.seq)) return mine.value;
+    return v?.value ?? 0n;
   }
 
   /** A full barrier by `thread`: all its stores become visible. */
@@ -137,7 +140,9 @@ export class OrderedMemory {
     if (now.length === 0) return;
     this.pending = this.pending.filter((p) => !now.includes(p));
     for (const p of now) {
-      this.visible.set(p.addr, p.value);
+      const v = this.visible.get(p.addr);
+      if (v !== undefined && v.seq > p.seq) continue; // overtaken by a later store already visible
+      this.visible.set(p.addr, { value: p.value, seq: p.seq });
       this.last.set(p.addr, { thread: p.thread, carries: [] });
     }
   }

@@ -41,7 +41,7 @@ import type { GuestWriteArg, KvmDirtyRingAdapter, KvmDirtyRingInstance } from '.
 export const KVM_DIRTY_RING_PROFILE = 'kvm-dirty-ring';
 
 type SizeKind = 'ok' | 'zero' | 'notPow2' | 'small' | 'big';
-type HostileKind = 'wrap' | 'badAs' | 'badId' | 'noSlot' | 'pastEnd' | 'otherPage' | 'otherSlot' | 'remark';
+type HostileKind = 'wrap' | 'badAs' | 'badId' | 'noSlot' | 'pastEnd' | 'otherPage' | 'otherSlot' | 'remark' | 'markInvalid';
 
 export interface RingScenarioConfig {
   readonly arch: RingArch;
@@ -87,7 +87,7 @@ export function ringScenarioArbitrary(maxCommands: number): fc.Arbitrary<RingSce
       }),
     },
     { weight: 4, arbitrary: fc.record({ k: fc.constant('harvest' as const), vcpu, max: fc.oneof(fc.integer({ min: 1, max: 4 }), fc.constant(1024)) }) },
-    { weight: 3, arbitrary: fc.record({ k: fc.constant('hostile' as const), vcpu, pick: fc.nat(7), kind: fc.constantFrom<HostileKind>('wrap', 'wrap', 'wrap', 'badAs', 'badId', 'noSlot', 'pastEnd', 'otherPage', 'otherSlot', 'remark') }) },
+    { weight: 3, arbitrary: fc.record({ k: fc.constant('hostile' as const), vcpu, pick: fc.nat(7), kind: fc.constantFrom<HostileKind>('wrap', 'wrap', 'wrap', 'badAs', 'badId', 'noSlot', 'pastEnd', 'otherPage', 'otherSlot', 'remark', 'markInvalid') }) },
     { weight: 3, arbitrary: fc.constant({ k: 'reset' as const }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('noVcpu' as const), slot: fc.constantFrom<0 | 1>(0, 1), offset: fc.nat(63) }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('getLog' as const), slot: fc.constantFrom<0 | 1>(0, 1) }) },
@@ -231,7 +231,8 @@ class RingRun {
     if (c.late) await this.createVcpus(c.vcpus);
     for (const e of c.enables) await this.enable(e.cap, e.size);
     if (!this.ringOn) await this.enable(c.arch === 'x86' && c.ringBytes === 8192 ? KVM_CAP_DIRTY_LOG_RING : KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 'ok');
-    if (c.withBitmap) await this.enable(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 'ok');
+    // Twice: once on, a second enable before any memslot is 0 again (KVM-RING-10).
+    if (c.withBitmap) for (let k = 0; k < 2; k++) await this.enable(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 'ok');
     if (!c.late) await this.createVcpus(c.vcpus);
     for (const [i, m] of RING_MEMSLOTS.entries()) {
       const x = this.vmStep({ type: 'CREATE_MEMSLOT' });
@@ -287,18 +288,22 @@ class RingRun {
     });
     let want = { done: writes.length, full: false };
     if (ring !== undefined) {
-      const used = (ring.dirty - ring.reset) >>> 0;
-      let u = used;
-      want = { done: 0, full: used >= ring.softLimit };
-      if (!want.full) {
-        want = { done: writes.length, full: false };
-        for (let i = 0; i < writes.length; i++) {
-          if (!pushes[i]) continue;
-          if (++u >= ring.softLimit) {
-            want = { done: i + 1, full: true };
+      // KVM checks KVM_REQ_DIRTY_RING_SOFT_FULL before each entry into the guest: with the
+      // request pending and the ring soft full it exits; a pending request on a ring no
+      // longer soft full is dropped. A push that makes the ring soft full makes the request
+      // (the vCPU machine's softFull state is the pending request).
+      let u = (ring.dirty - ring.reset) >>> 0;
+      let req = (ring.vcpu as { value: unknown }).value === 'softFull';
+      for (let i = 0; i <= writes.length; i++) {
+        if (req) {
+          if (u >= ring.softLimit) {
+            want = { done: i, full: true };
             break;
           }
+          req = false;
         }
+        if (i === writes.length) break;
+        if (pushes[i] && (u = (u + 1) >>> 0) >= ring.softLimit) req = true;
       }
     }
     const what = `KVM_RUN(vCPU ${v}): ${writes.length} writes to slot ${hex(slotCode(o.slot))} from page ${o.start} stride ${o.stride}`;
@@ -371,8 +376,10 @@ class RingRun {
   hostile(o: Extract<RingOp, { k: 'hostile' }>): void {
     const ring = this.rings[o.vcpu % this.rings.length];
     if (ring === undefined) return;
+    if (o.kind === 'markInvalid') return this.markInvalid(o.vcpu % this.rings.length, ring, o.pick);
     const waiting: number[] = [];
-    for (let i = ring.reset; i !== ring.fetch; i = (i + 1) >>> 0) waiting.push(i & (ring.entries - 1));
+    const n = (ring.fetch - ring.reset) >>> 0;
+    if (n <= ring.entries) for (let k = 0; k < n; k++) waiting.push((ring.reset + k) & (ring.entries - 1));
     if (waiting.length === 0) return;
     const at = waiting[o.pick % waiting.length]!;
     const g = ring.slots.get(at)!;
@@ -431,6 +438,24 @@ class RingRun {
         break;
     }
     this.push(`hostile collector rewrites entry ${at} of vCPU ${o.vcpu % this.rings.length} (${o.kind})`, 'stored', 'a later reset validates it', ['KVM-RING-18']);
+  }
+
+  /**
+   * A collector that sets RESET on the entry at dirty_index, never pushed (KVM-RING-14's
+   * error): KVM's reset consumes it and reset_index runs one past dirty_index. The kit
+   * predicts what KVM then does: used wraps to 2^32 - 1 without a pending request (the
+   * vCPU runs on), the next push lands in that entry, and the reset stays one entry ahead.
+   */
+  markInvalid(v: number, ring: GhostRing, pick: number): void {
+    const idx = ring.dirty & (ring.entries - 1);
+    if (ring.fetch !== ring.dirty || ring.slots.has(idx)) return;
+    const slot = slotCode(0);
+    const offset = BigInt(pick % RING_MEMSLOTS[0].npages);
+    this.kitSide.store32(slotAt(ring.base, idx), slot, 'relaxed');
+    this.kitSide.store64(offsetAt(ring.base, idx), offset, 'relaxed');
+    this.kitSide.store32(flagsAt(ring.base, idx), 2, 'release');
+    ring.slots.set(idx, { slot, offset, state: 'harvested', gfn: this.t.gfn.step(this.t.gfn.initial, { type: 'MARK_RESET' }).next, rewritten: true });
+    this.push(`hostile collector sets RESET on vCPU ${v}'s entry ${idx}, never pushed (naming ${hex(slot)}:${offset})`, 'stored', 'the next reset consumes it: reset_index passes dirty_index', ['KVM-RING-14', 'KVM-RING-19']);
   }
 
   async reset(what = 'KVM_RESET_DIRTY_RINGS'): Promise<void> {
