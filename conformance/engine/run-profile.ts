@@ -34,6 +34,7 @@ import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableComman
 import { directedTests } from './directed.ts';
 import { profiles, type ProfileModule } from '../profiles/index.ts';
 import { Undecided, engineError, notReproduced } from './limits.ts';
+import { FirstFailure } from './first-failure.ts';
 import { createSystem, type SystemConfig } from './system.ts';
 
 export interface RunOptions {
@@ -128,7 +129,11 @@ function kitDrives(adapter: SmmuAdapter): adapter is SmmuHwAdapter {
 function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath: string | undefined, interleave: boolean): fc.Arbitrary<Iterable<RunCommand>> {
   const page = fc.nat(WINDOW / PAGE - 1);
   const pages = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(512, 1024, 511, 513));
-  const driverInject = interleave && !kitIsDriver ? fc.option(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
+  // A DMA write injected in a driver operation: at a counted access, or aimed at the target descriptor's first, second or third access (its read, then its write).
+  const driverInject =
+    interleave && !kitIsDriver
+      ? fc.option(fc.oneof(fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511), aimed: fc.constant(false) }), fc.record({ at: fc.nat(2), offset: fc.nat(511), aimed: fc.constant(true) })), { nil: undefined, freq: 3 })
+      : fc.constant(undefined);
   const hwInterleave =
     interleave && kitIsDriver
       ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock', 'readAndClear') }), { nil: undefined, freq: 3 })
@@ -139,7 +144,7 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
       blockMap,
       blockMap,
       fc.tuple(page, pages, fc.boolean(), fc.boolean()).map(([p, n, w, a]) => new MapCommand(p, n, w, a)),
-      fc.tuple(page, pages).map(([p, n]) => new UnmapCommand(p, n)),
+      fc.tuple(page, pages, driverInject).map(([p, n, i]) => new UnmapCommand(p, n, i)),
       fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),
@@ -153,7 +158,7 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
       // the page of the last access again (pick % 3 === 2): a write through what the last access cached
       fc.nat(3).map((s) => new DmaCommand(true, 2, 0, s, undefined)),
       fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i)),
-      ...(interleave && !kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset }))] : []),
+      ...(interleave && !kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset, aimed: false }))] : []),
       fc.tuple(fc.nat(3), driverInject).map(([g, i]) => new MergeCommand(g, i)),
       fc.tuple(page, fc.oneof(pages, fc.constant(WINDOW / PAGE)), fc.boolean(), driverInject).map(([p, n, nc, i]) => new ReadAndClearCommand(p, n, nc, i)),
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
@@ -252,25 +257,20 @@ async function runDirected(ctx: RunContext, adapter: SmmuAdapter, options: RunOp
 async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {
   const started = performance.now();
   const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
-  let undecided: { message: string; steps: TraceStep[] } | undefined;
-  let commands = 0;
-  let runs = 0;
+  // Commands of each run in order; the runs after the first failure are fast-check's shrinking, not counted.
+  const perRun: number[] = [];
+  const first = new FirstFailure(options.timeoutMs);
   const [path, replayPath] = options.path === undefined ? [undefined, undefined] : options.path.split('@');
   const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitDrives(adapter), options.maxCommands, replayPath, options.interleave ?? true), async (cfg, cmds) => {
-    if (undecided !== undefined) return;
+    if (first.skip) return;
     const trace: TraceStep[] = [];
     try {
-      commands += await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence);
+      perRun.push(await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence));
     } catch (e) {
-      if (e instanceof Undecided) {
-        undecided = { message: e.message, steps: trace };
-        return;
-      }
-      commands += trace.length;
-      throw e;
+      perRun.push(trace.length);
+      first.judge(e, trace);
     } finally {
-      runs++;
-      options.onProgress?.(runs);
+      options.onProgress?.(perRun.length);
     }
   });
   const details = await fc.check(property, {
@@ -279,17 +279,23 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     ...(path === undefined ? {} : { path, endOnFailure: true }),
   });
   const coverage = transitionCoverage(ctx);
+  const runs = details.failed ? details.numRuns : perRun.length;
   const base = {
     name: adapter.profile,
     adapter: adapter.name,
     runs,
-    commands,
+    commands: perRun.slice(0, runs).reduce((a, n) => a + n, 0),
     seed,
     transitionCoverage: coverage,
   };
-  if (undecided !== undefined) {
-    return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided };
-  }
+  const undecidedResult = (message: string, steps: readonly TraceStep[], replay?: ProfileResult['replay']): ProfileResult => ({
+    ...base,
+    verdict: 'undecided',
+    seconds: seconds(started),
+    ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)),
+    undecided: { message, steps },
+    ...(replay === undefined ? {} : { replay }),
+  });
   if (!details.failed || details.counterexample === null) {
     const err = details.errorInstance;
     if (details.failed) throw err ?? new Error('fast-check failed without a counterexample');
@@ -299,18 +305,22 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   const [cfg, cmds] = details.counterexample;
   const steps: TraceStep[] = [];
   let violation: Violation | undefined;
+  // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form.
+  const replay = { seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` };
   try {
     await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
   } catch (e) {
-    if (!(e instanceof Violation)) {
-      const u = e instanceof Undecided ? e : engineError(e);
-      return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: u.message, steps } };
-    }
+    // Undecided again for the same kind of reason: the shrunk sequence is the one to replay.
+    if (first.replayedAlike(e)) return undecidedResult(e.message, steps, replay);
+    const u = first.undecided;
+    if (u !== undefined) return undecidedResult(u.error.message, u.steps);
+    if (!(e instanceof Violation)) return undecidedResult((e instanceof Undecided ? e : engineError(e)).message, steps);
     violation = e;
   }
   if (violation === undefined) {
-    const u = details.errorInstance instanceof Violation ? notReproduced(details.errorInstance) : engineError(details.errorInstance);
-    return { ...base, verdict: 'undecided', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: u.message, steps } };
+    const u = first.undecided;
+    if (u !== undefined) return undecidedResult(u.error.message, u.steps);
+    return undecidedResult((details.errorInstance instanceof Violation ? notReproduced(details.errorInstance) : engineError(details.errorInstance)).message, steps);
   }
   return {
     ...base,
@@ -318,8 +328,7 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     seconds: seconds(started),
     ...verdicts(requirementVerdicts(ctx, coverage, violation, false)),
     counterexample: { config: { ...cfg }, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
-    // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form.
-    replay: { seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` },
+    replay,
   };
 }
 

@@ -1,11 +1,12 @@
 // A profile whose every run is one generated scenario (iova-bitmap, vfio-type1): run the
-// property, stop at the first undecided answer, replay the shrunk counterexample to
-// record its trace, and build the ProfileResult. The smmu profiles, with their command
+// property, shrink the first failure (a violation, or an undecided answer: first-failure.ts),
+// replay the shrunk counterexample to record its trace, and build the ProfileResult. The smmu profiles, with their command
 // sequences and directed tests, have their own runner (run-profile.ts).
 import fc from 'fast-check';
 import { Violation } from '../../model/violation.ts';
 import type { TraceStep } from './commands.ts';
 import { Undecided, engineError, notReproduced } from './limits.ts';
+import { FirstFailure } from './first-failure.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
 
 type Config = NonNullable<ProfileResult['counterexample']>['config'];
@@ -28,9 +29,9 @@ export interface ScenarioProfile<S> {
 export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunOptions): Promise<ProfileResult> {
   const started = performance.now();
   const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
-  let undecided: { message: string; steps: TraceStep[] } | undefined;
-  let commands = 0;
-  let runs = 0;
+  // Steps of each run in order; the runs after the first failure are fast-check's shrinking, not counted.
+  const perRun: number[] = [];
+  const first = new FirstFailure(options.timeoutMs);
   // Every requirement a step checked: only those can pass; the others were not reached.
   const checked = new Set<string>();
   const run = async (sc: S, trace: TraceStep[]) => {
@@ -42,54 +43,62 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
     }
   };
   const property = fc.asyncProperty(p.arbitrary, async (sc) => {
-    if (undecided !== undefined) return;
+    if (first.skip) return;
     const trace: TraceStep[] = [];
     try {
-      commands += await run(sc, trace);
+      perRun.push(await run(sc, trace));
     } catch (e) {
-      if (e instanceof Undecided) {
-        undecided = { message: e.message, steps: trace };
-        return;
-      }
-      throw e;
+      perRun.push(trace.length);
+      first.judge(e, trace);
     } finally {
-      runs++;
-      options.onProgress?.(runs);
+      options.onProgress?.(perRun.length);
     }
   });
   const path = options.path?.split('@')[0];
   const details = await fc.check(property, { numRuns: options.runs, seed, ...(path === undefined ? {} : { path, endOnFailure: true }) });
-  const seconds = Math.round((performance.now() - started) / 10) / 100;
+  const seconds = () => Math.round((performance.now() - started) / 10) / 100;
   const reached = () => p.requirements.filter((id) => checked.has(id) || (p.always ?? []).includes(id));
   const unreached = () => p.requirements.filter((id) => !reached().includes(id));
   const all = (verdict: 'pass' | 'undecided') => (verdict === 'undecided' ? p.requirements : reached()).map((id) => ({ id, verdict }));
-  const base = { name: p.name, adapter: p.adapter, runs, commands, seed, seconds, transitionCoverage: p.coverage() };
-  if (undecided !== undefined) return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided };
+  const runs = details.failed ? details.numRuns : perRun.length;
+  const base = { name: p.name, adapter: p.adapter, runs, commands: perRun.slice(0, runs).reduce((a, n) => a + n, 0), seed, transitionCoverage: p.coverage() };
+  const undecidedResult = (message: string, steps: readonly TraceStep[], replay?: ProfileResult['replay']): ProfileResult => ({
+    ...base,
+    seconds: seconds(),
+    verdict: 'undecided',
+    requirements: all('undecided'),
+    undecided: { message, steps },
+    ...(replay === undefined ? {} : { replay }),
+  });
   if (!details.failed || details.counterexample === null) {
     if (details.failed) throw details.errorInstance ?? new Error('fast-check failed without a counterexample');
-    return { ...base, verdict: 'conforms', requirements: all('pass'), unreached: unreached() };
+    return { ...base, seconds: seconds(), verdict: 'conforms', requirements: all('pass'), unreached: unreached() };
   }
   const [sc] = details.counterexample;
   const steps: TraceStep[] = [];
+  const replay = { seed, path: `${details.counterexamplePath ?? ''}@` };
   let violation: Violation;
   try {
     await run(sc, steps);
-    const u = details.errorInstance instanceof Violation ? notReproduced(details.errorInstance) : engineError(details.errorInstance);
-    return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided: { message: u.message, steps } };
+    const u = first.undecided;
+    if (u !== undefined) return undecidedResult(u.error.message, u.steps);
+    return undecidedResult((details.errorInstance instanceof Violation ? notReproduced(details.errorInstance) : engineError(details.errorInstance)).message, steps);
   } catch (e) {
-    if (!(e instanceof Violation)) {
-      const u = e instanceof Undecided ? e : engineError(e);
-      return { ...base, verdict: 'undecided', requirements: all('undecided'), undecided: { message: u.message, steps } };
-    }
+    // Undecided again for the same kind of reason: the shrunk scenario is the one to replay.
+    if (first.replayedAlike(e)) return undecidedResult(e.message, steps, replay);
+    const u = first.undecided;
+    if (u !== undefined) return undecidedResult(u.error.message, u.steps);
+    if (!(e instanceof Violation)) return undecidedResult((e instanceof Undecided ? e : engineError(e)).message, steps);
     violation = e;
   }
   const failed = new Set(violation.req);
   return {
     ...base,
+    seconds: seconds(),
     verdict: 'does-not-conform',
     requirements: p.requirements.filter((id) => failed.has(id) || reached().includes(id)).map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
     unreached: unreached().filter((id) => !failed.has(id)),
     counterexample: { config: p.configOf(sc), steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
-    replay: { seed, path: `${details.counterexamplePath ?? ''}@` },
+    replay,
   };
 }

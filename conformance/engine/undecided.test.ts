@@ -1,8 +1,8 @@
 // An adapter that throws, hangs or answers garbage is "undecided", never a pass.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
-import type { SmmuDriver, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
+import { referenceIovaBitmapAdapter, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import type { IovaBitmapAdapter, SmmuDriver, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import { runProfile } from './run-profile.ts';
 
 const options = { runs: 20, seed: 7, timeoutMs: 200, maxCommands: 10 };
@@ -70,6 +70,49 @@ test('an adapter whose create throws is undecided', async () => {
   const r = await runProfile({ profile: 'smmu-driver', name: 'no-create', create: async () => { throw new TypeError('nope'); } }, options);
   assert.is(r.verdict, 'undecided');
   assert.match(r.undecided!.message, /create threw: TypeError: nope/);
+});
+
+// An undecided run is shrunk like a failure and printed with its replay command, when the
+// shrunk sequence is undecided again for the same reason.
+test('an undecided smmu run is shrunk, and its replay path gives the same undecided steps again', async () => {
+  // Throws only on a report of more than 8 pages: the shrunk sequence is short and needs one.
+  const thrower = driverWith('big-report-thrower', (d) => ({
+    readAndClearDirty: async (iova, size, flags) => {
+      if (size > 8 * 4096) throw new Error('too big');
+      return d.readAndClearDirty(iova, size, flags);
+    },
+  }));
+  const r = await runProfile(thrower, { ...options, runs: 100, maxCommands: 30 });
+  assert.is(r.verdict, 'undecided');
+  assert.match(r.undecided!.message, /readAndClearDirty threw: Error: too big/);
+  assert.ok(r.replay !== undefined, 'a replay path');
+  assert.ok(r.undecided!.steps.length <= 4, `shrunk: ${r.undecided!.steps.map((s) => s.op).join('; ')}`);
+  const again = await runProfile(thrower, { ...options, maxCommands: 30, seed: r.replay!.seed, path: r.replay!.path });
+  assert.is(again.verdict, 'undecided');
+  assert.equal(again.undecided!.steps, r.undecided!.steps);
+  assert.equal(again.replay, r.replay);
+});
+
+test('an undecided scenario run (iova-bitmap) is shrunk to one set, with a replay path', async () => {
+  const ref = referenceIovaBitmapAdapter();
+  const thrower: IovaBitmapAdapter = {
+    profile: 'iova-bitmap',
+    name: 'second-set-thrower',
+    async create(buffer, args) {
+      const b = await ref.create(buffer, args);
+      if (typeof b === 'number') return b;
+      return { set: async (iova, length) => (iova > args.iova ? Promise.reject(new Error('set past the start')) : b.set(iova, length)), free: () => b.free() };
+    },
+  };
+  const r = await runProfile(thrower, { ...options, runs: 200 });
+  assert.is(r.verdict, 'undecided');
+  assert.match(r.undecided!.message, /set threw: Error: set past the start/);
+  assert.ok(r.replay !== undefined, 'a replay path');
+  assert.ok(r.undecided!.steps.length <= 2, `shrunk: ${r.undecided!.steps.map((s) => s.op).join('; ')}`);
+  assert.is(r.commands > 0, true, 'the undecided sequence\'s steps are counted');
+  const again = await runProfile(thrower, { ...options, seed: r.replay!.seed, path: r.replay!.path });
+  assert.is(again.verdict, 'undecided');
+  assert.equal(again.undecided!.steps, r.undecided!.steps);
 });
 
 test.run();
