@@ -41,9 +41,14 @@ import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts
 import { runScenarioProfile } from './scenario-profile.ts';
 
 const PG = 4096n;
-/** The IOVA window the sequences map in: 256 pages at 1 MiB. */
+/**
+ * The IOVA window the sequences map in: 1,280 pages at 1 MiB, so the 2 MiB blocks at 2 and
+ * 4 MiB fit; most mappings and ranges fall in its first 256 pages.
+ */
 export const VFIO_BASE = 0x10_0000n;
-export const VFIO_WINDOW_PAGES = 256;
+export const VFIO_WINDOW_PAGES = 1280;
+const NEAR_PAGES = 256;
+const BLOCK = 0x20_0000n;
 const VADDR_BASE = 0x8000_0000n;
 const U64 = 1n << 64n;
 /** DIRTY_BITMAP_PAGES_MAX + 1 pages: a mapping no dirty bitmap can cover. */
@@ -56,8 +61,10 @@ export function vfioType1Table(): TransitionTable<typeof vfioType1Machine> {
   return compiledTable(vfioType1Machine, VFIO_TYPE1_EVENTS);
 }
 
-type BitmapKind = 'ok' | 'short' | 'zero' | 'tooLarge' | 'pgsize8k' | 'pgsize2m';
-type RangeKind = 'ok' | 'unaligned' | 'sizeZero' | 'sizeUnaligned' | 'wrap';
+/** The bitmap argument: valid ('ok', 'extra': larger than needed) or one field wrong (its size, or its page size); 'fixed8' is 8 bytes whatever the range. */
+type BitmapKind = 'ok' | 'extra' | 'short' | 'zero' | 'fixed8' | 'tooLarge' | 'pgsize8k' | 'pgsize2m' | 'pgsize0';
+/** The range: valid, one field wrong, or (resolved against the mappings when the call is made) exactly a mapping, or one that bisects a mapping. */
+type RangeKind = 'ok' | 'unaligned' | 'sizeZero' | 'sizeUnaligned' | 'wrap' | 'mapping' | 'bisect';
 
 type Op =
   | { k: 'map'; page: number; pages: number; flags: number; vaddr: 'ok' | 'unaligned' | 'notBacked' | 'wrap'; range: 'ok' | 'unaligned' | 'sizeZero' | 'wrap' | 'outside' | 'huge' }
@@ -66,7 +73,13 @@ type Op =
   | { k: 'dirty'; flags: number }
   | { k: 'bitmap'; flags: number; page: number; pages: number; bitmap: BitmapKind; range: RangeKind; bits: readonly number[]; allBits: boolean }
   | { k: 'ext'; extension: number }
-  | { k: 'info' };
+  | { k: 'info' }
+  /** A 2 MiB-aligned mapping of 2 MiB (a block leaf), at 2 or 4 MiB. */
+  | { k: 'block'; at: number; flags: number }
+  /** A mapping of exactly DIRTY_BITMAP_PAGES_MAX pages ('max', accepted) or one more ('over'), then its unmap. */
+  | { k: 'limit'; pages: 'max' | 'over' }
+  /** A directed manual-clear round on one mapping: write, NO_CLEAR read, clear a subset, write, read. */
+  | { k: 'round'; pick: number; writes: readonly number[]; bits: readonly number[]; last: number; read: number };
 
 interface Scenario {
   readonly config: VfioType1Config;
@@ -77,11 +90,16 @@ const GET = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
 const NOCLEAR = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR;
 const CLEAR = VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP;
 
+/** Each call's arguments valid most of the time, else one field wrong: the range or the bitmap, never both. */
+const rangeAndBitmap = fc.oneof(
+  { weight: 10, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('ok', 'ok', 'ok', 'mapping', 'mapping', 'bisect'), bitmap: fc.constantFrom<BitmapKind>('ok', 'ok', 'ok', 'extra') }) },
+  { weight: 3, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('ok', 'mapping'), bitmap: fc.constantFrom<BitmapKind>('short', 'zero', 'fixed8', 'tooLarge', 'pgsize8k', 'pgsize2m', 'pgsize0') }) },
+  { weight: 2, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('unaligned', 'sizeZero', 'sizeUnaligned', 'wrap'), bitmap: fc.constant<BitmapKind>('ok') }) },
+);
+
 function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
-  const page = fc.nat(VFIO_WINDOW_PAGES - 1);
-  const rangePages = fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 65, max: VFIO_WINDOW_PAGES }), fc.constant(VFIO_WINDOW_PAGES));
-  const bitmap = fc.constantFrom<BitmapKind>('ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'short', 'zero', 'tooLarge', 'pgsize8k', 'pgsize2m');
-  const range = fc.constantFrom<RangeKind>('ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'unaligned', 'sizeZero', 'sizeUnaligned', 'wrap');
+  const page = fc.oneof({ weight: 6, arbitrary: fc.nat(NEAR_PAGES - 1) }, { weight: 1, arbitrary: fc.nat(VFIO_WINDOW_PAGES - 1) });
+  const rangePages = fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 65, max: NEAR_PAGES }), fc.constant(NEAR_PAGES), fc.constant(VFIO_WINDOW_PAGES));
   const op: fc.Arbitrary<Op> = fc.oneof(
     {
       weight: 4,
@@ -94,25 +112,30 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
         range: fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'unaligned' as const, 'sizeZero' as const, 'wrap' as const, 'outside' as const, 'huge' as const),
       }),
     },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('block' as const), at: fc.nat(1), flags: fc.constantFrom(3, 3, 3, 1) }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('limit' as const), pages: fc.constantFrom('max' as const, 'over' as const) }) },
     {
       weight: 2,
-      arbitrary: fc.record({ k: fc.constant('unmap' as const), page, pages: rangePages, flags: fc.constantFrom(0, 0, 1, 1, 1, 1, 2, 3, 4, 8), bitmap, range }),
+      arbitrary: fc.tuple(rangeAndBitmap, fc.record({ page, pages: rangePages, flags: fc.constantFrom(0, 0, 1, 1, 1, 1, 2, 3, 4, 8) })).map(([rb, r]) => ({ k: 'unmap' as const, ...r, ...rb })),
     },
     { weight: 8, arbitrary: fc.record({ k: fc.constant('dma' as const), pick: fc.nat(), mapped: fc.constantFrom(true, true, true, true, false), offset: fc.nat(4095) }) },
     { weight: 2, arbitrary: fc.record({ k: fc.constant('dirty' as const), flags: fc.constantFrom(1, 1, 1, 2, 0, 3, 5, 1 << 5, 9, 24) }) },
     {
       weight: 5,
-      arbitrary: fc.record({
-        k: fc.constant('bitmap' as const),
-        flags: fc.constantFrom(GET, GET, NOCLEAR, NOCLEAR, CLEAR, CLEAR, CLEAR),
-        page: fc.oneof(fc.constant(0), page),
-        pages: rangePages,
-        bitmap,
-        range,
-        bits: fc.array(fc.nat(VFIO_WINDOW_PAGES - 1), { maxLength: 24 }),
-        allBits: fc.boolean(),
-      }),
+      arbitrary: fc
+        .tuple(
+          rangeAndBitmap,
+          fc.record({
+            flags: fc.constantFrom(GET, GET, NOCLEAR, NOCLEAR, CLEAR, CLEAR, CLEAR),
+            page: fc.oneof(fc.constant(0), page),
+            pages: rangePages,
+            bits: fc.array(fc.nat(NEAR_PAGES - 1), { maxLength: 24 }),
+            allBits: fc.boolean(),
+          }),
+        )
+        .map(([rb, r]) => ({ k: 'bitmap' as const, ...r, ...rb })),
     },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('round' as const), pick: fc.nat(), writes: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), bits: fc.array(fc.nat(), { maxLength: 4 }), last: fc.nat(), read: fc.constantFrom(GET, NOCLEAR) }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
     { weight: 1, arbitrary: fc.constant({ k: 'info' as const }) },
   );
@@ -141,6 +164,12 @@ function bitmapArg(kind: BitmapKind, size: bigint): VfioBitmapArg {
   switch (kind) {
     case 'ok':
       return { pgsize: PG, size: need };
+    case 'extra':
+      return { pgsize: PG, size: need + 64n };
+    case 'fixed8':
+      return { pgsize: PG, size: 8n };
+    case 'pgsize0':
+      return { pgsize: 0n, size: need };
     case 'short':
       return { pgsize: PG, size: need >= 8n ? need - 8n : 0n };
     case 'zero':
@@ -154,12 +183,23 @@ function bitmapArg(kind: BitmapKind, size: bigint): VfioBitmapArg {
   }
 }
 
-function rangeArgs(kind: RangeKind, page: number, pages: number): { iova: bigint; size: bigint } {
+/**
+ * The range of a call: from `page` for `pages` pages, one field made wrong, or (against the
+ * mappings now) exactly the mapping `page` picks, or that mapping moved by a page so it bisects it.
+ */
+function rangeArgs(kind: RangeKind, page: number, pages: number, mappings: readonly Mapping[] = []): { iova: bigint; size: bigint } {
   const iova = VFIO_BASE + BigInt(page) * PG;
   const size = BigInt(pages) * PG;
+  const small = mappings.filter((m) => m.size <= 1024n * PG);
+  const m = small.length > 0 ? small[page % small.length]! : undefined;
   switch (kind) {
     case 'ok':
       return { iova, size };
+    case 'mapping':
+      return m === undefined ? { iova, size } : { iova: m.iova, size: m.size };
+    case 'bisect':
+      if (m === undefined) return { iova, size };
+      return m.size > PG && pages % 2 === 0 ? { iova: m.iova + PG, size: m.size } : { iova: m.iova - PG, size: m.size };
     case 'unaligned':
       return { iova: iova + 0x800n, size };
     case 'sizeZero':
@@ -237,11 +277,19 @@ class Run {
     const i = await this.call('getInfo', () => this.inst.getInfo());
     const e = this.errno('getInfo', i);
     const x = initial ? undefined : this.expect({ type: 'GET_INFO' });
-    this.trace.push({ op: 'VFIO_IOMMU_GET_INFO', answer: `${e}, dma_avail ${i.dmaAvail}`, expected: `0${initial ? '' : `, dma_avail ${this.dmaAvail}`}`, req: ['VFIO-INFO-1'], ...(x === undefined ? {} : { transitions: x.entry.taken }) });
+    // The step shows beside each answer what the spec expects of it: dma_avail always (any
+    // value in a fresh container whose limit the kit does not set), the flags and the
+    // migration capability when they are wrong.
+    const flagsOk = (i.flags & (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS)) === (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS);
+    const migrationOk = i.iovaPgsizes !== 0n && i.migration.pgsizeBitmap === minPgsize(i.iovaPgsizes) && i.migration.maxDirtyBitmapSize === BigInt(DIRTY_BITMAP_SIZE_MAX) && i.migration.flags === 0;
+    const wantAvail = !initial ? `${this.dmaAvail}` : this.config.dmaEntryLimit !== undefined ? `${this.config.dmaEntryLimit}` : 'any (the limit is the implementation\'s)';
+    const answer = [`${e}`, `dma_avail ${i.dmaAvail}`, ...(flagsOk ? [] : [`flags ${hex(i.flags)}`]), ...(migrationOk ? [] : [`migration flags ${i.migration.flags}, pgsize_bitmap ${hex(i.migration.pgsizeBitmap)}, max_dirty_bitmap_size ${hex(i.migration.maxDirtyBitmapSize)}`])];
+    const expected = ['0', `dma_avail ${wantAvail}`, ...(flagsOk ? [] : ['flags PGSIZES | CAPS']), ...(migrationOk ? [] : [`migration flags 0, pgsize_bitmap the smallest page size, max_dirty_bitmap_size ${hex(DIRTY_BITMAP_SIZE_MAX)}`])];
+    this.trace.push({ op: 'VFIO_IOMMU_GET_INFO', answer: answer.join(', '), expected: expected.join(', '), req: ['VFIO-INFO-1'], ...(x === undefined ? {} : { transitions: x.entry.taken }) });
     if (x !== undefined) this.snapshot = x.entry.next;
     if (e !== 0) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO returns 0', `${e}`);
-    if ((i.flags & (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS)) !== (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS)) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO flags PGSIZES | CAPS', hex(i.flags));
-    if (i.iovaPgsizes === 0n || i.migration.pgsizeBitmap !== minPgsize(i.iovaPgsizes) || i.migration.maxDirtyBitmapSize !== BigInt(DIRTY_BITMAP_SIZE_MAX) || i.migration.flags !== 0) {
+    if (!flagsOk) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO flags PGSIZES | CAPS', hex(i.flags));
+    if (!migrationOk) {
       throw new Violation('spec', ['VFIO-INFO-1'], `migration capability: flags 0, pgsize_bitmap the smallest page size, max_dirty_bitmap_size ${hex(DIRTY_BITMAP_SIZE_MAX)}`, `flags ${i.migration.flags}, pgsize_bitmap ${hex(i.migration.pgsizeBitmap)}, max ${hex(i.migration.maxDirtyBitmapSize)}`);
     }
     if (initial) {
@@ -249,16 +297,20 @@ class Run {
       this.pgsizeBitmap = i.iovaPgsizes;
       this.iovaRanges = i.iovaRanges;
       this.dmaAvail = i.dmaAvail;
-      if (this.config.dmaEntryLimit !== undefined && i.dmaAvail !== this.config.dmaEntryLimit) throw new Violation('spec', ['VFIO-MAP-5'], `dma_avail ${this.config.dmaEntryLimit} in a fresh container with that limit`, `${i.dmaAvail}`);
+      if (this.config.dmaEntryLimit !== undefined && i.dmaAvail !== this.config.dmaEntryLimit) throw new Violation('spec', ['VFIO-MAP-5'], `dma_avail ${this.config.dmaEntryLimit} in a fresh container with that limit`, `dma_avail ${i.dmaAvail}`);
     } else if (i.dmaAvail !== this.dmaAvail) {
-      throw new Violation('spec', ['VFIO-MAP-9', 'VFIO-UNMAP-11'], `dma_avail ${this.dmaAvail}`, `${i.dmaAvail}`);
+      throw new Violation('spec', ['VFIO-MAP-9', 'VFIO-UNMAP-11'], `dma_avail ${this.dmaAvail}`, `dma_avail ${i.dmaAvail}`);
     }
   }
 
   /** After a refused call: the mapping count is unchanged (the rest shows in later steps). */
   async unchanged(what: string, req: readonly string[]): Promise<void> {
     const i = await this.call('getInfo', () => this.inst.getInfo());
-    if (i.dmaAvail !== this.dmaAvail) throw new Violation('spec', [...req], `${what} refused changes nothing: dma_avail ${this.dmaAvail}`, `${i.dmaAvail}`);
+    if (i.dmaAvail !== this.dmaAvail) {
+      // The check's own step, so that the trace shows the count expected beside the one answered.
+      this.trace.push({ op: 'VFIO_IOMMU_GET_INFO after the refused call', answer: `dma_avail ${i.dmaAvail}`, expected: `dma_avail ${this.dmaAvail} (unchanged)`, req: [...req] });
+      throw new Violation('spec', [...req], `${what} refused changes nothing: dma_avail ${this.dmaAvail}`, `dma_avail ${i.dmaAvail}`);
+    }
   }
 
   /** What every decoded report is also checked against: its bits (BITMAP-1), no false dirty (PRECISION-1), and without hardware tracking the all-dirty rule (VFIO-DIRTY-14). */
