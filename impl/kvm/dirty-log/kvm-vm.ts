@@ -480,6 +480,14 @@ export class KvmVm {
         gfn = next;
         continue;
       }
+      const start = next - HUGE_PAGES;
+      if (start >= slot.baseGfn && next <= slot.baseGfn + slot.npages) {
+        // The whole table belongs to the slot: it goes too, so a later fault may map a huge leaf again.
+        const old = this.memory.exchange(pdeAddr, 0n);
+        this.memory.freeFrame(Number(old & EPT_ADDR));
+        gfn = next;
+        continue;
+      }
       const end = Math.min(next, slot.baseGfn + slot.npages);
       for (; gfn < end; gfn++) this.memory.exchange(this.pteAddress(pdeAddr, gfn)!, 0n);
     }
@@ -537,7 +545,8 @@ export class KvmVm {
       if ((leaf & EPT_D) !== 0n) break;
       // Hardware sets A and D atomically; PML logs the page while dirty logging is on.
       if (this.memory.compareExchange(leafAddr, leaf, leaf | EPT_A | EPT_D) !== leaf) continue;
-      if (this.hwDirty && this.loggingAny) this.pmlLog(gfn);
+      // PML is on while any slot logs; what it logs for a slot without a bitmap is dropped on drain, so only a logging slot's pages are kept.
+      if (this.hwDirty && this.loggingAny && slot.bitmap !== undefined) this.pmlLog(gfn);
       break;
     }
     this.tlb.add(gfn);

@@ -70,10 +70,16 @@ test('[KVM-PT-10] protecting a huge leaf splits it and protects the page, or wit
   expectStep(HUGE, PROTECT(), ['splitHuge', 'clearWritable'], { leaf: 'protected' }, 'KVM-PT-10');
   expectStep(HUGE, PROTECT({ hwDirty: true }), ['splitHuge', 'clearDirtyBit'], { leaf: 'clean' }, 'KVM-PT-10');
   expectStep(HUGE, PROTECT({ split: false }), ['clearWritable'], { leaf: 'hugeProtected' }, 'KVM-PT-10');
+  expectStep(HUGE_PROTECTED, PROTECT(), ['splitHuge'], { leaf: 'protected' }, 'KVM-PT-10');
 });
 test('[KVM-PT-11] protecting an absent, protected or clean leaf changes nothing', () => {
-  for (const p of [[], PROTECTED, CLEAN, HUGE_PROTECTED]) {
-    const r = take(p, PROTECT());
+  for (const [p, split] of [
+    [[], true],
+    [PROTECTED, true],
+    [CLEAN, true],
+    [HUGE_PROTECTED, false],
+  ] as const) {
+    const r = take([...p], PROTECT({ split }));
     assert.equal(r.out, []);
     assert.equal(r.after, r.before);
     assert.ok(r.req.includes('KVM-PT-11'));

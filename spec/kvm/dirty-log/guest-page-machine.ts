@@ -126,7 +126,13 @@ export const kvmGuestPageMachine = setup({
             ],
           },
         },
-        hugeProtected: { on: { WRITE: writeLeaf.hugeProtected, PROTECT: unchanged } },
+        hugeProtected: {
+          on: {
+            WRITE: writeLeaf.hugeProtected,
+            // A split (eager, or lazy under INITIALLY_SET) splits a write-protected huge leaf too: its pages come out write-protected.
+            PROTECT: [{ guard: guard('split', 'KVM-PT-10'), target: 'protected', actions: does('splitHuge'), ...rule('KVM-PT-10') }, unchanged],
+          },
+        },
         writable: {
           on: {
             WRITE: writeLeaf.writable,
@@ -159,7 +165,8 @@ export const kvmGuestPageMachine = setup({
       on: { SYNC: [{ guard: stateIn(`${P}.pending`), target: '.empty', actions: does('drainPml', 'markDirty'), ...rule('KVM-PT-7') }, { ...rule('KVM-PT-7') }] },
       states: {
         // The hardware logs the page when it sets the dirty bit of a clean leaf on a walk.
-        empty: { on: { WRITE: { guard: and([stateIn(`${L}.clean`), stateIn(`${T}.empty`)]), target: 'pending', ...rule('KVM-PT-7') } } },
+        // (only while the page's slot logs: a drain drops what a slot without a bitmap logged)
+        empty: { on: { WRITE: { guard: and([stateIn(`${L}.clean`), stateIn(`${T}.empty`), guard('logging', 'KVM-PT-7')]), target: 'pending', ...rule('KVM-PT-7') } } },
         pending: {},
       },
     },

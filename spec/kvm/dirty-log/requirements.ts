@@ -153,7 +153,7 @@ export const kvmDirtyLogRequirements = {
     source: `${X86_MMU} kvm_mmu_write_protect_pt_masked, kvm_mmu_clear_dirty_pt_masked (clear_bit / cmpxchg); arch/x86/kvm/mmu/tdp_mmu.c tdp_mmu_set_spte_atomic`,
   },
   'KVM-PT-10': {
-    text: 'Protecting a writable huge leaf splits it into 4 KiB leaves carrying its state (eagerly when logging starts, lazily on KVM_CLEAR_DIRTY_LOG under INITIALLY_SET) and protects the page asked for; without eager split the huge leaf is write-protected whole.',
+    text: 'Protecting a huge leaf with split (eagerly when logging starts, lazily on KVM_CLEAR_DIRTY_LOG under INITIALLY_SET) splits it into 4 KiB leaves carrying its state, a write-protected huge leaf included, and protects the page asked for; without split a writable huge leaf is write-protected whole.',
     source: `${X86} kvm_mmu_slot_apply_flags (eager_page_split); ${X86_MMU} kvm_arch_mmu_enable_log_dirty_pt_masked (kvm_mmu_try_split_huge_pages under INITIALLY_SET)`,
   },
   'KVM-PT-11': { text: 'Protecting a leaf that is already write-protected, clean or absent changes nothing.', source: `${X86_MMU} kvm_mmu_write_protect_pt_masked` },
