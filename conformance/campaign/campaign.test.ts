@@ -117,7 +117,7 @@ test('an adapter module that cannot load in a worker thread: the run says so and
   const one = await run(...argv, '--workers', '1');
   const two = await run(...argv, '--workers', '2');
   assert.is(two.status, 0, two.err);
-  assert.match(two.err, /cannot run in a worker thread \(.*opened in the main thread.*\); running every block in one thread/);
+  assert.match(two.err, /cannot run in a worker thread \(.*opened in the main thread.*\); the blocks run in the main thread/);
   assert.is(withoutTime(two.out), withoutTime(one.out));
 });
 

@@ -14,7 +14,7 @@ import { runProfileSafely, unitOptions, type CampaignSettings } from './run-unit
 import type { AdapterSource } from './worker.ts';
 
 /** By default a worker thread is started for at most every this many runs: starting one costs about a second. */
-export const RUNS_PER_WORKER = 200;
+export const RUNS_PER_WORKER = 500;
 
 /** Worker threads for `plan`: `requested`, or the cores; never more than its blocks (and, by default, RUNS_PER_WORKER). */
 export function workerCount(plan: Plan, requested: number | undefined): number {
@@ -30,7 +30,7 @@ export interface CampaignRequest {
   /** How a worker thread finds the same adapters. */
   readonly source: AdapterSource;
   readonly settings: CampaignSettings;
-  /** Threads: 1 runs the blocks in this thread. */
+  /** Threads running blocks: this one and workers - 1 worker threads (with --exec, workers worker threads, each with its own process); 1 runs them all here. */
   readonly workers: number;
   /** --record (this thread only): around each profile's blocks, and every sequence. */
   readonly record?: {
@@ -62,18 +62,22 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
   if (workers > 1) {
     const done = plan.units.map(() => 0);
     const blocksDone = () => done.filter((d, i) => d >= plan.units[i]!.runs).length;
+    // This thread runs blocks too, with the adapters it has (not with --exec: its process is the handshake's, and a failed session is not started again here).
+    const here = req.source.kind !== 'exec';
+    const byProfile = new Map(req.adapters.map((a) => [a.profile, a]));
     const pooled = await runInWorkers(plan.units, {
-      workers,
+      workers: here ? workers - 1 : workers,
       source: req.source,
       settings: req.settings,
+      ...(here ? { inThread: (unit: Unit, onProgress: (done: number) => void) => runProfileSafely(byProfile.get(unit.profile)!, unitOptions(unit, req.settings, { onProgress }), req.io) } : {}),
       onProgress: (i, n) => {
         done[i] = n;
-        req.onProgress?.(() => `${done.reduce((a, d, j) => a + Math.min(d, plan.units[j]!.runs), 0)}/${total} runs, ${blocksDone()}/${plan.units.length} blocks on ${workers} threads`);
+        req.onProgress?.(() => `${done.reduce((a, d, j) => a + Math.min(d, plan.units[j]!.runs), 0)}/${total} runs, ${blocksDone()} of ${plan.units.length} blocks, on ${workers} threads`);
       },
       onErr: (text) => req.io.err(text),
     });
     if ('unavailable' in pooled) {
-      req.io.err(`dirtyspec run: the implementation cannot run in a worker thread (${pooled.unavailable.split('\n')[0]}); running every block in one thread\n`);
+      req.io.err(`dirtyspec run: the implementation cannot run in a worker thread (${pooled.unavailable.split('\n')[0]}); the blocks run in the main thread\n`);
       workers = 1;
     } else results = pooled;
   }

@@ -1,7 +1,10 @@
-// A pool of worker threads running a campaign's blocks (worker.ts): each worker takes
-// the next block when it is idle, and each block's result lands at the block's index,
-// so the results do not depend on which worker ran what. Workers load TypeScript through
-// tsx when the kit runs from source (the compiled kit starts worker.js as it is).
+// A pool of threads running a campaign's blocks: worker threads (worker.ts), and
+// optionally this thread too, since it would otherwise only wait (and has the adapters
+// loaded already, where a worker takes about a second to load them). Each block's result
+// lands at the block's index, so the results do not depend on which thread ran what.
+// A worker holds up to two blocks, so that it has the next one at hand while this
+// thread, busy with a block of its own, cannot hand it out. Workers load TypeScript
+// through tsx when the kit runs from source (the compiled kit starts worker.js as it is).
 import { Worker } from 'node:worker_threads';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { installKillHandlers, live } from '../protocol/process-group.ts';
@@ -9,17 +12,23 @@ import type { Unit } from './plan.ts';
 import type { CampaignSettings } from './run-unit.ts';
 import type { AdapterSource, FromWorker, ToWorker, WorkerInit } from './worker.ts';
 
+/** Blocks a worker holds at once: the one it runs and the next. */
+const QUEUE = 2;
+
 export interface PoolOptions {
+  /** Worker threads to start. */
   readonly workers: number;
   readonly source: AdapterSource;
   readonly settings: CampaignSettings;
-  /** A block's runs so far (as its worker last reported them). */
+  /** Runs a block in this thread too, when given. */
+  readonly inThread?: (unit: Unit, onProgress: (done: number) => void) => Promise<ProfileResult>;
+  /** A block's runs so far (as its thread last reported them), by the block's index in `units`. */
   readonly onProgress?: (unit: number, done: number) => void;
-  /** Text a worker writes to the kit's standard error (warnings, DIRTYSPEC_DEBUG stacks). */
+  /** Text for the kit's standard error: a worker's warnings and DIRTYSPEC_DEBUG stacks, and why a worker could not load the adapters. */
   readonly onErr?: (text: string) => void;
 }
 
-/** The workers could not load the adapters: the reason, for the note that the run falls back to one thread. */
+/** No thread could load the adapters: the reason, for the note that the run falls back to one thread. */
 export interface PoolUnavailable {
   readonly unavailable: string;
 }
@@ -50,16 +59,33 @@ function startWorker(init: WorkerInit): Worker {
 
 interface Slot {
   readonly worker: Worker;
-  /** The unit it runs, by index. */
-  unit: number | undefined;
+  /** The blocks it holds, by index, in the order sent. */
+  readonly held: number[];
   ready: boolean;
   closed: boolean;
 }
 
+function lostBlock(u: Unit, why: string): ProfileResult {
+  return {
+    name: u.profile,
+    adapter: '',
+    verdict: 'undecided',
+    runs: 0,
+    commands: 0,
+    seconds: 0,
+    seed: u.seed,
+    transitionCoverage: {},
+    requirements: [],
+    undecided: { message: `the worker thread running block ${u.block} stopped: ${why}`, steps: [] },
+  };
+}
+
 /**
- * Runs `units` on `options.workers` threads and returns their results in the order of
- * `units`; or, when a worker cannot load the adapters, stops every worker and says why.
- * A worker that dies takes its block with it (undecided, with the reason) and is replaced.
+ * Runs `units` on `options.workers` worker threads (and this thread, with `inThread`) and
+ * returns their results in the order of `units`. A worker that cannot load the adapters
+ * is dropped with a note, the others carry on; when no thread is left to run the blocks,
+ * the pool stops and says why. A worker that dies takes the block it ran with it
+ * (undecided, with the reason), and is replaced.
  */
 export function runInWorkers(units: readonly Unit[], options: PoolOptions): Promise<ProfileResult[] | PoolUnavailable> {
   const init: WorkerInit = { dirtyspecCampaign: true, source: options.source, settings: options.settings };
@@ -69,82 +95,85 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
   const peers = new Map<number, { killNow(): void }>();
   if (options.source.kind === 'exec') installKillHandlers();
   let next = 0;
-  let started = false;
+  /** Blocks a dead worker held but had not started: handed out again first. */
+  const returned: number[] = [];
+  const take = (): number | undefined => returned.shift() ?? (next < units.length ? next++ : undefined);
+  const remaining = () => returned.length > 0 || next < units.length;
   let failure: string | undefined;
+  let mainBusy = false;
+  let finished = false;
 
   return new Promise((resolve) => {
-    const done = () => {
+    const finish = () => {
+      if (finished || slots.size > 0 || mainBusy) return;
+      finished = true;
       for (const p of peers.values()) {
         p.killNow();
         live.delete(p);
       }
-      resolve(failure !== undefined ? { unavailable: failure } : (results as ProfileResult[]));
+      resolve(results.every((r) => r !== undefined) ? (results as ProfileResult[]) : { unavailable: failure ?? 'no thread could run the blocks' });
     };
-    const stopAll = () => {
-      for (const s of slots) void s.worker.terminate();
-    };
-    const dispatch = (slot: Slot) => {
-      if (next >= units.length) {
-        if (!slot.closed) {
+    const fill = (slot: Slot) => {
+      if (slot.closed) return;
+      if (!slot.ready) {
+        // Still loading, and nothing left for it: not worth waiting for (an --exec worker may be starting its process, so it is left to finish).
+        if (!remaining() && options.source.kind !== 'exec') {
           slot.closed = true;
-          slot.worker.postMessage({ type: 'close' } satisfies ToWorker);
+          void slot.worker.terminate();
         }
         return;
       }
-      slot.unit = next++;
-      slot.worker.postMessage({ type: 'unit', unit: units[slot.unit]! } satisfies ToWorker);
+      for (let index = slot.held.length < QUEUE ? take() : undefined; index !== undefined; index = slot.held.length < QUEUE ? take() : undefined) {
+        slot.held.push(index);
+        slot.worker.postMessage({ type: 'unit', index, unit: units[index]! } satisfies ToWorker);
+      }
+      if (slot.held.length === 0 && !remaining()) {
+        slot.closed = true;
+        slot.worker.postMessage({ type: 'close' } satisfies ToWorker);
+      }
     };
-    // Blocks go out once every worker is ready, so a worker that cannot load the adapters stops the pool before any block ran.
-    const maybeStart = () => {
-      if (started || failure !== undefined || [...slots].some((s) => !s.ready)) return;
-      started = true;
-      for (const s of slots) dispatch(s);
+    const fillAll = () => {
+      for (const s of slots) fill(s);
     };
     const lost = (slot: Slot, why: string) => {
-      slots.delete(slot);
-      if (failure === undefined && !started) {
-        failure = `a worker thread stopped while loading: ${why}`;
-        stopAll();
+      if (!slots.delete(slot)) return;
+      const [running, ...waiting] = slot.held.filter((i) => results[i] === undefined);
+      if (running !== undefined) results[running] = lostBlock(units[running]!, why);
+      returned.push(...waiting);
+      if (remaining()) {
+        if (options.inThread !== undefined) {
+          if (!mainBusy) void runHere(options.inThread);
+        } else if (running !== undefined || slots.size === 0) {
+          if (slot.ready) spawn(); // a worker that could not load is not started again
+        }
+        fillAll();
       }
-      if (slot.unit !== undefined && results[slot.unit] === undefined) {
-        const u = units[slot.unit]!;
-        results[slot.unit] = {
-          name: u.profile,
-          adapter: '',
-          verdict: 'undecided',
-          runs: 0,
-          commands: 0,
-          seconds: 0,
-          seed: u.seed,
-          transitionCoverage: {},
-          requirements: [],
-          undecided: { message: `the worker thread running block ${u.block} stopped: ${why}`, steps: [] },
-        };
-        if (next < units.length) spawn();
-      }
-      if (slots.size === 0) done();
+      finish();
     };
     const spawn = () => {
-      const slot: Slot = { worker: startWorker(init), unit: undefined, ready: false, closed: false };
+      const slot: Slot = { worker: startWorker(init), held: [], ready: false, closed: false };
       slots.add(slot);
       slot.worker.on('message', (m: FromWorker) => {
         switch (m.type) {
           case 'ready':
             slot.ready = true;
-            if (started) dispatch(slot);
-            else maybeStart();
+            fill(slot);
             return;
           case 'load-error':
-            if (failure === undefined) failure = m.message;
-            stopAll();
+            // The worker ends itself; its 'exit' drops it.
+            if (failure === undefined) {
+              failure = m.message;
+              if (options.inThread !== undefined) options.onErr?.(`dirtyspec run: the implementation cannot run in a worker thread (${m.message.split('\n')[0]}); the blocks run in the main thread\n`);
+            }
+            slot.closed = true;
             return;
           case 'progress':
-            if (slot.unit !== undefined) options.onProgress?.(slot.unit, m.done);
+            options.onProgress?.(m.index, m.done);
             return;
           case 'result':
-            results[slot.unit!] = m.result;
-            slot.unit = undefined;
-            dispatch(slot);
+            results[m.index] = m.result;
+            slot.held.splice(slot.held.indexOf(m.index), 1);
+            fill(slot);
             return;
           case 'peer':
             if (m.running) {
@@ -173,10 +202,26 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
         }
       });
       slot.worker.on('error', (e) => lost(slot, e.message));
-      slot.worker.on('exit', (code) => {
-        if (slots.has(slot)) lost(slot, `exit code ${code}`);
-      });
+      slot.worker.on('exit', (code) => lost(slot, `exit code ${code}`));
     };
-    for (let i = 0; i < Math.max(1, Math.min(options.workers, units.length)); i++) spawn();
+    const runHere = async (inThread: NonNullable<PoolOptions['inThread']>) => {
+      mainBusy = true;
+      for (let index = take(); index !== undefined; index = take()) {
+        const i = index;
+        try {
+          results[i] = await inThread(units[i]!, (done) => options.onProgress?.(i, done));
+        } catch (e) {
+          results[i] = lostBlock(units[i]!, e instanceof Error ? e.message : String(e));
+        }
+        // Let the workers' messages in: their results, and their requests for more.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      mainBusy = false;
+      fillAll(); // the workers that wait for more learn there is none
+      finish();
+    };
+    for (let i = 0; i < Math.min(options.workers, units.length); i++) spawn();
+    if (options.inThread !== undefined) void runHere(options.inThread);
+    else finish();
   });
 }

@@ -21,14 +21,14 @@ export interface WorkerInit {
 }
 
 /** The pool to a worker. */
-export type ToWorker = { readonly type: 'unit'; readonly unit: Unit } | { readonly type: 'close' };
+export type ToWorker = { readonly type: 'unit'; readonly index: number; readonly unit: Unit } | { readonly type: 'close' };
 
 /** A worker to the pool. */
 export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'load-error'; readonly message: string }
-  | { readonly type: 'progress'; readonly done: number }
-  | { readonly type: 'result'; readonly result: ProfileResult }
+  | { readonly type: 'progress'; readonly index: number; readonly done: number }
+  | { readonly type: 'result'; readonly index: number; readonly result: ProfileResult }
   /** An --exec process this worker started (running) or ended: the main thread kills its group if the kit is interrupted. */
   | { readonly type: 'peer'; readonly pid: number; readonly running: boolean }
   | { readonly type: 'err'; readonly text: string }
@@ -94,7 +94,7 @@ class Worker {
     return a;
   }
 
-  async run(unit: Unit): Promise<ProfileResult> {
+  async run(index: number, unit: Unit): Promise<ProfileResult> {
     let adapter: Adapter;
     try {
       adapter = await this.adapter(unit.profile);
@@ -106,7 +106,7 @@ class Worker {
       const now = performance.now();
       if (now - last < PROGRESS_EVERY_MS) return;
       last = now;
-      this.post({ type: 'progress', done });
+      this.post({ type: 'progress', index, done });
     };
     let result = await runProfileSafely(adapter, unitOptions(unit, this.init.settings, { onProgress }), { err: (text) => this.post({ type: 'err', text }) });
     const peer = this.peer;
@@ -137,21 +137,22 @@ async function serve(): Promise<void> {
     port.close();
     return;
   }
+  // One block at a time, in the order sent: the pool may send the next before this one ends.
+  let queue = Promise.resolve();
   port.on('message', (m: ToWorker) => {
     if (m.type === 'unit') {
-      void worker
-        .run(m.unit)
-        .catch((e: unknown): ProfileResult => undecided(m.unit, `a worker thread failed running block ${m.unit.block}: ${e instanceof Error ? e.message : String(e)}`))
-        .then((result) => {
-          try {
-            post({ type: 'result', result });
-          } catch {
-            // Something in the result does not cross threads (a function in an adapter's answer, say): its JSON form does.
-            post({ type: 'result', result: JSON.parse(JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as ProfileResult });
-          }
-        });
+      queue = queue.then(async () => {
+        const result = await worker.run(m.index, m.unit).catch((e: unknown): ProfileResult => undecided(m.unit, `a worker thread failed running block ${m.unit.block}: ${e instanceof Error ? e.message : String(e)}`));
+        try {
+          post({ type: 'result', index: m.index, result });
+        } catch {
+          // Something in the result does not cross threads (a function in an adapter's answer, say): its JSON form does.
+          post({ type: 'result', index: m.index, result: JSON.parse(JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as ProfileResult });
+        }
+      });
     } else {
-      void worker.close().then(() => {
+      queue = queue.then(async () => {
+        await worker.close();
         post({ type: 'closed' });
         port.close();
       });
