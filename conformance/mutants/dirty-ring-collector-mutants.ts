@@ -120,6 +120,6 @@ export const dirtyRingCollectorMutants: readonly RingMutant<DirtyRingCollectorAd
   mutant('collector-skips-wrapped-index', 'boundary-arithmetic', 'restarts at entry 1 when the fetch index wraps', SkipsWrappedIndexCollector),
   mutant('collector-never-resets', 'state-not-carried', 'never calls KVM_RESET_DIRTY_RINGS', NeverResetsCollector),
   mutant('collector-ignores-bitmap', 'scope-change', 'the final sync does not collect the WITH_BITMAP bitmaps', IgnoresBitmapCollector),
-  mutant('collector-first-ring-only', 'scope-change', 'harvests only the first vCPU\'s ring', FirstRingOnlyCollector),
+  mutant('collector-first-ring-only', 'scope-change', "harvests only the first vCPU's ring", FirstRingOnlyCollector),
   mutant('collector-harvest-cap', 'boundary-arithmetic', 'harvests at most 64 entries per ring per sync, the final sync too', HarvestCapCollector),
 ];

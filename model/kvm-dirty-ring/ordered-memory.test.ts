@@ -123,14 +123,14 @@ test('[KVM-RING-23] [KVM-RING-20] a stale page is a loss, charged to the copy-be
   }
 });
 
-test('[KVM-RING-22] coherence: a later store seen through an acquire is not undone by the reader\'s own older pending store', () => {
+test("[KVM-RING-22] coherence: a later store seen through an acquire is not undone by the reader's own older pending store", () => {
   const m = new OrderedMemory({ delays: [0, 5, 5] });
   m.store('vmm', SLOT, 4, 3n, 'relaxed'); // vmm's first relaxed store: delay 0
   m.store('vmm', OFFSET, 8, 9n, 'relaxed'); // delayed 5
   m.store('kvm', OFFSET, 8, 42n, 'relaxed'); // kvm's first relaxed store: delay 0
   m.store('kvm', FLAGS, 4, 1n, 'release');
   assert.is(m.load('vmm', FLAGS, 4, 'acquire'), 1n);
-  assert.is(m.load('vmm', OFFSET, 8, 'relaxed'), 42n, 'kvm\'s store is later in the location\'s order');
+  assert.is(m.load('vmm', OFFSET, 8, 'relaxed'), 42n, "kvm's store is later in the location's order");
   for (let i = 0; i < 6; i++) m.tick();
   assert.is(m.load('kvm', OFFSET, 8, 'relaxed'), 42n, 'the overtaken store never becomes visible');
 });

@@ -146,7 +146,7 @@ class KitKvm {
         const i = r.reset & (r.entries - 1);
         const flags = this.kvm.load32(flagsAt(r.base, i), 'acquire');
         if ((flags & 2) === 0) break;
-        if (((r.dirty - r.reset) >>> 0) === 0) throw new Violation('spec', ['KVM-RING-14'], `RESET only on entries the collector harvested as dirty (vCPU ${v}'s entry ${i} was never pushed)`, `flags ${flags}`);
+        if ((r.dirty - r.reset) >>> 0 === 0) throw new Violation('spec', ['KVM-RING-14'], `RESET only on entries the collector harvested as dirty (vCPU ${v}'s entry ${i} was never pushed)`, `flags ${flags}`);
         consumed.push({ slot: this.kvm.load32(slotAt(r.base, i), 'relaxed'), offset: this.kvm.load64(offsetAt(r.base, i), 'relaxed') });
         this.kvm.store32(flagsAt(r.base, i), 0, 'release');
         const e = r.pushed.get(i);
@@ -265,16 +265,19 @@ class CollectorRun {
   }
 
   async setup(): Promise<void> {
-    const inst = await this.call('create', () =>
-      this.adapter.create(sideOf(this.memory, 'vmm'), this.host(), { withBitmap: this.sc.config.withBitmap, memslots: RING_MEMSLOTS.map((m, s) => ({ slot: slotCode(s), npages: m.npages })) }),
-    );
+    const inst = await this.call('create', () => this.adapter.create(sideOf(this.memory, 'vmm'), this.host(), { withBitmap: this.sc.config.withBitmap, memslots: RING_MEMSLOTS.map((m, s) => ({ slot: slotCode(s), npages: m.npages })) }));
     if (typeof inst !== 'object' || inst === null || typeof inst.sync !== 'function') throw new Undecided(`${this.adapter.name} create answered ${String(inst)}: expected a collector`);
     this.inst = inst;
     for (const r of this.kvm.rings) await this.call('addRing', () => inst.addRing(r.base, r.entries));
     // The bulk stage: every page is sent once before the first sync.
     for (const [s, m] of RING_MEMSLOTS.entries()) for (let p = 0; p < m.npages; p++) this.migration.copy(pageKey(slotCode(s), p));
     this.migration.actions.length = 0;
-    this.trace.push({ op: `setup: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots 0x0 (256 pages) and 0x1 (64 pages)${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}; bulk copy`, answer: 'ready', expected: 'ready', req: [] });
+    this.trace.push({
+      op: `setup: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots 0x0 (256 pages) and 0x1 (64 pages)${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}; bulk copy`,
+      answer: 'ready',
+      expected: 'ready',
+      req: [],
+    });
   }
 
   async sync(final: boolean, injects: readonly Inject[]): Promise<void> {
@@ -309,7 +312,12 @@ class CollectorRun {
           if (!this.kvm.guestWrite(v, o.slot, (((o.start + i * o.stride) % n) + n) % n)) break;
           done++;
         }
-        this.trace.push({ op: `vCPU ${v} writes ${o.count} pages of slot ${hex(slotCode(o.slot))} from ${o.start} stride ${o.stride}`, answer: `${done} made`, expected: done < o.count ? `${done} (ring soft full: KVM_EXIT_DIRTY_RING_FULL)` : `${done}`, req: [] });
+        this.trace.push({
+          op: `vCPU ${v} writes ${o.count} pages of slot ${hex(slotCode(o.slot))} from ${o.start} stride ${o.stride}`,
+          answer: `${done} made`,
+          expected: done < o.count ? `${done} (ring soft full: KVM_EXIT_DIRTY_RING_FULL)` : `${done}`,
+          req: [],
+        });
         return;
       }
       case 'noVcpu':

@@ -1,18 +1,11 @@
 // What both dirty-ring profiles share: the three ring machines compiled into tables once
 // per process (with their coverage), the kit's ring memory as each side sees it, and the
 // memslots the scenarios use.
-import { OrderedMemory, type RingThread } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
+import type { OrderedMemory, RingThread } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import type { AnyStateMachine, EventFromLogic, SnapshotFrom } from 'xstate';
-import { RunContext, compiledTable } from '../../../model/run-context.ts';
+import { type RunContext, compiledTable } from '../../../model/run-context.ts';
 import type { TableEntry, TransitionTable } from '../../../model/transition-table.ts';
-import {
-  KVM_DIRTY_GFN_EVENTS,
-  KVM_DIRTY_RING_VM_EVENTS,
-  KVM_VCPU_RING_EVENTS,
-  kvmDirtyGfnMachine,
-  kvmDirtyRingVmMachine,
-  kvmVcpuRingMachine,
-} from '../../../spec/kvm/dirty-ring/ring-machines.ts';
+import { KVM_DIRTY_GFN_EVENTS, KVM_DIRTY_RING_VM_EVENTS, KVM_VCPU_RING_EVENTS, kvmDirtyGfnMachine, kvmDirtyRingVmMachine, kvmVcpuRingMachine } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import type { CoverageFigure } from '../../engine/run-profile.ts';
 import type { KitRingMemory } from './types.ts';
 

@@ -57,12 +57,7 @@ test('[KVM-RING-9] [KVM-RING-10] through the adapter: -ENXIO for the dirty log; 
 test('[KVM-RING-18] a directed hostile pair: the wrapped offset is consumed and re-protects nothing', async () => {
   const sc: RingScenario = {
     config: { arch: 'x86', ringBytes: 4096, vcpus: 1, withBitmap: false, late: false, enables: [] },
-    ops: [
-      { k: 'run', vcpu: 0, slot: 0, start: 5, count: 2, stride: 1 },
-      { k: 'harvest', vcpu: 0, max: 1024 },
-      { k: 'hostile', vcpu: 0, pick: 0, kind: 'wrap' },
-      { k: 'reset' },
-    ],
+    ops: [{ k: 'run', vcpu: 0, slot: 0, start: 5, count: 2, stride: 1 }, { k: 'harvest', vcpu: 0, max: 1024 }, { k: 'hostile', vcpu: 0, pick: 0, kind: 'wrap' }, { k: 'reset' }],
     delays: [],
   };
   const trace: { op: string }[] = [];

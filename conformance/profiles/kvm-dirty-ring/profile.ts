@@ -17,17 +17,7 @@
 import fc from 'fast-check';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
-import {
-  classifyEnableRing,
-  classifyEnableWithBitmap,
-  reprotectedPages,
-  resetBatchValid,
-  resetBatches,
-  ringCheckExtension,
-  reservedEntries,
-  ringGeometry,
-  type RingArch,
-} from '../../../spec/kvm/dirty-ring/rules.ts';
+import { classifyEnableRing, classifyEnableWithBitmap, reprotectedPages, resetBatchValid, resetBatches, ringCheckExtension, reservedEntries, ringGeometry, type RingArch } from '../../../spec/kvm/dirty-ring/rules.ts';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import type { KvmDirtyRingVmEvent } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import type { TraceStep } from '../../engine/commands.ts';
@@ -87,7 +77,10 @@ export function ringScenarioArbitrary(maxCommands: number): fc.Arbitrary<RingSce
       }),
     },
     { weight: 4, arbitrary: fc.record({ k: fc.constant('harvest' as const), vcpu, max: fc.oneof(fc.integer({ min: 1, max: 4 }), fc.constant(1024)) }) },
-    { weight: 3, arbitrary: fc.record({ k: fc.constant('hostile' as const), vcpu, pick: fc.nat(7), kind: fc.constantFrom<HostileKind>('wrap', 'wrap', 'wrap', 'badAs', 'badId', 'noSlot', 'pastEnd', 'otherPage', 'otherSlot', 'remark', 'markInvalid') }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ k: fc.constant('hostile' as const), vcpu, pick: fc.nat(7), kind: fc.constantFrom<HostileKind>('wrap', 'wrap', 'wrap', 'badAs', 'badId', 'noSlot', 'pastEnd', 'otherPage', 'otherSlot', 'remark', 'markInvalid') }),
+    },
     { weight: 3, arbitrary: fc.constant({ k: 'reset' as const }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('noVcpu' as const), slot: fc.constantFrom<0 | 1>(0, 1), offset: fc.nat(63) }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('getLog' as const), slot: fc.constantFrom<0 | 1>(0, 1) }) },
@@ -265,7 +258,12 @@ class RingRun {
         const want = this.protectedPages[i]![p] === 1;
         if (got === want) continue;
         if (want) throw new Violation('loss', ['KVM-RING-16'], `after ${what}, page ${hex(slotCode(i))}:${p} is write-protected (its next write is recorded)`, 'writable: the next write to it is lost');
-        throw new Violation('spec', hostile ? ['KVM-RING-18'] : ['KVM-RING-17', 'KVM-RING-16'], `after ${what}, page ${hex(slotCode(i))}:${p} stays writable (no consumed entry names it${hostile ? ' validly' : ''})`, 'write-protected: the reset touched a page it was not given');
+        throw new Violation(
+          'spec',
+          hostile ? ['KVM-RING-18'] : ['KVM-RING-17', 'KVM-RING-16'],
+          `after ${what}, page ${hex(slotCode(i))}:${p} stays writable (no consumed entry names it${hostile ? ' validly' : ''})`,
+          'write-protected: the reset touched a page it was not given',
+        );
       }
     }
   }
@@ -317,7 +315,12 @@ class RingRun {
     }
     this.push(what, `exit ${r.exitReason} after ${r.done} writes`, `exit ${wantExit} after ${want.done} writes`, ['KVM-RING-11', 'KVM-RING-12'], taken);
     if (r.exitReason !== wantExit || r.done !== want.done) {
-      throw new Violation(r.done > want.done ? 'loss' : 'spec', ['KVM-RING-12'], `exit ${wantExit === 31 ? 'KVM_EXIT_DIRTY_RING_FULL' : 'KVM_EXIT_HLT'} (${wantExit}) after ${want.done} writes (soft limit ${ring?.softLimit})`, `exit ${r.exitReason} after ${r.done} writes`);
+      throw new Violation(
+        r.done > want.done ? 'loss' : 'spec',
+        ['KVM-RING-12'],
+        `exit ${wantExit === 31 ? 'KVM_EXIT_DIRTY_RING_FULL' : 'KVM_EXIT_HLT'} (${wantExit}) after ${want.done} writes (soft limit ${ring?.softLimit})`,
+        `exit ${r.exitReason} after ${r.done} writes`,
+      );
     }
     for (let i = 0; i < want.done; i++) {
       if (!pushes[i]) continue;
@@ -334,7 +337,7 @@ class RingRun {
       const gfn = this.t.gfn.step(prev?.gfn ?? this.t.gfn.initial, { type: 'PUSH' });
       ring.slots.set(idx, { slot: w.slot, offset: BigInt(w.offset), state: 'dirty', gfn: gfn.next, rewritten: false });
       ring.dirty = (ring.dirty + 1) >>> 0;
-      const reaches = ((ring.dirty - ring.reset) >>> 0) >= ring.softLimit;
+      const reaches = (ring.dirty - ring.reset) >>> 0 >= ring.softLimit;
       ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'PUSH', reachesSoftLimit: reaches }).next;
     }
   }
@@ -356,11 +359,22 @@ class RingRun {
         if (g?.state === 'dirty' && final) throw new Violation('loss', ['KVM-RING-11'], `entry ${idx} of vCPU ${v}'s ring holds the push for ${hex(g.slot)}:${g.offset} (flags DIRTY) once every store is visible`, `flags ${flags}`);
         break;
       }
-      if (g === undefined || g.state !== 'dirty') throw new Violation('precision', ['KVM-RING-11'], `entry ${idx} of vCPU ${v}'s ring not dirty (no write to a protected page owed it)`, `flags ${flags}, slot ${hex(this.kitSide.load32(slotAt(ring.base, idx), 'relaxed'))}, offset ${this.kitSide.load64(offsetAt(ring.base, idx), 'relaxed')}`);
+      if (g === undefined || g.state !== 'dirty')
+        throw new Violation(
+          'precision',
+          ['KVM-RING-11'],
+          `entry ${idx} of vCPU ${v}'s ring not dirty (no write to a protected page owed it)`,
+          `flags ${flags}, slot ${hex(this.kitSide.load32(slotAt(ring.base, idx), 'relaxed'))}, offset ${this.kitSide.load64(offsetAt(ring.base, idx), 'relaxed')}`,
+        );
       const slot = this.kitSide.load32(slotAt(ring.base, idx), 'relaxed');
       const offset = this.kitSide.load64(offsetAt(ring.base, idx), 'relaxed');
       if (slot !== g.slot || offset !== g.offset) {
-        throw new Violation('loss', ['KVM-RING-11', 'KVM-RING-22'], `entry ${idx} of vCPU ${v}'s ring, seen DIRTY by a load-acquire, holds ${hex(g.slot)}:${g.offset}`, `${hex(slot)}:${offset} (slot and offset not stored before a release of the flags)`);
+        throw new Violation(
+          'loss',
+          ['KVM-RING-11', 'KVM-RING-22'],
+          `entry ${idx} of vCPU ${v}'s ring, seen DIRTY by a load-acquire, holds ${hex(g.slot)}:${g.offset}`,
+          `${hex(slot)}:${offset} (slot and offset not stored before a release of the flags)`,
+        );
       }
       this.kitSide.store32(flagsAt(ring.base, idx), 2, 'release');
       g.gfn = this.t.gfn.step(g.gfn, { type: 'MARK_RESET' }).next;
@@ -368,7 +382,8 @@ class RingRun {
       ring.fetch = (ring.fetch + 1) >>> 0;
       if (seen.length < 4) seen.push(`${hex(slot)}:${offset}`);
     }
-    if (!final) this.push(`kit collector harvests vCPU ${v} (up to ${max})`, `${n} entries${seen.length > 0 ? ` (${seen.join(', ')}${n > 4 ? ', ...' : ''})` : ''}`, 'the owed pushes, in order', ['KVM-RING-11', 'KVM-RING-13', 'KVM-RING-22']);
+    if (!final)
+      this.push(`kit collector harvests vCPU ${v} (up to ${max})`, `${n} entries${seen.length > 0 ? ` (${seen.join(', ')}${n > 4 ? ', ...' : ''})` : ''}`, 'the owed pushes, in order', ['KVM-RING-11', 'KVM-RING-13', 'KVM-RING-22']);
     return n;
   }
 
@@ -499,7 +514,7 @@ class RingRun {
         if (flags !== 0) throw new Violation('spec', ['KVM-RING-15'], `entry ${c.idx} consumed by the reset has flags 0`, `flags ${flags}`);
       }
       ring.reset = (ring.reset + entries.length) >>> 0;
-      ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'RESET', belowSoftLimit: ((ring.dirty - ring.reset) >>> 0) < ring.softLimit }).next;
+      ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'RESET', belowSoftLimit: (ring.dirty - ring.reset) >>> 0 < ring.softLimit }).next;
     }
     await this.checkProtection(what, hostile);
   }
@@ -523,10 +538,12 @@ class RingRun {
     if (got !== 0) return;
     const n = RING_MEMSLOTS[o.slot]!.npages;
     const b = r.bitmap;
-    if (!(b instanceof Uint8Array) || b.length !== Math.ceil(n / 64) * 8) throw new Undecided(`${this.adapter.name} getDirtyLog answered a bitmap of ${b instanceof Uint8Array ? b.length : typeof b} bytes: ${Math.ceil(n / 64) * 8} expected`);
+    if (!(b instanceof Uint8Array) || b.length !== Math.ceil(n / 64) * 8)
+      throw new Undecided(`${this.adapter.name} getDirtyLog answered a bitmap of ${b instanceof Uint8Array ? b.length : typeof b} bytes: ${Math.ceil(n / 64) * 8} expected`);
     const pages: number[] = [];
     for (let p = 0; p < n; p++) if ((b[p >> 3]! >> (p & 7)) & 1) pages.push(p);
-    if (pages.join() !== wantPages.join()) throw new Violation(pages.length < wantPages.length ? 'loss' : 'precision', ['KVM-RING-21'], `the bitmap holds the pages written without a vCPU: [${wantPages.join(', ')}]`, `[${pages.join(', ')}]`);
+    if (pages.join() !== wantPages.join())
+      throw new Violation(pages.length < wantPages.length ? 'loss' : 'precision', ['KVM-RING-21'], `the bitmap holds the pages written without a vCPU: [${wantPages.join(', ')}]`, `[${pages.join(', ')}]`);
     this.bitmaps[o.slot]!.clear();
     for (const p of pages) this.protectedPages[o.slot]![p] = 1;
   }

@@ -76,7 +76,14 @@ test('[KVM-RING-9] [KVM-RING-10] [KVM-RING-21] the bitmap: -ENXIO with the ring 
 
 test('[KVM-RING-11] a write to a protected page pushes slot, offset and DIRTY once; the page is writable after', () => {
   const { kvm, mem } = vm();
-  assert.equal(kvm.run(0, [{ slot: S1, offset: 7 }, { slot: S1, offset: 7 }, { slot: S0, offset: 1 }]), { exitReason: KVM_EXIT_HLT, done: 3 });
+  assert.equal(
+    kvm.run(0, [
+      { slot: S1, offset: 7 },
+      { slot: S1, offset: 7 },
+      { slot: S0, offset: 1 },
+    ]),
+    { exitReason: KVM_EXIT_HLT, done: 3 },
+  );
   assert.equal(entry(mem, 0, 0), { flags: 1, slot: S1, offset: 7n });
   assert.equal(entry(mem, 0, 1), { flags: 1, slot: S0, offset: 1n });
   assert.is(entry(mem, 0, 2).flags, 0);
@@ -103,18 +110,34 @@ test('[KVM-RING-15] [KVM-RING-19] reset consumes RESET entries in order, clears 
   markReset(mem, 0, 1);
   markReset(mem, 0, 3);
   assert.is(kvm.resetDirtyRings(), 2);
-  assert.equal([0, 1, 2, 3].map((i) => entry(mem, 0, i).flags), [0, 0, 1, 2]);
+  assert.equal(
+    [0, 1, 2, 3].map((i) => entry(mem, 0, i).flags),
+    [0, 0, 1, 2],
+  );
   assert.is(kvm.ringState(0)!.resetIndex, 2);
   assert.is(new KvmDirtyRingVm(new FlatRingMemory(RING), { arch: 'x86' }).resetDirtyRings(), -22);
 });
 
-test('[KVM-RING-16] [KVM-RING-17] reset re-protects exactly the pages the spec\'s batches name, never merging slots', () => {
+test("[KVM-RING-16] [KVM-RING-17] reset re-protects exactly the pages the spec's batches name, never merging slots", () => {
   const { kvm, mem } = vm();
-  const ws = [{ slot: S0, offset: 5 }, { slot: S1, offset: 6 }, { slot: S0, offset: 70 }, { slot: S0, offset: 68 }, { slot: S0, offset: 200 }];
+  const ws = [
+    { slot: S0, offset: 5 },
+    { slot: S1, offset: 6 },
+    { slot: S0, offset: 70 },
+    { slot: S0, offset: 68 },
+    { slot: S0, offset: 200 },
+  ];
   kvm.run(0, ws);
   for (let i = 0; i < ws.length; i++) markReset(mem, 0, i);
   kvm.resetDirtyRings();
-  const expect = reprotectedPages(resetBatches(ws.map((w) => ({ slot: w.slot, offset: BigInt(w.offset) }))), [{ asId: 0, id: 0, npages: 256 }, { asId: 0, id: 1, npages: 128 }], { addressSpaces: 2, userMemSlots: 32764 });
+  const expect = reprotectedPages(
+    resetBatches(ws.map((w) => ({ slot: w.slot, offset: BigInt(w.offset) }))),
+    [
+      { asId: 0, id: 0, npages: 256 },
+      { asId: 0, id: 1, npages: 128 },
+    ],
+    { addressSpaces: 2, userMemSlots: 32764 },
+  );
   assert.is(expect.length, ws.length);
   for (const p of expect) assert.ok(kvm.writeProtected(p.slot, p.offset), `${p.slot}:${p.offset}`);
   assert.ok(kvm.writeProtected(S1, 5), 'never written: still protected');
@@ -167,7 +190,10 @@ test('[KVM-RING-13] [KVM-RING-14] [KVM-RING-20] the collector harvests in order 
   kvm.run(0, writes(S0, 0, 20)); // re-protected by the reset: pushed again, across index 255 -> 0
   assert.is(kvm.ringState(0)!.dirtyIndex, 276);
   assert.is(c.sync(host), 126);
-  assert.equal(log.slice(-20), writes(S0, 0, 20).map((w) => `copy ${w.slot}:${w.offset}`));
+  assert.equal(
+    log.slice(-20),
+    writes(S0, 0, 20).map((w) => `copy ${w.slot}:${w.offset}`),
+  );
   assert.is(c.harvest().length, 0);
   assert.throws(() => c.addRing({ base: 0, entries: 100 }), /power of two/);
 });

@@ -88,7 +88,7 @@ export const kvmDirtyRingRequirements = {
     source: `${API} ("the ioctl must be called *before* reading the content of the dirty pages"); ${SERIES}`,
   },
   'KVM-RING-21': {
-    text: 'A write without a running vCPU (kvm_get_running_vcpu() NULL) sets bit offset of the memslot\'s dirty bitmap when WITH_BITMAP is on, collected with KVM_GET_DIRTY_LOG as the last step of the final sync; without it nothing records the write.',
+    text: "A write without a running vCPU (kvm_get_running_vcpu() NULL) sets bit offset of the memslot's dirty bitmap when WITH_BITMAP is on, collected with KVM_GET_DIRTY_LOG as the last step of the final sync; without it nothing records the write.",
     source: `${MAIN} mark_page_dirty_in_slot; ${API} (KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP)`,
   },
   'KVM-RING-22': {

@@ -203,7 +203,11 @@ test('[KVM-RING-8] [KVM-RING-11] [KVM-RING-12] every transition of the ring mach
         states.push(step(m as AnyStateMachine, s, e as never)[0]);
       }
     }
-    assert.equal([...keys].filter((k) => !seen.has(k)), [], `${(m as AnyStateMachine).id}: transitions no event reaches`);
+    assert.equal(
+      [...keys].filter((k) => !seen.has(k)),
+      [],
+      `${(m as AnyStateMachine).id}: transitions no event reaches`,
+    );
   }
 });
 

@@ -46,7 +46,7 @@ export const RING_VM_EFFECT_POSTCONDITIONS: Record<RingVmEffect, string> = {
   allocBitmap: 'the new memslot has a dirty bitmap (KVM_GET_DIRTY_LOG works on it)',
   reportBitmap: 'the dirty bitmap of the slot is returned (and cleared, without manual protect)',
   resetRings: 'every vCPU ring is reset (kvmDirtyGfn RESET on each entry from reset_index), the TLBs flushed, the count returned',
-  setBitmap: 'the page\'s bit in the memslot dirty bitmap is set',
+  setBitmap: "the page's bit in the memslot dirty bitmap is set",
   unrecorded: 'nothing records the write (KVM WARNs): a VMM on an arch that needs it must enable WITH_BITMAP',
 };
 
@@ -272,14 +272,7 @@ export const kvmDirtyGfnMachine = setup({
   },
 });
 
-export const KVM_DIRTY_GFN_EVENTS: readonly KvmDirtyGfnEvent[] = [
-  { type: 'PUSH' },
-  { type: 'READ' },
-  { type: 'MARK_RESET' },
-  { type: 'REWRITE' },
-  { type: 'RESET', valid: true },
-  { type: 'RESET', valid: false },
-];
+export const KVM_DIRTY_GFN_EVENTS: readonly KvmDirtyGfnEvent[] = [{ type: 'PUSH' }, { type: 'READ' }, { type: 'MARK_RESET' }, { type: 'REWRITE' }, { type: 'RESET', valid: true }, { type: 'RESET', valid: false }];
 
 // ---------------------------------------------------------------------------------------
 // kvmVcpuRing: soft full and KVM_EXIT_DIRTY_RING_FULL

@@ -100,42 +100,120 @@ test('[KVM-RING-12] a vCPU exits right after the push that reaches soft_limit, o
 });
 
 test('[KVM-RING-13] harvest takes the dirty entries in order and stops at the first that is not', () => {
-  const flags = new Map([[5, 1], [6, 1], [7, 3], [8, 1]]);
-  assert.equal(entriesToHarvest(5, (i) => flags.get(i) ?? 0, 256), [5, 6]);
-  assert.equal(entriesToHarvest(8, (i) => flags.get(i) ?? 0, 256), [8]);
-  assert.equal(entriesToHarvest(9, (i) => flags.get(i) ?? 0, 256), []);
-  assert.equal(entriesToHarvest(0, () => 1, 4), [0, 1, 2, 3], 'never more than the ring holds');
+  const flags = new Map([
+    [5, 1],
+    [6, 1],
+    [7, 3],
+    [8, 1],
+  ]);
+  assert.equal(
+    entriesToHarvest(5, (i) => flags.get(i) ?? 0, 256),
+    [5, 6],
+  );
+  assert.equal(
+    entriesToHarvest(8, (i) => flags.get(i) ?? 0, 256),
+    [8],
+  );
+  assert.equal(
+    entriesToHarvest(9, (i) => flags.get(i) ?? 0, 256),
+    [],
+  );
+  assert.equal(
+    entriesToHarvest(0, () => 1, 4),
+    [0, 1, 2, 3],
+    'never more than the ring holds',
+  );
 });
 
 test('[KVM-RING-15] [KVM-RING-19] reset consumes from reset_index while RESET is set and stops at the first entry without it', () => {
-  const flags = new Map([[0, 2], [1, 3], [2, 1], [3, 2]]);
-  assert.equal(entriesToReset(0, (i) => flags.get(i) ?? 0), [0, 1]);
-  assert.equal(entriesToReset(2, (i) => flags.get(i) ?? 0), []);
-  assert.equal(entriesToReset(3, (i) => flags.get(i) ?? 0), [3]);
+  const flags = new Map([
+    [0, 2],
+    [1, 3],
+    [2, 1],
+    [3, 2],
+  ]);
+  assert.equal(
+    entriesToReset(0, (i) => flags.get(i) ?? 0),
+    [0, 1],
+  );
+  assert.equal(
+    entriesToReset(2, (i) => flags.get(i) ?? 0),
+    [],
+  );
+  assert.equal(
+    entriesToReset(3, (i) => flags.get(i) ?? 0),
+    [3],
+  );
 });
 
 test('[KVM-RING-17] neighbouring entries of one slot merge into (offset, mask); other slots never', () => {
-  assert.equal(resetBatches([{ slot: S0, offset: 10n }, { slot: S0, offset: 11n }, { slot: S0, offset: 73n }]), [{ slot: S0, offset: 10n, mask: 0b11n | (1n << 63n) }]);
-  assert.equal(resetBatches([{ slot: S0, offset: 10n }, { slot: S0, offset: 74n }]), [
-    { slot: S0, offset: 10n, mask: 1n },
-    { slot: S0, offset: 74n, mask: 1n },
-  ]);
-  assert.equal(resetBatches([{ slot: S0, offset: 5n }, { slot: S1, offset: 6n }]), [
-    { slot: S0, offset: 5n, mask: 1n },
-    { slot: S1, offset: 6n, mask: 1n },
-  ]);
-  assert.equal(resetBatches([{ slot: S0, offset: 5n }, { slot: encodeSlot(1, 0), offset: 6n }]).length, 2, 'as_id is part of the slot');
+  assert.equal(
+    resetBatches([
+      { slot: S0, offset: 10n },
+      { slot: S0, offset: 11n },
+      { slot: S0, offset: 73n },
+    ]),
+    [{ slot: S0, offset: 10n, mask: 0b11n | (1n << 63n) }],
+  );
+  assert.equal(
+    resetBatches([
+      { slot: S0, offset: 10n },
+      { slot: S0, offset: 74n },
+    ]),
+    [
+      { slot: S0, offset: 10n, mask: 1n },
+      { slot: S0, offset: 74n, mask: 1n },
+    ],
+  );
+  assert.equal(
+    resetBatches([
+      { slot: S0, offset: 5n },
+      { slot: S1, offset: 6n },
+    ]),
+    [
+      { slot: S0, offset: 5n, mask: 1n },
+      { slot: S1, offset: 6n, mask: 1n },
+    ],
+  );
+  assert.equal(
+    resetBatches([
+      { slot: S0, offset: 5n },
+      { slot: encodeSlot(1, 0), offset: 6n },
+    ]).length,
+    2,
+    'as_id is part of the slot',
+  );
   assert.equal(resetBatches([]), []);
 });
 
 test('[KVM-RING-17] a backwards visit moves the base down while no set bit is shifted out', () => {
-  assert.equal(resetBatches([{ slot: S0, offset: 20n }, { slot: S0, offset: 18n }]), [{ slot: S0, offset: 18n, mask: 0b101n }]);
+  assert.equal(
+    resetBatches([
+      { slot: S0, offset: 20n },
+      { slot: S0, offset: 18n },
+    ]),
+    [{ slot: S0, offset: 18n, mask: 0b101n }],
+  );
   // mask bit 63 set: shifting down by 1 would lose it, so a new batch starts.
-  assert.equal(resetBatches([{ slot: S0, offset: 100n }, { slot: S0, offset: 163n }, { slot: S0, offset: 99n }]), [
-    { slot: S0, offset: 100n, mask: 1n | (1n << 63n) },
-    { slot: S0, offset: 99n, mask: 1n },
-  ]);
-  assert.equal(resetBatches([{ slot: S0, offset: 64n }, { slot: S0, offset: 0n }]).length, 2, 'delta -64 is not merged');
+  assert.equal(
+    resetBatches([
+      { slot: S0, offset: 100n },
+      { slot: S0, offset: 163n },
+      { slot: S0, offset: 99n },
+    ]),
+    [
+      { slot: S0, offset: 100n, mask: 1n | (1n << 63n) },
+      { slot: S0, offset: 99n, mask: 1n },
+    ],
+  );
+  assert.equal(
+    resetBatches([
+      { slot: S0, offset: 64n },
+      { slot: S0, offset: 0n },
+    ]).length,
+    2,
+    'delta -64 is not merged',
+  );
 });
 
 test('[KVM-RING-18] a batch outside any memslot, or past its end, is ignored', () => {
@@ -153,7 +231,10 @@ test('[KVM-RING-18] a batch outside any memslot, or past its end, is ignored', (
 });
 
 test('[KVM-RING-18] the hostile pair (offset 2^64 - 63, then 0) wraps past the old check and not past the fixed one', () => {
-  const [b] = resetBatches([{ slot: S0, offset: 0xffff_ffff_ffff_ffc1n }, { slot: S0, offset: 0n }]);
+  const [b] = resetBatches([
+    { slot: S0, offset: 0xffff_ffff_ffff_ffc1n },
+    { slot: S0, offset: 0n },
+  ]);
   assert.equal(b, { slot: S0, offset: 0xffff_ffff_ffff_ffc1n, mask: 1n | (1n << 63n) }, 'delta (s64)(0 - offset) = 63 merges');
   assert.ok(resetBatchValidBeforeWrapFix(b!, SLOTS, LIMITS), 'offset + 63 wraps to 0 < npages: the hole');
   assert.not.ok(resetBatchValid(b!, SLOTS, LIMITS));
@@ -173,7 +254,6 @@ test('[KVM-RING-16] a reset re-protects exactly the set bits of the valid batche
     { slot: S1, offset: 7 },
   ]);
 });
-
 
 test('[KVM-RING-20] a harvested page copied before the reset that follows its harvest is flagged', async () => {
   const { copyBeforeReset } = await import('./rules.ts');

@@ -7,16 +7,7 @@
 //               (harvest order), KVM-RING-15..19 (reset).
 // Sources: Linux v6.18 virt/kvm/kvm_main.c, virt/kvm/dirty_ring.c (see requirements.ts);
 //          <20260512060742.1628959-1-contact@xchglabs.com> for the wrapped-offset check.
-import {
-  KVM_CAP_DIRTY_LOG_RING,
-  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
-  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
-  KVM_DIRTY_GFN_SIZE,
-  KVM_DIRTY_RING_MAX_ENTRIES,
-  KVM_DIRTY_RING_RSVD_ENTRIES,
-  PAGE_SIZE,
-  decodeSlot,
-} from './uapi.ts';
+import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, KVM_DIRTY_GFN_SIZE, KVM_DIRTY_RING_MAX_ENTRIES, KVM_DIRTY_RING_RSVD_ENTRIES, PAGE_SIZE, decodeSlot } from './uapi.ts';
 
 const U32 = 2 ** 32;
 const U64 = 1n << 64n;

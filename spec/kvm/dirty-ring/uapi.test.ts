@@ -19,7 +19,7 @@ import {
   gfnState,
 } from './uapi.ts';
 
-test('[KVM-RING-1] the uAPI numbers are the kernel\'s', () => {
+test("[KVM-RING-1] the uAPI numbers are the kernel's", () => {
   assert.is(KVM_CAP_DIRTY_LOG_RING, 192);
   assert.is(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 223);
   assert.is(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 225);
