@@ -23,6 +23,8 @@ const kernelC = join(build, 'libkernel-c.so');
 const kernelCFaulty = join(build, 'libkernel-c-faulty.so');
 const cLib = join(build, 'libdirtyspec-c.so');
 const cLibFaulty = join(build, 'libdirtyspec-c-faulty.so');
+const smmuHw = join(build, 'smmu-hw.so');
+const smmuHwBad = join(build, 'smmu-hw-bad.so');
 const BAD = ['SEGV', 'ABORT', 'HANG', 'ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
 const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
 const run = promisify(execFile);
@@ -36,6 +38,8 @@ test.before(async () => {
       run('c++', ['-x', 'c++', '-std=gnu++17', '-O1', '-fPIC', '-fno-strict-aliasing', '-Wall', '-Wextra', '-Werror', '-shared', `-DBAD_${v}`, `-I${build}/include`, '-o', bad(v), join(here, 'fixtures/bad-lib.c'), join(kc, 'io-pgtable-arm.c'), join(kc, 'arm-smmu-domain.c')]),
     ),
     run('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', join(build, 'layout'), join(here, 'fixtures/layout.c')]),
+    run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', smmuHw, join(here, 'fixtures/smmu-hw.c')]),
+    run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_FAULT', `-I${here}`, '-o', smmuHwBad, join(here, 'fixtures/smmu-hw.c')]),
   ]);
 });
 
@@ -105,6 +109,18 @@ test('[IOVA-BITMAP-7] [VFIO-MAP-9] the C example built as a library conforms thr
   assert.is(r.status, 0, r.out + r.err);
   assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
+});
+
+test('[HTTU-2] [HTTU-5] [FAULT-1] [FAULT-2] an SMMU in C (walk, HTTU by cmpxchg, CDs cached until CFGI_CD) conforms through --lib on smmu-hw', async () => {
+  const r = await runCli('run', '--lib', smmuHw, '--runs', '50', '--seed', '1');
+  assert.is(r.status, 0, r.out + r.err);
+  assert.match(r.out, /profile smmu-hw \(adapter fixture-smmu-hw\): conforms/);
+});
+
+test('an SMMU that answers a fault code the ABI does not define: undecided', async () => {
+  const r = await runCli('run', '--lib', smmuHwBad, '--runs', '50', '--seed', '1');
+  assert.is(r.status, 2, r.out + r.err);
+  assert.match(r.out, /answered fault "DIRTYSPEC_FAULT code 9": must be one of translation, permission/);
 });
 
 /** The parts of a result that must not depend on how the implementation was reached. */
