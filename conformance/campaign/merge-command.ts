@@ -99,6 +99,7 @@ function partOf(p: JsonProfile): Part {
     adapter: p.adapter,
     verdict: p.verdict,
     runs: p.runs,
+    ...(p.directedRuns === undefined ? {} : { directedRuns: p.directedRuns }),
     commands: p.commands,
     seconds: p.seconds,
     seed: p.seed,

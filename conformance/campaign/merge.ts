@@ -1,7 +1,7 @@
 // Merging the results of a profile's blocks (plan.ts) into one ProfileResult: the same
 // whether the blocks ran in one process, on worker threads, or in shards merged later
 // from their JSON reports, since each step below is associative and commutative.
-//   - runs, commands, seconds: summed (seconds is the blocks' time added up, not wall time);
+//   - runs (and of them the directed ones), commands, seconds: summed (seconds is the blocks' time added up, not wall time);
 //   - transition coverage: a transition is covered if any block took it (the missing
 //     lists intersect);
 //   - a requirement fails if any block failed it, else is undecided if a block could not
@@ -81,11 +81,13 @@ export function mergeParts(parts: readonly Part[], seed: number): Part {
   const failed = lowest(parts, 'failedBlock');
   const undecided = failed === undefined ? lowest(parts, 'undecidedBlock') : undefined;
   const sum = (k: 'runs' | 'commands' | 'seconds') => parts.reduce((a, p) => a + p.result[k], 0);
+  const directedRuns = parts.reduce((a, p) => a + (p.result.directedRuns ?? 0), 0);
   const result: ProfileResult = {
     name: first.name,
     adapter: first.adapter,
     verdict: failed !== undefined ? 'does-not-conform' : undecided !== undefined ? 'undecided' : 'conforms',
     runs: sum('runs'),
+    ...(directedRuns > 0 ? { directedRuns } : {}),
     commands: sum('commands'),
     seconds: Math.round(sum('seconds') * 100) / 100,
     seed,

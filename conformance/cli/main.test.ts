@@ -138,6 +138,26 @@ test('a report file in a folder that does not exist is a usage error naming the 
   }
 });
 
+test('--exec of a program that is not there: the handshake failure is printed once in all (stdout and stderr), for every profile', async () => {
+  const r = await cli('run', '--exec', join(dir, 'no-such-program'), '--runs', '1');
+  assert.is(r.status, 2);
+  const both = r.out + r.err;
+  assert.is(both.split('did not complete the hello handshake').length - 1, 1, both);
+  assert.is(both.split('not found').length - 1, 1, both);
+  assert.match(r.out, /profile smmu-driver \(adapter [^)]*\): UNDECIDED .*\n {2}UNDECIDED: the same reason as profile smmu-hw above\n/);
+  assert.not.match(r.out, /transition coverage over all profiles: *\n/);
+});
+
+test('run --verbose prints the requirement texts whole; without it they are cut, with a pointer to --verbose and list', async () => {
+  const cut = await cli('run', '--profile', 'iova-bitmap', '--runs', '2', '--seed', '1');
+  assert.match(cut.out, /…/);
+  assert.match(cut.out, /--verbose prints them whole, and `dirtyspec list` lists every requirement/);
+  const whole = await cli('run', '--profile', 'iova-bitmap', '--runs', '2', '--seed', '1', '--verbose');
+  assert.is(whole.status, 0);
+  assert.not.match(whole.out, /…/);
+  assert.match((await cli('run', '--help')).out, /--verbose/);
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('an adapter that throws, one that never answers, one with a bitmap of the wrong length: exit 2 with the reason', async () => {

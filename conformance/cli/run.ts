@@ -69,6 +69,7 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --junit FILE       also write the report as JUnit XML
   --html FILE        also write the report as one self-contained HTML file: verdicts,
                      coverage, and a failure's steps beside the machine diagrams
+  --verbose          print the requirement texts whole (by default cut to one line)
   -h, --help         this text
 
 exit status: 0 every profile conforms, 1 a profile does not conform,
@@ -91,6 +92,7 @@ const FLAGS = {
   json: { type: 'string' },
   junit: { type: 'string' },
   html: { type: 'string' },
+  verbose: { type: 'boolean' },
 } as const;
 
 export interface RunRequest {
@@ -114,6 +116,8 @@ export interface RunRequest {
   readonly json?: string;
   readonly junit?: string;
   readonly html?: string;
+  /** --verbose: requirement texts whole in the text report. */
+  readonly verbose?: boolean;
 }
 
 /** The request the flags describe, or a UsageError. `undefined` for --help. */
@@ -166,6 +170,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     ...(json === undefined ? {} : { json }),
     ...(junit === undefined ? {} : { junit }),
     ...(html === undefined ? {} : { html }),
+    ...(flags.booleans.has('verbose') ? { verbose: true } : {}),
   };
 }
 
@@ -214,9 +219,9 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
       peer = await ExecPeer.start(req.execCommand, { timeoutMs: req.timeoutMs });
     } catch (e) {
       // Every profile asked for (all of them when none was) is undecided, and the reports
-      // say so: a CI job that reads them must not find last run's files, or none.
+      // say so: a CI job that reads them must not find last run's files, or none. The text
+      // report prints the reason once (the other profiles refer to it), so not on stderr too.
       const message = `the implementation did not complete the hello handshake\n${(e as Error).message}`;
-      io.err(`dirtyspec run: UNDECIDED: ${message}\n`);
       const seed = req.seed ?? 0;
       const results = (req.profiles.length > 0 ? req.profiles : PROFILES).map(
         (name): ProfileResult => ({ name, adapter: req.execCommand!, verdict: 'undecided', runs: 0, commands: 0, seconds: 0, seed, transitionCoverage: {}, requirements: [], undecided: { message, steps: [] } }),
@@ -296,6 +301,7 @@ function reportContext(req: RunRequest): ReportContext {
     ...(req.maxCommands === DEFAULT_MAX_COMMANDS ? {} : { maxCommands: req.maxCommands }),
     ...(req.timeoutMs === DEFAULT_TIMEOUT_MS ? {} : { timeoutMs: req.timeoutMs }),
     runs: req.runs,
+    ...(req.verbose === true ? { verbose: true } : {}),
   };
 }
 

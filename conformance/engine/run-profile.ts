@@ -73,7 +73,10 @@ export interface ProfileResult {
   readonly name: ProfileName;
   readonly adapter: string;
   readonly verdict: Verdict;
+  /** Every sequence run: the random ones and the directed tests. */
   readonly runs: number;
+  /** Of `runs`, the directed tests (smmu-hw); absent when none ran. */
+  readonly directedRuns?: number;
   readonly commands: number;
   readonly seconds: number;
   readonly seed: number;
@@ -215,7 +218,7 @@ export async function runSmmuProfile(adapter: SmmuAdapter, options: RunOptions):
   const random = await runRandom(ctx, adapter, options);
   if (random.verdict !== 'conforms' || !kitDrives(adapter)) return random;
   const directed = await runDirected(ctx, adapter, options);
-  return { ...directed, runs: random.runs + directed.runs, commands: random.commands + directed.commands, seconds: Math.round((random.seconds + directed.seconds) * 100) / 100, seed: random.seed };
+  return { ...directed, runs: random.runs + directed.runs, directedRuns: directed.runs, commands: random.commands + directed.commands, seconds: Math.round((random.seconds + directed.seconds) * 100) / 100, seed: random.seed };
 }
 
 /**
@@ -235,7 +238,7 @@ async function runDirected(ctx: RunContext, adapter: SmmuAdapter, options: RunOp
       commands += await runSequence(ctx, adapter, test.config, test.commands, options.timeoutMs, steps, options.onSequence);
     } catch (e) {
       const coverage = transitionCoverage(ctx);
-      const base = { name: adapter.profile, adapter: adapter.name, runs, commands: commands + steps.length, seed: 0, transitionCoverage: coverage, seconds: seconds(started) };
+      const base = { name: adapter.profile, adapter: adapter.name, runs, directedRuns: runs, commands: commands + steps.length, seed: 0, transitionCoverage: coverage, seconds: seconds(started) };
       if (!(e instanceof Violation)) {
         const u = e instanceof Undecided ? e : engineError(e);
         return { ...base, verdict: 'undecided', ...verdicts(requirementVerdicts(ctx, coverage, undefined, true)), undecided: { message: u.message, steps } };
@@ -251,7 +254,7 @@ async function runDirected(ctx: RunContext, adapter: SmmuAdapter, options: RunOp
     }
   }
   const coverage = transitionCoverage(ctx);
-  return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)) };
+  return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, directedRuns: runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)) };
 }
 
 async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {

@@ -94,7 +94,7 @@ test('an error reply is undecided with the implementation\'s text, never a pass'
 test('a hello naming another protocol version ends the handshake (exit 2), naming both versions', async () => {
   const r = await faulty('version2', 0);
   assert.is(r.status, 2);
-  assert.match(r.err, /did not complete the hello handshake[\s\S]*speaks protocol 2; this kit speaks 1/);
+  assert.match(r.out, /did not complete the hello handshake[\s\S]*speaks protocol 2; this kit speaks 1/);
   assertNoLeftovers(r.pids);
 });
 
@@ -130,8 +130,8 @@ test('a command that is not there is undecided at the handshake (exit 2), and th
   const json = join(dir, 'handshake.json');
   const r = await cli('run', '--exec', join(dir, 'no-such-program'), '--runs', '1', '--profile', 'vfio-type1', '--json', json);
   assert.is(r.status, 2);
-  assert.match(r.err, /did not complete the hello handshake/);
-  assert.match(r.err, /not found|No such file|exit status 127/);
+  assert.match(r.out, /did not complete the hello handshake/);
+  assert.match(r.out, /not found|No such file|exit status 127/);
   const report = JSON.parse(readFileSync(json, 'utf8')) as { profiles: { name: string; verdict: string; undecided: { message: string } }[] };
   assert.equal(report.profiles.map((p) => [p.name, p.verdict]), [['vfio-type1', 'undecided']]);
   assert.match(report.profiles[0]!.undecided.message, /hello handshake/);

@@ -18,6 +18,8 @@ export interface ReportContext {
   readonly timeoutMs?: number;
   /** --runs of the run: a replay without a path repeats the whole search, which needs it. */
   readonly runs?: number;
+  /** --verbose: requirement texts whole, not cut to one line. */
+  readonly verbose?: boolean;
 }
 
 export type ViolationKind = NonNullable<ProfileResult['counterexample']>['violation']['kind'];

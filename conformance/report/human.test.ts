@@ -2,7 +2,7 @@
 // violation, the numbered trace, the config and the replay command.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { exitStatus, overallVerdict, replayCommand, shellQuote, shorten } from './common.ts';
+import { exitStatus, overallVerdict, replayCommand, requirementText, shellQuote, shorten } from './common.ts';
 import { conforming, failing, undecided } from './fixtures.ts';
 import { humanProfile, humanReport } from './human.ts';
 
@@ -56,14 +56,63 @@ test('the replay command repeats --adapter (quoted for the shell) and a non-defa
   assert.is(replayCommand({ ...failing, replay: { seed: 7, path: '' } }, { runs: 200 }), 'npx dirtyspec run --profile smmu-driver --seed 7 --runs 200');
 });
 
-test('an undecided profile: the reason and the steps so far, requirements marked UNDECIDED', () => {
+test('an undecided profile: the reason and the steps so far, requirements not decided on one line', () => {
   const text = humanProfile(undecided);
   const lines = text.split('\n');
   assert.match(lines[0]!, /: UNDECIDED {2}— 3 runs/);
-  assert.ok(lines.some((l) => /^ {2}UNDECIDED MAP-2 /.test(l)));
+  assert.ok(lines.includes('  not decided (2 requirements; the run was undecided): MAP-2, NOLOSS-1'));
   assert.ok(lines.includes('  UNDECIDED: slow (smmu-driver) unmap did not answer within 2000 ms'));
   assert.ok(lines.includes('  steps so far (1):'));
   assert.ok(lines.includes('    1. map(0x200000, 1 pages, rw, pa page-aligned)  -> implementation: 0  | spec: 0  [MAP-2]'));
+});
+
+test('an undecided profile prints the reason first, before coverage and requirements, and no UNDECIDED line per requirement', () => {
+  const many = { ...undecided, requirements: ['CLEAR-1', 'HTTU-2', 'IOTLB-9', 'MAP-2', 'NOLOSS-1', 'SPLIT-1'].map((id) => ({ id, verdict: 'undecided' as const })) };
+  const lines = humanProfile(many).split('\n');
+  assert.is(lines[1], '  UNDECIDED: slow (smmu-driver) unmap did not answer within 2000 ms');
+  assert.ok(lines.findIndex((l) => l.startsWith('  coverage')) > lines.findIndex((l) => l.startsWith('  steps so far')));
+  assert.is(lines.filter((l) => /^ {2}UNDECIDED [A-Z]/.test(l)).length, 0);
+  assert.is(lines.filter((l) => l.startsWith('  not decided (6 requirements')).length, 1);
+});
+
+test('an undecided profile with a replay path prints the shrunk steps and the replay command', () => {
+  const text = humanProfile({ ...undecided, replay: { seed: 9, path: '3:1@A' } }, { runs: 100 });
+  const lines = text.split('\n');
+  assert.ok(lines.includes('  steps (1, shrunk: the replay command runs them again):'), text);
+  assert.ok(lines.includes("  replay: npx dirtyspec run --profile smmu-driver --seed 9 --replay '3:1@A'"), text);
+  assert.ok(lines.indexOf("  replay: npx dirtyspec run --profile smmu-driver --seed 9 --replay '3:1@A'") < lines.findIndex((l) => l.startsWith('  coverage')));
+});
+
+test('the header counts random and directed runs apart, and says "1 run"', () => {
+  assert.match(humanProfile({ ...conforming, runs: 1083, directedRuns: 83 }).split('\n')[0]!, /— 1000 random \+ 83 directed runs, 4321 commands,/);
+  assert.match(humanProfile({ ...undecided, runs: 1, commands: 5 }).split('\n')[0]!, /— 1 run, 5 commands,/);
+});
+
+test('the text report explains the coverage notation once, when it names a missing transition', () => {
+  const report = humanReport([conforming, { ...conforming, name: 'smmu-driver' }]);
+  assert.is(report.split('\n').filter((l) => l.includes('STATE --EVENT#N')).length, 1);
+  assert.match(report, /STATE --EVENT#N: the source state, the event, and N, the index \(from 0\) of the candidate transition/);
+  const full = { ...conforming, transitionCoverage: { leafDescriptor: { covered: 49, total: 49, missing: [] } } };
+  assert.not.match(humanReport([full]), /EVENT#N/);
+});
+
+test('requirement texts: cut, with a pointer to --verbose and dirtyspec list; whole with --verbose', () => {
+  const cut = humanReport([conforming]);
+  assert.match(cut, /…/);
+  assert.match(cut, /\nrequirement texts are cut to one line: --verbose prints them whole, and `dirtyspec list` lists every requirement with its text and source\n/);
+  const whole = humanReport([conforming], { verbose: true });
+  assert.ok(whole.includes(requirementText('HTTU-2').replace(/\s+/g, ' ').trim()), whole);
+  assert.not.match(whole, /are cut to one line/);
+});
+
+test('one handshake failure is printed once: later profiles with the same reason refer to the first; no empty coverage line', () => {
+  const message = 'the implementation did not complete the hello handshake\n/nonexistent: the process exited (exit status 127)';
+  const dead = (name: 'smmu-hw' | 'smmu-driver' | 'iova-bitmap') => ({ name, adapter: '/nonexistent', verdict: 'undecided' as const, runs: 0, commands: 0, seconds: 0, seed: 0, transitionCoverage: {}, requirements: [], undecided: { message, steps: [] } });
+  const report = humanReport([dead('smmu-hw'), dead('smmu-driver'), dead('iova-bitmap')]);
+  assert.is(report.split('exit status 127').length - 1, 1, report);
+  assert.match(report, /profile smmu-driver \(adapter \/nonexistent\): UNDECIDED .*\n {2}UNDECIDED: the same reason as profile smmu-hw above\n/);
+  assert.not.match(report, /transition coverage over all profiles: \n/);
+  assert.not.match(report, /steps so far \(0\)/);
 });
 
 test('a failure without a recorded counterexample or reason still says so', () => {

@@ -35,26 +35,65 @@ function wrapList(items: readonly string[], indent: string, width = WRAP): strin
   return lines;
 }
 
-export function profileHeader(r: ProfileResult): string {
-  return `profile ${r.name} (adapter ${r.adapter}): ${verdictLabel(r.verdict)}  — ${r.runs} runs, ${r.commands} commands, ${r.seconds} s, seed ${r.seed}`;
+/** The runs of a result: "1 run", "200 runs", or "1000 random + 83 directed runs". */
+export function runsText(r: Pick<ProfileResult, 'runs' | 'directedRuns'>): string {
+  const directed = r.directedRuns ?? 0;
+  if (directed > 0) return `${r.runs - directed} random + ${directed} directed run${r.runs === 1 ? '' : 's'}`;
+  return `${r.runs} run${r.runs === 1 ? '' : 's'}`;
 }
 
-export function humanProfile(r: ProfileResult, ctx: ReportContext = {}): string {
+export function profileHeader(r: ProfileResult): string {
+  return `profile ${r.name} (adapter ${r.adapter}): ${verdictLabel(r.verdict)}  — ${runsText(r)}, ${r.commands} command${r.commands === 1 ? '' : 's'}, ${r.seconds} s, seed ${r.seed}`;
+}
+
+/** How the text report names a transition in its coverage lines (also in SPEC.md). */
+export const COVERAGE_LEGEND =
+  'coverage: a missing transition is named STATE --EVENT#N: the source state, the event, and N, the index (from 0) of the candidate transition among those the machine tries, in order, for that event in that state (SPEC.md lists them per machine)';
+
+/** Printed once when a requirement text was cut. */
+export const CUT_NOTE = 'requirement texts are cut to one line: --verbose prints them whole, and `dirtyspec list` lists every requirement with its text and source';
+
+/** What a profile's lines used, for the report's notes: a missing transition named, a requirement text cut. */
+interface Notes {
+  missingNamed: boolean;
+  textCut: boolean;
+}
+
+/**
+ * A profile's lines. Undecided: the reason first (and, when the shrunk sequence is
+ * undecided again, its steps and the replay command), then coverage, and the
+ * requirements not decided on one line. `sameAs`: an earlier profile of the report with
+ * the very same reason and no steps (one handshake failure): referred to, not repeated.
+ */
+export function humanProfile(r: ProfileResult, ctx: ReportContext = {}, notes: Notes = { missingNamed: false, textCut: false }, sameAs?: string): string {
   const out: string[] = [profileHeader(r)];
+  if (sameAs !== undefined) {
+    out.push(`  UNDECIDED: the same reason as profile ${sameAs} above`);
+    return out.join('\n');
+  }
+  if (r.undecided !== undefined) out.push(...undecidedLines(r, ctx));
+  else if (r.verdict === 'undecided') out.push('  UNDECIDED: the engine gave no reason');
   for (const [machine, c] of Object.entries(r.transitionCoverage)) {
     out.push(`  coverage ${machine} ${c.covered}/${c.total} (${coveragePercent(c.covered, c.total)}%)`);
     if (c.covered === 0 && c.total > 0) out.push('    missing: every transition');
-    else if (c.covered < c.total && c.missing.length > 0) out.push('    missing:', ...wrapList(c.missing, '      '));
+    else if (c.covered < c.total && c.missing.length > 0) {
+      out.push('    missing:', ...wrapList(c.missing, '      '));
+      notes.missingNamed = true;
+    }
   }
-  const labelWidth = Math.max(0, ...r.requirements.map((q) => REQ_LABEL[q.verdict].length));
-  const idWidth = Math.max(0, ...r.requirements.map((q) => q.id.length));
-  for (const q of sortedRequirements(r)) {
-    out.push(`  ${REQ_LABEL[q.verdict].padEnd(labelWidth)} ${q.id.padEnd(idWidth)}  ${shorten(requirementText(q.id))}`);
+  const decided = sortedRequirements(r).filter((q) => q.verdict !== 'undecided');
+  const labelWidth = Math.max(0, ...decided.map((q) => REQ_LABEL[q.verdict].length));
+  const idWidth = Math.max(0, ...decided.map((q) => q.id.length));
+  for (const q of decided) {
+    const full = requirementText(q.id).replace(/\s+/g, ' ').trim();
+    const text = ctx.verbose === true ? full : shorten(full);
+    if (text !== full) notes.textCut = true;
+    out.push(`  ${REQ_LABEL[q.verdict].padEnd(labelWidth)} ${q.id.padEnd(idWidth)}  ${text}`);
   }
+  const notDecided = sortedRequirements(r).filter((q) => q.verdict === 'undecided');
+  if (notDecided.length > 0) out.push(`  not decided (${notDecided.length} requirement${notDecided.length === 1 ? '' : 's'}; the run was undecided): ${notDecided.map((q) => q.id).join(', ')}`);
   if (r.unreached !== undefined && r.unreached.length > 0) out.push(`  not reached by this run (no verdict): ${r.unreached.join(', ')}`);
   if (r.verdict === 'does-not-conform') out.push(...failureLines(r, ctx));
-  if (r.undecided !== undefined) out.push(...undecidedLines(r));
-  else if (r.verdict === 'undecided') out.push('  UNDECIDED: the engine gave no reason');
   return out.join('\n');
 }
 
@@ -78,12 +117,14 @@ function failureLines(r: ProfileResult, ctx: ReportContext): string[] {
   return out;
 }
 
-function undecidedLines(r: ProfileResult): string[] {
+function undecidedLines(r: ProfileResult, ctx: ReportContext): string[] {
   const u = r.undecided!;
   const out = [`  UNDECIDED: ${u.message}`];
-  out.push(`  steps so far (${u.steps.length}):`);
-  if (u.steps.length === 0) out.push('    (none)');
+  const cmd = replayCommand(r, ctx);
+  if (cmd !== undefined) out.push(`  steps (${u.steps.length}, shrunk: the replay command runs them again):`);
+  else if (u.steps.length > 0) out.push(`  steps so far (${u.steps.length}):`);
   out.push(...traceLines(u.steps).map((l) => `    ${l}`));
+  if (cmd !== undefined) out.push(`  replay: ${cmd}`);
   return out;
 }
 
@@ -100,13 +141,20 @@ export function unionCoverage(results: readonly ProfileResult[]): Record<string,
   return out;
 }
 
-/** Every profile, a blank line between, the coverage over all of them, and a last line with the overall verdict. */
+/** Every profile, a blank line between, the coverage over all of them, the notes, and a last line with the overall verdict. */
 export function humanReport(results: readonly ProfileResult[], ctx: ReportContext = {}): string {
-  const parts = results.map((r) => humanProfile(r, ctx));
+  const notes: Notes = { missingNamed: false, textCut: false };
+  const parts = results.map((r, i) => {
+    // The same reason as an earlier profile, with nothing run (one handshake failure): said once.
+    const earlier = r.undecided !== undefined && r.undecided.steps.length === 0 && r.replay === undefined ? results.slice(0, i).find((e) => e.undecided?.message === r.undecided!.message) : undefined;
+    return humanProfile(r, ctx, notes, earlier?.name);
+  });
   if (results.length > 1) {
     const union = Object.entries(unionCoverage(results)).map(([m, c]) => `${m} ${c.covered}/${c.total} (${coveragePercent(c.covered, c.total)}%)`);
-    parts.push(`transition coverage over all profiles: ${union.join(', ')}`);
+    if (union.length > 0) parts.push(`transition coverage over all profiles: ${union.join(', ')}`);
   }
+  const legend = [...(notes.missingNamed ? [COVERAGE_LEGEND] : []), ...(notes.textCut ? [CUT_NOTE] : [])];
+  if (legend.length > 0) parts.push(legend.join('\n'));
   const verdict = overallVerdict(results);
   const counts = results.map((r) => `${r.name} ${verdictLabel(r.verdict)}`).join(', ');
   parts.push(`verdict: ${verdictLabel(verdict)} (${counts || 'no profiles'})`);

@@ -41,6 +41,14 @@ test('a failing profile carries the counterexample and replay {seed, path, comma
   assert.equal(p.counterexample.config.iotlbCapacity, 1);
 });
 
+test('directed runs are counted apart (directedRuns, additive: runs is still every run); an undecided run with a path carries its replay', () => {
+  const doc = JSON.parse(jsonReport([{ ...conforming, runs: 1083, directedRuns: 83 }, { ...undecided, replay: { seed: 9, path: '3:1@A' } }]));
+  assert.is(doc.profiles[0].runs, 1083);
+  assert.is(doc.profiles[0].directedRuns, 83);
+  assert.is(doc.profiles[1].directedRuns, undefined);
+  assert.equal(doc.profiles[1].replay, { seed: 9, path: '3:1@A', command: "npx dirtyspec run --profile smmu-driver --seed 9 --replay '3:1@A'" });
+});
+
 test('an undecided profile carries its reason; all conforming gives "conforms"', () => {
   const doc = JSON.parse(jsonReport([undecided]));
   assert.is(doc.profiles[0].undecided.message, 'slow (smmu-driver) unmap did not answer within 2000 ms');

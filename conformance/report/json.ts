@@ -1,6 +1,6 @@
 // The machine-readable report (--json FILE):
 //   {"verdict": "conforms"|"does-not-conform"|"undecided",
-//    "profiles": [{"name", "adapter", "verdict", "runs", "commands", "seconds", "seed",
+//    "profiles": [{"name", "adapter", "verdict", "runs", "directedRuns"?, "commands", "seconds", "seed",
 //                  "transitionCoverage": {machine: {covered, total, missing}},
 //                  "requirements": [{"id", "verdict"}], "unreached": [ID],
 //                  "counterexample"?: {config, steps, violation},
@@ -63,6 +63,7 @@ export function jsonProfile(r: ProfileResult, ctx: ReportContext = {}, blocks?: 
     adapter: r.adapter,
     verdict: r.verdict,
     runs: r.runs,
+    ...(r.directedRuns === undefined ? {} : { directedRuns: r.directedRuns }),
     commands: r.commands,
     seconds: r.seconds,
     seed: r.seed,

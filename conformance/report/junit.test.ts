@@ -90,6 +90,13 @@ test('JUnit: undecided requirements carry <error> with the reason and the steps 
   assert.match(errors[0]!.text, /steps so far \(1\):\n1\. map\(0x200000/);
 });
 
+test('JUnit: an undecided run with a replay path carries its shrunk steps and the replay command', () => {
+  const doc = parseXml(junitReport([{ ...undecided, replay: { seed: 9, path: '3:1@A' } }]));
+  const [error] = all(doc, 'error');
+  assert.match(error!.text, /steps \(1, shrunk: the replay command runs them again\):\n1\. map\(0x200000/);
+  assert.match(error!.text, /\nreplay: npx dirtyspec run --profile smmu-driver --seed 9 --replay '3:1@A'/);
+});
+
 test('JUnit: a verdict no requirement row carries gets a testcase of its own', () => {
   const doc = parseXml(junitReport([{ ...failing, requirements: [] }, { ...undecided, requirements: [] }]));
   assert.is(all(doc, 'failure').length, 1);

@@ -37,10 +37,12 @@ function failureBody(r: ProfileResult, ctx: ReportContext): string {
   return lines.join('\n');
 }
 
-function undecidedBody(r: ProfileResult): string {
+function undecidedBody(r: ProfileResult, ctx: ReportContext): string {
   const u = r.undecided;
   if (u === undefined) return 'undecided: the engine gave no reason';
-  return [`undecided: ${u.message}`, '', `steps so far (${u.steps.length}):`, ...traceLines(u.steps)].join('\n');
+  const cmd = replayCommand(r, ctx);
+  const title = cmd !== undefined ? `steps (${u.steps.length}, shrunk: the replay command runs them again):` : `steps so far (${u.steps.length}):`;
+  return [`undecided: ${u.message}`, '', title, ...traceLines(u.steps), ...(cmd === undefined ? [] : ['', `replay: ${cmd}`])].join('\n');
 }
 
 function failureMessage(r: ProfileResult): string {
@@ -57,7 +59,7 @@ function suite(r: ProfileResult, ctx: ReportContext): { xml: string; tests: numb
   let errors = 0;
   const classname = `dirtyspec.${r.name}`;
   const failure = () => `      <failure${attrs({ message: failureMessage(r), type: r.counterexample?.violation.kind ?? 'does-not-conform' })}>${xmlText(failureBody(r, ctx))}</failure>\n`;
-  const error = () => `      <error${attrs({ message: undecidedMessage(r), type: 'undecided' })}>${xmlText(undecidedBody(r))}</error>\n`;
+  const error = () => `      <error${attrs({ message: undecidedMessage(r), type: 'undecided' })}>${xmlText(undecidedBody(r, ctx))}</error>\n`;
   for (const q of sortedRequirements(r)) {
     const name = `[${q.id}] ${shorten(requirementText(q.id), 100)}`;
     const open = `    <testcase${attrs({ classname, name })}`;
