@@ -13,21 +13,7 @@
 // later callback of the same call returns 0 without touching the kit, and the call then
 // throws: the run is undecided, as a failed protocol callback makes it.
 import koffi from 'koffi';
-import type {
-  Adapter,
-  DirtyBitmap,
-  DmaOutcome,
-  IovaBitmapAdapter,
-  KitMemory,
-  KitSmmuPort,
-  KitUserBuffer,
-  ProfileName,
-  SmmuCommand,
-  SmmuDriverAdapter,
-  SmmuHwAdapter,
-  VfioBitmapArg,
-  VfioType1Adapter,
-} from '../adapters/types.ts';
+import type { Adapter, DirtyBitmap, DmaOutcome, IovaBitmapAdapter, KitMemory, KitSmmuPort, KitUserBuffer, ProfileName, SmmuCommand, SmmuDriverAdapter, SmmuHwAdapter, VfioBitmapArg, VfioType1Adapter } from '../adapters/types.ts';
 import { FAULTS, PROFILES } from '../adapters/types.ts';
 import { Undecided } from '../engine/limits.ts';
 import { printable } from '../protocol/printable.ts';
@@ -258,6 +244,11 @@ export class LibPeer {
     const order = (o: unknown, what: string, pa: unknown) => {
       if (typeof o !== 'number' || !Number.isInteger(o) || o < 0 || o > MAX_ORDER) throw new Undecided(`${what}(${hex(u64(pa))}): memory order ${String(o)} is not one of DIRTYSPEC_ORDER_* (0 to ${MAX_ORDER})`);
     };
+    /** The memory of the instance, after checking the access's order. */
+    const ordered = (ctx: unknown, o: unknown, what: string, pa: unknown) => {
+      order(o, what, pa);
+      return mem(ctx);
+    };
     const mem = (ctx: unknown) => {
       const m = slot(ctx)?.memory;
       if (m === undefined) throw new Undecided('a memory callback outside an instance of an SMMU profile');
@@ -274,12 +265,12 @@ export class LibPeer {
       return b;
     };
     const impl: Record<CallbackName, Fn> = {
-      load: (ctx, pa, o) => (order(o, 'load', pa), mem(ctx).load(num(pa))),
-      store: (ctx, pa, v, o) => (order(o, 'store', pa), mem(ctx).store(num(pa), u64(v))),
-      cmpxchg: (ctx, pa, e, r, o) => (order(o, 'cmpxchg', pa), mem(ctx).compareExchange(num(pa), u64(e), u64(r))),
-      xchg: (ctx, pa, v, o) => (order(o, 'xchg', pa), mem(ctx).exchange(num(pa), u64(v))),
-      fetch_or: (ctx, pa, v, o) => (order(o, 'fetch_or', pa), mem(ctx).fetchOr(num(pa), u64(v))),
-      fetch_and: (ctx, pa, v, o) => (order(o, 'fetch_and', pa), mem(ctx).fetchAnd(num(pa), u64(v))),
+      load: (ctx, pa, o) => ordered(ctx, o, 'load', pa).load(num(pa)),
+      store: (ctx, pa, v, o) => ordered(ctx, o, 'store', pa).store(num(pa), u64(v)),
+      cmpxchg: (ctx, pa, e, r, o) => ordered(ctx, o, 'cmpxchg', pa).compareExchange(num(pa), u64(e), u64(r)),
+      xchg: (ctx, pa, v, o) => ordered(ctx, o, 'xchg', pa).exchange(num(pa), u64(v)),
+      fetch_or: (ctx, pa, v, o) => ordered(ctx, o, 'fetch_or', pa).fetchOr(num(pa), u64(v)),
+      fetch_and: (ctx, pa, v, o) => ordered(ctx, o, 'fetch_and', pa).fetchAnd(num(pa), u64(v)),
       alloc_frame: (ctx) => BigInt(mem(ctx).allocFrame()),
       free_frame: (ctx, pa) => mem(ctx).freeFrame(num(pa)),
       attach_stream: (ctx, sid, cd) => port(ctx).attachStream(sid as number, num(cd)),
@@ -302,7 +293,13 @@ export class LibPeer {
         try {
           return fn(a, b, c, d, e);
         } catch (err) {
-          this.failure = { error: err, where: `${name}(${[b, c, d, e].filter((x) => x !== undefined).map((x) => (typeof x === 'bigint' || typeof x === 'number' ? hex(x) : String(x))).join(', ')})` };
+          this.failure = {
+            error: err,
+            where: `${name}(${[b, c, d, e]
+              .filter((x) => x !== undefined)
+              .map((x) => (typeof x === 'bigint' || typeof x === 'number' ? hex(x) : String(x)))
+              .join(', ')})`,
+          };
           return fallback;
         }
       };
@@ -416,15 +413,21 @@ export class LibPeer {
         c.writeUInt32LE(config.iotlbCapacity, LAYOUT.smmuHwConfig.iotlbCapacity);
         const out = new BigUint64Array(1);
         const what = `smmu_hw_create(httu ${config.httu}, bbml ${config.bbml})`;
-        const h = this.instance(what, this.call(what, () => f.create(slot.kit, c, out) as number), out);
+        const h = this.instance(
+          what,
+          this.call(what, () => f.create(slot.kit, c, out) as number),
+          out,
+        );
         this.replace('smmu-hw', () => this.call('smmu_hw_destroy', () => f.destroy(h)));
-        const dma = (fn: Fn, op: string) => async (streamId: number, iova: number): Promise<DmaOutcome> => {
-          pa[0] = 0n;
-          const what = `smmu_hw_${op}(${streamId}, ${hex(iova)})`;
-          const r = this.call(what, () => fn(h, streamId, iova, pa) as number, String);
-          if (r === 0) return { ok: true, pa: Number(pa[0]) };
-          return { ok: false, fault: (FAULTS[r - 1] ?? `DIRTYSPEC_FAULT code ${r}`) as DmaOutcome & { ok: false } extends { fault: infer F } ? F : never };
-        };
+        const dma =
+          (fn: Fn, op: string) =>
+          async (streamId: number, iova: number): Promise<DmaOutcome> => {
+            pa[0] = 0n;
+            const what = `smmu_hw_${op}(${streamId}, ${hex(iova)})`;
+            const r = this.call(what, () => fn(h, streamId, iova, pa) as number, String);
+            if (r === 0) return { ok: true, pa: Number(pa[0]) };
+            return { ok: false, fault: (FAULTS[r - 1] ?? `DIRTYSPEC_FAULT code ${r}`) as DmaOutcome & { ok: false } extends { fault: infer F } ? F : never };
+          };
         return {
           readRegisters: async () => {
             const i0 = new Uint32Array(1);
@@ -464,7 +467,11 @@ export class LibPeer {
         c.writeUInt8(config.pageGranular ? 1 : 0, LAYOUT.smmuDriverConfig.pageGranular);
         const out = new BigUint64Array(1);
         const what = `smmu_driver_create(asid ${config.asid}, dirty_capable ${config.dirtyCapable}, page_granular ${config.pageGranular})`;
-        const h = this.instance(what, this.call(what, () => f.create(slot.kit, c, out) as number), out);
+        const h = this.instance(
+          what,
+          this.call(what, () => f.create(slot.kit, c, out) as number),
+          out,
+        );
         this.replace('smmu-driver', () => this.call('smmu_driver_destroy', () => f.destroy(h)));
         const errno = (what: string, fn: () => unknown) => this.call(what, fn as () => number, String);
         return {
@@ -472,7 +479,13 @@ export class LibPeer {
           unmap: async (iova, size) => {
             const what = `smmu_driver_unmap(${hex(iova)}, ${hex(size)})`;
             const b = this.bitmapArg(native, iova, size, Math.min(bytesFor(size), MAX_BITMAP_BYTES));
-            const unmapped = num(this.call(what, () => f.unmap(h, iova, size, b), (r) => hex(u64(r))));
+            const unmapped = num(
+              this.call(
+                what,
+                () => f.unmap(h, iova, size, b),
+                (r) => hex(u64(r)),
+              ),
+            );
             return { unmapped, dirty: this.bitmapResult(what, native, b, false)! };
           },
           splitBlock: async (iova) => errno(`smmu_driver_split_block(${hex(iova)})`, () => f.splitBlock(h, iova)),
@@ -554,7 +567,11 @@ export class LibPeer {
         const out = new BigUint64Array(1);
         const limit = new BigUint64Array(1);
         const what = `vfio_type1_create(hw_dirty ${config.hwDirty})`;
-        const h = this.instance(what, this.call(what, () => f.create(slot.kit, c, out, limit) as number), out);
+        const h = this.instance(
+          what,
+          this.call(what, () => f.create(slot.kit, c, out, limit) as number),
+          out,
+        );
         this.replace('vfio-type1', () => this.call('vfio_type1_destroy', () => f.destroy(h)));
         return {
           vaddrLimit: limit[0]!,

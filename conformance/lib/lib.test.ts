@@ -35,7 +35,25 @@ test.before(async () => {
   const kc = join(here, '../examples/kernel-c');
   await Promise.all([
     ...BAD.map((v) =>
-      run('c++', ['-x', 'c++', '-std=gnu++17', '-O1', '-fPIC', '-fno-strict-aliasing', '-Wall', '-Wextra', '-Werror', '-shared', `-DBAD_${v}`, `-I${build}/include`, '-o', bad(v), join(here, 'fixtures/bad-lib.c'), join(kc, 'io-pgtable-arm.c'), join(kc, 'arm-smmu-domain.c')]),
+      run('c++', [
+        '-x',
+        'c++',
+        '-std=gnu++17',
+        '-O1',
+        '-fPIC',
+        '-fno-strict-aliasing',
+        '-Wall',
+        '-Wextra',
+        '-Werror',
+        '-shared',
+        `-DBAD_${v}`,
+        `-I${build}/include`,
+        '-o',
+        bad(v),
+        join(here, 'fixtures/bad-lib.c'),
+        join(kc, 'io-pgtable-arm.c'),
+        join(kc, 'arm-smmu-domain.c'),
+      ]),
     ),
     run('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', join(build, 'layout'), join(here, 'fixtures/layout.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', smmuHw, join(here, 'fixtures/smmu-hw.c')]),
@@ -67,18 +85,42 @@ test('the structs of dirtyspec.h as the C compiler lays them out are the offsets
   const c = JSON.parse(execFileSync(join(build, 'layout'), { encoding: 'utf8' })) as Record<string, number>;
   const L = LAYOUT;
   const pairs: [string, number][] = [
-    ['dirtyspec_kit', L.kit.size], ['dirtyspec_kit.ctx', L.kit.ctx], ['dirtyspec_kit.load', L.kit.callbacks], ['dirtyspec_kit.fill_bytes', L.kit.callbacks + 14 * 8],
-    ['dirtyspec_cmd', L.cmd.size], ['dirtyspec_cmd.stream_id', L.cmd.streamId], ['dirtyspec_cmd.asid', L.cmd.asid], ['dirtyspec_cmd.iova', L.cmd.iova], ['dirtyspec_cmd.size', L.cmd.sz],
-    ['dirtyspec_bitmap', L.bitmap.size], ['dirtyspec_bitmap.cap', L.bitmap.cap], ['dirtyspec_bitmap.len', L.bitmap.len],
-    ['dirtyspec_hello', L.hello.size], ['dirtyspec_hello.profiles', L.hello.profiles], ['dirtyspec_hello.name', L.hello.name],
-    ['dirtyspec_smmu_hw_config', L.smmuHwConfig.size], ['dirtyspec_smmu_hw_config.iotlb_capacity', L.smmuHwConfig.iotlbCapacity],
-    ['dirtyspec_smmu_driver_config', L.smmuDriverConfig.size], ['dirtyspec_smmu_driver_config.dirty_capable', L.smmuDriverConfig.dirtyCapable], ['dirtyspec_smmu_driver_config.page_granular', L.smmuDriverConfig.pageGranular],
-    ['dirtyspec_iova_bitmap_args', L.iovaBitmapArgs.size], ['dirtyspec_iova_bitmap_args.offset', L.iovaBitmapArgs.offset], ['dirtyspec_iova_bitmap_args.max_pinned_pages', L.iovaBitmapArgs.maxPinnedPages],
-    ['dirtyspec_vfio_type1_config', L.vfioConfig.size], ['dirtyspec_vfio_type1_config.dma_entry_limit', L.vfioConfig.dmaEntryLimit],
-    ['dirtyspec_vfio_bitmap', L.vfioBitmap.size], ['dirtyspec_vfio_bitmap.data', L.vfioBitmap.data], ['dirtyspec_vfio_bitmap.data_len', L.vfioBitmap.dataLen],
-    ['dirtyspec_vfio_range', L.vfioRange.size], ['dirtyspec_vfio_range.bitmap', L.vfioRange.bitmap],
-    ['dirtyspec_vfio_info', L.vfioInfo.size], ['dirtyspec_vfio_info.dma_avail', L.vfioInfo.dmaAvail], ['dirtyspec_vfio_info.migration_pgsize_bitmap', L.vfioInfo.migrationPgsizeBitmap],
-    ['dirtyspec_vfio_info.max_dirty_bitmap_size', L.vfioInfo.maxDirtyBitmapSize], ['dirtyspec_vfio_info.n_iova_ranges', L.vfioInfo.nIovaRanges], ['dirtyspec_vfio_info.iova_ranges', L.vfioInfo.ranges],
+    ['dirtyspec_kit', L.kit.size],
+    ['dirtyspec_kit.ctx', L.kit.ctx],
+    ['dirtyspec_kit.load', L.kit.callbacks],
+    ['dirtyspec_kit.fill_bytes', L.kit.callbacks + 14 * 8],
+    ['dirtyspec_cmd', L.cmd.size],
+    ['dirtyspec_cmd.stream_id', L.cmd.streamId],
+    ['dirtyspec_cmd.asid', L.cmd.asid],
+    ['dirtyspec_cmd.iova', L.cmd.iova],
+    ['dirtyspec_cmd.size', L.cmd.sz],
+    ['dirtyspec_bitmap', L.bitmap.size],
+    ['dirtyspec_bitmap.cap', L.bitmap.cap],
+    ['dirtyspec_bitmap.len', L.bitmap.len],
+    ['dirtyspec_hello', L.hello.size],
+    ['dirtyspec_hello.profiles', L.hello.profiles],
+    ['dirtyspec_hello.name', L.hello.name],
+    ['dirtyspec_smmu_hw_config', L.smmuHwConfig.size],
+    ['dirtyspec_smmu_hw_config.iotlb_capacity', L.smmuHwConfig.iotlbCapacity],
+    ['dirtyspec_smmu_driver_config', L.smmuDriverConfig.size],
+    ['dirtyspec_smmu_driver_config.dirty_capable', L.smmuDriverConfig.dirtyCapable],
+    ['dirtyspec_smmu_driver_config.page_granular', L.smmuDriverConfig.pageGranular],
+    ['dirtyspec_iova_bitmap_args', L.iovaBitmapArgs.size],
+    ['dirtyspec_iova_bitmap_args.offset', L.iovaBitmapArgs.offset],
+    ['dirtyspec_iova_bitmap_args.max_pinned_pages', L.iovaBitmapArgs.maxPinnedPages],
+    ['dirtyspec_vfio_type1_config', L.vfioConfig.size],
+    ['dirtyspec_vfio_type1_config.dma_entry_limit', L.vfioConfig.dmaEntryLimit],
+    ['dirtyspec_vfio_bitmap', L.vfioBitmap.size],
+    ['dirtyspec_vfio_bitmap.data', L.vfioBitmap.data],
+    ['dirtyspec_vfio_bitmap.data_len', L.vfioBitmap.dataLen],
+    ['dirtyspec_vfio_range', L.vfioRange.size],
+    ['dirtyspec_vfio_range.bitmap', L.vfioRange.bitmap],
+    ['dirtyspec_vfio_info', L.vfioInfo.size],
+    ['dirtyspec_vfio_info.dma_avail', L.vfioInfo.dmaAvail],
+    ['dirtyspec_vfio_info.migration_pgsize_bitmap', L.vfioInfo.migrationPgsizeBitmap],
+    ['dirtyspec_vfio_info.max_dirty_bitmap_size', L.vfioInfo.maxDirtyBitmapSize],
+    ['dirtyspec_vfio_info.n_iova_ranges', L.vfioInfo.nIovaRanges],
+    ['dirtyspec_vfio_info.iova_ranges', L.vfioInfo.ranges],
   ];
   for (const [name, ts] of pairs) assert.is(ts, c[name], name);
 });
@@ -89,7 +131,7 @@ test('[SPLIT-1] [SPLIT-2] [TRACK-4] [TRACK-6] [CLEAR-1] [NOLOSS-1] the kernel-st
   assert.match(r.out, /profile smmu-driver \(adapter kernel-c-io-pgtable-arm\): conforms/);
 });
 
-test('[SPLIT-2] [NOLOSS-1] the kernel-style example\'s faulty split (a plain store for the swap) loses a dirty page: exit 1, at most 12 steps, and its replay fails again', async () => {
+test("[SPLIT-2] [NOLOSS-1] the kernel-style example's faulty split (a plain store for the swap) loses a dirty page: exit 1, at most 12 steps, and its replay fails again", async () => {
   const r = await runCli('run', '--lib', kernelCFaulty, '--runs', '300', '--seed', '7');
   assert.is(r.status, 1, r.out + r.err);
   assert.match(r.out, /LOST DIRTY PAGE \[[^\]]*HTTU-2/);

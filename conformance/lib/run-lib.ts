@@ -34,12 +34,7 @@ const KILL_GRACE_MS = 1000;
 const STEPS_KEEP = 8;
 const TAIL_KEEP = 4096;
 
-type ChildMessage =
-  | { t: 'hello'; name: string; profiles: ProfileName[] }
-  | { t: 'progress'; text: string }
-  | { t: 'result'; result: ProfileResult }
-  | { t: 'usage'; message: string }
-  | { t: 'fatal'; message: string };
+type ChildMessage = { t: 'hello'; name: string; profiles: ProfileName[] } | { t: 'progress'; text: string } | { t: 'result'; result: ProfileResult } | { t: 'usage'; message: string } | { t: 'fatal'; message: string };
 
 const CLI = fileURLToPath(new URL('../../bin/dirtyspec.js', import.meta.url));
 
