@@ -58,6 +58,21 @@ export interface RunReal {
 
 export type RunCommand = fc.AsyncCommand<RunModel, RunReal>;
 
+/**
+ * smmu-driver: a DMA write injected while the driver's operation runs, to the page +offset
+ * pages into the operation's range or leaf. When `aimed`, it lands at the operation's
+ * `at`-th access (from 0) to the descriptor that translates that page, so a read and a
+ * later write of a live descriptor are raced on purpose; otherwise at its `at`-th memory
+ * access of any kind.
+ */
+export interface Injection {
+  readonly at: number;
+  readonly offset: number;
+  readonly aimed: boolean;
+}
+
+const injectionText = (i: Injection) => `DMA write at driver access ${i.at}${i.aimed ? ' to the target descriptor' : ''} to +${i.offset} pages`;
+
 const hex = (n: number) => `0x${n.toString(16)}`;
 const errnoName = (e: number) => (e === 0 ? '0' : e === -EINVAL ? '-EINVAL' : e === -EEXIST ? '-EEXIST' : e === -EOPNOTSUPP ? '-EOPNOTSUPP' : String(e));
 const dmaText = (d: DmaOutcome) => (d.ok ? `ok pa=${hex(d.pa)}` : `fault ${d.fault}`);
@@ -144,36 +159,57 @@ function leavesOfRange(r: RunReal, iova: number, size: number) {
 }
 
 export class UnmapCommand implements RunCommand {
-  constructor(readonly page: number, readonly pages: number) {}
+  constructor(
+    readonly page: number,
+    readonly pages: number,
+    /** smmu-driver: a DMA write while the driver unmaps, to +offset pages of the range. */
+    readonly inject: Injection | undefined = undefined,
+  ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     const [iova, size] = range(this.page, this.pages);
+    const partlyCovered = (model: DescriptorModel) => model.leavesIn(iova, size).find((l) => l.iova < iova || l.iova + l.size > iova + size);
     // A partly covered block is split first (UNMAP-1 with SPLIT-1).
-    for (let again = true; again; ) {
-      again = false;
-      for (const l of m.model.leavesIn(iova, size)) {
-        if (l.iova < iova || l.iova + l.size > iova + size) {
-          m.model.split(l.iova);
-          again = true;
-          break;
-        }
-      }
-    }
-    const covered = m.model.leavesIn(iova, size);
-    const wantBytes = covered.reduce((a, l) => a + l.size, 0);
+    const splitPartial = (model: DescriptorModel) => {
+      for (let l = partlyCovered(model); l !== undefined; l = partlyCovered(model)) model.split(l.iova);
+    };
+    const probe = m.model.clone();
+    splitPartial(probe);
+    const wantBytes = probe.leavesIn(iova, size).reduce((a, l) => a + l.size, 0);
+    const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
+    let got: { unmapped: number; dirty: Uint8Array } | undefined;
     m.ghost.beginReport();
-    const got = await r.sys.unmap(iova, size);
-    m.model.unmap(iova, size);
-    m.model.note(['UNMAP-1', 'NOLOSS-3']);
-    const reported = new Set(dirtyBitmapPages(got.dirty, iova));
-    record(r, m, `${this}`, `${hex(got.unmapped)} bytes, dirty ${pagesText([...reported])}`, `${hex(wantBytes)} bytes`);
-    if (got.unmapped !== wantBytes) mismatch(m.model, `unmap(${hex(iova)}, ${hex(size)}) unmaps`, `${hex(wantBytes)} bytes`, `${hex(got.unmapped)} bytes`);
+    const { dma, dmaAt, stages } = await recordFailure(r, m, `${this}`, () => (got === undefined ? '(no answer)' : `${hex(got.unmapped)} bytes`), `${hex(wantBytes)} bytes`, () =>
+      withInjectedWrite(
+        m,
+        r,
+        inject,
+        async () => (got = await r.sys.unmap(iova, size)),
+        [
+          (model) => splitPartial(model),
+          (model) => {
+            model.unmap(iova, size);
+            model.note(['UNMAP-1', 'NOLOSS-3']);
+          },
+        ],
+        (model, result) => {
+          if (result.unmapped !== wantBytes) throw new Violation('spec', [...model.opReq], `unmap(${hex(iova)}, ${hex(size)}) unmaps ${hex(wantBytes)} bytes`, `${hex(result.unmapped)} bytes`);
+        },
+      ),
+    );
+    const reported = new Set(dirtyBitmapPages(got!.dirty, iova));
+    record(r, m, `${this}`, `${hex(got!.unmapped)} bytes, dirty ${pagesText([...reported])}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, `${hex(wantBytes)} bytes`);
+    // A write that landed before the unmap took its leaf (the descriptors show it) has no later report: this one must have it.
+    if (inject !== undefined && dma?.ok === true && dmaAt !== undefined && dmaAt < stages && m.ghost.tracking) {
+      const page = inject.iova - (inject.iova % PAGE);
+      if (!reported.has(page)) throw new Violation('loss', ['NOLOSS-3', 'UNMAP-1'], `page ${hex(page)}, written by DMA before the unmap removed its leaf, in the unmap's dirty bitmap`, `missing: ${pagesText([...reported])}`);
+    }
     m.ghost.endReport(iova, size, reported, true, () => true, 'NOLOSS-3');
     m.ghost.forget(iova, size);
     checkState(m, r);
   }
-  toString = () => `unmap(${hex(this.page * PAGE)}, ${this.pages} pages)`;
+  toString = () => `unmap(${hex(this.page * PAGE)}, ${this.pages} pages${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
 }
 
 /** A target IOVA: a mapped leaf, biased to its first and last byte, or anywhere in the window. */
@@ -286,36 +322,49 @@ export class DmaCommand implements RunCommand {
 }
 
 /** A driver operation with a DMA write injected at its `at`-th memory access (smmu-driver). */
+/**
+ * A driver operation with a DMA write injected at one of its memory accesses (smmu-driver).
+ * The operation's effect on the model is `stages`, in order (a partial unmap splits, then
+ * unmaps); the write may have landed before any stage or after the last, and one of those
+ * places must explain what the implementation shows. Returns where it landed: `dmaAt` is
+ * the number of stages before it (undefined when nothing was injected).
+ */
 async function withInjectedWrite<T>(
   m: RunModel,
   r: RunReal,
-  inject: { at: number; iova: number } | undefined,
+  inject: { at: number; iova: number; aimed: boolean } | undefined,
   op: () => Promise<T>,
-  applyOp: (model: DescriptorModel, result: T) => void,
+  stages: ((model: DescriptorModel, result: T) => void) | readonly ((model: DescriptorModel, result: T) => void)[],
   check: (model: DescriptorModel, result: T) => void,
-): Promise<{ result: T; dma: DmaOutcome | undefined }> {
+): Promise<{ result: T; dma: DmaOutcome | undefined; dmaAt: number | undefined; stages: number }> {
+  const steps = typeof stages === 'function' ? [stages] : stages;
   const streamId = r.sys.streams[0]!;
   if (inject === undefined || r.sys.profile !== 'smmu-driver') {
     const result = await op();
-    applyOp(m.model, result);
+    for (const stage of steps) stage(m.model, result);
     check(m.model, result);
-    return { result, dma: undefined };
+    return { result, dma: undefined, dmaAt: undefined, stages: steps.length };
   }
-  const [result, dma] = await r.sys.withHook(inject.at, () => r.sys.dma(streamId, inject.iova, true), op);
+  // Aimed: at the operation's `at`-th access to the descriptor translating the target page now.
+  const ttb0 = r.sys.ttb0();
+  const target = inject.aimed && ttb0 !== 0 ? walkLeaves((a) => r.sys.memory.load(a), ttb0, inject.iova - (inject.iova % PAGE), PAGE)[0] : undefined;
+  const trigger = target === undefined ? inject.at : { address: target.ptep, nth: inject.at };
+  const [result, dma] = await r.sys.withHook(trigger, () => r.sys.dma(streamId, inject.iova, true), op);
   const got = dma === undefined ? undefined : await dma;
-  // The injected write landed before the operation's effect, or after it.
-  explain(
+  // The injected write landed before the operation's effect, between two of its stages, or after it.
+  const places = got === undefined ? [steps.length] : Array.from({ length: steps.length + 1 }, (_, k) => k);
+  const { index } = explain(
     m.model,
-    (got === undefined ? [false] : [true, false]).map((dmaFirst) => (c: DescriptorModel) => {
-      if (dmaFirst) {
-        sameDma(c, got!, expectDma(c, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected before the operation's effect gives`);
-        applyOp(c, result);
-      } else {
-        applyOp(c, result);
-        if (got !== undefined && !(got.ok === false && got.fault === 'translation' && m.config.bbml === 0)) {
-          sameDma(c, got, expectDma(c, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected after the operation's effect gives`);
+    places.map((k) => (c: DescriptorModel) => {
+      steps.slice(0, k).forEach((stage) => stage(c, result));
+      if (got !== undefined) {
+        const where = k === 0 ? 'before the operation\'s effect' : k === steps.length ? 'after the operation\'s effect' : `after stage ${k} of the operation`;
+        // After the effect, a translation fault without BBML is the break-before-make window (allowed).
+        if (!(k === steps.length && got.ok === false && got.fault === 'translation' && m.config.bbml === 0)) {
+          sameDma(c, got, expectDma(c, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected ${where} gives`);
         }
       }
+      steps.slice(k).forEach((stage) => stage(c, result));
     }),
     (c) => {
       check(c, result);
@@ -325,7 +374,7 @@ async function withInjectedWrite<T>(
     },
   );
   if (got !== undefined) noteWrite(m, inject.iova, { text: '', ok: got.ok });
-  return { result, dma: got };
+  return { result, dma: got, dmaAt: got === undefined ? undefined : places[index], stages: steps.length };
 }
 
 /** Runs `act`; when it throws a Violation, records the step first, so the trace ends with the failing operation. */
@@ -339,7 +388,7 @@ async function recordFailure<T>(r: RunReal, m: RunModel, op: string, answer: () 
 }
 
 export class SplitCommand implements RunCommand {
-  constructor(readonly pick: number, readonly inject: { at: number; offset: number } | undefined) {}
+  constructor(readonly pick: number, readonly inject: Injection | undefined) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
@@ -347,7 +396,7 @@ export class SplitCommand implements RunCommand {
     const blocks = [...m.model.leaves.values()].filter((l) => l.level < 3);
     if (blocks.length === 0) return;
     const b = blocks[this.pick % blocks.length]!;
-    const inject = this.inject === undefined ? undefined : { at: this.inject.at, iova: b.iova + ((this.inject.offset * PAGE) % b.size) };
+    const inject = this.inject === undefined ? undefined : { ...this.inject, iova: b.iova + ((this.inject.offset * PAGE) % b.size) };
     const op = `${this} -> block ${hex(b.iova)} L${b.level}`;
     let answer: number | undefined;
     const { result, dma } = await recordFailure(r, m, op, () => (answer === undefined ? '(no answer)' : errnoName(answer)), '0', () =>
@@ -365,18 +414,18 @@ export class SplitCommand implements RunCommand {
     record(r, m, op, `${errnoName(result)}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, '0');
     checkState(m, r);
   }
-  toString = () => `splitBlock(pick ${this.pick}${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
+  toString = () => `splitBlock(pick ${this.pick}${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
 }
 
 export class MergeCommand implements RunCommand {
-  constructor(readonly region: number, readonly inject: { at: number; offset: number } | undefined) {}
+  constructor(readonly region: number, readonly inject: Injection | undefined) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
     const base = (this.region % (WINDOW / MiB2)) * MiB2;
     const mergeable = m.model.merge(base, 2, true);
-    const inject = this.inject === undefined || !mergeable ? undefined : { at: this.inject.at, iova: base + ((this.inject.offset * PAGE) % MiB2) };
+    const inject = this.inject === undefined || !mergeable ? undefined : { ...this.inject, iova: base + ((this.inject.offset * PAGE) % MiB2) };
     let answer: number | undefined;
     const { result } = await recordFailure(r, m, `${this}`, () => (answer === undefined ? '(no answer)' : errnoName(answer)), mergeable ? '0' : 'an error', () =>
       withInjectedWrite(
@@ -397,7 +446,7 @@ export class MergeCommand implements RunCommand {
     record(r, m, `${this}`, errnoName(result), mergeable ? '0' : 'an error');
     checkState(m, r);
   }
-  toString = () => `mergePages(${hex((this.region % (WINDOW / MiB2)) * MiB2)}, L2${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
+  toString = () => `mergePages(${hex((this.region % (WINDOW / MiB2)) * MiB2)}, L2${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
 }
 
 export class ReadAndClearCommand implements RunCommand {
@@ -405,8 +454,8 @@ export class ReadAndClearCommand implements RunCommand {
     readonly page: number,
     readonly pages: number,
     readonly noClear: boolean,
-    /** smmu-driver: a DMA write at the driver's `at`-th memory access, to +offset pages of the range. */
-    readonly inject: { at: number; offset: number } | undefined = undefined,
+    /** smmu-driver: a DMA write while the driver reads and clears, to +offset pages of the range. */
+    readonly inject: Injection | undefined = undefined,
     /** Instead of page/pages: a range that ends with a mapped leaf (picked) and starts `before` pages ahead of it. */
     readonly endingAt: { pick: number; before: number } | undefined = undefined,
   ) {}
@@ -421,11 +470,11 @@ export class ReadAndClearCommand implements RunCommand {
       iova = Math.max(0, l.iova - this.endingAt.before * PAGE);
       size = l.iova + l.size - iova;
     }
-    const inject = this.inject === undefined ? undefined : { at: this.inject.at, iova: iova + ((this.inject.offset * PAGE) % size) };
+    const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
     await readAndClear(m, r, iova, size, this.noClear, `${this}`, inject);
   }
   toString = () =>
-    `readAndClearDirty(${this.endingAt === undefined ? `${hex(this.page * PAGE)}, ${this.pages} pages` : `ending with leaf #${this.endingAt.pick}, from ${this.endingAt.before} pages before it`}${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''}${this.inject === undefined ? '' : `, DMA write at driver access ${this.inject.at} to +${this.inject.offset} pages`})`;
+    `readAndClearDirty(${this.endingAt === undefined ? `${hex(this.page * PAGE)}, ${this.pages} pages` : `ending with leaf #${this.endingAt.pick}, from ${this.endingAt.before} pages before it`}${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''}${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
 }
 
 /** Pages of [iova, iova + size) whose leaf the model has writable-dirty. */
@@ -443,7 +492,7 @@ function dirtyPages(model: DescriptorModel, iova: number, size: number): Set<num
  * ghost (NOLOSS-1, NOLOSS-2, PRECISION-1). With `inject`, a DMA write races the call and
  * either order must explain what the implementation reported and left in memory.
  */
-export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: number, noClear: boolean, op: string, inject?: { at: number; iova: number }): Promise<void> {
+export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: number, noClear: boolean, op: string, inject?: { at: number; iova: number; aimed: boolean }): Promise<void> {
   const tracking = m.model.trackingOn;
   const want = tracking ? 0 : -EINVAL;
   let expected = new Set<number>();

@@ -61,7 +61,7 @@ export interface System {
    * Runs `op` with a hook that, at the `at`-th memory access it makes, runs `act` once.
    * Returns what `act` returned (undefined if the operation made fewer accesses).
    */
-  withHook<T, R>(at: number, act: () => R, op: () => Promise<T>): Promise<[T, R | undefined]>;
+  withHook<T, R>(at: HookTrigger, act: () => R, op: () => Promise<T>): Promise<[T, R | undefined]>;
 }
 
 export interface SystemOptions {
@@ -84,13 +84,25 @@ class CdRegistry {
   }
 }
 
+/**
+ * When a hook acts: at the `at`-th memory access of the operation (counted from 0), or
+ * aimed at one descriptor: at the operation's `nth` access (from 0) to the word at
+ * `address`, so that a race lands between the read and the write of that descriptor.
+ */
+export type HookTrigger = number | { readonly address: number; readonly nth: number };
+
 function withHook(memory: Memory) {
-  return async <T, R>(at: number, act: () => R, op: () => Promise<T>): Promise<[T, R | undefined]> => {
+  return async <T, R>(at: HookTrigger, act: () => R, op: () => Promise<T>): Promise<[T, R | undefined]> => {
     let count = 0;
     let result: R | undefined;
-    memory.hook = () => {
-      if (count++ === at) result = act();
-    };
+    memory.hook =
+      typeof at === 'number'
+        ? () => {
+            if (count++ === at) result = act();
+          }
+        : (_kind, address) => {
+            if (address === at.address && count++ === at.nth) result = act();
+          };
     try {
       return [await op(), result];
     } finally {

@@ -171,6 +171,30 @@ directed('[SPLIT-2] mutant split-read-then-store deviates from the reference: a 
   assert.is(await run(driverAdapter('split-read-then-store')), 0);
 });
 
+directed('[NOLOSS-3] mutant unmap-read-then-store deviates from the reference: a DMA write dirtying a leaf between the unmap\'s read and its store is not reported', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { memory, smmu, driver, entryAddress } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, MiB2, RW), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    const blockPtep = entryAddress(0, 2);
+    assert.is(memory.load(blockPtep) & (PTE_DBM | PTE_AP_RDONLY), PTE_DBM | PTE_AP_RDONLY, 'the block is writable-clean');
+    let injected = false;
+    memory.hook = (kind, address) => {
+      // The unmap's write to the live block (exchange in the reference, store in the mutant), after its walk read it.
+      if (injected || kind === 'load' || address !== blockPtep) return;
+      injected = true;
+      assert.ok(smmu.dmaWrite(0, 0x1234).ok);
+    };
+    const { unmapped, dirty } = await driver.unmap(0, MiB2);
+    memory.hook = undefined;
+    assert.ok(injected);
+    assert.is(unmapped, MiB2);
+    return dirty.reduce((n, b) => n + (b.toString(2).match(/1/g)?.length ?? 0), 0);
+  };
+  assert.is(await run(reference.driver), 512);
+  assert.is(await run(driverAdapter('unmap-read-then-store')), 0);
+});
+
 directed('[SPLIT-1] mutant split-dirty-first-page-only deviates from the reference: a write at page 5 of a dirty block is gone after the split', async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { smmu, driver, report } = await driverSystem(adapter);

@@ -37,6 +37,16 @@ export class SplitReadThenStorePgtable extends ArmLpaeIoPgtable {
   }
 }
 
+/** The unmap clears a live leaf with a plain store and reports the value its walk read before. */
+export class UnmapReadThenStorePgtable extends ArmLpaeIoPgtable {
+  // FAULT (class racy-update): read, then plain store of 0 instead of an exchange: a DMA write
+  // the hardware recorded on the live leaf between the walk's read and the store is never reported.
+  protected override removeLeaf(ptep: number, read: bigint): bigint {
+    this.memory.store(ptep, 0n);
+    return read;
+  }
+}
+
 /** The split carries a dirty block's state into its first child only. */
 export class SplitDirtyFirstPageOnlyPgtable extends ArmLpaeIoPgtable {
   // FAULT (class state-not-carried): the block's dirty state is carried at the granularity of one page:
@@ -117,6 +127,8 @@ export const pgtableMutants: readonly Mutant[] = [
     'read_and_clear_dirty invalidates the range before clearing instead of after: a DMA between the TLBI and the clear re-caches the leaf writable-dirty, and the write after the call is lost. Class stale-iotlb: the invalidation ordered before the clear.'),
   driverMutant('split-read-then-store', 'racy-update', SplitReadThenStorePgtable,
     'With BBML, the split installs the table with a plain store and returns the block value it read earlier: hardware dirtying the block between the read and the store is overwritten and never carried to the pages. Class racy-update: a split that reads, then writes, instead of exchanging.'),
+  driverMutant('unmap-read-then-store', 'racy-update', UnmapReadThenStorePgtable,
+    'Unmap takes a live leaf out with a plain store of 0 and reports the value its walk read before: a DMA write the hardware recorded between that read and the store is neither reported nor kept. Class racy-update: a read, then a plain store, of a descriptor the hardware updates.'),
   driverMutant('split-dirty-first-page-only', 'state-not-carried', SplitDirtyFirstPageOnlyPgtable,
     'Splitting a writable-dirty block makes only the first child writable-dirty; children 1..511 start writable-clean. Class state-not-carried: the block\'s dirty state reaches one page of the 512, losing every dirty page past the first page boundary.'),
   driverMutant('merge-ignores-dirty', 'state-not-carried', MergeIgnoresDirtyPgtable,

@@ -30,10 +30,10 @@ const COMMANDS: Record<string, CommandClass> = {
 };
 
 /** Each command's fields as the engine generates them; the optional ones may be absent. */
-const INJECT: Shape = { at: 'int', offset: 'int' };
+const INJECT: Shape = { at: 'int', offset: 'int', aimed: 'bool' };
 const FIELDS: Record<string, { shape: Shape; optional?: readonly string[] }> = {
   MapCommand: { shape: { page: 'int', pages: 'int', write: 'bool', aligned: 'bool' } },
-  UnmapCommand: { shape: { page: 'int', pages: 'int' } },
+  UnmapCommand: { shape: { page: 'int', pages: 'int', inject: { shape: INJECT } }, optional: ['inject'] },
   DmaCommand: { shape: { write: 'bool', pick: 'int', offset: 'int', stream: 'int', interleave: { shape: { at: 'int', change: ['unmapLeaf', 'splitBlock', 'readAndClear'] } }, fixedIova: 'int' }, optional: ['interleave', 'fixedIova'] },
   SplitCommand: { shape: { pick: 'int', inject: { shape: INJECT } }, optional: ['inject'] },
   MergeCommand: { shape: { region: 'int', inject: { shape: INJECT } }, optional: ['inject'] },

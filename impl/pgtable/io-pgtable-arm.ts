@@ -188,6 +188,17 @@ export class ArmLpaeIoPgtable {
    * removed. Then the range is invalidated in the TLB. Returns the bytes unmapped
    * (0 for bad arguments), as Linux's unmap does.
    */
+  /**
+   * Takes a live leaf out of the table and returns its last value, dirty state included: an
+   * exchange, since the hardware may set the dirty state between the walk's read (`read`)
+   * and this write (__arm_lpae_clear_pte in Linux writes 0 and the caller keeps what the
+   * walk read; with HTTU the exchange is what keeps a concurrent dirty update).
+   */
+  protected removeLeaf(ptep: number, read: bigint): bigint {
+    void read;
+    return this.memory.exchange(ptep, 0n);
+  }
+
   unmap(iova: number, size: number, record?: DirtyRecord): number {
     if (!validRange(iova, size) || !isAligned(iova, GRANULE) || !isAligned(size, GRANULE)) return 0;
     let at = iova;
@@ -204,7 +215,7 @@ export class ArmLpaeIoPgtable {
         if (this.splitBlock(at) !== 0) return unmapped;
         continue;
       }
-      const old = this.memory.exchange(ptep, 0n);
+      const old = this.removeLeaf(ptep, pte);
       if (record !== undefined && isWritableDirty(old)) this.recordUnmappedDirty(record, at, lsz);
       unmapped += lsz;
       at += lsz;
