@@ -5,14 +5,18 @@
 // The type-check, the format and lint check and the coverage thresholds count as one test each.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { colourEnv, useColour, uvuColourArgs } from './colour.js';
 import { ensureSystemDeps } from './system-deps.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// Colour only on a terminal and without NO_COLOR; the children (tsc, biome, c8, uvu) are told so.
+const colour = useColour(process.stdout.isTTY, process.env);
+const env = colourEnv(colour, process.env);
 const bin = (name) => fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
 
 function run(cmd, args, { capture = false } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'] });
+    const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'] });
     let out = '';
     if (capture) {
       child.stdout.on('data', (chunk) => {
@@ -52,7 +56,7 @@ const c8 = [
   '--reporter', 'text-summary', '--reporter', 'text',
   '--report-dir', 'coverage',
 ];
-const uvu = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)), '.', '\\.test\\.ts$', '-i', 'node_modules', '-i', 'scratch', '-i', 'coverage'];
+const uvu = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)), '.', '\\.test\\.ts$', '-i', 'node_modules', '-i', 'scratch', '-i', 'coverage', ...uvuColourArgs(colour)];
 const tests = await run(bin('c8'), [...c8, ...uvu], { capture: true });
 // eslint-disable-next-line no-control-regex
 const plain = tests.out.replace(/\x1b\[[0-9;]*m/g, '');

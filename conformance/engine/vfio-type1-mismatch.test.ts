@@ -33,7 +33,10 @@ function skewed(name: string, skew: (avail: number, calls: number) => number, co
 }
 
 test('[VFIO-MAP-5] [VFIO-INFO-1] every GET_INFO step shows the dma_avail the spec expects beside the one answered, the first one included', async () => {
-  const r = await runProfile(skewed('avail-zero', () => 0, 'mapDma'), options);
+  const r = await runProfile(
+    skewed('avail-zero', () => 0, 'mapDma'),
+    options,
+  );
   assert.is(r.verdict, 'does-not-conform');
   const infos = r.counterexample!.steps.filter((s) => s.op.startsWith('VFIO_IOMMU_GET_INFO'));
   assert.ok(infos.length > 0);
@@ -44,7 +47,10 @@ test('[VFIO-MAP-5] [VFIO-INFO-1] every GET_INFO step shows the dma_avail the spe
 });
 
 test('[VFIO-MAP-9] a dma_avail that drifts after a map shows both counts in the GET_INFO step', async () => {
-  const r = await runProfile(skewed('avail-drift', (a, calls) => (calls > 0 ? a + 1 : a), 'mapDma'), options);
+  const r = await runProfile(
+    skewed('avail-drift', (a, calls) => (calls > 0 ? a + 1 : a), 'mapDma'),
+    options,
+  );
   assert.is(r.verdict, 'does-not-conform');
   const last = r.counterexample!.steps.at(-1)!;
   const got = /dma_avail (\d+)/.exec(last.answer)![1]!;
