@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Adapter } from '../adapters/types.ts';
+import { createKitMemory } from '../adapters/reference.ts';
+import type { Adapter, SmmuDriverAdapter } from '../adapters/types.ts';
 import { runCli } from '../cli/capture.ts';
 import { runProfile, type ProfileResult } from '../engine/run-profile.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
@@ -24,6 +25,7 @@ const kernelCFaulty = join(build, 'libkernel-c-faulty.so');
 const cLib = join(build, 'libdirtyspec-c.so');
 const cLibFaulty = join(build, 'libdirtyspec-c-faulty.so');
 const smmuHw = join(build, 'smmu-hw.so');
+const shim = join(build, 'shim-accesses.so');
 const smmuHwBad = join(build, 'smmu-hw-bad.so');
 const BAD = ['SEGV', 'ABORT', 'HANG', 'ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
 const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
@@ -56,6 +58,7 @@ test.before(async () => {
       ]),
     ),
     run('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', join(build, 'layout'), join(here, 'fixtures/layout.c')]),
+    run('c++', ['-x', 'c++', '-std=gnu++17', '-O2', '-fPIC', '-fno-strict-aliasing', '-Wall', '-Wextra', '-Werror', '-shared', `-I${build}/include`, '-o', shim, join(here, 'fixtures/shim-accesses.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', smmuHw, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_FAULT', `-I${here}`, '-o', smmuHwBad, join(here, 'fixtures/smmu-hw.c')]),
   ]);
@@ -123,6 +126,28 @@ test('the structs of dirtyspec.h as the C compiler lays them out are the offsets
     ['dirtyspec_vfio_info.iova_ranges', L.vfioInfo.ranges],
   ];
   for (const [name, ts] of pairs) assert.is(ts, c[name], name);
+});
+
+test('dirtyspec/linux.h: each accessor is one access to kit memory, a plain read-modify-write two (load, store), a local descriptor none', async () => {
+  const peer = LibPeer.load(shim, { timeoutMs: 10_000 });
+  try {
+    const memory = createKitMemory();
+    const port = { idr0: 0, idr3: 0, attachStream() {}, detachStream() {}, submit() {} };
+    const driver = await (peer.adapters().get('smmu-driver') as SmmuDriverAdapter).create(memory, port, { asid: 1, dirtyCapable: false, pageGranular: false });
+    const table = 0x4000_0000; // the kit's first frame: the fixture's table
+    const seen: string[] = [];
+    memory.hook = (kind, address) => void seen.push(`${kind} ${address - table}`);
+    assert.is(await driver.map(0, 0, 4096, 1), 0);
+    memory.hook = undefined;
+    // fixtures/shim-accesses.c, statements 1 to 12.
+    assert.equal(seen, ['load 0', 'store 0', 'store 8', 'load 8', 'compareExchange 8', 'exchange 16', 'fetchOr 16', 'fetchAnd 16', 'load 16', 'store 24', 'load 24', 'store 32']);
+    assert.equal(
+      [0, 1, 2, 3, 4].map((i) => memory.load(table + 8 * i)),
+      [1n, 6n, 0x405n, 0x405n, 0x407n],
+    );
+  } finally {
+    peer.close();
+  }
 });
 
 test('[SPLIT-1] [SPLIT-2] [TRACK-4] [TRACK-6] [CLEAR-1] [NOLOSS-1] the kernel-style smmu-driver example conforms through --lib (exit 0)', async () => {
