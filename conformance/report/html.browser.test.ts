@@ -81,4 +81,57 @@ test('a killed mutant\'s report in headless Chromium: the violating step and the
   }
 });
 
+/** A kill whose counterexample no spec machine models (iova-bitmap): the table alone, no diagram. */
+const PLAIN_MUTANT = 'iova-bitmap-drops-past-window';
+const PLAIN_SEED = 3;
+
+test('counterexample tables are readable from 1000 px to 1920 px: full width when no diagram applies, no header or requirement ID overflowing its cell', async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing`);
+  const entries = [];
+  for (const [name, seed] of [[PLAIN_MUTANT, PLAIN_SEED], [MUTANT, SEED]] as const) {
+    const mutant = findMutant(name)!;
+    const result = await runProfile(mutant.adapter, { runs: RUNS, seed, timeoutMs: DEFAULT_TIMEOUT_MS, maxCommands: DEFAULT_MAX_COMMANDS });
+    assert.is(result.verdict, 'does-not-conform', `${name} is killed`);
+    entries.push({ name: mutant.name, bugClass: mutant.bugClass, profile: mutant.profile, description: mutant.description, killed: true, result });
+  }
+  const html = await htmlMutantsReport(entries, { runs: RUNS, summary: 'killed 2 of 2 mutants', seedsByName: false });
+  mkdirSync(OUT, { recursive: true });
+  const file = `${OUT}widths.html`;
+  writeFileSync(file, html);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    // 1299 and 1300: either side of the width where the diagrams move beside the table.
+    for (const width of [1000, 1299, 1300, 1400, 1920]) {
+      const page = await browser.newPage({ viewport: { width, height: 1000 } });
+      await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+      // Without a diagram the table takes the section's whole width, not half of it.
+      const plain = page.locator(`section.mutant[data-mutant="${PLAIN_MUTANT}"]`);
+      const inner = await plain.evaluate((e) => {
+        const el = e as unknown as { clientWidth: number; ownerDocument: { defaultView: { getComputedStyle(x: unknown): { paddingLeft: string; paddingRight: string } } } };
+        const cs = el.ownerDocument.defaultView.getComputedStyle(e);
+        return el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+      });
+      const tableBox = await plain.locator('table.trace').boundingBox();
+      assert.ok(tableBox !== null && tableBox.width >= 0.95 * inner, `${width} px: the table without a diagram is ${tableBox?.width} px of ${inner}`);
+      // Every header and every requirement ID fits its cell, in both layouts.
+      const overflowing = await page.evaluate(() => {
+        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ scrollWidth: number; clientWidth: number; textContent: string; getBoundingClientRect(): { left: number; right: number }; closest(s: string): { getBoundingClientRect(): { left: number; right: number } } | null }> } }).document;
+        const bad: string[] = [];
+        for (const th of Array.from(doc.querySelectorAll('table.trace th'))) if (th.scrollWidth > th.clientWidth + 1) bad.push(`header "${th.textContent}" ${th.scrollWidth} > ${th.clientWidth}`);
+        for (const id of Array.from(doc.querySelectorAll('table.trace td.req .id'))) {
+          const r = id.getBoundingClientRect();
+          const cell = id.closest('td')!.getBoundingClientRect();
+          if (r.right > cell.right + 1 || r.left < cell.left - 1) bad.push(`ID ${id.textContent} ${r.left}-${r.right} outside its cell ${cell.left}-${cell.right}`);
+        }
+        return bad;
+      });
+      assert.equal(overflowing, [], `${width} px`);
+      await page.screenshot({ path: `${OUT}widths-${width}.png`, fullPage: true });
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+  }
+});
+
 test.run();

@@ -60,15 +60,17 @@ details > summary { cursor: pointer; color: var(--muted); margin: 6px 0; }
 .violation .kind { font-weight: 700; color: var(--bad); }
 .undecided-box { border-left: 4px solid var(--warn); background: var(--warn-bg); padding: 8px 12px; margin: 12px 0; overflow-wrap: anywhere; white-space: pre-wrap; }
 td { overflow-wrap: anywhere; }
-.ce-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 20px; align-items: start; }
+.ce-grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 20px; align-items: start; }
 .ce-grid > .steps { position: sticky; top: 0; max-height: 100vh; overflow-y: auto; }
-@media (max-width: 1100px) { .ce-grid { grid-template-columns: minmax(0, 1fr); } .ce-grid > .steps { position: static; max-height: none; } }
+@media (max-width: 1299px) { .ce-grid { grid-template-columns: minmax(0, 1fr); } .ce-grid > .steps { position: static; max-height: none; } }
 table.trace { width: 100%; font-size: 12px; table-layout: fixed; }
 table.trace td { overflow-wrap: anywhere; white-space: pre-wrap; }
 table.trace td.req, table.trace td.n { overflow-wrap: normal; }
 .id, table.requirements code { white-space: nowrap; }
 table.trace col.n { width: 5.2em; } table.trace col.op { width: 25%; } table.trace col.answer, table.trace col.expected { width: 15%; }
 table.trace col.taken { width: 28%; } table.trace col.req { width: 17%; }
+table.trace.plain col.op { width: 36%; } table.trace.plain col.answer, table.trace.plain col.expected { width: 24%; } table.trace.plain col.req { width: 16%; }
+table.trace th { overflow-wrap: normal; hyphens: auto; }
 tr.step:hover, tr.step.hover { background: #fff8c5; }
 tr.step.violating { background: var(--bad-bg); box-shadow: inset 4px 0 0 var(--bad); }
 tr.step.violating td.n { color: var(--bad); font-weight: 700; }

@@ -64,7 +64,7 @@ function transitionsCell(step: TraceStep): string {
   return `<ul class="taken">${items.join('')}</ul>`;
 }
 
-function row(n: number, step: Pick<TraceStep, 'op' | 'answer' | 'expected'> & Partial<TraceStep>, violating: boolean, mark: string): string {
+function row(n: number, step: Pick<TraceStep, 'op' | 'answer' | 'expected'> & Partial<TraceStep>, violating: boolean, mark: string, withTransitions: boolean): string {
   const req = unique(step.req ?? []).sort(compareRequirementIds);
   return [
     `<tr class="step${violating ? ' violating' : ''}" data-step="${n}"${violating ? ' data-violating="true"' : ''} tabindex="0">`,
@@ -72,7 +72,7 @@ function row(n: number, step: Pick<TraceStep, 'op' | 'answer' | 'expected'> & Pa
     `<td class="mono">${esc(step.op)}</td>`,
     `<td class="mono">${esc(step.answer)}</td>`,
     `<td class="mono">${esc(step.expected)}</td>`,
-    `<td>${step.transitions === undefined ? '<span class="missing">-</span>' : transitionsCell(step as TraceStep)}</td>`,
+    ...(withTransitions ? [`<td>${step.transitions === undefined ? '<span class="missing">-</span>' : transitionsCell(step as TraceStep)}</td>`] : []),
     `<td class="mono req">${req.length === 0 ? '-' : req.map((id) => `<span class="id">${esc(id)}</span>`).join(', ')}</td>`,
     '</tr>',
   ].join('');
@@ -90,25 +90,29 @@ export function machinesOf(steps: readonly TraceStep[]): string[] {
 /** The step table and, beside it, the diagrams of the machines the trace went through. */
 export async function traceSection(view: TraceView, mark = 'violation'): Promise<string> {
   const total = view.steps.length;
+  // No spec machine modelled a step: no diagrams, and no column of transitions; the table takes the whole width.
+  const machines = machinesOf(view.steps);
+  const withTransitions = machines.length > 0;
+  const columns = withTransitions ? 6 : 5;
   const rows: string[] = [];
   view.steps.forEach((step, i) => {
     const n = i + 1;
     if (!rowShown(n, total)) {
-      if (n === HEAD_ROWS + 1) rows.push(`<tr class="gap"><td colspan="6">… steps ${n} to ${total - (MAX_ROWS - HEAD_ROWS)} not shown (${total - MAX_ROWS} steps; the JSON report has them all) …</td></tr>`);
+      if (n === HEAD_ROWS + 1) rows.push(`<tr class="gap"><td colspan="${columns}">… steps ${n} to ${total - (MAX_ROWS - HEAD_ROWS)} not shown (${total - MAX_ROWS} steps; the JSON report has them all) …</td></tr>`);
       return;
     }
-    rows.push(row(n, step, view.violating === i, mark));
+    rows.push(row(n, step, view.violating === i, mark, withTransitions));
   });
-  if (view.lastRow !== undefined) rows.push(row(total + 1, view.lastRow, view.lastRow.violating, mark));
+  if (view.lastRow !== undefined) rows.push(row(total + 1, view.lastRow, view.lastRow.violating, mark, withTransitions));
   const table = [
-    '<table class="trace">',
-    '<colgroup><col class="n"><col class="op"><col class="answer"><col class="expected"><col class="taken"><col class="req"></colgroup>',
-    '<thead><tr><th class="num">#</th><th>operation</th><th>implementation</th><th>spec expects</th><th>spec model transitions</th><th>requirements</th></tr></thead>',
-    `<tbody>${rows.length === 0 ? '<tr><td colspan="6" class="missing">(no steps recorded)</td></tr>' : rows.join('\n')}</tbody>`,
+    `<table class="trace${withTransitions ? '' : ' plain'}">`,
+    `<colgroup><col class="n"><col class="op"><col class="answer"><col class="expected">${withTransitions ? '<col class="taken">' : ''}<col class="req"></colgroup>`,
+    `<thead><tr><th class="num">#</th><th>operation</th><th>imple&shy;mentation</th><th>spec expects</th>${withTransitions ? '<th>spec model transitions</th>' : ''}<th>require&shy;ments</th></tr></thead>`,
+    `<tbody>${rows.length === 0 ? `<tr><td colspan="${columns}" class="missing">(no steps recorded)</td></tr>` : rows.join('\n')}</tbody>`,
     '</table>',
   ].join('\n');
   const figures: string[] = [];
-  for (const id of machinesOf(view.steps)) {
+  for (const id of machines) {
     const machine = machineById(id)!;
     const taken = new Set(view.steps.flatMap((s) => (s.transitions ?? []).filter((t) => t.machine === id).map((t) => t.transition)));
     figures.push(
@@ -122,10 +126,15 @@ export async function traceSection(view: TraceView, mark = 'violation'): Promise
       }),
     );
   }
-  const legend =
-    figures.length === 0
-      ? '<p class="legend">No spec machine models these steps: the table is the whole trace.</p>'
-      : `<p class="legend"><span class="sw" style="background:var(--path)"></span>taken by the spec model (every leaf, entry or container it stepped; each line numbered with its steps) <span class="sw" style="background:var(--bad)"></span>taken by the violating step, its target states in red (a violating step that takes no transition: the states it was judged in). Hover a row to outline its arrows.</p>`;
+  if (figures.length === 0) {
+    return [
+      `<div class="counterexample plain" id="${esc(view.prefix)}">`,
+      '<p class="legend">No spec machine models these steps: the table is the whole trace.</p>',
+      `<div class="steps">${table}</div>`,
+      '</div>',
+    ].join('\n');
+  }
+  const legend = `<p class="legend"><span class="sw" style="background:var(--path)"></span>taken by the spec model (every leaf, entry or container it stepped; each line numbered with its steps) <span class="sw" style="background:var(--bad)"></span>taken by the violating step, its target states in red (a violating step that takes no transition: the states it was judged in). Hover a row to outline its arrows.</p>`;
   return [
     `<div class="counterexample" id="${esc(view.prefix)}">`,
     '<div class="ce-grid">',
