@@ -5,6 +5,8 @@
 //
 // See conformance/ADAPTERS.md for the contract.
 
+import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
+
 /** The kit's physical memory. Page tables and context descriptors live here. */
 export interface KitMemory {
   load(address: number): bigint;
@@ -204,8 +206,8 @@ export interface VfioType1Adapter {
   create(config: VfioType1Config): Promise<VfioType1Instance>;
 }
 
-export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter | VfioType1Adapter;
+export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter | VfioType1Adapter | KvmDirtyLogAdapter;
 export type ProfileName = Adapter['profile'];
 /** The adapter type of profile `P`. */
 export type AdapterOf<P extends ProfileName> = Extract<Adapter, { profile: P }>;
-export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1'];
+export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1', 'kvm-dirty-log'];

@@ -21,7 +21,8 @@ import { printable } from '../protocol/printable.ts';
 export const ABI_VERSION = 1;
 
 /** DIRTYSPEC_PROFILE_* bits, in PROFILES order. */
-export const PROFILE_BITS: Record<ProfileName, number> = { 'smmu-hw': 1, 'smmu-driver': 2, 'iova-bitmap': 4, 'vfio-type1': 8 };
+/** The profiles the C ABI has (a profile without a bit is not in ABI version 1). */
+export const PROFILE_BITS: Partial<Record<ProfileName, number>> = { 'smmu-hw': 1, 'smmu-driver': 2, 'iova-bitmap': 4, 'vfio-type1': 8 };
 
 /** Byte offsets and sizes of dirtyspec.h's structs on LP64 (checked against the C compiler by the tests). */
 export const LAYOUT = {
@@ -202,7 +203,7 @@ export class LibPeer {
     const bits = h.readUInt32LE(LAYOUT.hello.profiles);
     const known = Object.values(PROFILE_BITS).reduce((a, b) => a | b, 0);
     if (bits === 0 || (bits & ~known) !== 0) throw new Undecided(`${path}: dirtyspec_hello: profiles ${hex(bits)} must be a non-empty set of DIRTYSPEC_PROFILE_* bits (${hex(known)})`);
-    this.profiles = PROFILES.filter((p) => (bits & PROFILE_BITS[p]) !== 0);
+    this.profiles = PROFILES.filter((p) => (bits & (PROFILE_BITS[p] ?? 0)) !== 0);
     this.registerCallbacks();
   }
 
@@ -314,13 +315,13 @@ export class LibPeer {
       b.writeUInt32LE(ABI_VERSION, LAYOUT.kit.abi);
       b.writeUInt32LE(LAYOUT.kit.size, LAYOUT.kit.sizeField);
       b.writeBigUInt64LE(BigInt(i + 1), LAYOUT.kit.ctx);
-      const used: Record<ProfileName, readonly CallbackName[]> = {
+      const used: Partial<Record<ProfileName, readonly CallbackName[]>> = {
         'smmu-hw': CALLBACKS.slice(0, 8),
         'smmu-driver': CALLBACKS.slice(0, 11),
         'iova-bitmap': CALLBACKS.slice(11),
         'vfio-type1': [],
       };
-      CALLBACKS.forEach((c, j) => b.writeBigUInt64LE(used[p].includes(c) ? pointers[j]! : 0n, LAYOUT.kit.callbacks + 8 * j));
+      CALLBACKS.forEach((c, j) => b.writeBigUInt64LE(used[p]?.includes(c) === true ? pointers[j]! : 0n, LAYOUT.kit.callbacks + 8 * j));
       new Uint8Array(koffi.view(kit, LAYOUT.kit.size)).set(b);
       this.slots[i + 1] = { kit };
     });
@@ -389,6 +390,8 @@ export class LibPeer {
         return this.iovaBitmap();
       case 'vfio-type1':
         return this.vfioType1();
+      default:
+        throw new Error(`profile ${p} is not in the C ABI (version ${ABI_VERSION})`);
     }
   }
 

@@ -5,6 +5,7 @@
 // PROFILES), its module (a ProfileModule: ./profile.ts), and one line below.
 import type { ProfileName } from '../adapters/types.ts';
 import { iovaBitmapProfile } from './iova-bitmap.ts';
+import { kvmDirtyLogProfile } from './kvm-dirty-log/module.ts';
 import type { ProfileModule } from './profile.ts';
 import { smmuDriverProfile, smmuHwProfile } from './smmu.ts';
 import { vfioType1Profile } from './vfio-type1.ts';
@@ -16,6 +17,7 @@ export const profiles: { readonly [P in ProfileName]: ProfileModule<P> } = {
   'smmu-driver': smmuDriverProfile,
   'iova-bitmap': iovaBitmapProfile,
   'vfio-type1': vfioType1Profile,
+  'kvm-dirty-log': kvmDirtyLogProfile,
 };
 
 /** The module of `name`: typed for the adapter it takes. */

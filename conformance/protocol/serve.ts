@@ -3,6 +3,7 @@
 // built-in reference this way, which tests the protocol end to end on every profile and
 // gives the round-trip benchmark its partner. Everything here is synchronous, as a C
 // harness would be: a callback blocks until the kit's answer line has been read.
+import { serveKvmDirtyLog } from '../profiles/kvm-dirty-log/wire.ts';
 import { readSync, writeSync } from 'node:fs';
 import type { Adapter, IovaBitmapInstance, KitMemory, KitSmmuPort, KitUserBuffer, SmmuCommand, SmmuDriver, SmmuHw, VfioType1Instance } from '../adapters/types.ts';
 import { bytesFromWire, bytesToWire, maskToWire, u64FromWire, u64ToWire } from './codec.ts';
@@ -144,6 +145,7 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
   let driver: SmmuDriver | undefined;
   let bitmap: IovaBitmapInstance | undefined;
   let vfio: VfioType1Instance | undefined;
+  let kvm: ((m: Msg & { op: string }) => Promise<unknown>) | undefined;
   const need = <T>(x: T | undefined, what: string): T => {
     if (x === undefined) throw new Error(`${what} before create`);
     return x;
@@ -159,6 +161,7 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
     }
     const a = by.get(profile as Adapter['profile']);
     if (a === undefined) throw new Error(`profile ${profile} is not served`);
+    if (a.profile === 'kvm-dirty-log') return (kvm ??= serveKvmDirtyLog(a, (o, args) => cb.call(o, args)))(m);
     if (op === 'create') {
       switch (a.profile) {
         case 'smmu-hw':

@@ -1,6 +1,6 @@
 // Profile kvm-dirty-log as one module, in the shape of the registry's ProfileModule
 // (conformance/profiles/profile.ts). Its messages over the protocol are wire.ts, their
-// schema wire-schema.json (to merge into conformance/protocol/schema/protocol.json). The
+// schema definitions are in conformance/protocol/schema/protocol.json. The
 // registry entry, the profile's name in conformance/adapters/types.ts (the Adapter union
 // and PROFILES), serve.ts's delegation to serveKvmDirtyLog and the mutants' place in the
 // zoo are the lead's to wire.

@@ -663,7 +663,7 @@ export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmD
       run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, table),
       requirements: KVM_DIRTY_LOG_REQUIREMENTS,
       coverage: () => kvmDirtyLogCoverage(table),
-      configOf: (sc) => ({ httu: sc.config.hwDirty ? 2 : 0, bbml: 2, iotlbCapacity: 0, dirtyCapable: sc.config.hwDirty, pageGranular: sc.config.eagerSplit, startTracking: false }),
+      configOf: (sc) => ({ hwDirty: sc.config.hwDirty, eagerSplit: sc.config.eagerSplit, dirtyRingExclusive: sc.config.dirtyRingExclusive, ...(sc.kind === 'migration' ? { mode: sc.mode, initiallySet: sc.initiallySet } : {}) }),
     },
     options,
   );

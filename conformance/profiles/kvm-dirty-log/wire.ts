@@ -4,8 +4,7 @@
 // hooks.between) and the implementation's half (`serveKvmDirtyLog`: decodes a request,
 // calls an in-process adapter, encodes its result; hooks.between becomes the callback).
 // Values as the protocol writes them: u64 as "0x" hex strings, byte strings as hex
-// pairs. The messages' JSON Schema is wire-schema.json beside this file, to be merged
-// into conformance/protocol/schema/protocol.json.
+// pairs. The messages' JSON Schema is in conformance/protocol/schema/protocol.json.
 import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from '../../protocol/codec.ts';
 import type { CallbackHandler, Channel } from '../../protocol/channel.ts';
 import type { KvmDirtyLogAdapter, KvmDirtyLogInstance } from './adapter.ts';
