@@ -20,6 +20,8 @@ const SEED = 42;
 const RUNS = 300;
 /** --exec is about 50 times slower: fewer runs give the same rate in reasonable time. */
 const EXEC_RUNS = 30;
+/** Runs of each before measuring: the engine's JIT warms up, so neither side pays for it alone. */
+const WARM_UP_RUNS = 60;
 
 async function measure(what: string, adapter: Adapter, runs: number, log: (m: string) => void): Promise<number> {
   const t0 = performance.now();
@@ -39,8 +41,11 @@ export const lib: Scenario = {
       const peer = LibPeer.load(join(dir, 'libkernel-c.so'), { timeoutMs: 20_000 });
       let viaLib: number;
       try {
+        await measure('warm-up, reference', referenceAdapters['smmu-driver'], WARM_UP_RUNS, () => {});
+        await measure('warm-up, kernel-c via --lib', peer.adapters().get('smmu-driver')!, WARM_UP_RUNS, () => {});
+        const before = { ...peer.stats };
         viaLib = await measure('kernel-c via --lib', peer.adapters().get('smmu-driver')!, RUNS, log);
-        log(`kernel-c via --lib: ${peer.stats.calls} calls, ${peer.stats.callbacks} callbacks`);
+        log(`kernel-c via --lib: ${peer.stats.calls - before.calls} calls, ${peer.stats.callbacks - before.callbacks} callbacks`);
       } finally {
         peer.close();
       }
