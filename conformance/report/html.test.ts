@@ -212,6 +212,13 @@ function capture(): { io: Io; out: () => string; err: () => string } {
   return { io: { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY: false }, out: () => out, err: () => err };
 }
 
+test('an undecided run with a replay path: its shrunk steps and the replay command; random and directed runs apart', async () => {
+  const doc = await htmlRunReport([{ ...undecided, replay: { seed: 9, path: '3:1@A' } }, { ...conforming, runs: 1083, directedRuns: 83 }]);
+  assert.match(doc, /<h3>Steps \(1, shrunk: the replay command runs them again\)<\/h3>/);
+  assert.match(doc, /<div class="replay mono">npx dirtyspec run --profile smmu-driver --seed 9 --replay &#39;3:1@A&#39;<\/div>/);
+  assert.match(doc, / · 1000 random \+ 83 directed runs · /);
+});
+
 test('run --html and mutants --html write the file; a file that cannot be written is exit 2', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-html-'));
   try {

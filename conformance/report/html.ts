@@ -10,7 +10,7 @@
 import type { ProfileResult } from '../engine/run-profile.ts';
 import type { BugClass } from '../mutants/types.ts';
 import { configLine, coveragePercent, kindLabel, overallVerdict, replayCommand, requirementText, shellQuote, sortedRequirements, unique, verdictLabel, type ReportContext } from './common.ts';
-import { unionCoverage } from './human.ts';
+import { runsText, unionCoverage } from './human.ts';
 import { diagramFigure, machineById } from './html/diagrams.ts';
 import { badge, esc, page, slug } from './html/page.ts';
 import { traceSection } from './html/trace.ts';
@@ -22,7 +22,7 @@ function verdictBadge(r: ProfileResult): string {
 }
 
 function stats(r: ProfileResult): string {
-  return `adapter <code>${esc(r.adapter)}</code> · ${r.runs} runs · ${r.commands} commands · ${r.seconds} s · seed ${r.seed}`;
+  return `adapter <code>${esc(r.adapter)}</code> · ${runsText(r)} · ${r.commands} commands · ${r.seconds} s · seed ${r.seed}`;
 }
 
 function coverageTable(r: ProfileResult): string {
@@ -78,7 +78,7 @@ export async function outcomeSection(r: ProfileResult, prefix: string, replay: s
   if (r.undecided !== undefined) {
     const u = r.undecided;
     out.push(`<div class="undecided-box"><b>${crash ? 'killed by the crash it causes' : 'UNDECIDED'}:</b> ${esc(u.message)}</div>`);
-    out.push(`<h3>${crash ? 'Steps up to the crash' : 'Steps so far'} (${u.steps.length})</h3>`);
+    out.push(`<h3>${crash ? `Steps up to the crash (${u.steps.length}${r.replay !== undefined ? ', shrunk' : ''})` : r.replay !== undefined ? `Steps (${u.steps.length}, shrunk: the replay command runs them again)` : `Steps so far (${u.steps.length})`}</h3>`);
     const lastRow = crash ? { op: 'the implementation threw', answer: u.message, expected: 'an answer', violating: true } : { op: 'the run stopped here', answer: u.message, expected: '-', violating: false };
     out.push(await traceSection({ prefix: `${prefix}-ud`, steps: u.steps, lastRow }, crash ? 'crash' : 'violation'));
   } else if (r.verdict === 'undecided') out.push('<div class="undecided-box">UNDECIDED: the engine gave no reason</div>');

@@ -85,6 +85,7 @@ function suite(r: ProfileResult, ctx: ReportContext): { xml: string; tests: numb
     ['verdict', r.verdict],
     ['seed', String(r.seed)],
     ['runs', String(r.runs)],
+    ...(r.directedRuns === undefined ? [] : [['directedRuns', String(r.directedRuns)]]),
     ['commands', String(r.commands)],
     ...Object.entries(r.transitionCoverage).map(([m, c]) => [`coverage.${m}`, `${c.covered}/${c.total}`]),
   ];
