@@ -56,6 +56,8 @@ export interface RunOptions {
    * (iova-bitmap, vfio-type1) or `{ config, commands }` (smmu profiles). --record writes it.
    */
   readonly onSequence?: (input: unknown) => void;
+  /** Run the directed tests after the random sequences, where the profile has them (default true; a campaign runs them in its first block only). */
+  readonly directed?: boolean;
   /** Compare the whole page table with the model after every operation, not just what changed (a debug option: the verdicts are the same, a test shows it). */
   readonly fullCheck?: boolean;
   /** The smmu profiles' compiled spec tables, when not the spec's own (a test runs a changed machine to show the spec is load-bearing). */
@@ -223,7 +225,7 @@ export async function runSmmuProfile(adapter: SmmuAdapter, options: RunOptions):
   const ctx = new RunContext(options.tables, options.fullCheck);
   if (options.path?.startsWith('directed:')) return runDirected(ctx, adapter, options, options.path.slice('directed:'.length));
   const random = await runRandom(ctx, adapter, options);
-  if (random.verdict !== 'conforms' || !kitDrives(adapter)) return random;
+  if (random.verdict !== 'conforms' || !kitDrives(adapter) || options.directed === false) return random;
   const directed = await runDirected(ctx, adapter, options);
   return { ...directed, runs: random.runs + directed.runs, directedRuns: directed.runs, commands: random.commands + directed.commands, seconds: Math.round((random.seconds + directed.seconds) * 100) / 100, seed: random.seed };
 }
