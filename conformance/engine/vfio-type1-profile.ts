@@ -41,9 +41,14 @@ import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts
 import { runScenarioProfile } from './scenario-profile.ts';
 
 const PG = 4096n;
-/** The IOVA window the sequences map in: 256 pages at 1 MiB. */
+/**
+ * The IOVA window the sequences map in: 1,280 pages at 1 MiB, so the 2 MiB blocks at 2 and
+ * 4 MiB fit; most mappings and ranges fall in its first 256 pages.
+ */
 export const VFIO_BASE = 0x10_0000n;
-export const VFIO_WINDOW_PAGES = 256;
+export const VFIO_WINDOW_PAGES = 1280;
+const NEAR_PAGES = 256;
+const BLOCK = 0x20_0000n;
 const VADDR_BASE = 0x8000_0000n;
 const U64 = 1n << 64n;
 /** DIRTY_BITMAP_PAGES_MAX + 1 pages: a mapping no dirty bitmap can cover. */
@@ -56,8 +61,10 @@ export function vfioType1Table(): TransitionTable<typeof vfioType1Machine> {
   return compiledTable(vfioType1Machine, VFIO_TYPE1_EVENTS);
 }
 
-type BitmapKind = 'ok' | 'short' | 'zero' | 'tooLarge' | 'pgsize8k' | 'pgsize2m';
-type RangeKind = 'ok' | 'unaligned' | 'sizeZero' | 'sizeUnaligned' | 'wrap';
+/** The bitmap argument: valid ('ok', 'extra': larger than needed) or one field wrong (its size, or its page size); 'fixed8' is 8 bytes whatever the range. */
+type BitmapKind = 'ok' | 'extra' | 'short' | 'zero' | 'fixed8' | 'tooLarge' | 'pgsize8k' | 'pgsize2m' | 'pgsize0';
+/** The range: valid, one field wrong, or (resolved against the mappings when the call is made) exactly a mapping, or one that bisects a mapping. */
+type RangeKind = 'ok' | 'unaligned' | 'sizeZero' | 'sizeUnaligned' | 'wrap' | 'mapping' | 'bisect';
 
 type Op =
   | { k: 'map'; page: number; pages: number; flags: number; vaddr: 'ok' | 'unaligned' | 'notBacked' | 'wrap'; range: 'ok' | 'unaligned' | 'sizeZero' | 'wrap' | 'outside' | 'huge' }
@@ -66,7 +73,13 @@ type Op =
   | { k: 'dirty'; flags: number }
   | { k: 'bitmap'; flags: number; page: number; pages: number; bitmap: BitmapKind; range: RangeKind; bits: readonly number[]; allBits: boolean }
   | { k: 'ext'; extension: number }
-  | { k: 'info' };
+  | { k: 'info' }
+  /** A 2 MiB-aligned mapping of 2 MiB (a block leaf), at 2 or 4 MiB. */
+  | { k: 'block'; at: number; flags: number }
+  /** A mapping of exactly DIRTY_BITMAP_PAGES_MAX pages ('max', accepted) or one more ('over'), then its unmap. */
+  | { k: 'limit'; pages: 'max' | 'over' }
+  /** A directed manual-clear round on one mapping: write, NO_CLEAR read, clear a subset, write, read. */
+  | { k: 'round'; pick: number; writes: readonly number[]; bits: readonly number[]; last: number; read: number };
 
 interface Scenario {
   readonly config: VfioType1Config;
@@ -77,14 +90,19 @@ const GET = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
 const NOCLEAR = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR;
 const CLEAR = VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP;
 
+/** Each call's arguments valid most of the time, else one field wrong: the range or the bitmap, never both. */
+const rangeAndBitmap = fc.oneof(
+  { weight: 10, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('ok', 'ok', 'ok', 'mapping', 'mapping', 'bisect'), bitmap: fc.constantFrom<BitmapKind>('ok', 'ok', 'ok', 'extra') }) },
+  { weight: 3, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('ok', 'mapping'), bitmap: fc.constantFrom<BitmapKind>('short', 'zero', 'fixed8', 'tooLarge', 'pgsize8k', 'pgsize2m', 'pgsize0') }) },
+  { weight: 2, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('unaligned', 'sizeZero', 'sizeUnaligned', 'wrap'), bitmap: fc.constant<BitmapKind>('ok') }) },
+);
+
 function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
-  const page = fc.nat(VFIO_WINDOW_PAGES - 1);
-  const rangePages = fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 65, max: VFIO_WINDOW_PAGES }), fc.constant(VFIO_WINDOW_PAGES));
-  const bitmap = fc.constantFrom<BitmapKind>('ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'short', 'zero', 'tooLarge', 'pgsize8k', 'pgsize2m');
-  const range = fc.constantFrom<RangeKind>('ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'unaligned', 'sizeZero', 'sizeUnaligned', 'wrap');
+  const page = fc.oneof({ weight: 6, arbitrary: fc.nat(NEAR_PAGES - 1) }, { weight: 1, arbitrary: fc.nat(VFIO_WINDOW_PAGES - 1) });
+  const rangePages = fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 65, max: NEAR_PAGES }), fc.constant(NEAR_PAGES), fc.constant(VFIO_WINDOW_PAGES));
   const op: fc.Arbitrary<Op> = fc.oneof(
     {
-      weight: 4,
+      weight: 16,
       arbitrary: fc.record({
         k: fc.constant('map' as const),
         page,
@@ -94,27 +112,32 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
         range: fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'unaligned' as const, 'sizeZero' as const, 'wrap' as const, 'outside' as const, 'huge' as const),
       }),
     },
+    { weight: 4, arbitrary: fc.record({ k: fc.constant('block' as const), at: fc.nat(1), flags: fc.constantFrom(3, 3, 3, 1) }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('limit' as const), pages: fc.constantFrom('max' as const, 'over' as const) }) },
     {
-      weight: 2,
-      arbitrary: fc.record({ k: fc.constant('unmap' as const), page, pages: rangePages, flags: fc.constantFrom(0, 0, 1, 1, 1, 1, 2, 3, 4, 8), bitmap, range }),
+      weight: 8,
+      arbitrary: fc.tuple(rangeAndBitmap, fc.record({ page, pages: rangePages, flags: fc.constantFrom(0, 0, 1, 1, 1, 1, 2, 3, 4, 8) })).map(([rb, r]) => ({ k: 'unmap' as const, ...r, ...rb })),
     },
-    { weight: 8, arbitrary: fc.record({ k: fc.constant('dma' as const), pick: fc.nat(), mapped: fc.constantFrom(true, true, true, true, false), offset: fc.nat(4095) }) },
-    { weight: 2, arbitrary: fc.record({ k: fc.constant('dirty' as const), flags: fc.constantFrom(1, 1, 1, 2, 0, 3, 5, 1 << 5, 9, 24) }) },
+    { weight: 32, arbitrary: fc.record({ k: fc.constant('dma' as const), pick: fc.nat(), mapped: fc.constantFrom(true, true, true, true, false), offset: fc.nat(4095) }) },
+    { weight: 8, arbitrary: fc.record({ k: fc.constant('dirty' as const), flags: fc.constantFrom(1, 1, 1, 2, 0, 3, 5, 1 << 5, 9, 24) }) },
     {
-      weight: 5,
-      arbitrary: fc.record({
-        k: fc.constant('bitmap' as const),
-        flags: fc.constantFrom(GET, GET, NOCLEAR, NOCLEAR, CLEAR, CLEAR, CLEAR),
-        page: fc.oneof(fc.constant(0), page),
-        pages: rangePages,
-        bitmap,
-        range,
-        bits: fc.array(fc.nat(VFIO_WINDOW_PAGES - 1), { maxLength: 24 }),
-        allBits: fc.boolean(),
-      }),
+      weight: 20,
+      arbitrary: fc
+        .tuple(
+          rangeAndBitmap,
+          fc.record({
+            flags: fc.constantFrom(GET, GET, NOCLEAR, NOCLEAR, CLEAR, CLEAR, CLEAR),
+            page: fc.oneof(fc.constant(0), page),
+            pages: rangePages,
+            bits: fc.array(fc.nat(NEAR_PAGES - 1), { maxLength: 24 }),
+            allBits: fc.boolean(),
+          }),
+        )
+        .map(([rb, r]) => ({ k: 'bitmap' as const, ...r, ...rb })),
     },
-    { weight: 1, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
-    { weight: 1, arbitrary: fc.constant({ k: 'info' as const }) },
+    { weight: 8, arbitrary: fc.record({ k: fc.constant('round' as const), pick: fc.nat(), writes: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), bits: fc.array(fc.nat(), { maxLength: 4 }), last: fc.nat(), read: fc.constantFrom(GET, NOCLEAR) }) },
+    { weight: 4, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
+    { weight: 4, arbitrary: fc.constant({ k: 'info' as const }) },
   );
   return fc.record({
     config: fc
@@ -141,6 +164,12 @@ function bitmapArg(kind: BitmapKind, size: bigint): VfioBitmapArg {
   switch (kind) {
     case 'ok':
       return { pgsize: PG, size: need };
+    case 'extra':
+      return { pgsize: PG, size: need + 64n };
+    case 'fixed8':
+      return { pgsize: PG, size: 8n };
+    case 'pgsize0':
+      return { pgsize: 0n, size: need };
     case 'short':
       return { pgsize: PG, size: need >= 8n ? need - 8n : 0n };
     case 'zero':
@@ -154,12 +183,23 @@ function bitmapArg(kind: BitmapKind, size: bigint): VfioBitmapArg {
   }
 }
 
-function rangeArgs(kind: RangeKind, page: number, pages: number): { iova: bigint; size: bigint } {
+/**
+ * The range of a call: from `page` for `pages` pages, one field made wrong, or (against the
+ * mappings now) exactly the mapping `page` picks, or that mapping moved by a page so it bisects it.
+ */
+function rangeArgs(kind: RangeKind, page: number, pages: number, mappings: readonly Mapping[] = []): { iova: bigint; size: bigint } {
   const iova = VFIO_BASE + BigInt(page) * PG;
   const size = BigInt(pages) * PG;
+  const small = mappings.filter((m) => m.size <= 1024n * PG);
+  const m = small.length > 0 ? small[page % small.length]! : undefined;
   switch (kind) {
     case 'ok':
       return { iova, size };
+    case 'mapping':
+      return m === undefined ? { iova, size } : { iova: m.iova, size: m.size };
+    case 'bisect':
+      if (m === undefined) return { iova, size };
+      return m.size > PG && pages % 2 === 0 ? { iova: m.iova + PG, size: m.size } : { iova: m.iova - PG, size: m.size };
     case 'unaligned':
       return { iova: iova + 0x800n, size };
     case 'sizeZero':
@@ -192,6 +232,11 @@ class Run {
   readonly mappings: Mapping[] = [];
   /** Pages mapped while hardware tracking was on and not cleared since: a new mapping may start dirty. */
   readonly newlyMapped = new Set<number>();
+  /** The 2 MiB block mappings (their leaf is one block), and those written while tracking and not cleared whole since: every page of such a block may be reported. */
+  readonly blocks = new Set<number>();
+  readonly dirtyBlocks = new Set<number>();
+  /** A check after a refused call is running: it is not followed by another. */
+  private rechecking = false;
   snapshot = vfioType1Table().initial;
   dmaAvail = 0;
   pgsizeBitmap = 0n;
@@ -209,6 +254,15 @@ class Run {
 
   get tracking(): boolean {
     return vfioType1StateOf(this.snapshot).tracking === 'on';
+  }
+
+  get manualClear(): boolean {
+    return vfioType1StateOf(this.snapshot).manualClear === 'negotiated';
+  }
+
+  blockOf(page: number): number | undefined {
+    const base = page - (page % num(BLOCK));
+    return this.blocks.has(base) ? base : undefined;
   }
 
   view(): Type1ContainerView {
@@ -280,13 +334,36 @@ class Run {
 
   allowed = (page: number): boolean => {
     if (!this.config.hwDirty) return this.mappings.some((m) => BigInt(page) >= m.iova && BigInt(page) < m.iova + m.size); // VFIO-DIRTY-14
-    return this.newlyMapped.has(page);
+    const block = this.blockOf(page);
+    return this.newlyMapped.has(page) || (block !== undefined && this.dirtyBlocks.has(block));
   };
 
-  async compare(what: string, got: number, x: ReturnType<Run['expect']>): Promise<void> {
-    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: x.entry.req, transitions: x.entry.taken });
+  /**
+   * Compares a call's errno. `range` is what the call was about: after a refusal, besides
+   * the mapping count, a GET_BITMAP_NOCLEAR over each mapping it meets (every mapping if
+   * the range is not one) shows that no dirty state changed (issue: a call that reads and
+   * clears before a later check refuses it loses pages).
+   */
+  async compare(what: string, got: number, x: ReturnType<Run['expect']>, range?: { iova: bigint; size: bigint }, req: readonly string[] = x.entry.req): Promise<void> {
+    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: [...req], transitions: x.entry.taken });
     if (got !== x.want) throw new Violation('spec', x.entry.req.length > 0 ? x.entry.req : ['VFIO-MAP-9'], `${what} returns ${x.want} (${x.outcome})`, `${got}`);
-    if (x.want < 0) await this.unchanged(what, x.entry.req);
+    if (x.want < 0) {
+      await this.unchanged(what, x.entry.req);
+      await this.recheck(what, range);
+    }
+  }
+
+  /** After `what` was refused: a NO_CLEAR read over each mapping meeting `range` reports every page still owed. */
+  async recheck(what: string, range: { iova: bigint; size: bigint } | undefined): Promise<void> {
+    if (this.rechecking || !this.tracking || !this.manualClear) return;
+    const meets = (m: Mapping) => range === undefined || range.size === 0n || (m.iova < range.iova + range.size && range.iova < m.iova + m.size);
+    const affected = this.mappings.filter((m) => m.size <= 1024n * PG && meets(m));
+    this.rechecking = true;
+    try {
+      for (const m of affected) await this.rangeCall(`after the refused ${what}: DIRTY_PAGES GET_BITMAP_NOCLEAR(iova ${hex(m.iova)}, size ${hex(m.size)})`, NOCLEAR, m.iova, m.size, bitmapArg('ok', m.size), []);
+    } finally {
+      this.rechecking = false;
+    }
   }
 
   async op(o: Op): Promise<void> {
@@ -312,6 +389,12 @@ class Run {
         return this.dirtyFlags(o.flags);
       case 'bitmap':
         return this.bitmapOp(o);
+      case 'block':
+        return this.block(o);
+      case 'limit':
+        return this.limit(o.pages);
+      case 'round':
+        return this.round(o);
     }
   }
 
@@ -328,15 +411,66 @@ class Run {
     if (o.vaddr === 'unaligned') vaddr += 0x10n;
     if (o.vaddr === 'notBacked') vaddr = this.inst.vaddrLimit;
     if (o.vaddr === 'wrap') vaddr = U64 - PG;
-    const x = this.expect(classifyMapDma(this.view(), { flags: o.flags, iova, size, vaddr }));
-    const r = await this.call('mapDma', () => this.inst.mapDma(o.flags, vaddr, iova, size));
-    await this.compare(`MAP_DMA(flags ${o.flags}, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(size)})`, this.errno('mapDma', r), x);
+    await this.mapRange(o.flags, vaddr, iova, size);
+  }
+
+  async mapRange(flags: number, vaddr: bigint, iova: bigint, size: bigint): Promise<boolean> {
+    const x = this.expect(classifyMapDma(this.view(), { flags, iova, size, vaddr }));
+    const r = await this.call('mapDma', () => this.inst.mapDma(flags, vaddr, iova, size));
+    await this.compare(`MAP_DMA(flags ${flags}, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(size)})`, this.errno('mapDma', r), x, { iova, size });
     this.snapshot = x.entry.next;
-    if (!x.effects.has('mapDma')) return;
-    this.mappings.push({ iova, size, flags: o.flags });
+    if (!x.effects.has('mapDma')) return false;
+    this.mappings.push({ iova, size, flags });
     this.mappings.sort((a, b) => (a.iova < b.iova ? -1 : 1));
     this.dmaAvail--;
-    if (this.tracking && this.config.hwDirty) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.add(num(p));
+    if (this.tracking && this.config.hwDirty && size <= 1024n * PG) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.add(num(p));
+    return true;
+  }
+
+  /** A 2 MiB-aligned mapping of 2 MiB whose vaddr is 2 MiB-aligned too: one block leaf (VFIO-CLEAR-6 needs it). */
+  async block(o: Extract<Op, { k: 'block' }>): Promise<void> {
+    const iova = BLOCK * BigInt(1 + 2 * o.at);
+    const vaddr = VADDR_BASE + 0x4000_0000n + iova;
+    if (!(await this.mapRange(o.flags, vaddr, iova, BLOCK))) return;
+    this.blocks.add(num(iova));
+    // A new mapping may start dirty; a block leaf is dirty or clean whole.
+    if (this.tracking && this.config.hwDirty) this.dirtyBlocks.add(num(iova));
+  }
+
+  /**
+   * The size limits of MAP_DMA and START (VFIO-MAP-8, VFIO-DIRTY-4): a mapping of exactly
+   * DIRTY_BITMAP_PAGES_MAX (INT_MAX) pages, accepted while tracking and letting START
+   * through, or one page more; the kit unmaps it at once (no DMA goes there).
+   */
+  async limit(pages: 'max' | 'over'): Promise<void> {
+    if (pages === 'over' && !this.tracking) return this.hugeWhileOff();
+    const iova = 0x80_0000_0000n;
+    const vaddr = 0x40_0000_0000n;
+    const size = pages === 'over' ? HUGE : HUGE - PG;
+    if (!(await this.mapRange(3, vaddr, iova, size))) return;
+    if (!this.tracking) await this.dirtyFlags(VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+    await this.unmapRange(0, iova, size, undefined);
+  }
+
+  /** A directed manual-clear round on one small mapping: writes, a NO_CLEAR read, a clear of some pages, a write, a read. */
+  async round(o: Extract<Op, { k: 'round' }>): Promise<void> {
+    const maps = this.mappings.filter((m) => m.size <= 1024n * PG);
+    if (maps.length === 0) return;
+    const m = maps[o.pick % maps.length]!;
+    const npages = Number(m.size / PG);
+    const write = (w: number) => this.dma({ k: 'dma', pick: 0, mapped: true, offset: 0, at: m.iova + BigInt(w % npages) * PG });
+    for (const w of o.writes) await write(w);
+    await this.rangeCall(`round: DIRTY_PAGES GET_BITMAP_NOCLEAR(iova ${hex(m.iova)}, size ${hex(m.size)})`, NOCLEAR, m.iova, m.size, bitmapArg('ok', m.size), []);
+    const arg = bitmapArg('ok', m.size);
+    const data = new Uint8Array(Number(arg.size));
+    const selected: number[] = [];
+    for (const b of [...new Set([...o.bits, ...o.writes.slice(0, 1)].map((b) => b % npages))]) {
+      data[b >> 3]! |= 1 << (b & 7);
+      selected.push(num(m.iova) + b * 4096);
+    }
+    await this.rangeCall(`round: DIRTY_PAGES CLEAR_BITMAP(iova ${hex(m.iova)}, size ${hex(m.size)}, ${selected.length} bits set)`, CLEAR, m.iova, m.size, { ...arg, data }, selected);
+    await write(o.last);
+    await this.rangeCall(`round: DIRTY_PAGES ${o.read === GET ? 'GET_BITMAP' : 'GET_BITMAP_NOCLEAR'}(iova ${hex(m.iova)}, size ${hex(m.size)})`, o.read, m.iova, m.size, arg, []);
   }
 
   /**
@@ -347,21 +481,14 @@ class Run {
   async hugeWhileOff(): Promise<void> {
     const iova = 0x80_0000_0000n;
     const vaddr = 0x40_0000_0000n;
-    const x = this.expect(classifyMapDma(this.view(), { flags: 3, iova, size: HUGE, vaddr }));
-    const r = await this.call('mapDma', () => this.inst.mapDma(3, vaddr, iova, HUGE));
-    await this.compare(`MAP_DMA(flags 3, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(HUGE)})`, this.errno('mapDma', r), x);
-    this.snapshot = x.entry.next;
-    if (!x.effects.has('mapDma')) return;
-    this.mappings.push({ iova, size: HUGE, flags: 3 });
-    this.mappings.sort((a, b) => (a.iova < b.iova ? -1 : 1));
-    this.dmaAvail--;
+    if (!(await this.mapRange(3, vaddr, iova, HUGE))) return;
     await this.dirtyFlags(VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
     await this.unmapRange(0, iova, HUGE, undefined);
   }
 
   async unmap(o: Extract<Op, { k: 'unmap' }>): Promise<void> {
-    let { iova, size } = rangeArgs(o.range, o.page, o.pages);
-    if ((o.flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0 && o.range === 'ok') [iova, size] = [0n, 0n];
+    let { iova, size } = rangeArgs(o.range, o.page, o.pages, this.mappings);
+    if ((o.flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0 && (o.range === 'ok' || o.range === 'mapping')) [iova, size] = [0n, 0n];
     const getDirty = (o.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) !== 0;
     return this.unmapRange(o.flags, iova, size, getDirty ? bitmapArg(o.bitmap, size) : undefined);
   }
@@ -373,7 +500,7 @@ class Run {
     const report = x.effects.has('reportDirty');
     if (report) this.ghost.beginReport();
     const r = await this.call('unmapDma', () => this.inst.unmapDma(o.flags, iova, size, bitmap));
-    await this.compare(what, this.errno('unmapDma', r), x);
+    await this.compare(what, this.errno('unmapDma', r), x, { iova, size });
     this.snapshot = x.entry.next;
     if (!x.effects.has('unmapDma')) return;
     const all = (o.flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
@@ -381,6 +508,7 @@ class Run {
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);
       this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages`, expected: `the dirty pages of the range`, req: ['VFIO-UNMAP-12', 'NOLOSS-3', ...this.reportChecks()] });
+      this.fallbackAll(what, pages, iova, size);
       this.ghost.endReport(num(iova), num(size), pages, true, this.allowed, 'NOLOSS-3');
     }
     const bytes = victims.reduce((s, m) => s + m.size, 0n);
@@ -390,13 +518,31 @@ class Run {
       this.dmaAvail++;
       this.ghost.forget(num(m.iova), num(m.size));
       for (const p of [...this.newlyMapped]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) this.newlyMapped.delete(p);
+      this.blocks.delete(num(m.iova));
+      this.dirtyBlocks.delete(num(m.iova));
     }
   }
 
-  async dma(o: Extract<Op, { k: 'dma' }>): Promise<void> {
-    const pages: bigint[] = [];
-    for (const m of this.mappings) if (m.size <= 1024n * PG) for (let p = m.iova; p < m.iova + m.size; p += PG) pages.push(p);
-    const page = o.mapped && pages.length > 0 ? pages[o.pick % pages.length]! : VFIO_BASE + BigInt(o.pick % VFIO_WINDOW_PAGES) * PG;
+  /** VFIO-DIRTY-14: without hardware tracking, a report holds every page of every mapping inside its range (read-only ones too). */
+  fallbackAll(what: string, pages: ReadonlySet<number>, iova: bigint, size: bigint): void {
+    if (this.config.hwDirty) return;
+    for (const m of this.mappings) {
+      if (m.iova < iova || m.iova + m.size > iova + size || m.size > 1024n * PG) continue;
+      for (let p = m.iova; p < m.iova + m.size; p += PG) {
+        if (!pages.has(num(p))) throw new Violation('loss', ['VFIO-DIRTY-14'], `${what}: without hardware dirty tracking every mapped page of the range is reported (mapping ${hex(m.iova)}+${hex(m.size)}, flags ${m.flags})`, `page ${hex(p)} missing`);
+      }
+    }
+  }
+
+  /** A device write: to a page of a mapping (the mapping picked first, then the page), or anywhere in the window, or at `at`. */
+  async dma(o: Extract<Op, { k: 'dma' }> & { at?: bigint }): Promise<void> {
+    const maps = this.mappings.filter((m) => m.size <= 1024n * PG);
+    let page: bigint;
+    if (o.at !== undefined) page = o.at;
+    else if (o.mapped && maps.length > 0) {
+      const m = maps[o.pick % maps.length]!;
+      page = m.iova + BigInt(Math.floor(o.pick / maps.length) % Number(m.size / PG)) * PG;
+    } else page = VFIO_BASE + BigInt(o.pick % VFIO_WINDOW_PAGES) * PG;
     const iova = page + BigInt(o.offset & ~3);
     const m = this.mappings.find((d) => page >= d.iova && page < d.iova + d.size);
     const r = await this.call('deviceDmaWrite', () => this.inst.deviceDmaWrite(iova));
@@ -407,6 +553,8 @@ class Run {
     if (r.ok && (m === undefined || readOnly)) throw new Violation('spec', m === undefined ? ['VFIO-UNMAP-11'] : ['VFIO-MAP-9'], `the device's write at ${hex(iova)} faults (${m === undefined ? 'no mapping' : 'read-only mapping'})`, 'it went through');
     if (!r.ok && writable) throw new Violation('spec', ['VFIO-MAP-9'], `the device's write at ${hex(iova)} goes through (mapping ${hex(m!.iova)}+${hex(m!.size)}, flags ${m!.flags})`, 'a fault');
     if (r.ok) this.ghost.dmaWrite(num(page));
+    const block = this.blockOf(num(page));
+    if (r.ok && block !== undefined && this.tracking && this.config.hwDirty) this.dirtyBlocks.add(block);
   }
 
   async dirtyFlags(flags: number): Promise<void> {
@@ -419,16 +567,18 @@ class Run {
     if (x.effects.has('startTracking')) {
       this.ghost.trackingStarted();
       this.newlyMapped.clear();
+      this.dirtyBlocks.clear();
     }
     if (x.effects.has('stopTracking')) {
       this.ghost.trackingStopped();
       this.newlyMapped.clear();
+      this.dirtyBlocks.clear();
     }
     // A single-flag GET/NOCLEAR/CLEAR over one page only arrives here from `bitmap`.
   }
 
   async bitmapOp(o: Extract<Op, { k: 'bitmap' }>): Promise<void> {
-    const { iova, size } = rangeArgs(o.range, o.page, o.pages);
+    const { iova, size } = rangeArgs(o.range, o.page, o.pages, this.mappings);
     const arg = bitmapArg(o.bitmap, size);
     const name = o.flags === GET ? 'GET_BITMAP' : o.flags === NOCLEAR ? 'GET_BITMAP_NOCLEAR' : 'CLEAR_BITMAP';
     let data: Uint8Array | undefined;
@@ -453,27 +603,36 @@ class Run {
     const report = x.effects.has('reportDirty');
     if (report) this.ghost.beginReport();
     const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }));
-    await this.compare(what, this.errno('dirtyPages', r), x);
+    // VFIO-CLEAR-6 is checked only where a clear selects part of a block: the block's other pages stay owed.
+    const partBlock = x.effects.has('clearSelected') && [...this.blocks].some((b) => this.config.hwDirty && selected.some((p) => p >= b && p < b + num(BLOCK)) && !Array.from({ length: 512 }, (_, i) => b + i * 4096).every((p) => p < num(iova) || p >= num(iova + size) || selected.includes(p)));
+    await this.compare(what, this.errno('dirtyPages', r), x, { iova, size }, x.entry.req.filter((id) => id !== 'VFIO-CLEAR-6' || partBlock));
     this.snapshot = x.entry.next;
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);
+      this.fallbackAll(what, pages, iova, size);
       const clear = x.effects.has('clearReported');
       this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`, expected: `the owed pages${this.ghost.owed.size > 0 && this.ghost.owed.size <= 8 ? ` (${[...this.ghost.owed].sort((a, b) => a - b).map(hex).join(', ')})` : ''}`, req: [...x.entry.req, ...this.reportChecks()] });
       this.ghost.endReport(num(iova), num(size), pages, clear, this.allowed, 'NOLOSS-1');
       if (clear) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.delete(num(p));
+      if (clear) for (const b of [...this.dirtyBlocks]) if (BigInt(b) >= iova && BigInt(b) + BLOCK <= iova + size) this.dirtyBlocks.delete(b);
     }
     if (x.effects.has('clearSelected')) {
       // VFIO-CLEAR-5: exactly the selected pages are discharged; the rest of the range stay owed, kept by this call.
       this.ghost.clearedExactly(num(iova), num(size), selected, { op: what, req: ['VFIO-CLEAR-5'] });
       for (const p of selected) this.newlyMapped.delete(p);
+      for (const b of [...this.dirtyBlocks]) if (Array.from({ length: 512 }, (_, i) => b + i * 4096).every((p) => selected.includes(p))) this.dirtyBlocks.delete(b);
     }
   }
 
-  /** The final report: everything owed must be in it. */
+  /** The final reports, one GET_BITMAP per mapping (a range that always fits, so never refused): everything owed must be in them. */
   async finish(): Promise<void> {
     if (!this.tracking) return;
-    const size = BigInt(VFIO_WINDOW_PAGES) * PG;
-    await this.rangeCall(`final DIRTY_PAGES GET_BITMAP(iova ${hex(VFIO_BASE)}, size ${hex(size)})`, GET, VFIO_BASE, size, bitmapArg('ok', size), []);
+    for (const m of [...this.mappings]) {
+      if (m.size > 1024n * PG) continue;
+      await this.rangeCall(`final DIRTY_PAGES GET_BITMAP(iova ${hex(m.iova)}, size ${hex(m.size)})`, GET, m.iova, m.size, bitmapArg('ok', m.size), []);
+    }
+    const left = [...this.ghost.owed];
+    if (left.length > 0) throw new Violation('loss', ['NOLOSS-1'], 'every page written while tracking is reported by the final reports', `${left.length} pages never reported (${left.slice(0, 4).map(hex).join(', ')})`);
   }
 }
 

@@ -48,8 +48,8 @@ function list(value: unknown, path: string, each: (v: unknown, path: string) => 
   return undefined;
 }
 
-const VFIO_BITMAP = ['ok', 'short', 'zero', 'tooLarge', 'pgsize8k', 'pgsize2m'];
-const VFIO_RANGE = ['ok', 'unaligned', 'sizeZero', 'sizeUnaligned', 'wrap'];
+const VFIO_BITMAP = ['ok', 'extra', 'short', 'zero', 'fixed8', 'tooLarge', 'pgsize8k', 'pgsize2m', 'pgsize0'];
+const VFIO_RANGE = ['ok', 'unaligned', 'sizeZero', 'sizeUnaligned', 'wrap', 'mapping', 'bisect'];
 const VFIO_OPS: Record<string, Shape> = {
   map: { k: 'int', page: 'int', pages: 'int', flags: 'int', vaddr: ['ok', 'unaligned', 'notBacked', 'wrap'], range: ['ok', 'unaligned', 'sizeZero', 'wrap', 'outside', 'huge'] },
   unmap: { k: 'int', page: 'int', pages: 'int', flags: 'int', bitmap: VFIO_BITMAP, range: VFIO_RANGE },
@@ -58,6 +58,9 @@ const VFIO_OPS: Record<string, Shape> = {
   bitmap: { k: 'int', flags: 'int', page: 'int', pages: 'int', bitmap: VFIO_BITMAP, range: VFIO_RANGE, bits: 'intArray', allBits: 'bool' },
   ext: { k: 'int', extension: 'int' },
   info: { k: 'int' },
+  block: { k: 'int', at: 'int', flags: 'int' },
+  limit: { k: 'int', pages: ['max', 'over'] },
+  round: { k: 'int', pick: 'int', writes: 'intArray', bits: 'intArray', last: 'int', read: 'int' },
 };
 
 function fieldsOnly(value: unknown, allowed: readonly string[], path: string): string | undefined {

@@ -49,6 +49,10 @@ function findOwedBit(): { index: number; bit: number } {
     if (v.sequence !== undefined) written = new Set();
     if (v.call === 'deviceDmaWrite') written.add(BigInt(v.args!.iova as string) & ~0xfffn);
     const range = v.args?.range as { iova: string; size: string; bitmap: { pgsize: string } } | undefined;
+    // Only writes since the last call that can report, clear or stop are surely owed (a page
+    // of a block reported again after its clear is a false dirty the spec allows).
+    const reset = v.call === 'unmapDma' || (v.call === 'dirtyPages' && (((v.args!.flags as number) & GET_BITMAP) === 0 || v.result!.errno !== 0));
+    if (reset) written = new Set();
     if (v.call !== 'dirtyPages' || ((v.args!.flags as number) & GET_BITMAP) === 0 || v.result!.errno !== 0 || range === undefined || range.bitmap.pgsize !== '0x1000') continue;
     const base = BigInt(range.iova);
     const end = base + BigInt(range.size);
