@@ -154,6 +154,14 @@ test('the abstract operations: spec/ files other than machines and tests, with t
   assert.equal(compactIds(['HTTU-1', 'HTTU-2', 'HTTU-3', 'HTTU-5', 'FAULT-2', 'FAULT-3', 'VFIO-MAP-9']), ['HTTU-1..3', 'HTTU-5', 'FAULT-2', 'FAULT-3', 'VFIO-MAP-9']);
 });
 
+test('the document explains how reports name a transition (STATE --EVENT#N), as the text report\'s legend does', () => {
+  assert.match(doc, /`STATE --EVENT#N`: its source state, its event, and N, the index \(from 0\) of the candidate transition/);
+  // Its example is a real key, and the row it names is in the table.
+  const example = /for example `([^`]+ --[A-Z_]+#\d+)`/.exec(doc)?.[1];
+  assert.ok(example !== undefined, 'an example key');
+  assert.ok(machineTransitions(specMachines.leafDescriptor).some((t) => t.key === example), example);
+});
+
 test('the document is deterministic: two generations are equal and hold no timestamp', () => {
   assert.is(specDocument({ status }), doc);
   assert.not.match(doc, /\b20\d\d-\d\d-\d\dT\d\d:/);

@@ -264,6 +264,11 @@ function statusSection(run: StatusRun): string[] {
   return out;
 }
 
+/** A transition key to explain the notation with: the first transition of the first machine. */
+function exampleKey(): string {
+  return machineTransitions(specMachines.leafDescriptor)[0]!.key;
+}
+
 export interface SpecDocOptions {
   readonly root?: string;
   /** The reference run that gives each requirement its status (conformance/cli/spec-status.ts). */
@@ -300,6 +305,8 @@ export function specDocument(options: SpecDocOptions): string {
     'event, the first candidate whose guard holds is taken. *Guard* names the requirements of the guard',
     '(`-` for none); *Outcome* is the target state(s) (`stays` for none) and the actions, in order;',
     '*Tests* are the test files whose titles tag any of the row\'s requirements.',
+    '',
+    `Reports (the text report\'s \`missing:\` lines, the HTML report, \`--json\`) name a transition \`STATE --EVENT#N\`: its source state, its event, and N, the index (from 0) of the candidate transition among those the machine tries, in order, for that event in that state, that is among the table\'s rows with that source and event; for example \`${exampleKey()}\` is the first row whose source is \`${exampleKey().split(' --')[0]}\` and event \`${/--(.+)#/.exec(exampleKey())![1]}\`.`,
     '',
     '## Contents',
     '',
