@@ -7,8 +7,8 @@
 //   - a requirement fails if any block failed it, else is undecided if a block could not
 //     decide it, else passes if any block reached it; not reached if no block reached it;
 //   - verdict: does not conform if any block failed (the counterexample and replay of the
-//     failing block with the lowest index), else undecided if any block was (the reason
-//     of the lowest such block), else conforms.
+//     failing block with the lowest index), else undecided if any block was (the reason,
+//     and the replay when it has one, of the lowest such block), else conforms.
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { compareRequirementIds } from '../report/common.ts';
 
@@ -95,7 +95,8 @@ export function mergeParts(parts: readonly Part[], seed: number): Part {
     requirements,
     unreached,
     ...(failed?.result.counterexample === undefined ? {} : { counterexample: failed.result.counterexample }),
-    ...(failed?.result.replay === undefined ? {} : { replay: failed.result.replay }),
+    // The replay of the failure, or of the undecided block (an undecided run replays when its shrunk sequence does).
+    ...((failed ?? undecided)?.result.replay === undefined ? {} : { replay: (failed ?? undecided)!.result.replay! }),
     ...(undecided?.result.undecided === undefined ? {} : { undecided: undecided.result.undecided }),
   };
   return {

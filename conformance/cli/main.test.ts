@@ -170,6 +170,9 @@ test('an adapter that throws, one that never answers, one with a bitmap of the w
     const r = await cli('run', '--adapter', module, '--profile', 'smmu-driver', '--runs', '20', '--timeout', '300', '--seed', '4');
     assert.is(r.status, 2, module);
     assert.match(r.out, reason);
+    // The cause replays: the shrunk steps and the command that runs them again, after the reason.
+    assert.match(r.out, /\n {2}UNDECIDED: [^\n]*\n {2}steps \(\d+, shrunk: the replay command runs them again\):\n/, module);
+    assert.match(r.out, /\n {2}replay: npx dirtyspec run --profile smmu-driver --adapter \S+ --seed 4 --replay '[^']+' --timeout 300\n/, module);
   }
 });
 
