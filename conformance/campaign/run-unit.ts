@@ -16,6 +16,8 @@ export type UnitOptions = RunOptions & { readonly seed: number; readonly directe
 export interface CampaignSettings {
   readonly timeoutMs: number;
   readonly maxCommands: number;
+  /** --full-check. */
+  readonly fullCheck?: boolean;
   /** --replay: the path to replay in the (one) block. */
   readonly path?: string;
 }
@@ -27,6 +29,7 @@ export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<
     timeoutMs: settings.timeoutMs,
     maxCommands: settings.maxCommands,
     directed: unit.directed,
+    ...(settings.fullCheck === true ? { fullCheck: true } : {}),
     ...(settings.path === undefined ? {} : { path: settings.path }),
     ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
     ...(hooks.onSequence === undefined ? {} : { onSequence: hooks.onSequence }),

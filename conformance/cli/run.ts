@@ -65,6 +65,9 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --block B          run only block B (from 0) of the campaign (needs --seed)
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
+  --full-check       smmu profiles: compare the whole page table with the spec after every
+                     operation, not only the words written and the leaves changed (slower;
+                     the same verdicts, a debug option)
   --json FILE        also write the report as JSON
   --junit FILE       also write the report as JUnit XML
   --html FILE        also write the report as one self-contained HTML file: verdicts,
@@ -86,6 +89,7 @@ const FLAGS = {
   replay: { type: 'string' },
   timeout: { type: 'string' },
   'max-commands': { type: 'string' },
+  'full-check': { type: 'boolean' },
   workers: { type: 'string' },
   shard: { type: 'string' },
   block: { type: 'string' },
@@ -109,6 +113,8 @@ export interface RunRequest {
   readonly replay?: string;
   readonly timeoutMs: number;
   readonly maxCommands: number;
+  /** --full-check: compare the whole page table after every operation (smmu profiles; a debug option, same verdicts). */
+  readonly fullCheck?: boolean;
   /** --workers: threads; absent for the default. */
   readonly workers?: number;
   readonly shard?: Shard;
@@ -158,6 +164,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     runs: intFlag(flags, 'runs', 1, MAX_RUNS, DEFAULT_RUNS),
     timeoutMs: intFlag(flags, 'timeout', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
     maxCommands: intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS),
+    ...(flags.booleans.has('full-check') ? { fullCheck: true } : {}),
     ...(adapterModule === undefined ? {} : { adapterModule }),
     ...(execCommand === undefined ? {} : { execCommand }),
     ...(libPath === undefined ? {} : { libPath }),
@@ -275,7 +282,7 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
     adapters,
     workers,
     source: req.execCommand !== undefined ? { kind: 'exec', command: req.execCommand } : req.adapterModule !== undefined ? { kind: 'module', path: req.adapterModule } : { kind: 'reference' },
-    settings: { timeoutMs: req.timeoutMs, maxCommands: req.maxCommands, ...(req.replay === undefined ? {} : { path: req.replay }) },
+    settings: { timeoutMs: req.timeoutMs, maxCommands: req.maxCommands, ...(req.fullCheck === true ? { fullCheck: true } : {}), ...(req.replay === undefined ? {} : { path: req.replay }) },
     ...(writer === undefined ? {} : { record: { start: (a, s) => writer.header(a.profile, a.name, s), end: () => writer.footer(), sequence: (input) => writer.sequence(input) } }),
     afterBlock: (adapter, result) => {
       if (result.verdict !== 'undecided' || peer === undefined || peer.failed) return result;
