@@ -216,7 +216,7 @@ export class LibPeer {
     try {
       return this.lib.func(proto) as Fn;
     } catch (e) {
-      throw new Undecided(`${this.path}: ${(e as Error).message} (dirtyspec.h: ${proto})`);
+      throw new Undecided(`${this.path}: ${(e as Error).message}: a profile the library's hello names needs all of its functions (dirtyspec.h)`);
     }
   }
 

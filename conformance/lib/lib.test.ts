@@ -27,6 +27,7 @@ const cLibFaulty = join(build, 'libdirtyspec-c-faulty.so');
 const smmuHw = join(build, 'smmu-hw.so');
 const shim = join(build, 'shim-accesses.so');
 const smmuHwBad = join(build, 'smmu-hw-bad.so');
+const smmuHwMissing = join(build, 'smmu-hw-missing.so');
 const BAD = ['SEGV', 'ABORT', 'HANG', 'ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
 const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
 const run = promisify(execFile);
@@ -61,6 +62,7 @@ test.before(async () => {
     run('c++', ['-x', 'c++', '-std=gnu++17', '-O2', '-fPIC', '-fno-strict-aliasing', '-Wall', '-Wextra', '-Werror', '-shared', `-I${build}/include`, '-o', shim, join(here, 'fixtures/shim-accesses.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', smmuHw, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_FAULT', `-I${here}`, '-o', smmuHwBad, join(here, 'fixtures/smmu-hw.c')]),
+    run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_PROFILES', `-I${here}`, '-o', smmuHwMissing, join(here, 'fixtures/smmu-hw.c')]),
   ]);
 });
 
@@ -262,6 +264,10 @@ test('a library that makes an access with an unknown memory order: undecided, na
 test('a library of another ABI version, or one that is not there: undecided before any run', async () => {
   await undecided(bad('ABI'), /the library implements ABI 99; this kit implements 1/);
   await undecided(join(build, 'no-such-library.so'), /could not load .*no-such-library\.so/);
+});
+
+test('a library that names a profile without exporting its functions: undecided, naming the function', async () => {
+  await undecided(smmuHwMissing, /Cannot find function 'dirtyspec_smmu_driver_create' in shared library: a profile the library's hello names needs all of its functions/);
 });
 
 test('--lib with --exec or --adapter is a usage error; a profile the library does not implement too', async () => {
