@@ -406,7 +406,9 @@ class Run {
     if (o.range === 'unaligned') iova += 0x800n;
     if (o.range === 'sizeZero') size = 0n;
     if (o.range === 'wrap') iova = U64 - PG;
-    if (o.range === 'outside') iova = this.inst.vaddrLimit > 0n && this.iovaRanges.length > 0 ? this.iovaRanges[this.iovaRanges.length - 1]!.end + 1n : U64 - 16n * PG;
+    // Past the last IOVA range, when there is room for an address there (a range ending at 2^64 - 1 leaves none: a u64 cannot hold 2^64).
+    const past = this.iovaRanges.length > 0 ? this.iovaRanges[this.iovaRanges.length - 1]!.end + 1n : U64;
+    if (o.range === 'outside') iova = this.inst.vaddrLimit > 0n && past < U64 ? past : U64 - 16n * PG;
     if (o.range === 'huge') size = HUGE;
     if (o.vaddr === 'unaligned') vaddr += 0x10n;
     if (o.vaddr === 'notBacked') vaddr = this.inst.vaddrLimit;
