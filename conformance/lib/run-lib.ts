@@ -72,7 +72,7 @@ function stepLine(text: string): void {
       off += writeSync(STEP_FD, line, off);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-      return; // the parent is gone: the run ends with it
+      process.exit(2); // EPIPE: the parent is gone (killed before its handlers ran), and the run with it
     }
   }
 }
