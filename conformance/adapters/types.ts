@@ -6,6 +6,8 @@
 // See conformance/ADAPTERS.md for the contract.
 
 import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
+import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
+import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
 
 /** The kit's physical memory. Page tables and context descriptors live here. */
 export interface KitMemory {
@@ -206,8 +208,8 @@ export interface VfioType1Adapter {
   create(config: VfioType1Config): Promise<VfioType1Instance>;
 }
 
-export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter | VfioType1Adapter | KvmDirtyLogAdapter;
+export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter | VfioType1Adapter | KvmDirtyLogAdapter | KvmDirtyRingAdapter | DirtyRingCollectorAdapter;
 export type ProfileName = Adapter['profile'];
 /** The adapter type of profile `P`. */
 export type AdapterOf<P extends ProfileName> = Extract<Adapter, { profile: P }>;
-export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1', 'kvm-dirty-log'];
+export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1', 'kvm-dirty-log', 'kvm-dirty-ring', 'dirty-ring-collector'];

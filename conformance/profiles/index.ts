@@ -6,6 +6,8 @@
 import type { ProfileName } from '../adapters/types.ts';
 import { iovaBitmapProfile } from './iova-bitmap.ts';
 import { kvmDirtyLogProfile } from './kvm-dirty-log/module.ts';
+import { kvmDirtyRingProfile } from './kvm-dirty-ring/module.ts';
+import { dirtyRingCollectorProfile } from './dirty-ring-collector/module.ts';
 import type { ProfileModule } from './profile.ts';
 import { smmuDriverProfile, smmuHwProfile } from './smmu.ts';
 import { vfioType1Profile } from './vfio-type1.ts';
@@ -18,6 +20,8 @@ export const profiles: { readonly [P in ProfileName]: ProfileModule<P> } = {
   'iova-bitmap': iovaBitmapProfile,
   'vfio-type1': vfioType1Profile,
   'kvm-dirty-log': kvmDirtyLogProfile,
+  'kvm-dirty-ring': kvmDirtyRingProfile,
+  'dirty-ring-collector': dirtyRingCollectorProfile,
 };
 
 /** The module of `name`: typed for the adapter it takes. */

@@ -4,6 +4,8 @@
 // gives the round-trip benchmark its partner. Everything here is synchronous, as a C
 // harness would be: a callback blocks until the kit's answer line has been read.
 import { serveKvmDirtyLog } from '../profiles/kvm-dirty-log/wire.ts';
+import { serveKvmDirtyRing } from '../profiles/kvm-dirty-ring/wire.ts';
+import { serveDirtyRingCollector } from '../profiles/dirty-ring-collector/wire.ts';
 import { readSync, writeSync } from 'node:fs';
 import type { Adapter, IovaBitmapInstance, KitMemory, KitSmmuPort, KitUserBuffer, SmmuCommand, SmmuDriver, SmmuHw, VfioType1Instance } from '../adapters/types.ts';
 import { bytesFromWire, bytesToWire, maskToWire, u64FromWire, u64ToWire } from './codec.ts';
@@ -146,6 +148,8 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
   let bitmap: IovaBitmapInstance | undefined;
   let vfio: VfioType1Instance | undefined;
   let kvm: ((m: Msg & { op: string }) => Promise<unknown>) | undefined;
+  let ring: ((m: Msg & { op: string }) => Promise<unknown>) | undefined;
+  let collector: ((m: Msg & { op: string }) => Promise<unknown>) | undefined;
   const need = <T>(x: T | undefined, what: string): T => {
     if (x === undefined) throw new Error(`${what} before create`);
     return x;
@@ -162,6 +166,8 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
     const a = by.get(profile as Adapter['profile']);
     if (a === undefined) throw new Error(`profile ${profile} is not served`);
     if (a.profile === 'kvm-dirty-log') return (kvm ??= serveKvmDirtyLog(a, (o, args) => cb.call(o, args)))(m);
+    if (a.profile === 'kvm-dirty-ring') return (ring ??= serveKvmDirtyRing(a, (o, args) => cb.call(o, args)))(m);
+    if (a.profile === 'dirty-ring-collector') return (collector ??= serveDirtyRingCollector(a, (o, args) => cb.call(o, args)))(m);
     if (op === 'create') {
       switch (a.profile) {
         case 'smmu-hw':

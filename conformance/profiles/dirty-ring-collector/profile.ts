@@ -382,7 +382,7 @@ export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter,
   const ctx = new RunContext();
   return runScenarioProfile(
     {
-      name: DIRTY_RING_COLLECTOR_PROFILE as unknown as ProfileResult['name'],
+      name: DIRTY_RING_COLLECTOR_PROFILE,
       adapter: adapter.name,
       arbitrary: collectorScenarioArbitrary(options.maxCommands),
       run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, options.delays !== false),
@@ -392,7 +392,7 @@ export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter,
         const c = ringCoverage(ctx);
         return { kvmDirtyGfn: c.kvmDirtyGfn!, kvmVcpuRing: c.kvmVcpuRing! };
       },
-      configOf: (sc) => ({ httu: 0, bbml: 0, iotlbCapacity: 0, dirtyCapable: sc.config.withBitmap, pageGranular: false, startTracking: true }),
+      configOf: (sc) => ({ vcpus: sc.config.vcpus, withBitmap: sc.config.withBitmap }),
     },
     options,
   );

@@ -605,13 +605,13 @@ export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: Ri
   const ctx = new RunContext();
   return runScenarioProfile(
     {
-      name: KVM_DIRTY_RING_PROFILE as unknown as ProfileResult['name'],
+      name: KVM_DIRTY_RING_PROFILE,
       adapter: adapter.name,
       arbitrary: ringScenarioArbitrary(options.maxCommands),
       run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, options.delays !== false),
       requirements: KVM_DIRTY_RING_REQUIREMENTS,
       coverage: () => ringCoverage(ctx),
-      configOf: (sc) => ({ httu: 0, bbml: 0, iotlbCapacity: 0, dirtyCapable: true, pageGranular: false, startTracking: !sc.config.late }),
+      configOf: (sc) => ({ arch: sc.config.arch, ringBytes: sc.config.ringBytes, vcpus: sc.config.vcpus, withBitmap: sc.config.withBitmap, vcpuBeforeRing: sc.config.late }),
     },
     options,
   );
