@@ -271,7 +271,10 @@ export function checkTlb(model: DescriptorModel, entries: readonly { base: numbe
   for (const e of entries) {
     const me = model.tlb.get(`${e.level}:${e.base}`);
     const actual = `IOTLB entry ${hex(e.base)} L${e.level} ${e.state}`;
-    if (me === undefined) throw new Violation('loss', ['IOTLB-9', ...model.opReq], `no IOTLB entry for ${hex(e.base)} L${e.level} (invalidated or never cached)`, actual);
+    // An entry the spec invalidated (or never cached) is a missing invalidation: a spec
+    // violation now, and a lost page only once a write goes through it unrecorded (the
+    // descriptor check then sees the loss).
+    if (me === undefined) throw new Violation('spec', ['IOTLB-9', ...model.opReq], `no IOTLB entry for ${hex(e.base)} L${e.level} (invalidated or never cached)`, actual);
     const v = me.snap.value as string | { cached: string } | { staleUnmapped: string };
     if (typeof v === 'object' && 'staleUnmapped' in v) continue;
     const want = typeof v === 'string' ? (v === 'staleDirty' ? 'writableDirty' : v) : v.cached;
