@@ -7,6 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli, type CliResult } from '../cli/capture.ts';
 import { SERVE_REFERENCE_COMMAND } from '../protocol/serve.ts';
+import { planCampaign } from './plan.ts';
+import { runInWorkers } from './pool.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-campaign-'));
 const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).pathname;
@@ -112,13 +114,28 @@ test('--exec on two workers: each worker starts its own process, and the report 
   assert.equal(jsonWithoutTime(two.json), jsonWithoutTime(one.json));
 });
 
-test('an adapter module that cannot load in a worker thread: the run says so and runs in one thread, with the same report', async () => {
-  const argv = ['--adapter', fixture('main-thread-only'), '--seed', '3', '--runs', '201'];
+test('an adapter module that cannot load in a worker thread: the pool says why, and the run gives the report of one thread', async () => {
+  const path = fixture('main-thread-only');
+  const units = planCampaign(['iova-bitmap'], 101, 3).units;
+  const pooled = await runInWorkers(units, { workers: 1, source: { kind: 'module', path }, settings: { timeoutMs: 2000, maxCommands: 30 } });
+  assert.ok('unavailable' in pooled);
+  assert.match(pooled.unavailable, /opened in the main thread/);
+  const argv = ['--adapter', path, '--seed', '3', '--runs', '201'];
   const one = await run(...argv, '--workers', '1');
   const two = await run(...argv, '--workers', '2');
   assert.is(two.status, 0, two.err);
-  assert.match(two.err, /cannot run in a worker thread \(.*opened in the main thread.*\); the blocks run in the main thread/);
   assert.is(withoutTime(two.out), withoutTime(one.out));
+});
+
+test('--exec with an implementation that runs once at a time: the workers cannot start it, so the main thread runs the blocks, and says so', async () => {
+  // The first process (the kit's handshake) takes the lock; every later one exits at once.
+  const once = (lock: string) => `if mkdir ${lock} 2>/dev/null; then exec ${SERVE_REFERENCE_COMMAND}; else echo busy >&2; exit 3; fi`;
+  const argv = ['--profile', 'vfio-type1', '--seed', '9', '--runs', '101'];
+  const one = await run('--exec', once(join(dir, 'lock-1')), ...argv, '--workers', '1');
+  const two = await run('--exec', once(join(dir, 'lock-2')), ...argv, '--workers', '2');
+  assert.is(two.status, 0, two.err);
+  assert.match(two.err, /cannot run in a worker thread \(.*exited.*\); the blocks run in the main thread/);
+  assert.is(withoutTime(two.out).replaceAll('lock-2', 'lock-1'), withoutTime(one.out));
 });
 
 test('dirtyspec merge refuses reports that are not the whole of one campaign, naming what is missing or different', async () => {
@@ -135,6 +152,7 @@ test('dirtyspec merge refuses reports that are not the whole of one campaign, na
     [[join(dir, 'none.json')], /none\.json: cannot read it as JSON/],
     [[], /name the --json reports to merge/],
   ];
+  cases.push([[s1, '--json', join(dir, 'no-such-folder', 'merged.json')], /--json .*merged\.json: the folder .*no-such-folder does not exist/]);
   for (const [files, pattern] of cases) {
     const r = await runCli('merge', ...files);
     assert.is(r.status, 2, `${files.join(' ')}: ${r.out}`);

@@ -3,7 +3,7 @@
 // text report, exit status and report files that `dirtyspec run` gives for it unsharded.
 import { readFile } from 'node:fs/promises';
 import { PROFILES, type ProfileName } from '../adapters/types.ts';
-import { UsageError, parseFlags, stringFlag, type Io } from '../cli/args.ts';
+import { UsageError, parseFlags, reportFileFlag, type Io } from '../cli/args.ts';
 import { writeReports } from '../cli/run.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import type { ReportContext } from '../report/common.ts';
@@ -183,7 +183,7 @@ export async function mergeCommand(argv: readonly string[], io: Io): Promise<num
     return 0;
   }
   if (files.length === 0) throw new UsageError('name the --json reports to merge: dirtyspec merge shard-1.json shard-2.json ...');
-  const out = { json: stringFlag(flags, 'json'), junit: stringFlag(flags, 'junit'), html: stringFlag(flags, 'html') };
+  const out = { json: reportFileFlag(flags, 'json'), junit: reportFileFlag(flags, 'junit'), html: reportFileFlag(flags, 'html') };
   const reports: ShardReport[] = [];
   for (const file of files) reports.push(await readReport(file));
   const { campaign, parts } = mergeReports(reports);
