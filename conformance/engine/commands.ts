@@ -293,7 +293,7 @@ export class DmaCommand implements RunCommand {
     const evictions = r.sys.tlb() === undefined && m.model.cachedAt(iova) ? [false, true] : [false];
     const attempts = evictions.flatMap((evicted) => (driverDone.ok ? [true, false] : [true]).map((dmaFirst) => ({ evicted, dmaFirst })));
     const op = `${this} -> ${hex(iova)}`;
-    const { value: chosen } = explain(
+    const { value: chosen, index } = explain(
       m.model,
       attempts.map(({ evicted, dmaFirst }) => (c: DescriptorModel) => {
         if (evicted) c.evictAt(iova);
@@ -310,12 +310,16 @@ export class DmaCommand implements RunCommand {
     );
     record(r, m, op, dmaText(got), 'either order');
     // The kit (the driver here) consumed what its own change reported: an unmap's pages are
-    // gone, a read-and-clear's reported pages are discharged. Then the racing write counts.
+    // gone, a read-and-clear's reported pages are discharged. The racing write counts in the
+    // order that explained what memory shows: a write before the change is consumed by it
+    // (the report held it), one after it is owed.
+    const dmaFirst = attempts[index]!.dmaFirst;
+    if (this.write && dmaFirst) noteWrite(m, iova, chosen);
     if (changed !== undefined && change === 'unmapLeaf') m.ghost.forget(changed.iova, changed.size);
     if (changed !== undefined && change === 'readAndClear' && m.model.trackingOn && changed.size === PAGE) {
       m.ghost.discharge(dirtyBitmapPages((changeResult as { dirty: Uint8Array }).dirty, changed.iova - (changed.iova % PAGE)));
     }
-    if (this.write) noteWrite(m, iova, chosen);
+    if (this.write && !dmaFirst) noteWrite(m, iova, chosen);
   }
   toString = () =>
     `dma${this.write ? 'Write' : 'Read'}(stream #${this.stream}, ${this.fixedIova === undefined ? `pick ${this.pick}, +${this.offset} pages` : hex(this.fixedIova)}${this.interleave === undefined ? '' : `, ${this.interleave.change} at hardware access ${this.interleave.at}`})`;
