@@ -197,9 +197,16 @@ function rangeArgs(kind: RangeKind, page: number, pages: number, mappings: reado
       return { iova, size };
     case 'mapping':
       return m === undefined ? { iova, size } : { iova: m.iova, size: m.size };
-    case 'bisect':
+    case 'bisect': {
+      // The whole mapping m and the first page of the next one (or the last page of the one
+      // before): a range that holds a mapping and bisects another; else m less its first page.
       if (m === undefined) return { iova, size };
-      return m.size > PG && pages % 2 === 0 ? { iova: m.iova + PG, size: m.size } : { iova: m.iova - PG, size: m.size };
+      const next = small.find((n) => n.iova >= m.iova + m.size && n.size > PG);
+      const prev = small.findLast((n) => n.iova + n.size <= m.iova && n.size > PG);
+      if (next !== undefined && (pages % 2 === 0 || prev === undefined)) return { iova: m.iova, size: next.iova + PG - m.iova };
+      if (prev !== undefined) return { iova: prev.iova + prev.size - PG, size: m.iova + m.size - (prev.iova + prev.size - PG) };
+      return { iova: m.iova + PG, size: m.size };
+    }
     case 'unaligned':
       return { iova: iova + 0x800n, size };
     case 'sizeZero':

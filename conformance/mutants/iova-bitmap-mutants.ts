@@ -1,7 +1,9 @@
 // Faulty variants of the reference IOVA bitmap window, one overridden step each: the
 // real iova_bitmap fixes (docs/BUG-CLASSES) run backwards.
-import { IovaBitmap, WINDOW_STOP } from '../../impl/iova-bitmap/iova-bitmap.ts';
+import { IovaBitmap, WINDOW_STOP, iovaBitmapAlloc, iovaBitmapFree, iovaBitmapSet } from '../../impl/iova-bitmap/iova-bitmap.ts';
+import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';
 import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
+import type { IovaBitmapAdapter, IovaBitmapArgs, KitUserBuffer } from '../adapters/types.ts';
 import type { Mutant } from './types.ts';
 
 /** The position ignores pgoff: a bitmap starting part-way into a page runs past its first pinned page. */
@@ -31,6 +33,66 @@ export class DivideByPageSizeIovaBitmap extends IovaBitmap {
   }
 }
 
+/** The last bit from the exclusive end, rounded down: a range ending inside a page loses that page. */
+export class EndInsidePageIovaBitmap extends IovaBitmap {
+  // FAULT (class boundary-arithmetic): last = ((stop - base) >> pgshift) - 1 instead of
+  // (stop - 1 - base) >> pgshift: right for a range ending on a page edge, one page short
+  // for one ending inside a page (a partial page is dirty too).
+  protected override lastBit(stop: bigint): number {
+    return Number((stop - this.iova) >> BigInt(this.pgshift)) - 1;
+  }
+}
+
+const EINVAL = -22;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** iova_bitmap_alloc with `pre` checks of its own run before (or instead of) the reference's. */
+function allocAdapter(name: string, alloc: (args: IovaBitmapArgs, buffer: UserBuffer) => IovaBitmap | number): IovaBitmapAdapter {
+  return {
+    profile: 'iova-bitmap',
+    name,
+    async create(buffer: KitUserBuffer, args: IovaBitmapArgs) {
+      const got = alloc(args, buffer as unknown as UserBuffer);
+      if (typeof got === 'number') return got;
+      return { set: async (iova: bigint, length: bigint) => iovaBitmapSet(got, iova, length), free: async () => iovaBitmapFree(got) };
+    },
+  };
+}
+
+const reference = (args: IovaBitmapArgs, buffer: UserBuffer): IovaBitmap | number => {
+  const got = iovaBitmapAlloc(args.iova, args.length, args.pageSize, buffer, args.offset, { maxPinnedPages: args.maxPinnedPages, bitmapSize: args.bitmapSize });
+  return got instanceof IovaBitmap ? got : got.errno;
+};
+
+/** floor(log2(v)) for a positive v, else 12: the page shift a checkless alloc would take. */
+const shiftOf = (v: bigint): number => (v > 0n ? v.toString(2).length - 1 : 12);
+
+// FAULT (class bad-input-accepted): the alignment of iova and length is checked before the
+// u64 overflow of iova + length - 1, so a range both unaligned and past 2^64 is -EINVAL
+// where the rules say -EOVERFLOW (IOVA-BITMAP-5's order).
+const alignmentFirst = (args: IovaBitmapArgs, buffer: UserBuffer): IovaBitmap | number => {
+  const size = args.pageSize;
+  const sizeOk = size >= 4096n && size <= 1n << 63n && (size & (size - 1n)) === 0n;
+  if (sizeOk && args.length !== 0n && ((args.iova & (size - 1n)) !== 0n || (args.length & (size - 1n)) !== 0n)) return EINVAL;
+  return reference(args, buffer);
+};
+
+// FAULT (class bad-input-accepted): the length is not checked (neither 0 nor a multiple of
+// page_size): a partial last page or an empty range is taken as a bitmap.
+const noLengthChecks = (args: IovaBitmapArgs, buffer: UserBuffer): IovaBitmap | number => {
+  const size = args.pageSize;
+  const length = args.length === 0n ? size : (args.length + size - 1n) & ~(size - 1n);
+  if (length > U64_MAX || size === 0n) return reference(args, buffer);
+  const got = reference({ ...args, length }, buffer);
+  return typeof got === 'number' ? got : new IovaBitmap(args.iova, args.length === 0n ? size : args.length, got.pgshift, buffer, args.offset, args.maxPinnedPages);
+};
+
+// FAULT (class bad-input-accepted): no argument is checked at all: every call gets a bitmap.
+const noChecks = (args: IovaBitmapArgs, buffer: UserBuffer): IovaBitmap | number => {
+  const length = args.length === 0n ? 1n : args.length;
+  return new IovaBitmap(args.iova, length, shiftOf(args.pageSize), buffer, args.offset, args.maxPinnedPages);
+};
+
 export const iovaBitmapMutants: readonly Mutant[] = [
   {
     name: 'iova-bitmap-ignores-pgoff',
@@ -53,5 +115,33 @@ export const iovaBitmapMutants: readonly Mutant[] = [
     description: 'The word index is offset / (64 * page_size) in u64: from page size 2^58 the divisor wraps to 0 and the division faults instead of the page size being handled (the real divide-by-zero). Class bad-input-accepted: a page size from the user that overflows. Killed by the crash it causes.',
     adapter: referenceIovaBitmapAdapter('iova-bitmap-page-size-overflow', DivideByPageSizeIovaBitmap),
     fault: 'crash',
+  },
+  {
+    name: 'iova-bitmap-end-inside-page',
+    bugClass: 'boundary-arithmetic',
+    profile: 'iova-bitmap',
+    description: 'The last bit of a recording is taken from its exclusive end rounded down, ((end - base) >> pgshift) - 1: a range that ends inside a page drops that page. Class boundary-arithmetic: an off-by-one at the end of a range.',
+    adapter: referenceIovaBitmapAdapter('iova-bitmap-end-inside-page', EndInsidePageIovaBitmap),
+  },
+  {
+    name: 'iova-bitmap-refusal-order',
+    bugClass: 'bad-input-accepted',
+    profile: 'iova-bitmap',
+    description: 'iova_bitmap_alloc checks alignment before the u64 overflow of iova + length - 1: a range both unaligned and past 2^64 gets -EINVAL where the rules say -EOVERFLOW. Class bad-input-accepted: two refusals of bad input in the wrong order.',
+    adapter: allocAdapter('iova-bitmap-refusal-order', alignmentFirst),
+  },
+  {
+    name: 'iova-bitmap-no-length-checks',
+    bugClass: 'bad-input-accepted',
+    profile: 'iova-bitmap',
+    description: 'iova_bitmap_alloc checks the page size, overflow, iova and the bitmap, but not the length (0, or not a multiple of page_size): part of the argument checks missing. Class bad-input-accepted: a length from userspace let through.',
+    adapter: allocAdapter('iova-bitmap-no-length-checks', noLengthChecks),
+  },
+  {
+    name: 'iova-bitmap-no-arg-checks',
+    bugClass: 'bad-input-accepted',
+    profile: 'iova-bitmap',
+    description: 'iova_bitmap_alloc checks none of its arguments: any page size, length, alignment, overflow or bitmap size gets a bitmap. Class bad-input-accepted: the argument checks missing in full.',
+    adapter: allocAdapter('iova-bitmap-no-arg-checks', noChecks),
   },
 ];

@@ -195,6 +195,16 @@ directed('[NOLOSS-3] mutant unmap-read-then-store deviates from the reference: a
   assert.is(await run(driverAdapter('unmap-read-then-store')), 0);
 });
 
+directed('[MAP-3] mutant map-one-page-short deviates from the reference: a map of 513 pages leaves the last one unmapped and returns 0', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, 513 * 0x1000, RW), 0);
+    return smmu.dmaWrite(0, 512 * 0x1000).ok;
+  };
+  assert.is(await run(reference.driver), true);
+  assert.is(await run(driverAdapter('map-one-page-short')), false);
+});
+
 directed('[SPLIT-1] mutant split-dirty-first-page-only deviates from the reference: a write at page 5 of a dirty block is gone after the split', async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { smmu, driver, report } = await driverSystem(adapter);
@@ -526,6 +536,76 @@ directed('[IOVA-BITMAP-3] mutant iova-bitmap-page-size-overflow deviates from th
     message = (e as Error).message;
   }
   assert.match(message, /Division by zero/);
+});
+
+directed('[IOVA-BITMAP-2] mutant iova-bitmap-end-inside-page deviates from the reference: a recording ending one byte into page 2 drops page 2', async () => {
+  const args = { iova: 0n, length: 64n * 4096n, pageSize: 4096n, offset: 0, bitmapSize: 8, maxPinnedPages: 512 };
+  const ref = await bitmapBytes(undefined, args, [[4096n, 4097n]]);
+  const mut = await bitmapBytes('iova-bitmap-end-inside-page', args, [[4096n, 4097n]]);
+  assert.is(ref[0], 0b110);
+  assert.is(mut[0], 0b010);
+});
+
+/** iova_bitmap_alloc's answer through the mutant's adapter (or the reference's): an errno, or 'a bitmap'. */
+async function allocAnswer(name: string | undefined, args: IovaBitmapArgs): Promise<number | string> {
+  const adapter = name === undefined ? referenceIovaBitmapAdapter() : (findMutant(name)!.adapter as IovaBitmapAdapter);
+  const buf = new KitBuffer(8192);
+  const bm = await adapter.create(buf, args);
+  if (typeof bm === 'number') return bm;
+  await bm.free();
+  return 'a bitmap';
+}
+
+directed('[IOVA-BITMAP-5] mutant iova-bitmap-refusal-order deviates from the reference: an unaligned range past 2^64 is -EINVAL, not -EOVERFLOW', async () => {
+  const args = { iova: (1n << 64n) - 4096n + 1n, length: 2n * 4096n, pageSize: 4096n, offset: 0, bitmapSize: 8, maxPinnedPages: 1 };
+  assert.is(await allocAnswer(undefined, args), -75);
+  assert.is(await allocAnswer('iova-bitmap-refusal-order', args), -22);
+});
+
+directed('[IOVA-BITMAP-5] mutant iova-bitmap-no-length-checks deviates from the reference: a length not a multiple of page_size gets a bitmap', async () => {
+  const args = { iova: 0n, length: 4096n + 1n, pageSize: 4096n, offset: 0, bitmapSize: 8, maxPinnedPages: 1 };
+  assert.is(await allocAnswer(undefined, args), -22);
+  assert.is(await allocAnswer('iova-bitmap-no-length-checks', args), 'a bitmap');
+});
+
+directed('[IOVA-BITMAP-1] mutant iova-bitmap-no-arg-checks deviates from the reference: a page size of 3 * 4096 gets a bitmap', async () => {
+  const args = { iova: 0n, length: 3n * 4096n, pageSize: 3n * 4096n, offset: 0, bitmapSize: 8, maxPinnedPages: 1 };
+  assert.is(await allocAnswer(undefined, args), -22);
+  assert.is(await allocAnswer('iova-bitmap-no-arg-checks', args), 'a bitmap');
+});
+
+directed('[VFIO-DIRTY-14] mutant vfio-fallback-skips-readonly deviates from the reference: without hardware tracking a read-only mapping is not reported', async () => {
+  const run = async (name: string | undefined) => {
+    const adapter = name === undefined ? referenceVfioType1Adapter() : (findMutant(name)!.adapter as VfioType1Adapter);
+    const c = await adapter.create({ hwDirty: false });
+    assert.is((await c.mapDma(1, V.vaddr, V.iova, V.size)).errno, 0); // read-only
+    assert.is((await c.dirtyPages(1)).errno, 0);
+    return vfioPages(c);
+  };
+  assert.equal(await run(undefined), [0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000]);
+  assert.equal(await run('vfio-fallback-skips-readonly'), []);
+});
+
+directed('[VFIO-DIRTY-13] mutant vfio-get-drops-last-page deviates from the reference: a dirty last page of the range is not reported', async () => {
+  const [ref, mut] = await vfioBoth(async (c) => {
+    assert.ok((await c.deviceDmaWrite(V.iova + 0x3000n)).ok);
+    return vfioPages(c);
+  }, 'vfio-get-drops-last-page');
+  assert.equal(ref, [0x10_3000]);
+  assert.equal(mut, []);
+});
+
+directed('[VFIO-DIRTY-12] [NOLOSS-1] mutant vfio-get-clears-before-refusal deviates from the reference: a GET_BITMAP refused for bisecting a mapping has already cleared another', async () => {
+  const [ref, mut] = await vfioBoth(async (c) => {
+    const B = { iova: V.iova + V.size, size: 0x2000n };
+    assert.is((await c.mapDma(3, V.vaddr + V.size, B.iova, B.size)).errno, 0);
+    assert.ok((await c.deviceDmaWrite(V.iova)).ok);
+    // The whole first mapping and half of the second: refused.
+    assert.is((await c.dirtyPages(VFIO_GET, { iova: V.iova, size: V.size + 0x1000n, bitmap: vbm(V.size + 0x1000n) })).errno, -22);
+    return vfioPages(c, VFIO_NOCLEAR);
+  }, 'vfio-get-clears-before-refusal');
+  assert.equal(ref, [0x10_0000]);
+  assert.equal(mut, []);
 });
 
 test.run();

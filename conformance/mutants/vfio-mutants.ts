@@ -60,6 +60,62 @@ export class AnyPgsizeContainer extends VfioType1Container {
   }
 }
 
+const GET_BITMAP = 1 << 2;
+
+/** Without hardware tracking, the all-dirty fallback reports only the writable mappings. */
+export class FallbackSkipsReadOnlyContainer extends VfioType1Container {
+  // FAULT (class scope-change): "a read-only mapping cannot be dirtied", so the fallback
+  // leaves it out; but without dirty tracking the kernel cannot know what was written
+  // (Linux v6.12.117 vfio_iommu_type1.c update_user_bitmap marks every page of a vfio_dma,
+  // whatever its prot), so the read-only mapping's pages are never reported.
+  protected override report(iova: number, size: number, noClear: boolean): Uint8Array {
+    const out = super.report(iova, size, noClear);
+    if (this.hardwareDirtyTracking) return out;
+    for (const d of this.mappings) {
+      if ((d.prot & 2) !== 0 || d.iova < iova || d.iova + d.size > iova + size) continue;
+      for (let at = d.iova; at < d.iova + d.size; at += 0x1000) {
+        const i = (at - iova) / 0x1000;
+        out[i >> 3]! &= ~(1 << (i & 7));
+      }
+    }
+    return out;
+  }
+}
+
+/** GET_BITMAP's loop stops one page short: the last page of its range is never reported. */
+export class GetDropsLastPageContainer extends VfioType1Container {
+  // FAULT (class boundary-arithmetic): for (i = 0; i < npages - 1; i++): the report is read
+  // and cleared over the whole range, but the last page's bit is not copied out.
+  protected override report(iova: number, size: number, noClear: boolean): Uint8Array {
+    const out = super.report(iova, size, noClear);
+    const last = size / 0x1000 - 1;
+    out[last >> 3]! &= ~(1 << (last & 7));
+    return out;
+  }
+}
+
+/** GET_BITMAP reads and clears the mappings inside its range, then refuses the call because the range bisects a mapping. */
+export class GetClearsBeforeRefusalContainer extends VfioType1Container {
+  // FAULT (class scope-change): the no-bisection check comes after the read-and-clear, so a
+  // refused GET_BITMAP (-EINVAL) has already cleared dirty state the caller never receives:
+  // a failure path that drops bits it cleared in hardware.
+  private late = false;
+  protected override bisects(iova: number, size: number): boolean {
+    return this.late ? false : super.bisects(iova, size);
+  }
+  override dirtyPages(flags: number, range?: Parameters<VfioType1Container['dirtyPages']>[1]): { errno: number; bitmap?: Uint8Array } {
+    if (flags !== GET_BITMAP || range === undefined) return super.dirtyPages(flags, range);
+    this.late = true;
+    let r: { errno: number; bitmap?: Uint8Array };
+    try {
+      r = super.dirtyPages(flags, range);
+    } finally {
+      this.late = false;
+    }
+    return r.errno === 0 && super.bisects(range.iova, range.size) ? { errno: -22 } : r;
+  }
+}
+
 const mutant = (name: string, bugClass: Mutant['bugClass'], description: string, Impl: typeof VfioType1Container): Mutant => ({
   name,
   bugClass,
@@ -74,5 +130,8 @@ export const vfioMutants: readonly Mutant[] = [
   mutant('vfio-clear-without-tlbi', 'stale-iotlb', 'CLEAR_BITMAP re-protects the leaves but skips the TLB invalidation: a write through the stale writable-dirty IOTLB entry after the clear is never recorded. Class stale-iotlb: re-protecting without a TLB invalidation.', ClearWithoutTlbiContainer),
   mutant('vfio-unmap-drops-dirty', 'scope-change', 'UNMAP_DMA with GET_DIRTY_BITMAP unmaps but returns a zeroed bitmap: the dirty pages of the unmapped range are lost. Class scope-change: unmap loses dirty state.', UnmapDropsDirtyContainer),
   mutant('vfio-bitmap-size-short', 'bad-input-accepted', 'The bitmap-size check (verify_bitmap_size) accepts a bitmap one u64 word smaller than the range needs. Class bad-input-accepted: a user buffer too small for the range.', BitmapSizeShortContainer),
+  mutant('vfio-fallback-skips-readonly', 'scope-change', 'Without hardware dirty tracking, the all-dirty fallback reports only the writable mappings: the pages of a read-only mapping inside the range are missing (VFIO-DIRTY-14). Class scope-change: the fallback\'s scope narrowed to what the device could write, though the kernel cannot know what was written.', FallbackSkipsReadOnlyContainer),
+  mutant('vfio-get-drops-last-page', 'boundary-arithmetic', 'GET_BITMAP (and GET_BITMAP_NOCLEAR) read the whole range but leave the last page\'s bit out of the bitmap: a dirty last page is lost. Class boundary-arithmetic: an off-by-one at the end of a range.', GetDropsLastPageContainer),
+  mutant('vfio-get-clears-before-refusal', 'scope-change', 'GET_BITMAP reads and clears the mappings inside its range before the no-bisection check refuses the call (-EINVAL): the caller never receives the pages it cleared. Class scope-change: a failure path that drops bits it already cleared in hardware.', GetClearsBeforeRefusalContainer),
   mutant('vfio-any-bitmap-pgsize', 'bad-input-accepted', 'A bitmap pgsize other than the container\'s smallest page size is accepted for GET_BITMAP, CLEAR_BITMAP and unmap with a bitmap. Class bad-input-accepted: a page size the bitmap cannot use.', AnyPgsizeContainer),
 ];

@@ -127,7 +127,7 @@ export class IovaBitmap {
     if (start >= stop) return this.fail(EINVAL, `iova_bitmap_set ${range} lies outside the bitmap's range ${mine}`);
     // 3. The bits of the first and last page touched.
     let bit = this.bitIndex(start - this.iova);
-    const last = this.bitIndex(stop - 1n - this.iova);
+    const last = this.lastBit(stop);
     while (bit <= last) {
       // 4. A bit outside the window moves the window there first.
       const windowBit = this.mappedByte * 8;
@@ -152,6 +152,11 @@ export class IovaBitmap {
   /** IOVA-BITMAP-3: the bit of byte offset `offset` from the base: (offset >> pgshift), never offset / (64 * page_size). */
   protected bitIndex(offset: bigint): number {
     return Number(offset >> this.shift);
+  }
+
+  /** IOVA-BITMAP-2: the bit of the page holding the last byte, stop - 1: a range ending inside a page sets that page's bit. */
+  protected lastBit(stop: bigint): number {
+    return this.bitIndex(stop - 1n - this.iova);
   }
 
   /** IOVA-BITMAP-8: a bit outside the window moves the window to it, so a range reaching past the window is finished, not dropped. */
