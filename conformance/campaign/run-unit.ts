@@ -6,11 +6,8 @@ import type { Io } from '../cli/args.ts';
 import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
 import type { Unit } from './plan.ts';
 
-/**
- * RunOptions of a block. `directed: false` asks the engine to leave out the directed
- * tests (smmu-hw), which the campaign runs once, in block 0.
- */
-export type UnitOptions = RunOptions & { readonly seed: number; readonly directed?: boolean };
+/** RunOptions of a block: its runs and seed, and the directed tests (smmu-hw) in block 0 only. */
+export type UnitOptions = RunOptions & { readonly seed: number };
 
 /** What every block of a campaign shares. */
 export interface CampaignSettings {
