@@ -9,7 +9,7 @@ const OPTIONS = { seed: 1, timeoutMs: 2000, maxCommands: 20 };
 
 test('[KVM-RING-20] [KVM-RING-23] a directed write between a copy and the reset: the reference sends it, copy-before-reset loses it', async () => {
   const sc: CollectorScenario = {
-    config: { vcpus: 1, withBitmap: false },
+    config: { vcpus: 1, withBitmap: false, pml: false },
     ops: [
       { k: 'guest', vcpu: 0, slot: 0, start: 3, count: 1, stride: 1 },
       { k: 'sync', injects: [{ at: 1, what: 'lastCopied', slot: 0, offset: 0 }] },
@@ -27,7 +27,7 @@ test('[KVM-RING-20] [KVM-RING-23] a directed write between a copy and the reset:
 });
 
 test('[KVM-RING-21] [KVM-RING-23] with WITH_BITMAP the final sync sends the pages written without a vCPU', async () => {
-  const sc: CollectorScenario = { config: { vcpus: 1, withBitmap: true }, ops: [{ k: 'noVcpu', slot: 1, offset: 9 }], delays: [] };
+  const sc: CollectorScenario = { config: { vcpus: 1, withBitmap: true, pml: false }, ops: [{ k: 'noVcpu', slot: 1, offset: 9 }], delays: [] };
   await replayDirtyRingCollectorScenario(referenceDirtyRingCollectorAdapter(), sc, 2000, []);
   const m = dirtyRingCollectorMutants.find((x) => x.name === 'collector-ignores-bitmap')!;
   try {

@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { RingMigrationCheck, pageKey } from '../../../model/kvm-dirty-ring/migration-check.ts';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
-import { reprotectedPages, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
+import { reprotectedPages, reservedEntries, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { Undecided, timed } from '../../engine/limits.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
@@ -36,12 +36,20 @@ export type CollectorOp =
   | { readonly k: 'sync'; readonly injects: readonly Inject[] };
 
 export interface CollectorScenario {
-  readonly config: { readonly vcpus: 1 | 2; readonly withBitmap: boolean };
+  /**
+   * `pml`: the kit's KVM logs guest writes in a CPU dirty log of PML_ENTRIES entries and
+   * pushes them all when it is flushed, checking the soft-full request only before the
+   * vCPU enters the guest again (Intel PML, scaled down from 512), so pushes land after
+   * the request (kvmVcpuRing softFull --PUSH), in the entries the reserve keeps for them.
+   */
+  readonly config: { readonly vcpus: 1 | 2; readonly withBitmap: boolean; readonly pml: boolean };
   readonly ops: readonly CollectorOp[];
   readonly delays: readonly number[];
 }
 
 const RING_BYTES = 4096;
+/** The kit's CPU dirty log when `pml` is on (kvm_cpu_dirty_log_size; the reserve grows by it: KVM-RING-4). */
+export const PML_ENTRIES = 16;
 
 export function collectorScenarioArbitrary(maxCommands: number): fc.Arbitrary<CollectorScenario> {
   const inject: fc.Arbitrary<Inject> = fc.record({ at: fc.nat(6), what: fc.constantFrom<'lastCopied' | 'page'>('lastCopied', 'lastCopied', 'page'), slot: fc.constantFrom<0 | 1>(0, 1), offset: fc.nat(63) });
@@ -61,7 +69,7 @@ export function collectorScenarioArbitrary(maxCommands: number): fc.Arbitrary<Co
     { weight: 4, arbitrary: fc.record({ k: fc.constant('sync' as const), injects: fc.array(inject, { maxLength: 3 }) }) },
   );
   return fc.record({
-    config: fc.record({ vcpus: fc.constantFrom<1 | 2>(1, 1, 2), withBitmap: fc.boolean() }),
+    config: fc.record({ vcpus: fc.constantFrom<1 | 2>(1, 1, 2), withBitmap: fc.boolean(), pml: fc.boolean() }),
     ops: fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) }),
     delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
   });
@@ -95,10 +103,11 @@ class KitKvm {
     readonly migration: RingMigrationCheck,
     vcpus: number,
     readonly withBitmap: boolean,
+    readonly pml: number,
   ) {
     this.t = ringTables(ctx);
     this.kvm = sideOf(memory, 'kvm');
-    const g = ringGeometry(RING_BYTES, 64);
+    const g = ringGeometry(RING_BYTES, reservedEntries(pml));
     for (let v = 0; v < vcpus; v++) this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, pushed: new Map(), vcpu: this.t.vcpu.initial });
   }
 
@@ -106,10 +115,14 @@ class KitKvm {
     return (r.dirty - r.reset) >>> 0;
   }
 
-  /** A guest write by vCPU v; false if the vCPU cannot run (its ring is soft full). */
-  guestWrite(v: number, s: 0 | 1, offset: number): boolean {
+  /**
+   * A guest write by vCPU v; false if the vCPU cannot run (its ring is soft full).
+   * `enters`: the vCPU enters the guest for this write, checking the soft-full request
+   * first; false: the write is logged in the same guest entry as the one before (PML).
+   */
+  guestWrite(v: number, s: 0 | 1, offset: number, enters = true): boolean {
     const r = this.rings[v]!;
-    if (this.used(r) >= r.softLimit) {
+    if (enters && this.used(r) >= r.softLimit) {
       r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'RUN' }).next;
       return false;
     }
@@ -206,7 +219,7 @@ class CollectorRun {
     readonly trace: TraceStep[],
   ) {
     this.migration = new RingMigrationCheck(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
-    this.kvm = new KitKvm(ctx, memory, this.migration, sc.config.vcpus, sc.config.withBitmap);
+    this.kvm = new KitKvm(ctx, memory, this.migration, sc.config.vcpus, sc.config.withBitmap, sc.config.pml ? PML_ENTRIES : 0);
   }
 
   /** Before each host call of a sync: the guest writes what the scenario injects there (vCPU 0, while it runs). */
@@ -273,7 +286,7 @@ class CollectorRun {
     for (const [s, m] of RING_MEMSLOTS.entries()) for (let p = 0; p < m.npages; p++) this.migration.copy(pageKey(slotCode(s), p));
     this.migration.actions.length = 0;
     this.trace.push({
-      op: `setup: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots 0x0 (256 pages) and 0x1 (64 pages)${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}; bulk copy`,
+      op: `setup: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots 0x0 (256 pages) and 0x1 (64 pages)${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}${this.sc.config.pml ? `, PML of ${PML_ENTRIES} entries (soft limit ${this.kvm.rings[0]!.softLimit})` : ''}; bulk copy`,
       answer: 'ready',
       expected: 'ready',
       req: [],
@@ -308,14 +321,16 @@ class CollectorRun {
         const v = o.vcpu % this.kvm.rings.length;
         const n = RING_MEMSLOTS[o.slot]!.npages;
         let done = 0;
+        // With PML the vCPU enters the guest once per PML_ENTRIES writes (the log's flush exits).
+        const perEntry = this.kvm.pml > 0 ? this.kvm.pml : 1;
         for (let i = 0; i < o.count; i++) {
-          if (!this.kvm.guestWrite(v, o.slot, (((o.start + i * o.stride) % n) + n) % n)) break;
+          if (!this.kvm.guestWrite(v, o.slot, (((o.start + i * o.stride) % n) + n) % n, i % perEntry === 0)) break;
           done++;
         }
         this.trace.push({
           op: `vCPU ${v} writes ${o.count} pages of slot ${hex(slotCode(o.slot))} from ${o.start} stride ${o.stride}`,
           answer: `${done} made`,
-          expected: done < o.count ? `${done} (ring soft full: KVM_EXIT_DIRTY_RING_FULL)` : `${done}`,
+          expected: done < o.count ? `${done} (ring soft full: KVM_EXIT_DIRTY_RING_FULL${this.kvm.pml > 0 ? ` at a guest entry, every ${this.kvm.pml} writes with PML` : ''})` : `${done}`,
           req: [],
         });
         return;
@@ -392,7 +407,7 @@ export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter,
         const c = ringCoverage(ctx);
         return { kvmDirtyGfn: c.kvmDirtyGfn!, kvmVcpuRing: c.kvmVcpuRing! };
       },
-      configOf: (sc) => ({ vcpus: sc.config.vcpus, withBitmap: sc.config.withBitmap }),
+      configOf: (sc) => ({ vcpus: sc.config.vcpus, withBitmap: sc.config.withBitmap, pml: sc.config.pml }),
     },
     options,
   );
