@@ -156,7 +156,11 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
     return 0;
   }
   const profiles = choiceFlags(flags, 'profile', PROFILES);
-  const names = choiceFlags(flags, 'mutant', zoo.map((m) => m.name));
+  const names = choiceFlags(
+    flags,
+    'mutant',
+    zoo.map((m) => m.name),
+  );
   const runs = intFlag(flags, 'runs', 1, MAX_RUNS, DEFAULT_MUTANT_RUNS);
   const timeoutMs = intFlag(flags, 'timeout', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
   const maxCommands = intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS);

@@ -183,8 +183,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
 
 /** The adapters to run, in PROFILES order. AdapterLoadError and UsageError propagate. */
 export async function selectAdapters(req: Pick<RunRequest, 'profiles' | 'adapterModule'>, peer?: ExecPeer): Promise<Adapter[]> {
-  const available: Map<ProfileName, Adapter> =
-    peer !== undefined ? execAdapters(peer) : req.adapterModule === undefined ? new Map(Object.entries(referenceAdapters) as [ProfileName, Adapter][]) : await loadAdapters(req.adapterModule);
+  const available: Map<ProfileName, Adapter> = peer !== undefined ? execAdapters(peer) : req.adapterModule === undefined ? new Map(Object.entries(referenceAdapters) as [ProfileName, Adapter][]) : await loadAdapters(req.adapterModule);
   const implemented = PROFILES.filter((p) => available.has(p));
   for (const p of req.profiles) {
     if (!available.has(p)) {

@@ -21,14 +21,24 @@ function driverWith(name: string, patch: (d: SmmuDriver) => Partial<SmmuDriver>)
 }
 
 test('an adapter whose readAndClearDirty throws is undecided, with the message', async () => {
-  const r = await runProfile(driverWith('thrower', () => ({ readAndClearDirty: async () => { throw new Error('boom'); } })), options);
+  const r = await runProfile(
+    driverWith('thrower', () => ({
+      readAndClearDirty: async () => {
+        throw new Error('boom');
+      },
+    })),
+    options,
+  );
   assert.is(r.verdict, 'undecided');
   assert.match(r.undecided!.message, /readAndClearDirty threw: Error: boom/);
 });
 
 test('an adapter that never answers is undecided after the time limit', async () => {
   const started = Date.now();
-  const r = await runProfile(driverWith('hang', () => ({ setDirtyTracking: () => new Promise<number>(() => {}) })), options);
+  const r = await runProfile(
+    driverWith('hang', () => ({ setDirtyTracking: () => new Promise<number>(() => {}) })),
+    options,
+  );
   assert.is(r.verdict, 'undecided');
   assert.match(r.undecided!.message, /setDirtyTracking did not answer within 200 ms/);
   assert.ok(Date.now() - started < 5000, 'one time-out stops the run');
@@ -49,7 +59,10 @@ test('a dirty bitmap of the wrong length is undecided, naming the lengths', asyn
 });
 
 test('a non-integer errno and a malformed DMA outcome are undecided', async () => {
-  const r = await runProfile(driverWith('bad-errno', () => ({ map: async () => 'ok' as unknown as number })), options);
+  const r = await runProfile(
+    driverWith('bad-errno', () => ({ map: async () => 'ok' as unknown as number })),
+    options,
+  );
   assert.is(r.verdict, 'undecided');
   assert.match(r.undecided!.message, /errno result must be 0 or a negative errno/);
   const ref = referenceSmmuHwAdapter();
@@ -67,7 +80,16 @@ test('a non-integer errno and a malformed DMA outcome are undecided', async () =
 });
 
 test('an adapter whose create throws is undecided', async () => {
-  const r = await runProfile({ profile: 'smmu-driver', name: 'no-create', create: async () => { throw new TypeError('nope'); } }, options);
+  const r = await runProfile(
+    {
+      profile: 'smmu-driver',
+      name: 'no-create',
+      create: async () => {
+        throw new TypeError('nope');
+      },
+    },
+    options,
+  );
   assert.is(r.verdict, 'undecided');
   assert.match(r.undecided!.message, /create threw: TypeError: nope/);
 });
@@ -109,7 +131,7 @@ test('an undecided scenario run (iova-bitmap) is shrunk to one set, with a repla
   assert.match(r.undecided!.message, /set threw: Error: set past the start/);
   assert.ok(r.replay !== undefined, 'a replay path');
   assert.ok(r.undecided!.steps.length <= 2, `shrunk: ${r.undecided!.steps.map((s) => s.op).join('; ')}`);
-  assert.is(r.commands > 0, true, 'the undecided sequence\'s steps are counted');
+  assert.is(r.commands > 0, true, "the undecided sequence's steps are counted");
   const again = await runProfile(thrower, { ...options, seed: r.replay!.seed, path: r.replay!.path });
   assert.is(again.verdict, 'undecided');
   assert.equal(again.undecided!.steps, r.undecided!.steps);

@@ -12,7 +12,7 @@ test('a value the wire cannot carry is an error naming it, never cut to 64 bits:
   assert.throws(() => u64ToWire(-1n), /-0x1 is not a u64/);
 });
 
-test('a memory mask from TypeScript (~BIT, a negative bigint) travels as its 64-bit two\'s complement; wider than 64 bits throws', () => {
+test("a memory mask from TypeScript (~BIT, a negative bigint) travels as its 64-bit two's complement; wider than 64 bits throws", () => {
   assert.is(maskToWire(~(1n << 7n)), '0xffffffffffffff7f');
   assert.is(maskToWire(0xffff_ffff_ffff_ffffn), '0xffffffffffffffff');
   assert.throws(() => maskToWire(1n << 64n), /mask/);

@@ -237,7 +237,9 @@ export class ExecPeer implements Channel {
     if (problem !== undefined) return this.fail(`${problem} (a message must be a reply {"id", "result" | "error"} or a callback {"cb", "op", ...})`);
     if (p === undefined || m.id !== p.id) {
       const again = typeof m.id === 'number' && m.id < this.nextId && (p === undefined || m.id !== p.id);
-      return this.fail(`${again ? `a second reply to request id ${String(m.id)}, which was answered already` : `a reply to request id ${String(m.id)}, which was not asked`}${p === undefined ? ' (no request is outstanding)' : ` (the outstanding request is id ${p.id}, ${p.op})`}`);
+      return this.fail(
+        `${again ? `a second reply to request id ${String(m.id)}, which was answered already` : `a reply to request id ${String(m.id)}, which was not asked`}${p === undefined ? ' (no request is outstanding)' : ` (the outstanding request is id ${p.id}, ${p.op})`}`,
+      );
     }
     if (typeof m.error === 'string') return this.fail(`the implementation answered ${p.op} with an error: ${printable(m.error)}`);
     const resultProblem = protocolProblem(`results/${p.op}`, m.result, `the result of ${p.op}`);

@@ -22,13 +22,17 @@ const SEED = 21;
 const RUNS = 300;
 const OUT = fileURLToPath(new URL('../../reports/browser/', import.meta.url));
 
-test('a killed mutant\'s report in headless Chromium: the violating step and the highlighted path are visible, nothing is fetched', async () => {
+test("a killed mutant's report in headless Chromium: the violating step and the highlighted path are visible, nothing is fetched", async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: this test needs Debian's chromium (apt-get install -y --no-install-recommends chromium; .ci/run installs it)`);
   const mutant = findMutant(MUTANT)!;
   const result = await runProfile(mutant.adapter, { runs: RUNS, seed: SEED, timeoutMs: DEFAULT_TIMEOUT_MS, maxCommands: DEFAULT_MAX_COMMANDS });
   assert.is(result.verdict, 'does-not-conform', 'the mutant is killed');
   const steps = result.counterexample!.steps.length;
-  const html = await htmlMutantsReport([{ name: mutant.name, bugClass: mutant.bugClass, profile: mutant.profile, description: mutant.description, killed: true, result }], { runs: RUNS, summary: 'killed 1 of 1 mutants', seedsByName: false });
+  const html = await htmlMutantsReport([{ name: mutant.name, bugClass: mutant.bugClass, profile: mutant.profile, description: mutant.description, killed: true, result }], {
+    runs: RUNS,
+    summary: 'killed 1 of 1 mutants',
+    seedsByName: false,
+  });
   mkdirSync(OUT, { recursive: true });
   const file = `${OUT}killed-mutant.html`;
   const shot = `${OUT}killed-mutant.png`;
@@ -57,7 +61,10 @@ test('a killed mutant\'s report in headless Chromium: the violating step and the
     const n = await taken.count();
     assert.ok(n > 0, 'highlighted arrows');
     for (let i = 0; i < n; i++) assert.ok(await taken.nth(i).isVisible(), `taken arrow ${i} is visible`);
-    const stroke = await taken.first().locator('path').evaluate((p) => (globalThis as unknown as { getComputedStyle(e: unknown): { stroke: string } }).getComputedStyle(p).stroke);
+    const stroke = await taken
+      .first()
+      .locator('path')
+      .evaluate((p) => (globalThis as unknown as { getComputedStyle(e: unknown): { stroke: string } }).getComputedStyle(p).stroke);
     assert.ok(stroke === 'rgb(9, 105, 218)' || stroke === 'rgb(207, 34, 46)', `a highlight colour, got ${stroke}`);
     for (const machine of ['leafDescriptor', 'iotlbEntry']) {
       const bad = page.locator(`figure.machine[data-machine="${machine}"] svg g.edge.violating`);
@@ -69,7 +76,7 @@ test('a killed mutant\'s report in headless Chromium: the violating step and the
     }
     // Hovering the violating row outlines its arrows (the inline script runs under the CSP).
     await violating.hover();
-    assert.ok((await page.locator(`g.edge.step-${steps}.hover`).count()) >= 2, 'hover outlines the step\'s arrows');
+    assert.ok((await page.locator(`g.edge.step-${steps}.hover`).count()) >= 2, "hover outlines the step's arrows");
     await page.mouse.move(0, 0);
 
     assert.equal(requests, [pathToFileURL(file).href], 'the page fetched nothing but itself');
@@ -88,7 +95,10 @@ const PLAIN_SEED = 3;
 test('counterexample tables are readable from 1000 px to 1920 px: full width when no diagram applies, no header or requirement ID overflowing its cell', async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing`);
   const entries = [];
-  for (const [name, seed] of [[PLAIN_MUTANT, PLAIN_SEED], [MUTANT, SEED]] as const) {
+  for (const [name, seed] of [
+    [PLAIN_MUTANT, PLAIN_SEED],
+    [MUTANT, SEED],
+  ] as const) {
     const mutant = findMutant(name)!;
     const result = await runProfile(mutant.adapter, { runs: RUNS, seed, timeoutMs: DEFAULT_TIMEOUT_MS, maxCommands: DEFAULT_MAX_COMMANDS });
     assert.is(result.verdict, 'does-not-conform', `${name} is killed`);
@@ -115,7 +125,21 @@ test('counterexample tables are readable from 1000 px to 1920 px: full width whe
       assert.ok(tableBox !== null && tableBox.width >= 0.95 * inner, `${width} px: the table without a diagram is ${tableBox?.width} px of ${inner}`);
       // Every header and every requirement ID fits its cell, in both layouts.
       const overflowing = await page.evaluate(() => {
-        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ scrollWidth: number; clientWidth: number; textContent: string; getBoundingClientRect(): { left: number; right: number }; closest(s: string): { getBoundingClientRect(): { left: number; right: number } } | null }> } }).document;
+        const doc = (
+          globalThis as unknown as {
+            document: {
+              querySelectorAll(
+                s: string,
+              ): ArrayLike<{
+                scrollWidth: number;
+                clientWidth: number;
+                textContent: string;
+                getBoundingClientRect(): { left: number; right: number };
+                closest(s: string): { getBoundingClientRect(): { left: number; right: number } } | null;
+              }>;
+            };
+          }
+        ).document;
         const bad: string[] = [];
         for (const th of Array.from(doc.querySelectorAll('table.trace th'))) if (th.scrollWidth > th.clientWidth + 1) bad.push(`header "${th.textContent}" ${th.scrollWidth} > ${th.clientWidth}`);
         for (const id of Array.from(doc.querySelectorAll('table.trace td.req .id'))) {

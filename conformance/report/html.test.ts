@@ -76,7 +76,14 @@ test('a failure: the violation, a row per step, the last one marked violating, c
   const s = sectionOf(html, 'p-smmu-driver');
   assert.match(s, /<div class="violation" data-kind="loss">\n<div><span class="kind">LOST DIRTY PAGE<\/span> <code>\[HTTU-2\]<\/code><\/div>/);
   const rows = [...s.matchAll(/<tr class="step( violating)?" data-step="(\d+)"( data-violating="true")?/g)];
-  assert.equal(rows.map((r) => [r[2], r[1] !== undefined, r[3] !== undefined]), [['1', false, false], ['2', false, false], ['3', true, true]]);
+  assert.equal(
+    rows.map((r) => [r[2], r[1] !== undefined, r[3] !== undefined]),
+    [
+      ['1', false, false],
+      ['2', false, false],
+      ['3', true, true],
+    ],
+  );
   assert.match(s, /<span class="mark">violation<\/span>/);
   assert.match(s, /leafDescriptor<\/span> permission\.writableClean → permission\.writableDirty <span class="ev">DMA_WRITE<\/span>/);
   assert.match(s, /config: <code>httu=2 bbml=2 iotlbCapacity=1/);
@@ -86,7 +93,10 @@ test('a failure: the violation, a row per step, the last one marked violating, c
 test('the machines the steps went through as inline SVG: the path highlighted, the violating step marked', () => {
   const s = sectionOf(html, 'p-smmu-driver');
   const ce = s.slice(s.indexOf('<div class="counterexample"'), s.indexOf('<h3>Requirements'));
-  assert.equal([...ce.matchAll(/<figure class="machine" data-machine="(\w+)">/g)].map((m) => m[1]), ['leafDescriptor', 'iotlbEntry']);
+  assert.equal(
+    [...ce.matchAll(/<figure class="machine" data-machine="(\w+)">/g)].map((m) => m[1]),
+    ['leafDescriptor', 'iotlbEntry'],
+  );
   assert.is(count(ce, /<svg /), 2);
   // Taken arrows: MAP and CLEAR_DIRTY (steps 1, 2), the leaf's DMA_WRITE and the entry's (step 3, violating).
   const edges = [...ce.matchAll(/<g id="([^"]+)" class="edge ([^"]+)">\n<title>([^<]*)<\/title>/g)].map((m) => ({ id: m[1]!, classes: m[2]!.replace(/&#45;/g, '-').split(' '), title: m[3]! }));
@@ -95,7 +105,10 @@ test('the machines the steps went through as inline SVG: the path highlighted, t
   const bad = edges.filter((e) => e.classes.includes('violating'));
   assert.is(bad.length, 2, 'one violating arrow per machine');
   for (const e of bad) assert.ok(e.classes.includes('step-3') && e.classes.includes('taken'), e.id);
-  assert.ok(bad.some((e) => /writableClean&#45;&gt;.*writableDirty/.test(e.title)), bad.map((e) => e.title).join(' | '));
+  assert.ok(
+    bad.some((e) => /writableClean&#45;&gt;.*writableDirty/.test(e.title)),
+    bad.map((e) => e.title).join(' | '),
+  );
   assert.ok(takenEdges.some((e) => e.classes.includes('step-1') && !e.classes.includes('violating')));
   // The violating step's target states are marked; states visited on the way too.
   assert.is(count(ce, /class="node state visited violating">\n<title>[^<]*writableDirty<\/title>/), 2);
@@ -123,7 +136,10 @@ test('self-contained: a CSP that forbids every request, no URL to fetch, one inl
   assert.not.match(csp(), /script-src[^;]*unsafe-inline/);
   assert.not.match(html, /\s(?:src|href|xlink:href)="(?!#)/, 'only in-page links');
   const urls = [...html.matchAll(/https?:\/\/[^\s"'<>)]+/g)].map((m) => m[0]);
-  assert.ok(urls.every((u) => u === 'http://www.w3.org/2000/svg' || u === 'http://www.w3.org/1999/xlink'), urls.join(' '));
+  assert.ok(
+    urls.every((u) => u === 'http://www.w3.org/2000/svg' || u === 'http://www.w3.org/1999/xlink'),
+    urls.join(' '),
+  );
   assert.is(count(html, /<script\b/), 1);
   assert.is(count(html, /<script>/), 1, 'inline, not loaded');
   assert.is(count(html, /<link\b|<img\b|<iframe\b|@import|url\(/), 0);
@@ -188,11 +204,14 @@ test('a mutants report: the kill table, then a section per mutant, each kill wit
   const doc = await htmlMutantsReport([killed, survived, crashed], { runs: 50, summary: 'killed 2 of 3 mutants' });
   assert.match(doc, /<title>dirtyspec mutants: killed 2 of 3<\/title>/);
   assert.is(count(doc, /<tr data-state="(killed|survived)">/), 3);
-  assert.equal([...doc.matchAll(/<section class="mutant" id="([^"]+)" data-mutant="([^"]+)" data-state="(\w+)">/g)].map((m) => [m[1], m[2], m[3]]), [
-    ['m-clear-_x_', 'clear-&lt;x&gt;', 'killed'],
-    ['m-quiet', 'quiet', 'survived'],
-    ['m-oops', 'oops', 'killed'],
-  ]);
+  assert.equal(
+    [...doc.matchAll(/<section class="mutant" id="([^"]+)" data-mutant="([^"]+)" data-state="(\w+)">/g)].map((m) => [m[1], m[2], m[3]]),
+    [
+      ['m-clear-_x_', 'clear-&lt;x&gt;', 'killed'],
+      ['m-quiet', 'quiet', 'survived'],
+      ['m-oops', 'oops', 'killed'],
+    ],
+  );
   assert.ok(doc.includes('Clears &amp; forgets &lt;b&gt;.'));
   assert.match(doc, /The suite did not find this fault in 200 runs/);
   assert.match(doc, /npx dirtyspec mutants --mutant &#39;clear-&lt;x&gt;&#39; --runs 50/);
@@ -213,7 +232,10 @@ function capture(): { io: Io; out: () => string; err: () => string } {
 }
 
 test('an undecided run with a replay path: its shrunk steps and the replay command; random and directed runs apart', async () => {
-  const doc = await htmlRunReport([{ ...undecided, replay: { seed: 9, path: '3:1@A' } }, { ...conforming, runs: 1083, directedRuns: 83 }]);
+  const doc = await htmlRunReport([
+    { ...undecided, replay: { seed: 9, path: '3:1@A' } },
+    { ...conforming, runs: 1083, directedRuns: 83 },
+  ]);
   assert.match(doc, /<h3>Steps \(1, shrunk: the replay command runs them again\)<\/h3>/);
   assert.match(doc, /<div class="replay mono">npx dirtyspec run --profile smmu-driver --seed 9 --replay &#39;3:1@A&#39;<\/div>/);
   assert.match(doc, / · 1000 random \+ 83 directed runs · /);

@@ -46,7 +46,9 @@ async function coverageDiagrams(r: ProfileResult, prefix: string): Promise<strin
 }
 
 function requirementsTable(r: ProfileResult): string {
-  const rows = sortedRequirements(r).map((q) => `<tr class="req v-${q.verdict}" data-req="${esc(q.id)}"><td>${badge(q.verdict, q.verdict === 'pass' ? 'pass' : q.verdict.toUpperCase())}</td><td><code>${esc(q.id)}</code></td><td>${esc(requirementText(q.id))}</td></tr>`);
+  const rows = sortedRequirements(r).map(
+    (q) => `<tr class="req v-${q.verdict}" data-req="${esc(q.id)}"><td>${badge(q.verdict, q.verdict === 'pass' ? 'pass' : q.verdict.toUpperCase())}</td><td><code>${esc(q.id)}</code></td><td>${esc(requirementText(q.id))}</td></tr>`,
+  );
   const unreached = (r.unreached ?? []).map((id) => `<tr class="req v-unreached" data-req="${esc(id)}"><td>${badge('unreached', 'not reached')}</td><td><code>${esc(id)}</code></td><td>${esc(requirementText(id))}</td></tr>`);
   const failing = r.requirements.filter((q) => q.verdict !== 'pass').length;
   const summary = `${r.requirements.length} requirements${failing > 0 ? `, ${failing} not passed` : ', all passed'}${unreached.length > 0 ? `; ${unreached.length} not reached by this run` : ''}`;
@@ -78,7 +80,9 @@ export async function outcomeSection(r: ProfileResult, prefix: string, replay: s
   if (r.undecided !== undefined) {
     const u = r.undecided;
     out.push(`<div class="undecided-box"><b>${crash ? 'killed by the crash it causes' : 'UNDECIDED'}:</b> ${esc(u.message)}</div>`);
-    out.push(`<h3>${crash ? `Steps up to the crash (${u.steps.length}${r.replay !== undefined ? ', shrunk' : ''})` : r.replay !== undefined ? `Steps (${u.steps.length}, shrunk: the replay command runs them again)` : `Steps so far (${u.steps.length})`}</h3>`);
+    out.push(
+      `<h3>${crash ? `Steps up to the crash (${u.steps.length}${r.replay !== undefined ? ', shrunk' : ''})` : r.replay !== undefined ? `Steps (${u.steps.length}, shrunk: the replay command runs them again)` : `Steps so far (${u.steps.length})`}</h3>`,
+    );
     const lastRow = crash ? { op: 'the implementation threw', answer: u.message, expected: 'an answer', violating: true } : { op: 'the run stopped here', answer: u.message, expected: '-', violating: false };
     out.push(await traceSection({ prefix: `${prefix}-ud`, steps: u.steps, lastRow }, crash ? 'crash' : 'violation'));
   } else if (r.verdict === 'undecided') out.push('<div class="undecided-box">UNDECIDED: the engine gave no reason</div>');
@@ -163,10 +167,7 @@ async function mutantSection(e: MutantReportEntry, ctx: MutantsReportContext): P
   const prefix = `m-${slug(e.name)}`;
   const crash = e.killed && e.result.verdict === 'undecided';
   const r = e.result;
-  const body =
-    state === 'survived'
-      ? `<p>The suite did not find this fault in ${r.runs} runs (${r.commands} commands).</p>`
-      : await outcomeSection(r, prefix, ctx.seedsByName === false ? undefined : mutantReplay(e, ctx), crash);
+  const body = state === 'survived' ? `<p>The suite did not find this fault in ${r.runs} runs (${r.commands} commands).</p>` : await outcomeSection(r, prefix, ctx.seedsByName === false ? undefined : mutantReplay(e, ctx), crash);
   return [
     `<section class="mutant" id="${prefix}" data-mutant="${esc(e.name)}" data-state="${state}">`,
     `<header><h2><code>${esc(e.name)}</code></h2>${badge(state, state)}<span class="meta">class <code>${esc(e.bugClass)}</code> · profile <code>${esc(e.profile)}</code> · ${stats(r)}</span></header>`,

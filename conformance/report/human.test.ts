@@ -38,7 +38,10 @@ test('a failing profile: violation, numbered trace with requirements, config and
 });
 
 test('violation kinds are named: FALSE DIRTY PAGE, SPEC VIOLATION', () => {
-  for (const [kind, label] of [['precision', 'FALSE DIRTY PAGE'], ['spec', 'SPEC VIOLATION']] as const) {
+  for (const [kind, label] of [
+    ['precision', 'FALSE DIRTY PAGE'],
+    ['spec', 'SPEC VIOLATION'],
+  ] as const) {
     const r = { ...failing, counterexample: { ...failing.counterexample!, violation: { ...failing.counterexample!.violation, kind, req: ['PRECISION-1'] } } };
     assert.ok(humanProfile(r).split('\n').includes(`  ${label} [PRECISION-1]`));
   }
@@ -107,7 +110,18 @@ test('requirement texts: cut, with a pointer to --verbose and dirtyspec list; wh
 
 test('one handshake failure is printed once: later profiles with the same reason refer to the first; no empty coverage line', () => {
   const message = 'the implementation did not complete the hello handshake\n/nonexistent: the process exited (exit status 127)';
-  const dead = (name: 'smmu-hw' | 'smmu-driver' | 'iova-bitmap') => ({ name, adapter: '/nonexistent', verdict: 'undecided' as const, runs: 0, commands: 0, seconds: 0, seed: 0, transitionCoverage: {}, requirements: [], undecided: { message, steps: [] } });
+  const dead = (name: 'smmu-hw' | 'smmu-driver' | 'iova-bitmap') => ({
+    name,
+    adapter: '/nonexistent',
+    verdict: 'undecided' as const,
+    runs: 0,
+    commands: 0,
+    seconds: 0,
+    seed: 0,
+    transitionCoverage: {},
+    requirements: [],
+    undecided: { message, steps: [] },
+  });
   const report = humanReport([dead('smmu-hw'), dead('smmu-driver'), dead('iova-bitmap')]);
   assert.is(report.split('exit status 127').length - 1, 1, report);
   assert.match(report, /profile smmu-driver \(adapter \/nonexistent\): UNDECIDED .*\n {2}UNDECIDED: the same reason as profile smmu-hw above\n/);

@@ -2,20 +2,7 @@
 // requirement, and on failure the violation, the counterexample as a numbered trace,
 // its configuration and the command that replays it.
 import type { ProfileResult } from '../engine/run-profile.ts';
-import {
-  configLine,
-  coveragePercent,
-  kindLabel,
-  overallVerdict,
-  replayCommand,
-  requirementText,
-  shorten,
-  sortedRequirements,
-  traceLines,
-  unique,
-  verdictLabel,
-  type ReportContext,
-} from './common.ts';
+import { configLine, coveragePercent, kindLabel, overallVerdict, replayCommand, requirementText, shorten, sortedRequirements, traceLines, unique, verdictLabel, type ReportContext } from './common.ts';
 
 const REQ_LABEL = { pass: 'pass', fail: 'FAIL', undecided: 'UNDECIDED' } as const;
 const WRAP = 100;

@@ -26,7 +26,10 @@ test('the JSON report: verdict, and per profile name, verdict, runs, commands, c
     }
   }
   assert.equal(doc.profiles[0].transitionCoverage.iotlbEntry, { covered: 34, total: 36, missing: ['staleDirty --EVICT#0', 'staleUnmapped --EVICT#0'] });
-  assert.equal(doc.profiles[0].requirements.map((q: { id: string }) => q.id), ['HTTU-2', 'IOTLB-9', 'IOTLB-10', 'NOLOSS-1']);
+  assert.equal(
+    doc.profiles[0].requirements.map((q: { id: string }) => q.id),
+    ['HTTU-2', 'IOTLB-9', 'IOTLB-10', 'NOLOSS-1'],
+  );
   assert.not.ok('counterexample' in doc.profiles[0]);
   assert.not.ok('replay' in doc.profiles[0]);
 });
@@ -42,7 +45,12 @@ test('a failing profile carries the counterexample and replay {seed, path, comma
 });
 
 test('directed runs are counted apart (directedRuns, additive: runs is still every run); an undecided run with a path carries its replay', () => {
-  const doc = JSON.parse(jsonReport([{ ...conforming, runs: 1083, directedRuns: 83 }, { ...undecided, replay: { seed: 9, path: '3:1@A' } }]));
+  const doc = JSON.parse(
+    jsonReport([
+      { ...conforming, runs: 1083, directedRuns: 83 },
+      { ...undecided, replay: { seed: 9, path: '3:1@A' } },
+    ]),
+  );
   assert.is(doc.profiles[0].runs, 1083);
   assert.is(doc.profiles[0].directedRuns, 83);
   assert.is(doc.profiles[1].directedRuns, undefined);

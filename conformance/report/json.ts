@@ -67,9 +67,7 @@ export function jsonProfile(r: ProfileResult, ctx: ReportContext = {}, blocks?: 
     commands: r.commands,
     seconds: r.seconds,
     seed: r.seed,
-    transitionCoverage: Object.fromEntries(
-      Object.entries(r.transitionCoverage).map(([m, c]) => [m, { covered: c.covered, total: c.total, missing: [...c.missing] }]),
-    ),
+    transitionCoverage: Object.fromEntries(Object.entries(r.transitionCoverage).map(([m, c]) => [m, { covered: c.covered, total: c.total, missing: [...c.missing] }])),
     requirements: sortedRequirements(r).map((q) => ({ id: q.id, verdict: q.verdict })),
     unreached: [...(r.unreached ?? [])],
     ...(r.counterexample === undefined ? {} : { counterexample: r.counterexample }),

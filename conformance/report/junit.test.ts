@@ -57,7 +57,10 @@ test('JUnit: testsuites > testsuite per profile > testcase per requirement, bala
   const doc = parseXml(junitReport([conforming, failing, undecided]));
   assert.is(doc.name, 'testsuites');
   const suites = doc.children.filter((c) => c.name === 'testsuite');
-  assert.equal(suites.map((s) => s.attrs.name), ['smmu-hw', 'smmu-driver', 'smmu-driver']);
+  assert.equal(
+    suites.map((s) => s.attrs.name),
+    ['smmu-hw', 'smmu-driver', 'smmu-driver'],
+  );
   assert.is(all(suites[0]!, 'testcase').length, 4);
   assert.is(all(suites[0]!, 'failure').length + all(suites[0]!, 'error').length, 0);
   assert.is(suites[1]!.attrs.failures, '2');
@@ -71,7 +74,10 @@ test('JUnit: a failed requirement carries the violation and the trace, escaped',
   const xml = junitReport([failing]);
   const doc = parseXml(xml);
   const failed = all(doc, 'testcase').filter((t) => all(t, 'failure').length > 0);
-  assert.equal(failed.map((t) => t.attrs.name!.split(' ')[0]), ['[CLEAR-1]', '[NOLOSS-1]']);
+  assert.equal(
+    failed.map((t) => t.attrs.name!.split(' ')[0]),
+    ['[CLEAR-1]', '[NOLOSS-1]'],
+  );
   const f = all(failed[0]!, 'failure')[0]!;
   assert.is(f.attrs.type, 'loss');
   assert.is(f.attrs.message, 'LOST DIRTY PAGE [CLEAR-1, NOLOSS-1]: expected dirty [0x0] <page & "quoted">; got dirty []');
@@ -98,7 +104,12 @@ test('JUnit: an undecided run with a replay path carries its shrunk steps and th
 });
 
 test('JUnit: a verdict no requirement row carries gets a testcase of its own', () => {
-  const doc = parseXml(junitReport([{ ...failing, requirements: [] }, { ...undecided, requirements: [] }]));
+  const doc = parseXml(
+    junitReport([
+      { ...failing, requirements: [] },
+      { ...undecided, requirements: [] },
+    ]),
+  );
   assert.is(all(doc, 'failure').length, 1);
   assert.is(all(doc, 'error').length, 1);
 });

@@ -99,23 +99,35 @@ for (const [name, machine] of Object.entries(specMachines)) {
       for (const target of t.targets) {
         const to = `s_${target.replace(/\./g, '_')}`;
         assert.ok(declared.has(to), `${name}: target ${target} not declared`);
-        const line = (a: string) => a.includes(`--> ${to} : `) && a.split(' : ')[1]!.split(MERMAID_BREAK).some((l) => l.startsWith(`${t.event} / `) && t.meta!.req.every((id) => idsIn(l.split(' / ')[1]!).includes(id)));
+        const line = (a: string) =>
+          a.includes(`--> ${to} : `) &&
+          a
+            .split(' : ')[1]!
+            .split(MERMAID_BREAK)
+            .some((l) => l.startsWith(`${t.event} / `) && t.meta!.req.every((id) => idsIn(l.split(' / ')[1]!).includes(id)));
         assert.ok(arrows.some(line), `${name}: no arrow for ${t.key}`);
       }
     }
-    if (machine.root.type === 'parallel' || lines.some((l) => l.includes('(parallel)'))) assert.ok(lines.some((l) => l.trim() === '--'), `${name}: parallel regions need a -- separator`);
+    if (machine.root.type === 'parallel' || lines.some((l) => l.includes('(parallel)')))
+      assert.ok(
+        lines.some((l) => l.trim() === '--'),
+        `${name}: parallel regions need a -- separator`,
+      );
   });
 }
 
 test('the catalogue gives each requirement its status in the reference run, and names the run', () => {
   const catalogue = section('## Requirement catalogue');
   assert.ok(catalogue.includes(`\`dirtyspec run --seed ${STATUS_SEED} --runs ${STATUS_RUNS}\``), 'the document names the run');
-  assert.equal(status.results.map((r) => [r.name, r.verdict, r.seed]), [
-    ['smmu-hw', 'conforms', STATUS_SEED],
-    ['smmu-driver', 'conforms', STATUS_SEED],
-    ['iova-bitmap', 'conforms', STATUS_SEED],
-    ['vfio-type1', 'conforms', STATUS_SEED],
-  ]);
+  assert.equal(
+    status.results.map((r) => [r.name, r.verdict, r.seed]),
+    [
+      ['smmu-hw', 'conforms', STATUS_SEED],
+      ['smmu-driver', 'conforms', STATUS_SEED],
+      ['iova-bitmap', 'conforms', STATUS_SEED],
+      ['vfio-type1', 'conforms', STATUS_SEED],
+    ],
+  );
   for (const r of status.results) assert.ok(catalogue.includes(`| \`${r.name}\` | conforms | ${r.runs} | ${r.commands} | `), `${r.name}: its line in the run table`);
   const rows = catalogue.split('\n').filter((l) => l.startsWith('| <a id='));
   let decided = 0;
@@ -154,12 +166,15 @@ test('the abstract operations: spec/ files other than machines and tests, with t
   assert.equal(compactIds(['HTTU-1', 'HTTU-2', 'HTTU-3', 'HTTU-5', 'FAULT-2', 'FAULT-3', 'VFIO-MAP-9']), ['HTTU-1..3', 'HTTU-5', 'FAULT-2', 'FAULT-3', 'VFIO-MAP-9']);
 });
 
-test('the document explains how reports name a transition (STATE --EVENT#N), as the text report\'s legend does', () => {
+test("the document explains how reports name a transition (STATE --EVENT#N), as the text report's legend does", () => {
   assert.match(doc, /`STATE --EVENT#N`: its source state, its event, and N, the index \(from 0\) of the candidate transition/);
   // Its example is a real key, and the row it names is in the table.
   const example = /for example `([^`]+ --[A-Z_]+#\d+)`/.exec(doc)?.[1];
   assert.ok(example !== undefined, 'an example key');
-  assert.ok(machineTransitions(specMachines.leafDescriptor).some((t) => t.key === example), example);
+  assert.ok(
+    machineTransitions(specMachines.leafDescriptor).some((t) => t.key === example),
+    example,
+  );
 });
 
 test('the document is deterministic: two generations are equal and hold no timestamp', () => {

@@ -89,7 +89,12 @@ const sortIds = (ids: Iterable<string>): string[] => [...new Set(ids)].sort((a, 
 
 /** Escapes free text for a Markdown table cell. */
 function cell(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/([*_])/g, '\\$1').replace(/</g, '&lt;').replace(/\n/g, ' ');
+  return text
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/([*_])/g, '\\$1')
+    .replace(/</g, '&lt;')
+    .replace(/\n/g, ' ');
 }
 const code = (s: string): string => `\`${s}\``;
 
@@ -150,9 +155,7 @@ export function mermaidEdges(machine: AnyStateMachine): { from: string; to: stri
     p.lines.push(`${e.event} / ${compactIds(sortIds(e.ids)).join(', ')}`);
     pairs.set(key, p);
   }
-  return [...pairs.values()]
-    .map((p) => ({ from: p.from, to: p.to, label: p.lines.sort().join(MERMAID_BREAK) }))
-    .sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
+  return [...pairs.values()].map((p) => ({ from: p.from, to: p.to, label: p.lines.sort().join(MERMAID_BREAK) })).sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
 }
 
 /** Runs of three or more consecutive IDs of one prefix as `P-a..b` (the header-comment notation `idsIn` reads). */
@@ -165,9 +168,7 @@ export function compactIds(ids: readonly string[]): string[] {
     if (last !== undefined && last.prefix === prefix && last.to + 1 === n) last.to = n;
     else runs.push({ prefix, from: n, to: n });
   }
-  return runs.flatMap((r) =>
-    r.to - r.from >= 2 ? [`${r.prefix}-${r.from}..${r.to}`] : Array.from({ length: r.to - r.from + 1 }, (_, i) => `${r.prefix}-${r.from + i}`),
-  );
+  return runs.flatMap((r) => (r.to - r.from >= 2 ? [`${r.prefix}-${r.from}..${r.to}`] : Array.from({ length: r.to - r.from + 1 }, (_, i) => `${r.prefix}-${r.from + i}`)));
 }
 
 /** The line break inside a Mermaid arrow label. */
@@ -293,7 +294,7 @@ export function specDocument(options: SpecDocOptions): string {
     'This document is generated from the XState v5 machines in `spec/` (the normative text),',
     'the requirement catalogue in `spec/requirements.ts`, the header comments of the abstract',
     'operations in `spec/`, the `[ID]` tags in the titles of the `*.test.ts` files, and a run of the',
-    'conformance suite against the reference implementation (each requirement\'s status in the catalogue).',
+    "conformance suite against the reference implementation (each requirement's status in the catalogue).",
     'Where it and the code disagree, the code is right and this file is stale.',
     '',
     `It covers ${machines.length} machines with ${transitionCount} transitions, ${ops.length} abstract operations and ${Object.keys(requirements).length} requirements.`,
@@ -304,9 +305,9 @@ export function specDocument(options: SpecDocOptions): string {
     'In a table the rows are in the order the machine tries them: for one source and',
     'event, the first candidate whose guard holds is taken. *Guard* names the requirements of the guard',
     '(`-` for none); *Outcome* is the target state(s) (`stays` for none) and the actions, in order;',
-    '*Tests* are the test files whose titles tag any of the row\'s requirements.',
+    "*Tests* are the test files whose titles tag any of the row's requirements.",
     '',
-    `Reports (the text report\'s \`missing:\` lines, the HTML report, \`--json\`) name a transition \`STATE --EVENT#N\`: its source state, its event, and N, the index (from 0) of the candidate transition among those the machine tries, in order, for that event in that state, that is among the table\'s rows with that source and event; for example \`${exampleKey()}\` is the first row whose source is \`${exampleKey().split(' --')[0]}\` and event \`${/--(.+)#/.exec(exampleKey())![1]}\`.`,
+    `Reports (the text report's \`missing:\` lines, the HTML report, \`--json\`) name a transition \`STATE --EVENT#N\`: its source state, its event, and N, the index (from 0) of the candidate transition among those the machine tries, in order, for that event in that state, that is among the table's rows with that source and event; for example \`${exampleKey()}\` is the first row whose source is \`${exampleKey().split(' --')[0]}\` and event \`${/--(.+)#/.exec(exampleKey())![1]}\`.`,
     '',
     '## Contents',
     '',
@@ -326,9 +327,7 @@ export function specDocument(options: SpecDocOptions): string {
       const ids = t.meta?.req ?? [];
       ids.forEach((id) => encode(id, `machine \`${name}\``));
       const guard = t.guardReqs.length > 0 ? sortIds(t.guardReqs).join(', ') : t.guarded ? '(unnamed)' : '-';
-      out.push(
-        `| ${i + 1} | ${code(t.source)} | ${code(t.event)} | ${guard} | ${outcome(t)} | ${ids.join(', ')} | ${cell(t.meta === undefined ? '-' : [...new Set(t.meta.source.split('; '))].join('; '))} | ${testsOf(ids, index)} |`,
-      );
+      out.push(`| ${i + 1} | ${code(t.source)} | ${code(t.event)} | ${guard} | ${outcome(t)} | ${ids.join(', ')} | ${cell(t.meta === undefined ? '-' : [...new Set(t.meta.source.split('; '))].join('; '))} | ${testsOf(ids, index)} |`);
     });
     out.push('');
   }

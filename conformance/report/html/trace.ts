@@ -127,20 +127,8 @@ export async function traceSection(view: TraceView, mark = 'violation'): Promise
     );
   }
   if (figures.length === 0) {
-    return [
-      `<div class="counterexample plain" id="${esc(view.prefix)}">`,
-      '<p class="legend">No spec machine models these steps: the table is the whole trace.</p>',
-      `<div class="steps">${table}</div>`,
-      '</div>',
-    ].join('\n');
+    return [`<div class="counterexample plain" id="${esc(view.prefix)}">`, '<p class="legend">No spec machine models these steps: the table is the whole trace.</p>', `<div class="steps">${table}</div>`, '</div>'].join('\n');
   }
   const legend = `<p class="legend"><span class="sw" style="background:var(--path)"></span>taken by the spec model (every leaf, entry or container it stepped; each line numbered with its steps) <span class="sw" style="background:var(--bad)"></span>taken by the violating step, its target states in red (a violating step that takes no transition: the states it was judged in). Hover a row to outline its arrows.</p>`;
-  return [
-    `<div class="counterexample" id="${esc(view.prefix)}">`,
-    '<div class="ce-grid">',
-    `<div class="steps">${table}</div>`,
-    `<div class="diagrams">${legend}\n${figures.join('\n')}</div>`,
-    '</div>',
-    '</div>',
-  ].join('\n');
+  return [`<div class="counterexample" id="${esc(view.prefix)}">`, '<div class="ce-grid">', `<div class="steps">${table}</div>`, `<div class="diagrams">${legend}\n${figures.join('\n')}</div>`, '</div>', '</div>'].join('\n');
 }
