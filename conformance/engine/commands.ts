@@ -140,12 +140,23 @@ export class MapCommand implements RunCommand {
     const want = overlap ? -EEXIST : 0;
     if (overlap) m.model.mapOverMapped(iova, size, this.write);
     const mapped = ret === want && !overlap;
+    // What a successful map made: leaves that cover exactly [iova, iova + size), no more and no less.
+    let layout: string | undefined;
     if (mapped) {
       const leaves = leavesOfRange(r, iova, size);
+      const outside = leaves.find((l) => l.iova < iova || l.iova + l.size > iova + size);
+      const covered = leaves.reduce((a, l) => a + l.size, 0);
+      if (outside !== undefined) layout = `a leaf ${hex(outside.iova)} L${outside.level} reaching outside the range`;
+      else if (covered !== size) layout = `leaves covering ${hex(covered)} of its ${hex(size)} bytes`;
       m.model.map(leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })), this.write);
     }
-    record(r, m, `${this}`, errnoName(ret), errnoName(want));
+    record(r, m, `${this}`, `${errnoName(ret)}${layout === undefined ? '' : `, ${layout}`}`, errnoName(want));
     if (ret !== want) mismatch(m.model, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
+    if (layout !== undefined) {
+      // MAP-1 (read-only) or MAP-2/MAP-3 (writable): the map makes the range's leaves valid, each page translated once.
+      const rule = !this.write ? 'MAP-1' : m.model.hdQuirk ? 'MAP-2' : 'MAP-3';
+      throw new Violation('spec', [rule, 'PTE-4'], `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returning 0 maps exactly that range`, layout);
+    }
     checkState(m, r);
   }
   toString = () => `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? 'block-aligned' : 'page-aligned'})`;
