@@ -174,7 +174,8 @@ test("[SPLIT-2] [NOLOSS-1] the kernel-style example's faulty split (a plain stor
 });
 
 test('[IOVA-BITMAP-7] [VFIO-MAP-9] the C example built as a library conforms through --lib on iova-bitmap and vfio-type1', async () => {
-  const r = await runCli('run', '--lib', cLib, '--runs', '50', '--seed', '1');
+  // A long --timeout: the C example's MAP_DMA of a huge range (its dirty bitmap) takes seconds on a loaded machine.
+  const r = await runCli('run', '--lib', cLib, '--runs', '50', '--seed', '1', '--timeout', '20000');
   assert.is(r.status, 0, r.out + r.err);
   assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
