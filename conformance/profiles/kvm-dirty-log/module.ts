@@ -54,6 +54,7 @@ const OPS: Record<string, Record<string, (v: unknown) => boolean>> = {
     races,
   },
   write: { pick, page: (v) => isInt(v, -(1 << 20), 1 << 20), nowhere: (v) => typeof v === 'boolean' },
+  aim: { pick, n: (v) => isInt(v, 0, U32), pages: (v) => isInt(v, 1, 1 << 20), from: (v) => v === undefined || oneOf(v, ['absent', 'noLog', 'logging']) },
   burst: { pick, chunk: (v) => isInt(v, 0, 1 << 14), offsets: (v) => Array.isArray(v) && v.length <= 64 && v.every((b) => isInt(b, 0, 63)) },
 };
 

@@ -37,7 +37,7 @@ import {
   slotField,
   type MemoryRegionArgs,
 } from '../../../spec/kvm/dirty-log/args.ts';
-import { kvmMemslotMachine } from '../../../spec/kvm/dirty-log/memslot-machine.ts';
+import { kvmMemslotMachine, type SlotState } from '../../../spec/kvm/dirty-log/memslot-machine.ts';
 import { machineTransitions } from '../../../spec/machines.ts';
 import { requirements } from '../../../spec/requirements.ts';
 import type { TraceStep } from '../../engine/commands.ts';
@@ -78,7 +78,8 @@ type RegionKind =
   | 'tooMany'
   | 'immutable'
   | 'overlap'
-  | 'readonlyToggle';
+  | 'readonlyToggle'
+  | 'same';
 type IdKind = 'ok' | 'badAs' | 'badId';
 type FirstKind = 'zero' | 'c64' | 'c128' | 'lastChunk' | 'roundUp' | 'unaligned' | 'one' | 'huge';
 type NumKind = 'zero' | 'n64' | 'n128' | 'toEnd' | 'toEndMinus1' | 'toEndPlus1' | 'n36' | 'full';
@@ -96,7 +97,27 @@ type Op =
   | { k: 'get'; pick: number; id: IdKind; short: boolean; races: readonly Race[] }
   | { k: 'clear'; pick: number; id: IdKind; first: FirstKind; num: NumKind; bits: 'all' | 'some' | 'none'; some: readonly number[]; bytes: 'ok' | 'short' | 'extra'; races: readonly Race[] }
   | { k: 'write'; pick: number; page: number; nowhere: boolean }
-  | { k: 'burst'; pick: number; chunk: number; offsets: readonly number[] };
+  | { k: 'burst'; pick: number; chunk: number; offsets: readonly number[] }
+  | { k: 'aim'; pick: number; n: number; pages: number; from?: SlotState };
+
+/**
+ * An `aim` op is decided when it runs, from the named slot's state in the memslot
+ * machine: the n-th (mod their number) of the calls that take each of the state's
+ * transitions. The rare ones (a slot without a bitmap moved under INITIALLY_SET, moved
+ * onto another slot, every sanity check broken on it) are then as likely as the common
+ * ones whatever the sequence did before, instead of needing the right kinds in the right
+ * order by chance. Region kinds, then GET and CLEAR shapes. With `from`, the slot is first
+ * brought to that state (created, deleted, logging switched on or off): the tour scenario
+ * is every aim from every state, so each of those transitions is taken in every tour.
+ */
+type Aim = RegionKind | 'createLog' | 'createNoLog' | 'get' | 'getShort' | 'clearOk' | 'clearUnaligned' | 'clearOutside' | 'clearNum' | 'clearShort';
+const AIM_SANITY: readonly Aim[] = ['badFlags', 'unalignedSize', 'unalignedGpa', 'badUaddr', 'uaddrPastLimit', 'wrap', 'tooMany'];
+const AIM_LOG: readonly Aim[] = ['get', 'getShort', 'clearOk', 'clearUnaligned', 'clearOutside', 'clearNum', 'clearShort'];
+const AIMS: Record<SlotState, readonly Aim[]> = {
+  absent: ['badId', 'badAsId', ...AIM_SANITY, 'delete', 'overlap', 'createLog', 'createNoLog', ...AIM_LOG],
+  noLog: [...AIM_SANITY, 'delete', 'immutable', 'readonlyToggle', 'same', 'moveOverlap', 'moveLogOn', 'move', 'logOn', ...AIM_LOG],
+  logging: [...AIM_SANITY, 'delete', 'immutable', 'same', 'moveOverlap', 'moveLogOff', 'move', 'logOff', ...AIM_LOG],
+};
 
 export interface KvmOpsScenario {
   readonly kind: 'ops';
@@ -199,6 +220,7 @@ function opArbitrary(): fc.Arbitrary<Op> {
       weight: 2,
       arbitrary: fc.record({ k: fc.constant('burst' as const), pick, chunk: fc.nat(15), offsets: fc.array(fc.nat(63), { minLength: 1, maxLength: 6 }) }),
     },
+    { weight: 4, arbitrary: fc.record({ k: fc.constant('aim' as const), pick, n: fc.nat(63), pages: fc.constantFrom(...PAGES) }) },
   );
 }
 
@@ -236,7 +258,33 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
     writes: fc.array(fc.record({ at: fc.nat(60), slot: fc.nat(1), page: pageIndex }), { maxLength: 10 }),
     races: fc.array(fc.record({ call: fc.nat(8), at: fc.nat(24), slot: fc.nat(1), page: pageIndex }), { maxLength: 4 }),
   });
-  return fc.oneof({ weight: 4, arbitrary: ops }, { weight: 1, arbitrary: migration });
+  // The tour: another slot to overlap, then from each state of slot 0 every aim, with a
+  // guest write after each (the ghost checks the GETs and CLEARs among them); the cap
+  // decides which of the INITIALLY_SET and manual-protect transitions it takes, and one
+  // tour in three is under the dirty ring (every GET and CLEAR -ENXIO, whatever the state).
+  const tour: fc.Arbitrary<KvmScenario> = fc
+    .record({
+      config: fc.tuple(configArbitrary, fc.constantFrom(false, false, true)).map(([c, dirtyRingExclusive]) => ({ ...c, dirtyRingExclusive })),
+      cap: fc.constantFrom<bigint | undefined>(undefined, undefined, 1n, 3n, 3n),
+      pages: fc.constantFrom(...PAGES),
+      other: fc.constantFrom(...PAGES),
+      page: fc.nat(1023),
+    })
+    .map(({ config, cap, pages, other, page }) => ({
+      kind: 'ops' as const,
+      config,
+      ops: [
+        ...(cap === undefined ? [] : [{ k: 'cap' as const, cap: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags: 0, args0: cap }]),
+        { k: 'region' as const, pick: 1, kind: 'create' as const, pages: other, flags: KVM_MEM_LOG_DIRTY_PAGES },
+        ...(['absent', 'noLog', 'logging'] as const).flatMap((from) =>
+          AIMS[from].flatMap((_, n) => [
+            { k: 'aim' as const, pick: 0, n, pages, from },
+            { k: 'write' as const, pick: 0, page: page + 7 * n, nowhere: false },
+          ]),
+        ),
+      ],
+    }));
+  return fc.oneof({ weight: 8, arbitrary: ops }, { weight: 2, arbitrary: migration }, { weight: 1, arbitrary: tour });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -499,11 +547,56 @@ class Run {
       }
       case 'readonlyToggle':
         return { ...cur, flags: cur.flags ^ KVM_MEM_READONLY };
+      case 'same':
+        return cur;
+    }
+  }
+
+  /** Brings the slot an op picks to `to`: deleted first when it must be created anew (or is read-only and must log). */
+  async goTo(pick: number, to: SlotState, pages: number): Promise<void> {
+    const slot = KVM_SLOTS[pick % KVM_SLOTS.length]!;
+    const region = (kind: RegionKind, flags = 0) => this.op({ k: 'region', pick, kind, pages, flags });
+    const state = () => this.model.state(slot).slot;
+    const readonly = () => ((this.model.slots.get(slot)?.flags ?? 0) & KVM_MEM_READONLY) !== 0;
+    if (state() === to) return;
+    if (to === 'absent' || (to === 'logging' && readonly())) await region('delete');
+    if (state() === 'absent' && to !== 'absent') await region('create', to === 'logging' ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+    else if (state() !== to) await region(to === 'logging' ? 'logOn' : 'logOff');
+  }
+
+  /** The call an `aim` op makes: see AIMS. */
+  aimed(o: Extract<Op, { k: 'aim' }>): Op {
+    const slot = KVM_SLOTS[o.pick % KVM_SLOTS.length]!;
+    const aims = AIMS[this.model.state(slot).slot];
+    const aim = aims[o.n % aims.length]!;
+    const clear = (first: FirstKind, num: NumKind, bytes: 'ok' | 'short'): Op => ({ k: 'clear', pick: o.pick, id: 'ok', first, num, bits: 'all', some: [], bytes, races: [] });
+    switch (aim) {
+      case 'createLog':
+      case 'createNoLog':
+        return { k: 'region', pick: o.pick, kind: 'create', pages: o.pages, flags: aim === 'createLog' ? KVM_MEM_LOG_DIRTY_PAGES : 0 };
+      case 'get':
+      case 'getShort':
+        return { k: 'get', pick: o.pick, id: 'ok', short: aim === 'getShort', races: [] };
+      case 'clearOk':
+        return clear('zero', 'toEnd', 'ok');
+      case 'clearUnaligned':
+        return clear('unaligned', 'n64', 'ok');
+      case 'clearOutside':
+        return clear('zero', 'toEndPlus1', 'ok');
+      case 'clearNum':
+        return clear('zero', this.npages(slot) > 36 ? 'n36' : 'toEndMinus1', 'ok');
+      case 'clearShort':
+        return clear('zero', 'toEnd', 'short');
+      default:
+        return { k: 'region', pick: o.pick, kind: aim, pages: o.pages, flags: KVM_MEM_LOG_DIRTY_PAGES };
     }
   }
 
   async op(o: Op): Promise<void> {
     switch (o.k) {
+      case 'aim':
+        if (o.from !== undefined) await this.goTo(o.pick, o.from, o.pages);
+        return this.op(this.aimed(o));
       case 'region':
         return this.region(this.regionArgs(o), o.kind);
       case 'cap':
