@@ -1,5 +1,6 @@
 // Faulty variants of the reference dirty-ring collector (impl/kvm/dirty-ring/collector.ts),
 // for profile dirty-ring-collector: the ways a VMM's collector has got the ring wrong.
+// Members of the zoo (./index.ts).
 import { DirtyRingCollector, type CollectorHost, type CollectorRing } from '../../impl/kvm/dirty-ring/collector.ts';
 import { flagsAddr, offsetAddr, slotAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
 import { referenceDirtyRingCollectorAdapter } from '../adapters/reference.ts';
@@ -114,12 +115,33 @@ const mutant = (name: string, bugClass: BugClass, description: string, Impl: typ
 });
 
 export const dirtyRingCollectorMutants: readonly RingMutant<DirtyRingCollectorAdapter>[] = [
-  mutant('collector-fields-before-flags', 'racy-update', 'reads slot and offset before the flags, without acquire', FieldsBeforeFlagsCollector, true),
-  mutant('collector-flags-relaxed', 'racy-update', 'reads the flags relaxed, not with acquire', FlagsRelaxedCollector, true),
-  mutant('collector-copy-before-reset', 'racy-update', 'copies the harvested pages before KVM_RESET_DIRTY_RINGS', CopyBeforeResetCollector),
-  mutant('collector-skips-wrapped-index', 'boundary-arithmetic', 'restarts at entry 1 when the fetch index wraps', SkipsWrappedIndexCollector),
-  mutant('collector-never-resets', 'state-not-carried', 'never calls KVM_RESET_DIRTY_RINGS', NeverResetsCollector),
-  mutant('collector-ignores-bitmap', 'scope-change', 'the final sync does not collect the WITH_BITMAP bitmaps', IgnoresBitmapCollector),
-  mutant('collector-first-ring-only', 'scope-change', "harvests only the first vCPU's ring", FirstRingOnlyCollector),
-  mutant('collector-harvest-cap', 'boundary-arithmetic', 'harvests at most 64 entries per ring per sync, the final sync too', HarvestCapCollector),
+  mutant(
+    'collector-fields-before-flags',
+    'racy-update',
+    "reads slot and offset before the flags, without acquire. Class racy-update: the fields read may be the previous lap's, so the wrong page is copied and the dirty one never.",
+    FieldsBeforeFlagsCollector,
+    true,
+  ),
+  mutant('collector-flags-relaxed', 'racy-update', "reads the flags relaxed, not with acquire. Class racy-update: nothing makes KVM's slot and offset stores visible to the reads after the flags.", FlagsRelaxedCollector, true),
+  mutant(
+    'collector-copy-before-reset',
+    'racy-update',
+    'copies the harvested pages before KVM_RESET_DIRTY_RINGS. Class racy-update: a guest write between the copy and the reset finds the page writable (no push) and the reset then protects it: the write never reaches the destination.',
+    CopyBeforeResetCollector,
+  ),
+  mutant(
+    'collector-skips-wrapped-index',
+    'boundary-arithmetic',
+    'restarts at entry 1 when the fetch index wraps. Class boundary-arithmetic: entry 0 of every later lap is never harvested; the reset stops at it and its page is never copied.',
+    SkipsWrappedIndexCollector,
+  ),
+  mutant('collector-never-resets', 'state-not-carried', 'never calls KVM_RESET_DIRTY_RINGS. Class state-not-carried: harvested pages are never write-protected again, so their next writes push nothing.', NeverResetsCollector),
+  mutant('collector-ignores-bitmap', 'scope-change', 'the final sync does not collect the WITH_BITMAP bitmaps. Class scope-change: pages KVM dirtied without a running vCPU are outside what the collector sends.', IgnoresBitmapCollector),
+  mutant('collector-first-ring-only', 'scope-change', "harvests only the first vCPU's ring. Class scope-change: the rings of vCPUs added later are outside what the collector reads.", FirstRingOnlyCollector),
+  mutant(
+    'collector-harvest-cap',
+    'boundary-arithmetic',
+    'harvests at most 64 entries per ring per sync, the final sync too. Class boundary-arithmetic: a per-sync cap where the final sync must drain the ring leaves entries whose pages are never sent.',
+    HarvestCapCollector,
+  ),
 ];

@@ -1,6 +1,8 @@
 // The mutant zoo: every faulty variant of the reference the suite must reject.
+import { dirtyRingCollectorMutants } from './dirty-ring-collector-mutants.ts';
 import { domainMutants } from './domain-mutants.ts';
 import { iovaBitmapMutants } from './iova-bitmap-mutants.ts';
+import { kvmDirtyRingMutants } from './kvm-dirty-ring-mutants.ts';
 import { pgtableMutants } from './pgtable-mutants.ts';
 import { smmuMutants } from './smmu-mutants.ts';
 import { vfioMutants } from './vfio-mutants.ts';
@@ -8,7 +10,7 @@ import type { Mutant } from './types.ts';
 
 export { BUG_CLASSES, type BugClass, type Mutant } from './types.ts';
 
-export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants, ...vfioMutants];
+export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants, ...vfioMutants, ...kvmDirtyRingMutants, ...dirtyRingCollectorMutants];
 
 export function findMutant(name: string): Mutant | undefined {
   return mutants.find((m) => m.name === name);

@@ -1,18 +1,15 @@
 // Faulty variants of the reference KVM dirty ring (impl/kvm/dirty-ring/kvm-ring.ts), one
-// overridden step each, for profile kvm-dirty-ring. Kept beside the zoo until the profile
-// registry takes these profile names (the zoo's Mutant type names only the older ones).
+// overridden step each, for profile kvm-dirty-ring: members of the zoo (./index.ts).
 import { KvmDirtyRingVm, type VcpuRing } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
 import { flagsAddr, offsetAddr, slotAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
 import { referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
 import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
-import type { BugClass } from './types.ts';
+import type { BugClass, Mutant } from './types.ts';
 
-export interface RingMutant<A> {
-  readonly name: string;
-  readonly bugClass: BugClass;
+/** A ring mutant: a zoo Mutant, typed for its adapter. */
+export interface RingMutant<A> extends Mutant {
   readonly profile: 'kvm-dirty-ring' | 'dirty-ring-collector';
-  readonly description: string;
-  readonly adapter: A;
+  readonly adapter: A & Mutant['adapter'];
   /** Killed only because relaxed stores are delayed: survives with delays off. */
   readonly ordering?: true;
 }
@@ -116,12 +113,33 @@ const mutant = (name: string, bugClass: BugClass, description: string, Impl: typ
 });
 
 export const kvmDirtyRingMutants: readonly RingMutant<KvmDirtyRingAdapter>[] = [
-  mutant('ring-soft-limit-no-reserve', 'boundary-arithmetic', 'soft_limit = entries: KVM_EXIT_DIRTY_RING_FULL comes 64 pushes late', SoftLimitNoReserveVm),
-  mutant('ring-reset-merges-slots', 'wrong-address', 'reset coalesces neighbouring entries of different slots into one mask', ResetMergesSlotsVm),
-  mutant('ring-reset-offset-wraps', 'bad-input-accepted', 'reset checks offset + __fls(mask) in u64 (before the 2026 fix): a hostile wrapped offset re-protects page 0', ResetOffsetWrapsVm),
-  mutant('ring-push-flags-first', 'racy-update', 'push stores flags (release) before slot and offset', PushFlagsFirstVm, true),
-  mutant('ring-push-flags-relaxed', 'racy-update', 'push stores the flags relaxed (no smp_wmb)', PushFlagsRelaxedVm, true),
-  mutant('ring-reset-flags-relaxed', 'racy-update', 'reset loads the flags relaxed, not acquire', ResetFlagsRelaxedVm, true),
-  mutant('ring-reset-consumes-dirty', 'over-clear', 'reset consumes entries with DIRTY as well as RESET', ResetConsumesDirtyVm),
-  mutant('ring-enable-after-vcpu', 'bad-input-accepted', 'the ring can be enabled after a vCPU was created', EnableAfterVcpuVm),
+  mutant(
+    'ring-soft-limit-no-reserve',
+    'boundary-arithmetic',
+    'soft_limit = entries: KVM_EXIT_DIRTY_RING_FULL comes 64 pushes late. Class boundary-arithmetic: the limit forgets the reserved entries (kvm_dirty_ring_get_rsvd_entries), so the pushes between the request and the exit overwrite entries not yet reset.',
+    SoftLimitNoReserveVm,
+  ),
+  mutant(
+    'ring-reset-merges-slots',
+    'wrong-address',
+    "reset coalesces neighbouring entries of different slots into one mask. Class wrong-address: a page of one memslot is re-protected in the other memslot's numbering, and the real page stays writable.",
+    ResetMergesSlotsVm,
+  ),
+  mutant(
+    'ring-reset-offset-wraps',
+    'bad-input-accepted',
+    'reset checks offset + __fls(mask) in u64 (before the 2026 fix): a hostile wrapped offset re-protects page 0. Class bad-input-accepted: an offset outside the memslot passes the bounds check because the sum wraps.',
+    ResetOffsetWrapsVm,
+  ),
+  mutant('ring-push-flags-first', 'racy-update', "push stores flags (release) before slot and offset. Class racy-update: a collector that acquires DIRTY may read the previous lap's slot and offset.", PushFlagsFirstVm, true),
+  mutant('ring-push-flags-relaxed', 'racy-update', 'push stores the flags relaxed (no smp_wmb). Class racy-update: nothing orders slot and offset before the flags, so a collector can see DIRTY with stale fields.', PushFlagsRelaxedVm, true),
+  mutant(
+    'ring-reset-flags-relaxed',
+    'racy-update',
+    "reset loads the flags relaxed, not acquire. Class racy-update: the collector's rewrites before its release of RESET need not be visible to the reset, which acts on old slot and offset values.",
+    ResetFlagsRelaxedVm,
+    true,
+  ),
+  mutant('ring-reset-consumes-dirty', 'over-clear', 'reset consumes entries with DIRTY as well as RESET. Class over-clear: entries not harvested yet are reset and their pages re-protected before anyone copied them.', ResetConsumesDirtyVm),
+  mutant('ring-enable-after-vcpu', 'bad-input-accepted', 'the ring can be enabled after a vCPU was created. Class bad-input-accepted: the created_vcpus check is missing, and the vCPUs created before have no ring.', EnableAfterVcpuVm),
 ];

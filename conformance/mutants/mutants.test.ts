@@ -16,6 +16,12 @@ import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
 import type { DirtyBitmap, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import { BUG_CLASSES, findMutant, mutants } from './index.ts';
+import { Violation } from '../../model/violation.ts';
+import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
+import { type CollectorScenario, replayDirtyRingCollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
+import { profileOf } from '../profiles/index.ts';
+import { type RingScenario, replayKvmDirtyRingScenario } from '../profiles/kvm-dirty-ring/profile.ts';
+import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const PA = 0x8000_0000;
@@ -607,5 +613,187 @@ directed('[VFIO-DIRTY-12] [NOLOSS-1] mutant vfio-get-clears-before-refusal devia
   assert.equal(ref, [0x10_0000]);
   assert.equal(mut, []);
 });
+
+// ---- KVM dirty ring mutants: one fixed scenario each, replayed through the reference and the mutant ----
+
+const X86_RING = { arch: 'x86', ringBytes: 4096, vcpus: 1, withBitmap: false, late: false, enables: [] } as const;
+const ONE_RING = { vcpus: 1, withBitmap: false, pml: false } as const;
+
+/** The reference passes `sc`; mutant `name` fails it with a violation naming `req`. */
+async function ringDeviates(name: string, sc: RingScenario | CollectorScenario, req: string): Promise<void> {
+  const m = findMutant(name)!;
+  const replay = (adapter: unknown) => (m.profile === 'kvm-dirty-ring' ? replayKvmDirtyRingScenario(adapter as KvmDirtyRingAdapter, sc, 2000, []) : replayDirtyRingCollectorScenario(adapter as DirtyRingCollectorAdapter, sc, 2000, []));
+  await replay(profileOf(m.profile as 'kvm-dirty-ring' | 'dirty-ring-collector').reference());
+  try {
+    await replay(m.adapter);
+  } catch (e) {
+    assert.instance(e, Violation, String(e));
+    assert.ok((e as Violation).req.includes(req), `${name}: ${String(e)}`);
+    return;
+  }
+  assert.unreachable(`${name} passed the scenario`);
+}
+
+directed('[KVM-RING-12] mutant ring-soft-limit-no-reserve deviates from the reference: 192 writes on a 256-entry ring do not exit KVM_EXIT_DIRTY_RING_FULL at the soft limit', () =>
+  ringDeviates('ring-soft-limit-no-reserve', { config: X86_RING, ops: [{ k: 'run', vcpu: 0, slot: 0, start: 0, count: 192, stride: 1 }], delays: [] }, 'KVM-RING-12'),
+);
+
+directed('[KVM-RING-16] [KVM-RING-17] mutant ring-reset-merges-slots deviates from the reference: an entry rewritten to a slot that does not exist is merged with its slot-0 neighbour, which is then not re-protected', () =>
+  ringDeviates(
+    'ring-reset-merges-slots',
+    { config: X86_RING, ops: [{ k: 'run', vcpu: 0, slot: 0, start: 0, count: 2, stride: 1 }, { k: 'harvest', vcpu: 0, max: 2 }, { k: 'hostile', vcpu: 0, pick: 0, kind: 'noSlot' }, { k: 'reset' }], delays: [] },
+    'KVM-RING-16',
+  ),
+);
+
+directed('[KVM-RING-18] mutant ring-reset-offset-wraps deviates from the reference: the hostile pair (offset 2^64 - 63, then 0) re-protects page 0', () =>
+  ringDeviates(
+    'ring-reset-offset-wraps',
+    { config: X86_RING, ops: [{ k: 'run', vcpu: 0, slot: 0, start: 0, count: 2, stride: 1 }, { k: 'harvest', vcpu: 0, max: 1024 }, { k: 'hostile', vcpu: 0, pick: 0, kind: 'wrap' }, { k: 'reset' }], delays: [] },
+    'KVM-RING-18',
+  ),
+);
+
+directed('[KVM-RING-22] mutant ring-push-flags-first deviates from the reference: with the first relaxed store 2 steps late, the collector acquires DIRTY and reads a stale slot', () =>
+  ringDeviates(
+    'ring-push-flags-first',
+    {
+      config: X86_RING,
+      ops: [
+        { k: 'run', vcpu: 0, slot: 1, start: 0, count: 1, stride: 1 },
+        { k: 'harvest', vcpu: 0, max: 1024 },
+      ],
+      delays: [2],
+    },
+    'KVM-RING-22',
+  ),
+);
+
+directed('[KVM-RING-22] mutant ring-push-flags-relaxed deviates from the reference: a relaxed DIRTY visible before the slot and offset stored ahead of it', () =>
+  ringDeviates(
+    'ring-push-flags-relaxed',
+    {
+      config: X86_RING,
+      ops: [
+        { k: 'run', vcpu: 0, slot: 0, start: 0, count: 2, stride: 1 },
+        { k: 'harvest', vcpu: 0, max: 1024 },
+        { k: 'run', vcpu: 0, slot: 0, start: 0, count: 1, stride: 1 },
+      ],
+      delays: [1, 0, 0, 0, 2],
+    },
+    'KVM-RING-22',
+  ),
+);
+
+directed('[KVM-RING-18] mutant ring-reset-flags-relaxed deviates from the reference: a reset reading RESET relaxed acts on the slot the hostile collector replaced', () =>
+  ringDeviates(
+    'ring-reset-flags-relaxed',
+    {
+      config: X86_RING,
+      ops: [{ k: 'run', vcpu: 0, slot: 0, start: 0, count: 1, stride: 1 }, { k: 'harvest', vcpu: 0, max: 1 }, { k: 'hostile', vcpu: 0, pick: 0, kind: 'otherSlot' }, { k: 'reset' }],
+      delays: [2],
+    },
+    'KVM-RING-18',
+  ),
+);
+
+directed('[KVM-RING-15] mutant ring-reset-consumes-dirty deviates from the reference: a reset before any harvest consumes the dirty entry', () =>
+  ringDeviates('ring-reset-consumes-dirty', { config: X86_RING, ops: [{ k: 'run', vcpu: 0, slot: 0, start: 0, count: 1, stride: 1 }, { k: 'reset' }], delays: [] }, 'KVM-RING-15'),
+);
+
+directed('[KVM-RING-7] mutant ring-enable-after-vcpu deviates from the reference: KVM_ENABLE_CAP(DIRTY_LOG_RING) after KVM_CREATE_VCPU returns 0', () =>
+  ringDeviates('ring-enable-after-vcpu', { config: { ...X86_RING, late: true }, ops: [{ k: 'reset' }], delays: [] }, 'KVM-RING-7'),
+);
+
+directed('[KVM-RING-22] mutant collector-fields-before-flags deviates from the reference: with the offset store 2 steps late, the collector copies page 0 instead of page 1', () =>
+  ringDeviates(
+    'collector-fields-before-flags',
+    {
+      config: ONE_RING,
+      ops: [
+        { k: 'guest', vcpu: 0, slot: 0, start: 1, count: 1, stride: 1 },
+        { k: 'sync', injects: [] },
+      ],
+      delays: [0, 2],
+    },
+    'KVM-RING-22',
+  ),
+);
+
+directed('[KVM-RING-22] mutant collector-flags-relaxed deviates from the reference: a relaxed load of DIRTY does not carry the late offset store with it', () =>
+  ringDeviates(
+    'collector-flags-relaxed',
+    {
+      config: ONE_RING,
+      ops: [
+        { k: 'guest', vcpu: 0, slot: 0, start: 1, count: 1, stride: 1 },
+        { k: 'sync', injects: [] },
+      ],
+      delays: [0, 2],
+    },
+    'KVM-RING-22',
+  ),
+);
+
+directed('[KVM-RING-20] mutant collector-copy-before-reset deviates from the reference: a guest write between the copy of page 0 and the reset is never sent', () =>
+  ringDeviates(
+    'collector-copy-before-reset',
+    {
+      config: ONE_RING,
+      ops: [
+        { k: 'guest', vcpu: 0, slot: 0, start: 0, count: 1, stride: 1 },
+        { k: 'sync', injects: [{ at: 1, what: 'lastCopied', slot: 0, offset: 0 }] },
+      ],
+      delays: [],
+    },
+    'KVM-RING-20',
+  ),
+);
+
+directed('[KVM-RING-13] mutant collector-skips-wrapped-index deviates from the reference: after 256 pushes the entry 0 of the second lap is never harvested', () =>
+  ringDeviates(
+    'collector-skips-wrapped-index',
+    {
+      config: ONE_RING,
+      ops: [
+        { k: 'guest', vcpu: 0, slot: 0, start: 0, count: 150, stride: 1 },
+        { k: 'sync', injects: [] },
+        { k: 'guest', vcpu: 0, slot: 0, start: 150, count: 106, stride: 1 },
+        { k: 'sync', injects: [] },
+        { k: 'guest', vcpu: 0, slot: 1, start: 0, count: 1, stride: 1 },
+      ],
+      delays: [],
+    },
+    'KVM-RING-23',
+  ),
+);
+
+directed('[KVM-RING-23] mutant collector-never-resets deviates from the reference: page 0 written again after the first sync pushes nothing and is never sent again', () =>
+  ringDeviates(
+    'collector-never-resets',
+    {
+      config: ONE_RING,
+      ops: [
+        { k: 'guest', vcpu: 0, slot: 0, start: 0, count: 1, stride: 1 },
+        { k: 'sync', injects: [] },
+        { k: 'guest', vcpu: 0, slot: 0, start: 0, count: 1, stride: 1 },
+      ],
+      delays: [],
+    },
+    'KVM-RING-23',
+  ),
+);
+
+directed('[KVM-RING-21] mutant collector-ignores-bitmap deviates from the reference: a page KVM wrote without a vCPU is in the WITH_BITMAP bitmap, never read', () =>
+  ringDeviates('collector-ignores-bitmap', { config: { ...ONE_RING, withBitmap: true }, ops: [{ k: 'noVcpu', slot: 0, offset: 0 }], delays: [] }, 'KVM-RING-23'),
+);
+
+directed("[KVM-RING-13] mutant collector-first-ring-only deviates from the reference: vCPU 1's push is never harvested", () =>
+  ringDeviates('collector-first-ring-only', { config: { ...ONE_RING, vcpus: 2 }, ops: [{ k: 'guest', vcpu: 1, slot: 0, start: 0, count: 1, stride: 1 }], delays: [] }, 'KVM-RING-23'),
+);
+
+directed('[KVM-RING-13] mutant collector-harvest-cap deviates from the reference: the final sync leaves 36 of 100 entries in the ring', () =>
+  ringDeviates('collector-harvest-cap', { config: ONE_RING, ops: [{ k: 'guest', vcpu: 0, slot: 0, start: 0, count: 100, stride: 1 }], delays: [] }, 'KVM-RING-23'),
+);
 
 test.run();
