@@ -135,31 +135,72 @@ export class MapCommand implements RunCommand {
     const [iova, size] = range(this.page, this.pages);
     const pa = m.nextPa + (this.aligned ? 0 : PAGE);
     m.nextPa += 2 * WINDOW;
-    const overlap = m.model.leavesIn(iova, size).length > 0;
-    const ret = await r.sys.map(iova, pa, size, this.write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ);
-    const want = overlap ? -EEXIST : 0;
-    if (overlap) m.model.mapOverMapped(iova, size, this.write);
-    const mapped = ret === want && !overlap;
-    // What a successful map made: leaves that cover exactly [iova, iova + size), no more and no less.
-    let layout: string | undefined;
-    if (mapped) {
-      const leaves = leavesOfRange(r, iova, size);
-      const outside = leaves.find((l) => l.iova < iova || l.iova + l.size > iova + size);
-      const covered = leaves.reduce((a, l) => a + l.size, 0);
-      if (outside !== undefined) layout = `a leaf ${hex(outside.iova)} L${outside.level} reaching outside the range`;
-      else if (covered !== size) layout = `leaves covering ${hex(covered)} of its ${hex(size)} bytes`;
-      m.model.map(leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })), this.write);
-    }
-    record(r, m, `${this}`, `${errnoName(ret)}${layout === undefined ? '' : `, ${layout}`}`, errnoName(want));
-    if (ret !== want) mismatch(m.model, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
-    if (layout !== undefined) {
-      // MAP-1 (read-only) or MAP-2/MAP-3 (writable): the map makes the range's leaves valid, each page translated once.
-      const rule = !this.write ? 'MAP-1' : m.model.hdQuirk ? 'MAP-2' : 'MAP-3';
-      throw new Violation('spec', [rule, 'PTE-4'], `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returning 0 maps exactly that range`, layout);
-    }
-    checkState(m, r);
+    await mapRange(m, r, iova, size, pa, this.write, `${this}`);
   }
   toString = () => `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? 'block-aligned' : 'page-aligned'})`;
+}
+
+/**
+ * Maps the first hole of a 2 MiB region that has mappings, so the region can be whole
+ * again: with the output addresses and permission the region's first leaf implies (then
+ * the pages may merge, MERGE-1/2), or with other addresses or the other permission (then
+ * they must not).
+ */
+export class RefillCommand implements RunCommand {
+  constructor(
+    readonly region: number,
+    readonly samePa: boolean,
+    readonly sameWrite: boolean,
+  ) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    m.model.beginOp();
+    const base = (this.region % (WINDOW / MiB2)) * MiB2;
+    const leaves = m.model.leavesIn(base, MiB2);
+    const first = leaves[0];
+    if (first === undefined || leaves.some((l) => l.size >= MiB2)) return;
+    let hole = base;
+    for (const l of leaves) {
+      if (l.iova > hole) break;
+      hole = l.iova + l.size;
+    }
+    if (hole >= base + MiB2) return;
+    const next = leaves.find((l) => l.iova > hole);
+    const size = (next?.iova ?? base + MiB2) - hole;
+    const pa = this.samePa ? first.oa - (first.iova - hole) : m.nextPa + PAGE;
+    if (!this.samePa) m.nextPa += 2 * WINDOW;
+    if (pa < 0) return;
+    const write = this.sameWrite ? first.write : !first.write;
+    await mapRange(m, r, hole, size, pa, write, `${this} -> map(${hex(hole)}, ${size / PAGE} pages, ${write ? 'rw' : 'r'}, pa ${hex(pa)})`);
+  }
+  toString = () => `refill region ${hex((this.region % (WINDOW / MiB2)) * MiB2)} (${this.samePa ? 'its own output addresses' : 'other output addresses'}, ${this.sameWrite ? 'same' : 'other'} permission)`;
+}
+
+/** One map call checked: its errno, and the leaves it made cover exactly the range (MAP-1..5). */
+async function mapRange(m: RunModel, r: RunReal, iova: number, size: number, pa: number, write: boolean, op: string): Promise<void> {
+  const overlap = m.model.leavesIn(iova, size).length > 0;
+  const ret = await r.sys.map(iova, pa, size, write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ);
+  const want = overlap ? -EEXIST : 0;
+  if (overlap) m.model.mapOverMapped(iova, size, write);
+  const mapped = ret === want && !overlap;
+  // What a successful map made: leaves that cover exactly [iova, iova + size), no more and no less.
+  let layout: string | undefined;
+  if (mapped) {
+    const leaves = leavesOfRange(r, iova, size);
+    const outside = leaves.find((l) => l.iova < iova || l.iova + l.size > iova + size);
+    const covered = leaves.reduce((a, l) => a + l.size, 0);
+    if (outside !== undefined) layout = `a leaf ${hex(outside.iova)} L${outside.level} reaching outside the range`;
+    else if (covered !== size) layout = `leaves covering ${hex(covered)} of its ${hex(size)} bytes`;
+    m.model.map(leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })), write);
+  }
+  record(r, m, op, `${errnoName(ret)}${layout === undefined ? '' : `, ${layout}`}`, errnoName(want));
+  if (ret !== want) mismatch(m.model, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
+  if (layout !== undefined) {
+    // MAP-1 (read-only) or MAP-2/MAP-3 (writable): the map makes the range's leaves valid, each page translated once.
+    const rule = !write ? 'MAP-1' : m.model.hdQuirk ? 'MAP-2' : 'MAP-3';
+    throw new Violation('spec', [rule, 'PTE-4'], `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returning 0 maps exactly that range`, layout);
+  }
+  checkState(m, r);
 }
 
 /** The leaves the implementation created for a range: its layout choice, read from kit memory. */

@@ -18,6 +18,7 @@ import {
   MapCommand,
   MergeCommand,
   ReadAndClearCommand,
+  RefillCommand,
   SplitCommand,
   TrackingCommand,
   UnmapCommand,
@@ -157,6 +158,8 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
       blockMap,
       fc.tuple(page, pages, fc.boolean(), fc.boolean()).map(([p, n, w, a]) => new MapCommand(p, n, w, a)),
       fc.tuple(page, pages, driverInject).map(([p, n, i]) => new UnmapCommand(p, n, i)),
+      // A region made whole again, mergeable or not (contiguous output addresses, equal permission).
+      fc.tuple(fc.nat(3), fc.boolean(), fc.boolean()).map(([g, pa, w]) => new RefillCommand(g, pa, w)),
       fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),

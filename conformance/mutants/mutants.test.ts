@@ -211,6 +211,17 @@ directed('[MAP-3] mutant map-one-page-short deviates from the reference: a map o
   assert.is(await run(driverAdapter('map-one-page-short')), false);
 });
 
+directed('[MERGE-1] mutant merge-ignores-contiguity deviates from the reference: pages of two mappings with unrelated output addresses are merged into one block', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { driver } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, 256 * 0x1000, RW), 0);
+    assert.is(await driver.map(256 * 0x1000, PA + 4 * MiB2, 256 * 0x1000, RW), 0);
+    return (await driver.mergePages(0, 2)) === 0;
+  };
+  assert.is(await run(reference.driver), false);
+  assert.is(await run(driverAdapter('merge-ignores-contiguity')), true);
+});
+
 directed('[SPLIT-1] mutant split-dirty-first-page-only deviates from the reference: a write at page 5 of a dirty block is gone after the split', async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { smmu, driver, report } = await driverSystem(adapter);

@@ -57,6 +57,15 @@ export class MapOnePageShortPgtable extends ArmLpaeIoPgtable {
   }
 }
 
+/** The merge checks that every child is a valid leaf, but not where it points. */
+export class MergeIgnoresContiguityPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class wrong-address): children with the right attributes but output addresses
+  // that are not the block's are merged: pages of the block now translate to other frames.
+  protected override childMerges(child: bigint, child0: bigint): boolean {
+    return (child & PTE_AP_RDONLY) === (child0 & PTE_AP_RDONLY);
+  }
+}
+
 /** The split carries a dirty block's state into its first child only. */
 export class SplitDirtyFirstPageOnlyPgtable extends ArmLpaeIoPgtable {
   // FAULT (class state-not-carried): the block's dirty state is carried at the granularity of one page:
@@ -141,6 +150,8 @@ export const pgtableMutants: readonly Mutant[] = [
     'Unmap takes a live leaf out with a plain store of 0 and reports the value its walk read before: a DMA write the hardware recorded between that read and the store is neither reported nor kept. Class racy-update: a read, then a plain store, of a descriptor the hardware updates.'),
   driverMutant('map-one-page-short', 'boundary-arithmetic', MapOnePageShortPgtable,
     'map returns 0 but leaves the last 4 KiB page of a range that does not end on a 2 MiB boundary unmapped (asked for 513 pages, it maps 512). Class boundary-arithmetic: an off-by-one in the length left after the blocks.'),
+  driverMutant('merge-ignores-contiguity', 'wrong-address', MergeIgnoresContiguityPgtable,
+    'merge_page checks that the 512 children are valid leaves with the first one\'s permission, but not that their output addresses are contiguous: pages remapped elsewhere are folded into a block that translates them to the wrong frames. Class wrong-address: a block whose output addresses are not the pages\'.'),
   driverMutant('split-dirty-first-page-only', 'state-not-carried', SplitDirtyFirstPageOnlyPgtable,
     'Splitting a writable-dirty block makes only the first child writable-dirty; children 1..511 start writable-clean. Class state-not-carried: the block\'s dirty state reaches one page of the 512, losing every dirty page past the first page boundary.'),
   driverMutant('merge-ignores-dirty', 'state-not-carried', MergeIgnoresDirtyPgtable,

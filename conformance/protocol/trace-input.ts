@@ -5,7 +5,7 @@
 //   {"command": "MapCommand", ...fields}    one command of an smmu profile's sequence
 // Everything else is itself. The smmu profiles' input is {config, commands}; the others'
 // is their scenario (see conformance/engine/*-profile.ts).
-import { AttachCommand, DmaCommand, InvalidateCommand, MapCommand, MergeCommand, ReadAndClearCommand, SplitCommand, TrackingCommand, UnmapCommand } from '../engine/commands.ts';
+import { AttachCommand, DmaCommand, InvalidateCommand, MapCommand, MergeCommand, ReadAndClearCommand, RefillCommand, SplitCommand, TrackingCommand, UnmapCommand } from '../engine/commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from '../engine/kit-commands.ts';
 import { bytesFromWire, bytesToWire } from './codec.ts';
 import { object, type Shape } from './input-shape.ts';
@@ -15,6 +15,7 @@ type CommandClass = new (...args: never[]) => object;
 const COMMANDS: Record<string, CommandClass> = {
   MapCommand,
   UnmapCommand,
+  RefillCommand,
   DmaCommand,
   SplitCommand,
   MergeCommand,
@@ -34,6 +35,7 @@ const INJECT: Shape = { at: 'int', offset: 'int', aimed: 'bool' };
 const FIELDS: Record<string, { shape: Shape; optional?: readonly string[] }> = {
   MapCommand: { shape: { page: 'int', pages: 'int', write: 'bool', aligned: 'bool' } },
   UnmapCommand: { shape: { page: 'int', pages: 'int', inject: { shape: INJECT } }, optional: ['inject'] },
+  RefillCommand: { shape: { region: 'int', samePa: 'bool', sameWrite: 'bool' } },
   DmaCommand: { shape: { write: 'bool', pick: 'int', offset: 'int', stream: 'int', interleave: { shape: { at: 'int', change: ['unmapLeaf', 'splitBlock', 'readAndClear'] } }, fixedIova: 'int' }, optional: ['interleave', 'fixedIova'] },
   SplitCommand: { shape: { pick: 'int', inject: { shape: INJECT } }, optional: ['inject'] },
   MergeCommand: { shape: { region: 'int', inject: { shape: INJECT } }, optional: ['inject'] },

@@ -344,15 +344,23 @@ export class ArmLpaeIoPgtable {
     const childSize = levelSize(childLevel);
     const oa = pteAddress(child0);
     if (!isValid(child0) || isTable(child0, childLevel) || !isAligned(oa, levelSize(level))) return undefined;
-    const attrs = child0 & PTE_MERGE_ATTR_MASK;
     for (let i = 1; i < PTES_PER_TABLE; i++) {
       const c = this.memory.load(table + i * 8);
-      if (!isValid(c) || isTable(c, childLevel) || (c & PTE_MERGE_ATTR_MASK) !== attrs || pteAddress(c) !== oa + i * childSize) return undefined;
+      if (!isValid(c) || isTable(c, childLevel) || !this.childMerges(c, child0, i * childSize)) return undefined;
     }
+    const attrs = child0 & PTE_MERGE_ATTR_MASK;
     let block = attrs | (child0 & PTE_AF) | PTE_TYPE_BLOCK | BigInt(oa);
     // A DBM leaf starts clean; a read-only one keeps AP[2]; a plain writable one has none.
     if ((child0 & PTE_DBM) !== 0n || (child0 & PTE_AP_RDONLY) !== 0n) block |= PTE_AP_RDONLY;
     return block;
+  }
+
+  /**
+   * Merge: whether a valid child leaf `offset` bytes into the block fits it: the same
+   * attributes as the first child, and the output address the block maps there.
+   */
+  protected childMerges(child: bigint, child0: bigint, offset: number): boolean {
+    return (child & PTE_MERGE_ATTR_MASK) === (child0 & PTE_MERGE_ATTR_MASK) && pteAddress(child) === pteAddress(child0) + offset;
   }
 
   /** Merge: whether any child is writable-dirty, so the block must be (MERGE-1). */
