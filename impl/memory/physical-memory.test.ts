@@ -341,4 +341,21 @@ test('frameCount counts live frames; backing grows in chunks from 8 frames up to
   assert.is(mem.load(next), 0n);
 });
 
+test('the write log names every word written (a compare-exchange only when it wrote), and nothing read', () => {
+  const mem = new PhysicalMemory();
+  const f = mem.allocFrame();
+  mem.writeLog = new Set();
+  mem.load(f);
+  mem.store(f, 1n);
+  mem.exchange(f + 8, 2n);
+  mem.compareExchange(f + 16, 5n, 6n); // fails: 0 is there
+  mem.compareExchange(f + 24, 0n, 7n);
+  mem.fetchOr(f + 32, 1n);
+  mem.fetchAnd(f + 40, 0n);
+  assert.equal([...mem.writeLog].sort((a, b) => a - b), [f, f + 8, f + 24, f + 32, f + 40]);
+  mem.writeLog = undefined;
+  mem.store(f, 3n);
+  assert.is(mem.load(f), 3n);
+});
+
 test.run();
