@@ -11,26 +11,33 @@ import type { ProfileModule } from './profile.ts';
 
 const machines = [leafDescriptorMachine, iotlbEntryMachine, domainTrackingMachine];
 
-export const smmuHwProfile: ProfileModule<'smmu-hw'> = {
-  name: 'smmu-hw',
-  underTest: 'the SMMU (walk, HTTU, IOTLB, commands)',
-  kitSupplies: 'memory, the reference driver (which also leaves the hardware in hazard states on purpose), DMA traffic, software changes between the hardware\'s memory accesses',
-  machines,
-  run: runSmmuProfile,
-  replay: (adapter, input, timeoutMs, trace) => replaySmmuSequence(adapter, input as SmmuSequenceInput, timeoutMs, trace),
-  inputProblem: smmuInputProblem,
-  overChannel: smmuHw,
-  reference: () => referenceSmmuHwAdapter(),
-};
+/** Both smmu profiles run one engine; they differ in the side under test, so in their protocol mapping and reference. */
+function smmuProfile<P extends 'smmu-hw' | 'smmu-driver'>(name: P, underTest: string, kitSupplies: string, overChannel: ProfileModule<P>['overChannel'], reference: ProfileModule<P>['reference']): ProfileModule<P> {
+  return {
+    name,
+    underTest,
+    kitSupplies,
+    machines,
+    run: runSmmuProfile,
+    replay: (adapter, input, timeoutMs, trace) => replaySmmuSequence(adapter, input as SmmuSequenceInput, timeoutMs, trace),
+    inputProblem: smmuInputProblem,
+    overChannel,
+    reference,
+  };
+}
 
-export const smmuDriverProfile: ProfileModule<'smmu-driver'> = {
-  name: 'smmu-driver',
-  underTest: 'the page-table driver and domain ops',
-  kitSupplies: 'memory, the reference SMMU (its IOTLB inspected), DMA writes between the driver\'s memory accesses',
-  machines,
-  run: runSmmuProfile,
-  replay: (adapter, input, timeoutMs, trace) => replaySmmuSequence(adapter, input as SmmuSequenceInput, timeoutMs, trace),
-  inputProblem: smmuInputProblem,
-  overChannel: smmuDriver,
-  reference: () => referenceSmmuDriverAdapter(),
-};
+export const smmuHwProfile = smmuProfile(
+  'smmu-hw',
+  'the SMMU (walk, HTTU, IOTLB, commands)',
+  "memory, the reference driver (which also leaves the hardware in hazard states on purpose), DMA traffic, software changes between the hardware's memory accesses",
+  smmuHw,
+  () => referenceSmmuHwAdapter(),
+);
+
+export const smmuDriverProfile = smmuProfile(
+  'smmu-driver',
+  'the page-table driver and domain ops',
+  "memory, the reference SMMU (its IOTLB inspected), DMA writes between the driver's memory accesses",
+  smmuDriver,
+  () => referenceSmmuDriverAdapter(),
+);
