@@ -24,6 +24,11 @@ function crash(e) {
   );
   process.exit(2);
 }
+// The reader of our output went away (`dirtyspec list | head`): stop quietly, as other tools do.
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  crash(e);
+});
 process.on('uncaughtException', crash);
 process.on('unhandledRejection', crash);
 
