@@ -166,16 +166,27 @@ export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof 
     name,
     async create(memory: KitRingMemory, config: KvmDirtyRingConfig): Promise<KvmDirtyRingInstance> {
       const vm = new VmImpl(memory, { arch: config.arch });
+      /** Pages of each memslot created, by slot code (as_id << 16 | id). */
+      const npages = new Map<number, number>();
       return {
         checkExtension: async (cap) => vm.checkExtension(cap),
         enableCap: async (cap, arg0, flags) => vm.enableCap(cap, arg0, flags),
         createVcpu: async (ringBase) => vm.createVcpu(ringBase),
-        setMemslot: async (asId, id, npages, logDirty) => vm.setMemslot(asId, id, npages, logDirty),
+        setMemslot: async (asId, id, n, logDirty) => {
+          const errno = vm.setMemslot(asId, id, n, logDirty);
+          if (errno === 0) npages.set(((asId << 16) | id) >>> 0, n);
+          return errno;
+        },
         run: async (vcpu, writes) => vm.run(vcpu, writes),
         writeWithoutVcpu: async (w) => vm.writeWithoutVcpu(w),
         resetDirtyRings: async () => vm.resetDirtyRings(),
         getDirtyLog: async (slot) => vm.getDirtyLog(slot),
-        writeProtected: async (slot, offset) => vm.writeProtected(slot, offset),
+        writeProtectedPages: async (slot) => {
+          const n = npages.get(slot >>> 0) ?? 0;
+          const out = new Uint8Array(Math.ceil(n / 64) * 8);
+          for (let p = 0; p < n; p++) if (vm.writeProtected(slot, p)) out[p >> 3]! |= 1 << (p & 7);
+          return out;
+        },
       };
     },
   };

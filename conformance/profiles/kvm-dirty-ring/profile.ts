@@ -253,8 +253,11 @@ class RingRun {
   /** Every page's protection as the implementation reports it must be the ghost's. */
   async checkProtection(what: string, hostile: boolean): Promise<void> {
     for (const [i, m] of RING_MEMSLOTS.entries()) {
+      const bits = await this.call('writeProtectedPages', () => this.inst.writeProtectedPages(slotCode(i)));
+      if (!(bits instanceof Uint8Array) || bits.length !== Math.ceil(m.npages / 64) * 8)
+        throw new Undecided(`${this.adapter.name} writeProtectedPages(${hex(slotCode(i))}) answered ${bits instanceof Uint8Array ? `${bits.length} bytes` : typeof bits}: ${Math.ceil(m.npages / 64) * 8} expected`);
       for (let p = 0; p < m.npages; p++) {
-        const got = await this.call('writeProtected', () => this.inst.writeProtected(slotCode(i), p));
+        const got = ((bits[p >> 3]! >> (p & 7)) & 1) === 1;
         const want = this.protectedPages[i]![p] === 1;
         if (got === want) continue;
         if (want) throw new Violation('loss', ['KVM-RING-16'], `after ${what}, page ${hex(slotCode(i))}:${p} is write-protected (its next write is recorded)`, 'writable: the next write to it is lost');

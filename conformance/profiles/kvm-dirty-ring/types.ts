@@ -49,8 +49,11 @@ export interface KvmDirtyRingInstance {
   resetDirtyRings(): Promise<number>;
   /** KVM_GET_DIRTY_LOG of a memslot: the bitmap (bit i = page i, u64 little-endian words). */
   getDirtyLog(slot: number): Promise<{ errno: number; bitmap?: Uint8Array }>;
-  /** Introspection: whether the next vCPU write to the page would be recorded (it is write-protected). */
-  writeProtected(slot: number, offset: number): Promise<boolean>;
+  /**
+   * Introspection: the memslot's pages whose next vCPU write would be recorded (they are
+   * write-protected): bit i (bit i % 8 of byte i / 8) is page i, ALIGN(npages, 64) / 8 bytes.
+   */
+  writeProtectedPages(slot: number): Promise<Uint8Array>;
 }
 
 export interface KvmDirtyRingAdapter {

@@ -77,7 +77,7 @@ export function kvmDirtyRingOverChannel(peer: Channel, name: string): KvmDirtyRi
           const r = await call('getDirtyLog', { slot });
           return { errno: n(r.errno), ...(r.bitmap === undefined ? {} : { bitmap: bytesFromWire(r.bitmap as string) }) };
         },
-        writeProtected: async (slot, offset) => (await call('writeProtected', { slot, offset })).value as boolean,
+        writeProtectedPages: async (slot) => bytesFromWire((await call('writeProtectedPages', { slot })).bitmap as string),
       };
       return inst;
     },
@@ -120,8 +120,8 @@ export function serveKvmDirtyRing(adapter: KvmDirtyRingAdapter, call: (op: strin
         const r = await need(m.op).getDirtyLog(n(m.slot));
         return { errno: r.errno, ...(r.bitmap === undefined ? {} : { bitmap: bytesToWire(r.bitmap) }) };
       }
-      case `${P}.writeProtected`:
-        return { value: await need(m.op).writeProtected(n(m.slot), n(m.offset)) };
+      case `${P}.writeProtectedPages`:
+        return { bitmap: bytesToWire(await need(m.op).writeProtectedPages(n(m.slot))) };
       default:
         throw new Error(`unknown op ${m.op}`);
     }
