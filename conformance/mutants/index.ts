@@ -2,6 +2,7 @@
 import { dirtyRingCollectorMutants } from './dirty-ring-collector-mutants.ts';
 import { domainMutants } from './domain-mutants.ts';
 import { iovaBitmapMutants } from './iova-bitmap-mutants.ts';
+import { kvmDirtyLogMutants } from './kvm-dirty-log-mutants.ts';
 import { kvmDirtyRingMutants } from './kvm-dirty-ring-mutants.ts';
 import { pgtableMutants } from './pgtable-mutants.ts';
 import { smmuMutants } from './smmu-mutants.ts';
@@ -10,7 +11,7 @@ import type { Mutant } from './types.ts';
 
 export { BUG_CLASSES, type BugClass, type Mutant } from './types.ts';
 
-export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants, ...vfioMutants, ...kvmDirtyRingMutants, ...dirtyRingCollectorMutants];
+export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants, ...vfioMutants, ...kvmDirtyLogMutants, ...kvmDirtyRingMutants, ...dirtyRingCollectorMutants];
 
 export function findMutant(name: string): Mutant | undefined {
   return mutants.find((m) => m.name === name);

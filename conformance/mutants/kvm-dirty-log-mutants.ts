@@ -8,7 +8,7 @@
 import { KvmVm, type Memslot } from '../../impl/kvm/dirty-log/kvm-vm.ts';
 import { referenceKvmDirtyLogAdapter } from '../adapters/reference.ts';
 import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
-import type { BugClass } from './types.ts';
+import type { BugClass, Mutant } from './types.ts';
 
 /** The TLB flush is deferred to the next dirty-log ioctl instead of done before returning. */
 export class FlushAfterReturnVm extends KvmVm {
@@ -148,11 +148,9 @@ export class MoveDropsBitmapVm extends KvmVm {
   }
 }
 
-export interface KvmDirtyLogMutant {
-  readonly name: string;
-  readonly bugClass: BugClass;
+/** A zoo Mutant whose adapter is a kvm-dirty-log adapter (the profile's tests run it as one). */
+export interface KvmDirtyLogMutant extends Mutant {
   readonly profile: 'kvm-dirty-log';
-  readonly description: string;
   readonly adapter: KvmDirtyLogAdapter;
 }
 

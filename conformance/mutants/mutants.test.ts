@@ -22,6 +22,9 @@ import { type CollectorScenario, replayDirtyRingCollectorScenario } from '../pro
 import { profileOf } from '../profiles/index.ts';
 import { type RingScenario, replayKvmDirtyRingScenario } from '../profiles/kvm-dirty-ring/profile.ts';
 import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
+import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
+import { replayKvmDirtyLogScenario } from '../profiles/kvm-dirty-log/profile.ts';
+import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES } from '../../spec/kvm/dirty-log/args.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const PA = 0x8000_0000;
@@ -99,7 +102,10 @@ async function hwSystem(adapter: SmmuHwAdapter) {
   assert.is(domain.attach(0), 0);
   const report = (iova: number, size: number) => {
     const got: number[] = [];
-    assert.is(domain.readAndClearDirty(iova, size, 0, (i, s) => got.push(...range(i, s / 0x1000))), 0);
+    assert.is(
+      domain.readAndClearDirty(iova, size, 0, (i, s) => got.push(...range(i, s / 0x1000))),
+      0,
+    );
     return got;
   };
   return { memory, hw, domain, report };
@@ -154,7 +160,7 @@ directed('[IOTLB-7] mutant tlbi-before-clear deviates from the reference: a DMA 
   assert.equal(await run(driverAdapter('tlbi-before-clear')), []);
 });
 
-directed('[SPLIT-2] mutant split-read-then-store deviates from the reference: a DMA write dirtying the block between the split\'s read and its store is lost', async () => {
+directed("[SPLIT-2] mutant split-read-then-store deviates from the reference: a DMA write dirtying the block between the split's read and its store is lost", async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { memory, smmu, driver, entryAddress, report } = await driverSystem(adapter);
     assert.is(await driver.map(0, PA, MiB2, RW), 0);
@@ -177,7 +183,7 @@ directed('[SPLIT-2] mutant split-read-then-store deviates from the reference: a 
   assert.is(await run(driverAdapter('split-read-then-store')), 0);
 });
 
-directed('[NOLOSS-3] mutant unmap-read-then-store deviates from the reference: a DMA write dirtying a leaf between the unmap\'s read and its store is not reported', async () => {
+directed("[NOLOSS-3] mutant unmap-read-then-store deviates from the reference: a DMA write dirtying a leaf between the unmap's read and its store is not reported", async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { memory, smmu, driver, entryAddress } = await driverSystem(adapter);
     assert.is(await driver.map(0, PA, MiB2, RW), 0);
@@ -314,7 +320,7 @@ directed('[NOLOSS-1] [BITMAP-2] mutant record-without-table-base deviates from t
 
 // ---- domain mutants (profile smmu-driver) -------------------------------------------
 
-directed('[TRACK-2] mutant tracking-first-stream-only deviates from the reference: stream 1\'s write to a clean leaf faults and is never dirty', async () => {
+directed("[TRACK-2] mutant tracking-first-stream-only deviates from the reference: stream 1's write to a clean leaf faults and is never dirty", async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { smmu, driver, report } = await driverSystem(adapter, [0, 1]);
     assert.is(await driver.map(0, PA, 0x4000, RW), 0);
@@ -352,7 +358,7 @@ directed('[HTTU-3] mutant hw-dirty-on-read deviates from the reference: a DMA re
   assert.equal(await run(hwAdapter('hw-dirty-on-read')), { rdonly: false, dirty: [0x1000] });
 });
 
-directed('[HTTU-5] mutant hw-plain-store deviates from the reference: an unmap between the walk\'s read and its update is overwritten, and the leaf comes back', async () => {
+directed("[HTTU-5] mutant hw-plain-store deviates from the reference: an unmap between the walk's read and its update is overwritten, and the leaf comes back", async () => {
   const run = async (adapter: SmmuHwAdapter) => {
     const { memory, hw, domain } = await hwSystem(adapter);
     assert.is(domain.map(0, PA, 0x4000, RW), 0);
@@ -418,7 +424,6 @@ test('every bug class is defined under its own heading in the docs/ page of bug 
       `class ${c} has a mutant`,
     );
 });
-
 
 // ---- iova-bitmap mutants: the same recordings through the reference and the mutant ----
 
@@ -624,6 +629,69 @@ directed('[VFIO-DIRTY-12] [NOLOSS-1] mutant vfio-get-clears-before-refusal devia
   assert.equal(ref, [0x10_0000]);
   assert.equal(mut, []);
 });
+
+// ---- KVM dirty log mutants: one fixed ops scenario each, replayed through the reference and the mutant ----
+
+const KVM_LOG = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false } as const;
+const LOG = KVM_MEM_LOG_DIRTY_PAGES;
+const kvmCreate = (pages: number) => ({ k: 'region', pick: 0, kind: 'create', pages, flags: LOG }) as const;
+const kvmManual = (args0: bigint) => ({ k: 'cap', cap: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags: 0, args0 }) as const;
+const kvmWrite = (page: number) => ({ k: 'write', pick: 0, page, nowhere: false }) as const;
+const kvmGet = (races: readonly { at: number; page: number; near: boolean }[] = []) => ({ k: 'get', pick: 0, id: 'ok', short: false, races }) as const;
+const kvmClear = (first: string, num: string, bits: 'all' | 'some' = 'all', some: readonly number[] = []) => ({ k: 'clear', pick: 0, id: 'ok', first, num, bits, some, bytes: 'ok', races: [] }) as const;
+
+/** The reference passes the ops scenario (a final GET of every logging slot checks it); mutant `name` fails it with a violation naming `req`. */
+async function kvmLogDeviates(name: string, ops: readonly object[], req: string, config: object = KVM_LOG): Promise<void> {
+  const m = findMutant(name)!;
+  assert.is(m.profile, 'kvm-dirty-log');
+  const sc = { kind: 'ops', config, ops };
+  await replayKvmDirtyLogScenario(profileOf('kvm-dirty-log').reference(), sc, 2000, []);
+  try {
+    await replayKvmDirtyLogScenario(m.adapter as KvmDirtyLogAdapter, sc, 2000, []);
+  } catch (e) {
+    assert.instance(e, Violation, String(e));
+    assert.ok((e as Violation).req.includes(req), `${name}: ${String(e)}`);
+    return;
+  }
+  assert.unreachable(`${name} passed the scenario`);
+}
+
+directed('[KVM-PT-13] [NOLOSS-1] mutant kvm-flush-after-return deviates from the reference: a write through the translation cached before GET, after GET returned, is never reported', () =>
+  kvmLogDeviates('kvm-flush-after-return', [kvmManual(1n), kvmCreate(1), kvmGet([{ at: 0, page: 0, near: false }]), kvmClear('zero', 'toEnd'), kvmWrite(0)], 'NOLOSS-1'),
+);
+directed('[KVM-LOG-5] [NOLOSS-1] mutant kvm-get-plain-take deviates from the reference: a fault setting page 1 between the load and the store of its word is lost', () =>
+  kvmLogDeviates('kvm-get-plain-take', [kvmCreate(64), kvmWrite(0), kvmGet([{ at: 2, page: 1, near: false }]), kvmWrite(0)], 'NOLOSS-1'),
+);
+directed('[KVM-LOG-6] [NOLOSS-1] mutant kvm-manual-get-clears deviates from the reference: under manual protect a page reported but not cleared is missing from the next GET', () =>
+  kvmLogDeviates('kvm-manual-get-clears', [kvmManual(1n), kvmCreate(64), kvmWrite(5), kvmGet()], 'NOLOSS-1'),
+);
+directed('[KVM-LOG-6] [KVM-CAP-3] mutant kvm-initset-eager deviates from the reference: a slot logging under INITIALLY_SET reports no page instead of every page', () =>
+  kvmLogDeviates('kvm-initset-eager', [kvmManual(3n), kvmCreate(1), kvmGet()], 'NOLOSS-1'),
+);
+directed("[KVM-CLEAR-7] [PRECISION-1] mutant kvm-clear-last-word deviates from the reference: CLEAR of a 65-page slot to its end leaves page 64's bit set", () =>
+  kvmLogDeviates('kvm-clear-last-word', [kvmManual(1n), kvmCreate(65), kvmWrite(64), kvmGet(), kvmClear('zero', 'toEnd')], 'PRECISION-1'),
+);
+directed('[KVM-CLEAR-7] mutant kvm-clear-range-aligned deviates from the reference: CLEAR of the one page of a 1-page slot (num_pages 1, to its end) is -EINVAL', () =>
+  kvmLogDeviates('kvm-clear-range-aligned', [kvmManual(1n), kvmCreate(1), kvmClear('zero', 'toEnd')], 'KVM-CLEAR-7'),
+);
+directed('[KVM-CLEAR-7] mutant kvm-clear-reads-slot-bitmap deviates from the reference: CLEAR of 0 pages with a 0-byte buffer is -EFAULT', () =>
+  kvmLogDeviates('kvm-clear-reads-slot-bitmap', [kvmManual(1n), kvmCreate(1), kvmClear('zero', 'zero')], 'KVM-CLEAR-7'),
+);
+directed('[KVM-PT-7] [NOLOSS-1] mutant kvm-no-pml-sync deviates from the reference: with a hardware dirty bit, a write logged by PML is missing from GET', () =>
+  kvmLogDeviates('kvm-no-pml-sync', [kvmCreate(64), kvmWrite(3), kvmGet(), kvmWrite(3)], 'NOLOSS-1', { ...KVM_LOG, hwDirty: true }),
+);
+directed('[KVM-PT-9] [NOLOSS-1] mutant kvm-fault-no-mark deviates from the reference: the write after GET re-protected the page faults and is not reported', () =>
+  kvmLogDeviates('kvm-fault-no-mark', [kvmCreate(64), kvmWrite(3), kvmGet(), kvmWrite(3)], 'NOLOSS-1'),
+);
+directed('[KVM-CLEAR-7] [NOLOSS-1] mutant kvm-clear-whole-word deviates from the reference: CLEAR of page 0 also forgets dirty page 1', () =>
+  kvmLogDeviates('kvm-clear-whole-word', [kvmManual(1n), kvmCreate(64), kvmWrite(0), kvmWrite(1), kvmGet(), kvmClear('zero', 'n64', 'some', [0])], 'NOLOSS-1'),
+);
+directed('[KVM-CLEAR-2] mutant kvm-first-page-unchecked deviates from the reference: CLEAR at first_page 32 returns 0', () =>
+  kvmLogDeviates('kvm-first-page-unchecked', [kvmManual(1n), kvmCreate(128), kvmClear('unaligned', 'n64')], 'KVM-CLEAR-2'),
+);
+directed('[KVM-SLOT-16] [NOLOSS-1] mutant kvm-move-drops-bitmap deviates from the reference: a page written before the slot moved is not reported after', () =>
+  kvmLogDeviates('kvm-move-drops-bitmap', [kvmCreate(64), kvmWrite(7), { k: 'region', pick: 0, kind: 'move', pages: 64, flags: LOG }], 'NOLOSS-1'),
+);
 
 // ---- KVM dirty ring mutants: one fixed scenario each, replayed through the reference and the mutant ----
 

@@ -230,6 +230,33 @@ const configArbitrary: fc.Arbitrary<KvmDirtyLogConfig> = fc.record({
   dirtyRingExclusive: fc.constantFrom(false, false, false, false, false, false, false, false, false, true),
 });
 
+/**
+ * Always the whole list; when a run of it fails, fast-check shrinks it by dropping runs of
+ * items (halves, quarters, ... single items), as it shrinks an array: a tour's
+ * counterexample comes down to the few calls that matter (each aim brings its slot to its
+ * state itself).
+ */
+class WholeThenFewer<T> extends fc.Arbitrary<T[]> {
+  constructor(private readonly items: readonly T[]) {
+    super();
+  }
+  generate(): fc.Value<T[]> {
+    return new fc.Value([...this.items], undefined);
+  }
+  canShrinkWithoutContext(value: unknown): value is T[] {
+    return Array.isArray(value);
+  }
+  shrink(value: T[]): fc.Stream<fc.Value<T[]>> {
+    function* fewer(): Generator<fc.Value<T[]>> {
+      for (let run = Math.max(1, value.length >> 1); ; run >>= 1) {
+        for (let at = 0; at + run <= value.length; at += run) yield new fc.Value([...value.slice(0, at), ...value.slice(at + run)], undefined);
+        if (run === 1) return;
+      }
+    }
+    return value.length === 0 ? fc.Stream.nil() : new fc.Stream(fewer());
+  }
+}
+
 function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
   const ops: fc.Arbitrary<KvmScenario> = fc
     .record({
@@ -270,10 +297,8 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
       other: fc.constantFrom(...PAGES),
       page: fc.nat(1023),
     })
-    .map(({ config, cap, pages, other, page }) => ({
-      kind: 'ops' as const,
-      config,
-      ops: [
+    .chain(({ config, cap, pages, other, page }) =>
+      new WholeThenFewer<Op>([
         ...(cap === undefined ? [] : [{ k: 'cap' as const, cap: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags: 0, args0: cap }]),
         { k: 'region' as const, pick: 1, kind: 'create' as const, pages: other, flags: KVM_MEM_LOG_DIRTY_PAGES },
         ...(['absent', 'noLog', 'logging'] as const).flatMap((from) =>
@@ -282,8 +307,8 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
             { k: 'write' as const, pick: 0, page: page + 7 * n, nowhere: false },
           ]),
         ),
-      ],
-    }));
+      ]).map((ops) => ({ kind: 'ops' as const, config, ops })),
+    );
   return fc.oneof({ weight: 8, arbitrary: ops }, { weight: 2, arbitrary: migration }, { weight: 1, arbitrary: tour });
 }
 
