@@ -4,7 +4,7 @@
 import { IommuDomain, type PgtableFactory, type SmmuPort } from '../../impl/domain.ts';
 import { PhysicalMemory } from '../../impl/memory/physical-memory.ts';
 import { Smmu } from '../../impl/smmu/smmu.ts';
-import { IovaBitmap, iovaBitmapAlloc, iovaBitmapFree, iovaBitmapSet } from '../../impl/iova-bitmap/iova-bitmap.ts';
+import { IovaBitmap, iovaBitmapAlloc, iovaBitmapForEach, iovaBitmapFree, iovaBitmapSet } from '../../impl/iova-bitmap/iova-bitmap.ts';
 import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';
 import { VfioType1Container, createType1Container } from '../../impl/vfio/type1-container.ts';
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
@@ -110,6 +110,12 @@ export function referenceIovaBitmapAdapter(name = 'reference', Impl?: IovaBitmap
       return {
         set: async (iova, length) => iovaBitmapSet(bitmap, iova, length),
         free: async () => iovaBitmapFree(bitmap),
+        forEach: async (window) =>
+          iovaBitmapForEach(bitmap, (b, iova, length) => {
+            const answer = window(iova, length);
+            for (const s of answer.set) iovaBitmapSet(b, s.iova, s.length);
+            return answer.ret;
+          }),
       };
     },
   };

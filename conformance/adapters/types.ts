@@ -126,6 +126,18 @@ export interface KitUserBuffer {
   orByte(page: number, offset: number, mask: number): void;
   /** Sets bytes [start, end) of `page` to `value`. */
   fillBytes(page: number, start: number, end: number, value: number): void;
+  /**
+   * Reads byte `offset` of a pinned `page` (code that reads or clears bits: read, then
+   * fillBytes the byte back). A read of a page that is not pinned, or outside the buffer,
+   * is a stray access the kit reports; it answers 0.
+   */
+  readByte(page: number, offset: number): number;
+}
+
+/** What the kit's iova_bitmap_for_each callback answers for one window: the ranges it records in it (iova_bitmap_set), then its return value (0 goes on, an errno stops the walk). */
+export interface IovaBitmapWindowAnswer {
+  readonly set: readonly { readonly iova: bigint; readonly length: bigint }[];
+  readonly ret: number;
 }
 
 export interface IovaBitmapArgs {
@@ -145,6 +157,13 @@ export interface IovaBitmapInstance {
   set(iova: bigint, length: bigint): Promise<number>;
   /** iova_bitmap_free: unpins everything. */
   free(): Promise<void>;
+  /**
+   * iova_bitmap_for_each (optional; without it IOVA-BITMAP-10 is not reached): calls
+   * `window` for each IOVA range of the walk, in order; records the answer's `set` ranges
+   * with iova_bitmap_set inside the callback, and stops if its `ret` is not 0. Returns that
+   * `ret`, else the first recording error of the walk, else 0.
+   */
+  forEach?(window: (iova: bigint, length: bigint) => IovaBitmapWindowAnswer): Promise<number>;
 }
 
 export interface IovaBitmapAdapter {

@@ -25,7 +25,7 @@ export class KitBuffer implements KitUserBuffer {
   private readonly pins: Uint32Array;
   pinned = 0;
   maxPinned = 0;
-  /** Writes to pages that were not pinned at the time (memory the window did not own). */
+  /** Stray accesses: writes (and reads) outside the buffer or to pages that were not pinned at the time (memory the window did not own). */
   readonly strayWrites: string[] = [];
 
   /** `unpinnable`: user pages not mapped in the user's address space, whose pin fails (IOVA-BITMAP-6's -EFAULT). */
@@ -51,14 +51,18 @@ export class KitBuffer implements KitUserBuffer {
     if (--this.pins[page]! === 0) this.pinned--;
   }
 
-  private check(page: number, start: number, end: number): boolean {
+  private check(page: number, start: number, end: number, access = 'write'): boolean {
     const where = `user page ${page} bytes [${start}, ${end})`;
-    if (!(Number.isInteger(page) && page >= 0 && page < this.pins.length && start >= 0 && start < end && end <= PAGE)) {
-      this.strayWrites.push(`write outside the user buffer: ${where}`);
+    if (!(Number.isInteger(page) && page >= 0 && page < this.pins.length && Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start < end && end <= PAGE)) {
+      this.strayWrites.push(`stray ${access} outside the user buffer: ${where}`);
       return false;
     }
-    if (this.pins[page] === 0) this.strayWrites.push(`write while not pinned: ${where}`);
+    if (this.pins[page] === 0) this.strayWrites.push(`stray ${access} to a page that is not pinned: ${where}`);
     return true;
+  }
+
+  readByte(page: number, offset: number): number {
+    return this.check(page, offset, offset + 1, 'read') ? this.bytes[page * PAGE + offset]! : 0;
   }
 
   orByte(page: number, offset: number, mask: number): void {
@@ -77,6 +81,12 @@ export interface IovaBitmapScenario {
   readonly sets: readonly { iova: bigint; length: bigint }[];
   /** User pages of the buffer that cannot be pinned (not mapped): pinning them fails. */
   readonly unpinnable?: readonly number[];
+  /**
+   * An iova_bitmap_for_each walk after the recordings: the callback records in each window
+   * (`record`: 0 nothing, 1 the whole window, 2 its first byte, 3 its last byte) and
+   * returns -EIO (-5) at window `stopAt` (never, if the walk has fewer windows).
+   */
+  readonly walk?: { readonly stopAt: number; readonly record: number };
 }
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
@@ -131,8 +141,9 @@ export function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
       spare: fc.constantFrom(0, 0, 0, 8, 1),
       sets: fc.array(fc.record({ from: bitPick, to: bitPick, startAt: edgeKind, endAt: edgeKind, sub: fc.bigInt({ min: 0n, max: U64_MAX }) }), { minLength: 1, maxLength: 6 }),
       unpinnable: fc.option(fc.uniqueArray(fc.nat(3), { minLength: 1, maxLength: 2 }), { freq: 8, nil: undefined }),
+      walk: fc.option(fc.record({ stopAt: fc.oneof(fc.nat(3), fc.constant(1 << 20)), record: fc.nat(3) }), { freq: 3, nil: undefined }),
     })
-    .map(({ pgshift, pages, offset, maxPinnedPages, base, fault, faultPick, spare, sets, unpinnable }) => {
+    .map(({ pgshift, pages, offset, maxPinnedPages, base, fault, faultPick, spare, sets, unpinnable, walk }) => {
       const pageSize = 1n << BigInt(pgshift);
       // Pages in the u64 space; a length is at most room - 1 pages (a u64).
       const room = (1n << 64n) >> BigInt(pgshift);
@@ -204,6 +215,7 @@ export function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
           return { iova: start, length: end > start ? end - start : 1n };
         }),
         ...(unpinnable === undefined ? {} : { unpinnable: unpinnable.map((k) => firstUserPage + k).filter((p) => p * PAGE < bufferSize) }),
+        ...(walk === undefined || unpinnable !== undefined ? {} : { walk }),
       };
     });
 }
@@ -230,7 +242,7 @@ function setRange(bytes: Uint8Array, first: number, last: number): void {
 
 /** What the spec says the buffer holds: the bitmap's bits set so far (those in `either` may be set or not), guard bytes elsewhere. */
 function checkBuffer(buf: KitBuffer, args: IovaBitmapArgs, exp: Expected, what: string): void {
-  if (buf.strayWrites.length > 0) throw new Violation('spec', ['IOVA-BITMAP-6', 'IOVA-BITMAP-7', 'IOVA-BITMAP-9'], `${what}: writes only to pinned pages of the bitmap`, buf.strayWrites[0]!);
+  if (buf.strayWrites.length > 0) throw new Violation('spec', ['IOVA-BITMAP-6', 'IOVA-BITMAP-7', 'IOVA-BITMAP-9'], `${what}: no STRAY WRITE: every access lands on a pinned page of the user buffer`, buf.strayWrites[0]!);
   if (buf.maxPinned > args.maxPinnedPages) throw new Violation('spec', ['IOVA-BITMAP-6'], `${what}: at most ${args.maxPinnedPages} user pages pinned at once`, `${buf.maxPinned} pinned`);
   const npagesBytes = exp.want.length;
   for (let i = 0; i < buf.bytes.length; i++) {
@@ -242,7 +254,7 @@ function checkBuffer(buf: KitBuffer, args: IovaBitmapArgs, exp: Expected, what: 
       const missing = inBitmap && (want & ~buf.bytes[i]!) !== 0;
       const kind = !inBitmap ? 'spec' : missing ? 'loss' : 'precision';
       const req = !inBitmap ? ['IOVA-BITMAP-9'] : ['IOVA-BITMAP-2', 'IOVA-BITMAP-7', 'IOVA-BITMAP-8'];
-      throw new Violation(kind, req, `${what}: user byte ${i}${inBitmap ? ` (bitmap byte ${i - args.offset})` : ' (outside the bitmap)'} = ${hex(want)}${either === 0 ? '' : ` (bits ${hex(either)} either way)`}`, hex(buf.bytes[i]!));
+      throw new Violation(kind, req, `${what}: user byte ${i}${inBitmap ? ` (bitmap byte ${i - args.offset})` : ' (outside the bitmap: a STRAY WRITE changed it)'} = ${hex(want)}${either === 0 ? '' : ` (bits ${hex(either)} either way)`}`, hex(buf.bytes[i]!));
     }
   }
 }
@@ -339,6 +351,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
     if (out.bits !== undefined) setRange(got === -EFAULT_ERRNO ? exp.either : exp.want, out.bits.first, out.bits.last);
     checkBuffer(buf, args, exp, what);
   }
+  if (sc.walk !== undefined && typeof created.forEach === 'function') steps += await walk(created, sc.walk, args, exp, buf, name, timeoutMs, trace);
   await timed(`${name} free`, timeoutMs, () => created.free());
   trace.push({ op: 'iova_bitmap_free', answer: `${buf.pinned} pages left pinned`, expected: '0 pages left pinned', req: ['IOVA-BITMAP-6'] });
   if (buf.pinned !== 0) throw new Violation('spec', ['IOVA-BITMAP-6'], 'no user page pinned after iova_bitmap_free', `${buf.pinned} pinned`);
@@ -346,7 +359,56 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
   return steps + 1;
 }
 
-const IOVA_BITMAP_REQUIREMENTS = ['BITMAP-1', ...Array.from({ length: 9 }, (_, i) => `IOVA-BITMAP-${i + 1}`)];
+/**
+ * IOVA-BITMAP-10: an iova_bitmap_for_each walk. Its windows must be non-empty, in order,
+ * contiguous from iova, and together exactly [iova, iova + length) unless the callback
+ * stopped the walk (then the walk returns the callback's errno at once). Any partition
+ * conforms: Linux v6.1 drivers/vfio/iova_bitmap.c iova_bitmap_for_each calls the callback
+ * once per pinned window; since 53e6b65693b6 "iommufd/iova_bitmap: Remove iterator logic"
+ * (Linux v6.11, drivers/iommu/iommufd/iova_bitmap.c) once with the whole range, the
+ * recordings inside moving the window. Recordings inside the windows are checked as
+ * iova_bitmap_set's, and nothing stays pinned once the walk returns.
+ */
+async function walk(bitmap: IovaBitmapInstance, plan: NonNullable<IovaBitmapScenario['walk']>, args: IovaBitmapArgs, exp: Expected, buf: KitBuffer, name: string, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+  const EIO = -5;
+  const windows: { iova: bigint; length: bigint }[] = [];
+  const recorded: { iova: bigint; length: bigint }[] = [];
+  let problem: string | undefined;
+  const end = args.iova + args.length;
+  const got = checkErrno(
+    `${name} forEach`,
+    await timed(`${name} forEach`, timeoutMs, () =>
+      bitmap.forEach!((iova, length) => {
+        const at = windows.length === 0 ? args.iova : windows[windows.length - 1]!.iova + windows[windows.length - 1]!.length;
+        windows.push({ iova, length });
+        if (problem === undefined && (typeof iova !== 'bigint' || typeof length !== 'bigint' || iova !== at || length <= 0n || iova + length > end)) problem = `window ${windows.length} is [${hex(iova)}, +${hex(length)}): expected a non-empty range from ${hex(at)} inside [${hex(args.iova)}, ${hex(end)})`;
+        if (problem !== undefined || windows.length > plan.stopAt + 1) return { set: [], ret: EIO };
+        const set = plan.record === 1 ? [{ iova, length }] : plan.record === 2 ? [{ iova, length: 1n }] : plan.record === 3 ? [{ iova: iova + length - 1n, length: 1n }] : [];
+        recorded.push(...set);
+        return { set, ret: windows.length === plan.stopAt + 1 ? EIO : 0 };
+      }),
+    ),
+  );
+  const stopped = windows.length === plan.stopAt + 1;
+  const last = windows[windows.length - 1];
+  const covered = last !== undefined && last.iova + last.length === end;
+  const want = stopped ? EIO : 0;
+  const op = `iova_bitmap_for_each(callback recording ${['nothing', 'each window', "each window's first byte", "each window's last byte"][plan.record]}, -EIO at window ${plan.stopAt + 1})`;
+  trace.push({ op, answer: `${got} after ${windows.length} windows`, expected: `${want}${stopped ? '' : ', windows covering the range'}`, req: ['IOVA-BITMAP-10', ...(args.maxPinnedPages < Math.ceil(((args.offset % PAGE) + Math.ceil(bitsCount(args) / 8)) / PAGE) ? ['IOVA-BITMAP-6'] : [])] });
+  if (problem !== undefined) throw new Violation('spec', ['IOVA-BITMAP-10'], `${op}: windows in order, contiguous, inside the range`, problem);
+  if (!stopped && !covered) throw new Violation('loss', ['IOVA-BITMAP-10'], `${op}: the windows together are [${hex(args.iova)}, ${hex(end)})`, `they end at ${last === undefined ? 'no window' : hex(last.iova + last.length)}`);
+  if (got !== want) throw new Violation('spec', ['IOVA-BITMAP-10'], `${op} returns ${want}`, `${got}`);
+  if (buf.pinned !== 0) throw new Violation('spec', ['IOVA-BITMAP-10', 'IOVA-BITMAP-6'], `${op}: nothing stays pinned after the walk`, `${buf.pinned} pages pinned`);
+  const pgshift = log2(args.pageSize);
+  for (const r of recorded) {
+    const out = iovaBitmapSetBits(args.iova, args.length, pgshift, r.iova, r.length);
+    if (out.bits !== undefined) setRange(exp.want, out.bits.first, out.bits.last);
+  }
+  checkBuffer(buf, args, exp, op);
+  return 1;
+}
+
+const IOVA_BITMAP_REQUIREMENTS = ['BITMAP-1', ...Array.from({ length: 10 }, (_, i) => `IOVA-BITMAP-${i + 1}`)];
 
 export function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOptions): Promise<ProfileResult> {
   return runScenarioProfile(

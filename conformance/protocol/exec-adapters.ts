@@ -6,6 +6,7 @@ import type {
   Adapter,
   DirtyBitmap,
   IovaBitmapAdapter,
+  IovaBitmapWindowAnswer,
   KitMemory,
   KitSmmuPort,
   KitUserBuffer,
@@ -67,7 +68,7 @@ function smmuOp(memory: KitMemory, port: KitSmmuPort): CallbackHandler {
   };
 }
 
-function bufferOp(buffer: KitUserBuffer): CallbackHandler {
+function bufferOp(buffer: KitUserBuffer, window?: (iova: bigint, length: bigint) => IovaBitmapWindowAnswer): CallbackHandler {
   return (c) => {
     switch (c.op) {
       case 'buffer.pin':
@@ -81,6 +82,13 @@ function bufferOp(buffer: KitUserBuffer): CallbackHandler {
       case 'buffer.fillBytes':
         buffer.fillBytes(n(c.page), n(c.start), n(c.end), n(c.value));
         return null;
+      case 'buffer.readByte':
+        return buffer.readByte(n(c.page), n(c.offset));
+      case 'bitmap.window': {
+        if (window === undefined) throw new Error('bitmap.window outside iova-bitmap.forEach');
+        const a = window(u64FromWire(c.iova as string), u64FromWire(c.length as string));
+        return { set: a.set.map((s) => ({ iova: u64ToWire(s.iova), length: u64ToWire(s.length) })), ret: a.ret };
+      }
       default:
         throw new Error(`${c.op} is not a callback of profile iova-bitmap`);
     }
@@ -165,6 +173,8 @@ export function iovaBitmap(peer: Channel, name: string): IovaBitmapAdapter {
       return {
         set: async (iova, length) => n((await call('set', { iova: u64ToWire(iova), length: u64ToWire(length) })).errno),
         free: async () => void (await call('free', {})),
+        // iova_bitmap_for_each only where the implementation says it has one (create's `forEach`).
+        ...(r.forEach === true ? { forEach: async (window: (iova: bigint, length: bigint) => IovaBitmapWindowAnswer) => n((await peer.request('iova-bitmap.forEach', {}, bufferOp(buffer, window))).errno) } : {}),
       };
     },
   };

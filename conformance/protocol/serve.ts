@@ -110,6 +110,7 @@ function remoteBuffer(cb: CallbackPort, size: number): KitUserBuffer {
     unpin: (page) => void cb.call('buffer.unpin', { page }),
     orByte: (page, offset, mask) => void cb.call('buffer.orByte', { page, offset, mask }),
     fillBytes: (page, start, end, value) => void cb.call('buffer.fillBytes', { page, start, end, value }),
+    readByte: (page, offset) => cb.call('buffer.readByte', { page, offset }) as number,
   };
 }
 
@@ -180,7 +181,7 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
           const r = await a.create(remoteBuffer(cb, n(m.bufferSize)), { iova: u(m.iova), length: u(m.length), pageSize: u(m.pageSize), offset: n(m.offset), bitmapSize: n(m.bitmapSize), maxPinnedPages: n(m.maxPinnedPages) });
           if (typeof r === 'number') return { errno: r };
           bitmap = r;
-          return { errno: 0 };
+          return { errno: 0, ...(r.forEach === undefined ? {} : { forEach: true }) };
         }
         case 'vfio-type1':
           vfio = await a.create({ hwDirty: m.hwDirty as boolean, ...(m.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: n(m.dmaEntryLimit) }) });
@@ -220,6 +221,16 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
         return { errno: await need(driver, m.op).attach(n(m.streamId)) };
       case 'iova-bitmap.set':
         return { errno: await need(bitmap, m.op).set(u(m.iova), u(m.length)) };
+      case 'iova-bitmap.forEach': {
+        const b = need(bitmap, m.op);
+        if (b.forEach === undefined) throw new Error('iova-bitmap.forEach: this implementation has no iova_bitmap_for_each');
+        return {
+          errno: await b.forEach((iova, length) => {
+            const a = cb.call('bitmap.window', { iova: u64ToWire(iova), length: u64ToWire(length) }) as { set: { iova: string; length: string }[]; ret: number };
+            return { set: a.set.map((s) => ({ iova: u(s.iova), length: u(s.length) })), ret: a.ret };
+          }),
+        };
+      }
       case 'iova-bitmap.free':
         await need(bitmap, m.op).free();
         bitmap = undefined;

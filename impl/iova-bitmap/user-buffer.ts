@@ -82,6 +82,13 @@ export class UserBuffer {
     this.bytes.fill(value, at + start, at + end);
   }
 
+  /** Reads byte `offset` of a pinned page. */
+  readByte(page: number, offset: number): number {
+    if (!this.isPinned(page)) throw new UserBufferError(page, 'read while not pinned');
+    if (!(offset >= 0 && offset < USER_PAGE_SIZE)) throw new UserBufferError(page, `read of byte ${offset} is not inside the page`);
+    return this.bytes[page * USER_PAGE_SIZE + offset]!;
+  }
+
   private checkWrite(page: number, start: number, end: number): void {
     this.writeCalls++;
     if (!this.isPinned(page)) throw new UserBufferError(page, 'written while not pinned');

@@ -162,9 +162,12 @@ static int dma_bitmap_alloc(struct vfio_dma *d, bool dirty)
 	d->bitmap = calloc(bytes > 0 ? bytes : 1, 1);
 	if (d->bitmap == NULL)
 		return -ENOMEM;
-	if (dirty && (d->prot & VFIO_DMA_MAP_FLAG_WRITE) != 0)
-		for (uint64_t i = 0; i < npages; i++)
+	if (dirty && (d->prot & VFIO_DMA_MAP_FLAG_WRITE) != 0) {
+		/* Whole bytes at once: a mapping may have DIRTY_BITMAP_PAGES_MAX (2^31 - 1) pages. */
+		memset(d->bitmap, 0xff, (size_t)(npages / 8));
+		for (uint64_t i = npages & ~(uint64_t)7; i < npages; i++)
 			bitmap_set_bit(d->bitmap, i);
+	}
 	return 0;
 }
 
