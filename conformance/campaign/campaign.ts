@@ -113,9 +113,9 @@ function named(r: ProfileResult, adapter: Adapter): ProfileResult {
   return r.adapter === '' ? { ...r, adapter: adapter.name } : r;
 }
 
-/** An undecided block says which block it was, and how to run it alone. */
+/** An undecided block says which block it was, and how to run it alone (unless its replay command, with the block's seed, says it). */
 function annotate(plan: Plan, unit: Unit, r: ProfileResult): ProfileResult {
-  if (plan.blockCount === 1 || r.undecided === undefined) return r;
+  if (plan.blockCount === 1 || r.undecided === undefined || r.replay !== undefined) return r;
   const note = `(in block ${unit.block} of the campaign's ${plan.blockCount}: --seed ${plan.seed} --block ${unit.block} runs it alone)`;
   return { ...r, undecided: { ...r.undecided, message: `${r.undecided.message}\n${note}` } };
 }

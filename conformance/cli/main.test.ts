@@ -174,6 +174,12 @@ test('an adapter that throws, one that never answers, one with a bitmap of the w
     // The cause replays: the shrunk steps and the command that runs them again, after the reason.
     assert.match(r.out, /\n {2}UNDECIDED: [^\n]*\n {2}steps \(\d+, shrunk: the replay command runs them again\):\n/, module);
     assert.match(r.out, /\n {2}replay: npx dirtyspec run --profile smmu-driver --adapter \S+ --seed 4 --replay '[^']+' --timeout 300\n/, module);
+    // ... and that command gives the same reason and steps again.
+    const path = /--replay '([^']+)'/.exec(r.out)![1]!;
+    const again = await cli('run', '--adapter', module, '--profile', 'smmu-driver', '--seed', '4', '--replay', path, '--timeout', '300');
+    assert.is(again.status, 2, `${module}: the replay is undecided too`);
+    const steps = (out: string) => /\n {2}UNDECIDED: [^\n]*\n {2}steps[^\n]*\n(?: {4}[^\n]*\n)*/.exec(out)?.[0];
+    assert.is(steps(again.out), steps(r.out), module);
   }
 });
 

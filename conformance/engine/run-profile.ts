@@ -320,13 +320,14 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   const [cfg, cmds] = details.counterexample;
   const steps: TraceStep[] = [];
   let violation: Violation | undefined;
-  // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form.
-  const replay = { seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` };
+  // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form. Read after
+  // the replay below: the commands' replayPath records which of them ran, and shrinking's other candidates share them.
+  const replay = () => ({ seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` });
   try {
     await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
   } catch (e) {
     // Undecided again for the same kind of reason: the shrunk sequence is the one to replay.
-    if (first.replayedAlike(e)) return undecidedResult(e.message, steps, replay);
+    if (first.replayedAlike(e)) return undecidedResult(e.message, steps, replay());
     const u = first.undecided;
     if (u !== undefined) return undecidedResult(u.error.message, u.steps);
     if (!(e instanceof Violation)) return undecidedResult((e instanceof Undecided ? e : engineError(e)).message, steps);
@@ -343,7 +344,7 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     seconds: seconds(started),
     ...verdicts(requirementVerdicts(ctx, coverage, violation, false)),
     counterexample: { config: { ...cfg }, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
-    replay,
+    replay: replay(),
   };
 }
 
