@@ -325,11 +325,35 @@ export function svg(points: readonly Point[]): string {
   return parts.join('\n');
 }
 
-/** `npm run bench` scenario: the grid (quick), the crossovers as figures. */
+/** The report's lines: the table, the crossover fractions, the SVG plot's path (written here), and the grid's extent. */
+export function report(points: readonly Point[], svgPath: string, seconds: number, repeat: number): string[] {
+  const lines = [table(points), '', 'crossover dirty fraction (1 vCPU, scattered writes): where the ring costs as much as the bitmap'];
+  const byBytes = crossovers(points, 'bytesRead');
+  for (const c of crossovers(points, 'ms')) {
+    const b = byBytes.find((x) => x.memory === c.memory)?.fraction;
+    lines.push(`  ${c.memory.padStart(7)}: time ${c.fraction === undefined ? 'none in the grid' : pct(c.fraction)}, bytes read ${b === undefined ? 'none in the grid' : pct(b)}`);
+  }
+  mkdirSync(dirname(svgPath), { recursive: true });
+  writeFileSync(svgPath, svg(points));
+  lines.push('', `SVG plot: ${svgPath}`);
+  lines.push(`(${points.filter((p) => p.measured).length} points measured, ${points.filter((p) => !p.measured).length} extrapolated (~), ${seconds.toFixed(1)} s, repeat ${repeat})`);
+  return lines;
+}
+
+const DEFAULT_SVG = 'scratch/dirty-ring-vs-bitmap.svg';
+
+/**
+ * `npm run bench` scenario: the quick grid (1 and 16 GiB, 1 and 8 vCPUs), or the whole grid
+ * with `--full-ring-grid`; prints the table, the crossovers and the SVG path through `log`
+ * and returns the crossovers as figures.
+ */
 export const dirtyRingVsBitmap: Scenario = {
   name: 'dirty-ring-vs-bitmap',
   run(log) {
-    const points = runGrid({ quick: true, log });
+    const started = performance.now();
+    const full = process.argv.includes('--full-ring-grid');
+    const points = runGrid({ quick: !full, log });
+    for (const line of report(points, resolve(DEFAULT_SVG), (performance.now() - started) / 1000, 1)) for (const l of line.split('\n')) log(l);
     const figures: Figure[] = [];
     for (const c of crossovers(points, 'ms')) if (c.fraction !== undefined) figures.push({ name: `time crossover, ${c.memory}`, value: c.fraction * 100, unit: '% of pages dirty per sync' });
     for (const c of crossovers(points, 'bytesRead')) if (c.fraction !== undefined) figures.push({ name: `bytes-read crossover, ${c.memory}`, value: c.fraction * 100, unit: '% of pages dirty per sync' });
@@ -339,20 +363,9 @@ export const dirtyRingVsBitmap: Scenario = {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
-  const svgPath = resolve(args.includes('--svg') ? args[args.indexOf('--svg') + 1]! : 'scratch/dirty-ring-vs-bitmap.svg');
+  const svgPath = resolve(args.includes('--svg') ? args[args.indexOf('--svg') + 1]! : DEFAULT_SVG);
   const repeat = args.includes('--repeat') ? Number(args[args.indexOf('--repeat') + 1]) : 1;
   const started = performance.now();
   const points = runGrid({ quick: args.includes('--quick'), repeat, log: (m) => process.stderr.write(`  ${m}\n`) });
-  console.log(table(points));
-  console.log('');
-  console.log('crossover dirty fraction (1 vCPU, scattered writes): where the ring costs as much as the bitmap');
-  const byBytes = crossovers(points, 'bytesRead');
-  for (const c of crossovers(points, 'ms')) {
-    const b = byBytes.find((x) => x.memory === c.memory)?.fraction;
-    console.log(`  ${c.memory.padStart(7)}: time ${c.fraction === undefined ? 'none in the grid' : pct(c.fraction)}, bytes read ${b === undefined ? 'none in the grid' : pct(b)}`);
-  }
-  mkdirSync(dirname(svgPath), { recursive: true });
-  writeFileSync(svgPath, svg(points));
-  console.log(`\nSVG plot: ${svgPath}`);
-  console.log(`(${points.filter((p) => p.measured).length} points measured, ${points.filter((p) => !p.measured).length} extrapolated (~), ${((performance.now() - started) / 1000).toFixed(1)} s, repeat ${repeat})`);
+  console.log(report(points, svgPath, (performance.now() - started) / 1000, repeat).join('\n'));
 }
