@@ -17,9 +17,10 @@ test('every request the protocol defines has a result schema, and the other way 
   for (const p of PROFILES) assert.ok(definedOps('requests').includes(`${p}.create`), `${p}.create`);
 });
 
-test('every message the kit sends in real sessions of all four profiles validates against its schema', async () => {
+test('every message the kit sends in real sessions of every profile validates against its schema', async () => {
   const sent: string[] = [];
-  const peer = await ExecPeer.start(serveReference, { timeoutMs: 10_000, onLine: (d, line) => void (d === '>' && sent.push(line)) });
+  const received: string[] = [];
+  const peer = await ExecPeer.start(serveReference, { timeoutMs: 10_000, onLine: (d, line) => void (d === '>' ? sent.push(line) : received.push(line)) });
   try {
     for (const [, adapter] of execAdapters(peer)) {
       const r = await runProfile(adapter, { runs: 8, seed: 11, timeoutMs: 10_000, maxCommands: 12 });
@@ -37,6 +38,16 @@ test('every message the kit sends in real sessions of all four profiles validate
   }
   for (const p of PROFILES) assert.ok(ops.has(`${p}.create`), `a session of ${p} was seen`);
   assert.ok(ops.size >= 15, `${ops.size} distinct requests seen`);
+  // The dirty ring's callbacks carry their ordering across the protocol: each one the
+  // reference makes validates, and every ordering of loads and stores crossed.
+  const orders = new Set<string>();
+  for (const line of received) {
+    const m = JSON.parse(line) as { cb?: number; op?: string; order?: string };
+    if (m.cb === undefined || (!m.op?.startsWith('ring.') && !m.op?.startsWith('collector.'))) continue;
+    assert.is(protocolProblem(`callbacks/${m.op}`, m, 'callback'), undefined, line.slice(0, 300));
+    if (m.order !== undefined) orders.add(`${m.op}:${m.order}`);
+  }
+  for (const o of ['ring.load32:acquire', 'ring.load32:relaxed', 'ring.load64:relaxed', 'ring.store32:release', 'ring.store32:relaxed', 'ring.store64:relaxed']) assert.ok(orders.has(o), `${o} crossed the protocol`);
 });
 
 test('a schema problem names the field and the rule', () => {
