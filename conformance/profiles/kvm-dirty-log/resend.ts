@@ -2,7 +2,7 @@
 // each 64-page chunk is sent (manual protect, as QEMU's kvm_log_clear) against GET alone
 // (read-and-clear), for the same guest write pattern: bursts of writes at an offset and a
 // spacing inside the 64-page chunk just ahead of the one being sent, while the client
-// works. Under read-and-clear such a page, sent in this round, is reported by the next
+// sends the bulk round (so both modes see the same writes). Under read-and-clear such a page, sent in this round, is reported by the next
 // sync and sent again; under manual protect its chunk is cleared just before it is sent,
 // so the write is in the copy and nothing is owed. For the benchmark's table (the lead's
 // bench/ wires it); the migration's own check (destination equals source) runs too.
@@ -52,8 +52,9 @@ export async function measureResends(adapter: KvmDirtyLogAdapter, mode: KvmMigra
       clearDirtyLog: (slot, first, num, bitmap) => vm.clearDirtyLog(slot, first, num, bitmap),
       readSource: (_slot, page) => versions.get(page) ?? 0,
       onEvent: async (e) => {
-        // Before the first page of a chunk is sent, a burst lands in the chunk ahead.
-        if (stopped || e.at !== 'before' || e.what !== 'send' || e.page % 64 !== 0) return;
+        // Before the first page of a chunk is sent in the bulk round, a burst lands in the
+        // chunk ahead: both modes send every chunk in that round, so they see the same writes.
+        if (stopped || e.at !== 'before' || e.what !== 'send' || e.round !== 0 || e.page % 64 !== 0) return;
         const ahead = (Math.floor(e.page / 64) + 1) % chunks;
         for (let i = 0; i < pattern.burst; i++) {
           const page = ahead * 64 + ((pattern.offset + i * pattern.spacing) % 64);
