@@ -50,6 +50,38 @@ test('every message the kit sends in real sessions of every profile validates ag
   for (const o of ['ring.load32:acquire', 'ring.load32:relaxed', 'ring.load64:relaxed', 'ring.store32:release', 'ring.store32:relaxed', 'ring.store64:relaxed']) assert.ok(orders.has(o), `${o} crossed the protocol`);
 });
 
+test('every message of a real kvm-dirty-log session, both ways, validates against its schema, and every operation and callback of the profile crosses', async () => {
+  const lines: [string, string][] = [];
+  const peer = await ExecPeer.start(serveReference, { timeoutMs: 10_000, onLine: (d, line) => void lines.push([d, line]) });
+  try {
+    const adapter = [...execAdapters(peer)].map(([, a]) => a).find((a) => a.profile === 'kvm-dirty-log');
+    assert.ok(adapter, 'the served reference offers kvm-dirty-log');
+    const r = await runProfile(adapter, { runs: 40, seed: 5, timeoutMs: 10_000, maxCommands: 30 });
+    assert.is(r.verdict, 'conforms');
+  } finally {
+    await peer.close();
+  }
+  const ops = new Map<number, string>();
+  const seen = new Set<string>();
+  for (const [d, line] of lines) {
+    const m = JSON.parse(line) as { id?: number; op?: string; cb?: number; re?: number; result?: unknown };
+    let problem: string | undefined;
+    if (d === '>' && m.id !== undefined && m.op !== undefined) {
+      ops.set(m.id, m.op);
+      problem = protocolProblem(`requests/${m.op}`, m, 'request');
+    } else if (d === '>' && m.re !== undefined) problem = protocolProblem('answer', m, 'answer') ?? protocolProblem('answers/vcpu.between', m.result, 'answer/result');
+    else if (m.cb !== undefined) problem = protocolProblem(`callbacks/${m.op}`, m, 'callback');
+    else if (m.id !== undefined && 'result' in m && ops.get(m.id)?.startsWith('kvm-dirty-log.')) problem = protocolProblem(`results/${ops.get(m.id)}`, m.result, 'result');
+    assert.is(problem, undefined, line.slice(0, 300));
+    seen.add(m.op ?? (m.re !== undefined ? 'answer' : m.id !== undefined ? `result ${ops.get(m.id)}` : '?'));
+  }
+  for (const op of definedOps('requests').filter((o) => o.startsWith('kvm-dirty-log.'))) {
+    assert.ok(seen.has(op), `${op} was sent`);
+    assert.ok(seen.has(`result ${op}`), `${op} was answered`);
+  }
+  assert.ok(seen.has('vcpu.between') && seen.has('answer'), 'vcpu.between crossed both ways');
+});
+
 test('a schema problem names the field and the rule', () => {
   assert.is(protocolProblem('results/vfio-type1.mapDma', { errno: 5 }, 'the result'), 'the result/errno must be <= 0');
   assert.match(protocolProblem('results/vfio-type1.unmapDma', { errno: 0 }, 'the result') ?? '', /lacks the required field "unmapped"/);
