@@ -10,7 +10,7 @@ test('CLEAR_BITMAP clearing pages it was not given is blamed on CLEAR_BITMAP (vf
   const r = await runProfile(m.adapter, { runs: 1000, seed: 1, timeoutMs: 5000, maxCommands: 30 });
   assert.is(r.verdict, 'does-not-conform');
   assert.equal(r.counterexample!.violation.req, ['VFIO-CLEAR-5', 'NOLOSS-1']);
-  assert.match(r.counterexample!.violation.expected, /kept dirty by DIRTY_PAGES CLEAR_BITMAP/);
+  assert.match(r.counterexample!.violation.expected, /kept dirty by .*CLEAR_BITMAP/);
   assert.equal(r.requirements.find((q) => q.id === 'VFIO-CLEAR-5')?.verdict, 'fail');
 });
 
