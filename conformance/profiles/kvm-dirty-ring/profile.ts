@@ -507,10 +507,18 @@ class RingRun {
     for (const { ring, entries } of batchesPerRing) {
       const batches = resetBatches(entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset })));
       for (const p of reprotectedPages(batches, RING_MEMSLOTS, limits)) this.protectedPages[p.slot === slotCode(0) ? 0 : 1]![p.offset] = 1;
-      // The batch each entry fell in (batches are only appended), for its machine step.
+      // The batch each entry fell in, for its machine step. Batches are only appended, and a
+      // batch's state depends only on the entries since the one that opened it: entry k
+      // opens a batch when the entries from the open batch's first one up to k make two.
       const pairs = entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset }));
+      let first = 0;
+      let b = -1;
       for (const [k, c] of entries.entries()) {
-        const batch = batches[resetBatches(pairs.slice(0, k + 1)).length - 1]!;
+        if (k === 0 || resetBatches(pairs.slice(first, k + 1)).length > 1) {
+          first = k;
+          b++;
+        }
+        const batch = batches[b]!;
         c.e.gfn = this.t.gfn.step(c.e.gfn, { type: 'RESET', valid: resetBatchValid(batch, RING_MEMSLOTS, limits) }).next;
         ring.slots.delete(c.idx);
         const flags = this.kitSide.load32(flagsAt(ring.base, c.idx), 'acquire');
