@@ -122,7 +122,7 @@ function partOf(p: JsonProfile): Part {
 /** The campaign fields the shards must agree on, in a fixed order. */
 function identity(c: JsonCampaign): string {
   const ctx: ReportContext = c.context;
-  return JSON.stringify([c.seed, c.runs, c.blockRuns, c.blockCount, ctx.adapterModule ?? null, ctx.execCommand ?? null, ctx.maxCommands ?? null, ctx.timeoutMs ?? null]);
+  return JSON.stringify([c.seed, c.runs, c.blockRuns, c.blockCount, ctx.adapterModule ?? null, ctx.execCommand ?? null, ctx.libPath ?? null, ctx.maxCommands ?? null, ctx.timeoutMs ?? null]);
 }
 
 function describe(c: JsonCampaign): string {
