@@ -1,5 +1,5 @@
 // The C example: it builds with the machine's cc (into a temporary directory, so the
-// checkout stays clean), the kit judges the correct build conforming on both of its
+// checkout stays clean), the kit judges the correct build conforming on its three
 // profiles over `--exec`, and the build with its deliberate fault (-DDIRTYSPEC_FAULT, the
 // pre-fix window length of "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps") not
 // conforming, with a counterexample that names the requirement and replays.
@@ -29,17 +29,18 @@ test('make BUILD=DIR builds both binaries there; the binary answers hello, an un
   assert.ok(existsSync(faulty), 'dirtyspec-c-faulty');
   const hello = execFileSync(correct, { input: '{"id":1,"op":"hello","protocol":1}\n{"id":2,"op":"no-such-op"}\n{"id":3,"op":"bye"}\n', encoding: 'utf8' });
   assert.equal(hello.trim().split('\n'), [
-    '{"id":1,"result":{"protocol":1,"name":"dirtyspec-c-example","profiles":["iova-bitmap","vfio-type1"]}}',
+    '{"id":1,"result":{"protocol":1,"name":"dirtyspec-c-example","profiles":["iova-bitmap","vfio-type1","kvm-dirty-log"]}}',
     '{"id":2,"error":"unknown op \\"no-such-op\\""}',
     '{"id":3,"result":{}}',
   ]);
 });
 
-test('the correct build conforms on iova-bitmap and vfio-type1 (exit 0)', async () => {
+test('the correct build conforms on iova-bitmap, vfio-type1 and kvm-dirty-log (exit 0)', async () => {
   const r = await runCli('run', '--exec', JSON.stringify(correct), '--runs', '200', '--seed', '1');
   assert.is(r.status, 0, r.out);
   assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
+  assert.match(r.out, /profile kvm-dirty-log \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /verdict: conforms/);
 });
 
@@ -64,6 +65,14 @@ test('the fault is in iova-bitmap only: the faulty build still conforms on vfio-
   const r = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'vfio-type1', '--runs', '100', '--seed', '3');
   assert.is(r.status, 0, r.out);
   assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
+});
+
+test('kvm-dirty-log through --exec: the default run count conforms with every memslot transition taken, the vcpu.between races included', async () => {
+  const r = await runCli('run', '--exec', JSON.stringify(correct), '--profile', 'kvm-dirty-log', '--seed', '4', '--workers', '1');
+  assert.is(r.status, 0, r.out);
+  assert.match(r.out, /profile kvm-dirty-log \(adapter dirtyspec-c-example\): conforms {2}— 1000 runs/);
+  assert.match(r.out, /coverage kvmMemslot 70\/70 \(100%\)/);
+  assert.match(r.out, /pass NOLOSS-2 /);
 });
 
 test.run();

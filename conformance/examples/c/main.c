@@ -1,6 +1,6 @@
 /*
- * dirtyspec-c-example: the iova-bitmap and vfio-type1 profiles of the dirtyspec adapter
- * protocol (conformance/protocol/PROTOCOL.md), in C.
+ * dirtyspec-c-example: the iova-bitmap, vfio-type1 and kvm-dirty-log profiles of the
+ * dirtyspec adapter protocol (conformance/protocol/PROTOCOL.md), in C.
  *
  *   dirtyspec run --exec ./build/dirtyspec-c
  *
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "iova_bitmap.h"
+#include "kvm_dirty_log.h"
 #include "protocol.h"
 #include "vfio_type1.h"
 
@@ -26,6 +27,7 @@
 /* The instances the kit created; each `create` replaces its profile's one. */
 static struct iova_bitmap *bitmap;
 static struct vfio_container *container;
+static struct kvm_vm *vm;
 
 /* A handler builds its result in `out` and returns NULL, or returns an error text. */
 typedef const char *handler_fn(const struct json *req, struct jw *out);
@@ -80,6 +82,7 @@ static const char *op_hello(const struct json *req, struct jw *out)
 	jw_array_begin(out);
 	jw_string(out, "iova-bitmap");
 	jw_string(out, "vfio-type1");
+	jw_string(out, "kvm-dirty-log");
 	jw_array_end(out);
 	jw_object_end(out);
 	return NULL;
@@ -398,6 +401,195 @@ static const char *op_vfio_device_dma_write(const struct json *req, struct jw *o
 	return NULL;
 }
 
+/* ---- kvm-dirty-log: the vCPU's racing writes, through the vcpu.between callback ---- */
+
+/* A u64 value node: "0x" and 1 to 16 hex digits. */
+static bool u64_node(const struct json *v, uint64_t *out)
+{
+	uint64_t x = 0;
+
+	if (v == NULL || v->type != JSON_STRING || v->len < 3 || v->len > 18 || v->string[0] != '0' || (v->string[1] != 'x' && v->string[1] != 'X'))
+		return false;
+	for (size_t i = 2; i < v->len; i++) {
+		char c = v->string[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return false;
+		x = x << 4 | (uint64_t)d;
+	}
+	*out = x;
+	return true;
+}
+
+/* The kit answers which guest pages the vCPU writes now (it needs the answer: a round trip). */
+static size_t kit_between(void *ctx, uint64_t *gpas, size_t max)
+{
+	const struct json *answer = proto_call("{\"op\":\"vcpu.between\"}");
+	const struct json *writes = json_get(answer, "writes");
+	size_t n = 0;
+
+	(void)ctx;
+	for (const struct json *w = writes == NULL || writes->type != JSON_ARRAY ? NULL : writes->child; w != NULL && n < max; w = w->next)
+		if (u64_node(w, &gpas[n]))
+			n++;
+	return n;
+}
+
+static const struct kvm_vcpu_races kit_vcpu = { NULL, kit_between };
+
+static const char *need_vm(void)
+{
+	return vm == NULL ? "a kvm-dirty-log request before kvm-dirty-log.create" : NULL;
+}
+
+static const char *op_kvm_create(const struct json *req, struct jw *out)
+{
+	bool hw_dirty, eager_split, ring;
+
+	/* hwDirty and eagerSplit choose how a real VM protects and splits; this one logs every write, so it needs neither. */
+	if (!json_get_bool(req, "hwDirty", &hw_dirty))
+		return missing("hwDirty", "a boolean");
+	if (!json_get_bool(req, "eagerSplit", &eager_split))
+		return missing("eagerSplit", "a boolean");
+	if (!json_get_bool(req, "dirtyRingExclusive", &ring))
+		return missing("dirtyRingExclusive", "a boolean");
+	kvm_vm_free(vm);
+	vm = kvm_vm_create(ring, &kit_vcpu);
+	if (vm == NULL)
+		return "out of memory";
+	jw_object_begin(out);
+	jw_key(out, "userMemSlots");
+	jw_int(out, KVM_USER_MEM_SLOTS);
+	jw_key(out, "addressSpaces");
+	jw_int(out, KVM_ADDRESS_SPACE_NUM);
+	jw_key(out, "readonlyMem");
+	jw_bool(out, true);
+	jw_key(out, "userAddressLimit");
+	jw_u64(out, KVM_USER_ADDRESS_LIMIT);
+	jw_object_end(out);
+	return NULL;
+}
+
+static const char *op_kvm_set_user_memory_region(const struct json *req, struct jw *out)
+{
+	struct kvm_region r;
+
+	if (need_vm() != NULL)
+		return need_vm();
+	if (!get_flags(req, "slot", &r.slot))
+		return missing("slot", "a u32");
+	if (!get_flags(req, "flags", &r.flags))
+		return missing("flags", "a u32");
+	if (!json_get_u64(req, "guestPhysAddr", &r.guest_phys_addr))
+		return missing("guestPhysAddr", "a u64");
+	if (!json_get_u64(req, "memorySize", &r.memory_size))
+		return missing("memorySize", "a u64");
+	if (!json_get_u64(req, "userspaceAddr", &r.userspace_addr))
+		return missing("userspaceAddr", "a u64");
+	errno_result(out, kvm_set_user_memory_region(vm, &r));
+	return NULL;
+}
+
+static const char *op_kvm_enable_cap(const struct json *req, struct jw *out)
+{
+	uint32_t cap, flags;
+	uint64_t args0;
+
+	if (need_vm() != NULL)
+		return need_vm();
+	if (!get_flags(req, "cap", &cap))
+		return missing("cap", "a u32");
+	if (!get_flags(req, "flags", &flags))
+		return missing("flags", "a u32");
+	if (!json_get_u64(req, "args0", &args0))
+		return missing("args0", "a u64");
+	errno_result(out, kvm_enable_cap(vm, cap, flags, args0));
+	return NULL;
+}
+
+static const char *op_kvm_check_extension(const struct json *req, struct jw *out)
+{
+	uint32_t cap;
+
+	if (need_vm() != NULL)
+		return need_vm();
+	if (!get_flags(req, "cap", &cap))
+		return missing("cap", "a u32");
+	jw_object_begin(out);
+	jw_key(out, "value");
+	jw_int(out, kvm_check_extension(vm, cap));
+	jw_object_end(out);
+	return NULL;
+}
+
+static const char *op_kvm_get_dirty_log(const struct json *req, struct jw *out)
+{
+	uint32_t slot;
+	int64_t bytes;
+	uint8_t *buf;
+	size_t size = 0;
+	int ret;
+
+	if (need_vm() != NULL)
+		return need_vm();
+	if (!get_flags(req, "slot", &slot))
+		return missing("slot", "a u32");
+	if (!json_get_int(req, "bitmapBytes", &bytes) || bytes < 0 || bytes > (int64_t)PROTO_MAX_LINE)
+		return missing("bitmapBytes", "a count");
+	buf = calloc((size_t)bytes + 1, 1);
+	if (buf == NULL)
+		return "out of memory";
+	ret = kvm_get_dirty_log(vm, slot, buf, (size_t)bytes, &size);
+	jw_object_begin(out);
+	jw_key(out, "errno");
+	jw_int(out, ret);
+	if (ret == 0) {
+		jw_key(out, "bitmap");
+		jw_bytes(out, buf, size);
+	}
+	jw_object_end(out);
+	free(buf);
+	return NULL;
+}
+
+static const char *op_kvm_clear_dirty_log(const struct json *req, struct jw *out)
+{
+	uint32_t slot, num_pages;
+	uint64_t first_page;
+	uint8_t *bitmap = NULL;
+	size_t len = 0;
+
+	if (need_vm() != NULL)
+		return need_vm();
+	if (!get_flags(req, "slot", &slot))
+		return missing("slot", "a u32");
+	if (!json_get_u64(req, "firstPage", &first_page))
+		return missing("firstPage", "a u64");
+	if (!get_flags(req, "numPages", &num_pages))
+		return missing("numPages", "a u32");
+	if (!json_get_bytes(req, "bitmap", &bitmap, &len))
+		return missing("bitmap", "a byte string");
+	errno_result(out, kvm_clear_dirty_log(vm, slot, first_page, num_pages, bitmap, len));
+	free(bitmap);
+	return NULL;
+}
+
+static const char *op_kvm_vcpu_write(const struct json *req, struct jw *out)
+{
+	uint64_t gpa;
+
+	if (need_vm() != NULL)
+		return need_vm();
+	if (!json_get_u64(req, "gpa", &gpa))
+		return missing("gpa", "a u64");
+	jw_object_begin(out);
+	jw_key(out, "exit");
+	jw_string(out, kvm_vcpu_write(vm, gpa) ? "none" : "mmio");
+	jw_object_end(out);
+	return NULL;
+}
+
 /* ---- dispatch -------------------------------------------------------------------- */
 
 static const struct {
@@ -415,6 +607,13 @@ static const struct {
 	{ "vfio-type1.unmapDma", op_vfio_unmap_dma },
 	{ "vfio-type1.dirtyPages", op_vfio_dirty_pages },
 	{ "vfio-type1.deviceDmaWrite", op_vfio_device_dma_write },
+	{ "kvm-dirty-log.create", op_kvm_create },
+	{ "kvm-dirty-log.setUserMemoryRegion", op_kvm_set_user_memory_region },
+	{ "kvm-dirty-log.enableCap", op_kvm_enable_cap },
+	{ "kvm-dirty-log.checkExtension", op_kvm_check_extension },
+	{ "kvm-dirty-log.getDirtyLog", op_kvm_get_dirty_log },
+	{ "kvm-dirty-log.clearDirtyLog", op_kvm_clear_dirty_log },
+	{ "kvm-dirty-log.vcpuWrite", op_kvm_vcpu_write },
 };
 
 /* Answers one request line; returns false after `bye`. */
@@ -476,6 +675,7 @@ int main(void)
 	jw_free(&result);
 	iova_bitmap_abandon(bitmap);
 	vfio_container_free(container);
+	kvm_vm_free(vm);
 	proto_close();
 	return 0;
 }
