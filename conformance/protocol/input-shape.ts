@@ -83,11 +83,12 @@ export function smmuInputProblem(input: unknown, isCommand: (c: unknown) => bool
 /** What is wrong with a decoded iova-bitmap scenario, or undefined. */
 export function iovaBitmapInputProblem(input: unknown): string | undefined {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return 'input must be an object';
-  const { unpinnable, ...rest } = input as { args: unknown; sets: unknown; bufferSize: unknown; unpinnable?: unknown };
+  const { unpinnable, walk, ...rest } = input as { args: unknown; sets: unknown; bufferSize: unknown; unpinnable?: unknown; walk?: unknown };
   const o = rest;
   return (
     fieldsOnly(rest, ['args', 'bufferSize', 'sets'], 'input') ??
     (unpinnable === undefined ? undefined : check(unpinnable, 'intArray', 'input/unpinnable')) ??
+    (walk === undefined ? undefined : object(walk, { stopAt: 'int', record: [0, 1, 2, 3] }, 'input/walk')) ??
     object(o.args, { iova: 'big', length: 'big', pageSize: 'big', offset: 'int', bitmapSize: 'int', maxPinnedPages: 'int' }, 'input/args') ??
     (Number.isSafeInteger(o.bufferSize) && (o.bufferSize as number) >= 0 && (o.bufferSize as number) <= 1 << 30 ? undefined : 'input/bufferSize must be an integer from 0 to 2^30') ??
     list(o.sets, 'input/sets', (x, path) => object(x, { iova: 'big', length: 'big' }, path))
