@@ -1,8 +1,12 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KvmVmModel, LazyMemslotTable } from '../../../model/kvm-dirty-log/vm-model.ts';
 import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, classifyClearDirtyLog, classifyEnableCap, classifyGetDirtyLog, classifySetMemoryRegion, slotField, type MemoryRegionArgs } from '../../../spec/kvm/dirty-log/args.ts';
 import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
+import { runCli } from '../../cli/capture.ts';
 import type { KvmDirtyLogConfig, KvmDirtyLogInstance } from './adapter.ts';
 import { kvmDirtyLogInputProblem, kvmDirtyLogProfile } from './module.ts';
 import { kvmDirtyLogMutants } from './mutants.ts';
@@ -154,6 +158,22 @@ test('a recorded scenario replays through the module, and check-trace rejects ma
   assert.match(kvmDirtyLogInputProblem({ kind: 'ops', config: CONFIG, ops: [{ k: 'nope' }] })!, /input\/ops\/0\/k must be one of/);
   assert.match(kvmDirtyLogInputProblem({ kind: 'ops', config: { ...CONFIG, extra: 1 }, ops: [] })!, /input\/config\/extra is not a field/);
   assert.match(kvmDirtyLogInputProblem({ kind: 'other' })!, /input\/kind/);
+});
+
+test('a recording with tours, aims and vcpu.between races passes check-trace', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvm-dirty-log-trace-'));
+  try {
+    const file = join(dir, 'trace.jsonl');
+    const rec = await runCli('run', '--profile', 'kvm-dirty-log', '--runs', '60', '--seed', '3', '--workers', '1', '--record', file);
+    assert.is(rec.status, 0, rec.out);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /"from":"noLog"/);
+    assert.match(text, /"callback":"vcpu\.between"/);
+    const check = await runCli('check-trace', file);
+    assert.is(check.status, 0, check.out + check.err);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
