@@ -1,9 +1,13 @@
 // Both dirty-ring profiles across the protocol's encoding (LoopbackChannel: every request
 // and callback as it would cross a pipe): the reference conforms, and the kit's delayed
 // relaxed stores still work, since the ordering mutants are killed only with delays on.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Violation } from '../../../model/violation.ts';
+import { runCli } from '../../cli/capture.ts';
 import { findMutant } from '../../mutants/index.ts';
 import { LoopbackChannel } from '../../protocol/channel.ts';
 import { dirtyRingCollectorProfile } from '../dirty-ring-collector/module.ts';
@@ -106,6 +110,27 @@ test('inputProblem names the field of a recorded scenario that is wrong', () => 
     dirtyRingCollectorProfile.inputProblem({ ...LATE_OFFSET, extra: 1 }, () => true),
     'input/extra is not a field',
   );
+});
+
+test('[KVM-RING-15] a recorded ring trace passes check-trace, and a reset count changed in it fails at its line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-ring-trace-'));
+  for (const profile of ['kvm-dirty-ring', 'dirty-ring-collector']) {
+    const file = join(dir, `${profile}.jsonl`);
+    const r = await runCli('run', '--profile', profile, '--runs', '5', '--seed', '4', '--record', file);
+    assert.is(r.status, 0, r.out);
+    const c = await runCli('check-trace', file);
+    assert.is(c.status, 0, c.out);
+    assert.match(c.out, new RegExp(`${profile} \\(reference\\): 5 sequences`));
+  }
+  const lines = readFileSync(join(dir, 'kvm-dirty-ring.jsonl'), 'utf8').split('\n');
+  const at = lines.findIndex((l) => /"call":"resetDirtyRings".*"value":[1-9]/.test(l));
+  assert.ok(at > 0, 'a reset that consumed entries was recorded');
+  lines[at] = lines[at]!.replace(/"value":(\d+)/, (_, v: string) => `"value":${Number(v) + 1}`);
+  const bad = join(dir, 'bad.jsonl');
+  writeFileSync(bad, lines.join('\n'));
+  const c = await runCli('check-trace', bad);
+  assert.is(c.status, 1, c.out);
+  assert.match(c.out, new RegExp(`bad.jsonl:${at + 1}: DOES NOT CONFORM[^\\n]*\\n {2}violates KVM-RING-15`));
 });
 
 test.run();
