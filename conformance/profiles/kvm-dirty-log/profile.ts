@@ -110,9 +110,10 @@ type Op =
  * brought to that state (created, deleted, logging switched on or off): the tour scenario
  * is every aim from every state, so each of those transitions is taken in every tour.
  */
-type Aim = RegionKind | 'createLog' | 'createNoLog' | 'get' | 'getShort' | 'clearOk' | 'clearUnaligned' | 'clearOutside' | 'clearNum' | 'clearShort';
+type Aim = RegionKind | 'createLog' | 'createNoLog' | 'get' | 'getShort' | 'getRaced' | 'clearRaced' | 'clearOk' | 'clearUnaligned' | 'clearOutside' | 'clearNum' | 'clearShort';
 const AIM_SANITY: readonly Aim[] = ['badFlags', 'unalignedSize', 'unalignedGpa', 'badUaddr', 'uaddrPastLimit', 'wrap', 'tooMany'];
-const AIM_LOG: readonly Aim[] = ['get', 'getShort', 'clearOk', 'clearUnaligned', 'clearOutside', 'clearNum', 'clearShort'];
+const AIM_LOG: readonly Aim[] = ['get', 'getShort', 'getRaced', 'clearRaced', 'clearOk', 'clearUnaligned', 'clearOutside', 'clearNum', 'clearShort'];
+const RACE_EVERY_ACCESS: readonly Race[] = Array.from({ length: 4 }, (_, at) => ({ at, page: at, near: true }));
 const AIMS: Record<SlotState, readonly Aim[]> = {
   absent: ['badId', 'badAsId', ...AIM_SANITY, 'delete', 'overlap', 'createLog', 'createNoLog', ...AIM_LOG],
   noLog: [...AIM_SANITY, 'delete', 'immutable', 'readonlyToggle', 'same', 'moveOverlap', 'moveLogOn', 'move', 'logOn', ...AIM_LOG],
@@ -594,7 +595,7 @@ class Run {
     const slot = KVM_SLOTS[o.pick % KVM_SLOTS.length]!;
     const aims = AIMS[this.model.state(slot).slot];
     const aim = aims[o.n % aims.length]!;
-    const clear = (first: FirstKind, num: NumKind, bytes: 'ok' | 'short'): Op => ({ k: 'clear', pick: o.pick, id: 'ok', first, num, bits: 'all', some: [], bytes, races: [] });
+    const clear = (first: FirstKind, num: NumKind, bytes: 'ok' | 'short', races: readonly Race[] = []): Op => ({ k: 'clear', pick: o.pick, id: 'ok', first, num, bits: 'all', some: [], bytes, races });
     switch (aim) {
       case 'createLog':
       case 'createNoLog':
@@ -602,6 +603,13 @@ class Run {
       case 'get':
       case 'getShort':
         return { k: 'get', pick: o.pick, id: 'ok', short: aim === 'getShort', races: [] };
+      // A racing write at each of the call's first 4 memory accesses, each to another page
+      // of the 64-page word the guest wrote last: one lands inside every window of the word's
+      // handling (between a load and a store of the word, between the take and the protection).
+      case 'getRaced':
+        return { k: 'get', pick: o.pick, id: 'ok', short: false, races: RACE_EVERY_ACCESS };
+      case 'clearRaced':
+        return clear('zero', 'toEnd', 'ok', RACE_EVERY_ACCESS);
       case 'clearOk':
         return clear('zero', 'toEnd', 'ok');
       case 'clearUnaligned':
