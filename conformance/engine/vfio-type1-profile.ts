@@ -102,7 +102,7 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
   const rangePages = fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 65, max: NEAR_PAGES }), fc.constant(NEAR_PAGES), fc.constant(VFIO_WINDOW_PAGES));
   const op: fc.Arbitrary<Op> = fc.oneof(
     {
-      weight: 16,
+      weight: 32,
       arbitrary: fc.record({
         k: fc.constant('map' as const),
         page,
@@ -112,16 +112,16 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
         range: fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'ok' as const, 'unaligned' as const, 'sizeZero' as const, 'wrap' as const, 'outside' as const, 'huge' as const),
       }),
     },
-    { weight: 4, arbitrary: fc.record({ k: fc.constant('block' as const), at: fc.nat(1), flags: fc.constantFrom(3, 3, 3, 1) }) },
+    { weight: 8, arbitrary: fc.record({ k: fc.constant('block' as const), at: fc.nat(1), flags: fc.constantFrom(3, 3, 3, 1) }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('limit' as const), pages: fc.constantFrom('max' as const, 'over' as const) }) },
     {
-      weight: 8,
+      weight: 16,
       arbitrary: fc.tuple(rangeAndBitmap, fc.record({ page, pages: rangePages, flags: fc.constantFrom(0, 0, 1, 1, 1, 1, 2, 3, 4, 8) })).map(([rb, r]) => ({ k: 'unmap' as const, ...r, ...rb })),
     },
-    { weight: 32, arbitrary: fc.record({ k: fc.constant('dma' as const), pick: fc.nat(), mapped: fc.constantFrom(true, true, true, true, false), offset: fc.nat(4095) }) },
-    { weight: 8, arbitrary: fc.record({ k: fc.constant('dirty' as const), flags: fc.constantFrom(1, 1, 1, 2, 0, 3, 5, 1 << 5, 9, 24) }) },
+    { weight: 64, arbitrary: fc.record({ k: fc.constant('dma' as const), pick: fc.nat(), mapped: fc.constantFrom(true, true, true, true, false), offset: fc.nat(4095) }) },
+    { weight: 16, arbitrary: fc.record({ k: fc.constant('dirty' as const), flags: fc.constantFrom(1, 1, 1, 2, 0, 3, 5, 1 << 5, 9, 24) }) },
     {
-      weight: 20,
+      weight: 40,
       arbitrary: fc
         .tuple(
           rangeAndBitmap,
@@ -135,9 +135,9 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
         )
         .map(([rb, r]) => ({ k: 'bitmap' as const, ...r, ...rb })),
     },
-    { weight: 8, arbitrary: fc.record({ k: fc.constant('round' as const), pick: fc.nat(), writes: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), bits: fc.array(fc.nat(), { maxLength: 4 }), last: fc.nat(), read: fc.constantFrom(GET, NOCLEAR) }) },
-    { weight: 4, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
-    { weight: 4, arbitrary: fc.constant({ k: 'info' as const }) },
+    { weight: 16, arbitrary: fc.record({ k: fc.constant('round' as const), pick: fc.nat(), writes: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), bits: fc.array(fc.nat(), { maxLength: 4 }), last: fc.nat(), read: fc.constantFrom(GET, NOCLEAR) }) },
+    { weight: 8, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
+    { weight: 8, arbitrary: fc.constant({ k: 'info' as const }) },
   );
   return fc.record({
     config: fc
@@ -432,7 +432,7 @@ class Run {
     this.mappings.push({ iova, size, flags });
     this.mappings.sort((a, b) => (a.iova < b.iova ? -1 : 1));
     this.dmaAvail--;
-    if (this.tracking && this.config.hwDirty && size <= 1024n * PG) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.add(num(p));
+    if (this.tracking && this.config.hwDirty && size <= 1024n * PG) for (let p = num(iova); p < num(iova + size); p += 4096) this.newlyMapped.add(p);
     return true;
   }
 
@@ -528,7 +528,10 @@ class Run {
       this.mappings.splice(this.mappings.indexOf(m), 1);
       this.dmaAvail++;
       this.ghost.forget(num(m.iova), num(m.size));
-      for (const p of [...this.newlyMapped]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) this.newlyMapped.delete(p);
+      if (this.newlyMapped.size > 0) {
+        if (m.size <= 1024n * PG) for (let p = num(m.iova); p < num(m.iova + m.size); p += 4096) this.newlyMapped.delete(p);
+        else for (const p of [...this.newlyMapped]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) this.newlyMapped.delete(p);
+      }
       this.blocks.delete(num(m.iova));
       this.dirtyBlocks.delete(num(m.iova));
     }
@@ -539,8 +542,8 @@ class Run {
     if (this.config.hwDirty) return;
     for (const m of this.mappings) {
       if (m.iova < iova || m.iova + m.size > iova + size || m.size > 1024n * PG) continue;
-      for (let p = m.iova; p < m.iova + m.size; p += PG) {
-        if (!pages.has(num(p))) throw new Violation('loss', ['VFIO-DIRTY-14'], `${what}: without hardware dirty tracking every mapped page of the range is reported (mapping ${hex(m.iova)}+${hex(m.size)}, flags ${m.flags})`, `page ${hex(p)} missing`);
+      for (let p = num(m.iova); p < num(m.iova + m.size); p += 4096) {
+        if (!pages.has(p)) throw new Violation('loss', ['VFIO-DIRTY-14'], `${what}: without hardware dirty tracking every mapped page of the range is reported (mapping ${hex(m.iova)}+${hex(m.size)}, flags ${m.flags})`, `page ${hex(p)} missing`);
       }
     }
   }
@@ -615,7 +618,9 @@ class Run {
     if (report) this.ghost.beginReport();
     const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }));
     // VFIO-CLEAR-6 is checked only where a clear selects part of a block: the block's other pages stay owed.
-    const partBlock = x.effects.has('clearSelected') && [...this.blocks].some((b) => this.config.hwDirty && selected.some((p) => p >= b && p < b + num(BLOCK)) && !Array.from({ length: 512 }, (_, i) => b + i * 4096).every((p) => p < num(iova) || p >= num(iova + size) || selected.includes(p)));
+    const chosen = new Set(selected);
+    const wholeBlock = (b: number) => Array.from({ length: 512 }, (_, i) => b + i * 4096).every((p) => chosen.has(p));
+    const partBlock = this.config.hwDirty && this.blocks.size > 0 && x.effects.has('clearSelected') && [...this.blocks].some((b) => selected.some((p) => p >= b && p < b + num(BLOCK)) && !wholeBlock(b));
     await this.compare(what, this.errno('dirtyPages', r), x, { iova, size }, x.entry.req.filter((id) => id !== 'VFIO-CLEAR-6' || partBlock));
     this.snapshot = x.entry.next;
     if (report) {
@@ -624,14 +629,14 @@ class Run {
       const clear = x.effects.has('clearReported');
       this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`, expected: `the owed pages${this.ghost.owed.size > 0 && this.ghost.owed.size <= 8 ? ` (${[...this.ghost.owed].sort((a, b) => a - b).map(hex).join(', ')})` : ''}`, req: [...x.entry.req, ...this.reportChecks()] });
       this.ghost.endReport(num(iova), num(size), pages, clear, this.allowed, 'NOLOSS-1');
-      if (clear) for (let p = iova; p < iova + size; p += PG) this.newlyMapped.delete(num(p));
+      if (clear && this.newlyMapped.size > 0) for (let p = num(iova); p < num(iova + size); p += 4096) this.newlyMapped.delete(p);
       if (clear) for (const b of [...this.dirtyBlocks]) if (BigInt(b) >= iova && BigInt(b) + BLOCK <= iova + size) this.dirtyBlocks.delete(b);
     }
     if (x.effects.has('clearSelected')) {
       // VFIO-CLEAR-5: exactly the selected pages are discharged; the rest of the range stay owed, kept by this call.
       this.ghost.clearedExactly(num(iova), num(size), selected, { op: what, req: ['VFIO-CLEAR-5'] });
       for (const p of selected) this.newlyMapped.delete(p);
-      for (const b of [...this.dirtyBlocks]) if (Array.from({ length: 512 }, (_, i) => b + i * 4096).every((p) => selected.includes(p))) this.dirtyBlocks.delete(b);
+      for (const b of [...this.dirtyBlocks]) if (chosen.has(b) && wholeBlock(b)) this.dirtyBlocks.delete(b);
     }
   }
 
