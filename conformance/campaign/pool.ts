@@ -1,7 +1,8 @@
 // A pool of threads running a campaign's blocks: worker threads (worker.ts), and
 // optionally this thread too, since it would otherwise only wait (and has the adapters
 // loaded already, where a worker takes about a second to load them). Each block's result
-// lands at the block's index, so the results do not depend on which thread ran what.
+// lands at the block's index, so the results do not depend on which thread ran what;
+// a thread keeps to the profiles it has started (BlockQueue) as far as the balance allows.
 // A worker holds up to two blocks, so that it has the next one at hand while this
 // thread, busy with a block of its own, cannot hand it out. Workers load TypeScript
 // through tsx when the kit runs from source (the compiled kit starts worker.js as it is).
@@ -57,6 +58,53 @@ function startWorker(init: WorkerInit): Worker {
   return new Worker(code, { eval: true, workerData: init });
 }
 
+/**
+ * The blocks not yet handed out. A thread is given blocks of the profiles it has run
+ * already, then of a profile no thread has started, and only then some of another
+ * thread's profile (the one with the most blocks left): the first blocks of a profile in
+ * a thread cost more (compiling its code and tables), so each profile warms up in as few
+ * threads as keep them all busy.
+ */
+export class BlockQueue {
+  private readonly pending: number[];
+  private readonly warm = new Map<object, Set<string>>();
+  private readonly started = new Set<string>();
+
+  constructor(private readonly units: readonly Unit[]) {
+    this.pending = units.map((_, i) => i);
+  }
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  /** The next block for `thread` (any object that stands for it), by index; undefined when none is left. */
+  take(thread: object): number | undefined {
+    if (this.pending.length === 0) return undefined;
+    const warm = this.warm.get(thread) ?? new Set<string>();
+    this.warm.set(thread, warm);
+    const profile = (i: number) => this.units[i]!.profile;
+    let at = this.pending.findIndex((i) => warm.has(profile(i)));
+    if (at < 0) at = this.pending.findIndex((i) => !this.started.has(profile(i)));
+    if (at < 0) {
+      const left = new Map<string, number>();
+      for (const i of this.pending) left.set(profile(i), (left.get(profile(i)) ?? 0) + 1);
+      const most = [...left].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+      at = this.pending.findIndex((i) => profile(i) === most);
+    }
+    const [index] = this.pending.splice(at, 1);
+    warm.add(profile(index!));
+    this.started.add(profile(index!));
+    return index;
+  }
+
+  /** Blocks handed out but not run (their worker died first): handed out again. */
+  giveBack(indices: readonly number[]): void {
+    this.pending.push(...indices);
+    this.pending.sort((a, b) => a - b);
+  }
+}
+
 interface Slot {
   readonly worker: Worker;
   /** The blocks it holds, by index, in the order sent. */
@@ -94,11 +142,10 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
   // The --exec processes of the workers, killed with the kit (process-group.ts).
   const peers = new Map<number, { killNow(): void }>();
   if (options.source.kind === 'exec') installKillHandlers();
-  let next = 0;
-  /** Blocks a dead worker held but had not started: handed out again first. */
-  const returned: number[] = [];
-  const take = (): number | undefined => returned.shift() ?? (next < units.length ? next++ : undefined);
-  const remaining = () => returned.length > 0 || next < units.length;
+  const queue = new BlockQueue(units);
+  /** This thread, as the queue knows it. */
+  const here = {};
+  const remaining = () => queue.size > 0;
   let failure: string | undefined;
   let mainBusy = false;
   let finished = false;
@@ -123,7 +170,7 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
         }
         return;
       }
-      for (let index = slot.held.length < QUEUE ? take() : undefined; index !== undefined; index = slot.held.length < QUEUE ? take() : undefined) {
+      for (let index = slot.held.length < QUEUE ? queue.take(slot) : undefined; index !== undefined; index = slot.held.length < QUEUE ? queue.take(slot) : undefined) {
         slot.held.push(index);
         slot.worker.postMessage({ type: 'unit', index, unit: units[index]! } satisfies ToWorker);
       }
@@ -139,7 +186,7 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
       if (!slots.delete(slot)) return;
       const [running, ...waiting] = slot.held.filter((i) => results[i] === undefined);
       if (running !== undefined) results[running] = lostBlock(units[running]!, why);
-      returned.push(...waiting);
+      queue.giveBack(waiting);
       if (remaining()) {
         if (options.inThread !== undefined) {
           if (!mainBusy) void runHere(options.inThread);
@@ -206,7 +253,7 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
     };
     const runHere = async (inThread: NonNullable<PoolOptions['inThread']>) => {
       mainBusy = true;
-      for (let index = take(); index !== undefined; index = take()) {
+      for (let index = queue.take(here); index !== undefined; index = queue.take(here)) {
         const i = index;
         try {
           results[i] = await inThread(units[i]!, (done) => options.onProgress?.(i, done));
