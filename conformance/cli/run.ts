@@ -59,7 +59,8 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --replay PATH      replay one counterexample (a path like 12:0:3@Gb:F, or directed:NAME): needs
                      --seed and exactly one --profile; the report of a failure prints the command
   --workers N        threads running the campaign's blocks of ${BLOCK_RUNS} runs: this one and N-1 worker
-                     threads (default: the cores, at most one per ${RUNS_PER_WORKER} runs)
+                     threads (default: the cores that the load average leaves free, at most one
+                     per ${RUNS_PER_WORKER} runs)
   --shard I/N        run the I-th of N disjoint parts of the campaign (needs --seed); dirtyspec merge
                      combines the parts' --json reports into the report of the whole campaign
   --block B          run only block B (from 0) of the campaign (needs --seed)
