@@ -53,48 +53,70 @@ function expectedBitsOf(ml: ModelLeaf): bigint {
   return byLevel[ml.level]! | (BigInt(ml.oa) & ARM_LPAE_PTE_OA_MASK);
 }
 
-/** Compares one leaf found in memory with the model's leaf at the same place; throws on a difference. */
-function checkLeaf(model: DescriptorModel, l: WalkedLeaf, req: () => string[]): void {
+/** How one leaf found in memory differs from the model's leaf at the same place, or undefined. */
+function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string[]): Violation | undefined {
   const ml = model.leaves.get(leafKey(l.iova, l.level));
-  if (ml !== undefined && (l.pte & STATE_BITS) === expectedBitsOf(ml)) return;
+  if (ml !== undefined && (l.pte & STATE_BITS) === expectedBitsOf(ml)) return undefined;
   // A difference: decode it for the report.
   let got: ReturnType<typeof decodeLeaf>;
   try {
     got = decodeLeaf(l.pte, l.level);
   } catch (e) {
-    throw new Violation('spec', ['PTE-2', ...req()], `a leaf descriptor at ${hex(l.iova)} L${l.level}`, `0x${l.pte.toString(16).padStart(16, '0')}: ${(e as Error).message}`);
+    return new Violation('spec', ['PTE-2', ...req()], `a leaf descriptor at ${hex(l.iova)} L${l.level}`, `0x${l.pte.toString(16).padStart(16, '0')}: ${(e as Error).message}`);
   }
   const actual = `leaf ${hex(l.iova)} L${l.level} = 0x${l.pte.toString(16).padStart(16, '0')} (${got.state}, AF=${got.accessFlag ? 1 : 0}, OA=${hex(got.outputAddress)})`;
-  if (ml === undefined) throw new Violation('spec', req(), `no leaf at ${hex(l.iova)} L${l.level}`, actual);
+  if (ml === undefined) return new Violation('spec', req(), `no leaf at ${hex(l.iova)} L${l.level}`, actual);
   const want = leafStateOf(ml.snap);
   const kind = want.state === 'writableClean' && got.state === 'writableDirty' ? 'precision' : want.state === 'writableDirty' && got.state === 'writableClean' ? 'loss' : 'spec';
-  throw new Violation(kind, req(), `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
+  return new Violation(kind, req(), `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
 }
 
-const missingLeaf = (ml: ModelLeaf, req: () => string[]) => new Violation('spec', req(), `leaf ${hex(ml.iova)} L${ml.level} ${leafStateOf(ml.snap).state}`, 'no such leaf in the page table');
-
 const requirementsOf = (model: DescriptorModel) => () => (model.opReq.size > 0 ? [...model.opReq] : ['PTE-2']);
+
+/**
+ * The differences a check found, reported as the full walk reports them whatever order they
+ * were found in: a leaf in memory that differs, the lowest IOVA first; else a model leaf
+ * missing from memory, the lowest IOVA first. So the full and the incremental check name
+ * the same difference.
+ */
+class Differences {
+  private inMemory: { iova: number; violation: Violation } | undefined;
+  private missing: ModelLeaf | undefined;
+  constructor(private readonly req: () => string[]) {}
+  leaf(model: DescriptorModel, l: WalkedLeaf): void {
+    if (this.inMemory !== undefined && this.inMemory.iova <= l.iova) return;
+    const v = leafDifference(model, l, this.req);
+    if (v !== undefined) this.inMemory = { iova: l.iova, violation: v };
+  }
+  missingLeaf(ml: ModelLeaf): void {
+    if (this.missing === undefined || ml.iova < this.missing.iova) this.missing = ml;
+  }
+  throwAny(): void {
+    if (this.inMemory !== undefined) throw this.inMemory.violation;
+    if (this.missing !== undefined) throw new Violation('spec', this.req(), `leaf ${hex(this.missing.iova)} L${this.missing.level} ${leafStateOf(this.missing.snap).state}`, 'no such leaf in the page table');
+  }
+}
 
 /**
  * Every leaf in memory in [iova, iova + size) matches the model's leaf there, and every
  * model leaf in the range is in memory (PTE-1..5 against the leaf machine's state).
  */
-function checkRange(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, iova: number, size: number, wholeModel = false): WalkedLeaf[] {
-  const req = requirementsOf(model);
+function checkRange(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, iova: number, size: number, diffs: Differences, wholeModel = false): void {
   const walked = ttb0 === 0 ? [] : walkLeaves(load, ttb0, iova, size);
-  for (const l of walked) checkLeaf(model, l, req);
-  // Every leaf walked matched a distinct model leaf: any model leaf left over is missing.
+  for (const l of walked) diffs.leaf(model, l);
+  // Every leaf walked matched a distinct model leaf, or differed: any model leaf not walked is missing.
   const expected = wholeModel ? model.leaves.size : model.leavesIn(iova, size).length;
   if (walked.length !== expected) {
     const present = new Set(walked.map((l) => leafKey(l.iova, l.level)));
-    for (const ml of model.leavesIn(iova, size)) if (!present.has(leafKey(ml.iova, ml.level))) throw missingLeaf(ml, req);
+    for (const ml of model.leavesIn(iova, size)) if (!present.has(leafKey(ml.iova, ml.level))) diffs.missingLeaf(ml);
   }
-  return walked;
 }
 
 /** The full check: walks the whole window. The incremental checker below gives the same verdicts; this is its reference and a debug option. */
 export function checkDescriptors(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, window: number): void {
-  checkRange(model, load, ttb0, 0, window, true);
+  const diffs = new Differences(requirementsOf(model));
+  checkRange(model, load, ttb0, 0, window, diffs, true);
+  diffs.throwAny();
 }
 
 /** The kit's memory as the incremental checker reads it: loads, and the addresses written since the last commit. */
@@ -134,12 +156,13 @@ export class DescriptorChecker {
 
   check(model: DescriptorModel, ttb0: number, commit = false): void {
     const load = (a: number) => this.memory.load(a);
+    const diffs = new Differences(requirementsOf(model));
     if (this.full || ttb0 !== this.ttb0 || ttb0 === 0) {
-      checkRange(model, load, ttb0, 0, this.window, true);
+      checkRange(model, load, ttb0, 0, this.window, diffs, true);
+      diffs.throwAny();
       if (commit) this.rebuild(model, ttb0);
       return;
     }
-    const req = requirementsOf(model);
     const written = this.memory.writeLog ?? new Set<number>();
     const positions = new Map<number, { iova: number; level: Level }>();
     // 1. Written words in reachable table frames name places in the window.
@@ -168,28 +191,29 @@ export class DescriptorChecker {
       const entry = readEntry(load, ttb0, p.iova, p.level, tables);
       const ml = model.leaves.get(leafKey(p.iova, p.level));
       if (entry === undefined || !entry.valid) {
-        if (ml !== undefined) throw missingLeaf(ml, req);
+        if (ml !== undefined) diffs.missingLeaf(ml);
         if (entry !== undefined && this.linksBelow(p.iova, p.level)) {
-          checkRange(model, load, ttb0, p.iova, size);
+          checkRange(model, load, ttb0, p.iova, size, diffs);
           relinked.push({ ...p, size });
         }
         continue;
       }
       if (entry.table !== undefined) {
-        if (ml !== undefined) throw missingLeaf(ml, req);
+        if (ml !== undefined) diffs.missingLeaf(ml);
         const known = this.frames.get(entry.table);
         if (known === undefined || known.base !== p.iova || known.level !== p.level + 1) {
-          checkRange(model, load, ttb0, p.iova, size);
+          checkRange(model, load, ttb0, p.iova, size, diffs);
           relinked.push({ ...p, size });
         }
         continue;
       }
-      checkLeaf(model, { iova: p.iova, level: p.level, size, ptep: entry.ptep, pte: entry.pte }, req);
+      diffs.leaf(model, { iova: p.iova, level: p.level, size, ptep: entry.ptep, pte: entry.pte });
       if (this.linksBelow(p.iova, p.level)) {
-        checkRange(model, load, ttb0, p.iova, size);
+        checkRange(model, load, ttb0, p.iova, size, diffs);
         relinked.push({ ...p, size });
       }
     }
+    diffs.throwAny();
     if (!commit) return;
     for (const r of relinked) this.relink(load, ttb0, r.iova, r.level);
     written.clear();
