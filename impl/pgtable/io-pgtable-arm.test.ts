@@ -209,6 +209,11 @@ test('[MERGE-2] pages that are not contiguous, not aligned or not alike do not m
   tb3.domain.map(0, 0x8000_0000, 0x1000, IOMMU_READ);
   tb3.domain.map(0x1000, 0x8000_1000, MiB2 - 0x1000, RW);
   assert.is(tb3.domain.pgtable.mergePages(0, 2), -EINVAL, 'different permissions');
+  // Without the HD quirk there is no DBM: AP[2] alone tells read-only from writable, and must agree.
+  const tb4 = createTestbed({ dirtyCapable: false });
+  tb4.domain.map(0, 0x8000_0000, 0x1000, RW);
+  tb4.domain.map(0x1000, 0x8000_1000, MiB2 - 0x1000, IOMMU_READ);
+  assert.is(tb4.domain.pgtable.mergePages(0, 2), -EINVAL, 'different permissions without DBM');
   assert.is(tb3.domain.pgtable.mergePages(0, 3), -EINVAL);
   assert.is(tb3.domain.pgtable.mergePages(0, 1), -EINVAL, 'L1 entry is a table of tables');
   assert.is(tb3.domain.pgtable.mergePages(GiB, 2), -ENOENT);

@@ -360,7 +360,9 @@ export class ArmLpaeIoPgtable {
    * attributes as the first child, and the output address the block maps there.
    */
   protected childMerges(child: bigint, child0: bigint, offset: number): boolean {
-    return (child & PTE_MERGE_ATTR_MASK) === (child0 & PTE_MERGE_ATTR_MASK) && pteAddress(child) === pteAddress(child0) + offset;
+    // Without DBM, AP[2] is the permission (read-only or writable), not dirty state: it must agree too.
+    const permission = (child0 & PTE_DBM) === 0n ? PTE_AP_RDONLY : 0n;
+    return (child & (PTE_MERGE_ATTR_MASK | permission)) === (child0 & (PTE_MERGE_ATTR_MASK | permission)) && pteAddress(child) === pteAddress(child0) + offset;
   }
 
   /** Merge: whether any child is writable-dirty, so the block must be (MERGE-1). */
