@@ -140,7 +140,12 @@ export const migration: Scenario = {
     for (const d of OFFSETS) compare(`1a: burst k in round k, at page ${d}`, `scenario 1a, offset ${d}:`, [perRound(d)], MAX_ROUNDS);
     for (const s of SPACINGS) {
       const phases = Array.from({ length: PHASES }, (_, i) => Math.floor((i * s) / PHASES));
-      compare(`1b: every ${s} steps (${PHASES} phases)`, `scenario 1b, spacing ${s}:`, phases.map((p) => periodic(s, p)), MAX_ROUNDS);
+      compare(
+        `1b: every ${s} steps (${PHASES} phases)`,
+        `scenario 1b, spacing ${s}:`,
+        phases.map((p) => periodic(s, p)),
+        MAX_ROUNDS,
+      );
     }
     compare('2: a burst every step', 'scenario 2 (continuous):', [continuous], CONTINUOUS_ROUNDS);
     return figures;

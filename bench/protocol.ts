@@ -69,7 +69,8 @@ async function bulkSet(command: string, log: (m: string) => void): Promise<Figur
     const r = await peer.request('iova-bitmap.set', { iova: '0x0', length: `0x${(pages * 4096n).toString(16)}` }, on);
     const s = (performance.now() - t0) / 1000;
     await peer.request('iova-bitmap.free', {}, on);
-    if (r.errno !== 0 || buffer.strayWrites.length > 0 || buffer.pinned !== 0 || !buffer.bytes.every((b) => b === 0xff)) throw new Error('protocol: the bulk iova_bitmap_set did not set every bit, or wrote unpinned memory, or left pages pinned');
+    if (r.errno !== 0 || buffer.strayWrites.length > 0 || buffer.pinned !== 0 || !buffer.bytes.every((b) => b === 0xff))
+      throw new Error('protocol: the bulk iova_bitmap_set did not set every bit, or wrote unpinned memory, or left pages pinned');
     const callbacks = peer.stats.callbacks - before.callbacks;
     const batched = peer.stats.batchedCalls - before.batchedCalls;
     log(`bulk set: ${callbacks} callbacks, of which batches carried ${batched} accesses, ${s.toFixed(3)} s`);
@@ -89,7 +90,9 @@ async function modelRun(command: string, profile: ProfileName, log: (m: string) 
     const s = (performance.now() - t0) / 1000;
     if (r.verdict !== 'conforms') throw new Error(`protocol: the C example does not conform on ${profile} (seed 42): ${r.verdict}`);
     const ops = peer.stats.requests - before.requests + (peer.stats.callbacks - before.callbacks) + (peer.stats.batchedCalls - before.batchedCalls);
-    log(`${profile}: ${RUNS} runs, ${r.commands} commands, ${peer.stats.requests - before.requests} requests, ${peer.stats.callbacks - before.callbacks} callbacks (${peer.stats.batchedCalls - before.batchedCalls} accesses in batches), ${s.toFixed(2)} s`);
+    log(
+      `${profile}: ${RUNS} runs, ${r.commands} commands, ${peer.stats.requests - before.requests} requests, ${peer.stats.callbacks - before.callbacks} callbacks (${peer.stats.batchedCalls - before.batchedCalls} accesses in batches), ${s.toFixed(2)} s`,
+    );
     const t1 = performance.now();
     const inProcess = await runProfile(referenceAdapters[profile], { runs: RUNS, seed: 42, timeoutMs: 10_000, maxCommands: 30 });
     const s1 = (performance.now() - t1) / 1000;

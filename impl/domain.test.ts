@@ -21,7 +21,10 @@ test('[TRACK-1] enabling without HTTU access+dirty, or on a domain not allocated
     assert.is(tb.domain.setDirtyTracking(true), -EOPNOTSUPP);
     assert.is(tb.domain.dirtyTracking, false);
     assert.is(cd(tb, 0).hd, false);
-    assert.equal([...tb.domain.pgtable.leaves()].map((l) => l.pte), before);
+    assert.equal(
+      [...tb.domain.pgtable.leaves()].map((l) => l.pte),
+      before,
+    );
   }
 });
 
@@ -94,7 +97,7 @@ test('[TRACK-7] a stream attached while tracking is on gets HA and HD; one attac
   assert.ok(tb.smmu.dmaWrite(5, 0x10).ok);
   const got: number[] = [];
   tb.domain.readAndClearDirty(0, 0x1000, 0, (i) => got.push(i));
-  assert.equal(got, [0], 'the late stream\'s write was recorded');
+  assert.equal(got, [0], "the late stream's write was recorded");
   assert.equal(tb.domain.streams, [1, 2, 5]);
 });
 

@@ -12,7 +12,10 @@ import { createTestbed } from './testbed.ts';
 const RW = IOMMU_READ | IOMMU_WRITE;
 const report = (tb: ReturnType<typeof createTestbed>, iova: number, size: number) => {
   const got: number[] = [];
-  assert.is(tb.domain.readAndClearDirty(iova, size, 0, (i) => got.push(i)), 0);
+  assert.is(
+    tb.domain.readAndClearDirty(iova, size, 0, (i) => got.push(i)),
+    0,
+  );
   return got;
 };
 

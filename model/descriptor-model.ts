@@ -39,7 +39,7 @@ export interface ModelTlbEntry {
 }
 
 export type ExpectedDma =
-  | { ok: true; level: Level; /** IOTLB-7 / IOTLB-8: the access went through a stale entry (the spec's hazard). */ hazard?: 'dirtyNotRecorded' | 'staleTranslation' }
+  | { ok: true; level: Level /** IOTLB-7 / IOTLB-8: the access went through a stale entry (the spec's hazard). */; hazard?: 'dirtyNotRecorded' | 'staleTranslation' }
   | { ok: false; fault: 'translation' | 'permission' | 'accessFlag' };
 
 /** A leaf's place as one number: the level above the 48-bit IOVA (cheaper than a string key on the hot path). */

@@ -76,13 +76,23 @@ export class DirtyGhost {
       const culprit = missing.map((p) => this.keptBy.get(p)).find((k) => k !== undefined);
       if (culprit !== undefined) {
         const lost = missing.filter((p) => this.keptBy.get(p) === culprit);
-        throw new Violation('loss', [...culprit.req, req], `pages ${lost.map(hex).join(', ')} kept dirty by ${culprit.op} (inside its range, not cleared by it), so in this report`, 'the report did not include them: the earlier call cleared what it had to keep');
+        throw new Violation(
+          'loss',
+          [...culprit.req, req],
+          `pages ${lost.map(hex).join(', ')} kept dirty by ${culprit.op} (inside its range, not cleared by it), so in this report`,
+          'the report did not include them: the earlier call cleared what it had to keep',
+        );
       }
       throw new Violation('loss', [req], `pages ${missing.map(hex).join(', ')} in the report (written while tracking, not yet reported)`, `the report did not include them`);
     }
     const falseDirty = [...reported].filter((p) => !this.written.has(p) && !this.writtenDuring.has(p) && !allowed(p)).sort((a, b) => a - b);
     if (falseDirty.length > 0) {
-      throw new Violation('precision', ['PRECISION-1'], `no report of pages ${falseDirty.slice(0, 8).map(hex).join(', ')}${falseDirty.length > 8 ? ', ...' : ''} (not written since their last clear, and clean in the spec)`, `reported dirty`);
+      throw new Violation(
+        'precision',
+        ['PRECISION-1'],
+        `no report of pages ${falseDirty.slice(0, 8).map(hex).join(', ')}${falseDirty.length > 8 ? ', ...' : ''} (not written since their last clear, and clean in the spec)`,
+        `reported dirty`,
+      );
     }
     if (clear) {
       for (const p of reported) {

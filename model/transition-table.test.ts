@@ -19,7 +19,10 @@ for (const [name, table] of Object.entries(tables)) {
     for (const [s, e, entry] of (table as TransitionTable<typeof leafDescriptorMachine>).entries()) {
       const [next, actions] = transition(table.machine as typeof leafDescriptorMachine, s, e as never);
       assert.is(stateKey(entry.next), stateKey(next), `${stateKey(s)} + ${JSON.stringify(e)}`);
-      assert.equal([...entry.outcomes], actions.map((a) => a.type));
+      assert.equal(
+        [...entry.outcomes],
+        actions.map((a) => a.type),
+      );
       n++;
     }
     assert.is(n, table.states.length * table.events.length);
@@ -28,7 +31,10 @@ for (const [name, table] of Object.entries(tables)) {
     const all = new Set(machineTransitions(table.machine).map((t) => t.key));
     const reached = new Set<string>();
     for (const [, , entry] of (table as TransitionTable<typeof leafDescriptorMachine>).entries()) entry.transitions.forEach((k) => reached.add(k));
-    assert.equal([...all].filter((k) => !reached.has(k)), []);
+    assert.equal(
+      [...all].filter((k) => !reached.has(k)),
+      [],
+    );
   });
 }
 

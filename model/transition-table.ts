@@ -83,7 +83,7 @@ export class TransitionTable<M extends AnyStateMachine> {
           next,
           outcomes,
           transitions: taken.map(transitionKey),
-          req: [...new Set(taken.flatMap((t) => ((t.meta as { req?: string[] } | undefined)?.req ?? [])))],
+          req: [...new Set(taken.flatMap((t) => (t.meta as { req?: string[] } | undefined)?.req ?? []))],
           taken: taken.map((t) => ({ machine: machine.id, transition: transitionKey(t), from, to })),
         };
         const nk = stateKey(next);

@@ -21,8 +21,6 @@ export function ensureSystemDeps() {
   }
   console.error(`npm test: installing ${missing.join(', ')} from Debian (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const ok =
-    spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env }).status === 0 &&
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: ['ignore', 2, 2], env }).status === 0;
+  const ok = spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env }).status === 0 && spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: ['ignore', 2, 2], env }).status === 0;
   if (!ok) console.error(`npm test: apt-get could not install ${missing.join(', ')}; the tests that need them will fail`);
 }

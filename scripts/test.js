@@ -49,13 +49,7 @@ else {
   console.log('check: FAILED (npm run check: format and lint; scripts/format-all.sh applies the formatting and the safe fixes)');
 }
 
-const c8 = [
-  '--all', '--check-coverage', '--lines', '90', '--branches', '85',
-  '--include', 'spec/**', '--include', 'impl/**',
-  '--exclude', '**/*.test.ts',
-  '--reporter', 'text-summary', '--reporter', 'text',
-  '--report-dir', 'coverage',
-];
+const c8 = ['--all', '--check-coverage', '--lines', '90', '--branches', '85', '--include', 'spec/**', '--include', 'impl/**', '--exclude', '**/*.test.ts', '--reporter', 'text-summary', '--reporter', 'text', '--report-dir', 'coverage'];
 const uvu = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)), '.', '\\.test\\.ts$', '-i', 'node_modules', '-i', 'scratch', '-i', 'coverage', ...uvuColourArgs(colour)];
 const tests = await run(bin('c8'), [...c8, ...uvu], { capture: true });
 // eslint-disable-next-line no-control-regex

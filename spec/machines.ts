@@ -66,7 +66,7 @@ export function machineTransitions(machine: AnyStateMachine): TransitionView[] {
           event,
           index,
           targets: (t.target ?? []).map((n: AnyStateNode) => n.path.join('.')),
-          actions: t.actions.map((a: unknown) => (typeof a === 'string' ? a : (a as { type?: string }).type ?? String(a))),
+          actions: t.actions.map((a: unknown) => (typeof a === 'string' ? a : ((a as { type?: string }).type ?? String(a)))),
           guardReqs: reqs,
           guarded: t.guard !== undefined,
           meta: t.meta as RuleMeta | undefined,

@@ -6,7 +6,6 @@
 
 import { kvmDirtyLogRequirements } from './kvm/dirty-log/requirements.ts';
 import { kvmDirtyRingRequirements } from './kvm/dirty-ring/requirements.ts';
-
 import { contractRequirements } from './contracts/requirements.ts';
 
 export interface Requirement {
@@ -52,44 +51,89 @@ export const requirements = {
   'FAULT-2': { text: 'A DMA write through a read-only leaf is a permission fault.', source: `${SMMU_V3} §7.3 F_PERMISSION` },
   'FAULT-3': { text: 'With HD=0 a DMA write through a writable-clean leaf is a permission fault.', source: `${SMMU_V3} §3.13.3` },
   'FAULT-4': { text: 'With AF=0 and HA=0 any DMA is an access flag fault; it takes priority over a permission fault.', source: `${SMMU_V3} §7.3 F_ACCESS; ${ARM_ARM} D8.15 fault priority` },
-  'HTTU-1': { text: 'With HA=1 a DMA through a leaf with AF=0 sets AF atomically in memory and proceeds; an access that takes a permission fault updates nothing.', source: `${SMMU_V3} §3.13.2; QEMU target/arm/ptw.c get_phys_addr_lpae at qemu/qemu 9c2ff9cdc9b3 (the permission check comes before the arm_casq_ptw update of AF and DBM)` },
-  'HTTU-2': { text: 'With HD=1 a DMA write through a writable-clean leaf atomically clears AP[2] (writable-dirty) before the write is performed.', source: `${SMMU_V3} §3.13.3; ${HTTU_RFC} ("smmu can change TTD from writable_clean to writable_dirty")` },
+  'HTTU-1': {
+    text: 'With HA=1 a DMA through a leaf with AF=0 sets AF atomically in memory and proceeds; an access that takes a permission fault updates nothing.',
+    source: `${SMMU_V3} §3.13.2; QEMU target/arm/ptw.c get_phys_addr_lpae at qemu/qemu 9c2ff9cdc9b3 (the permission check comes before the arm_casq_ptw update of AF and DBM)`,
+  },
+  'HTTU-2': {
+    text: 'With HD=1 a DMA write through a writable-clean leaf atomically clears AP[2] (writable-dirty) before the write is performed.',
+    source: `${SMMU_V3} §3.13.3; ${HTTU_RFC} ("smmu can change TTD from writable_clean to writable_dirty")`,
+  },
   'HTTU-3': { text: 'DMA reads never change dirty state.', source: `${SMMU_V3} §3.13.3` },
   'HTTU-4': { text: 'A write through a writable-dirty or a plain writable leaf is performed and changes nothing.', source: `${SMMU_V3} §3.13.3` },
   'HTTU-5': { text: 'Hardware updates are atomic read-modify-writes of the 64-bit descriptor (compare-exchange): they never overwrite a concurrent software change.', source: `${SMMU_V3} §3.13.1` },
   'CLEAR-1': { text: 'Clearing dirty state sets AP[2] on a writable-dirty leaf, making it writable-clean.', source: `${IO_PGTABLE_ARM} io_pgtable_visit_dirty (iopte_set_writeable_clean: set_bit AP_RDONLY)` },
   'CLEAR-2': { text: 'Clearing dirty state leaves read-only, plain writable and writable-clean leaves unchanged.', source: `${IO_PGTABLE_ARM} iopte_writeable_dirty` },
-  'CLEAR-4': { text: 'A leaf only partly inside the range is reported (its pages in range) but not cleared: clearing it would forget the dirty pages outside the range.', source: `dirtyspec design: a clear must not forget dirty pages it was not asked to clear (NOLOSS-2), and clearing a leaf that reaches outside the range would; DEPARTS from ${IO_PGTABLE_ARM} io_pgtable_visit_dirty, which clears every dirty leaf it records, whole` },
-  'CLEAR-3': { text: 'Software marking a writable-clean leaf dirty clears AP[2]; other leaves are unchanged.', source: 'dirtyspec design (TRACK-6): once HD is off, a write through a writable-clean leaf faults (FAULT-3), so disabling first marks such leaves dirty' },
-  'SPLIT-1': { text: 'Splitting a block carries its state into every page: a writable-dirty block gives writable-dirty pages, a clean one clean pages.', source: `${IO_PGTABLE_ARM} arm_lpae_split_blk_unmap (every page takes iopte_prot(blk_pte), DBM and AP[2] included); ${GUNTHORPE}: "If the dirty bit is set in the old entry then it has to sprinkle it into the new entries with atomics"` },
-  'SPLIT-2': { text: 'The split swaps the block for the table with an atomic exchange and looks at the old value, since hardware can dirty the block between a read and a store.', source: `${IO_PGTABLE_ARM} arm_lpae_install_table (compare-exchange against the block value, the old value checked by arm_lpae_split_blk_unmap); ${GUNTHORPE} ("atomically replace a large entry with a pointer to a small entry")` },
-  'MERGE-1': { text: 'Merging pages into a block makes the block writable-dirty if any page was writable-dirty.', source: `dirtyspec design: a merge must not lose a page dirtied before it (NOLOSS-1); DEPARTS from ${MERGE_PATCH}, which builds the block from the mapping's prot, not from its pages` },
-  'MERGE-2': { text: 'Merging pages none of which was dirty keeps the first page\'s state for the block.', source: `dirtyspec design: merging clean pages reports nothing new (PRECISION-1); DEPARTS from ${MERGE_PATCH}, which builds the block from the mapping's prot` },
+  'CLEAR-4': {
+    text: 'A leaf only partly inside the range is reported (its pages in range) but not cleared: clearing it would forget the dirty pages outside the range.',
+    source: `dirtyspec design: a clear must not forget dirty pages it was not asked to clear (NOLOSS-2), and clearing a leaf that reaches outside the range would; DEPARTS from ${IO_PGTABLE_ARM} io_pgtable_visit_dirty, which clears every dirty leaf it records, whole`,
+  },
+  'CLEAR-3': {
+    text: 'Software marking a writable-clean leaf dirty clears AP[2]; other leaves are unchanged.',
+    source: 'dirtyspec design (TRACK-6): once HD is off, a write through a writable-clean leaf faults (FAULT-3), so disabling first marks such leaves dirty',
+  },
+  'SPLIT-1': {
+    text: 'Splitting a block carries its state into every page: a writable-dirty block gives writable-dirty pages, a clean one clean pages.',
+    source: `${IO_PGTABLE_ARM} arm_lpae_split_blk_unmap (every page takes iopte_prot(blk_pte), DBM and AP[2] included); ${GUNTHORPE}: "If the dirty bit is set in the old entry then it has to sprinkle it into the new entries with atomics"`,
+  },
+  'SPLIT-2': {
+    text: 'The split swaps the block for the table with an atomic exchange and looks at the old value, since hardware can dirty the block between a read and a store.',
+    source: `${IO_PGTABLE_ARM} arm_lpae_install_table (compare-exchange against the block value, the old value checked by arm_lpae_split_blk_unmap); ${GUNTHORPE} ("atomically replace a large entry with a pointer to a small entry")`,
+  },
+  'MERGE-1': {
+    text: 'Merging pages into a block makes the block writable-dirty if any page was writable-dirty.',
+    source: `dirtyspec design: a merge must not lose a page dirtied before it (NOLOSS-1); DEPARTS from ${MERGE_PATCH}, which builds the block from the mapping's prot, not from its pages`,
+  },
+  'MERGE-2': {
+    text: "Merging pages none of which was dirty keeps the first page's state for the block.",
+    source: `dirtyspec design: merging clean pages reports nothing new (PRECISION-1); DEPARTS from ${MERGE_PATCH}, which builds the block from the mapping's prot`,
+  },
 
   // IOTLB entry machine (spec/iotlb/iotlb-entry-machine.ts)
-  'IOTLB-1': { text: 'A walk that ends at a valid leaf may cache it with the state it had after the walk\'s own updates.', source: `${SMMU_V3} §16.2 (caching)` },
+  'IOTLB-1': { text: "A walk that ends at a valid leaf may cache it with the state it had after the walk's own updates.", source: `${SMMU_V3} §16.2 (caching)` },
   'IOTLB-2': { text: 'Faulting walks are not cached.', source: `${SMMU_V3} §16.2` },
   'IOTLB-3': { text: 'A DMA read through a cached entry does not walk and does not touch memory.', source: `${SMMU_V3} §16.2` },
   'IOTLB-4': { text: 'A DMA write through a cached writable-dirty or writable entry does not touch memory.', source: `${SMMU_V3} §3.13.3` },
   'IOTLB-5': { text: 'A DMA write through a cached writable-clean entry with HD=1 must update the in-memory descriptor (re-walk and atomic update) before writing; the entry becomes writable-dirty.', source: `${SMMU_V3} §3.13.3` },
   'IOTLB-6': { text: 'A DMA write through a cached read-only entry, or a writable-clean entry with HD=0, is a permission fault.', source: `${SMMU_V3} §7.3` },
-  'IOTLB-7': { text: 'HAZARD: after software clears a leaf cached as writable-dirty, the entry is stale; a write through it completes without setting dirty in memory and is lost.', source: `${GUNTHORPE} ("the flush is to allow the IOTLB to see the cleared D bit"); ${IO_PAGETABLE} iommu_read_and_clear_dirty (iommu_iotlb_sync after the clear); ${LINUX} drivers/iommu/amd/iommu.c amd_iommu_set_dirty_tracking ("Flush IOTLB to mark IOPTE dirty on the next translation(s)")` },
+  'IOTLB-7': {
+    text: 'HAZARD: after software clears a leaf cached as writable-dirty, the entry is stale; a write through it completes without setting dirty in memory and is lost.',
+    source: `${GUNTHORPE} ("the flush is to allow the IOTLB to see the cleared D bit"); ${IO_PAGETABLE} iommu_read_and_clear_dirty (iommu_iotlb_sync after the clear); ${LINUX} drivers/iommu/amd/iommu.c amd_iommu_set_dirty_tracking ("Flush IOTLB to mark IOPTE dirty on the next translation(s)")`,
+  },
   'IOTLB-8': { text: 'HAZARD: after software unmaps a cached leaf the entry still translates until invalidated.', source: `${SMMU_V3} §16.2; ${IO_PGTABLE_ARM} __arm_lpae_unmap (io_pgtable_tlb_add_page: the invalidation is only gathered)` },
   'IOTLB-9': { text: 'A TLB invalidation (CMD_TLBI_NH_VA / CMD_TLBI_NH_ASID) completed by CMD_SYNC removes the entry; a TLBI is complete only after a following CMD_SYNC.', source: `${SMMU_V3} §4.4, §4.7 CMD_SYNC` },
   'IOTLB-10': { text: 'Software changes that keep the cached state correct (set dirty, split, merge carrying state) leave the cached entry usable.', source: `${SMMU_V3} §16.2` },
   'IOTLB-11': { text: 'A bounded IOTLB may evict an entry at any time; an evicted entry behaves as absent.', source: `${SMMU_V3} §16.2` },
 
   // Domain tracking lifecycle (spec/domain/tracking-machine.ts)
-  'TRACK-1': { text: 'Enabling tracking needs SMMU_IDR0.HTTU = access+dirty; otherwise -EOPNOTSUPP and nothing changes.', source: `${ARM_SMMU_V3} arm_smmu_dbm_capable; ${IO_PAGETABLE} iopt_set_dirty_tracking (-EOPNOTSUPP without dirty_ops); ${LINUX} include/linux/iommu.h` },
-  'TRACK-2': { text: 'Enabling sets HA and HD in the context descriptor of every stream of the domain (then CFGI_CD + CMD_SYNC), before clearing stale state, so no write faults on a clean leaf.', source: `${SMMU_V3} §5.4 CD HA bit 43, HD bit 42 (${LINUX} arm-smmu-v3.h CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD); dirtyspec design: HD is on before any leaf is made clean, so no write faults; DEPARTS from ${ARM_SMMU_V3} arm_smmu_set_dirty_tracking, which does nothing (arm_smmu_make_s1_cd sets HA and HD at allocation)` },
+  'TRACK-1': {
+    text: 'Enabling tracking needs SMMU_IDR0.HTTU = access+dirty; otherwise -EOPNOTSUPP and nothing changes.',
+    source: `${ARM_SMMU_V3} arm_smmu_dbm_capable; ${IO_PAGETABLE} iopt_set_dirty_tracking (-EOPNOTSUPP without dirty_ops); ${LINUX} include/linux/iommu.h`,
+  },
+  'TRACK-2': {
+    text: 'Enabling sets HA and HD in the context descriptor of every stream of the domain (then CFGI_CD + CMD_SYNC), before clearing stale state, so no write faults on a clean leaf.',
+    source: `${SMMU_V3} §5.4 CD HA bit 43, HD bit 42 (${LINUX} arm-smmu-v3.h CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD); dirtyspec design: HD is on before any leaf is made clean, so no write faults; DEPARTS from ${ARM_SMMU_V3} arm_smmu_set_dirty_tracking, which does nothing (arm_smmu_make_s1_cd sets HA and HD at allocation)`,
+  },
   'TRACK-3': { text: 'Enabling clears stale dirty state (read-and-clear without recording over the domain) and invalidates the TLB before it returns.', source: `${IO_PAGETABLE} iopt_set_dirty_tracking, iopt_clear_dirty_data` },
-  'TRACK-4': { text: 'Enabling with the page-granular policy splits every block into pages (carrying dirty state).', source: 'patch 04/11 "iommu/arm-smmu-v3: Split block descriptor when start dirty log" of v2 of the HTTU series (Keqian Zhu, 10 Mar 2021, <20210310090614.26668-1-zhukeqian1@huawei.com>)' },
+  'TRACK-4': {
+    text: 'Enabling with the page-granular policy splits every block into pages (carrying dirty state).',
+    source: 'patch 04/11 "iommu/arm-smmu-v3: Split block descriptor when start dirty log" of v2 of the HTTU series (Keqian Zhu, 10 Mar 2021, <20210310090614.26668-1-zhukeqian1@huawei.com>)',
+  },
   'TRACK-5': { text: 'Enabling while on is idempotent; disabling while off is idempotent.', source: `${IO_PAGETABLE} iopt_set_dirty_tracking` },
-  'TRACK-6': { text: 'Disabling with the page-granular policy merges pages back into blocks where possible, then marks writable-clean leaves writable-dirty so writes need no HD, invalidates the TLB (a cached clean entry would fault once HD is off), then clears HA/HD in every context descriptor.', source: `patch 05/11 "iommu/arm-smmu-v3: Merge a span of page when stop dirty log", <20210310090614.26668-6-zhukeqian1@huawei.com> (merge, then iommu_flush_iotlb_all); dirtyspec design for the rest: once HD is off a write through a writable-clean leaf faults (FAULT-3); DEPARTS from that patch's arm_smmu_stop_dirty_log, which leaves HD on` },
-  'TRACK-7': { text: 'A stream attached while tracking is on gets HA and HD in its context descriptor; one attached while off does not.', source: `${ARM_SMMU_V3} arm_smmu_make_s1_cd (every CD of a domain with IO_PGTABLE_QUIRK_ARM_HD gets HA and HD, a stream attached later included); DEPARTS for a stream attached while off: Linux sets them whether tracking is on or not` },
+  'TRACK-6': {
+    text: 'Disabling with the page-granular policy merges pages back into blocks where possible, then marks writable-clean leaves writable-dirty so writes need no HD, invalidates the TLB (a cached clean entry would fault once HD is off), then clears HA/HD in every context descriptor.',
+    source: `patch 05/11 "iommu/arm-smmu-v3: Merge a span of page when stop dirty log", <20210310090614.26668-6-zhukeqian1@huawei.com> (merge, then iommu_flush_iotlb_all); dirtyspec design for the rest: once HD is off a write through a writable-clean leaf faults (FAULT-3); DEPARTS from that patch's arm_smmu_stop_dirty_log, which leaves HD on`,
+  },
+  'TRACK-7': {
+    text: 'A stream attached while tracking is on gets HA and HD in its context descriptor; one attached while off does not.',
+    source: `${ARM_SMMU_V3} arm_smmu_make_s1_cd (every CD of a domain with IO_PGTABLE_QUIRK_ARM_HD gets HA and HD, a stream attached later included); DEPARTS for a stream attached while off: Linux sets them whether tracking is on or not`,
+  },
 
   // VFIO type1 container (spec/vfio/type1-machine.ts, spec/vfio/args.ts)
-  'VFIO-MAP-1': { text: 'MAP_DMA with a flag other than READ and WRITE (VADDR included: the container offers no VFIO_UPDATE_VADDR), or with neither, is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_map_dma, vfio_dma_do_map; DEPARTS for VADDR: refused, as kernels before v5.12 refused it` },
+  'VFIO-MAP-1': {
+    text: 'MAP_DMA with a flag other than READ and WRITE (VADDR included: the container offers no VFIO_UPDATE_VADDR), or with neither, is -EINVAL.',
+    source: `${VFIO_TYPE1} vfio_iommu_type1_map_dma, vfio_dma_do_map; DEPARTS for VADDR: refused, as kernels before v5.12 refused it`,
+  },
   'VFIO-MAP-2': { text: 'MAP_DMA with size 0, or iova, size or vaddr not a multiple of the smallest page size, is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_map` },
   'VFIO-MAP-3': { text: 'MAP_DMA whose iova + size or vaddr + size wraps past 2^64 is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_map` },
   'VFIO-MAP-4': { text: 'MAP_DMA overlapping an existing mapping is -EEXIST.', source: `${VFIO_TYPE1} vfio_dma_do_map (vfio_find_dma)` },
@@ -97,10 +141,16 @@ export const requirements = {
   'VFIO-MAP-6': { text: 'MAP_DMA outside every valid IOVA range (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_iova_dma_valid` },
   'VFIO-MAP-7': { text: 'MAP_DMA of process addresses that cannot be pinned is -EFAULT, and nothing stays mapped.', source: `${VFIO_TYPE1} vaddr_get_pfns, vfio_pin_map_dma` },
   'VFIO-MAP-8': { text: 'MAP_DMA while tracking, of more than DIRTY_BITMAP_PAGES_MAX (INT_MAX) pages, is -EINVAL: no dirty bitmap can cover it; nothing stays mapped.', source: `${VFIO_TYPE1} vfio_dma_bitmap_alloc` },
-  'VFIO-MAP-9': { text: 'A valid MAP_DMA maps the range as one new mapping (never merged with its neighbours) with the requested permissions and returns 0; while tracking, its writes are recorded from the start.', source: `${VFIO_TYPE1} vfio_dma_do_map, vfio_link_dma` },
+  'VFIO-MAP-9': {
+    text: 'A valid MAP_DMA maps the range as one new mapping (never merged with its neighbours) with the requested permissions and returns 0; while tracking, its writes are recorded from the start.',
+    source: `${VFIO_TYPE1} vfio_dma_do_map, vfio_link_dma`,
+  },
   'VFIO-UNMAP-1': { text: 'UNMAP_DMA with a flag other than GET_DIRTY_BITMAP (1<<0), ALL (1<<1), VADDR (1<<2) is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_unmap_dma` },
   'VFIO-UNMAP-2': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP together with ALL or VADDR is -EINVAL.', source: `${VFIO_H}; ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma` },
-  'VFIO-UNMAP-3': { text: 'UNMAP_DMA with VADDR is -EINVAL: the container offers no VFIO_UPDATE_VADDR.', source: `DEPARTS from ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma, which takes VFIO_DMA_UNMAP_FLAG_VADDR (since v5.12); as kernels before v5.12, whose mask lacks the flag` },
+  'VFIO-UNMAP-3': {
+    text: 'UNMAP_DMA with VADDR is -EINVAL: the container offers no VFIO_UPDATE_VADDR.',
+    source: `DEPARTS from ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma, which takes VFIO_DMA_UNMAP_FLAG_VADDR (since v5.12); as kernels before v5.12, whose mask lacks the flag`,
+  },
   'VFIO-UNMAP-4': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP and a bitmap of 0 bytes, more than DIRTY_BITMAP_SIZE_MAX, or fewer than ALIGN(size/pgsize, 64)/8 is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size` },
   'VFIO-UNMAP-5': { text: 'UNMAP_DMA with iova not a multiple of the smallest page size is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_unmap` },
   'VFIO-UNMAP-6': { text: 'UNMAP_DMA with ALL and a non-zero iova or size is -EINVAL.', source: `${VFIO_H} (VFIO_DMA_UNMAP_FLAG_ALL); ${VFIO_TYPE1} vfio_dma_do_unmap` },
@@ -108,8 +158,14 @@ export const requirements = {
   'VFIO-UNMAP-8': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP while tracking is off is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_unmap` },
   'VFIO-UNMAP-9': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP and bitmap.pgsize other than the smallest page size is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_unmap` },
   'VFIO-UNMAP-10': { text: 'UNMAP_DMA (not ALL) whose range starts or ends inside a mapping (bisects it) is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_unmap (v2 semantics)` },
-  'VFIO-UNMAP-11': { text: 'A valid UNMAP_DMA removes every mapping inside the range (every mapping with ALL), stops their translation, and returns 0 with the bytes unmapped; a range holding no mapping unmaps 0 bytes.', source: `${VFIO_TYPE1} vfio_dma_do_unmap` },
-  'VFIO-UNMAP-12': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP while tracking returns, relative to iova, the dirty pages of every mapping it removes, up to the moment they stop being translated (without hardware tracking: all their pages).', source: `${VFIO_H}; ${VFIO_TYPE1} update_user_bitmap` },
+  'VFIO-UNMAP-11': {
+    text: 'A valid UNMAP_DMA removes every mapping inside the range (every mapping with ALL), stops their translation, and returns 0 with the bytes unmapped; a range holding no mapping unmaps 0 bytes.',
+    source: `${VFIO_TYPE1} vfio_dma_do_unmap`,
+  },
+  'VFIO-UNMAP-12': {
+    text: 'UNMAP_DMA with GET_DIRTY_BITMAP while tracking returns, relative to iova, the dirty pages of every mapping it removes, up to the moment they stop being translated (without hardware tracking: all their pages).',
+    source: `${VFIO_H}; ${VFIO_TYPE1} update_user_bitmap`,
+  },
   'VFIO-DIRTY-1': { text: 'DIRTY_PAGES with a flag outside START, STOP, GET_BITMAP (and, once negotiated, GET_BITMAP_NOCLEAR, CLEAR_BITMAP) is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
   'VFIO-DIRTY-2': { text: 'DIRTY_PAGES with no flag or more than one flag is -EINVAL: exactly one operation per call.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages (__ffs != __fls)` },
   'VFIO-DIRTY-3': { text: 'START turns tracking on for every mapping, present and future, and returns 0; while on it does nothing and returns 0.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages, vfio_dma_bitmap_alloc_all` },
@@ -118,42 +174,99 @@ export const requirements = {
   'VFIO-DIRTY-6': { text: 'A bitmap operation whose iova + size wraps past 2^64 is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
   'VFIO-DIRTY-7': { text: 'A bitmap operation with size 0 is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size (npages 0), vfio_iommu_type1_dirty_pages` },
   'VFIO-DIRTY-8': { text: 'A bitmap operation whose bitmap.size is 0, larger than DIRTY_BITMAP_SIZE_MAX, or smaller than ALIGN(size/pgsize, 64)/8 bytes is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size` },
-  'VFIO-DIRTY-9': { text: 'A bitmap operation whose bitmap.pgsize is not the container\'s smallest page size is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
+  'VFIO-DIRTY-9': { text: "A bitmap operation whose bitmap.pgsize is not the container's smallest page size is -EINVAL.", source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
   'VFIO-DIRTY-10': { text: 'A bitmap operation whose iova or size is not a multiple of the smallest page size is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
   'VFIO-DIRTY-11': { text: 'GET_BITMAP or GET_BITMAP_NOCLEAR while tracking is off is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
   'VFIO-DIRTY-12': { text: 'GET_BITMAP or GET_BITMAP_NOCLEAR whose range starts or ends inside a mapping is -EINVAL: it must cover whole mappings (holes allowed).', source: `${VFIO_TYPE1} vfio_iova_dirty_bitmap` },
-  'VFIO-DIRTY-13': { text: 'GET_BITMAP reports every page of the range dirtied since it was last cleared (bit i of u64 word i/64 = page iova + i*pgsize, ALIGN(npages,64)/8 bytes) and clears what it reports, also after manual clear was negotiated.', source: `${VFIO_TYPE1} vfio_iova_dirty_bitmap; ${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h: GET_BITMAP_NOCLEAR is "almost same as GET_BITMAP" without the clear` },
+  'VFIO-DIRTY-13': {
+    text: 'GET_BITMAP reports every page of the range dirtied since it was last cleared (bit i of u64 word i/64 = page iova + i*pgsize, ALIGN(npages,64)/8 bytes) and clears what it reports, also after manual clear was negotiated.',
+    source: `${VFIO_TYPE1} vfio_iova_dirty_bitmap; ${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h: GET_BITMAP_NOCLEAR is "almost same as GET_BITMAP" without the clear`,
+  },
   'VFIO-DIRTY-14': { text: 'Without hardware dirty tracking every mapped page of the range is reported dirty, every time.', source: `${VFIO_TYPE1} update_user_bitmap (num_non_pinned_groups)` },
-  'VFIO-CLEAR-1': { text: 'VFIO_CHECK_EXTENSION(VFIO_DIRTY_LOG_MANUAL_CLEAR = 11) returns 1 and negotiates manual clear for the container (idempotent).', source: `${MANUAL_CLEAR_V2} (11; 9 in the RFC, <20210128151742.18840-12-zhukeqian1@huawei.com>); ${QEMU_RFC}` },
-  'VFIO-CLEAR-2': { text: 'GET_BITMAP_NOCLEAR (1<<3) or CLEAR_BITMAP (1<<4) before manual clear was negotiated is -EINVAL (outside the flag mask).', source: `flag values from ${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h (GET_BITMAP_NOCLEAR 1<<3, CLEAR_BITMAP 1<<4); dirtyspec design: a client that did not negotiate gets an error, not a clear; DEPARTS from vfio_iommu_type1_dirty_pages in ${MANUAL_CLEAR_V2}, whose mask takes CLEAR_BITMAP whether or not manual clear was negotiated` },
+  'VFIO-CLEAR-1': {
+    text: 'VFIO_CHECK_EXTENSION(VFIO_DIRTY_LOG_MANUAL_CLEAR = 11) returns 1 and negotiates manual clear for the container (idempotent).',
+    source: `${MANUAL_CLEAR_V2} (11; 9 in the RFC, <20210128151742.18840-12-zhukeqian1@huawei.com>); ${QEMU_RFC}`,
+  },
+  'VFIO-CLEAR-2': {
+    text: 'GET_BITMAP_NOCLEAR (1<<3) or CLEAR_BITMAP (1<<4) before manual clear was negotiated is -EINVAL (outside the flag mask).',
+    source: `flag values from ${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h (GET_BITMAP_NOCLEAR 1<<3, CLEAR_BITMAP 1<<4); dirtyspec design: a client that did not negotiate gets an error, not a clear; DEPARTS from vfio_iommu_type1_dirty_pages in ${MANUAL_CLEAR_V2}, whose mask takes CLEAR_BITMAP whether or not manual clear was negotiated`,
+  },
   'VFIO-CLEAR-3': { text: 'CLEAR_BITMAP while tracking is off is -EINVAL.', source: `vfio_iommu_type1_dirty_pages in ${MANUAL_CLEAR_V2} (!dirty_page_tracking: -EINVAL)` },
   'VFIO-CLEAR-4': { text: 'GET_BITMAP_NOCLEAR reports like GET_BITMAP but clears nothing: a second call reports the same pages and any new ones.', source: `${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h; ${HWDBM_RFC2}` },
-  'VFIO-CLEAR-5': { text: 'CLEAR_BITMAP clears exactly the pages whose bits are set (any sub-range of a mapping), re-protects them in hardware and invalidates the TLB before returning: a write after the return is reported by the next report; pages whose bits are clear keep their dirty state.', source: `vfio_iova_dirty_log_clear in ${MANUAL_CLEAR_V2}; QEMU vfio_log_clear_one_range (64-page slices) in patch 3/3 of ${QEMU_RFC} and ${QEMU_RFC2}; the invalidation: ${GUNTHORPE}` },
-  'VFIO-CLEAR-6': { text: 'A block leaf only partly selected by CLEAR_BITMAP stays dirty (reported again): clearing it would forget pages not selected.', source: `dirtyspec design (CLEAR-4): a clear must not forget pages it was not asked to clear (NOLOSS-2); DEPARTS from ${IO_PGTABLE_ARM} io_pgtable_visit_dirty, which clears every dirty leaf it records, whole` },
-  'VFIO-EXT-1': { text: 'VFIO_CHECK_EXTENSION returns 1 for VFIO_TYPE1_IOMMU (1), VFIO_TYPE1v2_IOMMU (3), VFIO_UNMAP_ALL (9) and 0 for the rest (VFIO_UPDATE_VADDR 10 included); 9, the number RFC v1 gave manual clear, negotiates nothing.', source: `${VFIO_H}; ${VFIO_TYPE1} vfio_iommu_type1_check_extension` },
-  'VFIO-INFO-1': { text: 'GET_INFO returns VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, the page sizes, and the migration capability (id 2, version 1): flags 0, pgsize_bitmap the smallest page size only, max_dirty_bitmap_size DIRTY_BITMAP_BYTES(INT_MAX) = 2^28.', source: `${VFIO_TYPE1} vfio_iommu_type1_get_info, vfio_iommu_migration_build_caps` },
+  'VFIO-CLEAR-5': {
+    text: 'CLEAR_BITMAP clears exactly the pages whose bits are set (any sub-range of a mapping), re-protects them in hardware and invalidates the TLB before returning: a write after the return is reported by the next report; pages whose bits are clear keep their dirty state.',
+    source: `vfio_iova_dirty_log_clear in ${MANUAL_CLEAR_V2}; QEMU vfio_log_clear_one_range (64-page slices) in patch 3/3 of ${QEMU_RFC} and ${QEMU_RFC2}; the invalidation: ${GUNTHORPE}`,
+  },
+  'VFIO-CLEAR-6': {
+    text: 'A block leaf only partly selected by CLEAR_BITMAP stays dirty (reported again): clearing it would forget pages not selected.',
+    source: `dirtyspec design (CLEAR-4): a clear must not forget pages it was not asked to clear (NOLOSS-2); DEPARTS from ${IO_PGTABLE_ARM} io_pgtable_visit_dirty, which clears every dirty leaf it records, whole`,
+  },
+  'VFIO-EXT-1': {
+    text: 'VFIO_CHECK_EXTENSION returns 1 for VFIO_TYPE1_IOMMU (1), VFIO_TYPE1v2_IOMMU (3), VFIO_UNMAP_ALL (9) and 0 for the rest (VFIO_UPDATE_VADDR 10 included); 9, the number RFC v1 gave manual clear, negotiates nothing.',
+    source: `${VFIO_H}; ${VFIO_TYPE1} vfio_iommu_type1_check_extension`,
+  },
+  'VFIO-INFO-1': {
+    text: 'GET_INFO returns VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, the page sizes, and the migration capability (id 2, version 1): flags 0, pgsize_bitmap the smallest page size only, max_dirty_bitmap_size DIRTY_BITMAP_BYTES(INT_MAX) = 2^28.',
+    source: `${VFIO_TYPE1} vfio_iommu_type1_get_info, vfio_iommu_migration_build_caps`,
+  },
 
   // Dirty bitmaps (spec/bitmap/dirty-bitmap.ts)
   'BITMAP-1': { text: 'A dirty bitmap has one bit per page, bit i of u64 word i/64 is page iova + i*pgsize, and is ALIGN(npages, 64)/8 bytes long.', source: `${VFIO_H} (struct vfio_bitmap); ${VFIO_TYPE1} update_user_bitmap` },
   'BITMAP-2': { text: 'Recording a leaf marks the pages of it that lie inside the reported range, and no others.', source: `${IOVA_BITMAP} iova_bitmap_set` },
 
   // The IOVA bitmap window (spec/iova-bitmap/index-math.ts, spec/iova-bitmap/rules.ts)
-  'IOVA-BITMAP-1': { text: 'The bitmap page size (one bit each) is a power of two from 4 KiB to 2^63, else -EINVAL naming page_size; pgshift = log2(page_size).', source: `${IOVA_BITMAP} iova_bitmap_alloc (__ffs); DEPARTS: iommufd takes the lowest set bit of any non-zero page size` },
-  'IOVA-BITMAP-2': { text: 'Bit n = (iova - base) >> pgshift is bit n%64 of little-endian u64 word n/64 (bit n%8 of byte n/8); a recording sets the bit of every page it touches, a partial page included, and clears none.', source: `${IOVA_BITMAP} (struct iova_bitmap_map, iova_bitmap_set); ${VFIO_H} (struct vfio_bitmap)` },
-  'IOVA-BITMAP-3': { text: 'The word index is (offset >> pgshift) / 64, never offset / (64 * page_size): that product wraps to 0 in u64 at page_size 2^63 and divides by zero.', source: `Linux commit cb30dfa75d55 "iommufd: Don't overflow during division for dirty tracking" (syzbot 093a8a8b859472e6c257), in ${IOVA_BITMAP} iova_bitmap_offset_to_index` },
+  'IOVA-BITMAP-1': {
+    text: 'The bitmap page size (one bit each) is a power of two from 4 KiB to 2^63, else -EINVAL naming page_size; pgshift = log2(page_size).',
+    source: `${IOVA_BITMAP} iova_bitmap_alloc (__ffs); DEPARTS: iommufd takes the lowest set bit of any non-zero page size`,
+  },
+  'IOVA-BITMAP-2': {
+    text: 'Bit n = (iova - base) >> pgshift is bit n%64 of little-endian u64 word n/64 (bit n%8 of byte n/8); a recording sets the bit of every page it touches, a partial page included, and clears none.',
+    source: `${IOVA_BITMAP} (struct iova_bitmap_map, iova_bitmap_set); ${VFIO_H} (struct vfio_bitmap)`,
+  },
+  'IOVA-BITMAP-3': {
+    text: 'The word index is (offset >> pgshift) / 64, never offset / (64 * page_size): that product wraps to 0 in u64 at page_size 2^63 and divides by zero.',
+    source: `Linux commit cb30dfa75d55 "iommufd: Don't overflow during division for dirty tracking" (syzbot 093a8a8b859472e6c257), in ${IOVA_BITMAP} iova_bitmap_offset_to_index`,
+  },
   'IOVA-BITMAP-4': { text: 'A range of length bytes needs ALIGN(npages, 64)/8 bytes of bitmap, npages = ((length - 1) >> pgshift) + 1; a smaller bitmap is -EINVAL.', source: `${VFIO_H} (GET_BITMAP); ${VFIO_TYPE1} verify_bitmap_size` },
-  'IOVA-BITMAP-5': { text: 'Arguments, in order: iova and length must be u64 values, length not 0 (-EINVAL); iova + length - 1 past 2^64 - 1 is -EOVERFLOW; iova or length not a multiple of page_size is -EINVAL.', source: `${IO_PAGETABLE} iommufd_check_iova_range (length 0 refused since "iommufd: Reject a zero-length dirty bitmap request"; earlier kernels let length 0 at iova 0 through)` },
-  'IOVA-BITMAP-6': { text: 'At most 512 user pages of bitmap (PAGE_SIZE / sizeof(struct page *)) are pinned at a time; the bitmap may start at any byte (pgoff); a window pins the pages its bytes touch and covers npages * 4096 - pgoff bytes of bitmap (2 MiB = 64 GiB at 4 KiB); a page that cannot be pinned is -EFAULT.', source: `${IOVA_BITMAP} iova_bitmap_get; Linux commit 4bbcbc6ea2fa "iommufd/iova_bitmap: Consider page offset for the pages to be pinned"; Joao Martins in "Re: [PATCH V2 vfio 05/11] vfio: Add an IOVA bitmap support", 20 Jul 2022, <028506a9-d5f8-04e9-7427-5a39e0772987@oracle.com>` },
-  'IOVA-BITMAP-7': { text: 'A recording that crosses the end of a pinned page goes on at bit 0 of the next pinned page (only the first page starts at pgoff).', source: 'Linux commits f38044e5ef58 "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps" and b058ea3ab5af "vfio/iova_bitmap: refactor iova_bitmap_set() to better handle page boundaries"' },
-  'IOVA-BITMAP-8': { text: 'A recording that reaches past the pinned window (a huge page across a window edge) is finished after the window moves, never dropped.', source: `Linux commits a4ab7dedaee0 "iommufd/iova_bitmap: Bounds check mapped::pages access" and 2780025e01e2 "iommufd/iova_bitmap: Handle recording beyond the mapped pages"; ${IOVA_BITMAP} iova_bitmap_set (iova_bitmap_advance_to)` },
-  'IOVA-BITMAP-9': { text: 'The part of a recording outside the bitmap\'s range is -EINVAL and never written (no byte of user memory outside the bitmap changes); the part inside is still recorded.', source: `${IOVA_BITMAP} iova_bitmap_advance_to (-EINVAL past mapped_total_index); dirtyspec design: the part inside the bitmap is still recorded` },
-  'IOVA-BITMAP-10': { text: 'iova_bitmap_for_each walks the whole range window by window, in order, each window once, the windows together exactly [iova, iova + length); a callback error stops the walk and is returned, else the first recording error; nothing stays pinned.', source: `${IOVA_BITMAP} iova_bitmap_for_each; ${IO_PAGETABLE} iommu_read_and_clear_dirty` },
+  'IOVA-BITMAP-5': {
+    text: 'Arguments, in order: iova and length must be u64 values, length not 0 (-EINVAL); iova + length - 1 past 2^64 - 1 is -EOVERFLOW; iova or length not a multiple of page_size is -EINVAL.',
+    source: `${IO_PAGETABLE} iommufd_check_iova_range (length 0 refused since "iommufd: Reject a zero-length dirty bitmap request"; earlier kernels let length 0 at iova 0 through)`,
+  },
+  'IOVA-BITMAP-6': {
+    text: 'At most 512 user pages of bitmap (PAGE_SIZE / sizeof(struct page *)) are pinned at a time; the bitmap may start at any byte (pgoff); a window pins the pages its bytes touch and covers npages * 4096 - pgoff bytes of bitmap (2 MiB = 64 GiB at 4 KiB); a page that cannot be pinned is -EFAULT.',
+    source: `${IOVA_BITMAP} iova_bitmap_get; Linux commit 4bbcbc6ea2fa "iommufd/iova_bitmap: Consider page offset for the pages to be pinned"; Joao Martins in "Re: [PATCH V2 vfio 05/11] vfio: Add an IOVA bitmap support", 20 Jul 2022, <028506a9-d5f8-04e9-7427-5a39e0772987@oracle.com>`,
+  },
+  'IOVA-BITMAP-7': {
+    text: 'A recording that crosses the end of a pinned page goes on at bit 0 of the next pinned page (only the first page starts at pgoff).',
+    source: 'Linux commits f38044e5ef58 "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps" and b058ea3ab5af "vfio/iova_bitmap: refactor iova_bitmap_set() to better handle page boundaries"',
+  },
+  'IOVA-BITMAP-8': {
+    text: 'A recording that reaches past the pinned window (a huge page across a window edge) is finished after the window moves, never dropped.',
+    source: `Linux commits a4ab7dedaee0 "iommufd/iova_bitmap: Bounds check mapped::pages access" and 2780025e01e2 "iommufd/iova_bitmap: Handle recording beyond the mapped pages"; ${IOVA_BITMAP} iova_bitmap_set (iova_bitmap_advance_to)`,
+  },
+  'IOVA-BITMAP-9': {
+    text: "The part of a recording outside the bitmap's range is -EINVAL and never written (no byte of user memory outside the bitmap changes); the part inside is still recorded.",
+    source: `${IOVA_BITMAP} iova_bitmap_advance_to (-EINVAL past mapped_total_index); dirtyspec design: the part inside the bitmap is still recorded`,
+  },
+  'IOVA-BITMAP-10': {
+    text: 'iova_bitmap_for_each walks the whole range window by window, in order, each window once, the windows together exactly [iova, iova + length); a callback error stops the walk and is returned, else the first recording error; nothing stays pinned.',
+    source: `${IOVA_BITMAP} iova_bitmap_for_each; ${IO_PAGETABLE} iommu_read_and_clear_dirty`,
+  },
 
   // The properties every implementation is judged by (model/ghost.ts)
-  'NOLOSS-1': { text: 'A report over R includes every page of R written (while tracking) before the call started and not reported-and-cleared since.', source: 'dirtyspec design: the property pre-copy migration rests on: a page written and never reported is never copied again' },
-  'NOLOSS-2': { text: 'A page written while a reporting call runs is in that report or a later one; a clear never forgets pages it was not asked to clear.', source: 'dirtyspec design: a write racing a report is caught by that report or the next, and a clear forgets only what it was asked to, else the page is never copied again' },
+  'NOLOSS-1': {
+    text: 'A report over R includes every page of R written (while tracking) before the call started and not reported-and-cleared since.',
+    source: 'dirtyspec design: the property pre-copy migration rests on: a page written and never reported is never copied again',
+  },
+  'NOLOSS-2': {
+    text: 'A page written while a reporting call runs is in that report or a later one; a clear never forgets pages it was not asked to clear.',
+    source: 'dirtyspec design: a write racing a report is caught by that report or the next, and a clear forgets only what it was asked to, else the page is never copied again',
+  },
   'NOLOSS-3': { text: 'Unmapping while tracking reports the dirty pages it removes.', source: `${VFIO_H} VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP; ${VFIO_TYPE1} vfio_dma_do_unmap (update_user_bitmap before vfio_remove_dma)` },
-  'PRECISION-1': { text: 'A page reported but not written since its last clear is a false dirty, allowed only where the spec makes its leaf dirty (a block written elsewhere, a new writable mapping, a merge of a dirty page).', source: 'dirtyspec design: a false dirty costs a copy, not correctness, so it is judged apart from loss and allowed only where the spec makes the leaf dirty' },
+  'PRECISION-1': {
+    text: 'A page reported but not written since its last clear is a false dirty, allowed only where the spec makes its leaf dirty (a block written elsewhere, a new writable mapping, a merge of a dirty page).',
+    source: 'dirtyspec design: a false dirty costs a copy, not correctness, so it is judged apart from loss and allowed only where the spec makes the leaf dirty',
+  },
   ...kvmDirtyLogRequirements,
   ...kvmDirtyRingRequirements,
   ...contractRequirements,

@@ -29,7 +29,7 @@ export function createKitMemory(): PhysicalMemory {
 function asPhysical(memory: KitMemory): PhysicalMemory {
   const m = memory as Partial<PhysicalMemory>;
   if (typeof m.frameWords !== 'function' || typeof m.allocFrame !== 'function' || !('hook' in m)) {
-    throw new TypeError('the reference implementation runs on the kit\'s PhysicalMemory (load, store, atomics, allocFrame, frameWords, hook)');
+    throw new TypeError("the reference implementation runs on the kit's PhysicalMemory (load, store, atomics, allocFrame, frameWords, hook)");
   }
   return memory as PhysicalMemory;
 }

@@ -60,8 +60,7 @@ export async function checkTraceCommand(argv: readonly string[], io: Io): Promis
     return 2;
   }
   const r = await checkTraceFile(file, timeoutMs);
-  const steps = (list: readonly { op: string; answer: string; expected: string }[]) =>
-    list.map((s, i) => `    ${i + 1}. ${s.op}  -> implementation: ${s.answer}  | spec: ${s.expected}\n`).join('');
+  const steps = (list: readonly { op: string; answer: string; expected: string }[]) => list.map((s, i) => `    ${i + 1}. ${s.op}  -> implementation: ${s.answer}  | spec: ${s.expected}\n`).join('');
   switch (r.verdict) {
     case 'conforms':
       io.out(`${file}: conforms\n${r.sections.map((s) => `  ${s.profile} (${printable(s.adapter)}): ${s.sequences} sequences, ${s.calls} calls\n`).join('')}`);

@@ -128,7 +128,12 @@ function range(page: number, pages: number): [number, number] {
 }
 
 export class MapCommand implements RunCommand {
-  constructor(readonly page: number, readonly pages: number, readonly write: boolean, readonly aligned: boolean) {}
+  constructor(
+    readonly page: number,
+    readonly pages: number,
+    readonly write: boolean,
+    readonly aligned: boolean,
+  ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
@@ -191,7 +196,10 @@ async function mapRange(m: RunModel, r: RunReal, iova: number, size: number, pa:
     const covered = leaves.reduce((a, l) => a + l.size, 0);
     if (outside !== undefined) layout = `a leaf ${hex(outside.iova)} L${outside.level} reaching outside the range`;
     else if (covered !== size) layout = `leaves covering ${hex(covered)} of its ${hex(size)} bytes`;
-    m.model.map(leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })), write);
+    m.model.map(
+      leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })),
+      write,
+    );
   }
   record(r, m, op, `${errnoName(ret)}${layout === undefined ? '' : `, ${layout}`}`, errnoName(want));
   if (ret !== want) mismatch(m.model, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
@@ -232,23 +240,29 @@ export class UnmapCommand implements RunCommand {
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
     let got: { unmapped: number; dirty: Uint8Array } | undefined;
     m.ghost.beginReport();
-    const { dma, dmaAt, stages } = await recordFailure(r, m, `${this}`, () => (got === undefined ? '(no answer)' : `${hex(got.unmapped)} bytes`), `${hex(wantBytes)} bytes`, () =>
-      withInjectedWrite(
-        m,
-        r,
-        inject,
-        async () => (got = await r.sys.unmap(iova, size)),
-        [
-          (model) => splitPartial(model),
-          (model) => {
-            model.unmap(iova, size);
-            model.note(['UNMAP-1', 'NOLOSS-3']);
+    const { dma, dmaAt, stages } = await recordFailure(
+      r,
+      m,
+      `${this}`,
+      () => (got === undefined ? '(no answer)' : `${hex(got.unmapped)} bytes`),
+      `${hex(wantBytes)} bytes`,
+      () =>
+        withInjectedWrite(
+          m,
+          r,
+          inject,
+          async () => (got = await r.sys.unmap(iova, size)),
+          [
+            (model) => splitPartial(model),
+            (model) => {
+              model.unmap(iova, size);
+              model.note(['UNMAP-1', 'NOLOSS-3']);
+            },
+          ],
+          (model, result) => {
+            if (result.unmapped !== wantBytes) throw new Violation('spec', [...model.opReq], `unmap(${hex(iova)}, ${hex(size)}) unmaps ${hex(wantBytes)} bytes`, `${hex(result.unmapped)} bytes`);
           },
-        ],
-        (model, result) => {
-          if (result.unmapped !== wantBytes) throw new Violation('spec', [...model.opReq], `unmap(${hex(iova)}, ${hex(size)}) unmaps ${hex(wantBytes)} bytes`, `${hex(result.unmapped)} bytes`);
-        },
-      ),
+        ),
     );
     const reported = new Set(dirtyBitmapPages(got!.dirty, iova));
     record(r, m, `${this}`, `${hex(got!.unmapped)} bytes, dirty ${pagesText([...reported])}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, `${hex(wantBytes)} bytes`);
@@ -339,7 +353,11 @@ export class DmaCommand implements RunCommand {
       return r.sys.readAndClearDirty(leafIova, PAGE, 0);
     };
     let pending: Promise<unknown> | undefined;
-    const [got] = await r.sys.withHook(at, () => (pending = doChange()), () => r.sys.dma(streamId, iova, this.write));
+    const [got] = await r.sys.withHook(
+      at,
+      () => (pending = doChange()),
+      () => r.sys.dma(streamId, iova, this.write),
+    );
     const changeResult = pending === undefined ? undefined : await pending;
     // Both orders, and where the kit cannot see the IOTLB, with the entry evicted too (IOTLB-11).
     const evictions = r.sys.tlb() === undefined && m.model.cachedAt(iova) ? [false, true] : [false];
@@ -414,7 +432,7 @@ async function withInjectedWrite<T>(
     places.map((k) => (c: DescriptorModel) => {
       steps.slice(0, k).forEach((stage) => stage(c, result));
       if (got !== undefined) {
-        const where = k === 0 ? 'before the operation\'s effect' : k === steps.length ? 'after the operation\'s effect' : `after stage ${k} of the operation`;
+        const where = k === 0 ? "before the operation's effect" : k === steps.length ? "after the operation's effect" : `after stage ${k} of the operation`;
         // After the effect, a translation fault without BBML is the break-before-make window (allowed).
         if (!(k === steps.length && got.ok === false && got.fault === 'translation' && m.config.bbml === 0)) {
           sameDma(c, got, expectDma(c, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected ${where} gives`);
@@ -444,7 +462,10 @@ async function recordFailure<T>(r: RunReal, m: RunModel, op: string, answer: () 
 }
 
 export class SplitCommand implements RunCommand {
-  constructor(readonly pick: number, readonly inject: Injection | undefined) {}
+  constructor(
+    readonly pick: number,
+    readonly inject: Injection | undefined,
+  ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
@@ -455,17 +476,23 @@ export class SplitCommand implements RunCommand {
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: b.iova + ((this.inject.offset * PAGE) % b.size) };
     const op = `${this} -> block ${hex(b.iova)} L${b.level}`;
     let answer: number | undefined;
-    const { result, dma } = await recordFailure(r, m, op, () => (answer === undefined ? '(no answer)' : errnoName(answer)), '0', () =>
-      withInjectedWrite(
-        m,
-        r,
-        inject,
-        async () => (answer = await r.sys.splitBlock(b.iova)),
-        (model) => model.split(b.iova),
-        (model, ret) => {
-          if (ret !== 0) throw new Violation('spec', [...model.opReq, 'SPLIT-1'], `splitBlock(${hex(b.iova)}) returns 0`, errnoName(ret));
-        },
-      ),
+    const { result, dma } = await recordFailure(
+      r,
+      m,
+      op,
+      () => (answer === undefined ? '(no answer)' : errnoName(answer)),
+      '0',
+      () =>
+        withInjectedWrite(
+          m,
+          r,
+          inject,
+          async () => (answer = await r.sys.splitBlock(b.iova)),
+          (model) => model.split(b.iova),
+          (model, ret) => {
+            if (ret !== 0) throw new Violation('spec', [...model.opReq, 'SPLIT-1'], `splitBlock(${hex(b.iova)}) returns 0`, errnoName(ret));
+          },
+        ),
     );
     record(r, m, op, `${errnoName(result)}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, '0');
     checkState(m, r);
@@ -474,7 +501,10 @@ export class SplitCommand implements RunCommand {
 }
 
 export class MergeCommand implements RunCommand {
-  constructor(readonly region: number, readonly inject: Injection | undefined) {}
+  constructor(
+    readonly region: number,
+    readonly inject: Injection | undefined,
+  ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
@@ -483,21 +513,27 @@ export class MergeCommand implements RunCommand {
     const mergeable = m.model.merge(base, 2, true);
     const inject = this.inject === undefined || !mergeable ? undefined : { ...this.inject, iova: base + ((this.inject.offset * PAGE) % MiB2) };
     let answer: number | undefined;
-    const { result } = await recordFailure(r, m, `${this}`, () => (answer === undefined ? '(no answer)' : errnoName(answer)), mergeable ? '0' : 'an error', () =>
-      withInjectedWrite(
-        m,
-        r,
-        inject,
-        async () => (answer = await r.sys.mergePages(base, 2)),
-        (model) => {
-          if (mergeable) model.merge(base, 2);
-        },
-        (model, ret) => {
-          if ((ret === 0) !== mergeable) {
-            throw new Violation('spec', [...model.opReq, 'MERGE-1', 'MERGE-2'], `mergePages(${hex(base)}, 2) ${mergeable ? 'returns 0' : 'fails (the pages cannot merge)'}`, errnoName(ret));
-          }
-        },
-      ),
+    const { result } = await recordFailure(
+      r,
+      m,
+      `${this}`,
+      () => (answer === undefined ? '(no answer)' : errnoName(answer)),
+      mergeable ? '0' : 'an error',
+      () =>
+        withInjectedWrite(
+          m,
+          r,
+          inject,
+          async () => (answer = await r.sys.mergePages(base, 2)),
+          (model) => {
+            if (mergeable) model.merge(base, 2);
+          },
+          (model, ret) => {
+            if ((ret === 0) !== mergeable) {
+              throw new Violation('spec', [...model.opReq, 'MERGE-1', 'MERGE-2'], `mergePages(${hex(base)}, 2) ${mergeable ? 'returns 0' : 'fails (the pages cannot merge)'}`, errnoName(ret));
+            }
+          },
+        ),
     );
     record(r, m, `${this}`, errnoName(result), mergeable ? '0' : 'an error');
     checkState(m, r);
@@ -601,7 +637,11 @@ export function pagesText(pages: readonly number[]): string {
 }
 
 export class InvalidateCommand implements RunCommand {
-  constructor(readonly page: number, readonly pages: number, readonly all: boolean) {}
+  constructor(
+    readonly page: number,
+    readonly pages: number,
+    readonly all: boolean,
+  ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
@@ -668,4 +708,3 @@ export async function finalSync(m: RunModel, r: RunReal): Promise<void> {
   m.model.beginOp();
   await readAndClear(m, r, 0, WINDOW, false, 'final readAndClearDirty(0, window) after the device stops');
 }
-

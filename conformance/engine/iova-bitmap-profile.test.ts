@@ -70,8 +70,7 @@ function wrapped(name: string, change: (inst: Awaited<ReturnType<IovaBitmapAdapt
 
 test('a for_each walk that skips the callback for its last range does not conform, charged to IOVA-BITMAP-10', async () => {
   const adapter = wrapped('walk-stops-early', (inst) => ({
-    forEach: (window: Parameters<NonNullable<typeof inst.forEach>>[0]) =>
-      inst.forEach!((iova, length) => (length > 4096n ? window(iova, length - 4096n) : { set: [], ret: 0 })),
+    forEach: (window: Parameters<NonNullable<typeof inst.forEach>>[0]) => inst.forEach!((iova, length) => (length > 4096n ? window(iova, length - 4096n) : { set: [], ret: 0 })),
   }));
   const r = await runIovaBitmapProfile(adapter, { ...options, runs: 300, seed: 1 });
   assert.is(r.verdict, 'does-not-conform');

@@ -132,11 +132,7 @@ export function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
       maxPinnedPages: fc.constantFrom(1, 1, 2, 2, 3, 512),
       base: fc.oneof({ withCrossShrink: true }, { weight: 6, arbitrary: fc.nat(1000) }, { weight: 1, arbitrary: fc.constant(-1) }),
       // Steady rates: a valid call most of the time, each invalid class about 2.5%, a pair about 6%.
-      fault: fc.oneof(
-        { weight: 30, arbitrary: fc.constant(undefined) },
-        { weight: 5, arbitrary: fc.constantFrom(...IOVA_BITMAP_FAULTS.map((f) => [f] as const)) },
-        { weight: 3, arbitrary: fc.constantFrom(...FAULT_PAIRS) },
-      ),
+      fault: fc.oneof({ weight: 30, arbitrary: fc.constant(undefined) }, { weight: 5, arbitrary: fc.constantFrom(...IOVA_BITMAP_FAULTS.map((f) => [f] as const)) }, { weight: 3, arbitrary: fc.constantFrom(...FAULT_PAIRS) }),
       faultPick: fc.nat(1 << 20),
       spare: fc.constantFrom(0, 0, 0, 8, 1),
       sets: fc.array(fc.record({ from: bitPick, to: bitPick, startAt: edgeKind, endAt: edgeKind, sub: fc.bigInt({ min: 0n, max: U64_MAX }) }), { minLength: 1, maxLength: 6 }),
@@ -254,7 +250,12 @@ function checkBuffer(buf: KitBuffer, args: IovaBitmapArgs, exp: Expected, what: 
       const missing = inBitmap && (want & ~buf.bytes[i]!) !== 0;
       const kind = !inBitmap ? 'spec' : missing ? 'loss' : 'precision';
       const req = !inBitmap ? ['IOVA-BITMAP-9'] : ['IOVA-BITMAP-2', 'IOVA-BITMAP-7', 'IOVA-BITMAP-8'];
-      throw new Violation(kind, req, `${what}: user byte ${i}${inBitmap ? ` (bitmap byte ${i - args.offset})` : ' (outside the bitmap: a STRAY WRITE changed it)'} = ${hex(want)}${either === 0 ? '' : ` (bits ${hex(either)} either way)`}`, hex(buf.bytes[i]!));
+      throw new Violation(
+        kind,
+        req,
+        `${what}: user byte ${i}${inBitmap ? ` (bitmap byte ${i - args.offset})` : ' (outside the bitmap: a STRAY WRITE changed it)'} = ${hex(want)}${either === 0 ? '' : ` (bits ${hex(either)} either way)`}`,
+        hex(buf.bytes[i]!),
+      );
     }
   }
 }
@@ -347,7 +348,13 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
     const allowed = unpinnableTouched ? [-EFAULT_ERRNO, ...(out.errno === 0 ? [] : [out.errno])] : buf.unpinnable.size > 0 ? [out.errno, -EFAULT_ERRNO] : [out.errno];
     trace.push({ op: what, answer: `${got}`, expected: `${allowed.join(' or ')}, bits ${out.bits === undefined ? 'none' : `${out.bits.first}..${out.bits.last}`}`, req: [...req] });
     steps++;
-    if (!allowed.includes(got)) throw new Violation('spec', unpinnableTouched || got === -EFAULT_ERRNO ? ['IOVA-BITMAP-6'] : ['IOVA-BITMAP-9'], `${what} returns ${allowed.join(' or ')}${unpinnableTouched ? ' (a bitmap page it needs cannot be pinned)' : ''}`, `${got}`);
+    if (!allowed.includes(got))
+      throw new Violation(
+        'spec',
+        unpinnableTouched || got === -EFAULT_ERRNO ? ['IOVA-BITMAP-6'] : ['IOVA-BITMAP-9'],
+        `${what} returns ${allowed.join(' or ')}${unpinnableTouched ? ' (a bitmap page it needs cannot be pinned)' : ''}`,
+        `${got}`,
+      );
     if (out.bits !== undefined) setRange(got === -EFAULT_ERRNO ? exp.either : exp.want, out.bits.first, out.bits.last);
     checkBuffer(buf, args, exp, what);
   }
@@ -381,7 +388,8 @@ async function walk(bitmap: IovaBitmapInstance, plan: NonNullable<IovaBitmapScen
       bitmap.forEach!((iova, length) => {
         const at = windows.length === 0 ? args.iova : windows[windows.length - 1]!.iova + windows[windows.length - 1]!.length;
         windows.push({ iova, length });
-        if (problem === undefined && (typeof iova !== 'bigint' || typeof length !== 'bigint' || iova !== at || length <= 0n || iova + length > end)) problem = `window ${windows.length} is [${hex(iova)}, +${hex(length)}): expected a non-empty range from ${hex(at)} inside [${hex(args.iova)}, ${hex(end)})`;
+        if (problem === undefined && (typeof iova !== 'bigint' || typeof length !== 'bigint' || iova !== at || length <= 0n || iova + length > end))
+          problem = `window ${windows.length} is [${hex(iova)}, +${hex(length)}): expected a non-empty range from ${hex(at)} inside [${hex(args.iova)}, ${hex(end)})`;
         if (problem !== undefined || windows.length > plan.stopAt + 1) return { set: [], ret: EIO };
         const set = plan.record === 1 ? [{ iova, length }] : plan.record === 2 ? [{ iova, length: 1n }] : plan.record === 3 ? [{ iova: iova + length - 1n, length: 1n }] : [];
         recorded.push(...set);
@@ -394,7 +402,12 @@ async function walk(bitmap: IovaBitmapInstance, plan: NonNullable<IovaBitmapScen
   const covered = last !== undefined && last.iova + last.length === end;
   const want = stopped ? EIO : 0;
   const op = `iova_bitmap_for_each(callback recording ${['nothing', 'each window', "each window's first byte", "each window's last byte"][plan.record]}, -EIO at window ${plan.stopAt + 1})`;
-  trace.push({ op, answer: `${got} after ${windows.length} windows`, expected: `${want}${stopped ? '' : ', windows covering the range'}`, req: ['IOVA-BITMAP-10', ...(args.maxPinnedPages < Math.ceil(((args.offset % PAGE) + Math.ceil(bitsCount(args) / 8)) / PAGE) ? ['IOVA-BITMAP-6'] : [])] });
+  trace.push({
+    op,
+    answer: `${got} after ${windows.length} windows`,
+    expected: `${want}${stopped ? '' : ', windows covering the range'}`,
+    req: ['IOVA-BITMAP-10', ...(args.maxPinnedPages < Math.ceil(((args.offset % PAGE) + Math.ceil(bitsCount(args) / 8)) / PAGE) ? ['IOVA-BITMAP-6'] : [])],
+  });
   if (problem !== undefined) throw new Violation('spec', ['IOVA-BITMAP-10'], `${op}: windows in order, contiguous, inside the range`, problem);
   if (!stopped && !covered) throw new Violation('loss', ['IOVA-BITMAP-10'], `${op}: the windows together are [${hex(args.iova)}, ${hex(end)})`, `they end at ${last === undefined ? 'no window' : hex(last.iova + last.length)}`);
   if (got !== want) throw new Violation('spec', ['IOVA-BITMAP-10'], `${op} returns ${want}`, `${got}`);

@@ -81,7 +81,10 @@ export class KitClearAccessFlagCommand implements RunCommand {
 }
 
 export class KitSetCdCommand implements RunCommand {
-  constructor(readonly ha: boolean, readonly hd: boolean) {}
+  constructor(
+    readonly ha: boolean,
+    readonly hd: boolean,
+  ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();

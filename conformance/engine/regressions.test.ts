@@ -6,7 +6,7 @@ import { referenceAdapters } from '../adapters/registry.ts';
 import { AttachCommand, DmaCommand, MapCommand, SplitCommand, type TraceStep } from './commands.ts';
 import { replaySmmuSequence } from './run-profile.ts';
 
-test('smmu-hw: a DMA write racing the kit\'s read-and-clear, landing before it, is consumed by that report and not owed again (was a false NOLOSS-1 at seed 5)', async () => {
+test("smmu-hw: a DMA write racing the kit's read-and-clear, landing before it, is consumed by that report and not owed again (was a false NOLOSS-1 at seed 5)", async () => {
   const trace: TraceStep[] = [];
   const config = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 4, dirtyCapable: true, pageGranular: false, startTracking: true };
   const commands = [
@@ -18,7 +18,10 @@ test('smmu-hw: a DMA write racing the kit\'s read-and-clear, landing before it, 
     new DmaCommand(true, 0, 0, 1, { at: 0, change: 'readAndClear' }),
   ];
   await replaySmmuSequence(referenceAdapters['smmu-hw'], { config, commands }, 5000, trace);
-  assert.ok(trace.some((s) => s.op.includes('readAndClear at hardware access 0')), trace.map((s) => s.op).join('\n'));
+  assert.ok(
+    trace.some((s) => s.op.includes('readAndClear at hardware access 0')),
+    trace.map((s) => s.op).join('\n'),
+  );
   assert.ok(trace.at(-1)!.op.startsWith('final readAndClearDirty'), 'the final report ran and passed');
 });
 

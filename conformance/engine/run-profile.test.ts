@@ -46,6 +46,7 @@ test('a directed failure replays by its name', async () => {
 
 /** The leaf machine with HTTU-2 changed: a write through writable-clean with HD leaves it clean. */
 function withoutHttu2() {
+  // biome-ignore lint/suspicious/noExplicitAny: a machine config rebuilt by hand, field by field
   const config = leafDescriptorMachine.config as { states: Record<string, any> };
   const clean = config.states.valid.states.permission.states.writableClean;
   const changed = {
@@ -60,7 +61,7 @@ function withoutHttu2() {
             ...config.states.valid.states.permission,
             states: {
               ...config.states.valid.states.permission.states,
-              writableClean: { ...clean, on: { ...clean.on, DMA_WRITE: clean.on.DMA_WRITE.map((t: any, i: number) => (i === 1 ? { ...t, target: 'writableClean' } : t)) } },
+              writableClean: { ...clean, on: { ...clean.on, DMA_WRITE: clean.on.DMA_WRITE.map((t: object, i: number) => (i === 1 ? { ...t, target: 'writableClean' } : t)) } },
             },
           },
         },
@@ -85,7 +86,11 @@ test('a requirement no step reached (FAULT-3 in smmu-driver) is listed as not re
   const r = await runProfile(referenceAdapters['smmu-driver'], { runs: 30, seed: 1, timeoutMs: 2000, maxCommands: 30 });
   assert.is(r.verdict, 'conforms');
   assert.ok(r.unreached?.includes('FAULT-3'), `unreached: ${r.unreached?.join(', ')}`);
-  for (const id of r.unreached ?? []) assert.not.ok(r.requirements.some((q) => q.id === id), `${id} both reached and not`);
+  for (const id of r.unreached ?? [])
+    assert.not.ok(
+      r.requirements.some((q) => q.id === id),
+      `${id} both reached and not`,
+    );
 });
 
 test.run();

@@ -151,7 +151,13 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
     interleave && kitIsDriver
       ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock', 'readAndClear') }), { nil: undefined, freq: 3 })
       : fc.constant(undefined);
-  const blockMap = fc.tuple(page.map((p) => p - (p % 512)), fc.constantFrom(512, 1024), fc.boolean()).map(([p, n, w]) => new MapCommand(p, n, w, true));
+  const blockMap = fc
+    .tuple(
+      page.map((p) => p - (p % 512)),
+      fc.constantFrom(512, 1024),
+      fc.boolean(),
+    )
+    .map(([p, n, w]) => new MapCommand(p, n, w, true));
   return fc.commands(
     [
       blockMap,
@@ -163,13 +169,7 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
       fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),
-      ...(interleave && kitIsDriver
-        ? [
-            fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock')).map(
-              ([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }),
-            ),
-          ]
-        : []),
+      ...(interleave && kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock')).map(([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }))] : []),
       // the page of the last access again (pick % 3 === 2): a write through what the last access cached
       fc.nat(3).map((s) => new DmaCommand(true, 2, 0, s, undefined)),
       fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i)),
@@ -266,7 +266,18 @@ async function runDirected(ctx: RunContext, adapter: SmmuAdapter, options: RunOp
     }
   }
   const coverage = transitionCoverage(ctx);
-  return { name: adapter.profile, adapter: adapter.name, verdict: 'conforms', runs, directedRuns: runs, commands, seed: 0, transitionCoverage: coverage, seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)) };
+  return {
+    name: adapter.profile,
+    adapter: adapter.name,
+    verdict: 'conforms',
+    runs,
+    directedRuns: runs,
+    commands,
+    seed: 0,
+    transitionCoverage: coverage,
+    seconds: seconds(started),
+    ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)),
+  };
 }
 
 async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {

@@ -135,7 +135,10 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
         )
         .map(([rb, r]) => ({ k: 'bitmap' as const, ...r, ...rb })),
     },
-    { weight: 16, arbitrary: fc.record({ k: fc.constant('round' as const), pick: fc.nat(), writes: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), bits: fc.array(fc.nat(), { maxLength: 4 }), last: fc.nat(), read: fc.constantFrom(GET, NOCLEAR) }) },
+    {
+      weight: 16,
+      arbitrary: fc.record({ k: fc.constant('round' as const), pick: fc.nat(), writes: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), bits: fc.array(fc.nat(), { maxLength: 4 }), last: fc.nat(), read: fc.constantFrom(GET, NOCLEAR) }),
+    },
     { weight: 8, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
     { weight: 8, arbitrary: fc.constant({ k: 'info' as const }) },
   );
@@ -303,22 +306,33 @@ class Run {
     // migration capability when they are wrong.
     const flagsOk = (i.flags & (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS)) === (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS);
     const migrationOk = i.iovaPgsizes !== 0n && i.migration.pgsizeBitmap === minPgsize(i.iovaPgsizes) && i.migration.maxDirtyBitmapSize === BigInt(DIRTY_BITMAP_SIZE_MAX) && i.migration.flags === 0;
-    const wantAvail = !initial ? `${this.dmaAvail}` : this.config.dmaEntryLimit !== undefined ? `${this.config.dmaEntryLimit}` : 'any (the limit is the implementation\'s)';
-    const answer = [`${e}`, `dma_avail ${i.dmaAvail}`, ...(flagsOk ? [] : [`flags ${hex(i.flags)}`]), ...(migrationOk ? [] : [`migration flags ${i.migration.flags}, pgsize_bitmap ${hex(i.migration.pgsizeBitmap)}, max_dirty_bitmap_size ${hex(i.migration.maxDirtyBitmapSize)}`])];
+    const wantAvail = !initial ? `${this.dmaAvail}` : this.config.dmaEntryLimit !== undefined ? `${this.config.dmaEntryLimit}` : "any (the limit is the implementation's)";
+    const answer = [
+      `${e}`,
+      `dma_avail ${i.dmaAvail}`,
+      ...(flagsOk ? [] : [`flags ${hex(i.flags)}`]),
+      ...(migrationOk ? [] : [`migration flags ${i.migration.flags}, pgsize_bitmap ${hex(i.migration.pgsizeBitmap)}, max_dirty_bitmap_size ${hex(i.migration.maxDirtyBitmapSize)}`]),
+    ];
     const expected = ['0', `dma_avail ${wantAvail}`, ...(flagsOk ? [] : ['flags PGSIZES | CAPS']), ...(migrationOk ? [] : [`migration flags 0, pgsize_bitmap the smallest page size, max_dirty_bitmap_size ${hex(DIRTY_BITMAP_SIZE_MAX)}`])];
     this.trace.push({ op: 'VFIO_IOMMU_GET_INFO', answer: answer.join(', '), expected: expected.join(', '), req: ['VFIO-INFO-1'], ...(x === undefined ? {} : { transitions: x.entry.taken }) });
     if (x !== undefined) this.snapshot = x.entry.next;
     if (e !== 0) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO returns 0', `${e}`);
     if (!flagsOk) throw new Violation('spec', ['VFIO-INFO-1'], 'GET_INFO flags PGSIZES | CAPS', hex(i.flags));
     if (!migrationOk) {
-      throw new Violation('spec', ['VFIO-INFO-1'], `migration capability: flags 0, pgsize_bitmap the smallest page size, max_dirty_bitmap_size ${hex(DIRTY_BITMAP_SIZE_MAX)}`, `flags ${i.migration.flags}, pgsize_bitmap ${hex(i.migration.pgsizeBitmap)}, max ${hex(i.migration.maxDirtyBitmapSize)}`);
+      throw new Violation(
+        'spec',
+        ['VFIO-INFO-1'],
+        `migration capability: flags 0, pgsize_bitmap the smallest page size, max_dirty_bitmap_size ${hex(DIRTY_BITMAP_SIZE_MAX)}`,
+        `flags ${i.migration.flags}, pgsize_bitmap ${hex(i.migration.pgsizeBitmap)}, max ${hex(i.migration.maxDirtyBitmapSize)}`,
+      );
     }
     if (initial) {
       if (minPgsize(i.iovaPgsizes) !== PG) throw new Undecided(`${this.adapter.name}: the kit drives 4 KiB-page containers; the smallest page size is ${hex(minPgsize(i.iovaPgsizes))}`);
       this.pgsizeBitmap = i.iovaPgsizes;
       this.iovaRanges = i.iovaRanges;
       this.dmaAvail = i.dmaAvail;
-      if (this.config.dmaEntryLimit !== undefined && i.dmaAvail !== this.config.dmaEntryLimit) throw new Violation('spec', ['VFIO-MAP-5'], `dma_avail ${this.config.dmaEntryLimit} in a fresh container with that limit`, `dma_avail ${i.dmaAvail}`);
+      if (this.config.dmaEntryLimit !== undefined && i.dmaAvail !== this.config.dmaEntryLimit)
+        throw new Violation('spec', ['VFIO-MAP-5'], `dma_avail ${this.config.dmaEntryLimit} in a fresh container with that limit`, `dma_avail ${i.dmaAvail}`);
     } else if (i.dmaAvail !== this.dmaAvail) {
       throw new Violation('spec', ['VFIO-MAP-9', 'VFIO-UNMAP-11'], `dma_avail ${this.dmaAvail}`, `dma_avail ${i.dmaAvail}`);
     }
@@ -543,7 +557,8 @@ class Run {
     for (const m of this.mappings) {
       if (m.iova < iova || m.iova + m.size > iova + size || m.size > 1024n * PG) continue;
       for (let p = num(m.iova); p < num(m.iova + m.size); p += 4096) {
-        if (!pages.has(p)) throw new Violation('loss', ['VFIO-DIRTY-14'], `${what}: without hardware dirty tracking every mapped page of the range is reported (mapping ${hex(m.iova)}+${hex(m.size)}, flags ${m.flags})`, `page ${hex(p)} missing`);
+        if (!pages.has(p))
+          throw new Violation('loss', ['VFIO-DIRTY-14'], `${what}: without hardware dirty tracking every mapped page of the range is reported (mapping ${hex(m.iova)}+${hex(m.size)}, flags ${m.flags})`, `page ${hex(p)} missing`);
       }
     }
   }
@@ -564,7 +579,8 @@ class Run {
     const writable = m !== undefined && (m.flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0;
     const readOnly = m !== undefined && !writable;
     this.trace.push({ op: `device DMA write at ${hex(iova)}`, answer: r.ok ? 'ok' : 'fault', expected: writable ? 'ok' : 'fault', req: ['VFIO-MAP-9', 'VFIO-UNMAP-11'] });
-    if (r.ok && (m === undefined || readOnly)) throw new Violation('spec', m === undefined ? ['VFIO-UNMAP-11'] : ['VFIO-MAP-9'], `the device's write at ${hex(iova)} faults (${m === undefined ? 'no mapping' : 'read-only mapping'})`, 'it went through');
+    if (r.ok && (m === undefined || readOnly))
+      throw new Violation('spec', m === undefined ? ['VFIO-UNMAP-11'] : ['VFIO-MAP-9'], `the device's write at ${hex(iova)} faults (${m === undefined ? 'no mapping' : 'read-only mapping'})`, 'it went through');
     if (!r.ok && writable) throw new Violation('spec', ['VFIO-MAP-9'], `the device's write at ${hex(iova)} goes through (mapping ${hex(m!.iova)}+${hex(m!.size)}, flags ${m!.flags})`, 'a fault');
     if (r.ok) this.ghost.dmaWrite(num(page));
     const block = this.blockOf(num(page));
@@ -621,13 +637,31 @@ class Run {
     const chosen = new Set(selected);
     const wholeBlock = (b: number) => Array.from({ length: 512 }, (_, i) => b + i * 4096).every((p) => chosen.has(p));
     const partBlock = this.config.hwDirty && this.blocks.size > 0 && x.effects.has('clearSelected') && [...this.blocks].some((b) => selected.some((p) => p >= b && p < b + num(BLOCK)) && !wholeBlock(b));
-    await this.compare(what, this.errno('dirtyPages', r), x, { iova, size }, x.entry.req.filter((id) => id !== 'VFIO-CLEAR-6' || partBlock));
+    await this.compare(
+      what,
+      this.errno('dirtyPages', r),
+      x,
+      { iova, size },
+      x.entry.req.filter((id) => id !== 'VFIO-CLEAR-6' || partBlock),
+    );
     this.snapshot = x.entry.next;
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);
       this.fallbackAll(what, pages, iova, size);
       const clear = x.effects.has('clearReported');
-      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`, expected: `the owed pages${this.ghost.owed.size > 0 && this.ghost.owed.size <= 8 ? ` (${[...this.ghost.owed].sort((a, b) => a - b).map(hex).join(', ')})` : ''}`, req: [...x.entry.req, ...this.reportChecks()] });
+      this.trace.push({
+        op: `${what}: bitmap`,
+        answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`,
+        expected: `the owed pages${
+          this.ghost.owed.size > 0 && this.ghost.owed.size <= 8
+            ? ` (${[...this.ghost.owed]
+                .sort((a, b) => a - b)
+                .map(hex)
+                .join(', ')})`
+            : ''
+        }`,
+        req: [...x.entry.req, ...this.reportChecks()],
+      });
       this.ghost.endReport(num(iova), num(size), pages, clear, this.allowed, 'NOLOSS-1');
       if (clear && this.newlyMapped.size > 0) for (let p = num(iova); p < num(iova + size); p += 4096) this.newlyMapped.delete(p);
       if (clear) for (const b of [...this.dirtyBlocks]) if (BigInt(b) >= iova && BigInt(b) + BLOCK <= iova + size) this.dirtyBlocks.delete(b);

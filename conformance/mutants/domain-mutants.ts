@@ -34,8 +34,16 @@ function domainMutant(name: string, bugClass: Mutant['bugClass'], Domain: Domain
 }
 
 export const domainMutants: readonly Mutant[] = [
-  domainMutant('tracking-first-stream-only', 'scope-change', TrackingFirstStreamOnlyDomain,
-    'Enabling tracking sets HA/HD in the CD of the first stream only: DMA by any other stream of the domain faults on clean leaves instead of dirtying them. Class scope-change: the tracking scope misses devices of the domain.'),
-  domainMutant('enable-without-clearing-stale', 'false-dirty', EnableWithoutClearingStaleDomain,
-    'Enabling tracking does not clear stale dirty state: leaves mapped writable-dirty (or written) before tracking started are reported although nothing wrote them since. Class false-dirty: a precision failure, not a loss.'),
+  domainMutant(
+    'tracking-first-stream-only',
+    'scope-change',
+    TrackingFirstStreamOnlyDomain,
+    'Enabling tracking sets HA/HD in the CD of the first stream only: DMA by any other stream of the domain faults on clean leaves instead of dirtying them. Class scope-change: the tracking scope misses devices of the domain.',
+  ),
+  domainMutant(
+    'enable-without-clearing-stale',
+    'false-dirty',
+    EnableWithoutClearingStaleDomain,
+    'Enabling tracking does not clear stale dirty state: leaves mapped writable-dirty (or written) before tracking started are reported although nothing wrote them since. Class false-dirty: a precision failure, not a loss.',
+  ),
 ];

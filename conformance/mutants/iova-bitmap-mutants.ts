@@ -98,7 +98,8 @@ export const iovaBitmapMutants: readonly Mutant[] = [
     name: 'iova-bitmap-ignores-pgoff',
     bugClass: 'boundary-arithmetic',
     profile: 'iova-bitmap',
-    description: 'The bit position ignores the bitmap\'s offset into its first user page, so a bitmap that does not start on a page boundary is written at the wrong place and past its first pinned page. Class boundary-arithmetic: unaligned start.',
+    description:
+      "The bit position ignores the bitmap's offset into its first user page, so a bitmap that does not start on a page boundary is written at the wrong place and past its first pinned page. Class boundary-arithmetic: unaligned start.",
     adapter: referenceIovaBitmapAdapter('iova-bitmap-ignores-pgoff', NoPgoffIovaBitmap),
   },
   {
@@ -112,7 +113,8 @@ export const iovaBitmapMutants: readonly Mutant[] = [
     name: 'iova-bitmap-page-size-overflow',
     bugClass: 'bad-input-accepted',
     profile: 'iova-bitmap',
-    description: 'The word index is offset / (64 * page_size) in u64: from page size 2^58 the divisor wraps to 0 and the division faults instead of the page size being handled (the real divide-by-zero). Class bad-input-accepted: a page size from the user that overflows. Killed by the crash it causes.',
+    description:
+      'The word index is offset / (64 * page_size) in u64: from page size 2^58 the divisor wraps to 0 and the division faults instead of the page size being handled (the real divide-by-zero). Class bad-input-accepted: a page size from the user that overflows. Killed by the crash it causes.',
     adapter: referenceIovaBitmapAdapter('iova-bitmap-page-size-overflow', DivideByPageSizeIovaBitmap),
     fault: 'crash',
   },
@@ -127,14 +129,16 @@ export const iovaBitmapMutants: readonly Mutant[] = [
     name: 'iova-bitmap-refusal-order',
     bugClass: 'bad-input-accepted',
     profile: 'iova-bitmap',
-    description: 'iova_bitmap_alloc checks alignment before the u64 overflow of iova + length - 1: a range both unaligned and past 2^64 gets -EINVAL where the rules say -EOVERFLOW. Class bad-input-accepted: two refusals of bad input in the wrong order.',
+    description:
+      'iova_bitmap_alloc checks alignment before the u64 overflow of iova + length - 1: a range both unaligned and past 2^64 gets -EINVAL where the rules say -EOVERFLOW. Class bad-input-accepted: two refusals of bad input in the wrong order.',
     adapter: allocAdapter('iova-bitmap-refusal-order', alignmentFirst),
   },
   {
     name: 'iova-bitmap-no-length-checks',
     bugClass: 'bad-input-accepted',
     profile: 'iova-bitmap',
-    description: 'iova_bitmap_alloc checks the page size, overflow, iova and the bitmap, but not the length (0, or not a multiple of page_size): part of the argument checks missing. Class bad-input-accepted: a length from userspace let through.',
+    description:
+      'iova_bitmap_alloc checks the page size, overflow, iova and the bitmap, but not the length (0, or not a multiple of page_size): part of the argument checks missing. Class bad-input-accepted: a length from userspace let through.',
     adapter: allocAdapter('iova-bitmap-no-length-checks', noLengthChecks),
   },
   {

@@ -41,10 +41,17 @@ function hwMutant(name: string, bugClass: Mutant['bugClass'], SmmuImpl: SmmuClas
 }
 
 export const smmuMutants: readonly Mutant[] = [
-  hwMutant('hw-dirty-on-read', 'false-dirty', HwDirtyOnReadSmmu,
-    'A DMA read through a DBM leaf clears AP[2] as a write would: pages only read come back dirty. Class false-dirty: over-reporting.'),
-  hwMutant('hw-plain-store', 'racy-update', HwPlainStoreSmmu,
-    'The HTTU update is a plain store of the value computed from the walk\'s read, not a compare-exchange: a concurrent software change (here an unmap) is overwritten and the leaf comes back. Class racy-update: a plain store over a descriptor the other side updates concurrently.'),
-  hwMutant('cached-clean-write-no-update', 'stale-iotlb', CachedCleanWriteNoUpdateSmmu,
-    'A DMA write through an IOTLB entry cached writable-clean is performed from the cache without the re-walk that clears AP[2] in memory: the write is never seen as dirty. Class stale-iotlb: the cached clean state stands in for the in-memory update that must precede the write.'),
+  hwMutant('hw-dirty-on-read', 'false-dirty', HwDirtyOnReadSmmu, 'A DMA read through a DBM leaf clears AP[2] as a write would: pages only read come back dirty. Class false-dirty: over-reporting.'),
+  hwMutant(
+    'hw-plain-store',
+    'racy-update',
+    HwPlainStoreSmmu,
+    "The HTTU update is a plain store of the value computed from the walk's read, not a compare-exchange: a concurrent software change (here an unmap) is overwritten and the leaf comes back. Class racy-update: a plain store over a descriptor the other side updates concurrently.",
+  ),
+  hwMutant(
+    'cached-clean-write-no-update',
+    'stale-iotlb',
+    CachedCleanWriteNoUpdateSmmu,
+    'A DMA write through an IOTLB entry cached writable-clean is performed from the cache without the re-walk that clears AP[2] in memory: the write is never seen as dirty. Class stale-iotlb: the cached clean state stands in for the in-memory update that must precede the write.',
+  ),
 ];

@@ -125,13 +125,58 @@ const mutant = (name: string, bugClass: Mutant['bugClass'], description: string,
 });
 
 export const vfioMutants: readonly Mutant[] = [
-  mutant('vfio-noclear-clears', 'over-clear', 'GET_BITMAP_NOCLEAR clears what it reports, as GET_BITMAP does: a page reported by the no-clear read is missing from the next report. Class over-clear: a read that also clears, so the report and the clear are no longer the caller\'s to order.', NoClearClearsContainer),
-  mutant('vfio-clear-whole-range', 'over-clear', 'CLEAR_BITMAP clears every page of the range instead of the pages whose bits are set: dirty pages the caller did not select are lost. Class over-clear: the clear\'s extent is the range, not the selected pages.', ClearWholeRangeContainer),
-  mutant('vfio-clear-without-tlbi', 'stale-iotlb', 'CLEAR_BITMAP re-protects the leaves but skips the TLB invalidation: a write through the stale writable-dirty IOTLB entry after the clear is never recorded. Class stale-iotlb: re-protecting without a TLB invalidation.', ClearWithoutTlbiContainer),
-  mutant('vfio-unmap-drops-dirty', 'scope-change', 'UNMAP_DMA with GET_DIRTY_BITMAP unmaps but returns a zeroed bitmap: the dirty pages of the unmapped range are lost. Class scope-change: unmap loses dirty state.', UnmapDropsDirtyContainer),
-  mutant('vfio-bitmap-size-short', 'bad-input-accepted', 'The bitmap-size check (verify_bitmap_size) accepts a bitmap one u64 word smaller than the range needs. Class bad-input-accepted: a user buffer too small for the range.', BitmapSizeShortContainer),
-  mutant('vfio-fallback-skips-readonly', 'scope-change', 'Without hardware dirty tracking, the all-dirty fallback reports only the writable mappings: the pages of a read-only mapping inside the range are missing (VFIO-DIRTY-14). Class scope-change: the fallback\'s scope narrowed to what the device could write, though the kernel cannot know what was written.', FallbackSkipsReadOnlyContainer),
-  mutant('vfio-get-drops-last-page', 'boundary-arithmetic', 'GET_BITMAP (and GET_BITMAP_NOCLEAR) read the whole range but leave the last page\'s bit out of the bitmap: a dirty last page is lost. Class boundary-arithmetic: an off-by-one at the end of a range.', GetDropsLastPageContainer),
-  mutant('vfio-get-clears-before-refusal', 'scope-change', 'GET_BITMAP reads and clears the mappings inside its range before the no-bisection check refuses the call (-EINVAL): the caller never receives the pages it cleared. Class scope-change: a failure path that drops bits it already cleared in hardware.', GetClearsBeforeRefusalContainer),
-  mutant('vfio-any-bitmap-pgsize', 'bad-input-accepted', 'A bitmap pgsize other than the container\'s smallest page size is accepted for GET_BITMAP, CLEAR_BITMAP and unmap with a bitmap. Class bad-input-accepted: a page size the bitmap cannot use.', AnyPgsizeContainer),
+  mutant(
+    'vfio-noclear-clears',
+    'over-clear',
+    "GET_BITMAP_NOCLEAR clears what it reports, as GET_BITMAP does: a page reported by the no-clear read is missing from the next report. Class over-clear: a read that also clears, so the report and the clear are no longer the caller's to order.",
+    NoClearClearsContainer,
+  ),
+  mutant(
+    'vfio-clear-whole-range',
+    'over-clear',
+    "CLEAR_BITMAP clears every page of the range instead of the pages whose bits are set: dirty pages the caller did not select are lost. Class over-clear: the clear's extent is the range, not the selected pages.",
+    ClearWholeRangeContainer,
+  ),
+  mutant(
+    'vfio-clear-without-tlbi',
+    'stale-iotlb',
+    'CLEAR_BITMAP re-protects the leaves but skips the TLB invalidation: a write through the stale writable-dirty IOTLB entry after the clear is never recorded. Class stale-iotlb: re-protecting without a TLB invalidation.',
+    ClearWithoutTlbiContainer,
+  ),
+  mutant(
+    'vfio-unmap-drops-dirty',
+    'scope-change',
+    'UNMAP_DMA with GET_DIRTY_BITMAP unmaps but returns a zeroed bitmap: the dirty pages of the unmapped range are lost. Class scope-change: unmap loses dirty state.',
+    UnmapDropsDirtyContainer,
+  ),
+  mutant(
+    'vfio-bitmap-size-short',
+    'bad-input-accepted',
+    'The bitmap-size check (verify_bitmap_size) accepts a bitmap one u64 word smaller than the range needs. Class bad-input-accepted: a user buffer too small for the range.',
+    BitmapSizeShortContainer,
+  ),
+  mutant(
+    'vfio-fallback-skips-readonly',
+    'scope-change',
+    "Without hardware dirty tracking, the all-dirty fallback reports only the writable mappings: the pages of a read-only mapping inside the range are missing (VFIO-DIRTY-14). Class scope-change: the fallback's scope narrowed to what the device could write, though the kernel cannot know what was written.",
+    FallbackSkipsReadOnlyContainer,
+  ),
+  mutant(
+    'vfio-get-drops-last-page',
+    'boundary-arithmetic',
+    "GET_BITMAP (and GET_BITMAP_NOCLEAR) read the whole range but leave the last page's bit out of the bitmap: a dirty last page is lost. Class boundary-arithmetic: an off-by-one at the end of a range.",
+    GetDropsLastPageContainer,
+  ),
+  mutant(
+    'vfio-get-clears-before-refusal',
+    'scope-change',
+    'GET_BITMAP reads and clears the mappings inside its range before the no-bisection check refuses the call (-EINVAL): the caller never receives the pages it cleared. Class scope-change: a failure path that drops bits it already cleared in hardware.',
+    GetClearsBeforeRefusalContainer,
+  ),
+  mutant(
+    'vfio-any-bitmap-pgsize',
+    'bad-input-accepted',
+    "A bitmap pgsize other than the container's smallest page size is accepted for GET_BITMAP, CLEAR_BITMAP and unmap with a bitmap. Class bad-input-accepted: a page size the bitmap cannot use.",
+    AnyPgsizeContainer,
+  ),
 ];

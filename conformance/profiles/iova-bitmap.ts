@@ -9,7 +9,7 @@ import type { ProfileModule } from './profile.ts';
 export const iovaBitmapProfile: ProfileModule<'iova-bitmap'> = {
   name: 'iova-bitmap',
   underTest: 'the IOVA bitmap window code (iova_bitmap_alloc/set/free)',
-  kitSupplies: 'the user\'s bitmap memory at any byte offset, guard bytes around it, page pinning; every byte checked',
+  kitSupplies: "the user's bitmap memory at any byte offset, guard bytes around it, page pinning; every byte checked",
   machines: [],
   run: runIovaBitmapProfile,
   replay: (adapter, input, timeoutMs, trace) => replayIovaBitmapScenario(adapter, input as IovaBitmapScenario, timeoutMs, trace),

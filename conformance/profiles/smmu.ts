@@ -34,10 +34,6 @@ export const smmuHwProfile = smmuProfile(
   () => referenceSmmuHwAdapter(),
 );
 
-export const smmuDriverProfile = smmuProfile(
-  'smmu-driver',
-  'the page-table driver and domain ops',
-  "memory, the reference SMMU (its IOTLB inspected), DMA writes between the driver's memory accesses",
-  smmuDriver,
-  () => referenceSmmuDriverAdapter(),
+export const smmuDriverProfile = smmuProfile('smmu-driver', 'the page-table driver and domain ops', "memory, the reference SMMU (its IOTLB inspected), DMA writes between the driver's memory accesses", smmuDriver, () =>
+  referenceSmmuDriverAdapter(),
 );

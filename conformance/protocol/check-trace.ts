@@ -26,7 +26,6 @@ export type TraceVerdict =
     }
   | { readonly verdict: 'undecided'; readonly line: number; readonly message: string; readonly steps: readonly TraceStep[] };
 
-
 /** The lines of a file, numbered from 1; throws TraceFormat for a last line without its newline. */
 async function* linesOf(file: string): AsyncGenerator<{ line: number; text: string }> {
   let rest = '';

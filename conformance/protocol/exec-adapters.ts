@@ -2,21 +2,7 @@
 // in its hello, each operation a request over the protocol (PROTOCOL.md), each callback
 // answered from the kit's memory, SMMU port or user buffer.
 import { profiles, type ProfileModule } from '../profiles/index.ts';
-import type {
-  Adapter,
-  DirtyBitmap,
-  IovaBitmapAdapter,
-  IovaBitmapWindowAnswer,
-  KitMemory,
-  KitSmmuPort,
-  KitUserBuffer,
-  ProfileName,
-  SmmuCommand,
-  SmmuDriverAdapter,
-  SmmuHwAdapter,
-  VfioBitmapArg,
-  VfioType1Adapter,
-} from '../adapters/types.ts';
+import type { Adapter, DirtyBitmap, IovaBitmapAdapter, IovaBitmapWindowAnswer, KitMemory, KitSmmuPort, KitUserBuffer, ProfileName, SmmuCommand, SmmuDriverAdapter, SmmuHwAdapter, VfioBitmapArg, VfioType1Adapter } from '../adapters/types.ts';
 import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from './codec.ts';
 import type { CallbackHandler, Channel } from './channel.ts';
 

@@ -84,7 +84,7 @@ test('a result that breaks the schema is undecided, naming the field and the rul
   assertNoLeftovers(r.pids);
 });
 
-test('an error reply is undecided with the implementation\'s text, never a pass', async () => {
+test("an error reply is undecided with the implementation's text, never a pass", async () => {
   const r = await faulty('error', 2);
   assert.is(r.status, 2);
   assert.match(r.out, /answered vfio-type1\.\w+ with an error: fixture: out of memory on purpose/);
@@ -98,7 +98,7 @@ test('a hello naming another protocol version ends the handshake (exit 2), namin
   assertNoLeftovers(r.pids);
 });
 
-test('an implementation\'s text cannot draw on the report: control characters in its name are shown escaped', async () => {
+test("an implementation's text cannot draw on the report: control characters in its name are shown escaped", async () => {
   const r = await faulty('evil-name', 0);
   assert.match(r.out, /adapter evil\\u000a\\u001b\[8mverdict: conforms\)/);
   assert.not.match(r.out, /\u001b/);
@@ -133,7 +133,10 @@ test('a command that is not there is undecided at the handshake (exit 2), and th
   assert.match(r.out, /did not complete the hello handshake/);
   assert.match(r.out, /not found|No such file|exit status 127/);
   const report = JSON.parse(readFileSync(json, 'utf8')) as { profiles: { name: string; verdict: string; undecided: { message: string } }[] };
-  assert.equal(report.profiles.map((p) => [p.name, p.verdict]), [['vfio-type1', 'undecided']]);
+  assert.equal(
+    report.profiles.map((p) => [p.name, p.verdict]),
+    [['vfio-type1', 'undecided']],
+  );
   assert.match(report.profiles[0]!.undecided.message, /hello handshake/);
 });
 

@@ -192,11 +192,17 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
       case 'smmu-hw.readRegisters':
         return need(hw, m.op).readRegisters();
       case 'smmu-hw.attachStream':
-        return need(hw, m.op).attachStream(n(m.streamId), n(m.cdAddress)).then(() => ({}));
+        return need(hw, m.op)
+          .attachStream(n(m.streamId), n(m.cdAddress))
+          .then(() => ({}));
       case 'smmu-hw.detachStream':
-        return need(hw, m.op).detachStream(n(m.streamId)).then(() => ({}));
+        return need(hw, m.op)
+          .detachStream(n(m.streamId))
+          .then(() => ({}));
       case 'smmu-hw.submit':
-        return need(hw, m.op).submit(m.commands as SmmuCommand[]).then(() => ({}));
+        return need(hw, m.op)
+          .submit(m.commands as SmmuCommand[])
+          .then(() => ({}));
       case 'smmu-hw.dmaRead':
         return need(hw, m.op).dmaRead(n(m.streamId), n(m.iova));
       case 'smmu-hw.dmaWrite':

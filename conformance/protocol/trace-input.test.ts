@@ -22,7 +22,10 @@ test('smmu commands come back as instances of their class with their fields', ()
 });
 
 test('an unknown command or a bad tag is a TraceInputError naming the path', () => {
-  assert.throws(() => decodeInput({ commands: [{ command: 'FormatDisk' }] }), (e: Error) => e instanceof TraceInputError && /input\/commands\/0\/command "FormatDisk" is not a command/.test(e.message));
+  assert.throws(
+    () => decodeInput({ commands: [{ command: 'FormatDisk' }] }),
+    (e: Error) => e instanceof TraceInputError && /input\/commands\/0\/command "FormatDisk" is not a command/.test(e.message),
+  );
   assert.throws(() => decodeInput({ a: { bigint: '0x12' } }), /input\/a\/bigint must be a decimal/);
 });
 

@@ -66,7 +66,7 @@ function findOwedBit(): { index: number; bit: number } {
   throw new Error('no report of a written page in the trace: record more runs');
 }
 
-test('[NOLOSS-1] [VFIO-DIRTY-13] the same trace with one owed page removed from one report fails at that report\'s line', async () => {
+test("[NOLOSS-1] [VFIO-DIRTY-13] the same trace with one owed page removed from one report fails at that report's line", async () => {
   const { index, bit } = findOwedBit();
   const v = JSON.parse(lines[index]!) as { result: { bitmap: string } };
   const at = 2 * (bit >> 3);

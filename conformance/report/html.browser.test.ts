@@ -128,9 +128,7 @@ test('counterexample tables are readable from 1000 px to 1920 px: full width whe
         const doc = (
           globalThis as unknown as {
             document: {
-              querySelectorAll(
-                s: string,
-              ): ArrayLike<{
+              querySelectorAll(s: string): ArrayLike<{
                 scrollWidth: number;
                 clientWidth: number;
                 textContent: string;

@@ -14,7 +14,7 @@ interface Element {
 
 const ENTITY: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
-function unescape(s: string): string {
+function xmlUnescape(s: string): string {
   assert.not.match(s.replace(/&(amp|lt|gt|quot|apos|#\d+);/g, ''), /[&<]/, `unescaped & or < in ${JSON.stringify(s)}`);
   return s.replace(/&(amp|lt|gt|quot|apos|#(\d+));/g, (_, name: string, code?: string) => (code !== undefined ? String.fromCharCode(Number(code)) : ENTITY[name]!));
 }
@@ -27,7 +27,7 @@ function parseXml(xml: string): Element {
   while (rest.length > 0) {
     const lt = rest.indexOf('<');
     const text = lt === -1 ? rest : rest.slice(0, lt);
-    stack[stack.length - 1]!.text += unescape(text);
+    stack[stack.length - 1]!.text += xmlUnescape(text);
     if (lt === -1) break;
     rest = rest.slice(lt);
     const close = /^<\/([\w.-]+)>/.exec(rest);
@@ -40,7 +40,7 @@ function parseXml(xml: string): Element {
     const open = /^<([\w.-]+)((?:\s+[\w.-]+="[^"<]*")*)\s*(\/?)>/.exec(rest);
     assert.ok(open, `malformed tag at ${JSON.stringify(rest.slice(0, 60))}`);
     const attrs: Record<string, string> = {};
-    for (const m of open![2]!.matchAll(/([\w.-]+)="([^"]*)"/g)) attrs[m[1]!] = unescape(m[2]!);
+    for (const m of open![2]!.matchAll(/([\w.-]+)="([^"]*)"/g)) attrs[m[1]!] = xmlUnescape(m[2]!);
     const el: Element = { name: open![1]!, attrs, children: [], text: '' };
     stack[stack.length - 1]!.children.push(el);
     if (open![3] !== '/') stack.push(el);

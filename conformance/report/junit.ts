@@ -93,7 +93,7 @@ function suite(r: ProfileResult, ctx: ReportContext): { xml: string; tests: numb
   if (replay !== undefined) properties.push(['replay', replay]);
   const props = properties.map(([name, value]) => `      <property${attrs({ name: name!, value: value! })}/>`).join('\n');
   const tests = cases.length;
-  const xml = `  <testsuite${attrs({ name: r.name, tests, failures, errors, skipped: 0, time: r.seconds })}>\n` + `    <properties>\n${props}\n    </properties>\n` + cases.map((c) => `${c}\n`).join('') + `  </testsuite>\n`;
+  const xml = `  <testsuite${attrs({ name: r.name, tests, failures, errors, skipped: 0, time: r.seconds })}>\n    <properties>\n${props}\n    </properties>\n${cases.map((c) => `${c}\n`).join('')}  </testsuite>\n`;
   return { xml, tests, failures, errors };
 }
 

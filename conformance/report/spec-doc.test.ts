@@ -155,7 +155,7 @@ test('the abstract operations: spec/ files other than machines and tests, with t
   assert.ok(!files.some((f) => f.endsWith('-machine.ts') || f.endsWith('.test.ts') || f.endsWith('requirements.ts')), files.join(' '));
   assert.ok(files.includes('spec/descriptor/encoding.ts'));
   const args = ops.find((o) => o.file === 'spec/vfio/args.ts');
-  assert.ok(args !== undefined && args.ids.includes('VFIO-DIRTY-14') && args.ids.includes('VFIO-MAP-8'));
+  assert.ok(args?.ids.includes('VFIO-DIRTY-14') && args.ids.includes('VFIO-MAP-8'));
   const section_ = section('## Abstract operations');
   for (const op of ops) assert.ok(section_.includes(`| \`${op.file}\` |`), op.file);
   assert.equal(idsIn('Requirements: VFIO-MAP-1..3, TRACK-7, NOPE-1, ARM IHI 0070 E.a'), ['VFIO-MAP-1', 'VFIO-MAP-2', 'VFIO-MAP-3', 'TRACK-7']);

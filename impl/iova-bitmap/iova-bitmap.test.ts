@@ -120,7 +120,11 @@ test('[IOVA-BITMAP-6] [IOVA-BITMAP-10] a walk over several pin budgets visits th
         return iovaBitmapSet(bm, wIova, wLength);
       });
       assert.is(ret, 0);
-      assert.equal(seen, [...iovaBitmapWindows(iova, length, 12, offset, budget)].map((w) => [w.iova, w.length]), `offset ${offset} budget ${budget}`);
+      assert.equal(
+        seen,
+        [...iovaBitmapWindows(iova, length, 12, offset, budget)].map((w) => [w.iova, w.length]),
+        `offset ${offset} budget ${budget}`,
+      );
       assert.ok(seen.length >= Math.floor(31_250 / (4096 * budget)), 'several windows');
       assert.ok(s.buf.maxPinned <= budget);
       assert.is(s.buf.pinned, 0, 'nothing pinned after the walk');
@@ -170,7 +174,13 @@ test('[IOVA-BITMAP-1] [IOVA-BITMAP-3] page size 2^63: one bit per half of the ad
   assert.is(iovaBitmapSet(high.bm, U64_MAX, 1n), 0);
   assert.equal(setBits(high), [0]);
   const walked: bigint[] = [];
-  assert.is(iovaBitmapForEach(high.bm, (_bm, iova, length) => (walked.push(iova, length), 0)), 0);
+  assert.is(
+    iovaBitmapForEach(high.bm, (_bm, iova, length) => {
+      walked.push(iova, length);
+      return 0;
+    }),
+    0,
+  );
   assert.equal(walked, [P63, P63], 'one window for the whole range');
   assert.ok(guardsIntact(low) && guardsIntact(high));
   const both = iovaBitmapAlloc(0n, U64_MAX, P63, low.buf, 0);
@@ -240,7 +250,11 @@ test('[IOVA-BITMAP-5] [IOVA-BITMAP-1] [IOVA-BITMAP-4] alloc refuses what the spe
 test('[IOVA-BITMAP-5] alloc agrees with the spec on random arguments', () => {
   const buf = new UserBuffer(4096);
   const u64 = fc.oneof(fc.bigInt({ min: 0n, max: U64_MAX }), fc.constantFrom(0n, KiB4, MiB2, 1n << 63n, U64_MAX, U64_MAX - KiB4 + 1n, -1n, 1n << 64n));
-  const pageSize = fc.oneof(fc.integer({ min: 0, max: 64 }).map((s) => 1n << BigInt(s)), fc.bigInt({ min: 0n, max: 1n << 20n }), fc.constantFrom(0n, 3n * KiB4));
+  const pageSize = fc.oneof(
+    fc.integer({ min: 0, max: 64 }).map((s) => 1n << BigInt(s)),
+    fc.bigInt({ min: 0n, max: 1n << 20n }),
+    fc.constantFrom(0n, 3n * KiB4),
+  );
   fc.assert(
     fc.property(u64, u64, pageSize, fc.integer({ min: 0, max: 4096 }), (iova, length, ps, bitmapSize) => {
       const got = iovaBitmapAlloc(iova, length, ps, buf, 0, { bitmapSize });
@@ -260,13 +274,19 @@ test('[IOVA-BITMAP-6] a bitmap declared bigger than the user memory behind it fa
   assert.is(buf.pinned, 0);
   assert.is(bm.error!.errno, -EFAULT);
   assert.match(bm.error!.message, /user page 1 cannot be pinned/);
-  assert.is(iovaBitmapForEach(bm, () => 0), -EFAULT);
+  assert.is(
+    iovaBitmapForEach(bm, () => 0),
+    -EFAULT,
+  );
 });
 
 test('[IOVA-BITMAP-10] the walk stops at the first error of the callback and returns it; a recording error is returned at the end', () => {
   const s = setup(0n, 100_000n * KiB4, KiB4, 0, { maxPinnedPages: 1 });
   let calls = 0;
-  assert.is(iovaBitmapForEach(s.bm, () => (++calls === 2 ? -EFAULT : 0)), -EFAULT);
+  assert.is(
+    iovaBitmapForEach(s.bm, () => (++calls === 2 ? -EFAULT : 0)),
+    -EFAULT,
+  );
   assert.is(calls, 2);
   assert.is(s.buf.pinned, 0);
   calls = 0;
@@ -276,14 +296,21 @@ test('[IOVA-BITMAP-10] the walk stops at the first error of the callback and ret
   };
   assert.is(iovaBitmapForEach(s.bm, outside), -EINVAL);
   assert.is(calls, 4, 'a recording error does not stop the walk');
-  assert.is(iovaBitmapForEach(s.bm, () => 0), 0, 'each walk starts with no error');
+  assert.is(
+    iovaBitmapForEach(s.bm, () => 0),
+    0,
+    'each walk starts with no error',
+  );
 });
 
 test('[IOVA-BITMAP-6] user memory refuses writes to unpinned pages and unbalanced unpins', () => {
   const buf = new UserBuffer(5000, { fill: 1 });
   assert.is(buf.pageCount, 2);
   assert.is(buf.bytes[8191], 1);
-  assert.throws(() => buf.orByte(0, 0, 1), (e: unknown) => e instanceof UserBufferError && /user page 0: written while not pinned/.test(e.message));
+  assert.throws(
+    () => buf.orByte(0, 0, 1),
+    (e: unknown) => e instanceof UserBufferError && /user page 0: written while not pinned/.test(e.message),
+  );
   assert.throws(() => buf.unpin(1), /unpinned but not pinned/);
   assert.not.ok(buf.pin(2));
   assert.not.ok(buf.pin(-1));

@@ -60,7 +60,7 @@ test('load/store round-trip 64-bit values including bit 63 in every word of a fr
   assert.is((mem.load(f) >> 63n) & 1n, 1n);
 });
 
-test('store masks the value to 64 bits (bits above 63 dropped, negatives two\'s complement)', () => {
+test("store masks the value to 64 bits (bits above 63 dropped, negatives two's complement)", () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
   mem.store(f, (1n << 64n) | (1n << 70n) | 5n);
@@ -143,12 +143,30 @@ test('a misaligned access throws MemoryError naming the address and the alignmen
   const msg = memoryError(() => mem.load(f + 4));
   assert.match(msg, '0x40000004');
   assert.match(msg, 'a 64-bit access must be 8-byte aligned');
-  assert.match(memoryError(() => mem.store(f + 1, 1n)), '0x40000001');
-  assert.match(memoryError(() => mem.exchange(f + 2, 1n)), 'must be 8-byte aligned');
-  assert.match(memoryError(() => mem.compareExchange(f + 3, 0n, 1n)), 'must be 8-byte aligned');
-  assert.match(memoryError(() => mem.fetchOr(f + 5, 1n)), 'must be 8-byte aligned');
-  assert.match(memoryError(() => mem.fetchAnd(f + 6, 1n)), 'must be 8-byte aligned');
-  assert.match(memoryError(() => mem.load(1.5)), 'must be 8-byte aligned');
+  assert.match(
+    memoryError(() => mem.store(f + 1, 1n)),
+    '0x40000001',
+  );
+  assert.match(
+    memoryError(() => mem.exchange(f + 2, 1n)),
+    'must be 8-byte aligned',
+  );
+  assert.match(
+    memoryError(() => mem.compareExchange(f + 3, 0n, 1n)),
+    'must be 8-byte aligned',
+  );
+  assert.match(
+    memoryError(() => mem.fetchOr(f + 5, 1n)),
+    'must be 8-byte aligned',
+  );
+  assert.match(
+    memoryError(() => mem.fetchAnd(f + 6, 1n)),
+    'must be 8-byte aligned',
+  );
+  assert.match(
+    memoryError(() => mem.load(1.5)),
+    'must be 8-byte aligned',
+  );
   assert.is(mem.load(f), 0n); // nothing was written
 });
 
@@ -161,7 +179,10 @@ test('an access to an unallocated address throws MemoryError naming the address 
   const below = memoryError(() => mem.store(f - 8, 1n));
   assert.match(below, '0x3ffffff8');
   assert.match(below, 'not backed by an allocated frame');
-  assert.match(memoryError(() => mem.fetchOr(0, 1n)), 'physical address 0x0: not backed by an allocated frame');
+  assert.match(
+    memoryError(() => mem.fetchOr(0, 1n)),
+    'physical address 0x0: not backed by an allocated frame',
+  );
 });
 
 test('after freeFrame every kind of access to the frame throws', () => {
@@ -169,15 +190,7 @@ test('after freeFrame every kind of access to the frame throws', () => {
   const f = mem.allocFrame();
   mem.store(f + 8, 9n);
   mem.freeFrame(f);
-  for (const access of [
-    () => mem.load(f + 8),
-    () => mem.store(f, 1n),
-    () => mem.exchange(f, 1n),
-    () => mem.compareExchange(f, 0n, 1n),
-    () => mem.fetchOr(f, 1n),
-    () => mem.fetchAnd(f, 1n),
-    () => mem.frameWords(f),
-  ]) {
+  for (const access of [() => mem.load(f + 8), () => mem.store(f, 1n), () => mem.exchange(f, 1n), () => mem.compareExchange(f, 0n, 1n), () => mem.fetchOr(f, 1n), () => mem.fetchAnd(f, 1n), () => mem.frameWords(f)]) {
     assert.match(memoryError(access), 'not backed by an allocated frame');
   }
 });
@@ -195,9 +208,18 @@ test('freeing a frame twice throws MemoryError', () => {
 test('freeFrame of a misaligned or never-allocated address throws', () => {
   const mem = new PhysicalMemory();
   const f = mem.allocFrame();
-  assert.match(memoryError(() => mem.freeFrame(f + 8)), 'freeFrame needs a frame-aligned address');
-  assert.match(memoryError(() => mem.freeFrame(f + FRAME_SIZE)), 'freeFrame of a frame that is not allocated');
-  assert.match(memoryError(() => mem.freeFrame(f - FRAME_SIZE)), 'freeFrame of a frame that is not allocated');
+  assert.match(
+    memoryError(() => mem.freeFrame(f + 8)),
+    'freeFrame needs a frame-aligned address',
+  );
+  assert.match(
+    memoryError(() => mem.freeFrame(f + FRAME_SIZE)),
+    'freeFrame of a frame that is not allocated',
+  );
+  assert.match(
+    memoryError(() => mem.freeFrame(f - FRAME_SIZE)),
+    'freeFrame of a frame that is not allocated',
+  );
   assert.is(mem.frameCount, 1);
 });
 
@@ -308,7 +330,7 @@ test('frameWords throws while a hook is installed and works once it is removed',
   assert.is(words[0], 0n);
 });
 
-test('frameWords of any address in a frame gives that frame\'s words', () => {
+test("frameWords of any address in a frame gives that frame's words", () => {
   const mem = new PhysicalMemory();
   mem.allocFrame();
   const g = mem.allocFrame();
@@ -352,7 +374,10 @@ test('the write log names every word written (a compare-exchange only when it wr
   mem.compareExchange(f + 24, 0n, 7n);
   mem.fetchOr(f + 32, 1n);
   mem.fetchAnd(f + 40, 0n);
-  assert.equal([...mem.writeLog].sort((a, b) => a - b), [f, f + 8, f + 24, f + 32, f + 40]);
+  assert.equal(
+    [...mem.writeLog].sort((a, b) => a - b),
+    [f, f + 8, f + 24, f + 32, f + 40],
+  );
   mem.writeLog = undefined;
   mem.store(f, 3n);
   assert.is(mem.load(f), 3n);

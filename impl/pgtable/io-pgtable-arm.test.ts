@@ -9,11 +9,13 @@ import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from './io-pgtable-arm.
 const RW = IOMMU_READ | IOMMU_WRITE;
 const MiB2 = 0x20_0000;
 const GiB = 0x4000_0000;
-const states = (tb: ReturnType<typeof createTestbed>, iova = 0, size = 2 ** 48) =>
-  [...tb.domain.pgtable.leaves(iova, size)].map((l) => decodeLeaf(l.pte, l.level as Level).state);
+const states = (tb: ReturnType<typeof createTestbed>, iova = 0, size = 2 ** 48) => [...tb.domain.pgtable.leaves(iova, size)].map((l) => decodeLeaf(l.pte, l.level as Level).state);
 const dirtyRanges = (tb: ReturnType<typeof createTestbed>, iova: number, size: number, flags = 0) => {
   const out: [number, number][] = [];
-  assert.is(tb.domain.pgtable.readAndClearDirty(iova, size, flags, (i, s) => out.push([i, s])), 0);
+  assert.is(
+    tb.domain.pgtable.readAndClearDirty(iova, size, flags, (i, s) => out.push([i, s])),
+    0,
+  );
   return out;
 };
 
@@ -33,7 +35,10 @@ test('[PTE-3] [PTE-4] map falls back to pages when the output address is not blo
   assert.is(leaves.length, 512);
   assert.ok(leaves.every((l, i) => l.level === 3 && l.pte === armLpaeProtToPte(IOMMU_READ, 3, 0x8000_1000 + i * 4096, { hd: true })));
   assert.is(tb.domain.map(GiB, 2 * GiB, GiB, RW), 0);
-  assert.equal([...tb.domain.pgtable.leaves(GiB, GiB)].map((l) => l.level), [1]);
+  assert.equal(
+    [...tb.domain.pgtable.leaves(GiB, GiB)].map((l) => l.level),
+    [1],
+  );
 });
 
 test('[MAP-3] without the HD quirk writable leaves carry no DBM', () => {
@@ -46,7 +51,10 @@ test('[MAP-4] mapping over a mapped range is -EEXIST and leaves nothing of that 
   const tb = createTestbed();
   tb.domain.map(0x3000, 0x9000_0000, 0x1000, RW);
   assert.is(tb.domain.map(0, 0x8000_0000, 0x5000, RW), -EEXIST);
-  assert.equal([...tb.domain.pgtable.leaves()].map((l) => l.iova), [0x3000]);
+  assert.equal(
+    [...tb.domain.pgtable.leaves()].map((l) => l.iova),
+    [0x3000],
+  );
   assert.is(tb.domain.map(0, 0x8000_0000, MiB2, RW), -EEXIST, 'a block over a table');
   tb.domain.map(MiB2, 0x8000_0000, MiB2, RW);
   assert.is(tb.domain.map(MiB2 + 0x1000, 0x8000_0000, 0x1000, RW), -EEXIST, 'a page under a block');
@@ -68,9 +76,18 @@ test('[UNMAP-1] unmap returns the bytes unmapped, invalidates, and reports dirty
   const tb = createTestbed();
   tb.domain.map(0, 0x8000_0000, 0x4000, RW); // HD quirk: leaves start writable-dirty
   const got: [number, number][] = [];
-  assert.is(tb.domain.unmap(0x1000, 0x2000, (i, s) => got.push([i, s])), 0x2000);
-  assert.equal(got, [[0x1000, 0x1000], [0x2000, 0x1000]]);
-  assert.equal([...tb.domain.pgtable.leaves()].map((l) => l.iova), [0, 0x3000]);
+  assert.is(
+    tb.domain.unmap(0x1000, 0x2000, (i, s) => got.push([i, s])),
+    0x2000,
+  );
+  assert.equal(got, [
+    [0x1000, 0x1000],
+    [0x2000, 0x1000],
+  ]);
+  assert.equal(
+    [...tb.domain.pgtable.leaves()].map((l) => l.iova),
+    [0, 0x3000],
+  );
   assert.is(tb.domain.unmap(0x1001, 0x1000), 0);
   assert.is(tb.domain.unmap(0x10_0000, 0x1000), 0, 'a hole unmaps nothing');
   assert.is(tb.domain.pgtable.iovaToPhys(0x3004), 0x8000_3004);
@@ -131,7 +148,7 @@ test('[SPLIT-2] with BBML the split swaps the block out with an atomic exchange,
   assert.equal(atBlock, ['load', 'exchange']);
 });
 
-test('[SPLIT-2] [HTTU-2] a DMA write that dirties the block between the split\'s read and its exchange is carried into every page', () => {
+test("[SPLIT-2] [HTTU-2] a DMA write that dirties the block between the split's read and its exchange is carried into every page", () => {
   const tb = createTestbed({ bbml: 2 });
   tb.domain.map(0, 0x8000_0000, MiB2, RW);
   assert.is(tb.domain.setDirtyTracking(true), 0);
@@ -143,7 +160,10 @@ test('[SPLIT-2] [HTTU-2] a DMA write that dirties the block between the split\'s
   tb.memory.hook = undefined;
   const s = states(tb);
   assert.is(s.length, 512);
-  assert.ok(s.every((x) => x === 'writableDirty'), 'the block was dirtied before the swap: every page is dirty');
+  assert.ok(
+    s.every((x) => x === 'writableDirty'),
+    'the block was dirtied before the swap: every page is dirty',
+  );
 });
 
 test('[SPLIT-2] without BBML the split breaks before make: DMA in the window takes a translation fault', () => {
@@ -170,7 +190,10 @@ test('[MERGE-1] merging pages of which one is dirty gives a dirty block', () => 
   assert.ok(tb.smmu.dmaWrite(0, 0x7_3000).ok);
   assert.is(tb.domain.pgtable.mergePages(0, 2), 0);
   const leaves = [...tb.domain.pgtable.leaves()];
-  assert.equal(leaves.map((l) => [l.level, decodeLeaf(l.pte, 2).state]), [[2, 'writableDirty']]);
+  assert.equal(
+    leaves.map((l) => [l.level, decodeLeaf(l.pte, 2).state]),
+    [[2, 'writableDirty']],
+  );
   assert.equal(dirtyRanges(tb, 0, MiB2), [[0, MiB2]]);
 });
 
@@ -226,7 +249,10 @@ test('[CLEAR-1] readAndClearDirty records each dirty leaf whole and makes it cle
   const tb = createTestbed();
   tb.domain.map(0, 0x8000_0000, MiB2, RW);
   tb.domain.map(MiB2, 0x9000_0000, 0x2000, RW);
-  assert.equal(dirtyRanges(tb, 0, MiB2 + 0x1000), [[0, MiB2], [MiB2, 0x1000]]);
+  assert.equal(dirtyRanges(tb, 0, MiB2 + 0x1000), [
+    [0, MiB2],
+    [MiB2, 0x1000],
+  ]);
   assert.equal(states(tb), ['writableClean', 'writableClean', 'writableDirty']);
   assert.equal(dirtyRanges(tb, 0, 2 * MiB2), [[MiB2 + 0x1000, 0x1000]]);
   assert.equal(dirtyRanges(tb, 0, 2 * MiB2), []);
@@ -257,7 +283,10 @@ test('[CLEAR-2] readAndClearDirty leaves read-only and plain writable leaves alo
   tb.domain.map(0, 0x8000_0000, 0x1000, IOMMU_READ);
   const before = [...tb.domain.pgtable.leaves()].map((l) => l.pte);
   assert.equal(dirtyRanges(tb, 0, 0x1000), []);
-  assert.equal([...tb.domain.pgtable.leaves()].map((l) => l.pte), before);
+  assert.equal(
+    [...tb.domain.pgtable.leaves()].map((l) => l.pte),
+    before,
+  );
   const plain = createTestbed({ dirtyCapable: false });
   plain.domain.map(0, 0x8000_0000, 0x1000, RW);
   assert.equal(dirtyRanges(plain, 0, 0x1000), []);

@@ -278,7 +278,7 @@ export class ArmLpaeIoPgtable {
 
   protected fillChildren(table: number, block: bigint, childLevel: number): void {
     const childSize = levelSize(childLevel);
-    const attrs = (block & ~PTE_TYPE_MASK) & ~BigInt(pteAddress(block));
+    const attrs = block & ~PTE_TYPE_MASK & ~BigInt(pteAddress(block));
     const type = childLevel === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
     const oa = pteAddress(block);
     for (let i = 0; i < PTES_PER_TABLE; i++) {
@@ -414,16 +414,7 @@ export class ArmLpaeIoPgtable {
     record(iova, size);
   }
 
-  private walkDirty(
-    table: number,
-    tableBase: number,
-    level: number,
-    start: number,
-    end: number,
-    clear: boolean,
-    record: DirtyRecord | undefined,
-    gather: { start: number; end: number },
-  ): void {
+  private walkDirty(table: number, tableBase: number, level: number, start: number, end: number, clear: boolean, record: DirtyRecord | undefined, gather: { start: number; end: number }): void {
     const lsz = levelSize(level);
     const first = Math.max(0, Math.floor((start - tableBase) / lsz));
     const last = this.lastIndex(tableBase, lsz, end);
@@ -452,17 +443,7 @@ export class ArmLpaeIoPgtable {
   }
 
   /** The L3 inner loop without a hook: reads the table's words directly, writes through fetchOr. */
-  private scanPages(
-    table: number,
-    tableBase: number,
-    first: number,
-    last: number,
-    start: number,
-    end: number,
-    clear: boolean,
-    record: DirtyRecord | undefined,
-    gather: { start: number; end: number },
-  ): void {
+  private scanPages(table: number, tableBase: number, first: number, last: number, start: number, end: number, clear: boolean, record: DirtyRecord | undefined, gather: { start: number; end: number }): void {
     const words = this.memory.frameWords(table);
     for (let i = first; i <= last; i++) {
       const pte = words[i]!;

@@ -285,7 +285,7 @@ test('[FAULT-4] the access flag fault takes priority over a permission fault', (
   assert.is(r.memory.load(ptep), pageReadOnly(PA) & ~AF);
 });
 
-test('[FAULT-4] with SMMU_IDR0.HTTU=0 the CD\'s HA is ineffective: AF=0 still faults', () => {
+test("[FAULT-4] with SMMU_IDR0.HTTU=0 the CD's HA is ineffective: AF=0 still faults", () => {
   const r = rig({ httu: 0 });
   assert.is(r.domain.map(IOVA, PA, PAGE, RW), 0);
   const ptep = clearAf(r);
@@ -311,7 +311,10 @@ test('[HTTU-1] [HTTU-2] with HA=1 HD=1 a write through a clean leaf with AF=0 se
   const seen = accesses(r.memory, () => ok(r.smmu.dmaWrite(SID, IOVA), PA, false));
   assert.is(r.memory.load(ptep), pageDirty(PA));
   assert.is(r.smmu.stats.httuUpdates, 1);
-  assert.equal(seen.filter(([, a]) => a === ptep).map(([k]) => k), ['load', 'compareExchange']);
+  assert.equal(
+    seen.filter(([, a]) => a === ptep).map(([k]) => k),
+    ['load', 'compareExchange'],
+  );
 });
 
 test('[HTTU-1] with SMMU_IDR0.HTTU=1 and HA in the CD, hardware sets AF', () => {
@@ -367,7 +370,10 @@ test('[HTTU-2] the dirty update is visible to readAndClearDirty as exactly that 
   assert.is(domain.readAndClearDirty(0, IOVA_LIMIT, 0), 0); // the new page is clean too
   ok(smmu.dmaWrite(SID, IOVA + PAGE), PA + PAGE, false);
   const dirty: [number, number][] = [];
-  assert.is(domain.readAndClearDirty(0, IOVA_LIMIT, 0, (iova, size) => dirty.push([iova, size])), 0);
+  assert.is(
+    domain.readAndClearDirty(0, IOVA_LIMIT, 0, (iova, size) => dirty.push([iova, size])),
+    0,
+  );
   assert.equal(dirty, [[IOVA + PAGE, PAGE]]);
 });
 
@@ -399,7 +405,10 @@ test('[HTTU-5] the HTTU dirty update is a compareExchange at the leaf, never a s
   const { memory, smmu, ptep } = trackingRig();
   const seen = accesses(memory, () => ok(smmu.dmaWrite(SID, IOVA), PA, false));
   assert.ok(seen.some(([k, a]) => k === 'compareExchange' && a === ptep));
-  assert.equal(seen.filter(([, a]) => a === ptep).map(([k]) => k), ['load', 'compareExchange']);
+  assert.equal(
+    seen.filter(([, a]) => a === ptep).map(([k]) => k),
+    ['load', 'compareExchange'],
+  );
   assert.ok(!seen.some(([k]) => k === 'store' || k === 'exchange' || k === 'fetchOr' || k === 'fetchAnd'));
   assert.is(memory.load(ptep), pageDirty(PA));
 });
@@ -425,7 +434,7 @@ test('[HTTU-5] software changing an unrelated bit before the CAS: hardware retri
   assert.is(smmu.stats.httuUpdates, 1);
 });
 
-test('[HTTU-5] [HTTU-1] software setting AF before the hardware\'s AF+dirty CAS: the retry still clears AP[2]', () => {
+test("[HTTU-5] [HTTU-1] software setting AF before the hardware's AF+dirty CAS: the retry still clears AP[2]", () => {
   const r = trackingRig();
   const ptep = clearAf(r);
   raceAtCas(r.memory, ptep, () => r.memory.fetchOr(ptep, AF));
@@ -506,7 +515,10 @@ test('[IOTLB-4] a write through a cached plain writable entry does not touch mem
   assert.is(domain.map(IOVA, PA, PAGE, RW), 0);
   ok(smmu.dmaRead(SID, IOVA), PA, false);
   assert.is(smmu.iotlb.entries()[0]!.state, 'writable');
-  assert.equal(accesses(memory, () => ok(smmu.dmaWrite(SID, IOVA), PA, true)), []);
+  assert.equal(
+    accesses(memory, () => ok(smmu.dmaWrite(SID, IOVA), PA, true)),
+    [],
+  );
 });
 
 test('[IOTLB-5] a write through a cached writable-clean entry re-walks and dirties memory', () => {
@@ -518,10 +530,13 @@ test('[IOTLB-5] a write through a cached writable-clean entry re-walks and dirti
   assert.is(memory.load(ptep), pageDirty(PA));
   assert.is(smmu.stats.walks, 2);
   assert.is(smmu.stats.tlbHits, 0);
-  assert.equal(smmu.iotlb.entries().map((e) => e.state), ['writableDirty']);
+  assert.equal(
+    smmu.iotlb.entries().map((e) => e.state),
+    ['writableDirty'],
+  );
 });
 
-test('[IOTLB-7] HAZARD: clearing a cached writable-dirty leaf without a TLBI loses the next write\'s dirty state', () => {
+test("[IOTLB-7] HAZARD: clearing a cached writable-dirty leaf without a TLBI loses the next write's dirty state", () => {
   const { memory, smmu, ptep } = trackingRig();
   ok(smmu.dmaWrite(SID, IOVA), PA, false);
   assert.is(memory.load(ptep), pageDirty(PA));
@@ -566,7 +581,13 @@ test('[IOTLB-9] CMD_TLBI_NH_VA removes only the entries overlapping its range', 
   assert.is(domain.map(IOVA, PA, 3 * PAGE, RW), 0);
   for (let i = 0; i < 3; i++) ok(smmu.dmaRead(SID, IOVA + i * PAGE), PA + i * PAGE, false);
   smmu.submit([tlbiVa(IOVA + PAGE, 1), SYNC]);
-  assert.equal(smmu.iotlb.entries().map((e) => e.base).sort(), [IOVA, IOVA + 2 * PAGE]);
+  assert.equal(
+    smmu.iotlb
+      .entries()
+      .map((e) => e.base)
+      .sort(),
+    [IOVA, IOVA + 2 * PAGE],
+  );
   smmu.submit([tlbiVa(IOVA + PAGE, PAGE, ASID + 1), SYNC]); // another ASID: no effect
   assert.is(smmu.iotlb.size, 2);
 });
@@ -587,7 +608,10 @@ test('[IOTLB-9] CMD_TLBI_NH_ASID + CMD_SYNC removes every entry of that ASID and
   smmu.submit([{ op: 'CMD_TLBI_NH_ASID', asid: 5 }]);
   assert.is(smmu.iotlb.size, 3); // not yet: no CMD_SYNC
   smmu.submit([SYNC]);
-  assert.equal(smmu.iotlb.entries().map((e) => [e.asid, e.base]), [[6, IOVA]]);
+  assert.equal(
+    smmu.iotlb.entries().map((e) => [e.asid, e.base]),
+    [[6, IOVA]],
+  );
   ok(smmu.dmaRead(2, IOVA), PA + 0x10_0000, true);
   ok(smmu.dmaRead(1, IOVA), PA, false);
 });
@@ -621,10 +645,16 @@ test('[IOTLB-11] a bounded IOTLB evicts the least recently used entry; the evict
   ok(smmu.dmaRead(SID, B), PA + PAGE, false);
   ok(smmu.dmaRead(SID, A), PA, true); // A is now the most recently used
   ok(smmu.dmaRead(SID, C), PA + 2 * PAGE, false); // evicts B
-  assert.equal(smmu.iotlb.entries().map((e) => e.base), [A, C]);
+  assert.equal(
+    smmu.iotlb.entries().map((e) => e.base),
+    [A, C],
+  );
   ok(smmu.dmaRead(SID, A), PA, true);
   ok(smmu.dmaRead(SID, B), PA + PAGE, false); // B evicted: a walk (evicts C)
-  assert.equal(smmu.iotlb.entries().map((e) => e.base), [A, B]);
+  assert.equal(
+    smmu.iotlb.entries().map((e) => e.base),
+    [A, B],
+  );
   assert.is(smmu.stats.walks, 4);
 });
 
@@ -632,7 +662,10 @@ test('[IOTLB-11] Iotlb keeps at most `capacity` entries and rejects a non-positi
   const tlb = new Iotlb(3);
   for (let i = 0; i < 5; i++) tlb.insert({ asid: 1, base: i * PAGE, level: 3, size: PAGE, outputBase: PA + i * PAGE, state: 'writable' });
   assert.is(tlb.size, 3);
-  assert.equal(tlb.entries().map((e) => e.base), [2 * PAGE, 3 * PAGE, 4 * PAGE]);
+  assert.equal(
+    tlb.entries().map((e) => e.base),
+    [2 * PAGE, 3 * PAGE, 4 * PAGE],
+  );
   assert.is(tlb.lookup(1, 0), undefined);
   assert.is(tlb.lookup(1, PAGE + 5), undefined);
   assert.is(tlb.lookup(1, 4 * PAGE + 5)!.outputBase, PA + 4 * PAGE);
@@ -677,12 +710,24 @@ test('[TRACK-2] a cached CD is used without reading memory; CFGI_CD makes the ne
   assert.is(domain.map(IOVA, PA, 2 * PAGE, RW), 0);
   const cd = domain.contextDescriptorAddress(SID)!;
   const first = accesses(memory, () => ok(smmu.dmaRead(SID, IOVA), PA, false));
-  assert.equal(first.filter(([, a]) => a === cd || a === cd + 8).map(([k, a]) => [k, a - cd]), [['load', 0], ['load', 8]]);
+  assert.equal(
+    first.filter(([, a]) => a === cd || a === cd + 8).map(([k, a]) => [k, a - cd]),
+    [
+      ['load', 0],
+      ['load', 8],
+    ],
+  );
   const second = accesses(memory, () => ok(smmu.dmaRead(SID, IOVA + PAGE), PA + PAGE, false));
   assert.ok(!second.some(([, a]) => a === cd || a === cd + 8));
   smmu.submit([{ op: 'CMD_CFGI_CD', streamId: SID }, SYNC]);
   const third = accesses(memory, () => ok(smmu.dmaRead(SID, IOVA), PA, true));
-  assert.equal(third.map(([k, a]) => [k, a - cd]), [['load', 0], ['load', 8]]);
+  assert.equal(
+    third.map(([k, a]) => [k, a - cd]),
+    [
+      ['load', 0],
+      ['load', 8],
+    ],
+  );
 });
 
 // ---------------------------------------------------------------------------------------
@@ -724,7 +769,10 @@ test('[PTE-4] [HTTU-2] a write anywhere in a clean 2 MiB block dirties the singl
   ok(smmu.dmaWrite(SID, iova + 0x1f_0000), pa + 0x1f_0000, false, 2);
   assert.is(memory.load(ptep), clean & ~AP_RDONLY);
   const dirty: [number, number][] = [];
-  assert.is(domain.readAndClearDirty(0, IOVA_LIMIT, 0, (i, s) => dirty.push([i, s])), 0);
+  assert.is(
+    domain.readAndClearDirty(0, IOVA_LIMIT, 0, (i, s) => dirty.push([i, s])),
+    0,
+  );
   assert.equal(dirty, [[iova, 0x20_0000]]);
 });
 

@@ -17,16 +17,7 @@
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_MASK, PTE_TYPE_PAGE, IOVA_LIMIT, isTable, isValid, levelIndex, levelSize, pteAddress } from '../pgtable/pte.ts';
 import { Iotlb, type CachedState, type IotlbEntry } from './iotlb.ts';
-import {
-  decodeCd,
-  IDR0_HTTU_ACCESS,
-  IDR0_HTTU_ACCESS_DIRTY,
-  IDR0_HTTU_SHIFT,
-  IDR3_BBML_SHIFT,
-  type Bbml,
-  type ContextDescriptor,
-  type Httu,
-} from './registers.ts';
+import { decodeCd, IDR0_HTTU_ACCESS, IDR0_HTTU_ACCESS_DIRTY, IDR0_HTTU_SHIFT, IDR3_BBML_SHIFT, type Bbml, type ContextDescriptor, type Httu } from './registers.ts';
 
 export interface SmmuConfig {
   /** SMMU_IDR0.HTTU: 0 none, 1 access flag, 2 access flag and dirty state. */
@@ -38,9 +29,7 @@ export interface SmmuConfig {
 
 export type DmaFault = 'translation' | 'permission' | 'accessFlag' | 'addressSize' | 'badStream';
 
-export type DmaResult =
-  | { readonly ok: true; readonly pa: number; readonly level: number; readonly tlbHit: boolean }
-  | { readonly ok: false; readonly fault: DmaFault };
+export type DmaResult = { readonly ok: true; readonly pa: number; readonly level: number; readonly tlbHit: boolean } | { readonly ok: false; readonly fault: DmaFault };
 
 export type SmmuCommand =
   | { readonly op: 'CMD_TLBI_NH_VA'; readonly asid: number; readonly iova: number; readonly size: number }

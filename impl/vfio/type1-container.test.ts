@@ -97,8 +97,7 @@ const bitsFor = (base: number, size: number, iovas: number[]) => {
   }
   return out;
 };
-const clear = (t: Type1Testbed, iova: number, size: number, iovas: number[]) =>
-  t.container.dirtyPages(CLEAR, { iova, size, bitmap: bm(size, { data: bitsFor(iova, size, iovas) }) });
+const clear = (t: Type1Testbed, iova: number, size: number, iovas: number[]) => t.container.dirtyPages(CLEAR, { iova, size, bitmap: bm(size, { data: bitsFor(iova, size, iovas) }) });
 
 // ---------------------------------------------------------------------------------------
 // MAP_DMA
@@ -360,7 +359,7 @@ test('[VFIO-DIRTY-14] without hardware dirty tracking every mapped page is repor
 // ---------------------------------------------------------------------------------------
 // Manual clear
 
-test('[VFIO-CLEAR-1] [VFIO-EXT-1] CHECK_EXTENSION: 11 negotiates manual clear; 9 (v1\'s number) is VFIO_UNMAP_ALL; 10 is not offered', () => {
+test("[VFIO-CLEAR-1] [VFIO-EXT-1] CHECK_EXTENSION: 11 negotiates manual clear; 9 (v1's number) is VFIO_UNMAP_ALL; 10 is not offered", () => {
   const t = setup();
   assert.is(t.container.checkExtension(9), 1);
   assert.is(t.container.checkExtension(1), 1);

@@ -358,9 +358,7 @@ export class VfioType1Container {
       }
       // Each leaf is within one mapping (a MAP_DMA maps its own leaves), so clearing a
       // mapping's leaves forgets nothing outside it (CLEAR-4 does not bite).
-      this.domain.readAndClearDirty(d.iova, d.size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0, (at, len) =>
-        setPages(out, iova, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size)),
-      );
+      this.domain.readAndClearDirty(d.iova, d.size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0, (at, len) => setPages(out, iova, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size)));
     }
     return out;
   }

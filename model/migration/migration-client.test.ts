@@ -176,7 +176,10 @@ test('[NOLOSS-1] the final check names the first differing page', () => {
   // A destination that drops one page's copy: the client must notice.
   const Q = B.iova + PG;
   const port: MigrationPort = { ...s.port, writeDestination: (p, v) => (p === Q ? undefined : s.port.writeDestination(p, v)) };
-  assert.throws(() => migrate(port, { mode: 'manual-clear', ranges: RANGES }), (err: unknown) => err instanceof MigrationMismatch && err.page === Q);
+  assert.throws(
+    () => migrate(port, { mode: 'manual-clear', ranges: RANGES }),
+    (err: unknown) => err instanceof MigrationMismatch && err.page === Q,
+  );
 });
 
 test.run();

@@ -20,7 +20,7 @@ import {
   isTableDescriptor,
 } from './encoding.ts';
 
-test('[PTE-1] bit positions are the architecture\'s', () => {
+test("[PTE-1] bit positions are the architecture's", () => {
   assert.is(ARM_LPAE_PTE_AP_UNPRIV, 1n << 6n);
   assert.is(ARM_LPAE_PTE_AP_RDONLY, 0x80n);
   assert.is(ARM_LPAE_PTE_SH_IS, 0x300n);
@@ -32,9 +32,15 @@ test('[PTE-1] bit positions are the architecture\'s', () => {
 });
 
 test('[PTE-4] levels: 512 GiB, 1 GiB, 2 MiB, 4 KiB; 9 index bits per level', () => {
-  assert.equal([0, 1, 2, 3].map((l) => armLpaeBlockSize(l as 0 | 1 | 2 | 3)), [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12]);
+  assert.equal(
+    [0, 1, 2, 3].map((l) => armLpaeBlockSize(l as 0 | 1 | 2 | 3)),
+    [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12],
+  );
   const iova = 0x0000_8040_2010_0000 + 0x3000;
-  assert.equal([0, 1, 2, 3].map((l) => armLpaeLvlIdx(iova, l as 0 | 1 | 2 | 3)), [(iova / 2 ** 39) % 512 | 0, Math.floor(iova / 2 ** 30) % 512, Math.floor(iova / 2 ** 21) % 512, Math.floor(iova / 2 ** 12) % 512]);
+  assert.equal(
+    [0, 1, 2, 3].map((l) => armLpaeLvlIdx(iova, l as 0 | 1 | 2 | 3)),
+    [((iova / 2 ** 39) % 512) | 0, Math.floor(iova / 2 ** 30) % 512, Math.floor(iova / 2 ** 21) % 512, Math.floor(iova / 2 ** 12) % 512],
+  );
   assert.is(armLpaeLvlIdx(2 ** 48 - 1, 0), 511);
 });
 
@@ -56,7 +62,10 @@ test('[PTE-2] decodeLeaf: AF and output address', () => {
 });
 
 test('[PTE-2] decodeLeaf rejects a table descriptor, an L3 block and an L0 block, naming the field', () => {
-  assert.throws(() => decodeLeaf(0x3n, 1), (e: unknown) => e instanceof DescriptorDecodeError && /type/.test((e as Error).message) && /table/.test((e as Error).message));
+  assert.throws(
+    () => decodeLeaf(0x3n, 1),
+    (e: unknown) => e instanceof DescriptorDecodeError && /type/.test((e as Error).message) && /table/.test((e as Error).message),
+  );
   assert.throws(() => decodeLeaf(0x1n, 3), /reserved at L3/);
   assert.throws(() => decodeLeaf(0x1n, 0), /L0/);
   assert.ok(isTableDescriptor(0x3n, 2));

@@ -20,9 +20,10 @@ test('[MAP-3] writable map without the HD quirk gives plain writable', () => {
   assert.equal(state([{ type: 'MAP', write: true, hdQuirk: false, accessFlag: true }]).state, 'writable');
 });
 test('[MAP-5] a leaf mapped with AF clear starts not accessed', () => {
-  for (const write of [true, false]) for (const hdQuirk of [true, false]) {
-    assert.is(state([{ type: 'MAP', write, hdQuirk, accessFlag: false }]).accessFlag, false);
-  }
+  for (const write of [true, false])
+    for (const hdQuirk of [true, false]) {
+      assert.is(state([{ type: 'MAP', write, hdQuirk, accessFlag: false }]).accessFlag, false);
+    }
 });
 test('[MAP-4] mapping over a valid leaf is -EEXIST and changes nothing', () => {
   const [s, out] = run(m, [...CLEAN, MAP_RW]);
@@ -98,7 +99,7 @@ test('[CLEAR-3] marking dirty turns writable-clean into writable-dirty and nothi
   assert.is(state([{ type: 'MAP', write: true, hdQuirk: false, accessFlag: true }, { type: 'SET_DIRTY' }]).state, 'writable');
   assert.is(state([MAP_RW, { type: 'SET_DIRTY' }]).state, 'writableDirty');
 });
-test('[SPLIT-1] a page split from a block has the block\'s state, dirty included', () => {
+test("[SPLIT-1] a page split from a block has the block's state, dirty included", () => {
   assert.is(state([MAP_RW, { type: 'SPLIT' }]).state, 'writableDirty');
   assert.is(state([...CLEAN, { type: 'SPLIT' }]).state, 'writableClean');
   assert.is(state([{ type: 'MAP', write: false, hdQuirk: true, accessFlag: true }, { type: 'SPLIT' }]).state, 'readOnly');
@@ -108,10 +109,22 @@ test('[MERGE-1] a block merged from pages with any page dirty is writable-dirty'
   assert.is(state([...CLEAN, { type: 'MERGE', anyDirty: true }]).state, 'writableDirty');
   assert.is(state([MAP_RW, { type: 'MERGE', anyDirty: true }]).state, 'writableDirty');
 });
-test('[MERGE-2] a block merged from clean pages keeps the first page\'s state', () => {
+test("[MERGE-2] a block merged from clean pages keeps the first page's state", () => {
   assert.is(state([...CLEAN, { type: 'MERGE', anyDirty: false }]).state, 'writableClean');
-  assert.is(state([{ type: 'MAP', write: false, hdQuirk: true, accessFlag: true }, { type: 'MERGE', anyDirty: false }]).state, 'readOnly');
-  assert.is(state([{ type: 'MAP', write: true, hdQuirk: false, accessFlag: true }, { type: 'MERGE', anyDirty: false }]).state, 'writable');
+  assert.is(
+    state([
+      { type: 'MAP', write: false, hdQuirk: true, accessFlag: true },
+      { type: 'MERGE', anyDirty: false },
+    ]).state,
+    'readOnly',
+  );
+  assert.is(
+    state([
+      { type: 'MAP', write: true, hdQuirk: false, accessFlag: true },
+      { type: 'MERGE', anyDirty: false },
+    ]).state,
+    'writable',
+  );
 });
 test('[SPLIT-1] [MERGE-1] events that do not apply to an invalid entry change nothing', () => {
   let [s] = run(m, []);

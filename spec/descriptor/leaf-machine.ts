@@ -30,28 +30,20 @@ export type LeafEvent =
   | { type: 'SPLIT' }
   | { type: 'MERGE'; anyDirty: boolean };
 
-export const LEAF_OUTCOMES = [
-  'translationFault',
-  'accessFlagFault',
-  'permissionFault',
-  'hwSetAccessFlag',
-  'hwSetDirty',
-  'accessPerformed',
-  'eexist',
-] as const;
+export const LEAF_OUTCOMES = ['translationFault', 'accessFlagFault', 'permissionFault', 'hwSetAccessFlag', 'hwSetDirty', 'accessPerformed', 'eexist'] as const;
 export type LeafOutcome = (typeof LEAF_OUTCOMES)[number];
 
 type ReqParams = { req: string };
 const outcome = () => {};
-const flag = <K extends string>(key: K) => ({ event }: { event: LeafEvent }) => key in event && (event as Record<K, unknown>)[key] === true;
+const flag =
+  <K extends string>(key: K) =>
+  ({ event }: { event: LeafEvent }) =>
+    key in event && (event as Record<K, unknown>)[key] === true;
 
 // FAULT-4: an access through a leaf with AF=0 while HA=0 faults before any permission check.
 const afFaults = and([stateIn('#leafDescriptor.valid.access.notAccessed'), not(guard('ha', 'FAULT-4'))]);
 // FAULT-2, FAULT-3: a write that the permission region rejects.
-const writeFaults = or([
-  stateIn('#leafDescriptor.valid.permission.readOnly'),
-  and([stateIn('#leafDescriptor.valid.permission.writableClean'), not(guard('hd', 'FAULT-3'))]),
-]);
+const writeFaults = or([stateIn('#leafDescriptor.valid.permission.readOnly'), and([stateIn('#leafDescriptor.valid.permission.writableClean'), not(guard('hd', 'FAULT-3'))])]);
 
 export const leafDescriptorMachine = setup({
   types: { events: {} as LeafEvent },
@@ -123,8 +115,14 @@ export const leafDescriptorMachine = setup({
           states: {
             readOnly: {
               on: {
-                DMA_READ: [{ guard: afFaults, ...rule('FAULT-4') }, { actions: 'accessPerformed', ...rule('HTTU-3') }],
-                DMA_WRITE: [{ guard: afFaults, ...rule('FAULT-4') }, { actions: 'permissionFault', ...rule('FAULT-2') }],
+                DMA_READ: [
+                  { guard: afFaults, ...rule('FAULT-4') },
+                  { actions: 'accessPerformed', ...rule('HTTU-3') },
+                ],
+                DMA_WRITE: [
+                  { guard: afFaults, ...rule('FAULT-4') },
+                  { actions: 'permissionFault', ...rule('FAULT-2') },
+                ],
                 CLEAR_DIRTY: { ...rule('CLEAR-2') },
                 SET_DIRTY: { ...rule('CLEAR-3') },
                 SPLIT: { target: 'readOnly', ...rule('SPLIT-1') },
@@ -133,8 +131,14 @@ export const leafDescriptorMachine = setup({
             },
             writable: {
               on: {
-                DMA_READ: [{ guard: afFaults, ...rule('FAULT-4') }, { actions: 'accessPerformed', ...rule('HTTU-3') }],
-                DMA_WRITE: [{ guard: afFaults, ...rule('FAULT-4') }, { actions: 'accessPerformed', ...rule('HTTU-4') }],
+                DMA_READ: [
+                  { guard: afFaults, ...rule('FAULT-4') },
+                  { actions: 'accessPerformed', ...rule('HTTU-3') },
+                ],
+                DMA_WRITE: [
+                  { guard: afFaults, ...rule('FAULT-4') },
+                  { actions: 'accessPerformed', ...rule('HTTU-4') },
+                ],
                 CLEAR_DIRTY: { ...rule('CLEAR-2') },
                 SET_DIRTY: { ...rule('CLEAR-3') },
                 SPLIT: { target: 'writable', ...rule('SPLIT-1') },
@@ -143,7 +147,10 @@ export const leafDescriptorMachine = setup({
             },
             writableClean: {
               on: {
-                DMA_READ: [{ guard: afFaults, ...rule('FAULT-4') }, { actions: 'accessPerformed', ...rule('HTTU-3') }],
+                DMA_READ: [
+                  { guard: afFaults, ...rule('FAULT-4') },
+                  { actions: 'accessPerformed', ...rule('HTTU-3') },
+                ],
                 DMA_WRITE: [
                   { guard: afFaults, ...rule('FAULT-4') },
                   { guard: guard('hd', 'HTTU-2'), target: 'writableDirty', actions: ['hwSetDirty', 'accessPerformed'], ...rule('HTTU-2', 'HTTU-5') },
@@ -160,8 +167,14 @@ export const leafDescriptorMachine = setup({
             },
             writableDirty: {
               on: {
-                DMA_READ: [{ guard: afFaults, ...rule('FAULT-4') }, { actions: 'accessPerformed', ...rule('HTTU-3') }],
-                DMA_WRITE: [{ guard: afFaults, ...rule('FAULT-4') }, { actions: 'accessPerformed', ...rule('HTTU-4') }],
+                DMA_READ: [
+                  { guard: afFaults, ...rule('FAULT-4') },
+                  { actions: 'accessPerformed', ...rule('HTTU-3') },
+                ],
+                DMA_WRITE: [
+                  { guard: afFaults, ...rule('FAULT-4') },
+                  { actions: 'accessPerformed', ...rule('HTTU-4') },
+                ],
                 CLEAR_DIRTY: { target: 'writableClean', ...rule('CLEAR-1') },
                 SET_DIRTY: { ...rule('CLEAR-3') },
                 SPLIT: { target: 'writableDirty', ...rule('SPLIT-1', 'SPLIT-2') },

@@ -14,7 +14,13 @@ test('[PTE-4] walkLeaves finds a page under three table levels and a block at L2
   mem.set(0x4000 + 5 * 8, armLpaeProtToPte(IOMMU_READ, 3, 0x9000_5000, { hd: false }));
   mem.set(0x3000 + 8, armLpaeProtToPte(IOMMU_READ, 2, 0x9020_0000, { hd: false }));
   const leaves = walkLeaves(load, 0x1000, 0, 0x40_0000);
-  assert.equal(leaves.map((l) => [l.iova, l.level, l.ptep]), [[0x5000, 3, 0x4028], [0x20_0000, 2, 0x3008]]);
+  assert.equal(
+    leaves.map((l) => [l.iova, l.level, l.ptep]),
+    [
+      [0x5000, 3, 0x4028],
+      [0x20_0000, 2, 0x3008],
+    ],
+  );
   assert.equal(walkLeaves(load, 0x1000, 0x6000, 0x1000), []);
   assert.equal(walkLeaves(load, 0x1000, 0, 0), []);
 });

@@ -12,21 +12,9 @@
 import { setup } from 'xstate';
 import { guard, rule } from '../rule.ts';
 
-export type TrackingEvent =
-  | { type: 'SET_DIRTY_TRACKING'; enable: boolean; hwDirty: boolean; pageGranular: boolean }
-  | { type: 'ATTACH_STREAM' };
+export type TrackingEvent = { type: 'SET_DIRTY_TRACKING'; enable: boolean; hwDirty: boolean; pageGranular: boolean } | { type: 'ATTACH_STREAM' };
 
-export const TRACKING_STEPS = [
-  'rejectEopnotsupp',
-  'setHaHdAllStreams',
-  'clearStaleDirty',
-  'invalidateAll',
-  'splitBlocks',
-  'mergeBlocks',
-  'markWritableDirty',
-  'clearHaHdAllStreams',
-  'setHaHdOnStream',
-] as const;
+export const TRACKING_STEPS = ['rejectEopnotsupp', 'setHaHdAllStreams', 'clearStaleDirty', 'invalidateAll', 'splitBlocks', 'mergeBlocks', 'markWritableDirty', 'clearHaHdAllStreams', 'setHaHdOnStream'] as const;
 export type TrackingStep = (typeof TRACKING_STEPS)[number];
 
 /** What must hold of the domain once each step has run (checked by the refinement tests). */
@@ -39,15 +27,13 @@ export const TRACKING_STEP_POSTCONDITIONS: Record<TrackingStep, string> = {
   mergeBlocks: 'every block split when tracking was enabled is one block leaf again, if its pages can still merge',
   markWritableDirty: 'no writable-clean leaf remains',
   clearHaHdAllStreams: 'no context descriptor of the domain has HD set',
-  setHaHdOnStream: 'the attached stream\'s context descriptor has HA and HD set',
+  setHaHdOnStream: "the attached stream's context descriptor has HA and HD set",
 };
 
 type ReqParams = { req: string };
 const step = () => {};
-const flag = (key: 'enable' | 'hwDirty' | 'pageGranular') => (args: { event: TrackingEvent }, _params: ReqParams) =>
-  args.event.type === 'SET_DIRTY_TRACKING' && args.event[key];
-const notFlag = (key: 'enable' | 'hwDirty') => (args: { event: TrackingEvent }, _params: ReqParams) =>
-  args.event.type === 'SET_DIRTY_TRACKING' && !args.event[key];
+const flag = (key: 'enable' | 'hwDirty' | 'pageGranular') => (args: { event: TrackingEvent }, _params: ReqParams) => args.event.type === 'SET_DIRTY_TRACKING' && args.event[key];
+const notFlag = (key: 'enable' | 'hwDirty') => (args: { event: TrackingEvent }, _params: ReqParams) => args.event.type === 'SET_DIRTY_TRACKING' && !args.event[key];
 
 export const domainTrackingMachine = setup({
   types: { events: {} as TrackingEvent },

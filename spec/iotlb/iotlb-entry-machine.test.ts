@@ -5,7 +5,7 @@ import { iotlbEntryMachine as m, type IotlbEvent } from './iotlb-entry-machine.t
 
 const value = (events: IotlbEvent[]) => JSON.stringify(run(m, events)[0].value);
 const outcomes = (events: IotlbEvent[]) => run(m, events)[1];
-const walk = (leaf: IotlbEvent & { type: 'WALK' } extends infer E ? E extends { leaf: infer L } ? L : never : never): IotlbEvent => ({ type: 'WALK', leaf });
+const walk = (leaf: IotlbEvent & { type: 'WALK' } extends infer E ? (E extends { leaf: infer L } ? L : never) : never): IotlbEvent => ({ type: 'WALK', leaf });
 const W = (hd: boolean): IotlbEvent => ({ type: 'DMA_WRITE', hd });
 
 test('[IOTLB-1] a walk caches the leaf with the state it had', () => {

@@ -27,13 +27,17 @@ test('[IOVA-BITMAP-1] pgshift is log2(page_size) for every power of two from 4 K
 
 test('[IOVA-BITMAP-1] other page sizes are refused with an error naming page_size', () => {
   for (const bad of [0n, 1n, 2048n, 4095n, 4097n, 12288n, 1n << 64n, -4096n, (1n << 63n) + (1n << 62n)]) {
-    assert.throws(() => iovaBitmapPgshift(bad), (e: unknown) => e instanceof IovaBitmapArgumentError && e.field === 'page_size' && /^page_size: must be a power of two/.test(e.message), String(bad));
+    assert.throws(
+      () => iovaBitmapPgshift(bad),
+      (e: unknown) => e instanceof IovaBitmapArgumentError && e.field === 'page_size' && /^page_size: must be a power of two/.test(e.message),
+      String(bad),
+    );
   }
   assert.throws(() => iovaBitmapPgshift(4096 as unknown as bigint), /page_size: .*got 4096/, 'a number is not a u64');
 });
 
 test('[IOVA-BITMAP-2] bit n = offset >> pgshift sits in u64 word n / 64, bit n % 64, byte n / 8 bit n % 8', () => {
-  const off = (65n * KiB4) + 123n; // inside page 65
+  const off = 65n * KiB4 + 123n; // inside page 65
   assert.is(iovaBitmapOffsetToIndex(off, 12), 1n);
   assert.is(iovaBitmapOffsetToBit(off, 12), 1);
   assert.equal(iovaBitmapOffsetToByte(off, 12), { byte: 8, bit: 1 });
@@ -61,7 +65,10 @@ test('[IOVA-BITMAP-3] page size 2^63: the index never divides by 64 * page_size,
 });
 
 test('[IOVA-BITMAP-4] a range needs ALIGN(npages, 64) / 8 bytes; npages never rounds through a wrapping sum', () => {
-  assert.equal([1n, 4096n, 4097n, 64n * KiB4, 65n * KiB4, 512n * KiB4].map((l) => iovaBitmapBytes(l, 12)), [8, 8, 8, 8, 16, 64]);
+  assert.equal(
+    [1n, 4096n, 4097n, 64n * KiB4, 65n * KiB4, 512n * KiB4].map((l) => iovaBitmapBytes(l, 12)),
+    [8, 8, 8, 8, 16, 64],
+  );
   assert.is(iovaBitmapPages(U64_MAX, 12), 1n << 52n, '2^64 - 1 bytes is 2^52 pages, no overflow');
   assert.is(iovaBitmapBytes(1n << 40n, 12), 32 * 1024 * 1024, '1 TiB at 4 KiB: 32 MiB of bitmap');
   assert.is(iovaBitmapBytes(2n << 21n, 21), 8, 'two 2 MiB pages');

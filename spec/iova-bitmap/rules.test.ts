@@ -85,7 +85,10 @@ test('[IOVA-BITMAP-10] [IOVA-BITMAP-6] the windows of a walk are contiguous, in 
 
 test('[IOVA-BITMAP-10] at 2^63 per bit the one window stands for the whole range; a bad offset throws', () => {
   assert.equal([...iovaBitmapWindows(0n, U64_MAX, 63, 5)], [{ iova: 0n, length: U64_MAX, firstByte: 0, bytes: 1, pgoff: 5, pages: 1 }]);
-  assert.throws(() => [...iovaBitmapWindows(0n, 4096n, 12, -1)], (e: unknown) => e instanceof IovaBitmapArgumentError && e.field === 'offset');
+  assert.throws(
+    () => [...iovaBitmapWindows(0n, 4096n, 12, -1)],
+    (e: unknown) => e instanceof IovaBitmapArgumentError && e.field === 'offset',
+  );
 });
 
 test.run();

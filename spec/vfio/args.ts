@@ -125,7 +125,7 @@ function wraps(iova: bigint, size: bigint): boolean {
 
 /** verify_bitmap_size without its npages == 0 clause (size 0 is its own fact): bytes > 0, <= max, and enough for npages. */
 function bitmapSizeOk(npages: bigint, bytes: bigint): boolean {
-  return bytes > 0n && bytes <= BigInt(DIRTY_BITMAP_SIZE_MAX) && bytes >= (npages + 63n) / 64n * 8n;
+  return bytes > 0n && bytes <= BigInt(DIRTY_BITMAP_SIZE_MAX) && bytes >= ((npages + 63n) / 64n) * 8n;
 }
 
 /**
@@ -298,10 +298,7 @@ const MANUAL_CLEAR_FLAGS = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR | VFIO
  * @req VFIO-DIRTY-1 VFIO-DIRTY-2 VFIO-DIRTY-4 VFIO-DIRTY-6 VFIO-DIRTY-7 VFIO-DIRTY-8 VFIO-DIRTY-9 VFIO-DIRTY-10 VFIO-DIRTY-12 VFIO-CLEAR-2
  * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_dirty_pages, verify_bitmap_size, vfio_iova_dirty_bitmap, vfio_dma_bitmap_alloc; flag values of the manual-clear RFC, <20210508093105.2558-1-jiangkunkun@huawei.com>
  */
-export function classifyDirtyPagesArgs(
-  c: Type1ContainerView,
-  args: { flags: number; iova?: U64; size?: U64; bitmap?: VfioBitmapArg },
-): DirtyPagesEvent {
+export function classifyDirtyPagesArgs(c: Type1ContainerView, args: { flags: number; iova?: U64; size?: U64; bitmap?: VfioBitmapArg }): DirtyPagesEvent {
   const { flags } = args;
   if ((flags & ~DIRTY_PAGES_MASK) !== 0) return { type: 'DIRTY_PAGES', op: 'unknownFlag' };
   const set = DIRTY_PAGES_FLAGS.filter(([f]) => (flags & f) !== 0);

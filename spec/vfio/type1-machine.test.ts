@@ -5,15 +5,7 @@ import { machineTransitions } from '../machines.ts';
 import type { RuleMeta } from '../rule.ts';
 import { initialState, run, step } from '../step.ts';
 import type { DirtyBitmapOp, DirtyRangeFacts, MapDmaEvent, UnmapDmaEvent } from './args.ts';
-import {
-  VFIO_EFFECT_POSTCONDITIONS,
-  VFIO_EFFECTS,
-  VFIO_OUTCOMES,
-  VFIO_TYPE1_EVENTS,
-  vfioType1Machine as m,
-  vfioType1StateOf,
-  type VfioType1Event,
-} from './type1-machine.ts';
+import { VFIO_EFFECT_POSTCONDITIONS, VFIO_EFFECTS, VFIO_OUTCOMES, VFIO_TYPE1_EVENTS, vfioType1Machine as m, vfioType1StateOf, type VfioType1Event } from './type1-machine.ts';
 
 const MAP_OK: MapDmaEvent = { type: 'MAP_DMA', flagsValid: true, aligned: true, wraps: false, overlaps: false, entriesLeft: true, inIovaRange: true, vaddrBacked: true, bitmapFits: true };
 const UNMAP_OK: UnmapDmaEvent = {
@@ -280,9 +272,7 @@ function enumerate() {
     if (seen.has(key(s))) continue;
     seen.set(key(s), s);
     for (const event of VFIO_TYPE1_EVENTS) {
-      const taken = (m.getTransitionData(s, event) as AnyTransitionDefinition[]).map(
-        (t) => `${t.source.path.join('.') || '(root)'} --${t.eventType}#${(t.source.transitions.get(t.eventType) ?? []).indexOf(t)}`,
-      );
+      const taken = (m.getTransitionData(s, event) as AnyTransitionDefinition[]).map((t) => `${t.source.path.join('.') || '(root)'} --${t.eventType}#${(t.source.transitions.get(t.eventType) ?? []).indexOf(t)}`);
       const [next, out] = step(m, s, event);
       entries.push({ state: s, event, out, next, taken });
       if (!seen.has(key(next))) queue.push(next);
@@ -301,7 +291,9 @@ test('[VFIO-DIRTY-1] the alphabet reaches 4 states and takes every transition; e
     assert.ok(outcomes.has(out[out.length - 1]!));
     taken.forEach((k) => covered.add(k));
   }
-  const missing = machineTransitions(m).filter((x) => !covered.has(x.key)).map((x) => x.key);
+  const missing = machineTransitions(m)
+    .filter((x) => !covered.has(x.key))
+    .map((x) => x.key);
   assert.equal(missing, []);
 });
 test('[VFIO-MAP-4] [VFIO-DIRTY-8] every refusal (an errno outcome) leaves the state as it was and does nothing else', () => {

@@ -27,17 +27,7 @@
 // (now VFIO_UNMAP_ALL). The maintainer asked for an explicit no-clear operation instead.
 import { and, setup, stateIn } from 'xstate';
 import { guard, rule } from '../rule.ts';
-import {
-  DIRTY_BITMAP_OPS,
-  type CheckExtensionEvent,
-  type DirtyBitmapOp,
-  type DirtyPagesEvent,
-  type DirtyRangeFacts,
-  type MapDmaEvent,
-  type MapDmaFacts,
-  type UnmapDmaEvent,
-  type UnmapDmaFacts,
-} from './args.ts';
+import { DIRTY_BITMAP_OPS, type CheckExtensionEvent, type DirtyBitmapOp, type DirtyPagesEvent, type DirtyRangeFacts, type MapDmaEvent, type MapDmaFacts, type UnmapDmaEvent, type UnmapDmaFacts } from './args.ts';
 
 export type GetInfoEvent = { readonly type: 'GET_INFO' };
 export type VfioType1Event = MapDmaEvent | UnmapDmaEvent | DirtyPagesEvent | CheckExtensionEvent | GetInfoEvent;
@@ -105,9 +95,7 @@ function unmapDma(on: boolean) {
     { guard: guard('unmapIovaUnaligned', 'VFIO-UNMAP-5'), actions: does('einval'), ...rule('VFIO-UNMAP-5') },
     { guard: guard('unmapAllWithRange', 'VFIO-UNMAP-6'), actions: does('einval'), ...rule('VFIO-UNMAP-6') },
     { guard: guard('unmapRangeBad', 'VFIO-UNMAP-7'), actions: does('einval'), ...rule('VFIO-UNMAP-7') },
-    on
-      ? { guard: guard('unmapPgsizeNotMin', 'VFIO-UNMAP-9'), actions: does('einval'), ...rule('VFIO-UNMAP-9') }
-      : { guard: guard('unmapGetDirtyBitmap', 'VFIO-UNMAP-8'), actions: does('einval'), ...rule('VFIO-UNMAP-8') },
+    on ? { guard: guard('unmapPgsizeNotMin', 'VFIO-UNMAP-9'), actions: does('einval'), ...rule('VFIO-UNMAP-9') } : { guard: guard('unmapGetDirtyBitmap', 'VFIO-UNMAP-8'), actions: does('einval'), ...rule('VFIO-UNMAP-8') },
     { guard: guard('unmapBisects', 'VFIO-UNMAP-10'), actions: does('einval'), ...rule('VFIO-UNMAP-10') },
     ...(on ? [{ guard: guard('unmapGetDirtyBitmap', 'VFIO-UNMAP-12'), actions: does('reportDirty', 'unmapDma', 'ok'), ...rule('VFIO-UNMAP-12', 'NOLOSS-3') }] : []),
     { actions: does('unmapDma', 'ok'), ...rule('VFIO-UNMAP-11') },

@@ -28,11 +28,7 @@ test('make BUILD=DIR builds both binaries there; the binary answers hello, an un
   assert.ok(existsSync(correct), 'dirtyspec-c');
   assert.ok(existsSync(faulty), 'dirtyspec-c-faulty');
   const hello = execFileSync(correct, { input: '{"id":1,"op":"hello","protocol":1}\n{"id":2,"op":"no-such-op"}\n{"id":3,"op":"bye"}\n', encoding: 'utf8' });
-  assert.equal(hello.trim().split('\n'), [
-    '{"id":1,"result":{"protocol":1,"name":"dirtyspec-c-example","profiles":["iova-bitmap","vfio-type1","kvm-dirty-log"]}}',
-    '{"id":2,"error":"unknown op \\"no-such-op\\""}',
-    '{"id":3,"result":{}}',
-  ]);
+  assert.equal(hello.trim().split('\n'), ['{"id":1,"result":{"protocol":1,"name":"dirtyspec-c-example","profiles":["iova-bitmap","vfio-type1","kvm-dirty-log"]}}', '{"id":2,"error":"unknown op \\"no-such-op\\""}', '{"id":3,"result":{}}']);
 });
 
 test('the correct build conforms on iova-bitmap, vfio-type1 and kvm-dirty-log (exit 0)', async () => {

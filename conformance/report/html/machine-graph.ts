@@ -171,7 +171,10 @@ function lineText(line: EdgeLine): string[] {
 
 /** Step numbers as `#3, #7` (at most five, then how many more). */
 function stepsText(steps: readonly number[]): string {
-  const shown = steps.slice(0, 5).map((n) => `#${n}`).join(', ');
+  const shown = steps
+    .slice(0, 5)
+    .map((n) => `#${n}`)
+    .join(', ');
   return steps.length > 5 ? `${shown} +${steps.length - 5}` : shown;
 }
 
