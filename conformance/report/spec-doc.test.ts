@@ -133,7 +133,7 @@ test('the catalogue gives each requirement its status in the reference run, and 
     if (last !== '-') decided++;
   }
   assert.ok(decided >= 90, `only ${decided} requirements decided by the run`);
-  assert.match(rows.find((r) => r.includes('>NOLOSS-1 |'))!, /\| pass: smmu-hw, smmu-driver, vfio-type1 \|$/);
+  assert.match(rows.find((r) => r.includes('>NOLOSS-1 |'))!, /\| pass: smmu-hw, smmu-driver, vfio-type1, kvm-dirty-log \|$/);
   assert.match(rows.find((r) => r.includes('>VFIO-CLEAR-5 |'))!, /\| pass: vfio-type1 \|$/);
 });
 
