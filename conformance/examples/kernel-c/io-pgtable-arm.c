@@ -339,10 +339,13 @@ static u64 merged_block(arm_lpae_iopte *table, u64 child0, int lvl)
 	if (!iopte_valid(child0) || iopte_table(child0, clvl) || !IS_ALIGNED(oa, ARM_LPAE_BLOCK_SIZE(lvl)))
 		return 0;
 	attrs = child0 & ARM_LPAE_PTE_MERGE_MASK;
+	/* Without DBM, AP[2] is the permission (read-only or writable), not dirty state: it must agree too. */
+	u64 perm = (child0 & ARM_LPAE_PTE_DBM) ? 0 : ARM_LPAE_PTE_AP_RDONLY;
 	for (int i = 1; i < ARM_LPAE_PTES_PER_TABLE; i++) {
 		u64 c = READ_ONCE(table[i]);
 
-		if (!iopte_valid(c) || iopte_table(c, clvl) || (c & ARM_LPAE_PTE_MERGE_MASK) != attrs || iopte_to_paddr(c) != oa + (u64)i * ARM_LPAE_BLOCK_SIZE(clvl))
+		if (!iopte_valid(c) || iopte_table(c, clvl) || (c & ARM_LPAE_PTE_MERGE_MASK) != attrs || (c & perm) != (child0 & perm) ||
+		    iopte_to_paddr(c) != oa + (u64)i * ARM_LPAE_BLOCK_SIZE(clvl))
 			return 0;
 	}
 	blk = attrs | (child0 & ARM_LPAE_PTE_AF) | ARM_LPAE_PTE_TYPE_BLOCK | oa;
