@@ -13,6 +13,7 @@
 //   charged to reset-before-copy when a stale page's copy preceded its reset (KVM-RING-20).
 //
 // Requirements: KVM-RING-13, -14, -20, -21, -22, -23.
+import type { RingRunOptions } from '../kvm-dirty-ring/profile.ts';
 import fc from 'fast-check';
 import { RingMigrationCheck, pageKey } from '../../../model/kvm-dirty-ring/migration-check.ts';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
@@ -20,7 +21,7 @@ import { Violation } from '../../../model/violation.ts';
 import { reprotectedPages, reservedEntries, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { Undecided, timed } from '../../engine/limits.ts';
-import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
+import type { ProfileResult } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
 import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, type RingTables } from '../kvm-dirty-ring/kit.ts';
@@ -388,10 +389,8 @@ async function runScenario(ctx: RunContext, adapter: DirtyRingCollectorAdapter, 
 
 export const DIRTY_RING_COLLECTOR_REQUIREMENTS: readonly string[] = ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-21', 'KVM-RING-22', 'KVM-RING-23'];
 
-export interface CollectorRunOptions extends RunOptions {
-  /** false: relaxed stores are visible at once (ordering faults cannot show). Default true. */
-  readonly delays?: boolean;
-}
+/** The ring's run options (`delays: false` makes relaxed stores visible at once), as the producer profile has them. */
+export type CollectorRunOptions = RingRunOptions;
 
 export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter, options: CollectorRunOptions): Promise<ProfileResult> {
   const ctx = new RunContext();
