@@ -423,6 +423,12 @@ test('every bug class is defined under its own heading in the docs/ page of bug 
       mutants.some((m) => m.bugClass === c),
       `class ${c} has a mutant`,
     );
+  // Each mutant is named in its own class's section, and in no other.
+  const sections = new Map(text.split(/^## /m).map((sec) => [/^`([a-z-]+)`/.exec(sec)?.[1], sec] as const));
+  for (const m of mutants) {
+    assert.ok(sections.get(m.bugClass)?.includes(`\`${m.name}\``), `${m.name} is listed under ${m.bugClass}`);
+    for (const c of BUG_CLASSES) if (c !== m.bugClass) assert.not.ok(sections.get(c)?.includes(`\`${m.name}\``), `${m.name} is listed under ${c} too`);
+  }
 });
 
 // ---- iova-bitmap mutants: the same recordings through the reference and the mutant ----
