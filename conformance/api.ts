@@ -15,6 +15,8 @@ import { jsonReportObject, type JsonReport } from './report/json.ts';
 export type { Adapter, ProfileName } from './adapters/types.ts';
 export type { JsonProfile, JsonReport } from './report/json.ts';
 export { PROFILES } from './adapters/types.ts';
+export { CONTRACT_NAMES, contracts } from '../spec/contracts/index.ts';
+export type { Capabilities, Contract, ContractName } from '../spec/contracts/index.ts';
 export { AdapterLoadError } from './adapters/registry.ts';
 
 export interface RunApiOptions {

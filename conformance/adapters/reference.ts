@@ -66,11 +66,20 @@ function strip(r: ReturnType<Smmu['dmaRead']>) {
   return r.ok ? ({ ok: true, pa: r.pa } as const) : ({ ok: false, fault: r.fault } as const);
 }
 
-export function referenceSmmuDriverAdapter(name = 'reference', DomainImpl: DomainClass = IommuDomain, createPgtable?: PgtableFactory): SmmuDriverAdapter {
+/** The reference driver: its create never refuses under strict, and it has split and merge (what wrappers and tests of the reference rely on). */
+export interface ReferenceSmmuDriver extends SmmuDriver {
+  splitBlock(iova: number, blockSize?: number): Promise<number>;
+  mergePages(iova: number, level: number, blockSize?: number): Promise<number>;
+}
+export interface ReferenceSmmuDriverAdapter extends SmmuDriverAdapter {
+  create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<ReferenceSmmuDriver>;
+}
+
+export function referenceSmmuDriverAdapter(name = 'reference', DomainImpl: DomainClass = IommuDomain, createPgtable?: PgtableFactory): ReferenceSmmuDriverAdapter {
   return {
     profile: 'smmu-driver',
     name,
-    async create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<SmmuDriver> {
+    async create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<ReferenceSmmuDriver> {
       const domain = createPgtable === undefined ? new DomainImpl(smmu, asPhysical(memory), config) : new DomainImpl(smmu, asPhysical(memory), config, createPgtable);
       return {
         map: async (iova, paddr, size, prot) => domain.map(iova, paddr, size, prot),

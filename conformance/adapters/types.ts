@@ -8,6 +8,9 @@
 import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
 import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
+import type { Capabilities, ContractName } from '../../spec/contracts/types.ts';
+
+export type { Capabilities, ContractName } from '../../spec/contracts/types.ts';
 
 /** The kit's physical memory. Page tables and context descriptors live here. */
 export interface KitMemory {
@@ -64,7 +67,23 @@ export interface SmmuHw {
   dmaWrite(streamId: number, iova: number): Promise<DmaOutcome>;
 }
 
-export interface SmmuHwAdapter {
+/**
+ * What an smmu-hw or smmu-driver adapter declares about the driver contract it follows
+ * (spec/contracts/, docs/CONTRACTS.md). Both fields are optional: an adapter that
+ * declares nothing follows `strict`. Without `--contract` the run uses the declared
+ * contract; `--contract NAME` runs NAME and the report says when it differs from the
+ * declared one (a linux-upstream driver run under strict fails, naming the strict rules
+ * it broke). Declared capabilities must equal the contract's, field for field: the kit
+ * names each field that differs and runs nothing (exit 2).
+ */
+export interface SmmuContractDeclaration {
+  /** The driver contract; default `strict`. */
+  readonly contract?: ContractName;
+  /** The contract's capabilities (spec/contracts/types.ts): which operations exist, what create refuses, ... Default: the contract's. */
+  readonly capabilities?: Capabilities;
+}
+
+export interface SmmuHwAdapter extends SmmuContractDeclaration {
   readonly profile: 'smmu-hw';
   readonly name: string;
   /** A fresh SMMU for one run, using `memory` for every table walk and descriptor update. */
@@ -95,9 +114,15 @@ export interface SmmuDriver {
   map(iova: number, paddr: number, size: number, prot: number): Promise<number>;
   /** Unmaps; returns the bytes unmapped and the dirty state of what it removed. */
   unmap(iova: number, size: number): Promise<{ unmapped: number; dirty: DirtyBitmap }>;
-  splitBlock(iova: number): Promise<number>;
-  /** Merges the table at `level` (1 or 2) covering `iova` into a block. */
-  mergePages(iova: number, level: number): Promise<number>;
+  /**
+   * Splits the block mapping `iova` into a table of the next level; `blockSize` is the
+   * block's size (0x40000000 at level 1, 0x200000 at level 2). Optional: a contract
+   * without split (`capabilities.operations.splitBlock` false, e.g. linux-upstream)
+   * never calls it.
+   */
+  splitBlock?(iova: number, blockSize: number): Promise<number>;
+  /** Merges the table at `level` (1 or 2) covering `iova` into a block of `blockSize` bytes. Optional as splitBlock. */
+  mergePages?(iova: number, level: number, blockSize: number): Promise<number>;
   /** flags: IOMMU_DIRTY_NO_CLEAR = 1. */
   readAndClearDirty(iova: number, size: number, flags: number): Promise<{ errno: number; dirty: DirtyBitmap }>;
   setDirtyTracking(enable: boolean): Promise<number>;
@@ -105,10 +130,16 @@ export interface SmmuDriver {
   attach(streamId: number): Promise<number>;
 }
 
-export interface SmmuDriverAdapter {
+export interface SmmuDriverAdapter extends SmmuContractDeclaration {
   readonly profile: 'smmu-driver';
   readonly name: string;
-  create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<SmmuDriver>;
+  /**
+   * A fresh domain, or the negative errno the allocation refused with, where the
+   * contract allows a refusal (`capabilities.create.refuses`: linux-upstream refuses a
+   * dirty-capable domain without HTTU = 2 with -EOPNOTSUPP). The kit then runs the
+   * configurations that were accepted and reports the refused ones.
+   */
+  create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<SmmuDriver | number>;
 }
 
 // ---- profile iova-bitmap: the implementation under test is the bitmap window code -----

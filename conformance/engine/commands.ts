@@ -349,7 +349,7 @@ export class DmaCommand implements RunCommand {
       const l = m.model.leafAt(leafIova)!;
       changed = { iova: l.iova, size: l.size };
       if (change === 'unmapLeaf') return r.sys.unmap(l.iova, l.size);
-      if (change === 'splitBlock') return r.sys.splitBlock(leafIova);
+      if (change === 'splitBlock') return r.sys.splitBlock(leafIova, l.size);
       return r.sys.readAndClearDirty(leafIova, PAGE, 0);
     };
     let pending: Promise<unknown> | undefined;
@@ -487,7 +487,7 @@ export class SplitCommand implements RunCommand {
           m,
           r,
           inject,
-          async () => (answer = await r.sys.splitBlock(b.iova)),
+          async () => (answer = await r.sys.splitBlock(b.iova, b.size)),
           (model) => model.split(b.iova),
           (model, ret) => {
             if (ret !== 0) throw new Violation('spec', [...model.opReq, 'SPLIT-1'], `splitBlock(${hex(b.iova)}) returns 0`, errnoName(ret));
@@ -524,7 +524,7 @@ export class MergeCommand implements RunCommand {
           m,
           r,
           inject,
-          async () => (answer = await r.sys.mergePages(base, 2)),
+          async () => (answer = await r.sys.mergePages(base, 2, MiB2)),
           (model) => {
             if (mergeable) model.merge(base, 2);
           },

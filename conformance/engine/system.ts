@@ -41,8 +41,9 @@ export interface System {
   cds(): { streamId: number; ha: boolean; hd: boolean }[];
   map(iova: number, paddr: number, size: number, prot: number): Promise<number>;
   unmap(iova: number, size: number): Promise<{ unmapped: number; dirty: Uint8Array }>;
-  splitBlock(iova: number): Promise<number>;
-  mergePages(iova: number, level: number): Promise<number>;
+  /** `blockSize`: the block's size (what a contract with `split.told` 'iova-and-size' tells the driver). */
+  splitBlock(iova: number, blockSize: number): Promise<number>;
+  mergePages(iova: number, level: number, blockSize: number): Promise<number>;
   readAndClearDirty(iova: number, size: number, flags: number): Promise<{ errno: number; dirty: Uint8Array }>;
   setDirtyTracking(enable: boolean): Promise<number>;
   attach(streamId: number): Promise<number>;
@@ -66,6 +67,17 @@ export interface System {
 
 export interface SystemOptions {
   readonly timeoutMs: number;
+}
+
+/** The implementation's create refused the configuration with `errno` (a contract may allow it: `capabilities.create.refuses`). */
+export class CreateRefused extends Error {
+  constructor(
+    readonly errno: number,
+    what: string,
+  ) {
+    super(`${what} refused the configuration with ${errno}`);
+    this.name = 'CreateRefused';
+  }
 }
 
 class CdRegistry {
@@ -233,8 +245,17 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
     },
     submit: (commands) => smmu.submit(commands),
   };
-  const driver: SmmuDriver = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }));
+  const created = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }));
+  if (typeof created === 'number') {
+    if (!Number.isInteger(created) || created >= 0) throw new Undecided(`${name} create answered ${created}: expected a domain or a negative errno`);
+    throw new CreateRefused(created, `${name} create`);
+  }
+  const driver: SmmuDriver = created;
   const call = <T>(what: string, fn: () => Promise<T>) => timed(`${name} ${what}`, timeoutMs, fn);
+  const need = <F>(f: F | undefined, op: string): F => {
+    if (f === undefined) throw new Undecided(`${name} has no ${op}, and the run's contract calls it (capabilities.operations.${op}): declare the contract the driver follows, or implement ${op}`);
+    return f;
+  };
   return {
     profile: 'smmu-driver',
     memory,
@@ -246,8 +267,8 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
       const r = await call('unmap', () => driver.unmap(iova, size));
       return { unmapped: checkCount(`${name} unmap: unmapped`, r?.unmapped), dirty: checkBitmap(`${name} unmap`, r?.dirty, size) };
     },
-    splitBlock: async (iova) => checkErrno('splitBlock', await call('splitBlock', () => driver.splitBlock(iova))),
-    mergePages: async (iova, level) => checkErrno('mergePages', await call('mergePages', () => driver.mergePages(iova, level))),
+    splitBlock: async (iova, blockSize) => checkErrno('splitBlock', await call('splitBlock', () => need(driver.splitBlock, 'splitBlock').call(driver, iova, blockSize))),
+    mergePages: async (iova, level, blockSize) => checkErrno('mergePages', await call('mergePages', () => need(driver.mergePages, 'mergePages').call(driver, iova, level, blockSize))),
     async readAndClearDirty(iova, size, flags) {
       const r = await call('readAndClearDirty', () => driver.readAndClearDirty(iova, size, flags));
       return { errno: checkErrno(`${name} readAndClearDirty`, r?.errno), dirty: checkBitmap(`${name} readAndClearDirty`, r?.dirty, size) };

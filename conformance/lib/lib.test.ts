@@ -136,6 +136,7 @@ test('dirtyspec/linux.h: each accessor is one access to kit memory, a plain read
     const memory = createKitMemory();
     const port = { idr0: 0, idr3: 0, attachStream() {}, detachStream() {}, submit() {} };
     const driver = await (peer.adapters().get('smmu-driver') as SmmuDriverAdapter).create(memory, port, { asid: 1, dirtyCapable: false, pageGranular: false });
+    if (typeof driver === 'number') throw new Error(`create refused with ${driver}`);
     const table = 0x4000_0000; // the kit's first frame: the fixture's table
     const seen: string[] = [];
     memory.hook = (kind, address) => void seen.push(`${kind} ${address - table}`);

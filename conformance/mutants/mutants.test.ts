@@ -13,7 +13,7 @@ import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from '../../impl/pgtabl
 import { PTE_AP_RDONLY, PTE_DBM, isValid, levelIndex, pteAddress } from '../../impl/pgtable/pte.ts';
 import { decodeCd } from '../../impl/smmu/registers.ts';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
-import { createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import { type ReferenceSmmuDriver, createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
 import type { DirtyBitmap, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import { BUG_CLASSES, findMutant, mutants } from './index.ts';
 import { Violation } from '../../model/violation.ts';
@@ -66,6 +66,7 @@ async function driverSystem(adapter: SmmuDriverAdapter, streams: readonly number
     submit: (commands) => smmu.submit(commands),
   };
   const driver = await adapter.create(memory, port, { asid: 1, dirtyCapable: true, pageGranular: false });
+  if (typeof driver === 'number' || driver.splitBlock === undefined || driver.mergePages === undefined) throw new Error(`${adapter.name}: create refused, or no split and merge`);
   for (const s of streams) assert.is(await driver.attach(s), 0);
   /** The physical address of the level-`level` entry for `iova` in the table stream 0 uses. */
   const entryAddress = (iova: number, level: number) => {
@@ -79,7 +80,7 @@ async function driverSystem(adapter: SmmuDriverAdapter, streams: readonly number
     assert.is(r.errno, 0);
     return pages(r.dirty, iova);
   };
-  return { memory, smmu, driver, entryAddress, report };
+  return { memory, smmu, driver: driver as ReferenceSmmuDriver, entryAddress, report };
 }
 
 /**

@@ -152,7 +152,7 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
   let ring: ((m: Msg & { op: string }) => Promise<unknown>) | undefined;
   let collector: ((m: Msg & { op: string }) => Promise<unknown>) | undefined;
   const need = <T>(x: T | undefined, what: string): T => {
-    if (x === undefined) throw new Error(`${what} before create`);
+    if (x === undefined) throw new Error(what.includes(':') ? what : `${what} before create`);
     return x;
   };
   return handle;
@@ -175,8 +175,12 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
           hw = await a.create(remoteMemory(cb), { httu: n(m.httu) as 0, bbml: n(m.bbml) as 0, iotlbCapacity: n(m.iotlbCapacity) });
           return {};
         case 'smmu-driver':
-          driver = await a.create(remoteMemory(cb), remotePort(cb, n(m.idr0), n(m.idr3)), { asid: n(m.asid), dirtyCapable: m.dirtyCapable as boolean, pageGranular: m.pageGranular as boolean });
+        {
+          const d = await a.create(remoteMemory(cb), remotePort(cb, n(m.idr0), n(m.idr3)), { asid: n(m.asid), dirtyCapable: m.dirtyCapable as boolean, pageGranular: m.pageGranular as boolean });
+          if (typeof d === 'number') return { errno: d };
+          driver = d;
           return {};
+        }
         case 'iova-bitmap': {
           const r = await a.create(remoteBuffer(cb, n(m.bufferSize)), { iova: u(m.iova), length: u(m.length), pageSize: u(m.pageSize), offset: n(m.offset), bitmapSize: n(m.bitmapSize), maxPinnedPages: n(m.maxPinnedPages) });
           if (typeof r === 'number') return { errno: r };
@@ -214,9 +218,9 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
         return { unmapped: r.unmapped, dirty: bytesToWire(r.dirty) };
       }
       case 'smmu-driver.splitBlock':
-        return { errno: await need(driver, m.op).splitBlock(n(m.iova)) };
+        return { errno: await need(need(driver, m.op).splitBlock, `${m.op}: this implementation has no splitBlock; it was called`).call(driver, n(m.iova), n(m.blockSize ?? 0)) };
       case 'smmu-driver.mergePages':
-        return { errno: await need(driver, m.op).mergePages(n(m.iova), n(m.level)) };
+        return { errno: await need(need(driver, m.op).mergePages, `${m.op}: this implementation has no mergePages; it was called`).call(driver, n(m.iova), n(m.level), n(m.blockSize ?? 0)) };
       case 'smmu-driver.readAndClearDirty': {
         const r = await need(driver, m.op).readAndClearDirty(n(m.iova), n(m.size), n(m.flags));
         return { errno: r.errno, dirty: bytesToWire(r.dirty) };
