@@ -2,6 +2,7 @@
 // it has one. With --json, prints one {"name", "value", "unit"} object per line and
 // nothing else on stdout. A scenario that finds a wrong result throws: exit status 1.
 import { conformanceEngine } from './conformance-engine.ts';
+import { detectionRate } from './detection-rate.ts';
 import { dirtyRingVsBitmap } from './dirty-ring-vs-bitmap.ts';
 import { iovaBitmap } from './iova-bitmap.ts';
 import { kvmManualProtect } from './kvm-manual-protect.ts';
@@ -23,8 +24,8 @@ export interface Scenario {
   run(log: (message: string) => void): Figure[] | Promise<Figure[]>;
 }
 
-const all: Scenario[] = [pgtableScan, conformanceEngine, iovaBitmap, migration, kvmManualProtect, protocol, lib, dirtyRingVsBitmap];
-// `npm run bench -- --only NAME` runs one scenario; `-- --full-ring-grid` runs dirty-ring-vs-bitmap's whole grid (1 GiB to 1 TiB, 1 to 64 vCPUs) instead of the quick one.
+const all: Scenario[] = [pgtableScan, conformanceEngine, iovaBitmap, migration, kvmManualProtect, protocol, lib, dirtyRingVsBitmap, detectionRate];
+// `npm run bench -- --only NAME` runs one scenario (`-- --only detection-rate --seeds N` fewer seeds); `-- --full-ring-grid` runs dirty-ring-vs-bitmap's whole grid (1 GiB to 1 TiB, 1 to 64 vCPUs) instead of the quick one.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const scenarios = all.filter((s) => only === undefined || s.name === only);
 

@@ -3,6 +3,7 @@
 // as the mutants it kills. Each mutant runs with a seed derived from its name, so a
 // kill table is reproducible.
 import { writeFile } from 'node:fs/promises';
+import { requirements } from '../../spec/requirements.ts';
 import { PROFILES } from '../adapters/types.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { mutants as zoo, type BugClass, type Mutant } from '../mutants/index.ts';
@@ -15,7 +16,8 @@ import { DEFAULT_MAX_COMMANDS, DEFAULT_TIMEOUT_MS, MAX_COMMANDS, MAX_RUNS, MAX_T
 export const DEFAULT_MUTANT_RUNS = 1000;
 
 export const MUTANTS_HELP = `usage: dirtyspec mutants [--profile NAME]... [--mutant NAME]... [--runs N]
-                         [--timeout MS] [--max-commands N] [--json FILE] [--html FILE]
+                         [--timeout MS] [--max-commands N] [--matrix] [--json FILE]
+                         [--html FILE]
 
 Runs the conformance suite against every mutant of the reference implementation (a
 deliberate fault each) and prints which ones it kills. Each mutant's seed is a hash of
@@ -26,7 +28,11 @@ its name, so the table is reproducible.
   --runs N           sequences per mutant (default ${DEFAULT_MUTANT_RUNS})
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
-  --json FILE        also write the table as JSON
+  --matrix           also print the requirement matrix: for every requirement ID, the
+                     mutants that target it (declared) and the mutants whose kill names
+                     it (from this run's counterexamples; a crash kill counts for the
+                     IDs its mutant targets)
+  --json FILE        also write the table and the matrix as JSON
   --html FILE        also write one self-contained HTML file: the table, and each kill's
                      counterexample beside the machine diagrams
   -h, --help         this text
@@ -41,6 +47,7 @@ const FLAGS = {
   runs: { type: 'string' },
   timeout: { type: 'string' },
   'max-commands': { type: 'string' },
+  matrix: { type: 'boolean' },
   json: { type: 'string' },
   html: { type: 'string' },
 } as const;
@@ -145,8 +152,52 @@ export function killTable(rows: readonly MutantRow[]): string {
   return `${out.join('\n')}\n`;
 }
 
-export function mutantsJson(rows: readonly MutantRow[]): string {
-  return `${JSON.stringify({ mutants: rows }, null, 2)}\n`;
+/** A line of the requirement matrix. */
+export interface MatrixRow {
+  readonly requirement: string;
+  /** The mutants that declare the ID among their targets. */
+  readonly mutants: readonly string[];
+  /** The mutants killed with a counterexample that names the ID (a crash kill: the IDs its mutant targets). */
+  readonly killedBy: readonly string[];
+}
+
+/** Every requirement ID of the catalogue, in its order. */
+export const REQUIREMENT_IDS: readonly string[] = Object.keys(requirements);
+
+/**
+ * The requirement matrix of a mutants run: a row per ID of `ids`, with the `zoo` mutants
+ * that target it and the run's `rows` whose kill is attributed to it. A kill names the
+ * requirements of its violation; a crash kill names none, so it counts for the IDs its
+ * mutant declares (the crash is the fault those requirements forbid).
+ */
+export function requirementMatrix(rows: readonly MutantRow[], zoo: readonly Mutant[], ids: readonly string[] = REQUIREMENT_IDS): MatrixRow[] {
+  const targets = new Map(zoo.map((m) => [m.name, m.targets ?? []] as const));
+  const attributed = rows.filter((r) => r.killed).map((r) => ({ name: r.name, ids: new Set(r.verdict === 'undecided' ? (targets.get(r.name) ?? []) : r.requirements) }));
+  return ids.map((requirement) => ({
+    requirement,
+    mutants: zoo.filter((m) => m.targets?.includes(requirement) === true).map((m) => m.name),
+    killedBy: attributed.filter((a) => a.ids.has(requirement)).map((a) => a.name),
+  }));
+}
+
+/** The requirement matrix as aligned text, then how many IDs a kill reaches and which do not. */
+export function matrixText(matrix: readonly MatrixRow[]): string {
+  const header = ['requirement', 'mutants', 'killed by'];
+  const cells = matrix.map((r) => [r.requirement, r.mutants.length > 0 ? r.mutants.join(', ') : '-', r.killedBy.length > 0 ? r.killedBy.join(', ') : '-']);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]) =>
+    c
+      .map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const without = matrix.filter((r) => r.killedBy.length === 0).map((r) => r.requirement);
+  const out = [line(header), ...cells.map(line), '', `requirements killed by a mutant: ${matrix.length - without.length} of ${matrix.length}`];
+  if (without.length > 0) out.push(`without a kill (${without.length}): ${without.join(' ')}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function mutantsJson(rows: readonly MutantRow[], matrix?: readonly MatrixRow[]): string {
+  return `${JSON.stringify(matrix === undefined ? { mutants: rows } : { mutants: rows, matrix }, null, 2)}\n`;
 }
 
 export async function mutantsCommand(argv: readonly string[], io: Io): Promise<number> {
@@ -190,10 +241,12 @@ export async function mutantsCommand(argv: readonly string[], io: Io): Promise<n
   }
   progress.clear();
   io.out(killTable(rows));
+  const matrix = requirementMatrix(rows, selected);
+  if (flags.booleans.has('matrix')) io.out(`\n${matrixText(matrix)}`);
   let status: number = mutantsStatus(rows);
   if (json !== undefined) {
     try {
-      await writeFile(json, mutantsJson(rows));
+      await writeFile(json, mutantsJson(rows, matrix));
     } catch (e) {
       io.err(`dirtyspec mutants: could not write the --json report to ${json}: ${(e as Error).message}\n`);
       status = 2;

@@ -25,4 +25,10 @@ export interface Mutant {
    * Any other undecided run still counts as not killed.
    */
   readonly fault?: 'crash';
+  /**
+   * The requirement IDs the fault is meant to break: the "mutants" column of the
+   * requirement matrix (`dirtyspec mutants --matrix`). Only a declaration: the "killed by"
+   * column comes from the IDs the run's counterexample names.
+   */
+  readonly targets?: readonly string[];
 }
