@@ -1,7 +1,9 @@
 // The C example: it builds with the machine's cc (into a temporary directory, so the
-// checkout stays clean), the kit judges the correct build conforming on its three
-// profiles over `--exec`, and the build with its deliberate fault (-DDIRTYSPEC_FAULT, the
-// pre-fix window length of "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps") not
+// checkout stays clean), the kit judges the correct build conforming on its four
+// profiles over `--exec`, and the build with its deliberate faults (-DDIRTYSPEC_FAULT: the
+// pre-fix window length of "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps", a
+// KVM_GET_DIRTY_LOG that takes a bitmap word with a plain load and store, a dirty-ring
+// collector that reads slot and offset before the flags without acquire) not
 // conforming, with a counterexample that names the requirement and replays.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +12,10 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from '../../cli/capture.ts';
+import type { DirtyRingCollectorAdapter } from '../../profiles/dirty-ring-collector/types.ts';
+import { runDirtyRingCollectorProfile } from '../../profiles/dirty-ring-collector/profile.ts';
+import { execAdapters } from '../../protocol/exec-adapters.ts';
+import { ExecPeer } from '../../protocol/peer.ts';
 
 const here = new URL('.', import.meta.url).pathname;
 const build = mkdtempSync(join(tmpdir(), 'dirtyspec-c-example-'));
@@ -28,15 +34,20 @@ test('make BUILD=DIR builds both binaries there; the binary answers hello, an un
   assert.ok(existsSync(correct), 'dirtyspec-c');
   assert.ok(existsSync(faulty), 'dirtyspec-c-faulty');
   const hello = execFileSync(correct, { input: '{"id":1,"op":"hello","protocol":1}\n{"id":2,"op":"no-such-op"}\n{"id":3,"op":"bye"}\n', encoding: 'utf8' });
-  assert.equal(hello.trim().split('\n'), ['{"id":1,"result":{"protocol":1,"name":"dirtyspec-c-example","profiles":["iova-bitmap","vfio-type1","kvm-dirty-log"]}}', '{"id":2,"error":"unknown op \\"no-such-op\\""}', '{"id":3,"result":{}}']);
+  assert.equal(hello.trim().split('\n'), [
+    '{"id":1,"result":{"protocol":1,"name":"dirtyspec-c-example","profiles":["iova-bitmap","vfio-type1","kvm-dirty-log","dirty-ring-collector"]}}',
+    '{"id":2,"error":"unknown op \\"no-such-op\\""}',
+    '{"id":3,"result":{}}',
+  ]);
 });
 
-test('the correct build conforms on iova-bitmap, vfio-type1 and kvm-dirty-log (exit 0)', async () => {
+test('the correct build conforms on iova-bitmap, vfio-type1, kvm-dirty-log and dirty-ring-collector (exit 0)', async () => {
   const r = await runCli('run', '--exec', JSON.stringify(correct), '--runs', '200', '--seed', '1');
   assert.is(r.status, 0, r.out);
   assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /profile kvm-dirty-log \(adapter dirtyspec-c-example\): conforms/);
+  assert.match(r.out, /profile dirty-ring-collector \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /verdict: conforms/);
 });
 
@@ -69,6 +80,54 @@ test('kvm-dirty-log through --exec: the default run count conforms with every me
   assert.match(r.out, /profile kvm-dirty-log \(adapter dirtyspec-c-example\): conforms {2}— 1000 runs/);
   assert.match(r.out, /coverage kvmMemslot 70\/70 \(100%\)/);
   assert.match(r.out, /pass NOLOSS-2 /);
+});
+
+test('[KVM-LOG-5] [NOLOSS-1] the faulty build takes a GET_DIRTY_LOG bitmap word with a plain load and store: a racing vCPU write is lost (exit 1, at most 12 steps), and the replay fails again', async () => {
+  const r = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'kvm-dirty-log', '--runs', '300', '--seed', '1', '--workers', '1');
+  assert.is(r.status, 1, r.out);
+  assert.match(r.out, /LOST DIRTY PAGE \[KVM-LOG-5, NOLOSS-1\]/);
+  assert.match(r.out, /vCPU write at 0x[0-9a-f]+ \(racing, at the implementation's memory access \d+\)/);
+  const steps = /counterexample \((\d+) steps\)/.exec(r.out);
+  assert.ok(steps !== null && Number(steps[1]) <= 12, `${steps?.[1]} steps`);
+  const replay = /--seed (-?\d+) --replay '([^']+)'/.exec(r.out);
+  assert.ok(replay, 'a replay command');
+  const again = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'kvm-dirty-log', '--seed', replay[1]!, '--replay', replay[2]!);
+  assert.is(again.status, 1, again.out);
+  assert.match(again.out, /LOST DIRTY PAGE \[KVM-LOG-5, NOLOSS-1\]/);
+});
+
+test('[KVM-RING-13] [KVM-RING-14] [KVM-RING-20] [KVM-RING-22] [KVM-RING-23] dirty-ring-collector through --exec: the C collector (load-acquire of flags, store-release of RESET, reset before copy) conforms on the default run count', async () => {
+  const r = await runCli('run', '--exec', JSON.stringify(correct), '--profile', 'dirty-ring-collector', '--seed', '5', '--workers', '1');
+  assert.is(r.status, 0, r.out);
+  assert.match(r.out, /profile dirty-ring-collector \(adapter dirtyspec-c-example\): conforms {2}— 1000 runs/);
+  for (const id of ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-21', 'KVM-RING-22', 'KVM-RING-23']) assert.match(r.out, new RegExp(`pass ${id} `));
+});
+
+test('[KVM-RING-22] [KVM-RING-23] the faulty collector reads slot and offset before the flags, without acquire: a lost page in a shortest counterexample (at most 6 steps), whose replay fails again', async () => {
+  const r = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'dirty-ring-collector', '--runs', '300', '--seed', '1', '--workers', '1');
+  assert.is(r.status, 1, r.out);
+  assert.match(r.out, /LOST DIRTY PAGE \[[^\]]*KVM-RING-22[^\]]*\]/);
+  assert.match(r.out, /harvested and reset but that page was never copied after/);
+  const steps = /counterexample \((\d+) steps\)/.exec(r.out);
+  // setup, one guest burst, a sync that harvests stale fields, the final sync.
+  assert.ok(steps !== null && Number(steps[1]) <= 6, `${steps?.[1]} steps`);
+  const replay = /--seed (-?\d+) --replay '([^']+)'/.exec(r.out);
+  assert.ok(replay, 'a replay command');
+  const again = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'dirty-ring-collector', '--seed', replay[1]!, '--replay', replay[2]!);
+  assert.is(again.status, 1, again.out);
+  assert.match(again.out, /LOST DIRTY PAGE/);
+});
+
+test('[KVM-RING-22] the faulty collector survives with delays off: only relaxed stores made visible late show the missing acquire', async () => {
+  const peer = await ExecPeer.start(JSON.stringify(faulty), { timeoutMs: 10_000 });
+  try {
+    const adapter = execAdapters(peer).get('dirty-ring-collector') as DirtyRingCollectorAdapter;
+    const r = await runDirtyRingCollectorProfile(adapter, { runs: 150, seed: 1, timeoutMs: 10_000, maxCommands: 30, delays: false });
+    assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample));
+    assert.is(r.runs, 150);
+  } finally {
+    await peer.close();
+  }
 });
 
 test.run();

@@ -10,6 +10,9 @@
  * the kit does see is kept: a bitmap word is taken by one exchange and cleared by one
  * and-not, with the vCPU's racing writes between two words; without manual protect a GET
  * whose buffer faults has already taken the bitmap (the dirty state is lost, KVM-LOG-7).
+ *
+ * -DDIRTYSPEC_FAULT builds a real way to get it wrong: GET without manual protect takes a
+ * bitmap word with a plain load and a plain store, and the vCPU may run between them.
  */
 #include "kvm_dirty_log.h"
 
@@ -257,8 +260,19 @@ int kvm_get_dirty_log(struct kvm_vm *vm, uint32_t slot, uint8_t *out, size_t out
 		uint64_t v;
 
 		vcpu_runs(vm);
+#ifdef DIRTYSPEC_FAULT
+		/*
+		 * FAULT: the word taken by a plain load and a plain store of 0 instead of one
+		 * xchg (kvm_get_dirty_log_protect's `mask = xchg(&dirty_bitmap[i], 0)`): a vCPU
+		 * that sets a bit of the word between the two loses it.
+		 */
+		v = s->dirty_bitmap[w];
+		vcpu_runs(vm);
+		s->dirty_bitmap[w] = 0;
+#else
 		v = s->dirty_bitmap[w];
 		s->dirty_bitmap[w] = 0;
+#endif
 		if (out_bytes >= need)
 			for (int b = 0; b < 8; b++)
 				out[w * 8 + b] = (uint8_t)(v >> (8 * b));

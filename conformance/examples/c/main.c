@@ -1,6 +1,6 @@
 /*
- * dirtyspec-c-example: the iova-bitmap, vfio-type1 and kvm-dirty-log profiles of the
- * dirtyspec adapter protocol (conformance/protocol/PROTOCOL.md), in C.
+ * dirtyspec-c-example: the iova-bitmap, vfio-type1, kvm-dirty-log and dirty-ring-collector
+ * profiles of the dirtyspec adapter protocol (conformance/protocol/PROTOCOL.md), in C.
  *
  *   dirtyspec run --exec ./build/dirtyspec-c
  *
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dirty_ring_collector.h"
 #include "iova_bitmap.h"
 #include "kvm_dirty_log.h"
 #include "protocol.h"
@@ -28,6 +29,7 @@
 static struct iova_bitmap *bitmap;
 static struct vfio_container *container;
 static struct kvm_vm *vm;
+static struct dirty_ring_collector *collector;
 
 /* A handler builds its result in `out` and returns NULL, or returns an error text. */
 typedef const char *handler_fn(const struct json *req, struct jw *out);
@@ -83,6 +85,7 @@ static const char *op_hello(const struct json *req, struct jw *out)
 	jw_string(out, "iova-bitmap");
 	jw_string(out, "vfio-type1");
 	jw_string(out, "kvm-dirty-log");
+	jw_string(out, "dirty-ring-collector");
 	jw_array_end(out);
 	jw_object_end(out);
 	return NULL;
@@ -590,6 +593,165 @@ static const char *op_kvm_vcpu_write(const struct json *req, struct jw *out)
 	return NULL;
 }
 
+/* ---- dirty-ring-collector: the kit's ring memory and KVM, through callbacks ------- */
+
+static const char *const ring_orders[] = { "relaxed", "acquire", "release" };
+
+/* A load's value decides what the collector does next: a round trip. */
+static uint32_t kit_ring_load32(void *ctx, uint64_t addr, enum ring_order order)
+{
+	char call[96];
+	const struct json *answer;
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"ring.load32\",\"addr\":%" PRIu64 ",\"order\":\"%s\"}", addr, ring_orders[order]);
+	answer = proto_call(call);
+	if (answer->type != JSON_NUMBER || !answer->is_int || answer->integer < 0 || answer->integer > UINT32_MAX) {
+		fprintf(stderr, "dirtyspec-c: ring.load32 answered something other than a u32\n");
+		exit(2);
+	}
+	return (uint32_t)answer->integer;
+}
+
+static uint64_t kit_ring_load64(void *ctx, uint64_t addr, enum ring_order order)
+{
+	char call[96];
+	uint64_t v;
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"ring.load64\",\"addr\":%" PRIu64 ",\"order\":\"%s\"}", addr, ring_orders[order]);
+	if (!u64_node(proto_call(call), &v)) {
+		fprintf(stderr, "dirtyspec-c: ring.load64 answered something other than a u64\n");
+		exit(2);
+	}
+	return v;
+}
+
+/* A store needs no answer: queued, sent in order before the next call that needs one. */
+static void kit_ring_store32(void *ctx, uint64_t addr, uint32_t value, enum ring_order order)
+{
+	char call[128];
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"ring.store32\",\"addr\":%" PRIu64 ",\"value\":%" PRIu32 ",\"order\":\"%s\"}", addr, value, ring_orders[order]);
+	proto_queue(call);
+}
+
+static int kit_reset_dirty_rings(void *ctx)
+{
+	const struct json *answer = proto_call("{\"op\":\"collector.resetDirtyRings\"}");
+
+	(void)ctx;
+	if (answer->type != JSON_NUMBER || !answer->is_int || answer->integer < -4095 || answer->integer > INT32_MAX) {
+		fprintf(stderr, "dirtyspec-c: collector.resetDirtyRings answered something other than a count or an errno\n");
+		exit(2);
+	}
+	return (int)answer->integer;
+}
+
+static void kit_copy_page(void *ctx, uint32_t slot, uint64_t offset)
+{
+	char call[112];
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"collector.copyPage\",\"slot\":%" PRIu32 ",\"offset\":%" PRIu64 "}", slot, offset);
+	proto_queue(call);
+}
+
+static bool kit_get_dirty_log(void *ctx, uint32_t slot, uint8_t *bitmap, size_t bytes)
+{
+	char call[80];
+	const struct json *answer;
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"collector.getDirtyLog\",\"slot\":%" PRIu32 "}", slot);
+	answer = proto_call(call);
+	if (answer->type != JSON_STRING || answer->len != 2 * bytes)
+		return false;
+	for (size_t i = 0; i < bytes; i++) {
+		unsigned v;
+
+		if (sscanf(answer->string + 2 * i, "%2x", &v) != 1)
+			return false;
+		bitmap[i] = (uint8_t)v;
+	}
+	return true;
+}
+
+static const struct ring_memory kit_ring = { NULL, kit_ring_load32, kit_ring_load64, kit_ring_store32 };
+static const struct collector_host kit_host = { NULL, kit_reset_dirty_rings, kit_copy_page, kit_get_dirty_log };
+
+static const char *need_collector(void)
+{
+	return collector == NULL ? "a dirty-ring-collector request before dirty-ring-collector.create" : NULL;
+}
+
+static const char *op_collector_create(const struct json *req, struct jw *out)
+{
+	bool with_bitmap;
+	const struct json *slots = json_get(req, "memslots");
+	struct collector_memslot *memslots;
+	size_t n = 0;
+
+	if (!json_get_bool(req, "withBitmap", &with_bitmap))
+		return missing("withBitmap", "a boolean");
+	if (slots == NULL || slots->type != JSON_ARRAY)
+		return missing("memslots", "an array");
+	memslots = calloc(json_count(slots) + 1, sizeof(*memslots));
+	if (memslots == NULL)
+		return "out of memory";
+	for (const struct json *m = slots->child; m != NULL; m = m->next, n++) {
+		int64_t npages;
+
+		if (!get_flags(m, "slot", &memslots[n].slot) || !json_get_int(m, "npages", &npages) || npages < 0 || npages > UINT32_MAX) {
+			free(memslots);
+			return missing("memslots", "an array of {slot, npages}");
+		}
+		memslots[n].npages = (uint32_t)npages;
+	}
+	collector_free(collector);
+	collector = collector_create(&kit_ring, &kit_host, with_bitmap, memslots, n);
+	free(memslots);
+	if (collector == NULL)
+		return "out of memory";
+	empty_result(out);
+	return NULL;
+}
+
+static const char *op_collector_add_ring(const struct json *req, struct jw *out)
+{
+	int64_t base, entries;
+	int ret;
+
+	if (need_collector() != NULL)
+		return need_collector();
+	if (!json_get_int(req, "base", &base) || base < 0)
+		return missing("base", "an address");
+	if (!json_get_int(req, "entries", &entries) || entries < 1 || entries > UINT32_MAX)
+		return missing("entries", "a count");
+	ret = collector_add_ring(collector, (uint64_t)base, (uint32_t)entries);
+	if (ret != 0)
+		return failf("addRing(%" PRId64 ", %" PRId64 "): %d (entries must be a power of two, base 16-byte aligned)", base, entries, ret);
+	empty_result(out);
+	return NULL;
+}
+
+static const char *op_collector_sync(const struct json *req, struct jw *out)
+{
+	bool final;
+	int ret;
+
+	if (need_collector() != NULL)
+		return need_collector();
+	if (!json_get_bool(req, "final", &final))
+		return missing("final", "a boolean");
+	ret = collector_sync(collector, final);
+	if (ret != 0)
+		return failf("sync: a call failed with %d", ret);
+	empty_result(out);
+	return NULL;
+}
+
 /* ---- dispatch -------------------------------------------------------------------- */
 
 static const struct {
@@ -614,6 +776,9 @@ static const struct {
 	{ "kvm-dirty-log.getDirtyLog", op_kvm_get_dirty_log },
 	{ "kvm-dirty-log.clearDirtyLog", op_kvm_clear_dirty_log },
 	{ "kvm-dirty-log.vcpuWrite", op_kvm_vcpu_write },
+	{ "dirty-ring-collector.create", op_collector_create },
+	{ "dirty-ring-collector.addRing", op_collector_add_ring },
+	{ "dirty-ring-collector.sync", op_collector_sync },
 };
 
 /* Answers one request line; returns false after `bye`. */
@@ -676,6 +841,7 @@ int main(void)
 	iova_bitmap_abandon(bitmap);
 	vfio_container_free(container);
 	kvm_vm_free(vm);
+	collector_free(collector);
 	proto_close();
 	return 0;
 }
