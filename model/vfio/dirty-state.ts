@@ -1,0 +1,150 @@
+// The container's dirty state as the spec has it: the ghost of the pages a device wrote
+// and nobody has reported-and-cleared (model/ghost.ts), and what the spec lets a report
+// hold besides them (PRECISION-1): without hardware tracking every mapped page
+// (VFIO-DIRTY-14); with it, a new mapping's pages (mapped while tracking, not cleared since)
+// and every page of a 2 MiB block leaf written while tracking (a block is dirty or clean
+// whole) until a report clears the whole block.
+//
+// Requirements: NOLOSS-1..3, PRECISION-1, VFIO-DIRTY-3, VFIO-DIRTY-5, VFIO-DIRTY-13,
+//               VFIO-DIRTY-14, VFIO-CLEAR-4..6, VFIO-UNMAP-12.
+// Sources: Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_dirty_pages
+//          (START: vfio_dma_bitmap_alloc_all; STOP: vfio_dma_bitmap_free_all, the state not
+//          yet reported dropped), vfio_dma_do_map (a mapping made while tracking gets its
+//          bitmap: vfio_dma_bitmap_alloc), vfio_iova_dirty_bitmap and update_user_bitmap
+//          (a report; without pinned-page scope every page: num_non_pinned_groups),
+//          vfio_dma_do_unmap (VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP reports the range
+//          unmapped); the manual clear of patch 11/11 "vfio/iommu_type1: Add support for
+//          manual dirty log clear" v2, <20210310090614.26668-12-zhukeqian1@huawei.com>
+//          (vfio_iova_dirty_log_clear); the block leaf dirty whole: Linux v6.12.117
+//          drivers/iommu/io-pgtable-arm.c io_pgtable_visit_dirty (one DBM state per leaf).
+import { DirtyGhost } from '../ghost.ts';
+import { Violation } from '../violation.ts';
+import { type Mapping, followed } from './container.ts';
+
+/** A 2 MiB block leaf (the block mappings the kit makes: 2 MiB-aligned IOVA and vaddr). */
+export const BLOCK_SIZE = 0x20_0000;
+const PAGE = 4096;
+const PAGES_PER_BLOCK = BLOCK_SIZE / PAGE;
+const hex = (v: number) => `0x${v.toString(16)}`;
+
+export class DirtyState {
+  readonly ghost = new DirtyGhost();
+  /** Pages mapped while hardware tracking was on and not cleared since: a new mapping may start dirty. */
+  readonly newlyMapped = new Set<number>();
+  /** The 2 MiB block mappings (their leaf is one block), and those written while tracking and not cleared whole since: every page of such a block may be reported. */
+  readonly blocks = new Set<number>();
+  readonly dirtyBlocks = new Set<number>();
+
+  constructor(
+    /** The IOMMU records dirty state in hardware; false: the all-dirty fallback (VFIO-DIRTY-14). */
+    readonly hwDirty: boolean,
+    /** The container's mappings (ContainerModel's own array, kept in step by it). */
+    private readonly mappings: readonly Mapping[],
+  ) {}
+
+  blockOf(page: number): number | undefined {
+    const base = page - (page % BLOCK_SIZE);
+    return this.blocks.has(base) ? base : undefined;
+  }
+
+  /** PRECISION-1: whether the spec lets a report hold `page` though it was not written since its last clear. */
+  readonly allowed = (page: number): boolean => {
+    if (!this.hwDirty) {
+      const p = BigInt(page);
+      return this.mappings.some((m) => p >= m.iova && p < m.iova + m.size); // VFIO-DIRTY-14
+    }
+    const block = this.blockOf(page);
+    return this.newlyMapped.has(page) || (block !== undefined && this.dirtyBlocks.has(block));
+  };
+
+  /** START turned tracking on (VFIO-DIRTY-3): nothing is owed yet, no stale allowance is kept. */
+  trackingStarted(): void {
+    this.ghost.trackingStarted();
+    this.newlyMapped.clear();
+    this.dirtyBlocks.clear();
+  }
+
+  /** STOP turned tracking off (VFIO-DIRTY-5): the dirty state not yet reported is dropped. */
+  trackingStopped(): void {
+    this.ghost.trackingStopped();
+    this.newlyMapped.clear();
+    this.dirtyBlocks.clear();
+  }
+
+  /** A mapping was made: while hardware tracking is on, its pages may start dirty. */
+  mapped(m: Mapping, tracking: boolean): void {
+    if (tracking && this.hwDirty && followed(m)) for (let p = Number(m.iova); p < Number(m.iova + m.size); p += PAGE) this.newlyMapped.add(p);
+  }
+
+  /** The mapping at `iova` is one 2 MiB block leaf; made while tracking, it may start dirty (whole). */
+  blockMapped(iova: number, tracking: boolean): void {
+    this.blocks.add(iova);
+    if (tracking && this.hwDirty) this.dirtyBlocks.add(iova);
+  }
+
+  /** `m` was unmapped: nothing is owed or allowed for its pages any more. */
+  unmapped(m: Mapping): void {
+    const iova = Number(m.iova);
+    this.ghost.forget(iova, Number(m.size));
+    if (this.newlyMapped.size > 0) {
+      if (followed(m)) for (let p = iova; p < Number(m.iova + m.size); p += PAGE) this.newlyMapped.delete(p);
+      else for (const p of [...this.newlyMapped]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) this.newlyMapped.delete(p);
+    }
+    this.blocks.delete(iova);
+    this.dirtyBlocks.delete(iova);
+  }
+
+  /** The device's write to `page` went through: owed while tracking; a block leaf becomes dirty whole (hardware tracking). */
+  written(page: number, tracking: boolean): void {
+    this.ghost.dmaWrite(page);
+    const block = this.blockOf(page);
+    if (block !== undefined && tracking && this.hwDirty) this.dirtyBlocks.add(block);
+  }
+
+  /**
+   * GET_BITMAP or GET_BITMAP_NOCLEAR over [iova, iova + size) returned `pages` (NOLOSS-1,
+   * NOLOSS-2, PRECISION-1, through the ghost); a clearing one (GET_BITMAP) clears the new
+   * mappings' pages and the blocks wholly inside the range.
+   */
+  reported(iova: number, size: number, pages: ReadonlySet<number>, clear: boolean): void {
+    this.ghost.endReport(iova, size, pages, clear, this.allowed, 'NOLOSS-1');
+    if (!clear) return;
+    if (this.newlyMapped.size > 0) for (let p = iova; p < iova + size; p += PAGE) this.newlyMapped.delete(p);
+    for (const b of [...this.dirtyBlocks]) if (b >= iova && b + BLOCK_SIZE <= iova + size) this.dirtyBlocks.delete(b);
+  }
+
+  /** UNMAP_DMA's bitmap over [iova, iova + size) held `pages` (NOLOSS-3, PRECISION-1): a clearing report; the mappings it removed are forgotten next (`unmapped`). */
+  reportedByUnmap(iova: number, size: number, pages: ReadonlySet<number>): void {
+    this.ghost.endReport(iova, size, pages, true, this.allowed, 'NOLOSS-3');
+  }
+
+  /** Every page of the block at `b` is in `chosen`. */
+  private static whole(b: number, chosen: ReadonlySet<number>): boolean {
+    for (let i = 0; i < PAGES_PER_BLOCK; i++) if (!chosen.has(b + i * PAGE)) return false;
+    return true;
+  }
+
+  /** VFIO-CLEAR-6 applies to a CLEAR_BITMAP selecting `selected`: with hardware tracking, it selects part of a block leaf. */
+  selectsPartOfBlock(selected: readonly number[], chosen: ReadonlySet<number>): boolean {
+    if (!this.hwDirty || this.blocks.size === 0) return false;
+    for (const b of this.blocks) if (selected.some((p) => p >= b && p < b + BLOCK_SIZE) && !DirtyState.whole(b, chosen)) return true;
+    return false;
+  }
+
+  /**
+   * CLEAR_BITMAP over [iova, iova + size) cleared `selected` (VFIO-CLEAR-5): exactly those are
+   * discharged, the rest of the range stays owed, kept by this call; a block leaf is clean
+   * only when all of it was selected (VFIO-CLEAR-6).
+   */
+  clearedSelected(iova: number, size: number, selected: readonly number[], chosen: ReadonlySet<number>, call: { op: string; req: readonly string[] }): void {
+    this.ghost.clearedExactly(iova, size, selected, call);
+    for (const p of selected) this.newlyMapped.delete(p);
+    for (const b of [...this.dirtyBlocks]) if (chosen.has(b) && DirtyState.whole(b, chosen)) this.dirtyBlocks.delete(b);
+  }
+
+  /** After the final reports (one GET_BITMAP per mapping): nothing written while tracking is still owed (NOLOSS-1). */
+  checkAllReported(): void {
+    const left = [...this.ghost.owed];
+    if (left.length > 0) throw new Violation('loss', ['NOLOSS-1'], 'every page written while tracking is reported by the final reports', `${left.length} pages never reported (${left.slice(0, 4).map(hex).join(', ')})`);
+  }
+}
