@@ -11,7 +11,8 @@ import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.t
 import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
 import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
 import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter } from '../adapters/types.ts';
-import { Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
+import type { ContractName } from '../../spec/contracts/index.ts';
+import { CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
 
 export interface SystemConfig {
   readonly httu: 0 | 1 | 2;
@@ -67,6 +68,8 @@ export interface System {
 
 export interface SystemOptions {
   readonly timeoutMs: number;
+  /** smmu-hw: the contract the kit's driver follows (default strict). */
+  readonly contract?: ContractName;
 }
 
 /** The implementation's create refused the configuration with `errno` (a contract may allow it: `capabilities.create.refuses`). */
@@ -127,7 +130,8 @@ export async function createSystem(adapter: SmmuHwAdapter | SmmuDriverAdapter, c
   return adapter.profile === 'smmu-hw' ? createHwSystem(adapter, config, options) : createDriverSystem(adapter, config, options);
 }
 
-async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config: SystemConfig, { timeoutMs }: SystemOptions): Promise<System> {
+async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config: SystemConfig, options: SystemOptions): Promise<System> {
+  const { timeoutMs } = options;
   const memory = createKitMemory();
   const name = `${adapter.name} (smmu-hw)`;
   const hw: SmmuHw = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity }));
@@ -151,11 +155,12 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       queue.push({ what: `submit(${copy.map((c) => c.op).join(', ')})`, call: () => hw.submit(copy) });
     },
   };
-  const driver = createKitDriver(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular });
+  const driver = createKitDriver(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }, options.contract);
+  const timer = new CallTimer(timeoutMs);
   const drain = async () => {
     while (queue.length > 0) {
       const { what, call } = queue.shift()!;
-      await timed(`${name} ${what}`, timeoutMs, call);
+      await timer.run(() => `${name} ${what}`, call);
     }
   };
   // A software change the kit makes inside a hardware access (`interleave`) queues its
@@ -189,11 +194,11 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
     setDirtyTracking: (enable) => after(driver.setDirtyTracking(enable)),
     attach: (streamId) => after(driver.attach(streamId)),
     async dma(streamId, iova, write) {
-      const what = `${name} dma${write ? 'Write' : 'Read'}(${streamId}, 0x${iova.toString(16)})`;
+      const what = () => `${name} dma${write ? 'Write' : 'Read'}(${streamId}, 0x${iova.toString(16)})`;
       inAccess = true;
       let answer: unknown;
       try {
-        answer = await timed(what, timeoutMs, () => (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova)));
+        answer = await timer.run(what, () => (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova)));
       } finally {
         inAccess = false;
       }
@@ -251,7 +256,8 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
     throw new CreateRefused(created, `${name} create`);
   }
   const driver: SmmuDriver = created;
-  const call = <T>(what: string, fn: () => Promise<T>) => timed(`${name} ${what}`, timeoutMs, fn);
+  const timer = new CallTimer(timeoutMs);
+  const call = <T>(what: string, fn: () => Promise<T>) => timer.run(() => `${name} ${what}`, fn);
   const need = <F>(f: F | undefined, op: string): F => {
     if (f === undefined) throw new Undecided(`${name} has no ${op}, and the run's contract calls it (capabilities.operations.${op}): declare the contract the driver follows, or implement ${op}`);
     return f;
