@@ -114,6 +114,7 @@ export class DescriptorModel {
     this.splitForTracking = other.splitForTracking;
     this.opReq = other.opReq;
     this.opTransitions = other.opTransitions;
+    this.lastTook = undefined;
     this.touched = other.touched;
   }
 
@@ -189,6 +190,7 @@ export class DescriptorModel {
   beginOp(): void {
     this.opReq = new Set();
     this.opTransitions = new Set();
+    this.lastTook = undefined;
   }
 
   /** Adds requirement IDs to what the current operation is checked against. */
@@ -198,15 +200,20 @@ export class DescriptorModel {
 
   /** Records a table entry the operation went through: its requirements (unless `reqToo` is false) and its transitions. */
   private took(e: Pick<TableEntry<AnyStateMachine>, 'req' | 'taken'>, reqToo = true): void {
+    // Many leaves in a row take one entry (a map, a split, a clear over a range): once is enough.
+    if (e === this.lastTook && reqToo) return;
     if (reqToo) this.note(e.req);
     for (const t of e.taken) this.opTransitions.add(t);
+    if (reqToo) this.lastTook = e;
   }
+  /** The entry `took` recorded last since `beginOp` (its requirements and transitions are in opReq and opTransitions). */
+  private lastTook: unknown;
 
   /** Steps the leaf machine of `leaf` (a leaf of the model, or a new one, which it then holds). */
   leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
     const e = this.ctx.step(this.t.leaf, leaf.snap, event);
     // Table snapshots are shared per state: the same object means the same state.
-    if (e.next !== leaf.snap || this.leaves.get(key(leaf.iova, leaf.level)) !== leaf) this.setLeaf({ ...leaf, snap: e.next });
+    if (e.next !== leaf.snap || this.leaves.get(key(leaf.iova, leaf.level)) !== leaf) this.setLeaf({ iova: leaf.iova, level: leaf.level, size: leaf.size, oa: leaf.oa, write: leaf.write, snap: e.next });
     this.took(e);
     return e.outcomes;
   }

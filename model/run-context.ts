@@ -59,11 +59,26 @@ export class RunContext {
     readonly fullCheck = false,
   ) {}
 
+  /**
+   * The last step, as given and as answered. A model steps many leaves in a row with one
+   * event object from the same state (a map, a split, a clear over a range): the same
+   * table, snapshot and event give the same entry, whose transitions this run has then
+   * already recorded.
+   */
+  private last: { table: unknown; snapshot: unknown; event: unknown; entry: unknown } = { table: undefined, snapshot: undefined, event: undefined, entry: undefined };
+
   /** Steps `table` and records the transitions it took. */
-  step<M extends AnyStateMachine>(table: TransitionTable<M>, snapshot: Parameters<TransitionTable<M>['step']>[0], event: EventFromLogic<M>) {
+  step<M extends AnyStateMachine>(table: TransitionTable<M>, snapshot: Parameters<TransitionTable<M>['step']>[0], event: EventFromLogic<M>): ReturnType<TransitionTable<M>['step']> {
+    const last = this.last;
+    if (last.snapshot === snapshot && last.event === event && last.table === table) return last.entry as ReturnType<TransitionTable<M>['step']>;
     let set = this.covered.get(table.machine.id);
     if (set === undefined) this.covered.set(table.machine.id, (set = new Set()));
-    return table.step(snapshot, event, set);
+    const entry = table.step(snapshot, event, set);
+    last.table = table;
+    last.snapshot = snapshot;
+    last.event = event;
+    last.entry = entry;
+    return entry;
   }
 
   /** The run's coverage of `machine`: every transition, taken or missing, in the machine's order. */
