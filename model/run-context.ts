@@ -45,6 +45,39 @@ export interface CoverageFigure {
   readonly covered: number;
   readonly total: number;
   readonly missing: readonly string[];
+  /**
+   * The machine's forbidden transitions (RuleMeta.forbidden), left out of `total` and
+   * `missing`, each `checked` (the run stepped the machine with its event, in another
+   * state: the check the kit makes on that event ran and held), `taken` (a run took it:
+   * the kit failed that run) or `unchecked`. Absent when the machine has none.
+   */
+  readonly forbidden?: Readonly<Record<string, ForbiddenStatus>>;
+}
+
+export type ForbiddenStatus = 'taken' | 'checked' | 'unchecked';
+const FORBIDDEN_RANK: Record<ForbiddenStatus, number> = { unchecked: 0, checked: 1, taken: 2 };
+
+/** Two runs' statuses of one forbidden transition, merged: taken over checked over unchecked. */
+export function mergeForbidden(a: CoverageFigure['forbidden'], b: CoverageFigure['forbidden']): CoverageFigure['forbidden'] {
+  if (a === undefined || b === undefined) return a ?? b;
+  const out: Record<string, ForbiddenStatus> = { ...a };
+  for (const [k, v] of Object.entries(b)) if (out[k] === undefined || FORBIDDEN_RANK[v] > FORBIDDEN_RANK[out[k]!]) out[k] = v;
+  return out;
+}
+
+/**
+ * A machine's coverage from the transitions taken: forbidden transitions apart (never in
+ * the denominator; checked when another transition of the same event was taken).
+ */
+export function coverageFigure(machine: AnyStateMachine, covered: ReadonlySet<string>): CoverageFigure {
+  const ts = machineTransitions(machine);
+  const all = ts.filter((t) => t.meta?.forbidden === undefined).map((t) => t.key);
+  const out = { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) };
+  const forbidden = ts.filter((t) => t.meta?.forbidden !== undefined);
+  if (forbidden.length === 0) return out;
+  const eventsStepped = new Set(ts.filter((t) => covered.has(t.key) && t.meta?.forbidden === undefined).map((t) => t.event));
+  const status = (t: (typeof ts)[number]): ForbiddenStatus => (covered.has(t.key) ? 'taken' : eventsStepped.has(t.event) ? 'checked' : 'unchecked');
+  return { ...out, forbidden: Object.fromEntries(forbidden.map((t) => [t.key, status(t)])) };
 }
 
 export class RunContext {
@@ -81,10 +114,8 @@ export class RunContext {
     return entry;
   }
 
-  /** The run's coverage of `machine`: every transition, taken or missing, in the machine's order. */
+  /** The run's coverage of `machine`: every transition, taken or missing, in the machine's order (forbidden ones apart). */
   coverage(machine: AnyStateMachine): CoverageFigure {
-    const all = machineTransitions(machine).map((t) => t.key);
-    const covered = this.covered.get(machine.id) ?? new Set<string>();
-    return { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) };
+    return coverageFigure(machine, this.covered.get(machine.id) ?? new Set<string>());
   }
 }

@@ -9,6 +9,7 @@
 //   - verdict: does not conform if any block failed (the counterexample and replay of the
 //     failing block with the lowest index), else undecided if any block was (the reason,
 //     and the replay when it has one, of the lowest such block), else conforms.
+import { mergeForbidden } from '../../model/run-context.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { compareRequirementIds } from '../report/common.ts';
 
@@ -59,7 +60,8 @@ export function mergeParts(parts: readonly Part[], seed: number): Part {
     for (const [machine, c] of Object.entries(p.result.transitionCoverage)) {
       const prev = coverage[machine];
       const missing = prev === undefined ? [...c.missing] : prev.missing.filter((k) => c.missing.includes(k));
-      coverage[machine] = { covered: c.total - missing.length, total: c.total, missing };
+      const forbidden = mergeForbidden(prev?.forbidden, c.forbidden);
+      coverage[machine] = { covered: c.total - missing.length, total: c.total, missing, ...(forbidden === undefined ? {} : { forbidden }) };
     }
   }
 

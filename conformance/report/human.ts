@@ -1,8 +1,9 @@
 // The report a person reads: per profile a header, transition coverage, a line per
 // requirement, and on failure the violation, the counterexample as a numbered trace,
 // its configuration and the command that replays it.
+import { mergeForbidden, type CoverageFigure } from '../../model/run-context.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
-import { configLine, coveragePercent, kindLabel, overallVerdict, replayCommand, requirementText, shorten, sortedRequirements, traceLines, unique, verdictLabel, type ReportContext } from './common.ts';
+import { configLine, coveragePercent, crashLines, kindLabel, overallVerdict, replayCommand, requirementText, shorten, sortedRequirements, traceLines, unique, verdictLabel, type ReportContext } from './common.ts';
 
 const REQ_LABEL = { pass: 'pass', fail: 'FAIL', undecided: 'UNDECIDED' } as const;
 const WRAP = 100;
@@ -67,6 +68,7 @@ export function humanProfile(r: ProfileResult, ctx: ReportContext = {}, notes: N
       out.push('    missing:', ...wrapList(c.missing, '      '));
       notes.missingNamed = true;
     }
+    out.push(...forbiddenLines(c.forbidden));
   }
   const decided = sortedRequirements(r).filter((q) => q.verdict !== 'undecided');
   const labelWidth = Math.max(0, ...decided.map((q) => REQ_LABEL[q.verdict].length));
@@ -94,6 +96,7 @@ function failureLines(r: ProfileResult, ctx: ReportContext): string[] {
     out.push(`  ${kindLabel(v.kind)} [${unique(v.req).join(', ')}]`);
     out.push(`    expected: ${v.expected}`);
     out.push(`    got:      ${v.actual}`);
+    out.push(...crashLines(ce.crash).map((l) => `    ${l}`));
     out.push(`  counterexample (${ce.steps.length} step${ce.steps.length === 1 ? '' : 's'}):`);
     if (ce.steps.length === 0) out.push('    (no steps recorded)');
     out.push(...traceLines(ce.steps).map((l) => `    ${l}`));
@@ -115,14 +118,35 @@ function undecidedLines(r: ProfileResult, ctx: ReportContext): string[] {
   return out;
 }
 
+const FORBIDDEN_TEXT = { checked: 'checked, never taken', taken: 'TAKEN (a run failed on it)', unchecked: 'not checked (its event never occurred)' } as const;
+
+/** A machine's forbidden transitions (outside the count), by status. */
+function forbiddenLines(forbidden: CoverageFigure['forbidden']): string[] {
+  if (forbidden === undefined) return [];
+  const out: string[] = [];
+  for (const status of ['taken', 'checked', 'unchecked'] as const) {
+    const keys = Object.keys(forbidden).filter((k) => forbidden[k] === status);
+    if (keys.length > 0) out.push(`    forbidden (not counted), ${FORBIDDEN_TEXT[status]}:`, ...wrapList(keys, '      '));
+  }
+  return out;
+}
+
+/** "; 1 forbidden, checked, never taken" for the coverage-over-all-profiles line. */
+export function forbiddenNote(forbidden: CoverageFigure['forbidden']): string {
+  if (forbidden === undefined) return '';
+  const counts = (['taken', 'checked', 'unchecked'] as const).map((s) => [s, Object.values(forbidden).filter((v) => v === s).length] as const).filter(([, n]) => n > 0);
+  return counts.map(([s, n]) => `; ${n} forbidden, ${FORBIDDEN_TEXT[s]}`).join('');
+}
+
 /** Transition coverage over all the profiles of a run: a transition counts if any profile took it. */
-export function unionCoverage(results: readonly ProfileResult[]): Record<string, { covered: number; total: number; missing: string[] }> {
-  const out: Record<string, { covered: number; total: number; missing: string[] }> = {};
+export function unionCoverage(results: readonly ProfileResult[]): Record<string, { covered: number; total: number; missing: string[]; forbidden?: CoverageFigure['forbidden'] }> {
+  const out: Record<string, { covered: number; total: number; missing: string[]; forbidden?: CoverageFigure['forbidden'] }> = {};
   for (const r of results) {
     for (const [machine, c] of Object.entries(r.transitionCoverage)) {
       const prev = out[machine];
       const missing = prev === undefined ? [...c.missing] : prev.missing.filter((k) => c.missing.includes(k));
-      out[machine] = { covered: c.total - missing.length, total: c.total, missing };
+      const forbidden = mergeForbidden(prev?.forbidden, c.forbidden);
+      out[machine] = { covered: c.total - missing.length, total: c.total, missing, ...(forbidden === undefined ? {} : { forbidden }) };
     }
   }
   return out;
@@ -137,7 +161,7 @@ export function humanReport(results: readonly ProfileResult[], ctx: ReportContex
     return humanProfile(r, ctx, notes, earlier?.name);
   });
   if (results.length > 1) {
-    const union = Object.entries(unionCoverage(results)).map(([m, c]) => `${m} ${c.covered}/${c.total} (${coveragePercent(c.covered, c.total)}%)`);
+    const union = Object.entries(unionCoverage(results)).map(([m, c]) => `${m} ${c.covered}/${c.total} (${coveragePercent(c.covered, c.total)}%${forbiddenNote(c.forbidden)})`);
     if (union.length > 0) parts.push(`transition coverage over all profiles: ${union.join(', ')}`);
   }
   const legend = [...(notes.missingNamed ? [COVERAGE_LEGEND] : []), ...(notes.textCut ? [CUT_NOTE] : [])];

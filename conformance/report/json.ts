@@ -1,7 +1,7 @@
 // The machine-readable report (--json FILE):
 //   {"verdict": "conforms"|"does-not-conform"|"undecided",
 //    "profiles": [{"name", "adapter", "verdict", "runs", "directedRuns"?, "commands", "seconds", "seed",
-//                  "transitionCoverage": {machine: {covered, total, missing}},
+//                  "transitionCoverage": {machine: {covered, total, missing, forbidden?: {key: "checked"|"taken"|"unchecked"}}},
 //                  "requirements": [{"id", "verdict"}], "unreached": [ID],
 //                  "counterexample"?: {config, steps, violation},
 //                  "replay"?: {"seed", "path", "command"},
@@ -67,7 +67,7 @@ export function jsonProfile(r: ProfileResult, ctx: ReportContext = {}, blocks?: 
     commands: r.commands,
     seconds: r.seconds,
     seed: r.seed,
-    transitionCoverage: Object.fromEntries(Object.entries(r.transitionCoverage).map(([m, c]) => [m, { covered: c.covered, total: c.total, missing: [...c.missing] }])),
+    transitionCoverage: Object.fromEntries(Object.entries(r.transitionCoverage).map(([m, c]) => [m, { covered: c.covered, total: c.total, missing: [...c.missing], ...(c.forbidden === undefined ? {} : { forbidden: { ...c.forbidden } }) }])),
     requirements: sortedRequirements(r).map((q) => ({ id: q.id, verdict: q.verdict })),
     unreached: [...(r.unreached ?? [])],
     ...(r.counterexample === undefined ? {} : { counterexample: r.counterexample }),

@@ -220,6 +220,7 @@ function outcome(t: TransitionView): string {
   const parts: string[] = [];
   parts.push(t.targets.length === 0 ? 'stays' : `→ ${t.targets.map(code).join(' + ')}`);
   if (t.actions.length > 0) parts.push(`then ${t.actions.map(code).join(', ')}`);
+  if (t.meta?.forbidden !== undefined) parts.push(`**forbidden**: ${cell(t.meta.forbidden)}`);
   return parts.join('; ');
 }
 
@@ -306,6 +307,9 @@ export function specDocument(options: SpecDocOptions): string {
     'event, the first candidate whose guard holds is taken. *Guard* names the requirements of the guard',
     '(`-` for none); *Outcome* is the target state(s) (`stays` for none) and the actions, in order;',
     "*Tests* are the test files whose titles tag any of the row's requirements.",
+    'A row marked **forbidden** is a transition no conforming run takes (what it would do, and the requirement it',
+    'breaks): transition coverage leaves it out of the count and reports it apart, as checked (the kit stepped the',
+    'machine with its event and its check held), never taken.',
     '',
     `Reports (the text report's \`missing:\` lines, the HTML report, \`--json\`) name a transition \`STATE --EVENT#N\`: its source state, its event, and N, the index (from 0) of the candidate transition among those the machine tries, in order, for that event in that state, that is among the table's rows with that source and event; for example \`${exampleKey()}\` is the first row whose source is \`${exampleKey().split(' --')[0]}\` and event \`${/--(.+)#/.exec(exampleKey())![1]}\`.`,
     '',

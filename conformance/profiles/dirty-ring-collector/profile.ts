@@ -24,7 +24,7 @@ import { Undecided, timed } from '../../engine/limits.ts';
 import type { ProfileResult } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
-import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, type RingTables } from '../kvm-dirty-ring/kit.ts';
+import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from '../kvm-dirty-ring/kit.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorInstance } from './types.ts';
 
 export const DIRTY_RING_COLLECTOR_PROFILE = 'dirty-ring-collector';
@@ -134,7 +134,10 @@ class KitKvm {
     this.kvm.store32(slotAt(r.base, i), slotCode(s), 'relaxed');
     this.kvm.store64(offsetAt(r.base, i), BigInt(offset), 'relaxed');
     this.kvm.store32(flagsAt(r.base, i), 1, 'release');
-    r.pushed.set(i, { slot: slotCode(s), offset, gfn: this.t.gfn.step(this.t.gfn.initial, { type: 'PUSH' }).next });
+    // Stepped from the state of the entry it lands on: the kit's KVM honours the soft limit, so never onto a DIRTY one (PUSH_ONTO_DIRTY).
+    const gfn = this.t.gfn.step((r.pushed.get(i)?.gfn ?? this.t.gfn.initial) as never, { type: 'PUSH' });
+    if (takesForbidden(gfn)) throw new Error(`the kit's KVM pushed onto vCPU ${v}'s entry ${i}, not yet reset (used ${this.used(r)} of ${r.entries}): a kit bug`);
+    r.pushed.set(i, { slot: slotCode(s), offset, gfn: gfn.next });
     r.dirty = (r.dirty + 1) >>> 0;
     r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'PUSH', reachesSoftLimit: this.used(r) >= r.softLimit }).next;
     this.pushes++;

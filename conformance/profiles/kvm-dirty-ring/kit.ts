@@ -7,6 +7,7 @@ import { type RunContext, compiledTable } from '../../../model/run-context.ts';
 import type { TableEntry, TransitionTable } from '../../../model/transition-table.ts';
 import { KVM_DIRTY_GFN_EVENTS, KVM_DIRTY_RING_VM_EVENTS, KVM_VCPU_RING_EVENTS, kvmDirtyGfnMachine, kvmDirtyRingVmMachine, kvmVcpuRingMachine } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import type { CoverageFigure } from '../../engine/run-profile.ts';
+import { machineTransitions } from '../../../spec/machines.ts';
 import type { KitRingMemory } from './types.ts';
 
 /** A compiled machine stepped through the run's context (which records its coverage). */
@@ -30,6 +31,19 @@ export function ringTables(ctx: RunContext) {
 }
 
 export type RingTables = ReturnType<typeof ringTables>;
+
+const FORBIDDEN = new Set(
+  [kvmDirtyRingVmMachine, kvmDirtyGfnMachine, kvmVcpuRingMachine].flatMap((m) =>
+    machineTransitions(m)
+      .filter((t) => t.meta?.forbidden !== undefined)
+      .map((t) => `${m.id}|${t.key}`),
+  ),
+);
+
+/** Whether a step took a forbidden transition (RuleMeta.forbidden: kvmDirtyGfn's PUSH onto a DIRTY entry). */
+export function takesForbidden(entry: { readonly taken: readonly { readonly machine: string; readonly transition: string }[] }): boolean {
+  return entry.taken.some((t) => FORBIDDEN.has(`${t.machine}|${t.transition}`));
+}
 
 /** The run's coverage of the three ring machines. */
 export function ringCoverage(ctx: RunContext): Record<string, CoverageFigure> {

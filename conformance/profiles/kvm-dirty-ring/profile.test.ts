@@ -6,7 +6,9 @@ import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
 import { kvmDirtyRingMutants } from '../../mutants/kvm-dirty-ring-mutants.ts';
-import { sideOf } from './kit.ts';
+import { RunContext } from '../../../model/run-context.ts';
+import { kvmDirtyGfnMachine } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
+import { ringTables, sideOf, takesForbidden } from './kit.ts';
 import { replayKvmDirtyRingScenario, runKvmDirtyRingProfile, type RingScenario } from './profile.ts';
 
 const OPTIONS = { seed: 1, timeoutMs: 2000, maxCommands: 20 };
@@ -70,6 +72,22 @@ test('[KVM-RING-18] a directed hostile pair: the wrapped offset is consumed and 
   } catch (e) {
     assert.match(String(e), /KVM-RING-18/);
   }
+});
+
+test('[KVM-RING-12] coverage leaves the forbidden push onto a DIRTY entry out: unchecked until a push is stepped, checked after, taken when a push lands on a DIRTY entry', () => {
+  const ctx = new RunContext();
+  const t = ringTables(ctx);
+  assert.equal(ctx.coverage(kvmDirtyGfnMachine).forbidden, { 'dirty --PUSH#0': 'unchecked' });
+  assert.is(ctx.coverage(kvmDirtyGfnMachine).total, 13);
+  const dirty = t.gfn.step(t.gfn.initial, { type: 'PUSH' });
+  assert.not.ok(takesForbidden(dirty));
+  assert.equal(ctx.coverage(kvmDirtyGfnMachine).forbidden, { 'dirty --PUSH#0': 'checked' });
+  const over = t.gfn.step(dirty.next, { type: 'PUSH' });
+  assert.ok(takesForbidden(over));
+  const c = ctx.coverage(kvmDirtyGfnMachine);
+  assert.equal(c.forbidden, { 'dirty --PUSH#0': 'taken' });
+  assert.is(c.covered, 1);
+  assert.not.ok(c.missing.includes('dirty --PUSH#0'));
 });
 
 test('the reference conforms, with every requirement of the profile reached', async () => {

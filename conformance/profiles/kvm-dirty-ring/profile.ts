@@ -25,7 +25,7 @@ import { Undecided, checkErrno, timed } from '../../engine/limits.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
-import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, type RingTables } from './kit.ts';
+import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from './kit.ts';
 import type { GuestWriteArg, KvmDirtyRingAdapter, KvmDirtyRingInstance } from './types.ts';
 
 export const KVM_DIRTY_RING_PROFILE = 'kvm-dirty-ring';
@@ -338,6 +338,14 @@ class RingRun {
       const idx = ring.dirty & (ring.entries - 1);
       const prev = ring.slots.get(idx);
       const gfn = this.t.gfn.step(prev?.gfn ?? this.t.gfn.initial, { type: 'PUSH' });
+      // The forbidden push onto a DIRTY entry (PUSH_ONTO_DIRTY): the push the producer made lands on an entry not harvested.
+      if (takesForbidden(gfn))
+        throw new Violation(
+          'loss',
+          ['KVM-RING-12'],
+          `vCPU ${v}'s push for ${hex(w.slot)}:${w.offset} lands on an entry not yet harvested and reset (used < ${ring.entries})`,
+          `entry ${idx} still DIRTY with ${hex(prev?.slot ?? 0)}:${prev?.offset ?? 0n}: overwritten, its page lost`,
+        );
       ring.slots.set(idx, { slot: w.slot, offset: BigInt(w.offset), state: 'dirty', gfn: gfn.next, rewritten: false });
       ring.dirty = (ring.dirty + 1) >>> 0;
       const reaches = (ring.dirty - ring.reset) >>> 0 >= ring.softLimit;

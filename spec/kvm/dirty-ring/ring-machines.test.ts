@@ -15,6 +15,7 @@ import {
   kvmDirtyGfnMachine as gfn,
   kvmDirtyRingVmMachine as vm,
   kvmVcpuRingMachine as vcpu,
+  PUSH_ONTO_DIRTY,
   ringVmStateOf,
   type KvmDirtyGfnEvent,
   type KvmDirtyRingVmEvent,
@@ -120,6 +121,19 @@ test('[KVM-RING-11] a push turns an invalid entry dirty', () => {
 test('[KVM-RING-12] HAZARD: a push over an entry not yet reset overwrites it', () => {
   assert.equal(take(gfn, [G('PUSH')], G('PUSH')).out, ['overwritten']);
   assert.equal(take(gfn, [G('PUSH'), G('MARK_RESET')], G('PUSH')).out, ['overwritten']);
+});
+test("[KVM-RING-12] the push onto a DIRTY entry is the ring machines' one forbidden transition, saying why", () => {
+  const forbidden = [vm, gfn, vcpu].flatMap((m) =>
+    machineTransitions(m)
+      .filter((t) => t.meta?.forbidden !== undefined)
+      .map((t) => `${m.id}: ${t.key}`),
+  );
+  assert.equal(forbidden, ['kvmDirtyGfn: dirty --PUSH#0']);
+  const t = machineTransitions(gfn).find((x) => x.key === 'dirty --PUSH#0')!;
+  assert.is(t.meta?.forbidden, PUSH_ONTO_DIRTY);
+  assert.equal(t.meta?.req, ['KVM-RING-12']);
+  // The push onto a harvested entry (one a collector marked RESET without a push) is no violation of the producer: not forbidden.
+  assert.is(machineTransitions(gfn).find((x) => x.key === 'harvested --PUSH#0')!.meta?.forbidden, undefined);
 });
 test('[KVM-RING-13] the collector sees dirty only between push and mark', () => {
   assert.equal(take(gfn, [], G('READ')).out, ['notDirty']);

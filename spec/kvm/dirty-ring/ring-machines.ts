@@ -4,7 +4,9 @@
 //   KVM_GET_DIRTY_LOG excluded, KVM_RESET_DIRTY_RINGS, writes without a running vCPU;
 // - kvmDirtyGfn: one struct kvm_dirty_gfn's life: invalid (00), dirty (01) pushed by KVM,
 //   harvested (1X) marked by the collector, invalid again when a reset consumes it; with
-//   the hazards (a push over an entry not yet reset, RESET set on an invalid entry);
+//   the hazards (a push over an entry not yet reset, RESET set on an invalid entry). A
+//   push over a DIRTY entry is a forbidden transition (PUSH_ONTO_DIRTY): no conforming
+//   run takes it, coverage reports it apart as checked, never taken;
 // - kvmVcpuRing: a vCPU's soft-full state: running, or soft full with every KVM_RUN
 //   exiting KVM_EXIT_DIRTY_RING_FULL until a reset.
 // Every refusal names the errno; outcomes are the last action. Events carry classified
@@ -14,7 +16,7 @@
 // Sources: Linux v6.18 virt/kvm/kvm_main.c, virt/kvm/dirty_ring.c,
 //          Documentation/virt/kvm/api.rst; <20200109145729.32898-1-peterx@redhat.com>.
 import { and, not, setup, stateIn } from 'xstate';
-import { guard, rule } from '../../rule.ts';
+import { forbidden, guard, rule } from '../../rule.ts';
 import type { EnableRingEvent, EnableWithBitmapEvent, RingSizeClass } from './rules.ts';
 
 type ReqParams = { req: string };
@@ -226,6 +228,24 @@ export const GFN_OUTCOME_MEANING: Record<GfnOutcome, string> = {
   stopped: 'the reset stops here and changes nothing',
 };
 
+/**
+ * Why `dirty --PUSH` is forbidden, and where the kit checks it. A push lands on an entry
+ * still DIRTY only when used = dirty_index - reset_index has reached the ring's size:
+ * KVM WARNs (Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_push,
+ * WARN_ON_ONCE(kvm_dirty_ring_full(ring))) and the overwritten entry's page is lost.
+ * A producer that honours the soft limit (KVM-RING-12: the vCPU exits at soft_limit =
+ * size - reserved, and the reserve takes the pushes between the request and the exit)
+ * never gets there, so no conforming run takes this transition: coverage leaves it out of
+ * the denominator and reports it as checked, never taken. The kit steps every push from
+ * the state of the entry it lands on (kvm-dirty-ring: the entry the producer's dirty_index
+ * names, after its KVM_RUN's exit and count were compared with the soft limit;
+ * dirty-ring-collector: the entry the kit's own KVM pushes to) and fails the run if the
+ * push would take it; a producer that overwrote anyway is also caught by the harvest,
+ * which finds each owed push in order and, with every store visible, every one in the ring.
+ */
+export const PUSH_ONTO_DIRTY =
+  'a push onto an entry not yet harvested and reset (the ring full, used = size): its page is lost; a producer that exits at the soft limit never gets here. Checked on every push (the entry it lands on is not DIRTY), never taken by a conforming run.';
+
 type GE = KvmDirtyGfnEvent;
 const gfnDoes = (o: GfnOutcome) => [o];
 
@@ -252,7 +272,8 @@ export const kvmDirtyGfnMachine = setup({
     },
     dirty: {
       on: {
-        PUSH: { actions: gfnDoes('overwritten'), ...rule('KVM-RING-12') },
+        // FORBIDDEN (RuleMeta.forbidden): see PUSH_ONTO_DIRTY.
+        PUSH: { actions: gfnDoes('overwritten'), ...forbidden(PUSH_ONTO_DIRTY, 'KVM-RING-12') },
         READ: { actions: gfnDoes('isDirty'), ...rule('KVM-RING-13') },
         MARK_RESET: { target: 'harvested', actions: gfnDoes('marked'), ...rule('KVM-RING-14') },
         RESET: { actions: gfnDoes('stopped'), ...rule('KVM-RING-19') },
