@@ -164,35 +164,44 @@ export class DescriptorChecker {
       return;
     }
     const written = this.memory.writeLog ?? new Set<number>();
-    const positions = new Map<number, { iova: number; level: Level }>();
+    // The places to compare, as leaf keys (level above the IOVA: ordered by level, then IOVA).
+    const seen = new Set<number>();
+    const keys: number[] = [];
+    let upper = false;
     // 1. Written words in reachable table frames name places in the window.
     for (const a of written) {
       const frame = this.frames.get(a - (a % 4096));
       if (frame === undefined) continue;
       const iova = frame.base + ((a % 4096) / 8) * armLpaeBlockSize(frame.level);
-      if (iova < this.window) positions.set(leafKey(iova, frame.level), { iova, level: frame.level });
+      if (iova >= this.window) continue;
+      const k = leafKey(iova, frame.level);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      keys.push(k);
+      if (frame.level < 3) upper = true;
     }
     // 2. Leaves the model changed.
     for (const k of model.touchedKeys()) {
-      if (positions.has(k)) continue;
-      const p = leafPlace(k);
-      if (p.iova < this.window) positions.set(k, p);
+      if (seen.has(k) || k % 2 ** 49 >= this.window) continue;
+      seen.add(k);
+      keys.push(k);
+      if (k < 3 * 2 ** 49) upper = true;
     }
     // 3. Each place, read from the root: a table entry that changed which table it
     //    points to has its range checked whole; a leaf or an invalid entry is compared.
+    //    Upper levels first (a relinked table covers the places below it); pages in any order.
     const relinked: { iova: number; size: number; level: Level }[] = [];
     const tables = new Map<number, number | undefined>();
-    // Upper levels first (a relinked table covers the places below it); pages in any order.
-    const upper = [...positions.values()].filter((p) => p.level < 3).sort((x, y) => x.level - y.level || x.iova - y.iova);
-    const pages = upper.length === positions.size ? [] : [...positions.values()].filter((p) => p.level === 3);
-    for (const p of upper.length === 0 ? pages : [...upper, ...pages]) {
+    if (upper) keys.sort((x, y) => x - y);
+    for (const k of keys) {
+      const p = leafPlace(k);
       const size = armLpaeBlockSize(p.level);
-      if (relinked.some((r) => p.iova >= r.iova && p.iova < r.iova + r.size)) continue;
+      if (relinked.length > 0 && relinked.some((r) => p.iova >= r.iova && p.iova < r.iova + r.size)) continue;
       const entry = readEntry(load, ttb0, p.iova, p.level, tables);
-      const ml = model.leaves.get(leafKey(p.iova, p.level));
+      const ml = model.leaves.get(k);
       if (entry === undefined || !entry.valid) {
         if (ml !== undefined) diffs.missingLeaf(ml);
-        if (entry !== undefined && this.linksBelow(p.iova, p.level)) {
+        if (entry !== undefined && p.level < 3 && this.linksBelow(p.iova, p.level)) {
           checkRange(model, load, ttb0, p.iova, size, diffs);
           relinked.push({ ...p, size });
         }
@@ -208,7 +217,7 @@ export class DescriptorChecker {
         continue;
       }
       diffs.leaf(model, { iova: p.iova, level: p.level, size, ptep: entry.ptep, pte: entry.pte });
-      if (this.linksBelow(p.iova, p.level)) {
+      if (p.level < 3 && this.linksBelow(p.iova, p.level)) {
         checkRange(model, load, ttb0, p.iova, size, diffs);
         relinked.push({ ...p, size });
       }
