@@ -197,7 +197,7 @@ async function mapRange(m: RunModel, r: RunReal, iova: number, size: number, pa:
     if (outside !== undefined) layout = `a leaf ${hex(outside.iova)} L${outside.level} reaching outside the range`;
     else if (covered !== size) layout = `leaves covering ${hex(covered)} of its ${hex(size)} bytes`;
     m.model.map(
-      leaves.map((l) => ({ ...l, oa: pa + (l.iova - iova) })),
+      leaves.map((l) => ({ iova: l.iova, level: l.level, oa: pa + (l.iova - iova) })),
       write,
     );
   }
