@@ -140,7 +140,7 @@ export function iommuDirtyBitmapRecord(dirty: IommuDirtyBitmap, iova: number, le
 }
 
 /** struct io_pgtable_walk_data (Linux v6.12, for the dirty walk). */
-interface IoPgtableWalkData {
+export interface IoPgtableWalkData {
   readonly dirty: IommuDirtyBitmap;
   readonly flags: number;
   addr: number;
