@@ -1,5 +1,5 @@
 /*
- * dirtyspec.h: the C ABI of the dirtyspec conformance kit, version 1.
+ * dirtyspec.h: the C ABI of the dirtyspec conformance kit, version 2.
  *
  *   dirtyspec run --lib ./libimpl.so
  *
@@ -8,8 +8,9 @@
  * conformance/lib/C-ABI.md; what each operation must do is conformance/ADAPTERS.md.
  *
  * The kit passes, to each create, a table of callbacks (struct dirtyspec_kit): the
- * memory it owns (page tables, context descriptors), frames, the SMMU port and the
- * user's bitmap buffer. The implementation touches kit memory only through them, and
+ * memory it owns (page tables, context descriptors), frames, the SMMU port, the user's
+ * bitmap buffer, the dirty rings and KVM's side of them, and the vCPU that races KVM's
+ * dirty log. The implementation touches kit memory only through them, and
  * every callback is a point where the kit may interleave (a DMA write, a software
  * change), exactly as a protocol callback is.
  *
@@ -27,14 +28,22 @@
 extern "C" {
 #endif
 
-/* The ABI version: dirtyspec_hello answers it, the kit refuses any other. */
-#define DIRTYSPEC_ABI_VERSION 1
+/*
+ * The ABI version. Version 2 adds profiles kvm-dirty-log and dirty-ring-collector and
+ * appends their callbacks to struct dirtyspec_kit; everything of version 1 is unchanged.
+ * The kit offers 2 first and, if dirtyspec_hello refuses it with -EPROTO, 1: a library
+ * built against version 1 still loads (C-ABI.md, "Loading and versioning").
+ */
+#define DIRTYSPEC_ABI_VERSION 2
 
 /* Profiles, as a bit mask in struct dirtyspec_hello. */
 #define DIRTYSPEC_PROFILE_SMMU_HW (1u << 0)
 #define DIRTYSPEC_PROFILE_SMMU_DRIVER (1u << 1)
 #define DIRTYSPEC_PROFILE_IOVA_BITMAP (1u << 2)
 #define DIRTYSPEC_PROFILE_VFIO_TYPE1 (1u << 3)
+/* ABI version 2. (1u << 5) is kept for kvm-dirty-ring, not in the ABI yet. */
+#define DIRTYSPEC_PROFILE_KVM_DIRTY_LOG (1u << 4)
+#define DIRTYSPEC_PROFILE_DIRTY_RING_COLLECTOR (1u << 6)
 
 /*
  * Memory orders of an access, the values of GCC's __ATOMIC_* (so the shim passes them
@@ -81,6 +90,9 @@ struct dirtyspec_cmd {
  *
  * Memory (smmu-hw, smmu-driver): physical addresses, 8-byte aligned, in frames the kit
  * handed out. An access anywhere else makes the run undecided (the callback returns 0).
+ *
+ * Version 2 appended the members from vcpu_between on; `size` tells a library which it
+ * has (a version-1 library never reads past fill_bytes).
  */
 struct dirtyspec_kit {
 	uint32_t abi;  /* DIRTYSPEC_ABI_VERSION */
@@ -109,6 +121,40 @@ struct dirtyspec_kit {
 	void (*unpin)(void *ctx, uint64_t page);
 	void (*or_byte)(void *ctx, uint64_t page, uint32_t offset, uint32_t mask);
 	void (*fill_bytes)(void *ctx, uint64_t page, uint32_t start, uint32_t end, uint32_t value);
+
+	/* ---- version 2 ---- */
+
+	/*
+	 * kvm-dirty-log: call it between any two of the VM's memory accesses inside an ioctl
+	 * (a word of a dirty bitmap, a stage-2 entry). The kit stores the guest physical
+	 * addresses the vCPU writes now (address space 0) in gpas[0..n) and returns n, at most
+	 * `max` (pass DIRTYSPEC_KVM_MAX_RACING_WRITES); perform those writes with the vCPU
+	 * before going on.
+	 */
+	uint32_t (*vcpu_between)(void *ctx, uint64_t *gpas, uint32_t max);
+
+	/*
+	 * dirty-ring-collector: the rings, in the kit's memory (struct kvm_dirty_gfn: flags u32
+	 * at +0, slot u32 at +4, offset u64 at +8), each access one naturally aligned field
+	 * with its order: loads DIRTYSPEC_ORDER_RELAXED or _ACQUIRE, stores _RELAXED or
+	 * _RELEASE. Unlike the SMMU memory above, this memory is not sequentially consistent:
+	 * a relaxed store may become visible to the other side late, a store-release carries
+	 * the stores before it to a load-acquire that reads it.
+	 */
+	uint32_t (*ring_load32)(void *ctx, uint64_t addr, int order);
+	uint64_t (*ring_load64)(void *ctx, uint64_t addr, int order);
+	void (*ring_store32)(void *ctx, uint64_t addr, uint32_t value, int order);
+	void (*ring_store64)(void *ctx, uint64_t addr, uint64_t value, int order);
+	/* KVM_RESET_DIRTY_RINGS: the entries reset, or a negative errno. */
+	int32_t (*reset_dirty_rings)(void *ctx);
+	/* Sends the page's current contents to the migration's destination. */
+	void (*copy_page)(void *ctx, uint32_t slot, uint64_t offset);
+	/*
+	 * KVM_GET_DIRTY_LOG of a memslot (WITH_BITMAP only), read and cleared: writes its
+	 * ALIGN(npages, 64) / 8 bytes to `bitmap` (`bytes` writable bytes) and returns that
+	 * length. A `bytes` below it makes the run undecided.
+	 */
+	uint64_t (*get_dirty_log)(void *ctx, uint32_t slot, uint8_t *bitmap, uint64_t bytes);
 };
 
 /*
@@ -247,6 +293,72 @@ int dirtyspec_vfio_type1_dirty_pages(void *container, uint32_t flags, const stru
 /* 1 if the device's 4-byte write at iova went through the IOMMU, 0 if it faulted. */
 int dirtyspec_vfio_type1_device_dma_write(void *container, uint64_t iova);
 void dirtyspec_vfio_type1_destroy(void *container);
+
+/* ---- profile kvm-dirty-log (ABI version 2): the implementation is a KVM VM's dirty log -- */
+
+/* The most guest writes one vcpu_between answers. */
+#define DIRTYSPEC_KVM_MAX_RACING_WRITES 64
+
+struct dirtyspec_kvm_dirty_log_config {
+	bool hw_dirty;             /* protect by clearing a hardware dirty bit (EPT A/D with PML, stage-2 DBM) */
+	bool eager_split;          /* split huge leaves when logging starts, else on the next write fault */
+	bool dirty_ring_exclusive; /* the dirty ring is on without WITH_BITMAP: GET and CLEAR are -ENXIO */
+};
+
+/* What the VM reports (KVM_CHECK_EXTENSION and access_ok), filled by create. */
+struct dirtyspec_kvm_vm_info {
+	uint32_t user_mem_slots;     /* KVM_CAP_NR_MEMSLOTS: KVM_USER_MEM_SLOTS */
+	uint32_t address_spaces;     /* KVM_CAP_MULTI_ADDRESS_SPACE */
+	bool readonly_mem;           /* KVM_MEM_READONLY accepted */
+	uint64_t user_address_limit; /* the first user address access_ok refuses (TASK_SIZE) */
+};
+
+/* struct kvm_userspace_memory_region. */
+struct dirtyspec_kvm_memory_region {
+	uint32_t slot; /* as_id << 16 | id */
+	uint32_t flags;
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+};
+
+int dirtyspec_kvm_dirty_log_create(const struct dirtyspec_kit *kit, const struct dirtyspec_kvm_dirty_log_config *config, void **instance, struct dirtyspec_kvm_vm_info *info);
+int dirtyspec_kvm_dirty_log_set_user_memory_region(void *vm, const struct dirtyspec_kvm_memory_region *region);
+/* KVM_ENABLE_CAP: cap, flags, args[0]. */
+int dirtyspec_kvm_dirty_log_enable_cap(void *vm, uint32_t cap, uint32_t flags, uint64_t args0);
+/* KVM_CHECK_EXTENSION on the VM: the value it returns. */
+int dirtyspec_kvm_dirty_log_check_extension(void *vm, uint32_t cap);
+/*
+ * KVM_GET_DIRTY_LOG: `bitmap` has `bitmap_bytes` writable bytes (zeroed; fewer than the
+ * slot needs is the user's short buffer). On 0 set *len to ALIGN(npages, 64) / 8, the
+ * bytes of the bitmap written there.
+ */
+int dirtyspec_kvm_dirty_log_get_dirty_log(void *vm, uint32_t slot, uint8_t *bitmap, uint64_t bitmap_bytes, uint64_t *len);
+/* KVM_CLEAR_DIRTY_LOG: `bitmap` is every byte at dirty_bitmap the kernel can read (`bitmap_bytes`). */
+int dirtyspec_kvm_dirty_log_clear_dirty_log(void *vm, uint32_t slot, uint64_t first_page, uint32_t num_pages, const uint8_t *bitmap, uint64_t bitmap_bytes);
+/* The vCPU writes the guest page at `gpa` (address space 0): 0 it went through, 1 an MMIO exit. */
+int dirtyspec_kvm_dirty_log_vcpu_write(void *vm, uint64_t gpa);
+void dirtyspec_kvm_dirty_log_destroy(void *vm);
+
+/* ---- profile dirty-ring-collector (ABI version 2): the implementation is a VMM's collector -- */
+
+struct dirtyspec_memslot {
+	uint32_t slot; /* as_id << 16 | id */
+	uint32_t npages;
+};
+
+struct dirtyspec_dirty_ring_collector_config {
+	bool with_bitmap; /* KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP: the final sync collects the bitmaps too */
+	uint32_t n_memslots;
+	const struct dirtyspec_memslot *memslots; /* the logging memslots, valid during create */
+};
+
+int dirtyspec_dirty_ring_collector_create(const struct dirtyspec_kit *kit, const struct dirtyspec_dirty_ring_collector_config *config, void **instance);
+/* A vCPU's ring: `entries` struct kvm_dirty_gfn at `base` in the kit's memory; its first harvest starts at entry 0. 0, or anything else: undecided. */
+int dirtyspec_dirty_ring_collector_add_ring(void *collector, uint64_t base, uint32_t entries);
+/* One sync of the migration (harvest, reset, copy); `final`: the vCPUs are stopped. 0, or anything else: undecided. */
+int dirtyspec_dirty_ring_collector_sync(void *collector, bool final);
+void dirtyspec_dirty_ring_collector_destroy(void *collector);
 
 #ifdef __cplusplus
 }

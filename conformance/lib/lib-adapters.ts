@@ -12,21 +12,34 @@
 // a callback (an access outside the kit's frames, an unknown memory order) is kept, every
 // later callback of the same call returns 0 without touching the kit, and the call then
 // throws: the run is undecided, as a failed protocol callback makes it.
+//
+// ABI versions: the kit offers version 2 and, when dirtyspec_hello refuses it (-EPROTO),
+// version 1; a version-1 library gets the struct dirtyspec_kit it was built for (abi 1,
+// size 136: version 2 only appended members) and may name version 1's profiles only.
 import koffi from 'koffi';
 import type { Adapter, DirtyBitmap, DmaOutcome, IovaBitmapAdapter, KitMemory, KitSmmuPort, KitUserBuffer, ProfileName, SmmuCommand, SmmuDriverAdapter, SmmuHwAdapter, VfioBitmapArg, VfioType1Adapter } from '../adapters/types.ts';
 import { FAULTS, PROFILES } from '../adapters/types.ts';
 import { Undecided } from '../engine/limits.ts';
+import { Violation } from '../../model/violation.ts';
+import type { CollectorHostCalls, DirtyRingCollectorAdapter, KitRingMemory } from '../profiles/dirty-ring-collector/types.ts';
+import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
 import { printable } from '../protocol/printable.ts';
 
-export const ABI_VERSION = 1;
+/** The kit's ABI version (dirtyspec.h DIRTYSPEC_ABI_VERSION). */
+export const ABI_VERSION = 2;
+/** The versions the kit loads, the one it offers first first. */
+export const ABI_VERSIONS = [2, 1] as const;
+type AbiVersion = (typeof ABI_VERSIONS)[number];
 
-/** DIRTYSPEC_PROFILE_* bits, in PROFILES order. */
-/** The profiles the C ABI has (a profile without a bit is not in ABI version 1). */
-export const PROFILE_BITS: Partial<Record<ProfileName, number>> = { 'smmu-hw': 1, 'smmu-driver': 2, 'iova-bitmap': 4, 'vfio-type1': 8 };
+/** DIRTYSPEC_PROFILE_* bits: the profiles the C ABI has (1 << 5 is kept for kvm-dirty-ring, not in the ABI yet). */
+export const PROFILE_BITS: Partial<Record<ProfileName, number>> = { 'smmu-hw': 1, 'smmu-driver': 2, 'iova-bitmap': 4, 'vfio-type1': 8, 'kvm-dirty-log': 16, 'dirty-ring-collector': 64 };
+/** The profiles each ABI version has. */
+const VERSION_PROFILES: Record<AbiVersion, readonly ProfileName[]> = { 1: ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1'], 2: ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1', 'kvm-dirty-log', 'dirty-ring-collector'] };
 
 /** Byte offsets and sizes of dirtyspec.h's structs on LP64 (checked against the C compiler by the tests). */
 export const LAYOUT = {
-  kit: { size: 136, abi: 0, sizeField: 4, ctx: 8, callbacks: 16 },
+  /** Version 2's struct; version 1's is its first 136 bytes (the callbacks up to fill_bytes). */
+  kit: { size: 200, sizeV1: 136, abi: 0, sizeField: 4, ctx: 8, callbacks: 16 },
   cmd: { size: 32, op: 0, streamId: 4, asid: 8, iova: 16, sz: 24 },
   bitmap: { size: 40, bytes: 0, iova: 8, sz: 16, cap: 24, len: 32 },
   hello: { size: 16, abi: 0, profiles: 4, name: 8 },
@@ -37,10 +50,40 @@ export const LAYOUT = {
   vfioBitmap: { size: 32, pgsize: 0, sz: 8, data: 16, dataLen: 24 },
   vfioRange: { size: 48, iova: 0, sz: 8, bitmap: 16 },
   vfioInfo: { size: 304, errno: 0, flags: 4, iovaPgsizes: 8, migrationFlags: 16, dmaAvail: 20, migrationPgsizeBitmap: 24, maxDirtyBitmapSize: 32, nIovaRanges: 40, ranges: 48 },
+  kvmConfig: { size: 3, hwDirty: 0, eagerSplit: 1, dirtyRingExclusive: 2 },
+  kvmVmInfo: { size: 24, userMemSlots: 0, addressSpaces: 4, readonlyMem: 8, userAddressLimit: 16 },
+  kvmRegion: { size: 32, slot: 0, flags: 4, guestPhysAddr: 8, memorySize: 16, userspaceAddr: 24 },
+  memslot: { size: 8, slot: 0, npages: 4 },
+  collectorConfig: { size: 16, withBitmap: 0, nMemslots: 4, memslots: 8 },
 } as const;
 
 /** The order of the function pointers in struct dirtyspec_kit. */
-const CALLBACKS = ['load', 'store', 'cmpxchg', 'xchg', 'fetch_or', 'fetch_and', 'alloc_frame', 'free_frame', 'attach_stream', 'detach_stream', 'submit', 'pin', 'unpin', 'or_byte', 'fill_bytes'] as const;
+const CALLBACKS = [
+  'load',
+  'store',
+  'cmpxchg',
+  'xchg',
+  'fetch_or',
+  'fetch_and',
+  'alloc_frame',
+  'free_frame',
+  'attach_stream',
+  'detach_stream',
+  'submit',
+  'pin',
+  'unpin',
+  'or_byte',
+  'fill_bytes',
+  // version 2
+  'vcpu_between',
+  'ring_load32',
+  'ring_load64',
+  'ring_store32',
+  'ring_store64',
+  'reset_dirty_rings',
+  'copy_page',
+  'get_dirty_log',
+] as const;
 type CallbackName = (typeof CALLBACKS)[number];
 
 const PROTOS: Record<CallbackName, string> = {
@@ -59,6 +102,24 @@ const PROTOS: Record<CallbackName, string> = {
   unpin: 'void dirtyspec_unpin_cb(void *ctx, uint64_t page)',
   or_byte: 'void dirtyspec_or_byte_cb(void *ctx, uint64_t page, uint32_t offset, uint32_t mask)',
   fill_bytes: 'void dirtyspec_fill_bytes_cb(void *ctx, uint64_t page, uint32_t start, uint32_t end, uint32_t value)',
+  vcpu_between: 'uint32_t dirtyspec_vcpu_between_cb(void *ctx, void *gpas, uint32_t max)',
+  ring_load32: 'uint32_t dirtyspec_ring_load32_cb(void *ctx, uint64_t addr, int order)',
+  ring_load64: 'uint64_t dirtyspec_ring_load64_cb(void *ctx, uint64_t addr, int order)',
+  ring_store32: 'void dirtyspec_ring_store32_cb(void *ctx, uint64_t addr, uint32_t value, int order)',
+  ring_store64: 'void dirtyspec_ring_store64_cb(void *ctx, uint64_t addr, uint64_t value, int order)',
+  reset_dirty_rings: 'int32_t dirtyspec_reset_dirty_rings_cb(void *ctx)',
+  copy_page: 'void dirtyspec_copy_page_cb(void *ctx, uint32_t slot, uint64_t offset)',
+  get_dirty_log: 'uint64_t dirtyspec_get_dirty_log_cb(void *ctx, uint32_t slot, void *bitmap, uint64_t bytes)',
+};
+
+/** The callbacks set in each profile's struct dirtyspec_kit (the others are NULL). */
+const USED: Partial<Record<ProfileName, readonly CallbackName[]>> = {
+  'smmu-hw': CALLBACKS.slice(0, 8),
+  'smmu-driver': CALLBACKS.slice(0, 11),
+  'iova-bitmap': CALLBACKS.slice(11, 15),
+  'vfio-type1': [],
+  'kvm-dirty-log': ['vcpu_between'],
+  'dirty-ring-collector': ['ring_load32', 'ring_load64', 'ring_store32', 'ring_store64', 'reset_dirty_rings', 'copy_page', 'get_dirty_log'],
 };
 
 /** The exported functions of each profile (dirtyspec.h), as koffi prototypes. */
@@ -101,6 +162,22 @@ const FUNCTIONS = {
     deviceDmaWrite: 'int dirtyspec_vfio_type1_device_dma_write(void *container, uint64_t iova)',
     destroy: 'void dirtyspec_vfio_type1_destroy(void *container)',
   },
+  'kvm-dirty-log': {
+    create: 'int dirtyspec_kvm_dirty_log_create(void *kit, void *config, void *instance, void *info)',
+    setUserMemoryRegion: 'int dirtyspec_kvm_dirty_log_set_user_memory_region(void *vm, void *region)',
+    enableCap: 'int dirtyspec_kvm_dirty_log_enable_cap(void *vm, uint32_t cap, uint32_t flags, uint64_t args0)',
+    checkExtension: 'int dirtyspec_kvm_dirty_log_check_extension(void *vm, uint32_t cap)',
+    getDirtyLog: 'int dirtyspec_kvm_dirty_log_get_dirty_log(void *vm, uint32_t slot, void *bitmap, uint64_t bitmap_bytes, void *len)',
+    clearDirtyLog: 'int dirtyspec_kvm_dirty_log_clear_dirty_log(void *vm, uint32_t slot, uint64_t first_page, uint32_t num_pages, void *bitmap, uint64_t bitmap_bytes)',
+    vcpuWrite: 'int dirtyspec_kvm_dirty_log_vcpu_write(void *vm, uint64_t gpa)',
+    destroy: 'void dirtyspec_kvm_dirty_log_destroy(void *vm)',
+  },
+  'dirty-ring-collector': {
+    create: 'int dirtyspec_dirty_ring_collector_create(void *kit, void *config, void *instance)',
+    addRing: 'int dirtyspec_dirty_ring_collector_add_ring(void *collector, uint64_t base, uint32_t entries)',
+    sync: 'int dirtyspec_dirty_ring_collector_sync(void *collector, bool final)',
+    destroy: 'void dirtyspec_dirty_ring_collector_destroy(void *collector)',
+  },
 } as const;
 
 /** koffi's callback types are named, and a name is defined once per process: made on first use, shared by every library. */
@@ -129,6 +206,9 @@ interface Slot {
   memory?: KitMemory;
   port?: KitSmmuPort;
   buffer?: KitUserBuffer;
+  between?: () => readonly bigint[];
+  ring?: KitRingMemory;
+  host?: CollectorHostCalls;
   kit: Ptr;
 }
 
@@ -170,6 +250,8 @@ class NativeBytes {
 export class LibPeer {
   readonly name: string;
   readonly profiles: ProfileName[];
+  /** The ABI version the library's hello answered. */
+  readonly abi: AbiVersion;
   /** Calls into the library and callbacks out of it (the benchmark's operations). */
   readonly stats = { calls: 0, callbacks: 0 };
   private readonly lib: ReturnType<typeof koffi.load>;
@@ -192,17 +274,30 @@ export class LibPeer {
     }
     const hello = this.func(FUNCTIONS.hello);
     const h = Buffer.alloc(LAYOUT.hello.size);
-    const ret = this.call('hello', () => hello(ABI_VERSION, h)) as number;
-    if (ret !== 0) throw new Undecided(`${path}: dirtyspec_hello(${ABI_VERSION}) returned ${ret}: the library refuses this kit's ABI version ${ABI_VERSION}`);
+    // Each version the kit has, newest first, until the library accepts one (-EPROTO: it refuses that one).
+    let offered: AbiVersion | undefined;
+    const refused: string[] = [];
+    for (const v of ABI_VERSIONS) {
+      h.fill(0);
+      const ret = this.call(`hello(${v})`, () => hello(v, h)) as number;
+      if (ret === 0) {
+        offered = v;
+        break;
+      }
+      refused.push(`dirtyspec_hello(${v}) returned ${ret}`);
+      if (ret !== -71) break; // only -EPROTO asks for another version
+    }
+    if (offered === undefined) throw new Undecided(`${path}: ${refused.join(', ')}: the library refuses this kit's ABI versions (${ABI_VERSIONS.join(', ')}; -EPROTO refuses one version, and the kit then offers the next)`);
     const abi = h.readUInt32LE(LAYOUT.hello.abi);
-    if (abi !== ABI_VERSION) throw new Undecided(`${path}: dirtyspec_hello: the library implements ABI ${abi}; this kit implements ${ABI_VERSION} (dirtyspec.h, DIRTYSPEC_ABI_VERSION)`);
+    if (abi !== offered) throw new Undecided(`${path}: dirtyspec_hello(${offered}): the library implements ABI ${abi}; this kit implements ${ABI_VERSIONS.join(' and ')} (dirtyspec.h, DIRTYSPEC_ABI_VERSION) and offered ${offered}`);
+    this.abi = offered;
     const namePtr = h.readBigUInt64LE(LAYOUT.hello.name);
     const name = namePtr === 0n ? '' : (koffi.decode(namePtr, 'char', -1) as string);
     if (name.length < 1 || name.length > 200) throw new Undecided(`${path}: dirtyspec_hello: name must be 1 to 200 characters, got ${name.length}`);
     this.name = printable(name);
     const bits = h.readUInt32LE(LAYOUT.hello.profiles);
-    const known = Object.values(PROFILE_BITS).reduce((a, b) => a | b, 0);
-    if (bits === 0 || (bits & ~known) !== 0) throw new Undecided(`${path}: dirtyspec_hello: profiles ${hex(bits)} must be a non-empty set of DIRTYSPEC_PROFILE_* bits (${hex(known)})`);
+    const known = VERSION_PROFILES[this.abi].reduce((a, p) => a | (PROFILE_BITS[p] ?? 0), 0);
+    if (bits === 0 || (bits & ~known) !== 0) throw new Undecided(`${path}: dirtyspec_hello: profiles ${hex(bits)} must be a non-empty set of ABI version ${this.abi}'s DIRTYSPEC_PROFILE_* bits (${hex(known)})`);
     this.profiles = PROFILES.filter((p) => (bits & (PROFILE_BITS[p] ?? 0)) !== 0);
     this.registerCallbacks();
   }
@@ -265,6 +360,32 @@ export class LibPeer {
       if (b === undefined) throw new Undecided('a user-buffer callback outside an iova-bitmap instance');
       return b;
     };
+    const ring = (ctx: unknown) => {
+      const r = slot(ctx)?.ring;
+      if (r === undefined) throw new Undecided('a ring callback outside a dirty-ring-collector instance');
+      return r;
+    };
+    const host = (ctx: unknown) => {
+      const h = slot(ctx)?.host;
+      if (h === undefined) throw new Undecided('a KVM callback outside a dirty-ring-collector instance');
+      return h;
+    };
+    /** A ring field's address: a safe integer (the kit's memory model checks alignment and width). */
+    const addr = (a: unknown) => {
+      const v = u64(a);
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Undecided(`ring address ${hex(v)} is outside the kit's ring memory`);
+      return Number(v);
+    };
+    const loadOrder = (o: unknown, what: string, a: unknown) => {
+      if (o === 0) return 'relaxed' as const;
+      if (o === 2) return 'acquire' as const;
+      throw new Undecided(`${what}(${hex(u64(a))}): memory order ${String(o)}: a ring load is DIRTYSPEC_ORDER_RELAXED (0) or DIRTYSPEC_ORDER_ACQUIRE (2)`);
+    };
+    const storeOrder = (o: unknown, what: string, a: unknown) => {
+      if (o === 0) return 'relaxed' as const;
+      if (o === 3) return 'release' as const;
+      throw new Undecided(`${what}(${hex(u64(a))}): memory order ${String(o)}: a ring store is DIRTYSPEC_ORDER_RELAXED (0) or DIRTYSPEC_ORDER_RELEASE (3)`);
+    };
     const impl: Record<CallbackName, Fn> = {
       load: (ctx, pa, o) => ordered(ctx, o, 'load', pa).load(num(pa)),
       store: (ctx, pa, v, o) => ordered(ctx, o, 'store', pa).store(num(pa), u64(v)),
@@ -281,12 +402,49 @@ export class LibPeer {
       unpin: (ctx, page) => buf(ctx).unpin(num(page)),
       or_byte: (ctx, page, off, mask) => buf(ctx).orByte(num(page), off as number, mask as number),
       fill_bytes: (ctx, page, s, e, v) => buf(ctx).fillBytes(num(page), s as number, e as number, v as number),
+      vcpu_between: (ctx, gpas, max) => {
+        const b = slot(ctx)?.between;
+        if (b === undefined) throw new Undecided('vcpu_between outside a kvm-dirty-log instance');
+        const due = b();
+        if (due.length > (max as number)) throw new Undecided(`vcpu_between: ${due.length} racing guest writes are due at this access, more than max ${String(max)} (pass DIRTYSPEC_KVM_MAX_RACING_WRITES, 64)`);
+        if (due.length === 0) return 0;
+        if (gpas === null || gpas === 0n) throw new Undecided(`vcpu_between: ${due.length} racing guest writes are due but gpas is NULL`);
+        const out = Buffer.from(koffi.view(gpas as Ptr, 8 * due.length));
+        due.forEach((g, i) => out.writeBigUInt64LE(w64(g), 8 * i));
+        return due.length;
+      },
+      ring_load32: (ctx, a, o) => ring(ctx).load32(addr(a), loadOrder(o, 'ring_load32', a)),
+      ring_load64: (ctx, a, o) => ring(ctx).load64(addr(a), loadOrder(o, 'ring_load64', a)),
+      ring_store32: (ctx, a, v, o) => ring(ctx).store32(addr(a), v as number, storeOrder(o, 'ring_store32', a)),
+      ring_store64: (ctx, a, v, o) => ring(ctx).store64(addr(a), u64(v), storeOrder(o, 'ring_store64', a)),
+      reset_dirty_rings: (ctx) => {
+        try {
+          return host(ctx).resetDirtyRings();
+        } catch (e) {
+          // As over the protocol (dirty-ring-collector/wire.ts): the profile keeps the
+          // violation the kit's KVM found in the marks and charges it when the sync returns.
+          if (e instanceof Violation) return -22;
+          throw e;
+        }
+      },
+      copy_page: (ctx, s, offset) => {
+        const o = u64(offset);
+        if (o > 0xffff_ffffn) throw new Undecided(`copy_page(${hex(s as number)}, ${hex(o)}): the offset is past any memslot`);
+        host(ctx).copyPage(s as number, Number(o));
+      },
+      get_dirty_log: (ctx, s, bitmap, bytes) => {
+        const b = host(ctx).getDirtyLog(s as number);
+        if (u64(bytes) < BigInt(b.length)) throw new Undecided(`get_dirty_log(${hex(s as number)}): the memslot's bitmap is ${b.length} bytes; the library gave ${String(bytes)}`);
+        if (b.length > 0) new Uint8Array(koffi.view(bitmap as Ptr, b.length)).set(b);
+        return BigInt(b.length);
+      },
     };
     const pointers: Ptr[] = [];
     for (const name of CALLBACKS) {
       const fn = impl[name];
       // What the library gets back after a callback failed: it must finish the call, touching nothing.
-      const fallback = name === 'pin' ? false : PROTOS[name].startsWith('void') ? undefined : 0n;
+      const ret = PROTOS[name].split(' ')[0];
+      const fallback = ret === 'bool' ? false : ret === 'void' ? undefined : ret === 'uint64_t' ? 0n : 0;
       // Fixed arity (no rest parameters): this runs once per access of the library.
       const wrapped = (a: unknown, b: unknown, c: unknown, d: unknown, e: unknown) => {
         this.stats.callbacks++;
@@ -308,20 +466,16 @@ export class LibPeer {
       this.registered.push(ptr);
       pointers.push(koffi.address(ptr) as Ptr);
     }
-    // One struct dirtyspec_kit per profile (ctx = its index), for the library's lifetime.
+    // One struct dirtyspec_kit per profile (ctx = its index), for the library's lifetime,
+    // of the version the library answered (version 1's is version 2's first 136 bytes).
+    const size = this.abi === 1 ? LAYOUT.kit.sizeV1 : LAYOUT.kit.size;
     PROFILES.forEach((p, i) => {
       const kit = koffi.alloc('uint8_t', LAYOUT.kit.size) as Ptr;
       const b = Buffer.alloc(LAYOUT.kit.size);
-      b.writeUInt32LE(ABI_VERSION, LAYOUT.kit.abi);
-      b.writeUInt32LE(LAYOUT.kit.size, LAYOUT.kit.sizeField);
+      b.writeUInt32LE(this.abi, LAYOUT.kit.abi);
+      b.writeUInt32LE(size, LAYOUT.kit.sizeField);
       b.writeBigUInt64LE(BigInt(i + 1), LAYOUT.kit.ctx);
-      const used: Partial<Record<ProfileName, readonly CallbackName[]>> = {
-        'smmu-hw': CALLBACKS.slice(0, 8),
-        'smmu-driver': CALLBACKS.slice(0, 11),
-        'iova-bitmap': CALLBACKS.slice(11),
-        'vfio-type1': [],
-      };
-      CALLBACKS.forEach((c, j) => b.writeBigUInt64LE(used[p]?.includes(c) === true ? pointers[j]! : 0n, LAYOUT.kit.callbacks + 8 * j));
+      CALLBACKS.forEach((c, j) => b.writeBigUInt64LE(USED[p]?.includes(c) === true && LAYOUT.kit.callbacks + 8 * j < size ? pointers[j]! : 0n, LAYOUT.kit.callbacks + 8 * j));
       new Uint8Array(koffi.view(kit, LAYOUT.kit.size)).set(b);
       this.slots[i + 1] = { kit };
     });
@@ -390,6 +544,10 @@ export class LibPeer {
         return this.iovaBitmap();
       case 'vfio-type1':
         return this.vfioType1();
+      case 'kvm-dirty-log':
+        return this.kvmDirtyLog();
+      case 'dirty-ring-collector':
+        return this.dirtyRingCollector();
       default:
         throw new Error(`profile ${p} is not in the C ABI (version ${ABI_VERSION})`);
     }
@@ -627,6 +785,122 @@ export class LibPeer {
             if (r !== 0 && r !== 1) throw new Undecided(`vfio_type1_device_dma_write(${hex(iova)}) returned ${r}: 1 (went through) or 0 (faulted)`);
             return { ok: r === 1 };
           },
+        };
+      },
+    };
+  }
+
+  private kvmDirtyLog(): KvmDirtyLogAdapter {
+    const f = this.funcs('kvm-dirty-log');
+    const slot = this.slot('kvm-dirty-log');
+    const native = this.native();
+    const errno = (what: string, fn: () => unknown) => this.call(what, fn as () => number, String);
+    return {
+      profile: 'kvm-dirty-log',
+      name: this.name,
+      create: async (config, hooks) => {
+        this.replace('kvm-dirty-log');
+        slot.between = hooks.between;
+        const L = LAYOUT.kvmConfig;
+        const c = Buffer.alloc(L.size);
+        c.writeUInt8(config.hwDirty ? 1 : 0, L.hwDirty);
+        c.writeUInt8(config.eagerSplit ? 1 : 0, L.eagerSplit);
+        c.writeUInt8(config.dirtyRingExclusive ? 1 : 0, L.dirtyRingExclusive);
+        const I = LAYOUT.kvmVmInfo;
+        const info = Buffer.alloc(I.size);
+        const out = new BigUint64Array(1);
+        const what = `kvm_dirty_log_create(hw_dirty ${config.hwDirty}, eager_split ${config.eagerSplit}, dirty_ring_exclusive ${config.dirtyRingExclusive})`;
+        const h = this.instance(
+          what,
+          this.call(what, () => f.create(slot.kit, c, out, info) as number),
+          out,
+        );
+        this.replace('kvm-dirty-log', () => this.call('kvm_dirty_log_destroy', () => f.destroy(h)));
+        return {
+          userMemSlots: info.readUInt32LE(I.userMemSlots),
+          addressSpaces: info.readUInt32LE(I.addressSpaces),
+          readonlyMem: info.readUInt8(I.readonlyMem) !== 0,
+          userAddressLimit: info.readBigUInt64LE(I.userAddressLimit),
+          setUserMemoryRegion: async (m) => {
+            const R = LAYOUT.kvmRegion;
+            const r = Buffer.alloc(R.size);
+            r.writeUInt32LE(m.slot >>> 0, R.slot);
+            r.writeUInt32LE(m.flags >>> 0, R.flags);
+            r.writeBigUInt64LE(w64(m.guestPhysAddr), R.guestPhysAddr);
+            r.writeBigUInt64LE(w64(m.memorySize), R.memorySize);
+            r.writeBigUInt64LE(w64(m.userspaceAddr), R.userspaceAddr);
+            return { errno: errno(`kvm_dirty_log_set_user_memory_region(slot ${hex(m.slot)}, flags ${m.flags}, gpa ${hex(m.guestPhysAddr)}, size ${hex(m.memorySize)}, uaddr ${hex(m.userspaceAddr)})`, () => f.setUserMemoryRegion(h, r)) };
+          },
+          enableCap: async (cap, flags, args0) => ({ errno: errno(`kvm_dirty_log_enable_cap(${cap}, ${flags}, ${hex(args0)})`, () => f.enableCap(h, cap >>> 0, flags >>> 0, w64(args0))) }),
+          checkExtension: async (cap) => errno(`kvm_dirty_log_check_extension(${cap})`, () => f.checkExtension(h, cap >>> 0)),
+          getDirtyLog: async (slotId, bitmapBytes) => {
+            const what = `kvm_dirty_log_get_dirty_log(${hex(slotId)}, ${bitmapBytes} bytes)`;
+            if (bitmapBytes > MAX_BITMAP_BYTES) throw new Undecided(`${what}: more than the ${MAX_BITMAP_BYTES} bytes the kit hands an implementation`);
+            const ptr = native.reserve(bitmapBytes);
+            native.view(bitmapBytes).fill(0);
+            const len = new BigUint64Array(1);
+            const r = errno(what, () => f.getDirtyLog(h, slotId >>> 0, ptr, bitmapBytes, len));
+            if (r !== 0) return { errno: r };
+            if (len[0]! > BigInt(bitmapBytes)) throw new Undecided(`${what} answered a bitmap of ${len[0]} bytes, more than the ${bitmapBytes} writable bytes (*len <= bitmap_bytes)`);
+            return { errno: 0, bitmap: native.view(Number(len[0])).slice() };
+          },
+          clearDirtyLog: async (slotId, firstPage, numPages, bitmap) => ({
+            errno: errno(`kvm_dirty_log_clear_dirty_log(${hex(slotId)}, ${hex(firstPage)}, ${numPages}, ${bitmap.length} bytes)`, () =>
+              f.clearDirtyLog(h, slotId >>> 0, w64(firstPage), numPages >>> 0, Buffer.from(bitmap.length === 0 ? [0] : bitmap), bitmap.length),
+            ),
+          }),
+          vcpuWrite: async (gpa) => {
+            const what = `kvm_dirty_log_vcpu_write(${hex(gpa)})`;
+            const r = this.call(what, () => f.vcpuWrite(h, w64(gpa)) as number, String);
+            if (r !== 0 && r !== 1) throw new Undecided(`${what} returned ${r}: 0 (went through) or 1 (MMIO exit)`);
+            return { exit: r === 0 ? 'none' : 'mmio' };
+          },
+        };
+      },
+    };
+  }
+
+  private dirtyRingCollector(): DirtyRingCollectorAdapter {
+    const f = this.funcs('dirty-ring-collector');
+    const slot = this.slot('dirty-ring-collector');
+    const native = this.native();
+    return {
+      profile: 'dirty-ring-collector',
+      name: this.name,
+      create: async (memory, host, config) => {
+        this.replace('dirty-ring-collector');
+        slot.ring = memory;
+        slot.host = host;
+        const M = LAYOUT.memslot;
+        const n = config.memslots.length;
+        const ptr = native.reserve(Math.max(1, n) * M.size);
+        const ms = Buffer.alloc(Math.max(1, n) * M.size);
+        config.memslots.forEach((m, i) => {
+          ms.writeUInt32LE(m.slot >>> 0, i * M.size + M.slot);
+          ms.writeUInt32LE(m.npages >>> 0, i * M.size + M.npages);
+        });
+        native.view(ms.length).set(ms);
+        const C = LAYOUT.collectorConfig;
+        const c = Buffer.alloc(C.size);
+        c.writeUInt8(config.withBitmap ? 1 : 0, C.withBitmap);
+        c.writeUInt32LE(n, C.nMemslots);
+        c.writeBigUInt64LE(ptr, C.memslots);
+        const out = new BigUint64Array(1);
+        const what = `dirty_ring_collector_create(with_bitmap ${config.withBitmap}, ${n} memslots)`;
+        const h = this.instance(
+          what,
+          this.call(what, () => f.create(slot.kit, c, out) as number),
+          out,
+        );
+        this.replace('dirty-ring-collector', () => this.call('dirty_ring_collector_destroy', () => f.destroy(h)));
+        /** A call that answers 0 or cannot do what was asked: the run is undecided, as an error reply makes it over --exec. */
+        const ok = (what: string, fn: () => unknown) => {
+          const r = this.call(what, fn as () => number, String);
+          if (r !== 0) throw new Undecided(`${what} returned ${r}: the library could not do it`);
+        };
+        return {
+          addRing: async (base, entries) => ok(`dirty_ring_collector_add_ring(${hex(base)}, ${entries})`, () => f.addRing(h, base, entries)),
+          sync: async (final) => ok(`dirty_ring_collector_sync(${final})`, () => f.sync(h, final)),
         };
       },
     };

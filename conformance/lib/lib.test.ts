@@ -1,8 +1,9 @@
 // `dirtyspec run --lib`: the C ABI (dirtyspec.h) as the C compiler lays it out, the
 // kernel-style example and the C example built with make into a temporary directory and
-// checked in process, the same verdict and counterexample through --lib and --exec, and
-// libraries that crash, abort, hang or answer garbage: undecided (exit 2) with the
-// reason, and no process left behind.
+// checked in process (the C example's KVM dirty log and dirty-ring collector through ABI
+// version 2, and a library of version 1 still loaded), the same verdict and
+// counterexample through --lib and --exec, and libraries that crash, abort, hang or
+// answer garbage: undecided (exit 2) with the reason, and no process left behind.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,8 @@ const smmuHw = join(build, 'smmu-hw.so');
 const shim = join(build, 'shim-accesses.so');
 const smmuHwBad = join(build, 'smmu-hw-bad.so');
 const smmuHwMissing = join(build, 'smmu-hw-missing.so');
+const smmuHwV1 = join(build, 'smmu-hw-abi1.so');
+const smmuHwV1Kvm = join(build, 'smmu-hw-abi1-kvm.so');
 const BAD = ['SEGV', 'ABORT', 'HANG', 'ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
 const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
 const run = promisify(execFile);
@@ -63,6 +66,8 @@ test.before(async () => {
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', smmuHw, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_FAULT', `-I${here}`, '-o', smmuHwBad, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_PROFILES', `-I${here}`, '-o', smmuHwMissing, join(here, 'fixtures/smmu-hw.c')]),
+    run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DABI_V1', `-I${here}`, '-o', smmuHwV1, join(here, 'fixtures/smmu-hw.c')]),
+    run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DABI_V1_KVM', `-I${here}`, '-o', smmuHwV1Kvm, join(here, 'fixtures/smmu-hw.c')]),
   ]);
 });
 
@@ -126,6 +131,32 @@ test('the structs of dirtyspec.h as the C compiler lays them out are the offsets
     ['dirtyspec_vfio_info.max_dirty_bitmap_size', L.vfioInfo.maxDirtyBitmapSize],
     ['dirtyspec_vfio_info.n_iova_ranges', L.vfioInfo.nIovaRanges],
     ['dirtyspec_vfio_info.iova_ranges', L.vfioInfo.ranges],
+    // ABI version 2: appended to struct dirtyspec_kit, and the KVM profiles' structs.
+    ['dirtyspec_kit.vcpu_between', L.kit.callbacks + 15 * 8],
+    ['dirtyspec_kit.vcpu_between', L.kit.sizeV1],
+    ['dirtyspec_kit.ring_load32', L.kit.callbacks + 16 * 8],
+    ['dirtyspec_kit.get_dirty_log', L.kit.callbacks + 22 * 8],
+    ['dirtyspec_kvm_dirty_log_config', L.kvmConfig.size],
+    ['dirtyspec_kvm_dirty_log_config.hw_dirty', L.kvmConfig.hwDirty],
+    ['dirtyspec_kvm_dirty_log_config.eager_split', L.kvmConfig.eagerSplit],
+    ['dirtyspec_kvm_dirty_log_config.dirty_ring_exclusive', L.kvmConfig.dirtyRingExclusive],
+    ['dirtyspec_kvm_vm_info', L.kvmVmInfo.size],
+    ['dirtyspec_kvm_vm_info.user_mem_slots', L.kvmVmInfo.userMemSlots],
+    ['dirtyspec_kvm_vm_info.address_spaces', L.kvmVmInfo.addressSpaces],
+    ['dirtyspec_kvm_vm_info.readonly_mem', L.kvmVmInfo.readonlyMem],
+    ['dirtyspec_kvm_vm_info.user_address_limit', L.kvmVmInfo.userAddressLimit],
+    ['dirtyspec_kvm_memory_region', L.kvmRegion.size],
+    ['dirtyspec_kvm_memory_region.slot', L.kvmRegion.slot],
+    ['dirtyspec_kvm_memory_region.flags', L.kvmRegion.flags],
+    ['dirtyspec_kvm_memory_region.guest_phys_addr', L.kvmRegion.guestPhysAddr],
+    ['dirtyspec_kvm_memory_region.memory_size', L.kvmRegion.memorySize],
+    ['dirtyspec_kvm_memory_region.userspace_addr', L.kvmRegion.userspaceAddr],
+    ['dirtyspec_memslot', L.memslot.size],
+    ['dirtyspec_memslot.npages', L.memslot.npages],
+    ['dirtyspec_dirty_ring_collector_config', L.collectorConfig.size],
+    ['dirtyspec_dirty_ring_collector_config.with_bitmap', L.collectorConfig.withBitmap],
+    ['dirtyspec_dirty_ring_collector_config.n_memslots', L.collectorConfig.nMemslots],
+    ['dirtyspec_dirty_ring_collector_config.memslots', L.collectorConfig.memslots],
   ];
   for (const [name, ts] of pairs) assert.is(ts, c[name], name);
 });
@@ -199,7 +230,7 @@ function essence(r: ProfileResult) {
   return { verdict: r.verdict, runs: r.runs, commands: r.commands, counterexample: r.counterexample, replay: r.replay, requirements: r.requirements };
 }
 
-async function both(lib: string, exec: string, profile: 'smmu-driver' | 'iova-bitmap', seed: number, runs: number): Promise<[ProfileResult, ProfileResult]> {
+async function both(lib: string, exec: string, profile: 'smmu-driver' | 'iova-bitmap' | 'kvm-dirty-log' | 'dirty-ring-collector', seed: number, runs: number): Promise<[ProfileResult, ProfileResult]> {
   const options = { runs, seed, timeoutMs: 10_000, maxCommands: 30 };
   const libPeer = LibPeer.load(lib, { timeoutMs: 10_000 });
   let viaLib: ProfileResult;
@@ -227,6 +258,74 @@ test('[IOVA-BITMAP-7] the C example through --lib and through --exec: the same v
   const [viaLib, viaExec] = await both(cLibFaulty, join(build, 'dirtyspec-c-faulty'), 'iova-bitmap', 2, 300);
   assert.is(viaLib.verdict, 'does-not-conform');
   assert.equal(essence(viaLib), essence(viaExec));
+});
+
+test('[KVM-LOG-5] [KVM-CLEAR-7] [NOLOSS-1] the C example through --lib conforms on kvm-dirty-log (ABI version 2: the vCPU races through vcpu_between) with every memslot transition taken', async () => {
+  const r = await runCli('run', '--lib', cLib, '--profile', 'kvm-dirty-log', '--runs', '300', '--seed', '1', '--workers', '1');
+  assert.is(r.status, 0, r.out + r.err);
+  assert.match(r.out, /profile kvm-dirty-log \(adapter dirtyspec-c-example\): conforms {2}— 300 runs/);
+  assert.match(r.out, /coverage kvmMemslot 70\/70 \(100%\)/);
+});
+
+test('[KVM-LOG-5] [NOLOSS-1] the faulty C example through --lib: GET takes a bitmap word with a plain load and store, a racing vCPU write is lost (at most 12 steps), and the replay command names --lib and fails again', async () => {
+  const r = await runCli('run', '--lib', cLibFaulty, '--profile', 'kvm-dirty-log', '--runs', '300', '--seed', '1', '--workers', '1');
+  assert.is(r.status, 1, r.out + r.err);
+  assert.match(r.out, /LOST DIRTY PAGE \[KVM-LOG-5, NOLOSS-1\]/);
+  assert.match(r.out, /vCPU write at 0x[0-9a-f]+ \(racing, at the implementation's memory access \d+\)/);
+  const steps = /counterexample \((\d+) steps\)/.exec(r.out);
+  assert.ok(steps !== null && Number(steps[1]) <= 12, `${steps?.[1]} steps`);
+  const replay = /--lib (\S+) --seed (\d+) --replay '([^']+)'/.exec(r.out);
+  assert.ok(replay, 'the replay command names --lib');
+  const again = await runCli('run', '--profile', 'kvm-dirty-log', '--lib', replay[1]!, '--seed', replay[2]!, '--replay', replay[3]!);
+  assert.is(again.status, 1, again.out);
+  assert.match(again.out, /LOST DIRTY PAGE \[KVM-LOG-5, NOLOSS-1\]/);
+});
+
+test('[KVM-RING-13] [KVM-RING-14] [KVM-RING-20] [KVM-RING-22] [KVM-RING-23] the C collector through --lib conforms on dirty-ring-collector (ring accesses with their orders through ring_load32/64 and ring_store32)', async () => {
+  const r = await runCli('run', '--lib', cLib, '--profile', 'dirty-ring-collector', '--runs', '300', '--seed', '1', '--workers', '1');
+  assert.is(r.status, 0, r.out + r.err);
+  assert.match(r.out, /profile dirty-ring-collector \(adapter dirtyspec-c-example\): conforms {2}— 300 runs/);
+  for (const id of ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-22', 'KVM-RING-23']) assert.match(r.out, new RegExp(`pass ${id} `));
+});
+
+test('[KVM-RING-22] [KVM-RING-23] the faulty C collector through --lib (slot and offset read before the flags, relaxed) loses a page: a counterexample of at most 6 steps', async () => {
+  const r = await runCli('run', '--lib', cLibFaulty, '--profile', 'dirty-ring-collector', '--runs', '300', '--seed', '1', '--workers', '1');
+  assert.is(r.status, 1, r.out + r.err);
+  assert.match(r.out, /LOST DIRTY PAGE \[[^\]]*KVM-RING-22[^\]]*\]/);
+  const steps = /counterexample \((\d+) steps\)/.exec(r.out);
+  assert.ok(steps !== null && Number(steps[1]) <= 6, `${steps?.[1]} steps`);
+});
+
+test("[KVM-LOG-5] [NOLOSS-1] the C example's KVM dirty log through --lib and through --exec: the same verdict and the same counterexample on the same seed", async () => {
+  const [viaLib, viaExec] = await both(cLibFaulty, join(build, 'dirtyspec-c-faulty'), 'kvm-dirty-log', 1, 300);
+  assert.is(viaLib.verdict, 'does-not-conform');
+  assert.equal(essence(viaLib), essence(viaExec));
+});
+
+test('[KVM-RING-22] the C collector through --lib and through --exec: the same verdict and the same counterexample on the same seed (faulty), the same verdict and counts (correct)', async () => {
+  const [faultyLib, faultyExec] = await both(cLibFaulty, join(build, 'dirtyspec-c-faulty'), 'dirty-ring-collector', 1, 300);
+  assert.is(faultyLib.verdict, 'does-not-conform');
+  assert.equal(essence(faultyLib), essence(faultyExec));
+  const [viaLib, viaExec] = await both(cLib, join(build, 'dirtyspec-c'), 'dirty-ring-collector', 2, 60);
+  assert.is(viaLib.verdict, 'conforms');
+  assert.equal(essence(viaLib), essence(viaExec));
+});
+
+test("a library of ABI version 1 (its hello refuses 2 with -EPROTO) still loads: the kit offers 1 and hands it version 1's struct dirtyspec_kit (abi 1, size 136)", async () => {
+  const peer = LibPeer.load(smmuHwV1, { timeoutMs: 10_000 });
+  try {
+    assert.is(peer.abi, 1);
+    assert.equal(peer.profiles, ['smmu-hw']);
+  } finally {
+    peer.close();
+  }
+  // The fixture's create refuses any other abi or size: a conforming run is the proof it got version 1's.
+  const r = await runCli('run', '--lib', smmuHwV1, '--runs', '20', '--seed', '1');
+  assert.is(r.status, 0, r.out + r.err);
+  assert.match(r.out, /profile smmu-hw \(adapter fixture-smmu-hw\): conforms/);
+  const v2 = LibPeer.load(smmuHw, { timeoutMs: 10_000 });
+  assert.is(v2.abi, 2, 'a library of version 2 gets version 2');
+  v2.close();
 });
 
 async function undecided(lib: string, reason: RegExp, ...flags: string[]): Promise<string> {
@@ -264,8 +363,9 @@ test('a library that makes an access with an unknown memory order: undecided, na
   await undecided(bad('ORDER'), /load\(0x[0-9a-f]+\): memory order 42 is not one of DIRTYSPEC_ORDER_\*/);
 });
 
-test('a library of another ABI version, or one that is not there: undecided before any run', async () => {
-  await undecided(bad('ABI'), /the library implements ABI 99; this kit implements 1/);
+test('a library of another ABI version, one of version 1 that names a profile of version 2, or one that is not there: undecided before any run', async () => {
+  await undecided(bad('ABI'), /dirtyspec_hello\(2\): the library implements ABI 99; this kit implements 2 and 1/);
+  await undecided(smmuHwV1Kvm, /dirtyspec_hello: profiles 0x11 must be a non-empty set of ABI version 1's DIRTYSPEC_PROFILE_\* bits \(0xf\)/);
   await undecided(join(build, 'no-such-library.so'), /could not load .*no-such-library\.so/);
 });
 
