@@ -33,6 +33,16 @@ export interface DomainOptions {
   readonly dirtyCapable: boolean;
   /** Split blocks to pages while tracking (page-granular dirty state), merge them back after. */
   readonly pageGranular: boolean;
+  /**
+   * The lifecycle this domain follows (default 'reference': the steps numbered in
+   * setDirtyTracking below). 'linux-v6.18': as Linux v6.18 iommufd with arm-smmu-v3: a
+   * dirty-capable domain has HA/HD in every CD from attach on (arm_smmu_make_s1_cd);
+   * IOMMU_HWPT_SET_DIRTY_TRACKING with enable reads and clears the whole domain each time
+   * (iopt_clear_dirty_data) with no TLBI, and with disable does nothing
+   * (arm_smmu_set_dirty_tracking); read-and-clear works on or off (no tracking state);
+   * no split or merge. The page table walks as Linux (IoPgtableConfig.walk).
+   */
+  readonly lifecycle?: 'reference' | 'linux-v6.18';
 }
 
 export class IommuDomain {
@@ -50,7 +60,8 @@ export class IommuDomain {
     if (!Number.isInteger(options.asid) || options.asid < 0 || options.asid > 0xffff) {
       throw new RangeError(`asid: must be an integer in [0, 65535], got ${options.asid}`);
     }
-    this.pgtable = createPgtable(memory, { hdQuirk: options.dirtyCapable, bbml: idr3Bbml(smmu.idr3) !== 0 }, (iova, size) => this.flush(iova, size));
+    const linux = options.lifecycle === 'linux-v6.18';
+    this.pgtable = createPgtable(memory, { hdQuirk: options.dirtyCapable, bbml: idr3Bbml(smmu.idr3) !== 0, ...(linux ? { walk: 'linux-v6.13' as const } : {}) }, (iova, size) => this.flush(iova, size));
   }
 
   get dirtyTracking(): boolean {
@@ -84,7 +95,8 @@ export class IommuDomain {
       cd = this.memory.allocFrame();
       this.cds.set(streamId, cd);
     }
-    const [w0, w1] = encodeCd(this.options.asid, this.pgtable.pgd, this.tracking, this.tracking);
+    const haHd = this.options.lifecycle === 'linux-v6.18' ? this.options.dirtyCapable : this.tracking;
+    const [w0, w1] = encodeCd(this.options.asid, this.pgtable.pgd, haHd, haHd);
     this.memory.store(cd + 8, w1);
     this.memory.store(cd, w0);
     this.smmu.attachStream(streamId, cd);
@@ -118,6 +130,13 @@ export class IommuDomain {
 
   /** iommufd IOMMU_HWPT_SET_DIRTY_TRACKING. Returns 0 or -EOPNOTSUPP. */
   setDirtyTracking(enable: boolean): number {
+    if (this.options.lifecycle === 'linux-v6.18') {
+      if (!enable) return 0;
+      if (!this.hwDirty) return -EOPNOTSUPP;
+      this.pgtable.clearAllDirty(); // iopt_clear_dirty_data over each mapped area: no TLBI follows
+      this.tracking = true;
+      return 0;
+    }
     if (enable === this.tracking) return 0; // TRACK-5
     if (enable) {
       if (!this.hwDirty) return -EOPNOTSUPP; // TRACK-1
@@ -156,7 +175,7 @@ export class IommuDomain {
 
   /** iommufd IOMMU_HWPT_GET_DIRTY_BITMAP's driver call: -EINVAL while tracking is off. */
   readAndClearDirty(iova: number, size: number, flags: number, record?: DirtyRecord): number {
-    if (!this.tracking) return -EINVAL;
+    if (!this.tracking && this.options.lifecycle !== 'linux-v6.18') return -EINVAL;
     return this.pgtable.readAndClearDirty(iova, size, flags, record);
   }
 }

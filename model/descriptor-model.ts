@@ -11,6 +11,7 @@
 // remembers which leaves changed since the last check (`takeTouched`), so a check can
 // compare just those with memory.
 import type { AnyStateMachine, SnapshotFrom } from 'xstate';
+import { type Capabilities, type Contract, ERRNO, contracts } from '../spec/contracts/index.ts';
 import { clearsLeaf } from '../spec/descriptor/clear-range.ts';
 import { armLpaeBlockSize, type Level } from '../spec/descriptor/encoding.ts';
 import { type leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
@@ -73,14 +74,36 @@ export class DescriptorModel {
   httu = 2;
   private attaching: number | undefined;
   private splitForTracking: { iova: number; level: Level }[] = [];
+  /** Tracking on, where the contract's capabilities decide it instead of the tracking machine (`byMachine` false). */
+  private on = false;
+  /** The errno the last setDirtyTracking must return (0 or negative). */
+  trackingErrno = 0;
+  /** The driver contract's capabilities (spec/contracts/): what the model predicts by where a contract departs from the machines. */
+  readonly caps: Capabilities;
 
   constructor(
     readonly ctx: RunContext,
     readonly hdQuirk: boolean,
     readonly pageGranular: boolean,
     readonly hwDirty: boolean,
+    /** The driver contract (default strict: the machines alone). */
+    readonly contract: Contract = contracts.strict,
   ) {
     this.tracking = ctx.smmu.tracking.initial;
+    this.caps = contract.capabilities;
+  }
+
+  /** Whether the domain tracking machine decides tracking (HA/HD follow it: the strict lifecycle), or the contract's capabilities do. */
+  get byMachine(): boolean {
+    return this.caps.cdHaHd === 'while-tracking';
+  }
+
+  /** Notes strict rule `id` as the contract applies it: the variant rules replacing it, nothing if dropped, else `id`. */
+  noteRule(id: string): void {
+    const r = this.contract.rules;
+    const replaced = r.replaced.find((x) => x.id === id);
+    if (replaced !== undefined) this.note(replaced.by);
+    else if (!r.dropped.some((x) => x.id === id)) this.note([id]);
   }
 
   private get t() {
@@ -89,7 +112,9 @@ export class DescriptorModel {
 
   /** An independent copy (to try both orders of an operation and a DMA that raced with it). */
   clone(): DescriptorModel {
-    const c = new DescriptorModel(this.ctx, this.hdQuirk, this.pageGranular, this.hwDirty);
+    const c = new DescriptorModel(this.ctx, this.hdQuirk, this.pageGranular, this.hwDirty, this.contract);
+    c.on = this.on;
+    c.trackingErrno = this.trackingErrno;
     for (const [k, l] of this.leaves) c.leaves.set(k, l);
     for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
     c.touched = new Set(this.touched);
@@ -110,6 +135,8 @@ export class DescriptorModel {
     this.tlb.clear();
     for (const [k, e] of other.tlb) this.tlb.set(k, e);
     this.tracking = other.tracking;
+    this.on = other.on;
+    this.trackingErrno = other.trackingErrno;
     this.streams = other.streams;
     this.splitForTracking = other.splitForTracking;
     this.opReq = other.opReq;
@@ -396,16 +423,207 @@ export class DescriptorModel {
   }
 
   /** setDirtyTracking, step by step as the domain tracking machine orders it (TRACK-1..7). */
-  setDirtyTracking(enable: boolean): TrackingStep[] {
+  setDirtyTracking(enable: boolean): readonly string[] {
+    if (!this.byMachine) return this.setDirtyTrackingByContract(enable);
     const e = this.ctx.step(this.t.tracking, this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
     this.tracking = e.next;
     this.took(e);
     for (const s of e.outcomes as TrackingStep[]) this.trackingStep(s);
+    this.trackingErrno = (e.outcomes as TrackingStep[]).includes('rejectEopnotsupp') ? -ERRNO.EOPNOTSUPP : 0;
     return e.outcomes as TrackingStep[];
   }
 
+  /**
+   * setDirtyTracking as the contract's capabilities say (`setDirtyTracking`), for a
+   * contract whose HA/HD do not follow tracking: the steps it takes, in order; the errno in
+   * `trackingErrno`.
+   */
+  private setDirtyTrackingByContract(enable: boolean): string[] {
+    const t = this.caps.setDirtyTracking;
+    const steps: string[] = [];
+    this.trackingErrno = 0;
+    if (enable) {
+      this.noteRule('TRACK-1');
+      if (!this.hwDirty) {
+        this.trackingErrno = -ERRNO[t.refusal];
+        return [`reject ${t.refusal}`];
+      }
+      if (this.on) {
+        this.noteRule('TRACK-5');
+        if (t.enableWhileOn === 'no-op') return steps;
+        if (t.enableWhileOn !== 'clears-again') {
+          this.trackingErrno = -ERRNO[t.enableWhileOn.errno];
+          return [`reject ${t.enableWhileOn.errno}`];
+        }
+        this.clearAllLeaves(t.enable.invalidates);
+        return ['clearStaleDirty', ...(t.enable.invalidates ? ['invalidateAll'] : [])];
+      }
+      this.on = true;
+      this.noteRule('TRACK-2');
+      if (t.enable.setsHaHd) {
+        for (const id of this.streams.keys()) this.streams.set(id, { ha: true, hd: true });
+        steps.push('setHaHdAllStreams');
+      }
+      if (t.enable.clearsStale) {
+        this.noteRule('TRACK-3');
+        this.clearAllLeaves(false);
+        steps.push('clearStaleDirty');
+      }
+      if (t.enable.invalidates) {
+        this.invalidate(0, 2 ** 48);
+        steps.push('invalidateAll');
+      }
+      if (this.pageGranular && t.enable.splits !== 'none') {
+        this.noteRule('TRACK-4');
+        for (const level of [1, 2] as const) {
+          for (const b of [...this.leaves.values()].filter((l) => l.level === level).sort((x, y) => x.iova - y.iova)) {
+            if (t.enable.splits === 'writable-dirty-blocks' && !this.splitApplies(b)) continue;
+            this.split(b.iova);
+            this.splitForTracking.push({ iova: b.iova, level });
+          }
+        }
+        steps.push('splitBlocks');
+      }
+      return steps;
+    }
+    this.noteRule('TRACK-6');
+    if (!this.on) {
+      this.noteRule('TRACK-5');
+      if (t.disableWhileOff !== 'no-op') this.trackingErrno = -ERRNO[t.disableWhileOff.errno];
+      return this.trackingErrno === 0 ? steps : [`reject ${t.disableWhileOff === 'no-op' ? '' : t.disableWhileOff.errno}`];
+    }
+    if (this.pageGranular && t.disable.merges === 'what-enable-split') {
+      for (const b of [...this.splitForTracking].reverse()) this.merge(b.iova, b.level);
+      steps.push('mergeBlocks');
+    }
+    this.splitForTracking = [];
+    if (t.disable.marksWritableDirty) {
+      for (const leaf of this.leaves.values()) this.leafEvent(leaf, SET_DIRTY);
+      steps.push('markWritableDirty');
+    }
+    if (t.disable.invalidates) {
+      this.invalidate(0, 2 ** 48);
+      steps.push('invalidateAll');
+    }
+    if (t.disable.clearsHaHd) {
+      for (const id of this.streams.keys()) this.streams.set(id, { ha: false, hd: false });
+      steps.push('clearHaHdAllStreams');
+    }
+    this.on = false;
+    return steps;
+  }
+
+  /** Whether a split under the contract changes the block (`split.applies`: the RFC splits only writable-dirty blocks). */
+  splitApplies(block: ModelLeaf): boolean {
+    if (this.caps.split?.applies !== 'writable-dirty-blocks') return true;
+    const st = leafStateOf(block.snap).state;
+    return st === 'writableDirty' || st === 'writable';
+  }
+
+  /** Every writable-dirty leaf made writable-clean (iommufd's clear on enable); the IOTLB told of the clear, invalidated only if `invalidate`. */
+  private clearAllLeaves(invalidate: boolean): void {
+    for (const leaf of [...this.leaves.values()]) {
+      const dirty = leafStateOf(leaf.snap).state === 'writableDirty';
+      this.leafEvent(leaf, CLEAR_DIRTY);
+      for (const e of [...this.tlb.values()]) {
+        if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
+        this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
+        if (dirty && invalidate) this.tlbEvent(e, { type: 'INVALIDATE' });
+      }
+    }
+  }
+
+  /**
+   * A read-and-clear as the contract's `readAndClear` says, for a contract that walks
+   * from a cursor (`partialLeaf` 'record-from-cursor-clear-whole'): the errno, the pages
+   * it reports, the pages of the range it visits (an owed page it does not visit is not
+   * due in this report), and the pages it clears without reporting (lost by the
+   * contract's design). Steps the model.
+   */
+  readAndClearWalk(iova: number, size: number, noClear: boolean): { errno: number; pages: Set<number>; visited: Set<number>; clearedUnreported: Set<number> } {
+    const rc = this.caps.readAndClear;
+    const pages = new Set<number>();
+    const visited = new Set<number>();
+    const cleared: ModelLeaf[] = [];
+    const end = iova + size;
+    let errno = 0;
+    this.noteRule('CLEAR-1');
+    this.noteRule('CLEAR-4');
+    this.noteRule('BITMAP-2');
+    for (let cursor = iova; cursor < end; ) {
+      const leaf = this.leafAt(cursor);
+      if (leaf === undefined) {
+        if (rc.hole === 'einval') {
+          this.note(['CLEAR-U3']);
+          errno = -ERRNO.EINVAL;
+          break;
+        }
+        cursor += 4096 - (cursor % 4096);
+        continue;
+      }
+      const to = Math.min(cursor + leaf.size, end);
+      // Visited: the leaf's own pages the walk looked at (what it records from the cursor may run past the leaf, CLEAR-U2).
+      for (let p = cursor - (cursor % 4096); p < Math.min(to, leaf.iova + leaf.size); p += 4096) visited.add(p);
+      const state = leafStateOf(leaf.snap).state;
+      if (state === 'writableDirty' || (rc.reportsPlainWritable && state === 'writable')) {
+        for (let p = cursor - (cursor % 4096); p < to; p += 4096) pages.add(p);
+        if (!noClear) {
+          this.leafEvent(leaf, CLEAR_DIRTY);
+          cleared.push(leaf);
+          for (const e of [...this.tlb.values()]) {
+            if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
+            this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
+            if (rc.invalidatesCleared === 'range') this.tlbEvent(e, { type: 'INVALIDATE' });
+          }
+        }
+      }
+      cursor += leaf.size;
+    }
+    if (cleared.length > 0 && rc.invalidatesCleared === 'whole-domain') this.invalidate(0, 2 ** 48);
+    if (rc.invalidatesCleared === 'no') this.note(['CLEAR-U4']);
+    const clearedUnreported = new Set<number>();
+    for (const l of cleared) for (let p = l.iova; p < l.iova + l.size; p += 4096) if (!pages.has(p)) clearedUnreported.add(p);
+    return { errno, pages, visited, clearedUnreported };
+  }
+
+  /**
+   * An unmap as the contract's `unmap` says, planned on a copy: the blocks it splits (a
+   * block the range cuts, where the contract splits), and where it stops (a hole or a cut
+   * block, where the contract stops or refuses). Changes nothing.
+   */
+  unmapPlan(iova: number, size: number): { splits: number[]; end: number; bytes: number } {
+    const u = this.caps.unmap;
+    const probe = this.clone();
+    const splits: number[] = [];
+    const end = iova + size;
+    let cursor = iova;
+    while (cursor < end) {
+      const l = probe.leafAt(cursor);
+      if (l === undefined) {
+        if (u.hole === 'stop') break;
+        cursor += 4096;
+        continue;
+      }
+      if (l.iova < iova || l.iova + l.size > end) {
+        if (u.partialBlock === 'refuse') break;
+        splits.push(cursor);
+        probe.split(cursor);
+        continue;
+      }
+      cursor = l.iova + l.size;
+    }
+    const stop = Math.min(cursor, end);
+    return { splits, end: stop, bytes: stop > iova ? probe.leavesIn(iova, stop - iova).reduce((a, l) => a + l.size, 0) : 0 };
+  }
+
   /** A stream attached to the domain (TRACK-7). */
-  attachStream(streamId: number): TrackingStep[] {
+  attachStream(streamId: number): readonly string[] {
+    if (!this.byMachine) {
+      this.noteRule('TRACK-7');
+      const on = this.caps.cdHaHd === 'always' || (this.caps.cdHaHd === 'always-if-hd-quirk' && this.hdQuirk);
+      this.streams.set(streamId, { ha: on, hd: on });
+      return on ? ['setHaHdOnStream'] : [];
+    }
     const e = this.ctx.step(this.t.tracking, this.tracking, { type: 'ATTACH_STREAM' });
     this.tracking = e.next;
     this.took(e);
@@ -417,7 +635,7 @@ export class DescriptorModel {
   }
 
   get trackingOn(): boolean {
-    return this.tracking.value === 'on';
+    return this.byMachine ? this.tracking.value === 'on' : this.on;
   }
 
   private trackingStep(s: TrackingStep): void {

@@ -67,10 +67,11 @@ export class DirtyGhost {
    * @req NOLOSS-1 NOLOSS-2 NOLOSS-3 PRECISION-1
    * @source dirtyspec design: the no-loss and precision properties (docs/SOURCES.md); NOLOSS-3 from Linux v6.12.117 include/uapi/linux/vfio.h VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP
    */
-  endReport(iova: number, size: number, reported: ReadonlySet<number>, clear: boolean, allowed: (page: number) => boolean, req: 'NOLOSS-1' | 'NOLOSS-3'): void {
+  endReport(iova: number, size: number, reported: ReadonlySet<number>, clear: boolean, allowed: (page: number) => boolean, req: 'NOLOSS-1' | 'NOLOSS-3', notDue?: (page: number) => boolean): void {
     const before = this.owedAtStart ?? new Set<number>();
     this.owedAtStart = undefined;
-    const missing = [...before].filter((p) => p >= iova && p < iova + size && !reported.has(p)).sort((a, b) => a - b);
+    // `notDue`: pages of the range the contract's walk does not visit (a cursor past them, a hole before them): they stay owed, for a later report.
+    const missing = [...before].filter((p) => p >= iova && p < iova + size && !reported.has(p) && !(notDue?.(p) ?? false)).sort((a, b) => a - b);
     if (missing.length > 0) {
       // Blame the call that was to keep a missing page, where there is one: the loss happened there.
       const culprit = missing.map((p) => this.keptBy.get(p)).find((k) => k !== undefined);

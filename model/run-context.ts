@@ -13,6 +13,7 @@ import { TRACKING_EVENTS, domainTrackingMachine } from '../spec/domain/tracking-
 import { IOTLB_EVENTS, iotlbEntryMachine } from '../spec/iotlb/iotlb-entry-machine.ts';
 import { machineTransitions } from '../spec/machines.ts';
 import { TransitionTable } from './transition-table.ts';
+import { type Contract, contracts } from '../spec/contracts/index.ts';
 
 const compiled = new WeakMap<AnyStateMachine, TransitionTable<AnyStateMachine>>();
 
@@ -85,6 +86,24 @@ export class RunContext {
   private readonly covered = new Map<string, Set<string>>();
   /** Every requirement a step of the run checked (its rule applied to an observation). */
   readonly checked = new Set<string>();
+  /**
+   * Pages the run's contract lost by its own design and the kit therefore did not charge
+   * to the implementation, by the variant rule that allows it (UNMAP-U3: an unmap that
+   * reads no dirty state; CLEAR-U2: a leaf cleared whole; TRACK-U3: enabling again clears;
+   * IOTLB-7: a write absorbed by an entry cached writable-dirty that was not invalidated).
+   * The report lists them with the contract's hazards.
+   */
+  readonly excused = new Map<string, number>();
+
+  /** The driver contract the smmu profiles' run checks (spec/contracts/; default strict). */
+  contract: Contract = contracts.strict;
+  /** Configurations the implementation's create refused as its contract allows: by configuration text, the errno and how many sequences. */
+  readonly refused = new Map<string, { errno: number; sequences: number }>();
+
+  /** Records `pages` pages excused under `rule` (see `excused`). */
+  excuse(rule: string, pages: number): void {
+    if (pages > 0) this.excused.set(rule, (this.excused.get(rule) ?? 0) + pages);
+  }
 
   constructor(
     readonly smmu: SmmuTables = smmuTables(),

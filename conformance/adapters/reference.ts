@@ -9,6 +9,9 @@ import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';
 import { VfioType1Container, createType1Container } from '../../impl/vfio/type1-container.ts';
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
 import type { VfioType1Adapter, IovaBitmapAdapter, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
+import { type ContractName, ERRNO, contracts } from '../../spec/contracts/index.ts';
+import type { DomainOptions } from '../../impl/domain.ts';
+import { idr0Httu } from '../../impl/smmu/registers.ts';
 import { KvmDirtyRingVm } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
 import type { KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingConfig, KvmDirtyRingInstance } from '../profiles/kvm-dirty-ring/types.ts';
 import { DirtyRingCollector, type CollectorHost } from '../../impl/kvm/dirty-ring/collector.ts';
@@ -39,15 +42,38 @@ export function createKitSmmu(memory: KitMemory, config: SmmuHwConfig, SmmuImpl:
   return new SmmuImpl(asPhysical(memory), config);
 }
 
-/** The reference driver: the kit's driver in profile smmu-hw (synchronous, over a port). */
-export function createKitDriver(memory: KitMemory, port: SmmuPort, config: SmmuDriverConfig): IommuDomain {
-  return new IommuDomain(port, asPhysical(memory), config);
+/**
+ * The contracts the reference plays, and how: the domain's lifecycle option (impl/domain.ts
+ * DomainOptions.lifecycle), one implementation with options, not a copy per contract.
+ * rfc-2021 is not played yet (its split, merge and sync/clear policies are not in impl/).
+ */
+export const REFERENCE_LIFECYCLES: Partial<Record<ContractName, NonNullable<DomainOptions['lifecycle']>>> = { strict: 'reference', 'linux-upstream': 'linux-v6.18' };
+
+/** The contracts the reference implementation conforms to. */
+export const REFERENCE_CONTRACTS = Object.keys(REFERENCE_LIFECYCLES) as ContractName[];
+
+function lifecycleOf(contract: ContractName): NonNullable<DomainOptions['lifecycle']> {
+  const l = REFERENCE_LIFECYCLES[contract];
+  if (l === undefined) throw new RangeError(`the reference implementation does not play contract ${contract} (it plays ${REFERENCE_CONTRACTS.join(', ')})`);
+  return l;
 }
 
-export function referenceSmmuHwAdapter(name = 'reference', SmmuImpl: SmmuClass = Smmu): SmmuHwAdapter {
+/** The errno the contract's create refuses `config` with on an SMMU with `idr0`, or 0 (capabilities.create.refuses; the kit's SMMU is always coherent). */
+export function contractRefusal(contract: ContractName, idr0: number, config: Pick<SmmuDriverConfig, 'dirtyCapable'>): number {
+  for (const r of contracts[contract].capabilities.create.refuses) if (r.when === 'dirtyCapableWithoutHttu2' && config.dirtyCapable && idr0Httu(idr0) !== 2) return -ERRNO[r.errno];
+  return 0;
+}
+
+/** The reference driver: the kit's driver in profile smmu-hw (synchronous, over a port), following `contract`. */
+export function createKitDriver(memory: KitMemory, port: SmmuPort, config: SmmuDriverConfig, contract: ContractName = 'strict'): IommuDomain {
+  return new IommuDomain(port, asPhysical(memory), { ...config, lifecycle: lifecycleOf(contract) });
+}
+
+export function referenceSmmuHwAdapter(name = 'reference', SmmuImpl: SmmuClass = Smmu, contract: ContractName = 'strict'): SmmuHwAdapter {
   return {
     profile: 'smmu-hw',
     name,
+    ...(contract === 'strict' ? {} : { contract }),
     async create(memory: KitMemory, config: SmmuHwConfig): Promise<SmmuHw> {
       const smmu = createKitSmmu(memory, config, SmmuImpl);
       return {
@@ -75,11 +101,19 @@ export interface ReferenceSmmuDriverAdapter extends SmmuDriverAdapter {
   create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<ReferenceSmmuDriver>;
 }
 
-export function referenceSmmuDriverAdapter(name = 'reference', DomainImpl: DomainClass = IommuDomain, createPgtable?: PgtableFactory): ReferenceSmmuDriverAdapter {
+/**
+ * The reference driver as an adapter, following `contract` (default strict). Under a
+ * contract whose create refuses (linux-upstream: a dirty-capable domain without HTTU = 2),
+ * use `referenceContractDriverAdapter`, whose create may answer the errno.
+ */
+export function referenceSmmuDriverAdapter(name = 'reference', DomainImpl: DomainClass = IommuDomain, createPgtable?: PgtableFactory, contract: ContractName = 'strict'): ReferenceSmmuDriverAdapter {
+  const lifecycle = lifecycleOf(contract);
   return {
     profile: 'smmu-driver',
     name,
-    async create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<ReferenceSmmuDriver> {
+    ...(contract === 'strict' ? {} : { contract }),
+    async create(memory: KitMemory, smmu: KitSmmuPort, base: SmmuDriverConfig): Promise<ReferenceSmmuDriver> {
+      const config = { ...base, lifecycle };
       const domain = createPgtable === undefined ? new DomainImpl(smmu, asPhysical(memory), config) : new DomainImpl(smmu, asPhysical(memory), config, createPgtable);
       return {
         map: async (iova, paddr, size, prot) => domain.map(iova, paddr, size, prot),
@@ -98,6 +132,26 @@ export function referenceSmmuDriverAdapter(name = 'reference', DomainImpl: Domai
         setDirtyTracking: async (enable) => domain.setDirtyTracking(enable),
         attach: async (streamId) => domain.attach(streamId),
       };
+    },
+  };
+}
+
+/**
+ * The reference driver under `contract`, with the allocation's refusal as the contract
+ * says (linux-upstream: iommufd_hwpt_paging_alloc refuses IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+ * with -EOPNOTSUPP where the SMMU has no hardware dirty state), and without split and
+ * merge where the contract has none (capabilities.operations).
+ */
+export function referenceContractDriverAdapter(contract: ContractName, name = 'reference'): SmmuDriverAdapter {
+  const inner = referenceSmmuDriverAdapter(name, IommuDomain, undefined, contract);
+  const ops = contracts[contract].capabilities.operations;
+  return {
+    ...inner,
+    async create(memory, smmu, config) {
+      const refused = contractRefusal(contract, smmu.idr0, config);
+      if (refused !== 0) return refused;
+      const { splitBlock, mergePages, ...rest } = await inner.create(memory, smmu, config);
+      return { ...rest, ...(ops.splitBlock ? { splitBlock } : {}), ...(ops.mergePages ? { mergePages } : {}) };
     },
   };
 }
@@ -240,6 +294,10 @@ export function referenceKvmDirtyLogAdapter(name = 'reference', VmImpl: KvmVmCla
         getDirtyLog: async (slot, bytes) => vm.getDirtyLog(slot, bytes),
         clearDirtyLog: async (slot, first, num, bitmap) => ({ errno: vm.clearDirtyLog(slot, first, num, bitmap) }),
         vcpuWrite: async (gpa) => vm.vcpuWrite(n(gpa)),
+        inspectPage: (gpa) => {
+          const gfn = Math.floor(n(gpa) / 4096);
+          return { leaf: vm.leafState(gfn), tlb: vm.tlb.has(gfn), pml: vm.pml.includes(gfn) };
+        },
       };
     },
   };

@@ -114,6 +114,8 @@ function expectDma(model: DescriptorModel, iova: number, write: boolean, streamI
 
 /** The ghost's record of a completed write at `iova` (owed while tracking). */
 function noteWrite(m: RunModel, iova: number, want: ExpectedOutcome): void {
+  // IOTLB-7 under a contract with hazards: a write absorbed by an entry cached writable-dirty that its contract does not invalidate (H-U2, H-U3) is not owed.
+  if (want.ok && want.hazard === true && m.ghost.tracking && m.model.contract.hazards.length > 0) m.model.ctx.excuse('IOTLB-7', 1);
   if (want.ok && !want.hazard && m.model.leafAt(iova) !== undefined) m.ghost.dmaWrite(iova - (iova % PAGE));
 }
 
@@ -234,9 +236,16 @@ export class UnmapCommand implements RunCommand {
     const splitPartial = (model: DescriptorModel) => {
       for (let l = partlyCovered(model); l !== undefined; l = partlyCovered(model)) model.split(l.iova);
     };
-    const probe = m.model.clone();
-    splitPartial(probe);
-    const wantBytes = probe.leavesIn(iova, size).reduce((a, l) => a + l.size, 0);
+    // A contract that refuses a cut block or stops at a hole (linux-upstream) unmaps [iova, plan.end) only, and may read no dirty state.
+    const u = m.model.caps.unmap;
+    const plan = u.partialBlock === 'split' && u.hole === 'skip' ? undefined : m.model.unmapPlan(iova, size);
+    const end = plan?.end ?? iova + size;
+    let wantBytes: number;
+    if (plan === undefined) {
+      const probe = m.model.clone();
+      splitPartial(probe);
+      wantBytes = probe.leavesIn(iova, size).reduce((a, l) => a + l.size, 0);
+    } else wantBytes = plan.bytes;
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
     let got: { unmapped: number; dirty: Uint8Array } | undefined;
     m.ghost.beginReport();
@@ -253,10 +262,12 @@ export class UnmapCommand implements RunCommand {
           inject,
           async () => (got = await r.sys.unmap(iova, size)),
           [
-            (model) => splitPartial(model),
+            (model) => (plan === undefined ? splitPartial(model) : plan.splits.forEach((a) => model.split(a))),
             (model) => {
-              model.unmap(iova, size);
-              model.note(['UNMAP-1', 'NOLOSS-3']);
+              if (end > iova) model.unmap(iova, end - iova);
+              model.noteRule('UNMAP-1');
+              model.noteRule('NOLOSS-3');
+              if (plan !== undefined && end < iova + size) model.note([u.partialBlock === 'refuse' ? 'UNMAP-U1' : 'UNMAP-U2', ...(u.hole === 'stop' ? ['UNMAP-U2'] : [])]);
             },
           ],
           (model, result) => {
@@ -267,12 +278,14 @@ export class UnmapCommand implements RunCommand {
     const reported = new Set(dirtyBitmapPages(got!.dirty, iova));
     record(r, m, `${this}`, `${hex(got!.unmapped)} bytes, dirty ${pagesText([...reported])}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, `${hex(wantBytes)} bytes`);
     // A write that landed before the unmap took its leaf (the descriptors show it) has no later report: this one must have it.
-    if (inject !== undefined && dma?.ok === true && dmaAt !== undefined && dmaAt < stages && m.ghost.tracking) {
+    if (u.reportsDirty && inject !== undefined && dma?.ok === true && dmaAt !== undefined && dmaAt < stages && m.ghost.tracking) {
       const page = inject.iova - (inject.iova % PAGE);
       if (!reported.has(page)) throw new Violation('loss', ['NOLOSS-3', 'UNMAP-1'], `page ${hex(page)}, written by DMA before the unmap removed its leaf, in the unmap's dirty bitmap`, `missing: ${pagesText([...reported])}`);
     }
-    m.ghost.endReport(iova, size, reported, true, () => true, 'NOLOSS-3');
-    m.ghost.forget(iova, size);
+    if (u.reportsDirty) m.ghost.endReport(iova, end - iova, reported, true, () => true, 'NOLOSS-3');
+    // UNMAP-U3: the unmap reads no dirty state; what was owed in its range is lost by the contract's design (hazard H-U1, H-R1).
+    else m.model.ctx.excuse(m.model.contract.rules.replaced.find((x) => x.id === 'NOLOSS-3')?.by[0] ?? 'NOLOSS-3', [...m.ghost.owed].filter((p) => p >= iova && p < end).length);
+    m.ghost.forget(iova, end - iova);
     checkState(m, r);
   }
   toString = () => `unmap(${hex(this.page * PAGE)}, ${this.pages} pages${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
@@ -336,11 +349,13 @@ export class DmaCommand implements RunCommand {
   private async runInterleaved(m: RunModel, r: RunReal, iova: number, streamId: number, leafIova: number): Promise<void> {
     const { at, change } = this.interleave!;
     const driverDone: { ok: boolean } = { ok: false };
+    const walkClear = m.model.caps.readAndClear.partialLeaf === 'record-from-cursor-clear-whole';
     const apply = (model: DescriptorModel) => {
       if (change === 'unmapLeaf') {
         const l = model.leafAt(leafIova);
         if (l !== undefined) model.unmap(l.iova, l.size);
       } else if (change === 'splitBlock') model.split(leafIova);
+      else if (walkClear) model.readAndClearWalk(leafIova, PAGE, false);
       else if (model.trackingOn) model.readAndClearDirty(leafIova, PAGE, false);
     };
     let changed: { iova: number; size: number } | undefined;
@@ -386,7 +401,13 @@ export class DmaCommand implements RunCommand {
     const dmaFirst = attempts[index]!.dmaFirst;
     if (this.write && dmaFirst) noteWrite(m, iova, chosen);
     if (changed !== undefined && change === 'unmapLeaf') m.ghost.forget(changed.iova, changed.size);
-    if (changed !== undefined && change === 'readAndClear' && m.model.trackingOn && changed.size === PAGE) {
+    if (changed !== undefined && change === 'readAndClear' && walkClear) {
+      // CLEAR-U2: the kit's driver cleared the whole leaf for a one-page report; it consumed the leaf's owed pages (as hazard H-U4 shows).
+      const gone: number[] = [];
+      for (let p = changed.iova; p < changed.iova + changed.size; p += PAGE) if (m.ghost.owed.has(p)) gone.push(p);
+      m.model.ctx.excuse('CLEAR-U2', gone.length);
+      m.ghost.discharge(gone);
+    } else if (changed !== undefined && change === 'readAndClear' && m.model.trackingOn && changed.size === PAGE) {
       m.ghost.discharge(dirtyBitmapPages((changeResult as { dirty: Uint8Array }).dirty, changed.iova - (changed.iova % PAGE)));
     }
     if (this.write && !dmaFirst) noteWrite(m, iova, chosen);
@@ -427,6 +448,8 @@ async function withInjectedWrite<T>(
   const got = dma === undefined ? undefined : await dma;
   // The injected write landed before the operation's effect, between two of its stages, or after it.
   const places = got === undefined ? [steps.length] : Array.from({ length: steps.length + 1 }, (_, k) => k);
+  // Per place: whether the write went through a stale IOTLB entry there (IOTLB-7: then it is not owed).
+  const staleAt: boolean[] = [];
   const { index } = explain(
     m.model,
     places.map((k) => (c: DescriptorModel) => {
@@ -435,7 +458,9 @@ async function withInjectedWrite<T>(
         const where = k === 0 ? "before the operation's effect" : k === steps.length ? "after the operation's effect" : `after stage ${k} of the operation`;
         // After the effect, a translation fault without BBML is the break-before-make window (allowed).
         if (!(k === steps.length && got.ok === false && got.fault === 'translation' && m.config.bbml === 0)) {
-          sameDma(c, got, expectDma(c, inject.iova, true, streamId), `DMA write at ${hex(inject.iova)} injected ${where} gives`);
+          const want = expectDma(c, inject.iova, true, streamId);
+          staleAt[k] = want.hazard === true;
+          sameDma(c, got, want, `DMA write at ${hex(inject.iova)} injected ${where} gives`);
         }
       }
       steps.slice(k).forEach((stage) => stage(c, result));
@@ -447,7 +472,7 @@ async function withInjectedWrite<T>(
       r.checker.check(c, r.sys.ttb0());
     },
   );
-  if (got !== undefined) noteWrite(m, inject.iova, { text: '', ok: got.ok });
+  if (got !== undefined) noteWrite(m, inject.iova, { text: '', ok: got.ok, ...(staleAt[places[index]!] === true ? { hazard: true } : {}) });
   return { result, dma: got, dmaAt: got === undefined ? undefined : places[index], stages: steps.length };
 }
 
@@ -586,7 +611,11 @@ function dirtyPages(model: DescriptorModel, iova: number, size: number): Set<num
  */
 export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: number, noClear: boolean, op: string, inject?: { at: number; iova: number; aimed: boolean }): Promise<void> {
   const tracking = m.model.trackingOn;
-  const want = tracking ? 0 : -EINVAL;
+  // A contract that walks from a cursor (linux-upstream) reports on or off, and says its own errno (a hole).
+  const walk = m.model.caps.readAndClear.partialLeaf === 'record-from-cursor-clear-whole';
+  const reports = tracking || m.model.caps.readAndClear.whenTrackingOff === 'reports';
+  let want = reports ? 0 : -EINVAL;
+  let walked: ReturnType<DescriptorModel['readAndClearWalk']> | undefined;
   let expected = new Set<number>();
   let reported = new Set<number>();
   let answer = '(no answer)';
@@ -603,6 +632,13 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
         return got.errno;
       },
       (model) => {
+        if (walk) {
+          walked = model.readAndClearWalk(iova, size, noClear);
+          expected = walked.pages;
+          want = walked.errno;
+          model.note(['NOLOSS-1']);
+          return;
+        }
         expected = tracking ? dirtyPages(model, iova, size) : new Set();
         if (tracking) model.readAndClearDirty(iova, size, noClear);
         model.note(['CLEAR-1', 'BITMAP-2', 'NOLOSS-1']);
@@ -618,8 +654,18 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
   } finally {
     record(r, m, op, answer, `${errnoName(want)}, dirty ${pagesText([...expected])}`);
   }
-  if (!tracking) return;
-  m.ghost.endReport(iova, size, reported, !noClear, (p) => expected.has(p), 'NOLOSS-1');
+  if (!tracking) {
+    // A contract that reports while off (CLEAR-U1): nothing is owed, but what it reports is checked and cleared.
+    if (reports) checkState(m, r);
+    return;
+  }
+  const w = walked;
+  m.ghost.endReport(iova, size, reported, !noClear, (p) => expected.has(p), 'NOLOSS-1', w === undefined ? undefined : (p) => !w.visited.has(p));
+  if (w !== undefined && w.clearedUnreported.size > 0) {
+    // CLEAR-U2: a leaf cleared whole, its pages outside what the walk recorded lost by the contract's design (hazards H-U4, H-U5).
+    m.model.ctx.excuse('CLEAR-U2', [...w.clearedUnreported].filter((p) => m.ghost.owed.has(p)).length);
+    m.ghost.discharge(w.clearedUnreported);
+  }
   checkState(m, r);
 }
 
@@ -666,10 +712,15 @@ export class TrackingCommand implements RunCommand {
     const wasOn = m.model.trackingOn;
     const ret = await r.sys.setDirtyTracking(this.enable);
     const steps = m.model.setDirtyTracking(this.enable);
-    const want = steps.includes('rejectEopnotsupp') ? -EOPNOTSUPP : 0;
+    const want = m.model.trackingErrno;
     record(r, m, `${this}`, errnoName(ret), `${errnoName(want)}${steps.length > 0 ? ` after ${steps.join(', ')}` : ''}`);
     if (ret !== want) mismatch(m.model, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
     if (!wasOn && m.model.trackingOn) m.ghost.trackingStarted();
+    else if (wasOn && this.enable && steps.includes('clearStaleDirty')) {
+      // TRACK-U3: enabling again clears without reporting; what was owed is lost by the contract's design (hazard H-U6).
+      m.model.ctx.excuse('TRACK-U3', m.ghost.owed.size);
+      m.ghost.trackingStarted();
+    }
     if (wasOn && !m.model.trackingOn) m.ghost.trackingStopped();
     checkCds(m, r);
     checkState(m, r);

@@ -138,11 +138,15 @@ export class KitPgtableCommand implements RunCommand {
     m.model.beginOp();
     if (r.sys.kitPgtable === undefined) return;
     if (this.kind === 'readAndClear') {
-      const pages = new Set<number>();
-      for (const l of m.model.readAndClearDirty(0, WINDOW, false)) for (let p = l.iova; p < l.iova + l.size; p += PAGE) pages.add(p);
+      let pages = new Set<number>();
+      // The kit's driver walks as its contract does (linux-upstream: from a cursor, stopping at a hole).
+      const walk = m.model.caps.readAndClear.partialLeaf === 'record-from-cursor-clear-whole' ? m.model.readAndClearWalk(0, WINDOW, false) : undefined;
+      if (walk !== undefined) pages = walk.pages;
+      else for (const l of m.model.readAndClearDirty(0, WINDOW, false)) for (let p = l.iova; p < l.iova + l.size; p += PAGE) pages.add(p);
       m.ghost.beginReport();
       await r.sys.kitPgtable.readAndClearDirty(0, WINDOW);
-      m.ghost.endReport(0, WINDOW, pages, true, () => true, 'NOLOSS-1');
+      m.ghost.endReport(0, WINDOW, pages, true, () => true, 'NOLOSS-1', walk === undefined ? undefined : (p) => !walk.visited.has(p));
+      if (walk !== undefined) m.ghost.discharge(walk.clearedUnreported);
     } else {
       await r.sys.kitPgtable.markAllWritableDirty();
       markAllDirty(m.model);

@@ -36,7 +36,9 @@ import { directedTests } from './directed.ts';
 import { profiles, type ProfileModule } from '../profiles/index.ts';
 import { Undecided, engineError, notReproduced } from './limits.ts';
 import { FirstFailure } from './first-failure.ts';
-import { createSystem, type SystemConfig } from './system.ts';
+import { CreateRefused, createSystem, type SystemConfig } from './system.ts';
+import { type Capabilities, type ContractName, contracts } from '../../spec/contracts/index.ts';
+import { type ContractResult, contractConfig, contractResult, judgeRefusal, refusalOf, runContract, runHazards } from './contract-run.ts';
 
 export interface RunOptions {
   readonly runs: number;
@@ -63,6 +65,8 @@ export interface RunOptions {
   readonly fullCheck?: boolean;
   /** The smmu profiles' compiled spec tables, when not the spec's own (a test runs a changed machine to show the spec is load-bearing). */
   readonly tables?: SmmuTables;
+  /** smmu profiles: the driver contract to check (spec/contracts/); default: the one the adapter declares, else strict. */
+  readonly contract?: ContractName;
 }
 
 export type { CoverageFigure };
@@ -99,6 +103,8 @@ export interface ProfileResult {
   readonly undecided?: { message: string; steps: readonly TraceStep[] };
 }
 
+  /** smmu profiles: the contract checked, the configurations create refused, the pages excused, the hazards (conformance/engine/contract-run.ts). */
+  readonly contract?: ContractResult;
 type RunConfig = SystemConfig & { startTracking: boolean };
 
 /** One sequence of an smmu profile: the configuration and the commands, as generated. */
@@ -132,7 +138,11 @@ function kitDrives(adapter: SmmuAdapter): adapter is SmmuHwAdapter {
   return 'create' in adapter && adapter.profile === 'smmu-hw';
 }
 
-function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath: string | undefined, interleave: boolean): fc.Arbitrary<Iterable<RunCommand>> {
+function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath: string | undefined, interleave: boolean, ops: Capabilities['operations'] = contracts.strict.capabilities.operations): fc.Arbitrary<Iterable<RunCommand>> {
+  // No operation outside the contract's capabilities: without split (linux-upstream) no split, and no split as the kit's software change either.
+  const split = <T>(xs: T[]): T[] => (ops.splitBlock ? xs : []);
+  const merge = <T>(xs: T[]): T[] => (ops.mergePages ? xs : []);
+  const changes: SoftwareChange[] = ops.splitBlock ? ['unmapLeaf', 'splitBlock', 'readAndClear'] : ['unmapLeaf', 'readAndClear'];
   const page = fc.nat(WINDOW / PAGE - 1);
   const pages = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(512, 1024, 511, 513));
   // A DMA write injected in a driver operation: at a counted access, or aimed at the target descriptor's first, second or third access (its read, then its write).
@@ -149,7 +159,7 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
       : fc.constant(undefined);
   const hwInterleave =
     interleave && kitIsDriver
-      ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock', 'readAndClear') }), { nil: undefined, freq: 3 })
+      ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>(...changes) }), { nil: undefined, freq: 3 })
       : fc.constant(undefined);
   const blockMap = fc
     .tuple(
@@ -169,12 +179,12 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
       fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),
-      ...(interleave && kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>('unmapLeaf', 'splitBlock')).map(([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }))] : []),
+      ...(interleave && kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>(...changes.filter((c) => c !== 'readAndClear'))).map(([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }))] : []),
       // the page of the last access again (pick % 3 === 2): a write through what the last access cached
       fc.nat(3).map((s) => new DmaCommand(true, 2, 0, s, undefined)),
-      fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i)),
-      ...(interleave && !kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset, aimed: false }))] : []),
-      fc.tuple(fc.nat(3), driverInject).map(([g, i]) => new MergeCommand(g, i)),
+      ...split([fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i))]),
+      ...split(interleave && !kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(600), fc.nat(511)).map(([p, at, offset]) => new SplitCommand(p, { at, offset, aimed: false }))] : []),
+      ...merge([fc.tuple(fc.nat(3), driverInject).map(([g, i]) => new MergeCommand(g, i))]),
       fc.tuple(page, fc.oneof(pages, fc.constant(WINDOW / PAGE)), fc.boolean(), driverInject).map(([p, n, nc, i]) => new ReadAndClearCommand(p, n, nc, i)),
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
@@ -202,8 +212,19 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   // fast-check's commands iterate as wrappers around the commands.
   onSequence?.({ config: cfg, commands: [...cmds].map((c) => ('cmd' in c ? (c as { cmd: RunCommand }).cmd : c)) });
   const { startTracking, ...config } = cfg;
-  const sys = await createSystem(adapter, config, { timeoutMs });
-  const model = new DescriptorModel(ctx, config.dirtyCapable, config.pageGranular, config.dirtyCapable && config.httu === 2);
+  const contract = ctx.contract;
+  cfg = contractConfig(contract.capabilities, cfg, kitDrives(adapter), contract.name);
+  let sys: Awaited<ReturnType<typeof createSystem>>;
+  try {
+    sys = await createSystem(adapter, config, { timeoutMs, contract: contract.name });
+  } catch (e) {
+    if (!(e instanceof CreateRefused)) throw e;
+    trace.push({ op: `create(${Object.entries(config).map(([k, v]) => `${k}=${v}`).join(', ')})`, answer: String(e.errno), expected: `0${refusalOf(contract.name, config.httu, config.dirtyCapable) === 0 ? '' : ` or ${refusalOf(contract.name, config.httu, config.dirtyCapable)}`}`, req: [] });
+    judgeRefusal(ctx, config, e.errno);
+    return 0;
+  }
+  const hdQuirk = contract.capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
+  const model = new DescriptorModel(ctx, hdQuirk, config.pageGranular, hdQuirk && config.httu === 2, contract);
   model.httu = config.httu;
   const m: RunModel = { model, ghost: new DirtyGhost(), config, nextPa: 0x1_0000_0000 };
   const r: RunReal = { sys, trace, commands: 0, checker: new DescriptorChecker(sys.memory, WINDOW, ctx.fullCheck) };
@@ -226,11 +247,17 @@ export function runProfile(adapter: Adapter, options: RunOptions): Promise<Profi
 /** The campaign of smmu-hw or smmu-driver: random sequences, then (where the kit is the driver) the directed tests. */
 export async function runSmmuProfile(adapter: SmmuAdapter, options: RunOptions): Promise<ProfileResult> {
   const ctx = new RunContext(options.tables, options.fullCheck);
-  if (options.path?.startsWith('directed:')) return runDirected(ctx, adapter, options, options.path.slice('directed:'.length));
+  const { contract, declared } = runContract(adapter, options.contract);
+  ctx.contract = contract;
+  // The hazards run once per campaign, in its first block (where the directed tests run), and not in a replay.
+  const hazards = options.directed !== false && options.path === undefined ? await runHazards(adapter, contract, options.timeoutMs) : [];
+  const withContract = (r: ProfileResult): ProfileResult => ({ ...r, contract: contractResult(ctx, declared, hazards) });
+  if (options.path?.startsWith('directed:')) return withContract(await runDirected(ctx, adapter, options, options.path.slice('directed:'.length)));
   const random = await runRandom(ctx, adapter, options);
-  if (random.verdict !== 'conforms' || !kitDrives(adapter) || options.directed === false) return random;
+  // The directed tests aim at the strict machines' transitions through the kit's strict driver: strict only.
+  if (random.verdict !== 'conforms' || !kitDrives(adapter) || options.directed === false || contract !== contracts.strict) return withContract(random);
   const directed = await runDirected(ctx, adapter, options);
-  return { ...directed, runs: random.runs + directed.runs, directedRuns: directed.runs, commands: random.commands + directed.commands, seconds: Math.round((random.seconds + directed.seconds) * 100) / 100, seed: random.seed };
+  return withContract({ ...directed, runs: random.runs + directed.runs, directedRuns: directed.runs, commands: random.commands + directed.commands, seconds: Math.round((random.seconds + directed.seconds) * 100) / 100, seed: random.seed });
 }
 
 /**
@@ -287,7 +314,7 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   const perRun: number[] = [];
   const first = new FirstFailure(options.timeoutMs);
   const [path, replayPath] = options.path === undefined ? [undefined, undefined] : options.path.split('@');
-  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitDrives(adapter), options.maxCommands, replayPath, options.interleave ?? true), async (cfg, cmds) => {
+  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitDrives(adapter), options.maxCommands, replayPath, options.interleave ?? true, ctx.contract.capabilities.operations), async (cfg, cmds) => {
     if (first.skip) return;
     const trace: TraceStep[] = [];
     try {

@@ -48,6 +48,17 @@ export interface IoPgtableConfig {
   readonly hdQuirk: boolean;
   /** The SMMU supports changing block size without break-before-make (SMMU_IDR3.BBML != 0). */
   readonly bbml: boolean;
+  /**
+   * How read-and-clear and unmap walk (default 'reference', the methods' own comments).
+   * 'linux-v6.13': as Linux v6.12 io_pgtable_visit_dirty with v6.13 commit 33729a5fc0ca's
+   * unmap: read-and-clear walks from a cursor that starts at the range start and advances
+   * by each leaf's size, records [cursor, cursor + leaf size) and clears the leaf whole,
+   * fails with -EINVAL at a hole after the work before it, and is followed by no TLBI
+   * (arm_smmu_iotlb_sync returns for a gather without page size); unmap stops at a hole or
+   * at a block the range covers only in part (WARN_ONCE, no split), records no dirty
+   * state, and invalidates what it removed.
+   */
+  readonly walk?: 'reference' | 'linux-v6.13';
 }
 
 /** io_pgtable flush_ops: invalidate [iova, iova + size) in every TLB of the domain and wait (TLBI + CMD_SYNC). */
@@ -201,6 +212,7 @@ export class ArmLpaeIoPgtable {
 
   unmap(iova: number, size: number, record?: DirtyRecord): number {
     if (!validRange(iova, size) || !isAligned(iova, GRANULE) || !isAligned(size, GRANULE)) return 0;
+    if (this.config.walk === 'linux-v6.13') return this.unmapLinux(iova, size);
     let at = iova;
     let unmapped = 0;
     const end = iova + size;
@@ -222,6 +234,21 @@ export class ArmLpaeIoPgtable {
     }
     this.flushRange(iova, size);
     return unmapped;
+  }
+
+  /** unmap under walk 'linux-v6.13': whole leaves from `iova` until a hole or a block the range cuts; no dirty state read. */
+  private unmapLinux(iova: number, size: number): number {
+    const end = iova + size;
+    let at = iova;
+    while (at < end) {
+      const { level, ptep, pte } = this.lookup(at);
+      const lsz = levelSize(level);
+      if (!isValid(pte) || !isAligned(at, lsz) || end - at < lsz) break;
+      this.removeLeaf(ptep, pte);
+      at += lsz;
+    }
+    if (at > iova) this.flushRange(iova, at - iova);
+    return at - iova;
   }
 
   /** Output address for `iova`, or undefined. */
@@ -388,9 +415,25 @@ export class ArmLpaeIoPgtable {
     if (!validRange(iova, size)) return -EINVAL;
     if ((flags & ~IOMMU_DIRTY_NO_CLEAR) !== 0) return -EINVAL;
     const clear = this.clearRequested(flags);
+    if (this.config.walk === 'linux-v6.13') return this.readAndClearLinux(iova, iova + size, clear, record);
     const gather = { start: Infinity, end: -Infinity };
     this.walkDirty(this.pgd, 0, 0, iova, iova + size, clear, record, gather);
     this.syncGathered(gather.start, gather.end);
+    return 0;
+  }
+
+  /** read_and_clear_dirty under walk 'linux-v6.13' (see IoPgtableConfig.walk): a cursor, whole leaves, -EINVAL at a hole, no TLBI. */
+  private readAndClearLinux(start: number, end: number, clear: boolean, record: DirtyRecord | undefined): number {
+    for (let cursor = start; cursor < end; ) {
+      const { level, ptep, pte } = this.lookup(cursor);
+      if (!isValid(pte)) return -EINVAL;
+      const lsz = levelSize(level);
+      if (isWritableDirty(pte)) {
+        if (record !== undefined) record(cursor, Math.min(lsz, end - cursor));
+        if (clear) this.memory.fetchOr(ptep, PTE_AP_RDONLY);
+      }
+      cursor += lsz;
+    }
     return 0;
   }
 
@@ -486,6 +529,11 @@ export class ArmLpaeIoPgtable {
       }
     }
     return split;
+  }
+
+  /** Makes every writable-dirty leaf writable-clean (atomic set of AP[2]), without recording or invalidating: iommufd's clear over each mapped area. */
+  clearAllDirty(): void {
+    for (const leaf of [...this.leaves()]) if (isWritableDirty(leaf.pte)) this.memory.fetchOr(leaf.ptep, PTE_AP_RDONLY);
   }
 
   /** Marks every writable-clean leaf writable-dirty (atomic clear of AP[2]). */
