@@ -1,8 +1,12 @@
 // Which runs of a property fail like the first failure, so that fast-check shrinks an
 // undecided run as it shrinks a violation: toward the shortest input that is undecided
-// for the same kind of reason. The verdict stays what the first failure was.
+// for the same kind of reason. The verdict stays what the first failure was, except for
+// a crash (crash.ts: the process under test died or hung during a call): confirmed in a
+// fresh process, shrunk with a fresh process per attempt, and, when the shrunk input
+// crashes again, a failure of the requirements that cover the call in flight.
 import { Violation } from '../../model/violation.ts';
 import type { TraceStep } from './commands.ts';
+import { Crash, crashStep } from './crash.ts';
 import { Undecided } from './limits.ts';
 
 /** An Undecided's reason without its numbers: "set did not answer within N ms", "... threw: Error: boom". */
@@ -16,6 +20,25 @@ export interface FirstUndecided {
   readonly steps: TraceStep[];
 }
 
+type First =
+  | { kind: 'violation' }
+  | ({ kind: 'undecided'; reason: string; at: number } & FirstUndecided)
+  /** `confirmed`: the same input crashed alike in a fresh process; else `again` says what it did there. */
+  | { kind: 'crash'; at: number; error: Crash; steps: TraceStep[]; confirmed: boolean; again: string };
+
+/** What the shrunk input's replay makes of a crash: a failure of the call's requirements, or undecided with the reason. */
+export type CrashOutcome =
+  | { readonly verdict: 'does-not-conform'; readonly crash: Crash; readonly steps: TraceStep[]; readonly req: readonly string[]; readonly expected: string; readonly actual: string }
+  | { readonly verdict: 'undecided'; readonly message: string; readonly steps: readonly TraceStep[]; readonly replayable: boolean };
+
+/** How a run ended, in a few words, for the message of a crash that did not come back. */
+function outcomeOf(e: unknown): string {
+  if (e === undefined) return 'it passed';
+  if (e instanceof Crash) return `it crashed otherwise: ${e.info.status} in ${e.info.call.op}`;
+  if (e instanceof Violation) return `it failed otherwise: ${e.message}`;
+  return `it was undecided otherwise: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`;
+}
+
 /**
  * Watches the runs of one property. `judge` is called with each run's exception: it
  * rethrows what fails like the first failure (the property fails, fast-check shrinks)
@@ -24,15 +47,22 @@ export interface FirstUndecided {
  *   - the first failure an Undecided: an Undecided of the same kind of reason fails,
  *     unless it is the very same object (a dead session, an --exec process that ended,
  *     answers every request with the one failure, so shrinking would only follow it) or
- *     the shrinking has had its budget; a Violation passes.
- * Any other exception (the kit's own) fails, as before.
+ *     the shrinking has had its budget; a Violation passes;
+ *   - the first failure a Crash of a call the profile names requirements for (others are
+ *     judged as any Undecided): the same input runs again in a fresh process (`again`);
+ *     if it crashes alike (how it ended, the call in flight), a crash alike fails and
+ *     anything else passes, until the budget; if not, nothing is shrunk.
+ * Any other exception (the kit's own) fails, as before. Once such a crash was seen,
+ * every later run starts with a fresh process (`fresh`).
  */
 export class FirstFailure {
-  private first: { kind: 'violation' } | ({ kind: 'undecided'; reason: string; at: number } & FirstUndecided) | undefined;
+  private first: First | undefined;
   private readonly budgetMs: number;
+  /** How to start a fresh process: from the last crash seen. */
+  private renew: (() => Promise<void>) | undefined;
 
-  /** `timeoutMs`: an adapter call's limit; shrinking an undecided run may take ten of them (at least 2 s). */
-  constructor(timeoutMs: number) {
+  /** `timeoutMs`: an adapter call's limit; shrinking an undecided run may take ten of them (at least 2 s), a crash twenty (at least 5 s: a process per attempt). */
+  constructor(private readonly timeoutMs: number) {
     this.budgetMs = Math.max(2000, 10 * timeoutMs);
   }
 
@@ -41,14 +71,41 @@ export class FirstFailure {
     return this.first?.kind === 'undecided' ? this.first : undefined;
   }
 
-  /** Whether a run need not be run at all: the shrinking of an undecided run is over. */
+  /** Whether a run need not be run at all: the shrinking of an undecided run or a crash is over (or, for a crash that did not come back, never begins). */
   get skip(): boolean {
     const f = this.first;
+    if (f?.kind === 'crash') return !f.confirmed || performance.now() - f.at > Math.max(5000, 20 * this.timeoutMs);
     return f?.kind === 'undecided' && performance.now() - f.at > this.budgetMs;
   }
 
-  judge(e: unknown, steps: TraceStep[]): void {
+  /** Before a run: once a crash was seen, a fresh process (the crash's renew). Throws Undecided when it does not start. */
+  async fresh(): Promise<void> {
+    await this.renew?.();
+  }
+
+  /** `again` runs the same input again (with a trace of its own): a first crash is confirmed with it. */
+  async judge(e: unknown, steps: TraceStep[], again?: (trace: TraceStep[]) => Promise<unknown>): Promise<void> {
+    if (e instanceof Crash && e.covered) this.renew = e.renew;
     const f = this.first;
+    if (f === undefined && e instanceof Crash && e.covered && again !== undefined) {
+      const trace: TraceStep[] = [];
+      let e2: unknown;
+      try {
+        await this.fresh();
+        await again(trace);
+      } catch (x) {
+        e2 = x;
+      }
+      if (e2 instanceof Crash) this.renew = e2.renew; // the same process: renew is the peer's
+      const alike = e2 instanceof Crash && e2.kind === e.kind ? e2 : undefined;
+      this.first = alike !== undefined ? { kind: 'crash', at: performance.now(), error: alike, steps: trace, confirmed: true, again: '' } : { kind: 'crash', at: performance.now(), error: e, steps, confirmed: false, again: outcomeOf(e2) };
+      throw alike ?? e;
+    }
+    if (f?.kind === 'crash') {
+      if (f.confirmed && !this.skip && e instanceof Crash && e.kind === f.error.kind) throw e;
+      if (!(e instanceof Violation) && !(e instanceof Undecided)) throw e;
+      return;
+    }
     if (e instanceof Violation) {
       if (f === undefined) this.first = { kind: 'violation' };
       if (f === undefined || f.kind === 'violation') throw e;
@@ -72,5 +129,45 @@ export class FirstFailure {
   replayedAlike(e: unknown): e is Undecided {
     const f = this.first;
     return f?.kind === 'undecided' && e instanceof Undecided && e !== f.error && reasonKind(e.message) === f.reason;
+  }
+
+  /**
+   * When the first failure was a crash: what the replay of the shrunk input (`e`, its
+   * exception or undefined; `steps`, its trace, in a fresh process) makes of it. A crash
+   * alike whose call the profile covers with requirements is a failure of them, the call
+   * in flight the last step; one the profile names none for stays undecided, with its
+   * steps and replay; a crash that did not come back in a fresh process (when confirming,
+   * or on this replay) is undecided and says so.
+   */
+  crashOutcome(e: unknown, steps: TraceStep[]): CrashOutcome | undefined {
+    const f = this.first;
+    if (f?.kind !== 'crash') return undefined;
+    if (!f.confirmed) {
+      return {
+        verdict: 'undecided',
+        message: `${f.error.message}\nNot a verdict: the same input ran again in a fresh process and ${f.again}, so the crash does not reproduce (does the implementation keep state between sessions, or is it not deterministic?)`,
+        steps: [...f.steps, crashStep(f.error)],
+        replayable: false,
+      };
+    }
+    if (!(e instanceof Crash) || e.kind !== f.error.kind) {
+      return {
+        verdict: 'undecided',
+        message: `${f.error.message}\nNot a verdict: the crash came back in a fresh process, but the shrunk input, replayed in a fresh process, ${outcomeOf(e)}`,
+        steps: [...f.steps, crashStep(f.error)],
+        replayable: false,
+      };
+    }
+    const step = crashStep(e);
+    const all = [...steps, step];
+    if (step.req.length === 0) {
+      return {
+        verdict: 'undecided',
+        message: `${e.message}\nThe crash reproduces in a fresh process (the replay command runs it again), but the profile names no requirement for the call in flight, ${e.info.call.op}, so it is not charged to one`,
+        steps: all,
+        replayable: true,
+      };
+    }
+    return { verdict: 'does-not-conform', crash: e, steps: all, req: step.req, expected: `an answer (${step.expected})`, actual: step.answer };
   }
 }

@@ -12,6 +12,7 @@ import { Violation } from '../../model/violation.ts';
 import type { IovaBitmapAdapter, IovaBitmapArgs, IovaBitmapInstance, KitUserBuffer } from '../adapters/types.ts';
 import type { TraceStep } from './commands.ts';
 import { Undecided, checkErrno, timed } from './limits.ts';
+import { inFlight } from './crash.ts';
 import type { ProfileResult, RunOptions } from './run-profile.ts';
 import { runScenarioProfile } from './scenario-profile.ts';
 
@@ -301,10 +302,12 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
   // The bitmap region starts zeroed, the rest is guard.
   const nbytes = check.errno === 0 ? Math.ceil(bitsCount(args) / 8) : 0;
   buf.bytes.fill(0, args.offset, args.offset + nbytes);
-  const created = await timed(`${name} create`, timeoutMs, () => adapter.create(buf, args));
   const op = `iova_bitmap_alloc(iova ${hex(args.iova)}, length ${hex(args.length)}, page_size ${hex(args.pageSize)}, user offset ${args.offset}, bitmap ${args.bitmapSize} bytes, pin budget ${args.maxPinnedPages}${buf.unpinnable.size === 0 ? '' : `, user pages ${[...buf.unpinnable].join(', ')} unpinnable`})`;
   const wantErrno = check.errno;
   const allocReq = allocChecks(args, check);
+  // A crash in the call (engine/crash.ts) fails the rules that say what it returns; from 2^58 on, -3's too.
+  const allocCrashReq = [...(allocReq.length > 0 ? allocReq : ['IOVA-BITMAP-1', 'IOVA-BITMAP-4', 'IOVA-BITMAP-5']), ...(wantErrno === 0 && args.pageSize >= 1n << 58n ? ['IOVA-BITMAP-3'] : [])];
+  const created = await timed(`${name} create`, timeoutMs, () => adapter.create(buf, args)).catch(inFlight({ op, expected: wantErrno === 0 ? 'a bitmap' : `${wantErrno}`, req: allocCrashReq }));
   if (typeof created === 'number') {
     const got = checkErrno(`${name} create`, created);
     trace.push({ op, answer: `${got}`, expected: `${wantErrno}`, req: allocReq });
@@ -323,7 +326,6 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
   let steps = 1;
   for (const s of sc.sets) {
     const out = iovaBitmapSetBits(args.iova, args.length, pgshift, s.iova, s.length);
-    const got = checkErrno(`${name} set`, await timed(`${name} set`, timeoutMs, () => created.set(s.iova, s.length)));
     const what = `iova_bitmap_set(${hex(s.iova)}, ${hex(s.length)})`;
     // The checks this step could fail: IOVA-BITMAP-2 and BITMAP-1 where bits are recorded;
     // -3 at page sizes where 64 * page_size wraps; -7 across a user page; -8 across more
@@ -346,6 +348,10 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
     // ahead may fail on an unpinnable page the recording does not need. After -EFAULT the
     // recording's bits may or may not be set; after 0 all of them must be.
     const allowed = unpinnableTouched ? [-EFAULT_ERRNO, ...(out.errno === 0 ? [] : [out.errno])] : buf.unpinnable.size > 0 ? [out.errno, -EFAULT_ERRNO] : [out.errno];
+    const got = checkErrno(
+      `${name} set`,
+      await timed(`${name} set`, timeoutMs, () => created.set(s.iova, s.length)).catch(inFlight({ op: what, expected: `${allowed.join(' or ')}`, req: pgshift >= 58 ? ['IOVA-BITMAP-3'] : req.size > 0 ? [...req] : ['IOVA-BITMAP-2'] })),
+    );
     trace.push({ op: what, answer: `${got}`, expected: `${allowed.join(' or ')}, bits ${out.bits === undefined ? 'none' : `${out.bits.first}..${out.bits.last}`}`, req: [...req] });
     steps++;
     if (!allowed.includes(got))
@@ -359,7 +365,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
     checkBuffer(buf, args, exp, what);
   }
   if (sc.walk !== undefined && typeof created.forEach === 'function') steps += await walk(created, sc.walk, args, exp, buf, name, timeoutMs, trace);
-  await timed(`${name} free`, timeoutMs, () => created.free());
+  await timed(`${name} free`, timeoutMs, () => created.free()).catch(inFlight({ op: 'iova_bitmap_free', expected: 'nothing left pinned', req: ['IOVA-BITMAP-6'] }));
   trace.push({ op: 'iova_bitmap_free', answer: `${buf.pinned} pages left pinned`, expected: '0 pages left pinned', req: ['IOVA-BITMAP-6'] });
   if (buf.pinned !== 0) throw new Violation('spec', ['IOVA-BITMAP-6'], 'no user page pinned after iova_bitmap_free', `${buf.pinned} pinned`);
   checkBuffer(buf, args, exp, 'after iova_bitmap_free');
@@ -395,7 +401,7 @@ async function walk(bitmap: IovaBitmapInstance, plan: NonNullable<IovaBitmapScen
         recorded.push(...set);
         return { set, ret: windows.length === plan.stopAt + 1 ? EIO : 0 };
       }),
-    ),
+    ).catch(inFlight({ op: 'iova_bitmap_for_each', expected: 'the walk', req: ['IOVA-BITMAP-10'] })),
   );
   const stopped = windows.length === plan.stopAt + 1;
   const last = windows[windows.length - 1];

@@ -97,14 +97,16 @@ export interface ProfileResult {
     readonly config: ProfileConfig;
     readonly steps: readonly TraceStep[];
     readonly violation: { kind: ViolationKind; req: readonly string[]; expected: string; actual: string };
+    /** The process under test died or hung in the last step's call (engine/crash.ts), in a fresh process each time: how it ended, the call as sent, the tail of its standard error. */
+    readonly crash?: { readonly status: string; readonly call: string; readonly stderr: string };
   };
   /** `path` is `<fast-check path>@<commands replayPath>`, or `directed:<name>`. */
   readonly replay?: { seed: number; path: string };
   readonly undecided?: { message: string; steps: readonly TraceStep[] };
-}
-
   /** smmu profiles: the contract checked, the configurations create refused, the pages excused, the hazards (conformance/engine/contract-run.ts). */
   readonly contract?: ContractResult;
+}
+
 type RunConfig = SystemConfig & { startTracking: boolean };
 
 /** One sequence of an smmu profile: the configuration and the commands, as generated. */
@@ -318,10 +320,11 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     if (first.skip) return;
     const trace: TraceStep[] = [];
     try {
+      await first.fresh();
       perRun.push(await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence));
     } catch (e) {
       perRun.push(trace.length);
-      first.judge(e, trace);
+      await first.judge(e, trace, (again) => runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, again));
     } finally {
       options.onProgress?.(perRun.length);
     }
@@ -361,8 +364,29 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form. Read after
   // the replay below: the commands' replayPath records which of them ran, and shrinking's other candidates share them.
   const replay = () => ({ seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` });
+  let replayed: unknown;
   try {
+    await first.fresh();
     await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
+  } catch (e) {
+    replayed = e;
+  }
+  const crashed = first.crashOutcome(replayed, steps);
+  if (crashed?.verdict === 'undecided') return undecidedResult(crashed.message, crashed.steps, crashed.replayable ? replay() : undefined);
+  if (crashed !== undefined) {
+    const v = new Violation('spec', crashed.req, crashed.expected, crashed.actual);
+    const c = crashed.crash.info;
+    return {
+      ...base,
+      verdict: 'does-not-conform',
+      seconds: seconds(started),
+      ...verdicts(requirementVerdicts(ctx, coverage, v, false)),
+      counterexample: { config: { ...cfg }, steps: crashed.steps, violation: { kind: v.kind, req: v.req, expected: v.expected, actual: v.actual }, crash: { status: c.status, call: `${c.call.op} ${c.call.args}`, stderr: c.stderr } },
+      replay: replay(),
+    };
+  }
+  try {
+    if (replayed !== undefined) throw replayed;
   } catch (e) {
     // Undecided again for the same kind of reason: the shrunk sequence is the one to replay.
     if (first.replayedAlike(e)) return undecidedResult(e.message, steps, replay());

@@ -46,10 +46,11 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
     if (first.skip) return;
     const trace: TraceStep[] = [];
     try {
+      await first.fresh();
       perRun.push(await run(sc, trace));
     } catch (e) {
       perRun.push(trace.length);
-      first.judge(e, trace);
+      await first.judge(e, trace, (again) => run(sc, again));
     } finally {
       options.onProgress?.(perRun.length);
     }
@@ -78,8 +79,30 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   const steps: TraceStep[] = [];
   const replay = { seed, path: `${details.counterexamplePath ?? ''}@` };
   let violation: Violation;
+  let replayed: unknown;
   try {
+    await first.fresh();
     await run(sc, steps);
+  } catch (e) {
+    replayed = e;
+  }
+  const crashed = first.crashOutcome(replayed, steps);
+  if (crashed?.verdict === 'undecided') return undecidedResult(crashed.message, crashed.steps, crashed.replayable ? replay : undefined);
+  if (crashed !== undefined) {
+    const failed = new Set(crashed.req);
+    const c = crashed.crash.info;
+    return {
+      ...base,
+      seconds: seconds(),
+      verdict: 'does-not-conform',
+      requirements: p.requirements.filter((id) => failed.has(id) || reached().includes(id)).map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
+      unreached: unreached().filter((id) => !failed.has(id)),
+      counterexample: { config: p.configOf(sc), steps: crashed.steps, violation: { kind: 'spec', req: crashed.req, expected: crashed.expected, actual: crashed.actual }, crash: { status: c.status, call: `${c.call.op} ${c.call.args}`, stderr: c.stderr } },
+      replay,
+    };
+  }
+  try {
+    if (replayed !== undefined) throw replayed;
     const u = first.undecided;
     if (u !== undefined) return undecidedResult(u.error.message, u.steps);
     return undecidedResult((details.errorInstance instanceof Violation ? notReproduced(details.errorInstance) : engineError(details.errorInstance)).message, steps);

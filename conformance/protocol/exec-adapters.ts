@@ -5,6 +5,7 @@ import { profiles, type ProfileModule } from '../profiles/index.ts';
 import type { Adapter, DirtyBitmap, IovaBitmapAdapter, IovaBitmapWindowAnswer, KitMemory, KitSmmuPort, KitUserBuffer, ProfileName, SmmuCommand, SmmuDriverAdapter, SmmuHwAdapter, VfioBitmapArg, VfioType1Adapter } from '../adapters/types.ts';
 import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from './codec.ts';
 import type { CallbackHandler, Channel } from './channel.ts';
+import { ExecPeer } from './peer.ts';
 
 type Msg = Record<string, unknown>;
 const n = (v: unknown) => v as number;
@@ -203,9 +204,27 @@ export function vfioType1(peer: Channel, name: string): VfioType1Adapter {
   };
 }
 
-/** One adapter per profile the implementation named in its hello, all over `peer` (each profile's mapping: its module's overChannel). */
+/**
+ * One adapter per profile the implementation named in its hello, all over `peer` (each
+ * profile's mapping: its module's overChannel). Over a process (ExecPeer), a sequence
+ * that starts after the process crashed (died or hung in a call) starts a fresh one.
+ */
 export function execAdapters(peer: Channel): Map<ProfileName, Adapter> {
   const out = new Map<ProfileName, Adapter>();
-  for (const p of peer.hello.profiles as ProfileName[]) out.set(p, (profiles[p] as ProfileModule).overChannel(peer, peer.hello.name));
+  for (const p of peer.hello.profiles as ProfileName[]) {
+    const a = (profiles[p] as ProfileModule).overChannel(peer, peer.hello.name);
+    out.set(p, peer instanceof ExecPeer ? revivingAfterCrash(a, peer) : a);
+  }
   return out;
+}
+
+function revivingAfterCrash<A extends Adapter>(a: A, peer: ExecPeer): A {
+  const create = a.create.bind(a) as (...args: unknown[]) => Promise<unknown>;
+  return {
+    ...a,
+    create: async (...args: unknown[]) => {
+      await peer.reviveAfterCrash();
+      return create(...args);
+    },
+  } as A;
 }

@@ -5,7 +5,9 @@
 // Undecided, which names the reason, the last messages exchanged and the tail of the
 // process's standard error.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { Undecided } from '../engine/limits.ts';
+import { Crash, type CrashInfo } from '../engine/crash.ts';
 import type { CallbackHandler, Channel, PeerHello } from './channel.ts';
 import { printable } from './printable.ts';
 import { groupRunning, installKillHandlers, live } from './process-group.ts';
@@ -27,18 +29,22 @@ export interface PeerOptions {
   readonly timeoutMs: number;
   /** Called with every line sent (`>`) and received (`<`), for --record and tests. */
   readonly onLine?: (direction: '>' | '<', line: string) => void;
+  /** Called when renew replaces the process: the old one's pid (ended) and the new one's (a worker thread tells the main thread, which kills the groups on an interrupt). */
+  readonly onRenew?: (ended: number | undefined, started: number | undefined) => void;
 }
 
 interface Pending {
   readonly id: number;
   readonly op: string;
+  /** The request's arguments as sent (JSON), for a crash report. */
+  readonly args: string;
   readonly onCallback: CallbackHandler | undefined;
   resolve(value: Record<string, unknown>): void;
   reject(e: Undecided): void;
 }
 
 export class ExecPeer implements Channel {
-  private readonly child: ChildProcessWithoutNullStreams;
+  private child!: ChildProcessWithoutNullStreams;
   private nextId = 1;
   private nextCallback = 1;
   private pending: Pending | undefined;
@@ -49,10 +55,12 @@ export class ExecPeer implements Channel {
   private stderrTail = '';
   private exited = false;
   private exitStatus = '';
-  private readonly exitedPromise: Promise<void>;
+  private exitedPromise!: Promise<void>;
   /** How far `buffered` has been searched for a newline. */
   private scanned = 0;
   private closing = false;
+  /** Which process the events are about: renew starts another, and the old one's late events are ignored. */
+  private generation = 0;
   hello: PeerHello = { name: '', profiles: [] };
   /** Requests sent, callbacks answered, and the accesses inside batch callbacks (the benchmark's operations). */
   readonly stats = { requests: 0, callbacks: 0, batchedCalls: 0 };
@@ -61,52 +69,109 @@ export class ExecPeer implements Channel {
     readonly command: string,
     private readonly options: PeerOptions,
   ) {
-    // A process group of its own, so that killing it also ends what the shell started.
-    this.child = spawn('/bin/sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     installKillHandlers();
+    this.spawn();
+  }
+
+  /** Starts the process, a process group of its own, so that killing it also ends what the shell started. */
+  private spawn(): void {
+    const generation = ++this.generation;
+    const current = () => generation === this.generation;
+    const child = spawn('/bin/sh', ['-c', this.command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    this.child = child;
     live.add(this);
     this.exitedPromise = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
+      child.once('exit', (code, signal) => {
+        if (!current()) return resolve();
         this.exited = true;
-        this.exitStatus = signal === null ? `exit status ${code}` : `signal ${signal}`;
+        // The command runs through /bin/sh, which reports a child killed by signal N as exit status 128 + N.
+        const shellSignal = signal === null && code !== null && code > 128 ? Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] : undefined;
+        this.exitStatus = signal !== null ? `signal ${signal}` : shellSignal !== undefined ? `signal ${shellSignal}` : `exit status ${code}`;
         live.delete(this);
         resolve();
         // What it wrote before it exited is read first ('close'), unless a process outside
         // its group holds the pipes open: then 200 ms is all it gets.
         const done = () => {
-          if (!this.closing) this.fail(`the process exited (${this.exitStatus})`);
-          this.child.stdout.destroy();
-          this.child.stderr.destroy();
+          if (!current()) return;
+          if (!this.closing) this.fail(`the process exited (${this.exitStatus}${shellSignal === undefined ? '' : `: the shell's exit status ${code}, 128 + ${shellSignal}`})`, { how: signal === null && shellSignal === undefined ? 'exit' : 'signal', status: this.exitStatus });
+          child.stdout.destroy();
+          child.stderr.destroy();
         };
         const t = setTimeout(done, 200);
-        this.child.once('close', () => {
+        child.once('close', () => {
           clearTimeout(t);
           done();
         });
       });
     });
-    this.child.once('error', (e) => this.fail(`could not start ${JSON.stringify(command)}: ${e.message}`));
-    this.child.stdin.on('error', () => {
+    child.once('error', (e) => current() && this.fail(`could not start ${JSON.stringify(this.command)}: ${e.message}`));
+    child.stdin.on('error', () => {
       /* EPIPE when the process is gone: reported through 'exit' */
     });
-    this.child.stdout.setEncoding('utf8');
-    this.child.stdout.on('data', (chunk: string) => this.onData(chunk));
-    this.child.stderr.setEncoding('utf8');
-    this.child.stderr.on('data', (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_KEEP);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => current() && this.onData(chunk));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      if (current()) this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_KEEP);
     });
+  }
+
+  /**
+   * Ends the process, whatever its state, and starts a fresh one with its own hello: a
+   * new session (request and callback ids from 1), the same object, so the adapters
+   * over it go on working. Shrinking a crash runs each attempt in a fresh process.
+   * Throws Undecided when the fresh process does not complete its hello.
+   */
+  async renew(): Promise<void> {
+    const ended = this.child.pid;
+    this.closing = true;
+    this.killNow();
+    if (!this.exited) await this.exitedPromise;
+    this.child.stdout.destroy();
+    this.child.stderr.destroy();
+    clearTimeout(this.timer);
+    // The old group was sent SIGKILL: not waited for (close() waits for the last one's), a fresh process per attempt is the cost of shrinking a crash.
+    live.delete(this);
+    this.nextId = 1;
+    this.nextCallback = 1;
+    this.pending = undefined;
+    this.failure = undefined;
+    this.timer = undefined;
+    this.buffered = '';
+    this.scanned = 0;
+    this.log.length = 0;
+    this.stderrTail = '';
+    this.exited = false;
+    this.exitStatus = '';
+    this.closing = false;
+    this.spawn();
+    this.options.onRenew?.(ended, this.child.pid);
+    await this.handshake();
+  }
+
+  private async handshake(): Promise<void> {
+    const r = await this.request('hello', { protocol: PROTOCOL_VERSION }, undefined, Math.max(HELLO_TIMEOUT_MS, this.options.timeoutMs));
+    if (r.protocol !== PROTOCOL_VERSION) {
+      this.fail(`hello: the implementation speaks protocol ${String(r.protocol)}; this kit speaks ${PROTOCOL_VERSION}`);
+      throw this.failure!;
+    }
+    this.hello = { name: printable(r.name as string), profiles: r.profiles as string[] };
+  }
+
+  /**
+   * A session that ended in a crash the engine judges (the process died or hung in a call
+   * the profile names requirements for: Crash.covered) gets a fresh process, so each
+   * sequence after it starts with one. Any other ended session stays ended.
+   */
+  async reviveAfterCrash(): Promise<void> {
+    if (this.failure instanceof Crash && this.failure.covered) await this.renew();
   }
 
   /** Starts `command` and performs the hello handshake. Throws Undecided. */
   static async start(command: string, options: PeerOptions): Promise<ExecPeer> {
     const peer = new ExecPeer(command, options);
     try {
-      const r = await peer.request('hello', { protocol: PROTOCOL_VERSION }, undefined, Math.max(HELLO_TIMEOUT_MS, options.timeoutMs));
-      if (r.protocol !== PROTOCOL_VERSION) {
-        peer.fail(`hello: the implementation speaks protocol ${String(r.protocol)}; this kit speaks ${PROTOCOL_VERSION}`);
-        throw peer.failure!;
-      }
-      peer.hello = { name: printable(r.name as string), profiles: r.profiles as string[] };
+      await peer.handshake();
     } catch (e) {
       await peer.close();
       throw e;
@@ -125,7 +190,7 @@ export class ExecPeer implements Channel {
     const id = this.nextId++;
     this.stats.requests++;
     return new Promise((resolve, reject) => {
-      this.pending = { id, op, onCallback, resolve, reject };
+      this.pending = { id, op, args: JSON.stringify(args), onCallback, resolve, reject };
       this.send(JSON.stringify({ id, op, ...args }), timeoutMs);
     });
   }
@@ -186,7 +251,7 @@ export class ExecPeer implements Channel {
     this.options.onLine?.('>', line);
     this.child.stdin.write(`${line}\n`);
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.fail(`no answer within ${timeoutMs} ms (the time limit of one message${timeoutMs === this.options.timeoutMs ? ', --timeout' : ''})`), timeoutMs);
+    this.timer = setTimeout(() => this.fail(`no answer within ${timeoutMs} ms (the time limit of one message${timeoutMs === this.options.timeoutMs ? ', --timeout' : ''})`, { how: 'hang', status: `no answer within ${timeoutMs} ms` }), timeoutMs);
   }
 
   private note(direction: string, line: string): void {
@@ -304,13 +369,22 @@ export class ExecPeer implements Channel {
     ].join('\n');
   }
 
-  /** Ends the session: the pending request and every later one get this Undecided. */
-  fail(reason: string): void {
+  /**
+   * Ends the session: the pending request and every later one get this Undecided. With
+   * `ended` (the process died or hung) while a request other than hello and bye was
+   * outstanding, it is a Crash: the call in flight, the status, the standard error, and
+   * how to start a fresh process (renew).
+   */
+  fail(reason: string, ended?: Pick<CrashInfo, 'how' | 'status'>): void {
     if (this.failure !== undefined) return;
     clearTimeout(this.timer);
-    this.failure = new Undecided(`${this.command}: ${reason}\n${this.diagnostics()}`);
-    this.killNow();
+    const message = `${this.command}: ${reason}\n${this.diagnostics()}`;
     const p = this.pending;
+    this.failure =
+      ended !== undefined && p !== undefined && p.op !== 'hello' && p.op !== 'bye'
+        ? new Crash(message, { ...ended, call: { op: p.op, args: p.args }, diagnostics: this.diagnostics(), stderr: printable(this.stderrTail.trimEnd().split('\n').slice(-12).join('\n'), true) }, () => this.renew())
+        : new Undecided(message);
+    this.killNow();
     this.pending = undefined;
     p?.reject(this.failure);
   }

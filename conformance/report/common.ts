@@ -78,6 +78,7 @@ export function replayCommand(result: ProfileResult, ctx: ReportContext = {}): s
   if (ctx.adapterModule !== undefined) words.push('--adapter', shellQuote(ctx.adapterModule));
   if (ctx.execCommand !== undefined) words.push('--exec', shellQuote(ctx.execCommand));
   if (ctx.libPath !== undefined) words.push('--lib', shellQuote(ctx.libPath));
+  if (result.contract !== undefined && result.contract.name !== 'strict') words.push('--contract', result.contract.name);
   words.push('--seed', String(result.replay.seed));
   if (result.replay.path !== '') words.push('--replay', `'${result.replay.path.replace(/'/g, `'\\''`)}'`);
   else if (ctx.runs !== undefined) words.push('--runs', String(ctx.runs));
@@ -91,6 +92,13 @@ export function traceLine(step: TraceStep, index: number, width = 1): string {
   const n = `${String(index + 1).padStart(width)}.`;
   const req = step.req.length > 0 ? `  [${unique(step.req).join(', ')}]` : '';
   return `${n} ${step.op}  -> implementation: ${step.answer}  | spec: ${step.expected}${req}`;
+}
+
+/** A crash's lines (the process under test died or hung in the last step's call): how it ended, the call as sent, the tail of its standard error. */
+export function crashLines(crash: NonNullable<ProfileResult['counterexample']>['crash']): string[] {
+  if (crash === undefined) return [];
+  const call = crash.call.length > 400 ? `${crash.call.slice(0, 400)}... (${crash.call.length} characters)` : crash.call;
+  return [`crash: ${crash.status}, in the call ${call} (the same in a fresh process each time)`, `standard error (tail):${crash.stderr === '' ? ' (empty)' : ''}`, ...(crash.stderr === '' ? [] : crash.stderr.split('\n').map((l) => `  | ${l}`))];
 }
 
 export function traceLines(steps: readonly TraceStep[]): string[] {
