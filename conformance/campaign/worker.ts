@@ -61,7 +61,12 @@ class Worker {
   private async startPeer(): Promise<ExecPeer> {
     const s = this.init.source as Extract<AdapterSource, { kind: 'exec' }>;
     const { ExecPeer } = await import('../protocol/peer.ts');
-    const peer = await ExecPeer.start(s.command, { timeoutMs: this.init.settings.timeoutMs });
+    // A crash being shrunk renews the process (peer.ts): the main thread must know the new group, to kill it on an interrupt.
+    const onRenew = (ended: number | undefined, started: number | undefined) => {
+      if (ended !== undefined) this.post({ type: 'peer', pid: ended, running: false });
+      if (started !== undefined) this.post({ type: 'peer', pid: started, running: true });
+    };
+    const peer = await ExecPeer.start(s.command, { timeoutMs: this.init.settings.timeoutMs, onRenew });
     if (peer.pid !== undefined) this.post({ type: 'peer', pid: peer.pid, running: true });
     this.peer = peer;
     return peer;
