@@ -3,11 +3,14 @@
 // budgets so ranges cross pinned pages and windows) and a sequence of recordings; after
 // every step the kit checks every byte of the buffer against the spec's bits
 // (spec/iova-bitmap/rules.ts), the guard bytes around the bitmap, the pin budget, and
-// that nothing was written while unpinned.
+// that nothing was written while unpinned: the expectation is model/iova-bitmap/
+// expected-buffer.ts; this file draws the arguments, drives the adapter and the buffer.
 //
 // Requirements: IOVA-BITMAP-1..9, BITMAP-1.
 import fc from 'fast-check';
 import { EFAULT as EFAULT_ERRNO, iovaBitmapCheckArgs, iovaBitmapSetBits } from '../../spec/iova-bitmap/rules.ts';
+import { iovaBitmapPgshift } from '../../spec/iova-bitmap/index-math.ts';
+import { ExpectedBitmap, GUARD_BYTE, bitmapBits } from '../../model/iova-bitmap/expected-buffer.ts';
 import { Violation } from '../../model/violation.ts';
 import type { IovaBitmapAdapter, IovaBitmapArgs, IovaBitmapInstance, KitUserBuffer } from '../adapters/types.ts';
 import type { TraceStep } from './commands.ts';
@@ -17,7 +20,6 @@ import type { ProfileResult, RunOptions } from './run-profile.ts';
 import { runScenarioProfile } from './scenario-profile.ts';
 
 const PAGE = 4096;
-const GUARD = 0xa5;
 const U64_MAX = (1n << 64n) - 1n;
 
 /** The user's memory as the kit keeps it: records pins and every write, never refuses one. */
@@ -34,7 +36,7 @@ export class KitBuffer implements KitUserBuffer {
     readonly size: number,
     readonly unpinnable: ReadonlySet<number> = new Set(),
   ) {
-    this.bytes = new Uint8Array(size).fill(GUARD);
+    this.bytes = new Uint8Array(size).fill(GUARD_BYTE);
     this.pins = new Uint32Array(Math.ceil(size / PAGE));
   }
 
@@ -217,63 +219,6 @@ export function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
     });
 }
 
-/** The spec's bitmap bytes: `want` the bits that must be set, `either` the bits that may be set or not. */
-interface Expected {
-  readonly want: Uint8Array;
-  readonly either: Uint8Array;
-}
-
-/** Sets bits [first, last] in `bytes`. */
-function setRange(bytes: Uint8Array, first: number, last: number): void {
-  for (let b = first; b <= last; ) {
-    if ((b & 7) === 0 && last - b >= 7) {
-      const end = Math.min((last + 1) >> 3, bytes.length);
-      bytes.fill(0xff, b >> 3, end);
-      b = end * 8;
-      continue;
-    }
-    bytes[b >> 3]! |= 1 << (b & 7);
-    b++;
-  }
-}
-
-/** What the spec says the buffer holds: the bitmap's bits set so far (those in `either` may be set or not), guard bytes elsewhere. */
-function checkBuffer(buf: KitBuffer, args: IovaBitmapArgs, exp: Expected, what: string): void {
-  if (buf.strayWrites.length > 0) throw new Violation('spec', ['IOVA-BITMAP-6', 'IOVA-BITMAP-7', 'IOVA-BITMAP-9'], `${what}: no STRAY WRITE: every access lands on a pinned page of the user buffer`, buf.strayWrites[0]!);
-  if (buf.maxPinned > args.maxPinnedPages) throw new Violation('spec', ['IOVA-BITMAP-6'], `${what}: at most ${args.maxPinnedPages} user pages pinned at once`, `${buf.maxPinned} pinned`);
-  const npagesBytes = exp.want.length;
-  for (let i = 0; i < buf.bytes.length; i++) {
-    const inBitmap = i >= args.offset && i < args.offset + npagesBytes;
-    // The bitmap's bytes start zeroed (runScenario), everything else holds the guard pattern.
-    const want = inBitmap ? exp.want[i - args.offset]! : GUARD;
-    const either = inBitmap ? exp.either[i - args.offset]! & ~want : 0;
-    if ((buf.bytes[i]! & ~either) !== want) {
-      const missing = inBitmap && (want & ~buf.bytes[i]!) !== 0;
-      const kind = !inBitmap ? 'spec' : missing ? 'loss' : 'precision';
-      const req = !inBitmap ? ['IOVA-BITMAP-9'] : ['IOVA-BITMAP-2', 'IOVA-BITMAP-7', 'IOVA-BITMAP-8'];
-      throw new Violation(
-        kind,
-        req,
-        `${what}: user byte ${i}${inBitmap ? ` (bitmap byte ${i - args.offset})` : ' (outside the bitmap: a STRAY WRITE changed it)'} = ${hex(want)}${either === 0 ? '' : ` (bits ${hex(either)} either way)`}`,
-        hex(buf.bytes[i]!),
-      );
-    }
-  }
-}
-
-function bitsCount(args: IovaBitmapArgs): number {
-  return Number(((args.length - 1n) >> BigInt(log2(args.pageSize))) + 1n);
-}
-
-function log2(v: bigint): number {
-  let n = 0;
-  while (v > 1n) {
-    v >>= 1n;
-    n++;
-  }
-  return n;
-}
-
 /** The rule that refuses each field the spec names (iovaBitmapCheckArgs' `field`). */
 const FIELD_RULE: Record<string, string> = { page_size: 'IOVA-BITMAP-1', iova: 'IOVA-BITMAP-5', length: 'IOVA-BITMAP-5', 'bitmap.size': 'IOVA-BITMAP-4' };
 
@@ -290,7 +235,7 @@ function allocChecks(args: IovaBitmapArgs, check: ReturnType<typeof iovaBitmapCh
   if (args.length > 0n && args.iova + args.length - 1n > U64_MAX) out.add('IOVA-BITMAP-5');
   if (check.errno === 0 && args.iova + args.length - 1n === U64_MAX) out.add('IOVA-BITMAP-5');
   if (validSize && args.length > 0n && (args.iova % args.pageSize !== 0n || args.length % args.pageSize !== 0n)) out.add('IOVA-BITMAP-5');
-  if (validSize && args.length > 0n && args.length % args.pageSize === 0n && args.bitmapSize < Math.ceil(bitsCount(args) / 64) * 8) out.add('IOVA-BITMAP-4');
+  if (validSize && args.length > 0n && args.length % args.pageSize === 0n && args.bitmapSize < Math.ceil(bitmapBits(args) / 64) * 8) out.add('IOVA-BITMAP-4');
   return [...out];
 }
 
@@ -300,7 +245,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
   const check = iovaBitmapCheckArgs({ iova: args.iova, length: args.length, pageSize: args.pageSize, bitmapBytes: args.bitmapSize });
   const name = adapter.name;
   // The bitmap region starts zeroed, the rest is guard.
-  const nbytes = check.errno === 0 ? Math.ceil(bitsCount(args) / 8) : 0;
+  const nbytes = check.errno === 0 ? Math.ceil(bitmapBits(args) / 8) : 0;
   buf.bytes.fill(0, args.offset, args.offset + nbytes);
   const op = `iova_bitmap_alloc(iova ${hex(args.iova)}, length ${hex(args.length)}, page_size ${hex(args.pageSize)}, user offset ${args.offset}, bitmap ${args.bitmapSize} bytes, pin budget ${args.maxPinnedPages}${buf.unpinnable.size === 0 ? '' : `, user pages ${[...buf.unpinnable].join(', ')} unpinnable`})`;
   const wantErrno = check.errno;
@@ -317,9 +262,9 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
   if (typeof created !== 'object' || created === null || typeof (created as IovaBitmapInstance).set !== 'function') throw new Undecided(`${name} create answered ${String(created)}: expected an instance or a negative errno`);
   trace.push({ op, answer: 'a bitmap', expected: wantErrno === 0 ? 'a bitmap' : `${wantErrno}`, req: allocReq });
   if (wantErrno !== 0) throw new Violation('spec', allocReq, `${op} is refused with ${wantErrno}${'message' in check ? ` (${check.message})` : ''}`, 'a bitmap');
-  const pgshift = log2(args.pageSize);
-  const npages = bitsCount(args);
-  const exp: Expected = { want: new Uint8Array(Math.ceil(npages / 8)), either: new Uint8Array(Math.ceil(npages / 8)) };
+  const pgshift = iovaBitmapPgshift(args.pageSize);
+  const npages = bitmapBits(args);
+  const exp = new ExpectedBitmap(npages);
   /** The user page holding bit `bit` of the bitmap. */
   const userPage = (bit: number) => Math.floor((args.offset + (bit >> 3)) / PAGE);
   const bitmapPages = userPage(npages - 1) - userPage(0) + 1;
@@ -361,14 +306,14 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
         `${what} returns ${allowed.join(' or ')}${unpinnableTouched ? ' (a bitmap page it needs cannot be pinned)' : ''}`,
         `${got}`,
       );
-    if (out.bits !== undefined) setRange(got === -EFAULT_ERRNO ? exp.either : exp.want, out.bits.first, out.bits.last);
-    checkBuffer(buf, args, exp, what);
+    if (out.bits !== undefined) exp.recorded(out.bits.first, out.bits.last, got !== -EFAULT_ERRNO);
+    exp.check(buf, args, what);
   }
   if (sc.walk !== undefined && typeof created.forEach === 'function') steps += await walk(created, sc.walk, args, exp, buf, name, timeoutMs, trace);
   await timed(`${name} free`, timeoutMs, () => created.free()).catch(inFlight({ op: 'iova_bitmap_free', expected: 'nothing left pinned', req: ['IOVA-BITMAP-6'] }));
   trace.push({ op: 'iova_bitmap_free', answer: `${buf.pinned} pages left pinned`, expected: '0 pages left pinned', req: ['IOVA-BITMAP-6'] });
   if (buf.pinned !== 0) throw new Violation('spec', ['IOVA-BITMAP-6'], 'no user page pinned after iova_bitmap_free', `${buf.pinned} pinned`);
-  checkBuffer(buf, args, exp, 'after iova_bitmap_free');
+  exp.check(buf, args, 'after iova_bitmap_free');
   return steps + 1;
 }
 
@@ -382,7 +327,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
  * recordings inside moving the window. Recordings inside the windows are checked as
  * iova_bitmap_set's, and nothing stays pinned once the walk returns.
  */
-async function walk(bitmap: IovaBitmapInstance, plan: NonNullable<IovaBitmapScenario['walk']>, args: IovaBitmapArgs, exp: Expected, buf: KitBuffer, name: string, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+async function walk(bitmap: IovaBitmapInstance, plan: NonNullable<IovaBitmapScenario['walk']>, args: IovaBitmapArgs, exp: ExpectedBitmap, buf: KitBuffer, name: string, timeoutMs: number, trace: TraceStep[]): Promise<number> {
   const EIO = -5;
   const windows: { iova: bigint; length: bigint }[] = [];
   const recorded: { iova: bigint; length: bigint }[] = [];
@@ -412,18 +357,18 @@ async function walk(bitmap: IovaBitmapInstance, plan: NonNullable<IovaBitmapScen
     op,
     answer: `${got} after ${windows.length} windows`,
     expected: `${want}${stopped ? '' : ', windows covering the range'}`,
-    req: ['IOVA-BITMAP-10', ...(args.maxPinnedPages < Math.ceil(((args.offset % PAGE) + Math.ceil(bitsCount(args) / 8)) / PAGE) ? ['IOVA-BITMAP-6'] : [])],
+    req: ['IOVA-BITMAP-10', ...(args.maxPinnedPages < Math.ceil(((args.offset % PAGE) + Math.ceil(bitmapBits(args) / 8)) / PAGE) ? ['IOVA-BITMAP-6'] : [])],
   });
   if (problem !== undefined) throw new Violation('spec', ['IOVA-BITMAP-10'], `${op}: windows in order, contiguous, inside the range`, problem);
   if (!stopped && !covered) throw new Violation('loss', ['IOVA-BITMAP-10'], `${op}: the windows together are [${hex(args.iova)}, ${hex(end)})`, `they end at ${last === undefined ? 'no window' : hex(last.iova + last.length)}`);
   if (got !== want) throw new Violation('spec', ['IOVA-BITMAP-10'], `${op} returns ${want}`, `${got}`);
   if (buf.pinned !== 0) throw new Violation('spec', ['IOVA-BITMAP-10', 'IOVA-BITMAP-6'], `${op}: nothing stays pinned after the walk`, `${buf.pinned} pages pinned`);
-  const pgshift = log2(args.pageSize);
+  const pgshift = iovaBitmapPgshift(args.pageSize);
   for (const r of recorded) {
     const out = iovaBitmapSetBits(args.iova, args.length, pgshift, r.iova, r.length);
-    if (out.bits !== undefined) setRange(exp.want, out.bits.first, out.bits.last);
+    if (out.bits !== undefined) exp.recorded(out.bits.first, out.bits.last, true);
   }
-  checkBuffer(buf, args, exp, op);
+  exp.check(buf, args, op);
   return 1;
 }
 
