@@ -91,9 +91,11 @@ export interface SmmuDomainConfig {
 }
 
 /** An IOVA area of the io_pagetable (struct iopt_area): one successful map, less what was unmapped. */
-interface IoptArea {
+export interface IoptArea {
   iova: number;
   last: number;
+  /** The IOMMU_READ / IOMMU_WRITE it was mapped with (iopt_area->iommu_prot). */
+  prot: number;
 }
 
 /**
@@ -263,7 +265,7 @@ export class ArmSmmuDomain {
     // Check that there is not already a mapping in the range.
     if (this.areas.some((a) => a.iova <= last && iova <= a.last)) return -EEXIST;
     const ret = this.iommuMap(iova, paddr, size, prot);
-    if (ret === 0) this.areas.push({ iova, last });
+    if (ret === 0) this.areas.push({ iova, last, prot });
     return ret;
   }
 
@@ -274,13 +276,13 @@ export class ArmSmmuDomain {
     return unmapped;
   }
 
-  private forgetAreas(first: number, last: number): void {
+  protected forgetAreas(first: number, last: number): void {
     const out: IoptArea[] = [];
     for (const a of this.areas) {
       if (a.last < first || a.iova > last) out.push(a);
       else {
-        if (a.iova < first) out.push({ iova: a.iova, last: first - 1 });
-        if (a.last > last) out.push({ iova: last + 1, last: a.last });
+        if (a.iova < first) out.push({ iova: a.iova, last: first - 1, prot: a.prot });
+        if (a.last > last) out.push({ iova: last + 1, last: a.last, prot: a.prot });
       }
     }
     this.areas = out;

@@ -224,14 +224,14 @@ export class ArmLpaeIoPgtable {
   }
 
   /** __arm_lpae_init_pte: plain stores of the new leaves (the entries are invalid: no hardware update can race). */
-  private initPteEntries(paddr: number, prot: bigint, lvl: number, numEntries: number, ptep: number): void {
+  protected initPteEntries(paddr: number, prot: bigint, lvl: number, numEntries: number, ptep: number): void {
     const pte = prot | (lvl === ARM_LPAE_MAX_LEVELS - 1 ? ARM_LPAE_PTE_TYPE_PAGE : ARM_LPAE_PTE_TYPE_BLOCK);
     const sz = blockSize(lvl);
     for (let i = 0; i < numEntries; i++) this.memory.store(ptep + i * 8, pte | paddrToIopte(paddr + i * sz));
   }
 
   /** arm_lpae_install_table: cmpxchg64_relaxed(ptep, curr, new); returns the old value. */
-  private installTable(table: number, ptep: number, curr: bigint): bigint {
+  protected installTable(table: number, ptep: number, curr: bigint): bigint {
     const next = paddrToIopte(table) | ARM_LPAE_PTE_TYPE_TABLE;
     return this.memory.compareExchange(ptep, curr, next);
   }
@@ -275,13 +275,18 @@ export class ArmLpaeIoPgtable {
       if (gather !== undefined && !gather.queued) for (let j = 0; j < i; j++) this.tlb.tlbAddPage(gather, iova + j * size, size);
       return i * size;
     }
-    if (iopteLeaf(pte, lvl)) return 0; // WARN_ONCE "Unmap of a partial large IOPTE is not allowed" (v6.13, 33729a5fc0ca)
+    if (iopteLeaf(pte, lvl)) return this.unmapPartialBlock(gather, iova, size, pgcount, lvl, ptep, pte);
     // Keep on walkin'.
     return this.unmapAt(gather, iova, size, pgcount, lvl + 1, iopteDeref(pte));
   }
 
+  /** A range that covers part of a block: WARN_ONCE "Unmap of a partial large IOPTE is not allowed", 0 bytes (v6.13, 33729a5fc0ca). */
+  protected unmapPartialBlock(_gather: IommuIotlbGather | undefined, _iova: number, _size: number, _pgcount: number, _lvl: number, _ptep: number, _blkPte: bigint): number {
+    return 0;
+  }
+
   /** __arm_lpae_free_pgtable: the tables under `table`, then `table`. */
-  private freePgtable(lvl: number, table: number): void {
+  protected freePgtable(lvl: number, table: number): void {
     if (lvl < ARM_LPAE_MAX_LEVELS - 1) {
       for (let i = 0; i < ARM_LPAE_PTES_PER_TABLE; i++) {
         const pte = this.memory.load(table + i * 8);
