@@ -97,7 +97,12 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
       verdict: 'does-not-conform',
       requirements: p.requirements.filter((id) => failed.has(id) || reached().includes(id)).map((id) => ({ id, verdict: failed.has(id) ? ('fail' as const) : ('pass' as const) })),
       unreached: unreached().filter((id) => !failed.has(id)),
-      counterexample: { config: p.configOf(sc), steps: crashed.steps, violation: { kind: 'spec', req: crashed.req, expected: crashed.expected, actual: crashed.actual }, crash: { status: c.status, call: `${c.call.op} ${c.call.args}`, stderr: c.stderr } },
+      counterexample: {
+        config: p.configOf(sc),
+        steps: crashed.steps,
+        violation: { kind: 'spec', req: crashed.req, expected: crashed.expected, actual: crashed.actual },
+        crash: { status: c.status, call: `${c.call.op} ${c.call.args}`, stderr: c.stderr },
+      },
       replay,
     };
   }

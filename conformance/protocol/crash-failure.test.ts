@@ -29,7 +29,9 @@ const RUN = ['--profile', 'iova-bitmap', '--runs', '100', '--seed', '1', '--work
 function replayArgs(out: string): string[] {
   const line = /^ {2}replay: npx dirtyspec (.*)$/m.exec(out)?.[1];
   assert.ok(line !== undefined, `a replay line in:\n${out}`);
-  return execFileSync('/bin/sh', ['-c', `set -- ${line}; for a; do printf '%s\\0' "$a"; done`], { encoding: 'utf8' }).split('\0').slice(0, -1);
+  return execFileSync('/bin/sh', ['-c', `set -- ${line}; for a; do printf '%s\\0' "$a"; done`], { encoding: 'utf8' })
+    .split('\0')
+    .slice(0, -1);
 }
 
 let crashRun: Promise<Awaited<ReturnType<typeof runCli>> & { json: JsonReport; junit: string; html: string }> | undefined;
@@ -57,7 +59,10 @@ test('[IOVA-BITMAP-3] a division by zero at a huge page size is a failure (exit 
   assert.equal(last.req, ['IOVA-BITMAP-3']);
   // Shrunk toward small page sizes: the smallest that wraps, 2^58.
   assert.is(ce.config.pageSize, '0x400000000000000');
-  assert.equal(r.json.profiles[0]!.requirements.find((q) => q.id === 'IOVA-BITMAP-3'), { id: 'IOVA-BITMAP-3', verdict: 'fail' });
+  assert.equal(
+    r.json.profiles[0]!.requirements.find((q) => q.id === 'IOVA-BITMAP-3'),
+    { id: 'IOVA-BITMAP-3', verdict: 'fail' },
+  );
 });
 
 test('[IOVA-BITMAP-3] the replay line of a crash fails again (exit 1) with the same counterexample, in a fresh process', async () => {

@@ -93,7 +93,11 @@ export class ExecPeer implements Channel {
         // its group holds the pipes open: then 200 ms is all it gets.
         const done = () => {
           if (!current()) return;
-          if (!this.closing) this.fail(`the process exited (${this.exitStatus}${shellSignal === undefined ? '' : `: the shell's exit status ${code}, 128 + ${shellSignal}`})`, { how: signal === null && shellSignal === undefined ? 'exit' : 'signal', status: this.exitStatus });
+          if (!this.closing)
+            this.fail(`the process exited (${this.exitStatus}${shellSignal === undefined ? '' : `: the shell's exit status ${code}, 128 + ${shellSignal}`})`, {
+              how: signal === null && shellSignal === undefined ? 'exit' : 'signal',
+              status: this.exitStatus,
+            });
           child.stdout.destroy();
           child.stderr.destroy();
         };
@@ -251,7 +255,10 @@ export class ExecPeer implements Channel {
     this.options.onLine?.('>', line);
     this.child.stdin.write(`${line}\n`);
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.fail(`no answer within ${timeoutMs} ms (the time limit of one message${timeoutMs === this.options.timeoutMs ? ', --timeout' : ''})`, { how: 'hang', status: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    this.timer = setTimeout(
+      () => this.fail(`no answer within ${timeoutMs} ms (the time limit of one message${timeoutMs === this.options.timeoutMs ? ', --timeout' : ''})`, { how: 'hang', status: `no answer within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
   }
 
   private note(direction: string, line: string): void {

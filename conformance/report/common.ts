@@ -98,7 +98,11 @@ export function traceLine(step: TraceStep, index: number, width = 1): string {
 export function crashLines(crash: NonNullable<ProfileResult['counterexample']>['crash']): string[] {
   if (crash === undefined) return [];
   const call = crash.call.length > 400 ? `${crash.call.slice(0, 400)}... (${crash.call.length} characters)` : crash.call;
-  return [`crash: ${crash.status}, in the call ${call} (the same in a fresh process each time)`, `standard error (tail):${crash.stderr === '' ? ' (empty)' : ''}`, ...(crash.stderr === '' ? [] : crash.stderr.split('\n').map((l) => `  | ${l}`))];
+  return [
+    `crash: ${crash.status}, in the call ${call} (the same in a fresh process each time)`,
+    `standard error (tail):${crash.stderr === '' ? ' (empty)' : ''}`,
+    ...(crash.stderr === '' ? [] : crash.stderr.split('\n').map((l) => `  | ${l}`)),
+  ];
 }
 
 export function traceLines(steps: readonly TraceStep[]): string[] {
