@@ -3,10 +3,22 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { profiles } from '../profiles/index.ts';
-import { PROFILES, type Adapter, type AdapterOf, type ProfileName } from './types.ts';
+import { PROFILES, type Adapter, type AdapterOf, type ContractName, type ProfileName } from './types.ts';
+import { referenceContractDriverAdapter, referenceSmmuHwAdapter } from './reference.ts';
 
 /** The reference implementation's adapter of every profile, from the profile registry. */
 export const referenceAdapters = Object.fromEntries(PROFILES.map((p) => [p, profiles[p].reference()])) as { readonly [P in ProfileName]: AdapterOf<P> };
+
+/**
+ * The reference's adapter of `profile` playing driver contract `contract` (smmu profiles;
+ * the others have no contract): the same implementation with options (REFERENCE_LIFECYCLES).
+ */
+export function referenceAdapterFor(profile: ProfileName, contract: ContractName | undefined): Adapter {
+  if (contract === undefined || contract === 'strict') return referenceAdapters[profile];
+  if (profile === 'smmu-driver') return referenceContractDriverAdapter(contract);
+  if (profile === 'smmu-hw') return referenceSmmuHwAdapter('reference', undefined, contract);
+  return referenceAdapters[profile];
+}
 
 export class AdapterLoadError extends Error {}
 

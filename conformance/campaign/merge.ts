@@ -44,6 +44,27 @@ function lowest(parts: readonly Part[], key: 'failedBlock' | 'undecidedBlock'): 
   return best;
 }
 
+/** The parts' contract results as one: refusals and excused pages summed, the hazards of the block that ran them (the first). */
+function mergedContract(parts: readonly Part[]): Pick<ProfileResult, 'contract'> {
+  const cs = parts.map((p) => p.result.contract).filter((c) => c !== undefined);
+  const first = cs[0];
+  if (first === undefined) return {};
+  const refused = new Map<string, { errno: number; sequences: number }>();
+  const excused: Record<string, number> = {};
+  for (const c of cs) {
+    for (const r of c.refused) refused.set(r.config, { errno: r.errno, sequences: (refused.get(r.config)?.sequences ?? 0) + r.sequences });
+    for (const [rule, n] of Object.entries(c.excused)) excused[rule] = (excused[rule] ?? 0) + n;
+  }
+  return {
+    contract: {
+      ...first,
+      refused: [...refused].map(([config, r]) => ({ config, ...r })).sort((a, b) => a.config.localeCompare(b.config)),
+      excused: Object.fromEntries(Object.entries(excused).sort(([a], [b]) => a.localeCompare(b))),
+      hazards: cs.find((c) => c.hazards.length > 0)?.hazards ?? [],
+    },
+  };
+}
+
 /**
  * Merges parts of one profile's campaign. `seed` is the campaign's seed (a block's result
  * carries the block's own). Throws when the parts are of different profiles or share a block.
@@ -100,6 +121,7 @@ export function mergeParts(parts: readonly Part[], seed: number): Part {
     // The replay of the failure, or of the undecided block (an undecided run replays when its shrunk sequence does).
     ...((failed ?? undecided)?.result.replay === undefined ? {} : { replay: (failed ?? undecided)!.result.replay! }),
     ...(undecided?.result.undecided === undefined ? {} : { undecided: undecided.result.undecided }),
+    ...mergedContract(parts),
   };
   return {
     result,

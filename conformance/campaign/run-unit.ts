@@ -1,7 +1,7 @@
 // One block of a campaign as a runProfile call, in the main thread or a worker's: the
 // options a block runs with, and runProfile with the engine's own exceptions turned
 // into an undecided result. Light on imports, so a worker thread starts quickly.
-import type { Adapter } from '../adapters/types.ts';
+import type { Adapter, ContractName } from '../adapters/types.ts';
 import type { Io } from '../cli/args.ts';
 import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
 import type { Unit } from './plan.ts';
@@ -17,6 +17,8 @@ export interface CampaignSettings {
   readonly fullCheck?: boolean;
   /** --replay: the path to replay in the (one) block. */
   readonly path?: string;
+  /** --contract: the driver contract the smmu profiles check. */
+  readonly contract?: ContractName;
 }
 
 export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<RunOptions, 'onProgress' | 'onSequence'> = {}): UnitOptions {
@@ -28,6 +30,7 @@ export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<
     directed: unit.directed,
     ...(settings.fullCheck === true ? { fullCheck: true } : {}),
     ...(settings.path === undefined ? {} : { path: settings.path }),
+    ...(settings.contract === undefined ? {} : { contract: settings.contract }),
     ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
     ...(hooks.onSequence === undefined ? {} : { onSequence: hooks.onSequence }),
   };

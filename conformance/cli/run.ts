@@ -2,7 +2,10 @@
 // party's (--adapter), one profile after another, with the human report on stdout and
 // optionally JSON and JUnit reports in files.
 import { writeFile } from 'node:fs/promises';
-import { loadAdapters, referenceAdapters } from '../adapters/registry.ts';
+import { loadAdapters, referenceAdapterFor, referenceAdapters } from '../adapters/registry.ts';
+import { REFERENCE_CONTRACTS } from '../adapters/reference.ts';
+import { CONTRACT_NAMES, type ContractName, isContractName } from '../../spec/contracts/index.ts';
+import { capabilityMismatches } from '../engine/contract-run.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { LoopbackChannel } from '../protocol/channel.ts';
 import { ExecPeer } from '../protocol/peer.ts';
@@ -34,10 +37,13 @@ export const MAX_COMMANDS = 10_000;
 export const MAX_WORKERS = 256;
 const MAX_SEED = 0xffff_ffff;
 const MIN_SEED = -0x8000_0000;
+/** Runs of a non-strict contract in the reference's default run, per `--runs` of strict (see RUN_HELP, --contract). */
+const CONTRACT_RUNS_DIVISOR = 5;
+const MIN_CONTRACT_RUNS = 100;
 
 export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE | --exec COMMAND | --lib LIBRARY] [--runs N] [--seed N]
                      [--replay PATH] [--timeout MS] [--max-commands N]
-                     [--workers N] [--shard I/N | --block B]
+                     [--workers N] [--shard I/N | --block B] [--contract NAME]
                      [--json FILE] [--junit FILE] [--html FILE]
 
 Runs the conformance suite: random configurations and command sequences checked
@@ -66,6 +72,11 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --block B          run only block B (from 0) of the campaign (needs --seed)
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
+  --contract NAME    smmu profiles: the driver contract to check (${CONTRACT_NAMES.join(', ')}; docs/CONTRACTS.md).
+                     Default: the one the adapter declares, else strict; the built-in reference
+                     without --contract runs strict, then each other contract it plays on the
+                     smmu profiles with a fifth of the runs (at least ${MIN_CONTRACT_RUNS}): those contracts
+                     change tracking, read-and-clear and unmap, and the rest is strict's, run in full
   --full-check       smmu profiles: compare the whole page table with the spec after every
                      operation, not only the words written and the leaves changed (slower;
                      the same verdicts, a debug option)
@@ -91,6 +102,7 @@ const FLAGS = {
   timeout: { type: 'string' },
   'max-commands': { type: 'string' },
   'full-check': { type: 'boolean' },
+  contract: { type: 'string' },
   workers: { type: 'string' },
   shard: { type: 'string' },
   block: { type: 'string' },
@@ -116,6 +128,8 @@ export interface RunRequest {
   readonly maxCommands: number;
   /** --full-check: compare the whole page table after every operation (smmu profiles; a debug option, same verdicts). */
   readonly fullCheck?: boolean;
+  /** --contract: the driver contract of the smmu profiles. */
+  readonly contract?: ContractName;
   /** --workers: threads; absent for the default. */
   readonly workers?: number;
   readonly shard?: Shard;
@@ -157,6 +171,9 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   if (shard !== undefined && replay !== undefined) throw new UsageError('--replay replays one block: give --block (as the replay command prints it), not --shard');
   if (block !== undefined && seed === undefined) throw new UsageError('--block needs --seed (the seed of the campaign the block belongs to)');
   if (libPath !== undefined && (shard ?? block) !== undefined) throw new UsageError(`--lib runs its own campaign in a child process, without blocks: --${shard !== undefined ? 'shard' : 'block'} does not apply to it yet`);
+  const contractText = stringFlag(flags, 'contract');
+  if (contractText !== undefined && !isContractName(contractText)) throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')}, got ${JSON.stringify(contractText)}`);
+  const contract = contractText as ContractName | undefined;
   const json = reportFileFlag(flags, 'json');
   const junit = reportFileFlag(flags, 'junit');
   const html = reportFileFlag(flags, 'html');
@@ -166,6 +183,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     timeoutMs: intFlag(flags, 'timeout', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
     maxCommands: intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS),
     ...(flags.booleans.has('full-check') ? { fullCheck: true } : {}),
+    ...(contract === undefined ? {} : { contract }),
     ...(adapterModule === undefined ? {} : { adapterModule }),
     ...(execCommand === undefined ? {} : { execCommand }),
     ...(libPath === undefined ? {} : { libPath }),
@@ -259,13 +277,55 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   }
 }
 
+const SMMU = new Set<ProfileName>(['smmu-hw', 'smmu-driver']);
+
+/**
+ * The campaigns of a run: one under `--contract` (or the adapters' declared contracts);
+ * for the built-in reference without --contract, strict on every profile, then each other
+ * contract the reference plays on the smmu profiles, with fewer runs.
+ */
 async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io, peer: ExecPeer | undefined, writer: TraceWriter | undefined): Promise<number> {
   const seed = req.seed ?? freshSeed();
+  for (const a of adapters) {
+    if (a.profile !== 'smmu-hw' && a.profile !== 'smmu-driver') continue;
+    const wrong = capabilityMismatches(a);
+    if (wrong.length > 0) throw new UsageError(`${a.name} (${a.profile}) declares capabilities that are not its contract's (${a.contract ?? 'strict'}):\n  ${wrong.join('\n  ')}`);
+  }
+  const reference = req.adapterModule === undefined && req.execCommand === undefined && peer === undefined;
+  const oneCampaign = req.replay !== undefined || req.shard !== undefined || req.block !== undefined || writer !== undefined;
+  const extra = reference && req.contract === undefined && !oneCampaign ? REFERENCE_CONTRACTS.filter((c) => c !== 'strict') : [];
+  if (reference && req.contract !== undefined && !REFERENCE_CONTRACTS.includes(req.contract) && adapters.some((a) => SMMU.has(a.profile))) {
+    throw new UsageError(`--contract ${req.contract}: the built-in reference implementation does not play it (it plays ${REFERENCE_CONTRACTS.join(', ')}); check your own implementation with --adapter or --exec`);
+  }
+  // The reference plays the contract asked for (the same implementation with options).
+  const asked = reference && req.contract !== undefined ? adapters.map((a) => referenceAdapterFor(a.profile, req.contract)) : adapters;
+  const first = await runContractCampaign(req, asked, io, peer, writer, seed, req.contract, req.runs);
+  const results = [...first.results];
+  for (const contract of extra) {
+    const smmu = adapters.filter((a) => SMMU.has(a.profile)).map((a) => referenceAdapterFor(a.profile, contract));
+    if (smmu.length === 0) continue;
+    const runs = Math.max(MIN_CONTRACT_RUNS, Math.round(req.runs / CONTRACT_RUNS_DIVISOR));
+    results.push(...(await runContractCampaign(req, smmu, io, peer, writer, seed, contract, runs)).results);
+  }
+  const ctx = reportContext(req);
+  return writeReports('run', results, ctx, req, io, first.info);
+}
+
+async function runContractCampaign(
+  req: RunRequest,
+  adapters: readonly Adapter[],
+  io: Io,
+  peer: ExecPeer | undefined,
+  writer: TraceWriter | undefined,
+  seed: number,
+  contract: ContractName | undefined,
+  runs: number,
+): Promise<{ results: readonly ProfileResult[]; info: JsonCampaignInfo | undefined }> {
   const profiles = adapters.map((a) => a.profile);
   let plan: Plan;
   try {
     // A replay is of one block: block 0 unless --block names another.
-    plan = planCampaign(profiles, req.runs, seed, req.shard !== undefined ? { shard: req.shard } : { ...(req.block !== undefined || req.replay !== undefined ? { block: req.block ?? 0 } : {}) });
+    plan = planCampaign(profiles, runs, seed, req.shard !== undefined ? { shard: req.shard } : { ...(req.block !== undefined || req.replay !== undefined ? { block: req.block ?? 0 } : {}) });
   } catch (e) {
     if (e instanceof PlanError) throw new UsageError(e.message);
     throw e;
@@ -282,7 +342,13 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
     adapters,
     workers,
     source: req.execCommand !== undefined ? { kind: 'exec', command: req.execCommand } : req.adapterModule !== undefined ? { kind: 'module', path: req.adapterModule } : { kind: 'reference' },
-    settings: { timeoutMs: req.timeoutMs, maxCommands: req.maxCommands, ...(req.fullCheck === true ? { fullCheck: true } : {}), ...(req.replay === undefined ? {} : { path: req.replay }) },
+    settings: {
+      timeoutMs: req.timeoutMs,
+      maxCommands: req.maxCommands,
+      ...(req.fullCheck === true ? { fullCheck: true } : {}),
+      ...(req.replay === undefined ? {} : { path: req.replay }),
+      ...(contract === undefined ? {} : { contract }),
+    },
     ...(writer === undefined ? {} : { record: { start: (a, s) => writer.header(a.profile, a.name, s), end: () => writer.footer(), sequence: (input) => writer.sequence(input) } }),
     afterBlock: (adapter, result) => {
       if (result.verdict !== 'undecided' || peer === undefined || peer.failed) return result;
@@ -297,7 +363,7 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   });
   progress.clear();
   const ctx = reportContext(req);
-  return writeReports('run', outcome.results, ctx, req, io, req.replay === undefined ? campaignInfo(plan, outcome.parts, ctx) : undefined);
+  return { results: outcome.results, info: req.replay === undefined ? campaignInfo(plan, outcome.parts, ctx) : undefined };
 }
 
 function reportContext(req: RunRequest): ReportContext {

@@ -37,7 +37,7 @@ import { profiles, type ProfileModule } from '../profiles/index.ts';
 import { Undecided, engineError, notReproduced } from './limits.ts';
 import { FirstFailure } from './first-failure.ts';
 import { CreateRefused, createSystem, type SystemConfig } from './system.ts';
-import { type Capabilities, type ContractName, contracts } from '../../spec/contracts/index.ts';
+import { type Capabilities, type ContractName, contracts, effectiveRules } from '../../spec/contracts/index.ts';
 import { type ContractResult, contractConfig, contractResult, judgeRefusal, refusalOf, runContract, runHazards } from './contract-run.ts';
 
 export interface RunOptions {
@@ -212,10 +212,10 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
 /** Runs one sequence from scratch; returns the trace and the number of commands run. */
 async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[], onSequence?: (input: SmmuSequenceInput) => void): Promise<number> {
   // fast-check's commands iterate as wrappers around the commands.
-  onSequence?.({ config: cfg, commands: [...cmds].map((c) => ('cmd' in c ? (c as { cmd: RunCommand }).cmd : c)) });
-  const { startTracking, ...config } = cfg;
   const contract = ctx.contract;
   cfg = contractConfig(contract.capabilities, cfg, kitDrives(adapter), contract.name);
+  onSequence?.({ config: cfg, commands: [...cmds].map((c) => ('cmd' in c ? (c as { cmd: RunCommand }).cmd : c)) });
+  const { startTracking, ...config } = cfg;
   let sys: Awaited<ReturnType<typeof createSystem>>;
   try {
     sys = await createSystem(adapter, config, { timeoutMs, contract: contract.name });
@@ -253,7 +253,16 @@ export async function runSmmuProfile(adapter: SmmuAdapter, options: RunOptions):
   ctx.contract = contract;
   // The hazards run once per campaign, in its first block (where the directed tests run), and not in a replay.
   const hazards = options.directed !== false && options.path === undefined ? await runHazards(adapter, contract, options.timeoutMs) : [];
-  const withContract = (r: ProfileResult): ProfileResult => ({ ...r, contract: contractResult(ctx, declared, hazards) });
+  const withContract = (r: ProfileResult): ProfileResult => {
+    if (contract === contracts.strict) return { ...r, contract: contractResult(ctx, declared, hazards) };
+    // Another contract: its own rules are what a run can reach, and the tracking machine is not its lifecycle when HA/HD do not follow tracking.
+    const reached = new Set(r.requirements.map((q) => q.id));
+    const rules = new Set<string>(effectiveRules(contract));
+    const unreached = [...rules].filter((id) => !reached.has(id)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    const { domainTracking, ...machinesUsed } = r.transitionCoverage;
+    const coverage = contract.capabilities.cdHaHd === 'while-tracking' || domainTracking === undefined ? r.transitionCoverage : machinesUsed;
+    return { ...r, transitionCoverage: coverage, unreached, contract: contractResult(ctx, declared, hazards) };
+  };
   if (options.path?.startsWith('directed:')) return withContract(await runDirected(ctx, adapter, options, options.path.slice('directed:'.length)));
   const random = await runRandom(ctx, adapter, options);
   // The directed tests aim at the strict machines' transitions through the kit's strict driver: strict only.

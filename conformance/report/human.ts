@@ -30,8 +30,15 @@ export function runsText(r: Pick<ProfileResult, 'runs' | 'directedRuns'>): strin
   return `${r.runs} run${r.runs === 1 ? '' : 's'}`;
 }
 
+/** ", contract NAME" (and the declared one when it differs) for a result of the smmu profiles. */
+export function contractText(r: Pick<ProfileResult, 'contract'>): string {
+  const c = r.contract;
+  if (c === undefined) return '';
+  return `, contract ${c.name}${c.declared === undefined ? '' : ` (the adapter declares ${c.declared})`}`;
+}
+
 export function profileHeader(r: ProfileResult): string {
-  return `profile ${r.name} (adapter ${r.adapter}): ${verdictLabel(r.verdict)}  — ${runsText(r)}, ${r.commands} command${r.commands === 1 ? '' : 's'}, ${r.seconds} s, seed ${r.seed}`;
+  return `profile ${r.name} (adapter ${r.adapter}${contractText(r)}): ${verdictLabel(r.verdict)}  — ${runsText(r)}, ${r.commands} command${r.commands === 1 ? '' : 's'}, ${r.seconds} s, seed ${r.seed}`;
 }
 
 /** How the text report names a transition in its coverage lines (also in SPEC.md). */
@@ -83,7 +90,37 @@ export function humanProfile(r: ProfileResult, ctx: ReportContext = {}, notes: N
   if (notDecided.length > 0) out.push(`  not decided (${notDecided.length} requirement${notDecided.length === 1 ? '' : 's'}; the run was undecided): ${notDecided.map((q) => q.id).join(', ')}`);
   if (r.unreached !== undefined && r.unreached.length > 0) out.push(`  not reached by this run (no verdict): ${r.unreached.join(', ')}`);
   if (r.verdict === 'does-not-conform') out.push(...failureLines(r, ctx));
+  out.push(...contractLines(r));
   return out.join('\n');
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/**
+ * The contract's part of a result, apart from the verdict: the configurations create
+ * refused, the pages the contract lost by design in the random runs (not charged), and
+ * the contract's hazards, each with its shortest scenario and whether it was shown.
+ */
+export function contractLines(r: ProfileResult): string[] {
+  const c = r.contract;
+  if (c === undefined) return [];
+  const out: string[] = [];
+  if (c.refused.length > 0) {
+    out.push(`  create refused (as contract ${c.name} allows; those sequences ran nothing):`);
+    for (const x of c.refused) out.push(`    ${x.config}: ${x.errno} (${x.sequences} sequence${x.sequences === 1 ? '' : 's'})`);
+  }
+  const excused = Object.entries(c.excused);
+  if (excused.length > 0) out.push(`  pages lost by the contract's design in these runs, not charged: ${excused.map(([rule, n]) => `${rule} ${n}`).join(', ')}`);
+  if (c.hazards.length > 0) {
+    out.push(`  hazards of contract ${c.name} (not part of the verdict: the contract allows them):`);
+    for (const h of c.hazards) {
+      const shown = h.onImplementation === 'demonstrated' ? 'demonstrated on the implementation' : h.onImplementation === 'not-shown' ? 'not shown by the implementation' : 'not run on the implementation';
+      out.push(`    ${h.id} (${h.nature}; ${h.req.join(', ')}): ${h.title}`);
+      out.push(`      ${shown}${h.note === undefined ? '' : ` (${h.note})`}; the contract's simulation ${h.bySimulation ? 'misses' : 'does not miss'} ${h.misses.pages.map(hex).join(', ')} at step ${h.misses.atStep + 1}`);
+      h.scenario.forEach((s, i) => out.push(`      ${i + 1}. ${s}`));
+    }
+  }
+  return out;
 }
 
 function failureLines(r: ProfileResult, ctx: ReportContext): string[] {
@@ -167,7 +204,7 @@ export function humanReport(results: readonly ProfileResult[], ctx: ReportContex
   const legend = [...(notes.missingNamed ? [COVERAGE_LEGEND] : []), ...(notes.textCut ? [CUT_NOTE] : [])];
   if (legend.length > 0) parts.push(legend.join('\n'));
   const verdict = overallVerdict(results);
-  const counts = results.map((r) => `${r.name} ${verdictLabel(r.verdict)}`).join(', ');
+  const counts = results.map((r) => `${r.name}${r.contract === undefined || r.contract.name === 'strict' ? '' : ` (${r.contract.name})`} ${verdictLabel(r.verdict)}`).join(', ');
   parts.push(`verdict: ${verdictLabel(verdict)} (${counts || 'no profiles'})`);
   return `${parts.join('\n\n')}\n`;
 }

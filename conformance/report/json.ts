@@ -74,13 +74,15 @@ export function jsonProfile(r: ProfileResult, ctx: ReportContext = {}, blocks?: 
     ...(r.replay === undefined || command === undefined ? {} : { replay: { seed: r.replay.seed, path: r.replay.path, command } }),
     ...(r.undecided === undefined ? {} : { undecided: r.undecided }),
     ...(blocks === undefined ? {} : { blocks }),
+    ...(r.contract === undefined ? {} : { contract: r.contract }),
   };
 }
 
 export function jsonReportObject(results: readonly ProfileResult[], ctx: ReportContext = {}, campaign?: JsonCampaignInfo): JsonReport {
   return {
     verdict: overallVerdict(results),
-    profiles: results.map((r) => jsonProfile(r, ctx, campaign?.blocks[r.name])),
+    // A profile's blocks are its first result's (a second result of the profile is another contract's campaign).
+    profiles: results.map((r, i) => jsonProfile(r, ctx, results.findIndex((x) => x.name === r.name) === i ? campaign?.blocks[r.name] : undefined)),
     ...(campaign === undefined ? {} : { campaign: campaign.campaign }),
   };
 }
