@@ -1,0 +1,261 @@
+// Contract faults: ways to get a driver contract other than strict wrong, each run under
+// the contract it breaks (the adapter declares it: `contract`). The linux-upstream ones
+// are the linux-upstream example adapter (conformance/examples/linux-upstream/, written
+// from how upstream Linux behaves) with one step of the upstream code changed; each
+// subclass overrides exactly one step and says what is wrong with a `FAULT (class <name>)`
+// comment (docs/BUG-CLASSES.md).
+import type { KitMemory } from '../adapters/types.ts';
+import { linuxUpstreamAdapter } from '../examples/linux-upstream/adapter.ts';
+import { ArmSmmuDomain, CTXDESC_CD_0_TCR_HD } from '../examples/linux-upstream/arm-smmu-v3.ts';
+import {
+  ARM_LPAE_PTE_AP_RDONLY,
+  ARM_LPAE_PTE_DBM,
+  ArmLpaeIoPgtable,
+  blockSize,
+  EINVAL,
+  IOMMU_DIRTY_NO_CLEAR,
+  type IommuDirtyBitmap,
+  type IoPgtableCfg,
+  type IoPgtableFlushOps,
+  type IoPgtableWalkData,
+  iommuDirtyBitmapRecord,
+  iommuIotlbGatherInit,
+  iopteDeref,
+  iopteLeaf,
+  iopteTable,
+  iopteWriteableDirty,
+  lvlIdx,
+} from '../examples/linux-upstream/io-pgtable-arm.ts';
+import { RfcIoPgtable, type RfcIoPgtableCfg, RfcSmmuDomain, rfc2021Adapter } from '../examples/linux-upstream/rfc-2021.ts';
+import type { Mutant } from './types.ts';
+
+const MiB2 = 0x20_0000;
+
+// ---- linux-upstream ---------------------------------------------------------------------
+
+/** IOMMU_HWPT_SET_DIRTY_TRACKING with enable does not clear the areas' dirty state first. */
+export class UpstreamEnableWithoutClearDomain extends ArmSmmuDomain {
+  // FAULT (class false-dirty): iopt_set_dirty_tracking without iopt_clear_dirty_data: every leaf
+  // mapped writable-dirty or written before tracking started is in the first report.
+  protected override clearDirtyData(): number {
+    return 0;
+  }
+}
+
+/** The dirty walk starts every table at the index of the range start, not of its cursor. */
+class WalkFromRangeStartPgtable extends ArmLpaeIoPgtable {
+  private rangeStart = 0;
+
+  override readAndClearDirty(iova: number, size: number, flags: number, dirty: IommuDirtyBitmap): number {
+    this.rangeStart = iova;
+    return super.readAndClearDirty(iova, size, flags, dirty);
+  }
+
+  // FAULT (class boundary-arithmetic): ARM_LPAE_LVL_IDX(iova, lvl) of the range start instead of
+  // walk_data->addr: every table after the first is entered at the range start's offset, so
+  // a range starting n pages into a table skips the first n pages of every later table.
+  protected override walkStartIndex(_walkData: IoPgtableWalkData, lvl: number): number {
+    return lvlIdx(this.rangeStart, lvl);
+  }
+}
+
+/** The dirty walk advances its cursor only over dirty leaves. */
+class CursorSkipsCleanPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class wrong-address): `walk_data->addr += size` inside the writable-dirty branch of
+  // io_pgtable_visit_dirty: after a clean leaf the cursor stays behind, so the next dirty
+  // leaf is recorded at the clean one's address.
+  protected override visitDirty(walkData: IoPgtableWalkData, ptep: number, lvl: number): number {
+    const pte = this.memory.load(ptep);
+    if (iopteLeaf(pte, lvl)) {
+      if (iopteWriteableDirty(pte)) {
+        const size = blockSize(lvl);
+        iommuDirtyBitmapRecord(walkData.dirty, walkData.addr, size);
+        if ((walkData.flags & IOMMU_DIRTY_NO_CLEAR) === 0) this.setWriteableClean(ptep);
+        walkData.addr += size;
+      }
+      return 0;
+    }
+    if (!iopteTable(pte, lvl)) return -EINVAL;
+    return this.walkDirty(walkData, iopteDeref(pte), lvl + 1);
+  }
+}
+
+function domainWithPgtable(Pgtable: new (memory: KitMemory, cfg: IoPgtableCfg, tlb: IoPgtableFlushOps) => ArmLpaeIoPgtable): typeof ArmSmmuDomain {
+  return class extends ArmSmmuDomain {
+    protected override allocPgtable(memory: KitMemory, cfg: IoPgtableCfg, tlb: IoPgtableFlushOps): ArmLpaeIoPgtable {
+      return new Pgtable(memory, cfg, tlb);
+    }
+  };
+}
+
+/** iommu_unmap returns without syncing its gather. */
+export class UpstreamUnmapWithoutTlbiDomain extends ArmSmmuDomain {
+  // FAULT (class stale-iotlb): __iommu_unmap without the iommu_iotlb_sync after it: the leaves are
+  // gone from memory but the IOTLB keeps translating them, writes included.
+  override iommuUnmap(iova: number, size: number): number {
+    return this.iommuUnmapGathered(iova, size, iommuIotlbGatherInit());
+  }
+}
+
+/** arm_smmu_make_s1_cd sets HA but not HD. */
+export class UpstreamCdWithoutHdDomain extends ArmSmmuDomain {
+  // FAULT (class scope-change): the CD of a dirty-tracking domain gets the access flag update but
+  // not the dirty state update: a write through a writable-clean leaf is a permission fault
+  // instead of setting it dirty, for every device of the domain.
+  protected override makeS1Cd(): [bigint, bigint] {
+    const [w0, w1] = super.makeS1Cd();
+    return [w0 & ~CTXDESC_CD_0_TCR_HD, w1];
+  }
+}
+
+/** A dirty-tracking domain is allocated whatever the SMMU's HTTU. */
+class DirtyWithoutHttuDomain extends ArmSmmuDomain {
+  // FAULT (class bad-input-accepted): arm_smmu_dbm_capable answers yes without looking at
+  // ARM_SMMU_FEAT_HD: IOMMU_HWPT_ALLOC_DIRTY_TRACKING on an SMMU without HTTU = 2 gets a
+  // domain whose writes are never recorded (DBM leaves the hardware does not update).
+  static override dbmCapable(): boolean {
+    return true;
+  }
+}
+
+function upstreamMutant(name: string, bugClass: Mutant['bugClass'], Domain: typeof ArmSmmuDomain, description: string): Mutant {
+  return { name, bugClass, profile: 'smmu-driver', description, adapter: linuxUpstreamAdapter(name, Domain) };
+}
+
+export const linuxUpstreamMutants: readonly Mutant[] = [
+  upstreamMutant(
+    'upstream-enable-without-clear',
+    'false-dirty',
+    UpstreamEnableWithoutClearDomain,
+    'linux-upstream: enabling dirty tracking skips iopt_clear_dirty_data, so the first report returns every page mapped writable-dirty or written before tracking started (TRACK-U2). Class false-dirty: stale dirty state reported as new.',
+  ),
+  upstreamMutant(
+    'upstream-walk-index-from-range-start',
+    'boundary-arithmetic',
+    domainWithPgtable(WalkFromRangeStartPgtable),
+    "linux-upstream: the dirty walk enters each table at the index of the range start instead of the walk's cursor, so a range starting n pages into a table skips the first n pages of every later table, though no block excuses it (CLEAR-U2 allows a skip only after a block the range starts inside, H-U5). Class boundary-arithmetic: an index computed from the wrong base at a table edge.",
+  ),
+  upstreamMutant(
+    'upstream-walk-cursor-skips-clean',
+    'wrong-address',
+    domainWithPgtable(CursorSkipsCleanPgtable),
+    "linux-upstream: io_pgtable_visit_dirty advances the walk's cursor only over writable-dirty leaves, so after a clean leaf the next dirty one is recorded at the clean one's address. Class wrong-address: a cursor that does not advance over clean pages.",
+  ),
+  upstreamMutant(
+    'upstream-unmap-without-tlbi',
+    'stale-iotlb',
+    UpstreamUnmapWithoutTlbiDomain,
+    'linux-upstream: iommu_unmap never syncs the gather its unmap filled, so no TLBI follows the cleared leaves and the IOTLB keeps translating (and absorbing writes to) pages that are unmapped. Class stale-iotlb: a descriptor changed in memory without the invalidation the contract keeps (IOTLB rules, UNMAP-1).',
+  ),
+  upstreamMutant(
+    'upstream-cd-without-hd',
+    'scope-change',
+    UpstreamCdWithoutHdDomain,
+    "linux-upstream: arm_smmu_make_s1_cd sets HA but not HD in a dirty-tracking domain's CDs (TRACK-U1), so a device writing through a writable-clean leaf takes a permission fault instead of dirtying it. Class scope-change: a device of the domain whose CD lacks dirty state update.",
+  ),
+  upstreamMutant(
+    'upstream-dirty-domain-without-httu',
+    'bad-input-accepted',
+    DirtyWithoutHttuDomain,
+    'linux-upstream: IOMMU_HWPT_ALLOC_DIRTY_TRACKING is accepted on an SMMU without HTTU = 2 (arm_smmu_dbm_capable ignores ARM_SMMU_FEAT_HD), instead of -EOPNOTSUPP (CREATE-U1): the domain maps DBM leaves the hardware never updates. Class bad-input-accepted: a request the hardware cannot honour let through.',
+  ),
+];
+
+// ---- rfc-2021 ---------------------------------------------------------------------------
+// The rfc-2021 example adapter (conformance/examples/linux-upstream/rfc-2021.ts, the
+// driver with the 2021 HTTU RFC applied) with one step changed: the reference does not
+// play rfc-2021.
+
+/** The split's pages take the block's attributes without DBM. */
+class SplitDropsDbmPgtable extends RfcIoPgtable {
+  // FAULT (class state-not-carried): iopte_prot with the v5.12 ARM_LPAE_PTE_ATTR_HI_MASK (XN only),
+  // as the RFC's first version had it before v2 patch 02/11 added DBM: the pages of a split
+  // writable-dirty block are plain writable, so the next clear makes them read-only and the
+  // device's writes fault instead of being tracked.
+  protected override splitProt(blkPte: bigint): bigint {
+    return super.splitProt(blkPte) & ~ARM_LPAE_PTE_DBM;
+  }
+}
+
+/** The merged block is built writable-clean. */
+class MergeCleanBlockPgtable extends RfcIoPgtable {
+  // FAULT (class state-not-carried): the block built from prot gets AP[2] as well as DBM, as if a
+  // fresh block had no dirty state to keep: the pages written since the last clear are folded
+  // into a clean block and never reported (MERGE-R2 builds it writable-dirty for this reason).
+  protected override mergeProt(iommuProt: number): bigint {
+    const pte = super.mergeProt(iommuProt);
+    return (pte & ARM_LPAE_PTE_DBM) !== 0n ? pte | ARM_LPAE_PTE_AP_RDONLY : pte;
+  }
+}
+
+function rfcDomainWithPgtable(Pgtable: new (memory: KitMemory, cfg: RfcIoPgtableCfg, tlb: IoPgtableFlushOps) => RfcIoPgtable): typeof RfcSmmuDomain {
+  return class extends RfcSmmuDomain {
+    protected override allocPgtable(memory: KitMemory, cfg: IoPgtableCfg, tlb: IoPgtableFlushOps): RfcIoPgtable {
+      return new Pgtable(memory, { ...cfg, bbml: ((this.smmu.idr3 >>> 11) & 3) as 0 | 1 | 2 }, tlb);
+    }
+  };
+}
+
+/** iommu_clear_dirty_log returns without flushing the IOTLB. */
+class RfcClearWithoutFlushDomain extends RfcSmmuDomain {
+  // FAULT (class stale-iotlb): no iommu_flush_iotlb_all after the leaves were made read-only: an IOTLB
+  // entry cached writable-dirty keeps absorbing the device's writes, which never reach the
+  // descriptor and are never reported (CLEAR-R2).
+  protected override flushAfterClear(): void {}
+}
+
+/** Stop merges back every 2 MiB region start split, without walking it for a contiguous run. */
+class RfcStopMergesOverHoleDomain extends RfcSmmuDomain {
+  private readonly split = new Set<number>();
+
+  protected override startSplits(): void {
+    for (const a of this.areas) for (let b = a.iova - (a.iova % MiB2); b <= a.last; b += MiB2) if (this.pgtbl.iovaToPhys(b) % MiB2 === 0 && a.iova <= b && b + MiB2 - 1 <= a.last) this.split.add(b);
+    super.startSplits();
+  }
+
+  // FAULT (class wrong-address): arm_smmu_merge_page trusted to what start split instead of the
+  // iova_to_phys walk for a contiguous run: a region with a page unmapped since start is
+  // merged whole, and the unmapped page translates again to its old frame.
+  protected override stopMerges(): void {
+    for (const base of this.split) {
+      const area = this.areas.find((a) => a.iova <= base + MiB2 - 1 && base <= a.last);
+      const paddr = this.pgtbl.iovaToPhys(base);
+      if (area !== undefined && paddr !== 0) this.iommuMergePage(base, paddr, MiB2, area.prot);
+    }
+    this.split.clear();
+  }
+}
+
+function rfcMutant(name: string, bugClass: Mutant['bugClass'], Domain: typeof RfcSmmuDomain, description: string): Mutant {
+  return { name, bugClass, profile: 'smmu-driver', description, adapter: rfc2021Adapter(name, Domain) };
+}
+
+export const rfc2021Mutants: readonly Mutant[] = [
+  rfcMutant(
+    'rfc-split-drops-dbm',
+    'state-not-carried',
+    rfcDomainWithPgtable(SplitDropsDbmPgtable),
+    "rfc-2021: the split's pages take the block's attributes through an ATTR_HI_MASK without DBM (the RFC before v2 patch 02/11): a writable-dirty block splits into plain writable pages, which the next clear makes read-only, so the device's writes fault (SPLIT-R2). Class state-not-carried: a split that does not give the pages the block's dirty-state bits.",
+  ),
+  rfcMutant(
+    'rfc-merge-clean-block',
+    'state-not-carried',
+    rfcDomainWithPgtable(MergeCleanBlockPgtable),
+    'rfc-2021: merge_page builds the block writable-clean (DBM and AP[2]) instead of from prot as a writable-dirty block (MERGE-R2), so a page written since the last clear is folded into a clean block and never reported. Class state-not-carried: a merge whose block does not become dirty when one of its pages was.',
+  ),
+  rfcMutant(
+    'rfc-clear-without-flush',
+    'stale-iotlb',
+    RfcClearWithoutFlushDomain,
+    'rfc-2021: iommu_clear_dirty_log makes the dirty leaves read-only but never calls iommu_flush_iotlb_all (CLEAR-R2): an IOTLB entry cached writable-dirty absorbs the next writes, which are lost. Class stale-iotlb: clearing without a TLB invalidation.',
+  ),
+  rfcMutant(
+    'rfc-stop-merges-over-hole',
+    'wrong-address',
+    RfcStopMergesOverHoleDomain,
+    'rfc-2021: stopping the dirty log merges back every 2 MiB region that start split, without the iova_to_phys walk for a contiguous run (TRACK-R3), so a page unmapped while tracking is mapped again by the block, to its old frame. Class wrong-address: a block whose output addresses are not what the pages map.',
+  ),
+];
+
+/** The zoo's contract mutants, each declaring the contract it runs under. */
+export const contractMutants: readonly Mutant[] = [...linuxUpstreamMutants, ...rfc2021Mutants];
