@@ -131,6 +131,7 @@ export class IommuDomain {
   /** iommufd IOMMU_HWPT_SET_DIRTY_TRACKING. Returns 0 or -EOPNOTSUPP. */
   setDirtyTracking(enable: boolean): number {
     if (this.options.lifecycle === 'linux-v6.18') {
+      if (!this.options.dirtyCapable) return -EOPNOTSUPP; // iopt_set_dirty_tracking: no dirty ops, enable or disable
       if (!enable) return 0;
       if (!this.hwDirty) return -EOPNOTSUPP;
       this.pgtable.clearAllDirty(); // iopt_clear_dirty_data over each mapped area: no TLBI follows
@@ -175,6 +176,7 @@ export class IommuDomain {
 
   /** iommufd IOMMU_HWPT_GET_DIRTY_BITMAP's driver call: -EINVAL while tracking is off. */
   readAndClearDirty(iova: number, size: number, flags: number, record?: DirtyRecord): number {
+    if (this.options.lifecycle === 'linux-v6.18' && !this.options.dirtyCapable) return -EOPNOTSUPP; // no dirty ops (iommu_read_and_clear_dirty)
     if (!this.tracking && this.options.lifecycle !== 'linux-v6.18') return -EINVAL;
     return this.pgtable.readAndClearDirty(iova, size, flags, record);
   }

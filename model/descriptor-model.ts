@@ -442,6 +442,11 @@ export class DescriptorModel {
     const t = this.caps.setDirtyTracking;
     const steps: string[] = [];
     this.trackingErrno = 0;
+    if (t.withoutHdQuirk !== undefined && !this.hdQuirk) {
+      this.noteRule('TRACK-1');
+      this.trackingErrno = -ERRNO[t.withoutHdQuirk];
+      return [`reject ${t.withoutHdQuirk}`];
+    }
     if (enable) {
       this.noteRule('TRACK-1');
       if (!this.hwDirty) {
@@ -547,6 +552,10 @@ export class DescriptorModel {
     const cleared: ModelLeaf[] = [];
     const end = iova + size;
     let errno = 0;
+    if (rc.withoutHdQuirk !== undefined && !this.hdQuirk) {
+      this.note(['CLEAR-U1']);
+      return { errno: -ERRNO[rc.withoutHdQuirk], pages, visited, clearedUnreported: new Set() };
+    }
     this.noteRule('CLEAR-1');
     this.noteRule('CLEAR-4');
     this.noteRule('BITMAP-2');

@@ -78,7 +78,8 @@ export function replayCommand(result: ProfileResult, ctx: ReportContext = {}): s
   if (ctx.adapterModule !== undefined) words.push('--adapter', shellQuote(ctx.adapterModule));
   if (ctx.execCommand !== undefined) words.push('--exec', shellQuote(ctx.execCommand));
   if (ctx.libPath !== undefined) words.push('--lib', shellQuote(ctx.libPath));
-  if (result.contract !== undefined && result.contract.name !== 'strict') words.push('--contract', result.contract.name);
+  // The contract, unless it is the run's default (the declared one, else strict).
+  if (result.contract !== undefined && (result.contract.name !== 'strict' || result.contract.declared !== undefined)) words.push('--contract', result.contract.name);
   words.push('--seed', String(result.replay.seed));
   if (result.replay.path !== '') words.push('--replay', `'${result.replay.path.replace(/'/g, `'\\''`)}'`);
   else if (ctx.runs !== undefined) words.push('--runs', String(ctx.runs));

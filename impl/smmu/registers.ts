@@ -11,6 +11,9 @@ export const IDR0_HTTU_ACCESS = 1;
 export const IDR0_HTTU_ACCESS_DIRTY = 2;
 export type Httu = typeof IDR0_HTTU_NONE | typeof IDR0_HTTU_ACCESS | typeof IDR0_HTTU_ACCESS_DIRTY;
 
+/** SMMU_IDR0.COHACC, bit 4: coherent access to tables and queues (Linux ARM_SMMU_FEAT_COHERENCY, which arm_smmu_dbm_capable requires with HTTU = 2). */
+export const IDR0_COHACC = 1 << 4;
+
 /** SMMU_IDR3.BBML, bits 12:11. */
 export const IDR3_BBML_SHIFT = 11;
 export const IDR3_BBML_MASK = 0b11 << IDR3_BBML_SHIFT;

@@ -17,7 +17,7 @@
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_MASK, PTE_TYPE_PAGE, IOVA_LIMIT, isTable, isValid, levelIndex, levelSize, pteAddress } from '../pgtable/pte.ts';
 import { Iotlb, type CachedState, type IotlbEntry } from './iotlb.ts';
-import { decodeCd, IDR0_HTTU_ACCESS, IDR0_HTTU_ACCESS_DIRTY, IDR0_HTTU_SHIFT, IDR3_BBML_SHIFT, type Bbml, type ContextDescriptor, type Httu } from './registers.ts';
+import { decodeCd, IDR0_HTTU_ACCESS, IDR0_COHACC, IDR0_HTTU_ACCESS_DIRTY, IDR0_HTTU_SHIFT, IDR3_BBML_SHIFT, type Bbml, type ContextDescriptor, type Httu } from './registers.ts';
 
 export interface SmmuConfig {
   /** SMMU_IDR0.HTTU: 0 none, 1 access flag, 2 access flag and dirty state. */
@@ -68,7 +68,8 @@ export class Smmu {
   ) {
     if (![0, 1, 2].includes(config.httu)) throw new RangeError(`SMMU_IDR0.HTTU: must be 0, 1 or 2, got ${config.httu}`);
     if (![0, 1, 2].includes(config.bbml)) throw new RangeError(`SMMU_IDR3.BBML: must be 0, 1 or 2, got ${config.bbml}`);
-    this.idr0 = config.httu << IDR0_HTTU_SHIFT;
+    // COHACC: the model's memory is coherent with the SMMU's accesses.
+    this.idr0 = (config.httu << IDR0_HTTU_SHIFT) | IDR0_COHACC;
     this.idr3 = config.bbml << IDR3_BBML_SHIFT;
     this.iotlb = new Iotlb(config.iotlbCapacity ?? 64);
   }

@@ -210,6 +210,8 @@ export const linuxUpstream: Contract = {
       disable: { merges: 'none', marksWritableDirty: false, invalidates: false, clearsHaHd: false },
       enableWhileOn: 'clears-again',
       disableWhileOff: 'no-op',
+      // Linux v6.18 drivers/iommu/iommufd/io_pagetable.c iopt_set_dirty_tracking: no domain->dirty_ops, -EOPNOTSUPP for enable and disable alike.
+      withoutHdQuirk: 'EOPNOTSUPP',
     },
     readAndClear: {
       whenTrackingOff: 'reports',
@@ -219,6 +221,8 @@ export const linuxUpstream: Contract = {
       atomicClear: true,
       reportsPlainWritable: false,
       noClearFlag: true,
+      // Linux v6.18 drivers/iommu/iommufd/io_pagetable.c iommu_read_and_clear_dirty: no domain->dirty_ops (arm-smmu-v3 sets them only for IOMMU_HWPT_ALLOC_DIRTY_TRACKING).
+      withoutHdQuirk: 'EOPNOTSUPP',
     },
     unmap: { reportsDirty: false, partialBlock: 'refuse', hole: 'stop' },
     split: undefined,

@@ -95,6 +95,8 @@ export interface Capabilities {
       readonly clearsHaHd: boolean;
     };
     readonly enableWhileOn: 'no-op' | 'clears-again' | { readonly errno: ErrnoName };
+    /** On a domain without the HD quirk (no dirty ops): the errno both enabling and disabling are refused with; absent: enabling is refused with `refusal`, disabling follows `disableWhileOff`. */
+    readonly withoutHdQuirk?: ErrnoName;
     readonly disableWhileOff: 'no-op' | { readonly errno: ErrnoName };
   };
   readonly readAndClear: {
@@ -115,6 +117,12 @@ export interface Capabilities {
     readonly reportsPlainWritable: boolean;
     /** IOMMU_DIRTY_NO_CLEAR (1 << 0): report without clearing. */
     readonly noClearFlag: boolean;
+    /**
+     * On a domain without the HD quirk (allocated without dirty tracking): the errno
+     * read-and-clear is refused with, since such a domain has no dirty ops; absent: it
+     * is answered as on any domain (reporting nothing, no leaf being dirty).
+     */
+    readonly withoutHdQuirk?: ErrnoName;
   };
   readonly unmap: {
     /** Unmap returns the dirty state of what it removes (NOLOSS-3). */
