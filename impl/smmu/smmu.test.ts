@@ -94,11 +94,11 @@ const SYNC: SmmuCommand = { op: 'CMD_SYNC' };
 // ---------------------------------------------------------------------------------------
 // ID registers and context descriptors
 
-test('[TRACK-2] SMMU_IDR0.HTTU is bits 7:6 and SMMU_IDR3.BBML bits 12:11', () => {
+test('[TRACK-2] SMMU_IDR0.HTTU is bits 7:6 (with COHACC, bit 4, always set) and SMMU_IDR3.BBML bits 12:11', () => {
   for (const httu of [0, 1, 2] as const) {
     for (const bbml of [0, 1, 2] as const) {
       const smmu = new Smmu(new PhysicalMemory(), { httu, bbml });
-      assert.is(smmu.idr0, httu << 6);
+      assert.is(smmu.idr0, (httu << 6) | (1 << 4));
       assert.is(smmu.idr3, bbml << 11);
       assert.is(idr0Httu(smmu.idr0), httu);
       assert.is(idr3Bbml(smmu.idr3), bbml);
