@@ -57,8 +57,10 @@ const tlbKey = (iova: number, level: number) => `${level}:${iova}`;
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
 
 export class DescriptorModel {
-  readonly leaves = new Map<number, ModelLeaf>();
-  readonly tlb = new Map<string, ModelTlbEntry>();
+  /** The leaves by key (`leafKey`). Replaced, not copied, when the model adopts a copy's state: hold no reference across `adopt`. */
+  leaves = new Map<number, ModelLeaf>();
+  /** The cached IOTLB entries by `level:iova`; replaced by `adopt` as `leaves` is. */
+  tlb = new Map<string, ModelTlbEntry>();
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
   /** Keys of leaves added, changed or removed since the last `takeTouched`. */
   private touched = new Set<number>();
@@ -130,10 +132,9 @@ export class DescriptorModel {
 
   /** Takes over the state of `other` (the order that matched the implementation). */
   adopt(other: DescriptorModel): void {
-    this.leaves.clear();
-    for (const [k, l] of other.leaves) this.leaves.set(k, l);
-    this.tlb.clear();
-    for (const [k, e] of other.tlb) this.tlb.set(k, e);
+    // The copy is discarded: its maps become this model's (copying thousands of leaves back was most of a racing DMA's cost).
+    this.leaves = other.leaves;
+    this.tlb = other.tlb;
     this.tracking = other.tracking;
     this.on = other.on;
     this.trackingErrno = other.trackingErrno;
@@ -606,7 +607,21 @@ export class DescriptorModel {
     const splits: number[] = [];
     const end = iova + size;
     let cursor = iova;
+    let chunked = 0;
     while (cursor < end) {
+      if (u.chunks === 'iommu-pgsize') {
+        // A chunk of a block size whose span holds only a table's leaves: the table goes whole, holes included.
+        const level = ([1, 2] as const).find((lv) => cursor % armLpaeBlockSize(lv) === 0 && end - cursor >= armLpaeBlockSize(lv));
+        if (level !== undefined) {
+          const span = armLpaeBlockSize(level);
+          const inside = probe.leavesIn(cursor, span);
+          if (inside.length > 0 && inside.every((l) => l.level > level && l.iova >= cursor && l.iova + l.size <= cursor + span)) {
+            chunked += span - inside.reduce((a, l) => a + l.size, 0);
+            cursor += span;
+            continue;
+          }
+        }
+      }
       const l = probe.leafAt(cursor);
       if (l === undefined) {
         if (u.hole === 'stop') break;
@@ -622,7 +637,8 @@ export class DescriptorModel {
       cursor = l.iova + l.size;
     }
     const stop = Math.min(cursor, end);
-    return { splits, end: stop, bytes: stop > iova ? probe.leavesIn(iova, stop - iova).reduce((a, l) => a + l.size, 0) : 0 };
+    // Bytes: the leaves removed, and the holes of the tables removed whole (which count their span).
+    return { splits, end: stop, bytes: chunked + (stop > iova ? probe.leavesIn(iova, stop - iova).reduce((a, l) => a + l.size, 0) : 0) };
   }
 
   /** A stream attached to the domain (TRACK-7). */

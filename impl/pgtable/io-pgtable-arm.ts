@@ -236,16 +236,36 @@ export class ArmLpaeIoPgtable {
     return unmapped;
   }
 
-  /** unmap under walk 'linux-v6.13': whole leaves from `iova` until a hole or a block the range cuts; no dirty state read. */
+  /**
+   * unmap under walk 'linux-v6.13': iommu_unmap's chunks (iommu_pgsize: 2 MiB where the
+   * cursor is 2 MiB-aligned and 2 MiB remain, else 4 KiB), each __arm_lpae_unmap: a leaf
+   * of the chunk's size is removed, a table at the chunk's size is freed whole (holes
+   * included) and counts its span, an invalid entry or a block the chunk cuts stops the
+   * unmap (WARN, 0 bytes). No dirty state is read.
+   */
   private unmapLinux(iova: number, size: number): number {
     const end = iova + size;
     let at = iova;
     while (at < end) {
-      const { level, ptep, pte } = this.lookup(at);
-      const lsz = levelSize(level);
-      if (!isValid(pte) || !isAligned(at, lsz) || end - at < lsz) break;
-      this.removeLeaf(ptep, pte);
-      at += lsz;
+      const fits = (level: number) => isAligned(at, levelSize(level)) && end - at >= levelSize(level);
+      const chunkLevel = fits(1) ? 1 : fits(2) ? 2 : 3;
+      let table = this.pgd;
+      let done = false;
+      for (let level = 0; level <= chunkLevel; level++) {
+        const ptep = table + levelIndex(at, level) * 8;
+        const pte = this.memory.load(ptep);
+        if (!isValid(pte)) break;
+        if (level === chunkLevel) {
+          this.removeLeaf(ptep, pte);
+          if (isTable(pte, level)) this.freeTable(pteAddress(pte), level + 1);
+          done = true;
+          break;
+        }
+        if (!isTable(pte, level)) break; // a block the chunk cuts
+        table = pteAddress(pte);
+      }
+      if (!done) break;
+      at += levelSize(chunkLevel);
     }
     if (at > iova) this.flushRange(iova, at - iova);
     return at - iova;

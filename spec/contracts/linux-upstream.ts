@@ -224,7 +224,8 @@ export const linuxUpstream: Contract = {
       // Linux v6.18 drivers/iommu/iommufd/io_pagetable.c iommu_read_and_clear_dirty: no domain->dirty_ops (arm-smmu-v3 sets them only for IOMMU_HWPT_ALLOC_DIRTY_TRACKING).
       withoutHdQuirk: 'EOPNOTSUPP',
     },
-    unmap: { reportsDirty: false, partialBlock: 'refuse', hole: 'stop' },
+    // Linux v6.12 drivers/iommu/iommu.c __iommu_unmap with iommu_pgsize, io-pgtable-arm.c __arm_lpae_unmap (a table entry at the chunk's size is freed whole).
+    unmap: { reportsDirty: false, partialBlock: 'refuse', hole: 'stop', chunks: 'iommu-pgsize' },
     split: undefined,
     merge: undefined,
   },

@@ -129,6 +129,13 @@ export interface Capabilities {
     readonly reportsDirty: boolean;
     readonly partialBlock: 'split' | 'refuse';
     readonly hole: 'skip' | 'stop';
+    /**
+     * How the range is walked: by leaves (default), or in iommu_unmap's chunks (the
+     * largest block size the cursor's alignment and the remaining size allow), where a
+     * table whose whole span is one chunk is unmapped whole, holes included, and counts
+     * its whole span.
+     */
+    readonly chunks?: 'leaves' | 'iommu-pgsize';
   };
   readonly split:
     | {
