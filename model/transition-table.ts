@@ -1,8 +1,8 @@
-// A finite spec machine compiled into a lookup table at start-up: every reachable state
-// times every event of its alphabet, each entry computed once by xstate's pure
-// `transition()`, with the transitions taken (for coverage) and the requirement IDs they
-// cite (for verdicts). The machine stays the source of truth; the table is checked
-// against it entry by entry (model/transition-table.test.ts).
+// A finite spec machine compiled into a lookup table: every reachable state times every
+// event of its alphabet, each entry computed once by xstate's pure `transition()` (the
+// first time a run steps it), with the transitions taken (for coverage) and the
+// requirement IDs they cite (for verdicts). The machine stays the source of truth; the
+// table is checked against it entry by entry (model/transition-table.test.ts).
 import type { AnyStateMachine, AnyTransitionDefinition, EventFromLogic, SnapshotFrom } from 'xstate';
 import { initialState, step } from '../spec/step.ts';
 
@@ -64,46 +64,97 @@ export class TransitionTable<M extends AnyStateMachine> {
   private readonly table = new Map<string, TableEntry<M>>();
   /** The same entries by snapshot object, then event key: the model steps the table's own (shared) snapshots, so the hot path needs no state key. */
   private readonly bySnapshot = new Map<unknown, Map<string, TableEntry<M>>>();
+  /** One snapshot object per state (the first reached): every entry's `next` is it. */
+  private readonly seen = new Map<string, SnapshotFrom<M>>();
+  /** The alphabet's event keys: an event outside it has no entry. */
+  private readonly alphabet: ReadonlySet<string>;
+  /** Every reachable state, in breadth-first order, once the whole table is filled. */
+  private all: readonly SnapshotFrom<M>[] | undefined;
   private lastEvent: unknown;
   private lastKey = '';
 
+  /**
+   * The table is filled on demand: an entry is computed by `transition()` the first time a
+   * run steps it (a machine with a large alphabet, vfioType1's 971 events, would otherwise
+   * spend half a second on entries no run takes). `states`, `size` and `entries()` fill the
+   * whole table first. Entries are pure functions of the machine, the state and the event,
+   * so filling one never changes another, and runs in one process still share the table.
+   */
   constructor(
     readonly machine: M,
     readonly events: readonly EventFromLogic<M>[],
   ) {
     this.initial = initialState(machine);
-    const seen = new Map<string, SnapshotFrom<M>>([[stateKey(this.initial), this.initial]]);
-    const queue = [this.initial];
-    for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
-      for (const event of events) {
-        const taken = machine.getTransitionData(s, event) as AnyTransitionDefinition[];
-        const [next, outcomes] = step(machine, s, event);
-        const [from, to] = [activeStates((s as { value: unknown }).value), activeStates((next as { value: unknown }).value)];
-        const entry: TableEntry<M> = {
-          next,
-          outcomes,
-          transitions: taken.map(transitionKey),
-          req: [...new Set(taken.flatMap((t) => (t.meta as { req?: string[] } | undefined)?.req ?? []))],
-          taken: taken.map((t) => ({ machine: machine.id, transition: transitionKey(t), from, to })),
-        };
-        const nk = stateKey(next);
-        const canonical = seen.get(nk);
-        if (canonical === undefined) {
-          seen.set(nk, next);
-          queue.push(next);
-        } else (entry as { next: SnapshotFrom<M> }).next = canonical;
-        this.table.set(`${stateKey(s)}|${eventKey(event)}`, entry);
-        let row = this.bySnapshot.get(s);
-        if (row === undefined) this.bySnapshot.set(s, (row = new Map()));
-        row.set(eventKey(event), entry);
-      }
-    }
-    this.states = [...seen.values()];
+    this.seen.set(stateKey(this.initial), this.initial);
+    this.alphabet = new Set(events.map(eventKey));
   }
 
-  readonly states: readonly SnapshotFrom<M>[];
+  /** Computes the entry of `event` (key `ek`) in `s`, the state's own snapshot object. */
+  private fill(s: SnapshotFrom<M>, event: EventFromLogic<M>, ek: string): TableEntry<M> {
+    const { machine } = this;
+    const taken = machine.getTransitionData(s, event) as AnyTransitionDefinition[];
+    const [next, outcomes] = step(machine, s, event);
+    const [from, to] = [activeStates((s as { value: unknown }).value), activeStates((next as { value: unknown }).value)];
+    const entry: TableEntry<M> = {
+      next,
+      outcomes,
+      transitions: taken.map(transitionKey),
+      req: [...new Set(taken.flatMap((t) => (t.meta as { req?: string[] } | undefined)?.req ?? []))],
+      taken: taken.map((t) => ({ machine: machine.id, transition: transitionKey(t), from, to })),
+    };
+    const nk = stateKey(next);
+    const canonical = this.seen.get(nk);
+    if (canonical === undefined) this.seen.set(nk, next);
+    else (entry as { next: SnapshotFrom<M> }).next = canonical;
+    this.table.set(`${stateKey(s)}|${ek}`, entry);
+    let row = this.bySnapshot.get(s);
+    if (row === undefined) this.bySnapshot.set(s, (row = new Map()));
+    row.set(ek, entry);
+    return entry;
+  }
+
+  /** The entry of `event` (key `ek`) in `snapshot`'s state, filled now if it was not; undefined for an event outside the alphabet or a state the machine never reaches. */
+  private lookup(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>, ek: string): TableEntry<M> | undefined {
+    const key = stateKey(snapshot);
+    const entry = this.table.get(`${key}|${ek}`);
+    if (entry !== undefined || !this.alphabet.has(ek)) return entry;
+    let s = this.seen.get(key);
+    if (s === undefined && this.all === undefined) {
+      // A state no step has reached yet (a snapshot made elsewhere): the whole table says whether the machine reaches it.
+      this.fillAll();
+      s = this.seen.get(key);
+    }
+    return s === undefined ? undefined : (this.table.get(`${stateKey(s)}|${ek}`) ?? this.fill(s, event, ek));
+  }
+
+  /** Fills every entry of every reachable state (breadth first from the initial state). */
+  private fillAll(): readonly SnapshotFrom<M>[] {
+    if (this.all !== undefined) return this.all;
+    const order = [this.initial];
+    const queued = new Set([stateKey(this.initial)]);
+    for (let i = 0; i < order.length; i++) {
+      const s = order[i]!;
+      for (const event of this.events) {
+        const ek = eventKey(event);
+        const next = (this.table.get(`${stateKey(s)}|${ek}`) ?? this.fill(s, event, ek)).next;
+        const nk = stateKey(next);
+        if (!queued.has(nk)) {
+          queued.add(nk);
+          order.push(next);
+        }
+      }
+    }
+    this.all = order;
+    return order;
+  }
+
+  /** Every state the machine reaches through its alphabet. */
+  get states(): readonly SnapshotFrom<M>[] {
+    return this.fillAll();
+  }
 
   get size(): number {
+    this.fillAll();
     return this.table.size;
   }
 
@@ -118,7 +169,7 @@ export class TransitionTable<M extends AnyStateMachine> {
       this.lastEvent = event;
       this.lastKey = eventKey(event);
     }
-    const entry = this.bySnapshot.get(snapshot)?.get(this.lastKey) ?? this.table.get(`${stateKey(snapshot)}|${this.lastKey}`);
+    const entry = this.bySnapshot.get(snapshot)?.get(this.lastKey) ?? this.lookup(snapshot, event, this.lastKey);
     if (entry === undefined) throw new Error(`${this.machine.id}: no table entry for ${JSON.stringify(event)} in ${stateKey(snapshot)} (event outside the alphabet?)`);
     if (covered !== undefined) for (const t of entry.transitions) covered.add(t);
     return entry;
@@ -126,11 +177,11 @@ export class TransitionTable<M extends AnyStateMachine> {
 
   /** The entry, without recording coverage. */
   peek(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>): TableEntry<M> | undefined {
-    return this.table.get(`${stateKey(snapshot)}|${eventKey(event)}`);
+    return this.lookup(snapshot, event, eventKey(event));
   }
 
   /** Every (state, event) pair with its entry, for the agreement test. */
   *entries(): Generator<[SnapshotFrom<M>, EventFromLogic<M>, TableEntry<M>]> {
-    for (const s of this.states) for (const e of this.events) yield [s, e, this.table.get(`${stateKey(s)}|${eventKey(e)}`)!];
+    for (const s of this.fillAll()) for (const e of this.events) yield [s, e, this.table.get(`${stateKey(s)}|${eventKey(e)}`)!];
   }
 }
