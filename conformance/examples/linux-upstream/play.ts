@@ -35,7 +35,7 @@ export interface Played {
   readonly cdWord0: ReadonlyMap<number, bigint>;
 }
 
-/** `coherent`: the SMMU presents IDR0.COHACC (Linux needs it for dirty tracking, arm_smmu_dbm_capable). */
+/** `coherent`: the SMMU presents IDR0.COHACC (Linux needs it for dirty tracking, arm_smmu_dbm_capable); false takes it away. */
 export async function play(adapter: SmmuDriverAdapter, steps: readonly HazardStep[], coherent = true): Promise<Played> {
   const memory = createKitMemory();
   let driver: SmmuDriver | undefined;
@@ -53,7 +53,7 @@ export async function play(adapter: SmmuDriverAdapter, steps: readonly HazardSte
         const s = createKitSmmu(memory, { httu: step.httu, bbml: step.bbml, iotlbCapacity: 64 });
         smmu = s;
         const port: KitSmmuPort = {
-          idr0: s.idr0 | (coherent ? IDR0_COHACC : 0),
+          idr0: coherent ? s.idr0 | IDR0_COHACC : s.idr0 & ~IDR0_COHACC,
           idr3: s.idr3,
           attachStream: (id, cd) => {
             cds.set(id, cd);
