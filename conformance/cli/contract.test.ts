@@ -1,0 +1,49 @@
+// dirtyspec run --contract: the flag, the declared capabilities check, the report naming the contract.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runCli } from './capture.ts';
+
+const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).pathname;
+
+test('--contract with an unknown name is a usage error naming the contracts', async () => {
+  const r = await runCli('run', '--profile', 'smmu-driver', '--contract', 'linux');
+  assert.is(r.status, 2);
+  assert.match(r.err, /--contract must be one of strict, linux-upstream, rfc-2021, got "linux"/);
+});
+
+test('--contract rfc-2021 on the built-in reference says it does not play that contract', async () => {
+  const r = await runCli('run', '--profile', 'smmu-driver', '--contract', 'rfc-2021', '--runs', '1');
+  assert.is(r.status, 2);
+  assert.match(r.err, /does not play it \(it plays strict, linux-upstream\)/);
+});
+
+test('declared capabilities that are not the contract’s: exit 2, the field named, nothing run', async () => {
+  const r = await runCli('run', '--adapter', fixture('wrong-capabilities'), '--profile', 'smmu-driver', '--runs', '1');
+  assert.is(r.status, 2);
+  assert.match(r.err, /unmap\.reportsDirty: declared true, contract linux-upstream has false/);
+  assert.is(r.out, '');
+});
+
+test('--contract linux-upstream: the text and JSON reports name the contract, the refusals and the hazards apart from the verdict', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-contract-'));
+  try {
+    const json = join(dir, 'r.json');
+    const r = await runCli('run', '--profile', 'smmu-driver', '--contract', 'linux-upstream', '--runs', '30', '--seed', '4', '--workers', '1', '--json', json);
+    assert.is(r.status, 0, r.out);
+    assert.match(r.out, /profile smmu-driver \(adapter reference, contract linux-upstream\): conforms/);
+    assert.match(r.out, /hazards of contract linux-upstream \(not part of the verdict/);
+    assert.match(r.out, /H-U1 \(caller-obligation; NOLOSS-3, UNMAP-U3\)/);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as { profiles: { contract: { name: string; hazards: { id: string; onImplementation: string }[] } }[] };
+    const c = report.profiles[0]!.contract;
+    assert.is(c.name, 'linux-upstream');
+    assert.is(c.hazards.length, 7);
+    assert.ok(c.hazards.every((h) => h.onImplementation === 'demonstrated'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
