@@ -91,17 +91,50 @@ export async function outcomeSection(r: ProfileResult, prefix: string, replay: s
   return out.join('\n');
 }
 
+/** A result's anchor: the profile, and the contract when it is not strict (one profile may run under several contracts). */
+function anchorOf(r: ProfileResult): string {
+  return `p-${slug(r.name)}${r.contract === undefined || r.contract.name === 'strict' ? '' : `-${slug(r.contract.name)}`}`;
+}
+
+/** The contract's part of a result, apart from the verdict: refused configurations, pages excused by the contract's design, its hazards with their scenarios. */
+function contractSection(r: ProfileResult): string {
+  const c = r.contract;
+  if (c === undefined || (c.refused.length === 0 && c.hazards.length === 0 && Object.keys(c.excused).length === 0)) return '';
+  const out = [`<h3>Contract <code>${esc(c.name)}</code>: outside the verdict</h3>`];
+  if (c.refused.length > 0) {
+    const rows = c.refused.map((x) => `<tr><td class="mono">${esc(x.config)}</td><td class="num">${x.errno}</td><td class="num">${x.sequences}</td></tr>`).join('');
+    out.push(`<p>create refused, as the contract allows (those sequences ran nothing):</p><table class="refused"><thead><tr><th>configuration</th><th class="num">errno</th><th class="num">sequences</th></tr></thead><tbody>${rows}</tbody></table>`);
+  }
+  const excused = Object.entries(c.excused);
+  if (excused.length > 0) out.push(`<p>pages lost by the contract's design in these runs, not charged: ${excused.map(([rule, n]) => `<code>${esc(rule)}</code> ${n}`).join(', ')}</p>`);
+  if (c.hazards.length > 0) {
+    out.push(`<h4>Hazards of <code>${esc(c.name)}</code> (the contract allows them: not part of the verdict)</h4>`, '<div class="hazards">');
+    for (const h of c.hazards) {
+      const shown = h.onImplementation === 'demonstrated' ? 'demonstrated on the implementation' : h.onImplementation === 'not-shown' ? 'not shown by the implementation' : 'not run on the implementation';
+      const steps = h.scenario.map((s, i) => `<li${i === h.misses.atStep ? ' class="violating"' : ''}><code>${esc(s)}</code></li>`).join('');
+      out.push(
+        `<details class="hazard" data-hazard="${esc(h.id)}" data-shown="${h.onImplementation}"><summary><b>${esc(h.id)}</b> (${esc(h.nature)}; ${h.req.map((id) => `<code>${esc(id)}</code>`).join(', ')}): ${esc(h.title)} — ${esc(shown)}</summary>`,
+        `<p>${esc(h.note ?? '')}${h.note === undefined ? '' : ' · '}the contract's simulation ${h.bySimulation ? 'misses' : 'does not miss'} the pages at step ${h.misses.atStep + 1}; source: ${esc(h.source)}</p><ol class="scenario">${steps}</ol></details>`,
+      );
+    }
+    out.push('</div>');
+  }
+  return out.join('\n');
+}
+
 async function profileSection(r: ProfileResult, ctx: ReportContext): Promise<string> {
-  const prefix = `p-${slug(r.name)}`;
+  const prefix = anchorOf(r);
+  const contract = r.contract === undefined ? '' : ` <span class="contract">contract <code>${esc(r.contract.name)}</code>${r.contract.declared === undefined ? '' : ` (declared: <code>${esc(r.contract.declared)}</code>)`}</span>`;
   return [
-    `<section class="profile" id="${prefix}" data-profile="${esc(r.name)}" data-verdict="${r.verdict}">`,
-    `<header><h2>profile <code>${esc(r.name)}</code></h2>${verdictBadge(r)}<span class="meta">${stats(r)}</span></header>`,
+    `<section class="profile" id="${prefix}" data-profile="${esc(r.name)}"${r.contract === undefined ? '' : ` data-contract="${esc(r.contract.name)}"`} data-verdict="${r.verdict}">`,
+    `<header><h2>profile <code>${esc(r.name)}</code>${contract}</h2>${verdictBadge(r)}<span class="meta">${stats(r)}</span></header>`,
     await outcomeSection(r, prefix, replayCommand(r, ctx)),
     '<h3>Requirements</h3>',
     requirementsTable(r),
     '<h3>Transition coverage</h3>',
     coverageTable(r),
     await coverageDiagrams(r, prefix),
+    contractSection(r),
     '</section>',
   ].join('\n');
 }
@@ -111,7 +144,7 @@ function summaryTable(results: readonly ProfileResult[]): string {
     const cov = Object.entries(r.transitionCoverage)
       .map(([m, c]) => `${esc(m)} ${coveragePercent(c.covered, c.total)}%`)
       .join(', ');
-    return `<tr><td><a href="#p-${slug(r.name)}"><code>${esc(r.name)}</code></a></td><td><code>${esc(r.adapter)}</code></td><td>${verdictBadge(r)}</td><td class="num">${r.runs}</td><td class="num">${r.commands}</td><td class="num">${r.seconds}</td><td class="num">${r.seed}</td><td>${cov || '-'}</td></tr>`;
+    return `<tr><td><a href="#${anchorOf(r)}"><code>${esc(r.name)}</code>${r.contract === undefined || r.contract.name === 'strict' ? '' : ` (${esc(r.contract.name)})`}</a></td><td><code>${esc(r.adapter)}</code></td><td>${verdictBadge(r)}</td><td class="num">${r.runs}</td><td class="num">${r.commands}</td><td class="num">${r.seconds}</td><td class="num">${r.seed}</td><td>${cov || '-'}</td></tr>`;
   });
   return `<table class="summary"><thead><tr><th>profile</th><th>adapter</th><th>verdict</th><th class="num">runs</th><th class="num">commands</th><th class="num">seconds</th><th class="num">seed</th><th>transition coverage</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }

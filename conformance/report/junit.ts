@@ -57,7 +57,9 @@ function suite(r: ProfileResult, ctx: ReportContext): { xml: string; tests: numb
   const cases: string[] = [];
   let failures = 0;
   let errors = 0;
-  const classname = `dirtyspec.${r.name}`;
+  // A contract other than strict names its own suite (a run may check one profile under several contracts).
+  const suiteName = r.contract === undefined || r.contract.name === 'strict' ? r.name : `${r.name} (${r.contract.name})`;
+  const classname = `dirtyspec.${r.name}${suiteName === r.name ? '' : `.${r.contract!.name}`}`;
   const failure = () => `      <failure${attrs({ message: failureMessage(r), type: r.counterexample?.violation.kind ?? 'does-not-conform' })}>${xmlText(failureBody(r, ctx))}</failure>\n`;
   const error = () => `      <error${attrs({ message: undecidedMessage(r), type: 'undecided' })}>${xmlText(undecidedBody(r, ctx))}</error>\n`;
   for (const q of sortedRequirements(r)) {
@@ -82,6 +84,8 @@ function suite(r: ProfileResult, ctx: ReportContext): { xml: string; tests: numb
   }
   const properties = [
     ['adapter', r.adapter],
+    ...(r.contract === undefined ? [] : [['contract', r.contract.name], ...(r.contract.declared === undefined ? [] : [['contract.declared', r.contract.declared]])]),
+    ...(r.contract === undefined ? [] : r.contract.hazards.map((h) => [`hazard.${h.id}`, `${h.onImplementation}; ${h.title}`])),
     ['verdict', r.verdict],
     ['seed', String(r.seed)],
     ['runs', String(r.runs)],
@@ -93,7 +97,7 @@ function suite(r: ProfileResult, ctx: ReportContext): { xml: string; tests: numb
   if (replay !== undefined) properties.push(['replay', replay]);
   const props = properties.map(([name, value]) => `      <property${attrs({ name: name!, value: value! })}/>`).join('\n');
   const tests = cases.length;
-  const xml = `  <testsuite${attrs({ name: r.name, tests, failures, errors, skipped: 0, time: r.seconds })}>\n    <properties>\n${props}\n    </properties>\n${cases.map((c) => `${c}\n`).join('')}  </testsuite>\n`;
+  const xml = `  <testsuite${attrs({ name: suiteName, tests, failures, errors, skipped: 0, time: r.seconds })}>\n    <properties>\n${props}\n    </properties>\n${cases.map((c) => `${c}\n`).join('')}  </testsuite>\n`;
   return { xml, tests, failures, errors };
 }
 
