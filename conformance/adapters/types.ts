@@ -8,6 +8,7 @@
 import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
 import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
+import type { ProfileName } from '../profiles/index.ts';
 import type { Capabilities, ContractName } from '../../spec/contracts/types.ts';
 
 export type { Capabilities, ContractName } from '../../spec/contracts/types.ts';
@@ -259,7 +260,9 @@ export interface VfioType1Adapter {
 }
 
 export type Adapter = SmmuHwAdapter | SmmuDriverAdapter | IovaBitmapAdapter | VfioType1Adapter | KvmDirtyLogAdapter | KvmDirtyRingAdapter | DirtyRingCollectorAdapter;
-export type ProfileName = Adapter['profile'];
+/** Every profile's name: the registry's keys (conformance/profiles/index.ts, which checks that each has its adapter in `Adapter` and each adapter its profile). */
+export type { ProfileName };
 /** The adapter type of profile `P`. */
-export type AdapterOf<P extends ProfileName> = Extract<Adapter, { profile: P }>;
+export type AdapterOf<P extends Adapter['profile']> = Extract<Adapter, { profile: P }>;
+/** The registry's names, in its order, for modules that cannot load it (this one is the light `dirtyspec/adapters` entry point): conformance/profiles/registry.test.ts checks they agree. */
 export const PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1', 'kvm-dirty-log', 'kvm-dirty-ring', 'dirty-ring-collector'];

@@ -321,7 +321,7 @@ export class DmaCommand implements RunCommand {
     m.lastIova = iova;
     const streamId = r.sys.streams[this.stream % r.sys.streams.length]!;
     const leaf = m.model.leafAt(iova);
-    if (this.interleave !== undefined && r.sys.profile === 'smmu-hw' && leaf !== undefined) return this.runInterleaved(m, r, iova, streamId, leaf.iova);
+    if (this.interleave !== undefined && r.sys.kitPlays === 'driver' && leaf !== undefined) return this.runInterleaved(m, r, iova, streamId, leaf.iova);
     const got = await r.sys.dma(streamId, iova, this.write);
     // Where the kit cannot see the IOTLB, a cached entry may have been evicted (IOTLB-11):
     // the entry as the spec has it, or without it.
@@ -434,7 +434,7 @@ async function withInjectedWrite<T>(
 ): Promise<{ result: T; dma: DmaOutcome | undefined; dmaAt: number | undefined; stages: number }> {
   const steps = typeof stages === 'function' ? [stages] : stages;
   const streamId = r.sys.streams[0]!;
-  if (inject === undefined || r.sys.profile !== 'smmu-driver') {
+  if (inject === undefined || r.sys.kitPlays !== 'smmu') {
     const result = await op();
     for (const stage of steps) stage(m.model, result);
     check(m.model, result);

@@ -13,6 +13,7 @@ import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/ref
 import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter } from '../adapters/types.ts';
 import type { ContractName } from '../../spec/contracts/index.ts';
 import { CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
+import { profiles } from '../profiles/index.ts';
 
 export interface SystemConfig {
   readonly httu: 0 | 1 | 2;
@@ -34,6 +35,8 @@ type Memory = ReturnType<typeof createKitMemory>;
 
 export interface System {
   readonly profile: 'smmu-hw' | 'smmu-driver';
+  /** The part the kit plays around the implementation (the profile module's `kitPlays`): the races a command can run depend on it, never on the profile's name. */
+  readonly kitPlays: 'driver' | 'smmu';
   readonly memory: Memory;
   readonly streams: number[];
   /** TTB0 of the domain, read from the first stream's CD in kit memory. */
@@ -127,10 +130,13 @@ function withHook(memory: Memory) {
 }
 
 export async function createSystem(adapter: SmmuHwAdapter | SmmuDriverAdapter, config: SystemConfig, options: SystemOptions): Promise<System> {
-  return adapter.profile === 'smmu-hw' ? createHwSystem(adapter, config, options) : createDriverSystem(adapter, config, options);
+  // The adapter's type picks the system; what the kit plays in it is the profile module's.
+  const kitPlays = profiles[adapter.profile].kitPlays;
+  if (kitPlays === undefined) throw new Error(`profile ${adapter.profile}: its module says no part the kit plays (kitPlays)`);
+  return adapter.profile === 'smmu-hw' ? createHwSystem(adapter, config, options, kitPlays) : createDriverSystem(adapter, config, options, kitPlays);
 }
 
-async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config: SystemConfig, options: SystemOptions): Promise<System> {
+async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config: SystemConfig, options: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
   const { timeoutMs } = options;
   const memory = createKitMemory();
   const name = `${adapter.name} (smmu-hw)`;
@@ -174,6 +180,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   };
   return {
     profile: 'smmu-hw',
+    kitPlays,
     memory,
     streams: [],
     ttb0: () => cdRegistry.ttb0(),
@@ -232,7 +239,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   };
 }
 
-async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs }: SystemOptions): Promise<System> {
+async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs }: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
   const memory = createKitMemory();
   const name = `${adapter.name} (smmu-driver)`;
   const smmu = createKitSmmu(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity });
@@ -264,6 +271,7 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
   };
   return {
     profile: 'smmu-driver',
+    kitPlays,
     memory,
     streams: [],
     ttb0: () => cdRegistry.ttb0(),

@@ -4,16 +4,24 @@
 // mutant zoo find profiles through the registry (./index.ts) and never test a profile's
 // name: adding a profile is adding its modules and its registry entry.
 import type { AnyStateMachine } from 'xstate';
-import type { AdapterOf, ProfileName } from '../adapters/types.ts';
+import type { Adapter, AdapterOf } from '../adapters/types.ts';
 import type { TraceStep } from '../engine/commands.ts';
 import type { ProfileResult, RunOptions } from '../engine/run-profile.ts';
 import type { Channel } from '../protocol/channel.ts';
 
-export interface ProfileModule<P extends ProfileName = ProfileName> {
+export interface ProfileModule<P extends Adapter['profile'] = Adapter['profile']> {
   readonly name: P;
   /** What the implementation under test is, and what the kit supplies around it (`dirtyspec list`). */
   readonly underTest: string;
   readonly kitSupplies: string;
+  /**
+   * The smmu engine's profiles: the part the kit plays around the implementation, which
+   * decides the races it can run. 'driver' (smmu-hw: the implementation is the SMMU, and
+   * the kit's software changes land between the hardware's memory accesses) or 'smmu'
+   * (smmu-driver: the implementation is the driver, and the kit's DMA writes land between
+   * the driver's memory accesses). Absent for profiles of other engines.
+   */
+  readonly kitPlays?: 'driver' | 'smmu';
   /** The spec machines a run steps, by their id: coverage is reported for each. */
   readonly machines: readonly AnyStateMachine[];
   /** A whole campaign: random sequences (and directed tests where the profile has them), shrunk and replayed on failure. */

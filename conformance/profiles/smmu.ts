@@ -12,9 +12,17 @@ import type { ProfileModule } from './profile.ts';
 const machines = [leafDescriptorMachine, iotlbEntryMachine, domainTrackingMachine];
 
 /** Both smmu profiles run one engine; they differ in the side under test, so in their protocol mapping and reference. */
-function smmuProfile<P extends 'smmu-hw' | 'smmu-driver'>(name: P, underTest: string, kitSupplies: string, overChannel: ProfileModule<P>['overChannel'], reference: ProfileModule<P>['reference']): ProfileModule<P> {
+function smmuProfile<P extends 'smmu-hw' | 'smmu-driver'>(
+  name: P,
+  kitPlays: 'driver' | 'smmu',
+  underTest: string,
+  kitSupplies: string,
+  overChannel: ProfileModule<P>['overChannel'],
+  reference: ProfileModule<P>['reference'],
+): ProfileModule<P> {
   return {
     name,
+    kitPlays,
     underTest,
     kitSupplies,
     machines,
@@ -28,12 +36,13 @@ function smmuProfile<P extends 'smmu-hw' | 'smmu-driver'>(name: P, underTest: st
 
 export const smmuHwProfile = smmuProfile(
   'smmu-hw',
+  'driver',
   'the SMMU (walk, HTTU, IOTLB, commands)',
   "memory, the reference driver (which also leaves the hardware in hazard states on purpose), DMA traffic, software changes between the hardware's memory accesses",
   smmuHw,
   () => referenceSmmuHwAdapter(),
 );
 
-export const smmuDriverProfile = smmuProfile('smmu-driver', 'the page-table driver and domain ops', "memory, the reference SMMU (its IOTLB inspected), DMA writes between the driver's memory accesses", smmuDriver, () =>
+export const smmuDriverProfile = smmuProfile('smmu-driver', 'smmu', 'the page-table driver and domain ops', "memory, the reference SMMU (its IOTLB inspected), DMA writes between the driver's memory accesses", smmuDriver, () =>
   referenceSmmuDriverAdapter(),
 );
