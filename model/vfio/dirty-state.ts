@@ -109,7 +109,10 @@ export class DirtyState {
   reported(iova: number, size: number, pages: ReadonlySet<number>, clear: boolean): void {
     this.ghost.endReport(iova, size, pages, clear, this.allowed, 'NOLOSS-1');
     if (!clear) return;
-    if (this.newlyMapped.size > 0) for (let p = iova; p < iova + size; p += PAGE) this.newlyMapped.delete(p);
+    // The range's pages leave newlyMapped: walked from the smaller side (a report covers up to the whole window).
+    if (this.newlyMapped.size > size / PAGE) {
+      for (let p = iova; p < iova + size; p += PAGE) this.newlyMapped.delete(p);
+    } else for (const p of [...this.newlyMapped]) if (p >= iova && p < iova + size && (p - iova) % PAGE === 0) this.newlyMapped.delete(p);
     for (const b of [...this.dirtyBlocks]) if (b >= iova && b + BLOCK_SIZE <= iova + size) this.dirtyBlocks.delete(b);
   }
 

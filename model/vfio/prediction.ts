@@ -29,9 +29,16 @@ export interface Prediction {
   readonly effects: ReadonlySet<string>;
 }
 
+/** Each table entry's prediction, made once (entries are shared and never change). */
+const predictions = new WeakMap<TableEntry<typeof vfioType1Machine>, Prediction>();
+
 /** Steps the machine (recording the run's coverage in `ctx`) from `snapshot` with `event`. */
 export function predict(ctx: RunContext, snapshot: VfioType1Snapshot, event: VfioType1Event): Prediction {
   const entry = ctx.step(vfioType1Table(), snapshot, event);
-  const outcome = entry.outcomes[entry.outcomes.length - 1] as VfioOutcome;
-  return { entry, outcome, want: OUTCOME_RETURNS[outcome], effects: new Set(entry.outcomes) };
+  let x = predictions.get(entry);
+  if (x === undefined) {
+    const outcome = entry.outcomes[entry.outcomes.length - 1] as VfioOutcome;
+    predictions.set(entry, (x = { entry, outcome, want: OUTCOME_RETURNS[outcome], effects: new Set(entry.outcomes) }));
+  }
+  return x;
 }
