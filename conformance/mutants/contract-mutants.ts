@@ -4,7 +4,9 @@
 // from how upstream Linux behaves) with one step of the upstream code changed; each
 // subclass overrides exactly one step and says what is wrong with a `FAULT (class <name>)`
 // comment (docs/BUG-CLASSES.md).
-import type { KitMemory } from '../adapters/types.ts';
+import type { Adapter, KitMemory, SmmuDriverAdapter } from '../adapters/types.ts';
+import type { HazardStep } from '../../spec/contracts/types.ts';
+import { play } from '../examples/linux-upstream/play.ts';
 import { linuxUpstreamAdapter } from '../examples/linux-upstream/adapter.ts';
 import { ArmSmmuDomain, CTXDESC_CD_0_TCR_HD } from '../examples/linux-upstream/arm-smmu-v3.ts';
 import {
@@ -259,3 +261,88 @@ export const rfc2021Mutants: readonly Mutant[] = [
 
 /** The zoo's contract mutants, each declaring the contract it runs under. */
 export const contractMutants: readonly Mutant[] = [...linuxUpstreamMutants, ...rfc2021Mutants];
+
+// ---- directed probes: one scenario (the contracts' vocabulary) through the mutant and its base ----
+
+/** A directed probe of a contract mutant: what one step of a scenario observes through the base adapter and through the mutant. */
+export interface ContractProbe {
+  readonly mutant: string;
+  /** `[ID] mutant NAME deviates from the reference: what differs`. */
+  readonly title: string;
+  /** The adapter the mutant mutates: the linux-upstream or rfc-2021 example. */
+  readonly reference: SmmuDriverAdapter;
+  run(adapter: Adapter): Promise<unknown>;
+  readonly want: { readonly reference: unknown; readonly mutant: unknown };
+}
+
+const S = 10;
+const UP: HazardStep = { op: 'create', httu: 2, bbml: 0, dirtyCapable: true, pageGranular: false };
+const RFC: HazardStep = { op: 'create', httu: 2, bbml: 2, dirtyCapable: true, pageGranular: true };
+const attach: HazardStep = { op: 'attach', stream: S };
+const on: HazardStep = { op: 'setDirtyTracking', enable: true };
+const map = (iova: number, size: number, pa: 'page-aligned' | 'block-aligned' = 'page-aligned'): HazardStep => ({ op: 'map', iova, size, write: true, pa });
+const dma = (iova: number): HazardStep => ({ op: 'dmaWrite', iova, stream: S });
+const rc = (iova: number, size: number): HazardStep => ({ op: 'readAndClearDirty', iova, size, noClear: false });
+
+/** A probe observing `pick` of the played scenario's step `at`. */
+function probe(mutant: string, title: string, reference: SmmuDriverAdapter, steps: readonly HazardStep[], at: number, pick: 'reported' | 'dma' | 'errno', want: ContractProbe['want']): ContractProbe {
+  return {
+    mutant,
+    title: `${title.slice(0, title.indexOf(']') + 1)} mutant ${mutant} deviates from the reference: ${title.slice(title.indexOf(']') + 2)}`,
+    reference,
+    async run(adapter) {
+      const step = (await play(adapter as SmmuDriverAdapter, steps)).steps[at]!;
+      return step[pick];
+    },
+    want,
+  };
+}
+
+const upstream = linuxUpstreamAdapter();
+const rfc = rfc2021Adapter();
+
+export const contractProbes: readonly ContractProbe[] = [
+  probe('upstream-enable-without-clear', '[TRACK-U2, PRECISION-1] a page mapped before tracking started is in the first report', upstream, [UP, attach, map(0, 0x1000), on, rc(0, 0x1000)], 4, 'reported', { reference: [], mutant: [0] }),
+  probe(
+    'upstream-walk-index-from-range-start',
+    '[CLEAR-U2, NOLOSS-1] a range starting one page into a table misses the first page of the next table',
+    upstream,
+    [UP, attach, map(0, 2 * MiB2), rc(0, 2 * MiB2), dma(MiB2), rc(0x1000, 2 * MiB2 - 0x1000)],
+    5,
+    'reported',
+    { reference: [MiB2], mutant: [] },
+  ),
+  probe('upstream-walk-cursor-skips-clean', "[CLEAR-U2, BITMAP-1] after a clean page the dirty one is reported at the clean one's address", upstream, [UP, attach, map(0, 0x2000), rc(0, 0x2000), dma(0x1000), rc(0, 0x2000)], 5, 'reported', {
+    reference: [0x1000],
+    mutant: [0],
+  }),
+  probe('upstream-unmap-without-tlbi', '[UNMAP-1, IOTLB-5] a DMA write after the unmap still translates through the IOTLB', upstream, [UP, attach, map(0, 0x1000), dma(0), { op: 'unmap', iova: 0, size: 0x1000 }, dma(0)], 5, 'dma', {
+    reference: 'fault',
+    mutant: 'ok',
+  }),
+  probe('upstream-cd-without-hd', '[TRACK-U1, HTTU-2] a write through a writable-clean leaf faults instead of dirtying it', upstream, [UP, attach, map(0, 0x1000), rc(0, 0x1000), dma(0)], 4, 'dma', { reference: 'ok', mutant: 'fault' }),
+  probe('upstream-dirty-domain-without-httu', '[CREATE-U1] a dirty-tracking domain is created on an SMMU without HTTU = 2', upstream, [{ ...UP, httu: 1 } as HazardStep], 0, 'errno', { reference: -95, mutant: 0 }),
+  probe('rfc-split-drops-dbm', '[SPLIT-R2, HTTU-2] after start split the block and a clear, a write faults', rfc, [RFC, attach, map(0, MiB2, 'block-aligned'), on, rc(0, MiB2), dma(0)], 5, 'dma', { reference: 'ok', mutant: 'fault' }),
+  probe(
+    'rfc-merge-clean-block',
+    '[MERGE-R2, NOLOSS-1] a page written before the merge is not in the next report',
+    rfc,
+    [RFC, attach, on, map(MiB2, MiB2, 'block-aligned'), { op: 'splitBlock', iova: MiB2 }, rc(MiB2, MiB2), dma(MiB2 + 0x1000), { op: 'mergePages', iova: MiB2, level: 2 }, rc(MiB2, MiB2)],
+    8,
+    'reported',
+    { reference: Array.from({ length: 512 }, (_, i) => MiB2 + i * 0x1000), mutant: [] },
+  ),
+  probe('rfc-clear-without-flush', '[CLEAR-R2, IOTLB-7] a write after a clear goes through the cached entry and is not reported', rfc, [RFC, attach, on, map(0, 0x1000), dma(0), rc(0, 0x1000), dma(0), rc(0, 0x1000)], 7, 'reported', {
+    reference: [0],
+    mutant: [],
+  }),
+  probe(
+    'rfc-stop-merges-over-hole',
+    '[TRACK-R3, FAULT-1] a page unmapped while tracking translates again after stop',
+    rfc,
+    [RFC, attach, map(0, MiB2, 'block-aligned'), on, { op: 'unmap', iova: 0x5000, size: 0x1000 }, { op: 'setDirtyTracking', enable: false }, dma(0x5000)],
+    6,
+    'dma',
+    { reference: 'fault', mutant: 'ok' },
+  ),
+];
