@@ -294,6 +294,10 @@ export function referenceKvmDirtyLogAdapter(name = 'reference', VmImpl: KvmVmCla
         getDirtyLog: async (slot, bytes) => vm.getDirtyLog(slot, bytes),
         clearDirtyLog: async (slot, first, num, bitmap) => ({ errno: vm.clearDirtyLog(slot, first, num, bitmap) }),
         vcpuWrite: async (gpa) => vm.vcpuWrite(n(gpa)),
+        // kvm.eager_page_split is read at each protection: the field stands for the module parameter.
+        setEagerSplit: async (on) => {
+          (vm as { eagerSplit: boolean }).eagerSplit = on;
+        },
         inspectPage: (gpa) => {
           const gfn = Math.floor(n(gpa) / 4096);
           return { leaf: vm.leafState(gfn), tlb: vm.tlb.has(gfn), pml: vm.pml.includes(gfn) };

@@ -54,6 +54,36 @@ export interface KvmDirtyLogInstance {
   clearDirtyLog(slot: number, firstPage: bigint, numPages: number, bitmap: Uint8Array): Promise<{ errno: number }>;
   /** The vCPU writes the guest page at `gpa` (address space 0): `mmio` when no writable slot holds it. */
   vcpuWrite(gpa: bigint): Promise<{ exit: 'none' | 'mmio' }>;
+  /**
+   * Optional, for an implementation the kit runs in its own process: the state of the guest
+   * page at `gpa` (address space 0) as the kvmGuestPage machine names it (its stage-2 / EPT
+   * leaf, whether the vCPU's TLB holds a translation of it, whether the hardware log (PML)
+   * holds it), read without side effects and without calling `hooks.between`. The kit calls
+   * it synchronously, between calls and from inside `hooks.between` (just before a racing
+   * write). With it, the kit checks each page it drives against the kvmGuestPage machine
+   * and reports that machine's coverage: a transition counts once the page was seen in
+   * the state it leads to. A black box without it (`--exec`, `--lib`) is checked through
+   * its dirty log alone and earns no kvmGuestPage coverage.
+   */
+  inspectPage?(gpa: bigint): KvmGuestPageObservation;
+  /**
+   * Optional: eager page splitting switched while the VM runs, as x86's writable module
+   * parameter kvm.eager_page_split is (Linux v6.14 arch/x86/kvm/x86.c
+   * module_param(eager_page_split, bool, 0644), read with READ_ONCE at each protection in
+   * arch/x86/kvm/mmu/mmu.c): from the next call on, a protection for logging splits
+   * huge leaves (`on`) or write-protects them whole. Without it the kit keeps the
+   * configuration's `eagerSplit`.
+   */
+  setEagerSplit?(on: boolean): Promise<void>;
+}
+
+/** What inspectPage sees of one guest page. */
+export interface KvmGuestPageObservation {
+  readonly leaf: 'none' | 'huge' | 'hugeProtected' | 'writable' | 'clean' | 'protected';
+  /** The vCPU's TLB holds a translation of the page (valid or stale). */
+  readonly tlb: boolean;
+  /** The page is in the hardware dirty log, not yet drained into a bitmap. */
+  readonly pml: boolean;
 }
 
 export interface KvmDirtyLogAdapter {

@@ -5,6 +5,7 @@
 // and PROFILES), serve.ts's delegation to serveKvmDirtyLog and the mutants' place in the
 // zoo are the lead's to wire.
 import type { AnyStateMachine } from 'xstate';
+import { kvmGuestPageMachine } from '../../../spec/kvm/dirty-log/guest-page-machine.ts';
 import { kvmMemslotMachine } from '../../../spec/kvm/dirty-log/memslot-machine.ts';
 import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
 import type { TraceStep } from '../../engine/commands.ts';
@@ -55,6 +56,7 @@ const OPS: Record<string, Record<string, (v: unknown) => boolean>> = {
   },
   write: { pick, page: (v) => isInt(v, -(1 << 20), 1 << 20), nowhere: (v) => typeof v === 'boolean' },
   aim: { pick, n: (v) => isInt(v, 0, U32), pages: (v) => isInt(v, 1, 1 << 20), from: (v) => v === undefined || oneOf(v, ['absent', 'noLog', 'logging']) },
+  split: { on: (v) => typeof v === 'boolean' },
   burst: { pick, chunk: (v) => isInt(v, 0, 1 << 14), offsets: (v) => Array.isArray(v) && v.length <= 64 && v.every((b) => isInt(b, 0, 63)) },
 };
 
@@ -112,7 +114,7 @@ export const kvmDirtyLogProfile: KvmDirtyLogProfileModule = {
   underTest: "a KVM VM's dirty log as a black box (KVM_SET_USER_MEMORY_REGION, KVM_ENABLE_CAP(MANUAL_DIRTY_LOG_PROTECT2), KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, a vCPU writing guest pages)",
   kitSupplies:
     "the ioctls, valid and invalid, at every 64-page edge; guest writes between calls and between the implementation's memory accesses; a migration client in both modes; the checks: every errno from the memslot machine, no loss, no false dirty, destination equal to source",
-  machines: [kvmMemslotMachine],
+  machines: [kvmMemslotMachine, kvmGuestPageMachine],
   run: runKvmDirtyLogProfile,
   replay: replayKvmDirtyLogScenario,
   inputProblem: (input) => kvmDirtyLogInputProblem(input),

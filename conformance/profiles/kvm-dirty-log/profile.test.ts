@@ -4,22 +4,24 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KvmVmModel, LazyMemslotTable } from '../../../model/kvm-dirty-log/vm-model.ts';
+import { Violation } from '../../../model/violation.ts';
 import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, classifyClearDirtyLog, classifyEnableCap, classifyGetDirtyLog, classifySetMemoryRegion, slotField, type MemoryRegionArgs } from '../../../spec/kvm/dirty-log/args.ts';
 import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
 import { runCli } from '../../cli/capture.ts';
-import type { KvmDirtyLogConfig, KvmDirtyLogInstance } from './adapter.ts';
+import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from './adapter.ts';
 import { kvmDirtyLogInputProblem, kvmDirtyLogProfile } from './module.ts';
 import { kvmDirtyLogMutants } from './mutants.ts';
-import { KVM_DIRTY_LOG_REQUIREMENTS, runKvmDirtyLogProfile } from './profile.ts';
+import { KVM_DIRTY_LOG_REQUIREMENTS, replayKvmDirtyLogScenario, runKvmDirtyLogProfile } from './profile.ts';
 
 const OPTIONS = { timeoutMs: 5000, maxCommands: 30 };
 const PG = 4096n;
 const CONFIG: KvmDirtyLogConfig = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false };
 
-test('the reference conforms, covering every kvmMemslot transition', async () => {
+test('the reference conforms, covering every kvmMemslot transition and, seen through inspectPage, every kvmGuestPage one', async () => {
   const r = await runKvmDirtyLogProfile(referenceKvmDirtyLogAdapter(), { ...OPTIONS, runs: 1000, seed: 7 });
   assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided?.message));
   assert.equal(r.transitionCoverage.kvmMemslot!.missing, []);
+  assert.equal(r.transitionCoverage.kvmGuestPage!.missing, []);
   assert.equal(r.unreached, []);
   assert.is(r.requirements.length, KVM_DIRTY_LOG_REQUIREMENTS.length);
 });
@@ -28,6 +30,41 @@ test('the migration scenarios conform in both modes on the reference', async () 
   const r = await runKvmDirtyLogProfile(referenceKvmDirtyLogAdapter(), { ...OPTIONS, runs: 60, seed: 3, only: 'migration' });
   assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
   assert.ok(r.requirements.some((q) => q.id === 'KVM-CLEAR-7'));
+});
+
+test('a black box without inspectPage gets no kvmGuestPage figure: nothing of its pages was seen', async () => {
+  const ref = referenceKvmDirtyLogAdapter();
+  const blind: KvmDirtyLogAdapter = {
+    profile: 'kvm-dirty-log',
+    name: 'blind',
+    create: async (config, hooks) => {
+      const { inspectPage: _i, setEagerSplit: _s, ...rest } = await ref.create(config, hooks);
+      return rest;
+    },
+  };
+  const r = await runKvmDirtyLogProfile(blind, { ...OPTIONS, runs: 50, seed: 7 });
+  assert.is(r.verdict, 'conforms');
+  assert.equal(Object.keys(r.transitionCoverage), ['kvmMemslot']);
+});
+
+test('[KVM-PT-13] [KVM-PT-9] through inspectPage: a translation still cached for a protected page once GET has returned is a loss, before any write uses it', async () => {
+  const m = kvmDirtyLogMutants.find((x) => x.name === 'kvm-flush-after-return')!;
+  const sc = {
+    kind: 'ops',
+    config: CONFIG,
+    ops: [
+      { k: 'region', pick: 0, kind: 'create', pages: 64, flags: KVM_MEM_LOG_DIRTY_PAGES },
+      { k: 'write', pick: 0, page: 3, nowhere: false },
+      { k: 'get', pick: 0, id: 'ok', short: false, races: [] },
+    ],
+  };
+  await replayKvmDirtyLogScenario(referenceKvmDirtyLogAdapter(), sc, 5000, []); // the reference flushes before returning: no violation
+  try {
+    await replayKvmDirtyLogScenario(m.adapter, sc, 5000, []);
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(e instanceof Violation && e.kind === 'loss' && e.req.includes('KVM-PT-13'), String(e));
+  }
 });
 
 for (const m of kvmDirtyLogMutants) {

@@ -14,10 +14,18 @@
 // Every call is classified (spec/kvm/dirty-log/args.ts) and stepped through the memslot
 // machine: the errno must match; every report goes through the slot's ghost (no loss,
 // no false dirty); CLEAR discharges exactly its selection.
+// When the implementation shows its guest pages (the adapter's optional inspectPage, as
+// the reference does), the kit also steps each page it drives through the kvmGuestPage
+// machine and counts a transition once the page was seen in the state it leads to
+// (model/kvm-dirty-log/guest-pages.ts); a page tour takes the pages through huge leaves,
+// splits, INITIALLY_SET and racing writes in the window between a protection and its
+// flush. And once a call that may protect leaves has returned, no page the guest wrote
+// may keep a cached translation its leaf no longer allows (KVM-PT-13, KVM-PT-9).
 //
 // Requirements: KVM-SLOT-*, KVM-LOG-*, KVM-CLEAR-*, KVM-CAP-*, KVM-PT-4, 7, 9, 10, 13, 15,
 //               16, NOLOSS-1, NOLOSS-2, PRECISION-1.
 import fc from 'fast-check';
+import { GuestPages, type PageObservation } from '../../../model/kvm-dirty-log/guest-pages.ts';
 import { KvmMigrationClient, type KvmMigrationEvent, type KvmMigrationMode } from '../../../model/kvm-dirty-log/migration.ts';
 import { KvmVmModel, LazyMemslotTable } from '../../../model/kvm-dirty-log/vm-model.ts';
 import { Violation } from '../../../model/violation.ts';
@@ -37,7 +45,9 @@ import {
   slotField,
   type MemoryRegionArgs,
 } from '../../../spec/kvm/dirty-log/args.ts';
+import { kvmGuestPageMachine } from '../../../spec/kvm/dirty-log/guest-page-machine.ts';
 import { kvmMemslotMachine, type SlotState } from '../../../spec/kvm/dirty-log/memslot-machine.ts';
+import { coverageFigure } from '../../../model/run-context.ts';
 import { machineTransitions } from '../../../spec/machines.ts';
 import { requirements } from '../../../spec/requirements.ts';
 import type { TraceStep } from '../../engine/commands.ts';
@@ -98,7 +108,9 @@ type Op =
   | { k: 'clear'; pick: number; id: IdKind; first: FirstKind; num: NumKind; bits: 'all' | 'some' | 'none'; some: readonly number[]; bytes: 'ok' | 'short' | 'extra'; races: readonly Race[] }
   | { k: 'write'; pick: number; page: number; nowhere: boolean }
   | { k: 'burst'; pick: number; chunk: number; offsets: readonly number[] }
-  | { k: 'aim'; pick: number; n: number; pages: number; from?: SlotState };
+  | { k: 'aim'; pick: number; n: number; pages: number; from?: SlotState }
+  /** The VM's eager page splitting switched at run time (x86: the kvm.eager_page_split module parameter), when the adapter can. */
+  | { k: 'split'; on: boolean };
 
 /**
  * An `aim` op is decided when it runs, from the named slot's state in the memslot
@@ -310,7 +322,59 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
         ),
       ]).map((ops) => ({ kind: 'ops' as const, config, ops })),
     );
-  return fc.oneof({ weight: 8, arbitrary: ops }, { weight: 2, arbitrary: migration }, { weight: 1, arbitrary: tour });
+  // The page tour: guest pages of 2 MiB-backed slots through every kvmGuestPage transition
+  // (guest-pages.ts looks at each when the implementation shows its pages): huge leaves
+  // mapped, walked after another call's flush, protected whole or split by logging on,
+  // split by the next write's fault; a GET and a CLEAR with a racing write to a page at
+  // each of their first 16 memory accesses, so that some land after the page's protection
+  // and before the flush (KVM-PT-13); INITIALLY_SET, whose logging protects nothing until
+  // CLEAR; a write-protected huge leaf written with logging off; logging switched on again
+  // without manual protect, with eager splitting off and then on (the module parameter).
+  const pageTour: fc.Arbitrary<KvmScenario> = fc
+    .record({ hwDirty: fc.boolean(), eagerSplit: fc.boolean() })
+    .chain((c) => new WholeThenFewer<Op>(pageTourOps()).map((ops) => ({ kind: 'ops' as const, config: { ...c, dirtyRingExclusive: false }, ops })));
+  return fc.oneof({ weight: 8, arbitrary: ops }, { weight: 2, arbitrary: migration }, { weight: 1, arbitrary: tour }, { weight: 1, arbitrary: pageTour });
+}
+
+/** The page tour's operations (see scenarioArbitrary). Slot 1 and 2 are 1024 pages: two 2 MiB leaves each. */
+function pageTourOps(): Op[] {
+  const W = (pick: number, page: number): Op => ({ k: 'write', pick, page, nowhere: false });
+  const region = (pick: number, kind: RegionKind, pages = 1024, flags = 0): Op => ({ k: 'region', pick, kind, pages, flags });
+  const raced = (page: number): Race[] => Array.from({ length: 16 }, (_, at) => ({ at, page, near: false }));
+  const cap = (args0: bigint): Op => ({ k: 'cap', cap: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags: 0, args0 });
+  return [
+    region(0, 'create', 64, KVM_MEM_LOG_DIRTY_PAGES),
+    region(1, 'create'),
+    W(1, 5),
+    W(1, 5),
+    W(1, 600),
+    W(0, 3),
+    { k: 'get', pick: 0, id: 'ok', short: false, races: [] },
+    W(1, 5),
+    region(1, 'logOn', 1024, KVM_MEM_LOG_DIRTY_PAGES),
+    W(1, 5),
+    W(1, 6),
+    { k: 'get', pick: 1, id: 'ok', short: false, races: raced(5) },
+    W(1, 5),
+    region(1, 'logOff'),
+    W(1, 5),
+    cap(3n),
+    region(2, 'create'),
+    W(2, 10),
+    W(2, 700),
+    region(2, 'logOn', 1024, KVM_MEM_LOG_DIRTY_PAGES),
+    W(2, 10),
+    { k: 'clear', pick: 2, id: 'ok', first: 'zero', num: 'toEnd', bits: 'all', some: [], bytes: 'ok', races: raced(10) },
+    W(2, 10),
+    region(2, 'logOff'),
+    W(2, 700),
+    cap(0n),
+    region(1, 'logOn', 1024, KVM_MEM_LOG_DIRTY_PAGES),
+    region(1, 'logOff'),
+    { k: 'split', on: true },
+    region(1, 'logOn', 1024, KVM_MEM_LOG_DIRTY_PAGES),
+    W(1, 600),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -331,6 +395,11 @@ class Run {
   stopped = false;
   /** The last page the guest wrote, per slot (where races aim). */
   private readonly lastWritten = new Map<number, number>();
+  /** Pages the vCPU wrote whose translation may still be cached (checkFlushed). */
+  private readonly cached = new Set<bigint>();
+  /** The guest pages through kvmGuestPage, when the implementation shows them (inspectPage) and the machine is not yet covered whole. */
+  private readonly pages: GuestPages | undefined;
+  private readonly inspect: ((gpa: bigint) => PageObservation) | undefined;
 
   constructor(
     readonly adapter: KvmDirtyLogAdapter,
@@ -339,7 +408,13 @@ class Run {
     readonly timeoutMs: number,
     readonly trace: TraceStep[],
     table: LazyMemslotTable,
+    pageCoverage: GuestPageCoverage,
   ) {
+    const inspect = inst.inspectPage;
+    this.inspect = typeof inspect === 'function' ? (gpa) => inspect.call(inst, gpa) : undefined;
+    if (this.inspect !== undefined) pageCoverage.inspected = true;
+    const pages = this.inspect === undefined ? undefined : new GuestPages(pageCoverage.covered, config);
+    this.pages = pages?.saturated === false ? pages : undefined;
     this.model = new KvmVmModel(table, {
       userMemSlots: inst.userMemSlots,
       addressSpaces: inst.addressSpaces,
@@ -361,8 +436,15 @@ class Run {
   private guestWrote(gpa: bigint, raced: boolean): void {
     const hit = this.model.slotOfGfn(gpa / PG);
     if (hit !== undefined) this.lastWritten.set(hit.slot.slot, hit.rel);
+    if (hit !== undefined && this.pages !== undefined) {
+      const s = hit.slot;
+      const w = { logging: this.model.ghosts.has(s.slot), readonlySlot: (s.flags & KVM_MEM_READONLY) !== 0, hugeBacked: hugeBacked(s, hit.rel) };
+      if (raced) this.pages.racingWrite(s.slot, hit.rel, w, this.inspect?.(gpa));
+      else this.pages.write(s.slot, hit.rel, w);
+    }
     const expected = this.model.vcpuWrite(gpa);
     if (expected === 'none') this.versions.set(gpa, (this.versions.get(gpa) ?? 0) + 1);
+    if (expected === 'none' && this.inspect !== undefined) this.cached.add(gpa);
     if (raced) this.trace.push({ op: `  vCPU write at ${hex(gpa)} (racing, at the implementation's memory access ${this.accesses - 1})`, answer: '-', expected: expected === 'none' ? 'recorded if the slot logs' : 'MMIO exit', req: [] });
   }
 
@@ -383,6 +465,34 @@ class Run {
     const want = ERRNO[x.outcome];
     this.trace.push({ op: what, answer: `${got}`, expected: `${want} (${x.outcome})`, req: [...x.req, ...also], transitions: x.taken });
     if (got !== want) throw new Violation('spec', x.req.length > 0 ? x.req : ['KVM-SLOT-11'], `${what} returns ${want} (${x.outcome})`, `${got}`);
+  }
+
+  /** The operation returned: the pages it stepped are looked at (guest-pages.ts). */
+  private settle(): void {
+    this.pages?.settle(this.inspect, (slot, rel) => (this.model.slots.has(slot >>> 0) ? this.model.gpaOf(slot, rel) : undefined));
+  }
+
+  /**
+   * KVM-PT-13 / KVM-PT-9, when the implementation shows its pages: once a call that may
+   * protect leaves (its memslot-machine effects include flushTlb) has returned, no page
+   * the guest wrote keeps a translation in the TLB while its leaf no longer lets the guest
+   * write it (protected, clean or a write-protected huge leaf): the next write through it
+   * would not be recorded. Checked on every page the vCPU wrote whose translation was
+   * still cached at the last look, in every run alike.
+   */
+  private checkFlushed(what: string, effects: ReadonlySet<string>): void {
+    if (this.inspect === undefined || !effects.has('flushTlb')) return;
+    for (const gpa of this.cached) {
+      const seen = this.inspect(gpa);
+      if (!seen.tlb) this.cached.delete(gpa);
+      else if (seen.leaf === 'protected' || seen.leaf === 'clean' || seen.leaf === 'hugeProtected')
+        throw new Violation(
+          'loss',
+          ['KVM-PT-13', 'KVM-PT-9'],
+          `once ${what} has returned, no translation of ${hex(gpa)} in the TLB (its leaf is ${seen.leaf}: the TLB flushed before the return)`,
+          'a translation still cached: the next write to the page goes through it unrecorded',
+        );
+    }
   }
 
   /** The slot field an op names, with the id broken as asked. */
@@ -417,7 +527,20 @@ class Run {
       checkErrno('setUserMemoryRegion', r?.errno),
       x,
     );
-    if (x.outcome === 'ok') this.model.applyRegion(a, new Set(x.outcomes));
+    if (x.outcome !== 'ok') return;
+    const effects = new Set(x.outcomes);
+    const pages = this.pages;
+    if (pages !== undefined) {
+      // A memslot update kicks the vCPUs out: their hardware logs are drained first.
+      pages.syncAll();
+      if (effects.has('zapLeaves')) pages.zapSlot(a.slot, effects.has('deleteSlot'));
+    }
+    this.model.applyRegion(a, effects);
+    if (pages !== undefined) {
+      if (effects.has('protectSlot')) pages.protectSlot(a.slot, this.npages(a.slot), effects.has('flushTlb'));
+      this.settle();
+    }
+    this.checkFlushed(`KVM_SET_USER_MEMORY_REGION(slot ${hex(a.slot)})`, effects);
   }
 
   async cap(cap: number, flags: number, args0: bigint): Promise<void> {
@@ -439,6 +562,9 @@ class Run {
     const effects = new Set(x.outcomes);
     const checks = effects.has('syncDirtyLog');
     if (checks) ghost?.begin();
+    // The pages whose bits a take would find set, for their protection when no report shows them (KVM-LOG-7).
+    const taken = this.pages !== undefined && effects.has('takeBitmap') && x.outcome !== 'ok' && ghost !== undefined ? [...ghost.owed, ...ghost.maybe] : [];
+    this.pages?.begin(checks);
     const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slot, bitmapBytes), plan);
     const what = `KVM_GET_DIRTY_LOG(slot ${hex(slot)}, ${bitmapBytes} bytes writable)`;
     try {
@@ -447,12 +573,16 @@ class Run {
       ghost?.endNothing();
       throw e;
     }
-    if (!checks || ghost === undefined) return undefined;
+    if (!checks || ghost === undefined) {
+      this.pagesAfter(checks, slot, [], what, effects);
+      return undefined;
+    }
     const take = effects.has('takeBitmap');
     if (x.outcome !== 'ok') {
       // KVM-LOG-7: without manual protect the snapshot was taken before the fault.
       if (take) ghost.endTakenWithoutReport();
       else ghost.endNothing();
+      this.pagesAfter(true, slot, take ? taken : [], what, effects);
       return undefined;
     }
     const npages = ghost.npages;
@@ -480,7 +610,18 @@ class Run {
       req: [...req, 'NOLOSS-1', 'PRECISION-1', 'KVM-LOG-8'],
     });
     ghost.endReport(reported, take, req);
+    this.pagesAfter(true, slot, take ? reported : [], what, effects);
     return reported;
+  }
+
+  /** A GET or CLEAR returned: its syncs, protections and flush on the guest pages, then the look (guest-pages.ts). */
+  private pagesAfter(sync: boolean, slot: number, protect: Iterable<number>, what: string, effects: ReadonlySet<string>): void {
+    if (this.pages !== undefined) {
+      const rels = [...protect];
+      this.pages.call(sync, slot, rels, rels.length > 0);
+      this.settle();
+    }
+    this.checkFlushed(what, effects);
   }
 
   async clear(slot: number, firstPage: bigint, numPages: number, bitmap: Uint8Array, plan: { at: number; gpa: bigint }[]): Promise<void> {
@@ -488,6 +629,9 @@ class Run {
     const ghost = this.model.ghosts.get(slot >>> 0);
     const effects = new Set(x.outcomes);
     if (effects.has('syncDirtyLog')) ghost?.begin();
+    // The pages whose bits are surely or maybe set: those a clear of their bit protects.
+    const set = this.pages !== undefined && ghost !== undefined ? new Set([...ghost.owed, ...ghost.maybe]) : new Set<number>();
+    this.pages?.begin(effects.has('syncDirtyLog'));
     const r = await this.call('clearDirtyLog', () => this.inst.clearDirtyLog(slot, firstPage, numPages, bitmap), plan);
     const selected = effects.has('clearSelected') && ghost !== undefined ? clearedPages(ghost.npages, Number(firstPage), numPages, bitmap) : [];
     const what = `KVM_CLEAR_DIRTY_LOG(slot ${hex(slot)}, first_page ${firstPage}, num_pages ${numPages}, ${bitmap.length} bytes${selected.length > 0 ? `, clearing ${selected.length <= 8 ? selected.join(', ') : `${selected.length} pages`}` : ''})`;
@@ -498,6 +642,18 @@ class Run {
     } finally {
       if (effects.has('syncDirtyLog')) ghost?.endDischarge(selected);
     }
+    this.pagesAfter(effects.has('syncDirtyLog'), slot, effects.has('protectCleared') ? selected.filter((p) => set.has(p)) : [], what, effects);
+  }
+
+  async split(on: boolean): Promise<void> {
+    const set = this.inst.setEagerSplit;
+    if (typeof set !== 'function') {
+      this.trace.push({ op: `eager page splitting ${on ? 'on' : 'off'}`, answer: 'not offered by the adapter: skipped', expected: '-', req: [] });
+      return;
+    }
+    await this.call('setEagerSplit', () => set.call(this.inst, on));
+    this.pages?.setSplit(on);
+    this.trace.push({ op: `eager page splitting ${on ? 'on' : 'off'} (module parameter)`, answer: 'done', expected: '-', req: [] });
   }
 
   async write(gpa: bigint): Promise<void> {
@@ -509,6 +665,7 @@ class Run {
     if (exit !== 'none' && exit !== 'mmio') throw new Undecided(`${this.adapter.name} vcpuWrite answered ${JSON.stringify(r)}: expected { exit: 'none' | 'mmio' }`);
     this.trace.push({ op: `vCPU write at ${hex(gpa)}`, answer: exit, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : [] });
     if (exit !== (mmio ? 'mmio' : 'none')) throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, exit);
+    this.settle();
   }
 
   // ---- the ops scenario
@@ -644,6 +801,8 @@ class Run {
       }
       case 'clear':
         return this.clearOp(o);
+      case 'split':
+        return this.split(o.on);
       case 'write': {
         const slot = KVM_SLOTS[o.pick % 3]!;
         const s = this.model.slots.get(slot);
@@ -734,12 +893,25 @@ class Run {
   }
 }
 
-async function runScenario(adapter: KvmDirtyLogAdapter, sc: KvmScenario, timeoutMs: number, trace: TraceStep[], table: LazyMemslotTable): Promise<number> {
+/** A campaign's coverage of kvmGuestPage: the transitions seen taken, and whether the implementation showed its pages at all. */
+export interface GuestPageCoverage {
+  readonly covered: Set<string>;
+  inspected: boolean;
+}
+
+/** Whether the kit's host backing lets the page be mapped by a 2 MiB leaf: its aligned 512 pages inside the slot, guest and host addresses congruent (KVM-PT-2). */
+function hugeBacked(s: { guestPhysAddr: bigint | number; userspaceAddr: bigint | number; npages: number }, rel: number): boolean {
+  const base = BigInt(s.guestPhysAddr) / PG;
+  const start = ((base + BigInt(rel)) / 512n) * 512n;
+  return start >= base && start + 512n <= base + BigInt(s.npages) && (BigInt(s.userspaceAddr) / PG - base) % 512n === 0n;
+}
+
+async function runScenario(adapter: KvmDirtyLogAdapter, sc: KvmScenario, timeoutMs: number, trace: TraceStep[], table: LazyMemslotTable, pageCoverage: GuestPageCoverage): Promise<number> {
   let run: Run | undefined;
   const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sc.config, { between: () => run?.between() ?? [] }));
   if (typeof inst !== 'object' || inst === null || typeof inst.getDirtyLog !== 'function' || typeof inst.userAddressLimit !== 'bigint') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
   trace.push({ op: `create(hwDirty ${sc.config.hwDirty}, eagerSplit ${sc.config.eagerSplit}, dirtyRingExclusive ${sc.config.dirtyRingExclusive})`, answer: 'a VM', expected: 'a VM', req: [] });
-  run = new Run(adapter, inst, sc.config, timeoutMs, trace, table);
+  run = new Run(adapter, inst, sc.config, timeoutMs, trace, table, pageCoverage);
   if (sc.kind === 'migration') await run.migrate(sc);
   else {
     for (const o of sc.ops) await run.op(o);
@@ -763,11 +935,18 @@ export const KVM_DIRTY_LOG_REQUIREMENTS: readonly string[] = [
   'PRECISION-1',
 ];
 
-/** A campaign's coverage of the memslot machine: the transitions its table recorded. */
-export function kvmDirtyLogCoverage(table: LazyMemslotTable): Record<string, CoverageFigure> {
+/**
+ * A campaign's coverage: the memslot machine's transitions its table recorded, and the
+ * guest-page machine's seen taken, when the implementation showed its pages (a black box
+ * that cannot gets no kvmGuestPage figure: nothing of it was observed).
+ */
+export function kvmDirtyLogCoverage(table: LazyMemslotTable, pages?: GuestPageCoverage): Record<string, CoverageFigure> {
   const all = machineTransitions(kvmMemslotMachine).map((t) => t.key);
   const covered = table.covered;
-  return { kvmMemslot: { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) } };
+  return {
+    kvmMemslot: { covered: all.filter((k) => covered.has(k)).length, total: all.length, missing: all.filter((k) => !covered.has(k)) },
+    ...(pages?.inspected === true ? { kvmGuestPage: coverageFigure(kvmGuestPageMachine, pages.covered) } : {}),
+  };
 }
 
 export interface KvmDirtyLogRunOptions extends RunOptions {
@@ -779,6 +958,7 @@ export interface KvmDirtyLogRunOptions extends RunOptions {
 export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmDirtyLogRunOptions): Promise<ProfileResult> {
   // The campaign's own table: its entries are a pure function of the machine, its coverage is this campaign's.
   const table = new LazyMemslotTable();
+  const pages: GuestPageCoverage = { covered: new Set(), inspected: false };
   const arbitrary = scenarioArbitrary(options.maxCommands).filter((sc) => options.only === undefined || sc.kind === options.only);
   return runScenarioProfile(
     {
@@ -786,9 +966,9 @@ export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmD
       name: KVM_DIRTY_LOG_PROFILE as ProfileResult['name'],
       adapter: adapter.name,
       arbitrary,
-      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, table),
+      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, table, pages),
       requirements: KVM_DIRTY_LOG_REQUIREMENTS,
-      coverage: () => kvmDirtyLogCoverage(table),
+      coverage: () => kvmDirtyLogCoverage(table, pages),
       configOf: (sc) => ({ hwDirty: sc.config.hwDirty, eagerSplit: sc.config.eagerSplit, dirtyRingExclusive: sc.config.dirtyRingExclusive, ...(sc.kind === 'migration' ? { mode: sc.mode, initiallySet: sc.initiallySet } : {}) }),
     },
     options,
@@ -797,5 +977,5 @@ export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmD
 
 /** Runs one recorded scenario again (check-trace). Throws Violation or Undecided. */
 export function replayKvmDirtyLogScenario(adapter: KvmDirtyLogAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runScenario(adapter, sc as KvmScenario, timeoutMs, trace, new LazyMemslotTable());
+  return runScenario(adapter, sc as KvmScenario, timeoutMs, trace, new LazyMemslotTable(), { covered: new Set(), inspected: false });
 }
