@@ -1,11 +1,25 @@
 // Profile dirty-ring-collector against the reference collector and its mutants.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { referenceDirtyRingCollectorAdapter } from '../../adapters/reference.ts';
+import { referenceDirtyRingCollectorAdapter, referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
+import { unionCoverage } from '../../report/human.ts';
+import { runKvmDirtyRingProfile } from '../kvm-dirty-ring/profile.ts';
 import { dirtyRingCollectorMutants } from '../../mutants/dirty-ring-collector-mutants.ts';
 import { replayDirtyRingCollectorScenario, runDirtyRingCollectorProfile, type CollectorScenario } from './profile.ts';
 
 const OPTIONS = { seed: 1, timeoutMs: 2000, maxCommands: 20 };
+
+test('[KVM-RING-12] the ring machines are covered whole over both ring profiles on a fixed seed at the default campaign size, the forbidden push checked and never taken', async () => {
+  const options = { seed: 1, timeoutMs: 2000, maxCommands: 30, runs: 1000 };
+  const producer = await runKvmDirtyRingProfile(referenceKvmDirtyRingAdapter(), options);
+  const collector = await runDirtyRingCollectorProfile(referenceDirtyRingCollectorAdapter(), options);
+  assert.is(producer.verdict, 'conforms');
+  assert.is(collector.verdict, 'conforms');
+  const union = unionCoverage([producer, collector]);
+  for (const m of ['kvmDirtyRingVm', 'kvmDirtyGfn', 'kvmVcpuRing']) assert.equal(union[m]!.missing, [], m);
+  assert.equal(union.kvmDirtyGfn!.forbidden, { 'dirty --PUSH#0': 'checked' });
+  assert.is(union.kvmDirtyGfn!.total, 13);
+});
 
 test('[KVM-RING-20] [KVM-RING-23] a directed write between a copy and the reset: the reference sends it, copy-before-reset loses it', async () => {
   const sc: CollectorScenario = {
