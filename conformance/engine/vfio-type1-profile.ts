@@ -245,8 +245,8 @@ class Run {
   }
 
   /** The mappings the kit writes to and reports over (not the INT_MAX-page ones). */
-  small(): Mapping[] {
-    return this.c.mappings.filter(followed);
+  small(): readonly Mapping[] {
+    return this.c.followedMappings();
   }
 
   call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -560,8 +560,8 @@ class Run {
     if (report) this.d.ghost.beginReport();
     const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }));
     // VFIO-CLEAR-6 is checked only where a clear selects part of a block: the block's other pages stay owed.
-    const chosen = new Set(selected);
-    const partBlock = x.effects.has('clearSelected') && this.d.selectsPartOfBlock(selected, chosen);
+    const chosen = x.effects.has('clearSelected') ? new Set(selected) : undefined;
+    const partBlock = chosen !== undefined && this.d.selectsPartOfBlock(selected, chosen);
     await this.compare(
       what,
       this.errno('dirtyPages', r),
@@ -591,7 +591,7 @@ class Run {
       this.d.reported(num(iova), num(size), pages, clear);
     }
     // VFIO-CLEAR-5: exactly the selected pages are discharged; the rest of the range stay owed, kept by this call.
-    if (x.effects.has('clearSelected')) this.d.clearedSelected(num(iova), num(size), selected, chosen, { op: what, req: ['VFIO-CLEAR-5'] });
+    if (chosen !== undefined) this.d.clearedSelected(num(iova), num(size), selected, chosen, { op: what, req: ['VFIO-CLEAR-5'] });
   }
 
   /** The final reports, one GET_BITMAP per mapping (a range that always fits, so never refused): everything owed must be in them. */

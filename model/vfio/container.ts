@@ -39,6 +39,8 @@ export class ContainerModel {
   dmaAvail = 0;
   pgsizeBitmap = 0n;
   iovaRanges: readonly { start: bigint; end: bigint }[] = [];
+  /** The followed mappings, in IOVA order, until the mappings change. */
+  private followedCache: readonly Mapping[] | undefined;
 
   constructor(
     readonly ctx: RunContext,
@@ -79,6 +81,7 @@ export class ContainerModel {
   mapped(m: Mapping): void {
     this.mappings.push(m);
     this.mappings.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+    this.followedCache = undefined;
     this.dmaAvail--;
   }
 
@@ -91,7 +94,14 @@ export class ContainerModel {
   /** `m` is gone (vfio_remove_dma): its slot is free again. */
   removed(m: Mapping): void {
     this.mappings.splice(this.mappings.indexOf(m), 1);
+    this.followedCache = undefined;
     this.dmaAvail++;
+  }
+
+  /** The mappings the model follows page by page (`followed`), in IOVA order. */
+  followedMappings(): readonly Mapping[] {
+    this.followedCache ??= this.mappings.filter(followed);
+    return this.followedCache;
   }
 
   /** The mapping holding `page`, if any. */
