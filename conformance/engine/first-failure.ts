@@ -61,8 +61,8 @@ export class FirstFailure {
   /** How to start a fresh process: from the last crash seen. */
   private renew: (() => Promise<void>) | undefined;
 
-  /** `timeoutMs`: an adapter call's limit; shrinking an undecided run may take ten of them (at least 2 s), a crash twenty (at least 5 s: a process per attempt). */
-  constructor(private readonly timeoutMs: number) {
+  /** `timeoutMs`: an adapter call's limit; shrinking an undecided run may take ten of them (at least 2 s; a crash at least 5 s: a process per attempt). */
+  constructor(timeoutMs: number) {
     this.budgetMs = Math.max(2000, 10 * timeoutMs);
   }
 
@@ -74,7 +74,7 @@ export class FirstFailure {
   /** Whether a run need not be run at all: the shrinking of an undecided run or a crash is over (or, for a crash that did not come back, never begins). */
   get skip(): boolean {
     const f = this.first;
-    if (f?.kind === 'crash') return !f.confirmed || performance.now() - f.at > Math.max(5000, 20 * this.timeoutMs);
+    if (f?.kind === 'crash') return !f.confirmed || performance.now() - f.at > Math.max(5000, this.budgetMs);
     return f?.kind === 'undecided' && performance.now() - f.at > this.budgetMs;
   }
 

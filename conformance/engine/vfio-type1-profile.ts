@@ -39,6 +39,7 @@ import { vfioType1Machine } from '../../spec/vfio/type1-machine.ts';
 import type { VfioBitmapArg, VfioType1Adapter, VfioType1Config, VfioType1Instance } from '../adapters/types.ts';
 import type { TraceStep } from './commands.ts';
 import { Undecided, timed } from './limits.ts';
+import { inFlight, type InFlightStep } from './crash.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
 import { runScenarioProfile } from './scenario-profile.ts';
 
@@ -249,9 +250,11 @@ class Run {
     return this.c.followedMappings();
   }
 
-  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /** `step`: the step this call is, with the requirements that cover its input, for a crash during it (engine/crash.ts). */
+  call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
     this.steps++;
-    return timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+    const answer = timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+    return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
   errno(what: string, r: unknown): number {
@@ -261,7 +264,7 @@ class Run {
   }
 
   async info(initial = false): Promise<void> {
-    const i = await this.call('getInfo', () => this.inst.getInfo());
+    const i = await this.call('getInfo', () => this.inst.getInfo(), { op: 'VFIO_IOMMU_GET_INFO', expected: '0', req: ['VFIO-INFO-1'] });
     const e = this.errno('getInfo', i);
     const x = initial ? undefined : this.c.predict({ type: 'GET_INFO' });
     // The step shows beside each answer what the spec expects of it: dma_avail always (any
@@ -301,7 +304,7 @@ class Run {
 
   /** After a refused call: the mapping count is unchanged (the rest shows in later steps). */
   async unchanged(what: string, req: readonly string[]): Promise<void> {
-    const i = await this.call('getInfo', () => this.inst.getInfo());
+    const i = await this.call('getInfo', () => this.inst.getInfo(), { op: 'VFIO_IOMMU_GET_INFO after the refused call', expected: '0', req: ['VFIO-INFO-1'] });
     if (i.dmaAvail !== this.c.dmaAvail) {
       // The check's own step, so that the trace shows the count expected beside the one answered.
       this.trace.push({ op: 'VFIO_IOMMU_GET_INFO after the refused call', answer: `dma_avail ${i.dmaAvail}`, expected: `dma_avail ${this.c.dmaAvail} (unchanged)`, req: [...req] });
@@ -353,8 +356,8 @@ class Run {
         return this.info();
       case 'ext': {
         const x = this.c.predict(classifyExtension(o.extension));
-        const got = await this.call('checkExtension', () => this.inst.checkExtension(o.extension));
         const what = `VFIO_CHECK_EXTENSION(${o.extension})`;
+        const got = await this.call('checkExtension', () => this.inst.checkExtension(o.extension), { op: what, expected: `${x.want}`, req: x.entry.req });
         this.trace.push({ op: what, answer: `${got}`, expected: `${x.want}`, req: x.entry.req, transitions: x.entry.taken });
         if (got !== x.want) throw new Violation('spec', x.entry.req, `${what} returns ${x.want}`, `${String(got)}`);
         this.c.settle(x);
@@ -400,8 +403,9 @@ class Run {
 
   async mapRange(flags: number, vaddr: bigint, iova: bigint, size: bigint): Promise<boolean> {
     const x = this.c.predict(classifyMapDma(this.c.view(), { flags, iova, size, vaddr }));
-    const r = await this.call('mapDma', () => this.inst.mapDma(flags, vaddr, iova, size));
-    await this.compare(`MAP_DMA(flags ${flags}, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(size)})`, this.errno('mapDma', r), x, { iova, size });
+    const what = `MAP_DMA(flags ${flags}, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(size)})`;
+    const r = await this.call('mapDma', () => this.inst.mapDma(flags, vaddr, iova, size), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
+    await this.compare(what, this.errno('mapDma', r), x, { iova, size });
     this.c.settle(x);
     if (!x.effects.has('mapDma')) return false;
     const m = { iova, size, flags };
@@ -481,7 +485,7 @@ class Run {
     const what = `UNMAP_DMA(flags ${flags}, iova ${hex(iova)}, size ${hex(size)}${bitmap === undefined ? '' : `, bitmap pgsize ${hex(bitmap.pgsize)} size ${bitmap.size}`})`;
     const report = x.effects.has('reportDirty');
     if (report) this.d.ghost.beginReport();
-    const r = await this.call('unmapDma', () => this.inst.unmapDma(flags, iova, size, bitmap));
+    const r = await this.call('unmapDma', () => this.inst.unmapDma(flags, iova, size, bitmap), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
     await this.compare(what, this.errno('unmapDma', r), x, { iova, size });
     this.c.settle(x);
     if (!x.effects.has('unmapDma')) return;
@@ -511,7 +515,7 @@ class Run {
     } else page = VFIO_BASE + BigInt(o.pick % VFIO_WINDOW_PAGES) * PG;
     const iova = page + BigInt(o.offset & ~3);
     const m = this.c.mappingAt(page);
-    const r = await this.call('deviceDmaWrite', () => this.inst.deviceDmaWrite(iova));
+    const r = await this.call('deviceDmaWrite', () => this.inst.deviceDmaWrite(iova), { op: `device DMA write at ${hex(iova)}`, expected: writeGoesThrough(m) ? 'ok' : 'fault', req: ['VFIO-MAP-9', 'VFIO-UNMAP-11'] });
     if (typeof r?.ok !== 'boolean') throw new Undecided(`${this.adapter.name} deviceDmaWrite answered ${JSON.stringify(r)}: expected { ok: boolean }`);
     const writable = writeGoesThrough(m);
     this.trace.push({ op: `device DMA write at ${hex(iova)}`, answer: r.ok ? 'ok' : 'fault', expected: writable ? 'ok' : 'fault', req: ['VFIO-MAP-9', 'VFIO-UNMAP-11'] });
@@ -523,7 +527,7 @@ class Run {
     const what = `DIRTY_PAGES(flags ${hex(flags)})`;
     const x = this.c.predict(classifyDirtyPagesArgs(this.c.view(), { flags, iova: VFIO_BASE, size: PG, bitmap: { pgsize: PG, size: 8n } }));
     const range = { iova: VFIO_BASE, size: PG, bitmap: { pgsize: PG, size: 8n, data: new Uint8Array(8) } };
-    const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, range));
+    const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, range), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
     await this.compare(what, this.errno('dirtyPages', r), x);
     this.c.settle(x);
     if (x.effects.has('startTracking')) this.d.trackingStarted();
@@ -558,7 +562,7 @@ class Run {
     const x = this.c.predict(classifyDirtyPagesArgs(this.c.view(), { flags, iova, size, bitmap }));
     const report = x.effects.has('reportDirty');
     if (report) this.d.ghost.beginReport();
-    const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }));
+    const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
     // VFIO-CLEAR-6 is checked only where a clear selects part of a block: the block's other pages stay owed.
     const chosen = x.effects.has('clearSelected') ? new Set(selected) : undefined;
     const partBlock = chosen !== undefined && this.d.selectsPartOfBlock(selected, chosen);

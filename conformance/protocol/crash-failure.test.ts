@@ -17,9 +17,9 @@ import type { JsonReport } from '../report/json.ts';
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-crash-'));
 const example = new URL('../examples/c/', import.meta.url).pathname;
 const binary = join(dir, 'crash-iova-bitmap');
-// The example's sources but its iova_bitmap.c (the fixture includes it) and lib.c (the --lib entry points).
+// The example's sources but its iova_bitmap.c and vfio_type1.c (the fixture includes them) and lib.c (the --lib entry points).
 const sources = readdirSync(example)
-  .filter((f) => f.endsWith('.c') && f !== 'iova_bitmap.c' && f !== 'lib.c')
+  .filter((f) => f.endsWith('.c') && !['iova_bitmap.c', 'vfio_type1.c', 'lib.c'].includes(f))
   .map((f) => join(example, f));
 execFileSync('cc', ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, new URL('./fixtures/crash-iova-bitmap.c', import.meta.url).pathname, ...sources], { stdio: ['ignore', 'ignore', 'inherit'] });
 
@@ -106,6 +106,15 @@ test('[IOVA-BITMAP-3] a hang at the same input is a failure too (exit 1): no ans
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[IOVA-BITMAP-3\]/);
   assert.match(r.out, /got: {6}no answer within 300 ms, killed/);
+  assert.match(r.out, /^ {2}replay: /m);
+});
+
+test("[VFIO-DIRTY-8] a crash on an input the spec says must be refused (a bitmap page size of 0, -EINVAL) fails the refusal's rule", async () => {
+  const r = await runCli('run', '--exec', `CRASH_VFIO=1 ${binary}`, '--profile', 'vfio-type1', '--runs', '100', '--seed', '1', '--workers', '1', '--timeout', '500');
+  assert.is(r.status, 1, r.out);
+  assert.match(r.out, /SPEC VIOLATION \[VFIO-DIRTY-8\]\n {4}expected: an answer \(-22 \(einval\)\)\n {4}got: {6}the process died \(signal SIGFPE\)/);
+  assert.match(r.out, /crash: signal SIGFPE, in the call vfio-type1\.dirtyPages \{[^\n]*"pgsize":"0x0"/);
+  assert.match(r.out, /\| crash-iova-bitmap: vfio_dirty_pages: size \/ bitmap\.pgsize with bitmap\.pgsize 0/);
   assert.match(r.out, /^ {2}replay: /m);
 });
 

@@ -5,6 +5,8 @@ import { profiles, type ProfileModule } from '../profiles/index.ts';
 import type { Adapter, DirtyBitmap, IovaBitmapAdapter, IovaBitmapWindowAnswer, KitMemory, KitSmmuPort, KitUserBuffer, ProfileName, SmmuCommand, SmmuDriverAdapter, SmmuHwAdapter, VfioBitmapArg, VfioType1Adapter } from '../adapters/types.ts';
 import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from './codec.ts';
 import type { CallbackHandler, Channel } from './channel.ts';
+import { type Capabilities, type ContractName, contracts } from '../../spec/contracts/index.ts';
+import type { SmmuContractDeclaration } from '../adapters/types.ts';
 import { ExecPeer } from './peer.ts';
 
 type Msg = Record<string, unknown>;
@@ -89,6 +91,7 @@ export function smmuHw(peer: Channel, name: string): SmmuHwAdapter {
   return {
     profile: 'smmu-hw',
     name,
+    ...declared(peer),
     async create(memory, config) {
       const on = (c: Msg & { op: string }) => memoryOp(memory, c);
       const call = (op: string, args: Msg = {}) => peer.request(`smmu-hw.${op}`, args, on);
@@ -112,23 +115,37 @@ export function smmuHw(peer: Channel, name: string): SmmuHwAdapter {
   };
 }
 
+/** The contract and capabilities a hello declares (PROTOCOL.md, "Contracts"), as an smmu adapter's fields. */
+function declared(peer: Channel): SmmuContractDeclaration {
+  const h = peer.hello;
+  return {
+    ...(h.contract === undefined ? {} : { contract: h.contract as ContractName }),
+    ...(h.capabilities === undefined ? {} : { capabilities: h.capabilities as unknown as Capabilities }),
+  };
+}
+
 export function smmuDriver(peer: Channel, name: string): SmmuDriverAdapter {
+  const decl = declared(peer);
+  // The operations the declared contract has: the others are not offered (and so never sent).
+  const ops = (decl.capabilities ?? contracts[decl.contract ?? 'strict']?.capabilities ?? contracts.strict.capabilities).operations;
   return {
     profile: 'smmu-driver',
     name,
+    ...decl,
     async create(memory, smmu, config) {
       const on = smmuOp(memory, smmu);
       const call = (op: string, args: Msg) => peer.request(`smmu-driver.${op}`, args, on);
       const errno = async (op: string, args: Msg) => n((await call(op, args)).errno);
-      await call('create', { asid: config.asid, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular, idr0: smmu.idr0, idr3: smmu.idr3 });
+      const created = await call('create', { asid: config.asid, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular, idr0: smmu.idr0, idr3: smmu.idr3 });
+      if (created.errno !== undefined) return n(created.errno);
       return {
         map: (iova, paddr, size, prot) => errno('map', { iova, paddr, size, prot }),
         async unmap(iova, size) {
           const r = await call('unmap', { iova, size });
           return { unmapped: n(r.unmapped), dirty: bitmap(r.dirty) };
         },
-        splitBlock: (iova) => errno('splitBlock', { iova }),
-        mergePages: (iova, level) => errno('mergePages', { iova, level }),
+        ...(ops.splitBlock ? { splitBlock: (iova: number, blockSize: number) => errno('splitBlock', { iova, blockSize }) } : {}),
+        ...(ops.mergePages ? { mergePages: (iova: number, level: number, blockSize: number) => errno('mergePages', { iova, level, blockSize }) } : {}),
         async readAndClearDirty(iova, size, flags) {
           const r = await call('readAndClearDirty', { iova, size, flags });
           return { errno: n(r.errno), dirty: bitmap(r.dirty) };
@@ -222,9 +239,7 @@ function revivingAfterCrash<A extends Adapter>(a: A, peer: ExecPeer): A {
   const create = a.create.bind(a) as (...args: unknown[]) => Promise<unknown>;
   return {
     ...a,
-    create: async (...args: unknown[]) => {
-      await peer.reviveAfterCrash();
-      return create(...args);
-    },
+    // No await when the session is alive: the request goes out at once, as without the wrapper.
+    create: (...args: unknown[]) => (peer.endedInCrash ? peer.renew().then(() => create(...args)) : create(...args)),
   } as A;
 }

@@ -159,16 +159,21 @@ export class ExecPeer implements Channel {
       this.fail(`hello: the implementation speaks protocol ${String(r.protocol)}; this kit speaks ${PROTOCOL_VERSION}`);
       throw this.failure!;
     }
-    this.hello = { name: printable(r.name as string), profiles: r.profiles as string[] };
+    this.hello = {
+      name: printable(r.name as string),
+      profiles: r.profiles as string[],
+      ...(r.contract === undefined ? {} : { contract: r.contract as string }),
+      ...(r.capabilities === undefined ? {} : { capabilities: r.capabilities as Record<string, unknown> }),
+    };
   }
 
   /**
-   * A session that ended in a crash the engine judges (the process died or hung in a call
-   * the profile names requirements for: Crash.covered) gets a fresh process, so each
-   * sequence after it starts with one. Any other ended session stays ended.
+   * Whether the session ended in a crash the engine judges (the process died or hung in a
+   * call the profile names requirements for: Crash.covered): each sequence after it starts
+   * with a fresh process (execAdapters renews it). Any other ended session stays ended.
    */
-  async reviveAfterCrash(): Promise<void> {
-    if (this.failure instanceof Crash && this.failure.covered) await this.renew();
+  get endedInCrash(): boolean {
+    return this.failure instanceof Crash && this.failure.covered;
   }
 
   /** Starts `command` and performs the hello handshake. Throws Undecided. */
