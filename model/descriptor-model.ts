@@ -607,7 +607,21 @@ export class DescriptorModel {
     const splits: number[] = [];
     const end = iova + size;
     let cursor = iova;
+    let chunked = 0;
     while (cursor < end) {
+      if (u.chunks === 'iommu-pgsize') {
+        // A chunk of a block size whose span holds only a table's leaves: the table goes whole, holes included.
+        const level = ([1, 2] as const).find((lv) => cursor % armLpaeBlockSize(lv) === 0 && end - cursor >= armLpaeBlockSize(lv));
+        if (level !== undefined) {
+          const span = armLpaeBlockSize(level);
+          const inside = probe.leavesIn(cursor, span);
+          if (inside.length > 0 && inside.every((l) => l.level > level && l.iova >= cursor && l.iova + l.size <= cursor + span)) {
+            chunked += span - inside.reduce((a, l) => a + l.size, 0);
+            cursor += span;
+            continue;
+          }
+        }
+      }
       const l = probe.leafAt(cursor);
       if (l === undefined) {
         if (u.hole === 'stop') break;
@@ -623,7 +637,8 @@ export class DescriptorModel {
       cursor = l.iova + l.size;
     }
     const stop = Math.min(cursor, end);
-    return { splits, end: stop, bytes: stop > iova ? probe.leavesIn(iova, stop - iova).reduce((a, l) => a + l.size, 0) : 0 };
+    // Bytes: the leaves removed, and the holes of the tables removed whole (which count their span).
+    return { splits, end: stop, bytes: chunked + (stop > iova ? probe.leavesIn(iova, stop - iova).reduce((a, l) => a + l.size, 0) : 0) };
   }
 
   /** A stream attached to the domain (TRACK-7). */

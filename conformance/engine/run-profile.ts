@@ -159,10 +159,7 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
           { nil: undefined, freq: 3 },
         )
       : fc.constant(undefined);
-  const hwInterleave =
-    interleave && kitIsDriver
-      ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>(...changes) }), { nil: undefined, freq: 3 })
-      : fc.constant(undefined);
+  const hwInterleave = interleave && kitIsDriver ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>(...changes) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
   const blockMap = fc
     .tuple(
       page.map((p) => p - (p % 512)),
@@ -181,7 +178,9 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
       fc.tuple(fc.boolean(), fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([w, p, o, s, i]) => new DmaCommand(w, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3), hwInterleave).map(([p, o, s, i]) => new DmaCommand(true, p, o, s, i)),
       fc.tuple(fc.nat(), fc.nat(1023), fc.nat(3)).map(([p, o, s]) => new DmaCommand(true, p, o, s, undefined)),
-      ...(interleave && kitIsDriver ? [fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>(...changes.filter((c) => c !== 'readAndClear'))).map(([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }))] : []),
+      ...(interleave && kitIsDriver
+        ? [fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(4, 6), fc.constantFrom<SoftwareChange>(...changes.filter((c) => c !== 'readAndClear'))).map(([p, s, at, change]) => new DmaCommand(true, p, 0, s, { at, change }))]
+        : []),
       // the page of the last access again (pick % 3 === 2): a write through what the last access cached
       fc.nat(3).map((s) => new DmaCommand(true, 2, 0, s, undefined)),
       ...split([fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i))]),
@@ -221,7 +220,14 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
     sys = await createSystem(adapter, config, { timeoutMs, contract: contract.name });
   } catch (e) {
     if (!(e instanceof CreateRefused)) throw e;
-    trace.push({ op: `create(${Object.entries(config).map(([k, v]) => `${k}=${v}`).join(', ')})`, answer: String(e.errno), expected: `0${refusalOf(contract.name, config.httu, config.dirtyCapable) === 0 ? '' : ` or ${refusalOf(contract.name, config.httu, config.dirtyCapable)}`}`, req: [] });
+    trace.push({
+      op: `create(${Object.entries(config)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`,
+      answer: String(e.errno),
+      expected: `0${refusalOf(contract.name, config.httu, config.dirtyCapable) === 0 ? '' : ` or ${refusalOf(contract.name, config.httu, config.dirtyCapable)}`}`,
+      req: [],
+    });
     judgeRefusal(ctx, config, e.errno);
     return 0;
   }

@@ -2,13 +2,17 @@
 // (LoopbackChannel, for --record of in-process adapters), or a recorded trace
 // (ReplayChannel, for check-trace). Requests and callbacks in the protocol's wire form.
 import type { Adapter } from '../adapters/types.ts';
-import { protocolServer } from './serve.ts';
+import { helloContract, protocolServer } from './serve.ts';
 
 export type CallbackHandler = (msg: { op: string } & Record<string, unknown>) => unknown;
 
 export interface PeerHello {
   readonly name: string;
   readonly profiles: readonly string[];
+  /** The driver contract the smmu profiles follow (PROTOCOL.md, "Contracts"); absent: strict. */
+  readonly contract?: string;
+  /** Its capabilities, as spec/contracts/types.ts has them; absent: the contract's. */
+  readonly capabilities?: Record<string, unknown>;
 }
 
 export interface Channel {
@@ -24,7 +28,7 @@ export class LoopbackChannel implements Channel {
   private readonly handle: ReturnType<typeof protocolServer>;
 
   constructor(adapters: readonly Adapter[], name: string) {
-    this.hello = { name, profiles: adapters.map((a) => a.profile) };
+    this.hello = { name, profiles: adapters.map((a) => a.profile), ...helloContract(adapters) };
     this.handle = protocolServer(adapters, name, {
       call: (op, args = {}) => {
         if (this.current === undefined) throw new Error(`callback ${op} outside a request`);

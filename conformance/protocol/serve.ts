@@ -10,6 +10,7 @@ import { readSync, writeSync } from 'node:fs';
 import type { Adapter, IovaBitmapInstance, KitMemory, KitSmmuPort, KitUserBuffer, SmmuCommand, SmmuDriver, SmmuHw, VfioType1Instance } from '../adapters/types.ts';
 import { bytesFromWire, bytesToWire, maskToWire, u64FromWire, u64ToWire } from './codec.ts';
 import { PROTOCOL_VERSION } from './peer.ts';
+import type { PeerHello } from './channel.ts';
 
 type Msg = Record<string, unknown> & { op?: string };
 
@@ -160,7 +161,7 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
   async function handle(m: Msg & { op: string }): Promise<unknown> {
     const [profile, op] = m.op.includes('.') ? (m.op.split('.') as [string, string]) : ['', m.op];
     if (profile === '') {
-      if (op === 'hello') return { protocol: PROTOCOL_VERSION, name, profiles: adapters.map((a) => a.profile) };
+      if (op === 'hello') return { protocol: PROTOCOL_VERSION, name, profiles: adapters.map((a) => a.profile), ...helloContract(adapters) };
       if (op === 'bye') return {};
       throw new Error(`unknown op ${m.op}`);
     }
@@ -174,8 +175,7 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
         case 'smmu-hw':
           hw = await a.create(remoteMemory(cb), { httu: n(m.httu) as 0, bbml: n(m.bbml) as 0, iotlbCapacity: n(m.iotlbCapacity) });
           return {};
-        case 'smmu-driver':
-        {
+        case 'smmu-driver': {
           const d = await a.create(remoteMemory(cb), remotePort(cb, n(m.idr0), n(m.idr3)), { asid: n(m.asid), dirtyCapable: m.dirtyCapable as boolean, pageGranular: m.pageGranular as boolean });
           if (typeof d === 'number') return { errno: d };
           driver = d;
@@ -275,4 +275,14 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
         throw new Error(`unknown op ${m.op}`);
     }
   }
+}
+
+/** The contract part of a hello, from the adapters that declare one (the smmu profiles share it). */
+export function helloContract(adapters: readonly Adapter[]): Pick<PeerHello, 'contract' | 'capabilities'> {
+  for (const a of adapters) {
+    if ((a.profile === 'smmu-driver' || a.profile === 'smmu-hw') && a.contract !== undefined) {
+      return { contract: a.contract, ...(a.capabilities === undefined ? {} : { capabilities: a.capabilities as unknown as Record<string, unknown> }) };
+    }
+  }
+  return {};
 }

@@ -103,7 +103,9 @@ function contractSection(r: ProfileResult): string {
   const out = [`<h3>Contract <code>${esc(c.name)}</code>: outside the verdict</h3>`];
   if (c.refused.length > 0) {
     const rows = c.refused.map((x) => `<tr><td class="mono">${esc(x.config)}</td><td class="num">${x.errno}</td><td class="num">${x.sequences}</td></tr>`).join('');
-    out.push(`<p>create refused, as the contract allows (those sequences ran nothing):</p><table class="refused"><thead><tr><th>configuration</th><th class="num">errno</th><th class="num">sequences</th></tr></thead><tbody>${rows}</tbody></table>`);
+    out.push(
+      `<p>create refused, as the contract allows (those sequences ran nothing):</p><table class="refused"><thead><tr><th>configuration</th><th class="num">errno</th><th class="num">sequences</th></tr></thead><tbody>${rows}</tbody></table>`,
+    );
   }
   const excused = Object.entries(c.excused);
   if (excused.length > 0) out.push(`<p>pages lost by the contract's design in these runs, not charged: ${excused.map(([rule, n]) => `<code>${esc(rule)}</code> ${n}`).join(', ')}</p>`);

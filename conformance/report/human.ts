@@ -33,7 +33,8 @@ export function runsText(r: Pick<ProfileResult, 'runs' | 'directedRuns'>): strin
 /** ", contract NAME" (and the declared one when it differs) for a result of the smmu profiles. */
 export function contractText(r: Pick<ProfileResult, 'contract'>): string {
   const c = r.contract;
-  if (c === undefined) return '';
+  // strict, the default, is named on a line of its own (contractLines), so the header stays as it was.
+  if (c === undefined || (c.name === 'strict' && c.declared === undefined)) return '';
   return `, contract ${c.name}${c.declared === undefined ? '' : ` (the adapter declares ${c.declared})`}`;
 }
 
@@ -105,6 +106,7 @@ export function contractLines(r: ProfileResult): string[] {
   const c = r.contract;
   if (c === undefined) return [];
   const out: string[] = [];
+  if (c.name === 'strict' && c.declared === undefined) out.push("  contract: strict (the kit's own rules; docs/CONTRACTS.md has the others)");
   if (c.refused.length > 0) {
     out.push(`  create refused (as contract ${c.name} allows; those sequences ran nothing):`);
     for (const x of c.refused) out.push(`    ${x.config}: ${x.errno} (${x.sequences} sequence${x.sequences === 1 ? '' : 's'})`);
