@@ -11,6 +11,7 @@ import { machineTransitions, specMachines, type TransitionView } from '../../spe
 import { isRequirementId, requirements, testTitleTags } from '../../spec/requirements.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { coveragePercent, verdictLabel } from './common.ts';
+import { contractSections } from './spec-contracts.ts';
 
 /** The repository root, from this module's location (not the working directory). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -316,6 +317,8 @@ export function specDocument(options: SpecDocOptions): string {
     '## Contents',
     '',
     ...machines.map(([name]) => `- [Machine \`${name}\`](#machine-${name.toLowerCase()})`),
+    '- [Driver contracts](#driver-contracts)',
+    '- [Where the reference implementation departs from Linux](#where-the-reference-implementation-departs-from-linux)',
     '- [Abstract operations](#abstract-operations)',
     '- [Requirement catalogue](#requirement-catalogue)',
     '',
@@ -335,6 +338,8 @@ export function specDocument(options: SpecDocOptions): string {
     });
     out.push('');
   }
+
+  out.push(...contractSections(root, encode));
 
   out.push('## Abstract operations', '');
   out.push('Pure functions in `spec/` that encode requirements no machine transition carries (or carries only in part),', 'as their header comments name them.', '');
