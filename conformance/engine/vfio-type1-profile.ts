@@ -38,7 +38,7 @@ import {
 import { vfioType1Machine } from '../../spec/vfio/type1-machine.ts';
 import type { VfioBitmapArg, VfioType1Adapter, VfioType1Config, VfioType1Instance } from '../adapters/types.ts';
 import type { TraceStep } from './commands.ts';
-import { Undecided, timed } from './limits.ts';
+import { CallTimer, Undecided, timed } from './limits.ts';
 import { inFlight, type InFlightStep } from './crash.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
 import { runScenarioProfile } from './scenario-profile.ts';
@@ -232,6 +232,8 @@ class Run {
   /** A check after a refused call is running: it is not followed by another. */
   private rechecking = false;
   steps = 0;
+  /** The time limit of the container's calls, one after another: one timer for all of them. */
+  private readonly timer: CallTimer;
 
   constructor(
     ctx: RunContext,
@@ -243,6 +245,7 @@ class Run {
   ) {
     this.c = new ContainerModel(ctx, inst.vaddrLimit);
     this.d = new DirtyState(config.hwDirty, this.c.mappings);
+    this.timer = new CallTimer(timeoutMs);
   }
 
   /** The mappings the kit writes to and reports over (not the INT_MAX-page ones). */
@@ -253,7 +256,7 @@ class Run {
   /** `step`: the step this call is, with the requirements that cover its input, for a crash during it (engine/crash.ts). */
   call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
     this.steps++;
-    const answer = timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+    const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
     return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
