@@ -36,6 +36,8 @@ export class Crash extends Undecided {
     readonly info: CrashInfo,
     /** Ends the process (whatever its state) and starts a fresh one, hello and all. Throws Undecided when the fresh one does not start. */
     readonly renew: () => Promise<void>,
+    /** Ends the session of the process running now (a fresh one after renew) with `reason`, as the peer does on a failure. */
+    readonly end: (reason: string) => void = () => {},
   ) {
     super(message);
     this.name = 'Crash';

@@ -142,6 +142,8 @@ export class FirstFailure {
   crashOutcome(e: unknown, steps: TraceStep[]): CrashOutcome | undefined {
     const f = this.first;
     if (f?.kind !== 'crash') return undefined;
+    // Undecided: the fresh process that ran without crashing is done with, like any session of an undecided run.
+    if (!f.confirmed || !(e instanceof Crash) || e.kind !== f.error.kind) f.error.end('the crash did not reproduce, so the run is undecided and the session ended');
     if (!f.confirmed) {
       return {
         verdict: 'undecided',

@@ -394,7 +394,12 @@ export class ExecPeer implements Channel {
     const p = this.pending;
     this.failure =
       ended !== undefined && p !== undefined && p.op !== 'hello' && p.op !== 'bye'
-        ? new Crash(message, { ...ended, call: { op: p.op, args: p.args }, diagnostics: this.diagnostics(), stderr: printable(this.stderrTail.trimEnd().split('\n').slice(-12).join('\n'), true) }, () => this.renew())
+        ? new Crash(
+            message,
+            { ...ended, call: { op: p.op, args: p.args }, diagnostics: this.diagnostics(), stderr: printable(this.stderrTail.trimEnd().split('\n').slice(-12).join('\n'), true) },
+            () => this.renew(),
+            (why) => this.fail(why),
+          )
         : new Undecided(message);
     this.killNow();
     this.pending = undefined;
