@@ -38,7 +38,7 @@ export const MAX_WORKERS = 256;
 const MAX_SEED = 0xffff_ffff;
 const MIN_SEED = -0x8000_0000;
 /** Runs of a non-strict contract in the reference's default run, per `--runs` of strict (see RUN_HELP, --contract). */
-const CONTRACT_RUNS_DIVISOR = 5;
+const CONTRACT_RUNS_DIVISOR = 10;
 const MIN_CONTRACT_RUNS = 100;
 
 export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE | --exec COMMAND | --lib LIBRARY] [--runs N] [--seed N]
@@ -75,7 +75,7 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --contract NAME    smmu profiles: the driver contract to check (${CONTRACT_NAMES.join(', ')}; docs/CONTRACTS.md).
                      Default: the one the adapter declares, else strict; the built-in reference
                      without --contract runs strict, then each other contract it plays on the
-                     smmu profiles with a fifth of the runs (at least ${MIN_CONTRACT_RUNS}): those contracts
+                     smmu profiles with a tenth of the runs (at least ${MIN_CONTRACT_RUNS}): those contracts
                      change tracking, read-and-clear and unmap, and the rest is strict's, run in full
   --full-check       smmu profiles: compare the whole page table with the spec after every
                      operation, not only the words written and the leaves changed (slower;
