@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { requirements } from '../../spec/requirements.ts';
 import { PROFILES } from '../adapters/types.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
+import { DECLARED_TARGETS } from '../mutants/declared-targets.ts';
 import { mutants as zoo, type BugClass, type Mutant } from '../mutants/index.ts';
 import { unique } from '../report/common.ts';
 import { htmlMutantsReport } from '../report/html.ts';
@@ -161,6 +162,11 @@ export interface MatrixRow {
   readonly killedBy: readonly string[];
 }
 
+/** The IDs a mutant declares it targets: its own `targets`, else those its directed test names (declared-targets.ts). */
+export function targetsOf(m: Mutant): readonly string[] {
+  return m.targets ?? DECLARED_TARGETS[m.name] ?? [];
+}
+
 /** Every requirement ID of the catalogue, in its order. */
 export const REQUIREMENT_IDS: readonly string[] = Object.keys(requirements);
 
@@ -171,11 +177,11 @@ export const REQUIREMENT_IDS: readonly string[] = Object.keys(requirements);
  * mutant declares (the crash is the fault those requirements forbid).
  */
 export function requirementMatrix(rows: readonly MutantRow[], zoo: readonly Mutant[], ids: readonly string[] = REQUIREMENT_IDS): MatrixRow[] {
-  const targets = new Map(zoo.map((m) => [m.name, m.targets ?? []] as const));
+  const targets = new Map(zoo.map((m) => [m.name, targetsOf(m)] as const));
   const attributed = rows.filter((r) => r.killed).map((r) => ({ name: r.name, ids: new Set(r.verdict === 'undecided' ? (targets.get(r.name) ?? []) : r.requirements) }));
   return ids.map((requirement) => ({
     requirement,
-    mutants: zoo.filter((m) => m.targets?.includes(requirement) === true).map((m) => m.name),
+    mutants: zoo.filter((m) => targetsOf(m).includes(requirement)).map((m) => m.name),
     killedBy: attributed.filter((a) => a.ids.has(requirement)).map((a) => a.name),
   }));
 }

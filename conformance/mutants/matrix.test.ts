@@ -4,7 +4,7 @@
 // committed list of IDs still without one (without-mutant.ts), which only shrinks.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_MUTANT_RUNS, REQUIREMENT_IDS, type MutantRow, mutantRow, mutantSeed, requirementMatrix } from '../cli/mutants.ts';
+import { DEFAULT_MUTANT_RUNS, REQUIREMENT_IDS, type MutantRow, mutantRow, mutantSeed, requirementMatrix, targetsOf } from '../cli/mutants.ts';
 import { DEFAULT_MAX_COMMANDS, DEFAULT_TIMEOUT_MS, runProfileSafely } from '../cli/run.ts';
 import { mutants } from './index.ts';
 import { WITHOUT_MUTANT, WITHOUT_MUTANT_MAX } from './without-mutant.ts';
@@ -41,7 +41,7 @@ test('the list of IDs without a mutant only shrinks: each is a real ID, none is 
 });
 
 test("a mutant's declared targets are requirement IDs", () => {
-  for (const m of mutants) for (const id of m.targets ?? []) assert.ok(REQUIREMENT_IDS.includes(id), `${m.name} targets ${id}, not a requirement ID`);
+  for (const m of mutants) for (const id of targetsOf(m)) assert.ok(REQUIREMENT_IDS.includes(id), `${m.name} targets ${id}, not a requirement ID`);
 });
 
 test.run();

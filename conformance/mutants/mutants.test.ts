@@ -16,6 +16,7 @@ import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { type ReferenceSmmuDriver, createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
 import type { DirtyBitmap, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import { BUG_CLASSES, findMutant, mutants } from './index.ts';
+import { matrixProbes } from './matrix-mutants.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
 import { type CollectorScenario, replayDirtyRingCollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
@@ -392,6 +393,15 @@ directed('[IOTLB-5] mutant cached-clean-write-no-update deviates from the refere
   assert.equal(await run(reference.hw), [0x1000]);
   assert.equal(await run(hwAdapter('cached-clean-write-no-update')), []);
 });
+
+// ---- the mutants of the requirement matrix: each with its probe (matrix-mutants.ts) ----
+
+for (const p of matrixProbes) {
+  directed(p.title, async () => {
+    assert.equal(await p.run(p.reference), p.want.reference, 'the reference');
+    assert.equal(await p.run(findMutant(p.mutant)!.adapter), p.want.mutant, 'the mutant');
+  });
+}
 
 // ---- the zoo itself -------------------------------------------------------------------
 

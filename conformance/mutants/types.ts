@@ -7,7 +7,7 @@ import type { Adapter, ProfileName } from '../adapters/types.ts';
  * The bug classes, each defined (with real upstream fixes) under its own heading in
  * docs/BUG-CLASSES: how a dirty page is lost, over-reported, or bad input let through.
  */
-export const BUG_CLASSES = ['boundary-arithmetic', 'stale-iotlb', 'racy-update', 'state-not-carried', 'scope-change', 'over-clear', 'bad-input-accepted', 'false-dirty', 'wrong-address'] as const;
+export const BUG_CLASSES = ['boundary-arithmetic', 'stale-iotlb', 'racy-update', 'state-not-carried', 'scope-change', 'over-clear', 'bad-input-accepted', 'false-dirty', 'wrong-address', 'valid-input-refused'] as const;
 export type BugClass = (typeof BUG_CLASSES)[number];
 
 export interface Mutant {
