@@ -74,6 +74,8 @@ export class DescriptorModel {
   streams = new Map<number, { ha: boolean; hd: boolean }>();
   /** SMMU_IDR0.HTTU: limits which CD bits the hardware acts on. */
   httu = 2;
+  /** SMMU_IDR3.BBML: whether a contract's split and merge that need BBML1/2 can run. */
+  bbml = 2;
   private attaching: number | undefined;
   private splitForTracking: { iova: number; level: Level }[] = [];
   /** Tracking on, where the contract's capabilities decide it instead of the tracking machine (`byMachine` false). */
@@ -123,6 +125,7 @@ export class DescriptorModel {
     c.tracking = this.tracking;
     c.streams = new Map(this.streams);
     c.httu = this.httu;
+    c.bbml = this.bbml;
     c.trackTlb = this.trackTlb;
     c.splitForTracking = [...this.splitForTracking];
     c.opReq = new Set(this.opReq);
@@ -371,6 +374,14 @@ export class DescriptorModel {
     if (children.some((c, i) => c.level !== level + 1 || c.write !== first.write || c.oa !== first.oa + i * childSize)) return false;
     const anyDirty = children.some((c) => leafStateOf(c.snap).state === 'writableDirty');
     if (dryRun) return true;
+    if (this.caps.merge?.result === 'from-prot') {
+      // MERGE-R2: the block is built from the mapping's prot, whatever its pages were (a new leaf's state).
+      this.note(['MERGE-R2']);
+      for (const c of children) this.deleteLeaf(c);
+      this.leafEvent({ iova: base, level, size, oa: first.oa, write: first.write, snap: this.t.leaf.initial }, { type: 'MAP', write: first.write, hdQuirk: this.hdQuirk, accessFlag: true });
+      for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
+      return true;
+    }
     const mergeEntry = this.ctx.step(this.t.leaf, first.snap, { type: 'MERGE', anyDirty });
     this.took(mergeEntry, false);
     for (const c of children) this.deleteLeaf(c);
@@ -484,6 +495,7 @@ export class DescriptorModel {
         for (const level of [1, 2] as const) {
           for (const b of [...this.leaves.values()].filter((l) => l.level === level).sort((x, y) => x.iova - y.iova)) {
             if (t.enable.splits === 'writable-dirty-blocks' && !this.splitApplies(b)) continue;
+            if (!this.splitCan()) continue; // SPLIT-R1: without BBML1/2 the split fails, and the failure is ignored
             this.split(b.iova);
             this.splitForTracking.push({ iova: b.iova, level });
           }
@@ -502,6 +514,12 @@ export class DescriptorModel {
       for (const b of [...this.splitForTracking].reverse()) this.merge(b.iova, b.level);
       steps.push('mergeBlocks');
     }
+    if (this.pageGranular && t.disable.merges === 'every-contiguous-run' && this.mergeCan()) {
+      // TRACK-R3: every 2 MiB region whose 512 pages are one contiguous run of equal permission becomes a block.
+      const bases = new Set([...this.leaves.values()].filter((l) => l.level === 3).map((l) => l.iova - (l.iova % armLpaeBlockSize(2))));
+      for (const base of [...bases].sort((a, b) => a - b)) if (this.merge(base, 2, true)) this.merge(base, 2);
+      steps.push('mergeBlocks');
+    }
     this.splitForTracking = [];
     if (t.disable.marksWritableDirty) {
       for (const leaf of this.leaves.values()) this.leafEvent(leaf, SET_DIRTY);
@@ -517,6 +535,16 @@ export class DescriptorModel {
     }
     this.on = false;
     return steps;
+  }
+
+  /** Whether the contract's split can run (no BBML1/2 needed, or the SMMU has it). */
+  splitCan(): boolean {
+    return this.caps.split?.needsBbml === undefined || this.bbml !== 0;
+  }
+
+  /** Whether the contract's merge can run (no BBML1/2 needed, or the SMMU has it). */
+  mergeCan(): boolean {
+    return this.caps.merge?.needsBbml === undefined || this.bbml !== 0;
   }
 
   /** Whether a split under the contract changes the block (`split.applies`: the RFC splits only writable-dirty blocks). */
@@ -548,6 +576,7 @@ export class DescriptorModel {
    */
   readAndClearWalk(iova: number, size: number, noClear: boolean): { errno: number; pages: Set<number>; visited: Set<number>; clearedUnreported: Set<number> } {
     const rc = this.caps.readAndClear;
+    if (rc.partialLeaf === 'einval') return this.syncThenClear(iova, size, noClear);
     const pages = new Set<number>();
     const visited = new Set<number>();
     const cleared: ModelLeaf[] = [];
@@ -594,6 +623,58 @@ export class DescriptorModel {
     const clearedUnreported = new Set<number>();
     for (const l of cleared) for (let p = l.iova; p < l.iova + l.size; p += 4096) if (!pages.has(p)) clearedUnreported.add(p);
     return { errno, pages, visited, clearedUnreported };
+  }
+
+  /**
+   * A read-and-clear as a sync followed by a clear of what it reported (the RFC's
+   * GET_BITMAP: sync_dirty_log, then clear_dirty_log with the synced bitmap): -EINVAL while
+   * off or over a hole, before anything; every page of a dirty leaf in range reported
+   * (and of a plain writable one, where the contract reports those); then each reported
+   * leaf wholly inside the range cleared, and -EINVAL at the first one it cuts (after the
+   * clears before it); the whole IOTLB flushed after a clear.
+   */
+  private syncThenClear(iova: number, size: number, noClear: boolean): { errno: number; pages: Set<number>; visited: Set<number>; clearedUnreported: Set<number> } {
+    const rc = this.caps.readAndClear;
+    const pages = new Set<number>();
+    const none = { pages, visited: new Set<number>(), clearedUnreported: new Set<number>() };
+    this.noteRule('CLEAR-1');
+    if (!this.trackingOn && rc.whenTrackingOff === 'einval') return { errno: -ERRNO.EINVAL, ...none };
+    const end = iova + size;
+    if (rc.hole === 'einval') {
+      for (let p = iova - (iova % 4096); p < end; p += 4096) {
+        if (this.leafAt(p) === undefined) {
+          this.note(['CLEAR-R1']);
+          return { errno: -ERRNO.EINVAL, ...none };
+        }
+      }
+    }
+    const visited = new Set<number>();
+    for (let p = iova - (iova % 4096); p < end; p += 4096) visited.add(p);
+    this.noteRule('BITMAP-2');
+    const reported: ModelLeaf[] = [];
+    for (const leaf of this.leavesIn(iova, size)) {
+      const st = leafStateOf(leaf.snap).state;
+      if (st !== 'writableDirty' && !(rc.reportsPlainWritable && st === 'writable')) continue;
+      reported.push(leaf);
+      for (let p = Math.max(leaf.iova, iova - (iova % 4096)); p < Math.min(leaf.iova + leaf.size, end); p += 4096) pages.add(p);
+    }
+    if (noClear) return { errno: 0, pages, visited, clearedUnreported: new Set() };
+    this.noteRule('CLEAR-4');
+    let errno = 0;
+    let cleared = 0;
+    for (const leaf of reported) {
+      if (leaf.iova < iova || leaf.iova + leaf.size > end) {
+        this.note(['CLEAR-R2']);
+        errno = -ERRNO.EINVAL;
+        break;
+      }
+      this.leafEvent(leaf, CLEAR_DIRTY);
+      this.tlbEventOver(leaf.iova, leaf.size, { type: 'SW_CLEAR_DIRTY' });
+      cleared++;
+    }
+    if (cleared > 0 && rc.invalidatesCleared === 'whole-domain') this.invalidate(0, 2 ** 48);
+    if (cleared > 0 && rc.invalidatesCleared === 'range') for (const l of reported.slice(0, cleared)) this.tlbEventOver(l.iova, l.size, { type: 'INVALIDATE' });
+    return { errno, pages, visited, clearedUnreported: new Set() };
   }
 
   /**

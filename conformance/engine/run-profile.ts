@@ -234,6 +234,7 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   const hdQuirk = contract.capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
   const model = new DescriptorModel(ctx, hdQuirk, config.pageGranular, hdQuirk && config.httu === 2, contract);
   model.httu = config.httu;
+  model.bbml = config.bbml;
   const m: RunModel = { model, ghost: new DirtyGhost(), config, nextPa: 0x1_0000_0000 };
   const r: RunReal = { sys, trace, commands: 0, checker: new DescriptorChecker(sys.memory, WINDOW, ctx.fullCheck) };
   await new AttachCommand().run(m, r);

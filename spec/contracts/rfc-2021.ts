@@ -106,7 +106,8 @@ export const rfc2021: Contract = {
       reportsPlainWritable: true,
       noClearFlag: true,
     },
-    unmap: { reportsDirty: false, partialBlock: 'split', hole: 'stop' },
+    // Linux v5.12 drivers/iommu/iommu.c __iommu_unmap with iommu_pgsize, io-pgtable-arm.c __arm_lpae_unmap (a table entry at the chunk's size is freed whole; a block the chunk cuts is split by arm_lpae_split_blk_unmap).
+    unmap: { reportsDirty: false, partialBlock: 'split', hole: 'stop', chunks: 'iommu-pgsize' },
     split: { needsBbml: 'ENODEV', applies: 'writable-dirty-blocks', told: 'iova-and-size', swap: 'compare-exchange-result-ignored' },
     merge: { needsBbml: 'ENODEV', told: 'iova-paddr-size-prot', ofLeaf: 'success', ofNothing: { errno: 'EFAULT' }, result: 'from-prot', checksPages: false },
   },
