@@ -421,7 +421,8 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     verdict: 'does-not-conform',
     seconds: seconds(started),
     ...verdicts(requirementVerdicts(ctx, coverage, violation, false)),
-    counterexample: { config: { ...cfg }, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
+    // The configuration as the contract ran it (its HD quirk and page-granular policy).
+    counterexample: { config: { ...contractConfig(ctx.contract.capabilities, cfg, kitDrives(adapter), ctx.contract.name) }, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
     replay: replay(),
   };
 }
