@@ -34,7 +34,6 @@ import {
   blockSize,
   EINVAL,
   IOMMU_DIRTY_NO_CLEAR,
-  IOMMU_READ,
   type IommuIotlbGather,
   type IoPgtableCfg,
   type IoPgtableFlushOps,
@@ -311,7 +310,7 @@ export class RfcSmmuDomain extends ArmSmmuDomain {
     return this.pgtbl.mergePage(iova, paddr, size, prot) === size ? 0 : -EFAULT;
   }
 
-  /** iommu_merge_page (RFC 01/13): in the page sizes iommu_pgsize picks. */
+  /** __iommu_merge_page (RFC 02/13): in the page sizes iommu_pgsize picks, stopping at a failure. */
   protected iommuMergePage(iova: number, paddr: number, size: number, prot: number): number {
     while (size > 0) {
       const { pgsize } = iommuPgsize(iova, paddr, size);
@@ -324,12 +323,24 @@ export class RfcSmmuDomain extends ArmSmmuDomain {
     return 0;
   }
 
-  /** The kit's mergePages(iova, level, blockSize): the RFC's caller merges a block it found contiguous, with the mapping's output address and prot. */
+  /**
+   * The kit's mergePages(iova, level, blockSize): the RFC's caller merges a block it found
+   * contiguous, with the mapping's output address and prot; iommu_merge_page flushes the
+   * whole IOTLB after the whole procedure (RFC 02/13: "We flush all iotlbs after the whole
+   * procedure is completed").
+   */
   mergePages(iova: number, blockBytes: number): number {
     const base = iova - (iova % blockBytes);
     const area = this.areas.find((a) => a.iova <= base + blockBytes - 1 && base <= a.last);
     const paddr = this.pgtbl.iovaToPhys(base);
-    return this.mergePageChunk(base, paddr, blockBytes, area?.prot ?? IOMMU_READ);
+    // The RFC's caller finds what to merge with iova_to_phys and never merges where nothing
+    // is mapped; asked to, this glue answers as arm_smmu_merge_page does for a merge that
+    // handled nothing (-EFAULT) rather than build a block from no output address.
+    if (this.bbml === 0) return -ENODEV; // arm_smmu_merge_page checks BBML1/2 first
+    if (area === undefined || paddr === 0) return -EFAULT;
+    const ret = this.iommuMergePage(base, paddr, blockBytes, area.prot);
+    this.flushIotlbAll();
+    return ret;
   }
 
   /** arm_smmu_merge_page (RFC 10/13): each physically contiguous run of the range merged, failures ignored. */
@@ -361,7 +372,7 @@ export class RfcSmmuDomain extends ArmSmmuDomain {
     return 0;
   }
 
-  /** Start: each mapping's writable blocks split (vfio_dma_dirty_log_switch per vfio_dma). */
+  /** Start: each mapping's writable blocks split (vfio_dma_dirty_log_switch per vfio_dma); "We don't return error even if the split operation fail". */
   protected startSplits(): void {
     for (const a of [...this.areas].sort((x, y) => x.iova - y.iova)) this.iommuSplitBlock(a.iova, a.last - a.iova + 1);
   }
@@ -371,14 +382,23 @@ export class RfcSmmuDomain extends ArmSmmuDomain {
     for (const a of [...this.areas].sort((x, y) => x.iova - y.iova)) this.mergeRuns(a.iova, a.last - a.iova + 1, a.prot);
   }
 
-  /** iommu_split_block (RFC 01/13): in the page sizes iommu_pgsize picks; "We don't return error even if the split operation fail". */
-  protected iommuSplitBlock(iova: number, size: number): void {
+  /** iommu_split_block (RFC 02/13): in the page sizes iommu_pgsize picks, stopping at a failure, then iommu_flush_iotlb_all. */
+  protected iommuSplitBlock(iova: number, size: number): number {
+    let ret = 0;
     while (size > 0) {
       const { pgsize } = iommuPgsize(iova, iova, size);
-      this.splitBlock(iova, pgsize);
+      ret = this.splitBlock(iova, pgsize);
+      if (ret !== 0) break;
       iova += pgsize;
       size -= pgsize;
     }
+    this.flushIotlbAll();
+    return ret;
+  }
+
+  /** The kit's splitBlock(iova, blockSize): iommu_split_block over the block. */
+  splitBlockOp(iova: number, blockBytes: number): number {
+    return this.iommuSplitBlock(iova - (iova % blockBytes), blockBytes);
   }
 
   /**
@@ -439,7 +459,7 @@ export function rfc2021Adapter(name = 'rfc-2021 (arm-smmu-v3 + io-pgtable-arm wi
       const domain = new Domain(memory, smmu, { asid: config.asid, dirtyTracking: featHd });
       return {
         ...driverOf(domain),
-        splitBlock: async (iova, size) => domain.splitBlock(iova, size),
+        splitBlock: async (iova, size) => domain.splitBlockOp(iova, size),
         mergePages: async (iova, _level, size) => domain.mergePages(iova, size),
       };
     },
