@@ -178,6 +178,7 @@ export class Smmu {
   protected walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
     this.stats.walks++;
     let retries = 0;
+    // Stryker disable next-line ConditionalExpression: its mutant switch for `for (; false; )` would put an if between the label and the loop, where `continue restart` cannot name it (npm run mutation; the mutant returns undefined, killed by any DMA)
     restart: for (;;) {
       let table = cd.ttb0;
       for (let level = 0; level <= 3; level++) {

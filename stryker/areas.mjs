@@ -1,0 +1,44 @@
+// The areas of impl/ that `npm run mutation` mutates, each with the conformance profiles
+// that exercise it (issue 11: automatic mutation testing with the conformance suite, not
+// the unit tests, as the test). One entry per area; stryker/<area>.conf.mjs builds the
+// Stryker config of one area from it (stryker/base.mjs), scripts/mutation.js runs them.
+//
+// `mutate` names the dirty-tracking code of the area. Left out, with the reason:
+// - impl/iova-bitmap/user-buffer.ts: the unit tests' user memory; the conformance kit hands
+//   the window code its own buffer (conformance/adapters/reference.ts imports only the type).
+// - impl/memory/physical-memory.ts: memory is what the kit supplies in every profile, not
+//   an implementation under test.
+// - impl/errno.ts, impl/pgtable/pte.ts, impl/smmu/registers.ts constants are mutated
+//   where they are used; registers.ts and pte.ts hold bit layouts whose every change any
+//   profile sees (they are in the smmu areas).
+// - *.test.ts: unit tests.
+// Runs: 300 sequences per profile with a fixed seed, so that a mutant costs seconds.
+export const AREAS = {
+  'iova-bitmap': {
+    mutate: ['impl/iova-bitmap/iova-bitmap.ts'],
+    profiles: ['iova-bitmap'],
+  },
+  vfio: {
+    mutate: ['impl/vfio/type1-container.ts'],
+    profiles: ['vfio-type1'],
+  },
+  'smmu-driver': {
+    mutate: ['impl/pgtable/io-pgtable-arm.ts', 'impl/pgtable/pte.ts', 'impl/domain.ts'],
+    profiles: ['smmu-driver'],
+  },
+  'smmu-hw': {
+    mutate: ['impl/smmu/smmu.ts', 'impl/smmu/iotlb.ts', 'impl/smmu/registers.ts'],
+    profiles: ['smmu-hw'],
+  },
+  'kvm-dirty-log': {
+    mutate: ['impl/kvm/dirty-log/kvm-vm.ts'],
+    profiles: ['kvm-dirty-log'],
+  },
+  'kvm-dirty-ring': {
+    mutate: ['impl/kvm/dirty-ring/kvm-ring.ts', 'impl/kvm/dirty-ring/collector.ts', 'impl/kvm/dirty-ring/ring-memory.ts'],
+    profiles: ['kvm-dirty-ring', 'dirty-ring-collector'],
+  },
+};
+
+export const SEED = 1;
+export const RUNS = 300;
