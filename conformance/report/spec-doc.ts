@@ -16,7 +16,8 @@ import { contractSections } from './spec-contracts.ts';
 /** The repository root, from this module's location (not the working directory). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const SKIP_DIRS = new Set(['node_modules', 'coverage', 'scratch']);
+// Not the project's sources: installed packages, outputs (coverage, reports, dist: a mutation run's sandboxes copy the tests into reports/), scratch work.
+const SKIP_DIRS = new Set(['node_modules', 'coverage', 'scratch', 'reports', 'dist']);
 
 function files(dir: string, pick: (f: string) => boolean): string[] {
   const out: string[] = [];
