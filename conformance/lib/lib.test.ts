@@ -31,6 +31,7 @@ const smmuHwBad = join(build, 'smmu-hw-bad.so');
 const smmuHwMissing = join(build, 'smmu-hw-missing.so');
 const smmuHwV1 = join(build, 'smmu-hw-abi1.so');
 const smmuHwV1Kvm = join(build, 'smmu-hw-abi1-kvm.so');
+const ringBad = (v: 'ORDER' | 'WIDTH') => join(build, `ring-collector-bad-${v}.so`);
 const BAD = ['SEGV', 'ABORT', 'HANG', 'ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
 const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
 const run = promisify(execFile);
@@ -68,6 +69,7 @@ test.before(async () => {
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_PROFILES', `-I${here}`, '-o', smmuHwMissing, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DABI_V1', `-I${here}`, '-o', smmuHwV1, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DABI_V1_KVM', `-I${here}`, '-o', smmuHwV1Kvm, join(here, 'fixtures/smmu-hw.c')]),
+    ...(['ORDER', 'WIDTH'] as const).map((v) => run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-DBAD_RING_${v}`, `-I${here}`, '-o', ringBad(v), join(here, 'fixtures/ring-collector-bad.c')])),
   ]);
 });
 
@@ -362,6 +364,11 @@ test('a library that answers a dirty bitmap of the wrong length: undecided', asy
 
 test('a library that makes an access with an unknown memory order: undecided, naming the access', async () => {
   await undecided(bad('ORDER'), /load\(0x[0-9a-f]+\): memory order 42 is not one of DIRTYSPEC_ORDER_\*/);
+});
+
+test('a collector that loads a ring field with an order a ring load has not (seq_cst), or stores a u64 at a field that is not 8-byte aligned: undecided, naming the access', async () => {
+  await undecided(ringBad('ORDER'), /ring_load32\(0x[0-9a-f]+\): memory order 5: a ring load is DIRTYSPEC_ORDER_RELAXED \(0\) or DIRTYSPEC_ORDER_ACQUIRE \(2\)/);
+  await undecided(ringBad('WIDTH'), /callback ring_store64\(0x[0-9a-f]+4, 0x0, 0x3\) failed in the kit: address 0x[0-9a-f]+4: a 64-bit access must be 8-byte aligned/);
 });
 
 test('a library of another ABI version, one of version 1 that names a profile of version 2, or one that is not there: undecided before any run', async () => {
