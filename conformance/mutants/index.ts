@@ -8,11 +8,23 @@ import { pgtableMutants } from './pgtable-mutants.ts';
 import { smmuMutants } from './smmu-mutants.ts';
 import { vfioMutants } from './vfio-mutants.ts';
 import { matrixMutants } from './matrix-mutants.ts';
+import { contractMutants } from './contract-mutants.ts';
 import type { Mutant } from './types.ts';
 
 export { BUG_CLASSES, type BugClass, type Mutant } from './types.ts';
 
-export const mutants: readonly Mutant[] = [...pgtableMutants, ...smmuMutants, ...domainMutants, ...iovaBitmapMutants, ...vfioMutants, ...kvmDirtyLogMutants, ...kvmDirtyRingMutants, ...dirtyRingCollectorMutants, ...matrixMutants];
+export const mutants: readonly Mutant[] = [
+  ...pgtableMutants,
+  ...smmuMutants,
+  ...domainMutants,
+  ...iovaBitmapMutants,
+  ...vfioMutants,
+  ...kvmDirtyLogMutants,
+  ...kvmDirtyRingMutants,
+  ...dirtyRingCollectorMutants,
+  ...matrixMutants,
+  ...contractMutants,
+];
 
 export function findMutant(name: string): Mutant | undefined {
   return mutants.find((m) => m.name === name);

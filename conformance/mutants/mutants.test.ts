@@ -17,6 +17,7 @@ import { type ReferenceSmmuDriver, createKitDriver, createKitMemory, createKitSm
 import type { DirtyBitmap, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import { BUG_CLASSES, findMutant, mutants } from './index.ts';
 import { matrixProbes } from './matrix-mutants.ts';
+import { contractProbes } from './contract-mutants.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
 import { type CollectorScenario, replayDirtyRingCollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
@@ -394,9 +395,9 @@ directed('[IOTLB-5] mutant cached-clean-write-no-update deviates from the refere
   assert.equal(await run(hwAdapter('cached-clean-write-no-update')), []);
 });
 
-// ---- the mutants of the requirement matrix: each with its probe (matrix-mutants.ts) ----
+// ---- the mutants of the requirement matrix (matrix-mutants.ts) and the contract mutants (contract-mutants.ts): each with its probe ----
 
-for (const p of matrixProbes) {
+for (const p of [...matrixProbes, ...contractProbes]) {
   directed(p.title, async () => {
     assert.equal(await p.run(p.reference), p.want.reference, 'the reference');
     assert.equal(await p.run(findMutant(p.mutant)!.adapter), p.want.mutant, 'the mutant');
