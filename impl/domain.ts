@@ -9,7 +9,8 @@
 //
 // The steps of setDirtyTracking follow the spec's domain tracking machine
 // (TRACK-1..7), numbered below.
-import { EINVAL, EOPNOTSUPP } from './errno.ts';
+import { EBUSY, EFAULT, EINVAL, ENODEV, ENOENT, EOPNOTSUPP } from './errno.ts';
+import { PTE_AP_RDONLY } from './pgtable/pte.ts';
 import type { PhysicalMemory } from './memory/physical-memory.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord, type IoPgtableConfig, type TlbFlushRange } from './pgtable/io-pgtable-arm.ts';
 import { IOVA_LIMIT } from './pgtable/pte.ts';
@@ -42,8 +43,14 @@ export interface DomainOptions {
    * (arm_smmu_set_dirty_tracking); read-and-clear works on or off (no tracking state);
    * no split or merge. The page table walks as Linux (IoPgtableConfig.walk).
    */
-  readonly lifecycle?: 'reference' | 'linux-v6.18';
+  readonly lifecycle?: 'reference' | 'linux-v6.18' | 'rfc-v4';
 }
+// 'rfc-v4': as the 2021 HTTU RFC v4 <20210507102211.8836-1-zhukeqian1@huawei.com> on Linux
+// v5.12: the HD quirk follows SMMU_IDR0.HTTU = 2 (08/13), every CD has HA/HD; start splits
+// the writable-dirty blocks (BBML1/2 needed, failures ignored; -EBUSY when on, -ENODEV
+// without HD) and flushes, stop merges every contiguous 2 MiB run with the mapping's prot
+// (-EINVAL when off); split and merge need BBML1/2 (-ENODEV); read-and-clear as the
+// page table's 'rfc-v4' walk, -EINVAL while off.
 
 export class IommuDomain {
   readonly pgtable: ArmLpaeIoPgtable;
@@ -60,8 +67,9 @@ export class IommuDomain {
     if (!Number.isInteger(options.asid) || options.asid < 0 || options.asid > 0xffff) {
       throw new RangeError(`asid: must be an integer in [0, 65535], got ${options.asid}`);
     }
-    const linux = options.lifecycle === 'linux-v6.18';
-    this.pgtable = createPgtable(memory, { hdQuirk: options.dirtyCapable, bbml: idr3Bbml(smmu.idr3) !== 0, ...(linux ? { walk: 'linux-v6.13' as const } : {}) }, (iova, size) => this.flush(iova, size));
+    const walk = options.lifecycle === 'linux-v6.18' ? { walk: 'linux-v6.13' as const } : options.lifecycle === 'rfc-v4' ? { walk: 'rfc-v4' as const } : {};
+    const hdQuirk = options.lifecycle === 'rfc-v4' ? idr0Httu(smmu.idr0) === IDR0_HTTU_ACCESS_DIRTY : options.dirtyCapable;
+    this.pgtable = createPgtable(memory, { hdQuirk, bbml: idr3Bbml(smmu.idr3) !== 0, ...walk }, (iova, size) => this.flush(iova, size));
   }
 
   get dirtyTracking(): boolean {
@@ -95,7 +103,7 @@ export class IommuDomain {
       cd = this.memory.allocFrame();
       this.cds.set(streamId, cd);
     }
-    const haHd = this.options.lifecycle === 'linux-v6.18' ? this.options.dirtyCapable : this.tracking;
+    const haHd = this.options.lifecycle === 'linux-v6.18' ? this.options.dirtyCapable : this.options.lifecycle === 'rfc-v4' ? true : this.tracking;
     const [w0, w1] = encodeCd(this.options.asid, this.pgtable.pgd, haHd, haHd);
     this.memory.store(cd + 8, w1);
     this.memory.store(cd, w0);
@@ -138,6 +146,7 @@ export class IommuDomain {
       this.tracking = true;
       return 0;
     }
+    if (this.options.lifecycle === 'rfc-v4') return this.switchDirtyLogRfc(enable);
     if (enable === this.tracking) return 0; // TRACK-5
     if (enable) {
       if (!this.hwDirty) return -EOPNOTSUPP; // TRACK-1
@@ -161,6 +170,57 @@ export class IommuDomain {
     return 0;
   }
 
+  /** The RFC's iommu_switch_dirty_log (01/13, 10/13) for the 'rfc-v4' lifecycle. */
+  private switchDirtyLogRfc(enable: boolean): number {
+    if (enable && this.tracking) return -EBUSY;
+    if (!enable && !this.tracking) return -EINVAL;
+    if (enable && idr0Httu(this.smmu.idr0) !== IDR0_HTTU_ACCESS_DIRTY) return -ENODEV;
+    const bbml = idr3Bbml(this.smmu.idr3) !== 0;
+    if (enable && bbml) {
+      for (const leaf of [...this.pgtable.leaves()]) if (leaf.level < 3 && (leaf.pte & PTE_AP_RDONLY) === 0n) this.pgtable.splitBlock(leaf.iova);
+    }
+    if (!enable && bbml) {
+      const bases = new Set([...this.pgtable.leaves()].filter((l) => l.level === 3).map((l) => l.iova - (l.iova % 0x20_0000)));
+      for (const base of [...bases].sort((a, b) => a - b)) this.mergeFromProt(base, 2);
+    }
+    this.flushAll();
+    this.tracking = enable;
+    return 0;
+  }
+
+  /** A merge whose block is built from the mapping's prot (RFC 04/13 __arm_lpae_merge_page): writable-dirty with the HD quirk. Returns the merge's answer. */
+  private mergeFromProt(iova: number, level: number): number {
+    const ret = this.pgtable.mergePages(iova, level);
+    if (ret === 0) this.pgtable.markWritableDirty(iova);
+    return ret;
+  }
+
+  /** splitBlock as the lifecycle has it: the RFC needs BBML1/2 and leaves a block that is not writable-dirty as it is. */
+  splitBlock(iova: number): number {
+    if (this.options.lifecycle !== 'rfc-v4') return this.pgtable.splitBlock(iova);
+    if (idr3Bbml(this.smmu.idr3) === 0) return -ENODEV;
+    const leaf = [...this.pgtable.leaves(iova, 1)][0];
+    if (leaf === undefined) return -ENOENT;
+    if (leaf.level === 3) return -EINVAL;
+    if ((leaf.pte & PTE_AP_RDONLY) !== 0n) return 0;
+    const ret = this.pgtable.splitBlock(iova);
+    this.flushAll();
+    return ret;
+  }
+
+  /** mergePages as the lifecycle has it: the RFC needs BBML1/2, succeeds over a block, is -EFAULT over nothing, and builds the block from prot. */
+  mergePages(iova: number, level: number): number {
+    if (this.options.lifecycle !== 'rfc-v4') return this.pgtable.mergePages(iova, level);
+    if (idr3Bbml(this.smmu.idr3) === 0) return -ENODEV;
+    const span = level === 1 ? 0x4000_0000 : 0x20_0000;
+    const inside = [...this.pgtable.leaves(iova - (iova % span), span)];
+    if (inside.length === 0) return -EFAULT;
+    if (inside.some((l) => l.level <= level)) return 0;
+    const ret = this.mergeFromProt(iova, level);
+    this.flushAll();
+    return ret;
+  }
+
   /** TRACK-3: read-and-clear over the whole domain without recording. */
   protected clearStaleDirty(): void {
     this.pgtable.readAndClearDirty(0, IOVA_LIMIT, 0);
@@ -177,7 +237,7 @@ export class IommuDomain {
   /** iommufd IOMMU_HWPT_GET_DIRTY_BITMAP's driver call: -EINVAL while tracking is off. */
   readAndClearDirty(iova: number, size: number, flags: number, record?: DirtyRecord): number {
     if (this.options.lifecycle === 'linux-v6.18' && !this.options.dirtyCapable) return -EOPNOTSUPP; // no dirty ops (iommu_read_and_clear_dirty)
-    if (!this.tracking && this.options.lifecycle !== 'linux-v6.18') return -EINVAL;
+    if (!this.tracking && this.options.lifecycle !== 'linux-v6.18') return -EINVAL; // the RFC's sync and clear too (01/13)
     return this.pgtable.readAndClearDirty(iova, size, flags, record);
   }
 }

@@ -45,9 +45,9 @@ export function createKitSmmu(memory: KitMemory, config: SmmuHwConfig, SmmuImpl:
 /**
  * The contracts the reference plays, and how: the domain's lifecycle option (impl/domain.ts
  * DomainOptions.lifecycle), one implementation with options, not a copy per contract.
- * rfc-2021 is not played yet (its split, merge and sync/clear policies are not in impl/).
+ * rfc-2021 is the RFC v4 lifecycle (impl/domain.ts 'rfc-v4').
  */
-export const REFERENCE_LIFECYCLES: Partial<Record<ContractName, NonNullable<DomainOptions['lifecycle']>>> = { strict: 'reference', 'linux-upstream': 'linux-v6.18' };
+export const REFERENCE_LIFECYCLES: Partial<Record<ContractName, NonNullable<DomainOptions['lifecycle']>>> = { strict: 'reference', 'linux-upstream': 'linux-v6.18', 'rfc-2021': 'rfc-v4' };
 
 /** The contracts the reference implementation conforms to. */
 export const REFERENCE_CONTRACTS = Object.keys(REFERENCE_LIFECYCLES) as ContractName[];
@@ -122,8 +122,8 @@ export function referenceSmmuDriverAdapter(name = 'reference', DomainImpl: Domai
           const unmapped = domain.unmap(iova, size, (i, s) => dirtyBitmapSet(dirty, iova, size, i, s));
           return { unmapped, dirty };
         },
-        splitBlock: async (iova) => domain.pgtable.splitBlock(iova),
-        mergePages: async (iova, level) => domain.pgtable.mergePages(iova, level),
+        splitBlock: async (iova) => domain.splitBlock(iova),
+        mergePages: async (iova, level) => domain.mergePages(iova, level),
         async readAndClearDirty(iova, size, flags) {
           const dirty = newDirtyBitmap(Math.max(0, size));
           const errno = domain.readAndClearDirty(iova, size, flags, (i, s) => dirtyBitmapSet(dirty, iova, size, i, s));

@@ -14,10 +14,12 @@ test('--contract with an unknown name is a usage error naming the contracts', as
   assert.match(r.err, /--contract must be one of strict, linux-upstream, rfc-2021, got "linux"/);
 });
 
-test('--contract rfc-2021 on the built-in reference says it does not play that contract', async () => {
-  const r = await runCli('run', '--profile', 'smmu-driver', '--contract', 'rfc-2021', '--runs', '1');
-  assert.is(r.status, 2);
-  assert.match(r.err, /does not play it \(it plays strict, linux-upstream\)/);
+test("--contract rfc-2021: the built-in reference plays it (the RFC v4 lifecycle) and conforms, with the RFC's two hazards", async () => {
+  const r = await runCli('run', '--profile', 'smmu-driver', '--contract', 'rfc-2021', '--runs', '20', '--seed', '3', '--workers', '1');
+  assert.is(r.status, 0, r.out);
+  assert.match(r.out, /profile smmu-driver \(adapter reference, contract rfc-2021\): conforms/);
+  assert.match(r.out, /H-R1 \(design; NOLOSS-3, UNMAP-R1\)/);
+  assert.match(r.out, /H-R2 \(caller-obligation; CLEAR-4, NOLOSS-1, CLEAR-R2\)/);
 });
 
 test('declared capabilities that are not the contract’s: exit 2, the field named, nothing run', async () => {

@@ -76,7 +76,8 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
                      Default: the one the adapter declares, else strict; the built-in reference
                      without --contract runs strict, then each other contract it plays on the
                      smmu profiles with a tenth of the runs (at least ${MIN_CONTRACT_RUNS}): those contracts
-                     change tracking, read-and-clear and unmap, and the rest is strict's, run in full
+                     change tracking, split, merge, read-and-clear and unmap; the rest is strict's,
+                     run in full
   --full-check       smmu profiles: compare the whole page table with the spec after every
                      operation, not only the words written and the leaves changed (slower;
                      the same verdicts, a debug option)

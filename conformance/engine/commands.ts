@@ -356,8 +356,11 @@ export class DmaCommand implements RunCommand {
       if (change === 'unmapLeaf') {
         const l = model.leafAt(leafIova);
         if (l !== undefined) model.unmap(l.iova, l.size);
-      } else if (change === 'splitBlock') model.split(leafIova);
-      else if (walkClear) model.readAndClearWalk(leafIova, PAGE, false);
+      } else if (change === 'splitBlock') {
+        // The kit's driver splits as its contract does (rfc-2021: BBML1/2 needed, only a writable-dirty block).
+        const l = model.leafAt(leafIova);
+        if (l !== undefined && model.splitCan() && model.splitApplies(l)) model.split(leafIova);
+      } else if (walkClear) model.readAndClearWalk(leafIova, PAGE, false);
       else if (model.trackingOn) model.readAndClearDirty(leafIova, PAGE, false);
     };
     let changed: { iova: number; size: number } | undefined;

@@ -23,6 +23,20 @@ test('[TRACK-U1] the reference playing linux-upstream conforms on smmu-hw (the k
   assert.is(r.verdict, 'conforms', r.counterexample?.violation.expected);
 });
 
+test('[TRACK-R1, TRACK-R2, SPLIT-R1, MERGE-R1, CLEAR-R1] the reference playing rfc-2021 conforms on both smmu profiles', async () => {
+  for (const adapter of [referenceContractDriverAdapter('rfc-2021'), referenceSmmuHwAdapter('reference', undefined, 'rfc-2021')]) {
+    const r = await runProfile(adapter, { ...OPTIONS, runs: 60, contract: 'rfc-2021' });
+    assert.is(r.verdict, 'conforms', `${adapter.profile}: ${r.counterexample?.violation.expected ?? r.undecided?.message}`);
+    assert.equal(
+      r.contract!.hazards.map((h) => [h.id, h.onImplementation]),
+      [
+        ['H-R1', 'demonstrated'],
+        ['H-R2', 'demonstrated'],
+      ],
+    );
+  }
+});
+
 test('[TRACK-U1] the strict reference checked under linux-upstream fails at its first attach: the contract rules are what the run checks', async () => {
   const r = await runProfile(referenceSmmuDriverAdapter(), { ...OPTIONS, contract: 'linux-upstream' });
   assert.is(r.verdict, 'does-not-conform');

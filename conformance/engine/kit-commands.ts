@@ -139,8 +139,10 @@ export class KitPgtableCommand implements RunCommand {
     if (r.sys.kitPgtable === undefined) return;
     if (this.kind === 'readAndClear') {
       let pages = new Set<number>();
-      // The kit's driver walks as its contract does (linux-upstream: from a cursor, stopping at a hole).
-      const walk = m.model.caps.readAndClear.partialLeaf === 'record-from-cursor-clear-whole' ? m.model.readAndClearWalk(0, WINDOW, false) : undefined;
+      // The kit's driver walks as its contract does (linux-upstream: from a cursor, stopping at a hole; rfc-2021: sync then clear, only while on).
+      const rc = m.model.caps.readAndClear;
+      if (rc.partialLeaf !== 'report-in-range-keep-dirty' && rc.whenTrackingOff === 'einval' && !m.model.trackingOn) return;
+      const walk = rc.partialLeaf !== 'report-in-range-keep-dirty' ? m.model.readAndClearWalk(0, WINDOW, false) : undefined;
       if (walk !== undefined) pages = walk.pages;
       else for (const l of m.model.readAndClearDirty(0, WINDOW, false)) for (let p = l.iova; p < l.iova + l.size; p += PAGE) pages.add(p);
       m.ghost.beginReport();

@@ -191,8 +191,8 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       const unmapped = driver.unmap(iova, size, (i, s) => dirtyBitmapSet(dirty, iova, size, i, s));
       return after({ unmapped, dirty });
     },
-    splitBlock: (iova) => after(driver.pgtable.splitBlock(iova)),
-    mergePages: (iova, level) => after(driver.pgtable.mergePages(iova, level)),
+    splitBlock: (iova) => after(driver.splitBlock(iova)),
+    mergePages: (iova, level) => after(driver.mergePages(iova, level)),
     readAndClearDirty(iova, size, flags) {
       const dirty = newDirtyBitmap(size);
       const errno = driver.readAndClearDirty(iova, size, flags, (i, s) => dirtyBitmapSet(dirty, iova, size, i, s));

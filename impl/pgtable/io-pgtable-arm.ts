@@ -57,8 +57,11 @@ export interface IoPgtableConfig {
    * (arm_smmu_iotlb_sync returns for a gather without page size); unmap stops at a hole or
    * at a block the range covers only in part (WARN_ONCE, no split), records no dirty
    * state, and invalidates what it removed.
+   * 'rfc-v4': as the 2021 HTTU RFC v4 on Linux v5.12: unmap as 'linux-v6.13' but a block
+   * a chunk cuts is split (arm_lpae_split_blk_unmap); read-and-clear is sync_dirty_log
+   * then clear_dirty_log of what it synced (see readAndClearRfc).
    */
-  readonly walk?: 'reference' | 'linux-v6.13';
+  readonly walk?: 'reference' | 'linux-v6.13' | 'rfc-v4';
 }
 
 /** io_pgtable flush_ops: invalidate [iova, iova + size) in every TLB of the domain and wait (TLBI + CMD_SYNC). */
@@ -212,7 +215,7 @@ export class ArmLpaeIoPgtable {
 
   unmap(iova: number, size: number, record?: DirtyRecord): number {
     if (!validRange(iova, size) || !isAligned(iova, GRANULE) || !isAligned(size, GRANULE)) return 0;
-    if (this.config.walk === 'linux-v6.13') return this.unmapLinux(iova, size);
+    if (this.config.walk === 'linux-v6.13' || this.config.walk === 'rfc-v4') return this.unmapLinux(iova, size);
     let at = iova;
     let unmapped = 0;
     const end = iova + size;
@@ -250,7 +253,7 @@ export class ArmLpaeIoPgtable {
       const fits = (level: number) => isAligned(at, levelSize(level)) && end - at >= levelSize(level);
       const chunkLevel = fits(1) ? 1 : fits(2) ? 2 : 3;
       let table = this.pgd;
-      let done = false;
+      let outcome: 'removed' | 'stop' | 'split' = 'stop';
       for (let level = 0; level <= chunkLevel; level++) {
         const ptep = table + levelIndex(at, level) * 8;
         const pte = this.memory.load(ptep);
@@ -258,13 +261,18 @@ export class ArmLpaeIoPgtable {
         if (level === chunkLevel) {
           this.removeLeaf(ptep, pte);
           if (isTable(pte, level)) this.freeTable(pteAddress(pte), level + 1);
-          done = true;
+          outcome = 'removed';
           break;
         }
-        if (!isTable(pte, level)) break; // a block the chunk cuts
+        if (!isTable(pte, level)) {
+          // A block the chunk cuts: refused since v6.13; split on the RFC's v5.12 base, then the chunk again.
+          if (this.config.walk === 'rfc-v4' && this.splitBlock(at) === 0) outcome = 'split';
+          break;
+        }
         table = pteAddress(pte);
       }
-      if (!done) break;
+      if (outcome === 'split') continue;
+      if (outcome === 'stop') break;
       at += levelSize(chunkLevel);
     }
     if (at > iova) this.flushRange(iova, at - iova);
@@ -436,6 +444,7 @@ export class ArmLpaeIoPgtable {
     if ((flags & ~IOMMU_DIRTY_NO_CLEAR) !== 0) return -EINVAL;
     const clear = this.clearRequested(flags);
     if (this.config.walk === 'linux-v6.13') return this.readAndClearLinux(iova, iova + size, clear, record);
+    if (this.config.walk === 'rfc-v4') return this.readAndClearRfc(iova, iova + size, clear, record);
     const gather = { start: Infinity, end: -Infinity };
     this.walkDirty(this.pgd, 0, 0, iova, iova + size, clear, record, gather);
     this.syncGathered(gather.start, gather.end);
@@ -455,6 +464,37 @@ export class ArmLpaeIoPgtable {
       cursor += lsz;
     }
     return 0;
+  }
+
+  /**
+   * The RFC's GET_BITMAP (RFC v4 05/13 sync_dirty_log, 06/13 clear_dirty_log): -EINVAL over
+   * a hole before anything; every leaf with AP[2] clear reported for its pages in range;
+   * then each of them wholly inside the range made clean, -EINVAL at the first one the
+   * range cuts; the whole IOTLB flushed once anything was cleared.
+   */
+  private readAndClearRfc(start: number, end: number, clear: boolean, record: DirtyRecord | undefined): number {
+    const leaves = [...this.leaves(start, end - start)];
+    let covered = start;
+    for (const l of leaves) {
+      if (l.iova > covered) return -EINVAL;
+      covered = Math.max(covered, l.iova + l.size);
+    }
+    if (covered < end) return -EINVAL;
+    const dirty = leaves.filter((l) => (l.pte & PTE_AP_RDONLY) === 0n);
+    if (record !== undefined) for (const l of dirty) record(Math.max(l.iova, start), Math.min(l.iova + l.size, end) - Math.max(l.iova, start));
+    if (!clear) return 0;
+    let cleared = false;
+    let ret = 0;
+    for (const l of dirty) {
+      if (l.iova < start || l.iova + l.size > end) {
+        ret = -EINVAL;
+        break;
+      }
+      this.memory.fetchOr(l.ptep, PTE_AP_RDONLY);
+      cleared = true;
+    }
+    if (cleared) this.flushRange(0, IOVA_LIMIT);
+    return ret;
   }
 
   /** read_and_clear_dirty: clear unless IOMMU_DIRTY_NO_CLEAR (CLEAR-1). */
@@ -549,6 +589,12 @@ export class ArmLpaeIoPgtable {
       }
     }
     return split;
+  }
+
+  /** Makes the writable-clean leaf at `iova` writable-dirty (atomic clear of AP[2]); a leaf without DBM is left as it is. */
+  markWritableDirty(iova: number): void {
+    const leaf = [...this.leaves(iova, 1)][0];
+    if (leaf !== undefined && (leaf.pte & PTE_DBM) !== 0n && (leaf.pte & PTE_AP_RDONLY) !== 0n) this.memory.fetchAnd(leaf.ptep, ~PTE_AP_RDONLY);
   }
 
   /** Makes every writable-dirty leaf writable-clean (atomic set of AP[2]), without recording or invalidating: iommufd's clear over each mapped area. */
