@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { mutants } from '../mutants/index.ts';
-import { killTable, mutantRow, mutantsStatus, summaryLine } from './mutants.ts';
+import { killTable, matrixText, mutantRow, mutantsCommand, mutantsJson, mutantsStatus, requirementMatrix, summaryLine } from './mutants.ts';
 
 const crash = mutants.find((m) => m.fault === 'crash')!;
 const plain = mutants.find((m) => m.fault === undefined && m.profile === 'iova-bitmap')!;
@@ -43,6 +43,37 @@ test('any other undecided run exits 2, whether the others were killed or survive
   assert.is(mutantsStatus([killed, survived]), 1);
   assert.match(summaryLine([killed, undecided]), /; 1 undecided \(exit status 2\)/);
   assert.match(killTable([killed, undecided]), new RegExp(`\\n${plain.name}: UNDECIDED: set did not answer`));
+});
+
+test("the requirement matrix: killed by comes from the kill's requirements, a crash kill counts for the targets, a survivor for nothing", () => {
+  const killed = mutantRow({ mutant: plain, result: result('does-not-conform') });
+  const crashed = mutantRow({ mutant: crash, result: result('undecided', 'iova-bitmap set threw: RangeError: Division by zero') });
+  const zoo = [
+    { ...plain, targets: ['IOVA-BITMAP-5'] },
+    { ...crash, targets: ['IOVA-BITMAP-3'] },
+  ];
+  const m = requirementMatrix([killed, crashed], zoo, ['IOVA-BITMAP-1', 'IOVA-BITMAP-3', 'IOVA-BITMAP-5']);
+  assert.equal(m, [
+    { requirement: 'IOVA-BITMAP-1', mutants: [], killedBy: [plain.name] },
+    { requirement: 'IOVA-BITMAP-3', mutants: [crash.name], killedBy: [crash.name] },
+    { requirement: 'IOVA-BITMAP-5', mutants: [plain.name], killedBy: [] },
+  ]);
+  const text = matrixText(m);
+  assert.match(text, /^requirement +mutants +killed by\n/);
+  assert.match(text, /\nrequirements killed by a mutant: 2 of 3\nwithout a kill \(1\): IOVA-BITMAP-5\n$/);
+  const survived = mutantRow({ mutant: plain, result: result('conforms') });
+  assert.equal(requirementMatrix([survived], zoo, ['IOVA-BITMAP-1'])[0]!.killedBy, []);
+  assert.equal(JSON.parse(mutantsJson([killed], m)).matrix, m);
+});
+
+test('dirtyspec mutants --matrix prints the matrix after the kill table, a line per requirement ID', async () => {
+  let out = '';
+  const io = { out: (t: string) => void (out += t), err: () => {}, errIsTTY: false };
+  const status = await mutantsCommand(['--mutant', 'iova-bitmap-no-arg-checks', '--runs', '50', '--matrix'], io);
+  assert.is(status, 0);
+  assert.match(out, /\nrequirement +mutants +killed by\n/);
+  assert.match(out, /\nIOVA-BITMAP-1 +iova-bitmap-no-arg-checks +iova-bitmap-no-arg-checks\n/);
+  assert.match(out, /\nrequirements killed by a mutant: 1 of \d+\n/);
 });
 
 test.run();

@@ -5,7 +5,7 @@
 // wrong in one place: a check left out or off by one, two checks in the wrong order, a
 // state change that does not happen. The reference's checks are inline, so most mutants
 // wrap the ioctl and let through (or reshape) the input the missing check would refuse.
-import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, KvmVm, type MemoryRegion } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
 import { referenceKvmDirtyLogAdapter } from '../adapters/reference.ts';
 import type { Adapter } from '../adapters/types.ts';
 import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from '../profiles/kvm-dirty-log/adapter.ts';
@@ -325,6 +325,34 @@ export class CapReportsV1Vm extends KvmVm {
   // of v5.2), not KVM_DIRTY_LOG_MANUAL_CAPS = 3: a VMM never asks for INITIALLY_SET.
   override checkExtension(cap: number): number {
     return cap === KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 ? 1 : super.checkExtension(cap);
+  }
+}
+
+// ---- the vCPU's writes (stage-2 / EPT) ---------------------------------------------------
+
+export class ReadonlyWritableVm extends KvmVm {
+  // FAULT (class bad-input-accepted): the fault path does not test KVM_MEM_READONLY: a guest write to
+  // a read-only slot maps the page writable instead of exiting to userspace as MMIO.
+  override vcpuWrite(gpa: number): VcpuWriteResult {
+    const slot = this.slotOf(0, Math.floor(gpa / PAGE));
+    if (slot === undefined || (slot.flags & KVM_MEM_READONLY) === 0) return super.vcpuWrite(gpa);
+    slot.flags &= ~KVM_MEM_READONLY;
+    try {
+      return super.vcpuWrite(gpa);
+    } finally {
+      slot.flags |= KVM_MEM_READONLY;
+    }
+  }
+}
+
+export class LoggingFaultMapsHugeVm extends KvmVm {
+  // FAULT (class boundary-arithmetic): the fault of a logging slot does not cap the mapping level at
+  // 4 KiB: it marks the page and maps the whole 2 MiB writable, and the writes to the other 511
+  // pages go through unrecorded.
+  protected override writeFault(slot: Memslot, gfn: number): void {
+    if ((slot.flags & KVM_MEM_LOG_DIRTY_PAGES) === 0 || slot.bitmap === undefined) return super.writeFault(slot, gfn);
+    super.writeFault({ ...slot, flags: slot.flags & ~KVM_MEM_LOG_DIRTY_PAGES }, gfn);
+    this.markDirty(slot, gfn - slot.baseGfn);
   }
 }
 
@@ -692,6 +720,34 @@ const specs: readonly Spec[] = [
     what: 'KVM_CHECK_EXTENSION(168) is 1',
     run: async (vm) => vm.checkExtension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
     want: { reference: 3, mutant: 1 },
+  },
+  {
+    name: 'kvm-readonly-writable',
+    bugClass: 'bad-input-accepted',
+    targets: ['KVM-PT-16'],
+    description: 'A guest write to a KVM_MEM_READONLY slot is mapped writable instead of exiting to userspace as MMIO.',
+    Impl: ReadonlyWritableVm,
+    what: 'a write to a read-only slot does not exit',
+    run: async (vm) => {
+      await set(vm, { flags: 2 });
+      return (await vm.vcpuWrite(GPA)).exit;
+    },
+    want: { reference: 'mmio', mutant: 'none' },
+  },
+  {
+    name: 'kvm-logging-fault-maps-huge',
+    bugClass: 'boundary-arithmetic',
+    targets: ['KVM-PT-1'],
+    description: 'The write fault of a logging slot maps a 2 MiB leaf instead of capping the level at 4 KiB: writes to the other pages of the huge page go through unrecorded.',
+    Impl: LoggingFaultMapsHugeVm,
+    what: 'after a write to page 0 of a 512-page slot, a write to page 1 is not in the log',
+    run: async (vm) => {
+      await set(vm, { memorySize: 512n * 4096n, userspaceAddr: 0x4000_0000n });
+      await vm.vcpuWrite(GPA);
+      await vm.vcpuWrite(GPA + 4096n);
+      return (await vm.getDirtyLog(0, 64)).bitmap?.[0];
+    },
+    want: { reference: 0b11, mutant: 0b01 },
   },
 ];
 

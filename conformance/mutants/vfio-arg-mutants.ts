@@ -326,6 +326,25 @@ export class StopWhileOffRefusedContainer extends VfioType1Container {
   }
 }
 
+/** A bitmap operation whose range wraps past 2^64 is answered as if it did not. */
+export class DirtyWrapUncheckedContainer extends VfioType1Container {
+  // FAULT (class bad-input-accepted): the `iova + size - 1 < iova` test is missing: the walk finds no
+  // mapping up there and answers an empty bitmap (CLEAR_BITMAP: 0).
+  override dirtyPages(flags: number, range?: DirtyBitmapRange): DirtyResult {
+    if (range === undefined || !(range.size > 0 && BigInt(range.iova) + BigInt(range.size) > 1n << 64n)) return super.dirtyPages(flags, range);
+    const ok =
+      (flags === GET || ((flags === NOCLEAR || flags === CLEAR) && this.dirtyLogManualClear)) &&
+      this.dirtyPageTracking &&
+      range.bitmap.pgsize === PG &&
+      range.bitmap.size >= bytesFor(range.size) &&
+      range.bitmap.size <= 2 ** 28 &&
+      range.iova % PG === 0 &&
+      range.size % PG === 0;
+    if (!ok) return super.dirtyPages(flags, range);
+    return flags === CLEAR ? { errno: 0 } : { errno: 0, bitmap: new Uint8Array(bytesFor(range.size)) };
+  }
+}
+
 /** A bitmap operation of size 0 is answered with an empty bitmap. */
 export class DirtySizeZeroContainer extends VfioType1Container {
   // FAULT (class bad-input-accepted): the `!range.size` test is missing.
@@ -880,6 +899,17 @@ const specs: readonly Spec[] = [
     reference: 0,
     mutant: -EINVAL,
     track: false,
+  },
+  {
+    name: 'vfio-dirty-wrap-unchecked',
+    bugClass: 'bad-input-accepted',
+    targets: ['VFIO-DIRTY-6'],
+    description: 'A bitmap operation whose iova + size wraps past 2^64 is not refused: the walk finds nothing and answers an empty bitmap. Class bad-input-accepted: a wrap test left out.',
+    Impl: DirtyWrapUncheckedContainer,
+    what: 'GET_BITMAP of 2 pages at 2^64 - 4096 returns 0',
+    steps: async (c) => (await c.dirtyPages(GET, { iova: (1n << 64n) - 0x1000n, size: 0x2000n, bitmap: vbm(0x2000n) })).errno,
+    reference: -EINVAL,
+    mutant: 0,
   },
   {
     name: 'vfio-dirty-size-zero',
