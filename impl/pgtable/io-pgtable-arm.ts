@@ -378,11 +378,14 @@ export class ArmLpaeIoPgtable {
     const block = this.mergedBlock(table, child0, level);
     if (block === undefined) return -EINVAL;
     if (this.config.bbml) {
-      // 1. Swap the block in atomically; 2. flush the children's translations;
-      // 3. fold in dirty state the children gathered up to the swap; 4. free.
-      this.memory.exchange(ptep, block);
+      // 1. Swap the block in atomically, dirty already if a child is (a clean block for a
+      // moment would fault a write where HD is off: the children were writable, MERGE-1);
+      // 2. flush the children's translations; 3. fold in dirty state the children gathered
+      // up to the swap; 4. free.
+      const dirtyBefore = this.anyChildDirty(table);
+      this.memory.exchange(ptep, dirtyBefore ? block & ~PTE_AP_RDONLY : block);
       this.flushRange(base, size);
-      if (this.anyChildDirty(table)) this.memory.fetchAnd(ptep, ~PTE_AP_RDONLY);
+      if (!dirtyBefore && this.anyChildDirty(table)) this.memory.fetchAnd(ptep, ~PTE_AP_RDONLY);
     } else {
       // Break-before-make: invalidate, flush, then build from the stable children.
       this.memory.exchange(ptep, 0n);
