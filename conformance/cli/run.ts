@@ -74,7 +74,7 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
   --contract NAME    smmu profiles: the driver contract to check (${CONTRACT_NAMES.join(', ')}; docs/CONTRACTS.md).
                      Default: the one the adapter declares, else strict; the built-in reference
-                     without --contract runs strict, then each other contract it plays on the
+                     without --contract and --profile runs strict, then each other contract it plays on the
                      smmu profiles with a tenth of the runs (at least ${MIN_CONTRACT_RUNS}): those contracts
                      change tracking, split, merge, read-and-clear and unmap; the rest is strict's,
                      run in full
@@ -294,7 +294,8 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   }
   const reference = req.adapterModule === undefined && req.execCommand === undefined && peer === undefined;
   const oneCampaign = req.replay !== undefined || req.shard !== undefined || req.block !== undefined || writer !== undefined;
-  const extra = reference && req.contract === undefined && !oneCampaign ? REFERENCE_CONTRACTS.filter((c) => c !== 'strict') : [];
+  // The default run (npm start): no --profile, no --contract. A run naming its profiles stays one campaign.
+  const extra = reference && req.contract === undefined && req.profiles.length === 0 && !oneCampaign ? REFERENCE_CONTRACTS.filter((c) => c !== 'strict') : [];
   if (reference && req.contract !== undefined && !REFERENCE_CONTRACTS.includes(req.contract) && adapters.some((a) => SMMU.has(a.profile))) {
     throw new UsageError(`--contract ${req.contract}: the built-in reference implementation does not play it (it plays ${REFERENCE_CONTRACTS.join(', ')}); check your own implementation with --adapter or --exec`);
   }
