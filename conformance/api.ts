@@ -2,7 +2,8 @@
 // implementation and returns the report object that `dirtyspec run --json` writes. A thin
 // facade over what `dirtyspec run` calls: the campaign (its blocks of runs, on worker
 // threads when the adapters can be loaded there) and the JSON report builder.
-import { loadAdapters, referenceAdapters } from './adapters/registry.ts';
+import { loadAdapters, referenceAdapterFor, referenceAdapters } from './adapters/registry.ts';
+import { CONTRACT_NAMES, type ContractName, isContractName } from '../spec/contracts/index.ts';
 import { PROFILES, type Adapter, type ProfileName } from './adapters/types.ts';
 import { campaignInfo, runCampaign, workerCount } from './campaign/campaign.ts';
 import { planCampaign } from './campaign/plan.ts';
@@ -42,6 +43,8 @@ export interface RunApiOptions {
    * one per 200 runs). Adapter objects run in this thread: a worker cannot be handed them.
    */
   readonly workers?: number;
+  /** The driver contract the smmu profiles check, as `--contract` (default: the one each adapter declares, else strict; with the built-in reference, the reference playing it). */
+  readonly contract?: ContractName;
 }
 
 /** The engine keeps coverage per process: runs are queued, one at a time. */
@@ -72,7 +75,10 @@ async function runNow(options: RunApiOptions): Promise<JsonReport> {
   const runs = options.runs ?? DEFAULT_RUNS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxCommands = options.maxCommands ?? DEFAULT_MAX_COMMANDS;
-  const adapters = PROFILES.filter((q) => wanted.includes(q)).map((p) => available.get(p)!);
+  if (options.contract !== undefined && !isContractName(options.contract)) throw new RangeError(`contract: must be one of ${CONTRACT_NAMES.join(', ')}, got ${JSON.stringify(options.contract)}`);
+  const contract = options.contract;
+  const byReference = options.adapters === undefined && contract !== undefined;
+  const adapters = PROFILES.filter((q) => wanted.includes(q)).map((p) => (byReference ? referenceAdapterFor(p, contract) : available.get(p)!));
   // A replay is of one block, block 0, as the CLI's without --block.
   const plan = planCampaign(
     adapters.map((a) => a.profile),
@@ -86,7 +92,7 @@ async function runNow(options: RunApiOptions): Promise<JsonReport> {
     adapters,
     workers: source === undefined ? 1 : workerCount(plan, options.workers),
     source: source ?? { kind: 'reference' },
-    settings: { timeoutMs, maxCommands, ...(options.replay === undefined ? {} : { path: options.replay }) },
+    settings: { timeoutMs, maxCommands, ...(options.replay === undefined ? {} : { path: options.replay }), ...(contract === undefined ? {} : { contract }) },
     io: quietIo,
   });
   const ctx: ReportContext = {
