@@ -328,6 +328,65 @@ export class CapReportsV1Vm extends KvmVm {
   }
 }
 
+export class LogOnRefusedVm extends KvmVm {
+  // FAULT (class valid-input-refused): the test for a changed KVM_MEM_READONLY compares every flag:
+  // switching KVM_MEM_LOG_DIRTY_PAGES on for an existing slot is -EINVAL.
+  override setUserMemoryRegion(mem: MemoryRegion): number {
+    const old = slotOf(this, mem.slot);
+    if (old !== undefined && mem.memorySize !== 0 && (old.flags & KVM_MEM_LOG_DIRTY_PAGES) === 0 && (mem.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0) return EINVAL;
+    return super.setUserMemoryRegion(mem);
+  }
+}
+
+export class LogOffBusyVm extends KvmVm {
+  // FAULT (class valid-input-refused): logging may not be switched off while the slot has a
+  // bitmap (-EBUSY), a rule of the developer's own: the uAPI frees the bitmap and returns 0.
+  override setUserMemoryRegion(mem: MemoryRegion): number {
+    const old = slotOf(this, mem.slot);
+    if (old?.bitmap !== undefined && mem.memorySize !== 0 && (mem.flags & KVM_MEM_LOG_DIRTY_PAGES) === 0 && mem.memorySize === old.npages * PAGE && mem.userspaceAddr === old.userspaceAddr) return EBUSY;
+    return super.setUserMemoryRegion(mem);
+  }
+}
+
+export class GetShortBufferOkVm extends KvmVm {
+  // FAULT (class bad-input-accepted): without manual protect, copy_to_user's failure is not checked:
+  // a dirty_bitmap the kernel cannot write gets 0 (the snapshot, taken and protected, is lost).
+  override getDirtyLog(slotField: number, bitmapBytes: number): Get {
+    const s = slotOf(this, slotField);
+    if (this.manualDirtyLogProtect === 0 && s?.bitmap !== undefined) return super.getDirtyLog(slotField, Math.max(bitmapBytes, Math.ceil(s.npages / 64) * 8));
+    return super.getDirtyLog(slotField, bitmapBytes);
+  }
+}
+
+export class ClearShortBufferOkVm extends KvmVm {
+  // FAULT (class bad-input-accepted): copy_from_user's failure is not checked: a dirty_bitmap shorter
+  // than ALIGN(num_pages, 64) / 8 bytes reads as zeros past its end, and the call returns 0.
+  override clearDirtyLog(slotField: number, firstPage: bigint, numPages: number, bitmap: Uint8Array): number {
+    const need = Math.ceil(numPages / 64) * 8;
+    if (bitmap.length >= need || numPages <= 0) return super.clearDirtyLog(slotField, firstPage, numPages, bitmap);
+    const padded = new Uint8Array(need);
+    padded.set(bitmap);
+    return super.clearDirtyLog(slotField, firstPage, numPages, padded);
+  }
+}
+
+export class DeleteLoggingBusyVm extends KvmVm {
+  // FAULT (class valid-input-refused): a slot whose dirty log is on may not be deleted (-EBUSY), a
+  // rule of the developer's own: the uAPI deletes it, drops its dirty state and returns 0.
+  override setUserMemoryRegion(mem: MemoryRegion): number {
+    return mem.memorySize === 0 && slotOf(this, mem.slot)?.bitmap !== undefined ? EBUSY : super.setUserMemoryRegion(mem);
+  }
+}
+
+export class MoveRefusedVm extends KvmVm {
+  // FAULT (class valid-input-refused): a new guest_phys_addr for an existing slot is taken for a
+  // change of its backing and refused (-EINVAL): moving a slot, which the uAPI allows, fails.
+  override setUserMemoryRegion(mem: MemoryRegion): number {
+    const old = slotOf(this, mem.slot);
+    return old !== undefined && mem.memorySize !== 0 && mem.guestPhysAddr !== old.baseGfn * PAGE ? EINVAL : super.setUserMemoryRegion(mem);
+  }
+}
+
 // ---- the vCPU's writes (stage-2 / EPT) ---------------------------------------------------
 
 export class ReadonlyWritableVm extends KvmVm {
@@ -748,6 +807,85 @@ const specs: readonly Spec[] = [
       return (await vm.getDirtyLog(0, 64)).bitmap?.[0];
     },
     want: { reference: 0b11, mutant: 0b01 },
+  },
+  {
+    name: 'kvm-log-on-refused',
+    bugClass: 'valid-input-refused',
+    targets: ['KVM-SLOT-14'],
+    description: 'Switching KVM_MEM_LOG_DIRTY_PAGES on for an existing slot is -EINVAL: the test for a changed KVM_MEM_READONLY compares every flag.',
+    Impl: LogOnRefusedVm,
+    what: 'turning logging on for slot 0 is -EINVAL',
+    run: async (vm) => {
+      await set(vm, { flags: 0 });
+      return set(vm, {});
+    },
+    want: { reference: 0, mutant: EINVAL },
+  },
+  {
+    name: 'kvm-log-off-busy',
+    bugClass: 'valid-input-refused',
+    targets: ['KVM-SLOT-15'],
+    description: "Switching logging off while the slot has a dirty bitmap is -EBUSY, a rule of the developer's own: the uAPI frees the bitmap and returns 0.",
+    Impl: LogOffBusyVm,
+    what: 'turning logging off for slot 0 is -EBUSY',
+    run: async (vm) => {
+      await set(vm, {});
+      return set(vm, { flags: 0 });
+    },
+    want: { reference: 0, mutant: EBUSY },
+  },
+  {
+    name: 'kvm-get-short-buffer-ok',
+    bugClass: 'bad-input-accepted',
+    targets: ['KVM-LOG-7'],
+    description: 'Without manual protect, the failure to write the dirty_bitmap is not checked: a buffer the kernel cannot write gets 0, and the snapshot taken (and protected) is lost.',
+    Impl: GetShortBufferOkVm,
+    what: 'GET into a 0-byte buffer returns 0',
+    run: async (vm) => {
+      await set(vm, {});
+      return (await vm.getDirtyLog(0, 0)).errno;
+    },
+    want: { reference: EFAULT, mutant: 0 },
+  },
+  {
+    name: 'kvm-clear-short-buffer-ok',
+    bugClass: 'bad-input-accepted',
+    targets: ['KVM-CLEAR-6'],
+    description: 'KVM_CLEAR_DIRTY_LOG does not check that it could read ALIGN(num_pages, 64) / 8 bytes: a short dirty_bitmap reads as zeros past its end and the call returns 0.',
+    Impl: ClearShortBufferOkVm,
+    what: 'CLEAR of 64 pages with a 0-byte buffer returns 0',
+    run: async (vm) => {
+      await vm.enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, 1n);
+      await set(vm, {});
+      return (await vm.clearDirtyLog(0, 0n, 64, new Uint8Array(0))).errno;
+    },
+    want: { reference: EFAULT, mutant: 0 },
+  },
+  {
+    name: 'kvm-delete-logging-busy',
+    bugClass: 'valid-input-refused',
+    targets: ['KVM-SLOT-9'],
+    description: "Deleting a slot whose dirty log is on is -EBUSY, a rule of the developer's own: the uAPI deletes it and returns 0.",
+    Impl: DeleteLoggingBusyVm,
+    what: 'deleting a logging slot is -EBUSY',
+    run: async (vm) => {
+      await set(vm, {});
+      return set(vm, { memorySize: 0n });
+    },
+    want: { reference: 0, mutant: EBUSY },
+  },
+  {
+    name: 'kvm-move-refused',
+    bugClass: 'valid-input-refused',
+    targets: ['KVM-SLOT-16'],
+    description: 'Moving a slot (a new guest_phys_addr, same size and backing) is -EINVAL: the new address is taken for a change of backing.',
+    Impl: MoveRefusedVm,
+    what: 'moving slot 0 is -EINVAL',
+    run: async (vm) => {
+      await set(vm, {});
+      return set(vm, { guestPhysAddr: GPA + 0x100000n });
+    },
+    want: { reference: 0, mutant: EINVAL },
   },
 ];
 

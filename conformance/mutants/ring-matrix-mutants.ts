@@ -76,6 +76,14 @@ export class RingEnableTwiceVm extends KvmDirtyRingVm {
   }
 }
 
+export class RingOnePageRefusedVm extends KvmDirtyRingVm {
+  // FAULT (class valid-input-refused): `size <= PAGE_SIZE` instead of `<`: a ring of exactly one
+  // page, the smallest valid one, is -EINVAL.
+  protected override enableDirtyLogRing(size: number): number {
+    return size === 4096 ? EINVAL : super.enableDirtyLogRing(size);
+  }
+}
+
 export class RingGetLogNotExcludedVm extends KvmDirtyRingVm {
   // FAULT (class bad-input-accepted): KVM_GET_DIRTY_LOG does not test kvm_use_dirty_bitmap(): with
   // the ring on and no bitmap, it answers -ENOENT (no bitmap) instead of -ENXIO.
@@ -192,6 +200,17 @@ const specs: readonly Spec[] = [
     want: { reference: EINVAL, mutant: 0 },
   },
 
+  {
+    name: 'ring-one-page-refused',
+    bugClass: 'valid-input-refused',
+    targets: ['KVM-RING-8'],
+    description: 'The page-size test is `<=` PAGE_SIZE: a ring of exactly one page, the smallest valid one, is -EINVAL.',
+    adapter: ring('ring-one-page-refused', RingOnePageRefusedVm),
+    reference: refRing,
+    what: 'a 4096-byte ring is -EINVAL',
+    run: onVm('x86', async (vm) => vm.enableCap(KVM_CAP_DIRTY_LOG_RING, 4096, 0)),
+    want: { reference: 0, mutant: EINVAL },
+  },
   {
     name: 'ring-get-log-not-excluded',
     bugClass: 'bad-input-accepted',
