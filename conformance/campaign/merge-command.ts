@@ -109,6 +109,7 @@ function partOf(p: JsonProfile): Part {
     ...(p.counterexample === undefined ? {} : { counterexample: p.counterexample }),
     ...(p.replay === undefined ? {} : { replay: { seed: p.replay.seed, path: p.replay.path } }),
     ...(p.undecided === undefined ? {} : { undecided: p.undecided }),
+    ...(p.contract === undefined ? {} : { contract: p.contract }),
   };
   const b = p.blocks!;
   return {
