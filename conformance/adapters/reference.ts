@@ -8,6 +8,7 @@ import { IovaBitmap, iovaBitmapAlloc, iovaBitmapForEach, iovaBitmapFree, iovaBit
 import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';
 import { VfioType1Container, createType1Container } from '../../impl/vfio/type1-container.ts';
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
+import type { IovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
 import type { VfioType1Adapter, IovaBitmapAdapter, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
 import { type ContractName, ERRNO, contracts } from '../../spec/contracts/index.ts';
 import type { DomainOptions } from '../../impl/domain.ts';
@@ -162,14 +163,17 @@ export type IovaBitmapClass = typeof IovaBitmap;
  * The reference IOVA bitmap. `Impl` replaces the window class (the mutants); the kit's
  * buffer has the reference UserBuffer's operations, which is all the window code uses.
  */
-export function referenceIovaBitmapAdapter(name = 'reference', Impl?: IovaBitmapClass): IovaBitmapAdapter {
+export function referenceIovaBitmapAdapter(name = 'reference', Impl?: IovaBitmapClass, contract: IovaBitmapContractName = 'hardened'): IovaBitmapAdapter {
+  // One implementation with an option: under `linux` the window's set is Linux v6.18's (no result, no clipping).
+  const semantics = contract === 'linux' ? 'linux-v6.18' : 'hardened';
   return {
     profile: 'iova-bitmap',
     name,
+    ...(contract === 'hardened' ? {} : { contract }),
     async create(buffer, args) {
-      const got = iovaBitmapAlloc(args.iova, args.length, args.pageSize, buffer as unknown as UserBuffer, args.offset, { maxPinnedPages: args.maxPinnedPages, bitmapSize: args.bitmapSize });
+      const got = iovaBitmapAlloc(args.iova, args.length, args.pageSize, buffer as unknown as UserBuffer, args.offset, { maxPinnedPages: args.maxPinnedPages, bitmapSize: args.bitmapSize, semantics });
       if (!(got instanceof IovaBitmap)) return got.errno;
-      const bitmap = Impl === undefined ? got : new Impl(args.iova, args.length, got.pgshift, buffer as unknown as UserBuffer, args.offset, args.maxPinnedPages);
+      const bitmap = Impl === undefined ? got : new Impl(args.iova, args.length, got.pgshift, buffer as unknown as UserBuffer, args.offset, args.maxPinnedPages, semantics);
       return {
         set: async (iova, length) => iovaBitmapSet(bitmap, iova, length),
         free: async () => iovaBitmapFree(bitmap),

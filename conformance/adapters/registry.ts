@@ -3,17 +3,19 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { profiles } from '../profiles/index.ts';
-import { PROFILES, type Adapter, type AdapterOf, type ContractName, type ProfileName } from './types.ts';
-import { referenceContractDriverAdapter, referenceSmmuHwAdapter } from './reference.ts';
+import { PROFILES, type Adapter, type AdapterOf, type ContractName, type IovaBitmapContractName, type ProfileName } from './types.ts';
+import { referenceContractDriverAdapter, referenceIovaBitmapAdapter, referenceSmmuHwAdapter } from './reference.ts';
 
 /** The reference implementation's adapter of every profile, from the profile registry. */
 export const referenceAdapters = Object.fromEntries(PROFILES.map((p) => [p, profiles[p].reference()])) as { readonly [P in ProfileName]: AdapterOf<P> };
 
 /**
  * The reference's adapter of `profile` playing driver contract `contract` (smmu profiles;
- * the others have no contract): the same implementation with options (REFERENCE_LIFECYCLES).
+ * the others have no contract): the same implementation with options (REFERENCE_LIFECYCLES);
+ * iova-bitmap playing `iovaBitmapContract` (linux or hardened) when given.
  */
-export function referenceAdapterFor(profile: ProfileName, contract: ContractName | undefined): Adapter {
+export function referenceAdapterFor(profile: ProfileName, contract: ContractName | undefined, iovaBitmapContract?: IovaBitmapContractName): Adapter {
+  if (profile === 'iova-bitmap' && iovaBitmapContract !== undefined) return referenceIovaBitmapAdapter('reference', undefined, iovaBitmapContract);
   if (contract === undefined || contract === 'strict') return referenceAdapters[profile];
   if (profile === 'smmu-driver') return referenceContractDriverAdapter(contract);
   if (profile === 'smmu-hw') return referenceSmmuHwAdapter('reference', undefined, contract);

@@ -12,6 +12,8 @@ import type { ProfileName } from '../profiles/index.ts';
 import type { Capabilities, ContractName } from '../../spec/contracts/types.ts';
 
 export type { Capabilities, ContractName } from '../../spec/contracts/types.ts';
+import type { IovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
+export type { IovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
 
 /** The kit's physical memory. Page tables and context descriptors live here. */
 export interface KitMemory {
@@ -201,6 +203,13 @@ export interface IovaBitmapInstance {
 export interface IovaBitmapAdapter {
   readonly profile: 'iova-bitmap';
   readonly name: string;
+  /**
+   * The contract it follows (spec/iova-bitmap/contracts.ts, docs/CONTRACTS.md): `hardened`
+   * (default) checks its arguments and answers set with an errno; `linux` is Linux's
+   * (alloc checks nothing, set answers 0 or nothing): the kit then sends only what Linux's
+   * callers may. `--contract linux|hardened` overrides it.
+   */
+  readonly contract?: IovaBitmapContractName;
   /** iova_bitmap_alloc over the kit's buffer: an instance, or the negative errno it refused with. */
   create(buffer: KitUserBuffer, args: IovaBitmapArgs): Promise<IovaBitmapInstance | number>;
 }

@@ -1,13 +1,13 @@
 // One block of a campaign as a runProfile call, in the main thread or a worker's: the
 // options a block runs with, and runProfile with the engine's own exceptions turned
 // into an undecided result. Light on imports, so a worker thread starts quickly.
-import type { Adapter, ContractName } from '../adapters/types.ts';
+import type { Adapter, ContractName, IovaBitmapContractName } from '../adapters/types.ts';
 import type { Io } from '../cli/args.ts';
 import { runProfile, type ProfileResult, type RunOptions } from '../engine/run-profile.ts';
 import type { Unit } from './plan.ts';
 
 /** RunOptions of a block: its runs and seed, and the directed tests (smmu-hw) in block 0 only. */
-export type UnitOptions = RunOptions & { readonly seed: number };
+export type UnitOptions = RunOptions & { readonly seed: number; readonly iovaBitmapContract?: IovaBitmapContractName };
 
 /** What every block of a campaign shares. */
 export interface CampaignSettings {
@@ -19,6 +19,8 @@ export interface CampaignSettings {
   readonly path?: string;
   /** --contract: the driver contract the smmu profiles check. */
   readonly contract?: ContractName;
+  /** --contract linux|hardened: the iova-bitmap profile's contract (engine/iova-bitmap-profile.ts). */
+  readonly iovaBitmapContract?: IovaBitmapContractName;
 }
 
 export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<RunOptions, 'onProgress' | 'onSequence'> = {}): UnitOptions {
@@ -31,6 +33,7 @@ export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<
     ...(settings.fullCheck === true ? { fullCheck: true } : {}),
     ...(settings.path === undefined ? {} : { path: settings.path }),
     ...(settings.contract === undefined ? {} : { contract: settings.contract }),
+    ...(settings.iovaBitmapContract === undefined ? {} : { iovaBitmapContract: settings.iovaBitmapContract }),
     ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
     ...(hooks.onSequence === undefined ? {} : { onSequence: hooks.onSequence }),
   };

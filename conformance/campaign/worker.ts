@@ -83,7 +83,7 @@ class Worker {
 
   private async adapter(profile: ProfileName): Promise<Adapter> {
     const s = this.init.source;
-    if (s.kind === 'reference') return (await import('../adapters/registry.ts')).referenceAdapterFor(profile, this.init.settings.contract);
+    if (s.kind === 'reference') return (await import('../adapters/registry.ts')).referenceAdapterFor(profile, this.init.settings.contract, this.init.settings.iovaBitmapContract);
     if (s.kind === 'module') {
       const a = this.module?.get(profile);
       if (a === undefined) throw new Error(`--adapter ${s.path} has no adapter for profile ${profile} in a worker thread`);

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { loadAdapters, referenceAdapterFor, referenceAdapters } from '../adapters/registry.ts';
 import { REFERENCE_CONTRACTS } from '../adapters/reference.ts';
 import { CONTRACT_NAMES, type ContractName, isContractName } from '../../spec/contracts/index.ts';
+import { IOVA_BITMAP_CONTRACT_NAMES, type IovaBitmapContractName, isIovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
 import { capabilityMismatches } from '../engine/contract-run.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { LoopbackChannel } from '../protocol/channel.ts';
@@ -77,7 +78,11 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
                      without --contract and --profile runs strict, then each other contract it plays on the
                      smmu profiles with a tenth of the runs (at least ${MIN_CONTRACT_RUNS}): those contracts
                      change tracking, split, merge, read-and-clear and unmap; the rest is strict's,
-                     run in full
+                     run in full.
+                     iova-bitmap: ${IOVA_BITMAP_CONTRACT_NAMES.join(' or ')} (the window code checks its arguments and
+                     answers set with an errno, or Linux's: the caller checks, set has no result). Default:
+                     the adapter's declared one, else hardened; the built-in reference without --contract and
+                     --profile runs hardened, then linux with 3/10 of the runs (at least ${MIN_CONTRACT_RUNS})
   --full-check       smmu profiles: compare the whole page table with the spec after every
                      operation, not only the words written and the leaves changed (slower;
                      the same verdicts, a debug option)
@@ -131,6 +136,8 @@ export interface RunRequest {
   readonly fullCheck?: boolean;
   /** --contract: the driver contract of the smmu profiles. */
   readonly contract?: ContractName;
+  /** --contract linux|hardened: the iova-bitmap profile's contract. */
+  readonly iovaBitmapContract?: IovaBitmapContractName;
   /** --workers: threads; absent for the default. */
   readonly workers?: number;
   readonly shard?: Shard;
@@ -173,8 +180,12 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   if (block !== undefined && seed === undefined) throw new UsageError('--block needs --seed (the seed of the campaign the block belongs to)');
   if (libPath !== undefined && (shard ?? block) !== undefined) throw new UsageError(`--lib runs its own campaign in a child process, without blocks: --${shard !== undefined ? 'shard' : 'block'} does not apply to it yet`);
   const contractText = stringFlag(flags, 'contract');
-  if (contractText !== undefined && !isContractName(contractText)) throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')}, got ${JSON.stringify(contractText)}`);
-  const contract = contractText as ContractName | undefined;
+  if (contractText !== undefined && !isContractName(contractText) && !isIovaBitmapContractName(contractText))
+    throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')} (smmu profiles) or ${IOVA_BITMAP_CONTRACT_NAMES.join(', ')} (iova-bitmap), got ${JSON.stringify(contractText)}`);
+  const contract = contractText !== undefined && isContractName(contractText) ? contractText : undefined;
+  const iovaBitmapContract = contractText !== undefined && isIovaBitmapContractName(contractText) ? contractText : undefined;
+  if (iovaBitmapContract !== undefined && profiles.length > 0 && !profiles.includes('iova-bitmap'))
+    throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')}, got ${JSON.stringify(contractText)} (${contractText} is a contract of profile iova-bitmap, which this run does not include)`);
   const json = reportFileFlag(flags, 'json');
   const junit = reportFileFlag(flags, 'junit');
   const html = reportFileFlag(flags, 'html');
@@ -185,6 +196,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     maxCommands: intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS),
     ...(flags.booleans.has('full-check') ? { fullCheck: true } : {}),
     ...(contract === undefined ? {} : { contract }),
+    ...(iovaBitmapContract === undefined ? {} : { iovaBitmapContract }),
     ...(adapterModule === undefined ? {} : { adapterModule }),
     ...(execCommand === undefined ? {} : { execCommand }),
     ...(libPath === undefined ? {} : { libPath }),
@@ -295,19 +307,25 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   const reference = req.adapterModule === undefined && req.execCommand === undefined && peer === undefined;
   const oneCampaign = req.replay !== undefined || req.shard !== undefined || req.block !== undefined || writer !== undefined;
   // The default run (npm start): no --profile, no --contract. A run naming its profiles stays one campaign.
-  const extra = reference && req.contract === undefined && req.profiles.length === 0 && !oneCampaign ? REFERENCE_CONTRACTS.filter((c) => c !== 'strict') : [];
+  const defaultRun = reference && req.contract === undefined && req.iovaBitmapContract === undefined && req.profiles.length === 0 && !oneCampaign;
+  const extra = defaultRun ? REFERENCE_CONTRACTS.filter((c) => c !== 'strict') : [];
   if (reference && req.contract !== undefined && !REFERENCE_CONTRACTS.includes(req.contract) && adapters.some((a) => SMMU.has(a.profile))) {
     throw new UsageError(`--contract ${req.contract}: the built-in reference implementation does not play it (it plays ${REFERENCE_CONTRACTS.join(', ')}); check your own implementation with --adapter or --exec`);
   }
   // The reference plays the contract asked for (the same implementation with options).
-  const asked = reference && req.contract !== undefined ? adapters.map((a) => referenceAdapterFor(a.profile, req.contract)) : adapters;
-  const first = await runContractCampaign(req, asked, io, peer, writer, seed, req.contract, req.runs);
+  const asked = reference && (req.contract ?? req.iovaBitmapContract) !== undefined ? adapters.map((a) => referenceAdapterFor(a.profile, req.contract, req.iovaBitmapContract)) : adapters;
+  const first = await runContractCampaign(req, asked, io, peer, writer, seed, req.contract, req.runs, req.iovaBitmapContract);
   const results = [...first.results];
   for (const contract of extra) {
     const smmu = adapters.filter((a) => SMMU.has(a.profile)).map((a) => referenceAdapterFor(a.profile, contract));
     if (smmu.length === 0) continue;
     const runs = Math.max(MIN_CONTRACT_RUNS, Math.round(req.runs / CONTRACT_RUNS_DIVISOR));
     results.push(...(await runContractCampaign(req, smmu, io, peer, writer, seed, contract, runs)).results);
+  }
+  // iova-bitmap under Linux's contract (spec/iova-bitmap/contracts.ts): the reference plays it too, with 3/10 of the runs (about 0.1 s).
+  if (defaultRun && adapters.some((a) => a.profile === 'iova-bitmap')) {
+    const runs = Math.max(MIN_CONTRACT_RUNS, Math.round((req.runs * 3) / 10));
+    results.push(...(await runContractCampaign(req, [referenceAdapterFor('iova-bitmap', undefined, 'linux')], io, peer, writer, seed, undefined, runs, 'linux')).results);
   }
   const ctx = reportContext(req);
   return writeReports('run', results, ctx, req, io, first.info);
@@ -322,6 +340,7 @@ async function runContractCampaign(
   seed: number,
   contract: ContractName | undefined,
   runs: number,
+  iovaBitmapContract?: IovaBitmapContractName,
 ): Promise<{ results: readonly ProfileResult[]; info: JsonCampaignInfo | undefined }> {
   const profiles = adapters.map((a) => a.profile);
   let plan: Plan;
@@ -350,6 +369,7 @@ async function runContractCampaign(
       ...(req.fullCheck === true ? { fullCheck: true } : {}),
       ...(req.replay === undefined ? {} : { path: req.replay }),
       ...(contract === undefined ? {} : { contract }),
+      ...(iovaBitmapContract === undefined ? {} : { iovaBitmapContract }),
     },
     ...(writer === undefined ? {} : { record: { start: (a, s) => writer.header(a.profile, a.name, s), end: () => writer.footer(), sequence: (input) => writer.sequence(input) } }),
     afterBlock: (adapter, result) => {

@@ -5,6 +5,7 @@
 import { type Capabilities, type Contract, type ContractName, ERRNO, type Hazard, type HazardStep, contractByName, contracts } from '../../spec/contracts/index.ts';
 import { ScenarioError, simulate } from '../../spec/contracts/simulate.ts';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
+import type { IovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
 import type { RunContext } from '../../model/run-context.ts';
 import { Violation } from '../../model/violation.ts';
 import type { SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
@@ -36,9 +37,10 @@ export interface HazardResult {
 
 /** The contract part of a profile's result. */
 export interface ContractResult {
-  readonly name: ContractName;
+  /** A driver contract (smmu profiles) or an iova-bitmap contract (spec/iova-bitmap/contracts.ts). */
+  readonly name: ContractName | IovaBitmapContractName;
   /** The contract the adapter declares, when it is not the one checked. */
-  readonly declared?: ContractName;
+  readonly declared?: ContractName | IovaBitmapContractName;
   /** Configurations the implementation's create refused, as the contract allows. */
   readonly refused: readonly { readonly config: string; readonly errno: number; readonly sequences: number }[];
   /** Pages the contract lost by its own design in the random runs, not charged to the implementation, by the rule that allows it. */

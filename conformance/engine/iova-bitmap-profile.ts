@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { EFAULT as EFAULT_ERRNO, iovaBitmapCheckArgs, iovaBitmapSetBits } from '../../spec/iova-bitmap/rules.ts';
 import { iovaBitmapPgshift } from '../../spec/iova-bitmap/index-math.ts';
+import { type IovaBitmapContract, type IovaBitmapContractName, iovaBitmapContracts } from '../../spec/iova-bitmap/contracts.ts';
 import { ExpectedBitmap, GUARD_BYTE, bitmapBits } from '../../model/iova-bitmap/expected-buffer.ts';
 import { Violation } from '../../model/violation.ts';
 import type { IovaBitmapAdapter, IovaBitmapArgs, IovaBitmapInstance, KitUserBuffer } from '../adapters/types.ts';
@@ -126,7 +127,12 @@ const pgshiftArb = fc.oneof({ withCrossShrink: true }, { weight: 16, arbitrary: 
 
 const INVALID_PAGE_SIZES = [0n, 1n, 2048n, 4097n, 3n * 4096n, (1n << 63n) + 4096n, U64_MAX];
 
-export function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
+/**
+ * The scenarios of `contract` (default hardened): under `linux` only what Linux's callers
+ * may send (spec/iova-bitmap/contracts.ts callerObligations): valid alloc arguments, every
+ * recording inside [iova, iova + length), every user page pinnable.
+ */
+export function scenarioArbitrary(contract: IovaBitmapContract = iovaBitmapContracts.hardened): fc.Arbitrary<IovaBitmapScenario> {
   return fc
     .record({
       pgshift: pgshiftArb,
@@ -147,7 +153,7 @@ export function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
       // Pages in the u64 space; a length is at most room - 1 pages (a u64).
       const room = (1n << 64n) >> BigInt(pgshift);
       let npages = Math.max(1, Math.min(pages, Number(room - 1n)));
-      const faults: readonly IovaBitmapFault[] = fault ?? [];
+      const faults: readonly IovaBitmapFault[] = contract.allocChecks ? (fault ?? []) : [];
       if (faults.includes('overflow') && npages < 2 && room > 2n) npages = 2;
       // base -1: the range ends on the last byte of the u64 space (iova + length - 1 = 2^64 - 1, valid).
       let first = base < 0 ? room - BigInt(npages) : BigInt(base) % (room - BigInt(npages) + 1n);
@@ -211,10 +217,17 @@ export function scenarioArbitrary(): fc.Arbitrary<IovaBitmapScenario> {
           const start = u64(at(a, s.startAt, s.sub));
           // The end is exclusive: 'edge' ends on the edge after page b, the others end inside page b or just past it.
           const end = u64(at(b + (s.endAt === 'edge' || s.endAt === 'minus1' ? 1 : 0), s.endAt === 'inside' ? 'inside' : s.endAt, s.sub >> 7n));
+          if (!contract.setOutsideRange) {
+            // The caller's obligation (IOVA-BITMAP-9 under linux): a non-empty recording inside the range.
+            const last = iova + length - 1n;
+            const lo = start < iova ? iova : start > last ? last : start;
+            const hi = end > last + 1n ? last + 1n : end > lo ? end : lo + 1n;
+            return { iova: lo, length: hi - lo };
+          }
           return { iova: start, length: end > start ? end - start : 1n };
         }),
-        ...(unpinnable === undefined ? {} : { unpinnable: unpinnable.map((k) => firstUserPage + k).filter((p) => p * PAGE < bufferSize) }),
-        ...(walk === undefined || unpinnable !== undefined ? {} : { walk }),
+        ...(unpinnable === undefined || !contract.unpinnablePages ? {} : { unpinnable: unpinnable.map((k) => firstUserPage + k).filter((p) => p * PAGE < bufferSize) }),
+        ...(walk === undefined || (unpinnable !== undefined && contract.unpinnablePages) ? {} : { walk }),
       };
     });
 }
@@ -239,7 +252,7 @@ function allocChecks(args: IovaBitmapArgs, check: ReturnType<typeof iovaBitmapCh
   return [...out];
 }
 
-async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[], contract: IovaBitmapContract): Promise<number> {
   const buf = new KitBuffer(sc.bufferSize, new Set(sc.unpinnable ?? []));
   const { args } = sc;
   const check = iovaBitmapCheckArgs({ iova: args.iova, length: args.length, pageSize: args.pageSize, bitmapBytes: args.bitmapSize });
@@ -289,20 +302,27 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
     }
     if (unpinnableTouched) req.add('IOVA-BITMAP-6');
     if (out.errno !== 0) req.add('IOVA-BITMAP-9');
+    if (!(s.length > 0n && s.length <= U64_MAX && s.iova >= 0n && s.iova <= U64_MAX)) req.add('IOVA-BITMAP-5');
     // A pin that fails is -EFAULT where the recording needs that page; a window that pins
     // ahead may fail on an unpinnable page the recording does not need. After -EFAULT the
     // recording's bits may or may not be set; after 0 all of them must be.
     const allowed = unpinnableTouched ? [-EFAULT_ERRNO, ...(out.errno === 0 ? [] : [out.errno])] : buf.unpinnable.size > 0 ? [out.errno, -EFAULT_ERRNO] : [out.errno];
-    const got = checkErrno(
-      `${name} set`,
-      await timed(`${name} set`, timeoutMs, () => created.set(s.iova, s.length)).catch(inFlight({ op: what, expected: `${allowed.join(' or ')}`, req: pgshift >= 58 ? ['IOVA-BITMAP-3'] : req.size > 0 ? [...req] : ['IOVA-BITMAP-2'] })),
+    const answer = await timed(`${name} set`, timeoutMs, () => created.set(s.iova, s.length)).catch(
+      inFlight({ op: what, expected: `${allowed.join(' or ')}`, req: pgshift >= 58 ? ['IOVA-BITMAP-3'] : req.size > 0 ? [...req] : ['IOVA-BITMAP-2'] }),
     );
-    trace.push({ op: what, answer: `${got}`, expected: `${allowed.join(' or ')}, bits ${out.bits === undefined ? 'none' : `${out.bits.first}..${out.bits.last}`}`, req: [...req] });
+    // Under linux set has no result (Linux's iova_bitmap_set is void): 0 or nothing.
+    const got = contract.setResult === 'none' && answer === undefined ? 0 : checkErrno(`${name} set`, answer);
+    trace.push({
+      op: what,
+      answer: `${got}`,
+      expected: `${allowed.join(' or ')}${contract.setResult === 'none' ? ' (no result: contract linux)' : ''}, bits ${out.bits === undefined ? 'none' : `${out.bits.first}..${out.bits.last}`}`,
+      req: [...req],
+    });
     steps++;
     if (!allowed.includes(got))
       throw new Violation(
         'spec',
-        unpinnableTouched || got === -EFAULT_ERRNO ? ['IOVA-BITMAP-6'] : ['IOVA-BITMAP-9'],
+        unpinnableTouched || got === -EFAULT_ERRNO ? ['IOVA-BITMAP-6'] : contract.setResult === 'none' ? ['IOVA-BITMAP-2'] : req.has('IOVA-BITMAP-5') ? ['IOVA-BITMAP-5', 'IOVA-BITMAP-9'] : ['IOVA-BITMAP-9'],
         `${what} returns ${allowed.join(' or ')}${unpinnableTouched ? ' (a bitmap page it needs cannot be pinned)' : ''}`,
         `${got}`,
       );
@@ -374,14 +394,27 @@ async function walk(bitmap: IovaBitmapInstance, plan: NonNullable<IovaBitmapScen
 
 const IOVA_BITMAP_REQUIREMENTS = ['BITMAP-1', ...Array.from({ length: 10 }, (_, i) => `IOVA-BITMAP-${i + 1}`)];
 
-export function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOptions): Promise<ProfileResult> {
-  return runScenarioProfile(
+/** RunOptions with the iova-bitmap contract asked for (`--contract linux|hardened`; the campaign settings carry it). */
+export type IovaBitmapRunOptions = RunOptions & { readonly iovaBitmapContract?: IovaBitmapContractName };
+
+/** The contract a run checks: the one asked for, else the one the adapter declares, else hardened. */
+export function iovaBitmapRunContract(adapter: Pick<IovaBitmapAdapter, 'contract'>, asked: IovaBitmapContractName | undefined): { contract: IovaBitmapContract; declared?: IovaBitmapContractName } {
+  const declared = adapter.contract;
+  const contract = iovaBitmapContracts[asked ?? declared ?? 'hardened'];
+  return { contract, ...(declared !== undefined && declared !== contract.name ? { declared } : {}) };
+}
+
+export async function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: IovaBitmapRunOptions): Promise<ProfileResult> {
+  const { contract, declared } = iovaBitmapRunContract(adapter, options.iovaBitmapContract);
+  // A rule the contract leaves wholly to the caller is the kit's to keep: no step can check it.
+  const obligations = new Set<string>(contract.callerObligations.map((o) => o.id).filter((id) => id === 'IOVA-BITMAP-1' || id === 'IOVA-BITMAP-4' || id === 'IOVA-BITMAP-9'));
+  const result = await runScenarioProfile(
     {
       name: adapter.profile,
       adapter: adapter.name,
-      arbitrary: scenarioArbitrary(),
-      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace),
-      requirements: IOVA_BITMAP_REQUIREMENTS,
+      arbitrary: scenarioArbitrary(contract),
+      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, contract),
+      requirements: IOVA_BITMAP_REQUIREMENTS.filter((id) => !obligations.has(id)),
       // No requirement is decided by every run: each step names the checks it could have failed.
       coverage: () => ({}),
       configOf: (sc) => ({
@@ -397,9 +430,12 @@ export function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: RunOpt
     },
     options,
   );
+  // The report names the contract when it was asked for or is not the default (hardened).
+  if (contract.name === 'hardened' && declared === undefined && options.iovaBitmapContract === undefined) return result;
+  return { ...result, contract: { name: contract.name, ...(declared === undefined ? {} : { declared }), refused: [], excused: {}, hazards: [] } };
 }
 
 /** Runs one recorded scenario again (dirtyspec check-trace). Throws Violation or Undecided. */
-export function replayIovaBitmapScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runScenario(adapter, sc, timeoutMs, trace);
+export function replayIovaBitmapScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[], contract: IovaBitmapContractName = adapter.contract ?? 'hardened'): Promise<number> {
+  return runScenario(adapter, sc, timeoutMs, trace, iovaBitmapContracts[contract]);
 }

@@ -438,4 +438,40 @@ test('[IOVA-BITMAP-2] [IOVA-BITMAP-6] [IOVA-BITMAP-7] [IOVA-BITMAP-8] [IOVA-BITM
   );
 });
 
+test("[IOVA-BITMAP-9] semantics 'linux-v6.18': set answers nothing (0) and does not clip at the range's end: bits up to the pinned page's end, user memory after the bitmap changed", () => {
+  const s = setup(0x10_0000n, 10n * KiB4, KiB4, 0, { semantics: 'linux-v6.18' });
+  assert.is(iovaBitmapSet(s.bm, 0x10_0000n + 8n * KiB4, 100n * KiB4), 0);
+  assert.equal(setBits(s), range(8, 63), 'bits past page 9 of a 10-page range are set');
+  assert.equal([...s.buf.bytes.subarray(8, 14)], [0xff, 0xff, 0xff, 0xff, 0xff, GUARD | 0x0f], 'bits 64..107: the 6 bytes after the 8-byte bitmap');
+  assert.is(s.buf.bytes[14], GUARD);
+  iovaBitmapFree(s.bm);
+  assert.is(s.buf.pinned, 0);
+});
+
+test("[IOVA-BITMAP-9] semantics 'linux-v6.18': a recording that starts outside the range records nothing and answers 0 (iova_bitmap_advance_to's -EINVAL is dropped)", () => {
+  const s = setup(0x10_0000n, 10n * KiB4, KiB4, 0, { semantics: 'linux-v6.18' });
+  assert.is(iovaBitmapSet(s.bm, 0x10_0000n - KiB4, 2n * KiB4), 0);
+  assert.is(iovaBitmapSet(s.bm, 0x10_0000n + 0x1_0000_0000n, KiB4), 0);
+  assert.equal(setBits(s), []);
+  assert.ok(guardsIntact(s));
+  assert.is(s.bm.error, undefined, 'no error kept: Linux has none to report');
+});
+
+test("[IOVA-BITMAP-7] [IOVA-BITMAP-8] semantics 'linux-v6.18': inside the range it records what the hardened set records, across pinned pages and windows", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 4095 }), fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 1, max: 70_000 }), (offset, from, n) => {
+      const pages = 70_000n;
+      const first = BigInt(Math.min(from, 69_999));
+      const count = BigInt(Math.min(n, 70_000 - Number(first)));
+      const a = setup(0n, pages * KiB4, KiB4, offset, { maxPinnedPages: 2 });
+      const b = setup(0n, pages * KiB4, KiB4, offset, { maxPinnedPages: 2, semantics: 'linux-v6.18' });
+      assert.is(iovaBitmapSet(a.bm, first * KiB4, count * KiB4), 0);
+      assert.is(iovaBitmapSet(b.bm, first * KiB4, count * KiB4), 0);
+      assert.equal(b.buf.bytes, a.buf.bytes);
+      assert.ok(b.buf.maxPinned <= 2);
+    }),
+    { numRuns: 50 },
+  );
+});
+
 test.run();

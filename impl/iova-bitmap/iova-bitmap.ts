@@ -29,7 +29,17 @@ export interface IovaBitmapOptions {
   readonly maxPinnedPages?: number;
   /** Bytes the caller says the bitmap has (VFIO's bitmap.size); by default the rest of the buffer. */
   readonly bitmapSize?: number;
+  /**
+   * How set behaves: 'hardened' (default) checks its range, records only the part inside
+   * the bitmap and answers 0 or a negative errno; 'linux-v6.18' is Linux v6.18's
+   * iova_bitmap_set: no checks, no result (always 0), no clipping at the range's end (bits
+   * are set up to the end of the pinned pages), a start outside the range or a failed pin
+   * silently records nothing more. alloc's checks are the same in both.
+   */
+  readonly semantics?: IovaBitmapSemantics;
 }
+
+export type IovaBitmapSemantics = 'hardened' | 'linux-v6.18';
 
 /** Called per window with the IOVA range it covers; returns 0 or a negative errno that stops the walk. */
 export type IovaBitmapFn = (bitmap: IovaBitmap, iova: bigint, length: bigint) => number;
@@ -64,6 +74,7 @@ export class IovaBitmap {
     protected readonly buffer: UserBuffer,
     protected readonly offset: number,
     readonly maxPinnedPages: number,
+    readonly semantics: IovaBitmapSemantics = 'hardened',
   ) {
     this.shift = BigInt(pgshift);
     const pages = ((length - 1n) >> this.shift) + 1n;
@@ -114,6 +125,11 @@ export class IovaBitmap {
 
   /** See iovaBitmapSet. */
   set(iova: bigint, length: bigint): number {
+    if (this.semantics === 'linux-v6.18') {
+      // Linux's iova_bitmap_set is void: 0 stands for "no result", whatever happened.
+      this.setLinux(iova, length);
+      return 0;
+    }
     // 1. A length that is 0 or not a u64 records nothing.
     if (!isU64(iova) || !isU64(length) || length === 0n) return this.fail(EINVAL, `iova_bitmap_set(${String(iova)}, ${String(length)}): iova and length must be u64 values, length not 0`);
     // 2. Cut the range to the bitmap's; what lies outside is an error, never a write.
@@ -147,6 +163,34 @@ export class IovaBitmap {
       bit += count;
     }
     return outside ? this.fail(EINVAL, `iova_bitmap_set ${range} reaches outside the bitmap's range ${mine}; only the part inside was recorded`) : 0;
+  }
+
+  /**
+   * Linux v6.18 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_set, in unsigned long
+   * arithmetic: bits cur_bit..last_bit of [iova, iova + length - 1], written over the
+   * pinned pages to their end (not clipped at the bitmap's last bit); a bit past them
+   * moves the window (iova_bitmap_advance_to), which ends the recording silently when its
+   * byte is past the bitmap (-EINVAL) or a pin fails (-EFAULT).
+   */
+  private setLinux(iova: bigint, length: bigint): void {
+    let cur = ((iova - this.iova) & U64_MAX) >> this.shift;
+    const last = ((iova + length - 1n - this.iova) & U64_MAX) >> this.shift;
+    while (cur <= last) {
+      const windowBit = BigInt(this.mappedByte * 8);
+      const pinnedBits = BigInt(this.mappedPages * BITS_PER_PAGE - this.pgoff * 8);
+      if (this.mappedPages === 0 || cur < windowBit || cur >= windowBit + pinnedBits) {
+        if (cur >> 3n >= BigInt(this.totalBytes)) return;
+        if (this.get(Number(cur >> 3n)) !== 0) return;
+        continue;
+      }
+      const pos = this.pgoff * 8 + Number(cur - windowBit);
+      const page = Math.floor(pos / BITS_PER_PAGE);
+      const inPage = pos - page * BITS_PER_PAGE;
+      const left = last - cur + 1n;
+      const count = Math.min(BITS_PER_PAGE - inPage, left > BigInt(BITS_PER_PAGE) ? BITS_PER_PAGE : Number(left));
+      this.setBits(this.mappedPage + page, inPage, count);
+      cur += BigInt(count);
+    }
   }
 
   /** IOVA-BITMAP-3: the bit of byte offset `offset` from the base: (offset >> pgshift), never offset / (64 * page_size). */
@@ -246,7 +290,7 @@ export function iovaBitmapAlloc(iova: bigint, length: bigint, pageSize: bigint, 
   const need = Number(((pages + 63n) / 64n) * 8n);
   const have = options.bitmapSize ?? buffer.size - offset;
   if (!(have >= need)) return refuse(EINVAL, `bitmap.size: ${need} bytes needed for ${hex(length)} bytes at page_size ${hex(pageSize)}, ${have} given`);
-  return new IovaBitmap(iova, length, pgshift, buffer, offset, maxPinned);
+  return new IovaBitmap(iova, length, pgshift, buffer, offset, maxPinned, options.semantics);
 }
 
 /** iova_bitmap_free: unpins whatever the window holds. */

@@ -1,0 +1,77 @@
+// The iova-bitmap profile's two contracts (spec/iova-bitmap/contracts.ts): Linux's, where
+// the caller checks the arguments and records only inside the range and set has no
+// result, and the hardened one with the errnos. The reference plays both (an option of
+// the window code: impl/iova-bitmap semantics 'linux-v6.18').
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
+import { iovaBitmapCheckArgs } from '../../spec/iova-bitmap/rules.ts';
+import { iovaBitmapContracts } from '../../spec/iova-bitmap/contracts.ts';
+import { parseRunArgs } from '../cli/run.ts';
+import { UsageError } from '../cli/args.ts';
+import { iovaBitmapRunContract, runIovaBitmapProfile, scenarioArbitrary } from './iova-bitmap-profile.ts';
+
+const options = { timeoutMs: 5000, maxCommands: 20 };
+const linuxReference = () => referenceIovaBitmapAdapter('linux-v6.18', undefined, 'linux');
+
+test('[IOVA-BITMAP-2] [IOVA-BITMAP-10] a Linux-faithful set (no result, no clipping) conforms under contract linux, and the report names it', async () => {
+  const r = await runIovaBitmapProfile(linuxReference(), { ...options, runs: 300, seed: 1 });
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
+  assert.is(r.contract?.name, 'linux');
+  assert.not.ok(
+    r.requirements.some((x) => ['IOVA-BITMAP-1', 'IOVA-BITMAP-4', 'IOVA-BITMAP-9'].includes(x.id)),
+    'the caller obligations are not checked on the implementation',
+  );
+});
+
+test('[IOVA-BITMAP-9] [IOVA-BITMAP-5] a Linux-faithful set does not conform under contract hardened, naming IOVA-BITMAP-9', async () => {
+  for (const seed of [1, 2, 3]) {
+    const r = await runIovaBitmapProfile(linuxReference(), { ...options, runs: 300, seed, iovaBitmapContract: 'hardened' });
+    assert.is(r.verdict, 'does-not-conform', `seed ${seed}`);
+    assert.is(r.contract?.name, 'hardened');
+    assert.is(r.contract?.declared, 'linux');
+    const req = r.counterexample!.violation.req;
+    assert.ok(req.includes('IOVA-BITMAP-9') || req.includes('IOVA-BITMAP-5'), `seed ${seed}: ${req.join(', ')}`);
+  }
+});
+
+test('[IOVA-BITMAP-9] the hardened reference conforms under contract linux too: checks the caller never needs are allowed', async () => {
+  const r = await runIovaBitmapProfile(referenceIovaBitmapAdapter(), { ...options, runs: 300, seed: 4, iovaBitmapContract: 'linux' });
+  assert.is(r.verdict, 'conforms');
+  assert.is(r.contract?.name, 'linux');
+});
+
+test('[IOVA-BITMAP-5] [IOVA-BITMAP-9] [IOVA-BITMAP-6] under linux the kit sends only what Linux callers may: valid alloc arguments, recordings inside the range, pinnable pages', () => {
+  for (const sc of fc.sample(scenarioArbitrary(iovaBitmapContracts.linux), { numRuns: 2000, seed: 5 })) {
+    const { iova, length, pageSize, bitmapSize } = sc.args;
+    assert.is(iovaBitmapCheckArgs({ iova, length, pageSize, bitmapBytes: bitmapSize }).errno, 0);
+    for (const s of sc.sets) assert.ok(s.length > 0n && s.iova >= iova && s.iova + s.length <= iova + length, `${s.iova} +${s.length} outside [${iova}, +${length})`);
+    assert.is(sc.unpinnable, undefined);
+  }
+});
+
+test('the contract a run checks: --contract, else the declared one, else hardened', () => {
+  assert.is(iovaBitmapRunContract({}, undefined).contract.name, 'hardened');
+  assert.is(iovaBitmapRunContract({ contract: 'linux' }, undefined).contract.name, 'linux');
+  assert.equal(iovaBitmapRunContract({ contract: 'linux' }, 'hardened'), { contract: iovaBitmapContracts.hardened, declared: 'linux' });
+});
+
+test('dirtyspec run --contract linux|hardened selects the iova-bitmap contract; an unknown name lists both kinds', () => {
+  assert.is(parseRunArgs(['--contract', 'linux'])!.iovaBitmapContract, 'linux');
+  assert.is(parseRunArgs(['--contract', 'linux'])!.contract, undefined);
+  assert.is(parseRunArgs(['--contract', 'linux-upstream'])!.iovaBitmapContract, undefined);
+  assert.throws(
+    () => parseRunArgs(['--contract', 'lenient']),
+    (e: unknown) => e instanceof UsageError && /strict, linux-upstream, rfc-2021 \(smmu profiles\) or hardened, linux \(iova-bitmap\)/.test((e as Error).message),
+  );
+});
+
+test('--contract linux without profile iova-bitmap among the profiles asked is a usage error naming the smmu contracts', () => {
+  assert.throws(
+    () => parseRunArgs(['--profile', 'smmu-driver', '--contract', 'linux']),
+    (e: unknown) => e instanceof UsageError && /one of strict, linux-upstream, rfc-2021, got "linux" \(linux is a contract of profile iova-bitmap/.test((e as Error).message),
+  );
+});
+
+test.run();
