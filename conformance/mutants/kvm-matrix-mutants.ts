@@ -321,8 +321,8 @@ export class CapUnknownOkVm extends KvmVm {
 }
 
 export class CapReportsV1Vm extends KvmVm {
-  // FAULT (class valid-input-refused): KVM_CHECK_EXTENSION answers 1 (the KVM_CAP_MANUAL_DIRTY_LOG_PROTECT
-  // of v5.2), not KVM_DIRTY_LOG_MANUAL_CAPS = 3: a VMM never asks for INITIALLY_SET.
+  // FAULT (class valid-input-refused): KVM_CHECK_EXTENSION answers 1, as the older KVM_CAP_MANUAL_DIRTY_LOG_PROTECT
+  // did (manual protect, no INITIALLY_SET), not KVM_DIRTY_LOG_MANUAL_CAPS = 3: a VMM never asks for INITIALLY_SET.
   override checkExtension(cap: number): number {
     return cap === KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 ? 1 : super.checkExtension(cap);
   }
@@ -774,7 +774,7 @@ const specs: readonly Spec[] = [
     name: 'kvm-cap-reports-v1',
     bugClass: 'valid-input-refused',
     targets: ['KVM-CAP-5'],
-    description: "KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) answers 1, as v5.2's KVM_CAP_MANUAL_DIRTY_LOG_PROTECT did, not 3: a VMM never asks for INITIALLY_SET.",
+    description: 'KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) answers 1, as the older KVM_CAP_MANUAL_DIRTY_LOG_PROTECT did, not 3: a VMM never asks for INITIALLY_SET.',
     Impl: CapReportsV1Vm,
     what: 'KVM_CHECK_EXTENSION(168) is 1',
     run: async (vm) => vm.checkExtension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),

@@ -105,7 +105,7 @@ export class WithBitmapAfterSlotVm extends KvmDirtyRingVm {
 
 export class NoVcpuWriteDroppedVm extends KvmDirtyRingVm {
   // FAULT (class scope-change): mark_page_dirty_in_slot returns when kvm_get_running_vcpu() is NULL
-  // (the WITH_BITMAP fallback of commit 86bdf3ebcfe1 left out): a write KVM makes for an ioctl is recorded nowhere.
+  // (the WITH_BITMAP fallback left out): a write KVM makes for an ioctl is recorded nowhere.
   override writeWithoutVcpu(): void {}
 }
 
