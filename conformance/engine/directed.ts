@@ -74,8 +74,15 @@ function realise(events: readonly IotlbEvent[]): RunCommand[] | undefined {
         if (state === 'cached') state = 'staleDirty';
         break;
       case 'SW_UNMAP':
-        cmds.push(new KitUnmapWithoutTlbiCommand(0));
-        state = 'staleUnmapped';
+        // P's leaf is already gone after the first: the second software unmap is the driver's
+        // unmap of P's range (it finds no leaf, then invalidates), which the stale entry sees.
+        if (state === 'staleUnmapped') {
+          cmds.push(new UnmapCommand(P / 0x1000, 1));
+          state = 'absent';
+        } else {
+          cmds.push(new KitUnmapWithoutTlbiCommand(0));
+          state = 'staleUnmapped';
+        }
         break;
       case 'SW_KEEP_STATE':
         cmds.push(new KitPgtableCommand('markAllDirty'));
