@@ -57,11 +57,12 @@ export class Crash extends Undecided {
 /**
  * For a call's `.catch`: a Crash during the call is given the step the call would have
  * been (the first one named wins: the innermost call), then rethrown; anything else is
- * rethrown as it is.
+ * rethrown as it is. `step` may be a function, called only for a crash (a hot path's
+ * calls need not build their step's text).
  */
-export function inFlight(step: InFlightStep): (e: unknown) => never {
+export function inFlight(step: InFlightStep | (() => InFlightStep)): (e: unknown) => never {
   return (e) => {
-    if (e instanceof Crash && e.step === undefined) e.step = step;
+    if (e instanceof Crash && e.step === undefined) e.step = typeof step === 'function' ? step() : step;
     throw e;
   };
 }
@@ -75,4 +76,34 @@ export function crashStep(c: Crash): TraceStep {
     expected: c.step?.expected ?? 'an answer',
     req: c.step?.req ?? [],
   };
+}
+
+/**
+ * Marks an adapter whose calls go to a process through a peer that limits each message
+ * itself (--exec: peer.ts, --timeout): a hang there is decided by the peer, which knows
+ * the call in flight and kills the process, so it can be a Crash. The engine's own limit
+ * of a whole call (limits.ts: timed, CallTimer), armed before the request goes out, would
+ * otherwise fire first at the same limit and leave the hang undecided.
+ */
+export const peerTimed: unique symbol = Symbol('dirtyspec.peerTimed');
+
+/** Marks `adapter` as peer-timed (see peerTimed) and returns it. */
+export function markPeerTimed<A extends object>(adapter: A): A {
+  Object.defineProperty(adapter, peerTimed, { value: true, enumerable: true }); // enumerable: a spread copy of the adapter stays peer-timed
+  return adapter;
+}
+
+/**
+ * The engine's limit of a whole call for `adapter`, given --timeout: `ms`, or for a
+ * peer-timed adapter twice it (at least `ms` + 100 ms), a backstop for an implementation
+ * that keeps making callbacks without answering (each message within `ms`), while a
+ * process silent for `ms` is the peer's hang. A call that answers in `ms` answers in
+ * either limit; the engine's message names the limit it applied.
+ */
+export function isPeerTimed(adapter: object): boolean {
+  return (adapter as { [peerTimed]?: boolean })[peerTimed] === true;
+}
+
+export function callLimitMs(adapter: object, ms: number): number {
+  return isPeerTimed(adapter) ? ms + Math.max(ms, 100) : ms;
 }

@@ -36,6 +36,7 @@ import { directedTests } from './directed.ts';
 import { profiles, type ProfileModule } from '../profiles/index.ts';
 import { Undecided, engineError, notReproduced } from './limits.ts';
 import { FirstFailure } from './first-failure.ts';
+import { callLimitMs } from './crash.ts';
 import { CreateRefused, createSystem, type SystemConfig } from './system.ts';
 import { type Capabilities, type ContractName, contracts, effectiveRules } from '../../spec/contracts/index.ts';
 import { type ContractResult, contractConfig, contractResult, judgeRefusal, refusalOf, runContract, runHazards } from './contract-run.ts';
@@ -250,7 +251,9 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
 
 /** Runs the campaign of the adapter's profile (found in the registry, conformance/profiles/). */
 export function runProfile(adapter: Adapter, options: RunOptions): Promise<ProfileResult> {
-  return (profiles[adapter.profile] as ProfileModule).run(adapter as never, options);
+  // Over --exec the peer's per-message limit decides a hang (crash.ts, callLimitMs); the engine's per-call limit is its backstop.
+  const timeoutMs = callLimitMs(adapter, options.timeoutMs);
+  return (profiles[adapter.profile] as ProfileModule).run(adapter as never, timeoutMs === options.timeoutMs ? options : { ...options, timeoutMs });
 }
 
 /** The campaign of smmu-hw or smmu-driver: random sequences, then (where the kit is the driver) the directed tests. */

@@ -11,8 +11,9 @@ import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.t
 import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
 import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
 import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter } from '../adapters/types.ts';
-import type { ContractName } from '../../spec/contracts/index.ts';
+import { type ContractName, contracts } from '../../spec/contracts/index.ts';
 import { CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
+import { type InFlightStep, inFlight, isPeerTimed } from './crash.ts';
 import { profiles } from '../profiles/index.ts';
 
 export interface SystemConfig {
@@ -129,6 +130,54 @@ function withHook(memory: Memory) {
   };
 }
 
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/**
+ * `answer`, with the step it is (built only then) given to a crash or hang of the process
+ * under test during it (engine/crash.ts); only an adapter over a process (peer-timed) can
+ * crash so, so an in-process one's calls are left as they are.
+ */
+function stepOf<T>(adapter: object, answer: Promise<T>, step: () => InFlightStep): Promise<T> {
+  return isPeerTimed(adapter) ? answer.catch(inFlight(step)) : answer;
+}
+
+/**
+ * For a crash or hang of the process under test in a call (engine/crash.ts): the
+ * requirements that say what the call must answer for a valid input, by operation.
+ * `hdQuirk`: whether a writable map must give a writable-dirty leaf (MAP-2) or a plain
+ * writable one (MAP-3). Creating, reading registers and detaching name none.
+ */
+function driverCallReq(op: 'map' | 'unmap' | 'splitBlock' | 'mergePages' | 'readAndClearDirty' | 'setDirtyTracking' | 'attach', hdQuirk: boolean, arg: { prot?: number; enable?: boolean } = {}): string[] {
+  switch (op) {
+    case 'map':
+      return ((arg.prot ?? 0) & 2) === 0 ? ['MAP-1'] : [hdQuirk ? 'MAP-2' : 'MAP-3'];
+    case 'unmap':
+      return ['UNMAP-1'];
+    case 'splitBlock':
+      return ['SPLIT-1'];
+    case 'mergePages':
+      return ['MERGE-1', 'MERGE-2'];
+    case 'readAndClearDirty':
+      return ['CLEAR-1', 'NOLOSS-1'];
+    case 'setDirtyTracking':
+      return arg.enable === true ? ['TRACK-1'] : ['TRACK-6'];
+    case 'attach':
+      return ['TRACK-7'];
+  }
+}
+
+/** The same for the SMMU's calls (smmu-hw): a DMA access by its HTTU rules, commands by what they complete, an attached stream by TRACK-7. */
+function hwCallReq(call: { dma: 'read' | 'write' } | { commands: readonly SmmuCommand[] } | { attachStream: true }): string[] {
+  if ('dma' in call) return call.dma === 'write' ? ['HTTU-2', 'HTTU-4'] : ['HTTU-3'];
+  if ('attachStream' in call) return ['TRACK-7'];
+  const req = new Set<string>();
+  for (const c of call.commands) {
+    if (c.op === 'CMD_TLBI_NH_VA' || c.op === 'CMD_TLBI_NH_ASID') req.add('IOTLB-9');
+    if (c.op === 'CMD_CFGI_CD') req.add('TRACK-2');
+  }
+  return [...req];
+}
+
 export async function createSystem(adapter: SmmuHwAdapter | SmmuDriverAdapter, config: SystemConfig, options: SystemOptions): Promise<System> {
   // The adapter's type picks the system; what the kit plays in it is the profile module's.
   const kitPlays = profiles[adapter.profile].kitPlays;
@@ -143,30 +192,34 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   const hw: SmmuHw = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity }));
   const regs = await timed(`${name} readRegisters`, timeoutMs, () => hw.readRegisters());
   if (!Number.isInteger(regs?.idr0) || !Number.isInteger(regs?.idr3)) throw new Undecided(`${name} readRegisters answered ${JSON.stringify(regs)}: expected integers idr0 and idr3`);
-  const queue: { what: string; call: () => Promise<void> }[] = [];
+  const queue: { what: string; call: () => Promise<void>; req: string[] }[] = [];
   const cdRegistry = new CdRegistry(memory);
   const port = {
     idr0: regs.idr0,
     idr3: regs.idr3,
     attachStream: (streamId: number, cd: number) => {
       cdRegistry.byStream.set(streamId, cd);
-      queue.push({ what: `attachStream(${streamId})`, call: () => hw.attachStream(streamId, cd) });
+      queue.push({ what: `attachStream(${streamId})`, call: () => hw.attachStream(streamId, cd), req: hwCallReq({ attachStream: true }) });
     },
     detachStream: (streamId: number) => {
       cdRegistry.byStream.delete(streamId);
-      queue.push({ what: `detachStream(${streamId})`, call: () => hw.detachStream(streamId) });
+      queue.push({ what: `detachStream(${streamId})`, call: () => hw.detachStream(streamId), req: [] });
     },
     submit: (commands: readonly SmmuCommand[]) => {
       const copy = [...commands];
-      queue.push({ what: `submit(${copy.map((c) => c.op).join(', ')})`, call: () => hw.submit(copy) });
+      queue.push({ what: `submit(${copy.map((c) => c.op).join(', ')})`, call: () => hw.submit(copy), req: hwCallReq({ commands: copy }) });
     },
   };
   const driver = createKitDriver(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }, options.contract);
   const timer = new CallTimer(timeoutMs);
   const drain = async () => {
     while (queue.length > 0) {
-      const { what, call } = queue.shift()!;
-      await timer.run(() => `${name} ${what}`, call);
+      const { what, call, req } = queue.shift()!;
+      await stepOf(
+        adapter,
+        timer.run(() => `${name} ${what}`, call),
+        () => ({ op: `the kit's driver: ${what}`, expected: 'done', req }),
+      );
     }
   };
   // A software change the kit makes inside a hardware access (`interleave`) queues its
@@ -205,7 +258,11 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       inAccess = true;
       let answer: unknown;
       try {
-        answer = await timer.run(what, () => (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova)));
+        answer = await stepOf(
+          adapter,
+          timer.run(what, () => (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova))),
+          () => ({ op: `DMA ${write ? 'write' : 'read'} at ${hex(iova)} (stream ${streamId})`, expected: 'a translation or a fault', req: hwCallReq({ dma: write ? 'write' : 'read' }) }),
+        );
       } finally {
         inAccess = false;
       }
@@ -239,7 +296,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   };
 }
 
-async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs }: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
+async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs, contract }: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
   const memory = createKitMemory();
   const name = `${adapter.name} (smmu-driver)`;
   const smmu = createKitSmmu(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity });
@@ -264,7 +321,14 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
   }
   const driver: SmmuDriver = created;
   const timer = new CallTimer(timeoutMs);
-  const call = <T>(what: string, fn: () => Promise<T>) => timer.run(() => `${name} ${what}`, fn);
+  const hdQuirk = contracts[contract ?? 'strict'].capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
+  // `op`: the call as a step, for a crash or hang during it (engine/crash.ts), with the requirements driverCallReq names.
+  const call = <T>(what: Parameters<typeof driverCallReq>[0], fn: () => Promise<T>, op: () => string, arg: Parameters<typeof driverCallReq>[2] = {}) =>
+    stepOf(
+      adapter,
+      timer.run(() => `${name} ${what}`, fn),
+      () => ({ op: op(), expected: what === 'unmap' ? 'the bytes unmapped and a dirty bitmap' : what === 'readAndClearDirty' ? 'an errno and a dirty bitmap' : 'an errno', req: driverCallReq(what, hdQuirk, arg) }),
+    );
   const need = <F>(f: F | undefined, op: string): F => {
     if (f === undefined) throw new Undecided(`${name} has no ${op}, and the run's contract calls it (capabilities.operations.${op}): declare the contract the driver follows, or implement ${op}`);
     return f;
@@ -276,19 +340,69 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
     streams: [],
     ttb0: () => cdRegistry.ttb0(),
     cds: () => cdRegistry.cds(),
-    map: async (iova, paddr, size, prot) => checkErrno('map', await call('map', () => driver.map(iova, paddr, size, prot))),
+    map: async (iova, paddr, size, prot) =>
+      checkErrno(
+        'map',
+        await call(
+          'map',
+          () => driver.map(iova, paddr, size, prot),
+          () => `map(${hex(iova)}, pa ${hex(paddr)}, ${hex(size)}, prot ${prot})`,
+          { prot },
+        ),
+      ),
     async unmap(iova, size) {
-      const r = await call('unmap', () => driver.unmap(iova, size));
+      const r = await call(
+        'unmap',
+        () => driver.unmap(iova, size),
+        () => `unmap(${hex(iova)}, ${hex(size)})`,
+      );
       return { unmapped: checkCount(`${name} unmap: unmapped`, r?.unmapped), dirty: checkBitmap(`${name} unmap`, r?.dirty, size) };
     },
-    splitBlock: async (iova, blockSize) => checkErrno('splitBlock', await call('splitBlock', () => need(driver.splitBlock, 'splitBlock').call(driver, iova, blockSize))),
-    mergePages: async (iova, level, blockSize) => checkErrno('mergePages', await call('mergePages', () => need(driver.mergePages, 'mergePages').call(driver, iova, level, blockSize))),
+    splitBlock: async (iova, blockSize) =>
+      checkErrno(
+        'splitBlock',
+        await call(
+          'splitBlock',
+          () => need(driver.splitBlock, 'splitBlock').call(driver, iova, blockSize),
+          () => `splitBlock(${hex(iova)}, ${hex(blockSize)})`,
+        ),
+      ),
+    mergePages: async (iova, level, blockSize) =>
+      checkErrno(
+        'mergePages',
+        await call(
+          'mergePages',
+          () => need(driver.mergePages, 'mergePages').call(driver, iova, level, blockSize),
+          () => `mergePages(${hex(iova)}, level ${level}, ${hex(blockSize)})`,
+        ),
+      ),
     async readAndClearDirty(iova, size, flags) {
-      const r = await call('readAndClearDirty', () => driver.readAndClearDirty(iova, size, flags));
+      const r = await call(
+        'readAndClearDirty',
+        () => driver.readAndClearDirty(iova, size, flags),
+        () => `readAndClearDirty(${hex(iova)}, ${hex(size)}, flags ${flags})`,
+      );
       return { errno: checkErrno(`${name} readAndClearDirty`, r?.errno), dirty: checkBitmap(`${name} readAndClearDirty`, r?.dirty, size) };
     },
-    setDirtyTracking: async (enable) => checkErrno('setDirtyTracking', await call('setDirtyTracking', () => driver.setDirtyTracking(enable))),
-    attach: async (streamId) => checkErrno('attach', await call('attach', () => driver.attach(streamId))),
+    setDirtyTracking: async (enable) =>
+      checkErrno(
+        'setDirtyTracking',
+        await call(
+          'setDirtyTracking',
+          () => driver.setDirtyTracking(enable),
+          () => `setDirtyTracking(${enable})`,
+          { enable },
+        ),
+      ),
+    attach: async (streamId) =>
+      checkErrno(
+        'attach',
+        await call(
+          'attach',
+          () => driver.attach(streamId),
+          () => `attach(${streamId})`,
+        ),
+      ),
     async dma(streamId, iova, write) {
       const r = write ? smmu.dmaWrite(streamId, iova) : smmu.dmaRead(streamId, iova);
       return r.ok ? { ok: true, pa: r.pa } : { ok: false, fault: r.fault };

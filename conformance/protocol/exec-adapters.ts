@@ -8,6 +8,7 @@ import type { CallbackHandler, Channel } from './channel.ts';
 import { type Capabilities, type ContractName, contracts } from '../../spec/contracts/index.ts';
 import type { SmmuContractDeclaration } from '../adapters/types.ts';
 import { ExecPeer } from './peer.ts';
+import { markPeerTimed } from '../engine/crash.ts';
 
 type Msg = Record<string, unknown>;
 const n = (v: unknown) => v as number;
@@ -235,11 +236,12 @@ export function execAdapters(peer: Channel): Map<ProfileName, Adapter> {
   return out;
 }
 
+/** Also marks the adapter peer-timed (engine/crash.ts): the peer's --timeout decides a hang, which can then be judged as a crash. */
 function revivingAfterCrash<A extends Adapter>(a: A, peer: ExecPeer): A {
   const create = a.create.bind(a) as (...args: unknown[]) => Promise<unknown>;
-  return {
+  return markPeerTimed({
     ...a,
     // No await when the session is alive: the request goes out at once, as without the wrapper.
     create: (...args: unknown[]) => (peer.endedInCrash ? peer.renew().then(() => create(...args)) : create(...args)),
-  } as A;
+  } as A);
 }

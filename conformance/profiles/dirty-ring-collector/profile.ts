@@ -21,6 +21,7 @@ import { Violation } from '../../../model/violation.ts';
 import { reprotectedPages, reservedEntries, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { Undecided, timed } from '../../engine/limits.ts';
+import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
@@ -277,8 +278,10 @@ class CollectorRun {
     };
   }
 
-  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+  /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). Setup (create, addRing) names none. */
+  call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
+    const answer = timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+    return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
   async setup(): Promise<void> {
@@ -302,8 +305,10 @@ class CollectorRun {
     this.injects = injects;
     this.injected = [];
     const before = this.kvm.pushes;
+    const op = final ? 'final sync (vCPUs stopped)' : `sync${injects.length > 0 ? ` with guest writes at host calls ${injects.map((i) => `#${i.at}`).join(', ')}` : ''}`;
+    const req = final ? ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-22', 'KVM-RING-23', ...(this.sc.config.withBitmap ? ['KVM-RING-21'] : [])] : ['KVM-RING-13', 'KVM-RING-14'];
     try {
-      await this.call(final ? 'final sync' : 'sync', () => this.inst!.sync(final));
+      await this.call(final ? 'final sync' : 'sync', () => this.inst!.sync(final), { op, expected: 'the sync done', req });
     } catch (e) {
       if (this.hostViolation !== undefined) throw this.hostViolation;
       throw e;
@@ -311,10 +316,10 @@ class CollectorRun {
     if (this.hostViolation !== undefined) throw this.hostViolation;
     const stale = this.migration.stale().length;
     this.trace.push({
-      op: final ? 'final sync (vCPUs stopped)' : `sync${injects.length > 0 ? ` with guest writes at host calls ${injects.map((i) => `#${i.at}`).join(', ')}` : ''}`,
+      op,
       answer: `${stale} page(s) differ after it${this.injected.length > 0 ? `; guest wrote ${this.injected.slice(0, 3).join(', ')} during it` : ''}`,
       expected: final ? '0 pages differ' : `any (${this.kvm.pushes - before} pushed during it)`,
-      req: final ? ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-22', 'KVM-RING-23', ...(this.sc.config.withBitmap ? ['KVM-RING-21'] : [])] : ['KVM-RING-13', 'KVM-RING-14'],
+      req,
     });
   }
 

@@ -52,6 +52,7 @@ import { machineTransitions } from '../../../spec/machines.ts';
 import { requirements } from '../../../spec/requirements.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { Undecided, checkErrno, timed } from '../../engine/limits.ts';
+import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance, KvmMemoryRegionArg } from './adapter.ts';
@@ -448,17 +449,24 @@ class Run {
     if (raced) this.trace.push({ op: `  vCPU write at ${hex(gpa)} (racing, at the implementation's memory access ${this.accesses - 1})`, answer: '-', expected: expected === 'none' ? 'recorded if the slot logs' : 'MMIO exit', req: [] });
   }
 
-  async call<T>(what: string, fn: () => Promise<T>, plan: { at: number; gpa: bigint }[] = []): Promise<T> {
+  /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). */
+  async call<T>(what: string, fn: () => Promise<T>, plan: { at: number; gpa: bigint }[] = [], step?: InFlightStep): Promise<T> {
     this.steps++;
     this.plan = plan;
     this.accesses = 0;
     this.inCall = true;
     try {
-      return await timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+      const answer = timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+      return await (step === undefined ? answer : answer.catch(inFlight(step)));
     } finally {
       this.inCall = false;
       this.plan = [];
     }
+  }
+
+  /** The step an ioctl is while in flight: what compare will check of its answer. */
+  private inFlightStep(what: string, x: ReturnType<KvmVmModel['step']>): InFlightStep {
+    return { op: what, expected: `${ERRNO[x.outcome]} (${x.outcome})`, req: x.req.length > 0 ? x.req : ['KVM-SLOT-11'] };
   }
 
   private compare(what: string, got: number, x: ReturnType<KvmVmModel['step']>, also: readonly string[] = []): void {
@@ -521,12 +529,9 @@ class Run {
   async region(a: MemoryRegionArgs, label: string): Promise<void> {
     const x = this.model.step(a.slot, classifySetMemoryRegion(this.model.view(), a));
     const arg: KvmMemoryRegionArg = { slot: a.slot, flags: a.flags, guestPhysAddr: BigInt(a.guestPhysAddr), memorySize: BigInt(a.memorySize), userspaceAddr: BigInt(a.userspaceAddr) };
-    const r = await this.call('setUserMemoryRegion', () => this.inst.setUserMemoryRegion(arg));
-    this.compare(
-      `KVM_SET_USER_MEMORY_REGION(${label}: slot ${hex(a.slot)}, flags ${a.flags}, gpa ${hex(BigInt(a.guestPhysAddr))}, size ${hex(BigInt(a.memorySize))}, uaddr ${hex(BigInt(a.userspaceAddr))})`,
-      checkErrno('setUserMemoryRegion', r?.errno),
-      x,
-    );
+    const what = `KVM_SET_USER_MEMORY_REGION(${label}: slot ${hex(a.slot)}, flags ${a.flags}, gpa ${hex(BigInt(a.guestPhysAddr))}, size ${hex(BigInt(a.memorySize))}, uaddr ${hex(BigInt(a.userspaceAddr))})`;
+    const r = await this.call('setUserMemoryRegion', () => this.inst.setUserMemoryRegion(arg), [], this.inFlightStep(what, x));
+    this.compare(what, checkErrno('setUserMemoryRegion', r?.errno), x);
     if (x.outcome !== 'ok') return;
     const effects = new Set(x.outcomes);
     const pages = this.pages;
@@ -545,13 +550,18 @@ class Run {
 
   async cap(cap: number, flags: number, args0: bigint): Promise<void> {
     const x = this.model.step(0, classifyEnableCap({ cap, flags, args0 }));
-    const r = await this.call('enableCap', () => this.inst.enableCap(cap, flags, args0));
-    this.compare(`KVM_ENABLE_CAP(cap ${cap}, flags ${flags}, args[0] ${hex(args0)})`, checkErrno('enableCap', r?.errno), x);
+    const what = `KVM_ENABLE_CAP(cap ${cap}, flags ${flags}, args[0] ${hex(args0)})`;
+    const r = await this.call('enableCap', () => this.inst.enableCap(cap, flags, args0), [], this.inFlightStep(what, x));
+    this.compare(what, checkErrno('enableCap', r?.errno), x);
   }
 
   async ext(): Promise<void> {
     const x = this.model.step(0, { type: 'CHECK_EXTENSION' });
-    const got = await this.call('checkExtension', () => this.inst.checkExtension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2));
+    const got = await this.call('checkExtension', () => this.inst.checkExtension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), [], {
+      op: `KVM_CHECK_EXTENSION(${KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2})`,
+      expected: `${KVM_DIRTY_LOG_MANUAL_CAPS}`,
+      req: ['KVM-CAP-5'],
+    });
     this.trace.push({ op: `KVM_CHECK_EXTENSION(${KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2})`, answer: `${got}`, expected: `${KVM_DIRTY_LOG_MANUAL_CAPS}`, req: x.req, transitions: x.taken });
     if (got !== KVM_DIRTY_LOG_MANUAL_CAPS) throw new Violation('spec', ['KVM-CAP-5'], `KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns ${KVM_DIRTY_LOG_MANUAL_CAPS}`, `${String(got)}`);
   }
@@ -565,8 +575,8 @@ class Run {
     // The pages whose bits a take would find set, for their protection when no report shows them (KVM-LOG-7).
     const taken = this.pages !== undefined && effects.has('takeBitmap') && x.outcome !== 'ok' && ghost !== undefined ? [...ghost.owed, ...ghost.maybe] : [];
     this.pages?.begin(checks);
-    const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slot, bitmapBytes), plan);
     const what = `KVM_GET_DIRTY_LOG(slot ${hex(slot)}, ${bitmapBytes} bytes writable)`;
+    const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slot, bitmapBytes), plan, this.inFlightStep(what, x));
     try {
       this.compare(what, checkErrno('getDirtyLog', r?.errno), x);
     } catch (e) {
@@ -632,7 +642,12 @@ class Run {
     // The pages whose bits are surely or maybe set: those a clear of their bit protects.
     const set = this.pages !== undefined && ghost !== undefined ? new Set([...ghost.owed, ...ghost.maybe]) : new Set<number>();
     this.pages?.begin(effects.has('syncDirtyLog'));
-    const r = await this.call('clearDirtyLog', () => this.inst.clearDirtyLog(slot, firstPage, numPages, bitmap), plan);
+    const r = await this.call(
+      'clearDirtyLog',
+      () => this.inst.clearDirtyLog(slot, firstPage, numPages, bitmap),
+      plan,
+      this.inFlightStep(`KVM_CLEAR_DIRTY_LOG(slot ${hex(slot)}, first_page ${firstPage}, num_pages ${numPages}, ${bitmap.length} bytes)`, x),
+    );
     const selected = effects.has('clearSelected') && ghost !== undefined ? clearedPages(ghost.npages, Number(firstPage), numPages, bitmap) : [];
     const what = `KVM_CLEAR_DIRTY_LOG(slot ${hex(slot)}, first_page ${firstPage}, num_pages ${numPages}, ${bitmap.length} bytes${selected.length > 0 ? `, clearing ${selected.length <= 8 ? selected.join(', ') : `${selected.length} pages`}` : ''})`;
     // KVM-CLEAR-8: bits for pages past the slot's end are in the buffer and must be ignored.
@@ -660,7 +675,7 @@ class Run {
     this.guestWrote(gpa, false);
     const expected = this.model.slotOfGfn(gpa / PG);
     const mmio = expected === undefined || (expected.slot.flags & KVM_MEM_READONLY) !== 0;
-    const r = await this.call('vcpuWrite', () => this.inst.vcpuWrite(gpa));
+    const r = await this.call('vcpuWrite', () => this.inst.vcpuWrite(gpa), [], { op: `vCPU write at ${hex(gpa)}`, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'] });
     const exit = (r as { exit?: unknown } | null)?.exit;
     if (exit !== 'none' && exit !== 'mmio') throw new Undecided(`${this.adapter.name} vcpuWrite answered ${JSON.stringify(r)}: expected { exit: 'none' | 'mmio' }`);
     this.trace.push({ op: `vCPU write at ${hex(gpa)}`, answer: exit, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : [] });

@@ -22,6 +22,7 @@ import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_L
 import type { KvmDirtyRingVmEvent } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { Undecided, checkErrno, timed } from '../../engine/limits.ts';
+import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
@@ -175,8 +176,10 @@ class RingRun {
     return (this.vm.value as { withBitmap: string }).withBitmap === 'on';
   }
 
-  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+  /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). */
+  call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
+    const answer = timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+    return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
   vmStep(event: KvmDirtyRingVmEvent) {
@@ -196,19 +199,20 @@ class RingRun {
       // Any size kind but 'ok' stands for a non-zero cap.flags.
       const flags = size === 'ok' ? 0 : 1;
       const x = this.vmStep(classifyEnableWithBitmap(this.arch, flags));
-      const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, 0, flags)));
-      this.push(`KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, flags ${flags})`, `${got}`, `${ERRNO[x.outcome]} (${x.outcome})`, x.entry.req, x.entry.taken);
+      const op = `KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, flags ${flags})`;
+      const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, 0, flags), { op, expected: `${ERRNO[x.outcome]} (${x.outcome})`, req: x.entry.req }));
+      this.push(op, `${got}`, `${ERRNO[x.outcome]} (${x.outcome})`, x.entry.req, x.entry.taken);
       if (got !== ERRNO[x.outcome]) throw new Violation('spec', x.entry.req, `${ERRNO[x.outcome]} (${x.outcome})`, `${got}`);
       return;
     }
     if (cap !== KVM_CAP_DIRTY_LOG_RING && cap !== KVM_CAP_DIRTY_LOG_RING_ACQ_REL) {
-      const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, bytes, 0)));
+      const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, bytes, 0), { op: what, expected: '-22', req: ['KVM-RING-2'] }));
       this.push(what, `${got}`, '-22 (not a ring capability: KVM_ENABLE_CAP of an unknown cap)', ['KVM-RING-2']);
       if (got !== -22) throw new Violation('spec', ['KVM-RING-2'], `-22 for capability ${cap}`, `${got}`);
       return;
     }
     const x = this.vmStep(classifyEnableRing(this.arch, cap, bytes));
-    const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, bytes, 0)));
+    const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, bytes, 0), { op: what, expected: `${ERRNO[x.outcome]} (${x.outcome})`, req: x.entry.req }));
     this.push(what, `${got}`, `${ERRNO[x.outcome]} (${x.outcome})`, x.entry.req, x.entry.taken);
     if (got !== ERRNO[x.outcome]) throw new Violation('spec', x.entry.req, `${what} returns ${ERRNO[x.outcome]} (${x.outcome})`, `${got}`);
   }
@@ -216,8 +220,8 @@ class RingRun {
   async setup(): Promise<void> {
     const c = this.sc.config;
     for (const cap of CAPS) {
-      const got = await this.call('checkExtension', () => this.inst.checkExtension(cap));
       const want = ringCheckExtension(c.arch, cap);
+      const got = await this.call('checkExtension', () => this.inst.checkExtension(cap), { op: `KVM_CHECK_EXTENSION(${cap}) on ${c.arch}`, expected: `${want}`, req: ['KVM-RING-2'] });
       if (got !== want) throw new Violation('spec', ['KVM-RING-2'], `KVM_CHECK_EXTENSION(${cap}) on ${c.arch} returns ${want}`, `${String(got)}`);
     }
     this.push(`KVM_CHECK_EXTENSION(192, 223, 225) on ${c.arch}`, 'as expected', `${CAPS.map((cap) => ringCheckExtension(c.arch, cap)).join(', ')}`, ['KVM-RING-2']);
@@ -229,10 +233,11 @@ class RingRun {
     if (!c.late) await this.createVcpus(c.vcpus);
     for (const [i, m] of RING_MEMSLOTS.entries()) {
       const x = this.vmStep({ type: 'CREATE_MEMSLOT' });
-      const got = checkErrno('setMemslot', await this.call('setMemslot', () => this.inst.setMemslot(m.asId, m.id, m.npages, true)));
+      const op = `KVM_SET_USER_MEMORY_REGION(slot ${hex(slotCode(i))}, ${m.npages} pages, KVM_MEM_LOG_DIRTY_PAGES)`;
+      const got = checkErrno('setMemslot', await this.call('setMemslot', () => this.inst.setMemslot(m.asId, m.id, m.npages, true), { op, expected: '0', req: x.entry.req }));
       if (got !== 0) throw new Undecided(`${this.adapter.name} setMemslot(${m.asId}, ${m.id}, ${m.npages}) answered ${got}: the kit needs its memslots`);
       this.protectedPages[i]!.fill(1);
-      this.push(`KVM_SET_USER_MEMORY_REGION(slot ${hex(slotCode(i))}, ${m.npages} pages, KVM_MEM_LOG_DIRTY_PAGES)`, '0', `0${x.effects.has('allocBitmap') ? ' with a bitmap' : ''}`, x.entry.req, x.entry.taken);
+      this.push(op, '0', `0${x.effects.has('allocBitmap') ? ' with a bitmap' : ''}`, x.entry.req, x.entry.taken);
     }
     this.memslotsMade = true;
   }
@@ -240,7 +245,7 @@ class RingRun {
   async createVcpus(n: number): Promise<void> {
     for (let v = 0; v < n; v++) {
       const x = this.vmStep({ type: 'CREATE_VCPU' });
-      const id = await this.call('createVcpu', () => this.inst.createVcpu(ringBase(v)));
+      const id = await this.call('createVcpu', () => this.inst.createVcpu(ringBase(v)), { op: `KVM_CREATE_VCPU(${v})`, expected: `${v}`, req: x.entry.req });
       if (id !== v) throw new Undecided(`${this.adapter.name} createVcpu answered ${String(id)}: expected vCPU index ${v}`);
       if (x.effects.has('allocRing')) {
         const g = ringGeometry(this.sc.config.ringBytes, reservedEntries(0));
@@ -253,7 +258,7 @@ class RingRun {
   /** Every page's protection as the implementation reports it must be the ghost's. */
   async checkProtection(what: string, hostile: boolean): Promise<void> {
     for (const [i, m] of RING_MEMSLOTS.entries()) {
-      const bits = await this.call('writeProtectedPages', () => this.inst.writeProtectedPages(slotCode(i)));
+      const bits = await this.call('writeProtectedPages', () => this.inst.writeProtectedPages(slotCode(i)), { op: `the write-protected pages of slot ${hex(slotCode(i))}, after ${what}`, expected: 'a bitmap', req: ['KVM-RING-16'] });
       if (!(bits instanceof Uint8Array) || bits.length !== Math.ceil(m.npages / 64) * 8)
         throw new Undecided(`${this.adapter.name} writeProtectedPages(${hex(slotCode(i))}) answered ${bits instanceof Uint8Array ? `${bits.length} bytes` : typeof bits}: ${Math.ceil(m.npages / 64) * 8} expected`);
       for (let p = 0; p < m.npages; p++) {
@@ -308,7 +313,7 @@ class RingRun {
       }
     }
     const what = `KVM_RUN(vCPU ${v}): ${writes.length} writes to slot ${hex(slotCode(o.slot))} from page ${o.start} stride ${o.stride}`;
-    const r = await this.call('run', () => this.inst.run(v, writes));
+    const r = await this.call('run', () => this.inst.run(v, writes), { op: what, expected: `exit ${want.full ? KVM_EXIT_DIRTY_RING_FULL : KVM_EXIT_HLT} after ${want.done} writes`, req: ['KVM-RING-11', 'KVM-RING-12'] });
     if (typeof r?.exitReason !== 'number' || typeof r.done !== 'number') throw new Undecided(`${this.adapter.name} run answered ${JSON.stringify(r)}: expected { exitReason, done }`);
     const wantExit = want.full ? KVM_EXIT_DIRTY_RING_FULL : KVM_EXIT_HLT;
     const taken: NonNullable<TraceStep['transitions']>[number][] = [];
@@ -506,8 +511,8 @@ class RingRun {
       batchesPerRing.push({ ring, entries: mine });
     }
     const hostile = consumed.some((c) => c.e.rewritten);
-    const got = await this.call('resetDirtyRings', () => this.inst.resetDirtyRings());
     const want = x.outcome === 'ok' ? consumed.length : ERRNO[x.outcome]!;
+    const got = await this.call('resetDirtyRings', () => this.inst.resetDirtyRings(), { op: what, expected: `${want}`, req: x.outcome === 'ok' ? ['KVM-RING-15', 'KVM-RING-19'] : x.entry.req });
     this.push(what, `${got}`, `${want}`, x.outcome === 'ok' ? [...x.entry.req, 'KVM-RING-17', 'KVM-RING-19', ...(hostile ? ['KVM-RING-18'] : [])] : x.entry.req, x.entry.taken);
     if (got !== want) throw new Violation('spec', x.outcome === 'ok' ? ['KVM-RING-15', 'KVM-RING-19'] : x.entry.req, `${what} returns ${want}${x.outcome === 'ok' ? ' (the harvested entries from each reset_index)' : ''}`, `${String(got)}`);
     if (x.outcome !== 'ok') return;
@@ -540,7 +545,7 @@ class RingRun {
 
   async noVcpu(o: Extract<RingOp, { k: 'noVcpu' }>): Promise<void> {
     const x = this.vmStep({ type: 'WRITE_NO_VCPU' });
-    await this.call('writeWithoutVcpu', () => this.inst.writeWithoutVcpu({ slot: slotCode(o.slot), offset: o.offset }));
+    await this.call('writeWithoutVcpu', () => this.inst.writeWithoutVcpu({ slot: slotCode(o.slot), offset: o.offset }), { op: `KVM writes ${hex(slotCode(o.slot))}:${o.offset} without a running vCPU`, expected: 'done', req: x.entry.req });
     if (x.effects.has('setBitmap')) this.bitmaps[o.slot]!.add(o.offset);
     this.push(`KVM writes ${hex(slotCode(o.slot))}:${o.offset} without a running vCPU`, 'done', x.effects.has('setBitmap') ? 'its bitmap bit set' : 'not recorded (no bitmap)', x.entry.req, x.entry.taken);
     await this.checkProtection('a write without a vCPU (no MMU fault: protection unchanged)', false);
@@ -548,9 +553,9 @@ class RingRun {
 
   async getLog(o: Extract<RingOp, { k: 'getLog' }>): Promise<void> {
     const x = this.vmStep({ type: 'GET_DIRTY_LOG' });
-    const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slotCode(o.slot)));
-    const got = checkErrno('getDirtyLog', r?.errno);
     const want = ERRNO[x.outcome]!;
+    const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slotCode(o.slot)), { op: `KVM_GET_DIRTY_LOG(slot ${hex(slotCode(o.slot))})`, expected: `${want}`, req: x.entry.req });
+    const got = checkErrno('getDirtyLog', r?.errno);
     const wantPages = [...this.bitmaps[o.slot]!].sort((a, b) => a - b);
     this.push(`KVM_GET_DIRTY_LOG(slot ${hex(slotCode(o.slot))})`, `${got}`, `${want}${want === 0 ? ` with pages [${wantPages.join(', ')}]` : ''}`, x.entry.req, x.entry.taken);
     if (got !== want) throw new Violation('spec', x.entry.req, `KVM_GET_DIRTY_LOG returns ${want} (${x.outcome})`, `${got}`);
