@@ -40,6 +40,10 @@ struct iova_bitmap {
 	uint64_t mapped_byte, mapped_bytes;
 	uint64_t mapped_page, npages;
 	unsigned pgoff;
+
+	/* Inside iova_bitmap_for_each: the first error of a recording (0: none yet). */
+	bool walking;
+	int walk_error;
 };
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -166,6 +170,25 @@ static int window_get(struct iova_bitmap *b, uint64_t byte)
 }
 
 /*
+ * ORs `mask` into byte `byte` of a pinned page as bitmap_set does on the kmap'ed page, a
+ * read-modify-write (*p |= mask): read the byte, and write it back only if a bit changes
+ * (a page recorded again costs a read, no write).
+ */
+static void or_bits(struct iova_bitmap *b, uint64_t page, unsigned byte, unsigned mask)
+{
+	unsigned old;
+
+	/* A buffer without reads (the --lib ABI, conformance/lib/dirtyspec.h, has none): the kit's OR. */
+	if (b->buffer.read_byte == NULL) {
+		b->buffer.or_byte(b->buffer.ctx, page, byte, mask);
+		return;
+	}
+	old = b->buffer.read_byte(b->buffer.ctx, page, byte);
+	if ((old & mask) != mask)
+		b->buffer.fill_bytes(b->buffer.ctx, page, byte, byte + 1, old | mask);
+}
+
+/*
  * Sets `count` bits from bit `bit` of a pinned page (bitmap_set on the kmap'ed page):
  * the ragged ends a byte at a time, the whole bytes between them in one fill.
  */
@@ -178,7 +201,7 @@ static void set_bits(struct iova_bitmap *b, uint64_t page, unsigned bit, uint64_
 	if (lead != 0) {
 		const unsigned take = (unsigned)min_u64(8 - lead, count);
 
-		b->buffer.or_byte(b->buffer.ctx, page, byte, ((1u << take) - 1) << lead);
+		or_bits(b, page, byte, ((1u << take) - 1) << lead);
 		count -= take;
 		byte++;
 	}
@@ -188,10 +211,22 @@ static void set_bits(struct iova_bitmap *b, uint64_t page, unsigned bit, uint64_
 		byte += (unsigned)whole;
 	}
 	if (count % 8 != 0)
-		b->buffer.or_byte(b->buffer.ctx, page, byte, (1u << (count % 8)) - 1);
+		or_bits(b, page, byte, (1u << (count % 8)) - 1);
 }
 
+static int record(struct iova_bitmap *b, uint64_t iova, uint64_t length);
+
 int iova_bitmap_set(struct iova_bitmap *b, uint64_t iova, uint64_t length)
+{
+	const int ret = record(b, iova, length);
+
+	/* Inside a walk the first error is kept for iova_bitmap_for_each to return. */
+	if (ret != 0 && b->walking && b->walk_error == 0)
+		b->walk_error = ret;
+	return ret;
+}
+
+static int record(struct iova_bitmap *b, uint64_t iova, uint64_t length)
 {
 	const uint64_t bitmap_last = b->iova + b->length - 1; /* no wrap: alloc checked */
 	uint64_t last, from, to, bit, last_bit;
@@ -252,6 +287,49 @@ int iova_bitmap_set(struct iova_bitmap *b, uint64_t iova, uint64_t length)
 		bit += count;
 	}
 	return outside ? -EINVAL : 0;
+}
+
+/*
+ * The IOVA range of the window whose first bitmap byte is `byte` and which covers `bytes`
+ * bytes: from iova + ((8 byte) << pgshift), (8 bytes) << pgshift long, cut at the end of
+ * the bitmap's range (iova_bitmap_mapped_iova, iova_bitmap_mapped_length). Nothing
+ * wraps: the bits the window covers are compared with the pages left before shifting.
+ */
+static void window_range(const struct iova_bitmap *b, uint64_t byte, uint64_t bytes, uint64_t *iova, uint64_t *length)
+{
+	const uint64_t last = b->iova + (b->length - 1); /* no wrap: alloc checked */
+	const uint64_t start = b->iova + ((byte * 8) << b->pgshift);
+	const uint64_t pages_left = ((last - start) >> b->pgshift) + 1;
+	const uint64_t bits = bytes * 8;
+
+	*iova = start;
+	*length = bits >= pages_left ? last - start + 1 : bits << b->pgshift;
+}
+
+int iova_bitmap_for_each(struct iova_bitmap *b, void *opaque, iova_bitmap_fn_t fn)
+{
+	int ret = 0;
+
+	b->walking = true;
+	b->walk_error = 0;
+	for (uint64_t byte = 0; byte < b->total_bytes;) {
+		uint64_t iova, length, bytes;
+
+		/* Pin the window (iova_bitmap_get); its range is taken before fn, whose recordings may move it. */
+		ret = window_get(b, byte);
+		if (ret != 0)
+			break;
+		bytes = b->mapped_bytes;
+		window_range(b, byte, bytes, &iova, &length);
+		ret = fn(b, iova, length, opaque);
+		if (ret != 0)
+			break;
+		/* iova_bitmap_advance: the next window starts at the byte after this one. */
+		byte += bytes;
+	}
+	window_put(b);
+	b->walking = false;
+	return ret != 0 ? ret : b->walk_error;
 }
 
 void iova_bitmap_free(struct iova_bitmap *b)

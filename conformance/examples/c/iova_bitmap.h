@@ -25,6 +25,8 @@ struct user_buffer {
 	void (*or_byte)(void *ctx, uint64_t page, unsigned offset, unsigned mask);
 	/* Sets bytes [start, end) of a pinned page to `value`. */
 	void (*fill_bytes)(void *ctx, uint64_t page, unsigned start, unsigned end, unsigned value);
+	/* Reads byte `offset` of a pinned page (the kit answers 0 and reports a stray read otherwise). */
+	unsigned (*read_byte)(void *ctx, uint64_t page, unsigned offset);
 };
 
 struct iova_bitmap;
@@ -48,6 +50,21 @@ int iova_bitmap_alloc(const struct iova_bitmap_args *args, const struct user_buf
 
 /* iova_bitmap_set: records [iova, iova + length) as dirty. 0 or a negative errno. */
 int iova_bitmap_set(struct iova_bitmap *bitmap, uint64_t iova, uint64_t length);
+
+/*
+ * The callback of iova_bitmap_for_each: one IOVA range of the walk, whose bits are pinned
+ * (it records with iova_bitmap_set); 0 goes on, a negative errno stops the walk.
+ */
+typedef int (*iova_bitmap_fn_t)(struct iova_bitmap *bitmap, uint64_t iova, uint64_t length, void *opaque);
+
+/*
+ * iova_bitmap_for_each: walks [iova, iova + length) window by window, in order, each
+ * window once (Linux v6.1 drivers/vfio/iova_bitmap.c iova_bitmap_for_each): pins a
+ * window, calls `fn` with the IOVA range it covers, unpins, moves on. Returns `fn`'s
+ * first non-zero result, else the first error of a recording made during the walk (or a
+ * window that could not be pinned), else 0. Nothing is pinned when it returns.
+ */
+int iova_bitmap_for_each(struct iova_bitmap *bitmap, void *opaque, iova_bitmap_fn_t fn);
 
 /* iova_bitmap_free: unpins whatever the window holds and frees the bitmap. */
 void iova_bitmap_free(struct iova_bitmap *bitmap);

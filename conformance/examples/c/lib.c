@@ -61,7 +61,8 @@ int dirtyspec_hello(uint32_t kit_abi, struct dirtyspec_hello *hello)
 
 int dirtyspec_iova_bitmap_create(const struct dirtyspec_kit *kit, const struct dirtyspec_iova_bitmap_args *args, void **instance)
 {
-	const struct user_buffer buffer = { (void *)kit, lib_pin, lib_unpin, lib_or_byte, lib_fill_bytes };
+	/* No read_byte: the ABI has no read callback (version 2); the window ORs through or_byte. */
+	const struct user_buffer buffer = { (void *)kit, lib_pin, lib_unpin, lib_or_byte, lib_fill_bytes, NULL };
 	struct iova_bitmap_args a = {
 		.iova = args->iova,
 		.length = args->length,

@@ -8,6 +8,7 @@
  * to the kit's user buffer while an iova-bitmap request is outstanding. It exits after
  * `bye` or at the end of its input.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,7 +148,19 @@ static void kit_fill_bytes(void *ctx, uint64_t page, unsigned start, unsigned en
 	proto_queue(call);
 }
 
-static const struct user_buffer kit_buffer = { NULL, kit_pin, kit_unpin, kit_or_byte, kit_fill_bytes };
+/* A read needs the kit's answer: a round trip (after the queued writes, in order). */
+static unsigned kit_read_byte(void *ctx, uint64_t page, unsigned offset)
+{
+	char call[96];
+	const struct json *answer;
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "{\"op\":\"buffer.readByte\",\"page\":%" PRIu64 ",\"offset\":%u}", page, offset);
+	answer = proto_call(call);
+	return answer->type == JSON_NUMBER && answer->is_int && answer->integer >= 0 && answer->integer <= 255 ? (unsigned)answer->integer : 0;
+}
+
+static const struct user_buffer kit_buffer = { NULL, kit_pin, kit_unpin, kit_or_byte, kit_fill_bytes, kit_read_byte };
 
 static const char *op_bitmap_create(const struct json *req, struct jw *out)
 {
@@ -172,6 +185,76 @@ static const char *op_bitmap_create(const struct json *req, struct jw *out)
 	iova_bitmap_abandon(bitmap);
 	bitmap = NULL;
 	ret = iova_bitmap_alloc(&a, &kit_buffer, &bitmap);
+	/* {"errno": 0, "forEach": true}: this implementation has iova-bitmap.forEach. */
+	jw_object_begin(out);
+	jw_key(out, "errno");
+	jw_int(out, ret);
+	if (ret == 0) {
+		jw_key(out, "forEach");
+		jw_bool(out, true);
+	}
+	jw_object_end(out);
+	return NULL;
+}
+
+/* A range the kit's bitmap.window answer asks to record. */
+struct window_set {
+	uint64_t iova, length;
+};
+
+/*
+ * The iova_bitmap_for_each callback: asks the kit's `bitmap.window` what to record in
+ * [iova, iova + length), records it with iova_bitmap_set, and returns the kit's `ret`.
+ * The answer is copied first: recording makes further calls, which end its lifetime.
+ */
+static int kit_window(struct iova_bitmap *b, uint64_t iova, uint64_t length, void *opaque)
+{
+	char call[128];
+	const struct json *answer, *set, *ret, *item;
+	struct window_set *sets;
+	size_t n, i = 0;
+	int64_t result;
+	bool *malformed = opaque;
+
+	snprintf(call, sizeof(call), "{\"op\":\"bitmap.window\",\"iova\":\"0x%" PRIx64 "\",\"length\":\"0x%" PRIx64 "\"}", iova, length);
+	answer = proto_call(call);
+	set = json_get(answer, "set");
+	ret = json_get(answer, "ret");
+	if (set == NULL || set->type != JSON_ARRAY || ret == NULL || ret->type != JSON_NUMBER || !ret->is_int || ret->integer > 0 || ret->integer < -4095) {
+		*malformed = true;
+		return -EINVAL;
+	}
+	result = ret->integer;
+	n = json_count(set);
+	sets = calloc(n > 0 ? n : 1, sizeof(*sets));
+	if (sets == NULL) {
+		*malformed = true;
+		return -ENOMEM;
+	}
+	for (item = set->child; item != NULL; item = item->next, i++) {
+		if (!json_get_u64(item, "iova", &sets[i].iova) || !json_get_u64(item, "length", &sets[i].length)) {
+			free(sets);
+			*malformed = true;
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < n; i++)
+		iova_bitmap_set(b, sets[i].iova, sets[i].length);
+	free(sets);
+	return (int)result;
+}
+
+static const char *op_bitmap_for_each(const struct json *req, struct jw *out)
+{
+	bool malformed = false;
+	int ret;
+
+	(void)req;
+	if (bitmap == NULL)
+		return "iova-bitmap.forEach without an iova-bitmap instance";
+	ret = iova_bitmap_for_each(bitmap, &malformed, kit_window);
+	if (malformed)
+		return "bitmap.window answered something other than {\"set\": [{\"iova\", \"length\"}], \"ret\": E}";
 	errno_result(out, ret);
 	return NULL;
 }
@@ -761,6 +844,7 @@ static const struct {
 	{ "hello", op_hello },
 	{ "iova-bitmap.create", op_bitmap_create },
 	{ "iova-bitmap.set", op_bitmap_set },
+	{ "iova-bitmap.forEach", op_bitmap_for_each },
 	{ "iova-bitmap.free", op_bitmap_free },
 	{ "vfio-type1.create", op_vfio_create },
 	{ "vfio-type1.checkExtension", op_vfio_check_extension },
