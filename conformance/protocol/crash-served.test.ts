@@ -20,7 +20,16 @@ buildSync({ entryPoints: [new URL('./fixtures/crash-served.ts', import.meta.url)
 // schemas.ts reads the protocol's schemas beside itself: beside the bundle.
 symlinkSync(new URL('./schema', import.meta.url).pathname, join(dir, 'schema'));
 const served = `${JSON.stringify(process.execPath)} ${JSON.stringify(bundle)}`;
-const RUN = ['--runs', '20', '--seed', '1', '--workers', '1', '--timeout', '500'];
+// --timeout 1000: a fresh process's first calls are slow on a loaded machine (its code not yet compiled). Shrinking a crash takes at least 5 s, ten time limits at most.
+const RUN = ['--runs', '20', '--seed', '1', '--workers', '1', '--timeout', '1000'];
+const marker = join(dir, 'crashed-once');
+// The four runs at once: each mostly waits for its processes, and shrinking a crash has a budget of wall time.
+const runs = {
+  smmu: runCli('run', '--exec', served, '--profile', 'smmu-driver', ...RUN),
+  smmuHang: runCli('run', '--exec', `CRASH_HANG=1 ${served}`, '--profile', 'smmu-driver', ...RUN),
+  kvm: runCli('run', '--exec', served, '--profile', 'kvm-dirty-log', ...RUN),
+  kvmOnce: runCli('run', '--exec', `CRASH_ONCE=${marker} ${served}`, '--profile', 'kvm-dirty-log', ...RUN),
+};
 
 /** The arguments of a report's replay line as the shell would pass them. */
 function replayArgs(out: string): string[] {
@@ -32,7 +41,7 @@ function replayArgs(out: string): string[] {
 }
 
 test('[MAP-1] smmu-driver: a map that kills the driver (SIGSEGV) fails the map rule (exit 1), the map the last step, with a replay line', async () => {
-  const r = await runCli('run', '--exec', served, '--profile', 'smmu-driver', ...RUN);
+  const r = await runs.smmu;
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[MAP-[123]\]\n {4}expected: an answer \(an errno\)\n {4}got: {6}the process died \(signal SIGSEGV\)/);
   assert.match(r.out, /crash: signal SIGSEGV, in the call smmu-driver\.map \{[^\n]*"size":(2097152|4194304)/);
@@ -44,15 +53,15 @@ test('[MAP-1] smmu-driver: a map that kills the driver (SIGSEGV) fails the map r
 });
 
 test('[MAP-1] smmu-driver: a hang in the same map is a failure too (exit 1): no answer within --timeout, the process killed', async () => {
-  const r = await runCli('run', '--exec', `CRASH_HANG=1 ${served}`, '--profile', 'smmu-driver', ...RUN.slice(0, -1), '300');
+  const r = await runs.smmuHang;
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[MAP-[123]\]/);
-  assert.match(r.out, /got: {6}no answer within 300 ms, killed/, "the peer's limit decides, not the engine's per-call timer");
+  assert.match(r.out, /got: {6}no answer within 1000 ms, killed/, "the peer's limit decides, not the engine's per-call timer");
   assert.match(r.out, /^ {2}replay: /m);
 });
 
 test('[KVM-CLEAR-3] kvm-dirty-log: a CLEAR_DIRTY_LOG that kills KVM fails the rule of its answer (exit 1), shrunk, the call in flight last, with a replay line', async () => {
-  const r = await runCli('run', '--exec', served, '--profile', 'kvm-dirty-log', ...RUN);
+  const r = await runs.kvm;
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[KVM-CLEAR-\d+/);
   assert.match(r.out, /got: {6}the process died \(signal SIGSEGV\)/);
@@ -66,8 +75,7 @@ test('[KVM-CLEAR-3] kvm-dirty-log: a CLEAR_DIRTY_LOG that kills KVM fails the ru
 });
 
 test('kvm-dirty-log: a crash that does not come back in a fresh process stays undecided (exit 2), without a replay line', async () => {
-  const marker = join(dir, 'crashed-once');
-  const r = await runCli('run', '--exec', `CRASH_ONCE=${marker} ${served}`, '--profile', 'kvm-dirty-log', ...RUN);
+  const r = await runs.kvmOnce;
   assert.ok(existsSync(marker), 'it did crash once');
   assert.is(r.status, 2, r.out);
   assert.match(r.out, /UNDECIDED: .*the process exited \(signal SIGSEGV/);
