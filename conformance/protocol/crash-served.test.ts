@@ -2,8 +2,8 @@
 // requirement is a failure when it comes back in a fresh process, on the smmu and KVM
 // profiles too (crash-failure.test.ts has iova-bitmap and vfio-type1): the reference
 // served over the protocol, killing itself with SIGSEGV on one input
-// (fixtures/crash-served.ts: smmu-driver's block map, kvm-dirty-log's CLEAR with a
-// partial last word). The fixture is bundled once with esbuild (tsx's own), so that each
+// (fixtures/crash-served.ts: smmu-driver's block map, smmu-hw's DMA write from 4 MiB,
+// kvm-dirty-log's CLEAR with a partial last word, kvm-dirty-ring's reset of two entries). The fixture is bundled once with esbuild (tsx's own), so that each
 // fresh process, one per shrinking attempt, starts in plain node.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
@@ -23,12 +23,14 @@ const served = `${JSON.stringify(process.execPath)} ${JSON.stringify(bundle)}`;
 // --timeout 1000: a fresh process's first calls are slow on a loaded machine (its code not yet compiled). Shrinking a crash takes at least 5 s, ten time limits at most.
 const RUN = ['--runs', '20', '--seed', '1', '--workers', '1', '--timeout', '1000'];
 const marker = join(dir, 'crashed-once');
-// The four runs at once: each mostly waits for its processes, and shrinking a crash has a budget of wall time.
+// The runs at once: each mostly waits for its processes, and shrinking a crash has a budget of wall time.
 const runs = {
   smmu: runCli('run', '--exec', served, '--profile', 'smmu-driver', ...RUN),
   smmuHang: runCli('run', '--exec', `CRASH_HANG=1 ${served}`, '--profile', 'smmu-driver', ...RUN),
   kvm: runCli('run', '--exec', served, '--profile', 'kvm-dirty-log', ...RUN),
   kvmOnce: runCli('run', '--exec', `CRASH_ONCE=${marker} ${served}`, '--profile', 'kvm-dirty-log', ...RUN),
+  hw: runCli('run', '--exec', served, '--profile', 'smmu-hw', ...RUN),
+  ring: runCli('run', '--exec', served, '--profile', 'kvm-dirty-ring', ...RUN),
 };
 
 /** The arguments of a report's replay line as the shell would pass them. */
@@ -81,6 +83,22 @@ test('kvm-dirty-log: a crash that does not come back in a fresh process stays un
   assert.match(r.out, /UNDECIDED: .*the process exited \(signal SIGSEGV/);
   assert.match(r.out, /the same input ran again in a fresh process and it passed, so the crash does not reproduce/);
   assert.not.match(r.out, /replay:/);
+});
+
+test('[HTTU-2] [HTTU-4] smmu-hw: a DMA write that kills the SMMU fails the rules of a write (exit 1), the access the last step', async () => {
+  const r = await runs.hw;
+  assert.is(r.status, 1, r.out);
+  assert.match(r.out, /SPEC VIOLATION \[HTTU-2, HTTU-4\]\n {4}expected: an answer \(a translation or a fault\)\n {4}got: {6}the process died \(signal SIGSEGV\)/);
+  assert.match(r.out, /\d+\. DMA write at 0x[0-9a-f]+ \(stream \d+\) {2}-> implementation: the process died \(signal SIGSEGV\)[^\n]*\n {2}config:/);
+  assert.match(r.out, /^ {2}replay: /m);
+});
+
+test('[KVM-RING-15] [KVM-RING-19] kvm-dirty-ring: a KVM_RESET_DIRTY_RINGS that kills KVM fails the reset rules (exit 1), the reset the last step', async () => {
+  const r = await runs.ring;
+  assert.is(r.status, 1, r.out);
+  assert.match(r.out, /SPEC VIOLATION \[KVM-RING-15, KVM-RING-19\]/);
+  assert.match(r.out, /\d+\. [^\n]*KVM_RESET_DIRTY_RINGS {2}-> implementation: the process died \(signal SIGSEGV\)[^\n]*\n {2}config:/);
+  assert.match(r.out, /^ {2}replay: /m);
 });
 
 test.run();
