@@ -8,9 +8,9 @@
 //   the window code its own buffer (conformance/adapters/reference.ts imports only the type).
 // - impl/memory/physical-memory.ts: memory is what the kit supplies in every profile, not
 //   an implementation under test.
-// - impl/errno.ts, impl/pgtable/pte.ts, impl/smmu/registers.ts constants are mutated
-//   where they are used; registers.ts and pte.ts hold bit layouts whose every change any
-//   profile sees (they are in the smmu areas).
+// - impl/errno.ts (errno constants) and impl/testbed.ts (wiring of memory, SMMU and
+//   domain for the containers). pte.ts and registers.ts (bit layouts) are mutated, in the
+//   smmu-driver and smmu-hw areas.
 // - *.test.ts: unit tests.
 // Runs: 300 sequences per profile with a fixed seed, so that a mutant costs seconds.
 export const AREAS = {
