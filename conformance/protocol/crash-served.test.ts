@@ -16,22 +16,29 @@ import { runCli } from '../cli/capture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-crash-served-'));
 const bundle = join(dir, 'crash-served.mjs');
-buildSync({ entryPoints: [new URL('./fixtures/crash-served.ts', import.meta.url).pathname], bundle: true, platform: 'node', format: 'esm', outfile: bundle, logLevel: 'warning' });
-// schemas.ts reads the protocol's schemas beside itself: beside the bundle.
-symlinkSync(new URL('./schema', import.meta.url).pathname, join(dir, 'schema'));
 const served = `${JSON.stringify(process.execPath)} ${JSON.stringify(bundle)}`;
 // --timeout 1000: a fresh process's first calls are slow on a loaded machine (its code not yet compiled). Shrinking a crash takes at least 5 s, ten time limits at most.
 const RUN = ['--runs', '20', '--seed', '1', '--workers', '1', '--timeout', '1000'];
 const marker = join(dir, 'crashed-once');
-// The runs at once: each mostly waits for its processes, and shrinking a crash has a budget of wall time.
-const runs = {
-  smmu: runCli('run', '--exec', served, '--profile', 'smmu-driver', ...RUN),
-  smmuHang: runCli('run', '--exec', `CRASH_HANG=1 ${served}`, '--profile', 'smmu-driver', ...RUN),
-  kvm: runCli('run', '--exec', served, '--profile', 'kvm-dirty-log', ...RUN),
-  kvmOnce: runCli('run', '--exec', `CRASH_ONCE=${marker} ${served}`, '--profile', 'kvm-dirty-log', ...RUN),
-  hw: runCli('run', '--exec', served, '--profile', 'smmu-hw', ...RUN),
-  ring: runCli('run', '--exec', served, '--profile', 'kvm-dirty-ring', ...RUN),
-};
+// The runs at once, started by the first test (uvu imports every test file before it runs
+// any): each mostly waits for its processes, and shrinking a crash has a budget of wall time.
+type Runs = Record<'smmu' | 'smmuHang' | 'kvm' | 'kvmOnce' | 'hw' | 'ring', ReturnType<typeof runCli>>;
+let started: Runs | undefined;
+function runs(): Runs {
+  if (started !== undefined) return started;
+  buildSync({ entryPoints: [new URL('./fixtures/crash-served.ts', import.meta.url).pathname], bundle: true, platform: 'node', format: 'esm', outfile: bundle, logLevel: 'warning' });
+  // schemas.ts reads the protocol's schemas beside itself: beside the bundle.
+  symlinkSync(new URL('./schema', import.meta.url).pathname, join(dir, 'schema'));
+  started = {
+    smmu: runCli('run', '--exec', served, '--profile', 'smmu-driver', ...RUN),
+    smmuHang: runCli('run', '--exec', `CRASH_HANG=1 ${served}`, '--profile', 'smmu-driver', ...RUN),
+    kvm: runCli('run', '--exec', served, '--profile', 'kvm-dirty-log', ...RUN),
+    kvmOnce: runCli('run', '--exec', `CRASH_ONCE=${marker} ${served}`, '--profile', 'kvm-dirty-log', ...RUN),
+    hw: runCli('run', '--exec', served, '--profile', 'smmu-hw', ...RUN),
+    ring: runCli('run', '--exec', served, '--profile', 'kvm-dirty-ring', ...RUN),
+  };
+  return started;
+}
 
 /** The arguments of a report's replay line as the shell would pass them. */
 function replayArgs(out: string): string[] {
@@ -43,7 +50,7 @@ function replayArgs(out: string): string[] {
 }
 
 test('[MAP-1] smmu-driver: a map that kills the driver (SIGSEGV) fails the map rule (exit 1), the map the last step, with a replay line', async () => {
-  const r = await runs.smmu;
+  const r = await runs().smmu;
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[MAP-[123]\]\n {4}expected: an answer \(an errno\)\n {4}got: {6}the process died \(signal SIGSEGV\)/);
   assert.match(r.out, /crash: signal SIGSEGV, in the call smmu-driver\.map \{[^\n]*"size":(2097152|4194304)/);
@@ -55,7 +62,7 @@ test('[MAP-1] smmu-driver: a map that kills the driver (SIGSEGV) fails the map r
 });
 
 test('[MAP-1] smmu-driver: a hang in the same map is a failure too (exit 1): no answer within --timeout, the process killed', async () => {
-  const r = await runs.smmuHang;
+  const r = await runs().smmuHang;
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[MAP-[123]\]/);
   assert.match(r.out, /got: {6}no answer within 1000 ms, killed/, "the peer's limit decides, not the engine's per-call timer");
@@ -63,7 +70,7 @@ test('[MAP-1] smmu-driver: a hang in the same map is a failure too (exit 1): no 
 });
 
 test('[KVM-CLEAR-3] kvm-dirty-log: a CLEAR_DIRTY_LOG that kills KVM fails the rule of its answer (exit 1), shrunk, the call in flight last, with a replay line', async () => {
-  const r = await runs.kvm;
+  const r = await runs().kvm;
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[KVM-CLEAR-\d+/);
   assert.match(r.out, /got: {6}the process died \(signal SIGSEGV\)/);
@@ -77,7 +84,7 @@ test('[KVM-CLEAR-3] kvm-dirty-log: a CLEAR_DIRTY_LOG that kills KVM fails the ru
 });
 
 test('kvm-dirty-log: a crash that does not come back in a fresh process stays undecided (exit 2), without a replay line', async () => {
-  const r = await runs.kvmOnce;
+  const r = await runs().kvmOnce;
   assert.ok(existsSync(marker), 'it did crash once');
   assert.is(r.status, 2, r.out);
   assert.match(r.out, /UNDECIDED: .*the process exited \(signal SIGSEGV/);
@@ -86,7 +93,7 @@ test('kvm-dirty-log: a crash that does not come back in a fresh process stays un
 });
 
 test('[HTTU-2] [HTTU-4] smmu-hw: a DMA write that kills the SMMU fails the rules of a write (exit 1), the access the last step', async () => {
-  const r = await runs.hw;
+  const r = await runs().hw;
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[HTTU-2, HTTU-4\]\n {4}expected: an answer \(a translation or a fault\)\n {4}got: {6}the process died \(signal SIGSEGV\)/);
   assert.match(r.out, /\d+\. DMA write at 0x[0-9a-f]+ \(stream \d+\) {2}-> implementation: the process died \(signal SIGSEGV\)[^\n]*\n {2}config:/);
@@ -94,7 +101,7 @@ test('[HTTU-2] [HTTU-4] smmu-hw: a DMA write that kills the SMMU fails the rules
 });
 
 test('[KVM-RING-15] [KVM-RING-19] kvm-dirty-ring: a KVM_RESET_DIRTY_RINGS that kills KVM fails the reset rules (exit 1), the reset the last step', async () => {
-  const r = await runs.ring;
+  const r = await runs().ring;
   assert.is(r.status, 1, r.out);
   assert.match(r.out, /SPEC VIOLATION \[KVM-RING-15, KVM-RING-19\]/);
   assert.match(r.out, /\d+\. [^\n]*KVM_RESET_DIRTY_RINGS {2}-> implementation: the process died \(signal SIGSEGV\)[^\n]*\n {2}config:/);
