@@ -259,7 +259,9 @@ test('[SPLIT-2] [NOLOSS-1] the same driver through --lib and through --exec: the
 test('[IOVA-BITMAP-7] the C example through --lib and through --exec: the same verdict and the same counterexample on the same seed', async () => {
   const [viaLib, viaExec] = await both(cLibFaulty, join(build, 'dirtyspec-c-faulty'), 'iova-bitmap', 2, 300);
   assert.is(viaLib.verdict, 'does-not-conform');
-  assert.equal(essence(viaLib), essence(viaExec));
+  // The ABI (dirtyspec.h) has no iova_bitmap_for_each yet, the protocol has: IOVA-BITMAP-10 is reached over --exec only.
+  const noForEach = (r: typeof viaExec) => ({ ...r, requirements: r.requirements.filter((x) => x.id !== 'IOVA-BITMAP-10') });
+  assert.equal(essence(noForEach(viaLib)), essence(noForEach(viaExec)));
 });
 
 test('[KVM-LOG-5] [KVM-CLEAR-7] [NOLOSS-1] the C example through --lib conforms on kvm-dirty-log (ABI version 2: the vCPU races through vcpu_between) with every memslot transition taken', async () => {

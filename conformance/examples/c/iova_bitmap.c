@@ -178,8 +178,12 @@ static void or_bits(struct iova_bitmap *b, uint64_t page, unsigned byte, unsigne
 {
 	unsigned old;
 
-	/* A buffer without reads (the --lib ABI, conformance/lib/dirtyspec.h, has none): the kit's OR. */
-	if (b->buffer.read_byte == NULL) {
+	/*
+	 * A buffer without reads (the --lib ABI, conformance/lib/dirtyspec.h, has none), or a
+	 * page the window does not hold (only a faulty window writes there): the kit's OR, so
+	 * both channels make the same accesses.
+	 */
+	if (b->buffer.read_byte == NULL || page < b->mapped_page || page >= b->mapped_page + b->npages) {
 		b->buffer.or_byte(b->buffer.ctx, page, byte, mask);
 		return;
 	}
