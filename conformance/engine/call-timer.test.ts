@@ -7,13 +7,24 @@ import { CallTimer, Undecided } from './limits.ts';
 test('a call that answers in time gives its answer', async () => {
   const t = new CallTimer(200);
   assert.is(await t.run('a', async () => 7), 7);
-  assert.is(await t.run(() => 'b', async () => 8), 8);
+  assert.is(
+    await t.run(
+      () => 'b',
+      async () => 8,
+    ),
+    8,
+  );
 });
 
 test('a call that never answers is undecided after the limit, named', async () => {
   const t = new CallTimer(50);
   const started = performance.now();
-  const e = await t.run(() => 'adapter map', () => new Promise<never>(() => {})).catch((x: unknown) => x);
+  const e = await t
+    .run(
+      () => 'adapter map',
+      () => new Promise<never>(() => {}),
+    )
+    .catch((x: unknown) => x);
   assert.instance(e, Undecided);
   assert.match((e as Error).message, 'adapter map did not answer within 50 ms');
   assert.ok(performance.now() - started >= 49);

@@ -425,7 +425,11 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     seconds: seconds(started),
     ...verdicts(requirementVerdicts(ctx, coverage, violation, false)),
     // The configuration as the contract ran it (its HD quirk and page-granular policy).
-    counterexample: { config: { ...contractConfig(ctx.contract.capabilities, cfg, kitDrives(adapter), ctx.contract.name) }, steps, violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual } },
+    counterexample: {
+      config: { ...contractConfig(ctx.contract.capabilities, cfg, kitDrives(adapter), ctx.contract.name) },
+      steps,
+      violation: { kind: violation.kind, req: violation.req, expected: violation.expected, actual: violation.actual },
+    },
     replay: replay(),
   };
 }
