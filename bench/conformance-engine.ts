@@ -10,6 +10,9 @@ import type { Figure, Scenario } from './index.ts';
 const RUNS = 1000;
 
 async function rate(profile: 'smmu-hw' | 'smmu-driver', interleave: boolean, fullCheck = false): Promise<number> {
+  // Warm up first (another seed, untimed): the first figure of the process would otherwise
+  // carry the JIT's compilation of the engine and model, and the later ones would not.
+  await runProfile(referenceAdapters[profile], { runs: RUNS / 5, seed: 2, timeoutMs: 2000, maxCommands: 30, interleave, fullCheck });
   const started = performance.now();
   const r = await runProfile(referenceAdapters[profile], { runs: RUNS, seed: 1, timeoutMs: 2000, maxCommands: 30, interleave, fullCheck });
   if (r.verdict !== 'conforms') throw new Error(`the reference did not conform on ${profile}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided)}`);
