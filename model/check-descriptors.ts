@@ -205,7 +205,7 @@ export class DescriptorChecker {
         // A page: compare it where it is (the common case, without the objects below).
         const iova = k - 3 * 2 ** 49;
         const entry = readEntry(load, ttb0, iova, 3, tables);
-        if (entry !== undefined && entry.valid && entry.table === undefined) {
+        if (entry?.valid && entry.table === undefined) {
           diffs.leafRead(model, k, iova, 3, entry.ptep, entry.pte);
           continue;
         }
