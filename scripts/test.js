@@ -16,13 +16,13 @@ const colour = useColour(process.stdout.isTTY, process.env);
 const env = colourEnv(colour, process.env);
 const bin = (name) => fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
 
-function run(cmd, args, { capture = false, env: childEnv = env } = {}) {
+function run(cmd, args, { capture = false, echo = true, env: childEnv = env } = {}) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: root, env: childEnv, stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'] });
     let out = '';
     if (capture) {
       child.stdout.on('data', (chunk) => {
-        process.stdout.write(chunk);
+        if (echo) process.stdout.write(chunk);
         out += chunk;
       });
     }
@@ -62,11 +62,33 @@ else {
 const coverageDir = fileURLToPath(new URL('../coverage/tmp/', import.meta.url));
 rmSync(coverageDir, { recursive: true, force: true });
 mkdirSync(coverageDir, { recursive: true });
-const uvu = ['--import', 'tsx', fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)), '.', '\\.test\\.ts$', '-i', 'node_modules', '-i', 'scratch', '-i', 'coverage', '-i', 'dist', ...uvuColourArgs(colour)];
-const tests = await run(process.execPath, uvu, { capture: true, env: { ...env, NODE_V8_COVERAGE: coverageDir } });
+// The test files as uvu finds them (the same ignores), in two halves run at once: the
+// machines have two cores, and one uvu process runs its files one after another. Each
+// half's output is printed whole when it ends, so the two never interleave.
+const IGNORED = ['node_modules', 'scratch', 'coverage', 'dist', 'reports'];
+function testFiles(dir, rel = '') {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const name = rel === '' ? e.name : `${rel}/${e.name}`;
+    if (e.name.startsWith('.') || IGNORED.some((i) => name.includes(i))) return [];
+    if (e.isDirectory()) return testFiles(join(dir, e.name), name);
+    return /\.test\.ts$/.test(e.name) ? [name] : [];
+  });
+}
+const files = testFiles(root).sort();
+const halves = [files.filter((_, i) => i % 2 === 0), files.filter((_, i) => i % 2 === 1)].filter((h) => h.length > 0);
+const only = (names) => `^(?:${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
+const uvu = (names) => ['--import', 'tsx', fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)), '.', only(names), '-i', 'node_modules', ...uvuColourArgs(colour)];
+const shards = await Promise.all(
+  halves.map(async (names) => {
+    const r = await run(process.execPath, uvu(names), { capture: true, echo: false, env: { ...env, NODE_V8_COVERAGE: coverageDir } });
+    process.stdout.write(r.out);
+    return r;
+  }),
+);
+const testPids = shards.map((t) => `coverage-${t.pid}-`);
 for (const f of readdirSync(coverageDir).filter((n) => n.endsWith('.json'))) {
   const path = join(coverageDir, f);
-  if (!f.startsWith(`coverage-${tests.pid}-`)) {
+  if (!testPids.some((p) => f.startsWith(p))) {
     rmSync(path);
     continue;
   }
@@ -99,18 +121,20 @@ const report = await run(bin('c8'), [
   '--report-dir',
   'coverage',
 ]);
-// eslint-disable-next-line no-control-regex
-const plain = tests.out.replace(/\x1b\[[0-9;]*m/g, '');
-const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
-const ok = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
-const skip = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
-if (Number.isNaN(total) || Number.isNaN(ok)) {
-  console.log('uvu: no summary found (a test file crashed before reporting)');
-  failed++;
-} else {
-  passed += ok;
-  skipped += skip;
-  failed += total - ok - skip;
+for (const tests of shards) {
+  // eslint-disable-next-line no-control-regex
+  const plain = tests.out.replace(/\x1b\[[0-9;]*m/g, '');
+  const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
+  const ok = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
+  const skip = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+  if (Number.isNaN(total) || Number.isNaN(ok)) {
+    console.log('uvu: no summary found (a test file crashed before reporting)');
+    failed++;
+  } else {
+    passed += ok;
+    skipped += skip;
+    failed += total - ok - skip;
+  }
 }
 // c8 report exits non-zero when coverage is under the thresholds, or when it cannot report at all.
 if (report.code !== 0) {
