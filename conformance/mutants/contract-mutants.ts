@@ -3,7 +3,7 @@
 // are the linux-upstream example adapter (conformance/examples/linux-upstream/, written
 // from how upstream Linux behaves) with one step of the upstream code changed; each
 // subclass overrides exactly one step and says what is wrong with a `FAULT (class <name>)`
-// comment (docs/BUG-CLASSES.md).
+// comment (the class names are BUG_CLASSES in ./types.ts).
 import type { Adapter, KitMemory, SmmuDriverAdapter } from '../adapters/types.ts';
 import type { HazardStep } from '../../spec/contracts/types.ts';
 import { play } from '../examples/linux-upstream/play.ts';
