@@ -188,10 +188,17 @@ export class IommuDomain {
     return 0;
   }
 
-  /** A merge whose block is built from the mapping's prot (RFC 04/13 __arm_lpae_merge_page): writable-dirty with the HD quirk. Returns the merge's answer. */
+  /**
+   * A merge whose block is built from the mapping's prot (RFC 04/13 __arm_lpae_merge_page:
+   * arm_lpae_prot_to_pte): writable-dirty with the HD quirk, and AF set whatever the pages
+   * had (MERGE-R2). Returns the merge's answer.
+   */
   private mergeFromProt(iova: number, level: number): number {
     const ret = this.pgtable.mergePages(iova, level);
-    if (ret === 0) this.pgtable.markWritableDirty(iova);
+    if (ret === 0) {
+      this.pgtable.markWritableDirty(iova);
+      this.pgtable.setAccessFlag(iova);
+    }
     return ret;
   }
 

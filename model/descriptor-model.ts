@@ -59,6 +59,13 @@ const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz
 export class DescriptorModel {
   /** The leaves by key (`leafKey`). Replaced, not copied, when the model adopts a copy's state: hold no reference across `adopt`. */
   leaves = new Map<number, ModelLeaf>();
+  /**
+   * Keys (`leafKey`) of the level-1 and level-2 entries that point to a table, empty or
+   * not. Only a contract whose unmap goes by iommu_unmap's chunks sees them: a table at a
+   * chunk's size is freed whole and counts its span, an invalid entry stops the unmap
+   * (Linux v6.12 drivers/iommu/io-pgtable-arm.c __arm_lpae_unmap). Replaced by `adopt`.
+   */
+  tables = new Set<number>();
   /** The cached IOTLB entries by `level:iova`; replaced by `adopt` as `leaves` is. */
   tlb = new Map<string, ModelTlbEntry>();
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
@@ -120,6 +127,7 @@ export class DescriptorModel {
     c.on = this.on;
     c.trackingErrno = this.trackingErrno;
     for (const [k, l] of this.leaves) c.leaves.set(k, l);
+    c.tables = new Set(this.tables);
     for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
     c.touched = new Set(this.touched);
     c.tracking = this.tracking;
@@ -137,6 +145,7 @@ export class DescriptorModel {
   adopt(other: DescriptorModel): void {
     // The copy is discarded: its maps become this model's (copying thousands of leaves back was most of a racing DMA's cost).
     this.leaves = other.leaves;
+    this.tables = other.tables;
     this.tlb = other.tlb;
     this.tracking = other.tracking;
     this.on = other.on;
@@ -268,9 +277,63 @@ export class DescriptorModel {
   }
 
   /** A map over mapped leaves: each is told MAP and stays as it is (MAP-4). */
-  mapOverMapped(iova: number, size: number, write: boolean): void {
+  mapOverMapped(iova: number, size: number, write: boolean, pa: number): void {
     const event: LeafEvent = { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true };
     for (const leaf of this.leavesIn(iova, size)) this.leafEvent(leaf, event);
+    this.tablesOfRefusedMap(iova, size, pa);
+  }
+
+  /**
+   * The tables a refused map leaves (MAP-4): the leaves end as they were, not the tables.
+   * iommu_map maps chunk by chunk (iommu_pgsize: the largest block size that the IOVA and
+   * the output address are aligned to and that the rest of the range holds), each chunk
+   * installing the tables on its path (__arm_lpae_map, arm_lpae_install_table; a block
+   * chunk replaces an empty table, arm_lpae_init_pte). The first chunk that meets a valid
+   * leaf is -EEXIST, after its path is installed; then iommu_unmap takes back what the
+   * chunks before it mapped, by its own chunks, and a table at a chunk's size goes whole
+   * (only where unmap goes by chunks: `caps.unmap.chunks`). Linux v6.12
+   * drivers/iommu/iommu.c iommu_map / __iommu_map, io-pgtable-arm.c __arm_lpae_map.
+   */
+  private tablesOfRefusedMap(iova: number, size: number, pa: number): void {
+    let done = 0;
+    while (done < size) {
+      const at = iova + done;
+      const level: Level = ([1, 2] as const).find((l) => at % armLpaeBlockSize(l) === 0 && (pa + done) % armLpaeBlockSize(l) === 0 && size - done >= armLpaeBlockSize(l)) ?? 3;
+      const span = armLpaeBlockSize(level);
+      let refused = false;
+      for (let lv = 1; lv < level && !refused; lv++) {
+        const base = at - (at % armLpaeBlockSize(lv as Level));
+        if (this.leaves.has(key(base, lv))) refused = true;
+        else this.tables.add(key(base, lv));
+      }
+      if (refused || this.leavesIn(at, span).length > 0) break;
+      if (level < 3) this.dropTables(at, span, level);
+      done += span;
+    }
+    if (this.caps.unmap.chunks !== 'iommu-pgsize') return;
+    for (let at = iova; at < iova + done; ) at += this.freeChunkTable(at, iova + done);
+  }
+
+  /** Forgets the tables at `level` and below inside [iova, iova + size): a block or an unmap replaced them. */
+  private dropTables(iova: number, size: number, level: Level): void {
+    for (const k of this.tables) {
+      const p = leafPlace(k);
+      if (p.level >= level && p.iova >= iova && p.iova < iova + size) this.tables.delete(k);
+    }
+  }
+
+  /** One iommu_unmap chunk at `at` (the range ending at `end`): frees a table at the chunk's size (__arm_lpae_unmap); returns the chunk's size. */
+  private freeChunkTable(at: number, end: number): number {
+    const level: Level = ([1, 2] as const).find((l) => at % armLpaeBlockSize(l) === 0 && end - at >= armLpaeBlockSize(l)) ?? 3;
+    const span = armLpaeBlockSize(level);
+    if (level < 3 && this.tables.has(key(at, level))) this.dropTables(at, span, level);
+    return span;
+  }
+
+  /** The leaf just installed at (iova, level): the tables on its path exist, and none at its place or below (a block replaced an empty one). */
+  private installedLeaf(iova: number, level: Level): void {
+    if (level < 3) this.dropTables(iova, armLpaeBlockSize(level), level);
+    for (let lv = 1; lv < level; lv++) this.tables.add(key(iova - (iova % armLpaeBlockSize(lv as Level)), lv));
   }
 
   /** Whether a cached entry covers `iova`. */
@@ -284,6 +347,7 @@ export class DescriptorModel {
     for (const { iova, level, oa } of created) {
       const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.t.leaf.initial };
       this.leafEvent(leaf, event);
+      this.installedLeaf(iova, level);
     }
   }
 
@@ -295,6 +359,7 @@ export class DescriptorModel {
       this.leafEvent(leaf, UNMAP);
       this.deleteLeaf(leaf);
     }
+    if (this.caps.unmap.chunks === 'iommu-pgsize') for (let at = iova; at < iova + size; ) at += this.freeChunkTable(at, iova + size);
     for (const e of [...this.tlb.values()]) {
       if (!overlaps(e.iova, e.size, iova, size)) continue;
       this.tlbEvent(e, { type: 'SW_UNMAP' });
@@ -354,6 +419,7 @@ export class DescriptorModel {
     const size = armLpaeBlockSize(level);
     this.deleteLeaf(block);
     for (let i = 0; i < 512; i++) this.setLeaf({ iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
+    this.tables.add(key(block.iova, block.level));
     // The split keeps every page's state (IOTLB-10), then invalidates the block's range (SPLIT-2, step 4).
     for (const e of [...this.tlb.values()]) {
       if (!overlaps(e.iova, e.size, block.iova, block.size)) continue;
@@ -379,6 +445,7 @@ export class DescriptorModel {
       this.note(['MERGE-R2']);
       for (const c of children) this.deleteLeaf(c);
       this.leafEvent({ iova: base, level, size, oa: first.oa, write: first.write, snap: this.t.leaf.initial }, { type: 'MAP', write: first.write, hdQuirk: this.hdQuirk, accessFlag: true });
+      this.dropTables(base, size, level);
       for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
       return true;
     }
@@ -386,6 +453,7 @@ export class DescriptorModel {
     this.took(mergeEntry, false);
     for (const c of children) this.deleteLeaf(c);
     this.setLeaf({ iova: base, level, size, oa: first.oa, write: first.write, snap: mergeEntry.next });
+    this.dropTables(base, size, level);
     for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
     return true;
   }
@@ -691,13 +759,12 @@ export class DescriptorModel {
     let chunked = 0;
     while (cursor < end) {
       if (u.chunks === 'iommu-pgsize') {
-        // A chunk of a block size whose span holds only a table's leaves: the table goes whole, holes included.
+        // A chunk of a block size over a table (empty or not): the table goes whole, holes included.
         const level = ([1, 2] as const).find((lv) => cursor % armLpaeBlockSize(lv) === 0 && end - cursor >= armLpaeBlockSize(lv));
         if (level !== undefined) {
           const span = armLpaeBlockSize(level);
-          const inside = probe.leavesIn(cursor, span);
-          if (inside.length > 0 && inside.every((l) => l.level > level && l.iova >= cursor && l.iova + l.size <= cursor + span)) {
-            chunked += span - inside.reduce((a, l) => a + l.size, 0);
+          if (probe.tables.has(key(cursor, level))) {
+            chunked += span - probe.leavesIn(cursor, span).reduce((a, l) => a + l.size, 0);
             cursor += span;
             continue;
           }

@@ -190,7 +190,7 @@ async function mapRange(m: RunModel, r: RunReal, iova: number, size: number, pa:
   const overlap = m.model.leavesIn(iova, size).length > 0;
   const ret = await r.sys.map(iova, pa, size, write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ);
   const want = overlap ? -EEXIST : 0;
-  if (overlap) m.model.mapOverMapped(iova, size, write);
+  if (overlap) m.model.mapOverMapped(iova, size, write, pa);
   const mapped = ret === want && !overlap;
   // What a successful map made: leaves that cover exactly [iova, iova + size), no more and no less.
   let layout: string | undefined;

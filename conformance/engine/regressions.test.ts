@@ -2,8 +2,11 @@
 // must conform on each; before the fix each reported a loss the reference did not cause.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { referenceContractDriverAdapter } from '../adapters/reference.ts';
 import { referenceAdapters } from '../adapters/registry.ts';
-import { AttachCommand, DmaCommand, MapCommand, SplitCommand, type TraceStep } from './commands.ts';
+import { contracts } from '../../spec/contracts/index.ts';
+import { AttachCommand, DmaCommand, MapCommand, MergeCommand, SplitCommand, type TraceStep, UnmapCommand } from './commands.ts';
+import { KitClearAccessFlagCommand } from './kit-commands.ts';
 import { replaySmmuSequence } from './run-profile.ts';
 
 test("smmu-hw: a DMA write racing the kit's read-and-clear, landing before it, is consumed by that report and not owed again (was a false NOLOSS-1 at seed 5)", async () => {
@@ -23,6 +26,38 @@ test("smmu-hw: a DMA write racing the kit's read-and-clear, landing before it, i
     trace.map((s) => s.op).join('\n'),
   );
   assert.ok(trace.at(-1)!.op.startsWith('final readAndClearDirty'), 'the final report ran and passed');
+});
+
+for (const contract of [contracts['linux-upstream'], contracts['rfc-2021']]) {
+  test(`smmu-driver, ${contract.name}: a refused map leaves an empty table behind, which an unmap by iommu_unmap's chunks frees whole and counts (was a false UNMAP-U2: the model knew leaves only, so it stopped there as at a hole)`, async () => {
+    const trace: TraceStep[] = [];
+    const config = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 1, dirtyCapable: true, pageGranular: true, startTracking: true };
+    const commands = [
+      new MapCommand(0x400, 512, false, true),
+      new MapCommand(0, 512, false, true),
+      // Its first 511 pages map into a new table under 0x200000, the block at 0x400000 refuses the rest, and the 511 are unmapped again: the table stays, empty.
+      new MapCommand(0x201, 512, false, false),
+      new UnmapCommand(0, 1024),
+    ];
+    await replaySmmuSequence(referenceContractDriverAdapter(contract.name), { config, commands }, 5000, trace, contract);
+    const refused = trace.find((s) => s.op.startsWith('map(0x201000'));
+    assert.is(refused?.answer, '-EEXIST');
+    const unmap = trace.find((s) => s.op.startsWith('unmap(0x0, 1024 pages'));
+    assert.ok(unmap?.answer.startsWith('0x400000 bytes'), unmap?.answer);
+  });
+}
+
+test('smmu-hw, rfc-2021: a merge builds its block from the protection, AF set, though its pages had AF clear (was a false MERGE-R2: the reference kept the pages\' AF)', async () => {
+  const trace: TraceStep[] = [];
+  const config = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 1, dirtyCapable: true, pageGranular: true, startTracking: true };
+  const commands = [new MapCommand(0x600, 512, true, true), new KitClearAccessFlagCommand(0), new SplitCommand(0, undefined), new MergeCommand(3, undefined)];
+  await replaySmmuSequence(referenceAdapters['smmu-hw'], { config, commands }, 5000, trace, contracts['rfc-2021']);
+  assert.ok(
+    trace.some((s) => s.op.startsWith('kit: remake leaf 0x600000 with AF=0')),
+    trace.map((s) => s.op).join('\n'),
+  );
+  const merge = trace.find((s) => s.op.startsWith('mergePages(0x600000'));
+  assert.is(merge?.answer, '0', trace.map((s) => `${s.op} -> ${s.answer}`).join('\n'));
 });
 
 test.run();

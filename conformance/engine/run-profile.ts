@@ -38,7 +38,7 @@ import { Undecided, engineError, notReproduced } from './limits.ts';
 import { FirstFailure } from './first-failure.ts';
 import { callLimitMs } from './crash.ts';
 import { CreateRefused, createSystem, type SystemConfig } from './system.ts';
-import { type Capabilities, type ContractName, contracts, effectiveRules } from '../../spec/contracts/index.ts';
+import { type Capabilities, type Contract, type ContractName, contracts, effectiveRules } from '../../spec/contracts/index.ts';
 import { type ContractResult, contractConfig, contractResult, judgeRefusal, refusalOf, runContract, runHazards } from './contract-run.ts';
 
 export interface RunOptions {
@@ -117,8 +117,10 @@ export interface SmmuSequenceInput {
 }
 
 /** Runs one recorded sequence again (dirtyspec check-trace). Throws Violation or Undecided. */
-export function replaySmmuSequence(adapter: SmmuAdapter, input: SmmuSequenceInput, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runSequence(new RunContext(), adapter, input.config, input.commands, timeoutMs, trace);
+export function replaySmmuSequence(adapter: SmmuAdapter, input: SmmuSequenceInput, timeoutMs: number, trace: TraceStep[], contract: Contract = contracts.strict): Promise<number> {
+  const ctx = new RunContext();
+  ctx.contract = contract;
+  return runSequence(ctx, adapter, input.config, input.commands, timeoutMs, trace);
 }
 
 function configArbitrary(): fc.Arbitrary<RunConfig> {

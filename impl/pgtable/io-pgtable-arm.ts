@@ -600,6 +600,12 @@ export class ArmLpaeIoPgtable {
     if (leaf !== undefined && (leaf.pte & PTE_DBM) !== 0n && (leaf.pte & PTE_AP_RDONLY) !== 0n) this.memory.fetchAnd(leaf.ptep, ~PTE_AP_RDONLY);
   }
 
+  /** Sets the AF of the leaf translating `iova` (atomic OR), as a leaf built from a protection has it (arm_lpae_prot_to_pte always sets ARM_LPAE_PTE_AF). */
+  setAccessFlag(iova: number): void {
+    const leaf = [...this.leaves(iova, 1)][0];
+    if (leaf !== undefined && (leaf.pte & PTE_AF) === 0n) this.memory.fetchOr(leaf.ptep, PTE_AF);
+  }
+
   /** Makes every writable-dirty leaf writable-clean (atomic set of AP[2]), without recording or invalidating: iommufd's clear over each mapped area. */
   clearAllDirty(): void {
     for (const leaf of [...this.leaves()]) if (isWritableDirty(leaf.pte)) this.memory.fetchOr(leaf.ptep, PTE_AP_RDONLY);
