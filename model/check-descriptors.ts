@@ -62,14 +62,25 @@ function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string
   try {
     got = decodeLeaf(l.pte, l.level);
   } catch (e) {
-    return new Violation('spec', ['PTE-2', ...req()], `a leaf descriptor at ${hex(l.iova)} L${l.level}`, `0x${l.pte.toString(16).padStart(16, '0')}: ${(e as Error).message}`);
+    // Only the type field (bits 1:0) fails to decode: a leaf type where the architecture puts none
+    // (PTE-1: 0b01 is reserved at L3), or a block at L0 (PTE-4: blocks at L1 and L2 only).
+    return new Violation('spec', [l.level === 0 ? 'PTE-4' : 'PTE-1', ...req()], `a leaf descriptor at ${hex(l.iova)} L${l.level}`, `0x${l.pte.toString(16).padStart(16, '0')}: ${(e as Error).message}`);
   }
   const actual = `leaf ${hex(l.iova)} L${l.level} = 0x${l.pte.toString(16).padStart(16, '0')} (${got.state}, AF=${got.accessFlag ? 1 : 0}, OA=${hex(got.outputAddress)})`;
   if (ml === undefined) return new Violation('spec', req(), `no leaf at ${hex(l.iova)} L${l.level}`, actual);
   const want = leafStateOf(ml.snap);
   const kind = want.state === 'writableClean' && got.state === 'writableDirty' ? 'precision' : want.state === 'writableDirty' && got.state === 'writableClean' ? 'loss' : 'spec';
-  return new Violation(kind, req(), `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
+  const rules = req();
+  // A leaf this operation made from a protection (MAP-1..3 for the state the spec gives it)
+  // whose AF, AP[2] or DBM differ at the right output address: the encoding of the
+  // protection is wrong (PTE-3, arm_lpae_prot_to_pte).
+  const mapRule = MAPPED_AS[want.state];
+  if (mapRule !== undefined && rules.includes(mapRule) && got.outputAddress === ml.oa && (got.state !== want.state || got.accessFlag !== want.accessFlag)) rules.push('PTE-3');
+  return new Violation(kind, rules, `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
 }
+
+/** The map rule that gives a new leaf each state (spec/descriptor/leaf-machine.ts, MAP). */
+const MAPPED_AS: Partial<Record<LeafState, string>> = { readOnly: 'MAP-1', writableDirty: 'MAP-2', writable: 'MAP-3' };
 
 const requirementsOf = (model: DescriptorModel) => () => (model.opReq.size > 0 ? [...model.opReq] : ['PTE-2']);
 

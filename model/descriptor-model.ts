@@ -540,6 +540,8 @@ export class DescriptorModel {
           this.trackingErrno = -ERRNO[t.enableWhileOn.errno];
           return [`reject ${t.enableWhileOn.errno}`];
         }
+        // The clear is the one enabling does (TRACK-3 as the contract has it: linux-upstream TRACK-U2).
+        this.noteRule('TRACK-3');
         this.clearAllLeaves(t.enable.invalidates);
         return ['clearStaleDirty', ...(t.enable.invalidates ? ['invalidateAll'] : [])];
       }
@@ -564,6 +566,7 @@ export class DescriptorModel {
           for (const b of [...this.leaves.values()].filter((l) => l.level === level).sort((x, y) => x.iova - y.iova)) {
             if (t.enable.splits === 'writable-dirty-blocks' && !this.splitApplies(b)) continue;
             if (!this.splitCan()) continue; // SPLIT-R1: without BBML1/2 the split fails, and the failure is ignored
+            this.noteRule('SPLIT-2'); // how the pages are filled (rfc-2021: SPLIT-R2)
             this.split(b.iova);
             this.splitForTracking.push({ iova: b.iova, level });
           }
@@ -657,6 +660,7 @@ export class DescriptorModel {
     this.noteRule('CLEAR-1');
     this.noteRule('CLEAR-4');
     this.noteRule('BITMAP-2');
+    if (!this.trackingOn && rc.whenTrackingOff === 'reports') this.note(['CLEAR-U1']); // reports while tracking is off
     for (let cursor = iova; cursor < end; ) {
       const leaf = this.leafAt(cursor);
       if (leaf === undefined) {
@@ -706,7 +710,10 @@ export class DescriptorModel {
     const pages = new Set<number>();
     const none = { pages, visited: new Set<number>(), clearedUnreported: new Set<number>() };
     this.noteRule('CLEAR-1');
-    if (!this.trackingOn && rc.whenTrackingOff === 'einval') return { errno: -ERRNO.EINVAL, ...none };
+    if (!this.trackingOn && rc.whenTrackingOff === 'einval') {
+      this.note(['CLEAR-R1']); // the sync is -EINVAL while tracking is off
+      return { errno: -ERRNO.EINVAL, ...none };
+    }
     const end = iova + size;
     if (rc.hole === 'einval') {
       for (let p = iova - (iova % 4096); p < end; p += 4096) {
@@ -748,15 +755,16 @@ export class DescriptorModel {
   /**
    * An unmap as the contract's `unmap` says, planned on a copy: the blocks it splits (a
    * block the range cuts, where the contract splits), and where it stops (a hole or a cut
-   * block, where the contract stops or refuses). Changes nothing.
+   * block, where the contract stops or refuses, and which of the two: `stop`). Changes nothing.
    */
-  unmapPlan(iova: number, size: number): { splits: number[]; end: number; bytes: number } {
+  unmapPlan(iova: number, size: number): { splits: number[]; end: number; bytes: number; stop?: 'hole' | 'cut' } {
     const u = this.caps.unmap;
     const probe = this.clone();
     const splits: number[] = [];
     const end = iova + size;
     let cursor = iova;
     let chunked = 0;
+    let stopped: 'hole' | 'cut' | undefined;
     while (cursor < end) {
       if (u.chunks === 'iommu-pgsize') {
         // A chunk of a block size over a table (empty or not): the table goes whole, holes included.
@@ -772,12 +780,18 @@ export class DescriptorModel {
       }
       const l = probe.leafAt(cursor);
       if (l === undefined) {
-        if (u.hole === 'stop') break;
+        if (u.hole === 'stop') {
+          stopped = 'hole';
+          break;
+        }
         cursor += 4096;
         continue;
       }
       if (l.iova < iova || l.iova + l.size > end) {
-        if (u.partialBlock === 'refuse') break;
+        if (u.partialBlock === 'refuse') {
+          stopped = 'cut';
+          break;
+        }
         splits.push(cursor);
         probe.split(cursor);
         continue;
@@ -786,7 +800,8 @@ export class DescriptorModel {
     }
     const stop = Math.min(cursor, end);
     // Bytes: the leaves removed, and the holes of the tables removed whole (which count their span).
-    return { splits, end: stop, bytes: chunked + (stop > iova ? probe.leavesIn(iova, stop - iova).reduce((a, l) => a + l.size, 0) : 0) };
+    const bytes = chunked + (stop > iova ? probe.leavesIn(iova, stop - iova).reduce((a, l) => a + l.size, 0) : 0);
+    return stopped === undefined ? { splits, end: stop, bytes } : { splits, end: stop, bytes, stop: stopped };
   }
 
   /** A stream attached to the domain (TRACK-7). */

@@ -8,8 +8,9 @@ import type { Adapter, KitMemory, SmmuDriverAdapter } from '../adapters/types.ts
 import type { HazardStep } from '../../spec/contracts/types.ts';
 import { play } from '../examples/linux-upstream/play.ts';
 import { linuxUpstreamAdapter } from '../examples/linux-upstream/adapter.ts';
-import { ArmSmmuDomain, CTXDESC_CD_0_TCR_HD } from '../examples/linux-upstream/arm-smmu-v3.ts';
+import { ArmSmmuDomain, CTXDESC_CD_0_TCR_HD, iommuPgsize } from '../examples/linux-upstream/arm-smmu-v3.ts';
 import {
+  ARM_LPAE_MAX_LEVELS,
   ARM_LPAE_PTE_AP_RDONLY,
   ARM_LPAE_PTE_DBM,
   ArmLpaeIoPgtable,
@@ -20,6 +21,7 @@ import {
   type IoPgtableCfg,
   type IoPgtableFlushOps,
   type IoPgtableWalkData,
+  type IommuIotlbGather,
   iommuDirtyBitmapRecord,
   iommuIotlbGatherInit,
   iopteDeref,
@@ -28,7 +30,7 @@ import {
   iopteWriteableDirty,
   lvlIdx,
 } from '../examples/linux-upstream/io-pgtable-arm.ts';
-import { RfcIoPgtable, type RfcIoPgtableCfg, RfcSmmuDomain, rfc2021Adapter } from '../examples/linux-upstream/rfc-2021.ts';
+import { type DirtyLogBitmap, RfcIoPgtable, type RfcIoPgtableCfg, RfcSmmuDomain, rfc2021Adapter } from '../examples/linux-upstream/rfc-2021.ts';
 import type { Mutant } from './types.ts';
 
 const MiB2 = 0x20_0000;
@@ -79,6 +81,72 @@ class CursorSkipsCleanPgtable extends ArmLpaeIoPgtable {
     }
     if (!iopteTable(pte, lvl)) return -EINVAL;
     return this.walkDirty(walkData, iopteDeref(pte), lvl + 1);
+  }
+}
+
+/** The dirty walk steps over an unmapped entry instead of failing. */
+class WalkSkipsHolePgtable extends ArmLpaeIoPgtable {
+  // FAULT (class bad-input-accepted): io_pgtable_visit_dirty's `if (WARN_ON(!iopte_table(pte, lvl)))
+  // return -EINVAL` replaced by a step over the entry, as AMD's iommu_v1_read_and_clear_dirty
+  // (drivers/iommu/amd/io_pgtable.c) steps over a PTE that is not present: a range with a
+  // hole is read and cleared whole and returns 0, where upstream ends it with -EINVAL (CLEAR-U3).
+  protected override visitDirty(walkData: IoPgtableWalkData, ptep: number, lvl: number): number {
+    const pte = this.memory.load(ptep);
+    if (!iopteLeaf(pte, lvl) && !iopteTable(pte, lvl)) {
+      walkData.addr += blockSize(lvl);
+      return 0;
+    }
+    return super.visitDirty(walkData, ptep, lvl);
+  }
+}
+
+/** A partial unmap of a block splits it, as before v6.13. */
+class SplitPartialBlockPgtable extends RfcIoPgtable {
+  // FAULT (class bad-input-accepted): __arm_lpae_unmap without commit 33729a5fc0ca: a range
+  // covering part of a block goes to arm_lpae_split_blk_unmap (the v6.12 code, which the
+  // RFC's base has too), so the part is unmapped and its bytes returned, where v6.13 refuses
+  // with "Unmap of a partial large IOPTE is not allowed" and unmaps 0 bytes (UNMAP-U1).
+  constructor(memory: KitMemory, cfg: IoPgtableCfg, tlb: IoPgtableFlushOps) {
+    super(memory, { ...cfg, bbml: 0 }, tlb);
+  }
+}
+
+/** __iommu_unmap steps over a chunk that unmapped nothing. */
+export class UpstreamUnmapSkipsHoleDomain extends ArmSmmuDomain {
+  // FAULT (class bad-input-accepted): `if (!unmapped_page) break;` in __iommu_unmap made a step
+  // of the chunk's size: an unmap over a hole goes on past it and returns the bytes after it
+  // too, where upstream stops at the hole (WARN_ON(!pte) in __arm_lpae_unmap, UNMAP-U2).
+  protected override iommuUnmapGathered(iova: number, size: number, gather: IommuIotlbGather): number {
+    if (iova % 0x1000 !== 0 || size % 0x1000 !== 0) return 0;
+    let unmapped = 0;
+    for (let done = 0; done < size; ) {
+      const { pgsize, count } = iommuPgsize(iova, iova, size - done);
+      const unmappedPage = this.pgtbl.unmapPages(iova, pgsize, count, gather);
+      const step = unmappedPage === 0 ? pgsize : unmappedPage;
+      iova += step;
+      done += step;
+      unmapped += unmappedPage;
+    }
+    return unmapped;
+  }
+}
+
+/** Read-and-clear is refused while tracking is off. */
+export class UpstreamClearRefusedWhileOffDomain extends ArmSmmuDomain {
+  private tracking = false;
+
+  protected override armSmmuSetDirtyTracking(enable: boolean): number {
+    this.tracking = enable;
+    return 0;
+  }
+
+  // FAULT (class valid-input-refused): arm_smmu_read_and_clear_dirty given Intel VT-d's
+  // `if (!dmar_domain->dirty_tracking && dirty->bitmap) return -EINVAL;`
+  // (intel_iommu_read_and_clear_dirty): the SMMUv3 driver keeps no tracking state and reads
+  // the leaves whether tracking is on or off (CLEAR-U1); this one refuses a report while off.
+  override readAndClearDirty(iova: number, size: number, flags: number, record: (iova: number, length: number) => void): number {
+    if (!this.tracking && this.hasDirtyOps) return -EINVAL;
+    return super.readAndClearDirty(iova, size, flags, record);
   }
 }
 
@@ -161,6 +229,30 @@ export const linuxUpstreamMutants: readonly Mutant[] = [
     DirtyWithoutHttuDomain,
     'linux-upstream: IOMMU_HWPT_ALLOC_DIRTY_TRACKING is accepted on an SMMU without HTTU = 2 (arm_smmu_dbm_capable ignores ARM_SMMU_FEAT_HD), instead of -EOPNOTSUPP (CREATE-U1): the domain maps DBM leaves the hardware never updates. Class bad-input-accepted: a request the hardware cannot honour let through.',
   ),
+  upstreamMutant(
+    'upstream-walk-skips-hole',
+    'bad-input-accepted',
+    domainWithPgtable(WalkSkipsHolePgtable),
+    "linux-upstream: io_pgtable_visit_dirty steps over an unmapped entry, as AMD's iommu_v1_read_and_clear_dirty does, instead of ending the walk with -EINVAL (CLEAR-U3): a range with a hole is read and cleared past it and returns 0. Class bad-input-accepted: a range upstream refuses taken.",
+  ),
+  upstreamMutant(
+    'upstream-clear-refused-while-off',
+    'valid-input-refused',
+    UpstreamClearRefusedWhileOffDomain,
+    "linux-upstream: arm_smmu_read_and_clear_dirty refuses a report while tracking is off with -EINVAL, as Intel's intel_iommu_read_and_clear_dirty does, where the SMMUv3 driver keeps no tracking state and reports the leaves as they are (CLEAR-U1). Class valid-input-refused: a call upstream answers refused.",
+  ),
+  upstreamMutant(
+    'upstream-unmap-splits-block',
+    'bad-input-accepted',
+    domainWithPgtable(SplitPartialBlockPgtable),
+    'linux-upstream: __arm_lpae_unmap splits a block the range covers in part (arm_lpae_split_blk_unmap, as before v6.13 commit 33729a5fc0ca) and unmaps the part, where upstream refuses it with 0 bytes and stops (UNMAP-U1). Class bad-input-accepted: a partial unmap of a large IOPTE taken.',
+  ),
+  upstreamMutant(
+    'upstream-unmap-skips-hole',
+    'bad-input-accepted',
+    UpstreamUnmapSkipsHoleDomain,
+    'linux-upstream: __iommu_unmap steps over a chunk that unmapped nothing (a hole) and goes on, where upstream stops there and returns the bytes before it (UNMAP-U2). Class bad-input-accepted: an unmap over a hole taken whole.',
+  ),
 ];
 
 // ---- rfc-2021 ---------------------------------------------------------------------------
@@ -187,6 +279,29 @@ class MergeCleanBlockPgtable extends RfcIoPgtable {
   protected override mergeProt(iommuProt: number): bigint {
     const pte = super.mergeProt(iommuProt);
     return (pte & ARM_LPAE_PTE_DBM) !== 0n ? pte | ARM_LPAE_PTE_AP_RDONLY : pte;
+  }
+}
+
+/** merge_page of an entry that is a leaf already fails. */
+class MergeOfLeafFailsPgtable extends RfcIoPgtable {
+  // FAULT (class valid-input-refused): __arm_lpae_merge_page's "The size is too small, already
+  // merged" (`if (iopte_leaf(pte, lvl)) return size;`) answered with 0 bytes, as if a leaf
+  // there were nothing to merge: __arm_smmu_merge_page then returns -EFAULT for a block that
+  // is already one, where the RFC succeeds and changes nothing (MERGE-R1).
+  protected override mergeAt(iova: number, paddr: number, size: number, lvl: number, table: number, prot: bigint): number {
+    if (lvl < ARM_LPAE_MAX_LEVELS && iopteLeaf(this.memory.load(table + lvlIdx(iova, lvl) * 8), lvl)) return 0;
+    return super.mergeAt(iova, paddr, size, lvl, table, prot);
+  }
+}
+
+/** sync_dirty_log steps over an unmapped entry instead of failing. */
+class SyncSkipsHolePgtable extends RfcIoPgtable {
+  // FAULT (class bad-input-accepted): __arm_lpae_sync_dirty_log's `if (WARN_ON(!pte)) return
+  // -EINVAL` made a `return 0`: a range with a hole is synced (and its dirty leaves cleared)
+  // and GET_BITMAP returns 0, where the RFC refuses it with -EINVAL before anything (CLEAR-R1).
+  protected override syncAt(iova: number, size: number, lvl: number, table: number, bitmap: DirtyLogBitmap): number {
+    if (lvl < ARM_LPAE_MAX_LEVELS && this.memory.load(table + lvlIdx(iova, lvl) * 8) === 0n) return 0;
+    return super.syncAt(iova, size, lvl, table, bitmap);
   }
 }
 
@@ -257,6 +372,18 @@ export const rfc2021Mutants: readonly Mutant[] = [
     RfcStopMergesOverHoleDomain,
     'rfc-2021: stopping the dirty log merges back every 2 MiB region that start split, without the iova_to_phys walk for a contiguous run (TRACK-R3), so a page unmapped while tracking is mapped again by the block, to its old frame. Class wrong-address: a block whose output addresses are not what the pages map.',
   ),
+  rfcMutant(
+    'rfc-merge-of-block-fails',
+    'valid-input-refused',
+    rfcDomainWithPgtable(MergeOfLeafFailsPgtable),
+    'rfc-2021: __arm_lpae_merge_page answers an entry that is a leaf already ("already merged") with 0 bytes, so merging a region that is one block fails with -EFAULT, where the RFC succeeds and changes nothing (MERGE-R1). Class valid-input-refused: a merge the RFC takes refused.',
+  ),
+  rfcMutant(
+    'rfc-sync-skips-hole',
+    'bad-input-accepted',
+    rfcDomainWithPgtable(SyncSkipsHolePgtable),
+    'rfc-2021: __arm_lpae_sync_dirty_log steps over an unmapped entry instead of failing with -EINVAL (CLEAR-R1): GET_BITMAP over a range with a hole reports and clears the leaves around it and returns 0. Class bad-input-accepted: a range the RFC refuses taken.',
+  ),
 ];
 
 /** The zoo's contract mutants, each declaring the contract it runs under. */
@@ -285,7 +412,7 @@ const dma = (iova: number): HazardStep => ({ op: 'dmaWrite', iova, stream: S });
 const rc = (iova: number, size: number): HazardStep => ({ op: 'readAndClearDirty', iova, size, noClear: false });
 
 /** A probe observing `pick` of the played scenario's step `at`. */
-function probe(mutant: string, title: string, reference: SmmuDriverAdapter, steps: readonly HazardStep[], at: number, pick: 'reported' | 'dma' | 'errno', want: ContractProbe['want']): ContractProbe {
+function probe(mutant: string, title: string, reference: SmmuDriverAdapter, steps: readonly HazardStep[], at: number, pick: 'reported' | 'dma' | 'errno' | 'unmapped', want: ContractProbe['want']): ContractProbe {
   return {
     mutant,
     title: `${title.slice(0, title.indexOf(']') + 1)} mutant ${mutant} deviates from the reference: ${title.slice(title.indexOf(']') + 2)}`,
@@ -345,4 +472,16 @@ export const contractProbes: readonly ContractProbe[] = [
     'dma',
     { reference: 'fault', mutant: 'ok' },
   ),
+  probe('upstream-walk-skips-hole', '[CLEAR-U3] a read-and-clear over a hole returns 0', upstream, [UP, attach, map(0, 0x1000), map(0x2000, 0x1000), rc(0, 0x3000)], 4, 'errno', { reference: -22, mutant: 0 }),
+  probe('upstream-clear-refused-while-off', '[CLEAR-U1] a read-and-clear while tracking is off is refused', upstream, [UP, attach, map(0, 0x1000), rc(0, 0x1000)], 3, 'errno', { reference: 0, mutant: -22 }),
+  probe('upstream-unmap-splits-block', '[UNMAP-U1] an unmap of one page of a block unmaps it', upstream, [UP, attach, map(0, MiB2, 'block-aligned'), { op: 'unmap', iova: 0, size: 0x1000 }], 3, 'unmapped', {
+    reference: 0,
+    mutant: 0x1000,
+  }),
+  probe('upstream-unmap-skips-hole', '[UNMAP-U2] an unmap over a hole goes on past it', upstream, [UP, attach, map(0, 0x1000), map(0x2000, 0x1000), { op: 'unmap', iova: 0, size: 0x3000 }], 4, 'unmapped', {
+    reference: 0x1000,
+    mutant: 0x2000,
+  }),
+  probe('rfc-merge-of-block-fails', '[MERGE-R1] merging a region that is one block already fails', rfc, [RFC, attach, map(0, MiB2, 'block-aligned'), { op: 'mergePages', iova: 0, level: 2 }], 3, 'errno', { reference: 0, mutant: -14 }),
+  probe('rfc-sync-skips-hole', '[CLEAR-R1] GET_BITMAP over a hole returns 0', rfc, [RFC, attach, on, map(0, 0x1000), map(0x2000, 0x1000), rc(0, 0x3000)], 5, 'errno', { reference: -22, mutant: 0 }),
 ];

@@ -9,6 +9,7 @@ import { smmuMutants } from './smmu-mutants.ts';
 import { vfioMutants } from './vfio-mutants.ts';
 import { matrixMutants } from './matrix-mutants.ts';
 import { contractMutants } from './contract-mutants.ts';
+import { smmuIdMutants } from './smmu-id-mutants.ts';
 import type { Mutant } from './types.ts';
 
 export { BUG_CLASSES, type BugClass, type Mutant } from './types.ts';
@@ -24,6 +25,7 @@ export const mutants: readonly Mutant[] = [
   ...dirtyRingCollectorMutants,
   ...matrixMutants,
   ...contractMutants,
+  ...smmuIdMutants,
 ];
 
 export function findMutant(name: string): Mutant | undefined {

@@ -18,6 +18,7 @@ import type { DirtyBitmap, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from 
 import { BUG_CLASSES, findMutant, mutants } from './index.ts';
 import { matrixProbes } from './matrix-mutants.ts';
 import { contractProbes } from './contract-mutants.ts';
+import { smmuIdProbes } from './smmu-id-mutants.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
 import { type CollectorScenario, replayDirtyRingCollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
@@ -398,6 +399,14 @@ directed('[IOTLB-5] mutant cached-clean-write-no-update deviates from the refere
 // ---- the mutants of the requirement matrix (matrix-mutants.ts) and the contract mutants (contract-mutants.ts): each with its probe ----
 
 for (const p of [...matrixProbes, ...contractProbes]) {
+  directed(p.title, async () => {
+    assert.equal(await p.run(p.reference), p.want.reference, 'the reference');
+    assert.equal(await p.run(findMutant(p.mutant)!.adapter), p.want.mutant, 'the mutant');
+  });
+}
+
+// The descriptor mutants of smmu-id-mutants.ts, each with its probe.
+for (const p of smmuIdProbes) {
   directed(p.title, async () => {
     assert.equal(await p.run(p.reference), p.want.reference, 'the reference');
     assert.equal(await p.run(findMutant(p.mutant)!.adapter), p.want.mutant, 'the mutant');
