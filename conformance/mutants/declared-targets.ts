@@ -45,7 +45,7 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'kvm-clear-range-aligned': ['KVM-CLEAR-7'],
   'kvm-clear-reads-slot-bitmap': ['KVM-CLEAR-7'],
   'kvm-no-pml-sync': ['KVM-PT-7', 'NOLOSS-1'],
-  'kvm-fault-no-mark': ['KVM-PT-9', 'NOLOSS-1'],
+  'kvm-fault-no-mark': ['KVM-PT-8'],
   'kvm-clear-whole-word': ['KVM-CLEAR-7', 'NOLOSS-1'],
   'kvm-first-page-unchecked': ['KVM-CLEAR-2'],
   'kvm-move-drops-bitmap': ['KVM-SLOT-16', 'NOLOSS-1'],

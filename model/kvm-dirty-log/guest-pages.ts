@@ -33,6 +33,8 @@ export interface PageObservation {
   readonly leaf: 'none' | 'huge' | 'hugeProtected' | 'writable' | 'clean' | 'protected';
   readonly tlb: boolean;
   readonly pml: boolean;
+  /** The page's bit in its slot's dirty bitmap, when the implementation shows it (not part of the machine's state). */
+  readonly dirty?: boolean;
 }
 
 type Table = TransitionTable<typeof kvmGuestPageMachine>;

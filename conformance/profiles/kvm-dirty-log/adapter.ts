@@ -84,6 +84,12 @@ export interface KvmGuestPageObservation {
   readonly tlb: boolean;
   /** The page is in the hardware dirty log, not yet drained into a bitmap. */
   readonly pml: boolean;
+  /**
+   * Optional: the page's bit in its slot's dirty bitmap (undefined when the slot has none).
+   * With it, the kit checks that a write fault in a logging slot marks the page before
+   * the write completes (KVM-PT-1, KVM-PT-5, KVM-PT-8).
+   */
+  readonly dirty?: boolean;
 }
 
 export interface KvmDirtyLogAdapter {

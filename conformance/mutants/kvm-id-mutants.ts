@@ -1,0 +1,351 @@
+// Faulty KVM VMs for the requirement IDs the other zoo mutants left without a kill: the
+// memslot checks of Linux v6.14 virt/kvm/kvm_main.c kvm_set_memory_region and the fast
+// page fault of arch/x86/kvm/mmu/mmu.c (profile kvm-dirty-log), the coalescing of Linux
+// v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset (profile kvm-dirty-ring), each done
+// wrong in one place as a kernel plausibly gets it wrong. Where the reference's code is
+// inline, the mutant wraps the call and lets through what the wrong code would.
+import { EPT_A, EPT_D, EPT_PS, EPT_R, EPT_W, KVM_MEM_LOG_DIRTY_PAGES, KvmVm, type Memslot, type MemoryRegion } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_DIRTY_RING_FULL, KvmDirtyRingVm, type GuestWrite, type VcpuRing } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
+import { FlatRingMemory, flagsAddr, offsetAddr, slotAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
+import { referenceKvmDirtyLogAdapter, referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
+import type { Adapter } from '../adapters/types.ts';
+import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from '../profiles/kvm-dirty-log/adapter.ts';
+import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
+import type { Probe } from './probe.ts';
+import type { BugClass, Mutant } from './types.ts';
+
+const EINVAL = -22;
+const PAGE = 4096;
+/** KVM_MEM_MAX_NR_PAGES: (1UL << 31) - 1 (include/linux/kvm_host.h). */
+const MAX_NR_PAGES = 2 ** 31 - 1;
+
+const slotOf = (vm: KvmVm, field: number) => (vm as unknown as { slots: Map<number, Memslot> }).slots.get(field >>> 0);
+
+// ---- KVM_SET_USER_MEMORY_REGION ---------------------------------------------------------
+
+export class SlotWrapInGfnsVm extends KvmVm {
+  // FAULT (class bad-input-accepted): the overflow test is made on frame numbers, `base_gfn +
+  // npages < base_gfn`, instead of on bytes (`guest_phys_addr + memory_size <
+  // guest_phys_addr`): a 64-bit gfn_t holds at most 2^52 frames and never wraps, so a slot
+  // whose end lies past 2^64 is taken, its frames running off the guest physical space.
+  override setUserMemoryRegion(mem: MemoryRegion): number {
+    const gpa = BigInt(mem.guestPhysAddr);
+    const size = BigInt(mem.memorySize);
+    // Only a wrapping slot at or above 2^63 gets that far: below, its size is past KVM_MEM_MAX_NR_PAGES.
+    if (gpa + size < 1n << 64n || gpa < 1n << 63n || size === 0n) return super.setUserMemoryRegion(mem);
+    // The reference's own byte test is inline: the call runs with the slot 2^63 lower (its
+    // checks and overlap walk alike, no slot of the kit lies near either place), then the
+    // slot is put where the frame numbers say.
+    const r = super.setUserMemoryRegion({ ...mem, guestPhysAddr: mem.guestPhysAddr - 2 ** 63 });
+    const slot = slotOf(this, mem.slot);
+    if (r === 0 && slot !== undefined) slot.baseGfn = Math.floor(mem.guestPhysAddr / PAGE);
+    return r;
+  }
+}
+
+export class SlotMaxPagesAsIdExemptVm extends KvmVm {
+  // FAULT (class bad-input-accepted): the exemption of KVM's internal memslots from the size
+  // limit (`id < KVM_USER_MEM_SLOTS && npages > KVM_MEM_MAX_NR_PAGES`) tests the whole slot
+  // field, as_id << 16 | id, instead of id: every user slot of address space 1 (x86's SMM
+  // space) reads as internal and escapes the limit, a dirty bitmap past an unsigned int's
+  // index included.
+  override setUserMemoryRegion(mem: MemoryRegion): number {
+    const npages = Math.floor(mem.memorySize / PAGE);
+    if (mem.slot >>> 16 === 0 || npages <= MAX_NR_PAGES || (mem.slot & 0xffff) >= this.userMemSlots) {
+      this.materialize(mem);
+      return super.setUserMemoryRegion(mem);
+    }
+    // The reference's limit test is inline: the call runs one page short of the limit (the
+    // same checks pass or fail; the slot is new, or its size differs and it fails as an
+    // immutable change either way), then the slot gets its real size.
+    const r = super.setUserMemoryRegion({ ...mem, memorySize: mem.memorySize - (npages - MAX_NR_PAGES) * PAGE });
+    const slot = slotOf(this, mem.slot) as { npages: number } | undefined;
+    if (r === 0 && slot !== undefined) slot.npages = npages;
+    return r;
+  }
+
+  // DEPARTS (not the fault): the bitmap of such a slot (2^25 words, 256 MiB in the kit's
+  // memory) gets a frame at a time on first use, set then if KVM_DIRTY_LOG_INITIALLY_SET
+  // asked for it; before the bitmap is freed every frame is allocated, so freeing finds them.
+  private readonly lazy = new Map<Memslot, boolean>();
+
+  protected override allocBitmap(slot: Memslot): void {
+    if (slot.npages <= 1 << 20) return super.allocBitmap(slot);
+    slot.bitmap = new Array<number>(Math.ceil(Math.ceil(slot.npages / 64) / 512));
+    this.lazy.set(slot, (this.manualDirtyLogProtect & 2) !== 0);
+  }
+
+  protected override wordAddress(slot: Memslot, word: number): number {
+    const set = this.lazy.get(slot);
+    if (set !== undefined && slot.bitmap !== undefined && slot.bitmap[word >> 9] === undefined) {
+      const frame = this.memory.allocFrame();
+      slot.bitmap[word >> 9] = frame;
+      for (let w = word & ~511; set && w < Math.min((word & ~511) + 512, Math.ceil(slot.npages / 64)); w++) {
+        const bits = Math.min(64, slot.npages - w * 64);
+        this.memory.store(frame + (w & 511) * 8, bits === 64 ? (1n << 64n) - 1n : (1n << BigInt(bits)) - 1n);
+      }
+    }
+    return super.wordAddress(slot, word);
+  }
+
+  /** Before a call that may free a lazy bitmap (delete, logging off): every frame allocated. */
+  private materialize(mem: MemoryRegion): void {
+    const slot = slotOf(this, mem.slot);
+    if (slot?.bitmap === undefined || !this.lazy.has(slot) || (mem.memorySize !== 0 && (mem.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0)) return;
+    for (let f = 0; f < slot.bitmap.length; f++) if (slot.bitmap[f] === undefined) slot.bitmap[f] = this.memory.allocFrame();
+    this.lazy.delete(slot);
+  }
+}
+
+// ---- the vCPU's write faults (stage-2 / EPT) ----------------------------------------------
+
+export class FastFixHugeWhileLoggingVm extends KvmVm {
+  // FAULT (class scope-change): the fast page fault fixes a write-protected huge leaf in place
+  // although its slot logs (the `sp->role.level > PG_LEVEL_4K &&
+  // kvm_slot_dirty_track_enabled(fault->slot)` test of Linux v6.14 arch/x86/kvm/mmu/mmu.c
+  // fast_page_fault dropped): the huge leaf is made writable again and only the faulting
+  // page is marked, so writes to the other 511 pages of its 2 MiB go unrecorded.
+  protected override writeFault(slot: Memslot, gfn: number): void {
+    const pdeAddr = this.pdeAddress(slot.asId, gfn, false);
+    const pde = pdeAddr === undefined ? 0n : this.memory.load(pdeAddr);
+    if (pdeAddr === undefined || slot.bitmap === undefined || (pde & EPT_R) === 0n || (pde & EPT_PS) === 0n || (pde & EPT_W) !== 0n) return super.writeFault(slot, gfn);
+    // fast_pf_fix_direct_spte: the leaf made writable by cmpxchg, then the faulting page marked.
+    if (this.memory.compareExchange(pdeAddr, pde, pde | EPT_W | EPT_A | EPT_D) === pde) this.markDirty(slot, gfn - slot.baseGfn);
+  }
+}
+
+// ---- KVM_RUN --------------------------------------------------------------------------------
+
+/** KVM_EXIT_DIRTY_RING_FULL as the RFC series defined it (<20191129213505.18472-10-peterx@redhat.com>), before it was renumbered 31 on merge. */
+const RFC_EXIT_DIRTY_RING_FULL = 29;
+
+export class RingFullExitRfcNumberVm extends KvmDirtyRingVm {
+  // FAULT (class valid-input-refused): the vCPU leaves KVM_RUN at the soft limit, as it must,
+  // but with exit reason 29, KVM_EXIT_DIRTY_RING_FULL of the RFC series' uapi/linux/kvm.h,
+  // where Linux v6.18 include/uapi/linux/kvm.h has 31 (29 is KVM_EXIT_X86_RDMSR): a VMM
+  // built on the merged header never sees its ring full and never collects.
+  override run(vcpu: number, writes: readonly GuestWrite[]): { exitReason: number; done: number } {
+    const r = super.run(vcpu, writes);
+    return r.exitReason === KVM_EXIT_DIRTY_RING_FULL ? { ...r, exitReason: RFC_EXIT_DIRTY_RING_FULL } : r;
+  }
+}
+
+// ---- KVM_RESET_DIRTY_RINGS ----------------------------------------------------------------
+
+const U64 = (1n << 64n) - 1n;
+
+export class ResetBackwardMergeUncheckedVm extends KvmDirtyRingVm {
+  // FAULT (class boundary-arithmetic): kvm_dirty_ring_reset's backward merge (an entry 1..63
+  // pages below the batch's base) shifts the mask up without its overflow test, `(mask <<
+  // -delta >> -delta) == mask`: a page 63 pages above the base falls off the top of the
+  // 64-bit mask, is never re-protected, and its next write is lost.
+  protected override resetRing(r: VcpuRing): number {
+    let count = 0;
+    let cur: { slot: number; offset: bigint; mask: bigint } | undefined;
+    for (;;) {
+      const i = r.resetIndex & (r.entries - 1);
+      if (!this.harvested(r, i)) break;
+      const slot = this.memory.load32(slotAddr(r.base, i), 'relaxed') >>> 0;
+      const offset = this.memory.load64(offsetAddr(r.base, i), 'relaxed');
+      this.memory.store32(flagsAddr(r.base, i), 0, 'release');
+      r.resetIndex = (r.resetIndex + 1) >>> 0;
+      count++;
+      if (cur !== undefined && this.sameBatchSlot(cur.slot, slot)) {
+        const delta = BigInt.asIntN(64, offset - cur.offset);
+        if (delta >= 0n && delta < 64n) {
+          cur.mask |= 1n << delta;
+          continue;
+        }
+        if (delta > -64n && delta < 0n) {
+          cur.offset = offset;
+          cur.mask = ((cur.mask << -delta) & U64) | 1n;
+          continue;
+        }
+      }
+      if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
+      cur = { slot, offset, mask: 1n };
+    }
+    if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
+    return count;
+  }
+}
+
+// ---- zoo entries and probes ----------------------------------------------------------
+
+const CFG: KvmDirtyLogConfig = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false };
+const GPA = 0x1_0000_0000n;
+const UADDR = 0x1000_0000n;
+/** Slot 0: 64 pages at 4 GiB, logging. */
+const SLOT0 = { slot: 0, flags: KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: GPA, memorySize: 64n * 4096n, userspaceAddr: UADDR };
+
+async function vmOf(adapter: Adapter, config: Partial<KvmDirtyLogConfig> = {}): Promise<KvmDirtyLogInstance> {
+  return (adapter as KvmDirtyLogAdapter).create({ ...CFG, ...config }, { between: () => [] });
+}
+
+const set = async (vm: KvmDirtyLogInstance, r: Partial<typeof SLOT0>) => (await vm.setUserMemoryRegion({ ...SLOT0, ...r })).errno;
+
+interface Spec {
+  readonly name: string;
+  readonly bugClass: BugClass;
+  readonly targets: readonly string[];
+  readonly description: string;
+  readonly Impl: typeof KvmVm;
+  readonly what: string;
+  readonly run: (vm: KvmDirtyLogInstance) => Promise<unknown>;
+  readonly want: { readonly reference: unknown; readonly mutant: unknown };
+  readonly config?: Partial<KvmDirtyLogConfig>;
+}
+
+const specs: readonly Spec[] = [
+  {
+    name: 'kvm-slot-wrap-in-gfns',
+    bugClass: 'bad-input-accepted',
+    targets: ['KVM-SLOT-6'],
+    description:
+      'KVM_SET_USER_MEMORY_REGION tests for wrap-around on frame numbers (base_gfn + npages < base_gfn, which a 64-bit gfn_t never meets) instead of on guest_phys_addr + memory_size, as Linux v6.14 virt/kvm/kvm_main.c kvm_set_memory_region does: a slot ending past 2^64 is taken.',
+    Impl: SlotWrapInGfnsVm,
+    what: 'a slot at 2^64 - 4 KiB of 64 pages is taken',
+    run: async (vm) => set(vm, { guestPhysAddr: (1n << 64n) - 4096n }),
+    want: { reference: EINVAL, mutant: 0 },
+  },
+  {
+    name: 'kvm-slot-max-pages-as-id-exempt',
+    bugClass: 'bad-input-accepted',
+    targets: ['KVM-SLOT-7'],
+    description:
+      'The exemption of internal memslots from KVM_MEM_MAX_NR_PAGES (Linux v6.14 virt/kvm/kvm_main.c kvm_set_memory_region, `id < KVM_USER_MEM_SLOTS && ...`, from <20250123144627.312456-2-imbrenda@linux.ibm.com>) tests the whole slot field instead of id: a user slot of address space 1 with 2^31 pages is taken, its dirty bitmap past what an unsigned int indexes.',
+    Impl: SlotMaxPagesAsIdExemptVm,
+    what: 'a slot of address space 1 with 2^31 pages is taken',
+    run: async (vm) => set(vm, { slot: 1 << 16, memorySize: (1n << 31n) * 4096n, userspaceAddr: 0n }),
+    want: { reference: EINVAL, mutant: 0 },
+  },
+  {
+    name: 'kvm-fast-fix-huge-while-logging',
+    bugClass: 'boundary-arithmetic',
+    targets: ['KVM-PT-5'],
+    description:
+      'The fast page fault makes a write-protected huge leaf of a logging slot writable again and marks only the faulting page (the dirty-logging test of Linux v6.14 arch/x86/kvm/mmu/mmu.c fast_page_fault dropped), instead of letting the slow path map the page as a 4 KiB leaf: the other pages of the 2 MiB are written unrecorded.',
+    Impl: FastFixHugeWhileLoggingVm,
+    what: 'with eager splitting off, a write after logging starts leaves page 1 of the huge leaf writable and unrecorded',
+    run: async (vm) => {
+      await set(vm, { flags: 0, memorySize: 512n * 4096n, userspaceAddr: 0x4000_0000n });
+      await vm.vcpuWrite(GPA);
+      await set(vm, { memorySize: 512n * 4096n, userspaceAddr: 0x4000_0000n });
+      await vm.vcpuWrite(GPA);
+      await vm.vcpuWrite(GPA + 4096n);
+      return (await vm.getDirtyLog(0, 64)).bitmap?.[0];
+    },
+    want: { reference: 0b11, mutant: 0b01 },
+    config: { eagerSplit: false },
+  },
+];
+
+/** The kvm-dirty-ring mutants, with their probes on a VM of the kit's flat ring memory. */
+interface RingSpec {
+  readonly name: string;
+  readonly bugClass: BugClass;
+  readonly targets: readonly string[];
+  readonly description: string;
+  readonly Impl: typeof KvmDirtyRingVm;
+  readonly what: string;
+  readonly run: (a: Adapter) => Promise<unknown>;
+  readonly want: { readonly reference: unknown; readonly mutant: unknown };
+}
+
+const RING_BASE = 0x10000;
+
+const ringSpecs: readonly RingSpec[] = [
+  {
+    name: 'ring-full-exit-rfc-number',
+    bugClass: 'valid-input-refused',
+    targets: ['KVM-RING-1'],
+    description:
+      'KVM_RUN stops at the soft limit with exit reason 29, the KVM_EXIT_DIRTY_RING_FULL of the RFC series (<20191129213505.18472-10-peterx@redhat.com>), not the 31 of Linux v6.18 include/uapi/linux/kvm.h: a VMM built on the uAPI takes the exit for KVM_EXIT_X86_RDMSR and never collects the ring.',
+    Impl: RingFullExitRfcNumberVm,
+    what: 'the exit at the soft limit of a 256-entry ring is 29',
+    run: async (a) => {
+      const vm = await (a as KvmDirtyRingAdapter).create(new FlatRingMemory(1 << 22), { arch: 'x86' });
+      await vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0);
+      await vm.createVcpu(RING_BASE);
+      await vm.setMemslot(0, 0, 256, true);
+      return vm.run(
+        0,
+        Array.from({ length: 200 }, (_, k) => ({ slot: 0, offset: k })),
+      );
+    },
+    want: { reference: { exitReason: 31, done: 192 }, mutant: { exitReason: 29, done: 192 } },
+  },
+  {
+    name: 'ring-reset-backward-merge-unchecked',
+    bugClass: 'boundary-arithmetic',
+    targets: ['KVM-RING-17'],
+    description:
+      "KVM_RESET_DIRTY_RINGS coalesces an entry 1..63 pages below the batch's base by shifting the mask up without the overflow test of Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset (`(mask << -delta >> -delta) == mask`): after 64 entries written downwards, the highest page falls off the mask and stays writable.",
+    Impl: ResetBackwardMergeUncheckedVm,
+    what: 'after 65 writes from page 100 down, harvested and reset, page 100 is writable',
+    run: async (a) => {
+      const memory = new FlatRingMemory(1 << 22);
+      const vm = await (a as KvmDirtyRingAdapter).create(memory, { arch: 'x86' });
+      await vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0);
+      await vm.createVcpu(RING_BASE);
+      await vm.setMemslot(0, 0, 256, true);
+      await vm.run(
+        0,
+        Array.from({ length: 65 }, (_, k) => ({ slot: 0, offset: 100 - k })),
+      );
+      for (let i = 0; i < 65; i++) memory.store32(flagsAddr(RING_BASE, i), 2); // the collector marks each harvested entry RESET
+      await vm.resetDirtyRings();
+      const wp = await vm.writeProtectedPages(0);
+      return (wp[100 >> 3]! >> (100 & 7)) & 1;
+    },
+    want: { reference: 1, mutant: 0 },
+  },
+];
+
+const WHY: Partial<Record<BugClass, string>> = {
+  'bad-input-accepted': 'input the uAPI refuses let through, or refused under the wrong errno.',
+  'valid-input-refused': 'a KVM_RUN the uAPI lets run answered with an exit reason it does not define for that exit, which a VMM handles as another exit or as an unhandled one.',
+  'boundary-arithmetic': 'arithmetic at an edge: a 2 MiB leaf made writable where one 4 KiB page is marked, a bit shifted off the top of a 64-bit mask.',
+};
+
+const refKvm = referenceKvmDirtyLogAdapter();
+
+export const kvmIdMutants: readonly Mutant[] = [
+  ...specs.map((s) => ({
+    name: s.name,
+    bugClass: s.bugClass,
+    profile: 'kvm-dirty-log' as const,
+    description: `${s.description} Class ${s.bugClass}: ${WHY[s.bugClass] ?? ''}`,
+    targets: s.targets,
+    adapter: referenceKvmDirtyLogAdapter(s.name, s.Impl),
+  })),
+  ...ringSpecs.map((s) => ({
+    name: s.name,
+    bugClass: s.bugClass,
+    profile: 'kvm-dirty-ring' as const,
+    description: `${s.description} Class ${s.bugClass}: ${WHY[s.bugClass] ?? ''}`,
+    targets: s.targets,
+    adapter: referenceKvmDirtyRingAdapter(s.name, s.Impl),
+  })),
+];
+
+const logProbes: readonly Probe[] = specs.map((s) => ({
+  mutant: s.name,
+  title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
+  reference: refKvm,
+  run: async (a: Adapter) => s.run(await vmOf(a, s.config)),
+  want: s.want,
+}));
+
+const refRing = referenceKvmDirtyRingAdapter();
+
+const ringProbes: readonly Probe[] = ringSpecs.map((s) => ({
+  mutant: s.name,
+  title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
+  reference: refRing,
+  run: s.run,
+  want: s.want,
+}));
+
+/** One directed probe per mutant of `kvmIdMutants`. */
+export const kvmIdProbes: readonly Probe[] = [...logProbes, ...ringProbes];
