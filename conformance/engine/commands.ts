@@ -510,7 +510,6 @@ export class SplitCommand implements RunCommand {
     // The contract's split (SPLIT-R1): it may need BBML1/2 (an errno without), and may leave a block that is not writable-dirty as it is (0).
     const sp = m.model.caps.split;
     const want = m.model.splitCan() || sp?.needsBbml === undefined ? 0 : -ERRNO[sp.needsBbml];
-    const splits = want === 0 && m.model.splitApplies(b);
     let answer: number | undefined;
     const { result, dma } = await recordFailure(
       r,
@@ -530,7 +529,10 @@ export class SplitCommand implements RunCommand {
             // rfc-2021 SPLIT-R2, which is also how its pages are filled, so named for every split).
             model.noteRule('SPLIT-1');
             if (inject !== undefined || !model.byMachine) model.noteRule('SPLIT-2');
-            if (splits) model.split(b.iova);
+            // Whether the contract splits it is decided on the block as the split reads it: a DMA write
+            // that landed first may have made a writable-clean block writable-dirty (SPLIT-R1).
+            const block = model.leafAt(b.iova);
+            if (want === 0 && block !== undefined && block.level < 3 && model.splitApplies(block)) model.split(b.iova);
           },
           (model, ret) => {
             if (ret !== want) throw new Violation('spec', [...model.opReq, ...(model.byMachine ? ['SPLIT-1'] : [])], `splitBlock(${hex(b.iova)}) returns ${errnoName(want)}`, errnoName(ret));

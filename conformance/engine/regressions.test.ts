@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { referenceContractDriverAdapter } from '../adapters/reference.ts';
 import { referenceAdapters } from '../adapters/registry.ts';
 import { contracts } from '../../spec/contracts/index.ts';
-import { AttachCommand, DmaCommand, MapCommand, MergeCommand, SplitCommand, type TraceStep, UnmapCommand } from './commands.ts';
+import { AttachCommand, DmaCommand, MapCommand, MergeCommand, ReadAndClearCommand, SplitCommand, type TraceStep, UnmapCommand } from './commands.ts';
 import { KitClearAccessFlagCommand } from './kit-commands.ts';
 import { replaySmmuSequence } from './run-profile.ts';
 
@@ -58,6 +58,21 @@ test('smmu-hw, rfc-2021: a merge builds its block from the protection, AF set, t
   );
   const merge = trace.find((s) => s.op.startsWith('mergePages(0x600000'));
   assert.is(merge?.answer, '0', trace.map((s) => `${s.op} -> ${s.answer}`).join('\n'));
+});
+
+test('smmu-driver, rfc-2021: a DMA write that lands before the split reads a writable-clean block makes it writable-dirty, so the split splits it (was a false SPLIT-R1: whether it splits was decided before the race)', async () => {
+  const trace: TraceStep[] = [];
+  const config = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 1, dirtyCapable: true, pageGranular: true, startTracking: true };
+  const commands = [
+    new MapCommand(0, 512, true, true),
+    // Leaves the block writable-clean.
+    new ReadAndClearCommand(0, 512, false),
+    // The write runs at the driver's first access to the block's descriptor: before its read.
+    new SplitCommand(0, { at: 0, offset: 0, aimed: true }),
+  ];
+  await replaySmmuSequence(referenceContractDriverAdapter('rfc-2021'), { config, commands }, 5000, trace, contracts['rfc-2021']);
+  const split = trace.find((s) => s.op.startsWith('splitBlock('));
+  assert.ok(split?.answer.startsWith('0; injected DMA'), trace.map((s) => `${s.op} -> ${s.answer}`).join('\n'));
 });
 
 test.run();
