@@ -382,6 +382,10 @@ export class DescriptorModel {
     const entry = this.tlbAt(iova);
     if (entry !== undefined) {
       const out = this.tlbEvent(entry, dmaEvent);
+      // An access served from the entry, stale or not, touches no memory: IOTLB-3 for a read,
+      // IOTLB-4 for a write through an entry cached writable or writable-dirty.
+      if (!write) this.note(['IOTLB-3']);
+      else if (!out.includes('permissionFault') && !out.includes('hwUpdateDescriptor')) this.note(['IOTLB-4']);
       if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
       if (out.includes('dirtyNotRecorded')) return { ok: true, level: entry.level, hazard: 'dirtyNotRecorded' };
       if (out.includes('staleTranslation')) return { ok: true, level: entry.level, hazard: 'staleTranslation' };

@@ -1,14 +1,18 @@
-// Faulty page tables for the descriptor rules no mutant's kill named yet (the requirement
-// matrix): the descriptor's type field (PTE-1), the encoding of a protection (PTE-3),
-// iopte_writeable_dirty (PTE-5) and the atomic swap of a split (SPLIT-2), each a way
-// Linux v6.12 drivers/iommu/io-pgtable-arm.c (__arm_lpae_init_pte, arm_lpae_prot_to_pte,
-// iopte_writeable_dirty, arm_lpae_install_table) could be got wrong in one place.
+// Faulty page tables and SMMUs for the descriptor and IOTLB rules no mutant's kill named yet
+// (the requirement matrix): the descriptor's type field (PTE-1), the encoding of a
+// protection (PTE-3), iopte_writeable_dirty (PTE-5) and the atomic swap of a split
+// (SPLIT-2), each a way Linux v6.12 drivers/iommu/io-pgtable-arm.c (__arm_lpae_init_pte,
+// arm_lpae_prot_to_pte, iopte_writeable_dirty, arm_lpae_install_table) could be got wrong
+// in one place; and an IOTLB hit that writes memory (IOTLB-3, IOTLB-4: ARM IHI 0070 §16.2,
+// §3.13: the hardware updates a descriptor by an atomic read-modify-write of what memory
+// holds, when it walks, never from what it cached).
 import { IommuDomain, type PgtableFactory } from '../../impl/domain.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord, IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from '../../impl/pgtable/io-pgtable-arm.ts';
-import { PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_BLOCK, PTE_TYPE_MASK, isTable, isValid, levelIndex, pteAddress } from '../../impl/pgtable/pte.ts';
-import { decodeCd } from '../../impl/smmu/registers.ts';
-import { createKitMemory, createKitSmmu, referenceSmmuDriverAdapter } from '../adapters/reference.ts';
-import type { Adapter, KitSmmuPort, SmmuDriverAdapter } from '../adapters/types.ts';
+import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_BLOCK, PTE_TYPE_MASK, isTable, isValid, levelIndex, levelSize, pteAddress } from '../../impl/pgtable/pte.ts';
+import { type ContextDescriptor, decodeCd } from '../../impl/smmu/registers.ts';
+import { type DmaResult, Smmu } from '../../impl/smmu/smmu.ts';
+import { createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import type { Adapter, DmaOutcome, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import type { Probe } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
@@ -79,6 +83,59 @@ export class SplitCmpxchgIgnoredPgtable extends ArmLpaeIoPgtable {
   }
 }
 
+// ---- SMMUs (smmu-hw) -----------------------------------------------------------------
+
+/** An IOTLB hit stores the descriptor the entry was cached from back to memory. */
+class HitWritesBackSmmu extends Smmu {
+  /** Each cached leaf's descriptor address and value once the walk's update was done, by `asid:level:base`. */
+  private readonly cachedFrom = new Map<string, { ptep: number; pte: bigint }>();
+
+  protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
+    const r = super.walk(cd, iova, write, ha, hd);
+    if (!r.ok) return r;
+    let table = cd.ttb0;
+    for (let level = 0; level <= r.level; level++) {
+      const ptep = table + levelIndex(iova, level) * 8;
+      const pte = this.memory.load(ptep);
+      if (level === r.level) this.cachedFrom.set(`${cd.asid}:${level}:${iova - (iova % levelSize(level))}`, { ptep, pte });
+      else table = pteAddress(pte);
+    }
+    return r;
+  }
+
+  /** After a hit: the cached descriptor, with AF, stored back over whatever memory holds now. */
+  protected writeBack(streamId: number, iova: number, r: DmaResult): void {
+    if (!r.ok || !r.tlbHit) return;
+    const cd = (this as unknown as { contextDescriptor(s: number): ContextDescriptor | undefined }).contextDescriptor(streamId);
+    const from = cd === undefined ? undefined : this.cachedFrom.get(`${cd.asid}:${r.level}:${iova - (iova % levelSize(r.level))}`);
+    if (from !== undefined) this.memory.store(from.ptep, from.pte | PTE_AF);
+  }
+}
+
+/** A read that hits in the IOTLB writes the cached descriptor back. */
+export class ReadHitWritesBackSmmu extends HitWritesBackSmmu {
+  // FAULT (class stale-iotlb): the access flag "refreshed" on a read hit from the IOTLB's copy of
+  // the descriptor, with a plain store: memory is touched by an access the IOTLB served, and
+  // whatever software changed since the walk (a clear, an unmap) is undone.
+  override dmaRead(streamId: number, iova: number): DmaResult {
+    const r = super.dmaRead(streamId, iova);
+    this.writeBack(streamId, iova, r);
+    return r;
+  }
+}
+
+/** A write that hits in the IOTLB writes the cached descriptor back. */
+export class WriteHitWritesBackSmmu extends HitWritesBackSmmu {
+  // FAULT (class stale-iotlb): on a write hit through an entry cached writable or
+  // writable-dirty the dirty state is "kept in step" by storing the IOTLB's copy of the
+  // descriptor back: software's clear or unmap since the walk is undone by the device's write.
+  override dmaWrite(streamId: number, iova: number): DmaResult {
+    const r = super.dmaWrite(streamId, iova);
+    this.writeBack(streamId, iova, r);
+    return r;
+  }
+}
+
 // ---- zoo entries and probes ----------------------------------------------------------
 
 type PgtableClass = new (...args: ConstructorParameters<typeof ArmLpaeIoPgtable>) => ArmLpaeIoPgtable;
@@ -124,16 +181,52 @@ async function driverSystem(adapter: SmmuDriverAdapter) {
 
 type Driver = Awaited<ReturnType<typeof driverSystem>>;
 
+/** Profile smmu-hw for a probe: kit memory, the SMMU from `adapter`, the kit's reference driver with stream 0 attached and tracking on. */
+async function hwSystem(adapter: SmmuHwAdapter) {
+  const memory = createKitMemory();
+  const hw = await adapter.create(memory, { httu: 2, bbml: 2, iotlbCapacity: 64 });
+  const { idr0, idr3 } = await hw.readRegisters();
+  const domain = createKitDriver(
+    memory,
+    { idr0, idr3, attachStream: (s, cd) => void hw.attachStream(s, cd), detachStream: (s) => void hw.detachStream(s), submit: (c) => void hw.submit(c) },
+    { asid: 1, dirtyCapable: true, pageGranular: false },
+  );
+  domain.attach(0);
+  domain.setDirtyTracking(true);
+  return { memory, hw, domain };
+}
+
+type Hw = Awaited<ReturnType<typeof hwSystem>>;
+
 interface Spec {
   readonly name: string;
   readonly bugClass: BugClass;
   readonly targets: readonly string[];
   readonly description: string;
-  readonly pgtable: PgtableClass;
+  readonly adapter: (name: string) => Adapter;
+  readonly reference: Adapter;
   readonly what: string;
-  readonly run: (s: Driver) => Promise<unknown>;
+  readonly run: (adapter: Adapter) => Promise<unknown>;
   readonly want: { readonly reference: unknown; readonly mutant: unknown };
 }
+
+const refDriver = referenceSmmuDriverAdapter();
+const refHw = referenceSmmuHwAdapter();
+const pg = (P: PgtableClass) => (name: string) => referenceSmmuDriverAdapter(name, IommuDomain, factory(P));
+const hwOf = (S: typeof Smmu) => (name: string) => referenceSmmuHwAdapter(name, S);
+const onDriver = (steps: (s: Driver) => Promise<unknown>) => async (a: Adapter) => steps(await driverSystem(a as SmmuDriverAdapter));
+const onHw = (steps: (s: Hw) => Promise<unknown>) => async (a: Adapter) => steps(await hwSystem(a as SmmuHwAdapter));
+
+/** smmu-hw: page 0 written (dirty and cached writable-dirty), then cleared in memory without a TLBI, then `access`: whether the leaf is still clean. */
+const afterClearWithoutTlbi = (access: (hw: Hw['hw']) => Promise<DmaOutcome>) =>
+  onHw(async ({ memory, hw, domain }) => {
+    domain.map(0, PA, 0x1000, RW);
+    await hw.dmaWrite(0, 0);
+    const leaf = [...domain.pgtable.leaves(0, 0x1000)][0]!;
+    memory.fetchOr(leaf.ptep, PTE_AP_RDONLY);
+    const r = await access(hw);
+    return { ok: r.ok, clean: (memory.load(leaf.ptep) & PTE_AP_RDONLY) !== 0n };
+  });
 
 const specs: readonly Spec[] = [
   {
@@ -142,13 +235,14 @@ const specs: readonly Spec[] = [
     targets: ['PTE-1'],
     description:
       "A page is written with the block type: __arm_lpae_init_pte's last-level test compares with ARM_LPAE_MAX_LEVELS instead of ARM_LPAE_MAX_LEVELS - 1, so bits 1:0 of every L3 leaf are 0b01, which the architecture reserves at L3 (a translation fault). Class boundary-arithmetic: an off-by-one in the level that picks the descriptor type.",
-    pgtable: PageTypedBlockPgtable,
+    adapter: pg(PageTypedBlockPgtable),
+    reference: refDriver,
     what: 'bits 1:0 of a mapped page are 0b01, and a DMA write through it faults',
-    run: async ({ smmu, driver, entry }) => {
+    run: onDriver(async ({ smmu, driver, entry }) => {
       await driver.map(0, PA, 0x1000, RW);
       const w = smmu.dmaWrite(0, 0);
       return { type: Number(entry(0).pte & PTE_TYPE_MASK), dma: w.ok ? 'ok' : w.fault };
-    },
+    }),
     want: { reference: { type: 3, dma: 'ok' }, mutant: { type: 1, dma: 'translation' } },
   },
   {
@@ -157,13 +251,14 @@ const specs: readonly Spec[] = [
     targets: ['PTE-3'],
     description:
       "A read-only leaf of a domain with the HD quirk gets DBM as well as AP[2] (arm_lpae_prot_to_pte's `else if` for the quirk made an `if`): the leaf is writable-clean, and the SMMU lets a device write through a mapping made without IOMMU_WRITE, marking it dirty. Class bad-input-accepted: a write the mapping forbids let through.",
-    pgtable: ReadOnlyDbmPgtable,
+    adapter: pg(ReadOnlyDbmPgtable),
+    reference: refDriver,
     what: 'a DMA write through a read-only mapping goes through',
-    run: async ({ smmu, driver }) => {
+    run: onDriver(async ({ smmu, driver }) => {
       await driver.map(0, PA, 0x1000, IOMMU_READ);
       await driver.setDirtyTracking(true);
       return smmu.dmaWrite(0, 0).ok;
-    },
+    }),
     want: { reference: false, mutant: true },
   },
   {
@@ -172,13 +267,14 @@ const specs: readonly Spec[] = [
     targets: ['PTE-5'],
     description:
       'read_and_clear_dirty takes a leaf with DBM for dirty (iopte_writeable_dirty as `pte & ARM_LPAE_PTE_DBM`, DBM read as a dirty bit), not `(pte & (AP_RDONLY | DBM)) == DBM`: every writable-clean page is reported. Class false-dirty: pages nobody wrote reported dirty.',
-    pgtable: DirtyByDbmPgtable,
+    adapter: pg(DirtyByDbmPgtable),
+    reference: refDriver,
     what: 'a report after tracking starts, with nothing written, names every page',
-    run: async ({ driver, report }) => {
+    run: onDriver(async ({ driver, report }) => {
       await driver.map(0, PA, 0x4000, RW);
       await driver.setDirtyTracking(true);
       return report(0, 0x4000);
-    },
+    }),
     want: { reference: [], mutant: [0, 0x1000, 0x2000, 0x3000] },
   },
   {
@@ -187,9 +283,10 @@ const specs: readonly Spec[] = [
     targets: ['SPLIT-2'],
     description:
       'The split installs the table with a compare-exchange against the block as read and ignores its result (arm_lpae_install_table unchecked, as the 2021 HTTU RFC does): when the hardware dirtied the block between the read and the swap, the block stays, the table is lost, and the split reports success. Class racy-update: a read, then an atomic update whose failure is not handled.',
-    pgtable: SplitCmpxchgIgnoredPgtable,
+    adapter: pg(SplitCmpxchgIgnoredPgtable),
+    reference: refDriver,
     what: 'a DMA write racing the split leaves the block in place',
-    run: async ({ memory, smmu, driver, entry }) => {
+    run: onDriver(async ({ memory, smmu, driver, entry }) => {
       await driver.map(0, PA, MiB2, RW);
       await driver.setDirtyTracking(true);
       const block = entry(0).ptep;
@@ -203,20 +300,44 @@ const specs: readonly Spec[] = [
       const ret = await driver.splitBlock?.(0, MiB2);
       memory.hook = undefined;
       return { ret, injected, level: entry(0).level };
-    },
+    }),
     want: { reference: { ret: 0, injected: true, level: 3 }, mutant: { ret: 0, injected: true, level: 2 } },
+  },
+  {
+    name: 'hw-read-hit-writes-back',
+    bugClass: 'stale-iotlb',
+    targets: ['IOTLB-3'],
+    description:
+      "A DMA read that hits in the IOTLB stores the entry's copy of the descriptor back to memory (the access flag refreshed from the cache with a plain store): a leaf software cleared or unmapped since the walk is dirty or mapped again. Class stale-iotlb: what the IOTLB cached written over what software changed.",
+    adapter: hwOf(ReadHitWritesBackSmmu),
+    reference: refHw,
+    what: 'a read through an entry cached writable-dirty makes the leaf cleared since dirty again',
+    run: afterClearWithoutTlbi((hw) => hw.dmaRead(0, 0)),
+    want: { reference: { ok: true, clean: true }, mutant: { ok: true, clean: false } },
+  },
+  {
+    name: 'hw-write-hit-writes-back',
+    bugClass: 'stale-iotlb',
+    targets: ['IOTLB-4'],
+    description:
+      "A DMA write that hits in the IOTLB through an entry cached writable or writable-dirty stores the entry's copy of the descriptor back to memory: a leaf software cleared or unmapped since the walk is dirty or mapped again by the device's write. Class stale-iotlb: what the IOTLB cached written over what software changed.",
+    adapter: hwOf(WriteHitWritesBackSmmu),
+    reference: refHw,
+    what: 'a write through an entry cached writable-dirty makes the leaf cleared since dirty again',
+    run: afterClearWithoutTlbi((hw) => hw.dmaWrite(0, 0)),
+    want: { reference: { ok: true, clean: true }, mutant: { ok: true, clean: false } },
   },
 ];
 
-const reference = referenceSmmuDriverAdapter();
-const adapterOf = (s: Spec, name = s.name) => referenceSmmuDriverAdapter(name, IommuDomain, factory(s.pgtable));
-
-export const smmuIdMutants: readonly Mutant[] = specs.map((s) => ({ name: s.name, bugClass: s.bugClass, profile: 'smmu-driver', description: s.description, targets: s.targets, adapter: adapterOf(s) }));
+export const smmuIdMutants: readonly Mutant[] = specs.map((s) => {
+  const adapter = s.adapter(s.name);
+  return { name: s.name, bugClass: s.bugClass, profile: adapter.profile, description: s.description, targets: s.targets, adapter };
+});
 
 export const smmuIdProbes: readonly Probe[] = specs.map((s) => ({
   mutant: s.name,
   title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-  reference,
-  run: async (adapter: Adapter) => s.run(await driverSystem(adapter as SmmuDriverAdapter)),
+  reference: s.reference,
+  run: s.run,
   want: s.want,
 }));
