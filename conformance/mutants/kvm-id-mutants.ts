@@ -4,7 +4,7 @@
 // v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset (profile kvm-dirty-ring), each done
 // wrong in one place as a kernel plausibly gets it wrong. Where the reference's code is
 // inline, the mutant wraps the call and lets through what the wrong code would.
-import { EPT_A, EPT_D, EPT_PS, EPT_R, EPT_W, KVM_MEM_LOG_DIRTY_PAGES, KvmVm, type Memslot, type MemoryRegion } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import { EPT_A, EPT_ADDR, EPT_D, EPT_PS, EPT_R, EPT_W, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_DIRTY_RING_FULL, KvmDirtyRingVm, type GuestWrite, type VcpuRing } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
 import { FlatRingMemory, flagsAddr, offsetAddr, slotAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
 import { referenceKvmDirtyLogAdapter, referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
@@ -170,6 +170,50 @@ export class ResetBackwardMergeUncheckedVm extends KvmDirtyRingVm {
   }
 }
 
+export class FlushLastGfnOnlyVm extends KvmVm {
+  // FAULT (class stale-iotlb): GET and CLEAR flush the TLB after protecting with a flush of
+  // one gfn, the loop variable of the protection loop (kvm_flush_remote_tlbs_gfn(kvm, gfn,
+  // PG_LEVEL_4K) after `for_each_set_bit`), where Linux v6.14 virt/kvm/kvm_main.c flushes
+  // the memslot (kvm_flush_remote_tlbs_memslot): only the last page protected loses its
+  // cached translation, every other protected page keeps a writable one.
+  private lastProtected: number | undefined;
+
+  protected override protectPages(slot: Memslot, pages: readonly number[], split: boolean): void {
+    super.protectPages(slot, pages, split);
+    const last = pages.findLast((rel) => rel < slot.npages);
+    if (last !== undefined) this.lastProtected = slot.baseGfn + last;
+  }
+
+  protected override flushTlbBeforeReturn(): void {
+    if (this.lastProtected === undefined) return super.flushTlbBeforeReturn();
+    this.tlb.delete(this.lastProtected);
+    this.lastProtected = undefined;
+    this.flushes++;
+  }
+}
+
+export class WalkCleanSetsAccessedOnlyVm extends KvmVm {
+  // FAULT (class state-not-carried): with a hardware dirty bit, the walk of a writable-clean
+  // leaf takes the write for a read and sets only the accessed bit (the `write_fault` test
+  // of Linux v6.14 arch/x86/kvm/mmu/paging_tmpl.h FNAME(update_accessed_dirty_bits), the
+  // A/D update KVM emulates for a nested hypervisor's EPT, read wrong): the dirty bit stays
+  // clear and nothing is logged, so the write never reaches the bitmap.
+  override vcpuWrite(gpa: number): VcpuWriteResult {
+    const gfn = Math.floor(gpa / PAGE);
+    const slot = this.slotOf(0, gfn);
+    if (!this.hwDirty || slot === undefined || (slot.flags & KVM_MEM_READONLY) !== 0 || this.tlb.has(gfn)) return super.vcpuWrite(gpa);
+    const pdeAddr = this.pdeAddress(0, gfn, false);
+    const pde = pdeAddr === undefined ? 0n : this.memory.load(pdeAddr);
+    if (pdeAddr === undefined || (pde & EPT_R) === 0n || (pde & EPT_PS) !== 0n) return super.vcpuWrite(gpa);
+    const leafAddr = Number(pde & EPT_ADDR) + (gfn % 512) * 8;
+    const leaf = this.memory.load(leafAddr);
+    if ((leaf & EPT_R) === 0n || (leaf & EPT_W) === 0n || (leaf & EPT_D) !== 0n) return super.vcpuWrite(gpa);
+    if (this.memory.compareExchange(leafAddr, leaf, leaf | EPT_A) !== leaf) return super.vcpuWrite(gpa);
+    this.tlb.add(gfn);
+    return { exit: 'none' };
+  }
+}
+
 // ---- zoo entries and probes ----------------------------------------------------------
 
 const CFG: KvmDirtyLogConfig = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false };
@@ -238,6 +282,41 @@ const specs: readonly Spec[] = [
     want: { reference: 0b11, mutant: 0b01 },
     config: { eagerSplit: false },
   },
+  {
+    name: 'kvm-flush-last-gfn-only',
+    bugClass: 'stale-iotlb',
+    targets: ['KVM-PT-12'],
+    description:
+      "GET and CLEAR flush, after protecting, the translation of the last page they protected only (a one-gfn flush with the protection loop's variable, where Linux v6.14 virt/kvm/kvm_main.c kvm_get_dirty_log_protect and kvm_clear_dirty_log_protect flush the memslot): every other protected page keeps its cached writable translation, and its next write goes through unrecorded.",
+    Impl: FlushLastGfnOnlyVm,
+    what: 'after GET of a 64-page slot with pages 0 and 5 written, page 0 is still in the TLB',
+    run: async (vm) => {
+      await set(vm, {});
+      await vm.vcpuWrite(GPA);
+      await vm.vcpuWrite(GPA + 5n * 4096n);
+      await vm.getDirtyLog(0, 8);
+      return vm.inspectPage?.(GPA).tlb;
+    },
+    want: { reference: false, mutant: true },
+  },
+  {
+    name: 'kvm-walk-clean-sets-accessed-only',
+    bugClass: 'state-not-carried',
+    targets: ['KVM-PT-7'],
+    description:
+      'With a hardware dirty bit, the walk of a writable-clean leaf sets only the accessed bit on a write (the write_fault test of Linux v6.14 arch/x86/kvm/mmu/paging_tmpl.h FNAME(update_accessed_dirty_bits) read wrong): the dirty bit stays clear, nothing is logged, and the write after a GET never reaches the bitmap.',
+    Impl: WalkCleanSetsAccessedOnlyVm,
+    what: 'with EPT A/D, a write after GET cleaned the page is not in the next GET',
+    run: async (vm) => {
+      await set(vm, {});
+      await vm.vcpuWrite(GPA);
+      await vm.getDirtyLog(0, 8);
+      await vm.vcpuWrite(GPA);
+      return (await vm.getDirtyLog(0, 8)).bitmap?.[0];
+    },
+    want: { reference: 1, mutant: 0 },
+    config: { hwDirty: true },
+  },
 ];
 
 /** The kvm-dirty-ring mutants, with their probes on a VM of the kit's flat ring memory. */
@@ -304,6 +383,8 @@ const ringSpecs: readonly RingSpec[] = [
 
 const WHY: Partial<Record<BugClass, string>> = {
   'bad-input-accepted': 'input the uAPI refuses let through, or refused under the wrong errno.',
+  'stale-iotlb': 'a translation that outlives the protection of the leaf it caches.',
+  'state-not-carried': 'the write is not carried into the dirty bit, so neither the hardware log nor the bitmap ever holds it.',
   'valid-input-refused': 'a KVM_RUN the uAPI lets run answered with an exit reason it does not define for that exit, which a VMM handles as another exit or as an unhandled one.',
   'boundary-arithmetic': 'arithmetic at an edge: a 2 MiB leaf made writable where one 4 KiB page is marked, a bit shifted off the top of a 64-bit mask.',
 };

@@ -526,17 +526,19 @@ class Run {
    */
   private checkFlushed(what: string, effects: ReadonlySet<string>): void {
     if (this.inspect === undefined || !effects.has('flushTlb')) return;
-    for (const gpa of this.cached) {
-      const seen = this.inspect(gpa);
-      if (!seen.tlb) this.cached.delete(gpa);
-      else if (seen.leaf === 'protected' || seen.leaf === 'clean' || seen.leaf === 'hugeProtected')
-        throw new Violation(
-          'loss',
-          ['KVM-PT-13', 'KVM-PT-9'],
-          `once ${what} has returned, no translation of ${hex(gpa)} in the TLB (its leaf is ${seen.leaf}: the TLB flushed before the return)`,
-          'a translation still cached: the next write to the page goes through it unrecorded',
-        );
-    }
+    const guarded = (leaf: string) => leaf === 'protected' || leaf === 'clean' || leaf === 'hugeProtected';
+    const seen = [...this.cached].map((gpa) => ({ gpa, ...this.inspect!(gpa) }));
+    const stale = seen.find((p) => p.tlb && guarded(p.leaf));
+    // Another protected page's translation is gone: a flush ran and left this one (KVM-PT-12), or the call did not flush after protecting (KVM-PT-13).
+    const flushedOthers = seen.some((p) => !p.tlb && guarded(p.leaf));
+    for (const p of seen) if (!p.tlb) this.cached.delete(p.gpa);
+    if (stale !== undefined)
+      throw new Violation(
+        'loss',
+        flushedOthers ? ['KVM-PT-12', 'KVM-PT-13', 'KVM-PT-9'] : ['KVM-PT-13', 'KVM-PT-9'],
+        `once ${what} has returned, no translation of ${hex(stale.gpa)} in the TLB (its leaf is ${stale.leaf}: the TLB flushed before the return${flushedOthers ? ', every translation with it' : ''})`,
+        `a translation still cached${flushedOthers ? ' while other protected pages lost theirs' : ''}: the next write to the page goes through it unrecorded`,
+      );
   }
 
   /** The slot field an op names, with the id broken as asked. */
@@ -777,10 +779,10 @@ class Run {
       throw new Violation('loss', [fault.rule], `the write fault at ${hex(gpa)} in a logging slot marks the page dirty in the bitmap before making its leaf writable`, 'the leaf writable, the bit clear: the write is not recorded');
     if (after !== 'writable')
       throw new Violation(
-        after === 'huge' ? 'loss' : 'spec',
+        after === 'huge' || after === 'clean' ? 'loss' : 'spec',
         [fault.rule],
         `the write at ${hex(gpa)} to a ${fault.leaf === 'none' ? 'page not mapped' : `${fault.leaf} leaf`} of a logging slot leaves a 4 KiB writable leaf`,
-        after === 'huge' ? 'a writable huge leaf: writes to the other pages of its 2 MiB go unrecorded' : `a ${after} leaf`,
+        after === 'huge' ? 'a writable huge leaf: writes to the other pages of its 2 MiB go unrecorded' : after === 'clean' ? 'a clean leaf: the write went through unrecorded' : `a ${after} leaf`,
       );
   }
 
