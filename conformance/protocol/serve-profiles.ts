@@ -150,9 +150,9 @@ const serveIovaBitmap: Server<IovaBitmapAdapter> = (adapter, call) => {
       case 'iova-bitmap.set':
         return { errno: await created(bitmap, m.op).set(u(m.iova), u(m.length)) };
       case 'iova-bitmap.forEach': {
-        const forEach = optional(created(bitmap, m.op).forEach, m.op, 'iova_bitmap_for_each');
+        const b = created(bitmap, m.op);
         return {
-          errno: await forEach((iova, length) => {
+          errno: await optional(b.forEach, m.op, 'iova_bitmap_for_each').call(b, (iova, length) => {
             const a = call('bitmap.window', { iova: u64ToWire(iova), length: u64ToWire(length) }) as { set: { iova: string; length: string }[]; ret: number };
             return { set: a.set.map((s) => ({ iova: u(s.iova), length: u(s.length) })), ret: a.ret };
           }),
