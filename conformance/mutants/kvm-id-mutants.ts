@@ -192,6 +192,23 @@ export class FlushLastGfnOnlyVm extends KvmVm {
   }
 }
 
+export class TlbCachesDirectoryVm extends KvmVm {
+  // FAULT (class stale-iotlb): the vCPU's TLB caches the translation a write used at the
+  // level of its page directory entry, a 2 MiB entry, even when the walk ended at a 4 KiB
+  // leaf (Intel SDM Vol. 3A and 3C: an entry caches the translation of the page the walk
+  // mapped, at that page's size): every other page of the 2 MiB is then written through
+  // the TLB without a walk, past an absent or write-protected leaf, unrecorded.
+  override vcpuWrite(gpa: number): VcpuWriteResult {
+    const r = super.vcpuWrite(gpa);
+    const gfn = Math.floor(gpa / PAGE);
+    const pdeAddr = r.exit === 'none' ? this.pdeAddress(0, gfn, false) : undefined;
+    if (pdeAddr === undefined || (this.memory.load(pdeAddr) & (EPT_R | EPT_PS)) !== EPT_R) return r;
+    const start = gfn - (gfn % 512);
+    for (let g = start; g < start + 512; g++) this.tlb.add(g);
+    return r;
+  }
+}
+
 export class WalkCleanSetsAccessedOnlyVm extends KvmVm {
   // FAULT (class state-not-carried): with a hardware dirty bit, the walk of a writable-clean
   // leaf takes the write for a read and sets only the accessed bit (the `write_fault` test
@@ -298,6 +315,22 @@ const specs: readonly Spec[] = [
       return vm.inspectPage?.(GPA).tlb;
     },
     want: { reference: false, mutant: true },
+  },
+  {
+    name: 'kvm-tlb-caches-directory',
+    bugClass: 'stale-iotlb',
+    targets: ['KVM-PT-14'],
+    description:
+      "The vCPU's TLB caches a write's translation for the whole 2 MiB of its page directory entry although the walk ended at a 4 KiB leaf (Intel SDM Vol. 3A and 3C: a TLB entry translates the page the walk mapped, at that page's size): the other pages of the 2 MiB are written without a walk, past absent or write-protected leaves, unrecorded.",
+    Impl: TlbCachesDirectoryVm,
+    what: 'after a write to page 0 of a logging slot, a write to page 1 is not in the log',
+    run: async (vm) => {
+      await set(vm, {});
+      await vm.vcpuWrite(GPA);
+      await vm.vcpuWrite(GPA + 4096n);
+      return (await vm.getDirtyLog(0, 8)).bitmap?.[0];
+    },
+    want: { reference: 0b11, mutant: 0b01 },
   },
   {
     name: 'kvm-walk-clean-sets-accessed-only',

@@ -711,6 +711,7 @@ class Run {
 
   async write(gpa: bigint): Promise<void> {
     const fault = this.faultRule(gpa);
+    const uncached = this.uncachedNeighbours(gpa);
     this.guestWrote(gpa, false);
     const expected = this.model.slotOfGfn(gpa / PG);
     const mmio = expected === undefined || (expected.slot.flags & KVM_MEM_READONLY) !== 0;
@@ -720,7 +721,38 @@ class Run {
     this.trace.push({ op: `vCPU write at ${hex(gpa)}`, answer: exit, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : [] });
     if (exit !== (mmio ? 'mmio' : 'none')) throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, exit);
     if (fault !== undefined) this.checkFault(gpa, fault);
+    if (exit === 'none') this.checkCachedOnly(gpa, uncached);
     this.settle();
+  }
+
+  /** When the implementation shows its pages: the written page's neighbours in its slot and its 2 MiB whose translations are not cached (checkCachedOnly). */
+  private uncachedNeighbours(gpa: bigint): bigint[] {
+    if (this.inspect === undefined) return [];
+    const hit = this.model.slotOfGfn(gpa / PG);
+    if (hit === undefined) return [];
+    const near = [gpa - PG, gpa + PG].filter((n) => n / PG / 512n === gpa / PG / 512n && this.model.slotOfGfn(n / PG)?.slot.slot === hit.slot.slot);
+    return near.filter((n) => !this.inspect!(n).tlb);
+  }
+
+  /**
+   * KVM-PT-14: a write caches the translation it used, of its own page. Once it left the
+   * page a 4 KiB leaf (whose translation covers that page alone), a neighbour whose
+   * translation was not cached before the write is not cached after it: otherwise the next
+   * write to the neighbour goes through without a walk, past a leaf absent or protected.
+   */
+  private checkCachedOnly(gpa: bigint, uncached: readonly bigint[]): void {
+    if (uncached.length === 0) return;
+    const leaf = this.inspect!(gpa).leaf;
+    if (leaf !== 'writable' && leaf !== 'clean' && leaf !== 'protected') return;
+    const cached = uncached.find((n) => this.inspect!(n).tlb);
+    if (cached === undefined) return;
+    this.trace.push({ op: `  the TLB after the write at ${hex(gpa)} (a 4 KiB leaf)`, answer: `a translation of ${hex(cached)} too`, expected: `a translation of ${hex(gpa)} only`, req: ['KVM-PT-14'] });
+    throw new Violation(
+      'loss',
+      ['KVM-PT-14'],
+      `the write at ${hex(gpa)}, through a 4 KiB leaf, caches the translation of its own page only`,
+      `a translation of ${hex(cached)}, not walked, cached too: its next write goes through without a walk, unrecorded`,
+    );
   }
 
   /**
