@@ -2,12 +2,16 @@
 // The dirtyspec command.
 //
 // Installed from the registry or a packed tarball, it runs the compiled JavaScript in
-// dist/ (built by `npm run build`, which `npm pack` and `npm publish` run first through
-// prepack), with no TypeScript loader. In a checkout of the repository, where the
-// TypeScript sources are, it runs those through tsx: an edit needs no build step, and a
-// dist/ left over from an earlier pack is never what runs. There, the package's
-// self-references (`dirtyspec/adapters`, as the example adapter imports them) resolve to
-// the sources through the export condition "dirtyspec-source" (package.json "exports").
+// dist/ (built by `npm run build`, which `npm ci`, `npm pack` and `npm publish` run first
+// through prepare), with no TypeScript loader. In a checkout of the repository, where the
+// TypeScript sources are, it runs dist/ only while dist/.source-stamp matches the sources
+// (scripts/source-stamp.js): after an edit, or with DIRTYSPEC_SOURCES=1, it runs the
+// sources through tsx, so an edit needs no build step and a stale dist/ never runs.
+// Compiled, a run starts in about a second less per thread (tsx transforms every module
+// as it loads). `dirtyspec spec` always runs from the sources: it reads them.
+// From the sources, the package's self-references (`dirtyspec/adapters`, as the example
+// adapter imports them) resolve to the sources through the export condition
+// "dirtyspec-source" (package.json "exports").
 //
 // Exit status 2, never 1, for a crash of the tool itself (a missing module, a bug):
 // 1 means "does not conform" and must not be said by accident.
@@ -32,6 +36,17 @@ process.stdout.on('error', (e) => {
 process.on('uncaughtException', crash);
 process.on('unhandledRejection', crash);
 
+/** In a checkout: whether `entry` is dist/'s and dist/ was built from the sources as they are now. */
+async function builtFromTheseSources(entry) {
+  if (entry === undefined || !entry.pathname.includes('/dist/') || process.env.DIRTYSPEC_SOURCES || process.argv[2] === 'spec') return false;
+  const stampFile = new URL('../dist/.source-stamp', import.meta.url);
+  if (!existsSync(stampFile)) return false;
+  const { sourceStamp } = await import('../scripts/source-stamp.js');
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  return readFileSync(stampFile, 'utf8').trim() === sourceStamp(fileURLToPath(new URL('..', import.meta.url)));
+}
+
 const SOURCE_CONDITION = `export async function resolve(specifier, context, next) {
   const conditions = context.conditions ?? [];
   return next(specifier, conditions.includes('dirtyspec-source') ? context : { ...context, conditions: [...conditions, 'dirtyspec-source'] });
@@ -43,7 +58,7 @@ try {
   // relative path as the sources reach bin/ (conformance/lib forks it).
   const compiled = [new URL('../dist/conformance/cli/main.js', import.meta.url), new URL('../conformance/cli/main.js', import.meta.url)];
   let entry = compiled.find((u) => existsSync(u));
-  if (existsSync(source)) {
+  if (existsSync(source) && !(await builtFromTheseSources(entry))) {
     const { register } = await import('tsx/esm/api');
     register();
     const { register: registerHooks } = await import('node:module');

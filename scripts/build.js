@@ -9,18 +9,27 @@
 //     allowImportingTsExtensions needed in the user's project.
 //  3. The files the code reaches by a path relative to itself: the protocol's JSON Schemas,
 //     and bin/dirtyspec.js as dist/bin/ (conformance/lib forks `../../bin/dirtyspec.js`).
+//  4. dist/.source-stamp: the stamp of the sources it was built from (scripts/source-stamp.js),
+//     so that bin/dirtyspec.js in a checkout runs dist/ only while it matches the sources.
+// It builds into dist.new/ and then puts that in dist/'s place, so that a dirtyspec already
+// running from dist/ (the tests run the command while pack.test.ts packs) never finds it
+// half built: at every moment dist/ is the old build whole, the new one whole, or absent.
 import { spawnSync } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sourceStamp } from './source-stamp.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dist = join(root, 'dist');
+const final = join(root, 'dist');
+const dist = join(root, 'dist.new');
 const tsc = join(root, 'node_modules', '.bin', 'tsc');
 
+const stamp = sourceStamp(root);
 rmSync(dist, { recursive: true, force: true });
-const built = spawnSync(tsc, ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+const built = spawnSync(tsc, ['-p', join(root, 'tsconfig.build.json'), '--outDir', dist], { stdio: 'inherit' });
 if (built.status !== 0) {
+  rmSync(dist, { recursive: true, force: true });
   console.error(`build: tsc -p tsconfig.build.json failed (${built.error?.message ?? `exit status ${built.status}`})`);
   process.exit(1);
 }
@@ -39,4 +48,13 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
 
 cpSync(join(root, 'conformance', 'protocol', 'schema'), join(dist, 'conformance', 'protocol', 'schema'), { recursive: true });
 cpSync(join(root, 'bin', 'dirtyspec.js'), join(dist, 'bin', 'dirtyspec.js'));
+writeFileSync(join(dist, '.source-stamp'), `${stamp}\n`);
+const old = join(root, `dist.old-${process.pid}`);
+try {
+  renameSync(final, old);
+} catch (e) {
+  if (e.code !== 'ENOENT') throw e;
+}
+renameSync(dist, final);
+rmSync(old, { recursive: true, force: true });
 console.log(`build: dist/ (${declarations} declaration files), the protocol schemas and bin/ copied`);

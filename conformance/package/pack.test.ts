@@ -1,4 +1,4 @@
-// The kit as a user gets it: `npm pack` (which builds dist/ through prepack), installed
+// The kit as a user gets it: `npm pack` (which builds dist/ through the prepare script), installed
 // offline into a fresh `npm init -y` project ("type": "commonjs"), and used there the
 // ways README.md and ADAPTERS.md say: the command, a TypeScript adapter and a JavaScript
 // one, a type-check with `tsc --init`'s settings, the programmatic API (README's example,
