@@ -1,10 +1,14 @@
 // A child process of the detection-rate scenario (detection-rate.ts forks two): it takes
 // one job at a time over IPC and answers with the outcome. A job is a zoo mutant at one
 // seed (the default run count, as `dirtyspec mutants` runs it) or `npm start` on the
-// reference at one seed (every profile, the default run count, in this process).
+// reference at one seed (what npm start runs: every profile, the default run count, then the
+// contract campaigns; in this process).
 import { mutantRow } from '../conformance/cli/mutants.ts';
 import { DEFAULT_MAX_COMMANDS, DEFAULT_RUNS, DEFAULT_TIMEOUT_MS, runProfileSafely } from '../conformance/cli/run.ts';
-import { run } from '../conformance/api.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { main } from '../conformance/cli/main.ts';
 import { findMutant } from '../conformance/mutants/index.ts';
 
 export type Job = { readonly kind: 'mutant'; readonly name: string; readonly seed: number } | { readonly kind: 'reference'; readonly seed: number };
@@ -32,7 +36,13 @@ async function perform(job: Job): Promise<Outcome> {
     const row = mutantRow({ mutant, result });
     return { kind: 'mutant', name: job.name, seed: job.seed, killed: row.killed, seconds: result.seconds, steps: row.counterexampleLength, verdict: result.verdict };
   }
-  const report = await run({ seed: job.seed, workers: 1 });
+  // What npm start runs, in this process: `dirtyspec run` with no profile named (every
+  // profile under strict, then the contract campaigns), its JSON report read back.
+  const json = join(mkdtempSync(join(tmpdir(), 'dirtyspec-detection-')), 'report.json');
+  const status = await main(['run', '--seed', String(job.seed), '--workers', '1', '--json', json], { out: () => {}, err: () => {}, errIsTTY: false });
+  const report = JSON.parse(readFileSync(json, 'utf8')) as { verdict: string; profiles: { name: string; verdict: string; replay?: { command: string }; transitionCoverage: Record<string, { total: number; missing: string[] }> }[] };
+  rmSync(dirname(json), { recursive: true, force: true });
+  if (status === 2 && report.profiles.every((p) => p.verdict === 'conforms')) throw new Error(`dirtyspec run --seed ${job.seed} exited 2`);
   const union = new Map<string, { total: number; missing: Set<string> }>();
   for (const p of report.profiles) {
     for (const [machine, c] of Object.entries(p.transitionCoverage)) {

@@ -6,7 +6,7 @@
 // coverage over all profiles (a transition counts when some profile takes it; target 100%).
 // The jobs run in two child processes (bench/detection-rate-worker.ts), a queue shared
 // between them: about 10 minutes on an idle 2-core machine.
-//   npm run bench -- --only detection-rate [--seeds N] [--mutant NAME]... [--no-reference]
+//   npm run bench -- --only detection-rate [--seeds N] [--mutant NAME]... [--no-reference | --reference-only]
 import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { mutants } from '../conformance/mutants/index.ts';
@@ -49,7 +49,7 @@ export const detectionRate: Scenario = {
   name: 'detection-rate',
   async run(log) {
     const names = flagValues('--mutant');
-    const zoo = mutants.filter((m) => names.length === 0 || names.includes(m.name));
+    const zoo = argv.includes('--reference-only') ? [] : mutants.filter((m) => names.length === 0 || names.includes(m.name));
     const seeds = Array.from({ length: SEEDS }, (_, i) => i + 1);
     const reference = !argv.includes('--no-reference') && names.length === 0;
     const jobs: Job[] = [...(reference ? seeds.map((seed): Job => ({ kind: 'reference', seed })) : []), ...zoo.flatMap((m) => seeds.map((seed): Job => ({ kind: 'mutant', name: m.name, seed })))];
