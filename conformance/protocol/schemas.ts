@@ -3,16 +3,27 @@
 // them before anything else reads it; a message that breaks them names the field and
 // the rule.
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 
 const schemaUrl = new URL('./schema/protocol.json', import.meta.url);
 const traceSchemaUrl = new URL('./schema/trace.json', import.meta.url);
 const protocol = JSON.parse(readFileSync(schemaUrl, 'utf8')) as { $id: string; definitions: Record<string, unknown> };
 const trace = JSON.parse(readFileSync(traceSchemaUrl, 'utf8')) as { $id: string };
 
-const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
-ajv.addSchema(protocol);
-ajv.addSchema(trace);
+// ajv and the compiled schemas are loaded at the first validation, not at import: every
+// run imports this module, and loading ajv and adding both schemas took 0.3 s of a
+// thread's start, though only --exec, --record and check-trace validate anything.
+let compiled: AjvClass | undefined;
+function ajv(): AjvClass {
+  if (compiled === undefined) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    compiled = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+    compiled.addSchema(protocol);
+    compiled.addSchema(trace);
+  }
+  return compiled;
+}
 
 const cache = new Map<string, ValidateFunction>();
 
@@ -27,7 +38,7 @@ function validator(schemaId: string, definition: string): ValidateFunction | und
   const key = `${schemaId}#${definition}`;
   let v = cache.get(key);
   if (v === undefined) {
-    v = ajv.getSchema(`${schemaId}#/definitions/${definition.replaceAll('~', '~0').replaceAll('/', '~1')}`);
+    v = ajv().getSchema(`${schemaId}#/definitions/${definition.replaceAll('~', '~0').replaceAll('/', '~1')}`);
     if (v === undefined) return undefined;
     cache.set(key, v);
   }
