@@ -135,12 +135,13 @@ function configArbitrary(): fc.Arbitrary<RunConfig> {
 }
 
 /**
- * Which side the kit plays in the smmu engine: the driver (smmu-hw: its adapter is an
- * SMMU, so the kit can also leave the hardware in hazard states and change tables between
- * the hardware's accesses) or the hardware (smmu-driver: DMA between the driver's accesses).
+ * Which side the kit plays in the smmu engine, as the profile's module says (kitPlays): the
+ * driver (smmu-hw: its adapter is an SMMU, so the kit can also leave the hardware in hazard
+ * states and change tables between the hardware's accesses) or the hardware (smmu-driver:
+ * DMA between the driver's accesses).
  */
 function kitDrives(adapter: SmmuAdapter): adapter is SmmuHwAdapter {
-  return 'create' in adapter && adapter.profile === 'smmu-hw';
+  return profiles[adapter.profile].kitPlays === 'driver';
 }
 
 function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath: string | undefined, interleave: boolean, ops: Capabilities['operations'] = contracts.strict.capabilities.operations): fc.Arbitrary<Iterable<RunCommand>> {
