@@ -321,13 +321,19 @@ function readEntry(load: (address: number) => bigint, ttb0: number, iova: number
   }
 }
 
+/** The entries the model caches and the implementation's IOTLB no longer holds were evicted (IOTLB-11): the model evicts them too. */
+export function noteEvictions(model: DescriptorModel, entries: readonly { base: number; level: number }[]): void {
+  if (model.tlb.size === 0) return;
+  const real = new Set(entries.map((e) => `${e.level}:${e.base}`));
+  for (const e of [...model.tlb.values()]) if (!real.has(`${e.level}:${e.iova}`)) model.evict(e.iova, e.level);
+}
+
 /**
  * The implementation's IOTLB may have evicted entries (IOTLB-11) but may hold none the
  * spec has invalidated, and each entry it holds must have the state the spec caches.
  */
 export function checkTlb(model: DescriptorModel, entries: readonly { base: number; level: number; state: string }[]): void {
-  const real = new Set(entries.map((e) => `${e.level}:${e.base}`));
-  for (const e of [...model.tlb.values()]) if (!real.has(`${e.level}:${e.iova}`)) model.evict(e.iova, e.level);
+  noteEvictions(model, entries);
   for (const e of entries) {
     const me = model.tlb.get(`${e.level}:${e.base}`);
     const actual = `IOTLB entry ${hex(e.base)} L${e.level} ${e.state}`;

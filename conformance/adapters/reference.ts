@@ -84,6 +84,7 @@ export function referenceSmmuHwAdapter(name = 'reference', SmmuImpl: SmmuClass =
         submit: async (commands) => smmu.submit(commands),
         dmaRead: async (streamId, iova) => strip(smmu.dmaRead(streamId, iova)),
         dmaWrite: async (streamId, iova) => strip(smmu.dmaWrite(streamId, iova)),
+        iotlbEntries: () => smmu.iotlb.entries().map((e) => ({ asid: e.asid, base: e.base, level: e.level as 1 | 2 | 3, state: e.state })),
       };
     },
   };

@@ -57,6 +57,17 @@ export interface SmmuHwConfig {
   readonly iotlbCapacity: number;
 }
 
+/** One entry of the SMMU's IOTLB, as `SmmuHw.iotlbEntries` shows it. */
+export interface SmmuIotlbEntry {
+  readonly asid: number;
+  /** IOVA of the start of the leaf the entry caches. */
+  readonly base: number;
+  /** The leaf's level: 1 (1 GiB block), 2 (2 MiB block) or 3 (4 KiB page). */
+  readonly level: 1 | 2 | 3;
+  /** The leaf as cached, once the walk's own HTTU update was done: AP[2] and DBM (readOnly: AP[2] without DBM; writable: neither; writableClean: both; writableDirty: DBM alone). */
+  readonly state: 'readOnly' | 'writable' | 'writableClean' | 'writableDirty';
+}
+
 export interface SmmuHw {
   /** SMMU_IDR0 and SMMU_IDR3 as the hardware presents them. */
   readRegisters(): Promise<{ idr0: number; idr3: number }>;
@@ -68,6 +79,15 @@ export interface SmmuHw {
   /** One DMA access by `streamId` at `iova`, translated and with HTTU updates done in kit memory. */
   dmaRead(streamId: number, iova: number): Promise<DmaOutcome>;
   dmaWrite(streamId: number, iova: number): Promise<DmaOutcome>;
+  /**
+   * Optional, and synchronous: the entries the IOTLB holds now (in-process adapters only;
+   * the wire protocol has no such request). With it the kit follows the IOTLB entry by
+   * entry, as it does its own in smmu-driver: an entry gone is an eviction seen when it
+   * happens (IOTLB-11), an entry the spec invalidated still held breaks IOTLB-9, one
+   * cached in another state IOTLB-1. Without it the kit accepts an eviction before any
+   * access that could have hit.
+   */
+  iotlbEntries?(): readonly SmmuIotlbEntry[];
 }
 
 /**

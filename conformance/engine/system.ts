@@ -3,14 +3,15 @@
 // - smmu-hw: the adapter's SMMU; the kit supplies memory and the reference driver. The
 //   driver's commands and stream-table writes go to the adapter in order after each
 //   driver operation (no DMA runs inside a driver operation in this profile). Software
-//   changes can run between the hardware's memory accesses (`interleave`).
+//   changes can run between the hardware's memory accesses (`interleave`). Its IOTLB can
+//   be inspected where the adapter offers `iotlbEntries` (in process only).
 // - smmu-driver: the adapter's driver; the kit supplies memory and the reference SMMU,
 //   whose IOTLB the kit can inspect. DMA writes can run between the driver's memory
 //   accesses (`inject`).
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
 import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
 import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
-import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter } from '../adapters/types.ts';
+import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter, SmmuIotlbEntry } from '../adapters/types.ts';
 import { type ContractName, contracts } from '../../spec/contracts/index.ts';
 import { CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
 import { type InFlightStep, inFlight, isPeerTimed } from './crash.ts';
@@ -61,7 +62,7 @@ export interface System {
     readAndClearDirty(iova: number, size: number): Promise<void>;
     markAllWritableDirty(): Promise<void>;
   };
-  /** The IOTLB, where the kit owns the SMMU (smmu-driver); undefined otherwise. */
+  /** The IOTLB of the domain's ASID: the kit's SMMU's (smmu-driver), or the adapter's where it offers `iotlbEntries` (smmu-hw); undefined otherwise. */
   tlb(): TlbView[] | undefined;
   /**
    * Runs `op` with a hook that, at the `at`-th memory access it makes, runs `act` once.
@@ -131,6 +132,36 @@ function withHook(memory: Memory) {
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+const IOTLB_STATES: readonly string[] = ['readOnly', 'writable', 'writableClean', 'writableDirty'] satisfies readonly SmmuIotlbEntry['state'][];
+
+/**
+ * smmu-hw: the adapter's IOTLB view (`SmmuHw.iotlbEntries`) as the engine reads it: the
+ * entries of the domain's ASID, each checked for shape (a malformed answer, or a throw,
+ * makes the run undecided).
+ */
+function iotlbView(name: string, hw: SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }): () => TlbView[] {
+  return () => {
+    let entries: unknown;
+    try {
+      entries = hw.iotlbEntries();
+    } catch (e) {
+      throw new Undecided(`${name} iotlbEntries threw: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    }
+    if (!Array.isArray(entries)) throw new Undecided(`${name} iotlbEntries answered ${JSON.stringify(entries)}: expected an array of { asid, base, level, state }`);
+    const out: TlbView[] = [];
+    for (const e of entries as Partial<SmmuIotlbEntry>[]) {
+      const bad = (field: string, rule: string) => new Undecided(`${name} iotlbEntries answered an entry ${JSON.stringify(e)}: ${field} ${rule}`);
+      if (typeof e !== 'object' || e === null) throw bad('the entry', 'must be an object');
+      if (!Number.isSafeInteger(e.asid)) throw bad('asid', 'must be an integer');
+      if (e.level !== 1 && e.level !== 2 && e.level !== 3) throw bad('level', 'must be 1, 2 or 3');
+      if (!Number.isSafeInteger(e.base) || e.base! < 0 || e.base! % 2 ** (12 + 9 * (3 - e.level)) !== 0) throw bad('base', "must be a non-negative integer aligned to the level's size");
+      if (!IOTLB_STATES.includes(e.state as string)) throw bad('state', `must be one of ${IOTLB_STATES.join(', ')}`);
+      if (e.asid === ASID) out.push({ base: e.base!, level: e.level, state: e.state! });
+    }
+    return out;
+  };
+}
 
 /**
  * `answer`, with the step it is (built only then) given to a crash or hang of the process
@@ -274,7 +305,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       port.submit([size === 'all' ? { op: 'CMD_TLBI_NH_ASID', asid: ASID } : { op: 'CMD_TLBI_NH_VA', asid: ASID, iova, size }, { op: 'CMD_SYNC' }]);
       return drain();
     },
-    tlb: () => undefined,
+    tlb: hw.iotlbEntries === undefined ? () => undefined : iotlbView(name, hw as SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }),
     withHook: withHook(memory),
     kitPgtable: {
       readAndClearDirty: (iova, size) => after(void driver.pgtable.readAndClearDirty(iova, size, 0)),

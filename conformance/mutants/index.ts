@@ -10,6 +10,7 @@ import { vfioMutants } from './vfio-mutants.ts';
 import { matrixMutants } from './matrix-mutants.ts';
 import { contractMutants } from './contract-mutants.ts';
 import { smmuIdMutants } from './smmu-id-mutants.ts';
+import { smmuTlbMutants } from './smmu-tlb-mutants.ts';
 import type { Mutant } from './types.ts';
 
 export { BUG_CLASSES, type BugClass, type Mutant } from './types.ts';
@@ -26,6 +27,7 @@ export const mutants: readonly Mutant[] = [
   ...matrixMutants,
   ...contractMutants,
   ...smmuIdMutants,
+  ...smmuTlbMutants,
 ];
 
 export function findMutant(name: string): Mutant | undefined {
