@@ -314,21 +314,28 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   }
   // The reference plays the contract asked for (the same implementation with options).
   const asked = reference && (req.contract ?? req.iovaBitmapContract) !== undefined ? adapters.map((a) => referenceAdapterFor(a.profile, req.contract, req.iovaBitmapContract)) : adapters;
-  const first = await runContractCampaign(req, asked, io, peer, writer, seed, req.contract, req.runs, req.iovaBitmapContract);
-  const results = [...first.results];
-  for (const contract of extra) {
-    const smmu = adapters.filter((a) => SMMU.has(a.profile)).map((a) => referenceAdapterFor(a.profile, contract));
-    if (smmu.length === 0) continue;
-    const runs = Math.max(MIN_CONTRACT_RUNS, Math.round(req.runs / CONTRACT_RUNS_DIVISOR));
-    results.push(...(await runContractCampaign(req, smmu, io, peer, writer, seed, contract, runs)).results);
-  }
-  // iova-bitmap under Linux's contract (spec/iova-bitmap/contracts.ts): the reference plays it too, with 3/10 of the runs (about 0.1 s).
-  if (defaultRun && adapters.some((a) => a.profile === 'iova-bitmap')) {
-    const runs = Math.max(MIN_CONTRACT_RUNS, Math.round((req.runs * 3) / 10));
-    results.push(...(await runContractCampaign(req, [referenceAdapterFor('iova-bitmap', undefined, 'linux')], io, peer, writer, seed, undefined, runs, 'linux')).results);
-  }
+  // The other contracts' campaigns run in this thread while the first campaign runs here
+  // and on its workers: the workers then take more of the first campaign's blocks, instead
+  // of waiting while this thread runs the contracts after it. Each campaign's results are
+  // the same either way (its own seeds, no state shared); only the seconds differ.
+  const others = async (): Promise<ProfileResult[]> => {
+    const out: ProfileResult[] = [];
+    for (const contract of extra) {
+      const smmu = adapters.filter((a) => SMMU.has(a.profile)).map((a) => referenceAdapterFor(a.profile, contract));
+      if (smmu.length === 0) continue;
+      const runs = Math.max(MIN_CONTRACT_RUNS, Math.round(req.runs / CONTRACT_RUNS_DIVISOR));
+      out.push(...(await runContractCampaign(req, smmu, io, peer, writer, seed, contract, runs, undefined, true)).results);
+    }
+    // iova-bitmap under Linux's contract (spec/iova-bitmap/contracts.ts): the reference plays it too, with 3/10 of the runs (about 0.1 s).
+    if (defaultRun && adapters.some((a) => a.profile === 'iova-bitmap')) {
+      const runs = Math.max(MIN_CONTRACT_RUNS, Math.round((req.runs * 3) / 10));
+      out.push(...(await runContractCampaign(req, [referenceAdapterFor('iova-bitmap', undefined, 'linux')], io, peer, writer, seed, undefined, runs, 'linux', true)).results);
+    }
+    return out;
+  };
+  const [first, more] = await Promise.all([runContractCampaign(req, asked, io, peer, writer, seed, req.contract, req.runs, req.iovaBitmapContract), others()]);
   const ctx = reportContext(req);
-  return writeReports('run', results, ctx, req, io, first.info);
+  return writeReports('run', [...first.results, ...more], ctx, req, io, first.info);
 }
 
 async function runContractCampaign(
@@ -341,6 +348,8 @@ async function runContractCampaign(
   contract: ContractName | undefined,
   runs: number,
   iovaBitmapContract?: IovaBitmapContractName,
+  /** Beside another campaign: in this thread only, and without a progress line (the other one draws it). */
+  beside = false,
 ): Promise<{ results: readonly ProfileResult[]; info: JsonCampaignInfo | undefined }> {
   const profiles = adapters.map((a) => a.profile);
   let plan: Plan;
@@ -351,7 +360,7 @@ async function runContractCampaign(
     if (e instanceof PlanError) throw new UsageError(e.message);
     throw e;
   }
-  let workers = workerCount(plan, req.workers);
+  let workers = beside ? 1 : workerCount(plan, req.workers);
   if (writer !== undefined && workers > 1) {
     if (req.workers !== undefined) io.err(`dirtyspec run: --record writes one trace in order, so the blocks run in this thread, not on ${req.workers} workers\n`);
     workers = 1;
@@ -380,10 +389,10 @@ async function runContractCampaign(
       peer.fail(`the run of profile ${adapter.profile} was undecided, so the session ended`);
       return { ...result, undecided: { ...u, message: `${u.message}\n${peer.diagnostics()}` } };
     },
-    onProgress: (text) => progress.update(() => `dirtyspec run: ${req.replay !== undefined ? 'replaying' : text()}, ${elapsed(started)}`),
+    ...(beside ? {} : { onProgress: (text: () => string) => progress.update(() => `dirtyspec run: ${req.replay !== undefined ? 'replaying' : text()}, ${elapsed(started)}`) }),
     io,
   });
-  progress.clear();
+  if (!beside) progress.clear();
   const ctx = reportContext(req);
   return { results: outcome.results, info: req.replay === undefined ? campaignInfo(plan, outcome.parts, ctx) : undefined };
 }
