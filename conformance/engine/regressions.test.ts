@@ -47,7 +47,7 @@ for (const contract of [contracts['linux-upstream'], contracts['rfc-2021']]) {
   });
 }
 
-test('smmu-hw, rfc-2021: a merge builds its block from the protection, AF set, though its pages had AF clear (was a false MERGE-R2: the reference kept the pages\' AF)', async () => {
+test("smmu-hw, rfc-2021: a merge builds its block from the protection, AF set, though its pages had AF clear (was a false MERGE-R2: the reference kept the pages' AF)", async () => {
   const trace: TraceStep[] = [];
   const config = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 1, dirtyCapable: true, pageGranular: true, startTracking: true };
   const commands = [new MapCommand(0x600, 512, true, true), new KitClearAccessFlagCommand(0), new SplitCommand(0, undefined), new MergeCommand(3, undefined)];
