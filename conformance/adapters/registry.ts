@@ -2,24 +2,22 @@
 // party's adapters loaded from a module path.
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { profiles } from '../profiles/index.ts';
+import { type ProfileModule, profiles } from '../profiles/index.ts';
 import { PROFILES, type Adapter, type AdapterOf, type ContractName, type IovaBitmapContractName, type ProfileName } from './types.ts';
-import { referenceContractDriverAdapter, referenceIovaBitmapAdapter, referenceSmmuHwAdapter } from './reference.ts';
 
 /** The reference implementation's adapter of every profile, from the profile registry. */
 export const referenceAdapters = Object.fromEntries(PROFILES.map((p) => [p, profiles[p].reference()])) as { readonly [P in ProfileName]: AdapterOf<P> };
 
 /**
- * The reference's adapter of `profile` playing driver contract `contract` (smmu profiles;
- * the others have no contract): the same implementation with options (REFERENCE_LIFECYCLES);
- * iova-bitmap playing `iovaBitmapContract` (linux or hardened) when given.
+ * The reference's adapter of `profile` playing a contract of the profile's kind (its
+ * module's `contracts`): driver contract `contract` on a 'driver' profile (smmu), contract
+ * `iovaBitmapContract` (linux or hardened) on an 'iova-bitmap' one; the same implementation
+ * with options. A profile with no contracts, or strict, gets the plain reference.
  */
 export function referenceAdapterFor(profile: ProfileName, contract: ContractName | undefined, iovaBitmapContract?: IovaBitmapContractName): Adapter {
-  if (profile === 'iova-bitmap' && iovaBitmapContract !== undefined) return referenceIovaBitmapAdapter('reference', undefined, iovaBitmapContract);
-  if (contract === undefined || contract === 'strict') return referenceAdapters[profile];
-  if (profile === 'smmu-driver') return referenceContractDriverAdapter(contract);
-  if (profile === 'smmu-hw') return referenceSmmuHwAdapter('reference', undefined, contract);
-  return referenceAdapters[profile];
+  const m = profiles[profile] as ProfileModule;
+  const asked = m.contracts === 'driver' ? (contract === 'strict' ? undefined : contract) : m.contracts === 'iova-bitmap' ? iovaBitmapContract : undefined;
+  return asked === undefined ? referenceAdapters[profile] : m.reference(asked);
 }
 
 export class AdapterLoadError extends Error {}

@@ -12,7 +12,8 @@ import { LoopbackChannel } from '../protocol/channel.ts';
 import { ExecPeer } from '../protocol/peer.ts';
 import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
 import { runLib } from '../lib/run-lib.ts';
-import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
+import { PROFILES, type Adapter, type ProfileName, type SmmuDriverAdapter, type SmmuHwAdapter } from '../adapters/types.ts';
+import { profileOf } from '../profiles/index.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
 import { humanReport } from '../report/human.ts';
@@ -184,8 +185,8 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')} (smmu profiles) or ${IOVA_BITMAP_CONTRACT_NAMES.join(', ')} (iova-bitmap), got ${JSON.stringify(contractText)}`);
   const contract = contractText !== undefined && isContractName(contractText) ? contractText : undefined;
   const iovaBitmapContract = contractText !== undefined && isIovaBitmapContractName(contractText) ? contractText : undefined;
-  if (iovaBitmapContract !== undefined && profiles.length > 0 && !profiles.includes('iova-bitmap'))
-    throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')}, got ${JSON.stringify(contractText)} (${contractText} is a contract of profile iova-bitmap, which this run does not include)`);
+  if (iovaBitmapContract !== undefined && profiles.length > 0 && !profiles.some((p) => profileOf(p).contracts === 'iova-bitmap'))
+    throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')}, got ${JSON.stringify(contractText)} (${contractText} is a contract of profile ${PROFILES.filter((p) => profileOf(p).contracts === 'iova-bitmap').join(', ')}, which this run does not include)`);
   const json = reportFileFlag(flags, 'json');
   const junit = reportFileFlag(flags, 'junit');
   const html = reportFileFlag(flags, 'html');
@@ -290,7 +291,10 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   }
 }
 
-const SMMU = new Set<ProfileName>(['smmu-hw', 'smmu-driver']);
+/** Whether `a`'s profile is checked under the driver contracts (its module's `contracts`: the smmu profiles). */
+const underDriverContracts = (a: Adapter): a is SmmuHwAdapter | SmmuDriverAdapter => profileOf(a.profile).contracts === 'driver';
+/** Whether `a`'s profile is checked under the iova-bitmap contracts. */
+const underIovaBitmapContracts = (a: Adapter): boolean => profileOf(a.profile).contracts === 'iova-bitmap';
 
 /**
  * The campaigns of a run: one under `--contract` (or the adapters' declared contracts);
@@ -300,7 +304,7 @@ const SMMU = new Set<ProfileName>(['smmu-hw', 'smmu-driver']);
 async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io, peer: ExecPeer | undefined, writer: TraceWriter | undefined): Promise<number> {
   const seed = req.seed ?? freshSeed();
   for (const a of adapters) {
-    if (a.profile !== 'smmu-hw' && a.profile !== 'smmu-driver') continue;
+    if (!underDriverContracts(a)) continue;
     const wrong = capabilityMismatches(a);
     if (wrong.length > 0) throw new UsageError(`${a.name} (${a.profile}) declares capabilities that are not its contract's (${a.contract ?? 'strict'}):\n  ${wrong.join('\n  ')}`);
   }
@@ -309,7 +313,7 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   // The default run (npm start): no --profile, no --contract. A run naming its profiles stays one campaign.
   const defaultRun = reference && req.contract === undefined && req.iovaBitmapContract === undefined && req.profiles.length === 0 && !oneCampaign;
   const extra = defaultRun ? REFERENCE_CONTRACTS.filter((c) => c !== 'strict') : [];
-  if (reference && req.contract !== undefined && !REFERENCE_CONTRACTS.includes(req.contract) && adapters.some((a) => SMMU.has(a.profile))) {
+  if (reference && req.contract !== undefined && !REFERENCE_CONTRACTS.includes(req.contract) && adapters.some(underDriverContracts)) {
     throw new UsageError(`--contract ${req.contract}: the built-in reference implementation does not play it (it plays ${REFERENCE_CONTRACTS.join(', ')}); check your own implementation with --adapter or --exec`);
   }
   // The reference plays the contract asked for (the same implementation with options).
@@ -321,15 +325,15 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   const others = async (): Promise<ProfileResult[]> => {
     const out: ProfileResult[] = [];
     for (const contract of extra) {
-      const smmu = adapters.filter((a) => SMMU.has(a.profile)).map((a) => referenceAdapterFor(a.profile, contract));
+      const smmu = adapters.filter(underDriverContracts).map((a) => referenceAdapterFor(a.profile, contract));
       if (smmu.length === 0) continue;
       const runs = Math.max(MIN_CONTRACT_RUNS, Math.round(req.runs / CONTRACT_RUNS_DIVISOR));
       out.push(...(await runContractCampaign(req, smmu, io, peer, writer, seed, contract, runs, undefined, true)).results);
     }
     // iova-bitmap under Linux's contract (spec/iova-bitmap/contracts.ts): the reference plays it too, with 3/10 of the runs (about 0.1 s).
-    if (defaultRun && adapters.some((a) => a.profile === 'iova-bitmap')) {
+    for (const a of defaultRun ? adapters.filter(underIovaBitmapContracts) : []) {
       const runs = Math.max(MIN_CONTRACT_RUNS, Math.round((req.runs * 3) / 10));
-      out.push(...(await runContractCampaign(req, [referenceAdapterFor('iova-bitmap', undefined, 'linux')], io, peer, writer, seed, undefined, runs, 'linux', true)).results);
+      out.push(...(await runContractCampaign(req, [referenceAdapterFor(a.profile, undefined, 'linux')], io, peer, writer, seed, undefined, runs, 'linux', true)).results);
     }
     return out;
   };

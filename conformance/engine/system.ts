@@ -210,10 +210,10 @@ function hwCallReq(call: { dma: 'read' | 'write' } | { commands: readonly SmmuCo
 }
 
 export async function createSystem(adapter: SmmuHwAdapter | SmmuDriverAdapter, config: SystemConfig, options: SystemOptions): Promise<System> {
-  // The adapter's type picks the system; what the kit plays in it is the profile module's.
+  // What the kit plays, as the profile module says, picks the system: the driver around an SMMU, or the SMMU under a driver.
   const kitPlays = profiles[adapter.profile].kitPlays;
   if (kitPlays === undefined) throw new Error(`profile ${adapter.profile}: its module says no part the kit plays (kitPlays)`);
-  return adapter.profile === 'smmu-hw' ? createHwSystem(adapter, config, options, kitPlays) : createDriverSystem(adapter, config, options, kitPlays);
+  return kitPlays === 'driver' ? createHwSystem(adapter as SmmuHwAdapter, config, options, kitPlays) : createDriverSystem(adapter as SmmuDriverAdapter, config, options, kitPlays);
 }
 
 async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config: SystemConfig, options: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {

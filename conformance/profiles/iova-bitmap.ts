@@ -1,6 +1,7 @@
 // Profile iova-bitmap: the IOVA bitmap window code (iova_bitmap_alloc/set/free) over a
 // user buffer the kit owns, every byte checked.
 import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
+import type { IovaBitmapContractName } from '../adapters/types.ts';
 import { type IovaBitmapScenario, replayIovaBitmapScenario, runIovaBitmapProfile } from '../engine/iova-bitmap-profile.ts';
 import { iovaBitmap } from '../protocol/exec-adapters.ts';
 import { iovaBitmapInputProblem } from '../protocol/input-shape.ts';
@@ -15,5 +16,6 @@ export const iovaBitmapProfile: ProfileModule<'iova-bitmap'> = {
   replay: (adapter, input, timeoutMs, trace) => replayIovaBitmapScenario(adapter, input as IovaBitmapScenario, timeoutMs, trace),
   inputProblem: iovaBitmapInputProblem,
   overChannel: iovaBitmap,
-  reference: () => referenceIovaBitmapAdapter(),
+  contracts: 'iova-bitmap',
+  reference: (contract) => (contract === undefined ? referenceIovaBitmapAdapter() : referenceIovaBitmapAdapter('reference', undefined, contract as IovaBitmapContractName)),
 };

@@ -4,7 +4,7 @@
 // mutant zoo find profiles through the registry (./index.ts) and never test a profile's
 // name: adding a profile is adding its modules and its registry entry.
 import type { AnyStateMachine } from 'xstate';
-import type { Adapter, AdapterOf } from '../adapters/types.ts';
+import type { Adapter, AdapterOf, ContractName, IovaBitmapContractName } from '../adapters/types.ts';
 import type { TraceStep } from '../engine/commands.ts';
 import type { ProfileResult, RunOptions } from '../engine/run-profile.ts';
 import type { Channel } from '../protocol/channel.ts';
@@ -32,6 +32,12 @@ export interface ProfileModule<P extends Adapter['profile'] = Adapter['profile']
   inputProblem(input: unknown, isCommand: (c: unknown) => boolean): string | undefined;
   /** The profile's adapter over the JSON-lines protocol (--exec, check-trace). */
   overChannel(peer: Channel, name: string): AdapterOf<P>;
-  /** The built-in reference implementation's adapter. */
-  reference(): AdapterOf<P>;
+  /**
+   * The contracts this profile is checked under, if any: 'driver' (spec/contracts/: strict,
+   * linux-upstream, rfc-2021; `--contract`) or 'iova-bitmap' (spec/iova-bitmap/contracts.ts:
+   * linux, hardened). The command line asks this, never the profile's name.
+   */
+  readonly contracts?: 'driver' | 'iova-bitmap';
+  /** The built-in reference implementation's adapter, playing `contract` of the profile's kind where given (the same implementation with options). */
+  reference(contract?: ContractName | IovaBitmapContractName): AdapterOf<P>;
 }

@@ -3,7 +3,8 @@
 import { domainTrackingMachine } from '../../spec/domain/tracking-machine.ts';
 import { iotlbEntryMachine } from '../../spec/iotlb/iotlb-entry-machine.ts';
 import { leafDescriptorMachine } from '../../spec/descriptor/leaf-machine.ts';
-import { referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import { referenceContractDriverAdapter, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import type { ContractName } from '../adapters/types.ts';
 import { type SmmuSequenceInput, replaySmmuSequence, runSmmuProfile } from '../engine/run-profile.ts';
 import { smmuDriver, smmuHw } from '../protocol/exec-adapters.ts';
 import { smmuInputProblem } from '../protocol/input-shape.ts';
@@ -30,6 +31,7 @@ function smmuProfile<P extends 'smmu-hw' | 'smmu-driver'>(
     replay: (adapter, input, timeoutMs, trace) => replaySmmuSequence(adapter, input as SmmuSequenceInput, timeoutMs, trace),
     inputProblem: smmuInputProblem,
     overChannel,
+    contracts: 'driver',
     reference,
   };
 }
@@ -40,9 +42,9 @@ export const smmuHwProfile = smmuProfile(
   'the SMMU (walk, HTTU, IOTLB, commands)',
   "memory, the reference driver (which also leaves the hardware in hazard states on purpose), DMA traffic, software changes between the hardware's memory accesses",
   smmuHw,
-  () => referenceSmmuHwAdapter(),
+  (contract) => referenceSmmuHwAdapter('reference', undefined, (contract as ContractName | undefined) ?? 'strict'),
 );
 
-export const smmuDriverProfile = smmuProfile('smmu-driver', 'smmu', 'the page-table driver and domain ops', "memory, the reference SMMU (its IOTLB inspected), DMA writes between the driver's memory accesses", smmuDriver, () =>
-  referenceSmmuDriverAdapter(),
+export const smmuDriverProfile = smmuProfile('smmu-driver', 'smmu', 'the page-table driver and domain ops', "memory, the reference SMMU (its IOTLB inspected), DMA writes between the driver's memory accesses", smmuDriver, (contract) =>
+  contract === undefined || contract === 'strict' ? referenceSmmuDriverAdapter() : referenceContractDriverAdapter(contract as ContractName),
 );
