@@ -186,7 +186,9 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   const contract = contractText !== undefined && isContractName(contractText) ? contractText : undefined;
   const iovaBitmapContract = contractText !== undefined && isIovaBitmapContractName(contractText) ? contractText : undefined;
   if (iovaBitmapContract !== undefined && profiles.length > 0 && !profiles.some((p) => profileOf(p).contracts === 'iova-bitmap'))
-    throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')}, got ${JSON.stringify(contractText)} (${contractText} is a contract of profile ${PROFILES.filter((p) => profileOf(p).contracts === 'iova-bitmap').join(', ')}, which this run does not include)`);
+    throw new UsageError(
+      `--contract must be one of ${CONTRACT_NAMES.join(', ')}, got ${JSON.stringify(contractText)} (${contractText} is a contract of profile ${PROFILES.filter((p) => profileOf(p).contracts === 'iova-bitmap').join(', ')}, which this run does not include)`,
+    );
   const json = reportFileFlag(flags, 'json');
   const junit = reportFileFlag(flags, 'junit');
   const html = reportFileFlag(flags, 'html');
