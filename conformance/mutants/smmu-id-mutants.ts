@@ -6,16 +6,16 @@
 // in one place; and an IOTLB hit that writes memory (IOTLB-3, IOTLB-4: ARM IHI 0070 §16.2,
 // §3.13: the hardware updates a descriptor by an atomic read-modify-write of what memory
 // holds, when it walks, never from what it cached).
-import { IommuDomain, type PgtableFactory } from '../../impl/domain.ts';
+import { IommuDomain } from '../../impl/domain.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord, IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from '../../impl/pgtable/io-pgtable-arm.ts';
-import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_BLOCK, PTE_TYPE_MASK, isTable, isValid, levelIndex, levelSize, pteAddress } from '../../impl/pgtable/pte.ts';
-import { type ContextDescriptor, decodeCd } from '../../impl/smmu/registers.ts';
-import { type DmaResult, Smmu } from '../../impl/smmu/smmu.ts';
-import { createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
-import type { Adapter, DmaOutcome, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
-import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
+import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_BLOCK, PTE_TYPE_MASK, levelSize } from '../../impl/pgtable/pte.ts';
+import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
+import type { DmaResult, Smmu } from '../../impl/smmu/smmu.ts';
+import { referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import type { Adapter, DmaOutcome, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import type { Probe } from './probe.ts';
-import type { BugClass, Mutant } from './types.ts';
+import { CachedFromSmmu, type Driver, type Hw, type PgtableClass, type Spec, driverSystem, factory, hwSystem, probesOf, zooOf } from './smmu-probe-systems.ts';
+import type { Mutant } from './types.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const PA = 0x8000_0000;
@@ -86,23 +86,7 @@ export class SplitCmpxchgIgnoredPgtable extends ArmLpaeIoPgtable {
 // ---- SMMUs (smmu-hw) -----------------------------------------------------------------
 
 /** An IOTLB hit stores the descriptor the entry was cached from back to memory. */
-class HitWritesBackSmmu extends Smmu {
-  /** Each cached leaf's descriptor address and value once the walk's update was done, by `asid:level:base`. */
-  private readonly cachedFrom = new Map<string, { ptep: number; pte: bigint }>();
-
-  protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
-    const r = super.walk(cd, iova, write, ha, hd);
-    if (!r.ok) return r;
-    let table = cd.ttb0;
-    for (let level = 0; level <= r.level; level++) {
-      const ptep = table + levelIndex(iova, level) * 8;
-      const pte = this.memory.load(ptep);
-      if (level === r.level) this.cachedFrom.set(`${cd.asid}:${level}:${iova - (iova % levelSize(level))}`, { ptep, pte });
-      else table = pteAddress(pte);
-    }
-    return r;
-  }
-
+class HitWritesBackSmmu extends CachedFromSmmu {
   /** After a hit: the cached descriptor, with AF, stored back over whatever memory holds now. */
   protected writeBack(streamId: number, iova: number, r: DmaResult): void {
     if (!r.ok || !r.tlbHit) return;
@@ -138,84 +122,12 @@ export class WriteHitWritesBackSmmu extends HitWritesBackSmmu {
 
 // ---- zoo entries and probes ----------------------------------------------------------
 
-type PgtableClass = new (...args: ConstructorParameters<typeof ArmLpaeIoPgtable>) => ArmLpaeIoPgtable;
-const factory =
-  (P: PgtableClass): PgtableFactory =>
-  (memory, config, flush) =>
-    new P(memory, config, flush);
-
-/** Profile smmu-driver for a probe: kit memory, the reference SMMU, the driver from `adapter`, stream 0 attached. */
-async function driverSystem(adapter: SmmuDriverAdapter) {
-  const memory = createKitMemory();
-  const smmu = createKitSmmu(memory, { httu: 2, bbml: 2, iotlbCapacity: 64 });
-  let cdAt = 0;
-  const port: KitSmmuPort = {
-    idr0: smmu.idr0,
-    idr3: smmu.idr3,
-    attachStream: (streamId, cd) => {
-      cdAt = cd;
-      smmu.attachStream(streamId, cd);
-    },
-    detachStream: (streamId) => smmu.detachStream(streamId),
-    submit: (commands) => smmu.submit(commands),
-  };
-  const driver = await adapter.create(memory, port, { asid: 1, dirtyCapable: true, pageGranular: false });
-  if (typeof driver === 'number') throw new Error(`${adapter.name} create: ${driver}`);
-  await driver.attach(0);
-  /** The entry translating `iova` at the deepest level reached: its address and value. */
-  const entry = (iova: number) => {
-    let table = decodeCd(memory.load(cdAt), memory.load(cdAt + 8)).ttb0;
-    for (let level = 0; ; level++) {
-      const ptep = table + levelIndex(iova, level) * 8;
-      const pte = memory.load(ptep);
-      if (level === 3 || !isValid(pte) || !isTable(pte, level)) return { level, ptep, pte };
-      table = pteAddress(pte);
-    }
-  };
-  const report = async (iova: number, size: number) => {
-    const r = await driver.readAndClearDirty(iova, size, 0);
-    return r.errno === 0 ? dirtyBitmapPages(r.dirty, iova) : r.errno;
-  };
-  return { memory, smmu, driver, entry, report };
-}
-
-type Driver = Awaited<ReturnType<typeof driverSystem>>;
-
-/** Profile smmu-hw for a probe: kit memory, the SMMU from `adapter`, the kit's reference driver with stream 0 attached and tracking on. */
-async function hwSystem(adapter: SmmuHwAdapter) {
-  const memory = createKitMemory();
-  const hw = await adapter.create(memory, { httu: 2, bbml: 2, iotlbCapacity: 64 });
-  const { idr0, idr3 } = await hw.readRegisters();
-  const domain = createKitDriver(
-    memory,
-    { idr0, idr3, attachStream: (s, cd) => void hw.attachStream(s, cd), detachStream: (s) => void hw.detachStream(s), submit: (c) => void hw.submit(c) },
-    { asid: 1, dirtyCapable: true, pageGranular: false },
-  );
-  domain.attach(0);
-  domain.setDirtyTracking(true);
-  return { memory, hw, domain };
-}
-
-type Hw = Awaited<ReturnType<typeof hwSystem>>;
-
-interface Spec {
-  readonly name: string;
-  readonly bugClass: BugClass;
-  readonly targets: readonly string[];
-  readonly description: string;
-  readonly adapter: (name: string) => Adapter;
-  readonly reference: Adapter;
-  readonly what: string;
-  readonly run: (adapter: Adapter) => Promise<unknown>;
-  readonly want: { readonly reference: unknown; readonly mutant: unknown };
-}
-
 const refDriver = referenceSmmuDriverAdapter();
 const refHw = referenceSmmuHwAdapter();
 const pg = (P: PgtableClass) => (name: string) => referenceSmmuDriverAdapter(name, IommuDomain, factory(P));
 const hwOf = (S: typeof Smmu) => (name: string) => referenceSmmuHwAdapter(name, S);
 const onDriver = (steps: (s: Driver) => Promise<unknown>) => async (a: Adapter) => steps(await driverSystem(a as SmmuDriverAdapter));
-const onHw = (steps: (s: Hw) => Promise<unknown>) => async (a: Adapter) => steps(await hwSystem(a as SmmuHwAdapter));
+const onHw = (steps: (s: Hw) => Promise<unknown>) => async (a: Adapter) => steps(await hwSystem(a as SmmuHwAdapter, { tracking: true }));
 
 /** smmu-hw: page 0 written (dirty and cached writable-dirty), then cleared in memory without a TLBI, then `access`: whether the leaf is still clean. */
 const afterClearWithoutTlbi = (access: (hw: Hw['hw']) => Promise<DmaOutcome>) =>
@@ -329,15 +241,6 @@ const specs: readonly Spec[] = [
   },
 ];
 
-export const smmuIdMutants: readonly Mutant[] = specs.map((s) => {
-  const adapter = s.adapter(s.name);
-  return { name: s.name, bugClass: s.bugClass, profile: adapter.profile, description: s.description, targets: s.targets, adapter };
-});
+export const smmuIdMutants: readonly Mutant[] = zooOf(specs);
 
-export const smmuIdProbes: readonly Probe[] = specs.map((s) => ({
-  mutant: s.name,
-  title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-  reference: s.reference,
-  run: s.run,
-  want: s.want,
-}));
+export const smmuIdProbes: readonly Probe[] = probesOf(specs);

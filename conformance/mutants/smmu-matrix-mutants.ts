@@ -4,16 +4,16 @@
 // leaf the range covers in part (io_pgtable_visit_dirty), the tracking lifecycle of the
 // domain (iopt_set_dirty_tracking, arm_smmu_make_s1_cd), and the SMMU's fault checks and
 // HTTU updates (ARM IHI 0070 §3.13, §7.3, §16.2), each done wrong in one place.
-import { IommuDomain, type PgtableFactory } from '../../impl/domain.ts';
+import { IommuDomain } from '../../impl/domain.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord, IOMMU_READ, IOMMU_WRITE } from '../../impl/pgtable/io-pgtable-arm.ts';
 import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, isTable, isValid, isWritableDirty, levelIndex, pteAddress } from '../../impl/pgtable/pte.ts';
-import { decodeCd, type ContextDescriptor } from '../../impl/smmu/registers.ts';
+import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
 import { Smmu, type DmaResult } from '../../impl/smmu/smmu.ts';
-import { createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter, type DomainClass, type SmmuClass } from '../adapters/reference.ts';
-import type { Adapter, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
-import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
+import { referenceSmmuDriverAdapter, referenceSmmuHwAdapter, type DomainClass, type SmmuClass } from '../adapters/reference.ts';
+import type { Adapter, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import type { Probe } from './probe.ts';
-import type { BugClass, Mutant } from './types.ts';
+import { type Driver, type Hw, type Spec, driverSystem, factory, hwSystem, probesOf, type PgtableClass, zooOf } from './smmu-probe-systems.ts';
+import type { Mutant } from './types.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const PA = 0x8000_0000;
@@ -252,83 +252,13 @@ export class CachedReadOnlyWriteSmmu extends Smmu {
 
 // ---- zoo entries and probes ----------------------------------------------------------
 
-type PgtableClass = new (...args: ConstructorParameters<typeof ArmLpaeIoPgtable>) => ArmLpaeIoPgtable;
-const factory =
-  (P: PgtableClass): PgtableFactory =>
-  (memory, config, flush) =>
-    new P(memory, config, flush);
-
-/** Profile smmu-driver as the kit runs it, for a probe: kit memory, the reference SMMU, the driver from `adapter`. */
-async function driverSystem(adapter: SmmuDriverAdapter, opts: { streams?: readonly number[]; dirtyCapable?: boolean; pageGranular?: boolean; httu?: 0 | 1 | 2 } = {}) {
-  const memory = createKitMemory();
-  const smmu = createKitSmmu(memory, { httu: opts.httu ?? 2, bbml: 2, iotlbCapacity: 64 });
-  const cds = new Map<number, number>();
-  const port: KitSmmuPort = {
-    idr0: smmu.idr0,
-    idr3: smmu.idr3,
-    attachStream: (streamId, cd) => {
-      cds.set(streamId, cd);
-      smmu.attachStream(streamId, cd);
-    },
-    detachStream: (streamId) => smmu.detachStream(streamId),
-    submit: (commands) => smmu.submit(commands),
-  };
-  const driver = await adapter.create(memory, port, { asid: 1, dirtyCapable: opts.dirtyCapable ?? true, pageGranular: opts.pageGranular ?? false });
-  if (typeof driver === 'number') throw new Error(`${adapter.name} create: ${driver}`);
-  for (const s of opts.streams ?? [0]) await driver.attach(s);
-  const leaf = (iova: number) => {
-    const cd = decodeCd(memory.load(cds.get(0)!), memory.load(cds.get(0)! + 8));
-    let table = cd.ttb0;
-    for (let l = 0; l <= 3; l++) {
-      const pte = memory.load(table + levelIndex(iova, l) * 8);
-      if (!isValid(pte) || l === 3 || !isTable(pte, l)) return { level: l, pte };
-      table = pteAddress(pte);
-    }
-    return { level: 3, pte: 0n };
-  };
-  const report = async (iova: number, size: number) => {
-    const r = await driver.readAndClearDirty(iova, size, 0);
-    return r.errno === 0 ? dirtyBitmapPages(r.dirty, iova) : r.errno;
-  };
-  return { memory, smmu, driver, leaf, report };
-}
-
-/** Profile smmu-hw for a probe: kit memory, the SMMU from `adapter`, the kit's reference driver. */
-async function hwSystem(adapter: SmmuHwAdapter, httu: 0 | 1 | 2 = 2) {
-  const memory = createKitMemory();
-  const hw = await adapter.create(memory, { httu, bbml: 2, iotlbCapacity: 64 });
-  const { idr0, idr3 } = await hw.readRegisters();
-  const domain = createKitDriver(
-    memory,
-    { idr0, idr3, attachStream: (s, cd) => void hw.attachStream(s, cd), detachStream: (s) => void hw.detachStream(s), submit: (c) => void hw.submit(c) },
-    { asid: 1, dirtyCapable: true, pageGranular: false },
-  );
-  domain.attach(0);
-  return { memory, hw, domain };
-}
-
-type Driver = Awaited<ReturnType<typeof driverSystem>>;
-type Hw = Awaited<ReturnType<typeof hwSystem>>;
-
-interface Spec {
-  readonly name: string;
-  readonly bugClass: BugClass;
-  readonly targets: readonly string[];
-  readonly description: string;
-  readonly adapter: (name: string) => Adapter;
-  readonly reference: Adapter;
-  readonly what: string;
-  readonly run: (adapter: Adapter) => Promise<unknown>;
-  readonly want: { readonly reference: unknown; readonly mutant: unknown };
-}
-
 const refDriver = referenceSmmuDriverAdapter();
 const refHw = referenceSmmuHwAdapter();
 const pg = (P: PgtableClass) => (name: string) => referenceSmmuDriverAdapter(name, IommuDomain, factory(P));
 const dom = (D: DomainClass) => (name: string) => referenceSmmuDriverAdapter(name, D);
 const hw = (S: SmmuClass) => (name: string) => referenceSmmuHwAdapter(name, S);
 const onDriver = (steps: (s: Driver) => Promise<unknown>, opts?: Parameters<typeof driverSystem>[1]) => async (a: Adapter) => steps(await driverSystem(a as SmmuDriverAdapter, opts));
-const onHw = (steps: (s: Hw) => Promise<unknown>, httu?: 0 | 1 | 2) => async (a: Adapter) => steps(await hwSystem(a as SmmuHwAdapter, httu));
+const onHw = (steps: (s: Hw) => Promise<unknown>, httu?: 0 | 1 | 2) => async (a: Adapter) => steps(await hwSystem(a as SmmuHwAdapter, httu === undefined ? {} : { httu }));
 const bits = (pte: bigint) => ({ dbm: (pte & PTE_DBM) !== 0n, rdonly: (pte & PTE_AP_RDONLY) !== 0n, af: (pte & PTE_AF) !== 0n });
 
 const specs: readonly Spec[] = [
@@ -593,15 +523,6 @@ const specs: readonly Spec[] = [
   },
 ];
 
-export const smmuMatrixMutants: readonly Mutant[] = specs.map((s) => {
-  const adapter = s.adapter(s.name);
-  return { name: s.name, bugClass: s.bugClass, profile: adapter.profile, description: s.description, targets: s.targets, adapter };
-});
+export const smmuMatrixMutants: readonly Mutant[] = zooOf(specs);
 
-export const smmuMatrixProbes: readonly Probe[] = specs.map((s) => ({
-  mutant: s.name,
-  title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-  reference: s.reference,
-  run: s.run,
-  want: s.want,
-}));
+export const smmuMatrixProbes: readonly Probe[] = probesOf(specs);

@@ -5,14 +5,14 @@
 // the eviction through the reference adapter's IOTLB view (SmmuHw.iotlbEntries), so the
 // fault is blamed on the eviction, not on the access that needed the room.
 import { IOMMU_READ, IOMMU_WRITE } from '../../impl/pgtable/io-pgtable-arm.ts';
-import { PTE_AP_RDONLY, levelIndex, levelSize, pteAddress } from '../../impl/pgtable/pte.ts';
+import { PTE_AP_RDONLY } from '../../impl/pgtable/pte.ts';
 import type { PhysicalMemory } from '../../impl/memory/physical-memory.ts';
 import { Iotlb, type IotlbEntry } from '../../impl/smmu/iotlb.ts';
-import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
-import { type DmaResult, Smmu, type SmmuConfig } from '../../impl/smmu/smmu.ts';
-import { createKitDriver, createKitMemory, referenceSmmuHwAdapter } from '../adapters/reference.ts';
+import type { SmmuConfig } from '../../impl/smmu/smmu.ts';
+import { referenceSmmuHwAdapter } from '../adapters/reference.ts';
 import type { Adapter, SmmuHwAdapter } from '../adapters/types.ts';
 import type { Probe } from './probe.ts';
+import { CachedFromSmmu, hwSystem } from './smmu-probe-systems.ts';
 import type { Mutant } from './types.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
@@ -38,34 +38,18 @@ class VictimReportingIotlb extends Iotlb {
 }
 
 /** The IOTLB writes each victim's copy of its descriptor back to memory. */
-export class EvictWritesBackSmmu extends Smmu {
+export class EvictWritesBackSmmu extends CachedFromSmmu {
   // FAULT (class stale-iotlb): the victim write of a write-back cache: an entry evicted to
   // make room has the descriptor it was cached from (with the walk's own AF and dirty
   // update) stored back over whatever memory holds now, with a plain store, as if the IOTLB
   // held state memory lacked. A leaf software cleared or unmapped since the walk, whose
   // invalidation has not come yet, is made dirty or mapped again by an access elsewhere.
-  /** Each cached leaf's descriptor address and value once the walk's update was done, by `asid:level:base`. */
-  private readonly cachedFrom = new Map<string, { ptep: number; pte: bigint }>();
-
   constructor(memory: PhysicalMemory, config: SmmuConfig) {
     super(memory, config);
     (this as unknown as { iotlb: Iotlb }).iotlb = new VictimReportingIotlb(this.iotlb.capacity, (victim) => {
       const from = this.cachedFrom.get(`${victim.asid}:${victim.level}:${victim.base}`);
       if (from !== undefined) this.memory.store(from.ptep, from.pte);
     });
-  }
-
-  protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
-    const r = super.walk(cd, iova, write, ha, hd);
-    if (!r.ok) return r;
-    let table = cd.ttb0;
-    for (let level = 0; level <= r.level; level++) {
-      const ptep = table + levelIndex(iova, level) * 8;
-      const pte = this.memory.load(ptep);
-      if (level === r.level) this.cachedFrom.set(`${cd.asid}:${level}:${iova - (iova % levelSize(level))}`, { ptep, pte });
-      else table = pteAddress(pte);
-    }
-    return r;
   }
 }
 
@@ -89,16 +73,7 @@ export const smmuTlbMutants: readonly Mutant[] = [
  * still clean, and what the IOTLB holds.
  */
 async function evictAfterClearWithoutTlbi(adapter: Adapter) {
-  const memory = createKitMemory();
-  const hw = await (adapter as SmmuHwAdapter).create(memory, { httu: 2, bbml: 2, iotlbCapacity: 1 });
-  const { idr0, idr3 } = await hw.readRegisters();
-  const domain = createKitDriver(
-    memory,
-    { idr0, idr3, attachStream: (s, cd) => void hw.attachStream(s, cd), detachStream: (s) => void hw.detachStream(s), submit: (c) => void hw.submit(c) },
-    { asid: 1, dirtyCapable: true, pageGranular: false },
-  );
-  domain.attach(0);
-  domain.setDirtyTracking(true);
+  const { memory, hw, domain } = await hwSystem(adapter as SmmuHwAdapter, { iotlbCapacity: 1, tracking: true });
   domain.map(0, PA, 0x2000, RW);
   await hw.dmaWrite(0, 0);
   const leaf = [...domain.pgtable.leaves(0, 0x1000)][0]!;
