@@ -65,6 +65,36 @@ mkdirSync(coverageDir, { recursive: true });
 // The test files as uvu finds them (the same ignores), in two halves run at once: the
 // machines have two cores, and one uvu process runs its files one after another. Each
 // half's output is printed whole when it ends, so the two never interleave.
+//
+// The halves are balanced by weight, the heaviest file first, each to the lighter half
+// (and in name order within a half). The weights: seconds each file took alone
+// (`node --import tsx FILE`, one after another, on a loaded 2-core machine, 2026-11-29);
+// any file not listed weighs DEFAULT_WEIGHT. A stale weight only unbalances the halves.
+// Taking every other file of the sorted list instead left 568 s of these weights in one
+// half and 395 in the other once one file was added (CI: 214 s against 148 s).
+const WEIGHTS = {
+  'conformance/lib/lib.test.ts': 133,
+  'conformance/campaign/campaign.test.ts': 72,
+  'conformance/report/html.browser.test.ts': 72,
+  'conformance/engine/incremental-check.test.ts': 59,
+  'conformance/examples/c/c-example.test.ts': 53,
+  'conformance/protocol/exec.test.ts': 51,
+  'conformance/package/pack.test.ts': 49,
+  'conformance/protocol/schema.test.ts': 36,
+  'conformance/protocol/trace.test.ts': 29,
+  'conformance/protocol/crash-served.test.ts': 28,
+  'conformance/profiles/kvm-dirty-log/profile.test.ts': 21,
+  'conformance/mutants/matrix.test.ts': 20,
+  'conformance/engine/refinement.test.ts': 19,
+  'conformance/engine/concurrency.test.ts': 17,
+  'conformance/report/spec-doc.test.ts': 14,
+  'conformance/examples/linux-upstream/linux-upstream.test.ts': 13,
+  'conformance/protocol/crash-failure.test.ts': 13,
+  'conformance/profiles/kvm-dirty-log/wire.test.ts': 13,
+  'conformance/cli/main.test.ts': 12,
+  'conformance/engine/contract-run.test.ts': 10,
+};
+const DEFAULT_WEIGHT = 3;
 const IGNORED = ['node_modules', 'scratch', 'coverage', 'dist', 'reports'];
 function testFiles(dir, rel = '') {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -75,11 +105,21 @@ function testFiles(dir, rel = '') {
   });
 }
 const files = testFiles(root).sort();
-const halves = [files.filter((_, i) => i % 2 === 0), files.filter((_, i) => i % 2 === 1)].filter((h) => h.length > 0);
+const weight = (f) => WEIGHTS[f] ?? DEFAULT_WEIGHT;
+const halves = [
+  { files: [], weight: 0 },
+  { files: [], weight: 0 },
+];
+for (const f of [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b))) {
+  const lighter = halves[0].weight <= halves[1].weight ? halves[0] : halves[1];
+  lighter.files.push(f);
+  lighter.weight += weight(f);
+}
+const halfFiles = halves.map((h) => h.files.sort()).filter((h) => h.length > 0);
 const only = (names) => `^(?:${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
 const uvu = (names) => ['--import', 'tsx', fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)), '.', only(names), '-i', 'node_modules', ...uvuColourArgs(colour)];
 const shards = await Promise.all(
-  halves.map(async (names) => {
+  halfFiles.map(async (names) => {
     const r = await run(process.execPath, uvu(names), { capture: true, echo: false, env: { ...env, NODE_V8_COVERAGE: coverageDir } });
     process.stdout.write(r.out);
     return r;
