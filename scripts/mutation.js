@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AREAS } from '../stryker/areas.mjs';
-import { areaCommandArgs, mutatedHash, testHash } from '../stryker/base.mjs';
+import { areaRuns, mutatedHash, testHash } from '../stryker/base.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const argv = process.argv.slice(2);
@@ -32,8 +32,12 @@ const areas = named.length > 0 ? named : Object.keys(AREAS);
 mkdirSync(join(root, 'reports', 'mutation'), { recursive: true });
 let failed = false;
 for (const area of areas) {
-  console.log(`\nmutation: ${area}: ${AREAS[area].mutate.join(', ')} against dirtyspec ${areaCommandArgs(area).join(' ')}`);
-  const meta = { area, started: new Date().toISOString(), testHash: testHash(area), mutatedHash: mutatedHash(area), args: areaCommandArgs(area) };
+  console.log(
+    `\nmutation: ${area}: ${AREAS[area].mutate.join(', ')} against ${areaRuns(area)
+      .map((a) => `dirtyspec ${a.join(' ')}`)
+      .join('; ')}`,
+  );
+  const meta = { area, started: new Date().toISOString(), testHash: testHash(area), mutatedHash: mutatedHash(area), args: areaRuns(area) };
   const stryker = join(root, 'node_modules', '@stryker-mutator', 'core', 'bin', 'stryker.js');
   const r = spawnSync(process.execPath, [stryker, 'run', `stryker/${area}.conf.mjs`, ...(fresh ? ['--force'] : [])], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {

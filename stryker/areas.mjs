@@ -13,10 +13,15 @@
 //   smmu-driver and smmu-hw areas.
 // - *.test.ts: unit tests.
 // Runs: 300 sequences per profile with a fixed seed, so that a mutant costs seconds.
+// `contracts`: the other contracts the reference plays on the area's profiles, each run
+// after the default one (`--contract NAME`): the code only a contract reaches (the
+// linux-v6.13 and rfc-v4 walks of io-pgtable-arm.ts, the lifecycles of domain.ts, the
+// kit's driver under them in smmu-hw, iova_bitmap_set as Linux has it) is tested too.
 export const AREAS = {
   'iova-bitmap': {
     mutate: ['impl/iova-bitmap/iova-bitmap.ts'],
     profiles: ['iova-bitmap'],
+    contracts: ['linux'],
   },
   vfio: {
     mutate: ['impl/vfio/type1-container.ts'],
@@ -25,10 +30,12 @@ export const AREAS = {
   'smmu-driver': {
     mutate: ['impl/pgtable/io-pgtable-arm.ts', 'impl/pgtable/pte.ts', 'impl/domain.ts'],
     profiles: ['smmu-driver'],
+    contracts: ['linux-upstream', 'rfc-2021'],
   },
   'smmu-hw': {
     mutate: ['impl/smmu/smmu.ts', 'impl/smmu/iotlb.ts', 'impl/smmu/registers.ts'],
     profiles: ['smmu-hw'],
+    contracts: ['linux-upstream', 'rfc-2021'],
   },
   'kvm-dirty-log': {
     mutate: ['impl/kvm/dirty-log/kvm-vm.ts'],

@@ -36,6 +36,12 @@ export function areaCommandArgs(area) {
   return ['run', ...profiles.flatMap((p) => ['--profile', p]), '--seed', String(SEED), '--runs', String(runs), '--workers', '1'];
 }
 
+/** Every `dirtyspec` run that tests an area, in order: the default one, then one per contract of the area (`--contract NAME`). */
+export function areaRuns(area) {
+  const base = areaCommandArgs(area);
+  return [base, ...(AREAS[area].contracts ?? []).map((c) => [...base, '--contract', c])];
+}
+
 /** The command Stryker runs for each mutant of an area (scripts/mutation-test.js). */
 export function areaCommand(area) {
   return `node scripts/mutation-test.js ${area}`;
@@ -60,7 +66,11 @@ export function testHash(area) {
     .filter((f) => !mutated.has(f))
     .sort();
   const h = createHash('sha256');
-  h.update(areaCommandArgs(area).join(' '));
+  h.update(
+    areaRuns(area)
+      .map((a) => a.join(' '))
+      .join('\n'),
+  );
   for (const f of files)
     h.update(`${relative(ROOT, f)}\0`)
       .update(readFileSync(f))
