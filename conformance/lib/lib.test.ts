@@ -341,19 +341,42 @@ async function undecided(lib: string, reason: RegExp, ...flags: string[]): Promi
   return r.out + r.err;
 }
 
-test('a library that segfaults: undecided (exit 2) with the signal and the last calls, and no process left', async () => {
-  const out = await undecided(bad('SEGV'), /ended with signal SIGSEGV during profile smmu-driver \(the library crashed\)/);
-  assert.match(out, /> smmu_driver_map\(/);
-  assert.match(out, /verdict: UNDECIDED/);
+/**
+ * A run of a library that dies or hangs in a call: the crash is confirmed in a process
+ * serving the library over the protocol (a fresh one for each attempt), shrunk, and is a
+ * failure (exit 1) with the call in flight and a --lib replay line (which fails again,
+ * where `replayToo`); no process is left.
+ */
+async function crashFails(lib: string, crash: RegExp, replayToo: boolean, ...flags: string[]): Promise<string> {
+  const r = await runCli('run', '--lib', lib, '--runs', '20', '--seed', '1', ...flags);
+  assert.is(r.status, 1, r.out + r.err);
+  assert.match(r.out, /SPEC VIOLATION \[MAP-\d\]/);
+  assert.match(r.out, crash);
+  assert.match(r.out, /in the call smmu-driver\.map \{[^}]*\} \(the same in a fresh process each time\)/);
+  const steps = /counterexample \((\d+) steps\)/.exec(r.out);
+  assert.ok(steps !== null && Number(steps[1]) <= 12, `${steps?.[1]} steps`);
+  const replay = /--lib (\S+) --seed (\d+) --replay '([^']+)'/.exec(r.out);
+  assert.ok(replay, 'the replay command names --lib');
+  if (replayToo) {
+    const again = await runCli('run', '--profile', 'smmu-driver', '--lib', replay[1]!, '--seed', replay[2]!, '--replay', replay[3]!, ...flags);
+    assert.is(again.status, 1, again.out + again.err);
+    assert.match(again.out, crash);
+  }
+  assert.equal(processesNaming(lib), [], 'no process left');
+  return r.out;
+}
+
+test('a library that segfaults in map fails (exit 1): the crash, confirmed in a fresh process serving the library, shrunk to the map, with the signal and a --lib replay that fails again', async () => {
+  await crashFails(bad('SEGV'), /crash: signal SIGSEGV/, true);
 });
 
-test('a library that aborts: undecided with SIGABRT and the tail of its standard error', async () => {
-  const out = await undecided(bad('ABORT'), /signal SIGABRT/);
+test('a library that aborts in map fails (exit 1) with SIGABRT and the tail of its standard error', async () => {
+  const out = await crashFails(bad('ABORT'), /crash: signal SIGABRT/, false);
   assert.match(out, /\| bad-lib: map gives up/);
 });
 
-test('a library that hangs past --timeout: killed, undecided with the call that did not return', async () => {
-  await undecided(bad('HANG'), /smmu_driver_map\([^)]*\) did not return within 500 ms \(--timeout\); the process was killed/, '--timeout', '500');
+test('a library that hangs in map past --timeout fails (exit 1): killed, with the call that did not return', async () => {
+  await crashFails(bad('HANG'), /crash: no answer within 500 ms/, false, '--timeout', '500');
 });
 
 test('a library that answers an errno out of range: undecided, as over --exec', async () => {

@@ -8,6 +8,14 @@
 // undecided with the reason (the signal, the time limit), the last calls and the tail of
 // the child's standard error and output. The child runs in a process group of its own,
 // killed whatever happened, so nothing is left behind.
+//
+// A crash or hang in a call is then confirmed as --exec confirms one: the profile runs
+// again, with the same seed, up to the sequence that crashed, against the library served
+// over the protocol by another process (`DIRTYSPEC_LIB_SERVE=1 dirtyspec run --lib ...`),
+// which the kit starts afresh whenever it dies. A crash that comes back in a call a
+// requirement covers is a failure (exit 1), shrunk with a fresh process per attempt and
+// reported with the call in flight and a --lib replay line; one that does not come back
+// stays undecided.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -17,6 +25,9 @@ import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
 import type { ProfileResult, RunOptions } from '../engine/run-profile.ts';
 import { Progress, UsageError, elapsed, type Io } from '../cli/args.ts';
 import { freshSeed, reportResults, runProfileSafely, type RunRequest } from '../cli/run.ts';
+import { shellQuote } from '../report/common.ts';
+import { ExecPeer } from '../protocol/peer.ts';
+import { serve } from '../protocol/serve.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { LoopbackChannel } from '../protocol/channel.ts';
 import { printable } from '../protocol/printable.ts';
@@ -25,6 +36,8 @@ import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
 import { LibPeer } from './lib-adapters.ts';
 
 export const LIB_CHILD_ENV = 'DIRTYSPEC_LIB_CHILD';
+/** Set in the process that serves the library over the protocol, to confirm a crash. */
+const LIB_SERVE_ENV = 'DIRTYSPEC_LIB_SERVE';
 /** The step pipe's file descriptor in the child. */
 const STEP_FD = 4;
 /** Loading the library and its hello may take this long (a constructor may be slow), or --timeout if longer. */
@@ -56,12 +69,24 @@ export function libraryPath(path: string): string {
 
 /** --lib: in the child, the run; in the parent, the child and the report. */
 export async function runLib(req: RunRequest & { libPath: string }, argv: readonly string[], io: Io): Promise<number> {
+  if (process.env[LIB_SERVE_ENV] === '1') return serveLibrary(req);
   if (!isLibChild()) return runParent(req, argv, io);
   try {
     return await runChild(req);
   } finally {
     process.disconnect?.(); // every message was sent (awaited): let the process exit
   }
+}
+
+/** The library's adapters served over the protocol on standard input and output, until bye or end of input. */
+async function serveLibrary(req: RunRequest & { libPath: string }): Promise<number> {
+  const peer = LibPeer.load(libraryPath(req.libPath), { timeoutMs: req.timeoutMs });
+  try {
+    await serve([...peer.adapters().values()], peer.name);
+  } finally {
+    peer.close();
+  }
+  return 0;
 }
 
 // ---- the child ---------------------------------------------------------------------
@@ -132,6 +157,7 @@ async function runChild(req: RunRequest & { libPath: string }): Promise<number> 
       ...(req.replay === undefined ? {} : { path: req.replay }),
       ...(writer === undefined ? {} : { onSequence: (input: unknown) => writer.sequence(input) }),
       onProgress: (done) => {
+        stepLine(`# runs ${done}`); // the parent's count of the sequences done, for confirming a crash
         const now = performance.now();
         if (now - lastProgress < 200) return;
         lastProgress = now;
@@ -179,6 +205,7 @@ async function runParent(req: RunRequest & { libPath: string }, argv: readonly s
   let fatal: string | undefined;
   let killedFor: string | undefined;
   let current: ProfileName | undefined;
+  let runsDone = 0;
   const steps: string[] = [];
   let tail = '';
   let stepBuf = '';
@@ -198,6 +225,11 @@ async function runParent(req: RunRequest & { libPath: string }, argv: readonly s
   const onStep = (line: string) => {
     if (line.startsWith('# profile ')) {
       current = line.slice(10) as ProfileName;
+      runsDone = 0;
+      return;
+    }
+    if (line.startsWith('# runs ')) {
+      runsDone = Number(line.slice(7));
       return;
     }
     steps.push(line);
@@ -285,10 +317,52 @@ async function runParent(req: RunRequest & { libPath: string }, argv: readonly s
       `standard error and output (tail): ${printableTail === '' ? '(empty)' : `\n${printableTail.replace(/^/gm, '  | ')}`}`,
     ].join('\n');
     if (fatal !== undefined) io.err(`dirtyspec run: UNDECIDED: ${message}\n`);
+    // The call in flight died or hung: confirm it in a process serving the library (a sequence still in its first pass, or a replay).
+    const inCall = fatal === undefined && (killedFor === undefined || killedFor.includes('did not return within'));
+    if (inCall && current !== undefined && lost.includes(current) && (runsDone < req.runs || req.replay !== undefined)) {
+      progress.update(() => `dirtyspec run: --lib ${current}: confirming the crash in a fresh process, ${elapsed(started)}`);
+      const confirmed = await confirmCrash(req, current, runsDone, seed);
+      progress.clear();
+      if (confirmed !== undefined) {
+        results.push(confirmed);
+        lost.splice(lost.indexOf(current), 1);
+      }
+    }
     for (const name of lost) {
       results.push({ name, adapter: hello?.name ?? req.libPath, verdict: 'undecided', runs: 0, commands: 0, seconds: 0, seed, transitionCoverage: {}, requirements: [], undecided: { message, steps: [] } });
     }
   }
   results.sort((a, b) => PROFILES.indexOf(a.name as ProfileName) - PROFILES.indexOf(b.name as ProfileName));
   return reportResults({ ...req, seed }, results, io);
+}
+
+/**
+ * Runs profile `profile` again, with the same seed, through sequence `runsDone` (the one
+ * that crashed; or the replay), against the library served over the protocol by a process
+ * of its own, which the kit starts again whenever it dies: the result when the crash came
+ * back as a failure, else undefined.
+ */
+async function confirmCrash(req: RunRequest & { libPath: string }, profile: ProfileName, runsDone: number, seed: number): Promise<ProfileResult | undefined> {
+  const command = `${LIB_SERVE_ENV}=1 ${[process.execPath, CLI, 'run', '--lib', libraryPath(req.libPath), '--timeout', String(req.timeoutMs)].map(shellQuote).join(' ')}`;
+  let peer: ExecPeer;
+  try {
+    peer = await ExecPeer.start(command, { timeoutMs: req.timeoutMs });
+  } catch {
+    return undefined; // it does not even start: nothing to confirm with
+  }
+  try {
+    const adapter = execAdapters(peer).get(profile);
+    if (adapter === undefined) return undefined;
+    const options: RunOptions & { seed: number } = {
+      runs: req.replay !== undefined ? req.runs : Math.min(req.runs, runsDone + 1),
+      seed,
+      timeoutMs: req.timeoutMs,
+      maxCommands: req.maxCommands,
+      ...(req.replay === undefined ? {} : { path: req.replay }),
+    };
+    const result = await runProfileSafely(adapter, options, { err: () => {} });
+    return result.verdict === 'does-not-conform' ? { ...result, adapter: result.adapter === '' ? req.libPath : result.adapter } : undefined;
+  } finally {
+    await peer.close();
+  }
 }
