@@ -2,10 +2,11 @@
 // kernel-style example and the C example built with make into a temporary directory and
 // checked in process (the C example's KVM dirty log and dirty-ring collector through ABI
 // version 2, and a library of version 1 still loaded), the same verdict and
-// counterexample through --lib and --exec, and libraries that crash, abort, hang or
-// answer garbage: undecided (exit 2) with the reason, and no process left behind.
+// counterexample through --lib and --exec, and libraries that answer garbage: undecided
+// (exit 2) with the reason, and no process left behind. Libraries that crash or hang:
+// lib-crash.test.ts.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +18,7 @@ import { runCli } from '../cli/capture.ts';
 import { runProfile, type ProfileResult } from '../engine/run-profile.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { ExecPeer } from '../protocol/peer.ts';
+import { processesNaming } from './fixtures/processes.ts';
 import { LAYOUT, LibPeer } from './lib-adapters.ts';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -32,7 +34,8 @@ const smmuHwMissing = join(build, 'smmu-hw-missing.so');
 const smmuHwV1 = join(build, 'smmu-hw-abi1.so');
 const smmuHwV1Kvm = join(build, 'smmu-hw-abi1-kvm.so');
 const ringBad = (v: 'ORDER' | 'WIDTH') => join(build, `ring-collector-bad-${v}.so`);
-const BAD = ['SEGV', 'ABORT', 'HANG', 'ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
+// The crashing ones (SEGV, ABORT, HANG) are lib-crash.test.ts's.
+const BAD = ['ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
 const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
 const run = promisify(execFile);
 
@@ -76,22 +79,6 @@ test.before(async () => {
 test.after(() => {
   rmSync(build, { recursive: true, force: true });
 });
-
-/** Processes whose command line names `path` (the child of a --lib run names its library). */
-function processesNaming(path: string): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state !== 'Z' && readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(path)) out.push(Number(e));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
 
 test('the structs of dirtyspec.h as the C compiler lays them out are the offsets lib-adapters.ts writes', () => {
   const c = JSON.parse(execFileSync(join(build, 'layout'), { encoding: 'utf8' })) as Record<string, number>;
@@ -340,44 +327,6 @@ async function undecided(lib: string, reason: RegExp, ...flags: string[]): Promi
   assert.equal(processesNaming(lib), [], 'no process left');
   return r.out + r.err;
 }
-
-/**
- * A run of a library that dies or hangs in a call: the crash is confirmed in a process
- * serving the library over the protocol (a fresh one for each attempt), shrunk, and is a
- * failure (exit 1) with the call in flight and a --lib replay line (which fails again,
- * where `replayToo`); no process is left.
- */
-async function crashFails(lib: string, crash: RegExp, replayToo: boolean, ...flags: string[]): Promise<string> {
-  const r = await runCli('run', '--lib', lib, '--runs', '20', '--seed', '1', ...flags);
-  assert.is(r.status, 1, r.out + r.err);
-  assert.match(r.out, /SPEC VIOLATION \[MAP-\d\]/);
-  assert.match(r.out, crash);
-  assert.match(r.out, /in the call smmu-driver\.map \{[^}]*\} \(the same in a fresh process each time\)/);
-  const steps = /counterexample \((\d+) steps\)/.exec(r.out);
-  assert.ok(steps !== null && Number(steps[1]) <= 12, `${steps?.[1]} steps`);
-  const replay = /--lib (\S+) --seed (\d+) --replay '([^']+)'/.exec(r.out);
-  assert.ok(replay, 'the replay command names --lib');
-  if (replayToo) {
-    const again = await runCli('run', '--profile', 'smmu-driver', '--lib', replay[1]!, '--seed', replay[2]!, '--replay', replay[3]!, ...flags);
-    assert.is(again.status, 1, again.out + again.err);
-    assert.match(again.out, crash);
-  }
-  assert.equal(processesNaming(lib), [], 'no process left');
-  return r.out;
-}
-
-test('a library that segfaults in map fails (exit 1): the crash, confirmed in a fresh process serving the library, shrunk to the map, with the signal and a --lib replay that fails again', async () => {
-  await crashFails(bad('SEGV'), /crash: signal SIGSEGV/, true);
-});
-
-test('a library that aborts in map fails (exit 1) with SIGABRT and the tail of its standard error', async () => {
-  const out = await crashFails(bad('ABORT'), /crash: signal SIGABRT/, false);
-  assert.match(out, /\| bad-lib: map gives up/);
-});
-
-test('a library that hangs in map past --timeout fails (exit 1): killed, with the call that did not return', async () => {
-  await crashFails(bad('HANG'), /crash: no answer within 500 ms/, false, '--timeout', '500');
-});
 
 test('a library that answers an errno out of range: undecided, as over --exec', async () => {
   await undecided(bad('ERRNO'), /map answered 7: an errno result must be 0 or a negative errno/);
