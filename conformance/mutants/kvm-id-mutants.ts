@@ -7,10 +7,10 @@
 import { EPT_A, EPT_ADDR, EPT_D, EPT_PS, EPT_R, EPT_W, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_DIRTY_RING_FULL, KvmDirtyRingVm, type GuestWrite, type VcpuRing } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
 import { FlatRingMemory, flagsAddr, offsetAddr, slotAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
-import { referenceKvmDirtyLogAdapter, referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
+import { referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
 import type { Adapter } from '../adapters/types.ts';
-import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from '../profiles/kvm-dirty-log/adapter.ts';
 import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
+import { GPA, type KvmLogSpec, kvmLogProbesOf, kvmLogZooOf, set } from './kvm-log-probes.ts';
 import type { Probe } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
 
@@ -233,29 +233,7 @@ export class WalkCleanSetsAccessedOnlyVm extends KvmVm {
 
 // ---- zoo entries and probes ----------------------------------------------------------
 
-const CFG: KvmDirtyLogConfig = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false };
-const GPA = 0x1_0000_0000n;
-const UADDR = 0x1000_0000n;
-/** Slot 0: 64 pages at 4 GiB, logging. */
-const SLOT0 = { slot: 0, flags: KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: GPA, memorySize: 64n * 4096n, userspaceAddr: UADDR };
-
-async function vmOf(adapter: Adapter, config: Partial<KvmDirtyLogConfig> = {}): Promise<KvmDirtyLogInstance> {
-  return (adapter as KvmDirtyLogAdapter).create({ ...CFG, ...config }, { between: () => [] });
-}
-
-const set = async (vm: KvmDirtyLogInstance, r: Partial<typeof SLOT0>) => (await vm.setUserMemoryRegion({ ...SLOT0, ...r })).errno;
-
-interface Spec {
-  readonly name: string;
-  readonly bugClass: BugClass;
-  readonly targets: readonly string[];
-  readonly description: string;
-  readonly Impl: typeof KvmVm;
-  readonly what: string;
-  readonly run: (vm: KvmDirtyLogInstance) => Promise<unknown>;
-  readonly want: { readonly reference: unknown; readonly mutant: unknown };
-  readonly config?: Partial<KvmDirtyLogConfig>;
-}
+type Spec = KvmLogSpec;
 
 const specs: readonly Spec[] = [
   {
@@ -422,17 +400,8 @@ const WHY: Partial<Record<BugClass, string>> = {
   'boundary-arithmetic': 'arithmetic at an edge: a 2 MiB leaf made writable where one 4 KiB page is marked, a bit shifted off the top of a 64-bit mask.',
 };
 
-const refKvm = referenceKvmDirtyLogAdapter();
-
 export const kvmIdMutants: readonly Mutant[] = [
-  ...specs.map((s) => ({
-    name: s.name,
-    bugClass: s.bugClass,
-    profile: 'kvm-dirty-log' as const,
-    description: `${s.description} Class ${s.bugClass}: ${WHY[s.bugClass] ?? ''}`,
-    targets: s.targets,
-    adapter: referenceKvmDirtyLogAdapter(s.name, s.Impl),
-  })),
+  ...kvmLogZooOf(specs, WHY),
   ...ringSpecs.map((s) => ({
     name: s.name,
     bugClass: s.bugClass,
@@ -443,13 +412,7 @@ export const kvmIdMutants: readonly Mutant[] = [
   })),
 ];
 
-const logProbes: readonly Probe[] = specs.map((s) => ({
-  mutant: s.name,
-  title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-  reference: refKvm,
-  run: async (a: Adapter) => s.run(await vmOf(a, s.config)),
-  want: s.want,
-}));
+const logProbes: readonly Probe[] = kvmLogProbesOf(specs);
 
 const refRing = referenceKvmDirtyRingAdapter();
 

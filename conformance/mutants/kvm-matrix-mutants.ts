@@ -6,9 +6,7 @@
 // state change that does not happen. The reference's checks are inline, so most mutants
 // wrap the ioctl and let through (or reshape) the input the missing check would refuse.
 import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
-import { referenceKvmDirtyLogAdapter } from '../adapters/reference.ts';
-import type { Adapter } from '../adapters/types.ts';
-import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from '../profiles/kvm-dirty-log/adapter.ts';
+import { GPA, type KvmLogSpec, UADDR, kvmLogProbesOf, kvmLogZooOf, set } from './kvm-log-probes.ts';
 import type { Probe } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
 
@@ -417,30 +415,8 @@ export class LoggingFaultMapsHugeVm extends KvmVm {
 
 // ---- zoo entries and probes ----------------------------------------------------------
 
-const CFG: KvmDirtyLogConfig = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false };
-const GPA = 0x1_0000_0000n;
-const UADDR = 0x1000_0000n;
 const LOG = KVM_MEM_LOG_DIRTY_PAGES;
-/** Slot 0: 64 pages at 4 GiB, logging. */
-const SLOT0 = { slot: 0, flags: LOG, guestPhysAddr: GPA, memorySize: 64n * 4096n, userspaceAddr: UADDR };
-
-async function vmOf(adapter: Adapter, config: Partial<KvmDirtyLogConfig> = {}): Promise<KvmDirtyLogInstance> {
-  return (adapter as KvmDirtyLogAdapter).create({ ...CFG, ...config }, { between: () => [] });
-}
-
-interface Spec {
-  readonly name: string;
-  readonly bugClass: BugClass;
-  readonly targets: readonly string[];
-  readonly description: string;
-  readonly Impl: typeof KvmVm;
-  readonly what: string;
-  readonly run: (vm: KvmDirtyLogInstance) => Promise<unknown>;
-  readonly want: { readonly reference: unknown; readonly mutant: unknown };
-  readonly config?: Partial<KvmDirtyLogConfig>;
-}
-
-const set = async (vm: KvmDirtyLogInstance, r: Partial<typeof SLOT0>) => (await vm.setUserMemoryRegion({ ...SLOT0, ...r })).errno;
+type Spec = KvmLogSpec;
 
 const specs: readonly Spec[] = [
   {
@@ -902,21 +878,6 @@ const WHY: Record<BugClass, string> = {
   'wrong-address': '',
 };
 
-const refKvm = referenceKvmDirtyLogAdapter();
+export const kvmMatrixMutants: readonly Mutant[] = kvmLogZooOf(specs, WHY);
 
-export const kvmMatrixMutants: readonly Mutant[] = specs.map((s) => ({
-  name: s.name,
-  bugClass: s.bugClass,
-  profile: 'kvm-dirty-log',
-  description: s.description.includes(`Class ${s.bugClass}: `) ? s.description : `${s.description} Class ${s.bugClass}: ${WHY[s.bugClass]}`,
-  targets: s.targets,
-  adapter: referenceKvmDirtyLogAdapter(s.name, s.Impl),
-}));
-
-export const kvmMatrixProbes: readonly Probe[] = specs.map((s) => ({
-  mutant: s.name,
-  title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-  reference: refKvm,
-  run: async (a: Adapter) => s.run(await vmOf(a, s.config)),
-  want: s.want,
-}));
+export const kvmMatrixProbes: readonly Probe[] = kvmLogProbesOf(specs);
