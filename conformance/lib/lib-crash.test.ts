@@ -11,40 +11,18 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from '../cli/capture.ts';
+import { badLib, buildBadLib } from './fixtures/bad-lib.ts';
 import { processesNaming } from './fixtures/processes.ts';
 
 const here = new URL('.', import.meta.url).pathname;
 const build = mkdtempSync(join(tmpdir(), 'dirtyspec-lib-crash-'));
 const BAD = ['SEGV', 'ABORT', 'HANG'] as const;
-const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
+const bad = (v: (typeof BAD)[number]) => badLib(build, v);
 const run = promisify(execFile);
 
 test.before(async () => {
   await run('make', ['-s', '-C', join(here, '../examples/kernel-c'), `BUILD=${build}`]);
-  const kc = join(here, '../examples/kernel-c');
-  await Promise.all(
-    BAD.map((v) =>
-      run('c++', [
-        '-x',
-        'c++',
-        '-std=gnu++17',
-        '-O1',
-        '-fPIC',
-        '-fno-strict-aliasing',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        '-shared',
-        `-DBAD_${v}`,
-        `-I${build}/include`,
-        '-o',
-        bad(v),
-        join(here, 'fixtures/bad-lib.c'),
-        join(kc, 'io-pgtable-arm.c'),
-        join(kc, 'arm-smmu-domain.c'),
-      ]),
-    ),
-  );
+  await Promise.all(BAD.map((v) => buildBadLib(build, v)));
 });
 
 test.after(() => {

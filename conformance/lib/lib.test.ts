@@ -18,6 +18,7 @@ import { runCli } from '../cli/capture.ts';
 import { runProfile, type ProfileResult } from '../engine/run-profile.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { ExecPeer } from '../protocol/peer.ts';
+import { badLib, buildBadLib } from './fixtures/bad-lib.ts';
 import { processesNaming } from './fixtures/processes.ts';
 import { LAYOUT, LibPeer } from './lib-adapters.ts';
 
@@ -36,35 +37,14 @@ const smmuHwV1Kvm = join(build, 'smmu-hw-abi1-kvm.so');
 const ringBad = (v: 'ORDER' | 'WIDTH') => join(build, `ring-collector-bad-${v}.so`);
 // The crashing ones (SEGV, ABORT, HANG) are lib-crash.test.ts's.
 const BAD = ['ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
-const bad = (v: (typeof BAD)[number]) => join(build, `bad-${v}.so`);
+const bad = (v: (typeof BAD)[number]) => badLib(build, v);
 const run = promisify(execFile);
 
 test.before(async () => {
   const make = (dir: string) => run('make', ['-s', '-C', join(here, dir), `BUILD=${build}`]);
   await Promise.all([make('../examples/kernel-c'), make('../examples/c')]);
-  const kc = join(here, '../examples/kernel-c');
   await Promise.all([
-    ...BAD.map((v) =>
-      run('c++', [
-        '-x',
-        'c++',
-        '-std=gnu++17',
-        '-O1',
-        '-fPIC',
-        '-fno-strict-aliasing',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        '-shared',
-        `-DBAD_${v}`,
-        `-I${build}/include`,
-        '-o',
-        bad(v),
-        join(here, 'fixtures/bad-lib.c'),
-        join(kc, 'io-pgtable-arm.c'),
-        join(kc, 'arm-smmu-domain.c'),
-      ]),
-    ),
+    ...BAD.map((v) => buildBadLib(build, v)),
     run('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', join(build, 'layout'), join(here, 'fixtures/layout.c')]),
     run('c++', ['-x', 'c++', '-std=gnu++17', '-O2', '-fPIC', '-fno-strict-aliasing', '-Wall', '-Wextra', '-Werror', '-shared', `-I${build}/include`, '-o', shim, join(here, 'fixtures/shim-accesses.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-I${here}`, '-o', smmuHw, join(here, 'fixtures/smmu-hw.c')]),
