@@ -51,6 +51,8 @@ const START_TIMEOUT_MS = 120_000;
 /** A call is killed this long after --timeout: the child measures the limit itself first and reports it. */
 const KILL_GRACE_MS = 1000;
 const STEPS_KEEP = 8;
+/** The least time limit a call gets while a crash is confirmed over the protocol (see confirmCrash). */
+const CONFIRM_MIN_TIMEOUT_MS = 2000;
 const TAIL_KEEP = 4096;
 
 type ChildMessage = { t: 'loading' } | { t: 'hello'; name: string; profiles: ProfileName[] } | { t: 'progress'; text: string } | { t: 'result'; result: ProfileResult } | { t: 'usage'; message: string } | { t: 'fatal'; message: string };
@@ -343,10 +345,14 @@ async function runParent(req: RunRequest & { libPath: string }, argv: readonly s
  * back as a failure, else undefined.
  */
 async function confirmCrash(req: RunRequest & { libPath: string }, profile: ProfileName, runsDone: number, seed: number): Promise<ProfileResult | undefined> {
-  const command = `${LIB_SERVE_ENV}=1 ${[process.execPath, CLI, 'run', '--lib', libraryPath(req.libPath), '--timeout', String(req.timeoutMs)].map(shellQuote).join(' ')}`;
+  // A call over the protocol makes a round trip per memory access: a call that took half
+  // the limit in process may take more than all of it here on a loaded machine, and the
+  // confirmation would then meet another call's time limit first. So at least 2 s a call.
+  const timeoutMs = Math.max(req.timeoutMs, CONFIRM_MIN_TIMEOUT_MS);
+  const command = `${LIB_SERVE_ENV}=1 ${[process.execPath, CLI, 'run', '--lib', libraryPath(req.libPath), '--timeout', String(timeoutMs)].map(shellQuote).join(' ')}`;
   let peer: ExecPeer;
   try {
-    peer = await ExecPeer.start(command, { timeoutMs: req.timeoutMs });
+    peer = await ExecPeer.start(command, { timeoutMs });
   } catch {
     return undefined; // it does not even start: nothing to confirm with
   }
@@ -356,7 +362,7 @@ async function confirmCrash(req: RunRequest & { libPath: string }, profile: Prof
     const options: RunOptions & { seed: number } = {
       runs: req.replay !== undefined ? req.runs : Math.min(req.runs, runsDone + 1),
       seed,
-      timeoutMs: req.timeoutMs,
+      timeoutMs,
       maxCommands: req.maxCommands,
       ...(req.replay === undefined ? {} : { path: req.replay }),
     };
