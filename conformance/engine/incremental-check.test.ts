@@ -33,8 +33,9 @@ for (const profile of ['smmu-driver', 'smmu-hw'] as const) {
 test('the incremental and the full check agree on every smmu mutant: same verdict, same shrunk counterexample', async () => {
   const smmu = mutants.filter((m) => m.profile === 'smmu-hw' || m.profile === 'smmu-driver');
   assert.ok(smmu.length >= 10, `${smmu.length} smmu mutants`);
+  // 150 sequences a mutant (a kill comes within the first dozens for all but a few): the test is that both checks agree, not how soon.
   for (const m of smmu) {
-    const options = { runs: 300, seed: 5, timeoutMs: 5000, maxCommands: 30 };
+    const options = { runs: 150, seed: 5, timeoutMs: 5000, maxCommands: 30 };
     const incremental = await runProfile(m.adapter, options);
     const full = await runProfile(m.adapter, { ...options, fullCheck: true });
     assert.equal(essentials(incremental), essentials(full), m.name);

@@ -35,7 +35,7 @@ const smmuHwMissing = join(build, 'smmu-hw-missing.so');
 const smmuHwV1 = join(build, 'smmu-hw-abi1.so');
 const smmuHwV1Kvm = join(build, 'smmu-hw-abi1-kvm.so');
 const ringBad = (v: 'ORDER' | 'WIDTH') => join(build, `ring-collector-bad-${v}.so`);
-// The crashing ones (SEGV, ABORT, HANG) are lib-crash.test.ts's.
+// The crashing ones (SEGV, ABORT) are lib-crash.test.ts's; fixtures/bad-lib.c also has HANG.
 const BAD = ['ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
 const bad = (v: (typeof BAD)[number]) => badLib(build, v);
 const run = promisify(execFile);
