@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from '../cli/capture.ts';
+import { replayArgs } from './fixtures/replay-args.ts';
 import type { JsonReport } from '../report/json.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-crash-'));
@@ -24,15 +25,6 @@ const sources = readdirSync(example)
 execFileSync('cc', ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, new URL('./fixtures/crash-iova-bitmap.c', import.meta.url).pathname, ...sources], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 const RUN = ['--profile', 'iova-bitmap', '--runs', '100', '--seed', '1', '--workers', '1'];
-
-/** The arguments of a report's replay line as the shell would pass them (the line must be valid shell). */
-function replayArgs(out: string): string[] {
-  const line = /^ {2}replay: npx dirtyspec (.*)$/m.exec(out)?.[1];
-  assert.ok(line !== undefined, `a replay line in:\n${out}`);
-  return execFileSync('/bin/sh', ['-c', `set -- ${line}; for a; do printf '%s\\0' "$a"; done`], { encoding: 'utf8' })
-    .split('\0')
-    .slice(0, -1);
-}
 
 let crashRun: Promise<Awaited<ReturnType<typeof runCli>> & { json: JsonReport; junit: string; html: string }> | undefined;
 /** The crashing implementation's run, with its three report files (run once, shared by the tests). */

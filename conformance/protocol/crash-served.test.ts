@@ -5,7 +5,6 @@
 // (fixtures/crash-served.ts: smmu-driver's block map, smmu-hw's DMA write from 4 MiB,
 // kvm-dirty-log's CLEAR with a partial last word, kvm-dirty-ring's reset of two entries). The fixture is bundled once with esbuild (tsx's own), so that each
 // fresh process, one per shrinking attempt, starts in plain node.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { buildSync } from 'esbuild';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from '../cli/capture.ts';
+import { replayArgs } from './fixtures/replay-args.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-crash-served-'));
 const bundle = join(dir, 'crash-served.mjs');
@@ -40,15 +40,6 @@ function runs(): Runs {
     ring: runCli('run', '--exec', served, '--profile', 'kvm-dirty-ring', ...RUN),
   };
   return started;
-}
-
-/** The arguments of a report's replay line as the shell would pass them. */
-function replayArgs(out: string): string[] {
-  const line = /^ {2}replay: npx dirtyspec (.*)$/m.exec(out)?.[1];
-  assert.ok(line !== undefined, `a replay line in:\n${out}`);
-  return execFileSync('/bin/sh', ['-c', `set -- ${line}; for a; do printf '%s\\0' "$a"; done`], { encoding: 'utf8' })
-    .split('\0')
-    .slice(0, -1);
 }
 
 test('[MAP-1] smmu-driver: a map that kills the driver (SIGSEGV) fails the map rule (exit 1), the map the last step, with a replay line', async () => {
