@@ -5,7 +5,7 @@ import { KVM_MEM_LOG_DIRTY_PAGES, type KvmVm } from '../../impl/kvm/dirty-log/kv
 import { referenceKvmDirtyLogAdapter } from '../adapters/reference.ts';
 import type { Adapter } from '../adapters/types.ts';
 import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from '../profiles/kvm-dirty-log/adapter.ts';
-import type { Probe } from './probe.ts';
+import { type Probe, probeOf } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
 
 export const CFG: KvmDirtyLogConfig = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false };
@@ -50,11 +50,5 @@ export function kvmLogZooOf(specs: readonly KvmLogSpec[], why: Partial<Record<Bu
 /** The directed probes of a table. */
 export function kvmLogProbesOf(specs: readonly KvmLogSpec[]): Probe[] {
   const reference = referenceKvmDirtyLogAdapter();
-  return specs.map((s) => ({
-    mutant: s.name,
-    title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-    reference,
-    run: async (a: Adapter) => s.run(await vmOf(a, s.config)),
-    want: s.want,
-  }));
+  return specs.map((s) => probeOf({ ...s, reference, run: async (a: Adapter) => s.run(await vmOf(a, s.config)) }));
 }

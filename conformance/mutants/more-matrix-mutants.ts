@@ -12,8 +12,8 @@ import { KitBuffer } from '../engine/iova-bitmap-profile.ts';
 import { createKitMemory, createKitSmmu, referenceIovaBitmapAdapter, referenceSmmuDriverAdapter, referenceVfioType1Adapter } from '../adapters/reference.ts';
 import type { Adapter, IovaBitmapAdapter, IovaBitmapArgs, KitSmmuPort, KitUserBuffer, SmmuDriverAdapter, VfioType1Adapter } from '../adapters/types.ts';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
-import type { Probe } from './probe.ts';
-import type { BugClass, Mutant } from './types.ts';
+import { type Probe, type ProbedMutant, probeOf } from './probe.ts';
+import type { Mutant } from './types.ts';
 
 // ---- the IOVA bitmap ------------------------------------------------------------------
 
@@ -117,17 +117,7 @@ export class SplitGivesUpOnRacePgtable extends ArmLpaeIoPgtable {
 
 // ---- zoo entries and probes ----------------------------------------------------------
 
-interface Spec {
-  readonly name: string;
-  readonly bugClass: BugClass;
-  readonly targets: readonly string[];
-  readonly description: string;
-  readonly adapter: Adapter;
-  readonly reference: Adapter;
-  readonly what: string;
-  readonly run: (adapter: Adapter) => Promise<unknown>;
-  readonly want: { readonly reference: unknown; readonly mutant: unknown };
-}
+type Spec = ProbedMutant;
 
 /** A bitmap through `adapter` over `args`, the recordings `sets`, then (optionally) a for_each walk; the bitmap bytes, the answers, the most pages pinned. */
 async function bitmapRun(adapter: Adapter, args: IovaBitmapArgs, sets: readonly [bigint, bigint][], walk = false) {
@@ -253,10 +243,4 @@ const specs: readonly Spec[] = [
 
 export const moreMatrixMutants: readonly Mutant[] = specs.map((s) => ({ name: s.name, bugClass: s.bugClass, profile: s.adapter.profile, description: s.description, targets: s.targets, adapter: s.adapter }));
 
-export const moreMatrixProbes: readonly Probe[] = specs.map((s) => ({
-  mutant: s.name,
-  title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-  reference: s.reference,
-  run: s.run,
-  want: s.want,
-}));
+export const moreMatrixProbes: readonly Probe[] = specs.map(probeOf);

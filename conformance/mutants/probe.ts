@@ -2,6 +2,7 @@
 // adapter and through the mutant's, whose observable results differ. mutants.test.ts runs
 // each as the mutant's directed test (its title starts with the requirement IDs).
 import type { Adapter } from '../adapters/types.ts';
+import type { BugClass } from './types.ts';
 
 export interface Probe {
   /** The mutant it tells apart from the reference. */
@@ -14,4 +15,23 @@ export interface Probe {
   run(adapter: Adapter): Promise<unknown>;
   /** What the reference and the mutant observe. */
   readonly want: { readonly reference: unknown; readonly mutant: unknown };
+}
+
+/** A mutant file's table entry: the mutant (its adapter built) with its probe. */
+export interface ProbedMutant {
+  readonly name: string;
+  readonly bugClass: BugClass;
+  readonly targets: readonly string[];
+  readonly description: string;
+  readonly adapter: Adapter;
+  readonly reference: Adapter;
+  /** What differs, for the probe's title. */
+  readonly what: string;
+  readonly run: (adapter: Adapter) => Promise<unknown>;
+  readonly want: { readonly reference: unknown; readonly mutant: unknown };
+}
+
+/** The probe of an entry: its title is the targets, the name and what differs. */
+export function probeOf(s: Pick<ProbedMutant, 'name' | 'targets' | 'reference' | 'what' | 'run' | 'want'>): Probe {
+  return { mutant: s.name, title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`, reference: s.reference, run: s.run, want: s.want };
 }

@@ -13,8 +13,8 @@ import type { CollectorScenario } from '../profiles/dirty-ring-collector/profile
 import { replayDirtyRingCollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
 import type { KvmDirtyRingAdapter, KvmDirtyRingInstance } from '../profiles/kvm-dirty-ring/types.ts';
-import type { Probe } from './probe.ts';
-import type { BugClass, Mutant } from './types.ts';
+import { type Probe, type ProbedMutant, probeOf } from './probe.ts';
+import type { Mutant } from './types.ts';
 
 const EINVAL = -22;
 const E2BIG = -7;
@@ -124,17 +124,7 @@ export class MarksBeforeTestCollector extends DirtyRingCollector {
 
 // ---- zoo entries and probes ----------------------------------------------------------
 
-interface Spec {
-  readonly name: string;
-  readonly bugClass: BugClass;
-  readonly targets: readonly string[];
-  readonly description: string;
-  readonly adapter: Adapter;
-  readonly reference: Adapter;
-  readonly what: string;
-  readonly run: (adapter: Adapter) => Promise<unknown>;
-  readonly want: { readonly reference: unknown; readonly mutant: unknown };
-}
+type Spec = ProbedMutant;
 
 const refRing = referenceKvmDirtyRingAdapter();
 const onVm = (arch: 'x86' | 'arm64', steps: (vm: KvmDirtyRingInstance) => Promise<unknown>) => async (a: Adapter) => steps(await (a as KvmDirtyRingAdapter).create(new FlatRingMemory(1 << 22), { arch }));
@@ -295,10 +285,4 @@ export const ringMatrixMutants: readonly Mutant[] = specs.map((s) => ({
   adapter: s.adapter,
 }));
 
-export const ringMatrixProbes: readonly Probe[] = specs.map((s) => ({
-  mutant: s.name,
-  title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-  reference: s.reference,
-  run: s.run,
-  want: s.want,
-}));
+export const ringMatrixProbes: readonly Probe[] = specs.map(probeOf);

@@ -10,7 +10,7 @@ import { type DmaResult, Smmu } from '../../impl/smmu/smmu.ts';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
 import type { Adapter, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
-import type { Probe } from './probe.ts';
+import { type Probe, probeOf } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
 
 export type PgtableClass = new (...args: ConstructorParameters<typeof ArmLpaeIoPgtable>) => ArmLpaeIoPgtable;
@@ -122,11 +122,5 @@ export function zooOf(specs: readonly Spec[]): readonly Mutant[] {
 
 /** The directed probes of a table of specs. */
 export function probesOf(specs: readonly Spec[]): readonly Probe[] {
-  return specs.map((s) => ({
-    mutant: s.name,
-    title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`,
-    reference: s.reference,
-    run: s.run,
-    want: s.want,
-  }));
+  return specs.map(probeOf);
 }
