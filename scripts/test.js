@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The test command (`npm test`): type-check, format and lint (`npm run check`), then every *.test.ts under uvu with V8 coverage on,
+// The test command (`npm test`): type-check, format and lint (`npm run check`) beside every *.test.ts under uvu with V8 coverage on,
 // then c8's report with coverage thresholds on spec/ and impl/. uvu prints no summary line of the shape CI reads,
 // so this prints one last: `N passed, N failed` (`, N skipped` when any were skipped).
 // The type-check, the format and lint check and the coverage thresholds count as one test each.
@@ -36,27 +36,19 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 
-const tsc = await run(bin('tsc'), ['--noEmit', '-p', '.']);
-if (tsc.code === 0) passed++;
-else {
-  failed++;
-  console.log('typecheck: FAILED (tsc --noEmit -p .)');
-}
-
-// Biome (biome.json): the formatting and the lint rules; `npm run check` says what differs.
-const check = await run('npm', ['run', '--silent', 'check']);
-if (check.code === 0) passed++;
-else {
-  failed++;
-  console.log('check: FAILED (npm run check: format and lint; scripts/format-all.sh applies the formatting and the safe fixes)');
-}
+// The type-check and Biome (biome.json: the formatting and the lint rules) start beside the
+// tests, not before them: together a few seconds of the machine's two cores, which the test
+// halves below would otherwise wait for. Their output is held and printed before the tests'.
+const checks = Promise.all([run(bin('tsc'), ['--noEmit', '-p', '.'], { capture: true, echo: false }), run('npm', ['run', '--silent', 'check'], { capture: true, echo: false })]);
 
 // The tests run with V8 coverage on (NODE_V8_COVERAGE, as c8 would set it), then c8 reports
-// from the test process's own files (its worker threads included). Two things are left out
-// before it reads them:
-// - the coverage of the processes the tests start (the CLI, served implementations): c8 12
-//   merges their view of a module wrongly with the test process's (a file covered 100% in
-//   the test process fell to 39% merged), and what they run, the tests run in process too;
+// from the test processes' own files. The processes and worker threads the tests start
+// collect none (scripts/no-child-coverage.js takes the variable out of their environment):
+// c8 12 merges their view of a module wrongly with the test process's (a file covered 100%
+// in the test process fell to 39% merged), what they run the tests run in process too, and
+// collecting it costs them half again their CPU. Two things are left out before c8 reads
+// the files:
+// - any file not written by a test process itself;
 // - source-map entries that are not files: tsx loads a .ts module of a CommonJS package from
 //   a data: URL, and c8 12 throws on any source-map key that is not a file URL.
 const coverageDir = fileURLToPath(new URL('../coverage/tmp/', import.meta.url));
@@ -67,36 +59,40 @@ mkdirSync(coverageDir, { recursive: true });
 // half's output is printed whole when it ends, so the two never interleave.
 //
 // The halves are balanced by weight, the heaviest file first, each to the lighter half
-// (and in name order within a half). The weights: seconds each file took alone
-// (`node --import tsx FILE`, one after another, on a loaded 2-core machine, 2026-11-29;
-// lib-crash.test.ts scaled from its time beside lib.test.ts);
-// any file not listed weighs DEFAULT_WEIGHT. A stale weight only unbalances the halves.
-// Taking every other file of the sorted list instead left 568 s of these weights in one
-// half and 395 in the other once one file was added (CI: 214 s against 148 s).
+// (and in name order within a half). The weights: CPU seconds (user and system, the
+// processes a file starts included) each file took alone (`/usr/bin/time node --import
+// tsx FILE`, one after another, without coverage, 2026-11-29), the files of 4 s or more;
+// the 75 others took 1.25 s on average, and any file not listed weighs DEFAULT_WEIGHT. A
+// stale weight only unbalances the halves. Taking every other file of the sorted list
+// instead left 568 s of wall-time weights in one half and 395 in the other once one file
+// was added (CI: 214 s against 148 s).
 const WEIGHTS = {
-  'conformance/lib/lib.test.ts': 133,
-  'conformance/lib/lib-crash.test.ts': 95,
-  'conformance/campaign/campaign.test.ts': 72,
-  'conformance/report/html.browser.test.ts': 72,
-  'conformance/engine/incremental-check.test.ts': 59,
-  'conformance/examples/c/c-example.test.ts': 53,
-  'conformance/protocol/exec.test.ts': 51,
-  'conformance/package/pack.test.ts': 49,
-  'conformance/protocol/schema.test.ts': 36,
-  'conformance/protocol/trace.test.ts': 29,
-  'conformance/protocol/crash-served.test.ts': 28,
-  'conformance/profiles/kvm-dirty-log/profile.test.ts': 21,
-  'conformance/mutants/matrix.test.ts': 20,
-  'conformance/engine/refinement.test.ts': 19,
-  'conformance/engine/concurrency.test.ts': 17,
-  'conformance/report/spec-doc.test.ts': 14,
-  'conformance/examples/linux-upstream/linux-upstream.test.ts': 13,
-  'conformance/protocol/crash-failure.test.ts': 13,
-  'conformance/profiles/kvm-dirty-log/wire.test.ts': 13,
-  'conformance/cli/main.test.ts': 12,
-  'conformance/engine/contract-run.test.ts': 10,
+  'conformance/lib/lib.test.ts': 87,
+  'conformance/campaign/campaign.test.ts': 40,
+  'conformance/mutants/matrix.test.ts': 37,
+  'conformance/lib/lib-crash.test.ts': 30,
+  'conformance/examples/c/c-example.test.ts': 27,
+  'conformance/package/pack.test.ts': 26,
+  'conformance/protocol/crash-served.test.ts': 25,
+  'conformance/engine/incremental-check.test.ts': 20,
+  'conformance/protocol/exec.test.ts': 17,
+  'conformance/report/html.browser.test.ts': 15,
+  'conformance/protocol/schema.test.ts': 14,
+  'conformance/engine/concurrency.test.ts': 10,
+  'conformance/profiles/kvm-dirty-log/profile.test.ts': 9,
+  'conformance/protocol/crash-failure.test.ts': 8,
+  'conformance/engine/refinement.test.ts': 7,
+  'conformance/report/spec-doc.test.ts': 6,
+  'conformance/protocol/trace.test.ts': 6,
+  'conformance/profiles/dirty-ring-collector/profile.test.ts': 6,
+  'conformance/examples/linux-upstream/linux-upstream.test.ts': 5,
+  'conformance/profiles/kvm-dirty-ring/profile.test.ts': 4,
+  'conformance/profiles/kvm-dirty-log/wire.test.ts': 4,
+  'conformance/engine/run-profile.test.ts': 4,
+  'conformance/engine/contract-run.test.ts': 4,
+  'conformance/adapters/registry.test.ts': 4,
 };
-const DEFAULT_WEIGHT = 3;
+const DEFAULT_WEIGHT = 1.25;
 const IGNORED = ['node_modules', 'scratch', 'coverage', 'dist', 'reports'];
 function testFiles(dir, rel = '') {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -119,14 +115,38 @@ for (const f of [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompa
 }
 const halfFiles = halves.map((h) => h.files.sort()).filter((h) => h.length > 0);
 const only = (names) => `^(?:${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
-const uvu = (names) => ['--import', 'tsx', fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)), '.', only(names), '-i', 'node_modules', ...uvuColourArgs(colour)];
-const shards = await Promise.all(
-  halfFiles.map(async (names) => {
-    const r = await run(process.execPath, uvu(names), { capture: true, echo: false, env: { ...env, NODE_V8_COVERAGE: coverageDir } });
-    process.stdout.write(r.out);
-    return r;
-  }),
-);
+const uvu = (names) => [
+  '--import',
+  'tsx',
+  '--import',
+  fileURLToPath(new URL('./no-child-coverage.js', import.meta.url)),
+  fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)),
+  '.',
+  only(names),
+  '-i',
+  'node_modules',
+  ...uvuColourArgs(colour),
+];
+const shardRuns = halfFiles.map((names) => run(process.execPath, uvu(names), { capture: true, echo: false, env: { ...env, NODE_V8_COVERAGE: coverageDir } }));
+const [tsc, check] = await checks;
+process.stdout.write(tsc.out);
+if (tsc.code === 0) passed++;
+else {
+  failed++;
+  console.log('typecheck: FAILED (tsc --noEmit -p .)');
+}
+process.stdout.write(check.out);
+if (check.code === 0) passed++;
+else {
+  failed++;
+  console.log('check: FAILED (npm run check: format and lint; scripts/format-all.sh applies the formatting and the safe fixes)');
+}
+const shards = [];
+for (const r of shardRuns) {
+  const done = await r;
+  process.stdout.write(done.out);
+  shards.push(done);
+}
 const testPids = shards.map((t) => `coverage-${t.pid}-`);
 for (const f of readdirSync(coverageDir).filter((n) => n.endsWith('.json'))) {
   const path = join(coverageDir, f);
