@@ -17,6 +17,7 @@ import { armLpaeBlockSize, type Level } from '../spec/descriptor/encoding.ts';
 import { type leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec/descriptor/leaf-machine.ts';
 import type { TrackingStep } from '../spec/domain/tracking-machine.ts';
 import type { iotlbEntryMachine, IotlbEvent } from '../spec/iotlb/iotlb-entry-machine.ts';
+import { PageRuns } from './ghost.ts';
 import type { RunContext } from './run-context.ts';
 import type { TableEntry, TakenTransition } from './transition-table.ts';
 
@@ -55,6 +56,17 @@ const SET_DIRTY: LeafEvent = { type: 'SET_DIRTY' };
 /** IOTLB entries are keyed `level:iova`, as the implementation's IOTLB view names them (checkTlb). */
 const tlbKey = (iova: number, level: number) => `${level}:${iova}`;
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
+
+/** What a contract's read-and-clear walk does (`readAndClearWalk`): its errno, the pages it reports, those it visits, those it clears without reporting. */
+export interface ReadAndClearWalk {
+  readonly errno: number;
+  readonly pages: PageRuns;
+  readonly visited: PageRuns;
+  readonly clearedUnreported: PageRuns;
+}
+
+/** The end of the last page that holds byte `end - 1`. */
+const pageEnd = (end: number) => end + ((4096 - (end % 4096)) % 4096);
 
 export class DescriptorModel {
   /** The leaves by key (`leafKey`). Replaced, not copied, when the model adopts a copy's state: hold no reference across `adopt`. */
@@ -649,17 +661,17 @@ export class DescriptorModel {
    * due in this report), and the pages it clears without reporting (lost by the
    * contract's design). Steps the model.
    */
-  readAndClearWalk(iova: number, size: number, noClear: boolean): { errno: number; pages: Set<number>; visited: Set<number>; clearedUnreported: Set<number> } {
+  readAndClearWalk(iova: number, size: number, noClear: boolean): ReadAndClearWalk {
     const rc = this.caps.readAndClear;
     if (rc.partialLeaf === 'einval') return this.syncThenClear(iova, size, noClear);
-    const pages = new Set<number>();
-    const visited = new Set<number>();
+    const pages = new PageRuns();
+    const visited = new PageRuns();
     const cleared: ModelLeaf[] = [];
     const end = iova + size;
     let errno = 0;
     if (rc.withoutHdQuirk !== undefined && !this.hdQuirk) {
       this.note(['CLEAR-U1']);
-      return { errno: -ERRNO[rc.withoutHdQuirk], pages, visited, clearedUnreported: new Set() };
+      return { errno: -ERRNO[rc.withoutHdQuirk], pages, visited, clearedUnreported: new PageRuns() };
     }
     this.noteRule('CLEAR-1');
     this.noteRule('CLEAR-4');
@@ -677,11 +689,12 @@ export class DescriptorModel {
         continue;
       }
       const to = Math.min(cursor + leaf.size, end);
+      const from = cursor - (cursor % 4096);
       // Visited: the leaf's own pages the walk looked at (what it records from the cursor may run past the leaf, CLEAR-U2).
-      for (let p = cursor - (cursor % 4096); p < Math.min(to, leaf.iova + leaf.size); p += 4096) visited.add(p);
+      visited.add(from, pageEnd(Math.min(to, leaf.iova + leaf.size)));
       const state = leafStateOf(leaf.snap).state;
       if (state === 'writableDirty' || (rc.reportsPlainWritable && state === 'writable')) {
-        for (let p = cursor - (cursor % 4096); p < to; p += 4096) pages.add(p);
+        pages.add(from, pageEnd(to));
         if (!noClear) {
           this.leafEvent(leaf, CLEAR_DIRTY);
           cleared.push(leaf);
@@ -696,9 +709,9 @@ export class DescriptorModel {
     }
     if (cleared.length > 0 && rc.invalidatesCleared === 'whole-domain') this.invalidate(0, 2 ** 48);
     if (rc.invalidatesCleared === 'no') this.note(['CLEAR-U4']);
-    const clearedUnreported = new Set<number>();
-    for (const l of cleared) for (let p = l.iova; p < l.iova + l.size; p += 4096) if (!pages.has(p)) clearedUnreported.add(p);
-    return { errno, pages, visited, clearedUnreported };
+    const whole = new PageRuns();
+    for (const l of cleared) whole.add(l.iova, l.iova + l.size);
+    return { errno, pages, visited, clearedUnreported: whole.minus(pages) };
   }
 
   /**
@@ -709,35 +722,41 @@ export class DescriptorModel {
    * leaf wholly inside the range cleared, and -EINVAL at the first one it cuts (after the
    * clears before it); the whole IOTLB flushed after a clear.
    */
-  private syncThenClear(iova: number, size: number, noClear: boolean): { errno: number; pages: Set<number>; visited: Set<number>; clearedUnreported: Set<number> } {
+  private syncThenClear(iova: number, size: number, noClear: boolean): ReadAndClearWalk {
     const rc = this.caps.readAndClear;
-    const pages = new Set<number>();
-    const none = { pages, visited: new Set<number>(), clearedUnreported: new Set<number>() };
+    const pages = new PageRuns();
+    const none = { pages, visited: new PageRuns(), clearedUnreported: new PageRuns() };
     this.noteRule('CLEAR-1');
     if (!this.trackingOn && rc.whenTrackingOff === 'einval') {
       this.note(['CLEAR-R1']); // the sync is -EINVAL while tracking is off
       return { errno: -ERRNO.EINVAL, ...none };
     }
     const end = iova + size;
+    const start = iova - (iova % 4096);
+    const inRange = this.leavesIn(iova, size);
     if (rc.hole === 'einval') {
-      for (let p = iova - (iova % 4096); p < end; p += 4096) {
-        if (this.leafAt(p) === undefined) {
-          this.note(['CLEAR-R1']);
-          return { errno: -ERRNO.EINVAL, ...none };
-        }
+      // A hole: a page of the range no leaf covers (the leaves in IOVA order, each starting where the one before ended).
+      let covered = start;
+      for (const l of inRange) {
+        if (l.iova > covered) break;
+        covered = Math.max(covered, l.iova + l.size);
+      }
+      if (covered < end) {
+        this.note(['CLEAR-R1']);
+        return { errno: -ERRNO.EINVAL, ...none };
       }
     }
-    const visited = new Set<number>();
-    for (let p = iova - (iova % 4096); p < end; p += 4096) visited.add(p);
+    const visited = new PageRuns();
+    visited.add(start, pageEnd(end));
     this.noteRule('BITMAP-2');
     const reported: ModelLeaf[] = [];
-    for (const leaf of this.leavesIn(iova, size)) {
+    for (const leaf of inRange) {
       const st = leafStateOf(leaf.snap).state;
       if (st !== 'writableDirty' && !(rc.reportsPlainWritable && st === 'writable')) continue;
       reported.push(leaf);
-      for (let p = Math.max(leaf.iova, iova - (iova % 4096)); p < Math.min(leaf.iova + leaf.size, end); p += 4096) pages.add(p);
+      pages.add(Math.max(leaf.iova, start), Math.min(leaf.iova + leaf.size, pageEnd(end)));
     }
-    if (noClear) return { errno: 0, pages, visited, clearedUnreported: new Set() };
+    if (noClear) return { errno: 0, pages, visited, clearedUnreported: new PageRuns() };
     this.noteRule('CLEAR-4');
     let errno = 0;
     let cleared = 0;
@@ -753,7 +772,7 @@ export class DescriptorModel {
     }
     if (cleared > 0 && rc.invalidatesCleared === 'whole-domain') this.invalidate(0, 2 ** 48);
     if (cleared > 0 && rc.invalidatesCleared === 'range') for (const l of reported.slice(0, cleared)) this.tlbEventOver(l.iova, l.size, { type: 'INVALIDATE' });
-    return { errno, pages, visited, clearedUnreported: new Set() };
+    return { errno, pages, visited, clearedUnreported: new PageRuns() };
   }
 
   /**

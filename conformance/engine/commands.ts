@@ -9,7 +9,7 @@ import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { type DescriptorChecker, checkTlb, noteEvictions } from '../../model/check-descriptors.ts';
 import type { DescriptorModel } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
-import type { DirtyGhost } from '../../model/ghost.ts';
+import { type DirtyGhost, PageRuns } from '../../model/ghost.ts';
 import type { TakenTransition } from '../../model/transition-table.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DmaOutcome } from '../adapters/types.ts';
@@ -18,8 +18,43 @@ import { ERRNO } from '../../spec/contracts/index.ts';
 
 export const PAGE = 0x1000;
 export const MiB2 = 0x20_0000;
-/** The IOVA window a run works in: four 2 MiB regions. */
+export const GiB = 0x4000_0000;
+/** The low IOVA window a run works in: four 2 MiB regions. */
 export const WINDOW = 4 * MiB2;
+/**
+ * The high region: the span of one level-1 (1 GiB) block, 1 GiB-aligned, where 1 GiB blocks
+ * are mapped, split (to 2 MiB blocks, one of those to pages), merged, read and unmapped. Memory
+ * is sparse, so a 1 GiB block costs one descriptor; the kit never splits one to 262,144 pages.
+ */
+export const HIGH = GiB;
+/** Where the kit checks the page table and makes its final report: the low window and the high region. */
+export const SPAN = HIGH + GiB;
+
+/** A part of the IOVA space a command works in. */
+export interface Region {
+  readonly base: number;
+  readonly size: number;
+}
+export const LOW_REGION: Region = { base: 0, size: WINDOW };
+export const HIGH_REGION: Region = { base: HIGH, size: GiB };
+const inRegion = (region: Region) => (l: { iova: number }) => l.iova >= region.base && l.iova < region.base + region.size;
+/** The model's leaves in `region`, in the model's order. */
+function leavesOf(model: DescriptorModel, region: Region) {
+  return [...model.leaves.values()].filter(inRegion(region));
+}
+/**
+ * The most the high region may hold where a later step could split its blocks to pages:
+ * under a page-granular policy enabling tracking splits every block (strict, TRACK-4), or every
+ * writable one (rfc-2021, TRACK-R2), down to pages. There a map in the high region adds at most
+ * 4 MiB, and none once it holds 8 MiB: a 1 GiB block split to 262,144 pages would make every
+ * later step of the sequence slow, not check anything more.
+ */
+function highRoom(model: DescriptorModel, write: boolean): number {
+  if (!model.pageGranular) return GiB;
+  if (!write && model.caps.setDirtyTracking.enable.splits === 'writable-dirty-blocks') return GiB;
+  const held = model.leavesIn(HIGH, GiB).reduce((a, l) => a + l.size, 0);
+  return held >= 4 * MiB2 ? 0 : 2 * MiB2;
+}
 const EINVAL = 22;
 const EEXIST = 17;
 const EOPNOTSUPP = 95;
@@ -127,9 +162,10 @@ function sameDma(model: DescriptorModel, got: DmaOutcome, want: ExpectedOutcome,
   if (!same) mismatch(model, what, want.text, dmaText(got));
 }
 
+/** The range of `pages` pages from page `page`, clipped to the end of its region (the low window or the high region). */
 function range(page: number, pages: number): [number, number] {
   const iova = page * PAGE;
-  return [iova, Math.max(PAGE, Math.min(pages * PAGE, WINDOW - iova))];
+  return [iova, Math.max(PAGE, Math.min(pages * PAGE, (iova >= HIGH ? SPAN : WINDOW) - iova))];
 }
 
 export class MapCommand implements RunCommand {
@@ -142,12 +178,24 @@ export class MapCommand implements RunCommand {
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
-    const [iova, size] = range(this.page, this.pages);
-    const pa = m.nextPa + (this.aligned ? 0 : PAGE);
-    m.nextPa += 2 * WINDOW;
-    await mapRange(m, r, iova, size, pa, this.write, `${this}`);
+    const [iova, wanted] = range(this.page, this.pages);
+    if (iova < HIGH) {
+      const pa = m.nextPa + (this.aligned ? 0 : PAGE);
+      m.nextPa += 2 * WINDOW;
+      await mapRange(m, r, iova, wanted, pa, this.write, `${this}`);
+      return;
+    }
+    // The high region: the output address has the IOVA's offset in its 1 GiB, so blocks form wherever the
+    // IOVA allows (a 1 GiB block at a 1 GiB-aligned IOVA); not block-aligned, it is 2 MiB off: 2 MiB blocks,
+    // never a 1 GiB range of pages.
+    const size = Math.min(wanted, highRoom(m.model, this.write));
+    if (size === 0) return;
+    const base = Math.ceil(m.nextPa / GiB) * GiB;
+    m.nextPa = base + 2 * GiB;
+    const pa = base + (iova % GiB) + (this.aligned ? 0 : MiB2);
+    await mapRange(m, r, iova, size, pa, this.write, `${this}${size < wanted ? ` (${size / PAGE} pages: page-granular)` : ''}`);
   }
-  toString = () => `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? 'block-aligned' : 'page-aligned'})`;
+  toString = () => `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? 'block-aligned' : this.page * PAGE >= HIGH ? '2 MiB-aligned' : 'page-aligned'})`;
 }
 
 /**
@@ -279,14 +327,14 @@ export class UnmapCommand implements RunCommand {
           },
         ),
     );
-    const reported = new Set(dirtyBitmapPages(got!.dirty, iova));
-    record(r, m, `${this}`, `${hex(got!.unmapped)} bytes, dirty ${pagesText([...reported])}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, `${hex(wantBytes)} bytes`);
+    const reported = PageRuns.fromBitmap(got!.dirty, iova);
+    record(r, m, `${this}`, `${hex(got!.unmapped)} bytes, dirty ${reported.text()}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, `${hex(wantBytes)} bytes`);
     // A write that landed before the unmap took its leaf (the descriptors show it) has no later report: this one must have it.
     if (u.reportsDirty && inject !== undefined && dma?.ok === true && dmaAt !== undefined && dmaAt < stages && m.ghost.tracking) {
       const page = inject.iova - (inject.iova % PAGE);
-      if (!reported.has(page)) throw new Violation('loss', ['NOLOSS-3', 'UNMAP-1'], `page ${hex(page)}, written by DMA before the unmap removed its leaf, in the unmap's dirty bitmap`, `missing: ${pagesText([...reported])}`);
+      if (!reported.has(page)) throw new Violation('loss', ['NOLOSS-3', 'UNMAP-1'], `page ${hex(page)}, written by DMA before the unmap removed its leaf, in the unmap's dirty bitmap`, `missing: ${reported.text()}`);
     }
-    if (u.reportsDirty) m.ghost.endReport(iova, end - iova, reported, true, () => true, 'NOLOSS-3');
+    if (u.reportsDirty) m.ghost.endReport(iova, end - iova, reported, true, 'any', 'NOLOSS-3');
     // UNMAP-U3: the unmap reads no dirty state; what was owed in its range is lost by the contract's design (hazard H-U1, H-R1).
     else m.model.ctx.excuse(m.model.contract.rules.replaced.find((x) => x.id === 'NOLOSS-3')?.by[0] ?? 'NOLOSS-3', [...m.ghost.owed].filter((p) => p >= iova && p < end).length);
     m.ghost.forget(iova, end - iova);
@@ -295,11 +343,11 @@ export class UnmapCommand implements RunCommand {
   toString = () => `unmap(${hex(this.page * PAGE)}, ${this.pages} pages${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
 }
 
-/** A target IOVA: a mapped leaf, biased to its first and last byte, or anywhere in the window. */
-export function pickIova(model: DescriptorModel, pick: number, offset: number, last?: number): number {
+/** A target IOVA: a mapped leaf of the region, biased to its first and last byte, or anywhere in the region. */
+export function pickIova(model: DescriptorModel, pick: number, offset: number, last?: number, region: Region = LOW_REGION): number {
   if (last !== undefined && pick % 3 === 2) return last; // the same page again: through the IOTLB
-  const leaves = [...model.leaves.values()];
-  if (leaves.length === 0 || pick % 5 === 4) return (offset * PAGE) % WINDOW;
+  const leaves = leavesOf(model, region);
+  if (leaves.length === 0 || pick % 5 === 4) return region.base + ((offset * PAGE) % region.size);
   const l = leaves[pick % leaves.length]!;
   return l.iova + [0, l.size - 1, (offset * PAGE) % l.size][pick % 3]!;
 }
@@ -338,12 +386,14 @@ export class DmaCommand implements RunCommand {
     readonly interleave: { at: number; change: SoftwareChange } | undefined,
     /** A fixed target instead of a picked one (directed tests). */
     readonly fixedIova?: number,
+    /** The target picked in the high region (its 1 GiB block) instead of the low window. */
+    readonly high?: boolean,
   ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
-    const iova = this.fixedIova ?? pickIova(m.model, this.pick, this.offset, m.lastIova);
+    const iova = this.fixedIova ?? pickIova(m.model, this.pick, this.offset, m.lastIova, this.high === true ? HIGH_REGION : LOW_REGION);
     m.lastIova = iova;
     const streamId = r.sys.streams[this.stream % r.sys.streams.length]!;
     const leaf = m.model.leafAt(iova);
@@ -435,8 +485,7 @@ export class DmaCommand implements RunCommand {
     if (changed !== undefined && change === 'unmapLeaf') m.ghost.forget(changed.iova, changed.size);
     if (changed !== undefined && change === 'readAndClear' && walkClear) {
       // CLEAR-U2: the kit's driver cleared the whole leaf for a one-page report; it consumed the leaf's owed pages (as hazard H-U4 shows).
-      const gone: number[] = [];
-      for (let p = changed.iova; p < changed.iova + changed.size; p += PAGE) if (m.ghost.owed.has(p)) gone.push(p);
+      const gone = [...m.ghost.owed].filter((p) => p >= changed!.iova && p < changed!.iova + changed!.size);
       m.model.ctx.excuse('CLEAR-U2', gone.length);
       m.ghost.discharge(gone);
     } else if (changed !== undefined && change === 'readAndClear' && m.model.trackingOn && changed.size === PAGE) {
@@ -445,7 +494,7 @@ export class DmaCommand implements RunCommand {
     if (this.write && !dmaFirst) noteWrite(m, iova, chosen);
   }
   toString = () =>
-    `dma${this.write ? 'Write' : 'Read'}(stream #${this.stream}, ${this.fixedIova === undefined ? `pick ${this.pick}, +${this.offset} pages` : hex(this.fixedIova)}${this.interleave === undefined ? '' : `, ${this.interleave.change} at hardware access ${this.interleave.at}`})`;
+    `dma${this.write ? 'Write' : 'Read'}(stream #${this.stream}, ${this.fixedIova === undefined ? `pick ${this.pick}${this.high === true ? ' in the high region' : ''}, +${this.offset} pages` : hex(this.fixedIova)}${this.interleave === undefined ? '' : `, ${this.interleave.change} at hardware access ${this.interleave.at}`})`;
 }
 
 /** A driver operation with a DMA write injected at its `at`-th memory access (smmu-driver). */
@@ -522,14 +571,20 @@ export class SplitCommand implements RunCommand {
   constructor(
     readonly pick: number,
     readonly inject: Injection | undefined,
+    /** The block picked among the high region's instead of the low window's: its 1 GiB block (even picks) or one of its 2 MiB blocks. */
+    readonly high?: boolean,
   ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
-    const blocks = [...m.model.leaves.values()].filter((l) => l.level < 3);
+    const region = this.high === true ? HIGH_REGION : LOW_REGION;
+    const blocks = leavesOf(m.model, region).filter((l) => l.level < 3);
     if (blocks.length === 0) return;
-    const b = blocks[this.pick % blocks.length]!;
+    const huge = blocks.find((l) => l.level === 1);
+    const b = huge !== undefined && this.pick % 2 === 0 ? huge : blocks[this.pick % blocks.length]!;
+    // A 2 MiB block of the high region split to pages adds 511 leaves: not past 2,048 pages there.
+    if (region === HIGH_REGION && b.level === 2 && leavesOf(m.model, HIGH_REGION).filter((l) => l.level === 3).length >= 2048) return;
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: b.iova + ((this.inject.offset * PAGE) % b.size) };
     const op = `${this} -> block ${hex(b.iova)} L${b.level}`;
     // The contract's split (SPLIT-R1): it may need BBML1/2 (an errno without), and may leave a block that is not writable-dirty as it is (0).
@@ -567,37 +622,54 @@ export class SplitCommand implements RunCommand {
     record(r, m, op, `${errnoName(result)}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, errnoName(want));
     checkState(m, r);
   }
-  toString = () => `splitBlock(pick ${this.pick}${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
+  toString = () => `splitBlock(pick ${this.pick}${this.high === true ? ' in the high region' : ''}${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
 }
 
 export class MergeCommand implements RunCommand {
   constructor(
     readonly region: number,
     readonly inject: Injection | undefined,
+    /**
+     * The high region instead of the low window: level 1 merges its 512 2 MiB blocks into its
+     * 1 GiB block; level 2 merges the pages of one of its 2 MiB regions (`region` picks among
+     * those holding pages).
+     */
+    readonly high: { readonly level: 1 | 2 } | undefined = undefined,
   ) {}
   check = () => true;
+  /** The block's IOVA: a 2 MiB region of the low window, or of the high region that holds pages, or the high region whole. */
+  private base(m: RunModel): number {
+    if (this.high === undefined) return (this.region % (WINDOW / MiB2)) * MiB2;
+    if (this.high.level === 1) return HIGH;
+    const bases = [...new Set(leavesOf(m.model, HIGH_REGION).flatMap((l) => (l.level === 3 ? [l.iova - (l.iova % MiB2)] : [])))];
+    return bases.length === 0 ? HIGH + (this.region % (GiB / MiB2)) * MiB2 : bases[this.region % bases.length]!;
+  }
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
-    const base = (this.region % (WINDOW / MiB2)) * MiB2;
+    const level = this.high?.level ?? 2;
+    const span = level === 1 ? GiB : MiB2;
+    const base = this.base(m);
+    const op = this.text(base);
     const mg = m.model.caps.merge;
-    const inRegion = m.model.leavesIn(base, MiB2);
+    const inRegion = m.model.leavesIn(base, span);
     const can = m.model.mergeCan();
-    const mergeable = can && m.model.merge(base, 2, true);
+    const mergeable = can && m.model.merge(base, level, true);
     // The contract's answer where it is not strict's (MERGE-R1): an errno without BBML1/2, success over a block, its errno over nothing.
     let want: number | undefined = mergeable ? 0 : undefined;
     if (mg !== undefined && !can && mg.needsBbml !== undefined) want = -ERRNO[mg.needsBbml];
-    else if (mg?.ofLeaf === 'success' && inRegion.some((l) => l.size >= MiB2)) want = 0;
+    else if (mg?.ofLeaf === 'success' && inRegion.some((l) => l.size >= span)) want = 0;
     else if (mg !== undefined && inRegion.length === 0 && mg.ofNothing.errno !== 'any') want = -ERRNO[mg.ofNothing.errno];
     // A contract whose merge does not check the pages (the RFC's caller merges only runs it found): the kit does not ask for another merge.
     else if (mg !== undefined && !mg.checksPages && !mergeable) return;
     const wantText = want === undefined ? 'an error' : errnoName(want);
-    const inject = this.inject === undefined || !mergeable ? undefined : { ...this.inject, iova: base + ((this.inject.offset * PAGE) % MiB2) };
+    // A racing write lands in the block: anywhere in a 2 MiB one, in the first 2 MiB of each of a 1 GiB one's children.
+    const inject = this.inject === undefined || !mergeable ? undefined : { ...this.inject, iova: base + ((this.inject.offset * (level === 1 ? MiB2 : PAGE)) % span) };
     let answer: number | undefined;
     const { result } = await recordFailure(
       r,
       m,
-      `${this}`,
+      op,
       () => (answer === undefined ? '(no answer)' : errnoName(answer)),
       wantText,
       () =>
@@ -605,22 +677,27 @@ export class MergeCommand implements RunCommand {
           m,
           r,
           inject,
-          async () => (answer = await r.sys.mergePages(base, 2, MiB2)),
+          async () => (answer = await r.sys.mergePages(base, level, span)),
           (model) => {
-            if (mergeable) model.merge(base, 2);
+            if (mergeable) model.merge(base, level);
           },
           (model, ret) => {
             if (want === undefined ? ret === 0 : ret !== want) {
               const rules = model.byMachine ? ['MERGE-1', 'MERGE-2'] : ['MERGE-R1'];
-              throw new Violation('spec', [...model.opReq, ...rules], `mergePages(${hex(base)}, 2) ${want === undefined ? 'fails (the pages cannot merge)' : `returns ${errnoName(want)}`}`, errnoName(ret));
+              throw new Violation('spec', [...model.opReq, ...rules], `mergePages(${hex(base)}, ${level}) ${want === undefined ? 'fails (the pages cannot merge)' : `returns ${errnoName(want)}`}`, errnoName(ret));
             }
           },
         ),
     );
-    record(r, m, `${this}`, errnoName(result), wantText);
+    record(r, m, op, errnoName(result), wantText);
     checkState(m, r);
   }
-  toString = () => `mergePages(${hex((this.region % (WINDOW / MiB2)) * MiB2)}, L2${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
+  /** The call as a trace shows it: at `base` once the run has chosen it (a level-2 merge of the high region picks among the 2 MiB regions holding pages then). */
+  private text(base: number | undefined): string {
+    const at = this.high === undefined ? hex((this.region % (WINDOW / MiB2)) * MiB2) : this.high.level === 1 ? hex(HIGH) : base === undefined ? `a 2 MiB region of the high region holding pages (pick ${this.region})` : hex(base);
+    return `mergePages(${at}, L${this.high?.level ?? 2}${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
+  }
+  toString = () => this.text(undefined);
 }
 
 export class ReadAndClearCommand implements RunCommand {
@@ -638,7 +715,7 @@ export class ReadAndClearCommand implements RunCommand {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
     let [iova, size] = range(this.page, this.pages);
-    const leaves = [...m.model.leaves.values()];
+    const leaves = leavesOf(m.model, LOW_REGION);
     if (this.endingAt !== undefined && leaves.length > 0) {
       const l = leaves[this.endingAt.pick % leaves.length]!;
       iova = Math.max(0, l.iova - this.endingAt.before * PAGE);
@@ -651,12 +728,16 @@ export class ReadAndClearCommand implements RunCommand {
     `readAndClearDirty(${this.endingAt === undefined ? `${hex(this.page * PAGE)}, ${this.pages} pages` : `ending with leaf #${this.endingAt.pick}, from ${this.endingAt.before} pages before it`}${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''}${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
 }
 
+/** The end of the last page holding byte `end - 1`. */
+const pageEnd = (end: number) => end + ((PAGE - (end % PAGE)) % PAGE);
+
 /** Pages of [iova, iova + size) whose leaf the model has writable-dirty. */
-function dirtyPages(model: DescriptorModel, iova: number, size: number): Set<number> {
-  const out = new Set<number>();
+function dirtyPages(model: DescriptorModel, iova: number, size: number): PageRuns {
+  const out = new PageRuns();
   for (const l of model.leavesIn(iova, size)) {
     if (!model.dirtyAt(l.iova)) continue;
-    for (let p = Math.max(l.iova, iova); p < Math.min(l.iova + l.size, iova + size); p += PAGE) out.add(p - (p % PAGE));
+    const from = Math.max(l.iova, iova);
+    out.add(from - (from % PAGE), Math.min(l.iova + l.size, pageEnd(iova + size)));
   }
   return out;
 }
@@ -667,17 +748,15 @@ function dirtyPages(model: DescriptorModel, iova: number, size: number): Set<num
  * bits of iopte_writeable_dirty, not both (PTE-5). `expected` are the pages of the leaves that
  * were writable-dirty (the model has cleared them since); the others keep their state.
  */
-function reportedByOneBit(model: DescriptorModel, iova: number, size: number, expected: ReadonlySet<number>, reported: ReadonlySet<number>): boolean {
-  const dbm = new Set(expected);
-  const writable = new Set(expected);
-  const end = iova + size;
+function reportedByOneBit(model: DescriptorModel, iova: number, size: number, expected: PageRuns, reported: PageRuns): boolean {
+  const dbm = expected.copy();
+  const writable = expected.copy();
   for (const l of model.leavesIn(iova, size)) {
     const state = leafStateOf(l.snap).state;
     const into = state === 'writableClean' ? dbm : state === 'writable' ? writable : undefined;
-    if (into !== undefined) for (let p = Math.max(l.iova, iova - (iova % PAGE)); p < Math.min(l.iova + l.size, end); p += PAGE) into.add(p);
+    into?.add(Math.max(l.iova, iova - (iova % PAGE)), Math.min(l.iova + l.size, pageEnd(iova + size)));
   }
-  const same = (a: ReadonlySet<number>) => a.size === reported.size && [...reported].every((p) => a.has(p));
-  return same(dbm) || same(writable);
+  return dbm.equals(reported) || writable.equals(reported);
 }
 
 /**
@@ -692,8 +771,8 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
   const reports = tracking || m.model.caps.readAndClear.whenTrackingOff === 'reports';
   let want = reports ? 0 : -EINVAL;
   let walked: ReturnType<DescriptorModel['readAndClearWalk']> | undefined;
-  let expected = new Set<number>();
-  let reported = new Set<number>();
+  let expected = new PageRuns();
+  let reported = new PageRuns();
   let answer = '(no answer)';
   m.ghost.beginReport();
   try {
@@ -703,8 +782,8 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
       inject,
       async () => {
         const got = await r.sys.readAndClearDirty(iova, size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0);
-        reported = new Set(dirtyBitmapPages(got.dirty, iova));
-        answer = `${errnoName(got.errno)}, dirty ${pagesText([...reported])}`;
+        reported = PageRuns.fromBitmap(got.dirty, iova);
+        answer = `${errnoName(got.errno)}, dirty ${reported.text()}`;
         return got.errno;
       },
       (model) => {
@@ -715,23 +794,23 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
           model.note(['NOLOSS-1']);
           return;
         }
-        expected = tracking ? dirtyPages(model, iova, size) : new Set();
+        expected = tracking ? dirtyPages(model, iova, size) : new PageRuns();
         if (tracking) model.readAndClearDirty(iova, size, noClear);
         model.note(['CLEAR-1', 'BITMAP-2', 'NOLOSS-1']);
       },
       (model, errno) => {
         if (errno !== want) throw new Violation('spec', [...model.opReq], `readAndClearDirty returns ${errnoName(want)}`, errnoName(errno));
-        const missing = [...expected].filter((p) => !reported.has(p));
-        const extra = [...reported].filter((p) => !expected.has(p));
-        if (missing.length > 0) throw new Violation('loss', [...model.opReq], `a report of every page of a writable-dirty leaf in range: ${pagesText([...expected])}`, `missing ${pagesText(missing)}`);
-        if (extra.length > 0) {
+        const missing = expected.minus(reported);
+        const extra = reported.minus(expected);
+        if (missing.size > 0) throw new Violation('loss', [...model.opReq], `a report of every page of a writable-dirty leaf in range: ${expected.text()}`, `missing ${missing.text()}`);
+        if (extra.size > 0) {
           const oneBit = reportedByOneBit(model, iova, size, expected, reported) ? ['PTE-5'] : [];
-          throw new Violation('precision', ['PRECISION-1', 'BITMAP-2', ...oneBit], 'no page outside writable-dirty leaves', `reported ${pagesText(extra)}`);
+          throw new Violation('precision', ['PRECISION-1', 'BITMAP-2', ...oneBit], 'no page outside writable-dirty leaves', `reported ${extra.text()}`);
         }
       },
     );
   } finally {
-    record(r, m, op, answer, `${errnoName(want)}, dirty ${pagesText([...expected])}`);
+    record(r, m, op, answer, `${errnoName(want)}, dirty ${expected.text()}`);
   }
   if (!tracking) {
     // A contract that reports while off (CLEAR-U1): nothing is owed, but what it reports is checked and cleared.
@@ -739,26 +818,14 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
     return;
   }
   const w = walked;
-  m.ghost.endReport(iova, size, reported, !noClear, (p) => expected.has(p), 'NOLOSS-1', w === undefined ? undefined : (p) => !w.visited.has(p));
+  // Every reported page was checked against the expected ones above ('any': the ghost need not look again).
+  m.ghost.endReport(iova, size, reported, !noClear, 'any', 'NOLOSS-1', w === undefined ? undefined : (p) => !w.visited.has(p));
   if (w !== undefined && w.clearedUnreported.size > 0) {
     // CLEAR-U2: a leaf cleared whole, its pages outside what the walk recorded lost by the contract's design (hazards H-U4, H-U5).
-    m.model.ctx.excuse('CLEAR-U2', [...w.clearedUnreported].filter((p) => m.ghost.owed.has(p)).length);
+    m.model.ctx.excuse('CLEAR-U2', [...m.ghost.owed].filter((p) => w.clearedUnreported.has(p)).length);
     m.ghost.discharge(w.clearedUnreported);
   }
   checkState(m, r);
-}
-
-/** Pages as ranges: `[0x1000-0x3000 (3 pages), 0x8000]`. */
-export function pagesText(pages: readonly number[]): string {
-  const sorted = [...pages].sort((a, b) => a - b);
-  const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + PAGE) j++;
-    parts.push(j === i ? hex(sorted[i]!) : `${hex(sorted[i]!)}-${hex(sorted[j]!)} (${j - i + 1} pages)`);
-    i = j + 1;
-  }
-  return `[${parts.join(', ')}]`;
 }
 
 export class InvalidateCommand implements RunCommand {
@@ -832,9 +899,23 @@ export class AttachCommand implements RunCommand {
   toString = () => 'attach another stream';
 }
 
-/** End of a sequence: the device stops and a final report over the window must include everything owed. */
+/**
+ * End of a sequence: the device stops and a final report over the window must include
+ * everything owed; then one over each run of contiguous leaves of the high region (a
+ * contract that stops at a hole, as iommufd reads contiguous areas only, still reads them all).
+ */
 export async function finalSync(m: RunModel, r: RunReal): Promise<void> {
   if (!m.model.trackingOn) return;
   m.model.beginOp();
   await readAndClear(m, r, 0, WINDOW, false, 'final readAndClearDirty(0, window) after the device stops');
+  const runs: [number, number][] = [];
+  for (const l of m.model.leavesIn(HIGH, GiB)) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[1] === l.iova) last[1] = l.iova + l.size;
+    else runs.push([l.iova, l.iova + l.size]);
+  }
+  for (const [from, to] of runs) {
+    m.model.beginOp();
+    await readAndClear(m, r, from, to - from, false, `final readAndClearDirty(${hex(from)}, ${hex(to - from)}) of the high region`);
+  }
 }

@@ -6,8 +6,9 @@
 // created as not owed.
 import { ARM_LPAE_PTE_AP_RDONLY, IOMMU_READ, IOMMU_WRITE, armLpaeProtToPte, iopteWriteableDirty } from '../../spec/descriptor/encoding.ts';
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
-import { PAGE, WINDOW, type RunCommand, type RunModel, type RunReal } from './commands.ts';
+import { WINDOW, type RunCommand, type RunModel, type RunReal } from './commands.ts';
 import type { DescriptorModel } from '../../model/descriptor-model.ts';
+import { PageRuns } from '../../model/ghost.ts';
 
 // What the kit's own hazard operations do to the spec model. They are the kit's, not
 // the model's: the model has only the events the machines define.
@@ -107,8 +108,8 @@ export class KitClearWithoutTlbiCommand implements RunCommand {
     if (iopteWriteableDirty(leaf.pte)) r.sys.memory.fetchOr(leaf.ptep, ARM_LPAE_PTE_AP_RDONLY);
     clearWithoutInvalidate(m.model, leaf.iova);
     // The kit read the leaf and cleared it: its pages are reported and no longer owed.
-    const pages: number[] = [];
-    for (let p = leaf.iova; p < leaf.iova + leaf.size && p < WINDOW; p += PAGE) pages.push(p);
+    const pages = new PageRuns();
+    pages.add(leaf.iova, Math.min(leaf.iova + leaf.size, WINDOW));
     m.ghost.discharge(pages);
     done(m, r, `kit: clear ${hex(leaf.iova)} without TLB invalidation`);
   }
@@ -138,16 +139,16 @@ export class KitPgtableCommand implements RunCommand {
     m.model.beginOp();
     if (r.sys.kitPgtable === undefined) return;
     if (this.kind === 'readAndClear') {
-      let pages = new Set<number>();
+      let pages = new PageRuns();
       // The kit's driver walks as its contract does (linux-upstream: from a cursor, stopping at a hole; rfc-2021: sync then clear, only while on).
       const rc = m.model.caps.readAndClear;
       if (rc.partialLeaf !== 'report-in-range-keep-dirty' && rc.whenTrackingOff === 'einval' && !m.model.trackingOn) return;
       const walk = rc.partialLeaf !== 'report-in-range-keep-dirty' ? m.model.readAndClearWalk(0, WINDOW, false) : undefined;
       if (walk !== undefined) pages = walk.pages;
-      else for (const l of m.model.readAndClearDirty(0, WINDOW, false)) for (let p = l.iova; p < l.iova + l.size; p += PAGE) pages.add(p);
+      else for (const l of m.model.readAndClearDirty(0, WINDOW, false)) pages.add(l.iova, l.iova + l.size);
       m.ghost.beginReport();
       await r.sys.kitPgtable.readAndClearDirty(0, WINDOW);
-      m.ghost.endReport(0, WINDOW, pages, true, () => true, 'NOLOSS-1', walk === undefined ? undefined : (p) => !walk.visited.has(p));
+      m.ghost.endReport(0, WINDOW, pages, true, 'any', 'NOLOSS-1', walk === undefined ? undefined : (p) => !walk.visited.has(p));
       if (walk !== undefined) m.ghost.discharge(walk.clearedUnreported);
     } else {
       await r.sys.kitPgtable.markAllWritableDirty();

@@ -24,7 +24,12 @@ import {
   UnmapCommand,
   WINDOW,
   PAGE,
+  GiB,
+  HIGH,
+  MiB2,
+  SPAN,
   finalSync,
+  type Injection,
   type RunCommand,
   type RunModel,
   type RunReal,
@@ -212,6 +217,66 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
   );
 }
 
+/** A DMA write injected in a driver operation (smmu-driver, with races), drawn as commandsArbitrary draws it. */
+function driverInjection(kitIsDriver: boolean, interleave: boolean): fc.Arbitrary<Injection | undefined> {
+  return interleave && !kitIsDriver
+    ? fc.option(
+        fc.oneof(
+          { arbitrary: fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511), aimed: fc.constant(false) }), weight: 1 },
+          { arbitrary: fc.record({ at: fc.constantFrom(1, 1, 0, 2), offset: fc.nat(511), aimed: fc.constant(true) }), weight: 2 },
+        ),
+        { nil: undefined, freq: 3 },
+      )
+    : fc.constant(undefined);
+}
+
+/**
+ * The high region's commands of a sequence (commands.ts HIGH): its 1 GiB block mapped whole,
+ * written, split to 2 MiB blocks and one of those to pages, read and cleared over part and
+ * whole, unmapped in part and whole, merged back, with tracking turned on and off between. None
+ * in three sequences of four; in the fourth, the whole block mapped first and 1 to 12 more
+ * steps. They run after the low window's commands, which are drawn first and come out as they
+ * always have for a seed, and run as they always have: a failure of the low window is found at
+ * the same step of the same sequence as before the high region existed, and shrinks the same.
+ */
+function highArbitrary(kitIsDriver: boolean, interleave: boolean, ops: Capabilities['operations'] = contracts.strict.capabilities.operations): fc.Arbitrary<readonly RunCommand[]> {
+  const split = <T>(xs: T[]): T[] => (ops.splitBlock ? xs : []);
+  const merge = <T>(xs: T[]): T[] => (ops.mergePages ? xs : []);
+  const driverInject = driverInjection(kitIsDriver, interleave);
+  const highPage = fc.oneof(
+    { arbitrary: fc.constant(HIGH / PAGE), weight: 3 },
+    { arbitrary: fc.nat(GiB / MiB2 - 1).map((i) => (HIGH + i * MiB2) / PAGE), weight: 2 },
+    { arbitrary: fc.nat(GiB / PAGE - 1).map((p) => HIGH / PAGE + p), weight: 1 },
+  );
+  const highPages = fc.oneof({ arbitrary: fc.constant(GiB / PAGE), weight: 3 }, { arbitrary: fc.constantFrom(512, 1024, 511, 513), weight: 2 }, { arbitrary: fc.integer({ min: 1, max: 8 }), weight: 1 });
+  // The whole block: mostly writable and at a 1 GiB-aligned output address (a 1 GiB block), else 512 2 MiB blocks or read-only.
+  const wholeMap = fc.constantFrom([true, true], [true, true], [true, false], [false, true]).map(([w, a]) => new MapCommand(HIGH / PAGE, GiB / PAGE, w, a));
+  const high = fc.oneof(
+    { arbitrary: wholeMap, weight: 3 },
+    { arbitrary: fc.tuple(highPage, highPages, fc.boolean(), fc.boolean()).map(([p, n, w, a]) => new MapCommand(p, n, w, a)), weight: 1 },
+    { arbitrary: fc.tuple(fc.constantFrom(true, true, true, false), fc.nat(), fc.nat(GiB / PAGE - 1), fc.nat(3)).map(([w, p, o, s]) => new DmaCommand(w, p, o, s, undefined, undefined, true)), weight: 4 },
+    { arbitrary: fc.tuple(highPage, highPages, fc.boolean(), driverInject).map(([p, n, nc, i]) => new ReadAndClearCommand(p, n, nc, i)), weight: 3 },
+    { arbitrary: fc.tuple(highPage, highPages, driverInject).map(([p, n, i]) => new UnmapCommand(p, n, i)), weight: 2 },
+    ...split([{ arbitrary: fc.tuple(fc.nat(), driverInject).map(([p, i]) => new SplitCommand(p, i, true)), weight: 3 }]),
+    ...merge([{ arbitrary: fc.tuple(fc.constantFrom<1 | 2>(1, 2), fc.nat(), driverInject).map(([level, g, i]) => new MergeCommand(g, i, { level })), weight: 2 }]),
+    { arbitrary: fc.boolean().map((e) => new TrackingCommand(e)), weight: 1 },
+  );
+  // The block mapped whole first, so that most of what follows acts on it.
+  const steps = fc.tuple(wholeMap, fc.array(high, { minLength: 1, maxLength: 12 })).map(([map, rest]): RunCommand[] => [map, ...rest]);
+  return fc.oneof({ arbitrary: fc.constant([]), weight: 3 }, { arbitrary: steps, weight: 1 });
+}
+
+/** The low window's commands, then the high region's; iterable again and again (a failure runs its sequence again). */
+function withHigh(low: Iterable<RunCommand>, high: readonly RunCommand[]): Iterable<RunCommand> {
+  if (high.length === 0) return low;
+  return {
+    *[Symbol.iterator]() {
+      yield* low;
+      yield* high;
+    },
+  };
+}
+
 /** Runs one sequence from scratch; returns the trace and the number of commands run. */
 async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[], onSequence?: (input: SmmuSequenceInput) => void): Promise<number> {
   // fast-check's commands iterate as wrappers around the commands.
@@ -240,7 +305,7 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   model.httu = config.httu;
   model.bbml = config.bbml;
   const m: RunModel = { model, ghost: new DirtyGhost(), config, nextPa: 0x1_0000_0000 };
-  const r: RunReal = { sys, trace, commands: 0, checker: new DescriptorChecker(sys.memory, WINDOW, ctx.fullCheck) };
+  const r: RunReal = { sys, trace, commands: 0, checker: new DescriptorChecker(sys.memory, SPAN, ctx.fullCheck) };
   await new AttachCommand().run(m, r);
   if (startTracking) await new TrackingCommand(true).run(m, r);
   try {
@@ -338,9 +403,13 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   const perRun: number[] = [];
   const first = new FirstFailure(options.timeoutMs);
   const [path, replayPath] = options.path === undefined ? [undefined, undefined] : options.path.split('@');
-  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitDrives(adapter), options.maxCommands, replayPath, options.interleave ?? true, ctx.contract.capabilities.operations), async (cfg, cmds) => {
+  const ops = ctx.contract.capabilities.operations;
+  const kitIsDriver = kitDrives(adapter);
+  const interleave = options.interleave ?? true;
+  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitIsDriver, options.maxCommands, replayPath, interleave, ops), highArbitrary(kitIsDriver, interleave, ops), async (cfg, low, high) => {
     if (first.skip) return;
     const trace: TraceStep[] = [];
+    const cmds = withHigh(low, high);
     try {
       await first.fresh();
       perRun.push(await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence));
@@ -380,12 +449,13 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     return { ...base, verdict: 'conforms', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)) };
   }
   // Replay the shrunk counterexample to record its trace.
-  const [cfg, cmds] = details.counterexample;
+  const [cfg, lowCmds, highCmds] = details.counterexample;
+  const cmds = withHigh(lowCmds, highCmds);
   const steps: TraceStep[] = [];
   let violation: Violation | undefined;
   // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form. Read after
   // the replay below: the commands' replayPath records which of them ran, and shrinking's other candidates share them.
-  const replay = () => ({ seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(cmds))?.[1] ?? ''}` });
+  const replay = () => ({ seed, path: `${details.counterexamplePath ?? ''}@${/replayPath="([^"]*)"/.exec(String(lowCmds))?.[1] ?? ''}` });
   let replayed: unknown;
   try {
     await first.fresh();
