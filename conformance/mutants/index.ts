@@ -11,6 +11,7 @@ import { matrixMutants } from './matrix-mutants.ts';
 import { contractMutants } from './contract-mutants.ts';
 import { smmuIdMutants } from './smmu-id-mutants.ts';
 import { smmuTlbMutants } from './smmu-tlb-mutants.ts';
+import { level1Mutants } from './level1-mutants.ts';
 import type { Mutant } from './types.ts';
 
 export { BUG_CLASSES, type BugClass, type Mutant } from './types.ts';
@@ -28,6 +29,7 @@ export const mutants: readonly Mutant[] = [
   ...contractMutants,
   ...smmuIdMutants,
   ...smmuTlbMutants,
+  ...level1Mutants,
 ];
 
 export function findMutant(name: string): Mutant | undefined {

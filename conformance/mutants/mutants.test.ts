@@ -20,6 +20,7 @@ import { matrixProbes } from './matrix-mutants.ts';
 import { contractProbes } from './contract-mutants.ts';
 import { smmuIdProbes } from './smmu-id-mutants.ts';
 import { smmuTlbProbes } from './smmu-tlb-mutants.ts';
+import { level1Probes } from './level1-mutants.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
 import { type CollectorScenario, replayDirtyRingCollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
@@ -406,8 +407,8 @@ for (const p of [...matrixProbes, ...contractProbes]) {
   });
 }
 
-// The descriptor mutants of smmu-id-mutants.ts and the IOTLB mutant of smmu-tlb-mutants.ts, each with its probe.
-for (const p of [...smmuIdProbes, ...smmuTlbProbes]) {
+// The descriptor mutants of smmu-id-mutants.ts, the IOTLB mutant of smmu-tlb-mutants.ts and the level-1 mutants of level1-mutants.ts, each with its probe.
+for (const p of [...smmuIdProbes, ...smmuTlbProbes, ...level1Probes]) {
   directed(p.title, async () => {
     assert.equal(await p.run(p.reference), p.want.reference, 'the reference');
     assert.equal(await p.run(findMutant(p.mutant)!.adapter), p.want.mutant, 'the mutant');
