@@ -5,6 +5,9 @@ import { EINVAL, EOPNOTSUPP } from './errno.ts';
 import { IOMMU_READ, IOMMU_WRITE } from './pgtable/io-pgtable-arm.ts';
 import { decodeCd } from './smmu/registers.ts';
 import { createTestbed, type Testbed } from './testbed.ts';
+import { IommuDomain } from './domain.ts';
+import { PhysicalMemory } from './memory/physical-memory.ts';
+import { Smmu } from './smmu/smmu.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const cd = (tb: Testbed, streamId: number) => {
@@ -118,6 +121,18 @@ test('[TRACK-3] readAndClearDirty through the domain is -EINVAL while tracking i
 
 test('[TRACK-1] a bad ASID is rejected with a message naming it', () => {
   assert.throws(() => createTestbed({ asid: 70000 }), /asid/);
+});
+
+test("[TRACK-R2] rfc-v4: starting the dirty log splits a writable 1 GiB block down to pages, as the RFC's split goes back into the new table; a read-only one stays", () => {
+  const memory = new PhysicalMemory();
+  const smmu = new Smmu(memory, { httu: 2, bbml: 2, iotlbCapacity: 8 });
+  const domain = new IommuDomain(smmu, memory, { asid: 1, dirtyCapable: true, pageGranular: true, lifecycle: 'rfc-v4' });
+  domain.attach(0);
+  assert.is(domain.map(0x4000_0000, 0x1_0000_0000, 0x4000_0000, RW), 0);
+  assert.is(domain.map(0x8000_0000, 0x2_0000_0000, 0x4000_0000, IOMMU_READ), 0);
+  assert.is(domain.setDirtyTracking(true), 0);
+  const count = (level: number) => [...domain.pgtable.leaves()].filter((l) => l.level === level).length;
+  assert.equal([count(1), count(2), count(3)], [1, 0, 512 * 512]);
 });
 
 test.run();

@@ -177,7 +177,13 @@ export class IommuDomain {
     if (enable && idr0Httu(this.smmu.idr0) !== IDR0_HTTU_ACCESS_DIRTY) return -ENODEV;
     const bbml = idr3Bbml(this.smmu.idr3) !== 0;
     if (enable && bbml) {
-      for (const leaf of [...this.pgtable.leaves()]) if (leaf.level < 3 && (leaf.pte & PTE_AP_RDONLY) === 0n) this.pgtable.splitBlock(leaf.iova);
+      // Level 1 first, then level 2 as the table is then: __arm_lpae_split_block splits a block with
+      // AP[2] clear and arm_lpae_do_split_blk goes back to its level and into the new table, so a 1 GiB
+      // block's 2 MiB children, AP[2] clear as it was, are split to pages too (HTTU series v2 04/11,
+      // <20210310090614.26668-5-zhukeqian1@huawei.com>, drivers/iommu/io-pgtable-arm.c).
+      for (const level of [1, 2]) {
+        for (const leaf of [...this.pgtable.leaves()]) if (leaf.level === level && (leaf.pte & PTE_AP_RDONLY) === 0n) this.pgtable.splitBlock(leaf.iova);
+      }
     }
     if (!enable && bbml) {
       const bases = new Set([...this.pgtable.leaves()].filter((l) => l.level === 3).map((l) => l.iova - (l.iova % 0x20_0000)));
