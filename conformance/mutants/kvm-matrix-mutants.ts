@@ -402,6 +402,19 @@ export class ReadonlyWritableVm extends KvmVm {
   }
 }
 
+export class UnloggedFaultStaysProtectedVm extends KvmVm {
+  // FAULT (class state-not-carried): once the slot stops logging, a guest write to a leaf the log
+  // write-protected is completed for the guest (emulated) but the leaf is never made writable
+  // again, as fast_page_fault would: every later write to the page faults.
+  override vcpuWrite(gpa: number): VcpuWriteResult {
+    const gfn = Math.floor(gpa / PAGE);
+    const slot = this.slotOf(0, gfn);
+    if (slot === undefined || (slot.flags & (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)) !== 0 || this.tlb.has(gfn)) return super.vcpuWrite(gpa);
+    const leaf = this.leafState(gfn);
+    return leaf === 'protected' || leaf === 'hugeProtected' ? { exit: 'none' } : super.vcpuWrite(gpa);
+  }
+}
+
 export class LoggingFaultMapsHugeVm extends KvmVm {
   // FAULT (class boundary-arithmetic): the fault of a logging slot does not cap the mapping level at
   // 4 KiB: it marks the page and maps the whole 2 MiB writable, and the writes to the other 511
@@ -768,6 +781,23 @@ const specs: readonly Spec[] = [
       return (await vm.vcpuWrite(GPA)).exit;
     },
     want: { reference: 'mmio', mutant: 'none' },
+  },
+  {
+    name: 'kvm-unlogged-fault-stays-protected',
+    bugClass: 'state-not-carried',
+    targets: ['KVM-PT-6'],
+    description: 'After the slot stops logging, a guest write to a leaf the log write-protected completes but leaves the leaf protected (not made writable again as fast_page_fault does): every later write to the page faults.',
+    Impl: UnloggedFaultStaysProtectedVm,
+    what: 'after logging stops, the page written leaves its leaf protected',
+    run: async (vm) => {
+      await set(vm, {});
+      await vm.vcpuWrite(GPA);
+      await vm.getDirtyLog(0, 64);
+      await set(vm, { flags: 0 });
+      await vm.vcpuWrite(GPA);
+      return vm.inspectPage?.(GPA).leaf;
+    },
+    want: { reference: 'writable', mutant: 'protected' },
   },
   {
     name: 'kvm-logging-fault-maps-huge',

@@ -23,9 +23,10 @@
 // may keep a cached translation its leaf no longer allows (KVM-PT-13, KVM-PT-9; KVM-PT-12
 // when other protected pages lost theirs). With inspectPage too, a write that faults in a
 // logging slot leaves a 4 KiB writable leaf with the page's bit set (KVM-PT-1, 5, 8; a
-// clean leaf walked, KVM-PT-7), and a write through a 4 KiB leaf caches no translation of
-// a neighbour (KVM-PT-14): verdicts named in violations, not listed below (a black box
-// without inspectPage is not checked on them).
+// clean leaf walked, KVM-PT-7), a write that faults on a leaf the log protected, in a
+// slot no longer logging, leaves it writable (KVM-PT-6), and a write through a 4 KiB leaf
+// caches no translation of a neighbour (KVM-PT-14): verdicts named in violations, not
+// listed below (a black box without inspectPage is not checked on them).
 //
 // Requirements: KVM-SLOT-*, KVM-LOG-*, KVM-CLEAR-*, KVM-CAP-*, KVM-PT-4, 7, 9, 10, 13, 15,
 //               16, NOLOSS-1, NOLOSS-2, PRECISION-1.
@@ -463,7 +464,8 @@ class Run {
     const due = this.plan.filter((p) => p.at === n).map((p) => p.gpa);
     for (const gpa of due) {
       const fault = this.faultRule(gpa);
-      if (fault !== undefined) this.racedFaults.push({ gpa, ...fault });
+      // A racing write's leaf is looked at for the logging rules only: the call may protect the page again since (KVM-PT-6 is checked on the vCPU's own writes).
+      if (fault !== undefined && fault.rule !== 'KVM-PT-6') this.racedFaults.push({ gpa, ...fault });
       this.guestWrote(gpa, true);
     }
     return due;
@@ -769,9 +771,15 @@ class Run {
   private faultRule(gpa: bigint): { rule: string; leaf: string } | undefined {
     if (this.inspect === undefined) return undefined;
     const hit = this.model.slotOfGfn(gpa / PG);
-    if (hit === undefined || (hit.slot.flags & KVM_MEM_READONLY) !== 0 || !this.model.ghosts.has(hit.slot.slot)) return undefined;
+    if (hit === undefined || (hit.slot.flags & KVM_MEM_READONLY) !== 0) return undefined;
     const seen = this.inspect(gpa);
-    const rule = seen.tlb ? undefined : ({ none: 'KVM-PT-1', hugeProtected: 'KVM-PT-5', protected: 'KVM-PT-8', clean: 'KVM-PT-7' } as Record<string, string>)[seen.leaf];
+    if (seen.tlb) return undefined;
+    // A slot no longer logging: a protected leaf (left by the log) faults and is made writable again (KVM-PT-6).
+    const rule = this.model.ghosts.has(hit.slot.slot)
+      ? ({ none: 'KVM-PT-1', hugeProtected: 'KVM-PT-5', protected: 'KVM-PT-8', clean: 'KVM-PT-7' } as Record<string, string>)[seen.leaf]
+      : seen.leaf === 'protected' || seen.leaf === 'hugeProtected'
+        ? 'KVM-PT-6'
+        : undefined;
     return rule === undefined ? undefined : { rule, leaf: seen.leaf };
   }
 
@@ -802,6 +810,7 @@ class Run {
    * a huge writable leaf would let the guest write the other pages of its 2 MiB unrecorded.
    */
   private checkFault(gpa: bigint, fault: { rule: string; leaf: string }): void {
+    if (fault.rule === 'KVM-PT-6') return this.checkUnloggedFault(gpa, fault.leaf);
     const seen = this.inspect!(gpa);
     const after = seen.leaf;
     // The fault marks the page before the leaf is writable (make_spte); a walk that sets a hardware dirty bit logs it for a later drain (KVM-PT-7).
@@ -821,6 +830,21 @@ class Run {
         `the write at ${hex(gpa)} to a ${fault.leaf === 'none' ? 'page not mapped' : `${fault.leaf} leaf`} of a logging slot leaves a 4 KiB writable leaf`,
         after === 'huge' ? 'a writable huge leaf: writes to the other pages of its 2 MiB go unrecorded' : after === 'clean' ? 'a clean leaf: the write went through unrecorded' : `a ${after} leaf`,
       );
+  }
+
+  /**
+   * KVM-PT-6: a write to a leaf the log had write-protected, in a slot no longer logging,
+   * faults and leaves the page writable again: a 4 KiB writable leaf, or a huge one where
+   * KVM maps huge (Linux v6.12 arch/x86/kvm/mmu/mmu.c fast_page_fault restores the write
+   * bit of a protected SPTE; a zapped one is rebuilt by the slow path, huge where allowed).
+   * A leaf still protected after the write means every later write faults: the rule broken,
+   * not a lost page (no log to lose it from).
+   */
+  private checkUnloggedFault(gpa: bigint, before: string): void {
+    const after = this.inspect!(gpa).leaf;
+    this.trace.push({ op: `  the page at ${hex(gpa)} after the write (its leaf was ${before}, the slot no longer logging)`, answer: after, expected: 'writable (a 4 KiB or huge leaf)', req: ['KVM-PT-6'] });
+    if (after !== 'writable' && after !== 'huge' && after !== 'clean')
+      throw new Violation('spec', ['KVM-PT-6'], `the write at ${hex(gpa)} to a ${before} leaf of a slot no longer logging makes the page writable again`, `a ${after} leaf: every later write to it faults`);
   }
 
   // ---- the ops scenario
