@@ -56,7 +56,14 @@ try {
   const source = new URL('../conformance/cli/main.ts', import.meta.url);
   // The package's bin/, or the copy in dist/bin/ that compiled modules reach by the same
   // relative path as the sources reach bin/ (conformance/lib forks it).
-  const compiled = [new URL('../dist/conformance/cli/main.js', import.meta.url), new URL('../conformance/cli/main.js', import.meta.url)];
+  // Bundled into one file (main.bundle.js, scripts/bundle.js) where the build made it, which
+  // starts on about 0.25 s less CPU than the module tree.
+  const compiled = [
+    new URL('../dist/conformance/cli/main.bundle.js', import.meta.url),
+    new URL('../dist/conformance/cli/main.js', import.meta.url),
+    new URL('../conformance/cli/main.bundle.js', import.meta.url),
+    new URL('../conformance/cli/main.js', import.meta.url),
+  ];
   let entry = compiled.find((u) => existsSync(u));
   if (existsSync(source) && !(await builtFromTheseSources(entry))) {
     const { register } = await import('tsx/esm/api');

@@ -11,6 +11,8 @@
 //     and bin/dirtyspec.js as dist/bin/ (conformance/lib forks `../../bin/dirtyspec.js`).
 //  4. dist/.source-stamp: the stamp of the sources it was built from (scripts/source-stamp.js),
 //     so that bin/dirtyspec.js in a checkout runs dist/ only while it matches the sources.
+//  5. The command and its worker threads as one file each (scripts/bundle.js: esbuild),
+//     which bin/dirtyspec.js and the campaign pool start instead of the module tree.
 // It builds into dist.new/ and then puts that in dist/'s place, so that a dirtyspec already
 // running from dist/ (the tests run the command while pack.test.ts packs) never finds it
 // half built: at every moment dist/ is the old build whole, the new one whole, or absent.
@@ -18,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleEntries } from './bundle.js';
 import { sourceStamp } from './source-stamp.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -55,6 +58,7 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
 
 cpSync(join(root, 'conformance', 'protocol', 'schema'), join(dist, 'conformance', 'protocol', 'schema'), { recursive: true });
 cpSync(join(root, 'bin', 'dirtyspec.js'), join(dist, 'bin', 'dirtyspec.js'));
+const bundled = await bundleEntries(dist);
 writeFileSync(join(dist, '.source-stamp'), `${stamp}\n`);
 const old = join(root, `dist.old-${process.pid}`);
 try {
@@ -64,4 +68,4 @@ try {
 }
 renameSync(dist, final);
 rmSync(old, { recursive: true, force: true });
-console.log(`build: dist/ (${declarations} declaration files), the protocol schemas and bin/ copied`);
+console.log(`build: dist/ (${declarations} declaration files), the protocol schemas and bin/ copied, ${bundled}`);

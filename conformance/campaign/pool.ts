@@ -5,7 +5,8 @@
 // a thread keeps to the profiles it has started (BlockQueue) as far as the balance allows.
 // A worker holds up to two blocks, so that it has the next one at hand while this
 // thread, busy with a block of its own, cannot hand it out. Workers load TypeScript
-// through tsx when the kit runs from source (the compiled kit starts worker.js as it is).
+// through tsx when the kit runs from source (the compiled kit starts worker.bundle.js, or worker.js as it is).
+import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { installKillHandlers, live } from '../protocol/process-group.ts';
@@ -40,10 +41,13 @@ const SOURCE_CONDITION = `export async function resolve(specifier, context, next
   return next(specifier, conditions.includes('dirtyspec-source') ? context : { ...context, conditions: [...conditions, 'dirtyspec-source'] });
 }`;
 
-/** Starts the worker entry: worker.ts through tsx, or worker.js when compiled. */
+/** Starts the worker entry: worker.ts through tsx, or when compiled worker.bundle.js (one file, scripts/bundle.js) where the build made it, else worker.js. */
 function startWorker(init: WorkerInit): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./worker.js', here), { workerData: init });
+  if (!here.endsWith('.ts')) {
+    const bundle = new URL('./worker.bundle.js', here);
+    return new Worker(existsSync(bundle) ? bundle : new URL('./worker.js', here), { workerData: init });
+  }
   // Module hooks do not reach worker threads: the worker registers tsx's, and the export
   // condition that resolves the package's self-references to the sources (as
   // bin/dirtyspec.js does in a checkout), before it loads its entry.

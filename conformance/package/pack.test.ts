@@ -119,9 +119,11 @@ test.before(async () => {
   writeFileSync(join(project, 'typed', 'readme-example.mts'), readmeExample(readFileSync(join(repo, 'README.md'), 'utf8')));
   writeFileSync(join(project, 'readme-example.mjs'), readmeExample(readFileSync(join(repo, 'README.md'), 'utf8')));
   writeFileSync(join(project, 'api-check.mjs'), apiCheck);
-  // A copy of the installed kit with one module of its own missing.
+  // A copy of the installed kit with one module of its own missing (and the command's
+  // bundle, which holds a copy of every module, so that the command loads the tree).
   const broken = join(work, 'broken', 'node_modules', 'dirtyspec');
   cpSync(kit, broken, { recursive: true });
+  rmSync(join(broken, 'dist', 'conformance', 'cli', 'main.bundle.js'));
   rmSync(join(broken, 'dist', 'conformance', 'report', 'human.js'));
   const bin = join(project, 'node_modules', '.bin', 'dirtyspec');
 
@@ -160,6 +162,8 @@ test('the tarball holds the compiled kit, its declarations and schemas, and no t
     'dist/conformance/api.d.ts',
     'dist/conformance/adapters/types.d.ts',
     'dist/conformance/cli/main.js',
+    'dist/conformance/cli/main.bundle.js',
+    'dist/conformance/campaign/worker.bundle.js',
     'dist/conformance/protocol/schema/protocol.json',
     'dist/conformance/protocol/schema/trace.json',
     'conformance/ADAPTERS.md',
