@@ -33,17 +33,42 @@ export class PageRuns implements PageSet {
   private readonly ends: number[] = [];
   private count = 0;
 
-  /** The pages set in `bitmap`, bit i being the page `base + i * 4096` (read a byte at a time: whole bytes of a block's run are one step). */
+  /** The pages set in `bitmap`, bit i being the page `base + i * 4096`: read a byte at a time, a run at a time (a dirty 1 GiB block is 32,768 bytes of 0xff and one run). */
   static fromBitmap(bitmap: Uint8Array, base: number): PageRuns {
     const out = new PageRuns();
+    let from = -1; // the page index where the current run started, or -1
     for (let byte = 0; byte < bitmap.length; byte++) {
       const b = bitmap[byte]!;
-      if (b === 0) continue;
-      const at = base + byte * 8 * PAGE;
-      if (b === 0xff) out.add(at, at + 8 * PAGE);
-      else for (let bit = 0; bit < 8; bit++) if (b & (1 << bit)) out.add(at + bit * PAGE, at + (bit + 1) * PAGE);
+      if (b === 0xff) {
+        if (from < 0) from = byte * 8;
+        continue;
+      }
+      if (b === 0 && from < 0) continue;
+      for (let bit = 0; bit < 8; bit++) {
+        if ((b & (1 << bit)) !== 0) {
+          if (from < 0) from = byte * 8 + bit;
+        } else if (from >= 0) {
+          out.append(base + from * PAGE, base + (byte * 8 + bit) * PAGE);
+          from = -1;
+        }
+      }
     }
+    if (from >= 0) out.append(base + from * PAGE, base + bitmap.length * 8 * PAGE);
     return out;
+  }
+
+  /** Adds a run that starts after every run held (the caller's runs come in order). */
+  private append(start: number, end: number): void {
+    const n = this.starts.length;
+    if (n > 0 && start <= this.ends[n - 1]!) {
+      const e = Math.max(end, this.ends[n - 1]!);
+      this.count += (e - this.ends[n - 1]!) / PAGE;
+      this.ends[n - 1] = e;
+      return;
+    }
+    this.starts.push(start);
+    this.ends.push(end);
+    this.count += (end - start) / PAGE;
   }
 
   static of(pages: Iterable<number>): PageRuns {
@@ -65,6 +90,10 @@ export class PageRuns implements PageSet {
   add(start: number, end: number): void {
     if (end <= start) return;
     const n = this.starts.length;
+    if (n === 0 || start >= this.starts[n - 1]!) {
+      this.append(start, end);
+      return;
+    }
     // The first run that ends at or after `start` (runs touching [start, end) merge with it).
     let i = n;
     while (i > 0 && this.ends[i - 1]! >= start) i--;
