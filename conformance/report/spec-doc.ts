@@ -3,7 +3,7 @@
 // a reference run (each requirement's status). Nothing in it is kept by hand: `dirtyspec
 // spec --check` fails when the committed copy differs from what this generates. The
 // output is deterministic (sorted, no timestamps or durations; the run has a fixed seed).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
@@ -24,7 +24,9 @@ function files(dir: string, pick: (f: string) => boolean): string[] {
   for (const name of readdirSync(dir).sort()) {
     if (SKIP_DIRS.has(name) || name.startsWith('.')) continue;
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...files(path, pick));
+    // lstat: a symbolic link is not followed (`make -C conformance/examples/kernel-c` links
+    // build/include/dirtyspec to conformance/lib, whose tests would be indexed twice).
+    if (lstatSync(path).isDirectory()) out.push(...files(path, pick));
     else if (pick(path)) out.push(path);
   }
   return out;
