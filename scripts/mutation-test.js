@@ -13,9 +13,17 @@
 // iova-bitmap, 300 runs: 1.2 s against 2.3 s). Outside a sandbox (a manual check of the
 // command in the checkout), it runs bin/dirtyspec.js on the sources and builds nothing.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { areaRuns } from '../stryker/base.mjs';
+
+// MUTATION_LOG=FILE: one line per run, `MUTANT_ID EXIT_STATUS MILLISECONDS` (0 survived, 1 or 2
+// killed; a mutant Stryker times out leaves no line), so survivors can be read while the
+// area still runs (Stryker writes its report only at the end); the IDs are the report's.
+if (process.env.MUTATION_LOG) {
+  const started = Date.now();
+  process.on('exit', (code) => appendFileSync(process.env.MUTATION_LOG, `${process.env.__STRYKER_ACTIVE_MUTANT__ ?? 'initial'} ${code} ${Date.now() - started}\n`));
+}
 
 const area = process.argv[2];
 if (area === undefined) {
