@@ -37,8 +37,8 @@ let failed = 0;
 let skipped = 0;
 
 // The type-check and Biome (biome.json: the formatting and the lint rules) start beside the
-// tests, not before them: together a few seconds of the machine's two cores, which the test
-// halves below would otherwise wait for. Their output is held and printed before the tests'.
+// tests, not before them: together a few seconds of the machine's two cores, which the
+// test runs below would otherwise wait for. Their output is held and printed before the tests'.
 const checks = Promise.all([run(bin('tsc'), ['--noEmit', '-p', '.'], { capture: true, echo: false }), run('npm', ['run', '--silent', 'check'], { capture: true, echo: false })]);
 
 // The tests run with V8 coverage on (NODE_V8_COVERAGE, as c8 would set it), then c8 reports
@@ -54,18 +54,19 @@ const checks = Promise.all([run(bin('tsc'), ['--noEmit', '-p', '.'], { capture: 
 const coverageDir = fileURLToPath(new URL('../coverage/tmp/', import.meta.url));
 rmSync(coverageDir, { recursive: true, force: true });
 mkdirSync(coverageDir, { recursive: true });
-// The test files as uvu finds them (the same ignores), in two halves run at once: the
-// machines have two cores, and one uvu process runs its files one after another. Each
-// half's output is printed whole when it ends, so the two never interleave.
+// The test files as uvu finds them (the same ignores), in CHUNKS parts run two at a time:
+// the machines have two cores, and one uvu process runs its files one after another. Each
+// part's output is printed whole, in order, once all have ended, so outputs never interleave.
 //
-// The halves are balanced by weight, the heaviest file first, each to the lighter half
-// (and in name order within a half). The weights: CPU seconds (user and system, the
-// processes a file starts included) each file took alone (`/usr/bin/time node --import
-// tsx FILE`, one after another, without coverage, 2026-11-29), the files of 4 s or more;
-// the 75 others took 1.25 s on average, and any file not listed weighs DEFAULT_WEIGHT. A
-// stale weight only unbalances the halves. Taking every other file of the sorted list
-// instead left 568 s of wall-time weights in one half and 395 in the other once one file
-// was added (CI: 214 s against 148 s).
+// The parts are balanced by weight, the heaviest file first, each to the lightest part
+// (and in name order within a part), and the two runners take the heaviest part left as
+// each finishes: a stale weight costs at most part of one part's time, not the gap between
+// two fixed halves (in CI, fixed halves of equal weight took 220 s and 181 s once the
+// served processes stopped collecting coverage). Each part costs one uvu process start.
+// The weights: CPU seconds (user and system, the processes a file starts included) each
+// file took alone (`/usr/bin/time node --import tsx FILE`, one after another, without
+// coverage, 2026-11-29), the files of 4 s or more; the 75 others took 1.25 s on average,
+// and any file not listed weighs DEFAULT_WEIGHT.
 const WEIGHTS = {
   'conformance/lib/lib.test.ts': 87,
   'conformance/campaign/campaign.test.ts': 40,
@@ -104,16 +105,17 @@ function testFiles(dir, rel = '') {
 }
 const files = testFiles(root).sort();
 const weight = (f) => WEIGHTS[f] ?? DEFAULT_WEIGHT;
-const halves = [
-  { files: [], weight: 0 },
-  { files: [], weight: 0 },
-];
+const CHUNKS = 8;
+const parts = Array.from({ length: CHUNKS }, () => ({ files: [], weight: 0 }));
 for (const f of [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b))) {
-  const lighter = halves[0].weight <= halves[1].weight ? halves[0] : halves[1];
-  lighter.files.push(f);
-  lighter.weight += weight(f);
+  const lightest = parts.reduce((a, b) => (b.weight < a.weight ? b : a));
+  lightest.files.push(f);
+  lightest.weight += weight(f);
 }
-const halfFiles = halves.map((h) => h.files.sort()).filter((h) => h.length > 0);
+const partFiles = parts
+  .filter((p) => p.files.length > 0)
+  .sort((a, b) => b.weight - a.weight)
+  .map((p) => p.files.sort());
 const only = (names) => `^(?:${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
 const uvu = (names) => [
   '--import',
@@ -127,7 +129,15 @@ const uvu = (names) => [
   'node_modules',
   ...uvuColourArgs(colour),
 ];
-const shardRuns = halfFiles.map((names) => run(process.execPath, uvu(names), { capture: true, echo: false, env: { ...env, NODE_V8_COVERAGE: coverageDir } }));
+const shards = new Array(partFiles.length);
+let nextPart = 0;
+async function runner() {
+  while (nextPart < partFiles.length) {
+    const i = nextPart++;
+    shards[i] = await run(process.execPath, uvu(partFiles[i]), { capture: true, echo: false, env: { ...env, NODE_V8_COVERAGE: coverageDir } });
+  }
+}
+const testRuns = Promise.all([runner(), runner()]);
 const [tsc, check] = await checks;
 process.stdout.write(tsc.out);
 if (tsc.code === 0) passed++;
@@ -141,12 +151,8 @@ else {
   failed++;
   console.log('check: FAILED (npm run check: format and lint; scripts/format-all.sh applies the formatting and the safe fixes)');
 }
-const shards = [];
-for (const r of shardRuns) {
-  const done = await r;
-  process.stdout.write(done.out);
-  shards.push(done);
-}
+await testRuns;
+for (const done of shards) process.stdout.write(done.out);
 const testPids = shards.map((t) => `coverage-${t.pid}-`);
 for (const f of readdirSync(coverageDir).filter((n) => n.endsWith('.json'))) {
   const path = join(coverageDir, f);
