@@ -156,18 +156,7 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
   const changes: SoftwareChange[] = ops.splitBlock ? ['unmapLeaf', 'splitBlock', 'readAndClear'] : ['unmapLeaf', 'readAndClear'];
   const page = fc.nat(WINDOW / PAGE - 1);
   const pages = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(512, 1024, 511, 513));
-  // A DMA write injected in a driver operation: at a counted access, or aimed at the target descriptor's first, second or third access (its read, then its write).
-  const driverInject =
-    interleave && !kitIsDriver
-      ? fc.option(
-          fc.oneof(
-            { arbitrary: fc.record({ at: fc.oneof(fc.nat(16), fc.nat(1100)), offset: fc.nat(511), aimed: fc.constant(false) }), weight: 1 },
-            // Access 1 of a descriptor is most often the write after the driver's read: the window a plain store leaves open.
-            { arbitrary: fc.record({ at: fc.constantFrom(1, 1, 0, 2), offset: fc.nat(511), aimed: fc.constant(true) }), weight: 2 },
-          ),
-          { nil: undefined, freq: 3 },
-        )
-      : fc.constant(undefined);
+  const driverInject = driverInjection(kitIsDriver, interleave);
   const hwInterleave = interleave && kitIsDriver ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>(...changes) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
   const blockMap = fc
     .tuple(
@@ -217,7 +206,12 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
   );
 }
 
-/** A DMA write injected in a driver operation (smmu-driver, with races), drawn as commandsArbitrary draws it. */
+/**
+ * A DMA write injected in a driver operation (smmu-driver, with races): at a counted
+ * access, or aimed at the target descriptor's first, second or third access (its read,
+ * then its write). Access 1 of a descriptor is most often the write after the driver's
+ * read: the window a plain store leaves open.
+ */
 function driverInjection(kitIsDriver: boolean, interleave: boolean): fc.Arbitrary<Injection | undefined> {
   return interleave && !kitIsDriver
     ? fc.option(
