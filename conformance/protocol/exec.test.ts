@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from '../cli/capture.ts';
-import { SERVE_REFERENCE_COMMAND } from './serve.ts';
+import { servedReference } from './fixtures/served-reference.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-exec-'));
 const proxy = new URL('./fixtures/fault-proxy.mjs', import.meta.url).pathname;
-const serveReference = SERVE_REFERENCE_COMMAND;
+// The reference served from one bundled file (fixtures/served-reference.ts): started many times here.
+const serveReference = servedReference();
 
 const cli = runCli;
 

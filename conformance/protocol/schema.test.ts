@@ -7,10 +7,11 @@ import { PROFILES } from '../adapters/types.ts';
 import { runProfile } from '../engine/run-profile.ts';
 import { execAdapters } from './exec-adapters.ts';
 import { ExecPeer } from './peer.ts';
-import { SERVE_REFERENCE_COMMAND } from './serve.ts';
 import { definedOps, protocolProblem } from './schemas.ts';
+import { servedReference } from './fixtures/served-reference.ts';
 
-const serveReference = SERVE_REFERENCE_COMMAND;
+// The reference served from one bundled file (fixtures/served-reference.ts): started many times here.
+const serveReference = servedReference();
 
 test('every request the protocol defines has a result schema, and the other way round', () => {
   assert.equal(definedOps('requests').sort(), definedOps('results').sort());

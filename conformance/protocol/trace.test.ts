@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from '../cli/capture.ts';
-import { SERVE_REFERENCE_COMMAND } from './serve.ts';
+import { servedReference } from './fixtures/served-reference.ts';
 
 /** VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP (include/uapi/linux/vfio.h). */
 const GET_BITMAP = 1 << 2;
 const dir = mkdtempSync(join(tmpdir(), 'dirtyspec-trace-'));
-const serveReference = SERVE_REFERENCE_COMMAND;
+// The reference served from one bundled file (fixtures/served-reference.ts): started many times here.
+const serveReference = servedReference();
 
 const cli = runCli;
 
