@@ -11,7 +11,7 @@ import { referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
 import type { Adapter } from '../adapters/types.ts';
 import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
 import { GPA, type KvmLogSpec, kvmLogProbesOf, kvmLogZooOf, set } from './kvm-log-probes.ts';
-import type { Probe } from './probe.ts';
+import type { MutantSpec, Probe } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
 
 const EINVAL = -22;
@@ -331,16 +331,7 @@ const specs: readonly Spec[] = [
 ];
 
 /** The kvm-dirty-ring mutants, with their probes on a VM of the kit's flat ring memory. */
-interface RingSpec {
-  readonly name: string;
-  readonly bugClass: BugClass;
-  readonly targets: readonly string[];
-  readonly description: string;
-  readonly Impl: typeof KvmDirtyRingVm;
-  readonly what: string;
-  readonly run: (a: Adapter) => Promise<unknown>;
-  readonly want: { readonly reference: unknown; readonly mutant: unknown };
-}
+type RingSpec = MutantSpec<typeof KvmDirtyRingVm, Adapter>;
 
 const RING_BASE = 0x10000;
 

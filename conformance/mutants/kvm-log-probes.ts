@@ -5,7 +5,7 @@ import { KVM_MEM_LOG_DIRTY_PAGES, type KvmVm } from '../../impl/kvm/dirty-log/kv
 import { referenceKvmDirtyLogAdapter } from '../adapters/reference.ts';
 import type { Adapter } from '../adapters/types.ts';
 import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from '../profiles/kvm-dirty-log/adapter.ts';
-import { type Probe, probeOf } from './probe.ts';
+import { type MutantSpec, type Probe, probeOf } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
 
 export const CFG: KvmDirtyLogConfig = { hwDirty: false, eagerSplit: true, dirtyRingExclusive: false };
@@ -23,15 +23,7 @@ export async function vmOf(adapter: Adapter, config: Partial<KvmDirtyLogConfig> 
 export const set = async (vm: KvmDirtyLogInstance, r: Partial<typeof SLOT0>) => (await vm.setUserMemoryRegion({ ...SLOT0, ...r })).errno;
 
 /** One mutant of a table: the faulty VM class, its zoo entry and its directed probe. */
-export interface KvmLogSpec {
-  readonly name: string;
-  readonly bugClass: BugClass;
-  readonly targets: readonly string[];
-  readonly description: string;
-  readonly Impl: typeof KvmVm;
-  readonly what: string;
-  readonly run: (vm: KvmDirtyLogInstance) => Promise<unknown>;
-  readonly want: { readonly reference: unknown; readonly mutant: unknown };
+export interface KvmLogSpec extends MutantSpec<typeof KvmVm, KvmDirtyLogInstance> {
   readonly config?: Partial<KvmDirtyLogConfig>;
 }
 

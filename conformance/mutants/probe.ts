@@ -32,6 +32,18 @@ export interface ProbedMutant {
 }
 
 /** The probe of an entry: its title is the targets, the name and what differs. */
+/** A mutant table's row: the faulty class, its zoo entry and its directed probe (`run` on a system of `Arg`). */
+export interface MutantSpec<Impl, Arg> {
+  readonly name: string;
+  readonly bugClass: BugClass;
+  readonly targets: readonly string[];
+  readonly description: string;
+  readonly Impl: Impl;
+  readonly what: string;
+  readonly run: (a: Arg) => Promise<unknown>;
+  readonly want: { readonly reference: unknown; readonly mutant: unknown };
+}
+
 export function probeOf(s: Pick<ProbedMutant, 'name' | 'targets' | 'reference' | 'what' | 'run' | 'want'>): Probe {
   return { mutant: s.name, title: `${s.targets.map((t) => `[${t}]`).join(' ')} mutant ${s.name} deviates from the reference: ${s.what}`, reference: s.reference, run: s.run, want: s.want };
 }
