@@ -5,7 +5,7 @@
 // wrong in one place: a check left out or off by one, two checks in the wrong order, a
 // state change that does not happen. The reference's checks are inline, so most mutants
 // wrap the ioctl and let through (or reshape) the input the missing check would refuse.
-import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_INITIALLY_SET, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
 import { GPA, type KvmLogSpec, UADDR, kvmLogProbesOf, kvmLogZooOf, set } from './kvm-log-probes.ts';
 import type { Probe } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
@@ -399,6 +399,39 @@ export class ReadonlyWritableVm extends KvmVm {
     } finally {
       slot.flags |= KVM_MEM_READONLY;
     }
+  }
+}
+
+export class ReprotectTogglesVm extends KvmVm {
+  // FAULT (class state-not-carried): write protection flips the bit (`spte ^= PT_WRITABLE_MASK`)
+  // instead of clearing it, so protecting a leaf that is already write-protected (or, with a
+  // hardware dirty bit, clean) makes it writable (dirty) again: starting the log a second time
+  // hands the guest back every page the first log protected, and its writes go unrecorded.
+  protected override protectLeaf(addr: number, bit: bigint): void {
+    const old = this.memory.load(addr);
+    if ((old & 1n) === 0n) return; // not present (EPT_R)
+    this.memory.compareExchange(addr, old, old ^ bit);
+  }
+}
+
+export class InitiallySetProtectsVm extends KvmVm {
+  // FAULT (class scope-change): kvm_mmu_slot_apply_flags write-protects the slot when its log
+  // starts whatever the manual-protect setting, without the early return for
+  // KVM_DIRTY_LOG_INITIALLY_SET: every bit is set already, so the pass only costs the guest a
+  // fault on each page it writes next, the work the capability exists to save.
+  override setUserMemoryRegion(mem: MemoryRegion): number {
+    const old = this.slots.get(mem.slot >>> 0);
+    const starts = old !== undefined && old.bitmap === undefined && (mem.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0 && mem.memorySize === old.npages * PAGE && mem.guestPhysAddr === old.baseGfn * PAGE;
+    const r = super.setUserMemoryRegion(mem);
+    if (r === 0 && starts && old.bitmap !== undefined && (this.manualDirtyLogProtect & KVM_DIRTY_LOG_INITIALLY_SET) !== 0) {
+      this.protectPages(
+        old,
+        Array.from({ length: old.npages }, (_, i) => i),
+        this.eagerSplit,
+      );
+      this.flushTlb();
+    }
+    return r;
   }
 }
 
@@ -800,6 +833,39 @@ const specs: readonly Spec[] = [
     want: { reference: 'writable', mutant: 'protected' },
   },
   {
+    name: 'kvm-reprotect-toggles',
+    bugClass: 'state-not-carried',
+    targets: ['KVM-PT-11'],
+    description: 'Write protection flips the writable bit instead of clearing it: starting the log again makes every leaf the first log left write-protected writable, and the guest writes them unrecorded.',
+    Impl: ReprotectTogglesVm,
+    what: 'after a log stops and starts again, the page the first log protected is writable',
+    run: async (vm) => {
+      await set(vm, {});
+      await vm.vcpuWrite(GPA);
+      await vm.getDirtyLog(0, 64);
+      await set(vm, { flags: 0 });
+      await set(vm, {});
+      return vm.inspectPage?.(GPA).leaf;
+    },
+    want: { reference: 'protected', mutant: 'writable' },
+  },
+  {
+    name: 'kvm-initially-set-protects',
+    bugClass: 'scope-change',
+    targets: ['KVM-PT-4'],
+    description: 'Under KVM_DIRTY_LOG_INITIALLY_SET, starting the log still write-protects the slot: every page the guest writes next faults, the cost the capability exists to save.',
+    Impl: InitiallySetProtectsVm,
+    what: 'under INITIALLY_SET, starting the log leaves the page written before it protected',
+    run: async (vm) => {
+      await vm.enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, 3n);
+      await set(vm, { flags: 0 });
+      await vm.vcpuWrite(GPA);
+      await set(vm, {});
+      return vm.inspectPage?.(GPA).leaf;
+    },
+    want: { reference: 'writable', mutant: 'protected' },
+  },
+  {
     name: 'kvm-logging-fault-maps-huge',
     bugClass: 'boundary-arithmetic',
     targets: ['KVM-PT-1'],
@@ -903,7 +969,7 @@ const WHY: Record<BugClass, string> = {
   'stale-iotlb': 'a translation that outlives what it maps.',
   'false-dirty': 'bits reported that no page behind them wrote.',
   'racy-update': '',
-  'scope-change': '',
+  'scope-change': 'work done beyond what the call asks for.',
   'over-clear': '',
   'wrong-address': '',
 };

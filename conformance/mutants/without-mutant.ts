@@ -10,15 +10,11 @@
 //   record into; failing a VM without huge pages would be a false verdict.
 // - KVM-PT-3 (a write through a writable leaf changes and records nothing): the page is
 //   owed already, so an extra record is invisible; one on the wrong page is PRECISION-1.
-// - KVM-PT-4 (enabling the log under INITIALLY_SET protects nothing): a VM that protects
-//   anyway only takes more faults; the kit has no verdict for extra work.
-// - KVM-PT-11 (protecting a leaf that is protected, clean or absent changes nothing): no
-//   effect but extra faults.
 // - UNMAP-R1 (rfc-2021: the page-table unmap reports no dirty state; VFIO syncs, stops
 //   the log, then unmaps): reporting more than the contract asks loses nothing, and the
 //   sync-before-unmap order is VFIO's UNMAP_DMA, which profile smmu-driver does not
 //   model; it needs vfio-type1 run under rfc-2021.
-export const WITHOUT_MUTANT: readonly string[] = ['KVM-PT-2', 'KVM-PT-3', 'KVM-PT-4', 'KVM-PT-11', 'UNMAP-R1'];
+export const WITHOUT_MUTANT: readonly string[] = ['KVM-PT-2', 'KVM-PT-3', 'UNMAP-R1'];
 
 /** The list's length may not grow past this; lower it as IDs come off. */
-export const WITHOUT_MUTANT_MAX = 5;
+export const WITHOUT_MUTANT_MAX = 3;

@@ -10,6 +10,7 @@ import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
 import { runCli } from '../../cli/capture.ts';
 import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from './adapter.ts';
 import { kvmDirtyLogInputProblem, kvmDirtyLogProfile } from './module.ts';
+import { kvmMatrixMutants } from '../../mutants/kvm-matrix-mutants.ts';
 import { kvmDirtyLogMutants } from './mutants.ts';
 import { KVM_DIRTY_LOG_REQUIREMENTS, replayKvmDirtyLogScenario, runKvmDirtyLogProfile } from './profile.ts';
 
@@ -65,6 +66,48 @@ test('[KVM-PT-13] [KVM-PT-9] through inspectPage: a translation still cached for
   } catch (e) {
     assert.ok(e instanceof Violation && e.kind === 'loss' && e.req.includes('KVM-PT-13'), String(e));
   }
+});
+
+/** Replays `ops` on the reference (it must conform) and on mutant `name` (it must fail with a violation naming `id`, of kind `kind`). */
+async function failsOnlyOnMutant(name: string, ops: readonly object[], id: string, kind: string): Promise<void> {
+  const sc = { kind: 'ops', config: CONFIG, ops };
+  await replayKvmDirtyLogScenario(referenceKvmDirtyLogAdapter(), sc, 5000, []);
+  const m = kvmMatrixMutants.find((x) => x.name === name)!;
+  try {
+    await replayKvmDirtyLogScenario(m.adapter as KvmDirtyLogAdapter, sc, 5000, []);
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(e instanceof Violation && e.kind === kind && e.req.includes(id), String(e));
+  }
+}
+
+test('[KVM-PT-11] through inspectPage: starting the log again must leave the leaf the first log protected write-protected', async () => {
+  await failsOnlyOnMutant(
+    'kvm-reprotect-toggles',
+    [
+      { k: 'region', pick: 0, kind: 'create', pages: 64, flags: KVM_MEM_LOG_DIRTY_PAGES },
+      { k: 'write', pick: 0, page: 3, nowhere: false },
+      { k: 'get', pick: 0, id: 'ok', short: false, races: [] },
+      { k: 'region', pick: 0, kind: 'logOff', pages: 64, flags: 0 },
+      { k: 'region', pick: 0, kind: 'logOn', pages: 64, flags: KVM_MEM_LOG_DIRTY_PAGES },
+    ],
+    'KVM-PT-11',
+    'loss',
+  );
+});
+
+test('[KVM-PT-4] through inspectPage: starting the log under INITIALLY_SET leaves a writable leaf writable', async () => {
+  await failsOnlyOnMutant(
+    'kvm-initially-set-protects',
+    [
+      { k: 'cap', cap: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags: 0, args0: 3n },
+      { k: 'region', pick: 0, kind: 'create', pages: 64, flags: 0 },
+      { k: 'write', pick: 0, page: 3, nowhere: false },
+      { k: 'region', pick: 0, kind: 'logOn', pages: 64, flags: KVM_MEM_LOG_DIRTY_PAGES },
+    ],
+    'KVM-PT-4',
+    'spec',
+  );
 });
 
 for (const m of kvmDirtyLogMutants) {

@@ -409,6 +409,8 @@ function pageTourOps(): Op[] {
 // The run
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+/** The pages a call's racing writes touch (not judged by checkProtections). */
+const racedPages = (plan: readonly { gpa: bigint }[]) => new Set(plan.map((p) => p.gpa / PG));
 const norm = (page: number, npages: number) => (npages <= 0 ? 0 : ((page % npages) + npages) % npages);
 
 class Run {
@@ -575,10 +577,11 @@ class Run {
     const x = this.model.step(a.slot, classifySetMemoryRegion(this.model.view(), a));
     const arg: KvmMemoryRegionArg = { slot: a.slot, flags: a.flags, guestPhysAddr: BigInt(a.guestPhysAddr), memorySize: BigInt(a.memorySize), userspaceAddr: BigInt(a.userspaceAddr) };
     const what = `KVM_SET_USER_MEMORY_REGION(${label}: slot ${hex(a.slot)}, flags ${a.flags}, gpa ${hex(BigInt(a.guestPhysAddr))}, size ${hex(BigInt(a.memorySize))}, uaddr ${hex(BigInt(a.userspaceAddr))})`;
+    const effects = new Set(x.outcomes);
+    const before = x.outcome === 'ok' && (effects.has('protectSlot') || effects.has('allocBitmapAllSet')) ? this.leavesOf(a.slot) : new Map<bigint, PageObservation['leaf']>();
     const r = await this.call('setUserMemoryRegion', () => this.inst.setUserMemoryRegion(arg), [], this.inFlightStep(what, x));
     this.compare(what, checkErrno('setUserMemoryRegion', r?.errno), x);
     if (x.outcome !== 'ok') return;
-    const effects = new Set(x.outcomes);
     const pages = this.pages;
     if (pages !== undefined) {
       // A memslot update kicks the vCPUs out: their hardware logs are drained first.
@@ -591,6 +594,7 @@ class Run {
       this.settle();
     }
     this.checkFlushed(`KVM_SET_USER_MEMORY_REGION(slot ${hex(a.slot)})`, effects);
+    this.checkProtections(`KVM_SET_USER_MEMORY_REGION(slot ${hex(a.slot)}, flags ${a.flags})`, before, effects, new Set());
   }
 
   async cap(cap: number, flags: number, args0: bigint): Promise<void> {
@@ -621,6 +625,7 @@ class Run {
     const taken = this.pages !== undefined && effects.has('takeBitmap') && x.outcome !== 'ok' && ghost !== undefined ? [...ghost.owed, ...ghost.maybe] : [];
     this.pages?.begin(checks);
     const what = `KVM_GET_DIRTY_LOG(slot ${hex(slot)}, ${bitmapBytes} bytes writable)`;
+    const before = effects.has('protectTaken') ? this.leavesOf(slot) : new Map<bigint, PageObservation['leaf']>();
     const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slot, bitmapBytes), plan, this.inFlightStep(what, x));
     try {
       this.compare(what, checkErrno('getDirtyLog', r?.errno), x);
@@ -638,6 +643,7 @@ class Run {
       if (take) ghost.endTakenWithoutReport();
       else ghost.endNothing();
       this.pagesAfter(true, slot, take ? taken : [], what, effects);
+      this.checkProtections(what, before, effects, racedPages(plan));
       return undefined;
     }
     const npages = ghost.npages;
@@ -666,6 +672,7 @@ class Run {
     });
     ghost.endReport(reported, take, req);
     this.pagesAfter(true, slot, take ? reported : [], what, effects);
+    this.checkProtections(what, before, effects, racedPages(plan));
     return reported;
   }
 
@@ -687,6 +694,7 @@ class Run {
     // The pages whose bits are surely or maybe set: those a clear of their bit protects.
     const set = this.pages !== undefined && ghost !== undefined ? new Set([...ghost.owed, ...ghost.maybe]) : new Set<number>();
     this.pages?.begin(effects.has('syncDirtyLog'));
+    const before = effects.has('protectCleared') ? this.leavesOf(slot) : new Map<bigint, PageObservation['leaf']>();
     const r = await this.call(
       'clearDirtyLog',
       () => this.inst.clearDirtyLog(slot, firstPage, numPages, bitmap),
@@ -703,6 +711,7 @@ class Run {
       if (effects.has('syncDirtyLog')) ghost?.endDischarge(selected);
     }
     this.pagesAfter(effects.has('syncDirtyLog'), slot, effects.has('protectCleared') ? selected.filter((p) => set.has(p)) : [], what, effects);
+    if (x.outcome === 'ok') this.checkProtections(what, before, effects, racedPages(plan));
   }
 
   async split(on: boolean): Promise<void> {
@@ -845,6 +854,76 @@ class Run {
     this.trace.push({ op: `  the page at ${hex(gpa)} after the write (its leaf was ${before}, the slot no longer logging)`, answer: after, expected: 'writable (a 4 KiB or huge leaf)', req: ['KVM-PT-6'] });
     if (after !== 'writable' && after !== 'huge' && after !== 'clean')
       throw new Violation('spec', ['KVM-PT-6'], `the write at ${hex(gpa)} to a ${before} leaf of a slot no longer logging makes the page writable again`, `a ${after} leaf: every later write to it faults`);
+  }
+
+  /**
+   * When the implementation shows its pages: the leaves, before a call, of the pages the vCPU
+   * wrote in `slot` (the only pages of a run that are mapped: the kit maps a page by writing
+   * it), for checkProtections once the call has returned.
+   */
+  private leavesOf(slot: number): Map<bigint, PageObservation['leaf']> {
+    const leaves = new Map<bigint, PageObservation['leaf']>();
+    if (this.inspect === undefined) return leaves;
+    for (const gpa of this.versions.keys()) {
+      const hit = this.model.slotOfGfn(gpa / PG);
+      if (hit !== undefined && hit.slot.slot === slot >>> 0) leaves.set(gpa, this.inspect(gpa).leaf);
+    }
+    return leaves;
+  }
+
+  /**
+   * KVM-PT-4, 9, 10, 11, when the implementation shows its pages: the leaves of `before`
+   * (leavesOf, before the call) once a call that protects pages of the slot (`protects`: its
+   * memslot-machine effects include protectSlot, protectTaken or protectCleared) or starts
+   * the log under INITIALLY_SET has returned. Pages a racing write touched during the call
+   * are not judged (the write may fault and make its page writable again, KVM-PT-8).
+   * - Protecting never lets a leaf that was not writable be written unrecorded: one already
+   *   write-protected, clean or a write-protected huge leaf is not writable after the call
+   *   (KVM-PT-11: protecting it again changes nothing; a protection that toggles the bit,
+   *   rather than clearing it, makes it writable).
+   * - Starting the log protects every leaf of the slot (protectSlot): none is writable after
+   *   the call (KVM-PT-9 for a 4 KiB leaf, KVM-PT-10 for a huge one, which is split or
+   *   write-protected whole). With a hardware dirty bit a huge leaf is not judged: the kit's
+   *   page observation cannot tell a huge leaf whose dirty bit was cleared from one still dirty.
+   * - Starting the log under INITIALLY_SET protects nothing (KVM-PT-4): a writable leaf stays
+   *   writable, huge or split into 4 KiB leaves.
+   */
+  private checkProtections(what: string, before: ReadonlyMap<bigint, PageObservation['leaf']>, effects: ReadonlySet<string>, racedGfns: ReadonlySet<bigint>): void {
+    // A move zaps the slot's leaves (KVM-PT-15): nothing of them is left to judge. With the dirty
+    // ring exclusive there is no bitmap and no log of this profile's (profile kvm-dirty-ring judges it).
+    if (this.inspect === undefined || before.size === 0 || effects.has('zapLeaves') || this.config.dirtyRingExclusive) return;
+    const protects = effects.has('protectSlot') || effects.has('protectTaken') || effects.has('protectCleared');
+    const initiallySet = effects.has('allocBitmapAllSet');
+    if (!protects && !initiallySet) return;
+    const unguarded = (leaf: string) => leaf === 'writable' || (leaf === 'huge' && !this.config.hwDirty);
+    const judged = new Set<string>();
+    for (const [gpa, was] of before) {
+      if (racedGfns.has(gpa / PG)) continue;
+      // The rule the page's leaf falls under, and whether the leaf it now has breaks it.
+      let rule: string | undefined;
+      if (initiallySet) rule = was === 'writable' || was === 'huge' ? 'KVM-PT-4' : undefined;
+      else if (was === 'protected' || was === 'clean' || was === 'hugeProtected') rule = 'KVM-PT-11';
+      else if (effects.has('protectSlot') && (was === 'writable' || was === 'huge')) rule = was === 'huge' ? 'KVM-PT-10' : 'KVM-PT-9';
+      if (rule === undefined) continue;
+      judged.add(rule);
+      const now = this.inspect(gpa).leaf;
+      const broken = rule === 'KVM-PT-4' ? now !== 'writable' && now !== 'huge' : unguarded(now);
+      if (!broken) continue;
+      const expected =
+        rule === 'KVM-PT-4'
+          ? 'writable (4 KiB or huge): INITIALLY_SET protects nothing'
+          : rule === 'KVM-PT-11'
+            ? `${was}, as before: protecting it again changes nothing`
+            : 'write-protected (or clean): starting the log protects every leaf of the slot';
+      this.trace.push({ op: `  the page at ${hex(gpa)} after ${what} (its leaf was ${was})`, answer: now, expected, req: [rule] });
+      throw new Violation(
+        rule === 'KVM-PT-4' ? 'spec' : 'loss',
+        [rule],
+        `once ${what} has returned, the ${was} leaf of ${hex(gpa)} is ${expected}`,
+        rule === 'KVM-PT-4' ? `a ${now} leaf: every later write to it faults` : `a ${now} leaf: the guest writes it without a fault, unrecorded`,
+      );
+    }
+    if (judged.size > 0) this.trace.push({ op: `  the leaves the vCPU mapped in the slot, after ${what}`, answer: 'as the rules say', expected: [...judged].join(', '), req: [...judged] });
   }
 
   // ---- the ops scenario
@@ -1106,6 +1185,7 @@ export const KVM_DIRTY_LOG_REQUIREMENTS: readonly string[] = [
   'KVM-PT-7',
   'KVM-PT-9',
   'KVM-PT-10',
+  'KVM-PT-11',
   'KVM-PT-13',
   'KVM-PT-15',
   'KVM-PT-16',
