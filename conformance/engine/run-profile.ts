@@ -38,6 +38,7 @@ import {
 } from './commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
 import { directedTests } from './directed.ts';
+import { aimedArbitrary } from './aimed.ts';
 import { profiles, type ProfileModule } from '../profiles/index.ts';
 import { Undecided, engineError, notReproduced } from './limits.ts';
 import { FirstFailure } from './first-failure.ts';
@@ -263,7 +264,11 @@ function highArbitrary(kitIsDriver: boolean, interleave: boolean, ops: Capabilit
   return fc.oneof({ arbitrary: fc.constant([]), weight: 3 }, { arbitrary: steps, weight: 1 });
 }
 
-/** The low window's commands, then the high region's; iterable again and again (a failure runs its sequence again). */
+/**
+ * The low window's commands, then the high region's and the aimed sequence's (aimed.ts: drawn
+ * last, so the others come out as they did before it existed); iterable again and again (a
+ * failure runs its sequence again).
+ */
 function withHigh(low: Iterable<RunCommand>, high: readonly RunCommand[]): Iterable<RunCommand> {
   if (high.length === 0) return low;
   return {
@@ -403,10 +408,10 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   const ops = ctx.contract.capabilities.operations;
   const kitIsDriver = kitDrives(adapter);
   const interleave = options.interleave ?? true;
-  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitIsDriver, options.maxCommands, replayPath, interleave, ops), highArbitrary(kitIsDriver, interleave, ops), async (cfg, low, high) => {
+  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitIsDriver, options.maxCommands, replayPath, interleave, ops), highArbitrary(kitIsDriver, interleave, ops), aimedArbitrary(kitIsDriver, interleave, ops), async (cfg, low, high, aimed) => {
     if (first.skip) return;
     const trace: TraceStep[] = [];
-    const cmds = withHigh(low, high);
+    const cmds = withHigh(low, [...high, ...aimed]);
     try {
       await first.fresh();
       perRun.push(await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence));
@@ -446,8 +451,8 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     return { ...base, verdict: 'conforms', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)) };
   }
   // Replay the shrunk counterexample to record its trace.
-  const [cfg, lowCmds, highCmds] = details.counterexample;
-  const cmds = withHigh(lowCmds, highCmds);
+  const [cfg, lowCmds, highCmds, aimedCmds] = details.counterexample;
+  const cmds = withHigh(lowCmds, [...highCmds, ...aimedCmds]);
   const steps: TraceStep[] = [];
   let violation: Violation | undefined;
   // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form. Read after
