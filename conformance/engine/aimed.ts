@@ -135,5 +135,34 @@ export function aimedArbitrary(kitIsDriver: boolean, interleave: boolean, ops: C
   const onePage = fc.tuple(region, fc.nat(REGION_PAGES - 8), fc.integer({ min: 1, max: 8 }), fc.nat(7)).map(([g, first, n, t]) => onePageClearSequence(g, first, n, t));
   const tails = fc.tuple(region, fc.constantFrom<1 | 2>(1, 1, 2), fc.integer({ min: 1, max: 8 }), fc.boolean()).map(([g, b, t, w]) => blockAndTailSequence(g, b, t, w));
   const aimed = fc.oneof(...(ops.mergePages ? [{ arbitrary: merges, weight: 6 }] : []), { arbitrary: cuts, weight: 2 }, { arbitrary: onePage, weight: 1 }, { arbitrary: tails, weight: 1 });
-  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant([]), weight: 3 }, { arbitrary: aimed, weight: 1 });
+  return new Droppable(fc.oneof({ arbitrary: fc.constant([]), weight: 3 }, { arbitrary: aimed, weight: 1 }));
+}
+
+/** What a Droppable value remembers: the inner arbitrary's context while nothing was dropped. */
+type DropContext = { readonly inner: unknown } | undefined;
+
+/**
+ * A sequence whose commands shrinking may drop: first all of them, then one at a time (as
+ * fast-check drops commands of fc.commands), then the inner arbitrary's own shrinks of the
+ * whole sequence (its numbers). A failure an aimed sequence found shrinks to the steps it
+ * needs, as one of the low window's does.
+ */
+class Droppable<T> extends fc.Arbitrary<readonly T[]> {
+  constructor(private readonly inner: fc.Arbitrary<readonly T[]>) {
+    super();
+  }
+  generate(mrng: fc.Random, biasFactor: number | undefined): fc.Value<readonly T[]> {
+    const v = this.inner.generate(mrng, biasFactor);
+    return new fc.Value<readonly T[]>(v.value_, { inner: v.context } satisfies DropContext);
+  }
+  canShrinkWithoutContext(value: unknown): value is readonly T[] {
+    return Array.isArray(value);
+  }
+  shrink(value: readonly T[], context: unknown): fc.Stream<fc.Value<readonly T[]>> {
+    const dropped = (xs: readonly T[]) => new fc.Value<readonly T[]>(xs, undefined satisfies DropContext);
+    const drops = value.length === 0 ? [] : [[], ...(value.length === 1 ? [] : value.map((_, i) => value.filter((__, j) => j !== i)))];
+    const ctx = context as DropContext;
+    const inner = ctx === undefined ? fc.Stream.nil<fc.Value<readonly T[]>>() : this.inner.shrink(value, ctx.inner).map((v) => new fc.Value<readonly T[]>(v.value_, { inner: v.context } satisfies DropContext));
+    return fc.Stream.of(...drops.map(dropped)).join(inner);
+  }
 }
