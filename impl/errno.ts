@@ -1,5 +1,6 @@
 // Linux errno values (include/uapi/asm-generic/errno-base.h, errno.h). Operations return
 // them negated, as the kernel does: 0 on success, -EINVAL on bad input.
+export const EPERM = 1;
 export const ENOENT = 2;
 export const ENOMEM = 12;
 export const EFAULT = 14;

@@ -209,6 +209,23 @@ export const requirements = {
     text: 'GET_INFO returns VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, the page sizes, and the migration capability (id 2, version 1): flags 0, pgsize_bitmap the smallest page size only, max_dirty_bitmap_size DIRTY_BITMAP_BYTES(INT_MAX) = 2^28.',
     source: `${VFIO_TYPE1} vfio_iommu_type1_get_info, vfio_iommu_migration_build_caps`,
   },
+  // vfio_dma_rw, the CPU-side access of an emulated (mdev) device (spec/vfio/dma-rw.ts)
+  'VFIO-RW-1': {
+    text: "vfio_dma_rw of length 0 is -EINVAL. Otherwise it copies chunk by chunk: each chunk starts at the first byte not yet copied, lies in the mapping holding that byte and ends at that mapping's end or the access's end, whichever comes first (an access may span adjacent mappings); a chunk whose first byte is in no mapping is -EINVAL; 0 once every byte is copied.",
+    source: `${VFIO_TYPE1} vfio_iommu_type1_dma_rw (the loop over chunks), vfio_iommu_type1_dma_rw_chunk (vfio_find_dma(iommu, user_iova, 1): none is -EINVAL; count clipped to dma->size - offset); ${LINUX} drivers/vfio/vfio_main.c vfio_dma_rw (len <= 0: -EINVAL)`,
+  },
+  'VFIO-RW-2': {
+    text: 'A chunk in a mapping without VFIO_DMA_MAP_FLAG_READ, or a write chunk in one without VFIO_DMA_MAP_FLAG_WRITE, is -EPERM (a write-only mapping refuses writes too).',
+    source: `${VFIO_TYPE1} vfio_iommu_type1_dma_rw_chunk ((write && !(dma->prot & IOMMU_WRITE)) || !(dma->prot & IOMMU_READ): -EPERM)`,
+  },
+  'VFIO-RW-3': {
+    text: 'While tracking, a write chunk of `copied` bytes at `offset` in its mapping dirties pages offset >> pgshift through (offset + copied - 1) >> pgshift of it (2 bytes at PAGE_SIZE - 1 dirty 2 pages): the next report over the mapping holds them (GET_BITMAP, GET_BITMAP_NOCLEAR, UNMAP_DMA with GET_DIRTY_BITMAP) until one clears them (GET_BITMAP, UNMAP_DMA, CLEAR_BITMAP for the selected ones); STOP drops them. A read, or a write while tracking is off, dirties nothing. Without hardware dirty tracking every mapped page is reported anyway (VFIO-DIRTY-14).',
+    source: `${VFIO_TYPE1} vfio_iommu_type1_dma_rw_chunk (bitmap_set(dma->bitmap, offset >> pgshift, ((offset + *copied - 1) >> pgshift) - (offset >> pgshift) + 1) since commit 2c5af98592f6 "vfio/type1: fix dirty bitmap calculation in vfio_dma_rw", <20200915003251.14343-1-yan.y.zhao@intel.com>, which fixed *copied >> pgshift pages), vfio_iova_dirty_bitmap (bitmap_clear after the report); vfio_iova_dirty_log_clear in ${MANUAL_CLEAR_V2} (bitmap_clear of the selected bits)`,
+  },
+  'VFIO-RW-4': {
+    text: "A refused access returns the refused chunk's errno even when chunks before it were copied, and copies and dirties nothing at or past that chunk; the chunks before it may or may not have been copied and dirtied (Linux copies them; an implementation that checks the whole range first copies none), so their pages are neither owed by a report nor a false dirty in one.",
+    source: `${VFIO_TYPE1} vfio_iommu_type1_dma_rw (the loop breaks at the first chunk that fails and returns its errno; the chunks before it stay copied and marked); dirtyspec design: the order of the checks and the copy is the implementation's`,
+  },
 
   // Dirty bitmaps (spec/bitmap/dirty-bitmap.ts)
   'BITMAP-1': { text: 'A dirty bitmap has one bit per page, bit i of u64 word i/64 is page iova + i*pgsize, and is ALIGN(npages, 64)/8 bytes long.', source: `${VFIO_H} (struct vfio_bitmap); ${VFIO_TYPE1} update_user_bitmap` },

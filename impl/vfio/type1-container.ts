@@ -8,8 +8,19 @@
 // Sources: Linux include/uapi/linux/vfio.h, drivers/vfio/vfio_iommu_type1.c
 //          (vfio_dma_do_map, vfio_dma_do_unmap, vfio_iommu_type1_dirty_pages,
 //          vfio_iova_dirty_bitmap, update_user_bitmap, verify_bitmap_size,
-//          vfio_iommu_migration_build_caps); the manual-clear RFC (Kunkun Jiang /
-//          Keqian Zhu, 2021: vfio_iova_dirty_log_clear; QEMU GET_BITMAP_NOCLEAR); seeds 000, 003.
+//          vfio_iommu_migration_build_caps, vfio_iommu_type1_dma_rw and
+//          vfio_iommu_type1_dma_rw_chunk as of v6.12, with the dirty-page count of commit
+//          2c5af98592f6 "vfio/type1: fix dirty bitmap calculation in vfio_dma_rw",
+//          <20200915003251.14343-1-yan.y.zhao@intel.com>), drivers/vfio/vfio_main.c
+//          vfio_dma_rw (len 0: -EINVAL); the manual-clear RFC (Kunkun Jiang / Keqian Zhu,
+//          2021: vfio_iova_dirty_log_clear clears dma->bitmap's selected bits too; QEMU
+//          GET_BITMAP_NOCLEAR).
+//
+// The CPU side (vfio_dma_rw, an emulated device's access): the IOMMU sees none of it, so
+// while tracking a write is recorded in software, per mapping, at 4 KiB pages (dma->bitmap)
+// and every report of the mapping ORs those pages in: GET_BITMAP and UNMAP_DMA's bitmap
+// then forget them, GET_BITMAP_NOCLEAR keeps them, CLEAR_BITMAP forgets the selected ones,
+// STOP drops them all. The copy itself always succeeds (the pages are pinned at vaddr).
 //
 // Dirty state lives in the page table (HTTU): GET_BITMAP is the domain's read-and-clear,
 // GET_BITMAP_NOCLEAR the same with IOMMU_DIRTY_NO_CLEAR, CLEAR_BITMAP a read-and-clear
@@ -23,7 +34,7 @@
 // at (no process address space); argsz and copy_{from,to}_user are not modelled (no
 // -EFAULT for unreadable buffers: a CLEAR_BITMAP data array shorter than the range reads
 // as zeros); a missing range for a bitmap operation is a caller error (TypeError).
-import { EEXIST, EFAULT, EINVAL, ENOSPC } from '../errno.ts';
+import { EEXIST, EFAULT, EINVAL, ENOSPC, EPERM } from '../errno.ts';
 import type { IommuDomain } from '../domain.ts';
 import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from '../pgtable/io-pgtable-arm.ts';
 import { IOVA_LIMIT } from '../pgtable/pte.ts';
@@ -151,6 +162,12 @@ export class VfioType1Container {
   /** Tracking is on and the domain records dirty state in hardware; otherwise the all-dirty fallback. */
   private hwTracking = false;
   private manualClear = false;
+  /**
+   * Per mapping, the pages (indexes from its start) vfio_dma_rw wrote while tracking and no
+   * report has cleared since: the CPU-side bits of dma->bitmap. Sparse: a mapping of
+   * INT_MAX pages needs no 256 MiB array.
+   */
+  private readonly cpuDirty = new Map<VfioDma, Set<number>>();
 
   constructor(
     readonly domain: IommuDomain,
@@ -280,6 +297,8 @@ export class VfioType1Container {
         this.domain.unmap(d.iova, d.size);
         if (out !== undefined) setPages(out, iova, d.iova, d.iova + d.size); // VFIO-DIRTY-14 fallback
       }
+      if (out !== undefined) this.cpuPagesInto(out, iova, d, false);
+      this.cpuDirty.delete(d);
       this.dmas.splice(this.dmas.indexOf(d), 1);
       this.dmaAvail++;
       unmapped += d.size;
@@ -336,6 +355,7 @@ export class VfioType1Container {
     // The domain clears stale dirty state and invalidates the TLB before it returns (TRACK-3).
     this.hwTracking = this.domain.setDirtyTracking(true) === 0;
     this.tracking = true;
+    this.cpuDirty.clear();
     return 0;
   }
 
@@ -345,6 +365,7 @@ export class VfioType1Container {
     if (this.hwTracking) this.domain.setDirtyTracking(false);
     this.tracking = false;
     this.hwTracking = false;
+    this.cpuDirty.clear();
     return 0;
   }
 
@@ -352,6 +373,7 @@ export class VfioType1Container {
   protected report(iova: number, size: number, noClear: boolean): Uint8Array {
     const out = new Uint8Array(bitmapBytes(size / PGSIZE));
     for (const d of this.inside(iova, size)) {
+      this.cpuPagesInto(out, iova, d, noClear);
       if (!this.hwTracking) {
         setPages(out, iova, d.iova, d.iova + d.size); // VFIO-DIRTY-14
         continue;
@@ -372,11 +394,13 @@ export class VfioType1Container {
    * Pages of the range outside any mapping, and bits past the data, are ignored.
    */
   protected clearBitmap(iova: number, size: number, data: Uint8Array): void {
-    if (!this.hwTracking) return; // the fallback reports everything anyway
     const bit = (at: number) => {
       const i = (at - iova) / PGSIZE;
       return ((data[i >> 3] ?? 0) & (1 << (i & 7))) !== 0;
     };
+    // The CPU-side bits of the selected pages go (the RFC's bitmap_clear of dma->bitmap).
+    for (const [d, pages] of this.cpuDirty) for (const i of [...pages]) if (d.iova + i * PGSIZE >= iova && d.iova + i * PGSIZE < iova + size && bit(d.iova + i * PGSIZE)) pages.delete(i);
+    if (!this.hwTracking) return; // the fallback reports everything anyway
     for (const d of this.dmas) {
       const from = Math.max(iova, d.iova);
       const to = Math.min(iova + size, d.iova + d.size);
@@ -396,6 +420,77 @@ export class VfioType1Container {
   /** One run of set bits: a read-and-clear without recording, which invalidates the TLB over what it cleared. */
   protected clearRun(iova: number, size: number): void {
     this.domain.readAndClearDirty(iova, size, 0);
+  }
+
+  /** Sets in `out` (bit 0 is page `base`) the CPU-side dirty pages of `d`; forgets them unless `keep`. */
+  private cpuPagesInto(out: Uint8Array, base: number, d: VfioDma, keep: boolean): void {
+    const pages = this.cpuDirty.get(d);
+    if (pages === undefined) return;
+    for (const i of pages) setPages(out, base, d.iova + i * PGSIZE, d.iova + (i + 1) * PGSIZE);
+    if (!keep) this.cpuDirty.delete(d);
+  }
+
+  /**
+   * vfio_dma_rw: the emulated device reads or writes `length` bytes at `iova` through the
+   * CPU (vfio_iommu_type1_dma_rw): chunk by chunk, each within the mapping holding its
+   * first byte, until every byte is copied or a chunk is refused. Returns 0 or the refused
+   * chunk's errno (-EINVAL no mapping, -EPERM no permission), and the bytes copied before
+   * it (Linux does not return them: the chunks before a refused one stay copied and marked).
+   * A length of 0 is -EINVAL (vfio_main.c vfio_dma_rw: len <= 0).
+   */
+  dmaRw(iova: number, length: number, write: boolean): { errno: number; copied: number } {
+    u64('iova', iova);
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length: must be a safe integer >= 0, got ${length}`);
+    if (length === 0) return { errno: -EINVAL, copied: 0 };
+    let done = 0;
+    while (done < length) {
+      const r = this.dmaRwChunk(iova + done, length - done, write);
+      if (r.errno !== 0) return { errno: r.errno, copied: done };
+      done += r.copied;
+    }
+    return { errno: 0, copied: done };
+  }
+
+  /**
+   * vfio_iommu_type1_dma_rw_chunk: the mapping holding `userIova` (vfio_find_dma(iommu,
+   * user_iova, 1): none is -EINVAL), its permission ((write && !WRITE) || !READ: -EPERM),
+   * `count` clipped to the mapping's end, the copy, and while tracking a write's pages
+   * marked.
+   */
+  private dmaRwChunk(userIova: number, count: number, write: boolean): { errno: number; copied: number } {
+    const dma = this.dmas.find((d) => userIova >= d.iova && userIova < d.iova + d.size);
+    if (dma === undefined) return { errno: -EINVAL, copied: 0 };
+    if (!this.rwPermitted(dma.prot, write)) return { errno: -EPERM, copied: 0 };
+    const offset = userIova - dma.iova;
+    const copied = this.rwChunkLength(dma.size, offset, count);
+    // copy_to_user / copy_from_user at dma->vaddr + offset: the pages are pinned there, so it copies all.
+    if (write && this.tracking) {
+      const [first, n] = this.rwDirtyPages(offset, copied);
+      let pages = this.cpuDirty.get(dma);
+      if (pages === undefined) this.cpuDirty.set(dma, (pages = new Set()));
+      for (let i = first; i < first + n; i++) pages.add(i);
+    }
+    return { errno: 0, copied };
+  }
+
+  /** The chunk's permission test: (write && !WRITE) || !READ is refused. A step of its own for the mutants. */
+  protected rwPermitted(prot: number, write: boolean): boolean {
+    return !((write && (prot & VFIO_DMA_MAP_FLAG_WRITE) === 0) || (prot & VFIO_DMA_MAP_FLAG_READ) === 0);
+  }
+
+  /** The chunk's bytes: `count` clipped to the end of its mapping of `size` bytes (dma->size - offset). A step of its own for the mutants. */
+  protected rwChunkLength(size: number, offset: number, count: number): number {
+    return Math.min(count, size - offset);
+  }
+
+  /**
+   * The pages a chunk of `copied` bytes at `offset` in its mapping dirtied, as [first, count]
+   * (bitmap_set's start and nbits): ((offset + copied - 1) >> pgshift) - (offset >> pgshift) + 1
+   * (commit 2c5af98592f6). A step of its own for the mutants.
+   */
+  protected rwDirtyPages(offset: number, copied: number): [number, number] {
+    const first = Math.floor(offset / PGSIZE);
+    return [first, Math.floor((offset + copied - 1) / PGSIZE) - first + 1];
   }
 }
 

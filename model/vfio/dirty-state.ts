@@ -17,6 +17,10 @@
 //          manual dirty log clear" v2, <20210310090614.26668-12-zhukeqian1@huawei.com>
 //          (vfio_iova_dirty_log_clear); the block leaf dirty whole: Linux v6.12.117
 //          drivers/iommu/io-pgtable-arm.c io_pgtable_visit_dirty (one DBM state per leaf).
+//          vfio_dma_rw (VFIO-RW-3, VFIO-RW-4): Linux v6.12.117 vfio_iommu_type1_dma_rw_chunk
+//          marks the pages a write copied to in dma->bitmap, which update_user_bitmap
+//          reports and vfio_iova_dirty_bitmap clears; the pages of a refused access's earlier
+//          chunks may or may not be written (neither owed nor false dirty).
 import { DirtyGhost } from '../ghost.ts';
 import { Violation } from '../violation.ts';
 import { type Mapping, followed } from './container.ts';
@@ -34,6 +38,10 @@ export class DirtyState {
   /** The 2 MiB block mappings (their leaf is one block), and those written while tracking and not cleared whole since: every page of such a block may be reported. */
   readonly blocks = new Set<number>();
   readonly dirtyBlocks = new Set<number>();
+  /** Pages owed because a vfio_dma_rw write dirtied them (the call's text): a report lacking one breaks VFIO-RW-3. */
+  private readonly rwOwed = new Map<number, string>();
+  /** Pages a vfio_dma_rw access touched without dirtying them (a read; at or past a refusal): a report holding one, not written since, breaks `req`. */
+  private readonly rwClean = new Map<number, { readonly op: string; readonly req: readonly string[] }>();
 
   constructor(
     /** The IOMMU records dirty state in hardware; false: the all-dirty fallback (VFIO-DIRTY-14). */
@@ -62,6 +70,8 @@ export class DirtyState {
     this.ghost.trackingStarted();
     this.newlyMapped.clear();
     this.dirtyBlocks.clear();
+    this.rwOwed.clear();
+    this.rwClean.clear();
   }
 
   /** STOP turned tracking off (VFIO-DIRTY-5): the dirty state not yet reported is dropped. */
@@ -69,6 +79,8 @@ export class DirtyState {
     this.ghost.trackingStopped();
     this.newlyMapped.clear();
     this.dirtyBlocks.clear();
+    this.rwOwed.clear();
+    this.rwClean.clear();
   }
 
   /** A mapping was made: while hardware tracking is on, its pages may start dirty. */
@@ -92,10 +104,13 @@ export class DirtyState {
     }
     this.blocks.delete(iova);
     this.dirtyBlocks.delete(iova);
+    for (const map of [this.rwOwed, this.rwClean]) for (const p of [...map.keys()]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) map.delete(p);
   }
 
   /** The device's write to `page` went through: owed while tracking; a block leaf becomes dirty whole (hardware tracking). */
   written(page: number, tracking: boolean): void {
+    this.rwOwed.delete(page);
+    this.rwClean.delete(page);
     this.ghost.dmaWrite(page);
     const block = this.blockOf(page);
     if (block !== undefined && tracking && this.hwDirty) this.dirtyBlocks.add(block);
@@ -107,7 +122,10 @@ export class DirtyState {
    * mappings' pages and the blocks wholly inside the range.
    */
   reported(iova: number, size: number, pages: ReadonlySet<number>, clear: boolean): void {
+    this.blameRw(iova, size, pages, 'NOLOSS-1');
     this.ghost.endReport(iova, size, pages, clear, this.allowed, 'NOLOSS-1');
+    // A page a report has shown was recorded: a later loss of it is not the access's.
+    for (const p of pages) this.rwOwed.delete(p);
     if (!clear) return;
     // The range's pages leave newlyMapped: walked from the smaller side (a report covers up to the whole window).
     if (this.newlyMapped.size > size / PAGE) {
@@ -118,7 +136,59 @@ export class DirtyState {
 
   /** UNMAP_DMA's bitmap over [iova, iova + size) held `pages` (NOLOSS-3, PRECISION-1): a clearing report; the mappings it removed are forgotten next (`unmapped`). */
   reportedByUnmap(iova: number, size: number, pages: ReadonlySet<number>): void {
+    this.blameRw(iova, size, pages, 'NOLOSS-3');
     this.ghost.endReport(iova, size, pages, true, this.allowed, 'NOLOSS-3');
+  }
+
+  /**
+   * A vfio_dma_rw write copied to `pages` (every page its copied chunks touched): written,
+   * and owed while tracking (VFIO-RW-3), by the call `op`.
+   */
+  rwWritten(op: string, pages: readonly number[], tracking: boolean): void {
+    for (const p of pages) {
+      this.rwClean.delete(p);
+      this.ghost.dmaWrite(p);
+      if (tracking) this.rwOwed.set(p, op);
+    }
+  }
+
+  /**
+   * VFIO-RW-4: a refused write's chunks before the refusal may or may not have been copied:
+   * their pages become allowed in a report (as written) but are not owed.
+   */
+  rwMaybeWritten(pages: readonly number[]): void {
+    for (const p of pages) {
+      this.rwClean.delete(p);
+      this.ghost.written.add(p);
+    }
+  }
+
+  /** Pages an access touched without dirtying them (VFIO-RW-3: a read; VFIO-RW-4: at or past a refusal): until written, a report holding one is blamed on `op`. */
+  rwUntouched(op: string, req: readonly string[], pages: readonly number[]): void {
+    for (const p of pages) if (!this.ghost.written.has(p) && !this.allowed(p)) this.rwClean.set(p, { op, req });
+  }
+
+  /**
+   * Before the ghost's verdict on a report over [iova, iova + size) holding `pages`: a page a
+   * vfio_dma_rw write made owed and the report lacks is a loss charged to VFIO-RW-3; a page
+   * an access left clean and the report holds (not written since, not allowed) is a false
+   * dirty charged to its rule.
+   */
+  private blameRw(iova: number, size: number, pages: ReadonlySet<number>, req: 'NOLOSS-1' | 'NOLOSS-3'): void {
+    if (this.rwOwed.size > 0) {
+      const lost = [...this.rwOwed.keys()].filter((p) => p >= iova && p < iova + size && this.ghost.owed.has(p) && !pages.has(p)).sort((a, b) => a - b);
+      if (lost.length > 0) {
+        const by = this.rwOwed.get(lost[0]!)!;
+        throw new Violation('loss', ['VFIO-RW-3', req], `pages ${lost.slice(0, 8).map(hex).join(', ')} in the report (dirtied by ${by}: every page its bytes touched)`, 'the report did not include them');
+      }
+    }
+    if (this.rwClean.size > 0) {
+      for (const p of pages) {
+        const blame = this.rwClean.get(p);
+        if (blame === undefined || this.ghost.written.has(p) || this.allowed(p)) continue;
+        throw new Violation('precision', [...blame.req, 'PRECISION-1'], `no report of page ${hex(p)}: ${blame.op} did not dirty it, and nothing wrote it since`, 'reported dirty');
+      }
+    }
   }
 
   /** Every page of the block at `b` is in `chosen`. */
@@ -140,6 +210,8 @@ export class DirtyState {
    * only when all of it was selected (VFIO-CLEAR-6).
    */
   clearedSelected(iova: number, size: number, selected: readonly number[], chosen: ReadonlySet<number>, call: { op: string; req: readonly string[] }): void {
+    // The clear now answers for the owed pages of its range it keeps, and the selected ones are gone.
+    for (const p of [...this.rwOwed.keys()]) if (p >= iova && p < iova + size) this.rwOwed.delete(p);
     this.ghost.clearedExactly(iova, size, selected, call);
     for (const p of selected) this.newlyMapped.delete(p);
     for (const b of [...this.dirtyBlocks]) if (chosen.has(b) && DirtyState.whole(b, chosen)) this.dirtyBlocks.delete(b);
