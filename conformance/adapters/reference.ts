@@ -226,6 +226,7 @@ export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1Con
         },
         dirtyPages: async (flags, range) => c.dirtyPages(flags, range === undefined ? undefined : { iova: n(range.iova), size: n(range.size), bitmap: bm(range.bitmap) }),
         deviceDmaWrite: async (iova) => ({ ok: tb.smmu.dmaWrite(0, n(iova)).ok }),
+        dmaRw: async (iova, length, write) => ({ errno: c.dmaRw(n(iova), length, write).errno }),
       };
     },
   };

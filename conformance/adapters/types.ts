@@ -280,6 +280,12 @@ export interface VfioType1Instance {
   dirtyPages(flags: number, range?: { iova: bigint; size: bigint; bitmap: VfioBitmapArg }): Promise<{ errno: number; bitmap?: DirtyBitmap }>;
   /** The attached device writes 4 bytes at `iova` (translated by the implementation's IOMMU). */
   deviceDmaWrite(iova: bigint): Promise<{ ok: boolean }>;
+  /**
+   * Optional: vfio_dma_rw, an emulated (mdev) device's CPU-side access: it writes (or reads)
+   * `length` bytes at `iova` through the container (vfio_iommu_type1_dma_rw), with bytes of
+   * its own. 0, or a negated errno (-EINVAL, -EPERM). Without it, VFIO-RW-1..4 are not reached.
+   */
+  dmaRw?(iova: bigint, length: number, write: boolean): Promise<{ errno: number }>;
 }
 
 export interface VfioType1Adapter {

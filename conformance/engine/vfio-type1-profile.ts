@@ -9,8 +9,13 @@
 // through the dirty state (model/vfio/dirty-state.ts, model/ghost.ts) per 4 KiB page: no
 // loss (NOLOSS-1..3) and, with hardware tracking, no false dirty (PRECISION-1).
 //
-// Requirements: VFIO-MAP-*, VFIO-UNMAP-*, VFIO-DIRTY-*, VFIO-CLEAR-*, VFIO-EXT-1,
-//               VFIO-INFO-1, NOLOSS-1..3, PRECISION-1, BITMAP-1.
+// With an adapter that has `dmaRw`, the emulated device's CPU-side access (vfio_dma_rw)
+// too: accesses straddling pages, spanning two mappings, running into a hole, a read-only
+// or a write-only mapping, while tracking and not (spec/vfio/dma-rw.ts): the errno, and
+// every page a write touched owed by the next report (VFIO-RW-3).
+//
+// Requirements: VFIO-MAP-*, VFIO-UNMAP-*, VFIO-DIRTY-*, VFIO-CLEAR-*, VFIO-RW-*,
+//               VFIO-EXT-1, VFIO-INFO-1, NOLOSS-1..3, PRECISION-1, BITMAP-1.
 import fc from 'fast-check';
 import { RunContext } from '../../model/run-context.ts';
 import { ContainerModel, type Mapping, followed } from '../../model/vfio/container.ts';
@@ -35,6 +40,7 @@ import {
   classifyUnmapDma,
   minPgsize,
 } from '../../spec/vfio/args.ts';
+import { dmaRwWalk, rwDirtiedPages } from '../../spec/vfio/dma-rw.ts';
 import { vfioType1Machine } from '../../spec/vfio/type1-machine.ts';
 import type { VfioBitmapArg, VfioType1Adapter, VfioType1Config, VfioType1Instance } from '../adapters/types.ts';
 import type { TraceStep } from './commands.ts';
@@ -75,7 +81,17 @@ type Op =
   /** A mapping of exactly DIRTY_BITMAP_PAGES_MAX pages ('max', accepted) or one more ('over'), then its unmap. */
   | { k: 'limit'; pages: 'max' | 'over' }
   /** A directed manual-clear round on one mapping: write, NO_CLEAR read, clear a subset, write, read. */
-  | { k: 'round'; pick: number; writes: readonly number[]; bits: readonly number[]; last: number; read: number };
+  | { k: 'round'; pick: number; writes: readonly number[]; bits: readonly number[]; last: number; read: number }
+  /** A vfio_dma_rw access (the emulated device's CPU side), placed against the mappings when it is made (see `rw`). */
+  | { k: 'rw'; shape: RwShape; pick: number; extra: number; write: boolean; neighbour: number };
+
+/**
+ * Where an access goes: 'straddle' 2 bytes at the last byte of a page; 'pages' 1..3 pages
+ * and a few bytes from a page's start, its second byte or its last; 'edge' from the last
+ * page of a mapping across its end, into a mapping made right after it (read-write,
+ * read-only or write-only) or a hole; 'window' anywhere in the window; 'zero' 0 bytes.
+ */
+type RwShape = 'straddle' | 'pages' | 'edge' | 'window' | 'zero';
 
 interface Scenario {
   readonly config: VfioType1Config;
@@ -138,14 +154,34 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
     { weight: 8, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
     { weight: 8, arbitrary: fc.constant({ k: 'info' as const }) },
   );
+  // The vfio_dma_rw accesses come in a tuple element of their own, drawn after every other
+  // and placed among the operations by `at`: the draws of the rest of a seed stay as they were.
+  const rw = fc.record({
+    at: fc.nat(Math.max(1, maxCommands)),
+    op: fc.record({
+      k: fc.constant('rw' as const),
+      shape: fc.constantFrom<RwShape>('straddle', 'straddle', 'pages', 'pages', 'edge', 'edge', 'edge', 'window', 'zero'),
+      pick: fc.nat(),
+      extra: fc.nat(),
+      write: fc.constantFrom(true, true, true, false),
+      neighbour: fc.nat(3),
+    }),
+  });
   return fc.record({
     config: fc
       .tuple(fc.constantFrom(true, true, true, false), fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined, freq: 3 }))
       .map(([hwDirty, limit]): VfioType1Config => (limit === undefined ? { hwDirty } : { hwDirty, dmaEntryLimit: limit })),
     // Most sequences negotiate manual clear and start tracking first (as a migration does).
     ops: fc
-      .tuple(fc.constantFrom(true, true, true, false), fc.constantFrom(true, true, true, false), fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands), size: 'medium' }))
-      .map(([negotiate, start, rest]): Op[] => [...(negotiate ? [{ k: 'ext' as const, extension: 11 }] : []), ...(start ? [{ k: 'dirty' as const, flags: 1 }] : []), ...rest]),
+      .tuple(fc.constantFrom(true, true, true, false), fc.constantFrom(true, true, true, false), fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands), size: 'medium' }), fc.array(rw, { maxLength: 3 }))
+      .map(([negotiate, start, rest, rws]): Op[] => {
+        // `at` operations after the first map (an emulated device reads and writes memory the user
+        // mapped), where there is one: shrinking `at` brings the access next to that map.
+        const ops: Op[] = [...rest];
+        const after = ops.findIndex((x) => x.k === 'map' || x.k === 'block') + 1;
+        for (const r of rws) ops.splice(after + Math.min(r.at, ops.length - after), 0, r.op);
+        return [...(negotiate ? [{ k: 'ext' as const, extension: 11 }] : []), ...(start ? [{ k: 'dirty' as const, flags: 1 }] : []), ...ops];
+      }),
   });
 }
 
@@ -382,7 +418,93 @@ class Run {
         return this.limit(o.pages);
       case 'round':
         return this.round(o);
+      case 'rw':
+        return this.rw(o);
     }
+  }
+
+  /**
+   * Before a write into `m` over [iova, iova + length), with hardware tracking: if a page it
+   * may dirty is dirty already (owed, or a new mapping's), `m` is reported and cleared first
+   * (GET_BITMAP, one step in the trace), so that what the access dirties is owed by it alone
+   * and a page it fails to dirty shows.
+   */
+  async cleanBefore(m: Mapping, iova: bigint, length: bigint): Promise<void> {
+    if (!this.c.tracking || !this.config.hwDirty) return;
+    const from = iova < m.iova ? m.iova : iova - (iova % PG);
+    const to = iova + length < m.iova + m.size ? iova + length : m.iova + m.size;
+    let dirty = false;
+    for (let p = from; p < to && !dirty; p += PG) dirty = this.d.ghost.owed.has(num(p)) || this.d.allowed(num(p));
+    if (dirty) await this.rangeCall(`before the access: DIRTY_PAGES GET_BITMAP(iova ${hex(m.iova)}, size ${hex(m.size)})`, GET, m.iova, m.size, bitmapArg('ok', m.size), [], true);
+  }
+
+  /**
+   * A vfio_dma_rw access (VFIO-RW-1..4), placed by its shape against the mappings now; an
+   * adapter without `dmaRw` skips it. The errno is the walk's (spec/vfio/dma-rw.ts); a
+   * write's pages are owed while tracking; a refused write's earlier chunks may or may not
+   * have been written; a read, and a refused access at and past its refusal, dirty nothing.
+   */
+  async rw(o: Extract<Op, { k: 'rw' }>): Promise<void> {
+    const dmaRw = this.inst.dmaRw;
+    if (dmaRw === undefined) return;
+    const maps = this.small();
+    const m = maps.length > 0 ? maps[o.pick % maps.length]! : undefined;
+    let iova: bigint;
+    let length: bigint;
+    if (m === undefined || o.shape === 'window') {
+      iova = VFIO_BASE + BigInt(o.pick % VFIO_WINDOW_PAGES) * PG + BigInt(o.extra % 4096);
+      length = 1n + BigInt(o.extra % 12_289);
+    } else {
+      const npages = m.size / PG;
+      const q = BigInt(Math.floor(o.pick / maps.length));
+      const end = m.iova + m.size;
+      const nb = o.neighbour & 3;
+      switch (o.shape) {
+        case 'straddle':
+          // Across a page boundary inside m (across its end when it has one page).
+          iova = m.iova + (npages > 1n ? q % (npages - 1n) : 0n) * PG + PG - 1n;
+          length = 2n;
+          break;
+        case 'pages': {
+          // 1..3 pages and a few bytes, from a page far enough from m's end to fit when m is large enough.
+          const k = BigInt(1 + (o.extra % 3));
+          iova = m.iova + (q % (npages > k ? npages - k : 1n)) * PG + [0n, 1n, PG - 1n, BigInt(o.extra % 4096)][nb]!;
+          length = k * PG + BigInt((o.extra >> 2) % 8);
+          break;
+        }
+        case 'edge': {
+          // Make a neighbour of one or two pages right after m (read-write, read-only or write-only), unless one is there or it is to stay a hole.
+          if (nb > 0 && this.c.mappingAt(end) === undefined) {
+            const pages = BigInt(1 + (o.extra % 2));
+            if (this.c.mappings.every((d) => d.iova >= end + pages * PG || d.iova + d.size <= end)) await this.mapRange([3, 1, 2][nb - 1]!, VADDR_BASE + (end - VFIO_BASE), end, pages * PG);
+          }
+          iova = end - 1n - BigInt(o.extra % 4096);
+          length = end - iova + 1n + BigInt((o.extra >> 12) % 4100);
+          break;
+        }
+        default:
+          iova = m.iova + (q % npages) * PG + BigInt(o.extra % 4096);
+          length = 0n;
+      }
+    }
+    if (m !== undefined && o.write && o.shape !== 'window') await this.cleanBefore(m, iova, length);
+    const walk = dmaRwWalk(this.c.mappings, iova, length, o.write);
+    const what = `vfio_dma_rw(${o.write ? 'write' : 'read'} ${length} bytes at ${hex(iova)})`;
+    const r = await this.call('dmaRw', () => dmaRw.call(this.inst, iova, Number(length), o.write), { op: what, expected: `${walk.errno}`, req: walk.req });
+    const got = this.errno('dmaRw', r);
+    // Besides the answer, what the later reports check of this access: the pages it dirties or leaves clean (VFIO-RW-3), nothing past a refusal (VFIO-RW-4).
+    const checks = [...(walk.errno === 0 && (this.c.tracking || !o.write) ? ['VFIO-RW-3'] : []), ...(walk.errno !== 0 && length > 0n ? ['VFIO-RW-4'] : [])];
+    this.trace.push({ op: what, answer: `${got}`, expected: `${walk.errno}`, req: [...new Set([...walk.req, ...checks])] });
+    if (got !== walk.errno) throw new Violation('spec', walk.req, `${what} returns ${walk.errno}`, `${got}`);
+    const pages = walk.chunks.flatMap((c) => rwDirtiedPages(c).map(num));
+    if (!o.write) this.d.rwUntouched(what, ['VFIO-RW-3'], pages);
+    else if (walk.errno === 0) this.d.rwWritten(what, pages, this.c.tracking);
+    else this.d.rwMaybeWritten(pages);
+    if (walk.refusedAt === undefined || length === 0n) return;
+    // At and past the refusal nothing is written or dirtied (VFIO-RW-4).
+    const past: number[] = [];
+    for (let p = walk.refusedAt - (walk.refusedAt % PG); p < iova + length; p += PG) if (this.c.mappingAt(p) !== undefined) past.push(num(p));
+    this.d.rwUntouched(what, ['VFIO-RW-4'], past);
   }
 
   async map(o: Extract<Op, { k: 'map' }>): Promise<void> {
@@ -561,7 +683,8 @@ class Run {
     await this.rangeCall(what, o.flags, iova, size, bitmap, selected);
   }
 
-  async rangeCall(what: string, flags: number, iova: bigint, size: bigint, bitmap: VfioBitmapArg, selected: readonly number[]): Promise<void> {
+  /** `quiet`: the report's pages are checked without a trace step of their own (the kit's own clearing report before an access). */
+  async rangeCall(what: string, flags: number, iova: bigint, size: bigint, bitmap: VfioBitmapArg, selected: readonly number[], quiet = false): Promise<void> {
     const x = this.c.predict(classifyDirtyPagesArgs(this.c.view(), { flags, iova, size, bitmap }));
     const report = x.effects.has('reportDirty');
     if (report) this.d.ghost.beginReport();
@@ -582,19 +705,20 @@ class Run {
       this.allDirty(what, pages, iova, size);
       const clear = x.effects.has('clearReported');
       const owed = this.d.ghost.owed;
-      this.trace.push({
-        op: `${what}: bitmap`,
-        answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`,
-        expected: `the owed pages${
-          owed.size > 0 && owed.size <= 8
-            ? ` (${[...owed]
-                .sort((a, b) => a - b)
-                .map(hex)
-                .join(', ')})`
-            : ''
-        }`,
-        req: [...x.entry.req, ...this.reportChecks()],
-      });
+      if (!quiet)
+        this.trace.push({
+          op: `${what}: bitmap`,
+          answer: `${pages.size} pages${pages.size > 0 && pages.size <= 8 ? ` (${[...pages].map(hex).join(', ')})` : ''}`,
+          expected: `the owed pages${
+            owed.size > 0 && owed.size <= 8
+              ? ` (${[...owed]
+                  .sort((a, b) => a - b)
+                  .map(hex)
+                  .join(', ')})`
+              : ''
+          }`,
+          req: [...x.entry.req, ...this.reportChecks()],
+        });
       this.d.reported(num(iova), num(size), pages, clear);
     }
     // VFIO-CLEAR-5: exactly the selected pages are discharged; the rest of the range stay owed, kept by this call.

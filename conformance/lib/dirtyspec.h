@@ -292,6 +292,11 @@ int dirtyspec_vfio_type1_unmap_dma(void *container, uint32_t flags, uint64_t iov
 int dirtyspec_vfio_type1_dirty_pages(void *container, uint32_t flags, const struct dirtyspec_vfio_range *range, struct dirtyspec_bitmap *out);
 /* 1 if the device's 4-byte write at iova went through the IOMMU, 0 if it faulted. */
 int dirtyspec_vfio_type1_device_dma_write(void *container, uint64_t iova);
+/* Optional (without it VFIO-RW-1..4 are not reached): vfio_dma_rw, the emulated device's
+ * CPU-side access of `length` bytes at `iova` (bytes of its own), a write if `write`.
+ * 0, or -EINVAL (length 0, a chunk in no mapping) or -EPERM (a mapping without READ, or
+ * a write into one without WRITE); while tracking a write dirties every page it touches. */
+int dirtyspec_vfio_type1_dma_rw(void *container, uint64_t iova, uint64_t length, bool write);
 void dirtyspec_vfio_type1_destroy(void *container);
 
 /* ---- profile kvm-dirty-log (ABI version 2): the implementation is a KVM VM's dirty log -- */

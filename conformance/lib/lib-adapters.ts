@@ -180,6 +180,16 @@ const FUNCTIONS = {
   },
 } as const;
 
+/**
+ * Functions a library may leave out: the kit looks each up, and without it the adapter
+ * lacks the method (its requirements are not reached) instead of the run being undecided.
+ */
+const OPTIONAL_FUNCTIONS = {
+  'vfio-type1': {
+    dmaRw: 'int dirtyspec_vfio_type1_dma_rw(void *container, uint64_t iova, uint64_t length, bool write)',
+  },
+} as const;
+
 /** koffi's callback types are named, and a name is defined once per process: made on first use, shared by every library. */
 type CallbackType = ReturnType<typeof koffi.pointer>;
 let callbackTypes: Record<CallbackName, CallbackType> | undefined;
@@ -312,6 +322,15 @@ export class LibPeer {
       return this.lib.func(proto) as Fn;
     } catch (e) {
       throw new Undecided(`${this.path}: ${(e as Error).message}: a profile the library's hello names needs all of its functions (dirtyspec.h)`);
+    }
+  }
+
+  /** An optional function (OPTIONAL_FUNCTIONS), or undefined when the library does not export it. */
+  private optionalFunc(proto: string): Fn | undefined {
+    try {
+      return this.lib.func(proto) as Fn;
+    } catch {
+      return undefined;
     }
   }
 
@@ -702,6 +721,7 @@ export class LibPeer {
 
   private vfioType1(): VfioType1Adapter {
     const f = this.funcs('vfio-type1');
+    const dmaRw = this.optionalFunc(OPTIONAL_FUNCTIONS['vfio-type1'].dmaRw);
     const slot = this.slot('vfio-type1');
     const native = this.native();
     const dataNative = this.native();
@@ -785,6 +805,13 @@ export class LibPeer {
             if (r !== 0 && r !== 1) throw new Undecided(`vfio_type1_device_dma_write(${hex(iova)}) returned ${r}: 1 (went through) or 0 (faulted)`);
             return { ok: r === 1 };
           },
+          ...(dmaRw === undefined
+            ? {}
+            : {
+                dmaRw: async (iova: bigint, length: number, write: boolean) => ({
+                  errno: this.call(`vfio_type1_dma_rw(${hex(iova)}, ${length}, ${write ? 'write' : 'read'})`, () => dmaRw(h, w64(iova), BigInt(length), write) as number, String),
+                }),
+              }),
         };
       },
     };

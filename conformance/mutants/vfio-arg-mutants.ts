@@ -26,6 +26,7 @@ const GET = 1 << 2;
 const NOCLEAR = 1 << 3;
 const CLEAR = 1 << 4;
 const EINVAL = 22;
+const EPERM = 1;
 const EFAULT = 14;
 const ENOSPC = 28;
 const IOVA_LIMIT = 2 ** 48;
@@ -534,6 +535,51 @@ export class InfoPgsizeBitmapContainer extends VfioType1Container {
   }
 }
 
+// ---- vfio_dma_rw (the emulated device's CPU-side access) -----------------------------
+
+/** vfio_dma_rw dirties `copied >> pgshift` pages from `offset >> pgshift`: the count before commit 2c5af98592f6. */
+export class RwDirtyCountContainer extends VfioType1Container {
+  // FAULT (class boundary-arithmetic): bitmap_set(dma->bitmap, offset >> pgshift, *copied >> pgshift),
+  // as Linux had it from d6a4c185660c until 2c5af98592f6 (<20200915003251.14343-1-yan.y.zhao@intel.com>):
+  // a chunk that does not start on a page, or does not end on one, dirties too few pages;
+  // 2 bytes at PAGE_SIZE - 1 dirty none, and both pages are lost to the migration.
+  protected override rwDirtyPages(offset: number, copied: number): [number, number] {
+    return [Math.floor(offset / PG), Math.floor(copied / PG)];
+  }
+}
+
+/** vfio_dma_rw lets a write through a mapping without VFIO_DMA_MAP_FLAG_WRITE. */
+export class RwWriteReadOnlyContainer extends VfioType1Container {
+  // FAULT (class bad-input-accepted): the test is `!(dma->prot & IOMMU_READ)` alone (the
+  // write half of the permission check left out): an emulated device writes into memory
+  // the user mapped read-only.
+  protected override rwPermitted(prot: number, _write: boolean): boolean {
+    return (prot & READ) !== 0;
+  }
+}
+
+/** vfio_dma_rw copies the whole access in the mapping of its first byte, without clipping it to the mapping's end. */
+export class RwNoClipContainer extends VfioType1Container {
+  // FAULT (class boundary-arithmetic): `if (count > dma->size - offset)` left out: the copy
+  // runs past the mapping's end in the process memory after its vaddr, so an access into a
+  // hole succeeds, and one into the next mapping neither checks its permission nor dirties it.
+  protected override rwChunkLength(_size: number, _offset: number, count: number): number {
+    return count;
+  }
+}
+
+/** vfio_dma_rw returns 0 when a chunk is refused after earlier chunks were copied. */
+export class RwPartialSuccessContainer extends VfioType1Container {
+  // FAULT (class bad-input-accepted): the chunk's
+  // `*copied ? 0 : -EFAULT` moved to the loop: an access that ran into a hole or a
+  // read-only mapping after copying something is answered 0, and the device believes
+  // bytes were written that never were.
+  override dmaRw(iova: number, length: number, write: boolean): { errno: number; copied: number } {
+    const r = super.dmaRw(iova, length, write);
+    return r.errno !== 0 && r.copied > 0 ? { errno: 0, copied: r.copied } : r;
+  }
+}
+
 // ---- the zoo entries and their directed probes ----------------------------------------
 
 const V = { iova: 0x10_0000n, size: 0x4000n, vaddr: 0x8000_0000n };
@@ -554,6 +600,12 @@ async function setUp(adapter: VfioType1Adapter, config: VfioType1Config, track: 
 }
 
 const pagesOf = (r: { errno: number; bitmap?: Uint8Array }, iova: bigint) => (r.bitmap === undefined ? r.errno : dirtyBitmapPages(r.bitmap, Number(iova)));
+
+/** The probes' vfio_dma_rw: the adapter's, which the reference and these mutants have. */
+const rw = (c: VfioType1Instance, iova: bigint, length: number, write = true) => {
+  if (c.dmaRw === undefined) throw new Error('the adapter has no dmaRw');
+  return c.dmaRw(iova, length, write);
+};
 
 interface Spec {
   readonly name: string;
@@ -1094,6 +1146,59 @@ const specs: readonly Spec[] = [
     reference: 0x1000n,
     mutant: 0x4020_1000n,
     track: false,
+  },
+  {
+    name: 'vfio-rw-dirty-count',
+    bugClass: 'boundary-arithmetic',
+    targets: ['VFIO-RW-3'],
+    description:
+      'vfio_dma_rw dirties `copied >> pgshift` pages from `offset >> pgshift` (Linux before commit 2c5af98592f6 "vfio/type1: fix dirty bitmap calculation in vfio_dma_rw"): a 2-byte write at PAGE_SIZE - 1 dirties no page, and an unaligned write of n pages misses its last. Class boundary-arithmetic: a page count taken from the length alone, not from where the bytes start and end.',
+    Impl: RwDirtyCountContainer,
+    what: 'a 2-byte write at PAGE_SIZE - 1 is reported as no page',
+    steps: async (c) => {
+      await rw(c, V.iova + 0xfffn, 2);
+      return pagesOf(await c.dirtyPages(GET, { ...V, bitmap: vbm(V.size) }), V.iova);
+    },
+    reference: [Number(V.iova), Number(V.iova) + PG],
+    mutant: [],
+  },
+  {
+    name: 'vfio-rw-write-readonly',
+    bugClass: 'bad-input-accepted',
+    targets: ['VFIO-RW-2'],
+    description: 'vfio_dma_rw checks a mapping for VFIO_DMA_MAP_FLAG_READ only: a write into a read-only mapping goes through instead of -EPERM. Class bad-input-accepted: half of a permission test left out.',
+    Impl: RwWriteReadOnlyContainer,
+    what: 'a write into a read-only mapping returns 0',
+    steps: async (c) => {
+      await c.mapDma(READ, V.vaddr + 0x10_0000n, 0x20_0000n, 0x1000n);
+      return (await rw(c, 0x20_0000n, 4)).errno;
+    },
+    reference: -EPERM,
+    mutant: 0,
+  },
+  {
+    name: 'vfio-rw-no-clip',
+    bugClass: 'boundary-arithmetic',
+    targets: ['VFIO-RW-1'],
+    description:
+      "vfio_dma_rw copies the whole access in the mapping of its first byte, not clipped to that mapping's end: an access running into a hole succeeds, and one running into the next mapping skips its permission check and dirties none of its pages. Class boundary-arithmetic: a copy bounded by the request, not by the mapping.",
+    Impl: RwNoClipContainer,
+    what: 'an 8-byte write across the end of the mapping into a hole returns 0',
+    steps: async (c) => (await rw(c, V.iova + V.size - 4n, 8)).errno,
+    reference: -EINVAL,
+    mutant: 0,
+  },
+  {
+    name: 'vfio-rw-partial-success',
+    bugClass: 'bad-input-accepted',
+    targets: ['VFIO-RW-4'],
+    description:
+      "vfio_dma_rw answers 0 when a chunk is refused after earlier chunks were copied (the chunk's `*copied ? 0 : -EFAULT` moved to the loop): the emulated device is told that bytes were written into a hole or a read-only mapping. Class bad-input-accepted: an access that runs out of its mappings taken as done.",
+    Impl: RwPartialSuccessContainer,
+    what: 'a write from the mapping into a hole returns 0',
+    steps: async (c) => (await rw(c, V.iova + V.size - 0x1000n, 0x2000)).errno,
+    reference: -EINVAL,
+    mutant: 0,
   },
 ];
 

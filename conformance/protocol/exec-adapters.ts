@@ -217,6 +217,8 @@ export function vfioType1(peer: Channel, name: string): VfioType1Adapter {
           return { errno: n(x.errno), ...(x.bitmap === undefined ? {} : { bitmap: bitmap(x.bitmap) }) };
         },
         deviceDmaWrite: async (iova) => ({ ok: (await call('deviceDmaWrite', { iova: u64ToWire(iova) })).ok as boolean }),
+        // vfio_dma_rw only where the implementation says it has one (create's `dmaRw`).
+        ...(r.dmaRw === true ? { dmaRw: async (iova: bigint, length: number, write: boolean) => ({ errno: n((await call('dmaRw', { iova: u64ToWire(iova), length, write })).errno) }) } : {}),
       };
     },
   };

@@ -192,6 +192,11 @@ int dirtyspec_vfio_type1_device_dma_write(void *container, uint64_t iova)
 	return vfio_device_dma_write(container, iova) ? 1 : 0;
 }
 
+int dirtyspec_vfio_type1_dma_rw(void *container, uint64_t iova, uint64_t length, bool write)
+{
+	return vfio_dma_rw(container, iova, length, write);
+}
+
 void dirtyspec_vfio_type1_destroy(void *container)
 {
 	vfio_container_free(container);

@@ -319,6 +319,8 @@ static const char *op_vfio_create(const struct json *req, struct jw *out)
 	jw_object_begin(out);
 	jw_key(out, "vaddrLimit");
 	jw_u64(out, vfio_vaddr_limit(container));
+	jw_key(out, "dmaRw");
+	jw_bool(out, true);
 	jw_object_end(out);
 	return NULL;
 }
@@ -483,6 +485,27 @@ static const char *op_vfio_device_dma_write(const struct json *req, struct jw *o
 	jw_object_begin(out);
 	jw_key(out, "ok");
 	jw_bool(out, vfio_device_dma_write(container, iova));
+	jw_object_end(out);
+	return NULL;
+}
+
+static const char *op_vfio_dma_rw(const struct json *req, struct jw *out)
+{
+	uint64_t iova;
+	int64_t length;
+	bool write;
+
+	if (container == NULL)
+		return "no vfio-type1 instance: vfio-type1.create first";
+	if (!json_get_u64(req, "iova", &iova))
+		return missing("iova", "a u64");
+	if (!json_get_int(req, "length", &length) || length < 0)
+		return missing("length", "an integer >= 0");
+	if (!json_get_bool(req, "write", &write))
+		return missing("write", "a boolean");
+	jw_object_begin(out);
+	jw_key(out, "errno");
+	jw_int(out, vfio_dma_rw(container, iova, (uint64_t)length, write));
 	jw_object_end(out);
 	return NULL;
 }
@@ -853,6 +876,7 @@ static const struct {
 	{ "vfio-type1.unmapDma", op_vfio_unmap_dma },
 	{ "vfio-type1.dirtyPages", op_vfio_dirty_pages },
 	{ "vfio-type1.deviceDmaWrite", op_vfio_device_dma_write },
+	{ "vfio-type1.dmaRw", op_vfio_dma_rw },
 	{ "kvm-dirty-log.create", op_kvm_create },
 	{ "kvm-dirty-log.setUserMemoryRegion", op_kvm_set_user_memory_region },
 	{ "kvm-dirty-log.enableCap", op_kvm_enable_cap },

@@ -544,3 +544,32 @@ bool vfio_device_dma_write(struct vfio_container *c, uint64_t iova)
 		bitmap_set_bit(d->bitmap, (iova - d->iova) / PGSIZE);
 	return true;
 }
+
+int vfio_dma_rw(struct vfio_container *c, uint64_t iova, uint64_t length, bool write)
+{
+	if (length == 0)
+		return -EINVAL; /* vfio_main.c vfio_dma_rw: len <= 0 */
+	while (length > 0) {
+		struct vfio_dma *d = find_dma(c, iova);
+		uint64_t offset, count;
+
+		if (d == NULL)
+			return -EINVAL;
+		if ((write && (d->prot & VFIO_DMA_MAP_FLAG_WRITE) == 0) || (d->prot & VFIO_DMA_MAP_FLAG_READ) == 0)
+			return -EPERM;
+		offset = iova - d->iova;
+		count = length < d->size - offset ? length : d->size - offset;
+		/*
+		 * The copy itself (copy_to_user at vaddr + offset) has nothing to model here. The
+		 * pages it touched: offset >> 12 through (offset + count - 1) >> 12 (Linux commit
+		 * 2c5af98592f6), in the same bitmap the IOMMU's dirty state lives in. Without
+		 * hardware tracking every page is reported anyway.
+		 */
+		if (write && c->hw_tracking)
+			for (uint64_t i = offset / PGSIZE; i <= (offset + count - 1) / PGSIZE; i++)
+				bitmap_set_bit(d->bitmap, i);
+		iova += count;
+		length -= count;
+	}
+	return 0;
+}

@@ -100,5 +100,13 @@ int vfio_unmap_dma(struct vfio_container *c, uint32_t flags, uint64_t iova, uint
 int vfio_dirty_pages(struct vfio_container *c, uint32_t flags, bool has_range, uint64_t iova, uint64_t size, const struct vfio_bitmap *bitmap, struct dirty_report *report);
 /* The attached device writes 4 bytes at `iova`: true if the IOMMU let it through. */
 bool vfio_device_dma_write(struct vfio_container *c, uint64_t iova);
+/*
+ * vfio_dma_rw (vfio_iommu_type1_dma_rw): an emulated device's CPU-side access of `length`
+ * bytes at `iova`, chunk by chunk, each in the mapping holding its first byte and clipped
+ * to its end. 0, -EINVAL (length 0, a chunk in no mapping) or -EPERM (a mapping without
+ * READ, or a write into one without WRITE); while tracking, a write dirties every page
+ * its bytes touch. The chunks before a refused one stay copied and dirty, as in Linux.
+ */
+int vfio_dma_rw(struct vfio_container *c, uint64_t iova, uint64_t length, bool write);
 
 #endif
