@@ -969,7 +969,7 @@ const WHY: Record<BugClass, string> = {
   'stale-iotlb': 'a translation that outlives what it maps.',
   'false-dirty': 'bits reported that no page behind them wrote.',
   'racy-update': '',
-  'scope-change': 'work done beyond what the call asks for.',
+  'scope-change': 'the start or end of tracking done wrong.',
   'over-clear': '',
   'wrong-address': '',
 };
