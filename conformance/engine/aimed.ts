@@ -39,6 +39,19 @@ export class EmptyRegionsCommand implements RunCommand {
   toString = () => `empty ${this.regions} 2 MiB region${this.regions === 1 ? '' : 's'} from ${hex((this.region % REGIONS) * MiB2)}`;
 }
 
+/**
+ * Tracking turned off where that merges every contiguous run of pages (rfc-2021, TRACK-R3):
+ * there it is the merge the RFC's caller makes. Elsewhere nothing (strict merges back only
+ * what enabling split, which an aimed merge's pages were not).
+ */
+export class StopMergingCommand implements RunCommand {
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    if (m.model.caps.setDirtyTracking.disable.merges === 'every-contiguous-run') await new TrackingCommand(false).run(m, r);
+  }
+  toString = () => 'setDirtyTracking(false), where it merges every contiguous run';
+}
+
 /** How an aimed merge ends: mergePages, with a DMA write raced against it, or after a write to one page. */
 type MergeEnd = { readonly kind: 'merge' } | { readonly kind: 'race'; readonly at: number; readonly offset: number } | { readonly kind: 'dirty'; readonly page: number };
 
@@ -46,7 +59,7 @@ type MergeEnd = { readonly kind: 'merge' } | { readonly kind: 'race'; readonly a
  * 511 pages mapped at a 2 MiB base and the last one refilled, with the first page's output
  * addresses and permission (the region merges) or not (it must not: MERGE-1/2, TRACK-R3);
  * tracking on and the region read and cleared whole, so no page is writable-dirty; then a
- * merge, and tracking turned off (which merges every contiguous run under rfc-2021, whose
+ * merge, and tracking turned off where that merges every contiguous run (rfc-2021, whose
  * mergePages the kit asks only of a region that merges): always where the region does not
  * merge, else when `disable`. An injected write lands between the merge's check of its
  * children and its exchange (the reference reads 512 children to check them and 512 to look
@@ -67,7 +80,7 @@ export function mergeSequence(region: number, write: boolean, fit: 'fits' | 'oth
     new TrackingCommand(true),
     new ReadAndClearCommand(base, REGION_PAGES, false),
     ...merge,
-    ...(fit !== 'fits' || disable ? [new TrackingCommand(false)] : []),
+    ...(fit !== 'fits' || disable ? [new StopMergingCommand()] : []),
   ];
 }
 
