@@ -46,7 +46,23 @@ export const requirements = {
   'MAP-3': { text: 'Mapping with write permission without the HD quirk gives a plain writable leaf (DBM=0, AP[2]=0).', source: `${IO_PGTABLE_ARM} arm_lpae_prot_to_pte` },
   'MAP-4': { text: 'Mapping over a valid leaf fails with -EEXIST and leaves it unchanged.', source: `${IO_PGTABLE_ARM} arm_lpae_init_pte` },
   'MAP-5': { text: 'The AF of a new leaf is as mapped (Linux always sets it).', source: `${IO_PGTABLE_ARM} arm_lpae_prot_to_pte` },
+  'MAP-6': {
+    text: 'A map whose iova, paddr or size is not a multiple of 4 KiB (the smallest page size) is -EINVAL and changes nothing; a map of size 0 maps nothing and returns 0 or -EINVAL.',
+    source: `${LINUX} drivers/iommu/iommu.c iommu_map_nosync (IS_ALIGNED(iova | paddr | size, min_pagesz), checked first; with size 0 the map loop runs no time and returns 0); ${VFIO_TYPE1} vfio_dma_do_map (a caller above it refuses size 0 with -EINVAL, VFIO-MAP-2): either answer, nothing mapped`,
+  },
+  'MAP-7': {
+    text: 'A map reaching past the 48-bit input address size (iova + size > 2^48) or the 48-bit output address size (paddr + size > 2^48) is -ERANGE and leaves nothing mapped, not even the part below the limit.',
+    source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (WARN_ON(iaext || paddr >> cfg->oas): -ERANGE for the chunk that starts past the limit) and ${LINUX} drivers/iommu/iommu.c iommu_map_nosync (the chunks mapped before it are unmapped again); DEPARTS for an output range that crosses 2^48 inside one last-level table, which Linux maps with the address cut to 48 bits since it checks each chunk's first address only (the kit sends such a crossing only at a 2 MiB boundary of the IOVA, where Linux agrees)`,
+  },
+  'MAP-8': {
+    text: "A map whose prot has neither IOMMU_READ nor IOMMU_WRITE maps nothing and is -EINVAL (0 on kernels before v6.11, whose io-pgtable ->map did nothing and succeeded). The checks come in this order: alignment and size (MAP-6), then an iova or paddr at or past 2^48 (MAP-7), then prot, then a range that crosses 2^48 (MAP-7: Linux checks the first address of each chunk, and the first chunk lies below the limit): a call with two faults answers the first one's errno.",
+    source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (the -ERANGE test, then "if (!(iommu_prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL" since Linux v6.11 commit 6093cd582f8e "iommu: Do not return 0 from map_pages if it doesn't do anything", <2-v1-1211e1294c27+4b1-iommu_no_prot_jgg@nvidia.com>; before it Linux v5.12 arm_lpae_map returned 0 having mapped nothing, and __iommu_map went on to the next page); ${LINUX} drivers/iommu/iommu.c iommu_map_nosync (the alignment test before any map_pages)`,
+  },
   'UNMAP-1': { text: 'Unmapping a leaf makes it invalid, whatever its dirty state.', source: `${IO_PGTABLE_ARM} __arm_lpae_unmap` },
+  'UNMAP-2': {
+    text: 'An unmap whose iova or size is not a multiple of 4 KiB, whose size is 0, or whose iova is at or past 2^48 unmaps 0 bytes, reports no dirty page and changes nothing.',
+    source: `${LINUX} drivers/iommu/iommu.c __iommu_unmap (IS_ALIGNED(iova | size, min_pagesz) else 0; a loop that runs no time for size 0); ${IO_PGTABLE_ARM} arm_lpae_unmap_pages (WARN_ON(iaext): 0)`,
+  },
   'FAULT-1': { text: 'Any DMA through an invalid entry is a translation fault and changes nothing.', source: `${SMMU_V3} §7.3 F_TRANSLATION` },
   'FAULT-2': { text: 'A DMA write through a read-only leaf is a permission fault.', source: `${SMMU_V3} §7.3 F_PERMISSION` },
   'FAULT-3': { text: 'With HD=0 a DMA write through a writable-clean leaf is a permission fault.', source: `${SMMU_V3} §3.13.3` },
@@ -72,6 +88,10 @@ export const requirements = {
     text: 'Software marking a writable-clean leaf dirty clears AP[2]; other leaves are unchanged.',
     source: 'dirtyspec design (TRACK-6): once HD is off, a write through a writable-clean leaf faults (FAULT-3), so disabling first marks such leaves dirty',
   },
+  'CLEAR-5': {
+    text: 'A read-and-clear of size 0, or whose range reaches past 2^48 (iova + size - 1 >= 2^48), is -EINVAL, reports nothing and clears nothing; a domain without dirty ops answers its own errno first where its contract has one.',
+    source: `${IO_PGTABLE_ARM} arm_lpae_read_and_clear_dirty (WARN_ON(!size), WARN_ON((iova + size - 1) & ~(BIT(cfg->ias) - 1)): -EINVAL before the walk); ${IO_PAGETABLE} iommu_read_and_clear_dirty (-EOPNOTSUPP without dirty_ops, before the driver is called)`,
+  },
   'SPLIT-1': {
     text: 'Splitting a block carries its state into every page: a writable-dirty block gives writable-dirty pages, a clean one clean pages.',
     source: `${IO_PGTABLE_ARM} arm_lpae_split_blk_unmap (every page takes iopte_prot(blk_pte), DBM and AP[2] included); ${GUNTHORPE}: "If the dirty bit is set in the old entry then it has to sprinkle it into the new entries with atomics"`,
@@ -80,6 +100,10 @@ export const requirements = {
     text: 'The split swaps the block for the table with an atomic exchange and looks at the old value, since hardware can dirty the block between a read and a store.',
     source: `${IO_PGTABLE_ARM} arm_lpae_install_table (compare-exchange against the block value, the old value checked by arm_lpae_split_blk_unmap); ${GUNTHORPE} ("atomically replace a large entry with a pointer to a small entry")`,
   },
+  'SPLIT-3': {
+    text: 'splitBlock where no leaf maps the IOVA is -ENOENT; where a page (a level-3 leaf) maps it is -EINVAL; at an IOVA at or past 2^48 it is -EINVAL; each changes nothing.',
+    source: `dirtyspec design: a split asked where there is no block is the caller's mistake, and the two cases get errnos a caller can tell apart; DEPARTS from the HTTU series, whose split_block answers 0 bytes for an unmapped entry (WARN_ON(!pte)), which arm_smmu_split_block turns into -EFAULT, and the size (success) for a page ("If it is smallest granule, then nothing to do"): patch 04/11 of v2, <20210310090614.26668-5-zhukeqian1@huawei.com>, and RFC v4 03/13 and 10/13, <20210507102211.8836-4-zhukeqian1@huawei.com>`,
+  },
   'MERGE-1': {
     text: 'Merging pages into a block makes the block writable-dirty if any page was writable-dirty.',
     source: `dirtyspec design: a merge must not lose a page dirtied before it (NOLOSS-1); DEPARTS from ${MERGE_PATCH}, which builds the block from the mapping's prot, not from its pages`,
@@ -87,6 +111,10 @@ export const requirements = {
   'MERGE-2': {
     text: "Merging pages none of which was dirty keeps the first page's state for the block.",
     source: `dirtyspec design: merging clean pages reports nothing new (PRECISION-1); DEPARTS from ${MERGE_PATCH}, which builds the block from the mapping's prot`,
+  },
+  'MERGE-3': {
+    text: "mergePages at a level other than 1 or 2, or at an IOVA at or past 2^48, is -EINVAL (checked first); where nothing maps the span and no table is left there it is -ENOENT (-EINVAL where an emptied table is left: whether empty tables are freed is the implementation's); where a block of that level already maps the span it is -EINVAL; each changes nothing.",
+    source: `dirtyspec design: a merge where there is no table of pages is refused, telling nothing apart from a block; DEPARTS from ${MERGE_PATCH}, whose merge_page answers 0 bytes for an unmapped entry (WARN_ON(!pte), then -EFAULT in arm_smmu_merge_page) and the size (success) where a leaf already is`,
   },
 
   // IOTLB entry machine (spec/iotlb/iotlb-entry-machine.ts)

@@ -183,6 +183,8 @@ export const linuxUpstream: Contract = {
       { id: 'SPLIT-2', why: 'No split operation, and since v6.13 no split on unmap either.', source: R['UNMAP-U1'].source },
       { id: 'MERGE-1', why: 'No merge operation.', source: 'Linux v6.12 drivers/iommu/io-pgtable-arm.c arm_lpae_alloc_pgtable (io_pgtable_ops: map_pages, unmap_pages, iova_to_phys, read_and_clear_dirty only)' },
       { id: 'MERGE-2', why: 'No merge operation.', source: 'Linux v6.12 drivers/iommu/io-pgtable-arm.c arm_lpae_alloc_pgtable (io_pgtable_ops: map_pages, unmap_pages, iova_to_phys, read_and_clear_dirty only)' },
+      { id: 'SPLIT-3', why: 'No split operation.', source: R['UNMAP-U1'].source },
+      { id: 'MERGE-3', why: 'No merge operation.', source: 'Linux v6.12 drivers/iommu/io-pgtable-arm.c arm_lpae_alloc_pgtable (io_pgtable_ops: map_pages, unmap_pages, iova_to_phys, read_and_clear_dirty only)' },
       { id: 'CLEAR-3', why: 'Nothing marks leaves dirty: HD is never turned off.', source: R['TRACK-U3'].source },
     ],
     added: [

@@ -80,7 +80,20 @@ export const rfc2021: Contract = {
       { id: 'CLEAR-4', by: ['CLEAR-R2'], why: 'A dirty leaf only partly selected is not cleared, but the call fails with -EINVAL when the leaf is larger than the piece being cleared.', source: R['CLEAR-R2'].source },
       { id: 'NOLOSS-3', by: ['UNMAP-R1'], why: 'Unmap returns no dirty state; UNMAP_DMA syncs before unmapping.', source: R['UNMAP-R1'].source },
     ],
-    dropped: [{ id: 'CLEAR-3', why: 'Nothing marks leaves dirty: HD is never turned off.', source: R['TRACK-R1'].source }],
+    dropped: [
+      { id: 'CLEAR-3', why: 'Nothing marks leaves dirty: HD is never turned off.', source: R['TRACK-R1'].source },
+      {
+        id: 'SPLIT-3',
+        why: 'split_block answers 0 bytes for an unmapped entry (WARN_ON(!pte)), which arm_smmu_split_block turns into -EFAULT, and success for a page (the smallest granule: nothing to do); the contract gives these answers no rule.',
+        source: R['SPLIT-R1'].source,
+      },
+      { id: 'MERGE-3', why: 'merge_page answers 0 bytes, then -EFAULT, for an unmapped entry and success over a leaf: MERGE-R1 says what the contract asks of those.', source: R['MERGE-R1'].source },
+      {
+        id: 'CLEAR-5',
+        why: 'iommu_sync_dirty_log walks a range of size 0 in no chunk and returns 0; past 2^48 there is no leaf, so CLEAR-R1 (-EINVAL over a hole) answers instead.',
+        source: R['CLEAR-R1'].source,
+      },
+    ],
     added: [
       { id: 'MERGE-R1', why: 'Merging where a leaf already is succeeds; merging nothing is an error; BBML1/2 needed.', source: R['MERGE-R1'].source },
       { id: 'CLEAR-R1', why: 'The read (sync) reports AP[2]-clear leaves, is -EINVAL over a hole and while tracking is off.', source: R['CLEAR-R1'].source },

@@ -40,6 +40,14 @@ export const STRICT_RULES = [
   'MERGE-2',
   // spec/descriptor/clear-range.ts
   'CLEAR-4',
+  // spec/descriptor/arguments.ts
+  'MAP-6',
+  'MAP-7',
+  'MAP-8',
+  'UNMAP-2',
+  'CLEAR-5',
+  'SPLIT-3',
+  'MERGE-3',
   // the IOTLB entry machine
   'IOTLB-1',
   'IOTLB-2',
