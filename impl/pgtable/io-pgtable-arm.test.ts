@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { armLpaeProtToPte, decodeLeaf, type Level } from '../../spec/descriptor/encoding.ts';
-import { EEXIST, EINVAL, ENOENT } from '../errno.ts';
+import { EEXIST, EINVAL, ENOENT, ERANGE } from '../errno.ts';
 import type { MemoryAccessKind } from '../memory/physical-memory.ts';
 import { createTestbed } from '../testbed.ts';
 import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from './io-pgtable-arm.ts';
@@ -60,16 +60,34 @@ test('[MAP-4] mapping over a mapped range is -EEXIST and leaves nothing of that 
   assert.is(tb.domain.map(MiB2 + 0x1000, 0x8000_0000, 0x1000, RW), -EEXIST, 'a page under a block');
 });
 
-test('[PTE-4] map rejects bad arguments with -EINVAL', () => {
+test('[MAP-6] map of an iova, paddr or size off the 4 KiB page, or of size 0, is -EINVAL and maps nothing', () => {
   const tb = createTestbed();
   const pg = tb.domain.pgtable;
   assert.is(pg.map(0x1001, 0, 0x1000, RW), -EINVAL);
   assert.is(pg.map(0, 0x10, 0x1000, RW), -EINVAL);
+  assert.is(pg.map(0, 0, 0x1800, RW), -EINVAL);
   assert.is(pg.map(0, 0, 0, RW), -EINVAL);
-  assert.is(pg.map(2 ** 48 - 0x1000, 0, 0x2000, RW), -EINVAL);
+  assert.equal([...pg.leaves()], []);
+});
+
+test('[MAP-7] map with an iova or paddr past 2^48, or a range crossing it, is -ERANGE and maps nothing', () => {
+  const tb = createTestbed();
+  const pg = tb.domain.pgtable;
+  assert.is(pg.map(2 ** 48, 0, 0x1000, RW), -ERANGE);
+  assert.is(pg.map(2 ** 48 - 0x1000, 0, 0x2000, RW), -ERANGE);
+  assert.is(pg.map(0, 2 ** 48, 0x1000, RW), -ERANGE);
+  assert.is(pg.map(0, 2 ** 48 - 0x1000, 0x2000, RW), -ERANGE);
+  assert.equal([...pg.leaves()], []);
+});
+
+test('[MAP-8] map with neither IOMMU_READ nor IOMMU_WRITE is -EINVAL, after an address past 2^48 and before a range crossing it', () => {
+  const tb = createTestbed();
+  const pg = tb.domain.pgtable;
   assert.is(pg.map(0, 0, 0x1000, 0), -EINVAL);
   assert.is(pg.map(0, 0, 0x1000, 1 << 5), -EINVAL);
-  assert.is(pg.map(0, 2 ** 48, 0x1000, RW), -EINVAL);
+  assert.is(pg.map(2 ** 48, 0, 0x1000, 0), -ERANGE);
+  assert.is(pg.map(2 ** 48 - 0x1000, 0, 0x2000, 0), -EINVAL);
+  assert.equal([...pg.leaves()], []);
 });
 
 test('[UNMAP-1] unmap returns the bytes unmapped, invalidates, and reports dirty leaves it removed', () => {

@@ -12,7 +12,7 @@
 // any two of them. Descriptors the hardware may update concurrently (live leaves) are
 // only ever replaced with exchange or changed with fetch-or / fetch-and, never with a
 // read followed by a plain store.
-import { EEXIST, EINVAL, ENOENT } from '../errno.ts';
+import { EEXIST, EINVAL, ENOENT, ERANGE } from '../errno.ts';
 import { FRAME_SIZE, type PhysicalMemory } from '../memory/physical-memory.ts';
 import {
   GRANULE,
@@ -106,13 +106,22 @@ export class ArmLpaeIoPgtable {
 
   /**
    * Maps [iova, iova + size) to [paddr, paddr + size), with blocks where size and
-   * alignment allow. Returns 0, -EINVAL for bad arguments, or -EEXIST if any part is
-   * already mapped (then nothing of this call stays mapped).
+   * alignment allow. Returns 0, -EEXIST if any part is already mapped (then nothing of this
+   * call stays mapped), or for bad arguments, checked in Linux's order (iommu_map_nosync,
+   * then arm_lpae_map_pages): -EINVAL for an iova, paddr or size that is not a multiple of
+   * 4 KiB or a size of 0; -ERANGE for an iova or paddr at or past 2^48; -EINVAL for a prot
+   * with neither IOMMU_READ nor IOMMU_WRITE (Linux v6.11 on) or with bits other than those
+   * two (Linux takes IOMMU_CACHE, IOMMU_NOEXEC, IOMMU_MMIO and IOMMU_PRIV; this page table
+   * has no memory attributes to give them); -ERANGE for a range that crosses 2^48 (Linux
+   * checks the first address of each chunk). Numbers that are not u64 values are -EINVAL.
    */
   map(iova: number, paddr: number, size: number, prot: number): number {
-    if (!validRange(iova, size) || !isAligned(iova, GRANULE) || !isAligned(size, GRANULE)) return -EINVAL;
-    if (!Number.isSafeInteger(paddr) || paddr < 0 || !isAligned(paddr, GRANULE) || paddr + size > IOVA_LIMIT) return -EINVAL;
+    if (![iova, paddr, size].every((n) => Number.isSafeInteger(n) && n >= 0)) return -EINVAL;
+    if (!isAligned(iova, GRANULE) || !isAligned(paddr, GRANULE) || !isAligned(size, GRANULE) || size === 0) return -EINVAL;
+    if (iova >= IOVA_LIMIT || paddr >= IOVA_LIMIT) return -ERANGE;
     if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0 || (prot & ~(IOMMU_READ | IOMMU_WRITE)) !== 0) return -EINVAL;
+    // A range crossing 2^48: Linux maps the chunks below it, refuses the first one past it and unmaps the others again.
+    if (iova + size > IOVA_LIMIT || paddr + size > IOVA_LIMIT) return -ERANGE;
     let done = 0;
     while (done < size) {
       const at = iova + done;

@@ -174,12 +174,18 @@ int arm_lpae_map(struct arm_lpae_io_pgtable *data, unsigned long iova, phys_addr
 {
 	size_t done = 0;
 
-	if (!range_ok(iova, size) || !IS_ALIGNED(iova, SZ_4K) || !IS_ALIGNED(size, SZ_4K))
+	/*
+	 * iommu_map_nosync: alignment (and size 0) first; arm_lpae_map_pages: an address past the
+	 * input or output size, then prot; a range crossing 2^48 fails at a later chunk.
+	 */
+	if (!IS_ALIGNED(iova, SZ_4K) || !IS_ALIGNED(paddr, SZ_4K) || !IS_ALIGNED(size, SZ_4K) || size == 0)
 		return -EINVAL;
-	if (!IS_ALIGNED(paddr, SZ_4K) || paddr >= (1ULL << ARM_LPAE_IAS) || size > (1ULL << ARM_LPAE_IAS) - paddr)
-		return -EINVAL;
+	if (iova >= (1ULL << ARM_LPAE_IAS) || paddr >= (1ULL << ARM_LPAE_IAS))
+		return -ERANGE;
 	if (!(prot & (IOMMU_READ | IOMMU_WRITE)) || (prot & ~(IOMMU_READ | IOMMU_WRITE)))
 		return -EINVAL;
+	if (!range_ok(iova, size) || size > (1ULL << ARM_LPAE_IAS) - paddr)
+		return -ERANGE;
 	while (done < size) {
 		unsigned long at = iova + done;
 		phys_addr_t pa = paddr + done;
