@@ -38,6 +38,7 @@ import {
 } from './commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
 import { directedTests } from './directed.ts';
+import { argumentArbitrary } from './argument-commands.ts';
 import { aimedArbitrary } from './aimed.ts';
 import { profiles, type ProfileModule } from '../profiles/index.ts';
 import { Undecided, engineError, notReproduced } from './limits.ts';
@@ -408,20 +409,27 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   const ops = ctx.contract.capabilities.operations;
   const kitIsDriver = kitDrives(adapter);
   const interleave = options.interleave ?? true;
-  const property = fc.asyncProperty(configArbitrary(), commandsArbitrary(kitIsDriver, options.maxCommands, replayPath, interleave, ops), highArbitrary(kitIsDriver, interleave, ops), aimedArbitrary(kitIsDriver, interleave, ops), async (cfg, low, high, aimed) => {
-    if (first.skip) return;
-    const trace: TraceStep[] = [];
-    const cmds = withHigh(low, [...high, ...aimed]);
-    try {
-      await first.fresh();
-      perRun.push(await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence));
-    } catch (e) {
-      perRun.push(trace.length);
-      await first.judge(e, trace, (again) => runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, again));
-    } finally {
-      options.onProgress?.(perRun.length);
-    }
-  });
+  const property = fc.asyncProperty(
+    configArbitrary(),
+    commandsArbitrary(kitIsDriver, options.maxCommands, replayPath, interleave, ops),
+    highArbitrary(kitIsDriver, interleave, ops),
+    aimedArbitrary(kitIsDriver, interleave, ops),
+    argumentArbitrary(kitIsDriver),
+    async (cfg, low, high, aimed, args) => {
+      if (first.skip) return;
+      const trace: TraceStep[] = [];
+      const cmds = withHigh(low, [...high, ...aimed, ...args]);
+      try {
+        await first.fresh();
+        perRun.push(await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence));
+      } catch (e) {
+        perRun.push(trace.length);
+        await first.judge(e, trace, (again) => runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, again));
+      } finally {
+        options.onProgress?.(perRun.length);
+      }
+    },
+  );
   const details = await fc.check(property, {
     numRuns: options.runs,
     seed,
@@ -451,8 +459,8 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     return { ...base, verdict: 'conforms', seconds: seconds(started), ...verdicts(requirementVerdicts(ctx, coverage, undefined, false)) };
   }
   // Replay the shrunk counterexample to record its trace.
-  const [cfg, lowCmds, highCmds, aimedCmds] = details.counterexample;
-  const cmds = withHigh(lowCmds, [...highCmds, ...aimedCmds]);
+  const [cfg, lowCmds, highCmds, aimedCmds, argCmds] = details.counterexample;
+  const cmds = withHigh(lowCmds, [...highCmds, ...aimedCmds, ...argCmds]);
   const steps: TraceStep[] = [];
   let violation: Violation | undefined;
   // The seed as given (fast-check reports it as a signed 32-bit number): the report prints one form. Read after
