@@ -12,6 +12,7 @@ import { contractMutants } from './contract-mutants.ts';
 import { smmuIdMutants } from './smmu-id-mutants.ts';
 import { smmuTlbMutants } from './smmu-tlb-mutants.ts';
 import { level1Mutants } from './level1-mutants.ts';
+import { argumentMutants } from './argument-mutants.ts';
 import type { Mutant } from './types.ts';
 
 export { BUG_CLASSES, type BugClass, type Mutant } from './types.ts';
@@ -30,6 +31,7 @@ export const mutants: readonly Mutant[] = [
   ...smmuIdMutants,
   ...smmuTlbMutants,
   ...level1Mutants,
+  ...argumentMutants,
 ];
 
 export function findMutant(name: string): Mutant | undefined {

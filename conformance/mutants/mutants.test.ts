@@ -21,6 +21,7 @@ import { contractProbes } from './contract-mutants.ts';
 import { smmuIdProbes } from './smmu-id-mutants.ts';
 import { smmuTlbProbes } from './smmu-tlb-mutants.ts';
 import { level1Probes } from './level1-mutants.ts';
+import { argumentProbes } from './argument-mutants.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
 import { type CollectorScenario, replayDirtyRingCollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
@@ -407,8 +408,8 @@ for (const p of [...matrixProbes, ...contractProbes]) {
   });
 }
 
-// The descriptor mutants of smmu-id-mutants.ts, the IOTLB mutant of smmu-tlb-mutants.ts and the level-1 mutants of level1-mutants.ts, each with its probe.
-for (const p of [...smmuIdProbes, ...smmuTlbProbes, ...level1Probes]) {
+// The descriptor mutants of smmu-id-mutants.ts, the IOTLB mutant of smmu-tlb-mutants.ts, the level-1 mutants of level1-mutants.ts and the argument mutants of argument-mutants.ts, each with its probe.
+for (const p of [...smmuIdProbes, ...smmuTlbProbes, ...level1Probes, ...argumentProbes]) {
   directed(p.title, async () => {
     assert.equal(await p.run(p.reference), p.want.reference, 'the reference');
     assert.equal(await p.run(findMutant(p.mutant)!.adapter), p.want.mutant, 'the mutant');
