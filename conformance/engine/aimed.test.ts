@@ -112,10 +112,10 @@ test('[MAP-2, PTE-4] a writable map of 513 pages at a 2 MiB-aligned IOVA and out
   assert.is(step(trace, 'map(0x200000, 513 pages').answer, '0', shown(trace));
 });
 
-test('the smmu-driver generator draws every kind of aimed sequence in 300 runs (seed 2), and the reference conforms', async () => {
+test('the smmu-driver generator draws every kind of aimed sequence in 150 runs (seed 2), and the reference conforms', async () => {
   const ops: string[] = [];
   const r = await runProfile(referenceAdapters['smmu-driver'], {
-    runs: 300,
+    runs: 150,
     seed: 2,
     timeoutMs: 5000,
     maxCommands: 30,
