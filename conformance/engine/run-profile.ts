@@ -270,14 +270,36 @@ function highArbitrary(kitIsDriver: boolean, interleave: boolean, ops: Capabilit
  * last, so the others come out as they did before it existed); iterable again and again (a
  * failure runs its sequence again).
  */
-function withHigh(low: Iterable<RunCommand>, high: readonly RunCommand[]): Iterable<RunCommand> {
+function withHigh(low: Iterable<RunCommand>, high: readonly RunCommand[], tail: { started: boolean } = { started: false }): Iterable<RunCommand> {
   if (high.length === 0) return low;
+  const marked = high.map((c) => new TailCommand(c, tail));
   return {
     *[Symbol.iterator]() {
       yield* low;
-      yield* high;
+      yield* marked;
     },
   };
+}
+
+/**
+ * A command after the low window, marking that the sequence got past it once it starts.
+ * `cmd` is the command itself, as in fast-check's own wrapper (a recording unwraps it).
+ */
+class TailCommand implements RunCommand {
+  constructor(
+    readonly cmd: RunCommand,
+    private readonly tail: { started: boolean },
+  ) {}
+  check(m: Readonly<RunModel>): boolean {
+    return this.cmd.check(m);
+  }
+  run(m: RunModel, r: RunReal): Promise<void> {
+    this.tail.started = true;
+    return this.cmd.run(m, r);
+  }
+  toString(): string {
+    return this.cmd.toString();
+  }
 }
 
 /** Runs one sequence from scratch; returns the trace and the number of commands run. */
@@ -409,6 +431,13 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   const ops = ctx.contract.capabilities.operations;
   const kitIsDriver = kitDrives(adapter);
   const interleave = options.interleave ?? true;
+  // Once a failure falls in the low window, the runs that shrink it further run the low window
+  // alone: the commands after it (high region, aimed sequence, argument calls) run only after the
+  // low window has passed, so they cannot make a shrunk candidate fail where it failed, only
+  // cost a candidate that passes its whole length (thousands of memory accesses, a round trip
+  // each over --exec). They shrink to nothing meanwhile, as nothing depends on them, and a
+  // replay runs them again: empty.
+  let lowOnly = false;
   const property = fc.asyncProperty(
     configArbitrary(),
     commandsArbitrary(kitIsDriver, options.maxCommands, replayPath, interleave, ops),
@@ -418,13 +447,20 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     async (cfg, low, high, aimed, args) => {
       if (first.skip) return;
       const trace: TraceStep[] = [];
-      const cmds = withHigh(low, [...high, ...aimed, ...args]);
+      const tail = { started: false };
+      const cmds = withHigh(low, lowOnly ? [] : [...high, ...aimed, ...args], tail);
       try {
         await first.fresh();
         perRun.push(await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence));
       } catch (e) {
         perRun.push(trace.length);
-        await first.judge(e, trace, (again) => runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, again));
+        const inLow = !tail.started;
+        try {
+          await first.judge(e, trace, (again) => runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, again));
+        } catch (failure) {
+          if (inLow) lowOnly = true;
+          throw failure;
+        }
       } finally {
         options.onProgress?.(perRun.length);
       }
