@@ -5,50 +5,14 @@
 // an adapter without dmaRw leaves the VFIO-RW requirements not reached.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VfioType1Container } from '../../impl/vfio/type1-container.ts';
 import { referenceVfioType1Adapter } from '../adapters/reference.ts';
 import type { VfioType1Adapter, VfioType1Instance } from '../adapters/types.ts';
 import { findMutant } from '../mutants/index.ts';
+import { CheckFirstContainer, DirtiesPastRefusalContainer } from '../mutants/vfio-rw-variants.ts';
 import { runProfile } from './run-profile.ts';
 
 const options = { runs: 300, seed: 4, timeoutMs: 2000, maxCommands: 30 };
 const RW_IDS = ['VFIO-RW-1', 'VFIO-RW-2', 'VFIO-RW-3', 'VFIO-RW-4'];
-
-/** Checks the whole access first (mapping and permission of every chunk): a refused access copies nothing. */
-class CheckFirstContainer extends VfioType1Container {
-  override dmaRw(iova: number, length: number, write: boolean): { errno: number; copied: number } {
-    for (let at = iova; length > 0 && at < iova + length; ) {
-      const d = this.mappings.find((m) => at >= m.iova && at < m.iova + m.size);
-      if (d === undefined) return { errno: -22, copied: 0 };
-      if ((write && (d.prot & 2) === 0) || (d.prot & 1) === 0) return { errno: -1, copied: 0 };
-      at = d.iova + d.size;
-    }
-    return super.dmaRw(iova, length, write);
-  }
-}
-
-/** After a refused write, dirties the rest of the access as if it had been copied: pages at and past the refusal end up dirty, though never written. */
-class DirtiesPastRefusalContainer extends VfioType1Container {
-  private ahead = false;
-  protected override rwPermitted(prot: number, write: boolean): boolean {
-    return this.ahead || super.rwPermitted(prot, write);
-  }
-  override dmaRw(iova: number, length: number, write: boolean): { errno: number; copied: number } {
-    const r = super.dmaRw(iova, length, write);
-    if (!write || r.errno === 0) return r;
-    this.ahead = true;
-    try {
-      for (const d of this.mappings) {
-        const from = Math.max(iova + r.copied, d.iova);
-        const to = Math.min(iova + length, d.iova + d.size);
-        if (from < to) super.dmaRw(from, to - from, true);
-      }
-    } finally {
-      this.ahead = false;
-    }
-    return r;
-  }
-}
 
 test('[VFIO-RW-4] an implementation that checks the whole access before copying anything conforms', async () => {
   const r = await runProfile(referenceVfioType1Adapter('check-first', CheckFirstContainer), options);

@@ -47,8 +47,14 @@ test('[SPLIT-1] over the protocol splitBlock and mergePages carry the block size
     seen.some((s) => s === 'split 2097152'),
     seen.slice(0, 5).join('; '),
   );
+  // Each call carries the size of a block at its level: 1 GiB at L1, 2 MiB at L2, and the sizes the
+  // argument calls send where the driver must refuse (SPLIT-3: a page, 4 KiB; MERGE-3: a bad level, L0 or L3).
+  const sizeAt = (level: number) => 2 ** (12 + 9 * (3 - level));
   assert.ok(
-    seen.every((s) => s === 'split 2097152' || s === 'split 1073741824' || s === 'merge 2 2097152' || s === 'merge 1 1073741824'),
+    seen.every((s) => {
+      const [op, a, b] = s.split(' ');
+      return op === 'split' ? [1, 2, 3].some((l) => Number(a) === sizeAt(l)) : [0, 1, 2, 3].includes(Number(a)) && Number(b) === sizeAt(Number(a));
+    }),
     seen.join('; '),
   );
 });
