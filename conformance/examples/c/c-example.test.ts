@@ -1,8 +1,9 @@
 // The C example: it builds with the machine's cc (into a temporary directory, so the
 // checkout stays clean), the kit judges the correct build conforming on its four
 // profiles over `--exec`, and the build with its deliberate faults (-DDIRTYSPEC_FAULT: the
-// pre-fix window length of "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps", a
-// KVM_GET_DIRTY_LOG that takes a bitmap word with a plain load and store, a dirty-ring
+// pre-fix window length of "vfio/iova_bitmap: Fix PAGE_SIZE unaligned bitmaps", the pre-fix
+// page count of vfio_dma_rw (Linux 2c5af98592f6), a KVM_GET_DIRTY_LOG that takes a bitmap
+// word with a plain load and store, a dirty-ring
 // collector that reads slot and offset before the flags without acquire) not
 // conforming, with a counterexample that names the requirement and replays.
 import { execFileSync } from 'node:child_process';
@@ -121,10 +122,19 @@ test('the faulty build does not conform (exit 1): a 2-step counterexample naming
   assert.match(again.out, /stray write to a page that is not pinned/);
 });
 
-test('the fault is in iova-bitmap only: the faulty build still conforms on vfio-type1', async () => {
+test('[VFIO-RW-3] [NOLOSS-1] the faulty build counts the pages of a vfio_dma_rw write as before Linux 2c5af98592f6 (whole pages copied, from the first): a page lost (exit 1, at most 12 steps), and the replay fails again', async () => {
   const r = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'vfio-type1', '--runs', '100', '--seed', '3');
-  assert.is(r.status, 0, r.out);
-  assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
+  assert.is(r.status, 1, r.out);
+  assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): DOES NOT CONFORM/);
+  assert.match(r.out, /LOST DIRTY PAGE \[[^\]]*VFIO-RW-3[^\]]*\]/);
+  const steps = /counterexample \((\d+) steps\)/.exec(r.out);
+  assert.ok(steps !== null && Number(steps[1]) <= 12, r.out);
+  assert.match(r.out, /vfio_dma_rw\(write \d+ bytes at 0x[0-9a-f]+\)/);
+  const replay = /--seed (-?\d+) --replay '([^']+)'/.exec(r.out);
+  assert.ok(replay, 'a replay command');
+  const again = await runCli('run', '--exec', JSON.stringify(faulty), '--profile', 'vfio-type1', '--seed', replay[1]!, '--replay', replay[2]!);
+  assert.is(again.status, 1, again.out);
+  assert.match(again.out, /LOST DIRTY PAGE \[[^\]]*VFIO-RW-3/);
 });
 
 test('kvm-dirty-log through --exec: the default run count conforms with every memslot transition taken, the vcpu.between races included', async () => {

@@ -565,9 +565,20 @@ int vfio_dma_rw(struct vfio_container *c, uint64_t iova, uint64_t length, bool w
 		 * 2c5af98592f6), in the same bitmap the IOMMU's dirty state lives in. Without
 		 * hardware tracking every page is reported anyway.
 		 */
+#ifndef DIRTYSPEC_FAULT
 		if (write && c->hw_tracking)
 			for (uint64_t i = offset / PGSIZE; i <= (offset + count - 1) / PGSIZE; i++)
 				bitmap_set_bit(d->bitmap, i);
+#else
+		/*
+		 * The count before 2c5af98592f6: bitmap_set(dma->bitmap, offset >> pgshift,
+		 * *copied >> pgshift), as many pages as whole pages were copied, from the first:
+		 * 2 bytes at offset PAGE_SIZE - 1 mark none, a page and a byte from mid-page one.
+		 */
+		if (write && c->hw_tracking)
+			for (uint64_t i = offset / PGSIZE; i < offset / PGSIZE + count / PGSIZE; i++)
+				bitmap_set_bit(d->bitmap, i);
+#endif
 		iova += count;
 		length -= count;
 	}
