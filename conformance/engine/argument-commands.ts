@@ -15,7 +15,7 @@ import { ERRNO, effectiveRules } from '../../spec/contracts/index.ts';
 import type { RequirementId } from '../../spec/requirements.ts';
 import { checkTlb } from '../../model/check-descriptors.ts';
 import { Violation } from '../../model/violation.ts';
-import { MapCommand, MiB2, PAGE, WINDOW, type RunCommand, type RunModel, type RunReal } from './commands.ts';
+import { MapCommand, MiB2, PAGE, WINDOW, record, type RunCommand, type RunModel, type RunReal } from './commands.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 const NAMES = new Map(Object.entries({ ...ERRNO, ERANGE: 34 }).map(([name, value]) => [-value, `-${name}`]));
@@ -25,11 +25,6 @@ const answers = (es: readonly number[]) => es.map(errnoText).join(' or ');
 /** Whether the run's contract applies rule `id` (a contract without split drops SPLIT-3, the RFC's drops CLEAR-5). */
 function applies(m: RunModel, id: RequirementId): boolean {
   return effectiveRules(m.model.contract).includes(id);
-}
-
-function record(m: RunModel, r: RunReal, op: string, answer: string, expected: string): void {
-  r.trace.push({ op, answer, expected, req: [...m.model.opReq], transitions: [...m.model.opTransitions] });
-  r.commands++;
 }
 
 /** After the call: no leaf over the range that the model lacks (the part below 2^48), then the whole state as the other commands check it. */
@@ -105,7 +100,7 @@ export class MapArgumentsCommand implements RunCommand {
     m.model.note([req]);
     const op = `map(${hex(iova)}, pa ${hex(paddr)}, ${hex(size)}, prot ${prot}) [${this.faults.join(' + ')}]`;
     const ret = await r.sys.map(iova, paddr, size, prot);
-    record(m, r, op, errnoText(ret), `${answers(refusal.errnos)}, nothing mapped`);
+    record(r, m, op, errnoText(ret), `${answers(refusal.errnos)}, nothing mapped`);
     if (!refusal.errnos.includes(ret)) throw new Violation('spec', [req], `${op} returns ${answers(refusal.errnos)}`, errnoText(ret));
     unchanged(m, r, req, op, iova, size);
   }
@@ -171,7 +166,7 @@ export class UnmapArgumentsCommand implements RunCommand {
     const op = `unmap(${hex(iova)}, ${hex(size)}) [${this.fault}]`;
     const got = await r.sys.unmap(iova, size);
     const dirty = got.dirty.some((b) => b !== 0);
-    record(m, r, op, `${hex(got.unmapped)} bytes${dirty ? ', dirty pages' : ''}`, '0 bytes, no dirty page');
+    record(r, m, op, `${hex(got.unmapped)} bytes${dirty ? ', dirty pages' : ''}`, '0 bytes, no dirty page');
     if (got.unmapped !== 0 || dirty) throw new Violation('spec', ['UNMAP-2'], `${op} unmaps 0 bytes and reports no dirty page`, `${hex(got.unmapped)} bytes${dirty ? ', dirty pages reported' : ''}`);
     unchanged(m, r, 'UNMAP-2', op, iova, size);
   }
@@ -200,7 +195,7 @@ export class ReadAndClearArgumentsCommand implements RunCommand {
     const op = `readAndClearDirty(${hex(iova)}, ${hex(size)}${this.noClear ? ', IOMMU_DIRTY_NO_CLEAR' : ''}) [${this.fault}]`;
     const got = await r.sys.readAndClearDirty(iova, size, this.noClear ? 1 : 0);
     const dirty = got.dirty.some((b) => b !== 0);
-    record(m, r, op, `${errnoText(got.errno)}${dirty ? ', dirty pages' : ''}`, `${errnoText(want)}, nothing reported`);
+    record(r, m, op, `${errnoText(got.errno)}${dirty ? ', dirty pages' : ''}`, `${errnoText(want)}, nothing reported`);
     if (got.errno !== want || dirty) throw new Violation('spec', ['CLEAR-5'], `${op} returns ${errnoText(want)} and reports nothing`, `${errnoText(got.errno)}${dirty ? ', dirty pages reported' : ''}`);
     unchanged(m, r, 'CLEAR-5', op, iova, size);
   }
@@ -235,7 +230,7 @@ export class SplitArgumentsCommand implements RunCommand {
     const blockSize = this.target === 'page' ? PAGE : MiB2;
     const op = `splitBlock(${hex(iova)}, ${hex(blockSize)}) [${this.target}]`;
     const ret = await r.sys.splitBlock(iova, blockSize);
-    record(m, r, op, errnoText(ret), `${errnoText(want)}, nothing changed`);
+    record(r, m, op, errnoText(ret), `${errnoText(want)}, nothing changed`);
     if (ret !== want) throw new Violation('spec', ['SPLIT-3'], `${op} returns ${errnoText(want)}`, errnoText(ret));
     unchanged(m, r, 'SPLIT-3', op, iova % ADDRESS_LIMIT, MiB2);
   }
@@ -275,7 +270,7 @@ export class MergeArgumentsCommand implements RunCommand {
     const blockSize = level === 0 ? 512 * 0x4000_0000 : level === 3 ? PAGE : MiB2;
     const op = `mergePages(${hex(base)}, L${level}) [${this.target}]`;
     const ret = await r.sys.mergePages(base, level, blockSize);
-    record(m, r, op, errnoText(ret), `${answers(want)}, nothing changed`);
+    record(r, m, op, errnoText(ret), `${answers(want)}, nothing changed`);
     if (!want.includes(ret)) throw new Violation('spec', ['MERGE-3'], `${op} returns ${answers(want)}`, errnoText(ret));
     unchanged(m, r, 'MERGE-3', op, low, MiB2);
   }

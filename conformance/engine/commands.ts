@@ -115,7 +115,8 @@ const ERRNO_NAMES = new Map(Object.entries(ERRNO).map(([name, value]) => [-value
 const errnoName = (e: number) => (e === 0 ? '0' : e === -EINVAL ? '-EINVAL' : e === -EEXIST ? '-EEXIST' : e === -EOPNOTSUPP ? '-EOPNOTSUPP' : (ERRNO_NAMES.get(e) ?? String(e)));
 const dmaText = (d: DmaOutcome) => (d.ok ? `ok pa=${hex(d.pa)}` : `fault ${d.fault}`);
 
-function record(r: RunReal, m: RunModel, op: string, answer: string, expected: string): void {
+/** One step of the trace, with the rules and transitions the model noted for it; counts the command. */
+export function record(r: RunReal, m: RunModel, op: string, answer: string, expected: string): void {
   r.trace.push({ op, answer, expected, req: [...m.model.opReq], transitions: [...m.model.opTransitions] });
   r.commands++;
 }
