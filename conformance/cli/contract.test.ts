@@ -48,4 +48,12 @@ test('--contract linux-upstream: the text and JSON reports name the contract, th
   }
 });
 
+test('the default run: each other contract runs a share of --runs, never more than --runs (so --runs 2 runs two sequences of each)', async () => {
+  const r = await runCli('run', '--runs', '2', '--seed', '3', '--workers', '1');
+  assert.is(r.status, 0, r.out);
+  const contractRuns = [...r.out.matchAll(/^profile \S+ \(adapter reference, contract ([\w-]+)\): conforms {2}— (\d+) runs?,/gm)];
+  assert.equal(contractRuns.map((m) => m[1]).sort(), ['linux', 'linux-upstream', 'linux-upstream', 'rfc-2021', 'rfc-2021']);
+  for (const m of contractRuns) assert.is(Number(m[2]), 2, m[0]);
+});
+
 test.run();

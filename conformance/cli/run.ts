@@ -42,6 +42,12 @@ const MIN_SEED = -0x8000_0000;
 /** Runs of a non-strict contract in the reference's default run, per `--runs` of strict (see RUN_HELP, --contract). */
 const CONTRACT_RUNS_DIVISOR = 10;
 const MIN_CONTRACT_RUNS = 100;
+/**
+ * A contract campaign's runs beside strict's `runs`: `share` of them, at least
+ * MIN_CONTRACT_RUNS, and never more than strict's own (so `--runs 1` runs one sequence of
+ * each, and a requirement no sequence reached stays "not reached").
+ */
+const contractRuns = (runs: number, share: number) => Math.min(runs, Math.max(MIN_CONTRACT_RUNS, Math.round(runs * share)));
 
 export const RUN_HELP = `usage: dirtyspec run [--profile NAME]... [--adapter MODULE | --exec COMMAND | --lib LIBRARY] [--runs N] [--seed N]
                      [--replay PATH] [--timeout MS] [--max-commands N]
@@ -77,13 +83,13 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --contract NAME    smmu profiles: the driver contract to check (${CONTRACT_NAMES.join(', ')}; docs/CONTRACTS.md).
                      Default: the one the adapter declares, else strict; the built-in reference
                      without --contract and --profile runs strict, then each other contract it plays on the
-                     smmu profiles with a tenth of the runs (at least ${MIN_CONTRACT_RUNS}): those contracts
+                     smmu profiles with a tenth of the runs (at least ${MIN_CONTRACT_RUNS}, at most --runs): those contracts
                      change tracking, split, merge, read-and-clear and unmap; the rest is strict's,
                      run in full.
                      iova-bitmap: ${IOVA_BITMAP_CONTRACT_NAMES.join(' or ')} (the window code checks its arguments and
                      answers set with an errno, or Linux's: the caller checks, set has no result). Default:
                      the adapter's declared one, else hardened; the built-in reference without --contract and
-                     --profile runs hardened, then linux with 3/10 of the runs (at least ${MIN_CONTRACT_RUNS})
+                     --profile runs hardened, then linux with 3/10 of the runs (at least ${MIN_CONTRACT_RUNS}, at most --runs)
   --full-check       smmu profiles: compare the whole page table with the spec after every
                      operation, not only the words written and the leaves changed (slower;
                      the same verdicts, a debug option)
@@ -329,12 +335,12 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
     for (const contract of extra) {
       const smmu = adapters.filter(underDriverContracts).map((a) => referenceAdapterFor(a.profile, contract));
       if (smmu.length === 0) continue;
-      const runs = Math.max(MIN_CONTRACT_RUNS, Math.round(req.runs / CONTRACT_RUNS_DIVISOR));
+      const runs = contractRuns(req.runs, 1 / CONTRACT_RUNS_DIVISOR);
       out.push(...(await runContractCampaign(req, smmu, io, peer, writer, seed, contract, runs, undefined, true)).results);
     }
     // iova-bitmap under Linux's contract (spec/iova-bitmap/contracts.ts): the reference plays it too, with 3/10 of the runs (about 0.1 s).
     for (const a of defaultRun ? adapters.filter(underIovaBitmapContracts) : []) {
-      const runs = Math.max(MIN_CONTRACT_RUNS, Math.round((req.runs * 3) / 10));
+      const runs = contractRuns(req.runs, 3 / 10);
       out.push(...(await runContractCampaign(req, [referenceAdapterFor(a.profile, undefined, 'linux')], io, peer, writer, seed, undefined, runs, 'linux', true)).results);
     }
     return out;
