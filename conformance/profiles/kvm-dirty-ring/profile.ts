@@ -17,7 +17,7 @@
 import fc from 'fast-check';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
-import { classifyEnableRing, classifyEnableWithBitmap, reprotectedPages, resetBatchValid, resetBatches, ringCheckExtension, reservedEntries, ringGeometry, type RingArch } from '../../../spec/kvm/dirty-ring/rules.ts';
+import { classifyEnableRing, classifyEnableWithBitmap, reprotectedPages, resetBatchValid, resetBatchesOf, ringCheckExtension, reservedEntries, ringGeometry, type RingArch } from '../../../spec/kvm/dirty-ring/rules.ts';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import type { KvmDirtyRingVmEvent } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import type { TraceStep } from '../../engine/commands.ts';
@@ -533,20 +533,11 @@ class RingRun {
     if (x.outcome !== 'ok') return;
     const limits = { addressSpaces: this.arch === 'x86' ? 2 : 1, userMemSlots: 32764 };
     for (const { ring, entries } of batchesPerRing) {
-      const batches = resetBatches(entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset })));
+      const { batches, batchOf } = resetBatchesOf(entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset })));
       for (const p of reprotectedPages(batches, RING_MEMSLOTS, limits)) this.protectedPages[p.slot === slotCode(0) ? 0 : 1]![p.offset] = 1;
-      // The batch each entry fell in, for its machine step. Batches are only appended, and a
-      // batch's state depends only on the entries since the one that opened it: entry k
-      // opens a batch when the entries from the open batch's first one up to k make two.
-      const pairs = entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset }));
-      let first = 0;
-      let b = -1;
+      // The batch each entry fell in, for its machine step.
       for (const [k, c] of entries.entries()) {
-        if (k === 0 || resetBatches(pairs.slice(first, k + 1)).length > 1) {
-          first = k;
-          b++;
-        }
-        const batch = batches[b]!;
+        const batch = batches[batchOf[k]!]!;
         c.e.gfn = this.t.gfn.step(c.e.gfn, { type: 'RESET', valid: resetBatchValid(batch, RING_MEMSLOTS, limits) }).next;
         ring.slots.delete(c.idx);
         const flags = this.kitSide.load32(flagsAt(ring.base, c.idx), 'acquire');

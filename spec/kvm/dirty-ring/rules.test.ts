@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -12,6 +13,7 @@ import {
   resetBatchValid,
   resetBatchValidBeforeWrapFix,
   resetBatches,
+  resetBatchesOf,
   ringCheckExtension,
   ringGeometry,
   ringSlotIndex,
@@ -184,6 +186,27 @@ test('[KVM-RING-17] neighbouring entries of one slot merge into (offset, mask); 
     'as_id is part of the slot',
   );
   assert.equal(resetBatches([]), []);
+});
+
+test('[KVM-RING-17] resetBatchesOf: entry k falls in the batch that coalescing the entries from that batch\'s first one up to k leaves open', () => {
+  const entry = fc.record({ slot: fc.constantFrom(S0, S1), offset: fc.bigInt({ min: 0n, max: 200n }) });
+  fc.assert(
+    fc.property(fc.array(entry, { maxLength: 40 }), (entries) => {
+      const { batches, batchOf } = resetBatchesOf(entries);
+      assert.equal(batches, resetBatches(entries));
+      let first = 0;
+      let b = -1;
+      for (let k = 0; k < entries.length; k++) {
+        if (k === 0 || resetBatches(entries.slice(first, k + 1)).length > 1) {
+          first = k;
+          b++;
+        }
+        assert.is(batchOf[k], b, `entry ${k}`);
+      }
+      assert.is(batchOf.length, entries.length);
+    }),
+    { seed: 17, numRuns: 300 },
+  );
 });
 
 test('[KVM-RING-17] a backwards visit moves the base down while no set bit is shifted out', () => {

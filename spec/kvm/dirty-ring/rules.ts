@@ -174,26 +174,40 @@ const m64 = (x: bigint): bigint => x & (U64 - 1n);
  * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset ("Try to coalesce the reset operations")
  */
 export function resetBatches(entries: readonly { readonly slot: number; readonly offset: bigint }[]): ResetBatch[] {
-  const out: ResetBatch[] = [];
+  return resetBatchesOf(entries).batches;
+}
+
+/**
+ * `resetBatches`, with the batch each entry fell in: `batchOf[i]` is the index in `batches`
+ * of the kvm_reset_dirty_gfn call that resets entry i.
+ * @req KVM-RING-17
+ * @source Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset
+ */
+export function resetBatchesOf(entries: readonly { readonly slot: number; readonly offset: bigint }[]): { batches: ResetBatch[]; batchOf: number[] } {
+  const batches: ResetBatch[] = [];
+  const batchOf: number[] = [];
   let cur: { slot: number; offset: bigint; mask: bigint } | undefined;
   for (const e of entries) {
     if (cur !== undefined && e.slot === cur.slot) {
       const delta = s64(m64(e.offset - cur.offset));
       if (delta >= 0n && delta < BITS_PER_LONG) {
         cur.mask |= 1n << delta;
+        batchOf.push(batches.length);
         continue;
       }
       if (delta > -BITS_PER_LONG && delta < 0n && m64(cur.mask << -delta) >> -delta === cur.mask) {
         cur.offset = e.offset;
         cur.mask = m64(cur.mask << -delta) | 1n;
+        batchOf.push(batches.length);
         continue;
       }
     }
-    if (cur !== undefined) out.push({ ...cur });
+    if (cur !== undefined) batches.push({ ...cur });
     cur = { slot: e.slot, offset: e.offset, mask: 1n };
+    batchOf.push(batches.length);
   }
-  if (cur !== undefined) out.push({ ...cur });
-  return out;
+  if (cur !== undefined) batches.push({ ...cur });
+  return { batches, batchOf };
 }
 
 export interface MemslotView {
