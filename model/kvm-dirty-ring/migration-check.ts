@@ -17,19 +17,19 @@ export const pageKey = (slot: number, offset: number | bigint): string => `${slo
 export class RingMigrationCheck {
   private readonly source = new Map<string, number>();
   private readonly destination = new Map<string, number>();
+  /** The pages whose destination equals their source (none before the first copy). */
+  private readonly same = new Set<string>();
   readonly actions: CollectorAction[] = [];
 
   constructor(pages: readonly string[]) {
-    for (const p of pages) {
-      this.source.set(p, 0);
-      this.destination.set(p, -1);
-    }
+    for (const p of pages) this.source.set(p, 0);
   }
 
   write(page: string): void {
     const v = this.source.get(page);
     if (v === undefined) throw new RangeError(`write: ${page} is not guest memory`);
     this.source.set(page, v + 1);
+    this.same.delete(page);
   }
 
   /** The migration copy of one page; false if the page is not guest memory. */
@@ -37,6 +37,7 @@ export class RingMigrationCheck {
     const v = this.source.get(page);
     if (v === undefined) return false;
     this.destination.set(page, v);
+    this.same.add(page);
     this.actions.push({ k: 'copy', page });
     return true;
   }
@@ -49,22 +50,27 @@ export class RingMigrationCheck {
     this.actions.push({ k: 'reset' });
   }
 
-  /** Pages whose destination differs from the source. */
+  /** Pages whose destination differs from the source (never copied, or written since), in page order. */
   stale(): string[] {
-    return [...this.source].filter(([p, v]) => this.destination.get(p) !== v).map(([p]) => p);
+    return [...this.source.keys()].filter((p) => !this.same.has(p));
+  }
+
+  /** How many pages `stale` would list. */
+  staleCount(): number {
+    return this.source.size - this.same.size;
   }
 
   /**
    * KVM-RING-23 after the final sync; names KVM-RING-20 too when a copy preceded its reset.
    * @req KVM-RING-23 KVM-RING-20
-   * @source KVM: Dirty ring interface v3 (Peter Xu, <20200109145729.32898-1-peterx@redhat.com>) (the dirty ring as a migration log); Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL); Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL) ("the ioctl must be called *before* reading the content of the dirty pages"); KVM: Dirty ring interface v3 (Peter Xu, <20200109145729.32898-1-peterx@redhat.com>)
+   * @source KVM: Dirty ring interface v3 (Peter Xu, <20200109145729.32898-1-peterx@redhat.com>) (the dirty ring as a migration log); Linux v6.18 Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL) ("the ioctl must be called *before* reading the content of the dirty pages")
    */
   finalCheck(): void {
     const stale = this.stale();
     if (stale.length === 0) return;
     const early = copyBeforeReset(this.actions);
     const req = early === undefined ? ['KVM-RING-23'] : ['KVM-RING-23', 'KVM-RING-20'];
-    const shown = stale.slice(0, 4).map((p) => `${p} (source v${this.source.get(p)}, destination v${this.destination.get(p)})`);
+    const shown = stale.slice(0, 4).map((p) => `${p} (source v${this.source.get(p)}, destination ${this.destination.has(p) ? `v${this.destination.get(p)}` : 'never copied'})`);
     throw new Violation(
       'loss',
       req,

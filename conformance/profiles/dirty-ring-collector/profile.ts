@@ -314,7 +314,7 @@ class CollectorRun {
       throw e;
     }
     if (this.hostViolation !== undefined) throw this.hostViolation;
-    const stale = this.migration.stale().length;
+    const stale = this.migration.staleCount();
     this.trace.push({
       op,
       answer: `${stale} page(s) differ after it${this.injected.length > 0 ? `; guest wrote ${this.injected.slice(0, 3).join(', ')} during it` : ''}`,
