@@ -137,6 +137,16 @@ interface GhostRing {
   fetch: number;
   readonly slots: Map<number, GhostEntry>;
   vcpu: ReturnType<RingTables['vcpu']['step']>['next'];
+  /**
+   * KVM_REQ_DIRTY_RING_SOFT_FULL pending: made by the push that reaches the soft limit,
+   * dropped only when the vCPU next enters the guest with the ring below it (Linux v6.18
+   * virt/kvm/dirty_ring.c kvm_dirty_ring_reset: "will be cleared by the VCPU thread next
+   * time when it enters the guest"; kvm_dirty_ring_check_request). A reset does not drop it,
+   * so a reset that takes the ring below the limit and one that wraps used past it (an entry
+   * set RESET and never pushed, KVM-RING-14) with no run between leave the vCPU exiting.
+   * kvmVcpuRing's softFull state leaves the first reset's `running` for that case.
+   */
+  request: boolean;
 }
 
 class RingRun {
@@ -249,7 +259,7 @@ class RingRun {
       if (id !== v) throw new Undecided(`${this.adapter.name} createVcpu answered ${String(id)}: expected vCPU index ${v}`);
       if (x.effects.has('allocRing')) {
         const g = ringGeometry(this.sc.config.ringBytes, reservedEntries(0));
-        this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, fetch: 0, slots: new Map(), vcpu: this.t.vcpu.initial });
+        this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, fetch: 0, slots: new Map(), vcpu: this.t.vcpu.initial, request: false });
       } else this.rings.push(undefined);
       this.push(`KVM_CREATE_VCPU(${v})`, `${id}`, `${v}${x.effects.has('allocRing') ? ', with a ring' : ', no ring'}`, x.entry.req, x.entry.taken);
     }
@@ -310,9 +320,10 @@ class RingRun {
       // KVM checks KVM_REQ_DIRTY_RING_SOFT_FULL before each entry into the guest: with the
       // request pending and the ring soft full it exits; a pending request on a ring no
       // longer soft full is dropped. A push that makes the ring soft full makes the request
-      // (the vCPU machine's softFull state is the pending request).
+      // (GhostRing.request: not the vCPU machine's softFull state, which a reset below the
+      // limit leaves).
       let u = (ring.dirty - ring.reset) >>> 0;
-      let req = (ring.vcpu as { value: unknown }).value === 'softFull';
+      let req = ring.request;
       for (let i = 0; i <= writes.length; i++) {
         if (req) {
           if (u >= ring.softLimit) {
@@ -345,6 +356,8 @@ class RingRun {
         `exit ${r.exitReason} after ${r.done} writes`,
       );
     }
+    // The vCPU left the guest with the request pending (it exits at each entry while the ring is soft full) or without it (dropped, or never made).
+    if (ring !== undefined) ring.request = want.full;
     for (let i = 0; i < want.done; i++) {
       if (!pushes[i]) continue;
       const w = writes[i]!;
