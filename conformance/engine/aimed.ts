@@ -160,7 +160,7 @@ type DropContext = { readonly inner: unknown } | undefined;
  * whole sequence (its numbers). A failure an aimed sequence found shrinks to the steps it
  * needs, as one of the low window's does.
  */
-class Droppable<T> extends fc.Arbitrary<readonly T[]> {
+export class Droppable<T> extends fc.Arbitrary<readonly T[]> {
   constructor(private readonly inner: fc.Arbitrary<readonly T[]>) {
     super();
   }

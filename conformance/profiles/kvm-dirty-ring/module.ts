@@ -30,19 +30,17 @@ export function list(o: unknown, path: string, item: (x: unknown, path: string) 
   return undefined;
 }
 
+/** An op told apart from the others by `k`: its kind's fields, and no other. */
+export function opProblem(op: unknown, p: string, kinds: Record<string, Shape>): string | undefined {
+  const k = (op as { k?: unknown } | null)?.k;
+  const shape = typeof k === 'string' && Object.hasOwn(kinds, k) ? kinds[k] : undefined;
+  if (shape === undefined) return `${p}/k must be one of ${Object.keys(kinds).join(', ')}`;
+  return fields(op, p, { ...shape, k: () => true });
+}
+
 /** An op list whose items are told apart by `k`: each kind's fields, and no other. */
 export function opsProblem(ops: unknown, path: string, kinds: Record<string, Shape>, max: number): string | undefined {
-  return list(
-    ops,
-    path,
-    (op, p) => {
-      const k = (op as { k?: unknown } | null)?.k;
-      const shape = typeof k === 'string' && Object.hasOwn(kinds, k) ? kinds[k] : undefined;
-      if (shape === undefined) return `${p}/k must be one of ${Object.keys(kinds).join(', ')}`;
-      return fields(op, p, { ...shape, k: () => true });
-    },
-    max,
-  );
+  return list(ops, path, (op, p) => opProblem(op, p, kinds), max);
 }
 
 /** Relaxed-store delays, in kit steps, in issue order (as the kit generates them: 0 to 4). */
@@ -61,11 +59,35 @@ const OPS: Record<string, Shape> = {
   enable: { cap: (v) => isInt(v, 0, 0xffff_ffff), size: (v) => oneOf(v, SIZES) },
 };
 
+/** The aimed sequences' ops (aimed.ts): the ops', a run of listed pages, the largest ring, a run to the soft limit, an unknown capability asked for. */
+const AIMED_OPS: Record<string, Shape> = {
+  ...OPS,
+  run: { ...OPS.run!, pages: (v) => v === undefined || list(v, 'pages', (x, p) => (isInt(x, 0, 255) ? undefined : `${p} must be a page 0..255`), 64) === undefined },
+  enable: { cap: (v) => isInt(v, 0, 0xffff_ffff), size: (v) => oneOf(v, [...SIZES, 'max']) },
+  fill: { vcpu, extra: (v) => isInt(v, -64, 64) },
+  checkExt: { cap: (v) => isInt(v, 0, 0xffff_ffff) },
+};
+const SETUP_OPS: Record<string, Shape> = { enable: AIMED_OPS.enable!, checkExt: AIMED_OPS.checkExt! };
+
+/** The aimed steps (aimed.ts): before the vCPUs only enables and capability questions, after the ops any aimed op. */
+const aimedProblem = (v: unknown) =>
+  v === undefined
+    ? undefined
+    : list(
+        v,
+        'input/aimed',
+        (s, p) => {
+          const at = (s as { at?: unknown } | null)?.at;
+          return fields(s, p, { at: (a) => oneOf(a, ['enable', 'ring', 'end']), op: () => true }) ?? opProblem((s as { op: unknown }).op, `${p}/op`, at === 'end' ? AIMED_OPS : SETUP_OPS);
+        },
+        64,
+      );
+
 /** check-trace: what is wrong with a recorded kvm-dirty-ring scenario, or undefined. */
 export function kvmDirtyRingInputProblem(input: unknown): string | undefined {
-  const top = fields(input, 'input', { config: () => true, ops: () => true, delays: () => true });
+  const top = fields(input, 'input', { config: () => true, ops: () => true, delays: () => true, aimed: () => true });
   if (top !== undefined) return top;
-  const sc = input as { config: unknown; ops: unknown; delays: unknown };
+  const sc = input as { config: unknown; ops: unknown; delays: unknown; aimed?: unknown };
   return (
     fields(sc.config, 'input/config', {
       arch: (v) => oneOf(v, ['x86', 'arm64']),
@@ -76,7 +98,8 @@ export function kvmDirtyRingInputProblem(input: unknown): string | undefined {
       enables: (v) => list(v, 'enables', (e, p) => fields(e, p, { cap: (c) => isInt(c, 0, 0xffff_ffff), size: (s) => oneOf(s, SIZES) }), 8) === undefined,
     }) ??
     opsProblem(sc.ops, 'input/ops', OPS, 10_000) ??
-    delaysProblem(sc.delays)
+    delaysProblem(sc.delays) ??
+    aimedProblem(sc.aimed)
   );
 }
 

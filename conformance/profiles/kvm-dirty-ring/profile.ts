@@ -12,6 +12,9 @@
 //   exactly the pages the spec's batches name write-protected (KVM-RING-15..19), whatever
 //   slot and offset the hostile collector wrote;
 // - at the end (all stores visible) every owed entry is in the ring.
+// One run in four ends with an aimed sequence (aimed.ts): steps the random ops seldom
+// line up (a run to exactly the soft limit, writes without a vCPU then GET, hostile
+// rewrites then a reset, the ring-size edge), checked by the same checks.
 //
 // Requirements: KVM-RING-2..19, KVM-RING-21, KVM-RING-22.
 import fc from 'fast-check';
@@ -26,13 +29,15 @@ import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
+import { aimedRingArbitrary } from './aimed.ts';
 import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from './kit.ts';
 import type { GuestWriteArg, KvmDirtyRingAdapter, KvmDirtyRingInstance } from './types.ts';
 
 export const KVM_DIRTY_RING_PROFILE = 'kvm-dirty-ring';
 
-type SizeKind = 'ok' | 'zero' | 'notPow2' | 'small' | 'big';
-type HostileKind = 'wrap' | 'badAs' | 'badId' | 'noSlot' | 'pastEnd' | 'otherPage' | 'otherSlot' | 'remark' | 'markInvalid';
+/** 'max': KVM_DIRTY_RING_MAX_ENTRIES entries (1 MiB), the largest ring KVM accepts; 'big' is twice that. */
+export type SizeKind = 'ok' | 'zero' | 'notPow2' | 'small' | 'big' | 'max';
+export type HostileKind = 'wrap' | 'badAs' | 'badId' | 'noSlot' | 'pastEnd' | 'otherPage' | 'otherSlot' | 'remark' | 'markInvalid';
 
 export interface RingScenarioConfig {
   readonly arch: RingArch;
@@ -45,19 +50,45 @@ export interface RingScenarioConfig {
 }
 
 export type RingOp =
-  | { readonly k: 'run'; readonly vcpu: number; readonly slot: 0 | 1; readonly start: number; readonly count: number; readonly stride: 1 | 2 | -1 }
+  | {
+      readonly k: 'run';
+      readonly vcpu: number;
+      readonly slot: 0 | 1;
+      readonly start: number;
+      readonly count: number;
+      readonly stride: 1 | 2 | -1;
+      /** The pages written, in order, instead of start, count and stride (aimed sequences). */
+      readonly pages?: readonly number[];
+    }
+  /** KVM_RUN with writes to write-protected pages only (slot 0's, then slot 1's), as many as take the ring from its used entries to the soft limit, plus `extra` (aimed.ts). */
+  | { readonly k: 'fill'; readonly vcpu: number; readonly extra: number }
   | { readonly k: 'harvest'; readonly vcpu: number; readonly max: number }
   | { readonly k: 'hostile'; readonly vcpu: number; readonly pick: number; readonly kind: HostileKind }
   | { readonly k: 'reset' }
   | { readonly k: 'noVcpu'; readonly slot: 0 | 1; readonly offset: number }
   | { readonly k: 'getLog'; readonly slot: 0 | 1 }
-  | { readonly k: 'enable'; readonly cap: number; readonly size: SizeKind };
+  | { readonly k: 'enable'; readonly cap: number; readonly size: SizeKind }
+  /** KVM_CHECK_EXTENSION of a number no capability has. */
+  | { readonly k: 'checkExt'; readonly cap: number };
+
+/**
+ * A step of an aimed sequence (aimed.ts) and where in the run it goes: `enable` after the
+ * configuration's enables (before the kit enables the ring if they left it off), `ring`
+ * once the ring and WITH_BITMAP are set up (before the vCPUs, unless the configuration
+ * makes them first), `end` after the ops.
+ */
+export interface AimedStep {
+  readonly at: 'enable' | 'ring' | 'end';
+  readonly op: RingOp;
+}
 
 export interface RingScenario {
   readonly config: RingScenarioConfig;
   readonly ops: readonly RingOp[];
   /** Steps each relaxed store stays invisible to the other side, in issue order. */
   readonly delays: readonly number[];
+  /** The aimed sequence (aimed.ts): drawn after the rest, empty in three runs of four. Absent in scenarios recorded before it. */
+  readonly aimed?: readonly AimedStep[];
 }
 
 const CAPS = [KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP];
@@ -98,6 +129,8 @@ export function ringScenarioArbitrary(maxCommands: number): fc.Arbitrary<RingSce
     }),
     ops: fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) }),
     delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
+    // Last, so that config, ops and delays come out of a seed as they did before it.
+    aimed: aimedRingArbitrary(),
   });
 }
 
@@ -117,6 +150,8 @@ function sizeBytes(kind: SizeKind, ringBytes: number): number {
       return 2048;
     case 'big':
       return 1 << 21;
+    case 'max':
+      return 1 << 20;
   }
 }
 
@@ -158,6 +193,8 @@ class RingRun {
   readonly bitmaps = RING_MEMSLOTS.map(() => new Set<number>());
   memslotsMade = false;
   steps = 0;
+  /** The ring size KVM accepted (the configuration's, or 1 MiB when an aimed enable of the largest ring was accepted). */
+  ringBytes: number;
   private readonly kitSide;
 
   constructor(
@@ -172,6 +209,7 @@ class RingRun {
     this.kitSide = sideOf(memory, 'vmm');
     this.t = ringTables(ctx);
     this.vm = this.t.vm.initial;
+    this.ringBytes = sc.config.ringBytes;
   }
 
   get arch(): RingArch {
@@ -225,6 +263,19 @@ class RingRun {
     const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, bytes, 0), { op: what, expected: `${ERRNO[x.outcome]} (${x.outcome})`, req: x.entry.req }));
     this.push(what, `${got}`, `${ERRNO[x.outcome]} (${x.outcome})`, x.entry.req, x.entry.taken);
     if (got !== ERRNO[x.outcome]) throw new Violation('spec', x.entry.req, `${what} returns ${ERRNO[x.outcome]} (${x.outcome})`, `${got}`);
+    if (x.outcome === 'ok') this.ringBytes = bytes;
+  }
+
+  /**
+   * KVM_CHECK_EXTENSION of a capability the VM has not: 0 (Linux v6.18 virt/kvm/kvm_main.c
+   * kvm_vm_ioctl_check_extension_generic: an unknown number falls to the architecture's
+   * kvm_vm_ioctl_check_extension, whose default is 0).
+   */
+  async checkExt(cap: number): Promise<void> {
+    const what = `KVM_CHECK_EXTENSION(${cap}) on ${this.arch}`;
+    const got = await this.call('checkExtension', () => this.inst.checkExtension(cap), { op: what, expected: '0', req: ['KVM-RING-2'] });
+    this.push(what, `${String(got)}`, '0 (no such capability)', ['KVM-RING-2']);
+    if (got !== 0) throw new Violation('spec', ['KVM-RING-2'], `${what} returns 0 (no such capability)`, `${String(got)}`);
   }
 
   async setup(): Promise<void> {
@@ -237,9 +288,11 @@ class RingRun {
     this.push(`KVM_CHECK_EXTENSION(192, 223, 225) on ${c.arch}`, 'as expected', `${CAPS.map((cap) => ringCheckExtension(c.arch, cap)).join(', ')}`, ['KVM-RING-2']);
     if (c.late) await this.createVcpus(c.vcpus);
     for (const e of c.enables) await this.enable(e.cap, e.size);
+    await this.aimedAt('enable');
     if (!this.ringOn) await this.enable(c.arch === 'x86' && c.ringBytes === 8192 ? KVM_CAP_DIRTY_LOG_RING : KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 'ok');
     // Twice: once on, a second enable before any memslot is 0 again (KVM-RING-10).
     if (c.withBitmap) for (let k = 0; k < 2; k++) await this.enable(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 'ok');
+    await this.aimedAt('ring');
     if (!c.late) await this.createVcpus(c.vcpus);
     for (const [i, m] of RING_MEMSLOTS.entries()) {
       const x = this.vmStep({ type: 'CREATE_MEMSLOT' });
@@ -252,13 +305,18 @@ class RingRun {
     this.memslotsMade = true;
   }
 
+  /** The aimed sequence's steps for one place of the run. */
+  async aimedAt(at: AimedStep['at']): Promise<void> {
+    for (const s of this.sc.aimed ?? []) if (s.at === at) await this.op(s.op);
+  }
+
   async createVcpus(n: number): Promise<void> {
     for (let v = 0; v < n; v++) {
       const x = this.vmStep({ type: 'CREATE_VCPU' });
       const id = await this.call('createVcpu', () => this.inst.createVcpu(ringBase(v)), { op: `KVM_CREATE_VCPU(${v})`, expected: `${v}`, req: x.entry.req });
       if (id !== v) throw new Undecided(`${this.adapter.name} createVcpu answered ${String(id)}: expected vCPU index ${v}`);
       if (x.effects.has('allocRing')) {
-        const g = ringGeometry(this.sc.config.ringBytes, reservedEntries(0));
+        const g = ringGeometry(this.ringBytes, reservedEntries(0));
         this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, fetch: 0, slots: new Map(), vcpu: this.t.vcpu.initial, request: false });
       } else this.rings.push(undefined);
       this.push(`KVM_CREATE_VCPU(${v})`, `${id}`, `${v}${x.effects.has('allocRing') ? ', with a ring' : ', no ring'}`, x.entry.req, x.entry.taken);
@@ -301,13 +359,35 @@ class RingRun {
 
   writesOf(o: Extract<RingOp, { k: 'run' }>): GuestWriteArg[] {
     const n = RING_MEMSLOTS[o.slot]!.npages;
+    if (o.pages !== undefined) return o.pages.map((p) => ({ slot: slotCode(o.slot), offset: ((p % n) + n) % n }));
     return Array.from({ length: o.count }, (_, i) => ({ slot: slotCode(o.slot), offset: (((o.start + i * o.stride) % n) + n) % n }));
   }
 
-  async run(o: Extract<RingOp, { k: 'run' }>): Promise<void> {
+  run(o: Extract<RingOp, { k: 'run' }>): Promise<void> {
+    const writes = this.writesOf(o);
+    const from = o.pages === undefined ? `from page ${o.start} stride ${o.stride}` : `pages [${writes.map((w) => w.offset).join(', ')}]`;
+    return this.runWrites(o.vcpu % this.rings.length, writes, `${writes.length} writes to slot ${hex(slotCode(o.slot))} ${from}`);
+  }
+
+  /**
+   * KVM_RUN with writes to write-protected pages only, as many as take vCPU v's ring from
+   * its used entries to the soft limit, plus `extra` (at least one, at most the protected
+   * pages there are; 8 without a ring): with `extra` 0 the last write reaches the limit, and
+   * the vCPU must exit KVM_EXIT_DIRTY_RING_FULL after it, not halt (KVM-RING-12).
+   */
+  fill(o: Extract<RingOp, { k: 'fill' }>): Promise<void> {
     const v = o.vcpu % this.rings.length;
     const ring = this.rings[v];
-    const writes = this.writesOf(o);
+    const free: GuestWriteArg[] = [];
+    for (const [i, prot] of this.protectedPages.entries()) for (const [p, b] of prot.entries()) if (b === 1) free.push({ slot: slotCode(i), offset: p });
+    const used = ring === undefined ? 0 : (ring.dirty - ring.reset) >>> 0;
+    const need = ring === undefined ? 8 : ring.softLimit - used + o.extra;
+    const writes = free.slice(0, Math.max(1, Math.min(need, free.length)));
+    return this.runWrites(v, writes, `${writes.length} writes to write-protected pages (used ${used}, soft limit ${ring?.softLimit ?? 'none'}, ${o.extra >= 0 ? '+' : ''}${o.extra})`);
+  }
+
+  async runWrites(v: number, writes: readonly GuestWriteArg[], description: string): Promise<void> {
+    const ring = this.rings[v];
     const prot = this.protectedPages.map((p) => p.slice());
     const pushes = writes.map((w) => {
       const s = w.slot === slotCode(0) ? 0 : 1;
@@ -336,7 +416,7 @@ class RingRun {
         if (pushes[i] && (u = (u + 1) >>> 0) >= ring.softLimit) req = true;
       }
     }
-    const what = `KVM_RUN(vCPU ${v}): ${writes.length} writes to slot ${hex(slotCode(o.slot))} from page ${o.start} stride ${o.stride}`;
+    const what = `KVM_RUN(vCPU ${v}): ${description}`;
     const r = await this.call('run', () => this.inst.run(v, writes), { op: what, expected: `exit ${want.full ? KVM_EXIT_DIRTY_RING_FULL : KVM_EXIT_HLT} after ${want.done} writes`, req: ['KVM-RING-11', 'KVM-RING-12'] });
     if (typeof r?.exitReason !== 'number' || typeof r.done !== 'number') throw new Undecided(`${this.adapter.name} run answered ${JSON.stringify(r)}: expected { exitReason, done }`);
     const wantExit = want.full ? KVM_EXIT_DIRTY_RING_FULL : KVM_EXIT_HLT;
@@ -613,6 +693,10 @@ class RingRun {
         return this.getLog(o);
       case 'enable':
         return this.enable(o.cap, o.size);
+      case 'fill':
+        return this.fill(o);
+      case 'checkExt':
+        return this.checkExt(o.cap);
     }
   }
 
@@ -634,6 +718,11 @@ async function runScenario(ctx: RunContext, adapter: KvmDirtyRingAdapter, sc: Ri
   await run.setup();
   for (const o of sc.ops) {
     await run.op(o);
+    memory.tick();
+  }
+  for (const s of sc.aimed ?? []) {
+    if (s.at !== 'end') continue;
+    await run.op(s.op);
     memory.tick();
   }
   await run.finish();

@@ -1,0 +1,107 @@
+// Short sequences aimed at what a rule forbids, where the random ops seldom go (one run in
+// four ends with one, as smmu-driver's: conformance/engine/aimed.ts):
+// - a run whose last write takes the ring to the soft limit (KVM_EXIT_DIRTY_RING_FULL, not
+//   KVM_EXIT_HLT), then the ring harvested and reset below the limit and run again: the
+//   vCPU must enter the guest and make its writes (KVM-RING-12);
+// - writes without a vCPU (page 0 among them) and KVM_GET_DIRTY_LOG of their slot, then
+//   vCPU writes to the pages it reported and to one it did not (KVM-RING-21: the bitmap
+//   where it is readable, arm64 WITH_BITMAP or the ring off; KVM-RING-11, -22: the
+//   reported pages write-protected again, the others not);
+// - a few fresh entries harvested, rewritten by the hostile collector (each kind) and
+//   reset, and the pair that makes an entry repeat its predecessor's offset in front of
+//   one past the memslot's end (KVM-RING-17, -18);
+// - before any vCPU: the ring enabled at 2 MiB (-E2BIG), at exactly 1 MiB (accepted) and
+//   again at its own size (-EINVAL, only once); once the ring is on, an unknown
+//   capability enabled (-EINVAL, not WITH_BITMAP) and asked for (0) (KVM-RING-2..6).
+// Each sequence is a list of ops the profile already checks; it computes nothing from the
+// run's state, except 'fill' (the writes up to the soft limit), which the profile works out
+// when it runs. Drawn after the rest of the scenario, so a seed's configurations, ops and
+// delays are as before; shrinking drops its steps.
+import fc from 'fast-check';
+import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../../spec/kvm/dirty-ring/uapi.ts';
+import { Droppable } from '../../engine/aimed.ts';
+import type { AimedStep, HostileKind, RingOp } from './profile.ts';
+
+/** A capability number no Linux v6.18 capability has (include/uapi/linux/kvm.h: the last are in the 240s). */
+export const UNKNOWN_CAP = 1000;
+/** The kit's unknown capability for KVM_ENABLE_CAP, as the configuration's enables use it. */
+const UNKNOWN_ENABLE_CAP = 7;
+
+const end = (...ops: RingOp[]): AimedStep[] => ops.map((op) => ({ at: 'end', op }));
+/** Every entry either vCPU's ring holds harvested, then reset: the rings start the sequence empty and their pages write-protected again (those a hostile rewrite of the ops left writable aside). */
+const drain: RingOp[] = [{ k: 'harvest', vcpu: 0, max: 1024 }, { k: 'harvest', vcpu: 1, max: 1024 }, { k: 'reset' }];
+
+/**
+ * vCPU v's ring drained, then a run of exactly soft limit - used writes (+ `extra`) to
+ * write-protected pages; the ring harvested and reset, and a short run that must make its
+ * writes: a pending soft-full request is dropped once the ring is below the limit (Linux
+ * v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_check_request).
+ */
+export function softLimitSequence(vcpu: number, extra: number, start: number): AimedStep[] {
+  return end(...drain, { k: 'fill', vcpu, extra }, { k: 'harvest', vcpu, max: 1024 }, { k: 'reset' }, { k: 'run', vcpu, slot: 0, start, count: 3, stride: 1 });
+}
+
+/**
+ * vCPU writes to page 0, `a` and `c` of a slot; KVM writes 0, `a` and `b` without a vCPU;
+ * KVM_GET_DIRTY_LOG of the slot; vCPU writes to 0, `a`, `b` and `c` (the reported pages
+ * are write-protected again and push, `c` does not), and the ring harvested.
+ */
+export function bitmapSequence(vcpu: number, slot: 0 | 1, a: number, b: number, c: number): AimedStep[] {
+  const run = (pages: number[]): RingOp => ({ k: 'run', vcpu, slot, start: 0, count: pages.length, stride: 1, pages });
+  return end(run([0, a, c]), { k: 'noVcpu', slot, offset: 0 }, { k: 'noVcpu', slot, offset: a }, { k: 'noVcpu', slot, offset: b }, { k: 'getLog', slot }, run([0, a, b, c]), { k: 'harvest', vcpu, max: 1024 });
+}
+
+export const HOSTILE_KINDS: readonly HostileKind[] = ['wrap', 'badAs', 'badId', 'noSlot', 'pastEnd', 'otherPage', 'otherSlot', 'remark', 'markInvalid'];
+
+/** vCPU v's ring drained; a few fresh entries pushed and harvested; the hostile collector rewrites one or two of them; a reset consumes them. */
+export function hostileSequence(vcpu: number, slot: 0 | 1, start: number, count: number, stride: 1 | 2 | -1, rewrites: readonly { readonly pick: number; readonly kind: HostileKind }[]): AimedStep[] {
+  return end(...drain, { k: 'run', vcpu, slot, start, count, stride }, { k: 'harvest', vcpu, max: 1024 }, ...rewrites.map((r): RingOp => ({ k: 'hostile', vcpu, pick: r.pick, kind: r.kind })), { k: 'reset' });
+}
+
+/**
+ * Pages x, x - 1, x - 2 of slot 1 (64 pages) pushed in that order; the second entry
+ * rewritten to x + 1 - 1 = x, its predecessor's offset ('otherPage'), the third to page 64
+ * ('pastEnd'). The reset's coalescing puts all three in one batch (delta 0 joins it,
+ * 64 - x < 64 too), which ends past the memslot: the batch is skipped whole and page x stays
+ * writable (Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset, kvm_reset_dirty_gfn).
+ */
+export function samePageSequence(vcpu: number, x: number): AimedStep[] {
+  return hostileSequence(vcpu, 1, x, 3, -1, [
+    { pick: 1, kind: 'otherPage' },
+    { pick: 2, kind: 'pastEnd' },
+  ]);
+}
+
+/**
+ * Before the kit enables the ring: `cap` at 2 MiB (-E2BIG), at 1 MiB, KVM_DIRTY_RING_MAX_ENTRIES
+ * entries (0 on a VM with neither ring nor vCPU: Linux v6.18 virt/kvm/kvm_main.c
+ * kvm_vm_ioctl_enable_dirty_log_ring refuses only `size > KVM_DIRTY_RING_MAX_ENTRIES *
+ * sizeof(struct kvm_dirty_gfn)`), then at the configuration's size (-EINVAL: only once).
+ * Once the ring is on, before the memslots: an unknown capability enabled (-EINVAL) and
+ * asked for (0).
+ */
+export function enableSequence(cap: number): AimedStep[] {
+  return [
+    { at: 'enable', op: { k: 'enable', cap, size: 'big' } },
+    { at: 'enable', op: { k: 'enable', cap, size: 'max' } },
+    { at: 'enable', op: { k: 'enable', cap, size: 'ok' } },
+    { at: 'ring', op: { k: 'enable', cap: UNKNOWN_ENABLE_CAP, size: 'ok' } },
+    { at: 'ring', op: { k: 'checkExt', cap: UNKNOWN_CAP } },
+  ];
+}
+
+/** The aimed sequence of a run: none in three runs of four, else one of the sequences above. */
+export function aimedRingArbitrary(): fc.Arbitrary<readonly AimedStep[]> {
+  const vcpu = fc.nat(1);
+  const page = fc.nat(63);
+  const soft = fc.tuple(vcpu, fc.constantFrom(0, 0, 0, 1, -1), fc.nat(60)).map(([v, extra, start]) => softLimitSequence(v, extra, start));
+  const bitmap = fc.tuple(vcpu, fc.constantFrom<0 | 1>(0, 1), page, page, page).map(([v, s, a, b, c]) => bitmapSequence(v, s, a, b, c));
+  const rewrite = fc.record({ pick: fc.nat(3), kind: fc.constantFrom(...HOSTILE_KINDS) });
+  const hostile = fc
+    .tuple(vcpu, fc.constantFrom<0 | 1>(0, 1), page, fc.integer({ min: 1, max: 4 }), fc.constantFrom<1 | 2 | -1>(1, 1, -1, 2), fc.array(rewrite, { minLength: 1, maxLength: 2 }))
+    .map(([v, s, start, n, stride, rw]) => hostileSequence(v, s, start, n, stride, rw));
+  const same = fc.tuple(vcpu, fc.integer({ min: 2, max: 62 })).map(([v, x]) => samePageSequence(v, x));
+  const enables = fc.constantFrom(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING).map(enableSequence);
+  const aimed = fc.oneof({ arbitrary: soft, weight: 2 }, { arbitrary: bitmap, weight: 3 }, { arbitrary: hostile, weight: 3 }, { arbitrary: same, weight: 1 }, { arbitrary: enables, weight: 2 });
+  return new Droppable(fc.oneof({ arbitrary: fc.constant<readonly AimedStep[]>([]), weight: 3 }, { arbitrary: aimed, weight: 1 }));
+}
