@@ -21,7 +21,7 @@ import {
 } from '../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../spec/descriptor/leaf-machine.ts';
 import { walkLeaves, type WalkedLeaf } from '../spec/descriptor/walk.ts';
-import { type DescriptorModel, type ModelLeaf, leafKey, leafPlace } from './descriptor-model.ts';
+import { type DescriptorModel, type ModelLeaf, leafKey, leafKeyIova, leafPlace } from './descriptor-model.ts';
 import { Violation } from './violation.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -123,7 +123,7 @@ function checkRange(model: DescriptorModel, load: (address: number) => bigint, t
   const walked = ttb0 === 0 ? [] : walkLeaves(load, ttb0, iova, size);
   for (const l of walked) diffs.leaf(model, l);
   // Every leaf walked matched a distinct model leaf, or differed: any model leaf not walked is missing.
-  const expected = wholeModel ? model.leaves.size : model.leavesIn(iova, size).length;
+  const expected = wholeModel ? model.leaves.size : model.countLeavesIn(iova, size);
   if (walked.length !== expected) {
     const present = new Set(walked.map((l) => leafKey(l.iova, l.level)));
     for (const ml of model.leavesIn(iova, size)) if (!present.has(leafKey(ml.iova, ml.level))) diffs.missingLeaf(ml);
@@ -200,7 +200,7 @@ export class DescriptorChecker {
     }
     // 2. Leaves the model changed.
     for (const k of model.touchedKeys()) {
-      if (seen.has(k) || k % 2 ** 49 >= this.window) continue;
+      if (seen.has(k) || leafKeyIova(k) >= this.window) continue;
       seen.add(k);
       keys.push(k);
       if (k < 3 * 2 ** 49) upper = true;

@@ -47,7 +47,9 @@ export type ExpectedDma =
 /** A leaf's place as one number: the level above the 48-bit IOVA (cheaper than a string key on the hot path). */
 export const leafKey = (iova: number, level: number): number => level * 2 ** 49 + iova;
 /** The place a leaf key names. */
-export const leafPlace = (k: number): { iova: number; level: Level } => ({ level: Math.floor(k / 2 ** 49) as Level, iova: k % 2 ** 49 });
+export const leafPlace = (k: number): { iova: number; level: Level } => ({ level: Math.floor(k / 2 ** 49) as Level, iova: leafKeyIova(k) });
+/** The IOVA a leaf key names (without `%`: a remainder of doubles is a library call, and the checker asks it of every changed leaf). */
+export const leafKeyIova = (k: number): number => k - Math.floor(k / 2 ** 49) * 2 ** 49;
 const key = leafKey;
 /** Events without fields, one object each (stepping many leaves with one event object is cheaper). */
 const UNMAP: LeafEvent = { type: 'UNMAP' };
@@ -56,6 +58,10 @@ const SET_DIRTY: LeafEvent = { type: 'SET_DIRTY' };
 /** IOTLB entries are keyed `level:iova`, as the implementation's IOTLB view names them (checkTlb). */
 const tlbKey = (iova: number, level: number) => `${level}:${iova}`;
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
+const PAGE_SIZE = armLpaeBlockSize(3);
+/** The span of a level-2 block: the unit of `regions`. */
+const REGION = armLpaeBlockSize(2);
+const GIB = armLpaeBlockSize(1);
 
 /** What a contract's read-and-clear walk does (`readAndClearWalk`): its errno, the pages it reports, those it visits, those it clears without reporting. */
 export interface ReadAndClearWalk {
@@ -83,6 +89,11 @@ export class DescriptorModel {
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
   /** Keys of leaves added, changed or removed since the last `takeTouched`. */
   private touched = new Set<number>();
+  /**
+   * How many leaves start in each 2 MiB region (by `iova / 2 MiB`): `leavesIn` skips the
+   * regions that hold none, and stops in one once it has found them all. Replaced by `adopt`.
+   */
+  private regions = new Map<number, number>();
   /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
   opReq = new Set<string>();
   /** The transitions taken since `beginOp` (what a trace step shows on the machine diagrams). */
@@ -138,7 +149,8 @@ export class DescriptorModel {
     const c = new DescriptorModel(this.ctx, this.hdQuirk, this.pageGranular, this.hwDirty, this.contract);
     c.on = this.on;
     c.trackingErrno = this.trackingErrno;
-    for (const [k, l] of this.leaves) c.leaves.set(k, l);
+    c.leaves = new Map(this.leaves);
+    c.regions = new Map(this.regions);
     c.tables = new Set(this.tables);
     for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
     c.touched = new Set(this.touched);
@@ -157,6 +169,7 @@ export class DescriptorModel {
   adopt(other: DescriptorModel): void {
     // The copy is discarded: its maps become this model's (copying thousands of leaves back was most of a racing DMA's cost).
     this.leaves = other.leaves;
+    this.regions = other.regions;
     this.tables = other.tables;
     this.tlb = other.tlb;
     this.tracking = other.tracking;
@@ -184,13 +197,22 @@ export class DescriptorModel {
 
   private setLeaf(leaf: ModelLeaf): void {
     const k = key(leaf.iova, leaf.level);
+    if (!this.leaves.has(k)) {
+      const r = Math.floor(leaf.iova / REGION);
+      this.regions.set(r, (this.regions.get(r) ?? 0) + 1);
+    }
     this.leaves.set(k, leaf);
     this.touched.add(k);
   }
 
   private deleteLeaf(leaf: ModelLeaf): void {
     const k = key(leaf.iova, leaf.level);
-    this.leaves.delete(k);
+    if (this.leaves.delete(k)) {
+      const r = Math.floor(leaf.iova / REGION);
+      const n = this.regions.get(r)! - 1;
+      if (n === 0) this.regions.delete(r);
+      else this.regions.set(r, n);
+    }
     this.touched.add(k);
   }
 
@@ -211,27 +233,65 @@ export class DescriptorModel {
 
   /** The leaves overlapping [iova, iova + size), in IOVA order. */
   leavesIn(iova: number, size: number): ModelLeaf[] {
-    const end = iova + size;
-    const start = iova - (iova % 4096);
-    if ((end - start) / 4096 > this.leaves.size) {
-      return [...this.leaves.values()].filter((l) => overlaps(l.iova, l.size, iova, size)).sort((a, b) => a.iova - b.iova);
-    }
-    // A small range: look up each place a leaf could start, in order (blocks first where one could start before the range).
     const out: ModelLeaf[] = [];
-    const at = (a: number, level: Level) => {
-      const l = this.leaves.get(key(a, level));
-      if (l !== undefined) out.push(l);
-    };
-    const G = armLpaeBlockSize(1);
-    const M = armLpaeBlockSize(2);
-    if (start % G !== 0) at(start - (start % G), 1);
-    if (start % M !== 0) at(start - (start % M), 2);
-    for (let a = start; a < end; a += 4096) {
-      if (a % G === 0) at(a, 1);
-      if (a % M === 0) at(a, 2);
-      at(a, 3);
-    }
+    this.visitLeavesIn(iova, size, out);
     return out;
+  }
+
+  /** Whether any leaf overlaps [iova, iova + size). */
+  hasLeafIn(iova: number, size: number): boolean {
+    return this.visitLeavesIn(iova, size, undefined, 1) > 0;
+  }
+
+  /** How many leaves overlap [iova, iova + size). */
+  countLeavesIn(iova: number, size: number): number {
+    return this.visitLeavesIn(iova, size, undefined);
+  }
+
+  /**
+   * The leaves overlapping [iova, iova + size) in IOVA order (blocks before pages at one
+   * address), pushed to `out` when given, up to `limit`; returns how many. It looks up each
+   * place a leaf could start, skipping the 2 MiB regions where none starts and the rest of
+   * a region once all of its leaves are found; a block that starts before the range is
+   * looked up where it would start.
+   */
+  private visitLeavesIn(iova: number, size: number, out: ModelLeaf[] | undefined, limit = Number.POSITIVE_INFINITY): number {
+    const end = iova + size;
+    const start = iova - (iova % PAGE_SIZE);
+    let found = 0;
+    const at = (a: number, level: Level): boolean => {
+      const l = this.leaves.get(key(a, level));
+      if (l === undefined) return false;
+      out?.push(l);
+      found++;
+      return true;
+    };
+    if (start % GIB !== 0 && at(start - (start % GIB), 1) && found >= limit) return found;
+    if (start % REGION !== 0 && at(start - (start % REGION), 2) && found >= limit) return found;
+    // The regions to visit: each in the range, or (a range wider than the regions held) the held ones in it, in order.
+    const first = Math.floor(start / REGION);
+    const last = Math.floor((end - 1) / REGION);
+    const regions = last - first + 1 > this.regions.size ? [...this.regions.keys()].filter((r) => r >= first && r <= last).sort((x, y) => x - y) : Array.from({ length: Math.max(0, last - first + 1) }, (_, k) => first + k);
+    for (const r of regions) {
+      const held = this.regions.get(r);
+      if (held === undefined) continue;
+      const regionEnd = Math.min(end, (r + 1) * REGION);
+      const base = r * REGION;
+      let a = Math.max(start, base);
+      // Entered at its start, a region's leaves are all ahead: stop once they are found. Blocks start only there.
+      let left = Number.POSITIVE_INFINITY;
+      if (a === base) {
+        left = held;
+        if (base % GIB === 0 && at(base, 1)) left--;
+        if (at(base, 2)) left--;
+        if (found >= limit) return found;
+      }
+      for (; a < regionEnd && left > 0; a += PAGE_SIZE) {
+        if (at(a, 3)) left--;
+        if (found >= limit) return found;
+      }
+    }
+    return found;
   }
 
   private tlbAt(iova: number): ModelTlbEntry | undefined {
@@ -318,7 +378,7 @@ export class DescriptorModel {
         if (this.leaves.has(key(base, lv))) refused = true;
         else this.tables.add(key(base, lv));
       }
-      if (refused || this.leavesIn(at, span).length > 0) break;
+      if (refused || this.hasLeafIn(at, span)) break;
       if (level < 3) this.dropTables(at, span, level);
       done += span;
     }

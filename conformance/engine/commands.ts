@@ -237,7 +237,7 @@ export class RefillCommand implements RunCommand {
 
 /** One map call checked: its errno, and the leaves it made cover exactly the range (MAP-1..5). */
 async function mapRange(m: RunModel, r: RunReal, iova: number, size: number, pa: number, write: boolean, op: string): Promise<void> {
-  const overlap = m.model.leavesIn(iova, size).length > 0;
+  const overlap = m.model.hasLeafIn(iova, size);
   const ret = await r.sys.map(iova, pa, size, write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ);
   const want = overlap ? -EEXIST : 0;
   if (overlap) m.model.mapOverMapped(iova, size, write, pa);
