@@ -188,7 +188,7 @@ test('[KVM-RING-17] neighbouring entries of one slot merge into (offset, mask); 
   assert.equal(resetBatches([]), []);
 });
 
-test('[KVM-RING-17] resetBatchesOf: entry k falls in the batch that coalescing the entries from that batch\'s first one up to k leaves open', () => {
+test("[KVM-RING-17] resetBatchesOf: entry k falls in the batch that coalescing the entries from that batch's first one up to k leaves open", () => {
   const entry = fc.record({ slot: fc.constantFrom(S0, S1), offset: fc.bigInt({ min: 0n, max: 200n }) });
   fc.assert(
     fc.property(fc.array(entry, { maxLength: 40 }), (entries) => {
