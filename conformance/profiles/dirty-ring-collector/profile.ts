@@ -124,9 +124,10 @@ class KitKvm {
    */
   guestWrite(v: number, s: 0 | 1, offset: number, enters = true): boolean {
     const r = this.rings[v]!;
-    if (enters && this.used(r) >= r.softLimit) {
+    if (enters) {
+      // The entry (kvmVcpuRing RUN): a request pending on a ring below the limit is dropped; on a soft-full ring the vCPU exits.
       r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'RUN' }).next;
-      return false;
+      if (this.used(r) >= r.softLimit) return false;
     }
     this.migration.write(pageKey(slotCode(s), offset));
     if (this.protectedPages[s]![offset] === 0) return true;

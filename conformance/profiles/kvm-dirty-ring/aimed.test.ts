@@ -79,6 +79,15 @@ class ExitsWhileRequestVm extends KvmDirtyRingVm {
   }
 }
 
+/** The pending soft-full request dropped by a reset that takes the ring below the limit, not by the vCPU's next entry. */
+class ResetDropsRequestVm extends KvmDirtyRingVm {
+  override resetDirtyRings(): number {
+    const n = super.resetDirtyRings();
+    for (const r of this.vcpus) if (r !== undefined && this.used(r) < r.softLimit) r.softFullRequest = false;
+    return n;
+  }
+}
+
 /** Line 239's block emptied: a write without a vCPU sets no bit. */
 class NoBitWithoutVcpuVm extends KvmDirtyRingVm {
   override writeWithoutVcpu(): void {}
@@ -151,7 +160,7 @@ test('[KVM-RING-12] a soft-full ring harvested and reset below the limit runs ag
   assert.match(v.actual, /^exit 31 after 0 writes/);
 });
 
-test('[KVM-RING-12] a request left pending by a reset below the limit exits once an entry set RESET and never pushed wraps used (the ghost keeps the request, not kvmVcpuRing)', async () => {
+test('[KVM-RING-12] a request left pending by a reset below the limit exits once an entry set RESET and never pushed wraps used (kvmVcpuRing requestPending)', async () => {
   const ops: RingOp[] = [
     { k: 'run', vcpu: 0, slot: 0, start: 0, count: 192, stride: 1 },
     { k: 'harvest', vcpu: 0, max: 1024 },
@@ -162,6 +171,14 @@ test('[KVM-RING-12] a request left pending by a reset below the limit exits once
   ];
   const { trace } = await replay(X86, [], undefined, ops);
   assert.is(steps(trace, 'KVM_RUN(vCPU 0): 4 writes')[0]!.answer, 'exit 31 after 0 writes', shown(trace));
+});
+
+test('[KVM-RING-12] [KVM-RING-14] the aimed wrap: after the reset below the limit, a never-pushed entry reset takes used past it, and the next run exits at once', async () => {
+  const { trace } = await replay(X86, softLimitSequence(0, 0, 3, true));
+  assert.is(steps(trace, 'KVM_RUN(vCPU 0): 3 writes to slot 0x0 from page 3')[0]!.answer, 'exit 31 after 0 writes', shown(trace));
+  const v = await violation(X86, softLimitSequence(0, 0, 3, true), ResetDropsRequestVm);
+  assert.equal(v.req, ['KVM-RING-12']);
+  assert.match(v.actual, /^exit 5 after 3 writes/);
 });
 
 test('[KVM-RING-21] arm64 WITH_BITMAP: GET reports the pages written without a vCPU, page 0 among them', async () => {

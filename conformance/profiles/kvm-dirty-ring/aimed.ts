@@ -2,7 +2,8 @@
 // four ends with one, as smmu-driver's: conformance/engine/aimed.ts):
 // - a run whose last write takes the ring to the soft limit (KVM_EXIT_DIRTY_RING_FULL, not
 //   KVM_EXIT_HLT), then the ring harvested and reset below the limit and run again: the
-//   vCPU must enter the guest and make its writes (KVM-RING-12);
+//   vCPU must enter the guest and make its writes (KVM-RING-12); or, with a never-pushed
+//   entry reset in between (used wraps past the limit), exit at once (KVM-RING-14);
 // - writes without a vCPU (page 0 among them) and KVM_GET_DIRTY_LOG of their slot, then
 //   vCPU writes to the pages it reported and to one it did not (KVM-RING-21: the bitmap
 //   where it is readable, arm64 WITH_BITMAP or the ring off; KVM-RING-11, -22: the
@@ -35,10 +36,14 @@ const drain: RingOp[] = [{ k: 'harvest', vcpu: 0, max: 1024 }, { k: 'harvest', v
  * vCPU v's ring drained, then a run of exactly soft limit - used writes (+ `extra`) to
  * write-protected pages; the ring harvested and reset, and a short run that must make its
  * writes: a pending soft-full request is dropped once the ring is below the limit (Linux
- * v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_check_request).
+ * v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_check_request). With `wrap`, before that run
+ * the hostile collector sets RESET on the entry at dirty_index and a reset consumes it,
+ * taking used past the limit: the request a reset does not drop makes the run exit at once
+ * (kvmVcpuRing requestPending --RESET, KVM-RING-12 and -14).
  */
-export function softLimitSequence(vcpu: number, extra: number, start: number): AimedStep[] {
-  return end(...drain, { k: 'fill', vcpu, extra }, { k: 'harvest', vcpu, max: 1024 }, { k: 'reset' }, { k: 'run', vcpu, slot: 0, start, count: 3, stride: 1 });
+export function softLimitSequence(vcpu: number, extra: number, start: number, wrap = false): AimedStep[] {
+  const wrapped: RingOp[] = wrap ? [{ k: 'hostile', vcpu, pick: start, kind: 'markInvalid' }, { k: 'reset' }] : [];
+  return end(...drain, { k: 'fill', vcpu, extra }, { k: 'harvest', vcpu, max: 1024 }, { k: 'reset' }, ...wrapped, { k: 'run', vcpu, slot: 0, start, count: 3, stride: 1 });
 }
 
 /**
@@ -94,7 +99,7 @@ export function enableSequence(cap: number): AimedStep[] {
 export function aimedRingArbitrary(): fc.Arbitrary<readonly AimedStep[]> {
   const vcpu = fc.nat(1);
   const page = fc.nat(63);
-  const soft = fc.tuple(vcpu, fc.constantFrom(0, 0, 0, 1, -1), fc.nat(60)).map(([v, extra, start]) => softLimitSequence(v, extra, start));
+  const soft = fc.tuple(vcpu, fc.constantFrom(0, 0, 0, 1, -1), fc.nat(60), fc.boolean()).map(([v, extra, start, wrap]) => softLimitSequence(v, extra, start, wrap));
   const bitmap = fc.tuple(vcpu, fc.constantFrom<0 | 1>(0, 1), page, page, page).map(([v, s, a, b, c]) => bitmapSequence(v, s, a, b, c));
   const rewrite = fc.record({ pick: fc.nat(3), kind: fc.constantFrom(...HOSTILE_KINDS) });
   const hostile = fc

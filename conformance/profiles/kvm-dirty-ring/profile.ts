@@ -172,16 +172,6 @@ interface GhostRing {
   fetch: number;
   readonly slots: Map<number, GhostEntry>;
   vcpu: ReturnType<RingTables['vcpu']['step']>['next'];
-  /**
-   * KVM_REQ_DIRTY_RING_SOFT_FULL pending: made by the push that reaches the soft limit,
-   * dropped only when the vCPU next enters the guest with the ring below it (Linux v6.18
-   * virt/kvm/dirty_ring.c kvm_dirty_ring_reset: "will be cleared by the VCPU thread next
-   * time when it enters the guest"; kvm_dirty_ring_check_request). A reset does not drop it,
-   * so a reset that takes the ring below the limit and one that wraps used past it (an entry
-   * set RESET and never pushed, KVM-RING-14) with no run between leave the vCPU exiting.
-   * kvmVcpuRing's softFull state leaves the first reset's `running` for that case.
-   */
-  request: boolean;
 }
 
 class RingRun {
@@ -317,7 +307,7 @@ class RingRun {
       if (id !== v) throw new Undecided(`${this.adapter.name} createVcpu answered ${String(id)}: expected vCPU index ${v}`);
       if (x.effects.has('allocRing')) {
         const g = ringGeometry(this.ringBytes, reservedEntries(0));
-        this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, fetch: 0, slots: new Map(), vcpu: this.t.vcpu.initial, request: false });
+        this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, fetch: 0, slots: new Map(), vcpu: this.t.vcpu.initial });
       } else this.rings.push(undefined);
       this.push(`KVM_CREATE_VCPU(${v})`, `${id}`, `${v}${x.effects.has('allocRing') ? ', with a ring' : ', no ring'}`, x.entry.req, x.entry.taken);
     }
@@ -400,10 +390,9 @@ class RingRun {
       // KVM checks KVM_REQ_DIRTY_RING_SOFT_FULL before each entry into the guest: with the
       // request pending and the ring soft full it exits; a pending request on a ring no
       // longer soft full is dropped. A push that makes the ring soft full makes the request
-      // (GhostRing.request: not the vCPU machine's softFull state, which a reset below the
-      // limit leaves).
+      // (kvmVcpuRing: pending in softFull and requestPending).
       let u = (ring.dirty - ring.reset) >>> 0;
-      let req = ring.request;
+      let req = (ring.vcpu as { value: unknown }).value !== 'running';
       for (let i = 0; i <= writes.length; i++) {
         if (req) {
           if (u >= ring.softLimit) {
@@ -424,6 +413,8 @@ class RingRun {
     if (ring !== undefined) {
       const e = this.t.vcpu.step(ring.vcpu, { type: 'RUN' });
       taken.push(...e.taken);
+      // The entry: a pending request on a ring below the limit dropped, or the exit at once (softFull stays).
+      ring.vcpu = e.next;
     }
     this.push(what, `exit ${r.exitReason} after ${r.done} writes`, `exit ${wantExit} after ${want.done} writes`, ['KVM-RING-11', 'KVM-RING-12'], taken);
     if (r.exitReason !== wantExit || r.done !== want.done) {
@@ -436,8 +427,6 @@ class RingRun {
         `exit ${r.exitReason} after ${r.done} writes`,
       );
     }
-    // The vCPU left the guest with the request pending (it exits at each entry while the ring is soft full) or without it (dropped, or never made).
-    if (ring !== undefined) ring.request = want.full;
     for (let i = 0; i < want.done; i++) {
       if (!pushes[i]) continue;
       const w = writes[i]!;

@@ -55,7 +55,7 @@ export const kvmDirtyRingRequirements = {
     source: `${RING} kvm_dirty_ring_push; ${MAIN} mark_page_dirty_in_slot; ${SERIES}`,
   },
   'KVM-RING-12': {
-    text: 'Soft full: once used = dirty_index - reset_index (u32) reaches soft_limit, the vCPU leaves KVM_RUN with exit reason KVM_EXIT_DIRTY_RING_FULL before it runs more guest code, and every KVM_RUN exits so until a reset brings used below soft_limit; the reserved entries keep used below size (an entry not yet reset is never overwritten).',
+    text: 'Soft full: once used = dirty_index - reset_index (u32) reaches soft_limit, the vCPU leaves KVM_RUN with exit reason KVM_EXIT_DIRTY_RING_FULL before it runs more guest code, and every KVM_RUN exits so until a reset brings used below soft_limit (the request stays pending until the vCPU next enters the guest: a reset before then that takes used back to the limit keeps the exit); the reserved entries keep used below size (an entry not yet reset is never overwritten).',
     source: `${RING} kvm_dirty_ring_push, kvm_dirty_ring_check_request, kvm_dirty_ring_soft_full; ${API}`,
   },
   'KVM-RING-13': {

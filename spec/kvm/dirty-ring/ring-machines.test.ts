@@ -122,13 +122,13 @@ test('[KVM-RING-12] HAZARD: a push over an entry not yet reset overwrites it', (
   assert.equal(take(gfn, [G('PUSH')], G('PUSH')).out, ['overwritten']);
   assert.equal(take(gfn, [G('PUSH'), G('MARK_RESET')], G('PUSH')).out, ['overwritten']);
 });
-test("[KVM-RING-12] the push onto a DIRTY entry is the ring machines' one forbidden transition, saying why", () => {
+test("[KVM-RING-12] the ring machines' forbidden transitions are the push onto a DIRTY entry and a push while a request is pending below the limit, each saying why", () => {
   const forbidden = [vm, gfn, vcpu].flatMap((m) =>
     machineTransitions(m)
       .filter((t) => t.meta?.forbidden !== undefined)
       .map((t) => `${m.id}: ${t.key}`),
   );
-  assert.equal(forbidden, ['kvmDirtyGfn: dirty --PUSH#0']);
+  assert.equal(forbidden, ['kvmDirtyGfn: dirty --PUSH#0', 'kvmVcpuRing: requestPending --PUSH#0']);
   const t = machineTransitions(gfn).find((x) => x.key === 'dirty --PUSH#0')!;
   assert.is(t.meta?.forbidden, PUSH_ONTO_DIRTY);
   assert.equal(t.meta?.req, ['KVM-RING-12']);
@@ -186,9 +186,29 @@ test('[KVM-RING-12] the push that reaches soft_limit makes every KVM_RUN exit DI
   assert.equal(take(vcpu, [PUSH(true)], RESET(false)).out, ['stillFull']);
   const back = take(vcpu, [PUSH(true)], RESET(true));
   assert.equal(back.out, ['resumable']);
-  assert.is(back.after, 'running');
-  assert.equal(take(vcpu, [PUSH(true), RESET(true)], RUN).out, ['entersGuest']);
+  assert.is(back.after, 'requestPending');
+  const enters = take(vcpu, [PUSH(true), RESET(true)], RUN);
+  assert.equal(enters.out, ['entersGuest']);
+  assert.is(enters.after, 'running', 'the entry below the limit drops the request');
   assert.equal(take(vcpu, [], RESET(true)).out, ['resumable']);
+});
+
+test('[KVM-RING-12] [KVM-RING-14] a reset does not drop the pending request: one that takes used back to the limit before the next entry leaves the vCPU exiting', () => {
+  const again = take(vcpu, [PUSH(true), RESET(true)], RESET(true));
+  assert.equal(again.out, ['resumable']);
+  assert.is(again.after, 'requestPending');
+  const wrapped = take(vcpu, [PUSH(true), RESET(true)], RESET(false));
+  assert.equal(wrapped.out, ['stillFull']);
+  assert.is(wrapped.after, 'softFull');
+  assert.ok(wrapped.req.includes('KVM-RING-14'));
+  assert.equal(take(vcpu, [PUSH(true), RESET(true), RESET(false)], RUN).out, ['exitDirtyRingFull']);
+  // Without a pending request the same wrap lets the vCPU in; its next push makes the request.
+  assert.equal(take(vcpu, [RESET(false)], RUN).out, ['entersGuest']);
+});
+
+test('[KVM-RING-12] a push with the request pending below the limit is forbidden: the vCPU enters the guest (RUN) before it writes', () => {
+  const t = machineTransitions(vcpu).find((x) => x.key === 'requestPending --PUSH#0');
+  assert.ok(t?.meta?.forbidden !== undefined);
 });
 
 // ---------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 //   push over a DIRTY entry is a forbidden transition (PUSH_ONTO_DIRTY): no conforming
 //   run takes it, coverage reports it apart as checked, never taken;
 // - kvmVcpuRing: a vCPU's soft-full state: running, or soft full with every KVM_RUN
-//   exiting KVM_EXIT_DIRTY_RING_FULL until a reset.
+//   exiting KVM_EXIT_DIRTY_RING_FULL until a reset, or reset below the limit with the
+//   request still pending until the vCPU next enters the guest.
 // Every refusal names the errno; outcomes are the last action. Events carry classified
 // facts (rules.ts), so each machine is finite and compiles into a table over its alphabet.
 //
@@ -339,8 +340,23 @@ export const kvmVcpuRingMachine = setup({
         PUSH: { actions: vcpuDoes('pushed'), ...rule('KVM-RING-12') },
         RUN: { actions: vcpuDoes('exitDirtyRingFull'), ...rule('KVM-RING-12') },
         RESET: [
-          { guard: guard('belowSoftLimit', 'KVM-RING-12'), target: 'running', actions: vcpuDoes('resumable'), ...rule('KVM-RING-12', 'KVM-RING-15') },
+          { guard: guard('belowSoftLimit', 'KVM-RING-12'), target: 'requestPending', actions: vcpuDoes('resumable'), ...rule('KVM-RING-12', 'KVM-RING-15') },
           { actions: vcpuDoes('stillFull'), ...rule('KVM-RING-12') },
+        ],
+      },
+    },
+    // Below the limit with KVM_REQ_DIRTY_RING_SOFT_FULL still pending: a reset does not drop
+    // it, the vCPU's next entry does ("will be cleared by the VCPU thread next time when it
+    // enters the guest": kvm_dirty_ring_reset; kvm_dirty_ring_check_request). A reset before
+    // that entry that takes used back to the limit (an entry set RESET and never pushed wraps
+    // it, KVM-RING-14) leaves the request to exit on.
+    requestPending: {
+      on: {
+        PUSH: { actions: vcpuDoes('pushed'), ...forbidden('a push needs the vCPU in the guest, and entering it (RUN) drops the pending request first', 'KVM-RING-12') },
+        RUN: { target: 'running', actions: vcpuDoes('entersGuest'), ...rule('KVM-RING-12') },
+        RESET: [
+          { guard: guard('belowSoftLimit', 'KVM-RING-12'), actions: vcpuDoes('resumable'), ...rule('KVM-RING-12', 'KVM-RING-15') },
+          { target: 'softFull', actions: vcpuDoes('stillFull'), ...rule('KVM-RING-12', 'KVM-RING-14') },
         ],
       },
     },
