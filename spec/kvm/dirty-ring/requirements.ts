@@ -25,8 +25,8 @@ export const kvmDirtyRingRequirements = {
     source: 'Linux v6.18 include/uapi/linux/kvm.h; include/linux/kvm_host.h',
   },
   'KVM-RING-2': {
-    text: 'KVM_ENABLE_CAP of KVM_CAP_DIRTY_LOG_RING or _ACQ_REL that KVM_CHECK_EXTENSION answers 0 for is -EINVAL; x86 (TSO) answers KVM_DIRTY_RING_MAX_ENTRIES * 16 for both, a weakly ordered arch (arm64) only for _ACQ_REL.',
-    source: `${MAIN} kvm_vm_ioctl_enable_cap_generic, kvm_vm_ioctl_check_extension_generic; ${API}`,
+    text: 'KVM_ENABLE_CAP of KVM_CAP_DIRTY_LOG_RING or _ACQ_REL that KVM_CHECK_EXTENSION answers 0 for is -EINVAL; x86 (TSO) answers KVM_DIRTY_RING_MAX_ENTRIES * 16 for both, a weakly ordered arch (arm64) only for _ACQ_REL. A capability KVM does not know is answered 0 by KVM_CHECK_EXTENSION and -EINVAL by KVM_ENABLE_CAP (the arch default), never taken for a ring capability.',
+    source: `${MAIN} kvm_vm_ioctl_enable_cap_generic, kvm_vm_ioctl_check_extension_generic; Linux v6.18 arch/x86/kvm/x86.c and arch/arm64/kvm/arm.c kvm_vm_ioctl_enable_cap, kvm_vm_ioctl_check_extension (default); ${API}`,
   },
   'KVM-RING-3': { text: 'A ring size (args[0], bytes) of 0 or not a power of two is -EINVAL.', source: `${MAIN} kvm_vm_ioctl_enable_dirty_log_ring` },
   'KVM-RING-4': {
