@@ -4,10 +4,21 @@
 // generator draws every kind of them.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KvmDirtyRingVm, type GuestWrite } from '../../../impl/kvm/dirty-ring/kvm-ring.ts';
 import { Violation } from '../../../model/violation.ts';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
+import {
+  KvmDirtyRingVm,
+  AnswersBitmapForAnyCapVm,
+  EnablesAnyCapAsBitmapVm,
+  EnablesTwiceVm,
+  ExitsWhileRequestVm,
+  GetLeavesWritableVm,
+  HaltsAtLimitVm,
+  NoBitWithoutVcpuVm,
+  RefusesMaxRingVm,
+  ResetDropsRequestVm,
+} from '../../mutants/kvm-ring-aimed-variants.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { HOSTILE_KINDS, UNKNOWN_CAP, bitmapSequence, enableSequence, hostileSequence, samePageSequence, softLimitSequence } from './aimed.ts';
 import { slotCode } from './kit.ts';
@@ -63,78 +74,6 @@ function steps(trace: readonly TraceStep[], prefix: string): TraceStep[] {
 const pageProtected = (bits: Uint8Array, p: number) => ((bits[p >> 3]! >> (p & 7)) & 1) === 1;
 
 // The faults, each as Stryker mutated kvm-ring.ts (docs/MUTATION.md names them by line).
-
-/** Line 230's check after the last write dropped: the vCPU halts though that write reached the soft limit. */
-class HaltsAtLimitVm extends KvmDirtyRingVm {
-  override run(vcpu: number, writes: readonly GuestWrite[]) {
-    const r = super.run(vcpu, writes);
-    return r.exitReason === 31 && r.done === writes.length && r.done > 0 ? { exitReason: 5, done: r.done } : r;
-  }
-}
-
-/** Line 211 made true: a pending request exits even once a reset took the ring below the limit. */
-class ExitsWhileRequestVm extends KvmDirtyRingVm {
-  protected override mustExit(r: Parameters<KvmDirtyRingVm['mustExit']>[0]): boolean {
-    return r.softFullRequest;
-  }
-}
-
-/** The pending soft-full request dropped by a reset that takes the ring below the limit, not by the vCPU's next entry. */
-class ResetDropsRequestVm extends KvmDirtyRingVm {
-  override resetDirtyRings(): number {
-    const n = super.resetDirtyRings();
-    for (const r of this.vcpus) if (r !== undefined && this.used(r) < r.softLimit) r.softFullRequest = false;
-    return n;
-  }
-}
-
-/** Line 239's block emptied: a write without a vCPU sets no bit. */
-class NoBitWithoutVcpuVm extends KvmDirtyRingVm {
-  override writeWithoutVcpu(): void {}
-}
-
-/** Line 251 made false: KVM_GET_DIRTY_LOG reports pages without write-protecting them. */
-class GetLeavesWritableVm extends KvmDirtyRingVm {
-  override getDirtyLog(slot: number) {
-    const m = this.memslots.get(slot >>> 0);
-    const before = m?.protectedPages.slice();
-    const r = super.getDirtyLog(slot);
-    if (m !== undefined && before !== undefined) m.protectedPages.set(before);
-    return r;
-  }
-}
-
-/** Line 139's `>` as `>=`: the largest ring, 1 MiB, is -E2BIG. */
-class RefusesMaxRingVm extends KvmDirtyRingVm {
-  protected override enableDirtyLogRing(size: number): number {
-    return size === 1 << 20 ? -7 : super.enableDirtyLogRing(size);
-  }
-}
-
-/** Line 140 made false: a second good enable before any vCPU is accepted. */
-class EnablesTwiceVm extends KvmDirtyRingVm {
-  protected override enableDirtyLogRing(size: number): number {
-    const was = this.ringSize;
-    this.ringSize = 0;
-    const r = super.enableDirtyLogRing(size);
-    if (r !== 0) this.ringSize = was;
-    return r;
-  }
-}
-
-/** Line 107 made true: every capability but the two ring ones answers WITH_BITMAP's value. */
-class AnswersBitmapForAnyCapVm extends KvmDirtyRingVm {
-  override checkExtension(cap: number): number {
-    return cap === 192 || cap === 223 ? super.checkExtension(cap) : this.arch === 'arm64' ? 1 : 0;
-  }
-}
-
-/** Line 117 made true: KVM_ENABLE_CAP of any other capability is taken for WITH_BITMAP. */
-class EnablesAnyCapAsBitmapVm extends KvmDirtyRingVm {
-  override enableCap(cap: number, arg0: number, flags = 0): number {
-    return super.enableCap(cap === 192 || cap === 223 ? cap : 225, arg0, flags);
-  }
-}
 
 test('[KVM-RING-12] a run of exactly soft limit - used writes to protected pages exits KVM_EXIT_DIRTY_RING_FULL after its last write', async () => {
   const { trace } = await replay(X86, softLimitSequence(0, 0, 3));

@@ -1,0 +1,80 @@
+// VMs with one fault each, for the aimed sequences' tests of kvm-dirty-ring
+// (conformance/profiles/kvm-dirty-ring/aimed.test.ts): each is the mutant of
+// impl/kvm/dirty-ring/kvm-ring.ts (Stryker's, as docs/MUTATION.md names it) that an aimed
+// sequence was written to kill, as a subclass of the reference VM. Here because conformance/
+// reaches impl/ only through the reference adapter and this folder. None is in the zoo.
+import { KvmDirtyRingVm, type GuestWrite } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
+
+export { KvmDirtyRingVm };
+
+/** Line 230's check after the last write dropped: the vCPU halts though that write reached the soft limit. */
+export class HaltsAtLimitVm extends KvmDirtyRingVm {
+  override run(vcpu: number, writes: readonly GuestWrite[]) {
+    const r = super.run(vcpu, writes);
+    return r.exitReason === 31 && r.done === writes.length && r.done > 0 ? { exitReason: 5, done: r.done } : r;
+  }
+}
+
+/** Line 211 made true: a pending request exits even once a reset took the ring below the limit. */
+export class ExitsWhileRequestVm extends KvmDirtyRingVm {
+  protected override mustExit(r: Parameters<KvmDirtyRingVm['mustExit']>[0]): boolean {
+    return r.softFullRequest;
+  }
+}
+
+/** The pending soft-full request dropped by a reset that takes the ring below the limit, not by the vCPU's next entry. */
+export class ResetDropsRequestVm extends KvmDirtyRingVm {
+  override resetDirtyRings(): number {
+    const n = super.resetDirtyRings();
+    for (const r of this.vcpus) if (r !== undefined && this.used(r) < r.softLimit) r.softFullRequest = false;
+    return n;
+  }
+}
+
+/** Line 239's block emptied: a write without a vCPU sets no bit. */
+export class NoBitWithoutVcpuVm extends KvmDirtyRingVm {
+  override writeWithoutVcpu(): void {}
+}
+
+/** Line 251 made false: KVM_GET_DIRTY_LOG reports pages without write-protecting them. */
+export class GetLeavesWritableVm extends KvmDirtyRingVm {
+  override getDirtyLog(slot: number) {
+    const m = this.memslots.get(slot >>> 0);
+    const before = m?.protectedPages.slice();
+    const r = super.getDirtyLog(slot);
+    if (m !== undefined && before !== undefined) m.protectedPages.set(before);
+    return r;
+  }
+}
+
+/** Line 139's `>` as `>=`: the largest ring, 1 MiB, is -E2BIG. */
+export class RefusesMaxRingVm extends KvmDirtyRingVm {
+  protected override enableDirtyLogRing(size: number): number {
+    return size === 1 << 20 ? -7 : super.enableDirtyLogRing(size);
+  }
+}
+
+/** Line 140 made false: a second good enable before any vCPU is accepted. */
+export class EnablesTwiceVm extends KvmDirtyRingVm {
+  protected override enableDirtyLogRing(size: number): number {
+    const was = this.ringSize;
+    this.ringSize = 0;
+    const r = super.enableDirtyLogRing(size);
+    if (r !== 0) this.ringSize = was;
+    return r;
+  }
+}
+
+/** Line 107 made true: every capability but the two ring ones answers WITH_BITMAP's value. */
+export class AnswersBitmapForAnyCapVm extends KvmDirtyRingVm {
+  override checkExtension(cap: number): number {
+    return cap === 192 || cap === 223 ? super.checkExtension(cap) : this.arch === 'arm64' ? 1 : 0;
+  }
+}
+
+/** Line 117 made true: KVM_ENABLE_CAP of any other capability is taken for WITH_BITMAP. */
+export class EnablesAnyCapAsBitmapVm extends KvmDirtyRingVm {
+  override enableCap(cap: number, arg0: number, flags = 0): number {
+    return super.enableCap(cap === 192 || cap === 223 ? cap : 225, arg0, flags);
+  }
+}
