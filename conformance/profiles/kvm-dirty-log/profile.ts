@@ -24,7 +24,8 @@
 // when other protected pages lost theirs). With inspectPage too, a write that faults in a
 // logging slot leaves a 4 KiB writable leaf with the page's bit set (KVM-PT-1, 5, 8; a
 // clean leaf walked, KVM-PT-7), a write that faults on a leaf the log protected, in a
-// slot no longer logging, leaves it writable (KVM-PT-6), and a write through a 4 KiB leaf
+// slot no longer logging, leaves it writable (KVM-PT-6), as does one to a page not mapped
+// in a slot not logging (KVM-PT-2, 4 KiB or huge), and a write through a 4 KiB leaf
 // caches no translation of a neighbour (KVM-PT-14): verdicts named in violations, not
 // listed below (a black box without inspectPage is not checked on them).
 //
@@ -64,6 +65,8 @@ import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance, KvmMemoryRegionArg } from './adapter.ts';
 
 export const KVM_DIRTY_LOG_PROFILE = 'kvm-dirty-log';
+/** The faults of a slot not logging (KVM-PT-2, -6): checked on the vCPU's own writes, for the leaf they leave, not on racing ones. */
+const UNLOGGED_FAULTS: ReadonlySet<string> = new Set(['KVM-PT-2', 'KVM-PT-6']);
 const PG = BigInt(PAGE_SIZE);
 /** Slot i's guest physical base (2 MiB aligned, 8 MiB apart: sizes up to 1024 pages fit twice). */
 const GPA_BASE = 0x1_0000_0000n;
@@ -466,8 +469,8 @@ class Run {
     const due = this.plan.filter((p) => p.at === n).map((p) => p.gpa);
     for (const gpa of due) {
       const fault = this.faultRule(gpa);
-      // A racing write's leaf is looked at for the logging rules only: the call may protect the page again since (KVM-PT-6 is checked on the vCPU's own writes).
-      if (fault !== undefined && fault.rule !== 'KVM-PT-6') this.racedFaults.push({ gpa, ...fault });
+      // A racing write's leaf is looked at for the logging rules only: the call may protect the page again since (KVM-PT-2 and -6 are checked on the vCPU's own writes).
+      if (fault !== undefined && !UNLOGGED_FAULTS.has(fault.rule)) this.racedFaults.push({ gpa, ...fault });
       this.guestWrote(gpa, true);
     }
     return due;
@@ -783,12 +786,14 @@ class Run {
     if (hit === undefined || (hit.slot.flags & KVM_MEM_READONLY) !== 0) return undefined;
     const seen = this.inspect(gpa);
     if (seen.tlb) return undefined;
-    // A slot no longer logging: a protected leaf (left by the log) faults and is made writable again (KVM-PT-6).
+    // A slot not logging: a page not mapped faults and is mapped writable (KVM-PT-2); a protected leaf (left by the log) faults and is made writable again (KVM-PT-6).
     const rule = this.model.ghosts.has(hit.slot.slot)
       ? ({ none: 'KVM-PT-1', hugeProtected: 'KVM-PT-5', protected: 'KVM-PT-8', clean: 'KVM-PT-7' } as Record<string, string>)[seen.leaf]
       : seen.leaf === 'protected' || seen.leaf === 'hugeProtected'
         ? 'KVM-PT-6'
-        : undefined;
+        : seen.leaf === 'none'
+          ? 'KVM-PT-2'
+          : undefined;
     return rule === undefined ? undefined : { rule, leaf: seen.leaf };
   }
 
@@ -819,7 +824,7 @@ class Run {
    * a huge writable leaf would let the guest write the other pages of its 2 MiB unrecorded.
    */
   private checkFault(gpa: bigint, fault: { rule: string; leaf: string }): void {
-    if (fault.rule === 'KVM-PT-6') return this.checkUnloggedFault(gpa, fault.leaf);
+    if (UNLOGGED_FAULTS.has(fault.rule)) return this.checkUnloggedFault(gpa, fault);
     const seen = this.inspect!(gpa);
     const after = seen.leaf;
     // The fault marks the page before the leaf is writable (make_spte); a walk that sets a hardware dirty bit logs it for a later drain (KVM-PT-7).
@@ -846,14 +851,24 @@ class Run {
    * faults and leaves the page writable again: a 4 KiB writable leaf, or a huge one where
    * KVM maps huge (Linux v6.12 arch/x86/kvm/mmu/mmu.c fast_page_fault restores the write
    * bit of a protected SPTE; a zapped one is rebuilt by the slow path, huge where allowed).
-   * A leaf still protected after the write means every later write faults: the rule broken,
-   * not a lost page (no log to lose it from).
+   * KVM-PT-2: a write to a page not mapped, in a slot not logging, maps it writable, 4 KiB
+   * or huge (direct_page_fault; kvm_mmu_max_mapping_level: huge only where the backing
+   * allows, so a 4 KiB leaf is never wrong). A leaf still protected, or none, after the
+   * write means every later write faults: the rule broken, not a lost page (no log to lose
+   * it from).
    */
-  private checkUnloggedFault(gpa: bigint, before: string): void {
+  private checkUnloggedFault(gpa: bigint, fault: { rule: string; leaf: string }): void {
     const after = this.inspect!(gpa).leaf;
-    this.trace.push({ op: `  the page at ${hex(gpa)} after the write (its leaf was ${before}, the slot no longer logging)`, answer: after, expected: 'writable (a 4 KiB or huge leaf)', req: ['KVM-PT-6'] });
+    const before = fault.leaf === 'none' ? 'page not mapped' : `${fault.leaf} leaf`;
+    const slot = fault.rule === 'KVM-PT-2' ? 'a slot not logging' : 'a slot no longer logging';
+    this.trace.push({
+      op: `  the page at ${hex(gpa)} after the write (${fault.leaf === 'none' ? 'not mapped before' : `its leaf was ${fault.leaf}`}, ${slot})`,
+      answer: after,
+      expected: 'writable (a 4 KiB or huge leaf)',
+      req: [fault.rule],
+    });
     if (after !== 'writable' && after !== 'huge' && after !== 'clean')
-      throw new Violation('spec', ['KVM-PT-6'], `the write at ${hex(gpa)} to a ${before} leaf of a slot no longer logging makes the page writable again`, `a ${after} leaf: every later write to it faults`);
+      throw new Violation('spec', [fault.rule], `the write at ${hex(gpa)} to a ${before} of ${slot} makes the page writable`, `a ${after} leaf: every later write to it faults`);
   }
 
   /**
