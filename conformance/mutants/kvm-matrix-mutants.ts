@@ -5,7 +5,7 @@
 // wrong in one place: a check left out or off by one, two checks in the wrong order, a
 // state change that does not happen. The reference's checks are inline, so most mutants
 // wrap the ioctl and let through (or reshape) the input the missing check would refuse.
-import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_INITIALLY_SET, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import { EPT_ADDR, EPT_PS, EPT_W, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_INITIALLY_SET, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
 import { GPA, type KvmLogSpec, UADDR, kvmLogProbesOf, kvmLogZooOf, set } from './kvm-log-probes.ts';
 import type { Probe } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
@@ -399,6 +399,25 @@ export class ReadonlyWritableVm extends KvmVm {
     } finally {
       slot.flags |= KVM_MEM_READONLY;
     }
+  }
+}
+
+export class AbsentFaultMapsReadOnlyVm extends KvmVm {
+  // FAULT (class state-not-carried): in a slot that is not logging, the fault of a guest write to
+  // a page not mapped maps it as a read fault would, without the write bit, and completes the
+  // write for the guest (emulated): the write permission the fault asked for is not carried
+  // into the leaf, so every later write to the page (or its 2 MiB) faults again.
+  override vcpuWrite(gpa: number): VcpuWriteResult {
+    const gfn = Math.floor(gpa / PAGE);
+    const slot = this.slotOf(0, gfn);
+    if (slot === undefined || (slot.flags & (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)) !== 0 || this.tlb.has(gfn) || this.leafState(gfn) !== 'none') return super.vcpuWrite(gpa);
+    const r = super.vcpuWrite(gpa);
+    const pdeAddr = this.pdeAddress(0, gfn, false)!;
+    const pde = this.memory.load(pdeAddr);
+    const leafAddr = (pde & EPT_PS) !== 0n ? pdeAddr : Number(pde & EPT_ADDR) + (gfn % 512) * 8;
+    this.memory.store(leafAddr, this.memory.load(leafAddr) & ~EPT_W);
+    this.tlb.delete(gfn);
+    return r;
   }
 }
 
@@ -826,6 +845,20 @@ const specs: readonly Spec[] = [
       await set(vm, {});
       await vm.vcpuWrite(GPA);
       await vm.getDirtyLog(0, 64);
+      await set(vm, { flags: 0 });
+      await vm.vcpuWrite(GPA);
+      return vm.inspectPage?.(GPA).leaf;
+    },
+    want: { reference: 'writable', mutant: 'protected' },
+  },
+  {
+    name: 'kvm-absent-fault-maps-read-only',
+    bugClass: 'state-not-carried',
+    targets: ['KVM-PT-2'],
+    description: 'In a slot that is not logging, the fault of a guest write to a page not mapped maps it without the write bit (as a read fault would) and emulates the write: every later write to the page faults again.',
+    Impl: AbsentFaultMapsReadOnlyVm,
+    what: 'a write to a page not mapped, in a slot not logging, leaves its leaf protected',
+    run: async (vm) => {
       await set(vm, { flags: 0 });
       await vm.vcpuWrite(GPA);
       return vm.inspectPage?.(GPA).leaf;
