@@ -5,7 +5,19 @@
 // wrong in one place: a check left out or off by one, two checks in the wrong order, a
 // state change that does not happen. The reference's checks are inline, so most mutants
 // wrap the ioctl and let through (or reshape) the input the missing check would refuse.
-import { EPT_ADDR, EPT_PS, EPT_W, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_INITIALLY_SET, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import {
+  EPT_ADDR,
+  EPT_PS,
+  EPT_W,
+  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEM_READONLY,
+  KvmVm,
+  type Memslot,
+  type MemoryRegion,
+  type VcpuWriteResult,
+} from '../../impl/kvm/dirty-log/kvm-vm.ts';
 import { GPA, type KvmLogSpec, UADDR, kvmLogProbesOf, kvmLogZooOf, set } from './kvm-log-probes.ts';
 import type { Probe } from './probe.ts';
 import type { BugClass, Mutant } from './types.ts';
