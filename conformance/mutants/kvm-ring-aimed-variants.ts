@@ -54,17 +54,6 @@ export class RefusesMaxRingVm extends KvmDirtyRingVm {
   }
 }
 
-/** Line 140 made false: a second good enable before any vCPU is accepted. */
-export class EnablesTwiceVm extends KvmDirtyRingVm {
-  protected override enableDirtyLogRing(size: number): number {
-    const was = this.ringSize;
-    this.ringSize = 0;
-    const r = super.enableDirtyLogRing(size);
-    if (r !== 0) this.ringSize = was;
-    return r;
-  }
-}
-
 /** Line 107 made true: every capability but the two ring ones answers WITH_BITMAP's value. */
 export class AnswersBitmapForAnyCapVm extends KvmDirtyRingVm {
   override checkExtension(cap: number): number {

@@ -7,11 +7,11 @@ import * as assert from 'uvu/assert';
 import { Violation } from '../../../model/violation.ts';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
+import { RingEnableTwiceVm } from '../../mutants/ring-matrix-mutants.ts';
 import {
   KvmDirtyRingVm,
   AnswersBitmapForAnyCapVm,
   EnablesAnyCapAsBitmapVm,
-  EnablesTwiceVm,
   ExitsWhileRequestVm,
   GetLeavesWritableVm,
   HaltsAtLimitVm,
@@ -188,7 +188,7 @@ test('[KVM-RING-5, KVM-RING-8] before any vCPU: 2 MiB is -E2BIG, exactly 1 MiB i
 test('[KVM-RING-6] a second good enable before any vCPU is -EINVAL', async () => {
   const { trace } = await replay(X86, enableSequence(KVM_CAP_DIRTY_LOG_RING_ACQ_REL));
   assert.is(steps(trace, 'KVM_ENABLE_CAP(223, args[0] 4096)')[0]!.answer, '-22', shown(trace));
-  const v = await violation(X86, enableSequence(KVM_CAP_DIRTY_LOG_RING_ACQ_REL), EnablesTwiceVm);
+  const v = await violation(X86, enableSequence(KVM_CAP_DIRTY_LOG_RING_ACQ_REL), RingEnableTwiceVm);
   assert.equal(v.req, ['KVM-RING-6']);
 });
 
