@@ -271,6 +271,29 @@ class SplitDropsDbmPgtable extends RfcIoPgtable {
   }
 }
 
+/** The pages a partial unmap keeps of a block take its attributes without DBM. */
+class UnmapSplitDropsDbmPgtable extends RfcIoPgtable {
+  private splittingForUnmap = false;
+
+  protected override unmapPartialBlock(gather: IommuIotlbGather | undefined, iova: number, size: number, pgcount: number, blkLvl: number, ptep: number, blkPte: bigint): number {
+    this.splittingForUnmap = true;
+    try {
+      return super.unmapPartialBlock(gather, iova, size, pgcount, blkLvl, ptep, blkPte);
+    } finally {
+      this.splittingForUnmap = false;
+    }
+  }
+
+  // FAULT (class state-not-carried): in arm_lpae_split_blk_unmap, iopte_prot with the v5.12
+  // ARM_LPAE_PTE_ATTR_HI_MASK (XN only), the RFC before v2 patch 02/11 added DBM, where the
+  // split_block path was fixed: the pages a partial unmap keeps of a writable block lose DBM,
+  // so a writable-dirty block leaves plain writable pages, which the next clear makes
+  // read-only, and a writable-clean one leaves read-only pages: the device's writes fault.
+  protected override initPteEntries(paddr: number, prot: bigint, lvl: number, numEntries: number, ptep: number): void {
+    super.initPteEntries(paddr, this.splittingForUnmap ? prot & ~ARM_LPAE_PTE_DBM : prot, lvl, numEntries, ptep);
+  }
+}
+
 /** The merged block is built writable-clean. */
 class MergeCleanBlockPgtable extends RfcIoPgtable {
   // FAULT (class state-not-carried): the block built from prot gets AP[2] as well as DBM, as if a
@@ -353,6 +376,12 @@ export const rfc2021Mutants: readonly Mutant[] = [
     'state-not-carried',
     rfcDomainWithPgtable(SplitDropsDbmPgtable),
     "rfc-2021: the split's pages take the block's attributes through an ATTR_HI_MASK without DBM (the RFC before v2 patch 02/11): a writable-dirty block splits into plain writable pages, which the next clear makes read-only, so the device's writes fault (SPLIT-R2). Class state-not-carried: a split that does not give the pages the block's dirty-state bits.",
+  ),
+  rfcMutant(
+    'rfc-unmap-split-drops-dbm',
+    'state-not-carried',
+    rfcDomainWithPgtable(UnmapSplitDropsDbmPgtable),
+    "rfc-2021: the pages a partial unmap keeps of a block (arm_lpae_split_blk_unmap on the RFC's v5.12 base) take its attributes through an ATTR_HI_MASK without DBM, as split_block's did before v2 patch 02/11: a kept page of a writable block is left plain writable or read-only instead of carrying the block's DBM and AP[2], so after a clear the device's writes to it fault (UNMAP-1: the split on partial unmap keeps the block's state). Class state-not-carried: a split that does not give the pages the block's dirty-state bits.",
   ),
   rfcMutant(
     'rfc-merge-clean-block',
@@ -450,6 +479,15 @@ export const contractProbes: readonly ContractProbe[] = [
   probe('upstream-cd-without-hd', '[TRACK-U1, HTTU-2] a write through a writable-clean leaf faults instead of dirtying it', upstream, [UP, attach, map(0, 0x1000), rc(0, 0x1000), dma(0)], 4, 'dma', { reference: 'ok', mutant: 'fault' }),
   probe('upstream-dirty-domain-without-httu', '[CREATE-U1] a dirty-tracking domain is created on an SMMU without HTTU = 2', upstream, [{ ...UP, httu: 1 } as HazardStep], 0, 'errno', { reference: -95, mutant: 0 }),
   probe('rfc-split-drops-dbm', '[SPLIT-R2, HTTU-2] after start split the block and a clear, a write faults', rfc, [RFC, attach, map(0, MiB2, 'block-aligned'), on, rc(0, MiB2), dma(0)], 5, 'dma', { reference: 'ok', mutant: 'fault' }),
+  probe(
+    'rfc-unmap-split-drops-dbm',
+    '[UNMAP-1, HTTU-2] after a partial unmap split the block and a clear, a write to a kept page faults',
+    rfc,
+    [RFC, attach, on, map(0, MiB2, 'block-aligned'), { op: 'unmap', iova: 0, size: 0x1000 }, rc(0x1000, MiB2 - 0x1000), dma(0x1000)],
+    6,
+    'dma',
+    { reference: 'ok', mutant: 'fault' },
+  ),
   probe(
     'rfc-merge-clean-block',
     '[MERGE-R2, NOLOSS-1] a page written before the merge is not in the next report',
