@@ -25,7 +25,8 @@
 // logging slot leaves a 4 KiB writable leaf with the page's bit set (KVM-PT-1, 5, 8; a
 // clean leaf walked, KVM-PT-7), a write that faults on a leaf the log protected, in a
 // slot no longer logging, leaves it writable (KVM-PT-6), as does one to a page not mapped
-// in a slot not logging (KVM-PT-2, 4 KiB or huge), and a write through a 4 KiB leaf
+// in a slot not logging (KVM-PT-2, 4 KiB or huge), a write through a writable leaf (4 KiB
+// or huge) leaves the page as it was (KVM-PT-3), and a write through a 4 KiB leaf
 // caches no translation of a neighbour (KVM-PT-14): verdicts named in violations, not
 // listed below (a black box without inspectPage is not checked on them).
 //
@@ -468,7 +469,7 @@ class Run {
     const n = this.accesses++;
     const due = this.plan.filter((p) => p.at === n).map((p) => p.gpa);
     for (const gpa of due) {
-      const fault = this.faultRule(gpa);
+      const fault = this.faultRule(this.pageBefore(gpa));
       // A racing write's leaf is looked at for the logging rules only: the call may protect the page again since (KVM-PT-2 and -6 are checked on the vCPU's own writes).
       if (fault !== undefined && !UNLOGGED_FAULTS.has(fault.rule)) this.racedFaults.push({ gpa, ...fault });
       this.guestWrote(gpa, true);
@@ -729,7 +730,10 @@ class Run {
   }
 
   async write(gpa: bigint): Promise<void> {
-    const fault = this.faultRule(gpa);
+    const before = this.pageBefore(gpa);
+    const fault = this.faultRule(before);
+    // A write through a writable leaf (4 KiB or huge), through the TLB or by a walk: nothing of the page may change (KVM-PT-3).
+    const through = before !== undefined && (before.seen.leaf === 'writable' || before.seen.leaf === 'huge') ? before : undefined;
     const uncached = this.uncachedNeighbours(gpa);
     this.guestWrote(gpa, false);
     const expected = this.model.slotOfGfn(gpa / PG);
@@ -740,6 +744,7 @@ class Run {
     this.trace.push({ op: `vCPU write at ${hex(gpa)}`, answer: exit, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : [] });
     if (exit !== (mmio ? 'mmio' : 'none')) throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, exit);
     if (fault !== undefined) this.checkFault(gpa, fault);
+    if (through !== undefined) this.checkThrough(gpa, through);
     if (exit === 'none') this.checkCachedOnly(gpa, uncached);
     this.settle();
   }
@@ -775,19 +780,29 @@ class Run {
   }
 
   /**
-   * When the implementation shows its pages: the rule of a write about to fault in a
-   * logging slot (its leaf absent, write-protected, huge and write-protected, or clean, and
-   * no translation cached), as the page's leaf shows it before the write; undefined for
-   * any other write (through a writable leaf or a cached translation, or not logging).
+   * When the implementation shows its pages: the state of a page of a writable slot just
+   * before a write to it, with whether its slot logs; undefined for a page outside every
+   * slot or in a read-only one (the write exits as MMIO), or without inspectPage.
    */
-  private faultRule(gpa: bigint): { rule: string; leaf: string } | undefined {
+  private pageBefore(gpa: bigint): { seen: PageObservation; logging: boolean } | undefined {
     if (this.inspect === undefined) return undefined;
     const hit = this.model.slotOfGfn(gpa / PG);
     if (hit === undefined || (hit.slot.flags & KVM_MEM_READONLY) !== 0) return undefined;
-    const seen = this.inspect(gpa);
+    return { seen: this.inspect(gpa), logging: this.model.ghosts.has(hit.slot.slot) };
+  }
+
+  /**
+   * The rule of a write about to fault (its leaf absent, write-protected, huge and
+   * write-protected, or clean, and no translation cached), as the page's state before the
+   * write (pageBefore) shows it; undefined for any other write (through a writable leaf or
+   * a cached translation, or none seen).
+   */
+  private faultRule(page: { seen: PageObservation; logging: boolean } | undefined): { rule: string; leaf: string } | undefined {
+    if (page === undefined) return undefined;
+    const seen = page.seen;
     if (seen.tlb) return undefined;
     // A slot not logging: a page not mapped faults and is mapped writable (KVM-PT-2); a protected leaf (left by the log) faults and is made writable again (KVM-PT-6).
-    const rule = this.model.ghosts.has(hit.slot.slot)
+    const rule = page.logging
       ? ({ none: 'KVM-PT-1', hugeProtected: 'KVM-PT-5', protected: 'KVM-PT-8', clean: 'KVM-PT-7' } as Record<string, string>)[seen.leaf]
       : seen.leaf === 'protected' || seen.leaf === 'hugeProtected'
         ? 'KVM-PT-6'
@@ -869,6 +884,31 @@ class Run {
     });
     if (after !== 'writable' && after !== 'huge' && after !== 'clean')
       throw new Violation('spec', [fault.rule], `the write at ${hex(gpa)} to a ${before} of ${slot} makes the page writable`, `a ${after} leaf: every later write to it faults`);
+  }
+
+  /**
+   * KVM-PT-3: a write through a writable leaf (4 KiB, with its hardware dirty bit set where
+   * there is one, or huge), by the TLB or by a walk, changes nothing and records nothing.
+   * It never reaches KVM: the processor writes a dirty flag only when it is clear, and PML
+   * logs only that setting (Intel SDM Vol. 3C, EPT accessed and dirty flags,
+   * page-modification logging); a stage-2 descriptor that allows the write is not updated
+   * (ARM DDI 0487, stage 2 DBM). So the page shows what it showed before the write: the same
+   * leaf (not split, protected or cleaned), its hardware log and its bit as they were; only
+   * a translation may be cached since (KVM-PT-14). A leaf the write changed costs the guest
+   * faults (and, while logging, records) it never owed. Judged on the vCPU's own writes.
+   * With a hardware dirty bit, a huge leaf's log and bit are not judged: the observation
+   * does not show whether its dirty bit is set, and the walk of a huge leaf whose bit is
+   * clear sets it and logs the page (as checkProtections, which does not judge it either).
+   */
+  private checkThrough(gpa: bigint, before: { seen: PageObservation; logging: boolean }): void {
+    const was = before.seen;
+    const now = this.inspect!(gpa);
+    const leafOnly = this.config.hwDirty && was.leaf === 'huge';
+    const show = (p: PageObservation) => (leafOnly ? p.leaf : `${p.leaf}${p.pml ? ', in the hardware log' : ''}${p.dirty === undefined ? '' : p.dirty ? ', bit set' : ', bit clear'}`);
+    const slot = before.logging ? 'a logging slot' : 'a slot not logging';
+    this.trace.push({ op: `  the page at ${hex(gpa)} after the write through its ${was.leaf} leaf (${slot})`, answer: show(now), expected: `${show(was)}, as before`, req: ['KVM-PT-3'] });
+    if (now.leaf !== was.leaf || (!leafOnly && (now.pml !== was.pml || now.dirty !== was.dirty)))
+      throw new Violation('spec', ['KVM-PT-3'], `the write at ${hex(gpa)} through a ${was.leaf} leaf of ${slot} changes nothing and records nothing (${show(was)})`, `${show(now)}`);
   }
 
   /**
