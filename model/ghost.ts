@@ -162,6 +162,13 @@ export class PageRuns implements PageSet {
 }
 
 export class DirtyGhost {
+  /**
+   * `reached`, when given, collects the requirements a report's check could have failed:
+   * NOLOSS-1 or NOLOSS-3 when a page of its range was owed, NOLOSS-2 when a page of its
+   * range was written while it ran, PRECISION-1 for any report over a non-empty range.
+   */
+  constructor(private readonly reached?: Set<string>) {}
+
   private on = false;
   /** Pages written while tracking and not reported-and-cleared since. */
   readonly owed = new Set<number>();
@@ -175,6 +182,8 @@ export class DirtyGhost {
    * the implementation most likely forgot it, and the loss is charged to its rule.
    */
   private readonly keptBy = new Map<number, { op: string; req: readonly string[] }>();
+  /** Pages written while a clearing report over them ran that it did not report: owed by a later report (NOLOSS-2). */
+  private readonly raced = new Set<number>();
 
   get tracking(): boolean {
     return this.on;
@@ -186,12 +195,14 @@ export class DirtyGhost {
     this.owed.clear();
     this.written.clear();
     this.keptBy.clear();
+    this.raced.clear();
   }
 
   trackingStopped(): void {
     this.on = false;
     this.owed.clear();
     this.keptBy.clear();
+    this.raced.clear();
   }
 
   /** A DMA write to `page` completed. */
@@ -217,7 +228,13 @@ export class DirtyGhost {
     const before = this.owedAtStart ?? new Set<number>();
     this.owedAtStart = undefined;
     // `notDue`: pages of the range the contract's walk does not visit (a cursor past them, a hole before them): they stay owed, for a later report.
-    const missing = [...before].filter((p) => p >= iova && p < iova + size && !reported.has(p) && !(notDue?.(p) ?? false)).sort((a, b) => a - b);
+    const inRange = (p: number) => p >= iova && p < iova + size;
+    const due = [...before].filter((p) => inRange(p) && !(notDue?.(p) ?? false));
+    const during = [...this.writtenDuring].filter(inRange);
+    if (due.length > 0) this.reached?.add(req);
+    if (this.on && during.length > 0) this.reached?.add('NOLOSS-2');
+    if (size > 0) this.reached?.add('PRECISION-1');
+    const missing = due.filter((p) => !reported.has(p)).sort((a, b) => a - b);
     if (missing.length > 0) {
       // Blame the call that was to keep a missing page, where there is one: the loss happened there.
       const culprit = missing.map((p) => this.keptBy.get(p)).find((k) => k !== undefined);
@@ -230,7 +247,8 @@ export class DirtyGhost {
           'the report did not include them: the earlier call cleared what it had to keep',
         );
       }
-      throw new Violation('loss', [req], `pages ${missing.map(hex).join(', ')} in the report (written while tracking, not yet reported)`, `the report did not include them`);
+      // A page an earlier report raced with and did not report was due here (NOLOSS-2).
+      throw new Violation('loss', missing.some((p) => this.raced.has(p)) ? [req, 'NOLOSS-2'] : [req], `pages ${missing.map(hex).join(', ')} in the report (written while tracking, not yet reported)`, `the report did not include them`);
     }
     // 'any': the caller has checked every reported page against the spec's leaves already.
     const falseDirty = allowed === 'any' ? [] : [...reported].filter((p) => !this.written.has(p) && !this.writtenDuring.has(p) && !allowed(p)).sort((a, b) => a - b);
@@ -242,7 +260,10 @@ export class DirtyGhost {
         `reported dirty`,
       );
     }
-    if (clear) this.discharge(reported);
+    if (clear) {
+      this.discharge(reported);
+      for (const p of during) if (this.owed.has(p)) this.raced.add(p);
+    }
   }
 
   /**
@@ -263,12 +284,14 @@ export class DirtyGhost {
       for (const p of [...this.owed]) if (pages.has(p)) this.owed.delete(p);
       for (const p of [...this.written]) if (pages.has(p)) this.written.delete(p);
       for (const p of [...this.keptBy.keys()]) if (pages.has(p)) this.keptBy.delete(p);
+      for (const p of [...this.raced]) if (pages.has(p)) this.raced.delete(p);
       return;
     }
     for (const p of pages) {
       this.owed.delete(p);
       this.written.delete(p);
       this.keptBy.delete(p);
+      this.raced.delete(p);
     }
   }
 
@@ -277,5 +300,6 @@ export class DirtyGhost {
     for (const p of [...this.owed]) if (p >= iova && p < iova + size) this.owed.delete(p);
     for (const p of [...this.keptBy.keys()]) if (p >= iova && p < iova + size) this.keptBy.delete(p);
     for (const p of [...this.written]) if (p >= iova && p < iova + size) this.written.delete(p);
+    for (const p of [...this.raced]) if (p >= iova && p < iova + size) this.raced.delete(p);
   }
 }

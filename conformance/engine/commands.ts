@@ -300,6 +300,8 @@ export class UnmapCommand implements RunCommand {
     } else wantBytes = plan.bytes;
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
     let got: { unmapped: number; dirty: Uint8Array } | undefined;
+    // NOLOSS-3 (or the contract's rule in its place) is at stake only where a page of the range is owed, or a write races the unmap while tracking.
+    const owedHere = m.ghost.tracking && (inject !== undefined || [...m.ghost.owed].some((p) => p >= iova && p < end));
     m.ghost.beginReport();
     const { dma, dmaAt, stages } = await recordFailure(
       r,
@@ -318,7 +320,7 @@ export class UnmapCommand implements RunCommand {
             (model) => {
               if (end > iova) model.unmap(iova, end - iova);
               model.noteRule('UNMAP-1');
-              model.noteRule('NOLOSS-3');
+              if (owedHere) model.noteRule('NOLOSS-3');
               // What ended the unmap early: a block the range cuts (UNMAP-U1) or a hole (UNMAP-U2).
               if (plan?.stop !== undefined) model.note([plan.stop === 'cut' ? 'UNMAP-U1' : 'UNMAP-U2']);
             },
@@ -477,6 +479,8 @@ export class DmaCommand implements RunCommand {
       { blame: 'last', unexplained: (want) => record(r, m, op, dmaText(got), want?.text ?? '(no prediction)') },
     );
     record(r, m, op, dmaText(got), 'either order');
+    // NOLOSS-2: a write raced the kit's report; the order that explained memory says which report owes it (this one, or a later one the ghost checks).
+    if (this.write && change === 'readAndClear' && m.ghost.tracking) m.model.ctx.checked.add('NOLOSS-2');
     // The kit (the driver here) consumed what its own change reported: an unmap's pages are
     // gone, a read-and-clear's reported pages are discharged. The racing write counts in the
     // order that explained what memory shows: a write before the change is consumed by it
