@@ -433,6 +433,28 @@ export class AbsentFaultMapsReadOnlyVm extends KvmVm {
   }
 }
 
+export class SpuriousFaultSplitsHugeVm extends KvmVm {
+  // FAULT (class state-not-carried): the fast page fault has lost its spurious test (the
+  // `is_access_allowed(fault, spte)` → RET_PF_SPURIOUS of Linux v6.14 arch/x86/kvm/mmu/mmu.c
+  // fast_page_fault: "a spurious fault caused by TLB lazily flushed, or some other CPU has
+  // already fixed the PTE after the current CPU took the fault"). A write that reaches KVM
+  // while its leaf already allows it (here: any write the vCPU's TLB does not translate) goes
+  // on to the slow path as a real write fault, and in a logging slot the level is capped at
+  // 4 KiB, so a huge leaf left writable (under INITIALLY_SET, KVM-PT-4) is split
+  // (kvm_tdp_mmu_map, tdp_mmu_split_huge_page) and the page marked again. Such faults do
+  // reach KVM with the leaf writable: Linux bug 219588 (<Z1m52K3Adv47opYO@google.com>), a
+  // writable SPTE overwritten by a racing fault, fixed by 386d69f9f29b "KVM: x86/mmu: Treat
+  // TDP MMU faults as spurious if access is already allowed". Nothing is lost; the 2 MiB
+  // the capability kept huge is split by a write that needed nothing.
+  override vcpuWrite(gpa: number): VcpuWriteResult {
+    const gfn = Math.floor(gpa / PAGE);
+    const slot = this.slotOf(0, gfn);
+    const leaf = slot === undefined || (slot.flags & KVM_MEM_READONLY) !== 0 || this.tlb.has(gfn) ? undefined : this.leafState(gfn);
+    if (slot !== undefined && (leaf === 'huge' || leaf === 'writable')) this.writeFault(slot, gfn);
+    return super.vcpuWrite(gpa);
+  }
+}
+
 export class ReprotectTogglesVm extends KvmVm {
   // FAULT (class state-not-carried): write protection flips the bit (`spte ^= PT_WRITABLE_MASK`)
   // instead of clearing it, so protecting a leaf that is already write-protected (or, with a
@@ -876,6 +898,24 @@ const specs: readonly Spec[] = [
       return vm.inspectPage?.(GPA).leaf;
     },
     want: { reference: 'writable', mutant: 'protected' },
+  },
+  {
+    name: 'kvm-spurious-fault-splits-huge',
+    bugClass: 'state-not-carried',
+    targets: ['KVM-PT-3'],
+    description:
+      'The fast page fault has no spurious test (is_access_allowed in Linux v6.14 arch/x86/kvm/mmu/mmu.c fast_page_fault; 386d69f9f29b gave the TDP MMU the same test after bug 219588): a write that reaches KVM while its leaf already allows it is handled as a real write fault, and in a logging slot the 4 KiB cap splits a huge leaf INITIALLY_SET left writable: the write through a writable leaf changes it.',
+    Impl: SpuriousFaultSplitsHugeVm,
+    what: 'under INITIALLY_SET, a write through a huge leaf left writable when the log started splits it',
+    run: async (vm) => {
+      await vm.enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, 3n);
+      await set(vm, { flags: 0, memorySize: 512n * 4096n, userspaceAddr: 0x4000_0000n });
+      await vm.vcpuWrite(GPA);
+      await set(vm, { memorySize: 512n * 4096n, userspaceAddr: 0x4000_0000n });
+      await vm.vcpuWrite(GPA + 4096n);
+      return vm.inspectPage?.(GPA + 4096n).leaf;
+    },
+    want: { reference: 'huge', mutant: 'writable' },
   },
   {
     name: 'kvm-reprotect-toggles',

@@ -5,15 +5,13 @@
 // get that rule wrong, whose counterexample names it.
 //
 // Why each one left has none yet (what a mutant would break, and why no run can see it):
-// - KVM-PT-3 (a write through a writable leaf changes and records nothing): the page is
-//   owed already, so an extra record is invisible; one on the wrong page is PRECISION-1.
 // - UNMAP-R1 (rfc-2021: the page-table unmap reports no dirty state; VFIO syncs, stops
 //   the log, then unmaps): to a driver it only permits (an unmap reporting more loses
 //   nothing); what it demands is the caller's order, and in smmu-driver and smmu-hw the
 //   kit is that caller. The unmap path's own faults are other rules' (the split on partial
 //   unmap losing DBM, rfc-unmap-split-drops-dbm: UNMAP-1). It needs vfio-type1 on an
 //   rfc-v4 domain run under rfc-2021 (docs/CONTRACTS.md, rfc-2021, says what that takes).
-export const WITHOUT_MUTANT: readonly string[] = ['KVM-PT-3', 'UNMAP-R1'];
+export const WITHOUT_MUTANT: readonly string[] = ['UNMAP-R1'];
 
 /** The list's length may not grow past this; lower it as IDs come off. */
-export const WITHOUT_MUTANT_MAX = 2;
+export const WITHOUT_MUTANT_MAX = 1;
