@@ -80,3 +80,36 @@ export const RING_MEMSLOTS = [
   { asId: 0, id: 1, npages: 64 },
 ] as const;
 export const slotCode = (i: number) => (RING_MEMSLOTS[i]!.asId << 16) | RING_MEMSLOTS[i]!.id;
+
+/**
+ * What one run's steps really checked, for the trace steps' `req` (the runner counts a
+ * requirement reached once a step lists it: engine/scenario-profile.ts). A step lists a
+ * requirement only where its check compared an observation that could have failed it.
+ * For a rule with a guard (a case that arises or not: a ring that reaches its soft limit,
+ * a batch that is invalid, a size that is refused), each step that compared one side of
+ * it says which (`side`), and the requirement is listed only once the run has compared
+ * both: from the step that completes the pair on. Both ring profiles use it.
+ */
+export class RunReach {
+  /** Per requirement: 1 the guarded case arose and was compared, 2 the other case did. */
+  private readonly sides = new Map<string, number>();
+  private readonly done = new Set<string>();
+
+  /** The guarded case of `id` (`held`) or its other case arose at this step and was compared; true once both have, in this run. */
+  side(id: string, held: boolean): boolean {
+    const s = (this.sides.get(id) ?? 0) | (held ? 1 : 2);
+    this.sides.set(id, s);
+    if (s === 3) this.done.add(id);
+    return s === 3;
+  }
+
+  /** Whether both sides of `id` arose in this run. */
+  has(id: string): boolean {
+    return this.done.has(id);
+  }
+
+  /** The requirements of `ids` that are checked at this step: those without a guard here (`always`), and the guarded ones both of whose sides arose. */
+  list(always: readonly string[], guarded: readonly string[] = []): string[] {
+    return [...new Set([...always, ...guarded.filter((id) => this.done.has(id))])];
+  }
+}
