@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
+import { DEFAULT_MAX_COMMANDS } from '../../cli/run.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { softLimitSequence } from './aimed.ts';
 import { RunReach } from './kit.ts';
@@ -132,8 +133,8 @@ test('[KVM-RING-22] entries harvested with every store visible at once: not reac
   await notThenPass('KVM-RING-22', reached(X86, [run(0, 2), harvest()]), reached(X86, [run(0, 2), harvest()], [3, 3, 3, 3]));
 });
 
-test('[KVM-RING-4] [KVM-RING-12] one run at seed 3 (a 2 KiB enable with the ring on, no soft limit): both not reached', async () => {
-  const r = await runKvmDirtyRingProfile(referenceKvmDirtyRingAdapter(), { runs: 1, seed: 3, timeoutMs: 5000, maxCommands: 20 });
+test('[KVM-RING-4] [KVM-RING-12] one run at seed 3 as `dirtyspec run --runs 1 --seed 3` makes it (a 2 KiB enable with the ring on, no soft limit): both not reached', async () => {
+  const r = await runKvmDirtyRingProfile(referenceKvmDirtyRingAdapter(), { runs: 1, seed: 3, timeoutMs: 5000, maxCommands: DEFAULT_MAX_COMMANDS });
   assert.is(r.verdict, 'conforms');
   for (const id of ['KVM-RING-4', 'KVM-RING-12']) assert.ok(r.unreached?.includes(id), `${id}: ${r.unreached?.join(', ')}`);
 });
