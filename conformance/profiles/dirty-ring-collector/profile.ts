@@ -12,7 +12,8 @@
 // - after the final sync the destination equals the source page for page (KVM-RING-23),
 //   charged to reset-before-copy when a stale page's copy preceded its reset (KVM-RING-20).
 //
-// Requirements: KVM-RING-13, -14, -20, -21, -22, -23.
+// Requirements: KVM-RING-13, -14, -20, -21, -22, -23 (a sync lists one only where the
+// run set up what its check could catch: RunReach, ../kvm-dirty-ring/kit.ts).
 import type { RingRunOptions } from '../kvm-dirty-ring/profile.ts';
 import fc from 'fast-check';
 import { RingMigrationCheck, pageKey } from '../../../model/kvm-dirty-ring/migration-check.ts';
@@ -25,7 +26,7 @@ import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
-import { RING_MEMSLOTS, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from '../kvm-dirty-ring/kit.ts';
+import { RING_MEMSLOTS, RunReach, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from '../kvm-dirty-ring/kit.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorInstance } from './types.ts';
 
 export const DIRTY_RING_COLLECTOR_PROFILE = 'dirty-ring-collector';
@@ -85,8 +86,8 @@ interface KitRing {
   readonly softLimit: number;
   dirty: number;
   reset: number;
-  /** What KVM pushed at each entry not yet reset: its page, and the entry's kvmDirtyGfn state. */
-  readonly pushed: Map<number, { slot: number; offset: number; gfn: unknown }>;
+  /** What KVM pushed at each entry not yet reset: its page, the entry's kvmDirtyGfn state, and whether the memory delayed a relaxed store of the push. */
+  readonly pushed: Map<number, { slot: number; offset: number; gfn: unknown; delayed: boolean }>;
   vcpu: unknown;
 }
 
@@ -133,13 +134,15 @@ class KitKvm {
     if (this.protectedPages[s]![offset] === 0) return true;
     this.protectedPages[s]![offset] = 0;
     const i = r.dirty & (r.entries - 1);
+    const before = this.memory.delayed;
     this.kvm.store32(slotAt(r.base, i), slotCode(s), 'relaxed');
     this.kvm.store64(offsetAt(r.base, i), BigInt(offset), 'relaxed');
+    const delayed = this.memory.delayed > before;
     this.kvm.store32(flagsAt(r.base, i), 1, 'release');
     // Stepped from the state of the entry it lands on: the kit's KVM honours the soft limit, so never onto a DIRTY one (PUSH_ONTO_DIRTY).
     const gfn = this.t.gfn.step((r.pushed.get(i)?.gfn ?? this.t.gfn.initial) as never, { type: 'PUSH' });
     if (takesForbidden(gfn)) throw new Error(`the kit's KVM pushed onto vCPU ${v}'s entry ${i}, not yet reset (used ${this.used(r)} of ${r.entries}): a kit bug`);
-    r.pushed.set(i, { slot: slotCode(s), offset, gfn: gfn.next });
+    r.pushed.set(i, { slot: slotCode(s), offset, gfn: gfn.next, delayed });
     r.dirty = (r.dirty + 1) >>> 0;
     r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'PUSH', reachesSoftLimit: this.used(r) >= r.softLimit }).next;
     this.pushes++;
@@ -149,26 +152,42 @@ class KitKvm {
   /** A write KVM makes without a running vCPU: the bitmap with WITH_BITMAP (the kit generates it only then). */
   writeNoVcpu(s: 0 | 1, offset: number): void {
     this.migration.write(pageKey(slotCode(s), offset));
-    if (this.withBitmap) this.bitmaps[s]![offset >> 3]! |= 1 << (offset & 7);
+    if (!this.withBitmap) return;
+    this.bitmaps[s]![offset >> 3]! |= 1 << (offset & 7);
+    this.uncollected[s]!.add(offset);
   }
 
   /** Pages whose entries the last reset consumed (so the collector harvested them before it). */
   lastConsumed: string[] = [];
+  /**
+   * What the last reset could check of the collector: entries it consumed (marked RESET on
+   * pushed entries: KVM-RING-14's other case; their pages copied after it or not: -13, -20),
+   * one of them with a relaxed store of its push delayed (-22), entries past the stop it read
+   * for a skipped one (-13), and a stop at dirty_index, where a RESET would be on an entry
+   * never pushed (-14).
+   */
+  lastChecks = { consumed: 0, delayedConsumed: false, scanned: 0, atDirtyIndex: false };
+  /** Per memslot: pages written without a vCPU whose bitmap bit no KVM_GET_DIRTY_LOG has returned yet. */
+  readonly uncollected = RING_MEMSLOTS.map(() => new Set<number>());
 
   /** KVM_RESET_DIRTY_RINGS, checking the collector's marks on the way (KVM-RING-13, -14). */
   reset(): number {
     let count = 0;
     this.lastConsumed = [];
+    this.lastChecks = { consumed: 0, delayedConsumed: false, scanned: 0, atDirtyIndex: false };
     for (const [v, r] of this.rings.entries()) {
       const consumed: { slot: number; offset: bigint }[] = [];
       for (;;) {
         const i = r.reset & (r.entries - 1);
         const flags = this.kvm.load32(flagsAt(r.base, i), 'acquire');
+        if ((r.dirty - r.reset) >>> 0 === 0) this.lastChecks.atDirtyIndex = true;
         if ((flags & 2) === 0) break;
         if ((r.dirty - r.reset) >>> 0 === 0) throw new Violation('spec', ['KVM-RING-14'], `RESET only on entries the collector harvested as dirty (vCPU ${v}'s entry ${i} was never pushed)`, `flags ${flags}`);
         consumed.push({ slot: this.kvm.load32(slotAt(r.base, i), 'relaxed'), offset: this.kvm.load64(offsetAt(r.base, i), 'relaxed') });
         this.kvm.store32(flagsAt(r.base, i), 0, 'release');
         const e = r.pushed.get(i);
+        this.lastChecks.consumed++;
+        if (e?.delayed === true) this.lastChecks.delayedConsumed = true;
         if (e !== undefined) this.lastConsumed.push(pageKey(e.slot, e.offset));
         if (e !== undefined) this.t.gfn.step(this.t.gfn.step(e.gfn as never, { type: 'MARK_RESET' }).next, { type: 'RESET', valid: true });
         r.pushed.delete(i);
@@ -177,6 +196,7 @@ class KitKvm {
       }
       // Entries past the stop that carry RESET: the collector skipped one (KVM-RING-13).
       for (let k = 1; k < this.used(r); k++) {
+        this.lastChecks.scanned++;
         const i = (r.reset + k) & (r.entries - 1);
         const flags = this.kvm.load32(flagsAt(r.base, i), 'acquire');
         if ((flags & 2) !== 0) throw new Violation('loss', ['KVM-RING-13'], `vCPU ${v}'s entries harvested in order, none skipped`, `entry ${i} marked RESET while entry ${r.reset & (r.entries - 1)} before it is not`);
@@ -193,6 +213,7 @@ class KitKvm {
     if (s < 0 || !this.withBitmap) throw new Undecided(`getDirtyLog(${hex(slot)}): ${s < 0 ? 'no such memslot' : 'the ring excludes the bitmap (-ENXIO) without WITH_BITMAP'}`);
     const out = this.bitmaps[s]!.slice();
     this.bitmaps[s]!.fill(0);
+    this.uncollected[s]!.clear();
     return out;
   }
 }
@@ -215,6 +236,19 @@ class CollectorRun {
   private readonly copiedEarly = new Set<string>();
   /** Pages whose entries a reset consumed and that were copied after it (harvested and sent). */
   private readonly consumedNotCopied = new Set<string>();
+  /** What the run's steps checked (kvm-dirty-ring/kit.ts): each sync lists only what its resets and the final check could fail. */
+  private readonly reach = new RunReach();
+  private here: string[] = [];
+  private guardedHere: string[] = [];
+  /** The guest wrote during the current sync (before one of its host calls), and a reset of it consumed an entry. */
+  private wroteDuringSync = false;
+  private consumedDuringSync = false;
+  /** A sync in which the guest wrote and a reset consumed an entry: a write between a page's copy and the reset of its entry could be lost (KVM-RING-20). */
+  private copyRaceSeen = false;
+  /** A reset consumed an entry whose push had a relaxed store delayed: a collector reading slot and offset unordered could read them stale (KVM-RING-22). */
+  private delayedSeen = false;
+  /** KVM wrote a page without a vCPU into the dirty bitmap: only KVM_GET_DIRTY_LOG sends it (KVM-RING-21). */
+  private noVcpuSeen = false;
 
   constructor(
     ctx: RunContext,
@@ -241,8 +275,38 @@ class CollectorRun {
         s = slot === slotCode(0) ? 0 : 1;
         offset = off!;
       }
-      if (this.kvm.guestWrite(0, s, offset)) this.injected.push(pageKey(slotCode(s), offset));
+      if (!this.kvm.guestWrite(0, s, offset)) continue;
+      this.injected.push(pageKey(slotCode(s), offset));
+      this.wroteDuringSync = true;
     }
+  }
+
+  /**
+   * What a reset checked of the collector (KitKvm.lastChecks): the order of its harvest
+   * (KVM-RING-13) where it consumed an entry (whose page must then be copied) or read one
+   * past the stop; KVM-RING-14 on both sides, a stop at dirty_index (RESET there would be
+   * on an entry never pushed) and RESET on pushed entries.
+   */
+  private resetChecked(): void {
+    const c = this.kvm.lastChecks;
+    if (c.consumed > 0 || c.scanned > 0) this.here.push('KVM-RING-13');
+    if (c.atDirtyIndex) this.side('KVM-RING-14', true);
+    if (c.consumed > 0) this.side('KVM-RING-14', false);
+    if (c.consumed > 0) this.consumedDuringSync = true;
+    if (c.delayedConsumed) this.delayedSeen = true;
+  }
+
+  private side(id: string, held: boolean): void {
+    this.reach.side(id, held);
+    this.guardedHere.push(id);
+  }
+
+  /** The requirements the sync checked (`plain` besides those its resets did): for its trace step. */
+  private take(plain: readonly string[]): string[] {
+    const req = this.reach.list([...plain, ...this.here], this.guardedHere);
+    this.here = [];
+    this.guardedHere = [];
+    return req;
   }
 
   host(): CollectorHostCalls {
@@ -257,6 +321,7 @@ class CollectorRun {
           if (e instanceof Violation) this.hostViolation ??= e;
           throw e;
         }
+        this.resetChecked();
         for (const p of this.kvm.lastConsumed) {
           if (this.copiedSinceReset.has(p)) this.copiedEarly.add(p);
           this.consumedNotCopied.add(p);
@@ -305,22 +370,29 @@ class CollectorRun {
     this.calls = 0;
     this.injects = injects;
     this.injected = [];
+    this.wroteDuringSync = false;
+    this.consumedDuringSync = false;
     const before = this.kvm.pushes;
     const op = final ? 'final sync (vCPUs stopped)' : `sync${injects.length > 0 ? ` with guest writes at host calls ${injects.map((i) => `#${i.at}`).join(', ')}` : ''}`;
-    const req = final ? ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-22', 'KVM-RING-23', ...(this.sc.config.withBitmap ? ['KVM-RING-21'] : [])] : ['KVM-RING-13', 'KVM-RING-14'];
+    // For a crash or hang: what the sync's checks cover.
+    const crashReq = final ? ['KVM-RING-13', 'KVM-RING-14', 'KVM-RING-20', 'KVM-RING-22', 'KVM-RING-23', ...(this.sc.config.withBitmap ? ['KVM-RING-21'] : [])] : ['KVM-RING-13', 'KVM-RING-14'];
     try {
-      await this.call(final ? 'final sync' : 'sync', () => this.inst!.sync(final), { op, expected: 'the sync done', req });
+      await this.call(final ? 'final sync' : 'sync', () => this.inst!.sync(final), { op, expected: 'the sync done', req: crashReq });
     } catch (e) {
       if (this.hostViolation !== undefined) throw this.hostViolation;
       throw e;
     }
     if (this.hostViolation !== undefined) throw this.hostViolation;
+    if (this.wroteDuringSync && this.consumedDuringSync) this.copyRaceSeen = true;
     const stale = this.migration.staleCount();
+    // The final check (finish) decides KVM-RING-23 in every run, and what made a page stale where the run set up the case: a write between a
+    // copy and the reset consuming its entry (KVM-RING-20), a consumed push stored late (KVM-RING-22), a page only the bitmap holds (KVM-RING-21).
+    const finalChecks = final ? ['KVM-RING-23', ...(this.copyRaceSeen ? ['KVM-RING-20'] : []), ...(this.delayedSeen ? ['KVM-RING-22'] : []), ...(this.noVcpuSeen ? ['KVM-RING-21'] : [])] : [];
     this.trace.push({
       op,
       answer: `${stale} page(s) differ after it${this.injected.length > 0 ? `; guest wrote ${this.injected.slice(0, 3).join(', ')} during it` : ''}`,
       expected: final ? '0 pages differ' : `any (${this.kvm.pushes - before} pushed during it)`,
-      req,
+      req: this.take(finalChecks),
     });
   }
 
@@ -348,7 +420,9 @@ class CollectorRun {
       case 'noVcpu':
         if (!this.sc.config.withBitmap) return; // without the bitmap nothing records it: no collector could send it
         this.kvm.writeNoVcpu(o.slot, o.offset % RING_MEMSLOTS[o.slot]!.npages);
-        this.trace.push({ op: `KVM writes ${hex(slotCode(o.slot))}:${o.offset % RING_MEMSLOTS[o.slot]!.npages} without a vCPU`, answer: 'bitmap bit set', expected: 'bitmap bit set', req: ['KVM-RING-21'] });
+        this.noVcpuSeen = true;
+        // The kit's KVM writing: nothing of the collector's is compared until the final check (KVM-RING-21 there).
+        this.trace.push({ op: `KVM writes ${hex(slotCode(o.slot))}:${o.offset % RING_MEMSLOTS[o.slot]!.npages} without a vCPU`, answer: 'bitmap bit set', expected: 'bitmap bit set', req: [] });
         return;
       case 'sync':
         return this.sync(false, o.injects);
@@ -371,13 +445,19 @@ class CollectorRun {
       let why = '';
       const early = stale.find((p) => this.copiedEarly.has(p));
       const lost = stale.find((p) => this.consumedNotCopied.has(p));
+      const unlogged = stale.find((p) => this.kvm.uncollected.some((pages, s) => [...pages].some((off) => pageKey(slotCode(s), off) === p)));
+      if (unlogged !== undefined) {
+        // A page KVM wrote without a vCPU: only the dirty bitmap holds it, and no KVM_GET_DIRTY_LOG returned it.
+        req.add('KVM-RING-21');
+        why = `; ${unlogged} was written without a vCPU and its dirty bitmap bit was never collected (KVM_GET_DIRTY_LOG)`;
+      }
       if (early !== undefined) {
         req.add('KVM-RING-20');
-        why = `; ${early} was copied before the reset that consumed its entry`;
+        why += `; ${early} was copied before the reset that consumed its entry`;
       } else if (lost !== undefined) {
         req.add('KVM-RING-13');
         req.add('KVM-RING-22');
-        why = `; the entry for ${lost} was harvested and reset but that page was never copied after (slot and offset not read after an acquire of the flags?)`;
+        why += `; the entry for ${lost} was harvested and reset but that page was never copied after (slot and offset not read after an acquire of the flags?)`;
       }
       throw new Violation(e.kind, [...req], e.expected, `${e.actual}${why}`);
     }
