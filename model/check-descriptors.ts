@@ -137,6 +137,17 @@ export function checkDescriptors(model: DescriptorModel, load: (address: number)
   diffs.throwAny();
 }
 
+/**
+ * The full check over [iova, iova + size) only: every leaf in memory there matches the
+ * model's, and every model leaf there is in memory. For a range outside the window the
+ * checker compares (the last pages below 2^48).
+ */
+export function checkDescriptorsIn(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, iova: number, size: number): void {
+  const diffs = new Differences(requirementsOf(model));
+  checkRange(model, load, ttb0, iova, size, diffs);
+  diffs.throwAny();
+}
+
 /** The kit's memory as the incremental checker reads it: loads, and the addresses written since the last commit. */
 export interface CheckedMemory {
   load(address: number): bigint;

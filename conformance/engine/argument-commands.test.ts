@@ -8,7 +8,7 @@ import { Violation } from '../../model/violation.ts';
 import { referenceAdapters } from '../adapters/registry.ts';
 import type { SmmuDriverAdapter } from '../adapters/types.ts';
 import { argumentMutants } from '../mutants/argument-mutants.ts';
-import { MapArgumentsCommand, MergeArgumentsCommand, ReadAndClearArgumentsCommand, SplitArgumentsCommand, UnmapArgumentsCommand } from './argument-commands.ts';
+import { MapArgumentsCommand, MapAtIovaLimitCommand, MergeArgumentsCommand, ReadAndClearArgumentsCommand, SplitArgumentsCommand, UnmapArgumentsCommand } from './argument-commands.ts';
 import { MapCommand, type RunCommand, type TraceStep } from './commands.ts';
 import { replaySmmuSequence } from './run-profile.ts';
 
@@ -54,6 +54,22 @@ test('[MAP-8] [MAP-7] a range crossing 2^48 with no prot is -EINVAL: the first c
   assert.match(step.op, /^map\(0xfffffffff000, .*prot 0\) \[iovaCrosses \+ noProt\]$/);
   assert.is(step.answer, '-EINVAL');
   assert.equal(step.req, ['MAP-8']);
+});
+
+test('[MAP-7] a map of the last pages below 2^48 maps them, and an unmap removes them; a driver that compares the end with 2^48 is caught', async () => {
+  const trace = await play(referenceAdapters['smmu-driver'], new MapAtIovaLimitCommand(2, true));
+  const map = trace.find((s) => s.op.startsWith('map(0xffffffffe000'));
+  assert.ok(map !== undefined, 'no map of the last two pages');
+  assert.is(map.answer, '0, leaves covering 0x2000 bytes');
+  assert.ok(map.req.includes('MAP-7'));
+  assert.is(trace.find((s) => s.op.startsWith('unmap(0xffffffffe000'))?.answer, '0x2000 bytes, 0 leaves left');
+  try {
+    await play(mutant('map-ias-off-by-one'), new MapAtIovaLimitCommand(2, true));
+    assert.unreachable('map-ias-off-by-one passed');
+  } catch (e) {
+    if (!(e instanceof Violation)) throw e;
+    assert.equal(e.req, ['MAP-7']);
+  }
 });
 
 test('[UNMAP-2] an unmap at an iova off its page unmaps 0 bytes; a driver that rounds it down and unmaps is caught', async () => {

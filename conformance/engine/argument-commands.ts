@@ -13,7 +13,7 @@ import { ADDRESS_LIMIT, IOMMU_READ, IOMMU_WRITE, mapRefusal, mergeRefusal, readA
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { ERRNO, effectiveRules } from '../../spec/contracts/index.ts';
 import type { RequirementId } from '../../spec/requirements.ts';
-import { checkTlb } from '../../model/check-descriptors.ts';
+import { checkDescriptorsIn, checkTlb } from '../../model/check-descriptors.ts';
 import { Violation } from '../../model/violation.ts';
 import { MapCommand, MiB2, PAGE, WINDOW, record, type RunCommand, type RunModel, type RunReal } from './commands.ts';
 
@@ -139,6 +139,60 @@ export class MapAtOutputLimitCommand implements RunCommand {
     if (last !== undefined) r.trace[r.trace.length - 1] = { ...last, op: `${last.op} [output range ending at 2^48]`, req: [...new Set([...last.req, 'MAP-7'])] };
   }
   toString = () => `map of ${this.pages} pages into a hole with its output range ending at 2^48 (pick ${this.page}, ${this.write ? 'rw' : 'r'})`;
+}
+
+/**
+ * The good side of MAP-7's input bound: a map of the last pages of the IOVA space, its range
+ * ending exactly at 2^48 (iova + size - 1 = 2^48 - 1, inside the 48-bit input address size),
+ * maps them as any map does (0; its leaves as the model makes them), and an unmap of the
+ * range removes them again (UNMAP-1). The range lies outside the window the descriptor
+ * checker compares, so it is compared here, against a copy of the model, and left empty.
+ */
+export class MapAtIovaLimitCommand implements RunCommand {
+  constructor(
+    readonly pages: number,
+    readonly write: boolean,
+  ) {}
+  check = () => true;
+  async run(m: RunModel, r: RunReal): Promise<void> {
+    if (!applies(m, 'MAP-7')) return;
+    m.model.beginOp();
+    const size = this.pages * PAGE;
+    const iova = ADDRESS_LIMIT - size;
+    const pa = m.nextPa;
+    m.nextPa += 2 * WINDOW;
+    const prot = this.write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ;
+    m.model.note(['MAP-7']);
+    const op = `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}, prot ${prot}) [range ending at 2^48]`;
+    const ret = await r.sys.map(iova, pa, size, prot);
+    const load = (a: number) => r.sys.memory.load(a);
+    const ttb0 = r.sys.ttb0();
+    const leaves = ret !== 0 || ttb0 === 0 ? [] : walkLeaves(load, ttb0, iova, size);
+    const covered = leaves.reduce((a, l) => a + l.size, 0);
+    record(r, m, op, `${errnoText(ret)}${ret === 0 ? `, leaves covering ${hex(covered)} bytes` : ''}`, `0, leaves covering ${hex(size)} bytes`);
+    if (ret !== 0) throw new Violation('spec', ['MAP-7'], `${op} returns 0 (its last byte, 2^48 - 1, is inside the input address size)`, errnoText(ret));
+    const rule = !this.write ? 'MAP-1' : m.model.hdQuirk ? 'MAP-2' : 'MAP-3';
+    if (covered !== size || leaves.some((l) => l.iova < iova)) throw new Violation('spec', [rule, 'MAP-7'], `${op} returning 0 maps exactly that range`, `leaves covering ${hex(covered)} bytes`);
+    // The leaves as a map makes them (MAP-1..5), on a copy: the model itself never holds a leaf outside the window.
+    const copy = m.model.clone();
+    copy.map(
+      leaves.map((l) => ({ iova: l.iova, level: l.level, oa: pa + (l.iova - iova) })),
+      this.write,
+    );
+    try {
+      checkDescriptorsIn(copy, load, ttb0, iova, size);
+    } catch (e) {
+      if (e instanceof Violation) throw new Violation(e.kind, [...e.req, 'MAP-7'], `${e.expected} (a map ending at 2^48)`, e.actual);
+      throw e;
+    }
+    const u = await r.sys.unmap(iova, size);
+    const left = ttb0 === 0 ? [] : walkLeaves(load, ttb0, iova, size);
+    record(r, m, `unmap(${hex(iova)}, ${hex(size)}) [range ending at 2^48]`, `${hex(u.unmapped)} bytes, ${left.length} leaves left`, `${hex(size)} bytes, no leaf left`);
+    if (u.unmapped !== size || left.length > 0)
+      throw new Violation('spec', ['UNMAP-1', 'MAP-7'], `unmap(${hex(iova)}, ${hex(size)}) of the range just mapped unmaps ${hex(size)} bytes and leaves no leaf`, `${hex(u.unmapped)} bytes, ${left.length} leaves left`);
+    unchanged(m, r, 'MAP-7', op, iova, size);
+  }
+  toString = () => `map and unmap the last ${this.pages} pages below 2^48 (${this.write ? 'rw' : 'r'})`;
 }
 
 export const UNMAP_FAULTS = ['iovaUnaligned', 'sizeUnaligned', 'sizeZero', 'iovaPast'] as const;
@@ -286,7 +340,8 @@ function argumentCommand(): fc.Arbitrary<RunCommand> {
   return fc.oneof(
     fc.tuple(mapFault, pick, fc.boolean()).map(([f, p, w]) => new MapArgumentsCommand([f], p, w)),
     fc.tuple(mapPair, pick, fc.boolean()).map(([fs, p, w]) => new MapArgumentsCommand(fs, p, w)),
-    fc.tuple(pick, fc.constantFrom(1, 2, 512), fc.boolean()).map(([p, n, w]) => new MapAtOutputLimitCommand(p, n, w)),
+    // The good side of MAP-7's two bounds, output and input, each half the time (from the same draws).
+    fc.tuple(pick, fc.constantFrom(1, 2, 512), fc.boolean()).map(([p, n, w]) => (p < 1 << 11 ? new MapAtOutputLimitCommand(p, n, w) : new MapAtIovaLimitCommand(n, w))),
     fc.tuple(fc.constantFrom(...UNMAP_FAULTS), pick).map(([f, p]) => new UnmapArgumentsCommand(f, p)),
     fc.tuple(fc.constantFrom<'sizeZero' | 'crosses' | 'past'>('sizeZero', 'crosses', 'past'), pick, fc.boolean()).map(([f, p, nc]) => new ReadAndClearArgumentsCommand(f, p, nc)),
     fc.tuple(fc.constantFrom<'hole' | 'page' | 'past'>('hole', 'page', 'past'), pick).map(([t, p]) => new SplitArgumentsCommand(t, p)),

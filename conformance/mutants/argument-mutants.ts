@@ -1,6 +1,7 @@
 // Argument faults: the reference page-table driver answering a call it must refuse
 // (spec/descriptor/arguments.ts: MAP-6..8, UNMAP-2, CLEAR-5, SPLIT-3, MERGE-3) as if the
-// arguments were good, or near enough. Run as profile smmu-driver on the reference domain;
+// arguments were good, or near enough, and one refusing a call at the edge it must take
+// (map-ias-off-by-one). Run as profile smmu-driver on the reference domain;
 // the engine's argument commands (conformance/engine/argument-commands.ts) kill them.
 import { IommuDomain } from '../../impl/domain.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord, IOMMU_READ } from '../../impl/pgtable/io-pgtable-arm.ts';
@@ -28,6 +29,17 @@ export class MapOasUncheckedPgtable extends ArmLpaeIoPgtable {
   // the descriptor's OA field keeps bits 47:12 and the leaf points at another page.
   override map(iova: number, paddr: number, size: number, prot: number): number {
     return super.map(iova, paddr >= IOVA_LIMIT ? paddr % IOVA_LIMIT : paddr, size, prot);
+  }
+}
+
+/** map refuses a range whose last byte is the last IOVA below 2^48, as if it reached past it. */
+export class MapIasOffByOnePgtable extends ArmLpaeIoPgtable {
+  // FAULT (class valid-input-refused): the input-address test compares the range's end, not
+  // its last byte, with 2^48 (iova + size >= 2^48 where Linux's arm_lpae_map_pages refuses only
+  // an iova at or past it): the last pages of the IOVA space cannot be mapped.
+  override map(iova: number, paddr: number, size: number, prot: number): number {
+    if (iova + size === IOVA_LIMIT && size > 0) return -ERANGE;
+    return super.map(iova, paddr, size, prot);
   }
 }
 
@@ -144,6 +156,18 @@ const specs: readonly Spec[] = [
     { reference: -ERANGE, mutant: 0 },
     [...BEFORE.slice(0, 4), '4000 L3', BEFORE[4]!],
   ),
+  {
+    ...spec(
+      'map-ias-off-by-one',
+      'MAP-7',
+      MapIasOffByOnePgtable,
+      'map refuses, with -ERANGE, a range ending exactly at 2^48 (its last byte the last IOVA) where arm_lpae_map_pages maps it: the end is compared with the input address size instead of the last byte. Class valid-input-refused: the VMM cannot map the top of the IOVA space.',
+      'a map of the last page below 2^48 returns 0; the mutant answers -ERANGE',
+      (d) => d.map(IOVA_LIMIT - GRANULE, PA + 8 * GRANULE, GRANULE, RW),
+      { reference: 0, mutant: -ERANGE },
+    ),
+    bugClass: 'valid-input-refused',
+  },
   spec(
     'map-no-prot-read-only',
     'MAP-8',
