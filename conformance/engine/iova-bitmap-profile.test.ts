@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
 import type { IovaBitmapAdapter } from '../adapters/types.ts';
 import { iovaBitmapCheckArgs } from '../../spec/iova-bitmap/rules.ts';
-import { runIovaBitmapProfile, scenarioArbitrary } from './iova-bitmap-profile.ts';
+import type { TraceStep } from './commands.ts';
+import { type IovaBitmapScenario, replayIovaBitmapScenario, runIovaBitmapProfile, scenarioArbitrary } from './iova-bitmap-profile.ts';
 
 const options = { timeoutMs: 5000, maxCommands: 20 };
 
@@ -89,6 +90,38 @@ test('a write to a page that is not pinned is reported as a STRAY WRITE naming t
   assert.is(r.verdict, 'does-not-conform');
   assert.match(r.counterexample!.violation.expected, /STRAY WRITE/);
   assert.match(r.counterexample!.violation.actual, /stray write to a page that is not pinned: user page 0/);
+});
+
+// Which requirements a replayed scenario reaches (contract hardened): a step lists one only
+// where its check could have failed it; the runner counts the IDs its trace steps list.
+const PAGE = 4096n;
+/** 128 pages at 4 KiB from 1 MiB, a 16-byte bitmap at user offset 0, two user pages pinned at most. */
+const ARGS = { iova: 0x10_0000n, length: 128n * PAGE, pageSize: PAGE, offset: 0, bitmapSize: 16, maxPinnedPages: 2 };
+
+async function reached(sc: IovaBitmapScenario): Promise<Set<string>> {
+  const trace: TraceStep[] = [];
+  await replayIovaBitmapScenario(referenceIovaBitmapAdapter(), sc, 5000, trace, 'hardened');
+  return new Set(trace.flatMap((s) => s.req));
+}
+
+const scenario = (args: Partial<IovaBitmapScenario['args']>, sets: IovaBitmapScenario['sets'] = []): IovaBitmapScenario => ({ args: { ...ARGS, ...args }, bufferSize: 8192, sets });
+
+test('[IOVA-BITMAP-4] a short bitmap with an unaligned iova: -EINVAL either way, the step lists neither rule; a short bitmap alone: pass', async () => {
+  const not = await reached(scenario({ iova: ARGS.iova + 1n, bitmapSize: 8 }));
+  assert.not.ok(not.has('IOVA-BITMAP-4'), 'IOVA-BITMAP-4 reached by a refusal the unaligned iova gives anyway');
+  assert.not.ok(not.has('IOVA-BITMAP-5'), 'IOVA-BITMAP-5 reached by a refusal the short bitmap gives anyway');
+  assert.ok((await reached(scenario({ bitmapSize: 8 }))).has('IOVA-BITMAP-4'));
+});
+
+test("[IOVA-BITMAP-4] a short bitmap past the u64 end: -EOVERFLOW, not the bitmap's -EINVAL, so the order shows: both rules pass", async () => {
+  const r = await reached(scenario({ iova: (1n << 64n) - 64n * PAGE, bitmapSize: 8 }));
+  assert.ok(r.has('IOVA-BITMAP-4') && r.has('IOVA-BITMAP-5'), [...r].join(', '));
+});
+
+test('[IOVA-BITMAP-6] recordings all outside the range pin nothing: "nothing left pinned" at free cannot fail, not reached; one inside: pass', async () => {
+  const outside = [{ iova: 0x1000n, length: PAGE }];
+  assert.not.ok((await reached(scenario({}, outside))).has('IOVA-BITMAP-6'));
+  assert.ok((await reached(scenario({}, [{ iova: ARGS.iova, length: PAGE }]))).has('IOVA-BITMAP-6'));
 });
 
 test.run();
