@@ -26,7 +26,7 @@ import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
-import { RING_MEMSLOTS, RunReach, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from '../kvm-dirty-ring/kit.ts';
+import { RING_MEMSLOTS, RunReach, StoreClock, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from '../kvm-dirty-ring/kit.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorInstance } from './types.ts';
 
 export const DIRTY_RING_COLLECTOR_PROFILE = 'dirty-ring-collector';
@@ -86,8 +86,8 @@ interface KitRing {
   readonly softLimit: number;
   dirty: number;
   reset: number;
-  /** What KVM pushed at each entry not yet reset: its page, the entry's kvmDirtyGfn state, and whether the memory delayed a relaxed store of the push. */
-  readonly pushed: Map<number, { slot: number; offset: number; gfn: unknown; delayed: boolean }>;
+  /** What KVM pushed at each entry not yet reset: its page, the entry's kvmDirtyGfn state, and the step at which the push's slot and offset become visible. */
+  readonly pushed: Map<number, { slot: number; offset: number; gfn: unknown; due: number }>;
   vcpu: unknown;
 }
 
@@ -103,13 +103,15 @@ class KitKvm {
   constructor(
     ctx: RunContext,
     readonly memory: OrderedMemory,
+    /** The kit's steps, and when its KVM's relaxed stores become visible. */
+    readonly clock: StoreClock,
     readonly migration: RingMigrationCheck,
     vcpus: number,
     readonly withBitmap: boolean,
     readonly pml: number,
   ) {
     this.t = ringTables(ctx);
-    this.kvm = sideOf(memory, 'kvm');
+    this.kvm = clock.watch(sideOf(memory, 'kvm'));
     const g = ringGeometry(RING_BYTES, reservedEntries(pml));
     for (let v = 0; v < vcpus; v++) this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, pushed: new Map(), vcpu: this.t.vcpu.initial });
   }
@@ -134,15 +136,15 @@ class KitKvm {
     if (this.protectedPages[s]![offset] === 0) return true;
     this.protectedPages[s]![offset] = 0;
     const i = r.dirty & (r.entries - 1);
-    const before = this.memory.delayed;
     this.kvm.store32(slotAt(r.base, i), slotCode(s), 'relaxed');
+    const due = this.clock.lastDue;
     this.kvm.store64(offsetAt(r.base, i), BigInt(offset), 'relaxed');
-    const delayed = this.memory.delayed > before;
+    const due2 = this.clock.lastDue;
     this.kvm.store32(flagsAt(r.base, i), 1, 'release');
     // Stepped from the state of the entry it lands on: the kit's KVM honours the soft limit, so never onto a DIRTY one (PUSH_ONTO_DIRTY).
     const gfn = this.t.gfn.step((r.pushed.get(i)?.gfn ?? this.t.gfn.initial) as never, { type: 'PUSH' });
     if (takesForbidden(gfn)) throw new Error(`the kit's KVM pushed onto vCPU ${v}'s entry ${i}, not yet reset (used ${this.used(r)} of ${r.entries}): a kit bug`);
-    r.pushed.set(i, { slot: slotCode(s), offset, gfn: gfn.next, delayed });
+    r.pushed.set(i, { slot: slotCode(s), offset, gfn: gfn.next, due: Math.max(due, due2) });
     r.dirty = (r.dirty + 1) >>> 0;
     r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'PUSH', reachesSoftLimit: this.used(r) >= r.softLimit }).next;
     this.pushes++;
@@ -162,7 +164,7 @@ class KitKvm {
   /**
    * What the last reset could check of the collector: entries it consumed (marked RESET on
    * pushed entries: KVM-RING-14's other case; their pages copied after it or not: -13, -20),
-   * one of them with a relaxed store of its push delayed (-22), entries past the stop it read
+   * one of them with a relaxed store of its push still invisible (-22), entries past the stop it read
    * for a skipped one (-13), and a stop at dirty_index, where a RESET would be on an entry
    * never pushed (-14).
    */
@@ -187,7 +189,8 @@ class KitKvm {
         this.kvm.store32(flagsAt(r.base, i), 0, 'release');
         const e = r.pushed.get(i);
         this.lastChecks.consumed++;
-        if (e?.delayed === true) this.lastChecks.delayedConsumed = true;
+        // Its slot or offset still invisible: a collector that read them unordered would read stale ones (KVM-RING-22).
+        if (e !== undefined && this.clock.invisible(e.due)) this.lastChecks.delayedConsumed = true;
         if (e !== undefined) this.lastConsumed.push(pageKey(e.slot, e.offset));
         if (e !== undefined) this.t.gfn.step(this.t.gfn.step(e.gfn as never, { type: 'MARK_RESET' }).next, { type: 'RESET', valid: true });
         r.pushed.delete(i);
@@ -245,7 +248,7 @@ class CollectorRun {
   private consumedDuringSync = false;
   /** A sync in which the guest wrote and a reset consumed an entry: a write between a page's copy and the reset of its entry could be lost (KVM-RING-20). */
   private copyRaceSeen = false;
-  /** A reset consumed an entry whose push had a relaxed store delayed: a collector reading slot and offset unordered could read them stale (KVM-RING-22). */
+  /** A reset consumed an entry whose push had a relaxed store still invisible: a collector reading slot and offset unordered could read them stale (KVM-RING-22). */
   private delayedSeen = false;
   /** KVM wrote a page without a vCPU into the dirty bitmap: only KVM_GET_DIRTY_LOG sends it (KVM-RING-21). */
   private noVcpuSeen = false;
@@ -255,11 +258,12 @@ class CollectorRun {
     readonly adapter: DirtyRingCollectorAdapter,
     readonly sc: CollectorScenario,
     readonly memory: OrderedMemory,
+    readonly clock: StoreClock,
     readonly timeoutMs: number,
     readonly trace: TraceStep[],
   ) {
     this.migration = new RingMigrationCheck(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
-    this.kvm = new KitKvm(ctx, memory, this.migration, sc.config.vcpus, sc.config.withBitmap, sc.config.pml ? PML_ENTRIES : 0);
+    this.kvm = new KitKvm(ctx, memory, clock, this.migration, sc.config.vcpus, sc.config.withBitmap, sc.config.pml ? PML_ENTRIES : 0);
   }
 
   /** Before each host call of a sync: the guest writes what the scenario injects there (vCPU 0, while it runs). */
@@ -431,7 +435,7 @@ class CollectorRun {
 
   async finish(): Promise<void> {
     this.vcpusRunning = false;
-    this.memory.settle();
+    this.clock.settle();
     await this.sync(true, []);
     try {
       this.migration.finalCheck();
@@ -466,11 +470,12 @@ class CollectorRun {
 
 async function runScenario(ctx: RunContext, adapter: DirtyRingCollectorAdapter, sc: CollectorScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
   const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
-  const run = new CollectorRun(ctx, adapter, sc, memory, timeoutMs, trace);
+  const clock = new StoreClock(memory, sc.delays, delaysOn);
+  const run = new CollectorRun(ctx, adapter, sc, memory, clock, timeoutMs, trace);
   await run.setup();
   for (const o of sc.ops) {
     await run.op(o);
-    memory.tick();
+    clock.tick();
   }
   await run.finish();
   return run.steps;

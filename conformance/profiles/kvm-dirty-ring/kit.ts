@@ -113,3 +113,73 @@ export class RunReach {
     return [...new Set([...always, ...guarded.filter((id) => this.done.has(id))])];
   }
 }
+
+/**
+ * The kit's steps, and when one side's relaxed stores become visible to the other. The
+ * memory delays the k-th relaxed store of a thread by `delays[k]` steps (0 past the list,
+ * all 0 with delays off: model/kvm-dirty-ring/ordered-memory.ts); a store made at step t
+ * with delay d is invisible, unless an acquire synchronises with a release carrying it,
+ * until step t + d. An ordering fault of that side (slot and offset not ordered before the
+ * flags: KVM-RING-22) can only show to a reader while one of its stores is still invisible.
+ * The runs step the memory through `tick` and `settle`; the watched side's stores through
+ * the side `watch` returns.
+ */
+export class StoreClock {
+  now = 0;
+  /** The step at which the last relaxed store through the watched side becomes visible (`now` if at once). */
+  lastDue = 0;
+  private until = 0;
+  private relaxed = 0;
+  private settled = false;
+
+  constructor(
+    private readonly memory: OrderedMemory,
+    private readonly delays: readonly number[],
+    private readonly delaysOn: boolean,
+  ) {}
+
+  /** `side`, its relaxed stores timed. */
+  watch(side: KitRingMemory): KitRingMemory {
+    const timed = (order: string) => {
+      if (order !== 'relaxed') return;
+      const d = this.delaysOn ? (this.delays[this.relaxed] ?? 0) : 0;
+      this.relaxed++;
+      this.lastDue = this.now + Math.max(0, d);
+      this.until = Math.max(this.until, this.lastDue);
+    };
+    return {
+      load32: (a, o) => side.load32(a, o),
+      load64: (a, o) => side.load64(a, o),
+      store32: (a, v, o) => {
+        side.store32(a, v, o);
+        timed(o);
+      },
+      store64: (a, v, o) => {
+        side.store64(a, v, o);
+        timed(o);
+      },
+    };
+  }
+
+  /** One kit step passes (OrderedMemory.tick). */
+  tick(): void {
+    this.memory.tick();
+    this.now++;
+  }
+
+  /** Every store visible (OrderedMemory.settle): nothing is invisible from now on. */
+  settle(): void {
+    this.memory.settle();
+    this.settled = true;
+  }
+
+  /** Whether a store made visible at step `due` is still invisible now. */
+  invisible(due: number): boolean {
+    return !this.settled && due > this.now;
+  }
+
+  /** Whether a relaxed store through the watched side is still invisible now. */
+  get pending(): boolean {
+    return this.invisible(this.until);
+  }
+}

@@ -40,7 +40,7 @@ import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
 import { aimedRingArbitrary } from './aimed.ts';
-import { RING_MEMSLOTS, RunReach, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from './kit.ts';
+import { RING_MEMSLOTS, RunReach, StoreClock, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from './kit.ts';
 import type { GuestWriteArg, KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingInstance } from './types.ts';
 
 export const KVM_DIRTY_RING_PROFILE = 'kvm-dirty-ring';
@@ -225,8 +225,6 @@ class RingRun {
   /** Requirements checked since the last trace step, and guarded ones whose side a step compared (`take` lists them). */
   private here: string[] = [];
   private guardedHere: string[] = [];
-  /** Relaxed stores of the kit (the hostile collector's) that the memory delayed: the others delayed are KVM's. */
-  private kitDelayed = 0;
   /** Per vCPU: a write to a writable page (which must push nothing) made since its ring was last harvested to its end. */
   private readonly unpushed: boolean[] = [];
   /** Per memslot: the pages KVM wrote without a vCPU that its dirty bitmap holds, not yet collected. */
@@ -240,16 +238,10 @@ class RingRun {
     readonly memory: OrderedMemory,
     readonly timeoutMs: number,
     readonly trace: TraceStep[],
+    /** The kit's steps, and when KVM's relaxed stores (its side of the memory watched) become visible. */
+    readonly clock: StoreClock,
   ) {
-    const kit = sideOf(memory, 'vmm');
-    const counted =
-      <A extends unknown[]>(store: (...a: A) => void) =>
-      (...a: A) => {
-        const before = memory.delayed;
-        store(...a);
-        this.kitDelayed += memory.delayed - before;
-      };
-    this.kitSide = { ...kit, store32: counted(kit.store32), store64: counted(kit.store64) };
+    this.kitSide = sideOf(memory, 'vmm');
     this.t = ringTables(ctx);
     this.vm = this.t.vm.initial;
     this.ringBytes = sc.config.ringBytes;
@@ -296,11 +288,6 @@ class RingRun {
     this.here = [];
     this.guardedHere = [];
     return req;
-  }
-
-  /** Relaxed stores of KVM's that the memory delayed so far: without one, no ordering fault can show (KVM-RING-22). */
-  get kvmDelayed(): number {
-    return this.memory.delayed - this.kitDelayed;
   }
 
   push(op: string, answer: string, expected: string, req: readonly string[], transitions: TraceStep['transitions'] = []): void {
@@ -583,7 +570,8 @@ class RingRun {
     if (ring === undefined) return 0;
     let n = 0;
     const seen: string[] = [];
-    const delayed = this.kvmDelayed > 0;
+    // A relaxed store of KVM's still invisible: slot and offset not ordered before the flags would read stale (KVM-RING-22).
+    const delayed = this.clock.pending;
     for (; n < Math.min(max, ring.entries); n++) {
       const idx = ring.fetch & (ring.entries - 1);
       const g = ring.slots.get(idx);
@@ -625,7 +613,7 @@ class RingRun {
     }
     if (n > 0) {
       // An owed push compared, slot and offset read after the acquire of its flags: KVM-RING-11's guarded side, and
-      // KVM-RING-22 once a store of KVM's was delayed (with every store visible at once no ordering fault can show).
+      // KVM-RING-22 where a store of KVM's was still invisible (with every store visible no ordering fault can show).
       this.side('KVM-RING-11', true);
       if (delayed) this.checked('KVM-RING-22');
     }
@@ -870,7 +858,7 @@ class RingRun {
 
   /** Every store visible: every owed push must be in the ring; the kit harvests and resets all. */
   async finish(): Promise<void> {
-    this.memory.settle();
+    this.clock.settle();
     let n = 0;
     for (let v = 0; v < this.rings.length; v++) n += await this.harvest(v, 1 << 20, true);
     this.push('final: every store visible, the kit harvests every ring', `${n} entries`, 'every owed push, in order', this.take());
@@ -880,18 +868,19 @@ class RingRun {
 
 async function runScenario(ctx: RunContext, adapter: KvmDirtyRingAdapter, sc: RingScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
   const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
-  const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sideOf(memory, 'kvm'), { arch: sc.config.arch }));
+  const clock = new StoreClock(memory, sc.delays, delaysOn);
+  const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(clock.watch(sideOf(memory, 'kvm')), { arch: sc.config.arch }));
   if (typeof inst !== 'object' || inst === null || typeof inst.run !== 'function') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
-  const run = new RingRun(ctx, adapter, inst, sc, memory, timeoutMs, trace);
+  const run = new RingRun(ctx, adapter, inst, sc, memory, timeoutMs, trace, clock);
   await run.setup();
   for (const o of sc.ops) {
     await run.op(o);
-    memory.tick();
+    clock.tick();
   }
   for (const s of sc.aimed ?? []) {
     if (s.at !== 'end') continue;
     await run.op(s.op);
-    memory.tick();
+    clock.tick();
   }
   await run.finish();
   return run.steps;
