@@ -67,3 +67,23 @@ export class EnablesAnyCapAsBitmapVm extends KvmDirtyRingVm {
     return super.enableCap(cap === 192 || cap === 223 ? cap : 225, arg0, flags);
   }
 }
+
+/**
+ * Re-protection as the arch does it, both ways (KVM-RING-16): `exact` protects the named
+ * pages only (x86's kvm_mmu_write_protect_pt_masked; on arm64 the HDBSS RFC's per-range
+ * walk); `span` the range from the lowest named page to the highest (arm64 upstream);
+ * `word` every page of the 64-page word (a walk of the whole mask's word, a bug).
+ */
+export function protectsAs(how: 'exact' | 'span' | 'word'): typeof KvmDirtyRingVm {
+  return class extends KvmDirtyRingVm {
+    protected override enableLogDirtyPtMasked(m: Parameters<KvmDirtyRingVm['enableLogDirtyPtMasked']>[0], base: number, mask: bigint): void {
+      const low = (mask & -mask).toString(2).length - 1;
+      const high = mask.toString(2).length - 1;
+      const [from, to] = how === 'word' ? [0, 63] : [low, high];
+      for (let i = from; i <= to; i++) {
+        if (how === 'exact' && ((mask >> BigInt(i)) & 1n) === 0n) continue;
+        if (base + i < m.npages) m.protectedPages[base + i] = 1;
+      }
+    }
+  };
+}

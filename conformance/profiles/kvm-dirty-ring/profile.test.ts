@@ -6,6 +6,7 @@ import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
 import { kvmDirtyRingMutants } from '../../mutants/kvm-dirty-ring-mutants.ts';
+import { protectsAs } from '../../mutants/kvm-ring-aimed-variants.ts';
 import { RunContext } from '../../../model/run-context.ts';
 import { kvmDirtyGfnMachine } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import { ringTables, sideOf, takesForbidden } from './kit.ts';
@@ -72,6 +73,85 @@ test('[KVM-RING-18] a directed hostile pair: the wrapped offset is consumed and 
   } catch (e) {
     assert.match(String(e), /KVM-RING-18/);
   }
+});
+
+/**
+ * vCPU 1 writes pages 6 and 10 of slot 0 (left unharvested: both stay writable); vCPU 0
+ * writes 5 and 8, harvested and reset (one batch, mask 0b1001 at 5); then vCPU 0 writes 6,
+ * between them, and both rings are harvested. On arm64 the reset may have protected page
+ * 6 (then that write pushes) or not; page 10, past the batch, keeps its protection.
+ */
+function spanScenario(arch: 'x86' | 'arm64', withBitmap = false): RingScenario {
+  return {
+    config: { arch, ringBytes: 4096, vcpus: 2, withBitmap, late: false, enables: [] },
+    ops: [
+      { k: 'run', vcpu: 1, slot: 0, start: 6, count: 2, stride: 4 },
+      { k: 'run', vcpu: 0, slot: 0, start: 5, count: 2, stride: 3 },
+      { k: 'harvest', vcpu: 0, max: 1024 },
+      { k: 'reset' },
+      { k: 'run', vcpu: 0, slot: 0, start: 6, count: 1, stride: 1 },
+      { k: 'harvest', vcpu: 0, max: 1024 },
+    ],
+    delays: [],
+  };
+}
+
+async function spanVerdict(arch: 'x86' | 'arm64', how: 'exact' | 'span' | 'word'): Promise<string> {
+  try {
+    await replayKvmDirtyRingScenario(referenceKvmDirtyRingAdapter(how, protectsAs(how)), spanScenario(arch), 2000, []);
+    return 'conforms';
+  } catch (e) {
+    return String(e);
+  }
+}
+
+test('[KVM-RING-16] arm64: a reset that protects the range between the pages of one batch (upstream) conforms, and so does one that protects the named pages only', async () => {
+  assert.is(await spanVerdict('arm64', 'span'), 'conforms');
+  assert.is(await spanVerdict('arm64', 'exact'), 'conforms');
+});
+
+test("[KVM-RING-16] arm64: a reset that protects past the batch's highest page fails", async () => {
+  assert.match(await spanVerdict('arm64', 'word'), /KVM-RING-16/);
+});
+
+test('[KVM-RING-16] x86: a reset that protects the pages between the named ones fails (x86 walks the set bits)', async () => {
+  assert.is(await spanVerdict('x86', 'exact'), 'conforms');
+  assert.match(await spanVerdict('x86', 'span'), /KVM-RING-16/);
+});
+
+test("[KVM-RING-16] the reference re-protects as each arch does: on arm64 the page between the batch's two pushes again, on x86 it does not", async () => {
+  const pushesOf6 = async (arch: 'x86' | 'arm64') => {
+    const trace: { op: string; answer: string }[] = [];
+    await replayKvmDirtyRingScenario(referenceKvmDirtyRingAdapter(), spanScenario(arch), 2000, trace as never);
+    return trace.filter((t) => /harvests vCPU 0/.test(t.op)).map((t) => t.answer);
+  };
+  assert.equal(await pushesOf6('arm64'), ['2 entries (0x0:5, 0x0:8)', '1 entries (0x0:6)']);
+  assert.equal(await pushesOf6('x86'), ['2 entries (0x0:5, 0x0:8)', '0 entries']);
+});
+
+test('[KVM-RING-16] arm64 with WITH_BITMAP: KVM_GET_DIRTY_LOG re-protects a bitmap word as one range too; either way conforms, the word past it does not', async () => {
+  const sc: RingScenario = {
+    config: { arch: 'arm64', ringBytes: 4096, vcpus: 1, withBitmap: true, late: false, enables: [] },
+    ops: [
+      { k: 'run', vcpu: 0, slot: 0, start: 6, count: 2, stride: 4 },
+      { k: 'noVcpu', slot: 0, offset: 5 },
+      { k: 'noVcpu', slot: 0, offset: 8 },
+      { k: 'getLog', slot: 0 },
+      { k: 'harvest', vcpu: 0, max: 1024 },
+    ],
+    delays: [],
+  };
+  const verdict = async (how: 'exact' | 'span' | 'word') => {
+    try {
+      await replayKvmDirtyRingScenario(referenceKvmDirtyRingAdapter(how, protectsAs(how)), sc, 2000, []);
+      return 'conforms';
+    } catch (e) {
+      return String(e);
+    }
+  };
+  assert.is(await verdict('span'), 'conforms');
+  assert.is(await verdict('exact'), 'conforms');
+  assert.match(await verdict('word'), /KVM-RING-16/);
 });
 
 test('[KVM-RING-12] coverage leaves the forbidden push onto a DIRTY entry out: unchecked until a push is stepped, checked after, taken when a push lands on a DIRTY entry', () => {

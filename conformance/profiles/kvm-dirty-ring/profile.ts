@@ -21,7 +21,20 @@
 import fc from 'fast-check';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
-import { type RingSizeClass, classifyEnableRing, classifyEnableWithBitmap, reprotectedPages, resetBatchValid, resetBatchesOf, ringCheckExtension, reservedEntries, ringGeometry, type RingArch } from '../../../spec/kvm/dirty-ring/rules.ts';
+import {
+  type RingSizeClass,
+  bitmapBatches,
+  classifyEnableRing,
+  classifyEnableWithBitmap,
+  reprotectedPages,
+  resetBatchValid,
+  resetBatchesOf,
+  ringCheckExtension,
+  reservedEntries,
+  ringGeometry,
+  spannedPages,
+  type RingArch,
+} from '../../../spec/kvm/dirty-ring/rules.ts';
 import {
   KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
@@ -212,7 +225,11 @@ class RingRun {
   readonly t: RingTables;
   vm: RingTables['vm']['initial'];
   readonly rings: (GhostRing | undefined)[] = [];
-  /** Per memslot: 1 = write-protected (the next vCPU write pushes). */
+  /**
+   * Per memslot: 1 = write-protected (the next vCPU write pushes), 0 = writable, 2 = either
+   * (arm64: a page between two a batch names, KVM-RING-16), until the next protection check
+   * reads which.
+   */
   readonly protectedPages = RING_MEMSLOTS.map((m) => new Uint8Array(m.npages));
   readonly bitmaps = RING_MEMSLOTS.map(() => new Set<number>());
   memslotsMade = false;
@@ -249,6 +266,23 @@ class RingRun {
 
   get arch(): RingArch {
     return this.sc.config.arch;
+  }
+
+  /** kvm_reset_dirty_gfn's bounds: x86 has two address spaces (SMM), arm64 one. */
+  get limits(): { addressSpaces: number; userMemSlots: number } {
+    return { addressSpaces: this.arch === 'x86' ? 2 : 1, userMemSlots: 32764 };
+  }
+
+  /** Pages the arch may protect besides the named ones (KVM-RING-16, arm64): writable ones become either. */
+  mayProtect(pages: readonly { slot: number; offset: number }[]): boolean {
+    let any = false;
+    for (const p of pages) {
+      const prot = this.protectedPages[p.slot === slotCode(0) ? 0 : 1]!;
+      if (prot[p.offset] !== 0) continue;
+      prot[p.offset] = 2;
+      any = true;
+    }
+    return any;
   }
 
   get ringOn(): boolean {
@@ -434,6 +468,10 @@ class RingRun {
         throw new Undecided(`${this.adapter.name} writeProtectedPages(${hex(slotCode(i))}) answered ${bits instanceof Uint8Array ? `${bits.length} bytes` : typeof bits}: ${Math.ceil(m.npages / 64) * 8} expected`);
       for (let p = 0; p < m.npages; p++) {
         const got = ((bits[p >> 3]! >> (p & 7)) & 1) === 1;
+        if (this.protectedPages[i]![p] === 2) {
+          this.protectedPages[i]![p] = got ? 1 : 0;
+          continue;
+        }
         const want = this.protectedPages[i]![p] === 1;
         if (got === want) continue;
         if (want) missing ??= `${hex(slotCode(i))}:${p}`;
@@ -485,6 +523,7 @@ class RingRun {
     const prot = this.protectedPages.map((p) => p.slice());
     const pushes = writes.map((w) => {
       const s = w.slot === slotCode(0) ? 0 : 1;
+      if (prot[s]![w.offset] === 2) throw new Error(`kit: the protection of ${hex(w.slot)}:${w.offset} was not read after it became either`);
       const p = prot[s]![w.offset] === 1;
       prot[s]![w.offset] = 0;
       return p;
@@ -735,7 +774,7 @@ class RingRun {
       batchesPerRing.push({ ring, entries: mine });
     }
     const hostile = consumed.some((c) => c.e.rewritten);
-    const limits = { addressSpaces: this.arch === 'x86' ? 2 : 1, userMemSlots: 32764 };
+    const limits = this.limits;
     const batched = batchesPerRing.map(({ ring, entries }) => ({ ring, entries, ...resetBatchesOf(entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset }))) }));
     const want = x.outcome === 'ok' ? consumed.length : ERRNO[x.outcome]!;
     const got = await this.call('resetDirtyRings', () => this.inst.resetDirtyRings(), { op: what, expected: `${want}`, req: x.outcome === 'ok' ? ['KVM-RING-15', 'KVM-RING-19'] : x.entry.req });
@@ -745,6 +784,7 @@ class RingRun {
     if (x.outcome !== 'ok') return;
     for (const { ring, entries, batches, batchOf } of batched) {
       for (const p of reprotectedPages(batches, RING_MEMSLOTS, limits)) this.protectedPages[p.slot === slotCode(0) ? 0 : 1]![p.offset] = 1;
+      this.mayProtect(spannedPages(this.arch, batches, RING_MEMSLOTS, limits));
       // The batch each entry fell in, for its machine step.
       for (const [k, c] of entries.entries()) {
         const batch = batches[batchOf[k]!]!;
@@ -829,6 +869,8 @@ class RingRun {
     this.bitmaps[o.slot]!.clear();
     this.noVcpuPages[o.slot]!.clear();
     for (const p of pages) this.protectedPages[o.slot]![p] = 1;
+    // KVM_GET_DIRTY_LOG re-protects a word of the bitmap at a time, on arm64 as one range (KVM-RING-16): read which pages it took.
+    if (this.mayProtect(spannedPages(this.arch, bitmapBatches(slotCode(o.slot), pages), RING_MEMSLOTS, this.limits))) await this.checkProtection(`KVM_GET_DIRTY_LOG(${hex(slotCode(o.slot))})`, false);
   }
 
   async op(o: RingOp): Promise<void> {

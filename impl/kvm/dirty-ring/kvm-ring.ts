@@ -248,9 +248,31 @@ export class KvmDirtyRingVm {
     const m = this.slot(slot);
     if (m === undefined || m.bitmap === undefined) return { errno: -ENOENT };
     const out = m.bitmap.slice();
-    for (let p = 0; p < m.npages; p++) if ((out[p >> 3]! >> (p & 7)) & 1) m.protectedPages[p] = 1;
+    // kvm_get_dirty_log_protect: each non-zero u64 word re-protected by one kvm_arch_mmu_enable_log_dirty_pt_masked.
+    for (let w = 0; w * 64 < m.npages; w++) {
+      let mask = 0n;
+      for (let i = 0; i < 64 && w * 64 + i < m.npages; i++) if ((out[(w * 64 + i) >> 3]! >> (i & 7)) & 1) mask |= 1n << BigInt(i);
+      if (mask !== 0n) this.enableLogDirtyPtMasked(m, w * 64, mask);
+    }
     m.bitmap.fill(0);
     return { errno: 0, bitmap: out };
+  }
+
+  /**
+   * kvm_arch_mmu_enable_log_dirty_pt_masked: x86 write-protects the pages of the set bits;
+   * arm64 the whole range from the lowest set bit to the highest (kvm_stage2_wp_range over
+   * [__ffs(mask), __fls(mask) + 1)), the pages between them too.
+   */
+  protected enableLogDirtyPtMasked(m: Memslot, base: number, mask: bigint): void {
+    const low = (mask & -mask).toString(2).length - 1;
+    const high = mask.toString(2).length - 1;
+    for (let i = low; i <= high; i++) {
+      if (this.arch === 'x86' && ((mask >> BigInt(i)) & 1n) === 0n) continue;
+      const p = base + i;
+      if (p < 0 || p >= m.npages) throw new RangeError(`re-protection of page ${p} outside its slot (${m.npages} pages)`);
+      m.protectedPages[p] = 1;
+      this.reprotected++;
+    }
   }
 
   /** Whether two consecutive consumed entries may join one batch (kvm_dirty_ring_reset). */
@@ -275,13 +297,7 @@ export class KvmDirtyRingVm {
   protected resetBatch(slot: number, offset: bigint, mask: bigint): void {
     const m = this.batchTarget(slot, offset, mask);
     if (m === undefined) return;
-    const base = Number(offset);
-    for (let rest = mask; rest !== 0n; rest &= rest - 1n) {
-      const p = base + (BigInt.asUintN(64, rest & -rest).toString(2).length - 1);
-      if (p < 0 || p >= m.npages) throw new RangeError(`reset of page ${p} outside slot 0x${slot.toString(16)} (${m.npages} pages)`);
-      m.protectedPages[p] = 1;
-      this.reprotected++;
-    }
+    this.enableLogDirtyPtMasked(m, Number(offset), mask);
   }
 
   /** The load of a ring entry's flags by the reset: acquire, pairing with the collector's release. */

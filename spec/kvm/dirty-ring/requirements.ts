@@ -71,8 +71,8 @@ export const kvmDirtyRingRequirements = {
     source: `${MAIN} kvm_vm_ioctl_reset_dirty_pages; ${RING} kvm_dirty_ring_reset, kvm_dirty_gfn_set_invalid, kvm_dirty_gfn_harvested`,
   },
   'KVM-RING-16': {
-    text: 'Reset re-protects exactly the pages its consumed entries name (when valid, KVM-RING-18): after it returns, the next write to each of them pushes a new entry; a page no consumed entry names keeps its protection.',
-    source: `${RING} kvm_reset_dirty_gfn (kvm_arch_mmu_enable_log_dirty_pt_masked); ${MAIN} kvm_vm_ioctl_reset_dirty_pages (kvm_flush_remote_tlbs)`,
+    text: 'Reset re-protects the pages its consumed entries name (when valid, KVM-RING-18): after it returns, the next write to each of them pushes a new entry. A page no consumed entry names keeps its protection, except on arm64 between the lowest and the highest page of one batch, which the arch protects as one range (such a page may be protected or not; x86 protects the named pages only).',
+    source: `${RING} kvm_reset_dirty_gfn (kvm_arch_mmu_enable_log_dirty_pt_masked); ${MAIN} kvm_vm_ioctl_reset_dirty_pages (kvm_flush_remote_tlbs); Linux v6.18 arch/arm64/kvm/mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked (kvm_stage2_wp_range from __ffs(mask) to __fls(mask) + 1); Linux v6.18 arch/x86/kvm/mmu/mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked (the set bits)`,
   },
   'KVM-RING-17': {
     text: 'Coalescing: consecutive consumed entries of the same slot (as_id included) merge into one (offset, 64-bit mask) when the next offset is 0..63 pages above the base, or 1..63 below it without shifting a set bit out; anything else flushes the batch. Entries of different slots never merge.',

@@ -273,6 +273,37 @@ export function reprotectedPages(batches: readonly ResetBatch[], memslots: reado
 }
 
 /**
+ * KVM-RING-16 on arm64: the pages a reset may protect besides the named ones. arm64's
+ * kvm_arch_mmu_enable_log_dirty_pt_masked write-protects the whole stage-2 range from the
+ * lowest to the highest set bit of the mask (kvm_stage2_wp_range over [__ffs, __fls + 1)),
+ * so the pages between two named ones are protected too; x86's walks the set bits only.
+ * Either is safe (a page protected needlessly pushes again when written, as it should), so
+ * on arm64 such a page may be protected or not; the kit learns which from the protection it
+ * reads. Empty on x86. KVM_GET_DIRTY_LOG re-protects each u64 word of the bitmap the same
+ * way (kvm_get_dirty_log_protect: one call per word), a batch per word.
+ * @req KVM-RING-16
+ * @source Linux v6.18 arch/arm64/kvm/mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked (kvm_stage2_wp_range(start = base_gfn + __ffs(mask), end = base_gfn + __fls(mask) + 1)); Linux v6.18 arch/x86/kvm/mmu/mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked (kvm_mmu_clear_dirty_pt_masked / kvm_mmu_write_protect_pt_masked: the set bits); Linux v6.18 virt/kvm/kvm_main.c kvm_get_dirty_log_protect
+ */
+export function spannedPages(arch: RingArch, batches: readonly ResetBatch[], memslots: readonly MemslotView[], limits: ResetLimits): { slot: number; offset: number }[] {
+  const out: { slot: number; offset: number }[] = [];
+  if (arch !== 'arm64') return out;
+  for (const b of batches) {
+    if (!resetBatchValid(b, memslots, limits)) continue;
+    const low = BigInt((b.mask & -b.mask).toString(2).length - 1);
+    const high = BigInt(fls64(b.mask));
+    for (let i = low + 1n; i < high; i++) if (((b.mask >> i) & 1n) === 0n) out.push({ slot: b.slot, offset: Number(b.offset + i) });
+  }
+  return out;
+}
+
+/** The batches KVM_GET_DIRTY_LOG re-protects with: one per non-zero u64 word of the bitmap it returned (kvm_get_dirty_log_protect). */
+export function bitmapBatches(slot: number, pages: readonly number[]): ResetBatch[] {
+  const words = new Map<number, bigint>();
+  for (const p of pages) words.set(Math.floor(p / 64), (words.get(Math.floor(p / 64)) ?? 0n) | (1n << BigInt(p % 64)));
+  return [...words].sort(([a], [b]) => a - b).map(([w, mask]) => ({ slot, offset: BigInt(w * 64), mask }));
+}
+
+/**
  * KVM-RING-15/19: the entries one reset consumes from a ring: from reset_index while the
  * flags have RESET; `flagsAt(i)` reads the flags of free-running index i.
  * @req KVM-RING-15 KVM-RING-19
