@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  bitmapBatches,
   classifyEnableRing,
   classifyEnableWithBitmap,
   classifyRingSize,
@@ -19,6 +20,7 @@ import {
   ringSlotIndex,
   ringSoftFull,
   ringUsed,
+  spannedPages,
   writesBeforeExit,
   type MemslotView,
 } from './rules.ts';
@@ -275,6 +277,26 @@ test('[KVM-RING-16] a reset re-protects exactly the set bits of the valid batche
     { slot: S0, offset: 3 },
     { slot: S0, offset: 5 },
     { slot: S1, offset: 7 },
+  ]);
+});
+
+test('[KVM-RING-16] arm64 may also protect the unnamed pages between a valid batch\'s lowest and highest page; x86 none', () => {
+  const batches = [
+    { slot: S0, offset: 3n, mask: 0b10101n },
+    { slot: S0, offset: 100n, mask: 1n },
+    { slot: S0, offset: 253n, mask: 0b10001n }, // past the slot's 256 pages: invalid (KVM-RING-18), nothing
+  ];
+  assert.equal(spannedPages('arm64', batches, SLOTS, LIMITS), [
+    { slot: S0, offset: 4 },
+    { slot: S0, offset: 6 },
+  ]);
+  assert.equal(spannedPages('x86', batches, SLOTS, LIMITS), []);
+});
+
+test('[KVM-RING-16] KVM_GET_DIRTY_LOG\'s batches: one per non-zero u64 word of the bitmap, at its first page', () => {
+  assert.equal(bitmapBatches(S1, [3, 70, 5, 127]), [
+    { slot: S1, offset: 0n, mask: (1n << 3n) | (1n << 5n) },
+    { slot: S1, offset: 64n, mask: (1n << 6n) | (1n << 63n) },
   ]);
 });
 
