@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* dirtyspec: <linux/bitops.h> for io-pgtable-arm.c (kernel-upstream.h). */
+#include <kernel-upstream.h>
