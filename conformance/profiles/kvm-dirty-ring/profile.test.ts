@@ -85,8 +85,8 @@ function spanScenario(arch: 'x86' | 'arm64', withBitmap = false): RingScenario {
   return {
     config: { arch, ringBytes: 4096, vcpus: 2, withBitmap, late: false, enables: [] },
     ops: [
-      { k: 'run', vcpu: 1, slot: 0, start: 6, count: 2, stride: 4 },
-      { k: 'run', vcpu: 0, slot: 0, start: 5, count: 2, stride: 3 },
+      { k: 'run', vcpu: 1, slot: 0, start: 6, count: 2, stride: 1, pages: [6, 10] },
+      { k: 'run', vcpu: 0, slot: 0, start: 5, count: 2, stride: 1, pages: [5, 8] },
       { k: 'harvest', vcpu: 0, max: 1024 },
       { k: 'reset' },
       { k: 'run', vcpu: 0, slot: 0, start: 6, count: 1, stride: 1 },
@@ -133,7 +133,7 @@ test('[KVM-RING-16] arm64 with WITH_BITMAP: KVM_GET_DIRTY_LOG re-protects a bitm
   const sc: RingScenario = {
     config: { arch: 'arm64', ringBytes: 4096, vcpus: 1, withBitmap: true, late: false, enables: [] },
     ops: [
-      { k: 'run', vcpu: 0, slot: 0, start: 6, count: 2, stride: 4 },
+      { k: 'run', vcpu: 0, slot: 0, start: 6, count: 2, stride: 1, pages: [6, 10] },
       { k: 'noVcpu', slot: 0, offset: 5 },
       { k: 'noVcpu', slot: 0, offset: 8 },
       { k: 'getLog', slot: 0 },
