@@ -188,6 +188,17 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const num = (v: bigint) => Number(v);
 
+/**
+ * The requirements of an accepted call's transition that its answer's content decides, not
+ * its errno: the report's pages, what a clear keeps. Each is listed where that content could
+ * have failed it (rangeCall, unmapRange), not wherever the call was accepted; a wrong errno
+ * still names every requirement of the transition (compare).
+ */
+const CONTENT_REQ = new Set(['VFIO-DIRTY-13', 'VFIO-CLEAR-4', 'VFIO-CLEAR-5', 'VFIO-CLEAR-6', 'VFIO-UNMAP-12', 'NOLOSS-1', 'NOLOSS-2', 'NOLOSS-3']);
+
+/** What the errno step of a call lists: a refusal's rules; of an accepted call's, those its content does not decide. */
+const errnoReq = (x: Prediction): string[] => (x.want !== 0 ? [...x.entry.req] : x.entry.req.filter((id) => !CONTENT_REQ.has(id)));
+
 function bitmapArg(kind: BitmapKind, size: bigint): VfioBitmapArg {
   const need = ((size / PG + 63n) / 64n) * 8n;
   switch (kind) {
@@ -265,6 +276,8 @@ function decode(what: string, bitmap: unknown, iova: bigint, size: bigint): Set<
 class Run {
   readonly c: ContainerModel;
   readonly d: DirtyState;
+  /** The mappings accepted UNMAP_DMA calls removed (a device write there must fault: VFIO-UNMAP-11). */
+  private readonly removed: Mapping[] = [];
   /** A check after a refused call is running: it is not followed by another. */
   private rechecking = false;
   steps = 0;
@@ -351,9 +364,21 @@ class Run {
     }
   }
 
-  /** What every decoded report is also checked against: its bits (BITMAP-1), no false dirty (PRECISION-1), and without hardware tracking the all-dirty rule (VFIO-DIRTY-14). */
-  private reportChecks(): string[] {
-    return ['BITMAP-1', 'PRECISION-1', ...(this.config.hwDirty ? [] : ['VFIO-DIRTY-14'])];
+  /**
+   * What every decoded report over [iova, iova + size) is also checked against: its bits
+   * (BITMAP-1), no false dirty (PRECISION-1), and without hardware tracking the all-dirty
+   * rule (VFIO-DIRTY-14), which checkAllDirty can fail only where a mapping lies inside the range.
+   */
+  private reportChecks(iova: bigint, size: bigint): string[] {
+    const inside = !this.config.hwDirty && this.small().some((m) => m.iova >= iova && m.iova + m.size <= iova + size);
+    return ['BITMAP-1', 'PRECISION-1', ...(inside ? ['VFIO-DIRTY-14'] : [])];
+  }
+
+  /** Whether a page of [iova, iova + size) is owed now, one `kept` leaves aside: what a report over the range could lose (NOLOSS-1, NOLOSS-3), or a clear keeping the rest must keep. */
+  private owedIn(iova: bigint, size: bigint, kept?: ReadonlySet<number>): boolean {
+    const [from, to] = [num(iova), num(iova + size)];
+    for (const p of this.d.ghost.owed) if (p >= from && p < to && kept?.has(p) !== true) return true;
+    return false;
   }
 
   /** VFIO-DIRTY-14, where it applies: without hardware tracking, the report holds every page of every mapping inside its range. */
@@ -609,15 +634,17 @@ class Run {
     const x = this.c.predict(classifyUnmapDma(this.c.view(), { flags, iova, size, ...(bitmap === undefined ? {} : { bitmap }) }));
     const what = `UNMAP_DMA(flags ${flags}, iova ${hex(iova)}, size ${hex(size)}${bitmap === undefined ? '' : `, bitmap pgsize ${hex(bitmap.pgsize)} size ${bitmap.size}`})`;
     const report = x.effects.has('reportDirty');
+    // The report could lose a page (VFIO-UNMAP-12, NOLOSS-3) only where one of its range is owed.
+    const owed = report && this.owedIn(iova, size);
     if (report) this.d.ghost.beginReport();
     const r = await this.call('unmapDma', () => this.inst.unmapDma(flags, iova, size, bitmap), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
-    await this.compare(what, this.errno('unmapDma', r), x, { iova, size });
+    await this.compare(what, this.errno('unmapDma', r), x, { iova, size }, errnoReq(x));
     this.c.settle(x);
     if (!x.effects.has('unmapDma')) return;
     const victims = this.c.victims(flags, iova, size);
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);
-      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages`, expected: `the dirty pages of the range`, req: ['VFIO-UNMAP-12', 'NOLOSS-3', ...this.reportChecks()] });
+      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages`, expected: `the dirty pages of the range`, req: [...(owed ? ['VFIO-UNMAP-12', 'NOLOSS-3'] : []), ...this.reportChecks(iova, size)] });
       this.allDirty(what, pages, iova, size);
       this.d.reportedByUnmap(num(iova), num(size), pages);
     }
@@ -626,6 +653,7 @@ class Run {
     for (const m of victims) {
       this.c.removed(m);
       this.d.unmapped(m);
+      this.removed.push(m);
     }
   }
 
@@ -643,7 +671,11 @@ class Run {
     const r = await this.call('deviceDmaWrite', () => this.inst.deviceDmaWrite(iova), { op: `device DMA write at ${hex(iova)}`, expected: writeGoesThrough(m) ? 'ok' : 'fault', req: ['VFIO-MAP-9', 'VFIO-UNMAP-11'] });
     if (typeof r?.ok !== 'boolean') throw new Undecided(`${this.adapter.name} deviceDmaWrite answered ${JSON.stringify(r)}: expected { ok: boolean }`);
     const writable = writeGoesThrough(m);
-    this.trace.push({ op: `device DMA write at ${hex(iova)}`, answer: r.ok ? 'ok' : 'fault', expected: writable ? 'ok' : 'fault', req: ['VFIO-MAP-9', 'VFIO-UNMAP-11'] });
+    // What the answer can fail (checkDeviceWrite): through a mapping, its permissions (VFIO-MAP-9);
+    // without one, VFIO-UNMAP-11's "stops their translation" only where an accepted UNMAP_DMA
+    // removed a mapping holding the page (a page never mapped says nothing of an unmap).
+    const req = m !== undefined ? ['VFIO-MAP-9'] : this.removed.some((d) => page >= d.iova && page < d.iova + d.size) ? ['VFIO-UNMAP-11'] : [];
+    this.trace.push({ op: `device DMA write at ${hex(iova)}`, answer: r.ok ? 'ok' : 'fault', expected: writable ? 'ok' : 'fault', req });
     checkDeviceWrite(iova, m, r.ok);
     if (r.ok) this.d.written(num(page), this.c.tracking);
   }
@@ -687,18 +719,20 @@ class Run {
   async rangeCall(what: string, flags: number, iova: bigint, size: bigint, bitmap: VfioBitmapArg, selected: readonly number[], quiet = false): Promise<void> {
     const x = this.c.predict(classifyDirtyPagesArgs(this.c.view(), { flags, iova, size, bitmap }));
     const report = x.effects.has('reportDirty');
-    if (report) this.d.ghost.beginReport();
-    const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
+    // A report could lose a page (VFIO-DIRTY-13 or VFIO-CLEAR-4, with NOLOSS-1) only where one of its range is owed.
+    const owing = report && this.owedIn(iova, size);
     // VFIO-CLEAR-6 is checked only where a clear selects part of a block: the block's other pages stay owed.
     const chosen = x.effects.has('clearSelected') ? new Set(selected) : undefined;
     const partBlock = chosen !== undefined && this.d.selectsPartOfBlock(selected, chosen);
-    await this.compare(
-      what,
-      this.errno('dirtyPages', r),
-      x,
-      { iova, size },
-      x.entry.req.filter((id) => id !== 'VFIO-CLEAR-6' || partBlock),
-    );
+    // With hardware tracking (without it every mapped page is reported whatever a clear did), a
+    // clear shows in later reports where it had a dirty page to clear (VFIO-CLEAR-5: reported
+    // again unwritten, or a write after it lost) or an owed page of its range to keep
+    // (VFIO-CLEAR-5, and NOLOSS-2: a clear never forgets pages it was not asked to clear).
+    const toClear = chosen !== undefined && this.config.hwDirty && selected.some((p) => this.d.ghost.owed.has(p) || this.d.allowed(p));
+    const toKeep = chosen !== undefined && this.config.hwDirty && this.owedIn(iova, size, chosen);
+    if (report) this.d.ghost.beginReport();
+    const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
+    await this.compare(what, this.errno('dirtyPages', r), x, { iova, size }, [...errnoReq(x), ...(partBlock ? ['VFIO-CLEAR-6'] : []), ...(toClear || toKeep ? ['VFIO-CLEAR-5'] : []), ...(toKeep ? ['NOLOSS-2'] : [])]);
     this.c.settle(x);
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);
@@ -717,7 +751,7 @@ class Run {
                   .join(', ')})`
               : ''
           }`,
-          req: [...x.entry.req, ...this.reportChecks()],
+          req: [...(owing ? x.entry.req : []), ...this.reportChecks(iova, size)],
         });
       this.d.reported(num(iova), num(size), pages, clear);
     }
