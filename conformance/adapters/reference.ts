@@ -234,13 +234,17 @@ export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1Con
 
 // ---- the KVM dirty ring (issue 16): profiles kvm-dirty-ring and dirty-ring-collector ----
 
-/** The reference KVM side (impl/kvm/dirty-ring/kvm-ring.ts) on the kit's ring memory. */
-export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof KvmDirtyRingVm = KvmDirtyRingVm): KvmDirtyRingAdapter {
+/**
+ * The reference KVM side (impl/kvm/dirty-ring/kvm-ring.ts) on the kit's ring memory.
+ * `cpuDirtyLogSize`: an x86 host with PML (512), declared to the kit and played by the VM.
+ */
+export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof KvmDirtyRingVm = KvmDirtyRingVm, cpuDirtyLogSize = 0): KvmDirtyRingAdapter {
   return {
     profile: 'kvm-dirty-ring',
     name,
+    ...(cpuDirtyLogSize === 0 ? {} : { cpuDirtyLogSize }),
     async create(memory: KitRingMemory, config: KvmDirtyRingConfig): Promise<KvmDirtyRingInstance> {
-      const vm = new VmImpl(memory, { arch: config.arch });
+      const vm = new VmImpl(memory, { arch: config.arch, ...(config.arch === 'x86' && cpuDirtyLogSize !== 0 ? { cpuDirtyLogSize } : {}) });
       /** Pages of each memslot created, by slot code (as_id << 16 | id). */
       const npages = new Map<number, number>();
       return {

@@ -13,6 +13,8 @@ export interface PeerHello {
   readonly contract?: string;
   /** Its capabilities, as spec/contracts/types.ts has them; absent: the contract's. */
   readonly capabilities?: Record<string, unknown>;
+  /** kvm-dirty-ring on x86: the CPU dirty log size (512 with PML); absent: 0. */
+  readonly kvmCpuDirtyLogSize?: number;
 }
 
 export interface Channel {

@@ -6,11 +6,11 @@ import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
 import { kvmDirtyRingMutants } from '../../mutants/kvm-dirty-ring-mutants.ts';
-import { protectsAs } from '../../mutants/kvm-ring-aimed-variants.ts';
+import { KvmDirtyRingVm, protectsAs } from '../../mutants/kvm-ring-aimed-variants.ts';
 import { RunContext } from '../../../model/run-context.ts';
 import { kvmDirtyGfnMachine } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import { ringTables, sideOf, takesForbidden } from './kit.ts';
-import { replayKvmDirtyRingScenario, runKvmDirtyRingProfile, type RingScenario } from './profile.ts';
+import { replayKvmDirtyRingScenario, ringSizeScale, runKvmDirtyRingProfile, type RingScenario } from './profile.ts';
 
 const OPTIONS = { seed: 1, timeoutMs: 2000, maxCommands: 20 };
 
@@ -152,6 +152,27 @@ test('[KVM-RING-16] arm64 with WITH_BITMAP: KVM_GET_DIRTY_LOG re-protects a bitm
   assert.is(await verdict('span'), 'conforms');
   assert.is(await verdict('exact'), 'conforms');
   assert.match(await verdict('word'), /KVM-RING-16/);
+});
+
+test('[KVM-RING-8] x86 with PML: the rings the kit tries grow fourfold (16 KiB: 1,024 entries over a reserve of 576), and a declared VM conforms', async () => {
+  assert.is(ringSizeScale(0), 1);
+  assert.is(ringSizeScale(512), 4);
+  const r = await runKvmDirtyRingProfile(referenceKvmDirtyRingAdapter('reference-pml', KvmDirtyRingVm, 512), { ...OPTIONS, runs: 200 });
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided));
+});
+
+test('[KVM-RING-8] x86 with PML undeclared: a 4 KiB ring is refused where the kit expects 0, naming KVM-RING-8', async () => {
+  const played = referenceKvmDirtyRingAdapter('pml-undeclared', KvmDirtyRingVm, 512);
+  const { cpuDirtyLogSize: _, ...undeclared } = played;
+  const r = await runKvmDirtyRingProfile(undeclared, { ...OPTIONS, runs: 200 });
+  assert.is(r.verdict, 'does-not-conform');
+  assert.ok(r.counterexample!.violation.req.includes('KVM-RING-8'));
+});
+
+test('a declared CPU dirty log size that is not an integer from 0 to 65536 is undecided, naming the field', async () => {
+  const r = await runKvmDirtyRingProfile({ ...referenceKvmDirtyRingAdapter(), cpuDirtyLogSize: -1 }, { ...OPTIONS, runs: 5 });
+  assert.is(r.verdict, 'undecided');
+  assert.match(r.undecided!.message, /cpuDirtyLogSize must be an integer from 0 to 65536/);
 });
 
 test('[KVM-RING-12] coverage leaves the forbidden push onto a DIRTY entry out: unchecked until a push is stepped, checked after, taken when a push lands on a DIRTY entry', () => {

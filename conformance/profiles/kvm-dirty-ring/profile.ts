@@ -160,6 +160,17 @@ export function ringScenarioArbitrary(maxCommands: number): fc.Arbitrary<RingSce
 }
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
+
+/**
+ * The factor (a power of two) by which the configuration's ring sizes grow so that a 4 KiB
+ * ring holds more entries than the reserve (64 + the CPU dirty log: KVM-RING-4): 1 without
+ * PML, 4 with PML's 512 (16 KiB, 1,024 entries, soft limit 448).
+ */
+export function ringSizeScale(cpuDirtyLogSize: number): number {
+  let scale = 1;
+  while ((4096 * scale) / KVM_DIRTY_GFN_SIZE <= reservedEntries(cpuDirtyLogSize)) scale *= 2;
+  return scale;
+}
 const ERRNO: Record<string, number> = { ok: 0, einval: -22, e2big: -7, enxio: -6 };
 const U64_WRAP_OFFSET = 0xffff_ffff_ffff_ffc1n;
 
@@ -193,10 +204,10 @@ const SIZE_CHECKS: readonly { readonly cls: RingSizeClass; readonly id: string }
  * refusal. A refusal whose errno the next check gives anyway (size 0: not a power of two,
  * and below a page too) tells nothing about the check that came first.
  */
-export function sizeClassWithout(skip: RingSizeClass, bytes: number): RingSizeClass {
+export function sizeClassWithout(skip: RingSizeClass, bytes: number, cpuDirtyLogSize = 0): RingSizeClass {
   const checks = SIZE_CHECKS.slice(SIZE_CHECKS.findIndex((c) => c.cls === skip) + 1).map((c) => c.cls);
   for (const c of checks) {
-    if (c === 'tooSmall' && (bytes < reservedEntries(0) * KVM_DIRTY_GFN_SIZE || bytes < PAGE_SIZE)) return c;
+    if (c === 'tooSmall' && (bytes < reservedEntries(cpuDirtyLogSize) * KVM_DIRTY_GFN_SIZE || bytes < PAGE_SIZE)) return c;
     if (c === 'tooLarge' && bytes > KVM_DIRTY_RING_MAX_ENTRIES * KVM_DIRTY_GFN_SIZE) return c;
   }
   return 'ok';
@@ -261,8 +272,15 @@ class RingRun {
     this.kitSide = sideOf(memory, 'vmm');
     this.t = ringTables(ctx);
     this.vm = this.t.vm.initial;
-    this.ringBytes = sc.config.ringBytes;
+    this.cpuDirtyLogSize = sc.config.arch === 'x86' ? (adapter.cpuDirtyLogSize ?? 0) : 0;
+    this.sizeScale = ringSizeScale(this.cpuDirtyLogSize);
+    this.ringBytes = sc.config.ringBytes * this.sizeScale;
   }
+
+  /** kvm_cpu_dirty_log_size() as the adapter declares it (x86 with PML: 512; 0 on arm64). */
+  readonly cpuDirtyLogSize: number;
+  /** The configuration's ring sizes (4 and 8 KiB) are multiplied by this, so that they hold the reserved entries. */
+  readonly sizeScale: number;
 
   get arch(): RingArch {
     return this.sc.config.arch;
@@ -329,7 +347,7 @@ class RingRun {
   }
 
   async enable(cap: number, size: SizeKind): Promise<void> {
-    const bytes = sizeBytes(size, this.sc.config.ringBytes);
+    const bytes = sizeBytes(size, this.sc.config.ringBytes * this.sizeScale);
     const what = `KVM_ENABLE_CAP(${cap}, args[0] ${bytes})`;
     if (cap === KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP) {
       // Any size kind but 'ok' stands for a non-zero cap.flags.
@@ -352,7 +370,7 @@ class RingRun {
       return;
     }
     const before = this.vm;
-    const event = classifyEnableRing(this.arch, cap, bytes);
+    const event = classifyEnableRing(this.arch, cap, bytes, this.cpuDirtyLogSize);
     const x = this.vmStep(event);
     const got = checkErrno(what, await this.call('enableCap', () => this.inst.enableCap(cap, bytes, 0), { op: what, expected: `${ERRNO[x.outcome]} (${x.outcome})`, req: x.entry.req }));
     this.enableSides(before, event, bytes, x.outcome);
@@ -384,7 +402,7 @@ class RingRun {
         this.side(c.id, false);
         continue;
       }
-      if (differs({ ...event, size: sizeClassWithout(c.cls, bytes) })) this.side(c.id, true);
+      if (differs({ ...event, size: sizeClassWithout(c.cls, bytes, this.cpuDirtyLogSize) })) this.side(c.id, true);
       return;
     }
   }
@@ -443,7 +461,7 @@ class RingRun {
       const id = await this.call('createVcpu', () => this.inst.createVcpu(ringBase(v)), { op: `KVM_CREATE_VCPU(${v})`, expected: `${v}`, req: x.entry.req });
       if (id !== v) throw new Undecided(`${this.adapter.name} createVcpu answered ${String(id)}: expected vCPU index ${v}`);
       if (x.effects.has('allocRing')) {
-        const g = ringGeometry(this.ringBytes, reservedEntries(0));
+        const g = ringGeometry(this.ringBytes, reservedEntries(this.cpuDirtyLogSize));
         this.rings.push({ base: ringBase(v), entries: g.entries, softLimit: g.softLimit, dirty: 0, reset: 0, fetch: 0, slots: new Map(), vcpu: this.t.vcpu.initial });
       } else this.rings.push(undefined);
       // Only the index is compared (another answer is undecided): the ring, or none, shows in the runs and harvests.
@@ -909,6 +927,8 @@ class RingRun {
 }
 
 async function runScenario(ctx: RunContext, adapter: KvmDirtyRingAdapter, sc: RingScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
+  const pml = adapter.cpuDirtyLogSize;
+  if (pml !== undefined && !(Number.isSafeInteger(pml) && pml >= 0 && pml <= 65536)) throw new Undecided(`${adapter.name}: cpuDirtyLogSize must be an integer from 0 to 65536 (kvm_cpu_dirty_log_size(): 512 with PML), got ${String(pml)}`);
   const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
   const clock = new StoreClock(memory, sc.delays, delaysOn);
   const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(clock.watch(sideOf(memory, 'kvm')), { arch: sc.config.arch }));
@@ -947,7 +967,10 @@ export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: Ri
       run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, options.delays !== false),
       requirements: KVM_DIRTY_RING_REQUIREMENTS,
       coverage: () => ringCoverage(ctx),
-      configOf: (sc) => ({ arch: sc.config.arch, ringBytes: sc.config.ringBytes, vcpus: sc.config.vcpus, withBitmap: sc.config.withBitmap, vcpuBeforeRing: sc.config.late }),
+      configOf: (sc) => {
+        const pml = sc.config.arch === 'x86' ? (adapter.cpuDirtyLogSize ?? 0) : 0;
+        return { arch: sc.config.arch, ringBytes: sc.config.ringBytes * ringSizeScale(pml), vcpus: sc.config.vcpus, withBitmap: sc.config.withBitmap, vcpuBeforeRing: sc.config.late, ...(pml === 0 ? {} : { cpuDirtyLogSize: pml }) };
+      },
     },
     options,
   );

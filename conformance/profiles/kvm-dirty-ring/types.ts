@@ -59,5 +59,12 @@ export interface KvmDirtyRingInstance {
 export interface KvmDirtyRingAdapter {
   readonly profile: 'kvm-dirty-ring';
   readonly name: string;
+  /**
+   * x86 only: kvm_cpu_dirty_log_size(), the CPU dirty log the ring reserves entries for
+   * besides the 64 (KVM-RING-4, -8): 512 (PML_LOG_NR_ENTRIES) on an Intel host with PML on,
+   * as VMX enables it by default; absent or 0 without PML, and on arm64. The kit scales the
+   * ring sizes it tries so that they hold the reserve.
+   */
+  readonly cpuDirtyLogSize?: number;
   create(memory: KitRingMemory, config: KvmDirtyRingConfig): Promise<KvmDirtyRingInstance>;
 }

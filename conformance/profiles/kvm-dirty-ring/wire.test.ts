@@ -31,6 +31,18 @@ test('[KVM-RING-23] the reference collector conforms across the protocol', async
   assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided));
 });
 
+test('[KVM-RING-8] an x86 host with PML declares its CPU dirty log in the hello, and the kit sizes the rings for it across the protocol', async () => {
+  const { referenceKvmDirtyRingAdapter } = await import('../../adapters/reference.ts');
+  const { KvmDirtyRingVm } = await import('../../mutants/kvm-ring-aimed-variants.ts');
+  const pml = referenceKvmDirtyRingAdapter('reference-pml', KvmDirtyRingVm, 512);
+  const channel = new LoopbackChannel([pml as never], pml.name);
+  assert.is(channel.hello.kvmCpuDirtyLogSize, 512);
+  const adapter = kvmDirtyRingProfile.overChannel(channel, 'reference-pml (loopback)');
+  assert.is(adapter.cpuDirtyLogSize, 512);
+  const r = await kvmDirtyRingProfile.run(adapter, OPTIONS);
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided));
+});
+
 const FLAGS_FIRST: RingScenario = {
   config: { arch: 'x86', ringBytes: 4096, vcpus: 1, withBitmap: false, late: false, enables: [] },
   ops: [

@@ -54,6 +54,7 @@ export function kvmDirtyRingOverChannel(peer: Channel, name: string): KvmDirtyRi
   return {
     profile: 'kvm-dirty-ring',
     name,
+    ...(peer.hello.kvmCpuDirtyLogSize === undefined ? {} : { cpuDirtyLogSize: peer.hello.kvmCpuDirtyLogSize }),
     async create(memory, config) {
       const onCallback: CallbackHandler = (c) => {
         const r = ringMemoryCallback(memory, c);

@@ -80,7 +80,7 @@ export const kvmDirtyRingRequirements = {
   },
   'KVM-RING-18': {
     text: 'Reset touches nothing for a batch whose as_id >= the address spaces, id >= KVM_USER_MEM_SLOTS, memslot absent, offset >= npages or offset + __fls(mask) >= npages, computed without u64 wrap (a hostile offset near 2^64 merged with offset 0 must not pass); its entries are still consumed.',
-    source: `${RING} kvm_reset_dirty_gfn; "KVM: Reject wrapped offset in kvm_reset_dirty_gfn()" (<20260512060742.1628959-1-contact@xchglabs.com>)`,
+    source: `${RING} kvm_reset_dirty_gfn with "KVM: Reject wrapped offset in kvm_reset_dirty_gfn()" (<20260512060742.1628959-1-contact@xchglabs.com>, May 2026: v6.18 as released computes offset + __fls(mask) in u64 and wraps, so a kernel without the fix fails this rule to a hostile collector)`,
   },
   'KVM-RING-19': { text: 'Reset stops at the first entry without RESET: it and the entries after it are left as they are, for a later reset.', source: `${RING} kvm_dirty_ring_reset` },
   'KVM-RING-20': {

@@ -280,7 +280,7 @@ test('[KVM-RING-16] a reset re-protects exactly the set bits of the valid batche
   ]);
 });
 
-test('[KVM-RING-16] arm64 may also protect the unnamed pages between a valid batch\'s lowest and highest page; x86 none', () => {
+test("[KVM-RING-16] arm64 may also protect the unnamed pages between a valid batch's lowest and highest page; x86 none", () => {
   const batches = [
     { slot: S0, offset: 3n, mask: 0b10101n },
     { slot: S0, offset: 100n, mask: 1n },
@@ -293,7 +293,7 @@ test('[KVM-RING-16] arm64 may also protect the unnamed pages between a valid bat
   assert.equal(spannedPages('x86', batches, SLOTS, LIMITS), []);
 });
 
-test('[KVM-RING-16] KVM_GET_DIRTY_LOG\'s batches: one per non-zero u64 word of the bitmap, at its first page', () => {
+test("[KVM-RING-16] KVM_GET_DIRTY_LOG's batches: one per non-zero u64 word of the bitmap, at its first page", () => {
   assert.equal(bitmapBatches(S1, [3, 70, 5, 127]), [
     { slot: S1, offset: 0n, mask: (1n << 3n) | (1n << 5n) },
     { slot: S1, offset: 64n, mask: (1n << 6n) | (1n << 63n) },
