@@ -527,6 +527,7 @@ int iommufd_hwpt_set_dirty_tracking(struct arm_smmu_domain *d, bool enable)
  * the caller's bitmap, then iommu_iotlb_sync. -EOPNOTSUPP without dirty_ops; no check
  * that tracking is on (nothing records it).
  */
+#ifndef KERNEL_UPSTREAM_IOMMUFD
 int iommufd_hwpt_get_dirty_bitmap(struct arm_smmu_domain *d, unsigned long iova, size_t size, unsigned long flags, struct dirtyspec_bitmap *bitmap)
 {
 	struct iommu_iotlb_gather gather;
@@ -543,3 +544,71 @@ int iommufd_hwpt_get_dirty_bitmap(struct arm_smmu_domain *d, unsigned long iova,
 	iommu_iotlb_sync(d, &gather);
 	return ret;
 }
+#else
+/*
+ * build/libkernel-upstream-iommufd.so: IOMMU_HWPT_GET_DIRTY_BITMAP as iommufd does it
+ * (Linux v6.17 drivers/iommu/iommufd/io_pagetable.c, read at v6.17-rc4; the same since
+ * the series merged in v6.7): iommufd_check_iova_range (-EOVERFLOW when iova + length - 1
+ * overflows, -EINVAL when not page-aligned), then __iommu_read_and_clear_dirty calls the
+ * driver once per area, over the part of the area in the range
+ * (iopt_for_each_contig_area), and answers -EINVAL when the areas do not cover the range
+ * (iopt_area_contig_done); iommu_read_and_clear_dirty drops that answer (it calls
+ * iova_bitmap_for_each without keeping its result and returns 0), and syncs the IOTLB
+ * only without IOMMU_DIRTY_NO_CLEAR.
+ */
+static int __iommu_read_and_clear_dirty(struct arm_smmu_domain *d, unsigned long iova, size_t length, unsigned long flags, struct iommu_dirty_bitmap *dirty)
+{
+	unsigned long last_iova = iova + length - 1;
+	unsigned long cur = iova;
+	bool done = false;
+	int ret;
+
+	/* iopt_for_each_contig_area: the areas from iova on, while each starts where the last ended */
+	for (;;) {
+		struct iopt_area *area = NULL;
+
+		for (int i = 0; i < d->nr_areas; i++)
+			if (d->areas[i].iova <= cur && cur <= d->areas[i].last)
+				area = &d->areas[i];
+		if (!area)
+			break;
+		unsigned long last = min(last_iova, area->last);
+
+		/* arm_smmu_read_and_clear_dirty */
+		ret = d->pgtbl_ops->read_and_clear_dirty(d->pgtbl_ops, cur, last - cur + 1, flags, dirty);
+		if (ret)
+			return ret;
+		if (last == last_iova) {
+			done = true;
+			break;
+		}
+		cur = last + 1;
+	}
+	if (!done)
+		return -EINVAL;
+	return 0;
+}
+
+int iommufd_hwpt_get_dirty_bitmap(struct arm_smmu_domain *d, unsigned long iova, size_t size, unsigned long flags, struct dirtyspec_bitmap *bitmap)
+{
+	struct iommu_iotlb_gather gather;
+	struct iommu_dirty_bitmap dirty;
+	u64 last_iova;
+
+	if (flags & ~IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)
+		return -EOPNOTSUPP;
+	/* iommufd_check_iova_range, iova_alignment and page_size 4 KiB */
+	if (__builtin_add_overflow((u64)iova, (u64)size - 1, &last_iova))
+		return -EOVERFLOW;
+	if ((iova & (SZ_4K - 1)) || ((last_iova + 1) & (SZ_4K - 1)))
+		return -EINVAL;
+	/* iommu_read_and_clear_dirty */
+	if (!d->has_dirty_ops)
+		return -EOPNOTSUPP;
+	iommu_dirty_bitmap_init(&dirty, bitmap, &gather);
+	(void)__iommu_read_and_clear_dirty(d, iova, size, flags, &dirty);
+	if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR))
+		iommu_iotlb_sync(d, &gather);
+	return 0;
+}
+#endif
