@@ -6,6 +6,7 @@ import { unionCoverage } from '../../report/human.ts';
 import { runKvmDirtyRingProfile } from '../kvm-dirty-ring/profile.ts';
 import { dirtyRingCollectorMutants } from '../../mutants/dirty-ring-collector-mutants.ts';
 import { replayDirtyRingCollectorScenario, runDirtyRingCollectorProfile, type CollectorScenario } from './profile.ts';
+import type { DirtyRingCollectorAdapter } from './types.ts';
 
 const OPTIONS = { seed: 1, timeoutMs: 2000, maxCommands: 20 };
 
@@ -49,6 +50,54 @@ test('[KVM-RING-21] [KVM-RING-23] with WITH_BITMAP the final sync sends the page
     assert.unreachable('the bitmap was not needed');
   } catch (e) {
     assert.match(String(e), /KVM-RING-23/);
+  }
+});
+
+/**
+ * A collector as a third party wrote it from api.rst, but loading the flags relaxed: it
+ * harvests every ring, resets, copies once more every page on its first sync (its own bulk
+ * stage, after the kit's), then the pages it harvested. Its extra copies made the stale
+ * page look copied before its reset, and the kit charged KVM-RING-20.
+ */
+function relaxedThirdPartyCollector(): DirtyRingCollectorAdapter {
+  return {
+    profile: 'dirty-ring-collector',
+    name: 'relaxed-harvest third party',
+    async create(mem, host, config) {
+      const rings: { base: number; entries: number; fetch: number }[] = [];
+      let first = true;
+      return {
+        async addRing(base, entries) {
+          rings.push({ base, entries, fetch: 0 });
+        },
+        async sync() {
+          const pages: [number, number][] = [];
+          for (const r of rings) {
+            for (;;) {
+              const e = r.base + (r.fetch & (r.entries - 1)) * 16;
+              if ((mem.load32(e, 'relaxed') & 3) !== 1) break;
+              pages.push([mem.load32(e + 4, 'relaxed'), Number(mem.load64(e + 8, 'relaxed'))]);
+              mem.store32(e, 2, 'release');
+              r.fetch++;
+            }
+          }
+          host.resetDirtyRings();
+          if (first) for (const m of config.memslots) for (let p = 0; p < m.npages; p++) host.copyPage(m.slot, p);
+          first = false;
+          for (const [slot, offset] of pages) host.copyPage(slot, offset);
+          if (config.withBitmap) for (const m of config.memslots) host.getDirtyLog(m.slot);
+        },
+      };
+    },
+  };
+}
+
+test('[KVM-RING-22] a collector that loads the flags relaxed is charged the unordered harvest (KVM-RING-13, -22), not copy-before-reset (KVM-RING-20), on seeds 1 to 3', async () => {
+  for (let seed = 1; seed <= 3; seed++) {
+    const r = await runDirtyRingCollectorProfile(relaxedThirdPartyCollector(), { ...OPTIONS, seed, runs: 1000 });
+    assert.is(r.verdict, 'does-not-conform', `seed ${seed}`);
+    const req = r.counterexample!.violation.req;
+    assert.ok(req.includes('KVM-RING-22') && !req.includes('KVM-RING-20'), `seed ${seed}: ${req.join(', ')}`);
   }
 });
 

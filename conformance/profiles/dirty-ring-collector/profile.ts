@@ -26,8 +26,9 @@ import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
-import { RING_MEMSLOTS, RunReach, StoreClock, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from '../kvm-dirty-ring/kit.ts';
+import { GFN, RING_MEMSLOTS, RunReach, StoreClock, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from '../kvm-dirty-ring/kit.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorInstance } from './types.ts';
+import type { KitRingMemory } from '../kvm-dirty-ring/types.ts';
 
 export const DIRTY_RING_COLLECTOR_PROFILE = 'dirty-ring-collector';
 
@@ -354,8 +355,27 @@ class CollectorRun {
     return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
+  /** The first flags field the collector loaded relaxed: harvested without an acquire, so its slot and offset may be read stale (KVM-RING-22). */
+  relaxedFlagsLoad: { ring: number; entry: number } | undefined;
+
+  /** The ring memory as the collector sees it, noting a flags field loaded without acquire. */
+  collectorSide(): KitRingMemory {
+    const side = sideOf(this.memory, 'vmm');
+    const rings = this.kvm.rings;
+    return {
+      ...side,
+      load32: (addr, order) => {
+        if (order === 'relaxed' && this.relaxedFlagsLoad === undefined) {
+          const v = rings.findIndex((r) => addr >= r.base && addr < r.base + r.entries * GFN);
+          if (v >= 0 && (addr - rings[v]!.base) % GFN === 0) this.relaxedFlagsLoad = { ring: v, entry: (addr - rings[v]!.base) / GFN };
+        }
+        return side.load32(addr, order);
+      },
+    };
+  }
+
   async setup(): Promise<void> {
-    const inst = await this.call('create', () => this.adapter.create(sideOf(this.memory, 'vmm'), this.host(), { withBitmap: this.sc.config.withBitmap, memslots: RING_MEMSLOTS.map((m, s) => ({ slot: slotCode(s), npages: m.npages })) }));
+    const inst = await this.call('create', () => this.adapter.create(this.collectorSide(), this.host(), { withBitmap: this.sc.config.withBitmap, memslots: RING_MEMSLOTS.map((m, s) => ({ slot: slotCode(s), npages: m.npages })) }));
     if (typeof inst !== 'object' || inst === null || typeof inst.sync !== 'function') throw new Undecided(`${this.adapter.name} create answered ${String(inst)}: expected a collector`);
     this.inst = inst;
     for (const r of this.kvm.rings) await this.call('addRing', () => inst.addRing(r.base, r.entries));
@@ -455,7 +475,13 @@ class CollectorRun {
         req.add('KVM-RING-21');
         why = `; ${unlogged} was written without a vCPU and its dirty bitmap bit was never collected (KVM_GET_DIRTY_LOG)`;
       }
-      if (early !== undefined) {
+      const relaxed = this.relaxedFlagsLoad;
+      if (relaxed !== undefined) {
+        // The harvest itself was unordered: what it read of slot and offset may be stale, whatever it copied when.
+        req.add('KVM-RING-13');
+        req.add('KVM-RING-22');
+        why += `; the collector loaded the flags of vCPU ${relaxed.ring}'s entry ${relaxed.entry} relaxed, not with acquire, so the slot and offset it read after may be stale`;
+      } else if (early !== undefined) {
         req.add('KVM-RING-20');
         why += `; ${early} was copied before the reset that consumed its entry`;
       } else if (lost !== undefined) {
