@@ -38,11 +38,19 @@ export interface KvmMigrationPort {
 export interface KvmMigrationResult {
   readonly rounds: number;
   readonly sent: number;
+  /**
+   * Pages whose source changed after their first send: only the dirty log brings them to the
+   * destination. With none, the final comparison cannot fail whatever the reports held (a
+   * page is sent in the bulk stage and never written again).
+   */
+  readonly carried: number;
 }
 
 export class KvmMigrationClient {
   /** The destination: slot -> page -> version. */
   readonly destination = new Map<number, Map<number, number>>();
+  /** The version each page had when it was first sent: slot -> page -> version. */
+  private readonly firstSent = new Map<number, Map<number, number>>();
   sent = 0;
 
   constructor(
@@ -56,7 +64,11 @@ export class KvmMigrationClient {
     await this.port.onEvent({ at: 'before', what: 'send', slot, page, round });
     let dst = this.destination.get(slot);
     if (dst === undefined) this.destination.set(slot, (dst = new Map()));
-    dst.set(page, this.port.readSource(slot, page));
+    const version = this.port.readSource(slot, page);
+    dst.set(page, version);
+    let first = this.firstSent.get(slot);
+    if (first === undefined) this.firstSent.set(slot, (first = new Map()));
+    if (!first.has(page)) first.set(page, version);
     this.sent++;
     await this.port.onEvent({ at: 'after', what: 'send', slot, page, round });
   }
@@ -116,8 +128,16 @@ export class KvmMigrationClient {
     }
     this.port.stopVcpus();
     for (const s of this.slots) await this.sendPages(s, await this.sync(s, round), round);
+    const carried = this.carried();
     this.compare();
-    return { rounds: round, sent: this.sent };
+    return { rounds: round, sent: this.sent, carried };
+  }
+
+  /** How many pages the source changed after their first send (KvmMigrationResult.carried). */
+  carried(): number {
+    let n = 0;
+    for (const s of this.slots) for (const [p, v] of this.firstSent.get(s.slot) ?? []) if (this.port.readSource(s.slot, p) !== v) n++;
+    return n;
   }
 
   compare(): void {
