@@ -54,4 +54,37 @@ test('[KVM-SLOT-11] [KVM-LOG-7] INITIALLY_SET owes every page; -EFAULT after the
   report(g, [5], true);
 });
 
+test('[NOLOSS-2] a page written during a read-and-clear report that left it out is raced: the next report could lose it, and a loss of it names NOLOSS-2', () => {
+  const g = new SlotGhost(100, false);
+  g.begin();
+  g.write(4);
+  g.endReport(new Set(), true, ['KVM-LOG-5']);
+  g.begin();
+  assert.ok(g.racedOwed);
+  assert.throws(
+    () => g.endReport(new Set(), true, ['KVM-LOG-5']),
+    (e: unknown) => e instanceof Violation && e.kind === 'loss' && e.req.join() === 'KVM-LOG-5,NOLOSS-1,NOLOSS-2',
+  );
+});
+
+test('[NOLOSS-2] a page written during a report under manual protect (which clears nothing) is not raced: its loss names NOLOSS-1 alone; once reported-and-cleared, no longer raced', () => {
+  const g = new SlotGhost(100, false);
+  g.begin();
+  g.write(4);
+  g.endReport(new Set(), false, ['KVM-LOG-6']);
+  g.begin();
+  assert.not.ok(g.racedOwed);
+  assert.throws(
+    () => g.endReport(new Set(), false, ['KVM-LOG-6']),
+    (e: unknown) => e instanceof Violation && e.req.join() === 'KVM-LOG-6,NOLOSS-1',
+  );
+  const h = new SlotGhost(100, false);
+  h.begin();
+  h.write(4);
+  h.endDischarge([]);
+  report(h, [4], true);
+  h.begin();
+  assert.not.ok(h.racedOwed);
+});
+
 test.run();

@@ -6,7 +6,8 @@
 //               KVM-CLEAR-7 and KVM-SLOT-11 / KVM-SLOT-14 (INITIALLY_SET) state them.
 //
 // - A report includes every page owed when the call started (NOLOSS-1); a page written
-//   while the call runs is owed by it or a later one (NOLOSS-2).
+//   while the call runs is owed by it or a later one (NOLOSS-2): a later loss of such a page
+//   names NOLOSS-2 too.
 // - A report that clears (no manual protect) discharges what it reports; CLEAR discharges
 //   the pages whose bits it was given (clearedPages). A page written during that call and
 //   discharged by it may be reported once more (its bit set again by a write after its
@@ -24,6 +25,13 @@ export class SlotGhost {
   readonly maybe = new Set<number>();
   private owedAtStart: Set<number> | undefined;
   private during = new Set<number>();
+  /**
+   * Pages written while a clearing call over the slot ran (a report without manual protect,
+   * CLEAR) that the call left owed: a later report must hold them (NOLOSS-2: in that report
+   * or a later one; a clear never forgets pages it was not asked to clear), and its loss of
+   * one names NOLOSS-2 beside NOLOSS-1.
+   */
+  private readonly raced = new Set<number>();
 
   constructor(
     readonly npages: number,
@@ -44,7 +52,7 @@ export class SlotGhost {
 
   /** The call returned without reporting or discharging anything. */
   endNothing(): void {
-    this.fold(new Set());
+    this.fold(new Set(), false);
   }
 
   /**
@@ -56,19 +64,21 @@ export class SlotGhost {
     const missing = [...before].filter((p) => !reported.has(p)).sort((a, b) => a - b);
     if (missing.length > 0) {
       this.owedAtStart = undefined;
-      throw new Violation('loss', [...req, 'NOLOSS-1'], `pages ${list(missing)} of the slot in the report (written, or set, and not cleared since)`, 'missing from the report');
+      // A page a write raced an earlier clearing call with, left owed by it, was due here (NOLOSS-2).
+      const raced = missing.some((p) => this.raced.has(p)) ? ['NOLOSS-2'] : [];
+      throw new Violation('loss', [...req, 'NOLOSS-1', ...raced], `pages ${list(missing)} of the slot in the report (written, or set, and not cleared since)`, 'missing from the report');
     }
     const falseDirty = [...reported].filter((p) => !this.owed.has(p) && !this.maybe.has(p) && !this.during.has(p)).sort((a, b) => a - b);
     if (falseDirty.length > 0) {
       this.owedAtStart = undefined;
       throw new Violation('precision', [...req, 'PRECISION-1'], `no report of pages ${list(falseDirty)} (not written since their bits were cleared)`, 'reported dirty');
     }
-    this.fold(clear ? reported : new Set());
+    this.fold(clear ? reported : new Set(), clear);
   }
 
   /** A call that discharged `pages` (CLEAR's selection, or every owed page for KVM-LOG-7) without a report to check. */
   endDischarge(pages: Iterable<number>): void {
-    this.fold(new Set(pages));
+    this.fold(new Set(pages), true);
   }
 
   /**
@@ -77,7 +87,7 @@ export class SlotGhost {
    * (allowed, not owed).
    */
   endTakenWithoutReport(): void {
-    this.fold(new Set([...(this.owedAtStart ?? []), ...this.during]));
+    this.fold(new Set([...(this.owedAtStart ?? []), ...this.during]), true);
   }
 
   /** Every page owed when the call began. */
@@ -85,12 +95,21 @@ export class SlotGhost {
     return this.owedAtStart ?? this.owed;
   }
 
-  private fold(discharged: ReadonlySet<number>): void {
+  /** Whether a page owed when the call began was left owed by an earlier clearing call a write to it raced: the report could lose it (NOLOSS-2). */
+  get racedOwed(): boolean {
+    for (const p of this.raced) if (this.owedBefore.has(p)) return true;
+    return false;
+  }
+
+  /** The call returned having discharged `discharged`; `clearing`: it was to clear (a read-and-clear report, CLEAR), so a page written during it that it left owed is raced. */
+  private fold(discharged: ReadonlySet<number>, clearing: boolean): void {
     for (const p of discharged) {
       this.owed.delete(p);
       this.maybe.delete(p);
+      this.raced.delete(p);
       if (this.during.has(p)) this.maybe.add(p);
     }
+    if (clearing) for (const p of this.during) if (this.owed.has(p)) this.raced.add(p);
     this.owedAtStart = undefined;
     this.during = new Set();
   }
