@@ -647,11 +647,10 @@ export class LibPeer {
         c.writeUInt8(config.pageGranular ? 1 : 0, LAYOUT.smmuDriverConfig.pageGranular);
         const out = new BigUint64Array(1);
         const what = `smmu_driver_create(asid ${config.asid}, dirty_capable ${config.dirtyCapable}, page_granular ${config.pageGranular})`;
-        const h = this.instance(
-          what,
-          this.call(what, () => f.create(slot.kit, c, out) as number),
-          out,
-        );
+        const ret = this.call(what, () => f.create(slot.kit, c, out) as number);
+        // A negative errno is the allocation's refusal, which the contract judges (linux-upstream's CREATE-U1: iommufd_hwpt_paging_alloc's -EOPNOTSUPP).
+        if (ret < 0) return ret;
+        const h = this.instance(what, ret, out);
         this.replace('smmu-driver', () => this.call('smmu_driver_destroy', () => f.destroy(h)));
         const errno = (what: string, fn: () => unknown) => this.call(what, fn as () => number, String);
         return {

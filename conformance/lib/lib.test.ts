@@ -159,6 +159,13 @@ test('[SPLIT-1] [SPLIT-2] [TRACK-4] [TRACK-6] [CLEAR-1] [NOLOSS-1] the kernel-st
   assert.match(r.out, /profile smmu-driver \(adapter kernel-c-io-pgtable-arm\): conforms/);
 });
 
+test('--contract reaches a --lib run: the kernel-style example (strict) checked as linux-upstream fails its first step (TRACK-U1), and the report and replay name the contract', async () => {
+  const r = await runCli('run', '--lib', kernelC, '--profile', 'smmu-driver', '--contract', 'linux-upstream', '--runs', '20', '--seed', '1');
+  assert.is(r.status, 1, r.out);
+  assert.match(r.out, /profile smmu-driver \(adapter kernel-c-io-pgtable-arm, contract linux-upstream\): DOES NOT CONFORM/);
+  assert.match(r.out, /replay: .*--contract linux-upstream/);
+});
+
 test("[SPLIT-2] [NOLOSS-1] the kernel-style example's faulty split (a plain store for the swap) loses a dirty page: exit 1, at most 12 steps, and its replay fails again", async () => {
   const r = await runCli('run', '--lib', kernelCFaulty, '--runs', '300', '--seed', '7');
   assert.is(r.status, 1, r.out + r.err);

@@ -157,6 +157,10 @@ async function runChild(req: RunRequest & { libPath: string }): Promise<number> 
       timeoutMs: req.timeoutMs,
       maxCommands: req.maxCommands,
       ...(req.replay === undefined ? {} : { path: req.replay }),
+      // --contract, as for an adapter module or --exec: the driver contract (smmu profiles) or iova-bitmap's.
+      ...(req.contract === undefined ? {} : { contract: req.contract }),
+      ...(req.iovaBitmapContract === undefined ? {} : { iovaBitmapContract: req.iovaBitmapContract }),
+      ...(req.fullCheck === true ? { fullCheck: true } : {}),
       ...(writer === undefined ? {} : { onSequence: (input: unknown) => writer.sequence(input) }),
       onProgress: (done) => {
         stepLine(`# runs ${done}`); // the parent's count of the sequences done, for confirming a crash
