@@ -118,8 +118,13 @@ export function checkErrno(what: string, value: unknown): number {
   return value;
 }
 
+/**
+ * A byte count (an unmap's size_t): a non-negative integer. One past 2^53 is kept, inexact:
+ * no range the kit asks about is that large, so the spec judges it a wrong count (a
+ * negative errno returned as size_t, as Linux's __arm_lpae_unmap did before 374e7af67d9d).
+ */
 export function checkCount(what: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new Undecided(`${what} answered ${JSON.stringify(value)}: must be a non-negative integer`);
   }
   return value;

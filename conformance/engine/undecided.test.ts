@@ -79,6 +79,20 @@ test('a non-integer errno and a malformed DMA outcome are undecided', async () =
   assert.match(h.undecided!.message, /pa must be a non-negative integer/);
 });
 
+test('[UNMAP-1] an unmap answering a count past 2^53 (a negative errno returned as size_t) does not conform: a wrong count, not a malformed answer', async () => {
+  const r = await runProfile(
+    driverWith('size_t -ENOENT', (d) => ({
+      unmap: async (iova, size) => {
+        const got = await d.unmap(iova, size);
+        return got.unmapped === 0 ? { ...got, unmapped: 2 ** 64 - 2 } : got;
+      },
+    })),
+    { ...options, runs: 200 },
+  );
+  assert.is(r.verdict, 'does-not-conform', JSON.stringify(r.undecided));
+  assert.ok(r.counterexample!.violation.req.includes('UNMAP-1'), r.counterexample!.violation.message);
+});
+
 test('an adapter whose create throws is undecided', async () => {
   const r = await runProfile(
     {
