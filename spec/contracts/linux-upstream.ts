@@ -107,7 +107,7 @@ const hazards: readonly Hazard[] = [
       { op: 'readAndClearDirty', iova: PAGE, size: 2 * MiB2 - PAGE, noClear: false },
     ],
     misses: { atStep: 6, pages: [MiB2] },
-    why: 'The walk cursor starts at the range start, one page into the block; after the block it advances by the block size to one page past the next 2 MiB boundary, and the next table is entered at that index, so its first page is never looked at. iommufd lets GET_DIRTY_BITMAP start at any page-aligned IOVA (iommufd_check_iova_range). The page stays dirty and a later aligned report finds it, unless that report is the last.',
+    why: 'The walk cursor starts at the range start, one page into the block; after the block it advances by the block size to one page past the next 2 MiB boundary, and the next table is entered at that index, so its first page is never looked at. iommufd lets GET_DIRTY_BITMAP start at any page-aligned IOVA (iommufd_check_iova_range). The page stays dirty and a later aligned report finds it, unless that report is the last. Through iommufd, which calls the op once per area from the start of the area (iopt_for_each_contig_area), the two maps here are two areas and the second is walked from 2 MiB: there it takes one area that continues past the block.',
   },
   {
     id: 'H-U6',
@@ -145,7 +145,7 @@ const hazards: readonly Hazard[] = [
       { op: 'readAndClearDirty', iova: 0, size: PAGE, noClear: false },
     ],
     misses: { atStep: 6, pages: [0] },
-    why: 'The walk meets the unmapped second page after clearing the first and returns -EINVAL; iommufd only calls the driver over contiguous areas (iopt_for_each_contig_area) but returns -EINVAL for a hole after the areas before it were read and cleared into the user bitmap.',
+    why: "The driver's walk meets the unmapped second page after clearing the first and returns -EINVAL (the profile's readAndClearDirty is that domain op, over the caller's range). iommufd itself calls the op per contiguous area (iopt_for_each_contig_area) and, at a hole, stops the walk but returns 0: v6.18 iommu_read_and_clear_dirty ignores iova_bitmap_for_each's result, so the bits before the hole reach the user and the areas after it stay dirty for a later report. Through iommufd nothing is lost; a caller of the op that drops a failed report loses the cleared pages.",
   },
 ];
 
