@@ -365,13 +365,16 @@ class Run {
   }
 
   /**
-   * What every decoded report over [iova, iova + size) is also checked against: its bits
-   * (BITMAP-1), no false dirty (PRECISION-1), and without hardware tracking the all-dirty
-   * rule (VFIO-DIRTY-14), which checkAllDirty can fail only where a mapping lies inside the range.
+   * What every decoded report over [iova, iova + size) is also checked against: no false
+   * dirty (PRECISION-1); no bit past the range (BITMAP-1, reportedPages), which can be set
+   * only where the bitmap has bits past it (npages not a multiple of 64: a bitmap of the
+   * wrong length is undecided, a page at the wrong bit a loss or a false dirty); and without
+   * hardware tracking the all-dirty rule (VFIO-DIRTY-14), which checkAllDirty can fail only
+   * where a mapping lies inside the range.
    */
   private reportChecks(iova: bigint, size: bigint): string[] {
     const inside = !this.config.hwDirty && this.small().some((m) => m.iova >= iova && m.iova + m.size <= iova + size);
-    return ['BITMAP-1', 'PRECISION-1', ...(inside ? ['VFIO-DIRTY-14'] : [])];
+    return [...((size / PG) % 64n !== 0n ? ['BITMAP-1'] : []), 'PRECISION-1', ...(inside ? ['VFIO-DIRTY-14'] : [])];
   }
 
   /** Whether a page of [iova, iova + size) is owed now, one `kept` leaves aside: what a report over the range could lose (NOLOSS-1, NOLOSS-3), or a clear keeping the rest must keep. */

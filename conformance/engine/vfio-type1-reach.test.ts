@@ -1,8 +1,8 @@
 // Profile vfio-type1: which requirements a replayed scenario reaches. A step lists a
 // requirement only where its check compared an observation that could have failed it (the
 // runner counts the IDs its trace steps list: engine/scenario-profile.ts): a device write
-// its mapping's permissions or an unmap's removal, a report a page owed in its range, a
-// clear a dirty page to clear or an owed page to keep. Each pair: a scenario that does not
+// its mapping's permissions or an unmap's removal, a report a page owed in its range (and
+// bits past its range to set), a clear a dirty page to clear or an owed page to keep. Each pair: a scenario that does not
 // reach the case leaves the ID not reached, one that does reaches it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -105,6 +105,11 @@ test('[VFIO-DIRTY-14] without hardware tracking, a report over a range holding n
   const config = { hwDirty: false };
   assert.not.ok((await reached([...START, map(0, 4), unmap(0, 4), bitmap(NOCLEAR, 0, 4)], config)).has('VFIO-DIRTY-14'));
   assert.ok((await reached([...START, map(0, 4), bitmap(NOCLEAR, 0, 4)], config)).has('VFIO-DIRTY-14'));
+});
+
+test('[BITMAP-1] reports over 64 pages have no bit past their range to set: not reached; over 4 pages (60 bits past it): pass', async () => {
+  assert.not.ok((await reached([...START, map(0, 64), dma(3), bitmap(NOCLEAR, 0, 64)])).has('BITMAP-1'));
+  assert.ok((await reached([...START, map(0, 4), dma(3), bitmap(NOCLEAR, 0, 4)])).has('BITMAP-1'));
 });
 
 test.run();
