@@ -796,13 +796,14 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
           walked = model.readAndClearWalk(iova, size, noClear);
           expected = walked.pages;
           want = walked.errno;
-          model.note(['NOLOSS-1']);
+          model.note(walked.pages.size > 0 ? ['BITMAP-2', 'NOLOSS-1'] : ['NOLOSS-1']);
           return;
         }
         expected = tracking ? dirtyPages(model, iova, size) : new PageRuns();
         if (tracking) model.readAndClearDirty(iova, size, noClear);
         // CLEAR-1 comes with the clear of a writable-dirty leaf (the leaf machine's transition), not with every call.
-        model.note(['BITMAP-2', 'NOLOSS-1']);
+        // BITMAP-2 is at stake where a leaf is to be recorded (an extra bit is PRECISION-1's, named with it below).
+        model.note(expected.size > 0 ? ['BITMAP-2', 'NOLOSS-1'] : ['NOLOSS-1']);
       },
       (model, errno) => {
         if (errno !== want) throw new Violation('spec', [...model.opReq], `readAndClearDirty returns ${errnoName(want)}`, errnoName(errno));
