@@ -1,0 +1,34 @@
+// The smmu profiles list a requirement on a step only where that step's check could have
+// failed it: a report with no leaf to record reaches no BITMAP-2, an unmap of pages nobody owes no
+// NOLOSS-3. The same steps over a dirty leaf and an owed page reach them.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { referenceAdapters } from '../adapters/registry.ts';
+import { DmaCommand, MapCommand, ReadAndClearCommand, type RunCommand, type TraceStep, UnmapCommand } from './commands.ts';
+import { replaySmmuSequence } from './run-profile.ts';
+
+const CONFIG = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 4, dirtyCapable: true, pageGranular: true, startTracking: true };
+
+async function stepsOf(commands: RunCommand[], prefix: string): Promise<TraceStep[]> {
+  const trace: TraceStep[] = [];
+  await replaySmmuSequence(referenceAdapters['smmu-driver'], { config: CONFIG, commands }, 5000, trace);
+  return trace.filter((s) => s.op.startsWith(prefix));
+}
+
+test('[BITMAP-2] a read-and-clear over read-only leaves lists no BITMAP-2; over a leaf a write made dirty, it does', async () => {
+  const clean = await stepsOf([new MapCommand(0, 4, false, true), new ReadAndClearCommand(0, 4, false)], 'readAndClearDirty(0x0');
+  assert.ok(clean.length > 0);
+  assert.not.ok(clean[0]!.req.includes('BITMAP-2'), clean[0]!.req.join(' '));
+  const dirty = await stepsOf([new MapCommand(0, 4, true, true), new DmaCommand(true, 0, 0, 0, undefined, 0), new ReadAndClearCommand(0, 4, false)], 'readAndClearDirty(0x0');
+  assert.ok(dirty[0]!.req.includes('BITMAP-2'), dirty[0]!.req.join(' '));
+});
+
+test('[NOLOSS-3] an unmap while tracking of pages no write made owed lists no NOLOSS-3; of a page written since the last report, it does', async () => {
+  const clean = await stepsOf([new MapCommand(0, 4, true, true), new UnmapCommand(0, 4)], 'unmap(0x0');
+  assert.ok(clean.length > 0);
+  assert.not.ok(clean[0]!.req.includes('NOLOSS-3'), clean[0]!.req.join(' '));
+  const owed = await stepsOf([new MapCommand(0, 4, true, true), new DmaCommand(true, 0, 0, 0, undefined, 0), new UnmapCommand(0, 4)], 'unmap(0x0');
+  assert.ok(owed[0]!.req.includes('NOLOSS-3'), owed[0]!.req.join(' '));
+});
+
+test.run();
