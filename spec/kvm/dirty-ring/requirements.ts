@@ -88,8 +88,8 @@ export const kvmDirtyRingRequirements = {
     source: `${API} ("the ioctl must be called *before* reading the content of the dirty pages"); ${SERIES}`,
   },
   'KVM-RING-21': {
-    text: "A write without a running vCPU (kvm_get_running_vcpu() NULL) sets bit offset of the memslot's dirty bitmap when WITH_BITMAP is on, collected with KVM_GET_DIRTY_LOG as the last step of the final sync; without it nothing records the write.",
-    source: `${MAIN} mark_page_dirty_in_slot; ${API} (KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP)`,
+    text: "A write without a running vCPU (kvm_get_running_vcpu() NULL) sets bit offset of the memslot's dirty bitmap when WITH_BITMAP is on, collected with KVM_GET_DIRTY_LOG as the last step of the final sync; without it nothing records the write. KVM_GET_DIRTY_LOG returns the bitmap, clears it and write-protects the pages it reports (as KVM-RING-16 re-protects, a 64-page word at a time), so a vCPU write after it pushes again.",
+    source: `${MAIN} mark_page_dirty_in_slot, kvm_get_dirty_log_protect; ${API} (KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP)`,
   },
   'KVM-RING-22': {
     text: 'Memory ordering of the shared ring: a relaxed store may become visible to the other side late; a load-acquire that reads a store-release makes every store before the release visible; nothing else orders them. So slot and offset must be stored before a release of flags, and read after an acquire of flags.',
