@@ -481,6 +481,7 @@ class CollectorRun {
         req.add('KVM-RING-13');
         req.add('KVM-RING-22');
         why += `; the collector loaded the flags of vCPU ${relaxed.ring}'s entry ${relaxed.entry} relaxed, not with acquire, so the slot and offset it read after may be stale`;
+        if (lost !== undefined) why += `; the entry for ${lost} was harvested and reset but that page was never copied after`;
       } else if (early !== undefined) {
         req.add('KVM-RING-20');
         why += `; ${early} was copied before the reset that consumed its entry`;
