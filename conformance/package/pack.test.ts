@@ -117,6 +117,11 @@ test.before(async () => {
   mkdirSync(join(project, 'typed'));
   writeFileSync(join(project, 'typed', 'adapter.mts'), example);
   writeFileSync(join(project, 'typed', 'readme-example.mts'), readmeExample(readFileSync(join(repo, 'README.md'), 'utf8')));
+  // Every profile's adapter type comes from the package's adapters entry (the KVM ones live beside their profiles).
+  writeFileSync(
+    join(project, 'typed', 'kvm-types.mts'),
+    "import type { DirtyRingCollectorAdapter, KvmDirtyLogAdapter, KvmDirtyRingAdapter } from 'dirtyspec/adapters';\nexport type KvmAdapters = [KvmDirtyLogAdapter, KvmDirtyRingAdapter, DirtyRingCollectorAdapter];\n",
+  );
   writeFileSync(join(project, 'readme-example.mjs'), readmeExample(readFileSync(join(repo, 'README.md'), 'utf8')));
   writeFileSync(join(project, 'api-check.mjs'), apiCheck);
   // A copy of the installed kit with one module of its own missing (and the command's
@@ -193,7 +198,7 @@ test('a CommonJS JavaScript adapter (require, exports.adapters) loads (--adapter
   assert.match(r.out, /profile iova-bitmap \(adapter commonjs wrapper\): conforms/);
 });
 
-test("the adapter and README's example type-check with tsc --init's settings", async () => {
+test("the adapter, README's example and the KVM adapter types (from dirtyspec/adapters) type-check with tsc --init's settings", async () => {
   const r = await result('tsc');
   assert.is(r.status, 0, show(r));
 });
