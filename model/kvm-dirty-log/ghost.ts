@@ -95,6 +95,15 @@ export class SlotGhost {
     return this.owedAtStart ?? this.owed;
   }
 
+  /**
+   * Whether a bit of the slot was set or maybe set for the call that began: a page owed when it
+   * began, one that may be reported again without a write, or one written during it. Without,
+   * a report has nothing to report or take (KVM-LOG-5, -6): a bit set is a false dirty.
+   */
+  get bitsAtStake(): boolean {
+    return this.owedBefore.size > 0 || this.maybe.size > 0 || this.during.size > 0;
+  }
+
   /** Whether a page owed when the call began was left owed by an earlier clearing call a write to it raced: the report could lose it (NOLOSS-2). */
   get racedOwed(): boolean {
     for (const p of this.raced) if (this.owedBefore.has(p)) return true;

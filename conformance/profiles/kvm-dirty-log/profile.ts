@@ -78,6 +78,20 @@ export const KVM_SLOTS = [0, 1, 2, slotField(1, 0)] as const;
 /** Slot sizes in pages: the edges around 64-page words and 2 MiB leaves. */
 const PAGES = [1, 2, 63, 64, 65, 100, 127, 128, 129, 191, 256, 511, 512, 513, 1024] as const;
 const ERRNO: Record<string, number> = { ok: 0, einval: -22, enoent: -2, efault: -14, enxio: -6, eexist: -17 };
+/**
+ * The requirements of a GET's or CLEAR's transition that what the call did decides, not its
+ * errno: each is listed where the check that compares it ran over something that could have
+ * differed, not wherever the call was made. KVM-LOG-5 / -6 on the report (get) where a bit of the
+ * slot was set or maybe set; KVM-CLEAR-7 on a clear with a set bit to clear or an owed page to
+ * keep; KVM-CLEAR-9 on a clear accepted without manual protect (where it could be refused);
+ * KVM-PT-9 and KVM-PT-13 where a page whose translation was cached had its leaf protected by the
+ * call (checkFlushed); KVM-PT-7 and KVM-PT-10 where a write walks a clean leaf (checkFault) or
+ * logging starts over a huge leaf (checkProtections), not on a GET or CLEAR. A wrong errno
+ * still names every requirement of the transition (compare).
+ */
+const CONTENT_REQ: ReadonlySet<string> = new Set(['KVM-LOG-5', 'KVM-LOG-6', 'KVM-CLEAR-7', 'KVM-CLEAR-9', 'KVM-PT-7', 'KVM-PT-9', 'KVM-PT-10', 'KVM-PT-13']);
+/** What the errno step of a GET or CLEAR lists of its transition's requirements: those its content does not decide. */
+const errnoReq = (x: { readonly req: readonly string[] }): string[] => x.req.filter((id) => !CONTENT_REQ.has(id));
 
 type RegionKind =
   | 'create'
@@ -446,6 +460,8 @@ class Run {
   private racedFaults: { gpa: bigint; rule: string; leaf: string }[] = [];
   /** A violation seen inside the current call, thrown once it returns. */
   private deferred: Violation | undefined;
+  /** The index in the trace of the last ioctl's step (compare): checkFlushed lists its rules there. */
+  private callStep = -1;
 
   constructor(
     readonly adapter: KvmDirtyLogAdapter,
@@ -527,9 +543,11 @@ class Run {
     return { op: what, expected: `${ERRNO[x.outcome]} (${x.outcome})`, req: x.req.length > 0 ? x.req : ['KVM-SLOT-11'] };
   }
 
-  private compare(what: string, got: number, x: ReturnType<KvmVmModel['step']>, also: readonly string[] = []): void {
+  /** `listed`: what the step lists, where not every requirement of the transition and `also` (errnoReq). */
+  private compare(what: string, got: number, x: ReturnType<KvmVmModel['step']>, also: readonly string[] = [], listed?: readonly string[]): void {
     const want = ERRNO[x.outcome];
-    this.trace.push({ op: what, answer: `${got}`, expected: `${want} (${x.outcome})`, req: [...x.req, ...also], transitions: x.taken });
+    this.callStep = this.trace.length;
+    this.trace.push({ op: what, answer: `${got}`, expected: `${want} (${x.outcome})`, req: [...(listed ?? [...x.req, ...also])], transitions: x.taken });
     // `also`: rules the input meets beside the machine's (KVM-CLEAR-8); a valid call refused may be refused for them.
     if (got !== want) throw new Violation('spec', [...(x.req.length > 0 ? x.req : ['KVM-SLOT-11']), ...(x.outcome === 'ok' ? also : [])], `${what} returns ${want} (${x.outcome})`, `${got}`);
   }
@@ -555,6 +573,18 @@ class Run {
     // Another protected page's translation is gone: a flush ran and left this one (KVM-PT-12), or the call did not flush after protecting (KVM-PT-13).
     const flushedOthers = seen.some((p) => !p.tlb && guarded(p.leaf));
     for (const p of seen) if (!p.tlb) this.cached.delete(p.gpa);
+    // The check could fail only where a page whose writable translation was cached now has a
+    // guarded leaf: the call protected it (a write through a guarded leaf faults and makes it
+    // writable again), so its translation had to go (KVM-PT-9's stale translation, KVM-PT-13's flush).
+    // Listed on the call's own step (a step more would lengthen every counterexample).
+    const protectedCached = seen.filter((p) => guarded(p.leaf)).length;
+    const step = this.trace[this.callStep];
+    if (protectedCached > 0 && step !== undefined)
+      this.trace[this.callStep] = {
+        ...step,
+        expected: `${step.expected}; no translation cached of the ${protectedCached} page${protectedCached === 1 ? '' : 's'} whose cached leaf it protected`,
+        req: [...step.req, 'KVM-PT-13', 'KVM-PT-9'],
+      };
     if (stale !== undefined)
       throw new Violation(
         'loss',
@@ -651,7 +681,7 @@ class Run {
     const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slot, bitmapBytes), plan, this.inFlightStep(what, x));
     this.callRange = undefined;
     try {
-      this.compare(what, checkErrno('getDirtyLog', r?.errno), x);
+      this.compare(what, checkErrno('getDirtyLog', r?.errno), x, [], errnoReq(x));
     } catch (e) {
       ghost?.endNothing();
       throw e;
@@ -694,7 +724,10 @@ class Run {
       // NOLOSS-1 where a page was owed (else no page can be missing); KVM-LOG-8 where the
       // bitmap has bits past npages (npages not a multiple of 64), else none can be set.
       // NOLOSS-2 where an owed page was left owed by an earlier clearing call a write to it raced.
-      req: [...req, ...(owed.length > 0 ? ['NOLOSS-1'] : []), ...(ghost.racedOwed ? ['NOLOSS-2'] : []), 'PRECISION-1', ...(npages % 64 !== 0 ? ['KVM-LOG-8'] : [])],
+      // KVM-LOG-5 / -6 where a bit of the slot was set or maybe set (owed, allowed again, or written
+      // during the call): else there is nothing to report, take or leave, and a bit set anyway is
+      // a false dirty (PRECISION-1). The report's failures still name it.
+      req: [...(ghost.bitsAtStake ? req : []), ...(owed.length > 0 ? ['NOLOSS-1'] : []), ...(ghost.racedOwed ? ['NOLOSS-2'] : []), 'PRECISION-1', ...(npages % 64 !== 0 ? ['KVM-LOG-8'] : [])],
     });
     ghost.endReport(reported, take, req);
     this.pagesAfter(true, slot, take ? reported : [], what, effects);
@@ -721,6 +754,13 @@ class Run {
     const set = this.pages !== undefined && ghost !== undefined ? new Set([...ghost.owed, ...ghost.maybe]) : new Set<number>();
     this.pages?.begin(effects.has('syncDirtyLog'));
     const before = effects.has('protectCleared') ? this.leavesOf(slot) : new Map<bigint, PageObservation['leaf']>();
+    // KVM-CLEAR-7 where the clear had a set bit (or one maybe set) to clear, or an owed page of the
+    // slot it was not asked to clear and must keep: later reports show both (a page reported
+    // again unwritten, one lost). A clear of nothing over a slot owing nothing (the bulk stage's)
+    // cannot differ.
+    const chosenNow = effects.has('clearSelected') && ghost !== undefined ? new Set(clearedPages(ghost.npages, Number(firstPage), numPages, bitmap)) : undefined;
+    const toClear = chosenNow !== undefined && [...chosenNow].some((p) => ghost!.owed.has(p) || ghost!.maybe.has(p));
+    const toKeep = chosenNow !== undefined && [...ghost!.owed].some((p) => !chosenNow.has(p));
     if (this.migration !== undefined && effects.has('clearSelected') && ghost !== undefined) {
       // NOLOSS-2's "a clear never forgets pages it was not asked to clear": at stake in the final comparison where this clear must keep a page not yet sent again.
       const chosen = new Set(clearedPages(ghost.npages, Number(firstPage), numPages, bitmap));
@@ -739,7 +779,9 @@ class Run {
     // KVM-CLEAR-8: bits for pages past the slot's end are in the buffer and must be ignored.
     const beyond = ghost !== undefined && effects.has('clearSelected') && bitmap.some((_, i) => i * 8 + 7 >= ghost.npages - Number(firstPage) && (bitmap[i]! & (0xff << Math.max(0, ghost.npages - Number(firstPage) - i * 8)) & 0xff) !== 0);
     try {
-      this.compare(what, checkErrno('clearDirtyLog', r?.errno), x, beyond ? ['KVM-CLEAR-8'] : []);
+      // KVM-CLEAR-9 where manual protect is off: a clear accepted there could have been refused.
+      const content = x.outcome === 'ok' ? [...(toClear || toKeep ? ['KVM-CLEAR-7'] : []), ...(this.model.protect === 'off' ? ['KVM-CLEAR-9'] : [])] : [];
+      this.compare(what, checkErrno('clearDirtyLog', r?.errno), x, beyond ? ['KVM-CLEAR-8'] : [], [...errnoReq(x), ...(beyond ? ['KVM-CLEAR-8'] : []), ...content]);
     } finally {
       if (effects.has('syncDirtyLog')) ghost?.endDischarge(selected);
     }

@@ -4,7 +4,11 @@
 // NOLOSS-1 where a page of its slot was owed, KVM-LOG-8 where the bitmap has bits past the
 // slot's end, the migration's final comparison its rules where a page changed after its first
 // send, NOLOSS-2 where such a page raced a call over it or a clear had to keep it, and a
-// report where an owed page was left out by an earlier clearing call a write to it raced. Each pair: a
+// report where an owed page was left out by an earlier clearing call a write to it raced; a GET's
+// KVM-LOG-5 / -6 where a bit of the slot was set, a CLEAR's KVM-CLEAR-7 where it had a bit to clear
+// or an owed page to keep, KVM-CLEAR-9 where it was accepted without manual protect, KVM-PT-9 and
+// -13 where a call protected a page whose translation was cached, KVM-PT-7 and -10 not on a GET or
+// CLEAR but where a write walks a clean leaf or logging starts over a huge one. Each pair: a
 // scenario that does not reach the case leaves the ID not reached, one that does reaches it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -111,6 +115,87 @@ test('[NOLOSS-2] read-and-clear: a write racing the GET before it takes the word
   const next = (await trace(m(2))).find((s) => s.op.endsWith(': bitmap') && s.req.includes('NOLOSS-2'));
   assert.ok(next !== undefined, 'no report lists NOLOSS-2');
   assert.match(next.answer, /\(6\)/);
+});
+
+// ---- the ops scenario: calls the kit makes one by one (profile.ts Op), then a GET of every logging slot (finish)
+
+const LOG = 1; // KVM_MEM_LOG_DIRTY_PAGES
+/** KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, args[0]): 1 manual protect, 3 with INITIALLY_SET. */
+const cap = (args0: bigint) => ({ k: 'cap', cap: 168, flags: 0, args0 });
+const create = (pages = 64, flags = LOG, pick = 0) => ({ k: 'region', pick, kind: 'create', pages, flags });
+const logOn = (pages = 64, pick = 0) => ({ k: 'region', pick, kind: 'logOn', pages, flags: LOG });
+const W = (page: number, pick = 0) => ({ k: 'write', pick, page, nowhere: false });
+const get = (short = false, pick = 0) => ({ k: 'get', pick, id: 'ok', short, races: [] });
+/** CLEAR_DIRTY_LOG of the whole slot, selecting every page (`all`) or none. */
+const clear = (bits: 'all' | 'none', pick = 0) => ({ k: 'clear', pick, id: 'ok', first: 'zero', num: 'toEnd', bits, some: [], bytes: 'ok', races: [] });
+
+async function opsTrace(ops: object[], config = { hwDirty: false, eagerSplit: false, dirtyRingExclusive: false }): Promise<TraceStep[]> {
+  const steps: TraceStep[] = [];
+  await replayKvmDirtyLogScenario(referenceKvmDirtyLogAdapter(), { kind: 'ops', config, ops }, 5000, steps);
+  return steps;
+}
+/** The requirements the steps whose op starts with `op` list. */
+async function listedBy(op: string, ops: object[], config?: { hwDirty: boolean; eagerSplit: boolean; dirtyRingExclusive: boolean }): Promise<Set<string>> {
+  const steps = (await opsTrace(ops, config)).filter((s) => s.op.startsWith(op));
+  assert.ok(steps.length > 0, `no step ${op}`);
+  return new Set(steps.flatMap((s) => s.req));
+}
+const reachedOps = async (ops: object[], config?: { hwDirty: boolean; eagerSplit: boolean; dirtyRingExclusive: boolean }) => new Set((await opsTrace(ops, config)).flatMap((s) => s.req));
+
+test('[KVM-LOG-6] manual protect: the GETs over a slot no page was written in (seed 3: the bulk stage and round 1 with nothing written) have nothing to report or keep: not reached; a page written after the bulk stage: a GET lists it', async () => {
+  assert.not.ok((await reached({})).has('KVM-LOG-6'));
+  const steps = (await trace({ writes: [write(BULK_DONE['manual-protect'])] })).filter((s) => s.op.startsWith('KVM_GET_DIRTY_LOG') && s.req.includes('KVM-LOG-6'));
+  assert.ok(steps.length > 0, 'no GET lists KVM-LOG-6');
+  assert.match(steps[0]!.expected, /\(5\)/);
+});
+
+test('[KVM-LOG-5] read-and-clear: GETs over a slot no page was written in have nothing to take: not reached; a page written after the bulk stage: the GET that takes it lists it', async () => {
+  const mode = 'read-and-clear';
+  assert.not.ok((await reached({ mode })).has('KVM-LOG-5'));
+  const steps = (await trace({ mode, writes: [write(BULK_DONE[mode])] })).filter((s) => s.op.startsWith('KVM_GET_DIRTY_LOG') && s.req.includes('KVM-LOG-5'));
+  assert.ok(steps.length > 0, 'no GET lists KVM-LOG-5');
+  assert.match(steps[0]!.answer, /\(5\)/);
+});
+
+test('[KVM-CLEAR-7] manual protect: the clears of a slot no page was written in (the bulk stage, seed 3) have no bit to clear: not reached; a page written after the bulk stage, reported: the clear of its chunk lists it', async () => {
+  assert.not.ok((await reached({})).has('KVM-CLEAR-7'));
+  const steps = (await trace({ writes: [write(BULK_DONE['manual-protect'])] })).filter((s) => s.op.startsWith('KVM_CLEAR_DIRTY_LOG') && s.req.includes('KVM-CLEAR-7'));
+  assert.ok(steps.length > 0, 'no CLEAR lists KVM-CLEAR-7');
+  assert.match(steps[0]!.op, /clearing .*\b5\b/);
+});
+
+test('[KVM-CLEAR-7] a clear selecting no page of a slot owing none cannot clear or keep wrongly: not reached; the same clear with page 3 owed, which it must keep: reached', async () => {
+  assert.not.ok((await listedBy('KVM_CLEAR_DIRTY_LOG', [cap(1n), create(), clear('none')])).has('KVM-CLEAR-7'));
+  assert.ok((await listedBy('KVM_CLEAR_DIRTY_LOG', [cap(1n), create(), W(3), clear('none')])).has('KVM-CLEAR-7'));
+});
+
+test('[KVM-CLEAR-9] a clear accepted under manual protect is not one the rule could refuse: not reached; the same clear without manual protect: reached', async () => {
+  assert.not.ok((await listedBy('KVM_CLEAR_DIRTY_LOG', [cap(1n), create(), W(3), clear('all')])).has('KVM-CLEAR-9'));
+  assert.ok((await listedBy('KVM_CLEAR_DIRTY_LOG', [create(), W(3), clear('all')])).has('KVM-CLEAR-9'));
+});
+
+test('[KVM-PT-9] [KVM-PT-13] GETs that protect no page whose translation is cached (nothing written) cannot leave one stale: not reached; a page written, then taken by a GET without manual protect: the GET lists both', async () => {
+  assert.not.ok([...(await reachedOps([create(), get()]))].some((id) => id === 'KVM-PT-9' || id === 'KVM-PT-13'));
+  const r = await listedBy('KVM_GET_DIRTY_LOG', [create(), W(3), get()]);
+  assert.ok(r.has('KVM-PT-9') && r.has('KVM-PT-13'), [...r].join(', '));
+});
+
+test('[KVM-PT-13] a GET refused with -EFAULT after its take (KVM-LOG-7) over a slot nothing was written in protects nothing: its step lists KVM-LOG-7 alone; with page 3 written and cached, it lists KVM-PT-13 too', async () => {
+  const refused = async (ops: object[]) => (await opsTrace(ops)).find((s) => s.op.startsWith('KVM_GET_DIRTY_LOG'))?.req;
+  assert.equal(await refused([create(), get(true)]), ['KVM-LOG-7']);
+  assert.ok((await refused([create(), W(3), get(true)]))?.includes('KVM-PT-13'));
+});
+
+test('[KVM-PT-7] a GET under manual protect with a hardware dirty bit compares no walk of a clean leaf: it lists no KVM-PT-7; a write to a page a read-and-clear GET cleaned walks a clean leaf: that write lists it', async () => {
+  const hw = { hwDirty: true, eagerSplit: false, dirtyRingExclusive: false };
+  assert.not.ok((await listedBy('KVM_GET_DIRTY_LOG', [cap(1n), create(), W(3), get()], hw)).has('KVM-PT-7'));
+  assert.ok((await listedBy('  the page at', [create(), W(3), get(), W(3)], hw)).has('KVM-PT-7'));
+});
+
+test('[KVM-PT-10] a CLEAR under INITIALLY_SET over a slot of 4 KiB leaves compares no huge leaf: not reached; logging switched on over a huge leaf: reached', async () => {
+  assert.not.ok((await reachedOps([cap(3n), create(64), W(3), clear('all')])).has('KVM-PT-10'));
+  // Slot 1 is 1024 pages, 2 MiB-backed (as the page tour's): page 5 is mapped by a huge leaf before logging starts.
+  assert.ok((await reachedOps([create(64), create(1024, 0, 1), W(5, 1), logOn(1024, 1)])).has('KVM-PT-10'));
 });
 
 test.run();
