@@ -87,4 +87,38 @@ test('[NOLOSS-2] a page written during a report under manual protect (which clea
   assert.not.ok(h.racedOwed);
 });
 
+const CLEAR = { op: 'KVM_CLEAR_DIRTY_LOG(slot 0x0, first_page 0, num_pages 64, 8 bytes, clearing 3)', req: ['KVM-CLEAR-7', 'NOLOSS-2'] };
+
+test('[KVM-CLEAR-7] [NOLOSS-2] a page owed when a CLEAR began that it was not asked to clear, missing from a later report, is charged to the clear before the report', () => {
+  const g = new SlotGhost(64, false);
+  g.write(3);
+  g.write(40);
+  g.begin();
+  g.endClear([3], CLEAR);
+  g.begin();
+  assert.ok(g.keptOwed, 'page 40 was kept by the clear');
+  try {
+    g.endReport(new Set(), false, ['KVM-LOG-6']);
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(e instanceof Violation && e.kind === 'loss', String(e));
+    assert.equal(e.req, ['KVM-CLEAR-7', 'NOLOSS-2', 'KVM-LOG-6', 'NOLOSS-1']);
+    assert.match(e.expected, /40 of the slot, kept dirty by KVM_CLEAR_DIRTY_LOG/);
+  }
+});
+
+test("[KVM-CLEAR-7] a page a report held after the clear kept it is no longer the clear's: a later loss of it names the report alone", () => {
+  const g = new SlotGhost(64, false);
+  g.write(40);
+  g.begin();
+  g.endClear([], CLEAR);
+  report(g, [40], false);
+  g.begin();
+  assert.not.ok(g.keptOwed);
+  assert.throws(
+    () => g.endReport(new Set(), false, ['KVM-LOG-6']),
+    (e: unknown) => e instanceof Violation && e.req.join() === 'KVM-LOG-6,NOLOSS-1',
+  );
+});
+
 test.run();

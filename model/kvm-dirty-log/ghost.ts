@@ -32,6 +32,14 @@ export class SlotGhost {
    * one names NOLOSS-2 beside NOLOSS-1.
    */
   private readonly raced = new Set<number>();
+  /**
+   * Pages owed when a CLEAR began that it was not asked to clear, so kept owed by it (KVM-CLEAR-7:
+   * pages whose bits are clear keep their dirty state; NOLOSS-2: a clear never forgets pages it
+   * was not asked to clear), by the clear: a later report missing one names the clear's rules
+   * before its own (as model/ghost.ts keptBy). Forgotten once a report holds the page or a call
+   * discharges it.
+   */
+  private readonly keptBy = new Map<number, { readonly op: string; readonly req: readonly string[] }>();
 
   constructor(
     readonly npages: number,
@@ -64,6 +72,17 @@ export class SlotGhost {
     const missing = [...before].filter((p) => !reported.has(p)).sort((a, b) => a - b);
     if (missing.length > 0) {
       this.owedAtStart = undefined;
+      // Blame the clear that was to keep a missing page, where there is one: the loss may have happened there.
+      const culprit = missing.map((p) => this.keptBy.get(p)).find((k) => k !== undefined);
+      if (culprit !== undefined) {
+        const lost = missing.filter((p) => this.keptBy.get(p) === culprit);
+        throw new Violation(
+          'loss',
+          [...new Set([...culprit.req, ...req, 'NOLOSS-1'])],
+          `pages ${list(lost)} of the slot, kept dirty by ${culprit.op} (not selected by it), in the report`,
+          'missing from the report: the earlier clear cleared what it had to keep, or the report lost it',
+        );
+      }
       // A page a write raced an earlier clearing call with, left owed by it, was due here (NOLOSS-2).
       const raced = missing.some((p) => this.raced.has(p)) ? ['NOLOSS-2'] : [];
       throw new Violation('loss', [...req, 'NOLOSS-1', ...raced], `pages ${list(missing)} of the slot in the report (written, or set, and not cleared since)`, 'missing from the report');
@@ -73,7 +92,20 @@ export class SlotGhost {
       this.owedAtStart = undefined;
       throw new Violation('precision', [...req, 'PRECISION-1'], `no report of pages ${list(falseDirty)} (not written since their bits were cleared)`, 'reported dirty');
     }
+    // A report that holds a page a clear kept shows the clear kept it.
+    for (const p of reported) this.keptBy.delete(p);
     this.fold(clear ? reported : new Set(), clear);
+  }
+
+  /**
+   * A CLEAR returned 0 having discharged `selected` (clearedPages); every page owed when it
+   * began that it was not asked to clear is kept by `call` (see keptBy).
+   */
+  endClear(selected: Iterable<number>, call: { readonly op: string; readonly req: readonly string[] }): void {
+    const chosen = new Set(selected);
+    const before = this.owedAtStart ?? new Set<number>();
+    this.fold(chosen, true);
+    for (const p of before) if (!chosen.has(p) && this.owed.has(p)) this.keptBy.set(p, call);
   }
 
   /** A call that discharged `pages` (CLEAR's selection, or every owed page for KVM-LOG-7) without a report to check. */
@@ -104,6 +136,12 @@ export class SlotGhost {
     return this.owedBefore.size > 0 || this.maybe.size > 0 || this.during.size > 0;
   }
 
+  /** Whether a page owed when the call began was kept by an earlier CLEAR (keptBy): the report could lose it, charged to the clear (KVM-CLEAR-7, NOLOSS-2). */
+  get keptOwed(): boolean {
+    for (const p of this.keptBy.keys()) if (this.owedBefore.has(p)) return true;
+    return false;
+  }
+
   /** Whether a page owed when the call began was left owed by an earlier clearing call a write to it raced: the report could lose it (NOLOSS-2). */
   get racedOwed(): boolean {
     for (const p of this.raced) if (this.owedBefore.has(p)) return true;
@@ -116,6 +154,7 @@ export class SlotGhost {
       this.owed.delete(p);
       this.maybe.delete(p);
       this.raced.delete(p);
+      this.keptBy.delete(p);
       if (this.during.has(p)) this.maybe.add(p);
     }
     if (clearing) for (const p of this.during) if (this.owed.has(p)) this.raced.add(p);

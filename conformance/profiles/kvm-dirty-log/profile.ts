@@ -723,11 +723,19 @@ class Run {
       expected: `the owed pages${owed.length <= 8 ? ` (${owed.join(', ')})` : ` (${owed.length})`}`,
       // NOLOSS-1 where a page was owed (else no page can be missing); KVM-LOG-8 where the
       // bitmap has bits past npages (npages not a multiple of 64), else none can be set.
-      // NOLOSS-2 where an owed page was left owed by an earlier clearing call a write to it raced.
+      // NOLOSS-2 where an owed page was left owed by an earlier clearing call a write to it raced,
+      // or kept by an earlier CLEAR (with KVM-CLEAR-7: its loss is charged to the clear).
       // KVM-LOG-5 / -6 where a bit of the slot was set or maybe set (owed, allowed again, or written
       // during the call): else there is nothing to report, take or leave, and a bit set anyway is
       // a false dirty (PRECISION-1). The report's failures still name it.
-      req: [...(ghost.bitsAtStake ? req : []), ...(owed.length > 0 ? ['NOLOSS-1'] : []), ...(ghost.racedOwed ? ['NOLOSS-2'] : []), 'PRECISION-1', ...(npages % 64 !== 0 ? ['KVM-LOG-8'] : [])],
+      req: [
+        ...(ghost.bitsAtStake ? req : []),
+        ...(owed.length > 0 ? ['NOLOSS-1'] : []),
+        ...(ghost.racedOwed || ghost.keptOwed ? ['NOLOSS-2'] : []),
+        ...(ghost.keptOwed ? ['KVM-CLEAR-7'] : []),
+        'PRECISION-1',
+        ...(npages % 64 !== 0 ? ['KVM-LOG-8'] : []),
+      ],
     });
     ghost.endReport(reported, take, req);
     this.pagesAfter(true, slot, take ? reported : [], what, effects);
@@ -780,10 +788,16 @@ class Run {
     const beyond = ghost !== undefined && effects.has('clearSelected') && bitmap.some((_, i) => i * 8 + 7 >= ghost.npages - Number(firstPage) && (bitmap[i]! & (0xff << Math.max(0, ghost.npages - Number(firstPage) - i * 8)) & 0xff) !== 0);
     try {
       // KVM-CLEAR-9 where manual protect is off: a clear accepted there could have been refused.
-      const content = x.outcome === 'ok' ? [...(toClear || toKeep ? ['KVM-CLEAR-7'] : []), ...(this.model.protect === 'off' ? ['KVM-CLEAR-9'] : [])] : [];
+      // NOLOSS-2 where it kept an owed page: a clear never forgets pages it was not asked to clear
+      // (a later report missing the page names this clear's rules: SlotGhost.endClear).
+      const content = x.outcome === 'ok' ? [...(toClear || toKeep ? ['KVM-CLEAR-7'] : []), ...(toKeep ? ['NOLOSS-2'] : []), ...(this.model.protect === 'off' ? ['KVM-CLEAR-9'] : [])] : [];
       this.compare(what, checkErrno('clearDirtyLog', r?.errno), x, beyond ? ['KVM-CLEAR-8'] : [], [...errnoReq(x), ...(beyond ? ['KVM-CLEAR-8'] : []), ...content]);
     } finally {
-      if (effects.has('syncDirtyLog')) ghost?.endDischarge(selected);
+      // A clear accepted keeps what it was not asked to clear, charged to it (endClear).
+      if (effects.has('syncDirtyLog')) {
+        if (x.outcome === 'ok') ghost?.endClear(selected, { op: what, req: ['KVM-CLEAR-7', 'NOLOSS-2'] });
+        else ghost?.endDischarge(selected);
+      }
     }
     this.pagesAfter(effects.has('syncDirtyLog'), slot, effects.has('protectCleared') ? selected.filter((p) => set.has(p)) : [], what, effects);
     if (x.outcome === 'ok') this.checkProtections(what, before, effects, racedPages(plan));

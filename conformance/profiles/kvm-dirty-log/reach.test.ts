@@ -14,6 +14,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
 import type { TraceStep } from '../../engine/commands.ts';
+import { Violation } from '../../../model/violation.ts';
+import { kvmDirtyLogMutants } from './mutants.ts';
 import { replayKvmDirtyLogScenario } from './profile.ts';
 
 type Mode = 'read-and-clear' | 'manual-protect';
@@ -196,6 +198,24 @@ test('[KVM-PT-10] a CLEAR under INITIALLY_SET over a slot of 4 KiB leaves compar
   assert.not.ok((await reachedOps([cap(3n), create(64), W(3), clear('all')])).has('KVM-PT-10'));
   // Slot 1 is 1024 pages, 2 MiB-backed (as the page tour's): page 5 is mapped by a huge leaf before logging starts.
   assert.ok((await reachedOps([create(64), create(1024, 0, 1), W(5, 1), logOn(1024, 1)])).has('KVM-PT-10'));
+});
+
+test('[KVM-CLEAR-7] [NOLOSS-2] a CLEAR that forgets an owed page it was not asked to clear (kvm-clear-whole-word: it clears the whole word of page 3) is charged for it beside the report that misses page 40; the reference keeps it', async () => {
+  const ops = [cap(1n), create(), W(3), W(40), { ...clear('none'), bits: 'some', some: [3] }];
+  const steps = await opsTrace(ops);
+  assert.ok(
+    steps.some((s) => s.op.startsWith('KVM_GET_DIRTY_LOG') && s.req.includes('KVM-CLEAR-7') && s.req.includes('NOLOSS-2')),
+    'the report after the clear lists the clear it checks',
+  );
+  const m = kvmDirtyLogMutants.find((x) => x.name === 'kvm-clear-whole-word')!;
+  try {
+    await replayKvmDirtyLogScenario(m.adapter, { kind: 'ops', config: { hwDirty: false, eagerSplit: false, dirtyRingExclusive: false }, ops }, 5000, []);
+    assert.unreachable('the mutant passed');
+  } catch (e) {
+    assert.ok(e instanceof Violation && e.kind === 'loss', String(e));
+    assert.equal(e.req, ['KVM-CLEAR-7', 'NOLOSS-2', 'KVM-LOG-6', 'NOLOSS-1']);
+    assert.match(e.expected, /40 of the slot, kept dirty by KVM_CLEAR_DIRTY_LOG/);
+  }
 });
 
 test.run();
