@@ -155,6 +155,8 @@ export function scenarioArbitrary(contract: IovaBitmapContract = iovaBitmapContr
       let npages = Math.max(1, Math.min(pages, Number(room - 1n)));
       const faults: readonly IovaBitmapFault[] = contract.allocChecks ? (fault ?? []) : [];
       if (faults.includes('overflow') && npages < 2 && room > 2n) npages = 2;
+      // Half the short bitmaps are for one or two pages past a u64 word (65, 66, 129, ...): there a size check that counts a page or two too few still takes a bitmap one word short (IOVA-BITMAP-4).
+      if (faults.includes('bitmapShort') && (faultPick >> 2) % 2 === 0 && room > 1024n) npages = Math.min(64 * Math.max(1, Math.floor(npages / 64)), 512) + 1 + ((faultPick >> 3) % 2);
       // base -1: the range ends on the last byte of the u64 space (iova + length - 1 = 2^64 - 1, valid).
       let first = base < 0 ? room - BigInt(npages) : BigInt(base) % (room - BigInt(npages) + 1n);
       let iova = first * pageSize;
