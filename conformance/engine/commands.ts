@@ -302,6 +302,8 @@ export class UnmapCommand implements RunCommand {
     let got: { unmapped: number; dirty: Uint8Array } | undefined;
     // NOLOSS-3 (or the contract's rule in its place) is at stake only where a page of the range is owed, or a write races the unmap while tracking.
     const owedHere = m.ghost.tracking && (inject !== undefined || [...m.ghost.owed].some((p) => p >= iova && p < end));
+    // The pages of the writable-dirty leaves the unmap removes (in the order being tried): its bitmap may hold no other (PRECISION-1).
+    let mayReport = new PageRuns();
     m.ghost.beginReport();
     const { dma, dmaAt, stages } = await recordFailure(
       r,
@@ -318,6 +320,7 @@ export class UnmapCommand implements RunCommand {
           [
             (model) => (plan === undefined ? splitPartial(model) : plan.splits.forEach((a) => model.split(a))),
             (model) => {
+              mayReport = u.reportsDirty && end > iova ? dirtyPages(model, iova, end - iova) : new PageRuns();
               if (end > iova) model.unmap(iova, end - iova);
               model.noteRule('UNMAP-1');
               if (owedHere) model.noteRule('NOLOSS-3');
@@ -327,6 +330,9 @@ export class UnmapCommand implements RunCommand {
           ],
           (model, result) => {
             if (result.unmapped !== wantBytes) throw new Violation('spec', [...model.opReq], `unmap(${hex(iova)}, ${hex(size)}) unmaps ${hex(wantBytes)} bytes`, `${hex(result.unmapped)} bytes`);
+            if (!u.reportsDirty) return;
+            const extra = PageRuns.fromBitmap(result.dirty, iova).minus(mayReport);
+            if (extra.size > 0) throw new Violation('precision', ['PRECISION-1', 'NOLOSS-3'], `unmap(${hex(iova)}, ${hex(size)})'s dirty bitmap holds only pages of the writable-dirty leaves it removes: ${mayReport.text()}`, `also ${extra.text()}`);
           },
         ),
     );

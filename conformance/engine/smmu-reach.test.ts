@@ -31,4 +31,16 @@ test('[NOLOSS-3] an unmap while tracking of pages no write made owed lists no NO
   assert.ok(owed[0]!.req.includes('NOLOSS-3'), owed[0]!.req.join(' '));
 });
 
+test('[PRECISION-1] an unmap whose bitmap holds a page of no writable-dirty leaf fails: its bitmap is compared with the leaves it removes', async () => {
+  const { pgtableMutants } = await import('../mutants/pgtable-mutants.ts');
+  const all = pgtableMutants.find((m) => m.name === 'unmap-reports-all-dirty')!.adapter as typeof referenceAdapters['smmu-driver'];
+  const trace: TraceStep[] = [];
+  try {
+    await replaySmmuSequence(all, { config: CONFIG, commands: [new MapCommand(0, 4, false, true), new UnmapCommand(0, 4)] }, 5000, trace);
+    assert.unreachable('an unmap reporting clean pages passed');
+  } catch (e) {
+    assert.match(String(e), /FALSE DIRTY PAGE \[PRECISION-1, NOLOSS-3\]/);
+  }
+});
+
 test.run();

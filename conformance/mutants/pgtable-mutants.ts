@@ -120,6 +120,17 @@ export class UnmapDropsDirtyPgtable extends ArmLpaeIoPgtable {
   protected override recordUnmappedDirty(): void {}
 }
 
+/** Unmap reports every page it removes as dirty, whatever the leaves' state. */
+export class UnmapReportsAllPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class false-dirty): the unmap's bitmap is filled for the whole range removed, as a
+  // driver that cannot tell clean from dirty would: every clean page is sent again.
+  override unmap(iova: number, size: number, record?: DirtyRecord): number {
+    const n = super.unmap(iova, size, record);
+    if (record !== undefined && n > 0) record(iova, n);
+    return n;
+  }
+}
+
 /** A dirty leaf is recorded at its offset in its table, without the table's base IOVA. */
 export class RecordWithoutTableBasePgtable extends ArmLpaeIoPgtable {
   // FAULT (class wrong-address): the wrong base: the leaf's index * size is recorded, as if every
@@ -207,6 +218,12 @@ export const pgtableMutants: readonly Mutant[] = [
     'IOMMU_DIRTY_NO_CLEAR is ignored: every read_and_clear_dirty clears, so a caller that read without clearing (to report again later) loses the pages. Class over-clear: a flag that silently does nothing (a no-clear that clears).',
   ),
   driverMutant('unmap-drops-dirty', 'scope-change', UnmapDropsDirtyPgtable, 'Unmap removes writable-dirty leaves without reporting them. Class scope-change: unmap during tracking loses dirty state.'),
+  driverMutant(
+    'unmap-reports-all-dirty',
+    'false-dirty',
+    UnmapReportsAllPgtable,
+    "Unmap's dirty bitmap holds every page it removed, clean ones too. Class false-dirty: the unmapped range is sent again whole, and a report the kit took on trust (its bitmap was compared with no leaf) passed it.",
+  ),
   driverMutant(
     'record-without-table-base',
     'wrong-address',
