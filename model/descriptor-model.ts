@@ -733,10 +733,9 @@ export class DescriptorModel {
       this.note(['CLEAR-U1']);
       return { errno: -ERRNO[rc.withoutHdQuirk], pages, visited, clearedUnreported: new PageRuns() };
     }
-    this.noteRule('CLEAR-1');
-    this.noteRule('CLEAR-4');
-    this.noteRule('BITMAP-2');
     if (!this.trackingOn && rc.whenTrackingOff === 'reports') this.note(['CLEAR-U1']); // reports while tracking is off
+    // The rules at stake are those of what the walk meets (noted after it): a dirty leaf cut by the range (CLEAR-4), one cleared (CLEAR-1), pages recorded (BITMAP-2).
+    let cutDirty = false;
     for (let cursor = iova; cursor < end; ) {
       const leaf = this.leafAt(cursor);
       if (leaf === undefined) {
@@ -754,6 +753,7 @@ export class DescriptorModel {
       visited.add(from, pageEnd(Math.min(to, leaf.iova + leaf.size)));
       const state = leafStateOf(leaf.snap).state;
       if (state === 'writableDirty' || (rc.reportsPlainWritable && state === 'writable')) {
+        if (leaf.iova < iova || leaf.iova + leaf.size > end) cutDirty = true;
         pages.add(from, pageEnd(to));
         if (!noClear) {
           this.leafEvent(leaf, CLEAR_DIRTY);
@@ -768,7 +768,11 @@ export class DescriptorModel {
       cursor += leaf.size;
     }
     if (cleared.length > 0 && rc.invalidatesCleared === 'whole-domain') this.invalidate(0, 2 ** 48);
+    // CLEAR-U4: no invalidation follows any read-and-clear (the gather has no page size), whatever it cleared.
     if (rc.invalidatesCleared === 'no') this.note(['CLEAR-U4']);
+    if (cleared.length > 0) this.noteRule('CLEAR-1');
+    if (cutDirty) this.noteRule('CLEAR-4');
+    if (pages.size > 0) this.noteRule('BITMAP-2');
     const whole = new PageRuns();
     for (const l of cleared) whole.add(l.iova, l.iova + l.size);
     return { errno, pages, visited, clearedUnreported: whole.minus(pages) };
@@ -786,7 +790,6 @@ export class DescriptorModel {
     const rc = this.caps.readAndClear;
     const pages = new PageRuns();
     const none = { pages, visited: new PageRuns(), clearedUnreported: new PageRuns() };
-    this.noteRule('CLEAR-1');
     if (!this.trackingOn && rc.whenTrackingOff === 'einval') {
       this.note(['CLEAR-R1']); // the sync is -EINVAL while tracking is off
       return { errno: -ERRNO.EINVAL, ...none };
@@ -808,7 +811,6 @@ export class DescriptorModel {
     }
     const visited = new PageRuns();
     visited.add(start, pageEnd(end));
-    this.noteRule('BITMAP-2');
     const reported: ModelLeaf[] = [];
     for (const leaf of inRange) {
       const st = leafStateOf(leaf.snap).state;
@@ -816,8 +818,10 @@ export class DescriptorModel {
       reported.push(leaf);
       pages.add(Math.max(leaf.iova, start), Math.min(leaf.iova + leaf.size, pageEnd(end)));
     }
+    if (pages.size > 0) this.noteRule('BITMAP-2');
     if (noClear) return { errno: 0, pages, visited, clearedUnreported: new PageRuns() };
-    this.noteRule('CLEAR-4');
+    // The clear by bitmap (CLEAR-R2 in CLEAR-4's place): whole leaves only, -EINVAL for a cut one, the IOTLB flushed: at stake where a bit is to be cleared.
+    if (reported.length > 0) this.noteRule('CLEAR-4');
     let errno = 0;
     let cleared = 0;
     for (const leaf of reported) {
@@ -830,6 +834,7 @@ export class DescriptorModel {
       this.tlbEventOver(leaf.iova, leaf.size, { type: 'SW_CLEAR_DIRTY' });
       cleared++;
     }
+    if (cleared > 0) this.noteRule('CLEAR-1');
     if (cleared > 0 && rc.invalidatesCleared === 'whole-domain') this.invalidate(0, 2 ** 48);
     if (cleared > 0 && rc.invalidatesCleared === 'range') for (const l of reported.slice(0, cleared)) this.tlbEventOver(l.iova, l.size, { type: 'INVALIDATE' });
     return { errno, pages, visited, clearedUnreported: new PageRuns() };
