@@ -144,7 +144,8 @@ export class MapAtOutputLimitCommand implements RunCommand {
 /**
  * The good side of MAP-7's input bound: a map of the last pages of the IOVA space, its range
  * ending exactly at 2^48 (iova + size - 1 = 2^48 - 1, inside the 48-bit input address size),
- * maps them as any map does (0; its leaves as the model makes them), and an unmap of the
+ * maps them as any map does (0; leaves covering exactly the range, each with the bits the
+ * model gives a leaf of its level: the block/page choice itself is not judged here), and an unmap of the
  * range removes them again (UNMAP-1). The range lies outside the window the descriptor
  * checker compares, so it is compared here, against a copy of the model, and left empty.
  */

@@ -486,7 +486,7 @@ export class DmaCommand implements RunCommand {
     );
     record(r, m, op, dmaText(got), 'either order');
     // NOLOSS-2: a write raced the kit's report; the order that explained memory says which report owes it (this one, or a later one the ghost checks).
-    if (this.write && change === 'readAndClear' && m.ghost.tracking) m.model.ctx.checked.add('NOLOSS-2');
+    if (this.write && change === 'readAndClear' && driverDone.ok && m.ghost.tracking) m.model.ctx.checked.add('NOLOSS-2');
     // The kit (the driver here) consumed what its own change reported: an unmap's pages are
     // gone, a read-and-clear's reported pages are discharged. The racing write counts in the
     // order that explained what memory shows: a write before the change is consumed by it
