@@ -59,10 +59,10 @@ test('[KVM-RING-21] [KVM-RING-23] with WITH_BITMAP the final sync sends the page
  * stage, after the kit's), then the pages it harvested. Its extra copies made the stale
  * page look copied before its reset, and the kit charged KVM-RING-20.
  */
-function relaxedThirdPartyCollector(): DirtyRingCollectorAdapter {
+function relaxedThirdPartyCollector(fault: 'relaxed' | 'dropsLast' = 'relaxed'): DirtyRingCollectorAdapter {
   return {
     profile: 'dirty-ring-collector',
-    name: 'relaxed-harvest third party',
+    name: `third party (${fault})`,
     async create(mem, host, config) {
       const rings: { base: number; entries: number; fetch: number }[] = [];
       let first = true;
@@ -75,7 +75,7 @@ function relaxedThirdPartyCollector(): DirtyRingCollectorAdapter {
           for (const r of rings) {
             for (;;) {
               const e = r.base + (r.fetch & (r.entries - 1)) * 16;
-              if ((mem.load32(e, 'relaxed') & 3) !== 1) break;
+              if ((mem.load32(e, fault === 'relaxed' ? 'relaxed' : 'acquire') & 3) !== 1) break;
               pages.push([mem.load32(e + 4, 'relaxed'), Number(mem.load64(e + 8, 'relaxed'))]);
               mem.store32(e, 2, 'release');
               r.fetch++;
@@ -84,7 +84,7 @@ function relaxedThirdPartyCollector(): DirtyRingCollectorAdapter {
           host.resetDirtyRings();
           if (first) for (const m of config.memslots) for (let p = 0; p < m.npages; p++) host.copyPage(m.slot, p);
           first = false;
-          for (const [slot, offset] of pages) host.copyPage(slot, offset);
+          for (const [slot, offset] of fault === 'dropsLast' ? pages.slice(0, -1) : pages) host.copyPage(slot, offset);
           if (config.withBitmap) for (const m of config.memslots) host.getDirtyLog(m.slot);
         },
       };
@@ -98,6 +98,15 @@ test('[KVM-RING-22] a collector that loads the flags relaxed is charged the unor
     assert.is(r.verdict, 'does-not-conform', `seed ${seed}`);
     const req = r.counterexample!.violation.req;
     assert.ok(req.includes('KVM-RING-22') && !req.includes('KVM-RING-20'), `seed ${seed}: ${req.join(', ')}`);
+  }
+});
+
+test('[KVM-RING-13] a collector that resets, then copies its harvest but drops the last page, is charged the dropped copy, not copy-before-reset (KVM-RING-20), though it copied every page once in its first sync', async () => {
+  for (let seed = 1; seed <= 3; seed++) {
+    const r = await runDirtyRingCollectorProfile(relaxedThirdPartyCollector('dropsLast'), { ...OPTIONS, seed, runs: 1000 });
+    assert.is(r.verdict, 'does-not-conform', `seed ${seed}`);
+    const req = r.counterexample!.violation.req;
+    assert.ok(req.includes('KVM-RING-13') && !req.includes('KVM-RING-20'), `seed ${seed}: ${req.join(', ')}`);
   }
 });
 

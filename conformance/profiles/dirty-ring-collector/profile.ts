@@ -237,6 +237,8 @@ class CollectorRun {
   private hostViolation: Violation | undefined;
   /** Pages copied since the last reset; those a reset then consumes were copied before it (KVM-RING-20). */
   private copiedSinceReset = new Set<string>();
+  /** Pages copied in the current sync: an early copy is one the same sync made before its reset (a copy in an earlier sync is a copy the collector then failed to repeat: KVM-RING-13). */
+  private copiedThisSync = new Set<string>();
   private readonly copiedEarly = new Set<string>();
   /** Pages whose entries a reset consumed and that were copied after it (harvested and sent). */
   private readonly consumedNotCopied = new Set<string>();
@@ -328,7 +330,7 @@ class CollectorRun {
         }
         this.resetChecked();
         for (const p of this.kvm.lastConsumed) {
-          if (this.copiedSinceReset.has(p)) this.copiedEarly.add(p);
+          if (this.copiedSinceReset.has(p) && this.copiedThisSync.has(p)) this.copiedEarly.add(p);
           this.consumedNotCopied.add(p);
         }
         this.copiedSinceReset = new Set();
@@ -340,7 +342,10 @@ class CollectorRun {
         if (!this.migration.copy(key)) throw new Undecided(`${this.adapter.name} copied ${key}: not a page of any memslot`);
         this.lastCopied = key;
         this.copiedSinceReset.add(key);
+        this.copiedThisSync.add(key);
         this.consumedNotCopied.delete(key);
+        // Copied again after the reset that consumed its entry: the early copy did no harm.
+        this.copiedEarly.delete(key);
       },
       getDirtyLog: (slot) => {
         this.beforeHostCall();
@@ -396,6 +401,7 @@ class CollectorRun {
     this.injected = [];
     this.wroteDuringSync = false;
     this.consumedDuringSync = false;
+    this.copiedThisSync = new Set();
     const before = this.kvm.pushes;
     const op = final ? 'final sync (vCPUs stopped)' : `sync${injects.length > 0 ? ` with guest writes at host calls ${injects.map((i) => `#${i.at}`).join(', ')}` : ''}`;
     // For a crash or hang: what the sync's checks cover.
