@@ -121,4 +121,18 @@ test("[KVM-CLEAR-7] a page a report held after the clear kept it is no longer th
   );
 });
 
+test("[KVM-CLEAR-7] a CLEAR keeps only the owed pages of its own range: a page past first_page + num_pages is not the clear's, and its loss names the report alone", () => {
+  const g = new SlotGhost(128, false);
+  g.write(3);
+  g.write(100);
+  g.begin();
+  g.endClear([3], CLEAR, { from: 0, to: 64 });
+  g.begin();
+  assert.not.ok(g.keptOwed, 'page 100 lies outside the clear');
+  assert.throws(
+    () => g.endReport(new Set(), false, ['KVM-LOG-6']),
+    (e: unknown) => e instanceof Violation && e.req.join() === 'KVM-LOG-6,NOLOSS-1',
+  );
+});
+
 test.run();

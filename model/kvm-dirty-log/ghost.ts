@@ -98,14 +98,15 @@ export class SlotGhost {
   }
 
   /**
-   * A CLEAR returned 0 having discharged `selected` (clearedPages); every page owed when it
-   * began that it was not asked to clear is kept by `call` (see keptBy).
+   * A CLEAR returned 0 having discharged `selected` (clearedPages); every page of its range
+   * [from, to) owed when it began that it was not asked to clear is kept by `call` (see
+   * keptBy). A page outside the range was not the clear's to keep.
    */
-  endClear(selected: Iterable<number>, call: { readonly op: string; readonly req: readonly string[] }): void {
+  endClear(selected: Iterable<number>, call: { readonly op: string; readonly req: readonly string[] }, range: { readonly from: number; readonly to: number } = { from: 0, to: Number.POSITIVE_INFINITY }): void {
     const chosen = new Set(selected);
     const before = this.owedAtStart ?? new Set<number>();
     this.fold(chosen, true);
-    for (const p of before) if (!chosen.has(p) && this.owed.has(p)) this.keptBy.set(p, call);
+    for (const p of before) if (p >= range.from && p < range.to && !chosen.has(p) && this.owed.has(p)) this.keptBy.set(p, call);
   }
 
   /** A call that discharged `pages` (CLEAR's selection, or every owed page for KVM-LOG-7) without a report to check. */

@@ -768,7 +768,9 @@ class Run {
     // cannot differ.
     const chosenNow = effects.has('clearSelected') && ghost !== undefined ? new Set(clearedPages(ghost.npages, Number(firstPage), numPages, bitmap)) : undefined;
     const toClear = chosenNow !== undefined && [...chosenNow].some((p) => ghost!.owed.has(p) || ghost!.maybe.has(p));
-    const toKeep = chosenNow !== undefined && [...ghost!.owed].some((p) => !chosenNow.has(p));
+    // Owed pages inside [first_page, first_page + num_pages) the clear did not select: those it must keep.
+    const inClear = (p: number) => p >= Number(firstPage) && p < Number(firstPage) + numPages;
+    const toKeep = chosenNow !== undefined && [...ghost!.owed].some((p) => inClear(p) && !chosenNow.has(p));
     if (this.migration !== undefined && effects.has('clearSelected') && ghost !== undefined) {
       // NOLOSS-2's "a clear never forgets pages it was not asked to clear": at stake in the final comparison where this clear must keep a page not yet sent again.
       const chosen = new Set(clearedPages(ghost.npages, Number(firstPage), numPages, bitmap));
@@ -795,7 +797,7 @@ class Run {
     } finally {
       // A clear accepted keeps what it was not asked to clear, charged to it (endClear).
       if (effects.has('syncDirtyLog')) {
-        if (x.outcome === 'ok') ghost?.endClear(selected, { op: what, req: ['KVM-CLEAR-7', 'NOLOSS-2'] });
+        if (x.outcome === 'ok') ghost?.endClear(selected, { op: what, req: ['KVM-CLEAR-7', 'NOLOSS-2'] }, { from: Number(firstPage), to: Number(firstPage) + numPages });
         else ghost?.endDischarge(selected);
       }
     }
