@@ -845,7 +845,9 @@ class RingRun {
     const named = new Set<string>();
     for (const b of batched) for (const p of reprotectedPages(b.batches, RING_MEMSLOTS, limits)) named.add(`${p.slot}:${p.offset}`);
     if (named.size > 0) this.side('KVM-RING-16', true);
-    if (this.protectedPages.some((prot, i) => prot.some((bit, p) => bit === 0 && !named.has(`${slotCode(i)}:${p}`)))) this.side('KVM-RING-16', false);
+    // The other side: a writable page no batch names nor (arm64) spans, which must stay writable.
+    const spanned = new Set(batched.flatMap((b) => spannedPages(this.arch, b.batches, RING_MEMSLOTS, limits)).map((p) => `${p.slot}:${p.offset}`));
+    if (this.protectedPages.some((prot, i) => prot.some((bit, p) => bit === 0 && !named.has(`${slotCode(i)}:${p}`) && !spanned.has(`${slotCode(i)}:${p}`)))) this.side('KVM-RING-16', false);
     for (const b of batched) {
       const sizes = new Map<number, number>();
       for (const k of b.batchOf) sizes.set(k, (sizes.get(k) ?? 0) + 1);
