@@ -332,7 +332,8 @@ export class UnmapCommand implements RunCommand {
             if (result.unmapped !== wantBytes) throw new Violation('spec', [...model.opReq], `unmap(${hex(iova)}, ${hex(size)}) unmaps ${hex(wantBytes)} bytes`, `${hex(result.unmapped)} bytes`);
             if (!u.reportsDirty) return;
             const extra = PageRuns.fromBitmap(result.dirty, iova).minus(mayReport);
-            if (extra.size > 0) throw new Violation('precision', ['PRECISION-1', 'NOLOSS-3'], `unmap(${hex(iova)}, ${hex(size)})'s dirty bitmap holds only pages of the writable-dirty leaves it removes: ${mayReport.text()}`, `also ${extra.text()}`);
+            if (extra.size > 0)
+              throw new Violation('precision', ['PRECISION-1', 'NOLOSS-3'], `unmap(${hex(iova)}, ${hex(size)})'s dirty bitmap holds only pages of the writable-dirty leaves it removes: ${mayReport.text()}`, `also ${extra.text()}`);
           },
         ),
     );

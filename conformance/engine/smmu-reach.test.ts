@@ -27,7 +27,10 @@ test('[BITMAP-2] [NOLOSS-1] a read-and-clear over read-only leaves lists neither
 test('[CLEAR-U2] [CLEAR-R2] under linux-upstream and rfc-2021, a read-and-clear over read-only leaves lists no rule of recording or clearing; over a written leaf it does', async () => {
   const { contracts } = await import('../../spec/contracts/index.ts');
   const { referenceContractDriverAdapter } = await import('../adapters/reference.ts');
-  for (const [name, rule] of [['linux-upstream', 'CLEAR-U2'], ['rfc-2021', 'CLEAR-R2']] as const) {
+  for (const [name, rule] of [
+    ['linux-upstream', 'CLEAR-U2'],
+    ['rfc-2021', 'CLEAR-R2'],
+  ] as const) {
     const steps = async (commands: RunCommand[]) => {
       const trace: TraceStep[] = [];
       await replaySmmuSequence(referenceContractDriverAdapter(name), { config: { ...CONFIG, pageGranular: false }, commands }, 5000, trace, contracts[name]);
@@ -35,7 +38,10 @@ test('[CLEAR-U2] [CLEAR-R2] under linux-upstream and rfc-2021, a read-and-clear 
     };
     const clean = await steps([new MapCommand(0, 4, false, true), new ReadAndClearCommand(0, 4, false)]);
     assert.ok(clean.length > 0, name);
-    assert.not.ok(clean[0]!.req.some((id) => [rule, 'CLEAR-1', 'NOLOSS-1'].includes(id)), `${name}: ${clean[0]!.req.join(' ')}`);
+    assert.not.ok(
+      clean[0]!.req.some((id) => [rule, 'CLEAR-1', 'NOLOSS-1'].includes(id)),
+      `${name}: ${clean[0]!.req.join(' ')}`,
+    );
     const dirty = await steps([new MapCommand(0, 4, true, true), new DmaCommand(true, 0, 0, 0, undefined, 0), new ReadAndClearCommand(0, 4, false)]);
     assert.ok(dirty[0]!.req.includes(rule), `${name}: ${dirty[0]!.req.join(' ')}`);
   }
@@ -51,7 +57,7 @@ test('[NOLOSS-3] an unmap while tracking of pages no write made owed lists no NO
 
 test('[PRECISION-1] an unmap whose bitmap holds a page of no writable-dirty leaf fails: its bitmap is compared with the leaves it removes', async () => {
   const { pgtableMutants } = await import('../mutants/pgtable-mutants.ts');
-  const all = pgtableMutants.find((m) => m.name === 'unmap-reports-all-dirty')!.adapter as typeof referenceAdapters['smmu-driver'];
+  const all = pgtableMutants.find((m) => m.name === 'unmap-reports-all-dirty')!.adapter as (typeof referenceAdapters)['smmu-driver'];
   const trace: TraceStep[] = [];
   try {
     await replaySmmuSequence(all, { config: CONFIG, commands: [new MapCommand(0, 4, false, true), new UnmapCommand(0, 4)] }, 5000, trace);
