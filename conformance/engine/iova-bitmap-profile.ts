@@ -239,20 +239,22 @@ const FIELD_RULE: Record<string, string> = { page_size: 'IOVA-BITMAP-1', iova: '
 
 /**
  * The requirements whose check a call to iova_bitmap_alloc could fail: a refused call's
- * rules, where the errno tells them apart: one rule alone, or two faults whose refusals
- * differ in errno (the order of the checks shows in which comes back). Two faults refused
- * with the same errno (an unaligned iova and a short bitmap: -EINVAL either way) say
- * nothing of either check: a VM missing one still answers -EINVAL by the other. A valid
- * range ending on the last byte of the u64 space is IOVA-BITMAP-5's edge.
+ * rules, where the errno tells them apart: one rule alone, or, of two faults, the one
+ * checked first where the other refuses with another errno (a VM without the first check
+ * answers the second's). The later check is not decided: a VM without it still answers
+ * the first's errno. Two faults refused with the same errno (an unaligned iova and a short
+ * bitmap: -EINVAL either way) say nothing of either check. A valid range ending on the
+ * last byte of the u64 space is IOVA-BITMAP-5's edge.
  */
 function allocChecks(args: IovaBitmapArgs, check: ReturnType<typeof iovaBitmapCheckArgs>): string[] {
   if (check.errno === 0) return args.iova + args.length - 1n === U64_MAX ? ['IOVA-BITMAP-5'] : [];
-  const { ids, errnos } = allocFaults(args, check);
-  return ids.length === 1 || errnos > 1 ? ids : [];
+  const { ids, errnos, firstDecides } = allocFaults(args, check);
+  if (ids.length === 1) return ids;
+  return errnos > 1 && firstDecides !== undefined ? [firstDecides] : [];
 }
 
 /** The rules a refused call breaks (those a wrong answer fails), and how many distinct errnos they refuse with. */
-function allocFaults(args: IovaBitmapArgs, check: ReturnType<typeof iovaBitmapCheckArgs>): { ids: string[]; errnos: number } {
+function allocFaults(args: IovaBitmapArgs, check: ReturnType<typeof iovaBitmapCheckArgs>): { ids: string[]; errnos: number; firstDecides?: string } {
   const validSize = args.pageSize >= 4096n && args.pageSize <= 1n << 63n && (args.pageSize & (args.pageSize - 1n)) === 0n;
   // Each fault of the call with its rule and errno, in the order the rules check them (iovaBitmapCheckArgs).
   const faults: { id: string; errno: 'EINVAL' | 'EOVERFLOW' }[] = [];
@@ -263,7 +265,9 @@ function allocFaults(args: IovaBitmapArgs, check: ReturnType<typeof iovaBitmapCh
   if (validSize && args.length > 0n && args.length % args.pageSize === 0n && args.bitmapSize < Math.ceil(bitmapBits(args) / 64) * 8) faults.push({ id: 'IOVA-BITMAP-4', errno: 'EINVAL' });
   const ids = new Set(faults.map((f) => f.id));
   if (ids.size === 0) return { ids: 'field' in check ? [FIELD_RULE[check.field] ?? 'IOVA-BITMAP-5'] : [], errnos: 1 };
-  return { ids: [...ids], errnos: new Set(faults.map((f) => f.errno)).size };
+  // The first fault's rule is decided where the next fault (a VM without the first check would answer its errno) refuses otherwise.
+  const [first, next] = faults;
+  return { ids: [...ids], errnos: new Set(faults.map((f) => f.errno)).size, ...(first !== undefined && next !== undefined && next.errno !== first.errno ? { firstDecides: first.id } : {}) };
 }
 
 async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[], contract: IovaBitmapContract): Promise<number> {
