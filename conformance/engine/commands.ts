@@ -284,20 +284,27 @@ export class UnmapCommand implements RunCommand {
     m.model.beginOp();
     const [iova, size] = range(this.page, this.pages);
     const partlyCovered = (model: DescriptorModel) => model.leavesIn(iova, size).find((l) => l.iova < iova || l.iova + l.size > iova + size);
-    // A partly covered block is split first (UNMAP-1 with SPLIT-1).
-    const splitPartial = (model: DescriptorModel) => {
-      for (let l = partlyCovered(model); l !== undefined; l = partlyCovered(model)) model.split(l.iova);
-    };
     // A contract that refuses a cut block or stops at a hole (linux-upstream) unmaps [iova, plan.end) only, and may read no dirty state.
     const u = m.model.caps.unmap;
     const plan = u.partialBlock === 'split' && u.hole === 'skip' ? undefined : m.model.unmapPlan(iova, size);
     const end = plan?.end ?? iova + size;
     let wantBytes: number;
+    // The blocks split first, in order (UNMAP-1 with SPLIT-1): a partly covered block, then
+    // (a 1 GiB block cut inside one of its 2 MiB parts) the part split from it.
+    let splits: readonly number[];
     if (plan === undefined) {
       const probe = m.model.clone();
-      splitPartial(probe);
+      const found: number[] = [];
+      for (let l = partlyCovered(probe); l !== undefined; l = partlyCovered(probe)) {
+        found.push(l.iova);
+        probe.split(l.iova);
+      }
+      splits = found;
       wantBytes = probe.leavesIn(iova, size).reduce((a, l) => a + l.size, 0);
-    } else wantBytes = plan.bytes;
+    } else {
+      splits = plan.splits;
+      wantBytes = plan.bytes;
+    }
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
     let got: { unmapped: number; dirty: Uint8Array } | undefined;
     // NOLOSS-3 (or the contract's rule in its place) is at stake only where a page of the range is owed, or a write races the unmap while tracking.
@@ -318,7 +325,9 @@ export class UnmapCommand implements RunCommand {
           inject,
           async () => (got = await r.sys.unmap(iova, size)),
           [
-            (model) => (plan === undefined ? splitPartial(model) : plan.splits.forEach((a) => model.split(a))),
+            // Each split a stage of its own: a write between two splits (the 1 GiB block split,
+            // its 2 MiB part not yet) dirties the part, and the next split carries that to its pages.
+            ...splits.map((a) => (model: DescriptorModel) => model.split(a)),
             (model) => {
               mayReport = u.reportsDirty && end > iova ? dirtyPages(model, iova, end - iova) : new PageRuns();
               if (end > iova) model.unmap(iova, end - iova);
