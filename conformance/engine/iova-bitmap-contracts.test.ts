@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
+import type { IovaBitmapAdapter } from '../adapters/types.ts';
 import { iovaBitmapCheckArgs } from '../../spec/iova-bitmap/rules.ts';
 import { iovaBitmapContracts } from '../../spec/iova-bitmap/contracts.ts';
 import { parseRunArgs } from '../cli/run.ts';
@@ -15,6 +16,30 @@ import { iovaBitmapRunContract, runIovaBitmapProfile, scenarioArbitrary } from '
 const options = { timeoutMs: 5000, maxCommands: 20 };
 const linuxReference = () => referenceIovaBitmapAdapter('linux-v6.18', undefined, 'linux');
 
+/**
+ * The reference with Linux v6.18's iova_bitmap_for_each: fn(bitmap, bitmap->iova,
+ * bitmap->length, opaque), the callback once with the whole range, its recordings through
+ * iova_bitmap_set, whose window stays pinned until iova_bitmap_free.
+ */
+function v618Walk(inner: IovaBitmapAdapter): IovaBitmapAdapter {
+  return {
+    ...inner,
+    async create(buffer, args) {
+      const got = await inner.create(buffer, args);
+      if (typeof got === 'number') return got;
+      return {
+        set: got.set,
+        free: got.free,
+        forEach: async (window) => {
+          const answer = window(args.iova, args.length);
+          for (const s of answer.set) await got.set(s.iova, s.length);
+          return answer.ret;
+        },
+      };
+    },
+  };
+}
+
 test('[IOVA-BITMAP-2] [IOVA-BITMAP-10] a Linux-faithful set (no result, no clipping) conforms under contract linux, and the report names it', async () => {
   const r = await runIovaBitmapProfile(linuxReference(), { ...options, runs: 300, seed: 1 });
   assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
@@ -23,6 +48,20 @@ test('[IOVA-BITMAP-2] [IOVA-BITMAP-10] a Linux-faithful set (no result, no clipp
     r.requirements.some((x) => ['IOVA-BITMAP-1', 'IOVA-BITMAP-4', 'IOVA-BITMAP-9'].includes(x.id)),
     'the caller obligations are not checked on the implementation',
   );
+});
+
+test("[IOVA-BITMAP-10] Linux v6.18's walk, whose window stays pinned until iova_bitmap_free, conforms under linux; under hardened the walk must leave nothing pinned", async () => {
+  for (const seed of [1, 2, 3]) {
+    const r = await runIovaBitmapProfile(v618Walk(linuxReference()), { ...options, runs: 300, seed });
+    assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation)}`);
+    assert.ok(
+      r.requirements.some((x) => x.id === 'IOVA-BITMAP-10' && x.verdict === 'pass'),
+      `seed ${seed}: the walk was checked`,
+    );
+  }
+  const hardened = await runIovaBitmapProfile(v618Walk(referenceIovaBitmapAdapter()), { ...options, runs: 300, seed: 1 });
+  assert.is(hardened.verdict, 'does-not-conform');
+  assert.equal(hardened.counterexample!.violation.req, ['IOVA-BITMAP-10', 'IOVA-BITMAP-6']);
 });
 
 test('[IOVA-BITMAP-9] [IOVA-BITMAP-5] a Linux-faithful set does not conform under contract hardened, naming IOVA-BITMAP-9', async () => {

@@ -45,6 +45,12 @@ export interface IovaBitmapContract {
   readonly unpinnablePages: boolean;
   /** iova_bitmap_for_each returns the first recording error when the callback returned 0 (else only the callback's result). */
   readonly forEachReportsRecordingErrors: boolean;
+  /**
+   * iova_bitmap_for_each leaves no user page pinned when it returns (IOVA-BITMAP-10's last
+   * clause). Linux's does not: the window stays pinned until iova_bitmap_free, which the
+   * caller calls right after the walk; only the pin budget and the unpinning at free hold.
+   */
+  readonly walkUnpins: boolean;
   readonly callerObligations: readonly CallerObligation[];
   readonly hazards: readonly IovaBitmapHazard[];
 }
@@ -59,6 +65,7 @@ export const hardened: IovaBitmapContract = {
   setOutsideRange: true,
   unpinnablePages: true,
   forEachReportsRecordingErrors: true,
+  walkUnpins: true,
   callerObligations: [],
   hazards: [],
 };
@@ -71,6 +78,12 @@ export const linux: IovaBitmapContract = {
   setOutsideRange: false,
   unpinnablePages: false,
   forEachReportsRecordingErrors: false,
+  // v6.18 iova_bitmap_for_each is fn(bitmap, bitmap->iova, bitmap->length, opaque): the
+  // window iova_bitmap_set pinned stays pinned (unpinned by iova_bitmap_put in
+  // iova_bitmap_free); v6.1 drivers/vfio/iova_bitmap.c iova_bitmap_for_each also returned
+  // with its window pinned when the callback stopped the walk. The caller frees the bitmap
+  // after the walk (drivers/iommu/iommufd/io_pagetable.c iommu_read_and_clear_dirty).
+  walkUnpins: false,
   callerObligations: [
     {
       id: 'IOVA-BITMAP-1',
