@@ -1,6 +1,6 @@
 // A ready-made system for tests, benchmarks and the built-in adapter: memory, an SMMU,
 // one domain with streams attached.
-import { IommuDomain } from './domain.ts';
+import { type DomainOptions, IommuDomain } from './domain.ts';
 import { PhysicalMemory } from './memory/physical-memory.ts';
 import type { Bbml, Httu } from './smmu/registers.ts';
 import { Smmu } from './smmu/smmu.ts';
@@ -13,6 +13,8 @@ export interface TestbedOptions {
   readonly pageGranular?: boolean;
   readonly streams?: readonly number[];
   readonly asid?: number;
+  /** The domain's lifecycle (DomainOptions.lifecycle; default 'reference'). */
+  readonly lifecycle?: DomainOptions['lifecycle'];
 }
 
 export interface Testbed {
@@ -28,6 +30,7 @@ export function createTestbed(options: TestbedOptions = {}): Testbed {
     asid: options.asid ?? 1,
     dirtyCapable: options.dirtyCapable ?? true,
     pageGranular: options.pageGranular ?? false,
+    ...(options.lifecycle === undefined ? {} : { lifecycle: options.lifecycle }),
   });
   for (const streamId of options.streams ?? [0]) domain.attach(streamId);
   return { memory, smmu, domain };

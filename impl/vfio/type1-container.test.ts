@@ -456,4 +456,34 @@ test('[VFIO-INFO-1] GET_INFO: page sizes and the migration capability', () => {
   assert.throws(() => t.container.dirtyPages(GET), /needs a range/);
 });
 
+// ---- on the RFC's IOMMU (lifecycle 'rfc-v4'): UNMAP_DMA syncs, stops the log for the mapping, then unmaps ----
+
+/** A and B mapped on an 'rfc-v4' domain, tracking started, each reported once (the first report after START holds every page mapped writable-dirty). */
+function rfcSetup(): Type1Testbed {
+  const t = createType1Container({ lifecycle: 'rfc-v4' });
+  assert.is(t.container.mapDma(RW, A.vaddr, A.iova, A.size).errno, 0);
+  assert.is(t.container.mapDma(RW, B.vaddr, B.iova, B.size).errno, 0);
+  assert.is(t.container.dirtyPages(START).errno, 0);
+  assert.ok(t.container.hardwareDirtyTracking);
+  report(t, A.iova, A.size);
+  report(t, B.iova, B.size);
+  return t;
+}
+
+test('[UNMAP-R1] rfc-v4: UNMAP_DMA with GET_DIRTY_BITMAP returns the page the device wrote (synced before the unmap, which reports none on this domain)', () => {
+  const t = rfcSetup();
+  write(t, A.iova + PG);
+  const r = t.container.unmapDma(GET_DIRTY, A.iova, A.size, bm(A.size));
+  assert.is(r.errno, 0);
+  assert.equal(dirtyBitmapPages(r.bitmap!, A.iova), [A.iova + PG]);
+});
+
+test("[UNMAP-R1] rfc-v4: UNMAP_DMA's stop of the log is confined to the removed mapping: the domain keeps tracking, and the next GET_BITMAP of another mapping reports its write", () => {
+  const t = rfcSetup();
+  assert.is(t.container.unmapDma(GET_DIRTY, A.iova, A.size, bm(A.size)).errno, 0);
+  assert.ok(t.domain.dirtyTracking);
+  write(t, B.iova + 3 * PG);
+  assert.equal(report(t, B.iova, B.size), [B.iova + 3 * PG]);
+});
+
 test.run();

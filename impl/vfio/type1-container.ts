@@ -22,6 +22,10 @@
 // then forget them, GET_BITMAP_NOCLEAR keeps them, CLEAR_BITMAP forgets the selected ones,
 // STOP drops them all. The copy itself always succeeds (the pages are pinned at vaddr).
 //
+// On a domain playing the 2021 HTTU RFC (lifecycle 'rfc-v4'), whose page-table unmap reports
+// no dirty state, UNMAP_DMA syncs each mapping's dirty log before unmapping it, as the RFC's
+// VFIO patch does (unmapTracked).
+//
 // Dirty state lives in the page table (HTTU): GET_BITMAP is the domain's read-and-clear,
 // GET_BITMAP_NOCLEAR the same with IOMMU_DIRTY_NO_CLEAR, CLEAR_BITMAP a read-and-clear
 // without recording over each run of set bits (it clears only leaves wholly inside the
@@ -291,9 +295,8 @@ export class VfioType1Container {
     const out = getDirty ? new Uint8Array(bitmapBytes(size / PGSIZE)) : undefined;
     let unmapped = 0;
     for (const d of victims) {
-      if (out !== undefined && this.hwTracking) {
-        this.domain.unmap(d.iova, d.size, (at, len) => setPages(out, iova, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size)));
-      } else {
+      if (this.hwTracking) this.unmapTracked(d, out, iova);
+      else {
         this.domain.unmap(d.iova, d.size);
         if (out !== undefined) setPages(out, iova, d.iova, d.iova + d.size); // VFIO-DIRTY-14 fallback
       }
@@ -304,6 +307,29 @@ export class VfioType1Container {
       unmapped += d.size;
     }
     return out === undefined ? { errno: 0, unmapped } : { errno: 0, unmapped, bitmap: out };
+  }
+
+  /**
+   * One mapping of UNMAP_DMA while hardware tracking is on; with GET_DIRTY_BITMAP its dirty
+   * pages go into `out` (bit 0 is page `base`). On a domain whose unmap reports what it
+   * removes (lifecycle 'reference': NOLOSS-3) the unmap's own report is the bitmap, up to
+   * the moment each leaf goes. On an 'rfc-v4' domain the unmap reads no dirty state
+   * (UNMAP-R1), so this is the RFC's order (VFIO RFC v2 2/3
+   * <20210507103608.39440-3-zhukeqian1@huawei.com>, vfio_dma_do_unmap): 1. update_user_bitmap
+   * syncs the mapping's dirty log (iommu_sync_dirty_log: a read without clearing), 2. "Stop
+   * log for removed dma" (vfio_dma_dirty_log_switch(false): the merge of its range),
+   * whether or not a bitmap was asked for, 3. vfio_remove_dma unmaps. A step of its own for
+   * the mutants.
+   */
+  protected unmapTracked(d: VfioDma, out: Uint8Array | undefined, base: number): void {
+    const record = out === undefined ? undefined : (at: number, len: number) => setPages(out, base, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size));
+    if (this.domain.options.lifecycle !== 'rfc-v4') {
+      this.domain.unmap(d.iova, d.size, record);
+      return;
+    }
+    if (record !== undefined) this.domain.readAndClearDirty(d.iova, d.size, IOMMU_DIRTY_NO_CLEAR, record);
+    this.domain.stopDirtyLogRange(d.iova, d.size);
+    this.domain.unmap(d.iova, d.size);
   }
 
   /**
