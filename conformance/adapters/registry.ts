@@ -3,6 +3,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ProfileModule, profiles } from '../profiles/index.ts';
+import { coversProfile } from '../../spec/contracts/index.ts';
 import { PROFILES, type Adapter, type AdapterOf, type ContractName, type IovaBitmapContractName, type ProfileName } from './types.ts';
 
 /** The reference implementation's adapter of every profile, from the profile registry. */
@@ -12,11 +13,12 @@ export const referenceAdapters = Object.fromEntries(PROFILES.map((p) => [p, prof
  * The reference's adapter of `profile` playing a contract of the profile's kind (its
  * module's `contracts`): driver contract `contract` on a 'driver' profile (smmu), contract
  * `iovaBitmapContract` (linux or hardened) on an 'iova-bitmap' one; the same implementation
- * with options. A profile with no contracts, or strict, gets the plain reference.
+ * with options. A profile with no contracts, or strict, or a driver contract whose
+ * `profiles` do not name it (linux-upstream on vfio-type1), gets the plain reference.
  */
 export function referenceAdapterFor(profile: ProfileName, contract: ContractName | undefined, iovaBitmapContract?: IovaBitmapContractName): Adapter {
   const m = profiles[profile] as ProfileModule;
-  const asked = m.contracts === 'driver' ? (contract === 'strict' ? undefined : contract) : m.contracts === 'iova-bitmap' ? iovaBitmapContract : undefined;
+  const asked = m.contracts === 'driver' ? (contract === undefined || contract === 'strict' || !coversProfile(contract, profile) ? undefined : contract) : m.contracts === 'iova-bitmap' ? iovaBitmapContract : undefined;
   return asked === undefined ? referenceAdapters[profile] : m.reference(asked);
 }
 

@@ -295,6 +295,14 @@ export interface VfioType1Instance {
 export interface VfioType1Adapter {
   readonly profile: 'vfio-type1';
   readonly name: string;
+  /**
+   * The driver contract of the IOMMU under the container, where it changes what the
+   * container must do (spec/contracts/, docs/CONTRACTS.md): `strict` (default: the
+   * page-table unmap reports the dirty state it removes) or `rfc-2021` (the 2021 HTTU RFC:
+   * the unmap reports none, so UNMAP_DMA with GET_DIRTY_BITMAP must sync first, UNMAP-R1;
+   * START clears no stale state, TRACK-R2). `--contract` overrides it.
+   */
+  readonly contract?: ContractName;
   create(config: VfioType1Config): Promise<VfioType1Instance>;
 }
 

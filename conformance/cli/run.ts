@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { loadAdapters, referenceAdapterFor, referenceAdapters } from '../adapters/registry.ts';
 import { REFERENCE_CONTRACTS } from '../adapters/reference.ts';
-import { CONTRACT_NAMES, type ContractName, isContractName } from '../../spec/contracts/index.ts';
+import { CONTRACT_NAMES, type ContractName, coversProfile, isContractName } from '../../spec/contracts/index.ts';
 import { IOVA_BITMAP_CONTRACT_NAMES, type IovaBitmapContractName, isIovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
 import { capabilityMismatches } from '../engine/contract-run.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
@@ -80,12 +80,13 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --block B          run only block B (from 0) of the campaign (needs --seed)
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
-  --contract NAME    smmu profiles: the driver contract to check (${CONTRACT_NAMES.join(', ')}; docs/CONTRACTS.md).
+  --contract NAME    smmu profiles: the driver contract to check (${CONTRACT_NAMES.join(', ')}; docs/CONTRACTS.md);
+                     vfio-type1: strict or rfc-2021 (the container on the RFC's IOMMU).
                      Default: the one the adapter declares, else strict; the built-in reference
                      without --contract and --profile runs strict, then each other contract it plays on the
-                     smmu profiles with a tenth of the runs (at least ${MIN_CONTRACT_RUNS}, at most --runs): those contracts
-                     change tracking, split, merge, read-and-clear and unmap; the rest is strict's,
-                     run in full.
+                     profiles it names (smmu; vfio-type1 for rfc-2021) with a tenth of the runs (at least
+                     ${MIN_CONTRACT_RUNS}, at most --runs): those contracts change tracking, split, merge,
+                     read-and-clear and unmap; the rest is strict's, run in full.
                      iova-bitmap: ${IOVA_BITMAP_CONTRACT_NAMES.join(' or ')} (the window code checks its arguments and
                      answers set with an errno, or Linux's: the caller checks, set has no result). Default:
                      the adapter's declared one, else hardened; the built-in reference without --contract and
@@ -190,6 +191,9 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   if (contractText !== undefined && !isContractName(contractText) && !isIovaBitmapContractName(contractText))
     throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')} (smmu profiles) or ${IOVA_BITMAP_CONTRACT_NAMES.join(', ')} (iova-bitmap), got ${JSON.stringify(contractText)}`);
   const contract = contractText !== undefined && isContractName(contractText) ? contractText : undefined;
+  const uncovered = contract === undefined ? [] : profiles.filter((p) => profileOf(p).contracts === 'driver' && !coversProfile(contract, p));
+  if (uncovered.length > 0)
+    throw new UsageError(`--contract ${contract} is not a contract of profile ${uncovered.join(', ')} (it covers ${PROFILES.filter((p) => profileOf(p).contracts === 'driver' && coversProfile(contract!, p)).join(', ')})`);
   const iovaBitmapContract = contractText !== undefined && isIovaBitmapContractName(contractText) ? contractText : undefined;
   if (iovaBitmapContract !== undefined && profiles.length > 0 && !profiles.some((p) => profileOf(p).contracts === 'iova-bitmap'))
     throw new UsageError(
@@ -300,7 +304,7 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
 }
 
 /** Whether `a`'s profile is checked under the driver contracts (its module's `contracts`: the smmu profiles). */
-const underDriverContracts = (a: Adapter): a is SmmuHwAdapter | SmmuDriverAdapter => profileOf(a.profile).contracts === 'driver';
+const underDriverContracts = (a: Adapter): boolean => profileOf(a.profile).contracts === 'driver';
 /** Whether `a`'s profile is checked under the iova-bitmap contracts. */
 const underIovaBitmapContracts = (a: Adapter): boolean => profileOf(a.profile).contracts === 'iova-bitmap';
 
@@ -313,8 +317,10 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   const seed = req.seed ?? freshSeed();
   for (const a of adapters) {
     if (!underDriverContracts(a)) continue;
-    const wrong = capabilityMismatches(a);
-    if (wrong.length > 0) throw new UsageError(`${a.name} (${a.profile}) declares capabilities that are not its contract's (${a.contract ?? 'strict'}):\n  ${wrong.join('\n  ')}`);
+    // Only the smmu adapters declare capabilities (vfio-type1's declare a contract alone): for the others there is nothing to compare.
+    const smmu = a as SmmuHwAdapter | SmmuDriverAdapter;
+    const wrong = capabilityMismatches(smmu);
+    if (wrong.length > 0) throw new UsageError(`${a.name} (${a.profile}) declares capabilities that are not its contract's (${smmu.contract ?? 'strict'}):\n  ${wrong.join('\n  ')}`);
   }
   const reference = req.adapterModule === undefined && req.execCommand === undefined && peer === undefined;
   const oneCampaign = req.replay !== undefined || req.shard !== undefined || req.block !== undefined || writer !== undefined;
@@ -333,7 +339,8 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   const others = async (): Promise<ProfileResult[]> => {
     const out: ProfileResult[] = [];
     for (const contract of extra) {
-      const smmu = adapters.filter(underDriverContracts).map((a) => referenceAdapterFor(a.profile, contract));
+      // Each profile the contract names (its `profiles`): the smmu ones, and vfio-type1 under rfc-2021.
+      const smmu = adapters.filter((a) => underDriverContracts(a) && coversProfile(contract, a.profile)).map((a) => referenceAdapterFor(a.profile, contract));
       if (smmu.length === 0) continue;
       const runs = contractRuns(req.runs, 1 / CONTRACT_RUNS_DIVISOR);
       out.push(...(await runContractCampaign(req, smmu, io, peer, writer, seed, contract, runs, undefined, true)).results);

@@ -20,12 +20,13 @@ import fc from 'fast-check';
 import { RunContext } from '../../model/run-context.ts';
 import { ContainerModel, type Mapping, followed } from '../../model/vfio/container.ts';
 import { checkDeviceWrite, writeGoesThrough } from '../../model/vfio/device.ts';
-import { DirtyState } from '../../model/vfio/dirty-state.ts';
+import { DirtyState, STRICT_VFIO_DIRTY, type VfioDirtyContract } from '../../model/vfio/dirty-state.ts';
 import { infoFlagsOk, migrationCapabilityOk } from '../../model/vfio/info.ts';
 import type { Prediction } from '../../model/vfio/prediction.ts';
 import { checkAllDirty, reportBytes, reportedPages } from '../../model/vfio/report.ts';
 import { Violation } from '../../model/violation.ts';
 import { requirements } from '../../spec/requirements.ts';
+import { type Contract, type ContractName, contracts, coversProfile } from '../../spec/contracts/index.ts';
 import {
   DIRTY_BITMAP_SIZE_MAX,
   VFIO_DMA_UNMAP_FLAG_ALL,
@@ -284,6 +285,9 @@ class Run {
   /** The time limit of the container's calls, one after another: one timer for all of them. */
   private readonly timer: CallTimer;
 
+  /** The rule ids as the contract names them (rfc-2021: UNMAP-R1 where strict has NOLOSS-3). */
+  readonly named: (ids: readonly string[]) => string[];
+
   constructor(
     ctx: RunContext,
     readonly adapter: VfioType1Adapter,
@@ -291,10 +295,12 @@ class Run {
     readonly config: VfioType1Config,
     readonly timeoutMs: number,
     readonly trace: TraceStep[],
+    readonly contract: Contract = contracts.strict,
   ) {
     this.c = new ContainerModel(ctx, inst.vaddrLimit);
-    this.d = new DirtyState(config.hwDirty, this.c.mappings);
+    this.d = new DirtyState(config.hwDirty, this.c.mappings, vfioDirtyContract(contract));
     this.timer = new CallTimer(timeoutMs);
+    this.named = renamer(contract);
   }
 
   /** The mappings the kit writes to and reports over (not the INT_MAX-page ones). */
@@ -396,8 +402,8 @@ class Run {
    * clears before a later check refuses it loses pages).
    */
   async compare(what: string, got: number, x: Prediction, range?: { iova: bigint; size: bigint }, req: readonly string[] = x.entry.req): Promise<void> {
-    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: [...req], transitions: x.entry.taken });
-    if (got !== x.want) throw new Violation('spec', x.entry.req.length > 0 ? x.entry.req : ['VFIO-MAP-9'], `${what} returns ${x.want} (${x.outcome})`, `${got}`);
+    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: this.named(req), transitions: x.entry.taken });
+    if (got !== x.want) throw new Violation('spec', x.entry.req.length > 0 ? this.named(x.entry.req) : ['VFIO-MAP-9'], `${what} returns ${x.want} (${x.outcome})`, `${got}`);
     if (x.want < 0) {
       await this.unchanged(what, x.entry.req);
       await this.recheck(what, range);
@@ -640,14 +646,14 @@ class Run {
     // The report could lose a page (VFIO-UNMAP-12, NOLOSS-3) only where one of its range is owed.
     const owed = report && this.owedIn(iova, size);
     if (report) this.d.ghost.beginReport();
-    const r = await this.call('unmapDma', () => this.inst.unmapDma(flags, iova, size, bitmap), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
+    const r = await this.call('unmapDma', () => this.inst.unmapDma(flags, iova, size, bitmap), { op: what, expected: `${x.want} (${x.outcome})`, req: this.named(x.entry.req) });
     await this.compare(what, this.errno('unmapDma', r), x, { iova, size }, errnoReq(x));
     this.c.settle(x);
     if (!x.effects.has('unmapDma')) return;
     const victims = this.c.victims(flags, iova, size);
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);
-      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages`, expected: `the dirty pages of the range`, req: [...(owed ? ['VFIO-UNMAP-12', 'NOLOSS-3'] : []), ...this.reportChecks(iova, size)] });
+      this.trace.push({ op: `${what}: bitmap`, answer: `${pages.size} pages`, expected: `the dirty pages of the range`, req: [...(owed ? ['VFIO-UNMAP-12', this.d.contract.unmapRule] : []), ...this.reportChecks(iova, size)] });
       this.allDirty(what, pages, iova, size);
       this.d.reportedByUnmap(num(iova), num(size), pages);
     }
@@ -771,38 +777,76 @@ class Run {
   }
 }
 
-async function runScenario(ctx: RunContext, adapter: VfioType1Adapter, sc: Scenario, timeoutMs: number, trace: TraceStep[]): Promise<number> {
+async function runScenario(ctx: RunContext, adapter: VfioType1Adapter, sc: Scenario, timeoutMs: number, trace: TraceStep[], contract: Contract = contracts.strict): Promise<number> {
   const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sc.config));
   if (typeof inst !== 'object' || inst === null || typeof inst.mapDma !== 'function' || typeof inst.vaddrLimit !== 'bigint') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a container instance`);
   trace.push({ op: `create(hwDirty ${sc.config.hwDirty}${sc.config.dmaEntryLimit === undefined ? '' : `, dma_entry_limit ${sc.config.dmaEntryLimit}`})`, answer: 'a container', expected: 'a container', req: [] });
-  const run = new Run(ctx, adapter, inst, sc.config, timeoutMs, trace);
+  const run = new Run(ctx, adapter, inst, sc.config, timeoutMs, trace, contract);
   await run.info(true);
   for (const o of sc.ops) await run.op(o);
   await run.finish();
   return run.steps;
 }
 
-/** Every requirement the profile gives a verdict on. */
+/** Every requirement the profile gives a verdict on (under strict). */
 export const VFIO_TYPE1_REQUIREMENTS: readonly string[] = [...Object.keys(requirements).filter((id) => id.startsWith('VFIO-')), 'NOLOSS-1', 'NOLOSS-2', 'NOLOSS-3', 'PRECISION-1', 'BITMAP-1'];
 
-export function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptions): Promise<ProfileResult> {
+/**
+ * A rule of the profile as `contract` names it: a strict rule the contract replaces is its
+ * variant rules (rfc-2021: NOLOSS-3 by UNMAP-R1, UNMAP_DMA's sync before the unmap); the
+ * profile's other rules are the container's and every contract keeps them.
+ */
+function renamer(contract: Contract): (ids: readonly string[]) => string[] {
+  const by = new Map<string, readonly string[]>(contract.rules.replaced.map((r) => [r.id, r.by]));
+  return (ids) => [...new Set(ids.flatMap((id) => by.get(id) ?? [id]))];
+}
+
+/** What `contract` changes in the container's dirty state (model/vfio/dirty-state.ts). */
+export function vfioDirtyContract(contract: Contract): VfioDirtyContract {
+  if (contract.name === 'strict') return STRICT_VFIO_DIRTY;
+  const unmapRule = renamer(contract)(['NOLOSS-3'])[0];
+  if (unmapRule !== 'NOLOSS-3' && unmapRule !== 'UNMAP-R1') throw new RangeError(`vfio-type1: contract ${contract.name} replaces NOLOSS-3 by ${unmapRule}, which the profile does not judge`);
+  return { unmapRule, startClearsStale: contract.capabilities.setDirtyTracking.enable.clearsStale };
+}
+
+/** The requirements the profile gives a verdict on under `contract`. */
+export function vfioType1Requirements(contract: Contract): readonly string[] {
+  return renamer(contract)(VFIO_TYPE1_REQUIREMENTS);
+}
+
+/**
+ * The contract a run checks: `--contract` where it names this profile (its `profiles`;
+ * strict and rfc-2021), else the one the adapter declares, else strict. A declared contract
+ * that does not name the profile is undecided.
+ */
+export function vfioRunContract(adapter: VfioType1Adapter, requested: ContractName | undefined): { contract: Contract; declared?: ContractName } {
+  const declared = adapter.contract;
+  if (declared !== undefined && !coversProfile(declared, 'vfio-type1')) throw new Undecided(`${adapter.name} declares contract ${declared}, which is not a contract of profile vfio-type1 (strict, rfc-2021)`);
+  const name = requested !== undefined && coversProfile(requested, 'vfio-type1') ? requested : (declared ?? 'strict');
+  return { contract: contracts[name], ...(declared !== undefined && declared !== name ? { declared } : {}) };
+}
+
+export async function runVfioType1Profile(adapter: VfioType1Adapter, options: RunOptions): Promise<ProfileResult> {
   const ctx = new RunContext();
+  const { contract, declared } = vfioRunContract(adapter, options.contract);
   const coverage = (): Record<string, CoverageFigure> => ({ vfioType1: ctx.coverage(vfioType1Machine) });
-  return runScenarioProfile(
+  const result = await runScenarioProfile(
     {
       name: adapter.profile,
       adapter: adapter.name,
       arbitrary: scenarioArbitrary(options.maxCommands),
-      run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace),
-      requirements: VFIO_TYPE1_REQUIREMENTS,
+      run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, contract),
+      requirements: vfioType1Requirements(contract),
       coverage,
       configOf: (sc) => ({ hwDirty: sc.config.hwDirty, ...(sc.config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: sc.config.dmaEntryLimit }) }),
     },
     options,
   );
+  if (contract.name === 'strict' && declared === undefined) return result;
+  return { ...result, contract: { name: contract.name, ...(declared === undefined ? {} : { declared }), refused: [], excused: {}, hazards: [] } };
 }
 
-/** Runs one recorded scenario again (dirtyspec check-trace). Throws Violation or Undecided. */
+/** Runs one recorded scenario again (dirtyspec check-trace), under the contract the adapter declares. Throws Violation or Undecided. */
 export function replayVfioType1Scenario(adapter: VfioType1Adapter, sc: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runScenario(new RunContext(), adapter, sc as Scenario, timeoutMs, trace);
+  return runScenario(new RunContext(), adapter, sc as Scenario, timeoutMs, trace, vfioRunContract(adapter, undefined).contract);
 }

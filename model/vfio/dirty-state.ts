@@ -5,7 +5,7 @@
 // and every page of a 2 MiB block leaf written while tracking (a block is dirty or clean
 // whole) until a report clears the whole block.
 //
-// Requirements: NOLOSS-1..3, PRECISION-1, VFIO-DIRTY-3, VFIO-DIRTY-5, VFIO-DIRTY-13,
+// Requirements: NOLOSS-1..3 (UNMAP-R1 in NOLOSS-3's place under rfc-2021), PRECISION-1, VFIO-DIRTY-3, VFIO-DIRTY-5, VFIO-DIRTY-13,
 //               VFIO-DIRTY-14, VFIO-CLEAR-4..6, VFIO-UNMAP-12.
 // Sources: Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_dirty_pages
 //          (START: vfio_dma_bitmap_alloc_all; STOP: vfio_dma_bitmap_free_all, the state not
@@ -20,10 +20,30 @@
 //          vfio_dma_rw (VFIO-RW-3, VFIO-RW-4): Linux v6.12.117 vfio_iommu_type1_dma_rw_chunk
 //          marks the pages a write copied to in dma->bitmap, which update_user_bitmap
 //          reports and vfio_iova_dirty_bitmap clears; the pages of a refused access's earlier
-//          chunks may or may not be written (neither owed nor false dirty).
+//          chunks may or may not be written (neither owed nor false dirty). Under rfc-2021
+//          (the container on the 2021 HTTU RFC's IOMMU): VFIO RFC v2 2/3
+//          <20210507103608.39440-3-zhukeqian1@huawei.com> vfio_dma_do_unmap (sync, stop,
+//          remove: UNMAP-R1) and RFC v4 <20210507102211.8836-1-zhukeqian1@huawei.com> (start
+//          clears no stale dirty state: TRACK-R2).
 import { DirtyGhost } from '../ghost.ts';
 import { Violation } from '../violation.ts';
 import { type Mapping, followed } from './container.ts';
+
+/** The rule UNMAP_DMA's bitmap answers to: NOLOSS-3 (strict), or the contract's rule in its place (rfc-2021: UNMAP-R1). */
+export type UnmapRule = 'NOLOSS-3' | 'UNMAP-R1';
+
+/** What the IOMMU's driver contract (spec/contracts/) changes in the container's dirty state. */
+export interface VfioDirtyContract {
+  /** The rule UNMAP_DMA's bitmap is judged by. */
+  readonly unmapRule: UnmapRule;
+  /** START clears the dirty state left from before it (strict TRACK-3); false: rfc-2021's TRACK-R2. */
+  readonly startClearsStale: boolean;
+}
+
+export const STRICT_VFIO_DIRTY: VfioDirtyContract = { unmapRule: 'NOLOSS-3', startClearsStale: true };
+
+/** VFIO_DMA_MAP_FLAG_WRITE (include/uapi/linux/vfio.h). */
+const VFIO_DMA_MAP_FLAG_WRITE = 1 << 1;
 
 /** A 2 MiB block leaf (the block mappings the kit makes: 2 MiB-aligned IOVA and vaddr). */
 export const BLOCK_SIZE = 0x20_0000;
@@ -48,6 +68,8 @@ export class DirtyState {
     readonly hwDirty: boolean,
     /** The container's mappings (ContainerModel's own array, kept in step by it). */
     private readonly mappings: readonly Mapping[],
+    /** What the IOMMU's driver contract changes here (default strict's). */
+    readonly contract: VfioDirtyContract = STRICT_VFIO_DIRTY,
   ) {}
 
   blockOf(page: number): number | undefined {
@@ -65,13 +87,24 @@ export class DirtyState {
     return this.newlyMapped.has(page) || (block !== undefined && this.dirtyBlocks.has(block));
   };
 
-  /** START turned tracking on (VFIO-DIRTY-3): nothing is owed yet, no stale allowance is kept. */
+  /**
+   * START turned tracking on (VFIO-DIRTY-3): nothing is owed yet, no stale allowance is kept.
+   * Where starting clears no stale state (rfc-2021, TRACK-R2), a report until the page is
+   * next cleared may hold any page of a writable mapping (written, or mapped writable-dirty,
+   * before START) and every page of a writable block.
+   */
   trackingStarted(): void {
     this.ghost.trackingStarted();
     this.newlyMapped.clear();
     this.dirtyBlocks.clear();
     this.rwOwed.clear();
     this.rwClean.clear();
+    if (this.contract.startClearsStale || !this.hwDirty) return;
+    for (const m of this.mappings) {
+      if (!followed(m) || (m.flags & VFIO_DMA_MAP_FLAG_WRITE) === 0) continue;
+      for (let p = Number(m.iova); p < Number(m.iova + m.size); p += PAGE) this.newlyMapped.add(p);
+      if (this.blocks.has(Number(m.iova))) this.dirtyBlocks.add(Number(m.iova));
+    }
   }
 
   /** STOP turned tracking off (VFIO-DIRTY-5): the dirty state not yet reported is dropped. */
@@ -134,10 +167,14 @@ export class DirtyState {
     for (const b of [...this.dirtyBlocks]) if (b >= iova && b + BLOCK_SIZE <= iova + size) this.dirtyBlocks.delete(b);
   }
 
-  /** UNMAP_DMA's bitmap over [iova, iova + size) held `pages` (NOLOSS-3, PRECISION-1): a clearing report; the mappings it removed are forgotten next (`unmapped`). */
+  /**
+   * UNMAP_DMA's bitmap over [iova, iova + size) held `pages` (NOLOSS-3, or the contract's rule
+   * in its place: rfc-2021's UNMAP-R1, the sync before the unmap; PRECISION-1): a clearing
+   * report; the mappings it removed are forgotten next (`unmapped`).
+   */
   reportedByUnmap(iova: number, size: number, pages: ReadonlySet<number>): void {
-    this.blameRw(iova, size, pages, 'NOLOSS-3');
-    this.ghost.endReport(iova, size, pages, true, this.allowed, 'NOLOSS-3');
+    this.blameRw(iova, size, pages, this.contract.unmapRule);
+    this.ghost.endReport(iova, size, pages, true, this.allowed, this.contract.unmapRule);
   }
 
   /**
@@ -174,7 +211,7 @@ export class DirtyState {
    * an access left clean and the report holds (not written since, not allowed) is a false
    * dirty charged to its rule.
    */
-  private blameRw(iova: number, size: number, pages: ReadonlySet<number>, req: 'NOLOSS-1' | 'NOLOSS-3'): void {
+  private blameRw(iova: number, size: number, pages: ReadonlySet<number>, req: 'NOLOSS-1' | UnmapRule): void {
     if (this.rwOwed.size > 0) {
       const lost = [...this.rwOwed.keys()].filter((p) => p >= iova && p < iova + size && this.ghost.owed.has(p) && !pages.has(p)).sort((a, b) => a - b);
       if (lost.length > 0) {

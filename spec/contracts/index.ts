@@ -25,6 +25,11 @@ export function contractByName(name: string): Contract {
   return contracts[name];
 }
 
+/** Whether the contract `name` is checked on `profile` (its `profiles`). */
+export function coversProfile(name: ContractName, profile: string): boolean {
+  return (contracts[name].profiles as readonly string[]).includes(profile);
+}
+
 /** The strict rules this contract keeps as they are. */
 export function keptRules(c: Contract): RequirementId[] {
   const gone = new Set<string>([...c.rules.replaced.map((r) => r.id), ...c.rules.dropped.map((r) => r.id)]);

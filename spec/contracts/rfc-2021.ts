@@ -63,7 +63,7 @@ export const rfc2021: Contract = {
   basis:
     'RFC v4 <20210507102211.8836-1-zhukeqian1@huawei.com> (patches 01, 03-06, 08, 10) and the VFIO RFC v2 <20210507103608.39440-1-zhukeqian1@huawei.com> (patch 2); ' +
     'v2 of the combined series <20210310090614.26668-1-zhukeqian1@huawei.com>; on Linux v5.12 io-pgtable-arm.c (split on partial unmap)',
-  profiles: ['smmu-driver', 'smmu-hw'],
+  profiles: ['smmu-driver', 'smmu-hw', 'vfio-type1'],
   rules: {
     replaced: [
       { id: 'TRACK-1', by: ['CREATE-R1', 'TRACK-R2'], why: 'The HD quirk follows the hardware, and starting without ARM_SMMU_FEAT_HD is -ENODEV, not -EOPNOTSUPP.', source: R['TRACK-R2'].source },

@@ -86,7 +86,7 @@ export const strict: Contract = {
     'with the page-granular policy every block is split (and merged back on disable); unmap reports the dirty state it removes; ' +
     'read-and-clear reports every writable-dirty leaf in range, clears only leaves wholly inside it, invalidates them, and is -EINVAL while tracking is off.',
   basis: 'the spec machines and abstract operations of this repository (conformance/ADAPTERS.md, profile smmu-driver)',
-  profiles: ['smmu-driver', 'smmu-hw'],
+  profiles: ['smmu-driver', 'smmu-hw', 'vfio-type1'],
   rules: { replaced: [], dropped: [], added: [] },
   capabilities: {
     operations: { splitBlock: true, mergePages: true, clearDirtyByBitmap: false },

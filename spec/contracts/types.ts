@@ -203,7 +203,11 @@ export interface Contract {
   readonly summary: string;
   /** What was read to write it: kernel versions, patch series. */
   readonly basis: string;
-  readonly profiles: readonly ('smmu-driver' | 'smmu-hw')[];
+  /**
+   * The profiles checked under it: the smmu ones, and vfio-type1 where the contract changes
+   * what the container must do around the IOMMU (rfc-2021: UNMAP_DMA syncs before unmapping).
+   */
+  readonly profiles: readonly ('smmu-driver' | 'smmu-hw' | 'vfio-type1')[];
   readonly rules: ContractRules;
   readonly capabilities: Capabilities;
   readonly hazards: readonly Hazard[];
