@@ -1,6 +1,6 @@
 // Faulty variants of the reference VFIO type1 container, one overridden step each: the
 // manual-clear and unmap-with-bitmap paths of the uAPI done wrong.
-import { VfioType1Container, type VfioBitmap } from '../../impl/vfio/type1-container.ts';
+import { VfioType1Container, type VfioBitmap, type VfioDma } from '../../impl/vfio/type1-container.ts';
 import { referenceVfioType1Adapter } from '../adapters/reference.ts';
 import type { Mutant } from './types.ts';
 
@@ -116,12 +116,36 @@ export class GetClearsBeforeRefusalContainer extends VfioType1Container {
   }
 }
 
-const mutant = (name: string, bugClass: Mutant['bugClass'], description: string, Impl: typeof VfioType1Container): Mutant => ({
+/**
+ * On the RFC's IOMMU, UNMAP_DMA takes the dirty bitmap from the page-table unmap, as it may
+ * where the unmap reports what it removes (strict), instead of syncing the mapping's dirty
+ * log first (VFIO RFC v2 2/3 <20210507103608.39440-3-zhukeqian1@huawei.com>, vfio_dma_do_unmap:
+ * update_user_bitmap, then the stop, then vfio_remove_dma).
+ */
+export class RfcUnmapWithoutSyncContainer extends VfioType1Container {
+  // FAULT (class scope-change): the RFC's unmap (__arm_lpae_unmap) reads no dirty state, so
+  // every page the device dirtied since the last report of the mapping is missing from
+  // UNMAP_DMA's bitmap and gone with the mapping (UNMAP-R1).
+  protected override unmapTracked(d: VfioDma, out: Uint8Array | undefined, base: number): void {
+    const record = out === undefined ? undefined : (at: number, len: number) => markPages(out, base, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size));
+    this.domain.unmap(d.iova, d.size, record);
+  }
+}
+
+/** Sets in `out` (bit 0 is page `base`) the bits of the pages of [from, to). */
+function markPages(out: Uint8Array, base: number, from: number, to: number): void {
+  for (let at = from; at < to; at += 0x1000) {
+    const i = (at - base) / 0x1000;
+    out[i >> 3]! |= 1 << (i & 7);
+  }
+}
+
+const mutant = (name: string, bugClass: Mutant['bugClass'], description: string, Impl: typeof VfioType1Container, contract: 'strict' | 'rfc-2021' = 'strict'): Mutant => ({
   name,
   bugClass,
   profile: 'vfio-type1',
   description,
-  adapter: referenceVfioType1Adapter(name, Impl),
+  adapter: referenceVfioType1Adapter(name, Impl, contract),
 });
 
 export const vfioMutants: readonly Mutant[] = [
@@ -179,4 +203,14 @@ export const vfioMutants: readonly Mutant[] = [
     "A bitmap pgsize other than the container's smallest page size is accepted for GET_BITMAP, CLEAR_BITMAP and unmap with a bitmap. Class bad-input-accepted: a page size the bitmap cannot use.",
     AnyPgsizeContainer,
   ),
+  {
+    ...mutant(
+      'rfc-unmap-dma-without-sync',
+      'scope-change',
+      "rfc-2021: on the RFC's IOMMU, UNMAP_DMA with GET_DIRTY_BITMAP takes the bitmap from the page-table unmap (the strict order) instead of syncing the mapping's dirty log first, then stopping the log and unmapping (UNMAP-R1: the RFC's unmap reports no dirty state). The pages the device wrote since the mapping's last report are missing from the bitmap. Class scope-change: unmap loses dirty state.",
+      RfcUnmapWithoutSyncContainer,
+      'rfc-2021',
+    ),
+    targets: ['UNMAP-R1'],
+  },
 ];
