@@ -90,6 +90,25 @@ test('[IOVA-BITMAP-5] [IOVA-BITMAP-9] [IOVA-BITMAP-6] under linux the kit sends 
   }
 });
 
+test('[IOVA-BITMAP-5] under linux a recording over more than one page starts and ends on page boundaries, as a whole IOPTE does; one inside a page may be partial', () => {
+  let partial = 0;
+  let multi = 0;
+  for (const sc of fc.sample(scenarioArbitrary(iovaBitmapContracts.linux), { numRuns: 2000, seed: 6 })) {
+    const { iova, pageSize } = sc.args;
+    for (const s of sc.sets) {
+      const first = (s.iova - iova) / pageSize;
+      const last = (s.iova + s.length - 1n - iova) / pageSize;
+      if (first === last) {
+        if (s.iova % pageSize !== 0n || s.length !== pageSize) partial++;
+        continue;
+      }
+      multi++;
+      assert.ok((s.iova - iova) % pageSize === 0n && s.length % pageSize === 0n, `[${s.iova}, +${s.length}) at page size ${pageSize}`);
+    }
+  }
+  assert.ok(partial > 100 && multi > 100, `${partial} partial, ${multi} multi-page recordings`);
+});
+
 test('the contract a run checks: --contract, else the declared one, else hardened', () => {
   assert.is(iovaBitmapRunContract({}, undefined).contract.name, 'hardened');
   assert.is(iovaBitmapRunContract({ contract: 'linux' }, undefined).contract.name, 'linux');

@@ -222,8 +222,15 @@ export function scenarioArbitrary(contract: IovaBitmapContract = iovaBitmapContr
           if (!contract.setOutsideRange) {
             // The caller's obligation (IOVA-BITMAP-9 under linux): a non-empty recording inside the range.
             const last = iova + length - 1n;
-            const lo = start < iova ? iova : start > last ? last : start;
-            const hi = end > last + 1n ? last + 1n : end > lo ? end : lo + 1n;
+            let lo = start < iova ? iova : start > last ? last : start;
+            let hi = end > last + 1n ? last + 1n : end > lo ? end : lo + 1n;
+            // And (IOVA-BITMAP-5 under linux) one that spans more than one page starts and
+            // ends on page boundaries: Linux's callers record whole naturally aligned IOPTEs
+            // or tracked pages, which lie inside one page or cover whole pages.
+            if ((lo - iova) / pageSize !== (hi - 1n - iova) / pageSize) {
+              lo -= (lo - iova) % pageSize;
+              hi += (pageSize - ((hi - iova) % pageSize)) % pageSize;
+            }
             return { iova: lo, length: hi - lo };
           }
           return { iova: start, length: end > start ? end - start : 1n };

@@ -97,8 +97,9 @@ export const linux: IovaBitmapContract = {
     },
     {
       id: 'IOVA-BITMAP-5',
-      obligation: 'the caller passes iova and length that are page_size multiples, length not 0, iova + length - 1 not past 2^64 - 1; and records no empty range',
-      source: `${IOVA_BITMAP_C} iova_bitmap_alloc, iova_bitmap_set (no checks); drivers/iommu/iommufd/io_pagetable.c iommufd_check_iova_range`,
+      obligation:
+        'the caller passes iova and length that are page_size multiples, length not 0, iova + length - 1 not past 2^64 - 1; and records no empty range, and none that spans two pages without starting and ending on page boundaries (what it records is a whole naturally aligned IOPTE or tracked page: inside one page, or whole pages)',
+      source: `${IOVA_BITMAP_C} iova_bitmap_alloc, iova_bitmap_set (no checks; a recording past the pinned pages goes on at iova += length - left, which for an unaligned one is not the next page's start: across a window edge it pins the same window again, forever); drivers/iommu/iommufd/io_pagetable.c iommufd_check_iova_range; include/linux/iommu.h iommu_dirty_bitmap_record, called with whole IOPTEs (drivers/iommu/io-pgtable-arm.c, intel/iommu.c, amd/io_pgtable.c)`,
     },
     {
       id: 'IOVA-BITMAP-9',
