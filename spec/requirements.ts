@@ -269,7 +269,7 @@ export const requirements = {
     source: `${IOVA_BITMAP} (struct iova_bitmap_map, iova_bitmap_set); ${VFIO_H} (struct vfio_bitmap)`,
   },
   'IOVA-BITMAP-3': {
-    text: 'The word index is (offset >> pgshift) / 64, never offset / (64 * page_size): that product wraps to 0 in u64 at page_size 2^63 and divides by zero.',
+    text: 'The word index is (offset >> pgshift) / 64, never offset / (64 * page_size): that product wraps to 0 in u64 at page_size 2^63 and divides by zero (and the page_size the code before the fix formed, the int 1 << pgshift, is already wrong from 2^31).',
     source: `Linux commit cb30dfa75d55 "iommufd: Don't overflow during division for dirty tracking" (syzbot 093a8a8b859472e6c257), in ${IOVA_BITMAP} iova_bitmap_offset_to_index`,
   },
   'IOVA-BITMAP-4': { text: 'A range of length bytes needs ALIGN(npages, 64)/8 bytes of bitmap, npages = ((length - 1) >> pgshift) + 1; a smaller bitmap is -EINVAL.', source: `${VFIO_H} (GET_BITMAP); ${VFIO_TYPE1} verify_bitmap_size` },

@@ -78,6 +78,35 @@ test('a for_each walk that skips the callback for its last range does not confor
   assert.ok(r.counterexample?.violation.req.includes('IOVA-BITMAP-10'), JSON.stringify(r.counterexample?.violation));
 });
 
+test('[IOVA-BITMAP-2] [IOVA-BITMAP-7] [IOVA-BITMAP-8] a wrong bit names the rules its recording could fail: -7 only across a user page, -8 only across the window', async () => {
+  // Linux v6.1 drivers/vfio/iova_bitmap.c iova_bitmap_set: max(1, length >> pgshift) bits from iova's, so a recording that starts or ends inside a page loses its last page.
+  const ref = referenceIovaBitmapAdapter();
+  const v61Count: IovaBitmapAdapter = {
+    profile: 'iova-bitmap',
+    name: 'v6.1-bit-count',
+    async create(buffer, args) {
+      const inst = await ref.create(buffer, args);
+      if (typeof inst === 'number') return inst;
+      const page = args.pageSize;
+      const base = (iova: bigint) => iova - ((iova - args.iova) % page);
+      return { ...inst, set: (iova: bigint, length: bigint) => inst.set(iova < args.iova ? iova : base(iova), length / page > 0n ? (length / page) * page : page) };
+    },
+  };
+  let wrongBits = 0;
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const r = await runIovaBitmapProfile(v61Count, { ...options, runs: 300, seed });
+    assert.is(r.verdict, 'does-not-conform', `seed ${seed}`);
+    const { violation, steps } = r.counterexample!;
+    // A shrunk run may end on another rule (a recording reaching outside the range: -9).
+    if (violation.kind !== 'loss' && violation.kind !== 'precision') continue;
+    wrongBits++;
+    const last = steps[steps.length - 1]!;
+    assert.ok(violation.req.includes('IOVA-BITMAP-2'), `seed ${seed}: ${violation.req.join(', ')}`);
+    for (const id of violation.req) assert.ok(id === 'IOVA-BITMAP-2' || last.req.includes(id), `seed ${seed}: ${id} named, the step (${last.op}) lists ${last.req.join(', ')}`);
+  }
+  assert.ok(wrongBits >= 3, `${wrongBits} of 6 seeds end on a wrong bit`);
+});
+
 test('a write to a page that is not pinned is reported as a STRAY WRITE naming the page', async () => {
   const adapter = wrapped('writes-unpinned', (inst, buffer) => ({
     set: async (iova: bigint, length: bigint) => {
@@ -123,6 +152,12 @@ test('[IOVA-BITMAP-6] recordings all outside the range pin nothing: "nothing lef
   const outside = [{ iova: 0x1000n, length: PAGE }];
   assert.not.ok((await reached(scenario({}, outside))).has('IOVA-BITMAP-6'));
   assert.ok((await reached(scenario({}, [{ iova: ARGS.iova, length: PAGE }]))).has('IOVA-BITMAP-6'));
+});
+
+test('[IOVA-BITMAP-3] a recording at page size 2^31 reaches IOVA-BITMAP-3 (an index with the int 1 << pgshift of the code before cb30dfa75d55 goes wrong there); at 2^30 it does not', async () => {
+  const at = (shift: bigint) => scenario({ iova: 0n, length: 128n << shift, pageSize: 1n << shift }, [{ iova: 5n << shift, length: 1n << shift }]);
+  assert.ok((await reached(at(31n))).has('IOVA-BITMAP-3'));
+  assert.not.ok((await reached(at(30n))).has('IOVA-BITMAP-3'));
 });
 
 test.run();
