@@ -160,4 +160,10 @@ test('[IOVA-BITMAP-3] a recording at page size 2^31 reaches IOVA-BITMAP-3 (an in
   assert.not.ok((await reached(at(30n))).has('IOVA-BITMAP-3'));
 });
 
+test('[IOVA-BITMAP-7] a recording inside one user page past the first, of a bitmap that starts at pgoff, reaches IOVA-BITMAP-7 (only the first page starts at pgoff: Linux v6.1 wrote it at kaddr + pgoff, past the page); of an aligned bitmap it does not', async () => {
+  const rec = [{ iova: ARGS.iova + 64n * PAGE, length: PAGE }];
+  assert.ok((await reached(scenario({ offset: 4095 }, rec))).has('IOVA-BITMAP-7'));
+  assert.not.ok((await reached(scenario({ offset: 4096 }, rec))).has('IOVA-BITMAP-7'));
+});
+
 test.run();
