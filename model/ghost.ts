@@ -224,7 +224,7 @@ export class DirtyGhost {
    * @req NOLOSS-1 NOLOSS-2 NOLOSS-3 PRECISION-1
    * @source dirtyspec design: the no-loss and precision properties (docs/SOURCES.md); NOLOSS-3 from Linux v6.12.117 include/uapi/linux/vfio.h VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP
    */
-  endReport(iova: number, size: number, reported: PageSet, clear: boolean, allowed: ((page: number) => boolean) | 'any', req: 'NOLOSS-1' | 'NOLOSS-3' | 'UNMAP-R1', notDue?: (page: number) => boolean): void {
+  endReport(iova: number, size: number, reported: PageSet, clear: boolean, allowed: ((page: number) => boolean) | 'any', req: 'NOLOSS-1' | 'NOLOSS-3' | 'UNMAP-R1' | 'UNMAP-U3', notDue?: (page: number) => boolean): void {
     const before = this.owedAtStart ?? new Set<number>();
     this.owedAtStart = undefined;
     // `notDue`: pages of the range the contract's walk does not visit (a cursor past them, a hole before them): they stay owed, for a later report.

@@ -194,17 +194,18 @@ export type VfioType1ContainerClass = typeof VfioType1Container;
 /**
  * The reference VFIO type1 container on a fresh testbed (the SMMU with HTTU 2 for
  * hardware dirty tracking, 0 for none); the device is stream 0 of its domain. `Impl`
- * replaces the container class (the mutants). `contract` 'rfc-2021': the domain follows the
- * RFC's lifecycle ('rfc-v4') and the adapter declares the contract.
+ * replaces the container class (the mutants). Another `contract` than strict: the domain
+ * follows its lifecycle ('rfc-v4' for rfc-2021, 'linux-v6.18' for linux-upstream: the
+ * container is then the VMM over iommufd) and the adapter declares the contract.
  */
-export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1ContainerClass = VfioType1Container, contract: 'strict' | 'rfc-2021' = 'strict'): VfioType1Adapter {
+export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1ContainerClass = VfioType1Container, contract: ContractName = 'strict'): VfioType1Adapter {
   const n = (x: bigint) => Number(x);
   return {
     profile: 'vfio-type1',
     name,
     ...(contract === 'strict' ? {} : { contract }),
     async create(config) {
-      const tb = createType1Container({ httu: config.hwDirty ? 2 : 0, ...(contract === 'rfc-2021' ? { lifecycle: 'rfc-v4' as const } : {}) });
+      const tb = createType1Container({ httu: config.hwDirty ? 2 : 0, lifecycle: lifecycleOf(contract) });
       const c = new Impl(tb.domain, config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: config.dmaEntryLimit });
       const bm = (b: { pgsize: bigint; size: bigint; data?: Uint8Array }) => ({ pgsize: n(b.pgsize), size: n(b.size), ...(b.data === undefined ? {} : { data: b.data }) });
       return {

@@ -191,9 +191,6 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
   if (contractText !== undefined && !isContractName(contractText) && !isIovaBitmapContractName(contractText))
     throw new UsageError(`--contract must be one of ${CONTRACT_NAMES.join(', ')} (smmu profiles) or ${IOVA_BITMAP_CONTRACT_NAMES.join(', ')} (iova-bitmap), got ${JSON.stringify(contractText)}`);
   const contract = contractText !== undefined && isContractName(contractText) ? contractText : undefined;
-  const uncovered = contract === undefined ? [] : profiles.filter((p) => profileOf(p).contracts === 'driver' && !coversProfile(contract, p));
-  if (uncovered.length > 0)
-    throw new UsageError(`--contract ${contract} is not a contract of profile ${uncovered.join(', ')} (it covers ${PROFILES.filter((p) => profileOf(p).contracts === 'driver' && coversProfile(contract!, p)).join(', ')})`);
   const iovaBitmapContract = contractText !== undefined && isIovaBitmapContractName(contractText) ? contractText : undefined;
   if (iovaBitmapContract !== undefined && profiles.length > 0 && !profiles.some((p) => profileOf(p).contracts === 'iova-bitmap'))
     throw new UsageError(

@@ -805,8 +805,11 @@ function renamer(contract: Contract): (ids: readonly string[]) => string[] {
 export function vfioDirtyContract(contract: Contract): VfioDirtyContract {
   if (contract.name === 'strict') return STRICT_VFIO_DIRTY;
   const unmapRule = renamer(contract)(['NOLOSS-3'])[0];
-  if (unmapRule !== 'NOLOSS-3' && unmapRule !== 'UNMAP-R1') throw new RangeError(`vfio-type1: contract ${contract.name} replaces NOLOSS-3 by ${unmapRule}, which the profile does not judge`);
-  return { unmapRule, startClearsStale: contract.capabilities.setDirtyTracking.enable.clearsStale };
+  if (unmapRule !== 'NOLOSS-3' && unmapRule !== 'UNMAP-R1' && unmapRule !== 'UNMAP-U3') throw new RangeError(`vfio-type1: contract ${contract.name} replaces NOLOSS-3 by ${unmapRule}, which the profile does not judge`);
+  const { enable } = contract.capabilities.setDirtyTracking;
+  const start = enable.clearsStale && !enable.invalidates;
+  const report = contract.capabilities.readAndClear.invalidatesCleared === 'no';
+  return { unmapRule, startClearsStale: enable.clearsStale, ...(start || report ? { clearsWithoutTlbi: { start, report } } : {}) };
 }
 
 /** The requirements the profile gives a verdict on under `contract`. */
@@ -821,7 +824,7 @@ export function vfioType1Requirements(contract: Contract): readonly string[] {
  */
 export function vfioRunContract(adapter: VfioType1Adapter, requested: ContractName | undefined): { contract: Contract; declared?: ContractName } {
   const declared = adapter.contract;
-  if (declared !== undefined && !coversProfile(declared, 'vfio-type1')) throw new Undecided(`${adapter.name} declares contract ${declared}, which is not a contract of profile vfio-type1 (strict, rfc-2021)`);
+  if (declared !== undefined && !coversProfile(declared, 'vfio-type1')) throw new Undecided(`${adapter.name} declares contract ${declared}, which is not a contract of profile vfio-type1`);
   const name = requested !== undefined && coversProfile(requested, 'vfio-type1') ? requested : (declared ?? 'strict');
   return { contract: contracts[name], ...(declared !== undefined && declared !== name ? { declared } : {}) };
 }

@@ -1,11 +1,13 @@
 // Profile vfio-type1: a VFIO type1 container as a black box (MAP/UNMAP_DMA, DIRTY_PAGES
 // with manual clear, its device's DMA) against the type1 machine; under `strict`, or under a
-// driver contract that names the profile (rfc-2021: the container on the RFC's IOMMU).
+// driver contract that names the profile (rfc-2021: the container on the RFC's IOMMU;
+// linux-upstream: the container as the VMM over iommufd on Linux v6.18's).
 import { vfioType1Machine } from '../../spec/vfio/type1-machine.ts';
 import { referenceVfioType1Adapter } from '../adapters/reference.ts';
 import { replayVfioType1Scenario, runVfioType1Profile } from '../engine/vfio-type1-profile.ts';
 import { vfioType1 } from '../protocol/exec-adapters.ts';
 import { vfioType1InputProblem } from '../protocol/input-shape.ts';
+import type { ContractName } from '../adapters/types.ts';
 import type { ProfileModule } from './profile.ts';
 
 export const vfioType1Profile: ProfileModule<'vfio-type1'> = {
@@ -17,7 +19,7 @@ export const vfioType1Profile: ProfileModule<'vfio-type1'> = {
   replay: replayVfioType1Scenario,
   inputProblem: vfioType1InputProblem,
   overChannel: vfioType1,
-  // The driver contracts whose `profiles` name vfio-type1 (rfc-2021): the IOMMU under the container follows it.
+  // The driver contracts whose `profiles` name vfio-type1: the IOMMU under the container follows it.
   contracts: 'driver',
-  reference: (contract) => referenceVfioType1Adapter('reference', undefined, contract === 'rfc-2021' ? 'rfc-2021' : 'strict'),
+  reference: (contract) => referenceVfioType1Adapter('reference', undefined, (contract as ContractName | undefined) ?? 'strict'),
 };

@@ -24,7 +24,11 @@
 //
 // On a domain playing the 2021 HTTU RFC (lifecycle 'rfc-v4'), whose page-table unmap reports
 // no dirty state, UNMAP_DMA syncs each mapping's dirty log before unmapping it, as the RFC's
-// VFIO patch does (unmapTracked).
+// VFIO patch does (unmapTracked). On a domain playing Linux v6.18 iommufd (lifecycle
+// 'linux-v6.18') the container is the VMM over iommufd, whose own caller obligations it
+// keeps: UNMAP_DMA's bitmap is an IOMMU_HWPT_GET_DIRTY_BITMAP of each mapping before its
+// IOMMU_IOAS_UNMAP (UNMAP-U3), and CLEAR_BITMAP clears only leaves wholly inside a run of
+// set bits (CLEAR-U2: a read-and-clear clears a leaf it enters whole).
 //
 // Dirty state lives in the page table (HTTU): GET_BITMAP is the domain's read-and-clear,
 // GET_BITMAP_NOCLEAR the same with IOMMU_DIRTY_NO_CLEAR, CLEAR_BITMAP a read-and-clear
@@ -120,6 +124,11 @@ function u64(name: string, x: number): bigint {
 /** iova + size - 1 < iova in u64. */
 function wraps(iova: number, size: number): boolean {
   return size > 0 && u64('iova', iova) + u64('size', size) > U64_LIMIT;
+}
+
+/** range.iova + range.size < range.iova in u64 (VFIO_IOMMU_DIRTY_PAGES has no - 1): ending exactly at 2^64 wraps. */
+function dirtyRangeWraps(iova: number, size: number): boolean {
+  return size > 0 && u64('iova', iova) + u64('size', size) >= U64_LIMIT;
 }
 
 function aligned(x: number): boolean {
@@ -323,12 +332,19 @@ export class VfioType1Container {
    */
   protected unmapTracked(d: VfioDma, out: Uint8Array | undefined, base: number): void {
     const record = out === undefined ? undefined : (at: number, len: number) => setPages(out, base, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size));
-    if (this.domain.options.lifecycle !== 'rfc-v4') {
+    const lifecycle = this.domain.options.lifecycle;
+    if (lifecycle === 'rfc-v4') {
+      if (record !== undefined) this.domain.readAndClearDirty(d.iova, d.size, IOMMU_DIRTY_NO_CLEAR, record);
+      this.domain.stopDirtyLogRange(d.iova, d.size);
+    } else if (lifecycle === 'linux-v6.18') {
+      // The VMM's IOMMU_HWPT_GET_DIRTY_BITMAP over the mapping, then IOMMU_IOAS_UNMAP (QEMU
+      // "vfio/iommufd: Query dirty bitmap before DMA unmap",
+      // <20250910023701.244356-3-zhenzhong.duan@intel.com>).
+      if (record !== undefined) this.domain.readAndClearDirty(d.iova, d.size, 0, record);
+    } else {
       this.domain.unmap(d.iova, d.size, record);
       return;
     }
-    if (record !== undefined) this.domain.readAndClearDirty(d.iova, d.size, IOMMU_DIRTY_NO_CLEAR, record);
-    this.domain.stopDirtyLogRange(d.iova, d.size);
     this.domain.unmap(d.iova, d.size);
   }
 
@@ -351,7 +367,7 @@ export class VfioType1Container {
     u64('iova', iova);
     u64('size', size);
     // 2. The range and the bitmap, in the kernel's order (VFIO-DIRTY-6..10).
-    if (wraps(iova, size) || size === 0 || !this.bitmapSizeOk(size, bitmap) || !this.pgsizeOk(bitmap.pgsize)) return { errno: -EINVAL };
+    if (dirtyRangeWraps(iova, size) || size === 0 || !this.bitmapSizeOk(size, bitmap) || !this.pgsizeOk(bitmap.pgsize)) return { errno: -EINVAL };
     if (!aligned(iova) || !aligned(size)) return { errno: -EINVAL };
     // 3. Tracking (VFIO-DIRTY-11, VFIO-CLEAR-3).
     if (!this.tracking) return { errno: -EINVAL };
@@ -443,9 +459,18 @@ export class VfioType1Container {
     }
   }
 
-  /** One run of set bits: a read-and-clear without recording, which invalidates the TLB over what it cleared. */
+  /**
+   * One run of set bits: a read-and-clear without recording, which invalidates the TLB over
+   * what it cleared. On a 'linux-v6.18' domain, whose read-and-clear clears a leaf it enters
+   * whole (CLEAR-U2), only over each leaf wholly inside the run: a block the run cuts stays
+   * dirty, as VFIO-CLEAR-6 asks.
+   */
   protected clearRun(iova: number, size: number): void {
-    this.domain.readAndClearDirty(iova, size, 0);
+    if (this.domain.options.lifecycle !== 'linux-v6.18') {
+      this.domain.readAndClearDirty(iova, size, 0);
+      return;
+    }
+    for (const l of [...this.domain.pgtable.leaves(iova, size)]) if (l.iova >= iova && l.iova + l.size <= iova + size) this.domain.readAndClearDirty(l.iova, l.size, 0);
   }
 
   /** Sets in `out` (bit 0 is page `base`) the CPU-side dirty pages of `d`; forgets them unless `keep`. */

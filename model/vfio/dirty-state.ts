@@ -29,8 +29,8 @@ import { DirtyGhost } from '../ghost.ts';
 import { Violation } from '../violation.ts';
 import { type Mapping, followed } from './container.ts';
 
-/** The rule UNMAP_DMA's bitmap answers to: NOLOSS-3 (strict), or the contract's rule in its place (rfc-2021: UNMAP-R1). */
-export type UnmapRule = 'NOLOSS-3' | 'UNMAP-R1';
+/** The rule UNMAP_DMA's bitmap answers to: NOLOSS-3 (strict), or the contract's rule in its place (rfc-2021: UNMAP-R1; linux-upstream: UNMAP-U3). */
+export type UnmapRule = 'NOLOSS-3' | 'UNMAP-R1' | 'UNMAP-U3';
 
 /** What the IOMMU's driver contract (spec/contracts/) changes in the container's dirty state. */
 export interface VfioDirtyContract {
@@ -38,6 +38,12 @@ export interface VfioDirtyContract {
   readonly unmapRule: UnmapRule;
   /** START clears the dirty state left from before it (strict TRACK-3); false: rfc-2021's TRACK-R2. */
   readonly startClearsStale: boolean;
+  /**
+   * The clears that leave the IOTLB as it was (linux-upstream on SMMUv3: no TLBI after a
+   * read-and-clear, CLEAR-U4, hazard H-U2, nor after START's clear, TRACK-U2, hazard H-U3):
+   * an entry cached writable-dirty then absorbs the device's next writes to its leaf.
+   */
+  readonly clearsWithoutTlbi?: { readonly start: boolean; readonly report: boolean };
 }
 
 export const STRICT_VFIO_DIRTY: VfioDirtyContract = { unmapRule: 'NOLOSS-3', startClearsStale: true };
@@ -60,6 +66,18 @@ export class DirtyState {
   readonly dirtyBlocks = new Set<number>();
   /** Pages owed because a vfio_dma_rw write dirtied them (the call's text): a report lacking one breaks VFIO-RW-3. */
   private readonly rwOwed = new Map<number, string>();
+  /**
+   * Leaves (a page, or the base of a block mapping) the device wrote since they were mapped:
+   * their IOTLB entry may be cached writable-dirty. Followed only where a clear leaves the
+   * IOTLB as it was (VfioDirtyContract.clearsWithoutTlbi).
+   */
+  private readonly cachedDirty = new Set<number>();
+  /**
+   * Leaves cleared without a TLBI since such a write: a device write there may go through
+   * the stale entry and set no dirty state (H-U2, H-U3, the contract's defects), so it is
+   * written (a report may hold it) but not owed, until the leaf is unmapped.
+   */
+  private readonly staleEntry = new Set<number>();
   /** Pages a vfio_dma_rw access touched without dirtying them (a read; at or past a refusal): a report holding one, not written since, breaks `req`. */
   private readonly rwClean = new Map<number, { readonly op: string; readonly req: readonly string[] }>();
 
@@ -99,6 +117,7 @@ export class DirtyState {
     this.dirtyBlocks.clear();
     this.rwOwed.clear();
     this.rwClean.clear();
+    if (this.contract.clearsWithoutTlbi?.start === true) for (const leaf of this.cachedDirty) this.staleEntry.add(leaf);
     if (this.contract.startClearsStale || !this.hwDirty) return;
     for (const m of this.mappings) {
       if (!followed(m) || (m.flags & VFIO_DMA_MAP_FLAG_WRITE) === 0) continue;
@@ -137,6 +156,7 @@ export class DirtyState {
     }
     this.blocks.delete(iova);
     this.dirtyBlocks.delete(iova);
+    for (const set of [this.cachedDirty, this.staleEntry]) for (const leaf of [...set]) if (BigInt(leaf) >= m.iova && BigInt(leaf) < m.iova + m.size) set.delete(leaf);
     for (const map of [this.rwOwed, this.rwClean]) for (const p of [...map.keys()]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) map.delete(p);
   }
 
@@ -144,9 +164,23 @@ export class DirtyState {
   written(page: number, tracking: boolean): void {
     this.rwOwed.delete(page);
     this.rwClean.delete(page);
-    this.ghost.dmaWrite(page);
     const block = this.blockOf(page);
+    const leaf = block ?? page;
+    // Through an entry a clear left stale (H-U2, H-U3): written, maybe dirty, not owed.
+    if (this.staleEntry.has(leaf)) this.ghost.written.add(page);
+    else this.ghost.dmaWrite(page);
+    if (this.contract.clearsWithoutTlbi !== undefined) this.cachedDirty.add(leaf);
     if (block !== undefined && tracking && this.hwDirty) this.dirtyBlocks.add(block);
+  }
+
+  /** A clear without a TLBI over the leaves of [iova, iova + size) (`pages`: those of them it selected, else all): the ones written since mapped may be cached writable-dirty. */
+  private clearedWithoutTlbi(iova: number, size: number, pages?: ReadonlySet<number>): void {
+    if (this.contract.clearsWithoutTlbi?.report !== true) return;
+    for (const leaf of this.cachedDirty) {
+      const end = leaf + (this.blocks.has(leaf) ? BLOCK_SIZE : PAGE);
+      if (leaf >= iova + size || end <= iova) continue;
+      if (pages === undefined || [...pages].some((p) => p >= leaf && p < end)) this.staleEntry.add(leaf);
+    }
   }
 
   /**
@@ -160,6 +194,7 @@ export class DirtyState {
     // A page a report has shown was recorded: a later loss of it is not the access's.
     for (const p of pages) this.rwOwed.delete(p);
     if (!clear) return;
+    this.clearedWithoutTlbi(iova, size);
     // The range's pages leave newlyMapped: walked from the smaller side (a report covers up to the whole window).
     if (this.newlyMapped.size > size / PAGE) {
       for (let p = iova; p < iova + size; p += PAGE) this.newlyMapped.delete(p);
@@ -250,6 +285,7 @@ export class DirtyState {
     // The clear now answers for the owed pages of its range it keeps, and the selected ones are gone.
     for (const p of [...this.rwOwed.keys()]) if (p >= iova && p < iova + size) this.rwOwed.delete(p);
     this.ghost.clearedExactly(iova, size, selected, call);
+    this.clearedWithoutTlbi(iova, size, chosen);
     for (const p of selected) this.newlyMapped.delete(p);
     for (const b of [...this.dirtyBlocks]) if (chosen.has(b) && DirtyState.whole(b, chosen)) this.dirtyBlocks.delete(b);
   }

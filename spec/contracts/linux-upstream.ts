@@ -159,7 +159,7 @@ export const linuxUpstream: Contract = {
   basis:
     'Linux v6.18 drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c and drivers/iommu/iommufd/{hw_pagetable,io_pagetable,vfio_compat}.c; ' +
     'drivers/iommu/io-pgtable-arm.c at v6.12 with commit 33729a5fc0ca (v6.13); SMMUv3 dirty tracking merged in v6.11',
-  profiles: ['smmu-driver', 'smmu-hw'],
+  profiles: ['smmu-driver', 'smmu-hw', 'vfio-type1'],
   rules: {
     replaced: [
       {

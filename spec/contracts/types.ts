@@ -205,7 +205,8 @@ export interface Contract {
   readonly basis: string;
   /**
    * The profiles checked under it: the smmu ones, and vfio-type1 where the contract changes
-   * what the container must do around the IOMMU (rfc-2021: UNMAP_DMA syncs before unmapping).
+   * what the container must do around the IOMMU (its unmap reports no dirty state, so
+   * UNMAP_DMA reads before unmapping: rfc-2021's UNMAP-R1, linux-upstream's UNMAP-U3).
    */
   readonly profiles: readonly ('smmu-driver' | 'smmu-hw' | 'vfio-type1')[];
   readonly rules: ContractRules;
