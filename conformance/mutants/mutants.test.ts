@@ -589,6 +589,22 @@ directed("[UNMAP-R1] mutant rfc-unmap-dma-without-sync deviates from the referen
   assert.equal(await unmapBitmap(findMutant('rfc-unmap-dma-without-sync')!.adapter as VfioType1Adapter), []);
 });
 
+directed("[UNMAP-U3] mutant iommufd-unmap-without-dirty-read deviates from the reference: as the VMM over iommufd on Linux v6.18's IOMMU, UNMAP_DMA's bitmap lacks the page the device wrote", async () => {
+  const unmapBitmap = async (adapter: VfioType1Adapter) => {
+    assert.is(adapter.contract, 'linux-upstream');
+    const c = await adapter.create({ hwDirty: true });
+    assert.is((await c.dirtyPages(1)).errno, 0);
+    assert.is((await c.mapDma(3, V.vaddr, V.iova, V.size)).errno, 0);
+    assert.is((await c.dirtyPages(VFIO_GET, { ...V, bitmap: vbm(V.size) })).errno, 0); // clears what MAP_DMA left dirty
+    assert.ok((await c.deviceDmaWrite(V.iova + 0x1000n)).ok); // the first write to the page: no stale IOTLB entry can absorb it
+    const r = await c.unmapDma(1, V.iova, V.size, vbm(V.size));
+    assert.is(r.errno, 0);
+    return dirtyBitmapPages(r.bitmap!, Number(V.iova));
+  };
+  assert.equal(await unmapBitmap(referenceVfioType1Adapter('reference', undefined, 'linux-upstream')), [0x10_1000]);
+  assert.equal(await unmapBitmap(findMutant('iommufd-unmap-without-dirty-read')!.adapter as VfioType1Adapter), []);
+});
+
 directed('[VFIO-DIRTY-8] mutant vfio-bitmap-size-short deviates from the reference: GET_BITMAP over 128 pages with an 8-byte bitmap is accepted', async () => {
   const [ref, mut] = await vfioBoth(async (c) => (await c.dirtyPages(VFIO_GET, { iova: V.iova, size: 128n * 0x1000n, bitmap: { pgsize: 0x1000n, size: 8n } })).errno, 'vfio-bitmap-size-short');
   assert.is(ref, -22);

@@ -2,6 +2,7 @@
 // manual-clear and unmap-with-bitmap paths of the uAPI done wrong.
 import { VfioType1Container, type VfioBitmap, type VfioDma } from '../../impl/vfio/type1-container.ts';
 import { referenceVfioType1Adapter } from '../adapters/reference.ts';
+import type { ContractName } from '../adapters/types.ts';
 import type { Mutant } from './types.ts';
 
 /** GET_BITMAP_NOCLEAR reads and clears, as GET_BITMAP does. */
@@ -117,15 +118,17 @@ export class GetClearsBeforeRefusalContainer extends VfioType1Container {
 }
 
 /**
- * On the RFC's IOMMU, UNMAP_DMA takes the dirty bitmap from the page-table unmap, as it may
- * where the unmap reports what it removes (strict), instead of syncing the mapping's dirty
- * log first (VFIO RFC v2 2/3 <20210507103608.39440-3-zhukeqian1@huawei.com>, vfio_dma_do_unmap:
- * update_user_bitmap, then the stop, then vfio_remove_dma).
+ * On an IOMMU whose page-table unmap reports no dirty state (the 2021 RFC's, Linux v6.18's),
+ * UNMAP_DMA takes the dirty bitmap from that unmap, as it may where the unmap reports what
+ * it removes (strict), instead of reading the mapping's dirty state first: the RFC's VFIO
+ * patch syncs it (VFIO RFC v2 2/3 <20210507103608.39440-3-zhukeqian1@huawei.com>,
+ * vfio_dma_do_unmap), a VMM over iommufd calls IOMMU_HWPT_GET_DIRTY_BITMAP before
+ * IOMMU_IOAS_UNMAP (QEMU before <20250910023701.244356-3-zhenzhong.duan@intel.com> did not).
  */
-export class RfcUnmapWithoutSyncContainer extends VfioType1Container {
-  // FAULT (class scope-change): the RFC's unmap (__arm_lpae_unmap) reads no dirty state, so
-  // every page the device dirtied since the last report of the mapping is missing from
-  // UNMAP_DMA's bitmap and gone with the mapping (UNMAP-R1).
+export class UnmapWithoutReadContainer extends VfioType1Container {
+  // FAULT (class scope-change): the unmap (__arm_lpae_unmap; v6.18 __arm_lpae_clear_pte)
+  // reads no dirty state, so every page the device dirtied since the last report of the
+  // mapping is missing from UNMAP_DMA's bitmap and gone with the mapping (UNMAP-R1, UNMAP-U3).
   protected override unmapTracked(d: VfioDma, out: Uint8Array | undefined, base: number): void {
     const record = out === undefined ? undefined : (at: number, len: number) => markPages(out, base, Math.max(at, d.iova), Math.min(at + len, d.iova + d.size));
     this.domain.unmap(d.iova, d.size, record);
@@ -140,7 +143,7 @@ function markPages(out: Uint8Array, base: number, from: number, to: number): voi
   }
 }
 
-const mutant = (name: string, bugClass: Mutant['bugClass'], description: string, Impl: typeof VfioType1Container, contract: 'strict' | 'rfc-2021' = 'strict'): Mutant => ({
+const mutant = (name: string, bugClass: Mutant['bugClass'], description: string, Impl: typeof VfioType1Container, contract: ContractName = 'strict'): Mutant => ({
   name,
   bugClass,
   profile: 'vfio-type1',
@@ -208,9 +211,19 @@ export const vfioMutants: readonly Mutant[] = [
       'rfc-unmap-dma-without-sync',
       'scope-change',
       "rfc-2021: on the RFC's IOMMU, UNMAP_DMA with GET_DIRTY_BITMAP takes the bitmap from the page-table unmap (the strict order) instead of syncing the mapping's dirty log first, then stopping the log and unmapping (UNMAP-R1: the RFC's unmap reports no dirty state). The pages the device wrote since the mapping's last report are missing from the bitmap. Class scope-change: unmap loses dirty state.",
-      RfcUnmapWithoutSyncContainer,
+      UnmapWithoutReadContainer,
       'rfc-2021',
     ),
     targets: ['UNMAP-R1'],
+  },
+  {
+    ...mutant(
+      'iommufd-unmap-without-dirty-read',
+      'scope-change',
+      'linux-upstream: the container as the VMM over iommufd on Linux v6.18\'s IOMMU unmaps (IOMMU_IOAS_UNMAP) without reading the mapping\'s dirty state first (IOMMU_HWPT_GET_DIRTY_BITMAP), as QEMU\'s iommufd backend did before "vfio/iommufd: Query dirty bitmap before DMA unmap" (hw/vfio/iommufd.c iommufd_cdev_unmap: "TODO: Handle dma_unmap_bitmap with iotlb args (migration)"). The unmap reports no dirty state (UNMAP-U3), so the pages the device wrote since the mapping\'s last report are lost. Class scope-change: unmap loses dirty state.',
+      UnmapWithoutReadContainer,
+      'linux-upstream',
+    ),
+    targets: ['UNMAP-U3'],
   },
 ];
