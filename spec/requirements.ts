@@ -199,7 +199,7 @@ export const requirements = {
   'VFIO-DIRTY-3': { text: 'START turns tracking on for every mapping, present and future, and returns 0; while on it does nothing and returns 0.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages, vfio_dma_bitmap_alloc_all` },
   'VFIO-DIRTY-4': { text: 'START while a mapping has more than DIRTY_BITMAP_PAGES_MAX pages is -EINVAL and tracking stays off.', source: `${VFIO_TYPE1} vfio_dma_bitmap_alloc` },
   'VFIO-DIRTY-5': { text: 'STOP turns tracking off and drops the dirty state not yet reported (the bitmaps are freed), returning 0; while off it does nothing and returns 0.', source: `${VFIO_TYPE1} vfio_dma_bitmap_free_all` },
-  'VFIO-DIRTY-6': { text: 'A bitmap operation whose iova + size wraps past 2^64 is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
+  'VFIO-DIRTY-6': { text: 'A bitmap operation whose iova + size reaches 2^64 is -EINVAL (range.iova + range.size < range.iova in u64: a range ending exactly at 2^64 included).', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
   'VFIO-DIRTY-7': { text: 'A bitmap operation with size 0 is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size (npages 0), vfio_iommu_type1_dirty_pages` },
   'VFIO-DIRTY-8': { text: 'A bitmap operation whose bitmap.size is 0, larger than DIRTY_BITMAP_SIZE_MAX, or smaller than ALIGN(size/pgsize, 64)/8 bytes is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size` },
   'VFIO-DIRTY-9': { text: "A bitmap operation whose bitmap.pgsize is not the container's smallest page size is -EINVAL.", source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },

@@ -152,6 +152,10 @@ test('[VFIO-DIRTY-4] START while a mapping has more than INT_MAX pages is -EINVA
 test('[VFIO-DIRTY-6] GET_BITMAP whose range wraps past 2^64 is -EINVAL', async () => {
   await refused({}, EINVAL, (c) => c.dirtyPages(GET, { iova: U64 - PG, size: 2n * PG, bitmap: bm(2n * PG) }));
 });
+test('[VFIO-DIRTY-6] GET_BITMAP and CLEAR_BITMAP whose range ends exactly at 2^64 are -EINVAL (the sum is 0 in u64)', async () => {
+  await refused({}, EINVAL, (c) => c.dirtyPages(GET, { iova: U64 - 2n * PG, size: 2n * PG, bitmap: bm(2n * PG) }));
+  await refused({}, EINVAL, (c) => c.dirtyPages(CLEAR, { iova: U64 - PG, size: PG, bitmap: { ...bm(PG), data: new Uint8Array(8).fill(0xff) } }));
+});
 test('[VFIO-DIRTY-7] GET_BITMAP of size 0 is -EINVAL', async () => {
   await refused({}, EINVAL, (c) => c.dirtyPages(GET, { iova: A.iova, size: 0n, bitmap: bm(A.size) }));
 });

@@ -175,6 +175,14 @@ test('[VFIO-DIRTY-6] iova + size past 2^64 wraps', () => {
   const e = range(GB, U64_MAX_PAGE, 0x2000);
   assert.ok('wraps' in e && e.wraps);
 });
+test('[VFIO-DIRTY-6] a range ending exactly at 2^64 wraps too (range.iova + range.size < range.iova); one ending a page short does not', () => {
+  const e = range(GB, U64_MAX_PAGE - 0x1000n, 0x2000);
+  assert.ok('wraps' in e && e.wraps);
+  const last = range(GB, U64_MAX_PAGE, 0x1000);
+  assert.ok('wraps' in last && last.wraps);
+  const short = range(GB, U64_MAX_PAGE - 0x1000n, 0x1000);
+  assert.ok('wraps' in short && !short.wraps);
+});
 test('[VFIO-DIRTY-7] size 0 is its own fact', () => {
   const e = range(GB, 0x10_0000, 0);
   assert.ok('sizeZero' in e && e.sizeZero && e.bitmapSizeOk);

@@ -123,6 +123,14 @@ function wraps(iova: bigint, size: bigint): boolean {
   return size > 0n && iova + size > U64_LIMIT;
 }
 
+/**
+ * range.iova + range.size < range.iova in u64, the check VFIO_IOMMU_DIRTY_PAGES makes
+ * (without MAP_DMA's and UNMAP_DMA's - 1): a range ending exactly at 2^64 wraps too.
+ */
+function dirtyRangeWraps(iova: bigint, size: bigint): boolean {
+  return size > 0n && iova + size >= U64_LIMIT;
+}
+
 /** verify_bitmap_size without its npages == 0 clause (size 0 is its own fact): bytes > 0, <= max, and enough for npages. */
 function bitmapSizeOk(npages: bigint, bytes: bigint): boolean {
   return bytes > 0n && bytes <= BigInt(DIRTY_BITMAP_SIZE_MAX) && bytes >= ((npages + 63n) / 64n) * 8n;
@@ -257,7 +265,7 @@ export type DirtyPagesOp = 'START' | 'STOP' | DirtyBitmapOp;
 export const DIRTY_BITMAP_OPS: readonly DirtyBitmapOp[] = ['GET_BITMAP', 'GET_BITMAP_NOCLEAR', 'CLEAR_BITMAP'];
 
 export interface DirtyRangeFacts {
-  /** VFIO-DIRTY-6: iova + size runs past 2^64. */
+  /** VFIO-DIRTY-6: iova + size reaches 2^64 (a range ending exactly there included: the kernel's sum is 0). */
   readonly wraps: boolean;
   /** VFIO-DIRTY-7: size is 0. */
   readonly sizeZero: boolean;
@@ -314,7 +322,7 @@ export function classifyDirtyPagesArgs(c: Type1ContainerView, args: { flags: num
   const iova = u64('iova', args.iova);
   const size = u64('size', args.size);
   const bpg = u64('bitmap.pgsize', args.bitmap.pgsize);
-  const wrap = wraps(iova, size);
+  const wrap = dirtyRangeWraps(iova, size);
   const aligned = iova % pg === 0n && size % pg === 0n;
   return {
     type: 'DIRTY_PAGES',

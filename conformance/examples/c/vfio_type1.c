@@ -100,6 +100,15 @@ static bool range_wraps(uint64_t iova, uint64_t size)
 	return size > 0 && size - 1 > UINT64_MAX - iova;
 }
 
+/*
+ * VFIO_IOMMU_DIRTY_PAGES's check, range.iova + range.size < range.iova (no - 1): a range
+ * ending exactly at 2^64 wraps too.
+ */
+static bool dirty_range_wraps(uint64_t iova, uint64_t size)
+{
+	return iova + size < iova;
+}
+
 /* __ffs(pgsize) as the ioctls use it to count pages (0 for 0, where upstream is undefined). */
 static unsigned pgshift_of(uint64_t pgsize)
 {
@@ -497,12 +506,12 @@ int vfio_dirty_pages(struct vfio_container *c, uint32_t flags, bool has_range, u
 
 	/*
 	 * 2. The range and the bitmap, in the kernel's order (VFIO-DIRTY-6..10):
-	 *    if (iova + size - 1 < iova) return -EINVAL;   wraps
+	 *    if (iova + size < iova) return -EINVAL;       wraps (ending at 2^64 too)
 	 *    if (!verify_bitmap_size(...)) return -EINVAL; size 0, bitmap too small or too large
 	 *    if (range.bitmap.pgsize != pgsize) return -EINVAL;
 	 *    if (iova & (pgsize - 1) || size & (pgsize - 1)) return -EINVAL;
 	 */
-	if (range_wraps(iova, size) || size == 0 || !bitmap_size_ok(size, bitmap) || bitmap->pgsize != PGSIZE)
+	if (dirty_range_wraps(iova, size) || size == 0 || !bitmap_size_ok(size, bitmap) || bitmap->pgsize != PGSIZE)
 		return -EINVAL;
 	if (((iova | size) & (PGSIZE - 1)) != 0)
 		return -EINVAL;
