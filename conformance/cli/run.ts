@@ -81,10 +81,11 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --timeout MS       time limit of one adapter call (default ${DEFAULT_TIMEOUT_MS})
   --max-commands N   longest command sequence of one run (default ${DEFAULT_MAX_COMMANDS})
   --contract NAME    smmu profiles: the driver contract to check (${CONTRACT_NAMES.join(', ')}; docs/CONTRACTS.md);
-                     vfio-type1: strict or rfc-2021 (the container on the RFC's IOMMU).
+                     vfio-type1: the container on that contract's IOMMU (rfc-2021: the RFC's VFIO;
+                     linux-upstream: a VMM over iommufd).
                      Default: the one the adapter declares, else strict; the built-in reference
                      without --contract and --profile runs strict, then each other contract it plays on the
-                     profiles it names (smmu; vfio-type1 for rfc-2021) with a tenth of the runs (at least
+                     profiles it names (smmu, vfio-type1) with a tenth of the runs (at least
                      ${MIN_CONTRACT_RUNS}, at most --runs): those contracts change tracking, split, merge,
                      read-and-clear and unmap; the rest is strict's, run in full.
                      iova-bitmap: ${IOVA_BITMAP_CONTRACT_NAMES.join(' or ')} (the window code checks its arguments and

@@ -3,9 +3,11 @@
 // and the ways it loses pages by design when used as it allows (hazards), each with a
 // shortest scenario the engine can run.
 //
-// The contracts are for the SMMU profiles (smmu-driver, smmu-hw). `strict` is the kit's
-// own contract, the machines in spec/ exactly; the others say where a real driver
-// differs and cite the Linux function and version, or the RFC patch's message ID.
+// The contracts are for the SMMU profiles (smmu-driver, smmu-hw), and for vfio-type1, whose
+// container must read dirty state before it unmaps where the unmap reports none (UNMAP-R1,
+// UNMAP-U3). `strict` is the kit's own contract, the machines in spec/ exactly; the others
+// say where a real driver differs and cite the Linux function and version, or the RFC
+// patch's message ID.
 import type { RequirementId } from '../requirements.ts';
 
 export const CONTRACT_NAMES = ['strict', 'linux-upstream', 'rfc-2021'] as const;
