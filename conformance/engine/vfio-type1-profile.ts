@@ -14,8 +14,15 @@
 // or a write-only mapping, while tracking and not (spec/vfio/dma-rw.ts): the errno, and
 // every page a write touched owed by the next report (VFIO-RW-3).
 //
+// Under a driver contract (spec/contracts/: `--contract`, or the adapter's declared one) the
+// container sits on that contract's IOMMU, whose unmap reports no dirty state: UNMAP_DMA's
+// bitmap is judged by the contract's rule in NOLOSS-3's place (rfc-2021: UNMAP-R1, the
+// sync before the unmap; linux-upstream: UNMAP-U3, the read-and-clear before it), and the
+// dirty state allows what the contract does (vfioDirtyContract, model/vfio/dirty-state.ts).
+//
 // Requirements: VFIO-MAP-*, VFIO-UNMAP-*, VFIO-DIRTY-*, VFIO-CLEAR-*, VFIO-RW-*,
-//               VFIO-EXT-1, VFIO-INFO-1, NOLOSS-1..3, PRECISION-1, BITMAP-1.
+//               VFIO-EXT-1, VFIO-INFO-1, NOLOSS-1..3 (UNMAP-R1 or UNMAP-U3 in NOLOSS-3's
+//               place under rfc-2021 or linux-upstream), PRECISION-1, BITMAP-1.
 import fc from 'fast-check';
 import { RunContext } from '../../model/run-context.ts';
 import { ContainerModel, type Mapping, followed } from '../../model/vfio/container.ts';

@@ -5,7 +5,8 @@
 // and every page of a 2 MiB block leaf written while tracking (a block is dirty or clean
 // whole) until a report clears the whole block.
 //
-// Requirements: NOLOSS-1..3 (UNMAP-R1 in NOLOSS-3's place under rfc-2021), PRECISION-1, VFIO-DIRTY-3, VFIO-DIRTY-5, VFIO-DIRTY-13,
+// Requirements: NOLOSS-1..3 (UNMAP-R1, UNMAP-U3 in NOLOSS-3's place under rfc-2021,
+//               linux-upstream), PRECISION-1, VFIO-DIRTY-3, VFIO-DIRTY-5, VFIO-DIRTY-13,
 //               VFIO-DIRTY-14, VFIO-CLEAR-4..6, VFIO-UNMAP-12.
 // Sources: Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_dirty_pages
 //          (START: vfio_dma_bitmap_alloc_all; STOP: vfio_dma_bitmap_free_all, the state not
@@ -24,7 +25,12 @@
 //          (the container on the 2021 HTTU RFC's IOMMU): VFIO RFC v2 2/3
 //          <20210507103608.39440-3-zhukeqian1@huawei.com> vfio_dma_do_unmap (sync, stop,
 //          remove: UNMAP-R1) and RFC v4 <20210507102211.8836-1-zhukeqian1@huawei.com> (start
-//          clears no stale dirty state: TRACK-R2).
+//          clears no stale dirty state: TRACK-R2). Under linux-upstream (the container as
+//          the VMM over iommufd on Linux v6.18): the unmap reports nothing (UNMAP-U3:
+//          io-pgtable-arm.c __arm_lpae_clear_pte), and no TLBI follows a read-and-clear or
+//          enabling's clear (drivers/iommu/iommufd/io_pagetable.c iopt_read_and_clear_dirty_data,
+//          iopt_clear_dirty_data; arm-smmu-v3.c arm_smmu_iotlb_sync returns for a gather without
+//          page size), so an IOTLB entry cached writable-dirty absorbs later writes (H-U2, H-U3).
 import { DirtyGhost } from '../ghost.ts';
 import { Violation } from '../violation.ts';
 import { type Mapping, followed } from './container.ts';
