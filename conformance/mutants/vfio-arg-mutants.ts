@@ -329,10 +329,10 @@ export class StopWhileOffRefusedContainer extends VfioType1Container {
 
 /** A bitmap operation whose range wraps past 2^64 is answered as if it did not. */
 export class DirtyWrapUncheckedContainer extends VfioType1Container {
-  // FAULT (class bad-input-accepted): the `iova + size - 1 < iova` test is missing: the walk finds no
-  // mapping up there and answers an empty bitmap (CLEAR_BITMAP: 0).
+  // FAULT (class bad-input-accepted): the `range.iova + range.size < range.iova` test is missing: the
+  // walk finds no mapping up there and answers an empty bitmap (CLEAR_BITMAP: 0).
   override dirtyPages(flags: number, range?: DirtyBitmapRange): DirtyResult {
-    if (range === undefined || !(range.size > 0 && BigInt(range.iova) + BigInt(range.size) > 1n << 64n)) return super.dirtyPages(flags, range);
+    if (range === undefined || !(range.size > 0 && BigInt(range.iova) + BigInt(range.size) >= 1n << 64n)) return super.dirtyPages(flags, range);
     const ok =
       (flags === GET || ((flags === NOCLEAR || flags === CLEAR) && this.dirtyLogManualClear)) &&
       this.dirtyPageTracking &&
