@@ -166,4 +166,19 @@ test('[IOVA-BITMAP-7] a recording inside one user page past the first, of a bitm
   assert.not.ok((await reached(scenario({ offset: 4096 }, rec))).has('IOVA-BITMAP-7'));
 });
 
+test('[IOVA-BITMAP-8] a set that keeps pinning the same window without writing does not conform, shrunk, instead of running into the time limit (undecided)', async () => {
+  // Linux v6.18 iova_bitmap_set on an unaligned recording across a window edge: advance_to the same window, again and again.
+  const adapter = wrapped('repins-forever', (inst, buffer) => ({
+    set: async (iova: bigint, length: bigint) => {
+      for (let i = 0; i < 100_000 && buffer.pin(0); i++) buffer.unpin(0);
+      return inst.set(iova, length);
+    },
+  }));
+  const r = await runIovaBitmapProfile(adapter, { ...options, runs: 50, seed: 1 });
+  assert.is(r.verdict, 'does-not-conform');
+  assert.equal(r.counterexample!.violation.req.slice(0, 2), ['IOVA-BITMAP-8', 'IOVA-BITMAP-6']);
+  assert.match(r.counterexample!.violation.actual, /pins \(the last of user page 0\) with no byte of the buffer changed in between/);
+  assert.ok(r.counterexample!.steps.length <= 3, `${r.counterexample!.steps.length} steps`);
+});
+
 test.run();
