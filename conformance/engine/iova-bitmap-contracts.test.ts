@@ -132,4 +132,21 @@ test('--contract linux without profile iova-bitmap among the profiles asked is a
   );
 });
 
+test('[IOVA-BITMAP-3] under linux a wrong set result at a page size from 2^31 names IOVA-BITMAP-3 too (Linux v6.11 with the int 1 << pgshift pinned past the bitmap and failed there)', async () => {
+  const inner = linuxReference();
+  const adapter: IovaBitmapAdapter = {
+    ...inner,
+    async create(buffer, args) {
+      const got = await inner.create(buffer, args);
+      if (typeof got === 'number' || args.pageSize < 1n << 31n) return got;
+      return { ...got, set: async () => -14 };
+    },
+  };
+  for (const seed of [1, 2, 3]) {
+    const r = await runIovaBitmapProfile(adapter, { ...options, runs: 300, seed });
+    assert.is(r.verdict, 'does-not-conform', `seed ${seed}`);
+    assert.ok(r.counterexample!.violation.req.includes('IOVA-BITMAP-3'), `seed ${seed}: ${r.counterexample!.violation.req.join(', ')}`);
+  }
+});
+
 test.run();
