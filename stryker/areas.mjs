@@ -16,7 +16,8 @@
 // `contracts`: the other contracts the reference plays on the area's profiles, each run
 // after the default one (`--contract NAME`): the code only a contract reaches (the
 // linux-v6.13 and rfc-v4 walks of io-pgtable-arm.ts, the lifecycles of domain.ts, the
-// kit's driver under them in smmu-hw, iova_bitmap_set as Linux has it) is tested too.
+// kit's driver under them in smmu-hw, iova_bitmap_set as Linux has it, the type1
+// container's unmap on an rfc-v4 or linux-v6.18 domain) is tested too.
 export const AREAS = {
   'iova-bitmap': {
     mutate: ['impl/iova-bitmap/iova-bitmap.ts'],
@@ -26,6 +27,7 @@ export const AREAS = {
   vfio: {
     mutate: ['impl/vfio/type1-container.ts'],
     profiles: ['vfio-type1'],
+    contracts: ['linux-upstream', 'rfc-2021'],
   },
   'smmu-driver': {
     mutate: ['impl/pgtable/io-pgtable-arm.ts', 'impl/pgtable/pte.ts', 'impl/domain.ts'],
