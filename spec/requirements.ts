@@ -22,6 +22,9 @@ const IO_PAGETABLE = `${LINUX} drivers/iommu/iommufd/io_pagetable.c`;
 const IOVA_BITMAP = `${LINUX} drivers/iommu/iommufd/iova_bitmap.c`;
 const VFIO_TYPE1 = `${LINUX} drivers/vfio/vfio_iommu_type1.c`;
 const VFIO_H = `${LINUX} include/uapi/linux/vfio.h`;
+/** Steve Sistare's series of v5.12: VFIO_UNMAP_ALL and VFIO_UPDATE_VADDR. */
+const UNMAP_ALL = 'Linux v5.12 c98fe7c2a203 "vfio: option to unmap all" and c19650995374 "vfio/type1: implement unmap all" (<1611939252-7240-1-git-send-email-steven.sistare@oracle.com>)';
+const UPDATE_VADDR = 'Linux v5.12 441e8106a238 "vfio: interfaces to update vaddr" and c3cbab24db38 "vfio/type1: implement interfaces to update vaddr" (same series)';
 const SMMU_V3 = 'ARM IHI 0070 E.a (SMMUv3)';
 const ARM_ARM = 'ARM DDI 0487 I.a (VMSAv8-64)';
 const HTTU_RFC = 'Keqian Zhu, RFC "vfio/iommu_type1: Implement dirty log tracking based on smmuv3 HTTU", 28 Jan 2021, <20210128151742.18840-1-zhukeqian1@huawei.com>';
@@ -159,8 +162,8 @@ export const requirements = {
 
   // VFIO type1 container (spec/vfio/type1-machine.ts, spec/vfio/args.ts)
   'VFIO-MAP-1': {
-    text: 'MAP_DMA with a flag other than READ and WRITE (VADDR included: the container offers no VFIO_UPDATE_VADDR), or with neither, is -EINVAL.',
-    source: `${VFIO_TYPE1} vfio_iommu_type1_map_dma, vfio_dma_do_map; DEPARTS for VADDR: refused, as kernels before v5.12 refused it`,
+    text: 'MAP_DMA with a flag other than READ and WRITE, or with neither, is -EINVAL; VADDR included where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0). Where it does, VADDR alone is valid and VADDR with READ or WRITE is -EINVAL.',
+    source: `${VFIO_TYPE1} vfio_iommu_type1_map_dma (mask READ | WRITE | VADDR), vfio_dma_do_map ((prot && set_vaddr) || (!prot && !set_vaddr)); before v5.12 the mask is READ | WRITE (${UPDATE_VADDR})`,
   },
   'VFIO-MAP-2': { text: 'MAP_DMA with size 0, or iova, size or vaddr not a multiple of the smallest page size, is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_map` },
   'VFIO-MAP-3': { text: 'MAP_DMA whose iova + size or vaddr + size wraps past 2^64 is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_map` },
@@ -169,15 +172,22 @@ export const requirements = {
   'VFIO-MAP-6': { text: 'MAP_DMA outside every valid IOVA range (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_iova_dma_valid` },
   'VFIO-MAP-7': { text: 'MAP_DMA of process addresses that cannot be pinned is -EFAULT, and nothing stays mapped.', source: `${VFIO_TYPE1} vaddr_get_pfns, vfio_pin_map_dma` },
   'VFIO-MAP-8': { text: 'MAP_DMA while tracking, of more than DIRTY_BITMAP_PAGES_MAX (INT_MAX) pages, is -EINVAL: no dirty bitmap can cover it; nothing stays mapped.', source: `${VFIO_TYPE1} vfio_dma_bitmap_alloc` },
+  'VFIO-MAP-10': {
+    text: 'Where the container offers VFIO_UPDATE_VADDR: MAP_DMA with VADDR alone, after the size, alignment and wrap checks (VFIO-MAP-2, -3), is -ENOENT where no mapping meets the range and -EINVAL where one does whose vaddr is valid (only a mapping UNMAP_DMA with VADDR invalidated, exactly the range, takes a new vaddr); it maps nothing and changes nothing.',
+    source: `${VFIO_TYPE1} vfio_dma_do_map (set_vaddr: vfio_find_dma none -ENOENT; !dma->vaddr_invalid || dma->iova != iova || dma->size != size -EINVAL), since ${UPDATE_VADDR}; dirtyspec design: the kit never invalidates a vaddr (vaddr updates are not modelled), so it checks only these refusals`,
+  },
   'VFIO-MAP-9': {
     text: 'A valid MAP_DMA maps the range as one new mapping (never merged with its neighbours) with the requested permissions and returns 0; while tracking, its writes are recorded from the start.',
     source: `${VFIO_TYPE1} vfio_dma_do_map, vfio_link_dma`,
   },
-  'VFIO-UNMAP-1': { text: 'UNMAP_DMA with a flag other than GET_DIRTY_BITMAP (1<<0), ALL (1<<1), VADDR (1<<2) is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_unmap_dma` },
+  'VFIO-UNMAP-1': {
+    text: 'UNMAP_DMA with a flag other than GET_DIRTY_BITMAP (1<<0), ALL (1<<1), VADDR (1<<2) is -EINVAL; where the container offers neither VFIO_UNMAP_ALL nor VFIO_UPDATE_VADDR (CHECK_EXTENSION(9) and (10) are 0, as before v5.12), ALL and VADDR are such flags.',
+    source: `${VFIO_TYPE1} vfio_iommu_type1_unmap_dma (mask GET_DIRTY_BITMAP | ALL | VADDR; before ${UNMAP_ALL} and ${UPDATE_VADDR}, GET_DIRTY_BITMAP alone)`,
+  },
   'VFIO-UNMAP-2': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP together with ALL or VADDR is -EINVAL.', source: `${VFIO_H}; ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma` },
   'VFIO-UNMAP-3': {
-    text: 'UNMAP_DMA with VADDR is -EINVAL: the container offers no VFIO_UPDATE_VADDR.',
-    source: `DEPARTS from ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma, which takes VFIO_DMA_UNMAP_FLAG_VADDR (since v5.12); as kernels before v5.12, whose mask lacks the flag`,
+    text: 'UNMAP_DMA with VADDR is -EINVAL where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0). Where it does, the kit sends no VADDR (vaddr updates are not modelled).',
+    source: `DEPARTS from ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma, which takes VFIO_DMA_UNMAP_FLAG_VADDR (${UPDATE_VADDR}) and offers VFIO_UPDATE_VADDR; as kernels before v5.12, whose mask lacks the flag`,
   },
   'VFIO-UNMAP-4': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP and a bitmap of 0 bytes, more than DIRTY_BITMAP_SIZE_MAX, or fewer than ALIGN(size/pgsize, 64)/8 is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size` },
   'VFIO-UNMAP-5': { text: 'UNMAP_DMA with iova not a multiple of the smallest page size is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_unmap` },
@@ -194,7 +204,10 @@ export const requirements = {
     text: 'UNMAP_DMA with GET_DIRTY_BITMAP while tracking returns, relative to iova, the dirty pages of every mapping it removes, up to the moment they stop being translated (without hardware tracking: all their pages).',
     source: `${VFIO_H}; ${VFIO_TYPE1} update_user_bitmap`,
   },
-  'VFIO-DIRTY-1': { text: 'DIRTY_PAGES with a flag outside START, STOP, GET_BITMAP (and, once negotiated, GET_BITMAP_NOCLEAR, CLEAR_BITMAP) is -EINVAL.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages` },
+  'VFIO-DIRTY-1': {
+    text: 'DIRTY_PAGES with a flag outside START, STOP, GET_BITMAP (and, once negotiated, GET_BITMAP_NOCLEAR, CLEAR_BITMAP) is -EINVAL.',
+    source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages (mask START | STOP | GET_BITMAP: upstream never merged manual clear)`,
+  },
   'VFIO-DIRTY-2': { text: 'DIRTY_PAGES with no flag or more than one flag is -EINVAL: exactly one operation per call.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages (__ffs != __fls)` },
   'VFIO-DIRTY-3': { text: 'START turns tracking on for every mapping, present and future, and returns 0; while on it does nothing and returns 0.', source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages, vfio_dma_bitmap_alloc_all` },
   'VFIO-DIRTY-4': { text: 'START while a mapping has more than DIRTY_BITMAP_PAGES_MAX pages is -EINVAL and tracking stays off.', source: `${VFIO_TYPE1} vfio_dma_bitmap_alloc` },
@@ -212,11 +225,11 @@ export const requirements = {
   },
   'VFIO-DIRTY-14': { text: 'Without hardware dirty tracking every mapped page of the range is reported dirty, every time.', source: `${VFIO_TYPE1} update_user_bitmap (num_non_pinned_groups)` },
   'VFIO-CLEAR-1': {
-    text: 'VFIO_CHECK_EXTENSION(VFIO_DIRTY_LOG_MANUAL_CLEAR = 11) returns 1 and negotiates manual clear for the container (idempotent).',
+    text: 'VFIO_CHECK_EXTENSION(VFIO_DIRTY_LOG_MANUAL_CLEAR = 11) returns 1 and negotiates manual clear for the container (idempotent), or, where the container does not offer manual clear (as upstream Linux), 0 every time and negotiates nothing; GET_BITMAP_NOCLEAR and CLEAR_BITMAP are then refused (VFIO-CLEAR-2). Once negotiated they are taken: refusing them as unknown fails this rule.',
     source: `${MANUAL_CLEAR_V2} (11; 9 in the RFC, <20210128151742.18840-12-zhukeqian1@huawei.com>); ${QEMU_RFC}`,
   },
   'VFIO-CLEAR-2': {
-    text: 'GET_BITMAP_NOCLEAR (1<<3) or CLEAR_BITMAP (1<<4) before manual clear was negotiated is -EINVAL (outside the flag mask).',
+    text: 'GET_BITMAP_NOCLEAR (1<<3) or CLEAR_BITMAP (1<<4) before manual clear was negotiated, or on a container that does not offer it (CHECK_EXTENSION(11) is 0), is -EINVAL (outside the flag mask).',
     source: `flag values from ${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h (GET_BITMAP_NOCLEAR 1<<3, CLEAR_BITMAP 1<<4); dirtyspec design: a client that did not negotiate gets an error, not a clear; DEPARTS from vfio_iommu_type1_dirty_pages in ${MANUAL_CLEAR_V2}, whose mask takes CLEAR_BITMAP whether or not manual clear was negotiated`,
   },
   'VFIO-CLEAR-3': { text: 'CLEAR_BITMAP while tracking is off is -EINVAL.', source: `vfio_iommu_type1_dirty_pages in ${MANUAL_CLEAR_V2} (!dirty_page_tracking: -EINVAL)` },
@@ -230,8 +243,8 @@ export const requirements = {
     source: `dirtyspec design (CLEAR-4): a clear must not forget pages it was not asked to clear (NOLOSS-2); DEPARTS from ${IO_PGTABLE_ARM} io_pgtable_visit_dirty, which clears every dirty leaf it records, whole`,
   },
   'VFIO-EXT-1': {
-    text: 'VFIO_CHECK_EXTENSION returns 1 for VFIO_TYPE1_IOMMU (1), VFIO_TYPE1v2_IOMMU (3), VFIO_UNMAP_ALL (9) and 0 for the rest (VFIO_UPDATE_VADDR 10 included); 9, the number RFC v1 gave manual clear, negotiates nothing.',
-    source: `${VFIO_H}; ${VFIO_TYPE1} vfio_iommu_type1_check_extension`,
+    text: "VFIO_CHECK_EXTENSION returns 1 for VFIO_TYPE1_IOMMU (1) and VFIO_TYPE1v2_IOMMU (3), 0 for unknown extensions; for VFIO_UNMAP_ALL (9) and VFIO_UPDATE_VADDR (10) 1 or 0, the uAPI the container offers: its first answer is held for the container's life, and the calls the extension governs must follow it (VFIO-UNMAP-1, VFIO-MAP-1, VFIO-MAP-10). The strict reference offers 9 and not 10. 9, the number RFC v1 gave manual clear, negotiates nothing.",
+    source: `${VFIO_H}; ${VFIO_TYPE1} vfio_iommu_type1_check_extension (VFIO_UNMAP_ALL: 1 since ${UNMAP_ALL}; VFIO_UPDATE_VADDR: 1 since ${UPDATE_VADDR}, 0 while emulated devices are attached since ef3a3f6a294b "vfio/type1: exclude mdevs from VFIO_UPDATE_VADDR")`,
   },
   'VFIO-INFO-1': {
     text: 'GET_INFO returns VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, the page sizes, and the migration capability (id 2, version 1): flags 0, pgsize_bitmap the smallest page size only, max_dirty_bitmap_size DIRTY_BITMAP_BYTES(INT_MAX) = 2^28.',

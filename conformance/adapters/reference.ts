@@ -6,7 +6,7 @@ import { PhysicalMemory } from '../../impl/memory/physical-memory.ts';
 import { Smmu } from '../../impl/smmu/smmu.ts';
 import { IovaBitmap, iovaBitmapAlloc, iovaBitmapForEach, iovaBitmapFree, iovaBitmapSet } from '../../impl/iova-bitmap/iova-bitmap.ts';
 import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';
-import { VfioType1Container, createType1Container } from '../../impl/vfio/type1-container.ts';
+import { type Type1ContainerOptions, VfioType1Container, createType1Container } from '../../impl/vfio/type1-container.ts';
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
 import type { IovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
 import type { VfioType1Adapter, IovaBitmapAdapter, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig, SmmuHw, SmmuHwAdapter, SmmuHwConfig } from './types.ts';
@@ -196,9 +196,11 @@ export type VfioType1ContainerClass = typeof VfioType1Container;
  * hardware dirty tracking, 0 for none); the device is stream 0 of its domain. `Impl`
  * replaces the container class (the mutants). Another `contract` than strict: the domain
  * follows its lifecycle ('rfc-v4' for rfc-2021, 'linux-v6.18' for linux-upstream: the
- * container is then the VMM over iommufd) and the adapter declares the contract.
+ * container is then the VMM over iommufd) and the adapter declares the contract. `uapi`:
+ * the extensions the container offers (Type1ContainerOptions: without manual clear, as
+ * upstream Linux; without VFIO_UNMAP_ALL, as before v5.12).
  */
-export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1ContainerClass = VfioType1Container, contract: ContractName = 'strict'): VfioType1Adapter {
+export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1ContainerClass = VfioType1Container, contract: ContractName = 'strict', uapi: Pick<Type1ContainerOptions, 'manualClear' | 'unmapAll'> = {}): VfioType1Adapter {
   const n = (x: bigint) => Number(x);
   return {
     profile: 'vfio-type1',
@@ -206,7 +208,7 @@ export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1Con
     ...(contract === 'strict' ? {} : { contract }),
     async create(config) {
       const tb = createType1Container({ httu: config.hwDirty ? 2 : 0, lifecycle: lifecycleOf(contract) });
-      const c = new Impl(tb.domain, config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: config.dmaEntryLimit });
+      const c = new Impl(tb.domain, { ...uapi, ...(config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: config.dmaEntryLimit }) });
       const bm = (b: { pgsize: bigint; size: bigint; data?: Uint8Array }) => ({ pgsize: n(b.pgsize), size: n(b.size), ...(b.data === undefined ? {} : { data: b.data }) });
       return {
         vaddrLimit: BigInt(c.getInfo().capIovaRange.ranges[0]!.end) + 1n,

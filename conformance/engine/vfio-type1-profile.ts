@@ -36,12 +36,19 @@ import { requirements } from '../../spec/requirements.ts';
 import { type Contract, type ContractName, contracts, coversProfile } from '../../spec/contracts/index.ts';
 import {
   DIRTY_BITMAP_SIZE_MAX,
+  STRICT_TYPE1_UAPI,
+  TYPE1_OPTIONAL_EXTENSIONS,
+  type Type1Uapi,
+  VFIO_DMA_MAP_FLAG_VADDR,
   VFIO_DMA_UNMAP_FLAG_ALL,
   VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+  VFIO_DMA_UNMAP_FLAG_VADDR,
   VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP,
   VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
   VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR,
   VFIO_IOMMU_DIRTY_PAGES_FLAG_START,
+  VFIO_UNMAP_ALL,
+  VFIO_UPDATE_VADDR,
   classifyDirtyPagesArgs,
   classifyExtension,
   classifyMapDma,
@@ -297,6 +304,12 @@ class Run {
 
   /** The rule ids as the contract names them (rfc-2021: UNMAP-R1 where strict has NOLOSS-3). */
   readonly named: (ids: readonly string[]) => string[];
+  /**
+   * The optional extensions the container answered so far (VFIO_UNMAP_ALL, VFIO_UPDATE_VADDR,
+   * VFIO_DIRTY_LOG_MANUAL_CLEAR): its first answer, 1 or 0, is the uAPI it offers, and every
+   * later answer and call is held to it. Asked before the kit relies on it (`offers`).
+   */
+  private readonly answered = new Map<keyof Type1Uapi, boolean>();
 
   constructor(
     ctx: RunContext,
@@ -323,6 +336,37 @@ class Run {
     this.steps++;
     const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
     return step === undefined ? answer : answer.catch(inFlight(step));
+  }
+
+  /** The uAPI as answered; an extension not asked yet as the strict reference offers it (nothing drawn relies on it before it is asked). */
+  uapi(): Type1Uapi {
+    return { ...STRICT_TYPE1_UAPI, ...Object.fromEntries(this.answered) };
+  }
+
+  /** Whether the container offers `extension` (9 or 10): asked first (VFIO_CHECK_EXTENSION, a step) unless answered already. */
+  async offers(extension: typeof VFIO_UNMAP_ALL | typeof VFIO_UPDATE_VADDR): Promise<boolean> {
+    const field = TYPE1_OPTIONAL_EXTENSIONS.get(extension)!;
+    if (!this.answered.has(field)) await this.checkExtension(extension);
+    return this.answered.get(field)!;
+  }
+
+  /**
+   * VFIO_CHECK_EXTENSION. The first answer for an optional extension (9, 10, 11) may be 1 or
+   * 0: it sets what the container offers (11 answered 1 negotiates manual clear); any other
+   * answer, or a later one that differs, fails VFIO-EXT-1 (VFIO-CLEAR-1 for 11).
+   */
+  async checkExtension(extension: number): Promise<void> {
+    const field = TYPE1_OPTIONAL_EXTENSIONS.get(extension);
+    const first = field !== undefined && !this.answered.has(field);
+    const what = `VFIO_CHECK_EXTENSION(${extension})`;
+    const req = extension === 11 ? ['VFIO-CLEAR-1', 'VFIO-EXT-1'] : ['VFIO-EXT-1'];
+    const got = await this.call('checkExtension', () => this.inst.checkExtension(extension), { op: what, expected: first ? '1 or 0' : `${this.c.predict(classifyExtension(extension, this.uapi())).want}`, req });
+    if (first && (got === 0 || got === 1)) this.answered.set(field, got === 1);
+    const x = this.c.predict(classifyExtension(extension, this.uapi()));
+    const expected = first ? `1 or 0 (the container's choice, held from now on): ${x.want}` : `${x.want}`;
+    this.trace.push({ op: what, answer: `${got}`, expected, req: x.entry.req, transitions: x.entry.taken });
+    if (got !== x.want) throw new Violation('spec', first ? req : x.entry.req, `${what} returns ${first ? '1 or 0' : x.want}`, `${String(got)}`);
+    this.c.settle(x);
   }
 
   errno(what: string, r: unknown): number {
@@ -411,9 +455,11 @@ class Run {
    * the range is not one) shows that no dirty state changed (issue: a call that reads and
    * clears before a later check refuses it loses pages).
    */
-  async compare(what: string, got: number, x: Prediction, range?: { iova: bigint; size: bigint }, req: readonly string[] = x.entry.req): Promise<void> {
-    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: this.named(req), transitions: x.entry.taken });
-    if (got !== x.want) throw new Violation('spec', x.entry.req.length > 0 ? this.named(x.entry.req) : ['VFIO-MAP-9'], `${what} returns ${x.want} (${x.outcome})`, `${got}`);
+  async compare(what: string, got: number, x: Prediction, range?: { iova: bigint; size: bigint }, req: readonly string[] = x.entry.req, negotiated = false): Promise<void> {
+    // A manual-clear operation taken since the negotiation: the step also checks that the negotiation was kept (VFIO-CLEAR-1), which -EINVAL, a container's answer to flags outside its mask, fails.
+    const kept = negotiated && x.want === 0 ? ['VFIO-CLEAR-1'] : [];
+    this.trace.push({ op: what, answer: `${got}`, expected: `${x.want} (${x.outcome})`, req: this.named([...req, ...kept]), transitions: x.entry.taken });
+    if (got !== x.want) throw new Violation('spec', x.entry.req.length > 0 ? this.named([...x.entry.req, ...(got === -22 ? kept : [])]) : ['VFIO-MAP-9'], `${what} returns ${x.want} (${x.outcome})`, `${got}`);
     if (x.want < 0) {
       await this.unchanged(what, x.entry.req);
       await this.recheck(what, range);
@@ -437,15 +483,8 @@ class Run {
     switch (o.k) {
       case 'info':
         return this.info();
-      case 'ext': {
-        const x = this.c.predict(classifyExtension(o.extension));
-        const what = `VFIO_CHECK_EXTENSION(${o.extension})`;
-        const got = await this.call('checkExtension', () => this.inst.checkExtension(o.extension), { op: what, expected: `${x.want}`, req: x.entry.req });
-        this.trace.push({ op: what, answer: `${got}`, expected: `${x.want}`, req: x.entry.req, transitions: x.entry.taken });
-        if (got !== x.want) throw new Violation('spec', x.entry.req, `${what} returns ${x.want}`, `${String(got)}`);
-        this.c.settle(x);
-        return;
-      }
+      case 'ext':
+        return this.checkExtension(o.extension);
       case 'map':
         return this.map(o);
       case 'unmap':
@@ -552,6 +591,8 @@ class Run {
   }
 
   async map(o: Extract<Op, { k: 'map' }>): Promise<void> {
+    // VADDR after asking for VFIO_UPDATE_VADDR: refused either way (VFIO-MAP-1 where it is not offered, VFIO-MAP-10 where it is).
+    if ((o.flags & VFIO_DMA_MAP_FLAG_VADDR) !== 0) await this.offers(VFIO_UPDATE_VADDR);
     if (o.range === 'huge' && !this.c.tracking) return this.hugeWhileOff();
     let iova = VFIO_BASE + BigInt(o.page) * PG;
     let size = BigInt(o.pages) * PG;
@@ -571,7 +612,7 @@ class Run {
   }
 
   async mapRange(flags: number, vaddr: bigint, iova: bigint, size: bigint): Promise<boolean> {
-    const x = this.c.predict(classifyMapDma(this.c.view(), { flags, iova, size, vaddr }));
+    const x = this.c.predict(classifyMapDma(this.c.view(), { flags, iova, size, vaddr }, this.uapi()));
     const what = `MAP_DMA(flags ${flags}, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(size)})`;
     const r = await this.call('mapDma', () => this.inst.mapDma(flags, vaddr, iova, size), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
     await this.compare(what, this.errno('mapDma', r), x, { iova, size });
@@ -643,6 +684,9 @@ class Run {
   }
 
   async unmap(o: Extract<Op, { k: 'unmap' }>): Promise<void> {
+    // VADDR is drawn only where VFIO_UPDATE_VADDR is not offered (a refusal); ALL after asking for VFIO_UNMAP_ALL.
+    if ((o.flags & VFIO_DMA_UNMAP_FLAG_VADDR) !== 0 && (await this.offers(VFIO_UPDATE_VADDR))) return;
+    if ((o.flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0) await this.offers(VFIO_UNMAP_ALL);
     let { iova, size } = rangeArgs(o.range, o.page, o.pages, this.c.mappings);
     if ((o.flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0 && (o.range === 'ok' || o.range === 'mapping')) [iova, size] = [0n, 0n];
     const getDirty = (o.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) !== 0;
@@ -650,7 +694,7 @@ class Run {
   }
 
   async unmapRange(flags: number, iova: bigint, size: bigint, bitmap: VfioBitmapArg | undefined): Promise<void> {
-    const x = this.c.predict(classifyUnmapDma(this.c.view(), { flags, iova, size, ...(bitmap === undefined ? {} : { bitmap }) }));
+    const x = this.c.predict(classifyUnmapDma(this.c.view(), { flags, iova, size, ...(bitmap === undefined ? {} : { bitmap }) }, this.uapi()));
     const what = `UNMAP_DMA(flags ${flags}, iova ${hex(iova)}, size ${hex(size)}${bitmap === undefined ? '' : `, bitmap pgsize ${hex(bitmap.pgsize)} size ${bitmap.size}`})`;
     const report = x.effects.has('reportDirty');
     // The report could lose a page (VFIO-UNMAP-12, NOLOSS-3) only where one of its range is owed.
@@ -751,7 +795,8 @@ class Run {
     const toKeep = chosen !== undefined && this.config.hwDirty && this.owedIn(iova, size, chosen);
     if (report) this.d.ghost.beginReport();
     const r = await this.call('dirtyPages', () => this.inst.dirtyPages(flags, { iova, size, bitmap }), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
-    await this.compare(what, this.errno('dirtyPages', r), x, { iova, size }, [...errnoReq(x), ...(partBlock ? ['VFIO-CLEAR-6'] : []), ...(toClear || toKeep ? ['VFIO-CLEAR-5'] : []), ...(toKeep ? ['NOLOSS-2'] : [])]);
+    const negotiated = (flags === NOCLEAR || flags === CLEAR) && this.c.manualClear;
+    await this.compare(what, this.errno('dirtyPages', r), x, { iova, size }, [...errnoReq(x), ...(partBlock ? ['VFIO-CLEAR-6'] : []), ...(toClear || toKeep ? ['VFIO-CLEAR-5'] : []), ...(toKeep ? ['NOLOSS-2'] : [])], negotiated);
     this.c.settle(x);
     if (report) {
       const pages = decode(what, r.bitmap, iova, size);

@@ -435,8 +435,10 @@ export class UnmapDirtyEmptyRefusedContainer extends VfioType1Container {
 
 /** CHECK_EXTENSION negotiates manual clear under RFC v1's number 9 and answers 0 for 11. */
 export class ManualClearRfc1NumberContainer extends VfioType1Container {
-  // FAULT (class valid-input-refused): the extension number of RFC v1 (9, since taken by
-  // VFIO_UNMAP_ALL): asking for VFIO_UNMAP_ALL turns manual clear on, and 11 is unknown.
+  // FAULT (class bad-input-accepted): the extension number of RFC v1 (9, since taken by
+  // VFIO_UNMAP_ALL): asking for VFIO_UNMAP_ALL turns manual clear on, and 11 is unknown. A
+  // container answering 0 for 11 offers no manual clear (as upstream Linux), so after
+  // asking for 9 it takes GET_BITMAP_NOCLEAR and CLEAR_BITMAP it said it does not offer.
   override checkExtension(extension: number): number {
     if (extension === 11) return 0;
     if (extension === 9) internals(this).manualClear = true;
@@ -522,6 +524,28 @@ export class ExtensionClaimsVaddrContainer extends VfioType1Container {
   // container reports, though MAP and UNMAP refuse VADDR: a VMM relying on it loses its mappings' vaddr.
   override checkExtension(extension: number): number {
     return extension === 10 ? 1 : super.checkExtension(extension);
+  }
+}
+
+/** VFIO_CHECK_EXTENSION(VFIO_UNMAP_ALL) answers 0, yet UNMAP_DMA takes VFIO_DMA_UNMAP_FLAG_ALL. */
+export class UnmapAllUnannouncedContainer extends VfioType1Container {
+  // FAULT (class bad-input-accepted): a partial backport of Linux v5.12's unmap-all series:
+  // vfio_dma_do_unmap and the flag mask have c19650995374, check_extension lacks the
+  // VFIO_UNMAP_ALL case of c98fe7c2a203. A container answering 0 offers the uAPI before
+  // v5.12, where ALL is an unknown flag: a VMM that trusts the answer never sends it, one
+  // that does not gets every mapping removed.
+  override checkExtension(extension: number): number {
+    return extension === 9 ? 0 : super.checkExtension(extension);
+  }
+}
+
+/** VFIO_CHECK_EXTENSION of an extension the container does not know is -ENOTTY, not 0. */
+export class ExtensionUnknownErrorContainer extends VfioType1Container {
+  // FAULT (class valid-input-refused): the port's check_extension has no default case and the
+  // ioctl falls through to the `default: return -ENOTTY` of vfio_iommu_type1_ioctl: a VMM
+  // probing an extension (VFIO_UPDATE_VADDR, another IOMMU type) gets an error, not 0.
+  override checkExtension(extension: number): number {
+    return [1, 3, 9, 11].includes(extension) ? super.checkExtension(extension) : -25;
   }
 }
 
@@ -1044,14 +1068,18 @@ const specs: readonly Spec[] = [
   },
   {
     name: 'vfio-manual-clear-rfc1-number',
-    bugClass: 'valid-input-refused',
-    targets: ['VFIO-CLEAR-1'],
+    bugClass: 'bad-input-accepted',
+    targets: ['VFIO-CLEAR-2'],
     description:
-      "VFIO_CHECK_EXTENSION takes RFC v1's number 9 for manual clear (since VFIO_UNMAP_ALL) and answers 0 for VFIO_DIRTY_LOG_MANUAL_CLEAR (11): asking for UNMAP_ALL turns manual clear on. Class valid-input-refused: a request the uAPI allows answered with an error (11 answered 0).",
+      "VFIO_CHECK_EXTENSION takes RFC v1's number 9 for manual clear (since VFIO_UNMAP_ALL) and answers 0 for VFIO_DIRTY_LOG_MANUAL_CLEAR (11): it offers no manual clear, yet asking for UNMAP_ALL turns it on, and GET_BITMAP_NOCLEAR and CLEAR_BITMAP are taken. Class bad-input-accepted: flags of an extension not offered.",
     Impl: ManualClearRfc1NumberContainer,
-    what: 'VFIO_CHECK_EXTENSION(11) is 0',
-    steps: async (c) => c.checkExtension(11),
-    reference: 1,
+    what: 'CLEAR_BITMAP after VFIO_CHECK_EXTENSION(9) returns 0',
+    steps: async (c) => {
+      await c.checkExtension(9);
+      await c.dirtyPages(START);
+      return (await c.dirtyPages(CLEAR, { ...V, bitmap: { ...vbm(V.size), data: new Uint8Array(8).fill(0xff) } })).errno;
+    },
+    reference: -EINVAL,
     mutant: 0,
     track: false,
   },
@@ -1125,13 +1153,40 @@ const specs: readonly Spec[] = [
   {
     name: 'vfio-extension-claims-vaddr',
     bugClass: 'bad-input-accepted',
-    targets: ['VFIO-EXT-1'],
-    description: 'VFIO_CHECK_EXTENSION(VFIO_UPDATE_VADDR) answers 1, though MAP_DMA and UNMAP_DMA refuse VADDR. Class bad-input-accepted: a capability claimed whose requests are refused.',
+    targets: ['VFIO-MAP-10'],
+    description:
+      'VFIO_CHECK_EXTENSION(VFIO_UPDATE_VADDR) answers 1, though MAP_DMA and UNMAP_DMA refuse VADDR as an unknown flag: MAP_DMA(VADDR) over no mapping is -EINVAL where the offer makes it -ENOENT. Class bad-input-accepted: a capability claimed whose requests are refused.',
     Impl: ExtensionClaimsVaddrContainer,
     what: 'VFIO_CHECK_EXTENSION(10) is 1',
     steps: async (c) => c.checkExtension(10),
     reference: 0,
     mutant: 1,
+    track: false,
+  },
+  {
+    name: 'vfio-unmap-all-unannounced',
+    bugClass: 'bad-input-accepted',
+    targets: ['VFIO-UNMAP-1'],
+    description:
+      'VFIO_CHECK_EXTENSION(VFIO_UNMAP_ALL) answers 0 (the uAPI before v5.12, where ALL is an unknown UNMAP_DMA flag), yet UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_ALL removes every mapping: a partial backport. Class bad-input-accepted: a flag of an extension not offered.',
+    Impl: UnmapAllUnannouncedContainer,
+    what: 'VFIO_CHECK_EXTENSION(9) is 0',
+    steps: async (c) => c.checkExtension(9),
+    reference: 1,
+    mutant: 0,
+    track: false,
+  },
+  {
+    name: 'vfio-extension-unknown-error',
+    bugClass: 'valid-input-refused',
+    targets: ['VFIO-EXT-1'],
+    description:
+      'VFIO_CHECK_EXTENSION of an extension the container does not know (VFIO_UPDATE_VADDR, VFIO_SPAPR_TCE_IOMMU, 0) returns -ENOTTY instead of 0: the check has no default case and the ioctl falls through. Class valid-input-refused: a request the uAPI allows answered with an error.',
+    Impl: ExtensionUnknownErrorContainer,
+    what: 'VFIO_CHECK_EXTENSION(2) is -ENOTTY',
+    steps: async (c) => c.checkExtension(2),
+    reference: 0,
+    mutant: -25,
     track: false,
   },
   {

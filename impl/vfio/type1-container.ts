@@ -114,6 +114,18 @@ export interface Type1Info {
 export interface Type1ContainerOptions {
   /** dma_entry_limit: the most mappings the container holds (default 65535). */
   readonly dmaEntryLimit?: number;
+  /**
+   * Whether the container offers manual clear (VFIO_DIRTY_LOG_MANUAL_CLEAR, default true).
+   * false: CHECK_EXTENSION(11) is 0 and negotiates nothing, so GET_BITMAP_NOCLEAR and
+   * CLEAR_BITMAP stay outside the flag mask, as in upstream Linux, which never merged it.
+   */
+  readonly manualClear?: boolean;
+  /**
+   * Whether the container offers VFIO_UNMAP_ALL (default true). false: the uAPI before
+   * Linux v5.12 (c19650995374): CHECK_EXTENSION(9) is 0 and UNMAP_DMA's flag mask is
+   * GET_DIRTY_BITMAP alone, so ALL and VADDR are unknown flags.
+   */
+  readonly unmapAll?: boolean;
 }
 
 function u64(name: string, x: number): bigint {
@@ -181,12 +193,17 @@ export class VfioType1Container {
    * INT_MAX pages needs no 256 MiB array.
    */
   private readonly cpuDirty = new Map<VfioDma, Set<number>>();
+  /** The extensions offered (Type1ContainerOptions). */
+  private readonly offersManualClear: boolean;
+  private readonly offersUnmapAll: boolean;
 
   constructor(
     readonly domain: IommuDomain,
     options: Type1ContainerOptions = {},
   ) {
     this.dmaAvail = options.dmaEntryLimit ?? DMA_ENTRY_LIMIT;
+    this.offersManualClear = options.manualClear ?? true;
+    this.offersUnmapAll = options.unmapAll ?? true;
   }
 
   /** The mappings, in IOVA order. */
@@ -213,11 +230,13 @@ export class VfioType1Container {
   checkExtension(extension: number): number {
     switch (extension) {
       case VFIO_DIRTY_LOG_MANUAL_CLEAR:
+        if (!this.offersManualClear) return 0;
         this.manualClear = true;
         return 1;
+      case VFIO_UNMAP_ALL:
+        return this.offersUnmapAll ? 1 : 0;
       case VFIO_TYPE1_IOMMU:
       case VFIO_TYPE1v2_IOMMU:
-      case VFIO_UNMAP_ALL:
         return 1;
       default:
         return 0;
@@ -285,8 +304,9 @@ export class VfioType1Container {
     const vaddr = (flags & VFIO_DMA_UNMAP_FLAG_VADDR) !== 0;
     u64('iova', iova);
     u64('size', size);
-    // 1. Flags (VFIO-UNMAP-1..3).
-    if ((flags & ~(VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR)) !== 0) return refuse(EINVAL);
+    // 1. Flags (VFIO-UNMAP-1..3): v5.12's mask, or before it (no VFIO_UNMAP_ALL) GET_DIRTY_BITMAP alone.
+    const mask = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | (this.offersUnmapAll ? VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR : 0);
+    if ((flags & ~mask) !== 0) return refuse(EINVAL);
     if (getDirty && (all || vaddr)) return refuse(EINVAL);
     if (vaddr) return refuse(EINVAL);
     // 2. The user bitmap (VFIO-UNMAP-4).

@@ -51,7 +51,7 @@ test('a table filled on demand gives the entries of the table filled whole', () 
 test('[VFIO-MAP-4] [VFIO-EXT-1] a prediction is the outcome as the number the ioctl returns, with its effects, and records coverage', () => {
   const ctx = new RunContext();
   const table = vfioType1Table();
-  const map = predict(ctx, table.initial, { type: 'MAP_DMA', flagsValid: true, aligned: true, wraps: false, overlaps: true, entriesLeft: true, inIovaRange: true, vaddrBacked: true, bitmapFits: true });
+  const map = predict(ctx, table.initial, { type: 'MAP_DMA', flagsValid: true, setVaddr: false, aligned: true, wraps: false, overlaps: true, entriesLeft: true, inIovaRange: true, vaddrBacked: true, bitmapFits: true });
   assert.equal([map.outcome, map.want, [...map.effects]], ['eexist', OUTCOME_RETURNS.eexist, ['eexist']]);
   assert.is(map.want, -17);
   const ext = predict(ctx, table.initial, { type: 'CHECK_EXTENSION', extension: 'supported' });

@@ -4,15 +4,15 @@
 //
 // Requirements: every requirement the machine's transitions cite (VFIO-MAP-*, VFIO-UNMAP-*,
 //               VFIO-DIRTY-*, VFIO-CLEAR-*, VFIO-EXT-1, VFIO-INFO-1).
-// Sources: errno values from Linux v6.12.117 include/uapi/asm-generic/errno-base.h (EFAULT
-//          14, EEXIST 17, EINVAL 22, ENOSPC 28); VFIO_CHECK_EXTENSION's 1 and 0 from
+// Sources: errno values from Linux v6.12.117 include/uapi/asm-generic/errno-base.h (ENOENT 2,
+//          EFAULT 14, EEXIST 17, EINVAL 22, ENOSPC 28); VFIO_CHECK_EXTENSION's 1 and 0 from
 //          drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_check_extension.
 import { VFIO_TYPE1_EVENTS, vfioType1Machine, type VfioOutcome, type VfioType1Event } from '../../spec/vfio/type1-machine.ts';
 import { type RunContext, compiledTable } from '../run-context.ts';
 import type { TableEntry, TransitionTable } from '../transition-table.ts';
 
 /** What each outcome returns: 0 or a negative errno (CHECK_EXTENSION: 1 or 0). */
-export const OUTCOME_RETURNS: Readonly<Record<VfioOutcome, number>> = { ok: 0, einval: -22, eexist: -17, enospc: -28, efault: -14, supported: 1, unsupported: 0 };
+export const OUTCOME_RETURNS: Readonly<Record<VfioOutcome, number>> = { ok: 0, einval: -22, eexist: -17, enospc: -28, efault: -14, enoent: -2, supported: 1, unsupported: 0 };
 
 /** The machine's compiled table (shared and immutable: model/run-context.ts). */
 export function vfioType1Table(): TransitionTable<typeof vfioType1Machine> {

@@ -17,6 +17,8 @@ import {
   VFIO_IOMMU_DIRTY_PAGES_FLAG_START,
   VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP,
   VFIO_TYPE1v2_IOMMU,
+  STRICT_TYPE1_UAPI,
+  VFIO_UNMAP_ALL,
   VFIO_UPDATE_VADDR,
   bitmapTestBit,
   classifyDirtyPagesArgs,
@@ -233,6 +235,50 @@ test('[VFIO-DIRTY-14] without hardware tracking every mapped page of the range i
   const part = fallbackDirtyBitmap(C.mappings, 0x10_2000, 0x2000, PG);
   assert.equal([bitmapTestBit(part, 0), bitmapTestBit(part, 1), bitmapTestBit(part, 2)], [true, true, false]);
 });
+// The uAPI the container offers (its CHECK_EXTENSION answers)
+
+const PRE_V5_12 = { ...STRICT_TYPE1_UAPI, unmapAll: false };
+const LINUX = { unmapAll: true, updateVaddr: true, manualClear: false };
+
+test('[VFIO-UNMAP-1] without VFIO_UNMAP_ALL (before v5.12) ALL and VADDR are unknown UNMAP_DMA flags; GET_DIRTY_BITMAP is not', () => {
+  const u = (flags: number, uapi = PRE_V5_12) => classifyUnmapDma(C, { flags, iova: 0, size: 0 }, uapi);
+  assert.ok(u(VFIO_DMA_UNMAP_FLAG_ALL).unknownFlags);
+  assert.ok(u(VFIO_DMA_UNMAP_FLAG_VADDR).unknownFlags);
+  assert.not.ok(classifyUnmapDma(C, { flags: GET, iova: 0x10_0000, size: 0x4000, bitmap: bm() }, PRE_V5_12).unknownFlags);
+  assert.not.ok(u(VFIO_DMA_UNMAP_FLAG_ALL, STRICT_TYPE1_UAPI).unknownFlags);
+});
+test('[VFIO-UNMAP-3] where VFIO_UPDATE_VADDR is offered the kit sends no UNMAP_DMA with VADDR: classifying one throws', () => {
+  assert.throws(() => classifyUnmapDma(C, { flags: VFIO_DMA_UNMAP_FLAG_VADDR, iova: 0x10_0000, size: 0x4000 }, LINUX), /not modelled/);
+  assert.ok(classifyUnmapDma(C, { flags: VFIO_DMA_UNMAP_FLAG_VADDR, iova: 0x10_0000, size: 0x4000 }).vaddr);
+});
+test('[VFIO-MAP-1] [VFIO-MAP-10] where VFIO_UPDATE_VADDR is offered, MAP_DMA takes VADDR alone (setVaddr), not with READ or WRITE', () => {
+  const alone = classifyMapDma(C, mapArgs({ flags: VFIO_DMA_MAP_FLAG_VADDR }), LINUX);
+  assert.equal([alone.flagsValid, alone.setVaddr], [true, true]);
+  assert.not.ok(classifyMapDma(C, mapArgs({ flags: RW | VFIO_DMA_MAP_FLAG_VADDR }), LINUX).flagsValid);
+  assert.not.ok(classifyMapDma(C, mapArgs({ flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_VADDR }), LINUX).flagsValid);
+  assert.not.ok(classifyMapDma(C, mapArgs({ flags: 0 }), LINUX).flagsValid);
+  const rw = classifyMapDma(C, mapArgs(), LINUX);
+  assert.equal([rw.flagsValid, rw.setVaddr], [true, false]);
+  // Not offered: VADDR is outside the mask, and never a vaddr update.
+  const strict = classifyMapDma(C, mapArgs({ flags: VFIO_DMA_MAP_FLAG_VADDR }));
+  assert.equal([strict.flagsValid, strict.setVaddr], [false, false]);
+});
+test('[VFIO-EXT-1] [VFIO-CLEAR-1] 9, 10 and 11 answer as the container offers them; 11 offered is the negotiation', () => {
+  const ext = (n: number, uapi: typeof LINUX) => classifyExtension(n, uapi).extension;
+  assert.equal(
+    [VFIO_UNMAP_ALL, VFIO_UPDATE_VADDR, VFIO_DIRTY_LOG_MANUAL_CLEAR].map((n) => ext(n, LINUX)),
+    ['supported', 'supported', 'unsupported'],
+  );
+  assert.equal(
+    [VFIO_UNMAP_ALL, VFIO_UPDATE_VADDR, VFIO_DIRTY_LOG_MANUAL_CLEAR].map((n) => ext(n, PRE_V5_12)),
+    ['unsupported', 'unsupported', 'VFIO_DIRTY_LOG_MANUAL_CLEAR'],
+  );
+  assert.equal(
+    [1, 3, 2, 0].map((n) => ext(n, LINUX)),
+    ['supported', 'supported', 'unsupported', 'unsupported'],
+  );
+});
+
 function dirtyBytes(pages: number) {
   return Math.ceil(pages / 64) * 8;
 }

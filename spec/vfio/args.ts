@@ -39,6 +39,34 @@ export const VFIO_UPDATE_VADDR = 10;
 export const VFIO_DIRTY_LOG_MANUAL_CLEAR = 11;
 export const VFIO_DIRTY_LOG_MANUAL_CLEAR_V1 = 9;
 
+/**
+ * The uAPI a container offers, as its VFIO_CHECK_EXTENSION answers say: the kit asks before
+ * relying on an extension and holds the container to its first answer (VFIO-EXT-1).
+ * - `unmapAll`: VFIO_UNMAP_ALL (9), VFIO_DMA_UNMAP_FLAG_ALL. Linux from v5.12 (Steve
+ *   Sistare, c98fe7c2a203 "vfio: option to unmap all", c19650995374 "vfio/type1: implement
+ *   unmap all", <1611939252-7240-1-git-send-email-steven.sistare@oracle.com>); before it 9
+ *   is unknown (0) and UNMAP_DMA's flag mask is GET_DIRTY_BITMAP alone.
+ * - `updateVaddr`: VFIO_UPDATE_VADDR (10), VFIO_DMA_MAP_FLAG_VADDR and
+ *   VFIO_DMA_UNMAP_FLAG_VADDR. Linux from v5.12 (441e8106a238 "vfio: interfaces to update
+ *   vaddr", c3cbab24db38 "vfio/type1: implement interfaces to update vaddr", same series).
+ *   Vaddr updates are not modelled: where it is offered the kit draws no VADDR flag.
+ * - `manualClear`: VFIO_DIRTY_LOG_MANUAL_CLEAR (11), the RFC's extension, never merged:
+ *   Linux answers 0 and its DIRTY_PAGES mask lacks GET_BITMAP_NOCLEAR and CLEAR_BITMAP.
+ */
+export interface Type1Uapi {
+  readonly unmapAll: boolean;
+  readonly updateVaddr: boolean;
+  readonly manualClear: boolean;
+}
+/** The strict reference's uAPI: v5.12's without VFIO_UPDATE_VADDR, with manual clear. */
+export const STRICT_TYPE1_UAPI: Type1Uapi = { unmapAll: true, updateVaddr: false, manualClear: true };
+/** The extensions whose answer is the container's choice, and the field of Type1Uapi each sets. */
+export const TYPE1_OPTIONAL_EXTENSIONS: ReadonlyMap<number, keyof Type1Uapi> = new Map([
+  [VFIO_UNMAP_ALL, 'unmapAll'],
+  [VFIO_UPDATE_VADDR, 'updateVaddr'],
+  [VFIO_DIRTY_LOG_MANUAL_CLEAR, 'manualClear'],
+]);
+
 // VFIO_IOMMU_MAP_DMA flags.
 export const VFIO_DMA_MAP_FLAG_READ = 1 << 0;
 export const VFIO_DMA_MAP_FLAG_WRITE = 1 << 1;
@@ -156,8 +184,10 @@ function bisects(c: Type1ContainerView, iova: bigint, size: bigint): boolean {
 // VFIO_IOMMU_MAP_DMA
 
 export interface MapDmaFacts {
-  /** VFIO-MAP-1: only READ and WRITE, and at least one of them. */
+  /** VFIO-MAP-1: only READ and WRITE, and at least one of them; or, where VFIO_UPDATE_VADDR is offered, VADDR alone. */
   readonly flagsValid: boolean;
+  /** VFIO-MAP-10: VFIO_DMA_MAP_FLAG_VADDR, on a container that offers VFIO_UPDATE_VADDR: a new vaddr for the mapping of the range. */
+  readonly setVaddr: boolean;
   /** VFIO-MAP-2: size non-zero; iova, size and vaddr multiples of the smallest page size. */
   readonly aligned: boolean;
   /** VFIO-MAP-3: iova + size or vaddr + size runs past 2^64. */
@@ -177,21 +207,25 @@ export type MapDmaEvent = { readonly type: 'MAP_DMA' } & MapDmaFacts;
 
 /**
  * Classifies VFIO_IOMMU_MAP_DMA: its arguments and the container's mappings, as the
- * finite event the container machine's guards test.
- * @req VFIO-MAP-1 VFIO-MAP-2 VFIO-MAP-3 VFIO-MAP-4 VFIO-MAP-5 VFIO-MAP-6 VFIO-MAP-7 VFIO-MAP-8
- * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_map_dma, vfio_dma_do_map, vfio_iommu_iova_dma_valid, vfio_dma_bitmap_alloc
+ * finite event the container machine's guards test. `uapi`: whether the container offers
+ * VFIO_UPDATE_VADDR, which puts VFIO_DMA_MAP_FLAG_VADDR in its mask.
+ * @req VFIO-MAP-1 VFIO-MAP-2 VFIO-MAP-3 VFIO-MAP-4 VFIO-MAP-5 VFIO-MAP-6 VFIO-MAP-7 VFIO-MAP-8 VFIO-MAP-10
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_map_dma, vfio_dma_do_map, vfio_iommu_iova_dma_valid, vfio_dma_bitmap_alloc; VFIO_DMA_MAP_FLAG_VADDR since v5.12 (c3cbab24db38)
  */
-export function classifyMapDma(c: Type1ContainerView, args: { flags: number; iova: U64; size: U64; vaddr: U64 }): MapDmaEvent {
+export function classifyMapDma(c: Type1ContainerView, args: { flags: number; iova: U64; size: U64; vaddr: U64 }, uapi: Type1Uapi = STRICT_TYPE1_UAPI): MapDmaEvent {
   const iova = u64('iova', args.iova);
   const size = u64('size', args.size);
   const vaddr = u64('vaddr', args.vaddr);
   const pg = minPgsize(c.pgsizeBitmap);
   const prot = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
   const last = iova + size - 1n;
+  const setVaddr = (args.flags & VFIO_DMA_MAP_FLAG_VADDR) !== 0;
   return {
     type: 'MAP_DMA',
-    // DEPARTS: the container offers no VFIO_UPDATE_VADDR, so VFIO_DMA_MAP_FLAG_VADDR is outside its mask (as before v5.12).
-    flagsValid: (args.flags & ~prot) === 0 && (args.flags & prot) !== 0,
+    // A container that does not offer VFIO_UPDATE_VADDR has VFIO_DMA_MAP_FLAG_VADDR outside its mask
+    // (as before v5.12); one that does takes it alone, never with READ or WRITE.
+    flagsValid: uapi.updateVaddr ? (args.flags & ~(prot | VFIO_DMA_MAP_FLAG_VADDR)) === 0 && ((args.flags & prot) !== 0) !== setVaddr : (args.flags & ~prot) === 0 && (args.flags & prot) !== 0,
+    setVaddr: uapi.updateVaddr && setVaddr,
     aligned: size > 0n && iova % pg === 0n && size % pg === 0n && vaddr % pg === 0n,
     wraps: wraps(iova, size) || wraps(vaddr, size),
     overlaps: c.mappings.some((m) => {
@@ -233,11 +267,14 @@ export type UnmapDmaEvent = { readonly type: 'UNMAP_DMA' } & UnmapDmaFacts;
  * @req VFIO-UNMAP-1 VFIO-UNMAP-4 VFIO-UNMAP-5 VFIO-UNMAP-6 VFIO-UNMAP-7 VFIO-UNMAP-9 VFIO-UNMAP-10
  * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_unmap_dma, vfio_dma_do_unmap, verify_bitmap_size
  */
-export function classifyUnmapDma(c: Type1ContainerView, args: { flags: number; iova: U64; size: U64; bitmap?: VfioBitmapArg }): UnmapDmaEvent {
+export function classifyUnmapDma(c: Type1ContainerView, args: { flags: number; iova: U64; size: U64; bitmap?: VfioBitmapArg }, uapi: Type1Uapi = STRICT_TYPE1_UAPI): UnmapDmaEvent {
+  if (uapi.updateVaddr && (args.flags & VFIO_DMA_UNMAP_FLAG_VADDR) !== 0) throw new RangeError('UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_VADDR where VFIO_UPDATE_VADDR is offered: vaddr updates are not modelled');
   const iova = u64('iova', args.iova);
   const size = u64('size', args.size);
   const pg = minPgsize(c.pgsizeBitmap);
-  const known = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR;
+  // v5.12's mask (ALL and VADDR known; VADDR refused where VFIO_UPDATE_VADDR is not offered,
+  // VFIO-UNMAP-3), or, without VFIO_UNMAP_ALL, the mask before v5.12: GET_DIRTY_BITMAP alone.
+  const known = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | (uapi.unmapAll || uapi.updateVaddr ? VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR : 0);
   const getDirtyBitmap = (args.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) !== 0;
   const unmapAll = (args.flags & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
   const bitmapPgsize = getDirtyBitmap && args.bitmap ? u64('bitmap.pgsize', args.bitmap.pgsize) : pg;
@@ -342,16 +379,20 @@ export function classifyDirtyPagesArgs(c: Type1ContainerView, args: { flags: num
 export type ExtensionClass = 'VFIO_DIRTY_LOG_MANUAL_CLEAR' | 'supported' | 'unsupported';
 export type CheckExtensionEvent = { readonly type: 'CHECK_EXTENSION'; readonly extension: ExtensionClass };
 
-/** VFIO-EXT-1: the extensions a type1 container with manual clear answers 1 for. */
-export const TYPE1_EXTENSIONS: readonly number[] = [VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_DIRTY_LOG_MANUAL_CLEAR];
+/** VFIO-EXT-1: the extensions every type1 container answers 1 for. */
+export const TYPE1_EXTENSIONS: readonly number[] = [VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU];
 
 /**
- * Classifies VFIO_CHECK_EXTENSION: the extensions the container answers 1 for, manual clear (11) among them.
- * @req VFIO-EXT-1
- * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_check_extension; Linux v6.12.117 include/uapi/linux/vfio.h
+ * Classifies VFIO_CHECK_EXTENSION: 1 and 3 always supported; VFIO_UNMAP_ALL (9),
+ * VFIO_UPDATE_VADDR (10) and VFIO_DIRTY_LOG_MANUAL_CLEAR (11) as `uapi` says the container
+ * offers them (manual clear, offered, is the negotiation); the rest unsupported.
+ * @req VFIO-EXT-1 VFIO-CLEAR-1
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_check_extension; Linux v6.12.117 include/uapi/linux/vfio.h; VFIO_UNMAP_ALL and VFIO_UPDATE_VADDR since v5.12 (c98fe7c2a203, 441e8106a238)
  */
-export function classifyExtension(extension: number): CheckExtensionEvent {
-  if (extension === VFIO_DIRTY_LOG_MANUAL_CLEAR) return { type: 'CHECK_EXTENSION', extension: 'VFIO_DIRTY_LOG_MANUAL_CLEAR' };
+export function classifyExtension(extension: number, uapi: Type1Uapi = STRICT_TYPE1_UAPI): CheckExtensionEvent {
+  const offer = TYPE1_OPTIONAL_EXTENSIONS.get(extension);
+  if (offer === 'manualClear') return { type: 'CHECK_EXTENSION', extension: uapi.manualClear ? 'VFIO_DIRTY_LOG_MANUAL_CLEAR' : 'unsupported' };
+  if (offer !== undefined) return { type: 'CHECK_EXTENSION', extension: uapi[offer] ? 'supported' : 'unsupported' };
   return { type: 'CHECK_EXTENSION', extension: TYPE1_EXTENSIONS.includes(extension) ? 'supported' : 'unsupported' };
 }
 

@@ -7,7 +7,7 @@ import { initialState, run, step } from '../step.ts';
 import type { DirtyBitmapOp, DirtyRangeFacts, MapDmaEvent, UnmapDmaEvent } from './args.ts';
 import { VFIO_EFFECT_POSTCONDITIONS, VFIO_EFFECTS, VFIO_OUTCOMES, VFIO_TYPE1_EVENTS, vfioType1Machine as m, vfioType1StateOf, type VfioType1Event } from './type1-machine.ts';
 
-const MAP_OK: MapDmaEvent = { type: 'MAP_DMA', flagsValid: true, aligned: true, wraps: false, overlaps: false, entriesLeft: true, inIovaRange: true, vaddrBacked: true, bitmapFits: true };
+const MAP_OK: MapDmaEvent = { type: 'MAP_DMA', flagsValid: true, setVaddr: false, aligned: true, wraps: false, overlaps: false, entriesLeft: true, inIovaRange: true, vaddrBacked: true, bitmapFits: true };
 const UNMAP_OK: UnmapDmaEvent = {
   type: 'UNMAP_DMA',
   unknownFlags: false,
@@ -90,6 +90,16 @@ test('[VFIO-MAP-9] a valid MAP_DMA maps and returns 0 in every state', () => {
     const r = accepted(p, mapE(), ['mapDma', 'ok'], 'VFIO-MAP-9');
     assert.equal(r.after, r.before);
   }
+});
+test('[VFIO-MAP-10] MAP_DMA setting a vaddr (VFIO_UPDATE_VADDR offered) is -ENOENT over no mapping, -EINVAL over one, after the size and wrap checks, and never maps', () => {
+  for (const p of [OFF, ON, OFF_MC, ON_MC]) {
+    refused(p, mapE({ setVaddr: true }), 'enoent', 'VFIO-MAP-10');
+    refused(p, mapE({ setVaddr: true, overlaps: true }), 'einval', 'VFIO-MAP-10');
+    // The checks after it (entries left, IOVA range, pinnable, bitmap size) do not apply.
+    refused(p, mapE({ setVaddr: true, entriesLeft: false, inIovaRange: false, vaddrBacked: false, bitmapFits: false }), 'enoent', 'VFIO-MAP-10');
+  }
+  refused(OFF, mapE({ setVaddr: true, aligned: false }), 'einval', 'VFIO-MAP-2');
+  refused(OFF, mapE({ setVaddr: true, wraps: true }), 'einval', 'VFIO-MAP-3');
 });
 test('[VFIO-MAP-1] [VFIO-MAP-4] checks run in the kernel order: flags before overlap', () => {
   refused(OFF, mapE({ flagsValid: false, overlaps: true, entriesLeft: false }), 'einval', 'VFIO-MAP-1');

@@ -4,7 +4,7 @@
 // the kernel returns (`einval`, `eexist`, `enospc`, `efault`) and changes nothing. A
 // successful call returns `ok` after its effects, in order.
 //
-// Requirements: VFIO-MAP-1..9, VFIO-UNMAP-1..12, VFIO-DIRTY-1..13, VFIO-CLEAR-1..6,
+// Requirements: VFIO-MAP-1..10, VFIO-UNMAP-1..12, VFIO-DIRTY-1..13, VFIO-CLEAR-1..6,
 //               VFIO-EXT-1, VFIO-INFO-1 (VFIO-DIRTY-14 is an abstract operation in args.ts)
 // Sources: Linux include/uapi/linux/vfio.h; drivers/vfio/vfio_iommu_type1.c; the
 //          manual-clear RFC (Kunkun Jiang / Keqian Zhu, 2021: kernel v1 Jan, v2 Mar;
@@ -33,7 +33,7 @@ export type GetInfoEvent = { readonly type: 'GET_INFO' };
 export type VfioType1Event = MapDmaEvent | UnmapDmaEvent | DirtyPagesEvent | CheckExtensionEvent | GetInfoEvent;
 
 /** What a call returns: 0, -errno, or CHECK_EXTENSION's 1 / 0. Always the last action. */
-export const VFIO_OUTCOMES = ['ok', 'einval', 'eexist', 'enospc', 'efault', 'supported', 'unsupported'] as const;
+export const VFIO_OUTCOMES = ['ok', 'einval', 'eexist', 'enospc', 'efault', 'enoent', 'supported', 'unsupported'] as const;
 export type VfioOutcome = (typeof VFIO_OUTCOMES)[number];
 
 /** What a successful call does, in order, before its outcome. */
@@ -77,6 +77,11 @@ function mapDma(on: boolean) {
     { guard: guard('mapFlagsInvalid', 'VFIO-MAP-1'), actions: does('einval'), ...rule('VFIO-MAP-1') },
     { guard: guard('mapUnaligned', 'VFIO-MAP-2'), actions: does('einval'), ...rule('VFIO-MAP-2') },
     { guard: guard('mapWraps', 'VFIO-MAP-3'), actions: does('einval'), ...rule('VFIO-MAP-3') },
+    // VFIO_UPDATE_VADDR offered: a new vaddr for the mapping that is exactly the range and
+    // whose vaddr UNMAP_DMA with VADDR invalidated, which the kit never does; so -ENOENT
+    // where no mapping meets the range, -EINVAL where one does, and nothing changes.
+    { guard: and([guard('mapSetVaddr', 'VFIO-MAP-10'), guard('mapOverlaps', 'VFIO-MAP-10')]), actions: does('einval'), ...rule('VFIO-MAP-10') },
+    { guard: guard('mapSetVaddr', 'VFIO-MAP-10'), actions: does('enoent'), ...rule('VFIO-MAP-10') },
     { guard: guard('mapOverlaps', 'VFIO-MAP-4'), actions: does('eexist'), ...rule('VFIO-MAP-4') },
     { guard: guard('mapNoEntryLeft', 'VFIO-MAP-5'), actions: does('enospc'), ...rule('VFIO-MAP-5') },
     { guard: guard('mapOutsideIovaRanges', 'VFIO-MAP-6'), actions: does('einval'), ...rule('VFIO-MAP-6') },
@@ -147,6 +152,7 @@ export const vfioType1Machine = setup({
     mapFlagsInvalid: map((e) => !e.flagsValid),
     mapUnaligned: map((e) => !e.aligned),
     mapWraps: map((e) => e.wraps),
+    mapSetVaddr: map((e) => e.setVaddr),
     mapOverlaps: map((e) => e.overlaps),
     mapNoEntryLeft: map((e) => !e.entriesLeft),
     mapOutsideIovaRanges: map((e) => !e.inIovaRange),
@@ -234,7 +240,7 @@ function bools<K extends string>(keys: readonly K[]): Record<K, boolean>[] {
 export const VFIO_TYPE1_EVENTS: readonly VfioType1Event[] = (() => {
   const out: VfioType1Event[] = [{ type: 'GET_INFO' }];
   for (const extension of ['VFIO_DIRTY_LOG_MANUAL_CLEAR', 'supported', 'unsupported'] as const) out.push({ type: 'CHECK_EXTENSION', extension });
-  for (const f of bools(['flagsValid', 'aligned', 'wraps', 'overlaps', 'entriesLeft', 'inIovaRange', 'vaddrBacked', 'bitmapFits'] as const)) out.push({ type: 'MAP_DMA', ...f });
+  for (const f of bools(['flagsValid', 'setVaddr', 'aligned', 'wraps', 'overlaps', 'entriesLeft', 'inIovaRange', 'vaddrBacked', 'bitmapFits'] as const)) out.push({ type: 'MAP_DMA', ...f });
   for (const f of bools(['unknownFlags', 'getDirtyBitmap', 'unmapAll', 'vaddr', 'bitmapSizeOk', 'pgsizeIsMin', 'iovaAligned', 'rangeOk', 'bisectsMapping'] as const)) {
     out.push({ type: 'UNMAP_DMA', ...f });
   }
