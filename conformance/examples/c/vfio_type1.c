@@ -30,6 +30,26 @@
  */
 #include "vfio_type1.h"
 
+/*
+ * Build options for the uAPI offered (the kit asks VFIO_CHECK_EXTENSION and holds the
+ * container to its answers):
+ *   -DVFIO_TYPE1_NO_MANUAL_CLEAR  no manual clear, as upstream Linux (which never merged
+ *                                 the RFC): CHECK_EXTENSION(11) is 0 and GET_BITMAP_NOCLEAR
+ *                                 and CLEAR_BITMAP stay outside the flag mask;
+ *   -DVFIO_TYPE1_BEFORE_V5_12     no VFIO_UNMAP_ALL: CHECK_EXTENSION(9) is 0 and UNMAP_DMA's
+ *                                 mask is GET_DIRTY_BITMAP alone (Linux before c19650995374).
+ */
+#ifdef VFIO_TYPE1_NO_MANUAL_CLEAR
+#define OFFERS_MANUAL_CLEAR 0
+#else
+#define OFFERS_MANUAL_CLEAR 1
+#endif
+#ifdef VFIO_TYPE1_BEFORE_V5_12
+#define OFFERS_UNMAP_ALL 0
+#else
+#define OFFERS_UNMAP_ALL 1
+#endif
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -219,11 +239,14 @@ int vfio_check_extension(struct vfio_container *c, int64_t extension)
 	switch (extension) {
 	case VFIO_DIRTY_LOG_MANUAL_CLEAR:
 		/* Asking is negotiating (VFIO-CLEAR-1): NOCLEAR and CLEAR_BITMAP join the flag mask. */
+		if (!OFFERS_MANUAL_CLEAR)
+			return 0;
 		c->manual_clear = true;
 		return 1;
+	case VFIO_UNMAP_ALL:
+		return OFFERS_UNMAP_ALL;
 	case VFIO_TYPE1_IOMMU:
 	case VFIO_TYPE1v2_IOMMU:
-	case VFIO_UNMAP_ALL:
 		return 1;
 	default:
 		/* VFIO_UPDATE_VADDR (10) among them: not offered. */
@@ -351,7 +374,8 @@ static int new_report(struct dirty_report *report, uint64_t size)
  */
 int vfio_unmap_dma(struct vfio_container *c, uint32_t flags, uint64_t iova, uint64_t size, const struct vfio_bitmap *bitmap, uint64_t *unmapped, struct dirty_report *report)
 {
-	const uint32_t known = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR;
+	const uint32_t known = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP |
+			       (OFFERS_UNMAP_ALL ? VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR : 0);
 	const bool get_dirty = (flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) != 0;
 	const bool all = (flags & VFIO_DMA_UNMAP_FLAG_ALL) != 0;
 	const bool vaddr = (flags & VFIO_DMA_UNMAP_FLAG_VADDR) != 0;
