@@ -282,6 +282,13 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   let writer: TraceWriter | undefined;
   try {
     let adapters = await selectAdapters(req, peer);
+    const reference = req.adapterModule === undefined && req.execCommand === undefined && peer === undefined;
+    if (reference && req.contract !== undefined && !REFERENCE_CONTRACTS.includes(req.contract) && adapters.some(underDriverContracts)) {
+      throw new UsageError(`--contract ${req.contract}: the built-in reference implementation does not play it (it plays ${REFERENCE_CONTRACTS.join(', ')}); check your own implementation with --adapter or --exec`);
+    }
+    // The reference plays the contract asked for (the same implementation with options), before
+    // the recorder wraps it: a --record trace holds the calls of the implementation that ran.
+    if (reference && (req.contract ?? req.iovaBitmapContract) !== undefined) adapters = adapters.map((a) => referenceAdapterFor(a.profile, req.contract, req.iovaBitmapContract));
     if (req.record !== undefined) {
       try {
         writer = new TraceWriter(req.record);
@@ -299,6 +306,12 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     const ending = await peer?.close();
     if (ending !== undefined) io.err(`dirtyspec run: warning: ${peer!.command}: ${ending} (the verdict above stands; PROTOCOL.md, "Lifecycle")\n`);
   }
+}
+
+/** The contract a run of `a` checks, as its trace header records it for check-trace (undefined for a profile without contracts). */
+export function recordedContract(a: Adapter, contract: ContractName | undefined, iovaBitmapContract: IovaBitmapContractName | undefined): string | undefined {
+  const m = profileOf(a.profile);
+  return m.contractOf?.(a as never, m.contracts === 'iova-bitmap' ? iovaBitmapContract : contract);
 }
 
 /** Whether `a`'s profile is checked under the driver contracts (its module's `contracts`: the smmu profiles). */
@@ -325,11 +338,6 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
   // The default run (npm start): no --profile, no --contract. A run naming its profiles stays one campaign.
   const defaultRun = reference && req.contract === undefined && req.iovaBitmapContract === undefined && req.profiles.length === 0 && !oneCampaign;
   const extra = defaultRun ? REFERENCE_CONTRACTS.filter((c) => c !== 'strict') : [];
-  if (reference && req.contract !== undefined && !REFERENCE_CONTRACTS.includes(req.contract) && adapters.some(underDriverContracts)) {
-    throw new UsageError(`--contract ${req.contract}: the built-in reference implementation does not play it (it plays ${REFERENCE_CONTRACTS.join(', ')}); check your own implementation with --adapter or --exec`);
-  }
-  // The reference plays the contract asked for (the same implementation with options).
-  const asked = reference && (req.contract ?? req.iovaBitmapContract) !== undefined ? adapters.map((a) => referenceAdapterFor(a.profile, req.contract, req.iovaBitmapContract)) : adapters;
   // The other contracts' campaigns run in this thread while the first campaign runs here
   // and on its workers: the workers then take more of the first campaign's blocks, instead
   // of waiting while this thread runs the contracts after it. Each campaign's results are
@@ -350,7 +358,7 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
     }
     return out;
   };
-  const [first, more] = await Promise.all([runContractCampaign(req, asked, io, peer, writer, seed, req.contract, req.runs, req.iovaBitmapContract), others()]);
+  const [first, more] = await Promise.all([runContractCampaign(req, adapters, io, peer, writer, seed, req.contract, req.runs, req.iovaBitmapContract), others()]);
   const ctx = reportContext(req);
   return writeReports('run', [...first.results, ...more], ctx, req, io, first.info);
 }
@@ -397,7 +405,7 @@ async function runContractCampaign(
       ...(contract === undefined ? {} : { contract }),
       ...(iovaBitmapContract === undefined ? {} : { iovaBitmapContract }),
     },
-    ...(writer === undefined ? {} : { record: { start: (a, s) => writer.header(a.profile, a.name, s), end: () => writer.footer(), sequence: (input) => writer.sequence(input) } }),
+    ...(writer === undefined ? {} : { record: { start: (a, s) => writer.header(a.profile, a.name, s, recordedContract(a, contract, iovaBitmapContract)), end: () => writer.footer(), sequence: (input) => writer.sequence(input) } }),
     afterBlock: (adapter, result) => {
       if (result.verdict !== 'undecided' || peer === undefined || peer.failed) return result;
       // The engine gave up on an operation (its own limit on a whole call) while the process

@@ -354,8 +354,9 @@ export async function runSmmuProfile(adapter: SmmuAdapter, options: RunOptions):
   const ctx = new RunContext(options.tables, options.fullCheck);
   const { contract, declared } = runContract(adapter, options.contract);
   ctx.contract = contract;
-  // The hazards run once per campaign, in its first block (where the directed tests run), and not in a replay.
-  const hazards = options.directed !== false && options.path === undefined ? await runHazards(adapter, contract, options.timeoutMs) : [];
+  // The hazards run once per campaign, in its first block (where the directed tests run), and not in a replay, nor in
+  // a recorded run (onSequence): they are not part of the verdict, and a trace holds sequences only (check-trace).
+  const hazards = options.directed !== false && options.path === undefined && options.onSequence === undefined ? await runHazards(adapter, contract, options.timeoutMs) : [];
   const withContract = (r: ProfileResult): ProfileResult => {
     if (contract === contracts.strict) return { ...r, contract: contractResult(ctx, declared, hazards) };
     // Another contract: its own rules are what a run can reach, and the tracking machine is not its lifecycle when HA/HD do not follow tracking.

@@ -905,6 +905,6 @@ export async function runVfioType1Profile(adapter: VfioType1Adapter, options: Ru
 }
 
 /** Runs one recorded scenario again (dirtyspec check-trace), under the contract the adapter declares. Throws Violation or Undecided. */
-export function replayVfioType1Scenario(adapter: VfioType1Adapter, sc: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runScenario(new RunContext(), adapter, sc as Scenario, timeoutMs, trace, vfioRunContract(adapter, undefined).contract);
+export function replayVfioType1Scenario(adapter: VfioType1Adapter, sc: unknown, timeoutMs: number, trace: TraceStep[], contract?: string): Promise<number> {
+  return runScenario(new RunContext(), adapter, sc as Scenario, timeoutMs, trace, vfioRunContract(adapter, contract as ContractName | undefined).contract);
 }

@@ -2,7 +2,7 @@
 // user buffer the kit owns, every byte checked.
 import { referenceIovaBitmapAdapter } from '../adapters/reference.ts';
 import type { IovaBitmapContractName } from '../adapters/types.ts';
-import { type IovaBitmapScenario, replayIovaBitmapScenario, runIovaBitmapProfile } from '../engine/iova-bitmap-profile.ts';
+import { type IovaBitmapScenario, iovaBitmapRunContract, replayIovaBitmapScenario, runIovaBitmapProfile } from '../engine/iova-bitmap-profile.ts';
 import { iovaBitmap } from '../protocol/exec-adapters.ts';
 import { iovaBitmapInputProblem } from '../protocol/input-shape.ts';
 import type { ProfileModule } from './profile.ts';
@@ -13,7 +13,8 @@ export const iovaBitmapProfile: ProfileModule<'iova-bitmap'> = {
   kitSupplies: "the user's bitmap memory at any byte offset, guard bytes around it, page pinning; every byte checked",
   machines: [],
   run: runIovaBitmapProfile,
-  replay: (adapter, input, timeoutMs, trace) => replayIovaBitmapScenario(adapter, input as IovaBitmapScenario, timeoutMs, trace),
+  replay: (adapter, input, timeoutMs, trace, contract) => replayIovaBitmapScenario(adapter, input as IovaBitmapScenario, timeoutMs, trace, iovaBitmapRunContract(adapter, contract as IovaBitmapContractName | undefined).contract.name),
+  contractOf: (adapter, asked) => iovaBitmapRunContract(adapter, asked as IovaBitmapContractName | undefined).contract.name,
   inputProblem: iovaBitmapInputProblem,
   overChannel: iovaBitmap,
   contracts: 'iova-bitmap',

@@ -26,8 +26,14 @@ export interface ProfileModule<P extends Adapter['profile'] = Adapter['profile']
   readonly machines: readonly AnyStateMachine[];
   /** A whole campaign: random sequences (and directed tests where the profile has them), shrunk and replayed on failure. */
   run(adapter: AdapterOf<P>, options: RunOptions): Promise<ProfileResult>;
-  /** check-trace: runs one recorded sequence again, the trace answering for the implementation. Throws Violation or Undecided. */
-  replay(adapter: AdapterOf<P>, input: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number>;
+  /**
+   * check-trace: runs one recorded sequence again, the trace answering for the
+   * implementation, under `contract` (the trace header's: the one the recorded run checked),
+   * else the one the adapter declares, else the profile's default. Throws Violation or Undecided.
+   */
+  replay(adapter: AdapterOf<P>, input: unknown, timeoutMs: number, trace: TraceStep[], contract?: string): Promise<number>;
+  /** The name of the contract a run of `adapter` checks when `asked` is --contract (what a --record trace's header records); absent for a profile without contracts. */
+  contractOf?(adapter: AdapterOf<P>, asked: string | undefined): string;
   /** check-trace: what is wrong with a recorded sequence input (as the kit generates them), or undefined. */
   inputProblem(input: unknown, isCommand: (c: unknown) => boolean): string | undefined;
   /** The profile's adapter over the JSON-lines protocol (--exec, check-trace). */

@@ -5,6 +5,7 @@ import { iotlbEntryMachine } from '../../spec/iotlb/iotlb-entry-machine.ts';
 import { leafDescriptorMachine } from '../../spec/descriptor/leaf-machine.ts';
 import { referenceContractDriverAdapter, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
 import type { ContractName } from '../adapters/types.ts';
+import { runContract } from '../engine/contract-run.ts';
 import { type SmmuSequenceInput, replaySmmuSequence, runSmmuProfile } from '../engine/run-profile.ts';
 import { smmuDriver, smmuHw } from '../protocol/exec-adapters.ts';
 import { smmuInputProblem } from '../protocol/input-shape.ts';
@@ -28,7 +29,8 @@ function smmuProfile<P extends 'smmu-hw' | 'smmu-driver'>(
     kitSupplies,
     machines,
     run: runSmmuProfile,
-    replay: (adapter, input, timeoutMs, trace) => replaySmmuSequence(adapter, input as SmmuSequenceInput, timeoutMs, trace),
+    replay: (adapter, input, timeoutMs, trace, contract) => replaySmmuSequence(adapter, input as SmmuSequenceInput, timeoutMs, trace, runContract(adapter, contract as ContractName | undefined).contract),
+    contractOf: (adapter, asked) => runContract(adapter, asked as ContractName | undefined).contract.name,
     inputProblem: smmuInputProblem,
     overChannel,
     contracts: 'driver',

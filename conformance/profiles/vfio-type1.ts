@@ -4,7 +4,7 @@
 // linux-upstream: the container as the VMM over iommufd on Linux v6.18's).
 import { vfioType1Machine } from '../../spec/vfio/type1-machine.ts';
 import { referenceVfioType1Adapter } from '../adapters/reference.ts';
-import { replayVfioType1Scenario, runVfioType1Profile } from '../engine/vfio-type1-profile.ts';
+import { replayVfioType1Scenario, runVfioType1Profile, vfioRunContract } from '../engine/vfio-type1-profile.ts';
 import { vfioType1 } from '../protocol/exec-adapters.ts';
 import { vfioType1InputProblem } from '../protocol/input-shape.ts';
 import type { ContractName } from '../adapters/types.ts';
@@ -17,6 +17,7 @@ export const vfioType1Profile: ProfileModule<'vfio-type1'> = {
   machines: [vfioType1Machine],
   run: runVfioType1Profile,
   replay: replayVfioType1Scenario,
+  contractOf: (adapter, asked) => vfioRunContract(adapter, asked as ContractName | undefined).contract.name,
   inputProblem: vfioType1InputProblem,
   overChannel: vfioType1,
   // The driver contracts whose `profiles` name vfio-type1: the IOMMU under the container follows it.

@@ -13,6 +13,8 @@ import { profiles, type ProfileModule } from '../profiles/index.ts';
 import { ReplayChannel, type TraceLine } from './replay.ts';
 import { traceProblem } from './schemas.ts';
 import { TraceInputError, decodeInput, isCommand } from './trace-input.ts';
+import { isContractName } from '../../spec/contracts/index.ts';
+import { isIovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
 
 export type TraceVerdict =
   | { readonly verdict: 'conforms'; readonly sections: readonly { profile: string; adapter: string; sequences: number; calls: number }[] }
@@ -56,6 +58,8 @@ class TraceFormat extends Error {
 interface Section {
   readonly profile: ProfileName;
   readonly adapter: string;
+  /** The contract the recorded run checked (the header's), judged by again. */
+  readonly contract?: string;
   readonly headerLine: number;
   sequences: number;
   calls: number;
@@ -76,10 +80,12 @@ export async function checkTraceFile(file: string, timeoutMs: number): Promise<T
   let lastLine = 0;
 
   const run = async (s: Section, q: Sequence, endLine: number): Promise<TraceVerdict | undefined> => {
-    const channel = new ReplayChannel({ name: s.adapter, profiles: [s.profile] }, s.profile, q.lines, q.line, endLine);
+    // A driver contract is declared in the hello too: it decides which operations the adapter offers, as it did when recorded.
+    const declared = s.contract !== undefined && (profiles[s.profile] as ProfileModule).contracts === 'driver' ? { contract: s.contract } : {};
+    const channel = new ReplayChannel({ name: s.adapter, profiles: [s.profile], ...declared }, s.profile, q.lines, q.line, endLine);
     const steps: TraceStep[] = [];
     try {
-      await replayOne(s.profile, channel, q.input, timeoutMs, steps);
+      await replayOne(s.profile, channel, q.input, timeoutMs, steps, s.contract);
       channel.finish();
     } catch (e) {
       // As a live run judges it: an exception of the kit's own is an engine error, undecided.
@@ -109,7 +115,14 @@ export async function checkTraceFile(file: string, timeoutMs: number): Promise<T
       if (section === undefined) {
         const problem = traceProblem('header', v, 'the header');
         if (problem !== undefined) throw new TraceFormat(line, `${problem} (a trace, and each of its sections, starts with a header line)`);
-        section = { profile: v.profile as ProfileName, adapter: v.adapter as string, headerLine: line, sequences: 0, calls: 0 };
+        const profile = v.profile as ProfileName;
+        const contract = v.contract as string | undefined;
+        if (contract !== undefined) {
+          const kind = (profiles[profile] as ProfileModule).contracts;
+          const known = kind === 'driver' ? isContractName(contract) : kind === 'iova-bitmap' ? isIovaBitmapContractName(contract) : false;
+          if (!known) throw new TraceFormat(line, `the header's contract ${JSON.stringify(contract)} is not a contract of profile ${profile}${kind === undefined ? ' (it has none)' : ''}`);
+        }
+        section = { profile, adapter: v.adapter as string, ...(contract === undefined ? {} : { contract }), headerLine: line, sequences: 0, calls: 0 };
         continue;
       }
       const kind = ['end', 'sequence', 'call', 'callback', 'trace'].find((k) => k in v);
@@ -166,7 +179,7 @@ export async function checkTraceFile(file: string, timeoutMs: number): Promise<T
   return { verdict: 'conforms', sections: done };
 }
 
-async function replayOne(profile: ProfileName, channel: ReplayChannel, input: unknown, timeoutMs: number, steps: TraceStep[]): Promise<void> {
+async function replayOne(profile: ProfileName, channel: ReplayChannel, input: unknown, timeoutMs: number, steps: TraceStep[], contract: string | undefined): Promise<void> {
   const module = profiles[profile] as ProfileModule;
-  await module.replay(module.overChannel(channel, channel.hello.name) as never, input, timeoutMs, steps);
+  await module.replay(module.overChannel(channel, channel.hello.name) as never, input, timeoutMs, steps, contract);
 }

@@ -3,11 +3,16 @@
 // would surface as an exception blamed on the implementation. Returns what is wrong, with
 // its path, or undefined.
 
-export type Rule = 'int' | 'bool' | 'big' | 'intArray' | readonly (string | number)[] | { readonly shape: Shape };
+export type Rule = 'int' | 'bool' | 'big' | 'intArray' | readonly (string | number)[] | { readonly shape: Shape } | { readonly arrayOf: readonly string[] };
 export type Shape = Readonly<Record<string, Rule>>;
 
 function check(value: unknown, rule: Rule, path: string): string | undefined {
   if (typeof rule === 'object' && 'shape' in rule) return object(value, rule.shape, path);
+  if (typeof rule === 'object' && 'arrayOf' in rule) {
+    if (!Array.isArray(value) || value.length > 64) return `${path} must be an array (at most 64) of ${rule.arrayOf.join(', ')}`;
+    const bad = value.findIndex((v) => !rule.arrayOf.includes(v as string));
+    return bad < 0 ? undefined : `${path}/${bad} must be one of ${rule.arrayOf.join(', ')}`;
+  }
   if (Array.isArray(rule)) return (rule as readonly unknown[]).includes(value) ? undefined : `${path} must be one of ${rule.join(', ')}`;
   switch (rule) {
     case 'int':

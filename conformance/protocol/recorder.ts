@@ -27,9 +27,10 @@ export class TraceWriter {
     if (this.size >= FLUSH_AT) this.flush();
   }
 
-  header(profile: ProfileName, adapter: string, seed: number): void {
+  /** Starts a profile's section; `contract` is the one the run checks (the profile's module says which), so check-trace judges by it too. */
+  header(profile: ProfileName, adapter: string, seed: number, contract?: string): void {
     this.sequences = 0;
-    this.line({ trace: 'dirtyspec', version: 1, profile, adapter, seed });
+    this.line({ trace: 'dirtyspec', version: 1, profile, adapter, seed, ...(contract === undefined ? {} : { contract }) });
   }
 
   /** Ends a profile's section: check-trace needs it to know the section is whole. */

@@ -6,6 +6,18 @@
 // Everything else is itself. The smmu profiles' input is {config, commands}; the others'
 // is their scenario (see conformance/engine/*-profile.ts).
 import { AttachCommand, DmaCommand, InvalidateCommand, MapCommand, MergeCommand, ReadAndClearCommand, RefillCommand, SplitCommand, TrackingCommand, UnmapCommand } from '../engine/commands.ts';
+import { EmptyRegionsCommand, StopMergingCommand } from '../engine/aimed.ts';
+import {
+  MAP_FAULTS,
+  MapArgumentsCommand,
+  MapAtIovaLimitCommand,
+  MapAtOutputLimitCommand,
+  MergeArgumentsCommand,
+  ReadAndClearArgumentsCommand,
+  SplitArgumentsCommand,
+  UNMAP_FAULTS,
+  UnmapArgumentsCommand,
+} from '../engine/argument-commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from '../engine/kit-commands.ts';
 import { bytesFromWire, bytesToWire } from './codec.ts';
 import { object, type Shape } from './input-shape.ts';
@@ -28,6 +40,15 @@ const COMMANDS: Record<string, CommandClass> = {
   KitClearWithoutTlbiCommand,
   KitUnmapWithoutTlbiCommand,
   KitPgtableCommand,
+  MapArgumentsCommand,
+  MapAtOutputLimitCommand,
+  MapAtIovaLimitCommand,
+  UnmapArgumentsCommand,
+  ReadAndClearArgumentsCommand,
+  SplitArgumentsCommand,
+  MergeArgumentsCommand,
+  EmptyRegionsCommand,
+  StopMergingCommand,
 };
 
 /** Each command's fields as the engine generates them; the optional ones may be absent. */
@@ -51,6 +72,15 @@ const FIELDS: Record<string, { shape: Shape; optional?: readonly string[] }> = {
   KitClearWithoutTlbiCommand: { shape: { pick: 'int' } },
   KitUnmapWithoutTlbiCommand: { shape: { pick: 'int' } },
   KitPgtableCommand: { shape: { kind: ['readAndClear', 'markAllDirty'] } },
+  MapArgumentsCommand: { shape: { faults: { arrayOf: MAP_FAULTS }, pick: 'int', write: 'bool' } },
+  MapAtOutputLimitCommand: { shape: { page: 'int', pages: 'int', write: 'bool' } },
+  MapAtIovaLimitCommand: { shape: { pages: 'int', write: 'bool' } },
+  UnmapArgumentsCommand: { shape: { fault: UNMAP_FAULTS, pick: 'int' } },
+  ReadAndClearArgumentsCommand: { shape: { fault: ['sizeZero', 'crosses', 'past'], pick: 'int', noClear: 'bool' } },
+  SplitArgumentsCommand: { shape: { target: ['hole', 'page', 'past'], pick: 'int' } },
+  MergeArgumentsCommand: { shape: { target: ['hole', 'block', 'badLevel', 'past'], pick: 'int' } },
+  EmptyRegionsCommand: { shape: { region: 'int', regions: 'int' } },
+  StopMergingCommand: { shape: {} },
 };
 
 /** Whether `value` is a command that decodeInput made. */

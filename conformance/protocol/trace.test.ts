@@ -33,7 +33,7 @@ function write(name: string, text: string): string {
 }
 
 test('a trace recorded from a run against the reference passes check-trace', async () => {
-  assert.match(lines[0]!, /^\{"trace":"dirtyspec","version":1,"profile":"vfio-type1","adapter":"reference","seed":5\}$/);
+  assert.match(lines[0]!, /^\{"trace":"dirtyspec","version":1,"profile":"vfio-type1","adapter":"reference","seed":5,"contract":"strict"\}$/);
   const r = await cli('check-trace', vfioTrace);
   assert.is(r.status, 0, r.out);
   assert.match(r.out, /conforms\n {2}vfio-type1 \(reference\): 40 sequences, \d+ calls/);
@@ -132,6 +132,40 @@ test('smmu-hw: a recorded run, the memory callbacks of the SMMU included, passes
   assert.match(readFileSync(file, 'utf8'), /"callback":"memory\.compareExchange"/);
   const c = await cli('check-trace', file);
   assert.is(c.status, 0, c.out);
+});
+
+test('smmu-driver: a recorded run, argument commands (wrong fields) included, passes check-trace', async () => {
+  const file = join(dir, 'driver.jsonl');
+  const r = await cli('run', '--profile', 'smmu-driver', '--runs', '40', '--seed', '3', '--record', file);
+  assert.is(r.status, 0, r.out);
+  assert.match(readFileSync(file, 'utf8'), /"command":"MapArgumentsCommand"/);
+  const c = await cli('check-trace', file);
+  assert.is(c.status, 0, c.out);
+});
+
+test('a run under --contract records the contract in its header and check-trace judges by it; the same trace judged strict does not conform', async () => {
+  const file = join(dir, 'upstream.jsonl');
+  const r = await cli('run', '--profile', 'smmu-driver', '--contract', 'linux-upstream', '--runs', '20', '--seed', '3', '--record', file);
+  assert.is(r.status, 0, r.out);
+  const text = readFileSync(file, 'utf8');
+  assert.match(text.slice(0, text.indexOf('\n')), /"contract":"linux-upstream"\}$/);
+  const c = await cli('check-trace', file);
+  assert.is(c.status, 0, c.out);
+  // Without the header's contract the trace is judged strict: linux-upstream's CDs have HA and HD from attach on (TRACK-7 differs).
+  const strict = write('upstream-as-strict.jsonl', text.replace(',"contract":"linux-upstream"', ''));
+  const s = await cli('check-trace', strict);
+  assert.is(s.status, 1, s.out);
+});
+
+test('a header naming a contract its profile does not have is undecided (exit 2), naming it', async () => {
+  const r = await cli('run', '--profile', 'iova-bitmap', '--contract', 'linux', '--runs', '10', '--seed', '3', '--record', join(dir, 'iova-linux.jsonl'));
+  assert.is(r.status, 0, r.out);
+  const text = readFileSync(join(dir, 'iova-linux.jsonl'), 'utf8');
+  assert.match(text, /"contract":"linux"/);
+  const bad = write('iova-rfc.jsonl', text.replace('"contract":"linux"', '"contract":"rfc-2021"'));
+  const c = await cli('check-trace', bad);
+  assert.is(c.status, 2, c.out);
+  assert.match(c.out + c.err, /the header's contract "rfc-2021" is not a contract of profile iova-bitmap/);
 });
 
 test('a trace recorded over the protocol (--exec) passes check-trace like an in-process one', async () => {
