@@ -13,7 +13,7 @@ import { ExecPeer } from '../protocol/peer.ts';
 import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
 import { runLib } from '../lib/run-lib.ts';
 import { PROFILES, type Adapter, type ProfileName, type SmmuDriverAdapter, type SmmuHwAdapter } from '../adapters/types.ts';
-import { profileOf } from '../profiles/index.ts';
+import { profileOf, recordedContract } from '../profiles/index.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
 import { humanReport } from '../report/human.ts';
@@ -306,12 +306,6 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     const ending = await peer?.close();
     if (ending !== undefined) io.err(`dirtyspec run: warning: ${peer!.command}: ${ending} (the verdict above stands; PROTOCOL.md, "Lifecycle")\n`);
   }
-}
-
-/** The contract a run of `a` checks, as its trace header records it for check-trace (undefined for a profile without contracts). */
-export function recordedContract(a: Adapter, contract: ContractName | undefined, iovaBitmapContract: IovaBitmapContractName | undefined): string | undefined {
-  const m = profileOf(a.profile);
-  return m.contractOf?.(a as never, m.contracts === 'iova-bitmap' ? iovaBitmapContract : contract);
 }
 
 /** Whether `a`'s profile is checked under the driver contracts (its module's `contracts`: the smmu profiles). */

@@ -34,6 +34,7 @@ import { printable } from '../protocol/printable.ts';
 import { groupRunning, installKillHandlers, live } from '../protocol/process-group.ts';
 import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
 import { LibPeer } from './lib-adapters.ts';
+import { recordedContract } from '../profiles/index.ts';
 
 export const LIB_CHILD_ENV = 'DIRTYSPEC_LIB_CHILD';
 /** Set in the process that serves the library over the protocol, to confirm a crash. */
@@ -150,7 +151,7 @@ async function runChild(req: RunRequest & { libPath: string }): Promise<number> 
   const childIo: Io = { out: () => {}, err: (t) => void process.stderr.write(t), errIsTTY: false };
   let lastProgress = 0;
   for (const adapter of adapters) {
-    writer?.header(adapter.profile, adapter.name, seed);
+    writer?.header(adapter.profile, adapter.name, seed, recordedContract(adapter, req.contract, req.iovaBitmapContract));
     const options: RunOptions & { seed: number } = {
       runs: req.runs,
       seed,

@@ -35,3 +35,9 @@ export type ProfileName = keyof typeof profiles;
 export function profileOf<P extends ProfileName>(name: P): ProfileModule<P> {
   return profiles[name] as ProfileModule<P>;
 }
+
+/** The contract a run of `adapter` checks (`contract` and `iovaBitmapContract` as --contract gives them), as a --record trace's header records it for check-trace; undefined for a profile without contracts. */
+export function recordedContract(adapter: Adapter, contract: string | undefined, iovaBitmapContract: string | undefined): string | undefined {
+  const m = profiles[adapter.profile] as ProfileModule;
+  return m.contractOf?.(adapter as never, m.contracts === 'iova-bitmap' ? iovaBitmapContract : contract);
+}
