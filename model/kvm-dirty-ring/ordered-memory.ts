@@ -14,6 +14,13 @@
 //   visible to it), and a late store that becomes visible after a later one was seen is
 //   overtaken (it never brings an older value back);
 // - a full fence (or a delay running out) makes a thread's stores visible.
+// - x86-TSO (`tso`, the threads that run on x86): a thread's loads are not reordered with
+//   its earlier loads, nor its stores with its earlier stores, so each of its relaxed loads
+//   is an acquire and its relaxed stores become visible in issue order (a store stays
+//   pending at least as long as the thread's stores before it: a FIFO store buffer).
+//   Linux v5.11 virt/kvm/dirty_ring.c accesses the flags with plain loads and stores
+//   (kvm_dirty_gfn_harvested, kvm_dirty_gfn_set_invalid) when the ring is x86's only, and
+//   v6.18 still offers KVM_CAP_DIRTY_LOG_RING under CONFIG_HAVE_KVM_DIRTY_RING_TSO alone.
 // Turned off (`delays: false`), every store is visible at once: the sequentially
 // consistent memory in which an ordering bug cannot show.
 //
@@ -35,6 +42,8 @@ export interface OrderedMemoryOptions {
   readonly delays?: readonly number[];
   /** false: every store is visible at once (the check that ordering mutants need delays). */
   readonly delaysOn?: boolean;
+  /** Threads whose accesses follow x86-TSO: relaxed loads are acquires, relaxed stores become visible in issue order. */
+  readonly tso?: readonly RingThread[];
 }
 
 interface Pending {
@@ -87,8 +96,10 @@ export class OrderedMemory {
       this.last.set(addr, { thread, carries });
       return;
     }
-    const delay = this.options.delaysOn === false ? 0 : (this.options.delays?.[this.relaxedStores[thread]] ?? 0);
+    let delay = this.options.delaysOn === false ? 0 : (this.options.delays?.[this.relaxedStores[thread]] ?? 0);
     this.relaxedStores[thread]++;
+    // TSO: not visible before the thread's earlier stores (a FIFO store buffer).
+    if (this.options.tso?.includes(thread) === true) for (const p of this.pending) if (p.thread === thread) delay = Math.max(delay, p.due - this.now);
     if (delay <= 0) {
       this.visible.set(addr, { value, seq: this.seq++ });
       this.last.set(addr, { thread, carries: [] });
@@ -105,6 +116,7 @@ export class OrderedMemory {
    */
   load(thread: RingThread, addr: number, width: Width, order: 'relaxed' | 'acquire'): bigint {
     this.check(addr, width);
+    if (this.options.tso?.includes(thread) === true) order = 'acquire';
     const v = this.visible.get(addr);
     const w = this.last.get(addr);
     if (order === 'acquire' && v !== undefined && w !== undefined && w.thread !== thread && w.carries.length > 0) this.commit((p) => w.carries.includes(p.seq));

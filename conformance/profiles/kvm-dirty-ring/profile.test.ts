@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
+import type { KvmDirtyRingAdapter } from './types.ts';
 import { kvmDirtyRingMutants } from '../../mutants/kvm-dirty-ring-mutants.ts';
 import { KvmDirtyRingVm, protectsAs } from '../../mutants/kvm-ring-aimed-variants.ts';
 import { RunContext } from '../../../model/run-context.ts';
@@ -214,5 +215,63 @@ for (const m of kvmDirtyRingMutants.filter((x) => x.ordering)) {
     assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
   });
 }
+
+/**
+ * The reference played as Linux v5.11 to v6.0 on x86: KVM_CHECK_EXTENSION answers
+ * KVM_CAP_DIRTY_LOG_RING alone (no _ACQ_REL, no WITH_BITMAP, no ring on arm64), the reset
+ * reads and clears the flags with plain accesses (kvm_dirty_gfn_harvested,
+ * kvm_dirty_gfn_set_invalid), and the soft limit is checked at every guest entry
+ * (vcpu_enter_guest, before KVM_REQ_DIRTY_RING_SOFT_FULL).
+ */
+class LinuxV511Vm extends KvmDirtyRingVm {
+  override checkExtension(cap: number): number {
+    return cap === KVM_CAP_DIRTY_LOG_RING && this.arch === 'x86' ? 1 << 20 : 0;
+  }
+  protected override mustExit(r: Parameters<KvmDirtyRingVm['mustExit']>[0]): boolean {
+    return this.used(r) >= r.softLimit;
+  }
+}
+
+function linuxV511Adapter(): KvmDirtyRingAdapter {
+  const inner = referenceKvmDirtyRingAdapter('linux-v5.11-style', LinuxV511Vm);
+  return {
+    ...inner,
+    // Plain accesses in the reset: its acquire of the flags and its release of the cleared flags become relaxed (the push keeps smp_wmb: a release).
+    create: (m, config) =>
+      inner.create(
+        {
+          load32: (a, o) => m.load32(a, o === 'acquire' ? 'relaxed' : o),
+          load64: (a, o) => m.load64(a, o),
+          store32: (a, v, o) => m.store32(a, v, v === 0 ? 'relaxed' : o),
+          store64: (a, v, o) => m.store64(a, v, o),
+        },
+        config,
+      ),
+  };
+}
+
+test('[KVM-RING-2] [KVM-RING-12] [KVM-RING-22] a VM as Linux v5.11 to v6.0 has it (x86 only, KVM_CAP_DIRTY_LOG_RING alone, plain flags accesses on x86-TSO, the soft limit checked at each entry) conforms', async () => {
+  for (const seed of [1, 2, 3]) {
+    const r = await runKvmDirtyRingProfile(linuxV511Adapter(), { ...OPTIONS, seed, runs: 300 });
+    assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided)}`);
+  }
+});
+
+test('[KVM-RING-2] a VM that answers a ring capability with another non-zero value, or KVM_CAP_DIRTY_LOG_RING on arm64, fails KVM-RING-2 at once', async () => {
+  class Odd extends LinuxV511Vm {
+    override checkExtension(cap: number): number {
+      return cap === KVM_CAP_DIRTY_LOG_RING ? 4096 : 0;
+    }
+  }
+  const r = await runKvmDirtyRingProfile(referenceKvmDirtyRingAdapter('odd', Odd), { ...OPTIONS, runs: 20 });
+  assert.is(r.verdict, 'does-not-conform');
+  assert.equal(r.counterexample!.violation.req, ['KVM-RING-2']);
+});
+
+test('[KVM-RING-18] [KVM-RING-22] a reset that loads the flags relaxed still fails, on arm64: x86-TSO orders the plain load, a weakly ordered arch does not', async () => {
+  const r = await runKvmDirtyRingProfile(kvmDirtyRingMutants.find((m) => m.name === 'ring-reset-flags-relaxed')!.adapter, { ...OPTIONS, runs: 1000 });
+  assert.is(r.verdict, 'does-not-conform');
+  assert.is(r.counterexample!.config.arch, 'arm64');
+});
 
 test.run();

@@ -25,7 +25,7 @@ export const kvmDirtyRingRequirements = {
     source: 'Linux v6.18 include/uapi/linux/kvm.h; include/linux/kvm_host.h',
   },
   'KVM-RING-2': {
-    text: 'KVM_ENABLE_CAP of KVM_CAP_DIRTY_LOG_RING or _ACQ_REL that KVM_CHECK_EXTENSION answers 0 for is -EINVAL; x86 (TSO) answers KVM_DIRTY_RING_MAX_ENTRIES * 16 for both, a weakly ordered arch (arm64) only for _ACQ_REL. A capability KVM does not know is answered 0 by KVM_CHECK_EXTENSION and -EINVAL by KVM_ENABLE_CAP (the arch default), never taken for a ring capability.',
+    text: 'KVM_ENABLE_CAP of KVM_CAP_DIRTY_LOG_RING or _ACQ_REL that KVM_CHECK_EXTENSION answers 0 for is -EINVAL; x86 (TSO) answers KVM_DIRTY_RING_MAX_ENTRIES * 16 for both, a weakly ordered arch (arm64) only for _ACQ_REL. A capability KVM does not know is answered 0 by KVM_CHECK_EXTENSION and -EINVAL by KVM_ENABLE_CAP (the arch default), never taken for a ring capability. The answers are the uAPI the VM offers, each 0 or the value above: before Linux v6.1 x86 answers KVM_CAP_DIRTY_LOG_RING alone (v5.11 kvm_vm_ioctl_check_extension_generic: CONFIG_X86), and arm64 has no ring before v6.2 ("KVM: arm64: Enable ring-based dirty memory tracking", with WITH_BITMAP); the enables are judged by them.',
     source: `${MAIN} kvm_vm_ioctl_enable_cap_generic, kvm_vm_ioctl_check_extension_generic; Linux v6.18 arch/x86/kvm/x86.c and arch/arm64/kvm/arm.c kvm_vm_ioctl_enable_cap, kvm_vm_ioctl_check_extension (default); ${API}`,
   },
   'KVM-RING-3': { text: 'A ring size (args[0], bytes) of 0 or not a power of two is -EINVAL.', source: `${MAIN} kvm_vm_ioctl_enable_dirty_log_ring` },
@@ -55,8 +55,8 @@ export const kvmDirtyRingRequirements = {
     source: `${RING} kvm_dirty_ring_push; ${MAIN} mark_page_dirty_in_slot; ${SERIES}`,
   },
   'KVM-RING-12': {
-    text: 'Soft full: once used = dirty_index - reset_index (u32) reaches soft_limit, the vCPU leaves KVM_RUN with exit reason KVM_EXIT_DIRTY_RING_FULL before it runs more guest code, and every KVM_RUN exits so until a reset brings used below soft_limit (the request stays pending until the vCPU next enters the guest: a reset before then that takes used back to the limit keeps the exit); the reserved entries keep used below size (an entry not yet reset is never overwritten).',
-    source: `${RING} kvm_dirty_ring_push, kvm_dirty_ring_check_request, kvm_dirty_ring_soft_full; ${API}`,
+    text: 'Soft full: once used = dirty_index - reset_index (u32) reaches soft_limit, the vCPU leaves KVM_RUN with exit reason KVM_EXIT_DIRTY_RING_FULL before it runs more guest code, and every KVM_RUN exits so until a reset brings used below soft_limit (the request stays pending until the vCPU next enters the guest: a reset before then that takes used back to the limit keeps the exit); the reserved entries keep used below size (an entry not yet reset is never overwritten). After a collector error ran reset_index past dirty_index (KVM-RING-14), a vCPU may also exit at once on every KVM_RUN, as Linux v5.11 to v6.1 do (the soft limit checked at each guest entry, before KVM_REQ_DIRTY_RING_SOFT_FULL).',
+    source: `${RING} kvm_dirty_ring_push, kvm_dirty_ring_check_request, kvm_dirty_ring_soft_full; ${API}; Linux v5.11 arch/x86/kvm/x86.c vcpu_enter_guest ("Forbid vmenter if vcpu dirty ring is soft-full")`,
   },
   'KVM-RING-13': {
     text: 'Harvest: the collector reads each vCPU ring in order from its own fetch index (entry fetch & (entries - 1), wrapping), loading flags with acquire; an entry with DIRTY set and RESET clear is dirty and its slot and offset are read after the flags; it stops at the first entry that is not dirty and never skips one.',
@@ -92,8 +92,8 @@ export const kvmDirtyRingRequirements = {
     source: `${MAIN} mark_page_dirty_in_slot, kvm_get_dirty_log_protect; ${API} (KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP)`,
   },
   'KVM-RING-22': {
-    text: 'Memory ordering of the shared ring: a relaxed store may become visible to the other side late; a load-acquire that reads a store-release makes every store before the release visible; nothing else orders them. So slot and offset must be stored before a release of flags, and read after an acquire of flags.',
-    source: `${API} ("load-acquire/store-release accessors"); ${RING} kvm_dirty_ring_push (smp_wmb); "KVM: Use acquire/release semantics when accessing dirty ring GFN state" (Marc Zyngier, v6.0); ISO C11 7.17.3 (release/acquire)`,
+    text: "Memory ordering of the shared ring: a relaxed store may become visible to the other side late; a load-acquire that reads a store-release makes every store before the release visible; nothing else orders them. So slot and offset must be stored before a release of flags, and read after an acquire of flags. On x86 (TSO) KVM's plain loads are acquires and its plain stores become visible in program order, as Linux v5.11 to v6.0 rely on (plain flags accesses in kvm_dirty_gfn_harvested and kvm_dirty_gfn_set_invalid).",
+    source: `${API} ("load-acquire/store-release accessors"); ${RING} kvm_dirty_ring_push (smp_wmb); Linux v5.11 virt/kvm/dirty_ring.c kvm_dirty_gfn_harvested, kvm_dirty_gfn_set_invalid; "KVM: Use acquire/release semantics when accessing dirty ring GFN state" (Marc Zyngier, v6.0); ISO C11 7.17.3 (release/acquire)`,
   },
   'KVM-RING-23': {
     text: 'End to end: after the final sync (vCPUs stopped, every ring harvested and reset, the pages copied, the bitmap collected if any), every page at the destination equals the source.',

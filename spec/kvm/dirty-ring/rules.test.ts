@@ -16,6 +16,7 @@ import {
   resetBatches,
   resetBatchesOf,
   ringCheckExtension,
+  ringUapiProblem,
   ringGeometry,
   ringSlotIndex,
   ringSoftFull,
@@ -45,6 +46,25 @@ test('[KVM-RING-2] x86 answers 1 MiB for both ring capabilities; arm64 only for 
   assert.not.ok(classifyEnableRing('arm64', KVM_CAP_DIRTY_LOG_RING, 65536).supported);
   assert.ok(classifyEnableRing('arm64', KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 65536).supported);
   assert.throws(() => ringCheckExtension('x86', 191), /not a dirty ring capability/);
+});
+
+test("[KVM-RING-2] the uAPI a VM offers: each answer 0 (an older kernel, or an arch without it) or v6.18's; nothing else, and no WITH_BITMAP without _ACQ_REL", () => {
+  const v618 = (arch: 'x86' | 'arm64') => ({ 192: ringCheckExtension(arch, 192), 223: ringCheckExtension(arch, 223), 225: ringCheckExtension(arch, 225) });
+  assert.is(ringUapiProblem('x86', v618('x86')), undefined);
+  assert.is(ringUapiProblem('arm64', v618('arm64')), undefined);
+  // Linux v5.11 to v6.0: x86 answers KVM_CAP_DIRTY_LOG_RING only; arm64 has no ring before v6.2.
+  assert.is(ringUapiProblem('x86', { 192: 1 << 20, 223: 0, 225: 0 }), undefined);
+  assert.is(ringUapiProblem('arm64', { 192: 0, 223: 0, 225: 0 }), undefined);
+  assert.match(ringUapiProblem('arm64', { 192: 1 << 20, 223: 1 << 20, 225: 1 }) ?? '', /KVM_CHECK_EXTENSION\(192\) on arm64 returns 0 or 0/);
+  assert.match(ringUapiProblem('x86', { 192: 4096, 223: 0, 225: 0 }) ?? '', /returns 0 or 1048576/);
+  assert.match(ringUapiProblem('x86', { 192: 1 << 20, 223: 1 << 20, 225: 1 }) ?? '', /\(225\) on x86/);
+  assert.match(ringUapiProblem('arm64', { 192: 0, 223: 0, 225: 1 }) ?? '', /225.*while.*223/);
+  assert.match(ringUapiProblem('x86', { 192: 0, 223: 1 << 20, 225: 0 }) ?? '', /223.*while.*192/);
+  // The enables are judged by the answers.
+  assert.not.ok(classifyEnableRing('x86', KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0, { 192: 1 << 20, 223: 0, 225: 0 }).supported);
+  assert.ok(classifyEnableRing('x86', KVM_CAP_DIRTY_LOG_RING, 4096, 0, { 192: 1 << 20, 223: 0, 225: 0 }).supported);
+  assert.not.ok(classifyEnableWithBitmap('arm64', 0, { 192: 0, 223: 0, 225: 0 }).allowed);
+  assert.ok(classifyEnableWithBitmap('arm64', 0, v618('arm64')).allowed);
 });
 
 test('[KVM-RING-3] size 0 or not a power of two', () => {

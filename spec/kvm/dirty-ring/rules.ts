@@ -42,6 +42,45 @@ export function ringCheckExtension(arch: RingArch, cap: number): number {
 }
 
 /**
+ * KVM-RING-2: the answers a KVM of any version since the ring's introduction may give for
+ * one ring capability: 0 (a kernel before it, or an arch without it) or the answer of
+ * Linux v6.18 (ringCheckExtension). So a weakly ordered arch never offers
+ * KVM_CAP_DIRTY_LOG_RING, and x86 never WITH_BITMAP. Linux v5.11 virt/kvm/kvm_main.c
+ * kvm_vm_ioctl_check_extension_generic answers KVM_CAP_DIRTY_LOG_RING under CONFIG_X86
+ * only and knows neither 223 nor 225; _ACQ_REL came with "KVM: Add
+ * KVM_CAP_DIRTY_LOG_RING_ACQ_REL capability and config option" (Linux v6.1), WITH_BITMAP
+ * and the arm64 ring with "KVM: Support dirty ring in conjunction with bitmap" and "KVM:
+ * arm64: Enable ring-based dirty memory tracking" (Linux v6.2).
+ * @req KVM-RING-2
+ * @source Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic; Linux v5.11 virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic
+ */
+export function ringCheckExtensionAllowed(arch: RingArch, cap: number, answer: number): boolean {
+  return answer === 0 || answer === ringCheckExtension(arch, cap);
+}
+
+/** The three answers a VM gave, by capability number (192, 223, 225). */
+export type RingUapi = Readonly<Record<number, number>>;
+
+/**
+ * KVM-RING-2: what is wrong with a VM's three answers taken together, or undefined. Each
+ * must be allowed (ringCheckExtensionAllowed); WITH_BITMAP needs _ACQ_REL (both came to
+ * arm64 in v6.2), and x86 offers _ACQ_REL only beside KVM_CAP_DIRTY_LOG_RING (v5.11's).
+ * @req KVM-RING-2
+ * @source Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic; Linux v5.11 virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic
+ */
+export function ringUapiProblem(arch: RingArch, answers: RingUapi): string | undefined {
+  for (const cap of [KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP]) {
+    const a = answers[cap] ?? 0;
+    if (!ringCheckExtensionAllowed(arch, cap, a)) return `KVM_CHECK_EXTENSION(${cap}) on ${arch} returns 0 or ${ringCheckExtension(arch, cap)}`;
+  }
+  if ((answers[KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP] ?? 0) !== 0 && (answers[KVM_CAP_DIRTY_LOG_RING_ACQ_REL] ?? 0) === 0)
+    return `KVM_CHECK_EXTENSION(${KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP}) on ${arch} returns 0 while KVM_CHECK_EXTENSION(${KVM_CAP_DIRTY_LOG_RING_ACQ_REL}) does`;
+  if (RING_ARCHES[arch].tso && (answers[KVM_CAP_DIRTY_LOG_RING_ACQ_REL] ?? 0) !== 0 && (answers[KVM_CAP_DIRTY_LOG_RING] ?? 0) === 0)
+    return `KVM_CHECK_EXTENSION(${KVM_CAP_DIRTY_LOG_RING_ACQ_REL}) on ${arch} returns 0 while KVM_CHECK_EXTENSION(${KVM_CAP_DIRTY_LOG_RING}) does`;
+  return undefined;
+}
+
+/**
  * KVM-RING-4/8: kvm_dirty_ring_get_rsvd_entries: 64 plus the CPU dirty log (x86 PML: 512 when enabled).
  * @req KVM-RING-4 KVM-RING-8
  * @source Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_dirty_log_ring; Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_get_rsvd_entries; Linux v6.18 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_dirty_log_ring; Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_alloc, kvm_dirty_ring_get_rsvd_entries
@@ -138,8 +177,15 @@ export type EnableRingEvent = {
   readonly size: RingSizeClass;
 };
 
-export function classifyEnableRing(arch: RingArch, cap: typeof KVM_CAP_DIRTY_LOG_RING | typeof KVM_CAP_DIRTY_LOG_RING_ACQ_REL, size: number, cpuDirtyLogSize = 0): EnableRingEvent {
-  return { type: 'ENABLE_RING', supported: ringCheckExtension(arch, cap) !== 0, size: classifyRingSize(size, reservedEntries(cpuDirtyLogSize)) };
+export function classifyEnableRing(
+  arch: RingArch,
+  cap: typeof KVM_CAP_DIRTY_LOG_RING | typeof KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
+  size: number,
+  cpuDirtyLogSize = 0,
+  /** The VM's KVM_CHECK_EXTENSION answers (ringUapiProblem found nothing wrong); Linux v6.18's when absent. */
+  uapi?: RingUapi,
+): EnableRingEvent {
+  return { type: 'ENABLE_RING', supported: (uapi?.[cap] ?? ringCheckExtension(arch, cap)) !== 0, size: classifyRingSize(size, reservedEntries(cpuDirtyLogSize)) };
 }
 
 export type EnableWithBitmapEvent = {
@@ -148,8 +194,9 @@ export type EnableWithBitmapEvent = {
   readonly allowed: boolean;
 };
 
-export function classifyEnableWithBitmap(arch: RingArch, capFlags: number): EnableWithBitmapEvent {
-  return { type: 'ENABLE_WITH_BITMAP', allowed: RING_ARCHES[arch].needsBitmap && capFlags === 0 };
+export function classifyEnableWithBitmap(arch: RingArch, capFlags: number, uapi?: RingUapi): EnableWithBitmapEvent {
+  const offered = uapi === undefined ? RING_ARCHES[arch].needsBitmap : (uapi[KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP] ?? 0) !== 0;
+  return { type: 'ENABLE_WITH_BITMAP', allowed: offered && capFlags === 0 };
 }
 
 // ---------------------------------------------------------------------------------------
