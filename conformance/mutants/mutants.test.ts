@@ -767,6 +767,8 @@ directed('[KVM-SLOT-16] [NOLOSS-1] mutant kvm-move-drops-bitmap deviates from th
 // ---- KVM dirty ring mutants: one fixed scenario each, replayed through the reference and the mutant ----
 
 const X86_RING = { arch: 'x86', ringBytes: 4096, vcpus: 1, withBitmap: false, late: false, enables: [] } as const;
+/** arm64: weakly ordered, where a relaxed flags access of KVM's is a bug (on x86-TSO it is ordered: Linux v5.11 has them). */
+const ARM_RING = { ...X86_RING, arch: 'arm64' } as const;
 const ONE_RING = { vcpus: 1, withBitmap: false, pml: false } as const;
 
 /** The reference passes `sc`; mutant `name` fails it with a violation naming `req`. */
@@ -819,11 +821,11 @@ directed('[KVM-RING-22] mutant ring-push-flags-first deviates from the reference
   ),
 );
 
-directed('[KVM-RING-22] mutant ring-push-flags-relaxed deviates from the reference: a relaxed DIRTY visible before the slot and offset stored ahead of it', () =>
+directed('[KVM-RING-22] mutant ring-push-flags-relaxed deviates from the reference on arm64: a relaxed DIRTY visible before the slot and offset stored ahead of it', () =>
   ringDeviates(
     'ring-push-flags-relaxed',
     {
-      config: X86_RING,
+      config: ARM_RING,
       ops: [
         { k: 'run', vcpu: 0, slot: 0, start: 0, count: 2, stride: 1 },
         { k: 'harvest', vcpu: 0, max: 1024 },
@@ -835,11 +837,11 @@ directed('[KVM-RING-22] mutant ring-push-flags-relaxed deviates from the referen
   ),
 );
 
-directed('[KVM-RING-18] mutant ring-reset-flags-relaxed deviates from the reference: a reset reading RESET relaxed acts on the slot the hostile collector replaced', () =>
+directed('[KVM-RING-18] mutant ring-reset-flags-relaxed deviates from the reference on arm64: a reset reading RESET relaxed acts on the slot the hostile collector replaced', () =>
   ringDeviates(
     'ring-reset-flags-relaxed',
     {
-      config: X86_RING,
+      config: ARM_RING,
       ops: [{ k: 'run', vcpu: 0, slot: 0, start: 0, count: 1, stride: 1 }, { k: 'harvest', vcpu: 0, max: 1 }, { k: 'hostile', vcpu: 0, pick: 0, kind: 'otherSlot' }, { k: 'reset' }],
       delays: [2],
     },
