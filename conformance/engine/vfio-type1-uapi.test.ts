@@ -7,15 +7,12 @@
 // VADDR and holds MAP_DMA with VADDR to its refusals (VFIO-MAP-10). Each first answer holds.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type DirtyBitmapRange, type VfioBitmap, VfioType1Container } from '../../impl/vfio/type1-container.ts';
 import { referenceVfioType1Adapter } from '../adapters/reference.ts';
 import type { VfioType1Adapter } from '../adapters/types.ts';
+import { ClearDoesNothingContainer, ClearWithoutOfferContainer, ExtensionAnswerChangesContainer, LinuxUapiContainer, UnmapAllWithoutOfferContainer } from '../mutants/vfio-uapi-variants.ts';
 import { type ProfileResult, runProfile } from './run-profile.ts';
 
 const SEEDS = [1, 2, 3, 4, 5];
-const EINVAL = -22;
-const ENOENT = -2;
-const PG = 0x1000;
 const MANUAL_CLEAR_RULES = ['VFIO-CLEAR-3', 'VFIO-CLEAR-4', 'VFIO-CLEAR-5', 'VFIO-CLEAR-6'];
 
 const campaign = (adapter: VfioType1Adapter, seed: number, runs = 100): Promise<ProfileResult> => runProfile(adapter, { runs, seed, timeoutMs: 2000, maxCommands: 30 });
@@ -43,64 +40,8 @@ async function firstFailure(adapter: VfioType1Adapter): Promise<{ seed: number; 
   throw new Error('conforms on seeds 1-20');
 }
 
-/** Upstream Linux from v5.12: VFIO_UNMAP_ALL and VFIO_UPDATE_VADDR, no manual clear; MAP_DMA with VADDR as vfio_dma_do_map refuses it when no mapping's vaddr was invalidated. */
-class LinuxUapiContainer extends VfioType1Container {
-  override checkExtension(extension: number): number {
-    return extension === 10 ? 1 : super.checkExtension(extension);
-  }
-  override mapDma(flags: number, vaddr: number, iova: number, size: number): { errno: number } {
-    if ((flags & 4) === 0) return super.mapDma(flags, vaddr, iova, size);
-    if ((flags & ~4) !== 0) return { errno: EINVAL };
-    if (size === 0 || (size | iova | vaddr) % PG !== 0) return { errno: EINVAL };
-    if (BigInt(iova) + BigInt(size) - 1n >= 1n << 64n || BigInt(vaddr) + BigInt(size) - 1n >= 1n << 64n) return { errno: EINVAL };
-    // vfio_find_dma: any mapping meeting the range; its vaddr is valid (none was invalidated).
-    return { errno: this.mappings.some((d) => d.iova < iova + size && iova < d.iova + d.size) ? EINVAL : ENOENT };
-  }
-  override unmapDma(flags: number, iova: number, size: number, bitmap?: VfioBitmap) {
-    if ((flags & 4) !== 0) throw new Error('the kit sent UNMAP_DMA with VADDR to a container offering VFIO_UPDATE_VADDR');
-    return super.unmapDma(flags, iova, size, bitmap);
-  }
-}
-
-/** Answers 0 for manual clear (11) but takes GET_BITMAP_NOCLEAR and CLEAR_BITMAP: its mask holds them whatever it answered. */
-class ClearWithoutOfferContainer extends VfioType1Container {
-  override checkExtension(extension: number): number {
-    return extension === 11 ? 0 : super.checkExtension(extension);
-  }
-  override dirtyPages(flags: number, range?: DirtyBitmapRange) {
-    super.checkExtension(11);
-    return super.dirtyPages(flags, range);
-  }
-}
-
-/** Answers 1 for manual clear and takes CLEAR_BITMAP, but clears nothing. */
-class ClearDoesNothingContainer extends VfioType1Container {
-  override dirtyPages(flags: number, range?: DirtyBitmapRange) {
-    const r = super.dirtyPages(flags === 1 << 4 ? 1 << 3 : flags, range);
-    return flags === 1 << 4 ? { errno: r.errno } : r;
-  }
-}
-
-/** Answers 0 for VFIO_UNMAP_ALL (9) but takes VFIO_DMA_UNMAP_FLAG_ALL. */
-class UnmapAllWithoutOfferContainer extends VfioType1Container {
-  override checkExtension(extension: number): number {
-    return extension === 9 ? 0 : super.checkExtension(extension);
-  }
-}
-
-/** The uAPI before v5.12 (built with unmapAll false), but VFIO_UNMAP_ALL answered 0 the first time and 1 after. */
-class ExtensionAnswerChangesContainer extends VfioType1Container {
-  private asked = false;
-  override checkExtension(extension: number): number {
-    if (extension !== 9) return super.checkExtension(extension);
-    const first = !this.asked;
-    this.asked = true;
-    return first ? 0 : 1;
-  }
-}
-
 test('[VFIO-CLEAR-1] [VFIO-CLEAR-2] a container without manual clear (11 answered 0, the flags refused) conforms on seeds 1-5; VFIO-CLEAR-3..6 are not reached', async () => {
-  const unreached = await conformsOnSeeds(referenceVfioType1Adapter('no-manual-clear', VfioType1Container, 'strict', { manualClear: false }));
+  const unreached = await conformsOnSeeds(referenceVfioType1Adapter('no-manual-clear', undefined, 'strict', { manualClear: false }));
   for (const id of MANUAL_CLEAR_RULES) assert.ok(unreached.has(id), `${id} reached without manual clear`);
   // With it (the strict reference), every one of them is reached.
   const r = await campaign(referenceVfioType1Adapter(), 1);
@@ -118,7 +59,7 @@ test('[VFIO-CLEAR-5] a container that answers 11 with 1 and takes CLEAR_BITMAP w
 });
 
 test('[VFIO-UNMAP-1] a container with the uAPI before v5.12 (9 answered 0, ALL and VADDR unknown UNMAP_DMA flags) conforms on seeds 1-5', async () => {
-  await conformsOnSeeds(referenceVfioType1Adapter('before-v5.12', VfioType1Container, 'strict', { unmapAll: false }));
+  await conformsOnSeeds(referenceVfioType1Adapter('before-v5.12', undefined, 'strict', { unmapAll: false }));
 });
 
 test('[VFIO-UNMAP-1] a container that answers 9 with 0 but takes VFIO_DMA_UNMAP_FLAG_ALL does not conform, naming VFIO-UNMAP-1', async () => {

@@ -1,0 +1,66 @@
+// Variants of the reference container (impl/vfio/type1-container.ts) offering another
+// uAPI than the strict reference, for conformance/engine/vfio-type1-uapi.test.ts, here
+// because conformance/ reaches impl/ only through the reference adapter and this folder:
+// one legitimate (upstream Linux's uAPI from v5.12, which must conform), four faulty (an
+// answer and the calls it governs disagree, or an answer that changes). None is in the zoo.
+import { type DirtyBitmapRange, type VfioBitmap, VfioType1Container } from '../../impl/vfio/type1-container.ts';
+
+const EINVAL = -22;
+const ENOENT = -2;
+const PG = 0x1000;
+
+/** Upstream Linux from v5.12: VFIO_UNMAP_ALL and VFIO_UPDATE_VADDR, no manual clear; MAP_DMA with VADDR as vfio_dma_do_map refuses it when no mapping's vaddr was invalidated. */
+export class LinuxUapiContainer extends VfioType1Container {
+  override checkExtension(extension: number): number {
+    return extension === 10 ? 1 : super.checkExtension(extension);
+  }
+  override mapDma(flags: number, vaddr: number, iova: number, size: number): { errno: number } {
+    if ((flags & 4) === 0) return super.mapDma(flags, vaddr, iova, size);
+    if ((flags & ~4) !== 0) return { errno: EINVAL };
+    if (size === 0 || (size | iova | vaddr) % PG !== 0) return { errno: EINVAL };
+    if (BigInt(iova) + BigInt(size) - 1n >= 1n << 64n || BigInt(vaddr) + BigInt(size) - 1n >= 1n << 64n) return { errno: EINVAL };
+    // vfio_find_dma: any mapping meeting the range; its vaddr is valid (none was invalidated).
+    return { errno: this.mappings.some((d) => d.iova < iova + size && iova < d.iova + d.size) ? EINVAL : ENOENT };
+  }
+  override unmapDma(flags: number, iova: number, size: number, bitmap?: VfioBitmap) {
+    if ((flags & 4) !== 0) throw new Error('the kit sent UNMAP_DMA with VADDR to a container offering VFIO_UPDATE_VADDR');
+    return super.unmapDma(flags, iova, size, bitmap);
+  }
+}
+
+/** Answers 0 for manual clear (11) but takes GET_BITMAP_NOCLEAR and CLEAR_BITMAP: its mask holds them whatever it answered. */
+export class ClearWithoutOfferContainer extends VfioType1Container {
+  override checkExtension(extension: number): number {
+    return extension === 11 ? 0 : super.checkExtension(extension);
+  }
+  override dirtyPages(flags: number, range?: DirtyBitmapRange) {
+    super.checkExtension(11);
+    return super.dirtyPages(flags, range);
+  }
+}
+
+/** Answers 1 for manual clear and takes CLEAR_BITMAP, but clears nothing. */
+export class ClearDoesNothingContainer extends VfioType1Container {
+  override dirtyPages(flags: number, range?: DirtyBitmapRange) {
+    const r = super.dirtyPages(flags === 1 << 4 ? 1 << 3 : flags, range);
+    return flags === 1 << 4 ? { errno: r.errno } : r;
+  }
+}
+
+/** Answers 0 for VFIO_UNMAP_ALL (9) but takes VFIO_DMA_UNMAP_FLAG_ALL. */
+export class UnmapAllWithoutOfferContainer extends VfioType1Container {
+  override checkExtension(extension: number): number {
+    return extension === 9 ? 0 : super.checkExtension(extension);
+  }
+}
+
+/** The uAPI before v5.12 (built with unmapAll false), but VFIO_UNMAP_ALL answered 0 the first time and 1 after. */
+export class ExtensionAnswerChangesContainer extends VfioType1Container {
+  private asked = false;
+  override checkExtension(extension: number): number {
+    if (extension !== 9) return super.checkExtension(extension);
+    const first = !this.asked;
+    this.asked = true;
+    return first ? 0 : 1;
+  }
+}
