@@ -25,6 +25,24 @@ export function notReproduced(e: unknown): Undecided {
   return new Undecided(`a sequence failed but its shrunk counterexample passed on replay, so the failure cannot be reproduced (is the implementation deterministic?): ${e instanceof Error ? e.message : String(e)}`);
 }
 
+/** 4 KiB pages per extra time limit of a call over a huge range (callWeight). */
+const PAGES_PER_LIMIT = 2 ** 27;
+
+/**
+ * How many time limits (--timeout) one call over `bytes` of IOVA may take: 1, and from 2^27
+ * pages (512 GiB) on, one more per 2^27 pages. Linux's type1 walks a mapping page by page
+ * when it unmaps it (drivers/vfio/vfio_iommu_type1.c vfio_unmap_unpin: iommu_iova_to_phys
+ * per PAGE_SIZE, v5.8 through v6.12), so the mapping of INT_MAX pages the kit makes for
+ * VFIO-MAP-8 and VFIO-DIRTY-4 takes seconds in a faithful port (about 7 s, v5.8.1 to
+ * v6.12.19 through --lib): a slow call, not a hang. 17 limits for 2^31 pages (34 s at the
+ * default 2000 ms). Every transport applies the same weight: the engine's timer, --exec's
+ * per-message limit, --lib's own measure and the kill timer of its process.
+ */
+export function callWeight(bytes: bigint): number {
+  const pages = Number(bytes / 4096n);
+  return pages < PAGES_PER_LIMIT ? 1 : 1 + pages / PAGES_PER_LIMIT;
+}
+
 export async function timed<T>(what: string, ms: number, call: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -59,10 +77,10 @@ export class CallTimer {
 
   constructor(private readonly ms: number) {}
 
-  /** `call` within the time limit; `what` names it in a report (a function: built only for one). */
-  run<T>(what: string | (() => string), call: () => Promise<T>): Promise<T> {
-    // A call made while another is in flight (not the engine's way, but possible) gets its own timer.
-    if (this.inFlight !== undefined) return timed(typeof what === 'string' ? what : what(), this.ms, call);
+  /** `call` within the time limit (`weight` times it: callWeight); `what` names it in a report (a function: built only for one). */
+  run<T>(what: string | (() => string), call: () => Promise<T>, weight = 1): Promise<T> {
+    // A call made while another is in flight (not the engine's way, but possible), or with a limit of its own, gets its own timer.
+    if (this.inFlight !== undefined || weight !== 1) return timed(typeof what === 'string' ? what : what(), Math.round(this.ms * weight), call);
     return new Promise<T>((resolve, reject) => {
       const mine = { what, deadline: performance.now() + this.ms, fail: reject };
       this.inFlight = mine;

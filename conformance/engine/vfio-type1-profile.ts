@@ -59,7 +59,7 @@ import { dmaRwWalk, rwDirtiedPages } from '../../spec/vfio/dma-rw.ts';
 import { vfioType1Machine } from '../../spec/vfio/type1-machine.ts';
 import type { VfioBitmapArg, VfioType1Adapter, VfioType1Config, VfioType1Instance } from '../adapters/types.ts';
 import type { TraceStep } from './commands.ts';
-import { CallTimer, Undecided, timed } from './limits.ts';
+import { CallTimer, Undecided, callWeight, timed } from './limits.ts';
 import { inFlight, type InFlightStep } from './crash.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
 import { runScenarioProfile } from './scenario-profile.ts';
@@ -332,9 +332,9 @@ class Run {
   }
 
   /** `step`: the step this call is, with the requirements that cover its input, for a crash during it (engine/crash.ts). */
-  call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
+  call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep, weight = 1): Promise<T> {
     this.steps++;
-    const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
+    const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn, weight);
     return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
@@ -614,7 +614,7 @@ class Run {
   async mapRange(flags: number, vaddr: bigint, iova: bigint, size: bigint): Promise<boolean> {
     const x = this.c.predict(classifyMapDma(this.c.view(), { flags, iova, size, vaddr }, this.uapi()));
     const what = `MAP_DMA(flags ${flags}, vaddr ${hex(vaddr)}, iova ${hex(iova)}, size ${hex(size)})`;
-    const r = await this.call('mapDma', () => this.inst.mapDma(flags, vaddr, iova, size), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req });
+    const r = await this.call('mapDma', () => this.inst.mapDma(flags, vaddr, iova, size), { op: what, expected: `${x.want} (${x.outcome})`, req: x.entry.req }, callWeight(size));
     await this.compare(what, this.errno('mapDma', r), x, { iova, size });
     this.c.settle(x);
     if (!x.effects.has('mapDma')) return false;
@@ -700,7 +700,7 @@ class Run {
     // The report could lose a page (VFIO-UNMAP-12, NOLOSS-3) only where one of its range is owed.
     const owed = report && this.owedIn(iova, size);
     if (report) this.d.ghost.beginReport();
-    const r = await this.call('unmapDma', () => this.inst.unmapDma(flags, iova, size, bitmap), { op: what, expected: `${x.want} (${x.outcome})`, req: this.named(x.entry.req) });
+    const r = await this.call('unmapDma', () => this.inst.unmapDma(flags, iova, size, bitmap), { op: what, expected: `${x.want} (${x.outcome})`, req: this.named(x.entry.req) }, callWeight(size));
     await this.compare(what, this.errno('unmapDma', r), x, { iova, size }, errnoReq(x));
     this.c.settle(x);
     if (!x.effects.has('unmapDma')) return;

@@ -19,7 +19,7 @@
 import koffi from 'koffi';
 import type { Adapter, DirtyBitmap, DmaOutcome, IovaBitmapAdapter, KitMemory, KitSmmuPort, KitUserBuffer, ProfileName, SmmuCommand, SmmuDriverAdapter, SmmuHwAdapter, VfioBitmapArg, VfioType1Adapter } from '../adapters/types.ts';
 import { FAULTS, PROFILES } from '../adapters/types.ts';
-import { Undecided } from '../engine/limits.ts';
+import { Undecided, callWeight } from '../engine/limits.ts';
 import { Violation } from '../../model/violation.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, KitRingMemory } from '../profiles/dirty-ring-collector/types.ts';
 import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
@@ -334,10 +334,15 @@ export class LibPeer {
     }
   }
 
-  /** One call into the library: the log lines, the time limit, and a callback's failure rethrown. */
-  call<T>(what: string, fn: () => T, result?: (r: T) => string): T {
+  /**
+   * One call into the library: the log lines, the time limit (`weight` times --timeout:
+   * callWeight), and a callback's failure rethrown. The '>' line of a weighted call starts
+   * with its limit, `[limit MS ms] `, so the parent's kill timer (run-lib.ts) allows it too.
+   */
+  call<T>(what: string, fn: () => T, result?: (r: T) => string, weight = 1): T {
     this.stats.calls++;
-    this.options.onCall?.('>', what);
+    const limit = Math.round(this.options.timeoutMs * weight);
+    this.options.onCall?.('>', weight === 1 ? what : `[limit ${limit} ms] ${what}`);
     this.failure = undefined;
     const t0 = performance.now();
     const r = fn();
@@ -350,7 +355,7 @@ export class LibPeer {
       throw new Undecided(`${what}: callback ${f.where} failed in the kit: ${f.error instanceof Error ? f.error.message : String(f.error)}`);
     }
     this.options.onCall?.('<', result === undefined ? `${what}: done` : `${what}: ${result(r)}`);
-    if (ms > this.options.timeoutMs) throw new Undecided(`${what} did not answer within ${this.options.timeoutMs} ms (it took ${Math.round(ms)} ms)`);
+    if (ms > limit) throw new Undecided(`${what} did not answer within ${limit} ms (it took ${Math.round(ms)} ms)`);
     return r;
   }
 
@@ -771,7 +776,9 @@ export class LibPeer {
               iovaRanges: Array.from({ length: n }, (_, k) => ({ start: i.readBigUInt64LE(L.ranges + 16 * k), end: i.readBigUInt64LE(L.ranges + 16 * k + 8) })),
             };
           },
-          mapDma: async (flags, vaddr, iova, size) => ({ errno: this.call(`vfio_type1_map_dma(${flags}, ${hex(vaddr)}, ${hex(iova)}, ${hex(size)})`, () => f.mapDma(h, flags, w64(vaddr), w64(iova), w64(size)) as number, String) }),
+          mapDma: async (flags, vaddr, iova, size) => ({
+            errno: this.call(`vfio_type1_map_dma(${flags}, ${hex(vaddr)}, ${hex(iova)}, ${hex(size)})`, () => f.mapDma(h, flags, w64(vaddr), w64(iova), w64(size)) as number, String, callWeight(size)),
+          }),
           unmapDma: async (flags, iova, size, bm) => {
             const what = `vfio_type1_unmap_dma(${flags}, ${hex(iova)}, ${hex(size)})`;
             let arg: Buffer | null = null;
@@ -781,7 +788,7 @@ export class LibPeer {
             }
             const unmapped = new BigUint64Array(1);
             const b = this.bitmapArg(native, iova, size, capFor(size));
-            const errno = this.call(what, () => f.unmapDma(h, flags, w64(iova), w64(size), arg, unmapped, b) as number, String);
+            const errno = this.call(what, () => f.unmapDma(h, flags, w64(iova), w64(size), arg, unmapped, b) as number, String, callWeight(size));
             const bitmap = this.bitmapResult(what, native, b, true);
             return { errno, unmapped: unmapped[0]!, ...(bitmap === undefined ? {} : { bitmap }) };
           },

@@ -241,8 +241,12 @@ async function runParent(req: RunRequest & { libPath: string }, argv: readonly s
     }
     steps.push(line);
     if (steps.length > STEPS_KEEP) steps.shift();
-    if (line.startsWith('> ')) arm(req.timeoutMs + KILL_GRACE_MS, `${line.slice(2)} did not return within ${req.timeoutMs} ms (--timeout); the process was killed`);
-    else clearTimeout(timer);
+    if (line.startsWith('> ')) {
+      // A call over a huge range has a limit of its own (callWeight), which its line starts with.
+      const own = /^> \[limit (\d+) ms\] /.exec(line);
+      const limit = own === null ? req.timeoutMs : Number(own[1]);
+      arm(limit + KILL_GRACE_MS, `${line.slice(own === null ? 2 : own[0].length)} did not return within ${limit} ms (--timeout${own === null ? '' : ', weighted for its size'}); the process was killed`);
+    } else clearTimeout(timer);
   };
   const stepPipe = child.stdio[4] as Readable;
   stepPipe.setEncoding('utf8');

@@ -19,8 +19,12 @@ export interface PeerHello {
 
 export interface Channel {
   readonly hello: PeerHello;
-  /** Sends request `op` (`profile.method`); resolves with its result, answering callbacks through `onCallback`. */
-  request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler): Promise<Record<string, unknown>>;
+  /**
+   * Sends request `op` (`profile.method`); resolves with its result, answering callbacks
+   * through `onCallback`. `weight`: how many time limits it may take (callWeight in
+   * engine/limits.ts; a process peer applies it, an in-process one is timed by the engine).
+   */
+  request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler, weight?: number): Promise<Record<string, unknown>>;
 }
 
 /** In-process adapters behind the protocol's encoding: every value crosses as it would over a pipe. */

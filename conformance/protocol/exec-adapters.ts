@@ -9,6 +9,7 @@ import { type Capabilities, type ContractName, contracts } from '../../spec/cont
 import type { SmmuContractDeclaration } from '../adapters/types.ts';
 import { ExecPeer } from './peer.ts';
 import { markPeerTimed } from '../engine/crash.ts';
+import { callWeight } from '../engine/limits.ts';
 
 type Msg = Record<string, unknown>;
 const n = (v: unknown) => v as number;
@@ -190,7 +191,7 @@ export function vfioType1(peer: Channel, name: string): VfioType1Adapter {
     profile: 'vfio-type1',
     name,
     async create(config) {
-      const call = (op: string, a: Msg = {}) => peer.request(`vfio-type1.${op}`, a);
+      const call = (op: string, a: Msg = {}, weight = 1) => peer.request(`vfio-type1.${op}`, a, undefined, weight);
       const r = await call('create', { hwDirty: config.hwDirty, ...(config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: config.dmaEntryLimit }) });
       return {
         vaddrLimit: u(r.vaddrLimit),
@@ -207,9 +208,9 @@ export function vfioType1(peer: Channel, name: string): VfioType1Adapter {
             iovaRanges: (i.iovaRanges as Msg[]).map((x) => ({ start: u(x.start), end: u(x.end) })),
           };
         },
-        mapDma: async (flags, vaddr, iova, size) => ({ errno: n((await call('mapDma', { flags, vaddr: u64ToWire(vaddr), iova: u64ToWire(iova), size: u64ToWire(size) })).errno) }),
+        mapDma: async (flags, vaddr, iova, size) => ({ errno: n((await call('mapDma', { flags, vaddr: u64ToWire(vaddr), iova: u64ToWire(iova), size: u64ToWire(size) }, callWeight(size))).errno) }),
         async unmapDma(flags, iova, size, bm) {
-          const x = await call('unmapDma', { flags, iova: u64ToWire(iova), size: u64ToWire(size), ...(bm === undefined ? {} : { bitmap: vfioBitmapToWire(bm) }) });
+          const x = await call('unmapDma', { flags, iova: u64ToWire(iova), size: u64ToWire(size), ...(bm === undefined ? {} : { bitmap: vfioBitmapToWire(bm) }) }, callWeight(size));
           return { errno: n(x.errno), unmapped: u(x.unmapped), ...(x.bitmap === undefined ? {} : { bitmap: bitmap(x.bitmap) }) };
         },
         async dirtyPages(flags, range) {

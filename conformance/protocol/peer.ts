@@ -154,7 +154,7 @@ export class ExecPeer implements Channel {
   }
 
   private async handshake(): Promise<void> {
-    const r = await this.request('hello', { protocol: PROTOCOL_VERSION }, undefined, Math.max(HELLO_TIMEOUT_MS, this.options.timeoutMs));
+    const r = await this.request('hello', { protocol: PROTOCOL_VERSION }, undefined, 1, Math.max(HELLO_TIMEOUT_MS, this.options.timeoutMs));
     if (r.protocol !== PROTOCOL_VERSION) {
       this.fail(`hello: the implementation speaks protocol ${String(r.protocol)}; this kit speaks ${PROTOCOL_VERSION}`);
       throw this.failure!;
@@ -193,7 +193,7 @@ export class ExecPeer implements Channel {
   }
 
   /** Sends request `op` and resolves with its validated result, answering callbacks meanwhile. */
-  request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler, timeoutMs = this.options.timeoutMs): Promise<Record<string, unknown>> {
+  request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler, weight = 1, timeoutMs = Math.round(this.options.timeoutMs * weight)): Promise<Record<string, unknown>> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.pending !== undefined) return Promise.reject(new Undecided(`the kit sent ${op} while ${this.pending.op} was outstanding (a kit bug)`));
     const id = this.nextId++;

@@ -66,7 +66,7 @@ export class RecordingChannel implements Channel {
     return this.inner.hello;
   }
 
-  async request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler): Promise<Record<string, unknown>> {
+  async request(op: string, args: Record<string, unknown>, onCallback?: CallbackHandler, weight?: number): Promise<Record<string, unknown>> {
     const callbacks: unknown[] = [];
     const recording: CallbackHandler | undefined =
       onCallback === undefined
@@ -77,7 +77,7 @@ export class RecordingChannel implements Channel {
             callbacks.push({ callback, args: rest, answer: answer ?? null });
             return answer;
           };
-    const result = await this.inner.request(op, args, recording);
+    const result = await this.inner.request(op, args, recording, weight);
     this.writer.line({ call: op.slice(op.indexOf('.') + 1), args, result });
     for (const c of callbacks) this.writer.line(c);
     return result;

@@ -1,0 +1,78 @@
+// The time limit of a call grows with a huge range (callWeight): Linux's type1 unmap walks a
+// mapping page by page, so the INT_MAX-page mapping of VFIO-MAP-8 and VFIO-DIRTY-4 is a
+// slow call in a faithful port, not a hang. Any other call keeps the plain limit.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { referenceVfioType1Adapter } from '../adapters/reference.ts';
+import type { VfioType1Adapter } from '../adapters/types.ts';
+import { CallTimer, Undecided, callWeight } from './limits.ts';
+import { runProfile } from './run-profile.ts';
+
+const PAGE = 4096n;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('callWeight: one limit below 2^27 pages; one more per 2^27 pages from there (17 for the INT_MAX-page mapping)', () => {
+  assert.is(callWeight(0n), 1);
+  assert.is(callWeight((2n ** 27n - 1n) * PAGE), 1);
+  assert.is(callWeight(2n ** 27n * PAGE), 2);
+  assert.is(callWeight(2n ** 31n * PAGE), 17);
+  assert.ok(Math.abs(callWeight((2n ** 31n - 1n) * PAGE) - 17) < 1e-6);
+});
+
+test('CallTimer: a weighted call may take its weight in limits; the next plain call is held to the plain limit again', async () => {
+  const timer = new CallTimer(50);
+  assert.is(await timer.run('weighted', () => sleep(120).then(() => 'done'), 4), 'done');
+  try {
+    await timer.run('plain', () => sleep(120).then(() => 'late'));
+    assert.unreachable('the plain call outlived its limit');
+  } catch (e) {
+    assert.instance(e, Undecided);
+    assert.match((e as Error).message, /plain did not answer within 50 ms/);
+  }
+});
+
+/** The reference container whose UNMAP_DMA of at least 2^27 pages takes `ms` (a faithful port's per-page walk), and whose other calls are as fast as ever. */
+function slowHugeUnmap(ms: number): { adapter: VfioType1Adapter; huge: () => number } {
+  const ref = referenceVfioType1Adapter();
+  let huge = 0;
+  const adapter: VfioType1Adapter = {
+    profile: 'vfio-type1',
+    name: 'slow-huge-unmap',
+    async create(config) {
+      const c = await ref.create(config);
+      return {
+        ...c,
+        unmapDma: async (flags, iova, size, bitmap) => {
+          if (size >= 2n ** 27n * PAGE) {
+            huge++;
+            await sleep(ms);
+          }
+          return c.unmapDma(flags, iova, size, bitmap);
+        },
+      };
+    },
+  };
+  return { adapter, huge: () => huge };
+}
+
+test('[VFIO-MAP-8] [VFIO-DIRTY-4] [VFIO-UNMAP-11] a container whose unmap of the INT_MAX-page mapping takes 3 limits conforms; one that slow on every unmap is undecided', async () => {
+  const slow = slowHugeUnmap(150);
+  const r = await runProfile(slow.adapter, { runs: 150, seed: 1, timeoutMs: 50, maxCommands: 30 });
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.undecided ?? r.counterexample?.violation));
+  assert.ok(slow.huge() > 0, 'no unmap of a huge mapping was made');
+  // The weight is the range's, not a blanket allowance: the same delay on a small unmap is a hang.
+  const ref = referenceVfioType1Adapter();
+  const everySlow: VfioType1Adapter = {
+    ...ref,
+    name: 'slow-unmap',
+    async create(config) {
+      const c = await ref.create(config);
+      return { ...c, unmapDma: async (flags, iova, size, bitmap) => (await sleep(150), c.unmapDma(flags, iova, size, bitmap)) };
+    },
+  };
+  const u = await runProfile(everySlow, { runs: 50, seed: 1, timeoutMs: 50, maxCommands: 30 });
+  assert.is(u.verdict, 'undecided');
+  assert.match(u.undecided?.message ?? '', /did not answer within 50 ms/);
+});
+
+test.run();
