@@ -67,7 +67,13 @@ test('[VFIO-MAP-8] [VFIO-DIRTY-4] [VFIO-UNMAP-11] a container whose unmap of the
     name: 'slow-unmap',
     async create(config) {
       const c = await ref.create(config);
-      return { ...c, unmapDma: async (flags, iova, size, bitmap) => (await sleep(150), c.unmapDma(flags, iova, size, bitmap)) };
+      return {
+        ...c,
+        unmapDma: async (flags, iova, size, bitmap) => {
+          await sleep(150);
+          return c.unmapDma(flags, iova, size, bitmap);
+        },
+      };
     },
   };
   const u = await runProfile(everySlow, { runs: 50, seed: 1, timeoutMs: 50, maxCommands: 30 });
