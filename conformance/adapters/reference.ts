@@ -200,7 +200,12 @@ export type VfioType1ContainerClass = typeof VfioType1Container;
  * the extensions the container offers (Type1ContainerOptions: without manual clear, as
  * upstream Linux; without VFIO_UNMAP_ALL, as before v5.12).
  */
-export function referenceVfioType1Adapter(name = 'reference', Impl: VfioType1ContainerClass = VfioType1Container, contract: ContractName = 'strict', uapi: Pick<Type1ContainerOptions, 'manualClear' | 'unmapAll'> = {}): VfioType1Adapter {
+export function referenceVfioType1Adapter(
+  name = 'reference',
+  Impl: VfioType1ContainerClass = VfioType1Container,
+  contract: ContractName = 'strict',
+  uapi: Pick<Type1ContainerOptions, 'manualClear' | 'unmapAll' | 'updateVaddr'> = {},
+): VfioType1Adapter {
   const n = (x: bigint) => Number(x);
   return {
     profile: 'vfio-type1',

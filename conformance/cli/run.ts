@@ -350,6 +350,12 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
       const runs = contractRuns(req.runs, 3 / 10);
       out.push(...(await runContractCampaign(req, [referenceAdapterFor(a.profile, undefined, 'linux')], io, peer, writer, seed, undefined, runs, 'linux', true)).results);
     }
+    // The other interfaces the reference offers (ProfileModule.referenceVariants), with a contract campaign's runs.
+    for (const a of defaultRun ? adapters : []) {
+      for (const variant of profileOf(a.profile).referenceVariants?.() ?? []) {
+        out.push(...(await runContractCampaign(req, [variant], io, peer, writer, seed, undefined, contractRuns(req.runs, 1 / 5), undefined, true)).results);
+      }
+    }
     return out;
   };
   const [first, more] = await Promise.all([runContractCampaign(req, adapters, io, peer, writer, seed, req.contract, req.runs, req.iovaBitmapContract), others()]);

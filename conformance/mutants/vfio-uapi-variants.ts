@@ -1,32 +1,10 @@
 // Variants of the reference container (impl/vfio/type1-container.ts) offering another
 // uAPI than the strict reference, for conformance/engine/vfio-type1-uapi.test.ts, here
 // because conformance/ reaches impl/ only through the reference adapter and this folder:
-// one legitimate (upstream Linux's uAPI from v5.12, which must conform), four faulty (an
-// answer and the calls it governs disagree, or an answer that changes). None is in the zoo.
-import { type DirtyBitmapRange, type VfioBitmap, VfioType1Container } from '../../impl/vfio/type1-container.ts';
-
-const EINVAL = -22;
-const ENOENT = -2;
-const PG = 0x1000;
-
-/** Upstream Linux from v5.12: VFIO_UNMAP_ALL and VFIO_UPDATE_VADDR, no manual clear; MAP_DMA with VADDR as vfio_dma_do_map refuses it when no mapping's vaddr was invalidated. */
-export class LinuxUapiContainer extends VfioType1Container {
-  override checkExtension(extension: number): number {
-    return extension === 10 ? 1 : super.checkExtension(extension);
-  }
-  override mapDma(flags: number, vaddr: number, iova: number, size: number): { errno: number } {
-    if ((flags & 4) === 0) return super.mapDma(flags, vaddr, iova, size);
-    if ((flags & ~4) !== 0) return { errno: EINVAL };
-    if (size === 0 || (size | iova | vaddr) % PG !== 0) return { errno: EINVAL };
-    if (BigInt(iova) + BigInt(size) - 1n >= 1n << 64n || BigInt(vaddr) + BigInt(size) - 1n >= 1n << 64n) return { errno: EINVAL };
-    // vfio_find_dma: any mapping meeting the range; its vaddr is valid (none was invalidated).
-    return { errno: this.mappings.some((d) => d.iova < iova + size && iova < d.iova + d.size) ? EINVAL : ENOENT };
-  }
-  override unmapDma(flags: number, iova: number, size: number, bitmap?: VfioBitmap) {
-    if ((flags & 4) !== 0) throw new Error('the kit sent UNMAP_DMA with VADDR to a container offering VFIO_UPDATE_VADDR');
-    return super.unmapDma(flags, iova, size, bitmap);
-  }
-}
+// four faulty ones (an answer and the calls it governs disagree, or an answer that
+// changes); upstream Linux's uAPI from v5.12, which must conform, is the reference's own
+// option (Type1ContainerOptions.updateVaddr). None is in the zoo.
+import { type DirtyBitmapRange, VfioType1Container } from '../../impl/vfio/type1-container.ts';
 
 /** Answers 0 for manual clear (11) but takes GET_BITMAP_NOCLEAR and CLEAR_BITMAP: its mask holds them whatever it answered. */
 export class ClearWithoutOfferContainer extends VfioType1Container {

@@ -44,6 +44,13 @@ export interface ProfileModule<P extends Adapter['profile'] = Adapter['profile']
    * linux, hardened). The command line asks this, never the profile's name.
    */
   readonly contracts?: 'driver' | 'iova-bitmap';
+  /**
+   * Other interfaces the built-in reference plays in the default run (`npm start`), each a
+   * campaign of its own beside the contracts': the behaviour the spec gives an
+   * implementation that offers what the strict reference does not (vfio-type1: upstream
+   * Linux's uAPI, whose VFIO_UPDATE_VADDR makes VFIO-MAP-10 reachable).
+   */
+  referenceVariants?(): readonly AdapterOf<P>[];
   /** The built-in reference implementation's adapter, playing `contract` of the profile's kind where given (the same implementation with options). */
   reference(contract?: ContractName | IovaBitmapContractName): AdapterOf<P>;
 }

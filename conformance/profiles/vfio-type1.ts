@@ -22,5 +22,7 @@ export const vfioType1Profile: ProfileModule<'vfio-type1'> = {
   overChannel: vfioType1,
   // The driver contracts whose `profiles` name vfio-type1: the IOMMU under the container follows it.
   contracts: 'driver',
+  // Upstream Linux's uAPI from v5.12 (no manual clear; VFIO_UNMAP_ALL and VFIO_UPDATE_VADDR offered).
+  referenceVariants: () => [referenceVfioType1Adapter('reference-linux-uapi', undefined, 'strict', { manualClear: false, updateVaddr: true })],
   reference: (contract) => referenceVfioType1Adapter('reference', undefined, (contract as ContractName | undefined) ?? 'strict'),
 };
