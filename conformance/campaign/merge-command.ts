@@ -107,6 +107,7 @@ function partOf(p: JsonProfile): Part {
     requirements: p.requirements.map((q) => ({ id: q.id, verdict: q.verdict })),
     unreached: p.unreached ?? [],
     ...(p.counterexample === undefined ? {} : { counterexample: p.counterexample }),
+    ...(p.shrinkStopped === undefined ? {} : { shrinkStopped: p.shrinkStopped }),
     ...(p.replay === undefined ? {} : { replay: { seed: p.replay.seed, path: p.replay.path } }),
     ...(p.undecided === undefined ? {} : { undecided: p.undecided }),
     ...(p.contract === undefined ? {} : { contract: p.contract }),

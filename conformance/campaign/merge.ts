@@ -118,6 +118,7 @@ export function mergeParts(parts: readonly Part[], seed: number): Part {
     requirements,
     unreached,
     ...(failed?.result.counterexample === undefined ? {} : { counterexample: failed.result.counterexample }),
+    ...(failed?.result.shrinkStopped === undefined ? {} : { shrinkStopped: failed.result.shrinkStopped }),
     // The replay of the failure, or of the undecided block (an undecided run replays when its shrunk sequence does).
     ...((failed ?? undecided)?.result.replay === undefined ? {} : { replay: (failed ?? undecided)!.result.replay! }),
     ...(undecided?.result.undecided === undefined ? {} : { undecided: undecided.result.undecided }),

@@ -15,6 +15,8 @@ export interface CampaignSettings {
   readonly maxCommands: number;
   /** --full-check. */
   readonly fullCheck?: boolean;
+  /** --shrink-time, in ms: how long shrinking one failure may take (absent: no limit). */
+  readonly shrinkMs?: number;
   /** --replay: the path to replay in the (one) block. */
   readonly path?: string;
   /** --contract: the driver contract the smmu profiles check. */
@@ -31,6 +33,7 @@ export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<
     maxCommands: settings.maxCommands,
     directed: unit.directed,
     ...(settings.fullCheck === true ? { fullCheck: true } : {}),
+    ...(settings.shrinkMs === undefined ? {} : { shrinkMs: settings.shrinkMs }),
     ...(settings.path === undefined ? {} : { path: settings.path }),
     ...(settings.contract === undefined ? {} : { contract: settings.contract }),
     ...(settings.iovaBitmapContract === undefined ? {} : { iovaBitmapContract: settings.iovaBitmapContract }),

@@ -14,7 +14,7 @@ import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
 import { runLib } from '../lib/run-lib.ts';
 import { PROFILES, type Adapter, type ProfileName, type SmmuDriverAdapter, type SmmuHwAdapter } from '../adapters/types.ts';
 import { profileOf, recordedContract } from '../profiles/index.ts';
-import type { ProfileResult } from '../engine/run-profile.ts';
+import { DEFAULT_SHRINK_SECONDS, type ProfileResult } from '../engine/run-profile.ts';
 import { exitStatus, overallVerdict, type ReportContext } from '../report/common.ts';
 import { humanReport } from '../report/human.ts';
 import { htmlRunReport } from '../report/html.ts';
@@ -37,6 +37,8 @@ export const MAX_RUNS = 10_000_000;
 export const MAX_TIMEOUT_MS = 3_600_000;
 export const MAX_COMMANDS = 10_000;
 export const MAX_WORKERS = 256;
+/** --shrink-time's largest value, in seconds (a day). */
+const MAX_SHRINK_SECONDS = 86_400;
 const MAX_SEED = 0xffff_ffff;
 const MIN_SEED = -0x8000_0000;
 /** Runs of a non-strict contract in the reference's default run, per `--runs` of strict (see RUN_HELP, --contract). */
@@ -92,6 +94,9 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
                      answers set with an errno, or Linux's: the caller checks, set has no result). Default:
                      the adapter's declared one, else hardened; the built-in reference without --contract and
                      --profile runs hardened, then linux with 3/10 of the runs (at least ${MIN_CONTRACT_RUNS}, at most --runs)
+  --shrink-time S    stop shrinking a failure after S seconds (default ${DEFAULT_SHRINK_SECONDS}; 0: no limit) and
+                     report the shortest failing sequence found by then, saying so: each attempt
+                     replays a prefix, which a slow implementation makes long
   --full-check       smmu profiles: compare the whole page table with the spec after every
                      operation, not only the words written and the leaves changed (slower;
                      the same verdicts, a debug option)
@@ -117,6 +122,7 @@ const FLAGS = {
   timeout: { type: 'string' },
   'max-commands': { type: 'string' },
   'full-check': { type: 'boolean' },
+  'shrink-time': { type: 'string' },
   contract: { type: 'string' },
   workers: { type: 'string' },
   shard: { type: 'string' },
@@ -141,6 +147,8 @@ export interface RunRequest {
   readonly replay?: string;
   readonly timeoutMs: number;
   readonly maxCommands: number;
+  /** --shrink-time: how long shrinking one failure may take, in seconds (0: no limit). */
+  readonly shrinkSeconds: number;
   /** --full-check: compare the whole page table after every operation (smmu profiles; a debug option, same verdicts). */
   readonly fullCheck?: boolean;
   /** --contract: the driver contract of the smmu profiles. */
@@ -206,6 +214,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest | undefined {
     timeoutMs: intFlag(flags, 'timeout', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
     maxCommands: intFlag(flags, 'max-commands', 1, MAX_COMMANDS, DEFAULT_MAX_COMMANDS),
     ...(flags.booleans.has('full-check') ? { fullCheck: true } : {}),
+    shrinkSeconds: intFlag(flags, 'shrink-time', 0, MAX_SHRINK_SECONDS, DEFAULT_SHRINK_SECONDS),
     ...(contract === undefined ? {} : { contract }),
     ...(iovaBitmapContract === undefined ? {} : { iovaBitmapContract }),
     ...(adapterModule === undefined ? {} : { adapterModule }),
@@ -401,6 +410,7 @@ async function runContractCampaign(
       timeoutMs: req.timeoutMs,
       maxCommands: req.maxCommands,
       ...(req.fullCheck === true ? { fullCheck: true } : {}),
+      ...shrinkOption(req),
       ...(req.replay === undefined ? {} : { path: req.replay }),
       ...(contract === undefined ? {} : { contract }),
       ...(iovaBitmapContract === undefined ? {} : { iovaBitmapContract }),
@@ -420,6 +430,11 @@ async function runContractCampaign(
   if (!beside) progress.clear();
   const ctx = reportContext(req);
   return { results: outcome.results, info: req.replay === undefined ? campaignInfo(plan, outcome.parts, ctx) : undefined };
+}
+
+/** --shrink-time as RunOptions.shrinkMs (absent for 0: no limit). */
+export function shrinkOption(req: Pick<RunRequest, 'shrinkSeconds'>): { shrinkMs?: number } {
+  return req.shrinkSeconds === 0 ? {} : { shrinkMs: req.shrinkSeconds * 1000 };
 }
 
 function reportContext(req: RunRequest): ReportContext {

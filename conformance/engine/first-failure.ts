@@ -21,7 +21,7 @@ export interface FirstUndecided {
 }
 
 type First =
-  | { kind: 'violation' }
+  | { kind: 'violation'; at: number }
   | ({ kind: 'undecided'; reason: string; at: number } & FirstUndecided)
   /** `confirmed`: the same input crashed alike in a fresh process; else `again` says what it did there. */
   | { kind: 'crash'; at: number; error: Crash; steps: TraceStep[]; confirmed: boolean; again: string };
@@ -58,12 +58,30 @@ function outcomeOf(e: unknown): string {
 export class FirstFailure {
   private first: First | undefined;
   private readonly budgetMs: number;
+  /** Runs after the first failure: fast-check's shrinking attempts. */
+  private attempts = 0;
+  /** When the shrinking of a violation ran out of `shrinkMs`: its seconds and attempts then. */
+  private stopped: { readonly seconds: number; readonly attempts: number } | undefined;
   /** How to start a fresh process: from the last crash seen. */
   private renew: (() => Promise<void>) | undefined;
 
-  /** `timeoutMs`: an adapter call's limit; shrinking an undecided run may take ten of them (at least 2 s; a crash at least 5 s: a process per attempt). */
-  constructor(timeoutMs: number) {
+  /**
+   * `timeoutMs`: an adapter call's limit; shrinking an undecided run may take ten of them
+   * (at least 2 s; a crash at least 5 s: a process per attempt). `shrinkMs`: how long the
+   * shrinking of a violation may take (undefined: no limit); once it is spent, every
+   * later candidate passes unrun, so fast-check ends with the shortest failing input found
+   * so far, whose path replays it as any other.
+   */
+  constructor(
+    timeoutMs: number,
+    private readonly shrinkMs?: number,
+  ) {
     this.budgetMs = Math.max(2000, 10 * timeoutMs);
+  }
+
+  /** Whether the shrinking of a violation ran out of time, and when: the counterexample is the shortest found by then. */
+  get shrinkStopped(): { readonly seconds: number; readonly attempts: number } | undefined {
+    return this.stopped;
   }
 
   /** The first undecided run, when the first failure was one. */
@@ -71,8 +89,27 @@ export class FirstFailure {
     return this.first?.kind === 'undecided' ? this.first : undefined;
   }
 
-  /** Whether a run need not be run at all: the shrinking of an undecided run or a crash is over (or, for a crash that did not come back, never begins). */
-  get skip(): boolean {
+  /**
+   * Whether a run need not be run at all: the shrinking of an undecided run or a crash is
+   * over (or, for a crash that did not come back, never begins), or that of a violation has
+   * spent `shrinkMs`. Called once before each run.
+   */
+  skipRun(): boolean {
+    const f = this.first;
+    if (f !== undefined) this.attempts++;
+    if (f?.kind === 'violation') {
+      if (this.shrinkMs === undefined || this.stopped !== undefined) return this.stopped !== undefined;
+      const spent = performance.now() - f.at;
+      if (spent <= this.shrinkMs) return false;
+      // The attempt that found the budget spent is not one.
+      this.stopped = { seconds: Math.round(spent / 100) / 10, attempts: this.attempts - 1 };
+      return true;
+    }
+    return this.skip;
+  }
+
+  /** Whether the shrinking of an undecided run or a crash is over (`skipRun` without counting an attempt). */
+  private get skip(): boolean {
     const f = this.first;
     if (f?.kind === 'crash') return !f.confirmed || performance.now() - f.at > Math.max(5000, this.budgetMs);
     return f?.kind === 'undecided' && performance.now() - f.at > this.budgetMs;
@@ -107,7 +144,7 @@ export class FirstFailure {
       return;
     }
     if (e instanceof Violation) {
-      if (f === undefined) this.first = { kind: 'violation' };
+      if (f === undefined) this.first = { kind: 'violation', at: performance.now() };
       if (f === undefined || f.kind === 'violation') throw e;
       return;
     }

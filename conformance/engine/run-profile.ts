@@ -75,7 +75,16 @@ export interface RunOptions {
   readonly tables?: SmmuTables;
   /** smmu profiles: the driver contract to check (spec/contracts/); default: the one the adapter declares, else strict. */
   readonly contract?: ContractName;
+  /**
+   * How long shrinking a failure may take, in ms (FirstFailure): a slow implementation
+   * replays a long prefix for every candidate. Undefined: no limit. The CLI's default is
+   * DEFAULT_SHRINK_SECONDS.
+   */
+  readonly shrinkMs?: number;
 }
+
+/** The CLI's limit on shrinking one failure (`--shrink-time`), in seconds. */
+export const DEFAULT_SHRINK_SECONDS = 120;
 
 export type { CoverageFigure };
 
@@ -113,6 +122,8 @@ export interface ProfileResult {
   readonly undecided?: { message: string; steps: readonly TraceStep[] };
   /** smmu profiles: the contract checked, the configurations create refused, the pages excused, the hazards (conformance/engine/contract-run.ts). */
   readonly contract?: ContractResult;
+  /** Present when shrinking ran out of its time (RunOptions.shrinkMs): the counterexample is the shortest found in `seconds`, over `attempts` candidates, and a shorter one may exist. */
+  readonly shrinkStopped?: { readonly seconds: number; readonly attempts: number };
 }
 
 type RunConfig = SystemConfig & { startTracking: boolean };
@@ -427,7 +438,7 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
   // Commands of each run in order; the runs after the first failure are fast-check's shrinking, not counted.
   const perRun: number[] = [];
-  const first = new FirstFailure(options.timeoutMs);
+  const first = new FirstFailure(options.timeoutMs, options.shrinkMs);
   const [path, replayPath] = options.path === undefined ? [undefined, undefined] : options.path.split('@');
   const ops = ctx.contract.capabilities.operations;
   const kitIsDriver = kitDrives(adapter);
@@ -446,7 +457,7 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     aimedArbitrary(kitIsDriver, interleave, ops),
     argumentArbitrary(kitIsDriver),
     async (cfg, low, high, aimed, args) => {
-      if (first.skip) return;
+      if (first.skipRun()) return;
       const trace: TraceStep[] = [];
       const tail = { started: false };
       const cmds = withHigh(low, lowOnly ? [] : [...high, ...aimed, ...args], tail);
@@ -481,6 +492,7 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     commands: perRun.slice(0, runs).reduce((a, n) => a + n, 0),
     seed,
     transitionCoverage: coverage,
+    ...(first.shrinkStopped === undefined ? {} : { shrinkStopped: first.shrinkStopped }),
   };
   const undecidedResult = (message: string, steps: readonly TraceStep[], replay?: ProfileResult['replay']): ProfileResult => ({
     ...base,

@@ -31,7 +31,7 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0;
   // Steps of each run in order; the runs after the first failure are fast-check's shrinking, not counted.
   const perRun: number[] = [];
-  const first = new FirstFailure(options.timeoutMs);
+  const first = new FirstFailure(options.timeoutMs, options.shrinkMs);
   // Every requirement a step checked: only those can pass; the others were not reached.
   const checked = new Set<string>();
   const run = async (sc: S, trace: TraceStep[]) => {
@@ -43,7 +43,7 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
     }
   };
   const property = fc.asyncProperty(p.arbitrary, async (sc) => {
-    if (first.skip) return;
+    if (first.skipRun()) return;
     const trace: TraceStep[] = [];
     try {
       await first.fresh();
@@ -62,7 +62,15 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   const unreached = () => p.requirements.filter((id) => !reached().includes(id));
   const all = (verdict: 'pass' | 'undecided') => (verdict === 'undecided' ? p.requirements : reached()).map((id) => ({ id, verdict }));
   const runs = details.failed ? details.numRuns : perRun.length;
-  const base = { name: p.name, adapter: p.adapter, runs, commands: perRun.slice(0, runs).reduce((a, n) => a + n, 0), seed, transitionCoverage: p.coverage() };
+  const base = {
+    name: p.name,
+    adapter: p.adapter,
+    runs,
+    commands: perRun.slice(0, runs).reduce((a, n) => a + n, 0),
+    seed,
+    transitionCoverage: p.coverage(),
+    ...(first.shrinkStopped === undefined ? {} : { shrinkStopped: first.shrinkStopped }),
+  };
   const undecidedResult = (message: string, steps: readonly TraceStep[], replay?: ProfileResult['replay']): ProfileResult => ({
     ...base,
     seconds: seconds(),

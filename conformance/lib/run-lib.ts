@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { PROFILES, type Adapter, type ProfileName } from '../adapters/types.ts';
 import type { ProfileResult, RunOptions } from '../engine/run-profile.ts';
 import { Progress, UsageError, elapsed, type Io } from '../cli/args.ts';
-import { freshSeed, reportResults, runProfileSafely, type RunRequest } from '../cli/run.ts';
+import { freshSeed, reportResults, runProfileSafely, shrinkOption, type RunRequest } from '../cli/run.ts';
 import { shellQuote } from '../report/common.ts';
 import { ExecPeer } from '../protocol/peer.ts';
 import { serve } from '../protocol/serve.ts';
@@ -162,6 +162,7 @@ async function runChild(req: RunRequest & { libPath: string }): Promise<number> 
       ...(req.contract === undefined ? {} : { contract: req.contract }),
       ...(req.iovaBitmapContract === undefined ? {} : { iovaBitmapContract: req.iovaBitmapContract }),
       ...(req.fullCheck === true ? { fullCheck: true } : {}),
+      ...shrinkOption(req),
       ...(writer === undefined ? {} : { onSequence: (input: unknown) => writer.sequence(input) }),
       onProgress: (done) => {
         stepLine(`# runs ${done}`); // the parent's count of the sequences done, for confirming a crash

@@ -139,3 +139,8 @@ export function sortedRequirements(r: ProfileResult): ProfileResult['requirement
 export function violationSummary(v: NonNullable<ProfileResult['counterexample']>['violation']): string {
   return `${kindLabel(v.kind)} [${unique(v.req).join(', ')}]: expected ${v.expected}; got ${v.actual}`;
 }
+
+/** Why a counterexample may not be the shortest: shrinking ran out of its time. */
+export function shrinkStoppedText(s: NonNullable<ProfileResult['shrinkStopped']>): string {
+  return `shrinking stopped after ${s.seconds} s and ${s.attempts} attempts (--shrink-time): the shortest failing sequence found by then; a shorter one may exist`;
+}

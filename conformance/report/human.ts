@@ -3,7 +3,7 @@
 // its configuration and the command that replays it.
 import { mergeForbidden, type CoverageFigure } from '../../model/run-context.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
-import { configLine, coveragePercent, crashLines, kindLabel, overallVerdict, replayCommand, requirementText, shorten, sortedRequirements, traceLines, unique, verdictLabel, type ReportContext } from './common.ts';
+import { configLine, coveragePercent, crashLines, shrinkStoppedText, kindLabel, overallVerdict, replayCommand, requirementText, shorten, sortedRequirements, traceLines, unique, verdictLabel, type ReportContext } from './common.ts';
 
 const REQ_LABEL = { pass: 'pass', fail: 'FAIL', undecided: 'UNDECIDED' } as const;
 const WRAP = 100;
@@ -137,6 +137,7 @@ function failureLines(r: ProfileResult, ctx: ReportContext): string[] {
     out.push(`    got:      ${v.actual}`);
     out.push(...crashLines(ce.crash).map((l) => `    ${l}`));
     out.push(`  counterexample (${ce.steps.length} step${ce.steps.length === 1 ? '' : 's'}):`);
+    if (r.shrinkStopped !== undefined) out.push(`    (${shrinkStoppedText(r.shrinkStopped)})`);
     if (ce.steps.length === 0) out.push('    (no steps recorded)');
     out.push(...traceLines(ce.steps).map((l) => `    ${l}`));
     out.push(`  config: ${configLine(ce.config)}`);

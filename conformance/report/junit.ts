@@ -4,7 +4,7 @@
 // steps so far. A profile whose verdict no requirement row carries gets a testcase of
 // its own, so a dashboard never shows a failing run as green.
 import type { ProfileResult } from '../engine/run-profile.ts';
-import { configLine, crashLines, overallVerdict, replayCommand, requirementText, shorten, sortedRequirements, traceLines, violationSummary, type ReportContext } from './common.ts';
+import { configLine, crashLines, overallVerdict, replayCommand, requirementText, shorten, shrinkStoppedText, sortedRequirements, traceLines, violationSummary, type ReportContext } from './common.ts';
 
 // Everything outside XML 1.0's Char production becomes U+FFFD.
 const NOT_XML_CHAR = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
@@ -30,7 +30,16 @@ function failureBody(r: ProfileResult, ctx: ReportContext): string {
   const lines: string[] = [];
   if (ce === undefined) lines.push('does not conform, but the engine recorded no counterexample');
   else {
-    lines.push(violationSummary(ce.violation), ...crashLines(ce.crash), '', `counterexample (${ce.steps.length} steps):`, ...traceLines(ce.steps), '', `config: ${configLine(ce.config)}`);
+    lines.push(
+      violationSummary(ce.violation),
+      ...crashLines(ce.crash),
+      '',
+      `counterexample (${ce.steps.length} steps):`,
+      ...(r.shrinkStopped === undefined ? [] : [`(${shrinkStoppedText(r.shrinkStopped)})`]),
+      ...traceLines(ce.steps),
+      '',
+      `config: ${configLine(ce.config)}`,
+    );
   }
   const cmd = replayCommand(r, ctx);
   if (cmd !== undefined) lines.push(`replay: ${cmd}`);
