@@ -7,8 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Adapter } from '../adapters/types.ts';
 import { findMutant } from '../mutants/index.ts';
+import { htmlRunReport } from '../report/html.ts';
 import { humanReport } from '../report/human.ts';
 import { jsonReportObject } from '../report/json.ts';
+import { junitReport } from '../report/junit.ts';
 import { FirstFailure } from './first-failure.ts';
 import { runProfile } from './run-profile.ts';
 import { Violation } from '../../model/violation.ts';
@@ -59,6 +61,8 @@ for (const [name, ms] of [
     assert.ok(stopped.counterexample !== undefined && stopped.replay !== undefined);
     assert.match(humanReport([stopped]), /shrinking stopped after [\d.]+ s and \d+ attempts \(--shrink-time\)/);
     assert.equal(jsonReportObject([stopped]).profiles[0]?.shrinkStopped, stopped.shrinkStopped);
+    assert.match(junitReport([stopped]), /shrinking stopped after/);
+    assert.match(await htmlRunReport([stopped]), /shrinking stopped after/);
 
     const replayed = await runProfile(adapter, { runs: 1, seed: stopped.replay.seed, path: stopped.replay.path, timeoutMs: 2000, maxCommands: 30 });
     assert.is(replayed.verdict, 'does-not-conform');

@@ -9,7 +9,7 @@
 // escaped; the size grows with the counterexamples shown, not with the commands run.
 import type { ProfileResult } from '../engine/run-profile.ts';
 import type { BugClass } from '../mutants/types.ts';
-import { configLine, coveragePercent, crashLines, kindLabel, overallVerdict, replayCommand, requirementText, shellQuote, sortedRequirements, unique, verdictLabel, type ReportContext } from './common.ts';
+import { configLine, coveragePercent, crashLines, kindLabel, overallVerdict, replayCommand, requirementText, shellQuote, shrinkStoppedText, sortedRequirements, unique, verdictLabel, type ReportContext } from './common.ts';
 import { runsText, unionCoverage } from './human.ts';
 import { diagramFigure, machineById } from './html/diagrams.ts';
 import { badge, esc, page, slug } from './html/page.ts';
@@ -75,6 +75,7 @@ export async function outcomeSection(r: ProfileResult, prefix: string, replay: s
     out.push(violationBox(ce.violation));
     if (ce.crash !== undefined) out.push(`<div class="crash"><pre class="mono">${esc(crashLines(ce.crash).join('\n'))}</pre></div>`);
     out.push(`<h3>Counterexample (${ce.steps.length} step${ce.steps.length === 1 ? '' : 's'}, shrunk)</h3>`);
+    if (r.shrinkStopped !== undefined) out.push(`<p>${esc(shrinkStoppedText(r.shrinkStopped))}</p>`);
     out.push(await traceSection({ prefix: `${prefix}-ce`, steps: ce.steps, ...(ce.steps.length > 0 ? { violating: ce.steps.length - 1 } : {}) }));
     out.push(`<p>config: <code>${esc(configLine(ce.config))}</code></p>`);
   } else if (r.verdict === 'does-not-conform') out.push('<div class="violation">DOES NOT CONFORM, but the engine recorded no counterexample</div>');
