@@ -67,6 +67,7 @@ const VFIO_OPS: Record<string, Shape> = {
   limit: { k: 'int', pages: ['max', 'over'] },
   round: { k: 'int', pick: 'int', writes: 'intArray', bits: 'intArray', last: 'int', read: 'int' },
   rw: { k: 'int', shape: ['straddle', 'pages', 'edge', 'window', 'zero'], pick: 'int', extra: 'int', write: 'bool', neighbour: 'int' },
+  vaddr: { k: 'int', target: ['mapping', 'range'], page: 'int', pages: 'int' },
 };
 
 function fieldsOnly(value: unknown, allowed: readonly string[], path: string): string | undefined {
