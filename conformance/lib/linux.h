@@ -24,6 +24,13 @@
  * (`c ? pte : 0`) is ambiguous in C++; write `c ? (u64)pte : 0`. Pass it to printf as
  * (u64)pte.
  *
+ * KVM's side of the dirty ring (profile kvm-dirty-ring) works the same way: the ring is
+ * in the kit's memory, dirtyspec_ring_va(addr) maps a ring address into the reserved
+ * range, and the fields of struct kvm_dirty_gfn are dirtyspec_ring_u32 / _u64, whose
+ * every access is one ring callback with the order the kernel's accessor has (a plain
+ * access and READ_ONCE relaxed, smp_load_acquire an acquire, smp_store_release a
+ * release, the store after smp_wmb() a release: see "the dirty ring" below).
+ *
  * Not thread-safe: the kit calls one function at a time (C-ABI.md, "Threading").
  */
 #ifndef DIRTYSPEC_LINUX_H
@@ -166,17 +173,104 @@ typedef dirtyspec_word __le64;
 #define cpu_to_le64(x) ((u64)(x))
 #define le64_to_cpu(x) ((u64)(x))
 
+/* ---- the dirty ring (kvm-dirty-ring: KVM's side) ---------------------------------------- */
+
+/*
+ * The kit's ring memory (C-ABI.md, profile kvm-dirty-ring) is not sequentially consistent:
+ * a relaxed store may become visible to the collector late, a store-release carries the
+ * stores before it to a load-acquire that reads it. It has no fence of its own, so
+ * smp_wmb() and smp_mb() (which order this CPU's earlier stores before its later ones)
+ * make the next ring store a store-release: a collector's load-acquire that reads it then
+ * sees every store before the barrier, which is what the barrier paired with the reader's
+ * acquire guarantees (Linux v6.18 Documentation/memory-barriers.txt, "SMP BARRIER
+ * PAIRING"; kvm_dirty_ring_push's smp_wmb before kvm_dirty_gfn_set_dirtied). Only that
+ * next store: a later one is ordered after the barrier's earlier stores on the hardware
+ * too, but nothing here reads it alone, and a port that drops the barrier must not be
+ * rescued by an earlier one. Other memory ignores the flag.
+ */
+inline bool dirtyspec_ring_wmb_pending;
+
+/* Where a ring's address (create_vcpu's ring_base) is in this process: the reserved range, as __va. */
+#define dirtyspec_ring_va(addr) ((void *)(dirtyspec_va_base + (uintptr_t)(addr)))
+
+/*
+ * A u32 or u64 field of struct kvm_dirty_gfn: in the kit's ring memory (its address from
+ * dirtyspec_ring_va) every read is one ring_load and every assignment one ring_store;
+ * anywhere else (a local copy) an ordinary integer. A plain access is relaxed.
+ */
+template <typename T> struct dirtyspec_ring_field {
+	static_assert(sizeof(T) == 4 || sizeof(T) == 8, "a ring field is a u32 or a u64");
+	T raw;
+
+	dirtyspec_ring_field() = default;
+	dirtyspec_ring_field(T v) : raw(v) {}
+	dirtyspec_ring_field(const dirtyspec_ring_field &o) : raw(o.get(DIRTYSPEC_ORDER_RELAXED)) {}
+
+	u64 addr() const { return (uintptr_t)this - dirtyspec_va_base; }
+
+	T get(int order) const
+	{
+		if (!dirtyspec_in_kit(this))
+			return *(const volatile T *)&raw;
+		if (sizeof(T) == 4)
+			return (T)dirtyspec_current->ring_load32(dirtyspec_current->ctx, addr(), order);
+		return (T)dirtyspec_current->ring_load64(dirtyspec_current->ctx, addr(), order);
+	}
+	void set(T v, int order)
+	{
+		if (!dirtyspec_in_kit(this)) {
+			*(volatile T *)&raw = v;
+			return;
+		}
+		if (dirtyspec_ring_wmb_pending)
+			order = DIRTYSPEC_ORDER_RELEASE;
+		dirtyspec_ring_wmb_pending = false;
+		if (sizeof(T) == 4)
+			dirtyspec_current->ring_store32(dirtyspec_current->ctx, addr(), (uint32_t)v, order);
+		else
+			dirtyspec_current->ring_store64(dirtyspec_current->ctx, addr(), (uint64_t)v, order);
+	}
+
+	operator T() const { return get(DIRTYSPEC_ORDER_RELAXED); }
+	dirtyspec_ring_field &operator=(const dirtyspec_ring_field &o) { set(o.get(DIRTYSPEC_ORDER_RELAXED), DIRTYSPEC_ORDER_RELAXED); return *this; }
+	dirtyspec_ring_field &operator=(T v) { set(v, DIRTYSPEC_ORDER_RELAXED); return *this; }
+};
+typedef dirtyspec_ring_field<u32> dirtyspec_ring_u32;
+typedef dirtyspec_ring_field<u64> dirtyspec_ring_u64;
+static_assert(sizeof(dirtyspec_ring_u32) == 4 && sizeof(dirtyspec_ring_u64) == 8, "ring fields keep the uAPI's sizes");
+
 /* ---- accessors and atomics ---------------------------------------------------------- */
 
-/* READ_ONCE and WRITE_ONCE of a descriptor are one relaxed access; of anything else, a volatile one. */
-template <typename T> using dirtyspec_not_word = typename std::enable_if<!std::is_same<typename std::remove_cv<T>::type, dirtyspec_word>::value, int>::type;
+template <typename T> struct dirtyspec_is_ring_field : std::false_type {};
+template <typename T> struct dirtyspec_is_ring_field<dirtyspec_ring_field<T>> : std::true_type {};
+/* Not a kit type (a descriptor or a ring field): ordinary memory. */
+template <typename T>
+using dirtyspec_not_word = typename std::enable_if<!std::is_same<typename std::remove_cv<T>::type, dirtyspec_word>::value && !dirtyspec_is_ring_field<typename std::remove_cv<T>::type>::value, int>::type;
+
+/* READ_ONCE and WRITE_ONCE of a descriptor or a ring field are one relaxed access; of anything else, a volatile one. */
 static inline u64 dirtyspec_read_once(const dirtyspec_word &w) { return w.get(DIRTYSPEC_ORDER_RELAXED); }
+template <typename T> static inline T dirtyspec_read_once(const dirtyspec_ring_field<T> &f) { return f.get(DIRTYSPEC_ORDER_RELAXED); }
 template <typename T, dirtyspec_not_word<T> = 0> static inline T dirtyspec_read_once(const T &x) { return *(const volatile T *)&x; }
 static inline void dirtyspec_write_once(dirtyspec_word &w, u64 v) { w.set(v, DIRTYSPEC_ORDER_RELAXED); }
+template <typename T, typename V> static inline void dirtyspec_write_once(dirtyspec_ring_field<T> &f, V v) { f.set((T)v, DIRTYSPEC_ORDER_RELAXED); }
 template <typename T, typename V, dirtyspec_not_word<T> = 0> static inline void dirtyspec_write_once(T &x, V v) { *(volatile T *)&x = (T)v; }
 
 #define READ_ONCE(x) dirtyspec_read_once(x)
 #define WRITE_ONCE(x, v) dirtyspec_write_once((x), (v))
+
+/*
+ * smp_load_acquire and smp_store_release (include/asm-generic/barrier.h): of a ring field
+ * or a descriptor, one access with that order; of anything else, the compiler's atomic.
+ */
+static inline u64 dirtyspec_load_acquire(const dirtyspec_word *p) { return p->get(DIRTYSPEC_ORDER_ACQUIRE); }
+template <typename T> static inline T dirtyspec_load_acquire(const dirtyspec_ring_field<T> *p) { return p->get(DIRTYSPEC_ORDER_ACQUIRE); }
+template <typename T, dirtyspec_not_word<T> = 0> static inline T dirtyspec_load_acquire(const T *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void dirtyspec_store_release(dirtyspec_word *p, u64 v) { p->set(v, DIRTYSPEC_ORDER_RELEASE); }
+template <typename T, typename V> static inline void dirtyspec_store_release(dirtyspec_ring_field<T> *p, V v) { p->set((T)v, DIRTYSPEC_ORDER_RELEASE); }
+template <typename T, typename V, dirtyspec_not_word<T> = 0> static inline void dirtyspec_store_release(T *p, V v) { __atomic_store_n(p, (T)v, __ATOMIC_RELEASE); }
+
+#define smp_load_acquire(p) dirtyspec_load_acquire(p)
+#define smp_store_release(p, v) dirtyspec_store_release((p), (v))
 
 static inline u64 dirtyspec_cmpxchg(dirtyspec_word *p, u64 old, u64 nw, int order)
 {
@@ -192,6 +286,12 @@ static inline u64 dirtyspec_xchg(dirtyspec_word *p, u64 v, int order)
 	if (p->in_kit())
 		return dirtyspec_current->xchg(dirtyspec_current->ctx, p->pa(), v, order);
 	return __atomic_exchange_n(&p->raw, v, __ATOMIC_SEQ_CST);
+}
+
+/* xchg of ordinary memory (an unsigned long of a dirty bitmap, say): the compiler's atomic. */
+template <typename T, typename V, dirtyspec_not_word<T> = 0> static inline T dirtyspec_xchg(T *p, V v, int)
+{
+	return __atomic_exchange_n(p, (T)v, __ATOMIC_SEQ_CST);
 }
 
 static inline u64 dirtyspec_fetch_or(dirtyspec_word *p, u64 mask, int order)
@@ -244,19 +344,28 @@ static inline bool test_bit(unsigned long nr, const volatile void *addr)
 {
 	return (dirtyspec_read_once(*((const dirtyspec_word *)addr + nr / 64)) >> (nr % 64)) & 1;
 }
+/* include/asm-generic/bitops/le.h on a little-endian host: the bit operations themselves. */
+#define set_bit_le(nr, addr) set_bit((nr), (addr))
+#define test_bit_le(nr, addr) test_bit((nr), (addr))
 
 /*
- * Barriers. The kit's memory is sequentially consistent and single-threaded on this
+ * Barriers. The kit's SMMU memory is sequentially consistent and single-threaded on this
  * side, so each is a compiler barrier: it orders this code's callbacks, which is all
- * the kit observes.
+ * the kit observes. smp_mb() and smp_wmb() also make the next store to the dirty ring a
+ * store-release (dirtyspec_ring_wmb_pending above).
  */
 #define barrier() __asm__ __volatile__("" ::: "memory")
+static inline void dirtyspec_smp_store_barrier(void)
+{
+	barrier();
+	dirtyspec_ring_wmb_pending = true;
+}
 #define mb() barrier()
 #define rmb() barrier()
 #define wmb() barrier()
-#define smp_mb() barrier()
+#define smp_mb() dirtyspec_smp_store_barrier()
 #define smp_rmb() barrier()
-#define smp_wmb() barrier()
+#define smp_wmb() dirtyspec_smp_store_barrier()
 #define dma_wmb() barrier()
 #define dma_rmb() barrier()
 #define smp_mb__before_atomic() barrier()
@@ -298,7 +407,8 @@ static inline void iommu_free_pages(void *virt)
 #define pr_debug(...) ((void)0)
 /* WARN_ON prints where, and is the condition (include/asm-generic/bug.h). */
 #define WARN_ON(cond) ({ bool __c = !!(cond); if (unlikely(__c)) fprintf(stderr, "WARNING: %s:%d: %s\n", __FILE__, __LINE__, #cond); __c; })
-#define WARN_ON_ONCE(cond) WARN_ON(cond)
+/* WARN_ON_ONCE prints once per call site, and is the condition. */
+#define WARN_ON_ONCE(cond) ({ static bool __warned; bool __c = !!(cond); if (unlikely(__c) && !__warned) { __warned = true; fprintf(stderr, "WARNING: %s:%d: %s\n", __FILE__, __LINE__, #cond); } __c; })
 
 /* ---- the IOMMU pieces a page-table file calls ---------------------------------------- */
 
