@@ -1,5 +1,5 @@
 /*
- * dirtyspec.h: the C ABI of the dirtyspec conformance kit, version 2.
+ * dirtyspec.h: the C ABI of the dirtyspec conformance kit, version 3.
  *
  *   dirtyspec run --lib ./libimpl.so
  *
@@ -30,20 +30,24 @@ extern "C" {
 
 /*
  * The ABI version. Version 2 adds profiles kvm-dirty-log and dirty-ring-collector and
- * appends their callbacks to struct dirtyspec_kit; everything of version 1 is unchanged.
- * The kit offers 2 first and, if dirtyspec_hello refuses it with -EPROTO, 1: a library
- * built against version 1 still loads (C-ABI.md, "Loading and versioning").
+ * appends their callbacks to struct dirtyspec_kit; version 3 adds profile kvm-dirty-ring
+ * (its functions and structs; struct dirtyspec_kit is version 2's, 200 bytes). Everything
+ * of an earlier version is unchanged. The kit offers 3 first and, each time
+ * dirtyspec_hello refuses with -EPROTO, the next older one: a library built against
+ * version 1 or 2 still loads (C-ABI.md, "Loading and versioning").
  */
-#define DIRTYSPEC_ABI_VERSION 2
+#define DIRTYSPEC_ABI_VERSION 3
 
 /* Profiles, as a bit mask in struct dirtyspec_hello. */
 #define DIRTYSPEC_PROFILE_SMMU_HW (1u << 0)
 #define DIRTYSPEC_PROFILE_SMMU_DRIVER (1u << 1)
 #define DIRTYSPEC_PROFILE_IOVA_BITMAP (1u << 2)
 #define DIRTYSPEC_PROFILE_VFIO_TYPE1 (1u << 3)
-/* ABI version 2. (1u << 5) is kept for kvm-dirty-ring, not in the ABI yet. */
+/* ABI version 2. */
 #define DIRTYSPEC_PROFILE_KVM_DIRTY_LOG (1u << 4)
 #define DIRTYSPEC_PROFILE_DIRTY_RING_COLLECTOR (1u << 6)
+/* ABI version 3 (the bit was kept for it in version 2). */
+#define DIRTYSPEC_PROFILE_KVM_DIRTY_RING (1u << 5)
 
 /*
  * Memory orders of an access, the values of GCC's __ATOMIC_* (so the shim passes them
@@ -92,7 +96,8 @@ struct dirtyspec_cmd {
  * handed out. An access anywhere else makes the run undecided (the callback returns 0).
  *
  * Version 2 appended the members from vcpu_between on; `size` tells a library which it
- * has (a version-1 library never reads past fill_bytes).
+ * has (a version-1 library never reads past fill_bytes). Version 3 appended nothing: its
+ * struct is version 2's (size 200), with `abi` 3.
  */
 struct dirtyspec_kit {
 	uint32_t abi;  /* DIRTYSPEC_ABI_VERSION */
@@ -134,12 +139,14 @@ struct dirtyspec_kit {
 	uint32_t (*vcpu_between)(void *ctx, uint64_t *gpas, uint32_t max);
 
 	/*
-	 * dirty-ring-collector: the rings, in the kit's memory (struct kvm_dirty_gfn: flags u32
-	 * at +0, slot u32 at +4, offset u64 at +8), each access one naturally aligned field
-	 * with its order: loads DIRTYSPEC_ORDER_RELAXED or _ACQUIRE, stores _RELAXED or
-	 * _RELEASE. Unlike the SMMU memory above, this memory is not sequentially consistent:
-	 * a relaxed store may become visible to the other side late, a store-release carries
-	 * the stores before it to a load-acquire that reads it.
+	 * dirty-ring-collector and (version 3) kvm-dirty-ring: the rings, in the kit's memory
+	 * (struct kvm_dirty_gfn: flags u32 at +0, slot u32 at +4, offset u64 at +8), each
+	 * access one naturally aligned field with its order: loads DIRTYSPEC_ORDER_RELAXED or
+	 * _ACQUIRE, stores _RELAXED or _RELEASE. Unlike the SMMU memory above, this memory is
+	 * not sequentially consistent: a relaxed store may become visible to the other side
+	 * late, a store-release carries the stores before it to a load-acquire that reads it.
+	 * In kvm-dirty-ring the library is KVM (the vCPU's pushes, KVM_RESET_DIRTY_RINGS) and
+	 * the kit the collector; the other four callbacks below are the collector's only.
 	 */
 	uint32_t (*ring_load32)(void *ctx, uint64_t addr, int order);
 	uint64_t (*ring_load64)(void *ctx, uint64_t addr, int order);
@@ -364,6 +371,75 @@ int dirtyspec_dirty_ring_collector_add_ring(void *collector, uint64_t base, uint
 /* One sync of the migration (harvest, reset, copy); `final`: the vCPUs are stopped. 0, or anything else: undecided. */
 int dirtyspec_dirty_ring_collector_sync(void *collector, bool final);
 void dirtyspec_dirty_ring_collector_destroy(void *collector);
+
+/* ---- profile kvm-dirty-ring (ABI version 3): the implementation is KVM's side of the dirty ring -- */
+
+/* The arch a VM plays (struct dirtyspec_kvm_dirty_ring_config.arch). */
+#define DIRTYSPEC_KVM_ARCH_X86 1
+#define DIRTYSPEC_KVM_ARCH_ARM64 2
+
+struct dirtyspec_kvm_dirty_ring_config {
+	/*
+	 * DIRTYSPEC_KVM_ARCH_*: the capabilities the VM answers, its address spaces (x86 has
+	 * SMM's second) and how it re-protects a batch (x86: the pages of the set bits; arm64:
+	 * the range from the lowest to the highest). On x86 the kit's ring memory gives KVM's
+	 * side x86-TSO ordering (C-ABI.md).
+	 */
+	uint32_t arch;
+};
+
+/* One guest write of KVM_RUN: page `offset` of memslot `slot` (as_id << 16 | id), as struct kvm_dirty_gfn names it. */
+struct dirtyspec_kvm_guest_write {
+	uint32_t slot;
+	uint32_t reserved; /* 0 */
+	uint64_t offset;
+};
+
+/*
+ * kvm_cpu_dirty_log_size(): the entries the ring reserves besides the 64 for the CPU's
+ * dirty log (x86 with PML: 512), 0 without (and on arm64). Called once, when the library
+ * is loaded; 0 to 65536.
+ */
+uint32_t dirtyspec_kvm_dirty_ring_cpu_dirty_log_size(void);
+/* A VM; the ring callbacks of `kit` are its ring memory. 0 and *instance, or anything else: undecided. */
+int dirtyspec_kvm_dirty_ring_create(const struct dirtyspec_kit *kit, const struct dirtyspec_kvm_dirty_ring_config *config, void **instance);
+/* KVM_CHECK_EXTENSION on the VM: the value it returns. */
+int dirtyspec_kvm_dirty_ring_check_extension(void *vm, uint32_t cap);
+/* KVM_ENABLE_CAP: cap, flags, args[0] (the ring size in bytes). 0 or -errno. */
+int dirtyspec_kvm_dirty_ring_enable_cap(void *vm, uint32_t cap, uint32_t flags, uint64_t args0);
+/*
+ * KVM_CREATE_VCPU: the vCPU's index (0 for the first, 1 for the second), or a negative
+ * errno. With the ring on, its ring is the kit's zeroed memory at ring_base (entry i at
+ * ring_base + 16 * i: the mmap of KVM_DIRTY_LOG_PAGE_OFFSET), reached through the ring
+ * callbacks only.
+ */
+int dirtyspec_kvm_dirty_ring_create_vcpu(void *vm, uint64_t ring_base);
+/* KVM_SET_USER_MEMORY_REGION of a new memslot of npages 4 KiB pages (KVM_MEM_LOG_DIRTY_PAGES if log_dirty); no GPA: the layout is the VM's. 0 or -errno. */
+int dirtyspec_kvm_dirty_ring_set_memslot(void *vm, uint32_t as_id, uint32_t id, uint32_t npages, bool log_dirty);
+/*
+ * KVM_RUN of vCPU `vcpu`: the guest makes writes[0..n) in order, then halts. Returns the
+ * exit reason (KVM_EXIT_DIRTY_RING_FULL 31, KVM_EXIT_HLT 5) with *done the writes made: at
+ * a soft-full exit, the write whose push reached the limit counts, and the vCPU leaves
+ * before the next one.
+ */
+int dirtyspec_kvm_dirty_ring_run(void *vm, uint32_t vcpu, const struct dirtyspec_kvm_guest_write *writes, uint32_t n, uint32_t *done);
+/* KVM writes the page without a running vCPU (an ioctl's kvm_write_guest: mark_page_dirty_in_slot with no vCPU). */
+void dirtyspec_kvm_dirty_ring_write_without_vcpu(void *vm, uint32_t slot, uint64_t offset);
+/* KVM_RESET_DIRTY_RINGS: the entries reset, or a negative errno. */
+int dirtyspec_kvm_dirty_ring_reset_dirty_rings(void *vm);
+/*
+ * KVM_GET_DIRTY_LOG of a memslot: 0 with its bitmap (read and cleared) written to
+ * bitmap[0..bytes), bytes = ALIGN(npages, 64) / 8 of that memslot as the kit made it; or
+ * a negative errno.
+ */
+int dirtyspec_kvm_dirty_ring_get_dirty_log(void *vm, uint32_t slot, uint8_t *bitmap, uint64_t bytes);
+/*
+ * Introspection for the kit: bit i (bit i % 8 of byte i / 8) of bitmap[0..bytes) set when
+ * the next vCPU write to page i of the memslot is recorded (it is write-protected); bytes
+ * as for get_dirty_log. 0, or anything else: undecided.
+ */
+int dirtyspec_kvm_dirty_ring_write_protected_pages(void *vm, uint32_t slot, uint8_t *bitmap, uint64_t bytes);
+void dirtyspec_kvm_dirty_ring_destroy(void *vm);
 
 #ifdef __cplusplus
 }

@@ -13,9 +13,12 @@
 // later callback of the same call returns 0 without touching the kit, and the call then
 // throws: the run is undecided, as a failed protocol callback makes it.
 //
-// ABI versions: the kit offers version 2 and, when dirtyspec_hello refuses it (-EPROTO),
-// version 1; a version-1 library gets the struct dirtyspec_kit it was built for (abi 1,
-// size 136: version 2 only appended members) and may name version 1's profiles only.
+// ABI versions: the kit offers version 3 and, each time dirtyspec_hello refuses one
+// (-EPROTO), the next older; a library gets the struct dirtyspec_kit it was built for
+// (version 1: abi 1, size 136; version 2 appended members, size 200; version 3 appended
+// none) and may name its version's profiles only. A library that accepts the offer but
+// answers an older version the kit has (its hello does not look at kit_abi) is taken at
+// its word: that version.
 import koffi from 'koffi';
 import type { Adapter, DirtyBitmap, DmaOutcome, IovaBitmapAdapter, KitMemory, KitSmmuPort, KitUserBuffer, ProfileName, SmmuCommand, SmmuDriverAdapter, SmmuHwAdapter, VfioBitmapArg, VfioType1Adapter } from '../adapters/types.ts';
 import { FAULTS, PROFILES } from '../adapters/types.ts';
@@ -23,22 +26,25 @@ import { Undecided, callWeight } from '../engine/limits.ts';
 import { Violation } from '../../model/violation.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, KitRingMemory } from '../profiles/dirty-ring-collector/types.ts';
 import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
+import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
 import { printable } from '../protocol/printable.ts';
 
 /** The kit's ABI version (dirtyspec.h DIRTYSPEC_ABI_VERSION). */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 /** The versions the kit loads, the one it offers first first. */
-export const ABI_VERSIONS = [2, 1] as const;
+export const ABI_VERSIONS = [3, 2, 1] as const;
 type AbiVersion = (typeof ABI_VERSIONS)[number];
 
-/** DIRTYSPEC_PROFILE_* bits: the profiles the C ABI has (1 << 5 is kept for kvm-dirty-ring, not in the ABI yet). */
-export const PROFILE_BITS: Partial<Record<ProfileName, number>> = { 'smmu-hw': 1, 'smmu-driver': 2, 'iova-bitmap': 4, 'vfio-type1': 8, 'kvm-dirty-log': 16, 'dirty-ring-collector': 64 };
+/** DIRTYSPEC_PROFILE_* bits: the profiles the C ABI has (1 << 5, kvm-dirty-ring, since version 3). */
+export const PROFILE_BITS: Partial<Record<ProfileName, number>> = { 'smmu-hw': 1, 'smmu-driver': 2, 'iova-bitmap': 4, 'vfio-type1': 8, 'kvm-dirty-log': 16, 'kvm-dirty-ring': 32, 'dirty-ring-collector': 64 };
+const V1_PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1'];
+const V2_PROFILES: readonly ProfileName[] = [...V1_PROFILES, 'kvm-dirty-log', 'dirty-ring-collector'];
 /** The profiles each ABI version has. */
-const VERSION_PROFILES: Record<AbiVersion, readonly ProfileName[]> = { 1: ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1'], 2: ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1', 'kvm-dirty-log', 'dirty-ring-collector'] };
+const VERSION_PROFILES: Record<AbiVersion, readonly ProfileName[]> = { 1: V1_PROFILES, 2: V2_PROFILES, 3: [...V2_PROFILES, 'kvm-dirty-ring'] };
 
 /** Byte offsets and sizes of dirtyspec.h's structs on LP64 (checked against the C compiler by the tests). */
 export const LAYOUT = {
-  /** Version 2's struct; version 1's is its first 136 bytes (the callbacks up to fill_bytes). */
+  /** Version 2's struct (and version 3's: it appended nothing); version 1's is its first 136 bytes (the callbacks up to fill_bytes). */
   kit: { size: 200, sizeV1: 136, abi: 0, sizeField: 4, ctx: 8, callbacks: 16 },
   cmd: { size: 32, op: 0, streamId: 4, asid: 8, iova: 16, sz: 24 },
   bitmap: { size: 40, bytes: 0, iova: 8, sz: 16, cap: 24, len: 32 },
@@ -55,7 +61,13 @@ export const LAYOUT = {
   kvmRegion: { size: 32, slot: 0, flags: 4, guestPhysAddr: 8, memorySize: 16, userspaceAddr: 24 },
   memslot: { size: 8, slot: 0, npages: 4 },
   collectorConfig: { size: 16, withBitmap: 0, nMemslots: 4, memslots: 8 },
+  // ABI version 3
+  kvmRingConfig: { size: 4, arch: 0 },
+  guestWrite: { size: 16, slot: 0, reserved: 4, offset: 8 },
 } as const;
+
+/** DIRTYSPEC_KVM_ARCH_* (struct dirtyspec_kvm_dirty_ring_config.arch). */
+const KVM_ARCH = { x86: 1, arm64: 2 } as const;
 
 /** The order of the function pointers in struct dirtyspec_kit. */
 const CALLBACKS = [
@@ -120,6 +132,7 @@ const USED: Partial<Record<ProfileName, readonly CallbackName[]>> = {
   'vfio-type1': [],
   'kvm-dirty-log': ['vcpu_between'],
   'dirty-ring-collector': ['ring_load32', 'ring_load64', 'ring_store32', 'ring_store64', 'reset_dirty_rings', 'copy_page', 'get_dirty_log'],
+  'kvm-dirty-ring': ['ring_load32', 'ring_load64', 'ring_store32', 'ring_store64'],
 };
 
 /** The exported functions of each profile (dirtyspec.h), as koffi prototypes. */
@@ -177,6 +190,20 @@ const FUNCTIONS = {
     addRing: 'int dirtyspec_dirty_ring_collector_add_ring(void *collector, uint64_t base, uint32_t entries)',
     sync: 'int dirtyspec_dirty_ring_collector_sync(void *collector, bool final)',
     destroy: 'void dirtyspec_dirty_ring_collector_destroy(void *collector)',
+  },
+  'kvm-dirty-ring': {
+    cpuDirtyLogSize: 'uint32_t dirtyspec_kvm_dirty_ring_cpu_dirty_log_size(void)',
+    create: 'int dirtyspec_kvm_dirty_ring_create(void *kit, void *config, void *instance)',
+    checkExtension: 'int dirtyspec_kvm_dirty_ring_check_extension(void *vm, uint32_t cap)',
+    enableCap: 'int dirtyspec_kvm_dirty_ring_enable_cap(void *vm, uint32_t cap, uint32_t flags, uint64_t args0)',
+    createVcpu: 'int dirtyspec_kvm_dirty_ring_create_vcpu(void *vm, uint64_t ring_base)',
+    setMemslot: 'int dirtyspec_kvm_dirty_ring_set_memslot(void *vm, uint32_t as_id, uint32_t id, uint32_t npages, bool log_dirty)',
+    run: 'int dirtyspec_kvm_dirty_ring_run(void *vm, uint32_t vcpu, void *writes, uint32_t n, void *done)',
+    writeWithoutVcpu: 'void dirtyspec_kvm_dirty_ring_write_without_vcpu(void *vm, uint32_t slot, uint64_t offset)',
+    resetDirtyRings: 'int dirtyspec_kvm_dirty_ring_reset_dirty_rings(void *vm)',
+    getDirtyLog: 'int dirtyspec_kvm_dirty_ring_get_dirty_log(void *vm, uint32_t slot, void *bitmap, uint64_t bytes)',
+    writeProtectedPages: 'int dirtyspec_kvm_dirty_ring_write_protected_pages(void *vm, uint32_t slot, void *bitmap, uint64_t bytes)',
+    destroy: 'void dirtyspec_kvm_dirty_ring_destroy(void *vm)',
   },
 } as const;
 
@@ -299,8 +326,11 @@ export class LibPeer {
     }
     if (offered === undefined) throw new Undecided(`${path}: ${refused.join(', ')}: the library refuses this kit's ABI versions (${ABI_VERSIONS.join(', ')}; -EPROTO refuses one version, and the kit then offers the next)`);
     const abi = h.readUInt32LE(LAYOUT.hello.abi);
-    if (abi !== offered) throw new Undecided(`${path}: dirtyspec_hello(${offered}): the library implements ABI ${abi}; this kit implements ${ABI_VERSIONS.join(' and ')} (dirtyspec.h, DIRTYSPEC_ABI_VERSION) and offered ${offered}`);
-    this.abi = offered;
+    // An older version the kit has, answered to a newer offer: a library whose hello does not look at kit_abi (it answers the version it was built for).
+    const older = ABI_VERSIONS.find((v) => v === abi && v < offered!);
+    if (abi !== offered && older === undefined)
+      throw new Undecided(`${path}: dirtyspec_hello(${offered}): the library implements ABI ${abi}; this kit implements ${ABI_VERSIONS.join(', ')} (dirtyspec.h, DIRTYSPEC_ABI_VERSION) and offered ${offered}`);
+    this.abi = older ?? offered;
     const namePtr = h.readBigUInt64LE(LAYOUT.hello.name);
     const name = namePtr === 0n ? '' : (koffi.decode(namePtr, 'char', -1) as string);
     if (name.length < 1 || name.length > 200) throw new Undecided(`${path}: dirtyspec_hello: name must be 1 to 200 characters, got ${name.length}`);
@@ -386,7 +416,7 @@ export class LibPeer {
     };
     const ring = (ctx: unknown) => {
       const r = slot(ctx)?.ring;
-      if (r === undefined) throw new Undecided('a ring callback outside a dirty-ring-collector instance');
+      if (r === undefined) throw new Undecided('a ring callback outside a dirty-ring-collector or kvm-dirty-ring instance');
       return r;
     };
     const host = (ctx: unknown) => {
@@ -491,7 +521,8 @@ export class LibPeer {
       pointers.push(koffi.address(ptr) as Ptr);
     }
     // One struct dirtyspec_kit per profile (ctx = its index), for the library's lifetime,
-    // of the version the library answered (version 1's is version 2's first 136 bytes).
+    // of the version the library answered (version 1's is version 2's first 136 bytes;
+    // version 3's is version 2's).
     const size = this.abi === 1 ? LAYOUT.kit.sizeV1 : LAYOUT.kit.size;
     PROFILES.forEach((p, i) => {
       const kit = koffi.alloc('uint8_t', LAYOUT.kit.size) as Ptr;
@@ -572,6 +603,8 @@ export class LibPeer {
         return this.kvmDirtyLog();
       case 'dirty-ring-collector':
         return this.dirtyRingCollector();
+      case 'kvm-dirty-ring':
+        return this.kvmDirtyRing();
       default:
         throw new Error(`profile ${p} is not in the C ABI (version ${ABI_VERSION})`);
     }
@@ -934,6 +967,90 @@ export class LibPeer {
         return {
           addRing: async (base, entries) => ok(`dirty_ring_collector_add_ring(${hex(base)}, ${entries})`, () => f.addRing(h, base, entries)),
           sync: async (final) => ok(`dirty_ring_collector_sync(${final})`, () => f.sync(h, final)),
+        };
+      },
+    };
+  }
+
+  private kvmDirtyRing(): KvmDirtyRingAdapter {
+    const f = this.funcs('kvm-dirty-ring');
+    const slot = this.slot('kvm-dirty-ring');
+    const bitmapNative = this.native();
+    const writesNative = this.native();
+    // kvm_cpu_dirty_log_size(), asked once: the profile checks its range (0 to 65536).
+    const pml = this.call('kvm_dirty_ring_cpu_dirty_log_size', () => f.cpuDirtyLogSize() as number, String);
+    return {
+      profile: 'kvm-dirty-ring',
+      name: this.name,
+      ...(pml === 0 ? {} : { cpuDirtyLogSize: pml }),
+      create: async (memory, config) => {
+        this.replace('kvm-dirty-ring');
+        slot.ring = memory;
+        const c = Buffer.alloc(LAYOUT.kvmRingConfig.size);
+        c.writeUInt32LE(KVM_ARCH[config.arch], LAYOUT.kvmRingConfig.arch);
+        const out = new BigUint64Array(1);
+        const what = `kvm_dirty_ring_create(arch ${config.arch})`;
+        const h = this.instance(
+          what,
+          this.call(what, () => f.create(slot.kit, c, out) as number),
+          out,
+        );
+        this.replace('kvm-dirty-ring', () => this.call('kvm_dirty_ring_destroy', () => f.destroy(h)));
+        // The pages of each memslot the VM made (slot code as_id << 16 | id): the bitmaps' lengths.
+        const npages = new Map<number, number>();
+        const value = (what: string, fn: () => unknown) => this.call(what, fn as () => number, String);
+        /** A memslot's bitmap from `fn(ptr, bytes)`: ALIGN(npages, 64) / 8 zeroed bytes for the library to fill. */
+        const bitmapCall = (slotCode: number, what: string, fn: (ptr: Ptr, bytes: number) => unknown) => {
+          const n = npages.get(slotCode >>> 0) ?? 0;
+          const bytes = Math.ceil(n / 64) * 8;
+          const ptr = bitmapNative.reserve(Math.max(1, bytes));
+          bitmapNative.view(bytes).fill(0);
+          const r = value(what, () => fn(ptr, bytes));
+          return { r, bitmap: () => bitmapNative.view(bytes).slice() };
+        };
+        return {
+          checkExtension: async (cap) => value(`kvm_dirty_ring_check_extension(${cap})`, () => f.checkExtension(h, cap >>> 0)),
+          enableCap: async (cap, arg0, flags) => value(`kvm_dirty_ring_enable_cap(${cap}, ${flags}, ${hex(arg0)})`, () => f.enableCap(h, cap >>> 0, flags >>> 0, w64(u64(arg0)))),
+          createVcpu: async (ringBase) => value(`kvm_dirty_ring_create_vcpu(${hex(ringBase)})`, () => f.createVcpu(h, w64(u64(ringBase)))),
+          setMemslot: async (asId, id, n, logDirty) => {
+            const r = value(`kvm_dirty_ring_set_memslot(${asId}, ${id}, ${n}, ${logDirty})`, () => f.setMemslot(h, asId >>> 0, id >>> 0, n >>> 0, logDirty));
+            if (r === 0) npages.set(((asId << 16) | id) >>> 0, n);
+            return r;
+          },
+          run: async (vcpu, writes) => {
+            const L = LAYOUT.guestWrite;
+            const n = writes.length;
+            const ptr = writesNative.reserve(Math.max(1, n) * L.size);
+            const b = Buffer.from(koffi.view(ptr, Math.max(1, n) * L.size));
+            b.fill(0);
+            writes.forEach((w, i) => {
+              b.writeUInt32LE(w.slot >>> 0, i * L.size + L.slot);
+              b.writeBigUInt64LE(w64(u64(w.offset)), i * L.size + L.offset);
+            });
+            const done = new Uint32Array(1);
+            // The first writes name the call in the last-steps log (a run may make thousands).
+            const shown = writes.slice(0, 8).map((w) => `${hex(w.slot)}:${w.offset}`);
+            const what = `kvm_dirty_ring_run(vCPU ${vcpu}, ${n} writes${n === 0 ? '' : `: ${shown.join(' ')}${n > shown.length ? ' ...' : ''}`})`;
+            const exitReason = this.call(
+              what,
+              () => f.run(h, vcpu >>> 0, ptr, n, done) as number,
+              (r) => `exit ${r} after ${done[0]} writes`,
+            );
+            if (done[0]! > n) throw new Undecided(`${what} answered *done = ${done[0]}: more writes than the ${n} asked`);
+            return { exitReason, done: done[0]! };
+          },
+          writeWithoutVcpu: async (w) => void this.call(`kvm_dirty_ring_write_without_vcpu(${hex(w.slot)}, ${w.offset})`, () => f.writeWithoutVcpu(h, w.slot >>> 0, w64(u64(w.offset)))),
+          resetDirtyRings: async () => value('kvm_dirty_ring_reset_dirty_rings', () => f.resetDirtyRings(h)),
+          getDirtyLog: async (s) => {
+            const g = bitmapCall(s, `kvm_dirty_ring_get_dirty_log(${hex(s)})`, (ptr, bytes) => f.getDirtyLog(h, s >>> 0, ptr, bytes));
+            return g.r === 0 ? { errno: 0, bitmap: g.bitmap() } : { errno: g.r };
+          },
+          writeProtectedPages: async (s) => {
+            const what = `kvm_dirty_ring_write_protected_pages(${hex(s)})`;
+            const g = bitmapCall(s, what, (ptr, bytes) => f.writeProtectedPages(h, s >>> 0, ptr, bytes));
+            if (g.r !== 0) throw new Undecided(`${what} returned ${g.r}: the library could not report the memslot's protection`);
+            return g.bitmap();
+          },
         };
       },
     };

@@ -1,7 +1,7 @@
 // `dirtyspec run --lib`: the C ABI (dirtyspec.h) as the C compiler lays it out, the
 // kernel-style example and the C example built with make into a temporary directory and
 // checked in process (the C example's KVM dirty log and dirty-ring collector through ABI
-// version 2, and a library of version 1 still loaded), the same verdict and
+// version 2, and libraries of versions 1 and 2 still loaded), the same verdict and
 // counterexample through --lib and --exec, and libraries that answer garbage: undecided
 // (exit 2) with the reason, and no process left behind. Libraries that crash or hang:
 // lib-crash.test.ts.
@@ -34,6 +34,7 @@ const smmuHwBad = join(build, 'smmu-hw-bad.so');
 const smmuHwMissing = join(build, 'smmu-hw-missing.so');
 const smmuHwV1 = join(build, 'smmu-hw-abi1.so');
 const smmuHwV1Kvm = join(build, 'smmu-hw-abi1-kvm.so');
+const smmuHwV2 = (v: 'ABI_V2' | 'ABI_V2_LAX' | 'ABI_V2_RING') => join(build, `smmu-hw-${v.toLowerCase()}.so`);
 const ringBad = (v: 'ORDER' | 'WIDTH') => join(build, `ring-collector-bad-${v}.so`);
 // The crashing ones (SEGV, ABORT) are lib-crash.test.ts's; fixtures/bad-lib.c also has HANG.
 const BAD = ['ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
@@ -52,6 +53,7 @@ test.before(async () => {
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_PROFILES', `-I${here}`, '-o', smmuHwMissing, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DABI_V1', `-I${here}`, '-o', smmuHwV1, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DABI_V1_KVM', `-I${here}`, '-o', smmuHwV1Kvm, join(here, 'fixtures/smmu-hw.c')]),
+    ...(['ABI_V2', 'ABI_V2_LAX', 'ABI_V2_RING'] as const).map((v) => run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-D${v}`, `-I${here}`, '-o', smmuHwV2(v), join(here, 'fixtures/smmu-hw.c')])),
     ...(['ORDER', 'WIDTH'] as const).map((v) => run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-DBAD_RING_${v}`, `-I${here}`, '-o', ringBad(v), join(here, 'fixtures/ring-collector-bad.c')])),
   ]);
 });
@@ -126,6 +128,14 @@ test('the structs of dirtyspec.h as the C compiler lays them out are the offsets
     ['dirtyspec_dirty_ring_collector_config.with_bitmap', L.collectorConfig.withBitmap],
     ['dirtyspec_dirty_ring_collector_config.n_memslots', L.collectorConfig.nMemslots],
     ['dirtyspec_dirty_ring_collector_config.memslots', L.collectorConfig.memslots],
+    // ABI version 3: struct dirtyspec_kit unchanged (its last member still ends at 200), kvm-dirty-ring's structs.
+    ['dirtyspec_kit.ring_store64', L.kit.callbacks + 19 * 8],
+    ['dirtyspec_kvm_dirty_ring_config', L.kvmRingConfig.size],
+    ['dirtyspec_kvm_dirty_ring_config.arch', L.kvmRingConfig.arch],
+    ['dirtyspec_kvm_guest_write', L.guestWrite.size],
+    ['dirtyspec_kvm_guest_write.slot', L.guestWrite.slot],
+    ['dirtyspec_kvm_guest_write.reserved', L.guestWrite.reserved],
+    ['dirtyspec_kvm_guest_write.offset', L.guestWrite.offset],
   ];
   for (const [name, ts] of pairs) assert.is(ts, c[name], name);
 });
@@ -290,7 +300,7 @@ test('[KVM-RING-22] the C collector through --lib and through --exec: the same v
   assert.equal(essence(viaLib), essence(viaExec));
 });
 
-test("a library of ABI version 1 (its hello refuses 2 with -EPROTO) still loads: the kit offers 1 and hands it version 1's struct dirtyspec_kit (abi 1, size 136)", async () => {
+test("a library of ABI version 1 (its hello refuses 3 and 2 with -EPROTO) still loads: the kit offers 1 and hands it version 1's struct dirtyspec_kit (abi 1, size 136)", async () => {
   const peer = LibPeer.load(smmuHwV1, { timeoutMs: 10_000 });
   try {
     assert.is(peer.abi, 1);
@@ -302,9 +312,24 @@ test("a library of ABI version 1 (its hello refuses 2 with -EPROTO) still loads:
   const r = await runCli('run', '--lib', smmuHwV1, '--runs', '20', '--seed', '1');
   assert.is(r.status, 0, r.out + r.err);
   assert.match(r.out, /profile smmu-hw \(adapter fixture-smmu-hw\): conforms/);
-  const v2 = LibPeer.load(smmuHw, { timeoutMs: 10_000 });
-  assert.is(v2.abi, 2, 'a library of version 2 gets version 2');
-  v2.close();
+  const v3 = LibPeer.load(smmuHw, { timeoutMs: 10_000 });
+  assert.is(v3.abi, 3, 'a library of version 3 gets version 3');
+  v3.close();
+});
+
+test("a library of ABI version 2 still loads: one that refuses 3 with -EPROTO, and one that answers 2 to the offer of 3 (its hello ignores kit_abi), both get version 2's struct dirtyspec_kit (abi 2, size 200)", async () => {
+  for (const v of ['ABI_V2', 'ABI_V2_LAX'] as const) {
+    const peer = LibPeer.load(smmuHwV2(v), { timeoutMs: 10_000 });
+    try {
+      assert.is(peer.abi, 2, v);
+      assert.equal(peer.profiles, ['smmu-hw']);
+      // The fixture's create refuses any other abi or size: a conforming run is the proof it got version 2's.
+      const r = await runProfile(peer.adapters().get('smmu-hw') as Adapter, { runs: 10, seed: 1, timeoutMs: 10_000, maxCommands: 20 });
+      assert.is(r.verdict, 'conforms', `${v}: ${r.undecided?.message ?? ''}`);
+    } finally {
+      peer.close();
+    }
+  }
 });
 
 async function undecided(lib: string, reason: RegExp, ...flags: string[]): Promise<string> {
@@ -332,9 +357,10 @@ test('a collector that loads a ring field with an order a ring load has not (seq
   await undecided(ringBad('WIDTH'), /callback ring_store64\(0x[0-9a-f]+4, 0x0, 0x3\) failed in the kit: address 0x[0-9a-f]+4: a 64-bit access must be 8-byte aligned/);
 });
 
-test('a library of another ABI version, one of version 1 that names a profile of version 2, or one that is not there: undecided before any run', async () => {
-  await undecided(bad('ABI'), /dirtyspec_hello\(2\): the library implements ABI 99; this kit implements 2 and 1/);
+test('a library of another ABI version, one of version 1 that names a profile of version 2, one of version 2 that names kvm-dirty-ring (version 3), or one that is not there: undecided before any run', async () => {
+  await undecided(bad('ABI'), /dirtyspec_hello\(3\): the library implements ABI 99; this kit implements 3, 2, 1/);
   await undecided(smmuHwV1Kvm, /dirtyspec_hello: profiles 0x11 must be a non-empty set of ABI version 1's DIRTYSPEC_PROFILE_\* bits \(0xf\)/);
+  await undecided(smmuHwV2('ABI_V2_RING'), /dirtyspec_hello: profiles 0x21 must be a non-empty set of ABI version 2's DIRTYSPEC_PROFILE_\* bits \(0x5f\)/);
   await undecided(join(build, 'no-such-library.so'), /could not load .*no-such-library\.so/);
 });
 
