@@ -9,9 +9,13 @@ import type { ReportContext } from '../report/common.ts';
 import type { JsonBlocks, JsonCampaignInfo } from '../report/json.ts';
 import { blockPart, mergeParts, type Part } from './merge.ts';
 import { BLOCK_RUNS, type Plan, type Unit } from './plan.ts';
+import { confirmHang } from './confirm-hang.ts';
 import { runInWorkers } from './pool.ts';
 import { runProfileSafely, unitOptions, type CampaignSettings } from './run-unit.ts';
 import type { AdapterSource } from './worker.ts';
+
+/** A watched worker still inside a call this long after the call's time limit is stopped (its own timer would have fired by then were the thread free). */
+export const STOP_AFTER_MS = 1000;
 
 /** By default a worker thread is started for at most every this many runs: starting one costs about a second. */
 export const RUNS_PER_WORKER = 500;
@@ -70,11 +74,18 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
   const total = plan.units.reduce((a, u) => a + u.runs, 0);
   let results: ProfileResult[] | undefined;
   let workers = req.workers;
-  if (workers > 1) {
+  // An --adapter module runs in process: a call of it that never gives the thread back would
+  // stop the kit for good. So its blocks run on watched worker threads (one at least), and
+  // this thread only watches them (pool.ts, engine/call-watch.ts). Not with --record, whose
+  // trace is written in order by this thread.
+  const watched = req.source.kind === 'module' && req.record === undefined;
+  if (workers > 1 || watched) {
     const done = plan.units.map(() => 0);
     const blocksDone = () => done.filter((d, i) => d >= plan.units[i]!.runs).length;
-    // This thread runs blocks too, with the adapters it has (not with --exec: its process is the handshake's, and a failed session is not started again here).
-    const here = req.source.kind !== 'exec';
+    // This thread runs blocks too, with the adapters it has (not with --exec: its process is the handshake's, and a failed session is not started again here; not a watched module's).
+    const here = req.source.kind !== 'exec' && !watched;
+    /** Blocks whose watched worker was stopped inside a call. */
+    const stopped: number[] = [];
     const byProfile = new Map(req.adapters.map((a) => [a.profile, a]));
     const pooled = await runInWorkers(plan.units, {
       workers: here ? workers - 1 : workers,
@@ -86,11 +97,20 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
         req.onProgress?.(() => `${done.reduce((a, d, j) => a + Math.min(d, plan.units[j]!.runs), 0)}/${total} runs, ${blocksDone()} of ${plan.units.length} blocks, on ${workers} threads`);
       },
       onErr: (text) => req.io.err(text),
+      ...(watched ? { stopAfterMs: STOP_AFTER_MS, onStopped: (i: number) => stopped.push(i) } : {}),
     });
     if ('unavailable' in pooled) {
       req.io.err(`dirtyspec run: the implementation cannot run in a worker thread (${pooled.unavailable.split('\n')[0]}); the blocks run in the main thread\n`);
       workers = 1;
-    } else results = pooled;
+    } else {
+      results = pooled;
+      // Each stopped block again, against the module served by a process of its own (confirm-hang.ts).
+      const source = req.source;
+      for (const i of source.kind === 'module' ? stopped : []) {
+        req.onProgress?.(() => `${plan.units[i]!.profile} block ${plan.units[i]!.block}: a call did not return; confirming it against the module served by a process of its own`);
+        results[i] = confirmed(results[i]!, await confirmHang((source as { path: string }).path, plan.units[i]!, req.settings));
+      }
+    }
   }
   if (results === undefined) results = await inThisThread(req, total);
   const parts = req.adapters.map((adapter) => {
@@ -117,6 +137,16 @@ async function inThisThread(req: CampaignRequest, total: number): Promise<Profil
     req.record?.end(adapter);
   }
   return results;
+}
+
+/** A stopped block's result after its confirmation: the served run's verdict when it failed; when it was undecided, the stop with what the served run said. */
+function confirmed(stoppedResult: ProfileResult, served: ProfileResult | undefined): ProfileResult {
+  if (served === undefined) {
+    const note = 'Against the module served by a process of its own, the block ran without that (so the hang did not reproduce: is the implementation deterministic?)';
+    return { ...stoppedResult, undecided: { message: `${stoppedResult.undecided!.message}\n${note}`, steps: stoppedResult.undecided!.steps } };
+  }
+  if (served.verdict === 'does-not-conform' || served.undecided === undefined) return served;
+  return { ...served, undecided: { ...served.undecided, message: `${stoppedResult.undecided!.message}\nAgainst the module served by a process of its own: ${served.undecided.message}` } };
 }
 
 /** A block's result under the adapter's name (a worker that could not start it knows no name). */

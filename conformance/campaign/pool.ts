@@ -8,6 +8,7 @@
 // through tsx when the kit runs from source (the compiled kit starts worker.bundle.js, or worker.js as it is).
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { CALL_WATCH_BYTES, overdueMs } from '../engine/call-watch.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import { installKillHandlers, live } from '../protocol/process-group.ts';
 import type { Unit } from './plan.ts';
@@ -16,6 +17,17 @@ import type { AdapterSource, FromWorker, ToWorker, WorkerInit } from './worker.t
 
 /** Blocks a worker holds at once: the one it runs and the next. */
 const QUEUE = 2;
+/** How often a watched pool looks at its workers' call deadlines. */
+const WATCH_EVERY_MS = 100;
+
+/** Why a watched worker was stopped: `over` ms past its call's limit, `done` runs into its block. */
+function stoppedReason(over: number, done: number): string {
+  return (
+    `a call into the implementation did not return: the thread running it was still inside it ${over} ms after the call's time limit (--timeout), ` +
+    `so it was stopped (${done} run${done === 1 ? '' : 's'} of the block had ended when it last said). In process the kit's own timer cannot interrupt a call that never gives the thread back ` +
+    '(a loop that does not end)'
+  );
+}
 
 export interface PoolOptions {
   /** Worker threads to start. */
@@ -28,6 +40,15 @@ export interface PoolOptions {
   readonly onProgress?: (unit: number, done: number) => void;
   /** Text for the kit's standard error: a worker's warnings and DIRTYSPEC_DEBUG stacks, and why a worker could not load the adapters. */
   readonly onErr?: (text: string) => void;
+  /**
+   * Stop a worker that stays inside a call into the implementation this long past the
+   * call's time limit (engine/call-watch.ts): an implementation in process that loops
+   * without end never lets the worker's own timer fire. Its block is undecided, saying so,
+   * and a new worker takes the blocks left. Undefined: workers are not watched.
+   */
+  readonly stopAfterMs?: number;
+  /** A watched worker was stopped in the block at this index (its result is undecided). */
+  readonly onStopped?: (unit: number) => void;
 }
 
 /** No thread could load the adapters: the reason, for the note that the run falls back to one thread. */
@@ -115,6 +136,12 @@ interface Slot {
   readonly held: number[];
   ready: boolean;
   closed: boolean;
+  /** Where it publishes its call deadlines, when watched. */
+  readonly watch?: { readonly buffer: SharedArrayBuffer; readonly base: number };
+  /** Why the pool stopped it (a call that did not come back). */
+  stopped?: string;
+  /** The runs its current block had done when it last said. */
+  done: number;
 }
 
 function lostBlock(u: Unit, why: string): ProfileResult {
@@ -155,9 +182,26 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
   let finished = false;
 
   return new Promise((resolve) => {
+    // The watch: a worker inside one call well past its limit is stopped (its thread does not come back by itself).
+    const stopAfterMs = options.stopAfterMs;
+    const watching =
+      stopAfterMs === undefined
+        ? undefined
+        : setInterval(() => {
+            for (const s of slots) {
+              if (s.watch === undefined || s.stopped !== undefined) continue;
+              const over = overdueMs(s.watch.buffer, s.watch.base);
+              if (over <= stopAfterMs) continue;
+              s.stopped = stoppedReason(over, s.done);
+              const running = s.held.find((i) => results[i] === undefined);
+              if (running !== undefined) options.onStopped?.(running);
+              void s.worker.terminate();
+            }
+          }, WATCH_EVERY_MS);
     const finish = () => {
       if (finished || slots.size > 0 || mainBusy) return;
       finished = true;
+      clearInterval(watching);
       for (const p of peers.values()) {
         p.killNow();
         live.delete(p);
@@ -202,7 +246,8 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
       finish();
     };
     const spawn = () => {
-      const slot: Slot = { worker: startWorker(init), held: [], ready: false, closed: false };
+      const watch = options.stopAfterMs === undefined ? undefined : { buffer: new SharedArrayBuffer(CALL_WATCH_BYTES), base: Date.now() };
+      const slot: Slot = { worker: startWorker(watch === undefined ? init : { ...init, watch }), held: [], ready: false, closed: false, done: 0, ...(watch === undefined ? {} : { watch }) };
       slots.add(slot);
       slot.worker.on('message', (m: FromWorker) => {
         switch (m.type) {
@@ -219,6 +264,7 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
             slot.closed = true;
             return;
           case 'progress':
+            slot.done = m.done;
             options.onProgress?.(m.index, m.done);
             return;
           case 'result':
@@ -253,7 +299,7 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
         }
       });
       slot.worker.on('error', (e) => lost(slot, e.message));
-      slot.worker.on('exit', (code) => lost(slot, `exit code ${code}`));
+      slot.worker.on('exit', (code) => lost(slot, slot.stopped ?? `exit code ${code}`));
     };
     const runHere = async (inThread: NonNullable<PoolOptions['inThread']>) => {
       mainBusy = true;

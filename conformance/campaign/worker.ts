@@ -6,6 +6,7 @@
 // block's ProfileResult back.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Adapter, ProfileName } from '../adapters/types.ts';
+import { publishCallDeadlines } from '../engine/call-watch.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import type { ExecPeer } from '../protocol/peer.ts';
 import type { Unit } from './plan.ts';
@@ -18,6 +19,8 @@ export interface WorkerInit {
   readonly dirtyspecCampaign: true;
   readonly source: AdapterSource;
   readonly settings: CampaignSettings;
+  /** Where this worker publishes the deadline of its call in flight, for the pool to stop it when it does not come back (engine/call-watch.ts). */
+  readonly watch?: { readonly buffer: SharedArrayBuffer; readonly base: number };
 }
 
 /** The pool to a worker. */
@@ -133,7 +136,9 @@ class Worker {
 async function serve(): Promise<void> {
   const port = parentPort!;
   const post = (m: FromWorker) => port.postMessage(m);
-  const worker = new Worker(workerData as WorkerInit, post);
+  const init = workerData as WorkerInit;
+  if (init.watch !== undefined) publishCallDeadlines(init.watch.buffer, init.watch.base);
+  const worker = new Worker(init, post);
   try {
     await worker.load();
   } catch (e) {

@@ -12,6 +12,7 @@ import { LoopbackChannel } from '../protocol/channel.ts';
 import { ExecPeer } from '../protocol/peer.ts';
 import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
 import { runLib } from '../lib/run-lib.ts';
+import { MODULE_SERVE_ENV, serveModule } from '../campaign/confirm-hang.ts';
 import { PROFILES, type Adapter, type ProfileName, type SmmuDriverAdapter, type SmmuHwAdapter } from '../adapters/types.ts';
 import { profileOf, recordedContract } from '../profiles/index.ts';
 import { DEFAULT_SHRINK_SECONDS, type ProfileResult } from '../engine/run-profile.ts';
@@ -76,7 +77,9 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
                      --seed and exactly one --profile; the report of a failure prints the command
   --workers N        threads running the campaign's blocks of ${BLOCK_RUNS} runs: this one and N-1 worker
                      threads (default: the cores that the load average leaves free, at most one
-                     per ${RUNS_PER_WORKER} runs)
+                     per ${RUNS_PER_WORKER} runs). An --adapter module runs on N worker threads
+                     that this one watches: a call that never returns stops its thread, and
+                     the block is confirmed against the module served by a process of its own
   --shard I/N        run the I-th of N disjoint parts of the campaign (needs --seed); dirtyspec merge
                      combines the parts' --json reports into the report of the whole campaign
   --block B          run only block B (from 0) of the campaign (needs --seed)
@@ -270,6 +273,8 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     return 0;
   }
   if (req.libPath !== undefined) return runLib({ ...req, libPath: req.libPath }, argv, io);
+  // The process that serves an --adapter module over the protocol, to confirm a call that did not return (campaign/confirm-hang.ts).
+  if (req.adapterModule !== undefined && process.env[MODULE_SERVE_ENV] === '1') return serveModule(req.adapterModule);
   // AdapterLoadError and UsageError propagate to main: exit status 2.
   let peer: ExecPeer | undefined;
   if (req.execCommand !== undefined) {

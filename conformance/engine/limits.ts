@@ -2,6 +2,7 @@
 // spec looks at it. Breaking either makes the verdict "undecided", never a pass.
 import { dirtyBitmapBytes } from '../../spec/bitmap/dirty-bitmap.ts';
 import { FAULTS, type DmaOutcome } from '../adapters/types.ts';
+import { callEnded, callStarted } from './call-watch.ts';
 
 export class Undecided extends Error {
   constructor(message: string) {
@@ -45,6 +46,7 @@ export function callWeight(bytes: bigint): number {
 
 export async function timed<T>(what: string, ms: number, call: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  callStarted(ms);
   try {
     return await Promise.race([
       (async () => {
@@ -61,6 +63,7 @@ export async function timed<T>(what: string, ms: number, call: () => Promise<T>)
     ]);
   } finally {
     clearTimeout(timer);
+    callEnded();
   }
 }
 
@@ -84,10 +87,12 @@ export class CallTimer {
     return new Promise<T>((resolve, reject) => {
       const mine = { what, deadline: performance.now() + this.ms, fail: reject };
       this.inFlight = mine;
+      callStarted(this.ms);
       if (this.timer === undefined) this.timer = setTimeout(this.tick, this.ms);
       else this.timer.ref();
       const settle = () => {
         if (this.inFlight !== mine) return;
+        callEnded();
         this.inFlight = undefined;
         this.timer?.unref();
       };
@@ -122,6 +127,7 @@ export class CallTimer {
       return;
     }
     this.inFlight = undefined;
+    callEnded();
     f.fail(new Undecided(`${nameOf(f.what)} did not answer within ${this.ms} ms`));
   };
 }

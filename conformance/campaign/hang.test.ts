@@ -1,0 +1,49 @@
+// An --adapter module runs in process, where a call that never returns (a loop without
+// end) would keep its thread, and the kit's own timer of that thread, for ever. Its blocks
+// run on worker threads that the main thread watches (engine/call-watch.ts, pool.ts): a
+// worker still inside a call past the call's limit is stopped, and the block runs again
+// against the module served by a process of its own (confirm-hang.ts), where the hang is
+// confirmed, shrunk and judged like a hang over --exec.
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runCli } from '../cli/capture.ts';
+import { planCampaign } from './plan.ts';
+import { runInWorkers } from './pool.ts';
+
+const fixture = fileURLToPath(new URL('./fixtures/loops-in-set.ts', import.meta.url));
+
+test('a watched worker inside a call past its limit is stopped: its block is undecided, saying why, and the other blocks run on a new worker', async () => {
+  const units = planCampaign(['iova-bitmap'], 200, 1).units;
+  const stopped: number[] = [];
+  const pooled = await runInWorkers(units, { workers: 1, source: { kind: 'module', path: fixture }, settings: { timeoutMs: 200, maxCommands: 30 }, stopAfterMs: 300, onStopped: (i) => stopped.push(i) });
+  assert.not.ok('unavailable' in pooled);
+  const results = pooled as Exclude<typeof pooled, { unavailable: string }>;
+  assert.is(results.length, 2);
+  assert.equal(stopped, [0, 1], 'each block meets a long recording');
+  for (const r of results) {
+    assert.is(r.verdict, 'undecided');
+    assert.match(r.undecided!.message, /did not return: the thread running it was still inside it \d+ ms after the call's time limit/);
+  }
+});
+
+test('the hang comes back against the module served by a process of its own: a failure of the call in flight, shrunk, with its replay line (exit 1)', async () => {
+  const r = await runCli('run', '--adapter', fixture, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '1', '--timeout', '300');
+  assert.is(r.status, 1, r.out + r.err);
+  assert.match(r.out, /crash: no answer within \d+ ms, in the call iova-bitmap\.set/);
+  assert.match(r.out, /replay: npx dirtyspec run --profile iova-bitmap --adapter \S+loops-in-set\.ts --seed 1 --replay '[^']+'/);
+});
+
+test('a hang that does not come back against the served module stays undecided and says so (exit 2)', async () => {
+  process.env.DIRTYSPEC_LOOP_IN_WORKERS_ONLY = '1';
+  try {
+    const r = await runCli('run', '--adapter', fixture, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '1', '--timeout', '300');
+    assert.is(r.status, 2, r.out + r.err);
+    assert.match(r.out, /UNDECIDED: the worker thread running block 0 stopped: a call into the implementation did not return/);
+    assert.match(r.out, /the hang did not reproduce/);
+  } finally {
+    delete process.env.DIRTYSPEC_LOOP_IN_WORKERS_ONLY;
+  }
+});
+
+test.run();
