@@ -14,6 +14,7 @@ import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/ref
 import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter, SmmuIotlbEntry } from '../adapters/types.ts';
 import { type ContractName, contracts } from '../../spec/contracts/index.ts';
 import { CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
+import { callEnded, callStarted } from './call-watch.ts';
 import { type InFlightStep, inFlight, isPeerTimed } from './crash.ts';
 import { profiles } from '../profiles/index.ts';
 
@@ -140,13 +141,17 @@ const IOTLB_STATES: readonly string[] = ['readOnly', 'writable', 'writableClean'
  * entries of the domain's ASID, each checked for shape (a malformed answer, or a throw,
  * makes the run undecided).
  */
-function iotlbView(name: string, hw: SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }): () => TlbView[] {
+function iotlbView(name: string, hw: SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }, timeoutMs: number): () => TlbView[] {
   return () => {
     let entries: unknown;
+    // Synchronous, so no timer can limit it: only a watching thread can stop it if it never returns (call-watch.ts).
+    callStarted(timeoutMs);
     try {
       entries = hw.iotlbEntries();
     } catch (e) {
       throw new Undecided(`${name} iotlbEntries threw: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    } finally {
+      callEnded();
     }
     if (!Array.isArray(entries)) throw new Undecided(`${name} iotlbEntries answered ${JSON.stringify(entries)}: expected an array of { asid, base, level, state }`);
     const out: TlbView[] = [];
@@ -305,7 +310,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       port.submit([size === 'all' ? { op: 'CMD_TLBI_NH_ASID', asid: ASID } : { op: 'CMD_TLBI_NH_VA', asid: ASID, iova, size }, { op: 'CMD_SYNC' }]);
       return drain();
     },
-    tlb: hw.iotlbEntries === undefined ? () => undefined : iotlbView(name, hw as SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }),
+    tlb: hw.iotlbEntries === undefined ? () => undefined : iotlbView(name, hw as SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }, timeoutMs),
     withHook: withHook(memory),
     kitPgtable: {
       readAndClearDirty: (iova, size) => after(void driver.pgtable.readAndClearDirty(iova, size, 0)),
