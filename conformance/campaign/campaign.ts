@@ -84,8 +84,8 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
     const blocksDone = () => done.filter((d, i) => d >= plan.units[i]!.runs).length;
     // This thread runs blocks too, with the adapters it has (not with --exec: its process is the handshake's, and a failed session is not started again here; not a watched module's).
     const here = req.source.kind !== 'exec' && !watched;
-    /** Blocks whose watched worker was stopped inside a call. */
-    const stopped: number[] = [];
+    /** Blocks whose watched worker was stopped inside a call, or died (a module that ends its thread, or throws outside any call). */
+    const lostBlocks: number[] = [];
     const byProfile = new Map(req.adapters.map((a) => [a.profile, a]));
     const pooled = await runInWorkers(plan.units, {
       workers: here ? workers - 1 : workers,
@@ -97,17 +97,17 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
         req.onProgress?.(() => `${done.reduce((a, d, j) => a + Math.min(d, plan.units[j]!.runs), 0)}/${total} runs, ${blocksDone()} of ${plan.units.length} blocks, on ${workers} threads`);
       },
       onErr: (text) => req.io.err(text),
-      ...(watched ? { stopAfterMs: STOP_AFTER_MS, onStopped: (i: number) => stopped.push(i) } : {}),
+      ...(watched ? { stopAfterMs: STOP_AFTER_MS, onLost: (i: number) => lostBlocks.push(i) } : {}),
     });
     if ('unavailable' in pooled) {
       req.io.err(`dirtyspec run: the implementation cannot run in a worker thread (${pooled.unavailable.split('\n')[0]}); the blocks run in the main thread\n`);
       workers = 1;
     } else {
       results = pooled;
-      // Each stopped block again, against the module served by a process of its own (confirm-hang.ts).
+      // Each lost block again, against the module served by a process of its own (confirm-hang.ts).
       const source = req.source;
-      for (const i of source.kind === 'module' ? stopped : []) {
-        req.onProgress?.(() => `${plan.units[i]!.profile} block ${plan.units[i]!.block}: a call did not return; confirming it against the module served by a process of its own`);
+      for (const i of source.kind === 'module' ? lostBlocks : []) {
+        req.onProgress?.(() => `${plan.units[i]!.profile} block ${plan.units[i]!.block}: its thread did not come back; confirming it against the module served by a process of its own`);
         results[i] = confirmed(results[i]!, await confirmHang((source as { path: string }).path, plan.units[i]!, req.settings));
       }
     }
@@ -142,7 +142,7 @@ async function inThisThread(req: CampaignRequest, total: number): Promise<Profil
 /** A stopped block's result after its confirmation: the served run's verdict when it failed; when it was undecided, the stop with what the served run said. */
 function confirmed(stoppedResult: ProfileResult, served: ProfileResult | undefined): ProfileResult {
   if (served === undefined) {
-    const note = 'Against the module served by a process of its own, the block ran without that (so the hang did not reproduce: is the implementation deterministic?)';
+    const note = 'Against the module served by a process of its own, the block ran through (so this did not reproduce: is the implementation deterministic?)';
     return { ...stoppedResult, undecided: { message: `${stoppedResult.undecided!.message}\n${note}`, steps: stoppedResult.undecided!.steps } };
   }
   if (served.verdict === 'does-not-conform' || served.undecided === undefined) return served;

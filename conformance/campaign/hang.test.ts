@@ -11,12 +11,12 @@ import { runCli } from '../cli/capture.ts';
 import { planCampaign } from './plan.ts';
 import { runInWorkers } from './pool.ts';
 
-const fixture = fileURLToPath(new URL('./fixtures/loops-in-set.ts', import.meta.url));
+const fixture = fileURLToPath(new URL('./fixtures/faults-in-set.ts', import.meta.url));
 
 test('a watched worker inside a call past its limit is stopped: its block is undecided, saying why, and the other blocks run on a new worker', async () => {
   const units = planCampaign(['iova-bitmap'], 200, 1).units;
   const stopped: number[] = [];
-  const pooled = await runInWorkers(units, { workers: 1, source: { kind: 'module', path: fixture }, settings: { timeoutMs: 200, maxCommands: 30 }, stopAfterMs: 300, onStopped: (i) => stopped.push(i) });
+  const pooled = await runInWorkers(units, { workers: 1, source: { kind: 'module', path: fixture }, settings: { timeoutMs: 200, maxCommands: 30 }, stopAfterMs: 300, onLost: (i) => stopped.push(i) });
   assert.not.ok('unavailable' in pooled);
   const results = pooled as Exclude<typeof pooled, { unavailable: string }>;
   assert.is(results.length, 2);
@@ -31,18 +31,32 @@ test('the hang comes back against the module served by a process of its own: a f
   const r = await runCli('run', '--adapter', fixture, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '1', '--timeout', '300');
   assert.is(r.status, 1, r.out + r.err);
   assert.match(r.out, /crash: no answer within \d+ ms, in the call iova-bitmap\.set/);
-  assert.match(r.out, /replay: npx dirtyspec run --profile iova-bitmap --adapter \S+loops-in-set\.ts --seed 1 --replay '[^']+'/);
+  assert.match(r.out, /replay: npx dirtyspec run --profile iova-bitmap --adapter \S+faults-in-set\.ts --seed 1 --replay '[^']+'/);
 });
 
 test('a hang that does not come back against the served module stays undecided and says so (exit 2)', async () => {
-  process.env.DIRTYSPEC_LOOP_IN_WORKERS_ONLY = '1';
+  process.env.DIRTYSPEC_FIXTURE_WORKERS_ONLY = '1';
   try {
     const r = await runCli('run', '--adapter', fixture, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '1', '--timeout', '300');
     assert.is(r.status, 2, r.out + r.err);
     assert.match(r.out, /UNDECIDED: the worker thread running block 0 stopped: a call into the implementation did not return/);
-    assert.match(r.out, /the hang did not reproduce/);
+    assert.match(r.out, /the block ran through \(so this did not reproduce/);
   } finally {
-    delete process.env.DIRTYSPEC_LOOP_IN_WORKERS_ONLY;
+    delete process.env.DIRTYSPEC_FIXTURE_WORKERS_ONLY;
+  }
+});
+
+test('a module that ends its worker thread in a call: the block is lost with the exit code, and handed to the confirmation', async () => {
+  process.env.DIRTYSPEC_FIXTURE_FAULT = 'exit';
+  try {
+    const units = planCampaign(['iova-bitmap'], 100, 1).units;
+    const lost: number[] = [];
+    const pooled = await runInWorkers(units, { workers: 1, source: { kind: 'module', path: fixture }, settings: { timeoutMs: 200, maxCommands: 30 }, stopAfterMs: 300, onLost: (i) => lost.push(i) });
+    assert.not.ok('unavailable' in pooled);
+    assert.equal(lost, [0]);
+    assert.match((pooled as { undecided?: { message: string } }[])[0]!.undecided!.message, /the worker thread running block 0 stopped: exit code 3/);
+  } finally {
+    delete process.env.DIRTYSPEC_FIXTURE_FAULT;
   }
 });
 

@@ -47,8 +47,8 @@ export interface PoolOptions {
    * and a new worker takes the blocks left. Undefined: workers are not watched.
    */
   readonly stopAfterMs?: number;
-  /** A watched worker was stopped in the block at this index (its result is undecided). */
-  readonly onStopped?: (unit: number) => void;
+  /** A worker was stopped (the watch) or died while it ran the block at this index: its result is undecided. */
+  readonly onLost?: (unit: number) => void;
 }
 
 /** No thread could load the adapters: the reason, for the note that the run falls back to one thread. */
@@ -193,8 +193,6 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
               const over = overdueMs(s.watch.buffer, s.watch.base);
               if (over <= stopAfterMs) continue;
               s.stopped = stoppedReason(over, s.done);
-              const running = s.held.find((i) => results[i] === undefined);
-              if (running !== undefined) options.onStopped?.(running);
               void s.worker.terminate();
             }
           }, WATCH_EVERY_MS);
@@ -233,7 +231,10 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
     const lost = (slot: Slot, why: string) => {
       if (!slots.delete(slot)) return;
       const [running, ...waiting] = slot.held.filter((i) => results[i] === undefined);
-      if (running !== undefined) results[running] = lostBlock(units[running]!, why);
+      if (running !== undefined) {
+        results[running] = lostBlock(units[running]!, why);
+        options.onLost?.(running);
+      }
       queue.giveBack(waiting);
       if (remaining()) {
         if (options.inThread !== undefined) {

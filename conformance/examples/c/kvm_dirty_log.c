@@ -194,6 +194,8 @@ int kvm_enable_cap(struct kvm_vm *vm, uint32_t cap, uint32_t flags, uint64_t arg
 int kvm_check_extension(const struct kvm_vm *vm, uint32_t cap)
 {
 	(void)vm;
+	if (cap == KVM_CAP_DIRTY_LOG_RING || cap == KVM_CAP_DIRTY_LOG_RING_ACQ_REL)
+		return KVM_DIRTY_RING_MAX_BYTES;
 	return cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 ? KVM_DIRTY_LOG_MANUAL_CAPS : 0;
 }
 

@@ -18,6 +18,14 @@
 #define KVM_DIRTY_LOG_INITIALLY_SET (1u << 1)
 /* What KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns. */
 #define KVM_DIRTY_LOG_MANUAL_CAPS (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET)
+/*
+ * The dirty ring's capabilities: x86 (v6.1 on) answers both with KVM_DIRTY_RING_MAX_ENTRIES *
+ * sizeof(struct kvm_dirty_gfn). The kit puts the VM in the ring's exclusive mode (GET and
+ * CLEAR -ENXIO) only where one of them is non-zero.
+ */
+#define KVM_CAP_DIRTY_LOG_RING 192
+#define KVM_CAP_DIRTY_LOG_RING_ACQ_REL 223
+#define KVM_DIRTY_RING_MAX_BYTES (65536 * 16)
 /* x86: KVM_MEM_SLOTS_NUM (SHRT_MAX) - KVM_INTERNAL_MEM_SLOTS (3). */
 #define KVM_USER_MEM_SLOTS 32764
 /* x86 with SMM: two address spaces. */

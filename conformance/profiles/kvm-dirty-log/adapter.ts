@@ -11,7 +11,12 @@ export interface KvmDirtyLogConfig {
   readonly hwDirty: boolean;
   /** Split huge leaves when logging starts (eager_page_split); otherwise on the next write fault. */
   readonly eagerSplit: boolean;
-  /** The dirty ring is in use without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP: GET and CLEAR are -ENXIO. */
+  /**
+   * The dirty ring is in use without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP: GET and CLEAR are -ENXIO.
+   * Held to it only where the VM's checkExtension(KVM_CAP_DIRTY_LOG_RING = 192) or
+   * (KVM_CAP_DIRTY_LOG_RING_ACQ_REL = 223) is non-zero; a VM answering 0 to both has no ring (Linux
+   * before v5.11) and its sequences run with the bitmap.
+   */
   readonly dirtyRingExclusive: boolean;
 }
 
@@ -46,7 +51,12 @@ export interface KvmDirtyLogInstance {
   readonly userAddressLimit: bigint;
   setUserMemoryRegion(region: KvmMemoryRegionArg): Promise<{ errno: number }>;
   enableCap(cap: number, flags: number, args0: bigint): Promise<{ errno: number }>;
-  /** KVM_CHECK_EXTENSION on the VM: the value it returns. */
+  /**
+   * KVM_CHECK_EXTENSION on the VM: the value it returns. The kit asks 168
+   * (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: 3, 1 before v5.8, 0 before v5.2) before its first
+   * KVM_ENABLE_CAP of it and holds the VM to the first answer; 192 and 223 (the dirty ring)
+   * when the configuration has dirtyRingExclusive.
+   */
   checkExtension(cap: number): Promise<number>;
   /** KVM_GET_DIRTY_LOG; `bitmapBytes` bytes at dirty_bitmap are writable; the bitmap is ALIGN(npages, 64) / 8 bytes. */
   getDirtyLog(slot: number, bitmapBytes: number): Promise<{ errno: number; bitmap?: Uint8Array }>;

@@ -39,7 +39,10 @@ import { KvmVmModel, LazyMemslotTable } from '../../../model/kvm-dirty-log/vm-mo
 import { Violation } from '../../../model/violation.ts';
 import {
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_DIRTY_LOG_MANUAL_CAPS,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_MANUAL_CAPS_ANSWERS,
   KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY,
   PAGE_SIZE,
@@ -54,6 +57,7 @@ import {
   type MemoryRegionArgs,
 } from '../../../spec/kvm/dirty-log/args.ts';
 import { kvmGuestPageMachine } from '../../../spec/kvm/dirty-log/guest-page-machine.ts';
+import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { kvmMemslotMachine, type SlotState } from '../../../spec/kvm/dirty-log/memslot-machine.ts';
 import { coverageFigure } from '../../../model/run-context.ts';
 import { machineTransitions } from '../../../spec/machines.ts';
@@ -462,6 +466,8 @@ class Run {
   private deferred: Violation | undefined;
   /** The index in the trace of the last ioctl's step (compare): checkFlushed lists its rules there. */
   private callStep = -1;
+  /** The first answer to KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), held for the VM's life (KVM-CAP-5). */
+  private manualCaps: number | undefined;
 
   constructor(
     readonly adapter: KvmDirtyLogAdapter,
@@ -648,22 +654,47 @@ class Run {
     this.checkProtections(`KVM_SET_USER_MEMORY_REGION(slot ${hex(a.slot)}, flags ${a.flags})`, before, effects, new Set());
   }
 
+  /**
+   * KVM-CAP-1, -4, -5: the manual-protect capability as the VM offers it. Before the first
+   * KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) of a sequence the kit asks
+   * KVM_CHECK_EXTENSION(168), as a VMM does, and holds the VM to its answer: 3 (v5.8 on),
+   * 1 (v5.2..v5.7: INITIALLY_SET refused) or 0 (the capability unknown, as before v5.2).
+   * A VM that takes an option its answer left out fails KVM-CAP-5 beside the refusal's rule.
+   */
   async cap(cap: number, flags: number, args0: bigint): Promise<void> {
-    const x = this.model.step(0, classifyEnableCap({ cap, flags, args0 }));
+    const offered = cap === KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 ? await this.offeredManualCaps() : KVM_DIRTY_LOG_MANUAL_CAPS;
+    const x = this.model.step(0, classifyEnableCap({ cap, flags, args0 }, offered));
     const what = `KVM_ENABLE_CAP(cap ${cap}, flags ${flags}, args[0] ${hex(args0)})`;
     const r = await this.call('enableCap', () => this.inst.enableCap(cap, flags, args0), [], this.inFlightStep(what, x));
-    this.compare(what, checkErrno('enableCap', r?.errno), x);
+    const got = checkErrno('enableCap', r?.errno);
+    // An option the answer left out (INITIALLY_SET after 1, anything after 0) taken anyway: the answer misstates what the VM takes.
+    const unoffered = BigInt(KVM_DIRTY_LOG_MANUAL_CAPS) & ~BigInt(offered);
+    if (cap === KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 && got === 0 && x.outcome !== 'ok' && flags === 0 && (args0 & ~BigInt(KVM_DIRTY_LOG_MANUAL_CAPS)) === 0n && ((args0 & unoffered) !== 0n || offered === 0)) {
+      this.trace.push({ op: what, answer: `${got}`, expected: `${ERRNO[x.outcome]} (${x.outcome}): KVM_CHECK_EXTENSION(${cap}) answered ${offered}`, req: ['KVM-CAP-5', ...x.req], transitions: x.taken });
+      throw new Violation('spec', ['KVM-CAP-5', ...x.req], `${what} returns ${ERRNO[x.outcome]} (${x.outcome}) on a VM whose KVM_CHECK_EXTENSION(${cap}) answered ${offered}`, `${got}: the VM takes an option its answer does not offer`);
+    }
+    this.compare(what, got, x);
+  }
+
+  /** KVM-CAP-5: the VM's answer to KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), asked once. */
+  async offeredManualCaps(): Promise<number> {
+    if (this.manualCaps === undefined) await this.ext();
+    return this.manualCaps ?? KVM_DIRTY_LOG_MANUAL_CAPS;
   }
 
   async ext(): Promise<void> {
     const x = this.model.step(0, { type: 'CHECK_EXTENSION' });
+    const held = this.manualCaps;
+    const expected = held === undefined ? `${KVM_MANUAL_CAPS_ANSWERS.slice(0, -1).join(', ')} or ${KVM_MANUAL_CAPS_ANSWERS.at(-1)}` : `${held}, its first answer`;
     const got = await this.call('checkExtension', () => this.inst.checkExtension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), [], {
       op: `KVM_CHECK_EXTENSION(${KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2})`,
-      expected: `${KVM_DIRTY_LOG_MANUAL_CAPS}`,
+      expected,
       req: ['KVM-CAP-5'],
     });
-    this.trace.push({ op: `KVM_CHECK_EXTENSION(${KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2})`, answer: `${got}`, expected: `${KVM_DIRTY_LOG_MANUAL_CAPS}`, req: x.req, transitions: x.taken });
-    if (got !== KVM_DIRTY_LOG_MANUAL_CAPS) throw new Violation('spec', ['KVM-CAP-5'], `KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns ${KVM_DIRTY_LOG_MANUAL_CAPS}`, `${String(got)}`);
+    this.trace.push({ op: `KVM_CHECK_EXTENSION(${KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2})`, answer: `${got}`, expected, req: x.req, transitions: x.taken });
+    if (typeof got !== 'number' || !KVM_MANUAL_CAPS_ANSWERS.includes(got) || (held !== undefined && got !== held))
+      throw new Violation('spec', ['KVM-CAP-5'], `KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns ${expected}`, `${String(got)}`);
+    this.manualCaps = got;
   }
 
   async get(slot: number, bitmapBytes: number, plan: { at: number; gpa: bigint }[]): Promise<Set<number> | undefined> {
@@ -1243,7 +1274,22 @@ class Run {
   // ---- the migration scenario
 
   async migrate(sc: KvmMigrationScenario): Promise<void> {
-    if (sc.mode === 'manual-protect') await this.cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, sc.initiallySet ? 3n : 1n);
+    // The mode the VM offers (KVM-CAP-5): manual protect only where KVM_CHECK_EXTENSION(168) has
+    // bit 0, INITIALLY_SET only where it has bit 1; else the client runs without, as QEMU would.
+    let mode = sc.mode;
+    let initiallySet = sc.initiallySet;
+    if (mode === 'manual-protect') {
+      const offered = await this.offeredManualCaps();
+      const note = (answer: string) => this.trace.push({ op: `the migration asks for ${mode}${initiallySet ? ' with INITIALLY_SET' : ''}`, answer, expected: '-', req: [] });
+      if ((offered & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) === 0) {
+        note('manual protect not offered: read-and-clear instead');
+        mode = 'read-and-clear';
+      } else if (initiallySet && (offered & KVM_DIRTY_LOG_INITIALLY_SET) === 0) {
+        note('INITIALLY_SET not offered: manual protect without it');
+        initiallySet = false;
+      }
+    }
+    if (mode === 'manual-protect') await this.cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, initiallySet ? 3n : 1n);
     const slots = sc.slots.map((pages, i) => ({ slot: KVM_SLOTS[i]!, pages }));
     const args = (i: number, flags: number): MemoryRegionArgs => ({ slot: KVM_SLOTS[i]!, flags, guestPhysAddr: GPA_BASE + BigInt(i) * SPACING, memorySize: BigInt(sc.slots[i]!) * PG, userspaceAddr: UADDR_BASE + BigInt(i) * SPACING });
     for (let i = 0; i < slots.length; i++) await this.region(args(i, 0), 'create');
@@ -1280,7 +1326,7 @@ class Run {
           this.trace.push({ op: 'the vCPUs stop (stop-and-copy)', answer: '-', expected: '-', req: [] });
         },
       },
-      sc.mode,
+      mode,
       slots.map((s) => ({ slot: s.slot, npages: s.pages })),
     );
     const stake = (this.migration = { client, raced: false, kept: false });
@@ -1289,9 +1335,9 @@ class Run {
     // The comparison could fail only where a page changed after its first send (`carried`): then
     // the reports (KVM-LOG-5 and NOLOSS-1; KVM-LOG-6 and the clears' KVM-CLEAR-7) had to bring
     // it; NOLOSS-2 where such a page was written racing a GET or CLEAR over it, or a clear had to keep it.
-    const req = result.carried === 0 ? [] : sc.mode === 'manual-protect' ? ['KVM-LOG-6', 'KVM-CLEAR-7', ...(stake.raced || stake.kept ? ['NOLOSS-2'] : [])] : ['KVM-LOG-5', 'NOLOSS-1'];
+    const req = result.carried === 0 ? [] : mode === 'manual-protect' ? ['KVM-LOG-6', 'KVM-CLEAR-7', ...(stake.raced || stake.kept ? ['NOLOSS-2'] : [])] : ['KVM-LOG-5', 'NOLOSS-1'];
     this.trace.push({
-      op: `migration (${sc.mode}${sc.mode === 'manual-protect' && sc.initiallySet ? ', INITIALLY_SET' : ''}): destination compared`,
+      op: `migration (${mode}${mode === 'manual-protect' && initiallySet ? ', INITIALLY_SET' : ''}): destination compared`,
       answer: `equal after ${result.rounds} rounds, ${result.sent} pages sent`,
       expected: `equal (${result.carried} pages changed after their first send${stake.raced ? ', one written racing a call over it' : ''}${stake.kept ? ', one a clear had to keep' : ''})`,
       req,
@@ -1312,12 +1358,30 @@ function hugeBacked(s: { guestPhysAddr: bigint | number; userspaceAddr: bigint |
   return start >= base && start + 512n <= base + BigInt(s.npages) && (BigInt(s.userspaceAddr) / PG - base) % 512n === 0n;
 }
 
+/**
+ * KVM-LOG-1: whether the VM has a dirty ring, as KVM_CHECK_EXTENSION says: KVM_CAP_DIRTY_LOG_RING
+ * (192, x86 from v5.11, fb04a1eddb1a) or KVM_CAP_DIRTY_LOG_RING_ACQ_REL (223, v6.1 on; arm64's
+ * only one, v6.2) non-zero. A VM without one (before v5.11) cannot be in the configuration
+ * dirtyRingExclusive: its sequences run with the bitmap, and the trace says so.
+ */
+async function offersDirtyRing(adapter: KvmDirtyLogAdapter, inst: KvmDirtyLogInstance, timeoutMs: number, trace: TraceStep[]): Promise<boolean> {
+  for (const cap of [KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL]) {
+    const v = await timed(`${adapter.name} checkExtension(${cap})`, timeoutMs, () => inst.checkExtension(cap));
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Undecided(`${adapter.name} checkExtension(${cap}) answered ${String(v)}: expected a non-negative integer (KVM_CHECK_EXTENSION's value)`);
+    trace.push({ op: `KVM_CHECK_EXTENSION(${cap})`, answer: `${v}`, expected: 'the largest ring in bytes, or 0 (no dirty ring)', req: [] });
+    if (v !== 0) return true;
+  }
+  trace.push({ op: 'the dirty ring', answer: 'not offered', expected: 'dirtyRingExclusive does not apply: GET and CLEAR use the bitmap', req: [] });
+  return false;
+}
+
 async function runScenario(adapter: KvmDirtyLogAdapter, sc: KvmScenario, timeoutMs: number, trace: TraceStep[], table: LazyMemslotTable, pageCoverage: GuestPageCoverage): Promise<number> {
   let run: Run | undefined;
   const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sc.config, { between: () => run?.between() ?? [] }));
   if (typeof inst !== 'object' || inst === null || typeof inst.getDirtyLog !== 'function' || typeof inst.userAddressLimit !== 'bigint') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
   trace.push({ op: `create(hwDirty ${sc.config.hwDirty}, eagerSplit ${sc.config.eagerSplit}, dirtyRingExclusive ${sc.config.dirtyRingExclusive})`, answer: 'a VM', expected: 'a VM', req: [] });
-  run = new Run(adapter, inst, sc.config, timeoutMs, trace, table, pageCoverage);
+  const config = sc.config.dirtyRingExclusive && !(await offersDirtyRing(adapter, inst, timeoutMs, trace)) ? { ...sc.config, dirtyRingExclusive: false } : sc.config;
+  run = new Run(adapter, inst, config, timeoutMs, trace, table, pageCoverage);
   if (sc.kind === 'migration') await run.migrate(sc);
   else {
     for (const o of sc.ops) await run.op(o);

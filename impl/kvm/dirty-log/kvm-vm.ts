@@ -42,6 +42,10 @@ export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
 export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
 export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
 export const KVM_DIRTY_LOG_MANUAL_CAPS = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+export const KVM_CAP_DIRTY_LOG_RING = 192;
+export const KVM_CAP_DIRTY_LOG_RING_ACQ_REL = 223;
+/** KVM_DIRTY_RING_MAX_ENTRIES * sizeof(struct kvm_dirty_gfn): what x86 answers for both ring capabilities (v6.1 on). */
+const KVM_DIRTY_RING_MAX_BYTES = 65536 * 16;
 /** _IOW(KVMIO, 0x46, struct kvm_userspace_memory_region). */
 export const KVM_SET_USER_MEMORY_REGION = 0x4020ae46;
 /** _IOW(KVMIO, 0x42, struct kvm_dirty_log). */
@@ -167,7 +171,13 @@ export class KvmVm {
   // -------------------------------------------------------------------------------------
   // KVM_CHECK_EXTENSION, KVM_ENABLE_CAP
 
+  /**
+   * KVM_CHECK_EXTENSION: the manual-protect options, and the dirty ring as x86 offers it from
+   * v6.1 (kvm_vm_ioctl_check_extension_generic: KVM_CAP_DIRTY_LOG_RING and _ACQ_REL under
+   * CONFIG_HAVE_KVM_DIRTY_RING_TSO), which this VM plays through its dirtyRingExclusive option.
+   */
   checkExtension(cap: number): number {
+    if (cap === KVM_CAP_DIRTY_LOG_RING || cap === KVM_CAP_DIRTY_LOG_RING_ACQ_REL) return KVM_DIRTY_RING_MAX_BYTES;
     return cap === KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 ? KVM_DIRTY_LOG_MANUAL_CAPS : 0;
   }
 

@@ -6,6 +6,7 @@ import {
   KVM_CLEAR_DIRTY_LOG,
   KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_DIRTY_LOG_MANUAL_CAPS,
+  KVM_MANUAL_CAPS_ANSWERS,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   KVM_ENABLE_CAP,
   KVM_GET_DIRTY_LOG,
@@ -221,6 +222,14 @@ test('[KVM-CAP-3] args[0] 0, 1 and 3 are the three settings', () => {
 test('[KVM-CAP-4] [KVM-CAP-5] another capability is classified apart; the extension answers KVM_DIRTY_LOG_MANUAL_CAPS = 3', () => {
   assert.equal(classifyEnableCap({ cap: 167, flags: 0, args0: 1 }), { type: 'ENABLE_CAP', cap: 'other' });
   assert.is(KVM_DIRTY_LOG_MANUAL_CAPS, 3);
+});
+
+test("[KVM-CAP-1] [KVM-CAP-4] [KVM-CAP-5] by the VM's answer: 1 refuses INITIALLY_SET as an unknown bit (v5.2..v5.7), 0 makes 168 unknown (before v5.2), anything else is no answer", () => {
+  const e = (args0: number, offered: number) => classifyEnableCap({ cap: 168, flags: 0, args0 }, offered);
+  const bits = (x: ReturnType<typeof e>) => (x.cap === 'manualProtect2' ? x.unknownBits : 'other');
+  assert.equal([bits(e(1, 1)), bits(e(3, 1)), bits(e(2, 1)), bits(e(3, 3)), bits(e(1, 0))], [false, true, true, false, 'other']);
+  assert.equal(KVM_MANUAL_CAPS_ANSWERS, [0, 1, 3]);
+  assert.throws(() => e(1, 2), RangeError);
 });
 
 test.run();

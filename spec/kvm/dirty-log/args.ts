@@ -7,7 +7,7 @@
 // Requirements: KVM-SLOT-1..8, 10, 12 (classifySetMemoryRegion), KVM-LOG-1..2, 8
 //               (classifyGetDirtyLog, dirtyLogBytes), KVM-CLEAR-1..2, 4..6, 8
 //               (classifyClearDirtyLog, clearedPages), KVM-CAP-1..2, 5 (classifyEnableCap,
-//               KVM_DIRTY_LOG_MANUAL_CAPS).
+//               KVM_DIRTY_LOG_MANUAL_CAPS, KVM_MANUAL_CAPS_ANSWERS).
 // Sources: Linux v6.14 include/uapi/linux/kvm.h, virt/kvm/kvm_main.c (see requirements.ts).
 
 /** include/uapi/linux/kvm.h: KVMIO, the ioctl type byte. */
@@ -35,8 +35,17 @@ export const KVM_MEM_GUEST_MEMFD = 1 << 2;
 export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
 export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
 export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
-/** KVM-CAP-5: what KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns. */
+/** KVM-CAP-5: what KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns since v5.8 (3c9bd4006bfc). */
 export const KVM_DIRTY_LOG_MANUAL_CAPS = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+/**
+ * KVM-CAP-5: the answers a VM may give KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
+ * each the args[0] bits its KVM_ENABLE_CAP takes: 3 (v5.8 on, 3c9bd4006bfc "KVM: X86: enable
+ * dirty log gradually in small chunks"), 1 (v5.2..v5.7: d7547c55cbe7 "KVM: Introduce
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", whose kvm_vm_ioctl_enable_cap_generic refuses
+ * args[0] & ~1), 0 (168 not offered: v5.0 and v5.1 had manual protect as
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT, 166, which d7547c55cbe7 retired).
+ */
+export const KVM_MANUAL_CAPS_ANSWERS: readonly number[] = [0, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_MANUAL_CAPS];
 /** KVM-SLOT-7: (1UL << 31) - 1 pages at most in a user slot. */
 export const KVM_MEM_MAX_NR_PAGES = 2 ** 31 - 1;
 /** x86: KVM_MEM_SLOTS_NUM (SHRT_MAX) - KVM_INTERNAL_MEM_SLOTS (3). arm64 has 32767. */
@@ -306,11 +315,15 @@ export type EnableCapEvent =
 
 /**
  * KVM-CAP-1, KVM-CAP-2, KVM-CAP-4: kvm_vm_ioctl_enable_cap_generic's checks on args[0].
+ * `offered` is the VM's answer to KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), one of
+ * KVM_MANUAL_CAPS_ANSWERS (v6.14's 3 by default): 0, the capability is unknown (KVM-CAP-4); 1,
+ * args[0] bits outside it are refused (v5.2..v5.7 kvm_vm_ioctl_enable_cap_generic: args[0] & ~1).
  * @req KVM-CAP-1 KVM-CAP-2 KVM-CAP-4
- * @source Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic; Linux v6.14 Documentation/virt/kvm/api.rst KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic (allowed_options); Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap (weak default); Linux v6.14 arch/x86/kvm/x86.c kvm_vm_ioctl_enable_cap (default -EINVAL)
+ * @source Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic; Linux v6.14 Documentation/virt/kvm/api.rst KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic (allowed_options); Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap (weak default); Linux v6.14 arch/x86/kvm/x86.c kvm_vm_ioctl_enable_cap (default -EINVAL); Linux v5.4 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic (args[0] & ~1)
  */
-export function classifyEnableCap(a: { cap: number; flags: number; args0: U64 }): EnableCapEvent {
-  if (a.cap !== KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) return { type: 'ENABLE_CAP', cap: 'other' };
+export function classifyEnableCap(a: { cap: number; flags: number; args0: U64 }, offered: number = KVM_DIRTY_LOG_MANUAL_CAPS): EnableCapEvent {
+  if (!KVM_MANUAL_CAPS_ANSWERS.includes(offered)) throw new RangeError(`offered: KVM_CHECK_EXTENSION(${KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2}) answers one of ${KVM_MANUAL_CAPS_ANSWERS.join(', ')}, got ${offered}`);
+  if (a.cap !== KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 || offered === 0) return { type: 'ENABLE_CAP', cap: 'other' };
   const v = u64('args[0]', a.args0);
   const enable = BigInt(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
   const init = BigInt(KVM_DIRTY_LOG_INITIALLY_SET);
@@ -318,7 +331,7 @@ export function classifyEnableCap(a: { cap: number; flags: number; args0: U64 })
     type: 'ENABLE_CAP',
     cap: 'manualProtect2',
     flagsNonZero: u32('flags', a.flags) !== 0,
-    unknownBits: (v & ~(enable | init)) !== 0n,
+    unknownBits: (v & ~BigInt(offered)) !== 0n,
     initSetAlone: (v & init) !== 0n && (v & enable) === 0n,
     mode: (v & enable) === 0n ? 'off' : (v & init) !== 0n ? 'manualInitSet' : 'manual',
   };

@@ -62,8 +62,8 @@ export const kvmDirtyLogRequirements = {
 
   // KVM_GET_DIRTY_LOG
   'KVM-LOG-1': {
-    text: 'KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG are -ENXIO while the dirty ring is in use without a bitmap (KVM_CAP_DIRTY_LOG_RING without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP), before any other check.',
-    source: `${KVM_MAIN} kvm_get_dirty_log_protect, kvm_clear_dirty_log_protect (!kvm_use_dirty_bitmap)`,
+    text: 'KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG are -ENXIO while the dirty ring is in use without a bitmap (KVM_CAP_DIRTY_LOG_RING without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP), before any other check. A VM whose KVM_CHECK_EXTENSION(KVM_CAP_DIRTY_LOG_RING = 192) and (KVM_CAP_DIRTY_LOG_RING_ACQ_REL = 223) both answer 0 has no ring (before v5.11) and is never in that state.',
+    source: `${KVM_MAIN} kvm_get_dirty_log_protect, kvm_clear_dirty_log_protect (!kvm_use_dirty_bitmap); commit fb04a1eddb1a (the ring and its -ENXIO, v5.11)`,
   },
   'KVM-LOG-2': { text: 'KVM_GET_DIRTY_LOG with as_id past the address spaces or id >= KVM_USER_MEM_SLOTS is -EINVAL.', source: `${KVM_MAIN} kvm_get_dirty_log_protect` },
   'KVM-LOG-3': { text: 'KVM_GET_DIRTY_LOG on a slot id with no slot, or a slot without KVM_MEM_LOG_DIRTY_PAGES (no dirty bitmap), is -ENOENT.', source: `${KVM_MAIN} kvm_get_dirty_log_protect (!memslot || !memslot->dirty_bitmap)` },
@@ -110,8 +110,8 @@ export const kvmDirtyLogRequirements = {
 
   // KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), KVM_CHECK_EXTENSION
   'KVM-CAP-1': {
-    text: 'KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168) with non-zero flags, or args[0] with a bit outside KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1 << 0) | KVM_DIRTY_LOG_INITIALLY_SET (1 << 1), is -EINVAL.',
-    source: `${KVM_MAIN} kvm_vm_ioctl_enable_cap_generic; ${API} KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2`,
+    text: 'KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168) with non-zero flags, or args[0] with a bit outside those KVM_CHECK_EXTENSION(168) answered (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1 << 0) | KVM_DIRTY_LOG_INITIALLY_SET (1 << 1); the first alone before v5.8), is -EINVAL.',
+    source: `${KVM_MAIN} kvm_vm_ioctl_enable_cap_generic; ${API} KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; Linux v5.4 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic (args[0] & ~1)`,
   },
   'KVM-CAP-2': { text: 'KVM_DIRTY_LOG_INITIALLY_SET without KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE is -EINVAL.', source: `${KVM_MAIN} kvm_vm_ioctl_enable_cap_generic (allowed_options)` },
   'KVM-CAP-3': {
@@ -119,7 +119,10 @@ export const kvmDirtyLogRequirements = {
     source: `${KVM_MAIN} kvm_vm_ioctl_enable_cap_generic (kvm->manual_dirty_log_protect = args[0]), kvm_prepare_memory_region`,
   },
   'KVM-CAP-4': { text: 'KVM_ENABLE_CAP of a capability the VM does not know is -EINVAL.', source: `${KVM_MAIN} kvm_vm_ioctl_enable_cap (weak default); ${X86} kvm_vm_ioctl_enable_cap (default -EINVAL)` },
-  'KVM-CAP-5': { text: 'KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns KVM_DIRTY_LOG_MANUAL_CAPS = 3.', source: `${KVM_MAIN} kvm_vm_ioctl_check_extension_generic` },
+  'KVM-CAP-5': {
+    text: "KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns the args[0] bits KVM_ENABLE_CAP of it takes, the same answer for the VM's life: KVM_DIRTY_LOG_MANUAL_CAPS = 3 (v5.8 on), 1 (v5.2..v5.7: no KVM_DIRTY_LOG_INITIALLY_SET) or 0 (the capability not offered, as before v5.2, whose manual protect was capability 166).",
+    source: `${KVM_MAIN} kvm_vm_ioctl_check_extension_generic; commits 3c9bd4006bfc (KVM_DIRTY_LOG_MANUAL_CAPS, v5.8), d7547c55cbe7 (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 answering 1, v5.2); Linux v5.4 virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic`,
+  },
 
   // The guest's leaf and its TLB (spec/kvm/dirty-log/guest-page-machine.ts)
   'KVM-PT-1': {
