@@ -135,4 +135,31 @@ test("[KVM-CLEAR-7] a CLEAR keeps only the owed pages of its own range: a page p
   );
 });
 
+test('[PRECISION-1] [KVM-CLEAR-7] [KVM-LOG-5] a page reported unwritten after a call cleared it is charged to that call first, then to the report', () => {
+  const g = new SlotGhost(100, false);
+  g.write(70);
+  g.begin();
+  g.endClear([70], { op: 'CLEAR#1', req: ['KVM-CLEAR-7', 'NOLOSS-2'] }, { from: 64, to: 100 }, (p) => (p >= 64 ? ['KVM-CLEAR-5', 'KVM-CLEAR-7'] : ['KVM-CLEAR-7']));
+  g.begin();
+  assert.throws(
+    () => g.endReport(new Set([70]), true, ['KVM-LOG-5']),
+    (e: unknown) => e instanceof Violation && e.kind === 'precision' && e.req.join() === 'KVM-CLEAR-5,KVM-CLEAR-7,KVM-LOG-5,PRECISION-1' && /CLEAR#1/.test(e.expected),
+  );
+  // A read-and-clear report that discharged a page is charged the same way; a write in between forgets it.
+  const h = new SlotGhost(100, false);
+  h.write(3);
+  h.begin();
+  h.endReport(new Set([3]), true, ['KVM-LOG-5'], { op: 'GET#1' });
+  h.begin();
+  assert.throws(
+    () => h.endReport(new Set([3]), true, ['KVM-LOG-5'], { op: 'GET#2' }),
+    (e: unknown) => e instanceof Violation && e.kind === 'precision' && /GET#1/.test(e.expected),
+  );
+  const k = new SlotGhost(100, false);
+  k.write(3);
+  report(k, [3], true);
+  k.write(3);
+  report(k, [3], true);
+});
+
 test.run();

@@ -15,7 +15,8 @@
 // - A bitmap allocated all set (INITIALLY_SET) owes every page until each is cleared.
 // - Without manual protect, -EFAULT discharges every page owed (KVM-LOG-7).
 // - A reported page neither written since its last discharge, nor allowed as above, nor
-//   still set from the initial state, is a false dirty (PRECISION-1).
+//   still set from the initial state, is a false dirty (PRECISION-1), charged first to the
+//   call that discharged it (clearedBy): its bit should have been cleared there.
 import { Violation } from '../violation.ts';
 
 export class SlotGhost {
@@ -40,6 +41,12 @@ export class SlotGhost {
    * discharges it.
    */
   private readonly keptBy = new Map<number, { readonly op: string; readonly req: readonly string[] }>();
+  /**
+   * Pages discharged by a call that was to clear their bits (a read-and-clear report, a CLEAR)
+   * and not written since, by that call: a later report of one is a false dirty charged to it
+   * first (the bit it left set), then to the report. Forgotten on the page's next write.
+   */
+  private readonly clearedBy = new Map<number, { readonly op: string; readonly req: readonly string[] }>();
 
   constructor(
     readonly npages: number,
@@ -50,6 +57,7 @@ export class SlotGhost {
 
   write(rel: number): void {
     this.owed.add(rel);
+    this.clearedBy.delete(rel);
     if (this.owedAtStart !== undefined) this.during.add(rel);
   }
 
@@ -67,7 +75,7 @@ export class SlotGhost {
    * A report returned `reported` (page indices). Throws a loss or precision Violation
    * charged to `req`; with `clear`, discharges what was reported.
    */
-  endReport(reported: ReadonlySet<number>, clear: boolean, req: readonly string[]): void {
+  endReport(reported: ReadonlySet<number>, clear: boolean, req: readonly string[], call?: { readonly op: string }): void {
     const before = this.owedAtStart ?? new Set<number>();
     const missing = [...before].filter((p) => !reported.has(p)).sort((a, b) => a - b);
     if (missing.length > 0) {
@@ -90,11 +98,21 @@ export class SlotGhost {
     const falseDirty = [...reported].filter((p) => !this.owed.has(p) && !this.maybe.has(p) && !this.during.has(p)).sort((a, b) => a - b);
     if (falseDirty.length > 0) {
       this.owedAtStart = undefined;
+      const culprit = falseDirty.map((p) => this.clearedBy.get(p)).find((c) => c !== undefined);
+      if (culprit !== undefined) {
+        const stale = falseDirty.filter((p) => this.clearedBy.get(p) === culprit);
+        throw new Violation(
+          'precision',
+          [...new Set([...culprit.req, ...req, 'PRECISION-1'])],
+          `no report of pages ${list(stale)} (cleared by ${culprit.op}, not written since)`,
+          'reported dirty: the earlier call left their bits set, or the report set them',
+        );
+      }
       throw new Violation('precision', [...req, 'PRECISION-1'], `no report of pages ${list(falseDirty)} (not written since their bits were cleared)`, 'reported dirty');
     }
     // A report that holds a page a clear kept shows the clear kept it.
     for (const p of reported) this.keptBy.delete(p);
-    this.fold(clear ? reported : new Set(), clear);
+    this.fold(clear ? reported : new Set(), clear, clear && call !== undefined ? () => ({ op: call.op, req }) : undefined);
   }
 
   /**
@@ -102,10 +120,16 @@ export class SlotGhost {
    * [from, to) owed when it began that it was not asked to clear is kept by `call` (see
    * keptBy). A page outside the range was not the clear's to keep.
    */
-  endClear(selected: Iterable<number>, call: { readonly op: string; readonly req: readonly string[] }, range: { readonly from: number; readonly to: number } = { from: 0, to: Number.POSITIVE_INFINITY }): void {
+  endClear(
+    selected: Iterable<number>,
+    call: { readonly op: string; readonly req: readonly string[] },
+    range: { readonly from: number; readonly to: number } = { from: 0, to: Number.POSITIVE_INFINITY },
+    /** The rules a page's later false dirty charges to this clear (clearedBy); none: not charged. */
+    clearedReq?: (page: number) => readonly string[],
+  ): void {
     const chosen = new Set(selected);
     const before = this.owedAtStart ?? new Set<number>();
-    this.fold(chosen, true);
+    this.fold(chosen, true, clearedReq === undefined ? undefined : (p) => ({ op: call.op, req: clearedReq(p) }));
     for (const p of before) if (p >= range.from && p < range.to && !chosen.has(p) && this.owed.has(p)) this.keptBy.set(p, call);
   }
 
@@ -149,14 +173,20 @@ export class SlotGhost {
     return false;
   }
 
-  /** The call returned having discharged `discharged`; `clearing`: it was to clear (a read-and-clear report, CLEAR), so a page written during it that it left owed is raced. */
-  private fold(discharged: ReadonlySet<number>, clearing: boolean): void {
+  /**
+   * The call returned having discharged `discharged`; `clearing`: it was to clear (a read-and-clear
+   * report, CLEAR), so a page written during it that it left owed is raced. `by`: the call a
+   * later false dirty of a discharged page not written during it is charged to (clearedBy).
+   */
+  private fold(discharged: ReadonlySet<number>, clearing: boolean, by?: (page: number) => { readonly op: string; readonly req: readonly string[] }): void {
     for (const p of discharged) {
       this.owed.delete(p);
       this.maybe.delete(p);
       this.raced.delete(p);
       this.keptBy.delete(p);
+      this.clearedBy.delete(p);
       if (this.during.has(p)) this.maybe.add(p);
+      else if (by !== undefined) this.clearedBy.set(p, by(p));
     }
     if (clearing) for (const p of this.during) if (this.owed.has(p)) this.raced.add(p);
     this.owedAtStart = undefined;

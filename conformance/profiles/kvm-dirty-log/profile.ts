@@ -549,13 +549,16 @@ class Run {
     return { op: what, expected: `${ERRNO[x.outcome]} (${x.outcome})`, req: x.req.length > 0 ? x.req : ['KVM-SLOT-11'] };
   }
 
-  /** `listed`: what the step lists, where not every requirement of the transition and `also` (errnoReq). */
-  private compare(what: string, got: number, x: ReturnType<KvmVmModel['step']>, also: readonly string[] = [], listed?: readonly string[]): void {
+  /**
+   * `listed`: what the step lists, where not every requirement of the transition and `also`
+   * (errnoReq). `misread`: the rules a wrong answer points to (clearMisread), named first.
+   */
+  private compare(what: string, got: number, x: ReturnType<KvmVmModel['step']>, also: readonly string[] = [], listed?: readonly string[], misread: (got: number, expected: string) => readonly string[] = () => []): void {
     const want = ERRNO[x.outcome];
     this.callStep = this.trace.length;
     this.trace.push({ op: what, answer: `${got}`, expected: `${want} (${x.outcome})`, req: [...(listed ?? [...x.req, ...also])], transitions: x.taken });
     // `also`: rules the input meets beside the machine's (KVM-CLEAR-8); a valid call refused may be refused for them.
-    if (got !== want) throw new Violation('spec', [...(x.req.length > 0 ? x.req : ['KVM-SLOT-11']), ...(x.outcome === 'ok' ? also : [])], `${what} returns ${want} (${x.outcome})`, `${got}`);
+    if (got !== want) throw new Violation('spec', [...new Set([...misread(got, x.outcome), ...(x.req.length > 0 ? x.req : ['KVM-SLOT-11']), ...(x.outcome === 'ok' ? also : [])])], `${what} returns ${want} (${x.outcome})`, `${got}`);
   }
 
   /** The operation returned: the pages it stepped are looked at (guest-pages.ts). */
@@ -768,7 +771,7 @@ class Run {
         ...(npages % 64 !== 0 ? ['KVM-LOG-8'] : []),
       ],
     });
-    ghost.endReport(reported, take, req);
+    ghost.endReport(reported, take, req, { op: what });
     this.pagesAfter(true, slot, take ? reported : [], what, effects);
     this.checkProtections(what, before, effects, racedPages(plan));
     return reported;
@@ -802,6 +805,9 @@ class Run {
     // Owed pages inside [first_page, first_page + num_pages) the clear did not select: those it must keep.
     const inClear = (p: number) => p >= Number(firstPage) && p < Number(firstPage) + numPages;
     const toKeep = chosenNow !== undefined && [...ghost!.owed].some((p) => inClear(p) && !chosenNow.has(p));
+    // KVM-CLEAR-5 where a set bit (or one maybe set) lies in the partial word that ends the slot: that word is cleared too.
+    const tail = numPages % 64 === 0 ? Number.POSITIVE_INFINITY : Number(firstPage) + Math.floor(numPages / 64) * 64;
+    const tailToClear = chosenNow !== undefined && [...chosenNow].some((p) => p >= tail && (ghost!.owed.has(p) || ghost!.maybe.has(p)));
     if (this.migration !== undefined && effects.has('clearSelected') && ghost !== undefined) {
       // NOLOSS-2's "a clear never forgets pages it was not asked to clear": at stake in the final comparison where this clear must keep a page not yet sent again.
       const chosen = new Set(clearedPages(ghost.npages, Number(firstPage), numPages, bitmap));
@@ -823,13 +829,16 @@ class Run {
       // KVM-CLEAR-9 where manual protect is off: a clear accepted there could have been refused.
       // NOLOSS-2 where it kept an owed page: a clear never forgets pages it was not asked to clear
       // (a later report missing the page names this clear's rules: SlotGhost.endClear).
-      const content = x.outcome === 'ok' ? [...(toClear || toKeep ? ['KVM-CLEAR-7'] : []), ...(toKeep ? ['NOLOSS-2'] : []), ...(this.model.protect === 'off' ? ['KVM-CLEAR-9'] : [])] : [];
-      this.compare(what, checkErrno('clearDirtyLog', r?.errno), x, beyond ? ['KVM-CLEAR-8'] : [], [...errnoReq(x), ...(beyond ? ['KVM-CLEAR-8'] : []), ...content]);
+      const content = x.outcome === 'ok' ? [...(tailToClear ? ['KVM-CLEAR-5'] : []), ...(toClear || toKeep ? ['KVM-CLEAR-7'] : []), ...(toKeep ? ['NOLOSS-2'] : []), ...(this.model.protect === 'off' ? ['KVM-CLEAR-9'] : [])] : [];
+      const misread = clearMisread(ghost?.npages, firstPage, numPages, bitmap.length, beyond);
+      this.compare(what, checkErrno('clearDirtyLog', r?.errno), x, beyond ? ['KVM-CLEAR-8'] : [], [...errnoReq(x), ...(beyond ? ['KVM-CLEAR-8'] : []), ...content], misread);
     } finally {
       // A clear accepted keeps what it was not asked to clear, charged to it (endClear).
       if (effects.has('syncDirtyLog')) {
-        if (x.outcome === 'ok') ghost?.endClear(selected, { op: what, req: ['KVM-CLEAR-7', 'NOLOSS-2'] }, { from: Number(firstPage), to: Number(firstPage) + numPages });
-        else ghost?.endDischarge(selected);
+        if (x.outcome === 'ok') {
+          // A page it cleared and a later report holds unwritten is charged to it: KVM-CLEAR-7, and KVM-CLEAR-5 in the partial word ending the slot.
+          ghost?.endClear(selected, { op: what, req: ['KVM-CLEAR-7', 'NOLOSS-2'] }, { from: Number(firstPage), to: Number(firstPage) + numPages }, (p) => (p >= tail ? ['KVM-CLEAR-5', 'KVM-CLEAR-7'] : ['KVM-CLEAR-7']));
+        } else ghost?.endDischarge(selected);
       }
     }
     this.pagesAfter(effects.has('syncDirtyLog'), slot, effects.has('protectCleared') ? selected.filter((p) => set.has(p)) : [], what, effects);
@@ -1343,6 +1352,29 @@ class Run {
       req,
     });
   }
+}
+
+/**
+ * The rules a wrong answer to KVM_CLEAR_DIRTY_LOG points to, beside those of the transition the
+ * spec took (`expected`), for a slot of `npages` pages with a bitmap (undefined: none). Linux
+ * v5.0 kvm_clear_dirty_log_protect refused (log->num_pages & 63) before the slot lookup, fixed by
+ * 76d58e0f07ec: -EINVAL for a num_pages not a multiple of 64 is KVM-CLEAR-5 misapplied where the
+ * range ends exactly at the slot's end, or where the slot has no bitmap (-ENOENT first). v5.0 and
+ * v5.1 copied kvm_dirty_bitmap_bytes(memslot), the whole slot's bitmap, from the user, fixed by
+ * 4ddc9204572c: -EFAULT with ALIGN(num_pages, 64) / 8 bytes readable is KVM-CLEAR-6's read past
+ * that length. With bits set for pages past the slot's end (`beyond`), an -EINVAL at the end may
+ * be their refusal too: KVM-CLEAR-8 is named beside KVM-CLEAR-5.
+ */
+export function clearMisread(npages: number | undefined, firstPage: bigint, numPages: number, bytes: number, beyond = false): (got: number, expected: string) => string[] {
+  return (got, expected) => {
+    if (firstPage % 64n !== 0n) return [];
+    if (npages === undefined) return got === ERRNO.einval && expected === 'enoent' && numPages % 64 !== 0 ? ['KVM-CLEAR-5'] : [];
+    if (firstPage > BigInt(npages)) return [];
+    const toEnd = BigInt(numPages) === BigInt(npages) - firstPage;
+    if (got === ERRNO.einval && numPages % 64 !== 0 && toEnd) return beyond ? ['KVM-CLEAR-5', 'KVM-CLEAR-8'] : ['KVM-CLEAR-5'];
+    if (got === ERRNO.efault && bytes >= dirtyLogBytes(numPages) && BigInt(numPages) <= BigInt(npages) - firstPage) return ['KVM-CLEAR-6'];
+    return [];
+  };
 }
 
 /** A campaign's coverage of kvmGuestPage: the transitions seen taken, and whether the implementation showed its pages at all. */
