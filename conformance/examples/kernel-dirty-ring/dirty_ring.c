@@ -19,12 +19,35 @@
  *   DIRTYSPEC_FAULT_NO_WMB  the push without its smp_wmb(): slot, offset, then the flags,
  *                           ordered by x86's TSO only; on arm64 the collector may see the
  *                           flags first (KVM-RING-22).
+ * Not a fault: DIRTYSPEC_PML, an x86 host with PML (kvm_cpu_dirty_log_size 512).
  */
 #include "kvm_host.h"
 
-/* kvm_cpu_dirty_log_size: an x86 host with PML would answer 512; this VM's host has none, and arm64 has no CPU dirty log. */
+/* The build, as the library's hello names it (its -D flag is dirty_ring.c's alone). */
+#if defined(DIRTYSPEC_FAULT_WRAP)
+const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring -DDIRTYSPEC_FAULT_WRAP (without 577a8d3bae05)";
+#elif defined(DIRTYSPEC_FAULT_PUSH)
+const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring -DDIRTYSPEC_FAULT_PUSH (flags before slot and offset)";
+#elif defined(DIRTYSPEC_FAULT_NO_WMB)
+const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring -DDIRTYSPEC_FAULT_NO_WMB (no smp_wmb in the push)";
+#elif defined(DIRTYSPEC_PML)
+const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring (+577a8d3bae05) -DDIRTYSPEC_PML (x86 host with PML)";
+#else
+const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring (+577a8d3bae05)";
+#endif
+
+/*
+ * kvm_cpu_dirty_log_size: the entries the CPU's dirty log may add at once. An x86 host
+ * with PML (VMX's default) answers PML's 512, and the ring reserves them; without PML, and
+ * on arm64, 0. The host is the library's (kvm NULL: what the glue tells the kit); a VM
+ * that plays arm64 has none. -DDIRTYSPEC_PML builds the PML host.
+ */
 int kvm_cpu_dirty_log_size(struct kvm *kvm)
 {
+#ifdef DIRTYSPEC_PML
+	if (kvm == NULL || kvm->arch.kind == KVM_ARCH_X86)
+		return 512;
+#endif
 	(void)kvm;
 	return 0;
 }

@@ -28,16 +28,6 @@ static struct kvm_memory_slot *glue_memslot(struct kvm *kvm, u32 slot)
 	return id_to_memslot(__kvm_memslots(kvm, as_id), id);
 }
 
-#if defined(DIRTYSPEC_FAULT_WRAP)
-#define GLUE_NAME "linux-v6.18-dirty-ring -DDIRTYSPEC_FAULT_WRAP (without 577a8d3bae05)"
-#elif defined(DIRTYSPEC_FAULT_PUSH)
-#define GLUE_NAME "linux-v6.18-dirty-ring -DDIRTYSPEC_FAULT_PUSH (flags before slot and offset)"
-#elif defined(DIRTYSPEC_FAULT_NO_WMB)
-#define GLUE_NAME "linux-v6.18-dirty-ring -DDIRTYSPEC_FAULT_NO_WMB (no smp_wmb in the push)"
-#else
-#define GLUE_NAME "linux-v6.18-dirty-ring (+577a8d3bae05)"
-#endif
-
 extern "C" {
 
 int dirtyspec_hello(uint32_t kit_abi, struct dirtyspec_hello *hello)
@@ -46,7 +36,7 @@ int dirtyspec_hello(uint32_t kit_abi, struct dirtyspec_hello *hello)
 		return -EPROTO;
 	hello->abi = DIRTYSPEC_ABI_VERSION;
 	hello->profiles = DIRTYSPEC_PROFILE_KVM_DIRTY_RING;
-	hello->name = GLUE_NAME;
+	hello->name = kvm_dirty_ring_build;
 	return dirtyspec_linux_init();
 }
 

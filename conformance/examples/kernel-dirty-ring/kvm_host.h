@@ -85,6 +85,8 @@ struct kvm_dirty_ring {
 struct kvm;
 struct kvm_vcpu;
 
+/* dirtyspec: which build of dirty_ring.c this is (its -D flag), for the library's hello. */
+extern const char kvm_dirty_ring_build[];
 int kvm_cpu_dirty_log_size(struct kvm *kvm);
 u32 kvm_dirty_ring_get_rsvd_entries(struct kvm *kvm);
 bool kvm_use_dirty_bitmap(struct kvm *kvm);
