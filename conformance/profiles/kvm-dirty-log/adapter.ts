@@ -47,7 +47,12 @@ export interface KvmDirtyLogInstance {
   readonly addressSpaces: number;
   /** KVM_MEM_READONLY is accepted. */
   readonly readonlyMem: boolean;
-  /** User addresses at or past this fail access_ok (TASK_SIZE). */
+  /**
+   * Where access_ok stops a slot: KVM_SET_USER_MEMORY_REGION is -EINVAL (KVM-SLOT-4) when
+   * userspace_addr + memory_size exceeds it. x86-64 (4-level): TASK_SIZE_MAX (2^47 - 4096) before
+   * v6.4, 2^63 - 4096 in v6.4..v6.11 (access_ok checks the sign bit only, 6014bc27561f),
+   * TASK_SIZE_MAX - 4096 from 86e6b1547b3d (v6.12: addr + size <= USER_PTR_MAX = TASK_SIZE_MAX - 1).
+   */
   readonly userAddressLimit: bigint;
   setUserMemoryRegion(region: KvmMemoryRegionArg): Promise<{ errno: number }>;
   enableCap(cap: number, flags: number, args0: bigint): Promise<{ errno: number }>;
