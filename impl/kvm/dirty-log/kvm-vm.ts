@@ -83,7 +83,11 @@ export interface KvmVmOptions {
   readonly addressSpaces?: number;
   /** KVM_MEM_READONLY supported (default true). */
   readonly readonlyMem?: boolean;
-  /** TASK_SIZE: user addresses at or past it fail access_ok (default 2^47). */
+  /**
+   * Where access_ok stops a slot: userspace_addr + memory_size past it is -EINVAL (default 2^47).
+   * DEPARTS: x86-64's is TASK_SIZE_MAX (2^47 - 4096) before v6.4 and TASK_SIZE_MAX - 4096 from
+   * v6.12 (86e6b1547b3d, USER_PTR_MAX); the reference is held to the limit it declares.
+   */
   readonly userAddressLimit?: number;
   /** The dirty ring is enabled without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP: no bitmaps, GET/CLEAR -ENXIO. */
   readonly dirtyRingExclusive?: boolean;
