@@ -20,7 +20,7 @@ import { runProfileSafely, unitOptions, type CampaignSettings } from './run-unit
 /** Set in the process that serves an --adapter module over the protocol. */
 export const MODULE_SERVE_ENV = 'DIRTYSPEC_MODULE_SERVE';
 /** The least time limit of a call over the protocol (each memory access is a round trip there): a call that took most of a short limit in process may need more. */
-const CONFIRM_MIN_TIMEOUT_MS = 1000;
+const CONFIRM_MIN_TIMEOUT_MS = 500;
 
 const CLI = fileURLToPath(new URL('../../bin/dirtyspec.js', import.meta.url));
 
