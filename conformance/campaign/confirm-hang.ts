@@ -9,7 +9,8 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAdapters } from '../adapters/registry.ts';
-import type { ProfileResult } from '../engine/run-profile.ts';
+import type { ProfileName } from '../adapters/types.ts';
+import type { ProfileResult, RunOptions } from '../engine/run-profile.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { ExecPeer } from '../protocol/peer.ts';
 import { serve } from '../protocol/serve.ts';
@@ -39,17 +40,26 @@ export async function serveModule(path: string): Promise<number> {
 export async function confirmHang(path: string, unit: Unit, settings: CampaignSettings): Promise<ProfileResult | undefined> {
   const timeoutMs = Math.max(settings.timeoutMs, CONFIRM_MIN_TIMEOUT_MS);
   const command = `${MODULE_SERVE_ENV}=1 ${[process.execPath, CLI, 'run', '--adapter', resolve(path)].map(shellQuote).join(' ')}`;
+  const result = await runServed(command, unit.profile, unitOptions(unit, { ...settings, timeoutMs }));
+  return result?.verdict === 'conforms' ? undefined : result;
+}
+
+/**
+ * Profile `profile` run with `options` against the implementation `command` serves over
+ * the protocol (started afresh whenever it dies, as for --exec); undefined when it does not
+ * start or does not offer the profile. Confirms a crash or hang seen in process (here, and
+ * --lib's in lib/run-lib.ts).
+ */
+export async function runServed(command: string, profile: ProfileName, options: RunOptions & { seed: number }): Promise<ProfileResult | undefined> {
   let peer: ExecPeer;
   try {
-    peer = await ExecPeer.start(command, { timeoutMs });
+    peer = await ExecPeer.start(command, { timeoutMs: options.timeoutMs });
   } catch {
     return undefined; // it does not even start: nothing to confirm with
   }
   try {
-    const adapter = execAdapters(peer).get(unit.profile);
-    if (adapter === undefined) return undefined;
-    const result = await runProfileSafely(adapter, unitOptions(unit, { ...settings, timeoutMs }), { err: () => {} });
-    return result.verdict === 'conforms' ? undefined : result;
+    const adapter = execAdapters(peer).get(profile);
+    return adapter === undefined ? undefined : await runProfileSafely(adapter, options, { err: () => {} });
   } finally {
     await peer.close();
   }

@@ -26,13 +26,13 @@ import type { ProfileResult, RunOptions } from '../engine/run-profile.ts';
 import { Progress, UsageError, elapsed, type Io } from '../cli/args.ts';
 import { freshSeed, reportResults, runProfileSafely, shrinkOption, type RunRequest } from '../cli/run.ts';
 import { shellQuote } from '../report/common.ts';
-import { ExecPeer } from '../protocol/peer.ts';
 import { serve } from '../protocol/serve.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { LoopbackChannel } from '../protocol/channel.ts';
 import { printable } from '../protocol/printable.ts';
 import { groupRunning, installKillHandlers, live } from '../protocol/process-group.ts';
 import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
+import { runServed } from '../campaign/confirm-hang.ts';
 import { LibPeer } from './lib-adapters.ts';
 import { recordedContract } from '../profiles/index.ts';
 
@@ -360,25 +360,12 @@ async function confirmCrash(req: RunRequest & { libPath: string }, profile: Prof
   // confirmation would then meet another call's time limit first. So at least 2 s a call.
   const timeoutMs = Math.max(req.timeoutMs, CONFIRM_MIN_TIMEOUT_MS);
   const command = `${LIB_SERVE_ENV}=1 ${[process.execPath, CLI, 'run', '--lib', libraryPath(req.libPath), '--timeout', String(timeoutMs)].map(shellQuote).join(' ')}`;
-  let peer: ExecPeer;
-  try {
-    peer = await ExecPeer.start(command, { timeoutMs });
-  } catch {
-    return undefined; // it does not even start: nothing to confirm with
-  }
-  try {
-    const adapter = execAdapters(peer).get(profile);
-    if (adapter === undefined) return undefined;
-    const options: RunOptions & { seed: number } = {
-      runs: req.replay !== undefined ? req.runs : Math.min(req.runs, runsDone + 1),
-      seed,
-      timeoutMs,
-      maxCommands: req.maxCommands,
-      ...(req.replay === undefined ? {} : { path: req.replay }),
-    };
-    const result = await runProfileSafely(adapter, options, { err: () => {} });
-    return result.verdict === 'does-not-conform' ? { ...result, adapter: result.adapter === '' ? req.libPath : result.adapter } : undefined;
-  } finally {
-    await peer.close();
-  }
+  const result = await runServed(command, profile, {
+    runs: req.replay !== undefined ? req.runs : Math.min(req.runs, runsDone + 1),
+    seed,
+    timeoutMs,
+    maxCommands: req.maxCommands,
+    ...(req.replay === undefined ? {} : { path: req.replay }),
+  });
+  return result?.verdict === 'does-not-conform' ? { ...result, adapter: result.adapter === '' ? req.libPath : result.adapter } : undefined;
 }
