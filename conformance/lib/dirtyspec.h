@@ -322,7 +322,7 @@ struct dirtyspec_kvm_vm_info {
 	uint32_t user_mem_slots;     /* KVM_CAP_NR_MEMSLOTS: KVM_USER_MEM_SLOTS */
 	uint32_t address_spaces;     /* KVM_CAP_MULTI_ADDRESS_SPACE */
 	bool readonly_mem;           /* KVM_MEM_READONLY accepted */
-	uint64_t user_address_limit; /* the first user address access_ok refuses (TASK_SIZE) */
+	uint64_t user_address_limit; /* the first user address access_ok refuses: on x86-64 TASK_SIZE_MAX before v6.4, 2^63 - 4096 in v6.4..v6.11, TASK_SIZE_MAX - 4096 from v6.12 (ADAPTERS.md) */
 };
 
 /* struct kvm_userspace_memory_region. */
