@@ -104,11 +104,15 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
       workers = 1;
     } else {
       results = pooled;
-      // Each lost block again, against the module served by a process of its own (confirm-hang.ts).
+      // Each lost block again, and each block undecided by a call that did not answer in time
+      // (a promise that never settles: the engine's own timer caught it), against the module
+      // served by a process of its own (confirm-hang.ts): a hang that comes back there is a
+      // failure, as over --exec.
       const source = req.source;
-      for (const i of source.kind === 'module' ? lostBlocks : []) {
-        req.onProgress?.(() => `${plan.units[i]!.profile} block ${plan.units[i]!.block}: its thread did not come back; confirming it against the module served by a process of its own`);
-        results[i] = confirmed(results[i]!, await confirmHang((source as { path: string }).path, plan.units[i]!, req.settings));
+      const late = results.flatMap((r, i) => (r.verdict === 'undecided' && !lostBlocks.includes(i) && / did not answer within \d+ ms/.test(r.undecided?.message ?? '') ? [i] : []));
+      for (const i of source.kind === 'module' ? [...lostBlocks, ...late] : []) {
+        req.onProgress?.(() => `${plan.units[i]!.profile} block ${plan.units[i]!.block}: a call did not come back; confirming it against the module served by a process of its own`);
+        results[i] = confirmed(results[i]!, await confirmHang((source as { path: string }).path, plan.units[i]!, req.settings), lostBlocks.includes(i));
       }
     }
   }
@@ -139,14 +143,20 @@ async function inThisThread(req: CampaignRequest, total: number): Promise<Profil
   return results;
 }
 
-/** A stopped block's result after its confirmation: the served run's verdict when it failed; when it was undecided, the stop with what the served run said. */
-function confirmed(stoppedResult: ProfileResult, served: ProfileResult | undefined): ProfileResult {
+/**
+ * A block's result after its confirmation: the served run's verdict when it failed. When
+ * that was undecided too: a lost block takes the served run's steps (its own are none), a
+ * block that had its own shrunk steps and replay keeps them; both say what the served run said.
+ */
+function confirmed(original: ProfileResult, served: ProfileResult | undefined, lost: boolean): ProfileResult {
+  const u = original.undecided!;
   if (served === undefined) {
     const note = 'Against the module served by a process of its own, the block ran through (so this did not reproduce: is the implementation deterministic?)';
-    return { ...stoppedResult, undecided: { message: `${stoppedResult.undecided!.message}\n${note}`, steps: stoppedResult.undecided!.steps } };
+    return { ...original, undecided: { ...u, message: `${u.message}\n${note}` } };
   }
   if (served.verdict === 'does-not-conform' || served.undecided === undefined) return served;
-  return { ...served, undecided: { ...served.undecided, message: `${stoppedResult.undecided!.message}\nAgainst the module served by a process of its own: ${served.undecided.message}` } };
+  const message = `${u.message}\nAgainst the module served by a process of its own: ${served.undecided.message}`;
+  return lost ? { ...served, undecided: { ...served.undecided, message } } : { ...original, undecided: { ...u, message } };
 }
 
 /** A block's result under the adapter's name (a worker that could not start it knows no name). */

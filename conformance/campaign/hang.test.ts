@@ -3,7 +3,9 @@
 // run on worker threads that the main thread watches (engine/call-watch.ts, pool.ts): a
 // worker still inside a call past the call's limit is stopped, and the block runs again
 // against the module served by a process of its own (confirm-hang.ts), where the hang is
-// confirmed, shrunk and judged like a hang over --exec.
+// confirmed, shrunk and judged like a hang over --exec. A call whose promise never
+// settles leaves the thread free, so the engine's own timer ends it; that block is
+// confirmed the same way.
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -56,6 +58,18 @@ test('a module that ends its worker thread in a call: the block is lost with the
     assert.not.ok('unavailable' in pooled);
     assert.equal(lost, [0]);
     assert.match((pooled as { undecided?: { message: string } }[])[0]!.undecided!.message, /the worker thread running block 0 stopped: exit code 3/);
+  } finally {
+    delete process.env.DIRTYSPEC_FIXTURE_FAULT;
+  }
+});
+
+test("a call whose promise never settles (the thread stays free, the kit's timer catches it): confirmed against the served module like any hang, a failure of the call in flight (exit 1)", async () => {
+  process.env.DIRTYSPEC_FIXTURE_FAULT = 'never';
+  try {
+    const r = await runCli('run', '--adapter', fixture, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '1', '--timeout', '300');
+    assert.is(r.status, 1, r.out + r.err);
+    // Served, nothing else keeps the process alive: Node ends it with status 13 (an await that never settles), in that call.
+    assert.match(r.out, /crash: (no answer within \d+ ms|exit status 13), in the call iova-bitmap\.set/);
   } finally {
     delete process.env.DIRTYSPEC_FIXTURE_FAULT;
   }
