@@ -109,10 +109,12 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
       // served by a process of its own (confirm-hang.ts): a hang that comes back there is a
       // failure, as over --exec.
       const source = req.source;
-      const late = results.flatMap((r, i) => (r.verdict === 'undecided' && !lostBlocks.includes(i) && / did not answer within \d+ ms/.test(r.undecided?.message ?? '') ? [i] : []));
-      for (const i of source.kind === 'module' ? [...lostBlocks, ...late] : []) {
-        req.onProgress?.(() => `${plan.units[i]!.profile} block ${plan.units[i]!.block}: a call did not come back; confirming it against the module served by a process of its own`);
-        results[i] = confirmed(results[i]!, await confirmHang((source as { path: string }).path, plan.units[i]!, req.settings), lostBlocks.includes(i));
+      if (source.kind === 'module') {
+        const late = results.flatMap((r, i) => (r.verdict === 'undecided' && !lostBlocks.includes(i) && / did not answer within \d+ ms/.test(r.undecided?.message ?? '') ? [i] : []));
+        for (const i of [...lostBlocks, ...late]) {
+          req.onProgress?.(() => `${plan.units[i]!.profile} block ${plan.units[i]!.block}: a call did not come back; confirming it against the module served by a process of its own`);
+          results[i] = confirmed(results[i]!, await confirmHang(source.path, plan.units[i]!, req.settings), lostBlocks.includes(i));
+        }
       }
     }
   }

@@ -1,5 +1,6 @@
-// A block whose worker thread the pool stopped inside a call (pool.ts: a call of an
-// in-process --adapter module that never gave the thread back) runs again here, against
+// A block of an in-process --adapter module that a call did not come back from (pool.ts:
+// a worker stopped inside a call, or one that died; or a call whose promise never settled,
+// which the engine's own timer ended: campaign.ts) runs again here, against
 // the same module served over the protocol by a process of its own (`dirtyspec run
 // --adapter M` with DIRTYSPEC_MODULE_SERVE=1). There a call that does not return costs
 // the process, not the kit: the engine's crash handling confirms the hang in a fresh

@@ -6,7 +6,8 @@
 // here, and the pool's thread stops a worker that is still inside a call well past it.
 //
 // The one piece of per-thread state in the engine: set once, when a worker thread starts
-// (conformance/campaign/worker.ts), never by a run, and read by no verdict. A thread that
+// (conformance/campaign/worker.ts), never by a run; no check reads it (a stopped block's
+// verdict is that of its run against the served module, campaign/confirm-hang.ts). A thread that
 // never installs it (the main thread, the reference's workers) pays one comparison a call.
 
 /** The Int32 slot of a watch buffer: the deadline, in ms after the buffer's base time; 0 when no call is in flight. */
