@@ -25,7 +25,8 @@ export interface CampaignSettings {
   readonly iovaBitmapContract?: IovaBitmapContractName;
 }
 
-export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<RunOptions, 'onProgress' | 'onSequence'> = {}): UnitOptions {
+/** `hooks`: what this thread adds, for its block (progress, --record, and a watched worker's CallWatch). */
+export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<RunOptions, 'onProgress' | 'onSequence' | 'watch'> = {}): UnitOptions {
   return {
     runs: unit.runs,
     seed: unit.seed,
@@ -39,6 +40,7 @@ export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<
     ...(settings.iovaBitmapContract === undefined ? {} : { iovaBitmapContract: settings.iovaBitmapContract }),
     ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
     ...(hooks.onSequence === undefined ? {} : { onSequence: hooks.onSequence }),
+    ...(hooks.watch === undefined ? {} : { watch: hooks.watch }),
   };
 }
 

@@ -3,10 +3,11 @@
 // adapters by profile, an --adapter module loaded again here, or an --exec command this
 // worker starts a process of its own for. It says 'ready' (or why it cannot run the
 // adapters), then runs one block at a time as the pool sends them and posts each
-// block's ProfileResult back.
+// block's ProfileResult back. A watched worker makes its CallWatch here, once, and hands it
+// to each block's run (RunOptions.watch): the engine keeps no per-thread state of its own.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Adapter, ProfileName } from '../adapters/types.ts';
-import { publishCallDeadlines } from '../engine/call-watch.ts';
+import { CallWatch } from '../engine/call-watch.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
 import type { ExecPeer } from '../protocol/peer.ts';
 import type { Unit } from './plan.ts';
@@ -47,11 +48,15 @@ function undecided(unit: Unit, message: string): ProfileResult {
 class Worker {
   private module: Map<ProfileName, Adapter> | undefined;
   private peer: ExecPeer | undefined;
+  /** Where every block's calls are published, when the pool watches this worker (engine/call-watch.ts). */
+  private readonly watch: CallWatch | undefined;
 
   constructor(
     private readonly init: WorkerInit,
     private readonly post: (m: FromWorker) => void,
-  ) {}
+  ) {
+    this.watch = init.watch === undefined ? undefined : new CallWatch(init.watch.buffer, init.watch.base);
+  }
 
   /** Loads what the source names; throws when this thread cannot. */
   async load(): Promise<void> {
@@ -116,7 +121,8 @@ class Worker {
       last = now;
       this.post({ type: 'progress', index, done });
     };
-    let result = await runProfileSafely(adapter, unitOptions(unit, this.init.settings, { onProgress }), { err: (text) => this.post({ type: 'err', text }) });
+    const options = unitOptions(unit, this.init.settings, this.watch === undefined ? { onProgress } : { onProgress, watch: this.watch });
+    let result = await runProfileSafely(adapter, options, { err: (text) => this.post({ type: 'err', text }) });
     const peer = this.peer;
     if (result.verdict === 'undecided' && peer !== undefined && !peer.failed) {
       // As `dirtyspec run` in one thread: the engine gave up on an operation while the
@@ -137,7 +143,6 @@ async function serve(): Promise<void> {
   const port = parentPort!;
   const post = (m: FromWorker) => port.postMessage(m);
   const init = workerData as WorkerInit;
-  if (init.watch !== undefined) publishCallDeadlines(init.watch.buffer, init.watch.base);
   const worker = new Worker(init, post);
   try {
     await worker.load();

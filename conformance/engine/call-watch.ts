@@ -1,37 +1,44 @@
-// The deadline of the adapter call in flight in this thread, where another thread can read
+// The deadline of the adapter call in flight in one thread, where another thread can read
 // it. An implementation in process (an --adapter module) that loops without end inside a
 // call never gives the thread back, so the engine's own time limit (limits.ts: a timer of
 // this thread) never fires and the kit would wait for ever. Such a module's blocks run on
 // worker threads (conformance/campaign/pool.ts); each worker's calls publish their deadline
-// here, and the pool's thread stops a worker that is still inside a call well past it.
+// to a shared buffer, and the pool's thread stops a worker that is still inside a call
+// well past it.
 //
-// The one piece of per-thread state in the engine: set once, when a worker thread starts
-// (conformance/campaign/worker.ts), never by a run; no check reads it (a stopped block's
-// verdict is that of its run against the served module, campaign/confirm-hang.ts). A thread that
-// never installs it (the main thread, the reference's workers) pays one comparison a call.
+// A CallWatch is a value, not state of this module: a watched worker makes one when it
+// starts (conformance/campaign/worker.ts) and hands it to each run in its options
+// (RunOptions.watch), which pass it to whatever times a call (limits.ts: `timed`,
+// CallTimer; system.ts: smmu-hw's synchronous iotlbEntries). A run without one (the main
+// thread, the reference's workers, tests) pays one comparison a call. No check reads it
+// (a stopped block's verdict is that of its run against the served module,
+// campaign/confirm-hang.ts), so two runs in one thread, watched or not, report the same.
 
 /** The Int32 slot of a watch buffer: the deadline, in ms after the buffer's base time; 0 when no call is in flight. */
 const DEADLINE = 0;
 export const CALL_WATCH_BYTES = 4;
 
-/** The watch this thread publishes to, and the base time its deadlines count from. */
-let published: { readonly slots: Int32Array; readonly base: number } | undefined;
+/** Where one thread publishes the deadlines of its adapter calls: a buffer of CALL_WATCH_BYTES, shared with the watching thread. */
+export class CallWatch {
+  private readonly slots: Int32Array;
 
-/** Publishes this thread's call deadlines to `buffer` (CALL_WATCH_BYTES, shared), counted in ms from `base` (Date.now() when the buffer was made). */
-export function publishCallDeadlines(buffer: SharedArrayBuffer, base: number): void {
-  published = { slots: new Int32Array(buffer), base };
-}
+  /** `base`: Date.now() when the buffer was made; deadlines count in ms from it. */
+  constructor(
+    buffer: SharedArrayBuffer,
+    private readonly base: number,
+  ) {
+    this.slots = new Int32Array(buffer);
+  }
 
-/** A call with a limit of `limitMs` starts now. */
-export function callStarted(limitMs: number): void {
-  if (published === undefined) return;
-  Atomics.store(published.slots, DEADLINE, Math.max(1, Math.ceil(Date.now() - published.base + limitMs)));
-}
+  /** A call with a limit of `limitMs` starts now. */
+  started(limitMs: number): void {
+    Atomics.store(this.slots, DEADLINE, Math.max(1, Math.ceil(Date.now() - this.base + limitMs)));
+  }
 
-/** The call in flight answered, threw, or ran out of its time (the engine's own timer fired: the thread is free). */
-export function callEnded(): void {
-  if (published === undefined) return;
-  Atomics.store(published.slots, DEADLINE, 0);
+  /** The call in flight answered, threw, or ran out of its time (the engine's own timer fired: the thread is free). */
+  ended(): void {
+    Atomics.store(this.slots, DEADLINE, 0);
+  }
 }
 
 /**

@@ -10,7 +10,7 @@ import type { RunContext } from '../../model/run-context.ts';
 import { Violation } from '../../model/violation.ts';
 import type { SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import { CreateRefused, type System, type SystemConfig, createSystem } from './system.ts';
-import { Undecided } from './limits.ts';
+import { type CallLimits, Undecided } from './limits.ts';
 
 type SmmuAdapter = SmmuHwAdapter | SmmuDriverAdapter;
 
@@ -145,11 +145,11 @@ export function hazardStepText(s: HazardStep): string {
 }
 
 /** Runs the scenario on the implementation: the pages each report or unmap returned, by step. */
-async function runScenario(adapter: SmmuAdapter, contract: Contract, steps: readonly HazardStep[], timeoutMs: number): Promise<Map<number, Set<number>>> {
+async function runScenario(adapter: SmmuAdapter, contract: Contract, steps: readonly HazardStep[], limits: CallLimits): Promise<Map<number, Set<number>>> {
   const first = steps[0];
   if (first?.op !== 'create') throw new Error('a hazard scenario starts with create');
   const config: SystemConfig = { httu: first.httu, bbml: first.bbml === 0 ? 0 : 2, iotlbCapacity: 8, dirtyCapable: first.dirtyCapable, pageGranular: first.pageGranular };
-  const sys: System = await createSystem(adapter, config, { timeoutMs, contract: contract.name });
+  const sys: System = await createSystem(adapter, config, { timeoutMs: limits.timeoutMs, watch: limits.watch, contract: contract.name });
   const out = new Map<number, Set<number>>();
   let pa = 0x1_0000_0000;
   for (const [i, s] of steps.entries()) {
@@ -191,8 +191,8 @@ async function runScenario(adapter: SmmuAdapter, contract: Contract, steps: read
   return out;
 }
 
-/** Each hazard of the contract: its scenario in the contract's simulation and on the implementation. */
-export async function runHazards(adapter: SmmuAdapter, contract: Contract, timeoutMs: number): Promise<HazardResult[]> {
+/** Each hazard of the contract: its scenario in the contract's simulation and on the implementation (its calls limited by `limits`). */
+export async function runHazards(adapter: SmmuAdapter, contract: Contract, limits: CallLimits): Promise<HazardResult[]> {
   const out: HazardResult[] = [];
   for (const h of contract.hazards) {
     let bySimulation = false;
@@ -205,7 +205,7 @@ export async function runHazards(adapter: SmmuAdapter, contract: Contract, timeo
     let onImplementation: HazardResult['onImplementation'] = 'not-run';
     let note: string | undefined;
     try {
-      const reported = await runScenario(adapter, contract, h.steps, timeoutMs);
+      const reported = await runScenario(adapter, contract, h.steps, limits);
       const got = reported.get(h.misses.atStep) ?? new Set<number>();
       onImplementation = h.misses.pages.every((p) => !got.has(p)) ? 'demonstrated' : 'not-shown';
       if (onImplementation === 'not-shown') note = 'the implementation reported the pages: it does more than its contract asks';

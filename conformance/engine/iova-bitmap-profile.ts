@@ -15,7 +15,7 @@ import { ExpectedBitmap, GUARD_BYTE, bitmapBits } from '../../model/iova-bitmap/
 import { Violation } from '../../model/violation.ts';
 import type { IovaBitmapAdapter, IovaBitmapArgs, IovaBitmapInstance, KitUserBuffer } from '../adapters/types.ts';
 import type { TraceStep } from './commands.ts';
-import { Undecided, checkErrno, timed } from './limits.ts';
+import { type CallLimits, Undecided, checkErrno, timed } from './limits.ts';
 import { inFlight } from './crash.ts';
 import type { ProfileResult, RunOptions } from './run-profile.ts';
 import { runScenarioProfile } from './scenario-profile.ts';
@@ -306,7 +306,7 @@ function allocFaults(args: IovaBitmapArgs, check: ReturnType<typeof iovaBitmapCh
   return { ids: [...ids], errnos: new Set(faults.map((f) => f.errno)).size, ...(first !== undefined && next !== undefined && next.errno !== first.errno ? { firstDecides: first.id } : {}) };
 }
 
-async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[], contract: IovaBitmapContract): Promise<number> {
+async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, limits: CallLimits, trace: TraceStep[], contract: IovaBitmapContract): Promise<number> {
   const buf = new KitBuffer(sc.bufferSize, new Set(sc.unpinnable ?? []));
   const { args } = sc;
   const check = iovaBitmapCheckArgs({ iova: args.iova, length: args.length, pageSize: args.pageSize, bitmapBytes: args.bitmapSize });
@@ -321,7 +321,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
   const allocBroken = wantErrno === 0 ? allocReq : allocFaults(args, check).ids;
   // A crash in the call (engine/crash.ts) fails the rules that say what it returns; from 2^58 on, -3's too.
   const allocCrashReq = [...(allocBroken.length > 0 ? allocBroken : ['IOVA-BITMAP-1', 'IOVA-BITMAP-4', 'IOVA-BITMAP-5']), ...(wantErrno === 0 && args.pageSize >= 1n << 58n ? ['IOVA-BITMAP-3'] : [])];
-  const created = await timed(`${name} create`, timeoutMs, () => adapter.create(buf, args)).catch(inFlight({ op, expected: wantErrno === 0 ? 'a bitmap' : `${wantErrno}`, req: allocCrashReq }));
+  const created = await timed(`${name} create`, limits.timeoutMs, () => adapter.create(buf, args), limits.watch).catch(inFlight({ op, expected: wantErrno === 0 ? 'a bitmap' : `${wantErrno}`, req: allocCrashReq }));
   if (typeof created === 'number') {
     const got = checkErrno(`${name} create`, created);
     trace.push({ op, answer: `${got}`, expected: `${wantErrno}`, req: allocReq });
@@ -370,7 +370,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
     // recording's bits may or may not be set; after 0 all of them must be.
     const allowed = unpinnableTouched ? [-EFAULT_ERRNO, ...(out.errno === 0 ? [] : [out.errno])] : buf.unpinnable.size > 0 ? [out.errno, -EFAULT_ERRNO] : [out.errno];
     buf.startCall(pinLimit);
-    const answer = await timed(`${name} set`, timeoutMs, () => created.set(s.iova, s.length)).catch(
+    const answer = await timed(`${name} set`, limits.timeoutMs, () => created.set(s.iova, s.length), limits.watch).catch(
       inFlight({ op: what, expected: `${allowed.join(' or ')}`, req: pgshift >= 58 ? ['IOVA-BITMAP-3'] : req.size > 0 ? [...req] : ['IOVA-BITMAP-2'] }),
     );
     // Under linux set has no result (Linux's iova_bitmap_set is void): 0 or nothing.
@@ -406,10 +406,10 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, t
   }
   if (sc.walk !== undefined && typeof created.forEach === 'function') {
     buf.startCall(pinLimit);
-    steps += await walk(created, sc.walk, args, exp, buf, name, timeoutMs, trace, contract);
+    steps += await walk(created, sc.walk, args, exp, buf, name, limits, trace, contract);
   }
   buf.startCall(pinLimit);
-  await timed(`${name} free`, timeoutMs, () => created.free()).catch(inFlight({ op: 'iova_bitmap_free', expected: 'nothing left pinned', req: ['IOVA-BITMAP-6'] }));
+  await timed(`${name} free`, limits.timeoutMs, () => created.free(), limits.watch).catch(inFlight({ op: 'iova_bitmap_free', expected: 'nothing left pinned', req: ['IOVA-BITMAP-6'] }));
   // Nothing left pinned can only fail where something was pinned.
   trace.push({ op: 'iova_bitmap_free', answer: `${buf.pinned} pages left pinned`, expected: '0 pages left pinned', req: buf.maxPinned > 0 ? ['IOVA-BITMAP-6'] : [] });
   if (buf.pinned !== 0) throw new Violation('spec', ['IOVA-BITMAP-6'], 'no user page pinned after iova_bitmap_free', `${buf.pinned} pinned`);
@@ -435,7 +435,7 @@ async function walk(
   exp: ExpectedBitmap,
   buf: KitBuffer,
   name: string,
-  timeoutMs: number,
+  limits: CallLimits,
   trace: TraceStep[],
   contract: IovaBitmapContract,
 ): Promise<number> {
@@ -446,17 +446,21 @@ async function walk(
   const end = args.iova + args.length;
   const got = checkErrno(
     `${name} forEach`,
-    await timed(`${name} forEach`, timeoutMs, () =>
-      bitmap.forEach!((iova, length) => {
-        const at = windows.length === 0 ? args.iova : windows[windows.length - 1]!.iova + windows[windows.length - 1]!.length;
-        windows.push({ iova, length });
-        if (problem === undefined && (typeof iova !== 'bigint' || typeof length !== 'bigint' || iova !== at || length <= 0n || iova + length > end))
-          problem = `window ${windows.length} is [${hex(iova)}, +${hex(length)}): expected a non-empty range from ${hex(at)} inside [${hex(args.iova)}, ${hex(end)})`;
-        if (problem !== undefined || windows.length > plan.stopAt + 1) return { set: [], ret: EIO };
-        const set = plan.record === 1 ? [{ iova, length }] : plan.record === 2 ? [{ iova, length: 1n }] : plan.record === 3 ? [{ iova: iova + length - 1n, length: 1n }] : [];
-        recorded.push(...set);
-        return { set, ret: windows.length === plan.stopAt + 1 ? EIO : 0 };
-      }),
+    await timed(
+      `${name} forEach`,
+      limits.timeoutMs,
+      () =>
+        bitmap.forEach!((iova, length) => {
+          const at = windows.length === 0 ? args.iova : windows[windows.length - 1]!.iova + windows[windows.length - 1]!.length;
+          windows.push({ iova, length });
+          if (problem === undefined && (typeof iova !== 'bigint' || typeof length !== 'bigint' || iova !== at || length <= 0n || iova + length > end))
+            problem = `window ${windows.length} is [${hex(iova)}, +${hex(length)}): expected a non-empty range from ${hex(at)} inside [${hex(args.iova)}, ${hex(end)})`;
+          if (problem !== undefined || windows.length > plan.stopAt + 1) return { set: [], ret: EIO };
+          const set = plan.record === 1 ? [{ iova, length }] : plan.record === 2 ? [{ iova, length: 1n }] : plan.record === 3 ? [{ iova: iova + length - 1n, length: 1n }] : [];
+          recorded.push(...set);
+          return { set, ret: windows.length === plan.stopAt + 1 ? EIO : 0 };
+        }),
+      limits.watch,
     ).catch(inFlight({ op: 'iova_bitmap_for_each', expected: 'the walk', req: ['IOVA-BITMAP-10'] })),
   );
   const stopped = windows.length === plan.stopAt + 1;
@@ -506,7 +510,7 @@ export async function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: 
       name: adapter.profile,
       adapter: adapter.name,
       arbitrary: scenarioArbitrary(contract),
-      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, contract),
+      run: (sc, trace) => runScenario(adapter, sc, options, trace, contract),
       requirements: IOVA_BITMAP_REQUIREMENTS.filter((id) => !obligations.has(id)),
       // No requirement is decided by every run: each step names the checks it could have failed.
       coverage: () => ({}),
@@ -530,5 +534,5 @@ export async function runIovaBitmapProfile(adapter: IovaBitmapAdapter, options: 
 
 /** Runs one recorded scenario again (dirtyspec check-trace). Throws Violation or Undecided. */
 export function replayIovaBitmapScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, timeoutMs: number, trace: TraceStep[], contract: IovaBitmapContractName = adapter.contract ?? 'hardened'): Promise<number> {
-  return runScenario(adapter, sc, timeoutMs, trace, iovaBitmapContracts[contract]);
+  return runScenario(adapter, sc, { timeoutMs }, trace, iovaBitmapContracts[contract]);
 }

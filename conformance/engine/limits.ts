@@ -2,7 +2,7 @@
 // spec looks at it. Breaking either makes the verdict "undecided", never a pass.
 import { dirtyBitmapBytes } from '../../spec/bitmap/dirty-bitmap.ts';
 import { FAULTS, type DmaOutcome } from '../adapters/types.ts';
-import { callEnded, callStarted } from './call-watch.ts';
+import type { CallWatch } from './call-watch.ts';
 
 export class Undecided extends Error {
   constructor(message: string) {
@@ -44,9 +44,20 @@ export function callWeight(bytes: bigint): number {
   return pages < PAGES_PER_LIMIT ? 1 : 1 + pages / PAGES_PER_LIMIT;
 }
 
-export async function timed<T>(what: string, ms: number, call: () => Promise<T>): Promise<T> {
+/**
+ * What limits a run's adapter calls: the time each may take, and where the thread running
+ * them publishes the call in flight, when a watching thread may stop it (call-watch.ts;
+ * a watched worker's runs only: RunOptions.watch).
+ */
+export interface CallLimits {
+  readonly timeoutMs: number;
+  readonly watch?: CallWatch | undefined;
+}
+
+/** `call` within `ms`: its answer, or Undecided when it throws or does not answer in time; published to `watch`, if any, while in flight. */
+export async function timed<T>(what: string, ms: number, call: () => Promise<T>, watch?: CallWatch): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  callStarted(ms);
+  watch?.started(ms);
   try {
     return await Promise.race([
       (async () => {
@@ -63,7 +74,7 @@ export async function timed<T>(what: string, ms: number, call: () => Promise<T>)
     ]);
   } finally {
     clearTimeout(timer);
-    callEnded();
+    watch?.ended();
   }
 }
 
@@ -72,27 +83,30 @@ export async function timed<T>(what: string, ms: number, call: () => Promise<T>)
  * instead of one per call (a run makes tens of thousands of calls; arming and clearing a
  * timer each time was a measurable part of the engine's time). The timer is re-armed for
  * whatever is left of the call in flight when it fires, and does not keep the process
- * alive between calls.
+ * alive between calls. Each call in flight is published to `watch`, if any (call-watch.ts).
  */
 export class CallTimer {
   private timer: NodeJS.Timeout | undefined;
   private inFlight: { what: string | (() => string); deadline: number; fail: (e: Undecided) => void } | undefined;
 
-  constructor(private readonly ms: number) {}
+  constructor(
+    private readonly ms: number,
+    private readonly watch?: CallWatch,
+  ) {}
 
   /** `call` within the time limit (`weight` times it: callWeight); `what` names it in a report (a function: built only for one). */
   run<T>(what: string | (() => string), call: () => Promise<T>, weight = 1): Promise<T> {
     // A call made while another is in flight (not the engine's way, but possible), or with a limit of its own, gets its own timer.
-    if (this.inFlight !== undefined || weight !== 1) return timed(typeof what === 'string' ? what : what(), Math.round(this.ms * weight), call);
+    if (this.inFlight !== undefined || weight !== 1) return timed(typeof what === 'string' ? what : what(), Math.round(this.ms * weight), call, this.watch);
     return new Promise<T>((resolve, reject) => {
       const mine = { what, deadline: performance.now() + this.ms, fail: reject };
       this.inFlight = mine;
-      callStarted(this.ms);
+      this.watch?.started(this.ms);
       if (this.timer === undefined) this.timer = setTimeout(this.tick, this.ms);
       else this.timer.ref();
       const settle = () => {
         if (this.inFlight !== mine) return;
-        callEnded();
+        this.watch?.ended();
         this.inFlight = undefined;
         this.timer?.unref();
       };
@@ -127,7 +141,7 @@ export class CallTimer {
       return;
     }
     this.inFlight = undefined;
-    callEnded();
+    this.watch?.ended();
     f.fail(new Undecided(`${nameOf(f.what)} did not answer within ${this.ms} ms`));
   };
 }

@@ -41,7 +41,8 @@ import { directedTests } from './directed.ts';
 import { argumentArbitrary } from './argument-commands.ts';
 import { aimedArbitrary } from './aimed.ts';
 import { profiles, type ProfileModule } from '../profiles/index.ts';
-import { Undecided, engineError, notReproduced } from './limits.ts';
+import { type CallLimits, Undecided, engineError, notReproduced } from './limits.ts';
+import type { CallWatch } from './call-watch.ts';
 import { FirstFailure } from './first-failure.ts';
 import { callLimitMs } from './crash.ts';
 import { CreateRefused, createSystem, type SystemConfig } from './system.ts';
@@ -81,6 +82,12 @@ export interface RunOptions {
    * DEFAULT_SHRINK_SECONDS.
    */
   readonly shrinkMs?: number;
+  /**
+   * Where this run publishes each adapter call in flight, for another thread to stop it
+   * (call-watch.ts): a watched worker thread's (campaign/worker.ts). Every call the run
+   * times goes to it; no check reads it. Undefined: not watched.
+   */
+  readonly watch?: CallWatch;
 }
 
 /** The CLI's limit on shrinking one failure (`--shrink-time`), in seconds. */
@@ -138,7 +145,7 @@ export interface SmmuSequenceInput {
 export function replaySmmuSequence(adapter: SmmuAdapter, input: SmmuSequenceInput, timeoutMs: number, trace: TraceStep[], contract: Contract = contracts.strict): Promise<number> {
   const ctx = new RunContext();
   ctx.contract = contract;
-  return runSequence(ctx, adapter, input.config, input.commands, timeoutMs, trace);
+  return runSequence(ctx, adapter, input.config, input.commands, { timeoutMs }, trace);
 }
 
 function configArbitrary(): fc.Arbitrary<RunConfig> {
@@ -314,7 +321,7 @@ class TailCommand implements RunCommand {
 }
 
 /** Runs one sequence from scratch; returns the trace and the number of commands run. */
-async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, timeoutMs: number, trace: TraceStep[], onSequence?: (input: SmmuSequenceInput) => void): Promise<number> {
+async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig, cmds: Iterable<RunCommand>, limits: CallLimits, trace: TraceStep[], onSequence?: (input: SmmuSequenceInput) => void): Promise<number> {
   // fast-check's commands iterate as wrappers around the commands.
   const contract = ctx.contract;
   cfg = contractConfig(contract.capabilities, cfg, kitDrives(adapter), contract.name);
@@ -322,7 +329,7 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   const { startTracking, ...config } = cfg;
   let sys: Awaited<ReturnType<typeof createSystem>>;
   try {
-    sys = await createSystem(adapter, config, { timeoutMs, contract: contract.name });
+    sys = await createSystem(adapter, config, { timeoutMs: limits.timeoutMs, watch: limits.watch, contract: contract.name });
   } catch (e) {
     if (!(e instanceof CreateRefused)) throw e;
     trace.push({
@@ -367,7 +374,7 @@ export async function runSmmuProfile(adapter: SmmuAdapter, options: RunOptions):
   ctx.contract = contract;
   // The hazards run once per campaign, in its first block (where the directed tests run), and not in a replay, nor in
   // a recorded run (onSequence): they are not part of the verdict, and a trace holds sequences only (check-trace).
-  const hazards = options.directed !== false && options.path === undefined && options.onSequence === undefined ? await runHazards(adapter, contract, options.timeoutMs) : [];
+  const hazards = options.directed !== false && options.path === undefined && options.onSequence === undefined ? await runHazards(adapter, contract, options) : [];
   const withContract = (r: ProfileResult): ProfileResult => {
     if (contract === contracts.strict) return { ...r, contract: contractResult(ctx, declared, hazards) };
     // Another contract: its own rules are what a run can reach, and the tracking machine is not its lifecycle when HA/HD do not follow tracking.
@@ -400,7 +407,7 @@ async function runDirected(ctx: RunContext, adapter: SmmuAdapter, options: RunOp
     const steps: TraceStep[] = [];
     runs++;
     try {
-      commands += await runSequence(ctx, adapter, test.config, test.commands, options.timeoutMs, steps, options.onSequence);
+      commands += await runSequence(ctx, adapter, test.config, test.commands, options, steps, options.onSequence);
     } catch (e) {
       const coverage = transitionCoverage(ctx);
       const base = { name: adapter.profile, adapter: adapter.name, runs, directedRuns: runs, commands: commands + steps.length, seed: 0, transitionCoverage: coverage, seconds: seconds(started) };
@@ -463,12 +470,12 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
       const cmds = withHigh(low, lowOnly ? [] : [...high, ...aimed, ...args], tail);
       try {
         await first.fresh();
-        perRun.push(await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, trace, options.onSequence));
+        perRun.push(await runSequence(ctx, adapter, cfg, cmds, options, trace, options.onSequence));
       } catch (e) {
         perRun.push(trace.length);
         const inLow = !tail.started;
         try {
-          await first.judge(e, trace, (again) => runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, again));
+          await first.judge(e, trace, (again) => runSequence(ctx, adapter, cfg, cmds, options, again));
         } catch (failure) {
           if (inLow) lowOnly = true;
           throw failure;
@@ -518,7 +525,7 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
   let replayed: unknown;
   try {
     await first.fresh();
-    await runSequence(ctx, adapter, cfg, cmds, options.timeoutMs, steps, options.onSequence);
+    await runSequence(ctx, adapter, cfg, cmds, options, steps, options.onSequence);
   } catch (e) {
     replayed = e;
   }

@@ -13,8 +13,8 @@ import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } fro
 import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
 import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter, SmmuIotlbEntry } from '../adapters/types.ts';
 import { type ContractName, contracts } from '../../spec/contracts/index.ts';
-import { CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
-import { callEnded, callStarted } from './call-watch.ts';
+import { type CallLimits, CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
+import type { CallWatch } from './call-watch.ts';
 import { type InFlightStep, inFlight, isPeerTimed } from './crash.ts';
 import { profiles } from '../profiles/index.ts';
 
@@ -72,8 +72,8 @@ export interface System {
   withHook<T, R>(at: HookTrigger, act: () => R, op: () => Promise<T>): Promise<[T, R | undefined]>;
 }
 
-export interface SystemOptions {
-  readonly timeoutMs: number;
+/** The limit on each call (and the watch a watched worker's run publishes its calls to: call-watch.ts), and the contract. */
+export interface SystemOptions extends CallLimits {
   /** smmu-hw: the contract the kit's driver follows (default strict). */
   readonly contract?: ContractName;
 }
@@ -141,17 +141,17 @@ const IOTLB_STATES: readonly string[] = ['readOnly', 'writable', 'writableClean'
  * entries of the domain's ASID, each checked for shape (a malformed answer, or a throw,
  * makes the run undecided).
  */
-function iotlbView(name: string, hw: SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }, timeoutMs: number): () => TlbView[] {
+function iotlbView(name: string, hw: SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }, timeoutMs: number, watch: CallWatch | undefined): () => TlbView[] {
   return () => {
     let entries: unknown;
     // Synchronous, so no timer can limit it: only a watching thread can stop it if it never returns (call-watch.ts).
-    callStarted(timeoutMs);
+    watch?.started(timeoutMs);
     try {
       entries = hw.iotlbEntries();
     } catch (e) {
       throw new Undecided(`${name} iotlbEntries threw: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
     } finally {
-      callEnded();
+      watch?.ended();
     }
     if (!Array.isArray(entries)) throw new Undecided(`${name} iotlbEntries answered ${JSON.stringify(entries)}: expected an array of { asid, base, level, state }`);
     const out: TlbView[] = [];
@@ -222,11 +222,11 @@ export async function createSystem(adapter: SmmuHwAdapter | SmmuDriverAdapter, c
 }
 
 async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config: SystemConfig, options: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
-  const { timeoutMs } = options;
+  const { timeoutMs, watch } = options;
   const memory = createKitMemory();
   const name = `${adapter.name} (smmu-hw)`;
-  const hw: SmmuHw = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity }));
-  const regs = await timed(`${name} readRegisters`, timeoutMs, () => hw.readRegisters());
+  const hw: SmmuHw = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity }), watch);
+  const regs = await timed(`${name} readRegisters`, timeoutMs, () => hw.readRegisters(), watch);
   if (!Number.isInteger(regs?.idr0) || !Number.isInteger(regs?.idr3)) throw new Undecided(`${name} readRegisters answered ${JSON.stringify(regs)}: expected integers idr0 and idr3`);
   const queue: { what: string; call: () => Promise<void>; req: string[] }[] = [];
   const cdRegistry = new CdRegistry(memory);
@@ -247,7 +247,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
     },
   };
   const driver = createKitDriver(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }, options.contract);
-  const timer = new CallTimer(timeoutMs);
+  const timer = new CallTimer(timeoutMs, watch);
   const drain = async () => {
     while (queue.length > 0) {
       const { what, call, req } = queue.shift()!;
@@ -310,7 +310,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       port.submit([size === 'all' ? { op: 'CMD_TLBI_NH_ASID', asid: ASID } : { op: 'CMD_TLBI_NH_VA', asid: ASID, iova, size }, { op: 'CMD_SYNC' }]);
       return drain();
     },
-    tlb: hw.iotlbEntries === undefined ? () => undefined : iotlbView(name, hw as SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }, timeoutMs),
+    tlb: hw.iotlbEntries === undefined ? () => undefined : iotlbView(name, hw as SmmuHw & { iotlbEntries(): readonly SmmuIotlbEntry[] }, timeoutMs, watch),
     withHook: withHook(memory),
     kitPgtable: {
       readAndClearDirty: (iova, size) => after(void driver.pgtable.readAndClearDirty(iova, size, 0)),
@@ -332,7 +332,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   };
 }
 
-async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs, contract }: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
+async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs, watch, contract }: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
   const memory = createKitMemory();
   const name = `${adapter.name} (smmu-driver)`;
   const smmu = createKitSmmu(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity });
@@ -350,13 +350,13 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
     },
     submit: (commands) => smmu.submit(commands),
   };
-  const created = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }));
+  const created = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }), watch);
   if (typeof created === 'number') {
     if (!Number.isInteger(created) || created >= 0) throw new Undecided(`${name} create answered ${created}: expected a domain or a negative errno`);
     throw new CreateRefused(created, `${name} create`);
   }
   const driver: SmmuDriver = created;
-  const timer = new CallTimer(timeoutMs);
+  const timer = new CallTimer(timeoutMs, watch);
   const hdQuirk = contracts[contract ?? 'strict'].capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
   // `op`: the call as a step, for a crash or hang during it (engine/crash.ts), with the requirements driverCallReq names.
   const call = <T>(what: Parameters<typeof driverCallReq>[0], fn: () => Promise<T>, op: () => string, arg: Parameters<typeof driverCallReq>[2] = {}) =>

@@ -59,7 +59,7 @@ import { dmaRwWalk, rwDirtiedPages } from '../../spec/vfio/dma-rw.ts';
 import { vfioType1Machine } from '../../spec/vfio/type1-machine.ts';
 import type { VfioBitmapArg, VfioType1Adapter, VfioType1Config, VfioType1Instance } from '../adapters/types.ts';
 import type { TraceStep } from './commands.ts';
-import { CallTimer, Undecided, callWeight, timed } from './limits.ts';
+import { type CallLimits, CallTimer, Undecided, callWeight, timed } from './limits.ts';
 import { inFlight, type InFlightStep } from './crash.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from './run-profile.ts';
 import { runScenarioProfile } from './scenario-profile.ts';
@@ -343,13 +343,13 @@ class Run {
     readonly adapter: VfioType1Adapter,
     readonly inst: VfioType1Instance,
     readonly config: VfioType1Config,
-    readonly timeoutMs: number,
+    limits: CallLimits,
     readonly trace: TraceStep[],
     readonly contract: Contract = contracts.strict,
   ) {
     this.c = new ContainerModel(ctx, inst.vaddrLimit);
     this.d = new DirtyState(config.hwDirty, this.c.mappings, vfioDirtyContract(contract));
-    this.timer = new CallTimer(timeoutMs);
+    this.timer = new CallTimer(limits.timeoutMs, limits.watch);
     this.named = renamer(contract);
   }
 
@@ -872,11 +872,11 @@ class Run {
   }
 }
 
-async function runScenario(ctx: RunContext, adapter: VfioType1Adapter, sc: Scenario, timeoutMs: number, trace: TraceStep[], contract: Contract = contracts.strict): Promise<number> {
-  const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sc.config));
+async function runScenario(ctx: RunContext, adapter: VfioType1Adapter, sc: Scenario, limits: CallLimits, trace: TraceStep[], contract: Contract = contracts.strict): Promise<number> {
+  const inst = await timed(`${adapter.name} create`, limits.timeoutMs, () => adapter.create(sc.config), limits.watch);
   if (typeof inst !== 'object' || inst === null || typeof inst.mapDma !== 'function' || typeof inst.vaddrLimit !== 'bigint') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a container instance`);
   trace.push({ op: `create(hwDirty ${sc.config.hwDirty}${sc.config.dmaEntryLimit === undefined ? '' : `, dma_entry_limit ${sc.config.dmaEntryLimit}`})`, answer: 'a container', expected: 'a container', req: [] });
-  const run = new Run(ctx, adapter, inst, sc.config, timeoutMs, trace, contract);
+  const run = new Run(ctx, adapter, inst, sc.config, limits, trace, contract);
   await run.info(true);
   for (const o of sc.ops) await run.op(o);
   await run.finish();
@@ -933,7 +933,7 @@ export async function runVfioType1Profile(adapter: VfioType1Adapter, options: Ru
       name: adapter.profile,
       adapter: adapter.name,
       arbitrary: scenarioArbitrary(options.maxCommands),
-      run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, contract),
+      run: (sc, trace) => runScenario(ctx, adapter, sc, options, trace, contract),
       requirements: vfioType1Requirements(contract),
       coverage,
       configOf: (sc) => ({ hwDirty: sc.config.hwDirty, ...(sc.config.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: sc.config.dmaEntryLimit }) }),
@@ -946,5 +946,5 @@ export async function runVfioType1Profile(adapter: VfioType1Adapter, options: Ru
 
 /** Runs one recorded scenario again (dirtyspec check-trace), under the contract the adapter declares. Throws Violation or Undecided. */
 export function replayVfioType1Scenario(adapter: VfioType1Adapter, sc: unknown, timeoutMs: number, trace: TraceStep[], contract?: string): Promise<number> {
-  return runScenario(new RunContext(), adapter, sc as Scenario, timeoutMs, trace, vfioRunContract(adapter, contract as ContractName | undefined).contract);
+  return runScenario(new RunContext(), adapter, sc as Scenario, { timeoutMs }, trace, vfioRunContract(adapter, contract as ContractName | undefined).contract);
 }

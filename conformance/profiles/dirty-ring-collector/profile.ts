@@ -21,7 +21,7 @@ import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
 import { reprotectedPages, reservedEntries, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
 import type { TraceStep } from '../../engine/commands.ts';
-import { Undecided, timed } from '../../engine/limits.ts';
+import { type CallLimits, Undecided, timed } from '../../engine/limits.ts';
 import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
@@ -262,7 +262,7 @@ class CollectorRun {
     readonly sc: CollectorScenario,
     readonly memory: OrderedMemory,
     readonly clock: StoreClock,
-    readonly timeoutMs: number,
+    readonly limits: CallLimits,
     readonly trace: TraceStep[],
   ) {
     this.migration = new RingMigrationCheck(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
@@ -356,7 +356,7 @@ class CollectorRun {
 
   /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). Setup (create, addRing) names none. */
   call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
-    const answer = timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+    const answer = timed(`${this.adapter.name} ${what}`, this.limits.timeoutMs, fn, this.limits.watch);
     return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
@@ -501,10 +501,10 @@ class CollectorRun {
   }
 }
 
-async function runScenario(ctx: RunContext, adapter: DirtyRingCollectorAdapter, sc: CollectorScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
+async function runScenario(ctx: RunContext, adapter: DirtyRingCollectorAdapter, sc: CollectorScenario, limits: CallLimits, trace: TraceStep[], delaysOn: boolean): Promise<number> {
   const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
   const clock = new StoreClock(memory, sc.delays, delaysOn);
-  const run = new CollectorRun(ctx, adapter, sc, memory, clock, timeoutMs, trace);
+  const run = new CollectorRun(ctx, adapter, sc, memory, clock, limits, trace);
   await run.setup();
   for (const o of sc.ops) {
     await run.op(o);
@@ -526,7 +526,7 @@ export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter,
       name: DIRTY_RING_COLLECTOR_PROFILE,
       adapter: adapter.name,
       arbitrary: collectorScenarioArbitrary(options.maxCommands),
-      run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, options.delays !== false),
+      run: (sc, trace) => runScenario(ctx, adapter, sc, options, trace, options.delays !== false),
       requirements: DIRTY_RING_COLLECTOR_REQUIREMENTS,
       always: ['KVM-RING-23'],
       coverage: () => {
@@ -540,5 +540,5 @@ export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter,
 }
 
 export function replayDirtyRingCollectorScenario(adapter: DirtyRingCollectorAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[], delaysOn = true): Promise<number> {
-  return runScenario(new RunContext(), adapter, sc as CollectorScenario, timeoutMs, trace, delaysOn);
+  return runScenario(new RunContext(), adapter, sc as CollectorScenario, { timeoutMs }, trace, delaysOn);
 }

@@ -63,7 +63,7 @@ import { coverageFigure } from '../../../model/run-context.ts';
 import { machineTransitions } from '../../../spec/machines.ts';
 import { requirements } from '../../../spec/requirements.ts';
 import type { TraceStep } from '../../engine/commands.ts';
-import { Undecided, checkErrno, timed } from '../../engine/limits.ts';
+import { type CallLimits, Undecided, checkErrno, timed } from '../../engine/limits.ts';
 import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
@@ -478,7 +478,7 @@ class Run {
     readonly adapter: KvmDirtyLogAdapter,
     readonly inst: KvmDirtyLogInstance,
     readonly config: KvmDirtyLogConfig,
-    readonly timeoutMs: number,
+    readonly limits: CallLimits,
     readonly trace: TraceStep[],
     table: LazyMemslotTable,
     pageCoverage: GuestPageCoverage,
@@ -537,7 +537,7 @@ class Run {
     this.inCall = true;
     this.deferred = undefined;
     try {
-      const answer = timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+      const answer = timed(`${this.adapter.name} ${what}`, this.limits.timeoutMs, fn, this.limits.watch);
       const r = await (step === undefined ? answer : answer.catch(inFlight(step)));
       this.checkRacedFaults();
       if (this.deferred !== undefined) throw this.deferred;
@@ -1401,9 +1401,9 @@ function hugeBacked(s: { guestPhysAddr: bigint | number; userspaceAddr: bigint |
  * only one, v6.2) non-zero. A VM without one (before v5.11) cannot be in the configuration
  * dirtyRingExclusive: its sequences run with the bitmap, and the trace says so.
  */
-async function offersDirtyRing(adapter: KvmDirtyLogAdapter, inst: KvmDirtyLogInstance, timeoutMs: number, trace: TraceStep[]): Promise<boolean> {
+async function offersDirtyRing(adapter: KvmDirtyLogAdapter, inst: KvmDirtyLogInstance, limits: CallLimits, trace: TraceStep[]): Promise<boolean> {
   for (const cap of [KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL]) {
-    const v = await timed(`${adapter.name} checkExtension(${cap})`, timeoutMs, () => inst.checkExtension(cap));
+    const v = await timed(`${adapter.name} checkExtension(${cap})`, limits.timeoutMs, () => inst.checkExtension(cap), limits.watch);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Undecided(`${adapter.name} checkExtension(${cap}) answered ${String(v)}: expected a non-negative integer (KVM_CHECK_EXTENSION's value)`);
     trace.push({ op: `KVM_CHECK_EXTENSION(${cap})`, answer: `${v}`, expected: 'the largest ring in bytes, or 0 (no dirty ring)', req: [] });
     if (v !== 0) return true;
@@ -1412,13 +1412,13 @@ async function offersDirtyRing(adapter: KvmDirtyLogAdapter, inst: KvmDirtyLogIns
   return false;
 }
 
-async function runScenario(adapter: KvmDirtyLogAdapter, sc: KvmScenario, timeoutMs: number, trace: TraceStep[], table: LazyMemslotTable, pageCoverage: GuestPageCoverage): Promise<number> {
+async function runScenario(adapter: KvmDirtyLogAdapter, sc: KvmScenario, limits: CallLimits, trace: TraceStep[], table: LazyMemslotTable, pageCoverage: GuestPageCoverage): Promise<number> {
   let run: Run | undefined;
-  const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(sc.config, { between: () => run?.between() ?? [] }));
+  const inst = await timed(`${adapter.name} create`, limits.timeoutMs, () => adapter.create(sc.config, { between: () => run?.between() ?? [] }), limits.watch);
   if (typeof inst !== 'object' || inst === null || typeof inst.getDirtyLog !== 'function' || typeof inst.userAddressLimit !== 'bigint') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
   trace.push({ op: `create(hwDirty ${sc.config.hwDirty}, eagerSplit ${sc.config.eagerSplit}, dirtyRingExclusive ${sc.config.dirtyRingExclusive})`, answer: 'a VM', expected: 'a VM', req: [] });
-  const config = sc.config.dirtyRingExclusive && !(await offersDirtyRing(adapter, inst, timeoutMs, trace)) ? { ...sc.config, dirtyRingExclusive: false } : sc.config;
-  run = new Run(adapter, inst, config, timeoutMs, trace, table, pageCoverage);
+  const config = sc.config.dirtyRingExclusive && !(await offersDirtyRing(adapter, inst, limits, trace)) ? { ...sc.config, dirtyRingExclusive: false } : sc.config;
+  run = new Run(adapter, inst, config, limits, trace, table, pageCoverage);
   if (sc.kind === 'migration') await run.migrate(sc);
   else {
     for (const o of sc.ops) await run.op(o);
@@ -1474,7 +1474,7 @@ export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmD
       name: KVM_DIRTY_LOG_PROFILE as ProfileResult['name'],
       adapter: adapter.name,
       arbitrary,
-      run: (sc, trace) => runScenario(adapter, sc, options.timeoutMs, trace, table, pages),
+      run: (sc, trace) => runScenario(adapter, sc, options, trace, table, pages),
       requirements: KVM_DIRTY_LOG_REQUIREMENTS,
       coverage: () => kvmDirtyLogCoverage(table, pages),
       configOf: (sc) => ({ hwDirty: sc.config.hwDirty, eagerSplit: sc.config.eagerSplit, dirtyRingExclusive: sc.config.dirtyRingExclusive, ...(sc.kind === 'migration' ? { mode: sc.mode, initiallySet: sc.initiallySet } : {}) }),
@@ -1485,5 +1485,5 @@ export function runKvmDirtyLogProfile(adapter: KvmDirtyLogAdapter, options: KvmD
 
 /** Runs one recorded scenario again (check-trace). Throws Violation or Undecided. */
 export function replayKvmDirtyLogScenario(adapter: KvmDirtyLogAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[]): Promise<number> {
-  return runScenario(adapter, sc as KvmScenario, timeoutMs, trace, new LazyMemslotTable(), { covered: new Set(), inspected: false });
+  return runScenario(adapter, sc as KvmScenario, { timeoutMs }, trace, new LazyMemslotTable(), { covered: new Set(), inspected: false });
 }

@@ -49,7 +49,7 @@ import {
 } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import type { KvmDirtyRingVmEvent } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import type { TraceStep } from '../../engine/commands.ts';
-import { Undecided, checkErrno, timed } from '../../engine/limits.ts';
+import { type CallLimits, Undecided, checkErrno, timed } from '../../engine/limits.ts';
 import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
@@ -268,7 +268,7 @@ class RingRun {
     readonly inst: KvmDirtyRingInstance,
     readonly sc: RingScenario,
     readonly memory: OrderedMemory,
-    readonly timeoutMs: number,
+    readonly callLimits: CallLimits,
     readonly trace: TraceStep[],
     /** The kit's steps, and when KVM's relaxed stores (its side of the memory watched) become visible. */
     readonly clock: StoreClock,
@@ -320,7 +320,7 @@ class RingRun {
 
   /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). */
   call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
-    const answer = timed(`${this.adapter.name} ${what}`, this.timeoutMs, fn);
+    const answer = timed(`${this.adapter.name} ${what}`, this.callLimits.timeoutMs, fn, this.callLimits.watch);
     return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
@@ -958,15 +958,15 @@ class RingRun {
   }
 }
 
-async function runScenario(ctx: RunContext, adapter: KvmDirtyRingAdapter, sc: RingScenario, timeoutMs: number, trace: TraceStep[], delaysOn: boolean): Promise<number> {
+async function runScenario(ctx: RunContext, adapter: KvmDirtyRingAdapter, sc: RingScenario, limits: CallLimits, trace: TraceStep[], delaysOn: boolean): Promise<number> {
   const pml = adapter.cpuDirtyLogSize;
   if (pml !== undefined && !(Number.isSafeInteger(pml) && pml >= 0 && pml <= 65536)) throw new Undecided(`${adapter.name}: cpuDirtyLogSize must be an integer from 0 to 65536 (kvm_cpu_dirty_log_size(): 512 with PML), got ${String(pml)}`);
   // KVM on x86 runs on x86-TSO (its plain flags accesses up to Linux v6.0 are ordered by the CPU: ordered-memory.ts).
   const memory = new OrderedMemory({ delays: sc.delays, delaysOn, tso: sc.config.arch === 'x86' ? ['kvm'] : [] });
   const clock = new StoreClock(memory, sc.delays, delaysOn);
-  const inst = await timed(`${adapter.name} create`, timeoutMs, () => adapter.create(clock.watch(sideOf(memory, 'kvm')), { arch: sc.config.arch }));
+  const inst = await timed(`${adapter.name} create`, limits.timeoutMs, () => adapter.create(clock.watch(sideOf(memory, 'kvm')), { arch: sc.config.arch }), limits.watch);
   if (typeof inst !== 'object' || inst === null || typeof inst.run !== 'function') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
-  const run = new RingRun(ctx, adapter, inst, sc, memory, timeoutMs, trace, clock);
+  const run = new RingRun(ctx, adapter, inst, sc, memory, limits, trace, clock);
   await run.setup();
   for (const o of sc.ops) {
     await run.op(o);
@@ -997,7 +997,7 @@ export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: Ri
       name: KVM_DIRTY_RING_PROFILE,
       adapter: adapter.name,
       arbitrary: ringScenarioArbitrary(options.maxCommands),
-      run: (sc, trace) => runScenario(ctx, adapter, sc, options.timeoutMs, trace, options.delays !== false),
+      run: (sc, trace) => runScenario(ctx, adapter, sc, options, trace, options.delays !== false),
       requirements: KVM_DIRTY_RING_REQUIREMENTS,
       coverage: () => ringCoverage(ctx),
       configOf: (sc) => {
@@ -1011,5 +1011,5 @@ export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: Ri
 
 /** Runs one recorded scenario again. Throws Violation or Undecided. */
 export function replayKvmDirtyRingScenario(adapter: KvmDirtyRingAdapter, sc: unknown, timeoutMs: number, trace: TraceStep[], delaysOn = true): Promise<number> {
-  return runScenario(new RunContext(), adapter, sc as RingScenario, timeoutMs, trace, delaysOn);
+  return runScenario(new RunContext(), adapter, sc as RingScenario, { timeoutMs }, trace, delaysOn);
 }
