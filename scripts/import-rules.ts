@@ -14,7 +14,7 @@ export interface ModuleReference {
   readonly form: 'import' | 'export' | 'import()' | 'require' | '/// <reference>';
 }
 
-interface Token {
+export interface Token {
   readonly kind: 'name' | 'string' | 'punct' | 'other' | 'reference';
   readonly value: string;
   readonly line: number;
@@ -26,7 +26,7 @@ const NAME_START = /[\p{ID_Start}$_\\]/u;
 const NAME_PART = /[\p{ID_Continue}$\\]|\u200c|\u200d/u;
 
 /** The tokens a specifier search needs; template text and regular expressions become `other`. */
-function tokenize(src: string): Token[] {
+export function tokenize(src: string): Token[] {
   const tokens: Token[] = [];
   // Brace depth inside each open `${ ... }` of a template literal, innermost last.
   const templates: number[] = [];
