@@ -79,7 +79,8 @@ const WEIGHTS = {
   'conformance/protocol/exec.test.ts': 17,
   'conformance/report/html.browser.test.ts': 15,
   'conformance/protocol/schema.test.ts': 14,
-  'conformance/engine/concurrency.test.ts': 10,
+  // With every profile's calls checked against its own watch, alone and at once: measured alone 2026-11-30.
+  'conformance/engine/concurrency.test.ts': 18,
   // Measured alone 2026-11-30 (the Makefile's four libraries and one --lib run included).
   'conformance/lib/kvm-ring.test.ts': 12,
   // Hangs that time out, each confirmed by processes it starts: 47 s wall, 38 s CPU alone (2026-11-30).
