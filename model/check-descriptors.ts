@@ -21,7 +21,8 @@ import {
 } from '../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../spec/descriptor/leaf-machine.ts';
 import { walkLeaves, type WalkedLeaf } from '../spec/descriptor/walk.ts';
-import { type DescriptorModel, type ModelLeaf, leafKey, leafKeyIova, leafPlace } from './descriptor-model.ts';
+import type { DescriptorModel, ModelLeaf } from './descriptor-model.ts';
+import { leafKey, leafKeyIova, leafKeyLevel, leafPlace } from './leaf-store.ts';
 import { Violation } from './violation.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -55,7 +56,7 @@ function expectedBitsOf(ml: ModelLeaf): bigint {
 
 /** How one leaf found in memory differs from the model's leaf at the same place, or undefined. */
 function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string[]): Violation | undefined {
-  const ml = model.leaves.get(leafKey(l.iova, l.level));
+  const ml = model.leaves.at(l.iova, l.level);
   if (ml !== undefined && (l.pte & STATE_BITS) === expectedBitsOf(ml)) return undefined;
   // A difference: decode it for the report.
   let got: ReturnType<typeof decodeLeaf>;
@@ -193,9 +194,8 @@ export class DescriptorChecker {
       return;
     }
     const written = this.memory.writeLog ?? new Set<number>();
-    // The places to compare, as leaf keys (level above the IOVA: ordered by level, then IOVA).
-    const seen = new Set<number>();
-    const keys: number[] = [];
+    // The places to compare, as leaf keys (model/leaf-store.ts: ordered by IOVA, then level), each once.
+    const places = new Set<number>();
     let upper = false;
     // 1. Written words in reachable table frames name places in the window.
     for (const a of written) {
@@ -203,29 +203,27 @@ export class DescriptorChecker {
       if (frame === undefined) continue;
       const iova = frame.base + ((a % 4096) / 8) * armLpaeBlockSize(frame.level);
       if (iova >= this.window) continue;
-      const k = leafKey(iova, frame.level);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      keys.push(k);
+      places.add(leafKey(iova, frame.level));
       if (frame.level < 3) upper = true;
     }
     // 2. Leaves the model changed.
     for (const k of model.touchedKeys()) {
-      if (seen.has(k) || leafKeyIova(k) >= this.window) continue;
-      seen.add(k);
-      keys.push(k);
-      if (k < 3 * 2 ** 49) upper = true;
+      if (leafKeyIova(k) >= this.window) continue;
+      places.add(k);
+      if (leafKeyLevel(k) < 3) upper = true;
     }
     // 3. Each place, read from the root: a table entry that changed which table it
     //    points to has its range checked whole; a leaf or an invalid entry is compared.
-    //    Upper levels first (a relinked table covers the places below it); pages in any order.
+    //    In key order where an upper level is among them: a table entry comes before every
+    //    place below it (their IOVAs are not lower, and at its own IOVA its level is lower),
+    //    so a relinked table covers them. Pages alone in any order.
     const relinked: { iova: number; size: number; level: Level }[] = [];
     const tables = new Map<number, number | undefined>();
-    if (upper) keys.sort((x, y) => x - y);
+    const keys = upper ? [...places].sort((x, y) => x - y) : places;
     for (const k of keys) {
-      if (k >= 3 * 2 ** 49 && relinked.length === 0) {
+      if (relinked.length === 0 && leafKeyLevel(k) === 3) {
         // A page: compare it where it is (the common case, without the objects below).
-        const iova = k - 3 * 2 ** 49;
+        const iova = leafKeyIova(k);
         const entry = readEntry(load, ttb0, iova, 3, tables);
         if (entry?.valid && entry.table === undefined) {
           diffs.leafRead(model, k, iova, 3, entry.ptep, entry.pte);
@@ -311,7 +309,7 @@ function readEntry(load: (address: number) => bigint, ttb0: number, iova: number
   let l = 0 as Level;
   if (tables !== undefined && level > 0) {
     // The table at `level`: found once per region of the level above.
-    const region = (level as number) * 2 ** 49 + (iova - (iova % armLpaeBlockSize((level - 1) as Level)));
+    const region = leafKey(iova - (iova % armLpaeBlockSize((level - 1) as Level)), level);
     if (tables.has(region)) table = tables.get(region);
     else {
       const above = readEntry(load, ttb0, iova, (level - 1) as Level, tables);

@@ -18,6 +18,7 @@ import { type leafDescriptorMachine, leafStateOf, type LeafEvent } from '../spec
 import type { TrackingStep } from '../spec/domain/tracking-machine.ts';
 import type { iotlbEntryMachine, IotlbEvent } from '../spec/iotlb/iotlb-entry-machine.ts';
 import { PageRuns } from './ghost.ts';
+import { LeafStore, leafKey, leafPlace } from './leaf-store.ts';
 import type { RunContext } from './run-context.ts';
 import type { TableEntry, TakenTransition } from './transition-table.ts';
 
@@ -44,12 +45,6 @@ export type ExpectedDma =
   | { ok: true; level: Level /** IOTLB-7 / IOTLB-8: the access went through a stale entry (the spec's hazard). */; hazard?: 'dirtyNotRecorded' | 'staleTranslation' }
   | { ok: false; fault: 'translation' | 'permission' | 'accessFlag' };
 
-/** A leaf's place as one number: the level above the 48-bit IOVA (cheaper than a string key on the hot path). */
-export const leafKey = (iova: number, level: number): number => level * 2 ** 49 + iova;
-/** The place a leaf key names. */
-export const leafPlace = (k: number): { iova: number; level: Level } => ({ level: Math.floor(k / 2 ** 49) as Level, iova: leafKeyIova(k) });
-/** The IOVA a leaf key names (without `%`: a remainder of doubles is a library call, and the checker asks it of every changed leaf). */
-export const leafKeyIova = (k: number): number => k - Math.floor(k / 2 ** 49) * 2 ** 49;
 const key = leafKey;
 /** Events without fields, one object each (stepping many leaves with one event object is cheaper). */
 const UNMAP: LeafEvent = { type: 'UNMAP' };
@@ -75,8 +70,8 @@ export interface ReadAndClearWalk {
 const pageEnd = (end: number) => end + ((4096 - (end % 4096)) % 4096);
 
 export class DescriptorModel {
-  /** The leaves by key (`leafKey`). Replaced, not copied, when the model adopts a copy's state: hold no reference across `adopt`. */
-  leaves = new Map<number, ModelLeaf>();
+  /** The leaves by place (model/leaf-store.ts). Replaced, not copied, when the model adopts a copy's state: hold no reference across `adopt`. */
+  leaves = new LeafStore<ModelLeaf>();
   /**
    * Keys (`leafKey`) of the level-1 and level-2 entries that point to a table, empty or
    * not. Only a contract whose unmap goes by iommu_unmap's chunks sees them: a table at a
@@ -89,11 +84,6 @@ export class DescriptorModel {
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
   /** Keys of leaves added, changed or removed since the last `takeTouched`. */
   private touched = new Set<number>();
-  /**
-   * How many leaves start in each 2 MiB region (by `iova / 2 MiB`): `leavesIn` skips the
-   * regions that hold none, and stops in one once it has found them all. Replaced by `adopt`.
-   */
-  private regions = new Map<number, number>();
   /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
   opReq = new Set<string>();
   /** The transitions taken since `beginOp` (what a trace step shows on the machine diagrams). */
@@ -149,8 +139,7 @@ export class DescriptorModel {
     const c = new DescriptorModel(this.ctx, this.hdQuirk, this.pageGranular, this.hwDirty, this.contract);
     c.on = this.on;
     c.trackingErrno = this.trackingErrno;
-    c.leaves = new Map(this.leaves);
-    c.regions = new Map(this.regions);
+    c.leaves = this.leaves.copy();
     c.tables = new Set(this.tables);
     for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
     c.touched = new Set(this.touched);
@@ -169,7 +158,6 @@ export class DescriptorModel {
   adopt(other: DescriptorModel): void {
     // The copy is discarded: its maps become this model's (copying thousands of leaves back was most of a racing DMA's cost).
     this.leaves = other.leaves;
-    this.regions = other.regions;
     this.tables = other.tables;
     this.tlb = other.tlb;
     this.tracking = other.tracking;
@@ -196,39 +184,17 @@ export class DescriptorModel {
   }
 
   private setLeaf(leaf: ModelLeaf): void {
-    const k = key(leaf.iova, leaf.level);
-    if (!this.leaves.has(k)) {
-      const r = Math.floor(leaf.iova / REGION);
-      this.regions.set(r, (this.regions.get(r) ?? 0) + 1);
-    }
-    this.leaves.set(k, leaf);
-    this.touched.add(k);
+    this.leaves.set(leaf);
+    this.touched.add(key(leaf.iova, leaf.level));
   }
 
   private deleteLeaf(leaf: ModelLeaf): void {
-    const k = key(leaf.iova, leaf.level);
-    if (this.leaves.delete(k)) {
-      const r = Math.floor(leaf.iova / REGION);
-      const n = this.regions.get(r)! - 1;
-      if (n === 0) this.regions.delete(r);
-      else this.regions.set(r, n);
-    }
-    this.touched.add(k);
-  }
-
-  /** Whether the leaf translating `iova` is writable-dirty. */
-  dirtyAt(iova: number): boolean {
-    const leaf = this.leafAt(iova);
-    return leaf !== undefined && leafStateOf(leaf.snap).state === 'writableDirty';
+    this.leaves.delete(leaf.iova, leaf.level);
+    this.touched.add(key(leaf.iova, leaf.level));
   }
 
   leafAt(iova: number): ModelLeaf | undefined {
-    for (const level of [3, 2, 1] as const) {
-      const size = armLpaeBlockSize(level);
-      const leaf = this.leaves.get(key(iova - (iova % size), level));
-      if (leaf !== undefined) return leaf;
-    }
-    return undefined;
+    return this.leaves.at(iova - (iova % PAGE_SIZE), 3) ?? this.leaves.at(iova - (iova % REGION), 2) ?? this.leaves.at(iova - (iova % GIB), 1);
   }
 
   /** The leaves overlapping [iova, iova + size), in IOVA order. */
@@ -248,50 +214,13 @@ export class DescriptorModel {
     return this.visitLeavesIn(iova, size, undefined);
   }
 
-  /**
-   * The leaves overlapping [iova, iova + size) in IOVA order (blocks before pages at one
-   * address), pushed to `out` when given, up to `limit`; returns how many. It looks up each
-   * place a leaf could start, skipping the 2 MiB regions where none starts and the rest of
-   * a region once all of its leaves are found; a block that starts before the range is
-   * looked up where it would start.
-   */
+  /** The leaves overlapping [iova, iova + size) in IOVA order (blocks before pages at one address), pushed to `out` when given, up to `limit`; returns how many. */
   private visitLeavesIn(iova: number, size: number, out: ModelLeaf[] | undefined, limit = Number.POSITIVE_INFINITY): number {
-    const end = iova + size;
-    const start = iova - (iova % PAGE_SIZE);
     let found = 0;
-    const at = (a: number, level: Level): boolean => {
-      const l = this.leaves.get(key(a, level));
-      if (l === undefined) return false;
+    return this.leaves.visit(iova, size, (l) => {
       out?.push(l);
-      found++;
-      return true;
-    };
-    if (start % GIB !== 0 && at(start - (start % GIB), 1) && found >= limit) return found;
-    if (start % REGION !== 0 && at(start - (start % REGION), 2) && found >= limit) return found;
-    // The regions to visit: each in the range, or (a range wider than the regions held) the held ones in it, in order.
-    const first = Math.floor(start / REGION);
-    const last = Math.floor((end - 1) / REGION);
-    const regions = last - first + 1 > this.regions.size ? [...this.regions.keys()].filter((r) => r >= first && r <= last).sort((x, y) => x - y) : Array.from({ length: Math.max(0, last - first + 1) }, (_, k) => first + k);
-    for (const r of regions) {
-      const held = this.regions.get(r);
-      if (held === undefined) continue;
-      const regionEnd = Math.min(end, (r + 1) * REGION);
-      const base = r * REGION;
-      let a = Math.max(start, base);
-      // Entered at its start, a region's leaves are all ahead: stop once they are found. Blocks start only there.
-      let left = Number.POSITIVE_INFINITY;
-      if (a === base) {
-        left = held;
-        if (base % GIB === 0 && at(base, 1)) left--;
-        if (at(base, 2)) left--;
-        if (found >= limit) return found;
-      }
-      for (; a < regionEnd && left > 0; a += PAGE_SIZE) {
-        if (at(a, 3)) left--;
-        if (found >= limit) return found;
-      }
-    }
-    return found;
+      return ++found >= limit;
+    });
   }
 
   private tlbAt(iova: number): ModelTlbEntry | undefined {
@@ -325,7 +254,7 @@ export class DescriptorModel {
   leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
     const e = this.ctx.step(this.t.leaf, leaf.snap, event);
     // Table snapshots are shared per state: the same object means the same state.
-    if (e.next !== leaf.snap || this.leaves.get(key(leaf.iova, leaf.level)) !== leaf) this.setLeaf({ iova: leaf.iova, level: leaf.level, size: leaf.size, oa: leaf.oa, write: leaf.write, snap: e.next });
+    if (e.next !== leaf.snap || this.leaves.at(leaf.iova, leaf.level) !== leaf) this.setLeaf({ iova: leaf.iova, level: leaf.level, size: leaf.size, oa: leaf.oa, write: leaf.write, snap: e.next });
     this.took(e);
     return e.outcomes;
   }
@@ -476,7 +405,7 @@ export class DescriptorModel {
     if (out.includes('accessFlagFault')) return { ok: false, fault: 'accessFlag' };
     if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
     if (this.trackTlb) {
-      const walked = this.leaves.get(key(leaf.iova, leaf.level))!;
+      const walked = this.leaves.at(leaf.iova, leaf.level)!;
       const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: this.t.iotlb.initial };
       this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(walked.snap).state });
       this.tlb.set(tlbKey(leaf.iova, leaf.level), cached);

@@ -37,10 +37,9 @@ export interface Region {
 }
 export const LOW_REGION: Region = { base: 0, size: WINDOW };
 export const HIGH_REGION: Region = { base: HIGH, size: GiB };
-const inRegion = (region: Region) => (l: { iova: number }) => l.iova >= region.base && l.iova < region.base + region.size;
-/** The model's leaves in `region`, in the model's order. */
+/** The model's leaves that start in `region`, in IOVA order. */
 function leavesOf(model: DescriptorModel, region: Region) {
-  return [...model.leaves.values()].filter(inRegion(region));
+  return model.leavesIn(region.base, region.size).filter((l) => l.iova >= region.base);
 }
 /**
  * The most the high region may hold where a later step could split its blocks to pages:
@@ -736,7 +735,7 @@ export class ReadAndClearCommand implements RunCommand {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
     let [iova, size] = range(this.page, this.pages);
-    const leaves = leavesOf(m.model, LOW_REGION);
+    const leaves = this.endingAt === undefined ? [] : leavesOf(m.model, LOW_REGION);
     if (this.endingAt !== undefined && leaves.length > 0) {
       const l = leaves[this.endingAt.pick % leaves.length]!;
       iova = Math.max(0, l.iova - this.endingAt.before * PAGE);
@@ -756,7 +755,7 @@ const pageEnd = (end: number) => end + ((PAGE - (end % PAGE)) % PAGE);
 function dirtyPages(model: DescriptorModel, iova: number, size: number): PageRuns {
   const out = new PageRuns();
   for (const l of model.leavesIn(iova, size)) {
-    if (!model.dirtyAt(l.iova)) continue;
+    if (leafStateOf(l.snap).state !== 'writableDirty') continue;
     const from = Math.max(l.iova, iova);
     out.add(from - (from % PAGE), Math.min(l.iova + l.size, pageEnd(iova + size)));
   }

@@ -21,12 +21,17 @@ export class MemoryError extends Error {
 export const FRAME_SIZE = 4096;
 const WORDS_PER_FRAME = FRAME_SIZE / 8;
 const MAX_FRAMES_PER_CHUNK = 512; // chunks grow from 8 frames to 2 MiB of backing store
-const U64 = (1n << 64n) - 1n;
 
 export interface PhysicalMemoryOptions {
   /** First physical address handed out by `allocFrame` (4 KiB aligned). */
   readonly base?: number;
 }
+
+/**
+ * The index of a word in its frame, from its offset from the base. A BigUint64Array keeps
+ * a stored value modulo 2^64 (ECMA-262 ToBigUint64), so the stores below need no mask.
+ */
+const slot = (offset: number): number => (offset % FRAME_SIZE) / 8;
 
 export class PhysicalMemory {
   /** The access hook; `undefined` costs one comparison per access. */
@@ -100,12 +105,13 @@ export class PhysicalMemory {
     return this.backing;
   }
 
-  private word(address: number): [BigUint64Array, number] {
+  /** The frame holding the 64-bit word at `address` (its index there is `slot(address - base)`). */
+  private frameOf(address: number): BigUint64Array {
     if (!Number.isSafeInteger(address) || address % 8 !== 0) throw new MemoryError(address, 'a 64-bit access must be 8-byte aligned');
     const index = Math.floor((address - this.base) / FRAME_SIZE);
     const frame = index >= 0 ? this.frames[index] : undefined;
     if (frame === undefined) throw new MemoryError(address, 'not backed by an allocated frame');
-    return [frame, ((address - this.base) % FRAME_SIZE) / 8];
+    return frame;
   }
 
   private callHook(kind: MemoryAccessKind, address: number): void {
@@ -120,23 +126,26 @@ export class PhysicalMemory {
 
   load(address: number): bigint {
     if (this.hook !== undefined) this.callHook('load', address);
-    const [f, i] = this.word(address);
+    const f = this.frameOf(address);
+    const i = slot(address - this.base);
     return f[i]!;
   }
 
   store(address: number, value: bigint): void {
     if (this.hook !== undefined) this.callHook('store', address);
-    const [f, i] = this.word(address);
-    f[i] = value & U64;
+    const f = this.frameOf(address);
+    const i = slot(address - this.base);
+    f[i] = value;
     this.writeLog?.add(address);
   }
 
   /** Atomically writes `value`; returns the old value. */
   exchange(address: number, value: bigint): bigint {
     if (this.hook !== undefined) this.callHook('exchange', address);
-    const [f, i] = this.word(address);
+    const f = this.frameOf(address);
+    const i = slot(address - this.base);
     const old = f[i]!;
-    f[i] = value & U64;
+    f[i] = value;
     this.writeLog?.add(address);
     return old;
   }
@@ -144,10 +153,11 @@ export class PhysicalMemory {
   /** Atomically writes `replacement` if the word equals `expected`; returns the old value either way. */
   compareExchange(address: number, expected: bigint, replacement: bigint): bigint {
     if (this.hook !== undefined) this.callHook('compareExchange', address);
-    const [f, i] = this.word(address);
+    const f = this.frameOf(address);
+    const i = slot(address - this.base);
     const old = f[i]!;
     if (old === expected) {
-      f[i] = replacement & U64;
+      f[i] = replacement;
       this.writeLog?.add(address);
     }
     return old;
@@ -156,9 +166,10 @@ export class PhysicalMemory {
   /** Atomically ORs `mask` in; returns the old value. */
   fetchOr(address: number, mask: bigint): bigint {
     if (this.hook !== undefined) this.callHook('fetchOr', address);
-    const [f, i] = this.word(address);
+    const f = this.frameOf(address);
+    const i = slot(address - this.base);
     const old = f[i]!;
-    f[i] = (old | mask) & U64;
+    f[i] = old | mask;
     this.writeLog?.add(address);
     return old;
   }
@@ -166,9 +177,10 @@ export class PhysicalMemory {
   /** Atomically ANDs `mask` in; returns the old value. */
   fetchAnd(address: number, mask: bigint): bigint {
     if (this.hook !== undefined) this.callHook('fetchAnd', address);
-    const [f, i] = this.word(address);
+    const f = this.frameOf(address);
+    const i = slot(address - this.base);
     const old = f[i]!;
-    f[i] = old & mask & U64;
+    f[i] = old & mask;
     this.writeLog?.add(address);
     return old;
   }
@@ -180,7 +192,7 @@ export class PhysicalMemory {
    */
   frameWords(address: number): BigUint64Array {
     if (this.hook !== undefined) throw new MemoryError(address, 'frameWords bypasses the hook; use load() while a hook is installed');
-    const [f] = this.word(address);
+    const f = this.frameOf(address);
     return f;
   }
 }
