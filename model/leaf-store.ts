@@ -156,14 +156,18 @@ export class LeafStore<L extends PlacedLeaf> {
     if (!(end > iova) || this.count === 0) return 0;
     const start = iova - (iova % PAGE);
     let n = 0;
+    const take = (l: L): boolean => {
+      n++;
+      return visit(l) === true;
+    };
     // Blocks that start before the range and reach into it.
     if (start % GIB !== 0) {
       const g = this.gibs.get(Math.floor(start / GIB));
-      if (g !== undefined && (n++, visit(g) === true)) return n;
+      if (g !== undefined && take(g)) return n;
     }
     if (start % REGION !== 0) {
       const b = this.regions.get(Math.floor(start / REGION))?.block;
-      if (b !== undefined && (n++, visit(b) === true)) return n;
+      if (b !== undefined && take(b)) return n;
     }
     const first = Math.floor(start / REGION);
     const last = Math.floor((end - 1) / REGION);
@@ -176,10 +180,10 @@ export class LeafStore<L extends PlacedLeaf> {
       if (base >= start) {
         if (index % REGIONS_PER_GIB === 0) {
           const g = this.gibs.get(index / REGIONS_PER_GIB);
-          if (g !== undefined && (n++, visit(g) === true)) return n;
+          if (g !== undefined && take(g)) return n;
         }
         const b = this.regions.get(index)?.block;
-        if (b !== undefined && (n++, visit(b) === true)) return n;
+        if (b !== undefined && take(b)) return n;
       }
       const pages = this.regions.get(index)?.pages;
       if (pages === undefined) continue;
@@ -187,7 +191,7 @@ export class LeafStore<L extends PlacedLeaf> {
       const to = Math.min(PAGES_PER_REGION, Math.ceil((end - base) / PAGE));
       for (let i = from; i < to; i++) {
         const p = pages[i];
-        if (p !== undefined && (n++, visit(p) === true)) return n;
+        if (p !== undefined && take(p)) return n;
       }
     }
     return n;
