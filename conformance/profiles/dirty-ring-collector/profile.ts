@@ -21,7 +21,7 @@ import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
 import { reprotectedPages, reservedEntries, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
 import type { TraceStep } from '../../engine/commands.ts';
-import { type CallLimits, Undecided, timed } from '../../engine/limits.ts';
+import { CallTimer, type CallLimits, Undecided } from '../../engine/limits.ts';
 import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
@@ -255,6 +255,8 @@ class CollectorRun {
   private delayedSeen = false;
   /** KVM wrote a page without a vCPU into the dirty bitmap: only KVM_GET_DIRTY_LOG sends it (KVM-RING-21). */
   private noVcpuSeen = false;
+  /** One timer for the run's calls, one after another (limits.ts CallTimer). */
+  private readonly timer: CallTimer;
 
   constructor(
     ctx: RunContext,
@@ -265,6 +267,7 @@ class CollectorRun {
     readonly limits: CallLimits,
     readonly trace: TraceStep[],
   ) {
+    this.timer = new CallTimer(limits.timeoutMs, limits.watch);
     this.migration = new RingMigrationCheck(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
     this.kvm = new KitKvm(ctx, memory, clock, this.migration, sc.config.vcpus, sc.config.withBitmap, sc.config.pml ? PML_ENTRIES : 0);
   }
@@ -356,7 +359,7 @@ class CollectorRun {
 
   /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). Setup (create, addRing) names none. */
   call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
-    const answer = timed(`${this.adapter.name} ${what}`, this.limits.timeoutMs, fn, this.limits.watch);
+    const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
     return step === undefined ? answer : answer.catch(inFlight(step));
   }
 

@@ -63,7 +63,7 @@ import { coverageFigure } from '../../../model/run-context.ts';
 import { machineTransitions } from '../../../spec/machines.ts';
 import { requirements } from '../../../spec/requirements.ts';
 import type { TraceStep } from '../../engine/commands.ts';
-import { type CallLimits, Undecided, checkErrno, timed } from '../../engine/limits.ts';
+import { CallTimer, type CallLimits, Undecided, checkErrno, timed } from '../../engine/limits.ts';
 import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { CoverageFigure, ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
@@ -473,6 +473,8 @@ class Run {
   private callStep = -1;
   /** The first answer to KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), held for the VM's life (KVM-CAP-5). */
   private manualCaps: number | undefined;
+  /** One timer for the run's calls, one after another (limits.ts CallTimer: arming a timer per call showed in the profile). */
+  private readonly timer: CallTimer;
 
   constructor(
     readonly adapter: KvmDirtyLogAdapter,
@@ -483,6 +485,7 @@ class Run {
     table: LazyMemslotTable,
     pageCoverage: GuestPageCoverage,
   ) {
+    this.timer = new CallTimer(limits.timeoutMs, limits.watch);
     const inspect = inst.inspectPage;
     this.inspect = typeof inspect === 'function' ? (gpa) => inspect.call(inst, gpa) : undefined;
     if (this.inspect !== undefined) pageCoverage.inspected = true;
@@ -537,7 +540,7 @@ class Run {
     this.inCall = true;
     this.deferred = undefined;
     try {
-      const answer = timed(`${this.adapter.name} ${what}`, this.limits.timeoutMs, fn, this.limits.watch);
+      const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
       const r = await (step === undefined ? answer : answer.catch(inFlight(step)));
       this.checkRacedFaults();
       if (this.deferred !== undefined) throw this.deferred;

@@ -49,7 +49,7 @@ import {
 } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import type { KvmDirtyRingVmEvent } from '../../../spec/kvm/dirty-ring/ring-machines.ts';
 import type { TraceStep } from '../../engine/commands.ts';
-import { type CallLimits, Undecided, checkErrno, timed } from '../../engine/limits.ts';
+import { CallTimer, type CallLimits, Undecided, checkErrno, timed } from '../../engine/limits.ts';
 import { inFlight, type InFlightStep } from '../../engine/crash.ts';
 import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
@@ -261,6 +261,8 @@ class RingRun {
   private readonly unpushed: boolean[] = [];
   /** Per memslot: the pages KVM wrote without a vCPU that its dirty bitmap holds, not yet collected. */
   private readonly noVcpuPages = RING_MEMSLOTS.map(() => new Set<number>());
+  /** One timer for the run's calls, one after another (limits.ts CallTimer). */
+  private readonly timer: CallTimer;
 
   constructor(
     ctx: RunContext,
@@ -273,6 +275,7 @@ class RingRun {
     /** The kit's steps, and when KVM's relaxed stores (its side of the memory watched) become visible. */
     readonly clock: StoreClock,
   ) {
+    this.timer = new CallTimer(callLimits.timeoutMs, callLimits.watch);
     this.kitSide = sideOf(memory, 'vmm');
     this.t = ringTables(ctx);
     this.vm = this.t.vm.initial;
@@ -320,7 +323,7 @@ class RingRun {
 
   /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). */
   call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
-    const answer = timed(`${this.adapter.name} ${what}`, this.callLimits.timeoutMs, fn, this.callLimits.watch);
+    const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
     return step === undefined ? answer : answer.catch(inFlight(step));
   }
 
