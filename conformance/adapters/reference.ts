@@ -321,9 +321,8 @@ export function referenceKvmDirtyLogAdapter(name = 'reference', VmImpl: KvmVmCla
         inspectPage: (gpa) => {
           const gfn = Math.floor(n(gpa) / 4096);
           const slot = vm.memslots.find((s) => s.asId === 0 && gfn >= s.baseGfn && gfn < s.baseGfn + s.npages);
-          const bitmap = slot === undefined ? undefined : vm.peekBitmap((slot.asId << 16) | slot.id);
-          const rel = gfn - (slot?.baseGfn ?? 0);
-          return { leaf: vm.leafState(gfn), tlb: vm.tlb.has(gfn), pml: vm.pml.includes(gfn), ...(bitmap === undefined ? {} : { dirty: ((bitmap[rel >> 3]! >> (rel & 7)) & 1) === 1 }) };
+          const dirty = slot === undefined ? undefined : vm.peekDirtyBit((slot.asId << 16) | slot.id, gfn - slot.baseGfn);
+          return { leaf: vm.leafState(gfn), tlb: vm.tlb.has(gfn), pml: vm.pml.includes(gfn), ...(dirty === undefined ? {} : { dirty }) };
         },
       };
     },

@@ -505,6 +505,8 @@ class Run {
     if (!this.inCall || this.stopped) return [];
     this.checkRacedFaults();
     const n = this.accesses++;
+    // Most calls have no write planned: no arrays for them at each of their memory accesses.
+    if (this.plan.length === 0) return [];
     const due = this.plan.filter((p) => p.at === n).map((p) => p.gpa);
     for (const gpa of due) {
       const fault = this.faultRule(this.pageBefore(gpa));

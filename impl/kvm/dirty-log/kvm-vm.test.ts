@@ -303,6 +303,22 @@ test('[KVM-PT-7] a full PML buffer is drained by the exit', () => {
   assert.equal(pagesOf(v.peekBitmap(0)), [1, 2]);
 });
 
+test("one page's bit, as peekDirtyBit reads it, is the bitmap's; no bit outside the slot or of a slot without a bitmap", () => {
+  const v = vm();
+  v.enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, MANUAL);
+  v.setUserMemoryRegion(region());
+  for (const p of [1, 2, 63, 64]) write(v, p);
+  const bitmap = pagesOf(v.peekBitmap(0));
+  assert.equal(
+    [0, 1, 2, 3, 63, 64, 65].filter((p) => v.peekDirtyBit(0, p) === true),
+    bitmap.filter((p) => [0, 1, 2, 3, 63, 64, 65].includes(p)),
+  );
+  assert.equal(bitmap, [1, 2, 63, 64]);
+  assert.is(v.peekDirtyBit(0, -1), undefined);
+  assert.is(v.peekDirtyBit(0, 1 << 20), undefined);
+  assert.is(v.peekDirtyBit(7, 0), undefined);
+});
+
 test('[KVM-PT-13] [KVM-PT-14] a cached translation lets writes through without recording; the flush before return ends that', () => {
   const v = vm();
   v.enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, MANUAL);

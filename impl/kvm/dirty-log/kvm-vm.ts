@@ -637,6 +637,19 @@ export class KvmVm {
     }
   }
 
+  /** Whether page `rel` of the slot is set in its bitmap (no hook: one word read), or undefined without a bitmap. */
+  peekDirtyBit(slotField: number, rel: number): boolean | undefined {
+    const slot = this.slots.get(slotField >>> 0);
+    if (slot?.bitmap === undefined || rel < 0 || rel >= slot.npages) return undefined;
+    const h = this.memory.hook;
+    this.memory.hook = undefined;
+    try {
+      return ((this.memory.load(this.wordAddress(slot, rel >> 6)) >> BigInt(rel & 63)) & 1n) === 1n;
+    } finally {
+      this.memory.hook = h;
+    }
+  }
+
   /** The slot's bitmap words as bytes (no hook), or undefined without a bitmap. */
   peekBitmap(slotField: number): Uint8Array | undefined {
     const slot = this.slots.get(slotField >>> 0);
