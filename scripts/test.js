@@ -133,6 +133,9 @@ const uvu = (names) => [
   'tsx',
   '--import',
   fileURLToPath(new URL('./no-child-coverage.js', import.meta.url)),
+  // The processes the tests fork (bin/dirtyspec.js) start without these loaders (no-child-loader.js).
+  '--import',
+  fileURLToPath(new URL('./no-child-loader.js', import.meta.url)),
   fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)),
   '.',
   only(names),
