@@ -101,9 +101,9 @@ class Differences {
     if (v !== undefined) this.inMemory = { iova: l.iova, violation: v };
   }
   /** `leaf` for a leaf read at one place (the incremental check): the walked leaf is built only when it differs. */
-  leafRead(model: DescriptorModel, k: number, iova: number, level: Level, ptep: number, pte: bigint): void {
+  leafRead(model: DescriptorModel, iova: number, level: Level, ptep: number, pte: bigint): void {
     if (this.inMemory !== undefined && this.inMemory.iova <= iova) return;
-    const ml = model.leaves.get(k);
+    const ml = model.leaves.at(iova, level);
     if (ml !== undefined && (pte & STATE_BITS) === expectedBitsOf(ml)) return;
     this.leaf(model, { iova, level, size: armLpaeBlockSize(level), ptep, pte });
   }
@@ -152,7 +152,7 @@ export function checkDescriptorsIn(model: DescriptorModel, load: (address: numbe
 /** The kit's memory as the incremental checker reads it: loads, and the addresses written since the last commit. */
 export interface CheckedMemory {
   load(address: number): bigint;
-  writeLog: Set<number> | undefined;
+  writeLog: number[] | undefined;
 }
 
 interface TableFrame {
@@ -181,7 +181,7 @@ export class DescriptorChecker {
     /** Walk the whole window every time (the reference the incremental check must agree with). */
     private readonly full = false,
   ) {
-    memory.writeLog = new Set();
+    memory.writeLog = [];
   }
 
   check(model: DescriptorModel, ttb0: number, commit = false): void {
@@ -193,7 +193,7 @@ export class DescriptorChecker {
       if (commit) this.rebuild(model, ttb0);
       return;
     }
-    const written = this.memory.writeLog ?? new Set<number>();
+    const written = this.memory.writeLog ?? [];
     // The places to compare, as leaf keys (model/leaf-store.ts: ordered by IOVA, then level), each once.
     const places = new Set<number>();
     let upper = false;
@@ -222,12 +222,17 @@ export class DescriptorChecker {
     const keys = upper ? [...places].sort((x, y) => x - y) : places;
     for (const k of keys) {
       if (relinked.length === 0 && leafKeyLevel(k) === 3) {
-        // A page: compare it where it is (the common case, without the objects below).
+        // A page: compare it where it is (the common case, without the objects below). At
+        // level 3 no valid entry is a table (isTableDescriptor; the leaf comparison judges its type).
         const iova = leafKeyIova(k);
-        const entry = readEntry(load, ttb0, iova, 3, tables);
-        if (entry?.valid && entry.table === undefined) {
-          diffs.leafRead(model, k, iova, 3, entry.ptep, entry.pte);
-          continue;
+        const table = tableAbove(load, ttb0, iova, 3, tables);
+        if (table !== undefined) {
+          const ptep = table + armLpaeLvlIdx(iova, 3) * 8;
+          const pte = load(ptep);
+          if ((pte & ARM_LPAE_PTE_VALID) !== 0n) {
+            diffs.leafRead(model, iova, 3, ptep, pte);
+            continue;
+          }
         }
       }
       const p = leafPlace(k);
@@ -261,7 +266,7 @@ export class DescriptorChecker {
     diffs.throwAny();
     if (!commit) return;
     for (const r of relinked) this.relink(load, ttb0, r.iova, r.level);
-    written.clear();
+    written.length = 0;
     model.takeTouched();
   }
 
@@ -275,7 +280,7 @@ export class DescriptorChecker {
     this.frames = new Map();
     this.ttb0 = ttb0;
     if (ttb0 !== 0) this.collect((a) => this.memory.load(a), ttb0, 0, 0);
-    this.memory.writeLog?.clear();
+    if (this.memory.writeLog !== undefined) this.memory.writeLog.length = 0;
     model.takeTouched();
   }
 
@@ -308,14 +313,7 @@ function readEntry(load: (address: number) => bigint, ttb0: number, iova: number
   let table: number | undefined = ttb0;
   let l = 0 as Level;
   if (tables !== undefined && level > 0) {
-    // The table at `level`: found once per region of the level above.
-    const region = leafKey(iova - (iova % armLpaeBlockSize((level - 1) as Level)), level);
-    if (tables.has(region)) table = tables.get(region);
-    else {
-      const above = readEntry(load, ttb0, iova, (level - 1) as Level, tables);
-      table = above?.table;
-      tables.set(region, table);
-    }
+    table = tableAbove(load, ttb0, iova, level, tables);
     if (table === undefined) return undefined;
     l = level;
   }
@@ -328,6 +326,16 @@ function readEntry(load: (address: number) => bigint, ttb0: number, iova: number
     if (!isTable) return undefined;
     table = Number(pte & ARM_LPAE_PTE_OA_MASK);
   }
+}
+
+/** The table at `level` that translates `iova` (level > 0), read from the root once per region of the level above (`tables` remembers it for one check); undefined where a level above holds no table. */
+function tableAbove(load: (address: number) => bigint, ttb0: number, iova: number, level: Level, tables: Map<number, number | undefined>): number | undefined {
+  const region = leafKey(iova - (iova % armLpaeBlockSize((level - 1) as Level)), level);
+  const known = tables.get(region);
+  if (known !== undefined || tables.has(region)) return known;
+  const table = readEntry(load, ttb0, iova, (level - 1) as Level, tables)?.table;
+  tables.set(region, table);
+  return table;
 }
 
 /** The entries the model caches and the implementation's IOTLB no longer holds were evicted (IOTLB-11): the model evicts them too. */

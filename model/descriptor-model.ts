@@ -82,8 +82,8 @@ export class DescriptorModel {
   /** The cached IOTLB entries by `level:iova`; replaced by `adopt` as `leaves` is. */
   tlb = new Map<string, ModelTlbEntry>();
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
-  /** Keys of leaves added, changed or removed since the last `takeTouched`. */
-  private touched = new Set<number>();
+  /** Keys (`leafKey`) of leaves added, changed or removed since the last `takeTouched`, in order; a leaf changed twice is there twice (the checker takes each place once). */
+  private touched: number[] = [];
   /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
   opReq = new Set<string>();
   /** The transitions taken since `beginOp` (what a trace step shows on the machine diagrams). */
@@ -142,7 +142,7 @@ export class DescriptorModel {
     c.leaves = this.leaves.copy();
     c.tables = new Set(this.tables);
     for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
-    c.touched = new Set(this.touched);
+    c.touched = this.touched.slice();
     c.tracking = this.tracking;
     c.streams = new Map(this.streams);
     c.httu = this.httu;
@@ -171,26 +171,26 @@ export class DescriptorModel {
     this.touched = other.touched;
   }
 
-  /** The keys (`level:iova`) of leaves that changed since the last `takeTouched`. */
-  touchedKeys(): ReadonlySet<number> {
+  /** The keys (`leafKey`) of leaves that changed since the last `takeTouched`. */
+  touchedKeys(): readonly number[] {
     return this.touched;
   }
 
-  /** The keys (`level:iova`) of leaves that changed since the last call; starts a new record. */
-  takeTouched(): Set<number> {
+  /** The keys (`leafKey`) of leaves that changed since the last call; starts a new record. */
+  takeTouched(): number[] {
     const t = this.touched;
-    this.touched = new Set();
+    this.touched = [];
     return t;
   }
 
   private setLeaf(leaf: ModelLeaf): void {
     this.leaves.set(leaf);
-    this.touched.add(key(leaf.iova, leaf.level));
+    this.touched.push(key(leaf.iova, leaf.level));
   }
 
   private deleteLeaf(leaf: ModelLeaf): void {
     this.leaves.delete(leaf.iova, leaf.level);
-    this.touched.add(key(leaf.iova, leaf.level));
+    this.touched.push(key(leaf.iova, leaf.level));
   }
 
   leafAt(iova: number): ModelLeaf | undefined {

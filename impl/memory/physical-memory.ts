@@ -38,10 +38,12 @@ export class PhysicalMemory {
   hook: MemoryHook | undefined = undefined;
   /**
    * While set, the address of every write (store, exchange, a compare-exchange that wrote,
-   * fetch-or, fetch-and) is added to it: whoever owns the memory learns which words changed
-   * since it last looked, without reading them all.
+   * fetch-or, fetch-and) is appended to it, in order (a word written twice is there twice):
+   * whoever owns the memory learns which words changed since it last looked, without
+   * reading them all. An array, not a set: an append costs less than a hash, and the
+   * reader takes each address once anyway.
    */
-  writeLog: Set<number> | undefined = undefined;
+  writeLog: number[] | undefined = undefined;
   private inHook = false;
   private readonly base: number;
   /** Live frames by index; a freed frame's slot is `undefined` (its view waits in `pool`). */
@@ -136,7 +138,7 @@ export class PhysicalMemory {
     const f = this.frameOf(address);
     const i = slot(address - this.base);
     f[i] = value;
-    this.writeLog?.add(address);
+    this.writeLog?.push(address);
   }
 
   /** Atomically writes `value`; returns the old value. */
@@ -146,7 +148,7 @@ export class PhysicalMemory {
     const i = slot(address - this.base);
     const old = f[i]!;
     f[i] = value;
-    this.writeLog?.add(address);
+    this.writeLog?.push(address);
     return old;
   }
 
@@ -158,7 +160,7 @@ export class PhysicalMemory {
     const old = f[i]!;
     if (old === expected) {
       f[i] = replacement;
-      this.writeLog?.add(address);
+      this.writeLog?.push(address);
     }
     return old;
   }
@@ -170,7 +172,7 @@ export class PhysicalMemory {
     const i = slot(address - this.base);
     const old = f[i]!;
     f[i] = old | mask;
-    this.writeLog?.add(address);
+    this.writeLog?.push(address);
     return old;
   }
 
@@ -181,7 +183,7 @@ export class PhysicalMemory {
     const i = slot(address - this.base);
     const old = f[i]!;
     f[i] = old & mask;
-    this.writeLog?.add(address);
+    this.writeLog?.push(address);
     return old;
   }
 
