@@ -174,6 +174,14 @@ interface TableFrame {
 export class DescriptorChecker {
   private frames = new Map<number, TableFrame>();
   private ttb0 = -1;
+  /**
+   * What the last check that passed without committing compared (the model's leaves and
+   * its log of changed leaves, how much memory was written) and the table entries it found
+   * relinked. A command checks the explanation it adopts, then commits it: a commit of that
+   * same state needs no second comparison. Both logs only grow between commits, so equal
+   * lengths of the same logs mean the same contents. Any other check forgets it.
+   */
+  private passed: { leaves: object; touched: readonly number[]; touchedLength: number; writes: number; ttb0: number; relinked: readonly { iova: number; level: Level }[] } | undefined;
 
   constructor(
     private readonly memory: CheckedMemory,
@@ -188,12 +196,20 @@ export class DescriptorChecker {
     const load = (a: number) => this.memory.load(a);
     const diffs = new Differences(requirementsOf(model));
     if (this.full || ttb0 !== this.ttb0 || ttb0 === 0) {
+      this.passed = undefined;
       checkRange(model, load, ttb0, 0, this.window, diffs, true);
       diffs.throwAny();
       if (commit) this.rebuild(model, ttb0);
       return;
     }
     const written = this.memory.writeLog ?? [];
+    const touched = model.touchedKeys();
+    const passed = this.passed;
+    this.passed = undefined;
+    if (commit && passed !== undefined && passed.leaves === model.leaves && passed.touched === touched && passed.touchedLength === touched.length && passed.writes === written.length && passed.ttb0 === ttb0) {
+      this.commit(model, ttb0, passed.relinked);
+      return;
+    }
     // The places to compare, as leaf keys (model/leaf-store.ts: ordered by IOVA, then level), each once.
     const places = new Set<number>();
     let upper = false;
@@ -207,7 +223,7 @@ export class DescriptorChecker {
       if (frame.level < 3) upper = true;
     }
     // 2. Leaves the model changed.
-    for (const k of model.touchedKeys()) {
+    for (const k of touched) {
       if (leafKeyIova(k) >= this.window) continue;
       places.add(k);
       if (leafKeyLevel(k) < 3) upper = true;
@@ -264,9 +280,15 @@ export class DescriptorChecker {
       }
     }
     diffs.throwAny();
-    if (!commit) return;
+    if (commit) this.commit(model, ttb0, relinked);
+    else this.passed = { leaves: model.leaves, touched, touchedLength: touched.length, writes: written.length, ttb0, relinked };
+  }
+
+  /** Takes the checked state as the new reference: the tables under the relinked entries learnt again, both logs emptied. */
+  private commit(model: DescriptorModel, ttb0: number, relinked: readonly { iova: number; level: Level }[]): void {
+    const load = (a: number) => this.memory.load(a);
     for (const r of relinked) this.relink(load, ttb0, r.iova, r.level);
-    written.length = 0;
+    if (this.memory.writeLog !== undefined) this.memory.writeLog.length = 0;
     model.takeTouched();
   }
 
@@ -277,6 +299,7 @@ export class DescriptorChecker {
   }
 
   private rebuild(model: DescriptorModel, ttb0: number): void {
+    this.passed = undefined;
     this.frames = new Map();
     this.ttb0 = ttb0;
     if (ttb0 !== 0) this.collect((a) => this.memory.load(a), ttb0, 0, 0);

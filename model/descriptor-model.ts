@@ -211,7 +211,19 @@ export class DescriptorModel {
 
   /** How many leaves overlap [iova, iova + size). */
   countLeavesIn(iova: number, size: number): number {
-    return this.visitLeavesIn(iova, size, undefined);
+    return this.leaves.countIn(iova, size);
+  }
+
+  /** The `n`-th (from 0) of the leaves overlapping [iova, iova + size), in IOVA order. */
+  nthLeafIn(iova: number, size: number, n: number): ModelLeaf | undefined {
+    let found: ModelLeaf | undefined;
+    let i = 0;
+    this.leaves.visit(iova, size, (l) => {
+      if (i++ < n) return false;
+      found = l;
+      return true;
+    });
+    return found;
   }
 
   /** The leaves overlapping [iova, iova + size) in IOVA order (blocks before pages at one address), pushed to `out` when given, up to `limit`; returns how many. */

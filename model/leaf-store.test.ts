@@ -143,6 +143,7 @@ test('the store holds what a plain map of places holds, through sets, deletes an
         got.map((l) => `${l.level}:${l.iova}`),
         want.map((l) => `${l.level}:${l.iova}`),
       );
+      assert.is(store.countIn(from, size), want.length);
     }),
     { numRuns: 300 },
   );

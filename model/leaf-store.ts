@@ -197,6 +197,34 @@ export class LeafStore<L extends PlacedLeaf> {
     return n;
   }
 
+  /** How many leaves overlap [iova, iova + size), as `visit` would count them: a region the range covers whole is counted without reading its slots. */
+  countIn(iova: number, size: number): number {
+    const end = iova + size;
+    if (!(end > iova) || this.count === 0) return 0;
+    const start = iova - (iova % PAGE);
+    const first = Math.ceil(start / REGION);
+    const last = Math.floor(end / REGION) - 1;
+    if (last < first) return this.visit(iova, size, () => false);
+    // The whole regions [first, last], and the partial ones at either end by visiting them.
+    let n = 0;
+    for (const [index, r] of this.regions) if (index >= first && index <= last) n += r.pageCount + (r.block === undefined ? 0 : 1);
+    for (const g of this.gibs.keys()) {
+      const index = g * REGIONS_PER_GIB;
+      if (index >= first && index <= last) n++;
+    }
+    if (start < first * REGION) n += this.visit(start, first * REGION - start, () => false);
+    else n += this.before(start);
+    if (end > (last + 1) * REGION) n += this.visit((last + 1) * REGION, end - (last + 1) * REGION, () => false) - this.before((last + 1) * REGION);
+    return n;
+  }
+
+  /** How many blocks start before `at` (region-aligned) and reach past it: those a visit from `at` counts first. */
+  private before(at: number): number {
+    let n = 0;
+    if (at % GIB !== 0 && this.gibs.has(Math.floor(at / GIB))) n++;
+    return n;
+  }
+
   /** The indexes of the regions in [first, last] that hold a leaf or start a 1 GiB block, in order. */
   private heldBetween(first: number, last: number): number[] {
     const held: number[] = [];

@@ -364,9 +364,11 @@ export class UnmapCommand implements RunCommand {
 /** A target IOVA: a mapped leaf of the region, biased to its first and last byte, or anywhere in the region. */
 export function pickIova(model: DescriptorModel, pick: number, offset: number, last?: number, region: Region = LOW_REGION): number {
   if (last !== undefined && pick % 3 === 2) return last; // the same page again: through the IOTLB
-  const leaves = leavesOf(model, region);
-  if (leaves.length === 0 || pick % 5 === 4) return region.base + ((offset * PAGE) % region.size);
-  const l = leaves[pick % leaves.length]!;
+  // The leaves that start in the region, counted and picked without listing them: both regions
+  // are 1 GiB-aligned or start at 0, so no leaf that starts before one reaches into it.
+  const count = model.countLeavesIn(region.base, region.size);
+  if (count === 0 || pick % 5 === 4) return region.base + ((offset * PAGE) % region.size);
+  const l = model.nthLeafIn(region.base, region.size, pick % count)!;
   return l.iova + [0, l.size - 1, (offset * PAGE) % l.size][pick % 3]!;
 }
 
