@@ -26,6 +26,7 @@ import { leafKey, leafKeyIova, leafKeyLevel, leafPlace } from './leaf-store.ts';
 import { Violation } from './violation.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+const PAGE = armLpaeBlockSize(3);
 
 /** The bits that carry a leaf's decoded state: valid, type, AP[2], AF, OA, DBM. */
 const STATE_BITS = ARM_LPAE_PTE_TYPE_MASK | ARM_LPAE_PTE_AP_RDONLY | ARM_LPAE_PTE_AF | ARM_LPAE_PTE_OA_MASK | ARM_LPAE_PTE_DBM;
@@ -210,55 +211,35 @@ export class DescriptorChecker {
       this.commit(model, ttb0, passed.relinked);
       return;
     }
-    // The places to compare, as leaf keys (model/leaf-store.ts: ordered by IOVA, then level), each once.
-    const places = new Set<number>();
-    let upper = false;
-    // 1. Written words in reachable table frames name places in the window.
-    for (const a of written) {
-      const frame = this.frames.get(a - (a % 4096));
-      if (frame === undefined) continue;
-      const iova = frame.base + ((a % 4096) / 8) * armLpaeBlockSize(frame.level);
-      if (iova >= this.window) continue;
-      places.add(leafKey(iova, frame.level));
-      if (frame.level < 3) upper = true;
-    }
-    // 2. Leaves the model changed.
-    for (const k of touched) {
-      if (leafKeyIova(k) >= this.window) continue;
-      places.add(k);
-      if (leafKeyLevel(k) < 3) upper = true;
-    }
-    // 3. Each place, read from the root: a table entry that changed which table it
-    //    points to has its range checked whole; a leaf or an invalid entry is compared.
-    //    In key order where an upper level is among them: a table entry comes before every
-    //    place below it (their IOVAs are not lower, and at its own IOVA its level is lower),
-    //    so a relinked table covers them. Pages alone in any order.
+    // The places to compare, as leaf keys (model/leaf-store.ts): the table entries and blocks
+    // first, in key order, then the pages. A table entry comes before every place below it
+    // (their IOVAs are not lower, and at its own IOVA its level is lower), so a relinked
+    // table is checked whole before any page under it is looked at, and those pages are skipped.
     const relinked: { iova: number; size: number; level: Level }[] = [];
     const tables = new Map<number, number | undefined>();
-    const keys = upper ? [...places].sort((x, y) => x - y) : places;
-    for (const k of keys) {
-      if (relinked.length === 0 && leafKeyLevel(k) === 3) {
-        // A page: compare it where it is (the common case, without the objects below). At
-        // level 3 no valid entry is a table (isTableDescriptor; the leaf comparison judges its type).
-        const iova = leafKeyIova(k);
-        const table = tableAbove(load, ttb0, iova, 3, tables);
-        if (table !== undefined) {
-          const ptep = table + armLpaeLvlIdx(iova, 3) * 8;
-          const pte = load(ptep);
-          if ((pte & ARM_LPAE_PTE_VALID) !== 0n) {
-            diffs.leafRead(model, iova, 3, ptep, pte);
-            continue;
-          }
-        }
-      }
+    // 1. Written words in reachable table frames name places in the window; so do the leaves the model changed.
+    const uppers: number[] = [];
+    for (const a of written) {
+      const frame = this.frames.get(a - (a % 4096));
+      if (frame === undefined || frame.level === 3) continue;
+      const iova = frame.base + ((a % 4096) / 8) * armLpaeBlockSize(frame.level);
+      if (iova < this.window) uppers.push(leafKey(iova, frame.level));
+    }
+    for (const k of touched) if (leafKeyLevel(k) < 3 && leafKeyIova(k) < this.window) uppers.push(k);
+    // 2. Each upper place, read from the root: a table entry that changed which table it points
+    //    to has its range checked whole; a block or an invalid entry is compared.
+    uppers.sort((x, y) => x - y);
+    for (let i = 0; i < uppers.length; i++) {
+      const k = uppers[i]!;
+      if (i > 0 && k === uppers[i - 1]) continue;
       const p = leafPlace(k);
       const size = armLpaeBlockSize(p.level);
       if (relinked.length > 0 && relinked.some((r) => p.iova >= r.iova && p.iova < r.iova + r.size)) continue;
       const entry = readEntry(load, ttb0, p.iova, p.level, tables);
-      const ml = model.leaves.get(k);
+      const ml = model.leaves.at(p.iova, p.level);
       if (entry === undefined || !entry.valid) {
         if (ml !== undefined) diffs.missingLeaf(ml);
-        if (entry !== undefined && p.level < 3 && this.linksBelow(p.iova, p.level)) {
+        if (entry !== undefined && this.linksBelow(p.iova, p.level)) {
           checkRange(model, load, ttb0, p.iova, size, diffs);
           relinked.push({ ...p, size });
         }
@@ -274,11 +255,32 @@ export class DescriptorChecker {
         continue;
       }
       diffs.leaf(model, { iova: p.iova, level: p.level, size, ptep: entry.ptep, pte: entry.pte });
-      if (p.level < 3 && this.linksBelow(p.iova, p.level)) {
+      if (this.linksBelow(p.iova, p.level)) {
         checkRange(model, load, ttb0, p.iova, size, diffs);
         relinked.push({ ...p, size });
       }
     }
+    // 3. Each page not under a relinked table, once, read where it is. At level 3 no valid
+    //    entry is a table (isTableDescriptor); the leaf comparison judges its type.
+    const pages = new Set<number>();
+    const page = (iova: number): void => {
+      if (iova >= this.window || pages.has(iova)) return;
+      pages.add(iova);
+      if (relinked.length > 0 && relinked.some((r) => iova >= r.iova && iova < r.iova + r.size)) return;
+      const table = tableAbove(load, ttb0, iova, 3, tables);
+      const ptep = table === undefined ? 0 : table + armLpaeLvlIdx(iova, 3) * 8;
+      const pte = table === undefined ? 0n : load(ptep);
+      if ((pte & ARM_LPAE_PTE_VALID) !== 0n) diffs.leafRead(model, iova, 3, ptep, pte);
+      else {
+        const ml = model.leaves.at(iova, 3);
+        if (ml !== undefined) diffs.missingLeaf(ml);
+      }
+    };
+    for (const a of written) {
+      const frame = this.frames.get(a - (a % 4096));
+      if (frame?.level === 3) page(frame.base + ((a % 4096) / 8) * PAGE);
+    }
+    for (const k of touched) if (leafKeyLevel(k) === 3) page(leafKeyIova(k));
     diffs.throwAny();
     if (commit) this.commit(model, ttb0, relinked);
     else this.passed = { leaves: model.leaves, touched, touchedLength: touched.length, writes: written.length, ttb0, relinked };
