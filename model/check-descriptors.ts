@@ -42,15 +42,16 @@ function expectedBits(state: LeafState, accessFlag: boolean, oa: number, level: 
 
 /**
  * The bits a model leaf must have in memory. The part that depends on its machine state is
- * computed once per (state, level): table snapshots are shared per state, so there are few.
+ * computed once per (state, level) in a run (RunContext.leafBits): table snapshots are
+ * shared per state, so there are few.
  */
-const stateBitsOf = new Map<unknown, bigint[]>();
-function expectedBitsOf(ml: ModelLeaf): bigint {
-  let byLevel = stateBitsOf.get(ml.snap);
+function expectedBitsOf(model: DescriptorModel, ml: ModelLeaf): bigint {
+  const memo = model.ctx.leafBits;
+  let byLevel = memo.get(ml.snap);
   if (byLevel === undefined) {
     const want = leafStateOf(ml.snap);
     byLevel = [0, 1, 2, 3].map((level) => expectedBits(want.state, want.accessFlag, 0, level));
-    stateBitsOf.set(ml.snap, byLevel);
+    memo.set(ml.snap, byLevel);
   }
   return byLevel[ml.level]! | (BigInt(ml.oa) & ARM_LPAE_PTE_OA_MASK);
 }
@@ -58,7 +59,7 @@ function expectedBitsOf(ml: ModelLeaf): bigint {
 /** How one leaf found in memory differs from the model's leaf at the same place, or undefined. */
 function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string[]): Violation | undefined {
   const ml = model.leaves.at(l.iova, l.level);
-  if (ml !== undefined && (l.pte & STATE_BITS) === expectedBitsOf(ml)) return undefined;
+  if (ml !== undefined && (l.pte & STATE_BITS) === expectedBitsOf(model, ml)) return undefined;
   // A difference: decode it for the report.
   let got: ReturnType<typeof decodeLeaf>;
   try {
@@ -105,7 +106,7 @@ class Differences {
   leafRead(model: DescriptorModel, iova: number, level: Level, ptep: number, pte: bigint): void {
     if (this.inMemory !== undefined && this.inMemory.iova <= iova) return;
     const ml = model.leaves.at(iova, level);
-    if (ml !== undefined && (pte & STATE_BITS) === expectedBitsOf(ml)) return;
+    if (ml !== undefined && (pte & STATE_BITS) === expectedBitsOf(model, ml)) return;
     this.leaf(model, { iova, level, size: armLpaeBlockSize(level), ptep, pte });
   }
   missingLeaf(ml: ModelLeaf): void {

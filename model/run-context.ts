@@ -97,6 +97,8 @@ export class RunContext {
 
   /** The driver contract the smmu profiles' run checks (spec/contracts/; default strict). */
   contract: Contract = contracts.strict;
+  /** The descriptor bits each leaf machine snapshot gives at each level (model/check-descriptors.ts expectedBitsOf), computed once per run. */
+  readonly leafBits = new Map<unknown, bigint[]>();
   /** Configurations the implementation's create refused as its contract allows: by configuration text, the errno and how many sequences. */
   readonly refused = new Map<string, { errno: number; sequences: number }>();
 

@@ -37,8 +37,6 @@ export type Allowances = Readonly<Record<string, string>>;
  * still state written after load (issue 10 asks for none): each names where it could go.
  */
 export const EXPECTED: Allowances = {
-  'model/check-descriptors.ts: stateBitsOf':
-    "a Map from a table snapshot to the bits its leaf has at each level (expectedBitsOf); the key is a shared, unchanging snapshot and the value a function of it. Its keys are held strongly, for the life of the process; it could live on the snapshot's table or the run's DescriptorChecker",
   'model/run-context.ts: compiled':
     "compiledTable: each machine's TransitionTable, built on first use and shared by every run of the process; a table fills each entry on its first use (model/transition-table.ts fill; the whole table for a state no step has reached) and keeps a one-entry event-key memo (lastEvent): what it answers is a function of the machine and its events alone. Keyed by the machine only: a second call with other events would get the first table. It could be built at load, beside each machine's events",
   'model/transition-table.ts: keys': "stateKey: JSON of a snapshot's state value, memoised per snapshot object (a WeakMap); the value is a function of the unchanging snapshot",
