@@ -60,6 +60,9 @@ interface LastWrite {
   readonly carries: readonly number[];
 }
 
+/** The stores a write carries when none of its thread's are pending (shared: `carries` is only read). */
+const NOTHING_PENDING: readonly number[] = Object.freeze([]);
+
 export class OrderedMemory {
   private readonly visible = new Map<number, { value: bigint; seq: number }>();
   private readonly widths = new Map<number, Width>();
@@ -76,8 +79,8 @@ export class OrderedMemory {
   private check(addr: number, width: Width): void {
     if (!Number.isSafeInteger(addr) || addr < 0 || addr % width !== 0) throw new RangeError(`address 0x${addr.toString(16)}: a ${width * 8}-bit access must be ${width}-byte aligned`);
     const w = this.widths.get(addr);
-    if (w !== undefined && w !== width) throw new RangeError(`address 0x${addr.toString(16)}: accessed as ${width * 8}-bit, but it is a ${w * 8}-bit field`);
-    this.widths.set(addr, width);
+    if (w === undefined) this.widths.set(addr, width);
+    else if (w !== width) throw new RangeError(`address 0x${addr.toString(16)}: accessed as ${width * 8}-bit, but it is a ${w * 8}-bit field`);
   }
 
   private mask(value: bigint, width: Width): bigint {
@@ -88,10 +91,11 @@ export class OrderedMemory {
   store(thread: RingThread, addr: number, width: Width, value: bigint, order: 'relaxed' | 'release'): void {
     this.check(addr, width);
     this.mask(value, width);
-    // A thread's later store to a location supersedes its earlier pending one there.
-    this.pending = this.pending.filter((p) => !(p.thread === thread && p.addr === addr));
+    // A thread's later store to a location supersedes its earlier pending one there (most
+    // stores find nothing pending: no arrays are made for them).
+    if (this.pending.length > 0) this.pending = this.pending.filter((p) => !(p.thread === thread && p.addr === addr));
     if (order === 'release') {
-      const carries = this.pending.filter((p) => p.thread === thread).map((p) => p.seq);
+      const carries = this.pending.length === 0 ? NOTHING_PENDING : this.pending.filter((p) => p.thread === thread).map((p) => p.seq);
       this.visible.set(addr, { value, seq: this.seq++ });
       this.last.set(addr, { thread, carries });
       return;
@@ -102,7 +106,7 @@ export class OrderedMemory {
     if (this.options.tso?.includes(thread) === true) for (const p of this.pending) if (p.thread === thread) delay = Math.max(delay, p.due - this.now);
     if (delay <= 0) {
       this.visible.set(addr, { value, seq: this.seq++ });
-      this.last.set(addr, { thread, carries: [] });
+      this.last.set(addr, { thread, carries: NOTHING_PENDING });
       return;
     }
     this.delayed++;
@@ -120,8 +124,7 @@ export class OrderedMemory {
     const v = this.visible.get(addr);
     const w = this.last.get(addr);
     if (order === 'acquire' && v !== undefined && w !== undefined && w.thread !== thread && w.carries.length > 0) this.commit((p) => w.carries.includes(p.seq));
-    const own = this.pending.filter((p) => p.thread === thread && p.addr === addr);
-    const mine = own[own.length - 1];
+    const mine = this.pending.length === 0 ? undefined : this.pending.findLast((p) => p.thread === thread && p.addr === addr);
     if (mine !== undefined && (v === undefined || mine.seq > v.seq)) return mine.value;
     return v?.value ?? 0n;
   }
@@ -148,6 +151,7 @@ export class OrderedMemory {
   }
 
   private commit(which: (p: Pending) => boolean): void {
+    if (this.pending.length === 0) return;
     const now = this.pending.filter(which).sort((a, b) => a.seq - b.seq);
     if (now.length === 0) return;
     this.pending = this.pending.filter((p) => !now.includes(p));
@@ -155,7 +159,7 @@ export class OrderedMemory {
       const v = this.visible.get(p.addr);
       if (v !== undefined && v.seq > p.seq) continue; // overtaken by a later store already visible
       this.visible.set(p.addr, { value: p.value, seq: p.seq });
-      this.last.set(p.addr, { thread: p.thread, carries: [] });
+      this.last.set(p.addr, { thread: p.thread, carries: NOTHING_PENDING });
     }
   }
 }
