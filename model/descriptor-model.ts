@@ -214,6 +214,21 @@ export class DescriptorModel {
     return this.leaves.countIn(iova, size);
   }
 
+  /** The blocks (levels 1 and 2) overlapping [iova, iova + size), in IOVA order. */
+  blocksIn(iova: number, size: number): ModelLeaf[] {
+    const out: ModelLeaf[] = [];
+    this.leaves.visit(
+      iova,
+      size,
+      (l) => {
+        out.push(l);
+        return false;
+      },
+      false,
+    );
+    return out;
+  }
+
   /** The `n`-th (from 0) of the leaves overlapping [iova, iova + size), in IOVA order. */
   nthLeafIn(iova: number, size: number, n: number): ModelLeaf | undefined {
     let found: ModelLeaf | undefined;
@@ -357,10 +372,14 @@ export class DescriptorModel {
   /** The implementation created these leaves for one map call (MAP-1..5). */
   map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
     const event: LeafEvent = { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true };
+    // Pages of one 2 MiB region share the tables on their path: noted once per region.
+    let region = -1;
     for (const { iova, level, oa } of created) {
       const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.t.leaf.initial };
       this.leafEvent(leaf, event);
+      if (level === 3 && Math.floor(iova / REGION) === region) continue;
       this.installedLeaf(iova, level);
+      region = level === 3 ? Math.floor(iova / REGION) : -1;
     }
   }
 

@@ -205,6 +205,12 @@ export class DirtyGhost {
     this.raced.clear();
   }
 
+  /** Whether a page in [from, to) is owed. */
+  owesIn(from: number, to: number): boolean {
+    for (const p of this.owed) if (p >= from && p < to) return true;
+    return false;
+  }
+
   /** A DMA write to `page` completed. */
   dmaWrite(page: number): void {
     if (this.on) this.owed.add(page);

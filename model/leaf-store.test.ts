@@ -144,6 +144,20 @@ test('the store holds what a plain map of places holds, through sets, deletes an
         want.map((l) => `${l.level}:${l.iova}`),
       );
       assert.is(store.countIn(from, size), want.length);
+      const blocks: Leaf[] = [];
+      store.visit(
+        from,
+        size,
+        (l) => {
+          blocks.push(l);
+          return false;
+        },
+        false,
+      );
+      assert.equal(
+        blocks.map((l) => `${l.level}:${l.iova}`),
+        want.filter((l) => l.level < 3).map((l) => `${l.level}:${l.iova}`),
+      );
     }),
     { numRuns: 300 },
   );

@@ -150,8 +150,9 @@ export class LeafStore<L extends PlacedLeaf> {
   /**
    * The leaves overlapping [iova, iova + size) in IOVA order (a block before the pages at
    * its address), passed to `visit` until it returns true; returns how many were visited.
+   * Without `pages`, the blocks only (no page slot is read).
    */
-  visit(iova: number, size: number, visit: (leaf: L) => boolean | undefined): number {
+  visit(iova: number, size: number, visit: (leaf: L) => boolean | undefined, pages = true): number {
     const end = iova + size;
     if (!(end > iova) || this.count === 0) return 0;
     const start = iova - (iova % PAGE);
@@ -185,12 +186,12 @@ export class LeafStore<L extends PlacedLeaf> {
         const b = this.regions.get(index)?.block;
         if (b !== undefined && take(b)) return n;
       }
-      const pages = this.regions.get(index)?.pages;
-      if (pages === undefined) continue;
+      const slots = pages ? this.regions.get(index)?.pages : undefined;
+      if (slots === undefined) continue;
       const from = base >= start ? 0 : (start - base) / PAGE;
       const to = Math.min(PAGES_PER_REGION, Math.ceil((end - base) / PAGE));
       for (let i = from; i < to; i++) {
-        const p = pages[i];
+        const p = slots[i];
         if (p !== undefined && take(p)) return n;
       }
     }

@@ -292,7 +292,8 @@ export class UnmapCommand implements RunCommand {
     // (a 1 GiB block cut inside one of its 2 MiB parts) the part split from it.
     let splits: readonly number[];
     if (plan === undefined) {
-      const probe = m.model.clone();
+      // The splits are found on a copy of the model (only where a block is cut: most unmaps cut none).
+      const probe = partlyCovered(m.model) === undefined ? m.model : m.model.clone();
       const found: number[] = [];
       for (let l = partlyCovered(probe); l !== undefined; l = partlyCovered(probe)) {
         found.push(l.iova);
@@ -307,7 +308,7 @@ export class UnmapCommand implements RunCommand {
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
     let got: { unmapped: number; dirty: Uint8Array } | undefined;
     // NOLOSS-3 (or the contract's rule in its place) is at stake only where a page of the range is owed, or a write races the unmap while tracking.
-    const owedHere = m.ghost.tracking && (inject !== undefined || [...m.ghost.owed].some((p) => p >= iova && p < end));
+    const owedHere = m.ghost.tracking && (inject !== undefined || m.ghost.owesIn(iova, end));
     // The pages of the writable-dirty leaves the unmap removes (in the order being tried): its bitmap may hold no other (PRECISION-1).
     let mayReport = new PageRuns();
     m.ghost.beginReport();
@@ -601,12 +602,13 @@ export class SplitCommand implements RunCommand {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
     const region = this.high === true ? HIGH_REGION : LOW_REGION;
-    const blocks = leavesOf(m.model, region).filter((l) => l.level < 3);
+    // The region's blocks (no leaf that starts before either region reaches into it: see pickIova).
+    const blocks = m.model.blocksIn(region.base, region.size);
     if (blocks.length === 0) return;
     const huge = blocks.find((l) => l.level === 1);
     const b = huge !== undefined && this.pick % 2 === 0 ? huge : blocks[this.pick % blocks.length]!;
     // A 2 MiB block of the high region split to pages adds 511 leaves: not past 2,048 pages there.
-    if (region === HIGH_REGION && b.level === 2 && leavesOf(m.model, HIGH_REGION).filter((l) => l.level === 3).length >= 2048) return;
+    if (region === HIGH_REGION && b.level === 2 && m.model.countLeavesIn(HIGH, GiB) - blocks.length >= 2048) return;
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: b.iova + ((this.inject.offset * PAGE) % b.size) };
     const op = `${this} -> block ${hex(b.iova)} L${b.level}`;
     // The contract's split (SPLIT-R1): it may need BBML1/2 (an errno without), and may leave a block that is not writable-dirty as it is (0).
