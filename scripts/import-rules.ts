@@ -239,7 +239,12 @@ export function formatViolation(v: ImportViolation): string {
 const SOURCE = /\.[cm]?[jt]s$/;
 const TEST = /\.test\.[cm]?[jt]s$/;
 
-function sourceFiles(root: string, dir: string, out: string[]): void {
+/**
+ * The files under `dir` (a posix path from `root`) whose names `keep` accepts, pushed to
+ * `out` as paths from `root`; node_modules, dot entries and the folders `skipDir` names are
+ * passed over, and a missing `dir` has none.
+ */
+export function filesUnder(root: string, dir: string, keep: (name: string) => boolean, out: string[], skipDir: (name: string) => boolean = () => false): void {
   let entries: Dirent[];
   try {
     entries = readdirSync(join(root, dir), { withFileTypes: true });
@@ -250,9 +255,14 @@ function sourceFiles(root: string, dir: string, out: string[]): void {
   for (const e of entries) {
     if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
     const rel = posix.join(dir, e.name);
-    if (e.isDirectory()) sourceFiles(root, rel, out);
-    else if (e.isFile() && SOURCE.test(e.name) && !e.name.endsWith('.d.ts')) out.push(rel);
+    if (e.isDirectory()) {
+      if (!skipDir(e.name)) filesUnder(root, rel, keep, out, skipDir);
+    } else if (e.isFile() && keep(e.name)) out.push(rel);
   }
+}
+
+function sourceFiles(root: string, dir: string, out: string[]): void {
+  filesUnder(root, dir, (name) => SOURCE.test(name) && !name.endsWith('.d.ts'), out);
 }
 
 function layerOf(path: string): Layer | undefined {

@@ -11,9 +11,9 @@
 // Not found: a mutation through an alias (`const m = X; m.set(...)`) or inside a function it
 // is passed to, or `this.field` of a static method. A name a function declares again is
 // still read as the module's; an allowance (EXPECTED) names such a case with its reason.
-import { type Dirent, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { type Token, tokenize } from './import-rules.ts';
+import { filesUnder, type Token, tokenize } from './import-rules.ts';
 
 /** The folders whose modules must hold no mutable state (issue 10), and where importers are read. */
 export const STATE_FREE = ['conformance/engine', 'conformance/campaign', 'conformance/profiles', 'model'] as const;
@@ -233,19 +233,13 @@ export function namedImports(tokens: readonly Token[]): Map<string, Map<string, 
 }
 
 function tsFiles(root: string, dir: string, out: string[]): void {
-  let entries: Dirent[];
-  try {
-    entries = readdirSync(join(root, dir), { withFileTypes: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  for (const e of entries) {
-    const rel = posix.join(dir, e.name);
-    if (e.isDirectory()) {
-      if (e.name !== 'node_modules' && e.name !== 'build' && !e.name.startsWith('.')) tsFiles(root, rel, out);
-    } else if (e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
-  }
+  filesUnder(
+    root,
+    dir,
+    (name) => name.endsWith('.ts') && !name.endsWith('.d.ts'),
+    out,
+    (name) => name === 'build',
+  );
 }
 
 /** A module of `dirs` that must be free of state: not a test, nor a fixture (an implementation the tests drive). */
