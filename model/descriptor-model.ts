@@ -6,10 +6,11 @@
 // The leaf layout (which ranges are blocks) is the implementation's choice: `map` and
 // `split` take the leaves the implementation created; everything else is predicted.
 //
-// Leaves are immutable values (a change replaces the leaf), so a copy of the model for an
-// alternative explanation (model/explain.ts) copies the map, not every leaf. The model
-// remembers which leaves changed since the last check (`takeTouched`), so a check can
-// compare just those with memory.
+// Leaves are immutable values (a change replaces the leaf), held by place in a store laid
+// out as the page table is (model/leaf-store.ts); a copy of the model for an alternative
+// explanation (model/explain.ts) shares the store's regions until one side writes, not
+// every leaf. The model remembers which leaves changed since the last check
+// (`takeTouched`), so a check can compare just those with memory.
 import type { AnyStateMachine, SnapshotFrom } from 'xstate';
 import { type Capabilities, type Contract, ERRNO, contracts } from '../spec/contracts/index.ts';
 import { clearsLeaf } from '../spec/descriptor/clear-range.ts';
