@@ -49,6 +49,7 @@ export type ExpectedDma =
 const key = leafKey;
 /** Events without fields, one object each (stepping many leaves with one event object is cheaper). */
 const UNMAP: LeafEvent = { type: 'UNMAP' };
+const NO_TLB_ENTRIES: readonly ModelTlbEntry[] = Object.freeze([]);
 const CLEAR_DIRTY: LeafEvent = { type: 'CLEAR_DIRTY' };
 const SET_DIRTY: LeafEvent = { type: 'SET_DIRTY' };
 /** IOTLB entries are keyed `level:iova`, as the implementation's IOTLB view names them (checkTlb). */
@@ -251,6 +252,11 @@ export class DescriptorModel {
     });
   }
 
+  /** The cached entries as they are now (a list: stepping one may drop it from the map); no list is made while none is cached, as most of the time. */
+  private tlbEntries(): readonly ModelTlbEntry[] {
+    return this.tlb.size === 0 ? NO_TLB_ENTRIES : [...this.tlb.values()];
+  }
+
   private tlbAt(iova: number): ModelTlbEntry | undefined {
     for (const e of this.tlb.values()) if (overlaps(e.iova, e.size, iova, 1)) return e;
     return undefined;
@@ -289,7 +295,7 @@ export class DescriptorModel {
 
   /** Steps the IOTLB entry machine of every cached entry overlapping [iova, iova + size). */
   tlbEventOver(iova: number, size: number, event: IotlbEvent): void {
-    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, event);
+    for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, event);
   }
 
   /** Drops the leaf at `iova` from the model after its machine went to invalid. */
@@ -393,7 +399,7 @@ export class DescriptorModel {
       this.deleteLeaf(leaf);
     }
     if (this.caps.unmap.chunks === 'iommu-pgsize') for (let at = iova; at < iova + size; ) at += this.freeChunkTable(at, iova + size);
-    for (const e of [...this.tlb.values()]) {
+    for (const e of this.tlbEntries()) {
       if (!overlaps(e.iova, e.size, iova, size)) continue;
       this.tlbEvent(e, { type: 'SW_UNMAP' });
       this.tlbEvent(e, { type: 'INVALIDATE' });
@@ -458,7 +464,7 @@ export class DescriptorModel {
     for (let i = 0; i < 512; i++) this.setLeaf({ iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
     this.tables.add(key(block.iova, block.level));
     // The split keeps every page's state (IOTLB-10), then invalidates the block's range (SPLIT-2, step 4).
-    for (const e of [...this.tlb.values()]) {
+    for (const e of this.tlbEntries()) {
       if (!overlaps(e.iova, e.size, block.iova, block.size)) continue;
       this.tlbEvent(e, { type: 'SW_KEEP_STATE' });
       this.tlbEvent(e, { type: 'INVALIDATE' });
@@ -483,7 +489,7 @@ export class DescriptorModel {
       for (const c of children) this.deleteLeaf(c);
       this.leafEvent({ iova: base, level, size, oa: first.oa, write: first.write, snap: this.t.leaf.initial }, { type: 'MAP', write: first.write, hdQuirk: this.hdQuirk, accessFlag: true });
       this.dropTables(base, size, level);
-      for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
+      for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
       return true;
     }
     const mergeEntry = this.ctx.step(this.t.leaf, first.snap, { type: 'MERGE', anyDirty });
@@ -491,7 +497,7 @@ export class DescriptorModel {
     for (const c of children) this.deleteLeaf(c);
     this.setLeaf({ iova: base, level, size, oa: first.oa, write: first.write, snap: mergeEntry.next });
     this.dropTables(base, size, level);
-    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
+    for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
     return true;
   }
 
@@ -508,7 +514,7 @@ export class DescriptorModel {
       }
       // CLEAR-1 on a dirty leaf, CLEAR-2 on any other: the machine decides.
       this.leafEvent(leaf, CLEAR_DIRTY);
-      for (const e of [...this.tlb.values()]) {
+      for (const e of this.tlbEntries()) {
         if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
         this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
         if (dirty) this.tlbEvent(e, { type: 'INVALIDATE' });
@@ -516,7 +522,7 @@ export class DescriptorModel {
     }
     // Entries in range whose leaf is gone saw software clear around them (a no-op for them).
     if (!noClear) {
-      for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size) && this.leafAt(e.iova) === undefined) this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
+      for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, iova, size) && this.leafAt(e.iova) === undefined) this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
     }
     return recorded;
   }
@@ -524,7 +530,7 @@ export class DescriptorModel {
   /** TLBI + CMD_SYNC issued directly (IOTLB-9). */
   invalidate(iova: number, size: number): void {
     if (this.trackTlb) this.took(this.ctx.step(this.t.iotlb, this.t.iotlb.initial, { type: 'INVALIDATE' }));
-    for (const e of [...this.tlb.values()]) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
+    for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, iova, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
   }
 
   /** The implementation's TLB dropped an entry the model still holds: eviction (IOTLB-11). */
@@ -667,7 +673,7 @@ export class DescriptorModel {
     for (const leaf of [...this.leaves.values()]) {
       const dirty = leafStateOf(leaf.snap).state === 'writableDirty';
       this.leafEvent(leaf, CLEAR_DIRTY);
-      for (const e of [...this.tlb.values()]) {
+      for (const e of this.tlbEntries()) {
         if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
         this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
         if (dirty && invalidate) this.tlbEvent(e, { type: 'INVALIDATE' });
@@ -719,7 +725,7 @@ export class DescriptorModel {
         if (!noClear) {
           this.leafEvent(leaf, CLEAR_DIRTY);
           cleared.push(leaf);
-          for (const e of [...this.tlb.values()]) {
+          for (const e of this.tlbEntries()) {
             if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
             this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
             if (rc.invalidatesCleared === 'range') this.tlbEvent(e, { type: 'INVALIDATE' });
