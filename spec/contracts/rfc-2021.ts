@@ -59,7 +59,7 @@ export const rfc2021: Contract = {
   summary:
     'Every stage-1 domain of an SMMU with HTTU = 2 has the HD quirk and HA/HD in its CDs; start splits the writable-dirty blocks (needs BBML1/2, failures ignored, -EBUSY when on), ' +
     "stop merges every contiguous run into blocks built from the mapping's prot (-EINVAL when off); the dirty log is read by sync (every AP[2]-clear leaf) and cleared by bitmap " +
-    '(whole leaves only, -EINVAL for a cut block, a whole-IOTLB flush after); unmap reads no dirty state.',
+    '(whole leaves only, -EINVAL for a cut dirty block and nothing cleared after it, a whole-IOTLB flush after); unmap reads no dirty state.',
   basis:
     'RFC v4 <20210507102211.8836-1-zhukeqian1@huawei.com> (patches 01, 03-06, 08, 10) and the VFIO RFC v2 <20210507103608.39440-1-zhukeqian1@huawei.com> (patch 2); ' +
     'v2 of the combined series <20210310090614.26668-1-zhukeqian1@huawei.com>; on Linux v5.12 io-pgtable-arm.c (split on partial unmap)',
@@ -77,7 +77,12 @@ export const rfc2021: Contract = {
       { id: 'SPLIT-2', by: ['SPLIT-R2'], why: 'The compare-exchange result is not looked at; nothing the hardware does late is carried.', source: R['SPLIT-R2'].source },
       { id: 'MERGE-1', by: ['MERGE-R2'], why: 'The block is writable-dirty because it is built from prot, whatever its pages were.', source: R['MERGE-R2'].source },
       { id: 'MERGE-2', by: ['MERGE-R2'], why: "Merging clean pages gives a writable-dirty block, not the first page's state.", source: R['MERGE-R2'].source },
-      { id: 'CLEAR-4', by: ['CLEAR-R2'], why: 'A dirty leaf only partly selected is not cleared, but the call fails with -EINVAL when the leaf is larger than the piece being cleared.', source: R['CLEAR-R2'].source },
+      {
+        id: 'CLEAR-4',
+        by: ['CLEAR-R2'],
+        why: 'A dirty leaf only partly selected is not cleared, but the call fails with -EINVAL when the leaf is larger than the piece being cleared, and stops there: the dirty leaves after it stay dirty even where wholly selected (in the same run, in later runs of the bitmap, and, for VFIO CLEAR_BITMAP, in later vfio_dmas, whose ioctl answers the -EINVAL). They are reported again unwritten: a false dirty, not a loss.',
+        source: `${R['CLEAR-R2'].source}; HTTU v2 patch 11/11 "vfio/iommu_type1: Add support for manual dirty log clear" (vfio_iova_dirty_log_clear: the first failure returned), <20210310090614.26668-12-zhukeqian1@huawei.com>`,
+      },
       { id: 'NOLOSS-3', by: ['UNMAP-R1'], why: 'Unmap returns no dirty state; UNMAP_DMA syncs before unmapping.', source: R['UNMAP-R1'].source },
     ],
     dropped: [
