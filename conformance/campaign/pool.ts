@@ -4,9 +4,12 @@
 // lands at the block's index, so the results do not depend on which thread ran what;
 // a thread keeps to the profiles it has started (BlockQueue) as far as the balance allows.
 // A worker holds up to two blocks, so that it has the next one at hand while this
-// thread, busy with a block of its own, cannot hand it out. Workers load TypeScript
-// through tsx when the kit runs from source (the compiled kit starts worker.bundle.js, or worker.js as it is).
-import { existsSync } from 'node:fs';
+// thread, busy with a block of its own, cannot hand it out. The compiled kit starts
+// worker.bundle.js (or worker.js as it is); the kit run from the sources starts dist/'s
+// worker.bundle.js while dist/ was built from the sources as they are, and worker.ts through tsx
+// otherwise (workerEntry: the rule bin/dirtyspec.js follows for the command).
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CALL_WATCH_BYTES, overdueMs } from '../engine/call-watch.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
@@ -62,23 +65,43 @@ const SOURCE_CONDITION = `export async function resolve(specifier, context, next
   return next(specifier, conditions.includes('dirtyspec-source') ? context : { ...context, conditions: [...conditions, 'dirtyspec-source'] });
 }`;
 
-/** Starts the worker entry: worker.ts through tsx, or when compiled worker.bundle.js (one file, scripts/bundle.js) where the build made it, else worker.js. */
-function startWorker(init: WorkerInit): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) {
-    const bundle = new URL('./worker.bundle.js', here);
-    return new Worker(existsSync(bundle) ? bundle : new URL('./worker.js', here), { workerData: init });
-  }
+/**
+ * The worker entry for the pool module at `here`. Compiled: worker.bundle.js (one file,
+ * scripts/bundle.js) where the build made it, else worker.js. From the sources (a
+ * checkout): as bin/dirtyspec.js chooses for the command, dist/'s compiled worker while
+ * dist/.source-stamp matches the sources (scripts/source-stamp.js) and DIRTYSPEC_SOURCES
+ * is not set, else worker.ts, so a stale dist/ never runs. A worker loading the sources
+ * through tsx takes about 1.5 s of CPU more to start (tsx transforms every module it loads).
+ */
+export async function workerEntry(here: string = import.meta.url): Promise<URL> {
+  const compiled = (dir: URL) => {
+    const bundle = new URL('worker.bundle.js', dir);
+    return existsSync(bundle) ? bundle : new URL('worker.js', dir);
+  };
+  if (!here.endsWith('.ts')) return compiled(new URL('./', here));
+  const source = new URL('./worker.ts', here);
+  if (process.env.DIRTYSPEC_SOURCES) return source;
+  const root = new URL('../../', here);
+  const stampFile = new URL('dist/.source-stamp', root);
+  const built = compiled(new URL('dist/conformance/campaign/', root));
+  if (!existsSync(stampFile) || !existsSync(built)) return source;
+  // Read at run time, not imported: scripts/ is the checkout's, not part of what is compiled or bundled.
+  const { sourceStamp } = (await import(new URL('../../scripts/source-stamp.js', import.meta.url).href)) as { sourceStamp(root: string): string };
+  return readFileSync(stampFile, 'utf8').trim() === sourceStamp(fileURLToPath(root)) ? built : source;
+}
+
+/** Starts a worker on `entry`: a compiled entry as it is, worker.ts through tsx. */
+function startWorker(entry: URL, init: WorkerInit): Worker {
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData: init });
   // Module hooks do not reach worker threads: the worker registers tsx's, and the export
   // condition that resolves the package's self-references to the sources (as
   // bin/dirtyspec.js does in a checkout), before it loads its entry.
-  const entry = new URL('./worker.ts', here).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const code = [
     `const condition = ${JSON.stringify(`data:text/javascript,${encodeURIComponent(SOURCE_CONDITION)}`)};`,
     `import(${JSON.stringify(tsx)})`,
     `  .then(({ register }) => { register(); return import('node:module'); })`,
-    `  .then(({ register }) => { register(condition); return import(${JSON.stringify(entry)}); });`,
+    `  .then(({ register }) => { register(condition); return import(${JSON.stringify(entry.href)}); });`,
   ].join('\n');
   return new Worker(code, { eval: true, workerData: init });
 }
@@ -166,7 +189,8 @@ function lostBlock(u: Unit, why: string): ProfileResult {
  * the pool stops and says why. A worker that dies takes the block it ran with it
  * (undecided, with the reason), and is replaced.
  */
-export function runInWorkers(units: readonly Unit[], options: PoolOptions): Promise<ProfileResult[] | PoolUnavailable> {
+export async function runInWorkers(units: readonly Unit[], options: PoolOptions): Promise<ProfileResult[] | PoolUnavailable> {
+  const entry = await workerEntry();
   const init: WorkerInit = { dirtyspecCampaign: true, source: options.source, settings: options.settings };
   const results: (ProfileResult | undefined)[] = units.map(() => undefined);
   const slots = new Set<Slot>();
@@ -248,7 +272,7 @@ export function runInWorkers(units: readonly Unit[], options: PoolOptions): Prom
     };
     const spawn = () => {
       const watch = options.stopAfterMs === undefined ? undefined : { buffer: new SharedArrayBuffer(CALL_WATCH_BYTES), base: Date.now() };
-      const slot: Slot = { worker: startWorker(watch === undefined ? init : { ...init, watch }), held: [], ready: false, closed: false, done: 0, ...(watch === undefined ? {} : { watch }) };
+      const slot: Slot = { worker: startWorker(entry, watch === undefined ? init : { ...init, watch }), held: [], ready: false, closed: false, done: 0, ...(watch === undefined ? {} : { watch }) };
       slots.add(slot);
       slot.worker.on('message', (m: FromWorker) => {
         switch (m.type) {
