@@ -14,6 +14,7 @@ import { planCampaign } from './plan.ts';
 import { runInWorkers } from './pool.ts';
 
 const fixture = fileURLToPath(new URL('./fixtures/faults-in-set.ts', import.meta.url));
+const inspectHangs = fileURLToPath(new URL('./fixtures/inspect-hangs.ts', import.meta.url));
 
 test('a watched worker inside a call past its limit is stopped: its block is undecided, saying why, and the other blocks run on a new worker', async () => {
   const units = planCampaign(['iova-bitmap'], 200, 1).units;
@@ -27,6 +28,19 @@ test('a watched worker inside a call past its limit is stopped: its block is und
     assert.is(r.verdict, 'undecided');
     assert.match(r.undecided!.message, /did not return: the thread running it was still inside it \d+ ms after the call's time limit/);
   }
+});
+
+test('a kvm-dirty-log module whose inspectPage never returns when read between calls (outside any call, after a vCPU write) is stopped as one inside a call', async () => {
+  const units = planCampaign(['kvm-dirty-log'], 100, 1).units;
+  const stopped: number[] = [];
+  // Were that read not published to the watch, the worker would never be stopped: fail instead of waiting for ever.
+  const limit = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the worker was not stopped within 60 s: the read between calls is not watched')), 60_000).unref());
+  const pooled = await Promise.race([runInWorkers(units, { workers: 1, source: { kind: 'module', path: inspectHangs }, settings: { timeoutMs: 200, maxCommands: 30 }, stopAfterMs: 300, onLost: (i) => stopped.push(i) }), limit]);
+  assert.not.ok('unavailable' in pooled);
+  const results = pooled as Exclude<typeof pooled, { unavailable: string }>;
+  assert.equal(stopped, [0]);
+  assert.is(results[0]!.verdict, 'undecided');
+  assert.match(results[0]!.undecided!.message, /did not return: the thread running it was still inside it \d+ ms after the call's time limit/);
 });
 
 test('the hang comes back against the module served by a process of its own: a failure of the call in flight, shrunk, with its replay line (exit 1)', async () => {

@@ -487,7 +487,7 @@ class Run {
   ) {
     this.timer = new CallTimer(limits.timeoutMs, limits.watch);
     const inspect = inst.inspectPage;
-    this.inspect = typeof inspect === 'function' ? (gpa) => inspect.call(inst, gpa) : undefined;
+    this.inspect = typeof inspect === 'function' ? (gpa) => this.watched(() => inspect.call(inst, gpa)) : undefined;
     if (this.inspect !== undefined) pageCoverage.inspected = true;
     const pages = this.inspect === undefined ? undefined : new GuestPages(pageCoverage.covered, config);
     this.pages = pages?.saturated === false ? pages : undefined;
@@ -532,6 +532,23 @@ class Run {
     if (raced && this.migration !== undefined && r !== undefined && hit !== undefined && hit.slot.slot === r.slot && hit.rel >= r.from && hit.rel < r.to && this.stale(r.slot, hit.rel)) this.migration.raced = true;
     if (expected === 'none' && this.inspect !== undefined) this.cached.add(gpa);
     if (raced) this.trace.push({ op: `  vCPU write at ${hex(gpa)} (racing, at the implementation's memory access ${this.accesses - 1})`, answer: '-', expected: expected === 'none' ? 'recorded if the slot logs' : 'MMIO exit', req: [] });
+  }
+
+  /**
+   * The adapter's synchronous inspectPage, read between calls as well as within them: between
+   * them it is published to the watch with a call's limit, so a module that hangs in it is
+   * stopped as one that hangs in a call (call-watch.ts); within a call, that call's deadline
+   * already covers it.
+   */
+  private watched<T>(read: () => T): T {
+    const watch = this.limits.watch;
+    if (watch === undefined || this.inCall) return read();
+    watch.started(this.limits.timeoutMs);
+    try {
+      return read();
+    } finally {
+      watch.ended();
+    }
   }
 
   /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). */
