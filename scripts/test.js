@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The test command (`npm test`): type-check, format and lint (`npm run check`) beside every *.test.ts under uvu with V8 coverage on,
-// then c8's report with coverage thresholds on spec/ and impl/. uvu prints no summary line of the shape CI reads,
+// and c8's report with coverage thresholds on spec/ and impl/ (once the covered part has ended). uvu prints no summary line of the shape CI reads,
 // so this prints one last: `N passed, N failed` (`, N skipped` when any were skipped).
 // The type-check, the format and lint check and the coverage thresholds count as one test each.
 import { spawn } from 'node:child_process';
@@ -148,12 +148,63 @@ const uvu = (names) => [
   'node_modules',
   ...uvuColourArgs(colour),
 ];
+/** c8's report (output held) on the coverage files the test processes `pids` wrote: see above for what is left out. */
+async function coverageReport(pids) {
+  const testPids = pids.map((pid) => `coverage-${pid}-`);
+  for (const f of readdirSync(coverageDir).filter((n) => n.endsWith('.json'))) {
+    const path = join(coverageDir, f);
+    if (!testPids.some((p) => f.startsWith(p))) {
+      rmSync(path);
+      continue;
+    }
+    const data = JSON.parse(readFileSync(path, 'utf8'));
+    const cache = data['source-map-cache'];
+    if (cache === undefined) continue;
+    const files = Object.fromEntries(Object.entries(cache).filter(([url]) => url.startsWith('file:')));
+    if (Object.keys(files).length !== Object.keys(cache).length) writeFileSync(path, JSON.stringify({ ...data, 'source-map-cache': files }));
+  }
+  return run(
+    bin('c8'),
+    [
+      'report',
+      '--temp-directory',
+      coverageDir,
+      '--all',
+      '--check-coverage',
+      '--lines',
+      '90',
+      '--branches',
+      '85',
+      '--include',
+      'spec/**',
+      '--include',
+      'impl/**',
+      '--exclude',
+      '**/*.test.ts',
+      '--reporter',
+      'text-summary',
+      '--reporter',
+      'text',
+      '--report-dir',
+      'coverage',
+    ],
+    { capture: true, echo: false },
+  );
+}
+
 const shards = new Array(partFiles.length);
+const partSeconds = new Array(partFiles.length);
 let nextPart = 0;
+// c8's report starts as soon as the covered part has ended, beside the parts still running,
+// instead of after the last of them: the coverage is that part's alone.
+let coverage;
 async function runner() {
   while (nextPart < partFiles.length) {
     const i = nextPart++;
+    const started = performance.now();
     shards[i] = await run(process.execPath, uvu(partFiles[i]), { capture: true, echo: false, env: ordered[i].uncovered ? env : { ...env, NODE_V8_COVERAGE: coverageDir } });
+    partSeconds[i] = (performance.now() - started) / 1000;
+    if (!ordered[i].uncovered) coverage = coverageReport([shards[i].pid]);
   }
 }
 const testRuns = Promise.all([runner(), runner()]);
@@ -172,42 +223,9 @@ else {
 }
 await testRuns;
 for (const done of shards) process.stdout.write(done.out);
-const testPids = shards.map((t) => `coverage-${t.pid}-`);
-for (const f of readdirSync(coverageDir).filter((n) => n.endsWith('.json'))) {
-  const path = join(coverageDir, f);
-  if (!testPids.some((p) => f.startsWith(p))) {
-    rmSync(path);
-    continue;
-  }
-  const data = JSON.parse(readFileSync(path, 'utf8'));
-  const cache = data['source-map-cache'];
-  if (cache === undefined) continue;
-  const files = Object.fromEntries(Object.entries(cache).filter(([url]) => url.startsWith('file:')));
-  if (Object.keys(files).length !== Object.keys(cache).length) writeFileSync(path, JSON.stringify({ ...data, 'source-map-cache': files }));
-}
-const report = await run(bin('c8'), [
-  'report',
-  '--temp-directory',
-  coverageDir,
-  '--all',
-  '--check-coverage',
-  '--lines',
-  '90',
-  '--branches',
-  '85',
-  '--include',
-  'spec/**',
-  '--include',
-  'impl/**',
-  '--exclude',
-  '**/*.test.ts',
-  '--reporter',
-  'text-summary',
-  '--reporter',
-  'text',
-  '--report-dir',
-  'coverage',
-]);
+console.log(`test parts, two at a time: ${partSeconds.map((t, i) => `${t.toFixed(0)} s (${partFiles[i].length} files)`).join(', ')}`);
+const report = await (coverage ?? coverageReport([]));
+process.stdout.write(report.out);
 for (const tests of shards) {
   // eslint-disable-next-line no-control-regex
   const plain = tests.out.replace(/\x1b\[[0-9;]*m/g, '');
