@@ -54,12 +54,12 @@ const checks = Promise.all([run(bin('tsc'), ['--noEmit', '-p', '.'], { capture: 
 const coverageDir = fileURLToPath(new URL('../coverage/tmp/', import.meta.url));
 rmSync(coverageDir, { recursive: true, force: true });
 mkdirSync(coverageDir, { recursive: true });
-// The test files as uvu finds them (the same ignores), in CHUNKS parts run two at a time:
+// The test files as uvu finds them (the same ignores), in parts run two at a time:
 // the machines have two cores, and one uvu process runs its files one after another. Each
 // part's output is printed whole, in order, once all have ended, so outputs never interleave.
 //
 // The parts are balanced by weight, the heaviest file first, each to the lightest part
-// (and in name order within a part), and the two runners take the heaviest part left as
+// (and in name order within a part), and the two runners take the covered part first, then the heaviest part left as
 // each finishes: a stale weight costs at most part of one part's time, not the gap between
 // two fixed halves (in CI, fixed halves of equal weight took 220 s and 181 s once the
 // served processes stopped collecting coverage). Each part costs one uvu process start.
@@ -74,7 +74,9 @@ const WEIGHTS = {
   // lib-crash.test.ts 18-19 where 31, kvm-ring.test.ts 7 where 8; lib-crash.test.ts 14 once
   // it made only the kernel-style example's header link, not its four builds.
   'conformance/lib/lib.test.ts': 44,
-  'conformance/campaign/campaign.test.ts': 40,
+  // Its pooled runs' workers start dist/'s compiled worker where dist/ is current (pool.ts): alone with npm
+  // test's preloads in a fresh clone, 2026-11-30, 49 s of CPU where 62 (so 40 -> 32).
+  'conformance/campaign/campaign.test.ts': 32,
   'conformance/mutants/matrix.test.ts': 37,
   'conformance/lib/lib-crash.test.ts': 14,
   'conformance/examples/c/c-example.test.ts': 27,
@@ -88,8 +90,9 @@ const WEIGHTS = {
   'conformance/engine/concurrency.test.ts': 18,
   // Measured alone 2026-11-30 (the Makefile's four libraries and one --lib run included); 11 with no-child-loader.js.
   'conformance/lib/kvm-ring.test.ts': 11,
-  // Hangs that time out, each confirmed by processes it starts: 47 s wall, 38 s CPU alone (2026-11-30).
-  'conformance/campaign/hang.test.ts': 30,
+  // Hangs that time out, each confirmed by processes it starts: 47 s wall, 38 s CPU alone (2026-11-30);
+  // 25 s of CPU where 29 once its workers started dist/'s compiled worker (as campaign.test.ts above).
+  'conformance/campaign/hang.test.ts': 26,
   'conformance/profiles/kvm-dirty-log/profile.test.ts': 9,
   'conformance/protocol/crash-failure.test.ts': 8,
   'conformance/engine/refinement.test.ts': 7,
@@ -122,15 +125,20 @@ const weight = (f) => WEIGHTS[f] ?? DEFAULT_WEIGHT;
 // CPU (matrix.test.ts 37 s against 31 s alone), and with it the 2-core CI run went over
 // five minutes (303 s and 307 s in fresh clones).
 const uncoveredFile = (f) => f.startsWith('conformance/');
-const CHUNKS = 6;
-const parts = Array.from({ length: CHUNKS }, (_, i) => ({ files: [], weight: 0, uncovered: i > 0 }));
+// One covered part and UNCOVERED_PARTS others. More, smaller parts cost a process start and
+// its imports each (1.5 to 3.5 s of CPU) but leave less of the run to the last part: with
+// five parts of equal weight one runner took three of them (the weights are CPU alone, not
+// the time a file takes beside another), and their times ranged from 91 to 128 s.
+const UNCOVERED_PARTS = 8;
+const parts = Array.from({ length: UNCOVERED_PARTS + 1 }, (_, i) => ({ files: [], weight: 0, uncovered: i > 0 }));
 for (const f of [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b))) {
   const candidates = parts.filter((p) => p.uncovered === uncoveredFile(f));
   const lightest = candidates.reduce((a, b) => (b.weight < a.weight ? b : a));
   lightest.files.push(f);
   lightest.weight += weight(f);
 }
-const ordered = parts.filter((p) => p.files.length > 0).sort((a, b) => b.weight - a.weight);
+// The covered part first, so that c8's report (which needs only it) runs beside the others; then the heaviest first.
+const ordered = parts.filter((p) => p.files.length > 0).sort((a, b) => Number(a.uncovered) - Number(b.uncovered) || b.weight - a.weight);
 const partFiles = ordered.map((p) => p.files.sort());
 const only = (names) => `^(?:${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
 const uvu = (names) => [
