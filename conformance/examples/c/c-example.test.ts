@@ -26,7 +26,8 @@ const correct = join(build, 'dirtyspec-c');
 const faulty = join(build, 'dirtyspec-c-faulty');
 
 test.before(() => {
-  execFileSync('make', ['-s', '-C', here, `BUILD=${build}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // The two binaries only: the libraries `make` also builds are for --lib (lib.test.ts builds and runs them).
+  execFileSync('make', ['-s', '-C', here, `BUILD=${build}`, correct, faulty], { stdio: ['ignore', 'ignore', 'inherit'] });
 });
 
 test.after(() => {
