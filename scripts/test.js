@@ -68,48 +68,43 @@ mkdirSync(coverageDir, { recursive: true });
 // coverage, 2026-11-29), the files of 4 s or more; the 75 others took 1.25 s on average,
 // and any file not listed weighs DEFAULT_WEIGHT.
 const WEIGHTS = {
-  // 2026-11-30, then: each file of 4 or more scaled by the wall time its part took in a fresh-clone
-  // CI run (npm test with eight uncovered parts) over the part's weight, so that the parts are
-  // balanced by what they take beside each other: from 0.71 (matrix.test.ts's part, 41 s) to
-  // 1.95 (pack.test.ts's and lib-crash.test.ts's, 111 s: npm pack and install, processes that crash).
-  // The notes below give the CPU alone each weight started from.
   // The --lib files once their forked children stopped inheriting tsx (no-child-loader.js):
   // alone with npm test's preloads, back to back with the command above, 2026-11-30,
   // lib.test.ts took 54-60 s of CPU where it took 112-114 (so 87 -> 44 on this scale),
   // lib-crash.test.ts 18-19 where 31, kvm-ring.test.ts 7 where 8; lib-crash.test.ts 14 once
   // it made only the kernel-style example's header link, not its four builds.
-  'conformance/lib/lib.test.ts': 56,
+  'conformance/lib/lib.test.ts': 44,
   // Its pooled runs' workers start dist/'s compiled worker where dist/ is current (pool.ts): alone with npm
   // test's preloads in a fresh clone, 2026-11-30, 49 s of CPU where 62 (so 40 -> 32).
-  'conformance/campaign/campaign.test.ts': 33,
-  'conformance/mutants/matrix.test.ts': 26,
-  'conformance/lib/lib-crash.test.ts': 27,
-  'conformance/examples/c/c-example.test.ts': 25,
-  'conformance/package/pack.test.ts': 51,
-  'conformance/protocol/crash-served.test.ts': 32,
-  'conformance/engine/incremental-check.test.ts': 18,
-  'conformance/protocol/exec.test.ts': 22,
-  'conformance/report/html.browser.test.ts': 24,
-  'conformance/protocol/schema.test.ts': 13,
+  'conformance/campaign/campaign.test.ts': 32,
+  'conformance/mutants/matrix.test.ts': 37,
+  'conformance/lib/lib-crash.test.ts': 14,
+  'conformance/examples/c/c-example.test.ts': 27,
+  'conformance/package/pack.test.ts': 26,
+  'conformance/protocol/crash-served.test.ts': 25,
+  'conformance/engine/incremental-check.test.ts': 20,
+  'conformance/protocol/exec.test.ts': 17,
+  'conformance/report/html.browser.test.ts': 15,
+  'conformance/protocol/schema.test.ts': 14,
   // With every profile's calls checked against its own watch, alone and at once: measured alone 2026-11-30.
-  'conformance/engine/concurrency.test.ts': 16,
+  'conformance/engine/concurrency.test.ts': 18,
   // Measured alone 2026-11-30 (the Makefile's four libraries and one --lib run included); 11 with no-child-loader.js.
   'conformance/lib/kvm-ring.test.ts': 11,
   // Hangs that time out, each confirmed by processes it starts: 47 s wall, 38 s CPU alone (2026-11-30);
   // 25 s of CPU where 29 once its workers started dist/'s compiled worker (as campaign.test.ts above).
-  'conformance/campaign/hang.test.ts': 41,
-  'conformance/profiles/kvm-dirty-log/profile.test.ts': 6,
-  'conformance/protocol/crash-failure.test.ts': 7,
-  'conformance/engine/refinement.test.ts': 14,
-  'conformance/report/spec-doc.test.ts': 8,
-  'conformance/protocol/trace.test.ts': 9,
-  'conformance/profiles/dirty-ring-collector/profile.test.ts': 5,
+  'conformance/campaign/hang.test.ts': 26,
+  'conformance/profiles/kvm-dirty-log/profile.test.ts': 9,
+  'conformance/protocol/crash-failure.test.ts': 8,
+  'conformance/engine/refinement.test.ts': 7,
+  'conformance/report/spec-doc.test.ts': 6,
+  'conformance/protocol/trace.test.ts': 6,
+  'conformance/profiles/dirty-ring-collector/profile.test.ts': 6,
   'conformance/examples/linux-upstream/linux-upstream.test.ts': 5,
-  'conformance/profiles/kvm-dirty-ring/profile.test.ts': 6,
+  'conformance/profiles/kvm-dirty-ring/profile.test.ts': 4,
   'conformance/profiles/kvm-dirty-log/wire.test.ts': 4,
   'conformance/engine/run-profile.test.ts': 4,
-  'conformance/engine/contract-run.test.ts': 3,
-  'conformance/adapters/registry.test.ts': 5,
+  'conformance/engine/contract-run.test.ts': 4,
+  'conformance/adapters/registry.test.ts': 4,
 };
 const DEFAULT_WEIGHT = 1.25;
 const IGNORED = ['node_modules', 'scratch', 'coverage', 'dist', 'reports'];
