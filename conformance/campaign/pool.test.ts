@@ -1,6 +1,6 @@
 // The pool's queue: every block handed out once, and a thread kept to its profiles; and
 // the worker entry it starts, compiled or the sources.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -64,6 +64,7 @@ test("from the sources, the pool starts dist/'s compiled worker only while dist/
   assert.is(await entry(), '/conformance/campaign/worker.ts', 'a source changed since the build: dist/ is stale');
   // Compiled, the worker beside the module: the bundle where the build made it.
   assert.is((await workerEntry(pathToFileURL(join(root, 'dist/conformance/campaign/pool.js')).href)).pathname, join(root, 'dist/conformance/campaign/worker.bundle.js'));
+  rmSync(root, { recursive: true, force: true });
 });
 
 test.run();
