@@ -15,14 +15,16 @@ import { machineTransitions } from '../spec/machines.ts';
 import { TransitionTable } from './transition-table.ts';
 import { type Contract, contracts } from '../spec/contracts/index.ts';
 
-const compiled = new WeakMap<AnyStateMachine, TransitionTable<AnyStateMachine>>();
+const compiled = new WeakMap<AnyStateMachine, WeakMap<readonly unknown[], TransitionTable<AnyStateMachine>>>();
 
-/** The table of `machine` over `events`, compiled on first use and shared (it is immutable). */
+/** The table of `machine` over `events`, compiled on first use and shared (it is immutable): one per machine and alphabet (the same array), never another alphabet's. */
 export function compiledTable<M extends AnyStateMachine>(machine: M, events: readonly EventFromLogic<M>[]): TransitionTable<M> {
-  let t = compiled.get(machine) as TransitionTable<M> | undefined;
+  let byEvents = compiled.get(machine);
+  if (byEvents === undefined) compiled.set(machine, (byEvents = new WeakMap()));
+  let t = byEvents.get(events) as TransitionTable<M> | undefined;
   if (t === undefined) {
     t = new TransitionTable(machine, events);
-    compiled.set(machine, t as unknown as TransitionTable<AnyStateMachine>);
+    byEvents.set(events, t as unknown as TransitionTable<AnyStateMachine>);
   }
   return t;
 }

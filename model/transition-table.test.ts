@@ -5,6 +5,7 @@ import { LEAF_EVENTS, leafDescriptorMachine } from '../spec/descriptor/leaf-mach
 import { TRACKING_EVENTS, domainTrackingMachine } from '../spec/domain/tracking-machine.ts';
 import { IOTLB_EVENTS, iotlbEntryMachine } from '../spec/iotlb/iotlb-entry-machine.ts';
 import { machineTransitions } from '../spec/machines.ts';
+import { compiledTable } from './run-context.ts';
 import { TransitionTable, stateKey } from './transition-table.ts';
 
 const tables = {
@@ -53,6 +54,16 @@ test('step records coverage and rejects an event outside the alphabet', () => {
   assert.ok(e.req.includes('HTTU-2'));
   assert.ok(covered.has('valid.permission.writableClean --DMA_WRITE#1'));
   assert.throws(() => t.step(s, { type: 'BOGUS' } as never), /alphabet/);
+});
+
+test('a compiled table is shared per machine and alphabet: another alphabet of the same machine gets a table of its own', () => {
+  const full = compiledTable(leafDescriptorMachine, LEAF_EVENTS);
+  assert.is(compiledTable(leafDescriptorMachine, LEAF_EVENTS), full);
+  const fewer = LEAF_EVENTS.slice(0, 4);
+  const other = compiledTable(leafDescriptorMachine, fewer);
+  assert.is.not(other, full);
+  assert.is(other.events, fewer);
+  assert.is(compiledTable(leafDescriptorMachine, fewer), other);
 });
 
 test.run();

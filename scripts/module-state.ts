@@ -38,7 +38,7 @@ export type Allowances = Readonly<Record<string, string>>;
  */
 export const EXPECTED: Allowances = {
   'model/run-context.ts: compiled':
-    "compiledTable: each machine's TransitionTable, built on first use and shared by every run of the process; a table fills each entry on its first use (model/transition-table.ts fill; the whole table for a state no step has reached) and keeps a one-entry event-key memo (lastEvent): what it answers is a function of the machine and its events alone. Keyed by the machine only: a second call with other events would get the first table. It could be built at load, beside each machine's events",
+    "compiledTable: each machine's TransitionTable, built on first use and shared by every run of the process; a table fills each entry on its first use (model/transition-table.ts fill; the whole table for a state no step has reached) and keeps a one-entry event-key memo (lastEvent): what it answers is a function of the machine and its events alone. Keyed by the machine and the alphabet array, so another alphabet gets a table of its own. It could be built at load, beside each machine's events",
   'model/transition-table.ts: keys': "stateKey: JSON of a snapshot's state value, memoised per snapshot object (a WeakMap); the value is a function of the unchanging snapshot",
   'model/vfio/prediction.ts: predictions': "predict: each vfio-type1 table entry's Prediction, made on first use (a WeakMap); the value is a function of the unchanging entry; it could be made with the entry by the table",
 };
