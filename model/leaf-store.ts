@@ -221,9 +221,7 @@ export class LeafStore<L extends PlacedLeaf> {
 
   /** How many blocks start before `at` (region-aligned) and reach past it: those a visit from `at` counts first. */
   private before(at: number): number {
-    let n = 0;
-    if (at % GIB !== 0 && this.gibs.has(Math.floor(at / GIB))) n++;
-    return n;
+    return at % GIB !== 0 && this.gibs.has(Math.floor(at / GIB)) ? 1 : 0;
   }
 
   /** The indexes of the regions in [first, last] that hold a leaf or start a 1 GiB block, in order. */
