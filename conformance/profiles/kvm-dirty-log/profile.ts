@@ -437,6 +437,8 @@ function pageTourOps(): Op[] {
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 /** The pages a call's racing writes touch (not judged by checkProtections). */
+/** between()'s answer when no write is due at an access. */
+const NONE_DUE: readonly bigint[] = Object.freeze([]);
 const racedPages = (plan: readonly { gpa: bigint }[]) => new Set(plan.map((p) => p.gpa / PG));
 const norm = (page: number, npages: number) => (npages <= 0 ? 0 : ((page % npages) + npages) % npages);
 
@@ -502,12 +504,13 @@ class Run {
 
   /** hooks.between: the writes due at this memory access of the current call. */
   between(): readonly bigint[] {
-    if (!this.inCall || this.stopped) return [];
+    if (!this.inCall || this.stopped) return NONE_DUE;
     this.checkRacedFaults();
     const n = this.accesses++;
-    // Most calls have no write planned: no arrays for them at each of their memory accesses.
-    if (this.plan.length === 0) return [];
-    const due = this.plan.filter((p) => p.at === n).map((p) => p.gpa);
+    // Most accesses have no write due: no arrays for them (this runs at every memory access of a call).
+    let due: bigint[] | undefined;
+    for (let i = 0; i < this.plan.length; i++) if (this.plan[i]!.at === n) (due ??= []).push(this.plan[i]!.gpa);
+    if (due === undefined) return NONE_DUE;
     for (const gpa of due) {
       const fault = this.faultRule(this.pageBefore(gpa));
       // A racing write's leaf is looked at for the logging rules only: the call may protect the page again since (KVM-PT-2 and -6 are checked on the vCPU's own writes).
