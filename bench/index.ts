@@ -8,6 +8,7 @@ import { iovaBitmap } from './iova-bitmap.ts';
 import { kvmManualProtect } from './kvm-manual-protect.ts';
 import { lib } from './lib.ts';
 import { migration } from './migration.ts';
+import { npmStart } from './npm-start.ts';
 import { pgtableScan } from './pgtable-scan.ts';
 import { protocol } from './protocol.ts';
 
@@ -24,7 +25,7 @@ export interface Scenario {
   run(log: (message: string) => void): Figure[] | Promise<Figure[]>;
 }
 
-const all: Scenario[] = [pgtableScan, conformanceEngine, iovaBitmap, migration, kvmManualProtect, protocol, lib, dirtyRingVsBitmap, detectionRate];
+const all: Scenario[] = [pgtableScan, conformanceEngine, npmStart, iovaBitmap, migration, kvmManualProtect, protocol, lib, dirtyRingVsBitmap, detectionRate];
 // `npm run bench -- --only NAME` runs one scenario (`-- --only detection-rate --seeds N` fewer seeds); `-- --full-ring-grid` runs dirty-ring-vs-bitmap's whole grid (1 GiB to 1 TiB, 1 to 64 vCPUs) instead of the quick one.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const scenarios = all.filter((s) => only === undefined || s.name === only);
