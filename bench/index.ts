@@ -1,6 +1,8 @@
 // `npm run bench`: runs every scenario and prints its figures, each with its target if
 // it has one. With --json, prints one {"name", "value", "unit"} object per line and
 // nothing else on stdout. A scenario that finds a wrong result throws: exit status 1.
+// First: V8 tuned as the command tunes it (bin/v8-tuning.js), before the kit's modules load.
+import '../bin/v8-tuning.js';
 import { conformanceEngine } from './conformance-engine.ts';
 import { detectionRate } from './detection-rate.ts';
 import { dirtyRingVsBitmap } from './dirty-ring-vs-bitmap.ts';

@@ -15,6 +15,8 @@
 //
 // Exit status 2, never 1, for a crash of the tool itself (a missing module, a bug):
 // 1 means "does not conform" and must not be said by accident.
+// First, before any of the kit loads: V8's tier-up budget (v8-tuning.js says why).
+import './v8-tuning.js';
 import { existsSync } from 'node:fs';
 
 function crash(e) {

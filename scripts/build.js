@@ -8,7 +8,8 @@
 //     moduleResolution setting finds (node16, nodenext, bundler), with no
 //     allowImportingTsExtensions needed in the user's project.
 //  3. The files the code reaches by a path relative to itself: the protocol's JSON Schemas,
-//     and bin/dirtyspec.js as dist/bin/ (conformance/lib forks `../../bin/dirtyspec.js`).
+//     and bin/dirtyspec.js with the module it imports as dist/bin/ (conformance/lib forks
+//     `../../bin/dirtyspec.js`).
 //  4. dist/.source-stamp: the stamp of the sources it was built from (scripts/source-stamp.js),
 //     so that bin/dirtyspec.js in a checkout runs dist/ only while it matches the sources.
 //  5. The command and its worker threads as one file each (scripts/bundle.js: esbuild),
@@ -58,6 +59,7 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
 
 cpSync(join(root, 'conformance', 'protocol', 'schema'), join(dist, 'conformance', 'protocol', 'schema'), { recursive: true });
 cpSync(join(root, 'bin', 'dirtyspec.js'), join(dist, 'bin', 'dirtyspec.js'));
+cpSync(join(root, 'bin', 'v8-tuning.js'), join(dist, 'bin', 'v8-tuning.js'));
 const bundled = await bundleEntries(dist);
 writeFileSync(join(dist, '.source-stamp'), `${stamp}\n`);
 const old = join(root, `dist.old-${process.pid}`);

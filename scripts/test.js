@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { V8_FLAGS } from '../bin/v8-tuning.js';
 import { colourEnv, useColour, uvuColourArgs } from './colour.js';
 import { ensureSystemDeps } from './system-deps.js';
 
@@ -142,6 +143,8 @@ const ordered = parts.filter((p) => p.files.length > 0).sort((a, b) => Number(a.
 const partFiles = ordered.map((p) => p.files.sort());
 const only = (names) => `^(?:${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
 const uvu = (names) => [
+  // V8 tuned as the command tunes it (bin/v8-tuning.js): the test processes run the same engine.
+  ...V8_FLAGS,
   '--import',
   'tsx',
   '--import',
