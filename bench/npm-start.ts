@@ -1,7 +1,7 @@
 // Issue 10: `npm start`'s wall time, the main job a user runs first (target: at most half of
 // the about 10 s it took on an idle 2-core machine when the issue was filed). It runs
 // `node bin/dirtyspec.js run` as npm start does (every profile, then the contract
-// campaigns, on the threads the load average leaves free), at a fixed seed so that runs
+// campaigns, on the threads other processes leave free), at a fixed seed so that runs
 // compare, three times, and prints the median wall time and the median CPU time of the
 // process (every thread: the campaign's workers, and V8's own for its compiler and its
 // garbage collector, which on these machines are about a third of it). The command must

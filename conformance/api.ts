@@ -90,7 +90,7 @@ async function runNow(options: RunApiOptions): Promise<JsonReport> {
   const outcome = await runCampaign({
     plan,
     adapters,
-    workers: source === undefined ? 1 : workerCount(plan, options.workers),
+    workers: source === undefined ? 1 : await workerCount(plan, options.workers),
     source: source ?? { kind: 'reference' },
     settings: { timeoutMs, maxCommands, ...(options.replay === undefined ? {} : { path: options.replay }), ...(contract === undefined ? {} : { contract }) },
     io: quietIo,

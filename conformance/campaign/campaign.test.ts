@@ -7,7 +7,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli, type CliResult } from '../cli/capture.ts';
 import { SERVE_REFERENCE_COMMAND } from '../protocol/serve.ts';
-import { freeCores } from './campaign.ts';
 import { planCampaign } from './plan.ts';
 import { runInWorkers } from './pool.ts';
 
@@ -168,14 +167,6 @@ test('dirtyspec merge refuses reports that are not the whole of one campaign, na
     assert.match(r.err, pattern);
     assert.is(r.out, '');
   }
-});
-
-test('by default a campaign takes the cores other work leaves free: the cores less the load average beyond one', () => {
-  assert.is(freeCores(2, 0.3), 2);
-  assert.is(freeCores(2, 1.2), 2);
-  assert.is(freeCores(2, 2.6), 1);
-  assert.is(freeCores(2, 12), 1);
-  assert.is(freeCores(8, 3), 6);
 });
 
 test('--shard and --block: usage errors name the rule', async () => {

@@ -1,7 +1,6 @@
 // A campaign run: the blocks of the plan (plan.ts) on worker threads (pool.ts) or one
 // after another in this thread, each block's result merged into its profile's
 // (merge.ts). Both ways give the same results for the same plan: only the seconds differ.
-import { availableParallelism, loadavg } from 'node:os';
 import type { Adapter } from '../adapters/types.ts';
 import type { Io } from '../cli/args.ts';
 import type { ProfileResult } from '../engine/run-profile.ts';
@@ -10,6 +9,7 @@ import type { JsonBlocks, JsonCampaignInfo } from '../report/json.ts';
 import { blockPart, mergeParts, type Part } from './merge.ts';
 import { BLOCK_RUNS, type Plan, type Unit } from './plan.ts';
 import { confirmHang } from './confirm-hang.ts';
+import { freeCoresNow } from './free-cores.ts';
 import { runInWorkers } from './pool.ts';
 import { runProfileSafely, unitOptions, type CampaignSettings } from './run-unit.ts';
 import type { AdapterSource } from './worker.ts';
@@ -20,21 +20,12 @@ export const STOP_AFTER_MS = 1000;
 /** By default a worker thread is started for at most every this many runs: starting one costs about a second. */
 export const RUNS_PER_WORKER = 500;
 
-/**
- * The cores other work leaves free: the cores less the one-minute load average beyond
- * one (a load of one may be this run's own start, or the run before it). On a shared
- * machine whose cores are busy, a second thread only adds its start and the cost of
- * warming up a second time: measured on 2 cores at a load of 5 to 8, npm start took
- * longer on two threads than on one.
- */
-export function freeCores(cores = availableParallelism(), load = loadavg()[0]!): number {
-  return Math.max(1, Math.min(cores, Math.round(cores - Math.max(0, load - 1))));
-}
-
-/** Threads for `plan`: `requested`, or the free cores (at most one per RUNS_PER_WORKER runs); never more than its blocks. */
-export function workerCount(plan: Plan, requested: number | undefined): number {
+/** Threads for `plan`: `requested`, or the free cores (free-cores.ts; at most one per RUNS_PER_WORKER runs); never more than its blocks. */
+export async function workerCount(plan: Plan, requested: number | undefined): Promise<number> {
   const runs = plan.units.reduce((a, u) => a + u.runs, 0);
-  const wanted = requested ?? Math.min(freeCores(), Math.ceil(runs / RUNS_PER_WORKER));
+  const most = Math.min(requested ?? Math.ceil(runs / RUNS_PER_WORKER), plan.units.length);
+  // The free cores are measured (about 0.1 s) only where they could change the answer.
+  const wanted = requested ?? (most > 1 ? Math.min(await freeCoresNow(), most) : 1);
   return Math.max(1, Math.min(wanted, plan.units.length));
 }
 

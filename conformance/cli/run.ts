@@ -76,8 +76,8 @@ against the spec, a failure shrunk to the shortest sequence that still fails.
   --replay PATH      replay one counterexample (a path like 12:0:3@Gb:F, or directed:NAME): needs
                      --seed and exactly one --profile; the report of a failure prints the command
   --workers N        threads running the campaign's blocks of ${BLOCK_RUNS} runs: this one and N-1 worker
-                     threads (default: the cores that the load average leaves free, at most one
-                     per ${RUNS_PER_WORKER} runs). An --adapter module runs on N worker threads
+                     threads (default: the cores other processes leave free, measured over a tenth
+                     of a second as the command starts; at most one per ${RUNS_PER_WORKER} runs). An --adapter module runs on N worker threads
                      that this one watches: a call that never returns stops its thread, and
                      the block is confirmed against the module served by a process of its own
   --shard I/N        run the I-th of N disjoint parts of the campaign (needs --seed); dirtyspec merge
@@ -399,7 +399,7 @@ async function runContractCampaign(
     if (e instanceof PlanError) throw new UsageError(e.message);
     throw e;
   }
-  let workers = beside ? 1 : workerCount(plan, req.workers);
+  let workers = beside ? 1 : await workerCount(plan, req.workers);
   if (writer !== undefined && workers > 1) {
     if (req.workers !== undefined) io.err(`dirtyspec run: --record writes one trace in order, so the blocks run in this thread, not on ${req.workers} workers\n`);
     workers = 1;

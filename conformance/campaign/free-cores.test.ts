@@ -1,0 +1,46 @@
+// How many threads a campaign takes by default (free-cores.ts): the cores that other
+// processes keep busy, read from the kernel's counters over a window, with this process's
+// own CPU left out.
+import { spawn } from 'node:child_process';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MIN_WINDOW_MS, busyElsewhere, freeCores, sampleCpu, type CpuSample } from './free-cores.ts';
+
+const at = (ms: number, coresBusy: number, own: number): CpuSample => ({ at: ms, coresBusy, own });
+
+test('the free cores are the cores less those other work keeps busy, rounded, and at least one', () => {
+  assert.is(freeCores(2, 0), 2);
+  assert.is(freeCores(2, 0.4), 2);
+  assert.is(freeCores(2, 0.6), 1);
+  assert.is(freeCores(2, 1.7), 1);
+  assert.is(freeCores(2, 12), 1);
+  assert.is(freeCores(8, 2), 6);
+});
+
+test("busy elsewhere: the cores' busy time over the window, less this process's own CPU", () => {
+  // 1,000 ms: the cores were busy 1,500 ms together, 400 of them this process's.
+  assert.is(busyElsewhere(at(0, 10_000, 50), at(1000, 11_500, 450)), 1.1);
+  // Only this process ran: nothing elsewhere (and never less than nothing, at the counters' 10 ms ticks).
+  assert.is(busyElsewhere(at(0, 10_000, 50), at(200, 10_190, 250)), 0);
+});
+
+test('busy elsewhere is unknown over a window too short for the counters, or where they did not move', () => {
+  assert.is(busyElsewhere(at(0, 10_000, 0), at(MIN_WINDOW_MS - 1, 10_200, 0)), undefined);
+  assert.is(busyElsewhere(at(0, 10_000, 0), at(500, 10_000, 300)), undefined);
+});
+
+test('a process spinning beside this one counts as busy elsewhere; this one waiting does not', async () => {
+  const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 3000; while (Date.now() < end);'], { stdio: 'ignore' });
+  try {
+    // Let it start, then measure over 600 ms while this process sleeps.
+    await new Promise((r) => setTimeout(r, 400));
+    const from = sampleCpu();
+    await new Promise((r) => setTimeout(r, 600));
+    const busy = busyElsewhere(from, sampleCpu());
+    assert.ok(busy !== undefined && busy >= 0.7, `a spinning process beside this one: ${busy} cores busy elsewhere`);
+  } finally {
+    child.kill();
+  }
+});
+
+test.run();

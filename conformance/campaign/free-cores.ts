@@ -1,0 +1,73 @@
+// How many threads a campaign takes by default: the cores that other work leaves free now.
+//
+// The one-minute load average cannot say that: it still counts the run before this one for
+// a minute after it ended. `npm ci && npm start`, or two runs back to back, found a load
+// of about 1.5 to 1.9 on an idle 2-core machine, so the second run took one thread where
+// two took 12-14 s instead of 17 (2026-11-30). So the kit reads the kernel's CPU counters
+// (os.cpus(): each core's busy time) twice, once as this module loads (the command's
+// start) and once when the campaign starts, and counts the cores that processes other than
+// this one kept busy between (this process's own CPU, every thread, left out). The load
+// average is the fallback when the window is too short or the counters say nothing.
+import { availableParallelism, cpus, loadavg } from 'node:os';
+
+/** What the counters say at one moment: milliseconds since an arbitrary origin. */
+export interface CpuSample {
+  /** performance.now(). */
+  readonly at: number;
+  /** Busy time (user, nice, sys, irq) of every core together. */
+  readonly coresBusy: number;
+  /** This process's CPU time, every thread. */
+  readonly own: number;
+}
+
+/** The counters' tick is 10 ms a core; below this window they cannot tell a busy core from an idle one. */
+export const MIN_WINDOW_MS = 100;
+
+export function sampleCpu(): CpuSample {
+  let coresBusy = 0;
+  for (const c of cpus()) coresBusy += c.times.user + c.times.nice + c.times.sys + c.times.irq;
+  const own = process.cpuUsage();
+  return { at: performance.now(), coresBusy, own: (own.user + own.system) / 1000 };
+}
+
+/** The sample taken as the command started (this module loads with the command). */
+export const startSample: CpuSample = sampleCpu();
+
+/**
+ * The cores that other processes kept busy from `from` to `to`, on average; undefined
+ * when the window is shorter than MIN_WINDOW_MS, or the cores' counters did not move
+ * while this process used CPU (a platform without them).
+ */
+export function busyElsewhere(from: CpuSample, to: CpuSample): number | undefined {
+  const window = to.at - from.at;
+  if (window < MIN_WINDOW_MS) return undefined;
+  const cores = to.coresBusy - from.coresBusy;
+  const own = to.own - from.own;
+  if (cores <= 0 && own > 0) return undefined;
+  return Math.max(0, cores - own) / window;
+}
+
+/** The cores left for a campaign when `busy` cores are taken by other work: at least one. */
+export function freeCores(cores: number, busy: number): number {
+  return Math.max(1, Math.min(cores, Math.round(cores - busy)));
+}
+
+/** A window older than this says more about the past than about now: a fresh one is taken instead. */
+export const MAX_WINDOW_MS = 5000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The cores other work leaves free now: measured over a window of at least MIN_WINDOW_MS
+ * (from the command's start, waiting out the rest of it: the command reaches its campaign
+ * about 10 ms after this module loads; or a fresh one, once the command's start is more
+ * than MAX_WINDOW_MS ago), else the load average beyond one (a load of one may be this
+ * run's own start, or the run before it).
+ */
+export async function freeCoresNow(): Promise<number> {
+  let from = startSample;
+  if (performance.now() - from.at > MAX_WINDOW_MS) from = sampleCpu();
+  const wait = from.at + MIN_WINDOW_MS - performance.now();
+  if (wait > 0) await sleep(wait);
+  return freeCores(availableParallelism(), busyElsewhere(from, sampleCpu()) ?? Math.max(0, loadavg()[0]! - 1));
+}
