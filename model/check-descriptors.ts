@@ -311,6 +311,9 @@ export class DescriptorChecker {
   }
 
   private addFrame(table: number, frame: TableFrame): void {
+    // A frame learnt again (an implementation that links one table twice) replaces its old place.
+    const old = this.frames.get(table);
+    if (old !== undefined) this.deleteFrame(table, old);
     this.frames.set(table, frame);
     if (frame.level === 0) return;
     const k = leafKey(frame.base, (frame.level - 1) as Level);
