@@ -4,9 +4,9 @@
 import { spawn } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MIN_WINDOW_MS, busyElsewhere, freeCores, sampleCpu, type CpuSample } from './free-cores.ts';
+import { MIN_WINDOW_MS, busyElsewhere, busyOfUsable, freeCores, sampleCpu, type CpuSample } from './free-cores.ts';
 
-const at = (ms: number, coresBusy: number, own: number): CpuSample => ({ at: ms, coresBusy, own });
+const at = (ms: number, coresBusy: number, own: number): CpuSample => ({ at: ms, coresBusy, own, cores: 2 });
 
 test('the free cores are the cores less those other work keeps busy, rounded, and at least one', () => {
   assert.is(freeCores(2, 0), 2);
@@ -27,6 +27,12 @@ test("busy elsewhere: the cores' busy time over the window, less this process's 
 test('busy elsewhere is unknown over a window too short for the counters, or where they did not move', () => {
   assert.is(busyElsewhere(at(0, 10_000, 0), at(MIN_WINDOW_MS - 1, 10_200, 0)), undefined);
   assert.is(busyElsewhere(at(0, 10_000, 0), at(500, 10_000, 300)), undefined);
+});
+
+test('counters that cover more cores than this process may use (a container on a big host): their load is taken as spread evenly', () => {
+  assert.is(busyOfUsable(16, 64, 2), 0.5);
+  assert.is(busyOfUsable(1.5, 2, 2), 1.5);
+  assert.is(busyOfUsable(1.5, 2, 4), 1.5);
 });
 
 test('a process spinning beside this one counts as busy elsewhere; this one waiting does not', async () => {

@@ -18,6 +18,8 @@ export interface CpuSample {
   readonly coresBusy: number;
   /** This process's CPU time, every thread. */
   readonly own: number;
+  /** How many cores the counters cover. */
+  readonly cores: number;
 }
 
 /** The counters' tick is 10 ms a core; below this window they cannot tell a busy core from an idle one. */
@@ -25,9 +27,10 @@ export const MIN_WINDOW_MS = 100;
 
 export function sampleCpu(): CpuSample {
   let coresBusy = 0;
-  for (const c of cpus()) coresBusy += c.times.user + c.times.nice + c.times.sys + c.times.irq;
+  const all = cpus();
+  for (const c of all) coresBusy += c.times.user + c.times.nice + c.times.sys + c.times.irq;
   const own = process.cpuUsage();
-  return { at: performance.now(), coresBusy, own: (own.user + own.system) / 1000 };
+  return { at: performance.now(), coresBusy, own: (own.user + own.system) / 1000, cores: all.length };
 }
 
 /** The sample taken as the command started (this module loads with the command). */
@@ -45,6 +48,15 @@ export function busyElsewhere(from: CpuSample, to: CpuSample): number | undefine
   const own = to.own - from.own;
   if (cores <= 0 && own > 0) return undefined;
   return Math.max(0, cores - own) / window;
+}
+
+/**
+ * `busy` cores of `counted` (those the counters cover) as cores of the `usable` this
+ * process may run on. In a container the counters may cover every core of the host while
+ * the process may use few: the other tenants' load is then taken as spread evenly.
+ */
+export function busyOfUsable(busy: number, counted: number, usable: number): number {
+  return counted > usable ? (busy * usable) / counted : busy;
 }
 
 /** The cores left for a campaign when `busy` cores are taken by other work: at least one. */
@@ -69,5 +81,8 @@ export async function freeCoresNow(): Promise<number> {
   if (performance.now() - from.at > MAX_WINDOW_MS) from = sampleCpu();
   const wait = from.at + MIN_WINDOW_MS - performance.now();
   if (wait > 0) await sleep(wait);
-  return freeCores(availableParallelism(), busyElsewhere(from, sampleCpu()) ?? Math.max(0, loadavg()[0]! - 1));
+  const now = sampleCpu();
+  const usable = availableParallelism();
+  const busy = busyElsewhere(from, now);
+  return freeCores(usable, busy === undefined ? Math.max(0, loadavg()[0]! - 1) : busyOfUsable(busy, now.cores, usable));
 }
