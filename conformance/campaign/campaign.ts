@@ -20,12 +20,12 @@ export const STOP_AFTER_MS = 1000;
 /** By default a worker thread is started for at most every this many runs: starting one costs about a second. */
 export const RUNS_PER_WORKER = 500;
 
-/** Threads for `plan`: `requested`, or the free cores (free-cores.ts; at most one per RUNS_PER_WORKER runs); never more than its blocks. */
-export async function workerCount(plan: Plan, requested: number | undefined): Promise<number> {
+/** Threads for `plan`: `requested`, or the free cores (`free`, else measured: free-cores.ts; at most one per RUNS_PER_WORKER runs); never more than its blocks. */
+export async function workerCount(plan: Plan, requested: number | undefined, free?: number): Promise<number> {
   const runs = plan.units.reduce((a, u) => a + u.runs, 0);
   const most = Math.min(requested ?? Math.ceil(runs / RUNS_PER_WORKER), plan.units.length);
-  // The free cores are measured (about 0.1 s) only where they could change the answer.
-  const wanted = requested ?? (most > 1 ? Math.min(await freeCoresNow(), most) : 1);
+  // The free cores, when not given, are measured (about 0.1 s, on a timer) only where they could change the answer.
+  const wanted = requested ?? (most > 1 ? Math.min(free ?? (await freeCoresNow()), most) : 1);
   return Math.max(1, Math.min(wanted, plan.units.length));
 }
 

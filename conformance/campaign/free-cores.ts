@@ -8,6 +8,7 @@
 // start) and once when the campaign starts, and counts the cores that processes other than
 // this one kept busy between (this process's own CPU, every thread, left out). The load
 // average is the fallback when the window is too short or the counters say nothing.
+import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 
 /** What the counters say at one moment: milliseconds since an arbitrary origin. */
@@ -25,12 +26,46 @@ export interface CpuSample {
 /** The counters' tick is 10 ms a core; below this window they cannot tell a busy core from an idle one. */
 export const MIN_WINDOW_MS = 100;
 
+/**
+ * The cores this process may run on, by number, where Linux says (/proc/self/status
+ * Cpus_allowed_list: "0-1,4"); undefined elsewhere. A container pinned to some cores of a
+ * host still sees every core's counters: only its own cores' are read.
+ */
+export function parseCpuList(text: string): Set<number> | undefined {
+  const line = /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(text)?.[1];
+  if (line === undefined) return undefined;
+  const out = new Set<number>();
+  for (const part of line.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (m === null) return undefined;
+    for (let i = Number(m[1]); i <= Number(m[2] ?? m[1]); i++) out.add(i);
+  }
+  return out;
+}
+
+function allowedCores(): Set<number> | undefined {
+  try {
+    return parseCpuList(readFileSync('/proc/self/status', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+const allowed = allowedCores();
+
 export function sampleCpu(): CpuSample {
   let coresBusy = 0;
+  let cores = 0;
   const all = cpus();
-  for (const c of all) coresBusy += c.times.user + c.times.nice + c.times.sys + c.times.irq;
+  // os.cpus() lists the cores in the kernel's order (cpu0, cpu1, ...), so an index is a core's number.
+  const only = allowed !== undefined && allowed.size < all.length ? allowed : undefined;
+  all.forEach((c, i) => {
+    if (only !== undefined && !only.has(i)) return;
+    coresBusy += c.times.user + c.times.nice + c.times.sys + c.times.irq;
+    cores++;
+  });
   const own = process.cpuUsage();
-  return { at: performance.now(), coresBusy, own: (own.user + own.system) / 1000, cores: all.length };
+  return { at: performance.now(), coresBusy, own: (own.user + own.system) / 1000, cores };
 }
 
 /** The sample taken as the command started (this module loads with the command). */
@@ -52,8 +87,10 @@ export function busyElsewhere(from: CpuSample, to: CpuSample): number | undefine
 
 /**
  * `busy` cores of `counted` (those the counters cover) as cores of the `usable` this
- * process may run on. In a container the counters may cover every core of the host while
- * the process may use few: the other tenants' load is then taken as spread evenly.
+ * process may run on, where the counters still cover more (a platform without
+ * Cpus_allowed_list): the other load is then taken as spread evenly. Not seen: a CPU quota
+ * (cgroup cpu.max) without pinning, which neither availableParallelism() (Node 20's libuv
+ * reads the affinity only) nor the counters show; the load average did not either.
  */
 export function busyOfUsable(busy: number, counted: number, usable: number): number {
   return counted > usable ? (busy * usable) / counted : busy;
@@ -79,8 +116,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export async function freeCoresNow(): Promise<number> {
   let from = startSample;
   if (performance.now() - from.at > MAX_WINDOW_MS) from = sampleCpu();
-  const wait = from.at + MIN_WINDOW_MS - performance.now();
-  if (wait > 0) await sleep(wait);
+  // A timer may fire a fraction of a millisecond early: wait until the window is long enough.
+  for (let wait = from.at + MIN_WINDOW_MS - performance.now(); wait > 0; wait = from.at + MIN_WINDOW_MS - performance.now()) await sleep(Math.ceil(wait) + 1);
   const now = sampleCpu();
   const usable = availableParallelism();
   const busy = busyElsewhere(from, now);

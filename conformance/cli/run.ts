@@ -22,6 +22,7 @@ import { htmlRunReport } from '../report/html.ts';
 import { jsonReport, type JsonCampaignInfo } from '../report/json.ts';
 import { junitReport } from '../report/junit.ts';
 import { RUNS_PER_WORKER, campaignInfo, runCampaign, workerCount } from '../campaign/campaign.ts';
+import { freeCoresNow } from '../campaign/free-cores.ts';
 import { BLOCK_RUNS, PlanError, parseShard, planCampaign, type Plan, type Shard } from '../campaign/plan.ts';
 import { Progress, UsageError, choiceFlags, elapsed, intFlag, parseFlags, reportFileFlag, stringFlag, type Io } from './args.ts';
 
@@ -372,7 +373,11 @@ async function runAdapters(req: RunRequest, adapters: readonly Adapter[], io: Io
     }
     return out;
   };
-  const [first, more] = await Promise.all([runContractCampaign(req, adapters, io, peer, writer, seed, req.contract, req.runs, req.iovaBitmapContract), others()]);
+  // The free cores are measured before the contracts' campaigns start: measuring waits on a
+  // timer, which those campaigns, running in this thread on promises alone, would hold off
+  // until they end (the workers then started seconds late).
+  const free = defaultRun && req.workers === undefined ? await freeCoresNow() : undefined;
+  const [first, more] = await Promise.all([runContractCampaign(req, adapters, io, peer, writer, seed, req.contract, req.runs, req.iovaBitmapContract, false, free), others()]);
   const ctx = reportContext(req);
   return writeReports('run', [...first.results, ...more], ctx, req, io, first.info);
 }
@@ -389,6 +394,8 @@ async function runContractCampaign(
   iovaBitmapContract?: IovaBitmapContractName,
   /** Beside another campaign: in this thread only, and without a progress line (the other one draws it). */
   beside = false,
+  /** The free cores, measured already (workerCount measures them otherwise). */
+  free?: number,
 ): Promise<{ results: readonly ProfileResult[]; info: JsonCampaignInfo | undefined }> {
   const profiles = adapters.map((a) => a.profile);
   let plan: Plan;
@@ -399,7 +406,7 @@ async function runContractCampaign(
     if (e instanceof PlanError) throw new UsageError(e.message);
     throw e;
   }
-  let workers = beside ? 1 : await workerCount(plan, req.workers);
+  let workers = beside ? 1 : await workerCount(plan, req.workers, free);
   if (writer !== undefined && workers > 1) {
     if (req.workers !== undefined) io.err(`dirtyspec run: --record writes one trace in order, so the blocks run in this thread, not on ${req.workers} workers\n`);
     workers = 1;
