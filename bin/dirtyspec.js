@@ -15,8 +15,6 @@
 //
 // Exit status 2, never 1, for a crash of the tool itself (a missing module, a bug):
 // 1 means "does not conform" and must not be said by accident.
-// First, before any of the kit loads: V8's tier-up budget (v8-tuning.js says why).
-import './v8-tuning.js';
 import { existsSync } from 'node:fs';
 
 function crash(e) {
@@ -55,6 +53,9 @@ const SOURCE_CONDITION = `export async function resolve(specifier, context, next
 }`;
 
 try {
+  // First, before any of the kit loads: V8's tier-up budget (v8-tuning.js says why). Loaded
+  // here, not by a static import, so that a copy without it crashes with exit status 2.
+  await import('./v8-tuning.js');
   const source = new URL('../conformance/cli/main.ts', import.meta.url);
   // The package's bin/, or the copy in dist/bin/ that compiled modules reach by the same
   // relative path as the sources reach bin/ (conformance/lib forks it).

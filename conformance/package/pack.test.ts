@@ -163,6 +163,9 @@ test.after(() => {
 test('the tarball holds the compiled kit, its declarations and schemas, and no tests, fixtures or CI files', () => {
   for (const f of [
     'bin/dirtyspec.js',
+    'bin/v8-tuning.js',
+    'dist/bin/dirtyspec.js',
+    'dist/bin/v8-tuning.js',
     'dist/conformance/api.js',
     'dist/conformance/api.d.ts',
     'dist/conformance/adapters/types.d.ts',
