@@ -14,8 +14,11 @@ const SEED = 1;
 const TIMES = 3;
 /** The about 10 s the issue measured, halved. */
 const TARGET_SECONDS = 5;
-/** Loaded into the command's process: prints the CPU time of all its threads as it exits. */
-const CPU_AT_EXIT = 'data:text/javascript,process.on("exit",()=>{const u=process.cpuUsage();process.stderr.write("\\ndirtyspec-bench-cpu-us "+(u.user+u.system)+"\\n")})';
+/**
+ * Loaded into the command's process: prints the CPU time of all its threads as it exits,
+ * with its pid (a process the command forks inherits --import and prints its own line).
+ */
+const CPU_AT_EXIT = `data:text/javascript,${encodeURIComponent('process.on("exit",()=>{const u=process.cpuUsage();process.stderr.write("\\ndirtyspec-bench-cpu "+process.pid+" "+(u.user+u.system)+"\\n")})')}`;
 const CLI = fileURLToPath(new URL('../bin/dirtyspec.js', import.meta.url));
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -30,7 +33,7 @@ export const npmStart: Scenario = {
       const r = spawnSync(process.execPath, ['--import', CPU_AT_EXIT, CLI, 'run', '--seed', String(SEED)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
       const wall = (performance.now() - t0) / 1000;
       if (r.status !== 0) throw new Error(`npm-start: dirtyspec run --seed ${SEED} exited ${r.status ?? r.signal}: ${r.stderr.slice(-2000)}`);
-      const cpu = /dirtyspec-bench-cpu-us (\d+)/.exec(r.stderr);
+      const cpu = new RegExp(`dirtyspec-bench-cpu ${r.pid} (\\d+)`).exec(r.stderr);
       if (cpu === null) throw new Error('npm-start: the command printed no CPU time at exit');
       walls.push(wall);
       cpus.push(Number(cpu[1]) / 1e6);
