@@ -167,14 +167,20 @@ interface TableFrame {
  * committed check, with the same power as walking the whole window: the kit owns the
  * memory and logs every word written; the model knows every leaf it changed. It keeps a
  * map of the table frames reachable from TTB0 (each with the IOVA and level it
- * translates) so that a written word names the place it describes. A written table
+ * translates, or several where one table is linked from several entries) so that a
+ * written word names the places it describes. A written table
  * entry that links, unlinks or relinks a table has its whole range checked both ways.
  *
  * `check(model, commit = false)` may be called for several alternative models (it reads
  * only); `check(model, true)` for the one adopted starts a new record.
  */
 export class DescriptorChecker {
-  private frames = new Map<number, TableFrame>();
+  /**
+   * The places each table frame translates, by its address: one, unless the table is linked
+   * from several entries (a driver that reuses a table still linked, say), when a word
+   * written there changes every place.
+   */
+  private frames = new Map<number, TableFrame[]>();
   /** How many of `frames` sit below each table entry, by the entry's leafKey (base, level - 1): linksBelow without a scan of every frame. */
   private below = new Map<number, number>();
   private ttb0 = -1;
@@ -227,14 +233,17 @@ export class DescriptorChecker {
     // and allocated a result object per word (a heap profile: 12% of all bytes of a run).
     for (let w = 0; w < written.length; w++) {
       const a = written[w]!;
-      const frame = this.frames.get(a - (a % 4096));
-      if (frame === undefined) continue;
-      if (frame.level === 3) {
-        writtenPages.push(frame.base + ((a % 4096) / 8) * PAGE);
-        continue;
+      const places = this.frames.get(a - (a % 4096));
+      if (places === undefined) continue;
+      for (let f = 0; f < places.length; f++) {
+        const frame = places[f]!;
+        if (frame.level === 3) {
+          writtenPages.push(frame.base + ((a % 4096) / 8) * PAGE);
+          continue;
+        }
+        const iova = frame.base + ((a % 4096) / 8) * armLpaeBlockSize(frame.level);
+        if (iova < this.window) uppers.push(leafKey(iova, frame.level));
       }
-      const iova = frame.base + ((a % 4096) / 8) * armLpaeBlockSize(frame.level);
-      if (iova < this.window) uppers.push(leafKey(iova, frame.level));
     }
     for (let t = 0; t < touched.length; t++) {
       const k = touched[t]!;
@@ -262,7 +271,7 @@ export class DescriptorChecker {
       if (entry.table !== undefined) {
         if (ml !== undefined) diffs.missingLeaf(ml);
         const known = this.frames.get(entry.table);
-        if (known === undefined || known.base !== p.iova || known.level !== p.level + 1) {
+        if (known === undefined || !known.some((f) => f.base === p.iova && f.level === p.level + 1)) {
           checkRange(model, load, ttb0, p.iova, size, diffs);
           relinked.push({ ...p, size });
         }
@@ -311,17 +320,20 @@ export class DescriptorChecker {
   }
 
   private addFrame(table: number, frame: TableFrame): void {
-    // A frame learnt again (an implementation that links one table twice) replaces its old place.
-    const old = this.frames.get(table);
-    if (old !== undefined) this.deleteFrame(table, old);
-    this.frames.set(table, frame);
+    const places = this.frames.get(table);
+    if (places === undefined) this.frames.set(table, [frame]);
+    else if (places.some((f) => f.base === frame.base && f.level === frame.level)) return;
+    else places.push(frame);
     if (frame.level === 0) return;
     const k = leafKey(frame.base, (frame.level - 1) as Level);
     this.below.set(k, (this.below.get(k) ?? 0) + 1);
   }
 
+  /** Forgets one place of the table at `table` (the frame itself with its last place). */
   private deleteFrame(table: number, frame: TableFrame): void {
-    this.frames.delete(table);
+    const places = this.frames.get(table)!.filter((f) => f !== frame);
+    if (places.length === 0) this.frames.delete(table);
+    else this.frames.set(table, places);
     if (frame.level === 0) return;
     const k = leafKey(frame.base, (frame.level - 1) as Level);
     const n = this.below.get(k)! - 1;
@@ -342,9 +354,9 @@ export class DescriptorChecker {
   /** Forgets the tables under the entry at (iova, level) and learns the ones there now. */
   private relink(load: (address: number) => bigint, ttb0: number, iova: number, level: Level): void {
     const size = armLpaeBlockSize(level);
-    // forEach, not for-of: no [address, frame] pair per frame (a Map may be changed as it is walked).
-    this.frames.forEach((f, a) => {
-      if (f.level > level && f.base >= iova && f.base < iova + size) this.deleteFrame(a, f);
+    // forEach, not for-of: no [address, places] pair per frame (a Map may be changed as it is walked).
+    this.frames.forEach((places, a) => {
+      for (const f of places) if (f.level > level && f.base >= iova && f.base < iova + size) this.deleteFrame(a, f);
     });
     const entry = readEntry(load, ttb0, iova, level);
     if (entry?.table !== undefined) this.collect(load, entry.table, iova, (level + 1) as Level);
