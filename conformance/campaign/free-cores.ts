@@ -4,10 +4,9 @@
 // a minute after it ended. `npm ci && npm start`, or two runs back to back, found a load
 // of about 1.5 to 1.9 on an idle 2-core machine, so the second run took one thread where
 // two took 12-14 s instead of 17 (2026-11-30). So the kit reads the kernel's CPU counters
-// (os.cpus(): each core's busy time) twice, once as this module loads (the command's
-// start) and once when the campaign starts, and counts the cores that processes other than
-// this one kept busy between (this process's own CPU, every thread, left out). The load
-// average is the fallback when the window is too short or the counters say nothing.
+// (os.cpus(): each core's busy time) twice, MIN_WINDOW_MS apart while it waits, and counts
+// the cores that processes other than this one kept busy between (this process's own CPU,
+// every thread, left out). The load average is the fallback where the counters say nothing.
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 
@@ -68,9 +67,6 @@ export function sampleCpu(): CpuSample {
   return { at: performance.now(), coresBusy, own: (own.user + own.system) / 1000, cores };
 }
 
-/** The sample taken as the command started (this module loads with the command). */
-export const startSample: CpuSample = sampleCpu();
-
 /**
  * The cores that other processes kept busy from `from` to `to`, on average; undefined
  * when the window is shorter than MIN_WINDOW_MS, or the cores' counters did not move
@@ -101,23 +97,13 @@ export function freeCores(cores: number, busy: number): number {
   return Math.max(1, Math.min(cores, Math.round(cores - busy)));
 }
 
-/** A window older than this says more about the past than about now: a fresh one is taken instead. */
-export const MAX_WINDOW_MS = 5000;
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/**
- * The cores other work leaves free now: measured over a window of at least MIN_WINDOW_MS
- * (from the command's start, waiting out the rest of it: the command reaches its campaign
- * about 10 ms after this module loads; or a fresh one, once the command's start is more
- * than MAX_WINDOW_MS ago), else the load average beyond one (a load of one may be this
- * run's own start, or the run before it).
- */
+/** The cores other work leaves free now: measured over MIN_WINDOW_MS, else the load average beyond one (a load of one may be this run's own start, or the run before it). */
 export async function freeCoresNow(): Promise<number> {
-  let from = startSample;
-  if (performance.now() - from.at > MAX_WINDOW_MS) from = sampleCpu();
-  // A timer may fire a fraction of a millisecond early: wait until the window is long enough.
-  for (let wait = from.at + MIN_WINDOW_MS - performance.now(); wait > 0; wait = from.at + MIN_WINDOW_MS - performance.now()) await sleep(Math.ceil(wait) + 1);
+  const from = sampleCpu();
+  // A timer may fire a fraction of a millisecond early: wait until the window is whole.
+  for (let wait = MIN_WINDOW_MS; wait > 0; wait = from.at + MIN_WINDOW_MS - performance.now()) await sleep(Math.ceil(wait) + 1);
   const now = sampleCpu();
   const usable = availableParallelism();
   const busy = busyElsewhere(from, now);
