@@ -436,9 +436,9 @@ function pageTourOps(): Op[] {
 // The run
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
-/** The pages a call's racing writes touch (not judged by checkProtections). */
 /** between()'s answer when no write is due at an access. */
 const NONE_DUE: readonly bigint[] = Object.freeze([]);
+/** The pages a call's racing writes touch (not judged by checkProtections). */
 const racedPages = (plan: readonly { gpa: bigint }[]) => new Set(plan.map((p) => p.gpa / PG));
 const norm = (page: number, npages: number) => (npages <= 0 ? 0 : ((page % npages) + npages) % npages);
 
