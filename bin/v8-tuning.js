@@ -16,6 +16,8 @@
 // --seed 5 --workers 2`, alternated: wall 15.2-16.9 s and CPU 27.5-30.7 s at the default,
 // 11.9-14.2 s and 20.5-24.6 s at 500,000 (1,000,000 was no better, 2,000,000 worse). The
 // JSON report of a seed is the same either way: JIT tiers change no result, only speed.
+// Its possible cost, within that host's noise: a long run of one profile in one thread
+// (npm run bench's commands/s, after its warm-up) may be up to a tenth slower.
 import v8 from 'node:v8';
 
 export const INTERRUPT_BUDGET = 500_000;
