@@ -24,6 +24,7 @@
 //               VFIO-EXT-1, VFIO-INFO-1, NOLOSS-1..3 (UNMAP-R1 or UNMAP-U3 in NOLOSS-3's
 //               place under rfc-2021 or linux-upstream), PRECISION-1, BITMAP-1.
 import fc from 'fast-check';
+import { droppable } from './droppable.ts';
 import { RunContext } from '../../model/run-context.ts';
 import { ContainerModel, type Mapping, followed } from '../../model/vfio/container.ts';
 import { checkDeviceWrite, writeGoesThrough } from '../../model/vfio/device.ts';
@@ -170,7 +171,14 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
     },
     {
       weight: 16,
-      arbitrary: fc.record({ k: fc.constant('round' as const), pick: fc.nat(), writes: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), bits: fc.array(fc.nat(), { maxLength: 4 }), last: fc.nat(), read: fc.constantFrom(GET, NOCLEAR) }),
+      arbitrary: fc.record({
+        k: fc.constant('round' as const),
+        pick: fc.nat(),
+        writes: droppable(fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), 1),
+        bits: fc.array(fc.nat(), { maxLength: 4 }),
+        last: fc.nat(),
+        read: fc.constantFrom(GET, NOCLEAR),
+      }),
     },
     { weight: 8, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
     { weight: 8, arbitrary: fc.constant({ k: 'info' as const }) },
@@ -211,7 +219,7 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
       .tuple(
         fc.constantFrom(true, true, true, false),
         fc.constantFrom(true, true, true, false),
-        fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands), size: 'medium' }),
+        droppable(fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands), size: 'medium' })),
         fc.array(rw, { maxLength: 3 }),
         fc.array(vaddr, { maxLength: 2 }),
       )

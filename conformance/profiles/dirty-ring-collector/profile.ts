@@ -16,6 +16,7 @@
 // run set up what its check could catch: RunReach, ../kvm-dirty-ring/kit.ts).
 import type { RingRunOptions } from '../kvm-dirty-ring/profile.ts';
 import fc from 'fast-check';
+import { droppable } from '../../engine/droppable.ts';
 import { RingMigrationCheck, pageKey } from '../../../model/kvm-dirty-ring/migration-check.ts';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
@@ -74,7 +75,7 @@ export function collectorScenarioArbitrary(maxCommands: number): fc.Arbitrary<Co
   );
   return fc.record({
     config: fc.record({ vcpus: fc.constantFrom<1 | 2>(1, 1, 2), withBitmap: fc.boolean(), pml: fc.boolean() }),
-    ops: fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) }),
+    ops: droppable(fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) })),
     delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
   });
 }

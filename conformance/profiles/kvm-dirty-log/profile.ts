@@ -33,6 +33,7 @@
 // Requirements: KVM-SLOT-*, KVM-LOG-*, KVM-CLEAR-*, KVM-CAP-*, KVM-PT-4, 7, 9, 10, 13, 15,
 //               16, NOLOSS-1, NOLOSS-2, PRECISION-1.
 import fc from 'fast-check';
+import { droppable } from '../../engine/droppable.ts';
 import { GuestPages, type PageObservation } from '../../../model/kvm-dirty-log/guest-pages.ts';
 import { KvmMigrationClient, type KvmMigrationEvent, type KvmMigrationMode } from '../../../model/kvm-dirty-log/migration.ts';
 import { KvmVmModel, LazyMemslotTable } from '../../../model/kvm-dirty-log/vm-model.ts';
@@ -317,7 +318,7 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
       // Most sequences set manual protect up (or not) and create a logging slot first.
       cap: fc.constantFrom<bigint | undefined>(undefined, 1n, 3n, 1n, 3n),
       first: fc.constantFrom(...PAGES),
-      rest: fc.array(opArbitrary(), { minLength: 1, maxLength: Math.max(1, maxCommands), size: 'medium' }),
+      rest: droppable(fc.array(opArbitrary(), { minLength: 1, maxLength: Math.max(1, maxCommands), size: 'medium' })),
     })
     .map(({ config, cap, first, rest }) => ({
       kind: 'ops' as const,

@@ -19,6 +19,7 @@
 // Requirements: KVM-RING-2..12, -15..19, -21, -22 (each listed on a trace step only where
 // the step compared an observation that could have failed it: RunReach, kit.ts).
 import fc from 'fast-check';
+import { droppable } from '../../engine/droppable.ts';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
 import {
@@ -154,7 +155,7 @@ export function ringScenarioArbitrary(maxCommands: number): fc.Arbitrary<RingSce
       late: fc.constantFrom(false, false, false, false, false, false, false, true),
       enables: fc.array(fc.record({ cap: fc.constantFrom(...CAPS, 7), size }), { maxLength: 3 }),
     }),
-    ops: fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) }),
+    ops: droppable(fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) })),
     delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
     // Last, so that config, ops and delays come out of a seed as they did before it.
     aimed: aimedRingArbitrary(),
