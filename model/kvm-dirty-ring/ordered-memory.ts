@@ -56,18 +56,31 @@ interface Pending {
 
 interface LastWrite {
   readonly thread: RingThread;
-  /** Stores of `thread` still pending when it released this value. */
-  readonly carries: readonly number[];
+  /**
+   * The stores of `thread` still pending when it released this value, as a bound: those of
+   * its pending stores whose seq is below it (0: none). A store is pending from its issue,
+   * with a seq higher than any before it, until it becomes visible or is superseded, so the
+   * stores below the bound that are pending now are exactly those pending then and not yet
+   * made visible.
+   */
+  readonly carries: number;
 }
 
-/** The stores a write carries when none of its thread's are pending (shared: `carries` is only read). */
-const NOTHING_PENDING: readonly number[] = Object.freeze([]);
+/** One past the largest value of each width. */
+const LIMIT: Record<Width, bigint> = { 4: 1n << 32n, 8: 1n << 64n };
 
 export class OrderedMemory {
   private readonly visible = new Map<number, { value: bigint; seq: number }>();
   private readonly widths = new Map<number, Width>();
   private readonly last = new Map<number, LastWrite>();
-  private pending: Pending[] = [];
+  /**
+   * The pending stores of each thread, by address: a thread's later store to a location
+   * supersedes its earlier pending one there, so there is at most one. A superseded store is
+   * deleted and the new one set, so each map iterates in issue (seq) order.
+   */
+  private readonly pending: Record<RingThread, Map<number, Pending>> = { kvm: new Map(), vmm: new Map() };
+  /** The earliest `due` of any pending store (Infinity when none): a step before it makes nothing visible. */
+  private nextDue = Infinity;
   private seq = 0;
   private readonly relaxedStores: Record<RingThread, number> = { kvm: 0, vmm: 0 };
   private now = 0;
@@ -84,18 +97,18 @@ export class OrderedMemory {
   }
 
   private mask(value: bigint, width: Width): bigint {
-    if (typeof value !== 'bigint' || value < 0n || value >= 1n << BigInt(width * 8)) throw new RangeError(`value ${String(value)}: must fit in ${width * 8} bits`);
+    if (typeof value !== 'bigint' || value < 0n || value >= LIMIT[width]) throw new RangeError(`value ${String(value)}: must fit in ${width * 8} bits`);
     return value;
   }
 
   store(thread: RingThread, addr: number, width: Width, value: bigint, order: 'relaxed' | 'release'): void {
     this.check(addr, width);
     this.mask(value, width);
-    // A thread's later store to a location supersedes its earlier pending one there (most
-    // stores find nothing pending: no arrays are made for them).
-    if (this.pending.length > 0) this.pending = this.pending.filter((p) => !(p.thread === thread && p.addr === addr));
+    const mine = this.pending[thread];
+    // A thread's later store to a location supersedes its earlier pending one there.
+    mine.delete(addr);
     if (order === 'release') {
-      const carries = this.pending.length === 0 ? NOTHING_PENDING : this.pending.filter((p) => p.thread === thread).map((p) => p.seq);
+      const carries = mine.size === 0 ? 0 : this.seq;
       this.visible.set(addr, { value, seq: this.seq++ });
       this.last.set(addr, { thread, carries });
       return;
@@ -103,14 +116,16 @@ export class OrderedMemory {
     let delay = this.options.delaysOn === false ? 0 : (this.options.delays?.[this.relaxedStores[thread]] ?? 0);
     this.relaxedStores[thread]++;
     // TSO: not visible before the thread's earlier stores (a FIFO store buffer).
-    if (this.options.tso?.includes(thread) === true) for (const p of this.pending) if (p.thread === thread) delay = Math.max(delay, p.due - this.now);
+    if (this.options.tso?.includes(thread) === true) for (const p of mine.values()) delay = Math.max(delay, p.due - this.now);
     if (delay <= 0) {
       this.visible.set(addr, { value, seq: this.seq++ });
-      this.last.set(addr, { thread, carries: NOTHING_PENDING });
+      this.last.set(addr, { thread, carries: 0 });
       return;
     }
     this.delayed++;
-    this.pending.push({ seq: this.seq++, thread, addr, value, due: this.now + delay });
+    const due = this.now + delay;
+    mine.set(addr, { seq: this.seq++, thread, addr, value, due });
+    if (due < this.nextDue) this.nextDue = due;
   }
 
   /**
@@ -123,20 +138,24 @@ export class OrderedMemory {
     if (this.options.tso?.includes(thread) === true) order = 'acquire';
     const v = this.visible.get(addr);
     const w = this.last.get(addr);
-    if (order === 'acquire' && v !== undefined && w !== undefined && w.thread !== thread && w.carries.length > 0) this.commit((p) => w.carries.includes(p.seq));
-    const mine = this.pending.length === 0 ? undefined : this.pending.findLast((p) => p.thread === thread && p.addr === addr);
+    if (order === 'acquire' && v !== undefined && w !== undefined && w.thread !== thread && w.carries > 0) {
+      const below = w.carries;
+      this.commit((p) => p.seq < below, w.thread);
+    }
+    const mine = this.pending[thread].get(addr);
     if (mine !== undefined && (v === undefined || mine.seq > v.seq)) return mine.value;
     return v?.value ?? 0n;
   }
 
   /** A full barrier by `thread`: all its stores become visible. */
   fence(thread: RingThread): void {
-    this.commit((p) => p.thread === thread);
+    this.commit(() => true, thread);
   }
 
   /** One kit step passes: stores whose delay ran out become visible. */
   tick(): void {
     this.now++;
+    if (this.now < this.nextDue) return;
     this.commit((p) => p.due <= this.now);
   }
 
@@ -147,19 +166,30 @@ export class OrderedMemory {
 
   /** Relaxed stores not yet visible to the other thread. */
   get pendingCount(): number {
-    return this.pending.length;
+    return this.pending.kvm.size + this.pending.vmm.size;
   }
 
-  private commit(which: (p: Pending) => boolean): void {
-    if (this.pending.length === 0) return;
-    const now = this.pending.filter(which).sort((a, b) => a.seq - b.seq);
-    if (now.length === 0) return;
-    this.pending = this.pending.filter((p) => !now.includes(p));
-    for (const p of now) {
-      const v = this.visible.get(p.addr);
-      if (v !== undefined && v.seq > p.seq) continue; // overtaken by a later store already visible
-      this.visible.set(p.addr, { value: p.value, seq: p.seq });
-      this.last.set(p.addr, { thread: p.thread, carries: NOTHING_PENDING });
+  /** Makes the pending stores `which` selects (of `only`'s thread, or of both) visible. */
+  private commit(which: (p: Pending) => boolean, only?: RingThread): void {
+    if (this.pending.kvm.size + this.pending.vmm.size === 0) return;
+    this.nextDue = Infinity;
+    for (const thread of THREADS) {
+      const mine = this.pending[thread];
+      for (const p of mine.values()) {
+        if ((only !== undefined && thread !== only) || !which(p)) {
+          // Stores superseded since nextDue was set may have left it early: learnt again here.
+          if (p.due < this.nextDue) this.nextDue = p.due;
+          continue;
+        }
+        mine.delete(p.addr);
+        // In any order: of two stores to one location the later (higher seq) wins either way.
+        const v = this.visible.get(p.addr);
+        if (v !== undefined && v.seq > p.seq) continue; // overtaken by a later store already visible
+        this.visible.set(p.addr, { value: p.value, seq: p.seq });
+        this.last.set(p.addr, { thread: p.thread, carries: 0 });
+      }
     }
   }
 }
+
+const THREADS: readonly RingThread[] = ['kvm', 'vmm'];
