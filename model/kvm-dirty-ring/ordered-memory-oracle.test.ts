@@ -95,7 +95,7 @@ const options: fc.Arbitrary<OrderedMemoryOptions> = fc.record({
   tso: fc.subarray<RingThread>(['kvm', 'vmm']),
 });
 
-test('[KVM-RING-22] the indexed memory answers every load as the plain list of pending stores does, on random programs of both threads', () => {
+test('the indexed memory answers every load as the plain list of pending stores does, on random programs of both threads', () => {
   fc.assert(
     fc.property(options, fc.array(op, { maxLength: 60 }), (o, ops) => {
       const fast = new OrderedMemory(o);
