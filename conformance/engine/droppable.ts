@@ -1,4 +1,5 @@
-// A scenario's list of operations, shrunk also by dropping any one of them.
+// A generated list of operations (a scenario's; the smmu runs' high-region steps), shrunk
+// also by dropping any one of them.
 //
 // fast-check's array shrinker (fast-check 4, ArrayArbitrary.shrinkImpl) removes a leading
 // run of items, then shrinks the first item and recurses into the rest, keeping at least
