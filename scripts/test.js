@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { V8_FLAGS } from '../bin/v8-tuning.js';
 import { colourEnv, useColour, uvuColourArgs } from './colour.js';
 import { ensureSystemDeps } from './system-deps.js';
+import { testFiles, uvuArgs } from './test-files.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // Colour only on a terminal and without NO_COLOR; the children (tsc, biome, c8, uvu) are told so.
@@ -65,59 +65,42 @@ mkdirSync(coverageDir, { recursive: true });
 // two fixed halves (in CI, fixed halves of equal weight took 220 s and 181 s once the
 // served processes stopped collecting coverage). Each part costs one uvu process start.
 // The weights: CPU seconds (user and system, the processes a file starts included) each
-// file took alone (`/usr/bin/time node --import tsx FILE`, one after another, without
-// coverage, 2026-11-29), the files of 4 s or more; the 75 others took 1.25 s on average,
-// and any file not listed weighs DEFAULT_WEIGHT.
+// file took alone, one after another, as this script runs it but without coverage, the
+// files of 4 s or more; any file not listed weighs DEFAULT_WEIGHT, the mean of the others
+// (103 files). Measured with scripts/test-weights.js in a fresh clone, 2026-11-30 (the
+// machine a little slower than the day before: every figure is on one scale). Run it again
+// when a file's cost changes much: a stale weight costs part of one part's time.
 const WEIGHTS = {
-  // The --lib files once their forked children stopped inheriting tsx (no-child-loader.js):
-  // alone with npm test's preloads, back to back with the command above, 2026-11-30,
-  // lib.test.ts took 54-60 s of CPU where it took 112-114 (so 87 -> 44 on this scale),
-  // lib-crash.test.ts 18-19 where 31, kvm-ring.test.ts 7 where 8; lib-crash.test.ts 14 once
-  // it made only the kernel-style example's header link, not its four builds.
-  'conformance/lib/lib.test.ts': 44,
-  // Its pooled runs' workers start dist/'s compiled worker where dist/ is current (pool.ts): alone with npm
-  // test's preloads in a fresh clone, 2026-11-30, 49 s of CPU where 62 (so 40 -> 32).
-  'conformance/campaign/campaign.test.ts': 32,
-  'conformance/mutants/matrix.test.ts': 37,
-  'conformance/lib/lib-crash.test.ts': 14,
-  'conformance/examples/c/c-example.test.ts': 27,
-  'conformance/package/pack.test.ts': 26,
-  'conformance/protocol/crash-served.test.ts': 25,
-  'conformance/engine/incremental-check.test.ts': 20,
-  'conformance/protocol/exec.test.ts': 17,
-  'conformance/report/html.browser.test.ts': 15,
-  'conformance/protocol/schema.test.ts': 14,
-  // With every profile's calls checked against its own watch, alone and at once: measured alone 2026-11-30.
+  'conformance/lib/lib.test.ts': 51,
+  'conformance/mutants/matrix.test.ts': 51,
+  'conformance/campaign/campaign.test.ts': 49,
+  'conformance/engine/incremental-check.test.ts': 44,
+  'conformance/examples/c/c-example.test.ts': 41,
+  'conformance/campaign/hang.test.ts': 25,
+  'conformance/protocol/exec.test.ts': 25,
+  'conformance/package/pack.test.ts': 23,
+  'conformance/protocol/crash-served.test.ts': 23,
+  'conformance/cli/main.test.ts': 23,
+  'conformance/protocol/schema.test.ts': 20,
   'conformance/engine/concurrency.test.ts': 18,
-  // Measured alone 2026-11-30 (the Makefile's four libraries and one --lib run included); 11 with no-child-loader.js.
-  'conformance/lib/kvm-ring.test.ts': 11,
-  // Hangs that time out, each confirmed by processes it starts: 47 s wall, 38 s CPU alone (2026-11-30);
-  // 25 s of CPU where 29 once its workers started dist/'s compiled worker (as campaign.test.ts above).
-  'conformance/campaign/hang.test.ts': 26,
-  'conformance/profiles/kvm-dirty-log/profile.test.ts': 9,
-  'conformance/protocol/crash-failure.test.ts': 8,
-  'conformance/engine/refinement.test.ts': 7,
-  'conformance/report/spec-doc.test.ts': 6,
-  'conformance/protocol/trace.test.ts': 6,
-  'conformance/profiles/dirty-ring-collector/profile.test.ts': 6,
-  'conformance/examples/linux-upstream/linux-upstream.test.ts': 5,
-  'conformance/profiles/kvm-dirty-ring/profile.test.ts': 4,
-  'conformance/profiles/kvm-dirty-log/wire.test.ts': 4,
-  'conformance/engine/run-profile.test.ts': 4,
-  'conformance/engine/contract-run.test.ts': 4,
-  'conformance/adapters/registry.test.ts': 4,
+  'conformance/report/html.browser.test.ts': 15,
+  'conformance/profiles/kvm-dirty-log/profile.test.ts': 14,
+  'conformance/engine/refinement.test.ts': 14,
+  'conformance/lib/lib-crash.test.ts': 13,
+  'conformance/profiles/dirty-ring-collector/profile.test.ts': 8,
+  'conformance/profiles/kvm-dirty-ring/profile.test.ts': 7,
+  'conformance/report/spec-doc.test.ts': 7,
+  'conformance/profiles/kvm-dirty-log/uapi.test.ts': 7,
+  'conformance/protocol/trace.test.ts': 7,
+  'conformance/profiles/kvm-dirty-log/wire.test.ts': 6,
+  'conformance/protocol/crash-failure.test.ts': 5,
+  'conformance/lib/kvm-ring.test.ts': 5,
+  'conformance/engine/vfio-type1-uapi.test.ts': 5,
+  'conformance/engine/run-profile.test.ts': 5,
+  'conformance/examples/linux-upstream/linux-upstream.test.ts': 4,
 };
-const DEFAULT_WEIGHT = 1.25;
-const IGNORED = ['node_modules', 'scratch', 'coverage', 'dist', 'reports'];
-function testFiles(dir, rel = '') {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const name = rel === '' ? e.name : `${rel}/${e.name}`;
-    if (e.name.startsWith('.') || IGNORED.some((i) => name.includes(i))) return [];
-    if (e.isDirectory()) return testFiles(join(dir, e.name), name);
-    return /\.test\.ts$/.test(e.name) ? [name] : [];
-  });
-}
-const files = testFiles(root).sort();
+const DEFAULT_WEIGHT = 1.41;
+const files = testFiles(root);
 const weight = (f) => WEIGHTS[f] ?? DEFAULT_WEIGHT;
 // Coverage is that of the tests of spec/, impl/, model/ and scripts/ (the unit tests: 98.4%
 // of spec/ and impl/'s lines, 95.0% of branches, measured 2026-11-30); the conformance
@@ -141,24 +124,7 @@ for (const f of [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompa
 // The covered part first, so that c8's report (which needs only it) runs beside the others; then the heaviest first.
 const ordered = parts.filter((p) => p.files.length > 0).sort((a, b) => Number(a.uncovered) - Number(b.uncovered) || b.weight - a.weight);
 const partFiles = ordered.map((p) => p.files.sort());
-const only = (names) => `^(?:${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
-const uvu = (names) => [
-  // V8 tuned as the command tunes it (bin/v8-tuning.js): the test processes run the same engine.
-  ...V8_FLAGS,
-  '--import',
-  'tsx',
-  '--import',
-  fileURLToPath(new URL('./no-child-coverage.js', import.meta.url)),
-  // The processes the tests fork (bin/dirtyspec.js) start without these loaders (no-child-loader.js).
-  '--import',
-  fileURLToPath(new URL('./no-child-loader.js', import.meta.url)),
-  fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)),
-  '.',
-  only(names),
-  '-i',
-  'node_modules',
-  ...uvuColourArgs(colour),
-];
+const uvu = (names) => uvuArgs(names, uvuColourArgs(colour));
 /** c8's report (output held) on the coverage files the test processes `pids` wrote: see above for what is left out. */
 async function coverageReport(pids) {
   const testPids = pids.map((pid) => `coverage-${pid}-`);
