@@ -24,9 +24,16 @@ test("busy elsewhere: the cores' busy time over the window, less this process's 
   assert.is(busyElsewhere(at(0, 10_000, 50), at(200, 10_190, 250)), 0);
 });
 
-test('busy elsewhere is unknown over a window too short for the counters, or where they did not move', () => {
+test('busy elsewhere is unknown over a window too short for the counters, or where they did not move while this process ran', () => {
   assert.is(busyElsewhere(at(0, 10_000, 0), at(MIN_WINDOW_MS - 1, 10_200, 0)), undefined);
   assert.is(busyElsewhere(at(0, 10_000, 0), at(500, 10_000, 300)), undefined);
+  assert.is(busyElsewhere(at(0, 10_000, 0), at(100, 10_000, 20)), undefined);
+});
+
+test('counters that did not move while this process used less than two of their ticks: an idle machine, nothing busy elsewhere', () => {
+  // npm start's window as measured on an idle 2-core machine: the counters unchanged over 103 ms, the process 2 ms of CPU.
+  assert.is(busyElsewhere(at(345.7, 16_090_020, 353.0), at(448.8, 16_090_020, 355.1)), 0);
+  assert.is(busyElsewhere(at(0, 10_000, 0), at(100, 10_000, 19)), 0);
 });
 
 test('counters that cover more cores than this process may use (a container on a big host): their load is taken as spread evenly', () => {

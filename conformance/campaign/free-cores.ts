@@ -67,17 +67,24 @@ export function sampleCpu(): CpuSample {
   return { at: performance.now(), coresBusy, own: (own.user + own.system) / 1000, cores };
 }
 
+/** The counters' tick: a core's busy time moves by whole ticks of this many ms. */
+const TICK_MS = 10;
+
 /**
  * The cores that other processes kept busy from `from` to `to`, on average; undefined
  * when the window is shorter than MIN_WINDOW_MS, or the cores' counters did not move
- * while this process used CPU (a platform without them).
+ * while this process used more CPU than they could have missed (a platform without them).
+ * Counters that did not move while this process used less than two ticks are an idle
+ * machine: npm start waits out most of the window asleep (about 2 ms of CPU), and taking
+ * that for missing counters sent it to the load average, which after a run still counts
+ * that run for a minute, and to one thread instead of two.
  */
 export function busyElsewhere(from: CpuSample, to: CpuSample): number | undefined {
   const window = to.at - from.at;
   if (window < MIN_WINDOW_MS) return undefined;
   const cores = to.coresBusy - from.coresBusy;
   const own = to.own - from.own;
-  if (cores <= 0 && own > 0) return undefined;
+  if (cores <= 0 && own >= 2 * TICK_MS) return undefined;
   return Math.max(0, cores - own) / window;
 }
 
