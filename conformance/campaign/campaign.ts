@@ -9,6 +9,7 @@ import type { JsonBlocks, JsonCampaignInfo } from '../report/json.ts';
 import { blockPart, mergeParts, type Part } from './merge.ts';
 import { BLOCK_RUNS, type Plan, type Unit } from './plan.ts';
 import { confirmHang } from './confirm-hang.ts';
+import { eventLoopTurns } from './event-loop-turn.ts';
 import { freeCoresNow } from './free-cores.ts';
 import { runInWorkers } from './pool.ts';
 import { runProfileSafely, unitOptions, type CampaignSettings } from './run-unit.ts';
@@ -78,11 +79,13 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
     /** Blocks whose watched worker was stopped inside a call, or died (a module that ends its thread, or throws outside any call). */
     const lostBlocks: number[] = [];
     const byProfile = new Map(req.adapters.map((a) => [a.profile, a]));
+    // This thread's blocks let the workers' messages in as they run, not only between blocks.
+    const pause = eventLoopTurns();
     const pooled = await runInWorkers(plan.units, {
       workers: here ? workers - 1 : workers,
       source: req.source,
       settings: req.settings,
-      ...(here ? { inThread: (unit: Unit, onProgress: (done: number) => void) => runProfileSafely(byProfile.get(unit.profile)!, unitOptions(unit, req.settings, { onProgress }), req.io) } : {}),
+      ...(here ? { inThread: (unit: Unit, onProgress: (done: number) => void) => runProfileSafely(byProfile.get(unit.profile)!, unitOptions(unit, req.settings, { onProgress, pause }), req.io) } : {}),
       onProgress: (i, n) => {
         done[i] = n;
         req.onProgress?.(() => `${done.reduce((a, d, j) => a + Math.min(d, plan.units[j]!.runs), 0)}/${total} runs, ${blocksDone()} of ${plan.units.length} blocks, on ${workers} threads`);
@@ -119,6 +122,8 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
 
 async function inThisThread(req: CampaignRequest, total: number): Promise<ProfileResult[]> {
   const results: ProfileResult[] = [];
+  // Beside another campaign (npm start's other contracts), the other's workers are served meanwhile.
+  const pause = eventLoopTurns();
   let before = 0;
   for (const adapter of req.adapters) {
     req.record?.start(adapter, req.plan.seed);
@@ -126,7 +131,7 @@ async function inThisThread(req: CampaignRequest, total: number): Promise<Profil
       if (unit.profile !== adapter.profile) continue;
       const onProgress = (done: number) => req.onProgress?.(() => `${adapter.profile} block ${unit.block}, ${done > unit.runs ? `shrinking a failure (run ${done})` : `${before + done}/${total} runs`}`);
       const sequence = req.record?.sequence;
-      let result = await runProfileSafely(adapter, unitOptions(unit, req.settings, { onProgress, ...(sequence === undefined ? {} : { onSequence: (input: unknown) => sequence(input) }) }), req.io);
+      let result = await runProfileSafely(adapter, unitOptions(unit, req.settings, { onProgress, pause, ...(sequence === undefined ? {} : { onSequence: (input: unknown) => sequence(input) }) }), req.io);
       if (req.afterBlock !== undefined) result = req.afterBlock(adapter, result);
       results[req.plan.units.indexOf(unit)] = result;
       before += unit.runs;

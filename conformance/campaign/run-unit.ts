@@ -25,8 +25,8 @@ export interface CampaignSettings {
   readonly iovaBitmapContract?: IovaBitmapContractName;
 }
 
-/** `hooks`: what this thread adds, for its block (progress, --record, and a watched worker's CallWatch). */
-export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<RunOptions, 'onProgress' | 'onSequence' | 'watch'> = {}): UnitOptions {
+/** `hooks`: what this thread adds, for its block (progress, --record, a watched worker's CallWatch, and turns of the event loop). */
+export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<RunOptions, 'onProgress' | 'onSequence' | 'watch' | 'pause'> = {}): UnitOptions {
   return {
     runs: unit.runs,
     seed: unit.seed,
@@ -41,6 +41,7 @@ export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<
     ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
     ...(hooks.onSequence === undefined ? {} : { onSequence: hooks.onSequence }),
     ...(hooks.watch === undefined ? {} : { watch: hooks.watch }),
+    ...(hooks.pause === undefined ? {} : { pause: hooks.pause }),
   };
 }
 

@@ -65,6 +65,13 @@ export interface RunOptions {
   readonly interleave?: boolean;
   readonly onProgress?: (done: number) => void;
   /**
+   * Called as each sequence starts; where it returns a promise, the run waits for it. A
+   * campaign gives its thread's event loop a turn this way (campaign/event-loop-turn.ts),
+   * so that a worker's message is not held up behind a block running on promises alone.
+   * Scheduling only: nothing a run decides depends on it.
+   */
+  readonly pause?: () => Promise<void> | undefined;
+  /**
    * Called as each sequence starts, with what the kit generated for it: the scenario
    * (iova-bitmap, vfio-type1) or `{ config, commands }` (smmu profiles). --record writes it.
    */
@@ -466,6 +473,8 @@ async function runRandom(ctx: RunContext, adapter: SmmuAdapter, options: RunOpti
     argumentArbitrary(kitIsDriver),
     async (cfg, low, high, aimed, args) => {
       if (first.skipRun()) return;
+      const turn = options.pause?.();
+      if (turn !== undefined) await turn;
       const trace: TraceStep[] = [];
       const tail = { started: false };
       const cmds = withHigh(low, lowOnly ? [] : [...high, ...aimed, ...args], tail);

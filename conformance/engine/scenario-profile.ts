@@ -44,6 +44,8 @@ export async function runScenarioProfile<S>(p: ScenarioProfile<S>, options: RunO
   };
   const property = fc.asyncProperty(p.arbitrary, async (sc) => {
     if (first.skipRun()) return;
+    const turn = options.pause?.();
+    if (turn !== undefined) await turn;
     const trace: TraceStep[] = [];
     try {
       await first.fresh();
