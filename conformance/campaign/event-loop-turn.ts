@@ -5,7 +5,9 @@
 // thread's messages wait: its results, and so its requests for more blocks (pool.ts). And
 // npm start runs the other contracts' campaigns in this thread beside its own blocks
 // (cli/run.ts), two chains of promises that keep the microtask queue full between them.
-// In npm start a worker sat idle for about 2 s while this thread ran its first blocks.
+// In npm start a worker sat idle for about 3 s while this thread ran its first blocks; with
+// these turns it is idle for none (a worker still gets blocks only once it says it is ready,
+// so one that never finishes loading holds none that this thread could not run).
 //
 // The pause returned here gives the loop a turn (setImmediate: timers and I/O, the workers'
 // messages included, are handled before it resumes) once `everyMs` have passed since the

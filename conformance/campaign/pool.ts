@@ -230,24 +230,20 @@ export async function runInWorkers(units: readonly Unit[], options: PoolOptions)
       }
       resolve(results.every((r) => r !== undefined) ? (results as ProfileResult[]) : { unavailable: failure ?? 'no thread could run the blocks' });
     };
-    /** Up to QUEUE blocks for `slot`: sent at once, so a worker still loading finds them when it starts listening. */
-    const send = (slot: Slot) => {
-      for (let index = slot.held.length < QUEUE ? queue.take(slot) : undefined; index !== undefined; index = slot.held.length < QUEUE ? queue.take(slot) : undefined) {
-        slot.held.push(index);
-        slot.worker.postMessage({ type: 'unit', index, unit: units[index]! } satisfies ToWorker);
-      }
-    };
     const fill = (slot: Slot) => {
       if (slot.closed) return;
       if (!slot.ready) {
-        // Still loading, holding nothing, and nothing left for it: not worth waiting for (an --exec worker may be starting its process, so it is left to finish).
-        if (!remaining() && slot.held.length === 0 && options.source.kind !== 'exec') {
+        // Still loading, and nothing left for it: not worth waiting for (an --exec worker may be starting its process, so it is left to finish).
+        if (!remaining() && options.source.kind !== 'exec') {
           slot.closed = true;
           void slot.worker.terminate();
         }
         return;
       }
-      send(slot);
+      for (let index = slot.held.length < QUEUE ? queue.take(slot) : undefined; index !== undefined; index = slot.held.length < QUEUE ? queue.take(slot) : undefined) {
+        slot.held.push(index);
+        slot.worker.postMessage({ type: 'unit', index, unit: units[index]! } satisfies ToWorker);
+      }
       if (slot.held.length === 0 && !remaining()) {
         slot.closed = true;
         slot.worker.postMessage({ type: 'close' } satisfies ToWorker);
@@ -258,10 +254,7 @@ export async function runInWorkers(units: readonly Unit[], options: PoolOptions)
     };
     const lost = (slot: Slot, why: string) => {
       if (!slots.delete(slot)) return;
-      // A worker that never said it was ready ran none of the blocks it held: all go back.
-      const unfinished = slot.held.filter((i) => results[i] === undefined);
-      const running = slot.ready ? unfinished[0] : undefined;
-      const waiting = slot.ready ? unfinished.slice(1) : unfinished;
+      const [running, ...waiting] = slot.held.filter((i) => results[i] === undefined);
       if (running !== undefined) {
         results[running] = lostBlock(units[running]!, why);
         options.onLost?.(running);
@@ -281,11 +274,6 @@ export async function runInWorkers(units: readonly Unit[], options: PoolOptions)
       const watch = options.stopAfterMs === undefined ? undefined : { buffer: new SharedArrayBuffer(CALL_WATCH_BYTES), base: Date.now() };
       const slot: Slot = { worker: startWorker(entry, watch === undefined ? init : { ...init, watch }), held: [], ready: false, closed: false, done: 0, ...(watch === undefined ? {} : { watch }) };
       slots.add(slot);
-      // Its first blocks now, not when it says it is ready: this thread may by then be inside a
-      // block of its own (seconds, with its first compilations), and cannot hand any out until
-      // that ends. The worker's port holds them until it listens. (A worker that started while
-      // this thread was busy sat idle for 3 of npm start's 16 s.)
-      send(slot);
       slot.worker.on('message', (m: FromWorker) => {
         switch (m.type) {
           case 'ready':
