@@ -28,6 +28,9 @@ test('busy elsewhere is unknown over a window too short for the counters, or whe
   assert.is(busyElsewhere(at(0, 10_000, 0), at(MIN_WINDOW_MS - 1, 10_200, 0)), undefined);
   assert.is(busyElsewhere(at(0, 10_000, 0), at(500, 10_000, 300)), undefined);
   assert.is(busyElsewhere(at(0, 10_000, 0), at(100, 10_000, 20)), undefined);
+  // No counters at all (os.cpus() empty, or its times zero, where /proc/stat cannot be read): unknown however little this process ran.
+  assert.is(busyElsewhere({ at: 0, coresBusy: 0, own: 0, cores: 0 }, { at: 100, coresBusy: 0, own: 2, cores: 0 }), undefined);
+  assert.is(busyElsewhere(at(0, 0, 0), at(100, 0, 2)), undefined);
 });
 
 test('counters that did not move while this process used less than two of their ticks: an idle machine, nothing busy elsewhere', () => {

@@ -72,8 +72,9 @@ const TICK_MS = 10;
 
 /**
  * The cores that other processes kept busy from `from` to `to`, on average; undefined
- * when the window is shorter than MIN_WINDOW_MS, or the cores' counters did not move
- * while this process used more CPU than they could have missed (a platform without them).
+ * when the window is shorter than MIN_WINDOW_MS, where there are no counters (no cores
+ * listed, or all their times zero), or where they did not move while this process used more
+ * CPU than they could have missed (a platform where they do not count).
  * Counters that did not move while this process used less than two ticks are an idle
  * machine: npm start waits out most of the window asleep (about 2 ms of CPU), and taking
  * that for missing counters sent it to the load average, which after a run still counts
@@ -84,6 +85,8 @@ export function busyElsewhere(from: CpuSample, to: CpuSample): number | undefine
   if (window < MIN_WINDOW_MS) return undefined;
   const cores = to.coresBusy - from.coresBusy;
   const own = to.own - from.own;
+  // A platform without the counters (os.cpus() empty, or its times all zero): unknown.
+  if (to.cores === 0 || to.coresBusy === 0) return undefined;
   if (cores <= 0 && own >= 2 * TICK_MS) return undefined;
   return Math.max(0, cores - own) / window;
 }

@@ -90,14 +90,15 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ k: 'settle' as const }) },
 );
 const options: fc.Arbitrary<OrderedMemoryOptions> = fc.record({
-  delays: fc.array(fc.nat(4), { maxLength: 30 }),
+  delays: fc.array(fc.nat(4), { maxLength: 30, size: 'max' }),
   delaysOn: fc.constantFrom(true, true, true, false),
   tso: fc.subarray<RingThread>(['kvm', 'vmm']),
 });
 
 test('the indexed memory answers every load as the plain list of pending stores does, on random programs of both threads', () => {
   fc.assert(
-    fc.property(options, fc.array(op, { maxLength: 60 }), (o, ops) => {
+    // size 'max': fast-check's default size would cap the programs at 10 operations.
+    fc.property(options, fc.array(op, { maxLength: 60, size: 'max' }), (o, ops) => {
       const fast = new OrderedMemory(o);
       const list = new ListMemory(o);
       ops.forEach((x, i) => {
