@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Violation } from '../violation.ts';
-import { RingMigrationCheck, pageKey } from './migration-check.ts';
+import { RingMigrationCheck, guestMemoryPages, pageKey } from './migration-check.ts';
 import { OrderedMemory } from './ordered-memory.ts';
 
 const FLAGS = 0x1000;
@@ -120,7 +120,7 @@ test('[KVM-RING-22] misaligned, mis-sized or too-wide accesses are refused', () 
 
 test('[KVM-RING-23] the destination must equal the source after the final sync', () => {
   const pages = [pageKey(0, 0), pageKey(0, 1)];
-  const c = new RingMigrationCheck(pages);
+  const c = new RingMigrationCheck(guestMemoryPages(pages));
   for (const p of pages) c.copy(p);
   c.write(pages[0]!);
   c.harvested(pages[0]!);
@@ -132,7 +132,7 @@ test('[KVM-RING-23] the destination must equal the source after the final sync',
 });
 
 test('[KVM-RING-23] [KVM-RING-20] a stale page is a loss, charged to the copy-before-reset when there was one', () => {
-  const c = new RingMigrationCheck([pageKey(0, 0)]);
+  const c = new RingMigrationCheck(guestMemoryPages([pageKey(0, 0)]));
   c.copy(pageKey(0, 0));
   c.write(pageKey(0, 0));
   c.harvested(pageKey(0, 0));

@@ -17,7 +17,7 @@
 import type { RingRunOptions } from '../kvm-dirty-ring/profile.ts';
 import fc from 'fast-check';
 import { droppable } from '../../engine/droppable.ts';
-import { RingMigrationCheck, pageKey } from '../../../model/kvm-dirty-ring/migration-check.ts';
+import { RingMigrationCheck, guestMemoryPages, pageKey } from '../../../model/kvm-dirty-ring/migration-check.ts';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
 import { reprotectedPages, reservedEntries, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
@@ -81,6 +81,8 @@ export function collectorScenarioArbitrary(maxCommands: number): fc.Arbitrary<Co
 }
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
+/** Every page of the memslots, as the migration check names them, in page order (shared by the runs, never changed). */
+const GUEST_PAGES = guestMemoryPages(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
 
 interface KitRing {
   readonly base: number;
@@ -269,7 +271,7 @@ class CollectorRun {
     readonly trace: TraceStep[],
   ) {
     this.timer = new CallTimer(limits.timeoutMs, limits.watch);
-    this.migration = new RingMigrationCheck(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
+    this.migration = new RingMigrationCheck(GUEST_PAGES);
     this.kvm = new KitKvm(ctx, memory, clock, this.migration, sc.config.vcpus, sc.config.withBitmap, sc.config.pml ? PML_ENTRIES : 0);
   }
 
