@@ -977,6 +977,9 @@ class Run {
    * fault's (KVM-PT-1, 5: never huge while logging).
    */
   private checkRacedFaults(): void {
+    // At every memory access of a call: nothing to look at, nothing made (a new empty list each
+    // time was a tenth of the bytes a kvm-dirty-log run allocated).
+    if (this.racedFaults.length === 0) return;
     for (const f of this.racedFaults) {
       const leaf = this.inspect!(f.gpa).leaf;
       if (this.deferred !== undefined || (leaf !== 'huge' && leaf !== 'hugeProtected')) continue;
