@@ -1,6 +1,6 @@
 // Campaigns through the command line: a campaign run whole and as shards merged with
 // `dirtyspec merge` gives the same report, and so do one thread and two workers.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -195,5 +195,7 @@ test('--block B runs that block alone: its results are the campaign report’s f
   assert.equal(jsonWithoutTime(alone.json).profiles, jsonWithoutTime(shard.json).profiles);
   assert.ok(j(alone.json).profiles[0]!.commands < j(whole.json).profiles[0]!.commands);
 });
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test.run();

@@ -6,7 +6,7 @@
 // word index of Linux's iova_bitmap_offset_to_index before cb30dfa75d55, which divides
 // by 64 * page_size, 0 from page size 2^58 on (fixtures/crash-iova-bitmap.c).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -109,5 +109,7 @@ test("[VFIO-DIRTY-8] a crash on an input the spec says must be refused (a bitmap
   assert.match(r.out, /\| crash-iova-bitmap: vfio_dirty_pages: size \/ bitmap\.pgsize with bitmap\.pgsize 0/);
   assert.match(r.out, /^ {2}replay: /m);
 });
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test.run();

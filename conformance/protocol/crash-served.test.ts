@@ -5,7 +5,7 @@
 // (fixtures/crash-served.ts: smmu-driver's block map, smmu-hw's DMA write from 4 MiB,
 // kvm-dirty-log's CLEAR with a partial last word, kvm-dirty-ring's reset of two entries). The fixture is bundled once with esbuild (tsx's own), so that each
 // fresh process, one per shrinking attempt, starts in plain node.
-import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
@@ -100,5 +100,7 @@ test('[KVM-RING-15] [KVM-RING-19] kvm-dirty-ring: a KVM_RESET_DIRTY_RINGS that k
   assert.match(r.out, /\d+\. [^\n]*KVM_RESET_DIRTY_RINGS {2}-> implementation: the process died \(signal SIGSEGV\)[^\n]*\n {2}config:/);
   assert.match(r.out, /^ {2}replay: /m);
 });
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test.run();

@@ -1,7 +1,7 @@
 // `dirtyspec run --exec`: an implementation that breaks the protocol is undecided (exit 2)
 // with a message naming what went wrong, the last messages and its standard error, and
 // leaves no process behind; one that keeps it is judged like an in-process adapter.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -163,5 +163,7 @@ test('a profile the implementation does not name in its hello is a usage error n
   assert.match(r.err, /profile smmu-hw is not implemented by --exec .*its hello names: vfio-type1/);
   assertNoLeftovers(readFileSync(pidFile, 'utf8').trim().split(' ').map(Number));
 });
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test.run();

@@ -1,7 +1,7 @@
 // --record and check-trace: a trace of a run against the reference passes; the same trace
 // with one owed page removed from one report fails at that report's line; a truncated,
 // malformed or foreign trace is undecided (exit 2) with the line number.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -225,5 +225,7 @@ test('check-trace without a file, or with a missing one, exits 2', async () => {
   assert.is(r.status, 2);
   assert.match(r.err, /cannot read/);
 });
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test.run();

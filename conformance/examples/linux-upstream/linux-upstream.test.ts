@@ -5,7 +5,7 @@
 // contract part ways; and the engine: through `--contract linux-upstream` it conforms,
 // under `strict` it fails naming the strict rules Linux does not keep.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,13 +116,15 @@ interface JsonRun {
 }
 
 function dirtyspec(contract: string): JsonRun {
-  const json = join(mkdtempSync(join(tmpdir(), 'linux-upstream-')), 'report.json');
+  const dir = mkdtempSync(join(tmpdir(), 'linux-upstream-'));
+  const json = join(dir, 'report.json');
   const r = spawnSync(process.execPath, ['bin/dirtyspec.js', 'run', '--adapter', ADAPTER, '--profile', 'smmu-driver', '--contract', contract, '--seed', '1', '--runs', '300', '--workers', '1', '--json', json], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 240_000,
   });
   const report = JSON.parse(readFileSync(json, 'utf8')) as { profiles: JsonRun['profile'][] };
+  rmSync(dir, { recursive: true, force: true });
   return { status: r.status, out: `${r.stdout}${r.stderr}`, profile: report.profiles[0]! };
 }
 

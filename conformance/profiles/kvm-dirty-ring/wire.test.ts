@@ -1,7 +1,7 @@
 // Both dirty-ring profiles across the protocol's encoding (LoopbackChannel: every request
 // and callback as it would cross a pipe): the reference conforms, and the kit's delayed
 // relaxed stores still work, since the ordering mutants are killed only with delays on.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -143,6 +143,7 @@ test('[KVM-RING-15] a recorded ring trace passes check-trace, and a reset count 
   const c = await runCli('check-trace', bad);
   assert.is(c.status, 1, c.out);
   assert.match(c.out, new RegExp(`bad.jsonl:${at + 1}: DOES NOT CONFORM[^\\n]*\\n {2}violates KVM-RING-15`));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test.run();
