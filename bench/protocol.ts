@@ -7,9 +7,9 @@
 // run is bound by the engine's own checks, which the in-process figure shows. Every run
 // must conform, or the benchmark throws.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { referenceAdapters } from '../conformance/adapters/registry.ts';
 import type { ProfileName } from '../conformance/adapters/types.ts';
 import { KitBuffer } from '../conformance/engine/iova-bitmap-profile.ts';
@@ -111,13 +111,17 @@ export const protocol: Scenario = {
   name: 'protocol',
   async run(log) {
     const c = buildExample();
-    const node = SERVE_REFERENCE_COMMAND;
-    const out: Figure[] = [
-      { name: 'round trips over the pipe, C example', value: await roundTrips(c), unit: 'round trips/s', target: { atLeast: 20_000 } },
-      { name: 'round trips over the pipe, reference served by Node', value: await roundTrips(node), unit: 'round trips/s' },
-    ];
-    out.push(await bulkSet(c, log));
-    for (const p of ['iova-bitmap', 'vfio-type1'] as const) out.push(...(await modelRun(c, p, log)));
-    return out;
+    try {
+      const node = SERVE_REFERENCE_COMMAND;
+      const out: Figure[] = [
+        { name: 'round trips over the pipe, C example', value: await roundTrips(c), unit: 'round trips/s', target: { atLeast: 20_000 } },
+        { name: 'round trips over the pipe, reference served by Node', value: await roundTrips(node), unit: 'round trips/s' },
+      ];
+      out.push(await bulkSet(c, log));
+      for (const p of ['iova-bitmap', 'vfio-type1'] as const) out.push(...(await modelRun(c, p, log)));
+      return out;
+    } finally {
+      rmSync(dirname(c), { recursive: true, force: true });
+    }
   },
 };
