@@ -25,6 +25,7 @@
 //               place under rfc-2021 or linux-upstream), PRECISION-1, BITMAP-1.
 import fc from 'fast-check';
 import { droppable } from './droppable.ts';
+import { type Omit, omits, omittable } from './omittable.ts';
 import { RunContext } from '../../model/run-context.ts';
 import { ContainerModel, type Mapping, followed } from '../../model/vfio/container.ts';
 import { checkDeviceWrite, writeGoesThrough } from '../../model/vfio/device.ts';
@@ -96,8 +97,7 @@ type Op =
   | { k: 'block'; at: number; flags: number }
   /** A mapping of exactly DIRTY_BITMAP_PAGES_MAX pages ('max', accepted) or one more ('over'), then its unmap. */
   | { k: 'limit'; pages: 'max' | 'over' }
-  /** A directed manual-clear round on one mapping: write, NO_CLEAR read, clear a subset, write, read. */
-  | { k: 'round'; pick: number; writes: readonly number[]; bits: readonly number[]; last: number; read: number }
+  | (Round & Omit)
   /** A vfio_dma_rw access (the emulated device's CPU side), placed against the mappings when it is made (see `rw`). */
   | { k: 'rw'; shape: RwShape; pick: number; extra: number; write: boolean; neighbour: number }
   /**
@@ -106,6 +106,19 @@ type Op =
    * ('mapping'), or from `page` for `pages` pages ('range', over a mapping, part of one or none).
    */
   | { k: 'vaddr'; target: 'mapping' | 'range'; page: number; pages: number };
+
+/**
+ * A directed manual-clear round on one mapping: write, NO_CLEAR read, clear a subset, write,
+ * read. Shrinking may leave out the calls after the writes (`omit`, ROUND_PARTS).
+ */
+interface Round {
+  k: 'round';
+  pick: number;
+  writes: readonly number[];
+  bits: readonly number[];
+  last: number;
+  read: number;
+}
 
 /**
  * Where an access goes: 'straddle' 2 bytes at the last byte of a page; 'pages' 1..3 pages
@@ -119,6 +132,10 @@ interface Scenario {
   readonly config: VfioType1Config;
   readonly ops: readonly Op[];
 }
+
+/** The calls of a round after its writes, each of which shrinking may leave out (a bit of the round's `omit` each, in this order). */
+const ROUND_PARTS = ['noClearRead', 'clear', 'lastWrite', 'read'] as const;
+const roundDoes = (o: Omit, part: (typeof ROUND_PARTS)[number]): boolean => !omits(o, ROUND_PARTS.indexOf(part));
 
 const GET = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
 const NOCLEAR = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR;
@@ -171,14 +188,17 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
     },
     {
       weight: 16,
-      arbitrary: fc.record({
-        k: fc.constant('round' as const),
-        pick: fc.nat(),
-        writes: droppable(fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), 1),
-        bits: fc.array(fc.nat(), { maxLength: 4 }),
-        last: fc.nat(),
-        read: fc.constantFrom(GET, NOCLEAR),
-      }),
+      arbitrary: omittable<Round>(
+        fc.record({
+          k: fc.constant('round' as const),
+          pick: fc.nat(),
+          writes: droppable(fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), 1),
+          bits: fc.array(fc.nat(), { maxLength: 4 }),
+          last: fc.nat(),
+          read: fc.constantFrom(GET, NOCLEAR),
+        }),
+        ROUND_PARTS.length,
+      ),
     },
     { weight: 8, arbitrary: fc.record({ k: fc.constant('ext' as const), extension: fc.constantFrom(11, 11, 11, 1, 3, 9, 10, 0, 2) }) },
     { weight: 8, arbitrary: fc.constant({ k: 'info' as const }) },
@@ -705,17 +725,19 @@ class Run {
     const npages = Number(m.size / PG);
     const write = (w: number) => this.dma({ k: 'dma', pick: 0, mapped: true, offset: 0, at: m.iova + BigInt(w % npages) * PG });
     for (const w of o.writes) await write(w);
-    await this.rangeCall(`round: DIRTY_PAGES GET_BITMAP_NOCLEAR(iova ${hex(m.iova)}, size ${hex(m.size)})`, NOCLEAR, m.iova, m.size, bitmapArg('ok', m.size), []);
     const arg = bitmapArg('ok', m.size);
-    const data = new Uint8Array(Number(arg.size));
-    const selected: number[] = [];
-    for (const b of [...new Set([...o.bits, ...o.writes.slice(0, 1)].map((b) => b % npages))]) {
-      data[b >> 3]! |= 1 << (b & 7);
-      selected.push(num(m.iova) + b * 4096);
+    if (roundDoes(o, 'noClearRead')) await this.rangeCall(`round: DIRTY_PAGES GET_BITMAP_NOCLEAR(iova ${hex(m.iova)}, size ${hex(m.size)})`, NOCLEAR, m.iova, m.size, arg, []);
+    if (roundDoes(o, 'clear')) {
+      const data = new Uint8Array(Number(arg.size));
+      const selected: number[] = [];
+      for (const b of [...new Set([...o.bits, ...o.writes.slice(0, 1)].map((b) => b % npages))]) {
+        data[b >> 3]! |= 1 << (b & 7);
+        selected.push(num(m.iova) + b * 4096);
+      }
+      await this.rangeCall(`round: DIRTY_PAGES CLEAR_BITMAP(iova ${hex(m.iova)}, size ${hex(m.size)}, ${selected.length} bits set)`, CLEAR, m.iova, m.size, { ...arg, data }, selected);
     }
-    await this.rangeCall(`round: DIRTY_PAGES CLEAR_BITMAP(iova ${hex(m.iova)}, size ${hex(m.size)}, ${selected.length} bits set)`, CLEAR, m.iova, m.size, { ...arg, data }, selected);
-    await write(o.last);
-    await this.rangeCall(`round: DIRTY_PAGES ${o.read === GET ? 'GET_BITMAP' : 'GET_BITMAP_NOCLEAR'}(iova ${hex(m.iova)}, size ${hex(m.size)})`, o.read, m.iova, m.size, arg, []);
+    if (roundDoes(o, 'lastWrite')) await write(o.last);
+    if (roundDoes(o, 'read')) await this.rangeCall(`round: DIRTY_PAGES ${o.read === GET ? 'GET_BITMAP' : 'GET_BITMAP_NOCLEAR'}(iova ${hex(m.iova)}, size ${hex(m.size)})`, o.read, m.iova, m.size, arg, []);
   }
 
   /**
