@@ -82,17 +82,27 @@ export function kvmDirtyLogInputProblem(input: unknown): string | undefined {
   }
   {
     const slotPage = (p: string) => (x: unknown, path: string) =>
-      fields(x, `${path}`, { ...(p === 'races' ? { call: (v: unknown) => isInt(v, 0, U32) } : {}), at: (v) => isInt(v, 0, U32), slot: (v) => isInt(v, 0, 15), page: (v) => isInt(v, -(1 << 20), 1 << 20) });
-    return fields(input, 'input', {
-      kind: () => true,
-      config,
-      mode: (v) => oneOf(v, ['read-and-clear', 'manual-protect']),
-      initiallySet: (v) => typeof v === 'boolean',
-      slots: (v) => Array.isArray(v) && v.length >= 1 && v.length <= 3 && v.every((p) => isInt(p, 1, 1 << 16)),
-      before: (v) => Array.isArray(v) && v.every((p) => isInt(p, 0, 1 << 20)),
-      writes: (v) => list(v, 'input/writes', slotPage('writes'), 1000) === undefined,
-      races: (v) => list(v, 'input/races', slotPage('races'), 1000) === undefined,
-    });
+      fields(x, `${path}`, {
+        ...(p === 'races' ? { call: (v: unknown) => isInt(v, 0, U32), omit: (v: unknown) => v === undefined || v === 1 } : {}),
+        at: (v) => isInt(v, 0, U32),
+        slot: (v) => isInt(v, 0, 15),
+        page: (v) => isInt(v, -(1 << 20), 1 << 20),
+      });
+    const o = input as { writes?: unknown; races?: unknown } | null;
+    return (
+      fields(input, 'input', {
+        kind: () => true,
+        config,
+        mode: (v) => oneOf(v, ['read-and-clear', 'manual-protect']),
+        initiallySet: (v) => typeof v === 'boolean',
+        slots: (v) => Array.isArray(v) && v.length >= 1 && v.length <= 3 && v.every((p) => isInt(p, 1, 1 << 16)),
+        before: (v) => Array.isArray(v) && v.every((p) => isInt(p, 0, 1 << 20)),
+        writes: () => true, // below, naming the item
+        races: () => true,
+      }) ??
+      list(o?.writes, 'input/writes', slotPage('writes'), 1000) ??
+      list(o?.races, 'input/races', slotPage('races'), 1000)
+    );
   }
 }
 
