@@ -223,7 +223,14 @@ export const requirements = {
     text: 'GET_BITMAP reports every page of the range dirtied since it was last cleared (bit i of u64 word i/64 = page iova + i*pgsize, ALIGN(npages,64)/8 bytes) and clears what it reports, also after manual clear was negotiated.',
     source: `${VFIO_TYPE1} vfio_iova_dirty_bitmap; ${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h: GET_BITMAP_NOCLEAR is "almost same as GET_BITMAP" without the clear`,
   },
-  'VFIO-DIRTY-14': { text: 'Without hardware dirty tracking every mapped page of the range is reported dirty, every time.', source: `${VFIO_TYPE1} update_user_bitmap (num_non_pinned_groups)` },
+  'VFIO-DIRTY-14': {
+    text: "Without hardware dirty tracking, while the group of an IOMMU-backed device that pins no pages is attached (the container's device), every mapped page of the range is reported dirty, every time.",
+    source: `${VFIO_TYPE1} update_user_bitmap (num_non_pinned_groups && dma->iommu_mapped: bitmap_set of the whole mapping), vfio_iommu_type1_attach_group (num_non_pinned_groups++)`,
+  },
+  'VFIO-DETACH-1': {
+    text: "Without hardware dirty tracking, detaching the device's group while tracking (another group, an emulated one, keeps the container) makes every page of every mapping dirty: the device may have written any of them and none was reported, so the next report over each mapping holds every page of it, its writes included. While no such group is attached, a report holds only the pages dirtied through the container (vfio_dma_rw writes) and those a detach left; attaching the group again brings back VFIO-DIRTY-14.",
+    source: `${VFIO_TYPE1} vfio_iommu_type1_detach_group (num_non_pinned_groups--, then vfio_iommu_populate_bitmap_full while dirty_page_tracking), from commit d0a78f91761f "vfio/iommu_type1: Populate full dirty when detach non-pinned group" (Linux v5.12, <20210115092643.728-2-zhukeqian1@huawei.com> is its v2), which fixed d6a4c185660c (v5.8): before it the detach left only pinned pages in the scope and the device's writes were never reported`,
+  },
   'VFIO-CLEAR-1': {
     text: 'VFIO_CHECK_EXTENSION(VFIO_DIRTY_LOG_MANUAL_CLEAR = 11) returns 1 and negotiates manual clear for the container (idempotent), or, where the container does not offer manual clear (as upstream Linux), 0 every time and negotiates nothing; GET_BITMAP_NOCLEAR and CLEAR_BITMAP are then refused (VFIO-CLEAR-2). Once negotiated they are taken: refusing them as unknown fails this rule.',
     source: `${MANUAL_CLEAR_V2} (11; 9 in the RFC, <20210128151742.18840-12-zhukeqian1@huawei.com>); ${QEMU_RFC}`,

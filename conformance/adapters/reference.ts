@@ -237,6 +237,10 @@ export function referenceVfioType1Adapter(
         dirtyPages: async (flags, range) => c.dirtyPages(flags, range === undefined ? undefined : { iova: n(range.iova), size: n(range.size), bitmap: bm(range.bitmap) }),
         deviceDmaWrite: async (iova) => ({ ok: tb.smmu.dmaWrite(0, n(iova)).ok }),
         dmaRw: async (iova, length, write) => ({ errno: c.dmaRw(n(iova), length, write).errno }),
+        // A container with an emulated group beside the device's, which keeps it when the device's
+        // group leaves; Linux answers VFIO_UPDATE_VADDR with 0 while one is attached (ef3a3f6a294b),
+        // so the container that offers it has none.
+        ...(uapi.updateVaddr === true ? {} : { detachDevice: async () => ({ errno: c.detachDevice() }), attachDevice: async () => ({ errno: c.attachDevice() }) }),
       };
     },
   };

@@ -290,6 +290,16 @@ export interface VfioType1Instance {
    * its own. 0, or a negated errno (-EINVAL, -EPERM). Without it, VFIO-RW-1..4 are not reached.
    */
   dmaRw?(iova: bigint, length: number, write: boolean): Promise<{ errno: number }>;
+  /**
+   * Optional, with attachDevice: the group of the container's device (the one deviceDmaWrite
+   * writes through: an IOMMU-backed device that pins no pages) leaves the container
+   * (VFIO_GROUP_UNSET_CONTAINER), while another group, an emulated (mdev) one, keeps the
+   * container and its mappings. 0, or a negated errno. The kit makes no device write while
+   * the group is detached. Without both, VFIO-DETACH-1 is not reached.
+   */
+  detachDevice?(): Promise<{ errno: number }>;
+  /** Optional, with detachDevice: the device's group joins the container again (VFIO_GROUP_SET_CONTAINER); its mappings are the container's. 0, or a negated errno. */
+  attachDevice?(): Promise<{ errno: number }>;
 }
 
 export interface VfioType1Adapter {

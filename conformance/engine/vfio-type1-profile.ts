@@ -105,7 +105,13 @@ type Op =
    * after the VFIO_CHECK_EXTENSION(10) it asks first): over exactly the mapping `page` picks
    * ('mapping'), or from `page` for `pages` pages ('range', over a mapping, part of one or none).
    */
-  | { k: 'vaddr'; target: 'mapping' | 'range'; page: number; pages: number };
+  | { k: 'vaddr'; target: 'mapping' | 'range'; page: number; pages: number }
+  /**
+   * The group of the container's device leaves the container, or joins it again, where the
+   * adapter offers detachDevice and attachDevice (VFIO-DETACH-1, VFIO-DIRTY-14); made only
+   * without hardware tracking, else nothing (see `group`).
+   */
+  | { k: 'group'; attach: boolean };
 
 /**
  * A directed manual-clear round on one mapping: write, NO_CLEAR read, clear a subset, write,
@@ -230,6 +236,10 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
     at: fc.nat(Math.max(1, maxCommands)),
     op: fc.record({ k: fc.constant('vaddr' as const), target: fc.constantFrom('mapping' as const, 'range' as const), page, pages: fc.integer({ min: 1, max: 16 }) }),
   });
+  // The device's group detached and attached again (VFIO-DETACH-1): up to two of each, drawn
+  // after everything else (the other draws of a seed stay as they were) and placed like the
+  // accesses. A run takes them only without hardware tracking (`group`).
+  const group = fc.record({ at: fc.nat(Math.max(1, maxCommands)), op: fc.record({ k: fc.constant('group' as const), attach: fc.boolean() }) });
   return fc.record({
     config: fc
       .tuple(fc.constantFrom(true, true, true, false), fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined, freq: 3 }))
@@ -242,14 +252,15 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Scenario> {
         droppable(fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands), size: 'medium' })),
         fc.array(rw, { maxLength: 3 }),
         fc.array(vaddr, { maxLength: 2 }),
+        fc.array(group, { maxLength: 4 }),
       )
-      .map(([negotiate, start, rest, rws, vaddrs]): Op[] => {
+      .map(([negotiate, start, rest, rws, vaddrs, groups]): Op[] => {
         // `at` operations after the first map (an emulated device reads and writes memory the user
         // mapped; a vaddr is updated for a mapping), where there is one: shrinking `at` brings the
         // operation next to that map.
         const ops: Op[] = [...rest];
         const after = ops.findIndex((x) => x.k === 'map' || x.k === 'block') + 1;
-        for (const r of [...rws, ...vaddrs]) ops.splice(after + Math.min(r.at, ops.length - after), 0, r.op);
+        for (const r of [...rws, ...vaddrs, ...groups]) ops.splice(after + Math.min(r.at, ops.length - after), 0, r.op);
         return [...(negotiate ? [{ k: 'ext' as const, extension: 11 }] : []), ...(start ? [{ k: 'dirty' as const, flags: 1 }] : []), ...ops];
       }),
   });
@@ -488,8 +499,10 @@ class Run {
    * where a mapping lies inside the range.
    */
   private reportChecks(iova: bigint, size: bigint): string[] {
-    const inside = !this.config.hwDirty && this.small().some((m) => m.iova >= iova && m.iova + m.size <= iova + size);
-    return [...((size / PG) % 64n !== 0n ? ['BITMAP-1'] : []), 'PRECISION-1', ...(inside ? ['VFIO-DIRTY-14'] : [])];
+    const inside = !this.config.hwDirty && this.d.device && this.small().some((m) => m.iova >= iova && m.iova + m.size <= iova + size);
+    // VFIO-DETACH-1 where a mapping a detach made dirty lies in the range (checked before this report clears it).
+    const detached = !this.config.hwDirty && this.d.reportsDetach(num(iova), num(size));
+    return [...((size / PG) % 64n !== 0n ? ['BITMAP-1'] : []), 'PRECISION-1', ...(inside ? ['VFIO-DIRTY-14'] : []), ...(detached ? ['VFIO-DETACH-1'] : [])];
   }
 
   /** Whether a page of [iova, iova + size) is owed now, one `kept` leaves aside: what a report over the range could lose (NOLOSS-1, NOLOSS-3), or a clear keeping the rest must keep. */
@@ -499,9 +512,9 @@ class Run {
     return false;
   }
 
-  /** VFIO-DIRTY-14, where it applies: without hardware tracking, the report holds every page of every mapping inside its range. */
+  /** VFIO-DIRTY-14, where it applies: without hardware tracking, while the device's group is attached, the report holds every page of every mapping inside its range. */
   allDirty(what: string, pages: ReadonlySet<number>, iova: bigint, size: bigint): void {
-    if (!this.config.hwDirty) checkAllDirty(what, pages, this.c.mappings, iova, size);
+    if (!this.config.hwDirty && this.d.device) checkAllDirty(what, pages, this.c.mappings, iova, size);
   }
 
   /**
@@ -560,7 +573,31 @@ class Run {
         return this.rw(o);
       case 'vaddr':
         return this.setVaddr(o);
+      case 'group':
+        return this.group(o.attach);
     }
+  }
+
+  /**
+   * The device's group leaves the container (`attach` false) or joins it again, where the
+   * adapter offers both calls and the IOMMU records no dirty state (the scope is then the
+   * groups': VFIO-DIRTY-14, VFIO-DETACH-1); otherwise nothing. A detach while detached, or an
+   * attach while attached, is nothing too. Both must answer 0. Under manual clear a
+   * CLEAR_BITMAP clears the selected pages of a detach's whole-dirty mappings as of any other
+   * dirty state (Linux has no manual clear; the RFC's clear is a bitmap_clear of dma->bitmap,
+   * where vfio_iommu_populate_bitmap_full sets them).
+   */
+  async group(attach: boolean): Promise<void> {
+    const { detachDevice, attachDevice } = this.inst;
+    if (detachDevice === undefined || attachDevice === undefined || this.config.hwDirty || attach === this.d.device) return;
+    const op = attach ? "VFIO_GROUP_SET_CONTAINER (the device's group joins again)" : "VFIO_GROUP_UNSET_CONTAINER (the device's group leaves; an emulated group keeps the container)";
+    const req = attach ? ['VFIO-DIRTY-14'] : ['VFIO-DETACH-1'];
+    const r = await this.call(attach ? 'attachDevice' : 'detachDevice', () => (attach ? attachDevice() : detachDevice()), { op, expected: '0', req });
+    const e = this.errno(attach ? 'attachDevice' : 'detachDevice', r);
+    this.trace.push({ op, answer: `${e}`, expected: '0', req });
+    if (e !== 0) throw new Violation('spec', req, `${op} returns 0`, `${e}`);
+    if (attach) this.d.deviceReattached();
+    else this.d.deviceDetached(this.c.tracking);
   }
 
   /**
@@ -801,6 +838,7 @@ class Run {
     } else page = VFIO_BASE + BigInt(o.pick % VFIO_WINDOW_PAGES) * PG;
     const iova = page + BigInt(o.offset & ~3);
     const m = this.c.mappingAt(page);
+    if (!this.d.device) return; // the device's group is detached: the device writes nothing through the container
     const r = await this.call('deviceDmaWrite', () => this.inst.deviceDmaWrite(iova), { op: `device DMA write at ${hex(iova)}`, expected: writeGoesThrough(m) ? 'ok' : 'fault', req: ['VFIO-MAP-9', 'VFIO-UNMAP-11'] });
     if (typeof r?.ok !== 'boolean') throw new Undecided(`${this.adapter.name} deviceDmaWrite answered ${JSON.stringify(r)}: expected { ok: boolean }`);
     const writable = writeGoesThrough(m);

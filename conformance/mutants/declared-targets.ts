@@ -27,6 +27,8 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'vfio-clear-whole-range': ['VFIO-CLEAR-5'],
   'vfio-clear-without-tlbi': ['VFIO-CLEAR-5'],
   'vfio-unmap-drops-dirty': ['VFIO-UNMAP-12'],
+  'vfio-detach-forgets-device': ['VFIO-DETACH-1'],
+  'vfio-attach-keeps-scope': ['VFIO-DIRTY-14'],
   'vfio-bitmap-size-short': ['VFIO-DIRTY-8'],
   'vfio-any-bitmap-pgsize': ['VFIO-DIRTY-9'],
   'iova-bitmap-page-size-overflow': ['IOVA-BITMAP-3'],

@@ -572,6 +572,40 @@ directed('[VFIO-UNMAP-12] mutant vfio-unmap-drops-dirty deviates from the refere
   assert.equal(mut, []);
 });
 
+/** A container without hardware dirty tracking (no manual clear), the 4-page mapping, tracking on, its first report taken. */
+async function vfioFallbackContainer(name: string | undefined): Promise<VfioType1Instance> {
+  const adapter = name === undefined ? referenceVfioType1Adapter() : (findMutant(name)!.adapter as VfioType1Adapter);
+  const c = await adapter.create({ hwDirty: false });
+  assert.is((await c.mapDma(3, V.vaddr, V.iova, V.size)).errno, 0);
+  assert.is((await c.dirtyPages(1)).errno, 0);
+  assert.is((await c.dirtyPages(VFIO_GET, { ...V, bitmap: vbm(V.size) })).errno, 0);
+  return c;
+}
+
+directed("[VFIO-DETACH-1] mutant vfio-detach-forgets-device deviates from the reference: after the device's group is detached while tracking, the report lacks the page the device wrote", async () => {
+  const run = async (c: VfioType1Instance) => {
+    assert.ok((await c.deviceDmaWrite(V.iova + 0x1000n)).ok);
+    assert.is((await c.detachDevice!()).errno, 0);
+    return [await vfioPages(c), await vfioPages(c)];
+  };
+  const ref = await run(await vfioFallbackContainer(undefined));
+  const mut = await run(await vfioFallbackContainer('vfio-detach-forgets-device'));
+  assert.equal(ref, [[0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000], []], 'every page once, then none: the scope is the pinned pages');
+  assert.equal(mut, [[], []]);
+});
+
+directed("[VFIO-DIRTY-14] mutant vfio-attach-keeps-scope deviates from the reference: once the device's group is attached again, the report is not every mapped page", async () => {
+  const run = async (c: VfioType1Instance) => {
+    assert.is((await c.detachDevice!()).errno, 0);
+    await vfioPages(c); // the detach's pages
+    assert.is((await c.attachDevice!()).errno, 0);
+    assert.ok((await c.deviceDmaWrite(V.iova + 0x2000n)).ok);
+    return vfioPages(c);
+  };
+  assert.equal(await run(await vfioFallbackContainer(undefined)), [0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000]);
+  assert.equal(await run(await vfioFallbackContainer('vfio-attach-keeps-scope')), []);
+});
+
 directed("[UNMAP-R1] mutant rfc-unmap-dma-without-sync deviates from the reference: on the RFC's IOMMU, UNMAP_DMA's bitmap lacks the page the device wrote", async () => {
   const unmapBitmap = async (adapter: VfioType1Adapter) => {
     assert.is(adapter.contract, 'rfc-2021');

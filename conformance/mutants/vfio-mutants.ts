@@ -143,6 +143,21 @@ function markPages(out: Uint8Array, base: number, from: number, to: number): voi
   }
 }
 
+/** Detaching the device's group while tracking leaves the scope at the pinned pages without marking every mapping dirty: Linux v5.8 to v5.11. */
+export class DetachForgetsDeviceContainer extends VfioType1Container {
+  // FAULT (class scope-change): vfio_iommu_type1_detach_group before d0a78f91761f promoted the
+  // dirty scope without vfio_iommu_populate_bitmap_full: what the device wrote while its group
+  // was attached, and no report had returned yet, is never reported.
+  protected override populateBitmapFull(): void {}
+}
+
+/** Attaching the device's group again leaves the dirty scope at the pinned pages (num_non_pinned_groups not raised). */
+export class AttachKeepsScopeContainer extends VfioType1Container {
+  // FAULT (class scope-change): a device attached while the scope is the pinned pages can write
+  // any mapped page, but the container goes on reporting only the pages dirtied through it.
+  protected override demoteScope(): void {}
+}
+
 const mutant = (name: string, bugClass: Mutant['bugClass'], description: string, Impl: typeof VfioType1Container, contract: ContractName = 'strict'): Mutant => ({
   name,
   bugClass,
@@ -205,6 +220,18 @@ export const vfioMutants: readonly Mutant[] = [
     'bad-input-accepted',
     "A bitmap pgsize other than the container's smallest page size is accepted for GET_BITMAP, CLEAR_BITMAP and unmap with a bitmap. Class bad-input-accepted: a page size the bitmap cannot use.",
     AnyPgsizeContainer,
+  ),
+  mutant(
+    'vfio-detach-forgets-device',
+    'scope-change',
+    'Without hardware dirty tracking, detaching the group of the container\'s device while tracking (an emulated group keeps the container) only promotes the dirty scope to the pinned pages: the mappings are not made dirty whole, so the pages the device wrote since the last report are never reported. Linux v5.8 to v5.11, before d0a78f91761f "vfio/iommu_type1: Populate full dirty when detach non-pinned group". Class scope-change: a group detached during tracking.',
+    DetachForgetsDeviceContainer,
+  ),
+  mutant(
+    'vfio-attach-keeps-scope',
+    'scope-change',
+    "Without hardware dirty tracking, the device's group attached again while the container's scope is the pinned pages does not demote the scope: the reports go on holding only the pages dirtied through the container, so what the device writes from then on is lost (VFIO-DIRTY-14). Class scope-change: a device attached after tracking started.",
+    AttachKeepsScopeContainer,
   ),
   {
     ...mutant(

@@ -69,6 +69,7 @@ const VFIO_OPS: Record<string, Shape> = {
   round: { k: 'int', pick: 'int', writes: 'intArray', bits: 'intArray', last: 'int', read: 'int', omit: Array.from({ length: 16 }, (_, i) => i) },
   rw: { k: 'int', shape: ['straddle', 'pages', 'edge', 'window', 'zero'], pick: 'int', extra: 'int', write: 'bool', neighbour: 'int' },
   vaddr: { k: 'int', target: ['mapping', 'range'], page: 'int', pages: 'int' },
+  group: { k: 'int', attach: 'bool' },
 };
 
 /** The fields of VFIO_OPS an operation may lack: a round has `omit` only once shrinking left a call out. */

@@ -356,6 +356,46 @@ test('[VFIO-DIRTY-14] without hardware dirty tracking every mapped page is repor
   }
 });
 
+test("[VFIO-DETACH-1] without hardware tracking, detaching the device's group while tracking makes every mapping dirty once; then the scope is the CPU side's", () => {
+  const t = setup({ tracking: true, httu: 0 });
+  write(t, A.iova + PG);
+  assert.is(t.container.detachDevice(), 0);
+  const every = dirtyBitmapPages(fallbackDirtyBitmap(t.container.mappings, 0, 0x40_0000, PG), 0);
+  assert.equal(report(t, 0, 0x40_0000), every, 'every page of every mapping, once');
+  assert.equal(report(t, 0, 0x40_0000), [], 'then none: the device is gone and nothing else dirtied them');
+  assert.is(t.container.dmaRw(A.iova + 2 * PG, 8, true).errno, 0);
+  assert.equal(report(t, 0, 0x40_0000), [A.iova + 2 * PG], 'a vfio_dma_rw write is still recorded');
+  assert.is(t.container.detachDevice(), -EINVAL, 'the group is not attached');
+});
+
+test('[VFIO-DETACH-1] a detach while tracking is off marks nothing; under manual clear, CLEAR_BITMAP clears the selected pages of a detach and NOCLEAR keeps the rest', () => {
+  const off = setup({ httu: 0 });
+  assert.is(off.container.detachDevice(), 0);
+  assert.is(off.container.dirtyPages(START).errno, 0);
+  assert.equal(report(off, 0, 0x40_0000), []);
+  const t = setup({ tracking: true, httu: 0, manualClear: true });
+  assert.is(t.container.detachDevice(), 0);
+  assert.is(clear(t, A.iova, A.size, [A.iova, A.iova + 3 * PG]).errno, 0);
+  assert.equal(report(t, A.iova, A.size, NOCLEAR), [A.iova + PG, A.iova + 2 * PG]);
+  assert.equal(report(t, A.iova, A.size, NOCLEAR), [A.iova + PG, A.iova + 2 * PG]);
+  assert.equal(report(t, A.iova, A.size), [A.iova + PG, A.iova + 2 * PG]);
+  assert.equal(report(t, A.iova, A.size), []);
+});
+
+test("[VFIO-DIRTY-14] the device's group attached again widens the scope to every mapped page again; UNMAP_DMA's bitmap follows the scope", () => {
+  const t = setup({ tracking: true, httu: 0 });
+  assert.is(t.container.detachDevice(), 0);
+  assert.equal(report(t, 0, 0x40_0000).length, 4 + 512);
+  assert.is(t.container.attachDevice(), 0);
+  assert.is(t.container.attachDevice(), -EINVAL, 'attached already');
+  assert.equal(report(t, A.iova, A.size), [A.iova, A.iova + PG, A.iova + 2 * PG, A.iova + 3 * PG]);
+  assert.is(t.container.detachDevice(), 0);
+  assert.equal(report(t, A.iova, A.size).length, 4, "the second detach's pages");
+  const r = t.container.unmapDma(GET_DIRTY, A.iova, A.size, bm(A.size));
+  assert.is(r.errno, 0);
+  assert.equal(dirtyBitmapPages(r.bitmap!, A.iova), [], 'nothing dirty left in the mapping');
+});
+
 // ---------------------------------------------------------------------------------------
 // Manual clear
 

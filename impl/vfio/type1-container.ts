@@ -37,6 +37,15 @@
 // (SMMU_IDR0.HTTU < 2, or a domain not allocated for it) every mapped page is reported
 // dirty on every report, as type1 does for groups without a pinned-page scope.
 //
+// The groups (Linux v6.12 vfio_iommu_type1_attach_group, vfio_iommu_type1_detach_group):
+// the container's device is IOMMU-backed and pins no pages, so while its group is attached
+// it counts in num_non_pinned_groups and the fallback above holds. An emulated group keeps
+// the container while the device's group is detached (vfio_iommu_unmap_unpin_reaccount: the
+// mappings stay; the domain, which the kit's device no longer writes through, is kept as
+// it is). A detach while tracking makes every mapping dirty whole
+// (vfio_iommu_populate_bitmap_full, since d0a78f91761f "vfio/iommu_type1: Populate full
+// dirty when detach non-pinned group"); then a report holds the CPU side and those pages.
+//
 // DEPARTS (the spec says so too): no VFIO_UPDATE_VADDR (MAP and UNMAP with VADDR are
 // -EINVAL, as before v5.12); vaddr is taken as the physical address the pages are pinned
 // at (no process address space); argsz and copy_{from,to}_user are not modelled (no
@@ -205,6 +214,21 @@ export class VfioType1Container {
    * INT_MAX pages needs no 256 MiB array.
    */
   private readonly cpuDirty = new Map<VfioDma, Set<number>>();
+  /**
+   * Whether the group of the container's IOMMU-backed device is attached: it can dirty
+   * memory directly, so while it is the container's dirty scope is every mapped page
+   * (iommu->num_non_pinned_groups > 0, VFIO-DIRTY-14). Another group, an emulated (mdev)
+   * one, keeps the container and its mappings while it is detached.
+   */
+  private deviceAttached = true;
+  /** iommu->num_non_pinned_groups: the attached groups that can dirty memory directly and pin no pages (the device's, while attached). */
+  private nonPinnedGroups = 1;
+  /**
+   * The mappings a detach while tracking made dirty whole (vfio_iommu_populate_bitmap_full,
+   * VFIO-DETACH-1), until a clearing report over them, each with the pages (indexes from its
+   * start) CLEAR_BITMAP has cleared since: the rest stay dirty.
+   */
+  private readonly fullDirty = new Map<VfioDma, Set<number>>();
   /** The extensions offered (Type1ContainerOptions). */
   private readonly offersManualClear: boolean;
   private readonly offersUnmapAll: boolean;
@@ -349,10 +373,12 @@ export class VfioType1Container {
       if (this.hwTracking) this.unmapTracked(d, out, iova);
       else {
         this.domain.unmap(d.iova, d.size);
-        if (out !== undefined) setPages(out, iova, d.iova, d.iova + d.size); // VFIO-DIRTY-14 fallback
+        if (out !== undefined && this.nonPinnedGroups > 0) setPages(out, iova, d.iova, d.iova + d.size); // VFIO-DIRTY-14 fallback
       }
       if (out !== undefined) this.cpuPagesInto(out, iova, d, false);
+      if (out !== undefined && !this.hwTracking) this.fullPagesInto(out, iova, d); // VFIO-DETACH-1
       this.cpuDirty.delete(d);
+      this.fullDirty.delete(d);
       this.dmas.splice(this.dmas.indexOf(d), 1);
       this.dmaAvail++;
       unmapped += d.size;
@@ -440,6 +466,7 @@ export class VfioType1Container {
     this.hwTracking = this.domain.setDirtyTracking(true) === 0;
     this.tracking = true;
     this.cpuDirty.clear();
+    this.fullDirty.clear();
     return 0;
   }
 
@@ -450,7 +477,52 @@ export class VfioType1Container {
     this.tracking = false;
     this.hwTracking = false;
     this.cpuDirty.clear();
+    this.fullDirty.clear();
     return 0;
+  }
+
+  /**
+   * The group of the container's IOMMU-backed device leaves the container
+   * (VFIO_GROUP_UNSET_CONTAINER: vfio_iommu_type1_detach_group), while an emulated group
+   * keeps it and its mappings (vfio_iommu_unmap_unpin_reaccount). The device could write any
+   * mapped page and reported none, so while tracking every mapping becomes dirty whole
+   * (vfio_iommu_populate_bitmap_full: VFIO-DETACH-1). -EINVAL if it is not attached.
+   */
+  detachDevice(): number {
+    if (!this.deviceAttached) return -EINVAL;
+    this.deviceAttached = false;
+    this.nonPinnedGroups--;
+    if (this.tracking) this.populateBitmapFull();
+    return 0;
+  }
+
+  /** vfio_iommu_populate_bitmap_full: every mapping dirty whole. A step of its own for the mutants. */
+  protected populateBitmapFull(): void {
+    for (const d of this.dmas) this.fullDirty.set(d, new Set());
+  }
+
+  /** Sets in `out` (bit 0 is page `base`) the pages of `d` a detach made dirty and no clear has cleared since (VFIO-DETACH-1). */
+  private fullPagesInto(out: Uint8Array, base: number, d: VfioDma): void {
+    const cleared = this.fullDirty.get(d);
+    if (cleared === undefined) return;
+    for (let i = 0; i < d.size / PGSIZE; i++) if (!cleared.has(i)) setPages(out, base, d.iova + i * PGSIZE, d.iova + (i + 1) * PGSIZE);
+  }
+
+  /**
+   * The device's group joins the container again (vfio_iommu_type1_attach_group:
+   * num_non_pinned_groups++): the dirty scope is every mapped page again (VFIO-DIRTY-14).
+   * -EINVAL if it is attached.
+   */
+  attachDevice(): number {
+    if (this.deviceAttached) return -EINVAL;
+    this.deviceAttached = true;
+    this.demoteScope();
+    return 0;
+  }
+
+  /** num_non_pinned_groups++: an IOMMU-backed group that pins no pages widens the scope to every mapped page. A step of its own for the mutants. */
+  protected demoteScope(): void {
+    this.nonPinnedGroups++;
   }
 
   /** GET_BITMAP (read and clear) or GET_BITMAP_NOCLEAR over the mappings inside the range. */
@@ -459,7 +531,10 @@ export class VfioType1Container {
     for (const d of this.inside(iova, size)) {
       this.cpuPagesInto(out, iova, d, noClear);
       if (!this.hwTracking) {
-        setPages(out, iova, d.iova, d.iova + d.size); // VFIO-DIRTY-14
+        // VFIO-DIRTY-14 while the device's group is attached; VFIO-DETACH-1 for a mapping a detach made dirty whole.
+        if (this.nonPinnedGroups > 0) setPages(out, iova, d.iova, d.iova + d.size);
+        else this.fullPagesInto(out, iova, d);
+        if (!noClear) this.fullDirty.delete(d);
         continue;
       }
       // Each leaf is within one mapping (a MAP_DMA maps its own leaves), so clearing a
@@ -484,6 +559,10 @@ export class VfioType1Container {
     };
     // The CPU-side bits of the selected pages go (the RFC's bitmap_clear of dma->bitmap).
     for (const [d, pages] of this.cpuDirty) for (const i of [...pages]) if (d.iova + i * PGSIZE >= iova && d.iova + i * PGSIZE < iova + size && bit(d.iova + i * PGSIZE)) pages.delete(i);
+    // So do the selected pages of a mapping a detach made dirty whole.
+    for (const [d, cleared] of this.fullDirty) {
+      for (let at = Math.max(iova, d.iova); at < Math.min(iova + size, d.iova + d.size); at += PGSIZE) if (bit(at)) cleared.add((at - d.iova) / PGSIZE);
+    }
     if (!this.hwTracking) return; // the fallback reports everything anyway
     for (const d of this.dmas) {
       const from = Math.max(iova, d.iova);

@@ -5,14 +5,19 @@
 // and every page of a 2 MiB block leaf written while tracking (a block is dirty or clean
 // whole) until a report clears the whole block.
 //
+// Without hardware tracking the scope follows the groups: every mapped page while the
+// device's group is attached; once it is detached, the pages dirtied through the container
+// and every page of every mapping the detach made dirty (VFIO-DETACH-1).
+//
 // Requirements: NOLOSS-1..3 (UNMAP-R1, UNMAP-U3 in NOLOSS-3's place under rfc-2021,
 //               linux-upstream), PRECISION-1, VFIO-DIRTY-3, VFIO-DIRTY-5, VFIO-DIRTY-13,
-//               VFIO-DIRTY-14, VFIO-CLEAR-4..6, VFIO-UNMAP-12.
+//               VFIO-DIRTY-14, VFIO-DETACH-1, VFIO-CLEAR-4..6, VFIO-UNMAP-12.
 // Sources: Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_dirty_pages
 //          (START: vfio_dma_bitmap_alloc_all; STOP: vfio_dma_bitmap_free_all, the state not
 //          yet reported dropped), vfio_dma_do_map (a mapping made while tracking gets its
 //          bitmap: vfio_dma_bitmap_alloc), vfio_iova_dirty_bitmap and update_user_bitmap
 //          (a report; without pinned-page scope every page: num_non_pinned_groups),
+//          vfio_iommu_type1_detach_group and vfio_iommu_populate_bitmap_full (the detach),
 //          vfio_dma_do_unmap (VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP reports the range
 //          unmapped); the manual clear of patch 11/11 "vfio/iommu_type1: Add support for
 //          manual dirty log clear" v2, <20210310090614.26668-12-zhukeqian1@huawei.com>
@@ -31,6 +36,7 @@
 //          enabling's clear (drivers/iommu/iommufd/io_pagetable.c iopt_read_and_clear_dirty_data,
 //          iopt_clear_dirty_data; arm-smmu-v3.c arm_smmu_iotlb_sync returns for a gather without
 //          page size), so an IOTLB entry cached writable-dirty absorbs later writes (H-U2, H-U3).
+import { fallbackScope } from '../../spec/vfio/args.ts';
 import { DirtyGhost } from '../ghost.ts';
 import { Violation } from '../violation.ts';
 import { type Mapping, followed } from './container.ts';
@@ -84,6 +90,18 @@ export class DirtyState {
    * written (a report may hold it) but not owed, until the leaf is unmapped.
    */
   private readonly staleEntry = new Set<number>();
+  /**
+   * Whether the group of the container's device (IOMMU-backed, pinning no pages) is attached:
+   * without hardware tracking every mapped page may then be reported (VFIO-DIRTY-14).
+   */
+  private deviceAttached = true;
+  /**
+   * The mappings (by IOVA) a detach while tracking made dirty whole, until a clearing report
+   * over them (VFIO-DETACH-1), each with the pages CLEAR_BITMAP has cleared since.
+   */
+  private readonly fullAfterDetach = new Map<bigint, Set<number>>();
+  /** Pages the device wrote that were owed when its group was detached: a report lacking one is charged to VFIO-DETACH-1. */
+  private readonly owedAtDetach = new Set<number>();
   /** Pages a vfio_dma_rw access touched without dirtying them (a read; at or past a refusal): a report holding one, not written since, breaks `req`. */
   private readonly rwClean = new Map<number, { readonly op: string; readonly req: readonly string[] }>();
 
@@ -105,7 +123,9 @@ export class DirtyState {
   readonly allowed = (page: number): boolean => {
     if (!this.hwDirty) {
       const p = BigInt(page);
-      return this.mappings.some((m) => p >= m.iova && p < m.iova + m.size); // VFIO-DIRTY-14
+      const m = this.mappings.find((m) => p >= m.iova && p < m.iova + m.size);
+      // VFIO-DIRTY-14 while the device's group is attached; VFIO-DETACH-1 for a mapping its detach made dirty (less the pages cleared since).
+      return m !== undefined && fallbackScope(this.deviceAttached ? 1 : 0, this.fullAfterDetach.get(m.iova)?.has(page) === false) === 'every-page';
     }
     const block = this.blockOf(page);
     return this.newlyMapped.has(page) || (block !== undefined && this.dirtyBlocks.has(block));
@@ -123,6 +143,8 @@ export class DirtyState {
     this.dirtyBlocks.clear();
     this.rwOwed.clear();
     this.rwClean.clear();
+    this.fullAfterDetach.clear();
+    this.owedAtDetach.clear();
     if (this.contract.clearsWithoutTlbi?.start === true) for (const leaf of this.cachedDirty) this.staleEntry.add(leaf);
     if (this.contract.startClearsStale || !this.hwDirty) return;
     for (const m of this.mappings) {
@@ -139,6 +161,35 @@ export class DirtyState {
     this.dirtyBlocks.clear();
     this.rwOwed.clear();
     this.rwClean.clear();
+    this.fullAfterDetach.clear();
+    this.owedAtDetach.clear();
+  }
+
+  /** Whether the device's group is attached (the kit's device writes only then). */
+  get device(): boolean {
+    return this.deviceAttached;
+  }
+
+  /**
+   * The device's group left the container (VFIO-DETACH-1): without hardware tracking, while
+   * tracking, every mapping becomes dirty whole, and what the device wrote stays owed.
+   */
+  deviceDetached(tracking: boolean): void {
+    this.deviceAttached = false;
+    if (!tracking || this.hwDirty) return;
+    for (const m of this.mappings) this.fullAfterDetach.set(m.iova, new Set());
+    for (const p of this.ghost.owed) if (!this.rwOwed.has(p)) this.owedAtDetach.add(p);
+  }
+
+  /** The device's group joined the container again: every mapped page may be reported again (VFIO-DIRTY-14). */
+  deviceReattached(): void {
+    this.deviceAttached = true;
+  }
+
+  /** Whether a report over [iova, iova + size) answers for VFIO-DETACH-1: a mapping a detach made dirty lies in it. */
+  reportsDetach(iova: number, size: number): boolean {
+    for (const m of this.fullAfterDetach.keys()) if (m >= BigInt(iova) && m < BigInt(iova + size)) return true;
+    return false;
   }
 
   /** A mapping was made: while hardware tracking is on, its pages may start dirty. */
@@ -164,6 +215,8 @@ export class DirtyState {
     this.dirtyBlocks.delete(iova);
     for (const set of [this.cachedDirty, this.staleEntry]) for (const leaf of [...set]) if (BigInt(leaf) >= m.iova && BigInt(leaf) < m.iova + m.size) set.delete(leaf);
     for (const map of [this.rwOwed, this.rwClean]) for (const p of [...map.keys()]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) map.delete(p);
+    this.fullAfterDetach.delete(m.iova);
+    for (const p of [...this.owedAtDetach]) if (BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size) this.owedAtDetach.delete(p);
   }
 
   /** The device's write to `page` went through: owed while tracking; a block leaf becomes dirty whole (hardware tracking). */
@@ -196,10 +249,15 @@ export class DirtyState {
    */
   reported(iova: number, size: number, pages: ReadonlySet<number>, clear: boolean): void {
     this.blameRw(iova, size, pages, 'NOLOSS-1');
+    this.blameDetach(iova, size, pages, 'NOLOSS-1');
     this.ghost.endReport(iova, size, pages, clear, this.allowed, 'NOLOSS-1');
-    // A page a report has shown was recorded: a later loss of it is not the access's.
-    for (const p of pages) this.rwOwed.delete(p);
+    // A page a report has shown was recorded: a later loss of it is not the access's, nor the detach's.
+    for (const p of pages) {
+      this.rwOwed.delete(p);
+      this.owedAtDetach.delete(p);
+    }
     if (!clear) return;
+    for (const m of [...this.fullAfterDetach.keys()]) if (m >= BigInt(iova) && m < BigInt(iova + size)) this.fullAfterDetach.delete(m);
     this.clearedWithoutTlbi(iova, size);
     // The range's pages leave newlyMapped: walked from the smaller side (a report covers up to the whole window).
     if (this.newlyMapped.size > size / PAGE) {
@@ -215,6 +273,7 @@ export class DirtyState {
    */
   reportedByUnmap(iova: number, size: number, pages: ReadonlySet<number>): void {
     this.blameRw(iova, size, pages, this.contract.unmapRule);
+    this.blameDetach(iova, size, pages, this.contract.unmapRule);
     this.ghost.endReport(iova, size, pages, true, this.allowed, this.contract.unmapRule);
   }
 
@@ -269,6 +328,19 @@ export class DirtyState {
     }
   }
 
+  /** Before the ghost's verdict: a page the device wrote before its group was detached, owed since, and missing from a report over it is a loss charged to VFIO-DETACH-1. */
+  private blameDetach(iova: number, size: number, pages: ReadonlySet<number>, req: 'NOLOSS-1' | UnmapRule): void {
+    if (this.owedAtDetach.size === 0) return;
+    const lost = [...this.owedAtDetach].filter((p) => p >= iova && p < iova + size && this.ghost.owed.has(p) && !pages.has(p)).sort((a, b) => a - b);
+    if (lost.length > 0)
+      throw new Violation(
+        'loss',
+        ['VFIO-DETACH-1', req],
+        `pages ${lost.slice(0, 8).map(hex).join(', ')} in the report (written by the device before its group was detached: a detach while tracking makes every mapped page dirty)`,
+        'the report did not include them',
+      );
+  }
+
   /** Every page of the block at `b` is in `chosen`. */
   private static whole(b: number, chosen: ReadonlySet<number>): boolean {
     for (let i = 0; i < PAGES_PER_BLOCK; i++) if (!chosen.has(b + i * PAGE)) return false;
@@ -291,6 +363,11 @@ export class DirtyState {
     // The clear now answers for the owed pages of its range it keeps, and the selected ones are gone.
     for (const p of [...this.rwOwed.keys()]) if (p >= iova && p < iova + size) this.rwOwed.delete(p);
     this.ghost.clearedExactly(iova, size, selected, call);
+    // The selected pages of a mapping a detach made dirty whole are clean now (VFIO-DETACH-1).
+    for (const p of selected) {
+      this.owedAtDetach.delete(p);
+      for (const [m, cleared] of this.fullAfterDetach) if (BigInt(p) >= m && BigInt(p) < m + (this.mappings.find((x) => x.iova === m)?.size ?? 0n)) cleared.add(p);
+    }
     this.clearedWithoutTlbi(iova, size, chosen);
     for (const p of selected) this.newlyMapped.delete(p);
     for (const b of [...this.dirtyBlocks]) if (chosen.has(b) && DirtyState.whole(b, chosen)) this.dirtyBlocks.delete(b);

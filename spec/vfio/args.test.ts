@@ -26,6 +26,7 @@ import {
   classifyMapDma,
   classifyUnmapDma,
   fallbackDirtyBitmap,
+  fallbackScope,
   migrationCapability,
   minPgsize,
   type Type1ContainerView,
@@ -295,6 +296,14 @@ test('[VFIO-EXT-1] [VFIO-CLEAR-1] 11 is manual clear; 9 (v1) is VFIO_UNMAP_ALL; 
   assert.is(VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR, 1 << 3);
   assert.is(VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP, 1 << 4);
   assert.is(VFIO_DMA_UNMAP_FLAG_VADDR, 1 << 2);
+});
+
+test('[VFIO-DIRTY-14] [VFIO-DETACH-1] the fallback scope: every page while a group that pins nothing is attached or a detach populated the mapping, else the pages dirtied through the container', () => {
+  assert.is(fallbackScope(1, false), 'every-page');
+  assert.is(fallbackScope(2, true), 'every-page');
+  assert.is(fallbackScope(0, true), 'every-page');
+  assert.is(fallbackScope(0, false), 'dirtied-through-the-container');
+  for (const bad of [-1, 0.5, Number.NaN]) assert.throws(() => fallbackScope(bad, false), /nonPinnedGroups must be a count \(0 or more\)/);
 });
 
 test.run();

@@ -446,3 +446,17 @@ export function fallbackDirtyBitmap(mappings: readonly { readonly iova: U64; rea
   }
   return out;
 }
+
+/**
+ * VFIO-DIRTY-14, VFIO-DETACH-1: which pages of a mapping a report may hold without hardware
+ * dirty tracking, by the container's groups. 'every-page' while a group that can dirty
+ * memory directly and pins no pages is attached (num_non_pinned_groups > 0), and for a
+ * mapping a detach of such a group made dirty whole (populated) until a report clears it;
+ * otherwise 'dirtied-through-the-container': the pages vfio_dma_rw wrote, those pinned.
+ * @req VFIO-DIRTY-14 VFIO-DETACH-1
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c update_user_bitmap, vfio_iommu_type1_attach_group (num_non_pinned_groups++), vfio_iommu_type1_detach_group (num_non_pinned_groups--, vfio_iommu_populate_bitmap_full since d0a78f91761f)
+ */
+export function fallbackScope(nonPinnedGroups: number, populatedByDetach: boolean): 'every-page' | 'dirtied-through-the-container' {
+  if (!Number.isSafeInteger(nonPinnedGroups) || nonPinnedGroups < 0) throw new RangeError(`nonPinnedGroups must be a count (0 or more), got ${nonPinnedGroups}`);
+  return nonPinnedGroups > 0 || populatedByDetach ? 'every-page' : 'dirtied-through-the-container';
+}
