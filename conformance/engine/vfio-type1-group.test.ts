@@ -39,7 +39,10 @@ test('[VFIO-DETACH-1] without hardware tracking the group leaves, the device wri
 
 test('with hardware tracking, or without the calls, the group operation is nothing', async () => {
   const hw = await ops(referenceVfioType1Adapter(), true);
-  assert.not.ok(hw.some((s) => s.includes('GROUP')), hw.join('\n'));
+  assert.not.ok(
+    hw.some((s) => s.includes('GROUP')),
+    hw.join('\n'),
+  );
   assert.is(hw.filter((s) => s.startsWith('device DMA write')).length, 2);
   const ref = referenceVfioType1Adapter();
   const without: VfioType1Adapter = {
@@ -50,7 +53,10 @@ test('with hardware tracking, or without the calls, the group operation is nothi
     },
   };
   const none = await ops(without, false);
-  assert.not.ok(none.some((s) => s.includes('GROUP')), none.join('\n'));
+  assert.not.ok(
+    none.some((s) => s.includes('GROUP')),
+    none.join('\n'),
+  );
 });
 
 test('[VFIO-DETACH-1] the container that forgets the device at the detach loses its write, charged to VFIO-DETACH-1', async () => {
