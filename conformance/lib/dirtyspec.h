@@ -304,6 +304,13 @@ int dirtyspec_vfio_type1_device_dma_write(void *container, uint64_t iova);
  * 0, or -EINVAL (length 0, a chunk in no mapping) or -EPERM (a mapping without READ, or
  * a write into one without WRITE); while tracking a write dirties every page it touches. */
 int dirtyspec_vfio_type1_dma_rw(void *container, uint64_t iova, uint64_t length, bool write);
+/* Optional, both or neither (without them VFIO-DETACH-1 is not reached): the group of the
+ * container's device leaves the container (VFIO_GROUP_UNSET_CONTAINER) while an emulated
+ * group keeps it and its mappings, and joins it again (VFIO_GROUP_SET_CONTAINER). 0, or a
+ * negated errno. Without hardware dirty tracking a detach while tracking makes every page
+ * of every mapping dirty (vfio_iommu_populate_bitmap_full). */
+int dirtyspec_vfio_type1_detach_device(void *container);
+int dirtyspec_vfio_type1_attach_device(void *container);
 void dirtyspec_vfio_type1_destroy(void *container);
 
 /* ---- profile kvm-dirty-log (ABI version 2): the implementation is a KVM VM's dirty log -- */

@@ -214,6 +214,8 @@ const FUNCTIONS = {
 const OPTIONAL_FUNCTIONS = {
   'vfio-type1': {
     dmaRw: 'int dirtyspec_vfio_type1_dma_rw(void *container, uint64_t iova, uint64_t length, bool write)',
+    detachDevice: 'int dirtyspec_vfio_type1_detach_device(void *container)',
+    attachDevice: 'int dirtyspec_vfio_type1_attach_device(void *container)',
   },
 } as const;
 
@@ -759,6 +761,9 @@ export class LibPeer {
   private vfioType1(): VfioType1Adapter {
     const f = this.funcs('vfio-type1');
     const dmaRw = this.optionalFunc(OPTIONAL_FUNCTIONS['vfio-type1'].dmaRw);
+    // The device's group out and back in: both, or neither (one alone is not offered).
+    const detachDevice = this.optionalFunc(OPTIONAL_FUNCTIONS['vfio-type1'].detachDevice);
+    const attachDevice = this.optionalFunc(OPTIONAL_FUNCTIONS['vfio-type1'].attachDevice);
     const slot = this.slot('vfio-type1');
     const native = this.native();
     const dataNative = this.native();
@@ -850,6 +855,12 @@ export class LibPeer {
                 dmaRw: async (iova: bigint, length: number, write: boolean) => ({
                   errno: this.call(`vfio_type1_dma_rw(${hex(iova)}, ${length}, ${write ? 'write' : 'read'})`, () => dmaRw(h, w64(iova), BigInt(length), write) as number, String),
                 }),
+              }),
+          ...(detachDevice === undefined || attachDevice === undefined
+            ? {}
+            : {
+                detachDevice: async () => ({ errno: this.call('vfio_type1_detach_device()', () => detachDevice(h) as number, String) }),
+                attachDevice: async () => ({ errno: this.call('vfio_type1_attach_device()', () => attachDevice(h) as number, String) }),
               }),
         };
       },

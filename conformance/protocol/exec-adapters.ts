@@ -220,6 +220,13 @@ export function vfioType1(peer: Channel, name: string): VfioType1Adapter {
         deviceDmaWrite: async (iova) => ({ ok: (await call('deviceDmaWrite', { iova: u64ToWire(iova) })).ok as boolean }),
         // vfio_dma_rw only where the implementation says it has one (create's `dmaRw`).
         ...(r.dmaRw === true ? { dmaRw: async (iova: bigint, length: number, write: boolean) => ({ errno: n((await call('dmaRw', { iova: u64ToWire(iova), length, write })).errno) }) } : {}),
+        // The device's group out of the container and back, only where the implementation says it has them (create's `groups`).
+        ...(r.groups === true
+          ? {
+              detachDevice: async () => ({ errno: n((await call('detachDevice')).errno) }),
+              attachDevice: async () => ({ errno: n((await call('attachDevice')).errno) }),
+            }
+          : {}),
       };
     },
   };

@@ -176,7 +176,7 @@ const serveVfioType1: Server<VfioType1Adapter> = (adapter) => {
     switch (m.op) {
       case 'vfio-type1.create':
         vfio = await adapter.create({ hwDirty: m.hwDirty as boolean, ...(m.dmaEntryLimit === undefined ? {} : { dmaEntryLimit: n(m.dmaEntryLimit) }) });
-        return { vaddrLimit: u64ToWire(vfio.vaddrLimit), ...(vfio.dmaRw === undefined ? {} : { dmaRw: true }) };
+        return { vaddrLimit: u64ToWire(vfio.vaddrLimit), ...(vfio.dmaRw === undefined ? {} : { dmaRw: true }), ...(vfio.detachDevice === undefined || vfio.attachDevice === undefined ? {} : { groups: true }) };
       case 'vfio-type1.checkExtension':
         return { value: await created(vfio, m.op).checkExtension(n(m.extension)) };
       case 'vfio-type1.getInfo': {
@@ -206,6 +206,14 @@ const serveVfioType1: Server<VfioType1Adapter> = (adapter) => {
       case 'vfio-type1.dmaRw': {
         const v = created(vfio, m.op);
         return optional(v.dmaRw, m.op, 'vfio_dma_rw').call(v, u(m.iova), n(m.length), m.write as boolean);
+      }
+      case 'vfio-type1.detachDevice': {
+        const v = created(vfio, m.op);
+        return optional(v.detachDevice, m.op, "the device's group leaving").call(v);
+      }
+      case 'vfio-type1.attachDevice': {
+        const v = created(vfio, m.op);
+        return optional(v.attachDevice, m.op, "the device's group joining").call(v);
       }
       default:
         throw new Error(`unknown op ${m.op}`);
