@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Omit, omits, omittable } from './omittable.ts';
+import { type Omission, omits, omittable } from './omittable.ts';
 
 interface Op {
   a: number;
@@ -12,15 +12,15 @@ interface Op {
 }
 const op = () => fc.record({ a: fc.integer({ min: 0, max: 9 }), b: fc.integer({ min: 0, max: 9 }) });
 /** What an operation of three parts does: part 0 adds a, part 1 adds b, part 2 adds 100 (the parts a failure does not need). */
-const effect = (o: Op & Omit) => (omits(o, 0) ? 0 : o.a) + (omits(o, 1) ? 0 : o.b) + (omits(o, 2) ? 0 : 100);
+const effect = (o: Op & Omission) => (omits(o, 0) ? 0 : o.a) + (omits(o, 1) ? 0 : o.b) + (omits(o, 2) ? 0 : 100);
 /**
  * Fails when part 0 is done with a >= 5, or a >= 3 once part 2 is left out: the smallest
  * counterexample does part 0 alone, with a = 3, which only a shrink of `a` after the
  * omission reaches.
  */
-const passes = (o: Op & Omit) => omits(o, 0) || o.a < (omits(o, 2) ? 3 : 5);
+const passes = (o: Op & Omission) => omits(o, 0) || o.a < (omits(o, 2) ? 3 : 5);
 
-function counterexample(arb: fc.Arbitrary<Op & Omit>, seed: number, path?: string): { value: Op & Omit; path: string } | undefined {
+function counterexample(arb: fc.Arbitrary<Op & Omission>, seed: number, path?: string): { value: Op & Omission; path: string } | undefined {
   const d = fc.check(fc.property(arb, passes), { seed, numRuns: 200, ...(path === undefined ? {} : { path }) });
   return d.failed && d.counterexample !== null ? { value: d.counterexample[0], path: d.counterexamplePath ?? '' } : undefined;
 }
