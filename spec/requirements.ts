@@ -162,7 +162,7 @@ export const requirements = {
 
   // VFIO type1 container (spec/vfio/type1-machine.ts, spec/vfio/args.ts)
   'VFIO-MAP-1': {
-    text: 'MAP_DMA with a flag other than READ and WRITE, or with neither, is -EINVAL; VADDR included where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0). Where it does, VADDR alone is valid and VADDR with READ or WRITE is -EINVAL.',
+    text: 'MAP_DMA with a flag other than READ and WRITE, or with neither, is -EINVAL; VADDR included where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0), except that where it offers VFIO_UNMAP_ALL (9 is 1) VADDR alone may instead be looked up as VFIO-MAP-10 says (-ENOENT over no mapping), as Linux v6.2+ answers with an emulated group attached. Where it offers VFIO_UPDATE_VADDR, VADDR alone is valid and VADDR with READ or WRITE is -EINVAL.',
     source: `${VFIO_TYPE1} vfio_iommu_type1_map_dma (mask READ | WRITE | VADDR), vfio_dma_do_map ((prot && set_vaddr) || (!prot && !set_vaddr)); before v5.12 the mask is READ | WRITE (${UPDATE_VADDR})`,
   },
   'VFIO-MAP-2': { text: 'MAP_DMA with size 0, or iova, size or vaddr not a multiple of the smallest page size, is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_map` },
@@ -186,8 +186,8 @@ export const requirements = {
   },
   'VFIO-UNMAP-2': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP together with ALL or VADDR is -EINVAL.', source: `${VFIO_H}; ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma` },
   'VFIO-UNMAP-3': {
-    text: 'UNMAP_DMA with VADDR is -EINVAL where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0). Where it does, the kit sends no VADDR (vaddr updates are not modelled).',
-    source: `DEPARTS from ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma, which takes VFIO_DMA_UNMAP_FLAG_VADDR (${UPDATE_VADDR}) and offers VFIO_UPDATE_VADDR; as kernels before v5.12, whose mask lacks the flag`,
+    text: 'UNMAP_DMA with VADDR is -EINVAL where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0); where it offers VFIO_UNMAP_ALL (9 is 1), VADDR without GET_DIRTY_BITMAP may be -EBUSY instead, as Linux v6.2+ answers with an emulated group attached. Where it offers VFIO_UPDATE_VADDR, the kit sends no VADDR (vaddr updates are not modelled).',
+    source: `DEPARTS from ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma, which takes VFIO_DMA_UNMAP_FLAG_VADDR (${UPDATE_VADDR}) and offers VFIO_UPDATE_VADDR; as kernels before v5.12, whose mask lacks the flag; -EBUSY: ${VFIO_TYPE1} vfio_dma_do_unmap ("Cannot update vaddr if mdev is present") with vfio_iommu_type1_check_extension answering 10 with 0 while an emulated group is attached (since ef3a3f6a294b)`,
   },
   'VFIO-UNMAP-4': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP and a bitmap of 0 bytes, more than DIRTY_BITMAP_SIZE_MAX, or fewer than ALIGN(size/pgsize, 64)/8 is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size` },
   'VFIO-UNMAP-5': { text: 'UNMAP_DMA with iova not a multiple of the smallest page size is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_unmap` },
@@ -228,7 +228,7 @@ export const requirements = {
     source: `${VFIO_TYPE1} update_user_bitmap (num_non_pinned_groups && dma->iommu_mapped: bitmap_set of the whole mapping), vfio_iommu_type1_attach_group (num_non_pinned_groups++)`,
   },
   'VFIO-DETACH-1': {
-    text: "Without hardware dirty tracking, detaching the device's group while tracking (another group, an emulated one, keeps the container) makes every page of every mapping dirty: the device may have written any of them and none was reported, so the next report over each mapping holds every page of it, its writes included. While no such group is attached, a report holds only the pages dirtied through the container (vfio_dma_rw writes) and those a detach left; attaching the group again brings back VFIO-DIRTY-14.",
+    text: "Without hardware dirty tracking, detaching the device's group while tracking (another group, an emulated one, keeps the container) must not lose what the device wrote and no report returned: the next clearing report over each mapping holds those pages. Linux makes every page of every mapping dirty (the kit allows that, and asks no more than the device's writes). While no such group is attached, a report holds only the pages dirtied through the container (vfio_dma_rw writes) and those a detach left: any other mapped page is a false dirty. Attaching the group again brings back VFIO-DIRTY-14.",
     source: `${VFIO_TYPE1} vfio_iommu_type1_detach_group (num_non_pinned_groups--, then vfio_iommu_populate_bitmap_full while dirty_page_tracking), from commit d0a78f91761f "vfio/iommu_type1: Populate full dirty when detach non-pinned group" (Linux v5.12, <20210115092643.728-2-zhukeqian1@huawei.com> is its v2), which fixed d6a4c185660c (v5.8): before it the detach left only pinned pages in the scope and the device's writes were never reported`,
   },
   'VFIO-CLEAR-1': {

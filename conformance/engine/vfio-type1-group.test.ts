@@ -69,4 +69,92 @@ test('[VFIO-DETACH-1] the container that forgets the device at the detach loses 
   }
 });
 
+/** A reference container changed by `patch` (its instance's calls), for the blame tests below. */
+function patched(patch: (inst: Awaited<ReturnType<VfioType1Adapter['create']>>) => Partial<Awaited<ReturnType<VfioType1Adapter['create']>>>): VfioType1Adapter {
+  const ref = referenceVfioType1Adapter();
+  return {
+    ...ref,
+    async create(config) {
+      const inst = await ref.create(config);
+      return { ...inst, ...patch(inst) };
+    },
+  };
+}
+
+test('while the group is out the kit makes no MAP_DMA outside the IOVA ranges or with an unpinnable vaddr (Linux checks neither without a domain)', async () => {
+  const trace: TraceStep[] = [];
+  const sc = {
+    config: { hwDirty: false },
+    ops: [
+      { k: 'map', page: 0, pages: 4, flags: 3, vaddr: 'ok', range: 'ok' },
+      { k: 'group', attach: false },
+      { k: 'map', page: 8, pages: 1, flags: 3, vaddr: 'ok', range: 'outside' },
+      { k: 'map', page: 9, pages: 1, flags: 3, vaddr: 'notBacked', range: 'ok' },
+      { k: 'map', page: 10, pages: 1, flags: 3, vaddr: 'ok', range: 'ok' },
+      { k: 'group', attach: true },
+      { k: 'map', page: 11, pages: 1, flags: 3, vaddr: 'notBacked', range: 'ok' },
+    ],
+  };
+  await replayVfioType1Scenario(referenceVfioType1Adapter(), sc, 5000, trace);
+  const maps = trace.filter((s) => s.op.startsWith('MAP_DMA')).map((s) => s.answer);
+  assert.equal(maps, ['0', '0', '-14'], 'the first map, the plain map while out, and the unbacked one once the group is back');
+});
+
+test('[VFIO-DETACH-1] a container that goes on reporting every mapped page once the group is out: FALSE DIRTY naming VFIO-DETACH-1', async () => {
+  // The report after the detach's pages were reported once: every page again.
+  const everyPage = patched((inst) => ({
+    async dirtyPages(flags, range) {
+      const r = await inst.dirtyPages(flags, range);
+      return r.bitmap === undefined ? r : { ...r, bitmap: new Uint8Array(r.bitmap.length).fill(0xff) };
+    },
+  }));
+  const sc = {
+    config: { hwDirty: false },
+    ops: [
+      { k: 'dirty', flags: 1 },
+      { k: 'map', page: 0, pages: 64, flags: 3, vaddr: 'ok', range: 'ok' },
+      { k: 'group', attach: false },
+      { k: 'bitmap', flags: 4, page: 0, pages: 64, bitmap: 'ok', range: 'mapping', bits: [], allBits: false },
+      { k: 'bitmap', flags: 4, page: 0, pages: 64, bitmap: 'ok', range: 'mapping', bits: [], allBits: false },
+    ],
+  };
+  try {
+    await replayVfioType1Scenario(everyPage, sc, 5000, []);
+    assert.unreachable('no violation');
+  } catch (e) {
+    assert.ok(e instanceof Violation && e.kind === 'precision' && e.req.includes('VFIO-DETACH-1'), String(e));
+  }
+});
+
+test("[VFIO-DETACH-1] a NO_CLEAR read that consumes the detach's pages loses the device's write at the next report, still charged to VFIO-DETACH-1", async () => {
+  let consumed = false;
+  const noclearConsumes = patched((inst) => ({
+    async dirtyPages(flags, range) {
+      // GET_BITMAP_NOCLEAR (1 << 3) taken as GET_BITMAP: the detach's whole-dirty marking goes.
+      const r = await inst.dirtyPages(flags === 8 ? 4 : flags, range);
+      if (flags === 8) consumed = true;
+      return r;
+    },
+  }));
+  const sc = {
+    config: { hwDirty: false },
+    ops: [
+      { k: 'ext', extension: 11 },
+      { k: 'dirty', flags: 1 },
+      { k: 'map', page: 0, pages: 4, flags: 3, vaddr: 'ok', range: 'ok' },
+      { k: 'dma', pick: 1, mapped: true, offset: 0 },
+      { k: 'group', attach: false },
+      { k: 'bitmap', flags: 8, page: 0, pages: 4, bitmap: 'ok', range: 'mapping', bits: [], allBits: false },
+      { k: 'bitmap', flags: 4, page: 0, pages: 4, bitmap: 'ok', range: 'mapping', bits: [], allBits: false },
+    ],
+  };
+  try {
+    await replayVfioType1Scenario(noclearConsumes, sc, 5000, []);
+    assert.unreachable('no violation');
+  } catch (e) {
+    assert.ok(consumed, 'the NO_CLEAR read was made');
+    assert.ok(e instanceof Violation && e.kind === 'loss' && e.req.includes('VFIO-DETACH-1'), String(e));
+  }
+});
+
 test.run();

@@ -250,13 +250,14 @@ export class DirtyState {
   reported(iova: number, size: number, pages: ReadonlySet<number>, clear: boolean): void {
     this.blameRw(iova, size, pages, 'NOLOSS-1');
     this.blameDetach(iova, size, pages, 'NOLOSS-1');
+    this.blameScope(pages);
     this.ghost.endReport(iova, size, pages, clear, this.allowed, 'NOLOSS-1');
-    // A page a report has shown was recorded: a later loss of it is not the access's, nor the detach's.
-    for (const p of pages) {
-      this.rwOwed.delete(p);
-      this.owedAtDetach.delete(p);
-    }
+    // A page a report has shown was recorded: a later loss of it is not the access's. The
+    // detach's pages stay the detach's until a report clears them: after a NO_CLEAR read, the
+    // container's record of them is still the detach's whole-dirty mapping.
+    for (const p of pages) this.rwOwed.delete(p);
     if (!clear) return;
+    for (const p of pages) this.owedAtDetach.delete(p);
     for (const m of [...this.fullAfterDetach.keys()]) if (m >= BigInt(iova) && m < BigInt(iova + size)) this.fullAfterDetach.delete(m);
     this.clearedWithoutTlbi(iova, size);
     // The range's pages leave newlyMapped: walked from the smaller side (a report covers up to the whole window).
@@ -274,6 +275,7 @@ export class DirtyState {
   reportedByUnmap(iova: number, size: number, pages: ReadonlySet<number>): void {
     this.blameRw(iova, size, pages, this.contract.unmapRule);
     this.blameDetach(iova, size, pages, this.contract.unmapRule);
+    this.blameScope(pages);
     this.ghost.endReport(iova, size, pages, true, this.allowed, this.contract.unmapRule);
   }
 
@@ -339,6 +341,26 @@ export class DirtyState {
         `pages ${lost.slice(0, 8).map(hex).join(', ')} in the report (written by the device before its group was detached: a detach while tracking makes every mapped page dirty)`,
         'the report did not include them',
       );
+  }
+
+  /**
+   * Before the ghost's verdict: without hardware tracking and with the device's group out, a
+   * page the report holds that nothing wrote and no detach left dirty is a false dirty of the
+   * narrowed scope: charged to VFIO-DETACH-1 beside PRECISION-1 (a container that kept
+   * reporting every mapped page after the detach).
+   */
+  private blameScope(pages: ReadonlySet<number>): void {
+    if (this.hwDirty || this.deviceAttached) return;
+    for (const p of pages) {
+      if (this.ghost.written.has(p) || this.allowed(p) || this.rwClean.has(p)) continue;
+      if (!this.mappings.some((m) => BigInt(p) >= m.iova && BigInt(p) < m.iova + m.size)) continue; // a hole: the ghost's own false dirty
+      throw new Violation(
+        'precision',
+        ['VFIO-DETACH-1', 'PRECISION-1'],
+        `no report of page ${hex(p)}: the device's group is out, so the scope is the pages dirtied through the container and those its detach left, and nothing dirtied this one`,
+        'reported dirty',
+      );
+    }
   }
 
   /** Every page of the block at `b` is in `chosen`. */

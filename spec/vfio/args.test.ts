@@ -27,6 +27,7 @@ import {
   classifyUnmapDma,
   fallbackDirtyBitmap,
   fallbackScope,
+  vaddrAnswerWithEmulatedGroup,
   migrationCapability,
   minPgsize,
   type Type1ContainerView,
@@ -304,6 +305,22 @@ test('[VFIO-DIRTY-14] [VFIO-DETACH-1] the fallback scope: every page while a gro
   assert.is(fallbackScope(0, true), 'every-page');
   assert.is(fallbackScope(0, false), 'dirtied-through-the-container');
   for (const bad of [-1, 0.5, Number.NaN]) assert.throws(() => fallbackScope(bad, false), /nonPinnedGroups must be a count \(0 or more\)/);
+});
+
+test('[VFIO-MAP-1] [VFIO-UNMAP-3] with 9 offered and 10 not, a VADDR call may be answered as Linux v6.2+ with an emulated group: UNMAP -EBUSY, MAP VADDR alone looked up', () => {
+  const c: Type1ContainerView = { mappings: [{ iova: 0x10_0000n, size: 0x4000n }], dmaAvail: 10, pgsizeBitmap: 0x1000n, iovaRanges: [{ start: 0n, end: (1n << 48n) - 1n }], vaddrLimit: 1n << 48n };
+  const v512 = { unmapAll: true, updateVaddr: false, manualClear: false };
+  assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 }, v512), -16);
+  assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 | 2 }, v512), -16, 'ALL with VADDR too');
+  assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 | 1 }, v512), undefined, 'GET_DIRTY_BITMAP with VADDR is -EINVAL either way');
+  assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 | 8 }, v512), undefined, 'an unknown flag is -EINVAL either way');
+  const map = (iova: bigint, size = 0x1000n, vaddr = 0x8000_0000n, flags = 4) => vaddrAnswerWithEmulatedGroup(c, { op: 'map', flags, iova, size, vaddr }, v512);
+  assert.is(map(0x20_0000n), -2, 'no mapping meets the range: -ENOENT');
+  assert.is(map(0x10_1000n), undefined, 'one does: -EINVAL either way');
+  assert.is(map(0x20_0800n), undefined, 'unaligned: -EINVAL either way');
+  assert.is(map(0x20_0000n, 0x1000n, 0x8000_0000n, 4 | 3), undefined, 'VADDR with READ or WRITE: -EINVAL either way');
+  assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 }, { ...v512, unmapAll: false }), undefined, 'before v5.12 (9 not offered): the unknown flag only');
+  assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 }, { ...v512, updateVaddr: true }), undefined, '10 offered: VFIO-MAP-10 and no UNMAP with VADDR');
 });
 
 test.run();

@@ -460,3 +460,30 @@ export function fallbackScope(nonPinnedGroups: number, populatedByDetach: boolea
   if (!Number.isSafeInteger(nonPinnedGroups) || nonPinnedGroups < 0) throw new RangeError(`nonPinnedGroups must be a count (0 or more), got ${nonPinnedGroups}`);
   return nonPinnedGroups > 0 || populatedByDetach ? 'every-page' : 'dirtied-through-the-container';
 }
+
+/**
+ * VFIO-MAP-1, VFIO-UNMAP-3: the answer to a VADDR call that a container offering
+ * VFIO_UNMAP_ALL (9) but not VFIO_UPDATE_VADDR (10) may give instead of the -EINVAL of an
+ * unknown flag, or undefined where the two agree. Linux from v6.2 answers 10 with 0 while an
+ * emulated (mdev) group is attached, yet keeps VADDR in both masks: UNMAP_DMA with VADDR and
+ * without GET_DIRTY_BITMAP is -EBUSY before any other check ("Cannot update vaddr if mdev is
+ * present"), and MAP_DMA with VADDR alone, once its size, alignment and wrap pass, looks the
+ * range up: -ENOENT where no mapping meets it (-EINVAL where one does, as for the unknown flag).
+ * @req VFIO-MAP-1 VFIO-UNMAP-3
+ * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_unmap_dma (mask GET_DIRTY_BITMAP | VADDR | ALL), vfio_dma_do_unmap (invalidate_vaddr with emulated_iommu_groups: -EBUSY), vfio_iommu_type1_map_dma and vfio_dma_do_map (set_vaddr: vfio_find_dma none -ENOENT), vfio_iommu_type1_check_extension (VFIO_UPDATE_VADDR: !vfio_iommu_has_emulated, since ef3a3f6a294b "vfio/type1: exclude mdevs from VFIO_UPDATE_VADDR")
+ */
+export function vaddrAnswerWithEmulatedGroup(
+  c: Type1ContainerView,
+  call: { readonly op: 'map'; readonly flags: number; readonly iova: U64; readonly size: U64; readonly vaddr: U64 } | { readonly op: 'unmap'; readonly flags: number },
+  uapi: Type1Uapi,
+): number | undefined {
+  if (!uapi.unmapAll || uapi.updateVaddr) return undefined;
+  if (call.op === 'unmap') {
+    const known = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR;
+    const vaddr = (call.flags & VFIO_DMA_UNMAP_FLAG_VADDR) !== 0;
+    return vaddr && (call.flags & ~known) === 0 && (call.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) === 0 ? -16 : undefined; // -EBUSY
+  }
+  if (call.flags !== VFIO_DMA_MAP_FLAG_VADDR) return undefined;
+  const f = classifyMapDma(c, call, { ...uapi, updateVaddr: true });
+  return f.aligned && !f.wraps && !f.overlaps ? -2 : undefined; // -ENOENT
+}
