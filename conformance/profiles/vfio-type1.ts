@@ -12,7 +12,7 @@ import type { ProfileModule } from './profile.ts';
 
 export const vfioType1Profile: ProfileModule<'vfio-type1'> = {
   name: 'vfio-type1',
-  underTest: "a VFIO type1 container as a black box (MAP/UNMAP_DMA, DIRTY_PAGES with manual clear, its device's DMA)",
+  underTest: "a VFIO type1 container as a black box (MAP/UNMAP_DMA, DIRTY_PAGES with manual clear, its device's DMA; where offered, vfio_dma_rw and the device's group leaving and rejoining)",
   kitSupplies: 'the calls, valid and invalid, and the checks: every errno from the type1 machine, no loss, no false dirty',
   machines: [vfioType1Machine],
   run: runVfioType1Profile,
