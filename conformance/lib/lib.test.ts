@@ -191,12 +191,13 @@ test("[SPLIT-2] [NOLOSS-1] the kernel-style example's faulty split (a plain stor
   assert.match(again.out, /LOST DIRTY PAGE/);
 });
 
-test('[IOVA-BITMAP-7] [VFIO-MAP-9] the C example built as a library conforms through --lib on iova-bitmap and vfio-type1', async () => {
+test('[IOVA-BITMAP-7] [VFIO-MAP-9] [VFIO-DETACH-1] the C example built as a library conforms through --lib on iova-bitmap and vfio-type1, the optional group pair found', async () => {
   // A long --timeout: the C example's MAP_DMA of a huge range (its dirty bitmap) takes seconds on a loaded machine.
   const r = await runCli('run', '--lib', cLib, '--runs', '50', '--seed', '1', '--timeout', '20000');
   assert.is(r.status, 0, r.out + r.err);
   assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /profile vfio-type1 \(adapter dirtyspec-c-example\): conforms/);
+  assert.match(r.out, /pass VFIO-DETACH-1 /, 'dirtyspec_vfio_type1_detach_device and _attach_device are looked up and called');
 });
 
 test('[HTTU-2] [HTTU-5] [FAULT-1] [FAULT-2] an SMMU in C (walk, HTTU by cmpxchg, CDs cached until CFGI_CD) conforms through --lib on smmu-hw', async () => {

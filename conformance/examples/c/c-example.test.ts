@@ -45,7 +45,7 @@ test('make BUILD=DIR builds both binaries there; the binary answers hello, an un
   ]);
 });
 
-test('the correct build conforms on iova-bitmap, vfio-type1, kvm-dirty-log and dirty-ring-collector (exit 0)', async () => {
+test('[VFIO-DETACH-1] the correct build conforms on iova-bitmap, vfio-type1, kvm-dirty-log and dirty-ring-collector (exit 0)', async () => {
   const r = await runCli('run', '--exec', JSON.stringify(correct), '--runs', '200', '--seed', '1');
   assert.is(r.status, 0, r.out);
   assert.match(r.out, /profile iova-bitmap \(adapter dirtyspec-c-example\): conforms/);
@@ -53,6 +53,7 @@ test('the correct build conforms on iova-bitmap, vfio-type1, kvm-dirty-log and d
   assert.match(r.out, /profile kvm-dirty-log \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /profile dirty-ring-collector \(adapter dirtyspec-c-example\): conforms/);
   assert.match(r.out, /pass IOVA-BITMAP-10 /, 'the profile sends iova-bitmap.forEach: the C iova_bitmap_for_each is checked');
+  assert.match(r.out, /pass VFIO-DETACH-1 /, 'create answers "groups": true: the device group leaves and rejoins over the protocol');
   assert.match(r.out, /verdict: conforms/);
 });
 

@@ -197,6 +197,16 @@ int dirtyspec_vfio_type1_dma_rw(void *container, uint64_t iova, uint64_t length,
 	return vfio_dma_rw(container, iova, length, write);
 }
 
+int dirtyspec_vfio_type1_detach_device(void *container)
+{
+	return vfio_detach_device(container);
+}
+
+int dirtyspec_vfio_type1_attach_device(void *container)
+{
+	return vfio_attach_device(container);
+}
+
 void dirtyspec_vfio_type1_destroy(void *container)
 {
 	vfio_container_free(container);

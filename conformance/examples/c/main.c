@@ -321,6 +321,9 @@ static const char *op_vfio_create(const struct json *req, struct jw *out)
 	jw_u64(out, vfio_vaddr_limit(container));
 	jw_key(out, "dmaRw");
 	jw_bool(out, true);
+	/* vfio-type1.detachDevice and attachDevice: the device's group out of the container and back. */
+	jw_key(out, "groups");
+	jw_bool(out, true);
 	jw_object_end(out);
 	return NULL;
 }
@@ -487,6 +490,30 @@ static const char *op_vfio_device_dma_write(const struct json *req, struct jw *o
 	jw_bool(out, vfio_device_dma_write(container, iova));
 	jw_object_end(out);
 	return NULL;
+}
+
+/* vfio-type1.detachDevice and vfio-type1.attachDevice: {"errno": E}. */
+static const char *vfio_group_op(struct jw *out, int (*op)(struct vfio_container *))
+{
+	if (container == NULL)
+		return "no vfio-type1 instance: vfio-type1.create first";
+	jw_object_begin(out);
+	jw_key(out, "errno");
+	jw_int(out, op(container));
+	jw_object_end(out);
+	return NULL;
+}
+
+static const char *op_vfio_detach_device(const struct json *req, struct jw *out)
+{
+	(void)req;
+	return vfio_group_op(out, vfio_detach_device);
+}
+
+static const char *op_vfio_attach_device(const struct json *req, struct jw *out)
+{
+	(void)req;
+	return vfio_group_op(out, vfio_attach_device);
 }
 
 static const char *op_vfio_dma_rw(const struct json *req, struct jw *out)
@@ -877,6 +904,8 @@ static const struct {
 	{ "vfio-type1.dirtyPages", op_vfio_dirty_pages },
 	{ "vfio-type1.deviceDmaWrite", op_vfio_device_dma_write },
 	{ "vfio-type1.dmaRw", op_vfio_dma_rw },
+	{ "vfio-type1.detachDevice", op_vfio_detach_device },
+	{ "vfio-type1.attachDevice", op_vfio_attach_device },
 	{ "kvm-dirty-log.create", op_kvm_create },
 	{ "kvm-dirty-log.setUserMemoryRegion", op_kvm_set_user_memory_region },
 	{ "kvm-dirty-log.enableCap", op_kvm_enable_cap },

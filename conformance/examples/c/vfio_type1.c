@@ -86,6 +86,13 @@ struct vfio_container {
 	bool hw_tracking;
 	/* VFIO_DIRTY_LOG_MANUAL_CLEAR was negotiated. */
 	bool manual_clear;
+	/*
+	 * The device's group is out of the container (VFIO_GROUP_UNSET_CONTAINER), an emulated
+	 * group keeping it: without hardware tracking the dirty scope is then the bitmap's
+	 * pages (vfio_dma_rw writes, and every page a detach while tracking marked), not every
+	 * mapped page (num_non_pinned_groups 0).
+	 */
+	bool group_out;
 };
 
 /* DIRTY_BITMAP_BYTES(n): ALIGN(n, 64) / 8, without a sum that could wrap. */
@@ -320,7 +327,8 @@ int vfio_map_dma(struct vfio_container *c, uint32_t flags, uint64_t vaddr, uint6
 		c->dmas = grown;
 		c->cap = cap;
 	}
-	if (c->hw_tracking && dma_bitmap_alloc(&d, true) != 0)
+	/* With hardware tracking the new mapping may start dirty; without, its bitmap starts clean. */
+	if (c->tracking && dma_bitmap_alloc(&d, c->hw_tracking) != 0)
 		return -ENOMEM;
 	for (at = 0; at < c->count && c->dmas[at].iova < iova; at++)
 		;
@@ -351,9 +359,12 @@ static void report_dma(const struct vfio_container *c, struct vfio_dma *d, uint8
 	const uint64_t first = (d->iova - base) / PGSIZE;
 
 	for (uint64_t i = 0; i < npages; i++) {
-		if (!c->hw_tracking) {
+		if (!c->hw_tracking && !c->group_out) {
+			/* VFIO-DIRTY-14; a clearing report drops the bitmap's pages too. */
 			bitmap_set_bit(out, first + i);
-		} else if (bitmap_test_bit(d->bitmap, i)) {
+			if (clear && d->bitmap != NULL)
+				bitmap_clear_bit(d->bitmap, i);
+		} else if (d->bitmap != NULL && bitmap_test_bit(d->bitmap, i)) {
 			bitmap_set_bit(out, first + i);
 			if (clear)
 				bitmap_clear_bit(d->bitmap, i);
@@ -443,8 +454,9 @@ static int start_tracking(struct vfio_container *c)
 	for (size_t i = 0; i < c->count; i++)
 		if (c->dmas[i].size / PGSIZE > DIRTY_BITMAP_PAGES_MAX)
 			return -EINVAL;
-	if (c->hw_dirty) {
-		/* Every page starts clean: the driver clears stale dirty state (TRACK-3). */
+	{
+		/* Every page starts clean: the driver clears stale dirty state (TRACK-3); without
+		 * hardware tracking the bitmap holds the pages dirtied through the container. */
 		for (size_t i = 0; i < c->count; i++) {
 			if (dma_bitmap_alloc(&c->dmas[i], false) != 0) {
 				while (i-- > 0)
@@ -479,8 +491,6 @@ static void clear_bitmap(struct vfio_container *c, uint64_t iova, uint64_t size,
 {
 	const uint64_t last = iova + size - 1;
 
-	if (!c->hw_tracking)
-		return; /* the fallback reports everything anyway */
 	for (size_t i = 0; i < c->count; i++) {
 		struct vfio_dma *d = &c->dmas[i];
 		const uint64_t from = d->iova > iova ? d->iova : iova;
@@ -599,7 +609,7 @@ int vfio_dma_rw(struct vfio_container *c, uint64_t iova, uint64_t length, bool w
 		 * hardware tracking every page is reported anyway.
 		 */
 #ifndef DIRTYSPEC_FAULT
-		if (write && c->hw_tracking)
+		if (write && c->tracking)
 			for (uint64_t i = offset / PGSIZE; i <= (offset + count - 1) / PGSIZE; i++)
 				bitmap_set_bit(d->bitmap, i);
 #else
@@ -608,12 +618,38 @@ int vfio_dma_rw(struct vfio_container *c, uint64_t iova, uint64_t length, bool w
 		 * *copied >> pgshift), as many pages as whole pages were copied, from the first:
 		 * 2 bytes at offset PAGE_SIZE - 1 mark none, a page and a byte from mid-page one.
 		 */
-		if (write && c->hw_tracking)
+		if (write && c->tracking)
 			for (uint64_t i = offset / PGSIZE; i < offset / PGSIZE + count / PGSIZE; i++)
 				bitmap_set_bit(d->bitmap, i);
 #endif
 		iova += count;
 		length -= count;
 	}
+	return 0;
+}
+
+/*
+ * The device's group leaves the container (vfio_iommu_type1_detach_group): while tracking
+ * without hardware tracking, every page of every mapping becomes dirty
+ * (vfio_iommu_populate_bitmap_full, VFIO-DETACH-1). -EINVAL if it is out already.
+ */
+int vfio_detach_device(struct vfio_container *c)
+{
+	if (c->group_out)
+		return -EINVAL;
+	c->group_out = true;
+	if (c->tracking && !c->hw_tracking)
+		for (size_t i = 0; i < c->count; i++)
+			for (uint64_t p = 0; p < c->dmas[i].size / PGSIZE; p++)
+				bitmap_set_bit(c->dmas[i].bitmap, p);
+	return 0;
+}
+
+/* The device's group joins again (num_non_pinned_groups++): every mapped page is reported again. -EINVAL if it is in. */
+int vfio_attach_device(struct vfio_container *c)
+{
+	if (!c->group_out)
+		return -EINVAL;
+	c->group_out = false;
 	return 0;
 }

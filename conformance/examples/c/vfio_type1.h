@@ -108,5 +108,13 @@ bool vfio_device_dma_write(struct vfio_container *c, uint64_t iova);
  * its bytes touch. The chunks before a refused one stay copied and dirty, as in Linux.
  */
 int vfio_dma_rw(struct vfio_container *c, uint64_t iova, uint64_t length, bool write);
+/*
+ * The device's group leaves the container, an emulated group keeping it and its mappings
+ * (VFIO_GROUP_UNSET_CONTAINER), and joins it again (VFIO_GROUP_SET_CONTAINER). 0, or
+ * -EINVAL if it is already out (in). Without hardware tracking a detach while tracking
+ * makes every page of every mapping dirty (VFIO-DETACH-1).
+ */
+int vfio_detach_device(struct vfio_container *c);
+int vfio_attach_device(struct vfio_container *c);
 
 #endif
