@@ -23,6 +23,17 @@ const scenario = (hwDirty: boolean) => ({
   ],
 });
 
+/** `run` fails with a violation of `kind` charged to VFIO-DETACH-1. */
+async function failsOnDetach(run: () => Promise<unknown>, kind: 'loss' | 'precision'): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    assert.ok(e instanceof Violation && e.kind === kind && e.req.includes('VFIO-DETACH-1'), String(e));
+    return;
+  }
+  assert.unreachable('no violation');
+}
+
 async function ops(adapter: VfioType1Adapter, hwDirty: boolean): Promise<string[]> {
   const trace: TraceStep[] = [];
   await replayVfioType1Scenario(adapter, scenario(hwDirty), 5000, trace);
@@ -61,12 +72,7 @@ test('with hardware tracking, or without the calls, the group operation is nothi
 
 test('[VFIO-DETACH-1] the container that forgets the device at the detach loses its write, charged to VFIO-DETACH-1', async () => {
   const m = mutants.find((x) => x.name === 'vfio-detach-forgets-device')!;
-  try {
-    await ops(m.adapter as VfioType1Adapter, false);
-    assert.unreachable('no violation');
-  } catch (e) {
-    assert.ok(e instanceof Violation && e.kind === 'loss' && e.req.includes('VFIO-DETACH-1'), String(e));
-  }
+  await failsOnDetach(() => ops(m.adapter as VfioType1Adapter, false), 'loss');
 });
 
 /** A reference container changed by `patch` (its instance's calls), for the blame tests below. */
@@ -118,12 +124,7 @@ test('[VFIO-DETACH-1] a container that goes on reporting every mapped page once 
       { k: 'bitmap', flags: 4, page: 0, pages: 64, bitmap: 'ok', range: 'mapping', bits: [], allBits: false },
     ],
   };
-  try {
-    await replayVfioType1Scenario(everyPage, sc, 5000, []);
-    assert.unreachable('no violation');
-  } catch (e) {
-    assert.ok(e instanceof Violation && e.kind === 'precision' && e.req.includes('VFIO-DETACH-1'), String(e));
-  }
+  await failsOnDetach(() => replayVfioType1Scenario(everyPage, sc, 5000, []), 'precision');
 });
 
 test("[VFIO-DETACH-1] a NO_CLEAR read that consumes the detach's pages loses the device's write at the next report, still charged to VFIO-DETACH-1", async () => {
@@ -148,13 +149,8 @@ test("[VFIO-DETACH-1] a NO_CLEAR read that consumes the detach's pages loses the
       { k: 'bitmap', flags: 4, page: 0, pages: 4, bitmap: 'ok', range: 'mapping', bits: [], allBits: false },
     ],
   };
-  try {
-    await replayVfioType1Scenario(noclearConsumes, sc, 5000, []);
-    assert.unreachable('no violation');
-  } catch (e) {
-    assert.ok(consumed, 'the NO_CLEAR read was made');
-    assert.ok(e instanceof Violation && e.kind === 'loss' && e.req.includes('VFIO-DETACH-1'), String(e));
-  }
+  await failsOnDetach(() => replayVfioType1Scenario(noclearConsumes, sc, 5000, []), 'loss');
+  assert.ok(consumed, 'the NO_CLEAR read was made');
 });
 
 test.run();
