@@ -3,24 +3,55 @@
 // (the protocol's C example). `npm test` calls this first, so the README's test command
 // sets up a fresh machine: run as root with apt-get, it installs what is missing;
 // otherwise it says what is missing, and the tests that need it fail with their reason.
-import { spawnSync } from 'node:child_process';
+//
+// What the caller can wait for (`later`: chromium, which only *.browser.test.ts needs) is
+// installed in the background, and the returned promise settles when it is there: on a
+// fresh machine its download and unpacking (about 25 s of apt-get, mostly waiting on the
+// network and the disk) run beside the tests that do not need it, instead of before all of
+// them. The rest is installed before this returns.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
-export function ensureSystemDeps() {
+/** The tests that need a package the background install may still be bringing: the browser tests need chromium. */
+export const needsLater = (file) => file.endsWith('.browser.test.ts');
+
+export function ensureSystemDeps({ later = ['chromium'] } = {}) {
   const missing = [];
   if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
   if (!has('make')) missing.push('make');
   if (!has('cc')) missing.push('gcc', 'libc6-dev');
-  if (missing.length === 0) return;
+  if (missing.length === 0) return Promise.resolve();
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!root || !has('apt-get')) {
     console.error(`npm test: missing ${missing.join(', ')} (install with: apt-get install ${missing.join(' ')}); the tests that need them will fail`);
-    return;
+    return Promise.resolve();
   }
-  console.error(`npm test: installing ${missing.join(', ')} from Debian (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const ok = spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env }).status === 0 && spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: ['ignore', 2, 2], env }).status === 0;
-  if (!ok) console.error(`npm test: apt-get could not install ${missing.join(', ')}; the tests that need them will fail`);
+  const now = missing.filter((p) => !later.includes(p));
+  const deferred = missing.filter((p) => later.includes(p));
+  if (now.length > 0) {
+    console.error(`npm test: installing ${now.join(', ')} from Debian (apt-get)`);
+    const ok = spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env }).status === 0 && spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...now], { stdio: ['ignore', 2, 2], env }).status === 0;
+    if (!ok) console.error(`npm test: apt-get could not install ${now.join(', ')}; the tests that need them will fail`);
+  }
+  if (deferred.length === 0) return Promise.resolve();
+  console.error(`npm test: installing ${deferred.join(', ')} from Debian (apt-get) beside the tests that do not need it`);
+  // Its output is held and printed only if it fails, so that it does not cut into the tests' output.
+  const step = (args) =>
+    new Promise((resolve) => {
+      const child = spawn('apt-get', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      child.stderr.on('data', (c) => (out += c));
+      child.on('error', (e) => resolve({ ok: false, out: `${out}${e.message}\n` }));
+      child.on('close', (code) => resolve({ ok: code === 0, out }));
+    });
+  return (async () => {
+    // apt-get update again only where the install above did not just run it.
+    const updated = now.length > 0 ? { ok: true, out: '' } : await step(['update']);
+    const installed = updated.ok ? await step(['install', '-y', '--no-install-recommends', ...deferred]) : updated;
+    if (!installed.ok) console.error(`${installed.out}npm test: apt-get could not install ${deferred.join(', ')}; the tests that need them will fail`);
+  })();
 }

@@ -8,7 +8,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { colourEnv, useColour, uvuColourArgs } from './colour.js';
-import { ensureSystemDeps } from './system-deps.js';
+import { partQueue } from './part-queue.js';
+import { ensureSystemDeps, needsLater } from './system-deps.js';
 import { testFiles, uvuArgs } from './test-files.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -31,7 +32,8 @@ function run(cmd, args, { capture = false, echo = true, env: childEnv = env } = 
   });
 }
 
-ensureSystemDeps();
+// What only some tests need (chromium) may still be installing when the tests start: the parts that need it wait for it (below).
+const laterDeps = ensureSystemDeps();
 
 let passed = 0;
 let failed = 0;
@@ -171,13 +173,13 @@ async function coverageReport(pids) {
 
 const shards = new Array(partFiles.length);
 const partSeconds = new Array(partFiles.length);
-let nextPart = 0;
 // c8's report starts as soon as the covered part has ended, beside the parts still running,
 // instead of after the last of them: the coverage is that part's alone.
 let coverage;
+// A part with a browser test waits for the background install of chromium, if it is not there yet (part-queue.js).
+const queue = partQueue(partFiles.length, (i) => partFiles[i].some(needsLater), laterDeps);
 async function runner() {
-  while (nextPart < partFiles.length) {
-    const i = nextPart++;
+  for (let i = await queue.next(); i >= 0; i = await queue.next()) {
     const started = performance.now();
     shards[i] = await run(process.execPath, uvu(partFiles[i]), { capture: true, echo: false, env: ordered[i].uncovered ? env : { ...env, NODE_V8_COVERAGE: coverageDir } });
     partSeconds[i] = (performance.now() - started) / 1000;
