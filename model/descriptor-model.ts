@@ -60,10 +60,20 @@ const PAGE_SIZE = armLpaeBlockSize(3);
 const REGION = armLpaeBlockSize(2);
 const GIB = armLpaeBlockSize(1);
 
-/** What a contract's read-and-clear walk does (`readAndClearWalk`): its errno, the pages it reports, those it visits, those it clears without reporting. */
+/**
+ * What a contract's read-and-clear walk does (`readAndClearWalk`): its errno, the pages it
+ * must report, those it may report besides, those it visits, those it clears without reporting.
+ */
 export interface ReadAndClearWalk {
   readonly errno: number;
+  /** The pages of the writable-dirty leaves the walk meets, inside the range: each must be in the bitmap. */
   readonly pages: PageRuns;
+  /**
+   * Pages a walk that records [cursor, cursor + leaf size) sets besides (CLEAR-U2): past the
+   * leaf's end where the range starts inside it, past the range's end where the leaf does.
+   * Permitted, not required: a walk that records only the leaf's own pages conforms too.
+   */
+  readonly mayAlsoReport: PageRuns;
   readonly visited: PageRuns;
   readonly clearedUnreported: PageRuns;
 }
@@ -692,13 +702,14 @@ export class DescriptorModel {
     const rc = this.caps.readAndClear;
     if (rc.partialLeaf === 'einval') return this.syncThenClear(iova, size, noClear);
     const pages = new PageRuns();
+    const mayAlsoReport = new PageRuns();
     const visited = new PageRuns();
     const cleared: ModelLeaf[] = [];
     const end = iova + size;
     let errno = 0;
     if (rc.withoutHdQuirk !== undefined && !this.hdQuirk) {
       this.note(['CLEAR-U1']);
-      return { errno: -ERRNO[rc.withoutHdQuirk], pages, visited, clearedUnreported: new PageRuns() };
+      return { errno: -ERRNO[rc.withoutHdQuirk], pages, mayAlsoReport: new PageRuns(), visited, clearedUnreported: new PageRuns() };
     }
     if (!this.trackingOn && rc.whenTrackingOff === 'reports') this.note(['CLEAR-U1']); // reports while tracking is off
     // The rules at stake are those of what the walk meets (noted after it): a dirty leaf cut by the range (CLEAR-4), one cleared (CLEAR-1), pages recorded (BITMAP-2).
@@ -721,7 +732,14 @@ export class DescriptorModel {
       const state = leafStateOf(leaf.snap).state;
       if (state === 'writableDirty' || (rc.reportsPlainWritable && state === 'writable')) {
         if (leaf.iova < iova || leaf.iova + leaf.size > end) cutDirty = true;
-        pages.add(from, pageEnd(to));
+        // Owed: the leaf's own pages from the cursor to the range's end. Linux records [cursor,
+        // cursor + leaf size) (iommu_dirty_bitmap_record), which may run past the leaf's end
+        // (a range starting inside it) and past the range's end (iova_bitmap_set sets any bit
+        // of the pinned bitmap pages): those bits are permitted, never required, since no
+        // write can make a page dirty through a leaf that does not map it.
+        const own = pageEnd(Math.min(to, leaf.iova + leaf.size));
+        pages.add(from, own);
+        if (cursor + leaf.size > own) mayAlsoReport.add(own, pageEnd(cursor + leaf.size));
         if (!noClear) {
           this.leafEvent(leaf, CLEAR_DIRTY);
           cleared.push(leaf);
@@ -742,7 +760,7 @@ export class DescriptorModel {
     if (pages.size > 0) this.noteRule('BITMAP-2');
     const whole = new PageRuns();
     for (const l of cleared) whole.add(l.iova, l.iova + l.size);
-    return { errno, pages, visited, clearedUnreported: whole.minus(pages) };
+    return { errno, pages, mayAlsoReport, visited, clearedUnreported: whole.minus(pages) };
   }
 
   /**
@@ -756,7 +774,7 @@ export class DescriptorModel {
   private syncThenClear(iova: number, size: number, noClear: boolean): ReadAndClearWalk {
     const rc = this.caps.readAndClear;
     const pages = new PageRuns();
-    const none = { pages, visited: new PageRuns(), clearedUnreported: new PageRuns() };
+    const none = { pages, mayAlsoReport: new PageRuns(), visited: new PageRuns(), clearedUnreported: new PageRuns() };
     if (!this.trackingOn && rc.whenTrackingOff === 'einval') {
       this.note(['CLEAR-R1']); // the sync is -EINVAL while tracking is off
       return { errno: -ERRNO.EINVAL, ...none };
@@ -786,7 +804,7 @@ export class DescriptorModel {
       pages.add(Math.max(leaf.iova, start), Math.min(leaf.iova + leaf.size, pageEnd(end)));
     }
     if (pages.size > 0) this.noteRule('BITMAP-2');
-    if (noClear) return { errno: 0, pages, visited, clearedUnreported: new PageRuns() };
+    if (noClear) return { errno: 0, pages, mayAlsoReport: new PageRuns(), visited, clearedUnreported: new PageRuns() };
     // The clear by bitmap (CLEAR-R2 in CLEAR-4's place): whole leaves only, -EINVAL for a cut one, the IOTLB flushed: at stake where a bit is to be cleared.
     if (reported.length > 0) this.noteRule('CLEAR-4');
     let errno = 0;
@@ -804,7 +822,7 @@ export class DescriptorModel {
     if (cleared > 0) this.noteRule('CLEAR-1');
     if (cleared > 0 && rc.invalidatesCleared === 'whole-domain') this.invalidate(0, 2 ** 48);
     if (cleared > 0 && rc.invalidatesCleared === 'range') for (const l of reported.slice(0, cleared)) this.tlbEventOver(l.iova, l.size, { type: 'INVALIDATE' });
-    return { errno, pages, visited, clearedUnreported: new PageRuns() };
+    return { errno, pages, mayAlsoReport: new PageRuns(), visited, clearedUnreported: new PageRuns() };
   }
 
   /**

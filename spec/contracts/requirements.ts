@@ -71,7 +71,7 @@ export const contractRequirements = {
     source: `${SMMU} arm_smmu_read_and_clear_dirty; ${IO_PAGETABLE} iommu_read_and_clear_dirty (no state check; the -EINVAL of a disabled domain is Intel VT-d's intel_iommu_read_and_clear_dirty)`,
   },
   'CLEAR-U2': {
-    text: 'Read-and-clear walks from a cursor starting at the range start: the leaf holding the cursor, if writable-dirty, is recorded as [cursor, cursor + leaf size) clipped to the bitmap and cleared whole unless IOMMU_DIRTY_NO_CLEAR; the cursor then advances by the leaf size, so a range starting inside a block skips what lies between the block end and start + block size, and a leaf reaching outside the range is cleared there too.',
+    text: 'Read-and-clear walks from a cursor starting at the range start: the leaf holding the cursor, if writable-dirty, has its pages from the cursor to the range end reported, and is cleared whole unless IOMMU_DIRTY_NO_CLEAR; the cursor then advances by the leaf size, so a range starting inside a block skips what lies between the block end and start + block size, and a leaf reaching outside the range is cleared there too. Linux records [cursor, cursor + leaf size), and iova_bitmap_set sets those bits up to the end of the pinned bitmap: the bits past the leaf or past the range are permitted, not required.',
     source: `${PGTABLE} io_pgtable_visit_dirty (iommu_dirty_bitmap_record(walk_data->addr, size); iopte_set_writeable_clean; walk_data->addr += size), __arm_lpae_iopte_walk_dirty; the same in visit_dirty of later kernels`,
   },
   'CLEAR-U3': {

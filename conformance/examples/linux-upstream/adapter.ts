@@ -36,15 +36,16 @@ function newBitmap(size: number): DirtyBitmap {
 }
 
 /**
- * iova_bitmap_set (Linux v6.12 drivers/iommu/iommufd/iova_bitmap.c): the pages of
- * [iova, iova + length) that lie inside the bitmap's range [base, base + size).
+ * iova_bitmap_set (Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c): the bits of
+ * [iova, iova + length) from the range's start on. Linux clips only at the pinned bitmap
+ * pages, not at the range's end: a leaf recorded from the cursor past the range's end
+ * (iommu_dirty_bitmap_record of [cursor, cursor + leaf size)) sets the bits after the
+ * range's last page too, here up to the end of the bitmap's last u64 word.
  */
-function iovaBitmapSet(bitmap: DirtyBitmap, base: number, size: number, iova: number, length: number): void {
-  const first = Math.max(iova, base);
-  const last = Math.min(iova + length, base + size) - 1;
-  for (let bit = Math.floor((first - base) / 2 ** PAGE_SHIFT); bit <= Math.floor((last - base) / 2 ** PAGE_SHIFT) && last >= first; bit++) {
-    bitmap[bit >> 3]! |= 1 << (bit & 7);
-  }
+function iovaBitmapSet(bitmap: DirtyBitmap, base: number, iova: number, length: number): void {
+  const first = Math.floor((Math.max(iova, base) - base) / 2 ** PAGE_SHIFT);
+  const last = Math.min(Math.floor((iova + length - 1 - base) / 2 ** PAGE_SHIFT), bitmap.length * 8 - 1);
+  for (let bit = first; bit <= last; bit++) bitmap[bit >> 3]! |= 1 << (bit & 7);
 }
 
 /** The domain class to use: ArmSmmuDomain, or a subclass with one step changed (the mutant zoo's linux-upstream mutants). */
@@ -62,7 +63,7 @@ export function driverOf(domain: ArmSmmuDomain): SmmuDriver {
       const dirty = newBitmap(size);
       // iommufd_hwpt_get_dirty_bitmap: only IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR is a known flag.
       if ((flags & ~IOMMU_DIRTY_NO_CLEAR) !== 0) return { errno: -EOPNOTSUPP, dirty };
-      const errno = domain.readAndClearDirty(iova, size, flags, (i, l) => iovaBitmapSet(dirty, iova, size, i, l));
+      const errno = domain.readAndClearDirty(iova, size, flags, (i, l) => iovaBitmapSet(dirty, iova, i, l));
       return { errno, dirty };
     },
     setDirtyTracking: async (enable) => domain.setDirtyTracking(enable),
