@@ -107,7 +107,9 @@ export async function runCampaign(req: CampaignRequest): Promise<CampaignOutcome
         const late = results.flatMap((r, i) => (r.verdict === 'undecided' && !lostBlocks.includes(i) && / did not answer within \d+ ms/.test(r.undecided?.message ?? '') ? [i] : []));
         for (const i of [...lostBlocks, ...late]) {
           req.onProgress?.(() => `${plan.units[i]!.profile} block ${plan.units[i]!.block}: a call did not come back; confirming it against the module served by a process of its own`);
-          results[i] = confirmed(results[i]!, await confirmHang(source.path, plan.units[i]!, req.settings), lostBlocks.includes(i));
+          const adapter = req.adapters.find((a) => a.profile === plan.units[i]!.profile);
+          const declared = adapter !== undefined && 'contract' in adapter ? adapter.contract : undefined;
+          results[i] = confirmed(results[i]!, await confirmHang(source.path, plan.units[i]!, req.settings, declared), lostBlocks.includes(i));
         }
       }
     }

@@ -10,7 +10,10 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAdapters } from '../adapters/registry.ts';
-import type { ProfileName } from '../adapters/types.ts';
+import type { Adapter, ContractName, IovaBitmapContractName, ProfileName } from '../adapters/types.ts';
+
+/** The contract an adapter declares (the smmu, vfio-type1 and iova-bitmap profiles have one). */
+export type DeclaredContract = ContractName | IovaBitmapContractName;
 import type { ProfileResult, RunOptions } from '../engine/run-profile.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { ExecPeer } from '../protocol/peer.ts';
@@ -35,13 +38,13 @@ export async function serveModule(path: string): Promise<number> {
 
 /**
  * Block `unit` of the campaign again, against module `path` served by a process of its
- * own: the result when the run was not a pass (the hang came back: a failure, or
+ * own, under the contract its adapter declares (`declared`): the result when the run was not a pass (the hang came back: a failure, or
  * undecided with the call in flight named), else undefined.
  */
-export async function confirmHang(path: string, unit: Unit, settings: CampaignSettings): Promise<ProfileResult | undefined> {
+export async function confirmHang(path: string, unit: Unit, settings: CampaignSettings, declared?: DeclaredContract): Promise<ProfileResult | undefined> {
   const timeoutMs = Math.max(settings.timeoutMs, CONFIRM_MIN_TIMEOUT_MS);
   const command = `${MODULE_SERVE_ENV}=1 ${[process.execPath, CLI, 'run', '--adapter', resolve(path)].map(shellQuote).join(' ')}`;
-  const result = await runServed(command, unit.profile, unitOptions(unit, { ...settings, timeoutMs }));
+  const result = await runServed(command, unit.profile, unitOptions(unit, { ...settings, timeoutMs }), declared);
   return result?.verdict === 'conforms' ? undefined : result;
 }
 
@@ -51,7 +54,7 @@ export async function confirmHang(path: string, unit: Unit, settings: CampaignSe
  * start or does not offer the profile. Confirms a crash or hang seen in process (here, and
  * --lib's in lib/run-lib.ts).
  */
-export async function runServed(command: string, profile: ProfileName, options: RunOptions & { seed: number }): Promise<ProfileResult | undefined> {
+export async function runServed(command: string, profile: ProfileName, options: RunOptions & { seed: number }, declared?: DeclaredContract): Promise<ProfileResult | undefined> {
   let peer: ExecPeer;
   try {
     peer = await ExecPeer.start(command, { timeoutMs: options.timeoutMs });
@@ -59,7 +62,10 @@ export async function runServed(command: string, profile: ProfileName, options: 
     return undefined; // it does not even start: nothing to confirm with
   }
   try {
-    const adapter = execAdapters(peer).get(profile);
+    const served = execAdapters(peer).get(profile);
+    // The contract the module's adapter declares (the protocol's hello has no field for it): the
+    // confirmation judges the block by the rules the run in process judged it by.
+    const adapter = served === undefined || declared === undefined ? served : ({ ...served, contract: declared } as Adapter);
     return adapter === undefined ? undefined : await runProfileSafely(adapter, options, { err: () => {} });
   } finally {
     await peer.close();

@@ -62,6 +62,19 @@ test('a hang that does not come back against the served module stays undecided a
   }
 });
 
+test('the confirmation judges the block by the contract the module declares: a linux iova-bitmap module whose hang does not come back stays undecided, not failed by hardened rules', async () => {
+  process.env.DIRTYSPEC_FIXTURE_WORKERS_ONLY = '1';
+  process.env.DIRTYSPEC_FIXTURE_CONTRACT = 'linux';
+  try {
+    const r = await runCli('run', '--adapter', fixture, '--profile', 'iova-bitmap', '--runs', '20', '--seed', '1', '--timeout', '300');
+    assert.is(r.status, 2, r.out + r.err);
+    assert.match(r.out, /UNDECIDED: the worker thread running block 0 stopped/);
+  } finally {
+    delete process.env.DIRTYSPEC_FIXTURE_WORKERS_ONLY;
+    delete process.env.DIRTYSPEC_FIXTURE_CONTRACT;
+  }
+});
+
 test('a module that ends its worker thread in a call: the block is lost with the exit code, and handed to the confirmation', async () => {
   process.env.DIRTYSPEC_FIXTURE_FAULT = 'exit';
   try {
