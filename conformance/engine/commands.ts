@@ -25,8 +25,12 @@ export const WINDOW = 4 * MiB2;
  * The high region: the span of one level-1 (1 GiB) block, 1 GiB-aligned, where 1 GiB blocks
  * are mapped, split (to 2 MiB blocks, one of those to pages), merged, read and unmapped. Memory
  * is sparse, so a 1 GiB block costs one descriptor; the kit never splits one to 262,144 pages.
+ * It starts at 4 GiB, so every IOVA in it needs more than 32 bits: a driver that keeps an
+ * address, a walk cursor or a table index in a 32-bit type (C's `unsigned int` or `u32`
+ * where Linux has `unsigned long`) maps, writes or reports the wrong place there, where
+ * below 4 GiB the same code is right.
  */
-export const HIGH = GiB;
+export const HIGH = 4 * GiB;
 /** Where the kit checks the page table and makes its final report: the low window and the high region. */
 export const SPAN = HIGH + GiB;
 

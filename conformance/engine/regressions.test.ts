@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { referenceContractDriverAdapter } from '../adapters/reference.ts';
 import { referenceAdapters } from '../adapters/registry.ts';
 import { contracts } from '../../spec/contracts/index.ts';
-import { AttachCommand, DmaCommand, MapCommand, MergeCommand, ReadAndClearCommand, SplitCommand, TrackingCommand, type TraceStep, UnmapCommand } from './commands.ts';
+import { AttachCommand, DmaCommand, GiB, HIGH, MapCommand, MergeCommand, PAGE, ReadAndClearCommand, SplitCommand, TrackingCommand, type TraceStep, UnmapCommand } from './commands.ts';
 import { KitClearAccessFlagCommand } from './kit-commands.ts';
 import { replaySmmuSequence } from './run-profile.ts';
 
@@ -83,13 +83,13 @@ test('smmu-driver: a DMA write between the two splits of an unmap that cuts a 1 
   let between = 0;
   for (let at = 500; at < 540; at++) {
     const trace: TraceStep[] = [];
-    const commands = [new MapCommand(0x40000, 0x40000, true, true), new TrackingCommand(true), new UnmapCommand(0x40000, 1, { at, offset: 0, aimed: false })];
+    const commands = [new MapCommand(HIGH / PAGE, GiB / PAGE, true, true), new TrackingCommand(true), new UnmapCommand(HIGH / PAGE, 1, { at, offset: 0, aimed: false })];
     await replaySmmuSequence(referenceAdapters['smmu-driver'], { config, commands }, 5000, trace).catch((e: unknown) => {
       throw new Error(`write at driver access ${at}: ${String(e)}\n${trace.map((s) => `${s.op} -> ${s.answer}`).join('\n')}`);
     });
-    const unmap = trace.find((s) => s.op.startsWith('unmap(0x40000000'));
+    const unmap = trace.find((s) => s.op.startsWith('unmap(0x100000000'));
     // The unmap reports the page, and (the part's other pages dirty) nothing else of the 1 GiB.
-    assert.ok(unmap?.answer.startsWith('0x1000 bytes, dirty [0x40000000];'), unmap?.answer);
+    assert.ok(unmap?.answer.startsWith('0x1000 bytes, dirty [0x100000000];'), unmap?.answer);
     if (unmap?.answer.includes('injected DMA ok')) between++;
   }
   assert.ok(between > 0, 'no write landed during the unmap');
