@@ -78,8 +78,13 @@ function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string
   // whose AF, AP[2] or DBM differ at the right output address: the encoding of the
   // protection is wrong (PTE-3, arm_lpae_prot_to_pte).
   const mapRule = MAPPED_AS[want.state];
-  if (mapRule !== undefined && rules.includes(mapRule) && got.outputAddress === ml.oa && (got.state !== want.state || got.accessFlag !== want.accessFlag)) rules.push('PTE-3');
-  return new Violation(kind, rules, `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
+  const badEncoding = mapRule !== undefined && rules.includes(mapRule) && got.outputAddress === ml.oa && (got.state !== want.state || got.accessFlag !== want.accessFlag);
+  if (badEncoding) rules.push('PTE-3');
+  // A leaf this map just made (the model changed it in this operation) clean where the spec
+  // makes it dirty (MAP-2: the HD quirk) loses nothing yet, since no write has gone through
+  // it: a wrong encoding, not a lost page.
+  const fresh = badEncoding && kind === 'loss' && model.touchedKeys().includes(leafKey(ml.iova, ml.level));
+  return new Violation(fresh ? 'spec' : kind, rules, `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
 }
 
 /** The map rule that gives a new leaf each state (spec/descriptor/leaf-machine.ts, MAP). */
