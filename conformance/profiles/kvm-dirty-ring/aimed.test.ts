@@ -21,7 +21,7 @@ import {
 } from '../../mutants/kvm-ring-aimed-variants.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { HOSTILE_KINDS, UNKNOWN_CAP, bitmapSequence, enableSequence, hostileSequence, samePageSequence, softLimitSequence } from './aimed.ts';
-import { slotCode } from './kit.ts';
+import { ringMemslots, slotCode } from './kit.ts';
 import { type AimedStep, type RingOp, type RingScenario, type RingScenarioConfig, replayKvmDirtyRingScenario, runKvmDirtyRingProfile } from './profile.ts';
 import type { KvmDirtyRingAdapter, KvmDirtyRingInstance } from './types.ts';
 
@@ -174,8 +174,8 @@ test('[KVM-RING-17, KVM-RING-18] an entry repeating its predecessor offset joins
   );
   assert.is(steps(trace, 'KVM_RESET_DIRTY_RINGS').pop()!.answer, '3', shown(trace));
   // The final reset consumes nothing of slot 1, so the page stays as the aimed reset left it.
-  assert.not.ok(pageProtected(await inst.writeProtectedPages(slotCode(1)), 20));
-  assert.ok(pageProtected(await inst.writeProtectedPages(slotCode(1)), 21), 'a page no entry named is still protected');
+  assert.not.ok(pageProtected(await inst.writeProtectedPages(slotCode(1, ringMemslots('x86'))), 20));
+  assert.ok(pageProtected(await inst.writeProtectedPages(slotCode(1, ringMemslots('x86'))), 21), 'a page no entry named is still protected');
 });
 
 test('[KVM-RING-5, KVM-RING-8] before any vCPU: 2 MiB is -E2BIG, exactly 1 MiB is accepted, and the vCPU gets a 1 MiB ring', async () => {

@@ -74,12 +74,31 @@ export const flagsAt = (base: number, i: number) => base + i * GFN;
 export const slotAt = (base: number, i: number) => base + i * GFN + 4;
 export const offsetAt = (base: number, i: number) => base + i * GFN + 8;
 
-/** The memslots every scenario creates: slot code (as_id << 16 | id) and pages. */
-export const RING_MEMSLOTS = [
+/** A memslot a scenario creates: its address space, its id in it, its pages (slot code as_id << 16 | id). */
+export interface RingMemslot {
+  readonly asId: number;
+  readonly id: number;
+  readonly npages: number;
+}
+
+/** The memslots every scenario creates (and the collector profile's KVM): slot code (as_id << 16 | id) and pages. */
+export const RING_MEMSLOTS: readonly RingMemslot[] = [
   { asId: 0, id: 0, npages: 256 },
   { asId: 0, id: 1, npages: 64 },
-] as const;
-export const slotCode = (i: number) => (RING_MEMSLOTS[i]!.asId << 16) | RING_MEMSLOTS[i]!.id;
+];
+export const slotCode = (i: number, memslots: readonly RingMemslot[] = RING_MEMSLOTS) => (memslots[i]!.asId << 16) | memslots[i]!.id;
+
+/**
+ * The memslots of a kvm-dirty-ring scenario on `arch`. On x86 the second is in address
+ * space 1 (SMM, as QEMU makes it) with the same id as the first: a ring entry or a reset
+ * that drops the address space (`slot = memslot->id`), or looks a slot up by its u32 code
+ * without `(u16)`, names the other memslot or none (Linux v6.12.117 virt/kvm/dirty_ring.c
+ * kvm_dirty_ring_push, kvm_reset_dirty_gfn: as_id = slot >> 16, id = (u16)slot). arm64
+ * has one address space (KVM_ADDRESS_SPACE_NUM 1), so both are in address space 0 there.
+ */
+export function ringMemslots(arch: 'x86' | 'arm64'): readonly RingMemslot[] {
+  return arch === 'x86' ? [RING_MEMSLOTS[0]!, { asId: 1, id: 0, npages: 64 }] : RING_MEMSLOTS;
+}
 
 /**
  * What one run's steps really checked, for the trace steps' `req` (the runner counts a

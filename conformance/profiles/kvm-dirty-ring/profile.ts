@@ -56,7 +56,7 @@ import type { ProfileResult, RunOptions } from '../../engine/run-profile.ts';
 import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
 import { aimedRingArbitrary } from './aimed.ts';
-import { RING_MEMSLOTS, RunReach, StoreClock, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, slotAt, slotCode, takesForbidden, type RingTables } from './kit.ts';
+import { type RingMemslot, RunReach, StoreClock, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, ringMemslots, slotAt, slotCode, takesForbidden, type RingTables } from './kit.ts';
 import type { GuestWriteArg, KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingInstance } from './types.ts';
 
 export const KVM_DIRTY_RING_PROFILE = 'kvm-dirty-ring';
@@ -246,8 +246,10 @@ class RingRun {
    * (arm64: a page between two a batch names, KVM-RING-16), until the next protection check
    * reads which.
    */
-  readonly protectedPages = RING_MEMSLOTS.map((m) => new Uint8Array(m.npages));
-  readonly bitmaps = RING_MEMSLOTS.map(() => new Set<number>());
+  readonly protectedPages: Uint8Array[];
+  readonly bitmaps: Set<number>[];
+  /** The scenario's memslots (kit.ts ringMemslots: on x86 one is in address space 1). */
+  readonly memslots: readonly RingMemslot[];
   memslotsMade = false;
   steps = 0;
   /** The ring size KVM accepted (the configuration's, or 1 MiB when an aimed enable of the largest ring was accepted). */
@@ -261,7 +263,7 @@ class RingRun {
   /** Per vCPU: a write to a writable page (which must push nothing) made since its ring was last harvested to its end. */
   private readonly unpushed: boolean[] = [];
   /** Per memslot: the pages KVM wrote without a vCPU that its dirty bitmap holds, not yet collected. */
-  private readonly noVcpuPages = RING_MEMSLOTS.map(() => new Set<number>());
+  private readonly noVcpuPages: Set<number>[];
   /** One timer for the run's calls, one after another (limits.ts CallTimer). */
   private readonly timer: CallTimer;
 
@@ -276,6 +278,10 @@ class RingRun {
     /** The kit's steps, and when KVM's relaxed stores (its side of the memory watched) become visible. */
     readonly clock: StoreClock,
   ) {
+    this.memslots = ringMemslots(sc.config.arch);
+    this.protectedPages = this.memslots.map((m) => new Uint8Array(m.npages));
+    this.bitmaps = this.memslots.map(() => new Set<number>());
+    this.noVcpuPages = this.memslots.map(() => new Set<number>());
     this.timer = new CallTimer(callLimits.timeoutMs, callLimits.watch);
     this.kitSide = sideOf(memory, 'vmm');
     this.t = ringTables(ctx);
@@ -297,6 +303,11 @@ class RingRun {
     return this.sc.config.arch;
   }
 
+  /** Memslot i's slot code (as_id << 16 | id). */
+  slotCode(i: number): number {
+    return slotCode(i, this.memslots);
+  }
+
   /** kvm_reset_dirty_gfn's bounds: x86 has two address spaces (SMM), arm64 one. */
   get limits(): { addressSpaces: number; userMemSlots: number } {
     return { addressSpaces: this.arch === 'x86' ? 2 : 1, userMemSlots: 32764 };
@@ -306,7 +317,7 @@ class RingRun {
   mayProtect(pages: readonly { slot: number; offset: number }[]): boolean {
     let any = false;
     for (const p of pages) {
-      const prot = this.protectedPages[p.slot === slotCode(0) ? 0 : 1]!;
+      const prot = this.protectedPages[p.slot === this.slotCode(0) ? 0 : 1]!;
       if (prot[p.offset] !== 0) continue;
       prot[p.offset] = 2;
       any = true;
@@ -457,9 +468,9 @@ class RingRun {
     if (c.withBitmap) for (let k = 0; k < 2; k++) await this.enable(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 'ok');
     await this.aimedAt('ring');
     if (!c.late) await this.createVcpus(c.vcpus);
-    for (const [i, m] of RING_MEMSLOTS.entries()) {
+    for (const [i, m] of this.memslots.entries()) {
       const x = this.vmStep({ type: 'CREATE_MEMSLOT' });
-      const op = `KVM_SET_USER_MEMORY_REGION(slot ${hex(slotCode(i))}, ${m.npages} pages, KVM_MEM_LOG_DIRTY_PAGES)`;
+      const op = `KVM_SET_USER_MEMORY_REGION(slot ${hex(this.slotCode(i))}, ${m.npages} pages, KVM_MEM_LOG_DIRTY_PAGES)`;
       const got = checkErrno('setMemslot', await this.call('setMemslot', () => this.inst.setMemslot(m.asId, m.id, m.npages, true), { op, expected: '0', req: x.entry.req }));
       if (got !== 0) throw new Undecided(`${this.adapter.name} setMemslot(${m.asId}, ${m.id}, ${m.npages}) answered ${got}: the kit needs its memslots`);
       this.protectedPages[i]!.fill(1);
@@ -499,10 +510,14 @@ class RingRun {
   async checkProtection(what: string, hostile: boolean, merged = false, rule?: readonly string[]): Promise<void> {
     let missing: string | undefined;
     let extra: string | undefined;
-    for (const [i, m] of RING_MEMSLOTS.entries()) {
-      const bits = await this.call('writeProtectedPages', () => this.inst.writeProtectedPages(slotCode(i)), { op: `the write-protected pages of slot ${hex(slotCode(i))}, after ${what}`, expected: 'a bitmap', req: ['KVM-RING-16'] });
+    for (const [i, m] of this.memslots.entries()) {
+      const bits = await this.call('writeProtectedPages', () => this.inst.writeProtectedPages(this.slotCode(i)), {
+        op: `the write-protected pages of slot ${hex(this.slotCode(i))}, after ${what}`,
+        expected: 'a bitmap',
+        req: ['KVM-RING-16'],
+      });
       if (!(bits instanceof Uint8Array) || bits.length !== Math.ceil(m.npages / 64) * 8)
-        throw new Undecided(`${this.adapter.name} writeProtectedPages(${hex(slotCode(i))}) answered ${bits instanceof Uint8Array ? `${bits.length} bytes` : typeof bits}: ${Math.ceil(m.npages / 64) * 8} expected`);
+        throw new Undecided(`${this.adapter.name} writeProtectedPages(${hex(this.slotCode(i))}) answered ${bits instanceof Uint8Array ? `${bits.length} bytes` : typeof bits}: ${Math.ceil(m.npages / 64) * 8} expected`);
       for (let p = 0; p < m.npages; p++) {
         const got = ((bits[p >> 3]! >> (p & 7)) & 1) === 1;
         if (this.protectedPages[i]![p] === 2) {
@@ -511,8 +526,8 @@ class RingRun {
         }
         const want = this.protectedPages[i]![p] === 1;
         if (got === want) continue;
-        if (want) missing ??= `${hex(slotCode(i))}:${p}`;
-        else extra ??= `${hex(slotCode(i))}:${p}`;
+        if (want) missing ??= `${hex(this.slotCode(i))}:${p}`;
+        else extra ??= `${hex(this.slotCode(i))}:${p}`;
       }
     }
     if (extra !== undefined)
@@ -527,15 +542,15 @@ class RingRun {
   }
 
   writesOf(o: Extract<RingOp, { k: 'run' }>): GuestWriteArg[] {
-    const n = RING_MEMSLOTS[o.slot]!.npages;
-    if (o.pages !== undefined) return o.pages.map((p) => ({ slot: slotCode(o.slot), offset: ((p % n) + n) % n }));
-    return Array.from({ length: o.count }, (_, i) => ({ slot: slotCode(o.slot), offset: (((o.start + i * o.stride) % n) + n) % n }));
+    const n = this.memslots[o.slot]!.npages;
+    if (o.pages !== undefined) return o.pages.map((p) => ({ slot: this.slotCode(o.slot), offset: ((p % n) + n) % n }));
+    return Array.from({ length: o.count }, (_, i) => ({ slot: this.slotCode(o.slot), offset: (((o.start + i * o.stride) % n) + n) % n }));
   }
 
   run(o: Extract<RingOp, { k: 'run' }>): Promise<void> {
     const writes = this.writesOf(o);
     const from = o.pages === undefined ? `from page ${o.start} stride ${o.stride}` : `pages [${writes.map((w) => w.offset).join(', ')}]`;
-    return this.runWrites(o.vcpu % this.rings.length, writes, `${writes.length} writes to slot ${hex(slotCode(o.slot))} ${from}`);
+    return this.runWrites(o.vcpu % this.rings.length, writes, `${writes.length} writes to slot ${hex(this.slotCode(o.slot))} ${from}`);
   }
 
   /**
@@ -548,7 +563,7 @@ class RingRun {
     const v = o.vcpu % this.rings.length;
     const ring = this.rings[v];
     const free: GuestWriteArg[] = [];
-    for (const [i, prot] of this.protectedPages.entries()) for (const [p, b] of prot.entries()) if (b === 1) free.push({ slot: slotCode(i), offset: p });
+    for (const [i, prot] of this.protectedPages.entries()) for (const [p, b] of prot.entries()) if (b === 1) free.push({ slot: this.slotCode(i), offset: p });
     const used = ring === undefined ? 0 : (ring.dirty - ring.reset) >>> 0;
     const need = ring === undefined ? 8 : ring.softLimit - used + o.extra;
     const writes = free.slice(0, Math.max(1, Math.min(need, free.length)));
@@ -559,7 +574,7 @@ class RingRun {
     const ring = this.rings[v];
     const prot = this.protectedPages.map((p) => p.slice());
     const pushes = writes.map((w) => {
-      const s = w.slot === slotCode(0) ? 0 : 1;
+      const s = w.slot === this.slotCode(0) ? 0 : 1;
       if (prot[s]![w.offset] === 2) throw new Error(`kit: the protection of ${hex(w.slot)}:${w.offset} was not read after it became either`);
       const p = prot[s]![w.offset] === 1;
       prot[s]![w.offset] = 0;
@@ -625,7 +640,7 @@ class RingRun {
         continue;
       }
       const w = writes[i]!;
-      const s = w.slot === slotCode(0) ? 0 : 1;
+      const s = w.slot === this.slotCode(0) ? 0 : 1;
       this.protectedPages[s]![w.offset] = 0;
       if (ring === undefined) {
         // The ring is off (a vCPU came first): the write goes to the dirty bitmap, as without the ring.
@@ -733,7 +748,7 @@ class RingRun {
       this.kitSide.store32(flagsAt(ring.base, idx), 2, 'release');
       e.gfn = this.t.gfn.step(e.gfn, { type: 'MARK_RESET' }).next;
     };
-    const other = g.slot === slotCode(0) ? slotCode(1) : slotCode(0);
+    const other = g.slot === this.slotCode(0) ? this.slotCode(1) : this.slotCode(0);
     switch (o.kind) {
       case 'remark': {
         // A collector that looks at a harvested entry again and sets RESET again: harmless.
@@ -764,7 +779,7 @@ class RingRun {
         write(at, 7, g.offset);
         break;
       case 'pastEnd':
-        write(at, g.slot, BigInt(g.slot === slotCode(0) ? RING_MEMSLOTS[0].npages : RING_MEMSLOTS[1].npages));
+        write(at, g.slot, BigInt(g.slot === this.slotCode(0) ? this.memslots[0].npages : this.memslots[1].npages));
         break;
       case 'otherPage':
         write(at, g.slot, (g.offset + 1n) % 64n);
@@ -786,8 +801,8 @@ class RingRun {
   markInvalid(v: number, ring: GhostRing, pick: number): void {
     const idx = ring.dirty & (ring.entries - 1);
     if (ring.fetch !== ring.dirty || ring.slots.has(idx)) return;
-    const slot = slotCode(0);
-    const offset = BigInt(pick % RING_MEMSLOTS[0].npages);
+    const slot = this.slotCode(0);
+    const offset = BigInt(pick % this.memslots[0].npages);
     this.kitSide.store32(slotAt(ring.base, idx), slot, 'relaxed');
     this.kitSide.store64(offsetAt(ring.base, idx), offset, 'relaxed');
     this.kitSide.store32(flagsAt(ring.base, idx), 2, 'release');
@@ -834,12 +849,12 @@ class RingRun {
     if (got !== want) throw new Violation('spec', x.outcome === 'ok' ? ['KVM-RING-15', 'KVM-RING-19'] : x.entry.req, `${what} returns ${want}${x.outcome === 'ok' ? ' (the harvested entries from each reset_index)' : ''}`, `${String(got)}`);
     if (x.outcome !== 'ok') return;
     for (const { ring, entries, batches, batchOf } of batched) {
-      for (const p of reprotectedPages(batches, RING_MEMSLOTS, limits)) this.protectedPages[p.slot === slotCode(0) ? 0 : 1]![p.offset] = 1;
-      this.mayProtect(spannedPages(this.arch, batches, RING_MEMSLOTS, limits));
+      for (const p of reprotectedPages(batches, this.memslots, limits)) this.protectedPages[p.slot === this.slotCode(0) ? 0 : 1]![p.offset] = 1;
+      this.mayProtect(spannedPages(this.arch, batches, this.memslots, limits));
       // The batch each entry fell in, for its machine step.
       for (const [k, c] of entries.entries()) {
         const batch = batches[batchOf[k]!]!;
-        c.e.gfn = this.t.gfn.step(c.e.gfn, { type: 'RESET', valid: resetBatchValid(batch, RING_MEMSLOTS, limits) }).next;
+        c.e.gfn = this.t.gfn.step(c.e.gfn, { type: 'RESET', valid: resetBatchValid(batch, this.memslots, limits) }).next;
         ring.slots.delete(c.idx);
         const flags = this.kitSide.load32(flagsAt(ring.base, c.idx), 'acquire');
         if (flags !== 0) throw new Violation('spec', ['KVM-RING-15'], `entry ${c.idx} consumed by the reset has flags 0`, `flags ${flags}`);
@@ -873,45 +888,49 @@ class RingRun {
     if (stopsAtDirty) this.side('KVM-RING-19', true);
     if (consumed) this.side('KVM-RING-19', false);
     const named = new Set<string>();
-    for (const b of batched) for (const p of reprotectedPages(b.batches, RING_MEMSLOTS, limits)) named.add(`${p.slot}:${p.offset}`);
+    for (const b of batched) for (const p of reprotectedPages(b.batches, this.memslots, limits)) named.add(`${p.slot}:${p.offset}`);
     if (named.size > 0) this.side('KVM-RING-16', true);
     // The other side: a writable page no batch names nor (arm64) spans, which must stay writable.
-    const spanned = new Set(batched.flatMap((b) => spannedPages(this.arch, b.batches, RING_MEMSLOTS, limits)).map((p) => `${p.slot}:${p.offset}`));
-    if (this.protectedPages.some((prot, i) => prot.some((bit, p) => bit === 0 && !named.has(`${slotCode(i)}:${p}`) && !spanned.has(`${slotCode(i)}:${p}`)))) this.side('KVM-RING-16', false);
+    const spanned = new Set(batched.flatMap((b) => spannedPages(this.arch, b.batches, this.memslots, limits)).map((p) => `${p.slot}:${p.offset}`));
+    if (this.protectedPages.some((prot, i) => prot.some((bit, p) => bit === 0 && !named.has(`${this.slotCode(i)}:${p}`) && !spanned.has(`${this.slotCode(i)}:${p}`)))) this.side('KVM-RING-16', false);
     for (const b of batched) {
       const sizes = new Map<number, number>();
       for (const k of b.batchOf) sizes.set(k, (sizes.get(k) ?? 0) + 1);
       if ([...sizes.values()].some((n) => n >= 2)) this.side('KVM-RING-17', true);
       if (b.batchOf.some((k, i) => i > 0 && k !== b.batchOf[i - 1])) this.side('KVM-RING-17', false);
-      for (const batch of b.batches) this.side('KVM-RING-18', !resetBatchValid(batch, RING_MEMSLOTS, limits));
+      for (const batch of b.batches) this.side('KVM-RING-18', !resetBatchValid(batch, this.memslots, limits));
     }
   }
 
   async noVcpu(o: Extract<RingOp, { k: 'noVcpu' }>): Promise<void> {
     const x = this.vmStep({ type: 'WRITE_NO_VCPU' });
-    await this.call('writeWithoutVcpu', () => this.inst.writeWithoutVcpu({ slot: slotCode(o.slot), offset: o.offset }), { op: `KVM writes ${hex(slotCode(o.slot))}:${o.offset} without a running vCPU`, expected: 'done', req: x.entry.req });
+    await this.call('writeWithoutVcpu', () => this.inst.writeWithoutVcpu({ slot: this.slotCode(o.slot), offset: o.offset }), {
+      op: `KVM writes ${hex(this.slotCode(o.slot))}:${o.offset} without a running vCPU`,
+      expected: 'done',
+      req: x.entry.req,
+    });
     if (x.effects.has('setBitmap')) {
       this.bitmaps[o.slot]!.add(o.offset);
       this.noVcpuPages[o.slot]!.add(o.offset);
     }
     // Nothing of KVM's is compared here but the protection: the bit is read by KVM_GET_DIRTY_LOG (KVM-RING-21 there).
-    this.push(`KVM writes ${hex(slotCode(o.slot))}:${o.offset} without a running vCPU`, 'done', x.effects.has('setBitmap') ? 'its bitmap bit set' : 'not recorded (no bitmap)', [], x.entry.taken);
+    this.push(`KVM writes ${hex(this.slotCode(o.slot))}:${o.offset} without a running vCPU`, 'done', x.effects.has('setBitmap') ? 'its bitmap bit set' : 'not recorded (no bitmap)', [], x.entry.taken);
     await this.checkProtection('a write without a vCPU (no MMU fault: protection unchanged)', false);
   }
 
   async getLog(o: Extract<RingOp, { k: 'getLog' }>): Promise<void> {
     const x = this.vmStep({ type: 'GET_DIRTY_LOG' });
     const want = ERRNO[x.outcome]!;
-    const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(slotCode(o.slot)), { op: `KVM_GET_DIRTY_LOG(slot ${hex(slotCode(o.slot))})`, expected: `${want}`, req: x.entry.req });
+    const r = await this.call('getDirtyLog', () => this.inst.getDirtyLog(this.slotCode(o.slot)), { op: `KVM_GET_DIRTY_LOG(slot ${hex(this.slotCode(o.slot))})`, expected: `${want}`, req: x.entry.req });
     const got = checkErrno('getDirtyLog', r?.errno);
     const wantPages = [...this.bitmaps[o.slot]!].sort((a, b) => a - b);
     // KVM-RING-21 where the bitmap compared must hold a page KVM wrote without a vCPU; the errno is the transition's rule (KVM-RING-9, or -21 for its 0).
     const plain = x.entry.req.filter((id) => id !== 'KVM-RING-21');
     if (want === 0 && this.noVcpuPages[o.slot]!.size > 0) plain.push('KVM-RING-21');
-    this.push(`KVM_GET_DIRTY_LOG(slot ${hex(slotCode(o.slot))})`, `${got}`, `${want}${want === 0 ? ` with pages [${wantPages.join(', ')}]` : ''}`, this.take(plain), x.entry.taken);
+    this.push(`KVM_GET_DIRTY_LOG(slot ${hex(this.slotCode(o.slot))})`, `${got}`, `${want}${want === 0 ? ` with pages [${wantPages.join(', ')}]` : ''}`, this.take(plain), x.entry.taken);
     if (got !== want) throw new Violation('spec', x.entry.req, `KVM_GET_DIRTY_LOG returns ${want} (${x.outcome})`, `${got}`);
     if (got !== 0) return;
-    const n = RING_MEMSLOTS[o.slot]!.npages;
+    const n = this.memslots[o.slot]!.npages;
     const b = r.bitmap;
     if (!(b instanceof Uint8Array) || b.length !== Math.ceil(n / 64) * 8)
       throw new Undecided(`${this.adapter.name} getDirtyLog answered a bitmap of ${b instanceof Uint8Array ? b.length : typeof b} bytes: ${Math.ceil(n / 64) * 8} expected`);
@@ -923,8 +942,8 @@ class RingRun {
     this.noVcpuPages[o.slot]!.clear();
     for (const p of pages) this.protectedPages[o.slot]![p] = 1;
     // KVM_GET_DIRTY_LOG re-protects what it reports (KVM-RING-21), a word at a time, on arm64 as one range (KVM-RING-16): read what it took.
-    this.mayProtect(spannedPages(this.arch, bitmapBatches(slotCode(o.slot), pages), RING_MEMSLOTS, this.limits));
-    await this.checkProtection(`KVM_GET_DIRTY_LOG(${hex(slotCode(o.slot))})`, false, false, ['KVM-RING-21', 'KVM-RING-16']);
+    this.mayProtect(spannedPages(this.arch, bitmapBatches(this.slotCode(o.slot), pages), this.memslots, this.limits));
+    await this.checkProtection(`KVM_GET_DIRTY_LOG(${hex(this.slotCode(o.slot))})`, false, false, ['KVM-RING-21', 'KVM-RING-16']);
   }
 
   async op(o: RingOp): Promise<void> {
