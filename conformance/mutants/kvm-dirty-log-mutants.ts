@@ -107,11 +107,20 @@ export class NoPmlSyncVm extends KvmVm {
 
 /** The write fault makes a present write-protected leaf writable without marking the page. */
 export class FaultNoMarkVm extends KvmVm {
+  private fastPath = false;
+  /** The fault on a write-protected 4 KiB leaf (fast_page_fault); a huge one is split and marked as before. */
+  protected override writeFault(slot: Memslot, gfn: number): void {
+    this.fastPath = this.leafState(gfn) === 'protected';
+    try {
+      super.writeFault(slot, gfn);
+    } finally {
+      this.fastPath = false;
+    }
+  }
   // FAULT (state-not-carried): fast_page_fault's mark_page_dirty_in_slot forgotten: the
   // write after a re-protection goes unrecorded.
   protected override markDirty(slot: Memslot, rel: number): void {
-    const gfn = slot.baseGfn + rel;
-    if (this.leafState(gfn) === 'protected') return;
+    if (this.fastPath) return;
     super.markDirty(slot, rel);
   }
 }
@@ -148,6 +157,30 @@ export class MoveDropsBitmapVm extends KvmVm {
   }
 }
 
+/** A KvmVm whose memslot update of `kind` does not zap the slot's old leaves (kvm_arch_flush_shadow_memslot). */
+function noZapOn(kind: 'move' | 'delete'): typeof KvmVm {
+  return class extends KvmVm {
+    private skipZap = false;
+    override setUserMemoryRegion(mem: Parameters<KvmVm['setUserMemoryRegion']>[0]): number {
+      const before = this.memslots.find((s) => ((s.asId << 16) | s.id) >>> 0 === mem.slot >>> 0);
+      const deleting = before !== undefined && mem.memorySize === 0;
+      const moving = before !== undefined && mem.memorySize !== 0 && before.baseGfn !== Math.floor(mem.guestPhysAddr / 4096);
+      this.skipZap = kind === 'delete' ? deleting : moving;
+      try {
+        return super.setUserMemoryRegion(mem);
+      } finally {
+        this.skipZap = false;
+      }
+    }
+    // FAULT (class stale-iotlb): the memslot update leaves the slot's leaves in place, so a
+    // leaf made writable before it survives: after the slot is back at that address, the
+    // guest writes the page through it without a fault, and nothing records the write.
+    protected override zapSlot(slot: Memslot): void {
+      if (!this.skipZap) super.zapSlot(slot);
+    }
+  };
+}
+
 /** A zoo Mutant whose adapter is a kvm-dirty-log adapter (the profile's tests run it as one). */
 export interface KvmDirtyLogMutant extends Mutant {
   readonly profile: 'kvm-dirty-log';
@@ -168,6 +201,8 @@ const WHY: Record<string, string> = {
   'kvm-clear-whole-word': "the clear's extent is the word, not the selected pages.",
   'kvm-first-page-unchecked': 'an unaligned first_page is accepted.',
   'kvm-move-drops-bitmap': 'the dirty state is not carried across the move.',
+  'kvm-move-no-zap': 'a translation of the slot at its old address outlives the move, and takes writes without a fault.',
+  'kvm-delete-no-zap': 'a translation of the deleted slot outlives it, and takes writes to the slot made again without a fault.',
 };
 
 const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof KvmVm): KvmDirtyLogMutant => ({
@@ -207,7 +242,7 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
     ClearReadsSlotBitmapVm,
   ),
   mutant('kvm-no-pml-sync', 'state-not-carried', 'GET and CLEAR skip kvm_arch_sync_dirty_log (the PML buffers are drained only when full): with a hardware dirty bit, logged writes are missing from the report.', NoPmlSyncVm),
-  mutant('kvm-fault-no-mark', 'state-not-carried', 'The write fault on a write-protected leaf makes it writable without marking the page dirty: the first write after a re-protection is lost.', FaultNoMarkVm),
+  mutant('kvm-fault-no-mark', 'state-not-carried', 'The write fault on a write-protected 4 KiB leaf (fast_page_fault) makes it writable without marking the page dirty: the first write after a re-protection is lost.', FaultNoMarkVm),
   mutant(
     'kvm-clear-whole-word',
     'over-clear',
@@ -216,4 +251,16 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
   ),
   mutant('kvm-first-page-unchecked', 'bad-input-accepted', 'CLEAR accepts a first_page that is not a multiple of 64 (rounding it down): -EINVAL expected.', FirstPageUncheckedVm),
   mutant('kvm-move-drops-bitmap', 'state-not-carried', 'Moving a logging slot zeroes its dirty bitmap: the dirty pages not yet fetched are lost.', MoveDropsBitmapVm),
+  mutant(
+    'kvm-move-no-zap',
+    'stale-iotlb',
+    'KVM_MR_MOVE without kvm_arch_flush_shadow_memslot of the old slot (Linux v6.12.117 virt/kvm/kvm_main.c kvm_invalidate_memslot): a page written before the slot moves away keeps a writable leaf at its old address; GET while the slot is away protects only the new place, so once the slot is back the next write to the page is not recorded.',
+    noZapOn('move'),
+  ),
+  mutant(
+    'kvm-delete-no-zap',
+    'stale-iotlb',
+    'KVM_MR_DELETE without kvm_arch_flush_shadow_memslot: a page written before the delete keeps a writable leaf, and a write to it after the slot is made again in the same place is not recorded.',
+    noZapOn('delete'),
+  ),
 ];

@@ -797,6 +797,12 @@ directed('[KVM-CLEAR-2] mutant kvm-first-page-unchecked deviates from the refere
 directed('[KVM-SLOT-16] [NOLOSS-1] mutant kvm-move-drops-bitmap deviates from the reference: a page written before the slot moved is not reported after', () =>
   kvmLogDeviates('kvm-move-drops-bitmap', [kvmCreate(64), kvmWrite(7), { k: 'region', pick: 0, kind: 'move', pages: 64, flags: LOG }], 'NOLOSS-1'),
 );
+directed('[KVM-PT-15] [NOLOSS-1] mutant kvm-move-no-zap deviates from the reference: a page written before the slot moved away and back is written again unrecorded', () =>
+  kvmLogDeviates('kvm-move-no-zap', [kvmCreate(64), kvmWrite(20), { k: 'region', pick: 0, kind: 'move', pages: 64, flags: LOG }, kvmGet(), { k: 'region', pick: 0, kind: 'move', pages: 64, flags: LOG }, kvmWrite(20), kvmGet()], 'NOLOSS-1'),
+);
+directed('[KVM-PT-15] [NOLOSS-1] mutant kvm-delete-no-zap deviates from the reference: a page written before the slot was deleted and made again is written again unrecorded', () =>
+  kvmLogDeviates('kvm-delete-no-zap', [kvmCreate(64), kvmWrite(21), { k: 'region', pick: 0, kind: 'delete', pages: 64, flags: 0 }, kvmCreate(64), kvmWrite(21), kvmGet()], 'NOLOSS-1'),
+);
 
 // ---- KVM dirty ring mutants: one fixed scenario each, replayed through the reference and the mutant ----
 
