@@ -154,7 +154,7 @@ test('[IOVA-BITMAP-6] recordings all outside the range pin nothing: "nothing lef
   assert.ok((await reached(scenario({}, [{ iova: ARGS.iova, length: PAGE }]))).has('IOVA-BITMAP-6'));
 });
 
-test('[IOVA-BITMAP-3] a recording at page size 2^31 reaches IOVA-BITMAP-3 (an index with the int 1 << pgshift of the code before cb30dfa75d55 goes wrong there); at 2^30 it does not', async () => {
+test('[IOVA-BITMAP-3] a recording at page size 2^31 reaches IOVA-BITMAP-3 (an index with the int 1 << pgshift of the code before e24c15510592, CVE-2025-21724, goes wrong there); at 2^30 it does not', async () => {
   const at = (shift: bigint) => scenario({ iova: 0n, length: 128n << shift, pageSize: 1n << shift }, [{ iova: 5n << shift, length: 1n << shift }]);
   assert.ok((await reached(at(31n))).has('IOVA-BITMAP-3'));
   assert.not.ok((await reached(at(30n))).has('IOVA-BITMAP-3'));

@@ -346,8 +346,9 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, l
     const out = iovaBitmapSetBits(args.iova, args.length, pgshift, s.iova, s.length);
     const what = `iova_bitmap_set(${hex(s.iova)}, ${hex(s.length)})`;
     // The checks this step could fail: IOVA-BITMAP-2 and BITMAP-1 where bits are recorded;
-    // -3 from page size 2^31, where the int 1 << pgshift of the index before cb30dfa75d55
-    // goes wrong (64 * page_size wraps from 2^58); -7 across a user page; -8 across more
+    // -3 from page size 2^31, where the int 1 << pgshift of the index before e24c15510592
+    // (CVE-2025-21724) goes wrong, and the bits * page_size divisor before cb30dfa75d55
+    // wraps further up; -7 across a user page; -8 across more
     // user pages than the budget (a window edge); -6 where the window moves or a pin fails;
     // -9 where the range reaches outside the bitmap.
     const req = new Set<string>();
