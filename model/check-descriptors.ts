@@ -80,10 +80,11 @@ function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string
   const mapRule = MAPPED_AS[want.state];
   const badEncoding = mapRule !== undefined && rules.includes(mapRule) && got.outputAddress === ml.oa && (got.state !== want.state || got.accessFlag !== want.accessFlag);
   if (badEncoding) rules.push('PTE-3');
-  // A leaf this map just made (the model changed it in this operation) clean where the spec
-  // makes it dirty (MAP-2: the HD quirk) loses nothing yet, since no write has gone through
-  // it: a wrong encoding, not a lost page.
-  const fresh = badEncoding && kind === 'loss' && model.touchedKeys().includes(leafKey(ml.iova, ml.level));
+  // A leaf this operation's map created, clean where the spec makes it dirty (MAP-2: the HD
+  // quirk), loses nothing yet, since no write has gone through it: a wrong encoding, not a
+  // lost page. (A merge or split that makes a leaf from the protection is not a map: the
+  // pages it covers may have been written.)
+  const fresh = badEncoding && kind === 'loss' && model.mappedThisOp.has(leafKey(ml.iova, ml.level));
   return new Violation(fresh ? 'spec' : kind, rules, `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
 }
 

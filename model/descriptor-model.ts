@@ -96,6 +96,8 @@ export class DescriptorModel {
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
   /** Keys (`leafKey`) of leaves added, changed or removed since the last `takeTouched`, in order; a leaf changed twice is there twice (the checker takes each place once). */
   private touched: number[] = [];
+  /** Keys (`leafKey`) of the leaves this operation's map created (`map`): a leaf no write has gone through yet. */
+  mappedThisOp = new Set<number>();
   /** Requirement IDs of every transition taken since `beginOp` (what a violation of this operation breaks). */
   opReq = new Set<string>();
   /** The transitions taken since `beginOp` (what a trace step shows on the machine diagrams). */
@@ -163,6 +165,7 @@ export class DescriptorModel {
     c.splitForTracking = [...this.splitForTracking];
     c.opReq = new Set(this.opReq);
     c.opTransitions = new Set(this.opTransitions);
+    c.mappedThisOp = new Set(this.mappedThisOp);
     return c;
   }
 
@@ -179,6 +182,7 @@ export class DescriptorModel {
     this.splitForTracking = other.splitForTracking;
     this.opReq = other.opReq;
     this.opTransitions = other.opTransitions;
+    this.mappedThisOp = other.mappedThisOp;
     this.lastTook = undefined;
     this.touched = other.touched;
   }
@@ -273,6 +277,7 @@ export class DescriptorModel {
   }
 
   beginOp(): void {
+    this.mappedThisOp = new Set();
     this.opReq = new Set();
     this.opTransitions = new Set();
     this.lastTook = undefined;
@@ -389,6 +394,7 @@ export class DescriptorModel {
   /** The implementation created these leaves for one map call (MAP-1..5). */
   map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
     const event: LeafEvent = { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true };
+    for (const { iova, level } of created) this.mappedThisOp.add(leafKey(iova, level));
     // Pages of one 2 MiB region share the tables on their path: noted once per region.
     let region = -1;
     for (const { iova, level, oa } of created) {
