@@ -708,7 +708,9 @@ export class DescriptorModel {
     const rc = this.caps.readAndClear;
     if (rc.partialLeaf === 'einval') return this.syncThenClear(iova, size, noClear);
     const pages = new PageRuns();
-    const mayAlsoReport = new PageRuns();
+    /** What Linux's records cover: inside the range, and past it. */
+    const recorded = new PageRuns();
+    const everRecorded = new PageRuns();
     const visited = new PageRuns();
     const cleared: ModelLeaf[] = [];
     const end = iova + size;
@@ -738,14 +740,15 @@ export class DescriptorModel {
       const state = leafStateOf(leaf.snap).state;
       if (state === 'writableDirty' || (rc.reportsPlainWritable && state === 'writable')) {
         if (leaf.iova < iova || leaf.iova + leaf.size > end) cutDirty = true;
-        // Owed: the leaf's own pages from the cursor to the range's end. Linux records [cursor,
-        // cursor + leaf size) (iommu_dirty_bitmap_record), which may run past the leaf's end
-        // (a range starting inside it) and past the range's end (iova_bitmap_set sets any bit
-        // of the pinned bitmap pages): those bits are permitted, never required, since no
-        // write can make a page dirty through a leaf that does not map it.
-        const own = pageEnd(Math.min(to, leaf.iova + leaf.size));
-        pages.add(from, own);
-        if (cursor + leaf.size > own) mayAlsoReport.add(own, pageEnd(cursor + leaf.size));
+        // Linux records [cursor, cursor + leaf size) (iommu_dirty_bitmap_record), which runs
+        // past the leaf's end where the range starts inside it, and past the range's end
+        // (iova_bitmap_set stops only at the pinned bitmap pages). Owed: the leaf's own pages
+        // from the cursor to the range's end, here; the other recorded pages in range that a
+        // leaf this walk clears holds, after the walk (that record is the only report they
+        // get: the walk enters that leaf past them and clears it whole).
+        pages.add(from, pageEnd(Math.min(to, leaf.iova + leaf.size)));
+        recorded.add(from, pageEnd(to));
+        everRecorded.add(from, pageEnd(cursor + leaf.size));
         if (!noClear) {
           this.leafEvent(leaf, CLEAR_DIRTY);
           cleared.push(leaf);
@@ -763,10 +766,13 @@ export class DescriptorModel {
     if (rc.invalidatesCleared === 'no') this.note(['CLEAR-U4']);
     if (cleared.length > 0) this.noteRule('CLEAR-1');
     if (cutDirty) this.noteRule('CLEAR-4');
-    if (pages.size > 0) this.noteRule('BITMAP-2');
     const whole = new PageRuns();
     for (const l of cleared) whole.add(l.iova, l.iova + l.size);
-    return { errno, pages, mayAlsoReport, visited, clearedUnreported: whole.minus(pages) };
+    // The recorded pages in range of a cleared leaf are owed too; every other recorded bit (a
+    // hole, a leaf not cleared, which stays dirty, or past the range) is permitted, not required.
+    for (const [a, b] of whole.minus(whole.minus(recorded)).runs()) pages.add(a, b);
+    if (pages.size > 0) this.noteRule('BITMAP-2');
+    return { errno, pages, mayAlsoReport: everRecorded.minus(pages), visited, clearedUnreported: whole.minus(recorded) };
   }
 
   /**

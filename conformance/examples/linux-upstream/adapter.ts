@@ -37,10 +37,11 @@ function newBitmap(size: number): DirtyBitmap {
 
 /**
  * iova_bitmap_set (Linux v6.12.117 drivers/iommu/iommufd/iova_bitmap.c): the bits of
- * [iova, iova + length) from the range's start on. Linux clips only at the pinned bitmap
- * pages, not at the range's end: a leaf recorded from the cursor past the range's end
- * (iommu_dirty_bitmap_record of [cursor, cursor + leaf size)) sets the bits after the
- * range's last page too, here up to the end of the bitmap's last u64 word.
+ * [iova, iova + length) from the range's start on. Linux stops only at the last pinned
+ * bitmap page, not at the range's end: a leaf recorded from the cursor past the range's end
+ * (iommu_dirty_bitmap_record of [cursor, cursor + leaf size)) sets bits after the range's
+ * last page too, in Linux as far as that page (past the user's buffer), here as far as the
+ * buffer the kit gave: the end of its last u64 word.
  */
 function iovaBitmapSet(bitmap: DirtyBitmap, base: number, iova: number, length: number): void {
   const first = Math.floor((Math.max(iova, base) - base) / 2 ** PAGE_SHIFT);
