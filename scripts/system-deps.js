@@ -14,6 +14,9 @@ import { existsSync } from 'node:fs';
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
+/** The longest one background apt-get step may take (chromium's install took 17 s here, its update a few). */
+const APT_STEP_MS = 300_000;
+
 /** The tests that need a package the background install may still be bringing: the browser tests need chromium. */
 export const needsLater = (file) => file.endsWith('.browser.test.ts');
 
@@ -39,14 +42,17 @@ export function ensureSystemDeps({ later = ['chromium'] } = {}) {
   if (deferred.length === 0) return Promise.resolve();
   console.error(`npm test: installing ${deferred.join(', ')} from Debian (apt-get) beside the tests that do not need it`);
   // Its output is held and printed only if it fails, so that it does not cut into the tests' output.
+  // A step that has not ended in APT_STEP_MS (a held lock, a stalled mirror) is killed and
+  // counts as failed, so the part that waits for it runs (and its test fails) instead of
+  // waiting for CI's own time limit.
   const step = (args) =>
     new Promise((resolve) => {
-      const child = spawn('apt-get', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+      const child = spawn('apt-get', args, { stdio: ['ignore', 'pipe', 'pipe'], env, timeout: APT_STEP_MS, killSignal: 'SIGKILL' });
       let out = '';
       child.stdout.on('data', (c) => (out += c));
       child.stderr.on('data', (c) => (out += c));
       child.on('error', (e) => resolve({ ok: false, out: `${out}${e.message}\n` }));
-      child.on('close', (code) => resolve({ ok: code === 0, out }));
+      child.on('close', (code, signal) => resolve({ ok: code === 0, out: signal === null ? out : `${out}apt-get ${args[0]}: stopped after ${APT_STEP_MS / 1000} s (${signal})\n` }));
     });
   return (async () => {
     // apt-get update again only where the install above did not just run it.

@@ -88,7 +88,7 @@ export const linux: IovaBitmapContract = {
     {
       id: 'IOVA-BITMAP-1',
       obligation: 'the caller passes a page size that is a power of two from 4 KiB to 2^63',
-      source: `${IOVA_BITMAP_C} iova_bitmap_alloc (pgshift = __ffs(page_size), no check); drivers/vfio/vfio_main.c vfio_ioctl_device_feature_logging_report (page_size below 4 KiB or not a power of two is -EINVAL). iommufd's caller does not keep it: drivers/iommu/iommufd/io_pagetable.c iommufd_check_iova_range refuses only page_size 0 and ranges it does not divide, so page size 0x3000 reaches iova_bitmap_alloc as 4 KiB (__ffs)`,
+      source: `${IOVA_BITMAP_C} iova_bitmap_alloc (pgshift = __ffs(page_size), no check); drivers/vfio/vfio_main.c vfio_ioctl_device_feature_logging_report (page_size below 4 KiB or not a power of two is -EINVAL). iommufd's caller does not keep it: drivers/iommu/iommufd/io_pagetable.c iommufd_check_iova_range refuses page_size 0 and an iova or end with bits of page_size - 1 set (a mask, not a division), so page size 0x3000 reaches iova_bitmap_alloc as 4 KiB (__ffs)`,
     },
     {
       id: 'IOVA-BITMAP-4',
