@@ -69,4 +69,5 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'collector-ignores-bitmap': ['KVM-RING-21'],
   'collector-first-ring-only': ['KVM-RING-13'],
   'collector-harvest-cap': ['KVM-RING-13'],
+  'collector-drops-address-space': ['KVM-RING-23'],
 };

@@ -105,6 +105,18 @@ export class HarvestCapCollector extends DirtyRingCollector {
   }
 }
 
+/** Takes the ring entry's slot as a memslot id, without its address space. */
+export class DropsAddressSpaceCollector extends DirtyRingCollector {
+  // FAULT (class wrong-address): the slot field is as_id << 16 | id (QEMU's ring reaper,
+  // accel/kvm/kvm-all.c, splits it into both before marking the page); keeping only the low 16 bits names the memslot
+  // of address space 0 with that id, so a page written in address space 1 (SMM) is copied
+  // from the wrong memslot and its own copy is never sent.
+  protected override readEntry(ring: CollectorRing, i: number): { slot: number; offset: number } {
+    const e = super.readEntry(ring, i);
+    return { slot: e.slot & 0xffff, offset: e.offset };
+  }
+}
+
 const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof DirtyRingCollector, ordering?: true): RingMutant<DirtyRingCollectorAdapter> => ({
   name,
   bugClass,
@@ -138,6 +150,12 @@ export const dirtyRingCollectorMutants: readonly RingMutant<DirtyRingCollectorAd
   mutant('collector-never-resets', 'state-not-carried', 'never calls KVM_RESET_DIRTY_RINGS. Class state-not-carried: harvested pages are never write-protected again, so their next writes push nothing.', NeverResetsCollector),
   mutant('collector-ignores-bitmap', 'scope-change', 'the final sync does not collect the WITH_BITMAP bitmaps. Class scope-change: pages KVM dirtied without a running vCPU are outside what the collector sends.', IgnoresBitmapCollector),
   mutant('collector-first-ring-only', 'scope-change', "harvests only the first vCPU's ring. Class scope-change: the rings of vCPUs added later are outside what the collector reads.", FirstRingOnlyCollector),
+  mutant(
+    'collector-drops-address-space',
+    'wrong-address',
+    "keeps only the low 16 bits of an entry's slot (the memslot id) and drops the address space. Class wrong-address: a page written in address space 1 is copied from address space 0's memslot of the same id, and its own copy is never sent.",
+    DropsAddressSpaceCollector,
+  ),
   mutant(
     'collector-harvest-cap',
     'boundary-arithmetic',

@@ -960,6 +960,21 @@ directed('[KVM-RING-13] mutant collector-skips-wrapped-index deviates from the r
   ),
 );
 
+directed('[KVM-RING-23] mutant collector-drops-address-space deviates from the reference: a page written in address space 1 is copied from the memslot of address space 0', () =>
+  ringDeviates(
+    'collector-drops-address-space',
+    {
+      config: ONE_RING,
+      ops: [
+        { k: 'guest', vcpu: 0, slot: 1, start: 3, count: 1, stride: 1 },
+        { k: 'sync', injects: [] },
+      ],
+      delays: [],
+    },
+    'KVM-RING-23',
+  ),
+);
+
 directed('[KVM-RING-23] mutant collector-never-resets deviates from the reference: page 0 written again after the first sync pushes nothing and is never sent again', () =>
   ringDeviates(
     'collector-never-resets',

@@ -209,7 +209,8 @@ class KitKvm {
         if ((flags & 2) !== 0) throw new Violation('loss', ['KVM-RING-13'], `vCPU ${v}'s entries harvested in order, none skipped`, `entry ${i} marked RESET while entry ${r.reset & (r.entries - 1)} before it is not`);
       }
       r.vcpu = this.t.vcpu.step(r.vcpu as never, { type: 'RESET', belowSoftLimit: this.used(r) < r.softLimit }).next;
-      const limits = { addressSpaces: 1, userMemSlots: 32764 };
+      // Two address spaces, as x86 with SMM: the second memslot is in address space 1 (kit.ts RING_MEMSLOTS).
+      const limits = { addressSpaces: 2, userMemSlots: 32764 };
       for (const p of reprotectedPages(resetBatches(consumed), RING_MEMSLOTS, limits)) this.protectedPages[p.slot === slotCode(0) ? 0 : 1]![p.offset] = 1;
     }
     return count;
@@ -394,7 +395,7 @@ class CollectorRun {
     for (const [s, m] of RING_MEMSLOTS.entries()) for (let p = 0; p < m.npages; p++) this.migration.copy(pageKey(slotCode(s), p));
     this.migration.actions.length = 0;
     this.trace.push({
-      op: `setup: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots 0x0 (256 pages) and 0x1 (64 pages)${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}${this.sc.config.pml ? `, PML of ${PML_ENTRIES} entries (soft limit ${this.kvm.rings[0]!.softLimit})` : ''}; bulk copy`,
+      op: `setup: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots ${RING_MEMSLOTS.map((m, s) => `${hex(slotCode(s))} (${m.npages} pages)`).join(' and ')}${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}${this.sc.config.pml ? `, PML of ${PML_ENTRIES} entries (soft limit ${this.kvm.rings[0]!.softLimit})` : ''}; bulk copy`,
       answer: 'ready',
       expected: 'ready',
       req: [],

@@ -81,23 +81,29 @@ export interface RingMemslot {
   readonly npages: number;
 }
 
-/** The memslots every scenario creates (and the collector profile's KVM): slot code (as_id << 16 | id) and pages. */
+/**
+ * The memslots of the collector profile's KVM, and of a kvm-dirty-ring scenario on x86:
+ * slot code (as_id << 16 | id) and pages. The second is in address space 1 (SMM, as QEMU
+ * makes it) with the first one's id, so a ring entry, a reset or a collector that drops the
+ * address space (`slot = memslot->id`, or a lookup of the u32 code without `(u16)`) names
+ * the other memslot or none (Linux v6.12.117 virt/kvm/dirty_ring.c kvm_dirty_ring_push,
+ * kvm_reset_dirty_gfn: as_id = slot >> 16, id = (u16)slot).
+ */
 export const RING_MEMSLOTS: readonly RingMemslot[] = [
   { asId: 0, id: 0, npages: 256 },
-  { asId: 0, id: 1, npages: 64 },
+  { asId: 1, id: 0, npages: 64 },
 ];
 export const slotCode = (i: number, memslots: readonly RingMemslot[] = RING_MEMSLOTS) => (memslots[i]!.asId << 16) | memslots[i]!.id;
 
-/**
- * The memslots of a kvm-dirty-ring scenario on `arch`. On x86 the second is in address
- * space 1 (SMM, as QEMU makes it) with the same id as the first: a ring entry or a reset
- * that drops the address space (`slot = memslot->id`), or looks a slot up by its u32 code
- * without `(u16)`, names the other memslot or none (Linux v6.12.117 virt/kvm/dirty_ring.c
- * kvm_dirty_ring_push, kvm_reset_dirty_gfn: as_id = slot >> 16, id = (u16)slot). arm64
- * has one address space (KVM_ADDRESS_SPACE_NUM 1), so both are in address space 0 there.
- */
+/** arm64 has one address space (KVM_ADDRESS_SPACE_NUM 1): both memslots are in address space 0 there. */
+const ARM64_MEMSLOTS: readonly RingMemslot[] = [
+  { asId: 0, id: 0, npages: 256 },
+  { asId: 0, id: 1, npages: 64 },
+];
+
+/** The memslots of a kvm-dirty-ring scenario on `arch`. */
 export function ringMemslots(arch: 'x86' | 'arm64'): readonly RingMemslot[] {
-  return arch === 'x86' ? [RING_MEMSLOTS[0]!, { asId: 1, id: 0, npages: 64 }] : RING_MEMSLOTS;
+  return arch === 'x86' ? RING_MEMSLOTS : ARM64_MEMSLOTS;
 }
 
 /**
