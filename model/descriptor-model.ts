@@ -66,12 +66,16 @@ const GIB = armLpaeBlockSize(1);
  */
 export interface ReadAndClearWalk {
   readonly errno: number;
-  /** The pages of the writable-dirty leaves the walk meets, inside the range: each must be in the bitmap. */
+  /**
+   * What must be in the bitmap: the pages of each writable-dirty leaf the walk meets, from
+   * the cursor to the range's end; and, of what Linux records from the cursor (CLEAR-U2),
+   * the pages in range of a leaf the walk clears (that record is their only report).
+   */
   readonly pages: PageRuns;
   /**
-   * Pages a walk that records [cursor, cursor + leaf size) sets besides (CLEAR-U2): past the
-   * leaf's end where the range starts inside it, past the range's end where the leaf does.
-   * Permitted, not required: a walk that records only the leaf's own pages conforms too.
+   * What Linux's [cursor, cursor + leaf size) records set besides (CLEAR-U2): pages of a
+   * hole or of a leaf the walk does not clear, and pages past the range's end. Permitted,
+   * not required: a walk that leaves them out loses nothing.
    */
   readonly mayAlsoReport: PageRuns;
   readonly visited: PageRuns;
