@@ -69,13 +69,13 @@ export interface ReadAndClearWalk {
   /**
    * What must be in the bitmap: the pages of each writable-dirty leaf the walk meets, from
    * the cursor to the range's end; and, of what Linux records from the cursor (CLEAR-U2),
-   * the pages in range of a leaf the walk clears (that record is their only report).
+   * the pages in range of a writable-dirty block (that record is their only report).
    */
   readonly pages: PageRuns;
   /**
-   * What Linux's [cursor, cursor + leaf size) records set besides (CLEAR-U2): pages of a
-   * hole or of a leaf the walk does not clear, and pages past the range's end. Permitted,
-   * not required: a walk that leaves them out loses nothing.
+   * What may be in the bitmap besides: what Linux's [cursor, cursor + leaf size) records set
+   * (a hole, a clean or read-only leaf, past the range's end), and any page in range of a
+   * leaf that was writable-dirty. Permitted, not required.
    */
   readonly mayAlsoReport: PageRuns;
   readonly visited: PageRuns;
@@ -772,11 +772,25 @@ export class DescriptorModel {
     if (cutDirty) this.noteRule('CLEAR-4');
     const whole = new PageRuns();
     for (const l of cleared) whole.add(l.iova, l.iova + l.size);
-    // The recorded pages in range of a cleared leaf are owed too; every other recorded bit (a
-    // hole, a leaf not cleared, which stays dirty, or past the range) is permitted, not required.
-    for (const [a, b] of whole.minus(whole.minus(recorded)).runs()) pages.add(a, b);
+    // Also owed: the recorded pages in range of a block the walk clears, or leaves dirty
+    // (not reached, or IOMMU_DIRTY_NO_CLEAR): the record is their only report in this walk,
+    // and a later walk that enters the block past them clears them unreported (CLEAR-U2's
+    // design excuses that loss only for pages no record reported). A 4 KiB leaf is recorded
+    // whole whenever it is visited. Every other recorded bit (a hole, a clean or read-only
+    // leaf, past the range) is permitted, not required.
+    const start = iova - (iova % 4096);
+    const dirtyBlocks = new PageRuns();
+    for (const [a, b] of whole.runs()) dirtyBlocks.add(a, b);
+    const stillDirty = this.leavesIn(iova, size).filter((l) => leafStateOf(l.snap).state === 'writableDirty');
+    for (const l of stillDirty) if (l.size > PAGE_SIZE) dirtyBlocks.add(l.iova, l.iova + l.size);
+    for (const [a, b] of dirtyBlocks.minus(dirtyBlocks.minus(recorded)).runs()) pages.add(a, b);
     if (pages.size > 0) this.noteRule('BITMAP-2');
-    return { errno, pages, mayAlsoReport: everRecorded.minus(pages), visited, clearedUnreported: whole.minus(recorded) };
+    // Permitted besides: any page in range of a leaf that was writable-dirty when the walk
+    // began (a walk that reports the head Linux's cursor skips, hazard H-U5, is better, not false).
+    const mayAlsoReport = everRecorded;
+    for (const [a, b] of whole.runs()) mayAlsoReport.add(Math.max(a, start), Math.min(b, pageEnd(end)));
+    for (const l of stillDirty) mayAlsoReport.add(Math.max(l.iova, start), Math.min(l.iova + l.size, pageEnd(end)));
+    return { errno, pages, mayAlsoReport: mayAlsoReport.minus(pages), visited, clearedUnreported: whole.minus(recorded) };
   }
 
   /**
