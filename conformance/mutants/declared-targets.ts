@@ -70,4 +70,5 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'collector-first-ring-only': ['KVM-RING-13'],
   'collector-harvest-cap': ['KVM-RING-13'],
   'collector-drops-address-space': ['KVM-RING-23'],
+  'ring-push-drops-address-space': ['KVM-RING-11'],
 };

@@ -32,6 +32,16 @@ export class ResetMergesSlotsVm extends KvmDirtyRingVm {
   }
 }
 
+/** The push writes the memslot id without its address space. */
+export class PushDropsAddressSpaceVm extends KvmDirtyRingVm {
+  // FAULT (class wrong-address): kvm_dirty_ring_push given `slot = memslot->id` instead of
+  // `as_id << 16 | id`: a page of address space 1 is pushed as address space 0's memslot
+  // with that id, which the collector copies, and the reset re-protects, instead.
+  protected override push(r: Parameters<KvmDirtyRingVm['push']>[0], slot: number, offset: number): void {
+    super.push(r, slot & 0xffff, offset);
+  }
+}
+
 /** The bounds check before the 2026 fix: offset + __fls(mask) in u64, which wraps. */
 export class ResetOffsetWrapsVm extends KvmDirtyRingVm {
   // FAULT (class 7): a hostile pair (offset 2^64 - 63, then 0) passes the check and
@@ -124,6 +134,12 @@ export const kvmDirtyRingMutants: readonly RingMutant<KvmDirtyRingAdapter>[] = [
     'wrong-address',
     "reset coalesces neighbouring entries of different slots into one mask. Class wrong-address: a page of one memslot is re-protected in the other memslot's numbering, and the real page stays writable.",
     ResetMergesSlotsVm,
+  ),
+  mutant(
+    'ring-push-drops-address-space',
+    'wrong-address',
+    "push writes the memslot id alone in the entry's slot, without as_id << 16. Class wrong-address: a page written in address space 1 (x86 SMM) is named as address space 0's memslot of the same id, so the collector copies, and the reset re-protects, the wrong page.",
+    PushDropsAddressSpaceVm,
   ),
   mutant(
     'ring-reset-offset-wraps',

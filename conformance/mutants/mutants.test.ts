@@ -838,6 +838,21 @@ directed('[KVM-RING-16] [KVM-RING-17] mutant ring-reset-merges-slots deviates fr
   ),
 );
 
+directed('[KVM-RING-11] mutant ring-push-drops-address-space deviates from the reference: a write to the memslot of address space 1 is pushed as slot 0 (address space 0)', () =>
+  ringDeviates(
+    'ring-push-drops-address-space',
+    {
+      config: X86_RING,
+      ops: [
+        { k: 'run', vcpu: 0, slot: 1, start: 3, count: 1, stride: 1 },
+        { k: 'harvest', vcpu: 0, max: 1024 },
+      ],
+      delays: [],
+    },
+    'KVM-RING-11',
+  ),
+);
+
 directed('[KVM-RING-18] mutant ring-reset-offset-wraps deviates from the reference: the hostile pair (offset 2^64 - 63, then 0) re-protects page 0', () =>
   ringDeviates(
     'ring-reset-offset-wraps',
