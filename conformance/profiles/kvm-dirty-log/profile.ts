@@ -440,8 +440,9 @@ function pageTourOps(): Op[] {
     // A logging slot moved away and home again (manual protect off): its page written before
     // the moves is reported while it is away, which protects only its new place, so the
     // write after it is home again is recorded only if the move zapped the old leaves
-    // (KVM-PT-15; Linux kvm_arch_flush_shadow_memslot, which KVM_X86_QUIRK_SLOT_ZAP_ALL
-    // keeps whole: a stale writable leaf takes the write without a fault).
+    // (KVM-PT-15; Linux v6.12.117 kvm_arch_flush_shadow_memslot, which zaps every leaf
+    // under KVM_X86_QUIRK_SLOT_ZAP_ALL and the slot's own otherwise: a stale writable leaf
+    // takes the write without a fault).
     W(0, 20),
     region(0, 'move', 64, KVM_MEM_LOG_DIRTY_PAGES),
     { k: 'get', pick: 0, id: 'ok', short: false, races: [] },
