@@ -783,7 +783,7 @@ export class DescriptorModel {
     for (const [a, b] of whole.runs()) dirtyBlocks.add(a, b);
     const stillDirty = this.leavesIn(iova, size).filter((l) => leafStateOf(l.snap).state === 'writableDirty');
     for (const l of stillDirty) if (l.size > PAGE_SIZE) dirtyBlocks.add(l.iova, l.iova + l.size);
-    for (const [a, b] of dirtyBlocks.minus(dirtyBlocks.minus(recorded)).runs()) pages.add(a, b);
+    for (const [a, b] of dirtyBlocks.within(recorded).runs()) pages.add(a, b);
     if (pages.size > 0) this.noteRule('BITMAP-2');
     // Permitted besides: any page in range of a leaf that was writable-dirty when the walk
     // began (a walk that reports the head Linux's cursor skips, hazard H-U5, is better, not false).

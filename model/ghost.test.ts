@@ -94,4 +94,11 @@ test('[PRECISION-1] any report over a non-empty range reaches PRECISION-1; a rep
   assert.equal(v.req, ['PRECISION-1']);
 });
 
+test('PageRuns.within keeps the pages both sets hold', () => {
+  const a = PageRuns.of([0, PAGE, 2 * PAGE, 5 * PAGE]);
+  const b = PageRuns.of([PAGE, 2 * PAGE, 3 * PAGE, 5 * PAGE]);
+  assert.equal([...a.within(b)], [PAGE, 2 * PAGE, 5 * PAGE]);
+  assert.equal([...a.within(new PageRuns())], []);
+});
+
 test.run();

@@ -123,6 +123,11 @@ export class PageRuns implements PageSet {
     return false;
   }
 
+  /** The pages of this set that `other` holds too. */
+  within(other: PageRuns): PageRuns {
+    return this.minus(this.minus(other));
+  }
+
   /** The pages of this set that `other` lacks. */
   minus(other: PageRuns): PageRuns {
     const out = new PageRuns();

@@ -859,7 +859,7 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
   // Only the bits inside the range are the caller's report: a walking contract may set bits past it (CLEAR-U2), which the caller ignores, so they discharge nothing.
   const asked = new PageRuns();
   asked.add(iova - (iova % PAGE), iova + size);
-  const inRange = reported.minus(reported.minus(asked));
+  const inRange = reported.within(asked);
   m.ghost.endReport(iova, size, inRange, !noClear, 'any', 'NOLOSS-1', w === undefined ? undefined : (p) => !w.visited.has(p));
   if (w !== undefined && w.clearedUnreported.size > 0) {
     // CLEAR-U2: a leaf cleared whole, its pages outside what the walk recorded lost by the contract's design (hazards H-U4, H-U5).
