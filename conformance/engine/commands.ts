@@ -9,7 +9,7 @@ import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { type DescriptorChecker, checkTlb, noteEvictions } from '../../model/check-descriptors.ts';
 import type { DescriptorModel } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
-import { type DirtyGhost, PageRuns } from '../../model/ghost.ts';
+import { DirtyGhost, PageRuns } from '../../model/ghost.ts';
 import type { TakenTransition } from '../../model/transition-table.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DmaOutcome } from '../adapters/types.ts';
@@ -792,7 +792,16 @@ function reportedByOneBit(model: DescriptorModel, iova: number, size: number, ex
  * ghost (NOLOSS-1, NOLOSS-2, PRECISION-1). With `inject`, a DMA write races the call and
  * either order must explain what the implementation reported and left in memory.
  */
-export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: number, noClear: boolean, op: string, inject?: { at: number; iova: number; aimed: boolean }): Promise<void> {
+export async function readAndClear(
+  m: RunModel,
+  r: RunReal,
+  iova: number,
+  size: number,
+  noClear: boolean,
+  op: string,
+  inject?: { at: number; iova: number; aimed: boolean },
+  after: (m: RunModel) => void = (mm) => checkState(mm, r),
+): Promise<void> {
   const tracking = m.model.trackingOn;
   // A contract that walks from a cursor (linux-upstream) reports on or off, and says its own errno (a hole).
   const walk = m.model.caps.readAndClear.partialLeaf !== 'report-in-range-keep-dirty';
@@ -851,7 +860,7 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
   }
   if (!tracking) {
     // A contract that reports while off (CLEAR-U1): nothing is owed, but what it reports is checked and cleared.
-    if (reports) checkState(m, r);
+    if (reports) after(m);
     return;
   }
   const w = walked;
@@ -866,7 +875,28 @@ export async function readAndClear(m: RunModel, r: RunReal, iova: number, size: 
     m.model.ctx.excuse('CLEAR-U2', [...m.ghost.owed].filter((p) => w.clearedUnreported.has(p)).length);
     m.ghost.discharge(w.clearedUnreported);
   }
-  checkState(m, r);
+  after(m);
+}
+
+/**
+ * A DMA write to `page`, then one clearing report over [iova, iova + size) that must hold it
+ * (NOLOSS-1), judged on `model`: a copy of the run's model holding leaves the run's own does
+ * not (outside the window), with a ghost of its own that owes only this write. `after` checks
+ * memory after each step in place of the window's check (which knows only the run's model).
+ */
+export async function writeThenReport(m: RunModel, r: RunReal, model: DescriptorModel, page: number, iova: number, size: number, after: (m: RunModel) => void): Promise<void> {
+  const side: RunModel = { ...m, model, ghost: new DirtyGhost(model.ctx.checked) };
+  if (m.ghost.tracking) side.ghost.trackingStarted();
+  const streamId = r.sys.streams[0]!;
+  model.beginOp();
+  const got = await r.sys.dma(streamId, page, true);
+  const want = expectDma(model, page, true, streamId);
+  record(r, side, `dmaWrite(stream #0, ${hex(page)})`, dmaText(got), want.text);
+  sameDma(model, got, want, `DMA write at ${hex(page)} gives`);
+  noteWrite(side, page, want);
+  after(side);
+  model.beginOp();
+  await readAndClear(side, r, iova, size, false, `readAndClearDirty(${hex(iova)}, ${hex(size)})`, undefined, after);
 }
 
 export class InvalidateCommand implements RunCommand {

@@ -224,6 +224,30 @@ directed('[MAP-3] mutant map-one-page-short deviates from the reference: a map o
   assert.is(await run(driverAdapter('map-one-page-short')), false);
 });
 
+directed('[NOLOSS-1] mutant clear-size-u32 deviates from the reference: a report of the 8 GiB below 2^48 walks nothing and misses the dirty last page', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { driver } = await driverSystem(adapter);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.is(await driver.map(2 ** 48 - 0x1000, PA, 0x1000, RW), 0);
+    const r = await driver.readAndClearDirty(2 ** 48 - 8 * 2 ** 30, 8 * 2 ** 30, 0);
+    return { errno: r.errno, dirty: pages(r.dirty, 2 ** 48 - 8 * 2 ** 30) };
+  };
+  assert.equal(await run(reference.driver), { errno: 0, dirty: [2 ** 48 - 0x1000] });
+  assert.equal(await run(driverAdapter('clear-size-u32')), { errno: 0, dirty: [] });
+});
+
+directed('[NOLOSS-1] mutant clear-lower-half deviates from the reference: a report at the last page below 2^48 (level-0 entry 511) misses its dirty state', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { driver } = await driverSystem(adapter);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    assert.is(await driver.map(2 ** 47 - 0x1000, PA, 0x2000, RW), 0);
+    const r = await driver.readAndClearDirty(2 ** 47 - 0x1000, 0x2000, 0);
+    return { errno: r.errno, dirty: pages(r.dirty, 2 ** 47 - 0x1000) };
+  };
+  assert.equal(await run(reference.driver), { errno: 0, dirty: [2 ** 47 - 0x1000, 2 ** 47] });
+  assert.equal(await run(driverAdapter('clear-lower-half')), { errno: 0, dirty: [2 ** 47 - 0x1000] });
+});
+
 directed('[MERGE-1] mutant merge-ignores-contiguity deviates from the reference: pages of two mappings with unrelated output addresses are merged into one block', async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { driver } = await driverSystem(adapter);

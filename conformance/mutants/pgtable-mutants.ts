@@ -57,6 +57,32 @@ export class MapOnePageShortPgtable extends ArmLpaeIoPgtable {
   }
 }
 
+/** read_and_clear_dirty walks a length kept in 32 bits. */
+export class ClearSizeU32Pgtable extends ArmLpaeIoPgtable {
+  // FAULT (class boundary-arithmetic): the caller's size_t is checked, but the walk runs over an
+  // unsigned int copy of it: a report of 4 GiB or more walks its size modulo 2^32 (8 GiB: nothing)
+  // and returns 0, and the dirty pages past that are neither reported nor cleared.
+  override readAndClearDirty(iova: number, size: number, flags: number, record?: DirtyRecord): number {
+    const walked = size % 2 ** 32;
+    if (walked === 0 && size > 0) return 0;
+    return super.readAndClearDirty(iova, walked, flags, record);
+  }
+}
+
+/** read_and_clear_dirty never walks the upper half of the level-0 table. */
+export class ClearLowerHalfPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class boundary-arithmetic): the walk's level-0 index is kept in 8 bits (as if the
+  // table had 256 entries, not 512): entries 256 to 511, every IOVA from 2^47 up, are never
+  // visited, and their dirty pages are never reported.
+  protected override lastIndex(tableBase: number, lsz: number, end: number): number {
+    const last = super.lastIndex(tableBase, lsz, end);
+    return lsz === LEVEL0_SIZE ? Math.min(last, 255) : last;
+  }
+}
+
+/** What one level-0 entry maps: 512 GiB (4 KiB granule). */
+const LEVEL0_SIZE = 2 ** 39;
+
 /** The merge checks that every child is a valid leaf, but not where it points. */
 export class MergeIgnoresContiguityPgtable extends ArmLpaeIoPgtable {
   // FAULT (class wrong-address): children with the right attributes but output addresses
@@ -180,6 +206,18 @@ export const pgtableMutants: readonly Mutant[] = [
     'boundary-arithmetic',
     MapOnePageShortPgtable,
     'map returns 0 but leaves the last 4 KiB page of a range that does not end on a 2 MiB boundary unmapped (asked for 513 pages, it maps 512). Class boundary-arithmetic: an off-by-one in the length left after the blocks.',
+  ),
+  driverMutant(
+    'clear-size-u32',
+    'boundary-arithmetic',
+    ClearSizeU32Pgtable,
+    "read_and_clear_dirty checks the caller's size but walks a 32-bit copy of it: a report of 8 GiB walks nothing and returns 0, so the dirty pages in it are lost. Class boundary-arithmetic: a length truncated to 32 bits.",
+  ),
+  driverMutant(
+    'clear-lower-half',
+    'boundary-arithmetic',
+    ClearLowerHalfPgtable,
+    'read_and_clear_dirty never walks entries 256 to 511 of the level-0 table (an index kept in 8 bits): the dirty pages of every IOVA from 2^47 up are never reported. Class boundary-arithmetic: a table index one bit short.',
   ),
   driverMutant(
     'merge-ignores-contiguity',
