@@ -859,8 +859,10 @@ export class DescriptorModel {
    * An unmap as the contract's `unmap` says, planned on a copy: the blocks it splits (a
    * block the range cuts, where the contract splits), and where it stops (a hole or a cut
    * block, where the contract stops or refuses, and which of the two: `stop`). Changes nothing.
+   * `partialBlock` is how a cut block is taken: the contract's, or for a contract that allows
+   * either ('refuse-or-split'), the one asked (refused unless asked otherwise).
    */
-  unmapPlan(iova: number, size: number): { splits: number[]; end: number; bytes: number; stop?: 'hole' | 'cut' } {
+  unmapPlan(iova: number, size: number, partialBlock: 'split' | 'refuse' = this.caps.unmap.partialBlock === 'split' ? 'split' : 'refuse'): { splits: number[]; end: number; bytes: number; stop?: 'hole' | 'cut' } {
     const u = this.caps.unmap;
     const probe = this.clone();
     const splits: number[] = [];
@@ -891,7 +893,7 @@ export class DescriptorModel {
         continue;
       }
       if (l.iova < iova || l.iova + l.size > end) {
-        if (u.partialBlock === 'refuse') {
+        if (partialBlock === 'refuse') {
           stopped = 'cut';
           break;
         }

@@ -289,8 +289,11 @@ export class UnmapCommand implements RunCommand {
     const partlyCovered = (model: DescriptorModel) => model.leavesIn(iova, size).find((l) => l.iova < iova || l.iova + l.size > iova + size);
     // A contract that refuses a cut block or stops at a hole (linux-upstream) unmaps [iova, plan.end) only, and may read no dirty state.
     const u = m.model.caps.unmap;
-    const plan = u.partialBlock === 'split' && u.hole === 'skip' ? undefined : m.model.unmapPlan(iova, size);
-    const end = plan?.end ?? iova + size;
+    let plan = u.partialBlock === 'split' && u.hole === 'skip' ? undefined : m.model.unmapPlan(iova, size);
+    // A contract that allows a cut block either refused or split (linux-upstream: v6.13 on, and
+    // v6.11-v6.12): the bytes the implementation answers say which ran, each judged by its own plan.
+    const splitPlan = u.partialBlock === 'refuse-or-split' && plan?.stop === 'cut' ? m.model.unmapPlan(iova, size, 'split') : undefined;
+    let end = plan?.end ?? iova + size;
     let wantBytes: number;
     // The blocks split first, in order (UNMAP-1 with SPLIT-1): a partly covered block, then
     // (a 1 GiB block cut inside one of its 2 MiB parts) the part split from it.
@@ -312,7 +315,7 @@ export class UnmapCommand implements RunCommand {
     const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
     let got: { unmapped: number; dirty: Uint8Array } | undefined;
     // NOLOSS-3 (or the contract's rule in its place) is at stake only where a page of the range is owed, or a write races the unmap while tracking.
-    const owedHere = m.ghost.tracking && (inject !== undefined || m.ghost.owesIn(iova, end));
+    const owedHere = () => m.ghost.tracking && (inject !== undefined || m.ghost.owesIn(iova, end));
     // The pages of the writable-dirty leaves the unmap removes (in the order being tried): its bitmap may hold no other (PRECISION-1).
     let mayReport = new PageRuns();
     m.ghost.beginReport();
@@ -321,26 +324,36 @@ export class UnmapCommand implements RunCommand {
       m,
       `${this}`,
       () => (got === undefined ? '(no answer)' : `${hex(got.unmapped)} bytes`),
-      `${hex(wantBytes)} bytes`,
+      () => `${hex(wantBytes)} bytes`,
       () =>
         withInjectedWrite(
           m,
           r,
           inject,
-          async () => (got = await r.sys.unmap(iova, size)),
-          [
-            // Each split a stage of its own: a write between two splits (the 1 GiB block split,
-            // its 2 MiB part not yet) dirties the part, and the next split carries that to its pages.
-            ...splits.map((a) => (model: DescriptorModel) => model.split(a)),
-            (model) => {
-              mayReport = u.reportsDirty && end > iova ? dirtyPages(model, iova, end - iova) : new PageRuns();
-              if (end > iova) model.unmap(iova, end - iova);
-              model.noteRule('UNMAP-1');
-              if (owedHere) model.noteRule('NOLOSS-3');
-              // What ended the unmap early: a block the range cuts (UNMAP-U1) or a hole (UNMAP-U2).
-              if (plan?.stop !== undefined) model.note([plan.stop === 'cut' ? 'UNMAP-U1' : 'UNMAP-U2']);
-            },
-          ],
+          async () => {
+            got = await r.sys.unmap(iova, size);
+            if (splitPlan !== undefined && got.unmapped === splitPlan.bytes) {
+              plan = splitPlan;
+              ({ splits, end, bytes: wantBytes } = splitPlan);
+            }
+            return got;
+          },
+          {
+            after: () => [
+              // Each split a stage of its own: a write between two splits (the 1 GiB block split,
+              // its 2 MiB part not yet) dirties the part, and the next split carries that to its pages.
+              ...splits.map((a) => (model: DescriptorModel) => model.split(a)),
+              (model) => {
+                mayReport = u.reportsDirty && end > iova ? dirtyPages(model, iova, end - iova) : new PageRuns();
+                if (end > iova) model.unmap(iova, end - iova);
+                model.noteRule('UNMAP-1');
+                if (owedHere()) model.noteRule('NOLOSS-3');
+                // What ended the unmap early: a block the range cuts (UNMAP-U1) or a hole (UNMAP-U2); or the cut block split where the contract allows it (UNMAP-U1).
+                if (plan?.stop !== undefined) model.note([plan.stop === 'cut' ? 'UNMAP-U1' : 'UNMAP-U2']);
+                else if (plan === splitPlan) model.note(['UNMAP-U1']);
+              },
+            ],
+          },
           (model, result) => {
             if (result.unmapped !== wantBytes) throw new Violation('spec', [...model.opReq], `unmap(${hex(iova)}, ${hex(size)}) unmaps ${hex(wantBytes)} bytes`, `${hex(result.unmapped)} bytes`);
             if (!u.reportsDirty) return;
@@ -537,13 +550,15 @@ async function withInjectedWrite<T>(
   r: RunReal,
   inject: { at: number; iova: number; aimed: boolean } | undefined,
   op: () => Promise<T>,
-  stages: ((model: DescriptorModel, result: T) => void) | readonly ((model: DescriptorModel, result: T) => void)[],
+  stages: ((model: DescriptorModel, result: T) => void) | readonly ((model: DescriptorModel, result: T) => void)[] | { readonly after: (result: T) => readonly ((model: DescriptorModel, result: T) => void)[] },
   check: (model: DescriptorModel, result: T) => void,
 ): Promise<{ result: T; dma: DmaOutcome | undefined; dmaAt: number | undefined; stages: number }> {
-  const steps = typeof stages === 'function' ? [stages] : stages;
+  // The stages as given, or (`after`) as the operation's result decides them: which of a contract's allowed behaviours ran.
+  const stagesOf = (result: T) => (typeof stages === 'function' ? [stages] : 'after' in stages ? stages.after(result) : stages);
   const streamId = r.sys.streams[0]!;
   if (inject === undefined || r.sys.kitPlays !== 'smmu') {
     const result = await op();
+    const steps = stagesOf(result);
     for (const stage of steps) stage(m.model, result);
     check(m.model, result);
     return { result, dma: undefined, dmaAt: undefined, stages: steps.length };
@@ -554,6 +569,7 @@ async function withInjectedWrite<T>(
   const trigger = target === undefined ? inject.at : { address: target.ptep, nth: inject.at };
   const [result, dma] = await r.sys.withHook(trigger, () => r.sys.dma(streamId, inject.iova, true), op);
   const got = dma === undefined ? undefined : await dma;
+  const steps = stagesOf(result);
   // The injected write landed before the operation's effect, between two of its stages, or after it.
   const places = got === undefined ? [steps.length] : Array.from({ length: steps.length + 1 }, (_, k) => k);
   // Per place: whether the write went through a stale IOTLB entry there (IOTLB-7: then it is not owed).
@@ -585,11 +601,11 @@ async function withInjectedWrite<T>(
 }
 
 /** Runs `act`; when it throws a Violation, records the step first, so the trace ends with the failing operation. */
-async function recordFailure<T>(r: RunReal, m: RunModel, op: string, answer: () => string, expected: string, act: () => Promise<T>): Promise<T> {
+async function recordFailure<T>(r: RunReal, m: RunModel, op: string, answer: () => string, expected: string | (() => string), act: () => Promise<T>): Promise<T> {
   try {
     return await act();
   } catch (e) {
-    if (e instanceof Violation) record(r, m, op, answer(), expected);
+    if (e instanceof Violation) record(r, m, op, answer(), typeof expected === 'string' ? expected : expected());
     throw e;
   }
 }

@@ -1,5 +1,5 @@
 // The linux-upstream contract: what iommufd, arm-smmu-v3 and io-pgtable-arm do as
-// merged (SMMUv3 dirty tracking since v6.11; partial-block unmap refused since v6.13;
+// merged (SMMUv3 dirty tracking since v6.11; partial-block unmap refused since v6.13, split before;
 // read at v6.18 for arm-smmu-v3.c and iommufd, at v6.12 plus the v6.13 diff for
 // io-pgtable-arm.c). Dirty tracking is chosen when the domain is allocated and refused
 // there without HTTU = 2; HA/HD are on for the domain's life; enabling only clears;
@@ -179,8 +179,8 @@ export const linuxUpstream: Contract = {
     ],
     dropped: [
       { id: 'TRACK-4', why: 'No page-granular policy: enabling splits nothing.', source: 'Linux v6.18 drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c arm_smmu_set_dirty_tracking (does nothing)' },
-      { id: 'SPLIT-1', why: 'No split operation, and since v6.13 no split on unmap either.', source: R['UNMAP-U1'].source },
-      { id: 'SPLIT-2', why: 'No split operation, and since v6.13 no split on unmap either.', source: R['UNMAP-U1'].source },
+      { id: 'SPLIT-1', why: 'No split operation; a block an unmap cuts is refused (v6.13 on) or split by the unmap (v6.11, v6.12), which UNMAP-U1 rules.', source: R['UNMAP-U1'].source },
+      { id: 'SPLIT-2', why: 'No split operation; a block an unmap cuts is refused (v6.13 on) or split by the unmap (v6.11, v6.12), which UNMAP-U1 rules.', source: R['UNMAP-U1'].source },
       { id: 'MERGE-1', why: 'No merge operation.', source: 'Linux v6.12 drivers/iommu/io-pgtable-arm.c arm_lpae_alloc_pgtable (io_pgtable_ops: map_pages, unmap_pages, iova_to_phys, read_and_clear_dirty only)' },
       { id: 'MERGE-2', why: 'No merge operation.', source: 'Linux v6.12 drivers/iommu/io-pgtable-arm.c arm_lpae_alloc_pgtable (io_pgtable_ops: map_pages, unmap_pages, iova_to_phys, read_and_clear_dirty only)' },
       { id: 'SPLIT-3', why: 'No split operation.', source: R['UNMAP-U1'].source },
@@ -191,7 +191,7 @@ export const linuxUpstream: Contract = {
       { id: 'CLEAR-U1', why: 'Read-and-clear while tracking is off returns the dirty state instead of -EINVAL.', source: R['CLEAR-U1'].source },
       { id: 'CLEAR-U3', why: 'A hole in the range is -EINVAL after partial work, instead of being skipped.', source: R['CLEAR-U3'].source },
       { id: 'CLEAR-U4', why: 'No TLBI after the clear (the strict contract invalidates what it cleared; see IOTLB-7).', source: R['CLEAR-U4'].source },
-      { id: 'UNMAP-U1', why: 'Unmapping part of a block is refused instead of splitting it.', source: R['UNMAP-U1'].source },
+      { id: 'UNMAP-U1', why: 'Unmapping part of a block is refused (v6.13 on) or splits it (v6.11, v6.12), where the strict contract always splits.', source: R['UNMAP-U1'].source },
       { id: 'UNMAP-U2', why: 'A hole ends the unmap instead of being skipped.', source: R['UNMAP-U2'].source },
     ],
   },
@@ -227,7 +227,7 @@ export const linuxUpstream: Contract = {
       withoutHdQuirk: 'EOPNOTSUPP',
     },
     // Linux v6.12 drivers/iommu/iommu.c __iommu_unmap with iommu_pgsize, io-pgtable-arm.c __arm_lpae_unmap (a table entry at the chunk's size is freed whole).
-    unmap: { reportsDirty: false, partialBlock: 'refuse', hole: 'stop', chunks: 'iommu-pgsize' },
+    unmap: { reportsDirty: false, partialBlock: 'refuse-or-split', hole: 'stop', chunks: 'iommu-pgsize' },
     split: undefined,
     merge: undefined,
   },

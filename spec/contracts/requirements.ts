@@ -82,7 +82,10 @@ export const contractRequirements = {
     text: 'No TLB invalidation follows a read-and-clear on SMMUv3: iommu_dirty_bitmap_record adds the range to the gather without a page size and arm_smmu_iotlb_sync returns early for such a gather.',
     source: `Linux v6.18 include/linux/iommu.h iommu_dirty_bitmap_record (iommu_iotlb_gather_add_range); ${IO_PAGETABLE} iommu_read_and_clear_dirty (iommu_iotlb_sync after the walk); ${SMMU} arm_smmu_iotlb_sync`,
   },
-  'UNMAP-U1': { text: 'Unmapping part of a block is refused: the block stays mapped, 0 bytes are unmapped for it (WARN_ONCE "Unmap of a partial large IOPTE is not allowed"), and the unmap stops there.', source: NO_SPLIT },
+  'UNMAP-U1': {
+    text: 'Unmapping part of a block is refused (v6.13 on): the block stays mapped, 0 bytes are unmapped for it (WARN_ONCE "Unmap of a partial large IOPTE is not allowed"), and the unmap stops there. Or (v6.11, v6.12) the block is split: a table of its attributes, AP[2] and DBM included, takes its place minus the part unmapped, so every page keeps the block\'s dirty state; where the block changed since it was read (the SMMU set its dirty state) the compare-exchange fails and 0 bytes are unmapped for it, as when refused. The bytes returned say which ran.',
+    source: `${NO_SPLIT}; Linux v6.12.117 drivers/iommu/io-pgtable-arm.c arm_lpae_split_blk_unmap, iopte_prot (ARM_LPAE_PTE_ATTR_HI_MASK holds DBM)`,
+  },
   'UNMAP-U2': {
     text: 'An unmapped entry ends an unmap (WARN_ON, 0 bytes for it): the bytes unmapped before it are returned and nothing after it is unmapped.',
     source: `${PGTABLE} __arm_lpae_unmap (WARN_ON(!pte) returns 0); Linux v6.18 drivers/iommu/iommu.c __iommu_unmap (stops at the first 0)`,

@@ -322,7 +322,8 @@ function unmap(s: Sim, step: Extract<HazardStep, { op: 'unmap' }>): { unmapped: 
       continue;
     }
     if (leaf.iova < lo || leaf.iova + leaf.size > hi) {
-      if (u.partialBlock === 'refuse') break;
+      // A contract that allows either is simulated refusing (the behaviour of its newest kernels).
+      if (u.partialBlock !== 'split') break;
       s.splitLeaf(leaf);
       continue;
     }

@@ -129,7 +129,12 @@ export interface Capabilities {
   readonly unmap: {
     /** Unmap returns the dirty state of what it removes (NOLOSS-3). */
     readonly reportsDirty: boolean;
-    readonly partialBlock: 'split' | 'refuse';
+    /**
+     * A block the range cuts: split (its pages outside the range stay mapped), refused (the
+     * unmap stops there), or either (a contract that holds kernels of both behaviours: the
+     * observed bytes say which one ran, each judged by its own rules).
+     */
+    readonly partialBlock: 'split' | 'refuse' | 'refuse-or-split';
     readonly hole: 'skip' | 'stop';
     /**
      * How the range is walked: by leaves (default), or in iommu_unmap's chunks (the

@@ -76,7 +76,7 @@ export function lvlIdx(iova: number, lvl: number): number {
 }
 
 /** iopte_type(pte) */
-const iopteType = (pte: bigint) => pte & ARM_LPAE_PTE_TYPE_MASK;
+export const iopteType = (pte: bigint) => pte & ARM_LPAE_PTE_TYPE_MASK;
 /** iopte_leaf(pte, lvl, fmt): a page at the last level, a block above it. */
 export const iopteLeaf = (pte: bigint, lvl: number) => (lvl === ARM_LPAE_MAX_LEVELS - 1 ? iopteType(pte) === ARM_LPAE_PTE_TYPE_PAGE : iopteType(pte) === ARM_LPAE_PTE_TYPE_BLOCK);
 /** iopte_table(pte, lvl) */

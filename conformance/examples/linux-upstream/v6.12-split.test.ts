@@ -1,0 +1,79 @@
+// UNMAP-U1 under linux-upstream holds both behaviours Linux has had for an unmap that cuts a
+// block: v6.13 on refuses it (33729a5fc0ca), v6.11 and v6.12 split it
+// (arm_lpae_split_blk_unmap, io-pgtable-arm-v6.12.ts). The split conforms when its pages
+// keep the block's dirty state, and loses a page when they do not.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { KitMemory } from 'dirtyspec/adapters';
+import { contracts } from '../../../spec/contracts/index.ts';
+import { DmaCommand, MapCommand, ReadAndClearCommand, type RunCommand, TrackingCommand, type TraceStep, UnmapCommand } from '../../engine/commands.ts';
+import { replaySmmuSequence } from '../../engine/run-profile.ts';
+import { Violation } from '../../../model/violation.ts';
+import { linuxUpstreamAdapter } from './adapter.ts';
+import { ArmSmmuDomain } from './arm-smmu-v3.ts';
+import { ARM_LPAE_PTE_AP_RDONLY, type ArmLpaeIoPgtable, type IoPgtableCfg, type IoPgtableFlushOps } from './io-pgtable-arm.ts';
+import { ArmLpaeIoPgtableV612, linuxV612Adapter } from './io-pgtable-arm-v6.12.ts';
+
+/** v6.12's split with its pages made writable-clean (AP[2] set): the block's dirty state is dropped. */
+class CleanSplitPgtable extends ArmLpaeIoPgtableV612 {
+  private splitting = false;
+  protected override unmapPartialBlock(...args: Parameters<ArmLpaeIoPgtableV612['unmapPartialBlock']>): number {
+    this.splitting = true;
+    try {
+      return super.unmapPartialBlock(...args);
+    } finally {
+      this.splitting = false;
+    }
+  }
+  protected override initPteEntries(paddr: number, prot: bigint, lvl: number, numEntries: number, ptep: number): void {
+    super.initPteEntries(paddr, this.splitting ? prot | ARM_LPAE_PTE_AP_RDONLY : prot, lvl, numEntries, ptep);
+  }
+}
+
+class CleanSplitDomain extends ArmSmmuDomain {
+  protected override allocPgtable(memory: KitMemory, cfg: IoPgtableCfg, tlb: IoPgtableFlushOps): ArmLpaeIoPgtable {
+    return new CleanSplitPgtable(memory, cfg, tlb);
+  }
+}
+
+const CONFIG = { httu: 2 as const, bbml: 0 as const, iotlbCapacity: 1, dirtyCapable: true, pageGranular: false, startTracking: true };
+
+/** A 2 MiB block at 4 MiB written at 0x5f0000, its second page unmapped, then the rest of it read and cleared. */
+const cut = (): RunCommand[] => [new MapCommand(0x400, 512, true, true), new TrackingCommand(true), new DmaCommand(true, 0, 0, 0, undefined, 0x5f_0000), new UnmapCommand(0x401, 1), new ReadAndClearCommand(0x402, 510, false)];
+
+/** The sequence replayed under linux-upstream: its trace, and the violation if it failed. */
+async function replay(adapter: ReturnType<typeof linuxUpstreamAdapter>): Promise<{ trace: TraceStep[]; violation?: Violation }> {
+  const trace: TraceStep[] = [];
+  try {
+    await replaySmmuSequence(adapter, { config: CONFIG, commands: cut() }, 5000, trace, contracts['linux-upstream']);
+    return { trace };
+  } catch (e) {
+    if (e instanceof Violation) return { trace, violation: e };
+    throw e;
+  }
+}
+
+const step = (trace: readonly TraceStep[], prefix: string) => trace.find((s) => s.op.startsWith(prefix));
+
+test('[UNMAP-U1] v6.13 on: the unmap that cuts the block unmaps nothing and the block keeps its dirty state', async () => {
+  const { trace, violation } = await replay(linuxUpstreamAdapter());
+  assert.is(violation, undefined);
+  assert.is(step(trace, 'unmap(0x401000')?.answer, '0x0 bytes, dirty []');
+});
+
+test('[UNMAP-U1] v6.12: the unmap splits the block, unmaps the page, and every other page keeps the block dirty (the report holds them all)', async () => {
+  const { trace, violation } = await replay(linuxV612Adapter());
+  assert.is(violation, undefined);
+  assert.is(step(trace, 'unmap(0x401000')?.answer, '0x1000 bytes, dirty []');
+  assert.ok(step(trace, 'unmap(0x401000')?.req.includes('UNMAP-U1'));
+  assert.match(step(trace, 'readAndClearDirty(0x402000')?.answer ?? '', /^0, dirty \[0x402000-0x5ff000 \(510 pages\)/);
+});
+
+test('[UNMAP-U1] [NOLOSS-1] v6.12 with a split that makes the pages clean: the written page is lost', async () => {
+  const { violation } = await replay(linuxV612Adapter('clean split', CleanSplitDomain));
+  assert.ok(violation !== undefined, 'the clean split passed');
+  assert.is(violation.kind, 'loss', `${violation.expected} | ${violation.actual}`);
+  assert.ok(violation.req.includes('UNMAP-U1'), violation.req.join(', '));
+});
+
+test.run();
