@@ -102,8 +102,9 @@ const ARM64_MEMSLOTS: readonly RingMemslot[] = [
 ];
 
 /** The memslots of a kvm-dirty-ring scenario on `arch`. */
-export function ringMemslots(arch: 'x86' | 'arm64'): readonly RingMemslot[] {
-  return arch === 'x86' ? RING_MEMSLOTS : ARM64_MEMSLOTS;
+export function ringMemslots(arch: 'x86' | 'arm64', firstPages = 256): readonly RingMemslot[] {
+  const m = arch === 'x86' ? RING_MEMSLOTS : ARM64_MEMSLOTS;
+  return firstPages === m[0]!.npages ? m : [{ ...m[0]!, npages: firstPages }, m[1]!];
 }
 
 /**

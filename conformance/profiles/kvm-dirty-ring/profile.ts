@@ -27,6 +27,7 @@ import {
   bitmapBatches,
   classifyEnableRing,
   classifyEnableWithBitmap,
+  lateExits,
   reprotectedPages,
   resetBatchValid,
   resetBatchesOf,
@@ -224,6 +225,8 @@ interface GhostEntry {
   state: 'dirty' | 'harvested';
   gfn: ReturnType<RingTables['gfn']['step']>['next'];
   rewritten: boolean;
+  /** The KVM_RUN that pushed it (runWrites' count): with a CPU dirty log, the pushes of one flush may come in any order. */
+  run?: number;
 }
 
 interface GhostRing {
@@ -262,6 +265,8 @@ class RingRun {
   private guardedHere: string[] = [];
   /** Per vCPU: a write to a writable page (which must push nothing) made since its ring was last harvested to its end. */
   private readonly unpushed: boolean[] = [];
+  /** KVM_RUN calls made (GhostEntry.run). */
+  private runs = 0;
   /** Per memslot: the pages KVM wrote without a vCPU that its dirty bitmap holds, not yet collected. */
   private readonly noVcpuPages: Set<number>[];
   /** One timer for the run's calls, one after another (limits.ts CallTimer). */
@@ -278,7 +283,12 @@ class RingRun {
     /** The kit's steps, and when KVM's relaxed stores (its side of the memory watched) become visible. */
     readonly clock: StoreClock,
   ) {
-    this.memslots = ringMemslots(sc.config.arch);
+    // With a CPU dirty log (PML: the ring grows to 1,024 or 2,048 entries, soft limit 448 or 1,472) the
+    // first memslot has as many pages as the ring has entries, so that a run can reach the soft limit
+    // and go B + 1 pushes past it (B + soft limit = entries - 64).
+    const dirtyLog = sc.config.arch === 'x86' ? (adapter.cpuDirtyLogSize ?? 0) : 0;
+    const scale = ringSizeScale(dirtyLog);
+    this.memslots = ringMemslots(sc.config.arch, scale > 1 ? (sc.config.ringBytes * scale) / KVM_DIRTY_GFN_SIZE : 256);
     this.protectedPages = this.memslots.map((m) => new Uint8Array(m.npages));
     this.bitmaps = this.memslots.map(() => new Set<number>());
     this.noVcpuPages = this.memslots.map(() => new Set<number>());
@@ -572,6 +582,7 @@ class RingRun {
 
   async runWrites(v: number, writes: readonly GuestWriteArg[], description: string): Promise<void> {
     const ring = this.rings[v];
+    const runNo = ++this.runs;
     const prot = this.protectedPages.map((p) => p.slice());
     const pushes = writes.map((w) => {
       const s = w.slot === this.slotCode(0) ? 0 : 1;
@@ -581,6 +592,16 @@ class RingRun {
       return p;
     });
     let want = { done: writes.length, full: false };
+    /**
+     * With a CPU dirty log of B entries (x86 PML, kvm_cpu_dirty_log_size()), the writes the
+     * CPU logs are pushed at the next VM exit (vmx_flush_pml_buffer at the head of
+     * __vmx_handle_exit), at the latest when the log is full, so the exit owed comes after
+     * the write whose push reaches the limit (`want`) plus at most B more pushing writes;
+     * at the end of the writes the vCPU may also halt (KVM_EXIT_HLT, the request pending:
+     * the next KVM_RUN exits at once). `late` holds the other exits a faithful PML KVM may give.
+     */
+    const pml = this.cpuDirtyLogSize;
+    const late: ReturnType<typeof lateExits> = [];
     if (ring !== undefined) {
       // KVM checks KVM_REQ_DIRTY_RING_SOFT_FULL before each entry into the guest: with the
       // request pending and the ring soft full it exits; a pending request on a ring no
@@ -599,6 +620,7 @@ class RingRun {
         if (i === writes.length) break;
         if (pushes[i] && (u = (u + 1) >>> 0) >= ring.softLimit) req = true;
       }
+      late.push(...lateExits(want, pushes, pml));
     }
     // A collector that marked an entry never pushed (KVM-RING-14's error) ran reset_index past
     // dirty_index: used wrapped above the ring's size with no request pending. Linux v5.11
@@ -621,8 +643,16 @@ class RingRun {
     // KVM-RING-12's guard: the ring at its soft limit (the exit owed) or not. Without a ring there is no limit; the pushes (KVM-RING-11) are checked where they are harvested.
     if (ring !== undefined) this.side('KVM-RING-12', want.full);
     const alternative = overrun && want.done > 0;
-    this.push(what, `exit ${r.exitReason} after ${r.done} writes`, `exit ${wantExit} after ${want.done} writes${alternative ? ` or ${KVM_EXIT_DIRTY_RING_FULL} after 0 (reset_index past dirty_index)` : ''}`, this.take(), taken);
+    this.push(
+      what,
+      `exit ${r.exitReason} after ${r.done} writes`,
+      `exit ${wantExit} after ${want.done} writes${alternative ? ` or ${KVM_EXIT_DIRTY_RING_FULL} after 0 (reset_index past dirty_index)` : ''}${late.length > 0 ? ` or, the CPU dirty log pushing up to ${pml} more at the next VM exit,${late.some((l) => l.full) ? ` 31 after ${want.done + 1}..${late.filter((l) => l.full).at(-1)!.done}` : ''}${late.some((l) => !l.full) ? ` 5 after ${writes.length} (the request pending)` : ''}` : ''}`,
+      this.take(),
+      taken,
+    );
+    const took = late.find((l) => r.done === l.done && r.exitReason === (l.full ? KVM_EXIT_DIRTY_RING_FULL : KVM_EXIT_HLT));
     if (alternative && r.exitReason === KVM_EXIT_DIRTY_RING_FULL && r.done === 0) want = { done: 0, full: true };
+    else if (took !== undefined) want = { done: took.done, full: want.full };
     else if (r.exitReason !== wantExit || r.done !== want.done) {
       // The vCPU stopped where the soft limit says, under another number than KVM_EXIT_DIRTY_RING_FULL: the uAPI's value (KVM-RING-1) is what is wrong.
       const number = want.full && r.done === want.done && r.exitReason !== KVM_EXIT_HLT;
@@ -658,7 +688,7 @@ class RingRun {
           `vCPU ${v}'s push for ${hex(w.slot)}:${w.offset} lands on an entry not yet harvested and reset (used < ${ring.entries})`,
           `entry ${idx} still DIRTY with ${hex(prev?.slot ?? 0)}:${prev?.offset ?? 0n}: overwritten, its page lost`,
         );
-      ring.slots.set(idx, { slot: w.slot, offset: BigInt(w.offset), state: 'dirty', gfn: gfn.next, rewritten: false });
+      ring.slots.set(idx, { slot: w.slot, offset: BigInt(w.offset), state: 'dirty', gfn: gfn.next, rewritten: false, run: runNo });
       ring.dirty = (ring.dirty + 1) >>> 0;
       const reaches = (ring.dirty - ring.reset) >>> 0 >= ring.softLimit;
       ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'PUSH', reachesSoftLimit: reaches }).next;
@@ -698,6 +728,19 @@ class RingRun {
         );
       const slot = this.kitSide.load32(slotAt(ring.base, idx), 'relaxed');
       const offset = this.kitSide.load64(offsetAt(ring.base, idx), 'relaxed');
+      if ((slot !== g.slot || offset !== g.offset) && this.cpuDirtyLogSize > 0 && g.run !== undefined) {
+        // KVM-RING-11 with a CPU dirty log: the writes the CPU logged between two VM exits are
+        // pushed together at the second, in an order of KVM's (Linux v6.12 vmx_flush_pml_buffer:
+        // newest first; v6.14 on: oldest first). So an entry may hold a push of the same KVM_RUN
+        // up to B - 1 places later: the ghost takes that order.
+        for (let k = 1; k < this.cpuDirtyLogSize; k++) {
+          const o = ring.slots.get((ring.fetch + k) & (ring.entries - 1));
+          if (o === undefined || o.state !== 'dirty' || o.run !== g.run) continue;
+          if (o.slot !== slot || o.offset !== offset) continue;
+          [o.slot, o.offset, g.slot, g.offset] = [g.slot, g.offset, o.slot, o.offset];
+          break;
+        }
+      }
       if (slot !== g.slot || offset !== g.offset) {
         throw new Violation(
           'loss',

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  lateExits,
   bitmapBatches,
   classifyEnableRing,
   classifyEnableWithBitmap,
@@ -326,6 +327,23 @@ test('[KVM-RING-20] a harvested page copied before the reset that follows its ha
   assert.equal(copyBeforeReset([{ k: 'harvest', page: 'a' }, { k: 'copy', page: 'a' }, { k: 'reset' }]), { index: 1, page: 'a' });
   assert.is(copyBeforeReset([{ k: 'copy', page: 'b' }, { k: 'harvest', page: 'a' }, { k: 'reset' }, { k: 'copy', page: 'a' }]), undefined, 'a bulk copy is not judged');
   assert.equal(copyBeforeReset([{ k: 'harvest', page: 'a' }, { k: 'reset' }, { k: 'harvest', page: 'a' }, { k: 'copy', page: 'a' }]), { index: 3, page: 'a' }, 'harvested again: a new reset is owed');
+});
+
+test('[KVM-RING-12] lateExits: with a CPU dirty log the exit may come up to B pushing writes late, or a halt when the log held the rest', () => {
+  const P = [true, true, true, false, true, true];
+  // soft limit reached by write 1 (done 2): without a log, nothing else
+  assert.equal(lateExits({ done: 2, full: true }, P, 0), []);
+  // B = 2: writes 2 (push), 3 (no push), 4 (push) may still be made; 5 would be the third push
+  assert.equal(lateExits({ done: 2, full: true }, P, 2), [
+    { done: 3, full: true },
+    { done: 4, full: true },
+    { done: 5, full: true },
+  ]);
+  // B = 8: everything, and a halt (4 pushes after, fewer than 8)
+  assert.equal(lateExits({ done: 2, full: true }, P, 8).at(-1), { done: 6, full: false });
+  // an exit at once (request pending, ring soft full) or no exit owed: nothing else
+  assert.equal(lateExits({ done: 0, full: true }, P, 8), []);
+  assert.equal(lateExits({ done: 6, full: false }, P, 8), []);
 });
 
 test.run();

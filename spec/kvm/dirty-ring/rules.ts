@@ -167,6 +167,35 @@ export function writesBeforeExit(used: number, softLimit: number, pushes: readon
   return { done: pushes.length, full: false };
 }
 
+/**
+ * KVM-RING-12 with a CPU dirty log of `cpuDirtyLogSize` entries (x86 PML: 512; 0 without):
+ * the exits a vCPU may give besides the one `writesBeforeExit` names, when that one is a
+ * KVM_EXIT_DIRTY_RING_FULL after the write whose push reaches the soft limit (done > 0).
+ * The CPU logs a write to a page whose dirty bit KVM cleared and KVM pushes the logged
+ * writes at the next VM exit (vmx_flush_pml_buffer at the head of __vmx_handle_exit), at
+ * the latest the PML-full exit that the next logged write would cause, or the EPT
+ * violation of a write to a write-protected page (flushed first, then pushed); the request
+ * is checked before the next guest entry (vcpu_enter_guest). So the exit may come after
+ * up to `cpuDirtyLogSize` more pushing writes (used <= soft_limit + cpuDirtyLogSize =
+ * entries - 64 at the exit), and a vCPU whose log held everything to its last write may
+ * halt instead (KVM_EXIT_HLT: __kvm_emulate_halt with a userspace LAPIC; the request stays
+ * pending and the next KVM_RUN exits at once). Empty without a CPU dirty log.
+ * @req KVM-RING-12
+ * @source Linux v6.12.117 arch/x86/kvm/vmx/vmx.c __vmx_handle_exit, vmx_flush_pml_buffer, handle_pml_full; arch/x86/kvm/x86.c vcpu_enter_guest, __kvm_emulate_halt; virt/kvm/dirty_ring.c kvm_dirty_ring_push, kvm_dirty_ring_check_request, kvm_dirty_ring_get_rsvd_entries
+ */
+export function lateExits(first: { done: number; full: boolean }, pushes: readonly boolean[], cpuDirtyLogSize: number): { done: number; full: boolean }[] {
+  const out: { done: number; full: boolean }[] = [];
+  if (cpuDirtyLogSize === 0 || !first.full || first.done === 0) return out;
+  let after = 0;
+  for (let d = first.done + 1; d <= pushes.length; d++) {
+    if (pushes[d - 1]) after++;
+    if (after > cpuDirtyLogSize) return out;
+    out.push({ done: d, full: true });
+  }
+  if (after < cpuDirtyLogSize) out.push({ done: pushes.length, full: false });
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Enabling (the facts the VM machine steps on)
 
