@@ -421,7 +421,7 @@ class Kvm {
       id = slotCode & 0xffff;
     if (as_id >= this.nrAsIds() || id >= this.KVM_USER_MEM_SLOTS) return { errno: -EINVAL };
     const memslot = this.id_to_memslot(as_id, id);
-    if (!memslot || !memslot.dirty_bitmap) return { errno: -ENOENT };
+    if (!memslot?.dirty_bitmap) return { errno: -ENOENT };
     const db = memslot.dirty_bitmap;
     const buf = new BigUint64Array(db.length);
     for (let i = 0; i < db.length; i++) {
