@@ -35,6 +35,16 @@ export class PlainTakeVm extends KvmVm {
   }
 }
 
+/** GET protects a word's pages before it takes the word (the order before edde99ce0529). */
+export class ProtectBeforeTakeVm extends KvmVm {
+  // FAULT (racy-update): a vCPU fault between the protection and the exchange marks a bit the
+  // exchange then clears, and leaves its page writable: the page's next write is never logged.
+  protected override takeAndProtect(slot: Memslot, word: number, addr: number): bigint {
+    this.protectMask(slot, word * 64, this.memory.load(addr), this.eagerSplit);
+    return this.takeWord(addr);
+  }
+}
+
 /** GET under manual protect clears the bitmap as it reads it (and protects nothing). */
 export class ManualGetClearsVm extends KvmVm {
   // FAULT (over-clear): the caller's CLEAR is the only clear under manual protect; a GET
@@ -191,6 +201,7 @@ export interface KvmDirtyLogMutant extends Mutant {
 const WHY: Record<string, string> = {
   'kvm-flush-after-return': 'a TLB flush after the ioctl returned lets a stale writable translation outlive the protection.',
   'kvm-get-plain-take': 'a read and a write of a word another agent updates atomically, instead of one atomic exchange.',
+  'kvm-get-protect-before-take': 'a protection ordered before the exchange it depends on, so a fault between the two is taken and then undone.',
   'kvm-manual-get-clears': 'a read that also clears, so pages are forgotten before the caller cleared and copied them.',
   'kvm-initset-eager': 'the initial all-dirty state is not carried into the bitmap.',
   'kvm-clear-last-word': "the word count rounds down at the slot's end.",
@@ -219,6 +230,12 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
     'stale-iotlb',
     'GET and CLEAR protect the leaves but flush the TLB at the next dirty-log call instead of before returning: a guest write through the stale writable translation in between is never recorded.',
     FlushAfterReturnVm,
+  ),
+  mutant(
+    'kvm-get-protect-before-take',
+    'racy-update',
+    'GET without manual protect write-protects each word’s pages before it takes the word (as before edde99ce0529): a vCPU fault in between marks a bit the exchange then clears, and leaves the page writable, so its next write is never logged.',
+    ProtectBeforeTakeVm,
   ),
   mutant('kvm-get-plain-take', 'racy-update', 'GET without manual protect takes each bitmap word with a plain load and a store of 0 instead of an atomic exchange: a vCPU fault setting a bit in between is lost.', PlainTakeVm),
   mutant(
