@@ -154,11 +154,15 @@ function expectDma(model: DescriptorModel, iova: number, write: boolean, streamI
   return { text: pa === undefined ? 'ok' : `ok pa=${hex(pa)}`, ok: true, ...(pa === undefined ? {} : { pa }) };
 }
 
-/** The ghost's record of a completed write at `iova` (owed while tracking). */
-function noteWrite(m: RunModel, iova: number, want: ExpectedOutcome): void {
+/**
+ * The ghost's record of a completed write at `iova` (owed while tracking). `throughLeaf`: the
+ * write went through a leaf; by default, whether the model holds one there now (a write that
+ * came before a racing unmap went through the leaf the unmap then took: its caller says so).
+ */
+function noteWrite(m: RunModel, iova: number, want: ExpectedOutcome, throughLeaf = m.model.leafAt(iova) !== undefined): void {
   // IOTLB-7 under a contract with hazards: a write absorbed by an entry cached writable-dirty that its contract does not invalidate (H-U2, H-U3) is not owed.
   if (want.ok && want.hazard === true && m.ghost.tracking && m.model.contract.hazards.length > 0) m.model.ctx.excuse('IOTLB-7', 1);
-  if (want.ok && !want.hazard && m.model.leafAt(iova) !== undefined) m.ghost.dmaWrite(iova - (iova % PAGE));
+  if (want.ok && !want.hazard && throughLeaf) m.ghost.dmaWrite(iova - (iova % PAGE));
 }
 
 function sameDma(model: DescriptorModel, got: DmaOutcome, want: ExpectedOutcome, what: string): void {
@@ -521,8 +525,23 @@ export class DmaCommand implements RunCommand {
     // order that explained what memory shows: a write before the change is consumed by it
     // (the report held it), one after it is owed.
     const dmaFirst = attempts[index]!.dmaFirst;
-    if (this.write && dmaFirst) noteWrite(m, iova, chosen);
-    if (changed !== undefined && change === 'unmapLeaf') m.ghost.forget(changed.iova, changed.size);
+    // First, an ok write went through the leaf the change found (the model, past the change, may hold none there: an unmap took it).
+    if (this.write && dmaFirst) noteWrite(m, iova, chosen, chosen.ok);
+    if (changed !== undefined && change === 'unmapLeaf') {
+      // NOLOSS-3: the kit's unmap returns the dirty state of the leaf it removed. Every page owed
+      // there is in it, the racing write's too where the write came first: an SMMU that
+      // completes a write whose dirty update lost to the unmap (HTTU-2) leaves it out.
+      const removed = changeResult as { dirty: Uint8Array } | undefined;
+      if (m.model.caps.unmap.reportsDirty && removed !== undefined && m.ghost.tracking) {
+        const reported = PageRuns.fromBitmap(removed.dirty, changed.iova);
+        const page = iova - (iova % PAGE);
+        if (this.write && dmaFirst && m.ghost.owed.has(page) && !reported.has(page))
+          throw new Violation('loss', ['HTTU-2', 'NOLOSS-3'], `page ${hex(page)}, written by the DMA that completed before the unmap took its leaf, in the unmap's dirty bitmap`, `missing: ${reported.text()}`);
+        m.ghost.beginReport();
+        m.ghost.endReport(changed.iova, changed.size, reported, true, 'any', 'NOLOSS-3');
+      }
+      m.ghost.forget(changed.iova, changed.size);
+    }
     if (changed !== undefined && change === 'readAndClear' && walkClear) {
       // CLEAR-U2: the kit's driver cleared the whole leaf for a one-page report; it consumed the leaf's owed pages (as hazard H-U4 shows).
       const gone = [...m.ghost.owed].filter((p) => p >= changed!.iova && p < changed!.iova + changed!.size);

@@ -417,6 +417,27 @@ directed("[HTTU-5] mutant hw-plain-store deviates from the reference: an unmap b
   assert.equal(await run(hwAdapter('hw-plain-store')), { write: 'ok', leafValid: true });
 });
 
+directed("[HTTU-2] [HTTU-5] mutant hw-complete-after-lost-update deviates from the reference: an unmap between the walk's read and its update, and the write completes anyway", async () => {
+  const run = async (adapter: SmmuHwAdapter) => {
+    const { memory, hw, domain } = await hwSystem(adapter);
+    assert.is(domain.map(0, PA, 0x4000, RW), 0);
+    assert.is(domain.setDirtyTracking(true), 0);
+    const ptep = [...domain.pgtable.leaves(0x1000, 0x1000)][0]!.ptep;
+    let unmapped = -1;
+    memory.hook = (kind, address) => {
+      // The hardware's compare-exchange of the leaf, after its walk read it clean.
+      if (unmapped >= 0 || kind !== 'compareExchange' || address !== ptep) return;
+      unmapped = domain.unmap(0x1000, 0x1000);
+    };
+    const write = await hw.dmaWrite(0, 0x1000);
+    memory.hook = undefined;
+    assert.is(unmapped, 0x1000);
+    return { write: write.ok ? 'ok' : write.fault, leafValid: isValid(memory.load(ptep)) };
+  };
+  assert.equal(await run(reference.hw), { write: 'translation', leafValid: false });
+  assert.equal(await run(hwAdapter('hw-complete-after-lost-update')), { write: 'ok', leafValid: false });
+});
+
 directed('[IOTLB-5] mutant cached-clean-write-no-update deviates from the reference: a write through a cached writable-clean entry leaves the leaf clean', async () => {
   const run = async (adapter: SmmuHwAdapter) => {
     const { hw, domain, report } = await hwSystem(adapter);

@@ -27,6 +27,18 @@ export class HwPlainStoreSmmu extends Smmu {
   }
 }
 
+/** An HTTU update that finds the leaf gone is taken as done: the write completes anyway. */
+export class HwCompleteAfterLostUpdateSmmu extends Smmu {
+  // FAULT (class racy-update): the compare-exchange that was to record the write fails because
+  // software removed the leaf meanwhile (an unmap read it clean and took it), and the SMMU
+  // completes the write with the translation its walk read: no dirty state is recorded
+  // anywhere, and the unmap's report, taken before, cannot hold the page.
+  protected override commitUpdate(ptep: number, expected: bigint, next: bigint): bigint {
+    const old = super.commitUpdate(ptep, expected, next);
+    return (old & 1n) === 0n ? expected : old;
+  }
+}
+
 /** A write through a cached writable-clean entry is performed without updating memory. */
 export class CachedCleanWriteNoUpdateSmmu extends Smmu {
   // FAULT (class stale-iotlb): the write uses the cached translation and never re-walks to clear
@@ -47,6 +59,12 @@ export const smmuMutants: readonly Mutant[] = [
     'racy-update',
     HwPlainStoreSmmu,
     "The HTTU update is a plain store of the value computed from the walk's read, not a compare-exchange: a concurrent software change (here an unmap) is overwritten and the leaf comes back. Class racy-update: a plain store over a descriptor the other side updates concurrently.",
+  ),
+  hwMutant(
+    'hw-complete-after-lost-update',
+    'racy-update',
+    HwCompleteAfterLostUpdateSmmu,
+    "The HTTU compare-exchange finds the leaf unmapped (software took it between the walk's read and the update) and the SMMU completes the write with the translation it read, instead of walking again and faulting: the write reaches memory with no dirty state recorded, and the unmap's report, made before it, misses the page. Class racy-update: a failed atomic update taken as done.",
   ),
   hwMutant(
     'cached-clean-write-no-update',
