@@ -2,7 +2,10 @@
 // and as the parts the kit supplies around a third party's implementation. This file
 // and the mutant zoo are the only places conformance/ reaches impl/ (README.md, Layout).
 import { IommuDomain, type PgtableFactory, type SmmuPort } from '../../impl/domain.ts';
-import { PhysicalMemory } from '../../impl/memory/physical-memory.ts';
+import { MemoryError, PhysicalMemory } from '../../impl/memory/physical-memory.ts';
+
+/** What kit memory throws at an access it cannot serve (unaligned, or no frame allocated there). */
+export { MemoryError };
 import { Smmu } from '../../impl/smmu/smmu.ts';
 import { IovaBitmap, iovaBitmapAlloc, iovaBitmapForEach, iovaBitmapFree, iovaBitmapSet } from '../../impl/iova-bitmap/iova-bitmap.ts';
 import type { UserBuffer } from '../../impl/iova-bitmap/user-buffer.ts';

@@ -440,14 +440,21 @@ export class DmaCommand implements RunCommand {
     const streamId = r.sys.streams[this.stream % r.sys.streams.length]!;
     const leaf = m.model.leafAt(iova);
     if (this.interleave !== undefined && r.sys.kitPlays === 'driver' && leaf !== undefined) return this.runInterleaved(m, r, iova, streamId, leaf.iova);
-    const got = await r.sys.dma(streamId, iova, this.write);
+    const op = `${this} -> ${hex(iova)}`;
+    const got = await recordFailure(
+      r,
+      m,
+      op,
+      () => 'a read of freed memory',
+      'a translation or a fault',
+      () => r.sys.dma(streamId, iova, this.write),
+    );
     // A cached entry may have been evicted before the access (IOTLB-11) where the kit cannot
     // see the IOTLB, or sees the implementation's (smmu-hw), which may evict at any time:
     // the entry as the spec has it, or without it.
     const tlb = r.sys.tlb();
     const variants = implementationMayEvict(r, tlb) && m.model.cachedAt(iova) ? [false, true] : [false];
     const what = `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} (stream ${streamId}) gives`;
-    const op = `${this} -> ${hex(iova)}`;
     const { value: want } = explain(
       m.model,
       variants.map((evicted) => (c: DescriptorModel) => {

@@ -3,6 +3,7 @@
 import { dirtyBitmapBytes } from '../../spec/bitmap/dirty-bitmap.ts';
 import { FAULTS, type DmaOutcome } from '../adapters/types.ts';
 import type { CallWatch } from './call-watch.ts';
+import { Violation } from '../../model/violation.ts';
 
 export class Undecided extends Error {
   constructor(message: string) {
@@ -147,7 +148,9 @@ export class CallTimer {
 }
 
 const nameOf = (what: string | (() => string)) => (typeof what === 'string' ? what : what());
-const threw = (what: string | (() => string), e: unknown): Undecided => (e instanceof Undecided ? e : new Undecided(`${nameOf(what)} threw: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`));
+/** What a call that threw gives: undecided, but for a Violation the kit itself made of what the call did (a call's own throw is never a verdict). */
+const threw = (what: string | (() => string), e: unknown): Undecided | Violation =>
+  e instanceof Undecided || e instanceof Violation ? e : new Undecided(`${nameOf(what)} threw: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
 
 export function checkErrno(what: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value > 0 || value < -4095) {

@@ -10,7 +10,8 @@
 //   accesses (`inject`).
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
 import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
-import { createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
+import { MemoryError, createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
+import { Violation } from '../../model/violation.ts';
 import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter, SmmuIotlbEntry } from '../adapters/types.ts';
 import { type ContractName, contracts } from '../../spec/contracts/index.ts';
 import { type CallLimits, CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
@@ -296,7 +297,18 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       try {
         answer = await stepOf(
           adapter,
-          timer.run(what, () => (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova))),
+          timer.run(what, async () => {
+            try {
+              return await (write ? hw.dmaWrite(streamId, iova) : hw.dmaRead(streamId, iova));
+            } catch (e) {
+              // The kit's driver frees a table only after unlinking it and invalidating its range
+              // (TLBI + CMD_SYNC, which retires walk caches too): a walk that reads it then used a
+              // table pointer the invalidation should have dropped. Kit memory says so by throwing.
+              if (e instanceof MemoryError && e.message.endsWith('not backed by an allocated frame'))
+                throw new Violation('spec', ['IOTLB-9'], 'the SMMU walks only the tables linked now (one unlinked, invalidated and freed is not read again)', `${what()} read freed memory: ${e.message}`);
+              throw e;
+            }
+          }),
           () => ({ op: `DMA ${write ? 'write' : 'read'} at ${hex(iova)} (stream ${streamId})`, expected: 'a translation or a fault', req: hwCallReq({ dma: write ? 'write' : 'read' }) }),
         );
       } finally {

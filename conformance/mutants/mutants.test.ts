@@ -438,6 +438,24 @@ directed("[HTTU-2] [HTTU-5] mutant hw-complete-after-lost-update deviates from t
   assert.equal(await run(hwAdapter('hw-complete-after-lost-update')), { write: 'ok', leafValid: false });
 });
 
+directed('[IOTLB-9] mutant hw-walk-cache-kept deviates from the reference: after a merge freed the table a walk went through, the next walk reads the freed table', async () => {
+  const run = async (adapter: SmmuHwAdapter) => {
+    const { hw, domain } = await hwSystem(adapter);
+    assert.is(domain.map(0, PA, 0x20_0000, RW), 0);
+    assert.is(domain.splitBlock(0), 0);
+    assert.ok((await hw.dmaRead(0, 0x1000)).ok);
+    assert.is(domain.mergePages(0, 2), 0);
+    try {
+      const w = await hw.dmaWrite(0, 0x1000);
+      return w.ok ? 'ok' : w.fault;
+    } catch (e) {
+      return (e as Error).name;
+    }
+  };
+  assert.is(await run(reference.hw), 'ok');
+  assert.is(await run(hwAdapter('hw-walk-cache-kept')), 'MemoryError');
+});
+
 directed('[IOTLB-5] mutant cached-clean-write-no-update deviates from the reference: a write through a cached writable-clean entry leaves the leaf clean', async () => {
   const run = async (adapter: SmmuHwAdapter) => {
     const { hw, domain, report } = await hwSystem(adapter);

@@ -169,6 +169,8 @@ export class ArmLpaeIoPgtable {
       // one here: a table with live leaves under it is -EEXIST (MAP-4).
       if (!this.tableEmpty(pteAddress(old), target + 1)) return -EEXIST;
       this.memory.store(ptep, leaf);
+      // __arm_lpae_unmap's io_pgtable_tlb_flush_walk before __arm_lpae_free_pgtable: no walk cache points at the table once it is freed.
+      this.flushRange(iova - (iova % levelSize(target)), levelSize(target));
       this.freeTable(pteAddress(old), target + 1);
       return 0;
     }
@@ -269,7 +271,11 @@ export class ArmLpaeIoPgtable {
         if (!isValid(pte)) break;
         if (level === chunkLevel) {
           this.removeLeaf(ptep, pte);
-          if (isTable(pte, level)) this.freeTable(pteAddress(pte), level + 1);
+          if (isTable(pte, level)) {
+            // io_pgtable_tlb_flush_walk, then __arm_lpae_free_pgtable (Linux v6.12.117 __arm_lpae_unmap).
+            this.flushRange(at, levelSize(chunkLevel));
+            this.freeTable(pteAddress(pte), level + 1);
+          }
           outcome = 'removed';
           break;
         }
