@@ -85,6 +85,16 @@ export interface ReadAndClearWalk {
 /** The end of the last page that holds byte `end - 1`. */
 const pageEnd = (end: number) => end + ((4096 - (end % 4096)) % 4096);
 
+/** An unmap as planned (DescriptorModel.unmapPlan): the blocks split, where it ends and the bytes it returns, and what stopped it early. */
+export interface UnmapPlan {
+  readonly splits: readonly number[];
+  readonly end: number;
+  readonly bytes: number;
+  readonly stop?: 'hole' | 'cut';
+  /** The level of the cut block it stopped at. */
+  readonly cutLevel?: Level;
+}
+
 export class DescriptorModel {
   /** The leaves by place (model/leaf-store.ts). Replaced, not copied, when the model adopts a copy's state: hold no reference across `adopt`. */
   leaves = new LeafStore<ModelLeaf>();
@@ -860,9 +870,12 @@ export class DescriptorModel {
    * block the range cuts, where the contract splits), and where it stops (a hole or a cut
    * block, where the contract stops or refuses, and which of the two: `stop`). Changes nothing.
    * `partialBlock` is how a cut block is taken: the contract's, or for a contract that allows
-   * either ('refuse-or-split'), the one asked (refused unless asked otherwise).
+   * either ('refuse-or-split'), the one asked (refused unless asked otherwise). Splitting,
+   * `maxSplits` of them succeed and the next cut block stops the unmap as a refusal would
+   * (v6.12's split gives up when the hardware changed the block): `cutLevel` is the level of
+   * the leaf it stopped at.
    */
-  unmapPlan(iova: number, size: number, partialBlock: 'split' | 'refuse' = this.caps.unmap.partialBlock === 'split' ? 'split' : 'refuse'): { splits: number[]; end: number; bytes: number; stop?: 'hole' | 'cut' } {
+  unmapPlan(iova: number, size: number, partialBlock: 'split' | 'refuse' = this.caps.unmap.partialBlock === 'split' ? 'split' : 'refuse', maxSplits = Number.POSITIVE_INFINITY): UnmapPlan {
     const u = this.caps.unmap;
     const probe = this.clone();
     const splits: number[] = [];
@@ -870,6 +883,7 @@ export class DescriptorModel {
     let cursor = iova;
     let chunked = 0;
     let stopped: 'hole' | 'cut' | undefined;
+    let cutLevel: Level = 1;
     while (cursor < end) {
       if (u.chunks === 'iommu-pgsize') {
         // A chunk of a block size over a table (empty or not): the table goes whole, holes included.
@@ -893,8 +907,9 @@ export class DescriptorModel {
         continue;
       }
       if (l.iova < iova || l.iova + l.size > end) {
-        if (partialBlock === 'refuse') {
+        if (partialBlock === 'refuse' || splits.length >= maxSplits) {
           stopped = 'cut';
+          cutLevel = l.level;
           break;
         }
         splits.push(cursor);
@@ -906,7 +921,19 @@ export class DescriptorModel {
     const stop = Math.min(cursor, end);
     // Bytes: the leaves removed, and the holes of the tables removed whole (which count their span).
     const bytes = chunked + (stop > iova ? probe.leavesIn(iova, stop - iova).reduce((a, l) => a + l.size, 0) : 0);
-    return stopped === undefined ? { splits, end: stop, bytes } : { splits, end: stop, bytes, stop: stopped };
+    return stopped === undefined ? { splits, end: stop, bytes } : stopped === 'hole' ? { splits, end: stop, bytes, stop: stopped } : { splits, end: stop, bytes, stop: stopped, cutLevel };
+  }
+
+  /**
+   * Every way an unmap may go under a contract that refuses or splits a cut block
+   * ('refuse-or-split'): refused at the first cut block, then with each of the splits that
+   * the whole unmap would make succeeding in turn and the next one given up, then split
+   * throughout. Linux v6.12.117 arm_lpae_split_blk_unmap returns 0 when its compare-exchange
+   * finds the block changed, and __iommu_unmap stops there.
+   */
+  unmapPlans(iova: number, size: number): UnmapPlan[] {
+    const whole = this.unmapPlan(iova, size, 'split');
+    return Array.from({ length: whole.splits.length }, (_, k) => this.unmapPlan(iova, size, 'split', k)).concat(whole);
   }
 
   /** A stream attached to the domain (TRACK-7). */

@@ -15,7 +15,7 @@ import { ERRNO, effectiveRules } from '../../spec/contracts/index.ts';
 import type { RequirementId } from '../../spec/requirements.ts';
 import { checkDescriptorsIn, checkTlb } from '../../model/check-descriptors.ts';
 import { Violation } from '../../model/violation.ts';
-import { MapCommand, MiB2, PAGE, WINDOW, record, type RunCommand, type RunModel, type RunReal, writeThenReport } from './commands.ts';
+import { GiB, MapCommand, MiB2, PAGE, WINDOW, record, type RunCommand, type RunModel, type RunReal, writeThenReport } from './commands.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 /** The span MapAtIovaLimitCommand reports over, ending at 2^48: 8 GiB, a size that does not fit in 32 bits. */
@@ -162,8 +162,9 @@ export class MapAtIovaLimitCommand implements RunCommand {
     m.model.beginOp();
     const size = this.pages * PAGE;
     const iova = ADDRESS_LIMIT - size;
-    const pa = m.nextPa;
-    m.nextPa += 2 * WINDOW;
+    // A map of 1 GiB or more at an output address 1 GiB-aligned, so that a driver maps it in 1 GiB blocks (8 leaves for 8 GiB, not 4,096).
+    const pa = size >= GiB ? Math.ceil(m.nextPa / GiB) * GiB : m.nextPa;
+    m.nextPa = pa + Math.max(size, 2 * WINDOW);
     const prot = this.write ? IOMMU_READ | IOMMU_WRITE : IOMMU_READ;
     m.model.note(['MAP-7']);
     const op = `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}, prot ${prot}) [range ending at 2^48]`;

@@ -76,4 +76,29 @@ test('[UNMAP-U1] [NOLOSS-1] v6.12 with a split that makes the pages clean: the w
   assert.ok(violation.req.includes('UNMAP-U1'), violation.req.join(', '));
 });
 
+/** The sequence under linux-upstream on the v6.12 example, whatever it is: its trace, and the violation if it failed. */
+async function replayV612(commands: RunCommand[]): Promise<{ trace: TraceStep[]; violation?: Violation }> {
+  const trace: TraceStep[] = [];
+  try {
+    await replaySmmuSequence(linuxV612Adapter(), { config: CONFIG, commands }, 5000, trace, contracts['linux-upstream']);
+    return { trace };
+  } catch (e) {
+    if (e instanceof Violation) return { trace, violation: e };
+    throw e;
+  }
+}
+
+test('[UNMAP-U1] v6.12: an unmap cutting two blocks splits the first, and gives up on the second, which a DMA write changed between its read and its compare-exchange: the first part unmapped, then the unmap stops', async () => {
+  const { trace, violation } = await replayV612([new MapCommand(0x400, 1024, true, true), new TrackingCommand(true), new UnmapCommand(0x5ff, 2, { at: 1, offset: 1, aimed: true })]);
+  assert.is(violation, undefined, violation?.message);
+  assert.match(step(trace, 'unmap(0x5ff000')?.answer ?? '', /^0x1000 bytes, dirty \[\]; injected DMA ok/);
+});
+
+test('[UNMAP-U1] v6.12: a 4 KiB unmap of a 1 GiB block splits it to 2 MiB blocks, then gives up on the 2 MiB one a DMA write changed: 0 bytes, the 2 MiB block in place', async () => {
+  const HIGH_PAGE = (4 * 2 ** 30) / 0x1000;
+  const { trace, violation } = await replayV612([new MapCommand(HIGH_PAGE, 262144, true, true), new TrackingCommand(true), new UnmapCommand(HIGH_PAGE + 1, 1, { at: 700, offset: 0, aimed: false })]);
+  assert.is(violation, undefined, violation?.message);
+  assert.match(step(trace, 'unmap(0x100001000')?.answer ?? '', /^0x0 bytes, dirty \[\]; injected DMA ok/);
+});
+
 test.run();
