@@ -105,6 +105,14 @@ export class DescriptorModel {
    * (Linux v6.12 drivers/iommu/io-pgtable-arm.c __arm_lpae_unmap). Replaced by `adopt`.
    */
   tables = new Set<number>();
+  /**
+   * Those of `tables` only a refused map made (tablesOfRefusedMap): raw iommu_map installs
+   * them before it meets the leaf that refuses it, iommufd refuses an overlapping area before
+   * touching the page table (Linux v6.12.117 iommufd/io_pagetable.c iopt_alloc_area_pages,
+   * -EEXIST): an implementation may or may not have them. A leaf installed under one, or a
+   * split making it, settles it. Replaced by `adopt`.
+   */
+  maybeTables = new Set<number>();
   /** The cached IOTLB entries by `level:iova`; replaced by `adopt` as `leaves` is. */
   tlb = new Map<string, ModelTlbEntry>();
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
@@ -169,6 +177,7 @@ export class DescriptorModel {
     c.trackingErrno = this.trackingErrno;
     c.leaves = this.leaves.copy();
     c.tables = new Set(this.tables);
+    c.maybeTables = new Set(this.maybeTables);
     for (const [k, e] of this.tlb) c.tlb.set(k, { ...e });
     c.touched = this.touched.slice();
     c.tracking = this.tracking;
@@ -188,6 +197,7 @@ export class DescriptorModel {
     // The copy is discarded: its maps become this model's (copying thousands of leaves back was most of a racing DMA's cost).
     this.leaves = other.leaves;
     this.tables = other.tables;
+    this.maybeTables = other.maybeTables;
     this.tlb = other.tlb;
     this.tracking = other.tracking;
     this.on = other.on;
@@ -368,7 +378,10 @@ export class DescriptorModel {
       for (let lv = 1; lv < level && !refused; lv++) {
         const base = at - (at % armLpaeBlockSize(lv as Level));
         if (this.leaves.has(key(base, lv))) refused = true;
-        else this.tables.add(key(base, lv));
+        else if (!this.tables.has(key(base, lv))) {
+          this.tables.add(key(base, lv));
+          this.maybeTables.add(key(base, lv));
+        }
       }
       if (refused || this.hasLeafIn(at, span)) break;
       if (level < 3) this.dropTables(at, span, level);
@@ -382,7 +395,10 @@ export class DescriptorModel {
   private dropTables(iova: number, size: number, level: Level): void {
     for (const k of this.tables) {
       const p = leafPlace(k);
-      if (p.level >= level && p.iova >= iova && p.iova < iova + size) this.tables.delete(k);
+      if (p.level >= level && p.iova >= iova && p.iova < iova + size) {
+        this.tables.delete(k);
+        this.maybeTables.delete(k);
+      }
     }
   }
 
@@ -397,7 +413,11 @@ export class DescriptorModel {
   /** The leaf just installed at (iova, level): the tables on its path exist, and none at its place or below (a block replaced an empty one). */
   private installedLeaf(iova: number, level: Level): void {
     if (level < 3) this.dropTables(iova, armLpaeBlockSize(level), level);
-    for (let lv = 1; lv < level; lv++) this.tables.add(key(iova - (iova % armLpaeBlockSize(lv as Level)), lv));
+    for (let lv = 1; lv < level; lv++) {
+      const k = key(iova - (iova % armLpaeBlockSize(lv as Level)), lv);
+      this.tables.add(k);
+      this.maybeTables.delete(k);
+    }
   }
 
   /** Whether a cached entry covers `iova`. */
@@ -493,6 +513,7 @@ export class DescriptorModel {
     this.deleteLeaf(block);
     for (let i = 0; i < 512; i++) this.setLeaf({ iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
     this.tables.add(key(block.iova, block.level));
+    this.maybeTables.delete(key(block.iova, block.level));
     // The split keeps every page's state (IOTLB-10), then invalidates the block's range (SPLIT-2, step 4).
     for (const e of this.tlbEntries()) {
       if (!overlaps(e.iova, e.size, block.iova, block.size)) continue;
@@ -875,7 +896,7 @@ export class DescriptorModel {
    * (v6.12's split gives up when the hardware changed the block): `cutLevel` is the level of
    * the leaf it stopped at.
    */
-  unmapPlan(iova: number, size: number, partialBlock: 'split' | 'refuse' = this.caps.unmap.partialBlock === 'split' ? 'split' : 'refuse', maxSplits = Number.POSITIVE_INFINITY): UnmapPlan {
+  unmapPlan(iova: number, size: number, partialBlock: 'split' | 'refuse' = this.caps.unmap.partialBlock === 'split' ? 'split' : 'refuse', maxSplits = Number.POSITIVE_INFINITY, withMaybeTables = true): UnmapPlan {
     const u = this.caps.unmap;
     const probe = this.clone();
     const splits: number[] = [];
@@ -890,7 +911,7 @@ export class DescriptorModel {
         const level = ([1, 2] as const).find((lv) => cursor % armLpaeBlockSize(lv) === 0 && end - cursor >= armLpaeBlockSize(lv));
         if (level !== undefined) {
           const span = armLpaeBlockSize(level);
-          if (probe.tables.has(key(cursor, level))) {
+          if (probe.tables.has(key(cursor, level)) && (withMaybeTables || !probe.maybeTables.has(key(cursor, level)))) {
             chunked += span - probe.leavesIn(cursor, span).reduce((a, l) => a + l.size, 0);
             cursor += span;
             continue;
@@ -931,9 +952,18 @@ export class DescriptorModel {
    * throughout. Linux v6.12.117 arm_lpae_split_blk_unmap returns 0 when its compare-exchange
    * finds the block changed, and __iommu_unmap stops there.
    */
-  unmapPlans(iova: number, size: number): UnmapPlan[] {
-    const whole = this.unmapPlan(iova, size, 'split');
-    return Array.from({ length: whole.splits.length }, (_, k) => this.unmapPlan(iova, size, 'split', k)).concat(whole);
+  unmapPlans(iova: number, size: number, withMaybeTables = true): UnmapPlan[] {
+    const whole = this.unmapPlan(iova, size, 'split', Number.POSITIVE_INFINITY, withMaybeTables);
+    return Array.from({ length: whole.splits.length }, (_, k) => this.unmapPlan(iova, size, 'split', k, withMaybeTables)).concat(whole);
+  }
+
+  /** Whether a table only a refused map made (`maybeTables`) is in [iova, iova + size). */
+  maybeTablesIn(iova: number, size: number): boolean {
+    for (const k of this.maybeTables) {
+      const p = leafPlace(k);
+      if (p.iova < iova + size && p.iova + armLpaeBlockSize(p.level) > iova) return true;
+    }
+    return false;
   }
 
   /** A stream attached to the domain (TRACK-7). */

@@ -295,11 +295,15 @@ export class UnmapCommand implements RunCommand {
     // A contract that refuses a cut block or stops at a hole (linux-upstream) unmaps [iova, plan.end) only, and may read no dirty state.
     const u = m.model.caps.unmap;
     let plan = u.partialBlock === 'split' && u.hole === 'skip' ? undefined : m.model.unmapPlan(iova, size);
-    // A contract that allows a cut block either refused or split (linux-upstream: v6.13 on, and
-    // v6.11-v6.12, whose split gives up where the hardware changed the block): every such plan,
-    // refused first; the one the implementation took is the first whose bytes are those it
-    // answered and, where it stopped at a cut block, whose block is at the level memory shows.
-    const plans = u.partialBlock === 'refuse-or-split' && plan?.stop === 'cut' ? m.model.unmapPlans(iova, size) : undefined;
+    // Where the spec allows more than one outcome, every plan, the contract's first; the one the
+    // implementation took is the first whose bytes are those it answered and, where it stopped at
+    // a cut block, whose block is at the level memory shows:
+    // - a cut block refused or split (linux-upstream: v6.13 on, and v6.11-v6.12, whose split
+    //   gives up where the hardware changed the block), each prefix of the splits;
+    // - a table only a refused map made, there or not (DescriptorModel.maybeTables).
+    const splitOrNot = u.partialBlock === 'refuse-or-split' && plan?.stop === 'cut';
+    const maybe = plan !== undefined && m.model.maybeTablesIn(iova, size);
+    const plans = splitOrNot || maybe ? (maybe ? [true, false] : [true]).flatMap((withMaybe) => (splitOrNot ? m.model.unmapPlans(iova, size, withMaybe) : [m.model.unmapPlan(iova, size, undefined, undefined, withMaybe)])) : undefined;
     let end = plan?.end ?? iova + size;
     let wantBytes: number;
     // The blocks split first, in order (UNMAP-1 with SPLIT-1): a partly covered block, then
@@ -359,7 +363,7 @@ export class UnmapCommand implements RunCommand {
                 if (owedHere()) model.noteRule('NOLOSS-3');
                 // What ended the unmap early: a block the range cuts (UNMAP-U1) or a hole (UNMAP-U2); or the cut block split where the contract allows it (UNMAP-U1).
                 if (plan?.stop !== undefined) model.note([plan.stop === 'cut' ? 'UNMAP-U1' : 'UNMAP-U2']);
-                else if (plans !== undefined) model.note(['UNMAP-U1']);
+                else if (splitOrNot) model.note(['UNMAP-U1']);
               },
             ],
           },
