@@ -83,7 +83,7 @@ export const contractRequirements = {
     source: `Linux v6.18 include/linux/iommu.h iommu_dirty_bitmap_record (iommu_iotlb_gather_add_range); ${IO_PAGETABLE} iommu_read_and_clear_dirty (iommu_iotlb_sync after the walk); ${SMMU} arm_smmu_iotlb_sync`,
   },
   'UNMAP-U1': {
-    text: 'Unmapping part of a block is refused (v6.13 on): the block stays mapped, 0 bytes are unmapped for it (WARN_ONCE "Unmap of a partial large IOPTE is not allowed"), and the unmap stops there. Or (v6.11, v6.12) the block is split: a table of its attributes, AP[2] and DBM included, takes its place minus the part unmapped, so every page keeps the block\'s dirty state; where the block changed since it was read (the SMMU set its dirty state) the compare-exchange fails and 0 bytes are unmapped for it, as when refused. The bytes returned say which ran.',
+    text: 'Unmapping part of a block is refused (v6.13 on): the block stays mapped, 0 bytes are unmapped for it (WARN_ONCE "Unmap of a partial large IOPTE is not allowed"), and the unmap stops there. Or (v6.11, v6.12) the block is split: a table of its attributes, AP[2] and DBM included, takes its place minus the part unmapped, so every page keeps the block\'s dirty state; where the block changed since it was read (the SMMU set its dirty state) the compare-exchange fails, 0 bytes are unmapped for it and the unmap stops there, after whatever splits came before it succeeded (a 1 GiB block may be split to 2 MiB blocks and stop at the one cut). The bytes returned, and the level of the block the unmap stopped at, say which ran.',
     source: `${NO_SPLIT}; Linux v6.12.117 drivers/iommu/io-pgtable-arm.c arm_lpae_split_blk_unmap, iopte_prot (ARM_LPAE_PTE_ATTR_HI_MASK holds DBM)`,
   },
   'UNMAP-U2': {
