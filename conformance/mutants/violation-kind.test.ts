@@ -10,6 +10,7 @@ import { PTE_AP_RDONLY } from '../../impl/pgtable/pte.ts';
 import { referenceSmmuDriverAdapter } from '../adapters/reference.ts';
 import { factory } from './smmu-probe-systems.ts';
 import { runProfile } from '../engine/run-profile.ts';
+import { mutants } from './index.ts';
 
 /** arm_lpae_prot_to_pte as an early RFC had it: a writable leaf with DBM and AP[2] set (writable-clean) under the HD quirk. */
 class MapCleanPgtable extends ArmLpaeIoPgtable {
@@ -25,6 +26,13 @@ test('[MAP-2] [PTE-3] a writable leaf mapped clean under the HD quirk is a SPEC 
   const v = r.counterexample!.violation;
   assert.is(v.kind, 'spec', JSON.stringify(v));
   assert.ok(v.req.includes('MAP-2') && v.req.includes('PTE-3'), v.req.join(' '));
+});
+
+test('[HTTU-5] an SMMU whose HTTU update is a plain store brings back the leaf the kit unmapped inside the access: the counterexample names HTTU-5 first, the rule the hardware broke, not only the unmap rule the order named', async () => {
+  const m = mutants.find((x) => x.name === 'hw-plain-store')!;
+  const r = await runProfile(m.adapter, { runs: 1000, seed: 3, timeoutMs: 5000, maxCommands: 30 });
+  assert.is(r.verdict, 'does-not-conform');
+  assert.is(r.counterexample!.violation.req[0], 'HTTU-5', r.counterexample!.violation.req.join(' '));
 });
 
 test.run();
