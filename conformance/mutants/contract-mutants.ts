@@ -8,6 +8,7 @@ import type { Adapter, KitMemory, SmmuDriverAdapter } from '../adapters/types.ts
 import type { HazardStep } from '../../spec/contracts/types.ts';
 import { play } from '../examples/linux-upstream/play.ts';
 import { linuxUpstreamAdapter } from '../examples/linux-upstream/adapter.ts';
+import { ArmLpaeIoPgtableV612, linuxV612Adapter } from '../examples/linux-upstream/io-pgtable-arm-v6.12.ts';
 import { ArmSmmuDomain, CTXDESC_CD_0_TCR_HD, iommuPgsize } from '../examples/linux-upstream/arm-smmu-v3.ts';
 import {
   ARM_LPAE_MAX_LEVELS,
@@ -101,13 +102,22 @@ class WalkSkipsHolePgtable extends ArmLpaeIoPgtable {
 }
 
 /** A partial unmap of a block splits it, as before v6.13. */
-class SplitPartialBlockPgtable extends RfcIoPgtable {
-  // FAULT (class bad-input-accepted): __arm_lpae_unmap without commit 33729a5fc0ca: a range
-  // covering part of a block goes to arm_lpae_split_blk_unmap (the v6.12 code, which the
-  // RFC's base has too), so the part is unmapped and its bytes returned, where v6.13 refuses
-  // with "Unmap of a partial large IOPTE is not allowed" and unmaps 0 bytes (UNMAP-U1).
-  constructor(memory: KitMemory, cfg: IoPgtableCfg, tlb: IoPgtableFlushOps) {
-    super(memory, { ...cfg, bbml: 0 }, tlb);
+export class SplitMakesCleanPgtable extends ArmLpaeIoPgtableV612 {
+  // FAULT (class state-not-carried): the table arm_lpae_split_blk_unmap puts in a cut block's
+  // place takes AP[2] set (writable-clean) instead of the block's own attributes, which
+  // iopte_prot keeps (AP[2] and DBM): a dirty block's pages come out clean, and the writes
+  // that dirtied them are never reported.
+  private splitting = false;
+  protected override unmapPartialBlock(...args: Parameters<ArmLpaeIoPgtableV612['unmapPartialBlock']>): number {
+    this.splitting = true;
+    try {
+      return super.unmapPartialBlock(...args);
+    } finally {
+      this.splitting = false;
+    }
+  }
+  protected override initPteEntries(paddr: number, prot: bigint, lvl: number, numEntries: number, ptep: number): void {
+    super.initPteEntries(paddr, this.splitting ? prot | ARM_LPAE_PTE_AP_RDONLY : prot, lvl, numEntries, ptep);
   }
 }
 
@@ -242,10 +252,10 @@ export const linuxUpstreamMutants: readonly Mutant[] = [
     "linux-upstream: arm_smmu_read_and_clear_dirty refuses a report while tracking is off with -EINVAL, as Intel's intel_iommu_read_and_clear_dirty does, where the SMMUv3 driver keeps no tracking state and reports the leaves as they are (CLEAR-U1). Class valid-input-refused: a call upstream answers refused.",
   ),
   upstreamMutant(
-    'upstream-unmap-splits-block',
-    'bad-input-accepted',
-    domainWithPgtable(SplitPartialBlockPgtable),
-    'linux-upstream: __arm_lpae_unmap splits a block the range covers in part (arm_lpae_split_blk_unmap, as before v6.13 commit 33729a5fc0ca) and unmaps the part, where upstream refuses it with 0 bytes and stops (UNMAP-U1). Class bad-input-accepted: a partial unmap of a large IOPTE taken.',
+    'upstream-split-makes-clean',
+    'state-not-carried',
+    domainWithPgtable(SplitMakesCleanPgtable),
+    "linux-upstream: as v6.11 and v6.12 have it (a block an unmap cuts is split, arm_lpae_split_blk_unmap), but the table that replaces the block takes AP[2] set instead of the block's attributes: a dirty block's pages come out writable-clean (UNMAP-U1). Class state-not-carried: a split that does not carry the block's dirty state to its pages.",
   ),
   upstreamMutant(
     'upstream-unmap-skips-hole',
@@ -512,10 +522,18 @@ export const contractProbes: readonly ContractProbe[] = [
   ),
   probe('upstream-walk-skips-hole', '[CLEAR-U3] a read-and-clear over a hole returns 0', upstream, [UP, attach, map(0, 0x1000), map(0x2000, 0x1000), rc(0, 0x3000)], 4, 'errno', { reference: -22, mutant: 0 }),
   probe('upstream-clear-refused-while-off', '[CLEAR-U1] a read-and-clear while tracking is off is refused', upstream, [UP, attach, map(0, 0x1000), rc(0, 0x1000)], 3, 'errno', { reference: 0, mutant: -22 }),
-  probe('upstream-unmap-splits-block', '[UNMAP-U1] an unmap of one page of a block unmaps it', upstream, [UP, attach, map(0, MiB2, 'block-aligned'), { op: 'unmap', iova: 0, size: 0x1000 }], 3, 'unmapped', {
-    reference: 0,
-    mutant: 0x1000,
-  }),
+  probe(
+    'upstream-split-makes-clean',
+    '[UNMAP-U1] after v6.12 splits a dirty block to unmap its first page, its second page is reported',
+    linuxV612Adapter(),
+    [UP, attach, map(0, MiB2, 'block-aligned'), { op: 'unmap', iova: 0, size: 0x1000 }, rc(0x1000, 0x1000)],
+    4,
+    'reported',
+    {
+      reference: [0x1000],
+      mutant: [],
+    },
+  ),
   probe('upstream-unmap-skips-hole', '[UNMAP-U2] an unmap over a hole goes on past it', upstream, [UP, attach, map(0, 0x1000), map(0x2000, 0x1000), { op: 'unmap', iova: 0, size: 0x3000 }], 4, 'unmapped', {
     reference: 0x1000,
     mutant: 0x2000,

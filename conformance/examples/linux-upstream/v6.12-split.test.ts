@@ -11,28 +11,13 @@ import { replaySmmuSequence } from '../../engine/run-profile.ts';
 import { Violation } from '../../../model/violation.ts';
 import { linuxUpstreamAdapter } from './adapter.ts';
 import { ArmSmmuDomain } from './arm-smmu-v3.ts';
-import { ARM_LPAE_PTE_AP_RDONLY, type ArmLpaeIoPgtable, type IoPgtableCfg, type IoPgtableFlushOps } from './io-pgtable-arm.ts';
-import { ArmLpaeIoPgtableV612, linuxV612Adapter } from './io-pgtable-arm-v6.12.ts';
-
-/** v6.12's split with its pages made writable-clean (AP[2] set): the block's dirty state is dropped. */
-class CleanSplitPgtable extends ArmLpaeIoPgtableV612 {
-  private splitting = false;
-  protected override unmapPartialBlock(...args: Parameters<ArmLpaeIoPgtableV612['unmapPartialBlock']>): number {
-    this.splitting = true;
-    try {
-      return super.unmapPartialBlock(...args);
-    } finally {
-      this.splitting = false;
-    }
-  }
-  protected override initPteEntries(paddr: number, prot: bigint, lvl: number, numEntries: number, ptep: number): void {
-    super.initPteEntries(paddr, this.splitting ? prot | ARM_LPAE_PTE_AP_RDONLY : prot, lvl, numEntries, ptep);
-  }
-}
+import type { ArmLpaeIoPgtable, IoPgtableCfg, IoPgtableFlushOps } from './io-pgtable-arm.ts';
+import { linuxV612Adapter } from './io-pgtable-arm-v6.12.ts';
+import { SplitMakesCleanPgtable } from '../../mutants/contract-mutants.ts';
 
 class CleanSplitDomain extends ArmSmmuDomain {
   protected override allocPgtable(memory: KitMemory, cfg: IoPgtableCfg, tlb: IoPgtableFlushOps): ArmLpaeIoPgtable {
-    return new CleanSplitPgtable(memory, cfg, tlb);
+    return new SplitMakesCleanPgtable(memory, cfg, tlb);
   }
 }
 
