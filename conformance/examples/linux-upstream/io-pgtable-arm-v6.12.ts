@@ -7,8 +7,8 @@
 // SMMU setting its dirty state, say). The children take iopte_prot(blk_pte), whose mask
 // holds AP[2] and DBM (ARM_LPAE_PTE_ATTR_HI_MASK has DBM since v6.11): a block's dirty state
 // reaches every page. The contract linux-upstream allows both behaviours (UNMAP-U1).
-import type { KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig } from 'dirtyspec/adapters';
-import { driverOf } from './adapter.ts';
+import type { KitMemory, SmmuDriverAdapter } from 'dirtyspec/adapters';
+import { type DomainClass, linuxUpstreamAdapter } from './adapter.ts';
 import { ArmSmmuDomain } from './arm-smmu-v3.ts';
 import {
   ARM_LPAE_MAX_LEVELS,
@@ -76,16 +76,8 @@ export class ArmSmmuDomainV612 extends ArmSmmuDomain {
 }
 
 /** The adapter: linux-upstream with v6.12's split of a cut block. */
-export function linuxV612Adapter(name = 'linux v6.12 (iommufd + arm-smmu-v3 + io-pgtable-arm before 33729a5fc0ca)', Domain: typeof ArmSmmuDomain = ArmSmmuDomainV612): SmmuDriverAdapter {
-  return {
-    profile: 'smmu-driver',
-    name,
-    contract: 'linux-upstream',
-    async create(memory: KitMemory, smmu: KitSmmuPort, config: SmmuDriverConfig): Promise<SmmuDriver | number> {
-      const domain = ArmSmmuDomain.alloc(memory, smmu, { asid: config.asid, dirtyTracking: config.dirtyCapable }, Domain);
-      return typeof domain === 'number' ? domain : driverOf(domain);
-    },
-  };
+export function linuxV612Adapter(name = 'linux v6.12 (iommufd + arm-smmu-v3 + io-pgtable-arm before 33729a5fc0ca)', Domain: DomainClass = ArmSmmuDomainV612): SmmuDriverAdapter {
+  return linuxUpstreamAdapter(name, Domain);
 }
 
 export default [linuxV612Adapter()];

@@ -22,25 +22,9 @@
 //   applies to: a partial block unmap splits), as Linux v6.12 still has it.
 import type { DirtyBitmap, KitMemory, KitSmmuPort, SmmuDriver, SmmuDriverAdapter, SmmuDriverConfig } from 'dirtyspec/adapters';
 import { driverOf } from './adapter.ts';
+import { ArmLpaeIoPgtableV612 } from './io-pgtable-arm-v6.12.ts';
 import { ArmSmmuDomain, CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, IDR0_HTTU_ACCESS_DIRTY, IDR0_HTTU_SHIFT, iommuPgsize } from './arm-smmu-v3.ts';
-import {
-  ARM_LPAE_MAX_LEVELS,
-  ARM_LPAE_PTE_AP_RDONLY,
-  ARM_LPAE_PTE_DBM,
-  ARM_LPAE_PTE_TYPE_MASK,
-  ARM_LPAE_PTE_TYPE_TABLE,
-  ARM_LPAE_PTES_PER_TABLE,
-  ArmLpaeIoPgtable,
-  blockSize,
-  EINVAL,
-  IOMMU_DIRTY_NO_CLEAR,
-  type IommuIotlbGather,
-  type IoPgtableCfg,
-  type IoPgtableFlushOps,
-  iopteDeref,
-  iopteLeaf,
-  lvlIdx,
-} from './io-pgtable-arm.ts';
+import { ARM_LPAE_MAX_LEVELS, ARM_LPAE_PTE_AP_RDONLY, ARM_LPAE_PTE_DBM, ARM_LPAE_PTES_PER_TABLE, blockSize, EINVAL, IOMMU_DIRTY_NO_CLEAR, type IoPgtableCfg, type IoPgtableFlushOps, iopteDeref, iopteLeaf, lvlIdx } from './io-pgtable-arm.ts';
 
 const EFAULT = 14;
 const EBUSY = 16;
@@ -73,7 +57,7 @@ function setBits(b: DirtyLogBitmap, iova: number, size: number): void {
   for (let p = Math.floor((first - b.base) / PAGE); p < Math.ceil((end - b.base) / PAGE); p++) b.bits[p >> 3]! |= 1 << (p & 7);
 }
 
-export class RfcIoPgtable extends ArmLpaeIoPgtable {
+export class RfcIoPgtable extends ArmLpaeIoPgtableV612 {
   constructor(
     memory: KitMemory,
     override readonly cfg: RfcIoPgtableCfg,
@@ -82,37 +66,7 @@ export class RfcIoPgtable extends ArmLpaeIoPgtable {
     super(memory, cfg, tlb);
   }
 
-  /** Linux v5.12 arm_lpae_split_blk_unmap: the block becomes a table of the next level without the part unmapped. */
-  protected override unmapPartialBlock(gather: IommuIotlbGather | undefined, iova: number, size: number, pgcount: number, blkLvl: number, ptep: number, blkPte: bigint): number {
-    const lvl = blkLvl + 1;
-    if (lvl === ARM_LPAE_MAX_LEVELS) return 0;
-    const tablep = this.memory.allocFrame();
-    const splitSz = blockSize(lvl);
-    let unmapIdxStart = -1;
-    let numEntries = 0;
-    if (size === splitSz) {
-      unmapIdxStart = lvlIdx(iova, lvl);
-      numEntries = Math.min(pgcount, ARM_LPAE_PTES_PER_TABLE - unmapIdxStart);
-    }
-    const blkPaddr = iopteToPaddr(blkPte);
-    const prot = iopteProt(blkPte);
-    for (let i = 0; i < ARM_LPAE_PTES_PER_TABLE; i++) {
-      if (i >= unmapIdxStart && i < unmapIdxStart + numEntries) continue; // Unmap!
-      this.initPteEntries(blkPaddr + i * splitSz, prot, lvl, 1, tablep + i * 8);
-    }
-    const pte = this.installTable(tablep, ptep, blkPte);
-    let table = tablep;
-    if (pte !== blkPte) {
-      this.memory.freeFrame(tablep);
-      // We may race against someone unmapping another part of this block, but anything else is invalid.
-      if ((pte & ARM_LPAE_PTE_TYPE_MASK) !== ARM_LPAE_PTE_TYPE_TABLE) return 0;
-      table = iopteDeref(pte);
-    } else if (unmapIdxStart >= 0) {
-      if (gather !== undefined) for (let i = 0; i < numEntries; i++) this.tlb.tlbAddPage(gather, iova + i * size, size);
-      return numEntries * size;
-    }
-    return this.unmapAt(gather, iova, size, pgcount, lvl, table);
-  }
+  // A block an unmap cuts: Linux v5.12 arm_lpae_split_blk_unmap, the function v6.12 still has (ArmLpaeIoPgtableV612).
 
   /** arm_lpae_split_block (RFC 03/13): the bytes handled; a page-sized request is done already. */
   splitBlock(iova: number, size: number): number {
