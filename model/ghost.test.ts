@@ -1,6 +1,7 @@
 // The ghost decides the no-loss and precision requirements only where a report could have
 // failed them: a requirement whose check compared nothing is not reached, not passed.
 import { test } from 'uvu';
+import * as fc from 'fast-check';
 import * as assert from 'uvu/assert';
 import { DirtyGhost, PageRuns } from './ghost.ts';
 import { Violation } from './violation.ts';
@@ -99,6 +100,25 @@ test('PageRuns.within keeps the pages both sets hold', () => {
   const b = PageRuns.of([PAGE, 2 * PAGE, 3 * PAGE, 5 * PAGE]);
   assert.equal([...a.within(b)], [PAGE, 2 * PAGE, 5 * PAGE]);
   assert.equal([...a.within(new PageRuns())], []);
+});
+
+test('PageRuns.fromBitmap holds exactly the set bits, at any offset of the view and any length', () => {
+  // Runs of clear and set bytes (the word-at-a-time path) mixed with single bits; the view starts at byte 0 to 3 of its buffer.
+  const bytes = fc.array(fc.oneof(fc.constant(0), fc.constant(0xff), fc.integer({ min: 0, max: 255 })), { maxLength: 64 });
+  const runsOf = fc.array(fc.tuple(bytes, fc.nat(9)), { maxLength: 6 }).map((parts) => parts.flatMap(([b, k]) => [...b, ...Array<number>(k * 4).fill(b.length % 2 === 0 ? 0 : 0xff)]));
+  fc.assert(
+    fc.property(runsOf, fc.nat(3), (content, offset) => {
+      const buffer = new Uint8Array(offset + content.length);
+      buffer.set(content, offset);
+      const bitmap = buffer.subarray(offset);
+      const base = 0x8000_0000;
+      const want: number[] = [];
+      for (let i = 0; i < content.length * 8; i++) if ((content[i >> 3]! >> (i & 7)) & 1) want.push(base + i * PAGE);
+      const got = PageRuns.fromBitmap(bitmap, base);
+      assert.equal([...got], want);
+      assert.is(got.size, want.length);
+    }),
+  );
 });
 
 test.run();

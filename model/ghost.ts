@@ -33,27 +33,43 @@ export class PageRuns implements PageSet {
   private readonly ends: number[] = [];
   private count = 0;
 
-  /** The pages set in `bitmap`, bit i being the page `base + i * 4096`: read a byte at a time, a run at a time (a dirty 1 GiB block is 32,768 bytes of 0xff and one run). */
+  /**
+   * The pages set in `bitmap`, bit i being the page `base + i * 4096`. Four bytes at a time
+   * where they are all clear outside a run or all set inside one (a report over an 8 GiB range
+   * is 262,144 bytes, mostly clear; a dirty 1 GiB block is 32,768 bytes of 0xff and one run),
+   * else a byte, then a bit, at a time.
+   */
   static fromBitmap(bitmap: Uint8Array, base: number): PageRuns {
     const out = new PageRuns();
     let from = -1; // the page index where the current run started, or -1
-    for (let byte = 0; byte < bitmap.length; byte++) {
+    const n = bitmap.length;
+    // Whole 32-bit words where the view allows one (its offset a multiple of 4); only their being all clear or all set is read, so byte order does not matter.
+    const words = bitmap.byteOffset % 4 === 0 ? new Uint32Array(bitmap.buffer, bitmap.byteOffset, n >>> 2) : undefined;
+    let byte = 0;
+    while (byte < n) {
+      if (words !== undefined && byte % 4 === 0 && byte + 4 <= n) {
+        const w = words[byte >>> 2]!;
+        if (from < 0 ? w === 0 : w === 0xffffffff) {
+          byte += 4;
+          continue;
+        }
+      }
       const b = bitmap[byte]!;
       if (b === 0xff) {
         if (from < 0) from = byte * 8;
-        continue;
-      }
-      if (b === 0 && from < 0) continue;
-      for (let bit = 0; bit < 8; bit++) {
-        if ((b & (1 << bit)) !== 0) {
-          if (from < 0) from = byte * 8 + bit;
-        } else if (from >= 0) {
-          out.append(base + from * PAGE, base + (byte * 8 + bit) * PAGE);
-          from = -1;
+      } else if (b !== 0 || from >= 0) {
+        for (let bit = 0; bit < 8; bit++) {
+          if ((b & (1 << bit)) !== 0) {
+            if (from < 0) from = byte * 8 + bit;
+          } else if (from >= 0) {
+            out.append(base + from * PAGE, base + (byte * 8 + bit) * PAGE);
+            from = -1;
+          }
         }
       }
+      byte++;
     }
-    if (from >= 0) out.append(base + from * PAGE, base + bitmap.length * 8 * PAGE);
+    if (from >= 0) out.append(base + from * PAGE, base + n * 8 * PAGE);
     return out;
   }
 
