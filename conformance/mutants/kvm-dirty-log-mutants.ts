@@ -45,6 +45,18 @@ export class ProtectBeforeTakeVm extends KvmVm {
   }
 }
 
+/** CLEAR protects a word's selected dirty pages before it clears their bits. */
+export class ClearProtectBeforeTakeVm extends KvmVm {
+  // FAULT (racy-update): a vCPU fault between the protection and the fetch-andnot marks a bit
+  // the clear then drops, and leaves its page writable: the page's next write is never logged.
+  protected override clearAndProtect(slot: Memslot, word: number, mask: bigint): bigint {
+    const addr = this.wordAddress(slot, word);
+    const dirty = mask & this.memory.load(addr);
+    if (dirty !== 0n) this.protectMask(slot, word * 64, dirty, this.eagerSplit);
+    return mask & this.clearWord(addr, mask);
+  }
+}
+
 /** GET under manual protect clears the bitmap as it reads it (and protects nothing). */
 export class ManualGetClearsVm extends KvmVm {
   // FAULT (over-clear): the caller's CLEAR is the only clear under manual protect; a GET
@@ -202,6 +214,7 @@ const WHY: Record<string, string> = {
   'kvm-flush-after-return': 'a TLB flush after the ioctl returned lets a stale writable translation outlive the protection.',
   'kvm-get-plain-take': 'a read and a write of a word another agent updates atomically, instead of one atomic exchange.',
   'kvm-get-protect-before-take': 'a protection ordered before the exchange it depends on, so a fault between the two is taken and then undone.',
+  'kvm-clear-protect-before-take': 'a protection ordered before the fetch-andnot it depends on, so a fault between the two is taken and then undone.',
   'kvm-manual-get-clears': 'a read that also clears, so pages are forgotten before the caller cleared and copied them.',
   'kvm-initset-eager': 'the initial all-dirty state is not carried into the bitmap.',
   'kvm-clear-last-word': "the word count rounds down at the slot's end.",
@@ -236,6 +249,12 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
     'racy-update',
     'GET without manual protect write-protects each word’s pages before it takes the word (as before edde99ce0529): a vCPU fault in between marks a bit the exchange then clears, and leaves the page writable, so its next write is never logged.',
     ProtectBeforeTakeVm,
+  ),
+  mutant(
+    'kvm-clear-protect-before-take',
+    'racy-update',
+    'CLEAR write-protects the dirty pages of each word it selects before it clears their bits (Linux clears with atomic_long_fetch_andnot, then protects what it cleared): a vCPU fault in between marks a bit the clear then drops, and leaves the page writable, so its next write is never logged.',
+    ClearProtectBeforeTakeVm,
   ),
   mutant('kvm-get-plain-take', 'racy-update', 'GET without manual protect takes each bitmap word with a plain load and a store of 0 instead of an atomic exchange: a vCPU fault setting a bit in between is lost.', PlainTakeVm),
   mutant(

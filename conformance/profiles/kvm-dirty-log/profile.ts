@@ -399,13 +399,29 @@ function fewerRaces(o: Op): Op[] {
   ];
 }
 
-/** The page tour's operations (see scenarioArbitrary), one GET raced at its `raceAt`-th access where `hwDirty` is off. Slot 1 and 2 are 1024 pages: two 2 MiB leaves each. */
+/** The page tour's operations (see scenarioArbitrary), one GET raced at its `raceAt`-th access where `hwDirty` is off, and one CLEAR. Slot 1 and 2 are 1024 pages: two 2 MiB leaves each. */
 function pageTourOps(raceAt: number, hwDirty: boolean): Op[] {
   const W = (pick: number, page: number): Op => ({ k: 'write', pick, page, nowhere: false });
   const region = (pick: number, kind: RegionKind, pages = 1024, flags = 0): Op => ({ k: 'region', pick, kind, pages, flags });
   const raced = (page: number): Race[] => Array.from({ length: 16 }, (_, at) => ({ at, page, near: false }));
   const cap = (args0: bigint): Op => ({ k: 'cap', cap: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags: 0, args0 });
   return [
+    // Slot 2 made logging under manual protect, page 10 written, and a CLEAR whose
+    // `raceAt`-th access (as the raced GET's below) is raced by the first write to page 11,
+    // which faults; then page 11 written again and a GET (manual protect: it only reads). A
+    // CLEAR that protects a word's dirty pages before it takes their bits (Linux v6.12.117
+    // kvm_clear_dirty_log_protect takes them with atomic_long_fetch_andnot, then protects
+    // what it took) lets the fault land between the two: it marks the page and makes it
+    // writable, the take drops the mark, and the write after it goes unlogged. Then manual
+    // protect off and slot 2 deleted, for the tour below.
+    cap(1n),
+    region(2, 'create', 1024, KVM_MEM_LOG_DIRTY_PAGES),
+    W(2, 10),
+    { k: 'clear', pick: 2, id: 'ok', first: 'zero', num: 'toEnd', bits: 'all', some: [], bytes: 'ok', races: [{ at: raceAt, page: 11, near: false }] },
+    W(2, 11),
+    { k: 'get', pick: 2, id: 'ok', short: false, races: [] },
+    cap(0n),
+    region(2, 'delete'),
     region(0, 'create', 64, KVM_MEM_LOG_DIRTY_PAGES),
     region(1, 'create'),
     W(1, 5),

@@ -375,14 +375,23 @@ export class KvmVm {
     for (let i = 0, w = first / 64; i < this.clearWords(numPages); i++, w++) {
       const mask = readWord(bitmap, i);
       if (mask === 0n) continue;
-      const cleared = mask & this.clearWord(this.wordAddress(slot, w), mask);
-      if (cleared !== 0n) {
-        flush = true;
-        this.protectMask(slot, w * 64, cleared, this.eagerSplit);
-      }
+      if (this.clearAndProtect(slot, w, mask) !== 0n) flush = true;
     }
     if (flush) this.flushTlbBeforeReturn();
     return 0;
+  }
+
+  /**
+   * One word of a CLEAR: the selected bits taken first, then the pages that were dirty among
+   * them protected, so a fault between the two marks a bit that stays for the next GET
+   * (Linux v6.12.117 virt/kvm/kvm_main.c kvm_clear_dirty_log_protect:
+   * atomic_long_fetch_andnot, then kvm_arch_mmu_enable_log_dirty_pt_masked). Returns the
+   * bits it cleared.
+   */
+  protected clearAndProtect(slot: Memslot, word: number, mask: bigint): bigint {
+    const cleared = mask & this.clearWord(this.wordAddress(slot, word), mask);
+    if (cleared !== 0n) this.protectMask(slot, word * 64, cleared, this.eagerSplit);
+    return cleared;
   }
 
   /** first_page > npages, num_pages > npages - first_page, or num_pages unaligned short of the end. */
