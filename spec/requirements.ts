@@ -135,6 +135,10 @@ export const requirements = {
   'IOTLB-9': { text: 'A TLB invalidation (CMD_TLBI_NH_VA / CMD_TLBI_NH_ASID) completed by CMD_SYNC removes the entry; a TLBI is complete only after a following CMD_SYNC.', source: `${SMMU_V3} §4.4, §4.7 CMD_SYNC` },
   'IOTLB-10': { text: 'Software changes that keep the cached state correct (set dirty, split, merge carrying state) leave the cached entry usable.', source: `${SMMU_V3} §16.2` },
   'IOTLB-11': { text: 'A bounded IOTLB may evict an entry at any time; an evicted entry behaves as absent.', source: `${SMMU_V3} §16.2` },
+  'IOTLB-12': {
+    text: 'A page-table page is freed only after every walk that went through it may no longer be cached: the driver unlinks it, invalidates what it translates (CMD_TLBI_NH_VA with Leaf = 0, or CMD_TLBI_NH_ASID) and completes that with CMD_SYNC, then frees it. A walk cache may hold the pointer to a table until then, and the SMMU would walk a freed page as a table.',
+    source: `${SMMU_V3} §4.4, §16.2; ${IO_PGTABLE_ARM} __arm_lpae_unmap (io_pgtable_tlb_flush_walk before __arm_lpae_free_pgtable)`,
+  },
 
   // Domain tracking lifecycle (spec/domain/tracking-machine.ts)
   'TRACK-1': {

@@ -15,7 +15,7 @@ import type { TakenTransition } from '../../model/transition-table.ts';
 import { Violation } from '../../model/violation.ts';
 import type { DmaOutcome } from '../adapters/types.ts';
 import type { System, SystemConfig } from './system.ts';
-import { ERRNO } from '../../spec/contracts/index.ts';
+import { ERRNO, effectiveRules } from '../../spec/contracts/index.ts';
 
 export const PAGE = 0x1000;
 export const MiB2 = 0x20_0000;
@@ -127,6 +127,9 @@ export function record(r: RunReal, m: RunModel, op: string, answer: string, expe
 
 /** After every operation: the page table in kit memory and, where visible, the IOTLB match the spec. */
 function checkState(m: RunModel, r: RunReal): void {
+  // IOTLB-12, where the contract keeps it (rfc-2021's merge frees before its flush: dropped there).
+  const freed = r.sys.freedWalkedTable?.();
+  if (freed !== undefined && effectiveRules(m.model.contract).includes('IOTLB-12')) throw new Violation(freed.kind, [...freed.req, ...m.model.opReq], freed.expected, freed.actual);
   const tlb = r.sys.tlb();
   if (tlb !== undefined) checkTlb(m.model, tlb);
   r.checker.check(m.model, r.sys.ttb0(), true);

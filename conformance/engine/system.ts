@@ -12,6 +12,7 @@ import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.t
 import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
 import { MemoryError, createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
 import { Violation } from '../../model/violation.ts';
+import { WalkCaches, tablesOnWalk } from '../../model/walk-cache.ts';
 import type { Adapter, DmaOutcome, KitSmmuPort, SmmuCommand, SmmuDriver, SmmuDriverAdapter, SmmuHw, SmmuHwAdapter, SmmuIotlbEntry } from '../adapters/types.ts';
 import { type ContractName, contracts } from '../../spec/contracts/index.ts';
 import { type CallLimits, CallTimer, Undecided, checkBitmap, checkCount, checkDma, checkErrno, timed } from './limits.ts';
@@ -64,6 +65,8 @@ export interface System {
     readAndClearDirty(iova: number, size: number): Promise<void>;
     markAllWritableDirty(): Promise<void>;
   };
+  /** smmu-driver only (the kit is the SMMU there): a table page the driver freed while a walk through it may still be cached (IOTLB-12), once. */
+  freedWalkedTable?(): Violation | undefined;
   /** The IOTLB of the domain's ASID: the kit's SMMU's (smmu-driver), or the adapter's where it offers `iotlbEntries` (smmu-hw); undefined otherwise. */
   tlb(): TlbView[] | undefined;
   /**
@@ -349,6 +352,17 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
   const name = `${adapter.name} (smmu-driver)`;
   const smmu = createKitSmmu(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity });
   const cdRegistry = new CdRegistry(memory);
+  // IOTLB-12: the table pages the kit's SMMU walked through, until an invalidation over the walk completes; the driver's frees are checked against them.
+  const walks = new WalkCaches();
+  const free = memory.freeFrame.bind(memory);
+  memory.freeFrame = (address: number) => {
+    walks.freed(address);
+    free(address);
+  };
+  const submit = (commands: readonly SmmuCommand[]) => {
+    walks.submitted(commands);
+    smmu.submit(commands);
+  };
   const port: KitSmmuPort = {
     idr0: smmu.idr0,
     idr3: smmu.idr3,
@@ -360,7 +374,7 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
       cdRegistry.byStream.delete(streamId);
       smmu.detachStream(streamId);
     },
-    submit: (commands) => smmu.submit(commands),
+    submit,
   };
   const created = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }), watch);
   if (typeof created === 'number') {
@@ -452,12 +466,19 @@ async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' },
         ),
       ),
     async dma(streamId, iova, write) {
+      const before = smmu.stats.walks;
       const r = write ? smmu.dmaWrite(streamId, iova) : smmu.dmaRead(streamId, iova);
+      if (smmu.stats.walks !== before)
+        walks.walked(
+          iova,
+          tablesOnWalk((a) => memory.load(a), cdRegistry.ttb0(), iova),
+        );
       return r.ok ? { ok: true, pa: r.pa } : { ok: false, fault: r.fault };
     },
     async invalidate(iova, size) {
-      smmu.submit([size === 'all' ? { op: 'CMD_TLBI_NH_ASID', asid: ASID } : { op: 'CMD_TLBI_NH_VA', asid: ASID, iova, size }, { op: 'CMD_SYNC' }]);
+      submit([size === 'all' ? { op: 'CMD_TLBI_NH_ASID', asid: ASID } : { op: 'CMD_TLBI_NH_VA', asid: ASID, iova, size }, { op: 'CMD_SYNC' }]);
     },
+    freedWalkedTable: () => walks.take(),
     tlb: () => smmu.iotlb.entries().map((e) => ({ base: e.base, level: e.level, state: e.state })),
     withHook: withHook(memory),
   };

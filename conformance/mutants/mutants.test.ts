@@ -16,6 +16,7 @@ import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { type ReferenceSmmuDriver, createKitDriver, createKitMemory, createKitSmmu, referenceSmmuDriverAdapter, referenceSmmuHwAdapter } from '../adapters/reference.ts';
 import type { DirtyBitmap, KitSmmuPort, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import { BUG_CLASSES, findMutant, mutants } from './index.ts';
+import { createSystem } from '../engine/system.ts';
 import { matrixProbes } from './matrix-mutants.ts';
 import { contractProbes } from './contract-mutants.ts';
 import { smmuIdProbes } from './smmu-id-mutants.ts';
@@ -246,6 +247,20 @@ directed('[NOLOSS-1] mutant clear-lower-half deviates from the reference: a repo
   };
   assert.equal(await run(reference.driver), { errno: 0, dirty: [2 ** 47 - 0x1000, 2 ** 47] });
   assert.equal(await run(driverAdapter('clear-lower-half')), { errno: 0, dirty: [2 ** 47 - 0x1000] });
+});
+
+directed('[IOTLB-12] mutant free-table-without-flush deviates from the reference: a block mapped where an emptied table was frees the table a walk went through without invalidating it first', async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const sys = await createSystem(adapter, { httu: 2, bbml: 2, iotlbCapacity: 64, dirtyCapable: true, pageGranular: false }, { timeoutMs: 2000 });
+    assert.is(await sys.attach(0), 0);
+    assert.is(await sys.map(0, PA, 0x1000, RW), 0);
+    assert.is((await sys.unmap(0, 0x1000)).unmapped, 0x1000);
+    assert.equal(await sys.dma(0, 0x1000, false), { ok: false, fault: 'translation' }, 'the walk goes through the empty level-3 table');
+    assert.is(await sys.map(0, PA, 0x20_0000, RW), 0);
+    return sys.freedWalkedTable!()?.req;
+  };
+  assert.is(await run(reference.driver), undefined);
+  assert.equal(await run(driverAdapter('free-table-without-flush')), ['IOTLB-12']);
 });
 
 directed('[MERGE-1] mutant merge-ignores-contiguity deviates from the reference: pages of two mappings with unrelated output addresses are merged into one block', async () => {

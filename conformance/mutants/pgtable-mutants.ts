@@ -27,6 +27,16 @@ export class TlbiBeforeClearPgtable extends ArmLpaeIoPgtable {
   protected override syncGathered(): void {}
 }
 
+/** A table replaced by a block is freed without invalidating its range first. */
+export class FreeTableWithoutFlushPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class stale-iotlb): the table is unlinked and freed with no TLBI + CMD_SYNC over
+  // what it translated: a walk cache may still hold the pointer to it, and the SMMU would walk
+  // the freed page (reused for anything) as a table.
+  protected override freeUnlinkedTable(_iova: number, _size: number, table: number, level: number): void {
+    this.freeTable(table, level);
+  }
+}
+
 /** The split installs the table with a plain store and trusts the value it read before. */
 export class SplitReadThenStorePgtable extends ArmLpaeIoPgtable {
   // FAULT (class racy-update): read, then plain store instead of an exchange: dirty state the
@@ -212,6 +222,12 @@ export const pgtableMutants: readonly Mutant[] = [
     'boundary-arithmetic',
     ClearSizeU32Pgtable,
     "read_and_clear_dirty checks the caller's size but walks a 32-bit copy of it: a report of 8 GiB walks nothing and returns 0, so the dirty pages in it are lost. Class boundary-arithmetic: a length truncated to 32 bits.",
+  ),
+  driverMutant(
+    'free-table-without-flush',
+    'stale-iotlb',
+    FreeTableWithoutFlushPgtable,
+    'a map that puts a block where an empty table was frees the table without invalidating its range (Linux flushes the walk first: io_pgtable_tlb_flush_walk in __arm_lpae_unmap): a walk cache may still point at the freed page. Class stale-iotlb: a translation structure freed while a cache may still hold it.',
   ),
   driverMutant(
     'clear-lower-half',

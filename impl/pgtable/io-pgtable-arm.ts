@@ -169,9 +169,7 @@ export class ArmLpaeIoPgtable {
       // one here: a table with live leaves under it is -EEXIST (MAP-4).
       if (!this.tableEmpty(pteAddress(old), target + 1)) return -EEXIST;
       this.memory.store(ptep, leaf);
-      // __arm_lpae_unmap's io_pgtable_tlb_flush_walk before __arm_lpae_free_pgtable: no walk cache points at the table once it is freed.
-      this.flushRange(iova - (iova % levelSize(target)), levelSize(target));
-      this.freeTable(pteAddress(old), target + 1);
+      this.freeUnlinkedTable(iova - (iova % levelSize(target)), levelSize(target), pteAddress(old), target + 1);
       return 0;
     }
     if (isValid(old)) return -EEXIST;
@@ -187,7 +185,18 @@ export class ArmLpaeIoPgtable {
     return true;
   }
 
-  private freeTable(table: number, level: number): void {
+  /**
+   * A table just unlinked from [iova, iova + size), freed with the tables below it once that
+   * range is invalidated (TLBI, which also drops walk caches, then CMD_SYNC): Linux's
+   * __arm_lpae_unmap calls io_pgtable_tlb_flush_walk before __arm_lpae_free_pgtable, so no
+   * walk cache points at the page when it is freed (IOTLB-12).
+   */
+  protected freeUnlinkedTable(iova: number, size: number, table: number, level: number): void {
+    this.flushRange(iova, size);
+    this.freeTable(table, level);
+  }
+
+  protected freeTable(table: number, level: number): void {
     for (let i = 0; i < PTES_PER_TABLE && level < 3; i++) {
       const pte = this.memory.load(table + i * 8);
       if (isTable(pte, level)) this.freeTable(pteAddress(pte), level + 1);
@@ -271,11 +280,8 @@ export class ArmLpaeIoPgtable {
         if (!isValid(pte)) break;
         if (level === chunkLevel) {
           this.removeLeaf(ptep, pte);
-          if (isTable(pte, level)) {
-            // io_pgtable_tlb_flush_walk, then __arm_lpae_free_pgtable (Linux v6.12.117 __arm_lpae_unmap).
-            this.flushRange(at, levelSize(chunkLevel));
-            this.freeTable(pteAddress(pte), level + 1);
-          }
+          // io_pgtable_tlb_flush_walk, then __arm_lpae_free_pgtable (Linux v6.12.117 __arm_lpae_unmap).
+          if (isTable(pte, level)) this.freeUnlinkedTable(at, levelSize(chunkLevel), pteAddress(pte), level + 1);
           outcome = 'removed';
           break;
         }

@@ -94,6 +94,11 @@ export const rfc2021: Contract = {
       },
       { id: 'MERGE-3', why: 'merge_page answers 0 bytes, then -EFAULT, for an unmapped entry and success over a leaf: MERGE-R1 says what the contract asks of those.', source: R['MERGE-R1'].source },
       {
+        id: 'IOTLB-12',
+        why: "With BBML2 __arm_lpae_merge_page frees the table right after it writes the block, and the IOTLB is flushed only after (iommu_merge_page's iommu_flush_iotlb_all; BBML1's io_pgtable_tlb_flush_walk comes before the free): a walk cache may point at the freed page until then. The contract takes the merge as the RFC wrote it (MERGE-R2); an SMMU that caches walks can read the freed page as a table.",
+        source: R['MERGE-R2'].source,
+      },
+      {
         id: 'CLEAR-5',
         why: 'iommu_sync_dirty_log walks a range of size 0 in no chunk and returns 0; past 2^48 there is no leaf, so CLEAR-R1 (-EINVAL over a hole) answers instead.',
         source: R['CLEAR-R1'].source,

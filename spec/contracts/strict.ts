@@ -71,6 +71,8 @@ export const STRICT_RULES = [
   // spec/bitmap/dirty-bitmap.ts
   'BITMAP-1',
   'BITMAP-2',
+  // model/walk-cache.ts
+  'IOTLB-12',
   // model/ghost.ts
   'NOLOSS-1',
   'NOLOSS-2',

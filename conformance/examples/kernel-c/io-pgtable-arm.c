@@ -161,6 +161,8 @@ static int install_leaf(struct arm_lpae_io_pgtable *data, unsigned long iova, in
 		if (!table_empty(iopte_deref(old), target + 1))
 			return -EEXIST;
 		WRITE_ONCE(*ptep, leaf);
+		/* __arm_lpae_unmap: io_pgtable_tlb_flush_walk before the free, so no walk cache points at the table. */
+		tlb_flush(data, iova & ~(ARM_LPAE_BLOCK_SIZE(target) - 1), ARM_LPAE_BLOCK_SIZE(target));
 		free_table(iopte_deref(old), target + 1);
 		return 0;
 	}
