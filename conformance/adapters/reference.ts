@@ -207,7 +207,7 @@ export function referenceVfioType1Adapter(
   name = 'reference',
   Impl: VfioType1ContainerClass = VfioType1Container,
   contract: ContractName = 'strict',
-  uapi: Pick<Type1ContainerOptions, 'manualClear' | 'unmapAll' | 'updateVaddr'> = {},
+  uapi: Pick<Type1ContainerOptions, 'manualClear' | 'unmapAll' | 'updateVaddr' | 'rangeChecks'> = {},
 ): VfioType1Adapter {
   const n = (x: bigint) => Number(x);
   return {

@@ -42,3 +42,13 @@ export class ExtensionAnswerChangesContainer extends VfioType1Container {
     return first ? 0 : 1;
   }
 }
+
+/** The addressable-limit range checks (Linux v6.19), but a report of size 0 answered -EOVERFLOW, as a wrap (its v5 patch had no size-0 check before the overflow's). */
+export class SizeZeroOverflowsContainer extends VfioType1Container {
+  constructor(...args: ConstructorParameters<typeof VfioType1Container>) {
+    super(args[0], { ...args[1], rangeChecks: 'addressable-limit' });
+  }
+  override dirtyPages(flags: number, range?: DirtyBitmapRange) {
+    return range !== undefined && range.size === 0 && (flags & (1 | 2)) === 0 ? { errno: -75 } : super.dirtyPages(flags, range);
+  }
+}

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { DIRTY_BITMAP_SIZE_MAX, fallbackDirtyBitmap, migrationCapability } from '../../spec/vfio/args.ts';
-import { EEXIST, EFAULT, EINVAL, ENOSPC } from '../errno.ts';
+import { EEXIST, EFAULT, EINVAL, ENOSPC, EOVERFLOW } from '../errno.ts';
 import { PTE_AP_RDONLY } from '../pgtable/pte.ts';
 import {
   createType1Container,
@@ -118,6 +118,23 @@ test('[VFIO-MAP-3] MAP_DMA whose iova or vaddr range wraps past 2^64 is -EINVAL'
   refused(t, EINVAL, () => t.container.mapDma(RW, 0x7000_0000, U64_MAX_PAGE, 2 * PG));
   refused(t, EINVAL, () => t.container.mapDma(RW, U64_MAX_PAGE, 0x80_0000, 2 * PG));
   assert.throws(() => t.container.mapDma(RW, 0, -PG, PG), /2\^64/);
+});
+test('[VFIO-MAP-3] [VFIO-UNMAP-7] [VFIO-DIRTY-6] with the addressable-limit range checks a range past 2^64 is -EOVERFLOW, checked before the flag combination and the bitmap', () => {
+  const t = createType1Container({ rangeChecks: 'addressable-limit' });
+  assert.is(t.container.dirtyPages(START).errno, 0);
+  refused(t, EOVERFLOW, () => t.container.mapDma(RW, 0x7000_0000, U64_MAX_PAGE, 2 * PG));
+  refused(t, EOVERFLOW, () => t.container.mapDma(0, 0x7000_0000, U64_MAX_PAGE, 2 * PG));
+  refused(t, EINVAL, () => t.container.mapDma(RW | (1 << 5), 0x7000_0000, U64_MAX_PAGE, 2 * PG));
+  refused(t, EOVERFLOW, () => t.container.unmapDma(0, U64_MAX_PAGE, 2 * PG));
+  refused(t, EOVERFLOW, () => t.container.dirtyPages(GET, { iova: U64_MAX_PAGE, size: 2 * PG, bitmap: bm(2 * PG, { size: 0 }) }));
+});
+test('[VFIO-DIRTY-6] with the addressable-limit range checks a report ending exactly at 2^64 is taken: 0 and an empty bitmap where nothing is mapped', () => {
+  const t = createType1Container({ rangeChecks: 'addressable-limit' });
+  assert.is(t.container.dirtyPages(START).errno, 0);
+  const r = t.container.dirtyPages(GET, { iova: U64_MAX_PAGE, size: PG, bitmap: bm(PG) });
+  assert.is(r.errno, 0);
+  assert.equal([...r.bitmap!], new Array(8).fill(0));
+  assert.is(createType1Container().container.dirtyPages(GET, { iova: U64_MAX_PAGE, size: PG, bitmap: bm(PG) }).errno, -EINVAL, 'v6.12: tracking off, and the range wraps anyway');
 });
 test('[VFIO-MAP-4] MAP_DMA overlapping a mapping is -EEXIST', () => {
   const t = setup();

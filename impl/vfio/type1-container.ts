@@ -51,7 +51,7 @@
 // at (no process address space); argsz and copy_{from,to}_user are not modelled (no
 // -EFAULT for unreadable buffers: a CLEAR_BITMAP data array shorter than the range reads
 // as zeros); a missing range for a bitmap operation is a caller error (TypeError).
-import { EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, EPERM } from '../errno.ts';
+import { EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, EOVERFLOW, EPERM } from '../errno.ts';
 import type { IommuDomain } from '../domain.ts';
 import { IOMMU_DIRTY_NO_CLEAR, IOMMU_READ, IOMMU_WRITE } from '../pgtable/io-pgtable-arm.ts';
 import { IOVA_LIMIT } from '../pgtable/pte.ts';
@@ -147,6 +147,16 @@ export interface Type1ContainerOptions {
    * -EINVAL where a mapping meets the range; -ENOENT where none does (VFIO-MAP-10).
    */
   readonly updateVaddr?: boolean;
+  /**
+   * The range checks (default 'v6.12'). 'addressable-limit': Linux from the series "vfio:
+   * handle DMA map/unmap up to the addressable limit" (6012379ede6a "vfio/type1: sanitize
+   * for overflow using check_*_overflow()", v6.19): a range whose last byte is past
+   * 2^64 - 1 is -EOVERFLOW, not -EINVAL, checked right after size 0 (MAP_DMA: before the
+   * READ/WRITE combination and the alignment; UNMAP_DMA: where v6.12 refused it;
+   * VFIO_IOMMU_DIRTY_PAGES: before the bitmap's checks), and a report range ending exactly
+   * at 2^64 no longer counts as wrapping.
+   */
+  readonly rangeChecks?: 'v6.12' | 'addressable-limit';
 }
 
 function u64(name: string, x: number): bigint {
@@ -233,6 +243,8 @@ export class VfioType1Container {
   private readonly offersManualClear: boolean;
   private readonly offersUnmapAll: boolean;
   private readonly offersUpdateVaddr: boolean;
+  /** Type1ContainerOptions.rangeChecks is 'addressable-limit'. */
+  private readonly addressableLimit: boolean;
 
   constructor(
     readonly domain: IommuDomain,
@@ -242,6 +254,7 @@ export class VfioType1Container {
     this.offersManualClear = options.manualClear ?? true;
     this.offersUnmapAll = options.unmapAll ?? true;
     this.offersUpdateVaddr = options.updateVaddr ?? false;
+    this.addressableLimit = options.rangeChecks === 'addressable-limit';
   }
 
   /** The mappings, in IOVA order. */
@@ -300,6 +313,11 @@ export class VfioType1Container {
     const prot = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
     const last = u64('iova', iova) + u64('size', size) - 1n;
     u64('vaddr', vaddr);
+    // From the addressable-limit series: after the ioctl's flag mask, size 0, then a range past 2^64 - 1 (-EOVERFLOW).
+    if (this.addressableLimit && (flags & ~(prot | VFIO_DMA_MAP_FLAG_VADDR)) === 0) {
+      if (size === 0) return { errno: -EINVAL };
+      if (wraps(iova, size) || wraps(vaddr, size)) return { errno: -EOVERFLOW };
+    }
     // 0. VADDR where VFIO_UPDATE_VADDR is offered (VFIO-MAP-10): a new vaddr, never valid here.
     if (this.offersUpdateVaddr && (flags & VFIO_DMA_MAP_FLAG_VADDR) !== 0) {
       if ((flags & ~VFIO_DMA_MAP_FLAG_VADDR) !== 0 || size === 0 || !aligned(iova) || !aligned(size) || !aligned(vaddr)) return { errno: -EINVAL };
@@ -360,7 +378,8 @@ export class VfioType1Container {
     // 3. The range (VFIO-UNMAP-5..7).
     if (!aligned(iova)) return refuse(EINVAL);
     if (all && (iova !== 0 || size !== 0)) return refuse(EINVAL);
-    if (!all && (size === 0 || !aligned(size) || wraps(iova, size))) return refuse(EINVAL);
+    if (!all && (size === 0 || !aligned(size))) return refuse(EINVAL);
+    if (!all && wraps(iova, size)) return refuse(this.addressableLimit ? EOVERFLOW : EINVAL);
     // 4. Dirty bitmap only while tracking, at the smallest page size (VFIO-UNMAP-8, -9).
     if (getDirty && (!this.tracking || !this.pgsizeOk(bitmap!.pgsize))) return refuse(EINVAL);
     // 5. No bisection (VFIO-UNMAP-10).
@@ -435,7 +454,12 @@ export class VfioType1Container {
     u64('iova', iova);
     u64('size', size);
     // 2. The range and the bitmap, in the kernel's order (VFIO-DIRTY-6..10).
-    if (dirtyRangeWraps(iova, size) || size === 0 || !this.bitmapSizeOk(size, bitmap) || !this.pgsizeOk(bitmap.pgsize)) return { errno: -EINVAL };
+    if (this.addressableLimit) {
+      if (size === 0) return { errno: -EINVAL };
+      if (wraps(iova, size)) return { errno: -EOVERFLOW };
+    }
+    if (dirtyRangeWraps(iova, size) && !this.addressableLimit) return { errno: -EINVAL };
+    if (size === 0 || !this.bitmapSizeOk(size, bitmap) || !this.pgsizeOk(bitmap.pgsize)) return { errno: -EINVAL };
     if (!aligned(iova) || !aligned(size)) return { errno: -EINVAL };
     // 3. Tracking (VFIO-DIRTY-11, VFIO-CLEAR-3).
     if (!this.tracking) return { errno: -EINVAL };

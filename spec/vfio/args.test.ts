@@ -28,6 +28,7 @@ import {
   fallbackDirtyBitmap,
   fallbackScope,
   vaddrAnswerWithEmulatedGroup,
+  overflowAnswerWithAddressableLimit,
   migrationCapability,
   minPgsize,
   type Type1ContainerView,
@@ -321,6 +322,38 @@ test('[VFIO-MAP-1] [VFIO-UNMAP-3] with 9 offered and 10 not, a VADDR call may be
   assert.is(map(0x20_0000n, 0x1000n, 0x8000_0000n, 4 | 3), undefined, 'VADDR with READ or WRITE: -EINVAL either way');
   assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 }, { ...v512, unmapAll: false }), undefined, 'before v5.12 (9 not offered): the unknown flag only');
   assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 }, { ...v512, updateVaddr: true }), undefined, '10 offered: VFIO-MAP-10 and no UNMAP with VADDR');
+});
+
+// The addressable-limit series (6012379ede6a, v6.19): -EOVERFLOW for a range past 2^64 - 1, where v6.12 says -EINVAL.
+const limitAnswer = (call: Parameters<typeof overflowAnswerWithAddressableLimit>[1]) => overflowAnswerWithAddressableLimit(C, call, STRICT_TYPE1_UAPI);
+
+test('[VFIO-MAP-3] addressable limit: MAP_DMA past 2^64 is -EOVERFLOW even with a bad flag combination or alignment, but not with an unknown flag or size 0', () => {
+  assert.is(limitAnswer({ op: 'map', ...mapArgs({ iova: U64_MAX_PAGE, size: 0x2000 }) }), -75);
+  assert.is(limitAnswer({ op: 'map', ...mapArgs({ vaddr: U64_MAX_PAGE, size: 0x2000 }) }), -75, 'vaddr wraps');
+  assert.is(limitAnswer({ op: 'map', ...mapArgs({ flags: 0, iova: U64_MAX_PAGE, size: 0x2000 }) }), -75, 'neither READ nor WRITE: checked after the overflow');
+  assert.is(limitAnswer({ op: 'map', ...mapArgs({ iova: U64_MAX_PAGE + 0x800n, size: 0x2000 }) }), -75, 'unaligned: checked after the overflow');
+  assert.is(limitAnswer({ op: 'map', ...mapArgs({ flags: RW | 0x100, iova: U64_MAX_PAGE, size: 0x2000 }) }), undefined, 'the ioctl flag mask comes first');
+  assert.is(limitAnswer({ op: 'map', ...mapArgs({ iova: U64_MAX_PAGE, size: 0 }) }), undefined);
+  assert.is(limitAnswer({ op: 'map', ...mapArgs({ iova: U64_MAX_PAGE, size: 0x1000 }) }), undefined, 'the last page of the address space does not wrap');
+});
+
+test('[VFIO-UNMAP-7] addressable limit: UNMAP_DMA past 2^64 is -EOVERFLOW where v6.12 refused the range, not before', () => {
+  assert.is(limitAnswer({ op: 'unmap', flags: 0, iova: U64_MAX_PAGE, size: 0x2000 }), -75);
+  assert.is(limitAnswer({ op: 'unmap', flags: 0, iova: U64_MAX_PAGE + 0x800n, size: 0x2000 }), undefined, 'an unaligned iova is refused first');
+  assert.is(limitAnswer({ op: 'unmap', flags: 0, iova: U64_MAX_PAGE, size: 0x2800 }), undefined, 'an unaligned size is refused first');
+  assert.is(limitAnswer({ op: 'unmap', flags: VFIO_DMA_UNMAP_FLAG_ALL, iova: U64_MAX_PAGE, size: 0x2000 }), undefined);
+});
+
+test('[VFIO-DIRTY-6] addressable limit: a report past 2^64 - 1 is -EOVERFLOW; one ending exactly at 2^64 is checked as any other', () => {
+  assert.is(limitAnswer({ op: 'dirty', flags: GB, iova: U64_MAX_PAGE, size: 0x2000, bitmap: bm() }), -75);
+  assert.is(limitAnswer({ op: 'dirty', flags: GB, iova: U64_MAX_PAGE, size: 0x2000, bitmap: bm(0) }), -75, 'before the bitmap checks');
+  assert.is(limitAnswer({ op: 'dirty', flags: GB, iova: U64_MAX_PAGE, size: 0x1000, bitmap: bm() }), undefined);
+  assert.is(limitAnswer({ op: 'dirty', flags: GB | VFIO_IOMMU_DIRTY_PAGES_FLAG_START, iova: U64_MAX_PAGE, size: 0x2000, bitmap: bm() }), undefined, 'the flag checks come first');
+  const atEnd = { flags: GB, iova: U64_MAX_PAGE, size: 0x1000, bitmap: bm() };
+  assert.equal(
+    [classifyDirtyPagesArgs(C, atEnd), classifyDirtyPagesArgs(C, atEnd, 'addressable-limit')].map((f) => 'wraps' in f && f.wraps),
+    [true, false],
+  );
 });
 
 test.run();

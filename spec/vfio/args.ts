@@ -343,7 +343,7 @@ const MANUAL_CLEAR_FLAGS = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR | VFIO
  * @req VFIO-DIRTY-1 VFIO-DIRTY-2 VFIO-DIRTY-4 VFIO-DIRTY-6 VFIO-DIRTY-7 VFIO-DIRTY-8 VFIO-DIRTY-9 VFIO-DIRTY-10 VFIO-DIRTY-12 VFIO-CLEAR-2
  * @source Linux v6.12.117 drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_dirty_pages, verify_bitmap_size, vfio_iova_dirty_bitmap, vfio_dma_bitmap_alloc; flag values of the manual-clear RFC, <20210508093105.2558-1-jiangkunkun@huawei.com>
  */
-export function classifyDirtyPagesArgs(c: Type1ContainerView, args: { flags: number; iova?: U64; size?: U64; bitmap?: VfioBitmapArg }): DirtyPagesEvent {
+export function classifyDirtyPagesArgs(c: Type1ContainerView, args: { flags: number; iova?: U64; size?: U64; bitmap?: VfioBitmapArg }, checks: Type1RangeChecks = 'v6.12'): DirtyPagesEvent {
   const { flags } = args;
   if ((flags & ~DIRTY_PAGES_MASK) !== 0) return { type: 'DIRTY_PAGES', op: 'unknownFlag' };
   const set = DIRTY_PAGES_FLAGS.filter(([f]) => (flags & f) !== 0);
@@ -359,7 +359,8 @@ export function classifyDirtyPagesArgs(c: Type1ContainerView, args: { flags: num
   const iova = u64('iova', args.iova);
   const size = u64('size', args.size);
   const bpg = u64('bitmap.pgsize', args.bitmap.pgsize);
-  const wrap = dirtyRangeWraps(iova, size);
+  // From the addressable-limit series the check subtracts 1, as MAP_DMA's and UNMAP_DMA's: a range ending exactly at 2^64 is valid.
+  const wrap = checks === 'addressable-limit' ? wraps(iova, size) : dirtyRangeWraps(iova, size);
   const aligned = iova % pg === 0n && size % pg === 0n;
   return {
     type: 'DIRTY_PAGES',
@@ -486,4 +487,55 @@ export function vaddrAnswerWithEmulatedGroup(
   if (call.flags !== VFIO_DMA_MAP_FLAG_VADDR) return undefined;
   const f = classifyMapDma(c, call, { ...uapi, updateVaddr: true });
   return f.aligned && !f.wraps && !f.overlaps ? -2 : undefined; // -ENOENT
+}
+
+/**
+ * The range checks of a type1 container: Linux v6.12's, or those from the series "vfio:
+ * handle DMA map/unmap up to the addressable limit" (Alex Mastro; 6012379ede6a "vfio/type1:
+ * sanitize for overflow using check_*_overflow()", merged for v6.19).
+ */
+export type Type1RangeChecks = 'v6.12' | 'addressable-limit';
+
+const EOVERFLOW = -75;
+
+/**
+ * VFIO-MAP-3, VFIO-UNMAP-7, VFIO-DIRTY-6: the answer a container with the addressable-limit
+ * range checks gives where it departs from v6.12's -EINVAL, or undefined where the two agree.
+ * A range whose last byte lies past 2^64 - 1 is -EOVERFLOW, checked right after size 0: in
+ * MAP_DMA after the ioctl's flag mask (READ, WRITE and VADDR) and before the flags'
+ * combination and the alignment; in UNMAP_DMA where v6.12 refused it (after the flags, the
+ * bitmap, the iova's alignment, size 0 and the size's alignment); in VFIO_IOMMU_DIRTY_PAGES
+ * after the flag checks and before the bitmap's. (A report range ending exactly at 2^64 is
+ * then valid: classifyDirtyPagesArgs with 'addressable-limit' says what it must do.)
+ * @req VFIO-MAP-3 VFIO-UNMAP-7 VFIO-DIRTY-6
+ * @source Linux 6012379ede6a drivers/vfio/vfio_iommu_type1.c vfio_dma_do_map, vfio_dma_do_unmap, vfio_iommu_type1_dirty_pages (check_add_overflow(iova, size - 1, &iova_end): -EOVERFLOW)
+ */
+export function overflowAnswerWithAddressableLimit(
+  c: Type1ContainerView,
+  call:
+    | { readonly op: 'map'; readonly flags: number; readonly iova: U64; readonly size: U64; readonly vaddr: U64 }
+    | { readonly op: 'unmap'; readonly flags: number; readonly iova: U64; readonly size: U64; readonly bitmap?: VfioBitmapArg }
+    | { readonly op: 'dirty'; readonly flags: number; readonly iova: U64; readonly size: U64; readonly bitmap: VfioBitmapArg },
+  uapi: Type1Uapi,
+): number | undefined {
+  const iova = u64('iova', call.iova);
+  const size = u64('size', call.size);
+  if (size === 0n) return undefined;
+  switch (call.op) {
+    case 'map': {
+      const known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE | VFIO_DMA_MAP_FLAG_VADDR;
+      if ((call.flags & ~known) !== 0) return undefined;
+      return wraps(iova, size) || wraps(u64('vaddr', call.vaddr), size) ? EOVERFLOW : undefined;
+    }
+    case 'unmap': {
+      if ((call.flags & VFIO_DMA_UNMAP_FLAG_VADDR) !== 0) return undefined;
+      const f = classifyUnmapDma(c, call, uapi);
+      const before = f.unknownFlags || (f.getDirtyBitmap && f.unmapAll) || !f.bitmapSizeOk || !f.iovaAligned || f.unmapAll;
+      return !before && size % minPgsize(c.pgsizeBitmap) === 0n && wraps(iova, size) ? EOVERFLOW : undefined;
+    }
+    case 'dirty': {
+      const f = classifyDirtyPagesArgs(c, call, 'addressable-limit');
+      return (DIRTY_BITMAP_OPS as readonly string[]).includes(f.op) && 'wraps' in f && f.wraps ? EOVERFLOW : undefined;
+    }
+  }
 }
