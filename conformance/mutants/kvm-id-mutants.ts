@@ -170,6 +170,41 @@ export class ResetBackwardMergeUncheckedVm extends KvmDirtyRingVm {
   }
 }
 
+export class ResetMergesSixtyFourAheadVm extends KvmDirtyRingVm {
+  // FAULT (class boundary-arithmetic): kvm_dirty_ring_reset's forward merge takes an entry 64
+  // pages above the batch's base (delta <= BITS_PER_LONG instead of <): its bit is shifted off
+  // the top of the 64-bit mask, the page is never re-protected, and its next write is lost.
+  protected override resetRing(r: VcpuRing): number {
+    let count = 0;
+    let cur: { slot: number; offset: bigint; mask: bigint } | undefined;
+    for (;;) {
+      const i = r.resetIndex & (r.entries - 1);
+      if (!this.harvested(r, i)) break;
+      const slot = this.memory.load32(slotAddr(r.base, i), 'relaxed') >>> 0;
+      const offset = this.memory.load64(offsetAddr(r.base, i), 'relaxed');
+      this.memory.store32(flagsAddr(r.base, i), 0, 'release');
+      r.resetIndex = (r.resetIndex + 1) >>> 0;
+      count++;
+      if (cur !== undefined && this.sameBatchSlot(cur.slot, slot)) {
+        const delta = BigInt.asIntN(64, offset - cur.offset);
+        if (delta >= 0n && delta <= 64n) {
+          cur.mask = (cur.mask | (1n << delta)) & U64;
+          continue;
+        }
+        if (delta > -64n && delta < 0n && ((cur.mask << -delta) & U64) >> -delta === cur.mask) {
+          cur.offset = offset;
+          cur.mask = ((cur.mask << -delta) & U64) | 1n;
+          continue;
+        }
+      }
+      if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
+      cur = { slot, offset, mask: 1n };
+    }
+    if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
+    return count;
+  }
+}
+
 export class FlushLastGfnOnlyVm extends KvmVm {
   // FAULT (class stale-iotlb): GET and CLEAR flush the TLB after protecting with a flush of
   // one gfn, the loop variable of the protection loop (kvm_flush_remote_tlbs_gfn(kvm, gfn,
@@ -378,6 +413,31 @@ const ringSpecs: readonly RingSpec[] = [
       await vm.resetDirtyRings();
       const wp = await vm.writeProtectedPages(0);
       return (wp[100 >> 3]! >> (100 & 7)) & 1;
+    },
+    want: { reference: 1, mutant: 0 },
+  },
+  {
+    name: 'ring-reset-merges-64-ahead',
+    bugClass: 'boundary-arithmetic',
+    targets: ['KVM-RING-17'],
+    description:
+      "KVM_RESET_DIRTY_RINGS coalesces an entry exactly 64 pages above the batch's base (delta <= BITS_PER_LONG where Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset has delta < BITS_PER_LONG): its bit falls off the 64-bit mask and the page stays writable.",
+    Impl: ResetMergesSixtyFourAheadVm,
+    what: 'after writes to pages 10 and 74, harvested and reset, page 74 is writable',
+    run: async (a) => {
+      const memory = new FlatRingMemory(1 << 22);
+      const vm = await (a as KvmDirtyRingAdapter).create(memory, { arch: 'x86' });
+      await vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0);
+      await vm.createVcpu(RING_BASE);
+      await vm.setMemslot(0, 0, 256, true);
+      await vm.run(0, [
+        { slot: 0, offset: 10 },
+        { slot: 0, offset: 74 },
+      ]);
+      for (let i = 0; i < 2; i++) memory.store32(flagsAddr(RING_BASE, i), 2); // the collector marks each harvested entry RESET
+      await vm.resetDirtyRings();
+      const wp = await vm.writeProtectedPages(0);
+      return (wp[74 >> 3]! >> (74 & 7)) & 1;
     },
     want: { reference: 1, mutant: 0 },
   },

@@ -11,6 +11,8 @@
 // - a few fresh entries harvested, rewritten by the hostile collector (each kind) and
 //   reset, and the pair that makes an entry repeat its predecessor's offset in front of
 //   one past the memslot's end (KVM-RING-17, -18);
+// - pushes at the edges of the reset's coalescing (a page 64 past a batch's base, one 64
+//   before it), and both rings filled to their soft limit and reset at once (KVM-RING-15..17);
 // - before any vCPU: the ring enabled at 2 MiB (-E2BIG), at exactly 1 MiB (accepted) and
 //   again at its own size (-EINVAL, only once); once the ring is on, an unknown
 //   capability enabled (-EINVAL, not WITH_BITMAP) and asked for (0) (KVM-RING-2..6).
@@ -79,6 +81,29 @@ export function samePageSequence(vcpu: number, x: number): AimedStep[] {
 }
 
 /**
+ * The edges of the reset's coalescing (KVM-RING-17): pages b and b + 64 of slot 0 pushed in
+ * that order, then b + 200 and b + 136, harvested and reset. b + 64 is one past what a batch
+ * based at b can hold (delta 64: forward only while delta < BITS_PER_LONG), b + 136 one
+ * before what a batch based at b + 200 can take backwards (delta -64: only while
+ * delta > -BITS_PER_LONG); each starts a batch of its own. A reset that lets either join
+ * shifts a bit out of the 64-bit mask and never write-protects that page again (Linux v6.12
+ * virt/kvm/dirty_ring.c kvm_dirty_ring_reset; the same tests in v6.17's, 530a8ba71b4c on).
+ */
+export function coalesceEdgeSequence(vcpu: number, b: number): AimedStep[] {
+  return end(...drain, { k: 'run', vcpu, slot: 0, start: 0, count: 4, stride: 1, pages: [b, b + 64, b + 200, b + 136] }, { k: 'harvest', vcpu, max: 1024 }, { k: 'reset' });
+}
+
+/**
+ * Both vCPUs' rings filled to their soft limit, harvested whole, and one KVM_RESET_DIRTY_RINGS:
+ * it returns the entries of both rings and write-protects every page again. From v6.17
+ * (530a8ba71b4c) one counter of the entries reset runs across the rings of a reset, bounded
+ * at INT_MAX, not at a ring's size: a bound of one ring's size stops the second ring part way.
+ */
+export function bothRingsSequence(): AimedStep[] {
+  return end(...drain, { k: 'fill', vcpu: 0, extra: 0 }, { k: 'fill', vcpu: 1, extra: 0 }, { k: 'harvest', vcpu: 0, max: 1 << 16 }, { k: 'harvest', vcpu: 1, max: 1 << 16 }, { k: 'reset' });
+}
+
+/**
  * Before the kit enables the ring: `cap` at 2 MiB (-E2BIG), at 1 MiB, KVM_DIRTY_RING_MAX_ENTRIES
  * entries (0 on a VM with neither ring nor vCPU: Linux v6.18 virt/kvm/kvm_main.c
  * kvm_vm_ioctl_enable_dirty_log_ring refuses only `size > KVM_DIRTY_RING_MAX_ENTRIES *
@@ -109,6 +134,17 @@ export function aimedRingArbitrary(): fc.Arbitrary<readonly AimedStep[]> {
     .map(([v, s, start, n, stride, rw]) => hostileSequence(v, s, start, n, stride, rw));
   const same = fc.tuple(vcpu, fc.integer({ min: 2, max: 62 })).map(([v, x]) => samePageSequence(v, x));
   const enables = fc.constantFrom(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING).map(enableSequence);
-  const aimed = fc.oneof({ arbitrary: soft, weight: 2 }, { arbitrary: bitmap, weight: 3 }, { arbitrary: hostile, weight: 3 }, { arbitrary: same, weight: 1 }, { arbitrary: enables, weight: 2 });
+  // Coalescing edges and both rings in one reset: after the others, so their draws are as before.
+  const coalesce = fc.tuple(vcpu, fc.nat(55)).map(([v, b]) => coalesceEdgeSequence(v, b));
+  const both = fc.constant(bothRingsSequence());
+  const aimed = fc.oneof(
+    { arbitrary: soft, weight: 2 },
+    { arbitrary: bitmap, weight: 3 },
+    { arbitrary: hostile, weight: 3 },
+    { arbitrary: same, weight: 1 },
+    { arbitrary: enables, weight: 2 },
+    { arbitrary: coalesce, weight: 1 },
+    { arbitrary: both, weight: 1 },
+  );
   return new Droppable(fc.oneof({ arbitrary: fc.constant<readonly AimedStep[]>([]), weight: 3 }, { arbitrary: aimed, weight: 1 }));
 }
