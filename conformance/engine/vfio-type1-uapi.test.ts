@@ -10,7 +10,6 @@ import * as assert from 'uvu/assert';
 import { referenceVfioType1Adapter } from '../adapters/reference.ts';
 import type { VfioType1Adapter } from '../adapters/types.ts';
 import { ClearDoesNothingContainer, ClearWithoutOfferContainer, ExtensionAnswerChangesContainer, SizeZeroOverflowsContainer, UnmapAllWithoutOfferContainer } from '../mutants/vfio-uapi-variants.ts';
-import { VfioType1Container } from '../../impl/vfio/type1-container.ts';
 import { type ProfileResult, runProfile } from './run-profile.ts';
 
 const SEEDS = [1, 2, 3, 4, 5];
@@ -87,7 +86,7 @@ test('[VFIO-EXT-1] an optional extension answered 0 and then 1 does not conform,
 });
 
 test('[VFIO-MAP-3] [VFIO-UNMAP-7] [VFIO-DIRTY-6] a container with the range checks of the addressable-limit series (Linux v6.19: -EOVERFLOW past 2^64, a report ending at 2^64 taken) conforms on seeds 1-5', async () => {
-  await conformsOnSeeds(referenceVfioType1Adapter('addressable-limit', VfioType1Container, 'strict', { rangeChecks: 'addressable-limit' }));
+  await conformsOnSeeds(referenceVfioType1Adapter('addressable-limit', undefined, 'strict', { rangeChecks: 'addressable-limit' }));
 });
 
 test('[VFIO-DIRTY-7] a container with those checks that answers a report of size 0 with -EOVERFLOW does not conform, naming VFIO-DIRTY-7', async () => {
