@@ -4,12 +4,14 @@
 //
 // A walk may keep the table descriptors it read (the pointer to each next-level table) in a
 // walk cache, beside the leaf the IOTLB keeps. The kit's SMMU uses no such cache, but any
-// SMMU may: so the kit keeps, per table page, the addresses whose walks went through it,
-// until an invalidation covering the address completes (CMD_TLBI_NH_VA, which the kit's
-// driver interface sends with Leaf = 0, or CMD_TLBI_NH_ASID, then CMD_SYNC). A driver that
-// frees a table page while a walk through it may still be cached lets the SMMU walk a page
-// that may already hold something else.
-import { ARM_LPAE_PTE_OA_MASK, ARM_LPAE_PTE_VALID, armLpaeLvlIdx, isTableDescriptor, type Level } from '../spec/descriptor/encoding.ts';
+// SMMU may: so the kit keeps, per table page, the spans through which its walks reached it,
+// until an invalidation meeting the span completes (CMD_TLBI_NH_VA, which the kit's driver
+// interface sends with Leaf = 0, or CMD_TLBI_NH_ASID, then CMD_SYNC). A driver that frees a
+// table page while a walk through it may still be cached lets the SMMU walk a page that may
+// already hold something else. DEPARTS: with no Leaf field, a TLBI with Leaf = 1 (which
+// keeps walk caches) is taken as Leaf = 0, so a driver that frees a table after only a
+// leaf invalidation is not caught.
+import { ARM_LPAE_PTE_OA_MASK, ARM_LPAE_PTE_VALID, armLpaeBlockSize, armLpaeLvlIdx, isTableDescriptor, type Level } from '../spec/descriptor/encoding.ts';
 import { Violation } from './violation.ts';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -34,22 +36,26 @@ export function tablesOnWalk(load: (address: number) => bigint, ttb0: number, io
 }
 
 export class WalkCaches {
-  /** Per table page: its level, and the addresses (their 4 KiB pages) of walks through it not yet invalidated. */
-  private readonly held = new Map<number, { readonly level: number; readonly pages: Set<number> }>();
+  /**
+   * Per table page: its level, and the bases of the spans (what the entry pointing at it
+   * translates) through which walks reached it, not yet invalidated. A table linked from one
+   * entry has one span; one linked from several (a driver that reuses a table) has several.
+   */
+  private readonly held = new Map<number, { readonly level: number; readonly spans: Set<number> }>();
   /** Invalidations submitted and not yet completed by a CMD_SYNC. */
   private pending: ({ readonly iova: number; readonly size: number } | 'all')[] = [];
   private found: Violation | undefined;
 
   /** A walk for `iova` read the table pages `tables` (each with the level of the table), from the top. */
   walked(iova: number, tables: readonly { readonly table: number; readonly level: number }[]): void {
-    const page = iova - (iova % 4096);
     for (const { table, level } of tables) {
+      const span = armLpaeBlockSize((level - 1) as Level);
       let h = this.held.get(table);
       if (h === undefined || h.level !== level) {
-        h = { level, pages: new Set() };
+        h = { level, spans: new Set() };
         this.held.set(table, h);
       }
-      h.pages.add(page);
+      h.spans.add(iova - (iova % span));
     }
   }
 
@@ -62,6 +68,11 @@ export class WalkCaches {
     }
   }
 
+  /**
+   * The invalidations complete. CMD_TLBI_NH_VA with Leaf = 0 drops every walk-cache entry used
+   * to translate an address in its range: the entry pointing at a table is used for every
+   * address of the table's span, so a range meeting the span drops it.
+   */
   private complete(): void {
     const done = this.pending;
     this.pending = [];
@@ -71,8 +82,9 @@ export class WalkCaches {
         return;
       }
       for (const [table, h] of this.held) {
-        for (const p of h.pages) if (p >= inv.iova && p < inv.iova + inv.size) h.pages.delete(p);
-        if (h.pages.size === 0) this.held.delete(table);
+        const span = armLpaeBlockSize((h.level - 1) as Level);
+        for (const base of h.spans) if (base < inv.iova + inv.size && inv.iova < base + span) h.spans.delete(base);
+        if (h.spans.size === 0) this.held.delete(table);
       }
     }
   }
@@ -92,12 +104,13 @@ export class WalkCaches {
     if (h === undefined) return;
     this.held.delete(address);
     if (this.found !== undefined) return;
-    const first = Math.min(...h.pages);
+    const first = Math.min(...h.spans);
+    const span = armLpaeBlockSize((h.level - 1) as Level);
     this.found = new Violation(
       'spec',
       ['IOTLB-12'],
-      `the L${h.level} table page at ${hex(address)} freed only after the walks through it are invalidated (TLBI covering them, then CMD_SYNC)`,
-      `freed while the walk of ${hex(first)}${h.pages.size > 1 ? ` (and ${h.pages.size - 1} more pages)` : ''} through it may still be cached`,
+      `the L${h.level} table page at ${hex(address)} freed only after the walks through it are invalidated (a TLBI meeting the ${hex(span)} bytes it translates, then CMD_SYNC)`,
+      `freed while a walk through it for [${hex(first)}, ${hex(first + span)}) may still be cached`,
     );
   }
 

@@ -947,7 +947,7 @@ class Run {
       { iova, size },
       [...errnoReq(x), ...(clearing && partBlock ? ['VFIO-CLEAR-6'] : []), ...(clearing && (toClear || toKeep) ? ['VFIO-CLEAR-5'] : []), ...(clearing && toKeep ? ['NOLOSS-2'] : [])],
       negotiated,
-      [addressableLimit(overflowAnswerWithAddressableLimit(view, { op: 'dirty', flags, iova, size, bitmap }, this.uapi()))],
+      [addressableLimit(overflowAnswerWithAddressableLimit(view, { op: 'dirty', flags, iova, size, bitmap, manualClearNegotiated: this.c.manualClear }, this.uapi()))],
     );
     this.c.settle(x);
     if (x.effects.has('reportDirty')) {

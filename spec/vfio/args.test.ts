@@ -335,6 +335,8 @@ test('[VFIO-MAP-3] addressable limit: MAP_DMA past 2^64 is -EOVERFLOW even with 
   assert.is(limitAnswer({ op: 'map', ...mapArgs({ flags: RW | 0x100, iova: U64_MAX_PAGE, size: 0x2000 }) }), undefined, 'the ioctl flag mask comes first');
   assert.is(limitAnswer({ op: 'map', ...mapArgs({ iova: U64_MAX_PAGE, size: 0 }) }), undefined);
   assert.is(limitAnswer({ op: 'map', ...mapArgs({ iova: U64_MAX_PAGE, size: 0x1000 }) }), undefined, 'the last page of the address space does not wrap');
+  const preV512 = { ...STRICT_TYPE1_UAPI, unmapAll: false };
+  assert.is(overflowAnswerWithAddressableLimit(C, { op: 'map', ...mapArgs({ flags: VFIO_DMA_MAP_FLAG_VADDR, iova: U64_MAX_PAGE, size: 0x2000 }) }, preV512), undefined, 'VADDR outside the mask before v5.12');
 });
 
 test('[VFIO-UNMAP-7] addressable limit: UNMAP_DMA past 2^64 is -EOVERFLOW where v6.12 refused the range, not before', () => {
@@ -345,10 +347,13 @@ test('[VFIO-UNMAP-7] addressable limit: UNMAP_DMA past 2^64 is -EOVERFLOW where 
 });
 
 test('[VFIO-DIRTY-6] addressable limit: a report past 2^64 - 1 is -EOVERFLOW; one ending exactly at 2^64 is checked as any other', () => {
-  assert.is(limitAnswer({ op: 'dirty', flags: GB, iova: U64_MAX_PAGE, size: 0x2000, bitmap: bm() }), -75);
-  assert.is(limitAnswer({ op: 'dirty', flags: GB, iova: U64_MAX_PAGE, size: 0x2000, bitmap: bm(0) }), -75, 'before the bitmap checks');
-  assert.is(limitAnswer({ op: 'dirty', flags: GB, iova: U64_MAX_PAGE, size: 0x1000, bitmap: bm() }), undefined);
-  assert.is(limitAnswer({ op: 'dirty', flags: GB | VFIO_IOMMU_DIRTY_PAGES_FLAG_START, iova: U64_MAX_PAGE, size: 0x2000, bitmap: bm() }), undefined, 'the flag checks come first');
+  const dirty = (flags: number, size: number, bitmap = bm(), manualClearNegotiated = false) => limitAnswer({ op: 'dirty', flags, iova: U64_MAX_PAGE, size, bitmap, manualClearNegotiated });
+  assert.is(dirty(GB, 0x2000), -75);
+  assert.is(dirty(GB, 0x2000, bm(0)), -75, 'before the bitmap checks');
+  assert.is(dirty(GB, 0x1000), undefined);
+  assert.is(dirty(GB | VFIO_IOMMU_DIRTY_PAGES_FLAG_START, 0x2000), undefined, 'the flag checks come first');
+  assert.is(dirty(VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR, 0x2000), undefined, 'manual clear not negotiated: its flags are refused first');
+  assert.is(dirty(VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP_NOCLEAR, 0x2000, bm(), true), -75);
   const atEnd = { flags: GB, iova: U64_MAX_PAGE, size: 0x1000, bitmap: bm() };
   assert.equal(
     [classifyDirtyPagesArgs(C, atEnd), classifyDirtyPagesArgs(C, atEnd, 'addressable-limit')].map((f) => 'wraps' in f && f.wraps),

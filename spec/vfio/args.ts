@@ -515,7 +515,7 @@ export function overflowAnswerWithAddressableLimit(
   call:
     | { readonly op: 'map'; readonly flags: number; readonly iova: U64; readonly size: U64; readonly vaddr: U64 }
     | { readonly op: 'unmap'; readonly flags: number; readonly iova: U64; readonly size: U64; readonly bitmap?: VfioBitmapArg }
-    | { readonly op: 'dirty'; readonly flags: number; readonly iova: U64; readonly size: U64; readonly bitmap: VfioBitmapArg },
+    | { readonly op: 'dirty'; readonly flags: number; readonly iova: U64; readonly size: U64; readonly bitmap: VfioBitmapArg; readonly manualClearNegotiated: boolean },
   uapi: Type1Uapi,
 ): number | undefined {
   const iova = u64('iova', call.iova);
@@ -523,7 +523,8 @@ export function overflowAnswerWithAddressableLimit(
   if (size === 0n) return undefined;
   switch (call.op) {
     case 'map': {
-      const known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE | VFIO_DMA_MAP_FLAG_VADDR;
+      // v5.12's mask (VADDR in it), as UNMAP_DMA's: before it VADDR is an unknown flag, -EINVAL in both.
+      const known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE | (uapi.unmapAll || uapi.updateVaddr ? VFIO_DMA_MAP_FLAG_VADDR : 0);
       if ((call.flags & ~known) !== 0) return undefined;
       return wraps(iova, size) || wraps(u64('vaddr', call.vaddr), size) ? EOVERFLOW : undefined;
     }
@@ -535,6 +536,8 @@ export function overflowAnswerWithAddressableLimit(
     }
     case 'dirty': {
       const f = classifyDirtyPagesArgs(c, call, 'addressable-limit');
+      // GET_BITMAP_NOCLEAR and CLEAR_BITMAP without manual clear negotiated fail the flag checks first (VFIO-CLEAR-2): -EINVAL in both.
+      if (f.op !== 'GET_BITMAP' && !call.manualClearNegotiated) return undefined;
       return (DIRTY_BITMAP_OPS as readonly string[]).includes(f.op) && 'wraps' in f && f.wraps ? EOVERFLOW : undefined;
     }
   }
