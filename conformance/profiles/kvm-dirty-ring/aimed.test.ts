@@ -203,7 +203,7 @@ test('[KVM-RING-2] arm64, the ring on, no memslot: an unknown capability is -EIN
   assert.is(check.actual, '1');
 });
 
-test('the generator draws every kind of aimed sequence in 1,000 runs (seed 1), in about five runs in twelve, and the reference conforms', async () => {
+test('the generator draws every kind of aimed sequence in 1,000 runs (seed 1), in about three runs in eight, and the reference conforms', async () => {
   const aimed: (readonly AimedStep[])[] = [];
   const r = await runKvmDirtyRingProfile(referenceKvmDirtyRingAdapter(), {
     runs: 1000,
@@ -214,7 +214,7 @@ test('the generator draws every kind of aimed sequence in 1,000 runs (seed 1), i
   });
   assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided));
   const some = aimed.filter((a) => a.length > 0);
-  assert.ok(some.length > 340 && some.length < 500, `${some.length} of ${aimed.length} runs with an aimed sequence`);
+  assert.ok(some.length > 300 && some.length < 460, `${some.length} of ${aimed.length} runs with an aimed sequence`);
   const ops = some.flatMap((a) => a.map((s) => s.op));
   for (const [what, seen] of [
     ['a run to the soft limit', ops.some((o) => o.k === 'fill')],
