@@ -5,8 +5,8 @@
 // wrong in one place as a kernel plausibly gets it wrong. Where the reference's code is
 // inline, the mutant wraps the call and lets through what the wrong code would.
 import { EPT_A, EPT_ADDR, EPT_D, EPT_PS, EPT_R, EPT_W, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KvmVm, type Memslot, type MemoryRegion, type VcpuWriteResult } from '../../impl/kvm/dirty-log/kvm-vm.ts';
-import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_DIRTY_RING_FULL, KvmDirtyRingVm, type GuestWrite, type VcpuRing } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
-import { FlatRingMemory, flagsAddr, offsetAddr, slotAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
+import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_DIRTY_RING_FULL, KvmDirtyRingVm, type GuestWrite, type ResetBatch } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
+import { FlatRingMemory, flagsAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
 import { referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
 import type { Adapter } from '../adapters/types.ts';
 import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
@@ -139,34 +139,14 @@ export class ResetBackwardMergeUncheckedVm extends KvmDirtyRingVm {
   // pages below the batch's base) shifts the mask up without its overflow test, `(mask <<
   // -delta >> -delta) == mask`: a page 63 pages above the base falls off the top of the
   // 64-bit mask, is never re-protected, and its next write is lost.
-  protected override resetRing(r: VcpuRing): number {
-    let count = 0;
-    let cur: { slot: number; offset: bigint; mask: bigint } | undefined;
-    for (;;) {
-      const i = r.resetIndex & (r.entries - 1);
-      if (!this.harvested(r, i)) break;
-      const slot = this.memory.load32(slotAddr(r.base, i), 'relaxed') >>> 0;
-      const offset = this.memory.load64(offsetAddr(r.base, i), 'relaxed');
-      this.memory.store32(flagsAddr(r.base, i), 0, 'release');
-      r.resetIndex = (r.resetIndex + 1) >>> 0;
-      count++;
-      if (cur !== undefined && this.sameBatchSlot(cur.slot, slot)) {
-        const delta = BigInt.asIntN(64, offset - cur.offset);
-        if (delta >= 0n && delta < 64n) {
-          cur.mask |= 1n << delta;
-          continue;
-        }
-        if (delta > -64n && delta < 0n) {
-          cur.offset = offset;
-          cur.mask = ((cur.mask << -delta) & U64) | 1n;
-          continue;
-        }
-      }
-      if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
-      cur = { slot, offset, mask: 1n };
+  protected override joinBatch(cur: ResetBatch, offset: bigint): boolean {
+    const delta = BigInt.asIntN(64, offset - cur.offset);
+    if (delta > -64n && delta < 0n) {
+      cur.offset = offset;
+      cur.mask = ((cur.mask << -delta) & U64) | 1n;
+      return true;
     }
-    if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
-    return count;
+    return super.joinBatch(cur, offset);
   }
 }
 
@@ -174,34 +154,9 @@ export class ResetMergesSixtyFourAheadVm extends KvmDirtyRingVm {
   // FAULT (class boundary-arithmetic): kvm_dirty_ring_reset's forward merge takes an entry 64
   // pages above the batch's base (delta <= BITS_PER_LONG instead of <): its bit is shifted off
   // the top of the 64-bit mask, the page is never re-protected, and its next write is lost.
-  protected override resetRing(r: VcpuRing): number {
-    let count = 0;
-    let cur: { slot: number; offset: bigint; mask: bigint } | undefined;
-    for (;;) {
-      const i = r.resetIndex & (r.entries - 1);
-      if (!this.harvested(r, i)) break;
-      const slot = this.memory.load32(slotAddr(r.base, i), 'relaxed') >>> 0;
-      const offset = this.memory.load64(offsetAddr(r.base, i), 'relaxed');
-      this.memory.store32(flagsAddr(r.base, i), 0, 'release');
-      r.resetIndex = (r.resetIndex + 1) >>> 0;
-      count++;
-      if (cur !== undefined && this.sameBatchSlot(cur.slot, slot)) {
-        const delta = BigInt.asIntN(64, offset - cur.offset);
-        if (delta >= 0n && delta <= 64n) {
-          cur.mask = (cur.mask | (1n << delta)) & U64;
-          continue;
-        }
-        if (delta > -64n && delta < 0n && ((cur.mask << -delta) & U64) >> -delta === cur.mask) {
-          cur.offset = offset;
-          cur.mask = ((cur.mask << -delta) & U64) | 1n;
-          continue;
-        }
-      }
-      if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
-      cur = { slot, offset, mask: 1n };
-    }
-    if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
-    return count;
+  protected override joinBatch(cur: ResetBatch, offset: bigint): boolean {
+    if (BigInt.asIntN(64, offset - cur.offset) === 64n) return true; // mask | (1 << 64) in 64 bits: no bit
+    return super.joinBatch(cur, offset);
   }
 }
 

@@ -39,6 +39,13 @@ const GFN_SIZE = 16;
 const PAGE_SIZE = 4096;
 const U64 = (1n << 64n) - 1n;
 
+/** A batch of the reset: a slot, the page its mask starts at, and the mask of pages from there (kvm_dirty_ring_reset's cur_slot, cur_offset, mask). */
+export interface ResetBatch {
+  slot: number;
+  offset: bigint;
+  mask: bigint;
+}
+
 export type KvmArch = 'x86' | 'arm64';
 
 export interface KvmRingOptions {
@@ -308,7 +315,7 @@ export class KvmDirtyRingVm {
   /** kvm_dirty_ring_reset for one ring: the entries consumed. */
   protected resetRing(r: VcpuRing): number {
     let count = 0;
-    let cur: { slot: number; offset: bigint; mask: bigint } | undefined;
+    let cur: ResetBatch | undefined;
     for (;;) {
       const i = r.resetIndex & (r.entries - 1);
       if (!this.harvested(r, i)) break;
@@ -317,23 +324,31 @@ export class KvmDirtyRingVm {
       this.memory.store32(flagsAddr(r.base, i), 0, 'release');
       r.resetIndex = (r.resetIndex + 1) >>> 0;
       count++;
-      if (cur !== undefined && this.sameBatchSlot(cur.slot, slot)) {
-        const delta = BigInt.asIntN(64, offset - cur.offset);
-        if (delta >= 0n && delta < 64n) {
-          cur.mask |= 1n << delta;
-          continue;
-        }
-        if (delta > -64n && delta < 0n && ((cur.mask << -delta) & U64) >> -delta === cur.mask) {
-          cur.offset = offset;
-          cur.mask = ((cur.mask << -delta) & U64) | 1n;
-          continue;
-        }
-      }
+      if (cur !== undefined && this.sameBatchSlot(cur.slot, slot) && this.joinBatch(cur, offset)) continue;
       if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
       cur = { slot, offset, mask: 1n };
     }
     if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
     return count;
+  }
+
+  /**
+   * The reset's coalescing of an entry of the batch's slot at `offset`: ahead of the batch's
+   * base by less than 64 pages, a bit of its mask; behind it by less than 64, the base moves
+   * down to it where the mask, shifted up, loses no bit. Returns whether it joined.
+   */
+  protected joinBatch(cur: ResetBatch, offset: bigint): boolean {
+    const delta = BigInt.asIntN(64, offset - cur.offset);
+    if (delta >= 0n && delta < 64n) {
+      cur.mask |= 1n << delta;
+      return true;
+    }
+    if (delta > -64n && delta < 0n && ((cur.mask << -delta) & U64) >> -delta === cur.mask) {
+      cur.offset = offset;
+      cur.mask = ((cur.mask << -delta) & U64) | 1n;
+      return true;
+    }
+    return false;
   }
 
   /** KVM_RESET_DIRTY_RINGS: every vCPU's ring; the number of entries reset, or -EINVAL without the ring. */
