@@ -354,21 +354,12 @@ const ringSpecs: readonly RingSpec[] = [
       "KVM_RESET_DIRTY_RINGS coalesces an entry 1..63 pages below the batch's base by shifting the mask up without the overflow test of Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset (`(mask << -delta >> -delta) == mask`): after 64 entries written downwards, the highest page falls off the mask and stays writable.",
     Impl: ResetBackwardMergeUncheckedVm,
     what: 'after 65 writes from page 100 down, harvested and reset, page 100 is writable',
-    run: async (a) => {
-      const memory = new FlatRingMemory(1 << 22);
-      const vm = await (a as KvmDirtyRingAdapter).create(memory, { arch: 'x86' });
-      await vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0);
-      await vm.createVcpu(RING_BASE);
-      await vm.setMemslot(0, 0, 256, true);
-      await vm.run(
-        0,
-        Array.from({ length: 65 }, (_, k) => ({ slot: 0, offset: 100 - k })),
-      );
-      for (let i = 0; i < 65; i++) memory.store32(flagsAddr(RING_BASE, i), 2); // the collector marks each harvested entry RESET
-      await vm.resetDirtyRings();
-      const wp = await vm.writeProtectedPages(0);
-      return (wp[100 >> 3]! >> (100 & 7)) & 1;
-    },
+    run: (a) =>
+      protectedAfterReset(
+        a,
+        Array.from({ length: 65 }, (_, k) => 100 - k),
+        100,
+      ),
     want: { reference: 1, mutant: 0 },
   },
   {
@@ -379,24 +370,31 @@ const ringSpecs: readonly RingSpec[] = [
       "KVM_RESET_DIRTY_RINGS coalesces an entry exactly 64 pages above the batch's base (delta <= BITS_PER_LONG where Linux v6.18 virt/kvm/dirty_ring.c kvm_dirty_ring_reset has delta < BITS_PER_LONG): its bit falls off the 64-bit mask and the page stays writable.",
     Impl: ResetMergesSixtyFourAheadVm,
     what: 'after writes to pages 10 and 74, harvested and reset, page 74 is writable',
-    run: async (a) => {
-      const memory = new FlatRingMemory(1 << 22);
-      const vm = await (a as KvmDirtyRingAdapter).create(memory, { arch: 'x86' });
-      await vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0);
-      await vm.createVcpu(RING_BASE);
-      await vm.setMemslot(0, 0, 256, true);
-      await vm.run(0, [
-        { slot: 0, offset: 10 },
-        { slot: 0, offset: 74 },
-      ]);
-      for (let i = 0; i < 2; i++) memory.store32(flagsAddr(RING_BASE, i), 2); // the collector marks each harvested entry RESET
-      await vm.resetDirtyRings();
-      const wp = await vm.writeProtectedPages(0);
-      return (wp[74 >> 3]! >> (74 & 7)) & 1;
-    },
+    run: (a) => protectedAfterReset(a, [10, 74], 74),
     want: { reference: 1, mutant: 0 },
   },
 ];
+
+/**
+ * A VM with the ring on (4096 entries) and a 256-page logging memslot: vCPU 0 writes `pages`
+ * of it in order, the collector marks each pushed entry RESET, one KVM_RESET_DIRTY_RINGS;
+ * 1 if `page` is write-protected again after it (its next write pushes), else 0.
+ */
+async function protectedAfterReset(a: Adapter, pages: readonly number[], page: number): Promise<number> {
+  const memory = new FlatRingMemory(1 << 22);
+  const vm = await (a as KvmDirtyRingAdapter).create(memory, { arch: 'x86' });
+  await vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0);
+  await vm.createVcpu(RING_BASE);
+  await vm.setMemslot(0, 0, 256, true);
+  await vm.run(
+    0,
+    pages.map((offset) => ({ slot: 0, offset })),
+  );
+  for (let i = 0; i < pages.length; i++) memory.store32(flagsAddr(RING_BASE, i), 2); // KVM_DIRTY_GFN_F_RESET
+  await vm.resetDirtyRings();
+  const wp = await vm.writeProtectedPages(0);
+  return (wp[page >> 3]! >> (page & 7)) & 1;
+}
 
 const WHY: Partial<Record<BugClass, string>> = {
   'bad-input-accepted': 'input the uAPI refuses let through, or refused under the wrong errno.',
