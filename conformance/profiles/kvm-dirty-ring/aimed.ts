@@ -13,6 +13,9 @@
 //   one past the memslot's end (KVM-RING-17, -18);
 // - pushes at the edges of the reset's coalescing (a page 64 past a batch's base, one 64
 //   before it), and both rings filled to their soft limit and reset at once (KVM-RING-15..17);
+// - with a CPU dirty log (PML), a ring filled three times, the last past its soft limit
+//   through pages all mapped: no write faults, only the log's full exits check the request
+//   (KVM-RING-12);
 // - before any vCPU: the ring enabled at 2 MiB (-E2BIG), at exactly 1 MiB (accepted) and
 //   again at its own size (-EINVAL, only once); once the ring is on, an unknown
 //   capability enabled (-EINVAL, not WITH_BITMAP) and asked for (0) (KVM-RING-2..6).
@@ -104,6 +107,21 @@ export function bothRingsSequence(): AimedStep[] {
 }
 
 /**
+ * A CPU dirty log's full exit (PML: every kvm_cpu_dirty_log_size() logged writes) must check
+ * the soft-full request too (KVM-RING-12): vCPU v's ring filled to its soft limit three times,
+ * harvested and reset after each, where the adapter declares a CPU dirty log. The first fill
+ * maps pages, the second maps the rest of the memslots first, and the third, 513 writes past
+ * the limit, goes to pages all mapped with their dirty bits cleared by the reset: none
+ * faults, so only the log's full exits, every 512 writes, can stop the vCPU at the limit
+ * (Linux v6.12.117 arch/x86/kvm/vmx/vmx.c handle_pml_full, vmx_flush_pml_buffer; x86.c
+ * vcpu_enter_guest's kvm_dirty_ring_check_request).
+ */
+export function logFullSequence(vcpu: number): AimedStep[] {
+  const reset: RingOp[] = [{ k: 'harvest', vcpu, max: 1 << 16 }, { k: 'reset' }];
+  return end(...drain, { k: 'fill', vcpu, extra: 0, pmlOnly: true }, ...reset, { k: 'fill', vcpu, extra: 0, fresh: true, pmlOnly: true }, ...reset, { k: 'fill', vcpu, extra: 513, pmlOnly: true }, ...reset);
+}
+
+/**
  * Before the kit enables the ring: `cap` at 2 MiB (-E2BIG), at 1 MiB, KVM_DIRTY_RING_MAX_ENTRIES
  * entries (0 on a VM with neither ring nor vCPU: Linux v6.18 virt/kvm/kvm_main.c
  * kvm_vm_ioctl_enable_dirty_log_ring refuses only `size > KVM_DIRTY_RING_MAX_ENTRIES *
@@ -135,10 +153,10 @@ export function aimedRingArbitrary(): fc.Arbitrary<readonly AimedStep[]> {
   const same = fc.tuple(vcpu, fc.integer({ min: 2, max: 62 })).map(([v, x]) => samePageSequence(v, x));
   const enables = fc.constantFrom(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING).map(enableSequence);
   const aimed = fc.oneof({ arbitrary: soft, weight: 2 }, { arbitrary: bitmap, weight: 3 }, { arbitrary: hostile, weight: 3 }, { arbitrary: same, weight: 1 }, { arbitrary: enables, weight: 2 });
-  // The coalescing edges (in about one run of eleven) and both rings in one reset (one of
-  // twenty-three: it fills two rings), drawn where no sequence above is: the runs that have
-  // one draw it as before.
+  // The coalescing edges (in about one run of twelve), both rings in one reset and, with a
+  // CPU dirty log, a ring filled three times (each one run of twenty-four: they fill rings),
+  // drawn where no sequence above is: the runs that have one draw it as before.
   const coalesce = fc.tuple(vcpu, fc.nat(55)).map(([v, b]) => coalesceEdgeSequence(v, b));
-  const none = fc.oneof({ arbitrary: fc.constant<readonly AimedStep[]>([]), weight: 14 }, { arbitrary: coalesce, weight: 2 }, { arbitrary: fc.constant(bothRingsSequence()), weight: 1 });
+  const none = fc.oneof({ arbitrary: fc.constant<readonly AimedStep[]>([]), weight: 14 }, { arbitrary: coalesce, weight: 2 }, { arbitrary: fc.constant(bothRingsSequence()), weight: 1 }, { arbitrary: vcpu.map(logFullSequence), weight: 1 });
   return new Droppable(fc.oneof({ arbitrary: none, weight: 3 }, { arbitrary: aimed, weight: 1 }));
 }

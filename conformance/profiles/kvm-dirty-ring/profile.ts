@@ -88,7 +88,12 @@ export type RingOp =
       readonly pages?: readonly number[];
     }
   /** KVM_RUN with writes to write-protected pages only (slot 0's, then slot 1's), as many as take the ring from its used entries to the soft limit, plus `extra` (aimed.ts). */
-  | { readonly k: 'fill'; readonly vcpu: number; readonly extra: number }
+  /**
+   * Writes to write-protected pages up to the soft limit (+ `extra`). `fresh`: pages no run
+   * has written first (they fault and map); `pmlOnly`: only where the adapter declares a CPU
+   * dirty log (none otherwise).
+   */
+  | { readonly k: 'fill'; readonly vcpu: number; readonly extra: number; readonly fresh?: boolean; readonly pmlOnly?: boolean }
   | { readonly k: 'harvest'; readonly vcpu: number; readonly max: number }
   | { readonly k: 'hostile'; readonly vcpu: number; readonly pick: number; readonly kind: HostileKind }
   | { readonly k: 'reset' }
@@ -269,6 +274,8 @@ class RingRun {
   private runs = 0;
   /** Per memslot: the pages KVM wrote without a vCPU that its dirty bitmap holds, not yet collected. */
   private readonly noVcpuPages: Set<number>[];
+  /** Per memslot, the pages a vCPU has written in this run (mapped since). */
+  private readonly written: Set<number>[];
   /** One timer for the run's calls, one after another (limits.ts CallTimer). */
   private readonly timer: CallTimer;
 
@@ -292,6 +299,7 @@ class RingRun {
     this.protectedPages = this.memslots.map((m) => new Uint8Array(m.npages));
     this.bitmaps = this.memslots.map(() => new Set<number>());
     this.noVcpuPages = this.memslots.map(() => new Set<number>());
+    this.written = this.memslots.map(() => new Set<number>());
     this.timer = new CallTimer(callLimits.timeoutMs, callLimits.watch);
     this.kitSide = sideOf(memory, 'vmm');
     this.t = ringTables(ctx);
@@ -572,8 +580,11 @@ class RingRun {
   fill(o: Extract<RingOp, { k: 'fill' }>): Promise<void> {
     const v = o.vcpu % this.rings.length;
     const ring = this.rings[v];
+    if (o.pmlOnly === true && this.cpuDirtyLogSize === 0) return Promise.resolve();
     const free: GuestWriteArg[] = [];
     for (const [i, prot] of this.protectedPages.entries()) for (const [p, b] of prot.entries()) if (b === 1) free.push({ slot: this.slotCode(i), offset: p });
+    // Fresh pages first (a stable sort keeps the slot order within each kind).
+    if (o.fresh === true) free.sort((a, b) => Number(this.written[a.slot === this.slotCode(0) ? 0 : 1]!.has(a.offset)) - Number(this.written[b.slot === this.slotCode(0) ? 0 : 1]!.has(b.offset)));
     const used = ring === undefined ? 0 : (ring.dirty - ring.reset) >>> 0;
     const need = ring === undefined ? 8 : ring.softLimit - used + o.extra;
     const writes = free.slice(0, Math.max(1, Math.min(need, free.length)));
@@ -664,6 +675,7 @@ class RingRun {
         `exit ${r.exitReason} after ${r.done} writes`,
       );
     }
+    for (let i = 0; i < want.done; i++) this.written[writes[i]!.slot === this.slotCode(0) ? 0 : 1]!.add(writes[i]!.offset);
     for (let i = 0; i < want.done; i++) {
       if (!pushes[i]) {
         if (ring !== undefined) this.unpushed[v] = true;
