@@ -223,6 +223,7 @@ test('the generator draws every kind of aimed sequence in 1,000 runs (seed 1), i
     ['GET after writes without a vCPU', some.some((a) => a.some((s) => s.op.k === 'noVcpu') && a.some((s) => s.op.k === 'getLog'))],
     ['pushes at the coalescing edges', ops.some((o) => o.k === 'run' && o.pages?.length === 4 && o.pages[1] === o.pages[0]! + 64 && o.pages[3] === o.pages[2]! - 64)],
     ['both rings filled and reset at once', some.some((a) => a.filter((s) => s.op.k === 'fill').length === 2)],
+    ['a ring filled three times for a CPU dirty log', some.some((a) => a.filter((s) => s.op.k === 'fill' && s.op.pmlOnly === true).length === 3)],
     ...HOSTILE_KINDS.map((kind) => [`hostile ${kind}`, ops.some((o) => o.k === 'hostile' && o.kind === kind)] as const),
   ] as const) {
     assert.ok(seen, `no ${what}`);
