@@ -17,7 +17,7 @@ import { type ContractName, ERRNO, contracts } from '../../spec/contracts/index.
 import type { DomainOptions } from '../../impl/domain.ts';
 import { idr0Httu } from '../../impl/smmu/registers.ts';
 import { KvmDirtyRingVm } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
-import type { KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingConfig, KvmDirtyRingInstance } from '../profiles/kvm-dirty-ring/types.ts';
+import type { KitRingMemory, KitTask, KvmDirtyRingAdapter, KvmDirtyRingConfig, KvmDirtyRingInstance } from '../profiles/kvm-dirty-ring/types.ts';
 import { DirtyRingCollector, type CollectorHost } from '../../impl/kvm/dirty-ring/collector.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorConfig, DirtyRingCollectorInstance } from '../profiles/dirty-ring-collector/types.ts';
 
@@ -255,13 +255,19 @@ export function referenceVfioType1Adapter(
  * The reference KVM side (impl/kvm/dirty-ring/kvm-ring.ts) on the kit's ring memory.
  * `cpuDirtyLogSize`: an x86 host with PML (512), declared to the kit and played by the VM.
  */
-export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof KvmDirtyRingVm = KvmDirtyRingVm, cpuDirtyLogSize = 0): KvmDirtyRingAdapter {
+export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof KvmDirtyRingVm = KvmDirtyRingVm, cpuDirtyLogSize = 0, checksSignals = false): KvmDirtyRingAdapter {
   return {
     profile: 'kvm-dirty-ring',
     name,
     ...(cpuDirtyLogSize === 0 ? {} : { cpuDirtyLogSize }),
-    async create(memory: KitRingMemory, config: KvmDirtyRingConfig): Promise<KvmDirtyRingInstance> {
-      const vm = new VmImpl(memory, { arch: config.arch, ...(config.arch === 'x86' && cpuDirtyLogSize !== 0 ? { cpuDirtyLogSize } : {}) });
+    ...(checksSignals ? { checksSignals } : {}),
+    async create(memory: KitRingMemory, config: KvmDirtyRingConfig, task: KitTask): Promise<KvmDirtyRingInstance> {
+      const vm = new VmImpl(memory, {
+        arch: config.arch,
+        ...(config.arch === 'x86' && cpuDirtyLogSize !== 0 ? { cpuDirtyLogSize } : {}),
+        // `checksSignals`: the reset checks signal_pending(current) before each entry (Linux v6.17+).
+        ...(checksSignals ? { signalPending: () => task.signalPending() } : {}),
+      });
       /** Pages of each memslot created, by slot code (as_id << 16 | id). */
       const npages = new Map<number, number>();
       return {

@@ -16,7 +16,7 @@ import type { IovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts
 export type { IovaBitmapContractName } from '../../spec/iova-bitmap/contracts.ts';
 // The KVM profiles' interfaces, kept beside their profiles, exported here too: an adapter imports every type from 'dirtyspec/adapters'.
 export type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogHooks, KvmDirtyLogInstance, KvmGuestPageObservation, KvmMemoryRegionArg } from '../profiles/kvm-dirty-log/adapter.ts';
-export type { GuestWriteArg, KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingConfig, KvmDirtyRingInstance, RingLoadOrder, RingStoreOrder } from '../profiles/kvm-dirty-ring/types.ts';
+export type { GuestWriteArg, KitRingMemory, KitTask, KvmDirtyRingAdapter, KvmDirtyRingConfig, KvmDirtyRingInstance, RingLoadOrder, RingStoreOrder } from '../profiles/kvm-dirty-ring/types.ts';
 export type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorConfig, DirtyRingCollectorInstance } from '../profiles/dirty-ring-collector/types.ts';
 
 /** The kit's physical memory. Page tables and context descriptors live here. */

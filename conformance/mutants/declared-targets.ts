@@ -61,6 +61,7 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'ring-reset-flags-relaxed': ['KVM-RING-18'],
   'ring-reset-consumes-dirty': ['KVM-RING-15'],
   'ring-enable-after-vcpu': ['KVM-RING-7'],
+  'ring-reset-signal-drops-batch': ['KVM-RING-24', 'KVM-RING-16'],
   'collector-fields-before-flags': ['KVM-RING-22'],
   'collector-flags-relaxed': ['KVM-RING-22'],
   'collector-copy-before-reset': ['KVM-RING-20'],

@@ -113,12 +113,20 @@ export class EnableAfterVcpuVm extends KvmDirtyRingVm {
   }
 }
 
-const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof KvmDirtyRingVm, ordering?: true): RingMutant<KvmDirtyRingAdapter> => ({
+/** A reset that checks signal_pending(current) and, stopped by a signal, drops the batch it was coalescing (Linux v6.17). */
+export class ResetSignalDropsBatchVm extends KvmDirtyRingVm {
+  // FAULT (class state-not-carried): 49005a2a3d2a's `return -EINTR` at the top of the loop leaves
+  // `mask` (the entries already consumed and counted since the last kvm_reset_dirty_gfn)
+  // unprotected: their pages stay writable and the next writes to them push nothing.
+  protected override stoppedBySignal(): void {}
+}
+
+const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof KvmDirtyRingVm, ordering?: true, checksSignals = false): RingMutant<KvmDirtyRingAdapter> => ({
   name,
   bugClass,
   profile: 'kvm-dirty-ring',
   description,
-  adapter: referenceKvmDirtyRingAdapter(name, Impl),
+  adapter: referenceKvmDirtyRingAdapter(name, Impl, 0, checksSignals),
   ...(ordering ? { ordering } : {}),
 });
 
@@ -158,4 +166,12 @@ export const kvmDirtyRingMutants: readonly RingMutant<KvmDirtyRingAdapter>[] = [
   ),
   mutant('ring-reset-consumes-dirty', 'over-clear', 'reset consumes entries with DIRTY as well as RESET. Class over-clear: entries not harvested yet are reset and their pages re-protected before anyone copied them.', ResetConsumesDirtyVm),
   mutant('ring-enable-after-vcpu', 'bad-input-accepted', 'the ring can be enabled after a vCPU was created. Class bad-input-accepted: the created_vcpus check is missing, and the vCPUs created before have no ring.', EnableAfterVcpuVm),
+  mutant(
+    'ring-reset-signal-drops-batch',
+    'state-not-carried',
+    "reset checks signal_pending(current) before each entry and, a signal pending, returns with the batch it was coalescing not re-protected (Linux v6.17 kvm_dirty_ring_reset, 49005a2a3d2a). Class state-not-carried: the entries are consumed and counted, the VMM sees a normal count, and their pages' next writes push nothing.",
+    ResetSignalDropsBatchVm,
+    undefined,
+    true,
+  ),
 ];

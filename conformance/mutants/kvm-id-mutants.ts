@@ -9,6 +9,7 @@ import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_DIRTY_RING_FULL, KvmDirtyRingV
 import { FlatRingMemory, flagsAddr } from '../../impl/kvm/dirty-ring/ring-memory.ts';
 import { referenceKvmDirtyRingAdapter } from '../adapters/reference.ts';
 import type { Adapter } from '../adapters/types.ts';
+import { NO_SIGNALS } from '../profiles/kvm-dirty-ring/signals.ts';
 import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
 import { GPA, type KvmLogSpec, kvmLogProbesOf, kvmLogZooOf, set } from './kvm-log-probes.ts';
 import type { MutantSpec, Probe } from './probe.ts';
@@ -335,7 +336,7 @@ const ringSpecs: readonly RingSpec[] = [
     Impl: RingFullExitRfcNumberVm,
     what: 'the exit at the soft limit of a 256-entry ring is 29',
     run: async (a) => {
-      const vm = await (a as KvmDirtyRingAdapter).create(new FlatRingMemory(1 << 22), { arch: 'x86' });
+      const vm = await (a as KvmDirtyRingAdapter).create(new FlatRingMemory(1 << 22), { arch: 'x86' }, NO_SIGNALS);
       await vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0);
       await vm.createVcpu(RING_BASE);
       await vm.setMemslot(0, 0, 256, true);
@@ -382,7 +383,7 @@ const ringSpecs: readonly RingSpec[] = [
  */
 async function protectedAfterReset(a: Adapter, pages: readonly number[], page: number): Promise<number> {
   const memory = new FlatRingMemory(1 << 22);
-  const vm = await (a as KvmDirtyRingAdapter).create(memory, { arch: 'x86' });
+  const vm = await (a as KvmDirtyRingAdapter).create(memory, { arch: 'x86' }, NO_SIGNALS);
   await vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096, 0);
   await vm.createVcpu(RING_BASE);
   await vm.setMemslot(0, 0, 256, true);

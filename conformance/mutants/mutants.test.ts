@@ -2,7 +2,9 @@
 // mutant's adapter exactly as the kit builds it and through the reference adapter, with
 // an observable result (a dirty bitmap, a raw descriptor, a DMA result) that differs.
 import { KitBuffer } from '../engine/iova-bitmap-profile.ts';
-import { referenceIovaBitmapAdapter, referenceVfioType1Adapter } from '../adapters/reference.ts';
+import { referenceIovaBitmapAdapter, referenceKvmDirtyRingAdapter, referenceVfioType1Adapter } from '../adapters/reference.ts';
+import { KvmDirtyRingVm } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
+import type { TraceStep } from '../engine/commands.ts';
 import type { IovaBitmapAdapter, IovaBitmapArgs, VfioType1Adapter, VfioType1Instance } from '../adapters/types.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -1109,5 +1111,27 @@ directed("[KVM-RING-13] mutant collector-first-ring-only deviates from the refer
 directed('[KVM-RING-13] mutant collector-harvest-cap deviates from the reference: the final sync leaves 36 of 100 entries in the ring', () =>
   ringDeviates('collector-harvest-cap', { config: ONE_RING, ops: [{ k: 'guest', vcpu: 0, slot: 0, start: 0, count: 100, stride: 1 }], delays: [] }, 'KVM-RING-23'),
 );
+
+directed('[KVM-RING-24] [KVM-RING-16] mutant ring-reset-signal-drops-batch deviates from the reference that checks signals: a reset signalled at its second check has consumed page 0, whose page it leaves writable', async () => {
+  const sc: RingScenario = {
+    config: X86_RING,
+    ops: [{ k: 'run', vcpu: 0, slot: 0, start: 0, count: 3, stride: 1 }, { k: 'harvest', vcpu: 0, max: 1024 }, { k: 'reset' }],
+    delays: [],
+    signals: [1],
+  };
+  const trace: TraceStep[] = [];
+  await replayKvmDirtyRingScenario(referenceKvmDirtyRingAdapter('reference', KvmDirtyRingVm, 0, true), sc, 2000, trace);
+  const reset = trace.find((s) => s.op.startsWith('KVM_RESET_DIRTY_RINGS'))!;
+  assert.is(reset.answer, '1', 'the reference stops after one entry');
+  try {
+    await replayKvmDirtyRingScenario(findMutant('ring-reset-signal-drops-batch')!.adapter as KvmDirtyRingAdapter, sc, 2000, []);
+  } catch (e) {
+    assert.instance(e, Violation, String(e));
+    assert.is((e as Violation).kind, 'loss');
+    assert.equal((e as Violation).req, ['KVM-RING-24', 'KVM-RING-16']);
+    return;
+  }
+  assert.unreachable('the mutant re-protected page 0');
+});
 
 test.run();

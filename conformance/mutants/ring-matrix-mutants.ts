@@ -12,6 +12,7 @@ import type { Adapter } from '../adapters/types.ts';
 import type { CollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
 import { replayDirtyRingCollectorScenario } from '../profiles/dirty-ring-collector/profile.ts';
 import type { DirtyRingCollectorAdapter } from '../profiles/dirty-ring-collector/types.ts';
+import { NO_SIGNALS } from '../profiles/kvm-dirty-ring/signals.ts';
 import type { KvmDirtyRingAdapter, KvmDirtyRingInstance } from '../profiles/kvm-dirty-ring/types.ts';
 import { type Probe, type ProbedMutant, probeOf } from './probe.ts';
 import type { Mutant } from './types.ts';
@@ -127,7 +128,7 @@ export class MarksBeforeTestCollector extends DirtyRingCollector {
 type Spec = ProbedMutant;
 
 const refRing = referenceKvmDirtyRingAdapter();
-const onVm = (arch: 'x86' | 'arm64', steps: (vm: KvmDirtyRingInstance) => Promise<unknown>) => async (a: Adapter) => steps(await (a as KvmDirtyRingAdapter).create(new FlatRingMemory(1 << 22), { arch }));
+const onVm = (arch: 'x86' | 'arm64', steps: (vm: KvmDirtyRingInstance) => Promise<unknown>) => async (a: Adapter) => steps(await (a as KvmDirtyRingAdapter).create(new FlatRingMemory(1 << 22), { arch }, NO_SIGNALS));
 const ring = (name: string, Impl: typeof KvmDirtyRingVm) => referenceKvmDirtyRingAdapter(name, Impl);
 
 const specs: readonly Spec[] = [

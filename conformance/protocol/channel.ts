@@ -15,6 +15,8 @@ export interface PeerHello {
   readonly capabilities?: Record<string, unknown>;
   /** kvm-dirty-ring on x86: the CPU dirty log size (512 with PML); absent: 0. */
   readonly kvmCpuDirtyLogSize?: number;
+  /** kvm-dirty-ring: KVM_RESET_DIRTY_RINGS checks signal_pending(current) through the `task.signalPending` callback. */
+  readonly kvmChecksSignals?: boolean;
 }
 
 export interface Channel {

@@ -164,6 +164,8 @@ export class ExecPeer implements Channel {
       profiles: r.profiles as string[],
       ...(r.contract === undefined ? {} : { contract: r.contract as string }),
       ...(r.capabilities === undefined ? {} : { capabilities: r.capabilities as Record<string, unknown> }),
+      ...(r.kvmCpuDirtyLogSize === undefined ? {} : { kvmCpuDirtyLogSize: r.kvmCpuDirtyLogSize as number }),
+      ...(r.kvmChecksSignals === undefined ? {} : { kvmChecksSignals: r.kvmChecksSignals as boolean }),
     };
   }
 

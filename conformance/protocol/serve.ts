@@ -120,10 +120,13 @@ export function protocolServer(adapters: readonly Adapter[], name: string, cb: C
  * declare one (the smmu profiles share it). An iova-bitmap adapter's contract is of
  * another kind (spec/iova-bitmap/contracts.ts) and is not a hello field.
  */
-export function helloContract(adapters: readonly Adapter[]): Pick<PeerHello, 'contract' | 'capabilities' | 'kvmCpuDirtyLogSize'> {
-  const ring = adapters.find((a) => a.profile === 'kvm-dirty-ring') as { cpuDirtyLogSize?: number } | undefined;
-  if (ring?.cpuDirtyLogSize !== undefined && ring.cpuDirtyLogSize !== 0) return { ...helloDriverContract(adapters), kvmCpuDirtyLogSize: ring.cpuDirtyLogSize };
-  return helloDriverContract(adapters);
+export function helloContract(adapters: readonly Adapter[]): Pick<PeerHello, 'contract' | 'capabilities' | 'kvmCpuDirtyLogSize' | 'kvmChecksSignals'> {
+  const ring = adapters.find((a) => a.profile === 'kvm-dirty-ring') as { cpuDirtyLogSize?: number; checksSignals?: boolean } | undefined;
+  return {
+    ...helloDriverContract(adapters),
+    ...(ring?.cpuDirtyLogSize !== undefined && ring.cpuDirtyLogSize !== 0 ? { kvmCpuDirtyLogSize: ring.cpuDirtyLogSize } : {}),
+    ...(ring?.checksSignals === true ? { kvmChecksSignals: true } : {}),
+  };
 }
 
 function helloDriverContract(adapters: readonly Adapter[]): Pick<PeerHello, 'contract' | 'capabilities'> {

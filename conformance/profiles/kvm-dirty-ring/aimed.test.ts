@@ -37,8 +37,8 @@ function adapterOf(Vm: typeof KvmDirtyRingVm = KvmDirtyRingVm): { adapter: KvmDi
     made,
     adapter: {
       ...inner,
-      async create(memory, config) {
-        const inst = await inner.create(memory, config);
+      async create(memory, config, task) {
+        const inst = await inner.create(memory, config, task);
         made.push(inst);
         return inst;
       },

@@ -64,7 +64,7 @@ const AIMED_OPS: Record<string, Shape> = {
   ...OPS,
   run: { ...OPS.run!, pages: (v) => v === undefined || list(v, 'pages', (x, p) => (isInt(x, 0, 255) ? undefined : `${p} must be a page 0..255`), 64) === undefined },
   enable: { cap: (v) => isInt(v, 0, 0xffff_ffff), size: (v) => oneOf(v, [...SIZES, 'max']) },
-  fill: { vcpu, extra: (v) => isInt(v, -64, 64) },
+  fill: { vcpu, extra: (v) => isInt(v, -64, 65536), fresh: (v) => v === undefined || isBool(v), pmlOnly: (v) => v === undefined || isBool(v) },
   checkExt: { cap: (v) => isInt(v, 0, 0xffff_ffff) },
 };
 const SETUP_OPS: Record<string, Shape> = { enable: AIMED_OPS.enable!, checkExt: AIMED_OPS.checkExt! };
@@ -85,9 +85,9 @@ const aimedProblem = (v: unknown) =>
 
 /** check-trace: what is wrong with a recorded kvm-dirty-ring scenario, or undefined. */
 export function kvmDirtyRingInputProblem(input: unknown): string | undefined {
-  const top = fields(input, 'input', { config: () => true, ops: () => true, delays: () => true, aimed: () => true });
+  const top = fields(input, 'input', { config: () => true, ops: () => true, delays: () => true, aimed: () => true, signals: () => true });
   if (top !== undefined) return top;
-  const sc = input as { config: unknown; ops: unknown; delays: unknown; aimed?: unknown };
+  const sc = input as { config: unknown; ops: unknown; delays: unknown; aimed?: unknown; signals?: unknown };
   return (
     fields(sc.config, 'input/config', {
       arch: (v) => oneOf(v, ['x86', 'arm64']),
@@ -99,7 +99,8 @@ export function kvmDirtyRingInputProblem(input: unknown): string | undefined {
     }) ??
     opsProblem(sc.ops, 'input/ops', OPS, 10_000) ??
     delaysProblem(sc.delays) ??
-    aimedProblem(sc.aimed)
+    aimedProblem(sc.aimed) ??
+    (sc.signals === undefined ? undefined : list(sc.signals, 'input/signals', (x, p) => (isInt(x, -1, 1 << 20) ? undefined : `${p} must be an integer -1..${1 << 20} (the check a signal is pending from; -1: none)`), 1024))
   );
 }
 

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP } from '../../../spec/kvm/dirty-ring/uapi.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
+import { NO_SIGNALS } from './signals.ts';
 import type { KvmDirtyRingAdapter } from './types.ts';
 import { kvmDirtyRingMutants } from '../../mutants/kvm-dirty-ring-mutants.ts';
 import { KvmDirtyRingVm, protectsAs } from '../../mutants/kvm-ring-aimed-variants.ts';
@@ -16,7 +17,7 @@ import { replayKvmDirtyRingScenario, ringSizeScale, runKvmDirtyRingProfile, type
 const OPTIONS = { seed: 1, timeoutMs: 2000, maxCommands: 20 };
 
 async function vm(arch: 'x86' | 'arm64' = 'x86') {
-  return referenceKvmDirtyRingAdapter().create(sideOf(new OrderedMemory(), 'kvm'), { arch });
+  return referenceKvmDirtyRingAdapter().create(sideOf(new OrderedMemory(), 'kvm'), { arch }, NO_SIGNALS);
 }
 
 test('[KVM-RING-2] through the adapter: an unreported ring capability is -EINVAL', async () => {
@@ -237,7 +238,7 @@ function linuxV511Adapter(): KvmDirtyRingAdapter {
   return {
     ...inner,
     // Plain accesses in the reset: its acquire of the flags and its release of the cleared flags become relaxed (the push keeps smp_wmb: a release).
-    create: (m, config) =>
+    create: (m, config, task) =>
       inner.create(
         {
           load32: (a, o) => m.load32(a, o === 'acquire' ? 'relaxed' : o),
@@ -246,6 +247,7 @@ function linuxV511Adapter(): KvmDirtyRingAdapter {
           store64: (a, v, o) => m.store64(a, v, o),
         },
         config,
+        task,
       ),
   };
 }

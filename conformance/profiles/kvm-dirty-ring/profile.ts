@@ -27,6 +27,7 @@ import {
   bitmapBatches,
   classifyEnableRing,
   classifyEnableWithBitmap,
+  consumedByStoppedReset,
   lateExits,
   reprotectedPages,
   resetBatchValid,
@@ -58,6 +59,7 @@ import { runScenarioProfile } from '../../engine/scenario-profile.ts';
 import { RunContext } from '../../../model/run-context.ts';
 import { aimedRingArbitrary } from './aimed.ts';
 import { type RingMemslot, RunReach, StoreClock, flagsAt, offsetAt, ringBase, ringCoverage, ringTables, sideOf, ringMemslots, slotAt, slotCode, takesForbidden, type RingTables } from './kit.ts';
+import { KitSignals } from './signals.ts';
 import type { GuestWriteArg, KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingInstance } from './types.ts';
 
 export const KVM_DIRTY_RING_PROFILE = 'kvm-dirty-ring';
@@ -121,6 +123,12 @@ export interface RingScenario {
   readonly delays: readonly number[];
   /** The aimed sequence (aimed.ts): drawn after the rest, empty in three runs of four. Absent in scenarios recorded before it. */
   readonly aimed?: readonly AimedStep[];
+  /**
+   * For an adapter that `checksSignals`: per KVM_RESET_DIRTY_RINGS in order (the final one
+   * included), the check of signal_pending(current) (from 0) from which a signal is pending;
+   * -1 or past the end: none (KVM-RING-24). Drawn last; absent in scenarios recorded before it.
+   */
+  readonly signals?: readonly number[];
 }
 
 const CAPS = [KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP];
@@ -165,6 +173,8 @@ export function ringScenarioArbitrary(maxCommands: number): fc.Arbitrary<RingSce
     delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
     // Last, so that config, ops and delays come out of a seed as they did before it.
     aimed: aimedRingArbitrary(),
+    // After it, for the same reason; used only where the adapter checks signals.
+    signals: fc.array(fc.oneof({ weight: 2, arbitrary: fc.constant(-1) }, { weight: 3, arbitrary: fc.nat(6) }), { maxLength: 6 }),
   });
 }
 
@@ -181,6 +191,8 @@ export function ringSizeScale(cpuDirtyLogSize: number): number {
   return scale;
 }
 const ERRNO: Record<string, number> = { ok: 0, einval: -22, e2big: -7, enxio: -6 };
+/** include/uapi/asm-generic/errno-base.h: a reset stopped by a signal may answer it (KVM-RING-24). */
+const EINTR = 4;
 const U64_WRAP_OFFSET = 0xffff_ffff_ffff_ffc1n;
 
 /** The size a kind stands for, with the configuration's ring size grown by `scale` (ringSizeScale). */
@@ -272,6 +284,8 @@ class RingRun {
   private readonly unpushed: boolean[] = [];
   /** KVM_RUN calls made (GhostEntry.run). */
   private runs = 0;
+  /** KVM_RESET_DIRTY_RINGS calls made (the index into RingScenario.signals). */
+  private resets = 0;
   /** Per memslot: the pages KVM wrote without a vCPU that its dirty bitmap holds, not yet collected. */
   private readonly noVcpuPages: Set<number>[];
   /** Per memslot, the pages a vCPU has written in this run (mapped since). */
@@ -289,6 +303,8 @@ class RingRun {
     readonly trace: TraceStep[],
     /** The kit's steps, and when KVM's relaxed stores (its side of the memory watched) become visible. */
     readonly clock: StoreClock,
+    /** signal_pending(current) as KVM's reset reads it (signals.ts). */
+    readonly signals: KitSignals,
   ) {
     // With a CPU dirty log (PML: the ring grows to 1,024 or 2,048 entries, soft limit 448 or 1,472) the
     // first memslot has as many pages as the ring has entries, so that a run can reach the soft limit
@@ -869,42 +885,83 @@ class RingRun {
 
   async reset(what = 'KVM_RESET_DIRTY_RINGS'): Promise<void> {
     const x = this.vmStep({ type: 'RESET_RINGS' });
-    const consumed: { ring: GhostRing; idx: number; e: GhostEntry }[] = [];
-    const batchesPerRing: { ring: GhostRing; entries: { ring: GhostRing; idx: number; e: GhostEntry }[] }[] = [];
-    /** A ring's reset stops at an entry KVM pushed and the collector has not harvested: a reset that went on would count it (KVM-RING-19). */
-    let stopsAtDirty = false;
+    const signalFrom = this.adapter.checksSignals === true ? this.sc.signals?.[this.resets] : undefined;
+    this.resets++;
+    const batchesPerRing: { ring: GhostRing; entries: { ring: GhostRing; idx: number; e: GhostEntry }[]; stop: GhostEntry | undefined }[] = [];
     for (const ring of this.rings) {
       if (ring === undefined) continue;
       const mine: { ring: GhostRing; idx: number; e: GhostEntry }[] = [];
+      let stop: GhostEntry | undefined;
       for (let i = ring.reset; ; i = (i + 1) >>> 0) {
         const idx = i & (ring.entries - 1);
         const e = ring.slots.get(idx);
         if (e === undefined || e.state !== 'harvested' || mine.length >= ring.entries) {
-          // KVM-RING-19: the reset stops at this entry and leaves it as it is.
-          if (e === undefined) this.t.gfn.step(this.t.gfn.initial, { type: 'RESET', valid: true });
-          else e.gfn = this.t.gfn.step(e.gfn, { type: 'RESET', valid: true }).next;
-          if (e?.state === 'dirty') stopsAtDirty = true;
+          stop = e;
           break;
         }
         mine.push({ ring, idx, e });
       }
-      consumed.push(...mine);
-      batchesPerRing.push({ ring, entries: mine });
+      batchesPerRing.push({ ring, entries: mine, stop });
     }
-    const hostile = consumed.some((c) => c.e.rewritten);
+    const hostile = batchesPerRing.some((b) => b.entries.some((c) => c.e.rewritten));
     const limits = this.limits;
-    const batched = batchesPerRing.map(({ ring, entries }) => ({ ring, entries, ...resetBatchesOf(entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset }))) }));
-    const want = x.outcome === 'ok' ? consumed.length : ERRNO[x.outcome]!;
-    const got = await this.call('resetDirtyRings', () => this.inst.resetDirtyRings(), { op: what, expected: `${want}`, req: x.outcome === 'ok' ? ['KVM-RING-15', 'KVM-RING-19'] : x.entry.req });
+    const harvested = batchesPerRing.reduce((n, b) => n + b.entries.length, 0);
+    const signalled = signalFrom !== undefined && signalFrom >= 0 && x.outcome === 'ok';
+    // The signal is input the kit made: the step names it, so that a counterexample shows it.
+    const op = signalled ? `${what}, a signal pending from its signal_pending() check ${signalFrom} (from 0)` : what;
+    const expected = x.outcome !== 'ok' ? `${ERRNO[x.outcome]!}` : signalled ? `0..${harvested} (the entries consumed before it stops), or -EINTR` : `${harvested}`;
+    this.signals.begin(x.outcome === 'ok' ? signalFrom : undefined);
+    let got: number;
+    try {
+      got = await this.call('resetDirtyRings', () => this.inst.resetDirtyRings(), { op, expected, req: x.outcome === 'ok' ? ['KVM-RING-15', 'KVM-RING-19', ...(signalled ? ['KVM-RING-24'] : [])] : x.entry.req });
+    } finally {
+      this.signals.end();
+    }
     // The ioctl ran on the collector's thread: on x86-TSO its stores (the cleared flags) are in
     // that thread's store buffer, which its own loads read (Linux v5.11 kvm_dirty_gfn_set_invalid
     // is a plain store). Drained here, so the check below reads what that thread sees.
     if (this.arch === 'x86') this.memory.fence('kvm');
+    // KVM-RING-24: a reset that saw the signal may have stopped before a harvested entry, in
+    // any ring. What it consumed is each ring's prefix of entries whose flags it cleared; the
+    // entries after it must keep RESET, for a later reset.
+    const interrupted = this.signals.delivered && x.outcome === 'ok';
+    if (interrupted) {
+      this.checked('KVM-RING-24');
+      for (const b of batchesPerRing) {
+        const flags = b.entries.map((c) => this.kitSide.load32(flagsAt(b.ring.base, c.idx), 'acquire'));
+        const { consumed, strayAt } = consumedByStoppedReset(flags);
+        if (strayAt !== undefined)
+          throw new Violation(
+            'spec',
+            ['KVM-RING-24', 'KVM-RING-15'],
+            `a reset stopped by a signal consumes a prefix of each ring's harvested entries: entry ${b.entries[strayAt]!.idx}, after the ${consumed} consumed, keeps RESET`,
+            `entry ${b.entries[strayAt]!.idx} has flags ${flags[strayAt]}`,
+          );
+        b.entries = b.entries.slice(0, consumed);
+      }
+    }
+    const consumed = batchesPerRing.flatMap((b) => b.entries);
+    // KVM-RING-19: each ring's reset stops at the entry after its harvested ones and leaves it as it is (where no signal stopped it first).
+    let stopsAtDirty = false;
+    if (!interrupted)
+      for (const b of batchesPerRing) {
+        if (b.stop === undefined) this.t.gfn.step(this.t.gfn.initial, { type: 'RESET', valid: true });
+        else b.stop.gfn = this.t.gfn.step(b.stop.gfn, { type: 'RESET', valid: true }).next;
+        if (b.stop?.state === 'dirty') stopsAtDirty = true;
+      }
+    const batched = batchesPerRing.map(({ ring, entries }) => ({ ring, entries, ...resetBatchesOf(entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset }))) }));
+    const want = x.outcome === 'ok' ? consumed.length : ERRNO[x.outcome]!;
     if (x.outcome === 'ok') this.resetSides(batched, limits, stopsAtDirty);
-    this.push(what, `${got}`, `${want}`, x.outcome === 'ok' ? this.take() : x.entry.req, x.entry.taken);
+    this.push(op, `${got}`, interrupted ? `${want} (the entries it consumed before the signal stopped it) or -EINTR` : expected, x.outcome === 'ok' ? this.take() : x.entry.req, x.entry.taken);
     // A count past the harvested entries went on past an entry it should have stopped at (KVM-RING-19); one short of them stopped early (KVM-RING-15 alone).
-    const countRules = typeof got === 'number' && got > want ? ['KVM-RING-15', 'KVM-RING-19'] : ['KVM-RING-15'];
-    if (got !== want) throw new Violation('spec', x.outcome === 'ok' ? countRules : x.entry.req, `${what} returns ${want}${x.outcome === 'ok' ? ' (the harvested entries from each reset_index)' : ''}`, `${String(got)}`);
+    const countRules = interrupted ? ['KVM-RING-24', 'KVM-RING-15'] : typeof got === 'number' && got > want ? ['KVM-RING-15', 'KVM-RING-19'] : ['KVM-RING-15'];
+    if (got !== want && !(interrupted && got === -EINTR))
+      throw new Violation(
+        'spec',
+        x.outcome === 'ok' ? countRules : x.entry.req,
+        `${what} returns ${want}${interrupted ? ' (the entries it consumed before the signal stopped it) or -EINTR' : x.outcome === 'ok' ? ' (the harvested entries from each reset_index)' : ''}`,
+        `${String(got)}`,
+      );
     if (x.outcome !== 'ok') return;
     for (const { ring, entries, batches, batchOf } of batched) {
       for (const p of reprotectedPages(batches, this.memslots, limits)) this.protectedPages[p.slot === this.slotCode(0) ? 0 : 1]![p.offset] = 1;
@@ -920,11 +977,17 @@ class RingRun {
       ring.reset = (ring.reset + entries.length) >>> 0;
       ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'RESET', belowSoftLimit: (ring.dirty - ring.reset) >>> 0 < ring.softLimit }).next;
     }
-    await this.checkProtection(
-      what,
-      hostile,
-      batchesPerRing.some((b) => b.entries.length >= 2),
-    );
+    try {
+      await this.checkProtection(
+        what,
+        hostile,
+        batchesPerRing.some((b) => b.entries.length >= 2),
+      );
+    } catch (e) {
+      // A stopped reset re-protects the pages of every entry it consumed, the open batch's included (KVM-RING-24).
+      if (interrupted && e instanceof Violation && !e.req.includes('KVM-RING-24')) throw new Violation(e.kind, ['KVM-RING-24', ...e.req], e.expected, e.actual);
+      throw e;
+    }
   }
 
   /**
@@ -1045,9 +1108,10 @@ async function runScenario(ctx: RunContext, adapter: KvmDirtyRingAdapter, sc: Ri
   // KVM on x86 runs on x86-TSO (its plain flags accesses up to Linux v6.0 are ordered by the CPU: ordered-memory.ts).
   const memory = new OrderedMemory({ delays: sc.delays, delaysOn, tso: sc.config.arch === 'x86' ? ['kvm'] : [] });
   const clock = new StoreClock(memory, sc.delays, delaysOn);
-  const inst = await timed(`${adapter.name} create`, limits.timeoutMs, () => adapter.create(clock.watch(sideOf(memory, 'kvm')), { arch: sc.config.arch }), limits.watch);
+  const signals = new KitSignals();
+  const inst = await timed(`${adapter.name} create`, limits.timeoutMs, () => adapter.create(clock.watch(sideOf(memory, 'kvm')), { arch: sc.config.arch }, signals), limits.watch);
   if (typeof inst !== 'object' || inst === null || typeof inst.run !== 'function') throw new Undecided(`${adapter.name} create answered ${String(inst)}: expected a VM instance`);
-  const run = new RingRun(ctx, adapter, inst, sc, memory, limits, trace, clock);
+  const run = new RingRun(ctx, adapter, inst, sc, memory, limits, trace, clock, signals);
   await run.setup();
   for (const o of sc.ops) {
     await run.op(o);
@@ -1079,7 +1143,8 @@ export function runKvmDirtyRingProfile(adapter: KvmDirtyRingAdapter, options: Ri
       adapter: adapter.name,
       arbitrary: ringScenarioArbitrary(options.maxCommands),
       run: (sc, trace) => runScenario(ctx, adapter, sc, options, trace, options.delays !== false),
-      requirements: KVM_DIRTY_RING_REQUIREMENTS,
+      // KVM-RING-24 only where the adapter's reset checks signals: no other reset can be stopped by one.
+      requirements: adapter.checksSignals === true ? [...KVM_DIRTY_RING_REQUIREMENTS, 'KVM-RING-24'] : KVM_DIRTY_RING_REQUIREMENTS,
       coverage: () => ringCoverage(ctx),
       configOf: (sc) => {
         const pml = sc.config.arch === 'x86' ? (adapter.cpuDirtyLogSize ?? 0) : 0;

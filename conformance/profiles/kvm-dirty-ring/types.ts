@@ -20,6 +20,22 @@ export interface KitRingMemory {
   store64(addr: number, value: bigint, order: RingStoreOrder): void;
 }
 
+/**
+ * The task that makes KVM's ioctls, as the kit plays it. KVM_RESET_DIRTY_RINGS from Linux
+ * v6.17 (49005a2a3d2a) checks `signal_pending(current)` before each entry and stops there
+ * when a signal is pending: an adapter that ports it calls `signalPending()` at that check
+ * and declares `checksSignals`.
+ */
+export interface KitTask {
+  /**
+   * signal_pending(current): false until the kit makes a signal pending during a
+   * KVM_RESET_DIRTY_RINGS (at a drawn call of this method, in some resets only), then true
+   * until that ioctl returns. Always false for an adapter that does not declare
+   * `checksSignals`, and outside KVM_RESET_DIRTY_RINGS.
+   */
+  signalPending(): boolean;
+}
+
 export interface KvmDirtyRingConfig {
   /** x86 reports KVM_CAP_DIRTY_LOG_RING and _ACQ_REL, 2 address spaces; arm64 only _ACQ_REL, WITH_BITMAP, 1 address space. */
   readonly arch: 'x86' | 'arm64';
@@ -66,5 +82,12 @@ export interface KvmDirtyRingAdapter {
    * ring sizes it tries so that they hold the reserve.
    */
   readonly cpuDirtyLogSize?: number;
-  create(memory: KitRingMemory, config: KvmDirtyRingConfig): Promise<KvmDirtyRingInstance>;
+  /**
+   * KVM_RESET_DIRTY_RINGS calls `task.signalPending()` (signal_pending(current), Linux v6.17+)
+   * and stops when it answers true: the kit then makes a signal pending in some resets and
+   * checks what the stopped reset leaves (KVM-RING-24). Absent or false: `signalPending()`
+   * always answers false and every reset must run to the end of the harvested entries.
+   */
+  readonly checksSignals?: boolean;
+  create(memory: KitRingMemory, config: KvmDirtyRingConfig, task: KitTask): Promise<KvmDirtyRingInstance>;
 }

@@ -15,7 +15,7 @@
 // The messages' JSON Schema is in conformance/protocol/schema/protocol.json.
 import { bytesFromWire, bytesToWire, u64FromWire, u64ToWire } from '../../protocol/codec.ts';
 import type { CallbackHandler, Channel } from '../../protocol/channel.ts';
-import type { GuestWriteArg, KitRingMemory, KvmDirtyRingAdapter, KvmDirtyRingInstance, RingLoadOrder, RingStoreOrder } from './types.ts';
+import type { GuestWriteArg, KitRingMemory, KitTask, KvmDirtyRingAdapter, KvmDirtyRingInstance, RingLoadOrder, RingStoreOrder } from './types.ts';
 
 type Msg = Record<string, unknown>;
 const P = 'kvm-dirty-ring';
@@ -49,14 +49,22 @@ export function remoteRingMemory(call: (op: string, args?: Msg) => unknown): Kit
   };
 }
 
+/** The kit's task (signal_pending) as an implementation behind the protocol sees it: a callback. */
+export function remoteTask(call: (op: string, args?: Msg) => unknown): KitTask {
+  return { signalPending: () => call('task.signalPending') === true };
+}
+
 /** The kit's adapter for an implementation behind `peer`. */
 export function kvmDirtyRingOverChannel(peer: Channel, name: string): KvmDirtyRingAdapter {
   return {
     profile: 'kvm-dirty-ring',
     name,
     ...(peer.hello.kvmCpuDirtyLogSize === undefined ? {} : { cpuDirtyLogSize: peer.hello.kvmCpuDirtyLogSize }),
-    async create(memory, config) {
+    ...(peer.hello.kvmChecksSignals === true ? { checksSignals: true } : {}),
+    async create(memory, config, task) {
       const onCallback: CallbackHandler = (c) => {
+        // signal_pending(current) in KVM_RESET_DIRTY_RINGS (types.ts KitTask): a boolean.
+        if (c.op === 'task.signalPending') return task.signalPending();
         const r = ringMemoryCallback(memory, c);
         if (r === undefined) throw new Error(`${c.op} is not a callback of profile ${P}`);
         return r.answer;
@@ -98,7 +106,7 @@ export function serveKvmDirtyRing(adapter: KvmDirtyRingAdapter, call: (op: strin
   return async (m) => {
     switch (m.op) {
       case `${P}.create`:
-        vm = await adapter.create(remoteRingMemory(call), { arch: m.arch as 'x86' | 'arm64' });
+        vm = await adapter.create(remoteRingMemory(call), { arch: m.arch as 'x86' | 'arm64' }, remoteTask(call));
         return {};
       case `${P}.checkExtension`:
         return { value: await need(m.op).checkExtension(n(m.cap)) };

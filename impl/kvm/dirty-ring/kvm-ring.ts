@@ -56,6 +56,12 @@ export interface KvmRingOptions {
   readonly addressSpaces?: number;
   /** KVM_USER_MEM_SLOTS. */
   readonly userMemSlots?: number;
+  /**
+   * signal_pending(current) in the task making KVM_RESET_DIRTY_RINGS: where given, the reset
+   * checks it before each entry and stops there when a signal is pending (Linux v6.17+,
+   * 49005a2a3d2a). Absent: the reset never stops early (Linux up to v6.16).
+   */
+  readonly signalPending?: () => boolean;
 }
 
 interface Memslot {
@@ -97,11 +103,15 @@ export class KvmDirtyRingVm {
   /** Pages write-protected again by resets (benchmark figure). */
   reprotected = 0;
 
+  /** KvmRingOptions.signalPending. */
+  protected readonly signalPending: (() => boolean) | undefined;
+
   constructor(
     protected readonly memory: RingMemory,
     options: KvmRingOptions,
   ) {
     this.arch = options.arch;
+    this.signalPending = options.signalPending;
     this.rsvdEntries = KVM_DIRTY_RING_RSVD_ENTRIES + (options.cpuDirtyLogSize ?? 0);
     this.addressSpaces = options.addressSpaces ?? (options.arch === 'x86' ? 2 : 1);
     this.userMemSlots = options.userMemSlots ?? 32764;
@@ -312,11 +322,20 @@ export class KvmDirtyRingVm {
     return (this.memory.load32(flagsAddr(r.base, i), 'acquire') & KVM_DIRTY_GFN_F_RESET) !== 0;
   }
 
-  /** kvm_dirty_ring_reset for one ring: the entries consumed. */
-  protected resetRing(r: VcpuRing): number {
+  /**
+   * kvm_dirty_ring_reset for one ring: the entries consumed, and whether a pending signal
+   * stopped it before an entry. Stopped so, it still re-protects the batch it holds (the
+   * pages of entries it consumed): Linux v6.17's `return -EINTR` drops that batch
+   * (stoppedBySignal).
+   */
+  protected resetRing(r: VcpuRing): { count: number; interrupted: boolean } {
     let count = 0;
     let cur: ResetBatch | undefined;
     for (;;) {
+      if (this.signalPending?.() === true) {
+        this.stoppedBySignal(cur);
+        return { count, interrupted: true };
+      }
       const i = r.resetIndex & (r.entries - 1);
       if (!this.harvested(r, i)) break;
       const slot = this.memory.load32(slotAddr(r.base, i), 'relaxed') >>> 0;
@@ -329,7 +348,12 @@ export class KvmDirtyRingVm {
       cur = { slot, offset, mask: 1n };
     }
     if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
-    return count;
+    return { count, interrupted: false };
+  }
+
+  /** A reset stopped by a pending signal with `cur` open: its pages are re-protected, as every consumed entry's are (KVM-RING-24). */
+  protected stoppedBySignal(cur: ResetBatch | undefined): void {
+    if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
   }
 
   /**
@@ -351,11 +375,20 @@ export class KvmDirtyRingVm {
     return false;
   }
 
-  /** KVM_RESET_DIRTY_RINGS: every vCPU's ring; the number of entries reset, or -EINVAL without the ring. */
+  /**
+   * KVM_RESET_DIRTY_RINGS: every vCPU's ring; the number of entries reset, or -EINVAL without
+   * the ring. A ring stopped by a signal ends the walk, and the call still returns the
+   * entries reset so far (kvm_vm_ioctl_reset_dirty_pages returns `cleared`, not -EINTR).
+   */
   resetDirtyRings(): number {
     if (this.ringSize === 0) return -EINVAL;
     let cleared = 0;
-    for (const r of this.vcpus) if (r !== undefined) cleared += this.resetRing(r);
+    for (const r of this.vcpus) {
+      if (r === undefined) continue;
+      const { count, interrupted } = this.resetRing(r);
+      cleared += count;
+      if (interrupted) break;
+    }
     return cleared;
   }
 }

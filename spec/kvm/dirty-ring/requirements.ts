@@ -1,4 +1,4 @@
-// The KVM dirty ring's requirements (KVM-RING-1..23), merged into the catalogue by
+// The KVM dirty ring's requirements (KVM-RING-1..24), merged into the catalogue by
 // spec/requirements.ts. Every source names the kernel version or the lore message read.
 //
 // Kernel sources read: Linux v6.18 virt/kvm/kvm_main.c (kvm_vm_ioctl_enable_dirty_log_ring,
@@ -98,5 +98,10 @@ export const kvmDirtyRingRequirements = {
   'KVM-RING-23': {
     text: 'End to end: after the final sync (vCPUs stopped, every ring harvested and reset, the pages copied, the bitmap collected if any), every page at the destination equals the source.',
     source: `${SERIES} (the dirty ring as a migration log); ${API}`,
+  },
+  'KVM-RING-24': {
+    text: "A reset that checks signal_pending(current) (Linux v6.17+) may stop, once a signal is pending, before any harvested entry: it consumes a prefix of each ring's harvested entries (KVM-RING-15's stores), leaves the rest with RESET for a later reset, returns the entries it consumed (kvm_vm_ioctl_reset_dirty_pages returns `cleared`) or -EINTR, and re-protects the pages of every entry it consumed before it returns (KVM-RING-16), the batch it was coalescing included. Linux v6.17 to v7.0 return -EINTR from the loop with that batch neither reset nor re-protected: its pages stay writable and their next writes push nothing (docs/CONTRACTS.md, departure 33).",
+    source:
+      'Linux v6.17 virt/kvm/dirty_ring.c kvm_dirty_ring_reset (49005a2a3d2a "KVM: Bail from the dirty ring reset flow if a signal is pending", <20250516213540.2546077-3-seanjc@google.com>; e46ad851150f, the open batch in `mask`); Linux v6.17 virt/kvm/kvm_main.c kvm_vm_ioctl_reset_dirty_pages (530a8ba71b4c: breaks out of the vCPU loop, returns `cleared`)',
   },
 } as const satisfies Record<string, Requirement>;

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  consumedByStoppedReset,
   lateExits,
   bitmapBatches,
   classifyEnableRing,
@@ -344,6 +345,15 @@ test('[KVM-RING-12] lateExits: with a CPU dirty log the exit may come up to B pu
   // an exit at once (request pending, ring soft full) or no exit owed: nothing else
   assert.equal(lateExits({ done: 0, full: true }, P, 8), []);
   assert.equal(lateExits({ done: 6, full: false }, P, 8), []);
+});
+
+test('[KVM-RING-24] a stopped reset consumed the prefix of flags 0; an entry after it without RESET is stray', () => {
+  assert.equal(consumedByStoppedReset([0, 0, 2, 2]), { consumed: 2 });
+  assert.equal(consumedByStoppedReset([2, 2]), { consumed: 0 });
+  assert.equal(consumedByStoppedReset([0, 0]), { consumed: 2 });
+  assert.equal(consumedByStoppedReset([]), { consumed: 0 });
+  assert.equal(consumedByStoppedReset([0, 2, 0]), { consumed: 1, strayAt: 2 });
+  assert.equal(consumedByStoppedReset([0, 1]), { consumed: 1, strayAt: 1 });
 });
 
 test.run();

@@ -7,7 +7,17 @@
 //               (harvest order), KVM-RING-15..19 (reset).
 // Sources: Linux v6.18 virt/kvm/kvm_main.c, virt/kvm/dirty_ring.c (see requirements.ts);
 //          <20260512060742.1628959-1-contact@xchglabs.com> for the wrapped-offset check.
-import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, KVM_DIRTY_GFN_SIZE, KVM_DIRTY_RING_MAX_ENTRIES, KVM_DIRTY_RING_RSVD_ENTRIES, PAGE_SIZE, decodeSlot } from './uapi.ts';
+import {
+  KVM_CAP_DIRTY_LOG_RING,
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
+  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
+  KVM_DIRTY_GFN_F_RESET,
+  KVM_DIRTY_GFN_SIZE,
+  KVM_DIRTY_RING_MAX_ENTRIES,
+  KVM_DIRTY_RING_RSVD_ENTRIES,
+  PAGE_SIZE,
+  decodeSlot,
+} from './uapi.ts';
 
 const U32 = 2 ** 32;
 const U64 = 1n << 64n;
@@ -320,6 +330,22 @@ export function resetBatchValid(b: ResetBatch, memslots: readonly MemslotView[],
   if (m === undefined) return false;
   const n = BigInt(m.npages);
   return b.offset < n && b.offset + BigInt(fls64(b.mask)) < n;
+}
+
+/**
+ * KVM-RING-24: what a reset a signal stopped consumed of one ring, read from the flags of
+ * the entries it had to consume, in ring order from reset_index, after it returned: a
+ * prefix of them cleared (flags 0), the rest kept harvested (RESET still set). `consumed`
+ * is the prefix's length; `strayAt`, where set, is the index in `flags` of an entry after
+ * the prefix that lost RESET, which no stopped reset leaves.
+ * @req KVM-RING-24
+ * @source Linux v6.17 virt/kvm/dirty_ring.c kvm_dirty_ring_reset (49005a2a3d2a: `if (signal_pending(current)) return -EINTR;` before an entry is read; kvm_dirty_gfn_set_invalid as each is consumed)
+ */
+export function consumedByStoppedReset(flags: readonly number[]): { readonly consumed: number; readonly strayAt?: number } {
+  let consumed = 0;
+  while (consumed < flags.length && flags[consumed] === 0) consumed++;
+  const stray = flags.findIndex((f, i) => i >= consumed && (f & KVM_DIRTY_GFN_F_RESET) === 0);
+  return stray < 0 ? { consumed } : { consumed, strayAt: stray };
 }
 
 /**
