@@ -1,0 +1,40 @@
+// What an implementation's hello declares reaches the kit's adapters over --exec: each
+// field the schema allows is read from the reply (kvmCpuDirtyLogSize was once dropped, so
+// a KVM with PML over --exec was run as one without).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { kvmDirtyRingOverChannel } from '../profiles/kvm-dirty-ring/wire.ts';
+import { ExecPeer } from './peer.ts';
+import { protocolProblem } from './schemas.ts';
+
+/** A process that answers the hello with `result` and then waits. */
+const helloOnly = (result: object) =>
+  `${JSON.stringify(process.execPath)} -e ${JSON.stringify(`process.stdin.once('data', (d) => { const m = JSON.parse(String(d).split('\\n')[0]); process.stdout.write(JSON.stringify({ id: m.id, result: ${JSON.stringify(result)} }) + '\\n'); }); setTimeout(() => {}, 60000);`)}`;
+
+test('a hello with kvmCpuDirtyLogSize and kvmChecksSignals gives the kvm-dirty-ring adapter both over --exec', async () => {
+  const result = { protocol: 1, name: 'pml-kvm', profiles: ['kvm-dirty-ring'], kvmCpuDirtyLogSize: 512, kvmChecksSignals: true };
+  assert.is(protocolProblem('results/hello', result, 'hello'), undefined, 'the reply is valid');
+  const peer = await ExecPeer.start(helloOnly(result), { timeoutMs: 5000 });
+  try {
+    assert.is(peer.hello.kvmCpuDirtyLogSize, 512);
+    assert.is(peer.hello.kvmChecksSignals, true);
+    const adapter = kvmDirtyRingOverChannel(peer, 'pml-kvm');
+    assert.is(adapter.cpuDirtyLogSize, 512);
+    assert.is(adapter.checksSignals, true);
+  } finally {
+    await peer.close();
+  }
+});
+
+test('a hello without them: no CPU dirty log, no signal checks', async () => {
+  const peer = await ExecPeer.start(helloOnly({ protocol: 1, name: 'plain-kvm', profiles: ['kvm-dirty-ring'] }), { timeoutMs: 5000 });
+  try {
+    const adapter = kvmDirtyRingOverChannel(peer, 'plain-kvm');
+    assert.is(adapter.cpuDirtyLogSize, undefined);
+    assert.is(adapter.checksSignals, undefined);
+  } finally {
+    await peer.close();
+  }
+});
+
+test.run();
