@@ -10,7 +10,7 @@ import { capabilityMismatches } from '../engine/contract-run.ts';
 import { execAdapters } from '../protocol/exec-adapters.ts';
 import { LoopbackChannel } from '../protocol/channel.ts';
 import { ExecPeer } from '../protocol/peer.ts';
-import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
+import { RecordingChannel, TraceWriter, traceDeclared } from '../protocol/recorder.ts';
 import { runLib } from '../lib/run-lib.ts';
 import { MODULE_SERVE_ENV, serveModule } from '../campaign/confirm-hang.ts';
 import { PROFILES, type Adapter, type ProfileName, type SmmuDriverAdapter, type SmmuHwAdapter } from '../adapters/types.ts';
@@ -427,7 +427,9 @@ async function runContractCampaign(
       ...(contract === undefined ? {} : { contract }),
       ...(iovaBitmapContract === undefined ? {} : { iovaBitmapContract }),
     },
-    ...(writer === undefined ? {} : { record: { start: (a, s) => writer.header(a.profile, a.name, s, recordedContract(a, contract, iovaBitmapContract)), end: () => writer.footer(), sequence: (input) => writer.sequence(input) } }),
+    ...(writer === undefined
+      ? {}
+      : { record: { start: (a, s) => writer.header(a.profile, a.name, s, recordedContract(a, contract, iovaBitmapContract), traceDeclared(a)), end: () => writer.footer(), sequence: (input) => writer.sequence(input) } }),
     afterBlock: (adapter, result) => {
       if (result.verdict !== 'undecided' || peer === undefined || peer.failed) return result;
       // The engine gave up on an operation (its own limit on a whole call) while the process

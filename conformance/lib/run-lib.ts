@@ -31,7 +31,7 @@ import { execAdapters } from '../protocol/exec-adapters.ts';
 import { LoopbackChannel } from '../protocol/channel.ts';
 import { printable } from '../protocol/printable.ts';
 import { groupRunning, installKillHandlers, live } from '../protocol/process-group.ts';
-import { RecordingChannel, TraceWriter } from '../protocol/recorder.ts';
+import { RecordingChannel, TraceWriter, traceDeclared } from '../protocol/recorder.ts';
 import { runServed } from '../campaign/confirm-hang.ts';
 import { LibPeer } from './lib-adapters.ts';
 import { recordedContract } from '../profiles/index.ts';
@@ -151,7 +151,7 @@ async function runChild(req: RunRequest & { libPath: string }): Promise<number> 
   const childIo: Io = { out: () => {}, err: (t) => void process.stderr.write(t), errIsTTY: false };
   let lastProgress = 0;
   for (const adapter of adapters) {
-    writer?.header(adapter.profile, adapter.name, seed, recordedContract(adapter, req.contract, req.iovaBitmapContract));
+    writer?.header(adapter.profile, adapter.name, seed, recordedContract(adapter, req.contract, req.iovaBitmapContract), traceDeclared(adapter));
     const options: RunOptions & { seed: number } = {
       runs: req.runs,
       seed,

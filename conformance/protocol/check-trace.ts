@@ -10,6 +10,7 @@ import type { TraceStep } from '../engine/commands.ts';
 import { Undecided, engineError } from '../engine/limits.ts';
 import { Violation } from '../../model/violation.ts';
 import { profiles, type ProfileModule } from '../profiles/index.ts';
+import type { TraceDeclared } from './recorder.ts';
 import { ReplayChannel, type TraceLine } from './replay.ts';
 import { traceProblem } from './schemas.ts';
 import { TraceInputError, decodeInput, isCommand } from './trace-input.ts';
@@ -60,6 +61,8 @@ interface Section {
   readonly adapter: string;
   /** The contract the recorded run checked (the header's), judged by again. */
   readonly contract?: string;
+  /** What the recorded kvm-dirty-ring adapter declared (the header's): the checks follow it. */
+  readonly declared: TraceDeclared;
   readonly headerLine: number;
   sequences: number;
   calls: number;
@@ -82,7 +85,7 @@ export async function checkTraceFile(file: string, timeoutMs: number): Promise<T
   const run = async (s: Section, q: Sequence, endLine: number): Promise<TraceVerdict | undefined> => {
     // A driver contract is declared in the hello too: it decides which operations the adapter offers, as it did when recorded.
     const declared = s.contract !== undefined && (profiles[s.profile] as ProfileModule).contracts === 'driver' ? { contract: s.contract } : {};
-    const channel = new ReplayChannel({ name: s.adapter, profiles: [s.profile], ...declared }, s.profile, q.lines, q.line, endLine);
+    const channel = new ReplayChannel({ name: s.adapter, profiles: [s.profile], ...declared, ...s.declared }, s.profile, q.lines, q.line, endLine);
     const steps: TraceStep[] = [];
     try {
       await replayOne(s.profile, channel, q.input, timeoutMs, steps, s.contract);
@@ -122,7 +125,11 @@ export async function checkTraceFile(file: string, timeoutMs: number): Promise<T
           const known = kind === 'driver' ? isContractName(contract) : kind === 'iova-bitmap' ? isIovaBitmapContractName(contract) : false;
           if (!known) throw new TraceFormat(line, `the header's contract ${JSON.stringify(contract)} is not a contract of profile ${profile}${kind === undefined ? ' (it has none)' : ''}`);
         }
-        section = { profile, adapter: v.adapter as string, ...(contract === undefined ? {} : { contract }), headerLine: line, sequences: 0, calls: 0 };
+        const declared: TraceDeclared = {
+          ...(v.kvmCpuDirtyLogSize === undefined ? {} : { kvmCpuDirtyLogSize: v.kvmCpuDirtyLogSize as number }),
+          ...(v.kvmChecksSignals === undefined ? {} : { kvmChecksSignals: v.kvmChecksSignals as boolean }),
+        };
+        section = { profile, adapter: v.adapter as string, ...(contract === undefined ? {} : { contract }), declared, headerLine: line, sequences: 0, calls: 0 };
         continue;
       }
       const kind = ['end', 'sequence', 'call', 'callback', 'trace'].find((k) => k in v);

@@ -10,6 +10,21 @@ import { encodeInput } from './trace-input.ts';
 const FLUSH_AT = 1 << 20;
 
 /** Appends trace lines to a file, buffered; `close` flushes. */
+/** What a kvm-dirty-ring adapter declares that its checks follow, as the trace header carries it (schema/trace.json). */
+export interface TraceDeclared {
+  readonly kvmCpuDirtyLogSize?: number;
+  readonly kvmChecksSignals?: boolean;
+}
+
+/** The header fields of `adapter`'s declarations (none for the other profiles). */
+export function traceDeclared(adapter: { readonly profile: string; readonly cpuDirtyLogSize?: number; readonly checksSignals?: boolean }): TraceDeclared {
+  if (adapter.profile !== 'kvm-dirty-ring') return {};
+  return {
+    ...(adapter.cpuDirtyLogSize !== undefined && adapter.cpuDirtyLogSize !== 0 ? { kvmCpuDirtyLogSize: adapter.cpuDirtyLogSize } : {}),
+    ...(adapter.checksSignals === true ? { kvmChecksSignals: true } : {}),
+  };
+}
+
 export class TraceWriter {
   private readonly fd: number;
   private buffered: string[] = [];
@@ -27,10 +42,14 @@ export class TraceWriter {
     if (this.size >= FLUSH_AT) this.flush();
   }
 
-  /** Starts a profile's section; `contract` is the one the run checks (the profile's module says which), so check-trace judges by it too. */
-  header(profile: ProfileName, adapter: string, seed: number, contract?: string): void {
+  /**
+   * Starts a profile's section; `contract` is the one the run checks (the profile's module
+   * says which), so check-trace judges by it too; `declared`, what a kvm-dirty-ring adapter
+   * declares besides (its CPU dirty log, its signal checks), which the run's checks follow.
+   */
+  header(profile: ProfileName, adapter: string, seed: number, contract?: string, declared: TraceDeclared = {}): void {
     this.sequences = 0;
-    this.line({ trace: 'dirtyspec', version: 1, profile, adapter, seed, ...(contract === undefined ? {} : { contract }) });
+    this.line({ trace: 'dirtyspec', version: 1, profile, adapter, seed, ...(contract === undefined ? {} : { contract }), ...declared });
   }
 
   /** Ends a profile's section: check-trace needs it to know the section is whole. */

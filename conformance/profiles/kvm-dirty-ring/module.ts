@@ -114,5 +114,6 @@ export const kvmDirtyRingProfile: ProfileModule<'kvm-dirty-ring'> = {
   replay: (adapter, input, timeoutMs, trace) => replayKvmDirtyRingScenario(adapter, input, timeoutMs, trace),
   inputProblem: (input) => kvmDirtyRingInputProblem(input),
   overChannel: kvmDirtyRingOverChannel,
-  reference: () => referenceKvmDirtyRingAdapter(),
+  // The reference is Linux v6.18's reset, which checks for signals (49005a2a3d2a), with the open batch re-protected (KVM-RING-24).
+  reference: () => referenceKvmDirtyRingAdapter('reference', undefined, 0, true),
 };
