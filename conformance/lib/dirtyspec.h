@@ -1,5 +1,5 @@
 /*
- * dirtyspec.h: the C ABI of the dirtyspec conformance kit, version 3.
+ * dirtyspec.h: the C ABI of the dirtyspec conformance kit, version 4.
  *
  *   dirtyspec run --lib ./libimpl.so
  *
@@ -31,12 +31,14 @@ extern "C" {
 /*
  * The ABI version. Version 2 adds profiles kvm-dirty-log and dirty-ring-collector and
  * appends their callbacks to struct dirtyspec_kit; version 3 adds profile kvm-dirty-ring
- * (its functions and structs; struct dirtyspec_kit is version 2's, 200 bytes). Everything
- * of an earlier version is unchanged. The kit offers 3 first and, each time
+ * (its functions and structs; struct dirtyspec_kit is version 2's, 200 bytes); version 4
+ * appends signal_pending to struct dirtyspec_kit (208 bytes) and adds the optional
+ * dirtyspec_kvm_dirty_ring_checks_signals. Everything of an earlier version is unchanged.
+ * The kit offers 4 first and, each time
  * dirtyspec_hello refuses with -EPROTO, the next older one: a library built against
  * version 1 or 2 still loads (C-ABI.md, "Loading and versioning").
  */
-#define DIRTYSPEC_ABI_VERSION 3
+#define DIRTYSPEC_ABI_VERSION 4
 
 /* Profiles, as a bit mask in struct dirtyspec_hello. */
 #define DIRTYSPEC_PROFILE_SMMU_HW (1u << 0)
@@ -97,7 +99,8 @@ struct dirtyspec_cmd {
  *
  * Version 2 appended the members from vcpu_between on; `size` tells a library which it
  * has (a version-1 library never reads past fill_bytes). Version 3 appended nothing: its
- * struct is version 2's (size 200), with `abi` 3.
+ * struct is version 2's (size 200), with `abi` 3. Version 4 appended signal_pending (size
+ * 208).
  */
 struct dirtyspec_kit {
 	uint32_t abi;  /* DIRTYSPEC_ABI_VERSION */
@@ -162,6 +165,16 @@ struct dirtyspec_kit {
 	 * length. A `bytes` below it makes the run undecided.
 	 */
 	uint64_t (*get_dirty_log)(void *ctx, uint32_t slot, uint8_t *bitmap, uint64_t bytes);
+
+	/* ---- version 4 ---- */
+
+	/*
+	 * kvm-dirty-ring: signal_pending(current) in the task making KVM_RESET_DIRTY_RINGS, which
+	 * Linux v6.17+ checks before each entry (49005a2a3d2a). True once the kit has made a
+	 * signal pending in that call, until it returns; false anywhere else, and always for a
+	 * library whose dirtyspec_kvm_dirty_ring_checks_signals() is absent or false.
+	 */
+	bool (*signal_pending)(void *ctx);
 };
 
 /*
@@ -408,6 +421,13 @@ struct dirtyspec_kvm_guest_write {
  * is loaded; 0 to 65536.
  */
 uint32_t dirtyspec_kvm_dirty_ring_cpu_dirty_log_size(void);
+/*
+ * Optional (version 4): true when KVM_RESET_DIRTY_RINGS calls the kit's signal_pending
+ * before each entry and stops when it answers true (Linux v6.17+). The kit then makes a
+ * signal pending in some resets and checks what the stopped reset leaves (KVM-RING-24).
+ * Absent or false: signal_pending always answers false.
+ */
+bool dirtyspec_kvm_dirty_ring_checks_signals(void);
 /* A VM; the ring callbacks of `kit` are its ring memory. 0 and *instance, or anything else: undecided. */
 int dirtyspec_kvm_dirty_ring_create(const struct dirtyspec_kit *kit, const struct dirtyspec_kvm_dirty_ring_config *config, void **instance);
 /* KVM_CHECK_EXTENSION on the VM: the value it returns. */

@@ -1,4 +1,4 @@
-// `dirtyspec run --lib` on profile kvm-dirty-ring (ABI version 3): KVM's side written after
+// `dirtyspec run --lib` on profile kvm-dirty-ring (ABI version 4): KVM's side written after
 // Linux v6.18 virt/kvm/dirty_ring.c in conformance/examples/kernel-dirty-ring/, built with its
 // Makefile, conforms (`dirtyspec run --lib`, exit 0), and so does its PML build, which
 // declares its CPU dirty log through the ABI; each fault its Makefile plants
@@ -42,7 +42,7 @@ test.after(() => {
 async function inProcess(path: string, seed: number, runs: number, replay?: string): Promise<ProfileResult> {
   const peer = LibPeer.load(path, { timeoutMs: 10_000 });
   try {
-    assert.is(peer.abi, 3);
+    assert.is(peer.abi, 4);
     return await runProfile(peer.adapters().get('kvm-dirty-ring') as Adapter, { ...OPTIONS, runs, seed, ...(replay === undefined ? {} : { path: replay }) });
   } finally {
     peer.close();
@@ -122,6 +122,32 @@ test("[KVM-RING-22] the library in process and through the protocol's server (DI
   assert.is(viaLib.verdict, 'does-not-conform');
   const essence = (r: ProfileResult) => ({ verdict: r.verdict, runs: r.runs, commands: r.commands, counterexample: r.counterexample, replay: r.replay, requirements: r.requirements });
   assert.equal(essence(served), essence(viaLib));
+});
+
+test("[KVM-RING-24] [KVM-RING-16] signal_pending(current) the kit's (ABI version 4, -DDIRTYSPEC_SIGNALS): v6.18's reset, stopped by a signal, leaves the batch it was coalescing writable, a lost dirty page in at most 12 steps; with the batch reset before -EINTR it conforms", async () => {
+  const peer = LibPeer.load(lib('signals'), { timeoutMs: 10_000 });
+  try {
+    assert.is((peer.adapters().get('kvm-dirty-ring') as KvmDirtyRingAdapter).checksSignals, true, 'dirtyspec_kvm_dirty_ring_checks_signals() said so');
+  } finally {
+    peer.close();
+  }
+  for (const seed of [1, 2]) {
+    const r = await inProcess(lib('signals'), seed, 300);
+    assert.is(r.verdict, 'does-not-conform', `seed ${seed}`);
+    assert.equal(r.counterexample?.violation.req, ['KVM-RING-24', 'KVM-RING-16']);
+    assert.is(r.counterexample?.violation.kind, 'loss');
+    assert.ok(
+      r.counterexample?.steps.some((s) => /a signal pending from its signal_pending\(\) check \d+/.test(s.op)),
+      'the step names the signal',
+    );
+    assert.ok(steps(r) <= 12, `seed ${seed}: ${steps(r)} steps`);
+    const fixed = await inProcess(lib('signals-fixed'), seed, 300);
+    assert.is(fixed.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(fixed.counterexample?.violation ?? fixed.undecided?.message)}`);
+    assert.is(fixed.requirements.find((q) => q.id === 'KVM-RING-24')?.verdict, 'pass');
+  }
+  // Without the declaration the kit never signals: the library's default build conforms with no KVM-RING-24 verdict.
+  const plain = await inProcess(lib(), 1, 40);
+  assert.not.ok(plain.requirements.some((q) => q.id === 'KVM-RING-24'));
 });
 
 test.run();

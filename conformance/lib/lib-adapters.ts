@@ -13,10 +13,10 @@
 // later callback of the same call returns 0 without touching the kit, and the call then
 // throws: the run is undecided, as a failed protocol callback makes it.
 //
-// ABI versions: the kit offers version 3 and, each time dirtyspec_hello refuses one
+// ABI versions: the kit offers version 4 and, each time dirtyspec_hello refuses one
 // (-EPROTO), the next older; a library gets the struct dirtyspec_kit it was built for
 // (version 1: abi 1, size 136; version 2 appended members, size 200; version 3 appended
-// none) and may name its version's profiles only. A library that accepts the offer but
+// none; version 4 appended signal_pending, size 208) and may name its version's profiles only. A library that accepts the offer but
 // answers an older version the kit has (its hello does not look at kit_abi) is taken at
 // its word: that version.
 import koffi from 'koffi';
@@ -26,13 +26,13 @@ import { Undecided, callWeight } from '../engine/limits.ts';
 import { Violation } from '../../model/violation.ts';
 import type { CollectorHostCalls, DirtyRingCollectorAdapter, KitRingMemory } from '../profiles/dirty-ring-collector/types.ts';
 import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
-import type { KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
+import type { KitTask, KvmDirtyRingAdapter } from '../profiles/kvm-dirty-ring/types.ts';
 import { printable } from '../protocol/printable.ts';
 
 /** The kit's ABI version (dirtyspec.h DIRTYSPEC_ABI_VERSION). */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 /** The versions the kit loads, the one it offers first first. */
-export const ABI_VERSIONS = [3, 2, 1] as const;
+export const ABI_VERSIONS = [4, 3, 2, 1] as const;
 type AbiVersion = (typeof ABI_VERSIONS)[number];
 
 /** DIRTYSPEC_PROFILE_* bits: the profiles the C ABI has (1 << 5, kvm-dirty-ring, since version 3). */
@@ -40,12 +40,14 @@ export const PROFILE_BITS: Partial<Record<ProfileName, number>> = { 'smmu-hw': 1
 const V1_PROFILES: readonly ProfileName[] = ['smmu-hw', 'smmu-driver', 'iova-bitmap', 'vfio-type1'];
 const V2_PROFILES: readonly ProfileName[] = [...V1_PROFILES, 'kvm-dirty-log', 'dirty-ring-collector'];
 /** The profiles each ABI version has. */
-const VERSION_PROFILES: Record<AbiVersion, readonly ProfileName[]> = { 1: V1_PROFILES, 2: V2_PROFILES, 3: [...V2_PROFILES, 'kvm-dirty-ring'] };
+const VERSION_PROFILES: Record<AbiVersion, readonly ProfileName[]> = { 1: V1_PROFILES, 2: V2_PROFILES, 3: [...V2_PROFILES, 'kvm-dirty-ring'], 4: [...V2_PROFILES, 'kvm-dirty-ring'] };
+/** sizeof(struct dirtyspec_kit) in each version. */
+const KIT_SIZE: Record<AbiVersion, number> = { 1: 136, 2: 200, 3: 200, 4: 208 };
 
 /** Byte offsets and sizes of dirtyspec.h's structs on LP64 (checked against the C compiler by the tests). */
 export const LAYOUT = {
-  /** Version 2's struct (and version 3's: it appended nothing); version 1's is its first 136 bytes (the callbacks up to fill_bytes). */
-  kit: { size: 200, sizeV1: 136, abi: 0, sizeField: 4, ctx: 8, callbacks: 16 },
+  /** Version 4's struct; each earlier version's is its first KIT_SIZE bytes (version 1's: the callbacks up to fill_bytes; versions 2 and 3: up to get_dirty_log). */
+  kit: { size: 208, sizeV1: 136, abi: 0, sizeField: 4, ctx: 8, callbacks: 16 },
   cmd: { size: 32, op: 0, streamId: 4, asid: 8, iova: 16, sz: 24 },
   bitmap: { size: 40, bytes: 0, iova: 8, sz: 16, cap: 24, len: 32 },
   hello: { size: 16, abi: 0, profiles: 4, name: 8 },
@@ -95,6 +97,8 @@ const CALLBACKS = [
   'reset_dirty_rings',
   'copy_page',
   'get_dirty_log',
+  // version 4
+  'signal_pending',
 ] as const;
 type CallbackName = (typeof CALLBACKS)[number];
 
@@ -122,6 +126,7 @@ const PROTOS: Record<CallbackName, string> = {
   reset_dirty_rings: 'int32_t dirtyspec_reset_dirty_rings_cb(void *ctx)',
   copy_page: 'void dirtyspec_copy_page_cb(void *ctx, uint32_t slot, uint64_t offset)',
   get_dirty_log: 'uint64_t dirtyspec_get_dirty_log_cb(void *ctx, uint32_t slot, void *bitmap, uint64_t bytes)',
+  signal_pending: 'bool dirtyspec_signal_pending_cb(void *ctx)',
 };
 
 /** The callbacks set in each profile's struct dirtyspec_kit (the others are NULL). */
@@ -132,7 +137,7 @@ const USED: Partial<Record<ProfileName, readonly CallbackName[]>> = {
   'vfio-type1': [],
   'kvm-dirty-log': ['vcpu_between'],
   'dirty-ring-collector': ['ring_load32', 'ring_load64', 'ring_store32', 'ring_store64', 'reset_dirty_rings', 'copy_page', 'get_dirty_log'],
-  'kvm-dirty-ring': ['ring_load32', 'ring_load64', 'ring_store32', 'ring_store64'],
+  'kvm-dirty-ring': ['ring_load32', 'ring_load64', 'ring_store32', 'ring_store64', 'signal_pending'],
 };
 
 /** The exported functions of each profile (dirtyspec.h), as koffi prototypes. */
@@ -217,6 +222,9 @@ const OPTIONAL_FUNCTIONS = {
     detachDevice: 'int dirtyspec_vfio_type1_detach_device(void *container)',
     attachDevice: 'int dirtyspec_vfio_type1_attach_device(void *container)',
   },
+  'kvm-dirty-ring': {
+    checksSignals: 'bool dirtyspec_kvm_dirty_ring_checks_signals(void)',
+  },
 } as const;
 
 /** koffi's callback types are named, and a name is defined once per process: made on first use, shared by every library. */
@@ -247,6 +255,8 @@ interface Slot {
   buffer?: KitUserBuffer;
   between?: () => readonly bigint[];
   ring?: KitRingMemory;
+  /** kvm-dirty-ring: the task making the VM's ioctls (signal_pending). */
+  task?: KitTask;
   host?: CollectorHostCalls;
   kit: Ptr;
 }
@@ -488,6 +498,11 @@ export class LibPeer {
         if (o > 0xffff_ffffn) throw new Undecided(`copy_page(${hex(s as number)}, ${hex(o)}): the offset is past any memslot`);
         host(ctx).copyPage(s as number, Number(o));
       },
+      signal_pending: (ctx) => {
+        const t = slot(ctx)?.task;
+        if (t === undefined) throw new Undecided('signal_pending outside a kvm-dirty-ring instance');
+        return t.signalPending();
+      },
       get_dirty_log: (ctx, s, bitmap, bytes) => {
         const b = host(ctx).getDirtyLog(s as number);
         if (u64(bytes) < BigInt(b.length)) throw new Undecided(`get_dirty_log(${hex(s as number)}): the memslot's bitmap is ${b.length} bytes; the library gave ${String(bytes)}`);
@@ -525,7 +540,7 @@ export class LibPeer {
     // One struct dirtyspec_kit per profile (ctx = its index), for the library's lifetime,
     // of the version the library answered (version 1's is version 2's first 136 bytes;
     // version 3's is version 2's).
-    const size = this.abi === 1 ? LAYOUT.kit.sizeV1 : LAYOUT.kit.size;
+    const size = KIT_SIZE[this.abi];
     PROFILES.forEach((p, i) => {
       const kit = koffi.alloc('uint8_t', LAYOUT.kit.size) as Ptr;
       const b = Buffer.alloc(LAYOUT.kit.size);
@@ -990,13 +1005,18 @@ export class LibPeer {
     const writesNative = this.native();
     // kvm_cpu_dirty_log_size(), asked once: the profile checks its range (0 to 65536).
     const pml = this.call('kvm_dirty_ring_cpu_dirty_log_size', () => f.cpuDirtyLogSize() as number, String);
+    // Version 4: whether the reset checks signal_pending (optional; asked once).
+    const checks = this.abi >= 4 ? this.optionalFunc(OPTIONAL_FUNCTIONS['kvm-dirty-ring'].checksSignals) : undefined;
+    const checksSignals = checks !== undefined && this.call('kvm_dirty_ring_checks_signals', () => checks() as boolean, String) === true;
     return {
       profile: 'kvm-dirty-ring',
       name: this.name,
       ...(pml === 0 ? {} : { cpuDirtyLogSize: pml }),
-      create: async (memory, config) => {
+      ...(checksSignals ? { checksSignals } : {}),
+      create: async (memory, config, task) => {
         this.replace('kvm-dirty-ring');
         slot.ring = memory;
+        slot.task = task;
         const c = Buffer.alloc(LAYOUT.kvmRingConfig.size);
         c.writeUInt32LE(KVM_ARCH[config.arch], LAYOUT.kvmRingConfig.arch);
         const out = new BigUint64Array(1);

@@ -34,7 +34,7 @@ const smmuHwBad = join(build, 'smmu-hw-bad.so');
 const smmuHwMissing = join(build, 'smmu-hw-missing.so');
 const smmuHwV1 = join(build, 'smmu-hw-abi1.so');
 const smmuHwV1Kvm = join(build, 'smmu-hw-abi1-kvm.so');
-const smmuHwV2 = (v: 'ABI_V2' | 'ABI_V2_LAX' | 'ABI_V2_RING') => join(build, `smmu-hw-${v.toLowerCase()}.so`);
+const smmuHwV2 = (v: 'ABI_V2' | 'ABI_V2_LAX' | 'ABI_V2_RING' | 'ABI_V3') => join(build, `smmu-hw-${v.toLowerCase()}.so`);
 const ringBad = (v: 'ORDER' | 'WIDTH') => join(build, `ring-collector-bad-${v}.so`);
 // The crashing ones (SEGV, ABORT) are lib-crash.test.ts's; fixtures/bad-lib.c also has HANG.
 const BAD = ['ERRNO', 'LEN', 'ABI', 'ORDER'] as const;
@@ -53,7 +53,7 @@ test.before(async () => {
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DBAD_PROFILES', `-I${here}`, '-o', smmuHwMissing, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DABI_V1', `-I${here}`, '-o', smmuHwV1, join(here, 'fixtures/smmu-hw.c')]),
     run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', '-DABI_V1_KVM', `-I${here}`, '-o', smmuHwV1Kvm, join(here, 'fixtures/smmu-hw.c')]),
-    ...(['ABI_V2', 'ABI_V2_LAX', 'ABI_V2_RING'] as const).map((v) => run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-D${v}`, `-I${here}`, '-o', smmuHwV2(v), join(here, 'fixtures/smmu-hw.c')])),
+    ...(['ABI_V2', 'ABI_V2_LAX', 'ABI_V2_RING', 'ABI_V3'] as const).map((v) => run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-D${v}`, `-I${here}`, '-o', smmuHwV2(v), join(here, 'fixtures/smmu-hw.c')])),
     ...(['ORDER', 'WIDTH'] as const).map((v) => run('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-Wall', '-Wextra', '-Werror', `-DBAD_RING_${v}`, `-I${here}`, '-o', ringBad(v), join(here, 'fixtures/ring-collector-bad.c')])),
   ]);
 });
@@ -136,6 +136,9 @@ test('the structs of dirtyspec.h as the C compiler lays them out are the offsets
     ['dirtyspec_kvm_guest_write.slot', L.guestWrite.slot],
     ['dirtyspec_kvm_guest_write.reserved', L.guestWrite.reserved],
     ['dirtyspec_kvm_guest_write.offset', L.guestWrite.offset],
+    // ABI version 4: signal_pending appended to struct dirtyspec_kit (208 bytes), where versions 2 and 3 end.
+    ['dirtyspec_kit.signal_pending', L.kit.callbacks + 23 * 8],
+    ['dirtyspec_kit.signal_pending', 200],
   ];
   for (const [name, ts] of pairs) assert.is(ts, c[name], name);
 });
@@ -301,7 +304,7 @@ test('[KVM-RING-22] the C collector through --lib and through --exec: the same v
   assert.equal(essence(viaLib), essence(viaExec));
 });
 
-test("a library of ABI version 1 (its hello refuses 3 and 2 with -EPROTO) still loads: the kit offers 1 and hands it version 1's struct dirtyspec_kit (abi 1, size 136)", async () => {
+test("a library of ABI version 1 (its hello refuses 4, 3 and 2 with -EPROTO) still loads: the kit offers 1 and hands it version 1's struct dirtyspec_kit (abi 1, size 136)", async () => {
   const peer = LibPeer.load(smmuHwV1, { timeoutMs: 10_000 });
   try {
     assert.is(peer.abi, 1);
@@ -313,9 +316,21 @@ test("a library of ABI version 1 (its hello refuses 3 and 2 with -EPROTO) still 
   const r = await runCli('run', '--lib', smmuHwV1, '--runs', '20', '--seed', '1');
   assert.is(r.status, 0, r.out + r.err);
   assert.match(r.out, /profile smmu-hw \(adapter fixture-smmu-hw\): conforms/);
-  const v3 = LibPeer.load(smmuHw, { timeoutMs: 10_000 });
-  assert.is(v3.abi, 3, 'a library of version 3 gets version 3');
-  v3.close();
+  const current = LibPeer.load(smmuHw, { timeoutMs: 10_000 });
+  assert.is(current.abi, 4, 'a library of version 4 gets version 4');
+  current.close();
+});
+
+test("a library of ABI version 3 (its hello refuses 4 with -EPROTO) still loads, with version 3's struct dirtyspec_kit (abi 3, size 200: no signal_pending)", async () => {
+  const peer = LibPeer.load(smmuHwV2('ABI_V3'), { timeoutMs: 10_000 });
+  try {
+    assert.is(peer.abi, 3);
+    // The fixture's create refuses any other abi or size: a conforming run is the proof it got version 3's.
+    const r = await runProfile(peer.adapters().get('smmu-hw') as Adapter, { runs: 10, seed: 1, timeoutMs: 10_000, maxCommands: 20 });
+    assert.is(r.verdict, 'conforms', r.undecided?.message ?? '');
+  } finally {
+    peer.close();
+  }
 });
 
 test("a library of ABI version 2 still loads: one that refuses 3 with -EPROTO, and one that answers 2 to the offer of 3 (its hello ignores kit_abi), both get version 2's struct dirtyspec_kit (abi 2, size 200)", async () => {
@@ -359,7 +374,7 @@ test('a collector that loads a ring field with an order a ring load has not (seq
 });
 
 test('a library of another ABI version, one of version 1 that names a profile of version 2, one of version 2 that names kvm-dirty-ring (version 3), or one that is not there: undecided before any run', async () => {
-  await undecided(bad('ABI'), /dirtyspec_hello\(3\): the library implements ABI 99; this kit implements 3, 2, 1/);
+  await undecided(bad('ABI'), /dirtyspec_hello\(4\): the library implements ABI 99; this kit implements 4, 3, 2, 1/);
   await undecided(smmuHwV1Kvm, /dirtyspec_hello: profiles 0x11 must be a non-empty set of ABI version 1's DIRTYSPEC_PROFILE_\* bits \(0xf\)/);
   await undecided(smmuHwV2('ABI_V2_RING'), /dirtyspec_hello: profiles 0x21 must be a non-empty set of ABI version 2's DIRTYSPEC_PROFILE_\* bits \(0x5f\)/);
   await undecided(join(build, 'no-such-library.so'), /could not load .*no-such-library\.so/);

@@ -20,6 +20,13 @@
  *                           ordered by x86's TSO only; on arm64 the collector may see the
  *                           flags first (KVM-RING-22).
  * Not a fault: DIRTYSPEC_PML, an x86 host with PML (kvm_cpu_dirty_log_size 512).
+ *
+ * Signals (ABI version 4): by default signal_pending(current) is false, as for a task no
+ * signal reaches. DIRTYSPEC_SIGNALS makes it the kit's (the reset's check before each
+ * entry, 49005a2a3d2a, then meets the signals the kit makes pending) and declares so: the
+ * reset as v6.18 has it returns -EINTR with the batch it was coalescing neither reset nor
+ * kept, and its pages stay writable (KVM-RING-24, docs/CONTRACTS.md departure 33). With
+ * DIRTYSPEC_SIGNAL_RESETS_BATCH too, the batch is reset before the return.
  */
 #include "kvm_host.h"
 
@@ -32,6 +39,10 @@ const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring -DDIRTYSPEC_FAULT_PU
 const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring -DDIRTYSPEC_FAULT_NO_WMB (no smp_wmb in the push)";
 #elif defined(DIRTYSPEC_PML)
 const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring (+577a8d3bae05) -DDIRTYSPEC_PML (x86 host with PML)";
+#elif defined(DIRTYSPEC_SIGNALS) && defined(DIRTYSPEC_SIGNAL_RESETS_BATCH)
+const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring (+577a8d3bae05) -DDIRTYSPEC_SIGNALS -DDIRTYSPEC_SIGNAL_RESETS_BATCH";
+#elif defined(DIRTYSPEC_SIGNALS)
+const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring (+577a8d3bae05) -DDIRTYSPEC_SIGNALS (signal_pending the kit's)";
 #else
 const char kvm_dirty_ring_build[] = "linux-v6.18-dirty-ring (+577a8d3bae05)";
 #endif
@@ -170,8 +181,14 @@ int kvm_dirty_ring_reset(struct kvm *kvm, struct kvm_dirty_ring *ring, int *nr_e
 		u64 offset;
 		s64 delta;
 
-		if (signal_pending(current))
+		if (signal_pending(current)) {
+#ifdef DIRTYSPEC_SIGNAL_RESETS_BATCH
+			/* Not v6.18's: the entries of the open batch are consumed and counted already. */
+			if (batch_mask != 0)
+				kvm_reset_dirty_gfn(kvm, batch_slot, batch_offset, batch_mask);
+#endif
 			return -EINTR;
+		}
 
 		entry = &ring->dirty_gfns[ring->reset_index & (ring->size - 1)];
 		if (!kvm_dirty_gfn_harvested(entry))
@@ -271,4 +288,14 @@ bool kvm_dirty_ring_check_request(struct kvm_vcpu *vcpu)
 void kvm_dirty_ring_free(struct kvm_dirty_ring *ring)
 {
 	ring->dirty_gfns = NULL;
+}
+
+/* ABI version 4: whether the reset's signal_pending(current) is the kit's (DIRTYSPEC_SIGNALS). */
+extern "C" bool dirtyspec_kvm_dirty_ring_checks_signals(void)
+{
+#ifdef DIRTYSPEC_SIGNALS
+	return true;
+#else
+	return false;
+#endif
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The C ABI (conformance/lib/dirtyspec.h, version 3) over the port: each function is the
+ * The C ABI (conformance/lib/dirtyspec.h, version 4) over the port: each function is the
  * ioctl it names, with the kit's callbacks set for the VM's calls (dirtyspec_current) and
  * the vCPU loaded for KVM_RUN (kvm_running_vcpu).
  */

@@ -137,7 +137,10 @@ test('[KVM-RING-15] a recorded ring trace passes check-trace, and a reset count 
   const lines = readFileSync(join(dir, 'kvm-dirty-ring.jsonl'), 'utf8').split('\n');
   // The reference's reset checks signals: the header says so, and check-trace answered its task.signalPending callbacks as the run did.
   assert.match(lines[0]!, /"kvmChecksSignals":true/);
-  assert.ok(lines.some((l) => l.includes('"callback":"task.signalPending"')), 'signal checks were recorded');
+  assert.ok(
+    lines.some((l) => l.includes('"callback":"task.signalPending"')),
+    'signal checks were recorded',
+  );
   const at = lines.findIndex((l) => /"call":"resetDirtyRings".*"value":[1-9]/.test(l));
   assert.ok(at > 0, 'a reset that consumed entries was recorded');
   lines[at] = lines[at]!.replace(/"value":(\d+)/, (_, v: string) => `"value":${Number(v) + 1}`);
