@@ -169,7 +169,7 @@ export const kvmDirtyRingMutants: readonly RingMutant<KvmDirtyRingAdapter>[] = [
   mutant(
     'ring-reset-signal-drops-batch',
     'state-not-carried',
-    "reset checks signal_pending(current) before each entry and, a signal pending, returns with the batch it was coalescing not re-protected (Linux v6.17 kvm_dirty_ring_reset, 49005a2a3d2a). Class state-not-carried: the entries are consumed and counted, the VMM sees a normal count, and their pages' next writes push nothing.",
+    "reset checks signal_pending(current) before each entry and, a signal pending, returns with the batch it was coalescing not re-protected (Linux v6.17 kvm_dirty_ring_reset, 49005a2a3d2a). Class state-not-carried: the entries are consumed and counted, and their pages' next writes push nothing; no later reset re-protects them.",
     ResetSignalDropsBatchVm,
     undefined,
     true,

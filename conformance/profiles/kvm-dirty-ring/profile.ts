@@ -903,7 +903,6 @@ class RingRun {
       }
       batchesPerRing.push({ ring, entries: mine, stop });
     }
-    const hostile = batchesPerRing.some((b) => b.entries.some((c) => c.e.rewritten));
     const limits = this.limits;
     const harvested = batchesPerRing.reduce((n, b) => n + b.entries.length, 0);
     const signalled = signalFrom !== undefined && signalFrom >= 0 && x.outcome === 'ok';
@@ -941,6 +940,8 @@ class RingRun {
       }
     }
     const consumed = batchesPerRing.flatMap((b) => b.entries);
+    // A rewritten entry the reset consumed (one a signal left unconsumed names nothing yet).
+    const hostile = consumed.some((c) => c.e.rewritten);
     // KVM-RING-19: each ring's reset stops at the entry after its harvested ones and leaves it as it is (where no signal stopped it first).
     let stopsAtDirty = false;
     if (!interrupted)
@@ -951,8 +952,10 @@ class RingRun {
       }
     const batched = batchesPerRing.map(({ ring, entries }) => ({ ring, entries, ...resetBatchesOf(entries.map((c) => ({ slot: c.e.slot, offset: c.e.offset }))) }));
     const want = x.outcome === 'ok' ? consumed.length : ERRNO[x.outcome]!;
-    if (x.outcome === 'ok') this.resetSides(batched, limits, stopsAtDirty);
-    this.push(op, `${got}`, interrupted ? `${want} (the entries it consumed before the signal stopped it) or -EINTR` : expected, x.outcome === 'ok' ? this.take() : x.entry.req, x.entry.taken);
+    if (x.outcome === 'ok') this.resetSides(batched, limits, stopsAtDirty, interrupted);
+    // A signal drawn past the checks the reset made was never pending: the step says so.
+    const stepOp = signalled && !interrupted ? `${what}, a signal due at its signal_pending() check ${signalFrom} (from 0), not reached` : op;
+    this.push(stepOp, `${got}`, interrupted ? `${want} (the entries it consumed before the signal stopped it) or -EINTR` : expected, x.outcome === 'ok' ? this.take() : x.entry.req, x.entry.taken);
     // A count past the harvested entries went on past an entry it should have stopped at (KVM-RING-19); one short of them stopped early (KVM-RING-15 alone).
     const countRules = interrupted ? ['KVM-RING-24', 'KVM-RING-15'] : typeof got === 'number' && got > want ? ['KVM-RING-15', 'KVM-RING-19'] : ['KVM-RING-15'];
     if (got !== want && !(interrupted && got === -EINTR))
@@ -1003,11 +1006,13 @@ class RingRun {
     batched: readonly { readonly entries: readonly unknown[]; readonly batches: readonly Parameters<typeof resetBatchValid>[0][]; readonly batchOf: readonly number[] }[],
     limits: Parameters<typeof resetBatchValid>[2],
     stopsAtDirty: boolean,
+    /** A signal stopped it (KVM-RING-24): where it stopped says nothing of KVM-RING-19. */
+    interrupted = false,
   ): void {
     const consumed = batched.some((b) => b.entries.length > 0);
     if (consumed || stopsAtDirty) this.checked('KVM-RING-15');
     if (stopsAtDirty) this.side('KVM-RING-19', true);
-    if (consumed) this.side('KVM-RING-19', false);
+    if (consumed && !interrupted) this.side('KVM-RING-19', false);
     const named = new Set<string>();
     for (const b of batched) for (const p of reprotectedPages(b.batches, this.memslots, limits)) named.add(`${p.slot}:${p.offset}`);
     if (named.size > 0) this.side('KVM-RING-16', true);
