@@ -330,6 +330,7 @@ export function referenceKvmDirtyLogAdapter(name = 'reference', VmImpl: KvmVmCla
         getDirtyLog: async (slot, bytes) => vm.getDirtyLog(slot, bytes),
         clearDirtyLog: async (slot, first, num, bitmap) => ({ errno: vm.clearDirtyLog(slot, first, num, bitmap) }),
         vcpuWrite: async (gpa) => vm.vcpuWrite(n(gpa)),
+        kvmWrite: async (gpa) => vm.kvmWrite(n(gpa)),
         // kvm.eager_page_split is read at each protection: the field stands for the module parameter.
         setEagerSplit: async (on) => {
           (vm as { eagerSplit: boolean }).eagerSplit = on;

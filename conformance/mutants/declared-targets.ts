@@ -53,6 +53,7 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'kvm-move-drops-bitmap': ['KVM-SLOT-16', 'NOLOSS-1'],
   'kvm-move-no-zap': ['KVM-PT-15', 'NOLOSS-1'],
   'kvm-delete-no-zap': ['KVM-PT-15', 'NOLOSS-1'],
+  'kvm-no-vcpu-write-unmarked': ['KVM-LOG-9', 'NOLOSS-1'],
   'ring-soft-limit-no-reserve': ['KVM-RING-12'],
   'ring-reset-merges-slots': ['KVM-RING-16', 'KVM-RING-17'],
   'ring-reset-offset-wraps': ['KVM-RING-18'],

@@ -1112,6 +1112,24 @@ directed('[KVM-RING-13] mutant collector-harvest-cap deviates from the reference
   ringDeviates('collector-harvest-cap', { config: ONE_RING, ops: [{ k: 'guest', vcpu: 0, slot: 0, start: 0, count: 100, stride: 1 }], delays: [] }, 'KVM-RING-23'),
 );
 
+directed("[KVM-LOG-9] [NOLOSS-1] mutant kvm-no-vcpu-write-unmarked deviates from the reference: a page KVM writes itself (kvm_write_guest, no running vCPU) is missing from the next GET's report", async () => {
+  const sc = { kind: 'ops', config: KVM_LOG, ops: [kvmCreate(64), kvmGet()], kvmWrites: [{ after: 0, pick: 0, page: 9 }] };
+  const trace: TraceStep[] = [];
+  await replayKvmDirtyLogScenario(profileOf('kvm-dirty-log').reference(), sc, 2000, trace);
+  assert.ok(
+    trace.some((s) => s.req.includes('KVM-LOG-9')),
+    'the report that holds page 9 checks KVM-LOG-9',
+  );
+  try {
+    await replayKvmDirtyLogScenario(findMutant('kvm-no-vcpu-write-unmarked')!.adapter as KvmDirtyLogAdapter, sc, 2000, []);
+  } catch (e) {
+    assert.instance(e, Violation, String(e));
+    assert.is((e as Violation).kind, 'loss');
+    assert.ok((e as Violation).req.includes('KVM-LOG-9') && (e as Violation).req.includes('NOLOSS-1'), String(e));
+    return;
+  }
+  assert.unreachable('page 9 was reported');
+});
 directed('[KVM-RING-24] [KVM-RING-16] mutant ring-reset-signal-drops-batch deviates from the reference that checks signals: a reset signalled at its second check has consumed page 0, whose page it leaves writable', async () => {
   const sc: RingScenario = {
     config: X86_RING,

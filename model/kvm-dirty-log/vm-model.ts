@@ -137,6 +137,18 @@ export class KvmVmModel {
     return 'none';
   }
 
+  /**
+   * A write KVM makes at `gpa` without a running vCPU (mark_page_dirty_in_slot with
+   * kvm_get_running_vcpu() NULL): where a writable slot holds it, the ghost of a logging
+   * slot learns of it, as of a vCPU's write; nothing of the page's leaf changes. Returns
+   * whether a slot held it (false: KVM's write fails, nothing written).
+   * @req KVM-LOG-9
+   * @source Linux v6.14 virt/kvm/kvm_main.c mark_page_dirty_in_slot
+   */
+  kvmWrite(gpa: bigint): boolean {
+    return this.vcpuWrite(gpa) === 'none';
+  }
+
   gpaOf(slot: number, rel: number): bigint {
     const s = this.slots.get(slot >>> 0)!;
     return BigInt(s.guestPhysAddr) + BigInt(rel) * BigInt(PAGE_SIZE);

@@ -70,6 +70,13 @@ export interface KvmDirtyLogInstance {
   /** The vCPU writes the guest page at `gpa` (address space 0): `mmio` when no writable slot holds it. */
   vcpuWrite(gpa: bigint): Promise<{ exit: 'none' | 'mmio' }>;
   /**
+   * Optional: KVM writes the guest page at `gpa` (address space 0, a writable slot) itself,
+   * without a running vCPU, as `kvm_write_guest` from an ioctl does (kvmclock, Xen's shared
+   * info): `mark_page_dirty_in_slot` with `kvm_get_running_vcpu()` NULL. Offered, the kit
+   * makes such writes between its calls and checks that GET reports them (KVM-LOG-9).
+   */
+  kvmWrite?(gpa: bigint): Promise<void>;
+  /**
    * Optional, for an implementation the kit runs in its own process: the state of the guest
    * page at `gpa` (address space 0) as the kvmGuestPage machine names it (its stage-2 / EPT
    * leaf, whether the vCPU's TLB holds a translation of it, whether the hardware log (PML)

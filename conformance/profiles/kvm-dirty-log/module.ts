@@ -71,13 +71,16 @@ export function kvmDirtyLogInputProblem(input: unknown): string | undefined {
   if (c !== undefined) return c;
   if (kind === 'ops') {
     return (
-      fields(input, 'input', { kind: () => true, config, ops: (v) => Array.isArray(v) }) ??
+      fields(input, 'input', { kind: () => true, config, ops: (v) => Array.isArray(v), kvmWrites: () => true }) ??
       list((input as { ops: unknown }).ops, 'input/ops', (op, path) => {
         const k = (op as { k?: unknown } | null)?.k;
         const shape = typeof k === 'string' && Object.hasOwn(OPS, k) ? OPS[k] : undefined;
         if (shape === undefined) return `${path}/k must be one of ${Object.keys(OPS).join(', ')}`;
         return fields(op, path, { ...shape, k: () => true });
-      })
+      }) ??
+      ((input as { kvmWrites?: unknown }).kvmWrites === undefined
+        ? undefined
+        : list((input as { kvmWrites: unknown }).kvmWrites, 'input/kvmWrites', (w, path) => fields(w, path, { after: (v) => isInt(v, 0, U32), pick: (v) => isInt(v, 0, 2), page: (v) => isInt(v, 0, 1 << 20) }), 64))
     );
   }
   {

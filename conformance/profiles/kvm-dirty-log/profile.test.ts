@@ -27,6 +27,23 @@ test('the reference conforms, covering every kvmMemslot transition and, seen thr
   assert.is(r.requirements.length, KVM_DIRTY_LOG_REQUIREMENTS.length);
 });
 
+test('[KVM-LOG-9] writes the VM makes itself, without a running vCPU, are reported by the next GET: the reference conforms with them, and a VM without kvmWrite is never asked', async () => {
+  const r = await runKvmDirtyLogProfile(referenceKvmDirtyLogAdapter(), { ...OPTIONS, runs: 200, seed: 2 });
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided?.message));
+  assert.is(r.requirements.find((q) => q.id === 'KVM-LOG-9')?.verdict, 'pass');
+  const inner = referenceKvmDirtyLogAdapter();
+  const without: KvmDirtyLogAdapter = {
+    ...inner,
+    create: async (config, hooks) => {
+      const { kvmWrite: _, ...vm } = await inner.create(config, hooks);
+      return vm;
+    },
+  };
+  const none = await runKvmDirtyLogProfile(without, { ...OPTIONS, runs: 100, seed: 2 });
+  assert.is(none.verdict, 'conforms');
+  assert.not.equal(none.requirements.find((q) => q.id === 'KVM-LOG-9')?.verdict, 'pass');
+});
+
 test('the migration scenarios conform in both modes on the reference', async () => {
   const r = await runKvmDirtyLogProfile(referenceKvmDirtyLogAdapter(), { ...OPTIONS, runs: 60, seed: 3, only: 'migration' });
   assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));

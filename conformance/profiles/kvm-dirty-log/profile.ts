@@ -172,6 +172,18 @@ export interface KvmOpsScenario {
   readonly kind: 'ops';
   readonly config: KvmDirtyLogConfig;
   readonly ops: readonly Op[];
+  /**
+   * KVM's own writes without a running vCPU (KVM-LOG-9), each made after op `after` (from 0;
+   * past the last op, before the final checks), of page `page` of slot `pick` % 3; made
+   * where the adapter offers kvmWrite. Drawn after the rest; absent in scenarios recorded before it.
+   */
+  readonly kvmWrites?: readonly KvmOwnWrite[];
+}
+
+export interface KvmOwnWrite {
+  readonly after: number;
+  readonly pick: number;
+  readonly page: number;
 }
 
 export interface KvmMigrationScenario {
@@ -381,7 +393,11 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
   const pageTour: fc.Arbitrary<KvmScenario> = fc
     .record({ hwDirty: fc.boolean(), eagerSplit: fc.boolean(), raceAt: fc.nat(7) })
     .chain(({ raceAt, ...c }) => new WholeThenFewer<Op>(pageTourOps(raceAt, c.hwDirty), fewerRaces).map((ops) => ({ kind: 'ops' as const, config: { ...c, dirtyRingExclusive: false }, ops })));
-  return fc.oneof({ weight: 8, arbitrary: ops }, { weight: 2, arbitrary: migration }, { weight: 1, arbitrary: tour }, { weight: 1, arbitrary: pageTour });
+  // KVM's own writes (KVM-LOG-9) drawn after the scenario, so that it comes out of a seed as it did before them.
+  const kvmWrites = fc.array(fc.record({ after: fc.nat(31), pick: fc.nat(2), page: fc.nat(1023) }), { maxLength: 3 });
+  return fc
+    .tuple(fc.oneof({ weight: 8, arbitrary: ops }, { weight: 2, arbitrary: migration }, { weight: 1, arbitrary: tour }, { weight: 1, arbitrary: pageTour }), kvmWrites)
+    .map(([sc, writes]) => (sc.kind === 'ops' && writes.length > 0 ? { ...sc, kvmWrites: writes } : sc));
 }
 
 /** A GET or CLEAR with its racing writes dropped, or halved (the shrinking of WholeThenFewer). */
@@ -523,6 +539,8 @@ class Run {
   stopped = false;
   /** The last page the guest wrote, per slot (where races aim). */
   private readonly lastWritten = new Map<number, number>();
+  /** Per logging slot, the pages KVM wrote itself (KVM-LOG-9) that no report has taken and no vCPU written since. */
+  private readonly kvmWritten = new Map<number, Set<number>>();
   /** Pages the vCPU wrote whose translation may still be cached (checkFlushed). */
   private readonly cached = new Set<bigint>();
   /** The guest pages through kvmGuestPage, when the implementation shows them (inspectPage) and the machine is not yet covered whole. */
@@ -584,6 +602,8 @@ class Run {
   private guestWrote(gpa: bigint, raced: boolean): void {
     const hit = this.model.slotOfGfn(gpa / PG);
     if (hit !== undefined) this.lastWritten.set(hit.slot.slot, hit.rel);
+    // A vCPU's write owes the page too: a later loss of it is not KVM-LOG-9's alone.
+    if (hit !== undefined) this.kvmWritten.get(hit.slot.slot >>> 0)?.delete(hit.rel);
     if (hit !== undefined && this.pages !== undefined) {
       const s = hit.slot;
       const w = { logging: this.model.ghosts.has(s.slot), readonlySlot: (s.flags & KVM_MEM_READONLY) !== 0, hugeBacked: hugeBacked(s, hit.rel) };
@@ -842,6 +862,9 @@ class Run {
     }
     const reported = new Set(pages);
     const owed = [...ghost.owedBefore].sort((a, b) => a - b);
+    // KVM-LOG-9 where a page owed is one KVM wrote itself: the report must hold it as a vCPU's.
+    const byKvm = this.kvmWritten.get(slot >>> 0);
+    const kvmOwed = byKvm === undefined ? [] : owed.filter((p) => byKvm.has(p));
     this.trace.push({
       op: `${what}: bitmap`,
       answer: `${pages.length} pages${pages.length > 0 && pages.length <= 8 ? ` (${pages.join(', ')})` : ''}`,
@@ -860,9 +883,11 @@ class Run {
         ...(ghost.keptOwed ? ['KVM-CLEAR-7'] : []),
         'PRECISION-1',
         ...(npages % 64 !== 0 ? ['KVM-LOG-8'] : []),
+        ...(kvmOwed.length > 0 ? ['KVM-LOG-9'] : []),
       ],
     });
-    ghost.endReport(reported, take, req, { op: what });
+    ghost.endReport(reported, take, kvmOwed.some((p) => !reported.has(p)) ? ['KVM-LOG-9', ...req] : req, { op: what });
+    if (take && byKvm !== undefined) for (const p of reported) byKvm.delete(p);
     this.pagesAfter(true, slot, take ? reported : [], what, effects);
     this.checkProtections(what, before, effects, racedPages(plan));
     return reported;
@@ -945,6 +970,35 @@ class Run {
     await this.call('setEagerSplit', () => set.call(this.inst, on));
     this.pages?.setSplit(on);
     this.trace.push({ op: `eager page splitting ${on ? 'on' : 'off'} (module parameter)`, answer: 'done', expected: '-', req: [] });
+  }
+
+  /**
+   * KVM writes a page itself, without a running vCPU (KVM-LOG-9): the ghost of a logging slot
+   * owes it as a vCPU's write; the guest pages do not change. Skipped where the adapter has no
+   * kvmWrite, or no writable slot holds the page (KVM's write would fail).
+   */
+  async kvmWrite(w: KvmOwnWrite): Promise<void> {
+    const fn = this.inst.kvmWrite;
+    if (typeof fn !== 'function') return;
+    const slot = KVM_SLOTS[w.pick % 3]!;
+    const s = this.model.slots.get(slot);
+    if (s === undefined || (s.flags & KVM_MEM_READONLY) !== 0) return;
+    const rel = norm(w.page, s.npages);
+    const gpa = BigInt(s.guestPhysAddr) + BigInt(rel) * PG;
+    const logging = this.model.ghosts.has(s.slot);
+    const op = `KVM writes ${hex(gpa)} without a running vCPU (kvm_write_guest)`;
+    await this.call('kvmWrite', () => fn.call(this.inst, gpa), [], { op, expected: 'done', req: ['KVM-LOG-9'] });
+    this.model.kvmWrite(gpa);
+    this.versions.set(gpa, (this.versions.get(gpa) ?? 0) + 1);
+    this.lastWritten.set(s.slot, rel);
+    if (logging) {
+      const mine = this.kvmWritten.get(s.slot >>> 0) ?? new Set<number>();
+      mine.add(rel);
+      this.kvmWritten.set(s.slot >>> 0, mine);
+    }
+    // Nothing of KVM's is compared here: the next GET's report is (KVM-LOG-9 there).
+    this.trace.push({ op, answer: 'done', expected: logging ? "its bit set in the slot's bitmap (the next GET reports it)" : 'not recorded (the slot does not log)', req: [] });
+    this.settle();
   }
 
   async write(gpa: bigint): Promise<void> {
@@ -1513,7 +1567,12 @@ async function runScenario(adapter: KvmDirtyLogAdapter, sc: KvmScenario, limits:
   run = new Run(adapter, inst, config, limits, trace, table, pageCoverage);
   if (sc.kind === 'migration') await run.migrate(sc);
   else {
-    for (const o of sc.ops) await run.op(o);
+    const own = sc.kvmWrites ?? [];
+    for (const [i, o] of sc.ops.entries()) {
+      await run.op(o);
+      for (const w of own) if (w.after === i) await run.kvmWrite(w);
+    }
+    for (const w of own) if (w.after >= sc.ops.length) await run.kvmWrite(w);
     await run.finish();
   }
   return run.steps;

@@ -42,6 +42,8 @@ export function kvmDirtyLogOverChannel(peer: Channel, name: string): KvmDirtyLog
         },
         clearDirtyLog: async (slot, firstPage, numPages, bitmap) => ({ errno: n((await call('clearDirtyLog', { slot, firstPage: u64ToWire(firstPage), numPages, bitmap: bytesToWire(bitmap) })).errno) }),
         vcpuWrite: async (gpa) => ({ exit: (await call('vcpuWrite', { gpa: u64ToWire(gpa) })).exit as 'none' | 'mmio' }),
+        // KVM's own writes only where the implementation says it has them (create's `kvmWrite`).
+        ...(r.kvmWrite === true ? { kvmWrite: async (gpa: bigint) => void (await call('kvmWrite', { gpa: u64ToWire(gpa) })) } : {}),
       };
       return inst;
     },
@@ -63,7 +65,7 @@ export function serveKvmDirtyLog(adapter: KvmDirtyLogAdapter, call: (op: string,
       case `${P}.create`: {
         const between = () => ((call('vcpu.between') as { writes: string[] }).writes ?? []).map(u64FromWire);
         vm = await adapter.create({ hwDirty: m.hwDirty as boolean, eagerSplit: m.eagerSplit as boolean, dirtyRingExclusive: m.dirtyRingExclusive as boolean }, { between });
-        return { userMemSlots: vm.userMemSlots, addressSpaces: vm.addressSpaces, readonlyMem: vm.readonlyMem, userAddressLimit: u64ToWire(vm.userAddressLimit) };
+        return { userMemSlots: vm.userMemSlots, addressSpaces: vm.addressSpaces, readonlyMem: vm.readonlyMem, userAddressLimit: u64ToWire(vm.userAddressLimit), ...(typeof vm.kvmWrite === 'function' ? { kvmWrite: true } : {}) };
       }
       case `${P}.setUserMemoryRegion`:
         return need(m.op).setUserMemoryRegion({ slot: n(m.slot), flags: n(m.flags), guestPhysAddr: u(m.guestPhysAddr), memorySize: u(m.memorySize), userspaceAddr: u(m.userspaceAddr) });
@@ -79,6 +81,12 @@ export function serveKvmDirtyLog(adapter: KvmDirtyLogAdapter, call: (op: string,
         return need(m.op).clearDirtyLog(n(m.slot), u(m.firstPage), n(m.numPages), bytesFromWire(m.bitmap as string));
       case `${P}.vcpuWrite`:
         return need(m.op).vcpuWrite(u(m.gpa));
+      case `${P}.kvmWrite`: {
+        const vm = need(m.op);
+        if (vm.kvmWrite === undefined) throw new Error(`${m.op}: the implementation does not offer it`);
+        await vm.kvmWrite(u(m.gpa));
+        return {};
+      }
       default:
         throw new Error(`unknown op ${m.op}`);
     }

@@ -552,6 +552,22 @@ export class KvmVm {
   // -------------------------------------------------------------------------------------
   // The vCPU
 
+  /**
+   * KVM's own write of address space 0's `gpa`, without a running vCPU (kvm_write_guest from
+   * an ioctl): mark_page_dirty_in_slot through the memslot, no guest leaf touched. Outside
+   * a writable slot nothing is written.
+   */
+  kvmWrite(gpa: number): void {
+    const slot = this.slotOf(0, Math.floor(gpa / PAGE));
+    if (slot === undefined || (slot.flags & KVM_MEM_READONLY) !== 0) return;
+    this.markDirtyWithoutVcpu(slot, Math.floor(gpa / PAGE) - slot.baseGfn);
+  }
+
+  /** mark_page_dirty_in_slot with kvm_get_running_vcpu() NULL: the bitmap's bit, as for a vCPU (v6.2 on). */
+  protected markDirtyWithoutVcpu(slot: Memslot, rel: number): void {
+    this.markDirty(slot, rel);
+  }
+
   /** A guest write of address space 0's `gpa`: through the TLB, by a walk, or by a fault KVM handles. */
   vcpuWrite(gpa: number): VcpuWriteResult {
     const gfn = Math.floor(gpa / PAGE);
