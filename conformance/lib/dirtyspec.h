@@ -370,6 +370,13 @@ int dirtyspec_kvm_dirty_log_get_dirty_log(void *vm, uint32_t slot, uint8_t *bitm
 int dirtyspec_kvm_dirty_log_clear_dirty_log(void *vm, uint32_t slot, uint64_t first_page, uint32_t num_pages, const uint8_t *bitmap, uint64_t bitmap_bytes);
 /* The vCPU writes the guest page at `gpa` (address space 0): 0 it went through, 1 an MMIO exit. */
 int dirtyspec_kvm_dirty_log_vcpu_write(void *vm, uint64_t gpa);
+/*
+ * Optional (version 4): KVM writes the guest page at `gpa` (address space 0, a writable
+ * slot) itself, without a running vCPU, as kvm_write_guest from an ioctl does
+ * (mark_page_dirty_in_slot with kvm_get_running_vcpu() NULL). Exported, the kit makes such
+ * writes and checks that the next KVM_GET_DIRTY_LOG reports them (KVM-LOG-9).
+ */
+void dirtyspec_kvm_dirty_log_kvm_write(void *vm, uint64_t gpa);
 void dirtyspec_kvm_dirty_log_destroy(void *vm);
 
 /* ---- profile dirty-ring-collector (ABI version 2): the implementation is a VMM's collector -- */

@@ -225,6 +225,9 @@ const OPTIONAL_FUNCTIONS = {
   'kvm-dirty-ring': {
     checksSignals: 'bool dirtyspec_kvm_dirty_ring_checks_signals(void)',
   },
+  'kvm-dirty-log': {
+    kvmWrite: 'void dirtyspec_kvm_dirty_log_kvm_write(void *vm, uint64_t gpa)',
+  },
 } as const;
 
 /** koffi's callback types are named, and a name is defined once per process: made on first use, shared by every library. */
@@ -887,6 +890,8 @@ export class LibPeer {
     const slot = this.slot('kvm-dirty-log');
     const native = this.native();
     const errno = (what: string, fn: () => unknown) => this.call(what, fn as () => number, String);
+    // Version 4: KVM's own writes without a vCPU (optional).
+    const kvmWrite = this.abi >= 4 ? this.optionalFunc(OPTIONAL_FUNCTIONS['kvm-dirty-log'].kvmWrite) : undefined;
     return {
       profile: 'kvm-dirty-log',
       name: this.name,
@@ -947,6 +952,13 @@ export class LibPeer {
             if (r !== 0 && r !== 1) throw new Undecided(`${what} returned ${r}: 0 (went through) or 1 (MMIO exit)`);
             return { exit: r === 0 ? 'none' : 'mmio' };
           },
+          ...(kvmWrite === undefined
+            ? {}
+            : {
+                kvmWrite: async (gpa: bigint) => {
+                  this.call(`kvm_dirty_log_kvm_write(${hex(gpa)})`, () => kvmWrite(h, w64(gpa)), String);
+                },
+              }),
         };
       },
     };

@@ -217,6 +217,15 @@ bool kvm_vcpu_write(struct kvm_vm *vm, uint64_t gpa)
 	return false;
 }
 
+/*
+ * KVM's own write of the guest page at `gpa`, without a running vCPU (kvm_write_guest from
+ * an ioctl): mark_page_dirty_in_slot sets the logging slot's bit, as for a vCPU's write.
+ */
+void kvm_write_without_vcpu(struct kvm_vm *vm, uint64_t gpa)
+{
+	(void)kvm_vcpu_write(vm, gpa);
+}
+
 /* Another CPU runs the guest now: its writes land before the VM's next access. */
 static void vcpu_runs(struct kvm_vm *vm)
 {

@@ -63,5 +63,6 @@ int kvm_get_dirty_log(struct kvm_vm *vm, uint32_t slot, uint8_t *out, size_t out
 int kvm_clear_dirty_log(struct kvm_vm *vm, uint32_t slot, uint64_t first_page, uint32_t num_pages, const uint8_t *bitmap, size_t bitmap_bytes);
 /* The vCPU writes the page at `gpa` (address space 0): true when it went through, false for an MMIO exit. */
 bool kvm_vcpu_write(struct kvm_vm *vm, uint64_t gpa);
+void kvm_write_without_vcpu(struct kvm_vm *vm, uint64_t gpa);
 
 #endif

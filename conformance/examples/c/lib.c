@@ -273,6 +273,11 @@ int dirtyspec_kvm_dirty_log_vcpu_write(void *vm, uint64_t gpa)
 	return kvm_vcpu_write(vm, gpa) ? 0 : 1;
 }
 
+void dirtyspec_kvm_dirty_log_kvm_write(void *vm, uint64_t gpa)
+{
+	kvm_write_without_vcpu(vm, gpa);
+}
+
 void dirtyspec_kvm_dirty_log_destroy(void *vm)
 {
 	kvm_vm_free(vm);

@@ -603,6 +603,8 @@ static const char *op_kvm_create(const struct json *req, struct jw *out)
 	jw_bool(out, true);
 	jw_key(out, "userAddressLimit");
 	jw_u64(out, KVM_USER_ADDRESS_LIMIT);
+	jw_key(out, "kvmWrite");
+	jw_bool(out, true);
 	jw_object_end(out);
 	return NULL;
 }
@@ -722,6 +724,21 @@ static const char *op_kvm_vcpu_write(const struct json *req, struct jw *out)
 	jw_object_begin(out);
 	jw_key(out, "exit");
 	jw_string(out, kvm_vcpu_write(vm, gpa) ? "none" : "mmio");
+	jw_object_end(out);
+	return NULL;
+}
+
+/* KVM writes the page itself, without a running vCPU (KVM-LOG-9). */
+static const char *op_kvm_kvm_write(const struct json *req, struct jw *out)
+{
+	uint64_t gpa;
+
+	if (need_vm() != NULL)
+		return need_vm();
+	if (!json_get_u64(req, "gpa", &gpa))
+		return missing("gpa", "a u64");
+	kvm_write_without_vcpu(vm, gpa);
+	jw_object_begin(out);
 	jw_object_end(out);
 	return NULL;
 }
@@ -913,6 +930,7 @@ static const struct {
 	{ "kvm-dirty-log.getDirtyLog", op_kvm_get_dirty_log },
 	{ "kvm-dirty-log.clearDirtyLog", op_kvm_clear_dirty_log },
 	{ "kvm-dirty-log.vcpuWrite", op_kvm_vcpu_write },
+	{ "kvm-dirty-log.kvmWrite", op_kvm_kvm_write },
 	{ "dirty-ring-collector.create", op_collector_create },
 	{ "dirty-ring-collector.addRing", op_collector_add_ring },
 	{ "dirty-ring-collector.sync", op_collector_sync },
