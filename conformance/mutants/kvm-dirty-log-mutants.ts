@@ -181,7 +181,8 @@ export class MoveDropsBitmapVm extends KvmVm {
 
 /** KVM's own write without a running vCPU sets no bit (Linux v5.17 to v6.1 on x86). */
 export class NoVcpuWriteUnmarkedVm extends KvmVm {
-  // FAULT (state-not-carried): 2efd61a608b0's `if (WARN_ON_ONCE(!vcpu) ...) return;` in
+  // FAULT (state-not-carried): 2efd61a608b0's `if (WARN_ON_ONCE(!vcpu) ...) return;` (kept to
+  // CONFIG_HAVE_KVM_DIRTY_RING by e09fccb5435d) in
   // mark_page_dirty_in_slot, before set_bit_le: kvm_write_guest from an ioctl (kvmclock,
   // Xen's shared info) changes the page and no report ever has it.
   protected override markDirtyWithoutVcpu(): void {}
@@ -311,7 +312,7 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
   mutant(
     'kvm-no-vcpu-write-unmarked',
     'state-not-carried',
-    "KVM's own write to guest memory without a running vCPU (kvm_write_guest from an ioctl) sets no bit in the logging slot's bitmap: Linux v5.17 to v6.1 on x86 returned from mark_page_dirty_in_slot at WARN_ON_ONCE(!vcpu) (2efd61a608b0) until 86bdf3ebcfe1 (v6.2).",
+    "KVM's own write to guest memory without a running vCPU (kvm_write_guest from an ioctl) sets no bit in the logging slot's bitmap: Linux v5.17 to v6.1 on x86 returned from mark_page_dirty_in_slot at WARN_ON_ONCE(!vcpu) (2efd61a608b0, e09fccb5435d) until 86bdf3ebcfe1 (v6.2).",
     NoVcpuWriteUnmarkedVm,
   ),
 ];

@@ -85,8 +85,8 @@ export const kvmDirtyLogRequirements = {
     source: `${KVM_MAIN} kvm_clear_dirty_log_protect comment ("never includes any bits beyond the length of the memslot"); kvm_alloc_dirty_bitmap`,
   },
   'KVM-LOG-9': {
-    text: "A write KVM makes to guest memory without a running vCPU (kvm_write_guest from an ioctl or a worker: kvmclock, Xen's shared info, the Hyper-V TSC page) sets the page's bit in the logging slot's bitmap, as a vCPU's write does, and leaves the page's leaf as it was (it goes through the host's mapping): the next KVM_GET_DIRTY_LOG reports it. Linux v5.17 to v6.1 on x86 returned before the bit (2efd61a608b0's WARN_ON_ONCE(!vcpu) under CONFIG_HAVE_KVM_DIRTY_RING) until 86bdf3ebcfe1 (v6.2) made the warning go on, so those kernels lose the page.",
-    source: `${KVM_MAIN} mark_page_dirty_in_slot (kvm_get_running_vcpu() NULL: set_bit_le on memslot->dirty_bitmap); 2efd61a608b0 "KVM: Warn if mark_page_dirty() is called without an active vCPU" (v5.17); 86bdf3ebcfe1 "KVM: Support dirty ring in conjunction with bitmap" (v6.2)`,
+    text: "A write KVM makes to guest memory without a running vCPU (kvm_write_guest from an ioctl or a worker: kvmclock, Xen's shared info, the Hyper-V TSC page) sets the page's bit in the logging slot's bitmap, as a vCPU's write does (it goes through the host's mapping, not the page's leaf): the next KVM_GET_DIRTY_LOG reports it. With the dirty ring on and no bitmap, nothing records it (no rule here: the kit makes no such write then). Linux v5.17 to v6.1 on x86 returned before the bit (2efd61a608b0's WARN_ON_ONCE(!vcpu), kept to CONFIG_HAVE_KVM_DIRTY_RING, x86 alone then, by e09fccb5435d) until 86bdf3ebcfe1 (v6.2) made the warning go on, so those kernels lose the page.",
+    source: `${KVM_MAIN} mark_page_dirty_in_slot (kvm_get_running_vcpu() NULL: set_bit_le on memslot->dirty_bitmap); 2efd61a608b0 "KVM: Warn if mark_page_dirty() is called without an active vCPU" and e09fccb5435d "KVM: avoid warning on s390 in mark_page_dirty" (v5.17); 86bdf3ebcfe1 "KVM: Support dirty ring in conjunction with bitmap" (v6.2)`,
   },
 
   // KVM_CLEAR_DIRTY_LOG
