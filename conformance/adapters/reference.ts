@@ -268,6 +268,8 @@ export function referenceKvmDirtyRingAdapter(name = 'reference', VmImpl: typeof 
         ...(config.arch === 'x86' && cpuDirtyLogSize !== 0 ? { cpuDirtyLogSize } : {}),
         // `checksSignals`: the reset checks signal_pending(current) before each entry (Linux v6.17+).
         ...(checksSignals ? { signalPending: () => task.signalPending() } : {}),
+        // The vCPU racing the reset: whatever the kit hands out (nothing unless it draws a race).
+        vcpuBetween: () => task.vcpuBetween(),
       });
       /** Pages of each memslot created, by slot code (as_id << 16 | id). */
       const npages = new Map<number, number>();

@@ -63,6 +63,7 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'ring-reset-consumes-dirty': ['KVM-RING-15'],
   'ring-enable-after-vcpu': ['KVM-RING-7'],
   'ring-reset-signal-drops-batch': ['KVM-RING-24', 'KVM-RING-16'],
+  'ring-reset-flush-first': ['KVM-RING-16', 'KVM-RING-11'],
   'collector-fields-before-flags': ['KVM-RING-22'],
   'collector-flags-relaxed': ['KVM-RING-22'],
   'collector-copy-before-reset': ['KVM-RING-20'],

@@ -113,6 +113,53 @@ export class EnableAfterVcpuVm extends KvmDirtyRingVm {
   }
 }
 
+/**
+ * Not a mutant: KVM with the vCPU's TLB, as x86 and arm64 have one. A write through a
+ * translation cached writable takes no fault and pushes nothing; a write fault on a
+ * protected page pushes and caches the translation; KVM_RESET_DIRTY_RINGS flushes every
+ * TLB after it re-protected (kvm_vm_ioctl_reset_dirty_pages: kvm_flush_remote_tlbs once
+ * any entry was reset), as KVM_GET_DIRTY_LOG does after its protection.
+ */
+export class TlbVm extends KvmDirtyRingVm {
+  /** The vCPU's cached writable translations, by slot code and page. */
+  protected readonly tlb = new Set<string>();
+
+  protected override guestWrite(r: VcpuRing | undefined, w: { readonly slot: number; readonly offset: number }): void {
+    const key = `${w.slot >>> 0}:${w.offset}`;
+    if (this.tlb.has(key)) return;
+    super.guestWrite(r, w);
+    if (!this.writeProtected(w.slot, w.offset)) this.tlb.add(key);
+  }
+
+  override resetDirtyRings(): number {
+    const n = super.resetDirtyRings();
+    if (n > 0) this.flush();
+    return n;
+  }
+
+  override getDirtyLog(slot: number): { errno: number; bitmap?: Uint8Array } {
+    const r = super.getDirtyLog(slot);
+    this.flush();
+    return r;
+  }
+
+  /** kvm_flush_remote_tlbs. */
+  protected flush(): void {
+    this.tlb.clear();
+  }
+}
+
+/** The reset flushes the TLBs before it re-protects, not after. */
+export class ResetFlushFirstVm extends TlbVm {
+  // FAULT (class stale-iotlb): a vCPU write between the flush and a page's re-protection
+  // caches the page writable; the protection is then never flushed, and the next writes go
+  // through the stale translation without a fault: nothing is pushed.
+  override resetDirtyRings(): number {
+    this.flush();
+    return KvmDirtyRingVm.prototype.resetDirtyRings.call(this);
+  }
+}
+
 /** A reset that checks signal_pending(current) and, stopped by a signal, drops the batch it was coalescing (Linux v6.17). */
 export class ResetSignalDropsBatchVm extends KvmDirtyRingVm {
   // FAULT (class state-not-carried): 49005a2a3d2a's `return -EINTR` at the top of the loop leaves
@@ -166,6 +213,12 @@ export const kvmDirtyRingMutants: readonly RingMutant<KvmDirtyRingAdapter>[] = [
   ),
   mutant('ring-reset-consumes-dirty', 'over-clear', 'reset consumes entries with DIRTY as well as RESET. Class over-clear: entries not harvested yet are reset and their pages re-protected before anyone copied them.', ResetConsumesDirtyVm),
   mutant('ring-enable-after-vcpu', 'bad-input-accepted', 'the ring can be enabled after a vCPU was created. Class bad-input-accepted: the created_vcpus check is missing, and the vCPUs created before have no ring.', EnableAfterVcpuVm),
+  mutant(
+    'ring-reset-flush-first',
+    'stale-iotlb',
+    'reset flushes the TLBs before it re-protects the pages of the entries it consumed, not after (kvm_vm_ioctl_reset_dirty_pages flushes once the rings are reset). Class stale-iotlb: a vCPU write between the flush and the protection caches the page writable, and its next writes go through that translation with no fault and no push.',
+    ResetFlushFirstVm,
+  ),
   mutant(
     'ring-reset-signal-drops-batch',
     'state-not-carried',

@@ -4,6 +4,7 @@
 import { KitBuffer } from '../engine/iova-bitmap-profile.ts';
 import { referenceIovaBitmapAdapter, referenceKvmDirtyRingAdapter, referenceVfioType1Adapter } from '../adapters/reference.ts';
 import { KvmDirtyRingVm } from '../../impl/kvm/dirty-ring/kvm-ring.ts';
+import { TlbVm } from './kvm-dirty-ring-mutants.ts';
 import type { TraceStep } from '../engine/commands.ts';
 import type { IovaBitmapAdapter, IovaBitmapArgs, VfioType1Adapter, VfioType1Instance } from '../adapters/types.ts';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -1151,5 +1152,27 @@ directed('[KVM-RING-24] [KVM-RING-16] mutant ring-reset-signal-drops-batch devia
   }
   assert.unreachable('the mutant re-protected page 0');
 });
+
+directed(
+  '[KVM-RING-16] [KVM-RING-11] mutant ring-reset-flush-first deviates from the reference (a KVM with a TLB that flushes after the protection): vCPU 0 writing page 1 during the reset caches it writable past its protection, and the next write pushes nothing',
+  async () => {
+    const sc: RingScenario = {
+      config: X86_RING,
+      ops: [{ k: 'run', vcpu: 0, slot: 0, start: 0, count: 3, stride: 1 }, { k: 'harvest', vcpu: 0, max: 1024 }, { k: 'reset' }],
+      delays: [],
+      resetRaces: [{ at: 0, pick: 1 }],
+    };
+    await replayKvmDirtyRingScenario(referenceKvmDirtyRingAdapter('tlb', TlbVm), sc, 2000, []);
+    try {
+      await replayKvmDirtyRingScenario(findMutant('ring-reset-flush-first')!.adapter as KvmDirtyRingAdapter, sc, 2000, []);
+    } catch (e) {
+      assert.instance(e, Violation, String(e));
+      assert.is((e as Violation).kind, 'loss');
+      assert.equal((e as Violation).req, ['KVM-RING-16', 'KVM-RING-11']);
+      return;
+    }
+    assert.unreachable('the write after the reset pushed');
+  },
+);
 
 test.run();

@@ -85,9 +85,9 @@ const aimedProblem = (v: unknown) =>
 
 /** check-trace: what is wrong with a recorded kvm-dirty-ring scenario, or undefined. */
 export function kvmDirtyRingInputProblem(input: unknown): string | undefined {
-  const top = fields(input, 'input', { config: () => true, ops: () => true, delays: () => true, aimed: () => true, signals: () => true });
+  const top = fields(input, 'input', { config: () => true, ops: () => true, delays: () => true, aimed: () => true, signals: () => true, resetRaces: () => true });
   if (top !== undefined) return top;
-  const sc = input as { config: unknown; ops: unknown; delays: unknown; aimed?: unknown; signals?: unknown };
+  const sc = input as { config: unknown; ops: unknown; delays: unknown; aimed?: unknown; signals?: unknown; resetRaces?: unknown };
   return (
     fields(sc.config, 'input/config', {
       arch: (v) => oneOf(v, ['x86', 'arm64']),
@@ -100,7 +100,8 @@ export function kvmDirtyRingInputProblem(input: unknown): string | undefined {
     opsProblem(sc.ops, 'input/ops', OPS, 10_000) ??
     delaysProblem(sc.delays) ??
     aimedProblem(sc.aimed) ??
-    (sc.signals === undefined ? undefined : list(sc.signals, 'input/signals', (x, p) => (isInt(x, -1, 1 << 20) ? undefined : `${p} must be an integer -1..${1 << 20} (the check a signal is pending from; -1: none)`), 1024))
+    (sc.signals === undefined ? undefined : list(sc.signals, 'input/signals', (x, p) => (isInt(x, -1, 1 << 20) ? undefined : `${p} must be an integer -1..${1 << 20} (the check a signal is pending from; -1: none)`), 1024)) ??
+    (sc.resetRaces === undefined ? undefined : list(sc.resetRaces, 'input/resetRaces', (x, p) => (x === null ? undefined : fields(x, p, { at: (v) => isInt(v, 0, 1 << 20), pick: (v) => isInt(v, 0, 1 << 20) })), 1024))
   );
 }
 

@@ -129,6 +129,12 @@ export interface RingScenario {
    * -1 or past the end: none (KVM-RING-24). Drawn last; absent in scenarios recorded before it.
    */
   readonly signals?: readonly number[];
+  /**
+   * Per KVM_RESET_DIRTY_RINGS in order: a write of vCPU 0's racing the reset (null: none), of
+   * the page the `pick`-th harvested entry names, at the reset's `at`-th vcpuBetween call
+   * (KVM-RING-16). Drawn after the signals; absent in scenarios recorded before it.
+   */
+  readonly resetRaces?: readonly ({ readonly at: number; readonly pick: number } | null)[];
 }
 
 const CAPS = [KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP];
@@ -175,6 +181,8 @@ export function ringScenarioArbitrary(maxCommands: number): fc.Arbitrary<RingSce
     aimed: aimedRingArbitrary(),
     // After it, for the same reason; used only where the adapter checks signals.
     signals: fc.array(fc.oneof({ weight: 2, arbitrary: fc.constant(-1) }, { weight: 3, arbitrary: fc.nat(6) }), { maxLength: 6 }),
+    // After them, for the same reason.
+    resetRaces: fc.array(fc.option(fc.record({ at: fc.nat(6), pick: fc.nat(15) }), { nil: null, freq: 2 }), { maxLength: 6 }),
   });
 }
 
@@ -244,6 +252,14 @@ interface GhostEntry {
   rewritten: boolean;
   /** The KVM_RUN that pushed it (runWrites' count): with a CPU dirty log, the pushes of one flush may come in any order. */
   run?: number;
+}
+
+/** A write of vCPU 0's racing a reset: when (`at`), what, the memslot's index, and the page's protection before the reset. */
+interface RacedWrite {
+  readonly at: number;
+  readonly write: GuestWriteArg;
+  readonly s: 0 | 1;
+  readonly before: number;
 }
 
 interface GhostRing {
@@ -909,7 +925,8 @@ class RingRun {
     // The signal is input the kit made: the step names it, so that a counterexample shows it.
     const op = signalled ? `${what}, a signal pending from its signal_pending() check ${signalFrom} (from 0)` : what;
     const expected = x.outcome !== 'ok' ? `${ERRNO[x.outcome]!}` : signalled ? `0..${harvested} (the entries consumed before it stops), or -EINTR` : `${harvested}`;
-    this.signals.begin(x.outcome === 'ok' ? signalFrom : undefined);
+    const race = x.outcome === 'ok' ? this.raceFor(batchesPerRing, this.sc.resetRaces?.[this.resets - 1]) : undefined;
+    this.signals.begin(x.outcome === 'ok' ? signalFrom : undefined, race);
     let got: number;
     try {
       got = await this.call('resetDirtyRings', () => this.inst.resetDirtyRings(), { op, expected, req: x.outcome === 'ok' ? ['KVM-RING-15', 'KVM-RING-19', ...(signalled ? ['KVM-RING-24'] : [])] : x.entry.req });
@@ -980,6 +997,7 @@ class RingRun {
       ring.reset = (ring.reset + entries.length) >>> 0;
       ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'RESET', belowSoftLimit: (ring.dirty - ring.reset) >>> 0 < ring.softLimit }).next;
     }
+    if (race !== undefined && this.signals.raced) this.racedWrite(race, batched, limits);
     try {
       await this.checkProtection(
         what,
@@ -991,6 +1009,85 @@ class RingRun {
       if (interrupted && e instanceof Violation && !e.req.includes('KVM-RING-24')) throw new Violation(e.kind, ['KVM-RING-24', ...e.req], e.expected, e.actual);
       throw e;
     }
+    if (race !== undefined && this.signals.raced) await this.writeAgain(race);
+  }
+
+  /**
+   * The write of vCPU 0's that races a reset (RingScenario.resetRaces): the page the
+   * `pick`-th harvested entry names, where the kit can judge it: a valid memslot page whose
+   * protection it knows, no CPU dirty log (whose pushes come at a later exit), vCPU 0's ring
+   * well below its soft limit.
+   */
+  private raceFor(batchesPerRing: readonly { ring: GhostRing; entries: readonly { e: GhostEntry }[] }[], draw: { readonly at: number; readonly pick: number } | null | undefined): RacedWrite | undefined {
+    const ring = this.rings[0];
+    if (draw === null || draw === undefined || ring === undefined || this.cpuDirtyLogSize > 0 || (ring.dirty - ring.reset) >>> 0 >= ring.softLimit - 2) return undefined;
+    // A collector that marked entries KVM never pushed (KVM-RING-14's error) runs reset_index past dirty_index: a push would land on an entry this reset consumes.
+    const mine = batchesPerRing.find((b) => b.ring === ring)?.entries.length ?? 0;
+    if (mine > (ring.dirty - ring.reset) >>> 0) return undefined;
+    const named = batchesPerRing.flatMap((b) => b.entries).filter((c) => !c.e.rewritten);
+    if (named.length === 0) return undefined;
+    const { slot, offset } = named[draw.pick % named.length]!.e;
+    const s = slot === this.slotCode(0) ? 0 : slot === this.slotCode(1) ? 1 : undefined;
+    if (s === undefined || offset >= BigInt(this.memslots[s]!.npages)) return undefined;
+    const before = this.protectedPages[s]![Number(offset)]!;
+    if (before === 2) return undefined;
+    return { at: draw.at, write: { slot, offset: Number(offset) }, s, before };
+  }
+
+  /**
+   * KVM-RING-16 with vCPU 0 running during the reset: its write came before the page's
+   * re-protection (no push: the page was writable; the reset then protects it) or after it
+   * (a push), or, the page protected all along, pushed in any case. Read in vCPU 0's ring
+   * where the push would be; the ghost takes the entry, and the page's protection that the
+   * write leaves.
+   */
+  private racedWrite(race: RacedWrite, batched: readonly { readonly batches: readonly Parameters<typeof resetBatchValid>[0][] }[], limits: Parameters<typeof resetBatchValid>[2]): void {
+    const ring = this.rings[0]!;
+    const { slot, offset } = race.write;
+    const idx = ring.dirty & (ring.entries - 1);
+    const flags = this.kitSide.load32(flagsAt(ring.base, idx), 'acquire');
+    const pushed = (flags & 3) === 1 && this.kitSide.load32(slotAt(ring.base, idx), 'relaxed') === slot && this.kitSide.load64(offsetAt(ring.base, idx), 'relaxed') === BigInt(offset);
+    const key = `${slot}:${offset}`;
+    const protectsIt = batched.some((b) => [...reprotectedPages(b.batches, this.memslots, limits), ...spannedPages(this.arch, b.batches, this.memslots, limits)].some((p) => `${p.slot}:${p.offset}` === key));
+    const what = `  vCPU 0 writes ${hex(slot)}:${offset} while the reset runs (at its vcpuBetween call ${race.at})`;
+    const expected = race.before === 1 ? 'a push (the page was write-protected)' : protectsIt ? 'a push or none (before or after the page is re-protected)' : 'no push (the page is writable)';
+    this.push(what, pushed ? `a push at entry ${idx}` : 'no push', expected, []);
+    if (!pushed && race.before === 1) throw new Violation('loss', ['KVM-RING-11'], `vCPU 0's write to write-protected ${key} during the reset pushes an entry at ${idx}`, 'no entry: the write is unrecorded');
+    if (pushed && race.before === 0 && !protectsIt) throw new Violation('precision', ['KVM-RING-11'], `vCPU 0's write to writable ${key} during the reset pushes nothing`, `an entry at ${idx}`);
+    this.written[race.s]!.add(offset);
+    if (!pushed) {
+      this.unpushed[0] = true;
+      return;
+    }
+    const prev = ring.slots.get(idx);
+    const gfn = this.t.gfn.step(prev?.gfn ?? this.t.gfn.initial, { type: 'PUSH' });
+    ring.slots.set(idx, { slot, offset: BigInt(offset), state: 'dirty', gfn: gfn.next, rewritten: false, run: ++this.runs });
+    ring.dirty = (ring.dirty + 1) >>> 0;
+    ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'PUSH', reachesSoftLimit: (ring.dirty - ring.reset) >>> 0 >= ring.softLimit }).next;
+    // Pushed after the page's re-protection: writable; before it (protected all along): the reset protected it again.
+    this.protectedPages[race.s]![offset] = protectsIt ? 2 : 0;
+  }
+
+  /**
+   * After a raced reset, vCPU 0 writes the raced page again: where the reset left it
+   * write-protected, the write must push (KVM-RING-16: "the next write to each of them
+   * pushes"). A translation the racing write cached, flushed before the protection instead
+   * of after it, takes this write unrecorded.
+   */
+  private async writeAgain(race: RacedWrite): Promise<void> {
+    const ring = this.rings[0]!;
+    const owed = this.protectedPages[race.s]![race.write.offset] === 1;
+    const before = ring.dirty;
+    await this.runWrites(0, [race.write], `the page written during the reset, again`);
+    if (!owed || ring.dirty === before || this.clock.pending) return;
+    const idx = before & (ring.entries - 1);
+    if ((this.kitSide.load32(flagsAt(ring.base, idx), 'acquire') & 3) !== 1)
+      throw new Violation(
+        'loss',
+        ['KVM-RING-16', 'KVM-RING-11'],
+        `after the reset re-protected ${hex(race.write.slot)}:${race.write.offset}, the next write to it pushes an entry (at ${idx})`,
+        'no entry: a translation cached writable during the reset outlived the protection (a TLB flushed before the protection, not after it?)',
+      );
   }
 
   /**

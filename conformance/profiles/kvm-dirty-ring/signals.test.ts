@@ -1,4 +1,4 @@
-// KVM-RING-24: signals in KVM_RESET_DIRTY_RINGS. The kit's task answers signal_pending()
+// KVM-RING-24: signals in KVM_RESET_DIRTY_RINGS; and KVM-RING-16's vCPU racing the reset. The kit's task answers signal_pending()
 // only inside a reset it signals, only to an adapter that declares checksSignals; a reset
 // that stops there and re-protects the batch it holds conforms, in process and across the
 // protocol; one that drops the batch (Linux v6.17) loses its pages.
@@ -9,6 +9,7 @@ import { Violation } from '../../../model/violation.ts';
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { findMutant } from '../../mutants/index.ts';
+import { TlbVm } from '../../mutants/kvm-dirty-ring-mutants.ts';
 import { LoopbackChannel } from '../../protocol/channel.ts';
 import { kvmDirtyRingProfile } from './module.ts';
 import { type RingScenario, replayKvmDirtyRingScenario, runKvmDirtyRingProfile } from './profile.ts';
@@ -87,6 +88,24 @@ test('[KVM-RING-24] across the protocol: the hello declares the signal checks, e
   assert.is(bad.verdict, 'does-not-conform');
   assert.equal(bad.counterexample?.violation, inProcess.counterexample?.violation);
   assert.equal(bad.counterexample?.violation?.req, ['KVM-RING-24', 'KVM-RING-16']);
+});
+
+test('[KVM-RING-16] the vCPU racing a reset: a KVM with a TLB that flushes after the protection conforms (seeds 1-3), and one that flushes first fails the same in process and across the protocol', async () => {
+  for (const seed of [1, 2, 3]) {
+    const r = await runKvmDirtyRingProfile(referenceKvmDirtyRingAdapter('tlb', TlbVm), { ...OPTIONS, seed });
+    assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided)}`);
+  }
+  const mutant = findMutant('ring-reset-flush-first')!.adapter as KvmDirtyRingAdapter;
+  const served = kvmDirtyRingProfile.overChannel(new LoopbackChannel([mutant as never], mutant.name), `${mutant.name} (loopback)`);
+  const across = await runKvmDirtyRingProfile(served, { ...OPTIONS, runs: 100, seed: 2 });
+  const inProcess = await runKvmDirtyRingProfile(mutant, { ...OPTIONS, runs: 100, seed: 2 });
+  assert.is(across.verdict, 'does-not-conform');
+  assert.equal(across.counterexample?.violation, inProcess.counterexample?.violation);
+  assert.equal(across.counterexample?.violation?.req, ['KVM-RING-16', 'KVM-RING-11']);
+  assert.ok(
+    across.counterexample?.steps.some((st) => /vCPU 0 writes 0x[0-9a-f]+:\d+ while the reset runs/.test(st.op)),
+    'the race is a step of the counterexample',
+  );
 });
 
 test.run();

@@ -34,6 +34,14 @@ export interface KitTask {
    * `checksSignals`, and outside KVM_RESET_DIRTY_RINGS.
    */
   signalPending(): boolean;
+  /**
+   * The vCPU runs while the ioctl does: call it between any two of KVM_RESET_DIRTY_RINGS's
+   * steps (before each entry, between the protection of a batch and the TLB flush); it
+   * returns the guest writes vCPU 0 makes now (usually none), which you make as that vCPU's
+   * KVM_RUN would (a write to a write-protected page pushes an entry to its ring, through
+   * whatever translation it has cached) before your next step. Never calling it: no race.
+   */
+  vcpuBetween(): readonly GuestWriteArg[];
 }
 
 export interface KvmDirtyRingConfig {

@@ -51,7 +51,10 @@ export function remoteRingMemory(call: (op: string, args?: Msg) => unknown): Kit
 
 /** The kit's task (signal_pending) as an implementation behind the protocol sees it: a callback. */
 export function remoteTask(call: (op: string, args?: Msg) => unknown): KitTask {
-  return { signalPending: () => call('task.signalPending') === true };
+  return {
+    signalPending: () => call('task.signalPending') === true,
+    vcpuBetween: () => ((call('task.vcpuBetween') as { writes?: GuestWriteArg[] } | null)?.writes ?? []).map((w) => ({ slot: n(w.slot), offset: n(w.offset) })),
+  };
 }
 
 /** The kit's adapter for an implementation behind `peer`. */
@@ -65,6 +68,8 @@ export function kvmDirtyRingOverChannel(peer: Channel, name: string): KvmDirtyRi
       const onCallback: CallbackHandler = (c) => {
         // signal_pending(current) in KVM_RESET_DIRTY_RINGS (types.ts KitTask): a boolean.
         if (c.op === 'task.signalPending') return task.signalPending();
+        // The vCPU's writes racing the ioctl (types.ts KitTask.vcpuBetween).
+        if (c.op === 'task.vcpuBetween') return { writes: task.vcpuBetween().map((w) => ({ slot: w.slot, offset: w.offset })) };
         const r = ringMemoryCallback(memory, c);
         if (r === undefined) throw new Error(`${c.op} is not a callback of profile ${P}`);
         return r.answer;

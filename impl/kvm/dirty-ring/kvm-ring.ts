@@ -62,6 +62,11 @@ export interface KvmRingOptions {
    * 49005a2a3d2a). Absent: the reset never stops early (Linux up to v6.16).
    */
   readonly signalPending?: () => boolean;
+  /**
+   * The guest writes vCPU 0 makes while KVM_RESET_DIRTY_RINGS runs (its vCPU thread runs
+   * meanwhile): asked before each entry, made as that vCPU's KVM_RUN makes them.
+   */
+  readonly vcpuBetween?: () => readonly GuestWrite[];
 }
 
 interface Memslot {
@@ -105,6 +110,8 @@ export class KvmDirtyRingVm {
 
   /** KvmRingOptions.signalPending. */
   protected readonly signalPending: (() => boolean) | undefined;
+  /** KvmRingOptions.vcpuBetween. */
+  protected readonly vcpuBetween: (() => readonly GuestWrite[]) | undefined;
 
   constructor(
     protected readonly memory: RingMemory,
@@ -112,6 +119,7 @@ export class KvmDirtyRingVm {
   ) {
     this.arch = options.arch;
     this.signalPending = options.signalPending;
+    this.vcpuBetween = options.vcpuBetween;
     this.rsvdEntries = KVM_DIRTY_RING_RSVD_ENTRIES + (options.cpuDirtyLogSize ?? 0);
     this.addressSpaces = options.addressSpaces ?? (options.arch === 'x86' ? 2 : 1);
     this.userMemSlots = options.userMemSlots ?? 32764;
@@ -332,6 +340,7 @@ export class KvmDirtyRingVm {
     let count = 0;
     let cur: ResetBatch | undefined;
     for (;;) {
+      this.vcpuRuns();
       if (this.signalPending?.() === true) {
         this.stoppedBySignal(cur);
         return { count, interrupted: true };
@@ -349,6 +358,11 @@ export class KvmDirtyRingVm {
     }
     if (cur !== undefined) this.resetBatch(cur.slot, cur.offset, cur.mask);
     return { count, interrupted: false };
+  }
+
+  /** vCPU 0 runs while the reset does: the writes it makes now (KvmRingOptions.vcpuBetween). */
+  protected vcpuRuns(): void {
+    for (const w of this.vcpuBetween?.() ?? []) this.guestWrite(this.vcpus[0], w);
   }
 
   /** A reset stopped by a pending signal with `cur` open: its pages are re-protected, as every consumed entry's are (KVM-RING-24). */

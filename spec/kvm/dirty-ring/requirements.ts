@@ -71,7 +71,7 @@ export const kvmDirtyRingRequirements = {
     source: `${MAIN} kvm_vm_ioctl_reset_dirty_pages; ${RING} kvm_dirty_ring_reset, kvm_dirty_gfn_set_invalid, kvm_dirty_gfn_harvested`,
   },
   'KVM-RING-16': {
-    text: 'Reset re-protects the pages its consumed entries name (when valid, KVM-RING-18): after it returns, the next write to each of them pushes a new entry. A page no consumed entry names keeps its protection, except on arm64 between the lowest and the highest page of one batch, which the arch protects as one range (such a page may be protected or not; x86 protects the named pages only).',
+    text: "Reset re-protects the pages its consumed entries name (when valid, KVM-RING-18): after it returns, the next write to each of them pushes a new entry, including where the vCPU, running during the reset, wrote the page before its protection (so the TLB flush comes after the protection). A vCPU write during the reset pushes or not as it came after or before the page's protection; to a page protected all along it pushes. A page no consumed entry names keeps its protection, except on arm64 between the lowest and the highest page of one batch, which the arch protects as one range (such a page may be protected or not; x86 protects the named pages only).",
     source: `${RING} kvm_reset_dirty_gfn (kvm_arch_mmu_enable_log_dirty_pt_masked); ${MAIN} kvm_vm_ioctl_reset_dirty_pages (kvm_flush_remote_tlbs); Linux v6.18 arch/arm64/kvm/mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked (kvm_stage2_wp_range from __ffs(mask) to __fls(mask) + 1); Linux v6.18 arch/x86/kvm/mmu/mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked (the set bits)`,
   },
   'KVM-RING-17': {
