@@ -1064,8 +1064,9 @@ class RingRun {
     ring.slots.set(idx, { slot, offset: BigInt(offset), state: 'dirty', gfn: gfn.next, rewritten: false, run: ++this.runs });
     ring.dirty = (ring.dirty + 1) >>> 0;
     ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'PUSH', reachesSoftLimit: (ring.dirty - ring.reset) >>> 0 >= ring.softLimit }).next;
-    // Pushed after the page's re-protection: writable; before it (protected all along): the reset protected it again.
-    this.protectedPages[race.s]![offset] = protectsIt ? 2 : 0;
+    // Writable before the reset, the push came after the page's re-protection: writable now. Protected all
+    // along, it came before or after the re-protection (if any): either.
+    this.protectedPages[race.s]![offset] = race.before === 1 && protectsIt ? 2 : 0;
   }
 
   /**
