@@ -20,6 +20,13 @@ const OPTIONS = { runs: 200, timeoutMs: 5000, maxCommands: 30 };
 const X86 = { arch: 'x86', ringBytes: 4096, vcpus: 1, withBitmap: false, late: false, enables: [] } as const;
 const withSignals = () => referenceKvmDirtyRingAdapter('reference-signals', KvmDirtyRingVm, 0, true);
 
+/** Mutant `name` run across the protocol (a loopback channel) and in process, on one seed. */
+async function bothWays(name: string, runs: number, seed: number) {
+  const mutant = findMutant(name)!.adapter as KvmDirtyRingAdapter;
+  const served = kvmDirtyRingProfile.overChannel(new LoopbackChannel([mutant as never], mutant.name), `${mutant.name} (loopback)`);
+  return { across: await runKvmDirtyRingProfile(served, { ...OPTIONS, runs, seed }), inProcess: await runKvmDirtyRingProfile(mutant, { ...OPTIONS, runs, seed }) };
+}
+
 test('[KVM-RING-24] the task answers false before the drawn check of a reset, true from it on, and false outside a reset or without a draw', () => {
   const t = new KitSignals();
   assert.is(t.signalPending(), false, 'outside a reset');
@@ -81,10 +88,7 @@ test('[KVM-RING-24] across the protocol: the hello declares the signal checks, e
   assert.is(adapter.checksSignals, true);
   const ok = await runKvmDirtyRingProfile(adapter, { ...OPTIONS, runs: 60, seed: 2 });
   assert.is(ok.verdict, 'conforms', JSON.stringify(ok.counterexample?.violation ?? ok.undecided));
-  const mutant = findMutant('ring-reset-signal-drops-batch')!.adapter as KvmDirtyRingAdapter;
-  const served = kvmDirtyRingProfile.overChannel(new LoopbackChannel([mutant as never], mutant.name), `${mutant.name} (loopback)`);
-  const bad = await runKvmDirtyRingProfile(served, { ...OPTIONS, runs: 60, seed: 2 });
-  const inProcess = await runKvmDirtyRingProfile(mutant, { ...OPTIONS, runs: 60, seed: 2 });
+  const { across: bad, inProcess } = await bothWays('ring-reset-signal-drops-batch', 60, 2);
   assert.is(bad.verdict, 'does-not-conform');
   assert.equal(bad.counterexample?.violation, inProcess.counterexample?.violation);
   assert.equal(bad.counterexample?.violation?.req, ['KVM-RING-24', 'KVM-RING-16']);
@@ -95,10 +99,7 @@ test('[KVM-RING-16] the vCPU racing a reset: a KVM with a TLB that flushes after
     const r = await runKvmDirtyRingProfile(referenceKvmDirtyRingAdapter('tlb', TlbVm), { ...OPTIONS, seed });
     assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided)}`);
   }
-  const mutant = findMutant('ring-reset-flush-first')!.adapter as KvmDirtyRingAdapter;
-  const served = kvmDirtyRingProfile.overChannel(new LoopbackChannel([mutant as never], mutant.name), `${mutant.name} (loopback)`);
-  const across = await runKvmDirtyRingProfile(served, { ...OPTIONS, runs: 100, seed: 2 });
-  const inProcess = await runKvmDirtyRingProfile(mutant, { ...OPTIONS, runs: 100, seed: 2 });
+  const { across, inProcess } = await bothWays('ring-reset-flush-first', 100, 2);
   assert.is(across.verdict, 'does-not-conform');
   assert.equal(across.counterexample?.violation, inProcess.counterexample?.violation);
   assert.equal(across.counterexample?.violation?.req, ['KVM-RING-16', 'KVM-RING-11']);
