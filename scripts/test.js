@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { colourEnv, useColour, uvuColourArgs } from './colour.js';
 import { partQueue } from './part-queue.js';
+import { planParts } from './test-parts.js';
 import { ensureSystemDeps, needsLater } from './system-deps.js';
 import { testFiles, uvuArgs } from './test-files.js';
 
@@ -61,47 +62,47 @@ mkdirSync(coverageDir, { recursive: true });
 // the machines have two cores, and one uvu process runs its files one after another. Each
 // part's output is printed whole, in order, once all have ended, so outputs never interleave.
 //
-// The parts are balanced by weight, the heaviest file first, each to the lightest part
-// (and in name order within a part), and the two runners take the covered part first, then the heaviest part left as
-// each finishes: a stale weight costs at most part of one part's time, not the gap between
-// two fixed halves (in CI, fixed halves of equal weight took 220 s and 181 s once the
-// served processes stopped collecting coverage). Each part costs one uvu process start.
+// The parts are cut by weight (test-parts.js): the covered part, then parts that shrink as
+// the run goes on, and the two runners take the next part left as each finishes: a stale
+// weight costs at most part of a small part's time (in CI, fixed halves of equal weight took
+// 220 s and 181 s; eight equal parts still left the runners up to 40 s apart). Each part
+// costs one uvu process start.
 // The weights: CPU seconds (user and system, the processes a file starts included) each
 // file took alone, one after another, as this script runs it but without coverage, the
 // files of 4 s or more; any file not listed weighs DEFAULT_WEIGHT, the mean of the others
-// (more than 100 files). Measured with scripts/test-weights.js in a fresh clone, 2026-11-30, 23:00
+// (more than 100 files). Measured with scripts/test-weights.js in a fresh clone, 2026-12-01, 11:20
 // (every figure in one run, so on one scale). Run it again
 // when a file's cost changes much: a stale weight costs part of one part's time.
 const WEIGHTS = {
-  'conformance/mutants/matrix.test.ts': 53,
-  'conformance/campaign/campaign.test.ts': 46,
-  'conformance/lib/lib.test.ts': 44,
-  'conformance/examples/c/c-example.test.ts': 37,
+  'conformance/mutants/matrix.test.ts': 54,
+  'conformance/lib/lib.test.ts': 49,
+  'conformance/campaign/campaign.test.ts': 41,
   'conformance/engine/incremental-check.test.ts': 37,
-  'conformance/package/pack.test.ts': 24,
-  'conformance/campaign/hang.test.ts': 23,
-  'conformance/cli/main.test.ts': 23,
-  'conformance/protocol/crash-served.test.ts': 21,
-  'conformance/protocol/exec.test.ts': 19,
-  'conformance/protocol/schema.test.ts': 18,
-  'conformance/engine/concurrency.test.ts': 17,
-  'conformance/report/html.browser.test.ts': 14,
-  'conformance/lib/lib-crash.test.ts': 13,
+  'conformance/examples/c/c-example.test.ts': 35,
+  'conformance/campaign/hang.test.ts': 26,
+  'conformance/package/pack.test.ts': 23,
+  'conformance/protocol/exec.test.ts': 22,
+  'conformance/cli/main.test.ts': 21,
+  'conformance/protocol/crash-served.test.ts': 19,
+  'conformance/engine/concurrency.test.ts': 15,
+  'conformance/protocol/schema.test.ts': 13,
+  'conformance/lib/lib-crash.test.ts': 12,
+  'conformance/engine/refinement.test.ts': 12,
   'conformance/profiles/kvm-dirty-log/profile.test.ts': 12,
-  'conformance/engine/refinement.test.ts': 11,
+  'conformance/report/html.browser.test.ts': 11,
+  'conformance/lib/kvm-ring.test.ts': 8,
   'conformance/profiles/dirty-ring-collector/profile.test.ts': 8,
-  'conformance/protocol/trace.test.ts': 7,
-  'conformance/profiles/kvm-dirty-log/uapi.test.ts': 6,
-  'conformance/profiles/kvm-dirty-ring/profile.test.ts': 6,
-  'conformance/report/spec-doc.test.ts': 6,
-  'conformance/engine/run-profile.test.ts': 6,
-  'conformance/engine/vfio-type1-uapi.test.ts': 5,
-  'conformance/profiles/kvm-dirty-log/wire.test.ts': 5,
-  'conformance/lib/kvm-ring.test.ts': 5,
-  'conformance/protocol/crash-failure.test.ts': 5,
-  'conformance/examples/linux-upstream/linux-upstream.test.ts': 4,
+  'conformance/protocol/trace.test.ts': 8,
+  'conformance/profiles/kvm-dirty-ring/profile.test.ts': 7,
+  'conformance/engine/vfio-type1-uapi.test.ts': 7,
+  'conformance/profiles/kvm-dirty-log/uapi.test.ts': 5,
+  'conformance/report/spec-doc.test.ts': 5,
+  'conformance/engine/run-profile.test.ts': 5,
+  'conformance/profiles/kvm-dirty-ring/signals.test.ts': 5,
+  'conformance/examples/linux-upstream/linux-upstream.test.ts': 5,
+  'conformance/protocol/crash-failure.test.ts': 4,
 };
-const DEFAULT_WEIGHT = 1.32;
+const DEFAULT_WEIGHT = 1.36;
 const files = testFiles(root);
 const weight = (f) => WEIGHTS[f] ?? DEFAULT_WEIGHT;
 // Coverage is that of the tests of spec/, impl/, model/ and scripts/ (the unit tests: 98.4%
@@ -111,21 +112,10 @@ const weight = (f) => WEIGHTS[f] ?? DEFAULT_WEIGHT;
 // CPU (matrix.test.ts 37 s against 31 s alone), and with it the 2-core CI run went over
 // five minutes (303 s and 307 s in fresh clones).
 const uncoveredFile = (f) => f.startsWith('conformance/');
-// One covered part and UNCOVERED_PARTS others. More, smaller parts cost a process start and
-// its imports each (1.5 to 3.5 s of CPU) but leave less of the run to the last part: with
-// five parts of equal weight one runner took three of them (the weights are CPU alone, not
-// the time a file takes beside another), and their times ranged from 91 to 128 s.
-const UNCOVERED_PARTS = 8;
-const parts = Array.from({ length: UNCOVERED_PARTS + 1 }, (_, i) => ({ files: [], weight: 0, uncovered: i > 0 }));
-for (const f of [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b))) {
-  const candidates = parts.filter((p) => p.uncovered === uncoveredFile(f));
-  const lightest = candidates.reduce((a, b) => (b.weight < a.weight ? b : a));
-  lightest.files.push(f);
-  lightest.weight += weight(f);
-}
-// The covered part first, so that c8's report (which needs only it) runs beside the others; then the heaviest first.
-const ordered = parts.filter((p) => p.files.length > 0).sort((a, b) => Number(a.uncovered) - Number(b.uncovered) || b.weight - a.weight);
-const partFiles = ordered.map((p) => p.files.sort());
+// The covered part first, so that c8's report (which needs only it) runs beside the others;
+// then parts that shrink as the run goes on, so that the two runners end close together (test-parts.js).
+const ordered = planParts(files, weight, (f) => !uncoveredFile(f)).map((p) => ({ ...p, uncovered: !p.covered }));
+const partFiles = ordered.map((p) => p.files);
 const uvu = (names) => uvuArgs(names, uvuColourArgs(colour));
 /** c8's report (output held) on the coverage files the test processes `pids` wrote: see above for what is left out. */
 async function coverageReport(pids) {
@@ -178,6 +168,7 @@ const partSeconds = new Array(partFiles.length);
 let coverage;
 // A part with a browser test waits for the background install of chromium, if it is not there yet (part-queue.js).
 const queue = partQueue(partFiles.length, (i) => partFiles[i].some(needsLater), laterDeps);
+const runnerEnds = [];
 async function runner() {
   for (let i = await queue.next(); i >= 0; i = await queue.next()) {
     const started = performance.now();
@@ -185,6 +176,7 @@ async function runner() {
     partSeconds[i] = (performance.now() - started) / 1000;
     if (!ordered[i].uncovered) coverage = coverageReport([shards[i].pid]);
   }
+  runnerEnds.push(performance.now());
 }
 const testRuns = Promise.all([runner(), runner()]);
 const [tsc, check] = await checks;
@@ -202,7 +194,7 @@ else {
 }
 await testRuns;
 for (const done of shards) process.stdout.write(done.out);
-console.log(`test parts, two at a time: ${partSeconds.map((t, i) => `${t.toFixed(0)} s (${partFiles[i].length} files)`).join(', ')}`);
+console.log(`test parts, two at a time: ${partSeconds.map((t, i) => `${t.toFixed(0)} s (${partFiles[i].length} files)`).join(', ')}; the runners ended ${((runnerEnds[1] - runnerEnds[0]) / 1000).toFixed(0)} s apart`);
 const report = await (coverage ?? coverageReport([]));
 process.stdout.write(report.out);
 for (const tests of shards) {
