@@ -7,9 +7,11 @@ import { kvmDirtyRingOverChannel } from '../profiles/kvm-dirty-ring/wire.ts';
 import { ExecPeer } from './peer.ts';
 import { protocolProblem } from './schemas.ts';
 
-/** A process that answers the hello with `result` and then waits. */
+/** A process that answers the hello with `result`, and bye with `{}` (then exits): nothing else. */
 const helloOnly = (result: object) =>
-  `${JSON.stringify(process.execPath)} -e ${JSON.stringify(`process.stdin.once('data', (d) => { const m = JSON.parse(String(d).split('\\n')[0]); process.stdout.write(JSON.stringify({ id: m.id, result: ${JSON.stringify(result)} }) + '\\n'); }); setTimeout(() => {}, 60000);`)}`;
+  `${JSON.stringify(process.execPath)} -e ${JSON.stringify(
+    `require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => { const m = JSON.parse(l); process.stdout.write(JSON.stringify({ id: m.id, result: m.op === 'hello' ? ${JSON.stringify(result)} : {} }) + '\\n'); if (m.op === 'bye') process.exit(0); });`,
+  )}`;
 
 test('a hello with kvmCpuDirtyLogSize and kvmChecksSignals gives the kvm-dirty-ring adapter both over --exec', async () => {
   const result = { protocol: 1, name: 'pml-kvm', profiles: ['kvm-dirty-ring'], kvmCpuDirtyLogSize: 512, kvmChecksSignals: true };
@@ -22,7 +24,7 @@ test('a hello with kvmCpuDirtyLogSize and kvmChecksSignals gives the kvm-dirty-r
     assert.is(adapter.cpuDirtyLogSize, 512);
     assert.is(adapter.checksSignals, true);
   } finally {
-    await peer.close();
+    assert.is(await peer.close(), undefined, 'bye answered, exit status 0');
   }
 });
 
@@ -33,7 +35,7 @@ test('a hello without them: no CPU dirty log, no signal checks', async () => {
     assert.is(adapter.cpuDirtyLogSize, undefined);
     assert.is(adapter.checksSignals, undefined);
   } finally {
-    await peer.close();
+    assert.is(await peer.close(), undefined, 'bye answered, exit status 0');
   }
 });
 
