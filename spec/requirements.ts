@@ -58,8 +58,8 @@ export const requirements = {
     source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (WARN_ON(iaext || paddr >> cfg->oas): -ERANGE for the chunk that starts past the limit) and ${LINUX} drivers/iommu/iommu.c iommu_map_nosync (the chunks mapped before it are unmapped again); DEPARTS for an output range that crosses 2^48 inside one last-level table, which Linux maps with the address cut to 48 bits since it checks each chunk's first address only (the kit sends such a crossing only at a 2 MiB boundary of the IOVA, where Linux agrees)`,
   },
   'MAP-8': {
-    text: "A map whose prot has neither IOMMU_READ nor IOMMU_WRITE maps nothing and is -EINVAL (0 on kernels before v6.11, whose io-pgtable ->map did nothing and succeeded). The checks come in this order: alignment and size (MAP-6), then an iova or paddr at or past 2^48 (MAP-7), then prot, then a range that crosses 2^48 (MAP-7: Linux checks the first address of each chunk, and the first chunk lies below the limit): a call with two faults answers the first one's errno.",
-    source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (the -ERANGE test, then "if (!(iommu_prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL" since Linux v6.11 commit 6093cd582f8e "iommu: Do not return 0 from map_pages if it doesn't do anything", <2-v1-1211e1294c27+4b1-iommu_no_prot_jgg@nvidia.com>; before it Linux v5.12 arm_lpae_map returned 0 having mapped nothing, and __iommu_map went on to the next page); ${LINUX} drivers/iommu/iommu.c iommu_map_nosync (the alignment test before any map_pages)`,
+    text: "A map whose prot has neither IOMMU_READ nor IOMMU_WRITE maps nothing and is -EINVAL (0 from io-pgtable on kernels before v6.11, whose map did nothing and succeeded: with ->map (v5.12) __iommu_map went on to the next page; with ->map_pages it never advanced and looped without end, as 6093cd582f8e's message says, so no caller used such a prot). The checks come in this order: alignment and size (MAP-6), then an iova or paddr at or past 2^48 (MAP-7), then prot, then a range that crosses 2^48 (MAP-7: Linux checks the first address of each chunk, and the first chunk lies below the limit): a call with two faults answers the first one's errno.",
+    source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (the -ERANGE test, then "if (!(iommu_prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL" since Linux v6.11 commit 6093cd582f8e "iommu: Do not return 0 from map_pages if it doesn't do anything", <2-v1-1211e1294c27+4b1-iommu_no_prot_jgg@nvidia.com>; before it Linux v5.12 arm_lpae_map returned 0 having mapped nothing, and __iommu_map went on to the next page; arm_lpae_map_pages returned 0 with *mapped 0, and __iommu_map looped; backported to 6.10.y); ${LINUX} drivers/iommu/iommu.c iommu_map_nosync (the alignment test before any map_pages)`,
   },
   'UNMAP-1': { text: 'Unmapping a leaf makes it invalid, whatever its dirty state.', source: `${IO_PGTABLE_ARM} __arm_lpae_unmap` },
   'UNMAP-2': {
@@ -166,12 +166,12 @@ export const requirements = {
 
   // VFIO type1 container (spec/vfio/type1-machine.ts, spec/vfio/args.ts)
   'VFIO-MAP-1': {
-    text: 'MAP_DMA with a flag other than READ and WRITE, or with neither, is -EINVAL; VADDR included where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0), except that where it offers VFIO_UNMAP_ALL (9 is 1) VADDR alone may instead be looked up as VFIO-MAP-10 says (-ENOENT over no mapping), as Linux v6.2+ answers with an emulated group attached. Where it offers VFIO_UPDATE_VADDR, VADDR alone is valid and VADDR with READ or WRITE is -EINVAL.',
+    text: 'MAP_DMA with a flag other than READ and WRITE, or with neither, is -EINVAL; VADDR included where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0), except that where it offers VFIO_UNMAP_ALL (9 is 1) VADDR alone may instead be looked up as VFIO-MAP-10 says (-ENOENT over no mapping), as Linux v6.3+ answers with an emulated group attached. Where it offers VFIO_UPDATE_VADDR, VADDR alone is valid and VADDR with READ or WRITE is -EINVAL.',
     source: `${VFIO_TYPE1} vfio_iommu_type1_map_dma (mask READ | WRITE | VADDR), vfio_dma_do_map ((prot && set_vaddr) || (!prot && !set_vaddr)); before v5.12 the mask is READ | WRITE (${UPDATE_VADDR})`,
   },
   'VFIO-MAP-2': { text: 'MAP_DMA with size 0, or iova, size or vaddr not a multiple of the smallest page size, is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_map` },
   'VFIO-MAP-3': {
-    text: "MAP_DMA whose iova + size or vaddr + size wraps past 2^64 is -EINVAL; or, from the addressable-limit series (v6.19), -EOVERFLOW, checked right after size 0 and before the flags' READ/WRITE combination and the alignment (the ioctl's flag mask still first).",
+    text: "MAP_DMA whose iova + size or vaddr + size wraps past 2^64 is -EINVAL; or, from the addressable-limit series (v6.18), -EOVERFLOW, checked right after size 0 and before the flags' READ/WRITE combination and the alignment (the ioctl's flag mask still first).",
     source: `${VFIO_TYPE1} vfio_dma_do_map; Linux 6012379ede6a drivers/vfio/vfio_iommu_type1.c vfio_dma_do_map (check_add_overflow)`,
   },
   'VFIO-MAP-4': { text: 'MAP_DMA overlapping an existing mapping is -EEXIST.', source: `${VFIO_TYPE1} vfio_dma_do_map (vfio_find_dma)` },
@@ -193,14 +193,14 @@ export const requirements = {
   },
   'VFIO-UNMAP-2': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP together with ALL or VADDR is -EINVAL.', source: `${VFIO_H}; ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma` },
   'VFIO-UNMAP-3': {
-    text: 'UNMAP_DMA with VADDR is -EINVAL where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0); where it offers VFIO_UNMAP_ALL (9 is 1), VADDR without GET_DIRTY_BITMAP may be -EBUSY instead, as Linux v6.2+ answers with an emulated group attached. Where it offers VFIO_UPDATE_VADDR, the kit sends no VADDR (vaddr updates are not modelled).',
+    text: 'UNMAP_DMA with VADDR is -EINVAL where the container does not offer VFIO_UPDATE_VADDR (CHECK_EXTENSION(10) is 0); where it offers VFIO_UNMAP_ALL (9 is 1), VADDR without GET_DIRTY_BITMAP may be -EBUSY instead, as Linux v6.3+ answers with an emulated group attached. Where it offers VFIO_UPDATE_VADDR, the kit sends no VADDR (vaddr updates are not modelled).',
     source: `DEPARTS from ${VFIO_TYPE1} vfio_iommu_type1_unmap_dma, which takes VFIO_DMA_UNMAP_FLAG_VADDR (${UPDATE_VADDR}) and offers VFIO_UPDATE_VADDR; as kernels before v5.12, whose mask lacks the flag; -EBUSY: ${VFIO_TYPE1} vfio_dma_do_unmap ("Cannot update vaddr if mdev is present") with vfio_iommu_type1_check_extension answering 10 with 0 while an emulated group is attached (since ef3a3f6a294b)`,
   },
   'VFIO-UNMAP-4': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP and a bitmap of 0 bytes, more than DIRTY_BITMAP_SIZE_MAX, or fewer than ALIGN(size/pgsize, 64)/8 is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size` },
   'VFIO-UNMAP-5': { text: 'UNMAP_DMA with iova not a multiple of the smallest page size is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_unmap` },
   'VFIO-UNMAP-6': { text: 'UNMAP_DMA with ALL and a non-zero iova or size is -EINVAL.', source: `${VFIO_H} (VFIO_DMA_UNMAP_FLAG_ALL); ${VFIO_TYPE1} vfio_dma_do_unmap` },
   'VFIO-UNMAP-7': {
-    text: 'UNMAP_DMA without ALL, with size 0, size not a multiple of the smallest page size, or iova + size wrapping, is -EINVAL; from the addressable-limit series (v6.19) the wrap alone is -EOVERFLOW.',
+    text: 'UNMAP_DMA without ALL, with size 0, size not a multiple of the smallest page size, or iova + size wrapping, is -EINVAL; from the addressable-limit series (v6.18) the wrap alone is -EOVERFLOW.',
     source: `${VFIO_TYPE1} vfio_dma_do_unmap; Linux 6012379ede6a drivers/vfio/vfio_iommu_type1.c vfio_dma_do_unmap (check_add_overflow)`,
   },
   'VFIO-UNMAP-8': { text: 'UNMAP_DMA with GET_DIRTY_BITMAP while tracking is off is -EINVAL.', source: `${VFIO_TYPE1} vfio_dma_do_unmap` },
@@ -223,7 +223,7 @@ export const requirements = {
   'VFIO-DIRTY-4': { text: 'START while a mapping has more than DIRTY_BITMAP_PAGES_MAX pages is -EINVAL and tracking stays off.', source: `${VFIO_TYPE1} vfio_dma_bitmap_alloc` },
   'VFIO-DIRTY-5': { text: 'STOP turns tracking off and drops the dirty state not yet reported (the bitmaps are freed), returning 0; while off it does nothing and returns 0.', source: `${VFIO_TYPE1} vfio_dma_bitmap_free_all` },
   'VFIO-DIRTY-6': {
-    text: "A bitmap operation whose iova + size reaches 2^64 is -EINVAL (range.iova + range.size < range.iova in u64: a range ending exactly at 2^64 included). From the addressable-limit series (v6.19) only a range whose last byte is past 2^64 - 1 is refused, with -EOVERFLOW, after size 0 and before the bitmap's checks; one ending exactly at 2^64 is checked as any other.",
+    text: "A bitmap operation whose iova + size reaches 2^64 is -EINVAL (range.iova + range.size < range.iova in u64: a range ending exactly at 2^64 included). From the addressable-limit series (v6.18) only a range whose last byte is past 2^64 - 1 is refused, with -EOVERFLOW, after size 0 and before the bitmap's checks; one ending exactly at 2^64 is checked as any other.",
     source: `${VFIO_TYPE1} vfio_iommu_type1_dirty_pages; Linux 6012379ede6a drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_dirty_pages (check_add_overflow(range.iova, range.size - 1))`,
   },
   'VFIO-DIRTY-7': { text: 'A bitmap operation with size 0 is -EINVAL.', source: `${VFIO_TYPE1} verify_bitmap_size (npages 0), vfio_iommu_type1_dirty_pages` },
@@ -250,7 +250,7 @@ export const requirements = {
   },
   'VFIO-CLEAR-2': {
     text: 'GET_BITMAP_NOCLEAR (1<<3) or CLEAR_BITMAP (1<<4) before manual clear was negotiated, or on a container that does not offer it (CHECK_EXTENSION(11) is 0), is -EINVAL (outside the flag mask).',
-    source: `flag values from ${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h (GET_BITMAP_NOCLEAR 1<<3, CLEAR_BITMAP 1<<4); dirtyspec design: a client that did not negotiate gets an error, not a clear; DEPARTS from vfio_iommu_type1_dirty_pages in ${MANUAL_CLEAR_V2}, whose mask takes CLEAR_BITMAP whether or not manual clear was negotiated`,
+    source: `flag values from ${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h (GET_BITMAP_NOCLEAR 1<<3, CLEAR_BITMAP 1<<4; the kernel patches v1 and v2 have CLEAR_BITMAP at 1<<3 and no NOCLEAR, a numbering the spec DEPARTS from: spec/vfio/type1-machine.ts); dirtyspec design: a client that did not negotiate gets an error, not a clear; DEPARTS from vfio_iommu_type1_dirty_pages in ${MANUAL_CLEAR_V2}, whose mask takes CLEAR_BITMAP whether or not manual clear was negotiated`,
   },
   'VFIO-CLEAR-3': { text: 'CLEAR_BITMAP while tracking is off is -EINVAL.', source: `vfio_iommu_type1_dirty_pages in ${MANUAL_CLEAR_V2} (!dirty_page_tracking: -EINVAL)` },
   'VFIO-CLEAR-4': { text: 'GET_BITMAP_NOCLEAR reports like GET_BITMAP but clears nothing: a second call reports the same pages and any new ones.', source: `${QEMU_RFC} and ${QEMU_RFC2}, linux-headers/linux/vfio.h; ${HWDBM_RFC2}` },

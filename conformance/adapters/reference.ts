@@ -241,9 +241,9 @@ export function referenceVfioType1Adapter(
         deviceDmaWrite: async (iova) => ({ ok: tb.smmu.dmaWrite(0, n(iova)).ok }),
         dmaRw: async (iova, length, write) => ({ errno: c.dmaRw(n(iova), length, write).errno }),
         // A container with an emulated group beside the device's, which keeps it when the device's
-        // group leaves. Linux from v6.2 answers VFIO_UPDATE_VADDR with 0 while one is attached
+        // group leaves. Linux from v6.3 (6.1.16 stable) answers VFIO_UPDATE_VADDR with 0 while one is attached
         // (ef3a3f6a294b), and the reference follows it: the container that offers it has none
-        // (v5.12 to v6.1 offered both; the kit accepts that combination from an adapter).
+        // (v5.12 to v6.2 offered both; the kit accepts that combination from an adapter).
         ...(uapi.updateVaddr === true ? {} : { detachDevice: async () => ({ errno: c.detachDevice() }), attachDevice: async () => ({ errno: c.attachDevice() }) }),
       };
     },

@@ -364,8 +364,8 @@ interface Alternative {
   readonly errno: number;
   readonly as: string;
 }
-const emulatedGroup = (errno: number | undefined): Alternative | undefined => (errno === undefined ? undefined : { errno, as: 'as Linux v6.2+ with an emulated group' });
-const addressableLimit = (errno: number | undefined): Alternative | undefined => (errno === undefined ? undefined : { errno, as: 'as Linux from the addressable-limit series, v6.19' });
+const emulatedGroup = (errno: number | undefined): Alternative | undefined => (errno === undefined ? undefined : { errno, as: 'as Linux v6.3+ with an emulated group' });
+const addressableLimit = (errno: number | undefined): Alternative | undefined => (errno === undefined ? undefined : { errno, as: 'as Linux from the addressable-limit series, v6.18' });
 
 class Run {
   readonly c: ContainerModel;

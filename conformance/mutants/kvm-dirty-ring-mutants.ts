@@ -87,7 +87,7 @@ export class PushFlagsRelaxedVm extends KvmDirtyRingVm {
   }
 }
 
-/** Reset reads the flags without acquire (before "KVM: Use acquire/release semantics ...", v6.0). */
+/** Reset reads the flags without acquire (before "KVM: Use acquire/release semantics ...", 8929bc965964, v6.1). */
 export class ResetFlagsRelaxedVm extends KvmDirtyRingVm {
   // FAULT (class 3): the collector's stores before its release of RESET need not be visible:
   // the reset acts on slot and offset values the collector has already replaced.

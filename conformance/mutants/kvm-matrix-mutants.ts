@@ -331,7 +331,7 @@ export class CapUnknownOkVm extends KvmVm {
 }
 
 export class CapReportsV1Vm extends KvmVm {
-  // FAULT (class valid-input-refused): KVM_CHECK_EXTENSION answers 1, as v5.2..v5.7 did (manual protect, no
+  // FAULT (class valid-input-refused): KVM_CHECK_EXTENSION answers 1, as x86 v5.2..v5.6 did (manual protect, no
   // INITIALLY_SET), yet KVM_ENABLE_CAP takes INITIALLY_SET, which those kernels refused: the answer hides an option
   // the VM has, so a VMM never asks for it. (An answer of 1 with INITIALLY_SET refused is v5.4's uAPI, and conforms.)
   override checkExtension(cap: number): number {
@@ -850,7 +850,7 @@ const specs: readonly Spec[] = [
     name: 'kvm-cap-reports-v1',
     bugClass: 'valid-input-refused',
     targets: ['KVM-CAP-5'],
-    description: 'KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) answers 1, as v5.2..v5.7 did, yet KVM_ENABLE_CAP takes INITIALLY_SET, which those kernels refused: a VMM never asks for it.',
+    description: 'KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) answers 1, as x86 v5.2..v5.6 did, yet KVM_ENABLE_CAP takes INITIALLY_SET, which those kernels refused: a VMM never asks for it.',
     Impl: CapReportsV1Vm,
     what: 'KVM_CHECK_EXTENSION(168) is 1',
     run: async (vm) => vm.checkExtension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),

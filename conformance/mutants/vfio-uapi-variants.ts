@@ -43,7 +43,7 @@ export class ExtensionAnswerChangesContainer extends VfioType1Container {
   }
 }
 
-/** The addressable-limit range checks (Linux v6.19), but a report of size 0 answered -EOVERFLOW, as a wrap (its v5 patch had no size-0 check before the overflow's). */
+/** The addressable-limit range checks (Linux v6.18), but a report of size 0 answered -EOVERFLOW, as a wrap (its v5 patch had no size-0 check before the overflow's). */
 export class SizeZeroOverflowsContainer extends VfioType1Container {
   constructor(...args: ConstructorParameters<typeof VfioType1Container>) {
     super(args[0], { ...args[1], rangeChecks: 'addressable-limit' });

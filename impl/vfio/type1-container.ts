@@ -150,7 +150,7 @@ export interface Type1ContainerOptions {
   /**
    * The range checks (default 'v6.12'). 'addressable-limit': Linux from the series "vfio:
    * handle DMA map/unmap up to the addressable limit" (6012379ede6a "vfio/type1: sanitize
-   * for overflow using check_*_overflow()", v6.19): a range whose last byte is past
+   * for overflow using check_*_overflow()", v6.18): a range whose last byte is past
    * 2^64 - 1 is -EOVERFLOW, not -EINVAL, checked right after size 0 (MAP_DMA: before the
    * READ/WRITE combination and the alignment; UNMAP_DMA: where v6.12 refused it;
    * VFIO_IOMMU_DIRTY_PAGES: before the bitmap's checks), and a report range ending exactly

@@ -308,7 +308,7 @@ test('[VFIO-DIRTY-14] [VFIO-DETACH-1] the fallback scope: every page while a gro
   for (const bad of [-1, 0.5, Number.NaN]) assert.throws(() => fallbackScope(bad, false), /nonPinnedGroups must be a count \(0 or more\)/);
 });
 
-test('[VFIO-MAP-1] [VFIO-UNMAP-3] with 9 offered and 10 not, a VADDR call may be answered as Linux v6.2+ with an emulated group: UNMAP -EBUSY, MAP VADDR alone looked up', () => {
+test('[VFIO-MAP-1] [VFIO-UNMAP-3] with 9 offered and 10 not, a VADDR call may be answered as Linux v6.3+ with an emulated group: UNMAP -EBUSY, MAP VADDR alone looked up', () => {
   const c: Type1ContainerView = { mappings: [{ iova: 0x10_0000n, size: 0x4000n }], dmaAvail: 10, pgsizeBitmap: 0x1000n, iovaRanges: [{ start: 0n, end: (1n << 48n) - 1n }], vaddrLimit: 1n << 48n };
   const v512 = { unmapAll: true, updateVaddr: false, manualClear: false };
   assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 }, v512), -16);
@@ -324,7 +324,7 @@ test('[VFIO-MAP-1] [VFIO-UNMAP-3] with 9 offered and 10 not, a VADDR call may be
   assert.is(vaddrAnswerWithEmulatedGroup(c, { op: 'unmap', flags: 4 }, { ...v512, updateVaddr: true }), undefined, '10 offered: VFIO-MAP-10 and no UNMAP with VADDR');
 });
 
-// The addressable-limit series (6012379ede6a, v6.19): -EOVERFLOW for a range past 2^64 - 1, where v6.12 says -EINVAL.
+// The addressable-limit series (6012379ede6a, v6.18): -EOVERFLOW for a range past 2^64 - 1, where v6.12 says -EINVAL.
 const limitAnswer = (call: Parameters<typeof overflowAnswerWithAddressableLimit>[1]) => overflowAnswerWithAddressableLimit(C, call, STRICT_TYPE1_UAPI);
 
 test('[VFIO-MAP-3] addressable limit: MAP_DMA past 2^64 is -EOVERFLOW even with a bad flag combination or alignment, but not with an unknown flag or size 0', () => {

@@ -465,7 +465,7 @@ export function fallbackScope(nonPinnedGroups: number, populatedByDetach: boolea
 /**
  * VFIO-MAP-1, VFIO-UNMAP-3: the answer to a VADDR call that a container offering
  * VFIO_UNMAP_ALL (9) but not VFIO_UPDATE_VADDR (10) may give instead of the -EINVAL of an
- * unknown flag, or undefined where the two agree. Linux from v6.2 answers 10 with 0 while an
+ * unknown flag, or undefined where the two agree. Linux from v6.3 (ef3a3f6a294b; 6.1.16 in the stable tree) answers 10 with 0 while an
  * emulated (mdev) group is attached, yet keeps VADDR in both masks: UNMAP_DMA with VADDR and
  * without GET_DIRTY_BITMAP is -EBUSY before any other check ("Cannot update vaddr if mdev is
  * present"), and MAP_DMA with VADDR alone, once its size, alignment and wrap pass, looks the
@@ -492,7 +492,7 @@ export function vaddrAnswerWithEmulatedGroup(
 /**
  * The range checks of a type1 container: Linux v6.12's, or those from the series "vfio:
  * handle DMA map/unmap up to the addressable limit" (Alex Mastro; 6012379ede6a "vfio/type1:
- * sanitize for overflow using check_*_overflow()", merged for v6.19).
+ * sanitize for overflow using check_*_overflow()", merged for v6.18-rc4).
  */
 export type Type1RangeChecks = 'v6.12' | 'addressable-limit';
 

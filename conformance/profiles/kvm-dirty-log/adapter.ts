@@ -58,7 +58,7 @@ export interface KvmDirtyLogInstance {
   enableCap(cap: number, flags: number, args0: bigint): Promise<{ errno: number }>;
   /**
    * KVM_CHECK_EXTENSION on the VM: the value it returns. The kit asks 168
-   * (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: 3, 1 before v5.8, 0 before v5.2) before its first
+   * (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: 3, 1 on x86 before v5.7 and arm64 before v5.8, 0 before v5.2) before its first
    * KVM_ENABLE_CAP of it and holds the VM to the first answer; 192 and 223 (the dirty ring)
    * when the configuration has dirtyRingExclusive.
    */

@@ -771,8 +771,8 @@ class Run {
   /**
    * KVM-CAP-1, -4, -5: the manual-protect capability as the VM offers it. Before the first
    * KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) of a sequence the kit asks
-   * KVM_CHECK_EXTENSION(168), as a VMM does, and holds the VM to its answer: 3 (v5.8 on),
-   * 1 (v5.2..v5.7: INITIALLY_SET refused) or 0 (the capability unknown, as before v5.2).
+   * KVM_CHECK_EXTENSION(168), as a VMM does, and holds the VM to its answer: 3 (x86 from v5.7, arm64 from v5.8),
+   * 1 (x86 v5.2..v5.6, arm64 v5.2..v5.7: INITIALLY_SET refused) or 0 (the capability unknown, as before v5.2).
    * A VM that takes an option its answer left out fails KVM-CAP-5 beside the refusal's rule.
    */
   async cap(cap: number, flags: number, args0: bigint): Promise<void> {

@@ -224,7 +224,7 @@ test('[KVM-CAP-4] [KVM-CAP-5] another capability is classified apart; the extens
   assert.is(KVM_DIRTY_LOG_MANUAL_CAPS, 3);
 });
 
-test("[KVM-CAP-1] [KVM-CAP-4] [KVM-CAP-5] by the VM's answer: 1 refuses INITIALLY_SET as an unknown bit (v5.2..v5.7), 0 makes 168 unknown (before v5.2), anything else is no answer", () => {
+test("[KVM-CAP-1] [KVM-CAP-4] [KVM-CAP-5] by the VM's answer: 1 refuses INITIALLY_SET as an unknown bit (x86 v5.2..v5.6), 0 makes 168 unknown (before v5.2), anything else is no answer", () => {
   const e = (args0: number, offered: number) => classifyEnableCap({ cap: 168, flags: 0, args0 }, offered);
   const bits = (x: ReturnType<typeof e>) => (x.cap === 'manualProtect2' ? x.unknownBits : 'other');
   assert.equal([bits(e(1, 1)), bits(e(3, 1)), bits(e(2, 1)), bits(e(3, 3)), bits(e(1, 0))], [false, true, true, false, 'other']);

@@ -35,14 +35,15 @@ export const KVM_MEM_GUEST_MEMFD = 1 << 2;
 export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
 export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
 export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
-/** KVM-CAP-5: what KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns since v5.8 (3c9bd4006bfc). */
+/** KVM-CAP-5: what KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns on x86 from v5.7 (3c9bd4006bfc) and arm64 from v5.8. */
 export const KVM_DIRTY_LOG_MANUAL_CAPS = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
 /**
  * KVM-CAP-5: the answers a VM may give KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
- * each the args[0] bits its KVM_ENABLE_CAP takes: 3 (v5.8 on, 3c9bd4006bfc "KVM: X86: enable
- * dirty log gradually in small chunks"), 1 (v5.2..v5.7: d7547c55cbe7 "KVM: Introduce
- * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", whose kvm_vm_ioctl_enable_cap_generic refuses
- * args[0] & ~1), 0 (168 not offered: v5.0 and v5.1 had manual protect as
+ * each the args[0] bits its KVM_ENABLE_CAP takes: 3 (the architecture's KVM_DIRTY_LOG_MANUAL_CAPS: x86 from v5.7,
+ * 3c9bd4006bfc "KVM: X86: enable dirty log gradually in small chunks"; arm64 from v5.8, "KVM:
+ * arm64: Support enabling dirty log gradually in small chunks"), 1 (the generic default from
+ * v5.2, d7547c55cbe7 "KVM: Introduce KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", whose
+ * kvm_vm_ioctl_enable_cap_generic refuses args[0] & ~1: x86 v5.2..v5.6, arm64 v5.2..v5.7), 0 (168 not offered: v5.0 and v5.1 had manual protect as
  * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT, 166, which d7547c55cbe7 retired).
  */
 export const KVM_MANUAL_CAPS_ANSWERS: readonly number[] = [0, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_MANUAL_CAPS];
@@ -317,7 +318,7 @@ export type EnableCapEvent =
  * KVM-CAP-1, KVM-CAP-2, KVM-CAP-4: kvm_vm_ioctl_enable_cap_generic's checks on args[0].
  * `offered` is the VM's answer to KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), one of
  * KVM_MANUAL_CAPS_ANSWERS (v6.14's 3 by default): 0, the capability is unknown (KVM-CAP-4); 1,
- * args[0] bits outside it are refused (v5.2..v5.7 kvm_vm_ioctl_enable_cap_generic: args[0] & ~1).
+ * args[0] bits outside it are refused (x86 v5.2..v5.6 kvm_vm_ioctl_enable_cap_generic: args[0] & ~1).
  * @req KVM-CAP-1 KVM-CAP-2 KVM-CAP-4
  * @source Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic; Linux v6.14 Documentation/virt/kvm/api.rst KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic (allowed_options); Linux v6.14 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap (weak default); Linux v6.14 arch/x86/kvm/x86.c kvm_vm_ioctl_enable_cap (default -EINVAL); Linux v5.4 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic (args[0] & ~1)
  */

@@ -25,7 +25,10 @@ const X86 = 'Linux v6.14 arch/x86/kvm/x86.c';
 
 export const kvmDirtyLogRequirements = {
   // Memslots: KVM_SET_USER_MEMORY_REGION (spec/kvm/dirty-log/memslot-machine.ts, args.ts)
-  'KVM-SLOT-1': { text: 'The slot field is as_id << 16 | id; (u16)slot >= KVM_USER_MEM_SLOTS is -EINVAL, checked before anything else.', source: `${KVM_MAIN} kvm_vm_ioctl_set_memory_region; ${API} KVM_SET_USER_MEMORY_REGION` },
+  'KVM-SLOT-1': {
+    text: 'The slot field is as_id << 16 | id; (u16)slot >= KVM_USER_MEM_SLOTS is -EINVAL, checked before the other fields of the region (kvm_vm_ioctl refuses unknown flags first, also -EINVAL).',
+    source: `${KVM_MAIN} kvm_vm_ioctl (KVM_SET_USER_MEMORY_REGION_V1_FLAGS), kvm_vm_ioctl_set_memory_region; ${API} KVM_SET_USER_MEMORY_REGION`,
+  },
   'KVM-SLOT-2': {
     text: 'Flags other than KVM_MEM_LOG_DIRTY_PAGES (1 << 0) and KVM_MEM_READONLY (1 << 1) are -EINVAL for KVM_SET_USER_MEMORY_REGION.',
     source: `${KVM_MAIN} kvm_vm_ioctl (KVM_SET_USER_MEMORY_REGION_V1_FLAGS), check_memory_region_flags`,
@@ -114,7 +117,7 @@ export const kvmDirtyLogRequirements = {
 
   // KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), KVM_CHECK_EXTENSION
   'KVM-CAP-1': {
-    text: 'KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168) with non-zero flags, or args[0] with a bit outside those KVM_CHECK_EXTENSION(168) answered (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1 << 0) | KVM_DIRTY_LOG_INITIALLY_SET (1 << 1); the first alone before v5.8), is -EINVAL.',
+    text: 'KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168) with non-zero flags, or args[0] with a bit outside those KVM_CHECK_EXTENSION(168) answered (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1 << 0) | KVM_DIRTY_LOG_INITIALLY_SET (1 << 1); the first alone on x86 before v5.7 and arm64 before v5.8), is -EINVAL.',
     source: `${KVM_MAIN} kvm_vm_ioctl_enable_cap_generic; ${API} KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; Linux v5.4 virt/kvm/kvm_main.c kvm_vm_ioctl_enable_cap_generic (args[0] & ~1)`,
   },
   'KVM-CAP-2': { text: 'KVM_DIRTY_LOG_INITIALLY_SET without KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE is -EINVAL.', source: `${KVM_MAIN} kvm_vm_ioctl_enable_cap_generic (allowed_options)` },
@@ -124,8 +127,8 @@ export const kvmDirtyLogRequirements = {
   },
   'KVM-CAP-4': { text: 'KVM_ENABLE_CAP of a capability the VM does not know is -EINVAL.', source: `${KVM_MAIN} kvm_vm_ioctl_enable_cap (weak default); ${X86} kvm_vm_ioctl_enable_cap (default -EINVAL)` },
   'KVM-CAP-5': {
-    text: "KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns the args[0] bits KVM_ENABLE_CAP of it takes, the same answer for the VM's life: KVM_DIRTY_LOG_MANUAL_CAPS = 3 (v5.8 on), 1 (v5.2..v5.7: no KVM_DIRTY_LOG_INITIALLY_SET) or 0 (the capability not offered, as before v5.2, whose manual protect was capability 166).",
-    source: `${KVM_MAIN} kvm_vm_ioctl_check_extension_generic; commits 3c9bd4006bfc (KVM_DIRTY_LOG_MANUAL_CAPS, v5.8), d7547c55cbe7 (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 answering 1, v5.2); Linux v5.4 virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic`,
+    text: "KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns the args[0] bits KVM_ENABLE_CAP of it takes, the same answer for the VM's life: KVM_DIRTY_LOG_MANUAL_CAPS = 3 (where the architecture defines it so: x86 from v5.7, arm64 from v5.8), 1 (the generic default from v5.2: no KVM_DIRTY_LOG_INITIALLY_SET) or 0 (the capability not offered, as before v5.2, whose manual protect was capability 166).",
+    source: `${KVM_MAIN} kvm_vm_ioctl_check_extension_generic; commits 3c9bd4006bfc (KVM_DIRTY_LOG_MANUAL_CAPS, x86, v5.7), "KVM: arm64: Support enabling dirty log gradually in small chunks" (Keqian Zhu, v5.8, <20200413122023.52583-1-zhukeqian1@huawei.com>), d7547c55cbe7 (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 answering 1, v5.2); Linux v5.4 virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic`,
   },
 
   // The guest's leaf and its TLB (spec/kvm/dirty-log/guest-page-machine.ts)
@@ -152,8 +155,8 @@ export const kvmDirtyLogRequirements = {
     source: `Intel SDM Vol. 3C (page-modification logging); ARM DDI 0487 (stage 2 DBM); ${X86_MMU} kvm_mmu_clear_dirty_pt_masked; ${X86} kvm_arch_sync_dirty_log (PML flush)`,
   },
   'KVM-PT-8': {
-    text: 'A guest write to a write-protected 4 KiB leaf while logging faults; the fault marks the page dirty in the bitmap, then makes the leaf writable (fast page fault).',
-    source: `${X86_MMU} fast_page_fault (mark_page_dirty_in_slot before returning to the guest)`,
+    text: 'A guest write to a write-protected 4 KiB leaf while logging faults; before the guest resumes, the fault makes the leaf writable and marks the page dirty in the bitmap (the fast page fault in that order: cmpxchg of the leaf, then the bit; the slow path marks first).',
+    source: `${X86_MMU} fast_page_fault, fast_pf_fix_direct_spte (try_cmpxchg64, then mark_page_dirty_in_slot, before returning to the guest)`,
   },
   'KVM-PT-9': {
     text: 'Protecting a writable 4 KiB leaf for logging clears its write permission, or with a hardware dirty bit clears the dirty bit, by an atomic update (never a plain read-modify-write, which would drop a dirty bit the hardware sets in between); a cached writable translation becomes stale.',

@@ -9,7 +9,7 @@
 // include/uapi/linux/kvm.h, Documentation/virt/kvm/api.rst (KVM_CAP_DIRTY_LOG_RING /
 // KVM_CAP_DIRTY_LOG_RING_ACQ_REL); the series "KVM: Dirty ring interface" v3 (Peter Xu,
 // <20200109145729.32898-1-peterx@redhat.com>); "KVM: Use acquire/release semantics when
-// accessing dirty ring GFN state" (Marc Zyngier, v6.0); "KVM: Reject wrapped offset in
+// accessing dirty ring GFN state" (Marc Zyngier, 8929bc965964, v6.1); "KVM: Reject wrapped offset in
 // kvm_reset_dirty_gfn()" (Aaron Sacks, <20260512060742.1628959-1-contact@xchglabs.com>).
 import type { Requirement } from '../../requirements.ts';
 
@@ -93,7 +93,7 @@ export const kvmDirtyRingRequirements = {
   },
   'KVM-RING-22': {
     text: "Memory ordering of the shared ring: a relaxed store may become visible to the other side late; a load-acquire that reads a store-release makes every store before the release visible; nothing else orders them. So slot and offset must be stored before a release of flags, and read after an acquire of flags. On x86 (TSO) KVM's plain loads are acquires and its plain stores become visible in program order, as Linux v5.11 to v6.0 rely on (plain flags accesses in kvm_dirty_gfn_harvested and kvm_dirty_gfn_set_invalid).",
-    source: `${API} ("load-acquire/store-release accessors"); ${RING} kvm_dirty_ring_push (smp_wmb); Linux v5.11 virt/kvm/dirty_ring.c kvm_dirty_gfn_harvested, kvm_dirty_gfn_set_invalid; "KVM: Use acquire/release semantics when accessing dirty ring GFN state" (Marc Zyngier, v6.0); ISO C11 7.17.3 (release/acquire)`,
+    source: `${API} ("load-acquire/store-release accessors"); ${RING} kvm_dirty_ring_push (smp_wmb); Linux v5.11 virt/kvm/dirty_ring.c kvm_dirty_gfn_harvested, kvm_dirty_gfn_set_invalid; "KVM: Use acquire/release semantics when accessing dirty ring GFN state" (Marc Zyngier, 8929bc965964, v6.1); ISO C11 7.17.3 (release/acquire)`,
   },
   'KVM-RING-23': {
     text: 'End to end: after the final sync (vCPUs stopped, every ring harvested and reset, the pages copied, the bitmap collected if any), every page at the destination equals the source.',

@@ -56,8 +56,9 @@ export function ringCheckExtension(arch: RingArch, cap: number): number {
  * one ring capability: 0 (a kernel before it, or an arch without it) or the answer of
  * Linux v6.18 (ringCheckExtension). So a weakly ordered arch never offers
  * KVM_CAP_DIRTY_LOG_RING, and x86 never WITH_BITMAP. Linux v5.11 virt/kvm/kvm_main.c
- * kvm_vm_ioctl_check_extension_generic answers KVM_CAP_DIRTY_LOG_RING under CONFIG_X86
- * only and knows neither 223 nor 225; _ACQ_REL came with "KVM: Add
+ * kvm_vm_ioctl_check_extension_generic answers KVM_CAP_DIRTY_LOG_RING under
+ * `#if KVM_DIRTY_LOG_PAGE_OFFSET > 0` (only x86 defines the offset) and knows neither 223
+ * nor 225; _ACQ_REL came with "KVM: Add
  * KVM_CAP_DIRTY_LOG_RING_ACQ_REL capability and config option" (Linux v6.1), WITH_BITMAP
  * and the arm64 ring with "KVM: Support dirty ring in conjunction with bitmap" and "KVM:
  * arm64: Enable ring-based dirty memory tracking" (Linux v6.2).
