@@ -51,15 +51,15 @@ export const requirements = {
   'MAP-5': { text: 'The AF of a new leaf is as mapped (Linux always sets it).', source: `${IO_PGTABLE_ARM} arm_lpae_prot_to_pte` },
   'MAP-6': {
     text: 'A map whose iova, paddr or size is not a multiple of 4 KiB (the smallest page size) is -EINVAL and changes nothing; a map of size 0 maps nothing and returns 0 or -EINVAL.',
-    source: `${LINUX} drivers/iommu/iommu.c iommu_map_nosync (IS_ALIGNED(iova | paddr | size, min_pagesz), checked first; with size 0 the map loop runs no time and returns 0); ${VFIO_TYPE1} vfio_dma_do_map (a caller above it refuses size 0 with -EINVAL, VFIO-MAP-2): either answer, nothing mapped`,
+    source: `${LINUX} drivers/iommu/iommu.c __iommu_map (iommu_map_nosync in later kernels) (IS_ALIGNED(iova | paddr | size, min_pagesz), checked first; with size 0 the map loop runs no time and returns 0); ${VFIO_TYPE1} vfio_dma_do_map (a caller above it refuses size 0 with -EINVAL, VFIO-MAP-2): either answer, nothing mapped`,
   },
   'MAP-7': {
     text: 'A map reaching past the 48-bit input address size (iova + size > 2^48) or the 48-bit output address size (paddr + size > 2^48) is -ERANGE and leaves nothing mapped, not even the part below the limit.',
-    source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (WARN_ON(iaext || paddr >> cfg->oas): -ERANGE for the chunk that starts past the limit) and ${LINUX} drivers/iommu/iommu.c iommu_map_nosync (the chunks mapped before it are unmapped again); DEPARTS for an output range that crosses 2^48 inside one last-level table, which Linux maps with the address cut to 48 bits since it checks each chunk's first address only (the kit sends such a crossing only at a 2 MiB boundary of the IOVA, where Linux agrees)`,
+    source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (WARN_ON(iaext || paddr >> cfg->oas): -ERANGE for the chunk that starts past the limit) and ${LINUX} drivers/iommu/iommu.c __iommu_map (iommu_map_nosync in later kernels) (the chunks mapped before it are unmapped again); DEPARTS for an output range that crosses 2^48 inside one last-level table, which Linux maps since it checks each chunk's first address only, paddr_to_iopte folding the address's bits 51:48 into descriptor bits 15:12 (so a page at 2^48 + 0x2000 is encoded as 0x3000) (the kit sends such a crossing only at a 2 MiB boundary of the IOVA, where Linux agrees)`,
   },
   'MAP-8': {
     text: "A map whose prot has neither IOMMU_READ nor IOMMU_WRITE maps nothing and is -EINVAL (0 from io-pgtable on kernels before v6.11, whose map did nothing and succeeded: with ->map (v5.12) __iommu_map went on to the next page; with ->map_pages it never advanced and looped without end, as 6093cd582f8e's message says, so no caller used such a prot). The checks come in this order: alignment and size (MAP-6), then an iova or paddr at or past 2^48 (MAP-7), then prot, then a range that crosses 2^48 (MAP-7: Linux checks the first address of each chunk, and the first chunk lies below the limit): a call with two faults answers the first one's errno.",
-    source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (the -ERANGE test, then "if (!(iommu_prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL" since Linux v6.11 commit 6093cd582f8e "iommu: Do not return 0 from map_pages if it doesn't do anything", <2-v1-1211e1294c27+4b1-iommu_no_prot_jgg@nvidia.com>; before it Linux v5.12 arm_lpae_map returned 0 having mapped nothing, and __iommu_map went on to the next page; arm_lpae_map_pages returned 0 with *mapped 0, and __iommu_map looped; backported to 6.10.y); ${LINUX} drivers/iommu/iommu.c iommu_map_nosync (the alignment test before any map_pages)`,
+    source: `${IO_PGTABLE_ARM} arm_lpae_map_pages (the -ERANGE test, then "if (!(iommu_prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL" since Linux v6.11 commit 6093cd582f8e "iommu: Do not return 0 from map_pages if it doesn't do anything", <2-v1-1211e1294c27+4b1-iommu_no_prot_jgg@nvidia.com>; before it Linux v5.12 arm_lpae_map returned 0 having mapped nothing, and __iommu_map went on to the next page; arm_lpae_map_pages returned 0 with *mapped 0, and __iommu_map looped; backported to 6.10.y); ${LINUX} drivers/iommu/iommu.c __iommu_map (iommu_map_nosync in later kernels) (the alignment test before any map_pages)`,
   },
   'UNMAP-1': { text: 'Unmapping a leaf makes it invalid, whatever its dirty state.', source: `${IO_PGTABLE_ARM} __arm_lpae_unmap` },
   'UNMAP-2': {
@@ -147,14 +147,17 @@ export const requirements = {
   },
   'TRACK-2': {
     text: 'Enabling sets HA and HD in the context descriptor of every stream of the domain (then CFGI_CD + CMD_SYNC), before clearing stale state, so no write faults on a clean leaf.',
-    source: `${SMMU_V3} §5.4 CD HA bit 43, HD bit 42 (${LINUX} arm-smmu-v3.h CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD); dirtyspec design: HD is on before any leaf is made clean, so no write faults; DEPARTS from ${ARM_SMMU_V3} arm_smmu_set_dirty_tracking, which does nothing (arm_smmu_make_s1_cd sets HA and HD at allocation)`,
+    source: `${SMMU_V3} §5.4 CD HA bit 43, HD bit 42 (${LINUX} arm-smmu-v3.h CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD); dirtyspec design: HD is on before any leaf is made clean, so no write faults; DEPARTS from ${ARM_SMMU_V3} arm_smmu_set_dirty_tracking, which does nothing (arm_smmu_domain_finalise chooses IO_PGTABLE_QUIRK_ARM_HD at allocation, and arm_smmu_make_s1_cd sets HA and HD from it in the context descriptor at attach)`,
   },
   'TRACK-3': { text: 'Enabling clears stale dirty state (read-and-clear without recording over the domain) and invalidates the TLB before it returns.', source: `${IO_PAGETABLE} iopt_set_dirty_tracking, iopt_clear_dirty_data` },
   'TRACK-4': {
     text: 'Enabling with the page-granular policy splits every block into pages (carrying dirty state).',
     source: 'patch 04/11 "iommu/arm-smmu-v3: Split block descriptor when start dirty log" of v2 of the HTTU series (Keqian Zhu, 10 Mar 2021, <20210310090614.26668-1-zhukeqian1@huawei.com>)',
   },
-  'TRACK-5': { text: 'Enabling while on is idempotent; disabling while off is idempotent.', source: `${IO_PAGETABLE} iopt_set_dirty_tracking` },
+  'TRACK-5': {
+    text: 'Enabling while on is idempotent; disabling while off is idempotent.',
+    source: `dirtyspec design; DEPARTS from ${IO_PAGETABLE} iopt_set_dirty_tracking, which runs iopt_clear_dirty_data on every enable, tracking on or not, and forgets what was not yet reported (the linux-upstream contract's TRACK-U3 and hazard H-U6)`,
+  },
   'TRACK-6': {
     text: 'Disabling with the page-granular policy merges pages back into blocks where possible, then marks writable-clean leaves writable-dirty so writes need no HD, invalidates the TLB (a cached clean entry would fault once HD is off), then clears HA/HD in every context descriptor.',
     source: `patch 05/11 "iommu/arm-smmu-v3: Merge a span of page when stop dirty log", <20210310090614.26668-6-zhukeqian1@huawei.com> (merge, then iommu_flush_iotlb_all); dirtyspec design for the rest: once HD is off a write through a writable-clean leaf faults (FAULT-3); DEPARTS from that patch's arm_smmu_stop_dirty_log, which leaves HD on`,
@@ -312,7 +315,7 @@ export const requirements = {
   },
   'IOVA-BITMAP-6': {
     text: 'At most 512 user pages of bitmap (PAGE_SIZE / sizeof(struct page *)) are pinned at a time; the bitmap may start at any byte (pgoff); a window pins the pages its bytes touch and covers npages * 4096 - pgoff bytes of bitmap (2 MiB = 64 GiB at 4 KiB); a page that cannot be pinned is -EFAULT.',
-    source: `${IOVA_BITMAP} iova_bitmap_get; Linux commit 4bbcbc6ea2fa "iommufd/iova_bitmap: Consider page offset for the pages to be pinned"; Joao Martins in "Re: [PATCH V2 vfio 05/11] vfio: Add an IOVA bitmap support", 20 Jul 2022, <028506a9-d5f8-04e9-7427-5a39e0772987@oracle.com>`,
+    source: `${IOVA_BITMAP} iova_bitmap_get (-EFAULT; the walk returned it in Linux v6.2..v6.10, whose iova_bitmap_for_each pinned each window before its callback; from 53e6b65693b6 "iommufd/iova_bitmap: Remove iterator logic" (v6.11) iova_bitmap_set pins and drops the error, so under the linux contract an unpinnable page is a caller obligation, spec/iova-bitmap/contracts.ts); Linux commit 4bbcbc6ea2fa "iommufd/iova_bitmap: Consider page offset for the pages to be pinned"; Joao Martins in "Re: [PATCH V2 vfio 05/11] vfio: Add an IOVA bitmap support", 20 Jul 2022, <028506a9-d5f8-04e9-7427-5a39e0772987@oracle.com>`,
   },
   'IOVA-BITMAP-7': {
     text: 'A recording that crosses the end of a pinned page goes on at bit 0 of the next pinned page (only the first page starts at pgoff).',
@@ -324,11 +327,11 @@ export const requirements = {
   },
   'IOVA-BITMAP-9': {
     text: "The part of a recording outside the bitmap's range is -EINVAL and never written (no byte of user memory outside the bitmap changes); the part inside is still recorded.",
-    source: `${IOVA_BITMAP} iova_bitmap_advance_to (-EINVAL past mapped_total_index); dirtyspec design: the part inside the bitmap is still recorded`,
+    source: `${IOVA_BITMAP} iova_bitmap_advance_to (-EINVAL past mapped_total_index, which iova_bitmap_set, returning void, drops: under the linux contract recording only inside the range is a caller obligation, spec/iova-bitmap/contracts.ts); dirtyspec design (the hardened contract): the error is reported and the part inside the bitmap is still recorded`,
   },
   'IOVA-BITMAP-10': {
     text: 'iova_bitmap_for_each walks the whole range window by window, in order, each window once, the windows together exactly [iova, iova + length); a callback error stops the walk and is returned, else the first recording error; nothing stays pinned.',
-    source: `${IOVA_BITMAP} iova_bitmap_for_each; ${IO_PAGETABLE} iommu_read_and_clear_dirty`,
+    source: `Linux v6.2..v6.10 iova_bitmap_for_each (drivers/vfio/iova_bitmap.c, then drivers/iommu/iommufd/iova_bitmap.c: window by window, iova_bitmap_advance between callbacks, the callback's error returned); the first recording error and the unpinning: dirtyspec design (the hardened contract). DEPARTS from ${IOVA_BITMAP} iova_bitmap_for_each, one callback over the whole range since 53e6b65693b6 (v6.11), windows pinned inside iova_bitmap_set and left pinned until iova_bitmap_free, whose result ${IO_PAGETABLE} iommu_read_and_clear_dirty does not return: the linux contract (spec/iova-bitmap/contracts.ts) checks only the callback's result and the pin budget`,
   },
 
   // The properties every implementation is judged by (model/ghost.ts)

@@ -16,7 +16,7 @@ const ERANGE = 34;
 
 /** map rounds an output address that is not page-aligned down to its page. */
 export class MapPaddrRoundedPgtable extends ArmLpaeIoPgtable {
-  // FAULT (class bad-input-accepted): the paddr alignment test of iommu_map_nosync is missing
+  // FAULT (class bad-input-accepted): the paddr alignment test of __iommu_map is missing
   // and the leaf takes the address cut to its page: the device reaches memory the caller never named.
   override map(iova: number, paddr: number, size: number, prot: number): number {
     return super.map(iova, paddr - (paddr % GRANULE), size, prot);
@@ -140,7 +140,7 @@ const specs: readonly Spec[] = [
     'map-paddr-rounded',
     'MAP-6',
     MapPaddrRoundedPgtable,
-    'map rounds an output address that is not a multiple of 4 KiB down to its page and maps it, returning 0, where iommu_map_nosync answers -EINVAL. Class bad-input-accepted: the alignment test of paddr is missing.',
+    'map rounds an output address that is not a multiple of 4 KiB down to its page and maps it, returning 0, where __iommu_map answers -EINVAL. Class bad-input-accepted: the alignment test of paddr is missing.',
     'a map at 0x10000 with a paddr 0x800 into its page is -EINVAL and maps nothing; the mutant maps a page there',
     (d) => d.map(0x1_0000, PA + 0x10_0800, GRANULE, RW),
     { reference: -EINVAL, mutant: 0 },

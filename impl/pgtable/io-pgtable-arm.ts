@@ -107,7 +107,7 @@ export class ArmLpaeIoPgtable {
   /**
    * Maps [iova, iova + size) to [paddr, paddr + size), with blocks where size and
    * alignment allow. Returns 0, -EEXIST if any part is already mapped (then nothing of this
-   * call stays mapped), or for bad arguments, checked in Linux's order (iommu_map_nosync,
+   * call stays mapped), or for bad arguments, checked in Linux's order (__iommu_map,
    * then arm_lpae_map_pages): -EINVAL for an iova, paddr or size that is not a multiple of
    * 4 KiB or a size of 0; -ERANGE for an iova or paddr at or past 2^48; -EINVAL for a prot
    * with neither IOMMU_READ nor IOMMU_WRITE (Linux v6.11 on) or with bits other than those

@@ -154,6 +154,17 @@ test('docs/CONTRACTS.md names every variant rule, every rule a contract replaces
   }
 });
 
+test("every requirement whose source says it DEPARTS from Linux is in docs/CONTRACTS.md's one list of departures", () => {
+  const doc = readFileSync(join(root, 'docs/CONTRACTS.md'), 'utf8');
+  const start = doc.indexOf('## Where the reference implementation departs from Linux');
+  assert.ok(start >= 0, 'the departures section');
+  const list = doc.slice(start, doc.indexOf('\n## ', start + 3));
+  const departing = Object.entries(requirements).filter(([, r]) => r.source.includes('DEPARTS'));
+  assert.ok(departing.length >= 10, `${departing.length} requirements say DEPARTS`);
+  const missing = departing.map(([id]) => id).filter((id) => !new RegExp(`\\b${id}\\b`).test(list));
+  assert.equal(missing, [], `not in the departures list: ${missing.join(' ')}`);
+});
+
 test('contractByName finds each contract and refuses an unknown name, naming the known ones', () => {
   for (const name of CONTRACT_NAMES) assert.is(contractByName(name).name, name);
   assert.throws(() => contractByName('linux'), /contract: must be one of strict, linux-upstream, rfc-2021, got "linux"/);

@@ -11,7 +11,7 @@
 // - Linux drivers/iommu/io-pgtable-arm.c at v6.12 (arm_lpae_read_and_clear_dirty,
 //   io_pgtable_visit_dirty, __arm_lpae_iopte_walk_dirty, __arm_lpae_unmap,
 //   __arm_lpae_clear_pte) and commit 33729a5fc0ca ("iommu/io-pgtable-arm: Remove split
-//   on unmap behavior", merged for v6.13, <0-v1-8c5f369ec2e5+75-arm_no_split_jgg@nvidia.com>).
+//   on unmap behavior", merged for v6.13, <1-v3-b3a5b5937f56+7bb-arm_no_split_jgg@nvidia.com> (v3 1/3; v1 was <0-v1-8c5f369ec2e5+75-arm_no_split_jgg@nvidia.com>)).
 // - Linux v6.18 drivers/iommu/iommufd/hw_pagetable.c (iommufd_hwpt_paging_alloc,
 //   iommufd_hwpt_set_dirty_tracking), io_pagetable.c (iopt_set_dirty_tracking,
 //   iopt_clear_dirty_data, iommu_read_and_clear_dirty), vfio_compat.c
@@ -33,7 +33,8 @@ const SMMU = 'Linux v6.18 drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c';
 const PGTABLE = 'Linux v6.12 drivers/iommu/io-pgtable-arm.c';
 const HW_PAGETABLE = 'Linux v6.18 drivers/iommu/iommufd/hw_pagetable.c';
 const IO_PAGETABLE = 'Linux v6.18 drivers/iommu/iommufd/io_pagetable.c';
-const NO_SPLIT = 'Linux v6.13 commit 33729a5fc0ca "iommu/io-pgtable-arm: Remove split on unmap behavior" (__arm_lpae_unmap), <0-v1-8c5f369ec2e5+75-arm_no_split_jgg@nvidia.com>';
+const NO_SPLIT =
+  'Linux v6.13 commit 33729a5fc0ca "iommu/io-pgtable-arm: Remove split on unmap behavior" (__arm_lpae_unmap), <1-v3-b3a5b5937f56+7bb-arm_no_split_jgg@nvidia.com> (v3 1/3; v1 was <0-v1-8c5f369ec2e5+75-arm_no_split_jgg@nvidia.com>)';
 const RFC = 'HTTU RFC v4 (Keqian Zhu, Kunkun Jiang, 7 May 2021)';
 const RFC_SPLIT = `${RFC} patch 03/13 "iommu/io-pgtable-arm: Add and realize split_block ops", <20210507102211.8836-4-zhukeqian1@huawei.com>`;
 const RFC_MERGE = `${RFC} patch 04/13 "iommu/io-pgtable-arm: Add and realize merge_page ops", <20210507102211.8836-5-zhukeqian1@huawei.com>`;

@@ -95,7 +95,7 @@ export const rfc2021: Contract = {
       { id: 'MERGE-3', why: 'merge_page answers 0 bytes, then -EFAULT, for an unmapped entry and success over a leaf: MERGE-R1 says what the contract asks of those.', source: R['MERGE-R1'].source },
       {
         id: 'IOTLB-12',
-        why: "With BBML2 __arm_lpae_merge_page frees the table right after it writes the block, and the IOTLB is flushed only after (iommu_merge_page's iommu_flush_iotlb_all; BBML1's io_pgtable_tlb_flush_walk comes before the free): a walk cache may point at the freed page until then. The contract takes the merge as the RFC wrote it (MERGE-R2); an SMMU that caches walks can read the freed page as a table.",
+        why: "With BBML2 __arm_lpae_merge_page frees the table right after it writes the block, and the IOTLB is flushed only after (iommu_merge_page's iommu_flush_iotlb_all in v2 patch 05/11, iommu_switch_dirty_log's in v4 patch 01/13; BBML1's io_pgtable_tlb_flush_walk comes before the free): a walk cache may point at the freed page until then. The contract takes the merge as the RFC wrote it (MERGE-R2); an SMMU that caches walks can read the freed page as a table.",
         source: R['MERGE-R2'].source,
       },
       {

@@ -2,7 +2,7 @@
 // as it was: map, unmap and read-and-clear at the iommu_map level (the kit's SmmuDriver),
 // split and merge where there is no block or no table of pages. Requirements: MAP-6,
 // MAP-7, MAP-8, UNMAP-2, CLEAR-5, SPLIT-3, MERGE-3.
-// Sources: Linux v6.12.117 drivers/iommu/iommu.c (iommu_map_nosync, __iommu_unmap),
+// Sources: Linux v6.12.117 drivers/iommu/iommu.c (__iommu_map, iommu_map_nosync in later kernels; __iommu_unmap),
 // drivers/iommu/io-pgtable-arm.c (arm_lpae_map_pages, arm_lpae_unmap_pages,
 // arm_lpae_read_and_clear_dirty); split and merge: the kit's own errnos (see SPLIT-3, MERGE-3).
 
@@ -23,7 +23,7 @@ const aligned = (n: number) => n % MIN_PAGE === 0;
  * the arguments are good: alignment and size first, then an address at or past 2^48, then prot,
  * then a range crossing 2^48 (refused at a later chunk than the first).
  * @req MAP-6 MAP-7 MAP-8
- * @source Linux v6.12.117 drivers/iommu/iommu.c iommu_map_nosync (IS_ALIGNED(iova | paddr | size, min_pagesz): -EINVAL; size 0 maps nothing);
+ * @source Linux v6.12.117 drivers/iommu/iommu.c __iommu_map (iommu_map_nosync in later kernels) (IS_ALIGNED(iova | paddr | size, min_pagesz): -EINVAL; size 0 maps nothing);
  * drivers/iommu/io-pgtable-arm.c arm_lpae_map_pages (WARN_ON(iaext || paddr >> cfg->oas): -ERANGE, then no IOMMU_READ | IOMMU_WRITE: -EINVAL, 0 before v6.11)
  */
 export function mapRefusal(iova: number, paddr: number, size: number, prot: number): { readonly errnos: readonly number[]; readonly req: string } | undefined {

@@ -177,7 +177,7 @@ int arm_lpae_map(struct arm_lpae_io_pgtable *data, unsigned long iova, phys_addr
 	size_t done = 0;
 
 	/*
-	 * iommu_map_nosync: alignment (and size 0) first; arm_lpae_map_pages: an address past the
+	 * __iommu_map (iommu_map_nosync in later kernels): alignment (and size 0) first; arm_lpae_map_pages: an address past the
 	 * input or output size, then prot; a range crossing 2^48 fails at a later chunk.
 	 */
 	if (!IS_ALIGNED(iova, SZ_4K) || !IS_ALIGNED(paddr, SZ_4K) || !IS_ALIGNED(size, SZ_4K) || size == 0)

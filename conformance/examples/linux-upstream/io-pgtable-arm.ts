@@ -11,7 +11,7 @@
 //   arm_lpae_iova_to_phys, arm_lpae_read_and_clear_dirty, __arm_lpae_iopte_walk_dirty,
 //   io_pgtable_visit_dirty, iopte_writeable_dirty, iopte_set_writeable_clean.
 // - Linux v6.13 commit 33729a5fc0ca "iommu/io-pgtable-arm: Remove split on unmap
-//   behavior" (<0-v1-8c5f369ec2e5+75-arm_no_split_jgg@nvidia.com>): __arm_lpae_unmap
+//   behavior" (<1-v3-b3a5b5937f56+7bb-arm_no_split_jgg@nvidia.com> (v3 1/3; v1 was <0-v1-8c5f369ec2e5+75-arm_no_split_jgg@nvidia.com>)): __arm_lpae_unmap
 //   refuses a partial block (WARN_ONCE "Unmap of a partial large IOPTE is not allowed").
 //
 // Not modelled: the non-coherent walk (the kit's SMMU is coherent: no
