@@ -33,6 +33,7 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'vfio-any-bitmap-pgsize': ['VFIO-DIRTY-9'],
   'iova-bitmap-page-size-overflow': ['IOVA-BITMAP-3'],
   'iova-bitmap-end-inside-page': ['IOVA-BITMAP-2'],
+  'iova-bitmap-int-shift': ['IOVA-BITMAP-3'],
   'iova-bitmap-refusal-order': ['IOVA-BITMAP-5'],
   'iova-bitmap-no-length-checks': ['IOVA-BITMAP-5'],
   'iova-bitmap-no-arg-checks': ['IOVA-BITMAP-1'],

@@ -33,6 +33,44 @@ export class DivideByPageSizeIovaBitmap extends IovaBitmap {
   }
 }
 
+/**
+ * The window's word index through an int `1 << pgshift`: from page size 2^31 a window move
+ * lands off the bitmap, and a recording that needs one ends there.
+ */
+export class IntShiftIovaBitmap extends IovaBitmap {
+  // FAULT (class boundary-arithmetic): e24c15510592 ("iommufd/iova_bitmap: Fix shift-out-of-bounds
+  // in iova_bitmap_offset_to_index()", merged for v6.14, <20250113223820.10713-1-qasdev00@gmail.com>)
+  // undone. Before it, iova_bitmap_offset_to_index took pgsize = 1 << pgshift in int: x86
+  // shifts an int by pgshift & 31 and the result is sign-extended to unsigned long, so the
+  // word index iova / (64 * pgsize) that iova_bitmap_advance_to (v6.11 on) moves the window
+  // to is 0 at page size 2^31 and 2^26 * bit from 2^32. Below 2^31 it is right. The window
+  // pinned at alloc (word 0) is right at any page size, so a recording inside it is written.
+  // A move elsewhere pins a window that does not hold the bit: past the bitmap the pin fails
+  // and iova_bitmap_set returns without a word; onto word 0 again Linux goes round for ever.
+  // Here both end the recording (WINDOW_STOP), so this mutant is a lost page, not a hang.
+  private retried = -1;
+
+  override set(iova: bigint, length: bigint): number {
+    this.retried = -1;
+    return super.set(iova, length);
+  }
+
+  protected override moveWindow(bit: number): number {
+    if (this.pgshift < 31) return super.moveWindow(bit);
+    // Linux pinned word 0 at alloc; the reference pins at the first recording.
+    if (this.windowMoves === 0) return super.moveWindow(0);
+    // The window the wrong index gave did not hold the bit: Linux would move to it again.
+    if (bit === this.retried) return WINDOW_STOP;
+    this.retried = bit;
+    const shift = BigInt(this.pgshift);
+    const intPgsize = BigInt.asUintN(64, BigInt.asIntN(32, 1n << BigInt(this.pgshift & 31)));
+    const byte = ((BigInt(bit) << shift) / BigInt.asUintN(64, 64n * intPgsize)) * 8n;
+    const bitmapBytes = (((this.length - 1n) >> shift) + 1n + 7n) / 8n;
+    if (byte >= bitmapBytes) return WINDOW_STOP;
+    return super.moveWindow(Number(byte) * 8);
+  }
+}
+
 /** The last bit from the exclusive end, rounded down: a range ending inside a page loses that page. */
 export class EndInsidePageIovaBitmap extends IovaBitmap {
   // FAULT (class boundary-arithmetic): last = ((stop - base) >> pgshift) - 1 instead of
@@ -117,6 +155,14 @@ export const iovaBitmapMutants: readonly Mutant[] = [
       'The word index is offset / (64 * page_size) in u64: from page size 2^58 the divisor wraps to 0 and the division faults instead of the page size being handled (the real divide-by-zero). Class bad-input-accepted: a page size from the user that overflows. Killed by the crash it causes.',
     adapter: referenceIovaBitmapAdapter('iova-bitmap-page-size-overflow', DivideByPageSizeIovaBitmap),
     fault: 'crash',
+  },
+  {
+    name: 'iova-bitmap-int-shift',
+    bugClass: 'boundary-arithmetic',
+    profile: 'iova-bitmap',
+    description:
+      "The window's word index is iova / (64 * (1 << pgshift)) with the shift taken in int (e24c15510592 undone): from page size 2^31 a window move lands off the bitmap, so a recording past the first window is dropped. Class boundary-arithmetic: an index computed in too narrow a type.",
+    adapter: referenceIovaBitmapAdapter('iova-bitmap-int-shift', IntShiftIovaBitmap),
   },
   {
     name: 'iova-bitmap-end-inside-page',

@@ -748,6 +748,26 @@ directed('[IOVA-BITMAP-2] mutant iova-bitmap-end-inside-page deviates from the r
   assert.is(mut[0], 0b010);
 });
 
+directed('[IOVA-BITMAP-3] mutant iova-bitmap-int-shift deviates from the reference: from page size 2^31 a recording past the first window is dropped, below it nothing differs', async () => {
+  const pages = 40_000n; // 5,000 bytes of bitmap: two user pages, one pinned at a time
+  const inFirst = 5n;
+  const pastFirst = 4096n * 8n + 3n; // byte 4096, bit 3: the second user page
+  for (const pgshift of [30n, 31n, 32n]) {
+    const pageSize = 1n << pgshift;
+    const args = { iova: 0n, length: pages * pageSize, pageSize, offset: 0, bitmapSize: 5000, maxPinnedPages: 1 };
+    const sets: [bigint, bigint][] = [
+      [inFirst * pageSize, pageSize],
+      [pastFirst * pageSize, pageSize],
+    ];
+    const ref = await bitmapBytes(undefined, args, sets);
+    const mut = await bitmapBytes('iova-bitmap-int-shift', args, sets);
+    assert.is(ref[0], 0b100000, `page size 2^${pgshift}: the reference records page 5`);
+    assert.is(ref[4096], 0b1000, `page size 2^${pgshift}: the reference records page ${pastFirst}`);
+    assert.is(mut[0], 0b100000, `page size 2^${pgshift}: the mutant records inside the window pinned first`);
+    assert.is(mut[4096], pgshift < 31n ? 0b1000 : 0, `page size 2^${pgshift}: the mutant ${pgshift < 31n ? 'records' : 'drops'} page ${pastFirst}`);
+  }
+});
+
 /** iova_bitmap_alloc's answer through the mutant's adapter (or the reference's): an errno, or 'a bitmap'. */
 async function allocAnswer(name: string | undefined, args: IovaBitmapArgs): Promise<number | string> {
   const adapter = name === undefined ? referenceIovaBitmapAdapter() : (findMutant(name)!.adapter as IovaBitmapAdapter);
