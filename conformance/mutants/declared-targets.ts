@@ -49,6 +49,7 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'kvm-clear-reads-slot-bitmap': ['KVM-CLEAR-7'],
   'kvm-no-pml-sync': ['KVM-PT-7', 'NOLOSS-1'],
   'kvm-fault-no-mark': ['KVM-PT-8'],
+  'kvm-get-protects-first-word': ['KVM-LOG-5'],
   'kvm-clear-whole-word': ['KVM-CLEAR-7', 'NOLOSS-1'],
   'kvm-first-page-unchecked': ['KVM-CLEAR-2'],
   'kvm-move-drops-bitmap': ['KVM-SLOT-16', 'NOLOSS-1'],

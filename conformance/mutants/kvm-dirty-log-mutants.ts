@@ -45,6 +45,24 @@ export class ProtectBeforeTakeVm extends KvmVm {
   }
 }
 
+/** GET without manual protect takes every word but protects only the pages of the first word it takes. */
+export class GetProtectsFirstWordVm extends KvmVm {
+  private protectedAWord = false;
+  // FAULT (boundary-arithmetic): the protection stops after the first word with a set bit, so
+  // every later page the GET reported (its bit taken) stays writable: its next write neither
+  // faults nor sets a bit, and no later GET reports it. (A port of Linux's arm64
+  // kvm_arch_mmu_enable_log_dirty_pt_masked given the first word's mask only would do this.)
+  protected override beginIoctl(): void {
+    this.protectedAWord = false;
+    super.beginIoctl();
+  }
+  protected override takeAndProtect(slot: Memslot, word: number, addr: number): bigint {
+    if (this.protectedAWord) return this.takeWord(addr);
+    this.protectedAWord = true;
+    return super.takeAndProtect(slot, word, addr);
+  }
+}
+
 /** CLEAR protects a word's selected dirty pages before it clears their bits. */
 export class ClearProtectBeforeTakeVm extends KvmVm {
   // FAULT (racy-update): a vCPU fault between the protection and the fetch-andnot marks a bit
@@ -221,6 +239,7 @@ export interface KvmDirtyLogMutant extends Mutant {
 /** Why each fault belongs to its class (the zoo's descriptions end with "Class <class>: why"). */
 const WHY: Record<string, string> = {
   'kvm-flush-after-return': 'a TLB flush after the ioctl returned lets a stale writable translation outlive the protection.',
+  'kvm-get-protects-first-word': 'the protection loop stops after the first word, so the pages of the later words it took stay writable.',
   'kvm-get-plain-take': 'a read and a write of a word another agent updates atomically, instead of one atomic exchange.',
   'kvm-get-protect-before-take': 'a protection ordered before the exchange it depends on, so a fault between the two is taken and then undone.',
   'kvm-clear-protect-before-take': 'a protection ordered before the fetch-andnot it depends on, so a fault between the two is taken and then undone.',
@@ -265,6 +284,12 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
     'racy-update',
     'CLEAR write-protects the dirty pages of each word it selects before it clears their bits (Linux clears with atomic_long_fetch_andnot, then protects what it cleared): a vCPU fault in between marks a bit the clear then drops, and leaves the page writable, so its next write is never logged.',
     ClearProtectBeforeTakeVm,
+  ),
+  mutant(
+    'kvm-get-protects-first-word',
+    'boundary-arithmetic',
+    'GET without manual protect takes every bitmap word but write-protects only the pages of the first word with a set bit: a page of a later word is reported and stays writable, so its next write is never logged.',
+    GetProtectsFirstWordVm,
   ),
   mutant('kvm-get-plain-take', 'racy-update', 'GET without manual protect takes each bitmap word with a plain load and a store of 0 instead of an atomic exchange: a vCPU fault setting a bit in between is lost.', PlainTakeVm),
   mutant(
