@@ -22,6 +22,7 @@ const KVM_MAIN = 'Linux v6.14 virt/kvm/kvm_main.c';
 const API = 'Linux v6.14 Documentation/virt/kvm/api.rst';
 const X86_MMU = 'Linux v6.14 arch/x86/kvm/mmu/mmu.c';
 const X86 = 'Linux v6.14 arch/x86/kvm/x86.c';
+const ARM64_MMU = 'Linux v6.12 arch/arm64/kvm/mmu.c';
 
 export const kvmDirtyLogRequirements = {
   // Memslots: KVM_SET_USER_MEMORY_REGION (spec/kvm/dirty-log/memslot-machine.ts, args.ts)
@@ -134,7 +135,7 @@ export const kvmDirtyLogRequirements = {
   // The guest's leaf and its TLB (spec/kvm/dirty-log/guest-page-machine.ts)
   'KVM-PT-1': {
     text: 'A guest write to an unmapped page of a logging slot faults; the fault maps a 4 KiB writable leaf (never a huge one while logging) and marks the page dirty in the bitmap.',
-    source: `${X86_MMU} (kvm_slot_dirty_track_enabled caps the level; mark_page_dirty_in_slot); ${KVM_MAIN} mark_page_dirty_in_slot`,
+    source: `${X86_MMU} (kvm_slot_dirty_track_enabled caps the level; mark_page_dirty_in_slot); ${KVM_MAIN} mark_page_dirty_in_slot; ${ARM64_MMU} user_mem_abort (logging_active forces a PAGE_SIZE mapping; mark_page_dirty_in_slot once the map has succeeded)`,
   },
   'KVM-PT-2': { text: 'A guest write to an unmapped page of a slot that is not logging maps it writable, as a huge leaf where the backing allows, and records nothing.', source: `${X86_MMU} kvm_mmu_max_mapping_level` },
   'KVM-PT-3': {
@@ -147,7 +148,7 @@ export const kvmDirtyLogRequirements = {
   },
   'KVM-PT-5': {
     text: 'A guest write to a write-protected huge leaf while logging faults and maps the page as a 4 KiB writable leaf (splitting the huge one), marking it dirty.',
-    source: `${X86_MMU} (disallowed huge pages while dirty logging); kvm_mmu_slot_apply_flags (eager_page_split off)`,
+    source: `${X86_MMU} (disallowed huge pages while dirty logging); kvm_mmu_slot_apply_flags (eager_page_split off); ${ARM64_MMU} user_mem_abort (a permission fault on a block while logging maps PAGE_SIZE, not relax_perms, since vma_pagesize differs from fault_granule)`,
   },
   'KVM-PT-6': { text: 'A guest write to a write-protected leaf of a slot no longer logging faults and makes it writable again, recording nothing.', source: `${X86_MMU} fast_page_fault; kvm_mmu_slot_apply_flags (logging off)` },
   'KVM-PT-7': {
@@ -155,8 +156,8 @@ export const kvmDirtyLogRequirements = {
     source: `Intel SDM Vol. 3C (page-modification logging); ARM DDI 0487 (stage 2 DBM); ${X86_MMU} kvm_mmu_clear_dirty_pt_masked; ${X86} kvm_arch_sync_dirty_log (PML flush)`,
   },
   'KVM-PT-8': {
-    text: 'A guest write to a write-protected 4 KiB leaf while logging faults; before the guest resumes, the fault makes the leaf writable and marks the page dirty in the bitmap (the fast page fault in that order: cmpxchg of the leaf, then the bit; the slow path marks first).',
-    source: `${X86_MMU} fast_page_fault, fast_pf_fix_direct_spte (try_cmpxchg64, then mark_page_dirty_in_slot, before returning to the guest)`,
+    text: 'A guest write to a write-protected 4 KiB leaf while logging faults; before the guest resumes, the fault makes the leaf writable and marks the page dirty in the bitmap (the x86 fast page fault in that order: cmpxchg of the leaf, then the bit; the x86 slow path marks first; arm64 relaxes or maps the leaf under mmu_lock for read, then marks the bit).',
+    source: `${X86_MMU} fast_page_fault, fast_pf_fix_direct_spte (try_cmpxchg64, then mark_page_dirty_in_slot, before returning to the guest); ${ARM64_MMU} user_mem_abort (kvm_pgtable_stage2_relax_perms or _map, read_unlock of mmu_lock, then mark_page_dirty_in_slot)`,
   },
   'KVM-PT-9': {
     text: 'Protecting a writable 4 KiB leaf for logging clears its write permission, or with a hardware dirty bit clears the dirty bit, by an atomic update (never a plain read-modify-write, which would drop a dirty bit the hardware sets in between); a cached writable translation becomes stale.',
