@@ -97,7 +97,7 @@ test('[KVM-PT-13] [KVM-PT-9] through inspectPage: a translation still cached for
 async function failsOnlyOnMutant(name: string, ops: readonly object[], id: string, kind: string): Promise<void> {
   const sc = { kind: 'ops', config: CONFIG, ops };
   await replayKvmDirtyLogScenario(referenceKvmDirtyLogAdapter(), sc, 5000, []);
-  const m = kvmMatrixMutants.find((x) => x.name === name)!;
+  const m = [...kvmMatrixMutants, ...kvmDirtyLogMutants].find((x) => x.name === name)!;
   try {
     await replayKvmDirtyLogScenario(m.adapter as KvmDirtyLogAdapter, sc, 5000, []);
     assert.unreachable();
@@ -119,6 +119,26 @@ test('[KVM-PT-11] through inspectPage: starting the log again must leave the lea
     'KVM-PT-11',
     'loss',
   );
+});
+
+// A GET without manual protect that took a page and left it writable is judged at the slot's next GET.
+const firstWordOnly = [
+  { k: 'region', pick: 0, kind: 'create', pages: 128, flags: KVM_MEM_LOG_DIRTY_PAGES },
+  { k: 'write', pick: 0, page: 3, nowhere: false },
+  { k: 'write', pick: 0, page: 70, nowhere: false },
+] as const;
+
+test('[KVM-LOG-5] through inspectPage: a region call that changes nothing (logging switched on again) keeps a page a GET took and left writable judged at the next GET', async () => {
+  await failsOnlyOnMutant(
+    'kvm-get-protects-first-word',
+    [...firstWordOnly, { k: 'get', pick: 0, id: 'ok', short: false, races: [] }, { k: 'region', pick: 0, kind: 'logOn', pages: 128, flags: KVM_MEM_LOG_DIRTY_PAGES }],
+    'KVM-LOG-5',
+    'loss',
+  );
+});
+
+test('[KVM-LOG-7] through inspectPage: a GET whose copy-out faults has still taken its pages, and must leave none writable', async () => {
+  await failsOnlyOnMutant('kvm-get-protects-first-word', [...firstWordOnly, { k: 'get', pick: 0, id: 'ok', short: true, races: [] }], 'KVM-LOG-7', 'loss');
 });
 
 test('[KVM-PT-4] through inspectPage: starting the log under INITIALLY_SET leaves a writable leaf writable', async () => {

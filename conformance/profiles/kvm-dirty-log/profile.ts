@@ -552,7 +552,7 @@ class Run {
    * Per slot, the pages a GET without manual protect took whose leaf was still writable once it
    * returned (checkProtections), until the slot's next report (checkUnprotected): slot, then page.
    */
-  private readonly unprotected = new Map<number, Map<number, { gpa: bigint; was: string; what: string; rule: 'KVM-LOG-5' }>>();
+  private readonly unprotected = new Map<number, Map<number, { gpa: bigint; was: string; what: string; rule: 'KVM-LOG-5' | 'KVM-LOG-7' }>>();
   /** A violation seen inside the current call, thrown once it returns. */
   private deferred: Violation | undefined;
   /** The index in the trace of the last ioctl's step (compare): checkFlushed lists its rules there. */
@@ -765,8 +765,10 @@ class Run {
       if (effects.has('zapLeaves')) pages.zapSlot(a.slot, effects.has('deleteSlot'));
     }
     this.model.applyRegion(a, effects);
-    // The slot changed (deleted, moved, its log started or stopped): what was left writable is judged no more.
-    this.unprotected.delete(a.slot >>> 0);
+    // The slot changed (deleted, moved, its log started or stopped): what was left writable is
+    // judged no more. A call that changes nothing ("Nothing to change" in v6.12
+    // kvm_set_memory_region, effects 'ok' alone) keeps it.
+    if ([...effects].some((e) => e !== 'ok')) this.unprotected.delete(a.slot >>> 0);
     if (pages !== undefined) {
       if (effects.has('protectSlot')) pages.protectSlot(a.slot, this.npages(a.slot), effects.has('flushTlb'));
       this.settle();
@@ -826,6 +828,8 @@ class Run {
     if (checks) ghost?.begin();
     // The pages whose bits a take would find set, for their protection when no report shows them (KVM-LOG-7).
     const taken = this.pages !== undefined && effects.has('takeBitmap') && x.outcome !== 'ok' && ghost !== undefined ? [...ghost.owed, ...ghost.maybe] : [];
+    // Those surely set: a take that fails to copy out still protects them (KVM-LOG-7, checkProtections).
+    const surelyTaken = this.inspect !== undefined && effects.has('takeBitmap') && x.outcome !== 'ok' && ghost !== undefined ? new Set(ghost.owed) : undefined;
     this.pages?.begin(checks);
     const what = `KVM_GET_DIRTY_LOG(slot ${hex(slot)}, ${bitmapBytes} bytes writable)`;
     const before = effects.has('protectTaken') ? this.leavesOf(slot) : new Map<bigint, PageObservation['leaf']>();
@@ -848,7 +852,7 @@ class Run {
       if (take) ghost.endTakenWithoutReport();
       else ghost.endNothing();
       this.pagesAfter(true, slot, take ? taken : [], what, effects);
-      this.checkProtections(what, before, effects, racedPages(plan));
+      this.checkProtections(what, before, effects, racedPages(plan), take && surelyTaken !== undefined ? { pages: surelyTaken, rule: 'KVM-LOG-7' } : undefined);
       return undefined;
     }
     const npages = ghost.npages;
@@ -1118,11 +1122,13 @@ class Run {
     let pending: { gpa: bigint; rule: string; leaf: string }[] | undefined;
     for (const f of this.racedFaults) {
       const leaf = this.inspect!(f.gpa).leaf;
-      // Still write-protected and huge: the write's fault has not run yet. It may wait for a lock
-      // the call holds (mmu_lock, which GET and CLEAR take for write while they protect: Linux
-      // v6.12 virt/kvm/kvm_main.c kvm_get_dirty_log_protect, KVM_MMU_LOCK; the fault path takes
-      // it for read), so it is looked at again, at the latest once the call has returned.
-      if (leaf === 'hugeProtected' && !returned) {
+      // Still unmapped, or write-protected and huge: the write's fault has not run yet. It may
+      // wait for a lock the call holds (mmu_lock, which GET and CLEAR take for write while they
+      // protect: Linux v6.12 virt/kvm/kvm_main.c kvm_get_dirty_log_protect, KVM_MMU_LOCK; x86's
+      // TDP MMU fault and arm64's user_mem_abort take it for read), so it is looked at again, at
+      // the latest once the call has returned. (The leaf leaving that state is taken as the
+      // fault's: a fault skipped while the call itself splits the leaf is left to the ghost.)
+      if ((leaf === 'hugeProtected' || leaf === 'none') && !returned) {
         (pending ??= []).push(f);
         continue;
       }
@@ -1250,8 +1256,12 @@ class Run {
    *   writable, huge or split into 4 KiB leaves.
    * - A GET without manual protect write-protects (or cleans) the leaf of every page whose bit it
    *   took (KVM-LOG-5; Linux v6.12 kvm_get_dirty_log_protect hands each word it took to
-   *   kvm_arch_mmu_enable_log_dirty_pt_masked): a reported page `taken` names whose leaf stays
-   *   writable is judged at the slot's next report (checkUnprotected).
+   *   kvm_arch_mmu_enable_log_dirty_pt_masked), and so does one that fails to copy the bitmap
+   *   out (KVM-LOG-7): a page `taken` names whose leaf stays writable is judged at the slot's
+   *   next report (checkUnprotected). x86's kvm_arch_mmu_enable_log_dirty_pt_masked (v6.12)
+   *   protects 4 KiB leaves only there, the huge ones having been protected or split when
+   *   logging started: a huge leaf still writable at such a GET (INITIALLY_SET switched off
+   *   while the slot logs, a sequence the kit does not generate) loses its writes on x86 too.
    *   A CLEAR is not judged so: its protection follows the bits it finds set, which an earlier
    *   faulty call may have cleared, so a leaf it leaves writable may be that call's fault (a GET
    *   in manual mode that clears); the ghost charges the CLEAR through later reports.
@@ -1261,7 +1271,7 @@ class Run {
     before: ReadonlyMap<bigint, PageObservation['leaf']>,
     effects: ReadonlySet<string>,
     racedGfns: ReadonlySet<bigint>,
-    taken?: { readonly pages: ReadonlySet<number>; readonly rule: 'KVM-LOG-5' },
+    taken?: { readonly pages: ReadonlySet<number>; readonly rule: 'KVM-LOG-5' | 'KVM-LOG-7' },
   ): void {
     // A move zaps the slot's leaves (KVM-PT-15): nothing of them is left to judge. With the dirty
     // ring exclusive there is no bitmap and no log of this profile's (profile kvm-dirty-ring judges it).
@@ -1325,7 +1335,13 @@ class Run {
     this.unprotected.delete(slot >>> 0);
     const judged = new Set<string>();
     for (const [rel, u] of left) {
-      if (reported.has(rel) || racedGfns.has(u.gpa / PG)) continue;
+      if (reported.has(rel)) continue;
+      // A racing write of this call touched it: judged at the next report instead.
+      if (racedGfns.has(u.gpa / PG)) {
+        if (!this.unprotected.has(slot >>> 0)) this.unprotected.set(slot >>> 0, new Map());
+        this.unprotected.get(slot >>> 0)!.set(rel, u);
+        continue;
+      }
       judged.add(u.rule);
       const now = this.inspect(u.gpa).leaf;
       if (now !== 'writable' && (now !== 'huge' || this.config.hwDirty)) continue;
