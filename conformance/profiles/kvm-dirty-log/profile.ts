@@ -506,6 +506,22 @@ function pageTourOps(raceAt: number, hwDirty: boolean): Op[] {
     region(0, 'create', 64, KVM_MEM_LOG_DIRTY_PAGES),
     W(0, 21),
     { k: 'get', pick: 0, id: 'ok', short: false, races: [] },
+    // A write racing a GET on a write-protected huge leaf: slot 1 made again with a huge
+    // leaf at page 600, logging started without eager split (the leaf write-protected whole,
+    // KVM-PT-10), and the write's fault maps a 4 KiB leaf and marks the page, which this GET
+    // or the next must report (KVM-PT-5), whether or not the fault waits for mmu_lock. Write
+    // protection only, as above.
+    ...(hwDirty
+      ? []
+      : [
+          region(1, 'delete'),
+          region(1, 'create'),
+          W(1, 600),
+          { k: 'split', on: false } as const,
+          region(1, 'logOn', 1024, KVM_MEM_LOG_DIRTY_PAGES),
+          { k: 'get', pick: 1, id: 'ok', short: false, races: [{ at: raceAt, page: 600, near: false }] } as const,
+          { k: 'get', pick: 1, id: 'ok', short: false, races: [] } as const,
+        ]),
   ];
 }
 
