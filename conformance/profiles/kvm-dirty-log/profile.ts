@@ -562,7 +562,7 @@ class Run {
   /** The guest pages through kvmGuestPage, when the implementation shows them (inspectPage) and the machine is not yet covered whole. */
   private readonly pages: GuestPages | undefined;
   private readonly inspect: ((gpa: bigint) => PageObservation) | undefined;
-  /** Racing writes of the current call that faulted in a logging slot, looked at from the next memory access on; one whose leaf is still huge and write-protected, until the call returns (checkRacedFaults). */
+  /** Racing writes of the current call that faulted in a logging slot, looked at from the next memory access on; one whose leaf is still unmapped or huge and write-protected, until the call returns (checkRacedFaults). */
   private racedFaults: { gpa: bigint; rule: string; leaf: string }[] = [];
   /**
    * Per slot, the pages a GET without manual protect took whose leaf was still writable once it
@@ -1339,11 +1339,12 @@ class Run {
   }
 
   /**
-   * KVM-LOG-5 at the slot's next report: a page a GET without manual protect took whose leaf it
-   * left writable (checkProtections). If its bit was cleared, the guest writes the
-   * page without a fault and nothing records it: this report does not hold the page and its leaf
-   * is still writable. If the bit was left set too, the report holds it (a false dirty at most,
-   * the ghost's to judge). Pages a racing write of this report's call touched are not judged.
+   * KVM-LOG-5 (KVM-LOG-7 for a GET that failed to copy out) at the slot's next report: a page a
+   * GET without manual protect took whose leaf it left writable (checkProtections). If its bit
+   * was cleared, the guest writes the page without a fault and nothing records it: this report
+   * does not hold the page and its leaf is still writable. If the bit was left set too, the
+   * report holds it (a false dirty at most, the ghost's to judge). A page a racing write of this
+   * report's call touched is carried to the report after.
    */
   private checkUnprotected(slot: number, reported: ReadonlySet<number>, racedGfns: ReadonlySet<bigint>, what: string): void {
     const left = this.unprotected.get(slot >>> 0);
