@@ -50,6 +50,7 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'kvm-no-pml-sync': ['KVM-PT-7', 'NOLOSS-1'],
   'kvm-fault-no-mark': ['KVM-PT-8'],
   'kvm-get-protects-first-word': ['KVM-LOG-5'],
+  'kvm-ring-only-fault-maps-huge': ['KVM-PT-1'],
   'kvm-clear-whole-word': ['KVM-CLEAR-7', 'NOLOSS-1'],
   'kvm-first-page-unchecked': ['KVM-CLEAR-2'],
   'kvm-move-drops-bitmap': ['KVM-SLOT-16', 'NOLOSS-1'],

@@ -5,7 +5,7 @@
 // undone: the CLEAR edge fixes 76d58e0f07ec ("KVM: fix KVM_CLEAR_DIRTY_LOG for memory
 // slots of unaligned size"), 53eac7a8f8cf (the last partial word: DIV_ROUND_UP) and
 // 4ddc9204572c (copy ALIGN(num_pages, 64) / 8 bytes, not the slot's bitmap size).
-import { KvmVm, type Memslot } from '../../impl/kvm/dirty-log/kvm-vm.ts';
+import { KVM_MEM_LOG_DIRTY_PAGES, KvmVm, type Memslot } from '../../impl/kvm/dirty-log/kvm-vm.ts';
 import { referenceKvmDirtyLogAdapter } from '../adapters/reference.ts';
 import type { KvmDirtyLogAdapter } from '../profiles/kvm-dirty-log/adapter.ts';
 import type { BugClass, Mutant } from './types.ts';
@@ -60,6 +60,25 @@ export class GetProtectsFirstWordVm extends KvmVm {
     if (this.protectedAWord) return this.takeWord(addr);
     this.protectedAWord = true;
     return super.takeAndProtect(slot, word, addr);
+  }
+}
+
+/**
+ * The write fault asks whether the slot logs by its dirty bitmap, not by its flag: Linux
+ * arm64's memslot_is_logging (arch/arm64/kvm/mmu.c, v6.12 and since) is `dirty_bitmap &&
+ * !READONLY`, and a VM whose dirty ring has no bitmap (kvm_use_dirty_bitmap false: ring
+ * without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP) gives a logging slot none.
+ */
+export class BitmapGatedLoggingVm extends KvmVm {
+  // FAULT (scope-change): with the dirty ring alone, a logging slot's write fault maps or
+  // relaxes a huge leaf as if the slot did not log, and only the faulting page is recorded:
+  // the other pages of its 2 MiB take writes without a fault, unrecorded.
+  protected override writeFault(slot: Memslot, gfn: number): void {
+    if (slot.bitmap === undefined && (slot.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0) {
+      super.writeFault({ ...slot, flags: slot.flags & ~KVM_MEM_LOG_DIRTY_PAGES }, gfn);
+      return;
+    }
+    super.writeFault(slot, gfn);
   }
 }
 
@@ -250,6 +269,7 @@ const WHY: Record<string, string> = {
   'kvm-clear-reads-slot-bitmap': "the size read from the caller is the slot's, not the range's.",
   'kvm-no-pml-sync': 'the hardware log is not carried into the bitmap before it is read.',
   'kvm-fault-no-mark': 'the write fault does not carry the write into the bitmap.',
+  'kvm-ring-only-fault-maps-huge': 'the fault decides whether the slot is tracked by the bitmap, which the dirty ring alone does not allocate, so the mode of tracking changes what the fault protects.',
   'kvm-clear-whole-word': "the clear's extent is the word, not the selected pages.",
   'kvm-first-page-unchecked': 'an unaligned first_page is accepted.',
   'kvm-move-drops-bitmap': 'the dirty state is not carried across the move.',
@@ -313,6 +333,12 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
     ClearReadsSlotBitmapVm,
   ),
   mutant('kvm-no-pml-sync', 'state-not-carried', 'GET and CLEAR skip kvm_arch_sync_dirty_log (the PML buffers are drained only when full): with a hardware dirty bit, logged writes are missing from the report.', NoPmlSyncVm),
+  mutant(
+    'kvm-ring-only-fault-maps-huge',
+    'scope-change',
+    "With the dirty ring and no bitmap, the write fault in a logging slot asks for the slot's bitmap (arm64's memslot_is_logging) instead of its KVM_MEM_LOG_DIRTY_PAGES flag, so it maps or relaxes a 2 MiB leaf and records only the faulting page: the rest of the 2 MiB is written unrecorded.",
+    BitmapGatedLoggingVm,
+  ),
   mutant('kvm-fault-no-mark', 'state-not-carried', 'The write fault on a write-protected 4 KiB leaf (fast_page_fault) makes it writable without marking the page dirty: the first write after a re-protection is lost.', FaultNoMarkVm),
   mutant(
     'kvm-clear-whole-word',

@@ -905,6 +905,9 @@ directed('[KVM-PT-7] [NOLOSS-1] mutant kvm-no-pml-sync deviates from the referen
 directed('[KVM-LOG-5] mutant kvm-get-protects-first-word deviates from the reference: page 70, in the second word GET took, stays writable, so the next GET misses its write', () =>
   kvmLogDeviates('kvm-get-protects-first-word', [kvmCreate(128), kvmWrite(3), kvmWrite(70), kvmGet(), kvmWrite(70)], 'KVM-LOG-5'),
 );
+directed('[KVM-PT-1] mutant kvm-ring-only-fault-maps-huge deviates from the reference: with the dirty ring alone, the first write to a logging slot maps a 2 MiB leaf', () =>
+  kvmLogDeviates('kvm-ring-only-fault-maps-huge', [kvmCreate(1024), kvmWrite(5)], 'KVM-PT-1', { ...KVM_LOG, dirtyRingExclusive: true }),
+);
 directed('[KVM-PT-8] mutant kvm-fault-no-mark deviates from the reference: the write after GET re-protected the page faults and leaves the page writable with its bit clear', () =>
   kvmLogDeviates('kvm-fault-no-mark', [kvmCreate(64), kvmWrite(3), kvmGet(), kvmWrite(3)], 'KVM-PT-8'),
 );
