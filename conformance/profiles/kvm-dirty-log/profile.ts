@@ -1276,8 +1276,9 @@ class Run {
    *   out (KVM-LOG-7): a page `taken` names whose leaf stays writable is judged at the slot's
    *   next report (checkUnprotected). x86's kvm_arch_mmu_enable_log_dirty_pt_masked (v6.12)
    *   protects 4 KiB leaves only there, the huge ones having been protected or split when
-   *   logging started: a huge leaf still writable at such a GET (INITIALLY_SET switched off
-   *   while the slot logs, a sequence the kit does not generate) loses its writes on x86 too.
+   *   logging started: a huge leaf still writable at such a GET (logging started under
+   *   INITIALLY_SET, then the capability dropped the flag, which the kit can draw) loses its
+   *   writes on x86 too (docs/CONTRACTS.md departure 38).
    *   A CLEAR is not judged so: its protection follows the bits it finds set, which an earlier
    *   faulty call may have cleared, so a leaf it leaves writable may be that call's fault (a GET
    *   in manual mode that clears); the ghost charges the CLEAR through later reports.
