@@ -50,8 +50,7 @@ export class GetProtectsFirstWordVm extends KvmVm {
   private protectedAWord = false;
   // FAULT (boundary-arithmetic): the protection stops after the first word with a set bit, so
   // every later page the GET reported (its bit taken) stays writable: its next write neither
-  // faults nor sets a bit, and no later GET reports it. (A port of Linux's arm64
-  // kvm_arch_mmu_enable_log_dirty_pt_masked given the first word's mask only would do this.)
+  // faults nor sets a bit, and no later GET reports it.
   protected override beginIoctl(): void {
     this.protectedAWord = false;
     super.beginIoctl();
@@ -65,7 +64,7 @@ export class GetProtectsFirstWordVm extends KvmVm {
 
 /**
  * The write fault asks whether the slot logs by its dirty bitmap, not by its flag: Linux
- * arm64's memslot_is_logging (arch/arm64/kvm/mmu.c, v6.12 and since) is `dirty_bitmap &&
+ * arm64's memslot_is_logging (arch/arm64/kvm/mmu.c, v6.12) is `dirty_bitmap &&
  * !READONLY`, and a VM whose dirty ring has no bitmap (kvm_use_dirty_bitmap false: ring
  * without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP) gives a logging slot none.
  */

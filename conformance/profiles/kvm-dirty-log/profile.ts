@@ -1305,21 +1305,16 @@ class Run {
       if (initiallySet) rule = was === 'writable' || was === 'huge' ? 'KVM-PT-4' : undefined;
       else if (was === 'protected' || was === 'clean' || was === 'hugeProtected') rule = 'KVM-PT-11';
       else if (effects.has('protectSlot') && (was === 'writable' || was === 'huge')) rule = was === 'huge' ? 'KVM-PT-10' : 'KVM-PT-9';
-      else if (taken !== undefined && (was === 'writable' || was === 'huge') && taken.pages.has(this.model.slotOfGfn(gpa / PG)?.rel ?? -1)) rule = taken.rule;
+      const hit = taken !== undefined && (was === 'writable' || was === 'huge') ? this.model.slotOfGfn(gpa / PG) : undefined;
+      if (rule === undefined && hit !== undefined && taken!.pages.has(hit.rel)) {
+        // Left writable, its bit may still be set (a precision bug, not a loss: the next report
+        // holds the page again): judged at the slot's next report (checkUnprotected).
+        if (unguarded(this.inspect(gpa).leaf)) this.awaitReport(hit.slot.slot, hit.rel, { gpa, was, what, rule: taken!.rule });
+        continue;
+      }
       if (rule === undefined) continue;
       const now = this.inspect(gpa).leaf;
       const broken = rule === 'KVM-PT-4' ? now !== 'writable' && now !== 'huge' : unguarded(now);
-      if (rule === taken?.rule) {
-        // Left writable, its bit may still be set (a precision bug, not a loss: the next report
-        // holds the page again): judged at the slot's next report (checkUnprotected).
-        const hit = this.model.slotOfGfn(gpa / PG);
-        if (broken && hit !== undefined) {
-          const slot = hit.slot.slot;
-          if (!this.unprotected.has(slot)) this.unprotected.set(slot, new Map());
-          this.unprotected.get(slot)!.set(hit.rel, { gpa, was, what, rule: taken.rule });
-        }
-        continue;
-      }
       judged.add(rule);
       if (!broken) continue;
       const expected =
@@ -1347,6 +1342,13 @@ class Run {
    * report holds it (a false dirty at most, the ghost's to judge). A page a racing write of this
    * report's call touched is carried to the report after.
    */
+  /** Page `rel` of `slot`, left writable by the GET `u.what`, to be judged at the slot's next report. */
+  private awaitReport(slot: number, rel: number, u: { gpa: bigint; was: string; what: string; rule: 'KVM-LOG-5' | 'KVM-LOG-7' }): void {
+    let pages = this.unprotected.get(slot);
+    if (pages === undefined) this.unprotected.set(slot, (pages = new Map()));
+    pages.set(rel, u);
+  }
+
   private checkUnprotected(slot: number, reported: ReadonlySet<number>, racedGfns: ReadonlySet<bigint>, what: string): void {
     const left = this.unprotected.get(slot >>> 0);
     if (left === undefined || this.inspect === undefined) return;
@@ -1356,8 +1358,7 @@ class Run {
       if (reported.has(rel)) continue;
       // A racing write of this call touched it: judged at the next report instead.
       if (racedGfns.has(u.gpa / PG)) {
-        if (!this.unprotected.has(slot >>> 0)) this.unprotected.set(slot >>> 0, new Map());
-        this.unprotected.get(slot >>> 0)!.set(rel, u);
+        this.awaitReport(slot >>> 0, rel, u);
         continue;
       }
       judged.add(u.rule);
