@@ -1048,7 +1048,12 @@ class RingRun {
     const flags = this.kitSide.load32(flagsAt(ring.base, idx), 'acquire');
     const pushed = (flags & 3) === 1 && this.kitSide.load32(slotAt(ring.base, idx), 'relaxed') === slot && this.kitSide.load64(offsetAt(ring.base, idx), 'relaxed') === BigInt(offset);
     const key = `${slot}:${offset}`;
-    const protectsIt = batched.some((b) => [...reprotectedPages(b.batches, this.memslots, limits), ...spannedPages(this.arch, b.batches, this.memslots, limits)].some((p) => `${p.slot}:${p.offset}` === key));
+    // The batches that protect the page (name it, or on arm64 span it): a reset protects with each in turn.
+    const protections = batched.reduce(
+      (n, b) => n + b.batches.filter((batch) => [...reprotectedPages([batch], this.memslots, limits), ...spannedPages(this.arch, [batch], this.memslots, limits)].some((p) => `${p.slot}:${p.offset}` === key)).length,
+      0,
+    );
+    const protectsIt = protections > 0;
     const what = `  vCPU 0 writes ${hex(slot)}:${offset} while the reset runs (at its vcpuBetween call ${race.at})`;
     const expected = race.before === 1 ? 'a push (the page was write-protected)' : protectsIt ? 'a push or none (before or after the page is re-protected)' : 'no push (the page is writable)';
     this.push(what, pushed ? `a push at entry ${idx}` : 'no push', expected, []);
@@ -1064,9 +1069,10 @@ class RingRun {
     ring.slots.set(idx, { slot, offset: BigInt(offset), state: 'dirty', gfn: gfn.next, rewritten: false, run: ++this.runs });
     ring.dirty = (ring.dirty + 1) >>> 0;
     ring.vcpu = this.t.vcpu.step(ring.vcpu, { type: 'PUSH', reachesSoftLimit: (ring.dirty - ring.reset) >>> 0 >= ring.softLimit }).next;
-    // Writable before the reset, the push came after the page's re-protection: writable now. Protected all
-    // along, it came before or after the re-protection (if any): either.
-    this.protectedPages[race.s]![offset] = race.before === 1 && protectsIt ? 2 : 0;
+    // Writable before the reset and protected by one batch, the push came after that protection: writable
+    // now. Protected all along, it came before or after the re-protection (if any); protected by two batches
+    // (arm64: one names the page, another's range spans it), it may have come between them: either.
+    this.protectedPages[race.s]![offset] = protections > 1 || (race.before === 1 && protectsIt) ? 2 : 0;
   }
 
   /**
