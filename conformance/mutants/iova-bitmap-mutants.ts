@@ -125,6 +125,37 @@ const noLengthChecks = (args: IovaBitmapArgs, buffer: UserBuffer): IovaBitmap | 
   return typeof got === 'number' ? got : new IovaBitmap(args.iova, args.length === 0n ? size : args.length, got.pgshift, buffer, args.offset, args.maxPinnedPages);
 };
 
+/**
+ * The walk goes on past what the callback's recordings set beyond the window, in whole
+ * bitmap bytes: the pages after a recording's end in its last byte are never walked.
+ */
+export class SkipSetAheadIovaBitmap extends IovaBitmap {
+  // FAULT (class boundary-arithmetic): Linux v6.8..v6.10 drivers/iommu/iommufd/iova_bitmap.c
+  // iova_bitmap_set_ahead (2780025e01e2, removed with the iterator by 53e6b65693b6 in v6.11)
+  // moves mapped_base_index past the bytes it set ahead, iova_bitmap_offset_to_index(length
+  // - 1) + 1 of them, so the next window starts at the byte after the recording's last bit:
+  // a recording that ends inside a byte leaves that byte's later pages out of every window.
+  /** The last bit recorded since the walk began (-1: none). */
+  private reach = -1;
+
+  override forEach(fn: Parameters<IovaBitmap['forEach']>[0]): number {
+    this.reach = -1;
+    return super.forEach(fn);
+  }
+
+  override set(iova: bigint, length: bigint): number {
+    const end = this.iova + this.length;
+    const stop = iova + length < end ? iova + length : end;
+    if (stop > this.iova && stop > iova) this.reach = Math.max(this.reach, Number((stop - 1n - this.iova) >> BigInt(this.pgshift)));
+    return super.set(iova, length);
+  }
+
+  protected override nextWindowByte(byte: number, bytes: number): number {
+    const next = super.nextWindowByte(byte, bytes);
+    return this.reach >= next * 8 ? Math.floor(this.reach / 8) + 1 : next;
+  }
+}
+
 // FAULT (class bad-input-accepted): no argument is checked at all: every call gets a bitmap.
 const noChecks = (args: IovaBitmapArgs, buffer: UserBuffer): IovaBitmap | number => {
   const length = args.length === 0n ? 1n : args.length;
@@ -163,6 +194,15 @@ export const iovaBitmapMutants: readonly Mutant[] = [
     description:
       "The window's word index is iova / (64 * (1 << pgshift)) with the shift taken in int (e24c15510592 undone): from page size 2^31 a window move lands off the bitmap, so a recording past the first window is dropped. Class boundary-arithmetic: an index computed in too narrow a type.",
     adapter: referenceIovaBitmapAdapter('iova-bitmap-int-shift', IntShiftIovaBitmap),
+  },
+  {
+    name: 'iova-bitmap-walk-skips-set-ahead',
+    bugClass: 'boundary-arithmetic',
+    profile: 'iova-bitmap',
+    description:
+      "iova_bitmap_for_each's next window starts at the byte after the last bit the callback recorded past its window (Linux v6.8..v6.10's set-ahead): a block across a window edge that ends inside a bitmap byte leaves the rest of that byte's pages out of the walk. Class boundary-arithmetic: a skip counted in bytes for a range counted in bits.",
+    adapter: referenceIovaBitmapAdapter('iova-bitmap-walk-skips-set-ahead', SkipSetAheadIovaBitmap),
+    targets: ['IOVA-BITMAP-10'],
   },
   {
     name: 'iova-bitmap-end-inside-page',

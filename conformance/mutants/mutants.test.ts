@@ -571,6 +571,34 @@ directed('[IOVA-BITMAP-8] mutant iova-bitmap-drops-past-window deviates from the
   assert.is(mut[4096], 0, 'the rest of the recording was dropped');
 });
 
+directed('[IOVA-BITMAP-10] mutant iova-bitmap-walk-skips-set-ahead deviates from the reference: pages after a block recorded across a window edge, in its last byte, are walked by no window', async () => {
+  // One pinned page of bitmap a window (32,768 pages), the range starting 3 pages before a
+  // 2 MiB boundary: the callback records the 2 MiB block holding window 1's last page, which
+  // reaches 3 pages into window 2 and ends at bit 32,770, inside byte 4,096. The mutant's
+  // window 2 starts at byte 4,097: pages 32,771 to 32,775 are in no window.
+  const args = { iova: 0x7fd000n, length: 40_000n * 4096n, pageSize: 4096n, offset: 0, bitmapSize: 5000, maxPinnedPages: 1 };
+  const walk = async (name: string | undefined) => {
+    const adapter = name === undefined ? referenceIovaBitmapAdapter() : (findMutant(name)!.adapter as IovaBitmapAdapter);
+    const bm = await adapter.create(new KitBuffer(8192), args);
+    if (typeof bm === 'number') throw new Error(`alloc refused: ${bm}`);
+    const windows: bigint[] = [];
+    const got = await bm.forEach!((iova, length) => {
+      windows.push(iova);
+      const last = iova + length - 1n;
+      const block = last - (last % 0x200000n);
+      return { set: windows.length === 1 ? [{ iova: block, length: 0x200000n }] : [], ret: 0 };
+    });
+    await bm.free();
+    return { got, windows };
+  };
+  const ref = await walk(undefined);
+  const mut = await walk('iova-bitmap-walk-skips-set-ahead');
+  const window2 = args.iova + 32_768n * 4096n;
+  assert.equal(ref, { got: 0, windows: [args.iova, window2] });
+  assert.is(mut.got, 0);
+  assert.equal(mut.windows, [args.iova, window2 + 8n * 4096n], 'window 2 starts at the byte after the block, 5 pages past its end');
+});
+
 // ---- vfio-type1 mutants: the same ioctls through the reference and the mutant container ----
 
 const V = { iova: 0x10_0000n, size: 0x4000n, vaddr: 0x8000_0000n };

@@ -213,6 +213,11 @@ export class IovaBitmap {
     return this.pgoff * 8 + (bit - windowBit);
   }
 
+  /** IOVA-BITMAP-10: the walk's next window starts at the byte after this one's (`bytes` from `byte`), whatever the callback recorded past it. */
+  protected nextWindowByte(byte: number, bytes: number): number {
+    return byte + bytes;
+  }
+
   /** Sets `count` bits from bit `bit` of a pinned page: ragged ends a byte at a time, whole bytes in one fill. */
   private setBits(page: number, bit: number, count: number): void {
     let byte = bit >>> 3;
@@ -246,7 +251,7 @@ export class IovaBitmap {
       const left = this.iova + this.length - iova;
       ret = fn(this, iova, covered < left ? covered : left);
       if (ret !== 0) break;
-      byte += bytes;
+      byte = this.nextWindowByte(byte, bytes);
     }
     this.put();
     // `fn` may have set `error` through iovaBitmapSet; the compiler cannot see that.
