@@ -100,7 +100,7 @@ export function iovaBitmapInputProblem(input: unknown): string | undefined {
   return (
     fieldsOnly(rest, ['args', 'bufferSize', 'sets'], 'input') ??
     (unpinnable === undefined ? undefined : check(unpinnable, 'intArray', 'input/unpinnable')) ??
-    (walk === undefined ? undefined : object(walk, { stopAt: 'int', record: [0, 1, 2, 3] }, 'input/walk')) ??
+    (walk === undefined ? undefined : object(walk, { stopAt: 'int', record: [0, 1, 2, 3, 4] }, 'input/walk')) ??
     object(o.args, { iova: 'big', length: 'big', pageSize: 'big', offset: 'int', bitmapSize: 'int', maxPinnedPages: 'int' }, 'input/args') ??
     (Number.isSafeInteger(o.bufferSize) && (o.bufferSize as number) >= 0 && (o.bufferSize as number) <= 1 << 30 ? undefined : 'input/bufferSize must be an integer from 0 to 2^30') ??
     list(o.sets, 'input/sets', (x, path) => object(x, { iova: 'big', length: 'big' }, path))
