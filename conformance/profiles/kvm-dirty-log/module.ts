@@ -40,7 +40,7 @@ const id = (v: unknown) => oneOf(v, ['ok', 'badAs', 'badId']);
 const pick = (v: unknown) => isInt(v, 0, 15);
 
 const OPS: Record<string, Record<string, (v: unknown) => boolean>> = {
-  region: { pick, kind: (v) => typeof v === 'string', pages: (v) => isInt(v, 1, 1 << 20), flags: (v) => isInt(v, 0, U32) },
+  region: { pick, kind: (v) => typeof v === 'string', pages: (v) => isInt(v, 1, 1 << 20), flags: (v) => isInt(v, 0, U32), shift: (v) => v === undefined || isInt(v, 0, 1023) },
   cap: { cap: (v) => isInt(v, 0, U32), flags: (v) => isInt(v, 0, U32), args0: isBig },
   ext: {},
   get: { pick, id, short: (v) => typeof v === 'boolean', races },

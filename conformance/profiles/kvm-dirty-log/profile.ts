@@ -5,7 +5,8 @@
 //   deleted, moved, logging switched on and off, every sanity check broken; the
 //   capability with good and bad args[0]; GET and CLEAR with bad slot ids, short
 //   buffers, first_page and num_pages at every edge of slots whose sizes are often not
-//   a multiple of 64 pages) and vCPU writes, single or in bursts inside a 64-page chunk,
+//   a multiple of 64 pages, and whose bases are sometimes not either: SLOT_SHIFTS)
+//   and vCPU writes, single or in bursts inside a 64-page chunk,
 //   some racing the ioctl between the implementation's memory accesses;
 // - migration: slots written, then logged, and a migration client (model/kvm-dirty-log/
 //   migration.ts) in read-and-clear or manual-protect mode (with or without
@@ -83,6 +84,16 @@ const UADDR_BASE = 0x7000_0000_0000n;
 export const KVM_SLOTS = [0, 1, 2, slotField(1, 0)] as const;
 /** Slot sizes in pages: the edges around 64-page words and 2 MiB leaves. */
 const PAGES = [1, 2, 63, 64, 65, 100, 127, 128, 129, 191, 256, 511, 512, 513, 1024] as const;
+/**
+ * Where a new slot starts past its 8 MiB window, in pages (its host address moves alike, so
+ * huge pages stay possible inside it): mostly 0; else a base that is not a multiple of 64
+ * pages, so a bitmap word of 64 pages can straddle a 2 MiB page (1: a full word's last page
+ * is the first page of the next 2 MiB page). KVM takes any page-aligned base
+ * (kvm_set_memory_region checks only PAGE_SIZE alignment), and huge pages are then allowed
+ * only where a whole 2 MiB page lies in the slot (Linux v6.18 arch/x86/kvm/x86.c
+ * kvm_alloc_memslot_metadata, disallow_lpage at the slot's ends).
+ */
+const SLOT_SHIFTS = [0, 0, 0, 0, 0, 0, 1, 32, 96, 480] as const;
 const ERRNO: Record<string, number> = { ok: 0, einval: -22, enoent: -2, efault: -14, enxio: -6, eexist: -17 };
 /**
  * The requirements of a GET's or CLEAR's transition that what the call did decides, not its
@@ -137,7 +148,8 @@ interface Race {
 }
 
 type Op =
-  | { k: 'region'; pick: number; kind: RegionKind; pages: number; flags: number }
+  /** `shift`: pages past the slot's 8 MiB window, guest and host address alike, where a create places a new slot (SLOT_SHIFTS). */
+  | { k: 'region'; pick: number; kind: RegionKind; pages: number; flags: number; shift?: number }
   | { k: 'cap'; cap: number; flags: number; args0: bigint }
   | { k: 'ext' }
   | { k: 'get'; pick: number; id: IdKind; short: boolean; races: readonly Race[] }
@@ -395,9 +407,19 @@ function scenarioArbitrary(maxCommands: number): fc.Arbitrary<KvmScenario> {
     .chain(({ raceAt, ...c }) => new WholeThenFewer<Op>(pageTourOps(raceAt, c.hwDirty), fewerRaces).map((ops) => ({ kind: 'ops' as const, config: { ...c, dirtyRingExclusive: false }, ops })));
   // KVM's own writes (KVM-LOG-9) drawn after the scenario, so that it comes out of a seed as it did before them.
   const kvmWrites = fc.array(fc.record({ after: fc.nat(31), pick: fc.nat(2), page: fc.nat(1023) }), { maxLength: 3 });
+  // The shifts of the random sequences' slot creations (SLOT_SHIFTS), in order, drawn last for the same reason.
+  const shifts = fc.array(fc.constantFrom(...SLOT_SHIFTS), { maxLength: 4 });
+  const random = ops.map((sc) => ({ sc, random: true }));
+  const fixed = (a: fc.Arbitrary<KvmScenario>) => a.map((sc) => ({ sc, random: false }));
   return fc
-    .tuple(fc.oneof({ weight: 8, arbitrary: ops }, { weight: 2, arbitrary: migration }, { weight: 1, arbitrary: tour }, { weight: 1, arbitrary: pageTour }), kvmWrites)
-    .map(([sc, writes]) => (sc.kind === 'ops' && writes.length > 0 ? { ...sc, kvmWrites: writes } : sc));
+    .tuple(fc.oneof({ weight: 8, arbitrary: random }, { weight: 2, arbitrary: fixed(migration) }, { weight: 1, arbitrary: fixed(tour) }, { weight: 1, arbitrary: fixed(pageTour) }), kvmWrites, shifts)
+    .map(([{ sc, random: shifted }, writes, sh]) => {
+      if (sc.kind !== 'ops') return sc;
+      let k = 0;
+      // The tours keep their slots in place: their pages are chosen for the huge leaves there.
+      const ops = shifted && sh.length > 0 ? sc.ops.map((o) => (o.k === 'region' && o.kind === 'create' && (sh[k++] ?? 0) !== 0 ? { ...o, shift: sh[k - 1]! } : o)) : sc.ops;
+      return { ...sc, ops, ...(writes.length > 0 ? { kvmWrites: writes } : {}) };
+    });
 }
 
 /** A GET or CLEAR with its racing writes dropped, or halved (the shrinking of WholeThenFewer). */
@@ -522,6 +544,23 @@ function pageTourOps(raceAt: number, hwDirty: boolean): Op[] {
           { k: 'get', pick: 1, id: 'ok', short: false, races: [{ at: raceAt, page: 600, near: false }] } as const,
           { k: 'get', pick: 1, id: 'ok', short: false, races: [] } as const,
         ]),
+    // INITIALLY_SET, eager splitting off, slot 2 made again one page past its window
+    // (SLOT_SHIFTS) with a huge leaf over its pages 511..1022, then logging on (which
+    // protects nothing). A CLEAR of bitmap word 7 with bits 0 and 63 set clears pages 448
+    // and 511: the first lies in the 2 MiB page below, the last is the first page of the
+    // huge leaf, which the CLEAR must write-protect so that the write after it is logged.
+    // Linux v6.18 arch/x86/kvm/mmu/mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked protects
+    // the 2 MiB page of the word's last set page only when ALIGN(start, 2 MiB) and
+    // ALIGN(end, 2 MiB) differ, which they do not when that page starts a 2 MiB page.
+    region(2, 'delete'),
+    { k: 'split', on: false },
+    cap(3n),
+    { k: 'region', pick: 2, kind: 'create', pages: 1024, flags: 0, shift: 1 },
+    W(2, 600),
+    region(2, 'logOn', 1024, KVM_MEM_LOG_DIRTY_PAGES),
+    { k: 'clear', pick: 2, id: 'ok', first: 'zero', num: 'toEnd', bits: 'some', some: [448, 511], bytes: 'ok', races: [] },
+    W(2, 511),
+    { k: 'get', pick: 2, id: 'ok', short: false, races: [] },
   ];
 }
 
@@ -1380,15 +1419,18 @@ class Run {
 
   /** A slot's other home (and back): 8 MiB windows 3..5, clear of the others. */
   movedGpa(index: number, at: bigint | number): bigint {
-    const home = GPA_BASE + BigInt(index % 3) * SPACING;
-    return BigInt(at) === home ? GPA_BASE + BigInt(3 + (index % 3)) * SPACING : home;
+    // The slot's shift past its window (SLOT_SHIFTS) goes with it.
+    const shift = (BigInt(at) - GPA_BASE) % SPACING;
+    const home = GPA_BASE + BigInt(index % 3) * SPACING + shift;
+    return BigInt(at) === home ? GPA_BASE + BigInt(3 + (index % 3)) * SPACING + shift : home;
   }
 
   regionArgs(o: Extract<Op, { k: 'region' }>): MemoryRegionArgs {
     const index = o.pick % KVM_SLOTS.length;
     const slot = KVM_SLOTS[index]!;
-    const base = GPA_BASE + BigInt(index % 3) * SPACING;
-    const uaddr = UADDR_BASE + BigInt(index) * SPACING;
+    const shift = BigInt(o.shift ?? 0) * PG;
+    const base = GPA_BASE + BigInt(index % 3) * SPACING + shift;
+    const uaddr = UADDR_BASE + BigInt(index) * SPACING + shift;
     const old = this.model.slots.get(slot);
     const size = BigInt(o.pages) * PG;
     const cur = old === undefined ? { slot, flags: o.flags, guestPhysAddr: base, memorySize: size, userspaceAddr: uaddr } : { ...old };
