@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EPT_PS, EPT_R, KVM_DIRTY_LOG_INITIALLY_SET, KvmVm, type Memslot } from '../../../impl/kvm/dirty-log/kvm-vm.ts';
 import { KvmVmModel, LazyMemslotTable } from '../../../model/kvm-dirty-log/vm-model.ts';
 import { Violation } from '../../../model/violation.ts';
 import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_MEM_LOG_DIRTY_PAGES, classifyClearDirtyLog, classifyEnableCap, classifyGetDirtyLog, classifySetMemoryRegion, slotField, type MemoryRegionArgs } from '../../../spec/kvm/dirty-log/args.ts';
@@ -11,6 +10,7 @@ import { referenceKvmDirtyLogAdapter } from '../../adapters/reference.ts';
 import { runCli } from '../../cli/capture.ts';
 import type { KvmDirtyLogAdapter, KvmDirtyLogConfig, KvmDirtyLogInstance } from './adapter.ts';
 import { kvmDirtyLogInputProblem, kvmDirtyLogProfile } from './module.ts';
+import { alignCheckedInitSetAdapter } from '../../mutants/kvm-log-linux-variants.ts';
 import { kvmMatrixMutants } from '../../mutants/kvm-matrix-mutants.ts';
 import { kvmDirtyLogMutants } from './mutants.ts';
 import { KVM_DIRTY_LOG_REQUIREMENTS, replayKvmDirtyLogScenario, runKvmDirtyLogProfile } from './profile.ts';
@@ -107,30 +107,6 @@ async function failsOnlyOnMutant(name: string, ops: readonly object[], id: strin
   }
 }
 
-/**
- * Linux v6.18 x86's INITIALLY_SET protection of huge leaves in kvm_arch_mmu_enable_log_dirty_pt_masked:
- * the 2 MiB page of the word's first set page, and that of its last only when ALIGN(start,
- * 2 MiB) != ALIGN(end, 2 MiB); then 4 KiB leaves per set bit. Eager splitting off here.
- */
-class AlignCheckedInitSetVm extends KvmVm {
-  protected override protectMask(slot: Memslot, base: number, mask: bigint, split: boolean): void {
-    if ((this.manualDirtyLogProtect & KVM_DIRTY_LOG_INITIALLY_SET) === 0 || split || mask === 0n) return super.protectMask(slot, base, mask, split);
-    const set = Array.from({ length: 64 }, (_, i) => i).filter((i) => ((mask >> BigInt(i)) & 1n) !== 0n);
-    const start = slot.baseGfn + base + set[0]!;
-    const end = slot.baseGfn + base + set.at(-1)!;
-    const up = (gfn: number) => Math.ceil(gfn / 512) * 512;
-    const huge = new Set([Math.floor(start / 512), ...(up(start) !== up(end) ? [Math.floor(end / 512)] : [])]);
-    const pages = set
-      .map((i) => base + i)
-      .filter((rel) => {
-        const pde = this.pdeAddress(slot.asId, slot.baseGfn + rel, false);
-        const isHuge = pde !== undefined && (this.memory.load(pde) & (EPT_R | EPT_PS)) === (EPT_R | EPT_PS);
-        return !isHuge || huge.has(Math.floor((slot.baseGfn + rel) / 512));
-      });
-    this.protectPages(slot, pages, false);
-  }
-}
-
 test("[KVM-CLEAR-7] [KVM-LOG-6] a slot based one page past a 2 MiB page: a CLEAR whose word's last set page starts the next 2 MiB page must protect that page's huge leaf (Linux x86's ALIGN check does not)", async () => {
   const sc = {
     kind: 'ops',
@@ -152,7 +128,7 @@ test("[KVM-CLEAR-7] [KVM-LOG-6] a slot based one page past a 2 MiB page: a CLEAR
     'page 600 was mapped by a huge leaf',
   );
   try {
-    await replayKvmDirtyLogScenario(referenceKvmDirtyLogAdapter('align-checked', AlignCheckedInitSetVm), sc, 5000, []);
+    await replayKvmDirtyLogScenario(alignCheckedInitSetAdapter(), sc, 5000, []);
     assert.unreachable();
   } catch (e) {
     assert.ok(e instanceof Violation && e.kind === 'loss' && e.req.includes('KVM-LOG-6'), String(e));
