@@ -56,6 +56,12 @@ function expectedBitsOf(model: DescriptorModel, ml: ModelLeaf): bigint {
   return byLevel[ml.level]! | (BigInt(ml.oa) & ARM_LPAE_PTE_OA_MASK);
 }
 
+/** Whether `leaf`, as found in memory, is the model's leaf at the same place and level, state bits and output address alike. */
+export function leafAsModelled(model: DescriptorModel, leaf: { readonly iova: number; readonly level: Level; readonly pte: bigint }): boolean {
+  const ml = model.leaves.at(leaf.iova, leaf.level);
+  return ml !== undefined && (leaf.pte & STATE_BITS) === expectedBitsOf(model, ml);
+}
+
 /** How one leaf found in memory differs from the model's leaf at the same place, or undefined. */
 function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string[]): Violation | undefined {
   const ml = model.leaves.at(l.iova, l.level);

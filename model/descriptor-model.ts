@@ -599,10 +599,20 @@ export class DescriptorModel {
   /** setDirtyTracking, step by step as the domain tracking machine orders it (TRACK-1..7). */
   setDirtyTracking(enable: boolean): readonly string[] {
     if (!this.byMachine) return this.setDirtyTrackingByContract(enable);
+    const steps = this.beginSetDirtyTracking(enable);
+    for (const s of steps) this.trackingStep(s);
+    return steps;
+  }
+
+  /**
+   * setDirtyTracking's transition of the tracking machine (state, errno, coverage) without
+   * its effects: the steps it takes, in order, each for `trackingStep`. A caller that races
+   * a DMA write with the call runs them as stages, the write between two of them.
+   */
+  beginSetDirtyTracking(enable: boolean): readonly TrackingStep[] {
     const e = this.ctx.step(this.t.tracking, this.tracking, { type: 'SET_DIRTY_TRACKING', enable, hwDirty: this.hwDirty, pageGranular: this.pageGranular });
     this.tracking = e.next;
     this.took(e);
-    for (const s of e.outcomes as TrackingStep[]) this.trackingStep(s);
     this.trackingErrno = (e.outcomes as TrackingStep[]).includes('rejectEopnotsupp') ? -ERRNO.EOPNOTSUPP : 0;
     return e.outcomes as TrackingStep[];
   }
@@ -988,7 +998,8 @@ export class DescriptorModel {
     return this.byMachine ? this.tracking.value === 'on' : this.on;
   }
 
-  private trackingStep(s: TrackingStep): void {
+  /** One effect of setDirtyTracking (the tracking machine's outcomes, TRACK-2..TRACK-6). */
+  trackingStep(s: TrackingStep): void {
     switch (s) {
       case 'rejectEopnotsupp':
         return;

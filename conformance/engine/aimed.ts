@@ -4,7 +4,8 @@
 // merge's check of its children and its exchange; read-and-clear ranges that cut a dirty
 // 2 MiB block (CLEAR-4, CLEAR-R2); a write cached before a one-page read-and-clear, then a
 // write through the cache (IOTLB-7, IOTLB-9); a 2 MiB-aligned map of a block and a few pages
-// (MAP-2, MAP-3, PTE-4). Each works in one or more 2 MiB regions of the low window, which
+// (MAP-2, MAP-3, PTE-4); tracking turned on with a DMA write racing its stale clear and its
+// split (TRACK-3, TRACK-4). Each works in one or more 2 MiB regions of the low window, which
 // it first empties leaf by leaf, whatever the sequence left there.
 import fc from 'fast-check';
 import type { Capabilities } from '../../spec/contracts/index.ts';
@@ -128,6 +129,18 @@ export function blockAndTailSequence(region: number, blocks: 1 | 2, tail: number
 }
 
 /**
+ * Tracking off, a writable 2 MiB block mapped, and tracking turned on with a DMA write to
+ * the block at the `at`-th access to its descriptor (TRACK-3, TRACK-4): after the stale
+ * clear the write dirties the block again, and a split for page-granular tracking must
+ * carry that to the pages (an exchange, not a read then a store). The kit reads the
+ * descriptor as the write is made, so such a write is placed after the clear.
+ */
+export function enableRaceSequence(region: number, at: number, offset: number): RunCommand[] {
+  const base = region * REGION_PAGES;
+  return [new EmptyRegionsCommand(region, 1), new TrackingCommand(false), new MapCommand(base, REGION_PAGES, true, true), new TrackingCommand(true, { at, offset, aimed: true })];
+}
+
+/**
  * The aimed sequence of a run (smmu-driver; none where the kit is the driver): none in
  * three runs of four, else one of the sequences above. Drawn after the low window's and
  * the high region's commands and run after them, so those come out and run as they always
@@ -147,7 +160,14 @@ export function aimedArbitrary(kitIsDriver: boolean, interleave: boolean, ops: C
   const cuts = fc.tuple(region, regionPages, regionPages, fc.nat(3), fc.nat(REGION_PAGES - 1)).map(([g, head, tail, outside, written]) => cutSequence(g, head, tail, outside, written));
   const onePage = fc.tuple(region, fc.nat(REGION_PAGES - 8), fc.integer({ min: 1, max: 8 }), fc.nat(7)).map(([g, first, n, t]) => onePageClearSequence(g, first, n, t));
   const tails = fc.tuple(region, fc.constantFrom<1 | 2>(1, 1, 2), fc.integer({ min: 1, max: 8 }), fc.boolean()).map(([g, b, t, w]) => blockAndTailSequence(g, b, t, w));
-  const aimed = fc.oneof(...(ops.mergePages ? [{ arbitrary: merges, weight: 6 }] : []), { arbitrary: cuts, weight: 2 }, { arbitrary: onePage, weight: 1 }, { arbitrary: tails, weight: 1 });
+  const enables = fc.tuple(region, fc.nat(7), fc.nat(REGION_PAGES - 1)).map(([g, at, offset]) => enableRaceSequence(g, at, offset));
+  const aimed = fc.oneof(
+    ...(ops.mergePages ? [{ arbitrary: merges, weight: 6 }] : []),
+    { arbitrary: cuts, weight: 2 },
+    { arbitrary: onePage, weight: 1 },
+    { arbitrary: tails, weight: 1 },
+    ...(interleave ? [{ arbitrary: enables, weight: 3 }] : []),
+  );
   return new Droppable(fc.oneof({ arbitrary: fc.constant([]), weight: 3 }, { arbitrary: aimed, weight: 1 }));
 }
 

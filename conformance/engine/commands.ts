@@ -4,10 +4,10 @@
 // step to the trace. Any difference throws a Violation naming the requirements.
 import type fc from 'fast-check';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
-import type { Level } from '../../spec/descriptor/encoding.ts';
+import { type Level, armLpaeBlockSize } from '../../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../../spec/descriptor/leaf-machine.ts';
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
-import { type DescriptorChecker, checkTlb, noteEvictions } from '../../model/check-descriptors.ts';
+import { type DescriptorChecker, checkTlb, leafAsModelled, noteEvictions } from '../../model/check-descriptors.ts';
 import type { DescriptorModel } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
 import { DirtyGhost, PageRuns } from '../../model/ghost.ts';
@@ -632,11 +632,28 @@ async function withInjectedWrite<T>(
   const ttb0 = r.sys.ttb0();
   const target = inject.aimed && ttb0 !== 0 ? walkLeaves((a) => r.sys.memory.load(a), ttb0, inject.iova - (inject.iova % PAGE), PAGE)[0] : undefined;
   const trigger = target === undefined ? inject.at : { address: target.ptep, nth: inject.at };
-  const [result, dma] = await r.sys.withHook(trigger, () => r.sys.dma(streamId, inject.iova, true), op);
+  // The leaf translating the target page as it is when the write is made, read just before it,
+  // where the write must walk to it (no IOTLB entry holds the page: one that does may serve the
+  // write whatever the leaf says, which the model's stages do not place exactly).
+  let seen: { iova: number; level: Level; pte: bigint } | undefined;
+  const [result, dma] = await r.sys.withHook(
+    trigger,
+    () => {
+      const at = r.sys.ttb0();
+      const cached = r.sys.tlb()?.some((e) => inject.iova >= e.base && inject.iova < e.base + armLpaeBlockSize(e.level as Level)) ?? true;
+      seen = at === 0 || cached ? undefined : walkLeaves((a) => r.sys.memory.load(a), at, inject.iova - (inject.iova % PAGE), PAGE)[0];
+      return r.sys.dma(streamId, inject.iova, true);
+    },
+    op,
+  );
   const got = dma === undefined ? undefined : await dma;
   const steps = stagesOf(result);
-  // The injected write landed before the operation's effect, between two of its stages, or after it.
-  const places = got === undefined ? [steps.length] : Array.from({ length: steps.length + 1 }, (_, k) => k);
+  // The injected write landed before the operation's effect, between two of its stages, or after it:
+  // at a place where the model's leaf is the one the write met (a stage that changed it came
+  // before the write, one that had not yet changed it after), if any place is such.
+  const all = got === undefined ? [steps.length] : Array.from({ length: steps.length + 1 }, (_, k) => k);
+  const asSeen = seen === undefined ? all : all.filter((k) => leafAfter(m.model, steps.slice(0, k), result, seen!));
+  const places = asSeen.length > 0 ? asSeen : all;
   // Per place: whether the write went through a stale IOTLB entry there (IOTLB-7: then it is not owed).
   const staleAt: boolean[] = [];
   const { index } = explain(
@@ -663,6 +680,18 @@ async function withInjectedWrite<T>(
   );
   if (got !== undefined) noteWrite(m, inject.iova, { text: '', ok: got.ok, ...(staleAt[places[index]!] === true ? { hazard: true } : {}) });
   return { result, dma: got, dmaAt: got === undefined ? undefined : places[index], stages: steps.length };
+}
+
+/** Whether, after `stages` (on a copy of `model`), the model's leaf at the place of `seen` is `seen`. */
+function leafAfter<T>(model: DescriptorModel, stages: readonly ((model: DescriptorModel, result: T) => void)[], result: T, seen: { iova: number; level: Level; pte: bigint }): boolean {
+  const c = model.clone();
+  try {
+    for (const stage of stages) stage(c, result);
+  } catch (e) {
+    if (e instanceof Violation) return false;
+    throw e;
+  }
+  return leafAsModelled(c, seen);
 }
 
 /** Runs `act`; when it throws a Violation, records the step first, so the trace ends with the failing operation. */
@@ -1002,12 +1031,18 @@ export class InvalidateCommand implements RunCommand {
 }
 
 export class TrackingCommand implements RunCommand {
-  constructor(readonly enable: boolean) {}
+  constructor(
+    readonly enable: boolean,
+    /** A DMA write racing the call (smmu-driver, with races): to a block of the low window if there is one, else to a mapped page. */
+    readonly inject?: Injection,
+  ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
     const wasOn = m.model.trackingOn;
+    const target = this.inject === undefined || !m.model.byMachine ? undefined : this.target(m);
+    if (target !== undefined) return this.raced(m, r, target, wasOn);
     const ret = await r.sys.setDirtyTracking(this.enable);
     const steps = m.model.setDirtyTracking(this.enable);
     const want = m.model.trackingErrno;
@@ -1023,7 +1058,59 @@ export class TrackingCommand implements RunCommand {
     checkCds(m, r);
     checkState(m, r);
   }
-  toString = () => `setDirtyTracking(${this.enable})`;
+
+  /** The page the racing write goes to: in a block of the low window (which enabling may split), else in a mapped leaf; none if nothing is mapped. */
+  private target(m: RunModel): number | undefined {
+    const blocks = m.model.blocksIn(LOW_REGION.base, LOW_REGION.size);
+    const offset = this.inject!.offset * PAGE;
+    if (blocks.length > 0) {
+      const b = blocks[this.inject!.offset % blocks.length]!;
+      return b.iova + (offset % b.size);
+    }
+    const leaves = m.model.leavesIn(LOW_REGION.base, LOW_REGION.size);
+    return leaves.length === 0 ? undefined : leaves[this.inject!.offset % leaves.length]!.iova;
+  }
+
+  /**
+   * TRACK-2..TRACK-6 with a DMA write racing the call: the tracking machine's steps (HA/HD,
+   * the stale clear, the invalidation, the split or merge of blocks) are the stages the
+   * write may fall between (withInjectedWrite). A write after the stale clear of an enable
+   * is owed by the first report; one before it was cleared with the rest.
+   */
+  private async raced(m: RunModel, r: RunReal, iova: number, wasOn: boolean): Promise<void> {
+    const steps = m.model.beginSetDirtyTracking(this.enable);
+    const want = m.model.trackingErrno;
+    const starts = !wasOn && m.model.trackingOn;
+    if (starts) m.ghost.trackingStarted();
+    const inject = { ...this.inject!, iova };
+    let answer: number | undefined;
+    const op = `${this}`;
+    const { result: ret, dmaAt } = await recordFailure(
+      r,
+      m,
+      op,
+      () => (answer === undefined ? '(no answer)' : errnoName(answer)),
+      errnoName(want),
+      () =>
+        withInjectedWrite(
+          m,
+          r,
+          inject,
+          async () => (answer = await r.sys.setDirtyTracking(this.enable)),
+          steps.map((step) => (model: DescriptorModel) => model.trackingStep(step)),
+          () => {},
+        ),
+    );
+    record(r, m, op, errnoName(ret), `${errnoName(want)}${steps.length > 0 ? ` after ${steps.join(', ')}` : ''}`);
+    if (ret !== want) mismatch(m.model, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
+    const clearAt = steps.indexOf('clearStaleDirty');
+    if (starts && dmaAt !== undefined && clearAt >= 0 && dmaAt <= clearAt) m.ghost.forget(iova - (iova % PAGE), PAGE);
+    if (wasOn && !m.model.trackingOn) m.ghost.trackingStopped();
+    checkCds(m, r);
+    checkState(m, r);
+  }
+
+  toString = () => `setDirtyTracking(${this.enable})${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`}`;
 }
 
 /** TRACK-2, TRACK-6, TRACK-7: every stream's CD has the HA/HD the spec says. */

@@ -61,7 +61,7 @@ function hwAdapter(name: string): SmmuHwAdapter {
  * the driver from the adapter. The port only forwards (it remembers CD addresses, so a
  * test can find a descriptor by walking the table the hardware walks).
  */
-async function driverSystem(adapter: SmmuDriverAdapter, streams: readonly number[] = [0]) {
+async function driverSystem(adapter: SmmuDriverAdapter, streams: readonly number[] = [0], pageGranular = false) {
   const memory = createKitMemory();
   const smmu = createKitSmmu(memory, { httu: 2, bbml: 2, iotlbCapacity: 64 });
   const cds = new Map<number, number>();
@@ -75,7 +75,7 @@ async function driverSystem(adapter: SmmuDriverAdapter, streams: readonly number
     detachStream: (streamId) => smmu.detachStream(streamId),
     submit: (commands) => smmu.submit(commands),
   };
-  const driver = await adapter.create(memory, port, { asid: 1, dirtyCapable: true, pageGranular: false });
+  const driver = await adapter.create(memory, port, { asid: 1, dirtyCapable: true, pageGranular });
   if (typeof driver === 'number' || driver.splitBlock === undefined || driver.mergePages === undefined) throw new Error(`${adapter.name}: create refused, or no split and merge`);
   for (const s of streams) assert.is(await driver.attach(s), 0);
   /** The physical address of the level-`level` entry for `iova` in the table stream 0 uses. */
@@ -194,6 +194,28 @@ directed("[SPLIT-2] mutant split-read-then-store deviates from the reference: a 
   };
   assert.is(await run(reference.driver), 512);
   assert.is(await run(driverAdapter('split-read-then-store')), 0);
+});
+
+directed("[TRACK-4] mutant enable-split-read-then-store deviates from the reference: a DMA write dirtying a block after enabling's stale clear and before its split's store is lost", async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { memory, smmu, driver, entryAddress, report } = await driverSystem(adapter, [0], true);
+    assert.is(await driver.map(0, PA, MiB2, RW), 0);
+    const blockPtep = entryAddress(0, 2);
+    let injected = false;
+    memory.hook = (kind, address) => {
+      // The split's write of the table over the block (an exchange in the reference, a store in
+      // the mutant), after the stale clear (an atomic OR of AP[2]) made the block writable-clean.
+      if (injected || (kind !== 'store' && kind !== 'exchange') || address !== blockPtep) return;
+      injected = true;
+      assert.ok(smmu.dmaWrite(0, 0x1234).ok);
+    };
+    assert.is(await driver.setDirtyTracking(true), 0);
+    memory.hook = undefined;
+    assert.ok(injected);
+    return (await report(0, MiB2)).length;
+  };
+  assert.is(await run(reference.driver), 512);
+  assert.is(await run(driverAdapter('enable-split-read-then-store')), 0);
 });
 
 directed("[NOLOSS-3] mutant unmap-read-then-store deviates from the reference: a DMA write dirtying a leaf between the unmap's read and its store is not reported", async () => {

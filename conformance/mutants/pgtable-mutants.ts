@@ -47,6 +47,31 @@ export class SplitReadThenStorePgtable extends ArmLpaeIoPgtable {
   }
 }
 
+/** The split that enabling page-granular tracking makes installs each table with a plain store; a split asked for alone still exchanges. */
+export class EnableSplitReadThenStorePgtable extends ArmLpaeIoPgtable {
+  // FAULT (class racy-update): TRACK-4's split of every block (splitAllBlocks, after HA/HD are
+  // on and the stale dirty state cleared) reads each block, then stores the table over it: a
+  // DMA write that dirties the block in between is overwritten unseen, though it came after
+  // the clear and is owed. The 2021 RFC splits at the start of logging; Jason Gunthorpe asked
+  // for that split to be atomic (<20220212000117.GS4160@nvidia.com>).
+  private enabling = false;
+
+  override splitAllBlocks(): { iova: number; level: number }[] {
+    this.enabling = true;
+    try {
+      return super.splitAllBlocks();
+    } finally {
+      this.enabling = false;
+    }
+  }
+
+  protected override swapBlockForTable(ptep: number, read: bigint, tablePte: bigint): bigint {
+    if (!this.enabling) return super.swapBlockForTable(ptep, read, tablePte);
+    this.memory.store(ptep, tablePte);
+    return read;
+  }
+}
+
 /** The unmap clears a live leaf with a plain store and reports the value its walk read before. */
 export class UnmapReadThenStorePgtable extends ArmLpaeIoPgtable {
   // FAULT (class racy-update): read, then plain store of 0 instead of an exchange: a DMA write
@@ -205,6 +230,15 @@ export const pgtableMutants: readonly Mutant[] = [
     SplitReadThenStorePgtable,
     'With BBML, the split installs the table with a plain store and returns the block value it read earlier: hardware dirtying the block between the read and the store is overwritten and never carried to the pages. Class racy-update: a split that reads, then writes, instead of exchanging.',
   ),
+  {
+    ...driverMutant(
+      'enable-split-read-then-store',
+      'racy-update',
+      EnableSplitReadThenStorePgtable,
+      'Enabling page-granular tracking splits every block with a read and then a plain store of the table: a DMA write that dirties a block after the stale clear and before the store is overwritten, and its pages are never reported. Class racy-update: a split that reads, then writes, instead of exchanging.',
+    ),
+    targets: ['TRACK-4'],
+  },
   driverMutant(
     'unmap-read-then-store',
     'racy-update',
