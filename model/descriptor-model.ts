@@ -691,6 +691,8 @@ export class DescriptorModel {
     }
     if (this.pageGranular && t.disable.merges === 'every-contiguous-run' && this.mergeCan()) {
       // TRACK-R3: every 2 MiB region whose 512 pages are one contiguous run of equal permission becomes a block.
+      // The caller merges whole runs, blocks among them, which the merge must take as merged already (MERGE-R1).
+      this.noteRule('MERGE-R1');
       const bases = new Set([...this.leaves.values()].filter((l) => l.level === 3).map((l) => l.iova - (l.iova % armLpaeBlockSize(2))));
       for (const base of [...bases].sort((a, b) => a - b)) if (this.merge(base, 2, true)) this.merge(base, 2);
       steps.push('mergeBlocks');

@@ -129,15 +129,18 @@ export function blockAndTailSequence(region: number, blocks: 1 | 2, tail: number
 }
 
 /**
- * Tracking off, a writable 2 MiB block mapped, and tracking turned on with a DMA write to
- * the block at the `at`-th access to its descriptor (TRACK-3, TRACK-4): after the stale
+ * Tracking off, a writable 2 MiB block mapped, and tracking turned on (then off and on
+ * again, once per entry of `ats`) with a DMA write to the block at the `at`-th access to its
+ * descriptor (TRACK-3, TRACK-4): after the stale
  * clear the write dirties the block again, and a split for page-granular tracking must
  * carry that to the pages (an exchange, not a read then a store). The kit reads the
  * descriptor as the write is made, so such a write is placed after the clear.
  */
-export function enableRaceSequence(region: number, at: number, offset: number): RunCommand[] {
+export function enableRaceSequence(region: number, ats: readonly number[], offset: number): RunCommand[] {
   const base = region * REGION_PAGES;
-  return [new EmptyRegionsCommand(region, 1), new TrackingCommand(false), new MapCommand(base, REGION_PAGES, true, true), new TrackingCommand(true, { at, offset, aimed: true })];
+  // Each enable after the first comes after a disable, which merges back what the last one split.
+  const enables = ats.flatMap((at, i) => [...(i === 0 ? [] : [new TrackingCommand(false)]), new TrackingCommand(true, { at, offset, aimed: true })]);
+  return [new EmptyRegionsCommand(region, 1), new TrackingCommand(false), new MapCommand(base, REGION_PAGES, true, true), ...enables];
 }
 
 /**
@@ -160,13 +163,13 @@ export function aimedArbitrary(kitIsDriver: boolean, interleave: boolean, ops: C
   const cuts = fc.tuple(region, regionPages, regionPages, fc.nat(3), fc.nat(REGION_PAGES - 1)).map(([g, head, tail, outside, written]) => cutSequence(g, head, tail, outside, written));
   const onePage = fc.tuple(region, fc.nat(REGION_PAGES - 8), fc.integer({ min: 1, max: 8 }), fc.nat(7)).map(([g, first, n, t]) => onePageClearSequence(g, first, n, t));
   const tails = fc.tuple(region, fc.constantFrom<1 | 2>(1, 1, 2), fc.integer({ min: 1, max: 8 }), fc.boolean()).map(([g, b, t, w]) => blockAndTailSequence(g, b, t, w));
-  const enables = fc.tuple(region, fc.nat(7), fc.nat(REGION_PAGES - 1)).map(([g, at, offset]) => enableRaceSequence(g, at, offset));
+  const enables = fc.tuple(region, fc.uniqueArray(fc.nat(7), { minLength: 1, maxLength: 3 }), fc.nat(REGION_PAGES - 1)).map(([g, ats, offset]) => enableRaceSequence(g, ats, offset));
   const aimed = fc.oneof(
     ...(ops.mergePages ? [{ arbitrary: merges, weight: 6 }] : []),
     { arbitrary: cuts, weight: 2 },
     { arbitrary: onePage, weight: 1 },
     { arbitrary: tails, weight: 1 },
-    ...(interleave ? [{ arbitrary: enables, weight: 3 }] : []),
+    ...(interleave ? [{ arbitrary: enables, weight: 6 }] : []),
   );
   return new Droppable(fc.oneof({ arbitrary: fc.constant([]), weight: 3 }, { arbitrary: aimed, weight: 1 }));
 }

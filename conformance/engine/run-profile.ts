@@ -185,7 +185,6 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
   const page = fc.nat(WINDOW / PAGE - 1);
   const pages = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(512, 1024, 511, 513));
   const driverInject = driverInjection(kitIsDriver, interleave);
-  const trackingInject = trackingInjection(kitIsDriver, interleave);
   const hwInterleave = interleave && kitIsDriver ? fc.option(fc.record({ at: fc.oneof(fc.constantFrom(4, 6), fc.nat(7)), change: fc.constantFrom<SoftwareChange>(...changes) }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
   const blockMap = fc
     .tuple(
@@ -218,8 +217,8 @@ function commandsArbitrary(kitIsDriver: boolean, maxCommands: number, replayPath
       fc.constant(new ReadAndClearCommand(0, WINDOW / PAGE, false)),
       fc.tuple(fc.nat(), fc.nat(8), fc.boolean()).map(([pick, before, nc]) => new ReadAndClearCommand(0, 0, nc, undefined, { pick, before })),
       fc.tuple(page, pages, fc.boolean()).map(([p, n, a]) => new InvalidateCommand(p, n, a)),
-      fc.tuple(fc.boolean(), trackingInject).map(([e, i]) => new TrackingCommand(e, i)),
-      trackingInject.map((i) => new TrackingCommand(true, i)),
+      fc.boolean().map((e) => new TrackingCommand(e)),
+      fc.constant(new TrackingCommand(true)),
       fc.constant(new AttachCommand()),
       ...(kitIsDriver
         ? [
@@ -250,20 +249,6 @@ function driverInjection(kitIsDriver: boolean, interleave: boolean): fc.Arbitrar
         ),
         { nil: undefined, freq: 3 },
       )
-    : fc.constant(undefined);
-}
-
-/**
- * A DMA write racing setDirtyTracking (smmu-driver, with races): aimed at one of the first
- * eight accesses to the target descriptor (enabling may read and write it several times:
- * its stale clear, then the split of its block), or at a counted access.
- */
-function trackingInjection(kitIsDriver: boolean, interleave: boolean): fc.Arbitrary<Injection | undefined> {
-  return interleave && !kitIsDriver
-    ? fc.option(fc.oneof({ arbitrary: fc.record({ at: fc.nat(1100), offset: fc.nat(511), aimed: fc.constant(false) }), weight: 1 }, { arbitrary: fc.record({ at: fc.nat(7), offset: fc.nat(511), aimed: fc.constant(true) }), weight: 2 }), {
-        nil: undefined,
-        freq: 3,
-      })
     : fc.constant(undefined);
 }
 

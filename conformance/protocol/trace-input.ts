@@ -65,7 +65,7 @@ const FIELDS: Record<string, { shape: Shape; optional?: readonly string[] }> = {
   MergeCommand: { shape: { region: 'int', inject: { shape: INJECT }, high: { shape: { level: [1, 2] } } }, optional: ['inject', 'high'] },
   ReadAndClearCommand: { shape: { page: 'int', pages: 'int', noClear: 'bool', inject: { shape: INJECT }, endingAt: { shape: { pick: 'int', before: 'int' } } }, optional: ['inject', 'endingAt'] },
   InvalidateCommand: { shape: { page: 'int', pages: 'int', all: 'bool' } },
-  TrackingCommand: { shape: { enable: 'bool' } },
+  TrackingCommand: { shape: { enable: 'bool', inject: { shape: INJECT } }, optional: ['inject'] },
   AttachCommand: { shape: {} },
   KitClearAccessFlagCommand: { shape: { pick: 'int' } },
   KitSetCdCommand: { shape: { ha: 'bool', hd: 'bool' } },
