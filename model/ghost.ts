@@ -205,6 +205,8 @@ export class DirtyGhost {
   private readonly keptBy = new Map<number, { op: string; req: readonly string[] }>();
   /** Pages written while a clearing report over them ran that it did not report: owed by a later report (NOLOSS-2). */
   private readonly raced = new Set<number>();
+  /** For a written page a clearing call (clearedExactly) cleared and nothing has written since: that call. */
+  private readonly clearedBy = new Map<number, { op: string; req: readonly string[] }>();
 
   get tracking(): boolean {
     return this.on;
@@ -217,6 +219,7 @@ export class DirtyGhost {
     this.written.clear();
     this.keptBy.clear();
     this.raced.clear();
+    this.clearedBy.clear();
   }
 
   trackingStopped(): void {
@@ -224,6 +227,7 @@ export class DirtyGhost {
     this.owed.clear();
     this.keptBy.clear();
     this.raced.clear();
+    this.clearedBy.clear();
   }
 
   /** Whether a page in [from, to) is owed. */
@@ -234,6 +238,7 @@ export class DirtyGhost {
 
   /** A DMA write to `page` completed. */
   dmaWrite(page: number): void {
+    this.clearedBy.delete(page);
     if (this.on) this.owed.add(page);
     this.written.add(page);
     if (this.owedAtStart !== undefined) this.writtenDuring.add(page);
@@ -280,9 +285,11 @@ export class DirtyGhost {
     // 'any': the caller has checked every reported page against the spec's leaves already.
     const falseDirty = allowed === 'any' ? [] : [...reported].filter((p) => !this.written.has(p) && !this.writtenDuring.has(p) && !allowed(p)).sort((a, b) => a - b);
     if (falseDirty.length > 0) {
+      // Blame the call that cleared a falsely reported page, where there is one: it did not clear it.
+      const culprit = falseDirty.map((p) => this.clearedBy.get(p)).find((c) => c !== undefined);
       throw new Violation(
         'precision',
-        ['PRECISION-1'],
+        [...(culprit?.req ?? []), 'PRECISION-1'],
         `no report of pages ${falseDirty.slice(0, 8).map(hex).join(', ')}${falseDirty.length > 8 ? ', ...' : ''} (not written since their last clear, and clean in the spec)`,
         `reported dirty`,
       );
@@ -300,7 +307,10 @@ export class DirtyGhost {
    */
   clearedExactly(iova: number, size: number, discharged: Iterable<number>, call: { op: string; req: readonly string[] }): void {
     const gone = new Set(discharged);
+    const dirtied = [...gone].filter((p) => this.owed.has(p) || this.written.has(p));
     this.discharge(gone);
+    // A written page the call cleared, reported again before anything writes it, is the call's false dirty: it did not clear it.
+    for (const p of dirtied) this.clearedBy.set(p, call);
     for (const p of this.owed) if (p >= iova && p < iova + size && !gone.has(p)) this.keptBy.set(p, call);
   }
 
@@ -328,5 +338,6 @@ export class DirtyGhost {
     for (const p of [...this.keptBy.keys()]) if (p >= iova && p < iova + size) this.keptBy.delete(p);
     for (const p of [...this.written]) if (p >= iova && p < iova + size) this.written.delete(p);
     for (const p of [...this.raced]) if (p >= iova && p < iova + size) this.raced.delete(p);
+    for (const p of [...this.clearedBy.keys()]) if (p >= iova && p < iova + size) this.clearedBy.delete(p);
   }
 }

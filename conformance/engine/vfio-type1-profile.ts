@@ -85,7 +85,7 @@ const HUGE = (1n << 31n) * PG;
 /** The bitmap argument: valid ('ok', 'extra': larger than needed) or one field wrong (its size, or its page size); 'fixed8' is 8 bytes whatever the range. */
 type BitmapKind = 'ok' | 'extra' | 'short' | 'zero' | 'fixed8' | 'tooLarge' | 'pgsize8k' | 'pgsize2m' | 'pgsize0';
 /** The range: valid, one field wrong, or (resolved against the mappings when the call is made) exactly a mapping, or one that bisects a mapping. */
-type RangeKind = 'ok' | 'unaligned' | 'sizeZero' | 'sizeUnaligned' | 'wrap' | 'mapping' | 'bisect';
+type RangeKind = 'ok' | 'unaligned' | 'sizeZero' | 'sizeUnaligned' | 'wrap' | 'mapping' | 'bisect' | 'span';
 
 type Op =
   | { k: 'map'; page: number; pages: number; flags: number; vaddr: 'ok' | 'unaligned' | 'notBacked' | 'wrap'; range: 'ok' | 'unaligned' | 'sizeZero' | 'wrap' | 'outside' | 'huge' }
@@ -151,7 +151,7 @@ const CLEAR = VFIO_IOMMU_DIRTY_PAGES_FLAG_CLEAR_BITMAP;
 
 /** Each call's arguments valid most of the time, else one field wrong: the range or the bitmap, never both. */
 const rangeAndBitmap = fc.oneof(
-  { weight: 10, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('ok', 'ok', 'ok', 'mapping', 'mapping', 'bisect', 'bisect'), bitmap: fc.constantFrom<BitmapKind>('ok', 'ok', 'ok', 'extra') }) },
+  { weight: 10, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('ok', 'ok', 'ok', 'mapping', 'mapping', 'bisect', 'bisect', 'span', 'span'), bitmap: fc.constantFrom<BitmapKind>('ok', 'ok', 'ok', 'extra') }) },
   { weight: 3, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('ok', 'mapping'), bitmap: fc.constantFrom<BitmapKind>('short', 'zero', 'fixed8', 'tooLarge', 'pgsize8k', 'pgsize2m', 'pgsize0') }) },
   { weight: 2, arbitrary: fc.record({ range: fc.constantFrom<RangeKind>('unaligned', 'sizeZero', 'sizeUnaligned', 'wrap'), bitmap: fc.constant<BitmapKind>('ok') }) },
 );
@@ -308,7 +308,8 @@ function bitmapArg(kind: BitmapKind, size: bigint): VfioBitmapArg {
 
 /**
  * The range of a call: from `page` for `pages` pages, one field made wrong, or (against the
- * mappings now) exactly the mapping `page` picks, or that mapping moved by a page so it bisects it.
+ * mappings now) exactly the mapping `page` picks, or that mapping moved by a page so it bisects
+ * it, or from it to the end of the next one or two.
  */
 function rangeArgs(kind: RangeKind, page: number, pages: number, mappings: readonly Mapping[] = []): { iova: bigint; size: bigint } {
   const iova = VFIO_BASE + BigInt(page) * PG;
@@ -329,6 +330,16 @@ function rangeArgs(kind: RangeKind, page: number, pages: number, mappings: reado
       if (next !== undefined && (pages % 2 === 0 || prev === undefined)) return { iova: m.iova, size: next.iova + PG - m.iova };
       if (prev !== undefined) return { iova: prev.iova + prev.size - PG, size: m.iova + m.size - (prev.iova + prev.size - PG) };
       return { iova: m.iova + PG, size: m.size };
+    }
+    case 'span': {
+      // From the start of mapping m to the end of the next one or two (holes between them
+      // allowed): one report or unmap over mappings whose bits share bitmap words
+      // (drivers/vfio/vfio_iommu_type1.c update_user_bitmap: a mapping whose first bit is
+      // not at a word's start ORs in the word the one before it wrote).
+      if (m === undefined) return { iova, size };
+      const after = small.filter((n) => n.iova >= m.iova + m.size).slice(0, 1 + (pages % 2));
+      const last = after.at(-1) ?? m;
+      return { iova: m.iova, size: last.iova + last.size - m.iova };
     }
     case 'unaligned':
       return { iova: iova + 0x800n, size };

@@ -54,7 +54,7 @@ function list(value: unknown, path: string, each: (v: unknown, path: string) => 
 }
 
 const VFIO_BITMAP = ['ok', 'extra', 'short', 'zero', 'fixed8', 'tooLarge', 'pgsize8k', 'pgsize2m', 'pgsize0'];
-const VFIO_RANGE = ['ok', 'unaligned', 'sizeZero', 'sizeUnaligned', 'wrap', 'mapping', 'bisect'];
+const VFIO_RANGE = ['ok', 'unaligned', 'sizeZero', 'sizeUnaligned', 'wrap', 'mapping', 'bisect', 'span'];
 const VFIO_OPS: Record<string, Shape> = {
   map: { k: 'int', page: 'int', pages: 'int', flags: 'int', vaddr: ['ok', 'unaligned', 'notBacked', 'wrap'], range: ['ok', 'unaligned', 'sizeZero', 'wrap', 'outside', 'huge'] },
   unmap: { k: 'int', page: 'int', pages: 'int', flags: 'int', bitmap: VFIO_BITMAP, range: VFIO_RANGE },
