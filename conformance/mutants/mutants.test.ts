@@ -686,6 +686,23 @@ directed('[VFIO-CLEAR-5] mutant vfio-clear-without-tlbi deviates from the refere
   assert.equal(mut, []);
 });
 
+directed("[VFIO-UNMAP-12] [BITMAP-1] mutant vfio-shared-word-overwritten deviates from the reference: a report over two mappings loses the first one's page in the u64 word they share", async () => {
+  // A second mapping from page 5 of the range (V's 4 pages, a hole, then 1 page): its bits start
+  // inside word 0, which holds V's pages too.
+  const second = { iova: V.iova + 0x5000n, size: 0x1000n, vaddr: V.vaddr + 0x5000n };
+  const span = { iova: V.iova, size: 0x6000n };
+  const [ref, mut] = await vfioBoth(async (c) => {
+    assert.is((await c.mapDma(3, second.vaddr, second.iova, second.size)).errno, 0);
+    assert.ok((await c.deviceDmaWrite(V.iova + 0x1000n)).ok);
+    assert.ok((await c.deviceDmaWrite(second.iova)).ok);
+    const r = await c.dirtyPages(VFIO_GET, { ...span, bitmap: vbm(span.size) });
+    assert.is(r.errno, 0);
+    return dirtyBitmapPages(r.bitmap!, Number(span.iova));
+  }, 'vfio-shared-word-overwritten');
+  assert.equal(ref, [0x10_1000, 0x10_5000]);
+  assert.equal(mut, [0x10_5000]);
+});
+
 directed('[VFIO-UNMAP-12] mutant vfio-unmap-drops-dirty deviates from the reference: UNMAP_DMA with GET_DIRTY_BITMAP returns no dirty page', async () => {
   const [ref, mut] = await vfioBoth(async (c) => {
     assert.ok((await c.deviceDmaWrite(V.iova + 0x2000n)).ok);

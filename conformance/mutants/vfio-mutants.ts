@@ -36,6 +36,40 @@ export class ClearWithoutTlbiContainer extends VfioType1Container {
   }
 }
 
+/**
+ * A report over several mappings copies each one's bits whole words at a time without first
+ * taking in the word it shares with the mapping before it: that mapping's bits there go.
+ */
+export class SharedWordOverwrittenContainer extends VfioType1Container {
+  // FAULT (class boundary-arithmetic): Linux drivers/vfio/vfio_iommu_type1.c update_user_bitmap
+  // (v5.8 on) shifts a vfio_dma's bitmap to its bit offset in the user's and ORs in the word
+  // already there (copy_from_user of `leftover`, bitmap_or) before copy_to_user; without that,
+  // a mapping whose first bit is not at a u64 word's start zeroes the bits of the word below
+  // it, which hold the mapping before it.
+  protected override report(iova: number, size: number, noClear: boolean): Uint8Array {
+    const before = this.mappings.map((d) => ({ iova: d.iova, size: d.size }));
+    return overwriteSharedWords(super.report(iova, size, noClear), iova, size, before);
+  }
+
+  override unmapDma(...args: Parameters<VfioType1Container['unmapDma']>): ReturnType<VfioType1Container['unmapDma']> {
+    const [, iova, size] = args;
+    const before = this.mappings.map((d) => ({ iova: d.iova, size: d.size }));
+    const r = super.unmapDma(...args);
+    if (r.errno === 0 && r.bitmap !== undefined) overwriteSharedWords(r.bitmap, Number(iova), Number(size), before);
+    return r;
+  }
+}
+
+/** `out` (bit i: page `base` + i) as copying the mappings inside [base, base + size) in order, each from its word's start, leaves it. */
+function overwriteSharedWords(out: Uint8Array, base: number, size: number, mappings: readonly { iova: number; size: number }[]): Uint8Array {
+  const inside = mappings.filter((d) => d.iova >= base && d.iova + d.size <= base + size).sort((a, b) => a.iova - b.iova);
+  for (const d of inside.slice(1)) {
+    const first = (d.iova - base) / 0x1000;
+    for (let bit = first - (first % 64); bit < first; bit++) out[bit >> 3]! &= ~(1 << (bit & 7));
+  }
+  return out;
+}
+
 /** UNMAP_DMA with GET_DIRTY_BITMAP unmaps but returns an empty bitmap. */
 export class UnmapDropsDirtyContainer extends VfioType1Container {
   // FAULT (class scope-change): the dirty pages of what was unmapped are lost.
@@ -185,6 +219,15 @@ export const vfioMutants: readonly Mutant[] = [
     'CLEAR_BITMAP re-protects the leaves but skips the TLB invalidation: a write through the stale writable-dirty IOTLB entry after the clear is never recorded. Class stale-iotlb: re-protecting without a TLB invalidation.',
     ClearWithoutTlbiContainer,
   ),
+  {
+    ...mutant(
+      'vfio-shared-word-overwritten',
+      'boundary-arithmetic',
+      "A report or unmap bitmap over several mappings writes each mapping's bits from the start of its first u64 word without keeping what the mapping before it set there (update_user_bitmap's leftover OR left out): dirty pages of a mapping sharing a word with the next one are lost. Class boundary-arithmetic: a partial u64 word shared by two mappings.",
+      SharedWordOverwrittenContainer,
+    ),
+    targets: ['VFIO-UNMAP-12', 'BITMAP-1'],
+  },
   mutant(
     'vfio-unmap-drops-dirty',
     'scope-change',
