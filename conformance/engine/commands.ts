@@ -694,6 +694,31 @@ function leafAfter<T>(model: DescriptorModel, stages: readonly ((model: Descript
   return leafAsModelled(c, seen);
 }
 
+/**
+ * A driver call answering an errno, raced by `inject` (withInjectedWrite with `stages` and
+ * `check`); when it fails, the step is recorded with the answer it gave, if any.
+ */
+function racedCall(
+  m: RunModel,
+  r: RunReal,
+  op: string,
+  expected: string,
+  inject: { at: number; iova: number; aimed: boolean } | undefined,
+  call: () => Promise<number>,
+  stages: Parameters<typeof withInjectedWrite<number>>[4],
+  check: (model: DescriptorModel, result: number) => void,
+): ReturnType<typeof withInjectedWrite<number>> {
+  let answer: number | undefined;
+  return recordFailure(
+    r,
+    m,
+    op,
+    () => (answer === undefined ? '(no answer)' : errnoName(answer)),
+    expected,
+    () => withInjectedWrite(m, r, inject, async () => (answer = await call()), stages, check),
+  );
+}
+
 /** Runs `act`; when it throws a Violation, records the step first, so the trace ends with the failing operation. */
 async function recordFailure<T>(r: RunReal, m: RunModel, op: string, answer: () => string, expected: string | (() => string), act: () => Promise<T>): Promise<T> {
   try {
@@ -728,34 +753,27 @@ export class SplitCommand implements RunCommand {
     // The contract's split (SPLIT-R1): it may need BBML1/2 (an errno without), and may leave a block that is not writable-dirty as it is (0).
     const sp = m.model.caps.split;
     const want = m.model.splitCan() || sp?.needsBbml === undefined ? 0 : -ERRNO[sp.needsBbml];
-    let answer: number | undefined;
-    const { result, dma } = await recordFailure(
-      r,
+    const { result, dma } = await racedCall(
       m,
+      r,
       op,
-      () => (answer === undefined ? '(no answer)' : errnoName(answer)),
       errnoName(want),
-      () =>
-        withInjectedWrite(
-          m,
-          r,
-          inject,
-          async () => (answer = await r.sys.splitBlock(b.iova, b.size)),
-          (model) => {
-            // SPLIT-1: the pages carry the block's state. SPLIT-2: with a DMA write racing the
-            // split, what the hardware did to the block before the swap is carried too (under
-            // rfc-2021 SPLIT-R2, which is also how its pages are filled, so named for every split).
-            model.noteRule('SPLIT-1');
-            if (inject !== undefined || !model.byMachine) model.noteRule('SPLIT-2');
-            // Whether the contract splits it is decided on the block as the split reads it: a DMA write
-            // that landed first may have made a writable-clean block writable-dirty (SPLIT-R1).
-            const block = model.leafAt(b.iova);
-            if (want === 0 && block !== undefined && block.level < 3 && model.splitApplies(block)) model.split(b.iova);
-          },
-          (model, ret) => {
-            if (ret !== want) throw new Violation('spec', [...model.opReq, ...(model.byMachine ? ['SPLIT-1'] : [])], `splitBlock(${hex(b.iova)}) returns ${errnoName(want)}`, errnoName(ret));
-          },
-        ),
+      inject,
+      () => r.sys.splitBlock(b.iova, b.size),
+      (model) => {
+        // SPLIT-1: the pages carry the block's state. SPLIT-2: with a DMA write racing the
+        // split, what the hardware did to the block before the swap is carried too (under
+        // rfc-2021 SPLIT-R2, which is also how its pages are filled, so named for every split).
+        model.noteRule('SPLIT-1');
+        if (inject !== undefined || !model.byMachine) model.noteRule('SPLIT-2');
+        // Whether the contract splits it is decided on the block as the split reads it: a DMA write
+        // that landed first may have made a writable-clean block writable-dirty (SPLIT-R1).
+        const block = model.leafAt(b.iova);
+        if (want === 0 && block !== undefined && block.level < 3 && model.splitApplies(block)) model.split(b.iova);
+      },
+      (model, ret) => {
+        if (ret !== want) throw new Violation('spec', [...model.opReq, ...(model.byMachine ? ['SPLIT-1'] : [])], `splitBlock(${hex(b.iova)}) returns ${errnoName(want)}`, errnoName(ret));
+      },
     );
     record(r, m, op, `${errnoName(result)}${dma === undefined ? '' : `; injected DMA ${dmaText(dma)}`}`, errnoName(want));
     checkState(m, r);
@@ -803,29 +821,22 @@ export class MergeCommand implements RunCommand {
     const wantText = want === undefined ? 'an error' : errnoName(want);
     // A racing write lands in the block: anywhere in a 2 MiB one, in the first 2 MiB of each of a 1 GiB one's children.
     const inject = this.inject === undefined || !mergeable ? undefined : { ...this.inject, iova: base + ((this.inject.offset * (level === 1 ? MiB2 : PAGE)) % span) };
-    let answer: number | undefined;
-    const { result } = await recordFailure(
-      r,
+    const { result } = await racedCall(
       m,
+      r,
       op,
-      () => (answer === undefined ? '(no answer)' : errnoName(answer)),
       wantText,
-      () =>
-        withInjectedWrite(
-          m,
-          r,
-          inject,
-          async () => (answer = await r.sys.mergePages(base, level, span)),
-          (model) => {
-            if (mergeable) model.merge(base, level);
-          },
-          (model, ret) => {
-            if (want === undefined ? ret === 0 : ret !== want) {
-              const rules = model.byMachine ? ['MERGE-1', 'MERGE-2'] : ['MERGE-R1'];
-              throw new Violation('spec', [...model.opReq, ...rules], `mergePages(${hex(base)}, ${level}) ${want === undefined ? 'fails (the pages cannot merge)' : `returns ${errnoName(want)}`}`, errnoName(ret));
-            }
-          },
-        ),
+      inject,
+      () => r.sys.mergePages(base, level, span),
+      (model) => {
+        if (mergeable) model.merge(base, level);
+      },
+      (model, ret) => {
+        if (want === undefined ? ret === 0 : ret !== want) {
+          const rules = model.byMachine ? ['MERGE-1', 'MERGE-2'] : ['MERGE-R1'];
+          throw new Violation('spec', [...model.opReq, ...rules], `mergePages(${hex(base)}, ${level}) ${want === undefined ? 'fails (the pages cannot merge)' : `returns ${errnoName(want)}`}`, errnoName(ret));
+        }
+      },
     );
     record(r, m, op, errnoName(result), wantText);
     checkState(m, r);
@@ -1083,23 +1094,16 @@ export class TrackingCommand implements RunCommand {
     const starts = !wasOn && m.model.trackingOn;
     if (starts) m.ghost.trackingStarted();
     const inject = { ...this.inject!, iova };
-    let answer: number | undefined;
     const op = `${this}`;
-    const { result: ret, dmaAt } = await recordFailure(
-      r,
+    const { result: ret, dmaAt } = await racedCall(
       m,
+      r,
       op,
-      () => (answer === undefined ? '(no answer)' : errnoName(answer)),
       errnoName(want),
-      () =>
-        withInjectedWrite(
-          m,
-          r,
-          inject,
-          async () => (answer = await r.sys.setDirtyTracking(this.enable)),
-          steps.map((step) => (model: DescriptorModel) => model.trackingStep(step)),
-          () => {},
-        ),
+      inject,
+      () => r.sys.setDirtyTracking(this.enable),
+      steps.map((step) => (model: DescriptorModel) => model.trackingStep(step)),
+      () => {},
     );
     record(r, m, op, errnoName(ret), `${errnoName(want)}${steps.length > 0 ? ` after ${steps.join(', ')}` : ''}`);
     if (ret !== want) mismatch(m.model, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
