@@ -163,6 +163,17 @@ export class NoPmlSyncVm extends KvmVm {
   }
 }
 
+/** The drain at a PML-full exit drops the whole buffer; the drains at GET and CLEAR are right. */
+export class PmlFullDroppedVm extends KvmVm {
+  // FAULT (boundary-arithmetic): a full buffer's index (0xFFFF after the 512th entry, x86
+  // vmx_flush_pml_buffer) taken as past the last entry instead of as the whole buffer, so
+  // the exit resets it without a page marked: every write it logged goes unreported.
+  protected override syncDirtyLog(): void {
+    if (this.pml.length >= this.pmlEntries) this.pml.splice(0);
+    else super.syncDirtyLog();
+  }
+}
+
 /** The write fault makes a present write-protected leaf writable without marking the page. */
 export class FaultNoMarkVm extends KvmVm {
   private fastPath = false;
@@ -267,6 +278,7 @@ const WHY: Record<string, string> = {
   'kvm-clear-range-aligned': "the range check is off at the slot's end.",
   'kvm-clear-reads-slot-bitmap': "the size read from the caller is the slot's, not the range's.",
   'kvm-no-pml-sync': 'the hardware log is not carried into the bitmap before it is read.',
+  'kvm-pml-full-dropped': "a full log's index is read as past its end, so none of it is carried into the bitmap.",
   'kvm-fault-no-mark': 'the write fault does not carry the write into the bitmap.',
   'kvm-ring-only-fault-maps-huge': 'the fault decides whether the slot is tracked by the bitmap, which the dirty ring alone does not allocate, so the mode of tracking changes what the fault protects.',
   'kvm-clear-whole-word': "the clear's extent is the word, not the selected pages.",
@@ -330,6 +342,12 @@ export const kvmDirtyLogMutants: readonly KvmDirtyLogMutant[] = [
     'boundary-arithmetic',
     "CLEAR reads the slot's whole bitmap size from the caller (before commit 4ddc9204572c), not ALIGN(num_pages, 64) / 8 bytes: a valid short buffer is -EFAULT.",
     ClearReadsSlotBitmapVm,
+  ),
+  mutant(
+    'kvm-pml-full-dropped',
+    'boundary-arithmetic',
+    'With a hardware dirty bit, the drain at the PML-full exit (the 513th logged write) resets the buffer without marking its 512 pages: they are missing from the next GET. Class boundary-arithmetic: a full buffer read as an empty one.',
+    PmlFullDroppedVm,
   ),
   mutant('kvm-no-pml-sync', 'state-not-carried', 'GET and CLEAR skip kvm_arch_sync_dirty_log (the PML buffers are drained only when full): with a hardware dirty bit, logged writes are missing from the report.', NoPmlSyncVm),
   mutant(

@@ -58,6 +58,7 @@ const OPS: Record<string, Record<string, (v: unknown) => boolean>> = {
   aim: { pick, n: (v) => isInt(v, 0, U32), pages: (v) => isInt(v, 1, 1 << 20), from: (v) => v === undefined || oneOf(v, ['absent', 'noLog', 'logging']) },
   split: { on: (v) => typeof v === 'boolean' },
   burst: { pick, chunk: (v) => isInt(v, 0, 1 << 14), offsets: (v) => Array.isArray(v) && v.length <= 64 && v.every((b) => isInt(b, 0, 63)) },
+  flood: { pick, from: (v) => isInt(v, 0, 1 << 20), count: (v) => isInt(v, 0, 4096) },
 };
 
 const configProblem = (v: unknown) => fields(v, 'input/config', { hwDirty: (x) => typeof x === 'boolean', eagerSplit: (x) => typeof x === 'boolean', dirtyRingExclusive: (x) => typeof x === 'boolean' });

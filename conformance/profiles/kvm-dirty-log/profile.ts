@@ -156,6 +156,8 @@ type Op =
   | { k: 'clear'; pick: number; id: IdKind; first: FirstKind; num: NumKind; bits: 'all' | 'some' | 'none'; some: readonly number[]; bytes: 'ok' | 'short' | 'extra'; races: readonly Race[] }
   | { k: 'write'; pick: number; page: number; nowhere: boolean }
   | { k: 'burst'; pick: number; chunk: number; offsets: readonly number[] }
+  /** KVM_RUN writing `count` consecutive pages of a slot from `from`, one step of the trace (the page tour: more than a PML buffer holds). */
+  | { k: 'flood'; pick: number; from: number; count: number }
   | { k: 'aim'; pick: number; n: number; pages: number; from?: SlotState }
   /** The VM's eager page splitting switched at run time (x86: the kvm.eager_page_split module parameter), when the adapter can. */
   | { k: 'split'; on: boolean };
@@ -544,6 +546,18 @@ function pageTourOps(raceAt: number, hwDirty: boolean): Op[] {
           { k: 'get', pick: 1, id: 'ok', short: false, races: [{ at: raceAt, page: 600, near: false }] } as const,
           { k: 'get', pick: 1, id: 'ok', short: false, races: [] } as const,
         ]),
+    // With a hardware dirty bit: slot 1's first 600 pages written, reported (which makes
+    // them clean), and written again: 600 entries for a PML buffer of 512, so the vCPU exits
+    // PML-full once and KVM drains a full buffer (x86 vmx_flush_pml_buffer); the GET after
+    // it owes all 600 pages.
+    ...(hwDirty
+      ? [
+          { k: 'flood', pick: 1, from: 0, count: 600 } as const,
+          { k: 'get', pick: 1, id: 'ok', short: false, races: [] } as const,
+          { k: 'flood', pick: 1, from: 0, count: 600 } as const,
+          { k: 'get', pick: 1, id: 'ok', short: false, races: [] } as const,
+        ]
+      : []),
     // INITIALLY_SET, eager splitting off, slot 2 made again one page past its window
     // (SLOT_SHIFTS) with a huge leaf over its pages 511..1022, then logging on (which
     // protects nothing). A CLEAR of bitmap word 7 with bits 0 and 63 set clears pages 448
@@ -1101,6 +1115,36 @@ class Run {
     this.settle();
   }
 
+  /**
+   * A run of vCPU writes to consecutive pages, as one step: each page owed as any vCPU
+   * write makes it, the exit checked, the pages' states settled once at the end (the
+   * per-write leaf checks of `write` are left to the single writes). Over more clean pages
+   * than x86's PML buffer holds (512 entries: the 513th logged write exits PML-full, and
+   * vmx_flush_pml_buffer drains every entry into the bitmaps), a drain that drops or
+   * misreads a full buffer loses pages the next GET owes.
+   */
+  async flood(o: Extract<Op, { k: 'flood' }>): Promise<void> {
+    const s = this.model.slots.get(KVM_SLOTS[o.pick % 3]!);
+    if (s === undefined) return;
+    const count = Math.min(o.count, s.npages - Math.min(o.from, s.npages));
+    const first = BigInt(s.guestPhysAddr) + BigInt(o.from) * PG;
+    const op = `KVM_RUN: vCPU writes to ${count} pages from ${hex(first)}`;
+    for (let i = 0; i < count; i++) {
+      const gpa = first + BigInt(i) * PG;
+      this.guestWrote(gpa, false);
+      const mmio = this.model.slotOfGfn(gpa / PG) === undefined || (s.flags & KVM_MEM_READONLY) !== 0;
+      const r = await this.call('vcpuWrite', () => this.inst.vcpuWrite(gpa), [], { op, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'] });
+      const exit = (r as { exit?: unknown } | null)?.exit;
+      if (exit !== 'none' && exit !== 'mmio') throw new Undecided(`${this.adapter.name} vcpuWrite answered ${JSON.stringify(r)}: expected { exit: 'none' | 'mmio' }`);
+      if (exit !== (mmio ? 'mmio' : 'none')) {
+        this.trace.push({ op, answer: `${exit} at ${hex(gpa)}`, expected: mmio ? 'mmio' : 'none', req: [] });
+        throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, String(exit));
+      }
+    }
+    this.trace.push({ op, answer: 'every write went through', expected: 'none', req: [] });
+    this.settle();
+  }
+
   /** When the implementation shows its pages: the written page's neighbours in its slot and its 2 MiB whose translations are not cached (checkCachedOnly). */
   private uncachedNeighbours(gpa: bigint): bigint[] {
     if (this.inspect === undefined) return [];
@@ -1560,6 +1604,8 @@ class Run {
         const gpa = o.nowhere || s === undefined ? GPA_BASE + 6n * SPACING + BigInt(norm(o.page, 512)) * PG : BigInt(s.guestPhysAddr) + BigInt(norm(o.page, s.npages)) * PG;
         return this.write(gpa);
       }
+      case 'flood':
+        return this.flood(o);
       case 'burst': {
         const s = this.model.slots.get(KVM_SLOTS[o.pick % 3]!);
         if (s === undefined) return;
