@@ -127,10 +127,9 @@ export class MapAtOutputLimitCommand implements RunCommand {
     const [start, end] = hs[this.page % hs.length]!;
     const pages = Math.min((end - start) / PAGE, this.pages);
     const next = m.nextPa;
-    // MapCommand maps at m.nextPa (block-aligned) and moves it on: here the top of the output address space.
-    m.nextPa = ADDRESS_LIMIT - pages * PAGE;
     try {
-      await new MapCommand(start / PAGE, pages, this.write, true).run(m, r);
+      // Mapped at the top of the output address space: its output range ends at 2^48.
+      await new MapCommand(start / PAGE, pages, this.write, true, ADDRESS_LIMIT - pages * PAGE).run(m, r);
     } catch (e) {
       if (e instanceof Violation) throw new Violation(e.kind, [...e.req, 'MAP-7'], `${e.expected} (its output range ending at 2^48, MAP-7)`, e.actual);
       throw e;

@@ -186,13 +186,19 @@ export class MapCommand implements RunCommand {
     readonly pages: number,
     readonly write: boolean,
     readonly aligned: boolean,
+    /** The output address itself, where a command chose it (MapAtOutputLimitCommand: the top of the output address space). */
+    readonly pa?: number,
   ) {}
   check = () => true;
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     const [iova, wanted] = range(this.page, this.pages);
+    if (this.pa !== undefined) return mapRange(m, r, iova, wanted, this.pa, this.write, `${this}`);
     if (iova < HIGH) {
-      const pa = m.nextPa + (this.aligned ? 0 : PAGE);
+      // Aligned: the output address has the IOVA's offset in its 2 MiB, so a map that starts
+      // inside a 2 MiB region lays out pages to the boundary, then blocks, then pages (as
+      // __iommu_map does for a region that starts at 1 MiB); else one page off: pages only.
+      const pa = m.nextPa + (this.aligned ? iova % MiB2 : PAGE);
       m.nextPa += 2 * WINDOW;
       await mapRange(m, r, iova, wanted, pa, this.write, `${this}`);
       return;
@@ -207,7 +213,8 @@ export class MapCommand implements RunCommand {
     const pa = base + (iova % GiB) + (this.aligned ? 0 : MiB2);
     await mapRange(m, r, iova, size, pa, this.write, `${this}${size < wanted ? ` (${size / PAGE} pages: page-granular)` : ''}`);
   }
-  toString = () => `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? 'block-aligned' : this.page * PAGE >= HIGH ? '2 MiB-aligned' : 'page-aligned'})`;
+  toString = () =>
+    `map(${hex(this.page * PAGE)}, ${this.pages} pages, ${this.write ? 'rw' : 'r'}, pa ${this.aligned ? ((this.page * PAGE) % MiB2 === 0 ? 'block-aligned' : "with the IOVA's offset in 2 MiB") : this.page * PAGE >= HIGH ? '2 MiB-aligned' : 'page-aligned'})`;
 }
 
 /**
