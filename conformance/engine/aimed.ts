@@ -131,10 +131,10 @@ export function blockAndTailSequence(region: number, blocks: 1 | 2, tail: number
 /**
  * Tracking off, a writable 2 MiB block mapped, and tracking turned on (then off and on
  * again, once per entry of `ats`) with a DMA write to the block at the `at`-th access to its
- * descriptor (TRACK-3, TRACK-4): after the stale
- * clear the write dirties the block again, and a split for page-granular tracking must
- * carry that to the pages (an exchange, not a read then a store). The kit reads the
- * descriptor as the write is made, so such a write is placed after the clear.
+ * descriptor (TRACK-3, TRACK-4): after the stale clear the write dirties the block again,
+ * and a split for page-granular tracking must carry that to the pages (an exchange, not a
+ * read then a store). The kit reads the descriptor as the write is made, so such a write
+ * is placed after the clear.
  */
 export function enableRaceSequence(region: number, ats: readonly number[], offset: number): RunCommand[] {
   const base = region * REGION_PAGES;

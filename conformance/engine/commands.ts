@@ -1055,23 +1055,50 @@ export class TrackingCommand implements RunCommand {
     readonly inject?: Injection,
   ) {}
   check = () => true;
+  /**
+   * TRACK-2..TRACK-6. Where the tracking machine decides (strict), its steps (HA/HD, the stale
+   * clear, the invalidation, the split or merge of blocks) are the stages a racing DMA write
+   * may fall between (withInjectedWrite): a write after the stale clear of an enable is owed
+   * by the first report, one before it was cleared with the rest.
+   */
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.tlb() !== undefined) checkTlb(m.model, r.sys.tlb()!);
     const wasOn = m.model.trackingOn;
-    const target = this.inject === undefined || !m.model.byMachine ? undefined : this.target(m);
-    if (target !== undefined) return this.raced(m, r, target, wasOn);
-    const ret = await r.sys.setDirtyTracking(this.enable);
-    const steps = m.model.setDirtyTracking(this.enable);
+    let ret: number;
+    let steps: readonly string[];
+    if (m.model.byMachine) {
+      const staged = m.model.beginSetDirtyTracking(this.enable);
+      steps = staged;
+      const iova = this.inject === undefined ? undefined : this.target(m);
+      const starts = !wasOn && m.model.trackingOn;
+      if (starts) m.ghost.trackingStarted();
+      const raced = await racedCall(
+        m,
+        r,
+        `${this}`,
+        errnoName(m.model.trackingErrno),
+        iova === undefined ? undefined : { ...this.inject!, iova },
+        () => r.sys.setDirtyTracking(this.enable),
+        staged.map((step) => (model: DescriptorModel) => model.trackingStep(step)),
+        () => {},
+      );
+      ret = raced.result;
+      const clearAt = staged.indexOf('clearStaleDirty');
+      if (starts && iova !== undefined && raced.dmaAt !== undefined && clearAt >= 0 && raced.dmaAt <= clearAt) m.ghost.forget(iova - (iova % PAGE), PAGE);
+    } else {
+      ret = await r.sys.setDirtyTracking(this.enable);
+      steps = m.model.setDirtyTracking(this.enable);
+      if (!wasOn && m.model.trackingOn) m.ghost.trackingStarted();
+      else if (wasOn && this.enable && steps.includes('clearStaleDirty')) {
+        // TRACK-U3: enabling again clears without reporting; what was owed is lost by the contract's design (hazard H-U6).
+        m.model.ctx.excuse('TRACK-U3', m.ghost.owed.size);
+        m.ghost.trackingStarted();
+      }
+    }
     const want = m.model.trackingErrno;
     record(r, m, `${this}`, errnoName(ret), `${errnoName(want)}${steps.length > 0 ? ` after ${steps.join(', ')}` : ''}`);
     if (ret !== want) mismatch(m.model, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
-    if (!wasOn && m.model.trackingOn) m.ghost.trackingStarted();
-    else if (wasOn && this.enable && steps.includes('clearStaleDirty')) {
-      // TRACK-U3: enabling again clears without reporting; what was owed is lost by the contract's design (hazard H-U6).
-      m.model.ctx.excuse('TRACK-U3', m.ghost.owed.size);
-      m.ghost.trackingStarted();
-    }
     if (wasOn && !m.model.trackingOn) m.ghost.trackingStopped();
     checkCds(m, r);
     checkState(m, r);
@@ -1087,38 +1114,6 @@ export class TrackingCommand implements RunCommand {
     }
     const leaves = m.model.leavesIn(LOW_REGION.base, LOW_REGION.size);
     return leaves.length === 0 ? undefined : leaves[this.inject!.offset % leaves.length]!.iova;
-  }
-
-  /**
-   * TRACK-2..TRACK-6 with a DMA write racing the call: the tracking machine's steps (HA/HD,
-   * the stale clear, the invalidation, the split or merge of blocks) are the stages the
-   * write may fall between (withInjectedWrite). A write after the stale clear of an enable
-   * is owed by the first report; one before it was cleared with the rest.
-   */
-  private async raced(m: RunModel, r: RunReal, iova: number, wasOn: boolean): Promise<void> {
-    const steps = m.model.beginSetDirtyTracking(this.enable);
-    const want = m.model.trackingErrno;
-    const starts = !wasOn && m.model.trackingOn;
-    if (starts) m.ghost.trackingStarted();
-    const inject = { ...this.inject!, iova };
-    const op = `${this}`;
-    const { result: ret, dmaAt } = await racedCall(
-      m,
-      r,
-      op,
-      errnoName(want),
-      inject,
-      () => r.sys.setDirtyTracking(this.enable),
-      steps.map((step) => (model: DescriptorModel) => model.trackingStep(step)),
-      () => {},
-    );
-    record(r, m, op, errnoName(ret), `${errnoName(want)}${steps.length > 0 ? ` after ${steps.join(', ')}` : ''}`);
-    if (ret !== want) mismatch(m.model, `setDirtyTracking(${this.enable}) returns`, errnoName(want), errnoName(ret));
-    const clearAt = steps.indexOf('clearStaleDirty');
-    if (starts && dmaAt !== undefined && clearAt >= 0 && dmaAt <= clearAt) m.ghost.forget(iova - (iova % PAGE), PAGE);
-    if (wasOn && !m.model.trackingOn) m.ghost.trackingStopped();
-    checkCds(m, r);
-    checkState(m, r);
   }
 
   toString = () => `setDirtyTracking(${this.enable})${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`}`;

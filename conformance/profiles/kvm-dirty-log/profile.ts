@@ -1102,11 +1102,7 @@ class Run {
     const through = before !== undefined && (before.seen.leaf === 'writable' || before.seen.leaf === 'huge') ? before : undefined;
     const uncached = this.uncachedNeighbours(gpa);
     this.guestWrote(gpa, false);
-    const expected = this.model.slotOfGfn(gpa / PG);
-    const mmio = expected === undefined || (expected.slot.flags & KVM_MEM_READONLY) !== 0;
-    const r = await this.call('vcpuWrite', () => this.inst.vcpuWrite(gpa), [], { op: `vCPU write at ${hex(gpa)}`, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'] });
-    const exit = (r as { exit?: unknown } | null)?.exit;
-    if (exit !== 'none' && exit !== 'mmio') throw new Undecided(`${this.adapter.name} vcpuWrite answered ${JSON.stringify(r)}: expected { exit: 'none' | 'mmio' }`);
+    const { exit, mmio } = await this.vcpuWrite(gpa, `vCPU write at ${hex(gpa)}`);
     this.trace.push({ op: `vCPU write at ${hex(gpa)}`, answer: exit, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : [] });
     if (exit !== (mmio ? 'mmio' : 'none')) throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, exit);
     if (fault !== undefined) this.checkFault(gpa, fault);
@@ -1132,10 +1128,7 @@ class Run {
     for (let i = 0; i < count; i++) {
       const gpa = first + BigInt(i) * PG;
       this.guestWrote(gpa, false);
-      const mmio = this.model.slotOfGfn(gpa / PG) === undefined || (s.flags & KVM_MEM_READONLY) !== 0;
-      const r = await this.call('vcpuWrite', () => this.inst.vcpuWrite(gpa), [], { op, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'] });
-      const exit = (r as { exit?: unknown } | null)?.exit;
-      if (exit !== 'none' && exit !== 'mmio') throw new Undecided(`${this.adapter.name} vcpuWrite answered ${JSON.stringify(r)}: expected { exit: 'none' | 'mmio' }`);
+      const { exit, mmio } = await this.vcpuWrite(gpa, op);
       if (exit !== (mmio ? 'mmio' : 'none')) {
         this.trace.push({ op, answer: `${exit} at ${hex(gpa)}`, expected: mmio ? 'mmio' : 'none', req: [] });
         throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, String(exit));
@@ -1143,6 +1136,16 @@ class Run {
     }
     this.trace.push({ op, answer: 'every write went through', expected: 'none', req: [] });
     this.settle();
+  }
+
+  /** The vCPU's write at `gpa` (step `op`): its exit, undecided unless 'none' or 'mmio', and whether the spec says MMIO (no writable slot holds the page). */
+  private async vcpuWrite(gpa: bigint, op: string): Promise<{ exit: 'none' | 'mmio'; mmio: boolean }> {
+    const hit = this.model.slotOfGfn(gpa / PG);
+    const mmio = hit === undefined || (hit.slot.flags & KVM_MEM_READONLY) !== 0;
+    const r = await this.call('vcpuWrite', () => this.inst.vcpuWrite(gpa), [], { op, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'] });
+    const exit = (r as { exit?: unknown } | null)?.exit;
+    if (exit !== 'none' && exit !== 'mmio') throw new Undecided(`${this.adapter.name} vcpuWrite answered ${JSON.stringify(r)}: expected { exit: 'none' | 'mmio' }`);
+    return { exit, mmio };
   }
 
   /** When the implementation shows its pages: the written page's neighbours in its slot and its 2 MiB whose translations are not cached (checkCachedOnly). */
