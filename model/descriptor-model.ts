@@ -32,6 +32,12 @@ export interface ModelLeaf {
   /** Output address and write permission, as mapped: what a merge needs to agree on. */
   readonly oa: number;
   readonly write: boolean;
+  /**
+   * The map call whose range holds the leaf (numbered from 1; split pages keep their
+   * block's, a merged block takes its first page's). The 2021 RFC's stop merges within
+   * one vfio_dma at a time (TRACK-R3), so a region made of two map calls stays pages.
+   */
+  readonly mapCall: number;
   readonly snap: Snap<typeof leafDescriptorMachine>;
 }
 
@@ -80,6 +86,14 @@ export interface ReadAndClearWalk {
   readonly mayAlsoReport: PageRuns;
   readonly visited: PageRuns;
   readonly clearedUnreported: PageRuns;
+}
+
+/** A sync-then-clear between its parts (`beginSync`): its range, the pages read so far, and the places of the leaves they came from. */
+export interface SyncInProgress {
+  readonly iova: number;
+  readonly size: number;
+  readonly pages: PageRuns;
+  readonly reported: Map<number, { readonly iova: number; readonly level: Level; readonly size: number }>;
 }
 
 /** The end of the last page that holds byte `end - 1`. */
@@ -134,6 +148,8 @@ export class DescriptorModel {
   bbml = 2;
   private attaching: number | undefined;
   private splitForTracking: { iova: number; level: Level }[] = [];
+  /** Map calls taken so far (`ModelLeaf.mapCall`). */
+  private mapCalls = 0;
   /** Tracking on, where the contract's capabilities decide it instead of the tracking machine (`byMachine` false). */
   private on = false;
   /** The errno the last setDirtyTracking must return (0 or negative). */
@@ -186,6 +202,7 @@ export class DescriptorModel {
     c.bbml = this.bbml;
     c.trackTlb = this.trackTlb;
     c.splitForTracking = [...this.splitForTracking];
+    c.mapCalls = this.mapCalls;
     c.opReq = new Set(this.opReq);
     c.opTransitions = new Set(this.opTransitions);
     c.mappedThisOp = new Set(this.mappedThisOp);
@@ -204,6 +221,7 @@ export class DescriptorModel {
     this.trackingErrno = other.trackingErrno;
     this.streams = other.streams;
     this.splitForTracking = other.splitForTracking;
+    this.mapCalls = other.mapCalls;
     this.opReq = other.opReq;
     this.opTransitions = other.opTransitions;
     this.mappedThisOp = other.mappedThisOp;
@@ -327,7 +345,7 @@ export class DescriptorModel {
   leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
     const e = this.ctx.step(this.t.leaf, leaf.snap, event);
     // Table snapshots are shared per state: the same object means the same state.
-    if (e.next !== leaf.snap || this.leaves.at(leaf.iova, leaf.level) !== leaf) this.setLeaf({ iova: leaf.iova, level: leaf.level, size: leaf.size, oa: leaf.oa, write: leaf.write, snap: e.next });
+    if (e.next !== leaf.snap || this.leaves.at(leaf.iova, leaf.level) !== leaf) this.setLeaf({ ...leaf, snap: e.next });
     this.took(e);
     return e.outcomes;
   }
@@ -431,8 +449,9 @@ export class DescriptorModel {
     for (const { iova, level } of created) this.mappedThisOp.add(leafKey(iova, level));
     // Pages of one 2 MiB region share the tables on their path: noted once per region.
     let region = -1;
+    const mapCall = ++this.mapCalls;
     for (const { iova, level, oa } of created) {
-      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.t.leaf.initial };
+      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, mapCall, snap: this.t.leaf.initial };
       this.leafEvent(leaf, event);
       if (level === 3 && Math.floor(iova / REGION) === region) continue;
       this.installedLeaf(iova, level);
@@ -511,7 +530,7 @@ export class DescriptorModel {
     const level = (block.level + 1) as Level;
     const size = armLpaeBlockSize(level);
     this.deleteLeaf(block);
-    for (let i = 0; i < 512; i++) this.setLeaf({ iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
+    for (let i = 0; i < 512; i++) this.setLeaf({ iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, mapCall: block.mapCall, snap: child });
     this.tables.add(key(block.iova, block.level));
     this.maybeTables.delete(key(block.iova, block.level));
     // The split keeps every page's state (IOTLB-10), then invalidates the block's range (SPLIT-2, step 4).
@@ -538,7 +557,7 @@ export class DescriptorModel {
       // MERGE-R2: the block is built from the mapping's prot, whatever its pages were (a new leaf's state).
       this.note(['MERGE-R2']);
       for (const c of children) this.deleteLeaf(c);
-      this.leafEvent({ iova: base, level, size, oa: first.oa, write: first.write, snap: this.t.leaf.initial }, { type: 'MAP', write: first.write, hdQuirk: this.hdQuirk, accessFlag: true });
+      this.leafEvent({ iova: base, level, size, oa: first.oa, write: first.write, mapCall: first.mapCall, snap: this.t.leaf.initial }, { type: 'MAP', write: first.write, hdQuirk: this.hdQuirk, accessFlag: true });
       this.dropTables(base, size, level);
       for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
       return true;
@@ -546,7 +565,7 @@ export class DescriptorModel {
     const mergeEntry = this.ctx.step(this.t.leaf, first.snap, { type: 'MERGE', anyDirty });
     this.took(mergeEntry, false);
     for (const c of children) this.deleteLeaf(c);
-    this.setLeaf({ iova: base, level, size, oa: first.oa, write: first.write, snap: mergeEntry.next });
+    this.setLeaf({ iova: base, level, size, oa: first.oa, write: first.write, mapCall: first.mapCall, snap: mergeEntry.next });
     this.dropTables(base, size, level);
     for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
     return true;
@@ -690,11 +709,13 @@ export class DescriptorModel {
       steps.push('mergeBlocks');
     }
     if (this.pageGranular && t.disable.merges === 'every-contiguous-run' && this.mergeCan()) {
-      // TRACK-R3: every 2 MiB region whose 512 pages are one contiguous run of equal permission becomes a block.
+      // TRACK-R3: every 2 MiB region whose 512 pages are one contiguous run of equal permission, inside one
+      // map call's range, becomes a block: the RFC merges per vfio_dma (vfio_dma_dirty_log_switch), finding runs
+      // with iova_to_phys inside that mapping only, so a region two map calls fill stays pages.
       // The caller merges whole runs, blocks among them, which the merge must take as merged already (MERGE-R1).
       this.noteRule('MERGE-R1');
       const bases = new Set([...this.leaves.values()].filter((l) => l.level === 3).map((l) => l.iova - (l.iova % armLpaeBlockSize(2))));
-      for (const base of [...bases].sort((a, b) => a - b)) if (this.merge(base, 2, true)) this.merge(base, 2);
+      for (const base of [...bases].sort((a, b) => a - b)) if (this.merge(base, 2, true) && this.oneMapCall(base, armLpaeBlockSize(2))) this.merge(base, 2);
       steps.push('mergeBlocks');
     }
     this.splitForTracking = [];
@@ -712,6 +733,12 @@ export class DescriptorModel {
     }
     this.on = false;
     return steps;
+  }
+
+  /** Whether every leaf in [iova, iova + size) came from the same map call (TRACK-R3: the RFC's caller merges within one vfio_dma). */
+  oneMapCall(iova: number, size: number): boolean {
+    const leaves = this.leavesIn(iova, size);
+    return leaves.every((l) => l.mapCall === leaves[0]?.mapCall);
   }
 
   /** Whether the contract's split can run (no BBML1/2 needed, or the SMMU has it). */
@@ -845,20 +872,31 @@ export class DescriptorModel {
    * clears before it); the whole IOTLB flushed after a clear.
    */
   private syncThenClear(iova: number, size: number, noClear: boolean): ReadAndClearWalk {
+    const s = this.beginSync(iova, size);
+    if (!('reported' in s)) return s;
+    this.syncPart(s, iova, iova + size);
+    return this.finishSync(s, noClear);
+  }
+
+  /**
+   * The start of a sync-then-clear (`syncThenClear`): its refusals (-EINVAL while off or
+   * over a hole, before anything is read), or the sync to run by parts (`syncPart`) and
+   * finish (`finishSync`). A contract whose sync reads a cut block once per chunk
+   * (`readAndClear.syncChunks`) is raced between two parts: the write lands between two reads.
+   */
+  beginSync(iova: number, size: number): SyncInProgress | ReadAndClearWalk {
     const rc = this.caps.readAndClear;
-    const pages = new PageRuns();
-    const none = { pages, mayAlsoReport: new PageRuns(), visited: new PageRuns(), clearedUnreported: new PageRuns() };
+    const none = { pages: new PageRuns(), mayAlsoReport: new PageRuns(), visited: new PageRuns(), clearedUnreported: new PageRuns() };
     if (!this.trackingOn && rc.whenTrackingOff === 'einval') {
       this.note(['CLEAR-R1']); // the sync is -EINVAL while tracking is off
       return { errno: -ERRNO.EINVAL, ...none };
     }
     const end = iova + size;
     const start = iova - (iova % 4096);
-    const inRange = this.leavesIn(iova, size);
     if (rc.hole === 'einval') {
       // A hole: a page of the range no leaf covers (the leaves in IOVA order, each starting where the one before ended).
       let covered = start;
-      for (const l of inRange) {
+      for (const l of this.leavesIn(iova, size)) {
         if (l.iova > covered) break;
         covered = Math.max(covered, l.iova + l.size);
       }
@@ -867,29 +905,47 @@ export class DescriptorModel {
         return { errno: -ERRNO.EINVAL, ...none };
       }
     }
-    const visited = new PageRuns();
-    visited.add(start, pageEnd(end));
-    const reported: ModelLeaf[] = [];
-    for (const leaf of inRange) {
+    return { iova, size, pages: new PageRuns(), reported: new Map() };
+  }
+
+  /** The sync's read of [from, to) (inside the sync's range): every page there of a dirty leaf (or a plain writable one, where the contract reports those) (CLEAR-R1). */
+  syncPart(s: SyncInProgress, from: number, to: number): void {
+    const rc = this.caps.readAndClear;
+    const lo = Math.max(from - (from % 4096), s.iova - (s.iova % 4096));
+    const hi = Math.min(pageEnd(to), pageEnd(s.iova + s.size));
+    if (hi <= lo) return;
+    for (const leaf of this.leavesIn(lo, hi - lo)) {
       const st = leafStateOf(leaf.snap).state;
       if (st !== 'writableDirty' && !(rc.reportsPlainWritable && st === 'writable')) continue;
-      reported.push(leaf);
-      pages.add(Math.max(leaf.iova, start), Math.min(leaf.iova + leaf.size, pageEnd(end)));
+      s.reported.set(leafKey(leaf.iova, leaf.level), { iova: leaf.iova, level: leaf.level, size: leaf.size });
+      s.pages.add(Math.max(leaf.iova, lo), Math.min(leaf.iova + leaf.size, hi));
     }
+  }
+
+  /** The end of a sync-then-clear: the clear by the synced bitmap, unless noClear (CLEAR-R2). */
+  finishSync(s: SyncInProgress, noClear: boolean): ReadAndClearWalk {
+    const rc = this.caps.readAndClear;
+    const { iova, size, pages } = s;
+    const end = iova + size;
+    const visited = new PageRuns();
+    visited.add(iova - (iova % 4096), pageEnd(end));
     if (pages.size > 0) this.noteRule('BITMAP-2');
     if (noClear) return { errno: 0, pages, mayAlsoReport: new PageRuns(), visited, clearedUnreported: new PageRuns() };
     // The clear by bitmap (CLEAR-R2 in CLEAR-4's place): whole leaves only, -EINVAL for a cut one, the IOTLB flushed: at stake where a bit is to be cleared.
+    const reported = [...s.reported.values()].sort((a, b) => a.iova - b.iova);
     if (reported.length > 0) this.noteRule('CLEAR-4');
     let errno = 0;
     let cleared = 0;
-    for (const leaf of reported) {
-      if (leaf.iova < iova || leaf.iova + leaf.size > end) {
+    for (const place of reported) {
+      if (place.iova < iova || place.iova + place.size > end) {
         this.note(['CLEAR-R2']);
         errno = -ERRNO.EINVAL;
         break;
       }
-      this.leafEvent(leaf, CLEAR_DIRTY);
-      this.tlbEventOver(leaf.iova, leaf.size, { type: 'SW_CLEAR_DIRTY' });
+      // The leaf as it is now: a write between two parts of the sync made a new one at its place.
+      const leaf = this.leaves.at(place.iova, place.level);
+      if (leaf !== undefined) this.leafEvent(leaf, CLEAR_DIRTY);
+      this.tlbEventOver(place.iova, place.size, { type: 'SW_CLEAR_DIRTY' });
       cleared++;
     }
     if (cleared > 0) this.noteRule('CLEAR-1');

@@ -8,7 +8,7 @@ import { type Level, armLpaeBlockSize } from '../../spec/descriptor/encoding.ts'
 import { leafStateOf } from '../../spec/descriptor/leaf-machine.ts';
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { type DescriptorChecker, checkTlb, leafAsModelled, noteEvictions } from '../../model/check-descriptors.ts';
-import type { DescriptorModel } from '../../model/descriptor-model.ts';
+import type { DescriptorModel, SyncInProgress, UnmapPlan } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
 import { DirtyGhost, PageRuns } from '../../model/ghost.ts';
 import type { TakenTransition } from '../../model/transition-table.ts';
@@ -311,9 +311,17 @@ export class UnmapCommand implements RunCommand {
     // - a cut block refused or split (linux-upstream: v6.13 on, and v6.11-v6.12, whose split
     //   gives up where the hardware changed the block), each prefix of the splits;
     // - a table only a refused map made, there or not (DescriptorModel.maybeTables).
+    // - a split given up where a racing write dirtied the cut block (rfc-2021: v5.12's split compares the block it read; `unmap.splitGivesUpWhenChanged`).
     const splitOrNot = u.partialBlock === 'refuse-or-split' && plan?.stop === 'cut';
+    const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
+    const givesUp = u.splitGivesUpWhenChanged === true && inject !== undefined && plan !== undefined && plan.splits.length > 0;
     const maybe = plan !== undefined && m.model.maybeTablesIn(iova, size);
-    const plans = splitOrNot || maybe ? (maybe ? [true, false] : [true]).flatMap((withMaybe) => (splitOrNot ? m.model.unmapPlans(iova, size, withMaybe) : [m.model.unmapPlan(iova, size, undefined, undefined, withMaybe)])) : undefined;
+    const plans =
+      splitOrNot || maybe || givesUp
+        ? (maybe ? [true, false] : [true])
+            .flatMap((withMaybe) => (splitOrNot || givesUp ? m.model.unmapPlans(iova, size, withMaybe) : [m.model.unmapPlan(iova, size, undefined, undefined, withMaybe)]))
+            .filter((p) => !givesUp || p.stop !== 'cut' || changedBy(m.model, p, inject!.iova))
+        : undefined;
     let end = plan?.end ?? iova + size;
     let wantBytes: number;
     // The blocks split first, in order (UNMAP-1 with SPLIT-1): a partly covered block, then
@@ -333,7 +341,6 @@ export class UnmapCommand implements RunCommand {
       splits = plan.splits;
       wantBytes = plan.bytes;
     }
-    const inject = this.inject === undefined ? undefined : { ...this.inject, iova: iova + ((this.inject.offset * PAGE) % size) };
     let got: { unmapped: number; dirty: Uint8Array } | undefined;
     // NOLOSS-3 (or the contract's rule in its place) is at stake only where a page of the range is owed, or a write races the unmap while tracking.
     const owedHere = () => m.ghost.tracking && (inject !== undefined || m.ghost.owesIn(iova, end));
@@ -372,7 +379,8 @@ export class UnmapCommand implements RunCommand {
                 model.noteRule('UNMAP-1');
                 if (owedHere()) model.noteRule('NOLOSS-3');
                 // What ended the unmap early: a block the range cuts (UNMAP-U1) or a hole (UNMAP-U2); or the cut block split where the contract allows it (UNMAP-U1).
-                if (plan?.stop !== undefined) model.note([plan.stop === 'cut' ? 'UNMAP-U1' : 'UNMAP-U2']);
+                // (A split given up is UNMAP-1's own: the contract has no rule of a refused cut block.)
+                if (plan?.stop === 'hole' || (plan?.stop === 'cut' && !givesUp)) model.note([plan.stop === 'cut' ? 'UNMAP-U1' : 'UNMAP-U2']);
                 else if (splitOrNot) model.note(['UNMAP-U1']);
               },
             ],
@@ -400,6 +408,20 @@ export class UnmapCommand implements RunCommand {
     checkState(m, r);
   }
   toString = () => `unmap(${hex(this.page * PAGE)}, ${this.pages} pages${this.inject === undefined ? '' : `, ${injectionText(this.inject)}`})`;
+}
+
+/**
+ * Whether a write to `target` can change the block an unmap `plan` stops at, so that a split
+ * comparing the block it read gives up there: the target is in that block, and the block is
+ * writable-clean (HD makes it dirty). v5.12 drivers/iommu/io-pgtable-arm.c
+ * arm_lpae_split_blk_unmap: `if (pte != blk_pte)` and not a table, "Bytes unmapped" 0.
+ */
+function changedBy(model: DescriptorModel, plan: UnmapPlan, target: number): boolean {
+  const block = model.leafAt(plan.end);
+  if (block === undefined || plan.cutLevel === undefined) return false;
+  const span = armLpaeBlockSize(plan.cutLevel);
+  const base = plan.end - (plan.end % span);
+  return target >= base && target < base + span && leafStateOf(block.snap).state === 'writableClean';
 }
 
 /** A target IOVA: a mapped leaf of the region, biased to its first and last byte, or anywhere in the region. */
@@ -817,13 +839,14 @@ export class MergeCommand implements RunCommand {
     const mg = m.model.caps.merge;
     const inRegion = m.model.leavesIn(base, span);
     const can = m.model.mergeCan();
-    const mergeable = can && m.model.merge(base, level, true);
+    // A contract whose merge does not check the pages has a caller that merges runs it found inside one mapping (TRACK-R3).
+    const mergeable = can && m.model.merge(base, level, true) && (mg?.checksPages !== false || m.model.oneMapCall(base, span));
     // The contract's answer where it is not strict's (MERGE-R1): an errno without BBML1/2, success over a block, its errno over nothing.
     let want: number | undefined = mergeable ? 0 : undefined;
     if (mg !== undefined && !can && mg.needsBbml !== undefined) want = -ERRNO[mg.needsBbml];
     else if (mg?.ofLeaf === 'success' && inRegion.some((l) => l.size >= span)) want = 0;
     else if (mg !== undefined && inRegion.length === 0 && mg.ofNothing.errno !== 'any') want = -ERRNO[mg.ofNothing.errno];
-    // A contract whose merge does not check the pages (the RFC's caller merges only runs it found): the kit does not ask for another merge.
+    // A contract whose merge does not check the pages (the RFC's caller merges only runs it found in one mapping): the kit does not ask for another merge.
     else if (mg !== undefined && !mg.checksPages && !mergeable) return;
     const wantText = want === undefined ? 'an error' : errnoName(want);
     // A racing write lands in the block: anywhere in a 2 MiB one, in the first 2 MiB of each of a 1 GiB one's children.
@@ -916,6 +939,35 @@ function reportedByOneBit(model: DescriptorModel, iova: number, size: number, ex
 }
 
 /**
+ * Where a raced sync read in chunks tore a block's report (`readAndClear.syncChunks`): the
+ * first reported page of a block the range cuts when the report holds its pages in range
+ * from there on and not those before. The block is read once per page, so the write landed
+ * between the reads of the page before and of that one: the sync is two parts, the write
+ * between them, and the model must explain the rest.
+ */
+function tornAt(model: DescriptorModel, iova: number, size: number, reported: PageRuns): number | undefined {
+  const rc = model.caps.readAndClear;
+  if (rc.partialLeaf !== 'einval' || rc.syncChunks !== 'iommu-pgsize') return undefined;
+  const start = iova - (iova % PAGE);
+  const end = pageEnd(iova + size);
+  const leaves = model.leavesIn(iova, size);
+  for (const l of [leaves[0], leaves[leaves.length - 1]]) {
+    if (l === undefined || l.size === PAGE || (l.iova >= iova && l.iova + l.size <= iova + size)) continue;
+    const from = Math.max(l.iova, start);
+    const to = Math.min(l.iova + l.size, end);
+    const got = new PageRuns();
+    got.add(from, to);
+    const inLeaf = reported.within(got);
+    const first = inLeaf.runs()[0];
+    if (first === undefined || first[0] === from) continue;
+    const tail = new PageRuns();
+    tail.add(first[0], to);
+    if (inLeaf.equals(tail)) return first[0];
+  }
+  return undefined;
+}
+
+/**
  * One reporting call, checked against the spec model (CLEAR-1, CLEAR-4, BITMAP-2) and the
  * ghost (NOLOSS-1, NOLOSS-2, PRECISION-1). With `inject`, a DMA write races the call and
  * either order must explain what the implementation reported and left in memory.
@@ -939,6 +991,22 @@ export async function readAndClear(
   let expected = new PageRuns();
   let reported = new PageRuns();
   let answer = '(no answer)';
+  // The call's effect on the model in one stage.
+  const whole = (model: DescriptorModel) => {
+    if (walk) {
+      walked = model.readAndClearWalk(iova, size, noClear);
+      expected = walked.pages;
+      want = walked.errno;
+      // NOLOSS-1 and BITMAP-2 where the walk found pages to report (the ghost reaches NOLOSS-1 by an owed page besides).
+      if (walked.pages.size > 0) model.note(['BITMAP-2', 'NOLOSS-1']);
+      return;
+    }
+    expected = tracking ? dirtyPages(model, iova, size) : new PageRuns();
+    if (tracking) model.readAndClearDirty(iova, size, noClear);
+    // CLEAR-1 comes with the clear of a writable-dirty leaf (the leaf machine's transition), not with every call.
+    // BITMAP-2 is at stake where a leaf is to be recorded (an extra bit is PRECISION-1's, named with it below).
+    if (expected.size > 0) model.note(['BITMAP-2', 'NOLOSS-1']);
+  };
   m.ghost.beginReport();
   try {
     await withInjectedWrite(
@@ -951,20 +1019,28 @@ export async function readAndClear(
         answer = `${errnoName(got.errno)}, dirty ${reported.text()}`;
         return got.errno;
       },
-      (model) => {
-        if (walk) {
-          walked = model.readAndClearWalk(iova, size, noClear);
-          expected = walked.pages;
-          want = walked.errno;
-          // NOLOSS-1 and BITMAP-2 where the walk found pages to report (the ghost reaches NOLOSS-1 by an owed page besides).
-          if (walked.pages.size > 0) model.note(['BITMAP-2', 'NOLOSS-1']);
-          return;
-        }
-        expected = tracking ? dirtyPages(model, iova, size) : new PageRuns();
-        if (tracking) model.readAndClearDirty(iova, size, noClear);
-        // CLEAR-1 comes with the clear of a writable-dirty leaf (the leaf machine's transition), not with every call.
-        // BITMAP-2 is at stake where a leaf is to be recorded (an extra bit is PRECISION-1's, named with it below).
-        if (expected.size > 0) model.note(['BITMAP-2', 'NOLOSS-1']);
+      {
+        // A sync read in chunks (syncChunks) torn by the write: read up to the tear, the write, then the rest and the clear.
+        after: () => {
+          const tear = inject === undefined ? undefined : tornAt(m.model, iova, size, reported);
+          if (tear === undefined) return [whole];
+          let sync: SyncInProgress | undefined;
+          return [
+            (model: DescriptorModel) => {
+              const s = model.beginSync(iova, size);
+              sync = 'reported' in s ? s : undefined;
+              if (sync !== undefined) model.syncPart(sync, iova, tear);
+            },
+            (model: DescriptorModel) => {
+              if (sync === undefined) return whole(model);
+              model.syncPart(sync, tear, iova + size);
+              walked = model.finishSync(sync, noClear);
+              expected = walked.pages;
+              want = walked.errno;
+              if (walked.pages.size > 0) model.note(['BITMAP-2', 'NOLOSS-1']);
+            },
+          ];
+        },
       },
       (model, errno) => {
         if (errno !== want) {

@@ -107,8 +107,8 @@ export const contractRequirements = {
     source: `${RFC_SWITCH} (arm_smmu_switch_dirty_log: "We don't return error even if the split operation fail"); ${RFC_FRAMEWORK} (-EBUSY, iommu_flush_iotlb_all)`,
   },
   'TRACK-R3': {
-    text: 'Disabling tracking: -EINVAL while off; otherwise it merges every run of pages with contiguous output addresses in the range into the largest blocks the alignment allows (whether or not enabling split them), ignoring a merge that fails, flushes the whole IOTLB, and returns 0; HA, HD and the other leaves are left as they are.',
-    source: `${RFC_SWITCH} (arm_smmu_merge_page: iova_to_phys runs, cont_size != PAGE_SIZE; "it just effects performace"); ${RFC_FRAMEWORK}`,
+    text: "Disabling tracking: -EINVAL while off; otherwise, for each mapping (one map call's range, a vfio_dma) on its own, it merges every run of that mapping's pages with contiguous output addresses into the largest blocks the alignment allows (whether or not enabling split them), ignoring a merge that fails, flushes the whole IOTLB, and returns 0; a block-sized region that two mappings fill stays pages; HA, HD and the other leaves are left as they are.",
+    source: `${RFC_SWITCH} (arm_smmu_merge_page: iova_to_phys runs, cont_size != PAGE_SIZE; "it just effects performace"); ${RFC_FRAMEWORK}; ${RFC_VFIO} (vfio_dma_dirty_log_switch: iommu_switch_dirty_log over dma->iova, dma->size for each vfio_dma)`,
   },
   'SPLIT-R1': {
     text: "Split (told the IOVA and the size) splits only blocks with AP[2] clear (writable-dirty, or writable without DBM); a read-only or writable-clean block stays a block and the call succeeds; it needs SMMU_IDR3.BBML = 1 or 2 (-ENODEV otherwise); with BBML1 it sets the block's nT bit and invalidates before the swap.",

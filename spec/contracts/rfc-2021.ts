@@ -128,9 +128,12 @@ export const rfc2021: Contract = {
       atomicClear: false,
       reportsPlainWritable: true,
       noClearFlag: true,
+      // RFC 01/13 iommu_sync_dirty_log: ops->sync_dirty_log per iommu_pgsize chunk; RFC 05/13 __arm_lpae_sync_dirty_log sets a leaf's bits for the chunk ("Though the size is too small, also set bitmap").
+      syncChunks: 'iommu-pgsize',
     },
     // Linux v5.12 drivers/iommu/iommu.c __iommu_unmap with iommu_pgsize, io-pgtable-arm.c __arm_lpae_unmap (a table entry at the chunk's size is freed whole; a block the chunk cuts is split by arm_lpae_split_blk_unmap).
-    unmap: { reportsDirty: false, partialBlock: 'split', hole: 'stop', chunks: 'iommu-pgsize' },
+    // The split gives up where the hardware changed the block (arm_lpae_split_blk_unmap: `if (pte != blk_pte)` and not a table, 0 bytes; __iommu_unmap stops).
+    unmap: { reportsDirty: false, partialBlock: 'split', hole: 'stop', chunks: 'iommu-pgsize', splitGivesUpWhenChanged: true },
     split: { needsBbml: 'ENODEV', applies: 'writable-dirty-blocks', told: 'iova-and-size', swap: 'compare-exchange-result-ignored' },
     merge: { needsBbml: 'ENODEV', told: 'iova-paddr-size-prot', ofLeaf: 'success', ofNothing: { errno: 'EFAULT' }, result: 'from-prot', checksPages: false },
   },

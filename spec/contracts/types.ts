@@ -120,6 +120,14 @@ export interface Capabilities {
     /** IOMMU_DIRTY_NO_CLEAR (1 << 0): report without clearing. */
     readonly noClearFlag: boolean;
     /**
+     * How a sync-then-clear (`partialLeaf: 'einval'`) reads the range: each leaf once
+     * (default), or in the chunks iommu_pgsize picks, where a block the range cuts is read
+     * once per page. A DMA write racing such a sync may then tear the block's report: its
+     * pages from the chunk the write preceded on are reported, those before are not (the
+     * block stays dirty, and the clear fails on it).
+     */
+    readonly syncChunks?: 'leaves' | 'iommu-pgsize';
+    /**
      * On a domain without the HD quirk (allocated without dirty tracking): the errno
      * read-and-clear is refused with, since such a domain has no dirty ops; absent: it
      * is answered as on any domain (reporting nothing, no leaf being dirty).
@@ -135,6 +143,12 @@ export interface Capabilities {
      * observed bytes say which one ran, each judged by its own rules).
      */
     readonly partialBlock: 'split' | 'refuse' | 'refuse-or-split';
+    /**
+     * A split of a cut block installs its table with a compare-exchange against the block it
+     * read and gives up when the block changed in between (a DMA write dirtied it): that
+     * block gets 0 bytes and the unmap stops there.
+     */
+    readonly splitGivesUpWhenChanged?: boolean;
     readonly hole: 'skip' | 'stop';
     /**
      * How the range is walked: by leaves (default), or in iommu_unmap's chunks (the
