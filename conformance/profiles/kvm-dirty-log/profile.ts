@@ -1096,15 +1096,26 @@ class Run {
   }
 
   async write(gpa: bigint): Promise<void> {
+    await this.checkedWrite(gpa, `vCPU write at ${hex(gpa)}`, true);
+  }
+
+  /**
+   * One vCPU write at `gpa` (step `op`, traced on its own or as part of a flood), with the
+   * checks of its page: the exit (KVM-PT-16, KVM-SLOT-11), a fault it must take (checkFault),
+   * nothing of the page changed by a write through a writable leaf (KVM-PT-3), no neighbour's
+   * translation cached by it (KVM-PT-14); the pages' states settled after it.
+   */
+  private async checkedWrite(gpa: bigint, op: string, traced: boolean): Promise<void> {
     const before = this.pageBefore(gpa);
     const fault = this.faultRule(before);
     // A write through a writable leaf (4 KiB or huge), through the TLB or by a walk: nothing of the page may change (KVM-PT-3).
     const through = before !== undefined && (before.seen.leaf === 'writable' || before.seen.leaf === 'huge') ? before : undefined;
     const uncached = this.uncachedNeighbours(gpa);
     this.guestWrote(gpa, false);
-    const { exit, mmio } = await this.vcpuWrite(gpa, `vCPU write at ${hex(gpa)}`);
-    this.trace.push({ op: `vCPU write at ${hex(gpa)}`, answer: exit, expected: mmio ? 'mmio' : 'none', req: mmio ? ['KVM-PT-16'] : [] });
-    if (exit !== (mmio ? 'mmio' : 'none')) throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, exit);
+    const { exit, mmio } = await this.vcpuWrite(gpa, op);
+    const want = mmio ? 'mmio' : 'none';
+    if (traced || exit !== want) this.trace.push({ op, answer: traced ? exit : `${exit} at ${hex(gpa)}`, expected: want, req: mmio ? ['KVM-PT-16'] : [] });
+    if (exit !== want) throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, exit);
     if (fault !== undefined) this.checkFault(gpa, fault);
     if (through !== undefined) this.checkThrough(gpa, through);
     if (exit === 'none') this.checkCachedOnly(gpa, uncached);
@@ -1113,11 +1124,10 @@ class Run {
 
   /**
    * A run of vCPU writes to consecutive pages, as one step: each page owed as any vCPU
-   * write makes it, the exit checked, the pages' states settled once at the end (the
-   * per-write leaf checks of `write` are left to the single writes). Over more clean pages
-   * than x86's PML buffer holds (512 entries: the 513th logged write exits PML-full, and
-   * vmx_flush_pml_buffer drains every entry into the bitmaps), a drain that drops or
-   * misreads a full buffer loses pages the next GET owes.
+   * write makes it, and each write checked as a single one is (checkedWrite). Over more
+   * clean pages than x86's PML buffer holds (512 entries: the 513th logged write exits
+   * PML-full, and vmx_flush_pml_buffer drains every entry into the bitmaps), a drain that
+   * drops or misreads a full buffer loses pages the next GET owes.
    */
   async flood(o: Extract<Op, { k: 'flood' }>): Promise<void> {
     const s = this.model.slots.get(KVM_SLOTS[o.pick % 3]!);
@@ -1125,17 +1135,15 @@ class Run {
     const count = Math.min(o.count, s.npages - Math.min(o.from, s.npages));
     const first = BigInt(s.guestPhysAddr) + BigInt(o.from) * PG;
     const op = `KVM_RUN: vCPU writes to ${count} pages from ${hex(first)}`;
+    const at = this.trace.length;
+    this.trace.push({ op, answer: 'stopped by the failure below', expected: 'none', req: [] });
     for (let i = 0; i < count; i++) {
-      const gpa = first + BigInt(i) * PG;
-      this.guestWrote(gpa, false);
-      const { exit, mmio } = await this.vcpuWrite(gpa, op);
-      if (exit !== (mmio ? 'mmio' : 'none')) {
-        this.trace.push({ op, answer: `${exit} at ${hex(gpa)}`, expected: mmio ? 'mmio' : 'none', req: [] });
-        throw new Violation('spec', mmio ? ['KVM-PT-16'] : ['KVM-SLOT-11'], `the write at ${hex(gpa)} ${mmio ? 'exits as MMIO (no writable slot)' : 'goes through (a writable slot holds it)'}`, String(exit));
-      }
+      // A write's checks are in the trace only where one fails.
+      const mark = this.trace.length;
+      await this.checkedWrite(first + BigInt(i) * PG, op, false);
+      this.trace.length = mark;
     }
-    this.trace.push({ op, answer: 'every write went through', expected: 'none', req: [] });
-    this.settle();
+    this.trace[at] = { op, answer: 'every write went through, each checked', expected: 'none', req: [] };
   }
 
   /** The vCPU's write at `gpa` (step `op`): its exit, undecided unless 'none' or 'mmio', and whether the spec says MMIO (no writable slot holds the page). */
@@ -1319,8 +1327,9 @@ class Run {
     const leafOnly = this.config.hwDirty && was.leaf === 'huge';
     const show = (p: PageObservation) => (leafOnly ? p.leaf : `${p.leaf}${p.pml ? ', in the hardware log' : ''}${p.dirty === undefined ? '' : p.dirty ? ', bit set' : ', bit clear'}`);
     const slot = before.logging ? 'a logging slot' : 'a slot not logging';
+    const changed = now.leaf !== was.leaf || (!leafOnly && (now.pml !== was.pml || now.dirty !== was.dirty));
     this.trace.push({ op: `  the page at ${hex(gpa)} after the write through its ${was.leaf} leaf (${slot})`, answer: show(now), expected: `${show(was)}, as before`, req: ['KVM-PT-3'] });
-    if (now.leaf !== was.leaf || (!leafOnly && (now.pml !== was.pml || now.dirty !== was.dirty)))
+    if (changed)
       throw new Violation('spec', ['KVM-PT-3'], `the write at ${hex(gpa)} through a ${was.leaf} leaf of ${slot} changes nothing and records nothing (${show(was)})`, `${show(now)}`);
   }
 
