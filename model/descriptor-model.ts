@@ -32,12 +32,6 @@ export interface ModelLeaf {
   /** Output address and write permission, as mapped: what a merge needs to agree on. */
   readonly oa: number;
   readonly write: boolean;
-  /**
-   * The map call whose range holds the leaf (numbered from 1; split pages keep their
-   * block's, a merged block takes its first page's). The 2021 RFC's stop merges within
-   * one vfio_dma at a time (TRACK-R3), so a region made of two map calls stays pages.
-   */
-  readonly mapCall: number;
   readonly snap: Snap<typeof leafDescriptorMachine>;
 }
 
@@ -148,8 +142,13 @@ export class DescriptorModel {
   bbml = 2;
   private attaching: number | undefined;
   private splitForTracking: { iova: number; level: Level }[] = [];
-  /** Map calls taken so far (`ModelLeaf.mapCall`). */
-  private mapCalls = 0;
+  /**
+   * The ranges of the map calls, less what was unmapped since ([iova, end); an unmap inside
+   * one leaves two): the mappings, as VFIO's vfio_dmas or iommufd's areas. A contract that
+   * switches tracking per mapping (`setDirtyTracking.perMapping`) splits and merges only
+   * inside one of them.
+   */
+  private mappings: readonly { readonly iova: number; readonly end: number }[] = [];
   /** Tracking on, where the contract's capabilities decide it instead of the tracking machine (`byMachine` false). */
   private on = false;
   /** The errno the last setDirtyTracking must return (0 or negative). */
@@ -202,7 +201,7 @@ export class DescriptorModel {
     c.bbml = this.bbml;
     c.trackTlb = this.trackTlb;
     c.splitForTracking = [...this.splitForTracking];
-    c.mapCalls = this.mapCalls;
+    c.mappings = this.mappings;
     c.opReq = new Set(this.opReq);
     c.opTransitions = new Set(this.opTransitions);
     c.mappedThisOp = new Set(this.mappedThisOp);
@@ -221,7 +220,7 @@ export class DescriptorModel {
     this.trackingErrno = other.trackingErrno;
     this.streams = other.streams;
     this.splitForTracking = other.splitForTracking;
-    this.mapCalls = other.mapCalls;
+    this.mappings = other.mappings;
     this.opReq = other.opReq;
     this.opTransitions = other.opTransitions;
     this.mappedThisOp = other.mappedThisOp;
@@ -449,9 +448,13 @@ export class DescriptorModel {
     for (const { iova, level } of created) this.mappedThisOp.add(leafKey(iova, level));
     // Pages of one 2 MiB region share the tables on their path: noted once per region.
     let region = -1;
-    const mapCall = ++this.mapCalls;
+    if (created.length > 0) {
+      const from = Math.min(...created.map((l) => l.iova));
+      const to = Math.max(...created.map((l) => l.iova + armLpaeBlockSize(l.level)));
+      this.mappings = [...this.mappings, { iova: from, end: to }];
+    }
     for (const { iova, level, oa } of created) {
-      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, mapCall, snap: this.t.leaf.initial };
+      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.t.leaf.initial };
       this.leafEvent(leaf, event);
       if (level === 3 && Math.floor(iova / REGION) === region) continue;
       this.installedLeaf(iova, level);
@@ -462,6 +465,8 @@ export class DescriptorModel {
   /** Unmap of whole leaves (a partial block is split by the caller first); the driver flushes the range (UNMAP-1, IOTLB-8, IOTLB-9). */
   unmap(iova: number, size: number): { iova: number; size: number }[] {
     const dirty: { iova: number; size: number }[] = [];
+    const end = iova + size;
+    this.mappings = this.mappings.flatMap((a) => (a.end <= iova || a.iova >= end ? [a] : [...(a.iova < iova ? [{ iova: a.iova, end: iova }] : []), ...(a.end > end ? [{ iova: end, end: a.end }] : [])]));
     for (const leaf of this.leavesIn(iova, size)) {
       if (leafStateOf(leaf.snap).state === 'writableDirty') dirty.push({ iova: leaf.iova, size: leaf.size });
       this.leafEvent(leaf, UNMAP);
@@ -530,7 +535,7 @@ export class DescriptorModel {
     const level = (block.level + 1) as Level;
     const size = armLpaeBlockSize(level);
     this.deleteLeaf(block);
-    for (let i = 0; i < 512; i++) this.setLeaf({ iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, mapCall: block.mapCall, snap: child });
+    for (let i = 0; i < 512; i++) this.setLeaf({ iova: block.iova + i * size, level, size, oa: block.oa + i * size, write: block.write, snap: child });
     this.tables.add(key(block.iova, block.level));
     this.maybeTables.delete(key(block.iova, block.level));
     // The split keeps every page's state (IOTLB-10), then invalidates the block's range (SPLIT-2, step 4).
@@ -557,7 +562,7 @@ export class DescriptorModel {
       // MERGE-R2: the block is built from the mapping's prot, whatever its pages were (a new leaf's state).
       this.note(['MERGE-R2']);
       for (const c of children) this.deleteLeaf(c);
-      this.leafEvent({ iova: base, level, size, oa: first.oa, write: first.write, mapCall: first.mapCall, snap: this.t.leaf.initial }, { type: 'MAP', write: first.write, hdQuirk: this.hdQuirk, accessFlag: true });
+      this.leafEvent({ iova: base, level, size, oa: first.oa, write: first.write, snap: this.t.leaf.initial }, { type: 'MAP', write: first.write, hdQuirk: this.hdQuirk, accessFlag: true });
       this.dropTables(base, size, level);
       for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
       return true;
@@ -565,7 +570,7 @@ export class DescriptorModel {
     const mergeEntry = this.ctx.step(this.t.leaf, first.snap, { type: 'MERGE', anyDirty });
     this.took(mergeEntry, false);
     for (const c of children) this.deleteLeaf(c);
-    this.setLeaf({ iova: base, level, size, oa: first.oa, write: first.write, mapCall: first.mapCall, snap: mergeEntry.next });
+    this.setLeaf({ iova: base, level, size, oa: first.oa, write: first.write, snap: mergeEntry.next });
     this.dropTables(base, size, level);
     for (const e of this.tlbEntries()) if (overlaps(e.iova, e.size, base, size)) this.tlbEvent(e, { type: 'INVALIDATE' });
     return true;
@@ -688,6 +693,8 @@ export class DescriptorModel {
         for (const level of [1, 2] as const) {
           for (const b of [...this.leaves.values()].filter((l) => l.level === level).sort((x, y) => x.iova - y.iova)) {
             if (t.enable.splits === 'writable-dirty-blocks' && !this.splitApplies(b)) continue;
+            // Per mapping: iommu_split_block over each mapping in iommu_pgsize chunks reaches a block's size only inside one.
+            if (t.perMapping && !this.inOneMapping(b.iova, b.size)) continue;
             if (!this.splitCan()) continue; // SPLIT-R1: without BBML1/2 the split fails, and the failure is ignored
             this.noteRule('SPLIT-2'); // how the pages are filled (rfc-2021: SPLIT-R2)
             this.split(b.iova);
@@ -709,13 +716,13 @@ export class DescriptorModel {
       steps.push('mergeBlocks');
     }
     if (this.pageGranular && t.disable.merges === 'every-contiguous-run' && this.mergeCan()) {
-      // TRACK-R3: every 2 MiB region whose 512 pages are one contiguous run of equal permission, inside one
-      // map call's range, becomes a block: the RFC merges per vfio_dma (vfio_dma_dirty_log_switch), finding runs
-      // with iova_to_phys inside that mapping only, so a region two map calls fill stays pages.
+      // TRACK-R3: every 2 MiB region whose 512 pages are one contiguous run of equal permission becomes a block;
+      // per mapping (the RFC's VFIO switches each vfio_dma on its own, finding runs with iova_to_phys inside it),
+      // only inside one mapping: a region two map calls fill stays pages.
       // The caller merges whole runs, blocks among them, which the merge must take as merged already (MERGE-R1).
       this.noteRule('MERGE-R1');
       const bases = new Set([...this.leaves.values()].filter((l) => l.level === 3).map((l) => l.iova - (l.iova % armLpaeBlockSize(2))));
-      for (const base of [...bases].sort((a, b) => a - b)) if (this.merge(base, 2, true) && this.oneMapCall(base, armLpaeBlockSize(2))) this.merge(base, 2);
+      for (const base of [...bases].sort((a, b) => a - b)) if (this.merge(base, 2, true) && (!t.perMapping || this.inOneMapping(base, armLpaeBlockSize(2)))) this.merge(base, 2);
       steps.push('mergeBlocks');
     }
     this.splitForTracking = [];
@@ -735,10 +742,9 @@ export class DescriptorModel {
     return steps;
   }
 
-  /** Whether every leaf in [iova, iova + size) came from the same map call (TRACK-R3: the RFC's caller merges within one vfio_dma). */
-  oneMapCall(iova: number, size: number): boolean {
-    const leaves = this.leavesIn(iova, size);
-    return leaves.every((l) => l.mapCall === leaves[0]?.mapCall);
+  /** Whether one mapping (`mappings`) holds all of [iova, iova + size). */
+  inOneMapping(iova: number, size: number): boolean {
+    return this.mappings.some((a) => a.iova <= iova && iova + size <= a.end);
   }
 
   /** Whether the contract's split can run (no BBML1/2 needed, or the SMMU has it). */

@@ -53,37 +53,12 @@ export class StopMergingCommand implements RunCommand {
   toString = () => 'setDirtyTracking(false), where it merges every contiguous run';
 }
 
-/**
- * The 512 pages an aimed merge merges, at a 2 MiB base: 511 pages mapped and the last one
- * refilled, with the first page's output addresses and permission or not (`fit`). Under a
- * contract whose caller merges only inside one mapping (rfc-2021: the merge checks no page,
- * and stop merges per vfio_dma, TRACK-R3), a region that fits is instead one map call of a
- * block, which the tracking start that follows splits into pages (a writable one: SPLIT-R1):
- * two map calls never merge there.
- */
-export class MapForMergeCommand implements RunCommand {
-  constructor(
-    readonly region: number,
-    readonly write: boolean,
-    readonly fit: 'fits' | 'otherPa' | 'otherWrite',
-  ) {}
-  check = () => true;
-  async run(m: RunModel, r: RunReal): Promise<void> {
-    const base = (this.region % REGIONS) * REGION_PAGES;
-    if (this.fit === 'fits' && m.model.caps.merge?.checksPages === false) return new MapCommand(base, REGION_PAGES, this.write, true).run(m, r);
-    await new MapCommand(base, REGION_PAGES - 1, this.write, true).run(m, r);
-    await new RefillCommand(this.region, this.fit !== 'otherPa', this.fit !== 'otherWrite').run(m, r);
-  }
-  toString = () => `map region ${hex((this.region % REGIONS) * MiB2)} for a merge (${this.write ? 'rw' : 'r'}, ${this.fit})`;
-}
-
 /** How an aimed merge ends: mergePages, with a DMA write raced against it, or after a write to one page. */
 type MergeEnd = { readonly kind: 'merge' } | { readonly kind: 'race'; readonly at: number; readonly offset: number } | { readonly kind: 'dirty'; readonly page: number };
 
 /**
  * 511 pages mapped at a 2 MiB base and the last one refilled, with the first page's output
- * addresses and permission (the region merges) or not (it must not: MERGE-1/2, TRACK-R3),
- * or one block to split where two map calls never merge (MapForMergeCommand);
+ * addresses and permission (the region merges) or not (it must not: MERGE-1/2, TRACK-R3);
  * tracking on and the region read and cleared whole, so no page is writable-dirty; then a
  * merge, and tracking turned off where that merges every contiguous run (rfc-2021, whose
  * mergePages the kit asks only of a region that merges): always where the region does not
@@ -101,7 +76,8 @@ export function mergeSequence(region: number, write: boolean, fit: 'fits' | 'oth
         : [new DmaCommand(true, 0, 0, 0, undefined, (base + end.page) * PAGE), new MergeCommand(region, undefined)];
   return [
     new EmptyRegionsCommand(region, 1),
-    new MapForMergeCommand(region, write, fit),
+    new MapCommand(base, REGION_PAGES - 1, write, true),
+    new RefillCommand(region, fit !== 'otherPa', fit !== 'otherWrite'),
     new TrackingCommand(true),
     new ReadAndClearCommand(base, REGION_PAGES, false),
     ...merge,

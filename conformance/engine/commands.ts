@@ -4,7 +4,7 @@
 // step to the trace. Any difference throws a Violation naming the requirements.
 import type fc from 'fast-check';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
-import { type Level, armLpaeBlockSize } from '../../spec/descriptor/encoding.ts';
+import { type Level, armLpaeBlockSize, decodeLeaf } from '../../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../../spec/descriptor/leaf-machine.ts';
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { type DescriptorChecker, checkTlb, leafAsModelled, noteEvictions } from '../../model/check-descriptors.ts';
@@ -318,9 +318,7 @@ export class UnmapCommand implements RunCommand {
     const maybe = plan !== undefined && m.model.maybeTablesIn(iova, size);
     const plans =
       splitOrNot || maybe || givesUp
-        ? (maybe ? [true, false] : [true])
-            .flatMap((withMaybe) => (splitOrNot || givesUp ? m.model.unmapPlans(iova, size, withMaybe) : [m.model.unmapPlan(iova, size, undefined, undefined, withMaybe)]))
-            .filter((p) => !givesUp || p.stop !== 'cut' || changedBy(m.model, p, inject!.iova))
+        ? (maybe ? [true, false] : [true]).flatMap((withMaybe) => (splitOrNot || givesUp ? m.model.unmapPlans(iova, size, withMaybe) : [m.model.unmapPlan(iova, size, undefined, undefined, withMaybe)]))
         : undefined;
     let end = plan?.end ?? iova + size;
     let wantBytes: number;
@@ -360,30 +358,32 @@ export class UnmapCommand implements RunCommand {
           inject,
           async () => {
             got = await r.sys.unmap(iova, size);
-            const unmapped = got.unmapped;
-            const took = plans?.find((p) => p.bytes === unmapped && (p.stop !== 'cut' || leafLevelAt(r, p.end) === p.cutLevel));
-            if (took !== undefined) {
-              plan = took;
-              ({ splits, end, bytes: wantBytes } = took);
-            }
             return got;
           },
           {
-            after: () => [
-              // Each split a stage of its own: a write between two splits (the 1 GiB block split,
-              // its 2 MiB part not yet) dirties the part, and the next split carries that to its pages.
-              ...splits.map((a) => (model: DescriptorModel) => model.split(a)),
-              (model) => {
-                mayReport = u.reportsDirty && end > iova ? dirtyPages(model, iova, end - iova) : new PageRuns();
-                if (end > iova) model.unmap(iova, end - iova);
-                model.noteRule('UNMAP-1');
-                if (owedHere()) model.noteRule('NOLOSS-3');
-                // What ended the unmap early: a block the range cuts (UNMAP-U1) or a hole (UNMAP-U2); or the cut block split where the contract allows it (UNMAP-U1).
-                // (A split given up is UNMAP-1's own: the contract has no rule of a refused cut block.)
-                if (plan?.stop === 'hole' || (plan?.stop === 'cut' && !givesUp)) model.note([plan.stop === 'cut' ? 'UNMAP-U1' : 'UNMAP-U2']);
-                else if (splitOrNot) model.note(['UNMAP-U1']);
-              },
-            ],
+            after: ({ unmapped }, race) => {
+              // A split given up only where the write went through and dirtied the clean block it cut (changedBy).
+              const took = plans?.find((p) => p.bytes === unmapped && (p.stop !== 'cut' || leafLevelAt(r, p.end) === p.cutLevel) && (!givesUp || p.stop !== 'cut' || changedBy(m.model, p, inject!.iova, race)));
+              if (took !== undefined) {
+                plan = took;
+                ({ splits, end, bytes: wantBytes } = took);
+              }
+              return [
+                // Each split a stage of its own: a write between two splits (the 1 GiB block split,
+                // its 2 MiB part not yet) dirties the part, and the next split carries that to its pages.
+                ...splits.map((a) => (model: DescriptorModel) => model.split(a)),
+                (model: DescriptorModel) => {
+                  mayReport = u.reportsDirty && end > iova ? dirtyPages(model, iova, end - iova) : new PageRuns();
+                  if (end > iova) model.unmap(iova, end - iova);
+                  model.noteRule('UNMAP-1');
+                  if (owedHere()) model.noteRule('NOLOSS-3');
+                  // What ended the unmap early: a block the range cuts (UNMAP-U1) or a hole (UNMAP-U2); or the cut block split where the contract allows it (UNMAP-U1).
+                  // (A split given up is UNMAP-1's own: the contract has no rule of a refused cut block.)
+                  if (plan?.stop === 'hole' || (plan?.stop === 'cut' && !givesUp)) model.note([plan.stop === 'cut' ? 'UNMAP-U1' : 'UNMAP-U2']);
+                  else if (splitOrNot) model.note(['UNMAP-U1']);
+                },
+              ];
+            },
           },
           (model, result) => {
             if (result.unmapped !== wantBytes) throw new Violation('spec', [...model.opReq], `unmap(${hex(iova)}, ${hex(size)}) unmaps ${hex(wantBytes)} bytes`, `${hex(result.unmapped)} bytes`);
@@ -411,17 +411,21 @@ export class UnmapCommand implements RunCommand {
 }
 
 /**
- * Whether a write to `target` can change the block an unmap `plan` stops at, so that a split
- * comparing the block it read gives up there: the target is in that block, and the block is
- * writable-clean (HD makes it dirty). v5.12 drivers/iommu/io-pgtable-arm.c
+ * Whether the write `race` injected into an unmap changed the block the unmap `plan` stops
+ * at, so that a split comparing the block it read gives up there: the write went through,
+ * its target is in that block, and the block was writable-clean (HD makes it dirty), in the
+ * model and in the leaf the write met. v5.12 drivers/iommu/io-pgtable-arm.c
  * arm_lpae_split_blk_unmap: `if (pte != blk_pte)` and not a table, "Bytes unmapped" 0.
  */
-function changedBy(model: DescriptorModel, plan: UnmapPlan, target: number): boolean {
+function changedBy(model: DescriptorModel, plan: UnmapPlan, target: number, race: InjectedRace): boolean {
   const block = model.leafAt(plan.end);
-  if (block === undefined || plan.cutLevel === undefined) return false;
+  if (block === undefined || plan.cutLevel === undefined || race.dma?.ok !== true) return false;
   const span = armLpaeBlockSize(plan.cutLevel);
   const base = plan.end - (plan.end % span);
-  return target >= base && target < base + span && leafStateOf(block.snap).state === 'writableClean';
+  if (target < base || target >= base + span || leafStateOf(block.snap).state !== 'writableClean') return false;
+  // The leaf the write met (where it walked): that block, or the block it was split from, still writable-clean.
+  const met = race.seen;
+  return met === undefined || (met.iova <= base && met.iova + armLpaeBlockSize(met.level) >= base + span && decodeLeaf(met.pte, met.level).state === 'writableClean');
 }
 
 /** A target IOVA: a mapped leaf of the region, biased to its first and last byte, or anywhere in the region. */
@@ -631,6 +635,16 @@ export class DmaCommand implements RunCommand {
     `dma${this.write ? 'Write' : 'Read'}(stream #${this.stream}, ${this.fixedIova === undefined ? `pick ${this.pick}${this.high === true ? ' in the high region' : ''}, +${this.offset} pages` : hex(this.fixedIova)}${this.interleave === undefined ? '' : `, ${this.interleave.change} at hardware access ${this.interleave.at}`})`;
 }
 
+/**
+ * What a DMA write injected into a driver call did, for the stages that depend on it: its
+ * outcome (undefined when the hook never fired), and the leaf translating its page as read
+ * just before it was made (undefined where an IOTLB entry held the page, or nothing was injected).
+ */
+interface InjectedRace {
+  readonly dma: DmaOutcome | undefined;
+  readonly seen: { readonly iova: number; readonly level: Level; readonly pte: bigint } | undefined;
+}
+
 /** A driver operation with a DMA write injected at its `at`-th memory access (smmu-driver). */
 /**
  * A driver operation with a DMA write injected at one of its memory accesses (smmu-driver).
@@ -644,15 +658,15 @@ async function withInjectedWrite<T>(
   r: RunReal,
   inject: { at: number; iova: number; aimed: boolean } | undefined,
   op: () => Promise<T>,
-  stages: ((model: DescriptorModel, result: T) => void) | readonly ((model: DescriptorModel, result: T) => void)[] | { readonly after: (result: T) => readonly ((model: DescriptorModel, result: T) => void)[] },
+  stages: ((model: DescriptorModel, result: T) => void) | readonly ((model: DescriptorModel, result: T) => void)[] | { readonly after: (result: T, race: InjectedRace) => readonly ((model: DescriptorModel, result: T) => void)[] },
   check: (model: DescriptorModel, result: T) => void,
 ): Promise<{ result: T; dma: DmaOutcome | undefined; dmaAt: number | undefined; stages: number }> {
-  // The stages as given, or (`after`) as the operation's result decides them: which of a contract's allowed behaviours ran.
-  const stagesOf = (result: T) => (typeof stages === 'function' ? [stages] : 'after' in stages ? stages.after(result) : stages);
+  // The stages as given, or (`after`) as the operation's result and the write decide them: which of a contract's allowed behaviours ran.
+  const stagesOf = (result: T, race: InjectedRace) => (typeof stages === 'function' ? [stages] : 'after' in stages ? stages.after(result, race) : stages);
   const streamId = r.sys.streams[0]!;
   if (inject === undefined || r.sys.kitPlays !== 'smmu') {
     const result = await op();
-    const steps = stagesOf(result);
+    const steps = stagesOf(result, { dma: undefined, seen: undefined });
     for (const stage of steps) stage(m.model, result);
     check(m.model, result);
     return { result, dma: undefined, dmaAt: undefined, stages: steps.length };
@@ -676,7 +690,7 @@ async function withInjectedWrite<T>(
     op,
   );
   const got = dma === undefined ? undefined : await dma;
-  const steps = stagesOf(result);
+  const steps = stagesOf(result, { dma: got, seen });
   // The injected write landed before the operation's effect, between two of its stages, or after it:
   // at a place where the model's leaf is the one the write met (a stage that changed it came
   // before the write, one that had not yet changed it after), if any place is such.
@@ -839,14 +853,13 @@ export class MergeCommand implements RunCommand {
     const mg = m.model.caps.merge;
     const inRegion = m.model.leavesIn(base, span);
     const can = m.model.mergeCan();
-    // A contract whose merge does not check the pages has a caller that merges runs it found inside one mapping (TRACK-R3).
-    const mergeable = can && m.model.merge(base, level, true) && (mg?.checksPages !== false || m.model.oneMapCall(base, span));
+    const mergeable = can && m.model.merge(base, level, true);
     // The contract's answer where it is not strict's (MERGE-R1): an errno without BBML1/2, success over a block, its errno over nothing.
     let want: number | undefined = mergeable ? 0 : undefined;
     if (mg !== undefined && !can && mg.needsBbml !== undefined) want = -ERRNO[mg.needsBbml];
     else if (mg?.ofLeaf === 'success' && inRegion.some((l) => l.size >= span)) want = 0;
     else if (mg !== undefined && inRegion.length === 0 && mg.ofNothing.errno !== 'any') want = -ERRNO[mg.ofNothing.errno];
-    // A contract whose merge does not check the pages (the RFC's caller merges only runs it found in one mapping): the kit does not ask for another merge.
+    // A contract whose merge does not check the pages (the RFC's caller merges only runs it found): the kit does not ask for another merge.
     else if (mg !== undefined && !mg.checksPages && !mergeable) return;
     const wantText = want === undefined ? 'an error' : errnoName(want);
     // A racing write lands in the block: anywhere in a 2 MiB one, in the first 2 MiB of each of a 1 GiB one's children.

@@ -6,7 +6,7 @@
 // Everything else is itself. The smmu profiles' input is {config, commands}; the others'
 // is their scenario (see conformance/engine/*-profile.ts).
 import { AttachCommand, DmaCommand, InvalidateCommand, MapCommand, MergeCommand, ReadAndClearCommand, RefillCommand, SplitCommand, TrackingCommand, UnmapCommand } from '../engine/commands.ts';
-import { EmptyRegionsCommand, MapForMergeCommand, StopMergingCommand } from '../engine/aimed.ts';
+import { EmptyRegionsCommand, StopMergingCommand } from '../engine/aimed.ts';
 import {
   MAP_FAULTS,
   MapArgumentsCommand,
@@ -48,7 +48,6 @@ const COMMANDS: Record<string, CommandClass> = {
   SplitArgumentsCommand,
   MergeArgumentsCommand,
   EmptyRegionsCommand,
-  MapForMergeCommand,
   StopMergingCommand,
 };
 
@@ -81,7 +80,6 @@ const FIELDS: Record<string, { shape: Shape; optional?: readonly string[] }> = {
   SplitArgumentsCommand: { shape: { target: ['hole', 'page', 'past'], pick: 'int' } },
   MergeArgumentsCommand: { shape: { target: ['hole', 'block', 'badLevel', 'past'], pick: 'int' } },
   EmptyRegionsCommand: { shape: { region: 'int', regions: 'int' } },
-  MapForMergeCommand: { shape: { region: 'int', write: 'bool', fit: ['fits', 'otherPa', 'otherWrite'] } },
   StopMergingCommand: { shape: {} },
 };
 

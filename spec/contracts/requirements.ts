@@ -103,8 +103,8 @@ export const contractRequirements = {
     source: `${RFC_HTTU} (arm_smmu_domain_finalise_s1 adds CTXDESC_CD_0_TCR_HA | CTXDESC_CD_0_TCR_HD to every CD)`,
   },
   'TRACK-R2': {
-    text: 'Enabling tracking: -ENODEV without ARM_SMMU_FEAT_HD, -EBUSY while on; otherwise it splits the blocks of the range (SPLIT-R1), ignoring a split that fails, flushes the whole IOTLB, and returns 0. It does not clear stale dirty state.',
-    source: `${RFC_SWITCH} (arm_smmu_switch_dirty_log: "We don't return error even if the split operation fail"); ${RFC_FRAMEWORK} (-EBUSY, iommu_flush_iotlb_all)`,
+    text: "Enabling tracking: -ENODEV without ARM_SMMU_FEAT_HD, -EBUSY while on; otherwise, for each mapping (one map call's range, a vfio_dma) on its own, it splits the blocks that mapping holds whole (SPLIT-R1; iommu_split_block's iommu_pgsize chunks reach a block's size only inside one mapping), ignoring a split that fails, flushes the whole IOTLB, and returns 0. It does not clear stale dirty state.",
+    source: `${RFC_SWITCH} (arm_smmu_switch_dirty_log: "We don't return error even if the split operation fail"); ${RFC_FRAMEWORK} (-EBUSY, iommu_flush_iotlb_all, iommu_split_block); ${RFC_VFIO} (vfio_dma_dirty_log_switch: iommu_switch_dirty_log over dma->iova, dma->size for each vfio_dma)`,
   },
   'TRACK-R3': {
     text: "Disabling tracking: -EINVAL while off; otherwise, for each mapping (one map call's range, a vfio_dma) on its own, it merges every run of that mapping's pages with contiguous output addresses into the largest blocks the alignment allows (whether or not enabling split them), ignoring a merge that fails, flushes the whole IOTLB, and returns 0; a block-sized region that two mappings fill stays pages; HA, HD and the other leaves are left as they are.",

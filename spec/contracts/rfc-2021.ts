@@ -117,6 +117,8 @@ export const rfc2021: Contract = {
       refusal: 'ENODEV',
       enable: { setsHaHd: false, clearsStale: false, invalidates: true, splits: 'writable-dirty-blocks', ignoresSplitFailure: true },
       disable: { merges: 'every-contiguous-run', marksWritableDirty: false, invalidates: true, clearsHaHd: false },
+      // VFIO RFC v2 patch 2/3 vfio_dma_dirty_log_switch: iommu_switch_dirty_log(d->domain, enable, dma->iova, dma->size, ...) for each vfio_dma.
+      perMapping: true,
       enableWhileOn: { errno: 'EBUSY' },
       disableWhileOff: { errno: 'EINVAL' },
     },

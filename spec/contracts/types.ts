@@ -97,6 +97,12 @@ export interface Capabilities {
       readonly clearsHaHd: boolean;
     };
     readonly enableWhileOn: 'no-op' | 'clears-again' | { readonly errno: ErrnoName };
+    /**
+     * Tracking is switched per mapping (the caller calls the switch for each vfio_dma with its
+     * range): enabling splits a block, and disabling merges a run, only inside one mapping (a
+     * map call's range, less what was unmapped since). Absent: over the whole domain.
+     */
+    readonly perMapping?: boolean;
     /** On a domain without the HD quirk (no dirty ops): the errno both enabling and disabling are refused with; absent: enabling is refused with `refusal`, disabling follows `disableWhileOff`. */
     readonly withoutHdQuirk?: ErrnoName;
     readonly disableWhileOff: 'no-op' | { readonly errno: ErrnoName };

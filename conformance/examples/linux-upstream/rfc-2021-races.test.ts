@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { contracts } from '../../../spec/contracts/index.ts';
 import type { SmmuDriverAdapter } from '../../adapters/types.ts';
-import { AttachCommand, MapCommand, ReadAndClearCommand, RefillCommand, type RunCommand, type TraceStep, TrackingCommand, UnmapCommand } from '../../engine/commands.ts';
+import { AttachCommand, MapCommand, MergeCommand, ReadAndClearCommand, RefillCommand, type RunCommand, type TraceStep, TrackingCommand, UnmapCommand } from '../../engine/commands.ts';
 import { replaySmmuSequence } from '../../engine/run-profile.ts';
 import { Violation } from '../../../model/violation.ts';
 import { rfc2021Adapter } from './rfc-2021.ts';
@@ -40,6 +40,22 @@ test('[TRACK-R3] stop merges within one mapping: a 2 MiB region two map calls fi
   const trace = await replay(commands);
   assert.is(step(trace, 'refill region 0x400000').op, 'refill region 0x400000 (its own output addresses, same permission) -> map(0x400000, 1 pages, r, pa 0x100000000)');
   assert.is(trace.filter((s) => s.op === 'setDirtyTracking(false)').at(-1)?.answer, '0');
+});
+
+test('[TRACK-R2, MERGE-R2] start splits per mapping too: a block merged over two mappings stays a block when tracking starts again (iommu_split_block reaches its size inside neither)', async () => {
+  const commands = [
+    new AttachCommand(),
+    new TrackingCommand(true),
+    new MapCommand(0x601, 511, true, true),
+    new RefillCommand(3, true, true),
+    new TrackingCommand(false),
+    // The kit's own merge of the region (MERGE-R2: a writable-dirty block built from prot), which the caller never asks for.
+    new MergeCommand(3, undefined),
+    new TrackingCommand(true),
+  ];
+  const trace = await replay(commands);
+  assert.is(step(trace, 'mergePages(0x600000, L2)').answer, '0', shown(trace));
+  assert.is(trace.filter((s) => s.op === 'setDirtyTracking(true)').at(-1)?.answer, '0', shown(trace));
 });
 
 test('[CLEAR-R1, CLEAR-R2] a write racing a sync that reads a cut block page by page tears its report: the pages read after the write only, then -EINVAL on the cut block (was a false LOST)', async () => {
@@ -85,6 +101,20 @@ const raceUnmap = (clearFirst: boolean) => [
 test('[UNMAP-1] a write that dirties a clean block between the split read and its compare-exchange makes v5.12 give up: 0 bytes (was a false UNMAP-1)', async () => {
   const trace = await replay(raceUnmap(true));
   assert.is(step(trace, 'unmap(0x600000, 511 pages').answer.split(';')[0], '0x0 bytes, dirty []');
+});
+
+test('[UNMAP-1] a clean cut block, an unmap raced by no write that changed it: the split must go through, and refusing it fails', async () => {
+  // At access 50 to the block's descriptor the write never comes: the split read it once and exchanged it.
+  const commands = [...raceUnmap(true).slice(0, -1), new UnmapCommand(0x600, 511, { at: 50, offset: 0, aimed: true })];
+  const trace = await replay(commands);
+  assert.ok(step(trace, 'unmap(0x600000, 511 pages').answer.startsWith('0x1ff000 bytes'), shown(trace));
+  try {
+    await replay(commands, refusingCutBlocks());
+    assert.unreachable('the refusing unmap conformed');
+  } catch (e) {
+    assert.instance(e, Violation);
+    assert.match((e as Violation).message, /unmaps 0x1ff000 bytes/);
+  }
 });
 
 test('[UNMAP-1] a write to a block already dirty changes nothing: the split must go through, and an unmap that refuses the cut block fails', async () => {

@@ -1327,9 +1327,8 @@ class Run {
     const leafOnly = this.config.hwDirty && was.leaf === 'huge';
     const show = (p: PageObservation) => (leafOnly ? p.leaf : `${p.leaf}${p.pml ? ', in the hardware log' : ''}${p.dirty === undefined ? '' : p.dirty ? ', bit set' : ', bit clear'}`);
     const slot = before.logging ? 'a logging slot' : 'a slot not logging';
-    const changed = now.leaf !== was.leaf || (!leafOnly && (now.pml !== was.pml || now.dirty !== was.dirty));
     this.trace.push({ op: `  the page at ${hex(gpa)} after the write through its ${was.leaf} leaf (${slot})`, answer: show(now), expected: `${show(was)}, as before`, req: ['KVM-PT-3'] });
-    if (changed)
+    if (now.leaf !== was.leaf || (!leafOnly && (now.pml !== was.pml || now.dirty !== was.dirty)))
       throw new Violation('spec', ['KVM-PT-3'], `the write at ${hex(gpa)} through a ${was.leaf} leaf of ${slot} changes nothing and records nothing (${show(was)})`, `${show(now)}`);
   }
 
