@@ -954,8 +954,9 @@ function reportedByOneBit(model: DescriptorModel, iova: number, size: number, ex
 /**
  * Where a raced sync read in chunks tore a block's report (`readAndClear.syncChunks`): the
  * first reported page of a block the range cuts when the report holds its pages in range
- * from there on and not those before. The block is read once per page, so the write landed
- * between the reads of the page before and of that one: the sync is two parts, the write
+ * from there on and not those before, and a chunk of the sync starts there. The block is
+ * read once per chunk (a page, or 2 MiB inside a cut 1 GiB block), so the write landed
+ * between the read of the chunk before and that of this one: the sync is two parts, the write
  * between them, and the model must explain the rest.
  */
 function tornAt(model: DescriptorModel, iova: number, size: number, reported: PageRuns): number | undefined {
@@ -975,9 +976,20 @@ function tornAt(model: DescriptorModel, iova: number, size: number, reported: Pa
     if (first === undefined || first[0] === from) continue;
     const tail = new PageRuns();
     tail.add(first[0], to);
-    if (inLeaf.equals(tail)) return first[0];
+    if (inLeaf.equals(tail) && syncChunkStarts(iova, size).has(first[0])) return first[0];
   }
   return undefined;
+}
+
+/** Where iommu_sync_dirty_log's chunks over [iova, iova + size) start: each the largest block size (4 KiB, 2 MiB, 1 GiB) the cursor is aligned to and the rest holds (iommu_pgsize). */
+function syncChunkStarts(iova: number, size: number): Set<number> {
+  const starts = new Set<number>();
+  const end = iova + size;
+  for (let at = iova - (iova % PAGE); at < end; ) {
+    starts.add(at);
+    at += ([1, 2] as const).map((l) => armLpaeBlockSize(l)).find((span) => at % span === 0 && end - at >= span) ?? PAGE;
+  }
+  return starts;
 }
 
 /**
