@@ -76,5 +76,6 @@ export const DECLARED_TARGETS: Readonly<Record<string, readonly string[]>> = {
   'collector-first-ring-only': ['KVM-RING-13'],
   'collector-harvest-cap': ['KVM-RING-13'],
   'collector-drops-address-space': ['KVM-RING-23'],
+  'collector-reset-before-read': ['KVM-RING-14'],
   'ring-push-drops-address-space': ['KVM-RING-11'],
 };

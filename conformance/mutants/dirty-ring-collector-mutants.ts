@@ -117,6 +117,25 @@ export class DropsAddressSpaceCollector extends DirtyRingCollector {
   }
 }
 
+/** Marks an entry RESET as soon as its flags read dirty, then reads its slot and offset. */
+export class ResetBeforeReadCollector extends DirtyRingCollector {
+  // FAULT (class racy-update): RESET hands the entry back to KVM: a KVM_RESET_DIRTY_RINGS
+  // from another thread (a vCPU's ring-full exit, QEMU's reaper) may reset it and KVM push
+  // onto it before the slot and offset are read, so the page read is another (api.rst:
+  // harvest, then "mark the flag from state 01b to 1Xb"). A lone collector never loses by it.
+  protected override isDirty(ring: CollectorRing, i: number): boolean {
+    const dirty = super.isDirty(ring, i);
+    if (dirty) this.markCollected(ring, i);
+    return dirty;
+  }
+  protected override markCollected(ring: CollectorRing, i: number): void {
+    if (this.marked.has(`${ring.base}:${i}`)) return void this.marked.delete(`${ring.base}:${i}`);
+    this.marked.add(`${ring.base}:${i}`);
+    super.markCollected(ring, i);
+  }
+  private readonly marked = new Set<string>();
+}
+
 const mutant = (name: string, bugClass: BugClass, description: string, Impl: typeof DirtyRingCollector, ordering?: true): RingMutant<DirtyRingCollectorAdapter> => ({
   name,
   bugClass,
@@ -155,6 +174,12 @@ export const dirtyRingCollectorMutants: readonly RingMutant<DirtyRingCollectorAd
     'wrong-address',
     "keeps only the low 16 bits of an entry's slot (the memslot id) and drops the address space. Class wrong-address: a page written in address space 1 is copied from address space 0's memslot of the same id, and its own copy is never sent.",
     DropsAddressSpaceCollector,
+  ),
+  mutant(
+    'collector-reset-before-read',
+    'racy-update',
+    "marks an entry RESET as soon as its flags read dirty, before it reads the entry's slot and offset. Class racy-update: once RESET is set, a KVM_RESET_DIRTY_RINGS from another thread may hand the entry back to KVM, which pushes onto it before the fields are read.",
+    ResetBeforeReadCollector,
   ),
   mutant(
     'collector-harvest-cap',

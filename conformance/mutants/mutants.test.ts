@@ -1174,6 +1174,22 @@ directed('[KVM-RING-13] mutant collector-skips-wrapped-index deviates from the r
   ),
 );
 
+directed("[KVM-RING-14] mutant collector-reset-before-read deviates from the reference: it stores RESET on the entry of page 3 before it loads the entry's slot and offset", async () => {
+  const v = await ringDeviates(
+    'collector-reset-before-read',
+    {
+      config: ONE_RING,
+      ops: [
+        { k: 'guest', vcpu: 0, slot: 0, start: 3, count: 1, stride: 1 },
+        { k: 'sync', injects: [] },
+      ],
+      delays: [],
+    },
+    'KVM-RING-14',
+  );
+  assert.match(v.actual, /slot and offset not read/);
+});
+
 directed('[KVM-RING-23] mutant collector-drops-address-space deviates from the reference: a page written in address space 1 is copied from the memslot of address space 0', () =>
   ringDeviates(
     'collector-drops-address-space',

@@ -21,7 +21,11 @@ export function dirtyRingCollectorInputProblem(input: unknown): string | undefin
   const top = fields(input, 'input', { config: () => true, ops: () => true, delays: () => true });
   if (top !== undefined) return top;
   const sc = input as { config: unknown; ops: unknown; delays: unknown };
-  return fields(sc.config, 'input/config', { vcpus: (v) => oneOf(v, [1, 2]), withBitmap: (v) => typeof v === 'boolean', pml: (v) => typeof v === 'boolean' }) ?? opsProblem(sc.ops, 'input/ops', OPS, 10_000) ?? delaysProblem(sc.delays);
+  const config = sc.config as { arch?: unknown } | null;
+  const arch = typeof config === 'object' && config !== null && config.arch !== undefined ? { arch: (v: unknown) => oneOf(v, ['x86', 'arm64']) } : {};
+  return (
+    fields(sc.config, 'input/config', { vcpus: (v) => oneOf(v, [1, 2]), withBitmap: (v) => typeof v === 'boolean', pml: (v) => typeof v === 'boolean', ...arch }) ?? opsProblem(sc.ops, 'input/ops', OPS, 10_000) ?? delaysProblem(sc.delays)
+  );
 }
 
 export const dirtyRingCollectorProfile: ProfileModule<'dirty-ring-collector'> = {

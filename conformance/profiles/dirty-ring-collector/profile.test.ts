@@ -7,6 +7,7 @@ import { runKvmDirtyRingProfile } from '../kvm-dirty-ring/profile.ts';
 import { dirtyRingCollectorMutants } from '../../mutants/dirty-ring-collector-mutants.ts';
 import { replayDirtyRingCollectorScenario, runDirtyRingCollectorProfile, type CollectorScenario } from './profile.ts';
 import type { DirtyRingCollectorAdapter } from './types.ts';
+import { plainFlagsCollectorAdapter } from '../../mutants/collector-qemu-variants.ts';
 
 const OPTIONS = { seed: 1, timeoutMs: 2000, maxCommands: 20 };
 
@@ -133,5 +134,13 @@ for (const m of dirtyRingCollectorMutants.filter((x) => x.ordering)) {
     assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
   });
 }
+
+test('[KVM-RING-22] [KVM-RING-14] plain flags accesses (QEMU v6.1 to v7.1, which enable the x86-only KVM_CAP_DIRTY_LOG_RING): conform on x86 (TSO), fail on arm64 at the first relaxed RESET', async () => {
+  const x86 = await runDirtyRingCollectorProfile(plainFlagsCollectorAdapter(['x86']), { ...OPTIONS, runs: 300 });
+  assert.is(x86.verdict, 'conforms', JSON.stringify(x86.counterexample?.violation ?? x86.undecided));
+  const arm64 = await runDirtyRingCollectorProfile(plainFlagsCollectorAdapter(['arm64']), { ...OPTIONS, runs: 300 });
+  assert.is(arm64.verdict, 'does-not-conform');
+  assert.equal(arm64.counterexample!.violation.req, ['KVM-RING-14', 'KVM-RING-22']);
+});
 
 test.run();

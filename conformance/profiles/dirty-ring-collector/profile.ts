@@ -20,7 +20,7 @@ import { droppable } from '../../engine/droppable.ts';
 import { RingMigrationCheck, guestMemoryPages, pageKey } from '../../../model/kvm-dirty-ring/migration-check.ts';
 import { OrderedMemory } from '../../../model/kvm-dirty-ring/ordered-memory.ts';
 import { Violation } from '../../../model/violation.ts';
-import { reprotectedPages, reservedEntries, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
+import { type RingArch, reprotectedPages, reservedEntries, resetBatches, ringGeometry } from '../../../spec/kvm/dirty-ring/rules.ts';
 import type { TraceStep } from '../../engine/commands.ts';
 import { CallTimer, type CallLimits, Undecided } from '../../engine/limits.ts';
 import { inFlight, type InFlightStep } from '../../engine/crash.ts';
@@ -47,7 +47,19 @@ export interface CollectorScenario {
    * vCPU enters the guest again (Intel PML, scaled down from 512), so pushes land after
    * the request (kvmVcpuRing softFull --PUSH), in the entries the reserve keeps for them.
    */
-  readonly config: { readonly vcpus: 1 | 2; readonly withBitmap: boolean; readonly pml: boolean };
+  readonly config: {
+    readonly vcpus: 1 | 2;
+    readonly withBitmap: boolean;
+    readonly pml: boolean;
+    /**
+     * The machine the collector and the kit's KVM run on: on x86 (TSO) a thread's loads are
+     * not reordered with its earlier loads nor its stores with its earlier stores, so plain
+     * accesses order the ring as acquire and release would (KVM-RING-22); arm64 reorders
+     * them. PML is Intel's: on arm64 `pml` is off. Absent (a scenario recorded before the
+     * kit drew it): arm64.
+     */
+    readonly arch?: RingArch;
+  };
   readonly ops: readonly CollectorOp[];
   readonly delays: readonly number[];
 }
@@ -56,7 +68,10 @@ const RING_BYTES = 4096;
 /** The kit's CPU dirty log when `pml` is on (kvm_cpu_dirty_log_size; the reserve grows by it: KVM-RING-4). */
 export const PML_ENTRIES = 16;
 
-export function collectorScenarioArbitrary(maxCommands: number): fc.Arbitrary<CollectorScenario> {
+/** The architectures a collector runs on unless its adapter says (`DirtyRingCollectorAdapter.arches`). */
+const ARCHES: readonly RingArch[] = ['arm64', 'x86'];
+
+export function collectorScenarioArbitrary(maxCommands: number, arches: readonly RingArch[] = ARCHES): fc.Arbitrary<CollectorScenario> {
   const inject: fc.Arbitrary<Inject> = fc.record({ at: fc.nat(6), what: fc.constantFrom<'lastCopied' | 'page'>('lastCopied', 'lastCopied', 'page'), slot: fc.constantFrom<0 | 1>(0, 1), offset: fc.nat(63) });
   const op: fc.Arbitrary<CollectorOp> = fc.oneof(
     {
@@ -73,14 +88,20 @@ export function collectorScenarioArbitrary(maxCommands: number): fc.Arbitrary<Co
     { weight: 1, arbitrary: fc.record({ k: fc.constant('noVcpu' as const), slot: fc.constantFrom<0 | 1>(0, 1), offset: fc.nat(63) }) },
     { weight: 4, arbitrary: fc.record({ k: fc.constant('sync' as const), injects: fc.array(inject, { maxLength: 3 }) }) },
   );
-  return fc.record({
-    config: fc.record({ vcpus: fc.constantFrom<1 | 2>(1, 1, 2), withBitmap: fc.boolean(), pml: fc.boolean() }),
-    ops: droppable(fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) })),
-    delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
-  });
+  // The architecture is drawn last, so a seed's other draws are those it had before the kit drew one; arm64, which reorders more, twice as often.
+  const arch = arches.length === 1 ? fc.constant(arches[0]!) : fc.constantFrom<RingArch>(...arches.flatMap((a) => (a === 'arm64' ? [a, a] : [a])));
+  return fc
+    .record({
+      config: fc.record({ vcpus: fc.constantFrom<1 | 2>(1, 1, 2), withBitmap: fc.boolean(), pml: fc.boolean() }),
+      ops: droppable(fc.array(op, { minLength: 1, maxLength: Math.max(1, maxCommands) })),
+      delays: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 4 }) }), { maxLength: 24 }),
+      arch,
+    })
+    .map(({ config, ops, delays, arch: a }) => ({ config: { ...config, pml: config.pml && a === 'x86', arch: a }, ops, delays }));
 }
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
+const archOf = (sc: CollectorScenario): RingArch => sc.config.arch ?? 'arm64';
 /** Every page of the memslots, as the migration check names them, in page order (shared by the runs, never changed). */
 const GUEST_PAGES = guestMemoryPages(RING_MEMSLOTS.flatMap((m, s) => Array.from({ length: m.npages }, (_, p) => pageKey(slotCode(s), p))));
 
@@ -273,7 +294,7 @@ class CollectorRun {
   ) {
     this.timer = new CallTimer(limits.timeoutMs, limits.watch);
     this.migration = new RingMigrationCheck(GUEST_PAGES);
-    this.kvm = new KitKvm(ctx, memory, clock, this.migration, sc.config.vcpus, sc.config.withBitmap, sc.config.pml ? PML_ENTRIES : 0);
+    this.kvm = new KitKvm(ctx, memory, clock, this.migration, sc.config.vcpus, sc.config.withBitmap, sc.config.pml && archOf(sc) === 'x86' ? PML_ENTRIES : 0);
   }
 
   /** Before each host call of a sync: the guest writes what the scenario injects there (vCPU 0, while it runs). */
@@ -327,6 +348,8 @@ class CollectorRun {
     return {
       resetDirtyRings: () => {
         this.beforeHostCall();
+        // The ioctl runs in the collector's own thread: it sees that thread's stores in program order, relaxed or not.
+        this.memory.fence('vmm');
         this.migration.reset();
         let n: number;
         try {
@@ -369,19 +392,90 @@ class CollectorRun {
 
   /** The first flags field the collector loaded relaxed: harvested without an acquire, so its slot and offset may be read stale (KVM-RING-22). */
   relaxedFlagsLoad: { ring: number; entry: number } | undefined;
+  /** The first entry whose slot or offset the collector loaded before its flags (KVM-RING-13: read after the flags). */
+  readBeforeFlags: { ring: number; entry: number } | undefined;
+  /** Per entry (`ring:entry`) since the collector last loaded its flags: whether it has loaded the slot and the offset after them. */
+  private readonly harvesting = new Map<string, { slot: boolean; offset: boolean }>();
 
-  /** The ring memory as the collector sees it, noting a flags field loaded without acquire. */
+  /**
+   * The ring memory as the collector sees it: noting a flags field loaded without acquire,
+   * a slot or offset loaded before the entry's flags, and checking that RESET is stored on
+   * an entry only after its slot and offset were loaded since its flags (KVM-RING-14). The
+   * kit's single-threaded KVM cannot show what that order protects (another thread's
+   * KVM_RESET_DIRTY_RINGS reusing the entry before it was read), so the order is checked
+   * where the collector makes it.
+   */
   collectorSide(): KitRingMemory {
     const side = sideOf(this.memory, 'vmm');
     const rings = this.kvm.rings;
+    /** The ring, entry and field (0 flags, 4 slot, 8 offset) at `addr`, if it is in a ring. */
+    const fieldAt = (addr: number) => {
+      const v = rings.findIndex((r) => addr >= r.base && addr < r.base + r.entries * GFN);
+      if (v < 0) return undefined;
+      const rel = addr - rings[v]!.base;
+      return { ring: v, entry: Math.floor(rel / GFN), field: rel % GFN, key: `${v}:${Math.floor(rel / GFN)}` };
+    };
+    /** Entries whose slot or offset the collector loaded before their flags since it last marked them: KVM-RING-13's and -22's to judge (the pages it copies), not this check's. */
+    const readEarly = new Set<string>();
+    const loaded = (addr: number, width: 4 | 8) => {
+      const f = fieldAt(addr);
+      if (f === undefined) return;
+      // A flags load starts the entry's harvest; one again before RESET (a re-check) keeps what was read since the first.
+      if (f.field === 0 && !this.harvesting.has(f.key)) this.harvesting.set(f.key, { slot: false, offset: false });
+      const h = this.harvesting.get(f.key);
+      if (f.field === 0 && width === 8) h!.slot = true; // flags and slot in one load
+      if (f.field === 4 || f.field === 8) {
+        if (h === undefined) {
+          this.readBeforeFlags ??= { ring: f.ring, entry: f.entry };
+          readEarly.add(f.key);
+        } else if (f.field === 4) h.slot = true;
+        else h.offset = true;
+      }
+    };
+    const stored = (addr: number, value: bigint, order: 'relaxed' | 'release') => {
+      const f = fieldAt(addr);
+      if (f === undefined || f.field !== 0 || (value & 2n) === 0n) return;
+      if (order === 'relaxed' && archOf(this.sc) === 'arm64') {
+        // On x86 a plain store is a release (TSO); arm64 has KVM_CAP_DIRTY_LOG_RING_ACQ_REL alone, whose documentation asks for store-release.
+        const v = new Violation('spec', ['KVM-RING-14', 'KVM-RING-22'], `vCPU ${f.ring}'s entry ${f.entry} marked RESET with a store-release (arm64)`, 'RESET stored relaxed');
+        this.hostViolation ??= v;
+        throw v;
+      }
+      const h = this.harvesting.get(f.key);
+      this.harvesting.delete(f.key);
+      const early = readEarly.delete(f.key);
+      if ((h?.slot === true && h.offset) || early) return;
+      const unread = [...(h?.slot === true ? [] : ['slot']), ...(h?.offset === true ? [] : ['offset'])].join(' and ');
+      const v = new Violation(
+        'spec',
+        ['KVM-RING-14'],
+        `vCPU ${f.ring}'s entry ${f.entry} marked RESET only after its slot and offset were read, since its flags were (once RESET is set, a KVM_RESET_DIRTY_RINGS from any thread may hand the entry back to KVM)`,
+        `RESET stored with the entry's ${unread} not read${h === undefined ? ', nor its flags' : ''}`,
+      );
+      this.hostViolation ??= v;
+      throw v;
+    };
     return {
       ...side,
       load32: (addr, order) => {
         if (order === 'relaxed' && this.relaxedFlagsLoad === undefined) {
-          const v = rings.findIndex((r) => addr >= r.base && addr < r.base + r.entries * GFN);
-          if (v >= 0 && (addr - rings[v]!.base) % GFN === 0) this.relaxedFlagsLoad = { ring: v, entry: (addr - rings[v]!.base) / GFN };
+          const f = fieldAt(addr);
+          if (f !== undefined && f.field === 0) this.relaxedFlagsLoad = { ring: f.ring, entry: f.entry };
         }
+        loaded(addr, 4);
         return side.load32(addr, order);
+      },
+      load64: (addr, order) => {
+        loaded(addr, 8);
+        return side.load64(addr, order);
+      },
+      store32: (addr, value, order) => {
+        stored(addr, BigInt(value), order);
+        side.store32(addr, value, order);
+      },
+      store64: (addr, value, order) => {
+        stored(addr, value, order);
+        side.store64(addr, value, order);
       },
     };
   }
@@ -395,7 +489,7 @@ class CollectorRun {
     for (const [s, m] of RING_MEMSLOTS.entries()) for (let p = 0; p < m.npages; p++) this.migration.copy(pageKey(slotCode(s), p));
     this.migration.actions.length = 0;
     this.trace.push({
-      op: `setup: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots ${RING_MEMSLOTS.map((m, s) => `${hex(slotCode(s))} (${m.npages} pages)`).join(' and ')}${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}${this.sc.config.pml ? `, PML of ${PML_ENTRIES} entries (soft limit ${this.kvm.rings[0]!.softLimit})` : ''}; bulk copy`,
+      op: `setup on ${archOf(this.sc)}: ${this.sc.config.vcpus} vCPU ring(s) of 256 entries, memslots ${RING_MEMSLOTS.map((m, s) => `${hex(slotCode(s))} (${m.npages} pages)`).join(' and ')}${this.sc.config.withBitmap ? ', WITH_BITMAP' : ''}${this.kvm.pml > 0 ? `, PML of ${PML_ENTRIES} entries (soft limit ${this.kvm.rings[0]!.softLimit})` : ''}; bulk copy`,
       answer: 'ready',
       expected: 'ready',
       req: [],
@@ -416,10 +510,15 @@ class CollectorRun {
     try {
       await this.call(final ? 'final sync' : 'sync', () => this.inst!.sync(final), { op, expected: 'the sync done', req: crashReq });
     } catch (e) {
-      if (this.hostViolation !== undefined) throw this.hostViolation;
-      throw e;
+      if (this.hostViolation === undefined) throw e;
+      // The sync the violation stopped is the counterexample's last step.
+      this.trace.push({ op, answer: `stopped: ${this.hostViolation.actual}`, expected: this.hostViolation.expected, req: [...this.hostViolation.req] });
+      throw this.hostViolation;
     }
-    if (this.hostViolation !== undefined) throw this.hostViolation;
+    if (this.hostViolation !== undefined) {
+      this.trace.push({ op, answer: `returned after: ${this.hostViolation.actual}`, expected: this.hostViolation.expected, req: [...this.hostViolation.req] });
+      throw this.hostViolation;
+    }
     if (this.wroteDuringSync && this.consumedDuringSync) this.copyRaceSeen = true;
     const stale = this.migration.staleCount();
     // The final check (finish) decides KVM-RING-23 in every run, and what made a page stale where the run set up the case: a write between a
@@ -501,7 +600,8 @@ class CollectorRun {
       } else if (lost !== undefined) {
         req.add('KVM-RING-13');
         req.add('KVM-RING-22');
-        why += `; the entry for ${lost} was harvested and reset but that page was never copied after (slot and offset not read after an acquire of the flags?)`;
+        const first = this.readBeforeFlags;
+        why += `; the entry for ${lost} was harvested and reset but that page was never copied after${first === undefined ? '' : ` (the collector loaded the slot or offset of vCPU ${first.ring}'s entry ${first.entry} before its flags)`}`;
       }
       throw new Violation(e.kind, [...req], e.expected, `${e.actual}${why}`);
     }
@@ -509,7 +609,8 @@ class CollectorRun {
 }
 
 async function runScenario(ctx: RunContext, adapter: DirtyRingCollectorAdapter, sc: CollectorScenario, limits: CallLimits, trace: TraceStep[], delaysOn: boolean): Promise<number> {
-  const memory = new OrderedMemory({ delays: sc.delays, delaysOn });
+  // On x86 both threads follow TSO (KVM-RING-22); on arm64 neither.
+  const memory = new OrderedMemory({ delays: sc.delays, delaysOn, tso: archOf(sc) === 'x86' ? ['kvm', 'vmm'] : [] });
   const clock = new StoreClock(memory, sc.delays, delaysOn);
   const run = new CollectorRun(ctx, adapter, sc, memory, clock, limits, trace);
   await run.setup();
@@ -532,7 +633,7 @@ export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter,
     {
       name: DIRTY_RING_COLLECTOR_PROFILE,
       adapter: adapter.name,
-      arbitrary: collectorScenarioArbitrary(options.maxCommands),
+      arbitrary: collectorScenarioArbitrary(options.maxCommands, adapter.arches ?? ARCHES),
       run: (sc, trace) => runScenario(ctx, adapter, sc, options, trace, options.delays !== false),
       requirements: DIRTY_RING_COLLECTOR_REQUIREMENTS,
       always: ['KVM-RING-23'],
@@ -540,7 +641,7 @@ export function runDirtyRingCollectorProfile(adapter: DirtyRingCollectorAdapter,
         const c = ringCoverage(ctx);
         return { kvmDirtyGfn: c.kvmDirtyGfn!, kvmVcpuRing: c.kvmVcpuRing! };
       },
-      configOf: (sc) => ({ vcpus: sc.config.vcpus, withBitmap: sc.config.withBitmap, pml: sc.config.pml }),
+      configOf: (sc) => ({ arch: archOf(sc), vcpus: sc.config.vcpus, withBitmap: sc.config.withBitmap, pml: sc.config.pml }),
     },
     options,
   );

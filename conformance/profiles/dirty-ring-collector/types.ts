@@ -37,5 +37,12 @@ export interface DirtyRingCollectorInstance {
 export interface DirtyRingCollectorAdapter {
   readonly profile: 'dirty-ring-collector';
   readonly name: string;
+  /**
+   * The architectures the collector runs on, where it runs on fewer than both: on x86 (TSO)
+   * plain loads and stores order the ring as acquire and release do, on arm64 they do not.
+   * A collector that enables KVM_CAP_DIRTY_LOG_RING (192), which only x86 offers (arm64
+   * has KVM_CAP_DIRTY_LOG_RING_ACQ_REL alone), declares ['x86']. Default: both.
+   */
+  readonly arches?: readonly ('x86' | 'arm64')[];
   create(memory: KitRingMemory, host: CollectorHostCalls, config: DirtyRingCollectorConfig): Promise<DirtyRingCollectorInstance>;
 }
