@@ -462,11 +462,12 @@ export class DescriptorModel {
     }
   }
 
-  /** Unmap of whole leaves (a partial block is split by the caller first); the driver flushes the range (UNMAP-1, IOTLB-8, IOTLB-9). */
-  unmap(iova: number, size: number): { iova: number; size: number }[] {
+  /** Unmap of whole leaves (a partial block is split by the caller first); the driver flushes the range (UNMAP-1, IOTLB-8, IOTLB-9). `mappingStays`: the kit replaced the leaf behind the driver's back, which still maps it. */
+  unmap(iova: number, size: number, mappingStays = false): { iova: number; size: number }[] {
     const dirty: { iova: number; size: number }[] = [];
     const end = iova + size;
-    this.mappings = this.mappings.flatMap((a) => (a.end <= iova || a.iova >= end ? [a] : [...(a.iova < iova ? [{ iova: a.iova, end: iova }] : []), ...(a.end > end ? [{ iova: end, end: a.end }] : [])]));
+    // The driver's unmap takes the range out of the mappings; the kit's own replant (mappingStays) does not.
+    if (!mappingStays) this.mappings = this.mappings.flatMap((a) => (a.end <= iova || a.iova >= end ? [a] : [...(a.iova < iova ? [{ iova: a.iova, end: iova }] : []), ...(a.end > end ? [{ iova: end, end: a.end }] : [])]));
     for (const leaf of this.leavesIn(iova, size)) {
       if (leafStateOf(leaf.snap).state === 'writableDirty') dirty.push({ iova: leaf.iova, size: leaf.size });
       this.leafEvent(leaf, UNMAP);

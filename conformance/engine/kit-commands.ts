@@ -17,7 +17,7 @@ import { PageRuns } from '../../model/ghost.ts';
 function replantWithoutAccessFlag(model: DescriptorModel, iova: number): void {
   const old = model.leafAt(iova);
   if (old === undefined) return;
-  model.unmap(old.iova, old.size);
+  model.unmap(old.iova, old.size, true);
   model.leafEvent({ ...old, snap: model.ctx.smmu.leaf.initial }, { type: 'MAP', write: old.write, hdQuirk: model.hdQuirk, accessFlag: false });
 }
 
