@@ -7,6 +7,7 @@ import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_L
 import { referenceKvmDirtyRingAdapter } from '../../adapters/reference.ts';
 import { NO_SIGNALS } from './signals.ts';
 import type { KvmDirtyRingAdapter } from './types.ts';
+import { softFullAtEveryEntryAdapter } from '../../mutants/kvm-ring-linux-variants.ts';
 import { kvmDirtyRingMutants } from '../../mutants/kvm-dirty-ring-mutants.ts';
 import { KvmDirtyRingVm, protectsAs } from '../../mutants/kvm-ring-aimed-variants.ts';
 import { RunContext } from '../../../model/run-context.ts';
@@ -57,6 +58,26 @@ test('[KVM-RING-9] [KVM-RING-10] through the adapter: -ENXIO for the dirty log; 
   assert.is(await arm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0, 1), -22);
   await arm.setMemslot(0, 0, 64, true);
   assert.is(await arm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0, 0), -22);
+});
+
+test("[KVM-RING-12] [KVM-RING-14] RESET on an entry never pushed wraps the ring's used count: a KVM_RUN with no write may exit 31 at once (Linux v5.11-v6.1) or halt (v6.2 on)", async () => {
+  const sc: RingScenario = {
+    config: { arch: 'x86', ringBytes: 4096, vcpus: 1, withBitmap: false, late: false, enables: [] },
+    ops: [
+      { k: 'run', vcpu: 0, slot: 0, start: 5, count: 2, stride: 1 },
+      { k: 'harvest', vcpu: 0, max: 1024 },
+      { k: 'hostile', vcpu: 0, pick: 0, kind: 'markInvalid' },
+      { k: 'reset' },
+      { k: 'run', vcpu: 0, slot: 0, start: 0, count: 0, stride: 1, pages: [] },
+    ],
+    delays: [],
+  };
+  for (const adapter of [referenceKvmDirtyRingAdapter(), softFullAtEveryEntryAdapter()]) {
+    const trace: { op: string; answer: string }[] = [];
+    await replayKvmDirtyRingScenario(adapter, sc, 2000, trace as never);
+    const empty = trace.filter((s) => s.op.startsWith('KVM_RUN(vCPU 0): 0 writes')).at(-1);
+    assert.is(empty?.answer, adapter.name === 'reference' ? 'exit 5 after 0 writes' : 'exit 31 after 0 writes', `${adapter.name}: ${trace.map((s) => `${s.op} -> ${s.answer}`).join('\n')}`);
+  }
 });
 
 test('[KVM-RING-18] a directed hostile pair: the wrapped offset is consumed and re-protects nothing', async () => {
