@@ -5,7 +5,7 @@
 // fresh process, charged to the requirements the profile names for that call; a crash
 // that does not come back stays undecided.
 import type { TraceStep } from './commands.ts';
-import { Undecided } from './limits.ts';
+import { type InFlightStep, Undecided } from './limits.ts';
 
 export interface CrashInfo {
   /** signal: killed by a signal; exit: it exited; hang: it did not answer within the time limit (and was killed). */
@@ -20,17 +20,9 @@ export interface CrashInfo {
   readonly stderr: string;
 }
 
-/** The step a call would have been, as the profile that made it names it: what it was and the requirements that say it must answer. */
-export interface InFlightStep {
-  readonly op: string;
-  readonly expected: string;
-  readonly req: readonly string[];
-}
+export type { InFlightStep };
 
 export class Crash extends Undecided {
-  /** Set by the profile that made the call (inFlight): the step in its own terms. */
-  step: InFlightStep | undefined;
-
   constructor(
     message: string,
     readonly info: CrashInfo,
@@ -55,14 +47,23 @@ export class Crash extends Undecided {
 }
 
 /**
- * For a call's `.catch`: a Crash during the call is given the step the call would have
- * been (the first one named wins: the innermost call), then rethrown; anything else is
- * rethrown as it is. `step` may be a function, called only for a crash (a hot path's
+ * For a call's `.catch`: an Undecided during the call (a crash, an exception, a hang, an
+ * answer of the wrong shape) is given the step the call would have been (the first one
+ * named wins: the innermost call), then rethrown; anything else is rethrown as it is.
+ * With `trace`, an Undecided that is not a crash also ends the trace with that step, so
+ * the report's steps show the call that gave no answer (a crash's step is added where it is
+ * judged, first-failure.ts). `step` may be a function, called only then (a hot path's
  * calls need not build their step's text).
  */
-export function inFlight(step: InFlightStep | (() => InFlightStep)): (e: unknown) => never {
+export function inFlight(step: InFlightStep | (() => InFlightStep), trace?: TraceStep[]): (e: unknown) => never {
   return (e) => {
-    if (e instanceof Crash && e.step === undefined) e.step = typeof step === 'function' ? step() : step;
+    if (e instanceof Undecided && e.step === undefined) {
+      e.step = typeof step === 'function' ? step() : step;
+      if (trace !== undefined && !(e instanceof Crash)) {
+        const reason = e.message.split('\n')[0]!;
+        trace.push({ op: e.step.op, answer: `no answer: ${reason.length > 200 ? `${reason.slice(0, 200)}…` : reason}`, expected: e.step.expected, req: [] });
+      }
+    }
     throw e;
   };
 }

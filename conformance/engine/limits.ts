@@ -5,7 +5,17 @@ import { FAULTS, type DmaOutcome } from '../adapters/types.ts';
 import type { CallWatch } from './call-watch.ts';
 import { Violation } from '../../model/violation.ts';
 
+/** The step a call would have been, as the profile that made it names it: what it was and the requirements that say it must answer. */
+export interface InFlightStep {
+  readonly op: string;
+  readonly expected: string;
+  readonly req: readonly string[];
+}
+
 export class Undecided extends Error {
+  /** Set by the profile that made the call it came from (crash.ts inFlight): the step in its own terms; the innermost call wins. */
+  step: InFlightStep | undefined;
+
   constructor(message: string) {
     super(message);
     this.name = 'Undecided';

@@ -422,7 +422,7 @@ class Run {
   call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep, weight = 1): Promise<T> {
     this.steps++;
     const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn, weight);
-    return step === undefined ? answer : answer.catch(inFlight(step));
+    return step === undefined ? answer : answer.catch(inFlight(step, this.trace));
   }
 
   /** The uAPI as answered; an extension not asked yet as the strict reference offers it (nothing drawn relies on it before it is asked). */

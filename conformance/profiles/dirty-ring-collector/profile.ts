@@ -387,7 +387,7 @@ class CollectorRun {
   /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). Setup (create, addRing) names none. */
   call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
     const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
-    return step === undefined ? answer : answer.catch(inFlight(step));
+    return step === undefined ? answer : answer.catch(inFlight(step, this.trace));
   }
 
   /** The first flags field the collector loaded relaxed: harvested without an acquire, so its slot and offset may be read stale (KVM-RING-22). */

@@ -718,7 +718,7 @@ class Run {
     this.deferred = undefined;
     try {
       const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
-      const r = await (step === undefined ? answer : answer.catch(inFlight(step)));
+      const r = await (step === undefined ? answer : answer.catch(inFlight(step, this.trace)));
       this.checkRacedFaults(true);
       if (this.deferred !== undefined) throw this.deferred;
       return r;

@@ -386,7 +386,7 @@ class RingRun {
   /** `step`: the step this call is, with the requirements that cover its input, for a crash or hang during it (engine/crash.ts). */
   call<T>(what: string, fn: () => Promise<T>, step?: InFlightStep): Promise<T> {
     const answer = this.timer.run(() => `${this.adapter.name} ${what}`, fn);
-    return step === undefined ? answer : answer.catch(inFlight(step));
+    return step === undefined ? answer : answer.catch(inFlight(step, this.trace));
   }
 
   vmStep(event: KvmDirtyRingVmEvent) {
