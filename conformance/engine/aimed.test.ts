@@ -8,6 +8,7 @@ import { referenceAdapters } from '../adapters/registry.ts';
 import { blockAndTailSequence, cutSequence, mergeSequence, onePageClearSequence } from './aimed.ts';
 import type { RunCommand, TraceStep } from './commands.ts';
 import { replaySmmuSequence, runProfile, type SmmuSequenceInput } from './run-profile.ts';
+import { shownTrace, traceStep } from './trace-steps.ts';
 
 const CONFIG = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 4, dirtyCapable: true, pageGranular: false, startTracking: true };
 
@@ -18,12 +19,8 @@ async function replay(commands: readonly RunCommand[], config: SmmuSequenceInput
   return trace;
 }
 
-const shown = (trace: readonly TraceStep[]) => trace.map((s) => `${s.op} -> ${s.answer}`).join('\n');
-function step(trace: readonly TraceStep[], prefix: string): TraceStep {
-  const s = trace.find((x) => x.op.startsWith(prefix));
-  if (s === undefined) throw new Error(`no step ${prefix} in\n${shown(trace)}`);
-  return s;
-}
+const shown = shownTrace;
+const step = traceStep;
 /** The leaf states a step's leafDescriptor transitions ended in. */
 const leafStatesAfter = (s: TraceStep) => (s.transitions ?? []).filter((t) => t.machine === 'leafDescriptor').flatMap((t) => t.to);
 

@@ -11,6 +11,7 @@ import { AttachCommand, MapCommand, MergeCommand, ReadAndClearCommand, RefillCom
 import { replaySmmuSequence } from '../../engine/run-profile.ts';
 import { Violation } from '../../../model/violation.ts';
 import { rfc2021Adapter } from './rfc-2021.ts';
+import { shownTrace, traceStep } from '../../engine/trace-steps.ts';
 
 const CONFIG = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 1, dirtyCapable: true, pageGranular: true, startTracking: true };
 const MiB2 = 0x20_0000;
@@ -21,12 +22,8 @@ async function replay(commands: readonly RunCommand[], adapter: SmmuDriverAdapte
   return trace;
 }
 
-const shown = (trace: readonly TraceStep[]) => trace.map((s) => `${s.op} -> ${s.answer}`).join('\n');
-function step(trace: readonly TraceStep[], prefix: string): TraceStep {
-  const s = trace.find((x) => x.op.startsWith(prefix));
-  if (s === undefined) throw new Error(`no step ${prefix} in\n${shown(trace)}`);
-  return s;
-}
+const shown = shownTrace;
+const step = traceStep;
 
 test('[TRACK-R3] stop merges within one mapping: a 2 MiB region two map calls fill, with contiguous output addresses, stays pages (was a false TRACK-R3)', async () => {
   const commands = [
