@@ -947,8 +947,9 @@ class Run {
     const kvmOwed = byKvm === undefined ? [] : owed.filter((p) => byKvm.has(p));
     this.trace.push({
       op: `${what}: bitmap`,
-      answer: `${pages.length} pages${pages.length > 0 && pages.length <= 8 ? ` (${pages.join(', ')})` : ''}`,
-      expected: `the owed pages${owed.length <= 8 ? ` (${owed.join(', ')})` : ` (${owed.length})`}`,
+      // Counts and page numbers told apart: "1 page: 0", never "(0)" read as a count.
+      answer: `${pages.length} page${pages.length === 1 ? '' : 's'}${pages.length > 0 && pages.length <= 8 ? `: ${pages.join(', ')}` : ''}`,
+      expected: `the ${owed.length} owed page${owed.length === 1 ? '' : 's'}${owed.length > 0 && owed.length <= 8 ? `: ${owed.join(', ')}` : ''}`,
       // NOLOSS-1 where a page was owed (else no page can be missing); KVM-LOG-8 where the
       // bitmap has bits past npages (npages not a multiple of 64), else none can be set.
       // NOLOSS-2 where an owed page was left owed by an earlier clearing call a write to it raced,
