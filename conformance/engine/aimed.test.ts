@@ -8,7 +8,7 @@ import { referenceAdapters } from '../adapters/registry.ts';
 import { blockAndTailSequence, cutSequence, mergeSequence, onePageClearSequence } from './aimed.ts';
 import type { RunCommand, TraceStep } from './commands.ts';
 import { replaySmmuSequence, runProfile, type SmmuSequenceInput } from './run-profile.ts';
-import { shownTrace, traceStep } from './trace-steps.ts';
+import { shownTrace as shown, traceStep as step } from './trace-steps.ts';
 
 const CONFIG = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 4, dirtyCapable: true, pageGranular: false, startTracking: true };
 
@@ -19,8 +19,6 @@ async function replay(commands: readonly RunCommand[], config: SmmuSequenceInput
   return trace;
 }
 
-const shown = shownTrace;
-const step = traceStep;
 /** The leaf states a step's leafDescriptor transitions ended in. */
 const leafStatesAfter = (s: TraceStep) => (s.transitions ?? []).filter((t) => t.machine === 'leafDescriptor').flatMap((t) => t.to);
 

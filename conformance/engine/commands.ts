@@ -8,7 +8,7 @@ import { type Level, armLpaeBlockSize, decodeLeaf } from '../../spec/descriptor/
 import { leafStateOf } from '../../spec/descriptor/leaf-machine.ts';
 import { walkLeaves } from '../../spec/descriptor/walk.ts';
 import { type DescriptorChecker, checkTlb, leafAsModelled, noteEvictions } from '../../model/check-descriptors.ts';
-import type { DescriptorModel, SyncInProgress, UnmapPlan } from '../../model/descriptor-model.ts';
+import type { DescriptorModel, ReadAndClearWalk, SyncInProgress, UnmapPlan } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
 import { DirtyGhost, PageRuns } from '../../model/ghost.ts';
 import type { TakenTransition } from '../../model/transition-table.ts';
@@ -1016,16 +1016,17 @@ export async function readAndClear(
   let expected = new PageRuns();
   let reported = new PageRuns();
   let answer = '(no answer)';
+  // What a contract's walk (or sync-then-clear) expects.
+  const expectWalk = (model: DescriptorModel, w: ReadAndClearWalk) => {
+    walked = w;
+    expected = w.pages;
+    want = w.errno;
+    // NOLOSS-1 and BITMAP-2 where the walk found pages to report (the ghost reaches NOLOSS-1 by an owed page besides).
+    if (w.pages.size > 0) model.note(['BITMAP-2', 'NOLOSS-1']);
+  };
   // The call's effect on the model in one stage.
   const whole = (model: DescriptorModel) => {
-    if (walk) {
-      walked = model.readAndClearWalk(iova, size, noClear);
-      expected = walked.pages;
-      want = walked.errno;
-      // NOLOSS-1 and BITMAP-2 where the walk found pages to report (the ghost reaches NOLOSS-1 by an owed page besides).
-      if (walked.pages.size > 0) model.note(['BITMAP-2', 'NOLOSS-1']);
-      return;
-    }
+    if (walk) return expectWalk(model, model.readAndClearWalk(iova, size, noClear));
     expected = tracking ? dirtyPages(model, iova, size) : new PageRuns();
     if (tracking) model.readAndClearDirty(iova, size, noClear);
     // CLEAR-1 comes with the clear of a writable-dirty leaf (the leaf machine's transition), not with every call.
@@ -1059,10 +1060,7 @@ export async function readAndClear(
             (model: DescriptorModel) => {
               if (sync === undefined) return whole(model);
               model.syncPart(sync, tear, iova + size);
-              walked = model.finishSync(sync, noClear);
-              expected = walked.pages;
-              want = walked.errno;
-              if (walked.pages.size > 0) model.note(['BITMAP-2', 'NOLOSS-1']);
+              expectWalk(model, model.finishSync(sync, noClear));
             },
           ];
         },

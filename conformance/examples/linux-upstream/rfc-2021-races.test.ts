@@ -11,7 +11,7 @@ import { AttachCommand, MapCommand, MergeCommand, ReadAndClearCommand, RefillCom
 import { replaySmmuSequence } from '../../engine/run-profile.ts';
 import { Violation } from '../../../model/violation.ts';
 import { rfc2021Adapter } from './rfc-2021.ts';
-import { shownTrace, traceStep } from '../../engine/trace-steps.ts';
+import { shownTrace as shown, traceStep as step } from '../../engine/trace-steps.ts';
 
 const CONFIG = { httu: 2 as const, bbml: 2 as const, iotlbCapacity: 1, dirtyCapable: true, pageGranular: true, startTracking: true };
 const MiB2 = 0x20_0000;
@@ -21,9 +21,6 @@ async function replay(commands: readonly RunCommand[], adapter: SmmuDriverAdapte
   await replaySmmuSequence(adapter, { config: CONFIG, commands }, 5000, trace, contracts['rfc-2021']);
   return trace;
 }
-
-const shown = shownTrace;
-const step = traceStep;
 
 test('[TRACK-R3] stop merges within one mapping: a 2 MiB region two map calls fill, with contiguous output addresses, stays pages (was a false TRACK-R3)', async () => {
   const commands = [
@@ -87,6 +84,17 @@ function refusingCutBlocks(): SmmuDriverAdapter {
   };
 }
 
+/** `commands` on an RFC adapter that refuses every cut block fail: the unmap should have split it. */
+async function refusalFails(commands: readonly RunCommand[]): Promise<void> {
+  try {
+    await replay(commands, refusingCutBlocks());
+    assert.unreachable('the refusing unmap conformed');
+  } catch (e) {
+    assert.instance(e, Violation);
+    assert.match((e as Violation).message, /unmaps 0x1ff000 bytes/);
+  }
+}
+
 const raceUnmap = (clearFirst: boolean) => [
   new AttachCommand(),
   new TrackingCommand(true),
@@ -105,25 +113,13 @@ test('[UNMAP-1] a clean cut block, an unmap raced by no write that changed it: t
   const commands = [...raceUnmap(true).slice(0, -1), new UnmapCommand(0x600, 511, { at: 50, offset: 0, aimed: true })];
   const trace = await replay(commands);
   assert.ok(step(trace, 'unmap(0x600000, 511 pages').answer.startsWith('0x1ff000 bytes'), shown(trace));
-  try {
-    await replay(commands, refusingCutBlocks());
-    assert.unreachable('the refusing unmap conformed');
-  } catch (e) {
-    assert.instance(e, Violation);
-    assert.match((e as Violation).message, /unmaps 0x1ff000 bytes/);
-  }
+  await refusalFails(commands);
 });
 
 test('[UNMAP-1] a write to a block already dirty changes nothing: the split must go through, and an unmap that refuses the cut block fails', async () => {
   const trace = await replay(raceUnmap(false));
   assert.ok(step(trace, 'unmap(0x600000, 511 pages').answer.startsWith('0x1ff000 bytes'), shown(trace));
-  try {
-    await replay(raceUnmap(false), refusingCutBlocks());
-    assert.unreachable('the refusing unmap conformed');
-  } catch (e) {
-    assert.instance(e, Violation);
-    assert.match((e as Violation).message, /unmaps 0x1ff000 bytes/);
-  }
+  await refusalFails(raceUnmap(false));
 });
 
 test.run();
