@@ -23,6 +23,8 @@ export interface CampaignSettings {
   readonly contract?: ContractName;
   /** --contract linux|hardened: the iova-bitmap profile's contract (engine/iova-bitmap-profile.ts). */
   readonly iovaBitmapContract?: IovaBitmapContractName;
+  /** smmu profiles: false runs without races (no DMA injected into driver calls, no software change between hardware accesses). Not a command-line option: npm run bench measures both ways. Default true. */
+  readonly interleave?: boolean;
 }
 
 /** `hooks`: what this thread adds, for its block (progress, --record, a watched worker's CallWatch, and turns of the event loop). */
@@ -38,6 +40,7 @@ export function unitOptions(unit: Unit, settings: CampaignSettings, hooks: Pick<
     ...(settings.path === undefined ? {} : { path: settings.path }),
     ...(settings.contract === undefined ? {} : { contract: settings.contract }),
     ...(settings.iovaBitmapContract === undefined ? {} : { iovaBitmapContract: settings.iovaBitmapContract }),
+    ...(settings.interleave === false ? { interleave: false } : {}),
     ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
     ...(hooks.onSequence === undefined ? {} : { onSequence: hooks.onSequence }),
     ...(hooks.watch === undefined ? {} : { watch: hooks.watch }),
