@@ -21,7 +21,7 @@ import {
 } from '../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../spec/descriptor/leaf-machine.ts';
 import { walkLeaves, type WalkedLeaf } from '../spec/descriptor/walk.ts';
-import type { DescriptorModel, ModelLeaf } from './descriptor-model.ts';
+import { type DescriptorModel, type ModelLeaf, tlbKey } from './descriptor-model.ts';
 import { leafKey, leafKeyIova, leafKeyLevel, leafPlace } from './leaf-store.ts';
 import { Violation } from './violation.ts';
 
@@ -423,8 +423,14 @@ function tableAbove(load: (address: number) => bigint, ttb0: number, iova: numbe
 /** The entries the model caches and the implementation's IOTLB no longer holds were evicted (IOTLB-11): the model evicts them too. */
 export function noteEvictions(model: DescriptorModel, entries: readonly { base: number; level: number }[]): void {
   if (model.tlb.size === 0) return;
-  const real = new Set(entries.map((e) => `${e.level}:${e.base}`));
-  for (const e of [...model.tlb.values()]) if (!real.has(`${e.level}:${e.iova}`)) model.evict(e.iova, e.level);
+  // A few entries each side (the IOTLB's capacity): compared pairwise, nothing built per call (this runs at every command).
+  let gone: { iova: number; level: number }[] | undefined;
+  for (const e of model.tlb.values()) {
+    let held = false;
+    for (let i = 0; i < entries.length && !held; i++) held = entries[i]!.base === e.iova && entries[i]!.level === e.level;
+    if (!held) (gone ??= []).push(e);
+  }
+  if (gone !== undefined) for (const e of gone) model.evict(e.iova, e.level as Level);
 }
 
 /**
@@ -433,16 +439,18 @@ export function noteEvictions(model: DescriptorModel, entries: readonly { base: 
  */
 export function checkTlb(model: DescriptorModel, entries: readonly { base: number; level: number; state: string }[]): void {
   noteEvictions(model, entries);
-  for (const e of entries) {
-    const me = model.tlb.get(`${e.level}:${e.base}`);
-    const actual = `IOTLB entry ${hex(e.base)} L${e.level} ${e.state}`;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const me = model.tlb.get(tlbKey(e.base, e.level));
     // An entry the spec invalidated (or never cached) is a missing invalidation: a spec
     // violation now, and a lost page only once a write goes through it unrecorded (the
     // descriptor check then sees the loss).
-    if (me === undefined) throw new Violation('spec', ['IOTLB-9', ...model.opReq], `no IOTLB entry for ${hex(e.base)} L${e.level} (invalidated or never cached)`, actual);
+    if (me === undefined) throw new Violation('spec', ['IOTLB-9', ...model.opReq], `no IOTLB entry for ${hex(e.base)} L${e.level} (invalidated or never cached)`, tlbEntryText(e));
     const v = me.snap.value as string | { cached: string } | { staleUnmapped: string };
     if (typeof v === 'object' && 'staleUnmapped' in v) continue;
     const want = typeof v === 'string' ? (v === 'staleDirty' ? 'writableDirty' : v) : v.cached;
-    if (want !== e.state) throw new Violation('spec', ['IOTLB-1', ...model.opReq], `IOTLB entry ${hex(e.base)} L${e.level} ${JSON.stringify(v)}`, actual);
+    if (want !== e.state) throw new Violation('spec', ['IOTLB-1', ...model.opReq], `IOTLB entry ${hex(e.base)} L${e.level} ${JSON.stringify(v)}`, tlbEntryText(e));
   }
 }
+
+const tlbEntryText = (e: { base: number; level: number; state: string }) => `IOTLB entry ${hex(e.base)} L${e.level} ${e.state}`;

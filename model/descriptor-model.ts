@@ -53,7 +53,8 @@ const NO_TLB_ENTRIES: readonly ModelTlbEntry[] = Object.freeze([]);
 const CLEAR_DIRTY: LeafEvent = { type: 'CLEAR_DIRTY' };
 const SET_DIRTY: LeafEvent = { type: 'SET_DIRTY' };
 /** IOTLB entries are keyed `level:iova`, as the implementation's IOTLB view names them (checkTlb). */
-const tlbKey = (iova: number, level: number) => `${level}:${iova}`;
+/** The key of the IOTLB entry for the leaf at (iova, level): its leafKey (a number: no string built per lookup). */
+export const tlbKey = (iova: number, level: number): number => leafKey(iova, level);
 const overlaps = (a: number, asz: number, b: number, bsz: number) => a < b + bsz && b < a + asz;
 const PAGE_SIZE = armLpaeBlockSize(3);
 /** The span of a level-2 block: the unit of `regions`. */
@@ -122,7 +123,7 @@ export class DescriptorModel {
    */
   maybeTables = new Set<number>();
   /** The cached IOTLB entries by `level:iova`; replaced by `adopt` as `leaves` is. */
-  tlb = new Map<string, ModelTlbEntry>();
+  tlb = new Map<number, ModelTlbEntry>();
   tracking: Snap<RunContext['smmu']['tracking']['machine']>;
   /** Keys (`leafKey`) of leaves added, changed or removed since the last `takeTouched`, in order; a leaf changed twice is there twice (the checker takes each place once). */
   private touched: number[] = [];
