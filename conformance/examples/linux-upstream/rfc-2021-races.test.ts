@@ -5,6 +5,7 @@
 // only looks like the RFC's behaviour must not.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { dirtyBitmapBytes } from '../../../spec/bitmap/dirty-bitmap.ts';
 import { contracts } from '../../../spec/contracts/index.ts';
 import type { SmmuDriverAdapter } from '../../adapters/types.ts';
 import { AttachCommand, MapCommand, MergeCommand, ReadAndClearCommand, RefillCommand, type RunCommand, type TraceStep, TrackingCommand, UnmapCommand } from '../../engine/commands.ts';
@@ -78,7 +79,7 @@ function refusingCutBlocks(): SmmuDriverAdapter {
       if (typeof d === 'number') return d;
       return {
         ...d,
-        unmap: async (iova, size) => (iova % MiB2 !== 0 || size % MiB2 !== 0 ? { unmapped: 0, dirty: new Uint8Array(Math.ceil(size / 0x1000 / 8)) } : d.unmap(iova, size)),
+        unmap: async (iova, size) => (iova % MiB2 !== 0 || size % MiB2 !== 0 ? { unmapped: 0, dirty: new Uint8Array(dirtyBitmapBytes(size / 0x1000)) } : d.unmap(iova, size)),
       };
     },
   };
