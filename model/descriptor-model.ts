@@ -345,7 +345,9 @@ export class DescriptorModel {
   leafEvent(leaf: ModelLeaf, event: LeafEvent): readonly string[] {
     const e = this.ctx.step(this.t.leaf, leaf.snap, event);
     // Table snapshots are shared per state: the same object means the same state.
-    if (e.next !== leaf.snap || this.leaves.at(leaf.iova, leaf.level) !== leaf) this.setLeaf({ ...leaf, snap: e.next });
+    // The new leaf spelt out, not spread: every ModelLeaf then has one shape (a spread made a
+    // second one, and this runs for every leaf an operation steps).
+    if (e.next !== leaf.snap || this.leaves.at(leaf.iova, leaf.level) !== leaf) this.setLeaf({ iova: leaf.iova, level: leaf.level, size: leaf.size, oa: leaf.oa, write: leaf.write, snap: e.next });
     this.took(e);
     return e.outcomes;
   }
@@ -455,8 +457,10 @@ export class DescriptorModel {
       this.mappings = [...this.mappings, { iova: from, end: to }];
     }
     for (const { iova, level, oa } of created) {
-      const leaf: ModelLeaf = { iova, level, size: armLpaeBlockSize(level), oa, write, snap: this.t.leaf.initial };
-      this.leafEvent(leaf, event);
+      // The new leaf stepped from the machine's initial state and stored once, in its mapped state.
+      const e = this.ctx.step(this.t.leaf, this.t.leaf.initial, event);
+      this.setLeaf({ iova, level, size: armLpaeBlockSize(level), oa, write, snap: e.next });
+      this.took(e);
       if (level === 3 && Math.floor(iova / REGION) === region) continue;
       this.installedLeaf(iova, level);
       region = level === 3 ? Math.floor(iova / REGION) : -1;
@@ -471,7 +475,8 @@ export class DescriptorModel {
     if (!mappingStays) this.mappings = this.mappings.flatMap((a) => (a.end <= iova || a.iova >= end ? [a] : [...(a.iova < iova ? [{ iova: a.iova, end: iova }] : []), ...(a.end > end ? [{ iova: end, end: a.end }] : [])]));
     for (const leaf of this.leavesIn(iova, size)) {
       if (leafStateOf(leaf.snap).state === 'writableDirty') dirty.push({ iova: leaf.iova, size: leaf.size });
-      this.leafEvent(leaf, UNMAP);
+      // UNMAP takes every leaf to invalid: stepped and noted, then dropped, never stored in between.
+      this.took(this.ctx.step(this.t.leaf, leaf.snap, UNMAP));
       this.deleteLeaf(leaf);
     }
     if (this.caps.unmap.chunks === 'iommu-pgsize') for (let at = iova; at < iova + size; ) at += this.freeChunkTable(at, iova + size);
