@@ -338,9 +338,9 @@ export function referenceKvmDirtyLogAdapter(name = 'reference', VmImpl: KvmVmCla
           (vm as { eagerSplit: boolean }).eagerSplit = on;
         },
         inspectPage: (gpa) => {
+          // The kit reads every page an operation stepped: nothing here copies the VM's state (vm.memslots copies every slot).
           const gfn = Math.floor(n(gpa) / 4096);
-          const slot = vm.memslots.find((s) => s.asId === 0 && gfn >= s.baseGfn && gfn < s.baseGfn + s.npages);
-          const dirty = slot === undefined ? undefined : vm.peekDirtyBit((slot.asId << 16) | slot.id, gfn - slot.baseGfn);
+          const dirty = vm.peekDirtyBitOfGfn(gfn);
           return { leaf: vm.leafState(gfn), tlb: vm.tlb.has(gfn), pml: vm.pml.includes(gfn), ...(dirty === undefined ? {} : { dirty }) };
         },
       };

@@ -322,7 +322,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, l
   const allocBroken = wantErrno === 0 ? allocReq : allocFaults(args, check).ids;
   // A crash in the call (engine/crash.ts) fails the rules that say what it returns; from 2^58 on, -3's too.
   const allocCrashReq = [...(allocBroken.length > 0 ? allocBroken : ['IOVA-BITMAP-1', 'IOVA-BITMAP-4', 'IOVA-BITMAP-5']), ...(wantErrno === 0 && args.pageSize >= 1n << 58n ? ['IOVA-BITMAP-3'] : [])];
-  const created = await timed(`${name} create`, limits.timeoutMs, () => adapter.create(buf, args), limits.watch).catch(inFlight({ op, expected: wantErrno === 0 ? 'a bitmap' : `${wantErrno}`, req: allocCrashReq }));
+  const created = await timed(`${name} create`, limits.timeoutMs, () => adapter.create(buf, args), limits.watch).catch(inFlight({ op, expected: wantErrno === 0 ? 'a bitmap' : `${wantErrno}`, req: allocCrashReq }, trace));
   if (typeof created === 'number') {
     const got = checkErrno(`${name} create`, created);
     trace.push({ op, answer: `${got}`, expected: `${wantErrno}`, req: allocReq });
@@ -373,7 +373,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, l
     const allowed = unpinnableTouched ? [-EFAULT_ERRNO, ...(out.errno === 0 ? [] : [out.errno])] : buf.unpinnable.size > 0 ? [out.errno, -EFAULT_ERRNO] : [out.errno];
     buf.startCall(pinLimit);
     const answer = await timed(`${name} set`, limits.timeoutMs, () => created.set(s.iova, s.length), limits.watch).catch(
-      inFlight({ op: what, expected: `${allowed.join(' or ')}`, req: pgshift >= 58 ? ['IOVA-BITMAP-3'] : req.size > 0 ? [...req] : ['IOVA-BITMAP-2'] }),
+      inFlight({ op: what, expected: `${allowed.join(' or ')}`, req: pgshift >= 58 ? ['IOVA-BITMAP-3'] : req.size > 0 ? [...req] : ['IOVA-BITMAP-2'] }, trace),
     );
     // Under linux set has no result (Linux's iova_bitmap_set is void): 0 or nothing.
     const got = contract.setResult === 'none' && answer === undefined ? 0 : checkErrno(`${name} set`, answer);
@@ -411,7 +411,7 @@ async function runScenario(adapter: IovaBitmapAdapter, sc: IovaBitmapScenario, l
     steps += await walk(created, sc.walk, args, exp, buf, name, limits, trace, contract);
   }
   buf.startCall(pinLimit);
-  await timed(`${name} free`, limits.timeoutMs, () => created.free(), limits.watch).catch(inFlight({ op: 'iova_bitmap_free', expected: 'nothing left pinned', req: ['IOVA-BITMAP-6'] }));
+  await timed(`${name} free`, limits.timeoutMs, () => created.free(), limits.watch).catch(inFlight({ op: 'iova_bitmap_free', expected: 'nothing left pinned', req: ['IOVA-BITMAP-6'] }, trace));
   // Nothing left pinned can only fail where something was pinned.
   trace.push({ op: 'iova_bitmap_free', answer: `${buf.pinned} pages left pinned`, expected: '0 pages left pinned', req: buf.maxPinned > 0 ? ['IOVA-BITMAP-6'] : [] });
   if (buf.pinned !== 0) throw new Violation('spec', ['IOVA-BITMAP-6'], 'no user page pinned after iova_bitmap_free', `${buf.pinned} pinned`);
@@ -492,7 +492,7 @@ async function walk(
           return { set, ret: windows.length === plan.stopAt + 1 ? EIO : 0 };
         }),
       limits.watch,
-    ).catch(inFlight({ op: 'iova_bitmap_for_each', expected: 'the walk', req: ['IOVA-BITMAP-10'] })),
+    ).catch(inFlight({ op: 'iova_bitmap_for_each', expected: 'the walk', req: ['IOVA-BITMAP-10'] }, trace)),
   );
   const stopped = windows.length === plan.stopAt + 1;
   const last = windows[windows.length - 1];

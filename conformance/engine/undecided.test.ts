@@ -151,4 +151,22 @@ test('an undecided scenario run (iova-bitmap) is shrunk to one set, with a repla
   assert.equal(again.undecided!.steps, r.undecided!.steps);
 });
 
+test('an iova-bitmap alloc that throws (a divide error in a port, say) is undecided, and its steps end with that alloc and its arguments', async () => {
+  const ref = referenceIovaBitmapAdapter();
+  const divides: IovaBitmapAdapter = {
+    profile: 'iova-bitmap',
+    name: 'alloc-divide-error',
+    async create(buffer, args) {
+      if (args.pageSize >= 1n << 61n) throw new Error('divide error in iova_bitmap_offset_to_index');
+      return ref.create(buffer, args);
+    },
+  };
+  const r = await runProfile(divides, { ...options, runs: 300 });
+  assert.is(r.verdict, 'undecided');
+  const last = r.undecided!.steps.at(-1);
+  assert.ok(last !== undefined, 'the step in flight is shown');
+  assert.match(last.op, /^iova_bitmap_alloc\(iova 0x[0-9a-f]+, length 0x[0-9a-f]+, page_size 0x([2-9a-f]|1[0-9a-f])[0-9a-f]{15}\b/);
+  assert.match(last.answer, /^no answer: alloc-divide-error create threw: Error: divide error/);
+});
+
 test.run();

@@ -143,8 +143,13 @@ function failureLines(r: ProfileResult, ctx: ReportContext): string[] {
     out.push(`  config: ${configLine(ce.config)}`);
   }
   const cmd = replayCommand(r, ctx);
-  if (cmd !== undefined) out.push(`  replay: ${cmd}`);
+  if (cmd !== undefined) out.push(`  replay: ${cmd}`, ...blockSeedLine(r));
   return out;
+}
+
+/** Why the replay's --seed is not the run's: the campaign runs in blocks of 100 runs, each from a seed of its own, and a failure replays as its block's. */
+function blockSeedLine(r: ProfileResult): string[] {
+  return r.replay === undefined || r.replay.seed === r.seed ? [] : [`  (--seed ${r.replay.seed} is the seed of the block of runs it failed in, which this campaign's --seed ${r.seed} derives: the replay runs that block's sequence alone)`];
 }
 
 function undecidedLines(r: ProfileResult, ctx: ReportContext): string[] {
@@ -154,7 +159,7 @@ function undecidedLines(r: ProfileResult, ctx: ReportContext): string[] {
   if (cmd !== undefined) out.push(`  steps (${u.steps.length}, shrunk: the replay command runs them again):`);
   else if (u.steps.length > 0) out.push(`  steps so far (${u.steps.length}):`);
   out.push(...traceLines(u.steps).map((l) => `    ${l}`));
-  if (cmd !== undefined) out.push(`  replay: ${cmd}`);
+  if (cmd !== undefined) out.push(`  replay: ${cmd}`, ...blockSeedLine(r));
   return out;
 }
 

@@ -673,6 +673,12 @@ export class KvmVm {
   }
 
   /** Whether page `rel` of the slot is set in its bitmap (no hook: one word read), or undefined without a bitmap. */
+  /** peekDirtyBit for the page `gfn` of address space 0, found in its slot without copying the slots (memslots copies them all). */
+  peekDirtyBitOfGfn(gfn: number): boolean | undefined {
+    const slot = this.slotOf(0, gfn);
+    return slot === undefined ? undefined : this.peekDirtyBit((slot.asId << 16) | slot.id, gfn - slot.baseGfn);
+  }
+
   peekDirtyBit(slotField: number, rel: number): boolean | undefined {
     const slot = this.slots.get(slotField >>> 0);
     if (slot?.bitmap === undefined || rel < 0 || rel >= slot.npages) return undefined;
