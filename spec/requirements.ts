@@ -305,7 +305,7 @@ export const requirements = {
     source: `${IOVA_BITMAP} (struct iova_bitmap_map, iova_bitmap_set); ${VFIO_H} (struct vfio_bitmap)`,
   },
   'IOVA-BITMAP-3': {
-    text: 'The word index is (offset >> pgshift) / 64, never offset / (64 * page_size): that product wraps to 0 in u64 at page_size 2^63 and divides by zero (and a page_size formed as the int 1 << pgshift, as before e24c15510592, is already wrong from 2^31).',
+    text: 'The word index is (offset >> pgshift) / 64, never offset / (64 * page_size): that product wraps to 0 in u64 for every page_size from 2^58 (from 2^61 where the bitmap is counted in bytes, BITS_PER_TYPE(u8) = 8, as since d18411ec3057 "iommufd/iova_bitmap: Switch iova_bitmap::bitmap to an u8 array") and divides by zero (and a page_size formed as the int 1 << pgshift, as before e24c15510592, is already wrong from 2^31).',
     source: `Linux commit cb30dfa75d55 "iommufd: Don't overflow during division for dirty tracking" (syzbot 093a8a8b859472e6c257), in ${IOVA_BITMAP} iova_bitmap_offset_to_index; the int shift: Linux commit e24c15510592 (CVE-2025-21724, 1 << pgshift made 1UL)`,
   },
   'IOVA-BITMAP-4': { text: 'A range of length bytes needs ALIGN(npages, 64)/8 bytes of bitmap, npages = ((length - 1) >> pgshift) + 1; a smaller bitmap is -EINVAL.', source: `${VFIO_H} (GET_BITMAP); ${VFIO_TYPE1} verify_bitmap_size` },
