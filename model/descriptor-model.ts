@@ -309,6 +309,19 @@ export class DescriptorModel {
   }
 
   /** The cached entries as they are now (a list: stepping one may drop it from the map); no list is made while none is cached, as most of the time. */
+  /**
+   * The cached entries overlapping [iova, iova + size), listed once for a loop over many
+   * leaves (a list per leaf made 512 lists for a 512-page clear); the loop skips one that an
+   * earlier leaf's INVALIDATE dropped (stillCached). No entry is cached meanwhile.
+   */
+  private cachedOver(iova: number, size: number): readonly ModelTlbEntry[] {
+    return this.tlb.size === 0 ? NO_TLB_ENTRIES : this.tlbEntries().filter((e) => overlaps(e.iova, e.size, iova, size));
+  }
+
+  private stillCached(e: ModelTlbEntry): boolean {
+    return this.tlb.get(tlbKey(e.iova, e.level)) === e;
+  }
+
   private tlbEntries(): readonly ModelTlbEntry[] {
     return this.tlb.size === 0 ? NO_TLB_ENTRIES : [...this.tlb.values()];
   }
@@ -586,7 +599,11 @@ export class DescriptorModel {
   /** readAndClearDirty: the whole leaves expected in the record; clears and invalidates unless noClear (CLEAR-1, CLEAR-2, IOTLB-7, IOTLB-9). */
   readAndClearDirty(iova: number, size: number, noClear: boolean): { iova: number; size: number }[] {
     const recorded: { iova: number; size: number }[] = [];
-    for (const leaf of this.leavesIn(iova, size)) {
+    const leaves = this.leavesIn(iova, size);
+    const first = leaves[0];
+    const last = leaves[leaves.length - 1];
+    const cached = first === undefined || last === undefined ? NO_TLB_ENTRIES : this.cachedOver(first.iova, last.iova + last.size - first.iova);
+    for (const leaf of leaves) {
       const dirty = leafStateOf(leaf.snap).state === 'writableDirty';
       if (dirty) recorded.push({ iova: leaf.iova, size: leaf.size });
       if (noClear) continue;
@@ -596,8 +613,8 @@ export class DescriptorModel {
       }
       // CLEAR-1 on a dirty leaf, CLEAR-2 on any other: the machine decides.
       this.leafEvent(leaf, CLEAR_DIRTY);
-      for (const e of this.tlbEntries()) {
-        if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
+      for (const e of cached) {
+        if (!overlaps(e.iova, e.size, leaf.iova, leaf.size) || !this.stillCached(e)) continue;
         this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
         if (dirty) this.tlbEvent(e, { type: 'INVALIDATE' });
       }
@@ -773,11 +790,12 @@ export class DescriptorModel {
 
   /** Every writable-dirty leaf made writable-clean (iommufd's clear on enable); the IOTLB told of the clear, invalidated only if `invalidate`. */
   private clearAllLeaves(invalidate: boolean): void {
-    for (const leaf of [...this.leaves.values()]) {
+    const cached = this.tlbEntries();
+    for (const leaf of this.leaves.values()) {
       const dirty = leafStateOf(leaf.snap).state === 'writableDirty';
       this.leafEvent(leaf, CLEAR_DIRTY);
-      for (const e of this.tlbEntries()) {
-        if (!overlaps(e.iova, e.size, leaf.iova, leaf.size)) continue;
+      for (const e of cached) {
+        if (!overlaps(e.iova, e.size, leaf.iova, leaf.size) || !this.stillCached(e)) continue;
         this.tlbEvent(e, { type: 'SW_CLEAR_DIRTY' });
         if (dirty && invalidate) this.tlbEvent(e, { type: 'INVALIDATE' });
       }
