@@ -90,9 +90,14 @@ export class KitSetCdCommand implements RunCommand {
   async run(m: RunModel, r: RunReal): Promise<void> {
     m.model.beginOp();
     if (r.sys.kitSetCds === undefined) return;
-    await r.sys.kitSetCds(this.ha, this.hd);
-    for (const id of m.model.streams.keys()) m.model.streams.set(id, { ha: this.ha, hd: this.hd });
-    done(m, r, `${this}`);
+    // The kit is the driver: it sets no CD bit the SMMU does not advertise. CD.HA and CD.HD
+    // are RES0 below HTTU 1 and 2 (ARM IHI 0070, the CD's HA and HD fields), and Linux sets
+    // them only on an SMMU with ARM_SMMU_FEAT_HD (v6.12.117 arm-smmu-v3.c arm_smmu_make_s1_cd).
+    const ha = this.ha && m.model.httu >= 1;
+    const hd = this.hd && m.model.httu === 2;
+    await r.sys.kitSetCds(ha, hd);
+    for (const id of m.model.streams.keys()) m.model.streams.set(id, { ha, hd });
+    done(m, r, ha === this.ha && hd === this.hd ? `${this}` : `${this} (written HA=${ha ? 1 : 0} HD=${hd ? 1 : 0}: SMMU_IDR0.HTTU=${m.model.httu})`);
   }
   toString = () => `kit: CDs with HA=${this.ha ? 1 : 0} HD=${this.hd ? 1 : 0}`;
 }

@@ -334,7 +334,8 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   const contract = ctx.contract;
   cfg = contractConfig(contract.capabilities, cfg, kitDrives(adapter), contract.name);
   onSequence?.({ config: cfg, commands: [...cmds].map((c) => ('cmd' in c ? (c as { cmd: RunCommand }).cmd : c)) });
-  const { startTracking, ...config } = cfg;
+  const { startTracking, ...asked } = cfg;
+  let config = asked;
   let sys: Awaited<ReturnType<typeof createSystem>>;
   try {
     sys = await createSystem(adapter, config, { timeoutMs: limits.timeoutMs, watch: limits.watch, contract: contract.name });
@@ -350,6 +351,19 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
     });
     judgeRefusal(ctx, config, e.errno);
     return 0;
+  }
+  // smmu-hw: an SMMU that presents another HTTU or BBML than create was asked for (a model without HTTU) is run as it presents itself, as the kit's driver reads it.
+  // BBML1 and BBML2 are one to the kit's driver and the model (both split and merge without break-before-make).
+  const presents = sys.presents;
+  const presentedBbml = presents?.bbml === 0 ? 0 : 2;
+  if (presents !== undefined && (presents.httu !== config.httu || presentedBbml !== config.bbml)) {
+    trace.push({
+      op: `create(httu=${config.httu}, bbml=${config.bbml})`,
+      answer: `an SMMU presenting SMMU_IDR0.HTTU=${presents.httu}, SMMU_IDR3.BBML=${presents.bbml}`,
+      expected: 'any configuration: the run follows the registers',
+      req: [],
+    });
+    config = { ...config, httu: presents.httu, bbml: presentedBbml };
   }
   const hdQuirk = contract.capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
   const model = new DescriptorModel(ctx, hdQuirk, config.pageGranular, hdQuirk && config.httu === 2, contract);

@@ -9,7 +9,7 @@
 //   whose IOTLB the kit can inspect. DMA writes can run between the driver's memory
 //   accesses (`inject`).
 import { dirtyBitmapSet, newDirtyBitmap } from '../../spec/bitmap/dirty-bitmap.ts';
-import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor } from '../../spec/smmu/context-descriptor.ts';
+import { CTXDESC_CD_0_TCR_HA, CTXDESC_CD_0_TCR_HD, decodeContextDescriptor, smmuIdr0Httu, smmuIdr3Bbml } from '../../spec/smmu/context-descriptor.ts';
 import { MemoryError, createKitDriver, createKitMemory, createKitSmmu } from '../adapters/reference.ts';
 import { Violation } from '../../model/violation.ts';
 import { WalkCaches, tablesOnWalk } from '../../model/walk-cache.ts';
@@ -58,6 +58,13 @@ export interface System {
   attach(streamId: number): Promise<number>;
   dma(streamId: number, iova: number, write: boolean): Promise<DmaOutcome>;
   invalidate(iova: number, size: number | 'all'): Promise<void>;
+  /**
+   * smmu-hw only: what the SMMU presents in SMMU_IDR0.HTTU and SMMU_IDR3.BBML. The kit's
+   * driver reads the registers, as Linux's arm_smmu_device_hw_probe does, so the run
+   * follows them where they differ from the configuration the kit asked create for (an
+   * SMMU model without HTTU, say, QEMU's).
+   */
+  readonly presents?: { readonly httu: 0 | 1 | 2; readonly bbml: 0 | 1 | 2 };
   /** smmu-hw only (the kit is the driver there): writes HA/HD into every CD, then CMD_CFGI_CD + CMD_SYNC. */
   kitSetCds?(ha: boolean, hd: boolean): Promise<void>;
   /** smmu-hw only: the kit's page-table driver called directly, whatever the tracking state. */
@@ -232,6 +239,11 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   const hw: SmmuHw = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity }), watch);
   const regs = await timed(`${name} readRegisters`, timeoutMs, () => hw.readRegisters(), watch);
   if (!Number.isInteger(regs?.idr0) || !Number.isInteger(regs?.idr3)) throw new Undecided(`${name} readRegisters answered ${JSON.stringify(regs)}: expected integers idr0 and idr3`);
+  const httu = smmuIdr0Httu(regs.idr0);
+  const bbml = smmuIdr3Bbml(regs.idr3);
+  if (httu === 3) throw new Undecided(`${name} readRegisters answered SMMU_IDR0 = ${hex(regs.idr0)}: its HTTU field (bits 7:6) is 0b11, a reserved value`);
+  if (bbml === 3) throw new Undecided(`${name} readRegisters answered SMMU_IDR3 = ${hex(regs.idr3)}: its BBML field (bits 12:11) is 0b11, a reserved value`);
+  const presents = { httu, bbml } as System['presents'] & object;
   const queue: { what: string; call: () => Promise<void>; req: string[] }[] = [];
   const cdRegistry = new CdRegistry(memory);
   const port = {
@@ -274,6 +286,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   return {
     profile: 'smmu-hw',
     kitPlays,
+    presents,
     memory,
     streams: [],
     ttb0: () => cdRegistry.ttb0(),

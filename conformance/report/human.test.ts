@@ -37,10 +37,10 @@ test('a failing profile: violation, numbered trace with requirements, config and
   assert.ok(lines.includes("  replay: npx dirtyspec run --profile smmu-driver --seed 7 --replay '12:0:0:3:4'"));
 });
 
-test('a failure in a later block: the replay carries that block\'s seed, and the report says why it is not the run\'s', () => {
+test("a failure in a later block: the replay carries that block's seed, and the report says why it is not the run's", () => {
   const text = humanProfile({ ...failing, replay: { seed: 920564995, path: '0:5:0' } });
   assert.ok(text.includes("  replay: npx dirtyspec run --profile smmu-driver --seed 920564995 --replay '0:5:0'"), text);
-  assert.ok(text.includes('  (--seed 920564995 is the seed of the block of runs it failed in, which this campaign\'s --seed 7 derives: the replay runs that block\'s sequence alone)'), text);
+  assert.ok(text.includes("  (--seed 920564995 is the seed of the block of runs it failed in, which this campaign's --seed 7 derives: the replay runs that block's sequence alone)"), text);
   assert.not.match(humanProfile(failing), /is the seed of the block/);
 });
 

@@ -34,12 +34,22 @@ export function idr3Bbml(idr3: number): Bbml {
 export const CTXDESC_CD_DWORDS = 8;
 export const CTXDESC_CD_0_TCR_T0SZ_MASK = 0x3fn; // 5:0
 export const CTXDESC_CD_0_TCR_TG0_SHIFT = 6n; // 7:6, 0 = 4 KiB
+export const CTXDESC_CD_0_TCR_IRGN0_SHIFT = 8n; // 9:8
+export const CTXDESC_CD_0_TCR_ORGN0_SHIFT = 10n; // 11:10
+export const CTXDESC_CD_0_TCR_SH0_SHIFT = 12n; // 13:12
+export const CTXDESC_CD_0_TCR_EPD1 = 1n << 30n;
 export const CTXDESC_CD_0_V = 1n << 31n;
 export const CTXDESC_CD_0_TCR_IPS_SHIFT = 32n; // 34:32
 export const CTXDESC_CD_0_AA64 = 1n << 41n;
 export const CTXDESC_CD_0_TCR_HD = 1n << 42n;
 export const CTXDESC_CD_0_TCR_HA = 1n << 43n;
+export const CTXDESC_CD_0_R = 1n << 45n;
+export const CTXDESC_CD_0_A = 1n << 46n;
+export const CTXDESC_CD_0_ASET = 1n << 47n;
 export const CTXDESC_CD_0_ASID_SHIFT = 48n; // 63:48
+/** io-pgtable-arm's TCR for a coherent walk: inner and outer write-back write-allocate, inner shareable (ARM_LPAE_TCR_RGN_WBWA, ARM_LPAE_TCR_SH_IS). */
+const TCR_RGN_WBWA = 1n;
+const TCR_SH_IS = 3n;
 export const CTXDESC_CD_1_TTB0_MASK = ((1n << 52n) - 1n) & ~0xfn; // 51:4
 
 export interface ContextDescriptor {
@@ -51,9 +61,27 @@ export interface ContextDescriptor {
   readonly t0sz: number;
 }
 
-/** Word 0 and word 1 of a stage-1 CD for a 48-bit, 4 KiB-granule table. */
+/**
+ * Word 0 and word 1 of a stage-1 CD for a 48-bit, 4 KiB-granule table, with the fields
+ * Linux's CD has: T0SZ, TG0, the walk's cacheability and shareability, EPD1 (no TTB1
+ * walk), V, IPS, AA64, R (record faults), A (abort on a fault: terminate, not stall), ASET
+ * (a private ASID) and the ASID; HA and HD as asked. An SMMU model may refuse a CD without
+ * EPD1 or A (QEMU's decode_cd does).
+ * @source Linux v6.12.117 drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c arm_smmu_make_s1_cd; arm-smmu-v3.h CTXDESC_CD_0_*
+ */
 export function encodeCd(asid: number, ttb0: number, ha: boolean, hd: boolean): [bigint, bigint] {
-  let w0 = CTXDESC_CD_0_V | CTXDESC_CD_0_AA64 | BigInt(64 - 48) | (5n << CTXDESC_CD_0_TCR_IPS_SHIFT);
+  let w0 =
+    BigInt(64 - 48) |
+    (TCR_RGN_WBWA << CTXDESC_CD_0_TCR_IRGN0_SHIFT) |
+    (TCR_RGN_WBWA << CTXDESC_CD_0_TCR_ORGN0_SHIFT) |
+    (TCR_SH_IS << CTXDESC_CD_0_TCR_SH0_SHIFT) |
+    CTXDESC_CD_0_TCR_EPD1 |
+    CTXDESC_CD_0_V |
+    (5n << CTXDESC_CD_0_TCR_IPS_SHIFT) |
+    CTXDESC_CD_0_AA64 |
+    CTXDESC_CD_0_R |
+    CTXDESC_CD_0_A |
+    CTXDESC_CD_0_ASET;
   w0 |= BigInt(asid & 0xffff) << CTXDESC_CD_0_ASID_SHIFT;
   if (ha) w0 |= CTXDESC_CD_0_TCR_HA;
   if (hd) w0 |= CTXDESC_CD_0_TCR_HD;

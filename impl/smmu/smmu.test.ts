@@ -135,6 +135,21 @@ test('[TRACK-2] encodeCd puts V at 31, HD at 42, HA at 43, ASID at 63:48 and TTB
   assert.is(encodeCd(0, 0x0f_ffff_ffff_fff0, false, false)[1], 0x0f_ffff_ffff_fff0n);
 });
 
+test("encodeCd writes the other fields Linux's CD has: 4 KiB TG0, WBWA inner and outer, inner shareable, EPD1, R, A, ASET, AA64, IPS 48 bits", () => {
+  const [w0] = encodeCd(7, 0x4000_3000, false, false);
+  const field = (lo: bigint, bits: bigint) => (w0 >> lo) & ((1n << bits) - 1n);
+  assert.is(field(6n, 2n), 0n, 'TG0 4 KiB');
+  assert.is(field(8n, 2n), 1n, 'IRGN0 WBWA');
+  assert.is(field(10n, 2n), 1n, 'ORGN0 WBWA');
+  assert.is(field(12n, 2n), 3n, 'SH0 inner shareable');
+  assert.is(field(14n, 1n), 0n, 'EPD0 clear: TTB0 walks');
+  assert.is(field(30n, 1n), 1n, 'EPD1: no TTB1 walk');
+  assert.is(field(32n, 3n), 5n, 'IPS 48 bits');
+  assert.is(field(41n, 1n), 1n, 'AA64');
+  assert.is(field(44n, 1n), 0n, 'S clear: terminate, not stall');
+  assert.is(field(45n, 3n), 0b111n, 'R, A, ASET');
+});
+
 test('[TRACK-2] decodeCd inverts encodeCd', () => {
   for (const ha of [false, true]) {
     for (const hd of [false, true]) {
