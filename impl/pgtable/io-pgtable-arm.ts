@@ -20,6 +20,7 @@ import {
   PTE_AF,
   PTE_AP_RDONLY,
   PTE_AP_UNPRIV,
+  PTE_NG,
   PTE_DBM,
   PTE_MERGE_ATTR_MASK,
   PTE_SH_IS,
@@ -98,7 +99,8 @@ export class ArmLpaeIoPgtable {
   /** Linux `arm_lpae_prot_to_pte` + `arm_lpae_init_pte` for a leaf at `level`. */
   protToPte(prot: number, level: number, paddr: number): bigint {
     let pte = level === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
-    pte |= PTE_AP_UNPRIV | PTE_SH_IS | PTE_AF;
+    // Linux arm_lpae_prot_to_pte: every stage-1 leaf is non-global (ARM_LPAE_PTE_nG), so a TLBI by ASID reaches its entries.
+    pte |= PTE_NG | PTE_AP_UNPRIV | PTE_SH_IS | PTE_AF;
     if ((prot & IOMMU_WRITE) === 0) pte |= PTE_AP_RDONLY;
     else if (this.config.hdQuirk) pte |= PTE_DBM; // starts writable-dirty
     return pte | BigInt(paddr);

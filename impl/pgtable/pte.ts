@@ -12,6 +12,8 @@ export const PTE_AP_UNPRIV = 1n << 6n;
 export const PTE_AP_RDONLY = 1n << 7n;
 export const PTE_SH_IS = 3n << 8n;
 export const PTE_AF = 1n << 10n;
+/** nG: the entry is non-global, tagged with the CD's ASID (Linux sets it on every stage-1 leaf). */
+export const PTE_NG = 1n << 11n;
 export const PTE_ADDR_MASK = ((1n << 48n) - 1n) & ~0xfffn;
 export const PTE_DBM = 1n << 51n;
 /** Attributes a merge requires equal across the pages (everything but OA, AF, AP[2]). */

@@ -16,6 +16,8 @@ const AP_RDONLY = 1n << 7n; // AP[2]
 const SH_IS = 3n << 8n;
 const AF = 1n << 10n;
 const NG = 1n << 11n;
+/** A bit the architecture leaves to software (bits 58:55; Linux's ARM_LPAE_PTE_SW_SYNC is 55): what software may change beside the hardware's update. */
+const SW = 1n << 56n;
 const DBM = 1n << 51n;
 const CD_V = 1n << 31n;
 const CD_HD = 1n << 42n;
@@ -30,9 +32,9 @@ const PAGE = 4096;
 const IOVA_LIMIT = 2 ** 48;
 
 /** The descriptor Linux writes for a writable 4 KiB page with the HD quirk (writable-dirty). */
-const pageDirty = (pa: number): bigint => TYPE_PAGE | AP_UNPRIV | SH_IS | AF | DBM | BigInt(pa);
+const pageDirty = (pa: number): bigint => TYPE_PAGE | NG | AP_UNPRIV | SH_IS | AF | DBM | BigInt(pa);
 const pageClean = (pa: number): bigint => pageDirty(pa) | AP_RDONLY;
-const pageReadOnly = (pa: number): bigint => TYPE_PAGE | AP_UNPRIV | SH_IS | AF | AP_RDONLY | BigInt(pa);
+const pageReadOnly = (pa: number): bigint => TYPE_PAGE | NG | AP_UNPRIV | SH_IS | AF | AP_RDONLY | BigInt(pa);
 
 interface Rig {
   readonly memory: PhysicalMemory;
@@ -412,7 +414,7 @@ test('[HTTU-4] a write through a writable-dirty leaf, or a plain writable one, i
   const plain = rig({ dirtyCapable: false });
   assert.is(plain.domain.map(IOVA, PA, PAGE, RW), 0);
   ok(plain.smmu.dmaWrite(SID, IOVA), PA, false);
-  assert.is(plain.memory.load(leafAt(plain.domain, IOVA).ptep), TYPE_PAGE | AP_UNPRIV | SH_IS | AF | BigInt(PA));
+  assert.is(plain.memory.load(leafAt(plain.domain, IOVA).ptep), TYPE_PAGE | NG | AP_UNPRIV | SH_IS | AF | BigInt(PA));
   assert.is(dirtyRig.smmu.stats.httuUpdates + plain.smmu.stats.httuUpdates, 0);
 });
 
@@ -441,10 +443,10 @@ function raceAtCas(memory: PhysicalMemory, ptep: number, change: () => void): vo
 
 test('[HTTU-5] software changing an unrelated bit before the CAS: hardware retries and keeps the change', () => {
   const { memory, smmu, ptep } = trackingRig();
-  raceAtCas(memory, ptep, () => memory.fetchOr(ptep, NG));
+  raceAtCas(memory, ptep, () => memory.fetchOr(ptep, SW));
   ok(smmu.dmaWrite(SID, IOVA), PA, false);
   memory.hook = undefined;
-  assert.is(memory.load(ptep), pageDirty(PA) | NG);
+  assert.is(memory.load(ptep), pageDirty(PA) | SW);
   assert.is(smmu.stats.casRetries, 1);
   assert.is(smmu.stats.httuUpdates, 1);
 });
@@ -494,7 +496,7 @@ test('[HTTU-5] [FAULT-1] software unmapping the leaf before the CAS: the walk re
 test('[HTTU-5] a CAS that never settles gives up with an error instead of overwriting', () => {
   const { memory, smmu, ptep } = trackingRig();
   memory.hook = (kind, address) => {
-    if (kind === 'compareExchange' && address === ptep) memory.store(ptep, memory.load(ptep) ^ NG);
+    if (kind === 'compareExchange' && address === ptep) memory.store(ptep, memory.load(ptep) ^ SW);
   };
   assert.throws(() => smmu.dmaWrite(SID, IOVA), /did not settle/);
   memory.hook = undefined;
@@ -756,7 +758,7 @@ test('[PTE-4] a 2 MiB block maps at level 2 with type 0b01 and translates to out
   const leaf = leafAt(domain, iova + 0x12345);
   assert.is(leaf.level, 2);
   assert.is(leaf.size, 0x20_0000);
-  assert.is(memory.load(leaf.ptep), TYPE_BLOCK | AP_UNPRIV | SH_IS | AF | DBM | BigInt(pa));
+  assert.is(memory.load(leaf.ptep), TYPE_BLOCK | NG | AP_UNPRIV | SH_IS | AF | DBM | BigInt(pa));
   ok(smmu.dmaRead(SID, iova + 0x12345), pa + 0x12345, false, 2);
   ok(smmu.dmaRead(SID, iova + 0x1f_fff8), pa + 0x1f_fff8, true, 2); // same entry covers the block
   assert.equal(smmu.iotlb.entries(), [{ asid: ASID, base: iova, level: 2, size: 0x20_0000, outputBase: pa, state: 'writableDirty' }]);
@@ -779,7 +781,7 @@ test('[PTE-4] [HTTU-2] a write anywhere in a clean 2 MiB block dirties the singl
   assert.is(domain.map(iova, pa, 0x20_0000, RW), 0);
   assert.is(domain.setDirtyTracking(true), 0);
   const { ptep } = leafAt(domain, iova);
-  const clean = TYPE_BLOCK | AP_UNPRIV | SH_IS | AF | DBM | AP_RDONLY | BigInt(pa);
+  const clean = TYPE_BLOCK | NG | AP_UNPRIV | SH_IS | AF | DBM | AP_RDONLY | BigInt(pa);
   assert.is(memory.load(ptep), clean);
   ok(smmu.dmaWrite(SID, iova + 0x1f_0000), pa + 0x1f_0000, false, 2);
   assert.is(memory.load(ptep), clean & ~AP_RDONLY);

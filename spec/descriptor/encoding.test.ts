@@ -83,9 +83,9 @@ test('[PTE-5] iopteWriteableDirty is (pte & (AP_RDONLY|DBM)) == DBM', () => {
   assert.not.ok(iopteWriteableDirty(0x3n));
 });
 
-test('[PTE-3] read-only mapping: AP[2] set, no DBM, AF set, AP[1] and SH inner', () => {
+test('[PTE-3] read-only mapping: AP[2] set, no DBM, AF set, nG, AP[1] and SH inner', () => {
   const pte = armLpaeProtToPte(IOMMU_READ, 3, 0x8000_1000, { hd: true });
-  assert.is(pte, 0x3n | ARM_LPAE_PTE_AP_UNPRIV | ARM_LPAE_PTE_AP_RDONLY | ARM_LPAE_PTE_SH_IS | ARM_LPAE_PTE_AF | 0x8000_1000n);
+  assert.is(pte, 0x3n | ARM_LPAE_PTE_NG | ARM_LPAE_PTE_AP_UNPRIV | ARM_LPAE_PTE_AP_RDONLY | ARM_LPAE_PTE_SH_IS | ARM_LPAE_PTE_AF | 0x8000_1000n);
   assert.is(decodeLeaf(pte, 3).state, 'readOnly');
 });
 

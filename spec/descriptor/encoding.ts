@@ -153,7 +153,8 @@ export interface ProtToPteOptions {
 
 /**
  * PTE-3: Linux `arm_lpae_prot_to_pte` + `arm_lpae_init_pte` for a stage-1 leaf at `level`
- * mapping `paddr`. AP[1] set (unprivileged), SH inner shareable, AF set, nG clear.
+ * mapping `paddr`. nG set (non-global: the leaf belongs to the CD's ASID, so a TLBI by ASID
+ * reaches its IOTLB entries), AP[1] set (unprivileged), SH inner shareable, AF set.
  * A writable mapping made while the HD quirk is on carries DBM and starts writable-dirty
  * (AP[2] = 0); without the quirk it is plain writable. A read-only mapping has AP[2] = 1.
  * @req PTE-1 PTE-3
@@ -171,7 +172,7 @@ export function armLpaeProtToPte(prot: number, level: Level, paddr: number, opti
     throw new DescriptorDecodeError('prot', 'must include IOMMU_READ or IOMMU_WRITE');
   }
   let pte = level === 3 ? ARM_LPAE_PTE_TYPE_PAGE : ARM_LPAE_PTE_TYPE_BLOCK;
-  pte |= ARM_LPAE_PTE_AP_UNPRIV | ARM_LPAE_PTE_SH_IS;
+  pte |= ARM_LPAE_PTE_NG | ARM_LPAE_PTE_AP_UNPRIV | ARM_LPAE_PTE_SH_IS;
   if (options.accessFlag ?? true) pte |= ARM_LPAE_PTE_AF;
   if ((prot & IOMMU_WRITE) === 0) pte |= ARM_LPAE_PTE_AP_RDONLY;
   else if (options.hd) pte |= ARM_LPAE_PTE_DBM;
