@@ -54,7 +54,10 @@ export class StopMergingCommand implements RunCommand {
 }
 
 /** How an aimed merge ends: mergePages, with a DMA write raced against it, or after a write to one page. */
-type MergeEnd = { readonly kind: 'merge' } | { readonly kind: 'race'; readonly at: number; readonly offset: number } | { readonly kind: 'dirty'; readonly page: number };
+type MergeEnd = { readonly kind: 'merge' } | { readonly kind: 'race'; readonly at: number; readonly offset: number; readonly aimed: boolean } | { readonly kind: 'dirty'; readonly page: number };
+
+/** A merge's race: aimed, just after the driver's `at`-th read of the written page's descriptor; else at its `at`-th access. */
+const mergeRace = (end: MergeEnd & { kind: 'race' }) => (end.aimed ? { at: end.at, offset: end.offset, aimed: true, after: true } : { at: end.at, offset: end.offset, aimed: false });
 
 /**
  * 511 pages mapped at a 2 MiB base and the last one refilled, with the first page's output
@@ -62,18 +65,18 @@ type MergeEnd = { readonly kind: 'merge' } | { readonly kind: 'race'; readonly a
  * tracking on and the region read and cleared whole, so no page is writable-dirty; then a
  * merge, and tracking turned off where that merges every contiguous run (rfc-2021, whose
  * mergePages the kit asks only of a region that merges): always where the region does not
- * merge, else when `disable`. An injected write lands between the merge's check of its
- * children and its exchange (the reference reads 512 children to check them and 512 to look
- * for a dirty one, after a few to walk: access 520 and on, to one of the first pages).
+ * merge, else when `disable`. An injected write lands between the merge's reading of its
+ * children and its exchange: `aimed`, just after the driver's first or second read of the
+ * written page's own descriptor (before its next access of any kind), wherever in its
+ * accesses that falls: a driver that snapshots the 512 children once, then swaps, is raced
+ * there as surely as one that reads them twice; else at its `at`-th access of any kind (the
+ * reference reads 512 children to check them and 512 to look for a dirty one, after a few
+ * to walk).
  */
 export function mergeSequence(region: number, write: boolean, fit: 'fits' | 'otherPa' | 'otherWrite', end: MergeEnd, disable: boolean): RunCommand[] {
   const base = region * REGION_PAGES;
   const merge =
-    end.kind === 'merge'
-      ? [new MergeCommand(region, undefined)]
-      : end.kind === 'race'
-        ? [new MergeCommand(region, { at: end.at, offset: end.offset, aimed: false })]
-        : [new DmaCommand(true, 0, 0, 0, undefined, (base + end.page) * PAGE), new MergeCommand(region, undefined)];
+    end.kind === 'merge' ? [new MergeCommand(region, undefined)] : end.kind === 'race' ? [new MergeCommand(region, mergeRace(end))] : [new DmaCommand(true, 0, 0, 0, undefined, (base + end.page) * PAGE), new MergeCommand(region, undefined)];
   return [
     new EmptyRegionsCommand(region, 1),
     new MapCommand(base, REGION_PAGES - 1, write, true),
@@ -155,7 +158,9 @@ export function aimedArbitrary(kitIsDriver: boolean, interleave: boolean, ops: C
   const ends = fc.oneof(
     { arbitrary: fc.constant<MergeEnd>({ kind: 'merge' }), weight: 2 },
     { arbitrary: fc.nat(REGION_PAGES - 1).map((page): MergeEnd => ({ kind: 'dirty', page })), weight: 1 },
-    ...(interleave ? [{ arbitrary: fc.tuple(fc.integer({ min: 520, max: 1020 }), fc.nat(3)).map(([at, offset]): MergeEnd => ({ kind: 'race', at, offset })), weight: 2 }] : []),
+    // A race at a driver's first or second read of the written page's descriptor, or at any of its first 1,100 accesses.
+    ...(interleave ? [{ arbitrary: fc.tuple(fc.nat(1), fc.nat(3)).map(([at, offset]): MergeEnd => ({ kind: 'race', at, offset, aimed: true })), weight: 4 }] : []),
+    ...(interleave ? [{ arbitrary: fc.tuple(fc.oneof(fc.integer({ min: 520, max: 1020 }), fc.nat(1100)), fc.nat(3)).map(([at, offset]): MergeEnd => ({ kind: 'race', at, offset, aimed: false })), weight: 2 }] : []),
   );
   const fits = fc.constantFrom<'fits' | 'otherPa' | 'otherWrite'>('fits', 'fits', 'otherPa', 'otherWrite');
   const merges = fc.tuple(region, fc.constantFrom(true, true, true, false), fits, ends, fc.boolean()).map(([g, w, fit, end, off]) => mergeSequence(g, w, fit, end, off));

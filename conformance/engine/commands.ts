@@ -110,9 +110,15 @@ export interface Injection {
   readonly at: number;
   readonly offset: number;
   readonly aimed: boolean;
+  /**
+   * Aimed only: the write lands just after the `at`-th access to the target descriptor (before
+   * the operation's next access of any kind), not just before it: between a driver's one read
+   * of a descriptor and the exchange that replaces it, wherever those fall in its accesses.
+   */
+  readonly after?: boolean;
 }
 
-const injectionText = (i: Injection) => `DMA write at driver access ${i.at}${i.aimed ? ' to the target descriptor' : ''} to +${i.offset} pages`;
+const injectionText = (i: Injection) => `DMA write ${i.after === true ? 'after' : 'at'} driver access ${i.at}${i.aimed ? ' to the target descriptor' : ''} to +${i.offset} pages`;
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 const ERRNO_NAMES = new Map(Object.entries(ERRNO).map(([name, value]) => [-value, `-${name}`]));
@@ -656,7 +662,7 @@ interface InjectedRace {
 async function withInjectedWrite<T>(
   m: RunModel,
   r: RunReal,
-  inject: { at: number; iova: number; aimed: boolean } | undefined,
+  inject: { at: number; iova: number; aimed: boolean; after?: boolean } | undefined,
   op: () => Promise<T>,
   stages: ((model: DescriptorModel, result: T) => void) | readonly ((model: DescriptorModel, result: T) => void)[] | { readonly after: (result: T, race: InjectedRace) => readonly ((model: DescriptorModel, result: T) => void)[] },
   check: (model: DescriptorModel, result: T) => void,
@@ -674,7 +680,7 @@ async function withInjectedWrite<T>(
   // Aimed: at the operation's `at`-th access to the descriptor translating the target page now.
   const ttb0 = r.sys.ttb0();
   const target = inject.aimed && ttb0 !== 0 ? walkLeaves((a) => r.sys.memory.load(a), ttb0, inject.iova - (inject.iova % PAGE), PAGE)[0] : undefined;
-  const trigger = target === undefined ? inject.at : { address: target.ptep, nth: inject.at };
+  const trigger = target === undefined ? inject.at : { address: target.ptep, nth: inject.at, after: inject.after === true };
   // The leaf translating the target page as it is when the write is made, read just before it,
   // where the write must walk to it (no IOTLB entry holds the page: one that does may serve the
   // write whatever the leaf says, which the model's stages do not place exactly).
@@ -746,7 +752,7 @@ function racedCall(
   r: RunReal,
   op: string,
   expected: string,
-  inject: { at: number; iova: number; aimed: boolean } | undefined,
+  inject: { at: number; iova: number; aimed: boolean; after?: boolean } | undefined,
   call: () => Promise<number>,
   stages: Parameters<typeof withInjectedWrite<number>>[4],
   check: (model: DescriptorModel, result: number) => void,
@@ -1004,7 +1010,7 @@ export async function readAndClear(
   size: number,
   noClear: boolean,
   op: string,
-  inject?: { at: number; iova: number; aimed: boolean },
+  inject?: { at: number; iova: number; aimed: boolean; after?: boolean },
   after: (m: RunModel) => void = (mm) => checkState(mm, r),
 ): Promise<void> {
   const tracking = m.model.trackingOn;

@@ -119,13 +119,15 @@ class CdRegistry {
 /**
  * When a hook acts: at the `at`-th memory access of the operation (counted from 0), or
  * aimed at one descriptor: at the operation's `nth` access (from 0) to the word at
- * `address`, so that a race lands between the read and the write of that descriptor.
+ * `address`, so that a race lands between the read and the write of that descriptor (or,
+ * `after`, just after that access: before the operation's next access of any kind).
  */
-export type HookTrigger = number | { readonly address: number; readonly nth: number };
+export type HookTrigger = number | { readonly address: number; readonly nth: number; readonly after?: boolean };
 
 function withHook(memory: Memory) {
   return async <T, R>(at: HookTrigger, act: () => R, op: () => Promise<T>): Promise<[T, R | undefined]> => {
     let count = 0;
+    let armed = false;
     let result: R | undefined;
     memory.hook =
       typeof at === 'number'
@@ -133,7 +135,15 @@ function withHook(memory: Memory) {
             if (count++ === at) result = act();
           }
         : (_kind, address) => {
-            if (address === at.address && count++ === at.nth) result = act();
+            // `after`: armed by the nth access to the word, fired before the next access of any kind.
+            if (armed) {
+              armed = false;
+              result = act();
+            }
+            if (address === at.address && count++ === at.nth) {
+              if (at.after === true) armed = true;
+              else result = act();
+            }
           };
     try {
       return [await op(), result];
