@@ -465,8 +465,13 @@ export class DescriptorModel {
     // Pages of one 2 MiB region share the tables on their path: noted once per region.
     let region = -1;
     if (created.length > 0) {
-      const from = Math.min(...created.map((l) => l.iova));
-      const to = Math.max(...created.map((l) => l.iova + armLpaeBlockSize(l.level)));
+      // A loop, not Math.min(...list): a driver may map 2^21 pages in one call (8 GiB page by page), past what a spread passes as arguments.
+      let from = Number.POSITIVE_INFINITY;
+      let to = 0;
+      for (const l of created) {
+        if (l.iova < from) from = l.iova;
+        if (l.iova + armLpaeBlockSize(l.level) > to) to = l.iova + armLpaeBlockSize(l.level);
+      }
       this.mappings = [...this.mappings, { iova: from, end: to }];
     }
     for (const { iova, level, oa } of created) {
