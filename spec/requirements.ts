@@ -159,7 +159,7 @@ export const requirements = {
     source: `dirtyspec design; DEPARTS from ${IO_PAGETABLE} iopt_set_dirty_tracking, which runs iopt_clear_dirty_data on every enable, tracking on or not, and forgets what was not yet reported (the linux-upstream contract's TRACK-U3 and hazard H-U6)`,
   },
   'TRACK-6': {
-    text: 'Disabling with the page-granular policy merges pages back into blocks where possible, then marks writable-clean leaves writable-dirty so writes need no HD, invalidates the TLB (a cached clean entry would fault once HD is off), then clears HA/HD in every context descriptor.',
+    text: 'Disabling with the page-granular policy merges back into blocks what enabling split, where its pages can still merge (no other pages), then marks writable-clean leaves writable-dirty so writes need no HD, invalidates the TLB (a cached clean entry would fault once HD is off), then clears HA/HD in every context descriptor.',
     source: `patch 05/11 "iommu/arm-smmu-v3: Merge a span of page when stop dirty log", <20210310090614.26668-6-zhukeqian1@huawei.com> (merge, then iommu_flush_iotlb_all); dirtyspec design for the rest: once HD is off a write through a writable-clean leaf faults (FAULT-3); DEPARTS from that patch's arm_smmu_stop_dirty_log, which leaves HD on`,
   },
   'TRACK-7': {
