@@ -3,11 +3,11 @@
 // would surface as an exception blamed on the implementation. Returns what is wrong, with
 // its path, or undefined.
 
-export type Rule = 'int' | 'bool' | 'big' | 'intArray' | readonly (string | number)[] | { readonly shape: Shape } | { readonly arrayOf: readonly string[] };
+export type Rule = 'int' | 'bool' | 'big' | 'intArray' | readonly (string | number)[] | { readonly shape: Shape; readonly optional?: readonly string[] } | { readonly arrayOf: readonly string[] };
 export type Shape = Readonly<Record<string, Rule>>;
 
 function check(value: unknown, rule: Rule, path: string): string | undefined {
-  if (typeof rule === 'object' && 'shape' in rule) return object(value, rule.shape, path);
+  if (typeof rule === 'object' && 'shape' in rule) return object(value, rule.shape, path, rule.optional);
   if (typeof rule === 'object' && 'arrayOf' in rule) {
     if (!Array.isArray(value) || value.length > 64) return `${path} must be an array (at most 64) of ${rule.arrayOf.join(', ')}`;
     const bad = value.findIndex((v) => !rule.arrayOf.includes(v as string));

@@ -52,20 +52,20 @@ const COMMANDS: Record<string, CommandClass> = {
 };
 
 /** Each command's fields as the engine generates them; the optional ones may be absent. */
-const INJECT: Shape = { at: 'int', offset: 'int', aimed: 'bool' };
+const INJECT: { shape: Shape; optional: readonly string[] } = { shape: { at: 'int', offset: 'int', aimed: 'bool', after: 'bool' }, optional: ['after'] };
 const FIELDS: Record<string, { shape: Shape; optional?: readonly string[] }> = {
   MapCommand: { shape: { page: 'int', pages: 'int', write: 'bool', aligned: 'bool' } },
-  UnmapCommand: { shape: { page: 'int', pages: 'int', inject: { shape: INJECT } }, optional: ['inject'] },
+  UnmapCommand: { shape: { page: 'int', pages: 'int', inject: INJECT }, optional: ['inject'] },
   RefillCommand: { shape: { region: 'int', samePa: 'bool', sameWrite: 'bool' } },
   DmaCommand: {
     shape: { write: 'bool', pick: 'int', offset: 'int', stream: 'int', interleave: { shape: { at: 'int', change: ['unmapLeaf', 'splitBlock', 'readAndClear'] } }, fixedIova: 'int', high: 'bool' },
     optional: ['interleave', 'fixedIova', 'high'],
   },
-  SplitCommand: { shape: { pick: 'int', inject: { shape: INJECT }, high: 'bool' }, optional: ['inject', 'high'] },
-  MergeCommand: { shape: { region: 'int', inject: { shape: INJECT }, high: { shape: { level: [1, 2] } } }, optional: ['inject', 'high'] },
-  ReadAndClearCommand: { shape: { page: 'int', pages: 'int', noClear: 'bool', inject: { shape: INJECT }, endingAt: { shape: { pick: 'int', before: 'int' } } }, optional: ['inject', 'endingAt'] },
+  SplitCommand: { shape: { pick: 'int', inject: INJECT, high: 'bool' }, optional: ['inject', 'high'] },
+  MergeCommand: { shape: { region: 'int', inject: INJECT, high: { shape: { level: [1, 2] } } }, optional: ['inject', 'high'] },
+  ReadAndClearCommand: { shape: { page: 'int', pages: 'int', noClear: 'bool', inject: INJECT, endingAt: { shape: { pick: 'int', before: 'int' } } }, optional: ['inject', 'endingAt'] },
   InvalidateCommand: { shape: { page: 'int', pages: 'int', all: 'bool' } },
-  TrackingCommand: { shape: { enable: 'bool', inject: { shape: INJECT } }, optional: ['inject'] },
+  TrackingCommand: { shape: { enable: 'bool', inject: INJECT }, optional: ['inject'] },
   AttachCommand: { shape: {} },
   KitClearAccessFlagCommand: { shape: { pick: 'int' } },
   KitSetCdCommand: { shape: { ha: 'bool', hd: 'bool' } },
