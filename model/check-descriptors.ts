@@ -86,6 +86,10 @@ function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string
   const mapRule = MAPPED_AS[want.state];
   const badEncoding = mapRule !== undefined && rules.includes(mapRule) && got.outputAddress === ml.oa && (got.state !== want.state || got.accessFlag !== want.accessFlag);
   if (badEncoding) rules.push('PTE-3');
+  // DBM where the spec's leaf has none, or none where it has: the leaf decodes to another kind
+  // of permission, a fixed one instead of dirty state or the reverse (PTE-2: with DBM, AP[2]
+  // is the dirty state; without, the permission), whatever the operation meant to write.
+  if (dbmManaged(want.state) !== dbmManaged(got.state)) rules.push('PTE-2');
   // A leaf this operation's map created, clean where the spec makes it dirty (MAP-2: the HD
   // quirk), loses nothing yet, since no write has gone through it: a wrong encoding, not a
   // lost page. (A merge or split that makes a leaf from the protection is not a map: the
@@ -93,6 +97,9 @@ function leafDifference(model: DescriptorModel, l: WalkedLeaf, req: () => string
   const fresh = badEncoding && kind === 'loss' && model.mappedThisOp.has(leafKey(ml.iova, ml.level));
   return new Violation(fresh ? 'spec' : kind, rules, `leaf ${hex(l.iova)} L${l.level} ${want.state}, AF=${want.accessFlag ? 1 : 0}, OA=${hex(ml.oa)}`, actual);
 }
+
+/** Whether a leaf state is dirty state managed through DBM (PTE-2: DBM = 1). */
+const dbmManaged = (state: LeafState) => state === 'writableClean' || state === 'writableDirty';
 
 /** The map rule that gives a new leaf each state (spec/descriptor/leaf-machine.ts, MAP). */
 const MAPPED_AS: Partial<Record<LeafState, string>> = { readOnly: 'MAP-1', writableDirty: 'MAP-2', writable: 'MAP-3' };

@@ -593,7 +593,7 @@ export class DescriptorModel {
       return true;
     }
     const mergeEntry = this.ctx.step(this.t.leaf, first.snap, { type: 'MERGE', anyDirty });
-    this.took(mergeEntry, false);
+    this.took(mergeEntry);
     for (const c of children) this.deleteLeaf(c);
     this.setLeaf({ iova: base, level, size, oa: first.oa, write: first.write, snap: mergeEntry.next });
     this.dropTables(base, size, level);

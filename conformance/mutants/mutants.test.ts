@@ -328,6 +328,28 @@ directed('[MERGE-1] mutant merge-ignores-dirty deviates from the reference: the 
   assert.is(await run(driverAdapter('merge-ignores-dirty')), 0);
 });
 
+directed("[MERGE-1] mutant merge-no-late-fold deviates from the reference: a write between the merge's look at its clean children and the swap is lost with the table", async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { memory, smmu, driver, entryAddress, report } = await driverSystem(adapter);
+    assert.is(await driver.map(0, PA, MiB2, RW), 0);
+    assert.is(await driver.splitBlock(0), 0);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    await report(0, MiB2); // every page clean
+    // At the swap of the table entry for a block: the children were looked at, the table is still linked.
+    const l2 = entryAddress(0, 2);
+    memory.hook = (kind, address) => {
+      if (kind !== 'exchange' || address !== l2) return;
+      memory.hook = undefined;
+      assert.ok(smmu.dmaWrite(0, 0x7_3000).ok);
+    };
+    assert.is(await driver.mergePages(0, 2), 0);
+    memory.hook = undefined;
+    return (await report(0, MiB2)).length;
+  };
+  assert.is(await run(reference.driver), 512);
+  assert.is(await run(driverAdapter('merge-no-late-fold')), 0);
+});
+
 directed('[NOLOSS-1] mutant record-4k-for-2m deviates from the reference: a write at 0x5000 in a 2 MiB block is reported as page 0 only', async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { smmu, driver, report } = await driverSystem(adapter);

@@ -146,6 +146,22 @@ export class MergeIgnoresDirtyPgtable extends ArmLpaeIoPgtable {
   }
 }
 
+/** The merge folds in the dirty state its children show before the swap, not what the hardware wrote between that look and the swap. */
+export class MergeNoLateFoldPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class racy-update): with BBML the block is swapped in from a snapshot of the children;
+  // a DMA write that dirties a child after the snapshot and before the swap lands in the
+  // table the merge then frees. (The reference looks again after the swap: the first call
+  // of anyChildDirty in a merge is the snapshot, a later one the look after the swap.)
+  private looks = 0;
+  override mergePages(iova: number, level: number): number {
+    this.looks = 0;
+    return super.mergePages(iova, level);
+  }
+  protected override anyChildDirty(table: number): boolean {
+    return this.looks++ === 0 ? super.anyChildDirty(table) : false;
+  }
+}
+
 /** A dirty leaf is recorded as one 4 KiB page whatever its size. */
 export class Record4kFor2mPgtable extends ArmLpaeIoPgtable {
   // FAULT (class boundary-arithmetic): a dirty 2 MiB / 1 GiB block is reported as its first page only.
@@ -287,6 +303,15 @@ export const pgtableMutants: readonly Mutant[] = [
     MergeIgnoresDirtyPgtable,
     'Merging pages never folds their dirty state into the block (anyChildDirty is always false): the block comes out clean and the table holding the dirty pages is freed. Class state-not-carried: a merge that does not fold in what the hardware set up to the swap.',
   ),
+  {
+    ...driverMutant(
+      'merge-no-late-fold',
+      'racy-update',
+      MergeNoLateFoldPgtable,
+      'With BBML, the merge builds the block from one look at its children and swaps it in, but does not look again after the swap: a DMA write that dirties a child between the look and the swap is freed with the table (a bug planted in an independent driver, which the merge races missed until they were aimed at the read of the written page). Class racy-update: a snapshot, then a swap, with the late change thrown away.',
+    ),
+    targets: ['MERGE-1'],
+  },
   driverMutant(
     'record-4k-for-2m',
     'boundary-arithmetic',
