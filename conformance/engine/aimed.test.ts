@@ -52,27 +52,23 @@ for (const fit of ['otherPa', 'otherWrite'] as const) {
   });
 }
 
-test('[MERGE-1, NOLOSS-1] a DMA write landing between the check of the children and the exchange of a merge of clean pages: the block is writable-dirty and the page is reported', async () => {
-  const trace = await replay(mergeSequence(1, true, 'fits', { kind: 'race', at: 700, offset: 2, aimed: false }, false));
-  const merge = step(trace, 'mergePages(0x200000, L2, DMA write at driver access 700');
+/** A merge of clean pages raced by `end`: the write lands before the exchange, so the block is writable-dirty and the page is reported. */
+async function raceDirtiesBlock(end: { kind: 'race'; at: number; offset: number; aimed: boolean }, mergeStep: string): Promise<void> {
+  const trace = await replay(mergeSequence(1, true, 'fits', end, false));
+  const merge = step(trace, mergeStep);
   assert.match(merge.answer, /^0$/, shown(trace));
   assert.ok(
     leafStatesAfter(merge).some((s) => s.endsWith('writableDirty')),
     shown(trace),
   );
   assert.match(step(trace, 'final readAndClearDirty(0, window)').answer, /0x200000-0x3ff000 \(512 pages\)/);
-});
+}
 
-test("[MERGE-1, NOLOSS-1] the race aimed at the written page's own descriptor lands just after the merge has read it, before the exchange, wherever in its accesses that is", async () => {
-  const trace = await replay(mergeSequence(1, true, 'fits', { kind: 'race', at: 0, offset: 2, aimed: true }, false));
-  const merge = step(trace, 'mergePages(0x200000, L2, DMA write after driver access 0 to the target descriptor');
-  assert.match(merge.answer, /^0$/, shown(trace));
-  assert.ok(
-    leafStatesAfter(merge).some((s) => s.endsWith('writableDirty')),
-    shown(trace),
-  );
-  assert.match(step(trace, 'final readAndClearDirty(0, window)').answer, /0x200000-0x3ff000 \(512 pages\)/);
-});
+test('[MERGE-1, NOLOSS-1] a DMA write landing between the check of the children and the exchange of a merge of clean pages: the block is writable-dirty and the page is reported', () =>
+  raceDirtiesBlock({ kind: 'race', at: 700, offset: 2, aimed: false }, 'mergePages(0x200000, L2, DMA write at driver access 700'));
+
+test("[MERGE-1, NOLOSS-1] the race aimed at the written page's own descriptor lands just after the merge has read it, before the exchange, wherever in its accesses that is", () =>
+  raceDirtiesBlock({ kind: 'race', at: 0, offset: 2, aimed: true }, 'mergePages(0x200000, L2, DMA write after driver access 0 to the target descriptor'));
 
 test('[MERGE-R2, TRACK-R3] rfc-2021: stop merges 512 clean pages into a writable-dirty block (from prot), and leaves a region that does not merge as it was', async () => {
   const config = { ...CONFIG, pageGranular: true };
