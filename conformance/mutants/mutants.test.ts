@@ -350,6 +350,19 @@ directed("[MERGE-1] mutant merge-no-late-fold deviates from the reference: a wri
   assert.is(await run(driverAdapter('merge-no-late-fold')), 0);
 });
 
+directed("[IOTLB-9] mutant global-leaves deviates from the reference: a DMA cached before tracking starts is still cached after the enable's invalidation by ASID", async () => {
+  const run = async (adapter: SmmuDriverAdapter) => {
+    const { smmu, driver } = await driverSystem(adapter);
+    // Read-only: the enable's stale clear (a range TLBI, which reaches global entries) leaves it alone; its invalidation by ASID is all that can drop the entry.
+    assert.is(await driver.map(0, PA, MiB2, IOMMU_READ), 0);
+    assert.ok(smmu.dmaRead(0, 0x3000).ok);
+    assert.is(await driver.setDirtyTracking(true), 0);
+    return smmu.iotlb.entries().length;
+  };
+  assert.is(await run(reference.driver), 0);
+  assert.is(await run(driverAdapter('global-leaves')), 1);
+});
+
 directed('[NOLOSS-1] mutant record-4k-for-2m deviates from the reference: a write at 0x5000 in a 2 MiB block is reported as page 0 only', async () => {
   const run = async (adapter: SmmuDriverAdapter) => {
     const { smmu, driver, report } = await driverSystem(adapter);

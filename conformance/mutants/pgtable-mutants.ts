@@ -4,7 +4,7 @@
 // position, so two) and says what is wrong with a `FAULT (class <name>)` comment (docs/BUG-CLASSES).
 import { IommuDomain, type PgtableFactory } from '../../impl/domain.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord } from '../../impl/pgtable/io-pgtable-arm.ts';
-import { GRANULE, PTE_AP_RDONLY, PTES_PER_TABLE, isWritableDirty } from '../../impl/pgtable/pte.ts';
+import { GRANULE, PTE_AP_RDONLY, PTE_NG, PTES_PER_TABLE, isWritableDirty } from '../../impl/pgtable/pte.ts';
 import { referenceSmmuDriverAdapter } from '../adapters/reference.ts';
 import type { Mutant } from './types.ts';
 
@@ -162,6 +162,17 @@ export class MergeNoLateFoldPgtable extends ArmLpaeIoPgtable {
   }
 }
 
+/** Leaves are written global (nG = 0). */
+export class GlobalLeavesPgtable extends ArmLpaeIoPgtable {
+  // FAULT (class stale-iotlb): arm_lpae_prot_to_pte without ARM_LPAE_PTE_nG. The IOTLB tags
+  // such an entry global, and CMD_TLBI_NH_ASID (the driver's invalidation of the whole
+  // domain, as arm_smmu_tlb_inv_context) leaves it: an entry cached writable-dirty before
+  // tracking's stale clear keeps absorbing writes.
+  override protToPte(prot: number, level: number, paddr: number): bigint {
+    return super.protToPte(prot, level, paddr) & ~PTE_NG;
+  }
+}
+
 /** A dirty leaf is recorded as one 4 KiB page whatever its size. */
 export class Record4kFor2mPgtable extends ArmLpaeIoPgtable {
   // FAULT (class boundary-arithmetic): a dirty 2 MiB / 1 GiB block is reported as its first page only.
@@ -311,6 +322,15 @@ export const pgtableMutants: readonly Mutant[] = [
       'With BBML, the merge builds the block from one look at its children and swaps it in, but does not look again after the swap: a DMA write that dirties a child between the look and the swap is freed with the table (a bug planted in an independent driver, which the merge races missed until they were aimed at the read of the written page). Class racy-update: a snapshot, then a swap, with the late change thrown away.',
     ),
     targets: ['MERGE-1'],
+  },
+  {
+    ...driverMutant(
+      'global-leaves',
+      'stale-iotlb',
+      GlobalLeavesPgtable,
+      'Stage-1 leaves are written without nG (Linux sets ARM_LPAE_PTE_nG on every one): their IOTLB entries are global, and the invalidation of the whole domain by CMD_TLBI_NH_ASID leaves them cached. Class stale-iotlb: an invalidation that does not reach the entries it must.',
+    ),
+    targets: ['IOTLB-9'],
   },
   driverMutant(
     'record-4k-for-2m',

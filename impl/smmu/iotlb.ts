@@ -13,6 +13,13 @@ export interface IotlbEntry {
   /** Output address of the start of the leaf. */
   readonly outputBase: number;
   readonly state: CachedState;
+  /**
+   * The leaf's nG was 0: a global entry, which CMD_TLBI_NH_ASID does not invalidate (only
+   * CMD_TLBI_NH_VA over its range, or a TLBI of everything, does). Linux writes no global
+   * stage-1 leaf (arm_lpae_prot_to_pte sets ARM_LPAE_PTE_nG); a driver that does, and
+   * invalidates by ASID, keeps stale entries (IOTLB-9).
+   */
+  readonly global?: boolean;
 }
 
 export class Iotlb {
@@ -71,9 +78,9 @@ export class Iotlb {
     }
   }
 
-  /** CMD_TLBI_NH_ASID. */
+  /** CMD_TLBI_NH_ASID: the ASID's non-global entries (ARM IHI 0070, CMD_TLBI_NH_ASID; a global entry matches every ASID and stays). */
   invalidateAsid(asid: number): void {
-    for (const entry of [...(this.byAsid.get(asid)?.values() ?? [])]) this.remove(entry);
+    for (const entry of [...(this.byAsid.get(asid)?.values() ?? [])]) if (entry.global !== true) this.remove(entry);
   }
 
   entries(): IotlbEntry[] {

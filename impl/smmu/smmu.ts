@@ -15,7 +15,7 @@
 // DEPARTS: the stream table entry is not in memory; `attachStream` is the STE write
 // plus CMD_CFGI_STE. Context descriptors are in memory and cached until CMD_CFGI_CD.
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
-import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_TYPE_MASK, PTE_TYPE_PAGE, IOVA_LIMIT, isTable, isValid, levelIndex, levelSize, pteAddress } from '../pgtable/pte.ts';
+import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, PTE_NG, PTE_TYPE_MASK, PTE_TYPE_PAGE, IOVA_LIMIT, isTable, isValid, levelIndex, levelSize, pteAddress } from '../pgtable/pte.ts';
 import { Iotlb, type CachedState, type IotlbEntry } from './iotlb.ts';
 import { decodeCd, IDR0_HTTU_ACCESS, IDR0_COHACC, IDR0_HTTU_ACCESS_DIRTY, IDR0_HTTU_SHIFT, IDR3_BBML_SHIFT, type Bbml, type ContextDescriptor, type Httu } from './registers.ts';
 
@@ -216,7 +216,7 @@ export class Smmu {
           const size = levelSize(level);
           const base = iova - (iova % size);
           const outputBase = pteAddress(pte);
-          this.iotlb.insert({ asid: cd.asid, base, level, size, outputBase, state: cachedState(pte) });
+          this.iotlb.insert({ asid: cd.asid, base, level, size, outputBase, state: cachedState(pte), ...((pte & PTE_NG) === 0n ? { global: true } : {}) });
           return { ok: true, pa: outputBase + (iova - base), level, tlbHit: false };
         }
       }

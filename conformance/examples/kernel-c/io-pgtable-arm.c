@@ -36,6 +36,7 @@ typedef dirtyspec_word arm_lpae_iopte;
 #define ARM_LPAE_PTE_SH_IS (3ULL << 8)
 #define ARM_LPAE_PTE_AF_BIT 10
 #define ARM_LPAE_PTE_AF BIT_ULL(ARM_LPAE_PTE_AF_BIT)
+#define ARM_LPAE_PTE_nG BIT_ULL(11)
 #define ARM_LPAE_PTE_DBM BIT_ULL(51)
 #define ARM_LPAE_PTE_ADDR_MASK GENMASK_ULL(47, 12)
 /* What a merge needs equal in every page: all but the output address, AF, AP[2] and the type. */
@@ -92,7 +93,7 @@ static u64 arm_lpae_prot_to_pte(struct arm_lpae_io_pgtable *data, int prot, int 
 {
 	u64 pte = lvl == ARM_LPAE_MAX_LEVELS - 1 ? ARM_LPAE_PTE_TYPE_PAGE : ARM_LPAE_PTE_TYPE_BLOCK;
 
-	pte |= ARM_LPAE_PTE_AP_UNPRIV | ARM_LPAE_PTE_SH_IS | ARM_LPAE_PTE_AF;
+	pte |= ARM_LPAE_PTE_nG | ARM_LPAE_PTE_AP_UNPRIV | ARM_LPAE_PTE_SH_IS | ARM_LPAE_PTE_AF;
 	if (!(prot & IOMMU_WRITE))
 		pte |= ARM_LPAE_PTE_AP_RDONLY;
 	else if (data->cfg.quirks & IO_PGTABLE_QUIRK_ARM_HD)
