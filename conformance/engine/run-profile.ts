@@ -337,8 +337,13 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   const { startTracking, ...asked } = cfg;
   let config = asked;
   let sys: Awaited<ReturnType<typeof createSystem>>;
+  // smmu-hw: the configuration with the registers the SMMU presents, by the contract's create rules (see below).
+  const configFor = (p: { readonly httu: 0 | 1 | 2; readonly bbml: 0 | 1 | 2 }) => {
+    const { startTracking: _s, ...c } = contractConfig(contract.capabilities, { ...cfg, httu: p.httu, bbml: p.bbml === 0 ? 0 : 2 }, kitDrives(adapter), contract.name);
+    return c;
+  };
   try {
-    sys = await createSystem(adapter, config, { timeoutMs: limits.timeoutMs, watch: limits.watch, contract: contract.name });
+    sys = await createSystem(adapter, config, { timeoutMs: limits.timeoutMs, watch: limits.watch, contract: contract.name, configFor });
   } catch (e) {
     if (!(e instanceof CreateRefused)) throw e;
     trace.push({
@@ -357,13 +362,18 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   const presents = sys.presents;
   const presentedBbml = presents?.bbml === 0 ? 0 : 2;
   if (presents !== undefined && (presents.httu !== config.httu || presentedBbml !== config.bbml)) {
+    // A contract whose driver writes HA/HD into every CD (rfc-2021's cdHaHd 'always') has no
+    // domain on an SMMU without HTTU 2 to judge: the kit would write bits the SMMU does not
+    // advertise. Such a run is not run, and says so.
+    const unfit = contract.capabilities.cdHaHd === 'always' && presents.httu !== 2;
     trace.push({
       op: `create(httu=${config.httu}, bbml=${config.bbml})`,
       answer: `an SMMU presenting SMMU_IDR0.HTTU=${presents.httu}, SMMU_IDR3.BBML=${presents.bbml}`,
-      expected: 'any configuration: the run follows the registers',
+      expected: unfit ? `HTTU 2: the ${contract.name} driver sets HA/HD in every CD (not run)` : 'any configuration: the run follows the registers',
       req: [],
     });
-    config = { ...config, httu: presents.httu, bbml: presentedBbml };
+    if (unfit) return 0;
+    config = configFor(presents);
   }
   const hdQuirk = contract.capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
   const model = new DescriptorModel(ctx, hdQuirk, config.pageGranular, hdQuirk && config.httu === 2, contract);

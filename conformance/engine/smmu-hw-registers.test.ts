@@ -37,6 +37,36 @@ test('an SMMU with access-flag updates only (HTTU 1) and BBML 0, asked for anyth
   assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
 });
 
+test("under linux-upstream, an SMMU without HTTU asked for HTTU 2 gets no CD with HA or HD: the kit's driver is built for the domain the registers allow (not dirty-capable)", async () => {
+  const ref = referenceSmmuHwAdapter('reference', undefined, 'linux-upstream');
+  const adapter: SmmuHwAdapter = {
+    profile: 'smmu-hw',
+    name: 'no-httu-checking-cds',
+    contract: 'linux-upstream',
+    async create(memory, config): Promise<SmmuHw> {
+      const hw = await ref.create(memory, { ...config, httu: 0, bbml: 2 });
+      const check = (cd: number) => {
+        if (((memory.load(cd) >> 42n) & 3n) !== 0n) throw new Error(`a CD with HA/HD on an SMMU without HTTU: 0x${memory.load(cd).toString(16)}`);
+      };
+      const cds = new Map<number, number>();
+      return {
+        ...hw,
+        attachStream: async (streamId, cd) => {
+          cds.set(streamId, cd);
+          check(cd);
+          return hw.attachStream(streamId, cd);
+        },
+        submit: async (commands) => {
+          for (const c of commands) if (c.op === 'CMD_CFGI_CD') check(cds.get(c.streamId)!);
+          return hw.submit(commands);
+        },
+      };
+    },
+  };
+  const r = await runProfile(adapter, { ...options, runs: 100 });
+  assert.is(r.verdict, 'conforms', r.undecided?.message ?? JSON.stringify(r.counterexample?.violation));
+});
+
 test('SMMU_IDR0.HTTU = 0b11 (reserved) is undecided, naming the field', async () => {
   const r = await runProfile(
     presenting('reserved-httu', { httu: 2, bbml: 2 }, (x) => ({ ...x, idr0: x.idr0 | (3 << 6) })),

@@ -87,6 +87,13 @@ export interface System {
 export interface SystemOptions extends CallLimits {
   /** smmu-hw: the contract the kit's driver follows (default strict). */
   readonly contract?: ContractName;
+  /**
+   * smmu-hw: the configuration the run has with the registers the SMMU presents (its
+   * contract's create rules applied to them, run-profile.ts runSequence), where they differ
+   * from the one asked for: the kit's driver is built with it, so it never writes what a
+   * domain on that SMMU could not have (HA/HD of a dirty-capable domain without HTTU 2).
+   */
+  readonly configFor?: (presents: { readonly httu: 0 | 1 | 2; readonly bbml: 0 | 1 | 2 }) => SystemConfig;
 }
 
 /** The implementation's create refused the configuration with `errno` (a contract may allow it: `capabilities.create.refuses`). */
@@ -272,7 +279,9 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       queue.push({ what: `submit(${copy.map((c) => c.op).join(', ')})`, call: () => hw.submit(copy), req: hwCallReq({ commands: copy }) });
     },
   };
-  const driver = createKitDriver(memory, port, { asid: ASID, dirtyCapable: config.dirtyCapable, pageGranular: config.pageGranular }, options.contract);
+  const differs = presents.httu !== config.httu || (presents.bbml === 0) !== (config.bbml === 0);
+  const effective = differs && options.configFor !== undefined ? options.configFor(presents) : config;
+  const driver = createKitDriver(memory, port, { asid: ASID, dirtyCapable: effective.dirtyCapable, pageGranular: effective.pageGranular }, options.contract);
   const timer = new CallTimer(timeoutMs, watch);
   const drain = async () => {
     while (queue.length > 0) {
