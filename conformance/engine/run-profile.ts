@@ -358,10 +358,8 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
     return 0;
   }
   // smmu-hw: an SMMU that presents another HTTU or BBML than create was asked for (a model without HTTU) is run as it presents itself, as the kit's driver reads it.
-  // BBML1 and BBML2 are one to the kit's driver and the model (both split and merge without break-before-make).
   const presents = sys.presents;
-  const presentedBbml = presents?.bbml === 0 ? 0 : 2;
-  if (presents !== undefined && (presents.httu !== config.httu || presentedBbml !== config.bbml)) {
+  if (presents !== undefined) {
     // A contract whose driver writes HA/HD into every CD (rfc-2021's cdHaHd 'always') has no
     // domain on an SMMU without HTTU 2 to judge: the kit would write bits the SMMU does not
     // advertise. Such a run is not run, and says so.
@@ -373,7 +371,7 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
       req: [],
     });
     if (unfit) return 0;
-    config = configFor(presents);
+    config = presents.config;
   }
   const hdQuirk = contract.capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
   const model = new DescriptorModel(ctx, hdQuirk, config.pageGranular, hdQuirk && config.httu === 2, contract);

@@ -59,12 +59,14 @@ export interface System {
   dma(streamId: number, iova: number, write: boolean): Promise<DmaOutcome>;
   invalidate(iova: number, size: number | 'all'): Promise<void>;
   /**
-   * smmu-hw only: what the SMMU presents in SMMU_IDR0.HTTU and SMMU_IDR3.BBML. The kit's
-   * driver reads the registers, as Linux's arm_smmu_device_hw_probe does, so the run
-   * follows them where they differ from the configuration the kit asked create for (an
-   * SMMU model without HTTU, say, QEMU's).
+   * smmu-hw only, and only where they differ from the configuration the kit asked create for
+   * (BBML1 and BBML2 are one to the kit's driver and the model): what the SMMU presents in
+   * SMMU_IDR0.HTTU and SMMU_IDR3.BBML (a model without HTTU, say, QEMU's), and the
+   * configuration the run has with them (SystemOptions.configFor), which the kit's driver
+   * was built with. The kit's driver reads the registers, as Linux's
+   * arm_smmu_device_hw_probe does, so the run follows them.
    */
-  readonly presents?: { readonly httu: 0 | 1 | 2; readonly bbml: 0 | 1 | 2 };
+  readonly presents?: { readonly httu: 0 | 1 | 2; readonly bbml: 0 | 1 | 2; readonly config: SystemConfig };
   /** smmu-hw only (the kit is the driver there): writes HA/HD into every CD, then CMD_CFGI_CD + CMD_SYNC. */
   kitSetCds?(ha: boolean, hd: boolean): Promise<void>;
   /** smmu-hw only: the kit's page-table driver called directly, whatever the tracking state. */
@@ -260,7 +262,10 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   const bbml = smmuIdr3Bbml(regs.idr3);
   if (httu === 3) throw new Undecided(`${name} readRegisters answered SMMU_IDR0 = ${hex(regs.idr0)}: its HTTU field (bits 7:6) is 0b11, a reserved value`);
   if (bbml === 3) throw new Undecided(`${name} readRegisters answered SMMU_IDR3 = ${hex(regs.idr3)}: its BBML field (bits 12:11) is 0b11, a reserved value`);
-  const presents = { httu, bbml } as System['presents'] & object;
+  const registers = { httu, bbml } as { httu: 0 | 1 | 2; bbml: 0 | 1 | 2 };
+  const differs = httu !== config.httu || (bbml === 0) !== (config.bbml === 0);
+  const presents = differs ? { ...registers, config: options.configFor?.(registers) ?? { ...config, httu: registers.httu, bbml: registers.bbml === 0 ? 0 : 2 } } : undefined;
+  const effective = presents?.config ?? config;
   const queue: { what: string; call: () => Promise<void>; req: string[] }[] = [];
   const cdRegistry = new CdRegistry(memory);
   const port = {
@@ -279,8 +284,6 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
       queue.push({ what: `submit(${copy.map((c) => c.op).join(', ')})`, call: () => hw.submit(copy), req: hwCallReq({ commands: copy }) });
     },
   };
-  const differs = presents.httu !== config.httu || (presents.bbml === 0) !== (config.bbml === 0);
-  const effective = differs && options.configFor !== undefined ? options.configFor(presents) : config;
   const driver = createKitDriver(memory, port, { asid: ASID, dirtyCapable: effective.dirtyCapable, pageGranular: effective.pageGranular }, options.contract);
   const timer = new CallTimer(timeoutMs, watch);
   const drain = async () => {
@@ -305,7 +308,7 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   return {
     profile: 'smmu-hw',
     kitPlays,
-    presents,
+    ...(presents === undefined ? {} : { presents }),
     memory,
     streams: [],
     ttb0: () => cdRegistry.ttb0(),
