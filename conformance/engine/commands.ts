@@ -1205,8 +1205,9 @@ export class TrackingCommand implements RunCommand {
     // A domain that cannot track may refuse a disable as it refuses an enable: Linux never
     // reaches the driver there, as iommufd answers -EOPNOTSUPP either way for a domain without
     // dirty_ops (v6.12.117 drivers/iommu/iommufd/io_pagetable.c iopt_set_dirty_tracking).
-    const refusalToo = !this.enable && !wasOn && want === 0 && !m.model.hwDirty && ret === -EOPNOTSUPP;
-    const wanted = `${errnoName(want)}${!this.enable && !wasOn && want === 0 && !m.model.hwDirty ? ' or -EOPNOTSUPP (a domain that cannot track)' : ''}`;
+    const mayRefuse = !this.enable && !wasOn && want === 0 && !m.model.hwDirty;
+    const refusalToo = mayRefuse && ret === -EOPNOTSUPP;
+    const wanted = `${errnoName(want)}${mayRefuse ? ' or -EOPNOTSUPP (a domain that cannot track)' : ''}`;
     record(r, m, `${this}`, errnoName(ret), `${wanted}${steps.length > 0 ? ` after ${steps.join(', ')}` : ''}`);
     if (ret !== want && !refusalToo) mismatch(m.model, `setDirtyTracking(${this.enable}) returns`, wanted, errnoName(ret));
     if (wasOn && !m.model.trackingOn) m.ghost.trackingStopped();
