@@ -20,7 +20,7 @@ import {
   type Level,
 } from '../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../spec/descriptor/leaf-machine.ts';
-import { walkLeaves, type WalkedLeaf } from '../spec/descriptor/walk.ts';
+import { type TableWords, type WalkedLeaf, walkLeafWords } from '../spec/descriptor/walk.ts';
 import { type DescriptorModel, type ModelLeaf, tlbKey } from './descriptor-model.ts';
 import { leafKey, leafKeyIova, leafKeyLevel, leafPlace } from './leaf-store.ts';
 import { Violation } from './violation.ts';
@@ -54,6 +54,35 @@ function expectedBitsOf(model: DescriptorModel, ml: ModelLeaf): bigint {
     memo.set(ml.snap, byLevel);
   }
   return byLevel[ml.level]! | (BigInt(ml.oa) & ARM_LPAE_PTE_OA_MASK);
+}
+
+/** STATE_BITS as the halves of a word read by halves (TableWords): bits 31:0, bits 63:32. */
+const STATE_LOW = Number(STATE_BITS & 0xffff_ffffn);
+const STATE_HIGH = Number(STATE_BITS >> 32n);
+const TWO_32 = 2 ** 32;
+
+/**
+ * `expectedBitsOf` against a word read as its halves: whether `low` and `high` carry the
+ * state bits and output address the model's leaf `ml` must have, with no BigInt made (a
+ * check compares thousands of leaves). Memoized per (state, level) as expectedBitsOf is.
+ */
+function matchesWords(model: DescriptorModel, ml: ModelLeaf, low: number, high: number): boolean {
+  const memo = model.ctx.leafWords;
+  let byLevel = memo.get(ml.snap);
+  if (byLevel === undefined) {
+    const want = leafStateOf(ml.snap);
+    byLevel = new Int32Array(8);
+    for (let level = 0; level < 4; level++) {
+      const bits = expectedBits(want.state, want.accessFlag, 0, level);
+      byLevel[2 * level] = Number(bits & 0xffff_ffffn);
+      byLevel[2 * level + 1] = Number(bits >> 32n);
+    }
+    memo.set(ml.snap, byLevel);
+  }
+  // OA[47:12] of the leaf, split as the word is (bit operations make both sides signed 32-bit).
+  const oaLow = (ml.oa % TWO_32) & 0xffff_f000;
+  const oaHigh = Math.floor(ml.oa / TWO_32) & 0xffff;
+  return (low & STATE_LOW) === (byLevel[2 * ml.level]! | oaLow) && (high & STATE_HIGH) === (byLevel[2 * ml.level + 1]! | oaHigh);
 }
 
 /** Whether `leaf`, as found in memory, is the model's leaf at the same place and level, state bits and output address alike. */
@@ -121,12 +150,12 @@ class Differences {
     const v = leafDifference(model, l, this.req);
     if (v !== undefined) this.inMemory = { iova: l.iova, violation: v };
   }
-  /** `leaf` for a leaf read at one place (the incremental check): the walked leaf is built only when it differs. */
-  leafRead(model: DescriptorModel, iova: number, level: Level, ptep: number, pte: bigint): void {
+  /** `leaf` for a leaf read as the halves of its descriptor: the walked leaf (and its 64-bit descriptor) is built only when it differs. */
+  leafWords(model: DescriptorModel, memory: CheckedMemory, iova: number, level: Level, ptep: number, low: number, high: number): void {
     if (this.inMemory !== undefined && this.inMemory.iova <= iova) return;
     const ml = model.leaves.at(iova, level);
-    if (ml !== undefined && (pte & STATE_BITS) === expectedBitsOf(model, ml)) return;
-    this.leaf(model, { iova, level, size: armLpaeBlockSize(level), ptep, pte });
+    if (ml !== undefined && matchesWords(model, ml, low, high)) return;
+    this.leaf(model, { iova, level, size: armLpaeBlockSize(level), ptep, pte: memory.load(ptep) });
   }
   missingLeaf(ml: ModelLeaf): void {
     if (this.missing === undefined || ml.iova < this.missing.iova) this.missing = ml;
@@ -141,21 +170,26 @@ class Differences {
  * Every leaf in memory in [iova, iova + size) matches the model's leaf there, and every
  * model leaf in the range is in memory (PTE-1..5 against the leaf machine's state).
  */
-function checkRange(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, iova: number, size: number, diffs: Differences, wholeModel = false): void {
-  const walked = ttb0 === 0 ? [] : walkLeaves(load, ttb0, iova, size);
-  for (const l of walked) diffs.leaf(model, l);
+function checkRange(model: DescriptorModel, memory: CheckedMemory, ttb0: number, iova: number, size: number, diffs: Differences, wholeModel = false): void {
+  let walked = 0;
+  if (ttb0 !== 0)
+    walkLeafWords(memory, ttb0, iova, size, (at, level, ptep, low, high) => {
+      walked++;
+      diffs.leafWords(model, memory, at, level, ptep, low, high);
+    });
   // Every leaf walked matched a distinct model leaf, or differed: any model leaf not walked is missing.
   const expected = wholeModel ? model.leaves.size : model.countLeavesIn(iova, size);
-  if (walked.length !== expected) {
-    const present = new Set(walked.map((l) => leafKey(l.iova, l.level)));
+  if (walked !== expected) {
+    const present = new Set<number>();
+    if (ttb0 !== 0) walkLeafWords(memory, ttb0, iova, size, (at, level) => void present.add(leafKey(at, level)));
     for (const ml of model.leavesIn(iova, size)) if (!present.has(leafKey(ml.iova, ml.level))) diffs.missingLeaf(ml);
   }
 }
 
 /** The full check: walks the whole window. The incremental checker below gives the same verdicts; this is its reference and a debug option. */
-export function checkDescriptors(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, window: number): void {
+export function checkDescriptors(model: DescriptorModel, memory: CheckedMemory, ttb0: number, window: number): void {
   const diffs = new Differences(requirementsOf(model));
-  checkRange(model, load, ttb0, 0, window, diffs, true);
+  checkRange(model, memory, ttb0, 0, window, diffs, true);
   diffs.throwAny();
 }
 
@@ -164,14 +198,14 @@ export function checkDescriptors(model: DescriptorModel, load: (address: number)
  * model's, and every model leaf there is in memory. For a range outside the window the
  * checker compares (the last pages below 2^48).
  */
-export function checkDescriptorsIn(model: DescriptorModel, load: (address: number) => bigint, ttb0: number, iova: number, size: number): void {
+export function checkDescriptorsIn(model: DescriptorModel, memory: CheckedMemory, ttb0: number, iova: number, size: number): void {
   const diffs = new Differences(requirementsOf(model));
-  checkRange(model, load, ttb0, iova, size, diffs);
+  checkRange(model, memory, ttb0, iova, size, diffs);
   diffs.throwAny();
 }
 
-/** The kit's memory as the incremental checker reads it: loads, and the addresses written since the last commit. */
-export interface CheckedMemory {
+/** The kit's memory as the checker reads it: loads (whole words, or as halves where only bits are tested), and the addresses written since the last commit. */
+export interface CheckedMemory extends TableWords {
   load(address: number): bigint;
   writeLog: number[] | undefined;
 }
@@ -226,7 +260,7 @@ export class DescriptorChecker {
     const diffs = new Differences(requirementsOf(model));
     if (this.full || ttb0 !== this.ttb0 || ttb0 === 0) {
       this.passed = undefined;
-      checkRange(model, load, ttb0, 0, this.window, diffs, true);
+      checkRange(model, this.memory, ttb0, 0, this.window, diffs, true);
       diffs.throwAny();
       if (commit) this.rebuild(model, ttb0);
       return;
@@ -282,7 +316,7 @@ export class DescriptorChecker {
       if (entry === undefined || !entry.valid) {
         if (ml !== undefined) diffs.missingLeaf(ml);
         if (entry !== undefined && this.linksBelow(p.iova, p.level)) {
-          checkRange(model, load, ttb0, p.iova, size, diffs);
+          checkRange(model, this.memory, ttb0, p.iova, size, diffs);
           relinked.push({ ...p, size });
         }
         continue;
@@ -291,14 +325,14 @@ export class DescriptorChecker {
         if (ml !== undefined) diffs.missingLeaf(ml);
         const known = this.frames.get(entry.table);
         if (known === undefined || !known.some((f) => f.base === p.iova && f.level === p.level + 1)) {
-          checkRange(model, load, ttb0, p.iova, size, diffs);
+          checkRange(model, this.memory, ttb0, p.iova, size, diffs);
           relinked.push({ ...p, size });
         }
         continue;
       }
       diffs.leaf(model, { iova: p.iova, level: p.level, size, ptep: entry.ptep, pte: entry.pte });
       if (this.linksBelow(p.iova, p.level)) {
-        checkRange(model, load, ttb0, p.iova, size, diffs);
+        checkRange(model, this.memory, ttb0, p.iova, size, diffs);
         relinked.push({ ...p, size });
       }
     }
@@ -311,8 +345,8 @@ export class DescriptorChecker {
       if (relinked.length > 0 && relinked.some((r) => iova >= r.iova && iova < r.iova + r.size)) return;
       const table = tableAbove(load, ttb0, iova, 3, tables);
       const ptep = table === undefined ? 0 : table + armLpaeLvlIdx(iova, 3) * 8;
-      const pte = table === undefined ? 0n : load(ptep);
-      if ((pte & ARM_LPAE_PTE_VALID) !== 0n) diffs.leafRead(model, iova, 3, ptep, pte);
+      const low = table === undefined ? 0 : this.memory.loadLow(ptep);
+      if ((low & 1) !== 0) diffs.leafWords(model, this.memory, iova, 3, ptep, low, this.memory.loadHigh(ptep));
       else {
         const ml = model.leaves.at(iova, 3);
         if (ml !== undefined) diffs.missingLeaf(ml);

@@ -101,6 +101,8 @@ export class RunContext {
   contract: Contract = contracts.strict;
   /** The descriptor bits each leaf machine snapshot gives at each level (model/check-descriptors.ts expectedBitsOf), computed once per run. */
   readonly leafBits = new Map<unknown, bigint[]>();
+  /** The same bits as 32-bit halves per level, [low, high] for levels 0 to 3 (model/check-descriptors.ts matchesWords). */
+  readonly leafWords = new Map<unknown, Int32Array>();
   /** Configurations the implementation's create refused as its contract allows: by configuration text, the errno and how many sequences. */
   readonly refused = new Map<string, { errno: number; sequences: number }>();
 

@@ -183,13 +183,13 @@ export class MapAtIovaLimitCommand implements RunCommand {
       this.write,
     );
     try {
-      checkDescriptorsIn(copy, load, ttb0, iova, size);
+      checkDescriptorsIn(copy, r.sys.memory, ttb0, iova, size);
       // A write to the last page below 2^48 (in the level-0 table's last entry), then a report
       // that must find it: a walk that stops halfway through a table, or keeps an address in
       // 32 bits, loses it. Where the contract skips holes the report spans the 8 GiB below 2^48,
       // a size wider than 32 bits; where a hole is -EINVAL (Linux's walk) it spans the map.
       const [from, span] = m.model.caps.readAndClear.hole === 'skip' ? [ADDRESS_LIMIT - TOP_REPORT, TOP_REPORT] : [iova, size];
-      if (this.write) await writeThenReport(m, r, copy, ADDRESS_LIMIT - PAGE, from, span, (s) => checkDescriptorsIn(s.model, load, ttb0, iova, size));
+      if (this.write) await writeThenReport(m, r, copy, ADDRESS_LIMIT - PAGE, from, span, (s) => checkDescriptorsIn(s.model, r.sys.memory, ttb0, iova, size));
     } catch (e) {
       if (e instanceof Violation) throw new Violation(e.kind, [...e.req, 'MAP-7'], `${e.expected} (a map ending at 2^48)`, e.actual);
       throw e;

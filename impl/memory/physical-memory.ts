@@ -33,6 +33,9 @@ export interface PhysicalMemoryOptions {
  */
 const slot = (offset: number): number => (offset % FRAME_SIZE) / 8;
 
+/** Which of a word's two 32-bit halves holds its bits 31:0 in a Uint32Array over the same bytes (the platform's byte order, as the BigUint64Array's). */
+const LOW_HALF = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+
 export class PhysicalMemory {
   /** The access hook; `undefined` costs one comparison per access. */
   hook: MemoryHook | undefined = undefined;
@@ -49,6 +52,9 @@ export class PhysicalMemory {
   /** Live frames by index; a freed frame's slot is `undefined` (its view waits in `pool`). */
   private readonly frames: (BigUint64Array | undefined)[] = [];
   private readonly pool: BigUint64Array[] = [];
+  /** The same frames as 32-bit halves (`loadLow`, `loadHigh`), by index as `frames` and `pool`. */
+  private readonly halves: (Uint32Array | undefined)[] = [];
+  private readonly halvesPool: Uint32Array[] = [];
   private readonly freeList: number[] = [];
   private chunk: BigUint64Array | undefined;
   private chunkFrames = 4;
@@ -69,6 +75,7 @@ export class PhysicalMemory {
     const reused = this.freeList.pop();
     if (reused !== undefined) {
       this.frames[reused] = this.pool[reused]!.fill(0n);
+      this.halves[reused] = this.halvesPool[reused];
       this.framesInUse++;
       return this.base + reused * FRAME_SIZE;
     }
@@ -82,8 +89,11 @@ export class PhysicalMemory {
     const start = this.chunkUsed++ * WORDS_PER_FRAME;
     const index = this.frames.length;
     const view = this.chunk!.subarray(start, start + WORDS_PER_FRAME);
+    const halves = new Uint32Array(view.buffer, view.byteOffset, WORDS_PER_FRAME * 2);
     this.frames.push(view);
     this.pool.push(view);
+    this.halves.push(halves);
+    this.halvesPool.push(halves);
     this.framesInUse++;
     return this.base + index * FRAME_SIZE;
   }
@@ -93,6 +103,7 @@ export class PhysicalMemory {
     const index = Math.floor((address - this.base) / FRAME_SIZE);
     if (this.frames[index] === undefined) throw new MemoryError(address, 'freeFrame of a frame that is not allocated');
     this.frames[index] = undefined;
+    this.halves[index] = undefined;
     this.freeList.push(index);
     this.framesInUse--;
   }
@@ -109,11 +120,16 @@ export class PhysicalMemory {
 
   /** The frame holding the 64-bit word at `address` (its index there is `slot(address - base)`). */
   private frameOf(address: number): BigUint64Array {
+    return this.backed(address, this.frames);
+  }
+
+  /** The entry of `views` (frames or their halves) for the frame of the word at `address`, which must be 8-byte aligned and allocated. */
+  private backed<V>(address: number, views: readonly (V | undefined)[]): V {
     if (!Number.isSafeInteger(address) || address % 8 !== 0) throw new MemoryError(address, 'a 64-bit access must be 8-byte aligned');
     const index = Math.floor((address - this.base) / FRAME_SIZE);
-    const frame = index >= 0 ? this.frames[index] : undefined;
-    if (frame === undefined) throw new MemoryError(address, 'not backed by an allocated frame');
-    return frame;
+    const view = index >= 0 ? views[index] : undefined;
+    if (view === undefined) throw new MemoryError(address, 'not backed by an allocated frame');
+    return view;
   }
 
   private callHook(kind: MemoryAccessKind, address: number): void {
@@ -185,6 +201,25 @@ export class PhysicalMemory {
     f[i] = old & mask;
     this.writeLog?.push(address);
     return old;
+  }
+
+  /**
+   * Bits 31:0 of the word at `address`, as an unsigned number: a read by the kit that only
+   * tests bits (model/check-descriptors.ts), without the BigInt a `load` makes. Like
+   * `frameWords` it bypasses the hook, so it refuses while one is installed.
+   */
+  loadLow(address: number): number {
+    return this.halvesOf(address)[slot(address - this.base) * 2 + LOW_HALF]!;
+  }
+
+  /** Bits 63:32 of the word at `address`, as an unsigned number (see `loadLow`). */
+  loadHigh(address: number): number {
+    return this.halvesOf(address)[slot(address - this.base) * 2 + 1 - LOW_HALF]!;
+  }
+
+  private halvesOf(address: number): Uint32Array {
+    if (this.hook !== undefined) throw new MemoryError(address, 'loadLow and loadHigh bypass the hook; use load() while a hook is installed');
+    return this.backed(address, this.halves);
   }
 
   /**

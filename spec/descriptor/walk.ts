@@ -36,3 +36,42 @@ export function walkLeaves(load: (address: number) => bigint, ttb0: number, iova
   if (size > 0) visit(ttb0, 0, 0);
   return out;
 }
+
+/**
+ * A page table's words read as their two 32-bit halves (bits 31:0 and 63:32, unsigned), for
+ * a reader that tests bits without making a BigInt per word (the kit's own memory:
+ * impl/memory/physical-memory.ts loadLow, loadHigh).
+ */
+export interface TableWords {
+  loadLow(address: number): number;
+  loadHigh(address: number): number;
+}
+
+/** OA[47:12] of a descriptor read as halves: the table or output address it holds. */
+export const outputAddressOfWords = (low: number, high: number): number => (high & 0xffff) * 2 ** 32 + ((low & 0xffff_f000) >>> 0);
+
+/**
+ * `walkLeaves` over words read as halves: each valid leaf overlapping [iova, iova + size)
+ * under the L0 table at `ttb0`, in IOVA order, passed to `visit` with its descriptor's halves
+ * (the same leaves, found the same way; nothing is built per leaf).
+ * @req PTE-4
+ * @source Linux v6.12.117 drivers/iommu/io-pgtable-arm.c __arm_lpae_iopte_walk_dirty (a walk over a range, leaf by leaf)
+ */
+export function walkLeafWords(words: TableWords, ttb0: number, iova: number, size: number, visit: (iova: number, level: Level, ptep: number, low: number, high: number) => void): void {
+  const end = iova + size;
+  const table = (at: number, base: number, level: Level): void => {
+    const lsz = armLpaeBlockSize(level);
+    const first = Math.max(0, Math.floor((iova - base) / lsz));
+    const last = Math.min(511, Math.floor((end - 1 - base) / lsz));
+    for (let i = first; i <= last; i++) {
+      const ptep = at + i * 8;
+      const low = words.loadLow(ptep);
+      // Bit 0: valid. Bits 1:0 = 0b11 above level 3: a table descriptor (isTableDescriptor).
+      if ((low & 1) === 0) continue;
+      const high = words.loadHigh(ptep);
+      if (level < 3 && (low & 3) === 3) table(outputAddressOfWords(low, high), base + i * lsz, (level + 1) as Level);
+      else visit(base + i * lsz, level, ptep, low, high);
+    }
+  };
+  if (size > 0) table(ttb0, 0, 0);
+}
