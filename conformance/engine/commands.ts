@@ -6,7 +6,7 @@ import type fc from 'fast-check';
 import { dirtyBitmapPages } from '../../spec/bitmap/dirty-bitmap.ts';
 import { type Level, armLpaeBlockSize, decodeLeaf } from '../../spec/descriptor/encoding.ts';
 import { leafStateOf } from '../../spec/descriptor/leaf-machine.ts';
-import { walkLeaves } from '../../spec/descriptor/walk.ts';
+import { walkLeafWords, walkLeaves } from '../../spec/descriptor/walk.ts';
 import { type DescriptorChecker, checkTlb, leafAsModelled, noteEvictions } from '../../model/check-descriptors.ts';
 import type { DescriptorModel, ReadAndClearWalk, SyncInProgress, UnmapPlan } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
@@ -269,15 +269,12 @@ async function mapRange(m: RunModel, r: RunReal, iova: number, size: number, pa:
   // What a successful map made: leaves that cover exactly [iova, iova + size), no more and no less.
   let layout: string | undefined;
   if (mapped) {
-    const leaves = leavesOfRange(r, iova, size);
+    const leaves = leavesOfRange(r, iova, size, pa);
     const outside = leaves.find((l) => l.iova < iova || l.iova + l.size > iova + size);
     const covered = leaves.reduce((a, l) => a + l.size, 0);
     if (outside !== undefined) layout = `a leaf ${hex(outside.iova)} L${outside.level} reaching outside the range`;
     else if (covered !== size) layout = `leaves covering ${hex(covered)} of its ${hex(size)} bytes`;
-    m.model.map(
-      leaves.map((l) => ({ iova: l.iova, level: l.level, oa: pa + (l.iova - iova) })),
-      write,
-    );
+    m.model.map(leaves, write);
   }
   record(r, m, op, `${errnoName(ret)}${layout === undefined ? '' : `, ${layout}`}`, errnoName(want));
   if (ret !== want) mismatch(m.model, `map(${hex(iova)}, pa ${hex(pa)}, ${hex(size)}) returns`, errnoName(want), errnoName(ret));
@@ -289,11 +286,12 @@ async function mapRange(m: RunModel, r: RunReal, iova: number, size: number, pa:
   checkState(m, r);
 }
 
-/** The leaves the implementation created for a range: its layout choice, read from kit memory. */
-function leavesOfRange(r: RunReal, iova: number, size: number) {
+/** The leaves the implementation created for a range (its layout choice, read from kit memory), with the output address each must have for a map of the range at `pa`. */
+function leavesOfRange(r: RunReal, iova: number, size: number, pa: number): { iova: number; level: Level; size: number; oa: number }[] {
   const ttb0 = r.sys.ttb0();
-  if (ttb0 === 0) return [];
-  return walkLeaves((a) => r.sys.memory.load(a), ttb0, iova, size).map((l) => ({ iova: l.iova, level: l.level as 1 | 2 | 3, size: l.size }));
+  const leaves: { iova: number; level: Level; size: number; oa: number }[] = [];
+  if (ttb0 !== 0) walkLeafWords(r.sys.memory, ttb0, iova, size, (at, level) => void leaves.push({ iova: at, level, size: armLpaeBlockSize(level), oa: pa + (at - iova) }));
+  return leaves;
 }
 
 export class UnmapCommand implements RunCommand {
