@@ -381,4 +381,23 @@ test('the write log names every word written, in order, each time (a compare-exc
   assert.is(mem.load(f), 3n);
 });
 
+test('loadLow and loadHigh read bits 31:0 and 63:32 of a word as unsigned numbers', () => {
+  const mem = new PhysicalMemory();
+  const f = mem.allocFrame();
+  mem.store(f + 16, 0x8008_ffff_f000_0783n);
+  assert.is(mem.loadLow(f + 16), 0xf000_0783);
+  assert.is(mem.loadHigh(f + 16), 0x8008_ffff);
+  assert.is(mem.loadLow(f + 8), 0);
+});
+
+test('loadLow and loadHigh refuse while a hook is installed, and outside allocated frames', () => {
+  const mem = new PhysicalMemory();
+  const f = mem.allocFrame();
+  mem.hook = () => undefined;
+  assert.throws(() => mem.loadLow(f), /hook/);
+  mem.hook = undefined;
+  assert.throws(() => mem.loadHigh(f + FRAME_SIZE), /not backed/);
+  assert.throws(() => mem.loadLow(f + 4), /aligned/);
+});
+
 test.run();
