@@ -103,6 +103,12 @@ export class RunContext {
   readonly leafBits = new Map<unknown, bigint[]>();
   /** The same bits as 32-bit halves per level, [low, high] for levels 0 to 3 (model/check-descriptors.ts matchesWords). */
   readonly leafWords = new Map<unknown, Int32Array>();
+  /**
+   * Backing store of the kit's memory, by length in words, handed from one sequence's
+   * memory to the next (impl/memory/physical-memory.ts ChunkPool): plain data, so the model
+   * needs nothing of impl/.
+   */
+  readonly memoryChunks = new Map<number, BigUint64Array[]>();
   /** Configurations the implementation's create refused as its contract allows: by configuration text, the errno and how many sequences. */
   readonly refused = new Map<string, { errno: number; sequences: number }>();
 

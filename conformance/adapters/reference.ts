@@ -2,7 +2,7 @@
 // and as the parts the kit supplies around a third party's implementation. This file
 // and the mutant zoo are the only places conformance/ reaches impl/ (README.md, Layout).
 import { IommuDomain, type PgtableFactory, type SmmuPort } from '../../impl/domain.ts';
-import { MemoryError, PhysicalMemory } from '../../impl/memory/physical-memory.ts';
+import { type ChunkPool, MemoryError, PhysicalMemory } from '../../impl/memory/physical-memory.ts';
 
 /** What kit memory throws at an access it cannot serve (unaligned, or no frame allocated there). */
 export { MemoryError };
@@ -24,9 +24,9 @@ import type { CollectorHostCalls, DirtyRingCollectorAdapter, DirtyRingCollectorC
 export type SmmuClass = new (memory: PhysicalMemory, config: { httu: 0 | 1 | 2; bbml: 0 | 1 | 2; iotlbCapacity?: number }) => Smmu;
 export type DomainClass = new (smmu: SmmuPort, memory: PhysicalMemory, options: SmmuDriverConfig, createPgtable?: PgtableFactory) => IommuDomain;
 
-/** The kit's memory is always the reference PhysicalMemory (it has the access hook). */
-export function createKitMemory(): PhysicalMemory {
-  return new PhysicalMemory();
+/** The kit's memory is always the reference PhysicalMemory (it has the access hook); `chunks`: the run's pool of backing store (impl/memory/physical-memory.ts ChunkPool). */
+export function createKitMemory(chunks?: ChunkPool): PhysicalMemory {
+  return new PhysicalMemory(chunks === undefined ? {} : { chunks });
 }
 
 /**

@@ -343,7 +343,7 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
     return c;
   };
   try {
-    sys = await createSystem(adapter, config, { timeoutMs: limits.timeoutMs, watch: limits.watch, contract: contract.name, configFor });
+    sys = await createSystem(adapter, config, { timeoutMs: limits.timeoutMs, watch: limits.watch, contract: contract.name, configFor, chunks: ctx.memoryChunks });
   } catch (e) {
     if (!(e instanceof CreateRefused)) throw e;
     trace.push({
@@ -384,6 +384,8 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   try {
     await fc.asyncModelRun(() => ({ model: m, real: r }), cmds);
     await finalSync(m, r);
+    // The sequence passed: its memory's backing store goes to the next sequence's (a failed one keeps it, for the report).
+    sys.memory.release();
   } finally {
     for (const step of trace) for (const id of step.req) ctx.checked.add(id);
   }

@@ -96,6 +96,8 @@ export interface SystemOptions extends CallLimits {
    * domain on that SMMU could not have (HA/HD of a dirty-capable domain without HTTU 2).
    */
   readonly configFor?: (presents: { readonly httu: 0 | 1 | 2; readonly bbml: 0 | 1 | 2 }) => SystemConfig;
+  /** The run's pool of kit-memory backing store (RunContext.memoryChunks): the system's memory takes from it, and gives back on `System.release`. */
+  readonly chunks?: Map<number, BigUint64Array[]>;
 }
 
 /** The implementation's create refused the configuration with `errno` (a contract may allow it: `capabilities.create.refuses`). */
@@ -253,7 +255,7 @@ export async function createSystem(adapter: SmmuHwAdapter | SmmuDriverAdapter, c
 
 async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config: SystemConfig, options: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
   const { timeoutMs, watch } = options;
-  const memory = createKitMemory();
+  const memory = createKitMemory(options.chunks);
   const name = `${adapter.name} (smmu-hw)`;
   const hw: SmmuHw = await timed(`${name} create`, timeoutMs, () => adapter.create(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity }), watch);
   const regs = await timed(`${name} readRegisters`, timeoutMs, () => hw.readRegisters(), watch);
@@ -382,8 +384,8 @@ async function createHwSystem(adapter: Adapter & { profile: 'smmu-hw' }, config:
   };
 }
 
-async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs, watch, contract }: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
-  const memory = createKitMemory();
+async function createDriverSystem(adapter: Adapter & { profile: 'smmu-driver' }, config: SystemConfig, { timeoutMs, watch, contract, chunks }: SystemOptions, kitPlays: System['kitPlays']): Promise<System> {
+  const memory = createKitMemory(chunks);
   const name = `${adapter.name} (smmu-driver)`;
   const smmu = createKitSmmu(memory, { httu: config.httu, bbml: config.bbml, iotlbCapacity: config.iotlbCapacity });
   const cdRegistry = new CdRegistry(memory);

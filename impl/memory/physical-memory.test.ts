@@ -400,4 +400,19 @@ test('loadLow and loadHigh refuse while a hook is installed, and outside allocat
   assert.throws(() => mem.loadLow(f + 4), /aligned/);
 });
 
+test('release gives the chunks back to the pool: the next memory takes them zeroed, and the released one refuses every access', () => {
+  const chunks = new Map<number, BigUint64Array[]>();
+  const first = new PhysicalMemory({ chunks });
+  const f = first.allocFrame();
+  first.store(f + 8, SAMPLE);
+  first.release();
+  assert.is(chunks.get(8 * 512)?.length, 1);
+  assert.throws(() => first.load(f + 8), /not backed/);
+  assert.throws(() => first.allocFrame(), /released/);
+  const second = new PhysicalMemory({ chunks });
+  const g = second.allocFrame();
+  assert.is(second.load(g + 8), 0n);
+  assert.is(chunks.get(8 * 512)?.length, 0);
+});
+
 test.run();
