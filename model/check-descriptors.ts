@@ -494,7 +494,13 @@ export function checkTlb(model: DescriptorModel, entries: readonly { base: numbe
     // An entry the spec invalidated (or never cached) is a missing invalidation: a spec
     // violation now, and a lost page only once a write goes through it unrecorded (the
     // descriptor check then sees the loss).
-    if (me === undefined) throw new Violation('spec', ['IOTLB-9', ...model.opReq], `no IOTLB entry for ${hex(e.base)} L${e.level} (invalidated or never cached)`, tlbEntryText(e));
+    if (me === undefined) {
+      // IOTLB-2: a leaf whose AF is still 0 is one no walk may have cached (ARM DDI 0487 D8.5.1.2 IRGQLZ, D8.16 RXCLRD).
+      const leaf = model.leaves.at(e.base, e.level as Level);
+      if (leaf !== undefined && !leafStateOf(leaf.snap).accessFlag)
+        throw new Violation('spec', ['IOTLB-2', ...model.opReq], `no IOTLB entry for ${hex(e.base)} L${e.level} (its leaf has AF=0: a walk that leaves AF clear caches nothing)`, tlbEntryText(e));
+      throw new Violation('spec', ['IOTLB-9', ...model.opReq], `no IOTLB entry for ${hex(e.base)} L${e.level} (invalidated or never cached)`, tlbEntryText(e));
+    }
     const v = me.snap.value as string | { cached: string } | { staleUnmapped: string };
     if (typeof v === 'object' && 'staleUnmapped' in v) continue;
     const want = typeof v === 'string' ? (v === 'staleDirty' ? 'writableDirty' : v) : v.cached;

@@ -42,6 +42,20 @@ export interface ModelTlbEntry {
   snap: Snap<typeof iotlbEntryMachine>;
 }
 
+/**
+ * What an SMMU may do where a walk's access takes a permission fault, both left open by the
+ * architecture: set AF on the way (HTTU-1: UNKNOWN, ARM IHI 0070 G.b §3.13.2), and keep the
+ * leaf in its IOTLB once its AF is 1 (IOTLB-2: ARM DDI 0487 M.a.a D8.15 RJVXRH, D8.5.1.2
+ * IRGQLZ). The kit's own SMMU does neither (QEMU's order).
+ */
+export interface PermissionFaultChoice {
+  readonly setAccessFlag: boolean;
+  readonly cache: boolean;
+}
+
+/** The kit's SMMU: a permission-faulting access changes nothing and caches nothing. */
+export const KIT_SMMU_CHOICE: PermissionFaultChoice = Object.freeze({ setAccessFlag: false, cache: false });
+
 export type ExpectedDma =
   | { ok: true; level: Level /** IOTLB-7 / IOTLB-8: the access went through a stale entry (the spec's hazard). */; hazard?: 'dirtyNotRecorded' | 'staleTranslation' }
   | { ok: false; fault: 'translation' | 'permission' | 'accessFlag' };
@@ -506,7 +520,6 @@ export class DescriptorModel {
     return dirty;
   }
 
-  /** One DMA access: through a cached entry if there is one (IOTLB machine), else a walk (leaf machine). */
   /** The HA/HD the hardware acts on for `streamId`: the CD's bits limited by SMMU_IDR0.HTTU. */
   effective(streamId: number): { ha: boolean; hd: boolean } {
     const cd = this.streams.get(streamId) ?? { ha: false, hd: false };
@@ -514,7 +527,12 @@ export class DescriptorModel {
     return { ha, hd: ha && cd.hd && this.httu === 2 };
   }
 
-  dma(iova: number, write: boolean, streamId: number): ExpectedDma {
+  /**
+   * One DMA access: through a cached entry if there is one (IOTLB machine), else a walk (leaf
+   * machine). `onPermissionFault`: what the SMMU chose where a walk's access takes a permission
+   * fault, both left open by the architecture; by default neither, as the kit's own SMMU does.
+   */
+  dma(iova: number, write: boolean, streamId: number, onPermissionFault: PermissionFaultChoice = KIT_SMMU_CHOICE): ExpectedDma {
     const { ha, hd } = this.effective(streamId);
     const dmaEvent: IotlbEvent = write ? { type: 'DMA_WRITE', hd } : { type: 'DMA_READ' };
     const entry = this.tlbAt(iova);
@@ -538,16 +556,28 @@ export class DescriptorModel {
       if (this.trackTlb) this.took(this.ctx.step(this.t.iotlb, this.t.iotlb.initial, { type: 'WALK', leaf: 'invalid' }));
       return { ok: false, fault: 'translation' };
     }
-    const out = this.leafEvent(leaf, { type: write ? 'DMA_WRITE' : 'DMA_READ', ha, hd });
+    const event: LeafEvent = !write ? { type: 'DMA_READ', ha, hd } : ha && onPermissionFault.setAccessFlag ? { type: 'DMA_WRITE', ha, hd, afOnFault: true } : { type: 'DMA_WRITE', ha, hd };
+    const out = this.leafEvent(leaf, event);
     if (out.includes('accessFlagFault')) return { ok: false, fault: 'accessFlag' };
-    if (out.includes('permissionFault')) return { ok: false, fault: 'permission' };
-    if (this.trackTlb) {
+    if (out.includes('permissionFault')) {
+      // IOTLB-2: the leaf may stay cached once it has AF=1 (set now or before), never while AF is 0.
       const walked = this.leaves.at(leaf.iova, leaf.level)!;
-      const cached: ModelTlbEntry = { iova: leaf.iova, level: leaf.level, size: leaf.size, snap: this.t.iotlb.initial };
-      this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(walked.snap).state });
-      this.tlb.set(tlbKey(leaf.iova, leaf.level), cached);
+      if (onPermissionFault.cache && leafStateOf(walked.snap).accessFlag) {
+        this.note(['IOTLB-2']);
+        this.cacheWalked(walked);
+      }
+      return { ok: false, fault: 'permission' };
     }
+    this.cacheWalked(this.leaves.at(leaf.iova, leaf.level)!);
     return { ok: true, level: leaf.level };
+  }
+
+  /** IOTLB-1: the leaf a walk ended at, cached in the state the walk left it. */
+  private cacheWalked(walked: ModelLeaf): void {
+    if (!this.trackTlb) return;
+    const cached: ModelTlbEntry = { iova: walked.iova, level: walked.level, size: walked.size, snap: this.t.iotlb.initial };
+    this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(walked.snap).state });
+    this.tlb.set(tlbKey(walked.iova, walked.level), cached);
   }
 
   /** The block at `iova` became 512 leaves one level down, each `transition(block, SPLIT)` (SPLIT-1). */

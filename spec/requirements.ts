@@ -71,8 +71,8 @@ export const requirements = {
   'FAULT-3': { text: 'With HD=0 a DMA write through a writable-clean leaf is a permission fault.', source: `${SMMU_V3} §3.13.3` },
   'FAULT-4': { text: 'With AF=0 and HA=0 any DMA is an access flag fault; it takes priority over a permission fault.', source: `${SMMU_V3} §7.3 F_ACCESS; ${ARM_ARM} D8.15 fault priority` },
   'HTTU-1': {
-    text: 'With HA=1 a DMA through a leaf with AF=0 sets AF atomically in memory and proceeds; an access that takes a permission fault updates nothing.',
-    source: `${SMMU_V3} §3.13.2; QEMU target/arm/ptw.c get_phys_addr_lpae at qemu/qemu 9c2ff9cdc9b3 (the permission check comes before the arm_casq_ptw update of AF and DBM)`,
+    text: 'With HA=1 a DMA through a leaf with AF=0 sets AF atomically in memory and proceeds; an access that takes a permission fault changes no dirty state, and may set AF or leave it clear.',
+    source: `${SMMU_V3} §3.13.2; ARM IHI 0070 G.b §3.13.2 ("If access to a descriptor causes a permission fault, it is UNKNOWN whether the AF flag of the descriptor is updated to 1"); QEMU target/arm/ptw.c get_phys_addr_lpae at qemu/qemu 9c2ff9cdc9b3 leaves it clear (the permission check comes before the arm_casq_ptw update of AF and DBM)`,
   },
   'HTTU-2': {
     text: 'With HD=1 a DMA write through a writable-clean leaf atomically clears AP[2] (writable-dirty) before the write is performed.',
@@ -122,7 +122,10 @@ export const requirements = {
 
   // IOTLB entry machine (spec/iotlb/iotlb-entry-machine.ts)
   'IOTLB-1': { text: "A walk that ends at a valid leaf may cache it with the state it had after the walk's own updates.", source: `${SMMU_V3} §16.2 (caching)` },
-  'IOTLB-2': { text: 'Faulting walks are not cached.', source: `${SMMU_V3} §16.2` },
+  'IOTLB-2': {
+    text: 'A walk that ends in a translation, address size or access flag fault caches nothing; a walk whose access takes a permission fault may cache its leaf once the leaf has AF=1, and never while AF is 0.',
+    source: `ARM IHI 0070 G.b §3.21.1 (TLB caching follows Armv8-A); ARM DDI 0487 M.a.a D8.16 RXCLRD (translation, address size and access flag faults are never cached), D8.15 RJVXRH (a permission-faulting entry is permitted to be cached), D8.5.1.2 IRGQLZ (not while hardware has not set AF)`,
+  },
   'IOTLB-3': { text: 'A DMA read through a cached entry does not walk and does not touch memory.', source: `${SMMU_V3} §16.2` },
   'IOTLB-4': { text: 'A DMA write through a cached writable-dirty or writable entry does not touch memory.', source: `${SMMU_V3} §3.13.3` },
   'IOTLB-5': { text: 'A DMA write through a cached writable-clean entry with HD=1 must update the in-memory descriptor (re-walk and atomic update) before writing; the entry becomes writable-dirty.', source: `${SMMU_V3} §3.13.3` },

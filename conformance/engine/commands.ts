@@ -8,7 +8,7 @@ import { type Level, armLpaeBlockSize, decodeLeaf } from '../../spec/descriptor/
 import { leafStateOf } from '../../spec/descriptor/leaf-machine.ts';
 import { walkLeafWords, walkLeaves } from '../../spec/descriptor/walk.ts';
 import { type DescriptorChecker, checkTlb, leafAsModelled, noteEvictions } from '../../model/check-descriptors.ts';
-import type { DescriptorModel, ReadAndClearWalk, SyncInProgress, UnmapPlan } from '../../model/descriptor-model.ts';
+import { type DescriptorModel, KIT_SMMU_CHOICE, type PermissionFaultChoice, type ReadAndClearWalk, type SyncInProgress, type UnmapPlan } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
 import { DirtyGhost, PageRuns } from '../../model/ghost.ts';
 import type { TakenTransition } from '../../model/transition-table.ts';
@@ -154,10 +154,10 @@ interface ExpectedOutcome {
   readonly hazard?: boolean;
 }
 
-/** The spec's outcome for one DMA access (and the model stepped accordingly). */
-function expectDma(model: DescriptorModel, iova: number, write: boolean, streamId: number): ExpectedOutcome {
+/** The spec's outcome for one DMA access (and the model stepped accordingly); `choice`: the SMMU's where its access takes a permission fault (faultChoices). */
+function expectDma(model: DescriptorModel, iova: number, write: boolean, streamId: number, choice: PermissionFaultChoice = KIT_SMMU_CHOICE): ExpectedOutcome {
   const leaf = model.leafAt(iova);
-  const e = model.dma(iova, write, streamId);
+  const e = model.dma(iova, write, streamId, choice);
   if (!e.ok) return { text: `fault ${e.fault}`, ok: false, fault: e.fault };
   if (e.hazard !== undefined) return { text: `ok (through a stale IOTLB entry: ${e.hazard})`, ok: true, hazard: true };
   const pa = leaf !== undefined ? leaf.oa + (iova - leaf.iova) : undefined;
@@ -481,6 +481,25 @@ function implementationMayEvict(r: RunReal, tlb: readonly unknown[] | undefined)
   return tlb === undefined || r.sys.kitPlays === 'driver';
 }
 
+/** An SMMU under test that keeps a permission-faulted leaf (AF=1) in its IOTLB, and leaves AF as it was or sets it (HTTU-1). */
+const KEEPS_AF: PermissionFaultChoice = Object.freeze({ setAccessFlag: false, cache: true });
+const SETS_AF: PermissionFaultChoice = Object.freeze({ setAccessFlag: true, cache: true });
+
+/**
+ * The choices of the SMMU a DMA is explained by where its access takes a permission fault
+ * (DescriptorModel PermissionFaultChoice). The kit's own SMMU (smmu-driver) makes none. An
+ * SMMU under test (smmu-hw) may keep the leaf in its IOTLB once AF is 1 (IOTLB-2): the model
+ * keeps it, and an IOTLB without it is an eviction, which such an IOTLB may make at any time
+ * (IOTLB-11). It may also set AF on the way (HTTU-1: UNKNOWN), tried where the leaf has AF=0,
+ * HA is on and the access is a write.
+ */
+function faultChoices(r: RunReal, model: DescriptorModel, iova: number, write: boolean, streamId: number): readonly PermissionFaultChoice[] {
+  if (r.sys.kitPlays !== 'driver') return [KIT_SMMU_CHOICE];
+  const leaf = model.leafAt(iova);
+  const afOpen = write && leaf !== undefined && !leafStateOf(leaf.snap).accessFlag && model.effective(streamId).ha;
+  return afOpen ? [KEEPS_AF, SETS_AF] : [KEEPS_AF];
+}
+
 export class DmaCommand implements RunCommand {
   constructor(
     readonly write: boolean,
@@ -516,13 +535,14 @@ export class DmaCommand implements RunCommand {
     // see the IOTLB, or sees the implementation's (smmu-hw), which may evict at any time:
     // the entry as the spec has it, or without it.
     const tlb = r.sys.tlb();
-    const variants = implementationMayEvict(r, tlb) && m.model.cachedAt(iova) ? [false, true] : [false];
+    const choices = faultChoices(r, m.model, iova, this.write, streamId);
+    const variants = (implementationMayEvict(r, tlb) && m.model.cachedAt(iova) ? [false, true] : [false]).flatMap((evicted) => choices.map((choice) => ({ evicted, choice })));
     const what = `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} (stream ${streamId}) gives`;
     const { value: want } = explain(
       m.model,
-      variants.map((evicted) => (c: DescriptorModel) => {
+      variants.map(({ evicted, choice }) => (c: DescriptorModel) => {
         if (evicted) c.evictAt(iova);
-        return expectDma(c, iova, this.write, streamId);
+        return expectDma(c, iova, this.write, streamId, choice);
       }),
       (c, want) => {
         sameDma(c, got, want, what);
@@ -570,15 +590,16 @@ export class DmaCommand implements RunCommand {
     // Both orders, and where the implementation's IOTLB may have evicted the entry, without it too (IOTLB-11).
     const tlb = r.sys.tlb();
     const evictions = implementationMayEvict(r, tlb) && m.model.cachedAt(iova) ? [false, true] : [false];
-    const attempts = evictions.flatMap((evicted) => (driverDone.ok ? [true, false] : [true]).map((dmaFirst) => ({ evicted, dmaFirst })));
+    const choices = faultChoices(r, m.model, iova, this.write, streamId);
+    const attempts = evictions.flatMap((evicted) => (driverDone.ok ? [true, false] : [true]).flatMap((dmaFirst) => choices.map((choice) => ({ evicted, dmaFirst, choice }))));
     const op = `${this} -> ${hex(iova)}`;
     const explained = () =>
       explain(
         m.model,
-        attempts.map(({ evicted, dmaFirst }) => (c: DescriptorModel) => {
+        attempts.map(({ evicted, dmaFirst, choice }) => (c: DescriptorModel) => {
           if (evicted) c.evictAt(iova);
           if (!dmaFirst) apply(c);
-          const want = expectDma(c, iova, this.write, streamId);
+          const want = expectDma(c, iova, this.write, streamId, choice);
           if (dmaFirst && driverDone.ok) apply(c);
           return want;
         }),

@@ -8,7 +8,7 @@ import { IommuDomain } from '../../impl/domain.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord, IOMMU_READ, IOMMU_WRITE } from '../../impl/pgtable/io-pgtable-arm.ts';
 import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, isTable, isValid, isWritableDirty, levelIndex, pteAddress } from '../../impl/pgtable/pte.ts';
 import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
-import { Smmu, type DmaResult } from '../../impl/smmu/smmu.ts';
+import { Smmu, type DmaResult, cachedState } from '../../impl/smmu/smmu.ts';
 import { referenceSmmuDriverAdapter, referenceSmmuHwAdapter, type DomainClass, type SmmuClass } from '../adapters/reference.ts';
 import type { Adapter, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import type { Probe } from './probe.ts';
@@ -247,6 +247,29 @@ export class CachedReadOnlyWriteSmmu extends Smmu {
     const hit = cd === undefined ? undefined : this.iotlb.lookup(cd.asid, iova);
     if (hit?.state === 'readOnly') return { ok: true, pa: hit.outputBase + (iova - hit.base), level: hit.level, tlbHit: true };
     return super.dmaWrite(streamId, iova);
+  }
+}
+
+/** The IOTLB keeps the leaf of a walk that faulted while its AF was 0. */
+export class CachesLeafWithoutAfSmmu extends Smmu {
+  // FAULT (class stale-iotlb): a walk whose access took an access flag fault, or a permission
+  // fault that left AF at 0, still fills the IOTLB with its leaf. Arm forbids both (IOTLB-2:
+  // DDI 0487 D8.16 RXCLRD, D8.5.1.2 IRGQLZ); a permission fault after AF=1 may cache.
+  protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
+    const r = super.walk(cd, iova, write, ha, hd);
+    if (r.ok || (r.fault !== 'accessFlag' && r.fault !== 'permission')) return r;
+    const leaf = leafOf(this, cd, iova);
+    if (leaf === undefined || (leaf.pte & PTE_AF) !== 0n) return r;
+    let table = cd.ttb0;
+    let level = 0;
+    for (; level < 3; level++) {
+      const pte = this.memory.load(table + levelIndex(iova, level) * 8);
+      if (!isTable(pte, level)) break;
+      table = pteAddress(pte);
+    }
+    const size = 0x1000 * 512 ** (3 - level);
+    this.iotlb.insert({ asid: cd.asid, base: iova - (iova % size), level, size, outputBase: pteAddress(leaf.pte), state: cachedState(leaf.pte) });
+    return r;
   }
 }
 
@@ -520,6 +543,24 @@ const specs: readonly Spec[] = [
       return (await hw.dmaWrite(0, 0)).ok;
     }),
     want: { reference: false, mutant: true },
+  },
+  {
+    name: 'hw-caches-leaf-without-af',
+    bugClass: 'stale-iotlb',
+    targets: ['IOTLB-2'],
+    description:
+      'The IOTLB keeps the leaf of a walk that faulted with AF=0 (an access flag fault, or a permission fault that left AF clear): Arm lets a TLB hold a permission-faulted entry only once its AF is 1. Class stale-iotlb: an entry cached that the architecture never lets a TLB hold.',
+    adapter: hw(CachesLeafWithoutAfSmmu),
+    reference: refHw,
+    what: 'a write to a read-only leaf with AF=0 leaves an IOTLB entry',
+    run: onHw(async ({ memory, hw, domain }) => {
+      domain.map(0, PA, 0x1000, IOMMU_READ);
+      const leaf = [...domain.pgtable.leaves(0, 0x1000)][0]!;
+      memory.store(leaf.ptep, leaf.pte & ~PTE_AF);
+      await hw.dmaWrite(0, 0);
+      return (await hw.iotlbEntries!()).length;
+    }, 0),
+    want: { reference: 0, mutant: 1 },
   },
 ];
 

@@ -47,7 +47,8 @@ export interface SmmuStats {
 
 const MAX_CAS_RETRIES = 64;
 
-function cachedState(pte: bigint): CachedState {
+/** The permission state an IOTLB entry caches for a leaf descriptor (DBM and AP[2]). */
+export function cachedState(pte: bigint): CachedState {
   const dbm = (pte & PTE_DBM) !== 0n;
   const rdonly = (pte & PTE_AP_RDONLY) !== 0n;
   return dbm ? (rdonly ? 'writableClean' : 'writableDirty') : rdonly ? 'readOnly' : 'writable';

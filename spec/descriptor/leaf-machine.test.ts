@@ -62,7 +62,17 @@ test('[HTTU-1] with HA=1 an access through AF=0 sets AF and proceeds', () => {
   assert.is(state(evs).accessFlag, true);
   assert.is(state([{ type: 'MAP', write: true, hdQuirk: false, accessFlag: false }, W(true, false)]).accessFlag, true);
 });
-test('[HTTU-1] [FAULT-2] [FAULT-3] an access that faults on permission does not set AF', () => {
+test('[HTTU-1] [FAULT-2] [FAULT-3] an access that faults on permission may set AF (UNKNOWN, IHI 0070 G.b §3.13.2), and changes no dirty state', () => {
+  const ro: LeafEvent = { type: 'MAP', write: false, hdQuirk: true, accessFlag: false };
+  const afOnFault = (hd: boolean): LeafEvent => ({ type: 'DMA_WRITE', ha: true, hd, afOnFault: true });
+  assert.equal(outcomes([ro, afOnFault(true)]), ['hwSetAccessFlag', 'permissionFault']);
+  assert.equal(state([ro, afOnFault(true)]), { state: 'readOnly', accessFlag: true });
+  const clean: LeafEvent[] = [{ type: 'MAP', write: true, hdQuirk: true, accessFlag: false }, { type: 'CLEAR_DIRTY' }];
+  assert.equal(state([...clean, afOnFault(false)]), { state: 'writableClean', accessFlag: true });
+  // An access that does not fault is unchanged by the flag.
+  assert.equal(outcomes([...clean, afOnFault(true)]), ['hwSetAccessFlag', 'hwSetDirty', 'accessPerformed']);
+});
+test('[HTTU-1] [FAULT-2] [FAULT-3] an access that faults on permission, AF left as the SMMU found it, does not set AF', () => {
   const ro: LeafEvent = { type: 'MAP', write: false, hdQuirk: true, accessFlag: false };
   assert.equal(outcomes([ro, W(true, true)]), ['permissionFault']);
   assert.is(state([ro, W(true, true)]).accessFlag, false);

@@ -24,7 +24,8 @@ export type LeafEvent =
   | { type: 'MAP'; write: boolean; hdQuirk: boolean; accessFlag: boolean }
   | { type: 'UNMAP' }
   | { type: 'DMA_READ'; ha: boolean; hd: boolean }
-  | { type: 'DMA_WRITE'; ha: boolean; hd: boolean }
+  /** `afOnFault`: a write the permission region rejects set AF anyway (HTTU-1: UNKNOWN whether it does); the SMMU's choice, as the kit learns it from memory. */
+  | { type: 'DMA_WRITE'; ha: boolean; hd: boolean; afOnFault?: boolean }
   | { type: 'CLEAR_DIRTY' }
   | { type: 'SET_DIRTY' }
   | { type: 'SPLIT' }
@@ -54,6 +55,7 @@ export const leafDescriptorMachine = setup({
     hdQuirk: (args: { event: LeafEvent }, _params: ReqParams) => flag('hdQuirk')(args),
     accessFlag: (args: { event: LeafEvent }, _params: ReqParams) => flag('accessFlag')(args),
     anyDirty: (args: { event: LeafEvent }, _params: ReqParams) => flag('anyDirty')(args),
+    afOnFault: (args: { event: LeafEvent }, _params: ReqParams) => flag('afOnFault')(args),
   },
   actions: {
     translationFault: outcome,
@@ -102,7 +104,10 @@ export const leafDescriptorMachine = setup({
                 ],
                 DMA_WRITE: [
                   { guard: and([guard('ha', 'HTTU-1'), not(writeFaults)]), target: 'accessed', actions: 'hwSetAccessFlag', ...rule('HTTU-1') },
-                  // The permission region raises the fault; AF is not updated for a faulting access.
+                  // The permission region raises the fault. Whether AF is set for such an access is
+                  // UNKNOWN (IHI 0070 G.b §3.13.2): the event says which the SMMU did; either way no
+                  // dirty state changes.
+                  { guard: and([guard('ha', 'HTTU-1'), guard('afOnFault', 'HTTU-1')]), target: 'accessed', actions: 'hwSetAccessFlag', ...rule('HTTU-1', 'FAULT-2', 'FAULT-3') },
                   { guard: guard('ha', 'HTTU-1'), ...rule('HTTU-1', 'FAULT-2', 'FAULT-3') },
                   { actions: 'accessFlagFault', ...rule('FAULT-4') },
                 ],
@@ -205,6 +210,7 @@ export const LEAF_EVENTS: readonly LeafEvent[] = (() => {
   const out: LeafEvent[] = [{ type: 'UNMAP' }, { type: 'CLEAR_DIRTY' }, { type: 'SET_DIRTY' }, { type: 'SPLIT' }];
   for (const write of b) for (const hdQuirk of b) for (const accessFlag of b) out.push({ type: 'MAP', write, hdQuirk, accessFlag });
   for (const ha of b) for (const hd of b) out.push({ type: 'DMA_READ', ha, hd }, { type: 'DMA_WRITE', ha, hd });
+  for (const hd of b) out.push({ type: 'DMA_WRITE', ha: true, hd, afOnFault: true });
   for (const anyDirty of b) out.push({ type: 'MERGE', anyDirty });
   return out;
 })();

@@ -1,0 +1,42 @@
+// Choices the architecture leaves to an SMMU and the kit's own SMMU does not take: an SMMU
+// under test (smmu-hw) that takes them conforms, and takes them in the runs that say so
+// (a pass earned on the choice, not around it).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { SmmuHwAdapter } from '../adapters/types.ts';
+import { countedAfFirstCachingSmmuAdapter as counted } from '../mutants/smmu-architecture-variants.ts';
+import { runProfile } from './run-profile.ts';
+
+for (const seed of [1, 2, 3]) {
+  test(`an SMMU that sets AF and keeps the leaf on a permission fault (IHI 0070 G.b §3.13.2, DDI 0487 D8.15) conforms on smmu-hw, seed ${seed}`, async () => {
+    const { adapter, seen } = counted();
+    const r = await runProfile(adapter, { runs: 300, seed, timeoutMs: 2000, maxCommands: 30 });
+    assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided?.message));
+    assert.ok(seen.kept > 0, `no permission fault kept a leaf in ${r.commands} commands`);
+  });
+}
+
+test('the same SMMU with its IOTLB hidden (no iotlbEntries) conforms: a kept leaf the kit cannot see is explained at the accesses it serves', async () => {
+  const { adapter, seen } = counted();
+  const hidden: SmmuHwAdapter = {
+    ...adapter,
+    async create(memory, config) {
+      const { iotlbEntries: _hidden, ...hw } = await adapter.create(memory, config);
+      return hw;
+    },
+  };
+  for (const seed of [1, 2]) {
+    const r = await runProfile(hidden, { runs: 300, seed, timeoutMs: 2000, maxCommands: 30 });
+    assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided?.message));
+  }
+  assert.ok(seen.kept > 0);
+});
+
+test('runs reach a permission fault that sets AF, and one that keeps the leaf in the IOTLB', async () => {
+  const { adapter, seen } = counted();
+  await runProfile(adapter, { runs: 300, seed: 1, timeoutMs: 2000, maxCommands: 30 });
+  assert.ok(seen.afSet > 0, 'no permission fault with HA on');
+  assert.ok(seen.kept > 0, 'no permission-faulted leaf kept');
+});
+
+test.run();
