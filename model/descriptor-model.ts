@@ -40,21 +40,27 @@ export interface ModelTlbEntry {
   readonly level: Level;
   readonly size: number;
   snap: Snap<typeof iotlbEntryMachine>;
+  /** The HA/HD the walk that filled it acted on: CD fields a TLB entry may cache (ARM IHI 0070 G.b §5.4.1). */
+  readonly cd: { readonly ha: boolean; readonly hd: boolean };
 }
 
 /**
- * What an SMMU may do where a walk's access takes a permission fault, both left open by the
- * architecture: set AF on the way (HTTU-1: UNKNOWN, ARM IHI 0070 G.b §3.13.2), and keep the
- * leaf in its IOTLB once its AF is 1 (IOTLB-2: ARM DDI 0487 M.a.a D8.15 RJVXRH, D8.5.1.2
- * IRGQLZ). The kit's own SMMU does neither (QEMU's order).
+ * What an SMMU may choose for one access where the architecture leaves it open. Where the
+ * walk's access takes a permission fault: set AF on the way (`setAccessFlag`; HTTU-1:
+ * UNKNOWN, ARM IHI 0070 G.b §3.13.2), and keep the leaf in its IOTLB once its AF is 1
+ * (`cache`; IOTLB-2: ARM DDI 0487 M.a.a D8.15 RJVXRH, D8.5.1.2 IRGQLZ). Through a cached
+ * entry: act on the HA/HD the entry was filled with rather than the CD's now (`entryCd`;
+ * IHI 0070 G.b §5.4.1 lets a TLB entry cache them until a TLB invalidation). The kit's own
+ * SMMU takes none of them (QEMU's order).
  */
-export interface PermissionFaultChoice {
+export interface SmmuChoice {
   readonly setAccessFlag: boolean;
   readonly cache: boolean;
+  readonly entryCd: boolean;
 }
 
-/** The kit's SMMU: a permission-faulting access changes nothing and caches nothing. */
-export const KIT_SMMU_CHOICE: PermissionFaultChoice = Object.freeze({ setAccessFlag: false, cache: false });
+/** The kit's SMMU: a permission-faulting access changes nothing and caches nothing; a cached entry acts on the CD as it is. */
+export const KIT_SMMU_CHOICE: SmmuChoice = Object.freeze({ setAccessFlag: false, cache: false, entryCd: false });
 
 export type ExpectedDma =
   | { ok: true; level: Level /** IOTLB-7 / IOTLB-8: the access went through a stale entry (the spec's hazard). */; hazard?: 'dirtyNotRecorded' | 'staleTranslation' }
@@ -472,6 +478,14 @@ export class DescriptorModel {
     return this.tlbAt(iova) !== undefined;
   }
 
+  /** Whether the entry cached for `iova` was filled with other HA/HD than `streamId`'s CD gives now (a CD changed without a TLB invalidation). */
+  cachedCdDiffers(iova: number, streamId: number): boolean {
+    const e = this.tlbAt(iova);
+    if (e === undefined) return false;
+    const now = this.effective(streamId);
+    return e.cd.ha !== now.ha || e.cd.hd !== now.hd;
+  }
+
   /** The implementation created these leaves for one map call (MAP-1..5). */
   map(created: readonly { iova: number; level: Level; oa: number }[], write: boolean): void {
     const event: LeafEvent = { type: 'MAP', write, hdQuirk: this.hdQuirk, accessFlag: true };
@@ -532,10 +546,10 @@ export class DescriptorModel {
    * machine). `onPermissionFault`: what the SMMU chose where a walk's access takes a permission
    * fault, both left open by the architecture; by default neither, as the kit's own SMMU does.
    */
-  dma(iova: number, write: boolean, streamId: number, onPermissionFault: PermissionFaultChoice = KIT_SMMU_CHOICE): ExpectedDma {
-    const { ha, hd } = this.effective(streamId);
-    const dmaEvent: IotlbEvent = write ? { type: 'DMA_WRITE', hd } : { type: 'DMA_READ' };
+  dma(iova: number, write: boolean, streamId: number, choice: SmmuChoice = KIT_SMMU_CHOICE): ExpectedDma {
     const entry = this.tlbAt(iova);
+    const { ha, hd } = entry !== undefined && choice.entryCd ? entry.cd : this.effective(streamId);
+    const dmaEvent: IotlbEvent = write ? { type: 'DMA_WRITE', hd } : { type: 'DMA_READ' };
     if (entry !== undefined) {
       const out = this.tlbEvent(entry, dmaEvent);
       // An access served from the entry, stale or not, touches no memory: IOTLB-3 for a read,
@@ -556,26 +570,26 @@ export class DescriptorModel {
       if (this.trackTlb) this.took(this.ctx.step(this.t.iotlb, this.t.iotlb.initial, { type: 'WALK', leaf: 'invalid' }));
       return { ok: false, fault: 'translation' };
     }
-    const event: LeafEvent = !write ? { type: 'DMA_READ', ha, hd } : ha && onPermissionFault.setAccessFlag ? { type: 'DMA_WRITE', ha, hd, afOnFault: true } : { type: 'DMA_WRITE', ha, hd };
+    const event: LeafEvent = !write ? { type: 'DMA_READ', ha, hd } : ha && choice.setAccessFlag ? { type: 'DMA_WRITE', ha, hd, afOnFault: true } : { type: 'DMA_WRITE', ha, hd };
     const out = this.leafEvent(leaf, event);
     if (out.includes('accessFlagFault')) return { ok: false, fault: 'accessFlag' };
     if (out.includes('permissionFault')) {
       // IOTLB-2: the leaf may stay cached once it has AF=1 (set now or before), never while AF is 0.
       const walked = this.leaves.at(leaf.iova, leaf.level)!;
-      if (onPermissionFault.cache && leafStateOf(walked.snap).accessFlag) {
+      if (choice.cache && leafStateOf(walked.snap).accessFlag) {
         this.note(['IOTLB-2']);
-        this.cacheWalked(walked);
+        this.cacheWalked(walked, { ha, hd });
       }
       return { ok: false, fault: 'permission' };
     }
-    this.cacheWalked(this.leaves.at(leaf.iova, leaf.level)!);
+    this.cacheWalked(this.leaves.at(leaf.iova, leaf.level)!, { ha, hd });
     return { ok: true, level: leaf.level };
   }
 
-  /** IOTLB-1: the leaf a walk ended at, cached in the state the walk left it. */
-  private cacheWalked(walked: ModelLeaf): void {
+  /** IOTLB-1: the leaf a walk ended at, cached in the state the walk left it, with the HA/HD the walk acted on. */
+  private cacheWalked(walked: ModelLeaf, cd: { ha: boolean; hd: boolean }): void {
     if (!this.trackTlb) return;
-    const cached: ModelTlbEntry = { iova: walked.iova, level: walked.level, size: walked.size, snap: this.t.iotlb.initial };
+    const cached: ModelTlbEntry = { iova: walked.iova, level: walked.level, size: walked.size, snap: this.t.iotlb.initial, cd };
     this.tlbEvent(cached, { type: 'WALK', leaf: leafStateOf(walked.snap).state });
     this.tlb.set(tlbKey(walked.iova, walked.level), cached);
   }

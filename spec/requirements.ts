@@ -129,7 +129,10 @@ export const requirements = {
   'IOTLB-3': { text: 'A DMA read through a cached entry does not walk and does not touch memory.', source: `${SMMU_V3} §16.2` },
   'IOTLB-4': { text: 'A DMA write through a cached writable-dirty or writable entry does not touch memory.', source: `${SMMU_V3} §3.13.3` },
   'IOTLB-5': { text: 'A DMA write through a cached writable-clean entry with HD=1 must update the in-memory descriptor (re-walk and atomic update) before writing; the entry becomes writable-dirty.', source: `${SMMU_V3} §3.13.3` },
-  'IOTLB-6': { text: 'A DMA write through a cached read-only entry, or a writable-clean entry with HD=0, is a permission fault.', source: `${SMMU_V3} §7.3` },
+  'IOTLB-6': {
+    text: "A DMA write through a cached read-only entry, or a writable-clean entry with HD=0, is a permission fault. The HD of an access through an entry is the CD's, or the one the entry was filled with until a TLB invalidation drops it (IOTLB-5 alike).",
+    source: `${SMMU_V3} §7.3; ARM IHI 0070 G.b §5.4.1 (HA and HD are CD fields "permitted to be cached as part of a translation or TLB entry"; changing them needs a TLB invalidation besides CMD_CFGI_CD)`,
+  },
   'IOTLB-7': {
     text: 'HAZARD: after software clears a leaf cached as writable-dirty, the entry is stale; a write through it completes without setting dirty in memory and is lost.',
     source: `${GUNTHORPE} ("the flush is to allow the IOTLB to see the cleared D bit"); ${IO_PAGETABLE} iommu_read_and_clear_dirty (iommu_iotlb_sync after the clear); ${LINUX} drivers/iommu/amd/iommu.c amd_iommu_set_dirty_tracking ("Flush IOTLB to mark IOPTE dirty on the next translation(s)")`,

@@ -8,7 +8,7 @@ import { type Level, armLpaeBlockSize, decodeLeaf } from '../../spec/descriptor/
 import { leafStateOf } from '../../spec/descriptor/leaf-machine.ts';
 import { walkLeafWords, walkLeaves } from '../../spec/descriptor/walk.ts';
 import { type DescriptorChecker, checkTlb, leafAsModelled, noteEvictions } from '../../model/check-descriptors.ts';
-import { type DescriptorModel, KIT_SMMU_CHOICE, type PermissionFaultChoice, type ReadAndClearWalk, type SyncInProgress, type UnmapPlan } from '../../model/descriptor-model.ts';
+import { type DescriptorModel, KIT_SMMU_CHOICE, type SmmuChoice, type ReadAndClearWalk, type SyncInProgress, type UnmapPlan } from '../../model/descriptor-model.ts';
 import { explain } from '../../model/explain.ts';
 import { DirtyGhost, PageRuns } from '../../model/ghost.ts';
 import type { TakenTransition } from '../../model/transition-table.ts';
@@ -154,8 +154,8 @@ interface ExpectedOutcome {
   readonly hazard?: boolean;
 }
 
-/** The spec's outcome for one DMA access (and the model stepped accordingly); `choice`: the SMMU's where its access takes a permission fault (faultChoices). */
-function expectDma(model: DescriptorModel, iova: number, write: boolean, streamId: number, choice: PermissionFaultChoice = KIT_SMMU_CHOICE): ExpectedOutcome {
+/** The spec's outcome for one DMA access (and the model stepped accordingly); `choice`: the SMMU's where the architecture leaves it open (smmuChoices). */
+function expectDma(model: DescriptorModel, iova: number, write: boolean, streamId: number, choice: SmmuChoice = KIT_SMMU_CHOICE): ExpectedOutcome {
   const leaf = model.leafAt(iova);
   const e = model.dma(iova, write, streamId, choice);
   if (!e.ok) return { text: `fault ${e.fault}`, ok: false, fault: e.fault };
@@ -481,23 +481,27 @@ function implementationMayEvict(r: RunReal, tlb: readonly unknown[] | undefined)
   return tlb === undefined || r.sys.kitPlays === 'driver';
 }
 
-/** An SMMU under test that keeps a permission-faulted leaf (AF=1) in its IOTLB, and leaves AF as it was or sets it (HTTU-1). */
-const KEEPS_AF: PermissionFaultChoice = Object.freeze({ setAccessFlag: false, cache: true });
-const SETS_AF: PermissionFaultChoice = Object.freeze({ setAccessFlag: true, cache: true });
+/** An SMMU under test that keeps a permission-faulted leaf (AF=1) in its IOTLB: leaving AF as it was or setting it (HTTU-1), and acting on the CD as it is or as a cached entry has it. */
+const KEEPS_AF: SmmuChoice = Object.freeze({ setAccessFlag: false, cache: true, entryCd: false });
+const SETS_AF: SmmuChoice = Object.freeze({ setAccessFlag: true, cache: true, entryCd: false });
+const ENTRY_CD: SmmuChoice = Object.freeze({ setAccessFlag: false, cache: true, entryCd: true });
 
 /**
- * The choices of the SMMU a DMA is explained by where its access takes a permission fault
- * (DescriptorModel PermissionFaultChoice). The kit's own SMMU (smmu-driver) makes none. An
- * SMMU under test (smmu-hw) may keep the leaf in its IOTLB once AF is 1 (IOTLB-2): the model
- * keeps it, and an IOTLB without it is an eviction, which such an IOTLB may make at any time
- * (IOTLB-11). It may also set AF on the way (HTTU-1: UNKNOWN), tried where the leaf has AF=0,
- * HA is on and the access is a write.
+ * The choices of the SMMU a DMA is explained by where the architecture leaves them open
+ * (DescriptorModel SmmuChoice). The kit's own SMMU (smmu-driver) takes none. An SMMU under
+ * test (smmu-hw) may keep a permission-faulted leaf in its IOTLB once AF is 1 (IOTLB-2): the
+ * model keeps it, and an IOTLB without it is an eviction, which such an IOTLB may make at
+ * any time (IOTLB-11). It may set AF on the way (HTTU-1: UNKNOWN), tried where the leaf has
+ * AF=0, HA is on and the access is a write. And an access through a cached entry may act on
+ * the HA/HD the entry was filled with, tried where the kit changed the CD since without a
+ * TLB invalidation (IHI 0070 G.b §5.4.1).
  */
-function faultChoices(r: RunReal, model: DescriptorModel, iova: number, write: boolean, streamId: number): readonly PermissionFaultChoice[] {
+function smmuChoices(r: RunReal, model: DescriptorModel, iova: number, write: boolean, streamId: number): readonly SmmuChoice[] {
   if (r.sys.kitPlays !== 'driver') return [KIT_SMMU_CHOICE];
   const leaf = model.leafAt(iova);
   const afOpen = write && leaf !== undefined && !leafStateOf(leaf.snap).accessFlag && model.effective(streamId).ha;
-  return afOpen ? [KEEPS_AF, SETS_AF] : [KEEPS_AF];
+  const cdOpen = model.cachedCdDiffers(iova, streamId);
+  return [KEEPS_AF, ...(afOpen ? [SETS_AF] : []), ...(cdOpen ? [ENTRY_CD] : [])];
 }
 
 export class DmaCommand implements RunCommand {
@@ -535,7 +539,7 @@ export class DmaCommand implements RunCommand {
     // see the IOTLB, or sees the implementation's (smmu-hw), which may evict at any time:
     // the entry as the spec has it, or without it.
     const tlb = r.sys.tlb();
-    const choices = faultChoices(r, m.model, iova, this.write, streamId);
+    const choices = smmuChoices(r, m.model, iova, this.write, streamId);
     const variants = (implementationMayEvict(r, tlb) && m.model.cachedAt(iova) ? [false, true] : [false]).flatMap((evicted) => choices.map((choice) => ({ evicted, choice })));
     const what = `DMA ${this.write ? 'write' : 'read'} at ${hex(iova)} (stream ${streamId}) gives`;
     const { value: want } = explain(
@@ -590,7 +594,7 @@ export class DmaCommand implements RunCommand {
     // Both orders, and where the implementation's IOTLB may have evicted the entry, without it too (IOTLB-11).
     const tlb = r.sys.tlb();
     const evictions = implementationMayEvict(r, tlb) && m.model.cachedAt(iova) ? [false, true] : [false];
-    const choices = faultChoices(r, m.model, iova, this.write, streamId);
+    const choices = smmuChoices(r, m.model, iova, this.write, streamId);
     const attempts = evictions.flatMap((evicted) => (driverDone.ok ? [true, false] : [true]).flatMap((dmaFirst) => choices.map((choice) => ({ evicted, dmaFirst, choice }))));
     const op = `${this} -> ${hex(iova)}`;
     const explained = () =>

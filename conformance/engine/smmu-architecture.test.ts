@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SmmuHwAdapter } from '../adapters/types.ts';
-import { countedAfFirstCachingSmmuAdapter as counted } from '../mutants/smmu-architecture-variants.ts';
+import { countedAfFirstCachingSmmuAdapter as counted, countedCdCachingSmmuAdapter } from '../mutants/smmu-architecture-variants.ts';
 import { runProfile } from './run-profile.ts';
 
 for (const seed of [1, 2, 3]) {
@@ -37,6 +37,15 @@ test('runs reach a permission fault that sets AF, and one that keeps the leaf in
   await runProfile(adapter, { runs: 300, seed: 1, timeoutMs: 2000, maxCommands: 30 });
   assert.ok(seen.afSet > 0, 'no permission fault with HA on');
   assert.ok(seen.kept > 0, 'no permission-faulted leaf kept');
+});
+
+test('an SMMU whose IOTLB entries keep the HD they were filled with (IHI 0070 G.b §5.4.1) conforms on smmu-hw, and its runs write through such an entry after the kit changed the CD without a TLBI', async () => {
+  const { adapter, seen } = countedCdCachingSmmuAdapter();
+  for (const seed of [1, 2, 3]) {
+    const r = await runProfile(adapter, { runs: 500, seed, timeoutMs: 2000, maxCommands: 30 });
+    assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided?.message)}`);
+  }
+  assert.ok(seen.usedCachedHd > 0, 'no write acted on a cached HD other than the CD');
 });
 
 test.run();

@@ -1,7 +1,7 @@
 // SMMUs that make a choice the architecture leaves open and the kit's own SMMU does not
 // make, for smmu-hw's tests: each must conform. Here because conformance/ reaches impl/ only
 // through the reference adapter and this folder. None is in the zoo: none is a fault.
-import { PTE_AF, PTE_NG, isTable, isValid, levelIndex, pteAddress } from '../../impl/pgtable/pte.ts';
+import { PTE_AF, PTE_NG, isTable, isValid, levelIndex, levelSize, pteAddress } from '../../impl/pgtable/pte.ts';
 import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
 import { type DmaResult, Smmu, cachedState } from '../../impl/smmu/smmu.ts';
 import { referenceSmmuHwAdapter } from '../adapters/reference.ts';
@@ -73,4 +73,48 @@ export function countedAfFirstCachingSmmuAdapter(): { adapter: SmmuHwAdapter; se
     }
   }
   return { adapter: referenceSmmuHwAdapter('AF set and leaf cached on a permission fault', Counted), seen };
+}
+
+/**
+ * An SMMU whose IOTLB entries keep the CD's HD they were filled with: a write through an
+ * entry cached writable-clean acts on that HD until a TLB invalidation drops the entry, not
+ * on the CD as it is. Allowed: ARM IHI 0070 G.b §5.4.1 lists HA and HD among the CD fields
+ * "permitted to be cached as part of a translation or TLB entry", whose change needs a TLB
+ * invalidation besides CMD_CFGI_CD. `usedCachedHd` counts the writes where the two differed.
+ */
+export class CdCachingSmmu extends Smmu {
+  usedCachedHd = 0;
+  /** The HD each cached leaf's walk acted on, by `asid:level:base`. */
+  private readonly filledHd = new Map<string, boolean>();
+
+  protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
+    const r = super.walk(cd, iova, write, ha, hd);
+    if (r.ok) this.filledHd.set(`${cd.asid}:${r.level}:${iova - (iova % levelSize(r.level))}`, hd);
+    return r;
+  }
+
+  override dmaWrite(streamId: number, iova: number): DmaResult {
+    const cd = (this as unknown as { contextDescriptor(s: number): ContextDescriptor | undefined }).contextDescriptor(streamId);
+    const hit = cd === undefined ? undefined : this.iotlb.lookup(cd.asid, iova);
+    if (cd === undefined || hit?.state !== 'writableClean') return super.dmaWrite(streamId, iova);
+    const filled = this.filledHd.get(`${cd.asid}:${hit.level}:${hit.base}`);
+    const ha = cd.ha && this.httu >= 1;
+    if (filled === undefined || filled === (ha && cd.hd && this.httu === 2)) return super.dmaWrite(streamId, iova);
+    this.usedCachedHd++;
+    return filled ? this.writeThroughCachedClean(hit, cd, iova, ha, true) : { ok: false, fault: 'permission' };
+  }
+}
+
+/** CdCachingSmmu's adapter, with the count of writes that acted on a cached HD other than the CD's (summed over its instances). */
+export function countedCdCachingSmmuAdapter(): { adapter: SmmuHwAdapter; seen: { usedCachedHd: number } } {
+  const seen = { usedCachedHd: 0 };
+  class Counted extends CdCachingSmmu {
+    override dmaWrite(streamId: number, iova: number): DmaResult {
+      const before = this.usedCachedHd;
+      const r = super.dmaWrite(streamId, iova);
+      seen.usedCachedHd += this.usedCachedHd - before;
+      return r;
+    }
+  }
+  return { adapter: referenceSmmuHwAdapter('HD cached in IOTLB entries', Counted), seen };
 }
