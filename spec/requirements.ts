@@ -166,7 +166,7 @@ export const requirements = {
   },
   'TRACK-6': {
     text: 'Disabling with the page-granular policy merges back into blocks what enabling split, where its pages can still merge (no other pages), then marks writable-clean leaves writable-dirty so writes need no HD, invalidates the TLB (a cached clean entry would fault once HD is off), then clears HA/HD in every context descriptor.',
-    source: `patch 05/11 "iommu/arm-smmu-v3: Merge a span of page when stop dirty log", <20210310090614.26668-6-zhukeqian1@huawei.com> (merge, then iommu_flush_iotlb_all); dirtyspec design for the rest: once HD is off a write through a writable-clean leaf faults (FAULT-3); DEPARTS from that patch's arm_smmu_stop_dirty_log, which leaves HD on`,
+    source: `patch 05/11 "iommu/arm-smmu-v3: Merge a span of page when stop dirty log", <20210310090614.26668-6-zhukeqian1@huawei.com> (merge, then iommu_flush_iotlb_all); dirtyspec design for the rest: once HD is off a write through a writable-clean leaf faults (FAULT-3); DEPARTS from that patch's arm_smmu_stop_dirty_log, which leaves HD on; ARM IHI 0070 G.b §5.4.1 also asks for a TLB invalidation after a change of CD.HA/HD, which TRACK-6 does not require: every leaf is writable-dirty by then, so an entry that keeps HD=1 (IOTLB-6) changes nothing`,
   },
   'TRACK-7': {
     text: 'A stream attached while tracking is on gets HA and HD in its context descriptor; one attached while off does not.',
