@@ -2,7 +2,10 @@
 // stage-1 leaf (a 4 KiB page or a 1 GiB / 2 MiB block). One machine per descriptor.
 //
 // Requirements: MAP-1..5, UNMAP-1, FAULT-1..4, HTTU-1..4, CLEAR-1..3, SPLIT-1, MERGE-1..2
-// Sources: ARM IHI 0070 §3.13 (HTTU), §7.3 (faults); Linux io-pgtable-arm.c; seeds 003, 004.
+// Sources: ARM IHI 0070 §3.13 (HTTU), §7.3 (faults), G.b §3.13.2 (AF on a permission
+// fault); Linux io-pgtable-arm.c; Keqian Zhu's HTTU RFC
+// <20210128151742.18840-1-zhukeqian1@huawei.com>; Jason Gunthorpe,
+// <20220212000117.GS4160@nvidia.com> (docs/SOURCES.md).
 //
 // The state is the decoded descriptor (spec/descriptor/encoding.ts `decodeLeaf`):
 // `invalid`, or `valid` with two regions, `permission` (readOnly, writable,

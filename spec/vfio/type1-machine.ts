@@ -8,7 +8,9 @@
 //               VFIO-EXT-1, VFIO-INFO-1 (VFIO-DIRTY-14 is an abstract operation in args.ts)
 // Sources: Linux include/uapi/linux/vfio.h; drivers/vfio/vfio_iommu_type1.c; the
 //          manual-clear RFC (Kunkun Jiang / Keqian Zhu, 2021: kernel v1 Jan, v2 Mar;
-//          QEMU v2 May with GET_BITMAP_NOCLEAR); seeds 000, 003.
+//          QEMU v2 May with GET_BITMAP_NOCLEAR): Kunkun Jiang's QEMU RFC
+//          <20210310094106.2191-1-jiangkunkun@huawei.com> and Keqian Zhu's HTTU RFC
+//          <20210128151742.18840-1-zhukeqian1@huawei.com> (docs/SOURCES.md).
 //
 // Events carry the classified facts of spec/vfio/args.ts (`classifyMapDma`,
 // `classifyUnmapDma`, `classifyDirtyPagesArgs`, `classifyExtension`), never raw numbers,
