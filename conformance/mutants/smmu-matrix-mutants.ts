@@ -6,13 +6,13 @@
 // HTTU updates (ARM IHI 0070 §3.13, §7.3, §16.2), each done wrong in one place.
 import { IommuDomain } from '../../impl/domain.ts';
 import { ArmLpaeIoPgtable, type DirtyRecord, IOMMU_READ, IOMMU_WRITE } from '../../impl/pgtable/io-pgtable-arm.ts';
-import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, isTable, isValid, isWritableDirty, levelIndex, pteAddress } from '../../impl/pgtable/pte.ts';
+import { PTE_AF, PTE_AP_RDONLY, PTE_DBM, isWritableDirty, levelSize, pteAddress } from '../../impl/pgtable/pte.ts';
 import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
 import { Smmu, type DmaResult, cachedState } from '../../impl/smmu/smmu.ts';
 import { referenceSmmuDriverAdapter, referenceSmmuHwAdapter, type DomainClass, type SmmuClass } from '../adapters/reference.ts';
 import type { Adapter, SmmuDriverAdapter, SmmuHwAdapter } from '../adapters/types.ts';
 import type { Probe } from './probe.ts';
-import { type Driver, type Hw, type Spec, driverSystem, factory, hwSystem, probesOf, type PgtableClass, zooOf } from './smmu-probe-systems.ts';
+import { type Driver, type Hw, type Spec, driverSystem, factory, hwSystem, leafOf, probesOf, type PgtableClass, zooOf } from './smmu-probe-systems.ts';
 import type { Mutant } from './types.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
@@ -175,22 +175,6 @@ export class DisableWithoutMarkingDirtyDomain extends IommuDomain {
 
 // ---- the SMMU (smmu-hw) ----------------------------------------------------------------
 
-/** The leaf the tables give for `iova` (no access recorded by the SMMU's own counters). */
-function leafOf(smmu: Smmu, cd: ContextDescriptor, iova: number): { ptep: number; pte: bigint } | undefined {
-  let table = cd.ttb0;
-  for (let level = 0; level <= 3; level++) {
-    const ptep = table + levelIndex(iova, level) * 8;
-    const pte = smmu.memory.load(ptep);
-    if (!isValid(pte)) return undefined;
-    if (level < 3 && isTable(pte, level)) {
-      table = pteAddress(pte);
-      continue;
-    }
-    return { ptep, pte };
-  }
-  return undefined;
-}
-
 /** The permission check comes before the access flag check. */
 export class PermissionBeforeAfSmmu extends Smmu {
   // FAULT (class bad-input-accepted): the fault priority reversed: a write to a read-only leaf
@@ -260,15 +244,8 @@ export class CachesLeafWithoutAfSmmu extends Smmu {
     if (r.ok || (r.fault !== 'accessFlag' && r.fault !== 'permission')) return r;
     const leaf = leafOf(this, cd, iova);
     if (leaf === undefined || (leaf.pte & PTE_AF) !== 0n) return r;
-    let table = cd.ttb0;
-    let level = 0;
-    for (; level < 3; level++) {
-      const pte = this.memory.load(table + levelIndex(iova, level) * 8);
-      if (!isTable(pte, level)) break;
-      table = pteAddress(pte);
-    }
-    const size = 0x1000 * 512 ** (3 - level);
-    this.iotlb.insert({ asid: cd.asid, base: iova - (iova % size), level, size, outputBase: pteAddress(leaf.pte), state: cachedState(leaf.pte) });
+    const size = levelSize(leaf.level);
+    this.iotlb.insert({ asid: cd.asid, base: iova - (iova % size), level: leaf.level, size, outputBase: pteAddress(leaf.pte), state: cachedState(leaf.pte) });
     return r;
   }
 }

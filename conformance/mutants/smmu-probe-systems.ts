@@ -81,6 +81,22 @@ export async function hwSystem(adapter: SmmuHwAdapter, opts: { httu?: 0 | 1 | 2;
 
 export type Hw = Awaited<ReturnType<typeof hwSystem>>;
 
+/** The leaf the tables of `cd` give for `iova`, with its level (no access recorded by the SMMU's own counters). */
+export function leafOf(smmu: Smmu, cd: ContextDescriptor, iova: number): { ptep: number; pte: bigint; level: number } | undefined {
+  let table = cd.ttb0;
+  for (let level = 0; level <= 3; level++) {
+    const ptep = table + levelIndex(iova, level) * 8;
+    const pte = smmu.memory.load(ptep);
+    if (!isValid(pte)) return undefined;
+    if (level < 3 && isTable(pte, level)) {
+      table = pteAddress(pte);
+      continue;
+    }
+    return { ptep, pte, level };
+  }
+  return undefined;
+}
+
 /** An SMMU that remembers, for each leaf its walks cached, the descriptor's address and value once the walk's own update was done (`asid:level:base`). */
 export class CachedFromSmmu extends Smmu {
   protected readonly cachedFrom = new Map<string, { ptep: number; pte: bigint }>();

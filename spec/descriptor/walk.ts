@@ -12,6 +12,11 @@ export interface WalkedLeaf {
   readonly pte: bigint;
 }
 
+/** The first and last index of the entries of a table translating from `base`, `lsz` bytes each, that overlap [iova, end). */
+function entriesOverlapping(iova: number, end: number, base: number, lsz: number): [number, number] {
+  return [Math.max(0, Math.floor((iova - base) / lsz)), Math.min(511, Math.floor((end - 1 - base) / lsz))];
+}
+
 /**
  * Every valid leaf overlapping [iova, iova + size) under the L0 table at `ttb0`, in IOVA order.
  * @req PTE-4
@@ -22,8 +27,7 @@ export function walkLeaves(load: (address: number) => bigint, ttb0: number, iova
   const end = iova + size;
   const visit = (table: number, base: number, level: Level): void => {
     const lsz = armLpaeBlockSize(level);
-    const first = Math.max(0, Math.floor((iova - base) / lsz));
-    const last = Math.min(511, Math.floor((end - 1 - base) / lsz));
+    const [first, last] = entriesOverlapping(iova, end, base, lsz);
     for (let i = first; i <= last; i++) {
       const ptep = table + i * 8;
       const pte = load(ptep);
@@ -61,8 +65,7 @@ export function walkLeafWords(words: TableWords, ttb0: number, iova: number, siz
   const end = iova + size;
   const table = (at: number, base: number, level: Level): void => {
     const lsz = armLpaeBlockSize(level);
-    const first = Math.max(0, Math.floor((iova - base) / lsz));
-    const last = Math.min(511, Math.floor((end - 1 - base) / lsz));
+    const [first, last] = entriesOverlapping(iova, end, base, lsz);
     for (let i = first; i <= last; i++) {
       const ptep = at + i * 8;
       const low = words.loadLow(ptep);
