@@ -543,8 +543,8 @@ export class DescriptorModel {
 
   /**
    * One DMA access: through a cached entry if there is one (IOTLB machine), else a walk (leaf
-   * machine). `onPermissionFault`: what the SMMU chose where a walk's access takes a permission
-   * fault, both left open by the architecture; by default neither, as the kit's own SMMU does.
+   * machine). `choice`: what the SMMU chose where the architecture leaves it open (SmmuChoice);
+   * by default none, as the kit's own SMMU.
    */
   dma(iova: number, write: boolean, streamId: number, choice: SmmuChoice = KIT_SMMU_CHOICE): ExpectedDma {
     const entry = this.tlbAt(iova);

@@ -4,7 +4,8 @@
 // implementation shows must match one of the allowed outcomes. Each alternative is
 // applied to its own copy of the model and checked; the first that passes is adopted.
 // When none does, the model takes the state of the alternative the failure is reported
-// from, so the trace shows that prediction, and its violation is thrown.
+// from, so the trace shows that prediction, and its violation is thrown. The run's
+// transition coverage keeps only what the adopted alternative took.
 import type { DescriptorModel } from './descriptor-model.ts';
 import { Violation } from './violation.ts';
 
@@ -33,12 +34,15 @@ export function explain<T>(model: DescriptorModel, alternatives: readonly ((m: D
   const failures: { model: DescriptorModel; value: T | undefined; error: Violation }[] = [];
   for (const [index, alternative] of alternatives.entries()) {
     const m = alternatives.length === 1 ? model : model.clone();
+    // A rejected alternative's transitions were not taken: the run's coverage forgets them.
+    const mark = alternatives.length === 1 ? undefined : model.ctx.coverageMark();
     let value: T | undefined;
     try {
       value = alternative(m);
       check(m, value);
     } catch (e) {
       if (!(e instanceof Violation)) throw e;
+      if (mark !== undefined) model.ctx.undoCoverage(mark);
       failures.push({ model: m, value, error: e });
       continue;
     }

@@ -145,6 +145,30 @@ export class RunContext {
     return entry;
   }
 
+  /** How many transitions each machine's record holds now: a mark to undo back to (`undoCoverage`). */
+  coverageMark(): ReadonlyMap<string, number> {
+    const mark = new Map<string, number>();
+    for (const [id, set] of this.covered) mark.set(id, set.size);
+    return mark;
+  }
+
+  /**
+   * Forgets the transitions recorded since `mark` (those of an explanation that was not
+   * adopted, model/explain.ts: a transition only a rejected alternative took was not taken
+   * by the implementation). A record keeps its insertion order, so what came after the mark
+   * is its tail.
+   */
+  undoCoverage(mark: ReadonlyMap<string, number>): void {
+    for (const [id, set] of this.covered) {
+      const keep = mark.get(id) ?? 0;
+      if (set.size <= keep) continue;
+      let i = 0;
+      for (const k of set) if (i++ >= keep) set.delete(k);
+    }
+    // The memo of the last step assumes its transitions are recorded: they may have just been forgotten.
+    this.last = { table: undefined, snapshot: undefined, event: undefined, entry: undefined };
+  }
+
   /** The run's coverage of `machine`: every transition, taken or missing, in the machine's order (forbidden ones apart). */
   coverage(machine: AnyStateMachine): CoverageFigure {
     return coverageFigure(machine, this.covered.get(machine.id) ?? new Set<string>());

@@ -481,27 +481,28 @@ function implementationMayEvict(r: RunReal, tlb: readonly unknown[] | undefined)
   return tlb === undefined || r.sys.kitPlays === 'driver';
 }
 
-/** An SMMU under test that keeps a permission-faulted leaf (AF=1) in its IOTLB: leaving AF as it was or setting it (HTTU-1), and acting on the CD as it is or as a cached entry has it. */
-const KEEPS_AF: SmmuChoice = Object.freeze({ setAccessFlag: false, cache: true, entryCd: false });
-const SETS_AF: SmmuChoice = Object.freeze({ setAccessFlag: true, cache: true, entryCd: false });
-const ENTRY_CD: SmmuChoice = Object.freeze({ setAccessFlag: false, cache: true, entryCd: true });
-
 /**
  * The choices of the SMMU a DMA is explained by where the architecture leaves them open
- * (DescriptorModel SmmuChoice). The kit's own SMMU (smmu-driver) takes none. An SMMU under
- * test (smmu-hw) may keep a permission-faulted leaf in its IOTLB once AF is 1 (IOTLB-2): the
- * model keeps it, and an IOTLB without it is an eviction, which such an IOTLB may make at
- * any time (IOTLB-11). It may set AF on the way (HTTU-1: UNKNOWN), tried where the leaf has
- * AF=0, HA is on and the access is a write. And an access through a cached entry may act on
- * the HA/HD the entry was filled with, tried where the kit changed the CD since without a
- * TLB invalidation (IHI 0070 G.b §5.4.1).
+ * (DescriptorModel SmmuChoice), the kit's own SMMU's first. The kit's SMMU (smmu-driver)
+ * takes none. An SMMU under test (smmu-hw) may keep a permission-faulted leaf in its IOTLB
+ * once AF is 1 (IOTLB-2): where the kit sees its IOTLB, keeping it or not is tried; where it
+ * does not, the model keeps it, and the IOTLB may have evicted it since (IOTLB-11). It may
+ * set AF on the way (HTTU-1: UNKNOWN), tried where the leaf has AF=0 and HA is on. Both only
+ * where the access is a write to a leaf it may fault on (read-only or writable-clean). And an
+ * access through a cached entry may act on the HA/HD the entry was filled with, tried where
+ * the kit changed the CD since without a TLB invalidation (IHI 0070 G.b §5.4.1).
  */
 function smmuChoices(r: RunReal, model: DescriptorModel, iova: number, write: boolean, streamId: number): readonly SmmuChoice[] {
   if (r.sys.kitPlays !== 'driver') return [KIT_SMMU_CHOICE];
   const leaf = model.leafAt(iova);
-  const afOpen = write && leaf !== undefined && !leafStateOf(leaf.snap).accessFlag && model.effective(streamId).ha;
-  const cdOpen = model.cachedCdDiffers(iova, streamId);
-  return [KEEPS_AF, ...(afOpen ? [SETS_AF] : []), ...(cdOpen ? [ENTRY_CD] : [])];
+  const state = leaf === undefined ? undefined : leafStateOf(leaf.snap);
+  const mayFault = write && (state?.state === 'readOnly' || state?.state === 'writableClean');
+  const afOpen = mayFault && state?.accessFlag === false && model.effective(streamId).ha;
+  const keep = mayFault && r.sys.tlb() !== undefined ? [false, true] : [true];
+  const choices: SmmuChoice[] = [];
+  for (const setAccessFlag of afOpen ? [false, true] : [false]) for (const cache of keep) choices.push({ setAccessFlag, cache, entryCd: false });
+  if (model.cachedCdDiffers(iova, streamId)) choices.push({ setAccessFlag: false, cache: true, entryCd: true });
+  return choices;
 }
 
 export class DmaCommand implements RunCommand {

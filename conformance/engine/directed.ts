@@ -107,6 +107,8 @@ function realise(events: readonly IotlbEvent[]): RunCommand[] | undefined {
 /** The kit operations that make the leaf at page P see each event (SPLIT and MERGE are left to the random runs: they need blocks). */
 function realiseLeaf(events: readonly LeafEvent[]): RunCommand[] | undefined {
   if (events.some((e) => e.type === 'SPLIT' || e.type === 'MERGE')) return undefined;
+  // AF set by a permission-faulting write is the SMMU's choice (HTTU-1), not one the kit can make it take.
+  if (events.some((e) => e.type === 'DMA_WRITE' && e.afOnFault === true)) return undefined;
   const cmds: RunCommand[] = [];
   for (const e of events) {
     switch (e.type) {

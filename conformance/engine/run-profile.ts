@@ -384,7 +384,7 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   try {
     await fc.asyncModelRun(() => ({ model: m, real: r }), cmds);
     await finalSync(m, r);
-    // The sequence passed: its memory's backing store goes to the next sequence's (a failed one keeps it, for the report).
+    // The sequence passed: its memory's backing store goes to the next sequence's (a failed one is not given back: nothing waits on it, and a replay builds its own).
     sys.memory.release();
   } finally {
     for (const step of trace) for (const id of step.req) ctx.checked.add(id);

@@ -234,6 +234,16 @@ export class CachedReadOnlyWriteSmmu extends Smmu {
   }
 }
 
+/** CMD_CFGI_CD is ignored: a CD once fetched stays cached whatever software writes to it. */
+export class IgnoresCfgiCdSmmu extends Smmu {
+  // FAULT (class scope-change): the CD cache is never invalidated, so HA/HD set by software
+  // after the first access never reach the walks (IHI 0070 G.b §5.4.1: a CD change needs
+  // CMD_CFGI_CD, which this SMMU drops), and enabling tracking leaves HD off.
+  override submit(commands: Parameters<Smmu['submit']>[0]): void {
+    super.submit(commands.filter((c) => c.op !== 'CMD_CFGI_CD'));
+  }
+}
+
 /** The IOTLB keeps the leaf of a walk that faulted while its AF was 0. */
 export class CachesLeafWithoutAfSmmu extends Smmu {
   // FAULT (class stale-iotlb): a walk whose access took an access flag fault, or a permission
@@ -520,6 +530,24 @@ const specs: readonly Spec[] = [
       return (await hw.dmaWrite(0, 0)).ok;
     }),
     want: { reference: false, mutant: true },
+  },
+  {
+    name: 'hw-ignores-cfgi-cd',
+    bugClass: 'scope-change',
+    targets: ['TRACK-2'],
+    description:
+      'The SMMU drops CMD_CFGI_CD: the CD it fetched first stays cached, so the HA/HD that enabling tracking writes never reach its walks, and a write through a writable-clean leaf faults instead of making it dirty. Class scope-change: tracking the software turned on never starts in the hardware. (A TLB entry may keep the HD it was filled with until a TLBI, IOTLB-6; a walk may not.)',
+    adapter: hw(IgnoresCfgiCdSmmu),
+    reference: refHw,
+    what: 'a write through a writable-clean leaf after enabling tracking faults',
+    run: onHw(async ({ hw, domain }) => {
+      domain.map(0, PA, 0x2000, RW);
+      await hw.dmaRead(0, 0x1000);
+      domain.setDirtyTracking(true);
+      const w = await hw.dmaWrite(0, 0);
+      return w.ok ? 'ok' : w.fault;
+    }),
+    want: { reference: 'ok', mutant: 'permission' },
   },
   {
     name: 'hw-caches-leaf-without-af',

@@ -12,10 +12,10 @@ export interface WalkedLeaf {
   readonly pte: bigint;
 }
 
-/** The first and last index of the entries of a table translating from `base`, `lsz` bytes each, that overlap [iova, end). */
-function entriesOverlapping(iova: number, end: number, base: number, lsz: number): [number, number] {
-  return [Math.max(0, Math.floor((iova - base) / lsz)), Math.min(511, Math.floor((end - 1 - base) / lsz))];
-}
+/** The first index of the entries of a table translating from `base`, `lsz` bytes each, that overlap [iova, ...). */
+const firstEntry = (iova: number, base: number, lsz: number): number => Math.max(0, Math.floor((iova - base) / lsz));
+/** The last index of the entries of such a table that overlap [..., end). */
+const lastEntry = (end: number, base: number, lsz: number): number => Math.min(511, Math.floor((end - 1 - base) / lsz));
 
 /**
  * Every valid leaf overlapping [iova, iova + size) under the L0 table at `ttb0`, in IOVA order.
@@ -27,8 +27,8 @@ export function walkLeaves(load: (address: number) => bigint, ttb0: number, iova
   const end = iova + size;
   const visit = (table: number, base: number, level: Level): void => {
     const lsz = armLpaeBlockSize(level);
-    const [first, last] = entriesOverlapping(iova, end, base, lsz);
-    for (let i = first; i <= last; i++) {
+    const last = lastEntry(end, base, lsz);
+    for (let i = firstEntry(iova, base, lsz); i <= last; i++) {
       const ptep = table + i * 8;
       const pte = load(ptep);
       if ((pte & ARM_LPAE_PTE_VALID) === 0n) continue;
@@ -65,8 +65,8 @@ export function walkLeafWords(words: TableWords, ttb0: number, iova: number, siz
   const end = iova + size;
   const table = (at: number, base: number, level: Level): void => {
     const lsz = armLpaeBlockSize(level);
-    const [first, last] = entriesOverlapping(iova, end, base, lsz);
-    for (let i = first; i <= last; i++) {
+    const last = lastEntry(end, base, lsz);
+    for (let i = firstEntry(iova, base, lsz); i <= last; i++) {
       const ptep = at + i * 8;
       const low = words.loadLow(ptep);
       // Bit 0: valid. Bits 1:0 = 0b11 above level 3: a table descriptor (isTableDescriptor).
