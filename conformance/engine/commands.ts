@@ -595,8 +595,18 @@ export class DmaCommand implements RunCommand {
     // Both orders, and where the implementation's IOTLB may have evicted the entry, without it too (IOTLB-11).
     const tlb = r.sys.tlb();
     const evictions = implementationMayEvict(r, tlb) && m.model.cachedAt(iova) ? [false, true] : [false];
-    const choices = smmuChoices(r, m.model, iova, this.write, streamId);
-    const attempts = evictions.flatMap((evicted) => (driverDone.ok ? [true, false] : [true]).flatMap((dmaFirst) => choices.map((choice) => ({ evicted, dmaFirst, choice }))));
+    // The SMMU's choices depend on the leaf the access finds: as it is (the access first), or as the change left it (a clear makes a writable-dirty leaf clean, where a write may fault).
+    const choicesFor = (dmaFirst: boolean): readonly SmmuChoice[] => {
+      if (dmaFirst) return smmuChoices(r, m.model, iova, this.write, streamId);
+      const mark = m.model.ctx.coverageMark();
+      const after = m.model.clone();
+      apply(after);
+      const choices = smmuChoices(r, after, iova, this.write, streamId);
+      m.model.ctx.undoCoverage(mark);
+      return choices;
+    };
+    const orders = (driverDone.ok ? [true, false] : [true]).map((dmaFirst) => ({ dmaFirst, choices: choicesFor(dmaFirst) }));
+    const attempts = evictions.flatMap((evicted) => orders.flatMap(({ dmaFirst, choices }) => choices.map((choice) => ({ evicted, dmaFirst, choice }))));
     const op = `${this} -> ${hex(iova)}`;
     const explained = () =>
       explain(
@@ -1275,6 +1285,17 @@ export class AttachCommand implements RunCommand {
     if (ret !== 0) mismatch(m.model, `attach(${streamId}) returns`, '0', errnoName(ret));
     r.sys.streams.push(streamId);
     checkCds(m, r);
+    // smmu-hw, after the kit changed the CDs itself (KitSetCdCommand): the new stream's CD got
+    // HA/HD from the kit's driver (TRACK-7) and may differ from the others'. CDs sharing an
+    // ASID and tables must have identical HA and HD (ARM IHI 0070 G.b §3.13, §5.4.1): the
+    // kit, as the driver, writes the others' into every CD again, so no SMMU is judged on a
+    // configuration the architecture leaves undefined.
+    const first = m.model.streams.get(r.sys.streams[0]!);
+    const added = m.model.streams.get(streamId);
+    if (r.sys.kitSetCds !== undefined && first !== undefined && added !== undefined && (first.ha !== added.ha || first.hd !== added.hd)) {
+      await r.sys.kitSetCds(first.ha, first.hd);
+      for (const id of m.model.streams.keys()) m.model.streams.set(id, { ha: first.ha, hd: first.hd });
+    }
   }
   toString = () => 'attach another stream';
 }

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SmmuHwAdapter } from '../adapters/types.ts';
-import { countedAfFirstCachingSmmuAdapter as counted, countedCdCachingSmmuAdapter } from '../mutants/smmu-architecture-variants.ts';
+import { afFirstCachingSmmuAdapter, countedAfFirstCachingSmmuAdapter as counted, countedCdCachingSmmuAdapter } from '../mutants/smmu-architecture-variants.ts';
 import { runProfile } from './run-profile.ts';
 
 for (const seed of [1, 2, 3]) {
@@ -46,6 +46,29 @@ test('an SMMU whose IOTLB entries keep the HD they were filled with (IHI 0070 G.
     assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided?.message)}`);
   }
   assert.ok(seen.usedCachedHd > 0, 'no write acted on a cached HD other than the CD');
+});
+
+// Two counterexamples an outside SMMU model (2026-12-02) drew against the kit, replayed on the
+// kit's own variants: each failed before the fix it names.
+
+test('a write made faultable by the read-and-clear racing it (the clear first) may set AF: the choices are taken on the leaf as each order leaves it', async () => {
+  const r = await runProfile(afFirstCachingSmmuAdapter(), { runs: 1, seed: 11, path: '53:0:0:0:0:3:2:3:1:7:6:5:5:7:7:7:7:8:8:8:8:8:8:8:8@SD/s:N', timeoutMs: 2000, maxCommands: 30, contract: 'linux-upstream' });
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
+  assert.ok(r.commands >= 6, `the replay ran its steps (${r.commands})`);
+});
+
+test("after the kit changed the CDs itself, a stream attached later gets the others' HA/HD (CDs sharing an ASID must agree, IHI 0070 G.b §3.13)", async () => {
+  const { adapter } = countedCdCachingSmmuAdapter();
+  const hidden: SmmuHwAdapter = {
+    ...adapter,
+    async create(memory, config) {
+      const { iotlbEntries: _hidden, ...hw } = await adapter.create(memory, config);
+      return hw;
+    },
+  };
+  const r = await runProfile(hidden, { runs: 1, seed: 2548709910, path: '89:0:0:5:8:8:12:10:18:22:20:17:17:18:18:18:19:19:8:10:12:13:14:14:14:14:14:7@XE///p:9', timeoutMs: 2000, maxCommands: 30, contract: 'linux-upstream' });
+  assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
+  assert.ok(r.commands >= 7, `the replay ran its steps (${r.commands})`);
 });
 
 test.run();
