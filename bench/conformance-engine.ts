@@ -12,9 +12,9 @@
 // that neither hides the other.
 //
 // First, what two threads can give on this machine at all: the same one-thread run on one
-// worker, then on two at once (threadsRate). On these 2-core machines two at once have given
-// about 1.2 times one thread's rate, not 2 (2026-12-02), so the campaign figure is bounded by
-// the one-thread figure times that factor.
+// worker, then on two at once (threadsRate). On these 2-core virtual machines it has varied
+// from 1.27 to 1.89 times one thread's rate within an hour (2026-12-02): the campaign figure
+// is bounded by the one-thread figure times that factor, whatever the kit does.
 //
 // The kit measured is the one the command runs: dist/'s compiled modules while dist/ was
 // built from the sources as they are (bin/dirtyspec.js's rule, scripts/source-stamp.js),
