@@ -490,7 +490,16 @@ export function checkTlb(model: DescriptorModel, entries: readonly { base: numbe
   noteEvictions(model, entries);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    const me = model.tlb.get(tlbKey(e.base, e.level));
+    let me = model.tlb.get(tlbKey(e.base, e.level));
+    if (me === undefined && model.hwMayPrefetch) {
+      // IOTLB-1: an SMMU under test may have filled it without an access, from a valid leaf with AF=1, in its state.
+      const leaf = model.leaves.at(e.base, e.level as Level);
+      const now = leaf === undefined ? undefined : leafStateOf(leaf.snap);
+      if (leaf !== undefined && now?.accessFlag === true && now.state === e.state) {
+        model.prefetched(leaf);
+        me = model.tlb.get(tlbKey(e.base, e.level));
+      }
+    }
     // An entry the spec invalidated (or never cached) is a missing invalidation: a spec
     // violation now, and a lost page only once a write goes through it unrecorded (the
     // descriptor check then sees the loss).

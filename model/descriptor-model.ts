@@ -155,6 +155,13 @@ export class DescriptorModel {
   opTransitions = new Set<TakenTransition>();
   /** Whether the model tracks IOTLB entries (only when the implementation's IOTLB can be inspected). */
   trackTlb = true;
+  /**
+   * Whether the SMMU is one under test (smmu-hw), which may fill its IOTLB by prefetch or
+   * speculation with any valid leaf that has AF=1 (IOTLB-1): an entry the implementation shows
+   * for such a leaf, in its state, is taken as filled so (`prefetched`). The kit's own SMMU
+   * fills entries only from the walks accesses make.
+   */
+  hwMayPrefetch = false;
   /** HA and HD as written in each attached stream's context descriptor. */
   streams = new Map<number, { ha: boolean; hd: boolean }>();
   /** SMMU_IDR0.HTTU: limits which CD bits the hardware acts on. */
@@ -221,6 +228,7 @@ export class DescriptorModel {
     c.httu = this.httu;
     c.bbml = this.bbml;
     c.trackTlb = this.trackTlb;
+    c.hwMayPrefetch = this.hwMayPrefetch;
     c.splitForTracking = [...this.splitForTracking];
     c.mappings = this.mappings;
     c.opReq = new Set(this.opReq);
@@ -584,6 +592,19 @@ export class DescriptorModel {
     }
     this.cacheWalked(this.leaves.at(leaf.iova, leaf.level)!, { ha, hd });
     return { ok: true, level: leaf.level };
+  }
+
+  /**
+   * IOTLB-1: the SMMU filled an entry for `leaf` without an access (prefetch, speculation),
+   * with the HA/HD its first stream's CD gives now. Only a valid leaf with AF=1 may be so
+   * filled: no walk may cache a leaf whose AF is 0 (IOTLB-2).
+   * @req IOTLB-1
+   * @source ARM IHI 0070 G.b §3.21.1 (TLB caching follows Armv8-A, prefetch included), §4.2.2 CMD_PREFETCH_ADDR; ARM DDI 0487 M.a.a D8.16 RSQBCS (an entry that causes no translation, address size or access flag fault may be cached as the result of an explicit or speculative access)
+   */
+  prefetched(leaf: ModelLeaf): void {
+    const first = this.streams.keys().next();
+    this.note(['IOTLB-1']);
+    this.cacheWalked(leaf, first.done === true ? { ha: false, hd: false } : this.effective(first.value));
   }
 
   /** IOTLB-1: the leaf a walk ended at, cached in the state the walk left it, with the HA/HD the walk acted on. */

@@ -121,7 +121,10 @@ export const requirements = {
   },
 
   // IOTLB entry machine (spec/iotlb/iotlb-entry-machine.ts)
-  'IOTLB-1': { text: "A walk that ends at a valid leaf may cache it with the state it had after the walk's own updates.", source: `${SMMU_V3} §16.2 (caching)` },
+  'IOTLB-1': {
+    text: "A walk that ends at a valid leaf may cache it with the state it had after the walk's own updates. An SMMU under test may also fill an entry without an access (prefetch, speculation), from a valid leaf with AF=1, in its state.",
+    source: `${SMMU_V3} §16.2 (caching); ARM IHI 0070 G.b §3.21.1 (TLB caching follows Armv8-A, prefetch included), §4.2.2 CMD_PREFETCH_ADDR; ARM DDI 0487 M.a.a D8.16 RSQBCS`,
+  },
   'IOTLB-2': {
     text: 'A walk that ends in a translation, address size or access flag fault caches nothing; a walk whose access takes a permission fault may cache its leaf once the leaf has AF=1, and never while AF is 0.',
     source: `ARM IHI 0070 G.b §3.21.1 (TLB caching follows Armv8-A); ARM DDI 0487 M.a.a D8.16 RXCLRD (translation, address size and access flag faults are never cached), D8.15 RJVXRH (a permission-faulting entry is permitted to be cached), D8.5.1.2 IRGQLZ (not while hardware has not set AF)`,

@@ -376,6 +376,8 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
   const hdQuirk = contract.capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
   const model = new DescriptorModel(ctx, hdQuirk, config.pageGranular, hdQuirk && config.httu === 2, contract);
   model.httu = config.httu;
+  // smmu-hw: the SMMU is the implementation's, which may prefetch (IOTLB-1).
+  model.hwMayPrefetch = kitDrives(adapter);
   model.bbml = config.bbml;
   const m: RunModel = { model, ghost: new DirtyGhost(ctx.checked), config, nextPa: 0x1_0000_0000 };
   const r: RunReal = { sys, trace, commands: 0, checker: new DescriptorChecker(sys.memory, SPAN, ctx.fullCheck) };

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SmmuHwAdapter } from '../adapters/types.ts';
-import { afFirstCachingSmmuAdapter, countedAfFirstCachingSmmuAdapter as counted, countedCdCachingSmmuAdapter } from '../mutants/smmu-architecture-variants.ts';
+import { afFirstCachingSmmuAdapter, countedAfFirstCachingSmmuAdapter as counted, countedCdCachingSmmuAdapter, countedNeighbourPrefetchSmmuAdapter } from '../mutants/smmu-architecture-variants.ts';
 import { runProfile } from './run-profile.ts';
 
 for (const seed of [1, 2, 3]) {
@@ -46,6 +46,15 @@ test('an SMMU whose IOTLB entries keep the HD they were filled with (IHI 0070 G.
     assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided?.message)}`);
   }
   assert.ok(seen.usedCachedHd > 0, 'no write acted on a cached HD other than the CD');
+});
+
+test('[IOTLB-1] an SMMU that prefetches the next page into its IOTLB (IHI 0070 G.b §3.21.1, §4.2.2) conforms on smmu-hw, its entries shown through iotlbEntries', async () => {
+  const { adapter, seen } = countedNeighbourPrefetchSmmuAdapter();
+  for (const seed of [1, 2, 3]) {
+    const r = await runProfile(adapter, { runs: 300, seed, timeoutMs: 2000, maxCommands: 30 });
+    assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided?.message)}`);
+  }
+  assert.ok(seen.prefetched > 0, 'no entry prefetched');
 });
 
 // Two counterexamples an outside SMMU model (2026-12-02) drew against the kit, replayed on the

@@ -103,3 +103,39 @@ export function countedCdCachingSmmuAdapter(): { adapter: SmmuHwAdapter; seen: {
   }
   return { adapter: referenceSmmuHwAdapter('HD cached in IOTLB entries', Counted), seen };
 }
+
+/**
+ * An SMMU that prefetches: after a walk for an access, it also caches the next page's leaf
+ * when that leaf is valid with AF=1 (it updates nothing: a speculative fill). Allowed: ARM
+ * IHI 0070 G.b §3.21.1 (the Armv8-A TLB rules, prefetch included), §4.2.2; DDI 0487 M.a.a
+ * D8.16 RSQBCS. `prefetched` counts the entries so filled.
+ */
+export class NeighbourPrefetchSmmu extends Smmu {
+  prefetched = 0;
+
+  protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
+    const r = super.walk(cd, iova, write, ha, hd);
+    if (!r.ok || r.tlbHit) return r;
+    const next = iova - (iova % 0x1000) + 0x1000;
+    const leaf = leafOf(this, cd, next);
+    if (leaf === undefined || (leaf.pte & PTE_AF) === 0n || this.iotlb.lookup(cd.asid, next) !== undefined) return r;
+    const size = levelSize(leaf.level);
+    this.iotlb.insert({ asid: cd.asid, base: next - (next % size), level: leaf.level, size, outputBase: pteAddress(leaf.pte), state: cachedState(leaf.pte), ...((leaf.pte & PTE_NG) === 0n ? { global: true } : {}) });
+    this.prefetched++;
+    return r;
+  }
+}
+
+/** NeighbourPrefetchSmmu's adapter, with the count of entries it prefetched (summed over its instances). */
+export function countedNeighbourPrefetchSmmuAdapter(): { adapter: SmmuHwAdapter; seen: { prefetched: number } } {
+  const seen = { prefetched: 0 };
+  class Counted extends NeighbourPrefetchSmmu {
+    protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
+      const before = this.prefetched;
+      const r = super.walk(cd, iova, write, ha, hd);
+      seen.prefetched += this.prefetched - before;
+      return r;
+    }
+  }
+  return { adapter: referenceSmmuHwAdapter('prefetches the next page', Counted), seen };
+}
