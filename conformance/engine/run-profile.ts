@@ -370,7 +370,10 @@ async function runSequence(ctx: RunContext, adapter: SmmuAdapter, cfg: RunConfig
       expected: unfit ? `HTTU 2: the ${contract.name} driver sets HA/HD in every CD (not run)` : 'any configuration: the run follows the registers',
       req: [],
     });
-    if (unfit) return 0;
+    if (unfit) {
+      sys.memory.release();
+      return 0;
+    }
     config = presents.config;
   }
   const hdQuirk = contract.capabilities.create.hdQuirkFrom === 'hardware' ? config.httu === 2 : config.dirtyCapable;
