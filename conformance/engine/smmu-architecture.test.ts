@@ -7,6 +7,25 @@ import type { SmmuHwAdapter } from '../adapters/types.ts';
 import { afFirstCachingSmmuAdapter, countedAfFirstCachingSmmuAdapter as counted, countedCdCachingSmmuAdapter, countedNeighbourPrefetchSmmuAdapter } from '../mutants/smmu-architecture-variants.ts';
 import { runProfile } from './run-profile.ts';
 
+/** `adapter` without iotlbEntries: the kit cannot see its IOTLB. */
+function hiddenIotlb(adapter: SmmuHwAdapter): SmmuHwAdapter {
+  return {
+    ...adapter,
+    async create(memory, config) {
+      const { iotlbEntries: _hidden, ...hw } = await adapter.create(memory, config);
+      return hw;
+    },
+  };
+}
+
+/** Asserts that `adapter` conforms on smmu-hw (strict) on each of `seeds`, `runs` runs each. */
+async function conformsOn(adapter: SmmuHwAdapter, seeds: readonly number[], runs: number): Promise<void> {
+  for (const seed of seeds) {
+    const r = await runProfile(adapter, { runs, seed, timeoutMs: 2000, maxCommands: 30 });
+    assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided?.message)}`);
+  }
+}
+
 for (const seed of [1, 2, 3]) {
   test(`an SMMU that sets AF and keeps the leaf on a permission fault (IHI 0070 G.b §3.13.2, DDI 0487 D8.15) conforms on smmu-hw, seed ${seed}`, async () => {
     const { adapter, seen } = counted();
@@ -18,17 +37,7 @@ for (const seed of [1, 2, 3]) {
 
 test('the same SMMU with its IOTLB hidden (no iotlbEntries) conforms: a kept leaf the kit cannot see is explained at the accesses it serves', async () => {
   const { adapter, seen } = counted();
-  const hidden: SmmuHwAdapter = {
-    ...adapter,
-    async create(memory, config) {
-      const { iotlbEntries: _hidden, ...hw } = await adapter.create(memory, config);
-      return hw;
-    },
-  };
-  for (const seed of [1, 2]) {
-    const r = await runProfile(hidden, { runs: 300, seed, timeoutMs: 2000, maxCommands: 30 });
-    assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation ?? r.undecided?.message));
-  }
+  await conformsOn(hiddenIotlb(adapter), [1, 2], 300);
   assert.ok(seen.kept > 0);
 });
 
@@ -41,19 +50,13 @@ test('runs reach a permission fault that sets AF, and one that keeps the leaf in
 
 test('an SMMU whose IOTLB entries keep the HD they were filled with (IHI 0070 G.b §5.4.1) conforms on smmu-hw, and its runs write through such an entry after the kit changed the CD without a TLBI', async () => {
   const { adapter, seen } = countedCdCachingSmmuAdapter();
-  for (const seed of [1, 2, 3]) {
-    const r = await runProfile(adapter, { runs: 500, seed, timeoutMs: 2000, maxCommands: 30 });
-    assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided?.message)}`);
-  }
+  await conformsOn(adapter, [1, 2, 3], 500);
   assert.ok(seen.usedCachedHd > 0, 'no write acted on a cached HD other than the CD');
 });
 
 test('[IOTLB-1] an SMMU that prefetches the next page into its IOTLB (IHI 0070 G.b §3.21.1, §4.2.2) conforms on smmu-hw, its entries shown through iotlbEntries', async () => {
   const { adapter, seen } = countedNeighbourPrefetchSmmuAdapter();
-  for (const seed of [1, 2, 3]) {
-    const r = await runProfile(adapter, { runs: 300, seed, timeoutMs: 2000, maxCommands: 30 });
-    assert.is(r.verdict, 'conforms', `seed ${seed}: ${JSON.stringify(r.counterexample?.violation ?? r.undecided?.message)}`);
-  }
+  await conformsOn(adapter, [1, 2, 3], 300);
   assert.ok(seen.prefetched > 0, 'no entry prefetched');
 });
 
@@ -67,15 +70,14 @@ test('a write made faultable by the read-and-clear racing it (the clear first) m
 });
 
 test("after the kit changed the CDs itself, a stream attached later gets the others' HA/HD (CDs sharing an ASID must agree, IHI 0070 G.b §3.13)", async () => {
-  const { adapter } = countedCdCachingSmmuAdapter();
-  const hidden: SmmuHwAdapter = {
-    ...adapter,
-    async create(memory, config) {
-      const { iotlbEntries: _hidden, ...hw } = await adapter.create(memory, config);
-      return hw;
-    },
-  };
-  const r = await runProfile(hidden, { runs: 1, seed: 2548709910, path: '89:0:0:5:8:8:12:10:18:22:20:17:17:18:18:18:19:19:8:10:12:13:14:14:14:14:14:7@XE///p:9', timeoutMs: 2000, maxCommands: 30, contract: 'linux-upstream' });
+  const r = await runProfile(hiddenIotlb(countedCdCachingSmmuAdapter().adapter), {
+    runs: 1,
+    seed: 2548709910,
+    path: '89:0:0:5:8:8:12:10:18:22:20:17:17:18:18:18:19:19:8:10:12:13:14:14:14:14:14:7@XE///p:9',
+    timeoutMs: 2000,
+    maxCommands: 30,
+    contract: 'linux-upstream',
+  });
   assert.is(r.verdict, 'conforms', JSON.stringify(r.counterexample?.violation));
   assert.ok(r.commands >= 7, `the replay ran its steps (${r.commands})`);
 });
