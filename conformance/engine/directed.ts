@@ -13,7 +13,7 @@ import { LEAF_EVENTS, leafDescriptorMachine, type LeafEvent } from '../../spec/d
 import { IOTLB_EVENTS, iotlbEntryMachine, type IotlbEvent } from '../../spec/iotlb/iotlb-entry-machine.ts';
 import { smmuTables } from '../../model/run-context.ts';
 import { stateKey, type TransitionTable } from '../../model/transition-table.ts';
-import { DmaCommand, InvalidateCommand, MapCommand, ReadAndClearCommand, UnmapCommand, type RunCommand } from './commands.ts';
+import { DmaCommand, InvalidateCommand, MapCommand, MergeCommand, ReadAndClearCommand, SplitCommand, UnmapCommand, type RunCommand } from './commands.ts';
 import { KitClearAccessFlagCommand, KitClearWithoutTlbiCommand, KitPgtableCommand, KitSetCdCommand, KitUnmapWithoutTlbiCommand } from './kit-commands.ts';
 import type { SystemConfig } from './system.ts';
 
@@ -148,7 +148,39 @@ export function leafDirectedTests(): DirectedTest[] {
 }
 
 export function directedTests(): DirectedTest[] {
-  return [...leafDirectedTests(), ...iotlbDirectedTests()];
+  return [...leafDirectedTests(), ...iotlbDirectedTests(), ...walkCacheDirectedTests()];
+}
+
+/**
+ * A walk through the last-level table of the 2 MiB region at 0, then that table freed by
+ * the kit's driver, which unlinks it, issues CMD_TLBI_NH_VA over its range with CMD_SYNC
+ * and only then frees the page (IOTLB-12, Linux v6.12 io-pgtable-arm.c: io_pgtable_tlb_flush_walk
+ * before __arm_lpae_free_pgtable); then an access in the region. The TLBI removes what the
+ * walk left cached, walk caches included (IOTLB-9; CMD_TLBI_NH_VA with Leaf = 0, ARM IHI 0070
+ * G.b §4.4.2): an SMMU whose walk cache outlives it reads the freed page as a table, which the
+ * kit's memory refuses. The random runs reach this too, but rarely (a split, an access in the
+ * split region and a merge of it, in that order).
+ *
+ * - `merge`: a block split to pages, a read, the pages merged back (mergePages frees the table);
+ *   the write after it goes through the block.
+ * - `blockOverEmptyTable`: a page mapped and read, unmapped (its table stays, empty), and a 2 MiB
+ *   block mapped over the empty table (arm_lpae_init_pte frees it); the write goes through the block.
+ */
+export function walkCacheDirectedTests(): DirectedTest[] {
+  const config = { httu: 2, bbml: 2, iotlbCapacity: CAPACITY, dirtyCapable: true, pageGranular: false, startTracking: true } as const;
+  const REGION_PAGES = 512;
+  const read = (iova: number) => new DmaCommand(false, 0, 0, 0, undefined, iova);
+  const write = (iova: number) => new DmaCommand(true, 0, 0, 0, undefined, iova);
+  const at = 0x1000;
+  return [
+    { id: 'walkCache/merge', events: [], config, commands: [new MapCommand(0, REGION_PAGES, true, true), new SplitCommand(0, undefined), read(at), new MergeCommand(0, undefined), write(at)] },
+    {
+      id: 'walkCache/blockOverEmptyTable',
+      events: [],
+      config,
+      commands: [new MapCommand(at / 0x1000, 1, true, false), read(at), new UnmapCommand(at / 0x1000, 1), new MapCommand(0, REGION_PAGES, true, true), write(at)],
+    },
+  ];
 }
 
 export function iotlbDirectedTests(): DirectedTest[] {

@@ -4,7 +4,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SmmuHwAdapter } from '../adapters/types.ts';
-import { afFirstCachingSmmuAdapter, countedAfFirstCachingSmmuAdapter as counted, countedCdCachingSmmuAdapter, countedNeighbourPrefetchSmmuAdapter } from '../mutants/smmu-architecture-variants.ts';
+import { findMutant } from '../mutants/index.ts';
+import { afFirstCachingSmmuAdapter, countedAfFirstCachingSmmuAdapter as counted, countedCdCachingSmmuAdapter, countedNeighbourPrefetchSmmuAdapter, countedWalkCachingSmmuAdapter } from '../mutants/smmu-architecture-variants.ts';
+import { walkCacheDirectedTests } from './directed.ts';
 import { runProfile } from './run-profile.ts';
 
 /** `adapter` without iotlbEntries: the kit cannot see its IOTLB. */
@@ -58,6 +60,25 @@ test('[IOTLB-1] an SMMU that prefetches the next page into its IOTLB (IHI 0070 G
   const { adapter, seen } = countedNeighbourPrefetchSmmuAdapter();
   await conformsOn(adapter, [1, 2, 3], 300);
   assert.ok(seen.prefetched > 0, 'no entry prefetched');
+});
+
+test('an SMMU with a walk cache that CMD_TLBI_NH_VA drops over its range (IHI 0070 G.b §4.4.2.4) conforms on smmu-hw, its walks starting from cached tables', async () => {
+  const { adapter, seen } = countedWalkCachingSmmuAdapter();
+  await conformsOn(adapter, [1, 2, 3], 300);
+  assert.ok(seen.walkCacheHits > 0, 'no walk started from a cached table');
+});
+
+test('[IOTLB-9] each directed walk-cache test fails an SMMU whose walk cache outlives CMD_TLBI_NH_VA (the zoo mutant hw-walk-cache-kept), at the access after the table was freed', async () => {
+  const mutant = findMutant('hw-walk-cache-kept')!;
+  const ids = walkCacheDirectedTests().map((t) => t.id);
+  assert.equal(ids, ['walkCache/merge', 'walkCache/blockOverEmptyTable']);
+  for (const id of ids) {
+    const r = await runProfile(mutant.adapter, { runs: 1, seed: 0, timeoutMs: 2000, maxCommands: 30, path: `directed:${id}` });
+    assert.is(r.verdict, 'does-not-conform', id);
+    assert.equal(r.counterexample!.violation.req, ['IOTLB-9'], id);
+    assert.match(r.counterexample!.violation.actual, /read freed memory/, id);
+    assert.is(r.replay?.path, `directed:${id}`);
+  }
 });
 
 // Two counterexamples an outside SMMU model (2026-12-02) drew against the kit, replayed on the

@@ -1,9 +1,9 @@
 // SMMUs that make a choice the architecture leaves open and the kit's own SMMU does not
 // make, for smmu-hw's tests: each must conform. Here because conformance/ reaches impl/ only
 // through the reference adapter and this folder. None is in the zoo: none is a fault.
-import { PTE_AF, PTE_NG, levelSize, pteAddress } from '../../impl/pgtable/pte.ts';
+import { PTE_AF, PTE_NG, isTable, isValid, levelIndex, levelSize, pteAddress } from '../../impl/pgtable/pte.ts';
 import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
-import { type DmaResult, Smmu, cachedState } from '../../impl/smmu/smmu.ts';
+import { type DmaResult, Smmu, type SmmuCommand, cachedState } from '../../impl/smmu/smmu.ts';
 import { referenceSmmuHwAdapter } from '../adapters/reference.ts';
 import type { SmmuHwAdapter } from '../adapters/types.ts';
 import { leafOf } from './smmu-probe-systems.ts';
@@ -138,4 +138,73 @@ export function countedNeighbourPrefetchSmmuAdapter(): { adapter: SmmuHwAdapter;
     }
   }
   return { adapter: referenceSmmuHwAdapter('prefetches the next page', Counted), seen };
+}
+
+/** The span of a last-level table (4 KiB granule): what one walk cache entry covers. */
+const TABLE_SPAN = 0x20_0000;
+
+/**
+ * An SMMU with a walk cache: it remembers the last-level table each 2 MiB region's walk went
+ * through (by ASID), and reads it first on the next walk there. CMD_TLBI_NH_VA drops what it
+ * holds over the command's range, CMD_TLBI_NH_ASID all of the ASID's: the kit's
+ * CMD_TLBI_NH_VA is Leaf = 0, whose scope includes the cached entries of every level of the
+ * walk, not only the last (ARM IHI 0070 G.b §4.4.2.4; §4.4 for the Leaf field). Allowed, and
+ * what a driver that frees tables must allow for (IOTLB-12).
+ */
+export class WalkCachingSmmu extends Smmu {
+  /** ASID, then 2 MiB region index, to the address of the last-level table the last walk there read. */
+  private readonly walkCache = new Map<number, Map<number, number>>();
+  /** Walks that started from a cached table. */
+  walkCacheHits = 0;
+
+  protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
+    const region = Math.floor(iova / TABLE_SPAN);
+    const cached = this.walkCache.get(cd.asid)?.get(region);
+    // The walk starts from the cached table: it reads the entry there first.
+    if (cached !== undefined) {
+      this.memory.load(cached + levelIndex(iova, 3) * 8);
+      this.walkCacheHits++;
+    }
+    let table = cd.ttb0;
+    for (let level = 0; level < 3; level++) {
+      const pte = this.memory.load(table + levelIndex(iova, level) * 8);
+      if (!isValid(pte) || !isTable(pte, level)) break;
+      table = pteAddress(pte);
+      if (level === 2) {
+        const byRegion = this.walkCache.get(cd.asid) ?? new Map<number, number>();
+        this.walkCache.set(cd.asid, byRegion.set(region, table));
+      }
+    }
+    return super.walk(cd, iova, write, ha, hd);
+  }
+
+  override submit(commands: readonly SmmuCommand[]): void {
+    for (const c of commands) this.dropWalks(c);
+    super.submit(commands);
+  }
+
+  /** What `c` drops from the walk cache. */
+  protected dropWalks(c: SmmuCommand): void {
+    if (c.op === 'CMD_TLBI_NH_ASID') this.walkCache.delete(c.asid);
+    if (c.op !== 'CMD_TLBI_NH_VA') return;
+    const byRegion = this.walkCache.get(c.asid);
+    if (byRegion === undefined) return;
+    const first = Math.floor(c.iova / TABLE_SPAN);
+    const last = Math.floor((c.iova + Math.max(c.size, 1) - 1) / TABLE_SPAN);
+    for (const region of [...byRegion.keys()]) if (region >= first && region <= last) byRegion.delete(region);
+  }
+}
+
+/** WalkCachingSmmu's adapter, with the count of walks that started from a cached table (summed over its instances). */
+export function countedWalkCachingSmmuAdapter(): { adapter: SmmuHwAdapter; seen: { walkCacheHits: number } } {
+  const seen = { walkCacheHits: 0 };
+  class Counted extends WalkCachingSmmu {
+    protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
+      const before = this.walkCacheHits;
+      const r = super.walk(cd, iova, write, ha, hd);
+      seen.walkCacheHits += this.walkCacheHits - before;
+      return r;
+    }
+  }
+  return { adapter: referenceSmmuHwAdapter('walk cache of last-level tables', Counted), seen };
 }

@@ -1,10 +1,11 @@
 // Hardware faults: the reference SMMU (Smmu) with one protected step overridden, run as
 // profile smmu-hw. Each subclass says what is wrong with a `FAULT (class <name>)` comment (docs/BUG-CLASSES).
-import { PTE_AP_RDONLY, PTE_DBM, isTable, isValid, levelIndex, pteAddress } from '../../impl/pgtable/pte.ts';
+import { PTE_AP_RDONLY, PTE_DBM } from '../../impl/pgtable/pte.ts';
 import type { IotlbEntry } from '../../impl/smmu/iotlb.ts';
 import type { ContextDescriptor } from '../../impl/smmu/registers.ts';
 import { Smmu, type DmaResult, type SmmuCommand } from '../../impl/smmu/smmu.ts';
 import { referenceSmmuHwAdapter, type SmmuClass } from '../adapters/reference.ts';
+import { WalkCachingSmmu } from './smmu-architecture-variants.ts';
 import type { Mutant } from './types.ts';
 
 /** Reads through a DBM leaf make it writable-dirty. */
@@ -40,28 +41,13 @@ export class HwCompleteAfterLostUpdateSmmu extends Smmu {
 }
 
 /** A walk cache of last-level tables that only CMD_TLBI_NH_ASID drops. */
-export class HwWalkCacheKeptSmmu extends Smmu {
+export class HwWalkCacheKeptSmmu extends WalkCachingSmmu {
   // FAULT (class stale-iotlb): the SMMU remembers the last-level table each 2 MiB region's walk
   // went through and reads it first on the next walk there, but drops it only on
   // CMD_TLBI_NH_ASID: the CMD_TLBI_NH_VA a driver issues over a region before it frees the
   // table (after a merge, say) leaves the pointer, and a later walk reads freed memory.
-  private readonly walkCache = new Map<string, number>();
-  protected override walk(cd: ContextDescriptor, iova: number, write: boolean, ha: boolean, hd: boolean): DmaResult {
-    const key = `${cd.asid}:${Math.floor(iova / 0x20_0000)}`;
-    const cached = this.walkCache.get(key);
-    if (cached !== undefined) this.memory.load(cached + levelIndex(iova, 3) * 8);
-    let table = cd.ttb0;
-    for (let level = 0; level < 3; level++) {
-      const pte = this.memory.load(table + levelIndex(iova, level) * 8);
-      if (!isValid(pte) || !isTable(pte, level)) break;
-      table = pteAddress(pte);
-      if (level === 2) this.walkCache.set(key, table);
-    }
-    return super.walk(cd, iova, write, ha, hd);
-  }
-  override submit(commands: readonly SmmuCommand[]): void {
-    if (commands.some((c) => c.op === 'CMD_TLBI_NH_ASID')) this.walkCache.clear();
-    super.submit(commands);
+  protected override dropWalks(c: SmmuCommand): void {
+    if (c.op === 'CMD_TLBI_NH_ASID') super.dropWalks(c);
   }
 }
 
